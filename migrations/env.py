@@ -1,0 +1,38 @@
+"""Alembic environment: runs migrations as the database owner (``OPENBSS_DATABASE_URL``), with psycopg."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from openbss.models import metadata
+from openbss.platform.db import owner_url
+
+config = context.config
+
+# Tables owned by libraries (the job queue) are created by their own migration, not from our metadata.
+EXTERNAL_PREFIXES = ("procrastinate_",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and name and name.startswith(EXTERNAL_PREFIXES))
+
+
+def _url() -> str:
+    override = config.attributes.get("url")
+    url = override if override is not None else owner_url()
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+if context.is_offline_mode():
+    context.configure(url=_url(), target_metadata=metadata, literal_binds=True, include_name=include_name)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    engine = create_engine(_url())
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata, include_name=include_name,
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,55 @@
+"""ASGI app factory: mounts each domain's routers on the platform."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from openbss import __version__
+from openbss.platform.http import BodySizeLimitMiddleware, ops_router
+from openbss.platform.observability import RequestContextMiddleware
+from openbss.platform.runtime import Runtime
+from openbss.platform.tmf.errors import install_error_handlers
+from openbss.settings import Settings, get_settings
+
+
+def domain_routers() -> list[tuple[str, object]]:
+    """Every domain's TMF API router, in documentation order."""
+    from openbss.party.api import party_api, router as party_router
+
+    return [(party_api.title, party_router)]
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.build(settings)
+        app.state.runtime = rt
+        try:
+            yield
+        finally:
+            if runtime is None:
+                await rt.close()
+
+    routers = domain_routers()
+    app = FastAPI(
+        title="OpenBSS",
+        version=__version__,
+        description="Open-source BSS/OSS for telecom operators, behind the TM Forum Open APIs. "
+                    "Authenticate with `Authorization: Bearer <token>` (`openbss token` prints one).",
+        lifespan=lifespan,
+        openapi_tags=[{"name": title} for title, _ in routers] + [{"name": "Operations"}],
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(ops_router)
+    for _, router in routers:
+        app.include_router(router)  # type: ignore[arg-type]
+    return app

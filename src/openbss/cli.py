@@ -1,0 +1,271 @@
+"""The ``openbss`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from openbss.settings import Settings, get_settings
+
+app = typer.Typer(help="OpenBSS: BSS/OSS for telecom operators.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+events_app = typer.Typer(help="The event backbone.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(events_app, name="events")
+console = Console()
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _use_embedded_if_needed(settings: Settings) -> Any:
+    """Without OPENBSS_DATABASE_URL, start the embedded PostgreSQL and point the settings at it."""
+    if settings.database_url:
+        return None
+    from openbss.platform.embedded import start_embedded_postgres
+
+    with console.status("Starting the embedded PostgreSQL…"):
+        url, server = start_embedded_postgres(settings.data_dir)
+    os.environ["OPENBSS_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    return server
+
+
+def _alembic_config(url: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    if url is not None:
+        cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade_database(url: Any = None) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(url), "head")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (as the database owner, OPENBSS_DATABASE_URL)."""
+    server = _use_embedded_if_needed(_settings())
+    upgrade_database()
+    console.print("[green]database is at the latest migration[/]")
+    del server
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations disagree (``alembic check`` on a scratch database)."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from openbss.platform.db import owner_url
+
+    settings = _settings()
+    base = owner_url(settings) if settings.database_url else None
+    if base is None:
+        from openbss.platform.db import make_url
+
+        base = make_url(os.environ.get("OPENBSS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    name = f"openbss_check_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = base.set(database=name)
+        upgrade_database(url)
+        command.check(_alembic_config(url))
+        console.print("[green]models and migrations agree[/]")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@app.command()
+def token(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    role: Annotated[list[str], typer.Option(help="Role (repeatable)")],
+    party: Annotated[str | None, typer.Option(help="Party id (required for the customer role)")] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject (defaults to a random cli: id)")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 3600,
+) -> None:
+    """Print a bearer JWT signed with the local development key."""
+    from openbss.platform.auth import issue_token
+
+    if "customer" in role and not party:
+        raise typer.BadParameter("the customer role needs --party")
+    try:
+        typer.echo(issue_token(tenant, role, party=party, subject=subject, ttl_seconds=ttl))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, tenant_id: Annotated[str | None, typer.Option("--id")] = None) -> None:
+    """Create a tenant."""
+    server = _use_embedded_if_needed(_settings())
+
+    async def run() -> str:
+        from openbss.platform.db import Database
+        from openbss.platform.tenancy import create_tenant
+
+        db = Database.from_settings(get_settings())
+        try:
+            async with db.transaction(None) as session:
+                t = await create_tenant(session, name, tenant_id)
+                return t.id
+        finally:
+            await db.dispose()
+
+    from openbss.platform.errors import DomainError
+
+    try:
+        tid = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"tenant [bold]{tid}[/] created")
+    del server
+
+
+def _install_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int, typer.Option(help="Number of API processes")] = 1,
+    certfile: Annotated[str | None, typer.Option(help="TLS certificate (PEM)")] = None,
+    keyfile: Annotated[str | None, typer.Option(help="TLS private key (PEM)")] = None,
+) -> None:
+    """Run the API only (stateless; run several behind a load balancer)."""
+    import uvicorn
+
+    from openbss.platform.observability import configure_logging
+
+    settings = _settings()
+    server = _use_embedded_if_needed(settings)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(
+        "openbss.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+        workers=workers, ssl_certfile=certfile, ssl_keyfile=keyfile, log_config=None, access_log=False,
+    )
+    del server
+
+
+@app.command()
+def worker() -> None:
+    """Run the outbox relay, event consumers and background jobs."""
+    from openbss.platform.observability import configure_logging
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        from openbss.platform.runtime import Runtime
+        from openbss.platform.worker import run_worker
+
+        rt = Runtime.build(settings)
+        register_domain_consumers(rt)
+        stop = asyncio.Event()
+        _install_stop(stop)
+        try:
+            await run_worker(rt, stop, on_ready=lambda: console.print("worker ready", style="dim"))
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+    del server
+
+
+def register_domain_consumers(rt: Any) -> None:
+    """The platform's and every domain's event consumers."""
+    from openbss.platform.worker import register_platform_consumers
+
+    register_platform_consumers(rt)
+
+
+@events_app.command("replay")
+def events_replay(
+    from_seq: Annotated[int, typer.Option("--from-seq", help="First stream sequence to replay")],
+    to_seq: Annotated[int | None, typer.Option("--to-seq", help="Last stream sequence (default: the end)")] = None,
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer (default: all)")] = None,
+    force: Annotated[bool, typer.Option(help="Run handlers even for events they already processed")] = False,
+) -> None:
+    """Replay events from a JetStream position through the consumers (idempotently unless --force)."""
+    settings = _settings()
+    if not settings.nats_url:
+        raise typer.BadParameter("replay needs OPENBSS_NATS_URL (the in-process bus keeps no stream)")
+
+    async def run() -> tuple[int, int]:
+        from openbss.platform.events.bus import NatsBus
+        from openbss.platform.events.consumers import Event, process
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        register_domain_consumers(rt)
+        targets = [rt.consumers.get(consumer)] if consumer else rt.consumers.all()
+        bus = rt.make_bus()
+        assert isinstance(bus, NatsBus)
+        handled = 0
+
+        async def handle(event: Event, seq: int) -> None:
+            nonlocal handled
+            for c in targets:
+                if await process(rt.db, c, event, force=force):
+                    handled += 1
+
+        try:
+            seen = await bus.replay(from_seq, handle, to_seq)
+        finally:
+            await rt.close()
+        return seen, handled
+
+    seen, handled = asyncio.run(run())
+    console.print(f"replayed {seen} events; {handled} handler runs (others had already processed them)")
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Everything in one process: embedded PostgreSQL, migrations, demo data, API and worker."""
+    from openbss.demo import run_demo
+
+    server = _use_embedded_if_needed(_settings())
+    upgrade_database()
+    asyncio.run(run_demo(get_settings(), host=host, port=port, console=console))
+    del server
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

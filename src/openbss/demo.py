@@ -1,0 +1,94 @@
+"""``openbss demo``: the whole platform in one process with a demo tenant and data."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from openbss.platform.auth import issue_token
+from openbss.platform.db import Database
+from openbss.platform.observability import configure_logging
+from openbss.platform.runtime import Runtime
+from openbss.platform.tenancy import ensure_tenant
+from openbss.settings import Settings
+
+DEMO_TENANT = "demo"
+
+
+async def seed(db: Database, base_url: str) -> dict[str, Any]:
+    """Idempotent: the demo tenant and its data are created once; later runs find them."""
+    from sqlalchemy import select
+
+    from openbss.party.api import party_service
+    from openbss.party.models import Individual
+    from openbss.platform.auth import Principal, permissions_for
+    from openbss.platform.tmf.resource import Context
+    from openbss.seed_data import DEMO_INDIVIDUALS, DEMO_ORGANIZATIONS
+
+    async with db.transaction(None) as session:
+        await ensure_tenant(session, DEMO_TENANT, "Demo Telecom")
+    principal = Principal("demo-seed", DEMO_TENANT, ("admin",), permissions=permissions_for(("admin",)))
+    async with db.transaction(DEMO_TENANT) as session:
+        first = await session.scalar(select(Individual.id).order_by(Individual.created_at).limit(1))
+        if first is not None:
+            return {"customer_party": first, "created": False}
+        ctx = Context(principal=principal, session=session, base_url=base_url)
+        created = [await party_service.create_individual(ctx, p) for p in DEMO_INDIVIDUALS]
+        for org in DEMO_ORGANIZATIONS:
+            org = dict(org)
+            org["relatedParty"] = [{"id": created[0]["id"], "role": "contact", "@referredType": "Individual"}]
+            await party_service.create_organization(ctx, org)
+        await party_service.validate_individual(ctx, created[0]["id"])
+        return {"customer_party": created[0]["id"], "created": True}
+
+
+async def run_demo(settings: Settings, *, host: str | None, port: int | None, console: Console) -> None:
+    from openbss.app import create_app
+    from openbss.cli import _install_stop, register_domain_consumers
+    from openbss.platform.worker import run_worker
+
+    configure_logging(settings.log_level, json_logs=False)
+    rt = Runtime.build(settings)
+    register_domain_consumers(rt)
+    host = host or settings.host
+    port = port or settings.port
+    base = settings.public_url.rstrip("/")
+    info = await seed(rt.db, base)
+    stop = asyncio.Event()
+    _install_stop(stop)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
+                                           log_config=None, access_log=False, lifespan="on"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    def ready() -> None:
+        table = Table(title="OpenBSS demo", show_header=False)
+        table.add_row("API docs", f"{base}/docs")
+        table.add_row("Party API", f"{base}/tmf-api/party/v4/individual")
+        table.add_row("Health", f"{base}/health/ready")
+        table.add_row("Metrics", f"{base}/metrics")
+        table.add_row("Tenant", DEMO_TENANT)
+        console.print(table)
+        console.print("Demo credentials (bearer tokens, valid 12 h):")
+        for role in ("admin", "csr_agent"):
+            console.print(f"  [bold]{role}[/]: {issue_token(DEMO_TENANT, [role], subject=f'demo-{role}', ttl_seconds=43200)}")
+        console.print(f"  [bold]customer[/] (party {info['customer_party']}): "
+                      f"{issue_token(DEMO_TENANT, ['customer'], party=info['customer_party'], subject='demo-customer', ttl_seconds=43200)}")
+        console.print("More tokens: .venv/bin/openbss token --tenant demo --role csr_agent")
+        console.print(f'Try: curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/party/v4/individual')
+
+    async def api() -> None:
+        await server.serve()
+        stop.set()
+
+    async def stopper() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    try:
+        await asyncio.gather(api(), stopper(), run_worker(rt, stop, on_ready=ready))
+    finally:
+        await rt.close()

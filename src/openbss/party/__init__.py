@@ -1,0 +1,1 @@
+"""Parties (TMF632): individuals and organizations."""

@@ -1,0 +1,10 @@
+"""Typed errors of the party domain."""
+
+from __future__ import annotations
+
+from openbss.platform.errors import BadRequest
+
+
+class InvalidContactMedium(BadRequest):
+    code = "INVALID_CONTACT_MEDIUM"
+    reason = "Invalid contact medium"

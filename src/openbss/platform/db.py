@@ -1,0 +1,178 @@
+"""Database access: declarative base, engines, and tenant-bound transactions.
+
+Tenant isolation is enforced by PostgreSQL row-level security. Every business table carries ``tenant_id`` and a
+policy comparing it with the ``openbss.tenant_id`` setting, which is bound per transaction (``set_config(...,
+true)``) from the authenticated principal. The API and workers connect as a role that is neither superuser nor
+BYPASSRLS, so a query that forgets a tenant filter still sees only its tenant's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, MetaData, String, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from openbss.settings import Settings, get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TENANT_GUC = "openbss.tenant_id"
+SCOPE_GUC = "openbss.scope"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TenantScoped:
+    """Mixin for business tables: a ``tenant_id`` filled from the transaction's bound tenant."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[str]:  # noqa: N805
+        return mapped_column(
+            String(63),
+            ForeignKey("tenant.id"),
+            index=True,
+            server_default=text(f"current_setting('{TENANT_GUC}', true)"),
+        )
+
+
+def tenant_rls_sql(table: str, *, system_access: bool = False) -> list[str]:
+    """Statements that put ``table`` under tenant row-level security (for migrations).
+
+    Business tables admit only the bound tenant's rows. Platform tables the relays work on across tenants
+    (outbox, deliveries) also admit a transaction bound to the system scope.
+    """
+    cond = f"tenant_id = current_setting('{TENANT_GUC}', true)"
+    if system_access:
+        cond = f"({cond} OR current_setting('{SCOPE_GUC}', true) = 'system')"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING ({cond}) WITH CHECK ({cond})",
+    ]
+
+
+def app_role_sql(role: str = "openbss_app") -> list[str]:
+    """Create (when the migrating user may) the application role, and grant it data access only."""
+    return [
+        f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            END IF;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'cannot create role {role}; create it yourself (LOGIN NOSUPERUSER NOBYPASSRLS)';
+        END $$""",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {role}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}",
+    ]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_loads(value: str | bytes) -> Any:
+    return json.loads(value, parse_float=Decimal)
+
+
+def _async_url(url: str | URL) -> URL:
+    u = make_url(url) if isinstance(url, str) else url
+    return u.set(drivername="postgresql+asyncpg")
+
+
+def owner_url(settings: Settings | None = None) -> URL:
+    settings = settings or get_settings()
+    if not settings.database_url:
+        raise RuntimeError("OPENBSS_DATABASE_URL is not set and no embedded database was started")
+    return make_url(settings.database_url)
+
+
+def app_url(settings: Settings | None = None) -> URL:
+    """The runtime (non-owner) connection URL of the API and workers."""
+    settings = settings or get_settings()
+    if settings.app_database_url:
+        return make_url(settings.app_database_url)
+    return owner_url(settings).set(username=settings.db_app_role, password=None)
+
+
+def libpq_conninfo(url: URL) -> str:
+    """A libpq connection string (for psycopg) from a SQLAlchemy URL."""
+    u = url.set(drivername="postgresql")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        _async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
+    )
+
+
+class Database:
+    """The process's connection pool to PostgreSQL, as the application role."""
+
+    def __init__(self, url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Database:
+        settings = settings or get_settings()
+        return cls(app_url(settings), pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: str | None, *, system: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction bound to a tenant (``tenant_id``) or, for platform relays, to the system scope.
+
+        Commits when the block exits normally, rolls back on an exception. Services and repositories only
+        flush; this is the single place that commits.
+        """
+        async with self.sessionmaker() as session, session.begin():
+            await bind_scope(session, tenant_id, system=system)
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def bind_scope(session: AsyncSession, tenant_id: str | None, *, system: bool = False) -> None:
+    await session.execute(
+        text("SELECT set_config(:g1, :t, true), set_config(:g2, :s, true)"),
+        {"g1": TENANT_GUC, "t": tenant_id or "", "g2": SCOPE_GUC, "s": "system" if system else ""},
+    )

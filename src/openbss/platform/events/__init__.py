@@ -1,0 +1,1 @@
+"""The event backbone: a transactional outbox, a relay, and idempotent consumers."""

@@ -1,0 +1,62 @@
+"""Transactional outbox: events are rows written in the same transaction as the change they describe.
+
+A relay publishes them after commit (to NATS JetStream, or to in-process consumers in embedded mode).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openbss.platform.db import Base, TenantScoped, utcnow
+from openbss.platform.tmf.spec import format_datetime
+
+NOTIFY_CHANNEL = "openbss_outbox"
+
+
+class OutboxEvent(TenantScoped, Base):
+    __tablename__ = "outbox_event"
+    __table_args__ = (
+        Index("ix_outbox_event_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    api: Mapped[str] = mapped_column(String(100))
+    event_type: Mapped[str] = mapped_column(String(150))
+    resource_type: Mapped[str] = mapped_column(String(100))
+    resource_id: Mapped[str] = mapped_column(String(100))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def subject_for(tenant_id: str, api: str, event_type: str) -> str:
+    return f"openbss.events.{tenant_id}.{api}.{event_type}"
+
+
+async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,
+               resource: dict[str, Any], resource_type: str | None = None) -> OutboxEvent:
+    """Write a TMF688 event to the outbox of the current transaction."""
+    event_id = uuid.uuid4()
+    now = utcnow()
+    envelope = {
+        "eventId": str(event_id),
+        "eventTime": format_datetime(now),
+        "eventType": event_type,
+        "event": {resource_key: resource},
+    }
+    row = OutboxEvent(
+        event_id=event_id, api=api, event_type=event_type, resource_type=resource_type or resource_key,
+        resource_id=str(resource.get("id", "")), envelope=envelope,
+    )
+    session.add(row)
+    await session.flush()
+    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    return row

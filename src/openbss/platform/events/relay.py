@@ -1,0 +1,93 @@
+"""The outbox relay: publishes committed outbox events, in order, and marks them published.
+
+Several relays may run (one per worker process): each claims a batch with ``FOR UPDATE SKIP LOCKED``. A relay
+woken by ``NOTIFY`` publishes within milliseconds of the commit; it also polls, so a lost notification only delays.
+If a relay dies after publishing and before marking, the event is published again with the same id: JetStream
+drops the duplicate (``Nats-Msg-Id``) and consumers are idempotent anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy import select, update
+
+from openbss.platform.db import Database, utcnow
+from openbss.platform.events.bus import EventBus
+from openbss.platform.events.consumers import Event
+from openbss.platform.events.outbox import NOTIFY_CHANNEL, OutboxEvent
+from openbss.platform.observability import OUTBOX_LAG, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, bus: EventBus, *, batch_size: int = 200, poll_seconds: float = 0.2) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many events were published."""
+        async with self.db.transaction(None, system=True) as session:
+            rows = (
+                await session.execute(
+                    select(OutboxEvent)
+                    .where(OutboxEvent.published_at.is_(None))
+                    .order_by(OutboxEvent.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars().all()
+            if not rows:
+                return 0
+            now = utcnow()
+            for row in rows:
+                await self.bus.publish(Event(row.tenant_id, row.api, row.event_type, row.envelope))
+                OUTBOX_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=now)
+            )
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while True:
+            n = await self.publish_pending()
+            total += n
+            if n < self.batch_size:
+                return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = await self._listen()
+        try:
+            while not stop.is_set():
+                try:
+                    await self.drain()
+                except Exception:
+                    log.exception("outbox relay batch failed; retrying")
+                    await asyncio.sleep(1)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self) -> Any:
+        try:
+            dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = await asyncpg.connect(dsn)
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except Exception:
+            log.warning("cannot LISTEN for outbox notifications; polling only", exc_info=True)
+            return None

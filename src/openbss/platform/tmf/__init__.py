@@ -1,0 +1,1 @@
+"""The TM Forum Open API kit (TMF630 conventions implemented once)."""

@@ -1,0 +1,314 @@
+"""TMF notification hubs: subscriptions (``POST /hub``, ``DELETE /hub/{id}``) and delivery of events to them.
+
+A subscription's ``query`` uses the list-filter syntax over the event: ``eventType=IndividualCreateEvent``,
+``event.individual.status=validated``. The ``hub-fanout`` consumer matches each committed event against the
+tenant's subscriptions and records one delivery per match; a background job POSTs it to
+``{callback}/listener/{eventTypeCamel}``, signed with HMAC-SHA256, retried with exponential backoff, every attempt
+recorded.
+"""
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from fastapi import APIRouter, Body, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Integer, String, Text, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openbss.platform.auth import READ, Principal
+from openbss.platform.db import Base, Database, TenantScoped, utcnow
+from openbss.platform.errors import BadRequest, Forbidden, NotFound
+from openbss.platform.events.consumers import Consumer, Event
+from openbss.platform.observability import HUB_DELIVERIES
+from openbss.platform.runtime import authenticate, runtime
+from openbss.platform.tmf.query import Filter, parse_filter_pairs
+from openbss.platform.tmf.spec import AttributeType
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-OpenBSS-Signature"
+APIS: dict[str, Any] = {}  # apiName -> TmfApi, filled when routers are built
+
+
+class HubSubscription(TenantScoped, Base):
+    __tablename__ = "hub_subscription"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api: Mapped[str] = mapped_column(String(100), index=True)
+    callback: Mapped[str] = mapped_column(Text)
+    query: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class HubDelivery(TenantScoped, Base):
+    __tablename__ = "hub_delivery"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("hub_subscription.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column()
+    event_type: Mapped[str] = mapped_column(String(150))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = ({"comment": "one notification of one event to one subscriber"},)
+
+
+class HubDeliveryAttempt(TenantScoped, Base):
+    __tablename__ = "hub_delivery_attempt"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("hub_delivery.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+# unique (subscription, event): a redelivered event never notifies twice
+from sqlalchemy import UniqueConstraint  # noqa: E402
+
+HubDelivery.__table__.append_constraint(UniqueConstraint("subscription_id", "event_id"))
+
+
+# --- signing ------------------------------------------------------------------------------------------------
+def tenant_hub_key(master: str, tenant_id: str) -> bytes:
+    """The key a tenant's subscribers verify signatures with (derived from the installation's hub secret)."""
+    return hmac.new(master.encode(), f"hub:{tenant_id}".encode(), hashlib.sha256).digest()
+
+
+def sign(key: bytes, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(key, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify_signature(key: bytes, header: str, body: bytes, tolerance_seconds: int = 300) -> bool:
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        ts = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - ts) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(sign(key, ts, body), header)
+
+
+# --- subscription query -------------------------------------------------------------------------------------
+def parse_hub_query(api: Any, query: str | None) -> list[Filter]:
+    if not query:
+        return []
+    event_types = sorted(api.event_types())
+    filters: list[Filter] = []
+    for key, raw in parse_qsl(query.lstrip("?"), keep_blank_values=True):
+        base = key.rsplit(".", 1)[0] if key.rsplit(".", 1)[-1] in ("gt", "gte", "lt", "lte", "eq") else key
+        if base == "eventType":
+            bad = [v for v in raw.split(",") if v not in event_types]
+            if bad:
+                raise BadRequest(f"query: unknown eventType '{bad[0]}'; this API emits {', '.join(event_types)}",
+                                 code="INVALID_QUERY")
+            filters += parse_filter_pairs([(key, raw)], api.spec, "", {"eventType": AttributeType("string")})
+            continue
+        parts = base.split(".")
+        if len(parts) < 3 or parts[0] != "event":
+            raise BadRequest(f"query: unknown attribute '{base}' (use eventType or event.<resource>.<attribute>)",
+                             code="INVALID_QUERY")
+        resource = next((r for r in api.resources if r.event_key == parts[1]), None)
+        if resource is None:
+            raise BadRequest(f"query: '{parts[1]}' is not a resource of this API", code="INVALID_QUERY")
+        inner = [(key[len(f"event.{parts[1]}."):], raw)]
+        for f in parse_filter_pairs(inner, api.spec, resource.read_definition or resource.type):
+            filters.append(Filter(f"event.{parts[1]}.{f.path}", f.op, f.values, f.type))
+    return filters
+
+
+class EventSubscriptionInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    callback: str = Field(..., min_length=1, max_length=2000, description="The callback being registered.")
+    query: str | None = Field(None, max_length=4000, description="Additional data to be passed")
+
+
+def _check_callback(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadRequest(f"callback '{url}' must be an absolute http(s) URL", code="INVALID_CALLBACK")
+
+
+def render_subscription(sub: HubSubscription) -> dict[str, Any]:
+    out = {"id": sub.id, "callback": sub.callback}
+    if sub.query is not None:
+        out["query"] = sub.query
+    return out
+
+
+def add_hub_routes(router: APIRouter, api: Any) -> None:
+    from openbss.platform.tmf.resource import TmfJSONResponse, require_json_body, unit_of_work
+
+    APIS[api.name] = api
+
+    def _authorize(principal: Principal) -> None:
+        principal.require(api.permission, READ)
+        if principal.is_customer:
+            raise Forbidden("customers cannot subscribe to notification hubs", code="CUSTOMER_FORBIDDEN")
+
+    async def register_listener(request: Request, body: EventSubscriptionInput = Body(...),
+                                principal: Principal = Depends(authenticate)) -> Response:
+        _authorize(principal)
+        require_json_body(request)
+        _check_callback(body.callback)
+        parse_hub_query(api, body.query)
+        async with unit_of_work(request, principal) as ctx:
+            sub = HubSubscription(id=str(uuid.uuid4()), api=api.name, callback=body.callback.rstrip("/"),
+                                  query=body.query, created_by=principal.subject)
+            ctx.session.add(sub)
+            await ctx.session.flush()
+            out = render_subscription(sub)
+        return TmfJSONResponse(out, status_code=201, headers={"Location": f"{ctx.base_url}{api.base_path}/hub/{sub.id}"})
+
+    async def unregister_listener(request: Request, id: str,  # noqa: A002
+                                  principal: Principal = Depends(authenticate)) -> Response:
+        _authorize(principal)
+        async with unit_of_work(request, principal) as ctx:
+            sub = await ctx.session.scalar(
+                select(HubSubscription).where(HubSubscription.id == id, HubSubscription.api == api.name))
+            if sub is None:
+                raise NotFound(f"hub subscription '{id}' not found")
+            await ctx.session.delete(sub)
+        return Response(status_code=204)
+
+    async def get_listener(request: Request, id: str,  # noqa: A002
+                           principal: Principal = Depends(authenticate)) -> Response:
+        _authorize(principal)
+        async with unit_of_work(request, principal) as ctx:
+            sub = await ctx.session.scalar(
+                select(HubSubscription).where(HubSubscription.id == id, HubSubscription.api == api.name))
+            if sub is None:
+                raise NotFound(f"hub subscription '{id}' not found")
+            counts = dict((await ctx.session.execute(
+                select(HubDelivery.status, func.count()).where(HubDelivery.subscription_id == id)
+                .group_by(HubDelivery.status))).tuples().all())
+            out = render_subscription(sub) | {"deliveries": {k: int(v) for k, v in counts.items()}}
+        return TmfJSONResponse(out)
+
+    router.add_api_route("/hub", register_listener, methods=["POST"], status_code=201, tags=[api.title],
+                         name=f"{api.name}RegisterListener", summary="Register a listener",
+                         response_class=TmfJSONResponse)
+    router.add_api_route("/hub/{id}", unregister_listener, methods=["DELETE"], status_code=204,
+                         tags=[api.title], name=f"{api.name}UnregisterListener", summary="Unregister a listener")
+    router.add_api_route("/hub/{id}", get_listener, methods=["GET"], tags=[api.title],
+                         name=f"{api.name}GetListener", summary="A listener and its delivery counts",
+                         response_class=TmfJSONResponse)
+
+
+# --- fan-out and delivery --------------------------------------------------------------------------------
+def listener_url(callback: str, event_type: str) -> str:
+    return f"{callback.rstrip('/')}/listener/{event_type[:1].lower()}{event_type[1:]}"
+
+
+async def fan_out(session: AsyncSession, event: Event) -> None:
+    api = APIS.get(event.api)
+    subs = (await session.execute(select(HubSubscription).where(HubSubscription.api == event.api))).scalars().all()
+    if not subs:
+        return
+    from openbss.platform.db import json_dumps
+
+    payload = json_dumps(event.envelope)
+    for sub in subs:
+        try:
+            filters = parse_hub_query(api, sub.query) if api is not None else []
+        except BadRequest:
+            continue
+        if not all(f.matches(event.envelope) for f in filters):
+            continue
+        await session.execute(
+            insert(HubDelivery).values(
+                subscription_id=sub.id, event_id=uuid.UUID(event.event_id), event_type=event.event_type,
+                url=listener_url(sub.callback, event.event_type), payload=payload,
+            ).on_conflict_do_nothing()
+        )
+
+
+async def pending_deliveries(db: Database, tenant_id: str, event_id: str | None = None,
+                             older_than_seconds: float | None = None) -> list[int]:
+    async with db.transaction(tenant_id, system=tenant_id is None) as session:
+        stmt = select(HubDelivery.id).where(HubDelivery.status == "pending")
+        if event_id:
+            stmt = stmt.where(HubDelivery.event_id == uuid.UUID(event_id))
+        if older_than_seconds is not None:
+            stmt = stmt.where(HubDelivery.created_at < func.now() - timedelta(seconds=older_than_seconds))
+        return list((await session.execute(stmt.limit(1000))).scalars().all())
+
+
+class DeliveryFailed(Exception):
+    """Raised to let the job queue retry the delivery with backoff."""
+
+
+async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, timeout: float,
+                           max_attempts: int, client: httpx.AsyncClient | None = None) -> str:
+    """One attempt to deliver a notification. Returns the delivery's status afterwards; raises ``DeliveryFailed``
+    when it should be retried. The HTTP call happens outside any database transaction."""
+    async with db.transaction(None, system=True) as session:
+        delivery = await session.get(HubDelivery, delivery_id)
+        if delivery is None or delivery.status != "pending":
+            return delivery.status if delivery else "gone"
+        tenant, url, body = delivery.tenant_id, delivery.url, delivery.payload.encode()
+        attempt = delivery.attempts + 1
+    started = time.perf_counter()
+    status_code: int | None = None
+    error: str | None = None
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(tenant_hub_key(hub_secret, tenant), int(time.time()), body),
+        "X-OpenBSS-Delivery": str(delivery_id),
+    }
+    try:
+        if client is None:
+            async with httpx.AsyncClient(timeout=timeout) as own:
+                resp = await own.post(url, content=body, headers=headers)
+        else:
+            resp = await client.post(url, content=body, headers=headers, timeout=timeout)
+        status_code = resp.status_code
+        if not 200 <= resp.status_code < 300:
+            error = f"HTTP {resp.status_code}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    duration = int((time.perf_counter() - started) * 1000)
+    ok = error is None
+    final = "delivered" if ok else ("failed" if attempt >= max_attempts else "pending")
+    async with db.transaction(tenant) as session:
+        session.add(HubDeliveryAttempt(delivery_id=delivery_id, attempt=attempt, status_code=status_code,
+                                       error=error, duration_ms=duration))
+        await session.execute(
+            update(HubDelivery).where(HubDelivery.id == delivery_id).values(
+                attempts=attempt, status=final, last_status_code=status_code, last_error=error,
+                delivered_at=utcnow() if ok else None,
+            )
+        )
+    HUB_DELIVERIES.labels("delivered" if ok else ("failed" if final == "failed" else "retry")).inc()
+    if final == "pending":
+        raise DeliveryFailed(f"delivery {delivery_id} attempt {attempt} failed: {error}")
+    return final
+
+
+def hub_consumer(after_commit: Any = None) -> Consumer:
+    return Consumer(name="hub-fanout", handler=fan_out, after_commit=after_commit)
+
+
+__all__ = ["HubDelivery", "HubDeliveryAttempt", "HubSubscription", "attempt_delivery", "hub_consumer",
+           "runtime", "verify_signature"]

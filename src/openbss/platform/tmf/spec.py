@@ -1,0 +1,213 @@
+"""The TM Forum specifications as the contract.
+
+The official OpenAPI files are bundled in ``specs/``. From a definition (``Individual_Create``) this module builds
+the Pydantic model that validates request bodies, so mandatory attributes, types and enumerations are exactly the
+specification's; and it answers the type of a dotted attribute path (``relatedParty.id``) for filters and sorting.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, create_model
+
+SPEC_DIR = Path(__file__).parent / "specs"
+
+
+def format_datetime(value: datetime) -> str:
+    """Date-times are stored and rendered in one fixed UTC form, so that string order is time order."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _strict_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not a boolean")
+    if isinstance(value, float) and value != value:  # NaN
+        raise ValueError("NaN is not a number")
+    return value
+
+
+TmfDateTime = Annotated[datetime, PlainSerializer(format_datetime, return_type=str)]
+TmfNumber = Annotated[
+    Decimal,
+    BeforeValidator(_strict_number),
+    Field(allow_inf_nan=False),
+    PlainSerializer(lambda d: int(d) if d == d.to_integral_value() else float(d), return_type=float),
+]
+
+_RESERVED = set(dir(BaseModel)) | {"model_config", "model_fields"}
+
+
+def _field_name(prop: str) -> str:
+    name = prop.replace("@", "at_").replace("-", "_").replace(".", "_")
+    if keyword.iskeyword(name) or name in _RESERVED or name.startswith("_"):
+        name = f"{name}_"
+    return name
+
+
+class TmfModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=False)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document of the attributes the caller set."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+
+
+@dataclass(frozen=True)
+class AttributeType:
+    """What a dotted attribute path holds: a scalar kind, whether it crosses an array, and enum values."""
+
+    kind: str  # string | datetime | number | integer | boolean | object | any
+    through_array: bool = False
+    enum: tuple[str, ...] | None = None
+
+
+class Spec:
+    """One TM Forum API specification file."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.document: dict[str, Any] = json.loads((SPEC_DIR / filename).read_text())
+        self.definitions: dict[str, Any] = self.document["definitions"]
+        self._models: dict[str, type[BaseModel]] = {}
+
+    @property
+    def base_path(self) -> str:
+        return str(self.document.get("basePath", "/")).rstrip("/")
+
+    # --- Pydantic models -------------------------------------------------------------------------------
+    def model(self, name: str) -> type[BaseModel]:
+        if name not in self._models:
+            self._models[name] = self._build(name)
+        return self._models[name]
+
+    def _properties(self, definition: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+        props: dict[str, Any] = {}
+        required: set[str] = set(definition.get("required", []))
+        for part in definition.get("allOf", []):
+            if "$ref" in part:
+                p, r = self._properties(self.definitions[part["$ref"].split("/")[-1]])
+            else:
+                p, r = self._properties(part)
+            props.update(p)
+            required |= r
+        props.update(definition.get("properties", {}))
+        return props, required
+
+    def _build(self, name: str) -> type[BaseModel]:
+        definition = self.definitions[name]
+        # Register a forward name first so that recursive definitions resolve.
+        props, required = self._properties(definition)
+        fields: dict[str, Any] = {}
+        for prop, schema in props.items():
+            annotation = self._annotation(schema)
+            extra: dict[str, Any] = {"alias": prop, "description": schema.get("description")}
+            if schema.get("minItems"):
+                extra["min_length"] = schema["minItems"]
+            if prop in required:
+                fields[_field_name(prop)] = (annotation, Field(**extra))
+            else:
+                fields[_field_name(prop)] = (annotation | None, Field(default=None, **extra))
+        model = create_model(name, __base__=TmfModel, **fields)
+        model.__doc__ = definition.get("description")
+        return model
+
+    def _annotation(self, schema: dict[str, Any]) -> Any:
+        if "$ref" in schema:
+            ref = schema["$ref"].split("/")[-1]
+            target = self.definitions[ref]
+            if not target or (not target.get("properties") and not target.get("allOf")
+                              and target.get("type") in (None, "object") and "enum" not in target):
+                return Any
+            if "enum" in target or target.get("type") in ("string", "number", "integer", "boolean"):
+                return self._annotation(target)
+            return self._lazy_model(ref)
+        if "enum" in schema:
+            return Literal[tuple(schema["enum"])]
+        kind = schema.get("type")
+        if kind == "array":
+            return list[self._annotation(schema.get("items", {}))]  # type: ignore[misc]
+        if kind == "string":
+            if schema.get("format") == "date-time":
+                return TmfDateTime
+            return str
+        if kind == "number":
+            return TmfNumber
+        if kind == "integer":
+            return int
+        if kind == "boolean":
+            return bool
+        if kind == "object" and schema.get("properties"):
+            props, _ = self._properties(schema)
+            return dict[str, Any]
+        return Any
+
+    def _lazy_model(self, ref: str) -> Any:
+        if ref in self._models:
+            return self._models[ref]
+        if ref in _building:
+            return Any  # recursive reference: accept any object at the recursion point
+        _building.add(ref)
+        try:
+            return self.model(ref)
+        finally:
+            _building.discard(ref)
+
+    # --- attribute paths ---------------------------------------------------------------------------------
+    def attribute(self, definition: str, path: str) -> AttributeType | None:
+        """The type of ``path`` (dotted) within ``definition``; None when the path does not exist."""
+        schema: dict[str, Any] = {"$ref": f"#/definitions/{definition}"}
+        through_array = False
+        for part in path.split("."):
+            schema, arr = self._deref(schema)
+            through_array |= arr
+            props, _ = self._properties(schema)
+            if part not in props:
+                return None
+            schema = props[part]
+        schema, arr = self._deref(schema)
+        through_array |= arr
+        if "enum" in schema:
+            return AttributeType("string", through_array, tuple(str(v) for v in schema["enum"]))
+        kind = schema.get("type")
+        if kind == "string" and schema.get("format") == "date-time":
+            return AttributeType("datetime", through_array)
+        if kind in ("string", "number", "integer", "boolean"):
+            return AttributeType(kind, through_array)
+        if schema.get("properties") or schema.get("allOf"):
+            return AttributeType("object", through_array)
+        return AttributeType("any", through_array)
+
+    def _deref(self, schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        through_array = False
+        for _ in range(10):
+            if "$ref" in schema:
+                schema = self.definitions[schema["$ref"].split("/")[-1]]
+            elif schema.get("type") == "array":
+                through_array = True
+                schema = schema.get("items", {})
+            else:
+                break
+        return schema, through_array
+
+    def json_schema(self, definition: str) -> dict[str, Any]:
+        """A JSON Schema (draft 4) of a definition, for contract tests."""
+        return {"definitions": self.definitions, "$ref": f"#/definitions/{definition}"}
+
+
+_building: set[str] = set()
+
+
+@cache
+def load_spec(filename: str) -> Spec:
+    return Spec(filename)

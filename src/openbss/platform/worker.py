@@ -1,0 +1,59 @@
+"""The worker: outbox relay, event consumers (NATS or in-process) and the background job queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from openbss.platform.events.consumers import Event
+from openbss.platform.events.relay import OutboxRelay
+from openbss.platform.jobs import defer_delivery, make_job_app
+from openbss.platform.runtime import Runtime
+from openbss.platform.tmf.hub import hub_consumer, pending_deliveries
+
+log = logging.getLogger(__name__)
+
+
+def register_platform_consumers(rt: Runtime) -> None:
+    async def defer_new_deliveries(event: Event) -> None:
+        if rt.jobs is None:
+            return
+        for delivery_id in await pending_deliveries(rt.db, event.tenant_id, event_id=event.event_id):
+            await defer_delivery(rt.jobs, delivery_id)
+
+    rt.consumers.register(hub_consumer(after_commit=defer_new_deliveries))
+
+
+async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, relay: bool = True,
+                     consumers: bool = True, on_ready: Callable[[], None] | None = None) -> None:
+    """Run until ``stop`` is set."""
+    bus = rt.make_bus()
+    app = make_job_app(rt.db) if jobs else None
+    rt.jobs = app
+    tasks: list[asyncio.Task[None]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if app is not None:
+            await stack.enter_async_context(app.open_async())
+            tasks.append(asyncio.create_task(app.run_worker_async(
+                queues=None, concurrency=4, install_signal_handlers=False,
+                additional_context={"runtime": rt}, delete_jobs="successful",
+            ), name="jobs"))
+        if consumers:
+            tasks.append(asyncio.create_task(bus.run_consumers(stop), name="consumers"))
+        if relay:
+            tasks.append(asyncio.create_task(OutboxRelay(
+                rt.db, bus, batch_size=rt.settings.relay_batch_size, poll_seconds=rt.settings.relay_poll_seconds,
+            ).run(stop), name="relay"))
+        if on_ready:
+            on_ready()
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stopper and t.exception() is not None:
+                log.error("worker component %s stopped", t.get_name(), exc_info=t.exception())
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

