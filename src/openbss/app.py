@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openbss import __version__
+from openbss.platform.audit import audit_router
 from openbss.platform.http import BodySizeLimitMiddleware, ops_router
 from openbss.platform.observability import RequestContextMiddleware
 from openbss.platform.runtime import Runtime
@@ -17,7 +18,8 @@ from openbss.settings import Settings, get_settings
 
 def domain_routers() -> list[tuple[str, object]]:
     """Every domain's TMF API router, in documentation order."""
-    from openbss.party.api import party_api, router as party_router
+    from openbss.party.api import party_api
+    from openbss.party.api import router as party_router
 
     return [(party_api.title, party_router)]
 
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Open-source BSS/OSS for telecom operators, behind the TM Forum Open APIs. "
                     "Authenticate with `Authorization: Bearer <token>` (`openbss token` prints one).",
         lifespan=lifespan,
-        openapi_tags=[{"name": title} for title, _ in routers] + [{"name": "Operations"}],
+        openapi_tags=[{"name": title} for title, _ in routers] + [{"name": "Audit trail"}, {"name": "Operations"}],
     )
     if runtime is not None:
         app.state.runtime = runtime
@@ -52,4 +54,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(ops_router)
     for _, router in routers:
         app.include_router(router)  # type: ignore[arg-type]
+    app.include_router(audit_router)
     return app

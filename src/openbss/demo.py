@@ -62,7 +62,6 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     _install_stop(stop)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
                                            log_config=None, access_log=False, lifespan="on"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     def ready() -> None:
         table = Table(title="OpenBSS demo", show_header=False)
@@ -74,9 +73,11 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         console.print(table)
         console.print("Demo credentials (bearer tokens, valid 12 h):")
         for role in ("admin", "csr_agent"):
-            console.print(f"  [bold]{role}[/]: {issue_token(DEMO_TENANT, [role], subject=f'demo-{role}', ttl_seconds=43200)}")
-        console.print(f"  [bold]customer[/] (party {info['customer_party']}): "
-                      f"{issue_token(DEMO_TENANT, ['customer'], party=info['customer_party'], subject='demo-customer', ttl_seconds=43200)}")
+            tok = issue_token(DEMO_TENANT, [role], subject=f"demo-{role}", ttl_seconds=43200)
+            console.print(f"  [bold]{role}[/]: {tok}")
+        party = info["customer_party"]
+        tok = issue_token(DEMO_TENANT, ["customer"], party=party, subject="demo-customer", ttl_seconds=43200)
+        console.print(f"  [bold]customer[/] (party {party}): {tok}")
         console.print("More tokens: .venv/bin/openbss token --tenant demo --role csr_agent")
         console.print(f'Try: curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/party/v4/individual')
 

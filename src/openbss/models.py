@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import openbss.party.models
+import openbss.platform.audit
 import openbss.platform.events.consumers
 import openbss.platform.events.outbox
 import openbss.platform.tenancy

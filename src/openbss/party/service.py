@@ -61,17 +61,17 @@ class PartyService:
         self._organizations = services["organization"]
 
     async def get_individual(self, ctx: Context, party_id: str) -> dict[str, Any]:
-        return await self._individuals.get(ctx, party_id)  # type: ignore[no-any-return]
+        return await self._individuals.get(ctx, party_id)
 
     async def get_organization(self, ctx: Context, party_id: str) -> dict[str, Any]:
-        return await self._organizations.get(ctx, party_id)  # type: ignore[no-any-return]
+        return await self._organizations.get(ctx, party_id)
 
     async def validate_individual(self, ctx: Context, party_id: str) -> dict[str, Any]:
-        return await self._individuals.set_state(ctx, party_id, "validated")  # type: ignore[no-any-return]
+        return await self._individuals.set_state(ctx, party_id, "validated")
 
     async def create_individual(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self._individuals.create(ctx, self._individuals.validate_create(payload))  # type: ignore[no-any-return]
+        return await self._individuals.create(ctx, self._individuals.validate_create(payload))
 
     async def create_organization(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self._organizations.create(  # type: ignore[no-any-return]
+        return await self._organizations.create(
             ctx, self._organizations.validate_create(payload))

@@ -130,6 +130,7 @@ def local_key(settings: Settings | None = None) -> LocalKey:
 def local_jwks(settings: Settings | None = None) -> dict[str, Any]:
     key = local_key(settings)
     public = serialization.load_pem_public_key(key.public_pem)
+    assert isinstance(public, rsa.RSAPublicKey)
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(public, as_dict=True)
     jwk.update({"kid": key.kid, "use": "sig", "alg": "RS256"})
     return {"keys": [jwk]}

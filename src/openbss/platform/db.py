@@ -42,7 +42,7 @@ class TenantScoped:
     """Mixin for business tables: a ``tenant_id`` filled from the transaction's bound tenant."""
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[str]:  # noqa: N805
+    def tenant_id(cls) -> Mapped[str]:
         return mapped_column(
             String(63),
             ForeignKey("tenant.id"),

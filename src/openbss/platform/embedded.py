@@ -19,7 +19,7 @@ def start_embedded_postgres(data_dir: Path, *, stop_at_exit: bool = True) -> tup
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(pgdata), cleanup_mode="stop" if stop_at_exit else None)
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {DB_NAME};")
     uri: str = server.get_uri(database=DB_NAME)

@@ -56,7 +56,7 @@ async def authenticate(request: Request) -> Principal:
     """FastAPI dependency: the verified principal of the request (401 when absent or invalid)."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     rt = runtime(request)
     principal = await rt.verifier.verify(bearer_token(request))
     if not await rt.tenants.is_active(principal.tenant_id):

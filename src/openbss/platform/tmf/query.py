@@ -198,13 +198,15 @@ def parse_list_query(query_string: str, spec: Spec, definition: str,
     return q
 
 
-def sql_condition(flt: Filter, column: ColumnElement[Any]) -> ColumnElement[bool]:
+def sql_condition(flt: Filter, column: Any) -> ColumnElement[bool]:
     """``body @? '<jsonpath>'``: served by a GIN (jsonb_path_ops) index for equality."""
-    return column.op("@?", return_type=Boolean)(cast(literal(flt.jsonpath()), JSONPATH))
+    cond: ColumnElement[bool] = column.op("@?", return_type=Boolean)(cast(literal(flt.jsonpath()), JSONPATH))
+    return cond
 
 
-def sql_sort_key(path: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return column.op("#>", return_type=JSONB)(cast(literal(path.split(".")), ARRAY(Text)))
+def sql_sort_key(path: str, column: Any) -> ColumnElement[Any]:
+    key: ColumnElement[Any] = column.op("#>", return_type=JSONB)(cast(literal(path.split(".")), ARRAY(Text)))
+    return key
 
 
 def project(document: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:

@@ -7,9 +7,10 @@ authorization (permission per route, customers restricted to their own party in 
 """
 # No ``from __future__ import annotations`` here: FastAPI reads the generated handlers' annotations at runtime.
 
+import builtins
 import copy
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from openbss.platform import audit
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.db import TenantScoped, json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, Forbidden, InvalidStateTransition, NotFound
@@ -50,7 +52,7 @@ class TmfDocument(TenantScoped):
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     @declared_attr.directive
-    def __table_args__(cls) -> tuple[Any, ...]:  # noqa: N805
+    def __table_args__(cls) -> tuple[Any, ...]:
         name = cls.__tablename__  # type: ignore[attr-defined]
         return (Index(f"ix_{name}_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),)
 
@@ -86,11 +88,37 @@ class ResourceHooks:
         return None
 
 
+class DocumentCodec:
+    """How a resource's document is stored. The default stores it as it is; a domain with personal data plugs
+    in encryption here (encode before writing, decode after reading, blind-index conditions for filters)."""
+
+    async def encode(self, ctx: "Context", resource_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return doc
+
+    async def decode(self, ctx: "Context", rows: "list[TmfDocument]") -> list[dict[str, Any]]:
+        return [row.body for row in rows]
+
+    async def filter_condition(self, ctx: "Context", flt: Any, table: Any) -> Any | None:
+        """A SQL condition for ``flt`` when the codec owns the attribute (e.g. a blind index); else None."""
+        return None
+
+    def sortable(self, path: str) -> bool:
+        return True
+
+    def is_personal(self, attribute: str) -> bool:
+        """Whether a top-level attribute holds personal data (masked in the audit trail)."""
+        return False
+
+    async def forget(self, ctx: "Context", resource_id: str) -> None:
+        """Called when a resource is deleted (e.g. to drop its search index entries)."""
+        return None
+
+
 @dataclass
 class TmfResource:
     path: str  # URL segment, e.g. "individual"
     type: str  # TMF @type, e.g. "Individual"
-    table: type[TmfDocument]
+    table: builtins.type[TmfDocument]
     hooks: ResourceHooks = field(default_factory=ResourceHooks)
     create_definition: str | None = None
     update_definition: str | None = None
@@ -102,6 +130,11 @@ class TmfResource:
     operations: frozenset[str] = frozenset({"create", "list", "get", "patch", "delete"})
     customer_operations: frozenset[str] = frozenset({"list", "get", "patch"})
     id_factory: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    #: a ResourceService subclass when the resource needs more than hooks (e.g. versioning)
+    service_class: builtins.type["ResourceService"] | None = None
+    codec: DocumentCodec = field(default_factory=DocumentCodec)
+    #: record creates, updates and deletes in the audit trail
+    audited: bool = True
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -165,9 +198,21 @@ class DocumentStore:
     def href(self, base_url: str, resource_id: str) -> str:
         return f"{base_url}{self.api.base_path}/{self.resource.path}/{resource_id}"
 
-    def render(self, ctx_base_url: str, row: TmfDocument) -> dict[str, Any]:
-        body = row.body
-        return {"id": row.id, "href": self.href(ctx_base_url, row.id), **{k: v for k, v in body.items() if k != "id"}}
+    def shape(self, base_url: str, resource_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """The representation: id and href first, then the attributes."""
+        return {"id": resource_id, "href": self.href(base_url, resource_id),
+                **{k: v for k, v in doc.items() if k != "id"}}
+
+    async def documents(self, ctx: Context, rows: list[TmfDocument]) -> list[dict[str, Any]]:
+        """The plain documents of rows (decoded by the resource's codec)."""
+        return await self.resource.codec.decode(ctx, rows)
+
+    async def render(self, ctx: Context, row: TmfDocument) -> dict[str, Any]:
+        return self.shape(ctx.base_url, row.id, (await self.documents(ctx, [row]))[0])
+
+    async def render_all(self, ctx: Context, rows: list[TmfDocument]) -> list[dict[str, Any]]:
+        docs = await self.documents(ctx, rows)
+        return [self.shape(ctx.base_url, row.id, doc) for row, doc in zip(rows, docs, strict=True)]
 
     def _owner_condition(self, principal: Principal) -> Any:
         if not principal.is_customer:
@@ -204,12 +249,20 @@ class DocumentStore:
 
     async def list(self, ctx: Context, q: ListQuery) -> tuple[list[TmfDocument], int]:
         stmt = self._scoped(ctx.principal)
+        codec = self.resource.codec
         for flt in q.filters:
-            stmt = stmt.where(self.table.id == flt.values[0] if (flt.path == "id" and flt.op == "eq"
-                                                                    and len(flt.values) == 1)
-                              else sql_condition(flt, self.table.body))
+            cond = await codec.filter_condition(ctx, flt, self.table)
+            if cond is None:
+                if flt.path == "id" and flt.op == "eq":
+                    cond = self.table.id.in_([str(v) for v in flt.values])
+                else:
+                    cond = sql_condition(flt, self.table.body)
+            stmt = stmt.where(cond)
+        for path, _ in q.sort:
+            if not codec.sortable(path):
+                raise BadRequest(f"cannot sort by '{path}': it is stored encrypted", code="INVALID_SORT")
         total = await ctx.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        order = []
+        order: list[Any] = []
         for path, desc in q.sort:
             key = sql_sort_key(path, self.table.body)
             order.append(key.desc().nulls_last() if desc else key.asc().nulls_last())
@@ -219,13 +272,14 @@ class DocumentStore:
         return list(rows), int(total)
 
     async def insert(self, ctx: Context, resource_id: str, doc: dict[str, Any]) -> TmfDocument:
-        row = self.table(id=resource_id, body=doc, last_update=utcnow())
+        stored = await self.resource.codec.encode(ctx, resource_id, doc)
+        row = self.table(id=resource_id, body=stored, last_update=utcnow())  # type: ignore[call-arg]
         ctx.session.add(row)
         await ctx.session.flush()
         return row
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
-        row.body = doc
+        row.body = await self.resource.codec.encode(ctx, row.id, doc)
         row.last_update = utcnow()
         row.revision = row.revision + 1
         await ctx.session.flush()
@@ -233,6 +287,7 @@ class DocumentStore:
 
     async def delete(self, ctx: Context, row: TmfDocument) -> None:
         await ctx.session.delete(row)
+        await self.resource.codec.forget(ctx, row.id)
         await ctx.session.flush()
 
 
@@ -253,7 +308,7 @@ class ResourceService:
             model = self.create_model.model_validate(payload)
         except ValidationError as exc:
             raise BadRequest(validation_message(exc), code="INVALID_BODY") from exc
-        return model.to_doc()  # type: ignore[attr-defined,no-any-return]
+        return model.to_doc()  # type: ignore[attr-defined]
 
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
@@ -269,15 +324,16 @@ class ResourceService:
         await r.hooks.before_create(ctx, doc)
         resource_id = r.id_factory()
         doc["id"] = resource_id
-        row = await self.store.insert(ctx, resource_id, doc)
-        rendered = self.store.render(ctx.base_url, row)
+        await self.store.insert(ctx, resource_id, doc)
+        rendered = self.store.shape(ctx.base_url, resource_id, doc)
+        await self._audit(ctx, resource_id, "create", None, doc)
         await self._emit(ctx, f"{r.type}CreateEvent", rendered)
         return rendered
 
     async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
         row = await self.store.get(ctx, resource_id, for_update=True)
-        current = dict(row.body)
+        current = dict((await self.store.documents(ctx, [row]))[0])
         merged = merge_patch(current, changes)
         # the result must still be a valid resource (mandatory attributes, types)
         candidate = {k: v for k, v in merged.items() if k not in ("id", "href", "lastUpdate", "creationDate")}
@@ -293,11 +349,12 @@ class ResourceService:
             self.check_transition(old_state, new_state)
         await r.hooks.before_update(ctx, current, changes, merged)
         if merged == current:
-            return self.store.render(ctx.base_url, row)
+            return self.store.shape(ctx.base_url, row.id, current)
         if "lastUpdate" in self.read_properties:
             merged["lastUpdate"] = format_datetime(utcnow())
-        row = await self.store.replace(ctx, row, merged)
-        rendered = self.store.render(ctx.base_url, row)
+        await self.store.replace(ctx, row, merged)
+        rendered = self.store.shape(ctx.base_url, row.id, merged)
+        await self._audit(ctx, row.id, "update", current, merged)
         await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
         if r.state_field and old_state != new_state:
             await self._emit(ctx, f"{r.type}StateChangeEvent", rendered)
@@ -322,17 +379,26 @@ class ResourceService:
     async def delete(self, ctx: Context, resource_id: str) -> None:
         r = self.resource
         row = await self.store.get(ctx, resource_id, for_update=True)
-        rendered = self.store.render(ctx.base_url, row)
+        rendered = await self.store.render(ctx, row)
         await r.hooks.before_delete(ctx, rendered)
         await self.store.delete(ctx, row)
+        await self._audit(ctx, row.id, "delete", rendered, None)
         await self._emit(ctx, f"{r.type}DeleteEvent", rendered)
 
     async def get(self, ctx: Context, resource_id: str) -> dict[str, Any]:
-        return self.store.render(ctx.base_url, await self.store.get(ctx, resource_id))
+        return await self.store.render(ctx, await self.store.get(ctx, resource_id))
 
     async def list(self, ctx: Context, q: ListQuery) -> tuple[list[dict[str, Any]], int]:
         rows, total = await self.store.list(ctx, q)
-        return [project(self.store.render(ctx.base_url, row), q.fields) for row in rows], total
+        return [project(doc, q.fields) for doc in await self.store.render_all(ctx, rows)], total
+
+    async def _audit(self, ctx: Context, resource_id: str, action: str, before: dict[str, Any] | None,
+                     after: dict[str, Any] | None) -> None:
+        if not self.resource.audited:
+            return
+        changes = audit.diff(before, after, self.resource.codec.is_personal)
+        await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type, resource_id=resource_id,
+                           action=action, changes=changes)
 
     async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
         await emit(ctx.session, api=self.api.name, event_type=event_type, resource_key=self.resource.event_key,
@@ -378,7 +444,7 @@ def build_router(api: TmfApi, extra: Callable[[APIRouter, dict[str, ResourceServ
     from openbss.platform.tmf.hub import add_hub_routes
 
     router = APIRouter(prefix=api.base_path or "", tags=[f"{api.title}"])
-    services = {r.path: ResourceService(api, r) for r in api.resources}
+    services = {r.path: (r.service_class or ResourceService)(api, r) for r in api.resources}
     for resource in api.resources:
         _add_resource_routes(router, api, services[resource.path])
     if extra:
@@ -395,12 +461,12 @@ def _authorize(principal: Principal, api: TmfApi, resource: TmfResource, action:
 
 def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService) -> None:
     r = service.resource
-    ReadModel = api.spec.model(r.read_definition or r.type)  # noqa: N806
-    CreateModel = service.create_model  # noqa: N806
-    UpdateModel = service.update_model  # noqa: N806
+    ReadModel = api.spec.model(r.read_definition or r.type)
+    CreateModel = service.create_model
+    UpdateModel = service.update_model
     path = f"/{r.path}"
     item = f"/{r.path}/{{id}}"
-    err = {400: {"description": "Bad request"}, 401: {"description": "Unauthorized"},
+    err: dict[int | str, dict[str, Any]] = {400: {"description": "Bad request"}, 401: {"description": "Unauthorized"},
            403: {"description": "Forbidden"}, 404: {"description": "Not found"}}
 
     if "create" in r.operations:
@@ -433,7 +499,7 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
                              response_class=TmfJSONResponse)
 
     if "get" in r.operations:
-        async def retrieve(request: Request, id: str, fields: str | None = Query(None),  # noqa: A002
+        async def retrieve(request: Request, id: str, fields: str | None = Query(None),
                            principal: Principal = Depends(authenticate)) -> Response:
             _authorize(principal, api, r, READ, "get")
             q = parse_list_query(f"fields={fields}" if fields else "", api.spec, r.read_definition or r.type)
@@ -446,12 +512,12 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
                              responses={200: {"model": ReadModel}, **err}, response_class=TmfJSONResponse)
 
     if "patch" in r.operations:
-        async def patch(request: Request, id: str,  # noqa: A002
+        async def patch(request: Request, id: str,
                         body: UpdateModel = Body(..., media_type="application/merge-patch+json"),  # type: ignore[valid-type]
                         principal: Principal = Depends(authenticate)) -> Response:
             _authorize(principal, api, r, WRITE, "patch")
             require_json_body(request, patch=True)
-            changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
             async with unit_of_work(request, principal) as ctx:
                 out = await service.patch(ctx, id, changes)
             return TmfJSONResponse(out)
@@ -461,7 +527,7 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
                              responses={200: {"model": ReadModel}, **err}, response_class=TmfJSONResponse)
 
     if "delete" in r.operations:
-        async def delete(request: Request, id: str,  # noqa: A002
+        async def delete(request: Request, id: str,
                          principal: Principal = Depends(authenticate)) -> Response:
             _authorize(principal, api, r, WRITE, "delete")
             async with unit_of_work(request, principal) as ctx:

@@ -147,8 +147,7 @@ class Spec:
             return int
         if kind == "boolean":
             return bool
-        if kind == "object" and schema.get("properties"):
-            props, _ = self._properties(schema)
+        if kind == "object":
             return dict[str, Any]
         return Any
 
