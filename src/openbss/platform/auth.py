@@ -65,7 +65,8 @@ class Principal:
     @property
     def is_customer(self) -> bool:
         """A self-service principal: restricted to its own party unless it also holds a staff role."""
-        return "customer" in self.roles and not any(r != "customer" for r in self.roles)
+        return "customer" in self.roles and not any(
+            r != "customer" and r in ROLE_PERMISSIONS for r in self.roles)
 
     def can(self, scope: str, action: str) -> bool:
         p = self.permissions
@@ -169,16 +170,22 @@ class TokenVerifier:
         s = self.settings
         try:
             if self._jwks is not None:
-                signing_key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+                jwk = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                signing_key: Any = jwk.key
+                # the key decides the algorithm: a token cannot pick another one
+                algorithms = [jwk.algorithm_name] if jwk.algorithm_name in s.jwt_algorithms else []
             else:
                 signing_key = local_key(s).public_pem
+                algorithms = ["RS256"]
+            if not algorithms:
+                raise Unauthorized("the signing key's algorithm is not accepted", code="INVALID_TOKEN")
             claims = jwt.decode(
-                token, signing_key, algorithms=s.jwt_algorithms, audience=s.jwt_audience, issuer=s.jwt_issuer,
+                token, signing_key, algorithms=algorithms, audience=s.jwt_audience, issuer=s.jwt_issuer,
                 options={"require": ["exp", "sub"]}, leeway=30,
             )
         except jwt.PyJWKClientError as exc:
             raise Unauthorized(f"token signing key not found: {exc}", code="INVALID_TOKEN") from exc
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}", code="INVALID_TOKEN") from exc
         tenant = claims.get(s.tenant_claim)
         if not isinstance(tenant, str) or not tenant:
@@ -186,6 +193,8 @@ class TokenVerifier:
         raw_roles = claims.get(s.roles_claim) or []
         if isinstance(raw_roles, str):
             raw_roles = raw_roles.split()
+        if not isinstance(raw_roles, list):
+            raise Unauthorized(f"the '{s.roles_claim}' claim must be a list of roles", code="INVALID_TOKEN")
         roles = tuple(r for r in raw_roles if isinstance(r, str))
         party = claims.get(s.party_claim)
         if "customer" in roles and not party:
