@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     # NATS JetStream event backbone. Unset: events are dispatched in-process from the outbox.
     nats_url: str | None = None
     nats_stream: str = "OPENBSS"
+    nats_ack_wait_seconds: float = 30.0
 
     # HTTP
     public_url: str = "http://127.0.0.1:8000"
@@ -54,6 +55,19 @@ class Settings(BaseSettings):
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.2
     outbox_retention_days: int = 7
+
+    # Personal data at rest (platform/crypto.py). Master keys wrap each tenant's data keys. Either one key
+    # (``master_key``: 32 bytes, base64) or a keyring (``master_keys``: "id:base64,id:base64", the first one wraps,
+    # the others still unwrap during a rotation). Unset: a key generated under ``data_dir/keys`` (development).
+    master_key: str | None = None
+    master_keys: str | None = None
+    # Extra attributes (top-level or dotted) treated as personal data, per resource type, on top of the built-in
+    # ones: '{"Individual": ["nationality"], "Customer": ["characteristic"]}'.
+    pii_attributes: dict[str, list[str]] = Field(default_factory=dict)
+
+    # Accounts: defaults of a billing account created without them
+    default_currency: str = "EUR"
+    default_payment_terms_days: int = 30
 
     log_level: str = "INFO"
     log_json: bool = True

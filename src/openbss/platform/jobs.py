@@ -2,6 +2,11 @@
 
 Tasks get the process's ``Runtime`` from the job context. Retries use exponential backoff; periodic tasks are
 declared with cron expressions and run by every ``openbss worker`` (procrastinate makes each run happen once).
+
+The task functions are plain coroutines; ``make_job_app`` binds them to a fresh procrastinate ``App`` each time it
+is called. (A procrastinate blueprint is mutated when an app adopts it, so a module-level blueprint could serve one
+app per process only: a second app, e.g. an API process's deferring app next to a worker's, got its task names
+namespaced twice and could no longer run the jobs the first one deferred.)
 """
 
 from __future__ import annotations
@@ -19,49 +24,45 @@ from openbss.platform.db import Database, libpq_conninfo
 from openbss.platform.events.consumers import ProcessedEvent
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.tmf.hub import DeliveryFailed, attempt_delivery, pending_deliveries
-from openbss.settings import get_settings
+from openbss.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-platform_tasks = Blueprint()
+NAMESPACE = "platform"
 DELIVER_TASK = "openbss.deliver_notification"
+DELIVERY_BACKOFF_SECONDS = 2  # exponential: 2, 4, 8, 16, ... seconds between attempts
+REQUEUE_AFTER_SECONDS = 60
 
 
 def _runtime(context: JobContext) -> Any:
     return context.additional_context["runtime"]
 
 
-@platform_tasks.task(
-    name=DELIVER_TASK, pass_context=True, queue="notifications",
-    retry=RetryStrategy(max_attempts=get_settings().hub_max_attempts, exponential_wait=2,
-                        retry_exceptions=[DeliveryFailed]),
-)
 async def deliver_notification(context: JobContext, delivery_id: int) -> str:
     rt = _runtime(context)
     s = rt.settings
-    return await attempt_delivery(rt.db, delivery_id, hub_secret=s.hub_secret, timeout=s.hub_timeout_seconds,
+    return await attempt_delivery(rt.db, delivery_id, hub_secret=s.hub_secret, http_timeout=s.hub_timeout_seconds,
                                   max_attempts=s.hub_max_attempts)
 
 
 async def defer_delivery(app: procrastinate.App, delivery_id: int) -> None:
+    """Queue a delivery attempt. At most one job per delivery waits (``queueing_lock``) and one runs (``lock``), so a
+    re-queued delivery is never POSTed by two workers at once."""
+    key = f"hub-delivery:{delivery_id}"
     with contextlib.suppress(procrastinate.exceptions.AlreadyEnqueued):
-        await app.configure_task(f"platform:{DELIVER_TASK}", queueing_lock=f"hub-delivery:{delivery_id}").defer_async(
-            delivery_id=delivery_id)
+        await app.configure_task(f"{NAMESPACE}:{DELIVER_TASK}", queueing_lock=key, lock=key,
+                                 allow_unknown=False).defer_async(delivery_id=delivery_id)
 
 
-@platform_tasks.periodic(cron="* * * * *", periodic_id="requeue-deliveries")
-@platform_tasks.task(name="openbss.requeue_deliveries", pass_context=True, queue="maintenance")
 async def requeue_deliveries(context: JobContext, timestamp: int) -> int:
     """Re-queue pending deliveries whose job was lost (e.g. the process died between commit and defer)."""
     rt = _runtime(context)
-    ids = await pending_deliveries(rt.db, None, older_than_seconds=60)
+    ids = await pending_deliveries(rt.db, None, older_than_seconds=REQUEUE_AFTER_SECONDS)
     for delivery_id in ids:
         await defer_delivery(rt.jobs, delivery_id)
     return len(ids)
 
 
-@platform_tasks.periodic(cron="17 * * * *", periodic_id="purge-outbox")
-@platform_tasks.task(name="openbss.purge_outbox", pass_context=True, queue="maintenance")
 async def purge_outbox(context: JobContext, timestamp: int) -> int:
     """Delete published outbox events and processed-event records past the retention period."""
     rt = _runtime(context)
@@ -71,11 +72,39 @@ async def purge_outbox(context: JobContext, timestamp: int) -> int:
             delete(OutboxEvent).where(OutboxEvent.published_at.is_not(None),
                                       OutboxEvent.published_at < func.now() - keep))
         await session.execute(delete(ProcessedEvent).where(ProcessedEvent.processed_at < func.now() - keep))
-    return int(res.rowcount or 0)  # type: ignore[attr-defined]
+    return int(res.rowcount or 0)
 
 
-def make_job_app(db: Database) -> procrastinate.App:
+async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+    """Put back in the queue the jobs of workers that died (no heartbeat) while running them."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs())
+    for job in stalled:
+        log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
+        await manager.retry_job(job)
+    return len(stalled)
+
+
+def platform_blueprint(settings: Settings | None = None) -> Blueprint:
+    """The platform's tasks and schedules, bound to a new blueprint."""
+    settings = settings or get_settings()
+    bp = Blueprint()
+    bp.task(name=DELIVER_TASK, pass_context=True, queue="notifications",
+            retry=RetryStrategy(max_attempts=settings.hub_max_attempts, exponential_wait=DELIVERY_BACKOFF_SECONDS,
+                                retry_exceptions=[DeliveryFailed]))(deliver_notification)
+    schedules = [
+        ("openbss.requeue_deliveries", requeue_deliveries, "* * * * *", "requeue-deliveries"),
+        ("openbss.purge_outbox", purge_outbox, "17 * * * *", "purge-outbox"),
+        ("openbss.retry_stalled_jobs", retry_stalled_jobs, "*/5 * * * *", "retry-stalled-jobs"),
+    ]
+    for name, fn, cron, periodic_id in schedules:
+        task = bp.task(name=name, pass_context=True, queue="maintenance")(fn)
+        bp.periodic(cron=cron, periodic_id=periodic_id)(task)
+    return bp
+
+
+def make_job_app(db: Database, settings: Settings | None = None) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(conninfo=libpq_conninfo(db.url), min_size=1, max_size=4)
     app = procrastinate.App(connector=connector)
-    app.add_tasks_from(platform_tasks, namespace="platform")
+    app.add_tasks_from(platform_blueprint(settings), namespace=NAMESPACE)
     return app

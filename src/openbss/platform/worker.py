@@ -27,18 +27,25 @@ def register_platform_consumers(rt: Runtime) -> None:
 
 
 async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, relay: bool = True,
-                     consumers: bool = True, on_ready: Callable[[], None] | None = None) -> None:
-    """Run until ``stop`` is set."""
+                     consumers: bool = True, on_ready: Callable[[], None] | None = None,
+                     job_poll_seconds: float = 1.0) -> None:
+    """Run until ``stop`` is set.
+
+    ``job_poll_seconds`` bounds how late a job scheduled for later (a retry after its backoff) starts: new jobs
+    wake the worker by ``NOTIFY``, scheduled ones are found by polling.
+    """
     bus = rt.make_bus()
-    app = make_job_app(rt.db) if jobs else None
-    rt.jobs = app
+    app = make_job_app(rt.db, rt.settings) if jobs else None
     tasks: list[asyncio.Task[None]] = []
     async with contextlib.AsyncExitStack() as stack:
         if app is not None:
             await stack.enter_async_context(app.open_async())
+            rt.jobs = app
+            stack.callback(setattr, rt, "jobs", None)
             tasks.append(asyncio.create_task(app.run_worker_async(
-                queues=None, concurrency=4, install_signal_handlers=False,
+                concurrency=4, install_signal_handlers=False,
                 additional_context={"runtime": rt}, delete_jobs="successful",
+                fetch_job_polling_interval=job_poll_seconds, shutdown_graceful_timeout=10,
             ), name="jobs"))
         if consumers:
             tasks.append(asyncio.create_task(bus.run_consumers(stop), name="consumers"))
@@ -51,9 +58,10 @@ async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, rel
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for t in done:
-            if t is not stopper and t.exception() is not None:
+            if t is not stopper and not t.cancelled() and t.exception() is not None:
                 log.error("worker component %s stopped", t.get_name(), exc_info=t.exception())
         stop.set()
+        stopper.cancel()
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -47,17 +48,33 @@ class InProcessBus:
         return None
 
 
+def subject_prefix_for(stream: str) -> str:
+    """The subjects a stream captures: ``openbss.events`` for the default stream ``OPENBSS``, ``<stream>.events``
+    otherwise, so that several streams (an installation's, a test's) never capture each other's subjects."""
+    return f"{stream.lower()}.events"
+
+
 class NatsBus:
     def __init__(self, db: Database, registry: ConsumerRegistry, url: str, stream: str = "OPENBSS",
-                 ack_wait_seconds: float = 30.0) -> None:
+                 ack_wait_seconds: float = 30.0, subject_prefix: str | None = None,
+                 max_age_seconds: float = 0.0) -> None:
         self.db = db
         self.registry = registry
         self.url = url
         self.stream = stream
+        self.subject_prefix = subject_prefix or subject_prefix_for(stream)
         self.ack_wait = ack_wait_seconds
+        self.max_age = max_age_seconds  # 0: keep forever
         self._nc: Any = None
         self._js: Any = None
         self._lock = asyncio.Lock()
+
+    @property
+    def subjects(self) -> str:
+        return f"{self.subject_prefix}.>"
+
+    def subject(self, event: Event) -> str:
+        return subject_for(event.tenant_id, event.api, event.event_type, prefix=self.subject_prefix)
 
     async def connect(self) -> Any:
         async with self._lock:
@@ -65,20 +82,27 @@ class NatsBus:
                 import nats
                 from nats.js.api import StreamConfig
 
-                self._nc = await nats.connect(self.url, name=f"openbss-{os.getpid()}", max_reconnect_attempts=-1)
-                self._js = self._nc.jetstream()
-                config = StreamConfig(name=self.stream, subjects=["openbss.events.>"], duplicate_window=120.0)
+                if self._nc is None:
+                    servers = [u.strip() for u in self.url.split(",") if u.strip()]
+                    self._nc = await nats.connect(servers=servers, name=f"openbss-{os.getpid()}",
+                                                  max_reconnect_attempts=-1)
+                js = self._nc.jetstream()
+                # Events stay in the stream as long as their processed-event records stay in the database, so
+                # that a replay within the retention never runs a handler twice.
+                config = StreamConfig(name=self.stream, subjects=[self.subjects], duplicate_window=120.0,
+                                      max_age=self.max_age or None)
                 try:
-                    await self._js.add_stream(config)
+                    await js.add_stream(config)
                 except Exception:  # already exists with another config: keep the operator's
-                    await self._js.stream_info(self.stream)
+                    await js.stream_info(self.stream)
+                self._js = js
         return self._js
 
     async def publish(self, event: Event) -> None:
         js = await self.connect()
-        subject = subject_for(event.tenant_id, event.api, event.event_type)
         payload = json_dumps({"tenant": event.tenant_id, "api": event.api, "envelope": event.envelope})
-        await js.publish(subject, payload.encode(), stream=self.stream, headers={"Nats-Msg-Id": event.event_id})
+        await js.publish(self.subject(event), payload.encode(), stream=self.stream,
+                         headers={"Nats-Msg-Id": event.event_id})
 
     async def healthy(self) -> bool:
         try:
@@ -88,18 +112,27 @@ class NatsBus:
         except Exception:
             return False
 
-    async def _subscription(self, consumer: Consumer) -> Any:
+    def consumer_config(self, consumer: Consumer) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        js = await self.connect()
-        config = ConsumerConfig(
-            durable_name=consumer.name, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-            ack_wait=self.ack_wait, max_deliver=-1,
+        return ConsumerConfig(
+            name=consumer.name, durable_name=consumer.name, ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait, max_deliver=-1, filter_subject=self.subjects,
         )
-        return await js.pull_subscribe("openbss.events.>", durable=consumer.name, stream=self.stream, config=config)
+
+    async def _subscription(self, consumer: Consumer) -> Any:
+        js = await self.connect()
+        try:  # create, or update the editable settings (ack wait) of an existing durable consumer
+            await js.add_consumer(self.stream, self.consumer_config(consumer))
+        except Exception:
+            log.warning("cannot create or update the durable consumer; using it as it is",
+                        extra={"consumer": consumer.name}, exc_info=True)
+            await js.consumer_info(self.stream, consumer.name)
+        return await js.pull_subscribe_bind(durable=consumer.name, stream=self.stream)
 
     async def run_consumers(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self._consume(c, stop)) for c in self.registry.all()]
+        tasks = [asyncio.create_task(self._consume(c, stop), name=f"consumer:{c.name}")
+                 for c in self.registry.all()]
         try:
             await stop.wait()
         finally:
@@ -110,22 +143,39 @@ class NatsBus:
     async def _consume(self, consumer: Consumer, stop: asyncio.Event) -> None:
         import nats.errors
 
-        sub = await self._subscription(consumer)
-        while not stop.is_set():
+        sub = None
+        while sub is None and not stop.is_set():
             try:
-                msgs = await sub.fetch(batch=50, timeout=1)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except Exception:
-                log.exception("fetch failed", extra={"consumer": consumer.name})
+                sub = await self._subscription(consumer)
+            except Exception:  # the broker is not there yet: keep trying, loudly
+                log.exception("cannot subscribe; retrying", extra={"consumer": consumer.name})
                 await asyncio.sleep(1)
-                continue
-            for msg in msgs:
-                await self._handle(consumer, msg)
+        if sub is None:
+            return
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(batch=50, timeout=1)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                except Exception:
+                    log.exception("fetch failed", extra={"consumer": consumer.name})
+                    await asyncio.sleep(1)
+                    continue
+                for msg in msgs:
+                    await self._handle(consumer, msg)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _handle(self, consumer: Consumer, msg: Any) -> None:
-        data = json.loads(msg.data)
-        event = Event(data["tenant"], data["api"], data["envelope"]["eventType"], data["envelope"])
+        try:
+            data = json.loads(msg.data)
+            event = Event(data["tenant"], data["api"], data["envelope"]["eventType"], data["envelope"])
+        except (ValueError, KeyError, TypeError):
+            log.error("malformed event message; dropped", extra={"consumer": consumer.name, "subject": msg.subject})
+            await msg.term()
+            return
         try:
             await process(self.db, consumer, event)
         except Exception:
@@ -145,36 +195,44 @@ class NatsBus:
 
         js = await self.connect()
         info = await js.stream_info(self.stream)
-        last = until_sequence or info.state.last_seq
+        last = min(until_sequence or info.state.last_seq, info.state.last_seq)
+        if last < max(from_sequence, info.state.first_seq):
+            return 0
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_sequence,
                                 ack_policy=AckPolicy.EXPLICIT, inactive_threshold=30.0)
-        sub = await js.pull_subscribe("openbss.events.>", stream=self.stream, config=config)
+        sub = await js.pull_subscribe(self.subjects, stream=self.stream, config=config)
         seen = 0
-        while True:
-            try:
-                msgs = await sub.fetch(batch=100, timeout=2)
-            except Exception:
-                break
+        try:
             done = False
-            for msg in msgs:
-                seq = msg.metadata.sequence.stream
-                if seq > last:
-                    done = True
+            while not done:
+                try:
+                    msgs = await sub.fetch(batch=100, timeout=2)
+                except Exception:
                     break
-                data = json.loads(msg.data)
-                await handle(Event(data["tenant"], data["api"], data["envelope"]["eventType"],
-                                   data["envelope"]), seq)
-                await msg.ack()
-                seen += 1
-                if seq >= last:
-                    done = True
-            if done:
-                break
-        await sub.unsubscribe()
+                for msg in msgs:
+                    seq = msg.metadata.sequence.stream
+                    if seq > last:
+                        done = True
+                        break
+                    data = json.loads(msg.data)
+                    await handle(Event(data["tenant"], data["api"], data["envelope"]["eventType"],
+                                       data["envelope"]), seq)
+                    await msg.ack()
+                    seen += 1
+                    if seq >= last:
+                        done = True
+                        break
+        finally:
+            with contextlib.suppress(Exception):
+                name = (await sub.consumer_info()).name
+                await sub.unsubscribe()
+                await js.delete_consumer(self.stream, name)
         return seen
 
     async def close(self) -> None:
+        # Publishes are acknowledged synchronously and the consumers have stopped: nothing is in flight to drain.
         if self._nc is not None:
-            await self._nc.drain()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.close(), 5)
             self._nc = None
             self._js = None

@@ -70,6 +70,9 @@ class ConsumerRegistry:
     def register(self, consumer: Consumer) -> None:
         self._consumers[consumer.name] = consumer
 
+    def unregister(self, name: str) -> None:
+        self._consumers.pop(name, None)
+
     def all(self) -> list[Consumer]:
         return list(self._consumers.values())
 

@@ -37,8 +37,9 @@ class OutboxEvent(TenantScoped, Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-def subject_for(tenant_id: str, api: str, event_type: str) -> str:
-    return f"openbss.events.{tenant_id}.{api}.{event_type}"
+def subject_for(tenant_id: str, api: str, event_type: str, *, prefix: str = "openbss.events") -> str:
+    """The broker subject of an event: ``<prefix>.<tenant>.<api>.<eventType>``."""
+    return f"{prefix}.{tenant_id}.{api}.{event_type}"
 
 
 async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,

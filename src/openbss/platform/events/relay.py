@@ -75,12 +75,21 @@ class OutboxRelay:
                     log.exception("outbox relay batch failed; retrying")
                     await asyncio.sleep(1)
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await self._sleep(stop)
         finally:
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.close()
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        """Until a NOTIFY arrives, the poll interval passes, or the relay is asked to stop."""
+        waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _listen(self) -> Any:
         try:

@@ -20,12 +20,24 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Integer, String, Text, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.auth import READ, Principal
+from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.db import Base, Database, TenantScoped, utcnow
 from openbss.platform.errors import BadRequest, Forbidden, NotFound
 from openbss.platform.events.consumers import Consumer, Event
@@ -67,7 +79,11 @@ class HubDelivery(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = ({"comment": "one notification of one event to one subscriber"},)
+    __table_args__ = (
+        # unique (subscription, event): a redelivered event never notifies twice
+        UniqueConstraint("subscription_id", "event_id"),
+        {"comment": "one notification of one event to one subscriber"},
+    )
 
 
 class HubDeliveryAttempt(TenantScoped, Base):
@@ -80,12 +96,6 @@ class HubDeliveryAttempt(TenantScoped, Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
-
-
-# unique (subscription, event): a redelivered event never notifies twice
-from sqlalchemy import UniqueConstraint  # noqa: E402
-
-HubDelivery.__table__.append_constraint(UniqueConstraint("subscription_id", "event_id"))
 
 
 # --- signing ------------------------------------------------------------------------------------------------
@@ -163,9 +173,11 @@ def add_hub_routes(router: APIRouter, api: Any) -> None:
     APIS[api.name] = api
 
     def _authorize(principal: Principal) -> None:
-        principal.require(api.permission, READ)
+        # subscribing needs the right to manage hubs and to read what the API's events carry
         if principal.is_customer:
             raise Forbidden("customers cannot subscribe to notification hubs", code="CUSTOMER_FORBIDDEN")
+        principal.require("hub", WRITE)
+        principal.require(api.permission, READ)
 
     async def register_listener(request: Request, body: EventSubscriptionInput = Body(...),
                                 principal: Principal = Depends(authenticate)) -> Response:
@@ -174,14 +186,15 @@ def add_hub_routes(router: APIRouter, api: Any) -> None:
         _check_callback(body.callback)
         parse_hub_query(api, body.query)
         async with unit_of_work(request, principal) as ctx:
-            sub = HubSubscription(id=str(uuid.uuid4()), api=api.name, callback=body.callback.rstrip("/"),
+            sub = HubSubscription(id=str(uuid.uuid4()), api=api.name, callback=body.callback,
                                   query=body.query, created_by=principal.subject)
             ctx.session.add(sub)
             await ctx.session.flush()
             out = render_subscription(sub)
-        return TmfJSONResponse(out, status_code=201, headers={"Location": f"{ctx.base_url}{api.base_path}/hub/{sub.id}"})
+        location = f"{ctx.base_url}{api.base_path}/hub/{sub.id}"
+        return TmfJSONResponse(out, status_code=201, headers={"Location": location})
 
-    async def unregister_listener(request: Request, id: str,  # noqa: A002
+    async def unregister_listener(request: Request, id: str,
                                   principal: Principal = Depends(authenticate)) -> Response:
         _authorize(principal)
         async with unit_of_work(request, principal) as ctx:
@@ -192,7 +205,7 @@ def add_hub_routes(router: APIRouter, api: Any) -> None:
             await ctx.session.delete(sub)
         return Response(status_code=204)
 
-    async def get_listener(request: Request, id: str,  # noqa: A002
+    async def get_listener(request: Request, id: str,
                            principal: Principal = Depends(authenticate)) -> Response:
         _authorize(principal)
         async with unit_of_work(request, principal) as ctx:
@@ -221,6 +234,10 @@ def listener_url(callback: str, event_type: str) -> str:
     return f"{callback.rstrip('/')}/listener/{event_type[:1].lower()}{event_type[1:]}"
 
 
+class UnknownApi(RuntimeError):
+    """The process evaluating a subscription's query does not know the event's API (its router was not built)."""
+
+
 async def fan_out(session: AsyncSession, event: Event) -> None:
     api = APIS.get(event.api)
     subs = (await session.execute(select(HubSubscription).where(HubSubscription.api == event.api))).scalars().all()
@@ -230,9 +247,13 @@ async def fan_out(session: AsyncSession, event: Event) -> None:
 
     payload = json_dumps(event.envelope)
     for sub in subs:
+        if sub.query and api is None:
+            # Never deliver unfiltered: fail, so the event is retried once the process loads the domain APIs.
+            raise UnknownApi(f"API '{event.api}' is not loaded in this process; cannot evaluate hub queries")
         try:
-            filters = parse_hub_query(api, sub.query) if api is not None else []
-        except BadRequest:
+            filters = parse_hub_query(api, sub.query) if sub.query else []
+        except BadRequest:  # accepted when registered, invalid now (the API changed): skip, loudly
+            log.warning("hub subscription %s has an invalid query; skipped", sub.id)
             continue
         if not all(f.matches(event.envelope) for f in filters):
             continue
@@ -244,7 +265,7 @@ async def fan_out(session: AsyncSession, event: Event) -> None:
         )
 
 
-async def pending_deliveries(db: Database, tenant_id: str, event_id: str | None = None,
+async def pending_deliveries(db: Database, tenant_id: str | None, event_id: str | None = None,
                              older_than_seconds: float | None = None) -> list[int]:
     async with db.transaction(tenant_id, system=tenant_id is None) as session:
         stmt = select(HubDelivery.id).where(HubDelivery.status == "pending")
@@ -259,7 +280,7 @@ class DeliveryFailed(Exception):
     """Raised to let the job queue retry the delivery with backoff."""
 
 
-async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, timeout: float,
+async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, http_timeout: float,
                            max_attempts: int, client: httpx.AsyncClient | None = None) -> str:
     """One attempt to deliver a notification. Returns the delivery's status afterwards; raises ``DeliveryFailed``
     when it should be retried. The HTTP call happens outside any database transaction."""
@@ -279,10 +300,10 @@ async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, t
     }
     try:
         if client is None:
-            async with httpx.AsyncClient(timeout=timeout) as own:
+            async with httpx.AsyncClient(timeout=http_timeout) as own:
                 resp = await own.post(url, content=body, headers=headers)
         else:
-            resp = await client.post(url, content=body, headers=headers, timeout=timeout)
+            resp = await client.post(url, content=body, headers=headers, timeout=http_timeout)
         status_code = resp.status_code
         if not 200 <= resp.status_code < 300:
             error = f"HTTP {resp.status_code}"
