@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openbss.platform.auth import local_jwks
@@ -26,6 +27,10 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", ""):
+            await JSONResponse(error_body(400, "BAD_REQUEST", "the path contains a NUL character"),
+                               status_code=400)(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
@@ -50,7 +55,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -66,8 +71,9 @@ class BodySizeLimitMiddleware:
                 await too_large(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body exceeds {max_bytes} bytes")
 
 
 ops_router = APIRouter(tags=["Operations"])

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -152,6 +152,13 @@ class EventSubscriptionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     callback: str = Field(..., min_length=1, max_length=2000, description="The callback being registered.")
     query: str | None = Field(None, max_length=4000, description="Additional data to be passed")
+
+    @field_validator("callback", "query")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 def _check_callback(url: str) -> None:

@@ -104,6 +104,8 @@ def _compare(candidate: Any, op: str, value: Any) -> bool:
 
 def coerce(raw: str, attr: AttributeType, name: str) -> Any:
     kind = attr.kind
+    if "\x00" in raw:
+        raise BadRequest(f"filter '{name}': NUL characters are not allowed", code="INVALID_FILTER")
     try:
         if kind == "string":
             if attr.enum and raw not in attr.enum:
@@ -124,7 +126,7 @@ def coerce(raw: str, attr: AttributeType, name: str) -> Any:
             if raw.lower() not in ("true", "false"):
                 raise ValueError(raw)
             return raw.lower() == "true"
-    except (ValueError, InvalidOperation) as exc:
+    except (ValueError, InvalidOperation, OverflowError) as exc:
         raise BadRequest(f"filter '{name}': '{raw}' is not a valid {kind}", code="INVALID_FILTER") from exc
     return raw
 
@@ -169,7 +171,7 @@ def parse_list_query(query_string: str, spec: Spec, definition: str,
     pairs = parse_qsl(query_string, keep_blank_values=True)
     params = dict(pairs)
     q = ListQuery(
-        offset=_int_param(params, "offset", 0, 0, None),
+        offset=_int_param(params, "offset", 0, 0, 2**63 - 1),
         limit=_int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
     if params.get("fields"):

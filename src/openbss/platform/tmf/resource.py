@@ -253,8 +253,8 @@ class DocumentStore:
         for flt in q.filters:
             cond = await codec.filter_condition(ctx, flt, self.table)
             if cond is None:
-                if flt.path == "id" and flt.op == "eq":
-                    cond = self.table.id.in_([str(v) for v in flt.values])
+                if flt.path in ("id", "href") and flt.op == "eq":
+                    cond = self.table.id.in_([str(v).rstrip("/").rsplit("/", 1)[-1] for v in flt.values])
                 else:
                     cond = sql_condition(flt, self.table.body)
             stmt = stmt.where(cond)
@@ -429,8 +429,16 @@ def require_json_body(request: Request, *, patch: bool = False) -> None:
         )
 
 
+def json_content(request: Request) -> None:
+    require_json_body(request)
+
+
+def json_or_merge_patch_content(request: Request) -> None:
+    require_json_body(request, patch=True)
+
+
 def _list_params(
-    offset: int | None = Query(None, ge=0, description="Index of the first result"),
+    offset: int | None = Query(None, ge=0, le=2**63 - 1, description="Index of the first result"),
     limit: int | None = Query(None, ge=1, le=1000, description="Maximum number of results"),
     fields: str | None = Query(None, description="Comma-separated attributes to return"),
     sort: str | None = Query(None, description="Comma-separated attributes, '-' for descending"),
@@ -471,7 +479,8 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
 
     if "create" in r.operations:
         async def create(request: Request, body: CreateModel = Body(...),  # type: ignore[valid-type]
-                         principal: Principal = Depends(authenticate)) -> Response:
+                         principal: Principal = Depends(authenticate),
+                         _ct: None = Depends(json_content)) -> Response:
             _authorize(principal, api, r, WRITE, "create")
             require_json_body(request)
             doc = body.to_doc()  # type: ignore[attr-defined]
@@ -514,7 +523,8 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
     if "patch" in r.operations:
         async def patch(request: Request, id: str,
                         body: UpdateModel = Body(..., media_type="application/merge-patch+json"),  # type: ignore[valid-type]
-                        principal: Principal = Depends(authenticate)) -> Response:
+                        principal: Principal = Depends(authenticate),
+                        _ct: None = Depends(json_or_merge_patch_content)) -> Response:
             _authorize(principal, api, r, WRITE, "patch")
             require_json_body(request, patch=True)
             changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]

@@ -16,7 +16,16 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    create_model,
+    model_validator,
+)
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
@@ -37,7 +46,33 @@ def _strict_number(value: Any) -> Any:
     return value
 
 
-TmfDateTime = Annotated[datetime, PlainSerializer(format_datetime, return_type=str)]
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("date-time out of range") from exc
+
+
+TmfDateTime = Annotated[datetime, AfterValidator(_utc), PlainSerializer(format_datetime, return_type=str)]
+
+
+def find_nul(value: Any, path: str = "") -> str | None:
+    if isinstance(value, str):
+        return (path or "value") if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if "\x00" in str(k):
+                return sub
+            found = find_nul(v, sub)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = find_nul(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 TmfNumber = Annotated[
     Decimal,
     BeforeValidator(_strict_number),
@@ -57,6 +92,14 @@ def _field_name(prop: str) -> str:
 
 class TmfModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = find_nul(data)
+        if where:
+            raise ValueError(f"'{where}' contains a NUL character (U+0000)")
+        return data
 
     def to_doc(self) -> dict[str, Any]:
         """The JSON document of the attributes the caller set."""
