@@ -200,3 +200,41 @@ async def test_relay_is_woken_by_notify(client: Any, rt: Any, tenant: str) -> No
             stop.set()
             relay._wake.set()
             await asyncio.wait_for(task, 5)
+
+
+async def test_a_failing_consumer_does_not_hold_back_later_events(rt: Any, tenant: str) -> None:
+    """Embedded mode: an event whose consumer raises is retried later; the events behind it are published."""
+    from sqlalchemy import delete
+
+    from openbss.platform.events.bus import InProcessBus
+    from openbss.platform.events.consumers import ConsumerRegistry
+
+    seen: list[str] = []
+
+    async def handler(session: Any, event: Any) -> None:
+        if event.envelope["event"]["thing"]["id"] == "poison":
+            raise RuntimeError("cannot handle this one")
+        seen.append(event.envelope["event"]["thing"]["id"])
+
+    registry = ConsumerRegistry()
+    registry.register(Consumer(name=f"poison-test-{tenant}", handler=handler, apis=frozenset({f"api-{tenant}"})))
+    async with rt.db.transaction(tenant) as session:
+        for rid in ("first", "poison", "last"):
+            await emit(session, api=f"api-{tenant}", event_type="ThingCreateEvent", resource_key="thing",
+                       resource={"id": rid})
+    relay = OutboxRelay(rt.db, InProcessBus(rt.db, registry))
+    await relay.drain()
+    assert seen == ["first", "last"]
+    async with rt.db.transaction(tenant) as session:
+        pending = (await session.execute(
+            select(OutboxEvent.resource_id).where(OutboxEvent.api == f"api-{tenant}",
+                                                  OutboxEvent.published_at.is_(None)))).scalars().all()
+        done = (await session.execute(select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == f"poison-test-{tenant}"))).scalars().all()
+    assert pending == ["poison"]
+    assert len(done) == 2
+    # within the backoff the failed event is not retried
+    await relay.drain()
+    assert seen == ["first", "last"]
+    async with rt.db.transaction(tenant) as session:  # leave no unpublishable event to other tests' relays
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.api == f"api-{tenant}"))

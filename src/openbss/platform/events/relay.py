@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -32,29 +33,49 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._retry_at: dict[int, float] = {}  # outbox id -> when to try again (monotonic)
+        self._failures: dict[int, int] = {}
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many events were published."""
+        """Publish one batch; returns how many events were claimed.
+
+        An event whose publication fails (broker down, or in embedded mode a consumer that raises) stays
+        unpublished and is retried after an exponential backoff, without holding back the events behind it.
+        """
+        now_mono = time.monotonic()
+        waiting = [i for i, t in self._retry_at.items() if t > now_mono]
         async with self.db.transaction(None, system=True) as session:
+            stmt = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+            if waiting:
+                stmt = stmt.where(OutboxEvent.id.not_in(waiting))
             rows = (
                 await session.execute(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.published_at.is_(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
+                    stmt.order_by(OutboxEvent.id).limit(self.batch_size).with_for_update(skip_locked=True)
                 )
             ).scalars().all()
             if not rows:
                 return 0
             now = utcnow()
+            published: list[int] = []
             for row in rows:
-                await self.bus.publish(Event(row.tenant_id, row.api, row.event_type, row.envelope))
+                try:
+                    await self.bus.publish(Event(row.tenant_id, row.api, row.event_type, row.envelope))
+                except Exception:
+                    failures = self._failures.get(row.id, 0) + 1
+                    self._failures[row.id] = failures
+                    self._retry_at[row.id] = time.monotonic() + min(60.0, 0.5 * 2**failures)
+                    log.exception("publishing outbox event %s failed (attempt %d); will retry", row.event_id,
+                                  failures)
+                    continue
+                self._failures.pop(row.id, None)
+                self._retry_at.pop(row.id, None)
+                published.append(row.id)
                 OUTBOX_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
-            await session.execute(
-                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=now)
-            )
-        OUTBOX_PUBLISHED.inc(len(rows))
+            if published:
+                await session.execute(
+                    update(OutboxEvent).where(OutboxEvent.id.in_(published)).values(published_at=now)
+                )
+        OUTBOX_PUBLISHED.inc(len(published))
         return len(rows)
 
     async def drain(self) -> int:
