@@ -32,7 +32,7 @@ from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
-from openbss.platform.tmf.spec import Spec, format_datetime
+from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime
 
 
 class TmfJSONResponse(JSONResponse):
@@ -133,6 +133,8 @@ class TmfResource:
     #: a ResourceService subclass when the resource needs more than hooks (e.g. versioning)
     service_class: builtins.type["ResourceService"] | None = None
     codec: DocumentCodec = field(default_factory=DocumentCodec)
+    #: filterable attributes beyond the specification's (documented extensions), by dotted path
+    extra_attributes: dict[str, AttributeType] = field(default_factory=dict)
     #: record creates, updates and deletes in the audit trail
     audited: bool = True
 
@@ -496,7 +498,7 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
         async def list_(request: Request, _: None = Depends(_list_params),
                         principal: Principal = Depends(authenticate)) -> Response:
             _authorize(principal, api, r, READ, "list")
-            q = parse_list_query(request.url.query, api.spec, r.read_definition or r.type)
+            q = parse_list_query(request.url.query, api.spec, r.read_definition or r.type, r.extra_attributes)
             async with unit_of_work(request, principal) as ctx:
                 items, total = await service.list(ctx, q)
             return TmfJSONResponse(items, status_code=200, headers={
@@ -511,7 +513,8 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
         async def retrieve(request: Request, id: str, fields: str | None = Query(None),
                            principal: Principal = Depends(authenticate)) -> Response:
             _authorize(principal, api, r, READ, "get")
-            q = parse_list_query(f"fields={fields}" if fields else "", api.spec, r.read_definition or r.type)
+            q = parse_list_query(f"fields={fields}" if fields else "", api.spec, r.read_definition or r.type,
+                                 r.extra_attributes)
             async with unit_of_work(request, principal) as ctx:
                 out = await service.get(ctx, id)
             return TmfJSONResponse(project(out, q.fields))

@@ -1,0 +1,263 @@
+"""The catalog's HTTP APIs.
+
+* TMF620 Product Catalog Management at ``/tmf-api/productCatalogManagement/v4/``: catalog, category,
+  productSpecification, productOffering, productOfferingPrice, importJob, exportJob, hub.
+* Service and resource specifications in the TMF633/TMF634 v4 shapes at
+  ``/tmf-api/serviceCatalogManagement/v4/serviceSpecification`` and
+  ``/tmf-api/resourceCatalogManagement/v4/resourceSpecification`` (the official TMF633/634 files are not bundled
+  in this repository; the shapes are declared in ``OpenBSS-CatalogExtensions-v1.swagger.json`` with the TMF names).
+* OpenBSS extensions at ``/api/catalog/v1/``: tariffs (see ``catalog.tariff`` for why not under TMF620), and
+  read operations the TMF resources lack: versions of a lineage, orderability/eligibility, orderable offerings
+  (also for customers), decomposition of a product specification, rating with a tariff, export content.
+"""
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from openbss.catalog.events import API, EXTENSION_API, RESOURCE_CATALOG_API, SERVICE_CATALOG_API
+from openbss.catalog.models import (
+    Catalog,
+    Category,
+    ExportJob,
+    ImportJob,
+    ProductOffering,
+    ProductOfferingPrice,
+    ProductSpecification,
+    ResourceSpecification,
+    ServiceSpecification,
+    Tariff,
+)
+from openbss.catalog.schemas import (
+    EXT_SPEC_FILE,
+    SPEC_FILE,
+    ExportJobCreate,
+    ProductOfferingPriceCreate,
+    ProductOfferingPriceUpdate,
+)
+from openbss.catalog.search import OFFERING_ATTRIBUTES, PRICE_ATTRIBUTES, SearchIndexCodec
+from openbss.catalog.service import (
+    CatalogObjectRules,
+    CatalogRules,
+    CatalogService,
+    CategoryRules,
+    ProductOfferingPriceRules,
+    ProductOfferingRules,
+    ProductSpecificationRules,
+    ResourceSpecificationRules,
+    ServiceSpecificationRules,
+    TariffRules,
+    product_catalog,
+)
+from openbss.catalog.transfer import JobService
+from openbss.platform.auth import READ, Principal
+from openbss.platform.errors import BadRequest, Forbidden
+from openbss.platform.runtime import authenticate
+from openbss.platform.tmf.query import MAX_LIMIT
+from openbss.platform.tmf.spec import AttributeType
+from openbss.platform.tmf.resource import (
+    ResourceService,
+    TmfApi,
+    TmfJSONResponse,
+    TmfResource,
+    build_router,
+    unit_of_work,
+)
+from openbss.pricing.rating import RatingRuleError
+
+CatalogService.extended_models["ProductOfferingPrice"] = (ProductOfferingPriceCreate, ProductOfferingPriceUpdate)
+STAFF_ONLY: frozenset[str] = frozenset()
+# Filterable extension attributes of prices (documented in catalog/schemas.py)
+PRICE_EXTENSION_FILTERS = {
+    name: AttributeType("string") for name in ("billingTiming", "prorationPolicy", "chargeCategory", "usageType",
+                                               "tierType")
+} | {"tariff.id": AttributeType("string")}
+LIFECYCLE: dict[str, Any] = {"state_field": "lifecycleStatus", "initial_state": "In design",
+             "service_class": CatalogService,
+             "customer_operations": STAFF_ONLY}
+
+
+class _ExportJobService(JobService):
+    def __init__(self, api: TmfApi, resource: TmfResource) -> None:
+        super().__init__(api, resource)
+        self.create_model = ExportJobCreate
+
+
+catalog_api = TmfApi(
+    name=API,
+    title="TMF620 Product Catalog Management",
+    spec_file=SPEC_FILE,
+    permission="catalog",
+    resources=[
+        TmfResource(path="catalog", type="Catalog", table=Catalog, hooks=CatalogObjectRules(), **LIFECYCLE),
+        TmfResource(path="category", type="Category", table=Category, hooks=CategoryRules(), **LIFECYCLE),
+        TmfResource(path="productSpecification", type="ProductSpecification", table=ProductSpecification,
+                    hooks=ProductSpecificationRules(), **LIFECYCLE),
+        TmfResource(path="productOffering", type="ProductOffering", table=ProductOffering,
+                    hooks=ProductOfferingRules(), codec=SearchIndexCodec("ProductOffering", OFFERING_ATTRIBUTES),
+                    **LIFECYCLE),
+        TmfResource(path="productOfferingPrice", type="ProductOfferingPrice", table=ProductOfferingPrice,
+                    hooks=ProductOfferingPriceRules(),
+                    codec=SearchIndexCodec("ProductOfferingPrice", PRICE_ATTRIBUTES),
+                    extra_attributes=PRICE_EXTENSION_FILTERS, **LIFECYCLE),
+        TmfResource(path="importJob", type="ImportJob", table=ImportJob, service_class=JobService,
+                    update_definition="ImportJob_Create",
+                    operations=frozenset({"create", "list", "get", "delete"}), customer_operations=STAFF_ONLY),
+        TmfResource(path="exportJob", type="ExportJob", table=ExportJob, service_class=_ExportJobService,
+                    update_definition="ExportJob_Create",
+                    operations=frozenset({"create", "list", "get", "delete"}), customer_operations=STAFF_ONLY),
+    ],
+)
+
+service_catalog_api = TmfApi(
+    name=SERVICE_CATALOG_API, title="TMF633 Service Catalog (specifications)", spec_file=EXT_SPEC_FILE,
+    permission="catalog",
+    resources=[TmfResource(path="serviceSpecification", type="ServiceSpecification", table=ServiceSpecification,
+                           hooks=ServiceSpecificationRules(), **LIFECYCLE)],
+)
+
+resource_catalog_api = TmfApi(
+    name=RESOURCE_CATALOG_API, title="TMF634 Resource Catalog (specifications)", spec_file=EXT_SPEC_FILE,
+    permission="catalog",
+    resources=[TmfResource(path="resourceSpecification", type="ResourceSpecification", table=ResourceSpecification,
+                           hooks=ResourceSpecificationRules(), **LIFECYCLE)],
+)
+
+extension_api = TmfApi(
+    name=EXTENSION_API, title="OpenBSS catalog extensions (tariffs, versions, eligibility)",
+    spec_file=EXT_SPEC_FILE, permission="catalog", base_path="/api/catalog/v1",
+    resources=[TmfResource(path="tariff", type="Tariff", table=Tariff, hooks=TariffRules(), **LIFECYCLE)],
+)
+
+
+def _staff(principal: Principal) -> None:
+    principal.require("catalog", READ)
+    if principal.is_customer:
+        raise Forbidden("customers cannot use this catalog operation", code="CUSTOMER_FORBIDDEN")
+
+
+def _moment(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"'at': '{raw}' is not an ISO 8601 date-time", code="INVALID_QUERY") from exc
+    if value.tzinfo is None:
+        raise BadRequest(f"'at': '{raw}' needs a time zone offset (e.g. Z)", code="INVALID_QUERY")
+    return value
+
+
+def _extension_routes(router: APIRouter, services: dict[str, ResourceService]) -> None:
+    async def versions(request: Request, kind: str, id: str,
+                       principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal)
+        if kind not in ("productOffering", "productOfferingPrice", "tariff"):
+            raise BadRequest(f"'{kind}' has no versions (productOffering, productOfferingPrice, tariff)",
+                             code="NOT_VERSIONED")
+        async with unit_of_work(request, principal) as ctx:
+            items = await product_catalog.get_service(kind).versions(ctx, id)
+        return TmfJSONResponse(items, headers={"X-Total-Count": str(len(items)), "X-Result-Count": str(len(items))})
+
+    async def orderability(request: Request, id: str, at: str | None = Query(None),
+                           channel: str | None = Query(None), marketSegment: str | None = Query(None),
+                           principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("catalog", READ)
+        async with unit_of_work(request, principal) as ctx:
+            reasons = await product_catalog.orderability(ctx, id, at=_moment(at), channel=channel,
+                                                         market_segment=marketSegment)
+        return TmfJSONResponse({"productOffering": {"id": id}, "orderable": not reasons, "reason": reasons})
+
+    async def orderable(request: Request, at: str | None = Query(None), channel: str | None = Query(None),
+                        marketSegment: str | None = Query(None), offset: int = Query(0, ge=0),
+                        limit: int = Query(100, ge=1, le=MAX_LIMIT),
+                        principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("catalog", READ)
+        async with unit_of_work(request, principal) as ctx:
+            items, total = await product_catalog.orderable_offerings(
+                ctx, at=_moment(at), channel=channel, market_segment=marketSegment, offset=offset, limit=limit)
+        return TmfJSONResponse(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
+
+    async def decomposition(request: Request, id: str,
+                            principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal)
+        async with unit_of_work(request, principal) as ctx:
+            out = await product_catalog.decomposition(ctx, id)
+        return TmfJSONResponse(out)
+
+    async def rate(request: Request, id: str, destination: str = Query(...),
+                   at: str | None = Query(None), visitedCountry: str | None = Query(None),
+                   quantity: str = Query("60"), principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal)
+        try:
+            qty = Decimal(quantity)
+        except InvalidOperation as exc:
+            raise BadRequest(f"'quantity': '{quantity}' is not a number", code="INVALID_QUERY") from exc
+        if not qty.is_finite() or qty < 0:
+            raise BadRequest("'quantity' must be a non-negative number", code="INVALID_QUERY")
+        async with unit_of_work(request, principal) as ctx:
+            compiled = await product_catalog.compiled_tariff(ctx, id)
+        from openbss.platform.db import utcnow
+
+        try:
+            ev = compiled.rate(destination, _moment(at) or utcnow(), visited_country=visitedCountry, quantity=qty)
+        except RatingRuleError as exc:
+            raise BadRequest(str(exc), code="NOT_RATABLE") from exc
+        out: dict[str, Any] = {
+            "tariff": {"id": id}, "destination": destination, "destinationZone": ev.destination_zone,
+            "matchedPrefix": ev.prefix, "roamingZone": ev.roaming_zone, "timeBand": ev.time_band,
+            "ratingIncrement": {"initial": ev.rate.initial, "subsequent": ev.rate.subsequent},
+            "price": {"unit": ev.rate.currency, "value": ev.rate.price},
+            "unitOfMeasure": {"amount": ev.rate.per_amount, "units": ev.rate.per_unit},
+            "billableQuantity": ev.billable_quantity, "amount": {"unit": ev.rate.currency, "value": ev.amount},
+        }
+        return TmfJSONResponse(out)
+
+    async def export_content(request: Request, id: str,
+                             principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal)
+        svc = services_620["exportJob"]
+        assert isinstance(svc, JobService)
+        async with unit_of_work(request, principal) as ctx:
+            out = await svc.content(ctx, id)
+        return TmfJSONResponse(out)
+
+    tags: list[str | Enum] = [extension_api.title]
+    router.add_api_route("/tariff/{id}/rate", rate, methods=["GET"], tags=tags, name="rateWithTariff",
+                         summary="Rate one event with a tariff (zone, band, increments, amount)",
+                         response_class=TmfJSONResponse)
+    router.add_api_route("/{kind}/{id}/versions", versions, methods=["GET"], tags=tags, name="listVersions",
+                         summary="All versions of an offering, price or tariff", response_class=TmfJSONResponse)
+    router.add_api_route("/productOffering/{id}/orderability", orderability, methods=["GET"], tags=tags,
+                         name="offeringOrderability",
+                         summary="Whether an offering can be ordered (lifecycle, validity, channel, segment)",
+                         response_class=TmfJSONResponse)
+    router.add_api_route("/orderableOffering", orderable, methods=["GET"], tags=tags, name="listOrderableOfferings",
+                         summary="Offerings orderable now for a channel and a customer segment",
+                         response_class=TmfJSONResponse)
+    router.add_api_route("/productSpecification/{id}/decomposition", decomposition, methods=["GET"], tags=tags,
+                         name="productDecomposition",
+                         summary="Services and resources a product specification decomposes into",
+                         response_class=TmfJSONResponse)
+    router.add_api_route("/exportJob/{id}/content", export_content, methods=["GET"], tags=tags,
+                         name="exportJobContent", summary="The exported catalog document",
+                         response_class=TmfJSONResponse)
+
+
+router, services_620 = build_router(catalog_api)
+service_catalog_router, _ = build_router(service_catalog_api)
+resource_catalog_router, _ = build_router(resource_catalog_api)
+extension_router, _ = build_router(extension_api, extra=_extension_routes)
+
+ROUTERS: list[tuple[str, APIRouter]] = [
+    (catalog_api.title, router),
+    (service_catalog_api.title, service_catalog_router),
+    (resource_catalog_api.title, resource_catalog_router),
+    (extension_api.title, extension_router),
+]
+
+__all__ = ["ROUTERS", "CatalogRules", "catalog_api", "extension_api", "product_catalog", "router"]

@@ -1,0 +1,95 @@
+"""TMF620 shapes, built from the official specification, plus the OpenBSS extension attributes of prices.
+
+TMF620 v4 has no attributes for billing timing, proration, usage tiers, allowances or tariffs. Following the
+TMF630 extension pattern, a ``ProductOfferingPrice`` may carry these additional attributes (the TMF620 JSON
+schemas allow additional properties, so extended documents still validate against them):
+
+``billingTiming``     recurring: ``inAdvance`` | ``inArrears`` (default ``inAdvance``)
+``prorationPolicy``   recurring: ``daily`` | ``fullPeriod`` | ``noCharge`` for partial periods (default ``daily``)
+``chargeCategory``    one-time: ``activation`` | ``installation`` | ``device`` | ``penalty`` | ``other``
+``usageType``         usage: ``voice`` | ``sms`` | ``mms`` | ``data`` | ``video`` | ``event``
+``tierType``          usage: ``flat`` (``price`` per ``unitOfMeasure``) | ``tiered`` (graduated) | ``volume``
+``priceTier``         usage: ``[{fromQuantity, toQuantity, unitPrice, flatFee}]`` in ``unitOfMeasure`` units
+``allowance``         usage: included quantities per period ``[{name, quantity | unlimited, period, rollover,
+                      sharing, destinationZone}]``; usage beyond them is charged at the price (overage)
+``tariff``            usage: reference to an OpenBSS tariff rating the usage by destination/time band
+``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
+
+Tariffs, service and resource specifications are described by ``OpenBSS-CatalogExtensions-v1.swagger.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from openbss.platform.tmf.spec import TmfModel, TmfNumber, load_spec
+
+SPEC_FILE = "TMF620-ProductCatalog-v4.1.0.swagger.json"
+EXT_SPEC_FILE = "OpenBSS-CatalogExtensions-v1.swagger.json"
+spec = load_spec(SPEC_FILE)
+ext_spec = load_spec(EXT_SPEC_FILE)
+
+Quantity = spec.model("Quantity")
+Duration = spec.model("Duration")
+
+
+class PriceTier(TmfModel):
+    fromQuantity: TmfNumber = Field(..., description="First quantity of the tier (inclusive)")
+    toQuantity: TmfNumber | None = Field(None, description="End of the tier (exclusive); absent on the last tier")
+    unitPrice: TmfNumber = Field(..., description="Price per unitOfMeasure within the tier")
+    flatFee: TmfNumber | None = Field(None, description="Charged once when usage reaches the tier")
+
+
+class Rollover(TmfModel):
+    maxPeriods: int = Field(..., ge=1, description="How many following periods an unused remainder survives")
+    maxQuantity: Quantity | None = Field(None, description="Cap of what rolls over")  # type: ignore[valid-type]
+
+
+class Allowance(TmfModel):
+    name: str | None = None
+    quantity: Quantity | None = Field(None, description="Included quantity per period")  # type: ignore[valid-type]
+    unlimited: bool | None = Field(None, description="Unlimited usage within the fair use policy")
+    period: Literal["day", "week", "month", "year"] | None = Field(None, description="Default month")
+    rollover: Rollover | None = None
+    sharing: Literal["line", "pool"] | None = Field(None, description="pool: shared by all lines of a bundle")
+    destinationZone: list[str] | None = Field(None, description="Tariff zones the allowance covers (default all)")
+
+
+class TariffRef(TmfModel):
+    id: str
+    href: str | None = None
+    name: str | None = None
+    version: str | None = None
+    referred_type: str | None = Field(None, alias="@referredType")
+
+
+POP_EXTENSION: dict[str, Any] = {
+    "billingTiming": (Literal["inAdvance", "inArrears"] | None, Field(None, alias="billingTiming")),
+    "prorationPolicy": (Literal["daily", "fullPeriod", "noCharge"] | None, Field(None, alias="prorationPolicy")),
+    "chargeCategory": (Literal["activation", "installation", "device", "penalty", "other"] | None,
+                       Field(None, alias="chargeCategory")),
+    "usageType": (Literal["voice", "sms", "mms", "data", "video", "event"] | None, Field(None, alias="usageType")),
+    "tierType": (Literal["flat", "tiered", "volume"] | None, Field(None, alias="tierType")),
+    "priceTier": (list[PriceTier] | None, Field(None, alias="priceTier")),
+    "allowance": (list[Allowance] | None, Field(None, alias="allowance")),
+    "tariff": (TariffRef | None, Field(None, alias="tariff")),
+    "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
+}
+EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}
+
+
+def extend(base: type[BaseModel], name: str, fields: dict[str, Any]) -> type[BaseModel]:
+    model: type[BaseModel] = create_model(name, __base__=base, **fields)
+    model.__doc__ = base.__doc__
+    return model
+
+
+ProductOfferingPriceCreate = extend(spec.model("ProductOfferingPrice_Create"), "ProductOfferingPrice_Create",
+                                    POP_EXTENSION)
+ProductOfferingPriceUpdate = extend(spec.model("ProductOfferingPrice_Update"), "ProductOfferingPrice_Update",
+                                    POP_EXTENSION)
+# The server writes the export: the caller need not say where.
+ExportJobCreate = extend(spec.model("ExportJob_Create"), "ExportJob_Create",
+                         {"url": (str | None, Field(None, alias="url"))})

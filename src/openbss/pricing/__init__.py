@@ -1,0 +1,1 @@
+"""Pricing: pure, exact functions (no I/O)."""
