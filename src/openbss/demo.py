@@ -58,6 +58,10 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     port = port or settings.port
     base = settings.public_url.rstrip("/")
     info = await seed(rt.db, base)
+    from openbss.catalog.seed import seed_catalog
+
+    with console.status("Seeding the demo catalog…"):
+        await seed_catalog(rt.db, DEMO_TENANT, base)
     stop = asyncio.Event()
     _install_stop(stop)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
@@ -67,6 +71,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         table = Table(title="OpenBSS demo", show_header=False)
         table.add_row("API docs", f"{base}/docs")
         table.add_row("Party API", f"{base}/tmf-api/party/v4/individual")
+        table.add_row("Product catalog", f"{base}/tmf-api/productCatalogManagement/v4/productOffering")
+        table.add_row("Tariffs", f"{base}/api/catalog/v1/tariff")
         table.add_row("Health", f"{base}/health/ready")
         table.add_row("Metrics", f"{base}/metrics")
         table.add_row("Tenant", DEMO_TENANT)
