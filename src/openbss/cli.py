@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import uuid
@@ -19,9 +20,13 @@ app = typer.Typer(help="OpenBSS: BSS/OSS for telecom operators.", no_args_is_hel
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 events_app = typer.Typer(help="The event backbone.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys of personal data.", no_args_is_help=True)
+gdpr_app = typer.Typer(help="Personal data requests (GDPR).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(events_app, name="events")
+app.add_typer(keys_app, name="keys")
+app.add_typer(gdpr_app, name="gdpr")
 console = Console()
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -203,9 +208,11 @@ def worker() -> None:
 
 
 def register_domain_consumers(rt: Any) -> None:
-    """The platform's and every domain's event consumers."""
+    """The platform's and every domain's event consumers (loading every domain's API, which hub queries need)."""
+    from openbss.app import domain_routers
     from openbss.platform.worker import register_platform_consumers
 
+    domain_routers()
     register_platform_consumers(rt)
 
 
@@ -260,6 +267,190 @@ def demo(
     server = _use_embedded_if_needed(_settings())
     upgrade_database()
     asyncio.run(run_demo(get_settings(), host=host, port=port, console=console))
+    del server
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    tenant: Annotated[list[str] | None, typer.Option(help="Only this tenant (repeatable; default: all)")] = None,
+    rewrap_only: Annotated[bool, typer.Option(help="Only re-wrap tenant keys; keep data keys and values")] = False,
+) -> None:
+    """Re-encrypt under the current master key, online.
+
+    With OPENBSS_MASTER_KEYS, put the new key first (keep the old ones), roll it out to every process, then run
+    this; afterwards the old keys can be removed. In development a new local master key is generated first.
+    Every tenant key is re-wrapped, each tenant gets a new data key, and every stored value is re-encrypted in
+    small batches while the API keeps serving.
+    """
+    from rich.progress import Progress
+
+    from openbss.app import domain_routers
+    from openbss.platform.crypto import add_dev_master_key, describe_keyring, key_service, reset_key_service, rotate
+    from openbss.platform.db import Database
+    from openbss.platform.personal_data import ENCRYPTED_TABLES
+
+    settings = _settings()
+    server = _use_embedded_if_needed(settings)
+    settings = get_settings()
+    domain_routers()  # registers every domain's encrypted tables
+    if not (settings.master_keys or settings.master_key):
+        kid = add_dev_master_key(settings)
+        console.print(f"new development master key [bold]{kid}[/]")
+    reset_key_service()
+    keys = key_service(settings)
+    console.print(f"master keys: {describe_keyring(keys.keyring)}")
+
+    async def run() -> Any:
+        db = Database.from_settings(settings)
+        try:
+            with Progress(console=console, transient=True) as progress:
+                tasks: dict[str, Any] = {}
+
+                def on_progress(name: str, n: int) -> None:
+                    if name not in tasks:
+                        tasks[name] = progress.add_task(f"re-encrypting {name}", total=None)
+                    progress.advance(tasks[name], n)
+
+                return await rotate(db, keys, ENCRYPTED_TABLES, tenants=tenant or None,
+                                    new_data_keys=not rewrap_only, on_progress=on_progress)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    console.print(f"[green]rotated[/]: {report.tenants} tenant(s), {report.keys_rewrapped} key(s) re-wrapped under "
+                  f"{report.master_key_id}, {report.rows_reencrypted} record(s) / {report.values_reencrypted} "
+                  "value(s) re-encrypted")
+    del server
+
+
+@gdpr_app.command("export")
+def gdpr_export(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    party: Annotated[str, typer.Option(help="Party id (individual or organization)")],
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here (default: standard output)")] = None,
+) -> None:
+    """Export every personal datum held on a party, as JSON (right of access)."""
+    from openbss.app import domain_routers
+    from openbss.platform.auth import Principal, permissions_for
+    from openbss.platform.db import Database, json_dumps
+    from openbss.platform.errors import DomainError
+    from openbss.platform.personal_data import export_personal_data
+    from openbss.platform.tmf.resource import Context
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    domain_routers()
+
+    async def run() -> dict[str, Any]:
+        db = Database.from_settings(settings)
+        principal = Principal("cli:gdpr-export", tenant, ("admin",), permissions=permissions_for(("admin",)))
+        try:
+            async with db.transaction(tenant) as session:
+                ctx = Context(principal=principal, session=session, base_url=settings.public_url.rstrip("/"))
+                return await export_personal_data(ctx, party)
+        finally:
+            await db.dispose()
+
+    try:
+        data = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    text = json.dumps(json.loads(json_dumps(data)), indent=2, ensure_ascii=False)
+    if out:
+        out.write_text(text + "\n")
+        console.print(f"personal data of party {party} written to {out}")
+    else:
+        typer.echo(text)
+    del server
+
+
+# --- order to activate: SIM stock and operator actions on orders -------------------------------------------------
+inventory_app = typer.Typer(help="Resource inventory and pools.", no_args_is_help=True)
+order_app = typer.Typer(help="Product orders: operator actions.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(order_app, name="order")
+
+
+def _system_run(tenant: str, action: Any) -> Any:
+    """Run ``action(ctx)`` in one transaction of ``tenant`` as the CLI operator (domains loaded)."""
+    settings = get_settings()
+
+    async def run() -> Any:
+        from openbss.app import domain_routers
+        from openbss.platform.auth import Principal, permissions_for
+        from openbss.platform.db import Database
+        from openbss.platform.tmf.resource import Context
+
+        domain_routers()
+        db = Database.from_settings(settings)
+        principal = Principal("cli:operator", tenant, ("admin",), permissions=permissions_for(("admin",)))
+        try:
+            async with db.transaction(tenant) as session:
+                ctx = Context(principal=principal, session=session, base_url=settings.public_url.rstrip("/"))
+                return await action(ctx)
+        finally:
+            await db.dispose()
+
+    from openbss.platform.errors import DomainError
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+
+
+@inventory_app.command("load-sims")
+def inventory_load_sims(
+    file: Annotated[Path, typer.Argument(help="CSV with the columns iccid,imsi,ki_ref[,pool,form]")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    pool: Annotated[str, typer.Option(help="Pool of the cards without a pool column")] = "default",
+) -> None:
+    """Bulk-load SIM cards (ICCID, IMSI, Ki reference) into the SIM pool; cards already known are skipped."""
+    server = _use_embedded_if_needed(_settings())
+    content = file.read_text()
+
+    async def action(ctx: Any) -> dict[str, int]:
+        from openbss.inventory import pools
+
+        with console.status(f"Loading {file.name}…"):
+            return await pools.load_sims(ctx.session, content, pool)
+
+    out = _system_run(tenant, action)
+    console.print(f"{out['read']} SIM cards read, [green]{out['added']} added[/]")
+    del server
+
+
+@order_app.command("retry")
+def order_retry(order_id: str, tenant: Annotated[str, typer.Option(help="Tenant id")]) -> None:
+    """Run the failed items of a failed or partial product order again."""
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any) -> dict[str, Any]:
+        from openbss.ordering.api import order_service
+
+        return await order_service.retry(ctx, order_id)
+
+    out = _system_run(tenant, action)
+    console.print(f"product order {order_id} is [bold]{out['state']}[/]; the worker runs its failed items again")
+    del server
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: str, tenant: Annotated[str, typer.Option(help="Tenant id")],
+                 reason: Annotated[str | None, typer.Option(help="Cancellation reason")] = None) -> None:
+    """Cancel a product order (what its items already did on the network is compensated by the worker)."""
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any) -> dict[str, Any]:
+        from openbss.ordering.api import cancel_service
+
+        return await cancel_service.create(ctx, {"productOrder": {"id": order_id},
+                                                 "cancellationReason": reason or "cancelled by an operator"})
+
+    out = _system_run(tenant, action)
+    console.print(f"cancellation {out['id']} of product order {order_id}: [bold]{out['state']}[/]")
     del server
 
 

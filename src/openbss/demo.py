@@ -59,9 +59,11 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     base = settings.public_url.rstrip("/")
     info = await seed(rt.db, base)
     from openbss.catalog.seed import seed_catalog
+    from openbss.customer.seed import seed_customers
 
-    with console.status("Seeding the demo catalog…"):
+    with console.status("Seeding the demo catalog and customers…"):
         await seed_catalog(rt.db, DEMO_TENANT, base)
+        await seed_customers(rt.db, DEMO_TENANT, base)
     stop = asyncio.Event()
     _install_stop(stop)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
@@ -71,6 +73,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         table = Table(title="OpenBSS demo", show_header=False)
         table.add_row("API docs", f"{base}/docs")
         table.add_row("Party API", f"{base}/tmf-api/party/v4/individual")
+        table.add_row("Customers", f"{base}/tmf-api/customerManagement/v4/customer")
+        table.add_row("Billing accounts", f"{base}/tmf-api/accountManagement/v4/billingAccount")
         table.add_row("Product catalog", f"{base}/tmf-api/productCatalogManagement/v4/productOffering")
         table.add_row("Tariffs", f"{base}/api/catalog/v1/tariff")
         table.add_row("Health", f"{base}/health/ready")

@@ -69,6 +69,25 @@ class Settings(BaseSettings):
     default_currency: str = "EUR"
     default_payment_terms_days: int = 30
 
+    # Order to activate (ordering, provisioning, inventory)
+    #: customer segment (TMF629 characteristic "segment") -> catalog marketSegment id
+    ordering_segment_map: dict[str, str] = Field(default_factory=lambda: {
+        "residential": "consumer", "sme": "smb", "corporate": "enterprise"})
+    #: attempts of one network step before it fails for good (then the order item is compensated)
+    provisioning_step_attempts: int = 4
+    provisioning_step_backoff_seconds: float = 1.0
+    provisioning_step_timeout_seconds: float = 10.0
+    #: a claimed step's lease outlives its timeout by this much; then a dead worker's step is claimed again
+    provisioning_lease_grace_seconds: float = 5.0
+    #: released MSISDNs and IPv4 addresses wait this long before they can be allocated again
+    msisdn_quarantine_days: float = 90.0
+    ip_quarantine_days: float = 1.0
+    #: default fault injection of the network simulators, per element (hss, pcrf, aaa, ocs):
+    #: '{"hss": {"latencyMs": 0, "errorRate": 0.0, "rejectImsi": []}}'; a tenant overrides it via the API
+    simulator_faults: dict[str, dict[str, object]] = Field(default_factory=dict)
+    #: how long a process keeps a tenant's simulator fault settings before reading them again
+    simulator_config_cache_seconds: float = 1.0
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -58,7 +58,6 @@ from openbss.platform.auth import READ, Principal
 from openbss.platform.errors import BadRequest, Forbidden
 from openbss.platform.runtime import authenticate
 from openbss.platform.tmf.query import MAX_LIMIT
-from openbss.platform.tmf.spec import AttributeType
 from openbss.platform.tmf.resource import (
     ResourceService,
     TmfApi,
@@ -67,6 +66,7 @@ from openbss.platform.tmf.resource import (
     build_router,
     unit_of_work,
 )
+from openbss.platform.tmf.spec import AttributeType
 from openbss.pricing.rating import RatingRuleError
 
 CatalogService.extended_models["ProductOfferingPrice"] = (ProductOfferingPriceCreate, ProductOfferingPriceUpdate)

@@ -1,4 +1,4 @@
-"""Tables of the party domain."""
+"""Tables of the party domain. Personal attributes are stored encrypted (see ``codecs.py``)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,7 @@ class Individual(TmfDocument, Base):
 
 class Organization(TmfDocument, Base):
     __tablename__ = "party_organization"
+
+
+class PartyRole(TmfDocument, Base):
+    __tablename__ = "party_role"

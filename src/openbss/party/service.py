@@ -1,30 +1,42 @@
-"""Business rules of parties and their named actions."""
+"""Business rules of parties and party roles, and the party domain's named actions for other domains."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
 
-from openbss.party.errors import InvalidContactMedium
-from openbss.platform.tmf.resource import Context, ResourceHooks
+from openbss.party.errors import InvalidContactMedium, InvalidReference
+from openbss.platform.errors import NotFound
+from openbss.platform.personal_data import ERASED, normalize_phone
+from openbss.platform.tmf.query import ListQuery, parse_list_query
+from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+PARTY_TYPES = ("Individual", "Organization")
 
 
-def check_contact_media(doc: dict[str, Any]) -> None:
+def check_contact_media(doc: dict[str, Any], prefix: str = "") -> None:
+    """E-mail addresses must look like one; phone and fax numbers must be E.164 (``+`` country code and number;
+    spaces, dashes, dots and parentheses are accepted as separators)."""
     for i, medium in enumerate(doc.get("contactMedium") or []):
         ch = medium.get("characteristic") or {}
+        where = f"{prefix}contactMedium[{i}].characteristic"
         email = ch.get("emailAddress")
         if email is not None and not EMAIL.match(email):
-            raise InvalidContactMedium(
-                f"'contactMedium[{i}].characteristic.emailAddress': '{email}' is not an email address")
+            raise InvalidContactMedium(f"'{where}.emailAddress': '{email}' is not an email address")
+        for attr in ("phoneNumber", "faxNumber"):
+            number = ch.get(attr)
+            if number is not None and not E164.match(normalize_phone(number)):
+                raise InvalidContactMedium(
+                    f"'{where}.{attr}': '{number}' is not an E.164 number (e.g. +33612345678)")
 
 
 class IndividualRules(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = {
-        "initialized": {"validated", "deceased"},
-        "validated": {"deceased"},
-        "deceased": set(),
+        "initialized": {"validated", "deceaded"},
+        "validated": {"deceaded"},
+        "deceaded": set(),
     }
 
     async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
@@ -36,6 +48,9 @@ class IndividualRules(ResourceHooks):
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
         check_contact_media(merged)
+        name_parts = ("givenName", "middleName", "familyName")
+        if "fullName" not in changes and any(k in changes for k in name_parts):
+            merged["fullName"] = " ".join(p for p in (merged.get(k) for k in name_parts) if p)
 
 
 class OrganizationRules(ResourceHooks):
@@ -53,12 +68,61 @@ class OrganizationRules(ResourceHooks):
         check_contact_media(merged)
 
 
+class PartyRoleRules(ResourceHooks):
+    """TMF669: a role a party plays (reseller, supplier, partner...). The engaged party must exist."""
+
+    transitions: ClassVar[dict[str, set[str]] | None] = {
+        "initialized": {"validated", "active", "closed"},
+        "validated": {"active", "closed"},
+        "active": {"suspended", "closed"},
+        "suspended": {"active", "closed"},
+        "closed": set(),
+    }
+
+    def __init__(self, parties: PartyService) -> None:
+        self.parties = parties
+
+    async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
+        check_contact_media(doc)
+        if doc.get("engagedParty"):
+            await self.parties.require_party(ctx, doc["engagedParty"], "engagedParty")
+
+    async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
+                            merged: dict[str, Any]) -> None:
+        check_contact_media(merged)
+        if "engagedParty" in changes and merged.get("engagedParty"):
+            await self.parties.require_party(ctx, merged["engagedParty"], "engagedParty")
+
+
+def query(service: ResourceService, q: str, limit: int = 1000) -> ListQuery:
+    lq = parse_list_query(q, service.api.spec, service.resource.read_definition or service.resource.type)
+    lq.limit = limit
+    return lq
+
+
+async def list_all(ctx: Context, service: ResourceService, q: str) -> list[dict[str, Any]]:
+    """Every resource matching a filter query string (paged through)."""
+    out: list[dict[str, Any]] = []
+    lq = query(service, q)
+    while True:
+        items, total = await service.list(ctx, lq)
+        out += items
+        if not items or len(out) >= total:
+            return out
+        lq.offset += len(items)
+
+
 class PartyService:
     """Named actions other domains call (never the party tables directly)."""
 
-    def __init__(self, services: dict[str, Any]) -> None:
+    def __init__(self, services: dict[str, ResourceService],
+                 role_services: dict[str, ResourceService] | None = None) -> None:
         self._individuals = services["individual"]
         self._organizations = services["organization"]
+        self._roles = (role_services or {}).get("partyRole")
+
+    def bind_roles(self, role_services: dict[str, ResourceService]) -> None:
+        self._roles = role_services["partyRole"]
 
     async def get_individual(self, ctx: Context, party_id: str) -> dict[str, Any]:
         return await self._individuals.get(ctx, party_id)
@@ -73,5 +137,90 @@ class PartyService:
         return await self._individuals.create(ctx, self._individuals.validate_create(payload))
 
     async def create_organization(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self._organizations.create(
-            ctx, self._organizations.validate_create(payload))
+        return await self._organizations.create(ctx, self._organizations.validate_create(payload))
+
+    async def create_party_role(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self._roles is not None
+        return await self._roles.create(ctx, self._roles.validate_create(payload))
+
+    async def find_party(self, ctx: Context, party_id: str, referred_type: str | None = None) -> dict[str, Any] | None:
+        """The individual or organization with this id in the caller's tenant (and scope), or None."""
+        services = {"Individual": self._individuals, "Organization": self._organizations}
+        kinds = [referred_type] if referred_type in services else list(services)
+        for kind in kinds:
+            try:
+                return await services[kind].get(ctx, party_id)
+            except NotFound:
+                continue
+        return None
+
+    async def require_party(self, ctx: Context, ref: dict[str, Any], field: str) -> dict[str, Any]:
+        """Check a reference to a party (``{"id", "@referredType"}``) names one of the tenant's parties."""
+        referred = ref.get("@referredType")
+        if referred is not None and referred not in PARTY_TYPES:
+            raise InvalidReference(f"'{field}.@referredType': '{referred}' is not one of {', '.join(PARTY_TYPES)}")
+        party = await self.find_party(ctx, str(ref.get("id")), referred)
+        if party is None:
+            raise InvalidReference(f"'{field}.id': party '{ref.get('id')}' does not exist")
+        return party
+
+    async def party_ids_matching(self, ctx: Context, attribute: str, normalized: str) -> Any:
+        """A subquery of the ids of parties whose blind-indexed ``attribute`` (email, phone, identification)
+        equals the normalized value."""
+        from sqlalchemy import union
+
+        from openbss.party.codecs import individual_codec, organization_codec
+
+        return union(await individual_codec.matching_ids(ctx, attribute, [normalized]),
+                     await organization_codec.matching_ids(ctx, attribute, [normalized]))
+
+    async def roles_of(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        if self._roles is None:
+            return []
+        return await list_all(ctx, self._roles, f"engagedParty.id={party_id}")
+
+    # --- GDPR ----------------------------------------------------------------------------------------------
+    async def export_party(self, ctx: Context, party_id: str) -> dict[str, Any] | None:
+        party = await self.find_party(ctx, party_id)
+        return party
+
+    async def export_roles(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await self.roles_of(ctx, party_id)
+
+    async def erase_party(self, ctx: Context, party_id: str) -> int:
+        party = await self.find_party(ctx, party_id)
+        if party is None:
+            return 0
+        changes: dict[str, Any] = {"contactMedium": None, "externalReference": None}
+        if party.get("@type", "Individual") == "Individual" and "givenName" in party:
+            service = self._individuals
+            changes |= {k: None for k in (
+                "middleName", "formattedName", "legalName", "preferredGivenName", "familyNamePrefix", "otherName",
+                "birthDate", "placeOfBirth", "deathDate", "individualIdentification", "disability", "gender",
+                "nationality", "countryOfBirth", "maritalStatus", "title", "aristocraticTitle", "generation",
+                "languageAbility", "skill", "location", "partyCharacteristic", "taxExemptionCertificate")}
+            changes |= {"givenName": ERASED, "familyName": ERASED, "fullName": ERASED}
+        else:
+            service = self._organizations
+        if party.get("relatedParty"):
+            changes["relatedParty"] = [{**rp, "name": ERASED} if rp.get("name") else rp
+                                       for rp in party["relatedParty"]]
+        await service.patch(ctx, party_id, changes)
+        return 1
+
+    async def erase_roles(self, ctx: Context, party_id: str) -> int:
+        roles = await self.roles_of(ctx, party_id)
+        assert self._roles is not None or not roles
+        for role in roles:
+            changes: dict[str, Any] = {"contactMedium": None}
+            if role.get("engagedParty", {}).get("name"):
+                changes["engagedParty"] = {**role["engagedParty"], "name": ERASED}
+            await self._roles.patch(ctx, role["id"], changes)  # type: ignore[union-attr]
+        return len(roles)
+
+
+def get_party_service() -> PartyService:
+    """The party domain's service (built with its API)."""
+    from openbss.party.api import party_service
+
+    return party_service

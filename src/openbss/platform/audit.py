@@ -81,8 +81,8 @@ audit_router = APIRouter(prefix="/audit/v1", tags=["Audit trail"])
 @audit_router.get("/auditRecord", summary="The audit trail of a resource (administrators)")
 async def list_audit(
     request: Request,
-    resourceType: str = Query(..., max_length=100),  # noqa: N803 - the API's attribute name
-    resourceId: str = Query(..., max_length=100),  # noqa: N803
+    resourceType: str = Query(..., max_length=100),
+    resourceId: str = Query(..., max_length=100),
     offset: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(authenticate),

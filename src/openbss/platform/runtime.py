@@ -35,8 +35,8 @@ class Runtime:
 
     def make_bus(self) -> EventBus:
         if self.bus is None:
-            if self.settings.nats_url:
-                s = self.settings
+            s = self.settings
+            if s.nats_url:
                 self.bus = NatsBus(self.db, self.consumers, s.nats_url, s.nats_stream,
                                    ack_wait_seconds=s.nats_ack_wait_seconds,
                                    max_age_seconds=s.outbox_retention_days * 86400.0)

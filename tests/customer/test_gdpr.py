@@ -1,0 +1,147 @@
+"""GDPR: export every personal datum of a party (API and CLI); erasure anonymizes while keeping financial
+records, refused while the party has an open balance or an active product (guards other domains register)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from openbss.platform import personal_data
+from tests.conftest import bearer
+from tests.customer.helpers import (
+    BA,
+    CUST,
+    IND,
+    ROLE,
+    SEARCH,
+    make_billing_account,
+    make_customer,
+    make_individual,
+    raw_rows,
+)
+
+PRIV = "/privacy/v1/party"
+
+
+@pytest.fixture
+async def ada(client: httpx.AsyncClient, tenant: str) -> dict[str, Any]:
+    h = bearer(tenant)
+    ind = await make_individual(client, h)
+    customer = await make_customer(client, h, ind)
+    account = await make_billing_account(client, h, customer)
+    role = await client.post(ROLE, json={"name": "referrer", "engagedParty": {"id": ind["id"],
+                                                                             "@referredType": "Individual"}},
+                             headers=h)
+    return {"party": ind, "customer": customer, "account": account, "role": role.json()}
+
+
+async def test_export(client: httpx.AsyncClient, tenant: str, ada: dict[str, Any]) -> None:
+    pid = ada["party"]["id"]
+    r = await client.get(f"{PRIV}/{pid}/personalData", headers=bearer(tenant))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    data = out["personalData"]
+    assert out["partyId"] == pid and out["exportedAt"]
+    assert data["party"]["familyName"] == "Lovelace"
+    assert data["party"]["contactMedium"][0]["characteristic"]["emailAddress"] == "ada.lovelace@example.com"
+    assert [c["id"] for c in data["customers"]] == [ada["customer"]["id"]]
+    assert [a["id"] for a in data["accounts"]] == [ada["account"]["id"]]
+    assert data["accounts"][0]["contact"][0]["contactName"] == "Ada Lovelace"
+    assert [x["id"] for x in data["partyRoles"]] == [ada["role"]["id"]]
+    # the data subject may export its own data, not another's; an agent may; other staff may not
+    me = bearer(tenant, "customer", party=pid)
+    assert (await client.get(f"{PRIV}/{pid}/personalData", headers=me)).json()["personalData"].keys() == data.keys()
+    other = await make_individual(client, bearer(tenant), given="Alan", family="Turing", email="a@t.example",
+                                  ident="X2")
+    assert (await client.get(f"{PRIV}/{other['id']}/personalData", headers=me)).status_code == 403
+    assert (await client.get(f"{PRIV}/{pid}/personalData", headers=bearer(tenant, "csr_agent"))).status_code == 200
+    assert (await client.get(f"{PRIV}/{pid}/personalData", headers=bearer(tenant, "network_ops"))).status_code == 403
+    assert (await client.get(f"{PRIV}/nobody/personalData", headers=bearer(tenant))).status_code == 404
+    audit = await client.get("/audit/v1/auditRecord", params={"resourceType": "Party", "resourceId": pid},
+                             headers=bearer(tenant))
+    assert [x["action"] for x in audit.json()] == ["gdpr-export"] * 3
+
+
+async def test_erasure_refused_with_open_balance_or_active_product(client: httpx.AsyncClient, tenant: str,
+                                                                   ada: dict[str, Any], rt: Any) -> None:
+    pid = ada["party"]["id"]
+
+    async def owes(ctx: Any, account_id: str) -> Decimal:
+        return Decimal("40.00") if account_id == ada["account"]["id"] else Decimal(0)
+
+    async def active_product(ctx: Any, party_id: str) -> str | None:
+        return "product 'Fibre 1G' is active" if party_id == pid else None
+
+    for register, unregister in (
+        (lambda: personal_data.register_balance_provider("test", owes),
+         lambda: personal_data.registry.balances.pop("test")),
+        (lambda: personal_data.register_erasure_guard("test active product", active_product),
+         lambda: personal_data.registry.erasure_guards.pop("test active product")),
+    ):
+        register()
+        try:
+            r = await client.post(f"{PRIV}/{pid}/erasure", headers=bearer(tenant))
+        finally:
+            unregister()
+        assert r.status_code == 409 and r.json()["code"] == "ERASURE_REFUSED", r.text
+        assert ("open balance" in r.json()["message"]) or ("active" in r.json()["message"])
+    got = (await client.get(f"{IND}/{pid}", headers=bearer(tenant))).json()
+    assert got["familyName"] == "Lovelace"  # nothing changed
+    assert (await client.post(f"{PRIV}/{pid}/erasure", headers=bearer(tenant, "csr_agent"))).status_code == 403
+
+
+async def test_erasure_anonymizes_and_keeps_financial_records(client: httpx.AsyncClient, tenant: str,
+                                                              ada: dict[str, Any], rt: Any) -> None:
+    h = bearer(tenant)
+    pid = ada["party"]["id"]
+    r = await client.post(f"{PRIV}/{pid}/erasure", headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["anonymizedRecords"] == {"accounts": 1, "customers": 1, "partyRoles": 1, "party": 1}
+    party = (await client.get(f"{IND}/{pid}", headers=h)).json()
+    assert party["givenName"] == party["familyName"] == party["fullName"] == "[erased]"
+    for gone in ("contactMedium", "birthDate", "individualIdentification"):
+        assert gone not in party
+    customer = (await client.get(f"{CUST}/{ada['customer']['id']}", headers=h)).json()
+    assert customer["name"] == "[erased]" and customer["engagedParty"]["name"] == "[erased]"
+    account = (await client.get(f"{BA}/{ada['account']['id']}", headers=h)).json()
+    assert "contact" not in account and all(rp["name"] == "[erased]" for rp in account["relatedParty"])
+    assert account["creditLimit"] == {"unit": "EUR", "value": 250.5} and account["currency"] == "EUR"
+    assert account["billCycle"]["billingDay"] == 5
+    # nothing findable by the old personal data any more
+    for params in ({"email": "ada.lovelace@example.com"}, {"phone": "+447700900123"},
+                   {"identification": "P1234567"}, {"name": "lovelace"}):
+        r = await client.get(SEARCH, params=params, headers=h)
+        assert r.headers["x-total-count"] == "0", params
+    index = await raw_rows(rt, "SELECT attribute FROM personal_data_index WHERE tenant_id = :t "
+                               "AND resource_id = :pid", t=tenant, pid=pid)
+    assert {a for (a,) in index} <= {"givenName", "familyName", "fullName"}  # only the '[erased]' placeholders
+    audit = await client.get("/audit/v1/auditRecord", params={"resourceType": "Party", "resourceId": pid},
+                             headers=h)
+    assert [x["action"] for x in audit.json()] == ["gdpr-erase"]
+
+
+@pytest.mark.slow
+async def test_cli_export(client: httpx.AsyncClient, tenant: str, ada: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "export.json"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "openbss"), "gdpr", "export", "--tenant", tenant, "--party",
+        ada["party"]["id"], "--out", str(out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
+    stdout, _ = await proc.communicate()
+    assert proc.returncode == 0, stdout.decode()
+    data = json.loads(out.read_text())
+    assert data["personalData"]["party"]["familyName"] == "Lovelace"
+    assert data["personalData"]["customers"][0]["id"] == ada["customer"]["id"]
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "openbss"), "gdpr", "export", "--tenant", tenant, "--party", "nobody",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
+    await proc.communicate()
+    assert proc.returncode == 1
