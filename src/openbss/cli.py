@@ -208,12 +208,16 @@ def worker() -> None:
 
 
 def register_domain_consumers(rt: Any) -> None:
-    """The platform's and every domain's event consumers (loading every domain's API, which hub queries need)."""
+    """What the worker runs for the platform and every domain: event consumers (loading every domain's API,
+    which hub queries need), background loops and job blueprints."""
     from openbss.app import domain_routers
     from openbss.platform.worker import register_platform_consumers
+    from openbss.provisioning.runner import orchestrate, provisioning_blueprint
 
     domain_routers()
     register_platform_consumers(rt)
+    rt.background_loops.append(lambda stop: orchestrate(rt.db, rt.settings, stop))
+    rt.job_blueprints.append(("provisioning", provisioning_blueprint()))
 
 
 @events_app.command("replay")

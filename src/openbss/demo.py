@@ -60,10 +60,12 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     info = await seed(rt.db, base)
     from openbss.catalog.seed import seed_catalog
     from openbss.customer.seed import seed_customers
+    from openbss.ordering.seed import seed_orders
 
-    with console.status("Seeding the demo catalog and customers…"):
+    with console.status("Seeding the demo catalog, customers and orders…"):
         await seed_catalog(rt.db, DEMO_TENANT, base)
         await seed_customers(rt.db, DEMO_TENANT, base)
+        await seed_orders(rt.db, DEMO_TENANT, base)
     stop = asyncio.Event()
     _install_stop(stop)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
@@ -76,6 +78,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         table.add_row("Customers", f"{base}/tmf-api/customerManagement/v4/customer")
         table.add_row("Billing accounts", f"{base}/tmf-api/accountManagement/v4/billingAccount")
         table.add_row("Product catalog", f"{base}/tmf-api/productCatalogManagement/v4/productOffering")
+        table.add_row("Product orders", f"{base}/tmf-api/productOrderingManagement/v4/productOrder")
+        table.add_row("Products (subscriptions)", f"{base}/tmf-api/productInventory/v4/product")
         table.add_row("Tariffs", f"{base}/api/catalog/v1/tariff")
         table.add_row("Health", f"{base}/health/ready")
         table.add_row("Metrics", f"{base}/metrics")

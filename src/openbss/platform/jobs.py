@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -103,8 +104,12 @@ def platform_blueprint(settings: Settings | None = None) -> Blueprint:
     return bp
 
 
-def make_job_app(db: Database, settings: Settings | None = None) -> procrastinate.App:
+def make_job_app(db: Database, settings: Settings | None = None,
+                 blueprints: Iterable[tuple[str, Blueprint]] = ()) -> procrastinate.App:
+    """The job queue app: the platform's tasks plus the domains' blueprints (namespace, blueprint)."""
     connector = procrastinate.PsycopgConnector(conninfo=libpq_conninfo(db.url), min_size=1, max_size=4)
     app = procrastinate.App(connector=connector)
     app.add_tasks_from(platform_blueprint(settings), namespace=NAMESPACE)
+    for namespace, blueprint in blueprints:
+        app.add_tasks_from(blueprint, namespace=namespace)
     return app

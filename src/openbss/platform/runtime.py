@@ -3,6 +3,8 @@ event consumers and the bus. Built once by the app factory or the worker, reache
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,10 @@ class Runtime:
     consumers: ConsumerRegistry = field(default_factory=ConsumerRegistry)
     bus: EventBus | None = None
     jobs: Any = None  # the procrastinate App, in processes that defer or run jobs
+    #: long-running loops of the domains that the worker runs next to the relay (e.g. the order orchestrator)
+    background_loops: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    #: the domains' job blueprints, added to the job queue app as (namespace, procrastinate Blueprint)
+    job_blueprints: list[tuple[str, Any]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Runtime:

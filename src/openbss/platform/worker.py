@@ -35,7 +35,7 @@ async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, rel
     wake the worker by ``NOTIFY``, scheduled ones are found by polling.
     """
     bus = rt.make_bus()
-    app = make_job_app(rt.db, rt.settings) if jobs else None
+    app = make_job_app(rt.db, rt.settings, rt.job_blueprints) if jobs else None
     tasks: list[asyncio.Task[None]] = []
     async with contextlib.AsyncExitStack() as stack:
         if app is not None:
@@ -53,6 +53,8 @@ async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, rel
             tasks.append(asyncio.create_task(OutboxRelay(
                 rt.db, bus, batch_size=rt.settings.relay_batch_size, poll_seconds=rt.settings.relay_poll_seconds,
             ).run(stop), name="relay"))
+        for i, loop in enumerate(rt.background_loops):
+            tasks.append(asyncio.create_task(loop(stop), name=f"loop-{i}"))
         if on_ready:
             on_ready()
         stopper = asyncio.create_task(stop.wait())

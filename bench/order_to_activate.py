@@ -1,0 +1,119 @@
+"""Benchmark: orders taken from cart to active product per second, and the p95 time to activate.
+
+Each order: POST shoppingCart (live pricing) → POST shoppingCart/{id}/checkout (validation against catalog,
+customer and account; decomposition into service order and steps) → orchestration (MSISDN + SIM allocation,
+HSS, PCRF, OCS on the simulators at zero latency) → active product in the inventory. Orders are placed through
+the HTTP API in process (httpx ASGI transport) by ``--concurrency`` clients while ``--workers`` orchestrator
+loops run; time to activate = order ``completionDate`` − ``orderDate``.
+
+    OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/ord_bench \
+        .venv/bin/python bench/order_to_activate.py --orders 500 --concurrency 32 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None:
+    from openbss.app import create_app
+    from openbss.catalog.seed import seed_catalog
+    from openbss.cli import register_domain_consumers, upgrade_database
+    from openbss.inventory import pools
+    from openbss.platform.auth import issue_token
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.tenancy import create_tenant
+    from openbss.provisioning.orchestrator import Orchestrator
+    from openbss.settings import get_settings
+
+    upgrade_database()
+    settings = get_settings().model_copy(update={"db_pool_size": 30, "db_max_overflow": 20})
+    rt = Runtime.build(settings)
+    register_domain_consumers(rt)
+    tenant = f"bench-{int(time.time())}"
+    async with rt.db.transaction(None) as s:
+        await create_tenant(s, tenant, tenant)
+    await seed_catalog(rt.db, tenant, "http://bench")
+    async with rt.db.transaction(tenant) as s:
+        await pools.add_number_range(s, "33690000000", str(33690000000 + orders * 2))
+        sims = "\n".join(["iccid,imsi,ki_ref"] + [f"8933019000{i:010d},20819{i:010d},hsm://b/{i}"
+                                                  for i in range(orders + 10)])
+        await pools.load_sims(s, sims + "\n")
+        await pools.add_onts(s, [f"BNCH{i:08d}" for i in range(orders + 10)])
+    app = create_app(settings, runtime=rt)
+    h = {"Authorization": f"Bearer {issue_token(tenant, ['admin'])}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
+                                 timeout=120) as c:
+        offers = {o["name"]: o for o in (await c.get("/tmf-api/productCatalogManagement/v4/productOffering",
+                                                     params={"limit": 100}, headers=h)).json()}
+        party = (await c.post("/tmf-api/party/v4/individual", json={"givenName": "Bench", "familyName": "Mark"},
+                              headers=h)).json()
+        cust = (await c.post("/tmf-api/customerManagement/v4/customer", json={
+            "name": "Bench Mark", "engagedParty": {"id": party["id"], "@referredType": "Individual"}},
+            headers=h)).json()
+        rp = [{"id": cust["id"], "@referredType": "Customer", "role": "customer", "name": "Bench Mark"}]
+        account = (await c.post("/tmf-api/accountManagement/v4/billingAccount", json={
+            "name": "Bench", "state": "active", "relatedParty": rp}, headers=h)).json()
+        items = [{"id": "1", "action": "add", "productOffering": {"id": offers["Mobile M"]["id"]}}]
+        if fiber:
+            items.append({"id": "2", "action": "add", "productOffering": {"id": offers["Fiber 1 Gbps"]["id"]}})
+
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(Orchestrator(rt.db, settings).run(stop, poll=0.01)) for _ in range(workers)]
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(orders):
+            queue.put_nowait(i)
+        ids: list[str] = []
+
+        async def client_loop() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                cart = (await c.post("/tmf-api/shoppingCart/v4/shoppingCart",
+                                     json={"relatedParty": rp, "cartItem": items}, headers=h)).json()
+                r = await c.post(f"/tmf-api/shoppingCart/v4/shoppingCart/{cart['id']}/checkout",
+                                 json={"billingAccount": {"id": account["id"]}, "channel": [{"id": "web"}]},
+                                 headers=h)
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["id"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+        taken = time.perf_counter() - started
+        orch = Orchestrator(rt.db, settings)
+        while await orch.busy(tenant):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await asyncio.gather(*loops)
+        docs: list[dict[str, Any]] = []
+        for offset in range(0, orders, 1000):
+            docs += (await c.get("/tmf-api/productOrderingManagement/v4/productOrder", headers=h,
+                                 params={"limit": 1000, "offset": offset,
+                                         "fields": "state,orderDate,completionDate"})).json()
+    states = {d["state"] for d in docs}
+    lat = sorted((datetime.fromisoformat(d["completionDate"]) - datetime.fromisoformat(d["orderDate"]))
+                 .total_seconds() for d in docs if d.get("completionDate"))
+    p95 = lat[int(len(lat) * 0.95) - 1] if lat else float("nan")
+    print(f"orders={orders} items/order={len(items)} concurrency={concurrency} workers={workers} states={states}")
+    print(f"taken (cart+checkout): {orders / taken:.1f} orders/s; cart to active: {orders / elapsed:.1f} orders/s "
+          f"({elapsed:.1f} s)")
+    print(f"time to activate: p50={statistics.median(lat) * 1000:.0f} ms p95={p95 * 1000:.0f} ms "
+          f"max={lat[-1] * 1000:.0f} ms")
+    await rt.close()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orders", type=int, default=500)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--fiber", action="store_true", help="a mobile and a fiber line per order")
+    a = ap.parse_args()
+    asyncio.run(main(a.orders, a.concurrency, a.workers, a.fiber))

@@ -1,0 +1,15 @@
+"""Typed errors of the inventory domain."""
+
+from __future__ import annotations
+
+from openbss.platform.errors import BadRequest, Conflict
+
+
+class PoolExhausted(Conflict):
+    code = "POOL_EXHAUSTED"
+    reason = "No resource available"
+
+
+class InvalidPoolInput(BadRequest):
+    code = "INVALID_POOL_INPUT"
+    reason = "Invalid resource pool input"

@@ -1,0 +1,103 @@
+"""Live prices of cart and order items, from the catalog's offering prices.
+
+Per item: every one-time and recurring price of the offering (times the quantity), with the discounts that
+alter them (``priceType: discount`` with a ``popRelationship`` to the price they discount: a percentage for an
+application duration). Usage prices are charged later by rating and charging, not at order time. Totals: one per
+price type (and recurring period), net of the alterations, tax excluded and included.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from openbss.catalog.service import product_catalog
+from openbss.platform.tmf.resource import Context
+from openbss.pricing.money import round_money
+
+CHARGED = ("oneTime", "recurring")
+
+
+def _money(unit: str, amount: Decimal) -> dict[str, Any]:
+    return {"unit": unit, "value": round_money(amount, unit)}
+
+
+def _price(unit: str, net: Decimal, rate: Decimal) -> dict[str, Any]:
+    return {"dutyFreeAmount": _money(unit, net), "taxIncludedAmount": _money(unit, net * (1 + rate / 100)),
+            "taxRate": rate}
+
+
+def _rate(pop: dict[str, Any]) -> Decimal:
+    for t in pop.get("tax") or []:
+        if t.get("taxRate") is not None:
+            return Decimal(str(t["taxRate"]))
+    return Decimal(0)
+
+
+async def offering_prices(ctx: Context, offering: dict[str, Any], quantity: int = 1) -> list[dict[str, Any]]:
+    """The item prices (TMF622 OrderPrice / TMF663 CartPrice shape) of one offering."""
+    pops = [await product_catalog.get_price(ctx, ref["id"]) for ref in offering.get("productOfferingPrice") or []
+            if ref.get("id")]
+    by_id = {p["id"]: p for p in pops}
+    out: list[dict[str, Any]] = []
+    q = Decimal(quantity)
+    for pop in pops:
+        ptype = pop.get("priceType")
+        if ptype not in CHARGED:
+            continue
+        unit = (pop.get("price") or {}).get("unit") or "EUR"
+        net = Decimal(str((pop.get("price") or {}).get("value") or 0)) * q
+        rate = _rate(pop)
+        entry: dict[str, Any] = {"name": pop.get("name"), "priceType": ptype, "price": _price(unit, net, rate),
+                                 "productOfferingPrice": {"id": pop["id"], "href": pop.get("href"),
+                                                          "name": pop.get("name")}}
+        if ptype == "recurring":
+            entry["recurringChargePeriod"] = pop.get("recurringChargePeriodType") or "month"
+        alterations = []
+        for disc in pops:
+            if disc.get("priceType") != "discount":
+                continue
+            if not any(r.get("id") == pop["id"] for r in disc.get("popRelationship") or []):
+                continue
+            pct = Decimal(str(disc.get("percentage") or 0))
+            alt: dict[str, Any] = {"name": disc.get("name"), "priceType": ptype, "priority": 1,
+                                   "price": {"percentage": pct, **_price(unit, -net * pct / 100, rate)},
+                                   "productOfferingPrice": {"id": disc["id"], "href": disc.get("href"),
+                                                            "name": disc.get("name")}}
+            if disc.get("applicationDuration", {}).get("amount"):
+                alt["applicationDuration"] = int(disc["applicationDuration"]["amount"])
+                alt["unitOfMeasure"] = disc["applicationDuration"].get("units")
+            if ptype == "recurring":
+                alt["recurringChargePeriod"] = entry["recurringChargePeriod"]
+            alterations.append(alt)
+        if alterations:
+            entry["priceAlteration"] = alterations
+        out.append(entry)
+    del by_id
+    return out
+
+
+def totals(prices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One total per price type and period, net of alterations (the first period's amount)."""
+    acc: dict[tuple[str, str | None, str], list[Decimal]] = {}
+    for p in prices:
+        amounts = p["price"]
+        unit = amounts["dutyFreeAmount"]["unit"]
+        net = Decimal(str(amounts["dutyFreeAmount"]["value"]))
+        gross = Decimal(str(amounts["taxIncludedAmount"]["value"]))
+        for alt in p.get("priceAlteration") or []:
+            net += Decimal(str(alt["price"]["dutyFreeAmount"]["value"]))
+            gross += Decimal(str(alt["price"]["taxIncludedAmount"]["value"]))
+        key = (p["priceType"], p.get("recurringChargePeriod"), unit)
+        cur = acc.setdefault(key, [Decimal(0), Decimal(0)])
+        cur[0] += net
+        cur[1] += gross
+    out = []
+    for (ptype, period, unit), (net, gross) in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        entry: dict[str, Any] = {"name": f"Total {ptype}", "priceType": ptype,
+                                 "price": {"dutyFreeAmount": _money(unit, net),
+                                           "taxIncludedAmount": _money(unit, gross)}}
+        if period:
+            entry["recurringChargePeriod"] = period
+        out.append(entry)
+    return out

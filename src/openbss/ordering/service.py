@@ -1,0 +1,592 @@
+"""Business rules of carts and product orders, and the order lifecycle.
+
+**Validation (POST productOrder).** The order names its customer (``relatedParty`` with ``@referredType``
+Customer). For each item, by action:
+
+* ``add`` — the offering is orderable now (Active, valid, sellable) through the order's ``channel`` by the
+  customer's segment (TMF629 characteristic ``segment``, mapped to the catalog's market segments by
+  ``OPENBSS_ORDERING_SEGMENT_MAP``); the chosen ``product.productCharacteristic`` values are allowed; a bundle's
+  child items (nested ``productOrderItem``) respect the bundle's cardinalities; the billing account (item's, else
+  the order's) is active and belongs to the customer (or its party).
+* ``modify`` — ``product.id`` names a live product of the customer: ``product.status`` suspended (suspend) or
+  active (resume), a new ``productOffering`` (change plan, orderable as above), or new characteristics.
+* ``delete`` — ``product.id`` names a product of the customer that is not terminated (terminate).
+
+A violation is a 4xx naming the item and the rule. Valid orders are *acknowledged*, priced, and decomposed into
+service orders and durable steps (provisioning) in the same transaction.
+
+**Lifecycle (TMF622).** acknowledged (or pending, until a future ``requestedStartDate``: no step runs before it) →
+inProgress (the first step ran) → completed | partial (some items completed,
+others failed or cancelled) | failed. ``PATCH state=held`` parks an acknowledged or in-progress order (no step
+starts), ``state=inProgress`` releases it. ``cancelProductOrder`` moves an acknowledged/inProgress/held order to
+pendingCancellation, compensates what its items did, and ends cancelled (or partial when an item had completed).
+An operator may retry a failed or partial order (``POST productOrder/{id}/retry``): failed items run again.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from openbss.catalog.service import product_catalog
+from openbss.ordering.errors import (
+    BundleCardinality,
+    IdempotencyKeyReused,
+    InvalidBillingAccount,
+    InvalidItemCharacteristic,
+    InvalidOrder,
+    NotOrderable,
+    OrderNotCancellable,
+)
+from openbss.ordering.models import IdempotencyKey
+from openbss.ordering.pricing import offering_prices, totals
+from openbss.platform.db import json_dumps, utcnow
+from openbss.platform.errors import BadRequest, DomainError, InvalidStateTransition, NotFound
+from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
+from openbss.platform.tmf.spec import format_datetime
+from openbss.provisioning import service as provisioning
+from openbss.settings import get_settings
+
+ACTIVE_STATES = ("acknowledged", "inProgress", "pending", "held")
+TERMINAL_ITEM = ("completed", "failed", "cancelled", "rejected")
+PATCHABLE = {"state", "note", "description", "externalId", "priority", "notificationContact",
+             "requestedCompletionDate", "expectedCompletionDate", "category"}
+
+
+def walk_items(items: list[dict[str, Any]], parent: dict[str, Any] | None = None
+               ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    for item in items or []:
+        yield item, parent
+        yield from walk_items(item.get("productOrderItem") or [], item)
+
+
+def ref(doc: dict[str, Any], referred: str | None = None) -> dict[str, Any]:
+    out = {k: doc[k] for k in ("id", "href", "name") if doc.get(k) is not None}
+    if referred:
+        out["@referredType"] = referred
+    return out
+
+
+def characteristics_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {c.get("name"): c.get("value") for c in (item.get("product") or {}).get("productCharacteristic") or []
+            if c.get("name")}
+
+
+# --- services of other domains (resolved lazily: they are built with their routers) ---------------------------
+def _customers() -> Any:
+    from openbss.customer.service import get_customer_service
+
+    return get_customer_service()
+
+
+def _accounts() -> Any:
+    from openbss.account.api import account_service
+
+    return account_service
+
+
+def _inventory() -> Any:
+    from openbss.inventory.service import get_inventory_service
+
+    return get_inventory_service()
+
+
+async def default_characteristics(ctx: Context, offering: dict[str, Any]) -> dict[str, Any]:
+    """The values a product gets for characteristics the order leaves out: the offering's only allowed value,
+    else the specification's default."""
+    spec_ref = offering.get("productSpecification") or {}
+    if not spec_ref.get("id"):
+        return {}
+    spec = await product_catalog.get_product_specification(ctx, spec_ref["id"])
+    out: dict[str, Any] = {}
+    for ch in spec.get("productSpecCharacteristic") or []:
+        values = ch.get("productSpecCharacteristicValue") or []
+        default = next((v.get("value") for v in values if v.get("isDefault") and "value" in v), None)
+        if default is not None:
+            out[ch["name"]] = default
+    for use in offering.get("prodSpecCharValueUse") or []:
+        values = [v.get("value") for v in use.get("productSpecCharacteristicValue") or [] if "value" in v]
+        if len(values) == 1:
+            out[use["name"]] = values[0]
+    return out
+
+
+# --- validation ------------------------------------------------------------------------------------------------
+class OrderValidator:
+    def __init__(self, ctx: Context, doc: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.doc = doc
+        self.customer: dict[str, Any] = {}
+        self.party_ids: set[str] = set()
+        self.segment: str | None = None
+        self.channel: str | None = None
+        self.offerings: dict[str, dict[str, Any]] = {}
+
+    async def customer_of_order(self) -> None:
+        refs = [p for p in self.doc.get("relatedParty") or [] if p.get("@referredType") == "Customer"]
+        if len(refs) != 1:
+            raise InvalidOrder("'relatedParty': a product order names exactly one customer "
+                               "(@referredType Customer)", code="MISSING_CUSTOMER")
+        customer = await _customers().find_customer(self.ctx, str(refs[0].get("id")))
+        if customer is None:
+            raise InvalidOrder(f"'relatedParty': customer '{refs[0].get('id')}' does not exist",
+                               code="UNKNOWN_CUSTOMER")
+        if customer.get("status") in ("closed", "suspended"):
+            raise InvalidOrder(f"'relatedParty': customer '{customer['id']}' is {customer.get('status')}",
+                               code="CUSTOMER_NOT_ACTIVE")
+        from openbss.customer.service import segment_of
+
+        self.customer = customer
+        self.party_ids = {customer["id"], (customer.get("engagedParty") or {}).get("id", "")}
+        seg = segment_of(customer)
+        self.segment = get_settings().ordering_segment_map.get(seg, seg) if seg else None
+        channels = self.doc.get("channel") or []
+        self.channel = channels[0].get("id") if channels else None
+        refs[0].setdefault("name", customer.get("name"))
+        refs[0].setdefault("role", "customer")
+
+    async def billing_account(self, where: str, ref_: dict[str, Any] | None) -> dict[str, Any]:
+        if not ref_ or not ref_.get("id"):
+            raise InvalidBillingAccount(f"{where}: a billing account is required (item's or order's "
+                                        "billingAccount)")
+        try:
+            account = await _accounts().get_billing_account(self.ctx, ref_["id"])
+        except NotFound as exc:
+            raise InvalidBillingAccount(f"{where}.billingAccount: '{ref_['id']}' does not exist") from exc
+        if account.get("state") != "active":
+            raise InvalidBillingAccount(f"{where}.billingAccount: '{ref_['id']}' is {account.get('state')}, "
+                                        "not active")
+        if not any(rp.get("id") in self.party_ids for rp in account.get("relatedParty") or []):
+            raise InvalidBillingAccount(f"{where}.billingAccount: '{ref_['id']}' does not belong to customer "
+                                        f"'{self.customer['id']}'")
+        return account
+
+    async def offering(self, where: str, offering_ref: dict[str, Any] | None, *, in_bundle: bool) -> dict[str, Any]:
+        if not offering_ref or not offering_ref.get("id"):
+            raise InvalidOrder(f"{where}.productOffering.id is required for action add")
+        oid = offering_ref["id"]
+        try:
+            reasons = await product_catalog.orderability(self.ctx, oid, channel=self.channel,
+                                                         market_segment=self.segment)
+        except NotFound as exc:
+            raise NotOrderable(f"{where}.productOffering: offering '{oid}' does not exist") from exc
+        if in_bundle:
+            reasons = [r for r in reasons if not r.startswith("not sellable")]
+        if reasons:
+            raise NotOrderable(f"{where}: offering '{oid}' cannot be ordered: {'; '.join(reasons)}")
+        offering = await product_catalog.get_offering(self.ctx, oid)
+        self.offerings[oid] = offering
+        return offering
+
+    async def characteristics(self, where: str, offering_id: str, item: dict[str, Any]) -> None:
+        values = list(characteristics_of(item).items())
+        try:
+            await product_catalog.check_characteristic_values(self.ctx, offering_id, values)
+        except DomainError as exc:
+            raise InvalidItemCharacteristic(f"{where}.product.productCharacteristic: {exc.message}") from exc
+
+    def bundle(self, where: str, item: dict[str, Any], offering: dict[str, Any]) -> None:
+        children = item.get("productOrderItem") or []
+        options = {b["id"]: b for b in offering.get("bundledProductOffering") or []}
+        if not offering.get("isBundle"):
+            if children:
+                raise BundleCardinality(f"{where}: offering '{offering.get('name')}' is not a bundle; it has no "
+                                        "child items")
+            return
+        counts: dict[str, int] = {}
+        for i, child in enumerate(children):
+            cid = str((child.get("productOffering") or {}).get("id"))
+            if cid not in options:
+                raise BundleCardinality(f"{where}.productOrderItem[{i}]: offering '{cid}' is not part of bundle "
+                                        f"'{offering.get('name')}'")
+            counts[cid] = counts.get(cid, 0) + int(child.get("quantity") or 1)
+        for oid, b in options.items():
+            opt = b.get("bundledProductOfferingOption") or {}
+            lo, hi = opt.get("numberRelOfferLowerLimit"), opt.get("numberRelOfferUpperLimit")
+            n = counts.get(oid, 0)
+            if (lo is not None and n < lo) or (hi is not None and n > hi):
+                raise BundleCardinality(f"{where}: bundle '{offering.get('name')}' needs between {lo} and {hi} "
+                                        f"'{b.get('name') or oid}' item(s), the order has {n}")
+
+    async def live_product(self, where: str, item: dict[str, Any]) -> dict[str, Any]:
+        pid = (item.get("product") or {}).get("id")
+        if not pid:
+            raise InvalidOrder(f"{where}.product.id is required for action {item.get('action')}")
+        try:
+            product = await _inventory().get_product(self.ctx, pid)
+        except NotFound as exc:
+            raise InvalidOrder(f"{where}.product.id: product '{pid}' does not exist", code="UNKNOWN_PRODUCT") from exc
+        if not any(rp.get("id") in self.party_ids for rp in product.get("relatedParty") or []):
+            raise InvalidOrder(f"{where}.product.id: product '{pid}' does not belong to customer "
+                               f"'{self.customer['id']}'", code="UNKNOWN_PRODUCT")
+        if product.get("status") not in ("active", "suspended"):
+            raise InvalidOrder(f"{where}.product.id: product '{pid}' is {product.get('status')}",
+                               code="PRODUCT_NOT_LIVE")
+        return product
+
+
+class OrderRules(ResourceHooks):
+    transitions: ClassVar[dict[str, set[str]] | None] = {
+        "acknowledged": {"inProgress", "held", "pending", "pendingCancellation", "rejected", "failed", "completed",
+                         "partial", "cancelled"},
+        "pending": {"inProgress", "held", "pendingCancellation", "cancelled"},
+        "held": {"inProgress", "acknowledged", "pendingCancellation", "cancelled"},
+        "inProgress": {"completed", "partial", "failed", "held", "pending", "pendingCancellation", "cancelled"},
+        "pendingCancellation": {"cancelled", "partial", "failed"},
+        "assessingCancellation": {"pendingCancellation", "inProgress"},
+        "failed": {"inProgress"},  # an operator retry
+        "partial": {"inProgress"},
+        "completed": set(), "cancelled": set(), "rejected": set(),
+    }
+
+
+# --- product orders ----------------------------------------------------------------------------------------------
+class ProductOrderService(ResourceService):
+    """The kit's service for productOrder, with creation (validation, pricing, decomposition, idempotency) and
+    state changes as named actions."""
+
+    async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+        key = ctx.request.headers.get("Idempotency-Key") if ctx.request is not None else None
+        return await self.place(ctx, doc, idempotency_key=key)
+
+    async def place(self, ctx: Context, doc: dict[str, Any], *, idempotency_key: str | None = None
+                    ) -> dict[str, Any]:
+        order_id = str(uuid.uuid4())
+        if idempotency_key:
+            if len(idempotency_key) > 200:
+                raise BadRequest("Idempotency-Key: at most 200 characters", code="INVALID_IDEMPOTENCY_KEY")
+            digest = hashlib.sha256(json_dumps(doc).encode()).hexdigest()
+            inserted = (await ctx.session.execute(
+                insert(IdempotencyKey).values(key=idempotency_key, request_hash=digest, order_id=order_id)
+                .on_conflict_do_nothing().returning(IdempotencyKey.order_id))).first()
+            if inserted is None:  # a retry: the first request committed (or we waited for it to)
+                known = (await ctx.session.execute(select(IdempotencyKey).where(
+                    IdempotencyKey.key == idempotency_key))).scalars().one()
+                if known.request_hash != digest:
+                    raise IdempotencyKeyReused(f"Idempotency-Key '{idempotency_key}' was used for another order "
+                                               f"('{known.order_id}')")
+                return await self.get(ctx, known.order_id)
+        return await self._place(ctx, order_id, doc)
+
+    async def _place(self, ctx: Context, order_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        doc = dict(doc)
+        v = OrderValidator(ctx, doc)
+        await v.customer_of_order()
+        items = doc.get("productOrderItem") or []
+        seen: set[str] = set()
+        plans: list[provisioning.ItemRequest] = []
+        all_prices: list[dict[str, Any]] = []
+        for item, parent in walk_items(items):
+            iid = str(item.get("id"))
+            where = f"productOrderItem '{iid}'"
+            if iid in seen:
+                raise InvalidOrder(f"{where}: item ids must be unique in the order")
+            seen.add(iid)
+            action = item.get("action")
+            item["state"] = "acknowledged"
+            if action == "noChange":
+                item["state"] = "completed"
+                continue
+            if parent is not None and action != "add":
+                raise InvalidOrder(f"{where}: items inside a bundle item are added with it (action add)")
+            ba_ref = item.get("billingAccount") or doc.get("billingAccount")
+            if action == "add":
+                offering = await v.offering(where, item.get("productOffering"), in_bundle=parent is not None)
+                await v.characteristics(where, offering["id"], item)
+                v.bundle(where, item, offering)
+                await v.billing_account(where, ba_ref)
+                item["productOffering"] = {**ref(offering), **({"version": offering["version"]}
+                                                               if offering.get("version") else {})}
+                prices = await offering_prices(ctx, offering, int(item.get("quantity") or 1))
+                if prices:
+                    item["itemPrice"] = prices
+                    item["itemTotalPrice"] = totals(prices)
+                    all_prices += prices
+                defaults = await default_characteristics(ctx, offering)
+                plans.append(self._activation(doc, item, offering, ba_ref or {}, v, defaults))
+            elif action in ("modify", "delete"):
+                product = await v.live_product(where, item)
+                plans.append(await self._change(ctx, doc, item, product, v, where))
+            else:
+                raise InvalidOrder(f"{where}: action '{action}' is not one of add, modify, delete, noChange")
+        if all_prices:
+            doc["orderTotalPrice"] = totals(all_prices)
+        now = format_datetime(utcnow())
+        start = doc.get("requestedStartDate")
+        deferred = bool(plans) and isinstance(start, str) and start > now
+        doc.update({"@type": "ProductOrder", "id": order_id, "orderDate": now,
+                    "state": "pending" if deferred else "acknowledged"})
+        doc.setdefault("category", "B2C" if v.segment in (None, "consumer") else "B2B")
+        await self.store.insert(ctx, order_id, doc)
+        rendered = self.store.shape(ctx.base_url, order_id, doc)
+        await self._audit(ctx, order_id, "create", None, doc)
+        await self._emit(ctx, "ProductOrderCreateEvent", rendered)
+        for req in plans:
+            req.order_id = order_id
+            if deferred:
+                req.not_before = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+            req.product.setdefault("productOrderItem", [{"orderItemId": req.item_id, "productOrderId": order_id,
+                                                         "orderItemAction": req.action,
+                                                         "productOrderHref": rendered["href"]}])
+            await provisioning.plan_item(ctx, req)
+        if not plans:
+            return await self.transition(ctx, order_id, "completed")
+        return rendered
+
+    def _activation(self, doc: dict[str, Any], item: dict[str, Any], offering: dict[str, Any],
+                    ba_ref: dict[str, Any], v: OrderValidator, defaults: dict[str, Any]) -> provisioning.ItemRequest:
+        chars = {**defaults, **characteristics_of(item)}
+        spec = offering.get("productSpecification") or {}
+        customer = v.customer
+        product = {
+            "name": offering.get("name"), "isBundle": bool(offering.get("isBundle")), "isCustomerVisible": True,
+            "orderDate": format_datetime(utcnow()),
+            "productOffering": item["productOffering"],
+            "billingAccount": {"id": ba_ref["id"], **({"href": ba_ref["href"]} if ba_ref.get("href") else {})},
+            "relatedParty": [{"id": customer["id"], "name": customer.get("name"), "role": "customer",
+                              "@referredType": "Customer"}]
+            + ([{"id": party["id"], "role": "owner", "@referredType": party.get("@referredType", "Individual")}]
+               if (party := customer.get("engagedParty") or {}).get("id") else []),
+            "productCharacteristic": [{"name": k, "value": val, "valueType": type(val).__name__ if not
+                                       isinstance(val, str) else "string"} for k, val in chars.items()],
+        }
+        if spec.get("id"):
+            product["productSpecification"] = {k: spec[k] for k in ("id", "href", "name", "version") if k in spec}
+        if item.get("itemPrice"):
+            product["productPrice"] = [
+                {k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
+                 if k in p} for p in item["itemPrice"]]
+            for pp, ip in zip(product["productPrice"], item["itemPrice"], strict=True):
+                if ip.get("priceAlteration"):
+                    pp["productPriceAlteration"] = ip["priceAlteration"]
+        return provisioning.ItemRequest(
+            order_id="", item_id=str(item["id"]), action="add", kind="activate", offering=offering,
+            product_spec_id=spec.get("id"), characteristics=chars, billing_account_id=ba_ref["id"],
+            related_party=list(doc.get("relatedParty") or []), product=product)
+
+    async def _change(self, ctx: Context, doc: dict[str, Any], item: dict[str, Any], product: dict[str, Any],
+                      v: OrderValidator, where: str) -> provisioning.ItemRequest:
+        wanted = item.get("product") or {}
+        base = {"order_id": "", "item_id": str(item["id"]), "action": item["action"], "product_id": product["id"],
+                "related_party": list(doc.get("relatedParty") or [])}
+        if item["action"] == "delete":
+            return provisioning.ItemRequest(kind="terminate", **base)
+        status = wanted.get("status")
+        if status == "suspended":
+            if product.get("status") != "active":
+                raise InvalidOrder(f"{where}: product '{product['id']}' is {product.get('status')}; only an active "
+                                   "product can be suspended", code="PRODUCT_NOT_ACTIVE")
+            return provisioning.ItemRequest(kind="suspend", **base)
+        if status == "active" and product.get("status") == "suspended":
+            return provisioning.ItemRequest(kind="resume", **base)
+        if product.get("status") != "active":
+            raise InvalidOrder(f"{where}: product '{product['id']}' is {product.get('status')}; resume it before "
+                               "changing it", code="PRODUCT_NOT_ACTIVE")
+        changes: dict[str, Any] = {"product": {}}
+        new_offer = (item.get("productOffering") or {}).get("id")
+        offering_id = (product.get("productOffering") or {}).get("id")
+        if new_offer and new_offer != offering_id:
+            offering = await v.offering(where, item["productOffering"], in_bundle=False)
+            item["productOffering"] = ref(offering)
+            changes["product"]["productOffering"] = ref(offering)
+            changes["product"]["name"] = offering.get("name")
+            changes |= {"offeringId": offering["id"], "offeringName": offering.get("name")}
+            prices = await offering_prices(ctx, offering)
+            changes["product"]["productPrice"] = [
+                {k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
+                 if k in p} for p in prices]
+            if prices:
+                item["itemPrice"] = prices
+                item["itemTotalPrice"] = totals(prices)
+            offering_id = offering["id"]
+        chars = characteristics_of(item)
+        if chars:
+            await v.characteristics(where, str(offering_id), item)
+            merged = {c["name"]: c for c in product.get("productCharacteristic") or []}
+            for k, val in chars.items():
+                merged[k] = {"name": k, "value": val, "valueType": "string" if isinstance(val, str) else
+                             type(val).__name__}
+            changes["product"]["productCharacteristic"] = list(merged.values())
+            changes["characteristics"] = chars
+        if not changes["product"]:
+            raise InvalidOrder(f"{where}: a modify names a new product.status (suspended/active), productOffering "
+                               "or product.productCharacteristic", code="NOTHING_TO_MODIFY")
+        return provisioning.ItemRequest(kind="change", changes=changes, **base)
+
+    # --- named state changes ----------------------------------------------------------------------------------
+    async def write(self, ctx: Context, order_id: str, mutate: Any) -> dict[str, Any]:
+        """Lock the order, let ``mutate(doc)`` change it, store it and emit its events."""
+        row = await self.store.get(ctx, order_id, for_update=True)
+        current = copy.deepcopy(row.body)
+        doc = copy.deepcopy(row.body)
+        mutate(doc)
+        if doc == current:
+            return self.store.shape(ctx.base_url, row.id, current)
+        if current.get("state") != doc.get("state"):
+            self.check_transition(current.get("state"), doc.get("state"))
+        await self.store.replace(ctx, row, doc)
+        rendered = self.store.shape(ctx.base_url, row.id, doc)
+        await self._audit(ctx, row.id, "update", current, doc)
+        await self._emit(ctx, "ProductOrderAttributeValueChangeEvent", rendered)
+        if current.get("state") != doc.get("state"):
+            await self._emit(ctx, "ProductOrderStateChangeEvent", rendered)
+        return rendered
+
+    async def transition(self, ctx: Context, order_id: str, state: str) -> dict[str, Any]:
+        def mutate(doc: dict[str, Any]) -> None:
+            doc["state"] = state
+            if state in ("completed", "failed", "partial", "cancelled"):
+                doc["completionDate"] = format_datetime(utcnow())
+        return await self.write(ctx, order_id, mutate)
+
+    async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(changes) - PATCHABLE)
+        if bad:
+            raise BadRequest(f"'{bad[0]}' cannot change once the order is acknowledged (cancel it and order again)",
+                             code="IMMUTABLE_ATTRIBUTE")
+        current = await self.get(ctx, resource_id)
+        state = changes.get("state")
+        if state is not None and state != current.get("state"):
+            if state == "held" and current.get("state") in ("acknowledged", "inProgress", "pending"):
+                await provisioning.hold_order(ctx, resource_id, True)
+            elif state == "inProgress" and current.get("state") == "held":
+                await provisioning.hold_order(ctx, resource_id, False)
+            else:
+                raise InvalidStateTransition(f"ProductOrder state can be set to 'held' (from acknowledged or "
+                                             f"inProgress) or back to 'inProgress' (from held), not from "
+                                             f"'{current.get('state')}' to '{state}'; cancel with "
+                                             "cancelProductOrder")
+        rest = {k: v for k, v in changes.items() if k != "state"}
+
+        def mutate(doc: dict[str, Any]) -> None:
+            doc.update(rest)
+            if state is not None:
+                doc["state"] = state
+            doc["lastUpdate"] = format_datetime(utcnow())
+        return await self.write(ctx, resource_id, mutate)
+
+    async def delete(self, ctx: Context, resource_id: str) -> None:
+        raise OrderNotCancellable("a product order is not deleted: cancel it with cancelProductOrder")
+
+    async def cancel(self, ctx: Context, order_id: str, reason: str | None) -> str:
+        order = await self.get(ctx, order_id)
+        if order.get("state") not in ACTIVE_STATES:
+            raise OrderNotCancellable(f"product order '{order_id}' is {order.get('state')}; only an acknowledged, "
+                                      "pending, held or in-progress order can be cancelled")
+
+        def mutate(doc: dict[str, Any]) -> None:
+            doc["state"] = "pendingCancellation"
+            doc["cancellationReason"] = reason or "cancelled on request"
+            doc["cancellationDate"] = format_datetime(utcnow())
+        await self.write(ctx, order_id, mutate)
+        await provisioning.cancel_order(ctx, order_id)
+        final = await self.get(ctx, order_id)
+        return str(final.get("state"))
+
+    async def retry(self, ctx: Context, order_id: str) -> dict[str, Any]:
+        order = await self.get(ctx, order_id)
+        if order.get("state") not in ("failed", "partial", "inProgress"):
+            raise InvalidStateTransition(f"product order '{order_id}' is {order.get('state')}: only a failed or "
+                                         "partial order can be retried")
+        await provisioning.retry_order(ctx, order_id)
+        return await self.get(ctx, order_id)
+
+    # --- provisioning tells how items end --------------------------------------------------------------------
+    async def on_item(self, ctx: Context, run: Any, event: str, product: dict[str, Any] | None) -> None:
+        item_state = {"started": "inProgress", "retried": "inProgress", "completed": "completed",
+                      "failed": "failed", "cancelled": "cancelled"}[event]
+
+        def mutate(doc: dict[str, Any]) -> None:
+            for item, _ in walk_items(doc.get("productOrderItem") or []):
+                if str(item.get("id")) != run.order_item_id:
+                    continue
+                item["state"] = item_state
+                if product is not None and item.get("action") == "add":
+                    item["product"] = {**(item.get("product") or {}), "id": product["id"], "href": product["href"],
+                                       "@referredType": "Product"}
+            if event == "failed":
+                notes = [n for n in doc.get("note") or [] if n.get("author") != f"orchestrator:{run.order_item_id}"]
+                notes.append({"author": f"orchestrator:{run.order_item_id}", "date": format_datetime(utcnow()),
+                              "text": f"item {run.order_item_id} failed at step {run.failed_step}: {run.reason}"})
+                doc["note"] = notes
+            elif event == "retried":
+                doc["note"] = [n for n in doc.get("note") or []
+                               if n.get("author") != f"orchestrator:{run.order_item_id}"]
+            doc["state"] = order_state(doc)
+            if doc["state"] in ("completed", "failed", "partial", "cancelled"):
+                doc["completionDate"] = format_datetime(utcnow())
+            else:
+                doc.pop("completionDate", None)
+        out = await self.write(ctx, run.product_order_id, mutate)
+        if out.get("state") in ("cancelled", "partial") and CANCELS:
+            await CANCELS["cancelProductOrder"].settle(ctx, run.product_order_id, out["state"])
+
+
+def order_state(doc: dict[str, Any]) -> str:
+    states = [str(i.get("state")) for i, _ in walk_items(doc.get("productOrderItem") or [])
+              if i.get("action") != "noChange"]
+    current = str(doc.get("state"))
+    if not states:
+        return "completed"
+    if any(s not in TERMINAL_ITEM for s in states):
+        if current in ("held", "pendingCancellation"):
+            return current
+        return "inProgress"
+    kinds = set(states)
+    if kinds == {"completed"}:
+        return "completed"
+    if kinds == {"cancelled"}:
+        return "cancelled"
+    if "completed" in kinds:
+        return "partial"
+    if current == "pendingCancellation" and "cancelled" in kinds and "failed" not in kinds:
+        return "cancelled"
+    return "failed"
+
+
+# --- cancellation (TMF622 cancelProductOrder) ---------------------------------------------------------------------
+ORDERS: dict[str, ProductOrderService] = {}
+CANCELS: dict[str, CancelOrderService] = {}
+
+
+class CancelOrderService(ResourceService):
+    async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+        order_ref = doc.get("productOrder") or {}
+        if not order_ref.get("id"):
+            raise InvalidOrder("'productOrder.id' is required")
+        orders = ORDERS["productOrder"]
+        try:
+            await orders.get(ctx, order_ref["id"])
+        except NotFound as exc:
+            raise InvalidOrder(f"'productOrder.id': product order '{order_ref['id']}' does not exist",
+                               code="UNKNOWN_ORDER") from exc
+        doc = {**doc, "@type": "CancelProductOrder", "state": "inProgress",
+               "productOrder": {"id": order_ref["id"], "href": orders.store.href(ctx.base_url, order_ref["id"]),
+                                "@referredType": "ProductOrder"}}
+        out = await ResourceService.create(self, ctx, doc)
+        final = await orders.cancel(ctx, order_ref["id"], doc.get("cancellationReason"))
+        if final in ("cancelled", "partial"):
+            await self.settle(ctx, order_ref["id"], final)
+            return await self.get(ctx, out["id"])
+        return out
+
+    async def settle(self, ctx: Context, order_id: str, order_state_: str) -> None:
+        from openbss.ordering.models import CancelProductOrder
+
+        rows = (await ctx.session.execute(select(CancelProductOrder).where(
+            CancelProductOrder.body["productOrder"]["id"].astext == order_id).with_for_update())).scalars().all()
+        for row in rows:
+            if row.body.get("state") != "inProgress":
+                continue
+            body = {**row.body, "state": "done" if order_state_ == "cancelled" else "terminatedWithError",
+                    "effectiveCancellationDate": format_datetime(utcnow())}
+            await self.store.replace(ctx, row, body)
+            rendered = self.store.shape(ctx.base_url, row.id, body)
+            await self._emit(ctx, "CancelProductOrderStateChangeEvent", rendered)

@@ -1,0 +1,71 @@
+"""The OCS adapter backed by the charging domain (``openbss.charging.service``): an activated mobile line gets its
+charging account (main balance and this period's allowance buckets from the offering), suspend/resume/terminate
+change the account's status, a plan change re-rates with the new offering.
+
+Enabled with ``OPENBSS_PROVISIONING_OCS=charging`` (default ``simulator``). The charging account lives in the same
+database, so each call is one transaction of the tenant (outside the orchestrator's). Idempotent per subscriber: an
+account that already exists for the same subscriber and billing account answers a repeated create without opening
+a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openbss.platform.auth import Principal, permissions_for
+from openbss.platform.db import Database
+from openbss.platform.errors import DomainError
+from openbss.platform.tmf.resource import Context
+from openbss.provisioning.adapters import AdapterError, verb_of
+from openbss.settings import Settings
+
+
+class ChargingOcs:
+    element = "ocs"
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.base_url = settings.public_url.rstrip("/")
+
+    async def call(self, tenant_id: str, operation: str, key: str, params: dict[str, Any]) -> dict[str, Any]:
+        from openbss.charging import service as charging
+
+        verb = verb_of(operation)
+        msisdn = str(params.get("msisdn") or "")
+        if not msisdn:
+            raise AdapterError(f"ocs: {operation} without msisdn", retryable=False)
+        principal = Principal("provisioning", tenant_id, ("system",), permissions=permissions_for(("system",)))
+        try:
+            async with self.db.transaction(tenant_id) as session:
+                ctx = Context(principal=principal, session=session, base_url=self.base_url)
+                if verb == "create":
+                    try:
+                        existing = await charging.get_account(ctx, subscriber=msisdn)
+                    except DomainError:
+                        existing = None
+                    if existing is not None:
+                        if existing.get("billing_account_id") != params.get("billingAccount"):
+                            raise AdapterError(f"ocs: subscriber '{msisdn}' already has a charging account",
+                                               retryable=False)
+                        return {"resultCode": 2001, "accountId": existing["id"], "replayed": True}
+                    account = await charging.open_account(
+                        ctx, subscriber=msisdn, payment_type=str(params.get("paymentType") or "postpaid"),
+                        offering_id=params.get("offering"), billing_account_id=params.get("billingAccount"))
+                    return {"resultCode": 2001, "accountId": account["id"]}
+                account = await charging.get_account(ctx, subscriber=msisdn)
+                if verb in ("suspend", "resume", "delete"):
+                    status = {"suspend": "suspended", "resume": "active", "delete": "closed"}[verb]
+                    await charging.set_status(ctx, account["id"], status)
+                elif params.get("offering"):
+                    await charging.change_offering(ctx, account["id"], str(params["offering"]))
+                return {"resultCode": 2001, "accountId": account["id"]}
+        except AdapterError:
+            raise
+        except DomainError as exc:
+            raise AdapterError(f"ocs: {operation} refused by charging: {exc.message}", retryable=False) from exc
+
+
+def use_charging_ocs() -> None:
+    from openbss.provisioning.adapters import register_adapter
+
+    register_adapter("ocs", lambda db, settings: ChargingOcs(db, settings))
