@@ -18,10 +18,23 @@ from openbss.settings import Settings, get_settings
 
 def domain_routers() -> list[tuple[str, object]]:
     """Every domain's TMF API router, in documentation order."""
-    from openbss.party.api import party_api
+    from openbss.account.api import account_api
+    from openbss.account.api import router as account_router
+    from openbss.catalog.api import ROUTERS as catalog_routers
+    from openbss.charging.api import ROUTERS as charging_routers
+    from openbss.customer.api import customer_api
+    from openbss.customer.api import router as customer_router
+    from openbss.inventory.api import ROUTERS as inventory_routers
+    from openbss.ordering.api import ROUTERS as ordering_routers
+    from openbss.party.api import party_api, party_role_api, role_router
     from openbss.party.api import router as party_router
+    from openbss.platform.personal_data import privacy_router
+    from openbss.provisioning.api import ROUTERS as provisioning_routers
 
-    return [(party_api.title, party_router)]
+    return [(party_api.title, party_router), (party_role_api.title, role_router),
+            (customer_api.title, customer_router), (account_api.title, account_router),
+            *catalog_routers, *charging_routers, *ordering_routers, *provisioning_routers,
+            *inventory_routers, ("Privacy (GDPR)", privacy_router)]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

@@ -211,6 +211,7 @@ def register_domain_consumers(rt: Any) -> None:
     """What the worker runs for the platform and every domain: event consumers (loading every domain's API,
     which hub queries need), background loops and job blueprints."""
     from openbss.app import domain_routers
+    from openbss.charging.jobs import charging_blueprint
     from openbss.platform.worker import register_platform_consumers
     from openbss.provisioning.runner import orchestrate, provisioning_blueprint
 
@@ -218,6 +219,7 @@ def register_domain_consumers(rt: Any) -> None:
     register_platform_consumers(rt)
     rt.background_loops.append(lambda stop: orchestrate(rt.db, rt.settings, stop))
     rt.job_blueprints.append(("provisioning", provisioning_blueprint()))
+    rt.job_blueprints.append(("charging", charging_blueprint()))
 
 
 @events_app.command("replay")

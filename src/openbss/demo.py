@@ -59,6 +59,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     base = settings.public_url.rstrip("/")
     info = await seed(rt.db, base)
     from openbss.catalog.seed import seed_catalog
+    from openbss.charging.seed import seed_charging
     from openbss.customer.seed import seed_customers
     from openbss.ordering.seed import seed_orders
 
@@ -66,6 +67,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         await seed_catalog(rt.db, DEMO_TENANT, base)
         await seed_customers(rt.db, DEMO_TENANT, base)
         await seed_orders(rt.db, DEMO_TENANT, base)
+        await seed_charging(rt.db, DEMO_TENANT, base)
     stop = asyncio.Event()
     _install_stop(stop)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
@@ -81,6 +83,9 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         table.add_row("Product orders", f"{base}/tmf-api/productOrderingManagement/v4/productOrder")
         table.add_row("Products (subscriptions)", f"{base}/tmf-api/productInventory/v4/product")
         table.add_row("Tariffs", f"{base}/api/catalog/v1/tariff")
+        table.add_row("Prepay balances", f"{base}/tmf-api/prepayBalanceManagement/v4/bucket")
+        table.add_row("Credit control (Gy)", f"{base}/ocs/v1/creditControl")
+        table.add_row("Usage", f"{base}/tmf-api/usageManagement/v4/usage")
         table.add_row("Health", f"{base}/health/ready")
         table.add_row("Metrics", f"{base}/metrics")
         table.add_row("Tenant", DEMO_TENANT)

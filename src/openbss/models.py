@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import openbss.account.models
+import openbss.catalog.models
+import openbss.charging.models
+import openbss.customer.models
+import openbss.inventory.models
+import openbss.ordering.models
 import openbss.party.models
 import openbss.platform.audit
+import openbss.platform.crypto
 import openbss.platform.events.consumers
 import openbss.platform.events.outbox
+import openbss.platform.personal_data
 import openbss.platform.tenancy
-import openbss.platform.tmf.hub  # noqa: F401
+import openbss.platform.tmf.hub
+import openbss.provisioning.models  # noqa: F401
 from openbss.platform.db import Base
 
 metadata = Base.metadata

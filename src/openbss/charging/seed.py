@@ -1,0 +1,106 @@
+"""Demo data of online charging: a prepaid and a postpaid subscriber with live balances and usage.
+
+* ``+33 6 00 00 01 01`` — prepaid, on the catalog's "Prepaid S" plan (10 GB, 500 domestic minutes, SMS), 15 EUR
+  of credit; it has browsed, called abroad and sent SMS (a data session is still open);
+* ``+33 6 00 00 02 02`` — postpaid, on "Mobile M" (50 GB, unlimited calls), credit limit 100 EUR.
+
+The plans come from the demo catalog when it is seeded (``seed_catalog`` first); otherwise from a built-in plan.
+``seed_charging`` is idempotent: subscribers that exist are left as they are.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from openbss.charging import repository as repo
+from openbss.charging import service
+from openbss.charging.schemas import CreditControlRequest
+from openbss.platform.db import Database
+
+PREPAID, POSTPAID = "+33600000101", "+33600000202"
+MB = 1024 * 1024
+
+FALLBACK_PLAN: dict[str, Any] = {
+    "data": {"priceId": "demo-data", "name": "Data", "currency": "EUR", "price": "0.02", "per": str(MB), "tiers": [],
+             "allowances": [{"name": "10 GB", "quantity": {"amount": 10, "units": "GB"}, "period": "month"}]},
+    "voice": {"priceId": "demo-voice", "name": "Voice", "currency": "EUR", "price": "0.10", "per": "60",
+              "tiers": [], "allowances": [{"name": "500 minutes", "quantity": {"amount": 500, "units": "minute"},
+                                           "period": "month"}]},
+    "sms": {"priceId": "demo-sms", "name": "SMS", "currency": "EUR", "price": "0.10", "per": "1", "tiers": [],
+            "allowances": []},
+}
+
+
+async def _offering_id(ctx: Any, name: str) -> str | None:
+    try:
+        offerings, _ = await service._catalog().orderable_offerings(ctx, limit=1000)
+    except Exception:
+        return None
+    for o in offerings:
+        if o.get("name") == name:
+            return str(o["id"])
+    return None
+
+
+async def seed_charging(db: Database, tenant_id: str, base_url: str) -> None:
+    """Create the demo subscribers and some traffic in ``tenant_id`` (idempotent)."""
+    created = []
+    subscribers: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+        (PREPAID, "prepaid", "Prepaid S", {"initial_balance": Decimal("15.00"), "low_balance": Decimal("2.00")}),
+        (POSTPAID, "postpaid", "Mobile M", {"credit_limit": Decimal("100.00")}),
+    )
+    for msisdn, payment_type, offer, extra in subscribers:
+        async with db.transaction(tenant_id) as session:
+            ctx = service.system_context(session, tenant_id, base_url)
+            conn = await repo.session_connection(session)
+            if await repo.account_by(conn, subscriber=service.subscriber_key(msisdn)) is not None:
+                continue
+            offering_id = await _offering_id(ctx, offer)
+            plan = await service.compile_plan(ctx, offering_id) if offering_id else FALLBACK_PLAN
+            if not plan:
+                plan = FALLBACK_PLAN
+            await service.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
+                                       offering_id=offering_id, time_zone="Europe/Paris", plan=plan,
+                                       product_id=f"demo-{payment_type}-line", **extra)
+            created.append(msisdn)
+    for msisdn in created:
+        await _traffic(db, tenant_id, base_url, msisdn)
+
+
+async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str) -> None:
+    tag = msisdn[-4:]
+
+    async def cc(body: dict[str, Any]) -> dict[str, Any]:
+        return await service.credit_control(db, tenant_id, CreditControlRequest.model_validate(body), base_url)
+
+    def req(kind: str, sid: str, n: int, context: str, mscc: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {"sessionId": sid, "requestType": kind, "requestNumber": n, "serviceContextId": context,
+                "subscriptionId": {"type": "END_USER_E164", "data": msisdn}, "multipleServicesCreditControl": mscc,
+                **extra}
+
+    data = "32251@3gpp.org"
+    sid = f"demo-pgw;{tag};1"
+    await cc(req("INITIAL_REQUEST", sid, 0, data, [{"ratingGroup": 10, "requestedServiceUnit": {"totalOctets":
+                                                                                                 50 * MB}}]))
+    await cc(req("UPDATE_REQUEST", sid, 1, data, [{"ratingGroup": 10, "usedServiceUnit": {"totalOctets": 42 * MB},
+                                                   "requestedServiceUnit": {"totalOctets": 50 * MB}}]))
+    await cc(req("TERMINATION_REQUEST", sid, 2, data, [{"ratingGroup": 10, "usedServiceUnit": {"totalOctets":
+                                                                                               17 * MB}}]))
+    voice = "32260@3gpp.org"
+    for i, (called, seconds, roaming) in enumerate((("+33145000000", 185, None), ("+447700900123", 420, None),
+                                                   ("+33612345678", 95, "ES"))):
+        sid = f"demo-ims;{tag};{i}"
+        info: dict[str, Any] = {"calledParty": called}
+        if roaming:
+            info["visitedCountry"] = roaming
+        await cc(req("INITIAL_REQUEST", sid, 0, voice, [{"ratingGroup": 1, "requestedServiceUnit": {"time": 300}}],
+                     serviceInformation=info))
+        await cc(req("TERMINATION_REQUEST", sid, 1, voice, [{"ratingGroup": 1, "usedServiceUnit": {"time": seconds}}]))
+    for i in range(3):
+        await cc(req("EVENT_REQUEST", f"demo-smsc;{tag};{i}", 0, "32274@3gpp.org",
+                     [{"ratingGroup": 3, "requestedServiceUnit": {"serviceSpecificUnits": 1}}],
+                     requestedAction="DIRECT_DEBITING"))
+    # a data session still open: its reservation shows in the bucket's reservedValue
+    await cc(req("INITIAL_REQUEST", f"demo-pgw;{tag};live", 0, data,
+                 [{"ratingGroup": 10, "requestedServiceUnit": {"totalOctets": 20 * MB}}]))

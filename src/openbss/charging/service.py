@@ -1,0 +1,836 @@
+"""Online charging's public operations: open an OCS account at activation, renew allowances, top up, adjust,
+transfer and reserve balance, answer credit-control requests, release expired reservations.
+
+Other domains call these (order-to-activate calls ``open_account`` when a mobile product is activated, payments
+call ``topup``), never the charging tables.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from openbss.charging import errors as rc
+from openbss.charging import repository as repo
+from openbss.charging.errors import (
+    ChargingAccountNotFound,
+    InsufficientBalance,
+    InvalidBalanceAction,
+    SubscriberExists,
+)
+from openbss.charging.events import API, USAGE_API, bucket_event
+from openbss.charging.schemas import SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
+from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
+from openbss.platform.auth import Principal, permissions_for
+from openbss.platform.db import Database, utcnow
+from openbss.platform.tmf.resource import Context
+from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.money import MINOR_UNITS, is_currency, to_decimal
+from openbss.pricing.rating import RatingRuleError, band_at
+from openbss.pricing.units import UnitError, canonical_unit, convert
+from openbss.pricing.usage import RatingError, from_minor, to_minor
+
+UNITS_OF = {"data": "B", "voice": "second", "sms": "SMS", "mms": "MMS"}
+TMF_USAGE_TYPE = {"money": "monetary", "data": "data", "voice": "voice", "sms": "sms", "mms": "other"}
+UNLIMITED = 2**62
+MAIN_PRIORITY = 1000  # the main money bucket is consumed last
+OPTIMISTIC_ATTEMPTS = 3
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+def subscriber_key(value: str) -> str:
+    """E.164 digits of an MSISDN ('+33 6 12 34 56 78' -> '33612345678'); other identities as given."""
+    digits = re.sub(r"[\s\-().+]", "", value)
+    return digits
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def quantity_to_units(amount: Any, units: str, unit: str, currency: str | None) -> int:
+    """A TMF Quantity (e.g. 10 EUR, 5 GB, 30 minute) as integer base units of a bucket of ``unit``."""
+    try:
+        value = to_decimal(amount)
+    except ValueError as exc:
+        raise InvalidBalanceAction(f"'amount.amount': {exc}") from exc
+    if unit == "money":
+        if units != currency:
+            raise InvalidBalanceAction(f"'amount.units': '{units}' is not the bucket currency '{currency}'")
+        try:
+            return to_minor(value, units)
+        except RatingError as exc:
+            raise InvalidBalanceAction(f"'amount.amount': {exc}") from exc
+    try:
+        base = convert(value, canonical_unit(units), UNITS_OF[unit])
+    except (UnitError, KeyError) as exc:
+        raise InvalidBalanceAction(f"'amount.units': {exc}") from exc
+    if base != base.to_integral_value():
+        raise InvalidBalanceAction(f"'amount': {amount} {units} is not a whole number of {UNITS_OF[unit]}")
+    return int(base)
+
+
+def units_quantity(value: int, unit: str, currency: str | None) -> dict[str, Any]:
+    if unit == "money":
+        return {"amount": from_minor(value, currency or "EUR"), "units": currency}
+    return {"amount": value, "units": UNITS_OF.get(unit, "event")}
+
+
+def remaining_name(value: int, unit: str, currency: str | None) -> str:
+    if unit == "money":
+        return f"{from_minor(value, currency or 'EUR')} {currency}"
+    if value >= UNLIMITED // 2:
+        return "unlimited"
+    if unit == "data":
+        for name, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+            if abs(value) >= size:
+                return f"{(Decimal(value) / size).quantize(Decimal('0.01'))} {name}"
+        return f"{value} B"
+    if unit == "voice":
+        return f"{value // 60} min {value % 60} s"
+    return f"{value} {UNITS_OF.get(unit, '')}".strip()
+
+
+def _dt(value: float | None) -> str | None:
+    return format_datetime(datetime.fromtimestamp(value, UTC)) if value is not None else None
+
+
+def system_context(db_session: Any, tenant_id: str, base_url: str) -> Context:
+    principal = Principal("charging", tenant_id, ("system",), permissions=permissions_for(("system",)))
+    return Context(principal=principal, session=db_session, base_url=base_url)
+
+
+# --- rating plan from the catalog --------------------------------------------------------------------------------
+def _catalog() -> Any:
+    import openbss.catalog.api  # noqa: F401  (builds the catalog services)
+    from openbss.catalog.service import product_catalog
+
+    return product_catalog
+
+
+def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
+    """A catalog usage price (TMF620 + OpenBSS extensions) as a rating plan entry (exact strings)."""
+    usage_type = price.get("usageType") or "data"
+    money = price.get("price") or {}
+    uom = price.get("unitOfMeasure") or {"amount": 1, "units": UNITS_OF.get(usage_type, "event")}
+    base = UNITS_OF.get(usage_type, "event")
+    try:
+        per = convert(to_decimal(uom.get("amount", 1)), canonical_unit(uom.get("units", base)), base)
+    except UnitError:
+        per = Decimal(1)
+    tiers = []
+    for t in price.get("priceTier") or []:
+        tiers.append({"start": str(to_decimal(t["fromQuantity"])),
+                      "end": str(to_decimal(t["toQuantity"])) if t.get("toQuantity") is not None else None,
+                      "price": str(to_decimal(t.get("unitPrice", 0)))})
+    entry: dict[str, Any] = {
+        "priceId": price.get("id"), "name": price.get("name"), "currency": money.get("unit") or "EUR",
+        "price": str(to_decimal(money.get("value", 0))), "per": str(per), "tiers": tiers,
+        "tierType": price.get("tierType"), "allowances": price.get("allowance") or [],
+    }
+    if price.get("tariff"):
+        entry["tariffId"] = price["tariff"]["id"]
+    return entry
+
+
+async def compile_plan(ctx: Context, offering_id: str) -> dict[str, Any]:
+    """usage type -> rating entry, from the offering's usage prices (bundled offerings included)."""
+    catalog = _catalog()
+    offering = await catalog.get_offering(ctx, offering_id)
+    plan: dict[str, Any] = {}
+    for ref in offering.get("productOfferingPrice") or []:
+        price = await catalog.get_price(ctx, ref["id"])
+        if price.get("priceType") == "usage":
+            plan.setdefault(price.get("usageType") or "data", plan_entry(price))
+    return plan
+
+
+_tariffs: dict[tuple[str, str], Any] = {}
+
+
+async def compiled_tariff(db: Database, tenant_id: str, tariff_id: str, base_url: str) -> Any:
+    """Tariff versions never change (a change makes a new id), so they are cached per process."""
+    key = (tenant_id, tariff_id)
+    hit = _tariffs.get(key)
+    if hit is None:
+        async with db.transaction(tenant_id) as session:
+            hit = await _catalog().compiled_tariff(system_context(session, tenant_id, base_url), tariff_id)
+        _tariffs[key] = hit
+    return hit
+
+
+async def resolve_rate(db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
+                       ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
+    """The rate of a session's usage: the catalog usage price, through its tariff (destination zone by longest
+    prefix, time band in the account's time zone at the session start, roaming zone) when it has one."""
+    entry = account["plan"].get(usage_type)
+    if entry is None:
+        return None
+    rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
+                            "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
+                            "productId": account.get("product_id")}
+    tariff_id = entry.get("tariffId")
+    if not tariff_id:
+        return rate
+    info = ccr.serviceInformation
+    destination = info.calledParty if info else None
+    if not destination:
+        return None
+    try:
+        tariff = await compiled_tariff(db, tenant_id, tariff_id, base_url)
+        match = tariff.prefixes.match(destination)
+        if match is None:
+            return None
+        prefix, zone = match
+        roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None)
+        moment = ccr.eventTimestamp or utcnow()
+        if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
+            moment = moment.replace(tzinfo=UTC)
+        band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
+                       tariff.holidays) if tariff.bands else None
+        found = tariff.find_rate(zone, roaming, band)
+    except (RatingRuleError, ValueError):
+        return None
+    if found is None:
+        return None
+    per = convert(found.per_amount, found.per_unit, "second") if usage_type == "voice" else found.per_amount
+    return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
+            "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
+            "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+
+
+# --- accounts and buckets ----------------------------------------------------------------------------------------
+def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: float | None, valid_to: float | None,
+                description: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "@type": "Bucket", "name": name, "usageType": TMF_USAGE_TYPE[unit], "isShared": False,
+        "remainingValue": {"units": account["currency"] if unit == "money" else UNITS_OF.get(unit)},
+        "logicalResource": [{"id": account["subscriber"], "name": "MSISDN", "@referredType": "MSISDN"}],
+    }
+    if description:
+        body["description"] = description
+    if account.get("product_id"):
+        body["product"] = [{"id": account["product_id"], "@referredType": "Product"}]
+    if account.get("billing_account_id"):
+        body["partyAccount"] = {"id": account["billing_account_id"], "@referredType": "BillingAccount"}
+    if account.get("party_id"):
+        body["relatedParty"] = [{"id": account["party_id"], "role": "customer", "@referredType": "Individual"}]
+    vf = {k: v for k, v in (("startDateTime", _dt(valid_from)), ("endDateTime", _dt(valid_to))) if v}
+    if vf:
+        body["validFor"] = vf
+    return body
+
+
+async def open_account(ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
+                       product_id: str | None = None, offering_id: str | None = None,
+                       billing_account_id: str | None = None, party_id: str | None = None,
+                       credit_limit: Decimal | None = None, time_zone: str | None = None,
+                       initial_balance: Decimal = Decimal(0), plan: dict[str, Any] | None = None,
+                       quota_validity_seconds: int = 300, low_balance: Decimal | None = None,
+                       period_start: datetime | None = None) -> dict[str, Any]:
+    """Create the OCS account of an activated subscription: its main money bucket (prepaid: stops at zero;
+    postpaid: at minus the billing account's credit limit) and this period's allowance buckets from the catalog.
+
+    ``currency``, ``credit_limit`` and ``time_zone`` default to the billing account's. Raises ``SubscriberExists``
+    when the subscriber already has an account.
+    """
+    if payment_type not in ("prepaid", "postpaid"):
+        raise InvalidBalanceAction(f"payment type '{payment_type}' is not prepaid or postpaid")
+    if billing_account_id and (currency is None or (payment_type == "postpaid" and credit_limit is None)):
+        from openbss.account.api import account_service
+
+        ba = await account_service.get_billing_account(ctx, billing_account_id)
+        currency = currency or ba.get("currency")
+        if credit_limit is None and ba.get("creditLimit"):
+            credit_limit = to_decimal(ba["creditLimit"]["value"])
+        time_zone = time_zone or (ba.get("billCycle") or {}).get("timeZone")
+    currency = currency or "EUR"
+    if not is_currency(currency):
+        raise InvalidBalanceAction(f"'{currency}' is not an ISO 4217 currency")
+    if plan is None:
+        plan = await compile_plan(ctx, offering_id) if offering_id else {}
+    account_id = str(uuid.uuid4())
+    account: dict[str, Any] = {
+        "id": account_id, "subscriber": subscriber_key(subscriber), "product_id": product_id,
+        "offering_id": offering_id, "billing_account_id": billing_account_id, "party_id": party_id,
+        "payment_type": payment_type, "currency": currency, "time_zone": time_zone or "UTC", "plan": plan,
+        "quota_validity_seconds": quota_validity_seconds,
+        "low_balance_minor": to_minor(low_balance, currency) if low_balance is not None else 0,
+    }
+    conn = await repo.session_connection(ctx.session)
+    if not await repo.insert_account(conn, account):
+        raise SubscriberExists(f"subscriber '{account['subscriber']}' already has a charging account")
+    if payment_type == "prepaid":
+        lower = 0
+    else:
+        lower = -to_minor(credit_limit, currency) if credit_limit is not None else -UNLIMITED
+    await repo.insert_bucket(conn, {
+        "id": str(uuid.uuid4()), "account_id": account["id"], "unit": "money", "amount": 0, "lower_limit": lower,
+        "priority": MAIN_PRIORITY, "source": "main", "source_key": "main",
+        "body": bucket_body(account, name=f"Main balance ({payment_type})", unit="money", valid_from=None,
+                            valid_to=None, description="Prepaid credit" if payment_type == "prepaid" else
+                            "Postpaid usage within the credit limit"),
+    })
+    await renew_allowances(ctx, account_id, period_start or utcnow())
+    if initial_balance:
+        await topup(ctx, account_id, to_minor(initial_balance, currency), reason="initial balance")
+    return await get_account(ctx, account_id)
+
+
+async def renew_allowances(ctx: Context, account_id: str, period_start: datetime) -> int:
+    """Create the allowance buckets of the period starting at ``period_start`` (one month), rolling over what the
+    previous period left where the allowance allows it. Idempotent per period."""
+    conn = await repo.session_connection(ctx.session)
+    account = await repo.lock_account(conn, account_id=account_id)
+    if account is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    start = period_start.timestamp()
+    end = add_months(period_start, 1).timestamp()
+    made = 0
+    for usage_type, entry in account["plan"].items():
+        unit = usage_type if usage_type in UNITS_OF else "sms"
+        for i, allowance in enumerate(entry.get("allowances") or []):
+            if allowance.get("unlimited"):
+                amount = UNLIMITED
+            else:
+                q = allowance.get("quantity") or {}
+                amount = int(convert(to_decimal(q.get("amount", 0)), canonical_unit(q.get("units", "B")),
+                                     UNITS_OF.get(unit, "SMS")))
+            key = f"{entry.get('priceId')}:{i}:{period_start.date().isoformat()}"
+            zones = allowance.get("destinationZone") or None
+            name = allowance.get("name") or f"{entry.get('name')} allowance"
+            rollover = allowance.get("rollover") or {}
+            made += await repo.insert_bucket(conn, {
+                "id": str(uuid.uuid4()), "account_id": account_id, "unit": unit, "amount": amount,
+                "valid_from": start, "valid_to": end, "priority": 100, "source": "allowance", "source_key": key,
+                "zones": zones, "rollover_periods": int(rollover.get("maxPeriods") or 0),
+                "body": bucket_body(account, name=name, unit=unit, valid_from=start, valid_to=end,
+                                    description=f"{entry.get('name')}, {period_start.date().isoformat()}"),
+            })
+            if rollover.get("maxPeriods") and not allowance.get("unlimited"):
+                made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name)
+    return made
+
+
+async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], index: int,
+                     rollover: dict[str, Any], unit: str, period_start: datetime, zones: list[str] | None,
+                     name: str) -> int:
+    """Carry what the previous period's allowance left (capped by ``maxQuantity``) into a bucket valid for
+    ``maxPeriods`` periods, consumed before the new allowance (it expires first)."""
+    prefix = f"{entry.get('priceId')}:{index}:"
+    previous = await repo.ended_allowances(conn, account["id"], prefix, period_start.timestamp())
+    made = 0
+    cap = rollover.get("maxQuantity")
+    limit = int(convert(to_decimal(cap["amount"]), canonical_unit(cap.get("units", "B")), UNITS_OF[unit])) \
+        if cap else None
+    for bucket_id, remaining in previous:
+        carried = min(remaining, limit) if limit is not None else remaining
+        if carried <= 0:
+            continue
+        start, end = period_start.timestamp(), add_months(period_start, int(rollover["maxPeriods"])).timestamp()
+        made += await repo.insert_bucket(conn, {
+            "id": str(uuid.uuid4()), "account_id": account["id"], "unit": unit, "amount": carried,
+            "valid_from": start, "valid_to": end, "priority": 50, "source": "rollover",
+            "source_key": f"rollover:{bucket_id}", "zones": zones,
+            "body": bucket_body(account, name=f"{name} (rolled over)", unit=unit, valid_from=start, valid_to=end,
+                                description=f"unused {name} of the previous period"),
+        })
+    return made
+
+
+async def renew_due_allowances(db: Database, tenant_id: str, now: datetime | None = None) -> int:
+    """Start the next period of every account whose allowances ended (the periodic renewal)."""
+    moment = (now or utcnow()).timestamp()
+    made = 0
+    async with db.transaction(tenant_id) as session:
+        due = await repo.accounts_due_for_renewal(await repo.session_connection(session), moment)
+    for account_id, ended in due:
+        async with db.transaction(tenant_id) as session:
+            ctx = system_context(session, tenant_id, "")
+            start = datetime.fromtimestamp(ended, UTC)
+            while start.timestamp() <= moment:
+                made += await renew_allowances(ctx, account_id, start)
+                start = add_months(start, 1)
+    return made
+
+
+async def get_account(ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
+                      product_id: str | None = None) -> dict[str, Any]:
+    """The account with its live buckets (remaining, reserved, available per unit)."""
+    conn = await repo.session_connection(ctx.session)
+    account = await repo.account_by(conn, account_id=account_id,
+                                    subscriber=subscriber_key(subscriber) if subscriber else None,
+                                    product_id=product_id)
+    if account is None:
+        raise ChargingAccountNotFound("charging account not found")
+    state = await repo.load_state(conn, account["id"])
+    account["buckets"] = state["buckets"]
+    account["openReservations"] = len(state["reservations"])
+    money = [b for b in state["buckets"] if b["unit"] == "money"]
+    account["balance"] = from_minor(sum(int(b["remaining"]) for b in money), account["currency"])
+    account["available"] = from_minor(sum(int(b["remaining"]) - int(b["reserved"]) - int(b["lower_limit"])
+                                          for b in money), account["currency"])
+    return account
+
+
+async def _ledger(conn: Any, account_id: str) -> tuple[dict[str, Any], Ledger]:
+    account = await repo.lock_account(conn, account_id=account_id)
+    if account is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    state = await repo.load_state(conn, account_id)
+    ledger = Ledger.load(account, state["buckets"], state["reservations"], time.time())
+    ledger.expire()
+    return account, ledger
+
+
+def _bucket_changes(ledger: Ledger) -> list[dict[str, Any]]:
+    return [{"id": b.id, "dr": b.d_remaining, "dq": b.d_reserved, "lvl": b.level}
+            for b in ledger.buckets.values() if b.changed]
+
+
+def _reservation_updates(ledger: Ledger) -> list[dict[str, Any]]:
+    return [{"id": r.id, "state": r.state, "holds": r.holds, "granted": r.granted, "used_units": r.used_units,
+             "allowance_units": r.allowance_units, "money_units": r.money_units, "expires_at": r.expires_at}
+            for r in ledger.reservations if r.changed]
+
+
+def _reservation_inserts(ledger: Ledger, session_pk: int | None = None) -> list[dict[str, Any]]:
+    return [{"session_pk": r.session_pk if r.session_pk is not None else session_pk,
+             "rating_group": r.rating_group,
+             "usage_type": r.usage_type, "state": r.state, "holds": r.holds, "granted": r.granted,
+             "used_units": r.used_units, "allowance_units": r.allowance_units, "money_units": r.money_units,
+             "rate": r.rate, "expires_at": r.expires_at} for r in ledger.new_reservations]
+
+
+async def _commit_ledger(conn: Any, ledger: Ledger, account: dict[str, Any], base_url: str) -> None:
+    """Write a ledger's changes under the account lock (the version cannot have moved)."""
+    ledger.check_thresholds()
+    await _write(conn, account, buckets=_bucket_changes(ledger), reservation_updates=_reservation_updates(ledger),
+                 reservation_inserts=_reservation_inserts(ledger),
+                 events=threshold_events(ledger, account, base_url))
+
+
+class VersionConflict(Exception):
+    """The account changed between the read and the write of an optimistic attempt: decide again."""
+
+
+async def _write(conn: Any, account: dict[str, Any], **changes: Any) -> None:
+    if not await repo.write(conn, account["id"], version=int(account["version"]), **changes):
+        raise VersionConflict(account["id"])
+
+
+def _find_bucket(ledger: Ledger, bucket_id: str) -> Any:
+    bucket = ledger.buckets.get(bucket_id)
+    if bucket is None:
+        raise InvalidBalanceAction(f"'bucket.id': bucket '{bucket_id}' is not an active bucket of the account")
+    return bucket
+
+
+async def account_of_bucket(ctx: Context, bucket_id: str) -> tuple[str, dict[str, Any]]:
+    conn = await repo.session_connection(ctx.session)
+    rows = await repo.bucket_rows(conn, [bucket_id])
+    if bucket_id not in rows:
+        raise InvalidBalanceAction(f"'bucket.id': bucket '{bucket_id}' does not exist")
+    return rows[bucket_id]["account_id"], rows[bucket_id]
+
+
+async def topup(ctx: Context, account_id: str, amount: int, *, bucket_id: str | None = None,
+                reason: str | None = None, base_url: str | None = None) -> dict[str, Any]:
+    """Credit ``amount`` (minor units, or base units for a unit bucket) to a bucket (default: main money)."""
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a top-up must be positive")
+    conn = await repo.session_connection(ctx.session)
+    account, ledger = await _ledger(conn, account_id)
+    bucket = _find_bucket(ledger, bucket_id) if bucket_id else ledger.main_money_bucket()
+    if bucket is None:
+        raise InvalidBalanceAction("the account has no money bucket")
+    bucket.d_remaining += amount
+    await _commit_ledger(conn, ledger, account, base_url or ctx.base_url)
+    return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining, "unit": bucket.unit}
+
+
+async def adjust(ctx: Context, account_id: str, bucket_id: str, delta: int) -> dict[str, Any]:
+    """Credit (positive) or debit (negative) a bucket; a debit may not pass the bucket's lower limit."""
+    conn = await repo.session_connection(ctx.session)
+    account, ledger = await _ledger(conn, account_id)
+    bucket = _find_bucket(ledger, bucket_id)
+    if delta < 0 and bucket.free() + delta < 0:
+        raise InsufficientBalance(f"bucket '{bucket_id}' has {bucket.free()} available, cannot debit {-delta}")
+    bucket.d_remaining += delta
+    await _commit_ledger(conn, ledger, account, ctx.base_url)
+    return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining}
+
+
+async def transfer(ctx: Context, from_bucket: str, to_bucket: str, amount: int) -> None:
+    """Move ``amount`` between two buckets of the same unit (accounts locked in id order)."""
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a transfer must be positive")
+    conn = await repo.session_connection(ctx.session)
+    rows = await repo.bucket_rows(conn, [from_bucket, to_bucket])
+    if from_bucket not in rows or to_bucket not in rows:
+        raise InvalidBalanceAction("'bucket'/'receiverBucket': both buckets must exist")
+    src, dst = rows[from_bucket], rows[to_bucket]
+    if src["unit"] != dst["unit"] or (src["body"].get("remainingValue") or {}).get("units") != \
+            (dst["body"].get("remainingValue") or {}).get("units"):
+        raise InvalidBalanceAction("a transfer needs two buckets of the same unit and currency")
+    accounts = await repo.lock_accounts(conn, [src["account_id"], dst["account_id"]])
+    ledgers: dict[str, Ledger] = {}
+    for account_id, account in accounts.items():
+        state = await repo.load_state(conn, account_id)
+        ledgers[account_id] = Ledger.load(account, state["buckets"], state["reservations"], time.time())
+    source = _find_bucket(ledgers[src["account_id"]], from_bucket)
+    if source.free() < amount:
+        raise InsufficientBalance(f"bucket '{from_bucket}' has {source.free()} available, cannot transfer {amount}")
+    source.d_remaining -= amount
+    _find_bucket(ledgers[dst["account_id"]], to_bucket).d_remaining += amount
+    for account_id, ledger in ledgers.items():
+        await _commit_ledger(conn, ledger, accounts[account_id], ctx.base_url)
+
+
+async def reserve(ctx: Context, account_id: str, bucket_id: str, amount: int, expires_at: datetime | None) -> int:
+    """Hold ``amount`` on a bucket until ``expires_at`` (TMF654 reserveBalance); returns the reservation id."""
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a reservation must be positive")
+    conn = await repo.session_connection(ctx.session)
+    account, ledger = await _ledger(conn, account_id)
+    bucket = _find_bucket(ledger, bucket_id)
+    if bucket.free() < amount:
+        raise InsufficientBalance(f"bucket '{bucket_id}' has {bucket.free()} available, cannot reserve {amount}")
+    bucket.d_reserved += amount
+    res = ledger.open_reservation(None, 0, bucket.unit, {"currency": account["currency"], "price": "0"})
+    res.holds = {bucket.id: amount}
+    res.granted = amount
+    res.expires_at = (expires_at or utcnow() + timedelta(seconds=account["quota_validity_seconds"])).timestamp()
+    await _commit_ledger(conn, ledger, account, ctx.base_url)
+    return 0
+
+
+async def set_status(ctx: Context, account_id: str, status: str) -> None:
+    """Suspend (``suspended``: every credit-control request is denied with 4010), resume (``active``) or close."""
+    if status not in ("active", "suspended", "closed"):
+        raise InvalidBalanceAction(f"unknown account status '{status}'")
+    conn = await repo.session_connection(ctx.session)
+    if await repo.lock_account(conn, account_id=account_id) is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    await repo.set_status(conn, account_id, status)
+
+
+async def payment_type_of(ctx: Context, offering_id: str | None) -> str:
+    """Prepaid when the offering (or one of its categories) says so by name; postpaid otherwise (a hint for
+    activation when the order does not carry the payment type)."""
+    if not offering_id:
+        return "prepaid"
+    offering = await _catalog().get_offering(ctx, offering_id)
+    names = [offering.get("name") or ""] + [c.get("name") or "" for c in offering.get("category") or []]
+    return "prepaid" if any("prepaid" in n.lower() for n in names) else "postpaid"
+
+
+async def change_offering(ctx: Context, account_id: str, offering_id: str) -> None:
+    """Rate with another offering's usage prices from now on (sessions already open keep their rate)."""
+    conn = await repo.session_connection(ctx.session)
+    if await repo.lock_account(conn, account_id=account_id) is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    await repo.set_plan(conn, account_id, offering_id, await compile_plan(ctx, offering_id))
+
+
+# --- events ------------------------------------------------------------------------------------------------------
+def threshold_events(ledger: Ledger, account: dict[str, Any], base_url: str) -> list[dict[str, Any]]:
+    out = []
+    for t in ledger.thresholds:
+        out.append(bucket_event(account, t.bucket_id, t.unit, t.level, t.remaining, t.initial, base_url))
+    return out
+
+
+# --- credit control ----------------------------------------------------------------------------------------------
+def _answer(ccr: CreditControlRequest, result: int, msccs: list[dict[str, Any]] | None = None,
+            message: str | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"sessionId": ccr.sessionId, "requestType": ccr.requestType,
+                           "requestNumber": ccr.requestNumber, "resultCode": result,
+                           "resultName": rc.RESULT_NAMES.get(result, str(result))}
+    if msccs is not None:
+        out["multipleServicesCreditControl"] = msccs
+    if message:
+        out["errorMessage"] = message
+    out.update(extra)
+    return out
+
+
+def _unit_key(usage_type: str) -> str:
+    return {"voice": "time", "data": "totalOctets"}.get(usage_type, "serviceSpecificUnits")
+
+
+def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, usage_id: str, now: float,
+               base_url: str) -> dict[str, Any]:
+    currency = debit.rate.get("currency") or account["currency"]
+    chars: list[dict[str, Any]] = [
+        {"name": "sessionId", "valueType": "string", "value": ccr.sessionId},
+        {"name": "requestNumber", "valueType": "integer", "value": ccr.requestNumber},
+        {"name": "ratingGroup", "valueType": "integer", "value": debit.rating_group},
+        {"name": "subscriber", "valueType": "string", "value": account["subscriber"]},
+        {"name": "quantity", "valueType": "integer", "value": debit.units},
+        {"name": "unit", "valueType": "string", "value": base_unit(debit.usage_type)},
+        {"name": "billableQuantity", "valueType": "integer", "value": debit.billable_units},
+        {"name": "allowanceQuantity", "valueType": "integer", "value": debit.allowance_units},
+    ]
+    per = debit.rate.get("per", "1")
+    chars.append({"name": "unitPrice", "valueType": "string",
+                  "value": f"{debit.rate.get('price')} {currency} per {per} {base_unit(debit.usage_type)}"})
+    for key in ("zone", "band", "roaming", "prefix"):
+        if debit.rate.get(key):
+            chars.append({"name": {"zone": "destinationZone", "band": "timeBand", "roaming": "roamingZone",
+                                   "prefix": "destinationPrefix"}[key], "valueType": "string",
+                          "value": debit.rate[key]})
+    if debit.allowance_units and not debit.amount_minor:
+        tag = "included usage"
+    elif debit.allowance_units:
+        tag = "non included usage"
+    else:
+        tag = "usage"
+    rated: dict[str, Any] = {
+        "@type": "RatedProductUsage", "ratingDate": _dt(now), "usageRatingTag": tag, "isBilled": False,
+        "ratingAmountType": "total", "offerTariffType": debit.rate.get("band") or "flat",
+        "taxExcludedRatingAmount": {"unit": currency, "value": from_minor(debit.amount_minor, currency)},
+    }
+    if debit.rate.get("productId"):
+        rated["productRef"] = {"id": debit.rate["productId"], "@referredType": "Product"}
+    doc: dict[str, Any] = {
+        "id": usage_id, "href": f"{base_url}/tmf-api/usageManagement/v4/usage/{usage_id}", "@type": "Usage",
+        "usageDate": _dt(now), "usageType": debit.usage_type, "status": "rated",
+        "description": f"{debit.usage_type} {debit.units} {base_unit(debit.usage_type)}",
+        "usageCharacteristic": chars, "ratedProductUsage": [rated],
+    }
+    if account.get("party_id"):
+        doc["relatedParty"] = [{"id": account["party_id"], "role": "customer", "@referredType": "Individual"}]
+    return doc
+
+
+async def credit_control(db: Database, tenant_id: str, ccr: CreditControlRequest, base_url: str) -> dict[str, Any]:
+    """Answer one credit-control request: one atomic write of everything it changes (balances, reservations,
+    session, its stored answer, usage records, events). A repeated request (same session id and request number)
+    gets the stored answer and is charged once."""
+    usage_type = SERVICE_CONTEXTS.get(ccr.serviceContextId)
+    if usage_type is None:
+        return _answer(ccr, rc.INVALID_AVP_VALUE, message=f"unknown serviceContextId '{ccr.serviceContextId}' "
+                       f"(known: {', '.join(SERVICE_CONTEXTS)})")
+    kind = ccr.requestType
+    opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
+    if opening and ccr.subscriptionId is None:
+        return _answer(ccr, rc.MISSING_AVP, message="subscriptionId is required")
+    if kind == "EVENT_REQUEST" and len(ccr.multipleServicesCreditControl) != 1:
+        return _answer(ccr, rc.INVALID_AVP_VALUE, message="an EVENT request carries exactly one service")
+    pool = await repo.charging_pool(db)
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        try:
+            async with pool.acquire() as conn:
+                await conn.bind_tenant(tenant_id)
+                return await _handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=False)
+        except VersionConflict:
+            continue
+    # a hot account (many sessions on one balance): queue on its row lock instead of retrying
+    async with repo.tenant_transaction(pool, tenant_id) as conn:
+        return await _handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=True)
+
+
+async def _handle(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, usage_type: str,
+                  base_url: str, *, locked: bool) -> dict[str, Any]:
+    """Decide and write one request: optimistically (read without a lock, write if the account's version did not
+    move: two round trips, no explicit transaction) or under the account's row lock."""
+    kind = ccr.requestType
+    opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
+    subscriber = subscriber_key(ccr.subscriptionId.data) if opening and ccr.subscriptionId is not None else None
+    now = time.time()
+    if locked:
+        if opening:
+            account = await repo.lock_account(conn, subscriber=subscriber)
+        else:
+            account = await repo.lock_account(conn, session_id=ccr.sessionId)
+        state = await repo.load_state(conn, account["id"], ccr.sessionId, ccr.requestNumber) if account else None
+    else:
+        state = await repo.read_for_request(conn, subscriber=subscriber, session_id=ccr.sessionId,
+                                            request_number=ccr.requestNumber)
+        account = state["account"] if state else None
+    if account is None or state is None:
+        if opening:
+            return _answer(ccr, rc.USER_UNKNOWN, message="unknown subscriber")
+        return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="unknown session")
+    if state["stored"] is not None:
+        return dict(state["stored"])
+    if account["status"] != "active":
+        return _answer(ccr, rc.END_USER_SERVICE_DENIED, message=f"account is {account['status']}")
+    ledger = Ledger.load(account, state["buckets"], state["reservations"], now)
+    ledger.expire()
+    session = state["session"]
+    if kind == "EVENT_REQUEST":
+        return await _event(db, tenant_id, conn, ccr, account, ledger, usage_type, session, base_url)
+    if kind == "INITIAL_REQUEST":
+        if session is not None:
+            return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session already exists")
+        return await _initial(db, tenant_id, conn, ccr, account, ledger, usage_type, base_url)
+    assert session is not None
+    if session["state"] != "open":
+        return _answer(ccr, rc.UNKNOWN_SESSION_ID, message=f"the session is {session['state']}")
+    if session["expires_at"] <= now:
+        ledger.expire(session_pk=session["id"])
+        await _write(conn, account, buckets=_bucket_changes(ledger),
+                     reservation_updates=_reservation_updates(ledger),
+                     session=[{"session_id": ccr.sessionId, "state": "expired", "last": session["last"],
+                               "service_context": ccr.serviceContextId, "info": session["info"],
+                               "expires_at": session["expires_at"]}])
+        return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="the session expired")
+    if ccr.requestNumber != session["last"] + 1:
+        return _answer(ccr, rc.INVALID_AVP_VALUE,
+                       message=f"requestNumber {ccr.requestNumber} is out of order (expected {session['last'] + 1})")
+    return await _update(db, tenant_id, conn, ccr, account, ledger, usage_type, session, base_url)
+
+
+async def _grant_mscc(ledger: Ledger, res: ReservationState, mscc: MultipleServicesCreditControl,
+                      usage_type: str) -> dict[str, Any]:
+    want = None
+    if mscc.requestedServiceUnit is not None:
+        want = mscc.requestedServiceUnit.amount(usage_type)
+    if want is None:
+        want = DEFAULT_QUOTA.get(usage_type, 1)
+    grant = ledger.grant(res, want)
+    out: dict[str, Any] = {"ratingGroup": mscc.ratingGroup, "resultCode": grant.result}
+    if grant.result == rc.SUCCESS:
+        out["grantedServiceUnit"] = {_unit_key(usage_type): grant.units}
+        out["validityTime"] = int(ledger.account["quota_validity_seconds"])
+        if grant.final:
+            out["finalUnitIndication"] = {"finalUnitAction": "TERMINATE"}
+    return out
+
+
+def _overall(msccs: list[dict[str, Any]]) -> int:
+    if not msccs or any(m["resultCode"] == rc.SUCCESS for m in msccs):
+        return rc.SUCCESS
+    return int(msccs[0]["resultCode"])
+
+
+async def _finish(conn: Any, ccr: CreditControlRequest, account: dict[str, Any], ledger: Ledger,
+                  answer: dict[str, Any], session_row: list[dict[str, Any]] | None, base_url: str) -> dict[str, Any]:
+    ledger.check_thresholds()
+    usages = []
+    for d in ledger.debits:
+        usage_id = str(uuid.uuid4())
+        usages.append({"id": usage_id, "body": _usage_doc(ccr, account, d, usage_id, ledger.now, base_url),
+                       "rating_group": d.rating_group, "usage_type": d.usage_type, "units": d.units,
+                       "allowance_units": d.allowance_units, "amount_minor": d.amount_minor,
+                       "currency": d.rate.get("currency") or account["currency"], "usage_date": ledger.now})
+    await _write(conn, account, buckets=_bucket_changes(ledger), session=session_row,
+                 reservation_updates=_reservation_updates(ledger), reservation_inserts=_reservation_inserts(ledger),
+                 session_id=ccr.sessionId, request_number=ccr.requestNumber, response=answer, usages=usages,
+                 events=threshold_events(ledger, account, base_url))
+    return answer
+
+
+def _session_row(ccr: CreditControlRequest, state: str, ledger: Ledger, info: dict[str, Any]) -> list[dict[str, Any]]:
+    validity = int(ledger.account["quota_validity_seconds"])
+    return [{"session_id": ccr.sessionId, "state": state, "last": ccr.requestNumber,
+             "service_context": ccr.serviceContextId, "info": info, "expires_at": ledger.now + 2 * validity}]
+
+
+async def _initial(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
+                   ledger: Ledger, usage_type: str, base_url: str) -> dict[str, Any]:
+    msccs = []
+    rate = None
+    if ccr.multipleServicesCreditControl:
+        rate = await resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
+    for mscc in ccr.multipleServicesCreditControl:
+        if rate is None:
+            msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED})
+            continue
+        res = ledger.open_reservation(None, mscc.ratingGroup, usage_type, rate)
+        msccs.append(await _grant_mscc(ledger, res, mscc, usage_type))
+    result = _overall(msccs)
+    info = {"usageType": usage_type, "rate": rate}
+    answer = _answer(ccr, result, msccs)
+    return await _finish(conn, ccr, account, ledger, answer,
+                         _session_row(ccr, "open" if result == rc.SUCCESS else "closed", ledger, info), base_url)
+
+
+async def _update(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
+                  ledger: Ledger, usage_type: str, session: dict[str, Any], base_url: str) -> dict[str, Any]:
+    terminating = ccr.requestType == "TERMINATION_REQUEST"
+    msccs = []
+    for mscc in ccr.multipleServicesCreditControl:
+        res = ledger.reservation(session["id"], mscc.ratingGroup)
+        if res is None:
+            rate = session["info"].get("rate") or await resolve_rate(db, tenant_id, account, usage_type, ccr,
+                                                                     base_url)
+            if rate is None:
+                msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED})
+                continue
+            res = ledger.open_reservation(session["id"], mscc.ratingGroup, usage_type, rate)
+        used = mscc.usedServiceUnit.amount(usage_type) if mscc.usedServiceUnit is not None else None
+        ledger.debit(res, used or 0)
+        if terminating:
+            res.state = "closed"
+            msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.SUCCESS})
+        else:
+            msccs.append(await _grant_mscc(ledger, res, mscc, usage_type))
+    if terminating:
+        for res in ledger.reservations:
+            if res.session_pk == session["id"] and res.state == "open":
+                ledger.release(res)
+                res.state = "closed"
+    answer = _answer(ccr, _overall(msccs) if not terminating else rc.SUCCESS, msccs)
+    return await _finish(conn, ccr, account, ledger, answer,
+                         _session_row(ccr, "closed" if terminating else "open", ledger, session["info"]), base_url)
+
+
+async def _event(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
+                 ledger: Ledger, usage_type: str, session: dict[str, Any] | None, base_url: str) -> dict[str, Any]:
+    if session is not None:
+        return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session id belongs to a session")
+    mscc = ccr.multipleServicesCreditControl[0]
+    unit = mscc.requestedServiceUnit or mscc.usedServiceUnit
+    units = unit.amount(usage_type) if unit is not None else None
+    if units is None:
+        units = 1
+    rate = await resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
+    if rate is None:
+        answer = _answer(ccr, rc.RATING_FAILED, [{"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED}])
+        return await _finish(conn, ccr, account, ledger, answer, None, base_url)
+    result = ledger.charge_event(mscc.ratingGroup, usage_type, units, rate)
+    out: dict[str, Any] = {"ratingGroup": mscc.ratingGroup, "resultCode": result}
+    extra: dict[str, Any] = {}
+    if result == rc.SUCCESS:
+        out["grantedServiceUnit"] = {_unit_key(usage_type): units}
+        debit = ledger.debits[-1]
+        extra["costInformation"] = {"unitValue": from_minor(debit.amount_minor, rate["currency"]),
+                                    "currencyCode": rate["currency"],
+                                    "currencyNumericExponent": MINOR_UNITS[rate["currency"]]}
+    answer = _answer(ccr, result, [out], **extra)
+    return await _finish(conn, ccr, account, ledger, answer, None, base_url)
+
+
+# --- expiry sweep ------------------------------------------------------------------------------------------------
+async def release_expired(db: Database, tenant_id: str, base_url: str = "") -> int:
+    """Release the reservations of ``tenant_id`` past their validity (accounts with no traffic since). The same
+    happens lazily on the next request of an account; this sweep bounds how long units stay held."""
+    pool = await repo.charging_pool(db)
+    released = 0
+    async with repo.tenant_transaction(pool, tenant_id) as conn:
+        account_ids = await repo.accounts_with_expired_reservations(conn)
+    for account_id in account_ids:
+        async with repo.tenant_transaction(pool, tenant_id) as conn:
+            account = await repo.lock_account(conn, account_id=account_id)
+            if account is None:
+                continue
+            state = await repo.load_state(conn, account_id)
+            ledger = Ledger.load(account, state["buckets"], state["reservations"], time.time())
+            released += ledger.expire()
+            await _commit_ledger(conn, ledger, account, base_url)
+    return released
+
+
+__all__ = ["API", "USAGE_API", "add_months", "adjust", "compile_plan", "credit_control", "get_account",
+           "open_account", "release_expired", "renew_allowances", "reserve", "topup", "transfer"]

@@ -1,0 +1,346 @@
+"""Credit-control decisions (Diameter Gy/Ro semantics), computed over the state of one locked account.
+
+The service reads the account with its buckets and open reservations (one snapshot; or under the account's row lock
+for a hot account) and hands them to a :class:`Ledger`. The ledger decides everything in memory — expire
+reservations past their validity, debit reported units (allowances before money), release holds, grant new quotas —
+and records the changes; the repository writes them in one statement, applied only if the account did not change
+meanwhile. Nothing here does I/O.
+
+Semantics (RFC 4006 §5, 3GPP TS 32.299):
+
+* INITIAL reserves a quota per rating group (the Requested-Service-Unit, or a default quota);
+* UPDATE debits the Used-Service-Unit (units used since the previous report), releases what was held and reserves
+  again;
+* TERMINATE debits the final units and releases the rest; the session is closed;
+* EVENT (direct debiting) charges a one-shot service at once, or answers 4012 and charges nothing;
+* a grant smaller than requested because credit runs out carries a Final-Unit-Indication (TERMINATE); no grant at
+  all answers 4012 (DIAMETER_CREDIT_LIMIT_REACHED) for that rating group;
+* a reservation's units come back by themselves after its Validity-Time: any later request on the account releases
+  expired reservations first (lazy expiry), and the periodic sweep (``service.release_expired``) does it for
+  accounts that see no traffic.
+
+Prepaid money buckets stop at zero (``lower_limit = 0``); a postpaid account's money bucket stops at minus its
+credit limit. Units the network reports as used are always charged, even past the limit (the usage happened); the
+grants are what keep a well-behaved network within the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from openbss.charging import errors as rc
+from openbss.pricing.tiers import Tier
+from openbss.pricing.usage import (
+    BASE_UNIT,
+    UnitRate,
+    affordable_units,
+    allocate,
+    billable,
+    from_minor,
+    step_minor,
+)
+
+DEFAULT_QUOTA = {"data": 10 * 1024 * 1024, "voice": 300, "sms": 1, "mms": 1, "event": 1}
+THRESHOLDS = (80, 100)
+
+
+def unit_rate(doc: dict[str, Any]) -> UnitRate:
+    """A rate as stored with a reservation (strings for decimals) -> ``UnitRate``."""
+    tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
+                       Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
+    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=Decimal(doc.get("per", "1")),
+                    initial=int(doc.get("initial", 1)), subsequent=int(doc.get("subsequent", 1)),
+                    setup=Decimal(doc.get("setup", "0")), tiers=tiers)
+
+
+@dataclass
+class BucketState:
+    id: str
+    unit: str
+    remaining: int
+    reserved: int
+    initial: int
+    lower_limit: int
+    valid_from: float | None
+    valid_to: float | None
+    priority: int
+    zones: list[str] | None
+    threshold_level: int
+    source: str
+    d_remaining: int = 0
+    d_reserved: int = 0
+    level: int | None = None  # new threshold level to record
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BucketState:
+        return cls(row["id"], row["unit"], int(row["remaining"]), int(row["reserved"]), int(row["initial"]),
+                   int(row["lower_limit"]), row.get("valid_from"), row.get("valid_to"), int(row["priority"]),
+                   row.get("zones"), int(row["threshold_level"]), row["source"])
+
+    def free(self) -> int:
+        """Units that can still be held or debited without passing the lower limit."""
+        return self.remaining + self.d_remaining - self.reserved - self.d_reserved - self.lower_limit
+
+    def valid(self, now: float) -> bool:
+        return (self.valid_from is None or self.valid_from <= now) and (self.valid_to is None or now < self.valid_to)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.d_remaining or self.d_reserved or self.level is not None)
+
+    def order_key(self) -> tuple[int, float, str]:
+        return (self.priority, self.valid_to if self.valid_to is not None else float("inf"), self.id)
+
+
+@dataclass
+class ReservationState:
+    id: int | None
+    session_pk: int | None
+    rating_group: int
+    usage_type: str
+    state: str
+    holds: dict[str, int]
+    granted: int
+    used_units: int
+    allowance_units: int
+    money_units: int
+    rate: dict[str, Any]
+    expires_at: float
+    changed: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ReservationState:
+        return cls(int(row["id"]), row.get("session_pk"), int(row["rating_group"] or 0), row["usage_type"],
+                   row["state"], {k: int(v) for k, v in (row.get("holds") or {}).items()}, int(row["granted"]),
+                   int(row["used_units"]), int(row["allowance_units"]), int(row["money_units"]), row["rate"],
+                   float(row["expires_at"]))
+
+
+@dataclass
+class Debit:
+    """What one report of used units cost: one TMF635 usage record."""
+
+    rating_group: int
+    usage_type: str
+    units: int
+    billable_units: int
+    allowance_units: int
+    amount_minor: int
+    rate: dict[str, Any]
+
+
+@dataclass
+class Threshold:
+    bucket_id: str
+    unit: str
+    level: int  # 80, 100 (allowances) or 0 (money below the low-balance threshold)
+    remaining: int
+    initial: int
+
+
+@dataclass
+class Grant:
+    units: int
+    final: bool  # Final-Unit-Indication: the credit ran out
+    result: int
+
+
+@dataclass
+class Ledger:
+    """The working state of one account during one request."""
+
+    account: dict[str, Any]
+    buckets: dict[str, BucketState]
+    reservations: list[ReservationState]
+    now: float
+    debits: list[Debit] = field(default_factory=list)
+    thresholds: list[Threshold] = field(default_factory=list)
+    new_reservations: list[ReservationState] = field(default_factory=list)
+    _last_holds: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, account: dict[str, Any], buckets: list[dict[str, Any]], reservations: list[dict[str, Any]],
+             now: float) -> Ledger:
+        bs = {b["id"]: BucketState.from_row(b) for b in buckets}
+        return cls(account, bs, [ReservationState.from_row(r) for r in reservations], now)
+
+    # --- reservations -----------------------------------------------------------------------------------------
+    def release(self, res: ReservationState) -> None:
+        for bucket_id, units in res.holds.items():
+            bucket = self.buckets.get(bucket_id)
+            if bucket is not None:
+                bucket.d_reserved -= units
+        res.holds = {}
+        res.granted = 0
+        res.changed = True
+
+    def expire(self, session_pk: int | None = None) -> int:
+        """Release reservations past their validity (or every open one of ``session_pk``)."""
+        n = 0
+        for res in self.reservations:
+            if res.state == "open" and (res.expires_at <= self.now or (session_pk is not None
+                                                                      and res.session_pk == session_pk)):
+                self.release(res)
+                res.state = "expired"
+                n += 1
+        return n
+
+    def reservation(self, session_pk: int | None, rating_group: int) -> ReservationState | None:
+        for res in [*self.reservations, *self.new_reservations]:
+            if res.session_pk == session_pk and res.rating_group == rating_group and session_pk is not None:
+                return res
+        return None
+
+    def open_reservation(self, session_pk: int | None, rating_group: int, usage_type: str,
+                         rate: dict[str, Any]) -> ReservationState:
+        res = ReservationState(None, session_pk, rating_group, usage_type, "open", {}, 0, 0, 0, 0, rate, self.now,
+                               changed=True)
+        self.new_reservations.append(res)
+        return res
+
+    # --- buckets ----------------------------------------------------------------------------------------------
+    def allowance_buckets(self, usage_type: str, rate: dict[str, Any]) -> list[BucketState]:
+        zone, roaming = rate.get("zone"), rate.get("roaming")
+        out = [b for b in self.buckets.values()
+               if b.unit == usage_type and b.valid(self.now)
+               and (b.zones is None or (zone in b.zones and not roaming))]
+        return sorted(out, key=BucketState.order_key)
+
+    def money_buckets(self) -> list[BucketState]:
+        return sorted((b for b in self.buckets.values() if b.unit == "money" and b.valid(self.now)),
+                      key=BucketState.order_key)
+
+    def main_money_bucket(self) -> BucketState | None:
+        mains = [b for b in self.buckets.values() if b.unit == "money" and b.source == "main"]
+        if mains:
+            return mains[0]
+        others = self.money_buckets()
+        return others[-1] if others else None
+
+    def money_free(self) -> int:
+        return sum(max(0, b.free()) for b in self.money_buckets())
+
+    def _take_money(self, amount: int, *, hold: bool, force: bool = False) -> int:
+        """Debit (or hold) ``amount`` minor units from money buckets in priority order; returns what could not be
+        taken. With ``force`` the rest is debited from the main bucket past its limit (reported usage)."""
+        left = amount
+        holds: dict[str, int] = {}
+        for b in self.money_buckets():
+            if left == 0:
+                break
+            take = min(left, max(0, b.free()))
+            if take:
+                if hold:
+                    b.d_reserved += take
+                    holds[b.id] = take
+                else:
+                    b.d_remaining -= take
+                left -= take
+        if left and force and not hold:
+            main = self.main_money_bucket()
+            if main is not None:
+                main.d_remaining -= left
+                left = 0
+        self._last_holds = holds
+        return left
+
+    # --- charging ---------------------------------------------------------------------------------------------
+    def debit(self, res: ReservationState, used: int) -> Debit:
+        """Charge ``used`` units reported for a reservation (its holds are released first)."""
+        self.release(res)
+        rate = unit_rate(res.rate)
+        cumulative = res.used_units + used
+        delta = billable(cumulative, rate) - billable(res.used_units, rate)
+        allocations, rest = allocate(delta, [(b.id, b.free()) for b in self.allowance_buckets(res.usage_type,
+                                                                                                res.rate)])
+        for bucket_id, units in allocations:
+            self.buckets[bucket_id].d_remaining -= units
+        taken = delta - rest
+        amount = step_minor(res.money_units, res.money_units + rest, rate) if rest else 0
+        if amount:
+            self._take_money(amount, hold=False, force=True)
+        res.used_units = cumulative
+        res.allowance_units += taken
+        res.money_units += rest
+        res.changed = True
+        d = Debit(res.rating_group, res.usage_type, used, delta, taken, amount, res.rate)
+        if used:
+            self.debits.append(d)
+        return d
+
+    def grant(self, res: ReservationState, want: int) -> Grant:
+        """Hold up to ``want`` units for a reservation: allowances first, then money."""
+        rate = unit_rate(res.rate)
+        allocations, rest = allocate(want, [(b.id, b.free()) for b in self.allowance_buckets(res.usage_type,
+                                                                                             res.rate)])
+        holds: dict[str, int] = {}
+        for bucket_id, units in allocations:
+            self.buckets[bucket_id].d_reserved += units
+            holds[bucket_id] = units
+        money_units = 0
+        if rest:
+            if rate.is_free:
+                money_units = rest
+            else:
+                money_units = affordable_units(res.money_units, self.money_free(), rate, rest)
+                hold = step_minor(res.money_units, res.money_units + money_units, rate) if money_units else 0
+                if hold:
+                    self._take_money(hold, hold=True)
+                    for bucket_id, units in self._last_holds.items():
+                        holds[bucket_id] = holds.get(bucket_id, 0) + units
+        granted = want - rest + money_units
+        res.holds = holds
+        res.granted = granted
+        res.expires_at = self.now + int(self.account["quota_validity_seconds"])
+        res.state = "open"
+        res.changed = True
+        if granted == 0 and want > 0:
+            res.state = "closed"
+            return Grant(0, True, rc.CREDIT_LIMIT_REACHED)
+        return Grant(granted, granted < want, rc.SUCCESS)
+
+    def charge_event(self, rating_group: int, usage_type: str, units: int, rate_doc: dict[str, Any]) -> int:
+        """Direct debiting of a one-shot service: charge ``units`` now, or nothing (4012) if credit is short."""
+        rate = unit_rate(rate_doc)
+        b = billable(units, rate)
+        allowance = self.allowance_buckets(usage_type, rate_doc)
+        allocations, rest = allocate(b, [(x.id, x.free()) for x in allowance])
+        amount = step_minor(0, rest, rate) if rest else 0
+        if amount > self.money_free():
+            return rc.CREDIT_LIMIT_REACHED
+        for bucket_id, n in allocations:
+            self.buckets[bucket_id].d_remaining -= n
+        if amount:
+            self._take_money(amount, hold=False)
+        self.debits.append(Debit(rating_group, usage_type, units, b, b - rest, amount, rate_doc))
+        return rc.SUCCESS
+
+    # --- notifications ----------------------------------------------------------------------------------------
+    def check_thresholds(self) -> None:
+        low = int(self.account.get("low_balance_minor") or 0)
+        for b in self.buckets.values():
+            if not b.d_remaining:
+                continue
+            after = b.remaining + b.d_remaining
+            if b.unit == "money":
+                before = b.remaining
+                if low and before >= low > after:
+                    self.thresholds.append(Threshold(b.id, b.unit, 0, after, b.initial))
+                continue
+            if b.initial <= 0:
+                continue
+            consumed = b.initial - after
+            level = 100 if after <= 0 else (80 if consumed * 100 >= 80 * b.initial else 0)
+            if level > b.threshold_level:
+                b.level = level
+                self.thresholds.append(Threshold(b.id, b.unit, level, after, b.initial))
+
+
+def amount_value(minor: int, currency: str) -> Decimal:
+    return from_minor(minor, currency)
+
+
+def base_unit(usage_type: str) -> str:
+    return BASE_UNIT.get(usage_type, "event")

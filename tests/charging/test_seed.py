@@ -1,0 +1,31 @@
+"""The demo: prepaid and postpaid subscribers with live balances and usage, from the demo catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.charging.helpers import TMF635, TMF654
+from tests.conftest import bearer, make_tenant
+
+
+async def test_seed_charging_on_the_demo_catalog(client: Any, rt: Any) -> None:
+    from openbss.catalog.seed import seed_catalog
+    from openbss.charging.seed import POSTPAID, PREPAID, seed_charging
+
+    tenant = await make_tenant(rt, "ocs")
+    await seed_catalog(rt.db, tenant, "http://testserver")
+    await seed_charging(rt.db, tenant, "http://testserver")
+    await seed_charging(rt.db, tenant, "http://testserver")  # idempotent
+    h = bearer(tenant, "admin")
+    for msisdn in (PREPAID, POSTPAID):
+        r = await client.get(f"{TMF654}/accumulatedBalance", params={"logicalResource.id": msisdn}, headers=h)
+        balances = {a["totalBalance"]["units"]: a["totalBalance"]["amount"] for a in r.json()}
+        assert set(balances) >= {"EUR", "B", "second"}, balances
+    usage = (await client.get(f"{TMF635}/usage", params={"limit": 1000}, headers=h)).json()
+    assert len(usage) == 2 * (2 + 3 + 3)  # data update + terminate, 3 calls, 3 SMS per subscriber
+    zones = {c["value"] for u in usage for c in u["usageCharacteristic"] if c["name"] == "destinationZone"}
+    assert {"FR-FIX", "GB"} <= zones
+    roaming = [u for u in usage if any(c["name"] == "roamingZone" for c in u["usageCharacteristic"])]
+    assert roaming and all(u["ratedProductUsage"][0]["taxExcludedRatingAmount"]["value"] > 0 for u in roaming)
+    buckets = (await client.get(f"{TMF654}/bucket", params={"usageType": "data"}, headers=h)).json()
+    assert any(b["reservedValue"]["amount"] > 0 for b in buckets)  # the live data session
