@@ -7,7 +7,6 @@ from typing import Any
 
 import uvicorn
 from rich.console import Console
-from rich.table import Table
 
 from openbss.platform.auth import issue_token
 from openbss.platform.db import Database
@@ -74,31 +73,34 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
                                            log_config=None, access_log=False, lifespan="on"))
 
     def ready() -> None:
-        table = Table(title="OpenBSS demo", show_header=False)
-        table.add_row("API docs", f"{base}/docs")
-        table.add_row("Party API", f"{base}/tmf-api/party/v4/individual")
-        table.add_row("Customers", f"{base}/tmf-api/customerManagement/v4/customer")
-        table.add_row("Billing accounts", f"{base}/tmf-api/accountManagement/v4/billingAccount")
-        table.add_row("Product catalog", f"{base}/tmf-api/productCatalogManagement/v4/productOffering")
-        table.add_row("Product orders", f"{base}/tmf-api/productOrderingManagement/v4/productOrder")
-        table.add_row("Products (subscriptions)", f"{base}/tmf-api/productInventory/v4/product")
-        table.add_row("Tariffs", f"{base}/api/catalog/v1/tariff")
-        table.add_row("Prepay balances", f"{base}/tmf-api/prepayBalanceManagement/v4/bucket")
-        table.add_row("Credit control (Gy)", f"{base}/ocs/v1/creditControl")
-        table.add_row("Usage", f"{base}/tmf-api/usageManagement/v4/usage")
-        table.add_row("Health", f"{base}/health/ready")
-        table.add_row("Metrics", f"{base}/metrics")
-        table.add_row("Tenant", DEMO_TENANT)
-        console.print(table)
-        console.print("Demo credentials (bearer tokens, valid 12 h):")
+        rows = [
+            ("API docs", f"{base}/docs"),
+            ("Party API", f"{base}/tmf-api/party/v4/individual"),
+            ("Customers", f"{base}/tmf-api/customerManagement/v4/customer"),
+            ("Billing accounts", f"{base}/tmf-api/accountManagement/v4/billingAccount"),
+            ("Product catalog", f"{base}/tmf-api/productCatalogManagement/v4/productOffering"),
+            ("Tariffs", f"{base}/api/catalog/v1/tariff"),
+            ("Product orders", f"{base}/tmf-api/productOrderingManagement/v4/productOrder"),
+            ("Products (subscriptions)", f"{base}/tmf-api/productInventory/v4/product"),
+            ("Prepay balances", f"{base}/tmf-api/prepayBalanceManagement/v4/bucket"),
+            ("Credit control (Gy)", f"{base}/ocs/v1/creditControl"),
+            ("Usage", f"{base}/tmf-api/usageManagement/v4/usage"),
+            ("Health", f"{base}/health/ready"),
+            ("Metrics", f"{base}/metrics"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        out = [f"OpenBSS demo is serving (tenant '{DEMO_TENANT}'):"]
+        out += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+        out.append("Demo credentials (bearer tokens, valid 12 h):")
         for role in ("admin", "csr_agent"):
-            tok = issue_token(DEMO_TENANT, [role], subject=f"demo-{role}", ttl_seconds=43200)
-            console.print(f"  [bold]{role}[/]: {tok}")
+            out.append(f"  {role}: {issue_token(DEMO_TENANT, [role], subject=f'demo-{role}', ttl_seconds=43200)}")
         party = info["customer_party"]
         tok = issue_token(DEMO_TENANT, ["customer"], party=party, subject="demo-customer", ttl_seconds=43200)
-        console.print(f"  [bold]customer[/] (party {party}): {tok}")
-        console.print("More tokens: .venv/bin/openbss token --tenant demo --role csr_agent")
-        console.print(f'Try: curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/party/v4/individual')
+        out.append(f"  customer (party {party}): {tok}")
+        out.append("More tokens: .venv/bin/openbss token --tenant demo --role csr_agent")
+        out.append(f'Try: TOKEN=$(.venv/bin/openbss token --tenant demo --role csr_agent); '
+                   f'curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/customerManagement/v4/customer')
+        print("\n".join(out), flush=True)  # plain text: URLs and tokens must not wrap
 
     async def api() -> None:
         await server.serve()

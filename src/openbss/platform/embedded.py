@@ -14,11 +14,15 @@ DB_NAME = "openbss"
 
 def start_embedded_postgres(data_dir: Path, *, stop_at_exit: bool = True) -> tuple[str, Any]:
     """Start (or reuse) the embedded server; returns the owner URL of the ``openbss`` database and the handle."""
-    import pgserver
+    import warnings
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pgdata), cleanup_mode="stop" if stop_at_exit else None)
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(str(pgdata), cleanup_mode="stop" if stop_at_exit else None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {DB_NAME};")

@@ -46,8 +46,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ("uvicorn.access", "procrastinate"):  # every job start/end at INFO drowns the useful lines
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 class RequestContextMiddleware:
