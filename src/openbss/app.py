@@ -37,6 +37,25 @@ def domain_routers() -> list[tuple[str, object]]:
             *inventory_routers, ("Privacy (GDPR)", privacy_router)]
 
 
+def mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its JavaScript and CSS served by OpenBSS itself."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="OpenBSS API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -57,6 +76,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Open-source BSS/OSS for telecom operators, behind the TM Forum Open APIs. "
                     "Authenticate with `Authorization: Bearer <token>` (`openbss token` prints one).",
         lifespan=lifespan,
+        docs_url=None,  # served below from bundled assets: no CDN on an operator's closed network
+        redoc_url=None,
         openapi_tags=[{"name": title} for title, _ in routers] + [{"name": "Audit trail"}, {"name": "Operations"}],
     )
     if runtime is not None:
@@ -68,4 +89,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for _, router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.include_router(audit_router)
+    mount_docs(app)
     return app
