@@ -90,6 +90,10 @@ async def test_tmf654_and_tmf635_resources_validate(client: Any, rt: Any, tenant
                           "bucket": {"id": money["id"]}, "partyAccount": {"id": "x"}}, 400),
         ("topupBalance", {"amount": {"amount": 1, "units": "EUR"}, "usageType": "monetary",
                           "bucket": {"id": "nope"}, "partyAccount": {"id": "x"}}, 400),
+        ("topupBalance", {"amount": {"amount": 1e20, "units": "EUR"}, "usageType": "monetary",
+                          "bucket": {"id": money["id"]}, "partyAccount": {"id": "x"}}, 400),
+        ("adjustBalance", {"amount": {"amount": 1e20, "units": "EUR"}, "usageType": "monetary",
+                           "bucket": {"id": money["id"]}}, 400),
     ):
         r = await client.post(f"{TMF654}/{path}", headers=h, json=body)
         assert r.status_code == status, (path, r.text)

@@ -145,3 +145,20 @@ async def test_cli_export(client: httpx.AsyncClient, tenant: str, ada: dict[str,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
     await proc.communicate()
     assert proc.returncode == 1
+
+
+async def test_a_party_id_is_one_value_not_a_query(client: httpx.AsyncClient, tenant: str,
+                                                   ada: dict[str, Any]) -> None:
+    """An id with ',' or '&' must not widen an export or an erasure to other parties."""
+    h = bearer(tenant)
+    other = await make_individual(client, h)
+    await make_customer(client, h, other)
+    pid = ada["party"]["id"]
+    for crafted in (f"{pid},{other['id']}", f"{pid}&engagedParty.id={other['id']}"):
+        r = await client.get(f"{PRIV}/{httpx.URL(crafted)}/personalData", headers=h)
+        assert r.status_code == 404, r.text
+        r = await client.post(f"{PRIV}/{httpx.URL(crafted)}/erasure", headers=h)
+        assert r.status_code == 404, r.text
+    # both parties keep their data
+    for party in (ada["party"]["id"], other["id"]):
+        assert (await client.get(f"{IND}/{party}", headers=h)).json()["familyName"] != personal_data.ERASED

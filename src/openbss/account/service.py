@@ -253,7 +253,7 @@ class AccountService:
             return []
         out: list[dict[str, Any]] = []
         for service in self._owned:
-            out += await list_all(ctx, service, "relatedParty.id=" + ",".join(ids))
+            out += await list_all(ctx, service, {"relatedParty.id": ids})
         return out
 
     async def customer_accounts(self, ctx: Context, customer: dict[str, Any]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from openbss.charging.errors import (
     SubscriberExists,
 )
 from openbss.charging.events import API, USAGE_API, bucket_event
-from openbss.charging.schemas import SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
+from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.db import Database, utcnow
@@ -58,6 +58,13 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 def quantity_to_units(amount: Any, units: str, unit: str, currency: str | None) -> int:
     """A TMF Quantity (e.g. 10 EUR, 5 GB, 30 minute) as integer base units of a bucket of ``unit``."""
+    result = _quantity_to_units(amount, units, unit, currency)
+    if abs(result) > MAX_UNITS:
+        raise InvalidBalanceAction(f"'amount.amount': {amount} {units} is beyond what one balance action may move")
+    return result
+
+
+def _quantity_to_units(amount: Any, units: str, unit: str, currency: str | None) -> int:
     try:
         value = to_decimal(amount)
     except ValueError as exc:

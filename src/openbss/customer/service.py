@@ -98,7 +98,7 @@ class CustomerService:
         return await self._customers.create(ctx, self._customers.validate_create(payload))
 
     async def customers_of_party(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
-        return await list_all(ctx, self._customers, f"engagedParty.id={party_id}")
+        return await list_all(ctx, self._customers, {"engagedParty.id": [party_id]})
 
     async def link_account(self, ctx: Context, customer_id: str, account: dict[str, Any]) -> None:
         """Record an account (``{"id", "name", "@referredType"}``) on the customer, once."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from openbss.party.errors import InvalidContactMedium, InvalidReference
 from openbss.platform.errors import NotFound
 from openbss.platform.personal_data import ERASED, normalize_phone
-from openbss.platform.tmf.query import ListQuery, parse_list_query
+from openbss.platform.tmf.query import Filter, ListQuery
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -94,16 +95,23 @@ class PartyRoleRules(ResourceHooks):
             await self.parties.require_party(ctx, merged["engagedParty"], "engagedParty")
 
 
-def query(service: ResourceService, q: str, limit: int = 1000) -> ListQuery:
-    lq = parse_list_query(q, service.api.spec, service.resource.read_definition or service.resource.type)
-    lq.limit = limit
-    return lq
+def query(service: ResourceService, where: Mapping[str, Sequence[str]], limit: int = 1000) -> ListQuery:
+    """A list query matching exact values (OR within an attribute, AND across), built without parsing text: an
+    id containing ',' or '&' stays one value."""
+    definition = service.resource.read_definition or service.resource.type
+    filters = []
+    for path, values in where.items():
+        attr = service.resource.extra_attributes.get(path) or service.api.spec.attribute(definition, path)
+        if attr is None:
+            raise ValueError(f"'{path}' is not an attribute of {definition}")
+        filters.append(Filter(path, "eq", tuple(values), attr))
+    return ListQuery(limit=limit, filters=filters)
 
 
-async def list_all(ctx: Context, service: ResourceService, q: str) -> list[dict[str, Any]]:
-    """Every resource matching a filter query string (paged through)."""
+async def list_all(ctx: Context, service: ResourceService, where: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """Every resource matching exact attribute values (paged through)."""
     out: list[dict[str, Any]] = []
-    lq = query(service, q)
+    lq = query(service, where)
     while True:
         items, total = await service.list(ctx, lq)
         out += items
@@ -177,7 +185,7 @@ class PartyService:
     async def roles_of(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
         if self._roles is None:
             return []
-        return await list_all(ctx, self._roles, f"engagedParty.id={party_id}")
+        return await list_all(ctx, self._roles, {"engagedParty.id": [party_id]})
 
     # --- GDPR ----------------------------------------------------------------------------------------------
     async def export_party(self, ctx: Context, party_id: str) -> dict[str, Any] | None:
