@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from procrastinate import Blueprint, JobContext
+from sqlalchemy import text
 
 from openbss.charging import repository as repo
 from openbss.charging import service
@@ -24,10 +25,9 @@ KEEP_FINISHED_SECONDS = 86400
 
 
 async def _tenants(rt: Any) -> list[str]:
-    pool = await repo.charging_pool(rt.db)
-    async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT id FROM tenant WHERE status = 'active'")
-    return [r["id"] for r in rows]
+    async with rt.db.transaction(None) as session:  # the tenant registry has no row-level security
+        rows = (await session.execute(text("SELECT id FROM tenant WHERE status = 'active'"))).scalars().all()
+    return [str(r) for r in rows]
 
 
 async def release_expired(context: JobContext, timestamp: int) -> int:

@@ -186,8 +186,19 @@ _pool_lock = asyncio.Lock()
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
-    """Tenant bindings are transaction-local (``set_config(..., true)``): nothing to reset on release."""
+    """Nothing to reset on release: asyncpg still rolls back an open transaction (so a transaction-local binding
+    of ``tenant_transaction`` never survives), and the session-level binding of ``bind_tenant`` is kept on
+    purpose — every acquisition goes through ``bound_connection`` or ``tenant_transaction``, which (re)bind."""
     return None
+
+
+@asynccontextmanager
+async def bound_connection(pool: asyncpg.Pool, tenant_id: str) -> AsyncIterator[Any]:
+    """A pool connection bound to ``tenant_id`` at session level (re-bound only when it served another tenant).
+    The only way to acquire from the charging pool outside ``tenant_transaction``."""
+    async with pool.acquire() as conn:
+        await conn.bind_tenant(tenant_id)
+        yield conn
 
 
 async def charging_pool(db: Database, size: int = 10) -> asyncpg.Pool:

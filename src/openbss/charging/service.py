@@ -636,8 +636,7 @@ async def credit_control(db: Database, tenant_id: str, ccr: CreditControlRequest
     pool = await repo.charging_pool(db)
     for _ in range(OPTIMISTIC_ATTEMPTS):
         try:
-            async with pool.acquire() as conn:
-                await conn.bind_tenant(tenant_id)
+            async with repo.bound_connection(pool, tenant_id) as conn:
                 return await _handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=False)
         except VersionConflict:
             continue
