@@ -34,6 +34,7 @@ units: ``time``                    CC-Time (420), seconds
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -151,7 +152,7 @@ class MultipleServicesCreditControlAnswer(BaseModel):
 
 
 class CostInformation(BaseModel):
-    unitValue: float = Field(description="the charge of an EVENT in currency units (exact decimal in the JSON)")
+    unitValue: Decimal = Field(description="the charge of an EVENT in currency units (exact decimal in the JSON)")
     currencyCode: str
     currencyNumericExponent: int
 
