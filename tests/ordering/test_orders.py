@@ -314,3 +314,10 @@ async def test_bundle_order_for_a_corporate_customer(rt: Any, client: Any, world
     assert top["state"] == "completed" and {i["state"] for i in top["productOrderItem"]} == {"completed"}
     products = await get(client, w["h"], PRODUCT, **{"relatedParty.id": corp["customer"]["id"]})
     assert len(products) == 12
+    # the bundle's product lists its 11 products as bundled (TMF637 productRelationship)
+    parent = next(p for p in products if p["id"] == top["product"]["id"])
+    assert_tmf("TMF637", "Product", parent)
+    bundled = {x["product"]["id"] for x in parent["productRelationship"] if x["relationshipType"] == "bundled"}
+    assert len(parent["productRelationship"]) == 11
+    assert bundled == {i["product"]["id"] for i in top["productOrderItem"]}
+    assert parent["id"] not in bundled

@@ -79,6 +79,20 @@ class InventoryService:
         """Change plan or characteristics of a live product."""
         return await self._write(ctx, self.products, product_id, changes, "status")
 
+    async def relate_products(self, ctx: Context, product_id: str, relationship_type: str,
+                              related: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add ``productRelationship`` entries (e.g. ``bundled``: a bundle's products) to a product, once each."""
+        product = await self.products.get(ctx, product_id)
+        current = list(product.get("productRelationship") or [])
+        have = {(r.get("relationshipType"), (r.get("product") or {}).get("id")) for r in current}
+        added = [{"@type": "ProductRelationship", "relationshipType": relationship_type,
+                  "product": {**{k: p[k] for k in ("id", "href", "name") if p.get(k) is not None},
+                              "@referredType": "Product"}}
+                 for p in related if (relationship_type, p.get("id")) not in have]
+        if not added:
+            return product
+        return await self._write(ctx, self.products, product_id, {"productRelationship": current + added}, "status")
+
     async def set_product_status(self, ctx: Context, product_id: str, status: str) -> dict[str, Any]:
         """Suspend, resume (active) or terminate a product, its services and resources."""
         product = await self.products.get(ctx, product_id)

@@ -525,8 +525,28 @@ class ProductOrderService(ResourceService):
             else:
                 doc.pop("completionDate", None)
         out = await self.write(ctx, run.product_order_id, mutate)
+        if event == "completed" and product is not None:
+            await self._relate_bundle(ctx, out, run.order_item_id)
         if out.get("state") in ("cancelled", "partial") and CANCELS:
             await CANCELS["cancelProductOrder"].settle(ctx, run.product_order_id, out["state"])
+
+
+    async def _relate_bundle(self, ctx: Context, doc: dict[str, Any], item_id: str) -> None:
+        """Once both a bundle item's product and a child item's product exist, the bundle's product lists the
+        child's as ``bundled`` (TMF637 ProductRelationship); whichever of the two completes last links them."""
+        for item, parent in walk_items(doc.get("productOrderItem") or []):
+            if str(item.get("id")) != item_id or item.get("action") != "add":
+                continue
+            if parent is not None:
+                pairs = [(parent, item)]
+            else:
+                pairs = [(item, child) for child in item.get("productOrderItem") or []]
+            for bundle, child in pairs:
+                bundle_product, child_product = bundle.get("product") or {}, child.get("product") or {}
+                if bundle.get("action") == "add" and bundle_product.get("id") and child_product.get("id") \
+                        and child_product.get("@referredType") == "Product":
+                    await _inventory().relate_products(ctx, bundle_product["id"], "bundled", [child_product])
+            return
 
 
 def order_state(doc: dict[str, Any]) -> str:

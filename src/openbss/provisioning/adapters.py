@@ -6,7 +6,8 @@ the adapter — e.g. read-before-write keyed on the subscriber — the simulator
 
 Elements: ``hss`` (HSS/HLR subscriber), ``pcrf`` (PCRF/PCF policy), ``aaa`` (AAA/RADIUS broadband profile),
 ``ocs`` (online charging account). Operation verbs: create, update, suspend, resume, delete (``createSubscriber``,
-``deletePolicy``, ...).
+``deletePolicy``, ...). An answer to a change of an existing subscriber may carry ``previous``: ``{"status",
+"profile"}`` as the element had them before the call, which the orchestrator uses to undo the change.
 
 The simulators keep each element's state and a journal of every call in the database (so that a test, or a demo,
 sees what the network saw, across worker processes), and take fault injection per element from the settings
@@ -159,6 +160,8 @@ class Simulator:
                 return dict(previous[0] or {})
             where = (ElementState.element == self.element, ElementState.subscriber == subscriber)
             current = (await session.execute(select(ElementState).where(*where).with_for_update())).scalars().first()
+            # what the element had before (taken now: the update below refreshes ``current``)
+            before = None if current is None else {"status": current.status, "profile": dict(current.profile or {})}
             if verb == "create":
                 if current is not None:
                     raise AdapterError(f"{self.element}: subscriber '{subscriber}' already exists", retryable=False)
@@ -172,8 +175,10 @@ class Simulator:
                 values: dict[str, Any] = {"profile": {**current.profile, **params}} if verb == "update" else {
                     "status": "suspended" if verb == "suspend" else "active"}
                 await session.execute(update(ElementState).where(*where).values(**values))
-            response = {"resultCode": 2001, "element": self.element, "operation": operation,
-                        "subscriber": subscriber}
+            response: dict[str, Any] = {"resultCode": 2001, "element": self.element, "operation": operation,
+                                        "subscriber": subscriber}
+            if before is not None:  # a compensation restores it
+                response["previous"] = before
             session.add(NetworkCall(element=self.element, operation=operation, idempotency_key=key,
                                     subscriber=subscriber, request=params, response=response, outcome="applied"))
         return response

@@ -178,15 +178,39 @@ def plan_change(kind: str, context: dict[str, Any], changes: dict[str, Any]) -> 
     return steps
 
 
-def undo_of(step_adapter: str, operation: str, request: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The compensating operation of a done step (None when it has none)."""
+def undo_of(step_adapter: str, operation: str, request: dict[str, Any],
+            response: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The compensating operation of a done step (None when it has none).
+
+    A create is undone by a delete, an allocation by a release. A modify step is undone by restoring what the
+    element had before the call, from its answer's ``previous`` (``{"status", "profile"}``): a suspend or resume
+    by the reverse verb unless the element was already in that state, an update by an update back to the previous
+    values of what it changed. Without ``previous`` (an adapter that does not say), a suspend is undone by a resume
+    and a resume by a suspend; an update cannot be undone."""
     if step_adapter == "pool":
         return ("release", {"key": request.get("key"), "mode": "free"}) if operation == "allocate" else None
-    if step_adapter in NOUN:
-        from openbss.provisioning.adapters import verb_of
+    if step_adapter not in NOUN:
+        return None
+    from openbss.provisioning.adapters import SUBSCRIBER_PARAM, verb_of
 
-        verb = verb_of(operation)
-        noun = NOUN[step_adapter]
-        reverse = {"create": "delete", "suspend": "resume", "resume": "suspend"}.get(verb)
-        return (f"{reverse}{noun}", request) if reverse else None
+    verb = verb_of(operation)
+    noun = NOUN[step_adapter]
+    previous = (response or {}).get("previous")
+    ident = SUBSCRIBER_PARAM[step_adapter]
+    if verb == "create":
+        return f"delete{noun}", request
+    if verb in ("suspend", "resume"):
+        after = "suspended" if verb == "suspend" else "active"
+        if isinstance(previous, dict) and previous.get("status") == after:
+            return None  # the element was already so: nothing changed
+        return ("resume" if verb == "suspend" else "suspend") + noun, request
+    if verb == "update":
+        if not isinstance(previous, dict) or not isinstance(previous.get("profile"), dict):
+            return None
+        before = previous["profile"]
+        changed = [k for k in request if k != ident]
+        restore = {k: before.get(k) for k in changed if k in before}
+        if not restore:
+            return None
+        return f"update{noun}", {ident: request.get(ident), **restore}
     return None

@@ -53,12 +53,14 @@ class ChargingOcs:
                         offering_id=params.get("offering"), billing_account_id=params.get("billingAccount"))
                     return {"resultCode": 2001, "accountId": account["id"]}
                 account = await charging.get_account(ctx, subscriber=msisdn)
+                previous = {"status": "suspended" if account.get("status") == "suspended" else "active",
+                            "profile": {"offering": account.get("offering_id")}}
                 if verb in ("suspend", "resume", "delete"):
                     status = {"suspend": "suspended", "resume": "active", "delete": "closed"}[verb]
                     await charging.set_status(ctx, account["id"], status)
                 elif params.get("offering"):
                     await charging.change_offering(ctx, account["id"], str(params["offering"]))
-                return {"resultCode": 2001, "accountId": account["id"]}
+                return {"resultCode": 2001, "accountId": account["id"], "previous": previous}
         except AdapterError:
             raise
         except DomainError as exc:

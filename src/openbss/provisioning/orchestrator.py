@@ -9,7 +9,9 @@ which the element answers without applying the change twice.
 
 Local steps (allocate/release a pool item, record the inventory) execute and record in one transaction: exactly
 once. A step that keeps failing (or is rejected) fails its item: pending steps are cancelled and the done ones are
-compensated in reverse order (delete what was created, give back what was allocated), themselves as durable steps.
+compensated in reverse order (delete what was created, give back what was allocated, restore the status or
+profile an element had before a modify step changed it), themselves as durable steps. The inventory is written by
+the item's last step, so a failed modify leaves the product as it was.
 """
 
 from __future__ import annotations
@@ -351,7 +353,7 @@ class Orchestrator:
 # --- compensation ------------------------------------------------------------------------------------------
 async def add_undo(ctx: Context, run: ItemRun, step: Step, after: str | None) -> str | None:
     res = step.result or {}
-    undo = undo_of(step.adapter, step.operation, res.get("request") or {})
+    undo = undo_of(step.adapter, step.operation, res.get("request") or {}, res.get("response"))
     if undo is None:
         return after
     operation, params = undo
