@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from support import api_server, free_port, percentile
 
 TENANT = "bench-catalog"
 QUERIES = {
@@ -39,12 +36,6 @@ QUERIES = {
 }
 
 
-def pct(values: list[float], p: int) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
 
 
 async def generate(count: int, seed: int) -> None:
@@ -141,10 +132,6 @@ async def _measure(base: str, token: str, requests: int, params: dict[str, str])
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(requests: int, port: int | None) -> None:
@@ -152,31 +139,18 @@ def run(requests: int, port: int | None) -> None:
 
     from openbss.platform.auth import issue_token
 
-    port = port or _free_port()
-    env = {**os.environ, "OPENBSS_LOG_LEVEL": "WARNING", "OPENBSS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "serve", "--port", str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    port = port or free_port()
+    with api_server(port) as base:
         token = issue_token(TENANT, ["csr_agent"], subject="bench")
         h = {"Authorization": f"Bearer {token}"}
         api = f"{base}/tmf-api/productCatalogManagement/v4"
         cat = httpx.get(f"{api}/category?limit=1", headers=h).json()[0]["id"]
         name = httpx.get(f"{api}/productOffering?limit=1&offset=4321", headers=h).json()[0]["name"]
         lat = asyncio.run(_measure(base, token, requests, {"category": cat, "name": name}))
-    finally:
-        server.terminate()
-        server.wait(10)
     every = [v for vs in lat.values() for v in vs]
     print(f"{'query':<48}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean':>8}")
     for kind, vs in [*lat.items(), ("all", every)]:
-        print(f"{kind:<48}{len(vs):>6}{pct(vs, 50):>9.1f}{pct(vs, 95):>9.1f}{pct(vs, 99):>9.1f}"
+        print(f"{kind:<48}{len(vs):>6}{percentile(vs, 50):>9.1f}{percentile(vs, 95):>9.1f}{percentile(vs, 99):>9.1f}"
               f"{statistics.fmean(vs):>8.1f}")
 
 

@@ -19,15 +19,14 @@ import argparse
 import asyncio
 import io
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from support import api_server, percentile
 
 SAMPLES = Path(__file__).parent / ".data" / "customer_search_samples.json"
 TENANT = "bench"
@@ -245,36 +244,19 @@ async def _measure(base: str, token: str, requests: int, concurrency: int, seed:
     return lat
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def run(requests: int, concurrency: int, port: int, seed: int) -> None:
-    import httpx
 
     from openbss.platform.auth import issue_token
 
-    env = {**os.environ, "OPENBSS_LOG_LEVEL": "WARNING", "OPENBSS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "serve", "--port", str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with api_server(port) as base:
         token = issue_token(TENANT, ["csr_agent"], subject="bench")
         lat = asyncio.run(_measure(base, token, requests, concurrency, seed))
-    finally:
-        server.terminate()
-        server.wait(10)
     every = [v for vs in lat.values() for v in vs]
     print(f"{'query':<16}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for kind, vs in [*lat.items(), ("all", every)]:
-        print(f"{kind:<16}{len(vs):>6}{pct(vs, 50):>9.1f}{pct(vs, 95):>9.1f}{pct(vs, 99):>9.1f}")
+        print(f"{kind:<16}{len(vs):>6}{percentile(vs, 50):>9.1f}{percentile(vs, 95):>9.1f}{percentile(vs, 99):>9.1f}")
 
 
 def main() -> None:

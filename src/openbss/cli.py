@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -151,10 +149,9 @@ def tenant_create(name: str, tenant_id: Annotated[str | None, typer.Option("--id
 
 
 def _install_stop(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    from openbss.platform.worker import install_stop_signals
+
+    install_stop_signals(stop)
 
 
 @app.command()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import sys
 from collections.abc import Callable
 
 from openbss.platform.events.consumers import Event
@@ -14,6 +16,16 @@ from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.hub import hub_consumer, pending_deliveries
 
 log = logging.getLogger(__name__)
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (a graceful shutdown of the API, the worker and the orchestrator)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if sys.platform == "win32":  # the event loop has no signal handlers there
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        else:
+            loop.add_signal_handler(sig, stop.set)
 
 
 def register_platform_consumers(rt: Runtime) -> None:

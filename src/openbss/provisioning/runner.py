@@ -4,14 +4,13 @@ alone (``python -m openbss.provisioning.runner``, what the crash test kills with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
 from procrastinate import Blueprint, JobContext
 
 from openbss.platform.db import Database
+from openbss.platform.worker import install_stop_signals
 from openbss.provisioning.orchestrator import Orchestrator
 from openbss.settings import Settings, get_settings
 
@@ -62,10 +61,7 @@ async def _main() -> None:
     settings = get_settings()
     db = Database.from_settings(settings)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    install_stop_signals(stop)
     try:
         print("orchestrator ready", flush=True)
         await orchestrate(db, settings, stop)
