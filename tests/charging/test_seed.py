@@ -22,7 +22,13 @@ async def test_seed_charging_on_the_demo_catalog(client: Any, rt: Any) -> None:
         balances = {a["totalBalance"]["units"]: a["totalBalance"]["amount"] for a in r.json()}
         assert set(balances) >= {"EUR", "B", "second"}, balances
     usage = (await client.get(f"{TMF635}/usage", params={"limit": 1000}, headers=h)).json()
-    assert len(usage) == 2 * (2 + 3 + 3)  # data update + terminate, 3 calls, 3 SMS per subscriber
+    # per subscriber, last month and this month: data update + terminate, 3 calls, 3 SMS
+    assert len(usage) == 2 * 2 * (2 + 3 + 3)
+    months = {u["usageDate"][:7] for u in usage}
+    assert len(months) == 2  # the usage date is the event's time (Event-Timestamp), not the rating time
+    called = {c["value"] for u in usage for c in u["usageCharacteristic"] if c["name"] == "calledParty"}
+    apns = {c["value"] for u in usage for c in u["usageCharacteristic"] if c["name"] == "apn"}
+    assert "+447700900123" in called and apns == {"internet.demo"}
     zones = {c["value"] for u in usage for c in u["usageCharacteristic"] if c["name"] == "destinationZone"}
     assert {"FR-FIX", "GB"} <= zones
     roaming = [u for u in usage if any(c["name"] == "roamingZone" for c in u["usageCharacteristic"])]

@@ -74,6 +74,9 @@ class BucketCodec(DocumentCodec):
             doc["remainingValue"] = service.units_quantity(row.remaining, row.unit, currency)
             doc["reservedValue"] = service.units_quantity(row.reserved, row.unit, currency)
             doc["remainingValueName"] = service.remaining_name(row.remaining, row.unit, currency)
+            # extension attributes (TMF630 allows them): the size of the bucket when it was granted
+            doc["initialValue"] = service.units_quantity(row.initial, row.unit, currency)
+            doc["initialValueName"] = service.remaining_name(row.initial, row.unit, currency)
             doc["status"] = "expired" if row.valid_to is not None and row.valid_to <= now else "active"
             doc["confirmationDate"] = format_datetime(row.last_update)
             out.append(doc)
@@ -201,9 +204,25 @@ prepay_api = ChargingTmfApi(
     ],
 )
 
+class UsageCodec(DocumentCodec):
+    """``usageDate`` filters use the indexed ``usage_date`` column (billing and self-care read usage by period)."""
+
+    async def filter_condition(self, ctx: Context, flt: Any, table: Any) -> Any | None:
+        if flt.path != "usageDate" or not flt.values:
+            return None
+        column = Usage.usage_date
+        moments = [_moment(v) for v in flt.values]
+        if flt.op == "eq":
+            return column.in_(moments)
+        if len(moments) != 1:
+            return None
+        compare = {"gt": column.__gt__, "gte": column.__ge__, "lt": column.__lt__, "lte": column.__le__}[flt.op]
+        return compare(moments[0])
+
+
 usage_api = TmfApi(
     name=USAGE_API, title="TMF635 Usage Management", spec_file=USAGE_SPEC_FILE, permission="charging",
-    resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS,
+    resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
                            customer_operations=READ_OPS, owner_paths=("relatedParty.id",), audited=False)],
 )
 

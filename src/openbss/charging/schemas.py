@@ -99,6 +99,8 @@ class ServiceInformation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     calledParty: str | None = Field(None, max_length=64)
+    #: Called-Station-Id (AVP 30) of a data session: the access point name
+    apn: str | None = Field(None, max_length=100)
     visitedCountry: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
 
 

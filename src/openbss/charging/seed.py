@@ -10,13 +10,14 @@ The plans come from the demo catalog when it is seeded (``seed_catalog`` first);
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from openbss.charging import repository as repo
 from openbss.charging import service
 from openbss.charging.schemas import CreditControlRequest
-from openbss.platform.db import Database
+from openbss.platform.db import Database, utcnow
 
 PREPAID, POSTPAID = "+33600000101", "+33600000202"
 MB = 1024 * 1024
@@ -43,8 +44,10 @@ async def _offering_id(ctx: Any, name: str) -> str | None:
     return None
 
 
-async def seed_charging(db: Database, tenant_id: str, base_url: str) -> None:
-    """Create the demo subscribers and some traffic in ``tenant_id`` (idempotent)."""
+async def seed_charging(db: Database, tenant_id: str, base_url: str,
+                        owners: dict[str, dict[str, str]] | None = None) -> None:
+    """Create the demo subscribers and some traffic in ``tenant_id`` (idempotent). ``owners`` gives a line its
+    customer: ``{msisdn: {"party_id": ..., "product_id": ...}}``."""
     created = []
     subscribers: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         (PREPAID, "prepaid", "Prepaid S", {"initial_balance": Decimal("15.00"), "low_balance": Decimal("2.00")}),
@@ -60,16 +63,25 @@ async def seed_charging(db: Database, tenant_id: str, base_url: str) -> None:
             plan = await service.compile_plan(ctx, offering_id) if offering_id else FALLBACK_PLAN
             if not plan:
                 plan = FALLBACK_PLAN
+            owner = (owners or {}).get(msisdn, {})
             await service.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
                                        offering_id=offering_id, time_zone="Europe/Paris", plan=plan,
-                                       product_id=f"demo-{payment_type}-line", **extra)
+                                       product_id=owner.get("product_id", f"demo-{payment_type}-line"),
+                                       party_id=owner.get("party_id"), **extra)
             created.append(msisdn)
+    last_month = (utcnow().replace(day=1, hour=12, minute=0, second=0, microsecond=0) - timedelta(days=20))
     for msisdn in created:
+        await _traffic(db, tenant_id, base_url, msisdn, when=last_month)
         await _traffic(db, tenant_id, base_url, msisdn)
 
 
-async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str) -> None:
-    tag = msisdn[-4:]
+async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str, when: datetime | None = None) -> None:
+    """A day of traffic: data sessions, calls at home and abroad, SMS; at ``when`` (Event-Timestamp) or now."""
+    tag = msisdn[-4:] + (when.strftime("-%Y%m") if when else "")
+    step = iter(range(10_000))
+
+    def at() -> dict[str, Any]:
+        return {"eventTimestamp": (when + timedelta(minutes=37 * next(step))).isoformat()} if when else {}
 
     async def cc(body: dict[str, Any]) -> dict[str, Any]:
         return await service.credit_control(db, tenant_id, CreditControlRequest.model_validate(body), base_url)
@@ -77,16 +89,17 @@ async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str) -> 
     def req(kind: str, sid: str, n: int, context: str, mscc: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {"sessionId": sid, "requestType": kind, "requestNumber": n, "serviceContextId": context,
                 "subscriptionId": {"type": "END_USER_E164", "data": msisdn}, "multipleServicesCreditControl": mscc,
-                **extra}
+                **at(), **extra}
 
     data = "32251@3gpp.org"
     sid = f"demo-pgw;{tag};1"
+    apn = {"serviceInformation": {"apn": "internet.demo"}}
     await cc(req("INITIAL_REQUEST", sid, 0, data, [{"ratingGroup": 10, "requestedServiceUnit": {"totalOctets":
-                                                                                                 50 * MB}}]))
+                                                                                                 50 * MB}}], **apn))
     await cc(req("UPDATE_REQUEST", sid, 1, data, [{"ratingGroup": 10, "usedServiceUnit": {"totalOctets": 42 * MB},
-                                                   "requestedServiceUnit": {"totalOctets": 50 * MB}}]))
+                                                   "requestedServiceUnit": {"totalOctets": 50 * MB}}], **apn))
     await cc(req("TERMINATION_REQUEST", sid, 2, data, [{"ratingGroup": 10, "usedServiceUnit": {"totalOctets":
-                                                                                               17 * MB}}]))
+                                                                                               17 * MB}}], **apn))
     voice = "32260@3gpp.org"
     for i, (called, seconds, roaming) in enumerate((("+33145000000", 185, None), ("+447700900123", 420, None),
                                                    ("+33612345678", 95, "ES"))):
@@ -100,7 +113,9 @@ async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str) -> 
     for i in range(3):
         await cc(req("EVENT_REQUEST", f"demo-smsc;{tag};{i}", 0, "32274@3gpp.org",
                      [{"ratingGroup": 3, "requestedServiceUnit": {"serviceSpecificUnits": 1}}],
-                     requestedAction="DIRECT_DEBITING"))
+                     requestedAction="DIRECT_DEBITING", serviceInformation={"calledParty": f"+3361234500{i}"}))
+    if when is not None:
+        return
     # a data session still open: its reservation shows in the bucket's reservedValue
     await cc(req("INITIAL_REQUEST", f"demo-pgw;{tag};live", 0, data,
                  [{"ratingGroup": 10, "requestedServiceUnit": {"totalOctets": 20 * MB}}]))

@@ -176,6 +176,17 @@ async def compiled_tariff(db: Database, tenant_id: str, tariff_id: str, base_url
 
 async def resolve_rate(db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
                        ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
+    """The rate of a session or event, carrying the destination (called party or APN) it was rated for: the rate
+    is kept with the reservation, so usage debited by later requests of the session names the destination too."""
+    rate = await _resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
+    info = ccr.serviceInformation
+    if rate is not None and info is not None:
+        rate = {**rate, **{k: v for k, v in (("calledParty", info.calledParty), ("apn", info.apn)) if v}}
+    return rate
+
+
+async def _resolve_rate(db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
+                        ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
     """The rate of a session's usage: the catalog usage price, through its tariff (destination zone by longest
     prefix, time band in the account's time zone at the session start, roaming zone) when it has one."""
     entry = account["plan"].get(usage_type)
@@ -574,9 +585,18 @@ def _unit_key(usage_type: str) -> str:
     return {"voice": "time", "data": "totalOctets"}.get(usage_type, "serviceSpecificUnits")
 
 
+def event_time(ccr: CreditControlRequest, now: float) -> float:
+    """When the usage happened: the request's Event-Timestamp (UTC in Diameter), else when it was received."""
+    if ccr.eventTimestamp is None:
+        return now
+    moment = ccr.eventTimestamp if ccr.eventTimestamp.tzinfo else ccr.eventTimestamp.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, usage_id: str, now: float,
                base_url: str) -> dict[str, Any]:
     currency = debit.rate.get("currency") or account["currency"]
+    info = ccr.serviceInformation
     chars: list[dict[str, Any]] = [
         {"name": "sessionId", "valueType": "string", "value": ccr.sessionId},
         {"name": "requestNumber", "valueType": "integer", "value": ccr.requestNumber},
@@ -587,6 +607,12 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
         {"name": "billableQuantity", "valueType": "integer", "value": debit.billable_units},
         {"name": "allowanceQuantity", "valueType": "integer", "value": debit.allowance_units},
     ]
+    called = (info.calledParty if info is not None else None) or debit.rate.get("calledParty")
+    apn = (info.apn if info is not None else None) or debit.rate.get("apn")
+    if called:
+        chars.append({"name": "calledParty", "valueType": "string", "value": called})
+    if apn:
+        chars.append({"name": "apn", "valueType": "string", "value": apn})
     per = debit.rate.get("per", "1")
     chars.append({"name": "unitPrice", "valueType": "string",
                   "value": f"{debit.rate.get('price')} {currency} per {per} {base_unit(debit.usage_type)}"})
@@ -610,7 +636,7 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
         rated["productRef"] = {"id": debit.rate["productId"], "@referredType": "Product"}
     doc: dict[str, Any] = {
         "id": usage_id, "href": f"{base_url}/tmf-api/usageManagement/v4/usage/{usage_id}", "@type": "Usage",
-        "usageDate": _dt(now), "usageType": debit.usage_type, "status": "rated",
+        "usageDate": _dt(event_time(ccr, now)), "usageType": debit.usage_type, "status": "rated",
         "description": f"{debit.usage_type} {debit.units} {base_unit(debit.usage_type)}",
         "usageCharacteristic": chars, "ratedProductUsage": [rated],
     }
@@ -729,7 +755,8 @@ async def _finish(conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
         usages.append({"id": usage_id, "body": _usage_doc(ccr, account, d, usage_id, ledger.now, base_url),
                        "rating_group": d.rating_group, "usage_type": d.usage_type, "units": d.units,
                        "allowance_units": d.allowance_units, "amount_minor": d.amount_minor,
-                       "currency": d.rate.get("currency") or account["currency"], "usage_date": ledger.now})
+                       "currency": d.rate.get("currency") or account["currency"],
+                       "usage_date": event_time(ccr, ledger.now)})
     await _write(conn, account, buckets=_bucket_changes(ledger), session=session_row,
                  reservation_updates=_reservation_updates(ledger), reservation_inserts=_reservation_inserts(ledger),
                  session_id=ccr.sessionId, request_number=ccr.requestNumber, response=answer, usages=usages,
