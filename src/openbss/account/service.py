@@ -288,3 +288,9 @@ class AccountService:
                                        "relatedParty": [{**rp, "name": ERASED} for rp in a.get("relatedParty") or []]}
             await services[a["@type"]].patch(ctx, a["id"], changes)
         return len(accounts)
+
+
+def get_account_service() -> AccountService:
+    from openbss.account.api import account_service
+
+    return account_service

@@ -108,6 +108,20 @@ class CustomerService:
             return
         await self._customers.patch(ctx, customer_id, {"account": [*refs, account]})
 
+    async def find_by_characteristic(self, ctx: Context, name: str, value: str) -> list[dict[str, Any]]:
+        """Customers carrying the characteristic ``name`` with ``value`` (e.g. an external directory's id)."""
+        found = await list_all(ctx, self._customers, {"characteristic.value": [value]})
+        return [c for c in found if any(ch.get("name") == name and ch.get("value") == value
+                                        for ch in c.get("characteristic") or [])]
+
+    async def set_characteristic(self, ctx: Context, customer_id: str, name: str, value: Any,
+                                 value_type: str = "object") -> dict[str, Any]:
+        """Add or replace one characteristic (audited and evented like any customer change)."""
+        customer = await self._customers.get(ctx, customer_id)
+        chars = [ch for ch in customer.get("characteristic") or [] if ch.get("name") != name]
+        chars.append({"name": name, "valueType": value_type, "value": value})
+        return await self._customers.patch(ctx, customer_id, {"characteristic": chars})
+
     # --- search ------------------------------------------------------------------------------------------
     async def search(self, ctx: Context, params: dict[str, str], offset: int = 0,
                      limit: int = 20) -> tuple[list[dict[str, Any]], int]:

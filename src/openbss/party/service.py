@@ -151,6 +151,12 @@ class PartyService:
         assert self._roles is not None
         return await self._roles.create(ctx, self._roles.validate_create(payload))
 
+    async def set_contact_media(self, ctx: Context, party_id: str, contact_medium: list[dict[str, Any]],
+                                referred_type: str = "Individual") -> dict[str, Any]:
+        """Replace a party's contact media (validated, encrypted, audited and evented like any party change)."""
+        service = self._organizations if referred_type == "Organization" else self._individuals
+        return await service.patch(ctx, party_id, {"contactMedium": contact_medium})
+
     async def find_party(self, ctx: Context, party_id: str, referred_type: str | None = None) -> dict[str, Any] | None:
         """The individual or organization with this id in the caller's tenant (and scope), or None."""
         services = {"Individual": self._individuals, "Organization": self._organizations}

@@ -58,8 +58,10 @@ def validation_message(exc: ValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Bearer realm="openbss"'} if exc.status == 401 else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        headers = dict(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a 429
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="openbss"'
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
