@@ -6,13 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from openbss import __version__
 from openbss.platform.audit import audit_router
 from openbss.platform.http import BodySizeLimitMiddleware, ops_router
+from openbss.platform.messaging import messaging_router
 from openbss.platform.observability import RequestContextMiddleware
 from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.errors import install_error_handlers
+from openbss.selfcare.api import STATIC as SELFCARE_STATIC
+from openbss.selfcare.api import TAG as SELFCARE_TAG
+from openbss.selfcare.api import router as selfcare_router
+from openbss.selfcare.security import SelfcareSecurityHeaders
 from openbss.settings import Settings, get_settings
 
 
@@ -61,11 +67,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from openbss.selfcare.portal import close_portal
+
         rt = runtime or Runtime.build(settings)
         app.state.runtime = rt
         try:
             yield
         finally:
+            await close_portal(app)
             if runtime is None:
                 await rt.close()
 
@@ -78,16 +87,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         docs_url=None,  # served below from bundled assets: no CDN on an operator's closed network
         redoc_url=None,
-        openapi_tags=[{"name": title} for title, _ in routers] + [{"name": "Audit trail"}, {"name": "Operations"}],
+        openapi_tags=[{"name": title} for title, _ in routers]
+        + [{"name": t} for t in (SELFCARE_TAG, "Messaging (simulator)", "Audit trail", "Operations")],
     )
     if runtime is not None:
         app.state.runtime = runtime
+    app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SelfcareSecurityHeaders,
+                       https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops_router)
     for _, router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.include_router(audit_router)
+    app.include_router(messaging_router)
+    app.include_router(selfcare_router)
+    app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     mount_docs(app)
     return app

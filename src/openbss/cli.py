@@ -211,10 +211,12 @@ def register_domain_consumers(rt: Any) -> None:
     from openbss.charging.jobs import charging_blueprint
     from openbss.platform.worker import register_platform_consumers
     from openbss.provisioning.runner import orchestrate, provisioning_blueprint
+    from openbss.selfcare.housekeeping import housekeeping
 
     domain_routers()
     register_platform_consumers(rt)
     rt.background_loops.append(lambda stop: orchestrate(rt.db, rt.settings, stop))
+    rt.background_loops.append(lambda stop: housekeeping(rt.settings, rt.db, stop))
     rt.job_blueprints.append(("provisioning", provisioning_blueprint()))
     rt.job_blueprints.append(("charging", charging_blueprint()))
 

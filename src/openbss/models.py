@@ -13,10 +13,12 @@ import openbss.platform.audit
 import openbss.platform.crypto
 import openbss.platform.events.consumers
 import openbss.platform.events.outbox
+import openbss.platform.messaging
 import openbss.platform.personal_data
 import openbss.platform.tenancy
 import openbss.platform.tmf.hub
-import openbss.provisioning.models  # noqa: F401
+import openbss.provisioning.models
+import openbss.selfcare.models  # noqa: F401
 from openbss.platform.db import Base
 
 metadata = Base.metadata

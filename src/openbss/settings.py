@@ -90,6 +90,52 @@ class Settings(BaseSettings):
     #: how long a process keeps a tenant's simulator fault settings before reading them again
     simulator_config_cache_seconds: float = 1.0
 
+    # Self-care portal (/selfcare/). The portal serves one tenant.
+    selfcare_tenant: str = "demo"
+    #: OpenID Connect providers customers sign in with: '[{"id": "google", "label": "Google",
+    #: "issuer": "https://accounts.google.com", "clientId": "...", "clientSecret": "..."}]'
+    selfcare_identity_providers: list[dict[str, str]] = Field(default_factory=list)
+    #: the portal's external address (OIDC redirect URI base); defaults to ``public_url``
+    selfcare_public_url: str | None = None
+    selfcare_session_hours: float = 8.0  # absolute lifetime of a portal session
+    selfcare_session_idle_minutes: float = 30.0  # a session unused this long expires
+    #: how long a process may serve a session, balance or profile from memory (the stated freshness bound)
+    selfcare_cache_seconds: float = 1.0
+    selfcare_otp_ttl_seconds: int = 300
+    selfcare_otp_attempts: int = 5
+    #: requests per minute: every client IP, every signed-in customer, and the sign-in/one-time-code endpoints
+    selfcare_rate_limit_ip: str = "600/minute"
+    selfcare_rate_limit_user: str = "300/minute"
+    selfcare_rate_limit_auth: str = "20/minute"
+    #: "memory://" (per process) or "redis://host:port" (shared by every process)
+    selfcare_rate_limit_storage: str = "memory://"
+    #: the charging system's API (balances, usage), reached over HTTP; defaults to ``public_url``
+    selfcare_charging_url: str | None = None
+    selfcare_charging_timeout_seconds: float = 5.0
+    #: the corporate customer directory (MariaDB/MySQL): "mysql://user:password@host:3306/database"
+    selfcare_corporate_directory_url: str | None = None
+    #: where itemized usage PDFs are archived: a directory ("file:///srv/archive", default ``data_dir/archive``) or
+    #: "s3://bucket/prefix" with the s3_* settings
+    selfcare_archive_url: str | None = None
+    #: days an archived document is kept; 0 keeps it forever
+    selfcare_archive_retention_days: int = 0
+    #: months are cut in this time zone; a month is closed (its PDF final) this long after it ends
+    selfcare_time_zone: str = "UTC"
+    selfcare_month_close_hours: float = 0.0
+    selfcare_brand_name: str = "OpenBSS Telecom"
+    selfcare_brand_color: str = "#0B5FFF"
+    selfcare_brand_address: str = "1 Network Way, 75001 Paris"
+    selfcare_brand_support: str = "Support: 0800 000 000"
+    #: "simulator" records SMS and email in the database (demo, tests)
+    messaging_channel: str = "simulator"
+
+    # S3-compatible object storage (documents)
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_object_lock: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -1,0 +1,1 @@
+"""Customer self-care portal and its backend."""

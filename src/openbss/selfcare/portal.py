@@ -1,0 +1,149 @@
+"""What the portal keeps per process: its settings, the identity providers, the routes to customer data, the
+charging client, the document archive, the rate limiter and the short-lived caches (``selfcare_cache_seconds``,
+the stated freshness bound of sessions, balances and profiles)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+from openbss.platform.auth import Principal, permissions_for
+from openbss.platform.db import Database
+from openbss.platform.storage import ObjectStore, object_store_from_url
+from openbss.selfcare.charging_client import ChargingClient
+from openbss.selfcare.directory import Directories
+from openbss.selfcare.oidc import OidcProviders, ProviderConfig
+from openbss.settings import Settings
+
+
+class TtlCache:
+    """A bounded per-process cache whose entries live at most ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._data: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any | None:
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            self._data.pop(key, None)
+            return None
+        return hit[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._data) >= self.max_entries:
+            now = time.monotonic()
+            self._data = {k: v for k, v in self._data.items() if v[0] >= now}
+            if len(self._data) >= self.max_entries:
+                self._data.clear()
+        self._data[key] = (time.monotonic() + self.ttl, value)
+
+    def drop(self, key: Any) -> None:
+        self._data.pop(key, None)
+
+
+@dataclass
+class Portal:
+    settings: Settings
+    db: Database
+    tenant: str
+    providers: OidcProviders
+    charging: ChargingClient
+    directories: Directories
+    archive: ObjectStore
+    limiter: Any  # limits.aio.strategies.RateLimiter
+    sessions: TtlCache
+    balances: TtlCache
+    profiles: TtlCache
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+    corporate: Any = None
+    archive_ready: bool = False
+
+    @property
+    def public_url(self) -> str:
+        return (self.settings.selfcare_public_url or self.settings.public_url).rstrip("/")
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.public_url}/selfcare/auth/callback"
+
+    def system_principal(self) -> Principal:
+        return Principal("selfcare-portal", self.tenant, ("system",), permissions=permissions_for(("system",)))
+
+    def customer_principal(self, identity_id: str, party_id: str) -> Principal:
+        """The principal a signed-in customer acts as: the ``customer`` role bound to its own party, so every
+        OpenBSS query it makes is restricted to that party by the repositories too."""
+        return Principal(f"selfcare:{identity_id}", self.tenant, ("customer",), party_id=party_id,
+                         permissions=permissions_for(("customer",)))
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        if self.corporate is not None:
+            await self.corporate.close()
+
+
+async def build_portal(settings: Settings, db: Database, *,
+                       charging_transport: httpx.AsyncBaseTransport | None = None) -> Portal:
+    from limits.aio.strategies import FixedWindowRateLimiter
+    from limits.storage import storage_from_string
+
+    tenant = settings.selfcare_tenant
+    idp_http = httpx.AsyncClient(timeout=10.0)
+    charging_http = httpx.AsyncClient(transport=charging_transport, timeout=settings.selfcare_charging_timeout_seconds,
+                                      limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+    charging = ChargingClient(settings, tenant, charging_http)
+    corporate = None
+    if settings.selfcare_corporate_directory_url:
+        from openbss.selfcare.corporate import CorporateDirectory
+
+        # connects on first use: a directory that is down affects corporate customers only
+        corporate = CorporateDirectory.from_url(settings.selfcare_corporate_directory_url)
+    archive_url = settings.selfcare_archive_url or str((settings.data_dir / "archive").resolve())
+    archive = object_store_from_url(archive_url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                                    access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                                    object_lock=settings.s3_object_lock)
+    storage_uri = settings.selfcare_rate_limit_storage
+    storage = storage_from_string(storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}")
+    ttl = settings.selfcare_cache_seconds
+    return Portal(
+        settings=settings, db=db, tenant=tenant,
+        providers=OidcProviders([ProviderConfig.parse(p) for p in settings.selfcare_identity_providers], idp_http),
+        charging=charging, directories=Directories(tenant, charging, corporate), archive=archive,
+        limiter=FixedWindowRateLimiter(storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
+        profiles=TtlCache(ttl), clients=[idp_http, charging_http], corporate=corporate)
+
+
+_lock = asyncio.Lock()
+
+
+async def portal(request: Request) -> Portal:
+    """FastAPI dependency: the app's portal, built on first use."""
+    found: Portal | None = getattr(request.app.state, "selfcare", None)
+    if found is not None:
+        return found
+    async with _lock:
+        found = getattr(request.app.state, "selfcare", None)
+        if found is None:
+            settings: Settings = request.app.state.settings
+            transport = getattr(request.app.state, "selfcare_charging_transport", None)
+            found = await build_portal(settings, request.app.state.runtime.db, charging_transport=transport)
+            request.app.state.selfcare = found
+    return found
+
+
+async def close_portal(app: Any) -> None:
+    found: Portal | None = getattr(app.state, "selfcare", None)
+    if found is not None:
+        app.state.selfcare = None
+        await found.close()

@@ -1,0 +1,80 @@
+"""The portal's protections: security headers and a strict Content-Security-Policy on every /selfcare response,
+rate limits per client IP and per signed-in customer, and CSRF checks on cookie-authenticated writes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from limits import parse
+
+from openbss.selfcare.errors import CsrfFailed, TooManyRequests
+from openbss.selfcare.portal import Portal
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_COOKIE, CSRF_COOKIE, LOGIN_COOKIE = "sc_session", "sc_csrf", "sc_login"
+CSRF_HEADER = "x-csrf-token"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def security_headers(https: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
+    ]
+    if https:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+class SelfcareSecurityHeaders:
+    """Pure ASGI middleware: adds the headers to responses under /selfcare (API answers are never cached)."""
+
+    def __init__(self, app: Any, *, https: bool = False) -> None:
+        self.app = app
+        self.headers = security_headers(https)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/selfcare"):
+            await self.app(scope, receive, send)
+            return
+        extra = list(self.headers)
+        if not path.startswith("/selfcare/assets/"):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [h for h in extra if h[0] not in present]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_parsed: dict[str, Any] = {}
+
+
+async def hit(portal: Portal, scope: str, key: str, limit: str) -> None:
+    """Count one request of ``key`` against ``limit`` ("600/minute"); 429 with Retry-After when over."""
+    item = _parsed.get(limit)
+    if item is None:
+        item = _parsed[limit] = parse(limit)
+    if not await portal.limiter.hit(item, "selfcare", scope, key):
+        error = TooManyRequests(f"too many requests; the limit is {limit}, try again shortly")
+        error.headers = {"Retry-After": str(item.get_expiry())}  # type: ignore[attr-defined]
+        raise error
+
+
+def check_csrf(header: str | None, expected_digest: str) -> None:
+    if not header:
+        raise CsrfFailed(f"missing the {CSRF_HEADER} header (the value of the {CSRF_COOKIE} cookie)")
+    if not hmac.compare_digest(hashlib.sha256(header.encode()).hexdigest(), expected_digest):
+        raise CsrfFailed("the CSRF token does not match this session")

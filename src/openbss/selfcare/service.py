@@ -1,0 +1,270 @@
+"""The four operations of the portal for a signed-in customer: RetrieveCustomerInformation,
+UpdateCustomerInformation (with email re-verification), RetrieveCurrentBalance and RetrieveItemizedUsage.
+
+Every operation works on the session's own customer only: no operation takes a customer id from the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import delete, select
+
+from openbss.platform import messaging
+from openbss.platform.crypto import aad_for, key_service, seal, sealed_key_id, unseal
+from openbss.platform.db import utcnow
+from openbss.platform.personal_data import normalize_email, normalize_phone
+from openbss.platform.tmf.resource import Context
+from openbss.selfcare import usage
+from openbss.selfcare.directory import e164
+from openbss.selfcare.errors import InvalidCode, InvalidInput, TooManyRequests
+from openbss.selfcare.models import SelfcareEmailChange
+from openbss.selfcare.portal import Portal
+from openbss.selfcare.signin import E164, SessionInfo
+from openbss.selfcare.statement import StatementCustomer
+
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = rf"^[^@\s]{{1,64}}@{LABEL}(?:\.{LABEL})+$"
+LANGUAGES = ("en", "fr", "de", "es", "it")
+UNITS = {"monetary": "money", "data": "data", "voice": "voice", "sms": "sms"}
+UNLIMITED_NAME = "unlimited"
+
+
+# --- UpdateCustomerInformation: what may change, validated -----------------------------------------------------
+class AddressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    street1: str = Field(min_length=1, max_length=200)
+    street2: str = Field("", max_length=200)
+    postCode: str = Field(min_length=2, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
+    city: str = Field(min_length=1, max_length=100)
+    stateOrProvince: str = Field("", max_length=100)
+    country: str = Field(pattern=r"^[A-Za-z]{2}$")
+
+    @field_validator("street1", "street2", "city", "stateOrProvince")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool | None = None
+    sms: bool | None = None
+    post: bool | None = None
+    language: str | None = Field(None, pattern="^(" + "|".join(LANGUAGES) + ")$")
+
+
+class CustomerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str | None = Field(None, max_length=254, pattern=EMAIL)
+    phone: str | None = Field(None, max_length=32)
+    address: AddressIn | None = None
+    preferences: PreferencesIn | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        number = normalize_phone(value)
+        if not E164.match(number):
+            raise ValueError(f"'{value}' is not an E.164 number (e.g. +33612345678)")
+        return number
+
+
+def parse_update(body: Any) -> tuple[CustomerUpdate, set[str]]:
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    if not body:
+        raise InvalidInput("nothing to change: give email, phone, address or preferences")
+    try:
+        update = CustomerUpdate.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        message = "is not an attribute you can change" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InvalidInput(f"'{where}': {message}") from exc
+    if "email" in body and update.email is None:
+        raise InvalidInput("'email': an email address is required (it cannot be removed)")
+    return update, set(body)
+
+
+# --- operations ------------------------------------------------------------------------------------------------
+def _ctx(portal: Portal, info: SessionInfo, session: Any) -> Context:
+    return Context(principal=portal.customer_principal(info.identity_id, info.party_id), session=session,
+                   base_url=portal.public_url)
+
+
+async def customer_information(portal: Portal, info: SessionInfo) -> dict[str, Any]:
+    cached: dict[str, Any] | None = portal.profiles.get(info.customer_id)
+    if cached is not None:
+        return cached
+    async with portal.db.transaction(portal.tenant) as session:
+        profile = await portal.directories.profile(_ctx(portal, info, session), info.ref)
+        pending = (await session.execute(select(SelfcareEmailChange).where(
+            SelfcareEmailChange.customer_id == info.customer_id))).scalar_one_or_none()
+        if pending is not None and pending.expires_at > utcnow():
+            profile["pendingEmail"] = await _unseal_email(portal, session, pending)
+    portal.profiles.put(info.customer_id, profile)
+    return profile
+
+
+async def update_customer_information(portal: Portal, info: SessionInfo, body: Any) -> dict[str, Any]:
+    update, given = parse_update(body)
+    changes: dict[str, Any] = {}
+    if "phone" in given:
+        changes["phone"] = update.phone
+    if "address" in given:
+        changes["address"] = update.address.model_dump() if update.address else None
+    if update.preferences is not None:
+        changes["preferences"] = update.preferences.model_dump(exclude_none=True)
+    async with portal.db.transaction(portal.tenant) as session:
+        ctx = _ctx(portal, info, session)
+        if changes:
+            await portal.directories.update(ctx, info.ref, changes)
+        if update.email is not None:
+            await _start_email_change(portal, session, info, normalize_email(update.email))
+    portal.profiles.drop(info.customer_id)
+    return await customer_information(portal, info)
+
+
+async def _unseal_email(portal: Portal, session: Any, row: SelfcareEmailChange) -> str:
+    key = await key_service().data_key(session, portal.tenant, sealed_key_id(row.sealed_email))
+    return str(unseal(key, row.sealed_email, aad_for(portal.tenant, "SelfcareEmailChange", row.customer_id)))
+
+
+async def _code_digest(portal: Portal, session: Any, customer_id: str, code: str) -> str:
+    key = await key_service().index_key(session, portal.tenant)
+    return hmac.new(key, f"selfcare-email\x1f{customer_id}\x1f{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def _start_email_change(portal: Portal, session: Any, info: SessionInfo, email: str) -> None:
+    code = f"{secrets.randbelow(10**6):06d}"
+    key_id, key = await key_service().active(session, portal.tenant, "data")
+    sealed = seal(key_id, key, email, aad_for(portal.tenant, "SelfcareEmailChange", info.customer_id))
+    await session.execute(delete(SelfcareEmailChange).where(SelfcareEmailChange.customer_id == info.customer_id))
+    ttl = portal.settings.selfcare_otp_ttl_seconds
+    session.add(SelfcareEmailChange(id=str(uuid.uuid4()), customer_id=info.customer_id, sealed_email=sealed,
+                                    code_digest=await _code_digest(portal, session, info.customer_id, code),
+                                    expires_at=utcnow() + timedelta(seconds=ttl)))
+    brand = portal.settings.selfcare_brand_name
+    await messaging.send(session, messaging.EMAIL, email,
+                         f"Hello,\n\nyour code to confirm this address for {brand} is {code}. It expires in "
+                         f"{ttl // 60} minutes.\n\nIf you did not ask for this, ignore this message.",
+                         subject=f"{brand}: confirm your email address", purpose="selfcare-email")
+
+
+async def confirm_email(portal: Portal, info: SessionInfo, code: str) -> dict[str, Any]:
+    code = (code or "").strip()
+    if not code.isdigit() or len(code) != 6:
+        raise InvalidInput("'code': the confirmation code has 6 digits")
+    failure: Exception | None = None
+    async with portal.db.transaction(portal.tenant) as session:
+        row = (await session.execute(select(SelfcareEmailChange).where(
+            SelfcareEmailChange.customer_id == info.customer_id).with_for_update())).scalar_one_or_none()
+        if row is None or row.expires_at <= utcnow():
+            raise InvalidCode("no email change is waiting for confirmation (or it expired); change it again")
+        if row.attempts >= portal.settings.selfcare_otp_attempts:
+            raise TooManyRequests("too many wrong codes; change the email again to get a new code",
+                                  code="CODE_LOCKED")
+        if not hmac.compare_digest(row.code_digest, await _code_digest(portal, session, info.customer_id, code)):
+            row.attempts += 1
+            left = portal.settings.selfcare_otp_attempts - row.attempts
+            failure = InvalidCode(f"wrong code; {left} attempt{'s' if left != 1 else ''} left")
+        else:
+            email = await _unseal_email(portal, session, row)
+            await portal.directories.update(_ctx(portal, info, session), info.ref,
+                                            {"email": email, "emailVerified": True})
+            await session.delete(row)
+    if failure is not None:
+        raise failure
+    portal.profiles.drop(info.customer_id)
+    return await customer_information(portal, info)
+
+
+# --- RetrieveCurrentBalance ----------------------------------------------------------------------------------
+def _amount(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+async def current_balance(portal: Portal, info: SessionInfo) -> dict[str, Any]:
+    cached: dict[str, Any] | None = portal.balances.get(info.party_id)
+    if cached is not None:
+        return cached
+    buckets = await portal.charging.buckets(info.party_id)
+    lines: dict[str, dict[str, Any]] = {}
+    for b in buckets:
+        if b.get("status") == "expired":
+            continue
+        msisdn = str(((b.get("logicalResource") or [{}])[0]).get("id") or "")
+        line = lines.setdefault(msisdn, {"msisdn": e164(msisdn), "paymentType": None, "status": "active",
+                                         "money": None, "allowances": []})
+        unit = UNITS.get(str(b.get("usageType")), "other")
+        remaining = b.get("remainingValue") or {}
+        name = str(b.get("name") or "")
+        if unit == "money" and name.startswith("Main balance"):
+            line["paymentType"] = "postpaid" if "postpaid" in name else "prepaid"
+            line["money"] = {"remaining": f"{_amount(remaining.get('amount')):.2f}",
+                             "currency": remaining.get("units"),
+                             "reserved": f"{_amount((b.get('reservedValue') or {}).get('amount')):.2f}",
+                             "creditLimit": None}
+            continue
+        initial = b.get("initialValue") or {}
+        left, size = _amount(remaining.get("amount")), _amount(initial.get("amount"))
+        unlimited = b.get("remainingValueName") == UNLIMITED_NAME
+        used = max(size - left, Decimal(0))
+        line["allowances"].append({
+            "id": b.get("id"), "name": name, "unit": unit,
+            "remaining": int(left) if unit != "money" else f"{left:.2f}",
+            "initial": int(size) if unit != "money" else f"{size:.2f}",
+            "used": int(used) if unit != "money" else f"{used:.2f}",
+            "remainingDisplay": "Unlimited" if unlimited else b.get("remainingValueName"),
+            "initialDisplay": "Unlimited" if unlimited else b.get("initialValueName"),
+            "percentUsed": 0.0 if unlimited or size <= 0 else round(float(used / size * 100), 1),
+            "validTo": (b.get("validFor") or {}).get("endDateTime"),
+        })
+    for line in lines.values():
+        line["allowances"].sort(key=lambda a: (a["unit"], a["validTo"] or "9999", a["name"]))
+    out = {"asOf": utcnow().isoformat().replace("+00:00", "Z"),
+           "freshnessSeconds": portal.settings.selfcare_cache_seconds,
+           "lines": [lines[k] for k in sorted(lines)]}
+    portal.balances.put(info.party_id, out)
+    return out
+
+
+# --- RetrieveItemizedUsage -----------------------------------------------------------------------------------
+async def itemized_usage_pdf(portal: Portal, info: SessionInfo, month: str) -> usage.UsageDocumentFile:
+    usage.check_month(portal, month)
+    profile = await customer_information(portal, info)
+    name = profile["name"]
+    address = profile.get("address") or {}
+    address_lines = tuple(x for x in (address.get("street1"), address.get("street2"),
+                                      " ".join(v for v in (address.get("postCode"), address.get("city")) if v),
+                                      address.get("country")) if x)
+    display = name.get("organization") or name.get("fullName") or ""
+    if name.get("organization") and name.get("fullName"):
+        display = f"{name['organization']} (attn. {name['fullName']})"
+    customer = StatementCustomer(name=display, customer_id=info.customer_id, address_lines=address_lines,
+                                 segment=info.segment,
+                                 lines=tuple(p["msisdn"] for p in profile.get("products") or []))
+    return await usage.usage_pdf(portal, customer, info.party_id, month)

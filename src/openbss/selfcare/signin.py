@@ -1,0 +1,308 @@
+"""Signing in: the authorization request, the callback, linking a new identity to a customer (by a verified email
+that matches exactly one customer, otherwise by a one-time code sent by SMS to one of the customer's lines), and
+portal sessions (create, resolve with a bounded cache, sign out).
+
+Tokens handed to the browser are random; the database keeps their SHA-256. Every step is bound to the browser
+that started it (the ``sc_login`` cookie) and expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from openbss.platform import messaging
+from openbss.platform.crypto import key_service
+from openbss.platform.db import utcnow
+from openbss.platform.personal_data import normalize_phone
+from openbss.platform.tmf.resource import Context
+from openbss.selfcare.directory import CustomerRef
+from openbss.selfcare.errors import InvalidCode, InvalidInput, NoPendingLink, NotSignedIn, SignInFailed, TooManyRequests
+from openbss.selfcare.models import SelfcareIdentity, SelfcareLogin, SelfcareSession
+from openbss.selfcare.portal import Portal
+
+LOGIN_TTL = timedelta(minutes=15)
+MAX_CODES_PER_LOGIN = 3
+LAST_SEEN_GRANULARITY = timedelta(seconds=60)
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str  # digest of the token
+    identity_id: str
+    customer_id: str
+    party_id: str
+    segment: str
+    directory_id: str | None
+    provider: str
+    csrf_digest: str
+    expires_at: datetime
+
+    @property
+    def ref(self) -> CustomerRef:
+        return CustomerRef(self.customer_id, self.party_id, self.segment, self.directory_id)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf: str
+    info: SessionInfo
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    session: NewSession | None  # signed in
+    linking: bool  # identity known to the provider but not linked yet: ask for the MSISDN
+
+
+def mask_email(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+def mask_msisdn(msisdn: str) -> str:
+    return f"{msisdn[:3]}•••••{msisdn[-2:]}"
+
+
+# --- the authorization request -------------------------------------------------------------------------------
+async def start(portal: Portal, provider_id: str) -> tuple[str, str]:
+    """Returns (the provider's authorization URL, the browser-binding token for the ``sc_login`` cookie)."""
+    portal.providers.get(provider_id)
+    browser = secrets.token_urlsafe(32)
+    state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(64)
+    url = await portal.providers.authorization_url(provider_id, redirect_uri=portal.redirect_uri, state=state,
+                                                   nonce=nonce, code_verifier=verifier)
+    async with portal.db.transaction(portal.tenant) as session:
+        session.add(SelfcareLogin(id=digest(browser), state=state, provider=provider_id, nonce=nonce,
+                                  code_verifier=verifier, stage="authorize", expires_at=utcnow() + LOGIN_TTL))
+    return url, browser
+
+
+async def _login(session: Any, browser: str | None, stage: str) -> SelfcareLogin:
+    if not browser:
+        raise (NoPendingLink("no sign-in in progress in this browser") if stage == "link"
+               else SignInFailed("no sign-in in progress in this browser (cookies disabled or expired)",
+                                 code="NO_SIGN_IN"))
+    row = (await session.execute(select(SelfcareLogin).where(SelfcareLogin.id == digest(browser))
+                                 .with_for_update())).scalar_one_or_none()
+    if row is None or row.stage != stage or row.expires_at <= utcnow():
+        if stage == "link":
+            raise NoPendingLink("no identity waiting to be linked in this browser; sign in again")
+        raise SignInFailed("this sign-in attempt is unknown, used or expired; start again", code="NO_SIGN_IN")
+    return row
+
+
+async def callback(portal: Portal, browser: str | None, *, state: str, code: str) -> CallbackOutcome:
+    async with portal.db.transaction(portal.tenant) as session:
+        row = await _login(session, browser, "authorize")
+        row.stage = "used"  # single use, whatever happens next (committed even when the state does not match)
+        state_ok = hmac.compare_digest(row.state.encode(), state.encode())
+        provider, nonce, verifier = row.provider, row.nonce, row.code_verifier
+    if not state_ok:
+        raise SignInFailed("the sign-in response does not belong to this browser's attempt", code="STATE_MISMATCH")
+    identity = await portal.providers.exchange(provider, code=code, redirect_uri=portal.redirect_uri,
+                                               code_verifier=verifier, nonce=nonce)
+    async with portal.db.transaction(portal.tenant) as session:
+        linked = (await session.execute(select(SelfcareIdentity).where(
+            SelfcareIdentity.provider == provider, SelfcareIdentity.subject == identity.subject))).scalar_one_or_none()
+        if linked is None and identity.email_verified and identity.email:
+            ctx = Context(principal=portal.system_principal(), session=session, base_url=portal.public_url)
+            matches = await portal.directories.match_email(ctx, identity.email)
+            if len({m.customer_id for m in matches}) == 1:
+                linked = await _link(session, provider, identity.subject, matches[0], "email")
+        if linked is not None:
+            return CallbackOutcome(await _new_session(portal, session, linked), False)
+        row = await _login_by_id(session, browser)
+        row.stage, row.subject, row.masked_email = "link", identity.subject, mask_email(identity.email)
+        row.expires_at = utcnow() + LOGIN_TTL
+        return CallbackOutcome(None, True)
+
+
+async def _login_by_id(session: Any, browser: str | None) -> SelfcareLogin:
+    row = (await session.execute(select(SelfcareLogin).where(SelfcareLogin.id == digest(browser or ""))
+                                 .with_for_update())).scalar_one()
+    return row
+
+
+async def _link(session: Any, provider: str, subject: str, ref: CustomerRef, how: str) -> SelfcareIdentity:
+    await session.execute(insert(SelfcareIdentity).values(
+        id=str(uuid.uuid4()), provider=provider, subject=subject, customer_id=ref.customer_id,
+        party_id=ref.party_id, segment=ref.segment, directory_id=ref.directory_id, linked_by=how,
+    ).on_conflict_do_nothing(index_elements=["provider", "subject", "tenant_id"]))
+    row: SelfcareIdentity = (await session.execute(select(SelfcareIdentity).where(
+        SelfcareIdentity.provider == provider, SelfcareIdentity.subject == subject))).scalar_one()
+    return row
+
+
+# --- linking by MSISDN ---------------------------------------------------------------------------------------
+async def pending_link(portal: Portal, browser: str | None) -> dict[str, Any]:
+    async with portal.db.transaction(portal.tenant) as session:
+        row = await _login(session, browser, "link")
+        label = portal.providers.configs[row.provider].label if row.provider in portal.providers.configs else None
+        return {"provider": row.provider, "providerLabel": label or row.provider, "email": row.masked_email}
+
+
+async def _code_digest(portal: Portal, session: Any, login_id: str, code: str) -> str:
+    key = await key_service().index_key(session, portal.tenant)
+    return hmac.new(key, f"selfcare-otp\x1f{login_id}\x1f{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_msisdn(raw: str) -> str:
+    msisdn = normalize_phone(raw or "")
+    if not E164.match(msisdn):
+        raise InvalidInput(f"'msisdn': '{raw}' is not a mobile number in international format (e.g. +33600000101)")
+    return msisdn
+
+
+async def send_code(portal: Portal, browser: str | None, raw_msisdn: str) -> dict[str, Any]:
+    msisdn = normalize_msisdn(raw_msisdn)
+    ttl = portal.settings.selfcare_otp_ttl_seconds
+    async with portal.db.transaction(portal.tenant) as session:
+        row = await _login(session, browser, "link")
+        if row.codes_sent >= MAX_CODES_PER_LOGIN:
+            raise TooManyRequests("too many codes requested for this sign-in; sign in again", code="TOO_MANY_CODES")
+        row.codes_sent += 1
+        ctx = Context(principal=portal.system_principal(), session=session, base_url=portal.public_url)
+        ref = await portal.directories.match_msisdn(ctx, msisdn)
+        row.attempts = 0
+        row.code_expires_at = utcnow() + timedelta(seconds=ttl)
+        if ref is None:  # same answer either way: the portal does not reveal which numbers are customers'
+            row.candidate_customer_id = row.code_digest = None
+        else:
+            code = f"{secrets.randbelow(10**6):06d}"
+            row.candidate_customer_id, row.candidate_party_id = ref.customer_id, ref.party_id
+            row.candidate_segment, row.candidate_directory_id = ref.segment, ref.directory_id
+            row.code_digest = await _code_digest(portal, session, row.id, code)
+            text = (f"{portal.settings.selfcare_brand_name}: your sign-in code is {code}. It expires in "
+                    f"{ttl // 60} minutes. Never share it.")
+            await messaging.send(session, messaging.SMS, msisdn, text, purpose="selfcare-link")
+    return {"message": f"If {mask_msisdn(msisdn)} is one of our customers' lines, a code was sent to it by SMS.",
+            "expiresInSeconds": ttl}
+
+
+async def verify_code(portal: Portal, browser: str | None, code: str) -> NewSession:
+    code = (code or "").strip()
+    if not code.isdigit() or len(code) != 6:
+        raise InvalidInput("'code': the one-time code has 6 digits")
+    max_attempts = portal.settings.selfcare_otp_attempts
+    failure: Exception | None = None
+    async with portal.db.transaction(portal.tenant) as session:
+        row = await _login(session, browser, "link")
+        if row.attempts >= max_attempts:
+            raise TooManyRequests("too many wrong codes; request a new code", code="CODE_LOCKED")
+        expired = row.code_expires_at is None or row.code_expires_at <= utcnow()
+        expected = row.code_digest
+        given = await _code_digest(portal, session, row.id, code)
+        if expired or expected is None or row.candidate_customer_id is None \
+                or not hmac.compare_digest(expected, given):
+            row.attempts += 1  # committed: the failure counts even though the request fails
+            left = max_attempts - row.attempts
+            failure = InvalidCode("the code has expired; request a new one" if expired and expected else
+                                  f"wrong code; {left} attempt{'s' if left != 1 else ''} left",
+                                  details={"attemptsLeft": left})
+        else:
+            ref = CustomerRef(row.candidate_customer_id, row.candidate_party_id or "", row.candidate_segment or "",
+                              row.candidate_directory_id)
+            assert row.subject is not None
+            identity = await _link(session, row.provider, row.subject, ref, "msisdn")
+            row.stage = "done"
+            return await _new_session(portal, session, identity)
+    assert failure is not None
+    raise failure
+
+
+# --- sessions ------------------------------------------------------------------------------------------------
+async def _new_session(portal: Portal, session: Any, identity: SelfcareIdentity) -> NewSession:
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = utcnow()
+    expires = now + timedelta(hours=portal.settings.selfcare_session_hours)
+    row = SelfcareSession(id=digest(token), identity_id=identity.id, customer_id=identity.customer_id,
+                          party_id=identity.party_id, segment=identity.segment, directory_id=identity.directory_id,
+                          provider=identity.provider, csrf_digest=digest(csrf), expires_at=expires, last_seen_at=now)
+    session.add(row)
+    await session.execute(update(SelfcareIdentity).where(SelfcareIdentity.id == identity.id)
+                          .values(last_sign_in_at=now))
+    return NewSession(token, csrf, _info(row))
+
+
+def _info(row: SelfcareSession) -> SessionInfo:
+    return SessionInfo(row.id, row.identity_id, row.customer_id, row.party_id, row.segment, row.directory_id,
+                       row.provider, row.csrf_digest, row.expires_at)
+
+
+async def resolve(portal: Portal, token: str | None) -> SessionInfo:
+    """The live session of a token; raises NotSignedIn. Served from memory for at most ``selfcare_cache_seconds``
+    (so a sign-out in another process takes effect within that bound; in this process at once)."""
+    if not token or len(token) > 200:
+        raise NotSignedIn("sign in to use the portal")
+    key = digest(token)
+    cached: SessionInfo | None = portal.sessions.get(key)
+    now = utcnow()
+    if cached is not None and cached.expires_at > now:
+        return cached
+    idle = timedelta(minutes=portal.settings.selfcare_session_idle_minutes)
+    async with portal.db.transaction(portal.tenant) as session:
+        row = (await session.execute(select(SelfcareSession).where(SelfcareSession.id == key))).scalar_one_or_none()
+        if row is None or row.revoked_at is not None or row.expires_at <= now or row.last_seen_at + idle <= now:
+            portal.sessions.drop(key)
+            raise NotSignedIn("your session has expired; sign in again", code="SESSION_EXPIRED")
+        if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
+            await session.execute(update(SelfcareSession).where(SelfcareSession.id == key).values(last_seen_at=now))
+        info = _info(row)
+    # the idle deadline bounds the cached entry too
+    portal.sessions.put(key, info)
+    return info
+
+
+async def sign_out(portal: Portal, info: SessionInfo) -> None:
+    async with portal.db.transaction(portal.tenant) as session:
+        await session.execute(update(SelfcareSession).where(SelfcareSession.id == info.id)
+                              .values(revoked_at=utcnow()))
+    portal.sessions.drop(info.id)
+
+
+async def purge_expired(portal: Portal) -> int:
+    """Delete finished sign-in attempts and sessions past their lifetime (a periodic job)."""
+    from sqlalchemy import delete
+
+    now = utcnow()
+    async with portal.db.transaction(portal.tenant) as session:
+        logins = await session.execute(delete(SelfcareLogin).where(SelfcareLogin.expires_at < now))
+        sessions = await session.execute(delete(SelfcareSession).where(
+            SelfcareSession.expires_at < now - timedelta(days=1)))
+    return int(getattr(logins, "rowcount", 0) or 0) + int(getattr(sessions, "rowcount", 0) or 0)
+
+
+# --- personal data (GDPR export and erasure of a party) --------------------------------------------------------
+async def export_identities(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+    rows = (await ctx.session.execute(select(SelfcareIdentity).where(SelfcareIdentity.party_id == party_id)))\
+        .scalars().all()
+    return [{"provider": r.provider, "subject": r.subject, "customerId": r.customer_id, "linkedBy": r.linked_by,
+             "linkedAt": r.created_at.isoformat(), "lastSignInAt": r.last_sign_in_at.isoformat()
+             if r.last_sign_in_at else None} for r in rows]
+
+
+async def erase_identities(ctx: Context, party_id: str) -> int:
+    """Unlink every external identity of the party and end its portal sessions."""
+    from sqlalchemy import delete
+
+    await ctx.session.execute(delete(SelfcareSession).where(SelfcareSession.party_id == party_id))
+    result = await ctx.session.execute(delete(SelfcareIdentity).where(SelfcareIdentity.party_id == party_id))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,147 @@
+"""Helpers of the portal tests: demo-like customers with charging lines, and signing in through the loopback
+identity provider's real sign-in form."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import random
+import re
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from openbss.platform.auth import Principal, permissions_for
+from openbss.platform.tmf.resource import Context
+from openbss.selfcare.identity_provider import IdpUser
+
+PASSWORD = "pw-Secret-1"
+# identity provider users: verified emails that match a customer (one per test), verified "social" emails that
+# match nobody, and unverified emails
+MATCHING = [IdpUser(sub=f"m{n}", username=f"m{n}", password=PASSWORD, email=f"match{n}@example.net",
+                    name=f"Match {n}") for n in range(300)]
+SOCIAL = [IdpUser(sub=f"s{n}", username=f"s{n}", password=PASSWORD, email=f"social{n}@social.example",
+                  name=f"Social {n}") for n in range(40)]
+UNVERIFIED = [IdpUser(sub=f"u{n}", username=f"u{n}", password=PASSWORD, email=f"unverified{n}@example.net",
+                      email_verified=False) for n in range(10)]
+CORPORATE_USER = IdpUser(sub="corp-claire", username="claire", password=PASSWORD,
+                         email="it.manager@northwind.example", name="Claire Moreau")
+USERS = [*MATCHING, *SOCIAL, *UNVERIFIED, CORPORATE_USER]
+_matching, _social, _unverified = itertools.count(), itertools.count(), itertools.count()
+_numbers = random.Random()
+
+
+def next_matching() -> IdpUser:
+    return MATCHING[next(_matching)]
+
+
+def next_social() -> IdpUser:
+    return SOCIAL[next(_social)]
+
+
+def next_unverified() -> IdpUser:
+    return UNVERIFIED[next(_unverified)]
+
+
+def new_msisdn() -> str:
+    return f"+3367{_numbers.randrange(10**7):07d}"
+
+
+def admin_context(tenant: str, session: Any) -> Context:
+    return Context(principal=Principal("test", tenant, ("admin",), permissions=permissions_for(("admin",))),
+                   session=session, base_url="http://testserver")
+
+
+async def new_customer(rt: Any, tenant: str, *, email: str, msisdn: str | None = None, given: str = "Ana",
+                       family: str = "Lopez", balance: str = "20.00", segment: str = "residential",
+                       directory_id: str | None = None, payment_type: str = "prepaid") -> dict[str, Any]:
+    """A customer (party, customer, active billing account) with a charging line on the fallback plan."""
+    from openbss.account.service import get_account_service
+    from openbss.charging import service as charging
+    from openbss.charging.seed import FALLBACK_PLAN
+    from openbss.customer.service import get_customer_service
+    from openbss.inventory.service import get_inventory_service
+    from openbss.party.service import get_party_service
+
+    msisdn = msisdn or new_msisdn()
+    async with rt.db.transaction(tenant) as session:
+        ctx = admin_context(tenant, session)
+        if segment == "corporate":
+            party = await get_party_service().create_organization(ctx, {"tradingName": given, "name": given})
+        else:
+            party = await get_party_service().create_individual(ctx, {
+                "givenName": given, "familyName": family, "contactMedium": [
+                    {"mediumType": "email", "characteristic": {"emailAddress": email}},
+                    {"mediumType": "phone", "characteristic": {"phoneNumber": "+33612345678", "contactType": "mobile"}},
+                    {"mediumType": "postalAddress", "characteristic": {"street1": "1 Main Street", "city": "Paris",
+                                                                       "postCode": "75001", "country": "FR"}}]})
+        chars = [{"name": "segment", "valueType": "string", "value": segment}]
+        if directory_id:
+            chars.append({"name": "corporateDirectoryId", "valueType": "string", "value": directory_id})
+        customer = await get_customer_service().create_customer(ctx, {
+            "name": party.get("fullName") or given, "status": "active",
+            "engagedParty": {"id": party["id"], "@referredType": party["@type"]}, "characteristic": chars})
+        account = await get_account_service().create_billing_account(ctx, {
+            "name": "main", "accountType": segment, "currency": "EUR",
+            "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "role": "customer",
+                              "name": customer["name"]}]})
+        await get_account_service().activate(ctx, account["id"])
+        product = await get_inventory_service().record_subscription(ctx, {
+            "name": "Prepaid S", "relatedParty": [{"id": party["id"], "role": "customer",
+                                                   "@referredType": party["@type"]}]}, [], [])
+        opened = await charging.open_account(
+            charging.system_context(session, tenant, "http://testserver"), subscriber=msisdn,
+            payment_type=payment_type, currency="EUR", party_id=party["id"], product_id=product["id"],
+            plan=FALLBACK_PLAN, initial_balance=Decimal(balance), credit_limit=Decimal("50"))
+    return {"party_id": party["id"], "customer_id": customer["id"], "msisdn": msisdn, "account": opened,
+            "product_id": product["id"]}
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
+
+
+async def idp_sign_in(authorize_url: str, username: str, password: str = PASSWORD) -> httpx.Response:
+    """Fill in the identity provider's sign-in form (real HTTP); returns its answer (a redirect on success)."""
+    async with httpx.AsyncClient(timeout=10) as idp:
+        page = await idp.get(authorize_url)
+        assert page.status_code == 200, page.text[:300]
+        fields = {k: html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+        found = _ACTION.search(page.text)
+        assert found, "no sign-in form"
+        fields.update(username=username, password=password)
+        return await idp.post(urljoin(authorize_url, html.unescape(found.group(1))), data=fields)
+
+
+async def sign_in(client: httpx.AsyncClient, user: IdpUser, provider: str = "north") -> httpx.Response:
+    """The whole browser flow; returns the portal's final redirect (to #/profile, #/link or #/signin?error)."""
+    start = await client.get(f"/selfcare/auth/login/{provider}")
+    assert start.status_code == 303, start.text
+    answer = await idp_sign_in(start.headers["location"], user.username, user.password)
+    assert answer.status_code == 302, answer.text[:300]
+    back = answer.headers["location"]
+    assert back.startswith("http://testserver/selfcare/auth/callback?")
+    return await client.get(back.removeprefix("http://testserver"))
+
+
+def csrf(client: httpx.AsyncClient) -> dict[str, str]:
+    return {"X-CSRF-Token": client.cookies.get("sc_csrf", "")}
+
+
+async def last_message(rt: Any, tenant: str, to: str) -> str | None:
+    from sqlalchemy import select
+
+    from openbss.platform.messaging import OutboundMessage
+
+    async with rt.db.transaction(tenant) as session:
+        row = (await session.execute(select(OutboundMessage).where(OutboundMessage.recipient == to)
+                                     .order_by(OutboundMessage.id.desc()).limit(1))).scalar_one_or_none()
+        return row.body if row else None
+
+
+def code_in(text: str | None) -> str:
+    found = re.search(r"\b(\d{6})\b", text or "")
+    assert found, f"no code in {text!r}"
+    return found.group(1)
