@@ -13,6 +13,7 @@ from openbss.platform.db import Database
 from openbss.platform.observability import configure_logging
 from openbss.platform.runtime import Runtime
 from openbss.platform.tenancy import ensure_tenant
+from openbss.selfcare.seed import DEMO_PASSWORD
 from openbss.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -45,6 +46,47 @@ async def seed(db: Database, base_url: str) -> dict[str, Any]:
         return {"customer_party": created[0]["id"], "created": True}
 
 
+DEMO_IDPS = (("north", "NorthID (demo)", "#1a7f37"), ("social", "Sociable (demo)", "#8250df"))
+
+
+def with_demo_identity_providers(settings: Settings, base: str) -> tuple[Settings, list[tuple[str, Any]]]:
+    """Unless identity providers are configured, two built-in demo OpenID providers mounted at /demo-idp/<id>
+    (a stand-in for a Google-like and a Facebook-like social login), with the portal registered as their client."""
+    if settings.selfcare_identity_providers:
+        return settings, []
+    import secrets
+
+    from openbss.selfcare.identity_provider import IdpClient, create_identity_provider
+    from openbss.selfcare.seed import DEMO_USERS
+
+    portal = (settings.selfcare_public_url or base).rstrip("/")
+    configs, apps = [], []
+    for name, label, color in DEMO_IDPS:
+        secret = secrets.token_urlsafe(24)
+        issuer = f"{base}/demo-idp/{name}"
+        client = IdpClient("openbss-selfcare", secret, (f"{portal}/selfcare/auth/callback",),
+                           (f"{portal}/selfcare/",))
+        apps.append((f"/demo-idp/{name}", create_identity_provider(
+            issuer, clients=[client], users=DEMO_USERS, title=label, brand_color=color, show_demo_users=True)))
+        configs.append({"id": name, "label": label, "issuer": issuer, "clientId": client.client_id,
+                        "clientSecret": secret})
+    return settings.model_copy(update={"selfcare_identity_providers": configs}), apps
+
+
+async def seed_corporate_directory(settings: Settings) -> str | None:
+    """Seed the demo corporate customers into the configured corporate directory; its address, or None."""
+    if not settings.selfcare_corporate_directory_url:
+        return None
+    from openbss.selfcare.corporate import CorporateDirectory, seed_demo
+
+    directory = CorporateDirectory.from_url(settings.selfcare_corporate_directory_url)
+    try:
+        await seed_demo(directory, DEMO_TENANT)
+        return directory.where
+    finally:
+        await directory.close()
+
+
 async def run_demo(settings: Settings, *, host: str | None, port: int | None, console: Console) -> None:
     from openbss.app import create_app
     from openbss.cli import _install_stop, register_domain_consumers
@@ -61,16 +103,25 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     from openbss.charging.seed import seed_charging
     from openbss.customer.seed import seed_customers
     from openbss.ordering.seed import seed_orders
+    from openbss.selfcare.seed import CORPORATE_LINE, seed_corporate_line, seed_selfcare
 
     with console.status("Seeding the demo catalog, customers and orders…"):
         await seed_catalog(rt.db, DEMO_TENANT, base)
         await seed_customers(rt.db, DEMO_TENANT, base)
         await seed_orders(rt.db, DEMO_TENANT, base)
-        await seed_charging(rt.db, DEMO_TENANT, base)
+        owners = await seed_selfcare(rt.db, DEMO_TENANT, base)
+        await seed_charging(rt.db, DEMO_TENANT, base, owners=owners)
+        if CORPORATE_LINE in owners:
+            await seed_corporate_line(rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
+        corporate = await seed_corporate_directory(settings)
+    settings, providers = with_demo_identity_providers(settings, base)
     stop = asyncio.Event()
     _install_stop(stop)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=rt), host=host, port=port,
-                                           log_config=None, access_log=False, lifespan="on"))
+    app = create_app(settings, runtime=rt)
+    for path, idp in providers:
+        app.mount(path, idp)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                           lifespan="on"))
 
     def ready() -> None:
         rows = [
@@ -97,6 +148,17 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         party = info["customer_party"]
         tok = issue_token(DEMO_TENANT, ["customer"], party=party, subject="demo-customer", ttl_seconds=43200)
         out.append(f"  customer (party {party}): {tok}")
+        out.append(f"Self-care portal: {base}/selfcare/  (sign in with a demo identity provider, password "
+                   f"'{DEMO_PASSWORD}')")
+        out.append("  alex     residential, prepaid +33600000101: linked automatically by the verified email")
+        out.append("  camille  residential, postpaid +33600000202: the portal asks for the mobile number and sends "
+                   "a code by SMS; read it with:")
+        out.append(f'           curl -H "Authorization: Bearer $ADMIN" "{base}/api/messaging/v1/message?channel=sms"'
+                   "   (ADMIN = the admin token above)")
+        out.append("  claire   corporate (Northwind Logistics), data from the corporate directory: "
+                   + ("MariaDB " + corporate if corporate else
+                      "set OPENBSS_SELFCARE_CORPORATE_DIRECTORY_URL=mysql://root@127.0.0.1:3306/openbss_corporate "
+                      "to enable"))
         out.append("More tokens: .venv/bin/openbss token --tenant demo --role csr_agent")
         out.append(f'Try: TOKEN=$(.venv/bin/openbss token --tenant demo --role csr_agent); '
                    f'curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/customerManagement/v4/customer')
