@@ -99,11 +99,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                        https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))
     app.add_middleware(RequestContextMiddleware)
     app.include_router(ops_router)
+    # the portal's routes first: Starlette matches routes in order, and the portal is the hottest path
+    app.include_router(selfcare_router)
+    app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     for _, router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.include_router(audit_router)
     app.include_router(messaging_router)
-    app.include_router(selfcare_router)
-    app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     mount_docs(app)
     return app

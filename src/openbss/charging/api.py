@@ -85,6 +85,14 @@ class BucketCodec(DocumentCodec):
     def sortable(self, path: str) -> bool:
         return path not in ("remainingValue.amount", "reservedValue.amount")
 
+    def owner_condition(self, party_id: str, table: Any) -> Any:
+        return party_accounts(table, party_id)
+
+
+def party_accounts(table: Any, party_id: str) -> Any:
+    """Rows of the party's charging accounts (the documents' relatedParty is the account's party), by index."""
+    return table.account_id.in_(select(ChargingAccount.id).where(ChargingAccount.party_id == party_id))
+
 
 # --- balance actions: applied when created ----------------------------------------------------------------------
 def _now() -> str:
@@ -205,7 +213,11 @@ prepay_api = ChargingTmfApi(
 )
 
 class UsageCodec(DocumentCodec):
-    """``usageDate`` filters use the indexed ``usage_date`` column (billing and self-care read usage by period)."""
+    """``usageDate`` filters use the indexed ``usage_date`` column (billing and self-care read usage by period), and
+    a customer's usage is found through its accounts."""
+
+    def owner_condition(self, party_id: str, table: Any) -> Any:
+        return party_accounts(table, party_id)
 
     async def filter_condition(self, ctx: Context, flt: Any, table: Any) -> Any | None:
         if flt.path != "usageDate" or not flt.values:

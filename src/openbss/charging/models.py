@@ -58,7 +58,7 @@ class ChargingAccount(TenantScoped, Base):
     product_id: Mapped[str | None] = mapped_column(String(64), index=True)
     offering_id: Mapped[str | None] = mapped_column(String(64))
     billing_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    party_id: Mapped[str | None] = mapped_column(String(64))
+    party_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a customer's lines (self-care)
     payment_type: Mapped[str] = mapped_column(String(10))  # prepaid | postpaid
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")

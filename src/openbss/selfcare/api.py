@@ -13,7 +13,7 @@ from openbss.platform import personal_data
 from openbss.platform.errors import DomainError, UnsupportedMediaType
 from openbss.selfcare import service, signin, usage
 from openbss.selfcare.errors import NotSignedIn, SignInFailed
-from openbss.selfcare.portal import Portal, portal
+from openbss.selfcare.portal import Cached, Portal, portal
 from openbss.selfcare.security import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -81,6 +81,11 @@ def _set_session_cookies(response: Response, p: Portal, new: signin.NewSession) 
     response.set_cookie(CSRF_COOKIE, new.csrf, max_age=max_age, path=COOKIE_PATH, httponly=False,
                         secure=_secure(p), samesite="strict")
     response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+
+
+def _json(cached: Cached) -> Response:
+    """A cached answer: encoded once when it was computed."""
+    return Response(cached.body, media_type="application/json")
 
 
 def _session_body(info: SessionInfo, name: str | None = None) -> dict[str, Any]:
@@ -168,7 +173,7 @@ async def link_verify(request: Request, body: dict[str, Any] = Body(...), p: Por
 
 @router.get("/selfcare/api/session", summary="The signed-in customer's session")
 async def current_session(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> dict[str, Any]:
-    profile = await service.customer_information(p, info)
+    profile = (await service.customer_information(p, info)).value
     name = profile["name"].get("organization") or profile["name"].get("fullName")
     return _session_body(info, name)
 
@@ -188,27 +193,29 @@ async def logout(request: Request, p: Portal = Depends(portal)) -> Response:
 
 
 # --- the four operations ---------------------------------------------------------------------------------------
-@router.get("/selfcare/api/customer", summary="RetrieveCustomerInformation")
-async def retrieve_customer(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> dict[str, Any]:
-    return await service.customer_information(p, info)
+@router.get("/selfcare/api/customer", summary="RetrieveCustomerInformation", response_class=Response,
+            responses={200: {"content": {"application/json": {}}}})
+async def retrieve_customer(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
+    return _json(await service.customer_information(p, info))
 
 
 @router.patch("/selfcare/api/customer", summary="UpdateCustomerInformation (email re-verified)")
 async def update_customer(body: Any = Body(...), info: SessionInfo = Depends(signed_in),
-                          p: Portal = Depends(portal), _ct: None = Depends(_json_only)) -> dict[str, Any]:
-    return await service.update_customer_information(p, info, body)
+                          p: Portal = Depends(portal), _ct: None = Depends(_json_only)) -> Response:
+    return _json(await service.update_customer_information(p, info, body))
 
 
 @router.post("/selfcare/api/customer/email-verification", summary="Confirm a new email address with its code")
 async def verify_email(request: Request, body: dict[str, Any] = Body(...), info: SessionInfo = Depends(signed_in),
-                       p: Portal = Depends(portal), _ct: None = Depends(_json_only)) -> dict[str, Any]:
+                       p: Portal = Depends(portal), _ct: None = Depends(_json_only)) -> Response:
     await hit(p, "auth", client_ip(request), p.settings.selfcare_rate_limit_auth)
-    return await service.confirm_email(p, info, str(body.get("code") or ""))
+    return _json(await service.confirm_email(p, info, str(body.get("code") or "")))
 
 
-@router.get("/selfcare/api/balance", summary="RetrieveCurrentBalance (money and every allowance)")
-async def retrieve_balance(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> dict[str, Any]:
-    return await service.current_balance(p, info)
+@router.get("/selfcare/api/balance", summary="RetrieveCurrentBalance (money and every allowance)",
+            response_class=Response, responses={200: {"content": {"application/json": {}}}})
+async def retrieve_balance(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
+    return _json(await service.current_balance(p, info))
 
 
 @router.get("/selfcare/api/usage/months", summary="Months with an itemized usage statement")
@@ -216,10 +223,10 @@ async def usage_months(info: SessionInfo = Depends(signed_in), p: Portal = Depen
     return {"months": usage.months(p), "current": usage.current_month(p)}
 
 
-@router.get("/selfcare/api/usage", summary="A month's usage events and totals (JSON)")
-async def usage_of_month(month: str, info: SessionInfo = Depends(signed_in),
-                         p: Portal = Depends(portal)) -> dict[str, Any]:
-    return await usage.usage_json(p, info.party_id, month)
+@router.get("/selfcare/api/usage", summary="A month's usage events and totals (JSON)", response_class=Response,
+            responses={200: {"content": {"application/json": {}}}})
+async def usage_of_month(month: str, info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
+    return _json(await service.usage_page(p, info, month))
 
 
 @router.get("/selfcare/api/usage/{month}.pdf", summary="RetrieveItemizedUsage: the month's PDF (archived)",

@@ -9,14 +9,20 @@ expiry and the nonce bound to this browser's sign-in attempt.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from authlib.jose import JsonWebKey, JsonWebToken
-from authlib.jose.errors import JoseError
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+with warnings.catch_warnings():
+    # authlib.jose announces its move to joserfc on import; it is the JOSE implementation this project uses
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.jose import JsonWebKey, JsonWebToken
+    from authlib.jose.errors import JoseError
 
 from openbss.selfcare.errors import SignInFailed, UpstreamUnavailable
 

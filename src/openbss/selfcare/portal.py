@@ -5,7 +5,9 @@ the stated freshness bound of sessions, balances and profiles)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +23,52 @@ from openbss.selfcare.oidc import OidcProviders, ProviderConfig
 from openbss.settings import Settings
 
 
+@dataclass(frozen=True)
+class Cached:
+    """A computed answer and its JSON encoding (encoded once, served many times)."""
+
+    value: Any
+    body: bytes
+
+    @classmethod
+    def of(cls, value: Any) -> Cached:
+        return cls(value, json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+FINAL_DOCUMENT_CACHE_SECONDS = 60.0
+
+
 class TtlCache:
-    """A bounded per-process cache whose entries live at most ``ttl`` seconds."""
+    """A bounded per-process cache whose entries live at most ``ttl`` seconds. Concurrent misses of one key share
+    one computation (no stampede on a cold or just-expired entry)."""
 
     def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._data: dict[Any, tuple[float, Any]] = {}
+        self._pending: dict[Any, asyncio.Future[Any]] = {}
+
+    async def get_or_compute(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
+        found = self.get(key)
+        if found is not None:
+            return found
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must see "never retrieved"
+            raise
+        else:
+            self.put(key, value)
+            future.set_result(value)
+            return value
+        finally:
+            self._pending.pop(key, None)
 
     def get(self, key: Any) -> Any | None:
         hit = self._data.get(key)
@@ -65,6 +106,8 @@ class Portal:
     sessions: TtlCache
     balances: TtlCache
     profiles: TtlCache
+    usage: TtlCache  # a month's usage page (JSON), per party and month
+    documents: TtlCache  # final (closed-month) PDFs: they never change
     clients: list[httpx.AsyncClient] = field(default_factory=list)
     corporate: Any = None
     archive_ready: bool = False
@@ -121,7 +164,8 @@ async def build_portal(settings: Settings, db: Database, *,
         providers=OidcProviders([ProviderConfig.parse(p) for p in settings.selfcare_identity_providers], idp_http),
         charging=charging, directories=Directories(tenant, charging, corporate), archive=archive,
         limiter=FixedWindowRateLimiter(storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
-        profiles=TtlCache(ttl), clients=[idp_http, charging_http], corporate=corporate)
+        profiles=TtlCache(ttl), usage=TtlCache(ttl), documents=TtlCache(FINAL_DOCUMENT_CACHE_SECONDS, 2_000),
+        clients=[idp_http, charging_http], corporate=corporate)
 
 
 _lock = asyncio.Lock()

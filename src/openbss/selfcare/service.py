@@ -26,7 +26,7 @@ from openbss.selfcare import usage
 from openbss.selfcare.directory import e164
 from openbss.selfcare.errors import InvalidCode, InvalidInput, TooManyRequests
 from openbss.selfcare.models import SelfcareEmailChange
-from openbss.selfcare.portal import Portal
+from openbss.selfcare.portal import Cached, Portal
 from openbss.selfcare.signin import E164, SessionInfo
 from openbss.selfcare.statement import StatementCustomer
 
@@ -112,21 +112,23 @@ def _ctx(portal: Portal, info: SessionInfo, session: Any) -> Context:
                    base_url=portal.public_url)
 
 
-async def customer_information(portal: Portal, info: SessionInfo) -> dict[str, Any]:
-    cached: dict[str, Any] | None = portal.profiles.get(info.customer_id)
-    if cached is not None:
-        return cached
-    async with portal.db.transaction(portal.tenant) as session:
-        profile = await portal.directories.profile(_ctx(portal, info, session), info.ref)
-        pending = (await session.execute(select(SelfcareEmailChange).where(
-            SelfcareEmailChange.customer_id == info.customer_id))).scalar_one_or_none()
-        if pending is not None and pending.expires_at > utcnow():
-            profile["pendingEmail"] = await _unseal_email(portal, session, pending)
-    portal.profiles.put(info.customer_id, profile)
-    return profile
+async def customer_information(portal: Portal, info: SessionInfo) -> Cached:
+    """The profile, served from memory for at most ``selfcare_cache_seconds``."""
+
+    async def load() -> Cached:
+        async with portal.db.transaction(portal.tenant) as session:
+            profile = await portal.directories.profile(_ctx(portal, info, session), info.ref)
+            pending = (await session.execute(select(SelfcareEmailChange).where(
+                SelfcareEmailChange.customer_id == info.customer_id))).scalar_one_or_none()
+            if pending is not None and pending.expires_at > utcnow():
+                profile["pendingEmail"] = await _unseal_email(portal, session, pending)
+        return Cached.of(profile)
+
+    found: Cached = await portal.profiles.get_or_compute(info.customer_id, load)
+    return found
 
 
-async def update_customer_information(portal: Portal, info: SessionInfo, body: Any) -> dict[str, Any]:
+async def update_customer_information(portal: Portal, info: SessionInfo, body: Any) -> Cached:
     update, given = parse_update(body)
     changes: dict[str, Any] = {}
     if "phone" in given:
@@ -171,7 +173,7 @@ async def _start_email_change(portal: Portal, session: Any, info: SessionInfo, e
                          subject=f"{brand}: confirm your email address", purpose="selfcare-email")
 
 
-async def confirm_email(portal: Portal, info: SessionInfo, code: str) -> dict[str, Any]:
+async def confirm_email(portal: Portal, info: SessionInfo, code: str) -> Cached:
     code = (code or "").strip()
     if not code.isdigit() or len(code) != 6:
         raise InvalidInput("'code': the confirmation code has 6 digits")
@@ -207,10 +209,13 @@ def _amount(value: Any) -> Decimal:
         return Decimal(0)
 
 
-async def current_balance(portal: Portal, info: SessionInfo) -> dict[str, Any]:
-    cached: dict[str, Any] | None = portal.balances.get(info.party_id)
-    if cached is not None:
-        return cached
+async def current_balance(portal: Portal, info: SessionInfo) -> Cached:
+    """Money and allowances of every line, served from memory for at most ``selfcare_cache_seconds``."""
+    found: Cached = await portal.balances.get_or_compute(info.party_id, lambda: _load_balance(portal, info))
+    return found
+
+
+async def _load_balance(portal: Portal, info: SessionInfo) -> Cached:
     buckets = await portal.charging.buckets(info.party_id)
     lines: dict[str, dict[str, Any]] = {}
     for b in buckets:
@@ -245,17 +250,30 @@ async def current_balance(portal: Portal, info: SessionInfo) -> dict[str, Any]:
         })
     for line in lines.values():
         line["allowances"].sort(key=lambda a: (a["unit"], a["validTo"] or "9999", a["name"]))
-    out = {"asOf": utcnow().isoformat().replace("+00:00", "Z"),
-           "freshnessSeconds": portal.settings.selfcare_cache_seconds,
-           "lines": [lines[k] for k in sorted(lines)]}
-    portal.balances.put(info.party_id, out)
-    return out
+    return Cached.of({"asOf": utcnow().isoformat().replace("+00:00", "Z"),
+                      "freshnessSeconds": portal.settings.selfcare_cache_seconds,
+                      "lines": [lines[k] for k in sorted(lines)]})
 
 
 # --- RetrieveItemizedUsage -----------------------------------------------------------------------------------
+async def usage_page(portal: Portal, info: SessionInfo, month: str) -> Cached:
+    """A month's usage as JSON for the page, served from memory for at most ``selfcare_cache_seconds``."""
+    usage.check_month(portal, month)
+
+    async def load() -> Cached:
+        return Cached.of(await usage.usage_json(portal, info.party_id, month))
+
+    found: Cached = await portal.usage.get_or_compute((info.party_id, month), load)
+    return found
+
+
 async def itemized_usage_pdf(portal: Portal, info: SessionInfo, month: str) -> usage.UsageDocumentFile:
     usage.check_month(portal, month)
-    profile = await customer_information(portal, info)
+    if usage.is_closed(portal, month):
+        final = portal.documents.get((info.customer_id, month))
+        if final is not None:
+            return final
+    profile = (await customer_information(portal, info)).value
     name = profile["name"]
     address = profile.get("address") or {}
     address_lines = tuple(x for x in (address.get("street1"), address.get("street2"),
@@ -267,4 +285,7 @@ async def itemized_usage_pdf(portal: Portal, info: SessionInfo, month: str) -> u
     customer = StatementCustomer(name=display, customer_id=info.customer_id, address_lines=address_lines,
                                  segment=info.segment,
                                  lines=tuple(p["msisdn"] for p in profile.get("products") or []))
-    return await usage.usage_pdf(portal, customer, info.party_id, month)
+    doc = await usage.usage_pdf(portal, customer, info.party_id, month)
+    if doc.final:
+        portal.documents.put((info.customer_id, month), doc)
+    return doc

@@ -253,22 +253,23 @@ async def resolve(portal: Portal, token: str | None) -> SessionInfo:
     if not token or len(token) > 200:
         raise NotSignedIn("sign in to use the portal")
     key = digest(token)
-    cached: SessionInfo | None = portal.sessions.get(key)
+    info: SessionInfo = await portal.sessions.get_or_compute(key, lambda: _load_session(portal, key))
+    if info.expires_at <= utcnow():
+        portal.sessions.drop(key)
+        raise NotSignedIn("your session has expired; sign in again", code="SESSION_EXPIRED")
+    return info
+
+
+async def _load_session(portal: Portal, key: str) -> SessionInfo:
     now = utcnow()
-    if cached is not None and cached.expires_at > now:
-        return cached
     idle = timedelta(minutes=portal.settings.selfcare_session_idle_minutes)
     async with portal.db.transaction(portal.tenant) as session:
         row = (await session.execute(select(SelfcareSession).where(SelfcareSession.id == key))).scalar_one_or_none()
         if row is None or row.revoked_at is not None or row.expires_at <= now or row.last_seen_at + idle <= now:
-            portal.sessions.drop(key)
             raise NotSignedIn("your session has expired; sign in again", code="SESSION_EXPIRED")
         if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
             await session.execute(update(SelfcareSession).where(SelfcareSession.id == key).values(last_seen_at=now))
-        info = _info(row)
-    # the idle deadline bounds the cached entry too
-    portal.sessions.put(key, info)
-    return info
+        return _info(row)
 
 
 async def sign_out(portal: Portal, info: SessionInfo) -> None:
