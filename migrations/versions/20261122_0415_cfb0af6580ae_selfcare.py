@@ -19,7 +19,7 @@ down_revision: str | None = '7c27ec2132bb'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ['outbound_message', 'selfcare_email_change', 'selfcare_identity', 'selfcare_login', 'selfcare_session',
+TABLES = ['selfcare_email_change', 'selfcare_identity', 'selfcare_login', 'selfcare_session',
           'selfcare_usage_document']
 
 
@@ -32,11 +32,16 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=200), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('purpose', sa.String(length=50), nullable=False),
+    sa.Column('status', sa.String(length=10), server_default='recorded', nullable=False),
+    sa.Column('attempts', sa.SmallInteger(), server_default='0', nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('tenant_id', sa.String(length=63), server_default=sa.text("current_setting('openbss.tenant_id', true)"), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_outbound_message_tenant_id_tenant')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbound_message'))
     )
+    op.create_index('ix_outbound_message_pending', 'outbound_message', ['next_attempt_at'], unique=False, postgresql_where="status = 'pending'")
     op.create_index(op.f('ix_outbound_message_recipient'), 'outbound_message', ['recipient'], unique=False)
     op.create_index(op.f('ix_outbound_message_tenant_id'), 'outbound_message', ['tenant_id'], unique=False)
     op.create_table('selfcare_email_change',
@@ -129,6 +134,7 @@ def upgrade() -> None:
     sa.Column('items', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('retain_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('tenant_id', sa.String(length=63), server_default=sa.text("current_setting('openbss.tenant_id', true)"), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_selfcare_usage_document_tenant_id_tenant')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_selfcare_usage_document'))
@@ -141,6 +147,9 @@ def upgrade() -> None:
     for table in TABLES:
         for statement in tenant_rls_sql(table):
             op.execute(statement)
+    # the worker delivers messages of every tenant (webhook channel) in the system scope
+    for statement in tenant_rls_sql('outbound_message', system_access=True):
+        op.execute(statement)
 
 
 def downgrade() -> None:
@@ -165,5 +174,6 @@ def downgrade() -> None:
     op.drop_table('selfcare_email_change')
     op.drop_index(op.f('ix_outbound_message_tenant_id'), table_name='outbound_message')
     op.drop_index(op.f('ix_outbound_message_recipient'), table_name='outbound_message')
+    op.drop_index('ix_outbound_message_pending', table_name='outbound_message', postgresql_where="status = 'pending'")
     op.drop_table('outbound_message')
     # ### end Alembic commands ###

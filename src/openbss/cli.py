@@ -209,6 +209,7 @@ def register_domain_consumers(rt: Any) -> None:
     which hub queries need), background loops and job blueprints."""
     from openbss.app import domain_routers
     from openbss.charging.jobs import charging_blueprint
+    from openbss.platform.messaging import messaging_loop
     from openbss.platform.worker import register_platform_consumers
     from openbss.provisioning.runner import orchestrate, provisioning_blueprint
     from openbss.selfcare.housekeeping import housekeeping
@@ -217,6 +218,7 @@ def register_domain_consumers(rt: Any) -> None:
     register_platform_consumers(rt)
     rt.background_loops.append(lambda stop: orchestrate(rt.db, rt.settings, stop))
     rt.background_loops.append(lambda stop: housekeeping(rt.settings, rt.db, stop))
+    rt.background_loops.append(lambda stop: messaging_loop(rt.db, rt.settings, stop))
     rt.job_blueprints.append(("provisioning", provisioning_blueprint()))
     rt.job_blueprints.append(("charging", charging_blueprint()))
 

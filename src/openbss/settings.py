@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,8 +108,14 @@ class Settings(BaseSettings):
     selfcare_rate_limit_ip: str = "600/minute"
     selfcare_rate_limit_user: str = "300/minute"
     selfcare_rate_limit_auth: str = "20/minute"
+    #: one-time codes sent to one number or address, and PDFs generated for one customer
+    selfcare_rate_limit_codes: str = "5/hour"
+    selfcare_rate_limit_documents: str = "20/minute"
     #: "memory://" (per process) or "redis://host:port" (shared by every process)
     selfcare_rate_limit_storage: str = "memory://"
+    #: link a first sign-in by email only when OpenBSS's record of that email is verified too (characteristic
+    #: ``emailVerified``): an email typed by an agent but never confirmed could belong to somebody else
+    selfcare_link_requires_verified_email: bool = True
     #: the charging system's API (balances, usage), reached over HTTP; defaults to ``public_url``
     selfcare_charging_url: str | None = None
     selfcare_charging_timeout_seconds: float = 5.0
@@ -121,13 +128,17 @@ class Settings(BaseSettings):
     selfcare_archive_retention_days: int = 0
     #: months are cut in this time zone; a month is closed (its PDF final) this long after it ends
     selfcare_time_zone: str = "UTC"
-    selfcare_month_close_hours: float = 0.0
+    selfcare_month_close_hours: float = 24.0  # late usage records (Event-Timestamp) still belong to the month
     selfcare_brand_name: str = "OpenBSS Telecom"
     selfcare_brand_color: str = "#0B5FFF"
     selfcare_brand_address: str = "1 Network Way, 75001 Paris"
     selfcare_brand_support: str = "Support: 0800 000 000"
-    #: "simulator" records SMS and email in the database (demo, tests)
-    messaging_channel: str = "simulator"
+    #: "simulator" records SMS and email in the database (demo, tests); "webhook" delivers them to the operator's
+    #: gateway: a signed JSON POST to ``messaging_webhook_url`` (see platform/messaging.py)
+    messaging_channel: Literal["simulator", "webhook"] = "simulator"
+    messaging_webhook_url: str | None = None
+    messaging_webhook_secret: str = "openbss-dev-messaging-secret"  # noqa: S105 - development default
+    messaging_retention_hours: float = 24.0
 
     # S3-compatible object storage (documents)
     s3_endpoint_url: str | None = None

@@ -72,7 +72,10 @@ def portal_settings(settings: Any, tenant: str, idp: Any, corporate_url: str, **
         "selfcare_corporate_directory_url": corporate_url,
         "selfcare_archive_url": str(archive),
         "selfcare_rate_limit_ip": "100000/minute", "selfcare_rate_limit_user": "100000/minute",
-        "selfcare_rate_limit_auth": "100000/minute", **overrides})
+        "selfcare_rate_limit_auth": "100000/minute", "selfcare_rate_limit_codes": "100000/hour",
+        "selfcare_rate_limit_documents": "100000/minute",
+        # last month is closed from its last instant on, whatever day the tests run
+        "selfcare_month_close_hours": 0.0, **overrides})
 
 
 def make_portal_app(rt: Any, settings: Any) -> Any:

@@ -56,7 +56,8 @@ def admin_context(tenant: str, session: Any) -> Context:
 
 async def new_customer(rt: Any, tenant: str, *, email: str, msisdn: str | None = None, given: str = "Ana",
                        family: str = "Lopez", balance: str = "20.00", segment: str = "residential",
-                       directory_id: str | None = None, payment_type: str = "prepaid") -> dict[str, Any]:
+                       directory_id: str | None = None, payment_type: str = "prepaid",
+                       email_verified: bool = True) -> dict[str, Any]:
     """A customer (party, customer, active billing account) with a charging line on the fallback plan."""
     from openbss.account.service import get_account_service
     from openbss.charging import service as charging
@@ -77,7 +78,8 @@ async def new_customer(rt: Any, tenant: str, *, email: str, msisdn: str | None =
                     {"mediumType": "phone", "characteristic": {"phoneNumber": "+33612345678", "contactType": "mobile"}},
                     {"mediumType": "postalAddress", "characteristic": {"street1": "1 Main Street", "city": "Paris",
                                                                        "postCode": "75001", "country": "FR"}}]})
-        chars = [{"name": "segment", "valueType": "string", "value": segment}]
+        chars = [{"name": "segment", "valueType": "string", "value": segment},
+                 {"name": "emailVerified", "valueType": "boolean", "value": email_verified}]
         if directory_id:
             chars.append({"name": "corporateDirectoryId", "valueType": "string", "value": directory_id})
         customer = await get_customer_service().create_customer(ctx, {

@@ -281,3 +281,42 @@ async def test_archive_in_s3(rt: Any, settings: Any, portal_tenant: str, idp: An
         assert head["ObjectLockMode"] == "COMPLIANCE" and head["ObjectLockRetainUntilDate"].year >= last.year + 9
     finally:
         await close_portal(app)
+
+
+async def test_retention_purge_and_gone_statements(rt: Any, settings: Any, portal_tenant: str, idp: Any,
+                                                   corporate_url: str) -> None:
+    from sqlalchemy import update
+
+    from openbss.selfcare.portal import close_portal
+    from openbss.selfcare.usage import purge_expired_documents
+    from tests.selfcare.conftest import make_portal_app, portal_settings
+
+    app = make_portal_app(rt, portal_settings(settings, portal_tenant, idp, corporate_url,
+                                              selfcare_archive_retention_days=1))
+    user = next_matching()
+    cust = await new_customer(rt, portal_tenant, email=user.email)
+    last = (datetime.now(UTC).replace(day=1) - timedelta(days=5)).replace(hour=9)
+    month = f"{last.year:04d}-{last.month:02d}"
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            await sign_in(c, user)
+            assert (await c.get(f"/selfcare/api/usage/{month}.pdf")).status_code == 200
+            portal = app.state.selfcare
+            assert await purge_expired_documents(portal) == 0  # kept for a day
+            async with rt.db.transaction(portal_tenant) as session:
+                doc = (await session.execute(select(UsageDocument).where(
+                    UsageDocument.customer_id == cust["customer_id"]))).scalar_one()
+                assert doc.retain_until is not None and doc.final
+                # the index says it is due, but the store still holds it under retention: nothing is lost
+                await session.execute(update(UsageDocument).where(UsageDocument.id == doc.id)
+                                      .values(retain_until=datetime.now(UTC) - timedelta(days=1)))
+            assert await purge_expired_documents(portal) == 0
+            assert await portal.archive.head(doc.object_key) is not None
+            async with rt.db.transaction(portal_tenant) as session:  # as after a successful purge
+                await session.execute(update(UsageDocument).where(UsageDocument.id == doc.id)
+                                      .values(purged_at=datetime.now(UTC)))
+            portal.documents.drop((cust["customer_id"], month))
+            r = await c.get(f"/selfcare/api/usage/{month}.pdf")
+            assert r.status_code == 410 and r.json()["code"] == "STATEMENT_GONE"
+    finally:
+        await close_portal(app)

@@ -81,7 +81,7 @@ async def test_link_by_msisdn_and_sms_code(rt: Any, portal_tenant: str, portal_c
     wrong = "000000" if code != "000000" else "111111"
     bad = await portal_client.post("/selfcare/api/link/verify", json={"code": wrong})
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_CODE"
-    assert "4 attempts left" in bad.json()["message"]
+    assert "wrong or has expired; 4 attempts left" in bad.json()["message"]
     ok = await portal_client.post("/selfcare/api/link/verify", json={"code": code})
     assert ok.status_code == 200 and ok.json()["customerId"] == cust["customer_id"]
     assert (await portal_client.get("/selfcare/api/customer")).json()["customerId"] == cust["customer_id"]
@@ -95,6 +95,36 @@ async def test_unverified_email_is_not_trusted(rt: Any, portal_tenant: str, port
     user = next_unverified()
     await new_customer(rt, portal_tenant, email=user.email)
     assert (await sign_in(portal_client, user)).headers["location"] == "/selfcare/#/link"
+
+
+async def test_an_email_the_operator_never_verified_does_not_link(rt: Any, portal_tenant: str,
+                                                                  portal_client: httpx.AsyncClient) -> None:
+    """The provider verified the address, but the operator's record of it was typed by an agent and never
+    confirmed: it could be somebody else's address, so the portal asks for the mobile number."""
+    user = next_matching()
+    await new_customer(rt, portal_tenant, email=user.email, email_verified=False)
+    assert (await sign_in(portal_client, user)).headers["location"] == "/selfcare/#/link"
+
+
+async def test_codes_to_one_number_are_rate_limited(rt: Any, settings: Any, portal_tenant: str, idp: Any,
+                                                    corporate_url: str) -> None:
+    from openbss.selfcare.portal import close_portal
+    from tests.selfcare.conftest import make_portal_app, portal_settings
+
+    app = make_portal_app(rt, portal_settings(settings, portal_tenant, idp, corporate_url,
+                                              selfcare_rate_limit_codes="2/hour"))
+    cust = await new_customer(rt, portal_tenant, email="flood@example.org")
+    try:
+        statuses = []
+        for _ in range(2):  # two sign-ins, so the per-sign-in limit (3) is not what stops it
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+                await sign_in(c, next_social())
+                for _ in range(2):
+                    r = await c.post("/selfcare/api/link/msisdn", json={"msisdn": cust["msisdn"]})
+                    statuses.append(r.status_code)
+        assert statuses == [202, 202, 429, 429]
+    finally:
+        await close_portal(app)
 
 
 async def test_code_attempts_are_limited(rt: Any, portal_tenant: str, portal_client: httpx.AsyncClient) -> None:

@@ -62,8 +62,11 @@ class ChargingClient:
         if response.status_code != 200:
             raise DomainError(f"the charging system refused the request ({response.status_code})",
                               code="CHARGING_REFUSED", status=502, reason="Bad gateway")
-        items: list[dict[str, Any]] = response.json()
-        return items, int(response.headers.get("X-Total-Count", len(items)))
+        try:
+            items: list[dict[str, Any]] = response.json()
+            return items, int(response.headers.get("X-Total-Count", len(items)))
+        except ValueError as exc:
+            raise UpstreamUnavailable("the charging system answered something that is not a TMF list") from exc
 
     async def buckets(self, party_id: str) -> list[dict[str, Any]]:
         """Every bucket of the customer's lines (money and allowances), live values."""

@@ -91,10 +91,12 @@ class _Guarded:
 
 
 class Directories:
-    def __init__(self, tenant: str, charging: ChargingClient, corporate: Any | None) -> None:
+    def __init__(self, tenant: str, charging: ChargingClient, corporate: Any | None, *,
+                 require_verified_email: bool = True) -> None:
         self.tenant = tenant
         self.charging = charging
         self.corporate = _Guarded(corporate) if corporate is not None else None
+        self.require_verified_email = require_verified_email
 
     def _corporate(self) -> Any:
         if self.corporate is None:
@@ -105,7 +107,8 @@ class Directories:
     async def match_email(self, ctx: Context, email: str) -> list[CustomerRef]:
         """Customers whose email is ``email``: OpenBSS's (blind index) and the corporate directory's verified ones."""
         found, _ = await _services()[0].search(ctx, {"email": email}, limit=5)
-        refs = [ref_of(c) for c in found if _segment(c) != CORPORATE]
+        refs = [ref_of(c) for c in found if _segment(c) != CORPORATE
+                and (not self.require_verified_email or _characteristic(c, EMAIL_VERIFIED) is True)]
         if self.corporate is not None:
             try:  # a directory that is down must not lock residential customers out
                 records = await self.corporate.find_by_email(self.tenant, normalize_email(email))
@@ -162,7 +165,7 @@ class Directories:
                      "fullName": party.get("fullName") or customer.get("name") or "", "organization": organization},
             "email": email, "emailVerified": bool(email) and _characteristic(customer, EMAIL_VERIFIED) is True,
             "pendingEmail": None,
-            "phone": _medium(media, "phone").get("phoneNumber") or _medium(media, "mobile").get("phoneNumber"),
+            "phone": _medium(media, _phone_kind(media)).get("phoneNumber"),
             "address": {f: str(address.get(f) or "") for f in ADDRESS_FIELDS} if address else None,
             "preferences": {**DEFAULT_PREFERENCES, **(_characteristic(customer, PREFERENCES) or {})},
             "accountState": states[0] if states else customer.get("status"),
@@ -193,12 +196,14 @@ class Directories:
     async def update(self, ctx: Context, ref: CustomerRef, changes: dict[str, Any]) -> None:
         """Apply validated changes (email only once verified) where the customer's data lives; audited."""
         if ref.segment == CORPORATE:
-            request_id = request_id_var.get()
-            await self._corporate().update(self.tenant, ref.directory_id, changes, actor=ctx.principal.subject,
-                                           request_id=request_id)
+            # the audit row is written (and flushed) first and the directory last: a failure of the directory
+            # rolls the audit back; only a failed PostgreSQL commit after the directory's could lose it
             await audit.record(ctx.session, ctx.principal, resource_type="CorporateCustomer",
                                resource_id=ref.customer_id, action="selfcare-update",
                                changes={k: {"old": audit.MASK, "new": audit.MASK} for k in sorted(changes)})
+            await ctx.session.flush()
+            await self._corporate().update(self.tenant, ref.directory_id, changes, actor=ctx.principal.subject,
+                                           request_id=request_id_var.get())
             return
         customers, parties, _, _ = _services()
         contact: dict[str, Any] = {k: changes[k] for k in ("email", "phone", "address") if k in changes}
@@ -221,6 +226,12 @@ class Directories:
 def e164(number: str) -> str:
     """The charging system keys lines by their E.164 digits; the portal shows them with the ``+``."""
     return number if not number or number.startswith("+") else f"+{number}"
+
+
+def _phone_kind(media: list[dict[str, Any]]) -> str:
+    """The contact medium that holds the customer's phone number, read and written alike: a "mobile" one when the
+    party has it, else "phone"."""
+    return "mobile" if any(m.get("mediumType") == "mobile" for m in media) else "phone"
 
 
 def _medium(media: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -248,13 +259,9 @@ def _replace_media(media: list[dict[str, Any]], contact: dict[str, Any]) -> list
     if "email" in contact:
         put("email", {"emailAddress": contact["email"]} if contact["email"] else None, preferred=True)
     if "phone" in contact:
-        if contact["phone"] is None:
-            put("phone", None)
-            put("mobile", None)
-        elif any(m.get("mediumType") == "mobile" for m in out):
-            put("mobile", {"phoneNumber": contact["phone"]})
-        else:
-            put("phone", {"phoneNumber": contact["phone"], "contactType": "mobile"})
+        kind = _phone_kind(out)
+        put(kind, {"phoneNumber": contact["phone"], **({"contactType": "mobile"} if kind == "phone" else {})}
+            if contact["phone"] else None)
     if "address" in contact:
         address = contact["address"]
         put("postalAddress", {k: v for k, v in address.items() if v} if address else None)

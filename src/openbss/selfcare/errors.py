@@ -43,3 +43,9 @@ class UpstreamUnavailable(DomainError):
     status = 503
     code = "UPSTREAM_UNAVAILABLE"
     reason = "Service temporarily unavailable"
+
+
+class StatementGone(DomainError):
+    status = 410
+    code = "STATEMENT_GONE"
+    reason = "Gone"

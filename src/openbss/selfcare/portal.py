@@ -38,37 +38,55 @@ class Cached:
 FINAL_DOCUMENT_CACHE_SECONDS = 60.0
 
 
+class _Recompute:
+    """What waiters get when the request computing a value was cancelled: they compute it themselves."""
+
+
 class TtlCache:
     """A bounded per-process cache whose entries live at most ``ttl`` seconds. Concurrent misses of one key share
-    one computation (no stampede on a cold or just-expired entry)."""
+    one computation (no stampede on a cold or just-expired entry). ``drop`` wins over a computation that was under
+    way: its result is handed to the requests that were waiting for it, but not kept, and later requests compute
+    again (so an update or a sign-out in this process takes effect at once)."""
 
     def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._data: dict[Any, tuple[float, Any]] = {}
         self._pending: dict[Any, asyncio.Future[Any]] = {}
+        self._generation: dict[Any, int] = {}
 
     async def get_or_compute(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
-        found = self.get(key)
-        if found is not None:
-            return found
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        while True:
+            found = self.get(key)
+            if found is not None:
+                return found
+            pending = self._pending.get(key)
+            if pending is None:
+                return await self._compute(key, compute)
+            value = await asyncio.shield(pending)
+            if not isinstance(value, _Recompute):
+                return value
+
+    async def _compute(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
+        generation = self._generation.get(key, 0)
         try:
             value = await compute()
+        except asyncio.CancelledError:
+            future.set_result(_Recompute())
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody else must see "never retrieved"
             raise
-        else:
-            self.put(key, value)
-            future.set_result(value)
-            return value
         finally:
-            self._pending.pop(key, None)
+            if self._pending.get(key) is future:
+                del self._pending[key]
+        if self._generation.get(key, 0) == generation:
+            self.put(key, value)
+        future.set_result(value)
+        return value
 
     def get(self, key: Any) -> Any | None:
         hit = self._data.get(key)
@@ -91,6 +109,10 @@ class TtlCache:
 
     def drop(self, key: Any) -> None:
         self._data.pop(key, None)
+        self._pending.pop(key, None)
+        if len(self._generation) >= self.max_entries:
+            self._generation.clear()
+        self._generation[key] = self._generation.get(key, 0) + 1
 
 
 @dataclass
@@ -162,7 +184,8 @@ async def build_portal(settings: Settings, db: Database, *,
     return Portal(
         settings=settings, db=db, tenant=tenant,
         providers=OidcProviders([ProviderConfig.parse(p) for p in settings.selfcare_identity_providers], idp_http),
-        charging=charging, directories=Directories(tenant, charging, corporate), archive=archive,
+        charging=charging, directories=Directories(tenant, charging, corporate,
+                                require_verified_email=settings.selfcare_link_requires_verified_email), archive=archive,
         limiter=FixedWindowRateLimiter(storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
         profiles=TtlCache(ttl), usage=TtlCache(ttl), documents=TtlCache(FINAL_DOCUMENT_CACHE_SECONDS, 2_000),
         clients=[idp_http, charging_http], corporate=corporate)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import time
 from typing import Any
 
 from limits import parse
@@ -68,8 +70,10 @@ async def hit(portal: Portal, scope: str, key: str, limit: str) -> None:
     if item is None:
         item = _parsed[limit] = parse(limit)
     if not await portal.limiter.hit(item, "selfcare", scope, key):
-        error = TooManyRequests(f"too many requests; the limit is {limit}, try again shortly")
-        error.headers = {"Retry-After": str(item.get_expiry())}  # type: ignore[attr-defined]
+        stats = await portal.limiter.get_window_stats(item, "selfcare", scope, key)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        error = TooManyRequests(f"too many requests; the limit is {limit}, try again in {wait} s")
+        error.headers = {"Retry-After": str(wait)}  # type: ignore[attr-defined]
         raise error
 
 

@@ -6,9 +6,6 @@ Every operation works on the session's own customer only: no operation takes a c
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import uuid
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -22,11 +19,12 @@ from openbss.platform.crypto import aad_for, key_service, seal, sealed_key_id, u
 from openbss.platform.db import utcnow
 from openbss.platform.personal_data import normalize_email, normalize_phone
 from openbss.platform.tmf.resource import Context
-from openbss.selfcare import usage
+from openbss.selfcare import codes, usage
 from openbss.selfcare.directory import e164
 from openbss.selfcare.errors import InvalidCode, InvalidInput, TooManyRequests
 from openbss.selfcare.models import SelfcareEmailChange
 from openbss.selfcare.portal import Cached, Portal
+from openbss.selfcare.security import hit
 from openbss.selfcare.signin import E164, SessionInfo
 from openbss.selfcare.statement import StatementCustomer
 
@@ -142,7 +140,10 @@ async def update_customer_information(portal: Portal, info: SessionInfo, body: A
         if changes:
             await portal.directories.update(ctx, info.ref, changes)
         if update.email is not None:
-            await _start_email_change(portal, session, info, normalize_email(update.email))
+            email = normalize_email(update.email)
+            await hit(portal, "code-to", email, portal.settings.selfcare_rate_limit_codes)
+            await hit(portal, "code-for", info.customer_id, portal.settings.selfcare_rate_limit_codes)
+            await _start_email_change(portal, session, info, email)
     portal.profiles.drop(info.customer_id)
     return await customer_information(portal, info)
 
@@ -152,19 +153,15 @@ async def _unseal_email(portal: Portal, session: Any, row: SelfcareEmailChange) 
     return str(unseal(key, row.sealed_email, aad_for(portal.tenant, "SelfcareEmailChange", row.customer_id)))
 
 
-async def _code_digest(portal: Portal, session: Any, customer_id: str, code: str) -> str:
-    key = await key_service().index_key(session, portal.tenant)
-    return hmac.new(key, f"selfcare-email\x1f{customer_id}\x1f{code}".encode(), hashlib.sha256).hexdigest()
-
-
 async def _start_email_change(portal: Portal, session: Any, info: SessionInfo, email: str) -> None:
-    code = f"{secrets.randbelow(10**6):06d}"
+    code = codes.new_code()
     key_id, key = await key_service().active(session, portal.tenant, "data")
     sealed = seal(key_id, key, email, aad_for(portal.tenant, "SelfcareEmailChange", info.customer_id))
     await session.execute(delete(SelfcareEmailChange).where(SelfcareEmailChange.customer_id == info.customer_id))
     ttl = portal.settings.selfcare_otp_ttl_seconds
     session.add(SelfcareEmailChange(id=str(uuid.uuid4()), customer_id=info.customer_id, sealed_email=sealed,
-                                    code_digest=await _code_digest(portal, session, info.customer_id, code),
+                                    code_digest=await codes.digest(session, portal.tenant, "selfcare-email",
+                                                                   info.customer_id, code),
                                     expires_at=utcnow() + timedelta(seconds=ttl)))
     brand = portal.settings.selfcare_brand_name
     await messaging.send(session, messaging.EMAIL, email,
@@ -174,9 +171,7 @@ async def _start_email_change(portal: Portal, session: Any, info: SessionInfo, e
 
 
 async def confirm_email(portal: Portal, info: SessionInfo, code: str) -> Cached:
-    code = (code or "").strip()
-    if not code.isdigit() or len(code) != 6:
-        raise InvalidInput("'code': the confirmation code has 6 digits")
+    code = codes.check_format(code, "the confirmation code")
     failure: Exception | None = None
     async with portal.db.transaction(portal.tenant) as session:
         row = (await session.execute(select(SelfcareEmailChange).where(
@@ -186,7 +181,8 @@ async def confirm_email(portal: Portal, info: SessionInfo, code: str) -> Cached:
         if row.attempts >= portal.settings.selfcare_otp_attempts:
             raise TooManyRequests("too many wrong codes; change the email again to get a new code",
                                   code="CODE_LOCKED")
-        if not hmac.compare_digest(row.code_digest, await _code_digest(portal, session, info.customer_id, code)):
+        given = await codes.digest(session, portal.tenant, "selfcare-email", info.customer_id, code)
+        if not codes.matches(row.code_digest, given):
             row.attempts += 1
             left = portal.settings.selfcare_otp_attempts - row.attempts
             failure = InvalidCode(f"wrong code; {left} attempt{'s' if left != 1 else ''} left")
@@ -229,9 +225,11 @@ async def _load_balance(portal: Portal, info: SessionInfo) -> Cached:
         name = str(b.get("name") or "")
         if unit == "money" and name.startswith("Main balance"):
             line["paymentType"] = "postpaid" if "postpaid" in name else "prepaid"
-            line["money"] = {"remaining": f"{_amount(remaining.get('amount')):.2f}",
-                             "currency": remaining.get("units"),
-                             "reserved": f"{_amount((b.get('reservedValue') or {}).get('amount')):.2f}",
+            currency = str(remaining.get("units") or "EUR")
+            line["money"] = {"remaining": usage.money_text(_amount(remaining.get("amount")), currency),
+                             "currency": currency,
+                             "reserved": usage.money_text(_amount((b.get("reservedValue") or {}).get("amount")),
+                                                          currency),
                              "creditLimit": None}
             continue
         initial = b.get("initialValue") or {}
@@ -268,11 +266,19 @@ async def usage_page(portal: Portal, info: SessionInfo, month: str) -> Cached:
 
 
 async def itemized_usage_pdf(portal: Portal, info: SessionInfo, month: str) -> usage.UsageDocumentFile:
+    """The month's PDF: a closed month's archived statement when there is one (no other system is asked), else a
+    new one (rate-limited per customer: rendering costs CPU and every document is archived)."""
     usage.check_month(portal, month)
+    key = (info.customer_id, month)
     if usage.is_closed(portal, month):
-        final = portal.documents.get((info.customer_id, month))
-        if final is not None:
-            return final
+        cached: usage.UsageDocumentFile | None = portal.documents.get(key)
+        if cached is not None:
+            return cached
+        archived = await usage.archived_final(portal, info.customer_id, month)
+        if archived is not None:
+            portal.documents.put(key, archived)
+            return archived
+    await hit(portal, "documents", info.customer_id, portal.settings.selfcare_rate_limit_documents)
     profile = (await customer_information(portal, info)).value
     name = profile["name"]
     address = profile.get("address") or {}
@@ -287,5 +293,5 @@ async def itemized_usage_pdf(portal: Portal, info: SessionInfo, month: str) -> u
                                  lines=tuple(p["msisdn"] for p in profile.get("products") or []))
     doc = await usage.usage_pdf(portal, customer, info.party_id, month)
     if doc.final:
-        portal.documents.put((info.customer_id, month), doc)
+        portal.documents.put(key, doc)
     return doc

@@ -21,14 +21,15 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from openbss.platform import messaging
-from openbss.platform.crypto import key_service
 from openbss.platform.db import utcnow
 from openbss.platform.personal_data import normalize_phone
 from openbss.platform.tmf.resource import Context
+from openbss.selfcare import codes
 from openbss.selfcare.directory import CustomerRef
 from openbss.selfcare.errors import InvalidCode, InvalidInput, NoPendingLink, NotSignedIn, SignInFailed, TooManyRequests
-from openbss.selfcare.models import SelfcareIdentity, SelfcareLogin, SelfcareSession
+from openbss.selfcare.models import SelfcareEmailChange, SelfcareIdentity, SelfcareLogin, SelfcareSession
 from openbss.selfcare.portal import Portal
+from openbss.selfcare.security import hit
 
 LOGIN_TTL = timedelta(minutes=15)
 MAX_CODES_PER_LOGIN = 3
@@ -66,8 +67,7 @@ class NewSession:
 
 @dataclass(frozen=True)
 class CallbackOutcome:
-    session: NewSession | None  # signed in
-    linking: bool  # identity known to the provider but not linked yet: ask for the MSISDN
+    session: NewSession | None  # signed in; None: the identity is not linked yet (ask for the MSISDN)
 
 
 def mask_email(email: str | None) -> str | None:
@@ -128,16 +128,18 @@ async def callback(portal: Portal, browser: str | None, *, state: str, code: str
             if len({m.customer_id for m in matches}) == 1:
                 linked = await _link(session, provider, identity.subject, matches[0], "email")
         if linked is not None:
-            return CallbackOutcome(await _new_session(portal, session, linked), False)
+            return CallbackOutcome(await _new_session(portal, session, linked))
         row = await _login_by_id(session, browser)
         row.stage, row.subject, row.masked_email = "link", identity.subject, mask_email(identity.email)
         row.expires_at = utcnow() + LOGIN_TTL
-        return CallbackOutcome(None, True)
+        return CallbackOutcome(None)
 
 
 async def _login_by_id(session: Any, browser: str | None) -> SelfcareLogin:
     row = (await session.execute(select(SelfcareLogin).where(SelfcareLogin.id == digest(browser or ""))
-                                 .with_for_update())).scalar_one()
+                                 .with_for_update())).scalar_one_or_none()
+    if row is None:  # removed by housekeeping while the provider was answering
+        raise SignInFailed("this sign-in attempt expired; start again", code="NO_SIGN_IN")
     return row
 
 
@@ -159,11 +161,6 @@ async def pending_link(portal: Portal, browser: str | None) -> dict[str, Any]:
         return {"provider": row.provider, "providerLabel": label or row.provider, "email": row.masked_email}
 
 
-async def _code_digest(portal: Portal, session: Any, login_id: str, code: str) -> str:
-    key = await key_service().index_key(session, portal.tenant)
-    return hmac.new(key, f"selfcare-otp\x1f{login_id}\x1f{code}".encode(), hashlib.sha256).hexdigest()
-
-
 def normalize_msisdn(raw: str) -> str:
     msisdn = normalize_phone(raw or "")
     if not E164.match(msisdn):
@@ -172,24 +169,31 @@ def normalize_msisdn(raw: str) -> str:
 
 
 async def send_code(portal: Portal, browser: str | None, raw_msisdn: str) -> dict[str, Any]:
+    """Send a one-time code to the line if it is a customer's. The answer, and the work done, are the same either
+    way: the portal does not reveal which numbers are customers'. Codes per number are rate-limited too (a sign-in
+    cannot be used to flood somebody's phone)."""
     msisdn = normalize_msisdn(raw_msisdn)
     ttl = portal.settings.selfcare_otp_ttl_seconds
+    async with portal.db.transaction(portal.tenant) as session:
+        await _login(session, browser, "link")
+    await hit(portal, "code-to", msisdn, portal.settings.selfcare_rate_limit_codes)
+    async with portal.db.transaction(portal.tenant) as session:  # the lookup may reach the corporate directory
+        ctx = Context(principal=portal.system_principal(), session=session, base_url=portal.public_url)
+        ref = await portal.directories.match_msisdn(ctx, msisdn)
     async with portal.db.transaction(portal.tenant) as session:
         row = await _login(session, browser, "link")
         if row.codes_sent >= MAX_CODES_PER_LOGIN:
             raise TooManyRequests("too many codes requested for this sign-in; sign in again", code="TOO_MANY_CODES")
         row.codes_sent += 1
-        ctx = Context(principal=portal.system_principal(), session=session, base_url=portal.public_url)
-        ref = await portal.directories.match_msisdn(ctx, msisdn)
         row.attempts = 0
         row.code_expires_at = utcnow() + timedelta(seconds=ttl)
-        if ref is None:  # same answer either way: the portal does not reveal which numbers are customers'
-            row.candidate_customer_id = row.code_digest = None
-        else:
-            code = f"{secrets.randbelow(10**6):06d}"
-            row.candidate_customer_id, row.candidate_party_id = ref.customer_id, ref.party_id
-            row.candidate_segment, row.candidate_directory_id = ref.segment, ref.directory_id
-            row.code_digest = await _code_digest(portal, session, row.id, code)
+        code = codes.new_code()
+        row.code_digest = await codes.digest(session, portal.tenant, "selfcare-otp", row.id, code)
+        row.candidate_customer_id = ref.customer_id if ref else None
+        row.candidate_party_id = ref.party_id if ref else None
+        row.candidate_segment = ref.segment if ref else None
+        row.candidate_directory_id = ref.directory_id if ref else None
+        if ref is not None:
             text = (f"{portal.settings.selfcare_brand_name}: your sign-in code is {code}. It expires in "
                     f"{ttl // 60} minutes. Never share it.")
             await messaging.send(session, messaging.SMS, msisdn, text, purpose="selfcare-link")
@@ -198,25 +202,21 @@ async def send_code(portal: Portal, browser: str | None, raw_msisdn: str) -> dic
 
 
 async def verify_code(portal: Portal, browser: str | None, code: str) -> NewSession:
-    code = (code or "").strip()
-    if not code.isdigit() or len(code) != 6:
-        raise InvalidInput("'code': the one-time code has 6 digits")
+    code = codes.check_format(code)
     max_attempts = portal.settings.selfcare_otp_attempts
     failure: Exception | None = None
     async with portal.db.transaction(portal.tenant) as session:
         row = await _login(session, browser, "link")
         if row.attempts >= max_attempts:
             raise TooManyRequests("too many wrong codes; request a new code", code="CODE_LOCKED")
-        expired = row.code_expires_at is None or row.code_expires_at <= utcnow()
-        expected = row.code_digest
-        given = await _code_digest(portal, session, row.id, code)
-        if expired or expected is None or row.candidate_customer_id is None \
-                or not hmac.compare_digest(expected, given):
+        live = row.code_expires_at is not None and row.code_expires_at > utcnow()
+        given = await codes.digest(session, portal.tenant, "selfcare-otp", row.id, code)
+        if not (codes.matches(row.code_digest, given) and live and row.candidate_customer_id is not None):
             row.attempts += 1  # committed: the failure counts even though the request fails
             left = max_attempts - row.attempts
-            failure = InvalidCode("the code has expired; request a new one" if expired and expected else
-                                  f"wrong code; {left} attempt{'s' if left != 1 else ''} left",
-                                  details={"attemptsLeft": left})
+            # one answer for a wrong, an expired and a never-sent code
+            failure = InvalidCode(f"the code is wrong or has expired; {left} attempt{'s' if left != 1 else ''} "
+                                  "left", details={"attemptsLeft": left})
         else:
             ref = CustomerRef(row.candidate_customer_id, row.candidate_party_id or "", row.candidate_segment or "",
                               row.candidate_directory_id)
@@ -304,6 +304,8 @@ async def erase_identities(ctx: Context, party_id: str) -> int:
     """Unlink every external identity of the party and end its portal sessions."""
     from sqlalchemy import delete
 
+    customers = select(SelfcareIdentity.customer_id).where(SelfcareIdentity.party_id == party_id)
+    await ctx.session.execute(delete(SelfcareEmailChange).where(SelfcareEmailChange.customer_id.in_(customers)))
     await ctx.session.execute(delete(SelfcareSession).where(SelfcareSession.party_id == party_id))
     result = await ctx.session.execute(delete(SelfcareIdentity).where(SelfcareIdentity.party_id == party_id))
     return int(getattr(result, "rowcount", 0) or 0)

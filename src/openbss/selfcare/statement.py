@@ -21,7 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import partial
 from itertools import accumulate
 from pathlib import Path
@@ -49,6 +49,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from openbss.pricing.money import round_money
+
 __all__ = [
     "Branding",
     "Statement",
@@ -59,7 +61,6 @@ __all__ = [
     "totals_by_service",
 ]
 
-CENT = Decimal("0.01")
 NO_USAGE = "No usage in this period."
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -130,10 +131,10 @@ def totals_by_currency(items: Iterable[UsageItem]) -> list[tuple[str, int, Decim
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    q = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    q = round_money(amount, currency)  # the platform's one rounding rule: the currency's minor unit, half up
     if q == 0:
         q = abs(q)  # no "-0.00"
-    return f"{q:,.2f} {currency}"
+    return f"{q:,f} {currency}"
 
 
 # --- fonts ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,13 +18,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from openbss.platform.db import utcnow
-from openbss.platform.storage import ObjectExists, ObjectNotFound
+from openbss.platform.storage import ObjectExists, StorageError
+from openbss.pricing.money import round_money
 from openbss.selfcare.directory import e164
-from openbss.selfcare.errors import InvalidInput, UpstreamUnavailable
+from openbss.selfcare.errors import InvalidInput, StatementGone, UpstreamUnavailable
 from openbss.selfcare.models import UsageDocument
 from openbss.selfcare.portal import Portal
 from openbss.selfcare.statement import (
@@ -35,6 +37,7 @@ from openbss.selfcare.statement import (
     totals_by_service,
 )
 
+log = logging.getLogger(__name__)
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MONTHS_SHOWN = 12
 SERVICE = {"voice": "Voice", "data": "Data", "sms": "SMS", "mms": "MMS"}
@@ -133,11 +136,16 @@ async def items_of(portal: Portal, party_id: str, month: str) -> tuple[list[Usag
     return items, truncated
 
 
+def money_text(amount: Decimal, currency: str) -> str:
+    """An amount as the portal shows it: rounded by the platform's rule for the currency (as in the PDF)."""
+    return str(round_money(amount, currency))
+
+
 def item_json(item: UsageItem, tz: ZoneInfo) -> dict[str, Any]:
     return {"at": item.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "localTime": item.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), "msisdn": item.msisdn,
             "service": item.service, "destination": item.destination, "quantity": item.quantity,
-            "charge": f"{item.charge.quantize(Decimal('0.01'))}", "currency": item.currency,
+            "charge": money_text(item.charge, item.currency), "currency": item.currency,
             "included": item.included}
 
 
@@ -147,7 +155,7 @@ async def usage_json(portal: Portal, party_id: str, month: str) -> dict[str, Any
     tz = zone(portal)
     return {"month": month, "closed": is_closed(portal, month), "timeZone": str(tz), "truncated": truncated,
             "items": [item_json(i, tz) for i in items],
-            "totals": [{"service": s, "count": n, "charge": f"{total.quantize(Decimal('0.01'))}", "currency": cur}
+            "totals": [{"service": s, "count": n, "charge": money_text(total, cur), "currency": cur}
                        for s, n, total, cur in totals_by_service(items)],
             "pdf": f"/selfcare/api/usage/{month}.pdf"}
 
@@ -161,14 +169,26 @@ async def _final(portal: Portal, customer_id: str, month: str) -> UsageDocument 
         return row
 
 
+async def archived_final(portal: Portal, customer_id: str, month: str) -> UsageDocumentFile | None:
+    """The final statement of a closed month from the archive, or None when none was made yet."""
+    row = await _final(portal, customer_id, month)
+    if row is None:
+        return None
+    if row.purged_at is not None:
+        raise StatementGone(f"the statement of {month} was deleted at the end of its retention period")
+    return await _read_archived(portal, row)
+
+
 async def _read_archived(portal: Portal, row: UsageDocument) -> UsageDocumentFile:
     try:
         content = await portal.archive.get(row.object_key)
-    except ObjectNotFound as exc:
-        raise UpstreamUnavailable(f"the archived statement of {row.month} is missing from the archive") from exc
+    except StorageError as exc:  # missing, or its checksum does not match: an operator has to look
+        log.error("archived statement %s of %s cannot be read: %s", row.id, row.month, type(exc).__name__)
+        raise UpstreamUnavailable(f"the archived statement of {row.month} cannot be read right now") from exc
     sha = hashlib.sha256(content).hexdigest()
     if sha != row.sha256:
-        raise UpstreamUnavailable(f"the archived statement of {row.month} does not match its checksum")
+        log.error("archived statement %s of %s does not match its checksum", row.id, row.month)
+        raise UpstreamUnavailable(f"the archived statement of {row.month} cannot be read right now")
     return UsageDocumentFile(content, sha, row.month, True, row.object_key)
 
 
@@ -177,7 +197,11 @@ async def ensure_archive(portal: Portal) -> None:
     if not portal.archive_ready:
         ensure = getattr(portal.archive, "ensure_bucket", None)
         if ensure is not None:
-            await ensure()
+            try:
+                await ensure()
+            except Exception as exc:  # S3 unreachable or refusing: the statement cannot be archived, so not served
+                log.error("the document archive is not usable: %s", type(exc).__name__)
+                raise UpstreamUnavailable("the document archive is temporarily unavailable") from exc
         portal.archive_ready = True
 
 
@@ -185,10 +209,14 @@ async def usage_pdf(portal: Portal, customer: StatementCustomer, party_id: str, 
     check_month(portal, month)
     closed = is_closed(portal, month)
     if closed:
-        found = await _final(portal, customer.customer_id, month)
+        found = await archived_final(portal, customer.customer_id, month)
         if found is not None:
-            return await _read_archived(portal, found)
-    items, _ = await items_of(portal, party_id, month)
+            return found
+    items, truncated = await items_of(portal, party_id, month)
+    if truncated:  # never archive an incomplete statement as the month's final one
+        log.warning("statement of %s for customer %s truncated at %d events", month, customer.customer_id,
+                    len(items))
+        closed = False
     start, end = bounds(portal, month)
     now = utcnow()
     s = portal.settings
@@ -209,6 +237,9 @@ async def usage_pdf(portal: Portal, customer: StatementCustomer, party_id: str, 
                                  metadata={"month": month, "final": str(closed).lower()})
     except ObjectExists:  # the same instant and content: already archived
         pass
+    except StorageError as exc:
+        log.error("statement of %s not archived: %s", month, type(exc).__name__)
+        raise UpstreamUnavailable("the document archive is temporarily unavailable") from exc
     async with portal.db.transaction(portal.tenant) as session:
         stmt = insert(UsageDocument).values(customer_id=customer.customer_id, month=month, final=closed,
                                             object_key=key, sha256=sha, size=len(content), items=len(items),
@@ -218,21 +249,30 @@ async def usage_pdf(portal: Portal, customer: StatementCustomer, party_id: str, 
                                                index_where=text("final"))
         inserted = await session.execute(stmt.returning(UsageDocument.id))
         won = inserted.scalar_one_or_none() is not None
-    if closed and not won:  # another request archived this closed month first: serve that one
-        found = await _final(portal, customer.customer_id, month)
+    if closed and not won:  # another request (maybe in another process) archived this month first: serve that one
+        found = await archived_final(portal, customer.customer_id, month)
         assert found is not None
-        return await _read_archived(portal, found)
+        return found
     return UsageDocumentFile(content, sha, month, closed, key)
 
 
 async def purge_expired_documents(portal: Portal) -> int:
-    """Delete archived documents past their retention (none when retention is 0: kept forever)."""
+    """Delete archived documents past their retention (none when retention is 0: kept forever). Each object is
+    deleted first and its index row marked purged after, one at a time: a failure leaves the row for the next run,
+    and a purged month answers 410 instead of being generated again."""
     now = utcnow()
     async with portal.db.transaction(portal.tenant) as session:
-        rows = (await session.execute(select(UsageDocument).where(
-            UsageDocument.retain_until.is_not(None), UsageDocument.retain_until < now).limit(1000))).scalars().all()
-        for row in rows:
-            await portal.archive.delete(row.object_key)
-        if rows:
-            await session.execute(delete(UsageDocument).where(UsageDocument.id.in_([r.id for r in rows])))
-        return len(rows)
+        rows = (await session.execute(select(UsageDocument.id, UsageDocument.object_key).where(
+            UsageDocument.retain_until.is_not(None), UsageDocument.retain_until < now,
+            UsageDocument.purged_at.is_(None)).limit(1000))).all()
+    purged = 0
+    for row_id, key in rows:
+        try:
+            await portal.archive.delete(key)
+        except StorageError as exc:
+            log.warning("archived document %s not deleted yet: %s", row_id, type(exc).__name__)
+            continue
+        async with portal.db.transaction(portal.tenant) as session:
+            await session.execute(update(UsageDocument).where(UsageDocument.id == row_id).values(purged_at=now))
+        purged += 1
+    return purged
