@@ -80,11 +80,26 @@ async def seed_corporate_directory(settings: Settings) -> str | None:
     from openbss.selfcare.corporate import CorporateDirectory, seed_demo
 
     directory = CorporateDirectory.from_url(settings.selfcare_corporate_directory_url)
+    await asyncio.to_thread(_create_database, directory)
     try:
         await seed_demo(directory, DEMO_TENANT)
         return directory.where
     finally:
         await directory.close()
+
+
+def _create_database(directory: Any) -> None:
+    """The demo creates its corporate directory's database on the server when it is missing."""
+    import pymysql
+
+    conn = pymysql.connect(host=directory.host, port=directory.port, user=directory.user,
+                           password=directory._password, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{directory.database.replace('`', '')}` "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
 
 
 async def run_demo(settings: Settings, *, host: str | None, port: int | None, console: Console) -> None:

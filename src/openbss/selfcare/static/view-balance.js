@@ -28,7 +28,9 @@ function allowanceRow(a) {
   const unit = UNIT_LABELS[a.unit] || humanize(a.unit) || 'Allowance';
   const pct = percentUsed(a);
   const remaining = a.remainingDisplay ?? (a.remaining ?? '');
-  const amount = a.initialDisplay ? `${remaining} of ${a.initialDisplay} left` : `${remaining} left`;
+  const unlimited = String(remaining).toLowerCase() === 'unlimited';
+  const amount = unlimited ? 'Unlimited'
+    : a.initialDisplay ? `${remaining} of ${a.initialDisplay} left` : `${remaining} left`;
   const level = pct === null ? '' : pct >= 95 ? ' level-bad' : pct >= 80 ? ' level-warn' : '';
   return h('li', { class: `allowance unit-${String(a.unit || 'other').replace(/[^a-z]/gi, '')}`, dataset: { testid: 'allowance' } },
     h('div', { class: 'allowance-head' },
@@ -63,10 +65,13 @@ function lineCard(line, index) {
       h('span', { class: 'badges' },
         badge(humanize(line.paymentType) || 'Line', 'info'),
         status && status !== 'active' ? badge(humanize(line.status), stateTone(line.status)) : null)),
+    // postpaid: the main balance goes below zero as charges accrue; show them as this period's charges
     h('div', { class: 'money' },
-      h('p', { class: 'money-label' }, 'Remaining credit'),
-      h('p', { class: `money-amount${Number.isFinite(remaining) && remaining < 0 ? ' negative' : ''}`,
-        dataset: { testid: 'balance-money' } }, formatMoney(money.remaining, money.currency)),
+      h('p', { class: 'money-label' }, postpaid ? 'Charges this period' : 'Remaining credit'),
+      h('p', { class: `money-amount${!postpaid && Number.isFinite(remaining) && remaining < 0 ? ' negative' : ''}`,
+        dataset: { testid: 'balance-money' } },
+        formatMoney(postpaid ? (remaining < 0 ? String(money.remaining).replace(/^-/, '') : '0') : money.remaining,
+          money.currency)),
       meta),
     h('h3', { class: 'section-title' }, 'Allowances'),
     allowances.length
