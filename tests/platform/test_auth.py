@@ -431,3 +431,22 @@ async def test_jwks_mode_checks_issuer_and_audience(settings: Any, jwks_server: 
         with pytest.raises(Unauthorized) as exc:
             await verifier.verify(token)
         assert exc.value.code == "INVALID_TOKEN"
+
+
+async def test_jwks_mode_accepts_the_platforms_customer_tokens_only(settings: Any,
+                                                                    jwks_server: tuple[str, Any, str]) -> None:
+    """With staff tokens from an identity provider, the platform's own key still signs the short-lived tokens the
+    self-care portal uses to act for one customer (towards the charging API), and nothing more."""
+    from openbss.platform.auth import issue_token
+
+    url, key, kid = jwks_server
+    verifier = TokenVerifier(settings.model_copy(update={"jwks_url": url}))
+    p = await verifier.verify(issue_token("acme", ["customer"], party="p-7", settings=settings))
+    assert p.roles == ("customer",) and p.party_id == "p-7" and p.is_customer
+    for roles in (["admin"], ["system"], ["customer", "csr_agent"]):
+        with pytest.raises(Unauthorized) as exc:
+            await verifier.verify(issue_token("acme", roles, party="p-7", settings=settings))
+        assert exc.value.code == "INVALID_TOKEN"
+    # the identity provider's tokens still work beside them
+    token = jwt.encode(claims_for(settings, "acme", ["csr_agent"]), key, algorithm="RS256", headers={"kid": kid})
+    assert (await verifier.verify(token)).roles == ("csr_agent",)

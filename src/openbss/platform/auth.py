@@ -171,14 +171,19 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         s = self.settings
+        own_key_in_idp_mode = False
         try:
-            if self._jwks is not None:
+            own = local_key(s)
+            own_key_in_idp_mode = self._jwks is not None and jwt.get_unverified_header(token).get("kid") == own.kid
+            if self._jwks is not None and not own_key_in_idp_mode:
                 jwk = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
                 signing_key: Any = jwk.key
                 # the key decides the algorithm: a token cannot pick another one
                 algorithms = [jwk.algorithm_name] if jwk.algorithm_name in s.jwt_algorithms else []
             else:
-                signing_key = local_key(s).public_key
+                # the platform's own key: every token without an identity provider; with one, only the
+                # short-lived tokens the self-care portal issues to act for one customer (checked below)
+                signing_key = own.public_key
                 algorithms = ["RS256"]
             if not algorithms:
                 raise Unauthorized("the signing key's algorithm is not accepted", code="INVALID_TOKEN")
@@ -199,6 +204,9 @@ class TokenVerifier:
         if not isinstance(raw_roles, list):
             raise Unauthorized(f"the '{s.roles_claim}' claim must be a list of roles", code="INVALID_TOKEN")
         roles = tuple(r for r in raw_roles if isinstance(r, str))
+        if own_key_in_idp_mode and roles != ("customer",):
+            raise Unauthorized("tokens signed by the platform's own key only act for a customer when an identity "
+                               "provider issues the staff tokens", code="INVALID_TOKEN")
         party = claims.get(s.party_claim)
         if "customer" in roles and not party:
             raise Unauthorized(f"a customer token must carry '{s.party_claim}'", code="INVALID_TOKEN")

@@ -187,7 +187,7 @@ async def build_portal(settings: Settings, db: Database, *,
         charging=charging, directories=Directories(tenant, charging, corporate,
                                 require_verified_email=settings.selfcare_link_requires_verified_email), archive=archive,
         limiter=FixedWindowRateLimiter(storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
-        profiles=TtlCache(ttl), usage=TtlCache(ttl), documents=TtlCache(FINAL_DOCUMENT_CACHE_SECONDS, 2_000),
+        profiles=TtlCache(ttl), usage=TtlCache(ttl), documents=TtlCache(FINAL_DOCUMENT_CACHE_SECONDS, 200),
         clients=[idp_http, charging_http], corporate=corporate)
 
 
