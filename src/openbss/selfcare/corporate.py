@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import aiomysql
 import pymysql
 
+from openbss.platform import personal_data
 from openbss.platform.errors import DomainError
 
 T = TypeVar("T")
@@ -258,10 +259,10 @@ def _flag(value: Any, field: str) -> bool:
 
 
 def normalize_email(email: str | None) -> str | None:
-    """How the directory stores and matches an email address: stripped and lower-cased; empty means none."""
+    """How the directory stores and matches an email address: the platform's normalization; empty means none."""
     if email is None:
         return None
-    return email.strip().lower() or None
+    return personal_data.normalize_email(email) or None
 
 
 def _address_columns(address: Any) -> dict[str, str | None]:

@@ -103,34 +103,46 @@ class Directories:
             raise UpstreamUnavailable("the corporate customer directory is not configured")
         return self.corporate
 
-    # --- finding the customer of an identity -----------------------------------------------------------------
-    async def match_email(self, ctx: Context, email: str) -> list[CustomerRef]:
-        """Customers whose email is ``email``: OpenBSS's (blind index) and the corporate directory's verified ones."""
+    # --- finding the customer of an identity ---------------------------------------------------------------
+    # Each lookup comes in two steps: what the other systems say (network, no database transaction open), then
+    # the OpenBSS customer it designates (inside the caller's transaction).
+    async def corporate_ids_by_email(self, email: str) -> list[str]:
+        """Directory ids of the corporate customers whose verified email is ``email``."""
+        if self.corporate is None:
+            return []
+        try:  # a directory that is down must not lock residential customers out
+            records = await self.corporate.find_by_email(self.tenant, normalize_email(email))
+        except UpstreamUnavailable:
+            return []
+        return [str(r["customerId"]) for r in records if r.get("emailVerified")]
+
+    async def match_email(self, ctx: Context, email: str, corporate_ids: list[str]) -> list[CustomerRef]:
+        """Customers whose email is ``email``: OpenBSS's (blind index; the operator's record must be verified too
+        unless configured otherwise) and the corporate ones found by ``corporate_ids_by_email``."""
         found, _ = await _services()[0].search(ctx, {"email": email}, limit=5)
         refs = [ref_of(c) for c in found if _segment(c) != CORPORATE
                 and (not self.require_verified_email or _characteristic(c, EMAIL_VERIFIED) is True)]
-        if self.corporate is not None:
-            try:  # a directory that is down must not lock residential customers out
-                records = await self.corporate.find_by_email(self.tenant, normalize_email(email))
-            except UpstreamUnavailable:
-                records = []
-            for record in records:
-                if record.get("emailVerified"):
-                    ref = await self._corporate_ref(ctx, record["customerId"])
-                    if ref is not None:
-                        refs.append(ref)
+        for directory_id in corporate_ids:
+            ref = await self._corporate_ref(ctx, directory_id)
+            if ref is not None:
+                refs.append(ref)
         return refs
 
-    async def match_msisdn(self, ctx: Context, msisdn: str) -> CustomerRef | None:
-        """The customer whose line is ``msisdn`` (corporate directory first, then the charging system)."""
+    async def line_owner(self, msisdn: str) -> tuple[str | None, str | None]:
+        """Who holds the line ``msisdn``: (corporate directory id, None), (None, charging party id) or neither."""
         if self.corporate is not None:
             try:
                 record = await self.corporate.find_by_msisdn(self.tenant, msisdn)
             except UpstreamUnavailable:
                 record = None
             if record is not None:
-                return await self._corporate_ref(ctx, record["customerId"])
-        party_id = await self.charging.party_of_line(msisdn)
+                return str(record["customerId"]), None
+        return None, await self.charging.party_of_line(msisdn)
+
+    async def match_line(self, ctx: Context, directory_id: str | None, party_id: str | None) -> CustomerRef | None:
+        """The customer of a line, from what ``line_owner`` found."""
+        if directory_id is not None:
+            return await self._corporate_ref(ctx, directory_id)
         if party_id is None:
             return None
         customers = await _services()[0].customers_of_party(ctx, party_id)
@@ -141,15 +153,19 @@ class Directories:
         return ref_of(found[0]) if found else None
 
     # --- RetrieveCustomerInformation ---------------------------------------------------------------------------
-    async def profile(self, ctx: Context, ref: CustomerRef) -> dict[str, Any]:
-        if ref.segment == CORPORATE:
-            record = await self._corporate().get(self.tenant, ref.directory_id)
-            if record is None:
-                raise NotFound("your customer record is not in the corporate directory", code="CUSTOMER_NOT_FOUND")
-            out = {k: v for k, v in record.items() if k != "version"}
-            out["customerId"] = ref.customer_id
-            out["pendingEmail"] = None
-            return out
+    async def corporate_profile(self, ref: CustomerRef) -> dict[str, Any]:
+        """A corporate customer's profile, from the directory (network; no OpenBSS transaction needed)."""
+        record = await self._corporate().get(self.tenant, ref.directory_id)
+        if record is None:
+            raise NotFound("your customer record is not in the corporate directory", code="CUSTOMER_NOT_FOUND")
+        out = {k: v for k, v in record.items() if k != "version"}
+        out["customerId"] = ref.customer_id
+        out["pendingEmail"] = None
+        return out
+
+    async def openbss_profile(self, ctx: Context, ref: CustomerRef, buckets: list[dict[str, Any]]) -> dict[str, Any]:
+        """A residential or SME customer's profile from OpenBSS; ``buckets`` are the charging system's buckets of
+        the customer's lines (fetched by the caller before its transaction)."""
         customers, parties, accounts, _ = _services()
         customer = await customers.get_customer(ctx, ref.customer_id)
         party = await parties.find_party(ctx, ref.party_id) or {}
@@ -169,14 +185,14 @@ class Directories:
             "address": {f: str(address.get(f) or "") for f in ADDRESS_FIELDS} if address else None,
             "preferences": {**DEFAULT_PREFERENCES, **(_characteristic(customer, PREFERENCES) or {})},
             "accountState": states[0] if states else customer.get("status"),
-            "products": await self.products(ctx, ref),
+            "products": await self._products(ctx, buckets),
         }
 
-    async def products(self, ctx: Context, ref: CustomerRef) -> list[dict[str, Any]]:
+    async def _products(self, ctx: Context, buckets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The customer's lines as the charging system knows them, named from the product inventory."""
         inventory = _services()[3]
         lines: dict[str, str | None] = {}
-        for bucket in await self.charging.buckets(ref.party_id):
+        for bucket in buckets:
             for resource in bucket.get("logicalResource") or []:
                 product = (bucket.get("product") or [{}])[0].get("id")
                 lines.setdefault(e164(str(resource.get("id"))), product)

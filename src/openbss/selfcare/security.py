@@ -61,6 +61,11 @@ class SelfcareSecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def digest(token: str) -> str:
+    """What is stored of a token handed to a browser (session, CSRF, sign-in binding): its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 _parsed: dict[str, Any] = {}
 
 
@@ -80,5 +85,5 @@ async def hit(portal: Portal, scope: str, key: str, limit: str) -> None:
 def check_csrf(header: str | None, expected_digest: str) -> None:
     if not header:
         raise CsrfFailed(f"missing the {CSRF_HEADER} header (the value of the {CSRF_COOKIE} cookie)")
-    if not hmac.compare_digest(hashlib.sha256(header.encode()).hexdigest(), expected_digest):
+    if not hmac.compare_digest(digest(header), expected_digest):
         raise CsrfFailed("the CSRF token does not match this session")

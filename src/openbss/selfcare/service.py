@@ -20,7 +20,7 @@ from openbss.platform.db import utcnow
 from openbss.platform.personal_data import normalize_email, normalize_phone
 from openbss.platform.tmf.resource import Context
 from openbss.selfcare import codes, usage
-from openbss.selfcare.directory import e164
+from openbss.selfcare.directory import CORPORATE, e164
 from openbss.selfcare.errors import InvalidCode, InvalidInput, TooManyRequests
 from openbss.selfcare.models import SelfcareEmailChange
 from openbss.selfcare.portal import Cached, Portal
@@ -114,8 +114,13 @@ async def customer_information(portal: Portal, info: SessionInfo) -> Cached:
     """The profile, served from memory for at most ``selfcare_cache_seconds``."""
 
     async def load() -> Cached:
+        # the other systems first, outside the transaction: the corporate directory, or the charging system's lines
+        corporate = info.segment == CORPORATE
+        profile = await portal.directories.corporate_profile(info.ref) if corporate else None
+        buckets = [] if corporate else await portal.charging.buckets(info.party_id)
         async with portal.db.transaction(portal.tenant) as session:
-            profile = await portal.directories.profile(_ctx(portal, info, session), info.ref)
+            if profile is None:
+                profile = await portal.directories.openbss_profile(_ctx(portal, info, session), info.ref, buckets)
             pending = (await session.execute(select(SelfcareEmailChange).where(
                 SelfcareEmailChange.customer_id == info.customer_id))).scalar_one_or_none()
             if pending is not None and pending.expires_at > utcnow():
@@ -135,14 +140,15 @@ async def update_customer_information(portal: Portal, info: SessionInfo, body: A
         changes["address"] = update.address.model_dump() if update.address else None
     if update.preferences is not None:
         changes["preferences"] = update.preferences.model_dump(exclude_none=True)
+    email = normalize_email(update.email) if update.email is not None else None
+    if email is not None:  # checked before anything is written (the limiter may be a Redis server)
+        await hit(portal, "code-to", email, portal.settings.selfcare_rate_limit_codes)
+        await hit(portal, "code-for", info.customer_id, portal.settings.selfcare_rate_limit_codes)
     async with portal.db.transaction(portal.tenant) as session:
         ctx = _ctx(portal, info, session)
         if changes:
             await portal.directories.update(ctx, info.ref, changes)
-        if update.email is not None:
-            email = normalize_email(update.email)
-            await hit(portal, "code-to", email, portal.settings.selfcare_rate_limit_codes)
-            await hit(portal, "code-for", info.customer_id, portal.settings.selfcare_rate_limit_codes)
+        if email is not None:
             await _start_email_change(portal, session, info, email)
     portal.profiles.drop(info.customer_id)
     return await customer_information(portal, info)

@@ -8,7 +8,6 @@ that started it (the ``sc_login`` cookie) and expires.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -29,16 +28,12 @@ from openbss.selfcare.directory import CustomerRef
 from openbss.selfcare.errors import InvalidCode, InvalidInput, NoPendingLink, NotSignedIn, SignInFailed, TooManyRequests
 from openbss.selfcare.models import SelfcareEmailChange, SelfcareIdentity, SelfcareLogin, SelfcareSession
 from openbss.selfcare.portal import Portal
-from openbss.selfcare.security import hit
+from openbss.selfcare.security import digest, hit
 
 LOGIN_TTL = timedelta(minutes=15)
 MAX_CODES_PER_LOGIN = 3
 LAST_SEEN_GRANULARITY = timedelta(seconds=60)
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -119,12 +114,14 @@ async def callback(portal: Portal, browser: str | None, *, state: str, code: str
         raise SignInFailed("the sign-in response does not belong to this browser's attempt", code="STATE_MISMATCH")
     identity = await portal.providers.exchange(provider, code=code, redirect_uri=portal.redirect_uri,
                                                code_verifier=verifier, nonce=nonce)
+    trusted_email = identity.email if identity.email_verified and identity.email else None
+    corporate_ids = await portal.directories.corporate_ids_by_email(trusted_email) if trusted_email else []
     async with portal.db.transaction(portal.tenant) as session:
         linked = (await session.execute(select(SelfcareIdentity).where(
             SelfcareIdentity.provider == provider, SelfcareIdentity.subject == identity.subject))).scalar_one_or_none()
-        if linked is None and identity.email_verified and identity.email:
+        if linked is None and trusted_email:
             ctx = Context(principal=portal.system_principal(), session=session, base_url=portal.public_url)
-            matches = await portal.directories.match_email(ctx, identity.email)
+            matches = await portal.directories.match_email(ctx, trusted_email, corporate_ids)
             if len({m.customer_id for m in matches}) == 1:
                 linked = await _link(session, provider, identity.subject, matches[0], "email")
         if linked is not None:
@@ -177,9 +174,10 @@ async def send_code(portal: Portal, browser: str | None, raw_msisdn: str) -> dic
     async with portal.db.transaction(portal.tenant) as session:
         await _login(session, browser, "link")
     await hit(portal, "code-to", msisdn, portal.settings.selfcare_rate_limit_codes)
-    async with portal.db.transaction(portal.tenant) as session:  # the lookup may reach the corporate directory
+    directory_id, party_id = await portal.directories.line_owner(msisdn)  # network: no transaction open
+    async with portal.db.transaction(portal.tenant) as session:
         ctx = Context(principal=portal.system_principal(), session=session, base_url=portal.public_url)
-        ref = await portal.directories.match_msisdn(ctx, msisdn)
+        ref = await portal.directories.match_line(ctx, directory_id, party_id)
     async with portal.db.transaction(portal.tenant) as session:
         row = await _login(session, browser, "link")
         if row.codes_sent >= MAX_CODES_PER_LOGIN:
