@@ -41,17 +41,18 @@ QUERIES = {
 async def generate(count: int, seed: int) -> None:
     from sqlalchemy import func, select
 
-    from openbss.catalog.api import ROUTERS  # noqa: F401  (builds the services)
     from openbss.catalog.models import ProductOffering
-    from openbss.catalog.service import REGISTRY
     from openbss.platform.auth import Principal, permissions_for
-    from openbss.platform.db import Database
+    from openbss.platform.runtime import Runtime
     from openbss.platform.tenancy import ensure_tenant
     from openbss.platform.tmf.resource import Context
+    from openbss.services import build_services
     from openbss.settings import get_settings
 
     rng = random.Random(seed)
-    db = Database.from_settings(get_settings())
+    rt = Runtime.build(get_settings())
+    REGISTRY = build_services(rt.settings, rt).catalog.catalog
+    db = rt.db
     async with db.transaction(None) as session:
         await ensure_tenant(session, TENANT, "Catalog benchmark")
     principal = Principal("bench", TENANT, ("admin",), permissions=permissions_for(("admin",)))

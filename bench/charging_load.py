@@ -43,14 +43,17 @@ def msisdn(i: int) -> str:
 # --- setup ------------------------------------------------------------------------------------------------------
 async def setup(subscribers: int) -> None:
     from openbss.charging import service
-    from openbss.charging.seed import FALLBACK_PLAN
     from openbss.cli import upgrade_database
-    from openbss.platform.db import Database
+    from openbss.demo.charging import FALLBACK_PLAN
+    from openbss.platform.runtime import Runtime
     from openbss.platform.tenancy import ensure_tenant
+    from openbss.services import build_services
     from openbss.settings import get_settings
 
     upgrade_database()
-    db = Database.from_settings(get_settings())
+    rt = Runtime.build(get_settings())
+    charging = build_services(rt.settings, rt).charging.service
+    db = rt.db
     async with db.transaction(None) as session:
         await ensure_tenant(session, TENANT, "Charging benchmark")
     made = 0
@@ -59,8 +62,8 @@ async def setup(subscribers: int) -> None:
             ctx = service.system_context(session, TENANT, "http://bench")
             for i in range(start, min(subscribers, start + 200)):
                 try:
-                    await service.open_account(ctx, subscriber=msisdn(i), payment_type="prepaid", currency="EUR",
-                                               plan=FALLBACK_PLAN, initial_balance=Decimal("1000000"))
+                    await charging.open_account(ctx, subscriber=msisdn(i), payment_type="prepaid", currency="EUR",
+                                                plan=FALLBACK_PLAN, initial_balance=Decimal("1000000"))
                     made += 1
                 except service.SubscriberExists:
                     pass

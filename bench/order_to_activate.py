@@ -2,9 +2,10 @@
 
 Each order: POST shoppingCart (live pricing) → POST shoppingCart/{id}/checkout (validation against catalog,
 customer and account; decomposition into service order and steps) → orchestration (MSISDN + SIM allocation,
-HSS, PCRF, OCS on the simulators at zero latency) → active product in the inventory. Orders are placed through
-the HTTP API in process (httpx ASGI transport) by ``--concurrency`` clients while ``--workers`` orchestrator
-loops run; time to activate = order ``completionDate`` − ``orderDate``.
+HSS, PCRF, OCS on the simulators at zero latency) → active product in the inventory → the product order completed
+(ordering reacts to provisioning's item events, delivered by the outbox relay). Orders are placed through the HTTP
+API in process (httpx ASGI transport) by ``--concurrency`` clients while ``--workers`` orchestrator loops and one
+outbox relay (embedded mode: in-process consumers) run; time to activate = order ``completionDate`` − ``orderDate``.
 
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/ord_bench \
         .venv/bin/python bench/order_to_activate.py --orders 500 --concurrency 32 --workers 2
@@ -23,31 +24,35 @@ import httpx
 
 
 async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None:
+    from sqlalchemy import text
+
     from openbss.app import create_app
-    from openbss.catalog.seed import seed_catalog
-    from openbss.cli import register_domain_consumers, upgrade_database
+    from openbss.cli import upgrade_database
+    from openbss.demo.catalog import seed_catalog
     from openbss.inventory import pools
     from openbss.platform.auth import issue_token
+    from openbss.platform.events.relay import OutboxRelay
     from openbss.platform.runtime import Runtime
     from openbss.platform.tenancy import create_tenant
-    from openbss.provisioning.orchestrator import Orchestrator
+    from openbss.services import build_services, wire_worker
     from openbss.settings import get_settings
 
     upgrade_database()
     settings = get_settings().model_copy(update={"db_pool_size": 30, "db_max_overflow": 20})
     rt = Runtime.build(settings)
-    register_domain_consumers(rt)
+    services = build_services(settings, rt)
+    wire_worker(services, rt)  # the event consumers (the worker's loops are the ones started below)
     tenant = f"bench-{int(time.time())}"
     async with rt.db.transaction(None) as s:
         await create_tenant(s, tenant, tenant)
-    await seed_catalog(rt.db, tenant, "http://bench")
+    await seed_catalog(services, rt.db, tenant, "http://bench")
     async with rt.db.transaction(tenant) as s:
         await pools.add_number_range(s, "33690000000", str(33690000000 + orders * 2))
         sims = "\n".join(["iccid,imsi,ki_ref"] + [f"8933019000{i:010d},20819{i:010d},hsm://b/{i}"
                                                   for i in range(orders + 10)])
         await pools.load_sims(s, sims + "\n")
         await pools.add_onts(s, [f"BNCH{i:08d}" for i in range(orders + 10)])
-    app = create_app(settings, runtime=rt)
+    app = create_app(settings, services=services, runtime=rt)
     h = {"Authorization": f"Bearer {issue_token(tenant, ['admin'])}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
                                  timeout=120) as c:
@@ -66,7 +71,10 @@ async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None
             items.append({"id": "2", "action": "add", "productOffering": {"id": offers["Fiber 1 Gbps"]["id"]}})
 
         stop = asyncio.Event()
-        loops = [asyncio.create_task(Orchestrator(rt.db, settings).run(stop, poll=0.01)) for _ in range(workers)]
+        loops = [asyncio.create_task(services.provisioning.orchestrator(settings).run(stop, poll=0.01))
+                 for _ in range(workers)]
+        loops.append(asyncio.create_task(OutboxRelay(rt.db, rt.make_bus(), batch_size=settings.relay_batch_size,
+                                                     poll_seconds=settings.relay_poll_seconds).run(stop)))
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(orders):
             queue.put_nowait(i)
@@ -86,8 +94,15 @@ async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None
         started = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
         taken = time.perf_counter() - started
-        orch = Orchestrator(rt.db, settings)
-        while await orch.busy(tenant):
+        orch = services.provisioning.orchestrator(settings)
+
+        async def open_orders() -> int:
+            async with rt.db.transaction(tenant) as s:
+                return int(await s.scalar(text(
+                    "SELECT count(*) FROM ordering_product_order WHERE body->>'state' NOT IN "
+                    "('completed', 'failed', 'partial', 'cancelled')")) or 0)
+
+        while await orch.busy(tenant) or await open_orders():
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
         stop.set()

@@ -45,14 +45,9 @@ def last_month() -> tuple[str, datetime]:
 
 
 async def generate(customers: int, events: int) -> None:
-    from openbss.account.service import get_account_service
-    from openbss.app import domain_routers
-    from openbss.charging import service as charging
+    from openbss.charging import service as charging_module
     from openbss.charging.schemas import CreditControlRequest
-    from openbss.charging.seed import FALLBACK_PLAN
-    from openbss.customer.service import get_customer_service
-    from openbss.inventory.service import get_inventory_service
-    from openbss.party.service import get_party_service
+    from openbss.demo.charging import FALLBACK_PLAN
     from openbss.platform.auth import Principal, permissions_for
     from openbss.platform.runtime import Runtime
     from openbss.platform.tenancy import ensure_tenant
@@ -60,12 +55,14 @@ async def generate(customers: int, events: int) -> None:
     from openbss.selfcare import signin
     from openbss.selfcare.directory import CustomerRef
     from openbss.selfcare.portal import build_portal
+    from openbss.services import build_services
     from openbss.settings import get_settings
 
-    domain_routers()
     settings = get_settings().model_copy(update={"selfcare_tenant": TENANT})
     rt = Runtime.build(settings)
-    portal = await build_portal(settings, rt.db)
+    services = build_services(settings, rt)
+    charging = services.charging.service
+    portal = await build_portal(settings, rt.db, services.selfcare)
     admin = Principal("bench", TENANT, ("admin",), permissions=permissions_for(("admin",)))
     async with rt.db.transaction(None) as session:
         await ensure_tenant(session, TENANT, "Self-care benchmark")
@@ -75,23 +72,23 @@ async def generate(customers: int, events: int) -> None:
         msisdn = f"+3375{n:07d}"
         async with rt.db.transaction(TENANT) as session:
             ctx = Context(principal=admin, session=session, base_url=settings.public_url)
-            party = await get_party_service().create_individual(ctx, {
+            party = await services.party.service.create_individual(ctx, {
                 "givenName": "Bench", "familyName": f"Customer {n}", "contactMedium": [
                     {"mediumType": "email", "characteristic": {"emailAddress": f"bench{n}@example.net"}},
                     {"mediumType": "postalAddress", "characteristic": {"street1": f"{n} Load Street",
                                                                        "city": "Paris", "postCode": "75001",
                                                                        "country": "FR"}}]})
-            customer = await get_customer_service().create_customer(ctx, {
+            customer = await services.customer.service.create_customer(ctx, {
                 "name": party["fullName"], "status": "active",
                 "engagedParty": {"id": party["id"], "@referredType": "Individual"}})
-            account = await get_account_service().create_billing_account(ctx, {
+            account = await services.account.service.create_billing_account(ctx, {
                 "name": "main", "currency": "EUR", "relatedParty": [
                     {"id": customer["id"], "@referredType": "Customer", "role": "customer", "name": "x"}]})
-            await get_account_service().activate(ctx, account["id"])
-            product = await get_inventory_service().record_subscription(ctx, {
+            await services.account.service.activate(ctx, account["id"])
+            product = await services.inventory.service.record_subscription(ctx, {
                 "name": "Prepaid S", "relatedParty": [{"id": party["id"], "role": "customer",
                                                        "@referredType": "Individual"}]}, [], [])
-            await charging.open_account(charging.system_context(session, TENANT, settings.public_url),
+            await charging.open_account(charging_module.system_context(session, TENANT, settings.public_url),
                                         subscriber=msisdn, payment_type="prepaid", currency="EUR",
                                         party_id=party["id"], product_id=product["id"], plan=FALLBACK_PLAN,
                                         initial_balance=Decimal("20"))

@@ -94,21 +94,38 @@ def settings(database: URL) -> Any:
 
 @pytest.fixture(scope="session")
 async def rt(settings: Any) -> AsyncIterator[Any]:
-    from openbss.cli import register_domain_consumers
+    """The platform runtime of the test process, wired like a worker's (consumers, loops, job blueprints) over the
+    session's services (``services``)."""
     from openbss.platform.runtime import Runtime
+    from openbss.services import build_services, wire_worker
 
     runtime = Runtime.build(settings)
-    register_domain_consumers(runtime)
+    _SESSION["services"] = build_services(settings, runtime)
+    wire_worker(_SESSION["services"], runtime)
     runtime.make_bus()
     yield runtime
     await runtime.close()
 
 
+_SESSION: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
-def app(rt: Any, settings: Any) -> Any:
+def services(rt: Any) -> Any:
+    """The composition root's services of the test process (built once, with ``rt``)."""
+    return _SESSION["services"]
+
+
+def session_services() -> Any:
+    """The session's services, for helpers handed only the runtime (``rt`` must be in use)."""
+    return _SESSION["services"]
+
+
+@pytest.fixture(scope="session")
+def app(rt: Any, services: Any, settings: Any) -> Any:
     from openbss.app import create_app
 
-    return create_app(settings, runtime=rt)
+    return create_app(settings, services=services, runtime=rt)
 
 
 @pytest.fixture
@@ -116,6 +133,34 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+class Owed:
+    """Open balances of billing accounts as the billing domain will report them (``account.service.OpenBalances``):
+    what a test sets, by account id."""
+
+    def __init__(self) -> None:
+        from decimal import Decimal
+
+        self.amounts: dict[str, Decimal] = {}
+
+    async def open_balance(self, ctx: Any, billing_account_id: str) -> Any:
+        from decimal import Decimal
+
+        return self.amounts.get(billing_account_id, Decimal(0))
+
+
+@pytest.fixture
+async def owing(rt: Any, settings: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Owed]]:
+    """A client of an app whose composition root was given an open-balance provider (``Owed``): what the process
+    looks like once billing provides balances."""
+    from openbss.app import create_app
+    from openbss.services import build_services
+
+    owed = Owed()
+    app = create_app(settings, services=build_services(settings, rt, open_balances=owed), runtime=rt)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c, owed
 
 
 async def make_tenant(rt: Any, prefix: str = "t") -> str:
@@ -156,6 +201,17 @@ def relay(rt: Any) -> Any:
 
     r = OutboxRelay(rt.db, rt.make_bus())
     return r.drain
+
+
+async def deliver_all(rt: Any) -> int:
+    """Publish the outbox until it is empty, including what the consumers emit while reacting."""
+    from openbss.platform.events.relay import OutboxRelay
+
+    relay = OutboxRelay(rt.db, rt.make_bus())
+    total = 0
+    while n := await relay.publish_pending():
+        total += n
+    return total
 
 
 # --- NATS ----------------------------------------------------------------------------------------------------

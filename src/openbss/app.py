@@ -5,42 +5,41 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from openbss import __version__
+from openbss.account import api as account_api
+from openbss.catalog import api as catalog_api
+from openbss.charging import api as charging_api
+from openbss.customer import api as customer_api
+from openbss.inventory import api as inventory_api
+from openbss.ordering import api as ordering_api
+from openbss.party import api as party_api
 from openbss.platform.audit import audit_router
 from openbss.platform.http import BodySizeLimitMiddleware, ops_router
 from openbss.platform.messaging import messaging_router
 from openbss.platform.observability import RequestContextMiddleware
+from openbss.platform.personal_data import privacy_router
 from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.errors import install_error_handlers
+from openbss.provisioning import api as provisioning_api
 from openbss.selfcare.api import STATIC as SELFCARE_STATIC
 from openbss.selfcare.api import TAG as SELFCARE_TAG
 from openbss.selfcare.api import router as selfcare_router
+from openbss.selfcare.portal import close_portal
 from openbss.selfcare.security import SelfcareSecurityHeaders
+from openbss.services import Services, build_services
 from openbss.settings import Settings, get_settings
 
 
-def domain_routers() -> list[tuple[str, object]]:
-    """Every domain's TMF API router, in documentation order."""
-    from openbss.account.api import account_api
-    from openbss.account.api import router as account_router
-    from openbss.catalog.api import ROUTERS as catalog_routers
-    from openbss.charging.api import ROUTERS as charging_routers
-    from openbss.customer.api import customer_api
-    from openbss.customer.api import router as customer_router
-    from openbss.inventory.api import ROUTERS as inventory_routers
-    from openbss.ordering.api import ROUTERS as ordering_routers
-    from openbss.party.api import party_api, party_role_api, role_router
-    from openbss.party.api import router as party_router
-    from openbss.platform.personal_data import privacy_router
-    from openbss.provisioning.api import ROUTERS as provisioning_routers
-
-    return [(party_api.title, party_router), (party_role_api.title, role_router),
-            (customer_api.title, customer_router), (account_api.title, account_router),
-            *catalog_routers, *charging_routers, *ordering_routers, *provisioning_routers,
-            *inventory_routers, ("Privacy (GDPR)", privacy_router)]
+def domain_routers(services: Services) -> list[tuple[str, APIRouter]]:
+    """Every domain's API routers over the process's services, in documentation order."""
+    return [*party_api.routers(services.party), *customer_api.routers(services.customer),
+            *account_api.routers(services.account), *catalog_api.routers(services.catalog),
+            *charging_api.routers(services.charging), *ordering_api.routers(services.ordering),
+            *provisioning_api.routers(services.provisioning), *inventory_api.routers(services.inventory),
+            ("Privacy (GDPR)", privacy_router(services.personal_data))]
 
 
 def mount_docs(app: FastAPI) -> None:
@@ -62,15 +61,16 @@ def mount_docs(app: FastAPI) -> None:
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings | None = None, services: Services | None = None,
+               runtime: Runtime | None = None) -> FastAPI:
+    """The HTTP app over ``services`` (built here from ``settings`` and ``runtime`` when not given: once per
+    process). A runtime built here is closed with the app."""
+    settings = settings or (services.settings if services is not None else get_settings())
+    rt = runtime or Runtime.build(settings)
+    services = services or build_services(settings, rt)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from openbss.selfcare.portal import close_portal
-
-        rt = runtime or Runtime.build(settings)
-        app.state.runtime = rt
         try:
             yield
         finally:
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if runtime is None:
                 await rt.close()
 
-    routers = domain_routers()
+    routers = domain_routers(services)
     app = FastAPI(
         title="OpenBSS",
         version=__version__,
@@ -90,8 +90,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         openapi_tags=[{"name": title} for title, _ in routers]
         + [{"name": t} for t in (SELFCARE_TAG, "Messaging (simulator)", "Audit trail", "Operations")],
     )
-    if runtime is not None:
-        app.state.runtime = runtime
+    app.state.runtime = rt
+    app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(selfcare_router)
     app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     for _, router in routers:
-        app.include_router(router)  # type: ignore[arg-type]
+        app.include_router(router)
     app.include_router(audit_router)
     app.include_router(messaging_router)
     mount_docs(app)

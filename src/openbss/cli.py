@@ -6,13 +6,17 @@ import asyncio
 import json
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from openbss.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the composition root is imported by the commands that need it (start-up stays fast)
+    from openbss.services import Services
 
 app = typer.Typer(help="OpenBSS: BSS/OSS for telecom operators.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -204,23 +208,47 @@ def worker() -> None:
     del server
 
 
-def register_domain_consumers(rt: Any) -> None:
-    """What the worker runs for the platform and every domain: event consumers (loading every domain's API,
-    which hub queries need), background loops and job blueprints."""
-    from openbss.app import domain_routers
-    from openbss.charging.jobs import charging_blueprint
-    from openbss.platform.messaging import messaging_loop
-    from openbss.platform.worker import register_platform_consumers
-    from openbss.provisioning.runner import orchestrate, provisioning_blueprint
-    from openbss.selfcare.housekeeping import housekeeping
+@app.command()
+def orchestrator() -> None:
+    """Run only the order orchestrator (the worker runs it too): steps of order items, claimed with SKIP LOCKED."""
+    from openbss.platform.observability import configure_logging
 
-    domain_routers()
-    register_platform_consumers(rt)
-    rt.background_loops.append(lambda stop: orchestrate(rt.db, rt.settings, stop))
-    rt.background_loops.append(lambda stop: housekeeping(rt.settings, rt.db, stop))
-    rt.background_loops.append(lambda stop: messaging_loop(rt.db, rt.settings, stop))
-    rt.job_blueprints.append(("provisioning", provisioning_blueprint()))
-    rt.job_blueprints.append(("charging", charging_blueprint()))
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        services = _services(rt)
+        stop = asyncio.Event()
+        _install_stop(stop)
+        try:
+            console.print("orchestrator ready", style="dim")
+            await services.provisioning.orchestrator().run(stop)
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+    del server
+
+
+def _services(rt: Any) -> Services:
+    """The process's services (the composition root, ``openbss.services``)."""
+    from openbss.services import build_services
+
+    return build_services(rt.settings, rt)
+
+
+def register_domain_consumers(rt: Any) -> Services:
+    """What a worker process runs for the platform and every domain (event consumers, background loops, job
+    blueprints), over the process's services, which it returns."""
+    from openbss.services import wire_worker
+
+    services = _services(rt)
+    wire_worker(services, rt)
+    return services
 
 
 @events_app.command("replay")
@@ -269,7 +297,7 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port")] = None,
 ) -> None:
     """Everything in one process: embedded PostgreSQL, migrations, demo data, API and worker."""
-    from openbss.demo import run_demo
+    from openbss.demo.run import run_demo
 
     server = _use_embedded_if_needed(_settings())
     upgrade_database()
@@ -291,15 +319,12 @@ def keys_rotate(
     """
     from rich.progress import Progress
 
-    from openbss.app import domain_routers
     from openbss.platform.crypto import add_dev_master_key, describe_keyring, key_service, reset_key_service, rotate
-    from openbss.platform.db import Database
-    from openbss.platform.personal_data import ENCRYPTED_TABLES
+    from openbss.platform.runtime import Runtime
 
     settings = _settings()
     server = _use_embedded_if_needed(settings)
     settings = get_settings()
-    domain_routers()  # registers every domain's encrypted tables
     if not (settings.master_keys or settings.master_key):
         kid = add_dev_master_key(settings)
         console.print(f"new development master key [bold]{kid}[/]")
@@ -308,7 +333,8 @@ def keys_rotate(
     console.print(f"master keys: {describe_keyring(keys.keyring)}")
 
     async def run() -> Any:
-        db = Database.from_settings(settings)
+        rt = Runtime.build(settings)
+        tables = _services(rt).encrypted_tables()
         try:
             with Progress(console=console, transient=True) as progress:
                 tasks: dict[str, Any] = {}
@@ -318,10 +344,10 @@ def keys_rotate(
                         tasks[name] = progress.add_task(f"re-encrypting {name}", total=None)
                     progress.advance(tasks[name], n)
 
-                return await rotate(db, keys, ENCRYPTED_TABLES, tenants=tenant or None,
+                return await rotate(rt.db, keys, tables, tenants=tenant or None,
                                     new_data_keys=not rewrap_only, on_progress=on_progress)
         finally:
-            await db.dispose()
+            await rt.close()
 
     report = asyncio.run(run())
     console.print(f"[green]rotated[/]: {report.tenants} tenant(s), {report.keys_rewrapped} key(s) re-wrapped under "
@@ -337,26 +363,25 @@ def gdpr_export(
     out: Annotated[Path | None, typer.Option(help="Write the JSON here (default: standard output)")] = None,
 ) -> None:
     """Export every personal datum held on a party, as JSON (right of access)."""
-    from openbss.app import domain_routers
     from openbss.platform.auth import Principal, permissions_for
-    from openbss.platform.db import Database, json_dumps
+    from openbss.platform.db import json_dumps
     from openbss.platform.errors import DomainError
-    from openbss.platform.personal_data import export_personal_data
+    from openbss.platform.runtime import Runtime
     from openbss.platform.tmf.resource import Context
 
     server = _use_embedded_if_needed(_settings())
     settings = get_settings()
-    domain_routers()
 
     async def run() -> dict[str, Any]:
-        db = Database.from_settings(settings)
+        rt = Runtime.build(settings)
+        services = _services(rt)
         principal = Principal("cli:gdpr-export", tenant, ("admin",), permissions=permissions_for(("admin",)))
         try:
-            async with db.transaction(tenant) as session:
+            async with rt.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=settings.public_url.rstrip("/"))
-                return await export_personal_data(ctx, party)
+                return await services.personal_data.export(ctx, party)
         finally:
-            await db.dispose()
+            await rt.close()
 
     try:
         data = asyncio.run(run())
@@ -379,25 +404,24 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(order_app, name="order")
 
 
-def _system_run(tenant: str, action: Any) -> Any:
-    """Run ``action(ctx)`` in one transaction of ``tenant`` as the CLI operator (domains loaded)."""
+def _system_run(tenant: str, action: Callable[[Any, Services], Awaitable[Any]]) -> Any:
+    """Run ``action(ctx, services)`` in one transaction of ``tenant`` as the CLI operator."""
     settings = get_settings()
 
     async def run() -> Any:
-        from openbss.app import domain_routers
         from openbss.platform.auth import Principal, permissions_for
-        from openbss.platform.db import Database
+        from openbss.platform.runtime import Runtime
         from openbss.platform.tmf.resource import Context
 
-        domain_routers()
-        db = Database.from_settings(settings)
+        rt = Runtime.build(settings)
+        services = _services(rt)
         principal = Principal("cli:operator", tenant, ("admin",), permissions=permissions_for(("admin",)))
         try:
-            async with db.transaction(tenant) as session:
+            async with rt.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=settings.public_url.rstrip("/"))
-                return await action(ctx)
+                return await action(ctx, services)
         finally:
-            await db.dispose()
+            await rt.close()
 
     from openbss.platform.errors import DomainError
 
@@ -418,11 +442,9 @@ def inventory_load_sims(
     server = _use_embedded_if_needed(_settings())
     content = file.read_text()
 
-    async def action(ctx: Any) -> dict[str, int]:
-        from openbss.inventory import pools
-
+    async def action(ctx: Any, services: Services) -> dict[str, int]:
         with console.status(f"Loading {file.name}…"):
-            return await pools.load_sims(ctx.session, content, pool)
+            return await services.inventory.service.load_sims(ctx, content, pool)
 
     out = _system_run(tenant, action)
     console.print(f"{out['read']} SIM cards read, [green]{out['added']} added[/]")
@@ -434,10 +456,8 @@ def order_retry(order_id: str, tenant: Annotated[str, typer.Option(help="Tenant 
     """Run the failed items of a failed or partial product order again."""
     server = _use_embedded_if_needed(_settings())
 
-    async def action(ctx: Any) -> dict[str, Any]:
-        from openbss.ordering.api import order_service
-
-        return await order_service.retry(ctx, order_id)
+    async def action(ctx: Any, services: Services) -> dict[str, Any]:
+        return await services.ordering.service.retry(ctx, order_id)
 
     out = _system_run(tenant, action)
     console.print(f"product order {order_id} is [bold]{out['state']}[/]; the worker runs its failed items again")
@@ -450,11 +470,9 @@ def order_cancel(order_id: str, tenant: Annotated[str, typer.Option(help="Tenant
     """Cancel a product order (what its items already did on the network is compensated by the worker)."""
     server = _use_embedded_if_needed(_settings())
 
-    async def action(ctx: Any) -> dict[str, Any]:
-        from openbss.ordering.api import cancel_service
-
-        return await cancel_service.create(ctx, {"productOrder": {"id": order_id},
-                                                 "cancellationReason": reason or "cancelled by an operator"})
+    async def action(ctx: Any, services: Services) -> dict[str, Any]:
+        return await services.ordering.cancellations.create(
+            ctx, {"productOrder": {"id": order_id}, "cancellationReason": reason or "cancelled by an operator"})
 
     out = _system_run(tenant, action)
     console.print(f"cancellation {out['id']} of product order {order_id}: [bold]{out['state']}[/]")

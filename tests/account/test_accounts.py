@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from openbss.platform import personal_data
-from tests.conftest import bearer
+from tests.conftest import Owed, bearer
 from tests.customer.helpers import (
     ACC,
     BA,
@@ -119,7 +118,8 @@ async def test_account_pointing_at_another_tenants_party(client: httpx.AsyncClie
 
 
 async def test_state_machine_and_balance_guard(client: httpx.AsyncClient, tenant: str,
-                                               customer: dict[str, Any]) -> None:
+                                               customer: dict[str, Any],
+                                               owing: tuple[httpx.AsyncClient, Owed]) -> None:
     h = bearer(tenant)
     a = await make_billing_account(client, h, customer)
     url = f"{BA}/{a['id']}"
@@ -136,19 +136,14 @@ async def test_state_machine_and_balance_guard(client: httpx.AsyncClient, tenant
     assert (await to("active")).json()["state"] == "active"
     assert (await to("bogus")).status_code == 409  # not a state of the machine
 
-    owed = {a["id"]: Decimal("12.30")}
-
-    async def balance(ctx: Any, account_id: str) -> Decimal:
-        return owed.get(account_id, Decimal(0))
-
-    personal_data.register_balance_provider("test-billing", balance)
-    try:
-        r = await to("closed")
-        assert r.status_code == 409 and r.json()["code"] == "OPEN_BALANCE" and "12.30" in r.json()["message"]
-        owed[a["id"]] = Decimal(0)
-        assert (await to("closed")).json()["state"] == "closed"
-    finally:
-        personal_data.registry.balances.pop("test-billing")
+    # closing asks the open balance (a process whose billing domain reports what the account owes)
+    billing, owed = owing
+    owed.amounts[a["id"]] = Decimal("12.30")
+    r = await billing.patch(url, json={"state": "closed"}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "OPEN_BALANCE" and "12.30" in r.json()["message"]
+    assert (await client.get(url, headers=h)).json()["state"] == "active"  # nothing changed
+    owed.amounts[a["id"]] = Decimal(0)
+    assert (await billing.patch(url, json={"state": "closed"}, headers=h)).json()["state"] == "closed"
     assert (await to("active")).status_code == 409
     fresh = await make_billing_account(client, h, customer)
     assert (await client.delete(f"{BA}/{fresh['id']}", headers=h)).status_code == 204

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_tenant
+from tests.conftest import make_tenant, session_services
 
 
 @pytest.fixture(scope="session")
 async def demo_tenant(rt: Any) -> str:
-    from openbss.catalog.seed import seed_catalog
+    from openbss.demo.catalog import seed_catalog
 
     tid = await make_tenant(rt, "cat")
-    await seed_catalog(rt.db, tid, "http://testserver")
+    await seed_catalog(session_services(), rt.db, tid, "http://testserver")
     return tid

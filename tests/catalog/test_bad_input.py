@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.catalog.helpers import EXT, TMF, active, create, money, recurring, usage_data
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 
 
 async def _post(client: Any, tenant: str, path: str, body: dict[str, Any]) -> Any:
@@ -131,7 +131,7 @@ async def test_characteristics(client: Any, tenant: str) -> None:
         assert r.status_code == 400 and words in r.json()["message"], r.text
     # characteristic values chosen when ordering (the service other domains call)
     from openbss.catalog.errors import InvalidCharacteristic
-    from openbss.catalog.service import product_catalog
+    product_catalog = session_services().catalog.service
     from openbss.platform.auth import Principal, permissions_for
     from openbss.platform.tmf.resource import Context
 

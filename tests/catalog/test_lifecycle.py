@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.catalog.helpers import EXT, TMF, active, create, recurring, usage_data
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 
 
 def _path(href: str) -> str:
@@ -95,9 +95,31 @@ async def test_draft_version_replaces_active_on_activation(client: Any, tenant: 
     assert r.status_code == 409 and "new version" in r.json()["message"]
 
 
-async def test_deletion_rules(client: Any, tenant: str, rt: Any) -> None:
-    from openbss.catalog.service import register_live_product_probe, unregister_live_product_probe
+async def _sell(services: Any, rt: Any, tenant: str, offer_id: str | None, price_id: str, n: int) -> list[str]:
+    """``n`` live products in the inventory sold with the offering and its price (as an order records them)."""
+    from openbss.platform.tmf.resource import system_context
 
+    product: dict[str, Any] = {"name": "Plan", "productPrice": [
+        {"name": "Monthly fee", "priceType": "recurring", "productOfferingPrice": {"id": price_id}}]}
+    if offer_id:
+        product["productOffering"] = {"id": offer_id, "name": "Plan"}
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        return [(await services.inventory.service.record_subscription(ctx, product, [], []))["id"]
+                for _ in range(n)]
+
+
+async def _terminate(services: Any, rt: Any, tenant: str, product_ids: list[str]) -> None:
+    from openbss.platform.tmf.resource import system_context
+
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        for pid in product_ids:
+            await services.inventory.service.set_product_status(ctx, pid, "terminated")
+
+
+async def test_deletion_rules(client: Any, tenant: str, rt: Any, services: Any) -> None:
+    """What was sold cannot be deleted while a live product uses it (the product inventory answers)."""
     h = bearer(tenant, "catalog_manager")
     fee = await active(client, h, "productOfferingPrice", recurring())
     offer = await active(client, h, "productOffering", {"name": "Plan", "productOfferingPrice": [{"id": fee["id"]}]})
@@ -105,24 +127,25 @@ async def test_deletion_rules(client: Any, tenant: str, rt: Any) -> None:
     assert r.status_code == 409 and r.json()["code"] == "RETIRE_FIRST"
     r = await client.patch(f"{TMF}/productOffering/{offer['id']}", json={"lifecycleStatus": "Retired"}, headers=h)
     assert r.status_code == 200
-    sold = {offer["id"]}
-
-    async def inventory(ctx: Any, resource_type: str, resource_id: str) -> int:
-        return 3 if resource_type == "ProductOffering" and resource_id in sold else 0
-
-    register_live_product_probe(inventory)
-    try:
-        r = await client.delete(f"{TMF}/productOffering/{offer['id']}", headers=h)
-        assert r.status_code == 409 and r.json()["code"] == "IN_USE"
-        assert "3 live product(s)" in r.json()["message"] and "only retired" in r.json()["message"]
-    finally:
-        unregister_live_product_probe(inventory)
+    sold = await _sell(services, rt, tenant, offer["id"], fee["id"], 3)
+    r = await client.delete(f"{TMF}/productOffering/{offer['id']}", headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "IN_USE"
+    assert "3 live product(s)" in r.json()["message"] and "only retired" in r.json()["message"]
+    await _terminate(services, rt, tenant, sold[:2])
+    r = await client.delete(f"{TMF}/productOffering/{offer['id']}", headers=h)
+    assert r.status_code == 409 and "1 live product(s)" in r.json()["message"]
+    await _terminate(services, rt, tenant, sold[2:])
     # the price is used by the (retired) offering
     await client.patch(f"{TMF}/productOfferingPrice/{fee['id']}", json={"lifecycleStatus": "Retired"}, headers=h)
     r = await client.delete(f"{TMF}/productOfferingPrice/{fee['id']}", headers=h)
     assert r.status_code == 409 and "used by ProductOffering 'Plan'" in r.json()["message"]
     # no live product any more: the retired offering can go, then its price
     assert (await client.delete(f"{TMF}/productOffering/{offer['id']}", headers=h)).status_code == 204
+    # a live product still charged with the price: the price stays
+    still = await _sell(services, rt, tenant, None, fee["id"], 1)
+    r = await client.delete(f"{TMF}/productOfferingPrice/{fee['id']}", headers=h)
+    assert r.status_code == 409 and "1 live product(s) use ProductOfferingPrice" in r.json()["message"]
+    await _terminate(services, rt, tenant, still)
     assert (await client.delete(f"{TMF}/productOfferingPrice/{fee['id']}", headers=h)).status_code == 204
     assert (await client.get(f"{TMF}/productOffering/{offer['id']}", headers=h)).status_code == 404
     draft = await create(client, h, "productOffering", {"name": "Never sold"})
@@ -165,7 +188,7 @@ async def test_orderability_and_eligibility(client: Any, tenant: str) -> None:
     assert {o["name"] for o in r.json()} == {"Everyone", "Next year plan"}
     # the named action ordering calls
     from openbss.catalog.errors import NotOrderable
-    from openbss.catalog.service import product_catalog
+    product_catalog = session_services().catalog.service
     from openbss.platform.auth import Principal, permissions_for
     from openbss.platform.tmf.resource import Context
 

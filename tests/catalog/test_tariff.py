@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openbss.catalog.errors import InvalidTariff
-from openbss.catalog.seed import demo_tariff
 from openbss.catalog.tariff import compile_tariff, validate_tariff
+from openbss.demo.catalog import demo_tariff
 from openbss.pricing.rating import PrefixTable, TimeBand, band_at, billable_seconds, validate_time_bands
 from tests.catalog.helpers import EXT, create
 from tests.conftest import bearer

@@ -7,11 +7,14 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from tests.conftest import session_services
+
 OCS = "/ocs/v1/creditControl"
 TMF654 = "/tmf-api/prepayBalanceManagement/v4"
 TMF635 = "/tmf-api/usageManagement/v4"
 DATA, VOICE, SMS = "32251@3gpp.org", "32260@3gpp.org", "32274@3gpp.org"
 MB = 1024 * 1024
+
 _numbers = itertools.count(1)
 
 
@@ -43,7 +46,7 @@ async def open_account(rt: Any, tenant: str, *, payment_type: str = "prepaid", b
     number = msisdn()
     async with rt.db.transaction(tenant) as session:
         ctx = service.system_context(session, tenant, "http://testserver")
-        account = await service.open_account(
+        account = await session_services().charging.service.open_account(
             ctx, subscriber=number, payment_type=payment_type, currency="EUR", plan=plan(**plan_args),
             credit_limit=Decimal(credit_limit) if credit_limit is not None else None,
             initial_balance=Decimal(balance), quota_validity_seconds=validity, party_id=f"party-{number[1:]}",

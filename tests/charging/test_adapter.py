@@ -6,22 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from tests.charging.helpers import OCS, ccr, group
-from tests.conftest import bearer, make_tenant
+from tests.conftest import bearer, make_tenant, session_services
 
 
 async def test_account_lifecycle_from_the_catalog(client: Any, rt: Any) -> None:
-    from openbss.catalog.seed import seed_catalog
     from openbss.charging import service
+    from openbss.demo.catalog import seed_catalog
 
     tenant = await make_tenant(rt, "ad")
-    await seed_catalog(rt.db, tenant, "http://testserver")
+    await seed_catalog(session_services(), rt.db, tenant, "http://testserver")
     async with rt.db.transaction(tenant) as session:
         ctx = service.system_context(session, tenant, "http://testserver")
-        offerings, _ = await service._catalog().orderable_offerings(ctx, limit=100)
+        offerings, _ = await session_services().catalog.service.orderable_offerings(ctx, limit=100)
         by_name = {o["name"]: o["id"] for o in offerings}
-        assert await service.payment_type_of(ctx, by_name["Prepaid S"]) == "prepaid"
-        assert await service.payment_type_of(ctx, by_name["Mobile M"]) == "postpaid"
-        account = await service.open_account(ctx, subscriber="+33699000001", payment_type="prepaid",
+        assert await session_services().charging.service.payment_type_of(ctx, by_name["Prepaid S"]) == "prepaid"
+        assert await session_services().charging.service.payment_type_of(ctx, by_name["Mobile M"]) == "postpaid"
+        charging = session_services().charging.service
+        account = await charging.open_account(ctx, subscriber="+33699000001", payment_type="prepaid",
                                              offering_id=by_name["Prepaid S"])
         assert {b["unit"] for b in account["buckets"]} == {"money", "data", "voice", "sms"}
         assert set(account["plan"]) == {"data", "voice", "sms"}
@@ -36,6 +37,6 @@ async def test_account_lifecycle_from_the_catalog(client: Any, rt: Any) -> None:
     async with rt.db.transaction(tenant) as session:
         ctx = service.system_context(session, tenant, "")
         await service.set_status(ctx, account["id"], "active")
-        await service.change_offering(ctx, account["id"], by_name["Mobile M"])
+        await session_services().charging.service.change_offering(ctx, account["id"], by_name["Mobile M"])
         assert (await service.get_account(ctx, account["id"]))["offering_id"] == by_name["Mobile M"]
     assert (await client.post(OCS, json={**body, "sessionId": "a3"}, headers=h)).json()["resultCode"] == 2001

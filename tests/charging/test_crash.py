@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.charging.helpers import OCS, account_state, ccr, group, open_account
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,10 +70,9 @@ async def test_kill_9_after_answered_debit(rt: Any, tenant: str) -> None:
     st = await account_state(rt, tenant, acc["id"])
     assert st["money"] == 960 and st["money_reserved"] == 0 and st["openReservations"] == 0
     # the network element retries the answered request on another node: same answer, charged once
-    from openbss.charging import service
     from openbss.charging.schemas import CreditControlRequest
 
-    again = await service.credit_control(rt.db, tenant, CreditControlRequest.model_validate(
+    again = await session_services().charging.service.credit_control(rt.db, tenant, CreditControlRequest.model_validate(
         ccr("UPDATE_REQUEST", "k1", 1, groups=[group(1, 100, used=40)])), "http://testserver")
     assert again == answer
     assert (await account_state(rt, tenant, acc["id"]))["money"] == 960

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tests.charging.helpers import MB, OCS, ccr, group, plan
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 
 
 async def test_renewal_with_rollover_and_purge(client: Any, rt: Any, tenant: str) -> None:
@@ -22,7 +22,8 @@ async def test_renewal_with_rollover_and_purge(client: Any, rt: Any, tenant: str
     start = service.add_months(now, -1) + timedelta(hours=1)  # the first period ends in an hour
     async with rt.db.transaction(tenant) as session:
         ctx = service.system_context(session, tenant, "http://testserver")
-        acc = await service.open_account(ctx, subscriber="+33611112222", payment_type="prepaid", plan=p,
+        charging = session_services().charging.service
+        acc = await charging.open_account(ctx, subscriber="+33611112222", payment_type="prepaid", plan=p,
                                          initial_balance=Decimal(1), period_start=start)
         data = next(b for b in acc["buckets"] if b["unit"] == "data")
         await service.adjust(ctx, acc["id"], data["id"], -60 * MB)  # 40 MB left at the end of the period

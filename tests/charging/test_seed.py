@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from tests.charging.helpers import TMF635, TMF654
-from tests.conftest import bearer, make_tenant
+from tests.conftest import bearer, make_tenant, session_services
 
 
 async def test_seed_charging_on_the_demo_catalog(client: Any, rt: Any) -> None:
-    from openbss.catalog.seed import seed_catalog
-    from openbss.charging.seed import POSTPAID, PREPAID, seed_charging
+    from openbss.demo.catalog import seed_catalog
+    from openbss.demo.charging import POSTPAID, PREPAID, seed_charging
 
     tenant = await make_tenant(rt, "ocs")
-    await seed_catalog(rt.db, tenant, "http://testserver")
-    await seed_charging(rt.db, tenant, "http://testserver")
-    await seed_charging(rt.db, tenant, "http://testserver")  # idempotent
+    await seed_catalog(session_services(), rt.db, tenant, "http://testserver")
+    await seed_charging(session_services(), rt.db, tenant, "http://testserver")
+    await seed_charging(session_services(), rt.db, tenant, "http://testserver")  # idempotent
     h = bearer(tenant, "admin")
     for msisdn in (PREPAID, POSTPAID):
         r = await client.get(f"{TMF654}/accumulatedBalance", params={"logicalResource.id": msisdn}, headers=h)

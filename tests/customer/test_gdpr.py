@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from openbss.platform import personal_data
-from tests.conftest import bearer
+from tests.conftest import Owed, bearer
 from tests.customer.helpers import (
     BA,
     CUST,
@@ -72,28 +72,31 @@ async def test_export(client: httpx.AsyncClient, tenant: str, ada: dict[str, Any
 
 
 async def test_erasure_refused_with_open_balance_or_active_product(client: httpx.AsyncClient, tenant: str,
-                                                                   ada: dict[str, Any], rt: Any) -> None:
+                                                                   ada: dict[str, Any], rt: Any, services: Any,
+                                                                   owing: tuple[httpx.AsyncClient, Owed]) -> None:
+    """The guards ask the domains that know: the open balance of the party's billing accounts (billing's provider;
+    until billing exists nothing is owed) and the product inventory (live products of the party)."""
+    from openbss.platform.tmf.resource import system_context
+
     pid = ada["party"]["id"]
-
-    async def owes(ctx: Any, account_id: str) -> Decimal:
-        return Decimal("40.00") if account_id == ada["account"]["id"] else Decimal(0)
-
-    async def active_product(ctx: Any, party_id: str) -> str | None:
-        return "product 'Fibre 1G' is active" if party_id == pid else None
-
-    for register, unregister in (
-        (lambda: personal_data.register_balance_provider("test", owes),
-         lambda: personal_data.registry.balances.pop("test")),
-        (lambda: personal_data.register_erasure_guard("test active product", active_product),
-         lambda: personal_data.registry.erasure_guards.pop("test active product")),
-    ):
-        register()
-        try:
-            r = await client.post(f"{PRIV}/{pid}/erasure", headers=bearer(tenant))
-        finally:
-            unregister()
-        assert r.status_code == 409 and r.json()["code"] == "ERASURE_REFUSED", r.text
-        assert ("open balance" in r.json()["message"]) or ("active" in r.json()["message"])
+    # a live product of the party, recorded in the inventory
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        product = await services.inventory.service.record_subscription(ctx, {
+            "name": "Fibre 1G", "relatedParty": [{"id": pid, "role": "owner", "@referredType": "Individual"}]},
+            [], [])
+    r = await client.post(f"{PRIV}/{pid}/erasure", headers=bearer(tenant))
+    assert r.status_code == 409 and r.json()["code"] == "ERASURE_REFUSED", r.text
+    assert "1 live product(s): 'Fibre 1G' (active)" in r.json()["message"]
+    async with rt.db.transaction(tenant) as session:
+        await services.inventory.service.set_product_status(system_context(tenant, session, "http://testserver"),
+                                                             product["id"], "terminated")
+    # the billing account owes money (a process whose billing domain reports it)
+    owing_client, owed = owing
+    owed.amounts[ada["account"]["id"]] = Decimal("40.00")
+    r = await owing_client.post(f"{PRIV}/{pid}/erasure", headers=bearer(tenant))
+    assert r.status_code == 409 and r.json()["code"] == "ERASURE_REFUSED", r.text
+    assert f"billing account '{ada['account']['id']}' has an open balance of 40.00" in r.json()["message"]
     got = (await client.get(f"{IND}/{pid}", headers=bearer(tenant))).json()
     assert got["familyName"] == "Lovelace"  # nothing changed
     assert (await client.post(f"{PRIV}/{pid}/erasure", headers=bearer(tenant, "csr_agent"))).status_code == 403

@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 
-from openbss.platform import personal_data
 from tests.conftest import bearer
 from tests.customer.helpers import (
     C360,
@@ -91,7 +90,7 @@ async def test_search_is_scoped(client: httpx.AsyncClient, tenant: str, other_te
     assert (await client.get(SEARCH, params={"name": "ad"}, headers=bearer(tenant, "network_ops"))).status_code == 403
 
 
-async def test_customer_360(client: httpx.AsyncClient, tenant: str) -> None:
+async def test_customer_360(client: httpx.AsyncClient, tenant: str, services: Any) -> None:
     h = bearer(tenant)
     c = (await seed(client, h))["Ada"]
     account = await make_billing_account(client, h, c)
@@ -99,11 +98,11 @@ async def test_customer_360(client: httpx.AsyncClient, tenant: str) -> None:
     async def tickets(ctx: Any, customer: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"id": "T-1", "customer": customer["id"], "status": "open"}]
 
-    personal_data.register_customer_view("tickets", tickets)
+    services.personal_data.add_customer_view("tickets", tickets)  # as a care domain would, at start-up
     try:
         r = await client.get(f"{C360}/{c['id']}", headers=h)
     finally:
-        personal_data.registry.customer_views.pop("tickets")
+        services.personal_data.customer_views.pop("tickets")
     assert r.status_code == 200, r.text
     view = r.json()
     assert_valid(TMF629, "Customer", view["customer"])

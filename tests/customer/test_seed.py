@@ -6,15 +6,15 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 from tests.customer.helpers import BA, SEARCH, raw_rows
 
 
 async def test_seed_customers(client: httpx.AsyncClient, tenant: str, rt: Any) -> None:
-    from openbss.customer.seed import CORPORATE, RESIDENTIAL, SME, seed_customers
+    from openbss.demo.customers import CORPORATE, RESIDENTIAL, SME, seed_customers
 
-    await seed_customers(rt.db, tenant, "http://testserver")
-    await seed_customers(rt.db, tenant, "http://testserver")  # idempotent
+    await seed_customers(session_services(), rt.db, tenant, "http://testserver")
+    await seed_customers(session_services(), rt.db, tenant, "http://testserver")  # idempotent
     h = bearer(tenant)
     for segment, n in (("residential", RESIDENTIAL), ("sme", SME), ("corporate", CORPORATE)):
         r = await client.get(SEARCH, params={"segment": segment, "limit": "1"}, headers=h)

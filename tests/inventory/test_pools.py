@@ -23,6 +23,7 @@ from tests.ordering.helpers import (
     get,
     mobile_order,
     orchestrator,
+    run,
     setup_world,
     sim_csv,
 )
@@ -114,6 +115,7 @@ async def test_100_concurrent_orders_never_share_a_resource(rt: Any, client: Any
     # two workers orchestrate at once
     await asyncio.gather(orchestrator(rt).run_until_idle(w["tenant"], max_seconds=120),
                          orchestrator(rt).run_until_idle(w["tenant"], max_seconds=120))
+    await run(rt, w["tenant"])  # the orders follow their items
     orders = await get(client, h, PO, limit=1000, fields="state")
     assert len(orders) == 100 and {o["state"] for o in orders} == {"completed"}, {o["state"] for o in orders}
     assert len(set(ids)) == 100

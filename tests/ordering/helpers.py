@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from jsonschema import Draft4Validator
 
-from tests.conftest import bearer, make_tenant
+from tests.conftest import bearer, deliver_all, make_tenant, session_services
 from tests.customer.helpers import make_billing_account, make_customer, make_individual
 
 PO = "/tmf-api/productOrderingManagement/v4/productOrder"
@@ -58,10 +58,10 @@ def sim_csv(n: int, start: int = 0) -> str:
 
 async def setup_world(rt: Any, client: httpx.AsyncClient, *, numbers: int = 300, sims: int = 300) -> dict[str, Any]:
     """A tenant with the demo catalog and pools; returns its headers and offerings by name."""
-    from openbss.catalog.seed import seed_catalog
+    from openbss.demo.catalog import seed_catalog
 
     tenant = await make_tenant(rt, "ord")
-    await seed_catalog(rt.db, tenant, "http://testserver")
+    await seed_catalog(session_services(), rt.db, tenant, "http://testserver")
     h = bearer(tenant, "admin")
     last = 33612000000 + numbers - 1
     r = await client.post(f"{POOLS}/numberRange", json={"from": "33612000000", "to": str(last)}, headers=h)
@@ -102,14 +102,25 @@ def fiber_item(offer: dict[str, Any], item_id: str = "2", static_ip: bool = True
 
 
 def orchestrator(rt: Any, **overrides: Any) -> Any:
-    from openbss.provisioning.orchestrator import Orchestrator
-
+    """An orchestrator over the session's services (settings overridden; with ``provisioning_ocs``, over services
+    built for it: the composition root plugs the network elements in)."""
     s = rt.settings.model_copy(update={"provisioning_step_backoff_seconds": 0.01, **overrides})
-    return Orchestrator(rt.db, s)
+    services = session_services()
+    if "provisioning_ocs" in overrides:
+        from openbss.services import build_services
+
+        services = build_services(s, rt)
+    return services.provisioning.orchestrator(s)
 
 
 async def run(rt: Any, tenant: str, **overrides: Any) -> None:
-    await orchestrator(rt, **overrides).run_until_idle(tenant)
+    """The worker's work for the tenant's orders: every step run, every event delivered (the product orders follow
+    their items)."""
+    orch = orchestrator(rt, **overrides)
+    while True:
+        await orch.run_until_idle(tenant)
+        if not await deliver_all(rt) and not await orch.busy(tenant):
+            return
 
 
 async def get(client: httpx.AsyncClient, h: dict[str, str], url: str, **params: Any) -> Any:

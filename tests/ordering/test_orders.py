@@ -147,7 +147,7 @@ async def test_cancel_hold_and_their_rules(rt: Any, client: Any, world: dict[str
     r = await client.post(CANCEL, json={"productOrder": {"id": order["id"]}}, headers=w["h"])
     assert r.status_code == 201 and r.json()["state"] == "inProgress"
     assert (await get(client, w["h"], f"{PO}/{order['id']}"))["state"] == "pendingCancellation"
-    await orch.run_until_idle(w["tenant"])
+    await run(rt, w["tenant"])
     order = await get(client, w["h"], f"{PO}/{order['id']}")
     assert order["state"] == "cancelled"
     assert (await get(client, w["h"], f"{CANCEL}/{r.json()['id']}"))["state"] == "done"

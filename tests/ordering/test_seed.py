@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import bearer, make_tenant
+from tests.conftest import bearer, make_tenant, session_services
 from tests.ordering.helpers import PO, get
 
 
 async def test_seed_orders(rt: Any, client: Any) -> None:
-    from openbss.ordering.seed import seed_orders
+    from openbss.demo.orders import seed_orders
 
     tenant = await make_tenant(rt, "demo")
-    await seed_orders(rt.db, tenant, "http://testserver")
-    await seed_orders(rt.db, tenant, "http://testserver")
+    await seed_orders(session_services(), rt, tenant, "http://testserver")
+    await seed_orders(session_services(), rt, tenant, "http://testserver")
     h = bearer(tenant, "admin")
     orders = {o["externalId"]: o for o in await get(client, h, PO)}
     assert len(orders) == 3

@@ -21,7 +21,7 @@ from openbss.platform.crypto import (
     parse_keyring,
     sealed_key_id,
 )
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 from tests.customer.helpers import CUST, IND, make_billing_account, make_customer, make_individual, raw_rows
 
 
@@ -45,7 +45,8 @@ def sealed_ids(body: Any) -> set[str]:
 
 async def test_rotation_is_online(client: httpx.AsyncClient, tenant: str, rt: Any) -> None:
     from openbss.platform.crypto import add_dev_master_key, key_service, rotate
-    from openbss.platform.personal_data import ENCRYPTED_TABLES
+
+    ENCRYPTED_TABLES = session_services().encrypted_tables()
 
     h = bearer(tenant)
     people = [await make_individual(client, h, given=f"G{i}", family=f"F{i}", email=f"p{i}@example.com",
@@ -101,8 +102,9 @@ async def test_old_master_key_can_be_dropped_after_rotation(tmp_path: Path, clie
                                                            rt: Any) -> None:
     """With keys from the environment: rotate to a new first key, then a process knowing only the new key reads."""
     from openbss.platform.crypto import KeyService, rotate
-    from openbss.platform.personal_data import ENCRYPTED_TABLES
     from openbss.settings import Settings
+
+    ENCRYPTED_TABLES = session_services().encrypted_tables()
 
     h = bearer(tenant)
     ind = await make_individual(client, h)

@@ -68,9 +68,8 @@ def admin_context(tenant: str, session: Any) -> Context:
 
 
 # --- the outbox is written in the change's transaction -------------------------------------------------------
-async def test_rolled_back_transaction_leaves_neither_change_nor_event(rt: Any, tenant: str) -> None:
-    from openbss.party.api import party_service
-
+async def test_rolled_back_transaction_leaves_neither_change_nor_event(rt: Any, services: Any, tenant: str) -> None:
+    party_service = services.party.service
     created: dict[str, Any] = {}
     with pytest.raises(Boom):
         async with rt.db.transaction(tenant) as session:

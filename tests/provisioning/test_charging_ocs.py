@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.ordering.helpers import PO, customer, get, mobile_order, orchestrator, setup_world
+from tests.ordering.helpers import PO, customer, get, mobile_order, run, setup_world
 
 
 async def test_activation_opens_a_charging_account(rt: Any, client: Any) -> None:
@@ -16,7 +16,7 @@ async def test_activation_opens_a_charging_account(rt: Any, client: Any) -> None
     h, tenant = w["h"], w["tenant"]
     c = await customer(client, h)
     order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
-    await orchestrator(rt, provisioning_ocs="charging").run_until_idle(tenant)
+    await run(rt, tenant, provisioning_ocs="charging")
     order = await get(client, h, f"{PO}/{order['id']}")
     assert order["state"] == "completed", order
     product = await get(client, h, order["productOrderItem"][0]["product"]["href"].replace("http://testserver", ""))
@@ -32,7 +32,7 @@ async def test_activation_opens_a_charging_account(rt: Any, client: Any) -> None
                                                           "product": {"id": product["id"], "status": "suspended"}}]},
                           headers=h)
     assert r.status_code == 201, r.text
-    await orchestrator(rt, provisioning_ocs="charging").run_until_idle(tenant)
+    await run(rt, tenant, provisioning_ocs="charging")
     assert (await get(client, h, f"{PO}/{r.json()['id']}"))["state"] == "completed"
     async with rt.db.transaction(tenant) as session:
         account = await charging.get_account(system_context(tenant, session, "http://testserver"), subscriber=msisdn)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import deliver_all
 from tests.ordering.helpers import NET, PO, PRODUCT, customer, get, mobile_order, setup_world
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 def start_worker() -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPENBSS_PROVISIONING_STEP_TIMEOUT_SECONDS": "5",
            "OPENBSS_PROVISIONING_LEASE_GRACE_SECONDS": "0.5", "OPENBSS_PROVISIONING_STEP_BACKOFF_SECONDS": "0.05"}
-    return subprocess.Popen([sys.executable, "-m", "openbss.provisioning.runner"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "openbss.cli", "orchestrator"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -59,12 +60,14 @@ async def test_kill_9_mid_orchestration_then_restart_completes_once(rt: Any, cli
             worker.kill()
     await asyncio.sleep(0.2)
     assert await step_state(rt, tenant, "hss:createSubscriber") == ("running", 1)  # nobody recorded the answer
+    await deliver_all(rt)  # (the worker's relay: the order follows its items)
     assert (await get(client, h, f"{PO}/{order['id']}"))["state"] == "inProgress"
 
     await client.put(f"{NET}/simulator/hss", json={}, headers=h)
     restarted = start_worker()
     try:
         for _ in range(400):
+            await deliver_all(rt)
             state = (await get(client, h, f"{PO}/{order['id']}"))["state"]
             if state not in ("acknowledged", "inProgress"):
                 break

@@ -23,7 +23,7 @@ REDIRECT_URI = "http://testserver/selfcare/auth/callback"
 
 @pytest.fixture(scope="session")
 def idp() -> Iterator[Any]:
-    from openbss.selfcare.identity_provider import IdpClient, start_identity_provider
+    from openbss.demo.identity_provider import IdpClient, start_identity_provider
 
     running = start_identity_provider(clients=[IdpClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))], users=USERS,
                                       title="NorthID")
@@ -54,7 +54,8 @@ def corporate_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def portal_tenant(rt: Any, corporate_url: str) -> str:
-    from openbss.selfcare.corporate import CorporateDirectory, seed_demo
+    from openbss.demo.corporate import seed_demo
+    from openbss.selfcare.corporate import CorporateDirectory
 
     tenant = await make_tenant(rt, "sc")
     directory = CorporateDirectory.from_url(corporate_url)

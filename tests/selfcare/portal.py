@@ -13,9 +13,10 @@ from urllib.parse import urljoin
 
 import httpx
 
+from openbss.demo.identity_provider import IdpUser
 from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.tmf.resource import Context
-from openbss.selfcare.identity_provider import IdpUser
+from tests.conftest import session_services
 
 PASSWORD = "pw-Secret-1"
 # identity provider users: verified emails that match a customer (one per test), verified "social" emails that
@@ -59,20 +60,17 @@ async def new_customer(rt: Any, tenant: str, *, email: str, msisdn: str | None =
                        directory_id: str | None = None, payment_type: str = "prepaid",
                        email_verified: bool = True) -> dict[str, Any]:
     """A customer (party, customer, active billing account) with a charging line on the fallback plan."""
-    from openbss.account.service import get_account_service
     from openbss.charging import service as charging
-    from openbss.charging.seed import FALLBACK_PLAN
-    from openbss.customer.service import get_customer_service
-    from openbss.inventory.service import get_inventory_service
-    from openbss.party.service import get_party_service
+    from openbss.demo.charging import FALLBACK_PLAN
 
     msisdn = msisdn or new_msisdn()
     async with rt.db.transaction(tenant) as session:
         ctx = admin_context(tenant, session)
         if segment == "corporate":
-            party = await get_party_service().create_organization(ctx, {"tradingName": given, "name": given})
+            party = await session_services().party.service.create_organization(ctx, {"tradingName": given,
+                                                                                       "name": given})
         else:
-            party = await get_party_service().create_individual(ctx, {
+            party = await session_services().party.service.create_individual(ctx, {
                 "givenName": given, "familyName": family, "contactMedium": [
                     {"mediumType": "email", "characteristic": {"emailAddress": email}},
                     {"mediumType": "phone", "characteristic": {"phoneNumber": "+33612345678", "contactType": "mobile"}},
@@ -82,18 +80,18 @@ async def new_customer(rt: Any, tenant: str, *, email: str, msisdn: str | None =
                  {"name": "emailVerified", "valueType": "boolean", "value": email_verified}]
         if directory_id:
             chars.append({"name": "corporateDirectoryId", "valueType": "string", "value": directory_id})
-        customer = await get_customer_service().create_customer(ctx, {
+        customer = await session_services().customer.service.create_customer(ctx, {
             "name": party.get("fullName") or given, "status": "active",
             "engagedParty": {"id": party["id"], "@referredType": party["@type"]}, "characteristic": chars})
-        account = await get_account_service().create_billing_account(ctx, {
+        account = await session_services().account.service.create_billing_account(ctx, {
             "name": "main", "accountType": segment, "currency": "EUR",
             "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "role": "customer",
                               "name": customer["name"]}]})
-        await get_account_service().activate(ctx, account["id"])
-        product = await get_inventory_service().record_subscription(ctx, {
+        await session_services().account.service.activate(ctx, account["id"])
+        product = await session_services().inventory.service.record_subscription(ctx, {
             "name": "Prepaid S", "relatedParty": [{"id": party["id"], "role": "customer",
                                                    "@referredType": party["@type"]}]}, [], [])
-        opened = await charging.open_account(
+        opened = await session_services().charging.service.open_account(
             charging.system_context(session, tenant, "http://testserver"), subscriber=msisdn,
             payment_type=payment_type, currency="EUR", party_id=party["id"], product_id=product["id"],
             plan=FALLBACK_PLAN, initial_balance=Decimal(balance), credit_limit=Decimal("50"))

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
+from tests.conftest import session_services
 from tests.selfcare.conftest import CLIENT_ID, CLIENT_SECRET, portal_settings
 from tests.selfcare.portal import PASSWORD, USERS, code_in, last_message, new_customer, next_social
 
@@ -52,7 +53,7 @@ def server(settings: Any, portal_tenant: str, corporate_url: str) -> Any:
     import uvicorn
 
     from openbss.app import create_app
-    from openbss.selfcare.identity_provider import IdpClient, start_identity_provider
+    from openbss.demo.identity_provider import IdpClient, start_identity_provider
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -81,7 +82,6 @@ def shots() -> Path:
 
 
 async def _calls_last_month(rt: Any, tenant: str, msisdn: str) -> str:
-    from openbss.charging import service as charging
     from openbss.charging.schemas import CreditControlRequest
 
     when = (datetime.now(UTC).replace(day=1) - timedelta(days=3)).replace(hour=10, minute=0, second=0,
@@ -95,7 +95,8 @@ async def _calls_last_month(rt: Any, tenant: str, msisdn: str) -> str:
                     "eventTimestamp": (when + timedelta(hours=n, seconds=number * seconds)).isoformat(),
                     "serviceInformation": {"calledParty": called},
                     "multipleServicesCreditControl": [{"ratingGroup": 1, **units}]}
-            await charging.credit_control(rt.db, tenant, CreditControlRequest.model_validate(body), "http://x")
+            await session_services().charging.service.credit_control(
+                rt.db, tenant, CreditControlRequest.model_validate(body), "http://x")
     return f"{when.year:04d}-{when.month:02d}"
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from openbss.demo.corporate import DEMO_CORPORATE_CUSTOMERS, seed_demo
 from openbss.selfcare.corporate import (
-    DEMO_CORPORATE_CUSTOMERS,
     CorporateDirectory,
     CorporateDirectoryError,
     DirectoryConflict,
@@ -26,7 +26,6 @@ from openbss.selfcare.corporate import (
     DirectoryNotFound,
     DirectoryUnavailable,
     DirectoryValueTooLong,
-    seed_demo,
 )
 from tests.selfcare.mariadb import connect, fresh_database, url
 

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from openbss.demo.corporate import DEMO_CORPORATE_CUSTOMERS
 from openbss.platform.audit import AuditRecord
-from openbss.selfcare.corporate import DEMO_CORPORATE_CUSTOMERS, CorporateDirectory
+from openbss.selfcare.corporate import CorporateDirectory
 from tests.conftest import bearer
 from tests.selfcare.mariadb import connect
 from tests.selfcare.portal import CORPORATE_USER, csrf, new_customer, next_matching, sign_in

@@ -21,7 +21,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from openbss.selfcare.identity_provider import (
+from openbss.demo.identity_provider import (
     IdpClient,
     IdpUser,
     RunningIdentityProvider,

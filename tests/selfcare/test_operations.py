@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from openbss.platform.audit import AuditRecord
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.selfcare.models import UsageDocument
-from tests.conftest import bearer
+from tests.conftest import bearer, session_services
 from tests.selfcare.portal import code_in, csrf, last_message, new_customer, next_matching, sign_in
 
 
@@ -30,12 +30,12 @@ async def signed_in(rt: Any, portal_tenant: str, portal_client: httpx.AsyncClien
 
 
 async def _cc(rt: Any, tenant: str, msisdn: str, sid: str, kind: str, **extra: Any) -> dict[str, Any]:
-    from openbss.charging import service as charging
     from openbss.charging.schemas import CreditControlRequest
 
     body = {"sessionId": sid, "requestType": "EVENT_REQUEST" if kind == "sms" else "INITIAL_REQUEST",
             "requestNumber": 0, "subscriptionId": {"type": "END_USER_E164", "data": msisdn}, **extra}
-    return await charging.credit_control(rt.db, tenant, CreditControlRequest.model_validate(body), "http://testserver")
+    return await session_services().charging.service.credit_control(
+        rt.db, tenant, CreditControlRequest.model_validate(body), "http://testserver")
 
 
 async def _call(rt: Any, tenant: str, msisdn: str, sid: str, seconds: int, called: str, when: datetime) -> None:
@@ -43,14 +43,13 @@ async def _call(rt: Any, tenant: str, msisdn: str, sid: str, seconds: int, calle
             "serviceInformation": {"calledParty": called}}
     await _cc(rt, tenant, msisdn, sid, "voice", **base,
               multipleServicesCreditControl=[{"ratingGroup": 1, "requestedServiceUnit": {"time": 600}}])
-    from openbss.charging import service as charging
     from openbss.charging.schemas import CreditControlRequest
 
     end = {"sessionId": sid, "requestType": "TERMINATION_REQUEST", "requestNumber": 1,
            "subscriptionId": {"type": "END_USER_E164", "data": msisdn}, "serviceContextId": "32260@3gpp.org",
            "eventTimestamp": (when + timedelta(seconds=seconds)).isoformat(),
            "multipleServicesCreditControl": [{"ratingGroup": 1, "usedServiceUnit": {"time": seconds}}]}
-    await charging.credit_control(rt.db, tenant, CreditControlRequest.model_validate(end), "http://testserver")
+    await session_services().charging.service.credit_control(rt.db, tenant, CreditControlRequest.model_validate(end), "http://testserver")
 
 
 async def test_retrieve_customer_information(portal_client: httpx.AsyncClient, signed_in: dict[str, Any]) -> None:

@@ -224,6 +224,14 @@ async def test_gdpr_export_and_erasure_cover_linked_identities(rt: Any, portal_t
     [identity] = exported["personalData"]["selfcareIdentities"]
     assert identity["provider"] == "north" and identity["subject"] == user.sub and identity["linkedBy"] == "email"
     r = await client.post(f"/privacy/v1/party/{cust['party_id']}/erasure", headers=admin)
+    assert r.status_code == 409 and "live product" in r.json()["message"]  # the line is terminated first
+    from openbss.platform.tmf.resource import system_context
+    from tests.conftest import session_services
+
+    async with rt.db.transaction(portal_tenant) as session:
+        await session_services().inventory.service.set_product_status(
+            system_context(portal_tenant, session, "http://testserver"), cust["product_id"], "terminated")
+    r = await client.post(f"/privacy/v1/party/{cust['party_id']}/erasure", headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["anonymizedRecords"]["selfcareIdentities"] == 1
     async with rt.db.transaction(portal_tenant) as session:
@@ -238,7 +246,7 @@ async def test_several_providers_at_once(rt: Any, settings: Any, portal_tenant: 
                                          corporate_url: str) -> None:
     """Two providers configured side by side (a Google-like and a Facebook-like one): each identity is linked on
     its own, both to the same customer."""
-    from openbss.selfcare.identity_provider import IdpClient, start_identity_provider
+    from openbss.demo.identity_provider import IdpClient, start_identity_provider
     from openbss.selfcare.portal import close_portal
     from tests.selfcare.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, make_portal_app, portal_settings
     from tests.selfcare.portal import USERS

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openbss.account.errors import AccountInUse, InvalidAccount, OpenBalance
 from openbss.account.schemas import FREQUENCIES, PRESENTATION_MEDIA
 from openbss.customer.service import CustomerService
 from openbss.party.service import PARTY_TYPES, PartyService, check_contact_media, list_all
-from openbss.platform import personal_data
 from openbss.platform.db import utcnow
 from openbss.platform.personal_data import ERASED
-from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
+from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.platform.tmf.spec import format_datetime
-from openbss.settings import get_settings
+from openbss.settings import Settings
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
@@ -25,6 +24,14 @@ ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
     "suspended": {"active", "closed"},
     "closed": set(),
 }
+
+
+class OpenBalances(Protocol):
+    """What a billing account owes (invoiced and not paid, plus charges not yet invoiced where the billing domain
+    counts them). Closing an account and erasing its holder are refused while it owes money. The billing domain
+    provides it; until it exists, the composition root declares that nothing is owed."""
+
+    async def open_balance(self, ctx: Context, billing_account_id: str) -> Decimal: ...
 
 
 def _money(value: Any, field: str, currency: str | None) -> Decimal:
@@ -48,9 +55,10 @@ class PartyAccountRules(ResourceHooks):
 
     transitions: ClassVar[dict[str, set[str]] | None] = ACCOUNT_TRANSITIONS
 
-    def __init__(self, parties: PartyService, customers: CustomerService) -> None:
+    def __init__(self, parties: PartyService, customers: CustomerService, balances: OpenBalances) -> None:
         self.parties = parties
         self.customers = customers
+        self.balances = balances
 
     async def check_related_parties(self, ctx: Context, doc: dict[str, Any]) -> None:
         refs = list(doc.get("relatedParty") or [])
@@ -99,7 +107,7 @@ class PartyAccountRules(ResourceHooks):
             await self.check_related_parties(ctx, merged)
         self.check_money(merged)
         if merged.get("state") == "closed" and current.get("state") != "closed":
-            balance = await personal_data.open_balance(ctx, current["id"])
+            balance = await self.balances.open_balance(ctx, current["id"])
             if balance > 0:
                 raise OpenBalance(f"account '{current['id']}' cannot be closed: it owes {balance} "
                                   f"{merged.get('currency', '')}".rstrip())
@@ -118,8 +126,13 @@ class PartyAccountRules(ResourceHooks):
 class BillingAccountRules(PartyAccountRules):
     """Billing accounts: currency, bill cycle, payment terms, credit limit, presentation media."""
 
+    def __init__(self, parties: PartyService, customers: CustomerService, balances: OpenBalances,
+                 settings: Settings) -> None:
+        super().__init__(parties, customers, balances)
+        self.settings = settings
+
     def apply_defaults(self, doc: dict[str, Any]) -> None:
-        s = get_settings()
+        s = self.settings
         limit_unit = (doc.get("creditLimit") or {}).get("unit")
         doc.setdefault("currency", limit_unit or s.default_currency)
         doc.setdefault("paymentTermsDays", s.default_payment_terms_days)
@@ -207,26 +220,29 @@ class PresentationMediaRules(ResourceHooks):
 class OwnedAccountService(ResourceService):
     """After an account naming a customer is created, the customer lists it (TMF629 ``account``)."""
 
-    customers: CustomerService | None = None
+    def __init__(self, api: TmfApi, resource: TmfResource, customers: CustomerService) -> None:
+        super().__init__(api, resource)
+        self.customers = customers
 
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         out = await super().create(ctx, doc)
-        if self.customers is not None:
-            ref = {"id": out["id"], "href": out["href"], "name": out["name"], "@referredType": self.resource.type}
-            for rp in out.get("relatedParty") or []:
-                if rp.get("@referredType") == "Customer":
-                    await self.customers.link_account(ctx, rp["id"], ref)
+        ref = {"id": out["id"], "href": out["href"], "name": out["name"], "@referredType": self.resource.type}
+        for rp in out.get("relatedParty") or []:
+            if rp.get("@referredType") == "Customer":
+                await self.customers.link_account(ctx, rp["id"], ref)
         return out
 
 
 class AccountService:
     """Named actions other domains call (collections suspends and resumes, billing reads)."""
 
-    def __init__(self, services: dict[str, ResourceService], customers: CustomerService) -> None:
+    def __init__(self, services: dict[str, ResourceService], customers: CustomerService,
+                 balances: OpenBalances) -> None:
         self._billing = services["billingAccount"]
         self._owned = [services[p] for p in ("billingAccount", "partyAccount", "settlementAccount",
                                              "financialAccount")]
         self.customers = customers
+        self.balances = balances
 
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:
         return await self._billing.get(ctx, account_id)
@@ -261,7 +277,8 @@ class AccountService:
         accounts = await self.accounts_of(ctx, [customer["id"], (customer.get("engagedParty") or {}).get("id", "")])
         for a in accounts:
             if a.get("@type") == "BillingAccount":
-                a["openBalance"] = {"unit": a.get("currency"), "value": await personal_data.open_balance(ctx, a["id"])}
+                a["openBalance"] = {"unit": a.get("currency"),
+                                    "value": await self.balances.open_balance(ctx, a["id"])}
         return accounts
 
     async def _party_and_customers(self, ctx: Context, party_id: str) -> list[str]:
@@ -274,7 +291,7 @@ class AccountService:
     async def erasure_guard(self, ctx: Context, party_id: str) -> str | None:
         for account in await self.accounts_of(ctx, await self._party_and_customers(ctx, party_id)):
             if account.get("@type") == "BillingAccount":
-                balance = await personal_data.open_balance(ctx, account["id"])
+                balance = await self.balances.open_balance(ctx, account["id"])
                 if balance > 0:
                     return f"billing account '{account['id']}' has an open balance of {balance}"
         return None
@@ -288,9 +305,3 @@ class AccountService:
                                        "relatedParty": [{**rp, "name": ERASED} for rp in a.get("relatedParty") or []]}
             await services[a["@type"]].patch(ctx, a["id"], changes)
         return len(accounts)
-
-
-def get_account_service() -> AccountService:
-    from openbss.account.api import account_service
-
-    return account_service

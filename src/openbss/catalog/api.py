@@ -15,123 +15,20 @@
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from openbss.catalog.events import API, EXTENSION_API, RESOURCE_CATALOG_API, SERVICE_CATALOG_API
-from openbss.catalog.models import (
-    Catalog,
-    Category,
-    ExportJob,
-    ImportJob,
-    ProductOffering,
-    ProductOfferingPrice,
-    ProductSpecification,
-    ResourceSpecification,
-    ServiceSpecification,
-    Tariff,
-)
-from openbss.catalog.schemas import (
-    EXT_SPEC_FILE,
-    SPEC_FILE,
-    ExportJobCreate,
-    ProductOfferingPriceCreate,
-    ProductOfferingPriceUpdate,
-)
-from openbss.catalog.search import OFFERING_ATTRIBUTES, PRICE_ATTRIBUTES, SearchIndexCodec
-from openbss.catalog.service import (
-    CatalogObjectRules,
-    CatalogRules,
-    CatalogService,
-    CategoryRules,
-    ProductOfferingPriceRules,
-    ProductOfferingRules,
-    ProductSpecificationRules,
-    ResourceSpecificationRules,
-    ServiceSpecificationRules,
-    TariffRules,
-    product_catalog,
-)
 from openbss.catalog.transfer import JobService
+from openbss.catalog.wiring import CatalogServices
 from openbss.platform.auth import READ, Principal
 from openbss.platform.errors import BadRequest, Forbidden
 from openbss.platform.runtime import authenticate
 from openbss.platform.tmf.query import MAX_LIMIT
-from openbss.platform.tmf.resource import (
-    ResourceService,
-    TmfApi,
-    TmfJSONResponse,
-    TmfResource,
-    build_router,
-    unit_of_work,
-)
-from openbss.platform.tmf.spec import AttributeType
+from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
+from openbss.platform.tmf.router import api_router
 from openbss.pricing.rating import RatingRuleError
-
-CatalogService.extended_models["ProductOfferingPrice"] = (ProductOfferingPriceCreate, ProductOfferingPriceUpdate)
-STAFF_ONLY: frozenset[str] = frozenset()
-# Filterable extension attributes of prices (documented in catalog/schemas.py)
-PRICE_EXTENSION_FILTERS = {
-    name: AttributeType("string") for name in ("billingTiming", "prorationPolicy", "chargeCategory", "usageType",
-                                               "tierType")
-} | {"tariff.id": AttributeType("string")}
-LIFECYCLE: dict[str, Any] = {"state_field": "lifecycleStatus", "initial_state": "In design",
-             "service_class": CatalogService,
-             "customer_operations": STAFF_ONLY}
-
-
-class _ExportJobService(JobService):
-    def __init__(self, api: TmfApi, resource: TmfResource) -> None:
-        super().__init__(api, resource)
-        self.create_model = ExportJobCreate
-
-
-catalog_api = TmfApi(
-    name=API,
-    title="TMF620 Product Catalog Management",
-    spec_file=SPEC_FILE,
-    permission="catalog",
-    resources=[
-        TmfResource(path="catalog", type="Catalog", table=Catalog, hooks=CatalogObjectRules(), **LIFECYCLE),
-        TmfResource(path="category", type="Category", table=Category, hooks=CategoryRules(), **LIFECYCLE),
-        TmfResource(path="productSpecification", type="ProductSpecification", table=ProductSpecification,
-                    hooks=ProductSpecificationRules(), **LIFECYCLE),
-        TmfResource(path="productOffering", type="ProductOffering", table=ProductOffering,
-                    hooks=ProductOfferingRules(), codec=SearchIndexCodec("ProductOffering", OFFERING_ATTRIBUTES),
-                    **LIFECYCLE),
-        TmfResource(path="productOfferingPrice", type="ProductOfferingPrice", table=ProductOfferingPrice,
-                    hooks=ProductOfferingPriceRules(),
-                    codec=SearchIndexCodec("ProductOfferingPrice", PRICE_ATTRIBUTES),
-                    extra_attributes=PRICE_EXTENSION_FILTERS, **LIFECYCLE),
-        TmfResource(path="importJob", type="ImportJob", table=ImportJob, service_class=JobService,
-                    update_definition="ImportJob_Create",
-                    operations=frozenset({"create", "list", "get", "delete"}), customer_operations=STAFF_ONLY),
-        TmfResource(path="exportJob", type="ExportJob", table=ExportJob, service_class=_ExportJobService,
-                    update_definition="ExportJob_Create",
-                    operations=frozenset({"create", "list", "get", "delete"}), customer_operations=STAFF_ONLY),
-    ],
-)
-
-service_catalog_api = TmfApi(
-    name=SERVICE_CATALOG_API, title="TMF633 Service Catalog (specifications)", spec_file=EXT_SPEC_FILE,
-    permission="catalog",
-    resources=[TmfResource(path="serviceSpecification", type="ServiceSpecification", table=ServiceSpecification,
-                           hooks=ServiceSpecificationRules(), **LIFECYCLE)],
-)
-
-resource_catalog_api = TmfApi(
-    name=RESOURCE_CATALOG_API, title="TMF634 Resource Catalog (specifications)", spec_file=EXT_SPEC_FILE,
-    permission="catalog",
-    resources=[TmfResource(path="resourceSpecification", type="ResourceSpecification", table=ResourceSpecification,
-                           hooks=ResourceSpecificationRules(), **LIFECYCLE)],
-)
-
-extension_api = TmfApi(
-    name=EXTENSION_API, title="OpenBSS catalog extensions (tariffs, versions, eligibility)",
-    spec_file=EXT_SPEC_FILE, permission="catalog", base_path="/api/catalog/v1",
-    resources=[TmfResource(path="tariff", type="Tariff", table=Tariff, hooks=TariffRules(), **LIFECYCLE)],
-)
 
 
 def _staff(principal: Principal) -> None:
@@ -152,7 +49,11 @@ def _moment(raw: str | None) -> datetime | None:
     return value
 
 
-def _extension_routes(router: APIRouter, services: dict[str, ResourceService]) -> None:
+def _extension_routes(svc: CatalogServices, router: APIRouter) -> None:
+    product_catalog = svc.service
+    exports = svc.jobs["exportJob"]
+    assert isinstance(exports, JobService)
+
     async def versions(request: Request, kind: str, id: str,
                        principal: Principal = Depends(authenticate)) -> Response:
         _staff(principal)
@@ -220,13 +121,11 @@ def _extension_routes(router: APIRouter, services: dict[str, ResourceService]) -
     async def export_content(request: Request, id: str,
                              principal: Principal = Depends(authenticate)) -> Response:
         _staff(principal)
-        svc = services_620["exportJob"]
-        assert isinstance(svc, JobService)
         async with unit_of_work(request, principal) as ctx:
-            out = await svc.content(ctx, id)
+            out = await exports.content(ctx, id)
         return TmfJSONResponse(out)
 
-    tags: list[str | Enum] = [extension_api.title]
+    tags: list[str | Enum] = [svc.extension_api.title]
     router.add_api_route("/tariff/{id}/rate", rate, methods=["GET"], tags=tags, name="rateWithTariff",
                          summary="Rate one event with a tariff (zone, band, increments, amount)",
                          response_class=TmfJSONResponse)
@@ -248,16 +147,7 @@ def _extension_routes(router: APIRouter, services: dict[str, ResourceService]) -
                          response_class=TmfJSONResponse)
 
 
-router, services_620 = build_router(catalog_api)
-service_catalog_router, _ = build_router(service_catalog_api)
-resource_catalog_router, _ = build_router(resource_catalog_api)
-extension_router, _ = build_router(extension_api, extra=_extension_routes)
-
-ROUTERS: list[tuple[str, APIRouter]] = [
-    (catalog_api.title, router),
-    (service_catalog_api.title, service_catalog_router),
-    (resource_catalog_api.title, resource_catalog_router),
-    (extension_api.title, extension_router),
-]
-
-__all__ = ["ROUTERS", "CatalogRules", "catalog_api", "extension_api", "product_catalog", "router"]
+def routers(svc: CatalogServices) -> list[tuple[str, APIRouter]]:
+    return [(api.title, api_router(api, svc.services_of(api),
+                                   extra=partial(_extension_routes, svc) if api is svc.extension_api else None))
+            for api in svc.apis]

@@ -22,9 +22,9 @@ Catalogs, categories and specifications are edited in place (their ``version`` i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -41,15 +41,37 @@ from openbss.catalog.lifecycle import (
     next_version,
     normalize_status,
 )
+from openbss.catalog.models import (
+    Catalog,
+    Category,
+    ProductOffering,
+    ProductOfferingPrice,
+    ProductSpecification,
+    ResourceSpecification,
+    ServiceSpecification,
+    Tariff,
+)
 from openbss.catalog.tariff import CompiledTariff, compile_tariff, validate_tariff
 from openbss.platform.db import utcnow
 from openbss.platform.errors import BadRequest, Conflict
 from openbss.platform.tmf.errors import validation_message
-from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource, merge_patch
+from openbss.platform.tmf.resource import (
+    Context,
+    ResourceHooks,
+    ResourceService,
+    TmfApi,
+    TmfDocument,
+    TmfResource,
+    merge_patch,
+)
 from openbss.platform.tmf.spec import format_datetime
 
-#: catalog services by resource path, filled when the routers are built
-REGISTRY: dict[str, CatalogService] = {}
+#: the tables of the catalog's resources, by path
+TABLES: dict[str, type[TmfDocument]] = {
+    "catalog": Catalog, "category": Category, "productSpecification": ProductSpecification,
+    "productOffering": ProductOffering, "productOfferingPrice": ProductOfferingPrice, "tariff": Tariff,
+    "serviceSpecification": ServiceSpecification, "resourceSpecification": ResourceSpecification,
+}
 
 #: who references whom: target path -> [(referrer path, attribute, attribute is an array of refs)]
 REFERRERS: dict[str, list[tuple[str, str, bool]]] = {
@@ -76,24 +98,12 @@ CASCADED = {("productOffering", "productOfferingPrice"), ("productOfferingPrice"
             ("productOffering", "bundledProductOffering"), ("category", "productOffering"),
             ("productOfferingPrice", "bundledPopRelationship")}
 
-#: (ctx, resource type, id) -> number of live products (subscriptions) using it; the inventory domain registers one
-LiveProductProbe = Callable[[Context, str, str], Awaitable[int]]
-_live_product_probes: list[LiveProductProbe] = []
 
+class SoldProducts(Protocol):
+    """What the catalog asks before deleting an offering, a price or a product specification: how many live
+    products (subscriptions) were sold with it. The product inventory answers."""
 
-def register_live_product_probe(probe: LiveProductProbe) -> None:
-    """Let a domain that sells catalog objects (product inventory) veto their deletion."""
-    if probe not in _live_product_probes:
-        _live_product_probes.append(probe)
-
-
-def unregister_live_product_probe(probe: LiveProductProbe) -> None:
-    if probe in _live_product_probes:
-        _live_product_probes.remove(probe)
-
-
-def service(path: str) -> CatalogService:
-    return REGISTRY[path]
+    async def live_products_using(self, ctx: Context, resource_type: str, resource_id: str) -> int: ...
 
 
 # --- rules per resource ---------------------------------------------------------------------------------------
@@ -104,8 +114,8 @@ class CatalogRules(ResourceHooks):
         rules.check_valid_for(doc)
 
 
-def _table(path: str) -> Any:
-    return REGISTRY[path].resource.table
+def _table(path: str) -> type[TmfDocument]:
+    return TABLES[path]
 
 
 class CatalogObjectRules(CatalogRules):
@@ -288,20 +298,22 @@ def rewrite_ref(body: dict[str, Any], attr: str, old_id: str, new_ref: dict[str,
 
 
 class CatalogService(ResourceService):
-    """A catalog resource: the kit's CRUD plus lifecycle, versions, reference integrity and events."""
+    """A catalog resource: the kit's CRUD plus lifecycle, versions, reference integrity and events.
 
-    #: resource type -> (create model, update model) with the OpenBSS extension attributes
-    extended_models: ClassVar[dict[str, tuple[type[BaseModel], type[BaseModel]]]] = {}
+    ``siblings`` are the catalog's services by path (the same mapping for all of them, filled by the domain's
+    wiring): a new version makes the objects referring to the old one follow it, and deletion checks referrers.
+    ``models``: the (create, update) models with OpenBSS extension attributes, where the resource has them."""
 
-    def __init__(self, api: TmfApi, resource: TmfResource) -> None:
+    def __init__(self, api: TmfApi, resource: TmfResource, *, siblings: Mapping[str, CatalogService],
+                 sold: SoldProducts, models: tuple[type[BaseModel], type[BaseModel]] | None = None) -> None:
         super().__init__(api, resource)
-        models = self.extended_models.get(resource.type)
         if models:
             self.create_model, self.update_model = models
         assert isinstance(resource.hooks, CatalogRules), f"{resource.type} needs CatalogRules"
         self.rules: CatalogRules = resource.hooks
         self.versioned = hasattr(resource.table, "lineage_id")
-        REGISTRY[resource.path] = self
+        self.siblings = siblings
+        self.sold = sold
 
     @property
     def state_field(self) -> str:
@@ -333,15 +345,10 @@ class CatalogService(ResourceService):
         await self.rules.validate(ctx, doc, None)
         resource_id = r.id_factory()
         doc["id"] = resource_id
-        row = await self.store.insert(ctx, resource_id, doc)
-        if self.versioned:
-            row.lineage_id = lineage_id or resource_id  # type: ignore[attr-defined]
-            await ctx.session.flush()
-        rendered = await self.store.render(ctx, row)
-        await self._audit(ctx, resource_id, "create", None, doc)
-        await self._emit(ctx, f"{r.type}CreateEvent", rendered)
+        rendered = await self.record(ctx, doc, columns={"lineage_id": lineage_id or resource_id}
+                                     if self.versioned else None)
         if status == ACTIVE and lineage_id is not None:
-            await self._activated(ctx, row)
+            await self._activated(ctx, resource_id, lineage_id, doc)
         return rendered
 
     # --- patch ------------------------------------------------------------------------------------------------
@@ -385,6 +392,8 @@ class CatalogService(ResourceService):
 
     async def _replace(self, ctx: Context, row: Any, merged: dict[str, Any], *, old_state: Any = None,
                        validate: bool = True) -> dict[str, Any]:
+        """Write ``merged`` as the new document of ``row`` (a locked row of this resource), unless its content and
+        state did not change."""
         sf = self.state_field
         current = dict(row.body)
         old_state = current.get(sf) if old_state is None else old_state
@@ -394,15 +403,14 @@ class CatalogService(ResourceService):
             await self.rules.validate(ctx, merged, row.id)
         if merged.get(sf) == old_state and _content(self.shape(merged)) == _content(self.shape(current)):
             return await self.store.render(ctx, row)
-        merged["lastUpdate"] = format_datetime(utcnow())
-        row = await self.store.replace(ctx, row, merged)
-        rendered = await self.store.render(ctx, row)
-        await self._audit(ctx, row.id, "update", current, merged)
-        await self._emit(ctx, f"{self.resource.type}AttributeValueChangeEvent", rendered)
-        if merged.get(sf) != old_state:
-            await self._emit(ctx, f"{self.resource.type}StateChangeEvent", rendered)
-            if merged.get(sf) == ACTIVE and self.versioned:
-                await self._activated(ctx, row)
+
+        def replace(doc: dict[str, Any]) -> None:
+            doc.clear()
+            doc.update(merged)
+
+        rendered = await self.change(ctx, row.id, replace)
+        if merged.get(sf) != old_state and merged.get(sf) == ACTIVE and self.versioned:
+            await self._activated(ctx, row.id, row.lineage_id or row.id, merged)
         return rendered
 
     # --- versions -----------------------------------------------------------------------------------------------
@@ -427,18 +435,17 @@ class CatalogService(ResourceService):
                 doc["validFor"].pop("endDateTime")
         return await self.create(ctx, doc, any_status=True, lineage_id=lineage)
 
-    async def _activated(self, ctx: Context, row: Any) -> None:
+    async def _activated(self, ctx: Context, version_id: str, lineage_id: str, doc: dict[str, Any]) -> None:
         """A version became Active: the lineage's previous Active version retires, references follow."""
         if not self.versioned:
             return
         now = format_datetime(utcnow())
-        start = (row.body.get("validFor") or {}).get("startDateTime")
+        start = (doc.get("validFor") or {}).get("startDateTime")
         at = start if start and start <= now else now
-        for other in await repository.lineage_rows(ctx.session, self.resource.table, row.lineage_id or row.id,
-                                                   for_update=True):
-            if other.id != row.id and other.body.get(self.state_field) == ACTIVE:
+        for other in await repository.lineage_rows(ctx.session, self.resource.table, lineage_id, for_update=True):
+            if other.id != version_id and other.body.get(self.state_field) == ACTIVE:
                 await self.retire(ctx, other, at=at)
-                await self._cascade(ctx, other.id, row)
+                await self._cascade(ctx, other.id, version_id, doc)
 
     async def retire(self, ctx: Context, row: Any, *, at: str | None = None) -> dict[str, Any]:
         """Retire a version (no longer orderable, still supported), its validity ending ``at`` (default now)."""
@@ -454,17 +461,17 @@ class CatalogService(ResourceService):
         body["validFor"] = vf
         return await self._replace(ctx, row, body, validate=False)
 
-    async def _cascade(self, ctx: Context, old_id: str, new_row: Any) -> None:
-        new_ref = {"id": new_row.id, "href": self.store.href(ctx.base_url, new_row.id),
-                   "name": new_row.body.get("name"), "version": new_row.body.get("version")}
+    async def _cascade(self, ctx: Context, old_id: str, new_id: str, new_doc: dict[str, Any]) -> None:
+        new_ref = {"id": new_id, "href": self.store.href(ctx.base_url, new_id),
+                   "name": new_doc.get("name"), "version": new_doc.get("version")}
         for path, attr, many in REFERRERS.get(self.resource.path, []):
-            if (path, attr) not in CASCADED or path not in REGISTRY:
+            if (path, attr) not in CASCADED or path not in self.siblings:
                 continue
-            referrer = REGISTRY[path]
+            referrer = self.siblings[path]
             for ref_row in await repository.referencing(ctx.session, referrer.resource.table, attr, old_id,
                                                         many=many, for_update=True):
                 status = ref_row.body.get("lifecycleStatus")
-                if status in (RETIRED, OBSOLETE) or ref_row.id == new_row.id:
+                if status in (RETIRED, OBSOLETE) or ref_row.id == new_id:
                     continue
                 body = rewrite_ref(ref_row.body, attr, old_id, new_ref, many)
                 if referrer.versioned and status == ACTIVE:
@@ -489,17 +496,14 @@ class CatalogService(ResourceService):
             raise Conflict(f"{r.type} '{resource_id}' is Active: retire it (lifecycleStatus Retired) instead of "
                            f"deleting it", code="RETIRE_FIRST")
         await self.check_unused(ctx, row)
-        rendered = await self.store.render(ctx, row)
-        await self.store.delete(ctx, row)
-        await self._audit(ctx, row.id, "delete", rendered, None)
-        await self._emit(ctx, f"{r.type}DeleteEvent", rendered)
+        await super().delete(ctx, resource_id)
 
     async def check_unused(self, ctx: Context, row: Any) -> None:
         r = self.resource
         for path, attr, many in REFERRERS.get(r.path, []):
-            if path not in REGISTRY:
+            if path not in self.siblings:
                 continue
-            referrer = REGISTRY[path]
+            referrer = self.siblings[path]
             users = [u for u in await repository.referencing(ctx.session, referrer.resource.table, attr, row.id,
                                                              many=many) if u.id != row.id]
             if users:
@@ -511,9 +515,7 @@ class CatalogService(ResourceService):
             children = await repository.referencing_value(ctx.session, r.table, "parentId", row.id)
             if children:
                 raise InUse(f"Category '{row.id}' is the parent of category '{children[0].body.get('name')}'")
-        live = 0
-        for probe in _live_product_probes:
-            live += await probe(ctx, r.type, row.id)
+        live = await self.sold.live_products_using(ctx, r.type, row.id)
         if live:
             raise InUse(f"{live} live product(s) use {r.type} '{row.id}': it cannot be deleted, only retired")
 
@@ -522,21 +524,24 @@ class CatalogService(ResourceService):
 class ProductCatalog:
     """The catalog's public operations for ordering, inventory, charging, rating and billing."""
 
+    def __init__(self, services: Mapping[str, CatalogService]) -> None:
+        self.services = services
+
     def get_service(self, path: str) -> CatalogService:
-        return REGISTRY[path]
+        return self.services[path]
 
     async def get_offering(self, ctx: Context, offering_id: str) -> dict[str, Any]:
         """Any version, including Retired ones (what a sold product refers to)."""
-        return await REGISTRY["productOffering"].get(ctx, offering_id)
+        return await self.services["productOffering"].get(ctx, offering_id)
 
     async def get_price(self, ctx: Context, price_id: str) -> dict[str, Any]:
-        return await REGISTRY["productOfferingPrice"].get(ctx, price_id)
+        return await self.services["productOfferingPrice"].get(ctx, price_id)
 
     async def get_product_specification(self, ctx: Context, spec_id: str) -> dict[str, Any]:
-        return await REGISTRY["productSpecification"].get(ctx, spec_id)
+        return await self.services["productSpecification"].get(ctx, spec_id)
 
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff:
-        return compile_tariff(await REGISTRY["tariff"].get(ctx, tariff_id))
+        return compile_tariff(await self.services["tariff"].get(ctx, tariff_id))
 
     async def orderability(self, ctx: Context, offering_id: str, *, at: datetime | None = None,
                            channel: str | None = None, market_segment: str | None = None) -> list[str]:
@@ -562,7 +567,7 @@ class ProductCatalog:
                 reasons.append(f"not offered to {label} '{value}' (only {', '.join(map(str, allowed))})")
         children = [b["id"] for b in offering.get("bundledProductOffering") or []]
         if children:
-            bodies = await repository.bodies_by_id(ctx.session, REGISTRY["productOffering"].resource.table, children)
+            bodies = await repository.bodies_by_id(ctx.session, TABLES["productOffering"], children)
             for cid in children:
                 if bodies.get(cid, {}).get("lifecycleStatus") != ACTIVE:
                     reasons.append(f"bundled offering '{bodies.get(cid, {}).get('name', cid)}' is not Active")
@@ -578,7 +583,7 @@ class ProductCatalog:
     async def orderable_offerings(self, ctx: Context, *, at: datetime | None = None, channel: str | None = None,
                                   market_segment: str | None = None, offset: int = 0, limit: int = 100,
                                   ) -> tuple[list[dict[str, Any]], int]:
-        svc = REGISTRY["productOffering"]
+        svc = self.services["productOffering"]
         rows, total = await repository.orderable_offerings(ctx.session, format_datetime(at or utcnow()), channel,
                                                            market_segment, offset, limit)
         return await svc.store.render_all(ctx, list[Any](rows)), total
@@ -608,7 +613,7 @@ class ProductCatalog:
         """What the OSS builds for a product: its customer-facing services, the resource-facing services they
         rely on, and the resources each needs."""
         ps = await self.get_product_specification(ctx, product_spec_id)
-        services, resources = REGISTRY["serviceSpecification"], REGISTRY["resourceSpecification"]
+        services, resources = self.services["serviceSpecification"], self.services["resourceSpecification"]
 
         def ref(body: dict[str, Any], href: str) -> dict[str, Any]:
             return {k: body[k] for k in ("id", "name", "version", "@type") if k in body} | {"href": href}
@@ -638,6 +643,3 @@ class ProductCatalog:
             "serviceSpecification": await service_nodes(ps.get("serviceSpecification") or [], frozenset()),
             "resourceSpecification": await resource_nodes(ps.get("resourceSpecification") or []),
         }
-
-
-product_catalog = ProductCatalog()

@@ -20,15 +20,16 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from openbss.catalog import repository
 from openbss.catalog.errors import InvalidImport
-from openbss.catalog.service import REGISTRY, CatalogService
+from openbss.catalog.service import CatalogService
 from openbss.platform.db import json_loads, utcnow
 from openbss.platform.errors import BadRequest, DomainError
-from openbss.platform.tmf.resource import Context, ResourceService
+from openbss.platform.tmf.resource import Context, ResourceService, TmfApi, TmfResource
 from openbss.platform.tmf.spec import format_datetime
 
 FORMAT = "openbss-catalog"
@@ -39,10 +40,10 @@ ORDER = ("resourceSpecification", "serviceSpecification", "productSpecification"
 EXPORT_CONTENT_PATH = "/api/catalog/v1/exportJob/{id}/content"
 
 
-async def export_catalog(ctx: Context) -> dict[str, Any]:
+async def export_catalog(ctx: Context, catalog: Mapping[str, CatalogService]) -> dict[str, Any]:
     resources: dict[str, list[dict[str, Any]]] = {}
     for path in ORDER:
-        svc = REGISTRY[path]
+        svc = catalog[path]
         items = []
         for row in await repository.all_rows(ctx.session, svc.resource.table):
             entry: dict[str, Any] = {"document": await svc.store.render(ctx, row)}
@@ -91,7 +92,9 @@ def _rewrite(value: Any, mapping: dict[str, str], base_url: str) -> Any:
     return out
 
 
-async def import_catalog(ctx: Context, content: Any) -> dict[str, int]:
+async def import_catalog(ctx: Context, content: Any, catalog: Mapping[str, CatalogService]) -> dict[str, int]:
+    """Every object of the export, with new ids, audited and announced like any creation; then every reference
+    must resolve (else the caller's savepoint rolls the whole import back)."""
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise InvalidImport(f"the document is not an {FORMAT} export (missing \"format\": \"{FORMAT}\")")
     if content.get("formatVersion") != FORMAT_VERSION:
@@ -110,9 +113,9 @@ async def import_catalog(ctx: Context, content: Any) -> dict[str, int]:
                 raise InvalidImport(f"'resources.{path}[{i}].document' must be an object with an id")
             mapping[doc["id"]] = str(uuid.uuid4())
     counts: dict[str, int] = {}
-    inserted: list[tuple[CatalogService, Any]] = []
+    inserted: list[tuple[CatalogService, dict[str, Any]]] = []
     for path in ORDER:
-        svc = REGISTRY[path]
+        svc = catalog[path]
         for i, entry in enumerate(resources.get(path) or []):
             doc = _rewrite(entry["document"], mapping, ctx.base_url)
             try:
@@ -121,27 +124,30 @@ async def import_catalog(ctx: Context, content: Any) -> dict[str, int]:
                 raise InvalidImport(f"'resources.{path}[{i}]' ({doc.get('name')}): {exc.message}") from exc
             new_id = doc["id"]
             shaped["id"] = new_id
-            row = await svc.store.insert(ctx, new_id, shaped)
+            columns = None
             if svc.versioned:
                 lineage = entry.get("lineageId")
-                row.lineage_id = (  # type: ignore[attr-defined]
-                    mapping.get(lineage, new_id) if isinstance(lineage, str) else new_id)
-            inserted.append((svc, row))
+                columns = {"lineage_id": mapping.get(lineage, new_id) if isinstance(lineage, str) else new_id}
+            inserted.append((svc, await svc.record(ctx, shaped, columns=columns)))
             counts[path] = counts.get(path, 0) + 1
-    await ctx.session.flush()
-    # every reference must resolve now that everything is in; then announce the new objects
-    for svc, row in inserted:
+    # every reference must resolve now that everything is in
+    for svc, doc in inserted:
         try:
-            await svc.rules.validate(ctx, dict(row.body), row.id)
+            await svc.rules.validate(ctx, {k: v for k, v in doc.items() if k != "href"}, doc["id"])
         except DomainError as exc:
-            raise InvalidImport(f"{svc.resource.type} '{row.body.get('name')}': {exc.message}") from exc
-    for svc, row in inserted:
-        await svc._emit(ctx, f"{svc.resource.type}CreateEvent", await svc.store.render(ctx, row))
+            raise InvalidImport(f"{svc.resource.type} '{doc.get('name')}': {exc.message}") from exc
     return counts
 
 
 class JobService(ResourceService):
     """Import and export jobs run synchronously when created; their state is final in the 201 response."""
+
+    def __init__(self, api: TmfApi, resource: TmfResource, catalog: Mapping[str, CatalogService], *,
+                 create_model: Any = None) -> None:
+        super().__init__(api, resource)
+        self.catalog = catalog
+        if create_model is not None:
+            self.create_model = create_model
 
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
@@ -155,7 +161,7 @@ class JobService(ResourceService):
             if doc.get("query"):
                 raise BadRequest("'query': exports contain the whole catalog; filtering is not supported",
                                  code="UNSUPPORTED_QUERY")
-            content = await export_catalog(ctx)
+            content = await export_catalog(ctx, self.catalog)
             doc["url"] = ctx.base_url + EXPORT_CONTENT_PATH.format(id=job_id)
             doc["contentType"] = "application/json"
             doc["status"] = "Succeeded"
@@ -164,21 +170,14 @@ class JobService(ResourceService):
             doc["contentType"] = doc.get("contentType") or "application/json"
             try:
                 async with ctx.session.begin_nested():
-                    counts = await import_catalog(ctx, data)
+                    counts = await import_catalog(ctx, data, self.catalog)
                 doc["status"] = "Succeeded"
                 doc["path"] = doc.get("path") or ", ".join(f"{k}: {n}" for k, n in counts.items())
             except DomainError as exc:
                 doc["status"] = "Failed"
                 doc["errorLog"] = exc.message
         doc["completionDate"] = format_datetime(utcnow())
-        row = await self.store.insert(ctx, job_id, doc)
-        if content is not None:
-            row.content = content  # type: ignore[attr-defined]
-            await ctx.session.flush()
-        rendered = await self.store.render(ctx, row)
-        await self._audit(ctx, job_id, "create", None, doc)
-        await self._emit(ctx, f"{r.type}CreateEvent", rendered)
-        return rendered
+        return await self.record(ctx, doc, columns={"content": content} if content is not None else None)
 
     async def content(self, ctx: Context, job_id: str) -> dict[str, Any]:
         row = await self.store.get(ctx, job_id)

@@ -12,8 +12,6 @@
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -21,226 +19,24 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import String, cast, func, select
 
-from openbss.charging import repository as repo
 from openbss.charging import service
-from openbss.charging.errors import InvalidBalanceAction, InvalidChargingRequest
-from openbss.charging.events import API, EXTRA_EVENT_TYPES, USAGE_API
-from openbss.charging.models import (
-    AdjustBalance,
-    BalanceActionHistory,
-    Bucket,
-    ChargingAccount,
-    ReserveBalance,
-    TopupBalance,
-    TransferBalance,
-    Usage,
-)
-from openbss.charging.schemas import SPEC_FILE, USAGE_SPEC_FILE, CreditControlAnswer, CreditControlRequest
+from openbss.charging.errors import InvalidChargingRequest
+from openbss.charging.events import API
+from openbss.charging.models import ChargingAccount
+from openbss.charging.schemas import CreditControlAnswer, CreditControlRequest
+from openbss.charging.service import ChargingService
+from openbss.charging.wiring import ChargingServices
 from openbss.platform.auth import READ, WRITE, Principal, bearer_token
 from openbss.platform.db import json_dumps, utcnow
-from openbss.platform.errors import Conflict, NotFound, Unauthorized, UnsupportedMediaType
+from openbss.platform.errors import NotFound, Unauthorized, UnsupportedMediaType
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
-from openbss.platform.tmf.resource import (
-    Context,
-    DocumentCodec,
-    ResourceHooks,
-    ResourceService,
-    TmfApi,
-    TmfDocument,
-    TmfJSONResponse,
-    TmfResource,
-    base_url,
-    build_router,
-    unit_of_work,
-)
-from openbss.platform.tmf.spec import format_datetime
-
-
-class ChargingTmfApi(TmfApi):
-    def event_types(self) -> set[str]:
-        return super().event_types() | set(EXTRA_EVENT_TYPES)
-
-
-# --- buckets: live values overlaid on the stored document ------------------------------------------------------
-class BucketCodec(DocumentCodec):
-    async def decode(self, ctx: Context, rows: list[TmfDocument]) -> list[dict[str, Any]]:
-        now = utcnow()
-        out = []
-        for row in rows:
-            assert isinstance(row, Bucket)
-            doc = dict(row.body)
-            currency = (doc.get("remainingValue") or {}).get("units")
-            doc["remainingValue"] = service.units_quantity(row.remaining, row.unit, currency)
-            doc["reservedValue"] = service.units_quantity(row.reserved, row.unit, currency)
-            doc["remainingValueName"] = service.remaining_name(row.remaining, row.unit, currency)
-            # extension attributes (TMF630 allows them): the size of the bucket when it was granted
-            doc["initialValue"] = service.units_quantity(row.initial, row.unit, currency)
-            doc["initialValueName"] = service.remaining_name(row.initial, row.unit, currency)
-            doc["status"] = "expired" if row.valid_to is not None and row.valid_to <= now else "active"
-            doc["confirmationDate"] = format_datetime(row.last_update)
-            out.append(doc)
-        return out
-
-    def sortable(self, path: str) -> bool:
-        return path not in ("remainingValue.amount", "reservedValue.amount")
-
-    def owner_condition(self, party_id: str, table: Any) -> Any:
-        return party_accounts(table, party_id)
-
-
-def party_accounts(table: Any, party_id: str) -> Any:
-    """Rows of the party's charging accounts (the documents' relatedParty is the account's party), by index."""
-    return table.account_id.in_(select(ChargingAccount.id).where(ChargingAccount.party_id == party_id))
-
-
-# --- balance actions: applied when created ----------------------------------------------------------------------
-def _now() -> str:
-    return format_datetime(utcnow())
-
-
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-
-
-async def _bucket_units(ctx: Context, doc: dict[str, Any], attr: str = "bucket") -> tuple[str, dict[str, Any], int]:
-    ref = doc.get(attr) or {}
-    account_id, bucket = await service.account_of_bucket(ctx, str(ref.get("id")))
-    currency = (bucket["body"].get("remainingValue") or {}).get("units")
-    expected = service.TMF_USAGE_TYPE[bucket["unit"]]
-    if doc.get("usageType") not in (None, expected):
-        raise InvalidBalanceAction(f"'usageType': bucket '{bucket['id']}' holds {expected}, not "
-                                   f"{doc.get('usageType')}")
-    amount = doc.get("amount") or {}
-    if amount.get("amount") is None or not amount.get("units"):
-        raise InvalidBalanceAction("'amount': amount and units are required")
-    units = service.quantity_to_units(amount["amount"], amount["units"], bucket["unit"], currency)
-    return account_id, bucket, units
-
-
-async def _history(ctx: Context, action: str, doc: dict[str, Any], bucket: dict[str, Any]) -> None:
-    history = SERVICES["balanceActionHistory"]
-    hid = str(uuid.uuid4())
-    logical = bucket["body"].get("logicalResource") or [{"id": "unknown"}]
-    kept = ("amount", "bucket", "usageType", "reason", "requestedDate", "confirmationDate", "channel", "requestor",
-            "adjustType", "receiverBucket", "logicalResource", "partyAccount", "relatedParty", "product")
-    entry: dict[str, Any] = {k: doc[k] for k in kept if k in doc}
-    entry.update({"id": hid, "@type": "BalanceActionHistory", "status": doc.get("status", "completed"),
-                  "description": action,
-                  "receiverLogicalResource": doc.get("receiverLogicalResource") or logical[0]})
-    await history.store.insert(ctx, hid, entry)
-
-
-def _complete(doc: dict[str, Any], bucket: dict[str, Any]) -> None:
-    now = _now()
-    doc["status"] = "completed"
-    doc.setdefault("requestedDate", now)
-    doc["confirmationDate"] = now
-    for attr in ("logicalResource", "partyAccount", "relatedParty", "product"):
-        if attr not in doc and attr in bucket["body"]:
-            doc[attr] = bucket["body"][attr]
-
-
-class TopupRules(ResourceHooks):
-    """A top-up credits the bucket once per ``Idempotency-Key`` header: a repeated POST (a payment provider's retry)
-    is refused with 409 naming the first top-up, and the balance moves once."""
-
-    async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
-        account_id, bucket, units = await _bucket_units(ctx, doc)
-        key = ctx.request.headers.get("idempotency-key") if ctx.request is not None else None
-        if key:
-            conn = await repo.session_connection(ctx.session)
-            await repo.lock_account(conn, account_id=account_id)  # duplicates wait here, then see the first
-            first = await repo.topup_with_key(conn, key[:200])
-            if first is not None:
-                raise Conflict(f"top-up '{first}' already used Idempotency-Key '{key[:200]}'",
-                               code="DUPLICATE_TOPUP")
-            doc["idempotencyKey"] = key[:200]
-        await service.topup(ctx, account_id, units, bucket_id=bucket["id"])
-        _complete(doc, bucket)
-        await _history(ctx, "topupBalance", doc, bucket)
-
-
-class AdjustRules(ResourceHooks):
-    async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
-        account_id, bucket, units = await _bucket_units(ctx, doc)
-        await service.adjust(ctx, account_id, bucket["id"], units)
-        _complete(doc, bucket)
-        await _history(ctx, "adjustBalance", doc, bucket)
-
-
-class TransferRules(ResourceHooks):
-    async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
-        _, bucket, units = await _bucket_units(ctx, doc)
-        await service.transfer(ctx, bucket["id"], str(doc["receiverBucket"]["id"]), units)
-        _complete(doc, bucket)
-        await _history(ctx, "transferBalance", doc, bucket)
-
-
-class ReserveRules(ResourceHooks):
-    async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
-        account_id, bucket, units = await _bucket_units(ctx, doc)
-        end = _moment((doc.get("validFor") or {}).get("endDateTime"))
-        await service.reserve(ctx, account_id, bucket["id"], units, end)
-        _complete(doc, bucket)
-        await _history(ctx, "reserveBalance", doc, bucket)
-
-
-ACTION_OPS = frozenset({"create", "list", "get"})
-READ_OPS = frozenset({"list", "get"})
-
-prepay_api = ChargingTmfApi(
-    name=API, title="TMF654 Prepay Balance Management", spec_file=SPEC_FILE, permission="charging",
-    resources=[
-        TmfResource(path="bucket", type="Bucket", table=Bucket, create_definition="Bucket",
-                    update_definition="Bucket", operations=READ_OPS, customer_operations=READ_OPS,
-                    owner_paths=("relatedParty.id",), codec=BucketCodec(), audited=False),
-        TmfResource(path="topupBalance", type="TopupBalance", table=TopupBalance, hooks=TopupRules(),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=("relatedParty.id",)),
-        TmfResource(path="adjustBalance", type="AdjustBalance", table=AdjustBalance, hooks=AdjustRules(),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=("relatedParty.id",)),
-        TmfResource(path="transferBalance", type="TransferBalance", table=TransferBalance, hooks=TransferRules(),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=("relatedParty.id",)),
-        TmfResource(path="reserveBalance", type="ReserveBalance", table=ReserveBalance, hooks=ReserveRules(),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=("relatedParty.id",)),
-        TmfResource(path="balanceActionHistory", type="BalanceActionHistory", table=BalanceActionHistory,
-                    create_definition="BalanceActionHistory", update_definition="BalanceActionHistory",
-                    operations=READ_OPS, customer_operations=READ_OPS, owner_paths=("relatedParty.id",),
-                    audited=False),
-    ],
-)
-
-class UsageCodec(DocumentCodec):
-    """``usageDate`` filters use the indexed ``usage_date`` column (billing and self-care read usage by period), and
-    a customer's usage is found through its accounts."""
-
-    def owner_condition(self, party_id: str, table: Any) -> Any:
-        return party_accounts(table, party_id)
-
-    async def filter_condition(self, ctx: Context, flt: Any, table: Any) -> Any | None:
-        if flt.path != "usageDate" or not flt.values:
-            return None
-        column = Usage.usage_date
-        moments = [_moment(v) for v in flt.values]
-        if flt.op == "eq":
-            return column.in_(moments)
-        if len(moments) != 1:
-            return None
-        compare = {"gt": column.__gt__, "gte": column.__ge__, "lt": column.__lt__, "lte": column.__le__}[flt.op]
-        return compare(moments[0])
-
-
-usage_api = TmfApi(
-    name=USAGE_API, title="TMF635 Usage Management", spec_file=USAGE_SPEC_FILE, permission="charging",
-    resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
-                           customer_operations=READ_OPS, owner_paths=("relatedParty.id",), audited=False)],
-)
+from openbss.platform.tmf.resource import Context, TmfJSONResponse, base_url, unit_of_work
+from openbss.platform.tmf.router import api_router
 
 
 # --- accumulatedBalance: aggregated live per account and usage type ---------------------------------------------
-def _accumulated_routes(router: APIRouter, services: dict[str, ResourceService]) -> None:
+def _accumulated_routes(router: APIRouter) -> None:
     async def list_accumulated(request: Request, principal: Principal = Depends(authenticate),
                                offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
                                logicalResource_id: str | None = Query(None, alias="logicalResource.id"),
@@ -317,9 +113,6 @@ async def _accumulated(ctx: Context, account_id: str, usage_type: str | None) ->
     return out
 
 
-router, SERVICES = build_router(prepay_api, extra=_accumulated_routes)
-usage_router, USAGE_SERVICES = build_router(usage_api)
-
 # --- credit control ---------------------------------------------------------------------------------------------
 _principals: dict[str, tuple[Principal, float]] = {}
 PRINCIPAL_CACHE_SECONDS = 300.0
@@ -345,11 +138,14 @@ async def network_element(request: Request) -> Principal:
     return principal
 
 
-credit_control_router = APIRouter(prefix="/ocs/v1", tags=["Online charging (credit control)"])
+def credit_control_router(charging: ChargingService) -> APIRouter:
+    router = APIRouter(prefix="/ocs/v1", tags=["Online charging (credit control)"])
+    router.add_api_route("/creditControl", _credit_control(charging), methods=["POST"], **CREDIT_CONTROL_DOC)
+    return router
 
 
-@credit_control_router.post(
-    "/creditControl", summary="Credit-control request (Diameter Gy/Ro CCR -> CCA)",
+CREDIT_CONTROL_DOC: dict[str, Any] = dict(
+    summary="Credit-control request (Diameter Gy/Ro CCR -> CCA)",
     description="INITIAL reserves a quota per rating group, UPDATE reports used units and reserves more, "
                 "TERMINATE reports the final units and releases the rest, EVENT charges a one-shot service. "
                 "The answer carries Diameter result codes: 2001 success, 4010 service denied, 4012 credit limit "
@@ -362,21 +158,26 @@ credit_control_router = APIRouter(prefix="/ocs/v1", tags=["Online charging (cred
     openapi_extra={"requestBody": {"content": {"application/json": {"schema":
                                                                      CreditControlRequest.model_json_schema()}},
                                    "required": True}})
-async def credit_control(request: Request, principal: Principal = Depends(network_element)) -> Response:
-    principal.require("charging", WRITE)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype or 'none'}'")
-    try:
-        ccr = CreditControlRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise InvalidChargingRequest(validation_message(exc)) from exc
-    rt = runtime(request)
-    answer = await service.credit_control(rt.db, principal.tenant_id, ccr, base_url(request))
-    return Response(json_dumps(answer), media_type="application/json")
 
 
-ROUTERS = [(prepay_api.title, router), (usage_api.title, usage_router),
-           ("Online charging (credit control)", credit_control_router)]
+def _credit_control(charging: ChargingService) -> Any:
+    async def credit_control(request: Request, principal: Principal = Depends(network_element)) -> Response:
+        principal.require("charging", WRITE)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype or 'none'}'")
+        try:
+            ccr = CreditControlRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise InvalidChargingRequest(validation_message(exc)) from exc
+        rt = runtime(request)
+        answer = await charging.credit_control(rt.db, principal.tenant_id, ccr, base_url(request))
+        return Response(json_dumps(answer), media_type="application/json")
 
-__all__ = ["ROUTERS", "SERVICES", "USAGE_SERVICES", "prepay_api", "repo", "usage_api"]
+    return credit_control
+
+
+def routers(svc: ChargingServices) -> list[tuple[str, APIRouter]]:
+    return [(svc.prepay_api.title, api_router(svc.prepay_api, svc.balances, extra=_accumulated_routes)),
+            (svc.usage_api.title, api_router(svc.usage_api, svc.usage)),
+            ("Online charging (credit control)", credit_control_router(svc.service))]

@@ -13,8 +13,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
+from openbss.catalog.service import CompiledTariff
 from openbss.charging import errors as rc
 from openbss.charging import repository as repo
 from openbss.charging.errors import (
@@ -23,7 +24,7 @@ from openbss.charging.errors import (
     InvalidBalanceAction,
     SubscriberExists,
 )
-from openbss.charging.events import API, USAGE_API, bucket_event
+from openbss.charging.events import API, LOW_BALANCE_EVENT, THRESHOLD_EVENT, USAGE_API
 from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
@@ -116,13 +117,6 @@ def system_context(db_session: Any, tenant_id: str, base_url: str) -> Context:
 
 
 # --- rating plan from the catalog --------------------------------------------------------------------------------
-def _catalog() -> Any:
-    import openbss.catalog.api  # noqa: F401  (builds the catalog services)
-    from openbss.catalog.service import product_catalog
-
-    return product_catalog
-
-
 def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     """A catalog usage price (TMF620 + OpenBSS extensions) as a rating plan entry (exact strings)."""
     usage_type = price.get("usageType") or "data"
@@ -148,81 +142,14 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-async def compile_plan(ctx: Context, offering_id: str) -> dict[str, Any]:
-    """usage type -> rating entry, from the offering's usage prices (bundled offerings included)."""
-    catalog = _catalog()
-    offering = await catalog.get_offering(ctx, offering_id)
-    plan: dict[str, Any] = {}
-    for ref in offering.get("productOfferingPrice") or []:
-        price = await catalog.get_price(ctx, ref["id"])
-        if price.get("priceType") == "usage":
-            plan.setdefault(price.get("usageType") or "data", plan_entry(price))
-    return plan
 
 
-_tariffs: dict[tuple[str, str], Any] = {}
 
 
-async def compiled_tariff(db: Database, tenant_id: str, tariff_id: str, base_url: str) -> Any:
-    """Tariff versions never change (a change makes a new id), so they are cached per process."""
-    key = (tenant_id, tariff_id)
-    hit = _tariffs.get(key)
-    if hit is None:
-        async with db.transaction(tenant_id) as session:
-            hit = await _catalog().compiled_tariff(system_context(session, tenant_id, base_url), tariff_id)
-        _tariffs[key] = hit
-    return hit
 
 
-async def resolve_rate(db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
-                       ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
-    """The rate of a session or event, carrying the destination (called party or APN) it was rated for: the rate
-    is kept with the reservation, so usage debited by later requests of the session names the destination too."""
-    rate = await _resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
-    info = ccr.serviceInformation
-    if rate is not None and info is not None:
-        rate = {**rate, **{k: v for k, v in (("calledParty", info.calledParty), ("apn", info.apn)) if v}}
-    return rate
 
 
-async def _resolve_rate(db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
-                        ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
-    """The rate of a session's usage: the catalog usage price, through its tariff (destination zone by longest
-    prefix, time band in the account's time zone at the session start, roaming zone) when it has one."""
-    entry = account["plan"].get(usage_type)
-    if entry is None:
-        return None
-    rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
-                            "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
-                            "productId": account.get("product_id")}
-    tariff_id = entry.get("tariffId")
-    if not tariff_id:
-        return rate
-    info = ccr.serviceInformation
-    destination = info.calledParty if info else None
-    if not destination:
-        return None
-    try:
-        tariff = await compiled_tariff(db, tenant_id, tariff_id, base_url)
-        match = tariff.prefixes.match(destination)
-        if match is None:
-            return None
-        prefix, zone = match
-        roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None)
-        moment = ccr.eventTimestamp or utcnow()
-        if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
-            moment = moment.replace(tzinfo=UTC)
-        band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
-                       tariff.holidays) if tariff.bands else None
-        found = tariff.find_rate(zone, roaming, band)
-    except (RatingRuleError, ValueError):
-        return None
-    if found is None:
-        return None
-    per = convert(found.per_amount, found.per_unit, "second") if usage_type == "voice" else found.per_amount
-    return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-            "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
-            "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
 
 
 # --- accounts and buckets ----------------------------------------------------------------------------------------
@@ -247,60 +174,6 @@ def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: fl
     return body
 
 
-async def open_account(ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
-                       product_id: str | None = None, offering_id: str | None = None,
-                       billing_account_id: str | None = None, party_id: str | None = None,
-                       credit_limit: Decimal | None = None, time_zone: str | None = None,
-                       initial_balance: Decimal = Decimal(0), plan: dict[str, Any] | None = None,
-                       quota_validity_seconds: int = 300, low_balance: Decimal | None = None,
-                       period_start: datetime | None = None) -> dict[str, Any]:
-    """Create the OCS account of an activated subscription: its main money bucket (prepaid: stops at zero;
-    postpaid: at minus the billing account's credit limit) and this period's allowance buckets from the catalog.
-
-    ``currency``, ``credit_limit`` and ``time_zone`` default to the billing account's. Raises ``SubscriberExists``
-    when the subscriber already has an account.
-    """
-    if payment_type not in ("prepaid", "postpaid"):
-        raise InvalidBalanceAction(f"payment type '{payment_type}' is not prepaid or postpaid")
-    if billing_account_id and (currency is None or (payment_type == "postpaid" and credit_limit is None)):
-        from openbss.account.api import account_service
-
-        ba = await account_service.get_billing_account(ctx, billing_account_id)
-        currency = currency or ba.get("currency")
-        if credit_limit is None and ba.get("creditLimit"):
-            credit_limit = to_decimal(ba["creditLimit"]["value"])
-        time_zone = time_zone or (ba.get("billCycle") or {}).get("timeZone")
-    currency = currency or "EUR"
-    if not is_currency(currency):
-        raise InvalidBalanceAction(f"'{currency}' is not an ISO 4217 currency")
-    if plan is None:
-        plan = await compile_plan(ctx, offering_id) if offering_id else {}
-    account_id = str(uuid.uuid4())
-    account: dict[str, Any] = {
-        "id": account_id, "subscriber": subscriber_key(subscriber), "product_id": product_id,
-        "offering_id": offering_id, "billing_account_id": billing_account_id, "party_id": party_id,
-        "payment_type": payment_type, "currency": currency, "time_zone": time_zone or "UTC", "plan": plan,
-        "quota_validity_seconds": quota_validity_seconds,
-        "low_balance_minor": to_minor(low_balance, currency) if low_balance is not None else 0,
-    }
-    conn = await repo.session_connection(ctx.session)
-    if not await repo.insert_account(conn, account):
-        raise SubscriberExists(f"subscriber '{account['subscriber']}' already has a charging account")
-    if payment_type == "prepaid":
-        lower = 0
-    else:
-        lower = -to_minor(credit_limit, currency) if credit_limit is not None else -UNLIMITED
-    await repo.insert_bucket(conn, {
-        "id": str(uuid.uuid4()), "account_id": account["id"], "unit": "money", "amount": 0, "lower_limit": lower,
-        "priority": MAIN_PRIORITY, "source": "main", "source_key": "main",
-        "body": bucket_body(account, name=f"Main balance ({payment_type})", unit="money", valid_from=None,
-                            valid_to=None, description="Prepaid credit" if payment_type == "prepaid" else
-                            "Postpaid usage within the credit limit"),
-    })
-    await renew_allowances(ctx, account_id, period_start or utcnow())
-    if initial_balance:
-        await topup(ctx, account_id, to_minor(initial_balance, currency), reason="initial balance")
-    return await get_account(ctx, account_id)
 
 
 async def renew_allowances(ctx: Context, account_id: str, period_start: datetime) -> int:
@@ -541,25 +414,29 @@ async def set_status(ctx: Context, account_id: str, status: str) -> None:
     await repo.set_status(conn, account_id, status)
 
 
-async def payment_type_of(ctx: Context, offering_id: str | None) -> str:
-    """Prepaid when the offering (or one of its categories) says so by name; postpaid otherwise (a hint for
-    activation when the order does not carry the payment type)."""
-    if not offering_id:
-        return "prepaid"
-    offering = await _catalog().get_offering(ctx, offering_id)
-    names = [offering.get("name") or ""] + [c.get("name") or "" for c in offering.get("category") or []]
-    return "prepaid" if any("prepaid" in n.lower() for n in names) else "postpaid"
 
 
-async def change_offering(ctx: Context, account_id: str, offering_id: str) -> None:
-    """Rate with another offering's usage prices from now on (sessions already open keep their rate)."""
-    conn = await repo.session_connection(ctx.session)
-    if await repo.lock_account(conn, account_id=account_id) is None:
-        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
-    await repo.set_plan(conn, account_id, offering_id, await compile_plan(ctx, offering_id))
 
 
 # --- events ------------------------------------------------------------------------------------------------------
+def bucket_event(account: dict[str, Any], bucket_id: str, unit: str, level: int, remaining: int, initial: int,
+                 base_url: str) -> dict[str, Any]:
+    """An outbox row: an allowance reached ``level`` % consumed, or (level 0) money fell below the threshold."""
+    resource = {
+        "id": bucket_id, "href": f"{base_url}/tmf-api/{API}/v4/bucket/{bucket_id}", "@type": "Bucket",
+        "usageType": "monetary" if unit == "money" else unit,
+        "remainingValue": units_quantity(remaining, unit, account["currency"]),
+        "logicalResource": [{"id": account["subscriber"], "name": "MSISDN", "@referredType": "MSISDN"}],
+    }
+    if account.get("product_id"):
+        resource["product"] = [{"id": account["product_id"], "@referredType": "Product"}]
+    if unit != "money":
+        resource["threshold"] = {"percentage": level, "initialValue": {"amount": initial,
+                                                                       "units": UNITS_OF.get(unit)}}
+    kind = LOW_BALANCE_EVENT if unit == "money" else THRESHOLD_EVENT
+    return repo.event_row(API, kind, "bucket", resource, format_datetime(utcnow()), "Bucket")
+
+
 def threshold_events(ledger: Ledger, account: dict[str, Any], base_url: str) -> list[dict[str, Any]]:
     out = []
     for t in ledger.thresholds:
@@ -645,82 +522,8 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
     return doc
 
 
-async def credit_control(db: Database, tenant_id: str, ccr: CreditControlRequest, base_url: str) -> dict[str, Any]:
-    """Answer one credit-control request: one atomic write of everything it changes (balances, reservations,
-    session, its stored answer, usage records, events). A repeated request (same session id and request number)
-    gets the stored answer and is charged once."""
-    usage_type = SERVICE_CONTEXTS.get(ccr.serviceContextId)
-    if usage_type is None:
-        return _answer(ccr, rc.INVALID_AVP_VALUE, message=f"unknown serviceContextId '{ccr.serviceContextId}' "
-                       f"(known: {', '.join(SERVICE_CONTEXTS)})")
-    kind = ccr.requestType
-    opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
-    if opening and ccr.subscriptionId is None:
-        return _answer(ccr, rc.MISSING_AVP, message="subscriptionId is required")
-    if kind == "EVENT_REQUEST" and len(ccr.multipleServicesCreditControl) != 1:
-        return _answer(ccr, rc.INVALID_AVP_VALUE, message="an EVENT request carries exactly one service")
-    pool = await repo.charging_pool(db)
-    for _ in range(OPTIMISTIC_ATTEMPTS):
-        try:
-            async with repo.bound_connection(pool, tenant_id) as conn:
-                return await _handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=False)
-        except VersionConflict:
-            continue
-    # a hot account (many sessions on one balance): queue on its row lock instead of retrying
-    async with repo.tenant_transaction(pool, tenant_id) as conn:
-        return await _handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=True)
 
 
-async def _handle(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, usage_type: str,
-                  base_url: str, *, locked: bool) -> dict[str, Any]:
-    """Decide and write one request: optimistically (read without a lock, write if the account's version did not
-    move: two round trips, no explicit transaction) or under the account's row lock."""
-    kind = ccr.requestType
-    opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
-    subscriber = subscriber_key(ccr.subscriptionId.data) if opening and ccr.subscriptionId is not None else None
-    now = time.time()
-    if locked:
-        if opening:
-            account = await repo.lock_account(conn, subscriber=subscriber)
-        else:
-            account = await repo.lock_account(conn, session_id=ccr.sessionId)
-        state = await repo.load_state(conn, account["id"], ccr.sessionId, ccr.requestNumber) if account else None
-    else:
-        state = await repo.read_for_request(conn, subscriber=subscriber, session_id=ccr.sessionId,
-                                            request_number=ccr.requestNumber)
-        account = state["account"] if state else None
-    if account is None or state is None:
-        if opening:
-            return _answer(ccr, rc.USER_UNKNOWN, message="unknown subscriber")
-        return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="unknown session")
-    if state["stored"] is not None:
-        return dict(state["stored"])
-    if account["status"] != "active":
-        return _answer(ccr, rc.END_USER_SERVICE_DENIED, message=f"account is {account['status']}")
-    ledger = Ledger.load(account, state["buckets"], state["reservations"], now)
-    ledger.expire()
-    session = state["session"]
-    if kind == "EVENT_REQUEST":
-        return await _event(db, tenant_id, conn, ccr, account, ledger, usage_type, session, base_url)
-    if kind == "INITIAL_REQUEST":
-        if session is not None:
-            return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session already exists")
-        return await _initial(db, tenant_id, conn, ccr, account, ledger, usage_type, base_url)
-    assert session is not None
-    if session["state"] != "open":
-        return _answer(ccr, rc.UNKNOWN_SESSION_ID, message=f"the session is {session['state']}")
-    if session["expires_at"] <= now:
-        ledger.expire(session_pk=session["id"])
-        await _write(conn, account, buckets=_bucket_changes(ledger),
-                     reservation_updates=_reservation_updates(ledger),
-                     session=[{"session_id": ccr.sessionId, "state": "expired", "last": session["last"],
-                               "service_context": ccr.serviceContextId, "info": session["info"],
-                               "expires_at": session["expires_at"]}])
-        return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="the session expired")
-    if ccr.requestNumber != session["last"] + 1:
-        return _answer(ccr, rc.INVALID_AVP_VALUE,
-                       message=f"requestNumber {ccr.requestNumber} is out of order (expected {session['last'] + 1})")
-    return await _update(db, tenant_id, conn, ccr, account, ledger, usage_type, session, base_url)
 
 
 async def _grant_mscc(ledger: Ledger, res: ReservationState, mscc: MultipleServicesCreditControl,
@@ -770,79 +573,10 @@ def _session_row(ccr: CreditControlRequest, state: str, ledger: Ledger, info: di
              "service_context": ccr.serviceContextId, "info": info, "expires_at": ledger.now + 2 * validity}]
 
 
-async def _initial(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
-                   ledger: Ledger, usage_type: str, base_url: str) -> dict[str, Any]:
-    msccs = []
-    rate = None
-    if ccr.multipleServicesCreditControl:
-        rate = await resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
-    for mscc in ccr.multipleServicesCreditControl:
-        if rate is None:
-            msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED})
-            continue
-        res = ledger.open_reservation(None, mscc.ratingGroup, usage_type, rate)
-        msccs.append(await _grant_mscc(ledger, res, mscc, usage_type))
-    result = _overall(msccs)
-    info = {"usageType": usage_type, "rate": rate}
-    answer = _answer(ccr, result, msccs)
-    return await _finish(conn, ccr, account, ledger, answer,
-                         _session_row(ccr, "open" if result == rc.SUCCESS else "closed", ledger, info), base_url)
 
 
-async def _update(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
-                  ledger: Ledger, usage_type: str, session: dict[str, Any], base_url: str) -> dict[str, Any]:
-    terminating = ccr.requestType == "TERMINATION_REQUEST"
-    msccs = []
-    for mscc in ccr.multipleServicesCreditControl:
-        res = ledger.reservation(session["id"], mscc.ratingGroup)
-        if res is None:
-            rate = session["info"].get("rate") or await resolve_rate(db, tenant_id, account, usage_type, ccr,
-                                                                     base_url)
-            if rate is None:
-                msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED})
-                continue
-            res = ledger.open_reservation(session["id"], mscc.ratingGroup, usage_type, rate)
-        used = mscc.usedServiceUnit.amount(usage_type) if mscc.usedServiceUnit is not None else None
-        ledger.debit(res, used or 0)
-        if terminating:
-            res.state = "closed"
-            msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.SUCCESS})
-        else:
-            msccs.append(await _grant_mscc(ledger, res, mscc, usage_type))
-    if terminating:
-        for res in ledger.reservations:
-            if res.session_pk == session["id"] and res.state == "open":
-                ledger.release(res)
-                res.state = "closed"
-    answer = _answer(ccr, _overall(msccs) if not terminating else rc.SUCCESS, msccs)
-    return await _finish(conn, ccr, account, ledger, answer,
-                         _session_row(ccr, "closed" if terminating else "open", ledger, session["info"]), base_url)
 
 
-async def _event(db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
-                 ledger: Ledger, usage_type: str, session: dict[str, Any] | None, base_url: str) -> dict[str, Any]:
-    if session is not None:
-        return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session id belongs to a session")
-    mscc = ccr.multipleServicesCreditControl[0]
-    unit = mscc.requestedServiceUnit or mscc.usedServiceUnit
-    units = unit.amount(usage_type) if unit is not None else None
-    if units is None:
-        units = 1
-    rate = await resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
-    if rate is None:
-        answer = _answer(ccr, rc.RATING_FAILED, [{"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED}])
-        return await _finish(conn, ccr, account, ledger, answer, None, base_url)
-    result = ledger.charge_event(mscc.ratingGroup, usage_type, units, rate)
-    out: dict[str, Any] = {"ratingGroup": mscc.ratingGroup, "resultCode": result}
-    extra: dict[str, Any] = {}
-    if result == rc.SUCCESS:
-        out["grantedServiceUnit"] = {_unit_key(usage_type): units}
-        debit = ledger.debits[-1]
-        extra["costInformation"] = {"unitValue": from_minor(debit.amount_minor, rate["currency"]),
-                                    "currencyCode": rate["currency"],
-                                    "currencyNumericExponent": MINOR_UNITS[rate["currency"]]}
-    answer = _answer(ccr, result, [out], **extra)
-    return await _finish(conn, ccr, account, ledger, answer, None, base_url)
 
 
 # --- expiry sweep ------------------------------------------------------------------------------------------------
@@ -865,5 +599,333 @@ async def release_expired(db: Database, tenant_id: str, base_url: str = "") -> i
     return released
 
 
-__all__ = ["API", "USAGE_API", "add_months", "adjust", "compile_plan", "credit_control", "get_account",
-           "open_account", "release_expired", "renew_allowances", "reserve", "topup", "transfer"]
+# --- the service: what needs the catalog and the accounts ------------------------------------------------------
+class RatingCatalog(Protocol):
+    """What charging reads from the catalog: offerings, their usage prices, tariffs (compiled for rating)."""
+
+    async def get_offering(self, ctx: Context, offering_id: str) -> dict[str, Any]: ...
+
+    async def get_price(self, ctx: Context, price_id: str) -> dict[str, Any]: ...
+
+    async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
+
+
+class BillingAccounts(Protocol):
+    """What charging reads from accounts: a billing account's currency, credit limit and time zone."""
+
+    async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
+
+
+class ChargingService:
+    """Online charging's public operations. Those that rate with the catalog's prices and tariffs or read billing
+    accounts are methods over the two; the others are the module's functions, reached here too so that other
+    domains and the HTTP layer have one entry point."""
+
+    def __init__(self, catalog: RatingCatalog, accounts: BillingAccounts) -> None:
+        self.catalog = catalog
+        self.accounts = accounts
+        #: tariff versions never change (a change makes a new id), so they are compiled once per process
+        self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
+
+    get_account = staticmethod(get_account)
+    account_of_bucket = staticmethod(account_of_bucket)
+    renew_allowances = staticmethod(renew_allowances)
+    renew_due_allowances = staticmethod(renew_due_allowances)
+    topup = staticmethod(topup)
+    adjust = staticmethod(adjust)
+    transfer = staticmethod(transfer)
+    reserve = staticmethod(reserve)
+    set_status = staticmethod(set_status)
+    release_expired = staticmethod(release_expired)
+
+    async def compile_plan(self, ctx: Context, offering_id: str) -> dict[str, Any]:
+        """usage type -> rating entry, from the offering's usage prices (bundled offerings included)."""
+        catalog = self.catalog
+        offering = await catalog.get_offering(ctx, offering_id)
+        plan: dict[str, Any] = {}
+        for ref in offering.get("productOfferingPrice") or []:
+            price = await catalog.get_price(ctx, ref["id"])
+            if price.get("priceType") == "usage":
+                plan.setdefault(price.get("usageType") or "data", plan_entry(price))
+        return plan
+
+    async def compiled_tariff(self, db: Database, tenant_id: str, tariff_id: str, base_url: str) -> CompiledTariff:
+        """Tariff versions never change (a change makes a new id), so they are cached per process."""
+        key = (tenant_id, tariff_id)
+        hit = self._tariffs.get(key)
+        if hit is None:
+            async with db.transaction(tenant_id) as session:
+                hit = await self.catalog.compiled_tariff(system_context(session, tenant_id, base_url), tariff_id)
+            self._tariffs[key] = hit
+        return hit
+
+    async def resolve_rate(self, db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
+                           ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
+        """The rate of a session or event, carrying the destination (called party or APN) it was rated for: the rate
+        is kept with the reservation, so usage debited by later requests of the session names the destination too."""
+        rate = await self._resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
+        info = ccr.serviceInformation
+        if rate is not None and info is not None:
+            rate = {**rate, **{k: v for k, v in (("calledParty", info.calledParty), ("apn", info.apn)) if v}}
+        return rate
+
+    async def _resolve_rate(self, db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
+                            ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
+        """The rate of a session's usage: the catalog usage price, through its tariff (destination zone by longest
+        prefix, time band in the account's time zone at the session start, roaming zone) when it has one."""
+        entry = account["plan"].get(usage_type)
+        if entry is None:
+            return None
+        rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
+                                "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
+                                "productId": account.get("product_id")}
+        tariff_id = entry.get("tariffId")
+        if not tariff_id:
+            return rate
+        info = ccr.serviceInformation
+        destination = info.calledParty if info else None
+        if not destination:
+            return None
+        try:
+            tariff = await self.compiled_tariff(db, tenant_id, tariff_id, base_url)
+            match = tariff.prefixes.match(destination)
+            if match is None:
+                return None
+            prefix, zone = match
+            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None)
+            moment = ccr.eventTimestamp or utcnow()
+            if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
+                moment = moment.replace(tzinfo=UTC)
+            band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
+                           tariff.holidays) if tariff.bands else None
+            found = tariff.find_rate(zone, roaming, band)
+        except (RatingRuleError, ValueError):
+            return None
+        if found is None:
+            return None
+        per = convert(found.per_amount, found.per_unit, "second") if usage_type == "voice" else found.per_amount
+        return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
+                "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
+                "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+
+    async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
+                           product_id: str | None = None, offering_id: str | None = None,
+                           billing_account_id: str | None = None, party_id: str | None = None,
+                           credit_limit: Decimal | None = None, time_zone: str | None = None,
+                           initial_balance: Decimal = Decimal(0), plan: dict[str, Any] | None = None,
+                           quota_validity_seconds: int = 300, low_balance: Decimal | None = None,
+                           period_start: datetime | None = None) -> dict[str, Any]:
+        """Create the OCS account of an activated subscription: its main money bucket (prepaid: stops at zero;
+        postpaid: at minus the billing account's credit limit) and this period's allowance buckets from the catalog.
+
+        ``currency``, ``credit_limit`` and ``time_zone`` default to the billing account's. Raises ``SubscriberExists``
+        when the subscriber already has an account.
+        """
+        if payment_type not in ("prepaid", "postpaid"):
+            raise InvalidBalanceAction(f"payment type '{payment_type}' is not prepaid or postpaid")
+        if billing_account_id and (currency is None or (payment_type == "postpaid" and credit_limit is None)):
+            ba = await self.accounts.get_billing_account(ctx, billing_account_id)
+            currency = currency or ba.get("currency")
+            if credit_limit is None and ba.get("creditLimit"):
+                credit_limit = to_decimal(ba["creditLimit"]["value"])
+            time_zone = time_zone or (ba.get("billCycle") or {}).get("timeZone")
+        currency = currency or "EUR"
+        if not is_currency(currency):
+            raise InvalidBalanceAction(f"'{currency}' is not an ISO 4217 currency")
+        if plan is None:
+            plan = await self.compile_plan(ctx, offering_id) if offering_id else {}
+        account_id = str(uuid.uuid4())
+        account: dict[str, Any] = {
+            "id": account_id, "subscriber": subscriber_key(subscriber), "product_id": product_id,
+            "offering_id": offering_id, "billing_account_id": billing_account_id, "party_id": party_id,
+            "payment_type": payment_type, "currency": currency, "time_zone": time_zone or "UTC", "plan": plan,
+            "quota_validity_seconds": quota_validity_seconds,
+            "low_balance_minor": to_minor(low_balance, currency) if low_balance is not None else 0,
+        }
+        conn = await repo.session_connection(ctx.session)
+        if not await repo.insert_account(conn, account):
+            raise SubscriberExists(f"subscriber '{account['subscriber']}' already has a charging account")
+        if payment_type == "prepaid":
+            lower = 0
+        else:
+            lower = -to_minor(credit_limit, currency) if credit_limit is not None else -UNLIMITED
+        await repo.insert_bucket(conn, {
+            "id": str(uuid.uuid4()), "account_id": account["id"], "unit": "money", "amount": 0, "lower_limit": lower,
+            "priority": MAIN_PRIORITY, "source": "main", "source_key": "main",
+            "body": bucket_body(account, name=f"Main balance ({payment_type})", unit="money", valid_from=None,
+                                valid_to=None, description="Prepaid credit" if payment_type == "prepaid" else
+                                "Postpaid usage within the credit limit"),
+        })
+        await renew_allowances(ctx, account_id, period_start or utcnow())
+        if initial_balance:
+            await topup(ctx, account_id, to_minor(initial_balance, currency), reason="initial balance")
+        return await get_account(ctx, account_id)
+
+    async def payment_type_of(self, ctx: Context, offering_id: str | None) -> str:
+        """Prepaid when the offering (or one of its categories) says so by name; postpaid otherwise (a hint for
+        activation when the order does not carry the payment type)."""
+        if not offering_id:
+            return "prepaid"
+        offering = await self.catalog.get_offering(ctx, offering_id)
+        names = [offering.get("name") or ""] + [c.get("name") or "" for c in offering.get("category") or []]
+        return "prepaid" if any("prepaid" in n.lower() for n in names) else "postpaid"
+
+    async def change_offering(self, ctx: Context, account_id: str, offering_id: str) -> None:
+        """Rate with another offering's usage prices from now on (sessions already open keep their rate)."""
+        conn = await repo.session_connection(ctx.session)
+        if await repo.lock_account(conn, account_id=account_id) is None:
+            raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+        await repo.set_plan(conn, account_id, offering_id, await self.compile_plan(ctx, offering_id))
+
+    async def credit_control(self, db: Database, tenant_id: str, ccr: CreditControlRequest,
+                             base_url: str) -> dict[str, Any]:
+        """Answer one credit-control request: one atomic write of everything it changes (balances, reservations,
+        session, its stored answer, usage records, events). A repeated request (same session id and request number)
+        gets the stored answer and is charged once."""
+        usage_type = SERVICE_CONTEXTS.get(ccr.serviceContextId)
+        if usage_type is None:
+            return _answer(ccr, rc.INVALID_AVP_VALUE, message=f"unknown serviceContextId '{ccr.serviceContextId}' "
+                           f"(known: {', '.join(SERVICE_CONTEXTS)})")
+        kind = ccr.requestType
+        opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
+        if opening and ccr.subscriptionId is None:
+            return _answer(ccr, rc.MISSING_AVP, message="subscriptionId is required")
+        if kind == "EVENT_REQUEST" and len(ccr.multipleServicesCreditControl) != 1:
+            return _answer(ccr, rc.INVALID_AVP_VALUE, message="an EVENT request carries exactly one service")
+        pool = await repo.charging_pool(db)
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            try:
+                async with repo.bound_connection(pool, tenant_id) as conn:
+                    return await self._handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=False)
+            except VersionConflict:
+                continue
+        # a hot account (many sessions on one balance): queue on its row lock instead of retrying
+        async with repo.tenant_transaction(pool, tenant_id) as conn:
+            return await self._handle(db, tenant_id, conn, ccr, usage_type, base_url, locked=True)
+
+    async def _handle(self, db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, usage_type: str,
+                      base_url: str, *, locked: bool) -> dict[str, Any]:
+        """Decide and write one request: optimistically (read without a lock, write if the account's version did not
+        move: two round trips, no explicit transaction) or under the account's row lock."""
+        kind = ccr.requestType
+        opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
+        subscriber = subscriber_key(ccr.subscriptionId.data) if opening and ccr.subscriptionId is not None else None
+        now = time.time()
+        if locked:
+            if opening:
+                account = await repo.lock_account(conn, subscriber=subscriber)
+            else:
+                account = await repo.lock_account(conn, session_id=ccr.sessionId)
+            state = await repo.load_state(conn, account["id"], ccr.sessionId, ccr.requestNumber) if account else None
+        else:
+            state = await repo.read_for_request(conn, subscriber=subscriber, session_id=ccr.sessionId,
+                                                request_number=ccr.requestNumber)
+            account = state["account"] if state else None
+        if account is None or state is None:
+            if opening:
+                return _answer(ccr, rc.USER_UNKNOWN, message="unknown subscriber")
+            return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="unknown session")
+        if state["stored"] is not None:
+            return dict(state["stored"])
+        if account["status"] != "active":
+            return _answer(ccr, rc.END_USER_SERVICE_DENIED, message=f"account is {account['status']}")
+        ledger = Ledger.load(account, state["buckets"], state["reservations"], now)
+        ledger.expire()
+        session = state["session"]
+        if kind == "EVENT_REQUEST":
+            return await self._event(db, tenant_id, conn, ccr, account, ledger, usage_type, session, base_url)
+        if kind == "INITIAL_REQUEST":
+            if session is not None:
+                return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session already exists")
+            return await self._initial(db, tenant_id, conn, ccr, account, ledger, usage_type, base_url)
+        assert session is not None
+        if session["state"] != "open":
+            return _answer(ccr, rc.UNKNOWN_SESSION_ID, message=f"the session is {session['state']}")
+        if session["expires_at"] <= now:
+            ledger.expire(session_pk=session["id"])
+            await _write(conn, account, buckets=_bucket_changes(ledger),
+                         reservation_updates=_reservation_updates(ledger),
+                         session=[{"session_id": ccr.sessionId, "state": "expired", "last": session["last"],
+                                   "service_context": ccr.serviceContextId, "info": session["info"],
+                                   "expires_at": session["expires_at"]}])
+            return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="the session expired")
+        if ccr.requestNumber != session["last"] + 1:
+            return _answer(ccr, rc.INVALID_AVP_VALUE, message=f"requestNumber {ccr.requestNumber} is out of order "
+                                                              f"(expected {session['last'] + 1})")
+        return await self._update(db, tenant_id, conn, ccr, account, ledger, usage_type, session, base_url)
+
+    async def _initial(self, db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest,
+                       account: dict[str, Any], ledger: Ledger, usage_type: str, base_url: str) -> dict[str, Any]:
+        msccs = []
+        rate = None
+        if ccr.multipleServicesCreditControl:
+            rate = await self.resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
+        for mscc in ccr.multipleServicesCreditControl:
+            if rate is None:
+                msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED})
+                continue
+            res = ledger.open_reservation(None, mscc.ratingGroup, usage_type, rate)
+            msccs.append(await _grant_mscc(ledger, res, mscc, usage_type))
+        result = _overall(msccs)
+        info = {"usageType": usage_type, "rate": rate}
+        answer = _answer(ccr, result, msccs)
+        return await _finish(conn, ccr, account, ledger, answer,
+                             _session_row(ccr, "open" if result == rc.SUCCESS else "closed", ledger, info), base_url)
+
+    async def _update(self, db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
+                      ledger: Ledger, usage_type: str, session: dict[str, Any], base_url: str) -> dict[str, Any]:
+        terminating = ccr.requestType == "TERMINATION_REQUEST"
+        msccs = []
+        for mscc in ccr.multipleServicesCreditControl:
+            res = ledger.reservation(session["id"], mscc.ratingGroup)
+            if res is None:
+                rate = session["info"].get("rate") or await self.resolve_rate(db, tenant_id, account, usage_type, ccr,
+                                                                         base_url)
+                if rate is None:
+                    msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED})
+                    continue
+                res = ledger.open_reservation(session["id"], mscc.ratingGroup, usage_type, rate)
+            used = mscc.usedServiceUnit.amount(usage_type) if mscc.usedServiceUnit is not None else None
+            ledger.debit(res, used or 0)
+            if terminating:
+                res.state = "closed"
+                msccs.append({"ratingGroup": mscc.ratingGroup, "resultCode": rc.SUCCESS})
+            else:
+                msccs.append(await _grant_mscc(ledger, res, mscc, usage_type))
+        if terminating:
+            for res in ledger.reservations:
+                if res.session_pk == session["id"] and res.state == "open":
+                    ledger.release(res)
+                    res.state = "closed"
+        answer = _answer(ccr, _overall(msccs) if not terminating else rc.SUCCESS, msccs)
+        return await _finish(conn, ccr, account, ledger, answer,
+                             _session_row(ccr, "closed" if terminating else "open", ledger, session["info"]), base_url)
+
+    async def _event(self, db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
+                     ledger: Ledger, usage_type: str, session: dict[str, Any] | None, base_url: str) -> dict[str, Any]:
+        if session is not None:
+            return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session id belongs to a session")
+        mscc = ccr.multipleServicesCreditControl[0]
+        unit = mscc.requestedServiceUnit or mscc.usedServiceUnit
+        units = unit.amount(usage_type) if unit is not None else None
+        if units is None:
+            units = 1
+        rate = await self.resolve_rate(db, tenant_id, account, usage_type, ccr, base_url)
+        if rate is None:
+            answer = _answer(ccr, rc.RATING_FAILED, [{"ratingGroup": mscc.ratingGroup, "resultCode": rc.RATING_FAILED}])
+            return await _finish(conn, ccr, account, ledger, answer, None, base_url)
+        result = ledger.charge_event(mscc.ratingGroup, usage_type, units, rate)
+        out: dict[str, Any] = {"ratingGroup": mscc.ratingGroup, "resultCode": result}
+        extra: dict[str, Any] = {}
+        if result == rc.SUCCESS:
+            out["grantedServiceUnit"] = {_unit_key(usage_type): units}
+            debit = ledger.debits[-1]
+            extra["costInformation"] = {"unitValue": from_minor(debit.amount_minor, rate["currency"]),
+                                        "currencyCode": rate["currency"],
+                                        "currencyNumericExponent": MINOR_UNITS[rate["currency"]]}
+        answer = _answer(ccr, result, [out], **extra)
+        return await _finish(conn, ccr, account, ledger, answer, None, base_url)
+
+
+__all__ = ["API", "USAGE_API", "BillingAccounts", "ChargingService", "RatingCatalog", "add_months", "adjust",
+           "get_account", "release_expired", "renew_allowances", "reserve", "topup", "transfer"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from openbss.customer import repository
-from openbss.customer.codecs import customer_codec
 from openbss.customer.errors import InvalidSearch, InvalidSegment
 from openbss.customer.schemas import SEGMENT, SEGMENTS
 from openbss.party.service import PartyService, check_contact_media, list_all
-from openbss.platform import personal_data
 from openbss.platform.errors import NotFound
 from openbss.platform.personal_data import (
     ERASED,
+    PersonalDataCodec,
+    PersonalDataRegistry,
     normalize_email,
     normalize_identifier,
     normalize_phone,
@@ -81,9 +81,12 @@ SEARCH_PARAMS = ("name", "email", "phone", "identification", "accountId", "segme
 class CustomerService:
     """Named actions other domains call."""
 
-    def __init__(self, customers: ResourceService, parties: PartyService) -> None:
+    def __init__(self, customers: ResourceService, codec: PersonalDataCodec, parties: PartyService,
+                 personal_data: PersonalDataRegistry) -> None:
         self._customers = customers
+        self._codec = codec  # the customer resource's: blind index of names, e-mails, phones, account ids
         self.parties = parties
+        self.personal_data = personal_data  # the 360 view's sections come from the domains that add them
 
     async def get_customer(self, ctx: Context, customer_id: str) -> dict[str, Any]:
         return await self._customers.get(ctx, customer_id)
@@ -107,6 +110,10 @@ class CustomerService:
         if any(r.get("id") == account["id"] for r in refs):
             return
         await self._customers.patch(ctx, customer_id, {"account": [*refs, account]})
+
+    async def set_status(self, ctx: Context, customer_id: str, status: str) -> dict[str, Any]:
+        """Approve, activate, suspend or close a customer (the lifecycle's transitions apply)."""
+        return await self._customers.set_state(ctx, customer_id, status)
 
     async def find_by_characteristic(self, ctx: Context, name: str, value: str) -> list[dict[str, Any]]:
         """Customers carrying the characteristic ``name`` with ``value`` (e.g. an external directory's id)."""
@@ -136,19 +143,19 @@ class CustomerService:
         criteria: list[Any] = []  # subqueries of customer ids, each served by an index
         conds: list[Any] = []  # conditions on the matching customers' rows
         if "name" in given:
-            criteria.append(await prefix_match(ctx, customer_codec, "name", given["name"]))
+            criteria.append(await prefix_match(ctx, self._codec, "name", given["name"]))
         for attr, normalize in (("email", normalize_email), ("phone", normalize_phone)):
             if attr in given:
                 value = normalize(given[attr])
                 parties = await self.parties.party_ids_matching(ctx, attr, value)
-                own = await customer_codec.matching_ids(ctx, attr, [value])
+                own = await self._codec.matching_ids(ctx, attr, [value])
                 criteria.append(repository.by_engaged_party(parties, own))
         if "identification" in given:
             parties = await self.parties.party_ids_matching(ctx, "identification",
                                                             normalize_identifier(given["identification"]))
             criteria.append(repository.by_engaged_party(parties))
         if "accountId" in given:
-            criteria.append(await customer_codec.matching_ids(ctx, "account", [given["accountId"].strip()]))
+            criteria.append(await self._codec.matching_ids(ctx, "account", [given["accountId"].strip()]))
         if "segment" in given:
             segments = given["segment"].split(",")
             bad = [s for s in segments if s not in SEGMENTS]
@@ -157,7 +164,7 @@ class CustomerService:
             conds.append(repository.segment_condition(segments))
         if "status" in given:
             conds.append(repository.status_condition(given["status"].split(",")))
-        owner = self._customers.store._owner_condition(ctx.principal)
+        owner = self._customers.store.owner_condition(ctx.principal)
         if owner is not None:
             conds.append(owner)
         rows, total = await repository.search(ctx, criteria, conds, offset, limit)
@@ -172,8 +179,7 @@ class CustomerService:
             "party": await self.parties.find_party(ctx, ref.get("id", ""), ref.get("@referredType")),
             "segment": segment_of(customer),
         }
-        for name, provider in personal_data.registry.customer_views.items():
-            out[name] = await provider(ctx, customer)
+        out.update(await self.personal_data.customer_sections(ctx, customer))
         return out
 
     # --- GDPR ----------------------------------------------------------------------------------------------
@@ -190,9 +196,3 @@ class CustomerService:
                                            for rp in c["relatedParty"]]
             await self._customers.patch(ctx, c["id"], changes)
         return len(customers)
-
-
-def get_customer_service() -> CustomerService:
-    from openbss.customer.api import customer_service
-
-    return customer_service

@@ -1,16 +1,24 @@
 """The inventory's named actions: record what an order made live (the subscription, its services and resources)
-and move it through suspend, resume, change and terminate. Orders and collections call these; nothing else writes
-the inventory."""
+and move it through suspend, resume, change and terminate; allocate and release pool items. Orders and
+collections call these; nothing else writes the inventory. It also answers the questions other domains ask before
+removing what was sold: products using a catalog object, live products of a party."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, or_, select
+
 from openbss.inventory import pools
+from openbss.inventory.models import Product
 from openbss.platform.db import utcnow
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
 
+#: a product in one of these states is live: its offering, prices and owner cannot go away
+LIVE_STATUSES = ("created", "pendingActive", "active", "suspended", "pendingTerminate")
 #: product status -> status of its services and resources
 SERVICE_STATE = {"active": "active", "suspended": "inactive", "terminated": "terminated"}
 RESOURCE_STATUS = {"active": "available", "suspended": "suspended", "terminated": "standby"}
@@ -32,21 +40,14 @@ class InventoryService:
         self.services = services
         self.resources = resources
 
-    async def _write(self, ctx: Context, svc: ResourceService, resource_id: str, changes: dict[str, Any],
-                     state_field: str | None) -> dict[str, Any]:
-        """A system change of an inventory document: merged, stored, with its events."""
-        row = await svc.store.get(ctx, resource_id, for_update=True)
-        current = dict(row.body)
-        merged = {**current, **changes}
-        if merged == current:
-            return svc.store.shape(ctx.base_url, row.id, current)
-        await svc.store.replace(ctx, row, merged)
-        rendered = svc.store.shape(ctx.base_url, row.id, merged)
-        await svc._audit(ctx, row.id, "update", current, merged)
-        await svc._emit(ctx, f"{svc.resource.type}AttributeValueChangeEvent", rendered)
-        if state_field and current.get(state_field) != merged.get(state_field):
-            await svc._emit(ctx, f"{svc.resource.type}StateChangeEvent", rendered)
-        return rendered
+    @staticmethod
+    async def _write(ctx: Context, svc: ResourceService, resource_id: str, changes: dict[str, Any],
+                     ) -> dict[str, Any]:
+        """A system change of an inventory document (top-level attributes replaced), audited and evented."""
+        return await svc.change(ctx, resource_id, lambda doc: doc.update(changes))
+
+    def product_href(self, base_url: str, product_id: str) -> str:
+        return self.products.store.href(base_url, product_id)
 
     async def get_product(self, ctx: Context, product_id: str) -> dict[str, Any]:
         return await self.products.get(ctx, product_id)
@@ -77,7 +78,7 @@ class InventoryService:
 
     async def change_product(self, ctx: Context, product_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change plan or characteristics of a live product."""
-        return await self._write(ctx, self.products, product_id, changes, "status")
+        return await self._write(ctx, self.products, product_id, changes)
 
     async def relate_products(self, ctx: Context, product_id: str, relationship_type: str,
                               related: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,7 +92,7 @@ class InventoryService:
                  for p in related if (relationship_type, p.get("id")) not in have]
         if not added:
             return product
-        return await self._write(ctx, self.products, product_id, {"productRelationship": current + added}, "status")
+        return await self._write(ctx, self.products, product_id, {"productRelationship": current + added})
 
     async def set_product_status(self, ctx: Context, product_id: str, status: str) -> dict[str, Any]:
         """Suspend, resume (active) or terminate a product, its services and resources."""
@@ -103,51 +104,75 @@ class InventoryService:
             sc: dict[str, Any] = {"state": SERVICE_STATE[status], "isServiceEnabled": status == "active"}
             if status == "terminated":
                 sc["endDate"] = format_datetime(utcnow())
-            await self._write(ctx, self.services, ref["id"], sc, "state")
+            await self._write(ctx, self.services, ref["id"], sc)
         for ref in product.get("realizingResource") or []:
             rc: dict[str, Any] = {"resourceStatus": RESOURCE_STATUS[status], "usageState": RESOURCE_USAGE[status]}
             if status == "terminated":
                 rc["endOperatingDate"] = format_datetime(utcnow())
                 rc["administrativeState"] = "locked"
-            await self._write(ctx, self.resources, ref["id"], rc, "resourceStatus")
-        return await self._write(ctx, self.products, product_id, changes, "status")
+            await self._write(ctx, self.resources, ref["id"], rc)
+        return await self._write(ctx, self.products, product_id, changes)
 
+    # --- pools ------------------------------------------------------------------------------------------------
+    async def allocate_resource(self, ctx: Context, kind: str, key: str, assigned_to: str, *,
+                                value: str | None = None, pool: str | None = None) -> dict[str, Any]:
+        """Take one free MSISDN, SIM, IPv4 address or ONT (idempotent by ``key``); see ``pools.allocate``."""
+        got = await pools.allocate(ctx.session, kind, key, assigned_to, pool=pool, value=value)
+        return got.as_dict()
 
-async def allocate_resource(ctx: Context, kind: str, key: str, assigned_to: str, *, value: str | None = None,
-                            pool: str | None = None) -> dict[str, Any]:
-    """Take one free MSISDN, SIM, IPv4 address or ONT (idempotent by ``key``); see ``pools.allocate``."""
-    from openbss.inventory import pools
+    async def release_resource(self, ctx: Context, key: str, *, quarantine_days: float | None = None,
+                               retire: bool = False) -> bool:
+        """Give back what ``key`` allocated: to the pool, into quarantine, or retired."""
+        quarantine = timedelta(days=quarantine_days) if quarantine_days else None
+        return await pools.release(ctx.session, key, quarantine=quarantine, retire=retire)
 
-    got = await pools.allocate(ctx.session, kind, key, assigned_to, pool=pool, value=value)
-    return got.as_dict()
+    async def add_number_range(self, ctx: Context, first: str, last: str, pool: str = "default") -> dict[str, int]:
+        return await pools.add_number_range(ctx.session, first, last, pool)
 
+    async def add_ipv4_pool(self, ctx: Context, cidr: str, pool: str = "default") -> dict[str, int]:
+        return await pools.add_ipv4_pool(ctx.session, cidr, pool)
 
-async def release_resource(ctx: Context, key: str, *, quarantine_days: float | None = None,
-                           retire: bool = False) -> bool:
-    """Give back what ``key`` allocated: to the pool, into quarantine, or retired."""
-    from datetime import timedelta
+    async def add_onts(self, ctx: Context, serials: Iterable[str], pool: str = "default",
+                       model: str | None = None) -> dict[str, int]:
+        return await pools.add_onts(ctx.session, serials, pool, model)
 
-    from openbss.inventory import pools
+    async def load_sims(self, ctx: Context, content: str, pool: str = "default") -> dict[str, int]:
+        """SIM cards from a CSV (iccid,imsi,ki_ref[,pool,form]); cards already known are skipped."""
+        return await pools.load_sims(ctx.session, content, pool)
 
-    quarantine = timedelta(days=quarantine_days) if quarantine_days else None
-    return await pools.release(ctx.session, key, quarantine=quarantine, retire=retire)
+    async def pool_counts(self, ctx: Context) -> dict[str, dict[str, int]]:
+        return await pools.counts(ctx.session)
 
+    # --- what other domains ask ----------------------------------------------------------------------------
+    async def live_products_using(self, ctx: Context, resource_type: str, resource_id: str) -> int:
+        """How many live products were sold with a catalog offering, price or product specification (the catalog
+        refuses to delete what is still sold)."""
+        body = Product.body
+        conditions = {
+            "ProductOffering": [body.contains({"productOffering": {"id": resource_id}})],
+            "ProductOfferingPrice": [body.contains({"productPrice": [{"productOfferingPrice": {"id": resource_id}}]})],
+            "ProductSpecification": [body.contains({"productSpecification": {"id": resource_id}})],
+        }.get(resource_type)
+        if not conditions:
+            return 0
+        return int(await ctx.session.scalar(select(func.count()).select_from(Product).where(
+            or_(*conditions), body["status"].astext.in_(LIVE_STATUSES))) or 0)
 
-def get_inventory_service() -> InventoryService:
-    from openbss.inventory.api import inventory_service
+    async def erasure_guard(self, ctx: Context, party_id: str) -> str | None:
+        """Why a party cannot be erased yet: the live products it holds (terminate them first)."""
+        live = await self.live_products_of(ctx, [party_id])
+        if not live:
+            return None
+        names = ", ".join(f"'{p.get('name') or p['id']}' ({p.get('status')})" for p in live[:3])
+        return f"{len(live)} live product(s): {names}{' ...' if len(live) > 3 else ''}"
 
-    return inventory_service
-
-
-async def pools_are_empty(ctx: Context) -> bool:
-    counts = await pools.counts(ctx.session)
-    return not any(sum(v.values()) for v in counts.values())
-
-
-async def load_demo_pools(ctx: Context, *, first_msisdn: str, last_msisdn: str, sims_csv: str, ipv4_cidr: str,
-                          ont_serials: list[str], ont_model: str) -> None:
-    """Fill the resource pools (numbers, SIMs, addresses, ONTs) in one go: the demo and tests use it."""
-    await pools.add_number_range(ctx.session, first_msisdn, last_msisdn)
-    await pools.load_sims(ctx.session, sims_csv)
-    await pools.add_ipv4_pool(ctx.session, ipv4_cidr)
-    await pools.add_onts(ctx.session, ont_serials, model=ont_model)
+    async def live_products_of(self, ctx: Context, party_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The live products whose related parties include one of ``party_ids`` (a party or its customers)."""
+        ids = [i for i in dict.fromkeys(party_ids) if i]
+        if not ids:
+            return []
+        body = Product.body
+        rows = (await ctx.session.execute(select(Product).where(
+            or_(*[body.contains({"relatedParty": [{"id": i}]}) for i in ids]),
+            body["status"].astext.in_(LIVE_STATUSES)).order_by(Product.created_at, Product.id))).scalars().all()
+        return await self.products.store.render_all(ctx, list(rows))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from openbss.catalog.service import product_catalog
+from openbss.catalog.service import ProductCatalog
 from openbss.ordering.errors import InvalidOrder
 from openbss.ordering.pricing import offering_prices, totals
 from openbss.platform.errors import NotFound
 from openbss.platform.tmf.resource import Context, ResourceHooks
 
 
-async def price_cart(ctx: Context, doc: dict[str, Any]) -> None:
+async def price_cart(ctx: Context, catalog: ProductCatalog, doc: dict[str, Any]) -> None:
     all_prices: list[dict[str, Any]] = []
     for i, item in enumerate(doc.get("cartItem") or []):
         where = f"cartItem[{i}]"
@@ -29,12 +29,12 @@ async def price_cart(ctx: Context, doc: dict[str, Any]) -> None:
         if not oid:
             raise InvalidOrder(f"{where}.productOffering.id is required")
         try:
-            offering = await product_catalog.get_offering(ctx, oid)
+            offering = await catalog.get_offering(ctx, oid)
         except NotFound as exc:
             raise InvalidOrder(f"{where}.productOffering: offering '{oid}' does not exist",
                                code="UNKNOWN_OFFERING") from exc
         item["productOffering"] = {"id": offering["id"], "href": offering["href"], "name": offering.get("name")}
-        prices = await offering_prices(ctx, offering, int(item.get("quantity") or 1))
+        prices = await offering_prices(ctx, catalog, offering, int(item.get("quantity") or 1))
         item["itemPrice"] = prices
         item["ItemTotalPrice"] = totals(prices)  # (sic) the TMF663 attribute name
         if item["status"] == "active":
@@ -45,12 +45,15 @@ async def price_cart(ctx: Context, doc: dict[str, Any]) -> None:
 class CartRules(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = None
 
+    def __init__(self, catalog: ProductCatalog) -> None:
+        self.catalog = catalog
+
     async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
-        await price_cart(ctx, doc)
+        await price_cart(ctx, self.catalog, doc)
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
-        await price_cart(ctx, merged)
+        await price_cart(ctx, self.catalog, merged)
 
 
 def order_from_cart(cart: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

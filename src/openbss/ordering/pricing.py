@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from openbss.catalog.service import product_catalog
+from openbss.catalog.service import ProductCatalog
 from openbss.platform.tmf.resource import Context
 from openbss.pricing.money import round_money
 
@@ -34,9 +34,10 @@ def _rate(pop: dict[str, Any]) -> Decimal:
     return Decimal(0)
 
 
-async def offering_prices(ctx: Context, offering: dict[str, Any], quantity: int = 1) -> list[dict[str, Any]]:
+async def offering_prices(ctx: Context, catalog: ProductCatalog, offering: dict[str, Any], quantity: int = 1,
+                          ) -> list[dict[str, Any]]:
     """The item prices (TMF622 OrderPrice / TMF663 CartPrice shape) of one offering."""
-    pops = [await product_catalog.get_price(ctx, ref["id"]) for ref in offering.get("productOfferingPrice") or []
+    pops = [await catalog.get_price(ctx, ref["id"]) for ref in offering.get("productOfferingPrice") or []
             if ref.get("id")]
     by_id = {p["id"]: p for p in pops}
     out: list[dict[str, Any]] = []

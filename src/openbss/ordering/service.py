@@ -25,17 +25,20 @@ An operator may retry a failed or partial order (``POST productOrder/{id}/retry`
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from openbss.catalog.service import product_catalog
+from openbss.account.service import AccountService
+from openbss.catalog.service import ProductCatalog
+from openbss.customer.service import CustomerService, segment_of
+from openbss.inventory.service import InventoryService
 from openbss.ordering.errors import (
     BundleCardinality,
     IdempotencyKeyReused,
@@ -49,10 +52,11 @@ from openbss.ordering.models import IdempotencyKey
 from openbss.ordering.pricing import offering_prices, totals
 from openbss.platform.db import json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, InvalidStateTransition, NotFound
-from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
+from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.platform.tmf.spec import format_datetime
 from openbss.provisioning import service as provisioning
-from openbss.settings import get_settings
+from openbss.provisioning.service import ItemProgress, ProvisioningService
+from openbss.settings import Settings
 
 ACTIVE_STATES = ("acknowledged", "inProgress", "pending", "held")
 TERMINAL_ITEM = ("completed", "failed", "cancelled", "rejected")
@@ -79,32 +83,13 @@ def characteristics_of(item: dict[str, Any]) -> dict[str, Any]:
             if c.get("name")}
 
 
-# --- services of other domains (resolved lazily: they are built with their routers) ---------------------------
-def _customers() -> Any:
-    from openbss.customer.service import get_customer_service
-
-    return get_customer_service()
-
-
-def _accounts() -> Any:
-    from openbss.account.api import account_service
-
-    return account_service
-
-
-def _inventory() -> Any:
-    from openbss.inventory.service import get_inventory_service
-
-    return get_inventory_service()
-
-
-async def default_characteristics(ctx: Context, offering: dict[str, Any]) -> dict[str, Any]:
+async def default_characteristics(ctx: Context, catalog: ProductCatalog, offering: dict[str, Any]) -> dict[str, Any]:
     """The values a product gets for characteristics the order leaves out: the offering's only allowed value,
     else the specification's default."""
     spec_ref = offering.get("productSpecification") or {}
     if not spec_ref.get("id"):
         return {}
-    spec = await product_catalog.get_product_specification(ctx, spec_ref["id"])
+    spec = await catalog.get_product_specification(ctx, spec_ref["id"])
     out: dict[str, Any] = {}
     for ch in spec.get("productSpecCharacteristic") or []:
         values = ch.get("productSpecCharacteristicValue") or []
@@ -120,9 +105,14 @@ async def default_characteristics(ctx: Context, offering: dict[str, Any]) -> dic
 
 # --- validation ------------------------------------------------------------------------------------------------
 class OrderValidator:
-    def __init__(self, ctx: Context, doc: dict[str, Any]) -> None:
+    def __init__(self, ctx: Context, doc: dict[str, Any], orders: ProductOrderService) -> None:
         self.ctx = ctx
         self.doc = doc
+        self.catalog = orders.catalog
+        self.customers = orders.customers
+        self.accounts = orders.accounts
+        self.inventory = orders.inventory
+        self.segment_map = orders.settings.ordering_segment_map
         self.customer: dict[str, Any] = {}
         self.party_ids: set[str] = set()
         self.segment: str | None = None
@@ -134,19 +124,17 @@ class OrderValidator:
         if len(refs) != 1:
             raise InvalidOrder("'relatedParty': a product order names exactly one customer "
                                "(@referredType Customer)", code="MISSING_CUSTOMER")
-        customer = await _customers().find_customer(self.ctx, str(refs[0].get("id")))
+        customer = await self.customers.find_customer(self.ctx, str(refs[0].get("id")))
         if customer is None:
             raise InvalidOrder(f"'relatedParty': customer '{refs[0].get('id')}' does not exist",
                                code="UNKNOWN_CUSTOMER")
         if customer.get("status") in ("closed", "suspended"):
             raise InvalidOrder(f"'relatedParty': customer '{customer['id']}' is {customer.get('status')}",
                                code="CUSTOMER_NOT_ACTIVE")
-        from openbss.customer.service import segment_of
-
         self.customer = customer
         self.party_ids = {customer["id"], (customer.get("engagedParty") or {}).get("id", "")}
         seg = segment_of(customer)
-        self.segment = get_settings().ordering_segment_map.get(seg, seg) if seg else None
+        self.segment = self.segment_map.get(seg, seg) if seg else None
         channels = self.doc.get("channel") or []
         self.channel = channels[0].get("id") if channels else None
         refs[0].setdefault("name", customer.get("name"))
@@ -157,7 +145,7 @@ class OrderValidator:
             raise InvalidBillingAccount(f"{where}: a billing account is required (item's or order's "
                                         "billingAccount)")
         try:
-            account = await _accounts().get_billing_account(self.ctx, ref_["id"])
+            account = await self.accounts.get_billing_account(self.ctx, ref_["id"])
         except NotFound as exc:
             raise InvalidBillingAccount(f"{where}.billingAccount: '{ref_['id']}' does not exist") from exc
         if account.get("state") != "active":
@@ -173,22 +161,22 @@ class OrderValidator:
             raise InvalidOrder(f"{where}.productOffering.id is required for action add")
         oid = offering_ref["id"]
         try:
-            reasons = await product_catalog.orderability(self.ctx, oid, channel=self.channel,
-                                                         market_segment=self.segment)
+            reasons = await self.catalog.orderability(self.ctx, oid, channel=self.channel,
+                                                      market_segment=self.segment)
         except NotFound as exc:
             raise NotOrderable(f"{where}.productOffering: offering '{oid}' does not exist") from exc
         if in_bundle:
             reasons = [r for r in reasons if not r.startswith("not sellable")]
         if reasons:
             raise NotOrderable(f"{where}: offering '{oid}' cannot be ordered: {'; '.join(reasons)}")
-        offering = await product_catalog.get_offering(self.ctx, oid)
+        offering = await self.catalog.get_offering(self.ctx, oid)
         self.offerings[oid] = offering
         return offering
 
     async def characteristics(self, where: str, offering_id: str, item: dict[str, Any]) -> None:
         values = list(characteristics_of(item).items())
         try:
-            await product_catalog.check_characteristic_values(self.ctx, offering_id, values)
+            await self.catalog.check_characteristic_values(self.ctx, offering_id, values)
         except DomainError as exc:
             raise InvalidItemCharacteristic(f"{where}.product.productCharacteristic: {exc.message}") from exc
 
@@ -220,7 +208,7 @@ class OrderValidator:
         if not pid:
             raise InvalidOrder(f"{where}.product.id is required for action {item.get('action')}")
         try:
-            product = await _inventory().get_product(self.ctx, pid)
+            product = await self.inventory.get_product(self.ctx, pid)
         except NotFound as exc:
             raise InvalidOrder(f"{where}.product.id: product '{pid}' does not exist", code="UNKNOWN_PRODUCT") from exc
         if not any(rp.get("id") in self.party_ids for rp in product.get("relatedParty") or []):
@@ -250,7 +238,22 @@ class OrderRules(ResourceHooks):
 # --- product orders ----------------------------------------------------------------------------------------------
 class ProductOrderService(ResourceService):
     """The kit's service for productOrder, with creation (validation, pricing, decomposition, idempotency) and
-    state changes as named actions."""
+    state changes as named actions. Its items follow their provisioning (``sync_items``): ordering reacts to
+    provisioning's ``OrderItemProvisioningStateChangeEvent`` (``ordering.events``), and syncs at once after the
+    commands it gives provisioning itself (cancel, retry)."""
+
+    def __init__(self, api: TmfApi, resource: TmfResource, *, catalog: ProductCatalog, customers: CustomerService,
+                 accounts: AccountService, inventory: InventoryService, provisioning: ProvisioningService,
+                 settings: Settings) -> None:
+        super().__init__(api, resource)
+        self.catalog = catalog
+        self.customers = customers
+        self.accounts = accounts
+        self.inventory = inventory
+        self.provisioning = provisioning
+        self.settings = settings
+        #: set by the domain's wiring: the cancellations settled when an order ends cancelled or partial
+        self.cancellations: CancelOrderService | None = None
 
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         key = ctx.request.headers.get("Idempotency-Key") if ctx.request is not None else None
@@ -277,7 +280,7 @@ class ProductOrderService(ResourceService):
 
     async def _place(self, ctx: Context, order_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         doc = dict(doc)
-        v = OrderValidator(ctx, doc)
+        v = OrderValidator(ctx, doc, self)
         await v.customer_of_order()
         items = doc.get("productOrderItem") or []
         seen: set[str] = set()
@@ -304,12 +307,12 @@ class ProductOrderService(ResourceService):
                 await v.billing_account(where, ba_ref)
                 item["productOffering"] = {**ref(offering), **({"version": offering["version"]}
                                                                if offering.get("version") else {})}
-                prices = await offering_prices(ctx, offering, int(item.get("quantity") or 1))
+                prices = await offering_prices(ctx, self.catalog, offering, int(item.get("quantity") or 1))
                 if prices:
                     item["itemPrice"] = prices
                     item["itemTotalPrice"] = totals(prices)
                     all_prices += prices
-                defaults = await default_characteristics(ctx, offering)
+                defaults = await default_characteristics(ctx, self.catalog, offering)
                 plans.append(self._activation(doc, item, offering, ba_ref or {}, v, defaults))
             elif action in ("modify", "delete"):
                 product = await v.live_product(where, item)
@@ -324,10 +327,7 @@ class ProductOrderService(ResourceService):
         doc.update({"@type": "ProductOrder", "id": order_id, "orderDate": now,
                     "state": "pending" if deferred else "acknowledged"})
         doc.setdefault("category", "B2C" if v.segment in (None, "consumer") else "B2B")
-        await self.store.insert(ctx, order_id, doc)
-        rendered = self.store.shape(ctx.base_url, order_id, doc)
-        await self._audit(ctx, order_id, "create", None, doc)
-        await self._emit(ctx, "ProductOrderCreateEvent", rendered)
+        rendered = await self.record(ctx, doc)
         for req in plans:
             req.order_id = order_id
             if deferred:
@@ -335,7 +335,7 @@ class ProductOrderService(ResourceService):
             req.product.setdefault("productOrderItem", [{"orderItemId": req.item_id, "productOrderId": order_id,
                                                          "orderItemAction": req.action,
                                                          "productOrderHref": rendered["href"]}])
-            await provisioning.plan_item(ctx, req)
+            await self.provisioning.plan_item(ctx, req)
         if not plans:
             return await self.transition(ctx, order_id, "completed")
         return rendered
@@ -344,32 +344,27 @@ class ProductOrderService(ResourceService):
                     ba_ref: dict[str, Any], v: OrderValidator, defaults: dict[str, Any]) -> provisioning.ItemRequest:
         chars = {**defaults, **characteristics_of(item)}
         spec = offering.get("productSpecification") or {}
-        customer = v.customer
-        product = {
-            "name": offering.get("name"), "isBundle": bool(offering.get("isBundle")), "isCustomerVisible": True,
-            "orderDate": format_datetime(utcnow()),
-            "productOffering": item["productOffering"],
-            "billingAccount": {"id": ba_ref["id"], **({"href": ba_ref["href"]} if ba_ref.get("href") else {})},
-            "relatedParty": [{"id": customer["id"], "name": customer.get("name"), "role": "customer",
-                              "@referredType": "Customer"}]
-            + ([{"id": party["id"], "role": "owner", "@referredType": party.get("@referredType", "Individual")}]
-               if (party := customer.get("engagedParty") or {}).get("id") else []),
-            "productCharacteristic": [{"name": k, "value": val, "valueType": type(val).__name__ if not
-                                       isinstance(val, str) else "string"} for k, val in chars.items()],
-        }
-        if spec.get("id"):
-            product["productSpecification"] = {k: spec[k] for k in ("id", "href", "name", "version") if k in spec}
-        if item.get("itemPrice"):
-            product["productPrice"] = [
-                {k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
-                 if k in p} for p in item["itemPrice"]]
-            for pp, ip in zip(product["productPrice"], item["itemPrice"], strict=True):
-                if ip.get("priceAlteration"):
-                    pp["productPriceAlteration"] = ip["priceAlteration"]
+        product = product_document(offering, item, ba_ref, v.customer, chars)
         return provisioning.ItemRequest(
             order_id="", item_id=str(item["id"]), action="add", kind="activate", offering=offering,
             product_spec_id=spec.get("id"), characteristics=chars, billing_account_id=ba_ref["id"],
             related_party=list(doc.get("relatedParty") or []), product=product)
+
+    async def product_for(self, ctx: Context, offering_id: str, *, customer: dict[str, Any],
+                          billing_account: dict[str, Any], characteristics: dict[str, Any] | None = None,
+                          ) -> dict[str, Any]:
+        """The product document an order's ``add`` item of ``offering_id`` records in the inventory when it is live
+        (offering, prices with their alterations, billing account, customer and owner, characteristics) — for a
+        product recorded without an order (a migration from another system, demo data)."""
+        offering = await self.catalog.get_offering(ctx, offering_id)
+        item: dict[str, Any] = {"productOffering": {**ref(offering), **({"version": offering["version"]}
+                                                                        if offering.get("version") else {})}}
+        prices = await offering_prices(ctx, self.catalog, offering)
+        if prices:
+            item["itemPrice"] = prices
+        chars = {**await default_characteristics(ctx, self.catalog, offering), **(characteristics or {})}
+        return product_document(offering, item, {k: billing_account[k] for k in ("id", "href")
+                                                 if billing_account.get(k)}, customer, chars)
 
     async def _change(self, ctx: Context, doc: dict[str, Any], item: dict[str, Any], product: dict[str, Any],
                       v: OrderValidator, where: str) -> provisioning.ItemRequest:
@@ -398,7 +393,7 @@ class ProductOrderService(ResourceService):
             changes["product"]["productOffering"] = ref(offering)
             changes["product"]["name"] = offering.get("name")
             changes |= {"offeringId": offering["id"], "offeringName": offering.get("name")}
-            prices = await offering_prices(ctx, offering)
+            prices = await offering_prices(ctx, self.catalog, offering)
             changes["product"]["productPrice"] = [
                 {k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
                  if k in p} for p in prices]
@@ -421,30 +416,12 @@ class ProductOrderService(ResourceService):
         return provisioning.ItemRequest(kind="change", changes=changes, **base)
 
     # --- named state changes ----------------------------------------------------------------------------------
-    async def write(self, ctx: Context, order_id: str, mutate: Any) -> dict[str, Any]:
-        """Lock the order, let ``mutate(doc)`` change it, store it and emit its events."""
-        row = await self.store.get(ctx, order_id, for_update=True)
-        current = copy.deepcopy(row.body)
-        doc = copy.deepcopy(row.body)
-        mutate(doc)
-        if doc == current:
-            return self.store.shape(ctx.base_url, row.id, current)
-        if current.get("state") != doc.get("state"):
-            self.check_transition(current.get("state"), doc.get("state"))
-        await self.store.replace(ctx, row, doc)
-        rendered = self.store.shape(ctx.base_url, row.id, doc)
-        await self._audit(ctx, row.id, "update", current, doc)
-        await self._emit(ctx, "ProductOrderAttributeValueChangeEvent", rendered)
-        if current.get("state") != doc.get("state"):
-            await self._emit(ctx, "ProductOrderStateChangeEvent", rendered)
-        return rendered
-
     async def transition(self, ctx: Context, order_id: str, state: str) -> dict[str, Any]:
         def mutate(doc: dict[str, Any]) -> None:
             doc["state"] = state
             if state in ("completed", "failed", "partial", "cancelled"):
                 doc["completionDate"] = format_datetime(utcnow())
-        return await self.write(ctx, order_id, mutate)
+        return await self.change(ctx, order_id, mutate)
 
     async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         bad = sorted(set(changes) - PATCHABLE)
@@ -455,9 +432,9 @@ class ProductOrderService(ResourceService):
         state = changes.get("state")
         if state is not None and state != current.get("state"):
             if state == "held" and current.get("state") in ("acknowledged", "inProgress", "pending"):
-                await provisioning.hold_order(ctx, resource_id, True)
+                await self.provisioning.hold_order(ctx, resource_id, True)
             elif state == "inProgress" and current.get("state") == "held":
-                await provisioning.hold_order(ctx, resource_id, False)
+                await self.provisioning.hold_order(ctx, resource_id, False)
             else:
                 raise InvalidStateTransition(f"ProductOrder state can be set to 'held' (from acknowledged or "
                                              f"inProgress) or back to 'inProgress' (from held), not from "
@@ -470,7 +447,7 @@ class ProductOrderService(ResourceService):
             if state is not None:
                 doc["state"] = state
             doc["lastUpdate"] = format_datetime(utcnow())
-        return await self.write(ctx, resource_id, mutate)
+        return await self.change(ctx, resource_id, mutate)
 
     async def delete(self, ctx: Context, resource_id: str) -> None:
         raise OrderNotCancellable("a product order is not deleted: cancel it with cancelProductOrder")
@@ -485,9 +462,9 @@ class ProductOrderService(ResourceService):
             doc["state"] = "pendingCancellation"
             doc["cancellationReason"] = reason or "cancelled on request"
             doc["cancellationDate"] = format_datetime(utcnow())
-        await self.write(ctx, order_id, mutate)
-        await provisioning.cancel_order(ctx, order_id)
-        final = await self.get(ctx, order_id)
+        await self.change(ctx, order_id, mutate)
+        await self.provisioning.cancel_order(ctx, order_id)
+        final = await self.sync_items(ctx, order_id)
         return str(final.get("state"))
 
     async def retry(self, ctx: Context, order_id: str) -> dict[str, Any]:
@@ -495,41 +472,57 @@ class ProductOrderService(ResourceService):
         if order.get("state") not in ("failed", "partial", "inProgress"):
             raise InvalidStateTransition(f"product order '{order_id}' is {order.get('state')}: only a failed or "
                                          "partial order can be retried")
-        await provisioning.retry_order(ctx, order_id)
-        return await self.get(ctx, order_id)
+        await self.provisioning.retry_order(ctx, order_id)
+        return await self.sync_items(ctx, order_id)
 
-    # --- provisioning tells how items end --------------------------------------------------------------------
-    async def on_item(self, ctx: Context, run: Any, event: str, product: dict[str, Any] | None) -> None:
-        item_state = {"started": "inProgress", "retried": "inProgress", "completed": "completed",
-                      "failed": "failed", "cancelled": "cancelled"}[event]
+    # --- items follow their provisioning --------------------------------------------------------------------
+    async def sync_items(self, ctx: Context, order_id: str) -> dict[str, Any]:
+        """Bring the order's items (state, product, failure note) and the order's state in line with what
+        provisioning has done for them — its state of record, so that the same, a repeated or a late event all
+        lead to the same order. Idempotent: an order already in line is not written."""
+        progress = {p.order_item_id: p for p in await self.provisioning.item_progress(ctx, order_id)}
+        newly_completed: list[str] = []
+        now = format_datetime(utcnow())
+        if any(p.started for p in progress.values()):
+            # an order whose steps ran went through inProgress, even when its items ended before ordering heard
+            await self.change(ctx, order_id, _in_progress)
 
         def mutate(doc: dict[str, Any]) -> None:
+            notes = list(doc.get("note") or [])
             for item, _ in walk_items(doc.get("productOrderItem") or []):
-                if str(item.get("id")) != run.order_item_id:
+                p = progress.get(str(item.get("id")))
+                if p is None:
                     continue
-                item["state"] = item_state
-                if product is not None and item.get("action") == "add":
-                    item["product"] = {**(item.get("product") or {}), "id": product["id"], "href": product["href"],
+                state = _item_state(p, str(item.get("state")))
+                if state == "completed" and item.get("state") != "completed":
+                    newly_completed.append(str(item["id"]))
+                item["state"] = state
+                if p.product_id and item.get("action") == "add":
+                    item["product"] = {**(item.get("product") or {}), "id": p.product_id,
+                                       "href": self.inventory.product_href(ctx.base_url, p.product_id),
                                        "@referredType": "Product"}
-            if event == "failed":
-                notes = [n for n in doc.get("note") or [] if n.get("author") != f"orchestrator:{run.order_item_id}"]
-                notes.append({"author": f"orchestrator:{run.order_item_id}", "date": format_datetime(utcnow()),
-                              "text": f"item {run.order_item_id} failed at step {run.failed_step}: {run.reason}"})
+                author = f"orchestrator:{p.order_item_id}"
+                kept = [n for n in notes if n.get("author") != author]
+                if p.state == "failed":
+                    old = next((n for n in notes if n.get("author") == author), None)
+                    text = f"item {p.order_item_id} failed at step {p.failed_step}: {p.reason}"
+                    kept.append(old if old is not None and old.get("text") == text else
+                                {"author": author, "date": now, "text": text})
+                notes = kept
+            if notes or doc.get("note") is not None:
                 doc["note"] = notes
-            elif event == "retried":
-                doc["note"] = [n for n in doc.get("note") or []
-                               if n.get("author") != f"orchestrator:{run.order_item_id}"]
             doc["state"] = order_state(doc)
             if doc["state"] in ("completed", "failed", "partial", "cancelled"):
-                doc["completionDate"] = format_datetime(utcnow())
+                doc.setdefault("completionDate", now)
             else:
                 doc.pop("completionDate", None)
-        out = await self.write(ctx, run.product_order_id, mutate)
-        if event == "completed" and product is not None:
-            await self._relate_bundle(ctx, out, run.order_item_id)
-        if out.get("state") in ("cancelled", "partial") and CANCELS:
-            await CANCELS["cancelProductOrder"].settle(ctx, run.product_order_id, out["state"])
 
+        out = await self.change(ctx, order_id, mutate)
+        for item_id in newly_completed:
+            await self._relate_bundle(ctx, out, item_id)
+        if out.get("state") in ("cancelled", "partial") and self.cancellations is not None:
+            await self.cancellations.settle(ctx, order_id, str(out["state"]))
+        return out
 
     async def _relate_bundle(self, ctx: Context, doc: dict[str, Any], item_id: str) -> None:
         """Once both a bundle item's product and a child item's product exist, the bundle's product lists the
@@ -545,8 +538,52 @@ class ProductOrderService(ResourceService):
                 bundle_product, child_product = bundle.get("product") or {}, child.get("product") or {}
                 if bundle.get("action") == "add" and bundle_product.get("id") and child_product.get("id") \
                         and child_product.get("@referredType") == "Product":
-                    await _inventory().relate_products(ctx, bundle_product["id"], "bundled", [child_product])
+                    await self.inventory.relate_products(ctx, bundle_product["id"], "bundled", [child_product])
             return
+
+
+def product_document(offering: dict[str, Any], item: dict[str, Any], ba_ref: dict[str, Any],
+                     customer: dict[str, Any], chars: dict[str, Any]) -> dict[str, Any]:
+    """The product an ``add`` item makes live: the offering (as ordered), its prices, the billing account, the
+    customer and its party (owner), the characteristics."""
+    spec = offering.get("productSpecification") or {}
+    product: dict[str, Any] = {
+        "name": offering.get("name"), "isBundle": bool(offering.get("isBundle")), "isCustomerVisible": True,
+        "orderDate": format_datetime(utcnow()),
+        "productOffering": item["productOffering"],
+        "billingAccount": {"id": ba_ref["id"], **({"href": ba_ref["href"]} if ba_ref.get("href") else {})},
+        "relatedParty": [{"id": customer["id"], "name": customer.get("name"), "role": "customer",
+                          "@referredType": "Customer"}]
+        + ([{"id": party["id"], "role": "owner", "@referredType": party.get("@referredType", "Individual")}]
+           if (party := customer.get("engagedParty") or {}).get("id") else []),
+        "productCharacteristic": [{"name": k, "value": val, "valueType": type(val).__name__ if not
+                                   isinstance(val, str) else "string"} for k, val in chars.items()],
+    }
+    if spec.get("id"):
+        product["productSpecification"] = {k: spec[k] for k in ("id", "href", "name", "version") if k in spec}
+    if item.get("itemPrice"):
+        product["productPrice"] = [
+            {k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
+             if k in p} for p in item["itemPrice"]]
+        for pp, ip in zip(product["productPrice"], item["itemPrice"], strict=True):
+            if ip.get("priceAlteration"):
+                pp["productPriceAlteration"] = ip["priceAlteration"]
+    return product
+
+
+def _in_progress(doc: dict[str, Any]) -> None:
+    if doc.get("state") in ("acknowledged", "pending"):
+        doc["state"] = "inProgress"
+
+
+def _item_state(progress: ItemProgress, current: str) -> str:
+    """An order item's state from its provisioning: ``running`` items stay as they are until their first step
+    ran."""
+    if progress.state in ("completed", "failed", "cancelled"):
+        return progress.state
+    if progress.state == "compensating" or progress.started:
+        return "inProgress"
+    return current
 
 
 def order_state(doc: dict[str, Any]) -> str:
@@ -572,16 +609,16 @@ def order_state(doc: dict[str, Any]) -> str:
 
 
 # --- cancellation (TMF622 cancelProductOrder) ---------------------------------------------------------------------
-ORDERS: dict[str, ProductOrderService] = {}
-CANCELS: dict[str, CancelOrderService] = {}
-
-
 class CancelOrderService(ResourceService):
+    def __init__(self, api: TmfApi, resource: TmfResource, orders: ProductOrderService) -> None:
+        super().__init__(api, resource)
+        self.orders = orders
+
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         order_ref = doc.get("productOrder") or {}
         if not order_ref.get("id"):
             raise InvalidOrder("'productOrder.id' is required")
-        orders = ORDERS["productOrder"]
+        orders = self.orders
         try:
             await orders.get(ctx, order_ref["id"])
         except NotFound as exc:
@@ -590,7 +627,7 @@ class CancelOrderService(ResourceService):
         doc = {**doc, "@type": "CancelProductOrder", "state": "inProgress",
                "productOrder": {"id": order_ref["id"], "href": orders.store.href(ctx.base_url, order_ref["id"]),
                                 "@referredType": "ProductOrder"}}
-        out = await ResourceService.create(self, ctx, doc)
+        out = await super().create(ctx, doc)
         final = await orders.cancel(ctx, order_ref["id"], doc.get("cancellationReason"))
         if final in ("cancelled", "partial"):
             await self.settle(ctx, order_ref["id"], final)
@@ -605,8 +642,10 @@ class CancelOrderService(ResourceService):
         for row in rows:
             if row.body.get("state") != "inProgress":
                 continue
-            body = {**row.body, "state": "done" if order_state_ == "cancelled" else "terminatedWithError",
-                    "effectiveCancellationDate": format_datetime(utcnow())}
-            await self.store.replace(ctx, row, body)
-            rendered = self.store.shape(ctx.base_url, row.id, body)
-            await self._emit(ctx, "CancelProductOrderStateChangeEvent", rendered)
+            await self.change(ctx, row.id, partial(_settled, "done" if order_state_ == "cancelled"
+                                                   else "terminatedWithError"))
+
+
+def _settled(state: str, doc: dict[str, Any]) -> None:
+    doc["state"] = state
+    doc["effectiveCancellationDate"] = format_datetime(utcnow())

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from openbss.party.errors import InvalidContactMedium, InvalidReference
 from openbss.platform.errors import NotFound
-from openbss.platform.personal_data import ERASED, normalize_phone
+from openbss.platform.personal_data import ERASED, PersonalDataCodec, normalize_phone
 from openbss.platform.tmf.query import Filter, ListQuery
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
 
@@ -121,16 +121,14 @@ async def list_all(ctx: Context, service: ResourceService, where: Mapping[str, S
 
 
 class PartyService:
-    """Named actions other domains call (never the party tables directly)."""
+    """Named actions other domains call (never the party tables directly). ``roles`` (TMF669) is set by the
+    domain's wiring once the role API, whose rules check parties through this service, is built."""
 
-    def __init__(self, services: dict[str, ResourceService],
-                 role_services: dict[str, ResourceService] | None = None) -> None:
-        self._individuals = services["individual"]
-        self._organizations = services["organization"]
-        self._roles = (role_services or {}).get("partyRole")
-
-    def bind_roles(self, role_services: dict[str, ResourceService]) -> None:
-        self._roles = role_services["partyRole"]
+    def __init__(self, individuals: ResourceService, organizations: ResourceService,
+                 roles: ResourceService | None = None) -> None:
+        self._individuals = individuals
+        self._organizations = organizations
+        self.roles = roles
 
     async def get_individual(self, ctx: Context, party_id: str) -> dict[str, Any]:
         return await self._individuals.get(ctx, party_id)
@@ -148,8 +146,8 @@ class PartyService:
         return await self._organizations.create(ctx, self._organizations.validate_create(payload))
 
     async def create_party_role(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
-        assert self._roles is not None
-        return await self._roles.create(ctx, self._roles.validate_create(payload))
+        assert self.roles is not None
+        return await self.roles.create(ctx, self.roles.validate_create(payload))
 
     async def set_contact_media(self, ctx: Context, party_id: str, contact_medium: list[dict[str, Any]],
                                 referred_type: str = "Individual") -> dict[str, Any]:
@@ -183,15 +181,14 @@ class PartyService:
         equals the normalized value."""
         from sqlalchemy import union
 
-        from openbss.party.codecs import individual_codec, organization_codec
-
-        return union(await individual_codec.matching_ids(ctx, attribute, [normalized]),
-                     await organization_codec.matching_ids(ctx, attribute, [normalized]))
+        return union(*[await codec.matching_ids(ctx, attribute, [normalized])
+                       for codec in (self._individuals.resource.codec, self._organizations.resource.codec)
+                       if isinstance(codec, PersonalDataCodec)])
 
     async def roles_of(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
-        if self._roles is None:
+        if self.roles is None:
             return []
-        return await list_all(ctx, self._roles, {"engagedParty.id": [party_id]})
+        return await list_all(ctx, self.roles, {"engagedParty.id": [party_id]})
 
     # --- GDPR ----------------------------------------------------------------------------------------------
     async def export_party(self, ctx: Context, party_id: str) -> dict[str, Any] | None:
@@ -224,17 +221,10 @@ class PartyService:
 
     async def erase_roles(self, ctx: Context, party_id: str) -> int:
         roles = await self.roles_of(ctx, party_id)
-        assert self._roles is not None or not roles
         for role in roles:
             changes: dict[str, Any] = {"contactMedium": None}
             if role.get("engagedParty", {}).get("name"):
                 changes["engagedParty"] = {**role["engagedParty"], "name": ERASED}
-            await self._roles.patch(ctx, role["id"], changes)  # type: ignore[union-attr]
+            assert self.roles is not None
+            await self.roles.patch(ctx, role["id"], changes)
         return len(roles)
-
-
-def get_party_service() -> PartyService:
-    """The party domain's service (built with its API)."""
-    from openbss.party.api import party_service
-
-    return party_service

@@ -9,18 +9,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.auth import Principal
-from openbss.platform.db import Base, TenantScoped
+from openbss.platform.db import Base, TenantScoped, format_datetime, json_dumps
 from openbss.platform.errors import Forbidden
 from openbss.platform.observability import request_id_var
 from openbss.platform.runtime import authenticate, runtime
-from openbss.platform.tmf.spec import format_datetime
 
 MASK = "***"
 
@@ -86,9 +85,7 @@ async def list_audit(
     offset: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(authenticate),
-) -> Any:
-    from openbss.platform.tmf.resource import TmfJSONResponse
-
+) -> Response:
     if "admin" not in principal.roles:
         raise Forbidden("only administrators can read the audit trail", code="ADMIN_ONLY")
     rt = runtime(request)
@@ -98,4 +95,5 @@ async def list_audit(
         total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
         rows = (await session.execute(base.order_by(AuditRecord.id).offset(offset).limit(limit))).scalars().all()
         items = [render(r) for r in rows]
-    return TmfJSONResponse(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
+    return Response(json_dumps(items), media_type="application/json",
+                    headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})

@@ -90,6 +90,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def format_datetime(value: datetime) -> str:
+    """Date-times are stored and rendered in one fixed UTC form, so that string order is time order."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)

@@ -27,9 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.auth import Principal
-from openbss.platform.db import Base, Database, TenantScoped, utcnow
+from openbss.platform.db import Base, Database, TenantScoped, format_datetime, utcnow
 from openbss.platform.runtime import authenticate, runtime
-from openbss.platform.tmf.spec import format_datetime
 from openbss.settings import Settings
 
 log = logging.getLogger(__name__)

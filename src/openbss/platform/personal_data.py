@@ -1,6 +1,7 @@
-"""Personal data: encryption at rest of a resource's personal attributes, their blind index, and the registries
+"""Personal data: encryption at rest of a resource's personal attributes, their blind index, and the registry
 through which domains contribute to the customer 360 view, to GDPR exports and erasures, and to the checks that
-refuse them (open balance, active product) — without editing each other.
+refuse them (open balance, active product) — without editing each other. The registry is built once per process
+by the composition root (``openbss.services``), which adds each domain's contributions.
 
 ``PersonalDataCodec`` is the TMF kit's ``DocumentCodec`` for resources holding personal data. It is declared with
 dotted paths (arrays crossed transparently, like list filters):
@@ -17,9 +18,8 @@ dotted paths (arrays crossed transparently, like list filters):
 import copy
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -58,7 +58,7 @@ from openbss.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from openbss.platform.runtime import authenticate
 from openbss.platform.tmf.resource import Context, DocumentCodec, TmfDocument, TmfJSONResponse, unit_of_work
 from openbss.platform.tmf.spec import format_datetime
-from openbss.settings import get_settings
+from openbss.settings import Settings
 
 PREFIX_MIN, PREFIX_MAX = 2, 12
 ERASED = "[erased]"
@@ -190,22 +190,26 @@ UniqueExtractor = Callable[[dict[str, Any]], list[tuple[str, str, str]]]  # -> (
 
 
 # --- the codec -----------------------------------------------------------------------------------------------
-ENCRYPTED_TABLES: list[EncryptedTable] = []
-
-
 class PersonalDataCodec(DocumentCodec):
     def __init__(self, resource_type: str, table: type[TmfDocument], personal: tuple[str, ...],
                  indexed: dict[str, Searchable] | None = None, unique: UniqueExtractor | None = None,
                  keys: Callable[[], KeyService] = key_service) -> None:
-        extra = tuple(get_settings().pii_attributes.get(resource_type, ()))
         self.resource_type = resource_type
         self.table = table
-        self.personal = tuple(dict.fromkeys(personal + extra))
+        self.personal = tuple(dict.fromkeys(personal))
         self.indexed = indexed or {}
         self.unique = unique
         self._keys = keys
         self._roots = {p.split(".")[0] for p in self.personal}
-        ENCRYPTED_TABLES.append(EncryptedTable(table, resource_type))
+
+    def with_personal(self, extra: Sequence[str]) -> "PersonalDataCodec":
+        """This codec with more attributes treated as personal data (an operator's ``OPENBSS_PII_ATTRIBUTES``)."""
+        if not extra or set(extra) <= set(self.personal):
+            return self
+        other = copy.copy(self)
+        other.personal = tuple(dict.fromkeys((*self.personal, *extra)))
+        other._roots = {p.split(".")[0] for p in other.personal}
+        return other
 
     # which attributes are personal
     def encrypted_path(self, path: str) -> bool:
@@ -346,142 +350,138 @@ async def prefix_match(ctx: Context, codec: PersonalDataCodec, attribute: str, q
     return stmt
 
 
-# --- registries ----------------------------------------------------------------------------------------------
+# --- what the composition root configures --------------------------------------------------------------------
+def configured(codec: DocumentCodec, settings: Settings) -> DocumentCodec:
+    """A resource's codec with the operator's extra personal attributes for its resource type."""
+    if isinstance(codec, PersonalDataCodec):
+        return codec.with_personal(settings.pii_attributes.get(codec.resource_type, ()))
+    return codec
+
+
+def encrypted_tables(resources: Iterable[Any]) -> list[EncryptedTable]:
+    """The tables holding sealed values (for key rotation), from the declared TMF resources."""
+    out: dict[str, EncryptedTable] = {}
+    for r in resources:
+        if isinstance(r.codec, PersonalDataCodec):
+            out.setdefault(r.table.__tablename__, EncryptedTable(r.table, r.codec.resource_type))
+    return list(out.values())
+
+
+# --- the registry of the domains' contributions --------------------------------------------------------------
 PartyFn = Callable[[Context, str], Awaitable[Any]]
 Customer360Provider = Callable[[Context, dict[str, Any]], Awaitable[Any]]
-BalanceProvider = Callable[[Context, str], Awaitable[Decimal]]
-
-
-@dataclass
-class Registry:
-    customer_views: dict[str, Customer360Provider] = field(default_factory=dict)
-    exporters: dict[str, PartyFn] = field(default_factory=dict)
-    erasure_guards: dict[str, PartyFn] = field(default_factory=dict)
-    erasers: list[tuple[int, str, PartyFn]] = field(default_factory=list)
-    balances: dict[str, BalanceProvider] = field(default_factory=dict)
-
-
-registry = Registry()
-
-
-def register_customer_view(name: str, provider: Customer360Provider) -> None:
-    """A section of the customer 360 view: ``await provider(ctx, customer)`` -> JSON (e.g. "products")."""
-    registry.customer_views[name] = provider
-
-
-def register_exporter(name: str, exporter: PartyFn) -> None:
-    """A section of a party's GDPR export: ``await exporter(ctx, party_id)`` -> JSON, or None/[] when empty."""
-    registry.exporters[name] = exporter
-
-
-def register_erasure_guard(name: str, guard: PartyFn) -> None:
-    """``await guard(ctx, party_id)`` -> a reason to refuse erasure (e.g. "active product"), or None."""
-    registry.erasure_guards[name] = guard
-
-
-def register_eraser(name: str, eraser: PartyFn, order: int = 100) -> None:
-    """``await eraser(ctx, party_id)`` anonymizes the domain's personal data of the party (financial records
-    stay); returns the number of records changed. Lower ``order`` runs first."""
-    registry.erasers = sorted([e for e in registry.erasers if e[1] != name] + [(order, name, eraser)])
-
-
-def register_balance_provider(name: str, provider: BalanceProvider) -> None:
-    """``await provider(ctx, billing_account_id)`` -> the amount the account owes (billing, payments)."""
-    registry.balances[name] = provider
-
-
-async def open_balance(ctx: Context, account_id: str) -> Decimal:
-    """What a billing account owes, summed over the registered providers (zero until billing registers one)."""
-    total = Decimal(0)
-    for provider in registry.balances.values():
-        total += Decimal(await provider(ctx, account_id))
-    return total
 
 
 class ErasureRefused(Conflict):
     code = "ERASURE_REFUSED"
 
 
-async def export_personal_data(ctx: Context, party_id: str) -> dict[str, Any]:
-    sections: dict[str, Any] = {}
-    for name, exporter in registry.exporters.items():
-        data = await exporter(ctx, party_id)
-        if data:
-            sections[name] = data
-    if not sections:
-        raise NotFound(f"party '{party_id}' not found", code="NOT_FOUND")
-    await audit.record(ctx.session, ctx.principal, resource_type="Party", resource_id=party_id,
-                       action="gdpr-export", changes={"sections": {"old": None, "new": sorted(sections)}})
-    return {"partyId": party_id, "tenant": ctx.principal.tenant_id, "exportedAt": format_datetime(utcnow()),
-            "personalData": sections}
+@dataclass
+class PersonalDataRegistry:
+    """What each domain holds on a party, built by the composition root: sections of the customer 360 view,
+    GDPR exporters and erasers, and the guards that refuse an erasure (open balance, active product)."""
 
+    customer_views: dict[str, Customer360Provider] = field(default_factory=dict)
+    exporters: dict[str, PartyFn] = field(default_factory=dict)
+    erasure_guards: dict[str, PartyFn] = field(default_factory=dict)
+    erasers: list[tuple[int, str, PartyFn]] = field(default_factory=list)
 
-async def erase_personal_data(ctx: Context, party_id: str) -> dict[str, Any]:
-    reasons = [r for guard in registry.erasure_guards.values() if (r := await guard(ctx, party_id))]
-    if reasons:
-        raise ErasureRefused(f"party '{party_id}' cannot be erased: {'; '.join(reasons)}")
-    counts: dict[str, int] = {}
-    for _, name, eraser in registry.erasers:
-        counts[name] = int(await eraser(ctx, party_id) or 0)
-    if not any(counts.values()):
-        raise NotFound(f"party '{party_id}' not found", code="NOT_FOUND")
-    await audit.record(ctx.session, ctx.principal, resource_type="Party", resource_id=party_id,
-                       action="gdpr-erase", changes={"records": {"old": None, "new": counts}})
-    return {"partyId": party_id, "erasedAt": format_datetime(utcnow()), "anonymizedRecords": counts}
+    def add_customer_view(self, name: str, provider: Customer360Provider) -> None:
+        """A section of the customer 360 view: ``await provider(ctx, customer)`` -> JSON (e.g. "products")."""
+        self.customer_views[name] = provider
+
+    def add_exporter(self, name: str, exporter: PartyFn) -> None:
+        """A section of a party's GDPR export: ``await exporter(ctx, party_id)`` -> JSON, or None/[] when empty."""
+        self.exporters[name] = exporter
+
+    def add_erasure_guard(self, name: str, guard: PartyFn) -> None:
+        """``await guard(ctx, party_id)`` -> a reason to refuse erasure (e.g. "active product"), or None."""
+        self.erasure_guards[name] = guard
+
+    def add_eraser(self, name: str, eraser: PartyFn, order: int = 100) -> None:
+        """``await eraser(ctx, party_id)`` anonymizes the domain's personal data of the party (financial records
+        stay); returns the number of records changed. Lower ``order`` runs first."""
+        self.erasers = sorted([e for e in self.erasers if e[1] != name] + [(order, name, eraser)])
+
+    async def customer_sections(self, ctx: Context, customer: dict[str, Any]) -> dict[str, Any]:
+        return {name: await provider(ctx, customer) for name, provider in self.customer_views.items()}
+
+    async def export(self, ctx: Context, party_id: str) -> dict[str, Any]:
+        sections: dict[str, Any] = {}
+        for name, exporter in self.exporters.items():
+            data = await exporter(ctx, party_id)
+            if data:
+                sections[name] = data
+        if not sections:
+            raise NotFound(f"party '{party_id}' not found", code="NOT_FOUND")
+        await audit.record(ctx.session, ctx.principal, resource_type="Party", resource_id=party_id,
+                           action="gdpr-export", changes={"sections": {"old": None, "new": sorted(sections)}})
+        return {"partyId": party_id, "tenant": ctx.principal.tenant_id, "exportedAt": format_datetime(utcnow()),
+                "personalData": sections}
+
+    async def erase(self, ctx: Context, party_id: str) -> dict[str, Any]:
+        reasons = [r for guard in self.erasure_guards.values() if (r := await guard(ctx, party_id))]
+        if reasons:
+            raise ErasureRefused(f"party '{party_id}' cannot be erased: {'; '.join(reasons)}")
+        counts: dict[str, int] = {}
+        for _, name, eraser in self.erasers:
+            counts[name] = int(await eraser(ctx, party_id) or 0)
+        if not any(counts.values()):
+            raise NotFound(f"party '{party_id}' not found", code="NOT_FOUND")
+        await audit.record(ctx.session, ctx.principal, resource_type="Party", resource_id=party_id,
+                           action="gdpr-erase", changes={"records": {"old": None, "new": counts}})
+        return {"partyId": party_id, "erasedAt": format_datetime(utcnow()), "anonymizedRecords": counts}
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------------
-privacy_router = APIRouter(prefix="/privacy/v1", tags=["Privacy (GDPR)"])
-
-
 def _may_export(principal: Principal, party_id: str) -> bool:
     if principal.is_customer:
         return principal.party_id == party_id
     return "admin" in principal.roles or (principal.can("party", "write") and principal.can("customer", "read"))
 
 
-@privacy_router.get("/party/{partyId}/personalData", summary="Export every personal datum held on a party")
-async def export_route(request: Request, partyId: str,
-                       principal: Principal = Depends(authenticate)) -> Any:
-    if not _may_export(principal, partyId):
-        raise Forbidden("only the party itself, administrators and customer agents can export personal data",
-                        code="PRIVACY_FORBIDDEN")
-    async with unit_of_work(request, principal) as ctx:
-        # a customer's reads stay scoped to its own party, which is what it may export
-        out = await export_personal_data(ctx, partyId)
-    return TmfJSONResponse(out)
+def privacy_router(registry: PersonalDataRegistry) -> APIRouter:
+    """``GET /privacy/v1/party/{id}/personalData`` (export) and ``POST .../erasure``, over the registry."""
+    router = APIRouter(prefix="/privacy/v1", tags=["Privacy (GDPR)"])
 
+    async def export_route(request: Request, partyId: str,
+                           principal: Principal = Depends(authenticate)) -> Any:
+        if not _may_export(principal, partyId):
+            raise Forbidden("only the party itself, administrators and customer agents can export personal data",
+                            code="PRIVACY_FORBIDDEN")
+        async with unit_of_work(request, principal) as ctx:
+            # a customer's reads stay scoped to its own party, which is what it may export
+            out = await registry.export(ctx, partyId)
+        return TmfJSONResponse(out)
 
-@privacy_router.post("/party/{partyId}/erasure", summary="Anonymize a party's personal data (right to erasure)")
-async def erase_route(request: Request, partyId: str,
-                      principal: Principal = Depends(authenticate)) -> Any:
-    if "admin" not in principal.roles:
-        raise Forbidden("only administrators can erase personal data", code="ADMIN_ONLY")
-    async with unit_of_work(request, principal) as ctx:
-        out = await erase_personal_data(ctx, partyId)
-    return TmfJSONResponse(out)
+    async def erase_route(request: Request, partyId: str,
+                          principal: Principal = Depends(authenticate)) -> Any:
+        if "admin" not in principal.roles:
+            raise Forbidden("only administrators can erase personal data", code="ADMIN_ONLY")
+        async with unit_of_work(request, principal) as ctx:
+            out = await registry.erase(ctx, partyId)
+        return TmfJSONResponse(out)
+
+    router.add_api_route("/party/{partyId}/personalData", export_route, methods=["GET"],
+                         summary="Export every personal datum held on a party")
+    router.add_api_route("/party/{partyId}/erasure", erase_route, methods=["POST"],
+                         summary="Anonymize a party's personal data (right to erasure)")
+    return router
 
 
 __all__ = [
-    "ENCRYPTED_TABLES",
     "ERASED",
     "ErasureRefused",
     "PersonalDataCodec",
     "PersonalDataIndex",
+    "PersonalDataRegistry",
     "Searchable",
-    "erase_personal_data",
-    "export_personal_data",
+    "configured",
+    "encrypted_tables",
     "normalize_email",
     "normalize_identifier",
     "normalize_name",
     "normalize_phone",
-    "open_balance",
     "prefix_match",
     "privacy_router",
-    "register_balance_provider",
-    "register_customer_view",
-    "register_eraser",
-    "register_erasure_guard",
-    "register_exporter",
-    "registry",
 ]

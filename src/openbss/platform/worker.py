@@ -7,13 +7,14 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from openbss.platform.events.consumers import Event
 from openbss.platform.events.relay import OutboxRelay
 from openbss.platform.jobs import defer_delivery, make_job_app
 from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.hub import hub_consumer, pending_deliveries
+from openbss.platform.tmf.resource import TmfApi
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +29,16 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-def register_platform_consumers(rt: Runtime) -> None:
+def register_platform_consumers(rt: Runtime, apis: Iterable[TmfApi]) -> None:
+    """The platform's own consumer: notification hubs (``apis``: every TMF API the process serves)."""
+
     async def defer_new_deliveries(event: Event) -> None:
         if rt.jobs is None:
             return
         for delivery_id in await pending_deliveries(rt.db, event.tenant_id, event_id=event.event_id):
             await defer_delivery(rt.jobs, delivery_id)
 
-    rt.consumers.register(hub_consumer(after_commit=defer_new_deliveries))
+    rt.consumers.register(hub_consumer(apis, after_commit=defer_new_deliveries))
 
 
 async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, relay: bool = True,

@@ -23,7 +23,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
@@ -185,18 +185,11 @@ class Simulator:
 
 
 AdapterFactory = Callable[[Database, Settings], NetworkAdapter]
-_factories: dict[str, AdapterFactory] = {}
 
 
-def register_adapter(element: str, factory: AdapterFactory) -> None:
-    """Plug a real element (e.g. the charging domain's OCS once it exposes account provisioning)."""
-    _factories[element] = factory
-
-
-def build_adapters(db: Database, settings: Settings) -> dict[str, NetworkAdapter]:
-    factories = dict(_factories)
-    if settings.provisioning_ocs == "charging" and "ocs" not in factories:
-        from openbss.provisioning.ocs import ChargingOcs
-
-        factories["ocs"] = ChargingOcs
-    return {e: (factories[e](db, settings) if e in factories else Simulator(e, db, settings)) for e in ELEMENTS}
+def build_adapters(db: Database, settings: Settings,
+                   factories: Mapping[str, AdapterFactory] | None = None) -> dict[str, NetworkAdapter]:
+    """One adapter per network element: the real element where the composition root plugged one (``factories``,
+    e.g. the charging domain's OCS), else the simulator."""
+    plugged = dict(factories or {})
+    return {e: (plugged[e](db, settings) if e in plugged else Simulator(e, db, settings)) for e in ELEMENTS}

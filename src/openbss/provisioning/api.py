@@ -15,20 +15,12 @@ from sqlalchemy import select
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import NotFound
 from openbss.platform.runtime import authenticate
-from openbss.platform.tmf.resource import TmfApi, TmfJSONResponse, TmfResource, build_router, unit_of_work
-from openbss.provisioning import service
+from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
+from openbss.platform.tmf.router import api_router
 from openbss.provisioning.adapters import ELEMENTS, check_faults
-from openbss.provisioning.models import ElementState, NetworkCall, ServiceOrder, SimulatorConfig
-from openbss.provisioning.schemas import SPEC_FILE
-
-service_order_api = TmfApi(
-    name="serviceOrdering", title="TMF641 Service Ordering", spec_file=SPEC_FILE, permission="provisioning",
-    resources=[TmfResource(path="serviceOrder", type="ServiceOrder", table=ServiceOrder, state_field="state",
-                           operations=frozenset({"list", "get"}), customer_operations=frozenset())])
-router, services = build_router(service_order_api)
-service.SERVICES.update(services)
-
-ops_router = APIRouter(prefix="/api/provisioning/v1", tags=["Network simulators"])
+from openbss.provisioning.models import ElementState, NetworkCall, SimulatorConfig
+from openbss.provisioning.service import ProvisioningService
+from openbss.provisioning.wiring import ProvisioningServices
 
 
 def _element(element: str) -> str:
@@ -37,14 +29,17 @@ def _element(element: str) -> str:
     return element
 
 
-async def put_simulator(request: Request, element: str, body: dict[str, Any] = Body(...),
-                        principal: Principal = Depends(authenticate)) -> Response:
-    principal.require("provisioning", WRITE)
-    _element(element)
-    config = check_faults(body)
-    async with unit_of_work(request, principal) as ctx:
-        await service.set_simulator_faults(ctx, element, config)
-    return TmfJSONResponse({"element": element, **config})
+def _put_simulator(provisioning: ProvisioningService) -> Any:
+    async def put_simulator(request: Request, element: str, body: dict[str, Any] = Body(...),
+                            principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("provisioning", WRITE)
+        _element(element)
+        config = check_faults(body)
+        async with unit_of_work(request, principal) as ctx:
+            await provisioning.set_simulator_faults(ctx, element, config)
+        return TmfJSONResponse({"element": element, **config})
+
+    return put_simulator
 
 
 async def get_simulator(request: Request, element: str, principal: Principal = Depends(authenticate)) -> Response:
@@ -86,11 +81,16 @@ async def list_state(request: Request, element: str | None = Query(None),
                              "profile": r.profile} for r in rows])
 
 
-ops_router.add_api_route("/simulator/{element}", put_simulator, methods=["PUT"],
+def ops_router(provisioning: ProvisioningService) -> APIRouter:
+    router = APIRouter(prefix="/api/provisioning/v1", tags=["Network simulators"])
+    router.add_api_route("/simulator/{element}", _put_simulator(provisioning), methods=["PUT"],
                          summary="Set a simulated element's fault injection for this tenant")
-ops_router.add_api_route("/simulator/{element}", get_simulator, methods=["GET"],
+    router.add_api_route("/simulator/{element}", get_simulator, methods=["GET"],
                          summary="A simulated element's fault injection")
-ops_router.add_api_route("/networkCall", list_calls, methods=["GET"], summary="Every call the simulators received")
-ops_router.add_api_route("/elementState", list_state, methods=["GET"], summary="What the simulated elements hold")
+    router.add_api_route("/networkCall", list_calls, methods=["GET"], summary="Every call the simulators received")
+    router.add_api_route("/elementState", list_state, methods=["GET"], summary="What the simulated elements hold")
+    return router
 
-ROUTERS: list[tuple[str, APIRouter]] = [(service_order_api.title, router), ("Network simulators", ops_router)]
+
+def routers(svc: ProvisioningServices) -> list[tuple[str, APIRouter]]:
+    return [(svc.api.title, api_router(svc.api, svc.resources)), ("Network simulators", ops_router(svc.service))]

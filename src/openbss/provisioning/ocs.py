@@ -1,8 +1,9 @@
-"""The OCS adapter backed by the charging domain (``openbss.charging.service``): an activated mobile line gets its
+"""The OCS adapter backed by the charging domain (its ``ChargingService``): an activated mobile line gets its
 charging account (main balance and this period's allowance buckets from the offering), suspend/resume/terminate
 change the account's status, a plan change re-rates with the new offering.
 
-Enabled with ``OPENBSS_PROVISIONING_OCS=charging`` (default ``simulator``). The charging account lives in the same
+Enabled with ``OPENBSS_PROVISIONING_OCS=charging`` (default ``simulator``): the composition root plugs it in as the
+``ocs`` element. The charging account lives in the same
 database, so each call is one transaction of the tenant (outside the orchestrator's). Idempotent per subscriber: an
 account that already exists for the same subscriber and billing account answers a repeated create without opening
 a second one.
@@ -10,34 +11,47 @@ a second one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.db import Database
 from openbss.platform.errors import DomainError
-from openbss.platform.tmf.resource import Context
+from openbss.platform.tmf.resource import Context, system_context
 from openbss.provisioning.adapters import AdapterError, verb_of
 from openbss.settings import Settings
+
+
+class ChargingAccounts(Protocol):
+    """What activation does in online charging: open the line's account, read it, change its status or plan."""
+
+    async def get_account(self, ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
+                          product_id: str | None = None) -> dict[str, Any]: ...
+
+    async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str,
+                           offering_id: str | None = None, billing_account_id: str | None = None,
+                           ) -> dict[str, Any]: ...
+
+    async def set_status(self, ctx: Context, account_id: str, status: str) -> None: ...
+
+    async def change_offering(self, ctx: Context, account_id: str, offering_id: str) -> None: ...
 
 
 class ChargingOcs:
     element = "ocs"
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, charging: ChargingAccounts) -> None:
         self.db = db
         self.base_url = settings.public_url.rstrip("/")
+        self.charging = charging
 
     async def call(self, tenant_id: str, operation: str, key: str, params: dict[str, Any]) -> dict[str, Any]:
-        from openbss.charging import service as charging
-
+        charging = self.charging
         verb = verb_of(operation)
         msisdn = str(params.get("msisdn") or "")
         if not msisdn:
             raise AdapterError(f"ocs: {operation} without msisdn", retryable=False)
-        principal = Principal("provisioning", tenant_id, ("system",), permissions=permissions_for(("system",)))
         try:
             async with self.db.transaction(tenant_id) as session:
-                ctx = Context(principal=principal, session=session, base_url=self.base_url)
+                ctx = system_context(tenant_id, session, self.base_url, subject="provisioning")
                 if verb == "create":
                     try:
                         existing = await charging.get_account(ctx, subscriber=msisdn)
@@ -65,9 +79,3 @@ class ChargingOcs:
             raise
         except DomainError as exc:
             raise AdapterError(f"ocs: {operation} refused by charging: {exc.message}", retryable=False) from exc
-
-
-def use_charging_ocs() -> None:
-    from openbss.provisioning.adapters import register_adapter
-
-    register_adapter("ocs", lambda db, settings: ChargingOcs(db, settings))

@@ -25,17 +25,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
-from openbss.inventory.service import allocate_resource, release_resource
-from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import DomainError
-from openbss.platform.tmf.resource import Context
-from openbss.provisioning.adapters import AdapterError, NetworkAdapter, build_adapters
-from openbss.provisioning.decomposition import undo_of
+from openbss.platform.tmf.resource import Context, system_context
+from openbss.provisioning.adapters import SUBSCRIBER_PARAM, AdapterError, NetworkAdapter
 from openbss.provisioning.models import ItemRun, Step
-from openbss.provisioning.service import notify
+from openbss.provisioning.service import ProductInventory, ProvisioningService
 from openbss.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,17 +79,22 @@ class Claimed:
     allocated: dict[str, Any] | None = None
 
 
-def system_context(tenant_id: str, session: Any, base_url: str) -> Context:
-    principal = Principal("provisioning", tenant_id, ("system",), permissions=permissions_for(("system",)))
-    return Context(principal=principal, session=session, base_url=base_url)
+def _context(tenant_id: str, session: Any, base_url: str) -> Context:
+    return system_context(tenant_id, session, base_url, subject="provisioning")
 
 
 class Orchestrator:
-    def __init__(self, db: Database, settings: Settings, adapters: dict[str, NetworkAdapter] | None = None,
+    """Runs the steps of every tenant's order items. Built by ``ProvisioningServices.orchestrator``: the
+    provisioning service (outcomes, compensation), the inventory (local steps) and the network adapters."""
+
+    def __init__(self, db: Database, settings: Settings, provisioning: ProvisioningService,
+                 inventory: ProductInventory, adapters: dict[str, NetworkAdapter],
                  worker_id: str | None = None) -> None:
         self.db = db
         self.settings = settings
-        self.adapters = adapters or build_adapters(db, settings)
+        self.provisioning = provisioning
+        self.inventory = inventory
+        self.adapters = adapters
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.base_url = settings.public_url.rstrip("/")
         self.timeout = settings.provisioning_step_timeout_seconds
@@ -137,7 +139,7 @@ class Orchestrator:
         except Exception as exc:  # an adapter bug or a broken connection: retry
             error = f"{c.adapter}: {type(exc).__name__}: {exc}"
         async with self.db.transaction(c.tenant_id) as session:
-            ctx = system_context(c.tenant_id, session, self.base_url)
+            ctx = _context(c.tenant_id, session, self.base_url)
             fenced = await self._fence(session, c)
             if fenced is None:
                 return
@@ -173,7 +175,7 @@ class Orchestrator:
 
     async def _execute_local(self, c: Claimed) -> None:
         async with self.db.transaction(c.tenant_id) as session:
-            ctx = system_context(c.tenant_id, session, self.base_url)
+            ctx = _context(c.tenant_id, session, self.base_url)
             fenced = await self._fence(session, c)
             if fenced is None:
                 return
@@ -187,13 +189,13 @@ class Orchestrator:
             await self._done(ctx, run, step, result)
 
     async def _local(self, ctx: Context, run: ItemRun, step: Step) -> dict[str, Any]:
-        from openbss.inventory.service import get_inventory_service
-
         s = self.settings
+        inventory = self.inventory
         if step.adapter == "pool" and step.operation == "allocate":
             key = f"{step.id}:{run.generation}"
-            got = await allocate_resource(ctx, step.params["kind"], key, f"{run.product_order_id}/{run.order_item_id}",
-                                          value=step.params.get("value"))
+            got = await inventory.allocate_resource(ctx, step.params["kind"], key,
+                                                    f"{run.product_order_id}/{run.order_item_id}",
+                                                    value=step.params.get("value"))
             return {"request": {"kind": step.params["kind"], "key": key}, "response": got}
         if step.adapter == "pool" and step.operation == "release":
             mode = step.params.get("mode", "free")
@@ -201,10 +203,9 @@ class Orchestrator:
             if mode == "quarantine":
                 kind = step.name.split(":", 1)[-1]
                 days = s.msisdn_quarantine_days if kind == "msisdn" else s.ip_quarantine_days
-            released = await release_resource(ctx, step.params["key"], quarantine_days=days,
-                                              retire=mode == "retire")
+            released = await inventory.release_resource(ctx, step.params["key"], quarantine_days=days,
+                                                        retire=mode == "retire")
             return {"request": step.params, "response": {"released": released}}
-        inventory = get_inventory_service()
         if step.operation == "activate":
             product = await self._record_activation(ctx, run, inventory)
             return {"request": {}, "response": {"productId": product["id"]}}
@@ -218,7 +219,7 @@ class Orchestrator:
             return {"request": step.params, "response": {"productId": product["id"]}}
         raise ValueError(f"unknown local step {step.adapter}:{step.operation}")
 
-    async def _record_activation(self, ctx: Context, run: ItemRun, inventory: Any) -> dict[str, Any]:
+    async def _record_activation(self, ctx: Context, run: ItemRun, inventory: ProductInventory) -> dict[str, Any]:
         rows = (await ctx.session.execute(select(Step).where(Step.item_run_id == run.id, Step.phase == "forward",
                                                              Step.state == "done"))).scalars().all()
         allocations, subscribers = [], {}
@@ -235,8 +236,6 @@ class Orchestrator:
                 resources.append({"name": f"{names.get(kind, kind)} {got.get('value')}",
                                   "category": got.get("kind"), "resourceCharacteristic": chars})
             elif st.adapter in ("hss", "pcrf", "aaa", "ocs"):
-                from openbss.provisioning.adapters import SUBSCRIBER_PARAM
-
                 subscribers[st.adapter] = (res.get("request") or {}).get(SUBSCRIBER_PARAM[st.adapter])
         context = dict(run.context)
         services = []
@@ -263,14 +262,14 @@ class Orchestrator:
         run.state = "completed"
         run.updated_at = utcnow()
         await ctx.session.flush()
-        await notify(ctx, run, "completed", product)
+        await self.provisioning.announce(ctx, run, "completed", product)
 
     # --- outcomes ------------------------------------------------------------------------------------------
     async def _started(self, ctx: Context, run: ItemRun) -> None:
         if not run.started:
             run.started = True
             await ctx.session.flush()
-            await notify(ctx, run, "started")
+            await self.provisioning.announce(ctx, run, "started")
 
     async def _done(self, ctx: Context, run: ItemRun, step: Step, result: dict[str, Any]) -> None:
         step.state = "done"
@@ -282,8 +281,9 @@ class Orchestrator:
         if run.state == "running":
             await self._started(ctx, run)
         if step.phase == "forward" and run.state == "compensating":
-            await add_undo(ctx, run, step, after=None)  # finished in flight after the item began compensating
-        await finish_if_compensated(ctx, run)
+            # finished in flight after the item began compensating
+            await self.provisioning.add_undo(ctx, run, step, after=None)
+        await self.provisioning.finish_if_compensated(ctx, run)
 
     async def _failed(self, ctx: Context, run: ItemRun, step: Step, error: str, retryable: bool) -> None:
         step.error = error[:2000]
@@ -293,7 +293,7 @@ class Orchestrator:
             # the item is already being compensated (cancelled, or another step failed): stop here
             step.state = "cancelled"
             await ctx.session.flush()
-            await finish_if_compensated(ctx, run)
+            await self.provisioning.finish_if_compensated(ctx, run)
             return
         if retryable and step.attempts < step.max_attempts:
             step.state = "pending"
@@ -307,12 +307,12 @@ class Orchestrator:
             run.state = "failed"
             run.reason = f"compensation step {step.name} failed: {error} (needs an operator)"
             await ctx.session.flush()
-            await notify(ctx, run, "failed")
+            await self.provisioning.announce(ctx, run, "failed")
             return
         run.failed_step = step.name
         run.reason = error[:2000]
         await self._started(ctx, run)
-        await start_compensation(ctx, run)
+        await self.provisioning.start_compensation(ctx, run)
 
     # --- loops --------------------------------------------------------------------------------------------
     async def busy(self, tenant_id: str | None = None) -> bool:
@@ -348,48 +348,3 @@ class Orchestrator:
                     await asyncio.wait_for(stop.wait(), poll)
                 except TimeoutError:
                     pass
-
-
-# --- compensation ------------------------------------------------------------------------------------------
-async def add_undo(ctx: Context, run: ItemRun, step: Step, after: str | None) -> str | None:
-    res = step.result or {}
-    undo = undo_of(step.adapter, step.operation, res.get("request") or {}, res.get("response"))
-    if undo is None:
-        return after
-    operation, params = undo
-    sid = str(uuid.uuid4())
-    ctx.session.add(Step(id=sid, item_run_id=run.id, seq=1000 + step.seq, name=f"undo:{step.name}",
-                         adapter=step.adapter, operation=operation, params=params, undoes=step.id,
-                         depends_on=[after] if after else [], phase="compensate", state="pending",
-                         max_attempts=step.max_attempts + 2))
-    await ctx.session.flush()
-    return sid
-
-
-async def start_compensation(ctx: Context, run: ItemRun) -> None:
-    """The item failed (or is cancelled): cancel what has not run, undo what has, in reverse order."""
-    run.state = "compensating"
-    run.updated_at = utcnow()
-    await ctx.session.execute(update(Step).where(Step.item_run_id == run.id, Step.phase == "forward",
-                                                 Step.state == "pending").values(state="cancelled"))
-    done = (await ctx.session.execute(select(Step).where(Step.item_run_id == run.id, Step.phase == "forward",
-                                                         Step.state == "done").order_by(Step.seq.desc())
-                                      )).scalars().all()
-    after: str | None = None
-    for step in done:
-        after = await add_undo(ctx, run, step, after)
-    await ctx.session.flush()
-    await finish_if_compensated(ctx, run)
-
-
-async def finish_if_compensated(ctx: Context, run: ItemRun) -> None:
-    if run.state != "compensating":
-        return
-    open_steps = await ctx.session.scalar(select(func.count()).select_from(Step).where(
-        Step.item_run_id == run.id, Step.state.in_(("pending", "running"))))
-    if open_steps:
-        return
-    run.state = "cancelled" if run.cancel_requested else "failed"
-    run.updated_at = utcnow()
-    await ctx.session.flush()
-    await notify(ctx, run, run.state)

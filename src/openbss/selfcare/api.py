@@ -9,7 +9,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
-from openbss.platform import personal_data
 from openbss.platform.errors import DomainError, UnsupportedMediaType
 from openbss.selfcare import service, signin, usage
 from openbss.selfcare.errors import NotSignedIn, SignInFailed
@@ -30,9 +29,6 @@ TAG = "Self-care portal"
 COOKIE_PATH = "/selfcare"
 
 router = APIRouter(tags=[TAG])
-
-personal_data.register_exporter("selfcareIdentities", signin.export_identities)
-personal_data.register_eraser("selfcareIdentities", signin.erase_identities, order=50)
 
 
 def client_ip(request: Request) -> str:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from openbss.customer.service import segment_of
 from openbss.platform import audit
 from openbss.platform.errors import NotFound
 from openbss.platform.observability import request_id_var
@@ -19,6 +20,7 @@ from openbss.platform.personal_data import normalize_email
 from openbss.platform.tmf.resource import Context
 from openbss.selfcare.charging_client import ChargingClient
 from openbss.selfcare.errors import UpstreamUnavailable
+from openbss.selfcare.wiring import SelfcareServices
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +40,7 @@ class CustomerRef:
     directory_id: str | None = None
 
 
-def _services() -> tuple[Any, Any, Any, Any]:
-    from openbss.account.service import get_account_service
-    from openbss.customer.service import get_customer_service
-    from openbss.inventory.service import get_inventory_service
-    from openbss.party.service import get_party_service
-
-    return get_customer_service(), get_party_service(), get_account_service(), get_inventory_service()
-
-
 def _segment(customer: dict[str, Any]) -> str:
-    from openbss.customer.service import segment_of
-
     return segment_of(customer) or "residential"
 
 
@@ -91,9 +82,12 @@ class _Guarded:
 
 
 class Directories:
-    def __init__(self, tenant: str, charging: ChargingClient, corporate: Any | None, *,
+    """``openbss``: the OpenBSS services residential and SME customers' data is read from and written to."""
+
+    def __init__(self, tenant: str, charging: ChargingClient, corporate: Any | None, openbss: SelfcareServices, *,
                  require_verified_email: bool = True) -> None:
         self.tenant = tenant
+        self.openbss = openbss
         self.charging = charging
         self.corporate = _Guarded(corporate) if corporate is not None else None
         self.require_verified_email = require_verified_email
@@ -119,7 +113,7 @@ class Directories:
     async def match_email(self, ctx: Context, email: str, corporate_ids: list[str]) -> list[CustomerRef]:
         """Customers whose email is ``email``: OpenBSS's (blind index; the operator's record must be verified too
         unless configured otherwise) and the corporate ones found by ``corporate_ids_by_email``."""
-        found, _ = await _services()[0].search(ctx, {"email": email}, limit=5)
+        found, _ = await self.openbss.customers.search(ctx, {"email": email}, limit=5)
         refs = [ref_of(c) for c in found if _segment(c) != CORPORATE
                 and (not self.require_verified_email or _characteristic(c, EMAIL_VERIFIED) is True)]
         for directory_id in corporate_ids:
@@ -145,11 +139,11 @@ class Directories:
             return await self._corporate_ref(ctx, directory_id)
         if party_id is None:
             return None
-        customers = await _services()[0].customers_of_party(ctx, party_id)
+        customers = await self.openbss.customers.customers_of_party(ctx, party_id)
         return ref_of(customers[0]) if customers else None
 
     async def _corporate_ref(self, ctx: Context, directory_id: str) -> CustomerRef | None:
-        found = await _services()[0].find_by_characteristic(ctx, DIRECTORY_ID, directory_id)
+        found = await self.openbss.customers.find_by_characteristic(ctx, DIRECTORY_ID, directory_id)
         return ref_of(found[0]) if found else None
 
     # --- RetrieveCustomerInformation ---------------------------------------------------------------------------
@@ -166,7 +160,7 @@ class Directories:
     async def openbss_profile(self, ctx: Context, ref: CustomerRef, buckets: list[dict[str, Any]]) -> dict[str, Any]:
         """A residential or SME customer's profile from OpenBSS; ``buckets`` are the charging system's buckets of
         the customer's lines (fetched by the caller before its transaction)."""
-        customers, parties, accounts, _ = _services()
+        customers, parties, accounts = self.openbss.customers, self.openbss.parties, self.openbss.accounts
         customer = await customers.get_customer(ctx, ref.customer_id)
         party = await parties.find_party(ctx, ref.party_id) or {}
         media = party.get("contactMedium") or []
@@ -190,7 +184,7 @@ class Directories:
 
     async def _products(self, ctx: Context, buckets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The customer's lines as the charging system knows them, named from the product inventory."""
-        inventory = _services()[3]
+        inventory = self.openbss.inventory
         lines: dict[str, str | None] = {}
         for bucket in buckets:
             for resource in bucket.get("logicalResource") or []:
@@ -221,7 +215,7 @@ class Directories:
             await self._corporate().update(self.tenant, ref.directory_id, changes, actor=ctx.principal.subject,
                                            request_id=request_id_var.get())
             return
-        customers, parties, _, _ = _services()
+        customers, parties = self.openbss.customers, self.openbss.parties
         contact: dict[str, Any] = {k: changes[k] for k in ("email", "phone", "address") if k in changes}
         if contact:
             party = await parties.find_party(ctx, ref.party_id)

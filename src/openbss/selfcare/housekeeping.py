@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
+from openbss.platform.db import Database
 from openbss.selfcare.portal import build_portal
 from openbss.selfcare.signin import purge_expired
 from openbss.selfcare.usage import purge_expired_documents
+from openbss.selfcare.wiring import SelfcareServices
+from openbss.settings import Settings
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3600.0
 
 
-async def housekeeping(settings: Any, db: Any, stop: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:
-    portal = await build_portal(settings, db)
+async def housekeeping(settings: Settings, db: Database, openbss: SelfcareServices, stop: asyncio.Event,
+                       interval: float = INTERVAL_SECONDS) -> None:
+    portal = await build_portal(settings, db, openbss)
     try:
         while not stop.is_set():
             try:

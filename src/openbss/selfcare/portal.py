@@ -20,6 +20,7 @@ from openbss.platform.storage import ObjectStore, object_store_from_url
 from openbss.selfcare.charging_client import ChargingClient
 from openbss.selfcare.directory import Directories
 from openbss.selfcare.oidc import OidcProviders, ProviderConfig
+from openbss.selfcare.wiring import SelfcareServices
 from openbss.settings import Settings
 
 
@@ -158,7 +159,7 @@ class Portal:
             await self.corporate.close()
 
 
-async def build_portal(settings: Settings, db: Database, *,
+async def build_portal(settings: Settings, db: Database, openbss: SelfcareServices, *,
                        charging_transport: httpx.AsyncBaseTransport | None = None) -> Portal:
     from limits.aio.strategies import FixedWindowRateLimiter
     from limits.storage import storage_from_string
@@ -184,8 +185,10 @@ async def build_portal(settings: Settings, db: Database, *,
     return Portal(
         settings=settings, db=db, tenant=tenant,
         providers=OidcProviders([ProviderConfig.parse(p) for p in settings.selfcare_identity_providers], idp_http),
-        charging=charging, directories=Directories(tenant, charging, corporate,
-                                require_verified_email=settings.selfcare_link_requires_verified_email), archive=archive,
+        charging=charging,
+        directories=Directories(tenant, charging, corporate, openbss,
+                                require_verified_email=settings.selfcare_link_requires_verified_email),
+        archive=archive,
         limiter=FixedWindowRateLimiter(storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
         profiles=TtlCache(ttl), usage=TtlCache(ttl), documents=TtlCache(FINAL_DOCUMENT_CACHE_SECONDS, 200),
         clients=[idp_http, charging_http], corporate=corporate)
@@ -204,7 +207,8 @@ async def portal(request: Request) -> Portal:
         if found is None:
             settings: Settings = request.app.state.settings
             transport = getattr(request.app.state, "selfcare_charging_transport", None)
-            found = await build_portal(settings, request.app.state.runtime.db, charging_transport=transport)
+            found = await build_portal(settings, request.app.state.runtime.db, request.app.state.services.selfcare,
+                                       charging_transport=transport)
             request.app.state.selfcare = found
     return found
 

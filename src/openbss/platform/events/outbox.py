@@ -14,8 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.db import Base, TenantScoped, utcnow
-from openbss.platform.tmf.spec import format_datetime
+from openbss.platform.db import Base, TenantScoped, format_datetime, utcnow
 
 NOTIFY_CHANNEL = "openbss_outbox"
 

@@ -13,6 +13,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -44,12 +45,12 @@ from openbss.platform.events.consumers import Consumer, Event
 from openbss.platform.observability import HUB_DELIVERIES
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.query import Filter, parse_filter_pairs
+from openbss.platform.tmf.resource import TmfApi, TmfJSONResponse, require_json_body, unit_of_work
 from openbss.platform.tmf.spec import AttributeType
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-OpenBSS-Signature"
-APIS: dict[str, Any] = {}  # apiName -> TmfApi, filled when routers are built
 
 
 class HubSubscription(TenantScoped, Base):
@@ -121,7 +122,7 @@ def verify_signature(key: bytes, header: str, body: bytes, tolerance_seconds: in
 
 
 # --- subscription query -------------------------------------------------------------------------------------
-def parse_hub_query(api: Any, query: str | None) -> list[Filter]:
+def parse_hub_query(api: TmfApi, query: str | None) -> list[Filter]:
     if not query:
         return []
     event_types = sorted(api.event_types())
@@ -174,11 +175,7 @@ def render_subscription(sub: HubSubscription) -> dict[str, Any]:
     return out
 
 
-def add_hub_routes(router: APIRouter, api: Any) -> None:
-    from openbss.platform.tmf.resource import TmfJSONResponse, require_json_body, unit_of_work
-
-    APIS[api.name] = api
-
+def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
     def _authorize(principal: Principal) -> None:
         # subscribing needs the right to manage hubs and to read what the API's events carry
         if principal.is_customer:
@@ -242,11 +239,12 @@ def listener_url(callback: str, event_type: str) -> str:
 
 
 class UnknownApi(RuntimeError):
-    """The process evaluating a subscription's query does not know the event's API (its router was not built)."""
+    """The process evaluating a subscription's query does not know the event's API (not built by its composition
+    root)."""
 
 
-async def fan_out(session: AsyncSession, event: Event) -> None:
-    api = APIS.get(event.api)
+async def fan_out(session: AsyncSession, event: Event, apis: Mapping[str, TmfApi]) -> None:
+    api = apis.get(event.api)
     subs = (await session.execute(select(HubSubscription).where(HubSubscription.api == event.api))).scalars().all()
     if not subs:
         return
@@ -258,7 +256,7 @@ async def fan_out(session: AsyncSession, event: Event) -> None:
             # Never deliver unfiltered: fail, so the event is retried once the process loads the domain APIs.
             raise UnknownApi(f"API '{event.api}' is not loaded in this process; cannot evaluate hub queries")
         try:
-            filters = parse_hub_query(api, sub.query) if sub.query else []
+            filters = parse_hub_query(api, sub.query) if sub.query and api is not None else []
         except BadRequest:  # accepted when registered, invalid now (the API changed): skip, loudly
             log.warning("hub subscription %s has an invalid query; skipped", sub.id)
             continue
@@ -334,8 +332,15 @@ async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, h
     return final
 
 
-def hub_consumer(after_commit: Any = None) -> Consumer:
-    return Consumer(name="hub-fanout", handler=fan_out, after_commit=after_commit)
+def hub_consumer(apis: Iterable[TmfApi], after_commit: Any = None) -> Consumer:
+    """The consumer recording the notifications of every event to its tenant's matching subscriptions; ``apis``:
+    every TMF API of the process (a subscription's query is evaluated against its API's specification)."""
+    by_name = {api.name: api for api in apis}
+
+    async def handle(session: AsyncSession, event: Event) -> None:
+        await fan_out(session, event, by_name)
+
+    return Consumer(name="hub-fanout", handler=handle, after_commit=after_commit)
 
 
 __all__ = ["HubDelivery", "HubDeliveryAttempt", "HubSubscription", "attempt_delivery", "hub_consumer",

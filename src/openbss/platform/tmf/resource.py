@@ -9,8 +9,9 @@ authorization (permission per route, customers restricted to their own party in 
 
 import builtins
 import copy
+import inspect
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,14 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform import audit
-from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.auth import READ, WRITE, Principal, permissions_for
 from openbss.platform.db import TenantScoped, json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, Forbidden, InvalidStateTransition, NotFound
 from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
-from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime
+from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime, load_spec
 
 
 class TmfJSONResponse(JSONResponse):
@@ -69,6 +70,13 @@ class Context:
     session: AsyncSession
     base_url: str
     request: Request | None = None
+
+
+def system_context(tenant_id: str, session: AsyncSession, base_url: str, subject: str = "system") -> Context:
+    """The unit of work of a system-made change (a job, a consumer, the orchestrator, a seed): the ``system`` role
+    of ``tenant_id``, acting as ``subject`` (what the audit trail names)."""
+    principal = Principal(subject, tenant_id, ("system",), permissions=permissions_for(("system",)))
+    return Context(principal=principal, session=session, base_url=base_url.rstrip("/"))
 
 
 class ResourceHooks:
@@ -135,13 +143,9 @@ class TmfResource:
     operations: frozenset[str] = frozenset({"create", "list", "get", "patch", "delete"})
     customer_operations: frozenset[str] = frozenset({"list", "get", "patch"})
     id_factory: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
-    #: a ResourceService subclass when the resource needs more than hooks (e.g. versioning)
-    service_class: builtins.type["ResourceService"] | None = None
     codec: DocumentCodec = field(default_factory=DocumentCodec)
     #: filterable attributes beyond the specification's (documented extensions), by dotted path
     extra_attributes: dict[str, AttributeType] = field(default_factory=dict)
-    #: record creates, updates and deletes in the audit trail
-    audited: bool = True
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -163,10 +167,7 @@ class TmfApi:
     base_path: str | None = None
 
     def __post_init__(self) -> None:
-        self.spec = Spec.__new__(Spec)
-        from openbss.platform.tmf.spec import load_spec
-
-        self.spec = load_spec(self.spec_file)
+        self.spec: Spec = load_spec(self.spec_file)
         self.base_path = self.base_path or f"/tmf-api/{self.name}/v4"
 
     def resource(self, path: str) -> TmfResource:
@@ -221,7 +222,8 @@ class DocumentStore:
         docs = await self.documents(ctx, rows)
         return [self.shape(ctx.base_url, row.id, doc) for row, doc in zip(rows, docs, strict=True)]
 
-    def _owner_condition(self, principal: Principal) -> Any:
+    def owner_condition(self, principal: Principal) -> Any:
+        """The condition restricting a customer principal to its own party's rows (None for staff)."""
         if not principal.is_customer:
             return None
         if not self.resource.owner_paths:
@@ -245,7 +247,7 @@ class DocumentStore:
 
     def _scoped(self, principal: Principal) -> Any:
         stmt = select(self.table)
-        cond = self._owner_condition(principal)
+        cond = self.owner_condition(principal)
         return stmt.where(cond) if cond is not None else stmt
 
     async def get(self, ctx: Context, resource_id: str, *, for_update: bool = False) -> TmfDocument:
@@ -281,9 +283,9 @@ class DocumentStore:
         rows = (await ctx.session.execute(stmt.order_by(*order).offset(q.offset).limit(q.limit))).scalars().all()
         return list(rows), int(total)
 
-    async def insert(self, ctx: Context, resource_id: str, doc: dict[str, Any]) -> TmfDocument:
+    async def insert(self, ctx: Context, resource_id: str, doc: dict[str, Any], **columns: Any) -> TmfDocument:
         stored = await self.resource.codec.encode(ctx, resource_id, doc)
-        row = self.table(id=resource_id, body=stored, last_update=utcnow())  # type: ignore[call-arg]
+        row = self.table(id=resource_id, body=stored, last_update=utcnow(), **columns)  # type: ignore[call-arg]
         ctx.session.add(row)
         await ctx.session.flush()
         return row
@@ -301,8 +303,27 @@ class DocumentStore:
         await ctx.session.flush()
 
 
-# --- the generic service: named CRUD actions with validation, state rules and events ---------------------
+# --- the generic service: named CRUD actions with validation, state rules, audit and events -----------------
+#: changes a resource's document in place (``ResourceService.change``); may be a coroutine function
+Mutation = Callable[[dict[str, Any]], Awaitable[None] | None]
+_BOOKKEEPING = ("lastUpdate",)
+
+
+def _content(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _BOOKKEEPING}
+
+
 class ResourceService:
+    """What the kit does for one resource. Every write goes through three primitives, each of which stores,
+    audits and announces in the caller's transaction:
+
+    * ``record(ctx, doc)``: a creation (the document as given; ``create`` runs the business rules first);
+    * ``change(ctx, id, mutate)``: load for update, mutate, check the state transition, write, audit, emit
+      ``...AttributeValueChangeEvent`` (and ``...StateChangeEvent`` when the state moved) — what named actions and
+      system-made changes use (``patch`` is a change too);
+    * ``delete(ctx, id)``.
+    """
+
     def __init__(self, api: TmfApi, resource: TmfResource) -> None:
         self.api = api
         self.resource = resource
@@ -320,6 +341,63 @@ class ResourceService:
             raise BadRequest(validation_message(exc), code="INVALID_BODY") from exc
         return model.to_doc()  # type: ignore[attr-defined]
 
+    # --- the write primitives ------------------------------------------------------------------------------
+    async def record(self, ctx: Context, doc: dict[str, Any], *, columns: Mapping[str, Any] | None = None,
+                     ) -> dict[str, Any]:
+        """Store a new resource as given (its ``id``, else a new one; ``@type`` defaulted), audit the creation and
+        emit its ``...CreateEvent``. ``columns`` sets bookkeeping columns of the row (e.g. a version lineage).
+        The caller has applied the business rules (``create`` does, for requests)."""
+        r = self.resource
+        doc = dict(doc)
+        doc.setdefault("@type", r.type)
+        resource_id = str(doc.get("id") or r.id_factory())
+        doc["id"] = resource_id
+        await self.store.insert(ctx, resource_id, doc, **dict(columns or {}))
+        rendered = self.store.shape(ctx.base_url, resource_id, doc)
+        await self._audit(ctx, resource_id, "create", None, doc)
+        await self._emit(ctx, f"{r.type}CreateEvent", rendered)
+        return rendered
+
+    async def change(self, ctx: Context, resource_id: str, mutate: Mutation, *, action: str = "update",
+                     ) -> dict[str, Any]:
+        """Change one resource in one call: lock its row, let ``mutate(doc)`` change the (decoded) document in
+        place — it may raise a ``DomainError`` to refuse —, check a state change against the resource's
+        transitions, then write the document (``lastUpdate`` stamped where the resource has one), audit it and
+        emit its events. A document left unchanged writes nothing. Returns the representation."""
+        r = self.resource
+        row = await self.store.get(ctx, resource_id, for_update=True)
+        current = (await self.store.documents(ctx, [row]))[0]
+        doc = copy.deepcopy(current)
+        outcome = mutate(doc)
+        if inspect.isawaitable(outcome):
+            await outcome
+        doc["id"] = row.id
+        if _content(doc) == _content(current):
+            return self.store.shape(ctx.base_url, row.id, current)
+        old_state = current.get(r.state_field) if r.state_field else None
+        new_state = doc.get(r.state_field) if r.state_field else None
+        if old_state != new_state:
+            self.check_transition(old_state, new_state)
+        if "lastUpdate" in self.read_properties:
+            doc["lastUpdate"] = format_datetime(utcnow())
+        await self.store.replace(ctx, row, doc)
+        rendered = self.store.shape(ctx.base_url, row.id, doc)
+        await self._audit(ctx, row.id, action, current, doc)
+        await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
+        if old_state != new_state:
+            await self._emit(ctx, f"{r.type}StateChangeEvent", rendered)
+        return rendered
+
+    async def delete(self, ctx: Context, resource_id: str) -> None:
+        r = self.resource
+        row = await self.store.get(ctx, resource_id, for_update=True)
+        rendered = await self.store.render(ctx, row)
+        await r.hooks.before_delete(ctx, rendered)
+        await self.store.delete(ctx, row)
+        await self._audit(ctx, row.id, "delete", rendered, None)
+        await self._emit(ctx, f"{r.type}DeleteEvent", rendered)
+
+    # --- requests ----------------------------------------------------------------------------------------------
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
         doc = dict(doc)
@@ -332,43 +410,32 @@ class ResourceService:
         if r.state_field and r.initial_state and r.state_field not in doc:
             doc[r.state_field] = r.initial_state
         await r.hooks.before_create(ctx, doc)
-        resource_id = r.id_factory()
-        doc["id"] = resource_id
-        await self.store.insert(ctx, resource_id, doc)
-        rendered = self.store.shape(ctx.base_url, resource_id, doc)
-        await self._audit(ctx, resource_id, "create", None, doc)
-        await self._emit(ctx, f"{r.type}CreateEvent", rendered)
-        return rendered
+        doc["id"] = r.id_factory()
+        return await self.record(ctx, doc)
 
     async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
-        row = await self.store.get(ctx, resource_id, for_update=True)
-        current = dict((await self.store.documents(ctx, [row]))[0])
-        merged = merge_patch(current, changes)
-        # the result must still be a valid resource (mandatory attributes, types)
-        candidate = {k: v for k, v in merged.items() if k not in ("id", "href", "lastUpdate", "creationDate")}
-        try:
-            validated = self.create_model.model_validate(candidate).to_doc()  # type: ignore[attr-defined]
-        except ValidationError as exc:
-            raise BadRequest(validation_message(exc), code="INVALID_BODY") from exc
-        merged = {**validated, **{k: merged[k] for k in ("lastUpdate", "creationDate") if k in merged}}
-        merged["id"] = row.id
-        old_state = current.get(r.state_field) if r.state_field else None
-        new_state = merged.get(r.state_field) if r.state_field else None
-        if r.state_field and old_state != new_state:
-            self.check_transition(old_state, new_state)
-        await r.hooks.before_update(ctx, current, changes, merged)
-        if merged == current:
-            return self.store.shape(ctx.base_url, row.id, current)
-        if "lastUpdate" in self.read_properties:
-            merged["lastUpdate"] = format_datetime(utcnow())
-        await self.store.replace(ctx, row, merged)
-        rendered = self.store.shape(ctx.base_url, row.id, merged)
-        await self._audit(ctx, row.id, "update", current, merged)
-        await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
-        if r.state_field and old_state != new_state:
-            await self._emit(ctx, f"{r.type}StateChangeEvent", rendered)
-        return rendered
+
+        async def apply(doc: dict[str, Any]) -> None:
+            current = dict(doc)
+            merged = merge_patch(current, changes)
+            # the result must still be a valid resource (mandatory attributes, types)
+            candidate = {k: v for k, v in merged.items() if k not in ("id", "href", "lastUpdate", "creationDate")}
+            try:
+                validated = self.create_model.model_validate(candidate).to_doc()  # type: ignore[attr-defined]
+            except ValidationError as exc:
+                raise BadRequest(validation_message(exc), code="INVALID_BODY") from exc
+            merged = {**validated, **{k: merged[k] for k in ("lastUpdate", "creationDate") if k in merged}}
+            merged["id"] = resource_id
+            old_state = current.get(r.state_field) if r.state_field else None
+            new_state = merged.get(r.state_field) if r.state_field else None
+            if r.state_field and old_state != new_state:
+                self.check_transition(old_state, new_state)
+            await r.hooks.before_update(ctx, current, changes, merged)
+            doc.clear()
+            doc.update(merged)
+
+        return await self.change(ctx, resource_id, apply)
 
     def check_transition(self, old: Any, new: Any) -> None:
         transitions = self.resource.hooks.transitions
@@ -386,15 +453,6 @@ class ResourceService:
         assert self.resource.state_field
         return await self.patch(ctx, resource_id, {self.resource.state_field: new_state, **(extra or {})})
 
-    async def delete(self, ctx: Context, resource_id: str) -> None:
-        r = self.resource
-        row = await self.store.get(ctx, resource_id, for_update=True)
-        rendered = await self.store.render(ctx, row)
-        await r.hooks.before_delete(ctx, rendered)
-        await self.store.delete(ctx, row)
-        await self._audit(ctx, row.id, "delete", rendered, None)
-        await self._emit(ctx, f"{r.type}DeleteEvent", rendered)
-
     async def get(self, ctx: Context, resource_id: str) -> dict[str, Any]:
         return await self.store.render(ctx, await self.store.get(ctx, resource_id))
 
@@ -404,8 +462,6 @@ class ResourceService:
 
     async def _audit(self, ctx: Context, resource_id: str, action: str, before: dict[str, Any] | None,
                      after: dict[str, Any] | None) -> None:
-        if not self.resource.audited:
-            return
         changes = audit.diff(before, after, self.resource.codec.is_personal)
         await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type, resource_id=resource_id,
                            action=action, changes=changes)
@@ -413,6 +469,16 @@ class ResourceService:
     async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
         await emit(ctx.session, api=self.api.name, event_type=event_type, resource_key=self.resource.event_key,
                    resource=rendered, resource_type=self.resource.type)
+
+
+def resource_services(api: TmfApi, custom: Mapping[str, ResourceService] | None = None,
+                      ) -> dict[str, ResourceService]:
+    """One service per resource of ``api`` (by path): the domain's own where it has one (``custom``), else the
+    kit's. Built once per process by the composition root; the API's router mounts them."""
+    given = dict(custom or {})
+    unknown = set(given) - {r.path for r in api.resources}
+    assert not unknown, f"{api.name} has no resource {sorted(unknown)}"
+    return {r.path: given.get(r.path) or ResourceService(api, r) for r in api.resources}
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------
@@ -456,28 +522,14 @@ def _list_params(
     return None
 
 
-def build_router(api: TmfApi, extra: Callable[[APIRouter, dict[str, ResourceService]], None] | None = None,
-                 ) -> tuple[APIRouter, dict[str, ResourceService]]:
-    """The router of one TMF API: every declared resource's endpoints and the API's notification hub."""
-    from openbss.platform.tmf.hub import add_hub_routes
-
-    router = APIRouter(prefix=api.base_path or "", tags=[f"{api.title}"])
-    services = {r.path: (r.service_class or ResourceService)(api, r) for r in api.resources}
-    for resource in api.resources:
-        _add_resource_routes(router, api, services[resource.path])
-    if extra:
-        extra(router, services)
-    add_hub_routes(router, api)
-    return router, services
-
-
 def _authorize(principal: Principal, api: TmfApi, resource: TmfResource, action: str, op: str) -> None:
     principal.require(api.permission, action)
     if principal.is_customer and op not in resource.customer_operations:
         raise Forbidden(f"customers cannot {op} {resource.path}", code="CUSTOMER_FORBIDDEN")
 
 
-def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService) -> None:
+def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService) -> None:
+    """The TMF630 endpoints of one resource (those its ``operations`` allow), over its service."""
     r = service.resource
     ReadModel = api.spec.model(r.read_definition or r.type)
     CreateModel = service.create_model
@@ -560,6 +612,7 @@ def _add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceServic
 
 
 __all__ = [
-    "Context", "DocumentStore", "DomainError", "ResourceHooks", "ResourceService", "TmfApi", "TmfDocument",
-    "TmfJSONResponse", "TmfResource", "build_router", "merge_patch", "unit_of_work",
+    "Context", "DocumentStore", "DomainError", "Mutation", "ResourceHooks", "ResourceService", "TmfApi",
+    "TmfDocument", "TmfJSONResponse", "TmfResource", "add_resource_routes", "merge_patch", "resource_services",
+    "system_context", "unit_of_work",
 ]

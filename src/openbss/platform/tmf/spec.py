@@ -27,15 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from openbss.platform.db import format_datetime as format_datetime  # re-exported (defined with utcnow)
+
 SPEC_DIR = Path(__file__).parent / "specs"
-
-
-def format_datetime(value: datetime) -> str:
-    """Date-times are stored and rendered in one fixed UTC form, so that string order is time order."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _strict_number(value: Any) -> Any:

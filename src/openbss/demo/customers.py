@@ -1,7 +1,8 @@
 """Demo customers: a few hundred realistic residential, SME and corporate customers with their billing accounts.
 
-``seed_customers(db, tenant_id, base_url)`` is idempotent (it does nothing when the tenant already has customers)
-and goes through the domains' services, so the data is encrypted, indexed, audited and evented like any other.
+``seed_customers(services, db, tenant_id, base_url)`` is idempotent (it does nothing when the tenant already has
+customers) and goes through the domains' services, so the data is encrypted, indexed, audited and evented like any
+other.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from openbss.platform.auth import Principal, permissions_for
+from openbss.customer.models import Customer
+from openbss.demo.support import admin_context
 from openbss.platform.db import Database
-from openbss.platform.tmf.resource import Context
+from openbss.services import Services
 
 RESIDENTIAL, SME, CORPORATE = 240, 45, 15
 
@@ -54,13 +56,9 @@ def _address(rng: random.Random, city: str, country: str) -> dict[str, Any]:
         "postCode": f"{rng.randint(10000, 99999)}", "country": country, "contactType": "billing"}}
 
 
-async def seed_customers(db: Database, tenant_id: str, base_url: str) -> None:
-    from openbss.account.api import account_service
-    from openbss.customer.api import customer_service
-    from openbss.customer.models import Customer
-    from openbss.party.api import party_service
-
-    principal = Principal("demo-seed", tenant_id, ("admin",), permissions=permissions_for(("admin",)))
+async def seed_customers(services: Services, db: Database, tenant_id: str, base_url: str) -> None:
+    party_service, customer_service = services.party.service, services.customer.service
+    account_service = services.account.service
     async with db.transaction(tenant_id) as session:
         if (await session.scalar(select(func.count()).select_from(Customer))) or 0:
             return
@@ -79,7 +77,7 @@ async def seed_customers(db: Database, tenant_id: str, base_url: str) -> None:
     async def one(segment: str, i: int) -> None:
         city, country, prefix, tz, currency = rng.choice(PLACES)
         async with db.transaction(tenant_id) as session:
-            ctx = Context(principal=principal, session=session, base_url=base_url)
+            ctx = admin_context(tenant_id, session, base_url)
             given, family = rng.choice(GIVEN), rng.choice(FAMILY)
             person: dict[str, Any] = {
                 "givenName": given, "familyName": family,
@@ -147,7 +145,7 @@ async def seed_customers(db: Database, tenant_id: str, base_url: str) -> None:
                     if rng.random() < 0.04:
                         await account_service.suspend(ctx, account["id"])
             status = "active" if rng.random() < 0.92 else "approved"
-            await customer_service._customers.set_state(ctx, customer["id"], status)
+            await customer_service.set_status(ctx, customer["id"], status)
 
     for segment, count in (("residential", RESIDENTIAL), ("sme", SME), ("corporate", CORPORATE)):
         for i in range(count):

@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from openbss.charging import repository as repo
-from openbss.charging import service
 from openbss.charging.schemas import CreditControlRequest
+from openbss.charging.service import ChargingService
 from openbss.platform.db import Database, utcnow
+from openbss.platform.errors import DomainError
+from openbss.platform.tmf.resource import Context, system_context
+from openbss.services import Services
 
 PREPAID, POSTPAID = "+33600000101", "+33600000202"
 MB = 1024 * 1024
@@ -33,21 +35,19 @@ FALLBACK_PLAN: dict[str, Any] = {
 }
 
 
-async def _offering_id(ctx: Any, name: str) -> str | None:
-    try:
-        offerings, _ = await service._catalog().orderable_offerings(ctx, limit=1000)
-    except Exception:
-        return None
+async def _offering_id(services: Services, ctx: Context, name: str) -> str | None:
+    offerings, _ = await services.catalog.service.orderable_offerings(ctx, limit=1000)
     for o in offerings:
         if o.get("name") == name:
             return str(o["id"])
     return None
 
 
-async def seed_charging(db: Database, tenant_id: str, base_url: str,
+async def seed_charging(services: Services, db: Database, tenant_id: str, base_url: str,
                         owners: dict[str, dict[str, str]] | None = None) -> None:
     """Create the demo subscribers and some traffic in ``tenant_id`` (idempotent). ``owners`` gives a line its
     customer: ``{msisdn: {"party_id": ..., "product_id": ...}}``."""
+    charging = services.charging.service
     created = []
     subscribers: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         (PREPAID, "prepaid", "Prepaid S", {"initial_balance": Decimal("15.00"), "low_balance": Decimal("2.00")}),
@@ -55,27 +55,30 @@ async def seed_charging(db: Database, tenant_id: str, base_url: str,
     )
     for msisdn, payment_type, offer, extra in subscribers:
         async with db.transaction(tenant_id) as session:
-            ctx = service.system_context(session, tenant_id, base_url)
-            conn = await repo.session_connection(session)
-            if await repo.account_by(conn, subscriber=service.subscriber_key(msisdn)) is not None:
+            ctx = system_context(tenant_id, session, base_url, subject="charging-seed")
+            try:
+                await charging.get_account(ctx, subscriber=msisdn)
                 continue
-            offering_id = await _offering_id(ctx, offer)
-            plan = await service.compile_plan(ctx, offering_id) if offering_id else FALLBACK_PLAN
+            except DomainError:
+                pass  # not there yet: open it
+            offering_id = await _offering_id(services, ctx, offer)
+            plan = await charging.compile_plan(ctx, offering_id) if offering_id else FALLBACK_PLAN
             if not plan:
                 plan = FALLBACK_PLAN
             owner = (owners or {}).get(msisdn, {})
-            await service.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
+            await charging.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
                                        offering_id=offering_id, time_zone="Europe/Paris", plan=plan,
                                        product_id=owner.get("product_id", f"demo-{payment_type}-line"),
                                        party_id=owner.get("party_id"), **extra)
             created.append(msisdn)
     last_month = (utcnow().replace(day=1, hour=12, minute=0, second=0, microsecond=0) - timedelta(days=20))
     for msisdn in created:
-        await _traffic(db, tenant_id, base_url, msisdn, when=last_month)
-        await _traffic(db, tenant_id, base_url, msisdn)
+        await _traffic(charging, db, tenant_id, base_url, msisdn, when=last_month)
+        await _traffic(charging, db, tenant_id, base_url, msisdn)
 
 
-async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str, when: datetime | None = None) -> None:
+async def _traffic(charging: ChargingService, db: Database, tenant_id: str, base_url: str, msisdn: str,
+                   when: datetime | None = None) -> None:
     """A day of traffic: data sessions, calls at home and abroad, SMS; at ``when`` (Event-Timestamp) or now."""
     tag = msisdn[-4:] + (when.strftime("-%Y%m") if when else "")
     step = iter(range(10_000))
@@ -84,7 +87,7 @@ async def _traffic(db: Database, tenant_id: str, base_url: str, msisdn: str, whe
         return {"eventTimestamp": (when + timedelta(minutes=37 * next(step))).isoformat()} if when else {}
 
     async def cc(body: dict[str, Any]) -> dict[str, Any]:
-        return await service.credit_control(db, tenant_id, CreditControlRequest.model_validate(body), base_url)
+        return await charging.credit_control(db, tenant_id, CreditControlRequest.model_validate(body), base_url)
 
     def req(kind: str, sid: str, n: int, context: str, mscc: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {"sessionId": sid, "requestType": kind, "requestNumber": n, "serviceContextId": context,

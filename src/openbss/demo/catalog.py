@@ -18,10 +18,10 @@ from typing import Any
 
 from openbss.catalog import repository
 from openbss.catalog.models import ProductOffering
-from openbss.catalog.seed_destinations import ROAMING_EU, ROAMING_WORLD_1, ROAMING_WORLD_2, destinations
-from openbss.platform.auth import Principal, permissions_for
+from openbss.demo.destinations import ROAMING_EU, ROAMING_WORLD_1, ROAMING_WORLD_2, destinations
+from openbss.demo.support import admin_context
 from openbss.platform.db import Database
-from openbss.platform.tmf.resource import Context
+from openbss.services import Services
 
 EUR = "EUR"
 GROUP_RATE = {"A": "0.19", "B": "0.29", "C": "0.79", "D": "2.49"}
@@ -100,19 +100,16 @@ def demo_tariff() -> dict[str, Any]:
     }
 
 
-async def seed_catalog(db: Database, tenant_id: str, base_url: str) -> None:
+async def seed_catalog(services: Services, db: Database, tenant_id: str, base_url: str) -> None:
     """Create the demo catalog in ``tenant_id`` unless it already has offerings."""
-    from openbss.catalog.api import ROUTERS  # noqa: F401  (builds the services)
-    from openbss.catalog.service import REGISTRY
-
-    principal = Principal("catalog-seed", tenant_id, ("admin",), permissions=permissions_for(("admin",)))
+    catalog = services.catalog.catalog
     async with db.transaction(tenant_id) as session:
         if await repository.count(session, ProductOffering) > 0:
             return
-        ctx = Context(principal=principal, session=session, base_url=base_url)
+        ctx = admin_context(tenant_id, session, base_url, subject="catalog-seed")
 
         async def make(path: str, doc: dict[str, Any]) -> dict[str, Any]:
-            svc = REGISTRY[path]
+            svc = catalog[path]
             return await svc.create(ctx, svc.validate_create({"lifecycleStatus": "Active", **doc}))
 
         # --- OSS: resources and services -------------------------------------------------------------------
@@ -358,7 +355,7 @@ async def seed_catalog(db: Database, tenant_id: str, base_url: str) -> None:
         def orefs(*offers: dict[str, Any]) -> list[dict[str, Any]]:
             return [{"id": o["id"], "href": o["href"], "name": o["name"]} for o in offers]
 
-        svc = REGISTRY["category"]
+        svc = catalog["category"]
         for cat, offers in ((cats["Prepaid"], [prepaid]), (cats["Postpaid"], [postpaid]),
                             (cats["Add-ons"], [roaming, extra, intl]), (broadband_cat, [fiber]),
                             (business_cat, [bundle, business_line, pool])):

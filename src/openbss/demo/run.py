@@ -8,43 +8,14 @@ from typing import Any
 import uvicorn
 from rich.console import Console
 
+from openbss.demo.parties import DEMO_TENANT, seed_parties
+from openbss.demo.selfcare import DEMO_PASSWORD
 from openbss.platform.auth import issue_token
-from openbss.platform.db import Database
 from openbss.platform.observability import configure_logging
 from openbss.platform.runtime import Runtime
-from openbss.platform.tenancy import ensure_tenant
-from openbss.selfcare.seed import DEMO_PASSWORD
+from openbss.platform.worker import install_stop_signals, run_worker
+from openbss.services import build_services, wire_worker
 from openbss.settings import Settings
-
-DEMO_TENANT = "demo"
-
-
-async def seed(db: Database, base_url: str) -> dict[str, Any]:
-    """Idempotent: the demo tenant and its data are created once; later runs find them."""
-    from sqlalchemy import select
-
-    from openbss.party.api import party_service
-    from openbss.party.models import Individual
-    from openbss.platform.auth import Principal, permissions_for
-    from openbss.platform.tmf.resource import Context
-    from openbss.seed_data import DEMO_INDIVIDUALS, DEMO_ORGANIZATIONS
-
-    async with db.transaction(None) as session:
-        await ensure_tenant(session, DEMO_TENANT, "Demo Telecom")
-    principal = Principal("demo-seed", DEMO_TENANT, ("admin",), permissions=permissions_for(("admin",)))
-    async with db.transaction(DEMO_TENANT) as session:
-        first = await session.scalar(select(Individual.id).order_by(Individual.created_at).limit(1))
-        if first is not None:
-            return {"customer_party": first, "created": False}
-        ctx = Context(principal=principal, session=session, base_url=base_url)
-        created = [await party_service.create_individual(ctx, p) for p in DEMO_INDIVIDUALS]
-        for org in DEMO_ORGANIZATIONS:
-            org = dict(org)
-            org["relatedParty"] = [{"id": created[0]["id"], "role": "contact", "@referredType": "Individual"}]
-            await party_service.create_organization(ctx, org)
-        await party_service.validate_individual(ctx, created[0]["id"])
-        return {"customer_party": created[0]["id"], "created": True}
-
 
 DEMO_IDPS = (("north", "NorthID (demo)", "#1a7f37"), ("social", "Sociable (demo)", "#8250df"))
 
@@ -56,8 +27,8 @@ def with_demo_identity_providers(settings: Settings, base: str) -> tuple[Setting
         return settings, []
     import secrets
 
-    from openbss.selfcare.identity_provider import IdpClient, create_identity_provider
-    from openbss.selfcare.seed import DEMO_USERS
+    from openbss.demo.identity_provider import IdpClient, create_identity_provider
+    from openbss.demo.selfcare import DEMO_USERS
 
     portal = (settings.selfcare_public_url or base).rstrip("/")
     configs, apps = [], []
@@ -77,7 +48,8 @@ async def seed_corporate_directory(settings: Settings) -> str | None:
     """Seed the demo corporate customers into the configured corporate directory; its address, or None."""
     if not settings.selfcare_corporate_directory_url:
         return None
-    from openbss.selfcare.corporate import CorporateDirectory, seed_demo
+    from openbss.demo.corporate import seed_demo
+    from openbss.selfcare.corporate import CorporateDirectory
 
     directory = CorporateDirectory.from_url(settings.selfcare_corporate_directory_url)
     await asyncio.to_thread(_create_database, directory)
@@ -104,35 +76,34 @@ def _create_database(directory: Any) -> None:
 
 async def run_demo(settings: Settings, *, host: str | None, port: int | None, console: Console) -> None:
     from openbss.app import create_app
-    from openbss.cli import _install_stop, register_domain_consumers
-    from openbss.platform.worker import run_worker
+    from openbss.demo.catalog import seed_catalog
+    from openbss.demo.charging import seed_charging
+    from openbss.demo.customers import seed_customers
+    from openbss.demo.orders import seed_orders
+    from openbss.demo.selfcare import CORPORATE_LINE, seed_corporate_line, seed_selfcare
 
     configure_logging(settings.log_level, json_logs=False)
     rt = Runtime.build(settings)
-    register_domain_consumers(rt)
+    services = build_services(settings, rt)
+    wire_worker(services, rt)
     host = host or settings.host
     port = port or settings.port
     base = settings.public_url.rstrip("/")
-    info = await seed(rt.db, base)
-    from openbss.catalog.seed import seed_catalog
-    from openbss.charging.seed import seed_charging
-    from openbss.customer.seed import seed_customers
-    from openbss.ordering.seed import seed_orders
-    from openbss.selfcare.seed import CORPORATE_LINE, seed_corporate_line, seed_selfcare
+    info = await seed_parties(services, rt.db, base)
 
     with console.status("Seeding the demo catalog, customers and orders…"):
-        await seed_catalog(rt.db, DEMO_TENANT, base)
-        await seed_customers(rt.db, DEMO_TENANT, base)
-        await seed_orders(rt.db, DEMO_TENANT, base)
-        owners = await seed_selfcare(rt.db, DEMO_TENANT, base)
-        await seed_charging(rt.db, DEMO_TENANT, base, owners=owners)
+        await seed_catalog(services, rt.db, DEMO_TENANT, base)
+        await seed_customers(services, rt.db, DEMO_TENANT, base)
+        await seed_orders(services, rt, DEMO_TENANT, base)
+        owners = await seed_selfcare(services, rt.db, DEMO_TENANT, base)
+        await seed_charging(services, rt.db, DEMO_TENANT, base, owners=owners)
         if CORPORATE_LINE in owners:
-            await seed_corporate_line(rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
+            await seed_corporate_line(services, rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
         corporate = await seed_corporate_directory(settings)
     settings, providers = with_demo_identity_providers(settings, base)
     stop = asyncio.Event()
-    _install_stop(stop)
-    app = create_app(settings, runtime=rt)
+    install_stop_signals(stop)
+    app = create_app(settings, services=services, runtime=rt)
     for path, idp in providers:
         app.mount(path, idp)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,

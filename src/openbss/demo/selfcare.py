@@ -12,13 +12,19 @@ the built-in demo identity provider.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from openbss.platform.auth import Principal, permissions_for
+from openbss.demo.catalog import seed_catalog
+from openbss.demo.charging import FALLBACK_PLAN
+from openbss.demo.identity_provider import IdpUser
+from openbss.demo.support import admin_context
+from openbss.party.service import list_all
 from openbss.platform.db import Database
-from openbss.platform.tmf.resource import Context
+from openbss.platform.errors import DomainError
+from openbss.platform.tmf.resource import Context, system_context
 from openbss.selfcare.directory import DIRECTORY_ID, EMAIL_VERIFIED, PREFERENCES
-from openbss.selfcare.identity_provider import IdpUser
+from openbss.services import Services
 
 PREPAID, POSTPAID, CORPORATE_LINE = "+33600000101", "+33600000202", "+33600000901"
 NORTHWIND = "c0c0a000-0000-4000-8000-000000000001"
@@ -36,38 +42,37 @@ DEMO_USERS = [
 PEOPLE: list[dict[str, Any]] = [
     {"givenName": "Alex", "familyName": "Martin", "email": "alex.martin@example.net", "phone": "+33612340101",
      "address": {"street1": "8 rue de la Paix", "postCode": "75002", "city": "Paris", "country": "FR"},
-     "msisdn": PREPAID, "product": "Prepaid S", "preferences": {"email": True, "sms": True, "post": False,
+     "msisdn": PREPAID, "offering": "Prepaid S", "preferences": {"email": True, "sms": True, "post": False,
                                                                 "language": "en"}},
     {"givenName": "Camille", "familyName": "Durand", "email": "camille.durand@example.org", "phone": "+33612340202",
      "address": {"street1": "21 quai Saint-Antoine", "postCode": "69002", "city": "Lyon", "country": "FR"},
-     "msisdn": POSTPAID, "product": "Mobile M", "preferences": {"email": True, "sms": False, "post": True,
+     "msisdn": POSTPAID, "offering": "Mobile M", "preferences": {"email": True, "sms": False, "post": True,
                                                                 "language": "fr"}},
 ]
 
 
-def _admin(tenant_id: str) -> Principal:
-    return Principal("demo-seed", tenant_id, ("admin",), permissions=permissions_for(("admin",)))
+async def _line(services: Services, ctx: Context, offering: str, msisdn: str, customer: dict[str, Any],
+                account: dict[str, Any]) -> dict[str, Any]:
+    """A live mobile line recorded in the inventory with what an order of ``offering`` would have given it."""
+    offers, _ = await services.catalog.service.orderable_offerings(ctx, limit=1000)
+    known = {o["name"]: o["id"] for o in offers}
+    if offering not in known:  # an offering sold only within a bundle (not orderable on its own)
+        found = await list_all(ctx, services.catalog.catalog["productOffering"], {"name": [offering]})
+        known.update({o["name"]: o["id"] for o in found})
+    product = await services.ordering.service.product_for(
+        ctx, known[offering], customer=customer, billing_account=account, characteristics={"msisdn": msisdn})
+    return await services.inventory.service.record_subscription(ctx, product, [], [])
 
 
-def _product(name: str, msisdn: str, party: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "isBundle": False, "isCustomerVisible": True,
-            "productCharacteristic": [{"name": "msisdn", "valueType": "string", "value": msisdn}],
-            "relatedParty": [{"id": party["id"], "role": "customer", "@referredType": party["@type"]}]}
-
-
-async def seed_selfcare(db: Database, tenant_id: str, base_url: str) -> dict[str, dict[str, str]]:
+async def seed_selfcare(services: Services, db: Database, tenant_id: str, base_url: str) -> dict[str, dict[str, str]]:
     """Create the portal's demo customers (idempotent); returns the owners of their lines for the charging seed
-    (``{msisdn: {"party_id", "product_id"}}``)."""
-    from openbss.account.service import get_account_service
-    from openbss.customer.service import get_customer_service
-    from openbss.inventory.service import get_inventory_service
-    from openbss.party.service import get_party_service
-
-    customers, parties = get_customer_service(), get_party_service()
-    accounts, inventory = get_account_service(), get_inventory_service()
+    (``{msisdn: {"party_id", "product_id", "billing_account_id"}}``)."""
+    await seed_catalog(services, db, tenant_id, base_url)
+    customers, parties = services.customer.service, services.party.service
+    accounts = services.account.service
     owners: dict[str, dict[str, str]] = {}
     async with db.transaction(tenant_id) as session:
-        ctx = Context(principal=_admin(tenant_id), session=session, base_url=base_url)
+        ctx = admin_context(tenant_id, session, base_url)
         for person in PEOPLE:
             found, _ = await customers.search(ctx, {"email": person["email"]}, limit=1)
             if found:
@@ -93,9 +98,9 @@ async def seed_selfcare(db: Database, tenant_id: str, base_url: str) -> dict[str
                                   "role": "customer"}],
                 "billCycle": {"billingDay": 1, "frequency": "monthly", "timeZone": "Europe/Paris"}})
             await accounts.activate(ctx, account["id"])
-            product = await inventory.record_subscription(
-                ctx, _product(person["product"], person["msisdn"], party), [], [])
-            owners[person["msisdn"]] = {"party_id": party["id"], "product_id": product["id"]}
+            product = await _line(services, ctx, person["offering"], person["msisdn"], customer, account)
+            owners[person["msisdn"]] = {"party_id": party["id"], "party_type": "Individual",
+                                        "product_id": product["id"], "billing_account_id": account["id"]}
         corporate, _ = await customers.search(ctx, {"name": "Northwind Logistics", "segment": "corporate"},
                                               limit=10)
         if not any(c.get("name") == "Northwind Logistics (portal demo)" for c in corporate):
@@ -107,27 +112,31 @@ async def seed_selfcare(db: Database, tenant_id: str, base_url: str) -> dict[str
                 "engagedParty": {"id": org["id"], "@referredType": "Organization"},
                 "characteristic": [{"name": "segment", "valueType": "string", "value": "corporate"},
                                    {"name": DIRECTORY_ID, "valueType": "string", "value": NORTHWIND}]})
-            product = await inventory.record_subscription(
-                ctx, _product("Business Mobile L", CORPORATE_LINE, org), [], [])
-            owners[CORPORATE_LINE] = {"party_id": org["id"], "product_id": product["id"]}
+            account = await accounts.create_billing_account(ctx, {
+                "name": "Northwind Logistics – mobile fleet", "accountType": "corporate", "currency": "EUR",
+                "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "name": customer["name"],
+                                  "role": "customer"}],
+                "creditLimit": {"unit": "EUR", "value": 500},
+                "billCycle": {"billingDay": 1, "frequency": "monthly", "timeZone": "Europe/Paris"}})
+            await accounts.activate(ctx, account["id"])
+            product = await _line(services, ctx, "Business mobile line", CORPORATE_LINE, customer, account)
+            owners[CORPORATE_LINE] = {"party_id": org["id"], "party_type": "Organization",
+                                      "product_id": product["id"], "billing_account_id": account["id"]}
     return owners
 
 
-async def seed_corporate_line(db: Database, tenant_id: str, base_url: str, owner: dict[str, str]) -> None:
-    """The corporate demo line's charging account (postpaid, on the catalog's "Mobile M" plan when present)."""
-    from decimal import Decimal
-
-    from openbss.charging import service as charging
-    from openbss.charging.seed import FALLBACK_PLAN
-
+async def seed_corporate_line(services: Services, db: Database, tenant_id: str, base_url: str,
+                              owner: dict[str, str]) -> None:
+    """The corporate demo line's charging account (postpaid, with the built-in plan)."""
+    charging = services.charging.service
     async with db.transaction(tenant_id) as session:
-        ctx = charging.system_context(session, tenant_id, base_url)
+        ctx = system_context(tenant_id, session, base_url, subject="charging-seed")
         try:
             await charging.get_account(ctx, subscriber=CORPORATE_LINE)
             return
-        except Exception:  # noqa: S110 - not there yet: open it
-            pass
+        except DomainError:
+            pass  # not there yet: open it
         await charging.open_account(ctx, subscriber=CORPORATE_LINE, payment_type="postpaid", currency="EUR",
                                     time_zone="Europe/Paris", credit_limit=Decimal("500.00"),
                                     product_id=owner["product_id"], party_id=owner["party_id"],
-                                    plan=FALLBACK_PLAN)
+                                    billing_account_id=owner.get("billing_account_id"), plan=FALLBACK_PLAN)

@@ -12,17 +12,18 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from openbss.platform.auth import Principal, permissions_for
-from openbss.platform.db import Database
+from openbss.demo.catalog import seed_catalog
+from openbss.demo.support import admin_context, settle_orders
+from openbss.ordering.models import ProductOrder
+from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.resource import Context
-from openbss.settings import get_settings
+from openbss.services import Services
 
 DEMO_EXTERNAL_ID = "demo-order-completed"
 
 
 def _ctx(tenant_id: str, session: Any, base_url: str) -> Context:
-    principal = Principal("orders-seed", tenant_id, ("admin",), permissions=permissions_for(("admin",)))
-    return Context(principal=principal, session=session, base_url=base_url)
+    return admin_context(tenant_id, session, base_url, subject="orders-seed")
 
 
 def _sims(n: int) -> str:
@@ -30,45 +31,36 @@ def _sims(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def seed_orders(db: Database, tenant_id: str, base_url: str) -> None:
-    from openbss.app import domain_routers
-    from openbss.catalog.seed import seed_catalog
-    from openbss.inventory.service import load_demo_pools, pools_are_empty
-    from openbss.ordering.api import cancel_service, order_service
-    from openbss.ordering.models import ProductOrder
-    from openbss.provisioning.orchestrator import Orchestrator
-    from openbss.provisioning.service import set_simulator_faults
-
-    domain_routers()
-    await seed_catalog(db, tenant_id, base_url)
+async def seed_orders(services: Services, runtime: Runtime, tenant_id: str, base_url: str) -> None:
+    db = runtime.db
+    inventory, order_service = services.inventory.service, services.ordering.service
+    await seed_catalog(services, db, tenant_id, base_url)
     async with db.transaction(tenant_id) as session:
         done = await session.scalar(select(func.count()).select_from(ProductOrder).where(
             ProductOrder.body["externalId"].astext == DEMO_EXTERNAL_ID))
         if done:
             return
         ctx = _ctx(tenant_id, session, base_url)
-        if await pools_are_empty(ctx):
-            await load_demo_pools(ctx, first_msisdn="33612300000", last_msisdn="33612300999", sims_csv=_sims(500),
-                                  ipv4_cidr="198.51.100.0/24", ont_serials=[f"DEMO{i:08d}" for i in range(200)],
-                                  ont_model="HG8245H")
-
-    from openbss.account.api import account_service
-    from openbss.catalog.service import product_catalog
-    from openbss.customer.service import get_customer_service
-    from openbss.party.service import get_party_service
+        counts = await inventory.pool_counts(ctx)
+        if not any(sum(v.values()) for v in counts.values()):
+            await inventory.add_number_range(ctx, "33612300000", "33612300999")
+            await inventory.load_sims(ctx, _sims(500))
+            await inventory.add_ipv4_pool(ctx, "198.51.100.0/24")
+            await inventory.add_onts(ctx, [f"DEMO{i:08d}" for i in range(200)], model="HG8245H")
 
     async with db.transaction(tenant_id) as session:
         ctx = _ctx(tenant_id, session, base_url)
-        party = await get_party_service().create_individual(ctx, {
+        party = await services.party.service.create_individual(ctx, {
             "givenName": "Alan", "familyName": "Turing",
             "contactMedium": [{"mediumType": "email", "characteristic": {"emailAddress": "alan.turing@example.com"}}]})
-        customer = await get_customer_service().create_customer(ctx, {
+        customer = await services.customer.service.create_customer(ctx, {
             "name": "Alan Turing", "engagedParty": {"id": party["id"], "@referredType": "Individual"}})
-        account = await account_service.create_billing_account(ctx, {
+        account = await services.account.service.create_billing_account(ctx, {
             "name": "Alan Turing billing", "state": "active",
             "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "role": "customer",
                               "name": "Alan Turing"}]})
-        offers, _ = await product_catalog.orderable_offerings(ctx, channel="web", market_segment="consumer")
+        offers, _ = await services.catalog.service.orderable_offerings(ctx, channel="web",
+                                                                       market_segment="consumer")
         by_name = {o["name"]: o for o in offers}
 
     def order(external_id: str, *items: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +74,9 @@ async def seed_orders(db: Database, tenant_id: str, base_url: str) -> None:
               "product": {"productCharacteristic": [{"name": "simType", "value": "eSIM"}]}}
     fiber = {"id": "2", "action": "add", "productOffering": {"id": by_name["Fiber 1 Gbps"]["id"]},
              "product": {"productCharacteristic": [{"name": "staticIp", "value": True}]}}
-    settings = get_settings().model_copy(update={"provisioning_step_backoff_seconds": 0.05,
-                                                 "simulator_config_cache_seconds": 0.0})
-    orchestrator = Orchestrator(db, settings)
+    settings = services.settings.model_copy(update={"provisioning_step_backoff_seconds": 0.05,
+                                                    "simulator_config_cache_seconds": 0.0})
+    orchestrator = services.provisioning.orchestrator(settings)
 
     async def place(doc: dict[str, Any]) -> str:
         async with db.transaction(tenant_id) as session:
@@ -92,22 +84,24 @@ async def seed_orders(db: Database, tenant_id: str, base_url: str) -> None:
 
     async def hss_faults(config: dict[str, Any]) -> None:
         async with db.transaction(tenant_id) as session:
-            await set_simulator_faults(_ctx(tenant_id, session, base_url), "hss", config)
+            await services.provisioning.service.set_simulator_faults(_ctx(tenant_id, session, base_url), "hss",
+                                                                     config)
 
     # 1. completed: a mobile line and a fiber line
     await place(order(DEMO_EXTERNAL_ID, mobile, fiber))
-    await orchestrator.run_until_idle(tenant_id)
+    await settle_orders(runtime, orchestrator, tenant_id)
     # 2. failed (the HSS answers errors), compensated, then retried by an operator once the HSS is back
     await hss_faults({"errorRate": 1.0})
     failing = await place(order("demo-order-failed-and-retried", dict(mobile, id="1")))
-    await orchestrator.run_until_idle(tenant_id)
+    await settle_orders(runtime, orchestrator, tenant_id)
     await hss_faults({})
     async with db.transaction(tenant_id) as session:
         await order_service.retry(_ctx(tenant_id, session, base_url), failing)
-    await orchestrator.run_until_idle(tenant_id)
+    await settle_orders(runtime, orchestrator, tenant_id)
     # 3. cancelled before it ran
     cancelled = await place(order("demo-order-cancelled", dict(fiber, id="1")))
     async with db.transaction(tenant_id) as session:
-        await cancel_service.create(_ctx(tenant_id, session, base_url),
-                                    {"productOrder": {"id": cancelled}, "cancellationReason": "customer changed mind"})
-    await orchestrator.run_until_idle(tenant_id)
+        await services.ordering.cancellations.create(
+            _ctx(tenant_id, session, base_url),
+            {"productOrder": {"id": cancelled}, "cancellationReason": "customer changed mind"})
+    await settle_orders(runtime, orchestrator, tenant_id)

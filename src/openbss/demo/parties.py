@@ -1,8 +1,18 @@
-"""Demo data of ``openbss demo``."""
+"""The demo tenant and its first parties (individuals and organizations)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy import select
+
+from openbss.demo.support import admin_context
+from openbss.party.models import Individual
+from openbss.platform.db import Database
+from openbss.platform.tenancy import ensure_tenant
+from openbss.services import Services
+
+DEMO_TENANT = "demo"
 
 DEMO_INDIVIDUALS: list[dict[str, Any]] = [
     {
@@ -42,3 +52,22 @@ DEMO_ORGANIZATIONS: list[dict[str, Any]] = [
      "organizationType": "company", "isLegalEntity": True,
      "contactMedium": [{"mediumType": "phone", "characteristic": {"phoneNumber": "+34911234567"}}]},
 ]
+
+
+async def seed_parties(services: Services, db: Database, base_url: str) -> dict[str, Any]:
+    """Idempotent: the demo tenant and its parties are created once; later runs find them."""
+    async with db.transaction(None) as session:
+        await ensure_tenant(session, DEMO_TENANT, "Demo Telecom")
+    parties = services.party.service
+    async with db.transaction(DEMO_TENANT) as session:
+        first = await session.scalar(select(Individual.id).order_by(Individual.created_at).limit(1))
+        if first is not None:
+            return {"customer_party": first, "created": False}
+        ctx = admin_context(DEMO_TENANT, session, base_url)
+        created = [await parties.create_individual(ctx, p) for p in DEMO_INDIVIDUALS]
+        for org in DEMO_ORGANIZATIONS:
+            org = dict(org)
+            org["relatedParty"] = [{"id": created[0]["id"], "role": "contact", "@referredType": "Individual"}]
+            await parties.create_organization(ctx, org)
+        await parties.validate_individual(ctx, created[0]["id"])
+        return {"customer_party": created[0]["id"], "created": True}

@@ -1,0 +1,81 @@
+"""How online charging is put together: TMF654 prepay balances, TMF635 usage, and the charging service, built
+once per process by the composition root (``openbss.services``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openbss.charging.balances import (
+    AdjustRules,
+    BucketCodec,
+    ChargingTmfApi,
+    ReserveRules,
+    TopupRules,
+    TransferRules,
+    UsageCodec,
+)
+from openbss.charging.events import API, USAGE_API
+from openbss.charging.models import (
+    AdjustBalance,
+    BalanceActionHistory,
+    Bucket,
+    ReserveBalance,
+    TopupBalance,
+    TransferBalance,
+    Usage,
+)
+from openbss.charging.schemas import SPEC_FILE, USAGE_SPEC_FILE
+from openbss.charging.service import BillingAccounts, ChargingService, RatingCatalog
+from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
+from openbss.settings import Settings
+
+ACTION_OPS = frozenset({"create", "list", "get"})
+READ_OPS = frozenset({"list", "get"})
+OWNED = ("relatedParty.id",)
+
+
+@dataclass(frozen=True)
+class ChargingServices:
+    service: ChargingService
+    prepay_api: TmfApi
+    usage_api: TmfApi
+    balances: dict[str, ResourceService]  # bucket, the balance actions, balanceActionHistory
+    usage: dict[str, ResourceService]  # usage
+
+    @property
+    def apis(self) -> list[TmfApi]:
+        return [self.prepay_api, self.usage_api]
+
+
+def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts) -> ChargingServices:
+    prepay_api = ChargingTmfApi(name=API, title="TMF654 Prepay Balance Management", spec_file=SPEC_FILE,
+                                permission="charging")
+    history_resource = TmfResource(
+        path="balanceActionHistory", type="BalanceActionHistory", table=BalanceActionHistory,
+        create_definition="BalanceActionHistory", update_definition="BalanceActionHistory", operations=READ_OPS,
+        customer_operations=READ_OPS, owner_paths=OWNED)
+    history = ResourceService(prepay_api, history_resource)
+    prepay_api.resources = [
+        TmfResource(path="bucket", type="Bucket", table=Bucket, create_definition="Bucket",
+                    update_definition="Bucket", operations=READ_OPS, customer_operations=READ_OPS,
+                    owner_paths=OWNED, codec=BucketCodec()),
+        TmfResource(path="topupBalance", type="TopupBalance", table=TopupBalance, hooks=TopupRules(history),
+                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
+        TmfResource(path="adjustBalance", type="AdjustBalance", table=AdjustBalance, hooks=AdjustRules(history),
+                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
+        TmfResource(path="transferBalance", type="TransferBalance", table=TransferBalance,
+                    hooks=TransferRules(history), operations=ACTION_OPS, customer_operations=READ_OPS,
+                    owner_paths=OWNED),
+        TmfResource(path="reserveBalance", type="ReserveBalance", table=ReserveBalance, hooks=ReserveRules(history),
+                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
+        history_resource,
+    ]
+    usage_api = TmfApi(
+        name=USAGE_API, title="TMF635 Usage Management", spec_file=USAGE_SPEC_FILE, permission="charging",
+        resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
+                               customer_operations=READ_OPS, owner_paths=OWNED)],
+    )
+    return ChargingServices(
+        service=ChargingService(catalog, accounts), prepay_api=prepay_api, usage_api=usage_api,
+        balances=resource_services(prepay_api, {"balanceActionHistory": history}),
+        usage=resource_services(usage_api))

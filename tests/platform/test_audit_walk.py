@@ -1,0 +1,252 @@
+"""Every change of every resource is audited. The walk goes over every resource of every TMF API the composition
+root builds: where the API allows creating, updating or deleting it, it does so and finds the audit record; the
+resources that only the system changes (products, services, resources, service orders, the balance action history)
+are changed the way the system does, through an order driven to completion and a top-up. A resource type that is
+neither walked nor listed below with its reason fails the test: a new resource cannot go unaudited unnoticed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from openbss.demo.catalog import demo_tariff
+from openbss.demo.charging import FALLBACK_PLAN
+from openbss.platform.tmf.resource import system_context
+from tests.customer.helpers import billing_account_body, make_individual
+from tests.ordering.helpers import customer, mobile_order, run, setup_world
+
+#: written by the credit-control path only, one row per request or usage: the ledger of what was consumed is its
+#: own record (who, when, which session and request, how much); an audit row for each would double the writes of
+#: the hottest path. Top-ups, adjustments, transfers and reservations of a bucket are audited (balance actions).
+LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage")}
+#: changed by the system only (no create/update/delete through the API): walked through the changes that make them
+SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"),
+               ("resourceInventoryManagement", "resource"), ("serviceOrdering", "serviceOrder"),
+               ("prepayBalanceManagement", "balanceActionHistory")}
+
+Body = Callable[["World"], Awaitable[dict[str, Any]]]
+
+
+class World:
+    """A tenant with what the resources refer to: a party, a customer with an active billing account, the demo
+    catalog and resource pools, two charging lines."""
+
+    def __init__(self, client: httpx.AsyncClient, h: dict[str, str], tenant: str, rt: Any, services: Any) -> None:
+        self.client, self.h, self.tenant, self.rt, self.services = client, h, tenant, rt, services
+        self.party: dict[str, Any] = {}
+        self.customer: dict[str, Any] = {}
+        self.account: dict[str, Any] = {}
+        self.offers: dict[str, Any] = {}
+        self.buckets: list[str] = []
+
+
+def _export_document() -> str:
+    doc = {"format": "openbss-catalog", "formatVersion": 1,
+           "resources": {"category": [{"document": {"id": "c1", "name": "Imported", "lifecycleStatus": "In design"}}]}}
+    return "data:application/json;base64," + base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def _static(body: dict[str, Any]) -> Body:
+    async def make(w: World) -> dict[str, Any]:
+        return dict(body)
+
+    return make
+
+
+async def _party_ref(w: World) -> dict[str, Any]:
+    return {"id": w.party["id"], "@referredType": "Individual", "name": "Audit Walk"}
+
+
+async def _role(w: World) -> dict[str, Any]:
+    return {"name": "reseller", "engagedParty": await _party_ref(w)}
+
+
+async def _customer(w: World) -> dict[str, Any]:
+    return {"name": "Audit Walk", "engagedParty": {"id": w.party["id"], "@referredType": "Individual"}}
+
+
+async def _billing_account(w: World) -> dict[str, Any]:
+    return billing_account_body(w.customer)
+
+
+def _owned(name: str) -> Body:
+    async def make(w: World) -> dict[str, Any]:
+        return {"name": name, "relatedParty": [{"id": w.customer["id"], "@referredType": "Customer",
+                                                "name": w.customer["name"]}]}
+
+    return make
+
+
+async def _cart(w: World) -> dict[str, Any]:
+    return {"relatedParty": [{"id": w.customer["id"], "@referredType": "Customer", "role": "customer"}],
+            "cartItem": [{"id": "1", "productOffering": {"id": w.offers["Mobile M"]["id"]}}]}
+
+
+async def _order(w: World) -> dict[str, Any]:
+    return mobile_order({"customer": w.customer, "account": w.account}, w.offers["Mobile M"])
+
+
+async def _cancellation(w: World) -> dict[str, Any]:
+    r = await w.client.post("/tmf-api/productOrderingManagement/v4/productOrder", json=await _order(w), headers=w.h)
+    assert r.status_code == 201, r.text
+    return {"productOrder": {"id": r.json()["id"]}, "cancellationReason": "audit walk"}
+
+
+def _balance(path: str) -> Body:
+    async def make(w: World) -> dict[str, Any]:
+        body: dict[str, Any] = {"amount": {"amount": 1, "units": "EUR"}, "usageType": "monetary",
+                                "bucket": {"id": w.buckets[0]}, "partyAccount": {"id": w.account["id"]}}
+        if path == "transferBalance":
+            body |= {"receiverBucket": {"id": w.buckets[1]}, "receiverBucketUsageType": "monetary",
+                     "reason": "gift", "channel": {"id": "app"}, "logicalResource": [{"id": "+33690000001"}],
+                     "receiverLogicalResource": {"id": "+33690000002"}}
+            body.pop("partyAccount")
+        if path == "adjustBalance":
+            body["adjustType"] = "oneTime"
+            body.pop("partyAccount")
+        return body
+
+    return make
+
+
+async def _two_items(w: World) -> dict[str, Any]:
+    return {"cartItem": [{"id": "1", "quantity": 2, "productOffering": {"id": w.offers["Mobile M"]["id"]}}]}
+
+
+#: (api, resource) -> (what to create it with, what to change with PATCH)
+WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
+    ("party", "individual"): (_static({"givenName": "Audit", "familyName": "Walk"}), {"middleName": "Q"}),
+    ("party", "organization"): (_static({"tradingName": "Audit Ltd", "name": "Audit Ltd"}),
+                                {"tradingName": "Audit & Co"}),
+    ("partyRoleManagement", "partyRole"): (_role, {"name": "partner"}),
+    ("customerManagement", "customer"): (_customer, {"status": "approved"}),
+    ("accountManagement", "billingAccount"): (_billing_account, {"description": "changed"}),
+    ("accountManagement", "partyAccount"): (_owned("Household"), {"description": "changed"}),
+    ("accountManagement", "settlementAccount"): (_owned("Settlement"), {"description": "changed"}),
+    ("accountManagement", "financialAccount"): (_owned("Receivables"), {"description": "changed"}),
+    ("accountManagement", "billingCycleSpecification"): (_static({"name": "Monthly", "frequency": "monthly"}),
+                                                         {"description": "changed"}),
+    ("accountManagement", "billFormat"): (_static({"name": "Detailed"}), {"description": "changed"}),
+    ("accountManagement", "billPresentationMedia"): (_static({"name": "portal"}), {"description": "changed"}),
+    ("productCatalogManagement", "catalog"): (_static({"name": "Walk catalog"}), {"description": "changed"}),
+    ("productCatalogManagement", "category"): (_static({"name": "Walk category"}), {"description": "changed"}),
+    ("productCatalogManagement", "productSpecification"): (_static({"name": "Walk spec"}),
+                                                           {"description": "changed"}),
+    ("productCatalogManagement", "productOffering"): (_static({"name": "Walk offer"}), {"description": "changed"}),
+    ("productCatalogManagement", "productOfferingPrice"): (
+        _static({"name": "Walk fee", "priceType": "recurring", "price": {"unit": "EUR", "value": 5}}),
+        {"description": "changed"}),
+    ("productCatalogManagement", "importJob"): (_static({"url": _export_document()}), {}),
+    ("productCatalogManagement", "exportJob"): (_static({}), {}),
+    ("serviceCatalogManagement", "serviceSpecification"): (
+        _static({"@type": "CustomerFacingServiceSpecification", "name": "Walk service"}), {"description": "changed"}),
+    ("resourceCatalogManagement", "resourceSpecification"): (
+        _static({"@type": "LogicalResourceSpecification", "name": "Walk resource"}), {"description": "changed"}),
+    ("catalogExtension", "tariff"): (_static({**demo_tariff(), "lifecycleStatus": "In design"}),
+                                     {"description": "changed"}),
+    ("prepayBalanceManagement", "topupBalance"): (_balance("topupBalance"), {}),
+    ("prepayBalanceManagement", "adjustBalance"): (_balance("adjustBalance"), {}),
+    ("prepayBalanceManagement", "transferBalance"): (_balance("transferBalance"), {}),
+    ("prepayBalanceManagement", "reserveBalance"): (_balance("reserveBalance"), {}),
+    ("shoppingCart", "shoppingCart"): (_cart, _two_items),
+    ("productOrderingManagement", "productOrder"): (_order, {"description": "changed"}),
+    ("productOrderingManagement", "cancelProductOrder"): (_cancellation, {}),
+}
+
+
+async def audit_actions(w: World, resource_type: str, resource_id: str) -> list[str]:
+    r = await w.client.get("/audit/v1/auditRecord", params={"resourceType": resource_type,
+                                                            "resourceId": resource_id}, headers=w.h)
+    assert r.status_code == 200, r.text
+    return [x["action"] for x in r.json()]
+
+
+async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient, rt: Any, services: Any) -> None:
+    every = {(api.name, r.path): (api, r) for api in services.apis for r in api.resources}
+    unexplained = set(every) - set(WALK) - SYSTEM_MADE - LEDGER
+    assert not unexplained, f"resources neither walked nor explained: {sorted(unexplained)}"
+    assert not (set(WALK) | SYSTEM_MADE | LEDGER) - set(every), "the walk names resources that do not exist"
+
+    world = await setup_world(rt, client, numbers=20, sims=20)
+    w = World(client, world["h"], world["tenant"], rt, services)
+    w.offers = world["offers"]
+    w.party = await make_individual(client, w.h, given="Audit", family="Walker", email="audit@example.net",
+                                    ident="AW1")
+    c = await customer(client, w.h, 7)
+    w.customer, w.account = c["customer"], c["account"]
+    async with rt.db.transaction(w.tenant) as session:
+        ctx = system_context(w.tenant, session, "http://testserver")
+        for msisdn in ("+33690000001", "+33690000002"):
+            opened = await services.charging.service.open_account(
+                ctx, subscriber=msisdn, payment_type="prepaid", currency="EUR", plan=FALLBACK_PLAN,
+                initial_balance=Decimal(10))
+            w.buckets.append(next(b["id"] for b in opened["buckets"] if b["unit"] == "money"))
+
+    walked: list[str] = []
+    for (api_name, path), (body, patch) in WALK.items():
+        api, resource = every[(api_name, path)]
+        url = f"{api.base_path}/{path}"
+        assert "create" in resource.operations, (api_name, path)
+        r = await client.post(url, json=await body(w), headers=w.h)
+        assert r.status_code == 201, (api_name, path, r.text)
+        rid = r.json()["id"]
+        expected = ["create"]
+        if "patch" in resource.operations:
+            changes = patch if isinstance(patch, dict) else await patch(w)
+            assert changes, f"{api_name}/{path} can be updated: the walk needs a change for it"
+            r = await client.patch(f"{url}/{rid}", json=changes, headers=w.h)
+            assert r.status_code == 200, (api_name, path, r.text)
+            rid = r.json()["id"]  # (a changed Active catalog object is a new version; these are drafts)
+            expected.append("update")
+        if "delete" in resource.operations:
+            r = await client.delete(f"{url}/{rid}", headers=w.h)
+            assert r.status_code == 204, (api_name, path, r.text)
+            expected.append("delete")
+        if (api_name, path) == ("productOrderingManagement", "cancelProductOrder"):
+            expected.append("update")  # settled at once (the order had not started): done
+        actions = await audit_actions(w, resource.type, rid)
+        assert actions[:1] == ["create"] and set(actions) == set(expected), (api_name, path, actions)
+        walked.append(path)
+    assert len(walked) == len(WALK)
+
+    # what the system changes: an order driven to completion, then its product suspended
+    r = await client.post("/tmf-api/productOrderingManagement/v4/productOrder",
+                          json=await _order(w), headers=w.h)
+    order = r.json()
+    await run(rt, w.tenant)
+    order = (await client.get(f"/tmf-api/productOrderingManagement/v4/productOrder/{order['id']}",
+                              headers=w.h)).json()
+    assert order["state"] == "completed", order
+    assert "update" in await audit_actions(w, "ProductOrder", order["id"])
+    product = (await client.get(order["productOrderItem"][0]["product"]["href"].replace("http://testserver", ""),
+                                headers=w.h)).json()
+    suspend = {**mobile_order({"customer": w.customer, "account": w.account}, w.offers["Mobile M"]),
+               "productOrderItem": [{"id": "1", "action": "modify",
+                                     "product": {"id": product["id"], "status": "suspended"}}]}
+    assert (await client.post("/tmf-api/productOrderingManagement/v4/productOrder", json=suspend,
+                              headers=w.h)).status_code == 201
+    await run(rt, w.tenant)
+    assert await audit_actions(w, "Product", product["id"]) == ["create", "update"]
+    for ref, kind in [(s, "Service") for s in product["realizingService"]] + \
+                     [(x, "Resource") for x in product["realizingResource"]]:
+        assert await audit_actions(w, kind, ref["id"]) == ["create", "update"], (kind, ref)
+    service_orders = (await client.get("/tmf-api/serviceOrdering/v4/serviceOrder", headers=w.h)).json()
+    assert len(service_orders) == 4  # the walk's order, the cancelled one, the activation, the suspension
+    for so in service_orders:
+        actions = await audit_actions(w, "ServiceOrder", so["id"])
+        assert actions[0] == "create" and "update" in actions, (so["state"], actions)
+        if so["state"] == "completed":
+            assert actions.count("update") >= 2, actions  # inProgress, then completed
+    history = (await client.get("/tmf-api/prepayBalanceManagement/v4/balanceActionHistory", headers=w.h)).json()
+    assert len(history) == 4  # the four balance actions above
+    for entry in history:
+        assert await audit_actions(w, "BalanceActionHistory", entry["id"]) == ["create"]
+    imported = (await client.get("/tmf-api/productCatalogManagement/v4/category", params={"name": "Imported"},
+                                 headers=w.h)).json()
+    assert len(imported) == 1 and await audit_actions(w, "Category", imported[0]["id"]) == ["create"]
+    assert len(walked) + len(SYSTEM_MADE) + len(LEDGER) == len(every)
