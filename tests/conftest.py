@@ -8,6 +8,7 @@ the run; on a laptop the embedded PostgreSQL and an embedded nats-server are use
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -26,7 +27,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-_TMP = Path(tempfile.mkdtemp(prefix="openbss-test-"))
+_TMP = Path(tempfile.mkdtemp(prefix="openbss-test-"))  # per process: each pytest-xdist worker has its own
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 TEST_DB_NAME = f"openbss_test_{os.getpid()}"
 
 
