@@ -59,6 +59,8 @@ class ChargingAccount(TenantScoped, Base):
     offering_id: Mapped[str | None] = mapped_column(String(64))
     billing_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     party_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a customer's lines (self-care)
+    #: what the party is (Individual or Organization): its buckets and usage records refer to it so
+    party_type: Mapped[str] = mapped_column(String(20), server_default="Individual")
     payment_type: Mapped[str] = mapped_column(String(10))  # prepaid | postpaid
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")

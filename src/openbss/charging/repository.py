@@ -31,7 +31,7 @@ from openbss.platform.db import SCOPE_GUC, TENANT_GUC, Database, json_dumps
 from openbss.platform.events.outbox import NOTIFY_CHANNEL
 
 ACCOUNT_COLUMNS = ("a.id, a.subscriber, a.product_id, a.offering_id, a.billing_account_id, a.party_id, "
-                   "a.payment_type, a.currency, a.time_zone, a.status, a.plan::text AS plan, "
+                   "a.party_type, a.payment_type, a.currency, a.time_zone, a.status, a.plan::text AS plan, "
                    "a.quota_validity_seconds, a.low_balance_minor, a.version")
 
 SELECT_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM charging_account a"  # noqa: S608 - constant columns
@@ -316,7 +316,7 @@ async def read_for_request(conn: asyncpg.Connection, *, subscriber: str | None, 
     if row is None:
         return None
     account = {k: row[k] for k in ("id", "subscriber", "product_id", "offering_id", "billing_account_id",
-                                   "party_id", "payment_type", "currency", "time_zone", "status",
+                                   "party_id", "party_type", "payment_type", "currency", "time_zone", "status",
                                    "quota_validity_seconds", "low_balance_minor", "version")}
     account["plan"] = json.loads(row["plan"])
     return {"account": account, "buckets": json.loads(row["buckets"]),
@@ -336,8 +336,8 @@ def event_row(api: str, event_type: str, resource_key: str, resource: dict[str, 
 
 INSERT_ACCOUNT = """
 INSERT INTO charging_account (id, subscriber, product_id, offering_id, billing_account_id, party_id, payment_type,
-                              currency, time_zone, status, plan, quota_validity_seconds, low_balance_minor)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10::jsonb, $11, $12)
+                              currency, time_zone, status, plan, quota_validity_seconds, low_balance_minor, party_type)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10::jsonb, $11, $12, $13)
 ON CONFLICT (subscriber, tenant_id) DO NOTHING
 RETURNING id
 """
@@ -357,7 +357,7 @@ async def insert_account(conn: asyncpg.Connection, account: dict[str, Any]) -> b
         INSERT_ACCOUNT, account["id"], account["subscriber"], account.get("product_id"), account.get("offering_id"),
         account.get("billing_account_id"), account.get("party_id"), account["payment_type"], account["currency"],
         account.get("time_zone") or "UTC", json_dumps(account["plan"]), account.get("quota_validity_seconds", 300),
-        account.get("low_balance_minor", 0))
+        account.get("low_balance_minor", 0), account.get("party_type") or "Individual")
     return got is not None
 
 

@@ -167,7 +167,8 @@ def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: fl
     if account.get("billing_account_id"):
         body["partyAccount"] = {"id": account["billing_account_id"], "@referredType": "BillingAccount"}
     if account.get("party_id"):
-        body["relatedParty"] = [{"id": account["party_id"], "role": "customer", "@referredType": "Individual"}]
+        body["relatedParty"] = [{"id": account["party_id"], "role": "customer",
+                                 "@referredType": account.get("party_type") or "Individual"}]
     vf = {k: v for k, v in (("startDateTime", _dt(valid_from)), ("endDateTime", _dt(valid_to))) if v}
     if vf:
         body["validFor"] = vf
@@ -518,7 +519,8 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
         "usageCharacteristic": chars, "ratedProductUsage": [rated],
     }
     if account.get("party_id"):
-        doc["relatedParty"] = [{"id": account["party_id"], "role": "customer", "@referredType": "Individual"}]
+        doc["relatedParty"] = [{"id": account["party_id"], "role": "customer",
+                                "@referredType": account.get("party_type") or "Individual"}]
     return doc
 
 
@@ -711,6 +713,7 @@ class ChargingService:
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
                            product_id: str | None = None, offering_id: str | None = None,
                            billing_account_id: str | None = None, party_id: str | None = None,
+                           party_type: str = "Individual",
                            credit_limit: Decimal | None = None, time_zone: str | None = None,
                            initial_balance: Decimal = Decimal(0), plan: dict[str, Any] | None = None,
                            quota_validity_seconds: int = 300, low_balance: Decimal | None = None,
@@ -723,6 +726,8 @@ class ChargingService:
         """
         if payment_type not in ("prepaid", "postpaid"):
             raise InvalidBalanceAction(f"payment type '{payment_type}' is not prepaid or postpaid")
+        if party_type not in ("Individual", "Organization"):
+            raise InvalidBalanceAction(f"party type '{party_type}' is not Individual or Organization")
         if billing_account_id and (currency is None or (payment_type == "postpaid" and credit_limit is None)):
             ba = await self.accounts.get_billing_account(ctx, billing_account_id)
             currency = currency or ba.get("currency")
@@ -738,6 +743,7 @@ class ChargingService:
         account: dict[str, Any] = {
             "id": account_id, "subscriber": subscriber_key(subscriber), "product_id": product_id,
             "offering_id": offering_id, "billing_account_id": billing_account_id, "party_id": party_id,
+            "party_type": party_type,
             "payment_type": payment_type, "currency": currency, "time_zone": time_zone or "UTC", "plan": plan,
             "quota_validity_seconds": quota_validity_seconds,
             "low_balance_minor": to_minor(low_balance, currency) if low_balance is not None else 0,

@@ -69,7 +69,9 @@ async def seed_charging(services: Services, db: Database, tenant_id: str, base_u
             await charging.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
                                        offering_id=offering_id, time_zone="Europe/Paris", plan=plan,
                                        product_id=owner.get("product_id", f"demo-{payment_type}-line"),
-                                       party_id=owner.get("party_id"), **extra)
+                                       party_id=owner.get("party_id"),
+                                       party_type=owner.get("party_type", "Individual"),
+                                       billing_account_id=owner.get("billing_account_id"), **extra)
             created.append(msisdn)
     last_month = (utcnow().replace(day=1, hour=12, minute=0, second=0, microsecond=0) - timedelta(days=20))
     for msisdn in created:

@@ -139,4 +139,5 @@ async def seed_corporate_line(services: Services, db: Database, tenant_id: str, 
         await charging.open_account(ctx, subscriber=CORPORATE_LINE, payment_type="postpaid", currency="EUR",
                                     time_zone="Europe/Paris", credit_limit=Decimal("500.00"),
                                     product_id=owner["product_id"], party_id=owner["party_id"],
+                                    party_type=owner.get("party_type", "Organization"),
                                     billing_account_id=owner.get("billing_account_id"), plan=FALLBACK_PLAN)
