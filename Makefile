@@ -32,9 +32,12 @@ browser:
 	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
 	  echo "could not install chromium: the browser tests skip (and fail under CI=true)"; }
 
+# the suite in parallel: one process per worker, each with its own database (openbss_test_<pid>), temporary
+# directory and NATS streams; TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 2
 test: lint browser
 	$(BIN)/python -m openbss.cli db check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean-demo:
 	rm -rf var/
