@@ -9,6 +9,12 @@ outbox relay (embedded mode: in-process consumers) run; time to activate = order
 
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/ord_bench \
         .venv/bin/python bench/order_to_activate.py --orders 500 --concurrency 32 --workers 2
+
+``--relay process`` (default) runs the outbox relay and its consumers in a second process, as ``openbss worker``
+does next to ``openbss serve``; ``--relay inline`` runs it in the benchmark's process (the embedded mode of
+``openbss demo``: API, orchestrators and relay on one event loop). ``--no-hubs`` leaves the notification hubs'
+fan-out out of the relay (the domains' reactions only): the fan-out of every event to the tenant's hub
+subscriptions is the same work with or without reactions, and measuring it apart shows what each costs.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import time
 from datetime import datetime
 from typing import Any
@@ -23,7 +31,29 @@ from typing import Any
 import httpx
 
 
-async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None:
+async def relay_only(hubs: bool) -> None:
+    """The worker's outbox relay and event consumers, alone, until SIGTERM."""
+    from openbss.platform.events.relay import OutboxRelay
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.worker import install_stop_signals
+    from openbss.services import build_services, wire_worker
+    from openbss.settings import get_settings
+
+    settings = get_settings()
+    rt = Runtime.build(settings)
+    wire_worker(build_services(settings, rt), rt)
+    if not hubs:
+        rt.consumers.unregister("hub-fanout")
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    bus = rt.make_bus()
+    print("relay ready", flush=True)
+    await asyncio.gather(bus.run_consumers(stop), OutboxRelay(
+        rt.db, bus, batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds).run(stop))
+    await rt.close()
+
+
+async def main(orders: int, concurrency: int, workers: int, fiber: bool, relay: str, hubs: bool) -> None:
     from sqlalchemy import text
 
     from openbss.app import create_app
@@ -42,6 +72,8 @@ async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None
     rt = Runtime.build(settings)
     services = build_services(settings, rt)
     wire_worker(services, rt)  # the event consumers (the worker's loops are the ones started below)
+    if not hubs:
+        rt.consumers.unregister("hub-fanout")
     tenant = f"bench-{int(time.time())}"
     async with rt.db.transaction(None) as s:
         await create_tenant(s, tenant, tenant)
@@ -73,8 +105,14 @@ async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None
         stop = asyncio.Event()
         loops = [asyncio.create_task(services.provisioning.orchestrator(settings).run(stop, poll=0.01))
                  for _ in range(workers)]
-        loops.append(asyncio.create_task(OutboxRelay(rt.db, rt.make_bus(), batch_size=settings.relay_batch_size,
-                                                     poll_seconds=settings.relay_poll_seconds).run(stop)))
+        if relay == "inline":
+            loops.append(asyncio.create_task(OutboxRelay(
+                rt.db, rt.make_bus(), batch_size=settings.relay_batch_size,
+                poll_seconds=settings.relay_poll_seconds).run(stop)))
+        else:
+            worker = subprocess.Popen([sys.executable, __file__, "--relay-only", *([] if hubs else ["--no-hubs"])],
+                                      stdout=subprocess.PIPE, text=True)
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "relay ready"
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(orders):
             queue.put_nowait(i)
@@ -107,6 +145,9 @@ async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None
         elapsed = time.perf_counter() - started
         stop.set()
         await asyncio.gather(*loops)
+        if relay != "inline":
+            worker.terminate()
+            worker.wait(10)
         docs: list[dict[str, Any]] = []
         for offset in range(0, orders, 1000):
             docs += (await c.get("/tmf-api/productOrderingManagement/v4/productOrder", headers=h,
@@ -116,7 +157,8 @@ async def main(orders: int, concurrency: int, workers: int, fiber: bool) -> None
     lat = sorted((datetime.fromisoformat(d["completionDate"]) - datetime.fromisoformat(d["orderDate"]))
                  .total_seconds() for d in docs if d.get("completionDate"))
     p95 = lat[int(len(lat) * 0.95) - 1] if lat else float("nan")
-    print(f"orders={orders} items/order={len(items)} concurrency={concurrency} workers={workers} states={states}")
+    print(f"orders={orders} items/order={len(items)} concurrency={concurrency} workers={workers} relay={relay} "
+          f"hubs={hubs} states={states}")
     print(f"taken (cart+checkout): {orders / taken:.1f} orders/s; cart to active: {orders / elapsed:.1f} orders/s "
           f"({elapsed:.1f} s)")
     print(f"time to activate: p50={statistics.median(lat) * 1000:.0f} ms p95={p95 * 1000:.0f} ms "
@@ -130,5 +172,11 @@ if __name__ == "__main__":
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--fiber", action="store_true", help="a mobile and a fiber line per order")
+    ap.add_argument("--relay", choices=("process", "inline"), default="process",
+                    help="the outbox relay in a worker process of its own, or in the benchmark's process")
+    ap.add_argument("--no-hubs", dest="hubs", action="store_false",
+                    help="leave the notification hubs' fan-out out of the relay (the domains' reactions only)")
+    ap.add_argument("--relay-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    asyncio.run(main(a.orders, a.concurrency, a.workers, a.fiber))
+    asyncio.run(relay_only(a.hubs) if a.relay_only else
+                main(a.orders, a.concurrency, a.workers, a.fiber, a.relay, a.hubs))

@@ -130,9 +130,9 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
 def wire_worker(services: Services, runtime: Runtime) -> None:
     """What a worker process runs next to the outbox relay: the platform's and the domains' event consumers, the
     domains' long-running loops and their job blueprints."""
-    register_platform_consumers(runtime, services.apis)
-    for consumer in services.consumers():
+    for consumer in services.consumers():  # first: an event's reactions run before its hub fan-out
         runtime.consumers.register(consumer)
+    register_platform_consumers(runtime, services.apis)
     s, db = services.settings, runtime.db
     runtime.background_loops.append(lambda stop: orchestrate(services.provisioning, stop))
     runtime.background_loops.append(lambda stop: housekeeping(s, db, services.selfcare, stop))

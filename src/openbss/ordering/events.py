@@ -30,7 +30,7 @@ EVENT_TYPES = {
     CART_API: tuple(f"ShoppingCart{k}Event" for k in KINDS),
     API: tuple(f"{r}{k}Event" for r in ("ProductOrder", "CancelProductOrder") for k in KINDS),
 }
-ITEM_PROVISIONING_CONSUMER = "ordering.item-provisioning"
+ITEM_PROVISIONING_CONSUMER = "ordering-item-provisioning"
 
 
 def item_provisioning_consumer(orders: ProductOrderService, base_url: str) -> Consumer:

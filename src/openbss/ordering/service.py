@@ -483,11 +483,11 @@ class ProductOrderService(ResourceService):
         progress = {p.order_item_id: p for p in await self.provisioning.item_progress(ctx, order_id)}
         newly_completed: list[str] = []
         now = format_datetime(utcnow())
-        if any(p.started for p in progress.values()):
-            # an order whose steps ran went through inProgress, even when its items ended before ordering heard
-            await self.change(ctx, order_id, _in_progress)
+        through_in_progress = False
 
         def mutate(doc: dict[str, Any]) -> None:
+            nonlocal through_in_progress
+            before = doc.get("state")
             notes = list(doc.get("note") or [])
             for item, _ in walk_items(doc.get("productOrderItem") or []):
                 p = progress.get(str(item.get("id")))
@@ -512,12 +512,21 @@ class ProductOrderService(ResourceService):
             if notes or doc.get("note") is not None:
                 doc["note"] = notes
             doc["state"] = order_state(doc)
+            if before in ("acknowledged", "pending") and doc["state"] != "inProgress" \
+                    and any(p.started for p in progress.values()):
+                # an order whose steps ran goes through inProgress, even when its items ended before ordering
+                # heard of them: first that state change, then (again) this one
+                doc["state"] = "inProgress"
+                through_in_progress = True
             if doc["state"] in ("completed", "failed", "partial", "cancelled"):
                 doc.setdefault("completionDate", now)
             else:
                 doc.pop("completionDate", None)
 
         out = await self.change(ctx, order_id, mutate)
+        if through_in_progress:
+            newly_completed.clear()
+            out = await self.change(ctx, order_id, mutate)
         for item_id in newly_completed:
             await self._relate_bundle(ctx, out, item_id)
         if out.get("state") in ("cancelled", "partial") and self.cancellations is not None:
@@ -569,11 +578,6 @@ def product_document(offering: dict[str, Any], item: dict[str, Any], ba_ref: dic
             if ip.get("priceAlteration"):
                 pp["productPriceAlteration"] = ip["priceAlteration"]
     return product
-
-
-def _in_progress(doc: dict[str, Any]) -> None:
-    if doc.get("state") in ("acknowledged", "pending"):
-        doc["state"] = "inProgress"
 
 
 def _item_state(progress: ItemProgress, current: str) -> str:

@@ -90,12 +90,14 @@ class OutboxRelay:
         listener = await self._listen()
         try:
             while not stop.is_set():
+                # cleared before draining: a notification arriving while the batch is published wakes the next
+                # round at once (cleared after, it would be lost and the events wait for the poll interval)
+                self._wake.clear()
                 try:
                     await self.drain()
                 except Exception:
                     log.exception("outbox relay batch failed; retrying")
                     await asyncio.sleep(1)
-                self._wake.clear()
                 await self._sleep(stop)
         finally:
             if listener is not None:
