@@ -154,3 +154,24 @@ async def test_phone_must_be_e164(client: httpx.AsyncClient, tenant: str) -> Non
             {"mediumType": "phone", "characteristic": {"phoneNumber": number}}]}, headers=h)
         assert r.status_code == 400, (number, r.text)
         assert "contactMedium[0].characteristic.phoneNumber" in r.json()["message"] and "E.164" in r.json()["message"]
+
+
+async def test_operator_declared_personal_attributes_are_sealed(tenant: str, rt: Any, settings: Any) -> None:
+    """``OPENBSS_PII_ATTRIBUTES`` reaches the codecs through the composition root (not at import): an operator with
+    many sole traders seals organization names too, which are then neither stored plain nor sortable."""
+    from openbss.app import create_app
+    from openbss.services import build_services
+
+    sole_traders = settings.model_copy(update={"pii_attributes": {"Organization": ["tradingName"]}})
+    app = create_app(sole_traders, services=build_services(sole_traders, rt), runtime=rt)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        r = await c.post("/tmf-api/party/v4/organization", json={"tradingName": "Jo's Plumbing", "name": "J. Doe"},
+                         headers=bearer(tenant))
+        assert r.status_code == 201, r.text
+        assert (await c.get(r.json()["href"].replace("http://testserver", ""), headers=bearer(tenant))
+                ).json()["tradingName"] == "Jo's Plumbing"
+        sort = await c.get("/tmf-api/party/v4/organization", params={"sort": "tradingName"}, headers=bearer(tenant))
+        assert sort.status_code == 400 and sort.json()["code"] == "INVALID_SORT"
+    [(stored,)] = await raw_rows(rt, "SELECT body->>'tradingName' FROM party_organization WHERE id = :i",
+                                 i=r.json()["id"])
+    assert stored.startswith("pii:1:") and "Plumbing" not in stored
