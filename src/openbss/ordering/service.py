@@ -524,8 +524,7 @@ class ProductOrderService(ResourceService):
                 doc.pop("completionDate", None)
 
         out = await self.change(ctx, order_id, mutate)
-        if through_in_progress:
-            newly_completed.clear()
+        if through_in_progress:  # (the items completed by the first write stay in newly_completed)
             out = await self.change(ctx, order_id, mutate)
         for item_id in newly_completed:
             await self._relate_bundle(ctx, out, item_id)
