@@ -46,6 +46,8 @@ async def test_new_customer_to_active_mobile_and_fiber(rt: Any, client: Any) -> 
 
     products = await get(client, h, PRODUCT, **{"relatedParty.id": c["customer"]["id"]})
     assert len(products) == 2 and {p["status"] for p in products} == {"active"}
+    view = await get(client, h, f"/tmf-api/customerManagement/v4/customer360/{c['customer']['id']}")
+    assert {p["id"] for p in view["products"]} == {p["id"] for p in products}  # the inventory's 360 section
     for p in products:
         assert_tmf("TMF637", "Product", p)
         assert p["billingAccount"]["id"] == c["account"]["id"]

@@ -166,6 +166,10 @@ class InventoryService:
         names = ", ".join(f"'{p.get('name') or p['id']}' ({p.get('status')})" for p in live[:3])
         return f"{len(live)} live product(s): {names}{' ...' if len(live) > 3 else ''}"
 
+    async def customer_products(self, ctx: Context, customer: dict[str, Any]) -> list[dict[str, Any]]:
+        """The customer 360 section: the live products of the customer or its party."""
+        return await self.live_products_of(ctx, [customer["id"], (customer.get("engagedParty") or {}).get("id", "")])
+
     async def live_products_of(self, ctx: Context, party_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The live products whose related parties include one of ``party_ids`` (a party or its customers)."""
         ids = [i for i in dict.fromkeys(party_ids) if i]
