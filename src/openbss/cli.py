@@ -264,9 +264,10 @@ def events_list() -> None:
         return await describe_consumers(rt.db, rt.consumers, RetryPolicy.from_settings(rt.settings), bus)
 
     reports, broker = _events_run(action)
-    mode = (f"JetStream stream [bold]{broker.stream}[/]: {broker.messages} events (seq {broker.first_seq}-"
-            f"{broker.last_seq})" if broker else "embedded: in-process dispatch after commit, retries by the worker")
-    table = Table(title=f"Event consumers · {mode}", show_lines=broker is not None)
+    console.print(f"JetStream stream [bold]{broker.stream}[/]: {broker.messages} events (sequence "
+                  f"{broker.first_seq} to {broker.last_seq}); one durable consumer per consumer and event type"
+                  if broker else "Embedded mode: consumers run in process after commit; the worker retries failures")
+    table = Table(title="Event consumers", show_lines=broker is not None)
     for col in ("consumer", "domain", "event types", "attempts · backoff", "retrying", "dead"):
         table.add_column(col, overflow="fold")
     if broker:
@@ -277,7 +278,7 @@ def events_list() -> None:
         if r.apis:
             types += f" (of {', '.join(r.apis)})"
         p = r.policy
-        cells = [r.name, r.domain or "platform", types, f"{p.max_attempts} · {p.base_seconds:g}s..{p.max_seconds:g}s",
+        cells = [r.name, r.domain or "-", types, f"{p.max_attempts} · {p.base_seconds:g}s..{p.max_seconds:g}s",
                  str(r.failures.get("retrying", 0)),
                  f"[red]{r.failures['dead']}[/]" if r.failures.get("dead") else "0"]
         if broker:
@@ -314,14 +315,15 @@ def events_failed(
 
     rows, total = _events_run(action, consumers=False)
     table = Table(title=f"Event failures ({len(rows)} of {total}, state {state})")
-    for col in ("id", "state", "consumer", "tenant", "event type", "attempts", "last failed", "next attempt",
-                "error"):
-        table.add_column(col, overflow="fold")
+    for col in ("id", "state", "consumer · event type", "tenant", "attempts", "last failed (UTC)", "error"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "state", "attempts"))
     colors = {"dead": "red", "retrying": "yellow", "replayed": "green", "resolved": "green"}
     for f in rows:
-        table.add_row(str(f.id), f"[{colors[f.state]}]{f.state}[/]", f.consumer, f.tenant_id, f.event_type,
-                      f"{f.attempts}/{f.max_attempts}", f.last_failed_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      f.next_attempt_at.strftime("%H:%M:%S") if f.next_attempt_at else "-", f.last_error[:80])
+        state = f"[{colors[f.state]}]{f.state}[/]"
+        if f.next_attempt_at:
+            state += f"\nnext {f.next_attempt_at:%H:%M:%S}"
+        table.add_row(str(f.id), state, f"{f.consumer}\n[dim]{f.event_type}[/]", f.tenant_id,
+                      f"{f.attempts}/{f.max_attempts}", f"{f.last_failed_at:%Y-%m-%d %H:%M:%S}", f.last_error[:120])
     console.print(table)
 
 

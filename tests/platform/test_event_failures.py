@@ -386,7 +386,7 @@ async def test_events_commands_list_inspect_replay_a_dead_hub_fanout(
 
         out = cli("list")
         assert out.returncode == 0, out.stderr
-        assert "hub-fanout" in out.stdout and "every event" in out.stdout and "embedded" in out.stdout
+        assert "hub-fanout" in out.stdout and "every event" in out.stdout and "Embedded mode" in out.stdout
 
         out = cli("replay", str(f.id))
         assert out.returncode == 0, out.stdout + out.stderr

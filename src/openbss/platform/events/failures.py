@@ -167,7 +167,7 @@ async def record_failure(db: Database, consumer: str, event: Event, *, attempt: 
                 insert(EventFailure).values(
                     consumer=consumer, event_id=event_uuid, api=event.api, event_type=event.event_type,
                     envelope=event.envelope, state=RETRYING, attempts=0, max_attempts=max_attempts,
-                    last_error=message, stream_seq=stream_seq,
+                    last_error=message, stream_seq=stream_seq, first_failed_at=now, last_failed_at=now,
                 ).on_conflict_do_nothing())
             row = (await session.execute(select(EventFailure).where(*where).with_for_update())).scalar_one()
         if only_if_open and row.state != RETRYING:
