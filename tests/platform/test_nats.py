@@ -505,6 +505,12 @@ async def test_worker_killed_between_commit_and_ack_handles_once(
                                  text=True, timeout=60)
             assert out.returncode == 0, out.stderr
             assert "replayed 1 events; 0 handler runs" in out.stdout, out.stdout + out.stderr
+            # 5. the operator's view: the durable consumer, nothing pending, nothing failed
+            out = subprocess.run([OPENBSS, "events", "list"], env=env, capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert f"JetStream stream {stream}: 1 events" in out.stdout, out.stdout
+            row = next(line for line in out.stdout.splitlines() if line.startswith("│ hub-fanout"))
+            assert [c.strip() for c in row.strip("│").split("│")][-4:] == ["hub-fanout", "0", "0", "0"], row
             async with rt.db.transaction(tenant) as session:
                 n = await session.scalar(select(func.count()).select_from(HubDelivery).where(
                     HubDelivery.event_id == uuid.UUID(event_id)))

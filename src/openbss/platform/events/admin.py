@@ -44,7 +44,7 @@ class LaneState:
     exists: bool | None = None  # None: embedded mode (no broker)
     pending: int | None = None  # messages not yet delivered to the lane
     ack_pending: int | None = None  # delivered, not yet acknowledged (in a handler, or waiting for a retry)
-    redelivered: int | None = None
+    redelivered: int | None = None  # of those unacknowledged, delivered more than once
     max_deliver: int | None = None
 
 
