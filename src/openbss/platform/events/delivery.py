@@ -97,7 +97,10 @@ class RetrySweeper:
                     await settle_failure(session, consumer.name, event.event_id, RESOLVED,
                                          "retry: the consumer no longer subscribes to this event")
                 continue
-            await deliver(self.db, consumer, event, self.policy, attempt=row.attempts + 1, broker_retries=False)
+            try:
+                await deliver(self.db, consumer, event, self.policy, attempt=row.attempts + 1, broker_retries=False)
+            except Exception:  # not even recorded (database trouble): the lease brings it back
+                log.exception("retry of failure %d could not be recorded", row.id)
         return len(rows)
 
     async def drain(self) -> int:
