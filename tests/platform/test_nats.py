@@ -199,6 +199,30 @@ async def stop_bus(bus: NatsBus) -> None:
     await bus.close()
 
 
+def test_lane_names_and_subjects(rt: Any) -> None:
+    from openbss.platform.events.bus import durable_name, lanes_of
+
+    async def handler(session: Any, event: Event) -> None:
+        return None
+
+    assert durable_name("billing.start-on-order") == "billing-start-on-order"
+    assert durable_name("ordering:item state", "ServiceOrderStateChangeEvent") == (
+        "ordering-item-state_ServiceOrderStateChangeEvent")
+    long_a, long_b = durable_name("x" * 200, "A"), durable_name("x" * 200, "B")
+    assert len(long_a) == 120 and long_a != long_b
+    typed = Consumer("c", handler, event_types=frozenset({"B", "A"}), apis=frozenset({"p", "q"}))
+    assert [(lane.durable, lane.filter_subject("s.events")) for lane in lanes_of(typed)] == [
+        ("c_A", "s.events.*.*.A"), ("c_B", "s.events.*.*.B")]
+    per_api = Consumer("d", handler, apis=frozenset({"q", "p"}))
+    assert [(lane.durable, lane.filter_subject("s.events")) for lane in lanes_of(per_api)] == [
+        ("d_p", "s.events.*.p.>"), ("d_q", "s.events.*.q.>")]
+    registry = ConsumerRegistry()
+    registry.register(Consumer("a.b", handler))
+    registry.register(Consumer("a-b", handler))
+    with pytest.raises(ValueError, match="would share the durable consumer 'a-b'"):
+        NatsBus(rt.db, registry, "nats://127.0.0.1:1").lanes()
+
+
 async def test_each_reaction_gets_a_durable_consumer_per_event_type(
         rt: Any, nats_url: str, stream: str, js: Any, tenant: str) -> None:
     from openbss.platform.events.consumers import subscription

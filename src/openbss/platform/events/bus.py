@@ -180,7 +180,14 @@ class NatsBus:
             return False
 
     def lanes(self) -> list[Lane]:
-        return [lane for consumer in self.registry.all() for lane in lanes_of(consumer)]
+        lanes = [lane for consumer in self.registry.all() for lane in lanes_of(consumer)]
+        by_name: dict[str, str] = {}
+        for lane in lanes:
+            other = by_name.setdefault(lane.durable, lane.consumer.name)
+            if other != lane.consumer.name:
+                raise ValueError(f"consumers '{other}' and '{lane.consumer.name}' would share the durable consumer "
+                                 f"'{lane.durable}' on the broker: rename one")
+        return lanes
 
     def lane_config(self, lane: Lane) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy

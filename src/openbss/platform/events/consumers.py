@@ -30,7 +30,7 @@ from openbss.platform.events.failures import settle_failure
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_PATTERN = re.compile(r"^\S{1,100}$")  # the broker's durable names replace what NATS does not allow
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Consumer:
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
-            raise ValueError(f"consumer name {self.name!r}: 1-100 letters, digits, '_', '-' or '.'")
+            raise ValueError(f"consumer name {self.name!r}: 1 to 100 characters, no spaces")
         if self.event_types is not None and not self.event_types:
             raise ValueError(f"consumer {self.name!r}: event_types is empty (None means every event)")
         if self.apis is not None and not self.apis:
