@@ -251,44 +251,231 @@ def register_domain_consumers(rt: Any) -> Services:
     return services
 
 
-@events_app.command("replay")
-def events_replay(
-    from_seq: Annotated[int, typer.Option("--from-seq", help="First stream sequence to replay")],
-    to_seq: Annotated[int | None, typer.Option("--to-seq", help="Last stream sequence (default: the end)")] = None,
-    consumer: Annotated[str | None, typer.Option(help="Only this consumer (default: all)")] = None,
-    force: Annotated[bool, typer.Option(help="Run handlers even for events they already processed")] = False,
-) -> None:
-    """Replay events from a JetStream position through the consumers (idempotently unless --force)."""
-    settings = _settings()
-    if not settings.nats_url:
-        raise typer.BadParameter("replay needs OPENBSS_NATS_URL (the in-process bus keeps no stream)")
+# --- the event backbone: consumers, failed deliveries, replays (logic in platform/events/admin.py) ------------------
+def _events_run(action: Any, *, consumers: bool = True) -> Any:
+    """Run ``action(rt)`` with a runtime whose consumers are registered as in the worker; typed errors to exit 1."""
+    from openbss.platform.events.admin import FailureNotFound, UnknownConsumer
 
-    async def run() -> tuple[int, int]:
-        from openbss.platform.events.bus import NatsBus
-        from openbss.platform.events.consumers import Event, process
+    server = _use_embedded_if_needed(_settings())
+
+    async def run() -> Any:
         from openbss.platform.runtime import Runtime
 
-        rt = Runtime.build(settings)
-        register_domain_consumers(rt)
-        targets = [rt.consumers.get(consumer)] if consumer else rt.consumers.all()
-        bus = rt.make_bus()
-        assert isinstance(bus, NatsBus)
-        handled = 0
-
-        async def handle(event: Event, seq: int) -> None:
-            nonlocal handled
-            for c in targets:
-                if await process(rt.db, c, event, force=force):
-                    handled += 1
-
+        rt = Runtime.build(get_settings())
+        if consumers:
+            register_domain_consumers(rt)
         try:
-            seen = await bus.replay(from_seq, handle, to_seq)
+            return await action(rt)
         finally:
             await rt.close()
-        return seen, handled
 
-    seen, handled = asyncio.run(run())
-    console.print(f"replayed {seen} events; {handled} handler runs (others had already processed them)")
+    try:
+        return asyncio.run(run())
+    except (FailureNotFound, UnknownConsumer, ValueError) as exc:
+        console.print(f"[red]{exc.args[0] if exc.args else exc}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        del server
+
+
+@events_app.command("list")
+def events_list() -> None:
+    """Every registered consumer: its event types, retry policy, open failures, and on JetStream its durable
+    consumers with their pending and unacknowledged counts."""
+    from rich.table import Table
+
+    from openbss.platform.events.admin import describe_consumers
+    from openbss.platform.events.failures import RetryPolicy
+
+    async def action(rt: Any) -> Any:
+        bus = rt.make_bus() if rt.settings.nats_url else None
+        return await describe_consumers(rt.db, rt.consumers, RetryPolicy.from_settings(rt.settings), bus)
+
+    reports, broker = _events_run(action)
+    console.print(f"JetStream stream [bold]{broker.stream}[/]: {broker.messages} events (sequence "
+                  f"{broker.first_seq} to {broker.last_seq}); one durable consumer per consumer and event type"
+                  if broker else "Embedded mode: consumers run in process after commit; the worker retries failures")
+    table = Table(title="Event consumers", show_lines=broker is not None)
+    for col in ("consumer", "domain", "event types", "attempts · backoff", "retrying", "dead"):
+        table.add_column(col, overflow="fold")
+    if broker:
+        for col in ("durable consumer", "pending", "ack pending", "redelivered"):
+            table.add_column(col, overflow="fold", justify="right" if col != "durable consumer" else "left")
+    for r in reports:
+        types = ", ".join(r.event_types) if r.event_types else "every event"
+        if r.apis:
+            types += f" (of {', '.join(r.apis)})"
+        p = r.policy
+        cells = [r.name, r.domain or "-", types, f"{p.max_attempts} · {p.base_seconds:g}s..{p.max_seconds:g}s",
+                 str(r.failures.get("retrying", 0)),
+                 f"[red]{r.failures['dead']}[/]" if r.failures.get("dead") else "0"]
+        if broker:
+            cells += ["\n".join(lane.durable if lane.exists else f"{lane.durable} [dim](not created)[/]"
+                                for lane in r.lanes)]
+            cells += ["\n".join(str(getattr(lane, f)) if lane.exists else "-" for lane in r.lanes)
+                      for f in ("pending", "ack_pending", "redelivered")]
+        table.add_row(*cells)
+    console.print(table)
+    if broker and broker.orphaned:
+        console.print(f"[yellow]durable consumers no registered consumer uses[/]: {', '.join(broker.orphaned)}")
+
+
+@events_app.command("failed")
+def events_failed(
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant")] = None,
+    state: Annotated[str, typer.Option(help="open (retrying and dead), all, or retrying,dead,replayed,resolved")
+                     ] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many (most recent first)")] = 50,
+) -> None:
+    """Failed deliveries of events to consumers (dead letters and those still retrying)."""
+    from rich.table import Table
+
+    from openbss.platform.events.admin import list_failures, parse_states
+
+    try:
+        states = parse_states(state)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--state") from exc
+
+    async def action(rt: Any) -> Any:
+        return await list_failures(rt.db, consumer=consumer, tenant=tenant, states=states, limit=limit)
+
+    rows, total = _events_run(action, consumers=False)
+    table = Table(title=f"Event failures ({len(rows)} of {total}, state {state})")
+    for col in ("id", "state", "consumer · event type", "tenant", "attempts", "last failed (UTC)", "error"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "state", "attempts"))
+    colors = {"dead": "red", "retrying": "yellow", "replayed": "green", "resolved": "green"}
+    for f in rows:
+        state = f"[{colors[f.state]}]{f.state}[/]"
+        if f.next_attempt_at:
+            state += f"\nnext {f.next_attempt_at:%H:%M:%S}"
+        table.add_row(str(f.id), state, f"{f.consumer}\n[dim]{f.event_type}[/]", f.tenant_id,
+                      f"{f.attempts}/{f.max_attempts}", f"{f.last_failed_at:%Y-%m-%d %H:%M:%S}", f.last_error[:120])
+    console.print(table)
+
+
+@events_app.command("inspect")
+def events_inspect(
+    failure_id: Annotated[int, typer.Argument(help="The failure's id (see `openbss events failed`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON")] = False,
+) -> None:
+    """One failed delivery: its consumer, attempts, last error with its traceback, and the event."""
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+
+    from openbss.platform.events.admin import event_of, get_failure
+
+    async def action(rt: Any) -> Any:
+        return event_of(await get_failure(rt.db, failure_id))
+
+    data = _events_run(action, consumers=False)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    lines = [f"[bold]{k}[/]: {data[k]}" for k in ("state", "consumer", "tenant", "eventType", "eventId", "api",
+                                                    "attempts", "maxAttempts", "streamSequence", "firstFailedAt",
+                                                    "lastFailedAt", "nextAttemptAt", "settledAt", "settledBy")
+             if data[k] is not None]
+    console.print(Panel("\n".join(lines), title=f"event failure {failure_id}"))
+    console.print(Panel(data["lastError"], title="last error", style="red"))
+    if data["traceback"]:
+        console.print(Syntax(data["traceback"], "pytb", word_wrap=True))
+    console.print(Syntax(json.dumps(data["event"], indent=2, ensure_ascii=False), "json", word_wrap=True))
+
+
+@events_app.command("replay")
+def events_replay(
+    failure_id: Annotated[int | None, typer.Argument(help="Replay this failure (see `openbss events failed`)")
+                          ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter (of --consumer / --tenant)")] = False,
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer")] = None,
+    tenant: Annotated[str | None, typer.Option(help="With --all: only this tenant")] = None,
+    from_seq: Annotated[int | None, typer.Option("--from-seq", help="Replay the JetStream stream from here")] = None,
+    to_seq: Annotated[int | None, typer.Option("--to-seq", help="Last stream sequence (default: the end)")] = None,
+    force: Annotated[bool, typer.Option(help="Run handlers even for events they already processed")] = False,
+) -> None:
+    """Run failed deliveries through their consumer again (one by id, or --all dead letters), or re-read the
+    stream from a position (--from-seq); idempotently unless --force."""
+    from rich.progress import Progress
+
+    from openbss.platform.events import admin
+
+    modes = [failure_id is not None, all_, from_seq is not None]
+    if sum(modes) != 1:
+        raise typer.BadParameter("give one of: a failure id, --all, or --from-seq")
+    if from_seq is not None:
+        if not _settings().nats_url:
+            raise typer.BadParameter("replay --from-seq needs OPENBSS_NATS_URL (the in-process bus keeps no stream)")
+
+        async def stream(rt: Any) -> Any:
+            from openbss.platform.events.bus import NatsBus
+
+            bus = rt.make_bus()
+            assert isinstance(bus, NatsBus)
+            targets = [rt.consumers.get(consumer)] if consumer else rt.consumers.all()
+            return await admin.replay_stream(rt.db, bus, targets, from_seq=from_seq, to_seq=to_seq, force=force)
+
+        out = _events_run(stream)
+        console.print(f"replayed {out.seen} events; {out.handled} handler runs (others had already processed them)")
+        for seq, name, error in out.failed:
+            console.print(f"[red]seq {seq}: {name} failed[/]: {error}")
+        if out.failed:
+            raise typer.Exit(1)
+        return
+
+    def show(result: Any) -> None:
+        color = {"replayed": "green", "failed": "red"}.get(result.outcome, "yellow")
+        console.print(f"failure {result.failure_id} ({result.consumer}, event {result.event_id}, tenant "
+                      f"{result.tenant_id}): [{color}]{result.outcome}[/]" + (f": {result.error}" if result.error
+                                                                              else ""))
+
+    if failure_id is not None:
+        async def one(rt: Any) -> Any:
+            return await admin.replay_failure(rt.db, rt.consumers, failure_id, force=force, by="openbss events")
+
+        result = _events_run(one)
+        show(result)
+        if result.outcome == "failed":
+            raise typer.Exit(1)
+        return
+
+    async def many(rt: Any) -> Any:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("replaying dead letters", total=None)
+
+            def on_result(result: Any, total: int) -> None:
+                progress.update(task, total=total, advance=1)
+                if result.outcome != "replayed":
+                    progress.console.print(f"failure {result.failure_id}: {result.outcome}"
+                                           + (f": {result.error}" if result.error else ""))
+
+            return await admin.replay_failures(rt.db, rt.consumers, consumer=consumer, tenant=tenant, force=force,
+                                               by="openbss events", on_result=on_result)
+
+    results = _events_run(many)
+    by_outcome: dict[str, int] = {}
+    for r in results:
+        by_outcome[r.outcome] = by_outcome.get(r.outcome, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(by_outcome.items())) or "nothing to replay"
+    console.print(f"{len(results)} dead letter(s): {summary}")
+    if by_outcome.get("failed"):
+        raise typer.Exit(1)
+
+
+@events_app.command("resolve")
+def events_resolve(
+    failure_id: Annotated[int, typer.Argument(help="The failure's id")],
+    note: Annotated[str, typer.Option(help="Why it is closed without a replay (kept with the record)")],
+) -> None:
+    """Close a failed delivery without running the consumer again (handled otherwise)."""
+    from openbss.platform.events.admin import resolve_failure
+
+    async def action(rt: Any) -> Any:
+        return await resolve_failure(rt.db, failure_id, note=note, by="openbss events")
+
+    row = _events_run(action, consumers=False)
+    console.print(f"event failure {row.id} ({row.consumer}) is [green]{row.state}[/]")
 
 
 @app.command()

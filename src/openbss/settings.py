@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.2
     outbox_retention_days: int = 7
+    #: reactions (event consumers): attempts of one consumer on one event before it is dead-lettered (a
+    #: consumer may set its own), and the exponential backoff between attempts: base * 2^(attempt-1), capped
+    event_max_attempts: int = Field(default=10, ge=1, le=1000)
+    event_retry_base_seconds: float = Field(default=1.0, gt=0)
+    event_retry_max_seconds: float = Field(default=600.0, gt=0)
 
     # Personal data at rest (platform/crypto.py). Master keys wrap each tenant's data keys. Either one key
     # (``master_key``: 32 bytes, base64) or a keyring (``master_keys``: "id:base64,id:base64", the first one wraps,

@@ -201,12 +201,14 @@ async def test_relay_is_woken_by_notify(client: Any, rt: Any, tenant: str) -> No
             await asyncio.wait_for(task, 5)
 
 
-async def test_a_failing_consumer_does_not_hold_back_later_events(rt: Any, tenant: str) -> None:
-    """Embedded mode: an event whose consumer raises is retried later; the events behind it are published."""
+async def test_a_failing_consumer_does_not_hold_back_later_events(rt: Any, tenant: str, relay: Any) -> None:
+    """Embedded mode: an event whose consumer raises is published all the same; the failure is recorded for a
+    retry of that consumer alone, and the events behind it go through."""
     from sqlalchemy import delete
 
     from openbss.platform.events.bus import InProcessBus
     from openbss.platform.events.consumers import ConsumerRegistry
+    from openbss.platform.events.failures import EventFailure, RetryPolicy
 
     seen: list[str] = []
 
@@ -215,14 +217,16 @@ async def test_a_failing_consumer_does_not_hold_back_later_events(rt: Any, tenan
             raise RuntimeError("cannot handle this one")
         seen.append(event.envelope["event"]["thing"]["id"])
 
+    await relay()  # nothing of other tests left for this test's relay
     registry = ConsumerRegistry()
     registry.register(Consumer(name=f"poison-test-{tenant}", handler=handler, apis=frozenset({f"api-{tenant}"})))
     async with rt.db.transaction(tenant) as session:
         for rid in ("first", "poison", "last"):
             await emit(session, api=f"api-{tenant}", event_type="ThingCreateEvent", resource_key="thing",
                        resource={"id": rid})
-    relay = OutboxRelay(rt.db, InProcessBus(rt.db, registry))
-    await relay.drain()
+    bus = InProcessBus(rt.db, registry, RetryPolicy(max_attempts=3, base_seconds=60))
+    relay_ = OutboxRelay(rt.db, bus)
+    await relay_.drain()
     assert seen == ["first", "last"]
     async with rt.db.transaction(tenant) as session:
         pending = (await session.execute(
@@ -230,10 +234,15 @@ async def test_a_failing_consumer_does_not_hold_back_later_events(rt: Any, tenan
                                                   OutboxEvent.published_at.is_(None)))).scalars().all()
         done = (await session.execute(select(ProcessedEvent.event_id).where(
             ProcessedEvent.consumer == f"poison-test-{tenant}"))).scalars().all()
-    assert pending == ["poison"]
+        failures = (await session.execute(select(EventFailure))).scalars().all()
+    assert pending == []  # the relay moved on
     assert len(done) == 2
-    # within the backoff the failed event is not retried
-    await relay.drain()
+    assert [(f.consumer, f.envelope["event"]["thing"]["id"],
+             f.state, f.attempts) for f in failures] == [(f"poison-test-{tenant}", "poison", "retrying", 1)]
+    # within the backoff the failed event is not retried, and the relay has nothing to publish again
+    assert await bus.sweeper.run_due() == 0
+    assert await relay_.drain() == 0
     assert seen == ["first", "last"]
-    async with rt.db.transaction(tenant) as session:  # leave no unpublishable event to other tests' relays
+    async with rt.db.transaction(tenant) as session:  # leave nothing for other tests' relays and retries
+        await session.execute(delete(EventFailure))
         await session.execute(delete(OutboxEvent).where(OutboxEvent.api == f"api-{tenant}"))

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, text, update
 
 from openbss.platform.db import utcnow
 from openbss.platform.events.consumers import ProcessedEvent
+from openbss.platform.events.failures import EventFailure
 from openbss.platform.events.outbox import OutboxEvent, emit
 from openbss.platform.jobs import (
     DELIVER_TASK,
@@ -117,6 +118,14 @@ async def test_purge_outbox_keeps_recent_and_unpublished(rt: Any, settings: Any,
             ProcessedEvent(consumer="purge-test", event_id=ids["old_published"], processed_at=old),
             ProcessedEvent(consumer="purge-test", event_id=ids["recent_published"]),
         ])
+        # event failures: settled long ago (purged), settled recently, and dead long ago (kept: an operator's)
+        envelope = {"eventId": str(ids["old_published"]), "eventType": "IndividualCreateEvent"}
+        for consumer, state, settled in (("old-replayed", "replayed", old), ("old-resolved", "resolved", old),
+                                         ("new-replayed", "replayed", now), ("old-dead", "dead", None)):
+            session.add(EventFailure(consumer=consumer, event_id=ids["old_published"], api="party",
+                                     event_type="IndividualCreateEvent", envelope=envelope, state=state, attempts=1,
+                                     max_attempts=1, last_error="x", first_failed_at=old, last_failed_at=old,
+                                     settled_at=settled))
     purged = await purge_outbox(job_context(rt, job_app), timestamp=0)
     assert purged >= 1
     async with rt.db.transaction(tenant) as session:
@@ -125,6 +134,10 @@ async def test_purge_outbox_keeps_recent_and_unpublished(rt: Any, settings: Any,
             ProcessedEvent.consumer == "purge-test"))).scalars().all())
     assert left == {ids["recent_published"], ids["old_unpublished"]}  # never purge what was not published
     assert records == {ids["recent_published"]}
+    async with rt.db.transaction(tenant) as session:
+        failures = set((await session.execute(select(EventFailure.consumer))).scalars().all())
+        await session.execute(delete(EventFailure))
+    assert failures == {"new-replayed", "old-dead"}
 
 
 async def test_requeue_deliveries_redefers_a_lost_job(client: Any, rt: Any, tenant: str, relay: Any,

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func
 
 from openbss.platform.db import Database, libpq_conninfo
 from openbss.platform.events.consumers import ProcessedEvent
+from openbss.platform.events.failures import purge_settled
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.tmf.hub import DeliveryFailed, attempt_delivery, pending_deliveries
 from openbss.settings import Settings, get_settings
@@ -65,7 +66,8 @@ async def requeue_deliveries(context: JobContext, timestamp: int) -> int:
 
 
 async def purge_outbox(context: JobContext, timestamp: int) -> int:
-    """Delete published outbox events and processed-event records past the retention period."""
+    """Delete published outbox events, processed-event records and settled event failures past the retention
+    period."""
     rt = _runtime(context)
     keep = timedelta(days=rt.settings.outbox_retention_days)
     async with rt.db.transaction(None, system=True) as session:
@@ -73,6 +75,7 @@ async def purge_outbox(context: JobContext, timestamp: int) -> int:
             delete(OutboxEvent).where(OutboxEvent.published_at.is_not(None),
                                       OutboxEvent.published_at < func.now() - keep))
         await session.execute(delete(ProcessedEvent).where(ProcessedEvent.processed_at < func.now() - keep))
+        await purge_settled(session, keep)  # replayed and resolved event failures (dead letters stay)
     return int(res.rowcount or 0)
 
 

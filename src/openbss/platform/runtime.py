@@ -15,6 +15,7 @@ from openbss.platform.db import Database
 from openbss.platform.errors import Unauthorized
 from openbss.platform.events.bus import EventBus, InProcessBus, NatsBus
 from openbss.platform.events.consumers import ConsumerRegistry
+from openbss.platform.events.failures import RetryPolicy
 from openbss.platform.tenancy import TenantDirectory
 from openbss.settings import Settings
 
@@ -42,12 +43,13 @@ class Runtime:
     def make_bus(self) -> EventBus:
         if self.bus is None:
             s = self.settings
+            policy = RetryPolicy.from_settings(s)
             if s.nats_url:
                 self.bus = NatsBus(self.db, self.consumers, s.nats_url, s.nats_stream,
                                    ack_wait_seconds=s.nats_ack_wait_seconds,
-                                   max_age_seconds=s.outbox_retention_days * 86400.0)
+                                   max_age_seconds=s.outbox_retention_days * 86400.0, policy=policy)
             else:
-                self.bus = InProcessBus(self.db, self.consumers)
+                self.bus = InProcessBus(self.db, self.consumers, policy)
         return self.bus
 
     async def close(self) -> None:

@@ -1,25 +1,41 @@
-"""The broker behind one small interface: publish an event; consume durably by consumer name.
+"""The broker behind one small interface: publish an event; consume durably, one lane per reaction.
 
-``NatsBus`` uses NATS JetStream (durable pull consumers, at-least-once, de-duplicated publishes by event id);
-``InProcessBus`` runs the consumers directly in the relay's process (embedded mode).
+``InProcessBus`` (embedded mode) runs the interested consumers in the relay's process right after the relay reads
+a committed event; a consumer that fails is retried on its own schedule by ``RetrySweeper`` (``next_attempt_at``),
+then dead-lettered, without re-running the others or holding back the relay.
+
+``NatsBus`` uses NATS JetStream: de-duplicated publishes by event id, and one durable pull consumer per *lane*:
+per (consumer, event type) for a consumer that names its event types, per consumer otherwise. Each lane filters
+on its subject (``<prefix>.<tenant>.<api>.<eventType>``, see ``outbox.subject_for``), so a slow or failing
+reaction holds back only itself. A failed attempt is negatively acknowledged with the backoff delay; the last one
+(``max_deliver`` = the consumer's ``max_attempts``) records the dead letter and terminates the message. A lane
+whose worker died during the last delivery is reported by the server (max-deliveries advisory) and recorded dead
+too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from openbss.platform.db import Database, json_dumps
-from openbss.platform.events.consumers import Consumer, ConsumerRegistry, Event, process
+from openbss.platform.events.consumers import Consumer, ConsumerRegistry, Event, already_processed
+from openbss.platform.events.delivery import Outcome, RetrySweeper, deliver
+from openbss.platform.events.failures import RetryPolicy, record_failure
 from openbss.platform.events.outbox import subject_for
 
 log = logging.getLogger(__name__)
+
+MAX_DURABLE_NAME = 120
 
 
 class EventBus(Protocol):
@@ -31,21 +47,70 @@ class EventBus(Protocol):
 
 
 class InProcessBus:
-    """Embedded mode: publishing an event runs every interested consumer (each idempotently) right away."""
+    """Embedded mode: publishing an event runs every interested consumer (each idempotently) right away; a consumer
+    that fails is recorded and retried later by ``run_consumers`` (the worker), on its own."""
 
-    def __init__(self, db: Database, registry: ConsumerRegistry) -> None:
+    def __init__(self, db: Database, registry: ConsumerRegistry, policy: RetryPolicy | None = None) -> None:
         self.db = db
         self.registry = registry
+        self.policy = policy or RetryPolicy()
+        self.sweeper = RetrySweeper(db, registry, self.policy)
 
     async def publish(self, event: Event) -> None:
-        for consumer in self.registry.all():
-            await process(self.db, consumer, event)
+        for consumer in self.registry.interested(event):
+            await deliver(self.db, consumer, event, self.policy, attempt=1, broker_retries=False)
 
     async def run_consumers(self, stop: asyncio.Event) -> None:
-        await stop.wait()
+        await self.sweeper.run(stop)
 
     async def close(self) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One durable consumer on the broker: a consumer's share of the stream for one event type (or for every
+    event it wants, when it names no event types)."""
+
+    consumer: Consumer
+    event_type: str | None = None
+    api: str | None = None
+
+    @property
+    def durable(self) -> str:
+        return durable_name(self.consumer.name, self.event_type or self.api)
+
+    def filter_subject(self, prefix: str) -> str:
+        if self.event_type is None and self.api is None:
+            return f"{prefix}.>"
+        return f"{prefix}.*.{self.api or '*'}.{self.event_type or '>'}"
+
+
+def durable_name(consumer: str, part: str | None = None) -> str:
+    """The broker's name for a lane: ``<consumer>`` or ``<consumer>_<eventType>``, with the characters a NATS name
+    cannot hold replaced (``billing.start`` -> ``billing-start``), long names shortened with a digest."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", consumer if part is None else f"{consumer}_{part}")
+    if len(name) > MAX_DURABLE_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        name = f"{name[:MAX_DURABLE_NAME - 11]}-{digest}"
+    return name
+
+
+def lanes_of(consumer: Consumer) -> list[Lane]:
+    """A consumer's lanes: one per event type (filtered on its API when it names exactly one); without event
+    types, one per API it names, or a single lane over every event."""
+    single_api = next(iter(consumer.apis)) if consumer.apis is not None and len(consumer.apis) == 1 else None
+    if consumer.event_types is not None:
+        return [Lane(consumer, t, single_api) for t in sorted(consumer.event_types)]
+    if consumer.apis is not None:
+        return [Lane(consumer, None, a) for a in sorted(consumer.apis)]
+    return [Lane(consumer)]
+
+
+def decode(data: bytes) -> Event:
+    """The event a broker message carries (as ``NatsBus.publish`` wrote it)."""
+    body = json.loads(data)
+    return Event(body["tenant"], body["api"], body["envelope"]["eventType"], body["envelope"])
 
 
 def subject_prefix_for(stream: str) -> str:
@@ -57,7 +122,7 @@ def subject_prefix_for(stream: str) -> str:
 class NatsBus:
     def __init__(self, db: Database, registry: ConsumerRegistry, url: str, stream: str = "OPENBSS",
                  ack_wait_seconds: float = 30.0, subject_prefix: str | None = None,
-                 max_age_seconds: float = 0.0) -> None:
+                 max_age_seconds: float = 0.0, policy: RetryPolicy | None = None) -> None:
         self.db = db
         self.registry = registry
         self.url = url
@@ -65,6 +130,8 @@ class NatsBus:
         self.subject_prefix = subject_prefix or subject_prefix_for(stream)
         self.ack_wait = ack_wait_seconds
         self.max_age = max_age_seconds  # 0: keep forever
+        self.policy = policy or RetryPolicy()
+        self.sweeper = RetrySweeper(db, registry, self.policy)
         self._nc: Any = None
         self._js: Any = None
         self._lock = asyncio.Lock()
@@ -112,27 +179,49 @@ class NatsBus:
         except Exception:
             return False
 
-    def consumer_config(self, consumer: Consumer) -> Any:
+    def lanes(self) -> list[Lane]:
+        lanes = [lane for consumer in self.registry.all() for lane in lanes_of(consumer)]
+        by_name: dict[str, str] = {}
+        for lane in lanes:
+            other = by_name.setdefault(lane.durable, lane.consumer.name)
+            if other != lane.consumer.name:
+                raise ValueError(f"consumers '{other}' and '{lane.consumer.name}' would share the durable consumer "
+                                 f"'{lane.durable}' on the broker: rename one")
+        return lanes
+
+    def lane_config(self, lane: Lane) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+        what = f"{lane.event_type or 'every event'}" + (f" of {lane.api}" if lane.api else "")
         return ConsumerConfig(
-            name=consumer.name, durable_name=consumer.name, ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait, max_deliver=-1, filter_subject=self.subjects,
+            name=lane.durable, durable_name=lane.durable, description=f"{lane.consumer.name}: {what}",
+            ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait,
+            max_deliver=self.policy.for_consumer(lane.consumer).max_attempts,
+            filter_subject=lane.filter_subject(self.subject_prefix),
         )
 
-    async def _subscription(self, consumer: Consumer) -> Any:
+    async def ensure_lane(self, lane: Lane) -> Any:
+        """Create the lane's durable consumer, or update the editable settings (ack wait, max deliveries) of an
+        existing one; returns its info."""
         js = await self.connect()
-        try:  # create, or update the editable settings (ack wait) of an existing durable consumer
-            await js.add_consumer(self.stream, self.consumer_config(consumer))
+        try:
+            return await js.add_consumer(self.stream, self.lane_config(lane))
         except Exception:
             log.warning("cannot create or update the durable consumer; using it as it is",
-                        extra={"consumer": consumer.name}, exc_info=True)
-            await js.consumer_info(self.stream, consumer.name)
-        return await js.pull_subscribe_bind(durable=consumer.name, stream=self.stream)
+                        extra={"consumer": lane.durable}, exc_info=True)
+            return await js.consumer_info(self.stream, lane.durable)
+
+    async def _subscription(self, lane: Lane) -> Any:
+        js = await self.connect()
+        await self.ensure_lane(lane)
+        return await js.pull_subscribe_bind(durable=lane.durable, stream=self.stream)
 
     async def run_consumers(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self._consume(c, stop), name=f"consumer:{c.name}")
-                 for c in self.registry.all()]
+        tasks = [asyncio.create_task(self._consume(lane, stop), name=f"consumer:{lane.durable}")
+                 for lane in self.lanes()]
+        tasks.append(asyncio.create_task(self.watch_max_deliveries(stop), name="consumer:max-deliveries"))
+        # records left retrying by the in-process bus (an installation that moved from embedded to scaled mode)
+        tasks.append(asyncio.create_task(self.sweeper.run(stop), name="consumer:retries"))
         try:
             await stop.wait()
         finally:
@@ -140,15 +229,15 @@ class NatsBus:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _consume(self, consumer: Consumer, stop: asyncio.Event) -> None:
+    async def _consume(self, lane: Lane, stop: asyncio.Event) -> None:
         import nats.errors
 
         sub = None
         while sub is None and not stop.is_set():
             try:
-                sub = await self._subscription(consumer)
+                sub = await self._subscription(lane)
             except Exception:  # the broker is not there yet: keep trying, loudly
-                log.exception("cannot subscribe; retrying", extra={"consumer": consumer.name})
+                log.exception("cannot subscribe; retrying", extra={"consumer": lane.durable})
                 await asyncio.sleep(1)
         if sub is None:
             return
@@ -159,34 +248,88 @@ class NatsBus:
                 except (nats.errors.TimeoutError, TimeoutError):
                     continue
                 except Exception:
-                    log.exception("fetch failed", extra={"consumer": consumer.name})
+                    log.exception("fetch failed", extra={"consumer": lane.durable})
                     await asyncio.sleep(1)
                     continue
                 for msg in msgs:
-                    await self._handle(consumer, msg)
+                    await self._handle(lane, msg)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _handle(self, consumer: Consumer, msg: Any) -> None:
+    async def _handle(self, lane: Lane, msg: Any) -> None:
+        consumer = lane.consumer
         try:
-            data = json.loads(msg.data)
-            event = Event(data["tenant"], data["api"], data["envelope"]["eventType"], data["envelope"])
+            event = decode(msg.data)
         except (ValueError, KeyError, TypeError):
-            log.error("malformed event message; dropped", extra={"consumer": consumer.name, "subject": msg.subject})
+            log.error("malformed event message; dropped", extra={"consumer": lane.durable, "subject": msg.subject})
             await msg.term()
             return
+        attempt = max(1, int(msg.metadata.num_delivered or 1))
         try:
-            await process(self.db, consumer, event)
-        except Exception:
-            log.exception("consumer failed; the event will be redelivered",
+            result = await deliver(self.db, consumer, event, self.policy, attempt=attempt, broker_retries=True,
+                                   stream_seq=msg.metadata.sequence.stream)
+        except Exception:  # the failure could not even be recorded (database down): let the broker redeliver
+            log.exception("consumer failed and its failure could not be recorded; the event will be redelivered",
                           extra={"consumer": consumer.name, "event_id": event.event_id})
-            await msg.nak(delay=2)
+            await msg.nak(delay=self.policy.for_consumer(consumer).delay(attempt))
+            return
+        if result.outcome is Outcome.RETRY:
+            await msg.nak(delay=result.retry_in)
+            return
+        if result.outcome is Outcome.DEAD:
+            await msg.term()
             return
         if os.environ.get("OPENBSS_FAULT_KILL_BEFORE_ACK") == consumer.name:
             # Fault injection for the crash test: die like kill -9 after the commit, before the ack.
             os.kill(os.getpid(), signal.SIGKILL)
         await msg.ack()
+
+    async def watch_max_deliveries(self, stop: asyncio.Event) -> None:
+        """Record as dead the events the server stopped delivering because a lane reached ``max_deliver`` without
+        an answer: the worker died (or the handler outlived the ack wait) during the last attempt, so nobody
+        recorded the end. Every worker listens; the record is written once."""
+        subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.stream}.*"
+        sub = None
+        while sub is None and not stop.is_set():
+            try:
+                await self.connect()
+                sub = await self._nc.subscribe(subject, cb=self._on_max_deliveries)
+            except Exception:
+                log.exception("cannot listen to max-deliveries advisories; retrying")
+                await asyncio.sleep(1)
+        try:
+            await stop.wait()
+        finally:
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _on_max_deliveries(self, msg: Any) -> None:
+        try:
+            await self.record_max_deliveries(json.loads(msg.data))
+        except Exception:
+            log.exception("cannot record an event the broker gave up on", extra={"advisory": msg.data[:500]})
+
+    async def record_max_deliveries(self, advisory: dict[str, Any]) -> int | None:
+        """Handle one max-deliveries advisory (``{"stream", "consumer", "stream_seq", "deliveries"}``); returns the
+        failure record's id, or None when there is nothing to record (unknown lane, event handled after all)."""
+        lane = next((lane for lane in self.lanes() if lane.durable == advisory.get("consumer")), None)
+        if lane is None or advisory.get("stream") != self.stream:
+            return None
+        js = await self.connect()
+        seq = int(advisory["stream_seq"])
+        raw = await js.get_msg(self.stream, seq)
+        event = decode(raw.data)
+        if await already_processed(self.db, lane.consumer, event):
+            return None  # the last attempt committed; only its acknowledgement was lost
+        deliveries = int(advisory.get("deliveries") or 0)
+        rec = await record_failure(
+            self.db, lane.consumer.name, event, attempt=max(deliveries, 1), max_attempts=max(deliveries, 1),
+            error=f"delivered {deliveries} times without an acknowledgement: the worker stopped or the handler took "
+                  f"longer than the ack wait ({self.ack_wait:g} s) during the last attempt",
+            retry_in=None, stream_seq=seq, only_if_open=True)
+        return rec.id
 
     async def replay(self, from_sequence: int, handle: Callable[[Event, int], Awaitable[None]],
                      until_sequence: int | None = None) -> int:
@@ -214,9 +357,7 @@ class NatsBus:
                     if seq > last:
                         done = True
                         break
-                    data = json.loads(msg.data)
-                    await handle(Event(data["tenant"], data["api"], data["envelope"]["eventType"],
-                                       data["envelope"]), seq)
+                    await handle(decode(msg.data), seq)
                     await msg.ack()
                     seen += 1
                     if seq >= last:

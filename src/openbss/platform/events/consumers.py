@@ -4,56 +4,30 @@ A handler runs inside a transaction bound to the event's tenant. Before it runs,
 inserted into ``processed_event``; if it was already there, the event was handled before (a redelivery after a
 crash between commit and acknowledgement) and the handler is skipped. Effects and the record commit together, so
 an event is handled exactly once in effect.
+
+A domain declares its reactions with ``subscription(domain, name, handler, on={...})``: a ``Consumer`` that names
+the domain and the event types it consumes. What happens when a handler fails (retries with exponential backoff,
+then a dead letter) is in ``delivery.py``; the policy is ``RetryPolicy`` (settings, overridable per consumer).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import DateTime, String, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.db import Base, Database, TenantScoped
+from openbss.platform.events.event import AfterCommit, Consumer, Event, Handler, subscription
+from openbss.platform.events.failures import settle_failure
+
+__all__ = ["AfterCommit", "Consumer", "ConsumerRegistry", "Event", "Handler", "ProcessedEvent", "process",
+           "subscription"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Event:
-    tenant_id: str
-    api: str
-    event_type: str
-    envelope: dict[str, Any]
-
-    @property
-    def event_id(self) -> str:
-        return str(self.envelope["eventId"])
-
-
-Handler = Callable[[AsyncSession, Event], Awaitable[None]]
-AfterCommit = Callable[[Event], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Consumer:
-    name: str
-    handler: Handler
-    event_types: frozenset[str] | None = None  # None: every event
-    apis: frozenset[str] | None = None
-    after_commit: AfterCommit | None = None
-
-    def wants(self, event: Event) -> bool:
-        return (self.event_types is None or event.event_type in self.event_types) and (
-            self.apis is None or event.api in self.apis
-        )
-
 
 class ProcessedEvent(TenantScoped, Base):
     __tablename__ = "processed_event"
@@ -79,9 +53,20 @@ class ConsumerRegistry:
     def get(self, name: str) -> Consumer:
         return self._consumers[name]
 
+    def find(self, name: str) -> Consumer | None:
+        return self._consumers.get(name)
 
-async def process(db: Database, consumer: Consumer, event: Event, *, force: bool = False) -> bool:
-    """Run ``consumer`` for ``event`` once in effect. Returns False when it had already been processed."""
+    def interested(self, event: Event) -> list[Consumer]:
+        return [c for c in self._consumers.values() if c.wants(event)]
+
+
+async def process(db: Database, consumer: Consumer, event: Event, *, force: bool = False,
+                  settle: str | None = None, settled_by: str | None = None) -> bool:
+    """Run ``consumer`` for ``event`` once in effect. Returns False when it had already been processed.
+
+    ``settle`` (``resolved`` or ``replayed``): close an open failure record of this consumer and event in the same
+    transaction (a retry or a replay that succeeds, or finds the event already processed).
+    """
     if not consumer.wants(event):
         return False
     async with db.transaction(event.tenant_id) as session:
@@ -92,13 +77,25 @@ async def process(db: Database, consumer: Consumer, event: Event, *, force: bool
             .returning(ProcessedEvent.event_id)
         )
         first_time = (await session.execute(stmt)).first() is not None
-        if not first_time and not force:
-            log.info("event already processed", extra={"consumer": consumer.name, "event_id": event.event_id})
-            return False
-        await consumer.handler(session, event)
+        ran = first_time or force
+        if ran:
+            await consumer.handler(session, event)
+        if settle is not None:
+            await settle_failure(session, consumer.name, event.event_id, settle, settled_by or settle)
+    if not ran:
+        log.info("event already processed", extra={"consumer": consumer.name, "event_id": event.event_id})
+        return False
     if consumer.after_commit is not None:
         try:
             await consumer.after_commit(event)
         except Exception:  # the durable state is committed; the after-commit nudge is best effort
             log.exception("after-commit hook failed", extra={"consumer": consumer.name})
     return True
+
+
+async def already_processed(db: Database, consumer: Consumer, event: Event) -> bool:
+    """Whether ``consumer`` has committed its handling of ``event``."""
+    async with db.transaction(event.tenant_id) as session:
+        found = await session.scalar(select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == consumer.name, ProcessedEvent.event_id == uuid.UUID(event.event_id)))
+    return found is not None
