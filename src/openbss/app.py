@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -41,6 +42,22 @@ def domain_routers() -> list[tuple[str, object]]:
             (customer_api.title, customer_router), (account_api.title, account_router),
             *catalog_routers, *charging_routers, *ordering_routers, *provisioning_routers,
             *inventory_routers, ("Privacy (GDPR)", privacy_router)]
+
+
+def tmf_apis() -> list[Any]:
+    """Every TMF API declaration (``TmfApi``) the server exposes (the search index is built from them)."""
+    from openbss.account.api import account_api
+    from openbss.catalog.api import catalog_api, extension_api, resource_catalog_api, service_catalog_api
+    from openbss.charging.api import prepay_api, usage_api
+    from openbss.customer.api import customer_api
+    from openbss.inventory.api import product_api, resource_api, service_api
+    from openbss.ordering.api import cart_api, order_api
+    from openbss.party.api import party_api, party_role_api
+    from openbss.provisioning.api import service_order_api
+
+    return [party_api, party_role_api, customer_api, account_api, catalog_api, service_catalog_api,
+            resource_catalog_api, extension_api, prepay_api, usage_api, product_api, service_api, resource_api,
+            cart_api, order_api, service_order_api]
 
 
 def mount_docs(app: FastAPI) -> None:

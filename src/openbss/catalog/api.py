@@ -39,7 +39,6 @@ from openbss.catalog.schemas import (
     ProductOfferingPriceCreate,
     ProductOfferingPriceUpdate,
 )
-from openbss.catalog.search import OFFERING_ATTRIBUTES, PRICE_ATTRIBUTES, SearchIndexCodec
 from openbss.catalog.service import (
     CatalogObjectRules,
     CatalogRules,
@@ -98,12 +97,9 @@ catalog_api = TmfApi(
         TmfResource(path="productSpecification", type="ProductSpecification", table=ProductSpecification,
                     hooks=ProductSpecificationRules(), **LIFECYCLE),
         TmfResource(path="productOffering", type="ProductOffering", table=ProductOffering,
-                    hooks=ProductOfferingRules(), codec=SearchIndexCodec("ProductOffering", OFFERING_ATTRIBUTES),
-                    **LIFECYCLE),
+                    hooks=ProductOfferingRules(), **LIFECYCLE),
         TmfResource(path="productOfferingPrice", type="ProductOfferingPrice", table=ProductOfferingPrice,
-                    hooks=ProductOfferingPriceRules(),
-                    codec=SearchIndexCodec("ProductOfferingPrice", PRICE_ATTRIBUTES),
-                    extra_attributes=PRICE_EXTENSION_FILTERS, **LIFECYCLE),
+                    hooks=ProductOfferingPriceRules(), extra_attributes=PRICE_EXTENSION_FILTERS, **LIFECYCLE),
         TmfResource(path="importJob", type="ImportJob", table=ImportJob, service_class=JobService,
                     update_definition="ImportJob_Create",
                     operations=frozenset({"create", "list", "get", "delete"}), customer_operations=STAFF_ONLY),

@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, false, func, or_, select
 
 from openbss.charging import repository as repo
 from openbss.charging import service
@@ -54,6 +54,7 @@ from openbss.platform.tmf.resource import (
     build_router,
     unit_of_work,
 )
+from openbss.platform.tmf.search import Searchable, column_filter
 from openbss.platform.tmf.spec import format_datetime
 
 
@@ -92,6 +93,42 @@ class BucketCodec(DocumentCodec):
 def party_accounts(table: Any, party_id: str) -> Any:
     """Rows of the party's charging accounts (the documents' relatedParty is the account's party), by index."""
     return table.account_id.in_(select(ChargingAccount.id).where(ChargingAccount.party_id == party_id))
+
+
+def _by_account(table: Any, column: Any) -> Any:
+    """A filter on an attribute the documents copy from their charging account (party, product, billing
+    account), answered through the account's indexed column."""
+    def build(flt: Any) -> Any:
+        if flt.op != "eq":
+            return None
+        return table.account_id.in_(select(ChargingAccount.id).where(column.in_([str(v) for v in flt.values])))
+    return build
+
+
+def _bucket_status(flt: Any) -> Any:
+    """``status`` of a bucket is computed when read (``expired`` once its validity ended)."""
+    if flt.op != "eq":
+        return None
+    now = func.now()
+    expired = Bucket.valid_to.is_not(None) & (Bucket.valid_to <= now)
+    conds = [expired if v == "expired" else ~expired if v == "active" else false() for v in flt.values]
+    return or_(*conds)
+
+
+# Buckets and usage records are written by the charging hot path (``repository``), not through the kit: their
+# searchable attributes are served by typed columns; other filters read the documents.
+BUCKET_SEARCH = Searchable(side_table=False, columns={
+    "status": _bucket_status,
+    "confirmationDate": column_filter(func.date_trunc("milliseconds", Bucket.last_update), lambda v: _moment(v)),
+    "relatedParty.id": _by_account(Bucket, ChargingAccount.party_id),
+    "product.id": _by_account(Bucket, ChargingAccount.product_id),
+    "partyAccount.id": _by_account(Bucket, ChargingAccount.billing_account_id),
+}, unsupported={"remainingValueName": "it is computed from the live balance when read"})
+USAGE_SEARCH = Searchable(side_table=False, columns={
+    "usageDate": column_filter(Usage.usage_date, lambda v: _moment(v)),
+    "usageType": column_filter(Usage.usage_type),
+    "relatedParty.id": _by_account(Usage, ChargingAccount.party_id),
+})
 
 
 # --- balance actions: applied when created ----------------------------------------------------------------------
@@ -196,7 +233,8 @@ prepay_api = ChargingTmfApi(
     resources=[
         TmfResource(path="bucket", type="Bucket", table=Bucket, create_definition="Bucket",
                     update_definition="Bucket", operations=READ_OPS, customer_operations=READ_OPS,
-                    owner_paths=("relatedParty.id",), codec=BucketCodec(), audited=False),
+                    owner_paths=("relatedParty.id",), codec=BucketCodec(), audited=False,
+                    searchable=BUCKET_SEARCH),
         TmfResource(path="topupBalance", type="TopupBalance", table=TopupBalance, hooks=TopupRules(),
                     operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=("relatedParty.id",)),
         TmfResource(path="adjustBalance", type="AdjustBalance", table=AdjustBalance, hooks=AdjustRules(),
@@ -213,29 +251,18 @@ prepay_api = ChargingTmfApi(
 )
 
 class UsageCodec(DocumentCodec):
-    """``usageDate`` filters use the indexed ``usage_date`` column (billing and self-care read usage by period), and
-    a customer's usage is found through its accounts."""
+    """A customer's usage is found through its accounts (``usageDate`` filters use the indexed ``usage_date``
+    column: ``USAGE_SEARCH``)."""
 
     def owner_condition(self, party_id: str, table: Any) -> Any:
         return party_accounts(table, party_id)
-
-    async def filter_condition(self, ctx: Context, flt: Any, table: Any) -> Any | None:
-        if flt.path != "usageDate" or not flt.values:
-            return None
-        column = Usage.usage_date
-        moments = [_moment(v) for v in flt.values]
-        if flt.op == "eq":
-            return column.in_(moments)
-        if len(moments) != 1:
-            return None
-        compare = {"gt": column.__gt__, "gte": column.__ge__, "lt": column.__lt__, "lte": column.__le__}[flt.op]
-        return compare(moments[0])
 
 
 usage_api = TmfApi(
     name=USAGE_API, title="TMF635 Usage Management", spec_file=USAGE_SPEC_FILE, permission="charging",
     resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
-                           customer_operations=READ_OPS, owner_paths=("relatedParty.id",), audited=False)],
+                           customer_operations=READ_OPS, owner_paths=("relatedParty.id",), audited=False,
+                           searchable=USAGE_SEARCH)],
 )
 
 

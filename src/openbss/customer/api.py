@@ -11,7 +11,7 @@
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from openbss.customer.codecs import customer_codec
+from openbss.customer.codecs import customer_codec, customer_search
 from openbss.customer.models import Customer
 from openbss.customer.schemas import SPEC_FILE
 from openbss.customer.service import CustomerRules, CustomerService
@@ -37,7 +37,8 @@ customer_api = TmfApi(
     resources=[
         TmfResource(path="customer", type="Customer", table=Customer, hooks=CustomerRules(get_party_service()),
                     state_field="status", initial_state="initialized", owner_paths=("engagedParty.id",),
-                    codec=customer_codec, customer_operations=frozenset({"list", "get"}),
+                    codec=customer_codec, searchable=customer_search,
+                    customer_operations=frozenset({"list", "get"}),
                     update_definition="OpenBSSCustomer_Update"),
     ],
 )

@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
-from openbss.party.codecs import individual_codec, organization_codec, party_role_codec
+from openbss.party.codecs import (
+    individual_codec,
+    individual_search,
+    organization_codec,
+    organization_search,
+    party_role_codec,
+    party_role_search,
+)
 from openbss.party.models import Individual, Organization, PartyRole
 from openbss.party.schemas import ROLE_SPEC_FILE, SPEC_FILE
 from openbss.party.service import IndividualRules, OrganizationRules, PartyRoleRules, PartyService
@@ -18,10 +25,10 @@ party_api = TmfApi(
     resources=[
         TmfResource(path="individual", type="Individual", table=Individual, hooks=IndividualRules(),
                     state_field="status", initial_state="initialized", owner_paths=("id",),
-                    codec=individual_codec),
+                    codec=individual_codec, searchable=individual_search),
         TmfResource(path="organization", type="Organization", table=Organization, hooks=OrganizationRules(),
                     state_field="status", initial_state="initialized", owner_paths=("relatedParty.id",),
-                    codec=organization_codec),
+                    codec=organization_codec, searchable=organization_search),
     ],
 )
 
@@ -36,7 +43,7 @@ party_role_api = TmfApi(
     resources=[
         TmfResource(path="partyRole", type="PartyRole", table=PartyRole, hooks=PartyRoleRules(party_service),
                     state_field="status", initial_state="initialized", owner_paths=("engagedParty.id",),
-                    codec=party_role_codec),
+                    codec=party_role_codec, searchable=party_role_search),
     ],
 )
 role_router, role_services = build_router(party_role_api)

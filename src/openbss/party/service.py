@@ -178,15 +178,18 @@ class PartyService:
             raise InvalidReference(f"'{field}.id': party '{ref.get('id')}' does not exist")
         return party
 
-    async def party_ids_matching(self, ctx: Context, attribute: str, normalized: str) -> Any:
-        """A subquery of the ids of parties whose blind-indexed ``attribute`` (email, phone, identification)
-        equals the normalized value."""
+    async def party_ids_matching(self, ctx: Context, attribute: str, value: str) -> Any:
+        """A subquery of the ids of parties whose indexed ``attribute`` (email, phone, identification) equals the
+        value (normalized like the index: case, punctuation, separators)."""
         from sqlalchemy import union
 
-        from openbss.party.codecs import individual_codec, organization_codec
+        from openbss.party.codecs import EMAIL, IDENTIFICATION, PHONE
 
-        return union(await individual_codec.matching_ids(ctx, attribute, [normalized]),
-                     await organization_codec.matching_ids(ctx, attribute, [normalized]))
+        subqueries = []
+        for service in (self._individuals, self._organizations):
+            path = {"email": EMAIL, "phone": PHONE}.get(attribute) or IDENTIFICATION[service.resource.type]
+            subqueries.append(await service.store.index.matching_ids(ctx, path, [value]))
+        return union(*subqueries)
 
     async def roles_of(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
         if self._roles is None:

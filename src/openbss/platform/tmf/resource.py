@@ -32,6 +32,7 @@ from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
+from openbss.platform.tmf.search import Searchable, SearchIndex
 from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime
 
 
@@ -90,7 +91,8 @@ class ResourceHooks:
 
 class DocumentCodec:
     """How a resource's document is stored. The default stores it as it is; a domain with personal data plugs
-    in encryption here (encode before writing, decode after reading, blind-index conditions for filters)."""
+    in encryption here (encode before writing, decode after reading; which paths are sealed, and the key of
+    their blind index in the search entries)."""
 
     async def encode(self, ctx: "Context", resource_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         return doc
@@ -98,8 +100,12 @@ class DocumentCodec:
     async def decode(self, ctx: "Context", rows: "list[TmfDocument]") -> list[dict[str, Any]]:
         return [row.body for row in rows]
 
-    async def filter_condition(self, ctx: "Context", flt: Any, table: Any) -> Any | None:
-        """A SQL condition for ``flt`` when the codec owns the attribute (e.g. a blind index); else None."""
+    def sealed(self, path: str) -> bool:
+        """Whether the values at a dotted path are stored sealed (searchable only through blind-index digests)."""
+        return False
+
+    async def index_key(self, ctx: "Context") -> bytes | None:
+        """The tenant's blind-index key, for resources with sealed values."""
         return None
 
     def sortable(self, path: str) -> bool:
@@ -113,10 +119,6 @@ class DocumentCodec:
     def is_personal(self, attribute: str) -> bool:
         """Whether a top-level attribute holds personal data (masked in the audit trail)."""
         return False
-
-    async def forget(self, ctx: "Context", resource_id: str) -> None:
-        """Called when a resource is deleted (e.g. to drop its search index entries)."""
-        return None
 
 
 @dataclass
@@ -142,6 +144,8 @@ class TmfResource:
     extra_attributes: dict[str, AttributeType] = field(default_factory=dict)
     #: record creates, updates and deletes in the audit trail
     audited: bool = True
+    #: the attributes served by the search index (default: the specification's first-level ones)
+    searchable: Searchable = field(default_factory=Searchable)
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -201,6 +205,9 @@ class DocumentStore:
         self.api = api
         self.resource = resource
         self.table = resource.table
+        self.index = SearchIndex(resource.type, resource.table, resource.searchable, api.spec,
+                                 resource.read_definition or resource.type, resource.codec,
+                                 resource.extra_attributes)
 
     def href(self, base_url: str, resource_id: str) -> str:
         return f"{base_url}{self.api.base_path}/{self.resource.path}/{resource_id}"
@@ -235,8 +242,11 @@ class DocumentStore:
         from openbss.platform.tmf.query import Filter
 
         for path in self.resource.owner_paths:
+            ids = self.index.owner_ids(path, party)
             if path == "id":
                 conds.append(self.table.id == party)
+            elif ids is not None:
+                conds.append(self.table.id.in_(ids))
             else:
                 attr = spec.attribute(self.resource.read_definition or self.resource.type, path)
                 assert attr is not None, f"owner path {path} not in the specification"
@@ -261,13 +271,7 @@ class DocumentStore:
         stmt = self._scoped(ctx.principal)
         codec = self.resource.codec
         for flt in q.filters:
-            cond = await codec.filter_condition(ctx, flt, self.table)
-            if cond is None:
-                if flt.path in ("id", "href") and flt.op == "eq":
-                    cond = self.table.id.in_([str(v).rstrip("/").rsplit("/", 1)[-1] for v in flt.values])
-                else:
-                    cond = sql_condition(flt, self.table.body)
-            stmt = stmt.where(cond)
+            stmt = stmt.where(await self.index.condition(ctx, flt))
         for path, _ in q.sort:
             if not codec.sortable(path):
                 raise BadRequest(f"cannot sort by '{path}': it is stored encrypted", code="INVALID_SORT")
@@ -285,11 +289,13 @@ class DocumentStore:
         stored = await self.resource.codec.encode(ctx, resource_id, doc)
         row = self.table(id=resource_id, body=stored, last_update=utcnow())  # type: ignore[call-arg]
         ctx.session.add(row)
+        await self.index.write(ctx, resource_id, doc, replace=False)
         await ctx.session.flush()
         return row
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.body = await self.resource.codec.encode(ctx, row.id, doc)
+        await self.index.write(ctx, row.id, doc, replace=True)
         row.last_update = utcnow()
         row.revision = row.revision + 1
         await ctx.session.flush()
@@ -297,7 +303,7 @@ class DocumentStore:
 
     async def delete(self, ctx: Context, row: TmfDocument) -> None:
         await ctx.session.delete(row)
-        await self.resource.codec.forget(ctx, row.id)
+        await self.index.forget(ctx, row.id)
         await ctx.session.flush()
 
 
