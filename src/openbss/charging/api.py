@@ -54,7 +54,7 @@ from openbss.platform.tmf.resource import (
     build_router,
     unit_of_work,
 )
-from openbss.platform.tmf.search import Searchable, column_filter
+from openbss.platform.tmf.search import Searchable, column_filter, datetime_column
 from openbss.platform.tmf.spec import format_datetime
 
 
@@ -119,13 +119,13 @@ def _bucket_status(flt: Any) -> Any:
 # searchable attributes are served by typed columns; other filters read the documents.
 BUCKET_SEARCH = Searchable(side_table=False, columns={
     "status": _bucket_status,
-    "confirmationDate": column_filter(func.date_trunc("milliseconds", Bucket.last_update), lambda v: _moment(v)),
+    "confirmationDate": datetime_column(Bucket.last_update),
     "relatedParty.id": _by_account(Bucket, ChargingAccount.party_id),
     "product.id": _by_account(Bucket, ChargingAccount.product_id),
     "partyAccount.id": _by_account(Bucket, ChargingAccount.billing_account_id),
 }, unsupported={"remainingValueName": "it is computed from the live balance when read"})
 USAGE_SEARCH = Searchable(side_table=False, columns={
-    "usageDate": column_filter(Usage.usage_date, lambda v: _moment(v)),
+    "usageDate": datetime_column(Usage.usage_date),
     "usageType": column_filter(Usage.usage_type),
     "relatedParty.id": _by_account(Usage, ChargingAccount.party_id),
 })

@@ -58,6 +58,7 @@ from sqlalchemy import (
     and_,
     delete,
     false,
+    or_,
     select,
     text,
 )
@@ -477,6 +478,27 @@ def column_filter(column: Any, convert: Callable[[Any], Any] | None = None) -> C
     return build
 
 
+def datetime_column(column: Any) -> ColumnFilter:
+    """A ``ColumnFilter`` for a timestamp column rendered in the kit's millisecond form: compares as the rendered
+    value does (the column's sub-millisecond part ignored), with conditions the column's index serves."""
+    from datetime import datetime, timedelta
+
+    ms = timedelta(milliseconds=1)
+
+    def moment(value: Any) -> datetime:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+    def build(flt: Filter) -> ColumnElement[bool] | None:
+        values = [moment(v) for v in flt.values]
+        if flt.op == "eq":
+            return or_(*[and_(column >= v, column < v + ms) for v in values])
+        v = values[0]
+        conds = {"gt": column >= v + ms, "gte": column >= v, "lt": column < v, "lte": column < v + ms}
+        return conds[flt.op]  # type: ignore[no-any-return]
+
+    return build
+
+
 # --- (re)building the entries of existing rows -----------------------------------------------------------------
 def rebuild_sync(connection: Any, indexes: Iterable[SearchIndex], *, keyring: Any | None = None,
                  batch: int = 1000, log: Callable[[str], None] | None = None) -> dict[str, int]:
@@ -548,6 +570,7 @@ __all__ = [
     "Searchable",
     "UniqueExtractor",
     "column_filter",
+    "datetime_column",
     "default_paths",
     "indexes_of",
     "name_prefixes",
