@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_search_entry_tenant_id_tenant')),
     sa.PrimaryKeyConstraint('tenant_id', 'resource_type', 'attribute', 'value', 'resource_id', name=op.f('pk_search_entry'))
     )
-    op.create_index('ix_search_entry_resource', 'search_entry', ['tenant_id', 'resource_type', 'resource_id'], unique=False)
+    op.create_index('ix_search_entry_resource', 'search_entry', ['tenant_id', 'resource_id'], unique=False)
     op.create_index('uq_search_entry_unique', 'search_entry', ['tenant_id', 'resource_type', 'attribute', 'value'], unique=True, postgresql_where=sa.text('is_unique'))
     for stmt in tenant_rls_sql('search_entry'):
         op.execute(stmt)

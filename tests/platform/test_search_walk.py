@@ -139,6 +139,7 @@ async def walk_tenant(rt: Any, app: Any) -> str:
 async def test_every_filter_of_every_api_answers_the_right_rows(client: httpx.AsyncClient, walk_tenant: str) -> None:
     from openbss.platform.tmf.query import Filter, coerce
     from openbss.platform.tmf.resource import DocumentStore
+    from openbss.platform.tmf.search import values_at
 
     h = bearer(walk_tenant, "admin")
     problems: list[str] = []
@@ -157,8 +158,6 @@ async def test_every_filter_of_every_api_answers_the_right_rows(client: httpx.As
             indexed = index.attributes.get(path)
             seen: list[Any] = []
             for doc in docs:
-                from openbss.platform.tmf.search import values_at
-
                 for v in values_at(doc, path.split(".")):
                     if isinstance(v, dict | list) or v in seen or ("," in _raw(v)):
                         continue
@@ -167,7 +166,7 @@ async def test_every_filter_of_every_api_answers_the_right_rows(client: httpx.As
                 continue
 
             def expected(op: str, values: tuple[Any, ...], attr: Any = attr, path: str = path,
-                         indexed: Any = indexed) -> set[str]:
+                         indexed: Any = indexed, docs: list[dict[str, Any]] = docs) -> set[str]:
                 flt = Filter(path, op, values, attr)
                 if indexed is not None and indexed.sealed:
                     wanted = {indexed.normalized(v) for v in values}
@@ -175,7 +174,8 @@ async def test_every_filter_of_every_api_answers_the_right_rows(client: httpx.As
                             if any(indexed.normalized(c) in wanted for c in values_at(d, path.split(".")))}
                 return {d["id"] for d in docs if flt.matches(d)}
 
-            async def check(params: dict[str, str], want: set[str] | None, base: str = base, path: str = path) -> None:
+            async def check(params: dict[str, str], want: set[str] | None, base: str = base,
+                            path: str = path) -> None:
                 nonlocal checked
                 checked += 1
                 got = await client.get(base, params={**params, "limit": "1000"}, headers=h)

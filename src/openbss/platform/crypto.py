@@ -249,7 +249,8 @@ class KeyService:
 def tenant_keys_sync(connection: Any, keyring: MasterKeyring, tenant_id: str) -> tuple[dict[str, bytes], bytes]:
     """The tenant's data keys by id and its blind-index key (created when missing), unwrapped, over a synchronous
     connection bound to the tenant (migrations run on one)."""
-    rows = connection.execute(select(TenantDataKey)).scalars().all()
+    t = TenantDataKey.__table__
+    rows = connection.execute(select(t.c.id, t.c.purpose, t.c.status, t.c.master_key_id, t.c.wrapped)).all()
     data = {r.id: keyring.unwrap(r.master_key_id, r.wrapped, _wrap_aad(tenant_id, r.id, r.purpose))
             for r in rows if r.purpose == DATA}
     index = [r for r in rows if r.purpose == INDEX and r.status == ACTIVE]

@@ -87,7 +87,7 @@ class SearchEntry(Base):
     __tablename__ = "search_entry"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "resource_type", "attribute", "value", "resource_id"),
-        Index("ix_search_entry_resource", "tenant_id", "resource_type", "resource_id"),
+        Index("ix_search_entry_resource", "tenant_id", "resource_id"),
         Index("uq_search_entry_unique", "tenant_id", "resource_type", "attribute", "value", unique=True,
               postgresql_where=text("is_unique")),
     )
@@ -494,7 +494,7 @@ def datetime_column(column: Any) -> ColumnFilter:
             return or_(*[and_(column >= v, column < v + ms) for v in values])
         v = values[0]
         conds = {"gt": column >= v + ms, "gte": column >= v, "lt": column < v, "lte": column < v + ms}
-        return conds[flt.op]  # type: ignore[no-any-return]
+        return conds[flt.op]
 
     return build
 
