@@ -189,6 +189,9 @@ async def test_every_filter_of_every_api_answers_the_right_rows(client: httpx.As
                 ids = {d["id"] for d in got.json()}
                 if ids != want:
                     problems.append(f"{base}?{params}: {len(ids)} rows, expected {len(want)}")
+                elif got.headers["x-total-count"] != str(len(want)):
+                    problems.append(f"{base}?{params}: X-Total-Count {got.headers['x-total-count']}, "
+                                    f"expected {len(want)}")
 
             first = await client.get(base, params={path: _raw(seen[0])}, headers=h)
             if first.status_code == 400:

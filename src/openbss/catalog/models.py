@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,8 +59,3 @@ class ExportJob(TmfDocument, Base):
     __tablename__ = "catalog_export_job"
 
     content: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-
-
-# Lists are ordered newest first within a tenant; offerings are the large, hot list (see bench/catalog_offerings.py).
-Index("ix_catalog_product_offering_recent", ProductOffering.tenant_id, ProductOffering.created_at.desc(),
-      ProductOffering.id)

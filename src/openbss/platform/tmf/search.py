@@ -259,6 +259,20 @@ def values_at(doc: Any, parts: Sequence[str]) -> list[Any]:
     return flat
 
 
+@dataclass
+class Compiled:
+    """A list's filters compiled: the conditions on the resource's table and, when ``served`` (every filter
+    answered by the side table), the subqueries of matching ids (``unique_first``: the first lists each id once)."""
+
+    conditions: list[ColumnElement[bool]] = field(default_factory=list)
+    id_sets: list[Any] = field(default_factory=list)
+    served: bool = True
+    unique_first: bool = False
+
+    def countable(self) -> bool:
+        return self.served and bool(self.id_sets)
+
+
 # --- one resource's index ------------------------------------------------------------------------------------
 class SearchIndex:
     """The searchable attributes of one resource, resolved against its specification and codec."""
@@ -409,19 +423,53 @@ class SearchIndex:
                                      t.value == word, t.resource_id == first.resource_id))
         return stmt
 
+    async def compile(self, ctx: Context, filters: Sequence[Filter]) -> Compiled:
+        """The SQL conditions of a list's filters (AND), and — when every one is answered by the side table — the
+        subqueries of matching ids, from which the list can be counted without reading the documents. The range
+        filters of one date-time attribute (``a.gte=…&a.lt=…``) become one index range."""
+        out = Compiled()
+        ranges: dict[str, list[Filter]] = {}
+        for flt in filters:
+            attr = self.attributes.get(flt.path) if self.side_table else None
+            if (flt.op != "eq" and attr is not None and not attr.sealed and attr.kind == "datetime"
+                    and flt.path not in self.columns and flt.path not in self.declaration.unsupported):
+                ranges.setdefault(flt.path, []).append(flt)
+                continue
+            cond, ids = await self._condition(ctx, flt)
+            out.conditions.append(cond)
+            if ids is None:
+                out.served = False
+            elif flt.op == "eq" and len(flt.values) == 1 and not out.unique_first:
+                # one value: its entries are unique per resource (the primary key), so it counts without DISTINCT
+                out.id_sets.insert(0, ids)
+                out.unique_first = True
+            else:
+                out.id_sets.append(ids)
+        compare = {"gt": SearchEntry.value.__gt__, "gte": SearchEntry.value.__ge__,
+                   "lt": SearchEntry.value.__lt__, "lte": SearchEntry.value.__le__}
+        for path, group in ranges.items():
+            await self._custom_plans(ctx)
+            ids = self._ids(path, and_(*[compare[f.op](f.values[0]) for f in group]))
+            out.conditions.append(self.table.id.in_(ids))
+            out.id_sets.append(ids)
+        return out
+
     async def condition(self, ctx: Context, flt: Filter) -> ColumnElement[bool]:
         """The SQL condition of one filter: a typed column, the side table, or the document path filter."""
+        return (await self._condition(ctx, flt))[0]
+
+    async def _condition(self, ctx: Context, flt: Filter) -> tuple[ColumnElement[bool], Any | None]:
         table = self.table
         reason = self.declaration.unsupported.get(flt.path)
         if reason is not None:
             raise BadRequest(f"cannot filter by '{flt.path}': {reason}", code="INVALID_FILTER")
         if flt.path in ("id", "href") and flt.op == "eq":
-            return table.id.in_([str(v).rstrip("/").rsplit("/", 1)[-1] for v in flt.values])
+            return table.id.in_([str(v).rstrip("/").rsplit("/", 1)[-1] for v in flt.values]), None
         column = self.columns.get(flt.path)
         if column is not None:
             cond = column(flt)
             if cond is not None:
-                return cond
+                return cond, None
         attr = self.attributes.get(flt.path) if self.side_table else None
         if attr is not None:
             if attr.sealed:
@@ -429,22 +477,25 @@ class SearchIndex:
                     raise BadRequest(f"filter '{flt.path}.{flt.op}': '{flt.path}' is stored encrypted and "
                                      "supports exact match only", code="INVALID_FILTER")
                 await self._custom_plans(ctx)
-                return table.id.in_(await self.matching_ids(ctx, flt.path, flt.values))
+                ids = await self.matching_ids(ctx, flt.path, flt.values)
+                return table.id.in_(ids), ids
             values = [attr.normalized(v) for v in flt.values]
             if all(v is not None for v in values):
                 if flt.op == "eq":
                     await self._custom_plans(ctx)
-                    return table.id.in_(self._ids(flt.path, SearchEntry.value.in_(values)))
+                    ids = self._ids(flt.path, SearchEntry.value.in_(values))
+                    return table.id.in_(ids), ids
                 if attr.kind == "datetime":  # fixed-width UTC strings: string order is time order
                     await self._custom_plans(ctx)
                     compare = {"gt": SearchEntry.value.__gt__, "gte": SearchEntry.value.__ge__,
                                "lt": SearchEntry.value.__lt__, "lte": SearchEntry.value.__le__}[flt.op]
-                    return table.id.in_(self._ids(flt.path, compare(values[0])))
+                    ids = self._ids(flt.path, compare(values[0]))
+                    return table.id.in_(ids), ids
         elif self.codec.sealed(flt.path):
             searchable = ", ".join(self.sealed_paths) or "none"
             raise BadRequest(f"cannot filter by '{flt.path}': it is stored encrypted and not searchable "
                              f"(searchable encrypted attributes: {searchable})", code="INVALID_FILTER")
-        return sql_condition(flt, table.body)
+        return sql_condition(flt, table.body), None
 
     async def _custom_plans(self, ctx: Context) -> None:
         # How many rows an entry matches depends on the value ('Active': most offerings, a name: one), so a generic
