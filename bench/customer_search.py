@@ -7,8 +7,9 @@
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench \\
         .venv/bin/python bench/customer_search.py run --requests 3000 --concurrency 4
 
-Data is written the way the API writes it (same codecs: AES-GCM sealed personal attributes, HMAC blind index
-rows including name prefixes), but with COPY instead of one POST per customer. Each customer is an individual
+Data is written the way the API writes it (same codecs: AES-GCM sealed personal attributes; the search entries
+the kit computes, with HMAC blind-index digests of personal values and name prefixes), but with COPY instead of
+one POST per customer. Each customer is an individual
 party, a TMF629 customer and a TMF666 billing account. The query mix is what an agent types: a family-name prefix
 with a given-name prefix, an e-mail, a phone number (MSISDN), a national id, an account id.
 """
@@ -100,14 +101,18 @@ def generate(count: int, seed: int, batch: int) -> None:
     from openbss.cli import upgrade_database
     from openbss.customer.codecs import customer_codec
     from openbss.party.codecs import individual_codec
-    from openbss.platform.crypto import aad_for, blind_digest, seal
+    from openbss.platform.crypto import aad_for, seal
     from openbss.platform.db import json_dumps, libpq_conninfo, owner_url
     from openbss.platform.personal_data import transform_at
+    from openbss.platform.tmf.search import indexes_of
+    from openbss.services import tmf_apis
+    from openbss.settings import get_settings
 
     upgrade_database()
     kid, key, ikey = asyncio.run(_keys(TENANT))
     conninfo = libpq_conninfo(owner_url())
-    tables = ["party_individual", "customer", "billing_account", "personal_data_index"]
+    tables = ["party_individual", "customer", "billing_account", "search_entry"]
+    indexes = {ix.resource_type: ix for ix in indexes_of(tmf_apis(get_settings()))}
     rng = random.Random(seed)
     samples: dict[str, list[str]] = {"name": [], "email": [], "phone": [], "identification": [], "accountId": []}
 
@@ -132,11 +137,9 @@ def generate(count: int, seed: int, batch: int) -> None:
             return out
 
         def index_rows(codec: Any, rid: str, doc: dict[str, Any]) -> list[str]:
-            rows = []
-            for attr, norm in sorted(codec.index_entries(doc)):
-                d = blind_digest(ikey, codec.resource_type, attr, norm)
-                rows.append("\t".join(_copy_value(v) for v in (TENANT, codec.resource_type, attr, d, rid, "f")))
-            return rows
+            return ["\t".join(_copy_value(v) for v in (
+                TENANT, e["resource_type"], e["attribute"], e["value"], rid, "t" if e["is_unique"] else "f"))
+                    for e in indexes[codec.resource_type].entries(rid, doc, ikey)]
 
         t0 = time.perf_counter()
         now = "2026-01-01T00:00:00.000Z"
@@ -176,7 +179,7 @@ def generate(count: int, seed: int, batch: int) -> None:
                     body = json_dumps(sealed(codec, rid, doc))
                     bufs[table].append("\t".join(_copy_value(v) for v in (
                         rid, TENANT, body, now, now, 1, *extra)))
-                    bufs["personal_data_index"] += index_rows(codec, rid, doc)
+                    bufs["search_entry"] += index_rows(codec, rid, doc)
                 if rng.random() < 0.002 and len(samples["email"]) < 2000:
                     samples["name"].append(f"{c['family'][:rng.randint(4, 6)]} {c['given'][:3]}")
                     samples["email"].append(c["email"])
@@ -186,7 +189,7 @@ def generate(count: int, seed: int, batch: int) -> None:
                 n += 1
             with conn.cursor() as cur:
                 for table, lines in bufs.items():
-                    cols = {"personal_data_index": "(tenant_id, resource, attribute, digest, resource_id, is_unique)",
+                    cols = {"search_entry": "(tenant_id, resource_type, attribute, value, resource_id, is_unique)",
                             "customer": "(id, tenant_id, body, created_at, last_update, revision, engaged_party_id)"
                             }.get(table, "(id, tenant_id, body, created_at, last_update, revision)")
                     with cur.copy(f"COPY {table} {cols} FROM STDIN") as copy:

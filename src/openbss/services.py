@@ -33,7 +33,7 @@ from openbss.ordering.wiring import OrderingServices
 from openbss.party import wiring as party_wiring
 from openbss.party.wiring import PartyServices
 from openbss.platform.crypto import EncryptedTable
-from openbss.platform.db import Database
+from openbss.platform.db import Database, make_url
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.messaging import messaging_loop
 from openbss.platform.personal_data import PersonalDataRegistry, encrypted_tables
@@ -126,6 +126,14 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
                     selfcare=selfcare, personal_data=registry)
+
+
+def tmf_apis(settings: Settings) -> list[TmfApi]:
+    """Every TMF API declaration of the server, without a running process (the search index's migration and
+    rebuild read the resources' searchable declarations from them): a pool that is never opened stands in for the
+    database, so this works before any connection setting exists (``openbss db check`` on a scratch database)."""
+    never_opened = Database(make_url("postgresql://declarations-only/none"))
+    return build_services(settings, Runtime.build(settings, db=never_opened)).apis
 
 
 def wire_worker(services: Services, runtime: Runtime) -> None:

@@ -1,5 +1,6 @@
 """Personal data in accounts (encrypted at rest): the account name (usually the holder's), the names of related
-parties and the account contacts."""
+parties and the account contacts. The name stays searchable by exact value (``?name=``) through its blind-index
+digest, like every other first-level attribute (the kit's default declaration)."""
 
 from __future__ import annotations
 

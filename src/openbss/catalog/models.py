@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.db import Base, TenantScoped
+from openbss.platform.db import Base
 from openbss.platform.tmf.resource import TmfDocument
 
 
@@ -59,24 +59,3 @@ class ExportJob(TmfDocument, Base):
     __tablename__ = "catalog_export_job"
 
     content: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-
-
-# Lists are ordered newest first within a tenant; offerings are the large, hot list (see bench/catalog_offerings.py).
-Index("ix_catalog_product_offering_recent", ProductOffering.tenant_id, ProductOffering.created_at.desc(),
-      ProductOffering.id)
-
-
-class SearchEntry(TenantScoped, Base):
-    """One (attribute, value) of a catalog document, for equality filters that can use a B-tree under row-level
-    security (see ``catalog.search``)."""
-
-    __tablename__ = "catalog_search_entry"
-
-    resource_type: Mapped[str] = mapped_column(String(40), primary_key=True)
-    resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    attribute: Mapped[str] = mapped_column(String(60), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200), primary_key=True)
-
-
-Index("ix_catalog_search_entry_lookup", SearchEntry.tenant_id, SearchEntry.resource_type, SearchEntry.attribute,
-      SearchEntry.value, SearchEntry.resource_id)

@@ -27,7 +27,6 @@ from openbss.catalog.schemas import (
     ProductOfferingPriceCreate,
     ProductOfferingPriceUpdate,
 )
-from openbss.catalog.search import OFFERING_ATTRIBUTES, PRICE_ATTRIBUTES, SearchIndexCodec
 from openbss.catalog.service import (
     CatalogObjectRules,
     CatalogService,
@@ -87,12 +86,9 @@ def build(settings: Settings, sold: SoldProducts) -> CatalogServices:
             TmfResource(path="productSpecification", type="ProductSpecification", table=ProductSpecification,
                         hooks=ProductSpecificationRules(), **LIFECYCLE),
             TmfResource(path="productOffering", type="ProductOffering", table=ProductOffering,
-                        hooks=ProductOfferingRules(),
-                        codec=SearchIndexCodec("ProductOffering", OFFERING_ATTRIBUTES), **LIFECYCLE),
+                        hooks=ProductOfferingRules(), **LIFECYCLE),
             TmfResource(path="productOfferingPrice", type="ProductOfferingPrice", table=ProductOfferingPrice,
-                        hooks=ProductOfferingPriceRules(),
-                        codec=SearchIndexCodec("ProductOfferingPrice", PRICE_ATTRIBUTES),
-                        extra_attributes=PRICE_EXTENSION_FILTERS, **LIFECYCLE),
+                        hooks=ProductOfferingPriceRules(), extra_attributes=PRICE_EXTENSION_FILTERS, **LIFECYCLE),
             TmfResource(path="importJob", type="ImportJob", table=ImportJob, update_definition="ImportJob_Create",
                         operations=JOB_OPERATIONS, customer_operations=STAFF_ONLY),
             TmfResource(path="exportJob", type="ExportJob", table=ExportJob, update_definition="ExportJob_Create",

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, or_, select
 
 from openbss.charging import repository as repo
 from openbss.charging import service
@@ -17,6 +17,7 @@ from openbss.charging.models import Bucket, ChargingAccount, Usage
 from openbss.platform.db import utcnow
 from openbss.platform.errors import Conflict
 from openbss.platform.tmf.resource import Context, DocumentCodec, ResourceHooks, ResourceService, TmfApi, TmfDocument
+from openbss.platform.tmf.search import Searchable, column_filter, datetime_column
 from openbss.platform.tmf.spec import format_datetime
 
 
@@ -55,6 +56,42 @@ class BucketCodec(DocumentCodec):
 def party_accounts(table: Any, party_id: str) -> Any:
     """Rows of the party's charging accounts (the documents' relatedParty is the account's party), by index."""
     return table.account_id.in_(select(ChargingAccount.id).where(ChargingAccount.party_id == party_id))
+
+
+def _by_account(table: Any, column: Any) -> Any:
+    """A filter on an attribute the documents copy from their charging account (party, product, billing
+    account), answered through the account's indexed column."""
+    def build(flt: Any) -> Any:
+        if flt.op != "eq":
+            return None
+        return table.account_id.in_(select(ChargingAccount.id).where(column.in_([str(v) for v in flt.values])))
+    return build
+
+
+def _bucket_status(flt: Any) -> Any:
+    """``status`` of a bucket is computed when read (``expired`` once its validity ended)."""
+    if flt.op != "eq":
+        return None
+    now = func.now()
+    expired = Bucket.valid_to.is_not(None) & (Bucket.valid_to <= now)
+    conds = [expired if v == "expired" else ~expired if v == "active" else false() for v in flt.values]
+    return or_(*conds)
+
+
+# Buckets and usage records are written by the charging hot path (``repository``), not through the kit: their
+# searchable attributes are served by typed columns; other filters read the documents.
+BUCKET_SEARCH = Searchable(side_table=False, columns={
+    "status": _bucket_status,
+    "confirmationDate": datetime_column(Bucket.last_update),
+    "relatedParty.id": _by_account(Bucket, ChargingAccount.party_id),
+    "product.id": _by_account(Bucket, ChargingAccount.product_id),
+    "partyAccount.id": _by_account(Bucket, ChargingAccount.billing_account_id),
+}, unsupported={"remainingValueName": "it is computed from the live balance when read"})
+USAGE_SEARCH = Searchable(side_table=False, columns={
+    "usageDate": datetime_column(Usage.usage_date),
+    "usageType": column_filter(Usage.usage_type),
+    "relatedParty.id": _by_account(Usage, ChargingAccount.party_id),
+})
 
 
 # --- balance actions: applied when created ----------------------------------------------------------------------
@@ -160,22 +197,10 @@ class ReserveRules(BalanceActionRules):
 
 
 class UsageCodec(DocumentCodec):
-    """``usageDate`` filters use the indexed ``usage_date`` column (billing and self-care read usage by period), and
-    a customer's usage is found through its accounts."""
+    """A customer's usage is found through its accounts (``usageDate`` filters use the indexed ``usage_date``
+    column: ``USAGE_SEARCH``)."""
 
     def owner_condition(self, party_id: str, table: Any) -> Any:
         return party_accounts(table, party_id)
-
-    async def filter_condition(self, ctx: Context, flt: Any, table: Any) -> Any | None:
-        if flt.path != "usageDate" or not flt.values:
-            return None
-        column = Usage.usage_date
-        moments = [_moment(v) for v in flt.values]
-        if flt.op == "eq":
-            return column.in_(moments)
-        if len(moments) != 1:
-            return None
-        compare = {"gt": column.__gt__, "gte": column.__ge__, "lt": column.__lt__, "lte": column.__le__}[flt.op]
-        return compare(moments[0])
 
 

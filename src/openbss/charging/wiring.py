@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.charging.balances import (
+    BUCKET_SEARCH,
+    USAGE_SEARCH,
     AdjustRules,
     BucketCodec,
     ChargingTmfApi,
@@ -58,7 +60,7 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts)
     prepay_api.resources = [
         TmfResource(path="bucket", type="Bucket", table=Bucket, create_definition="Bucket",
                     update_definition="Bucket", operations=READ_OPS, customer_operations=READ_OPS,
-                    owner_paths=OWNED, codec=BucketCodec()),
+                    owner_paths=OWNED, codec=BucketCodec(), searchable=BUCKET_SEARCH),
         TmfResource(path="topupBalance", type="TopupBalance", table=TopupBalance, hooks=TopupRules(history),
                     operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
         TmfResource(path="adjustBalance", type="AdjustBalance", table=AdjustBalance, hooks=AdjustRules(history),
@@ -73,7 +75,7 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts)
     usage_api = TmfApi(
         name=USAGE_API, title="TMF635 Usage Management", spec_file=USAGE_SPEC_FILE, permission="charging",
         resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
-                               customer_operations=READ_OPS, owner_paths=OWNED)],
+                               searchable=USAGE_SEARCH, customer_operations=READ_OPS, owner_paths=OWNED)],
     )
     return ChargingServices(
         service=ChargingService(catalog, accounts), prepay_api=prepay_api, usage_api=usage_api,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Index, String, event
+from sqlalchemy import Index, String, event, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.db import Base
@@ -16,6 +16,7 @@ class Customer(TmfDocument, Base):
     __table_args__ = (
         Index("ix_customer_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),
         Index("ix_customer_engaged_party", "tenant_id", "engaged_party_id"),
+        Index("ix_customer_recent", "tenant_id", literal_column("created_at DESC"), "id"),
     )
 
     #: the engaged party's id, copied from the document on every write (search by a party's email/phone/id)

@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from openbss.customer import repository
+from openbss.customer.codecs import EMAIL, PHONE
 from openbss.customer.errors import InvalidSearch, InvalidSegment
 from openbss.customer.schemas import SEGMENT, SEGMENTS
 from openbss.party.service import PartyService, check_contact_media, list_all
 from openbss.platform.errors import NotFound
-from openbss.platform.personal_data import (
-    ERASED,
-    PersonalDataCodec,
-    PersonalDataRegistry,
-    normalize_email,
-    normalize_identifier,
-    normalize_phone,
-    prefix_match,
-)
+from openbss.platform.personal_data import ERASED, PersonalDataRegistry
 from openbss.platform.tmf.query import MAX_LIMIT
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
 
@@ -81,10 +74,9 @@ SEARCH_PARAMS = ("name", "email", "phone", "identification", "accountId", "segme
 class CustomerService:
     """Named actions other domains call."""
 
-    def __init__(self, customers: ResourceService, codec: PersonalDataCodec, parties: PartyService,
+    def __init__(self, customers: ResourceService, parties: PartyService,
                  personal_data: PersonalDataRegistry) -> None:
         self._customers = customers
-        self._codec = codec  # the customer resource's: blind index of names, e-mails, phones, account ids
         self.parties = parties
         self.personal_data = personal_data  # the 360 view's sections come from the domains that add them
 
@@ -142,20 +134,19 @@ class CustomerService:
             raise InvalidSearch(f"'limit' must be 1..{MAX_LIMIT} and 'offset' at least 0")
         criteria: list[Any] = []  # subqueries of customer ids, each served by an index
         conds: list[Any] = []  # conditions on the matching customers' rows
+        index = self._customers.store.index
         if "name" in given:
-            criteria.append(await prefix_match(ctx, self._codec, "name", given["name"]))
-        for attr, normalize in (("email", normalize_email), ("phone", normalize_phone)):
+            criteria.append(await index.prefix_match(ctx, "name", given["name"]))
+        for attr, path in (("email", EMAIL), ("phone", PHONE)):
             if attr in given:
-                value = normalize(given[attr])
-                parties = await self.parties.party_ids_matching(ctx, attr, value)
-                own = await self._codec.matching_ids(ctx, attr, [value])
+                parties = await self.parties.party_ids_matching(ctx, attr, given[attr])
+                own = await index.matching_ids(ctx, path, [given[attr]])
                 criteria.append(repository.by_engaged_party(parties, own))
         if "identification" in given:
-            parties = await self.parties.party_ids_matching(ctx, "identification",
-                                                            normalize_identifier(given["identification"]))
+            parties = await self.parties.party_ids_matching(ctx, "identification", given["identification"])
             criteria.append(repository.by_engaged_party(parties))
         if "accountId" in given:
-            criteria.append(await self._codec.matching_ids(ctx, "account", [given["accountId"].strip()]))
+            criteria.append(await index.matching_ids(ctx, "account.id", [given["accountId"].strip()]))
         if "segment" in given:
             segments = given["segment"].split(",")
             bad = [s for s in segments if s not in SEGMENTS]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.customer import events
-from openbss.customer.codecs import customer_codec
+from openbss.customer.codecs import customer_codec, customer_search
 from openbss.customer.models import Customer
 from openbss.customer.schemas import SPEC_FILE
 from openbss.customer.service import CustomerRules, CustomerService
@@ -35,10 +35,10 @@ def build(settings: Settings, parties: PartyService, personal_data: PersonalData
         resources=[
             TmfResource(path="customer", type="Customer", table=Customer, hooks=CustomerRules(parties),
                         state_field="status", initial_state="initialized", owner_paths=("engagedParty.id",),
-                        codec=codec, customer_operations=frozenset({"list", "get"}),
+                        codec=codec, searchable=customer_search, customer_operations=frozenset({"list", "get"}),
                         update_definition="OpenBSSCustomer_Update"),
         ],
     )
     resources = resource_services(api)
-    service = CustomerService(resources["customer"], codec, parties, personal_data)
+    service = CustomerService(resources["customer"], parties, personal_data)
     return CustomerServices(service=service, api=api, resources=resources)

@@ -1,7 +1,10 @@
-"""Which attributes of parties and party roles are personal data: stored encrypted, some searchable.
+"""Which attributes of parties and party roles are personal data (stored encrypted), and which are searchable.
 
 Organization names are not personal data and stay plain (sortable); an operator with many sole traders adds
 them with ``OPENBSS_PII_ATTRIBUTES='{"Organization": ["name", "tradingName"]}'``.
+
+Searchable: the specification's first-level attributes (the kit's default: names, status, dates, references;
+sealed ones through blind-index digests), plus e-mail addresses, phone numbers and identification numbers.
 """
 
 from __future__ import annotations
@@ -9,11 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from openbss.party.models import Individual, Organization, PartyRole
-from openbss.platform.personal_data import PersonalDataCodec, Searchable
+from openbss.platform.personal_data import PersonalDataCodec
+from openbss.platform.tmf.search import Indexed, Searchable
 
 EMAIL = "contactMedium.characteristic.emailAddress"
 PHONE = "contactMedium.characteristic.phoneNumber"
-CONTACT_SEARCH = {EMAIL: Searchable("email", "email"), PHONE: Searchable("phone", "phone")}
+CONTACTS = (Indexed(EMAIL, "email"), Indexed(PHONE, "phone"))
+#: the identification path of each party type (searched by ``customerSearch?identification=``)
+IDENTIFICATION = {"Individual": "individualIdentification.identificationId",
+                  "Organization": "organizationIdentification.identificationId"}
 
 
 def external_ids(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -32,26 +39,19 @@ individual_codec = PersonalDataCodec(
               "preferredGivenName", "familyNamePrefix", "otherName", "birthDate", "placeOfBirth", "deathDate",
               "contactMedium.characteristic", "individualIdentification.identificationId",
               "individualIdentification.attachment", "disability", "relatedParty.name"),
-    indexed={
-        "givenName": Searchable("givenName", "name"),
-        "familyName": Searchable("familyName", "name"),
-        "fullName": Searchable("fullName", "name"),
-        **CONTACT_SEARCH,
-        "individualIdentification.identificationId": Searchable("identification", "identifier"),
-    },
-    unique=external_ids,
 )
+individual_search = Searchable(
+    include=(*CONTACTS, Indexed(IDENTIFICATION["Individual"], "identifier"), "externalReference.name"),
+    unique=external_ids)
 
 organization_codec = PersonalDataCodec(
-    "Organization", Organization,
-    personal=("contactMedium.characteristic", "relatedParty.name"),
-    indexed={**CONTACT_SEARCH,
-             "organizationIdentification.identificationId": Searchable("identification", "identifier")},
-    unique=external_ids,
-)
+    "Organization", Organization, personal=("contactMedium.characteristic", "relatedParty.name"))
+organization_search = Searchable(
+    include=(*CONTACTS, Indexed(IDENTIFICATION["Organization"], "identifier"), "externalReference.name"),
+    unique=external_ids)
 
 party_role_codec = PersonalDataCodec(
     "PartyRole", PartyRole,
     personal=("contactMedium.characteristic", "engagedParty.name", "relatedParty.name", "creditProfile"),
-    indexed=dict(CONTACT_SEARCH),
 )
+party_role_search = Searchable(include=CONTACTS)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from openbss.party.errors import InvalidContactMedium, InvalidReference
 from openbss.platform.errors import NotFound
-from openbss.platform.personal_data import ERASED, PersonalDataCodec, normalize_phone
+from openbss.platform.personal_data import ERASED, normalize_phone
 from openbss.platform.tmf.query import Filter, ListQuery
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
 
@@ -176,14 +176,18 @@ class PartyService:
             raise InvalidReference(f"'{field}.id': party '{ref.get('id')}' does not exist")
         return party
 
-    async def party_ids_matching(self, ctx: Context, attribute: str, normalized: str) -> Any:
-        """A subquery of the ids of parties whose blind-indexed ``attribute`` (email, phone, identification)
-        equals the normalized value."""
+    async def party_ids_matching(self, ctx: Context, attribute: str, value: str) -> Any:
+        """A subquery of the ids of parties whose indexed ``attribute`` (email, phone, identification) equals the
+        value (normalized like the index: case, punctuation, separators)."""
         from sqlalchemy import union
 
-        return union(*[await codec.matching_ids(ctx, attribute, [normalized])
-                       for codec in (self._individuals.resource.codec, self._organizations.resource.codec)
-                       if isinstance(codec, PersonalDataCodec)])
+        from openbss.party.codecs import EMAIL, IDENTIFICATION, PHONE
+
+        subqueries = []
+        for service in (self._individuals, self._organizations):
+            path = {"email": EMAIL, "phone": PHONE}.get(attribute) or IDENTIFICATION[service.resource.type]
+            subqueries.append(await service.store.index.matching_ids(ctx, path, [value]))
+        return union(*subqueries)
 
     async def roles_of(self, ctx: Context, party_id: str) -> list[dict[str, Any]]:
         if self.roles is None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.party import events
-from openbss.party.codecs import individual_codec, organization_codec, party_role_codec
+from openbss.party.codecs import (
+    individual_codec,
+    individual_search,
+    organization_codec,
+    organization_search,
+    party_role_codec,
+    party_role_search,
+)
 from openbss.party.models import Individual, Organization, PartyRole
 from openbss.party.schemas import ROLE_SPEC_FILE, SPEC_FILE
 from openbss.party.service import IndividualRules, OrganizationRules, PartyRoleRules, PartyService
@@ -34,10 +41,10 @@ def build(settings: Settings) -> PartyServices:
         resources=[
             TmfResource(path="individual", type="Individual", table=Individual, hooks=IndividualRules(),
                         state_field="status", initial_state="initialized", owner_paths=("id",),
-                        codec=configured(individual_codec, settings)),
+                        codec=configured(individual_codec, settings), searchable=individual_search),
             TmfResource(path="organization", type="Organization", table=Organization, hooks=OrganizationRules(),
                         state_field="status", initial_state="initialized", owner_paths=("relatedParty.id",),
-                        codec=configured(organization_codec, settings)),
+                        codec=configured(organization_codec, settings), searchable=organization_search),
         ],
     )
     parties = resource_services(party_api)
@@ -48,7 +55,7 @@ def build(settings: Settings) -> PartyServices:
         resources=[
             TmfResource(path="partyRole", type="PartyRole", table=PartyRole, hooks=PartyRoleRules(service),
                         state_field="status", initial_state="initialized", owner_paths=("engagedParty.id",),
-                        codec=configured(party_role_codec, settings)),
+                        codec=configured(party_role_codec, settings), searchable=party_role_search),
         ],
     )
     roles = resource_services(role_api)

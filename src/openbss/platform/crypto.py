@@ -246,6 +246,24 @@ class KeyService:
         return key
 
 
+def tenant_keys_sync(connection: Any, keyring: MasterKeyring, tenant_id: str) -> tuple[dict[str, bytes], bytes]:
+    """The tenant's data keys by id and its blind-index key (created when missing), unwrapped, over a synchronous
+    connection bound to the tenant (migrations run on one)."""
+    t = TenantDataKey.__table__
+    rows = connection.execute(select(t.c.id, t.c.purpose, t.c.status, t.c.master_key_id, t.c.wrapped)).all()
+    data = {r.id: keyring.unwrap(r.master_key_id, r.wrapped, _wrap_aad(tenant_id, r.id, r.purpose))
+            for r in rows if r.purpose == DATA}
+    index = [r for r in rows if r.purpose == INDEX and r.status == ACTIVE]
+    if index:
+        row = index[0]
+        return data, keyring.unwrap(row.master_key_id, row.wrapped, _wrap_aad(tenant_id, row.id, INDEX))
+    key_id, raw = secrets.token_hex(6), secrets.token_bytes(32)
+    mk, wrapped = keyring.wrap(raw, _wrap_aad(tenant_id, key_id, INDEX))
+    connection.execute(insert(TenantDataKey).values(id=key_id, tenant_id=tenant_id, purpose=INDEX, status=ACTIVE,
+                                                    master_key_id=mk, wrapped=wrapped))
+    return data, raw
+
+
 _service: KeyService | None = None
 _service_lock = threading.Lock()
 
@@ -299,7 +317,17 @@ def blind_digest(index_key: bytes, resource_type: str, attribute: str, normalize
     return hmac.new(index_key, msg, hashlib.sha256).digest()[:DIGEST_BYTES]
 
 
-def walk_sealed(value: Any, fn: Callable[[str], str]) -> Any:
+def unseal_document(body: Any, data_keys: dict[str, bytes], aad: bytes) -> Any:
+    """A copy of a stored document with every sealed value decrypted (keys by id)."""
+    def plain(token: str) -> Any:
+        key = data_keys.get(sealed_key_id(token))
+        if key is None:
+            raise KeyError_(f"data key '{sealed_key_id(token)}' is not available")
+        return unseal(key, token, aad)
+    return walk_sealed(body, plain)
+
+
+def walk_sealed(value: Any, fn: Callable[[str], Any]) -> Any:
     """A copy of a JSON value with ``fn`` applied to every sealed string."""
     if isinstance(value, dict):
         return {k: walk_sealed(v, fn) for k, v in value.items()}

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import DateTime, Index, Integer, String, func, or_, select
+from sqlalchemy import DateTime, Index, Integer, String, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -33,6 +33,7 @@ from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
+from openbss.platform.tmf.search import Searchable, SearchIndex
 from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime, load_spec
 
 
@@ -55,7 +56,9 @@ class TmfDocument(TenantScoped):
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
         name = cls.__tablename__  # type: ignore[attr-defined]
-        return (Index(f"ix_{name}_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),)
+        # the GIN index serves document path filters; the other one the lists' default order (newest first)
+        return (Index(f"ix_{name}_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),
+                Index(f"ix_{name}_recent", "tenant_id", literal_column("created_at DESC"), "id"))
 
 
 def camel(name: str) -> str:
@@ -98,7 +101,8 @@ class ResourceHooks:
 
 class DocumentCodec:
     """How a resource's document is stored. The default stores it as it is; a domain with personal data plugs
-    in encryption here (encode before writing, decode after reading, blind-index conditions for filters)."""
+    in encryption here (encode before writing, decode after reading; which paths are sealed, and the key of
+    their blind index in the search entries)."""
 
     async def encode(self, ctx: "Context", resource_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         return doc
@@ -106,8 +110,12 @@ class DocumentCodec:
     async def decode(self, ctx: "Context", rows: "list[TmfDocument]") -> list[dict[str, Any]]:
         return [row.body for row in rows]
 
-    async def filter_condition(self, ctx: "Context", flt: Any, table: Any) -> Any | None:
-        """A SQL condition for ``flt`` when the codec owns the attribute (e.g. a blind index); else None."""
+    def sealed(self, path: str) -> bool:
+        """Whether the values at a dotted path are stored sealed (searchable only through blind-index digests)."""
+        return False
+
+    async def index_key(self, ctx: "Context") -> bytes | None:
+        """The tenant's blind-index key, for resources with sealed values."""
         return None
 
     def sortable(self, path: str) -> bool:
@@ -121,10 +129,6 @@ class DocumentCodec:
     def is_personal(self, attribute: str) -> bool:
         """Whether a top-level attribute holds personal data (masked in the audit trail)."""
         return False
-
-    async def forget(self, ctx: "Context", resource_id: str) -> None:
-        """Called when a resource is deleted (e.g. to drop its search index entries)."""
-        return None
 
 
 @dataclass
@@ -146,6 +150,8 @@ class TmfResource:
     codec: DocumentCodec = field(default_factory=DocumentCodec)
     #: filterable attributes beyond the specification's (documented extensions), by dotted path
     extra_attributes: dict[str, AttributeType] = field(default_factory=dict)
+    #: the attributes served by the search index (default: the specification's first-level ones)
+    searchable: Searchable = field(default_factory=Searchable)
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -202,6 +208,9 @@ class DocumentStore:
         self.api = api
         self.resource = resource
         self.table = resource.table
+        self.index = SearchIndex(resource.type, resource.table, resource.searchable, api.spec,
+                                 resource.read_definition or resource.type, resource.codec,
+                                 resource.extra_attributes)
 
     def href(self, base_url: str, resource_id: str) -> str:
         return f"{base_url}{self.api.base_path}/{self.resource.path}/{resource_id}"
@@ -237,8 +246,11 @@ class DocumentStore:
         from openbss.platform.tmf.query import Filter
 
         for path in self.resource.owner_paths:
+            ids = self.index.owner_ids(path, party)
             if path == "id":
                 conds.append(self.table.id == party)
+            elif ids is not None:
+                conds.append(self.table.id.in_(ids))
             else:
                 attr = spec.attribute(self.resource.read_definition or self.resource.type, path)
                 assert attr is not None, f"owner path {path} not in the specification"
@@ -260,20 +272,23 @@ class DocumentStore:
         return row
 
     async def list(self, ctx: Context, q: ListQuery) -> tuple[list[TmfDocument], int]:
-        stmt = self._scoped(ctx.principal)
+        owner = self.owner_condition(ctx.principal)
+        stmt = select(self.table) if owner is None else select(self.table).where(owner)
         codec = self.resource.codec
-        for flt in q.filters:
-            cond = await codec.filter_condition(ctx, flt, self.table)
-            if cond is None:
-                if flt.path in ("id", "href") and flt.op == "eq":
-                    cond = self.table.id.in_([str(v).rstrip("/").rsplit("/", 1)[-1] for v in flt.values])
-                else:
-                    cond = sql_condition(flt, self.table.body)
-            stmt = stmt.where(cond)
+        compiled = await self.index.compile(ctx, q.filters)
+        stmt = stmt.where(*compiled.conditions)
         for path, _ in q.sort:
             if not codec.sortable(path):
                 raise BadRequest(f"cannot sort by '{path}': it is stored encrypted", code="INVALID_SORT")
-        total = await ctx.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        if compiled.countable() and owner is None:
+            # every filter is answered by the search entries, written with the documents: count them, not the rows
+            first = compiled.id_sets[0].subquery()
+            ids = first.c[0]
+            counted = (select(func.count() if compiled.unique_first else func.count(func.distinct(ids)))
+                       .select_from(first).where(*[ids.in_(other) for other in compiled.id_sets[1:]]))
+            total = await ctx.session.scalar(counted) or 0
+        else:
+            total = await ctx.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         order: list[Any] = []
         for path, desc in q.sort:
             key = sql_sort_key(path, self.table.body)
@@ -287,11 +302,13 @@ class DocumentStore:
         stored = await self.resource.codec.encode(ctx, resource_id, doc)
         row = self.table(id=resource_id, body=stored, last_update=utcnow(), **columns)  # type: ignore[call-arg]
         ctx.session.add(row)
+        await self.index.write(ctx, resource_id, doc, replace=False)
         await ctx.session.flush()
         return row
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.body = await self.resource.codec.encode(ctx, row.id, doc)
+        await self.index.write(ctx, row.id, doc, replace=True)
         row.last_update = utcnow()
         row.revision = row.revision + 1
         await ctx.session.flush()
@@ -299,7 +316,7 @@ class DocumentStore:
 
     async def delete(self, ctx: Context, row: TmfDocument) -> None:
         await ctx.session.delete(row)
-        await self.resource.codec.forget(ctx, row.id)
+        await self.index.forget(ctx, row.id)
         await ctx.session.flush()
 
 
