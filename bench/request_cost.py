@@ -1,0 +1,146 @@
+"""Per-request cost of the HTTP stack: a cached self-care read and a TMF GET by id, as ratios to ``/health/live``.
+
+    # wrk is Debian's (apt-get install -y wrk); the data is the self-care benchmark's
+    psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE openbss_bench_selfcare"
+    export OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_selfcare
+    .venv/bin/openbss db upgrade
+    .venv/bin/python bench/selfcare_read_paths.py generate --customers 20
+    .venv/bin/python bench/request_cost.py run --workers 2 --duration 10 --rounds 3
+
+``run`` starts ``openbss serve --workers N`` once and, in each round, drives every path with wrk (2 threads, 64
+keep-alive connections) one after the other against the same processes:
+
+* ``/health/live`` — the floor: uvicorn, the platform's middleware, routing, a constant answer;
+* ``/selfcare/api/balance`` and ``/selfcare/api/customer`` for one signed-in customer (``Authorization: Bearer
+  <portal session>``): session and rate limits checked on every request, the answer served from the portal's
+  per-process cache (at most one miss per process and second);
+* ``/tmf-api/party/v4/individual/{id}`` with a staff token (``csr_agent``): the token verified, the tenant
+  checked, one transaction bound to the tenant (row-level security), the document read and decrypted, rendered.
+
+Each path's throughput is reported as a ratio to ``/health/live`` measured in the same round (the machine is
+shared: ratios of one round compare like with like), with the CPU time the API processes and the PostgreSQL
+backends spent per request (read from ``/proc``), which does not depend on what else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from support import api_server_process, cpu_seconds, free_port, postgres_backends, process_tree
+
+DATA = Path(__file__).parent / ".data" / "selfcare_sessions.json"
+HIGH_LIMITS = {"OPENBSS_SELFCARE_RATE_LIMIT_IP": "100000000/minute",
+               "OPENBSS_SELFCARE_RATE_LIMIT_USER": "100000000/minute",
+               "OPENBSS_SELFCARE_RATE_LIMIT_DOCUMENTS": "100000000/minute"}
+
+
+def require_wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        sys.exit("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk")
+    return found
+
+
+def wrk(url: str, headers: dict[str, str], *, duration: int, connections: int, threads: int) -> dict[str, Any]:
+    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "requests": total, "p50": lat.get("50"), "p99": lat.get("99"),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def run(workers: int, duration: int, rounds: int, connections: int) -> None:
+    require_wrk()
+    from openbss.platform.auth import issue_token
+
+    data = json.loads(DATA.read_text())
+    tenant, session = data["tenant"], data["tokens"][0]
+    database = (os.environ.get("OPENBSS_DATABASE_URL") or "").rsplit("/", 1)[-1]
+    os.environ.update({**HIGH_LIMITS, "OPENBSS_SELFCARE_TENANT": tenant})
+    staff = issue_token(tenant, ["csr_agent"], subject="bench:request-cost", ttl_seconds=6 * 3600)
+    port = free_port()
+    with api_server_process(port, "--workers", str(workers)) as (base, server):
+        with httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {staff}"}) as http:
+            found = http.get("/tmf-api/party/v4/individual", params={"limit": 1, "fields": "id"})
+            found.raise_for_status()
+            individual = found.json()[0]["id"]
+        paths = [
+            ("GET /health/live", "/health/live", {}),
+            ("RetrieveCurrentBalance (cached)", "/selfcare/api/balance", {"Authorization": f"Bearer {session}"}),
+            ("RetrieveCustomerInformation (cached)", "/selfcare/api/customer",
+             {"Authorization": f"Bearer {session}"}),
+            ("TMF GET individual/{id}", f"/tmf-api/party/v4/individual/{individual}",
+             {"Authorization": f"Bearer {staff}"}),
+        ]
+        for _, path, headers in paths:  # warm-up: every worker process, caches, connection pools
+            check = httpx.get(f"{base}{path}", headers=headers, timeout=30)
+            check.raise_for_status()
+            wrk(f"{base}{path}", headers, duration=3, connections=connections, threads=2)
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in paths}
+        for n in range(rounds):
+            for name, path, headers in paths:
+                api, db = process_tree(server.pid), postgres_backends(database)
+                cpu0 = (cpu_seconds(api), cpu_seconds(db))
+                load0 = load_average()
+                r = wrk(f"{base}{path}", headers, duration=duration, connections=connections, threads=2)
+                cpu1 = (cpu_seconds(api), cpu_seconds(db))
+                r["api_us"] = (cpu1[0] - cpu0[0]) / r["requests"] * 1e6
+                r["db_us"] = (cpu1[1] - cpu0[1]) / r["requests"] * 1e6
+                r["load"] = max(load0, load_average())
+                results[name].append(r)
+            floor = results[paths[0][0]][n]["rps"]
+            line = ", ".join(f"{name}: {results[name][n]['rps']:,.0f}/s ({results[name][n]['rps'] / floor:.2f}x)"
+                             for name, _, _ in paths)
+            print(f"round {n + 1}: {line}", flush=True)
+    print(f"\nworkers={workers} connections={connections} duration={duration}s rounds={rounds} "
+          f"cpus={os.cpu_count()} python={sys.version.split()[0]} {time.strftime('%Y-%m-%d %H:%M')}")
+    print("| path | requests/s (median) | ratio to /health/live (per round) | p50 | p99 | API CPU µs/req "
+          "| PostgreSQL CPU µs/req | non-2xx | load avg |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    floors = [r["rps"] for r in results[paths[0][0]]]
+    for name, _, _ in paths:
+        rs = results[name]
+        ratios = [r["rps"] / f for r, f in zip(rs, floors, strict=True)]
+        mid = sorted(rs, key=lambda r: r["rps"])[len(rs) // 2]
+        print(f"| {name} | {statistics.median(r['rps'] for r in rs):,.0f} | "
+              f"{statistics.median(ratios):.2f} ({', '.join(f'{x:.2f}' for x in ratios)}) | {mid['p50']} | "
+              f"{mid['p99']} | {statistics.median(r['api_us'] for r in rs):.0f} | "
+              f"{statistics.median(r['db_us'] for r in rs):.0f} | {sum(r['non2xx'] for r in rs)} | "
+              f"{max(r['load'] for r in rs):.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--duration", type=int, default=10)
+    r.add_argument("--rounds", type=int, default=3)
+    r.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    run(args.workers, args.duration, args.rounds, args.connections)
+
+
+if __name__ == "__main__":
+    main()
