@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from openbss import __version__
 from openbss.platform.audit import audit_router
+from openbss.platform.dispatch import install_dispatcher
 from openbss.platform.http import BodySizeLimitMiddleware, ops_router
 from openbss.platform.messaging import messaging_router
 from openbss.platform.observability import RequestContextMiddleware
@@ -107,4 +108,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit_router)
     app.include_router(messaging_router)
     mount_docs(app)
+    install_dispatcher(app)  # requests matched by path prefix, not by trying every route (platform/dispatch.py)
     return app
