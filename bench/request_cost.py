@@ -25,6 +25,7 @@ backends spent per request (read from ``/proc``), which does not depend on what 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -66,6 +67,29 @@ def wrk(url: str, headers: dict[str, str], *, duration: int, connections: int, t
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
 
 
+async def sign_in(tenant: str) -> str:
+    """A new portal session for the first customer of the self-care benchmark (sessions expire when idle)."""
+    from sqlalchemy import select
+
+    from openbss.platform.runtime import Runtime
+    from openbss.selfcare import signin
+    from openbss.selfcare.models import SelfcareIdentity
+    from openbss.selfcare.portal import build_portal
+    from openbss.settings import get_settings
+
+    settings = get_settings().model_copy(update={"selfcare_tenant": tenant})
+    rt = Runtime.build(settings)
+    portal = await build_portal(settings, rt.db)
+    try:
+        async with rt.db.transaction(tenant) as session:
+            identity = (await session.execute(select(SelfcareIdentity).where(
+                SelfcareIdentity.provider == "bench", SelfcareIdentity.subject == "bench-0"))).scalar_one()
+            return (await signin._new_session(portal, session, identity)).token
+    finally:
+        await portal.close()
+        await rt.close()
+
+
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -75,7 +99,8 @@ def run(workers: int, duration: int, rounds: int, connections: int) -> None:
     from openbss.platform.auth import issue_token
 
     data = json.loads(DATA.read_text())
-    tenant, session = data["tenant"], data["tokens"][0]
+    tenant = data["tenant"]
+    session = asyncio.run(sign_in(tenant))
     database = (os.environ.get("OPENBSS_DATABASE_URL") or "").rsplit("/", 1)[-1]
     os.environ.update({**HIGH_LIMITS, "OPENBSS_SELFCARE_TENANT": tenant})
     staff = issue_token(tenant, ["csr_agent"], subject="bench:request-cost", ttl_seconds=6 * 3600)
@@ -138,8 +163,12 @@ def main() -> None:
     r.add_argument("--duration", type=int, default=10)
     r.add_argument("--rounds", type=int, default=3)
     r.add_argument("--connections", type=int, default=64)
+    sub.add_parser("session", help="print a new portal session token (for profiling by hand)")
     args = parser.parse_args()
-    run(args.workers, args.duration, args.rounds, args.connections)
+    if args.command == "session":
+        print(asyncio.run(sign_in(json.loads(DATA.read_text())["tenant"])))
+    else:
+        run(args.workers, args.duration, args.rounds, args.connections)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from openbss import __version__
 from openbss.platform.audit import audit_router
 from openbss.platform.dispatch import install_dispatcher
-from openbss.platform.http import BodySizeLimitMiddleware, ops_router
+from openbss.platform.http import PlatformMiddleware, ops_router
 from openbss.platform.messaging import messaging_router
-from openbss.platform.observability import RequestContextMiddleware
 from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.errors import install_error_handlers
 from openbss.selfcare.api import STATIC as SELFCARE_STATIC
 from openbss.selfcare.api import TAG as SELFCARE_TAG
 from openbss.selfcare.api import router as selfcare_router
-from openbss.selfcare.security import SelfcareSecurityHeaders
+from openbss.selfcare.security import PortalSecurityHeaders
 from openbss.settings import Settings, get_settings
 
 
@@ -95,12 +94,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SelfcareSecurityHeaders,
-                       https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(PlatformMiddleware, max_bytes=settings.max_body_bytes, response_headers=[PortalSecurityHeaders(
+        https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))])
     app.include_router(ops_router)
-    # the portal's routes first: Starlette matches routes in order, and the portal is the hottest path
+    # requests are matched by path prefix (platform/dispatch.py): the order of routers matters only between overlaps
     app.include_router(selfcare_router)
     app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     for _, router in routers:
