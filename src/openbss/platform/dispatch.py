@@ -19,9 +19,10 @@ path served with other methods, ``404``, trailing-slash redirects, path paramete
 
 **Routes added later.** The index is built on the first request and rebuilt on the first request after the app's
 routes change: it compares, on every request, the number of routes of the app and of every router included in it
-with the numbers it was built from (so ``app.mount(...)`` or ``include_router(...)`` after start-up, as the demo does
-for its identity providers, takes effect on the next request). Code that *replaces* a route in place, keeping the
-count, calls ``invalidate()``. OpenAPI generation reads ``app.routes``, which the dispatcher never changes.
+with the numbers it was built from (so ``app.mount(...)`` or ``include_router(...)`` after start-up, as the demo
+does for its identity providers, takes effect on the next request). Code that *replaces* a route in place, keeping
+the count, or assigns a new list to an included router's ``routes``, calls ``invalidate()``. OpenAPI generation
+reads ``app.routes``, which the dispatcher never changes.
 """
 
 from __future__ import annotations
@@ -104,25 +105,20 @@ class PrefixDispatcher:
         self.router = router
         self._fallback: ASGIApp = router.app
         self._root = _Node(ANYWHERE, ())
-        self._routes: list[BaseRoute] | None = None
-        self._counts: list[tuple[Router, int]] = []
-        self._count = -1
+        #: the route lists the index was built from (the app's, then each included router's) and their lengths
+        self._lists: list[list[BaseRoute]] = []
+        self._lengths: tuple[int, ...] = ()
         #: per top-level entry: the keys it is registered at, and (for included routers) the keys of each route
         self._entry_keys: list[set[Key]] = []
         self._child_keys: list[dict[int, set[Key]] | None] = []
 
     # --- index ----------------------------------------------------------------------------------------------
     def invalidate(self) -> None:
-        self._routes = None
+        self._lists = []
 
     def _fresh(self) -> bool:
-        routes = self.router.routes
-        if routes is not self._routes or len(routes) != self._count:
-            return False
-        for owner, count in self._counts:
-            if len(owner.routes) != count:
-                return False
-        return True
+        lists = self._lists
+        return bool(lists) and self.router.routes is lists[0] and tuple(map(len, lists)) == self._lengths
 
     def _node(self, key: Key) -> _Node:
         node = self._root
@@ -136,15 +132,15 @@ class PrefixDispatcher:
     def _build(self) -> None:
         routes = self.router.routes
         self._root = _Node(ANYWHERE, ())
-        self._entry_keys, self._child_keys, self._counts = [], [], []
+        self._entry_keys, self._child_keys = [], []
+        lists: list[list[BaseRoute]] = [routes]
         for entry in routes:
             keys: set[Key]
             children: dict[int, set[Key]] | None = None
             if _is_included_router(entry):
                 inner: Router = entry.original_router  # type: ignore[attr-defined]
-                self._counts.append((inner, len(inner.routes)))
-                self._counts.extend((r.original_router, len(r.original_router.routes))  # type: ignore[attr-defined]
-                                    for r in _walk_included(inner))
+                lists.append(inner.routes)
+                lists.extend(r.original_router.routes for r in _walk_included(inner))  # type: ignore[attr-defined]
                 if iter_route_contexts is None or _has_low_priority_routes(inner):
                     keys = {ANYWHERE}
                 else:
@@ -156,7 +152,7 @@ class PrefixDispatcher:
                 self._node(key)
             self._entry_keys.append(keys)
             self._child_keys.append(children)
-        self._routes, self._count = routes, len(routes)
+        self._lists, self._lengths = lists, tuple(map(len, lists))
 
     # --- views ----------------------------------------------------------------------------------------------
     def _view(self, node: _Node, with_slash_child: bool) -> Router:
