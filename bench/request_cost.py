@@ -18,8 +18,9 @@ keep-alive connections) one after the other against the same processes:
   checked, one transaction bound to the tenant (row-level security), the document read and decrypted, rendered.
 
 Each path's throughput is reported as a ratio to ``/health/live`` measured in the same round (the machine is
-shared: ratios of one round compare like with like), with the CPU time the API processes and the PostgreSQL
-backends spent per request (read from ``/proc``), which does not depend on what else runs on the machine.
+shared: ratios of one round compare like with like), with the CPU time the API processes, the PostgreSQL backends
+(read from ``/proc``) and wrk itself spent per request, and the ratio those CPU times give (what the throughput
+ratio is on a machine doing nothing else: the API, PostgreSQL and wrk share its cores).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,13 +59,16 @@ def wrk(url: str, headers: dict[str, str], *, duration: int, connections: int, t
     args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "requests": total, "p50": lat.get("50"), "p99": lat.get("99"),
+    return {"rps": rps, "requests": total, "p50": lat.get("50"), "p99": lat.get("99"), "wrk_us": wrk_cpu / total * 1e6,
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
 
 
@@ -129,7 +134,8 @@ def run(workers: int, duration: int, rounds: int, connections: int) -> None:
                 cpu0 = (cpu_seconds(api), cpu_seconds(db))
                 load0 = load_average()
                 r = wrk(f"{base}{path}", headers, duration=duration, connections=connections, threads=2)
-                cpu1 = (cpu_seconds(api), cpu_seconds(db))
+                # backends started during the run count whole (those that ended during it are not seen)
+                cpu1 = (cpu_seconds(api), cpu_seconds(sorted(set(db) | set(postgres_backends(database)))))
                 r["api_us"] = (cpu1[0] - cpu0[0]) / r["requests"] * 1e6
                 r["db_us"] = (cpu1[1] - cpu0[1]) / r["requests"] * 1e6
                 r["load"] = max(load0, load_average())
@@ -140,10 +146,15 @@ def run(workers: int, duration: int, rounds: int, connections: int) -> None:
             print(f"round {n + 1}: {line}", flush=True)
     print(f"\nworkers={workers} connections={connections} duration={duration}s rounds={rounds} "
           f"cpus={os.cpu_count()} python={sys.version.split()[0]} {time.strftime('%Y-%m-%d %H:%M')}")
-    print("| path | requests/s (median) | ratio to /health/live (per round) | p50 | p99 | API CPU µs/req "
-          "| PostgreSQL CPU µs/req | non-2xx | load avg |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| path | requests/s (median) | ratio to /health/live (per round) | p50 | p99 | CPU µs/req: API "
+          "| PostgreSQL | wrk | ratio by CPU | non-2xx | load avg |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     floors = [r["rps"] for r in results[paths[0][0]]]
+
+    def cpu(rs: list[dict[str, Any]]) -> float:  # everything a request costs on this machine
+        return statistics.median(r["api_us"] + max(0.0, r["db_us"]) + r["wrk_us"] for r in rs)
+
+    floor_cpu = cpu(results[paths[0][0]])
     for name, _, _ in paths:
         rs = results[name]
         ratios = [r["rps"] / f for r, f in zip(rs, floors, strict=True)]
@@ -151,8 +162,9 @@ def run(workers: int, duration: int, rounds: int, connections: int) -> None:
         print(f"| {name} | {statistics.median(r['rps'] for r in rs):,.0f} | "
               f"{statistics.median(ratios):.2f} ({', '.join(f'{x:.2f}' for x in ratios)}) | {mid['p50']} | "
               f"{mid['p99']} | {statistics.median(r['api_us'] for r in rs):.0f} | "
-              f"{statistics.median(r['db_us'] for r in rs):.0f} | {sum(r['non2xx'] for r in rs)} | "
-              f"{max(r['load'] for r in rs):.1f} |")
+              f"{statistics.median(max(0.0, r['db_us']) for r in rs):.0f} | "
+              f"{statistics.median(r['wrk_us'] for r in rs):.0f} | {floor_cpu / cpu(rs):.2f} | "
+              f"{sum(r['non2xx'] for r in rs)} | {max(r['load'] for r in rs):.1f} |")
 
 
 def main() -> None:
