@@ -78,8 +78,9 @@ class SignedIn:
 
 
 async def customer_session(request: Request) -> SignedIn:
-    """``signed_in`` and ``portal`` as one dependency, for the read operations: FastAPI's resolution costs about 10 µs
-    per dependency and request, a third of a cached read's time in the framework."""
+    """``signed_in`` with its portal, called by the read operations themselves rather than declared as FastAPI
+    dependencies: the framework's resolution costs about 8 µs per dependency and request, a third of the work of a
+    cached read."""
     p = await portal(request)
     return SignedIn(await signed_in(request, p), p)
 
@@ -188,7 +189,8 @@ async def link_verify(request: Request, body: dict[str, Any] = Body(...), p: Por
 
 
 @router.get("/selfcare/api/session", summary="The signed-in customer's session")
-async def current_session(c: SignedIn = Depends(customer_session)) -> dict[str, Any]:
+async def current_session(request: Request) -> dict[str, Any]:
+    c = await customer_session(request)
     profile = (await service.customer_information(c.portal, c.info)).value
     name = profile["name"].get("organization") or profile["name"].get("fullName")
     return _session_body(c.info, name)
@@ -211,7 +213,8 @@ async def logout(request: Request, p: Portal = Depends(portal)) -> Response:
 # --- the four operations ---------------------------------------------------------------------------------------
 @router.get("/selfcare/api/customer", summary="RetrieveCustomerInformation", response_class=Response,
             responses={200: {"content": {"application/json": {}}}})
-async def retrieve_customer(c: SignedIn = Depends(customer_session)) -> Response:
+async def retrieve_customer(request: Request) -> Response:
+    c = await customer_session(request)
     return _json(await service.customer_information(c.portal, c.info))
 
 
@@ -230,24 +233,28 @@ async def verify_email(request: Request, body: dict[str, Any] = Body(...), info:
 
 @router.get("/selfcare/api/balance", summary="RetrieveCurrentBalance (money and every allowance)",
             response_class=Response, responses={200: {"content": {"application/json": {}}}})
-async def retrieve_balance(c: SignedIn = Depends(customer_session)) -> Response:
+async def retrieve_balance(request: Request) -> Response:
+    c = await customer_session(request)
     return _json(await service.current_balance(c.portal, c.info))
 
 
 @router.get("/selfcare/api/usage/months", summary="Months with an itemized usage statement")
-async def usage_months(c: SignedIn = Depends(customer_session)) -> dict[str, Any]:
+async def usage_months(request: Request) -> dict[str, Any]:
+    c = await customer_session(request)
     return {"months": usage.months(c.portal), "current": usage.current_month(c.portal)}
 
 
 @router.get("/selfcare/api/usage", summary="A month's usage events and totals (JSON)", response_class=Response,
             responses={200: {"content": {"application/json": {}}}})
 async def usage_of_month(month: str, c: SignedIn = Depends(customer_session)) -> Response:
+    # a dependency here: a request without a session is answered 401 before its query is validated
     return _json(await service.usage_page(c.portal, c.info, month))
 
 
 @router.get("/selfcare/api/usage/{month}.pdf", summary="RetrieveItemizedUsage: the month's PDF (archived)",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-async def usage_document(month: str, c: SignedIn = Depends(customer_session)) -> Response:
+async def usage_document(month: str, request: Request) -> Response:
+    c = await customer_session(request)
     doc = await service.itemized_usage_pdf(c.portal, c.info, month)
     return Response(doc.content, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="usage-{doc.month}.pdf"',
