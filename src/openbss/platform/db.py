@@ -9,6 +9,7 @@ BYPASSRLS, so a query that forgets a tenant filter still sees only its tenant's 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import ForeignKey, MetaData, String, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -153,6 +155,7 @@ def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         max_overflow=0,
         json_serializer=json_dumps,
         json_deserializer=json_loads,
+        connect_args={"connection_class": ScopedConnection},
     )
     _check_liveness_on_checkout(engine)
     return engine
@@ -168,6 +171,8 @@ def _check_liveness_on_checkout(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "checkin")
     def _checked_in(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
+        if dbapi_connection is not None and isinstance(dbapi_connection.driver_connection, ScopedConnection):
+            dbapi_connection.driver_connection.scope_statement = None
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -199,14 +204,56 @@ class Database:
         """One transaction bound to a tenant (``tenant_id``) or, for platform relays, to the system scope.
 
         Commits when the block exits normally, rolls back on an exception. Services and repositories only
-        flush; this is the single place that commits.
+        flush; this is the single place that commits. The scope is bound in the same message as the transaction's
+        BEGIN (``ScopedConnection``), or by a statement of its own for a tenant id that is not a plain identifier.
         """
         async with self.sessionmaker() as session, session.begin():
-            await bind_scope(session, tenant_id, system=system)
+            if not await _bind_with_begin(session, tenant_id, system=system):
+                await bind_scope(session, tenant_id, system=system)
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class ScopedConnection(asyncpg.Connection):
+    """An asyncpg connection that sends the statement binding a transaction's scope in the same message as the
+    transaction's BEGIN: one round trip instead of two for every transaction (measured: a sixth of the CPU of a TMF
+    GET by id). ``Database.transaction`` sets the statement and begins the transaction at once; the pool also clears it
+    when the connection is returned, so it can never reach another transaction."""
+
+    scope_statement: str | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        statement = self.scope_statement
+        if statement is not None and not args and query.startswith("BEGIN"):
+            self.scope_statement = None
+            query = f"{query} {statement}"
+        return await super().execute(query, *args, timeout=timeout)
+
+
+#: tenant ids written into the BEGIN message as literals (anything else is bound as a parameter)
+_LITERAL = re.compile(r"^[a-z0-9-]{0,63}$")
+
+
+async def _bind_with_begin(session: AsyncSession, tenant_id: str | None, *, system: bool) -> bool:
+    """Begin the session's transaction now, bound to the scope, in one round trip; False when this cannot be done
+    (a tenant id that is not a plain identifier, another driver): the caller binds with a statement of its own."""
+    tenant = tenant_id or ""
+    if not _LITERAL.match(tenant):
+        return False
+    raw = await (await session.connection()).get_raw_connection()
+    driver, adapted = raw.driver_connection, raw.dbapi_connection
+    begin = getattr(adapted, "_start_transaction", None)  # how SQLAlchemy's asyncpg adapter begins
+    if not isinstance(driver, ScopedConnection) or begin is None or getattr(adapted, "_transaction", 0) is not None:
+        return False
+    driver.scope_statement = (f"SELECT set_config('{TENANT_GUC}', '{tenant}', true), "
+                              f"set_config('{SCOPE_GUC}', '{'system' if system else ''}', true);")
+    try:
+        await begin()  # eagerly, as a bound statement would: code may use the driver connection directly
+    finally:
+        driver.scope_statement = None
+    return True
 
 
 _BIND_SCOPE = text("SELECT set_config(:g1, :t, true), set_config(:g2, :s, true)")
