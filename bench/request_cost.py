@@ -6,6 +6,7 @@
     .venv/bin/openbss db upgrade
     .venv/bin/python bench/selfcare_read_paths.py generate --customers 20
     .venv/bin/python bench/request_cost.py run --workers 2 --duration 10 --rounds 3
+    .venv/bin/python bench/request_cost.py in-process          # CPU per request of the stack, no server
 
 ``run`` starts ``openbss serve --workers N`` once and, in each round, drives every path with wrk (2 threads, 64
 keep-alive connections) one after the other against the same processes:
@@ -167,6 +168,76 @@ def run(workers: int, duration: int, rounds: int, connections: int) -> None:
               f"{sum(r['non2xx'] for r in rs)} | {max(r['load'] for r in rs):.1f} |")
 
 
+async def in_process(requests: int, rounds: int) -> None:
+    """The same paths through the ASGI app called directly (no server, no socket, one request at a time): the CPU
+    time of the stack per request, which other load on the machine barely changes. For a profile of one path:
+    ``py-spy record -f raw -o out.txt -- .venv/bin/python bench/request_cost.py in-process --only tmf``."""
+    import time
+
+    from openbss.app import create_app
+    from openbss.platform.auth import issue_token
+    from openbss.settings import get_settings
+
+    data = json.loads(DATA.read_text())
+    tenant = data["tenant"]
+    session = await sign_in(tenant)
+    os.environ.update({**HIGH_LIMITS, "OPENBSS_SELFCARE_TENANT": tenant})
+    get_settings.cache_clear()
+    app = create_app(get_settings())
+    app.state.selfcare_charging_transport = httpx.ASGITransport(app=app)  # the portal reaches charging in process
+    staff = issue_token(tenant, ["csr_agent"], subject="bench:request-cost", ttl_seconds=3600)
+    lifespan_in: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan_out: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await lifespan_in.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                       lifespan_in.get, lifespan_out.put))
+    await lifespan_out.get()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+        found = await http.get("/tmf-api/party/v4/individual", params={"limit": 1, "fields": "id"},
+                               headers={"Authorization": f"Bearer {staff}"})
+        individual = found.json()[0]["id"]
+    paths = {"health": ("/health/live", None), "balance": ("/selfcare/api/balance", session),
+             "customer": ("/selfcare/api/customer", session),
+             "tmf": (f"/tmf-api/party/v4/individual/{individual}", staff)}
+    only = os.environ.get("BENCH_ONLY")
+    body = {"type": "http.request", "body": b"", "more_body": False}
+    statuses: set[int] = set()
+
+    async def receive() -> dict[str, Any]:
+        return body
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    def scope(path: str, token: str | None) -> dict[str, Any]:
+        headers = [(b"host", b"bench"), *([(b"authorization", f"Bearer {token}".encode())] if token else [])]
+        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                "headers": headers, "client": ("127.0.0.1", 50000), "server": ("bench", 80), "state": {}}
+
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, (path, token) in paths.items():
+            if only and name != only:
+                continue
+            count = requests if name != "tmf" else max(1, requests // 5)
+            for _ in range(min(200, count)):
+                await app(scope(path, token), receive, send)
+            statuses.clear()
+            start = time.process_time()
+            for _ in range(count):
+                await app(scope(path, token), receive, send)
+            cpu[name].append((time.process_time() - start) / count * 1e6)
+            assert statuses == {200}, (name, statuses)
+    print(f"in process, {rounds} rounds: CPU µs per request (min / median)")
+    for name, values in cpu.items():
+        if values:
+            print(f"  {name:9s} {min(values):7.1f} / {statistics.median(values):7.1f}")
+    await lifespan_in.put({"type": "lifespan.shutdown"})
+    await lifespan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,9 +247,17 @@ def main() -> None:
     r.add_argument("--rounds", type=int, default=3)
     r.add_argument("--connections", type=int, default=64)
     sub.add_parser("session", help="print a new portal session token (for profiling by hand)")
+    i = sub.add_parser("in-process", help="CPU per request through the ASGI app, without server or socket")
+    i.add_argument("--requests", type=int, default=3000)
+    i.add_argument("--rounds", type=int, default=5)
+    i.add_argument("--only", choices=["health", "balance", "customer", "tmf"], default=None)
     args = parser.parse_args()
     if args.command == "session":
         print(asyncio.run(sign_in(json.loads(DATA.read_text())["tenant"])))
+    elif args.command == "in-process":
+        if args.only:
+            os.environ["BENCH_ONLY"] = args.only
+        asyncio.run(in_process(args.requests, args.rounds))
     else:
         run(args.workers, args.duration, args.rounds, args.connections)
 
