@@ -32,7 +32,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,19 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import api_server_process, cpu_seconds, free_port, postgres_backends, process_tree
+from support import api_server_process, cpu_seconds, free_port, postgres_backends, process_tree, require_wrk
 
 DATA = Path(__file__).parent / ".data" / "selfcare_sessions.json"
 HIGH_LIMITS = {"OPENBSS_SELFCARE_RATE_LIMIT_IP": "100000000/minute",
                "OPENBSS_SELFCARE_RATE_LIMIT_USER": "100000000/minute",
                "OPENBSS_SELFCARE_RATE_LIMIT_DOCUMENTS": "100000000/minute"}
-
-
-def require_wrk() -> str:
-    found = shutil.which("wrk")
-    if found is None:
-        sys.exit("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk")
-    return found
 
 
 def wrk(url: str, headers: dict[str, str], *, duration: int, connections: int, threads: int) -> dict[str, Any]:

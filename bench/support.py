@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +22,14 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def require_wrk() -> str:
+    """The path of wrk (the HTTP load generator), or exit saying how to install it."""
+    found = shutil.which("wrk")
+    if found is None:
+        sys.exit("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk")
+    return found
 
 
 def free_port() -> int:

@@ -113,3 +113,20 @@ async def test_portal_headers_on_the_app(client: Any) -> None:
     unknown = await client.get("/selfcare/api/nothing")
     assert unknown.status_code == 404 and unknown.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in unknown.headers["content-security-policy"]
+
+
+def test_the_stack_is_pure_asgi_with_one_platform_layer(rt: Any, settings: Any) -> None:
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from openbss.app import create_app
+    from openbss.platform.dispatch import PrefixDispatcher
+
+    app = create_app(settings, runtime=rt)
+    layers, layer = [], app.build_middleware_stack()
+    while layer is not None and layer is not app.router:
+        layers.append(layer)
+        layer = getattr(layer, "app", None)
+    layers.append(layer)
+    assert not [x for x in layers if isinstance(x, BaseHTTPMiddleware)]
+    assert sum(isinstance(x, PlatformMiddleware) for x in layers) == 1
+    assert layers[-1] is app.router and isinstance(app.router.middleware_stack, PrefixDispatcher)
