@@ -7,6 +7,7 @@
     .venv/bin/python bench/selfcare_read_paths.py generate --customers 20
     .venv/bin/python bench/request_cost.py run --workers 2 --duration 10 --rounds 3
     .venv/bin/python bench/request_cost.py in-process          # CPU per request of the stack, no server
+    .venv/bin/python bench/request_cost.py rate-limits         # CPU per rate-limit hit, by keys in the window
 
 ``run`` starts ``openbss serve --workers N`` once and, in each round, drives every path with wrk (2 threads, 64
 keep-alive connections) one after the other against the same processes:
@@ -230,6 +231,33 @@ async def in_process(requests: int, rounds: int) -> None:
     await lifespan
 
 
+async def rate_limits(hits: int) -> None:
+    """CPU per rate-limit hit of the portal's in-process limiter and of the limits library's in-memory async storage,
+    with 2, 1,000 and 10,000 keys in their windows (one key per client IP and one per signed-in customer)."""
+    import time
+
+    from limits import parse
+    from limits.aio.strategies import FixedWindowRateLimiter
+    from limits.storage import storage_from_string
+
+    from openbss.selfcare.ratelimit import ProcessRateLimiter
+
+    item = parse("100000000/minute")
+    print("| keys in the window | limits (async memory storage) µs/hit | ProcessRateLimiter µs/hit |")
+    print("|---:|---:|---:|")
+    for keys in (2, 1_000, 10_000):
+        row = []
+        for limiter in (FixedWindowRateLimiter(storage_from_string("async+memory://")), ProcessRateLimiter()):
+            for k in range(keys):
+                await limiter.hit(item, "selfcare", "user", f"customer-{k}")
+            start = time.process_time()
+            for _ in range(hits):
+                await limiter.hit(item, "selfcare", "ip", "192.0.2.1")
+                await asyncio.sleep(0)  # other requests run in between (the library's sweep task completes)
+            row.append((time.process_time() - start) / hits * 1e6)
+        print(f"| {keys:,} | {row[0]:.1f} | {row[1]:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,8 +271,12 @@ def main() -> None:
     i.add_argument("--requests", type=int, default=3000)
     i.add_argument("--rounds", type=int, default=5)
     i.add_argument("--only", choices=["health", "balance", "customer", "tmf"], default=None)
+    lim = sub.add_parser("rate-limits", help="CPU per rate-limit hit, by the number of keys in the window")
+    lim.add_argument("--hits", type=int, default=3000)
     args = parser.parse_args()
-    if args.command == "session":
+    if args.command == "rate-limits":
+        asyncio.run(rate_limits(args.hits))
+    elif args.command == "session":
         print(asyncio.run(sign_in(json.loads(DATA.read_text())["tenant"])))
     elif args.command == "in-process":
         if args.only:
