@@ -4,7 +4,7 @@
     export OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_selfcare
     .venv/bin/openbss db upgrade
     .venv/bin/python bench/selfcare_read_paths.py generate --customers 200      # ~2 min
-    .venv/bin/python bench/selfcare_read_paths.py run --workers 2 --duration 15
+    .venv/bin/python bench/selfcare_read_paths.py run --workers 2 --duration 15   # wrk: apt-get install -y wrk
 
 ``generate`` creates customers the way the demo does (party, customer, billing account, a prepaid line in the
 charging system with 30 rated usage events last month) and one signed-in portal session per customer; the session
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import api_server, free_port
+from support import api_server, free_port, require_wrk
 
 DATA = Path(__file__).parent / ".data" / "selfcare_sessions.json"
 TENANT = "bench-selfcare"
@@ -138,6 +138,7 @@ def wrk(base: str, path: str, tokens: list[str], *, duration: int, connections: 
 
 
 def run(workers: int, duration: int, connections: int, customers: int | None) -> None:
+    require_wrk()
     data = json.loads(DATA.read_text())
     tokens = data["tokens"][:customers] if customers else data["tokens"]
     month, _ = last_month()

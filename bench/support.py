@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
+def require_wrk() -> str:
+    """The path of wrk (the HTTP load generator), or exit saying how to install it."""
+    found = shutil.which("wrk")
+    if found is None:
+        sys.exit("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk")
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -33,6 +42,13 @@ def free_port() -> int:
 def api_server(port: int, *extra_args: str) -> Iterator[str]:
     """Run ``openbss serve`` on 127.0.0.1:port (settings from the environment) until the block ends; yields the
     base URL once the server answers."""
+    with api_server_process(port, *extra_args) as (base, _):
+        yield base
+
+
+@contextmanager
+def api_server_process(port: int, *extra_args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``api_server`` that also yields the server process (to read its CPU time)."""
     env = {**os.environ, "OPENBSS_LOG_LEVEL": "WARNING", "OPENBSS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     server = subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "serve", "--port", str(port),
                                *extra_args], env=env)
@@ -47,7 +63,45 @@ def api_server(port: int, *extra_args: str) -> Iterator[str]:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"openbss serve did not answer on {base}")
-        yield base
+        yield base, server
     finally:
         server.terminate()
         server.wait(10)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (Linux /proc), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (e.g. uvicorn's supervisor and its worker processes)."""
+    out = [pid]
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int(child.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            out += process_tree(int(child.name))
+    return out
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL backend processes serving ``database`` (same host)."""
+    out = []
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = child.joinpath("cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith("postgres:") and f" {database} " in cmd:
+            out.append(int(child.name))
+    return out

@@ -17,9 +17,9 @@ from openbss.inventory import api as inventory_api
 from openbss.ordering import api as ordering_api
 from openbss.party import api as party_api
 from openbss.platform.audit import audit_router
-from openbss.platform.http import BodySizeLimitMiddleware, ops_router
+from openbss.platform.dispatch import install_dispatcher
+from openbss.platform.http import PlatformMiddleware, ops_router
 from openbss.platform.messaging import messaging_router
-from openbss.platform.observability import RequestContextMiddleware
 from openbss.platform.personal_data import privacy_router
 from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.errors import install_error_handlers
@@ -28,7 +28,7 @@ from openbss.selfcare.api import STATIC as SELFCARE_STATIC
 from openbss.selfcare.api import TAG as SELFCARE_TAG
 from openbss.selfcare.api import router as selfcare_router
 from openbss.selfcare.portal import close_portal
-from openbss.selfcare.security import SelfcareSecurityHeaders
+from openbss.selfcare.security import PortalSecurityHeaders
 from openbss.services import Services, build_services
 from openbss.settings import Settings, get_settings
 
@@ -94,12 +94,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SelfcareSecurityHeaders,
-                       https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(PlatformMiddleware, max_bytes=settings.max_body_bytes, response_headers=[PortalSecurityHeaders(
+        https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))])
     app.include_router(ops_router)
-    # the portal's routes first: Starlette matches routes in order, and the portal is the hottest path
+    # requests are matched by path prefix (platform/dispatch.py): the order of routers matters only between overlaps
     app.include_router(selfcare_router)
     app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     for _, router in routers:
@@ -107,4 +105,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(audit_router)
     app.include_router(messaging_router)
     mount_docs(app)
+    install_dispatcher(app)  # requests matched by path prefix, not by trying every route (platform/dispatch.py)
     return app

@@ -450,3 +450,52 @@ async def test_jwks_mode_accepts_the_platforms_customer_tokens_only(settings: An
     # the identity provider's tokens still work beside them
     token = jwt.encode(claims_for(settings, "acme", ["csr_agent"]), key, algorithm="RS256", headers={"kid": kid})
     assert (await verifier.verify(token)).roles == ("csr_agent",)
+
+
+# --- verified tokens are remembered, within their validity ------------------------------------------------------------
+async def test_a_verified_token_is_remembered_until_it_expires(settings: Any, tenant: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.platform import auth as auth_module
+
+    verifier = TokenVerifier(settings)
+    checks: list[str] = []
+    real = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        checks.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(auth_module.jwt, "decode", counting_decode)
+    now = time.time()
+    token = sign_local(settings, claims_for(settings, tenant, ["csr_agent"], exp=int(now) + 20))
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first and len(checks) == 1  # the signature is checked once
+    # past the token's expiry it is verified on every use (accepted or refused by the signature check's rules)
+    monkeypatch.setattr(auth_module.time, "time", lambda: now + 25)
+    assert await verifier.verify(token) == first and len(checks) == 2
+    assert await verifier.verify(token) == first and len(checks) == 3
+
+
+async def test_a_remembered_token_is_verified_again_after_a_minute(settings: Any, tenant: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.platform import auth as auth_module
+
+    verifier = TokenVerifier(settings)
+    now = time.time()
+    token = sign_local(settings, claims_for(settings, tenant, ["admin"], exp=int(now) + 3600))
+    await verifier.verify(token)
+    other = TokenVerifier(settings.model_copy(update={"jwt_audience": "someone-else"}))
+    other._verified = verifier._verified  # the same memory, a verifier that would now refuse the token
+    assert (await other.verify(token)).tenant_id == tenant  # remembered
+    monkeypatch.setattr(auth_module.time, "time", lambda: now + auth_module.VERIFIED_TOKEN_SECONDS + 1)
+    with pytest.raises(Unauthorized):
+        await other.verify(token)
+
+
+async def test_refused_tokens_are_never_remembered(settings: Any, tenant: str) -> None:
+    verifier = TokenVerifier(settings)
+    bad = sign_local(settings, claims_for(settings, tenant, ["admin"], aud="not-us"))
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await verifier.verify(bad)
+    assert verifier._verified == {}

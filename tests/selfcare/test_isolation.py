@@ -96,3 +96,13 @@ async def test_the_charging_calls_are_scoped_to_the_customer(portal: Any, two: d
     buckets = await portal.charging.buckets(a["party_id"])
     assert buckets and all(r["id"] == a["party_id"] for bk in buckets for r in bk["relatedParty"])
     assert not any(b["msisdn"][1:] in json.dumps(bk) for bk in buckets)
+
+
+@pytest.mark.parametrize("path", ["/selfcare/api/customer", "/selfcare/api/balance", "/selfcare/api/session",
+                                  "/selfcare/api/usage/months", "/selfcare/api/usage", "/selfcare/api/usage?month=x",
+                                  "/selfcare/api/usage/2026-01.pdf"])
+async def test_every_read_needs_a_session_before_anything_else(portal_client: httpx.AsyncClient, path: str) -> None:
+    anon = httpx.AsyncClient(transport=portal_client._transport, base_url="http://testserver")
+    async with anon:
+        r = await anon.get(path)
+    assert r.status_code == 401 and r.json()["code"] == "NOT_SIGNED_IN", (path, r.text)

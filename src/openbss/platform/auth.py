@@ -164,12 +164,33 @@ def issue_token(tenant: str, roles: list[str] | tuple[str, ...], *, party: str |
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 
+#: how long a verified token's principal is reused (never beyond the token's expiry)
+VERIFIED_TOKEN_SECONDS = 60.0
+
+
 class TokenVerifier:
+    """Verifies bearer tokens. A token that verified is remembered by its exact text until it expires, and at most
+    ``VERIFIED_TOKEN_SECONDS`` (so a key withdrawn from the identity provider stops working within that bound): a
+    client sends the same token with every request, and the signature check is most of the cost of authentication.
+    Tokens that fail are never remembered."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300) if settings.jwks_url else None
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        now = time.time()
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= 4096:
+            self._verified.clear()
+        self._verified[token] = (principal, min(expires, now + VERIFIED_TOKEN_SECONDS))
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         s = self.settings
         own_key_in_idp_mode = False
         try:
@@ -213,7 +234,7 @@ class TokenVerifier:
         return Principal(
             subject=str(claims["sub"]), tenant_id=tenant, roles=roles,
             party_id=str(party) if party else None, permissions=permissions_for(roles),
-        )
+        ), float(claims["exp"])
 
 
 def bearer_token(request: Request) -> str:

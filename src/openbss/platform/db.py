@@ -9,12 +9,15 @@ BYPASSRLS, so a query that forgets a tenant filter still sees only its tenant's 
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import ForeignKey, MetaData, String, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -110,8 +113,13 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # json.loads(..., parse_float=) builds a decoder per call
+
+
 def json_loads(value: str | bytes) -> Any:
-    return json.loads(value, parse_float=Decimal)
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode(json.detect_encoding(value), "surrogatepass")
+    return _DECODER.decode(value)
 
 
 def _async_url(url: str | URL) -> URL:
@@ -140,15 +148,50 @@ def libpq_conninfo(url: URL) -> str:
     return u.render_as_string(hide_password=False)
 
 
+#: a pooled connection unused for longer than this is checked with a round trip before it is handed out
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
 def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    """At most ``pool_size + max_overflow`` connections, opened on demand and kept once open. (SQLAlchemy would close
+    an "overflow" connection as it returns while ``pool_size`` connections are idle, and open a new one for the next
+    request: under a steady concurrency above ``pool_size`` that is tens of new PostgreSQL sessions per second, each
+    a process start and a handshake.)"""
+    engine = create_async_engine(
         _async_url(url),
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_size=pool_size + max_overflow,
+        max_overflow=0,
         json_serializer=json_dumps,
         json_deserializer=json_loads,
+        connect_args={"connection_class": ScopedConnection},
     )
+    _check_liveness_on_checkout(engine)
+    return engine
+
+
+def _check_liveness_on_checkout(engine: AsyncEngine) -> None:
+    """Connections are checked before use, as ``pool_pre_ping`` does, but without its three round trips (BEGIN, a
+    query, ROLLBACK) on every checkout: a connection the server closed (restart, ``pg_terminate_backend``, idle
+    timeout) is known closed by the driver, and only a connection idle for ``PING_AFTER_IDLE_SECONDS`` (which a
+    network device may have dropped silently) is pinged. A dead connection is replaced transparently."""
+    from sqlalchemy import event, exc
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+        if dbapi_connection is not None and isinstance(dbapi_connection.driver_connection, ScopedConnection):
+            dbapi_connection.driver_connection.scope_statement = None
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed the connection")
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as error:
+                raise exc.DisconnectionError(f"the connection failed a liveness check: {error}") from error
 
 
 class Database:
@@ -169,18 +212,62 @@ class Database:
         """One transaction bound to a tenant (``tenant_id``) or, for platform relays, to the system scope.
 
         Commits when the block exits normally, rolls back on an exception. Services and repositories only
-        flush; this is the single place that commits.
+        flush; this is the single place that commits. The scope is bound in the same message as the transaction's
+        BEGIN (``ScopedConnection``), or by a statement of its own for a tenant id that is not a plain identifier.
         """
         async with self.sessionmaker() as session, session.begin():
-            await bind_scope(session, tenant_id, system=system)
+            if not await _bind_with_begin(session, tenant_id, system=system):
+                await bind_scope(session, tenant_id, system=system)
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
+class ScopedConnection(asyncpg.Connection):
+    """An asyncpg connection that sends the statement binding a transaction's scope in the same message as the
+    transaction's BEGIN: one round trip instead of two for every transaction (measured: a sixth of the CPU of a TMF
+    GET by id). ``Database.transaction`` sets the statement and begins the transaction at once; the pool also clears it
+    when the connection is returned, so it can never reach another transaction."""
+
+    scope_statement: str | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        statement = self.scope_statement
+        if statement is not None and not args and query.startswith("BEGIN"):
+            self.scope_statement = None
+            query = f"{query} {statement}"
+        return await super().execute(query, *args, timeout=timeout)
+
+
+#: tenant ids written into the BEGIN message as literals (anything else is bound as a parameter)
+_LITERAL = re.compile(r"^[a-z0-9-]{0,63}$")
+
+
+async def _bind_with_begin(session: AsyncSession, tenant_id: str | None, *, system: bool) -> bool:
+    """Begin the session's transaction now, bound to the scope, in one round trip; False when this cannot be done
+    (a tenant id that is not a plain identifier, another driver): the caller binds with a statement of its own."""
+    tenant = tenant_id or ""
+    if not _LITERAL.match(tenant):
+        return False
+    raw = await (await session.connection()).get_raw_connection()
+    driver, adapted = raw.driver_connection, raw.dbapi_connection
+    begin = getattr(adapted, "_start_transaction", None)  # how SQLAlchemy's asyncpg adapter begins
+    if not isinstance(driver, ScopedConnection) or begin is None or getattr(adapted, "_transaction", 0) is not None:
+        return False
+    driver.scope_statement = (f"SELECT set_config('{TENANT_GUC}', '{tenant}', true), "
+                              f"set_config('{SCOPE_GUC}', '{'system' if system else ''}', true);")
+    try:
+        await begin()  # eagerly, as a bound statement would: code may use the driver connection directly
+    finally:
+        driver.scope_statement = None
+    return True
+
+
+_BIND_SCOPE = text("SELECT set_config(:g1, :t, true), set_config(:g2, :s, true)")
+
+
 async def bind_scope(session: AsyncSession, tenant_id: str | None, *, system: bool = False) -> None:
     await session.execute(
-        text("SELECT set_config(:g1, :t, true), set_config(:g2, :s, true)"),
-        {"g1": TENANT_GUC, "t": tenant_id or "", "g2": SCOPE_GUC, "s": "system" if system else ""},
+        _BIND_SCOPE, {"g1": TENANT_GUC, "t": tenant_id or "", "g2": SCOPE_GUC, "s": "system" if system else ""},
     )

@@ -1,9 +1,13 @@
-"""HTTP plumbing shared by every API: request size limit, health, metrics and key endpoints."""
+"""HTTP plumbing shared by every API: the request middleware (request id, metrics, size limits, response headers),
+health, metrics and key endpoints."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,41 +17,110 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openbss.platform.auth import local_jwks
+from openbss.platform.observability import record_request, request_id_var
 from openbss.platform.runtime import runtime
 from openbss.platform.tmf.errors import error_body
 
 
-class BodySizeLimitMiddleware:
-    """Refuses request bodies over ``max_bytes`` with 413, by the declared length or while streaming."""
+class ResponseHeaders(Protocol):
+    """Headers a part of the site adds to its responses (e.g. the portal's security headers): those the response
+    does not set itself are added to every response whose path starts with ``prefix``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    prefix: str
+
+    def for_path(self, path: str) -> Sequence[tuple[bytes, bytes]]: ...
+
+
+class PlatformMiddleware:
+    """The platform's single ASGI layer around every request (pure ASGI: no request object, one wrapper of ``send``):
+
+    * a request id — the caller's ``X-Request-ID`` when it is short and printable, else a new one — in the log context
+      and the response's ``X-Request-ID``;
+    * the count and latency of the request per route template (``scope["route"]``, "unmatched" when no route);
+    * 400 for a path with a NUL character or an invalid ``Content-Length``; 413 for a body over ``max_bytes``, by its
+      declared length or, for a body sent without a length, while it streams;
+    * the headers of the ``response_headers`` rules whose prefix the path starts with.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, response_headers: Sequence[ResponseHeaders] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.rules = tuple(response_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope.get("path", ""):
-            await JSONResponse(error_body(400, "BAD_REQUEST", "the path contains a NUL character"),
-                               status_code=400)(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        too_large = JSONResponse(
-            error_body(413, "PAYLOAD_TOO_LARGE", f"the request body exceeds {self.max_bytes} bytes"),
-            status_code=413)
+        rid = declared = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if not rid or len(rid) > 128 or not rid.isprintable():
+            rid = os.urandom(16).hex()
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        path: str = scope["path"]
+        extra = [(b"x-request-id", rid.encode("latin-1"))]
+        for rule in self.rules:
+            if path.startswith(rule.prefix):
+                extra.extend(rule.for_path(path))
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if len(extra) > 1:
+                    present = {k.lower() for k, _ in headers}
+                    headers += [h for h in extra[1:] if h[0] not in present]
+                headers.append(extra[0])
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            rejected = self._rejected(path, declared)
+            if rejected is not None:
+                await rejected(scope, receive, send_with_headers)
+            elif declared is not None or (not chunked and scope.get("http_version") in ("1.0", "1.1")):
+                # the server reads exactly the declared length (checked above), or there is no body (HTTP/1)
+                await self.app(scope, receive, send_with_headers)
+            else:
+                try:
+                    await self.app(scope, self._limited(receive), send_with_headers)
+                except _TooLarge:
+                    if status:
+                        raise
+                    await self._too_large()(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            record_request(scope.get("method", ""), getattr(route, "path", None) or "unmatched", status or 500,
+                           time.perf_counter() - start)
+            request_id_var.reset(token)
+
+    def _rejected(self, path: str, declared: bytes | None) -> JSONResponse | None:
+        if "\x00" in path:
+            return JSONResponse(error_body(400, "BAD_REQUEST", "the path contains a NUL character"), status_code=400)
         if declared is not None:
             try:
-                if int(declared) > self.max_bytes:
-                    await too_large(scope, receive, send)
-                    return
+                too_large = int(declared) > self.max_bytes
             except ValueError:
-                await JSONResponse(error_body(400, "BAD_REQUEST", "invalid Content-Length"),
-                                   status_code=400)(scope, receive, send)
-                return
+                return JSONResponse(error_body(400, "BAD_REQUEST", "invalid Content-Length"), status_code=400)
+            if too_large:
+                return self._too_large()
+        return None
+
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(error_body(413, "PAYLOAD_TOO_LARGE", f"the request body exceeds {self.max_bytes} bytes"),
+                            status_code=413)
+
+    def _limited(self, receive: Receive) -> Receive:
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -58,17 +131,7 @@ class BodySizeLimitMiddleware:
                     raise _TooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await too_large(scope, receive, send)
+        return limited_receive
 
 
 class _TooLarge(StarletteHTTPException):

@@ -1,16 +1,14 @@
-"""Prometheus metrics, JSON logs carrying the request id, and the request middleware that feeds both."""
+"""Prometheus metrics and JSON logs carrying the request id (fed by the platform's request middleware)."""
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
-import uuid
 from contextvars import ContextVar
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -50,36 +48,16 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-class RequestContextMiddleware:
-    """Assigns a request id (or keeps the caller's ``X-Request-ID``), times the request, counts it per route."""
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if incoming and len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        token = request_id_var.set(rid)
-        start = time.perf_counter()
-        status_holder = {"status": 500}
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", rid.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method, path, str(status_holder["status"])).inc()
-            HTTP_LATENCY.labels(method, path).observe(time.perf_counter() - start)
-            request_id_var.reset(token)
+def record_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count and time one HTTP request under its route template (the labelled series are looked up once)."""
+    key = (method, route, status)
+    series = _children.get(key)
+    if series is None:
+        if len(_children) > 10_000:  # routes are templates, methods and statuses few: this bounds odd traffic
+            _children.clear()
+        series = _children[key] = (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route))
+    series[0].inc()
+    series[1].observe(seconds)

@@ -2,6 +2,7 @@
 /selfcare/auth/ and the JSON API under /selfcare/api/ (contract: docs/selfcare.md)."""
 # No ``from __future__ import annotations``: FastAPI reads the handler's annotations at runtime.
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -62,6 +63,22 @@ async def signed_in(request: Request, p: Portal = Depends(portal)) -> SessionInf
     if via_cookie and request.method not in SAFE_METHODS:
         check_csrf(request.headers.get(CSRF_HEADER), info.csrf_digest)
     return info
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A signed-in customer's session and the portal serving it."""
+
+    info: SessionInfo
+    portal: Portal
+
+
+async def customer_session(request: Request) -> SignedIn:
+    """``signed_in`` with its portal, called by the read operations themselves rather than declared as FastAPI
+    dependencies: the framework's resolution costs about 8 µs per dependency and request, a third of the work of a
+    cached read."""
+    p = await portal(request)
+    return SignedIn(await signed_in(request, p), p)
 
 
 def _json_only(request: Request) -> None:
@@ -168,10 +185,11 @@ async def link_verify(request: Request, body: dict[str, Any] = Body(...), p: Por
 
 
 @router.get("/selfcare/api/session", summary="The signed-in customer's session")
-async def current_session(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> dict[str, Any]:
-    profile = (await service.customer_information(p, info)).value
+async def current_session(request: Request) -> dict[str, Any]:
+    c = await customer_session(request)
+    profile = (await service.customer_information(c.portal, c.info)).value
     name = profile["name"].get("organization") or profile["name"].get("fullName")
-    return _session_body(info, name)
+    return _session_body(c.info, name)
 
 
 @router.post("/selfcare/auth/logout", status_code=204, summary="Sign out (the session is revoked)")
@@ -191,8 +209,9 @@ async def logout(request: Request, p: Portal = Depends(portal)) -> Response:
 # --- the four operations ---------------------------------------------------------------------------------------
 @router.get("/selfcare/api/customer", summary="RetrieveCustomerInformation", response_class=Response,
             responses={200: {"content": {"application/json": {}}}})
-async def retrieve_customer(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
-    return _json(await service.customer_information(p, info))
+async def retrieve_customer(request: Request) -> Response:
+    c = await customer_session(request)
+    return _json(await service.customer_information(c.portal, c.info))
 
 
 @router.patch("/selfcare/api/customer", summary="UpdateCustomerInformation (email re-verified)")
@@ -210,25 +229,29 @@ async def verify_email(request: Request, body: dict[str, Any] = Body(...), info:
 
 @router.get("/selfcare/api/balance", summary="RetrieveCurrentBalance (money and every allowance)",
             response_class=Response, responses={200: {"content": {"application/json": {}}}})
-async def retrieve_balance(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
-    return _json(await service.current_balance(p, info))
+async def retrieve_balance(request: Request) -> Response:
+    c = await customer_session(request)
+    return _json(await service.current_balance(c.portal, c.info))
 
 
 @router.get("/selfcare/api/usage/months", summary="Months with an itemized usage statement")
-async def usage_months(info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> dict[str, Any]:
-    return {"months": usage.months(p), "current": usage.current_month(p)}
+async def usage_months(request: Request) -> dict[str, Any]:
+    c = await customer_session(request)
+    return {"months": usage.months(c.portal), "current": usage.current_month(c.portal)}
 
 
 @router.get("/selfcare/api/usage", summary="A month's usage events and totals (JSON)", response_class=Response,
             responses={200: {"content": {"application/json": {}}}})
-async def usage_of_month(month: str, info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
-    return _json(await service.usage_page(p, info, month))
+async def usage_of_month(month: str, c: SignedIn = Depends(customer_session)) -> Response:
+    # a dependency here: a request without a session is answered 401 before its query is validated
+    return _json(await service.usage_page(c.portal, c.info, month))
 
 
 @router.get("/selfcare/api/usage/{month}.pdf", summary="RetrieveItemizedUsage: the month's PDF (archived)",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-async def usage_document(month: str, info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal)) -> Response:
-    doc = await service.itemized_usage_pdf(p, info, month)
+async def usage_document(month: str, request: Request) -> Response:
+    c = await customer_session(request)
+    doc = await service.itemized_usage_pdf(c.portal, c.info, month)
     return Response(doc.content, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="usage-{doc.month}.pdf"',
         "ETag": f'"{doc.sha256}"', "X-Checksum-SHA256": doc.sha256,

@@ -20,6 +20,7 @@ from openbss.platform.storage import ObjectStore, object_store_from_url
 from openbss.selfcare.charging_client import ChargingClient
 from openbss.selfcare.directory import Directories
 from openbss.selfcare.oidc import OidcProviders, ProviderConfig
+from openbss.selfcare.ratelimit import rate_limiter
 from openbss.selfcare.wiring import SelfcareServices
 from openbss.settings import Settings
 
@@ -125,7 +126,7 @@ class Portal:
     charging: ChargingClient
     directories: Directories
     archive: ObjectStore
-    limiter: Any  # limits.aio.strategies.RateLimiter
+    limiter: Any  # openbss.selfcare.ratelimit: ProcessRateLimiter or limits' FixedWindowRateLimiter
     sessions: TtlCache
     balances: TtlCache
     profiles: TtlCache
@@ -161,9 +162,6 @@ class Portal:
 
 async def build_portal(settings: Settings, db: Database, openbss: SelfcareServices, *,
                        charging_transport: httpx.AsyncBaseTransport | None = None) -> Portal:
-    from limits.aio.strategies import FixedWindowRateLimiter
-    from limits.storage import storage_from_string
-
     tenant = settings.selfcare_tenant
     idp_http = httpx.AsyncClient(timeout=10.0)
     charging_http = httpx.AsyncClient(transport=charging_transport, timeout=settings.selfcare_charging_timeout_seconds,
@@ -179,8 +177,6 @@ async def build_portal(settings: Settings, db: Database, openbss: SelfcareServic
     archive = object_store_from_url(archive_url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
                                     access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
                                     object_lock=settings.s3_object_lock)
-    storage_uri = settings.selfcare_rate_limit_storage
-    storage = storage_from_string(storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}")
     ttl = settings.selfcare_cache_seconds
     return Portal(
         settings=settings, db=db, tenant=tenant,
@@ -189,7 +185,7 @@ async def build_portal(settings: Settings, db: Database, openbss: SelfcareServic
         directories=Directories(tenant, charging, corporate, openbss,
                                 require_verified_email=settings.selfcare_link_requires_verified_email),
         archive=archive,
-        limiter=FixedWindowRateLimiter(storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
+        limiter=rate_limiter(settings.selfcare_rate_limit_storage), sessions=TtlCache(ttl), balances=TtlCache(ttl),
         profiles=TtlCache(ttl), usage=TtlCache(ttl), documents=TtlCache(FINAL_DOCUMENT_CACHE_SECONDS, 200),
         clients=[idp_http, charging_http], corporate=corporate)
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from limits import parse
@@ -36,29 +37,18 @@ def security_headers(https: bool) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-class SelfcareSecurityHeaders:
-    """Pure ASGI middleware: adds the headers to responses under /selfcare (API answers are never cached)."""
+class PortalSecurityHeaders:
+    """The headers of every response under /selfcare (added by the platform's request middleware when the response
+    does not set them); API answers and pages are never cached, the static assets may be."""
 
-    def __init__(self, app: Any, *, https: bool = False) -> None:
-        self.app = app
-        self.headers = security_headers(https)
+    prefix = "/selfcare"
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith("/selfcare"):
-            await self.app(scope, receive, send)
-            return
-        extra = list(self.headers)
-        if not path.startswith("/selfcare/assets/"):
-            extra.append((b"cache-control", b"no-store"))
+    def __init__(self, *, https: bool = False) -> None:
+        self.assets = tuple(security_headers(https))
+        self.other = (*self.assets, (b"cache-control", b"no-store"))
 
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [h for h in extra if h[0] not in present]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def for_path(self, path: str) -> Sequence[tuple[bytes, bytes]]:
+        return self.assets if path.startswith("/selfcare/assets/") else self.other
 
 
 def digest(token: str) -> str:

@@ -1,0 +1,99 @@
+"""Transactions and the connection pool: the tenant scope is bound in the transaction's first message (and only in
+that transaction), connections are kept once open (no new PostgreSQL session per burst), and a connection the server
+closed is replaced before it is handed out (no failed request)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select, text
+
+from openbss.platform.db import Database, app_url
+
+
+async def test_connections_opened_for_a_burst_are_kept(settings: Any) -> None:
+    db = Database(app_url(settings), pool_size=2, max_overflow=3)
+    try:
+        async def work() -> None:
+            async with db.transaction(None) as session:
+                await session.execute(text("SELECT pg_sleep(0.05)"))
+
+        await asyncio.gather(*(work() for _ in range(12)))
+        assert db.engine.pool.checkedin() == 5  # all five opened, none closed as they came back
+        await asyncio.gather(*(work() for _ in range(12)))
+        assert db.engine.pool.checkedin() == 5
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_closed_by_the_server_is_replaced(rt: Any, settings: Any) -> None:
+    db = Database(app_url(settings), pool_size=3, max_overflow=0)
+    try:
+        async def mine() -> set[int]:
+            async def one() -> int:
+                async with db.transaction(None) as session:
+                    pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                    await session.execute(text("SELECT pg_sleep(0.05)"))
+                    return int(pid)
+
+            return set(await asyncio.gather(*(one() for _ in range(3))))
+
+        before = await mine()
+        assert len(before) == 3
+        async with rt.db.engine.connect() as admin:  # the server ends the pool's sessions (restart, admin, timeout)
+            for pid in before:
+                await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        await asyncio.sleep(0.2)
+        after = await mine()  # every request succeeds, on new sessions
+        assert len(after) == 3 and not after & before
+    finally:
+        await db.dispose()
+
+
+SCOPE = text("SELECT current_setting('openbss.tenant_id', true), current_setting('openbss.scope', true), "
+             "pg_current_xact_id_if_assigned() IS NULL, now() = statement_timestamp()")
+
+
+async def test_the_scope_is_bound_with_begin_in_the_transaction_only(settings: Any, tenant: str) -> None:
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    try:
+        async with db.transaction(tenant) as session:  # the driver's connection is in the bound transaction at once
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert await driver.fetchval("SELECT current_setting('openbss.tenant_id', true)") == tenant
+            bound = (await session.execute(SCOPE)).one()
+            assert bound[:2] == (tenant, "")
+            assert bound[3] is False  # in a transaction begun before this statement (with the binding)
+        async with db.transaction(None, system=True) as session:
+            assert (await session.execute(SCOPE)).one()[:2] == ("", "system")
+        async with db.transaction(tenant):
+            pass  # a transaction without a statement
+        async with db.engine.connect() as conn:  # the binding never reaches another user of the connection
+            after = (await conn.execute(SCOPE)).one()
+            assert after[0] in (None, "") and after[1] in (None, "")
+    finally:
+        await db.dispose()
+
+
+async def test_a_tenant_id_that_is_not_a_plain_identifier_is_bound_as_a_parameter(settings: Any) -> None:
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    odd = "x'); SELECT set_config('openbss.scope', 'system', true); --"
+    try:
+        async with db.transaction(odd) as session:
+            assert (await session.execute(SCOPE)).one()[:2] == (odd, "")
+    finally:
+        await db.dispose()
+
+
+async def test_row_level_security_follows_the_bound_tenant(client: Any, tenant: str, other_tenant: str,
+                                                           rt: Any) -> None:
+    from openbss.party.models import Individual
+    from tests.conftest import bearer
+
+    mine = await client.post("/tmf-api/party/v4/individual", json={"givenName": "Rls", "familyName": "Mine"},
+                             headers=bearer(tenant, "admin"))
+    assert mine.status_code == 201
+    for who, expected in ((tenant, {mine.json()["id"]}), (other_tenant, set())):
+        async with rt.db.transaction(who) as session:
+            ids = set((await session.execute(select(Individual.id))).scalars())
+            assert (mine.json()["id"] in ids) == bool(expected)
