@@ -609,6 +609,10 @@ class RatingCatalog(Protocol):
 
     async def get_price(self, ctx: Context, price_id: str) -> dict[str, Any]: ...
 
+    async def get_usable_price(self, ctx: Context, price_id: str) -> dict[str, Any]:
+        """The price, refused (422 PRICE_INCOMPLETE) when it lacks what rating needs (amount, unit of measure)."""
+        ...
+
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
 
 
@@ -646,7 +650,7 @@ class ChargingService:
         offering = await catalog.get_offering(ctx, offering_id)
         plan: dict[str, Any] = {}
         for ref in offering.get("productOfferingPrice") or []:
-            price = await catalog.get_price(ctx, ref["id"])
+            price = await catalog.get_usable_price(ctx, ref["id"])
             if price.get("priceType") == "usage":
                 plan.setdefault(price.get("usageType") or "data", plan_entry(price))
         return plan
