@@ -1,8 +1,9 @@
 """Every change of every resource is audited. The walk goes over every resource of every TMF API the composition
 root builds: where the API allows creating, updating or deleting it, it does so and finds the audit record; the
-resources that only the system changes (products, services, resources, service orders, the balance action history)
-are changed the way the system does, through an order driven to completion and a top-up. A resource type that is
-neither walked nor listed below with its reason fails the test: a new resource cannot go unaudited unnoticed."""
+resources that only the system changes (products, services, service orders, the balance action history) are changed
+the way the system does, through an order driven to completion and a top-up (pooled resources too). A resource type
+that is neither walked nor listed below with its reason fails the test: a new resource cannot go unaudited
+unnoticed."""
 
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ from tests.ordering.helpers import customer, mobile_order, run, setup_world
 #: the hottest path. Top-ups, adjustments, transfers and reservations of a bucket are audited (balance actions).
 LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage")}
 #: changed by the system only (no create/update/delete through the API): walked through the changes that make them
-SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"),
-               ("resourceInventoryManagement", "resource"), ("serviceOrdering", "serviceOrder"),
+SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"), ("serviceOrdering", "serviceOrder"),
                ("prepayBalanceManagement", "balanceActionHistory")}
 
 Body = Callable[["World"], Awaitable[dict[str, Any]]]
@@ -153,6 +153,9 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("prepayBalanceManagement", "adjustBalance"): (_balance("adjustBalance"), {}),
     ("prepayBalanceManagement", "transferBalance"): (_balance("transferBalance"), {}),
     ("prepayBalanceManagement", "reserveBalance"): (_balance("reserveBalance"), {}),
+    ("resourceInventoryManagement", "resource"): (
+        _static({"@type": "PhysicalResource", "name": "Walk router", "category": "router", "serialNumber": "W1"}),
+        {"description": "changed"}),
     ("shoppingCart", "shoppingCart"): (_cart, _two_items),
     ("productOrderingManagement", "productOrder"): (_order, {"description": "changed"}),
     ("productOrderingManagement", "cancelProductOrder"): (_cancellation, {}),

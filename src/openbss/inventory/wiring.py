@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.inventory.models import Product, Resource, Service
+from openbss.inventory.resources import ResourceRules
 from openbss.inventory.schemas import PRODUCT_SPEC, RESOURCE_SPEC, SERVICE_SPEC
 from openbss.inventory.service import InventoryService
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
@@ -45,8 +46,8 @@ def build(settings: Settings) -> InventoryServices:
         permission="inventory",
         resources=[TmfResource(path="resource", type="Resource", table=Resource, state_field="resourceStatus",
                                create_definition="OpenBSSResource_Create",
-                               update_definition="OpenBSSResource_Update",
-                               operations=READ_ONLY, customer_operations=frozenset())])
+                               update_definition="OpenBSSResource_Update", hooks=ResourceRules(),
+                               customer_operations=frozenset())])
     resources = {**resource_services(product_api), **resource_services(service_api),
                  **resource_services(resource_api)}
     service = InventoryService(resources["product"], resources["service"], resources["resource"])
