@@ -113,8 +113,8 @@ class ResourceRules(ResourceHooks):
                 != _pool_characteristics(merged).get(n)) + ")")
         if changed:
             raise PoolManaged(f"resource '{current.get('id')}' is {kind} '{value}' of the {kind} pool ({status}): "
-                              f"{', '.join(changed)} change only through orders (modify, suspend or terminate the "
-                              f"product using it); its description, notes, place, attachments, related parties and "
+                              f"{', '.join(changed)} can change only through orders (modify, suspend or terminate "
+                              f"the product using it); its description, notes, place, attachments, related parties and "
                               f"other characteristics can be edited")
 
     async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
