@@ -55,8 +55,14 @@ async def test_a_recorded_resource_is_created_patched_and_deleted(rt: Any, clien
     assert_tmf("TMF639", "PhysicalResource", router)
     assert router["serialNumber"] == "FOC2231X0AB" and router["@type"] == "PhysicalResource"
     assert await get(client, h, f"{RESOURCE}/{router['id']}") == router
-    listed = await get(client, h, f"{RESOURCE}?category=router")
+    listed = await get(client, h, RESOURCE, category="router")
     assert [x["id"] for x in listed] == [router["id"]]
+    licence = await client.post(RESOURCE, headers=h, json={"@type": "LogicalResource", "name": "Licence",
+                                                           "value": "LIC-1"})
+    assert licence.status_code == 201, licence.text
+    assert [x["id"] for x in await get(client, h, RESOURCE, serialNumber="FOC2231X0AB")] == [router["id"]]
+    assert [x["id"] for x in await get(client, h, RESOURCE, value="LIC-1")] == [licence.json()["id"]]
+    assert await get(client, h, RESOURCE, serialNumber="LIC-1") == []
 
     # JSON merge patch (RFC 7386): set, replace, remove with null
     r = await client.patch(f"{RESOURCE}/{router['id']}", headers={**h, "Content-Type": "application/merge-patch+json"},
