@@ -29,7 +29,7 @@ from sqlalchemy import false, func, or_, select
 
 from openbss.charging import repository as repo
 from openbss.charging import service
-from openbss.charging.errors import InsufficientBalance, InvalidBalanceAction
+from openbss.charging.errors import ActionApplied, InsufficientBalance, InvalidBalanceAction, NotReversible
 from openbss.charging.events import EXTRA_EVENT_TYPES
 from openbss.charging.models import Bucket, ChargingAccount, Usage
 from openbss.platform.db import utcnow
@@ -200,16 +200,6 @@ def _amount_text(doc: dict[str, Any]) -> str:
     if value is not None and not isinstance(value, bool | dict | list):
         value = format(to_decimal(value).normalize(), "f")
     return f"{value} {amount.get('units')}"
-
-
-class NotReversible(Conflict):
-    code = "ACTION_NOT_REVERSIBLE"
-    reason = "Balance action cannot be reversed"
-
-
-class ActionApplied(Conflict):
-    code = "ACTION_APPLIED"
-    reason = "Balance action already applied"
 
 
 class BalanceActionRules(ResourceHooks):
