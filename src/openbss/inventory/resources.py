@@ -37,8 +37,9 @@ PROTECTED = ("@type", "@baseType", "category", "name", "value", "resourceStatus"
              "administrativeState", "startOperatingDate", "endOperatingDate")
 #: the characteristics a pooled resource carries from its pool item
 POOL_CHARACTERISTICS = ("value", "iccid", "imsi", "kiRef", "model", "prefixLength")
-POOL_ATTRIBUTES = {"msisdn": "/api/inventory/v1/numberRange", "sim": "/api/inventory/v1/simBatch",
-                   "ipv4": "/api/inventory/v1/ipv4Pool", "ont": "/api/inventory/v1/ont"}
+#: where each pool is loaded (named in the refusal of a pooled resource recorded by hand)
+POOL_LOADERS = {"msisdn": "/api/inventory/v1/numberRange", "sim": "/api/inventory/v1/simBatch",
+                "ipv4": "/api/inventory/v1/ipv4Pool", "ont": "/api/inventory/v1/ont"}
 
 
 def pool_identity(doc: dict[str, Any]) -> tuple[str, str] | None:
@@ -91,7 +92,7 @@ class ResourceRules(ResourceHooks):
             kind, value, status = found
             raise PoolManaged(f"{kind} '{value}' is an item of the {kind} pool ({status}): pooled resources are "
                               f"recorded when an order allocates them, not by hand (the pool is loaded with POST "
-                              f"{POOL_ATTRIBUTES[kind]})")
+                              f"{POOL_LOADERS[kind]})")
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
