@@ -49,7 +49,7 @@ async def test_tmf654_and_tmf635_resources_validate(client: Any, rt: Any, tenant
     # top-up: 201 completed, the balance moves, the history records it
     r = await client.post(f"{TMF654}/topupBalance", headers=h, json={
         "amount": {"amount": 12.5, "units": "EUR"}, "usageType": "monetary", "bucket": {"id": money["id"]},
-        "partyAccount": {"id": "ba-1"}, "channel": {"id": "web"}, "reason": "voucher"})
+        "partyAccount": money["partyAccount"], "channel": {"id": "web"}, "reason": "voucher"})
     assert r.status_code == 201, r.text
     topup = r.json()
     tmf654("TopupBalance", topup)
@@ -72,7 +72,7 @@ async def test_tmf654_and_tmf635_resources_validate(client: Any, rt: Any, tenant
     tmf654("TransferBalance", r.json())
     r = await client.post(f"{TMF654}/reserveBalance", headers=h, json={
         "amount": {"amount": 1, "units": "EUR"}, "usageType": "monetary", "bucket": {"id": money["id"]},
-        "partyAccount": {"id": "ba-1"}})
+        "partyAccount": money["partyAccount"]})
     assert r.status_code == 201, r.text
     tmf654("ReserveBalance", r.json())
     st = await account_state(rt, tenant, acc["id"])
@@ -148,7 +148,7 @@ async def test_topup_idempotency_key(client: Any, rt: Any, tenant: str) -> None:
     acc = await open_account(rt, tenant, balance="0")
     money = next(b for b in acc["buckets"] if b["unit"] == "money")
     body = {"amount": {"amount": 20, "units": "EUR"}, "usageType": "monetary", "bucket": {"id": money["id"]},
-            "partyAccount": {"id": "ba-1"}}
+            "partyAccount": {"id": acc["id"]}}  # a line without a billing account: its charging account
     answers = await asyncio.gather(*(client.post(f"{TMF654}/topupBalance", json=body,
                                                  headers={**h, "Idempotency-Key": "pay-123"}) for _ in range(4)))
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]

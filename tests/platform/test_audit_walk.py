@@ -1,8 +1,9 @@
 """Every change of every resource is audited. The walk goes over every resource of every TMF API the composition
 root builds: where the API allows creating, updating or deleting it, it does so and finds the audit record; the
-resources that only the system changes (products, services, resources, service orders, the balance action history)
-are changed the way the system does, through an order driven to completion and a top-up. A resource type that is
-neither walked nor listed below with its reason fails the test: a new resource cannot go unaudited unnoticed."""
+resources that only the system changes (products, services, service orders, the balance action history) are changed
+the way the system does, through an order driven to completion and a top-up (pooled resources too). A resource type
+that is neither walked nor listed below with its reason fails the test: a new resource cannot go unaudited
+unnoticed."""
 
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ from tests.ordering.helpers import customer, mobile_order, run, setup_world
 #: the hottest path. Top-ups, adjustments, transfers and reservations of a bucket are audited (balance actions).
 LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage")}
 #: changed by the system only (no create/update/delete through the API): walked through the changes that make them
-SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"),
-               ("resourceInventoryManagement", "resource"), ("serviceOrdering", "serviceOrder"),
+SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"), ("serviceOrdering", "serviceOrder"),
                ("prepayBalanceManagement", "balanceActionHistory")}
 
 Body = Callable[["World"], Awaitable[dict[str, Any]]]
@@ -43,6 +43,7 @@ class World:
         self.account: dict[str, Any] = {}
         self.offers: dict[str, Any] = {}
         self.buckets: list[str] = []
+        self.party_accounts: list[dict[str, Any]] = []
 
 
 def _export_document() -> str:
@@ -100,11 +101,10 @@ async def _cancellation(w: World) -> dict[str, Any]:
 def _balance(path: str) -> Body:
     async def make(w: World) -> dict[str, Any]:
         body: dict[str, Any] = {"amount": {"amount": 1, "units": "EUR"}, "usageType": "monetary",
-                                "bucket": {"id": w.buckets[0]}, "partyAccount": {"id": w.account["id"]}}
+                                "bucket": {"id": w.buckets[0]}, "partyAccount": w.party_accounts[0]}
         if path == "transferBalance":
-            body |= {"receiverBucket": {"id": w.buckets[1]}, "receiverBucketUsageType": "monetary",
-                     "reason": "gift", "channel": {"id": "app"}, "logicalResource": [{"id": "+33690000001"}],
-                     "receiverLogicalResource": {"id": "+33690000002"}}
+            body |= _transfer_parties()
+            body |= {"receiverBucket": {"id": w.buckets[1]}, "receiverBucketUsageType": "monetary"}
             body.pop("partyAccount")
         if path == "adjustBalance":
             body["adjustType"] = "oneTime"
@@ -112,6 +112,15 @@ def _balance(path: str) -> Body:
         return body
 
     return make
+
+
+def _transfer_parties() -> dict[str, Any]:
+    return {"reason": "gift", "channel": {"id": "app"}, "logicalResource": [{"id": "+33690000001"}],
+            "receiverLogicalResource": {"id": "+33690000002"}}
+
+
+#: an applied balance action is cancelled (reversed), after which it can be deleted
+CANCEL = {"status": "cancelled", "reason": "audit walk"}
 
 
 async def _two_items(w: World) -> dict[str, Any]:
@@ -149,10 +158,13 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
         _static({"@type": "LogicalResourceSpecification", "name": "Walk resource"}), {"description": "changed"}),
     ("catalogExtension", "tariff"): (_static({**demo_tariff(), "lifecycleStatus": "In design"}),
                                      {"description": "changed"}),
-    ("prepayBalanceManagement", "topupBalance"): (_balance("topupBalance"), {}),
-    ("prepayBalanceManagement", "adjustBalance"): (_balance("adjustBalance"), {}),
-    ("prepayBalanceManagement", "transferBalance"): (_balance("transferBalance"), {}),
-    ("prepayBalanceManagement", "reserveBalance"): (_balance("reserveBalance"), {}),
+    ("prepayBalanceManagement", "topupBalance"): (_balance("topupBalance"), CANCEL),
+    ("prepayBalanceManagement", "adjustBalance"): (_balance("adjustBalance"), CANCEL),
+    ("prepayBalanceManagement", "transferBalance"): (_balance("transferBalance"), {**CANCEL, **_transfer_parties()}),
+    ("prepayBalanceManagement", "reserveBalance"): (_balance("reserveBalance"), CANCEL),
+    ("resourceInventoryManagement", "resource"): (
+        _static({"@type": "PhysicalResource", "name": "Walk router", "category": "router", "serialNumber": "W1"}),
+        {"description": "changed"}),
     ("shoppingCart", "shoppingCart"): (_cart, _two_items),
     ("productOrderingManagement", "productOrder"): (_order, {"description": "changed"}),
     ("productOrderingManagement", "cancelProductOrder"): (_cancellation, {}),
@@ -186,6 +198,7 @@ async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient,
                 ctx, subscriber=msisdn, payment_type="prepaid", currency="EUR", plan=FALLBACK_PLAN,
                 initial_balance=Decimal(10))
             w.buckets.append(next(b["id"] for b in opened["buckets"] if b["unit"] == "money"))
+            w.party_accounts.append({"id": opened["id"], "@referredType": "ChargingAccount"})
 
     walked: list[str] = []
     for (api_name, path), (body, patch) in WALK.items():
@@ -243,7 +256,7 @@ async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient,
         if so["state"] == "completed":
             assert actions.count("update") >= 2, actions  # inProgress, then completed
     history = (await client.get("/tmf-api/prepayBalanceManagement/v4/balanceActionHistory", headers=w.h)).json()
-    assert len(history) == 4  # the four balance actions above
+    assert len(history) == 8  # the four balance actions above, and their cancellations
     for entry in history:
         assert await audit_actions(w, "BalanceActionHistory", entry["id"]) == ["create"]
     imported = (await client.get("/tmf-api/productCatalogManagement/v4/category", params={"name": "Imported"},

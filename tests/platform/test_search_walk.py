@@ -113,7 +113,7 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
     tmf654 = "/tmf-api/prepayBalanceManagement/v4"
     buckets = (await client.get(f"{tmf654}/bucket", params={"usageType": "monetary"}, headers=h)).json()
     for i, b in enumerate(buckets[:2]):
-        common = {"bucket": {"id": b["id"]}, "usageType": "monetary", "partyAccount": {"id": f"ba-{i}"}}
+        common = {"bucket": {"id": b["id"]}, "usageType": "monetary", "partyAccount": b["partyAccount"]}
         money = {"amount": 5, "units": b["remainingValue"]["units"]}
         await post(f"{tmf654}/topupBalance", {**common, "amount": money, "channel": {"id": ("web", "app")[i]},
                                               "reason": "promotion"})

@@ -169,7 +169,7 @@ async def test_balance_comes_from_charging_and_is_fresh_within_a_second(
         headers=bearer(portal_tenant, "admin"))).json() if b["usageType"] == "monetary")
     r = await client.post("/tmf-api/prepayBalanceManagement/v4/topupBalance", headers=bearer(portal_tenant, "admin"),
                           json={"bucket": {"id": money_bucket["id"]}, "amount": {"amount": 5, "units": "EUR"},
-                                "usageType": "monetary", "partyAccount": {"id": "ba-1"}})
+                                "usageType": "monetary", "partyAccount": money_bucket["partyAccount"]})
     assert r.status_code == 201, r.text
     await asyncio.sleep(portal.settings.selfcare_cache_seconds + 0.05)
     line = (await portal_client.get("/selfcare/api/balance")).json()["lines"][0]

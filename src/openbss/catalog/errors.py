@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from openbss.platform.errors import BadRequest, Conflict, InvalidStateTransition
+from openbss.platform.errors import BadRequest, Conflict, DomainError, InvalidStateTransition
 
 
 class InvalidPrice(BadRequest):
     code = "INVALID_PRICE"
     reason = "Invalid product offering price"
+
+
+class PriceNotUsable(DomainError):
+    """A price written without everything billing needs (TMF620 requires only its name) is used: ordered, quoted,
+    rated or charged."""
+
+    status = 422
+    code = "PRICE_INCOMPLETE"
+    reason = "Product offering price incomplete"
 
 
 class InvalidPriceTiers(BadRequest):

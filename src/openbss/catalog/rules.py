@@ -6,6 +6,7 @@ Reference checks read other catalog objects through the session of the request.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from openbss.catalog.errors import (
     InvalidPrice,
     InvalidPriceTiers,
     InvalidValidity,
+    PriceNotUsable,
     UnknownReference,
 )
 from openbss.platform.tmf.resource import Context, TmfDocument
@@ -45,16 +47,22 @@ def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _money(value: Any, where: str, *, required_value: bool = True) -> Decimal | None:
+def _money(value: Any, where: str, *, required: bool = True, required_value: bool = True) -> Decimal | None:
+    """An amount with its currency. ``required``/``required_value``: whether a missing amount, currency or value is
+    refused (when the price is used) or left for later (a price being written, which TMF620 lets name only its
+    ``name``); what is given is always checked."""
+    if value is None and not required:
+        return None
     if not isinstance(value, dict):
         raise InvalidPrice(f"'{where}' is required: an amount with its currency "
                            f"({{\"unit\": \"EUR\", \"value\": 9.99}})")
     if not value.get("unit"):
-        raise InvalidPrice(f"'{where}.unit': the currency is required (ISO 4217 code such as EUR)")
-    if not is_currency(value["unit"]):
+        if required:
+            raise InvalidPrice(f"'{where}.unit': the currency is required (ISO 4217 code such as EUR)")
+    elif not is_currency(value["unit"]):
         raise InvalidPrice(f"'{where}.unit': '{value['unit']}' is not an ISO 4217 currency code")
     if value.get("value") is None:
-        if required_value:
+        if required_value and required:
             raise InvalidPrice(f"'{where}.value': the amount is required")
         return None
     amount = to_decimal(value["value"])
@@ -64,8 +72,12 @@ def _money(value: Any, where: str, *, required_value: bool = True) -> Decimal | 
     return amount
 
 
-def _quantity_unit(q: Any, where: str) -> str:
+def _quantity_unit(q: Any, where: str, *, required: bool = True) -> str | None:
+    if q is None and not required:
+        return None
     if not isinstance(q, dict) or not q.get("units"):
+        if not required and isinstance(q, dict):
+            return None
         raise InvalidPrice(f"'{where}.units' is required (e.g. MB, minute, SMS)")
     try:
         unit = canonical_unit(q["units"])
@@ -84,29 +96,40 @@ def normalize_price_type(value: Any, where: str) -> str:
 
 
 # --- prices -------------------------------------------------------------------------------------------------
-def check_price(doc: dict[str, Any], where: str = "") -> None:
-    """A price document (a ProductOfferingPrice or an inline price of an offering) that billing can apply."""
+def check_price(doc: dict[str, Any], where: str = "", *, complete: bool = False) -> None:
+    """A price document (a ProductOfferingPrice or an inline price of an offering).
+
+    TMF620's ``ProductOfferingPrice_Create`` requires only ``name``: a price may be written before its type, amount
+    or unit of measure are known. What a price *has* is always checked (a known price type, an ISO 4217 currency, no
+    negative amount, tiers that cover the quantities once, attributes that belong to its type), and defaults are
+    filled in once the type is known. ``complete=True`` is the check made when the price is *used* (ordered,
+    rated, charged: ``check_usable_price``): then everything billing needs must be there too."""
     p = f"{where}." if where else ""
     if doc.get("isBundle"):
-        if not doc.get("bundledPopRelationship"):
+        if complete and not doc.get("bundledPopRelationship"):
             raise InvalidPrice(f"'{p}bundledPopRelationship': a bundled price lists its component prices")
         return
-    if "priceType" not in doc:
-        raise InvalidPrice(f"'{p}priceType' is required ({', '.join(PRICE_TYPES)})")
-    kind = normalize_price_type(doc["priceType"], f"{p}priceType")
-    doc["priceType"] = kind
     check_valid_for(doc, f"{p}validFor")
     for i, tax in enumerate(doc.get("tax") or []):
         if not tax.get("taxCategory"):
             raise InvalidPrice(f"'{p}tax[{i}].taxCategory' is required (e.g. standard, reduced, exempt)")
         if tax.get("taxRate") is not None and not 0 <= to_decimal(tax["taxRate"]) <= 100:
             raise InvalidPrice(f"'{p}tax[{i}].taxRate' must be a percentage between 0 and 100")
+    if doc.get("priceType") is None:
+        if complete:
+            raise InvalidPrice(f"'{p}priceType' is required ({', '.join(PRICE_TYPES)})")
+        if doc.get("price") is not None:
+            _money(doc["price"], f"{p}price", required=False)
+        return
+    kind = normalize_price_type(doc["priceType"], f"{p}priceType")
+    doc["priceType"] = kind
     if kind == "discount":
-        _check_discount(doc, p)
+        _check_discount(doc, p, complete)
         return
     has_tiers = bool(doc.get("priceTier"))
     has_tariff = bool(doc.get("tariff"))
-    _money(doc.get("price"), f"{p}price", required_value=not (kind == "usage" and (has_tiers or has_tariff)))
+    _money(doc.get("price"), f"{p}price", required=complete,
+           required_value=not (kind == "usage" and (has_tiers or has_tariff)))
     if kind == "recurring":
         period = doc.setdefault("recurringChargePeriodType", "month")
         if period not in PERIODS:
@@ -121,7 +144,7 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to recurring prices")
     if kind == "usage":
-        _check_usage(doc, p)
+        _check_usage(doc, p, complete)
     else:
         for attr in ("priceTier", "allowance", "tariff", "tierType"):
             if attr in doc:
@@ -130,16 +153,28 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
         raise InvalidPrice(f"'{p}applicationDuration' applies only to discounts")
 
 
-def _check_discount(doc: dict[str, Any], p: str) -> None:
+def check_usable_price(doc: dict[str, Any]) -> None:
+    """A price about to be used (ordered, quoted, rated, charged) has everything billing needs: its type and, as
+    the type requires, its amount and currency, unit of measure, percentage. Raises ``PriceNotUsable`` (422)
+    naming the price and what it lacks; the document is not changed."""
+    try:
+        check_price(copy.deepcopy(doc), complete=True)
+    except (InvalidPrice, InvalidPriceTiers) as exc:
+        name = doc.get("name")
+        raise PriceNotUsable(f"ProductOfferingPrice '{doc.get('id')}'{f' ({name})' if name else ''} cannot be "
+                             f"used yet: {exc.message}; complete the price in the catalog") from exc
+
+
+def _check_discount(doc: dict[str, Any], p: str, complete: bool) -> None:
     has_pct, has_amount = doc.get("percentage") is not None, doc.get("price") is not None
-    if has_pct == has_amount:
+    if (has_pct and has_amount) or (complete and not has_pct and not has_amount):
         raise InvalidPrice(f"'{p}percentage' or '{p}price': a discount is either a percentage or an amount")
     if has_pct:
         pct = to_decimal(doc["percentage"])
         if not 0 < pct <= 100:
             raise InvalidPrice(f"'{p}percentage': {pct} must be more than 0 and at most 100")
-    else:
-        _money(doc["price"], f"{p}price")
+    elif has_amount:
+        _money(doc["price"], f"{p}price", required=complete)
     duration = doc.get("applicationDuration")
     if duration is not None:
         if not duration.get("amount") or duration["amount"] < 1:
@@ -148,8 +183,8 @@ def _check_discount(doc: dict[str, Any], p: str) -> None:
             raise InvalidPrice(f"'{p}applicationDuration.units' must be one of {', '.join(PERIODS)}")
 
 
-def _check_usage(doc: dict[str, Any], p: str) -> None:
-    unit = _quantity_unit(doc.get("unitOfMeasure"), f"{p}unitOfMeasure")
+def _check_usage(doc: dict[str, Any], p: str, complete: bool) -> None:
+    unit = _quantity_unit(doc.get("unitOfMeasure"), f"{p}unitOfMeasure", required=complete)
     tiers = doc.get("priceTier") or []
     tier_type = doc.setdefault("tierType", "tiered" if tiers else "flat")
     if tier_type == "flat" and tiers:
@@ -173,14 +208,14 @@ def _check_usage(doc: dict[str, Any], p: str) -> None:
             a_unit = _quantity_unit(a["quantity"], f"{w}.quantity")
             if a.get("quantity", {}).get("amount") is None:
                 raise InvalidPrice(f"'{w}.quantity.amount' is required")
-            if dimension(a_unit) != dimension(unit):
+            if unit is not None and a_unit is not None and dimension(a_unit) != dimension(unit):
                 raise InvalidPrice(f"'{w}.quantity.units': {a_unit} cannot measure usage in {unit}")
         a.setdefault("period", "month")
         if a.get("rollover") and a.get("unlimited"):
             raise InvalidPrice(f"'{w}.rollover': an unlimited allowance cannot roll over")
         if a.get("rollover", {}).get("maxQuantity") is not None:
             r_unit = _quantity_unit(a["rollover"]["maxQuantity"], f"{w}.rollover.maxQuantity")
-            if dimension(r_unit) != dimension(unit):
+            if unit is not None and r_unit is not None and dimension(r_unit) != dimension(unit):
                 raise InvalidPrice(f"'{w}.rollover.maxQuantity.units': {r_unit} cannot measure usage in {unit}")
 
 

@@ -537,6 +537,14 @@ class ProductCatalog:
     async def get_price(self, ctx: Context, price_id: str) -> dict[str, Any]:
         return await self.services["productOfferingPrice"].get(ctx, price_id)
 
+    async def get_usable_price(self, ctx: Context, price_id: str) -> dict[str, Any]:
+        """A price about to be used (ordered, quoted, rated, charged): TMF620 lets a price be written with only its
+        name, so its completeness is checked here, when it is used. Raises ``PriceNotUsable`` (422) naming the price
+        and what it lacks."""
+        price = await self.get_price(ctx, price_id)
+        rules.check_usable_price(price)
+        return price
+
     async def get_product_specification(self, ctx: Context, spec_id: str) -> dict[str, Any]:
         return await self.services["productSpecification"].get(ctx, spec_id)
 

@@ -50,6 +50,21 @@ class InsufficientBalance(Conflict):
     reason = "Insufficient balance"
 
 
+class NotReversible(Conflict):
+    """A balance action's cancellation that the balance cannot take (the credit was used, the reservation
+    expired)."""
+
+    code = "ACTION_NOT_REVERSIBLE"
+    reason = "Balance action cannot be reversed"
+
+
+class ActionApplied(Conflict):
+    """A change (or deletion) of a balance action that would rewrite the record of money moved."""
+
+    code = "ACTION_APPLIED"
+    reason = "Balance action already applied"
+
+
 class InvalidChargingRequest(BadRequest):
     code = "INVALID_CREDIT_CONTROL_REQUEST"
     reason = "Invalid credit-control request"

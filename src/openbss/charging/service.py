@@ -387,8 +387,10 @@ async def transfer(ctx: Context, from_bucket: str, to_bucket: str, amount: int) 
         await _commit_ledger(conn, ledger, accounts[account_id], ctx.base_url)
 
 
-async def reserve(ctx: Context, account_id: str, bucket_id: str, amount: int, expires_at: datetime | None) -> int:
-    """Hold ``amount`` on a bucket until ``expires_at`` (TMF654 reserveBalance); returns the reservation id."""
+async def reserve(ctx: Context, account_id: str, bucket_id: str, amount: int, expires_at: datetime | None, *,
+                  key: str | None = None) -> datetime:
+    """Hold ``amount`` on a bucket until ``expires_at`` (TMF654 reserveBalance; default: the account's quota
+    validity); ``key`` (the reserveBalance's id) finds the reservation again to release it. Returns its expiry."""
     if amount <= 0:
         raise InvalidBalanceAction("'amount': a reservation must be positive")
     conn = await repo.session_connection(ctx.session)
@@ -397,12 +399,34 @@ async def reserve(ctx: Context, account_id: str, bucket_id: str, amount: int, ex
     if bucket.free() < amount:
         raise InsufficientBalance(f"bucket '{bucket_id}' has {bucket.free()} available, cannot reserve {amount}")
     bucket.d_reserved += amount
-    res = ledger.open_reservation(None, 0, bucket.unit, {"currency": account["currency"], "price": "0"})
+    rate: dict[str, Any] = {"currency": account["currency"], "price": "0"}
+    if key is not None:
+        rate["reserveBalance"] = key
+    res = ledger.open_reservation(None, 0, bucket.unit, rate)
     res.holds = {bucket.id: amount}
     res.granted = amount
-    res.expires_at = (expires_at or utcnow() + timedelta(seconds=account["quota_validity_seconds"])).timestamp()
+    until = expires_at or utcnow() + timedelta(seconds=account["quota_validity_seconds"])
+    res.expires_at = until.timestamp()
     await _commit_ledger(conn, ledger, account, ctx.base_url)
-    return 0
+    return until
+
+
+async def release_reservation(ctx: Context, account_id: str, key: str) -> int | None:
+    """Release the reservation made with ``key`` (a cancelled or deleted reserveBalance): the units it holds are
+    available again. Returns the units released, or None when it no longer holds anything (it expired: its
+    units were released then)."""
+    conn = await repo.session_connection(ctx.session)
+    account, ledger = await _ledger(conn, account_id)
+    found = next((r for r in ledger.reservations
+                  if r.state == "open" and r.session_pk is None and (r.rate or {}).get("reserveBalance") == key), None)
+    if found is None:
+        await _commit_ledger(conn, ledger, account, ctx.base_url)  # what expired meanwhile is released
+        return None
+    released = sum(found.holds.values())
+    ledger.release(found)
+    found.state = "closed"
+    await _commit_ledger(conn, ledger, account, ctx.base_url)
+    return released
 
 
 async def set_status(ctx: Context, account_id: str, status: str) -> None:
@@ -609,6 +633,10 @@ class RatingCatalog(Protocol):
 
     async def get_price(self, ctx: Context, price_id: str) -> dict[str, Any]: ...
 
+    async def get_usable_price(self, ctx: Context, price_id: str) -> dict[str, Any]:
+        """The price, refused (422 PRICE_INCOMPLETE) when it lacks what rating needs (amount, unit of measure)."""
+        ...
+
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
 
 
@@ -637,6 +665,7 @@ class ChargingService:
     adjust = staticmethod(adjust)
     transfer = staticmethod(transfer)
     reserve = staticmethod(reserve)
+    release_reservation = staticmethod(release_reservation)
     set_status = staticmethod(set_status)
     release_expired = staticmethod(release_expired)
 
@@ -646,7 +675,7 @@ class ChargingService:
         offering = await catalog.get_offering(ctx, offering_id)
         plan: dict[str, Any] = {}
         for ref in offering.get("productOfferingPrice") or []:
-            price = await catalog.get_price(ctx, ref["id"])
+            price = await catalog.get_usable_price(ctx, ref["id"])
             if price.get("priceType") == "usage":
                 plan.setdefault(price.get("usageType") or "data", plan_entry(price))
         return plan
@@ -934,4 +963,5 @@ class ChargingService:
 
 
 __all__ = ["API", "USAGE_API", "BillingAccounts", "ChargingService", "RatingCatalog", "add_months", "adjust",
-           "get_account", "release_expired", "renew_allowances", "reserve", "topup", "transfer"]
+           "get_account", "release_expired", "release_reservation", "renew_allowances", "reserve", "topup",
+           "transfer"]

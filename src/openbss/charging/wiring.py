@@ -9,6 +9,7 @@ from openbss.charging.balances import (
     BUCKET_SEARCH,
     USAGE_SEARCH,
     AdjustRules,
+    BalanceActionService,
     BucketCodec,
     ChargingTmfApi,
     ReserveRules,
@@ -31,7 +32,7 @@ from openbss.charging.service import BillingAccounts, ChargingService, RatingCat
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
 from openbss.settings import Settings
 
-ACTION_OPS = frozenset({"create", "list", "get"})
+ACTION_OPS = frozenset({"create", "list", "get", "patch", "delete"})
 READ_OPS = frozenset({"list", "get"})
 OWNED = ("relatedParty.id",)
 
@@ -77,7 +78,9 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts)
         resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
                                searchable=USAGE_SEARCH, customer_operations=READ_OPS, owner_paths=OWNED)],
     )
+    actions = {r.path: BalanceActionService(prepay_api, r) for r in prepay_api.resources
+               if r.path in ("topupBalance", "adjustBalance", "transferBalance", "reserveBalance")}
     return ChargingServices(
         service=ChargingService(catalog, accounts), prepay_api=prepay_api, usage_api=usage_api,
-        balances=resource_services(prepay_api, {"balanceActionHistory": history}),
+        balances=resource_services(prepay_api, {"balanceActionHistory": history, **actions}),
         usage=resource_services(usage_api))

@@ -3,7 +3,9 @@
 * TMF637 Product Inventory at ``/tmf-api/productInventory/v4/product`` (subscriptions),
 * TMF638 Service Inventory at ``/tmf-api/serviceInventory/v4/service``,
 * TMF639 Resource Inventory at ``/tmf-api/resourceInventoryManagement/v4/resource`` — with hubs and events.
-  Read-only through the API: orders (and collections, through orders) change the inventory.
+  Products and services are read-only through the API: orders (and collections, through orders) change them.
+  Resources can also be recorded, patched and deleted (routers, ONTs, ports, licences); pooled resources are
+  protected (see ``inventory.resources``).
 * Resource pools at ``/api/inventory/v1/``: number ranges, SIM cards (CSV), IPv4 CIDR pools, ONTs, counts.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.

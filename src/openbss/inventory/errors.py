@@ -13,3 +13,13 @@ class PoolExhausted(Conflict):
 class InvalidPoolInput(BadRequest):
     code = "INVALID_POOL_INPUT"
     reason = "Invalid resource pool input"
+
+
+class PoolManaged(Conflict):
+    code = "POOL_MANAGED"
+    reason = "Resource managed by a resource pool"
+
+
+class InvalidResource(BadRequest):
+    code = "INVALID_RESOURCE"
+    reason = "Invalid resource"

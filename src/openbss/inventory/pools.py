@@ -192,3 +192,12 @@ async def counts(session: AsyncSession) -> dict[str, dict[str, int]]:
     for kind, status, n in rows:
         out.setdefault(kind, {})[status] = int(n)
     return out
+
+
+async def find(session: AsyncSession, kind: str, value: str) -> PoolItem | None:
+    """The pool item of ``kind`` whose value is ``value`` (ONT serials compare in capitals), if a pool holds it."""
+    if kind not in KINDS:
+        return None
+    wanted = value.strip().upper() if kind == "ont" else value.strip()
+    return (await session.execute(select(PoolItem).where(PoolItem.kind == kind, PoolItem.value == wanted))
+            ).scalars().first()

@@ -6,12 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.inventory.models import Product, Resource, Service
+from openbss.inventory.resources import ResourceRules
 from openbss.inventory.schemas import PRODUCT_SPEC, RESOURCE_SPEC, SERVICE_SPEC
 from openbss.inventory.service import InventoryService
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
+from openbss.platform.tmf.spec import AttributeType
 from openbss.settings import Settings
 
 READ_ONLY = frozenset({"list", "get"})
+#: the identifiers of TMF639's resource subtypes (LogicalResource's value, PhysicalResource's serial number): a
+#: client finds a resource by them (no resource carried them before resources could be recorded through the API,
+#: so the search index needs no rebuild for them)
+SUBTYPE_FILTERS = {"value": AttributeType("string"), "serialNumber": AttributeType("string")}
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,8 @@ def build(settings: Settings) -> InventoryServices:
         permission="inventory",
         resources=[TmfResource(path="resource", type="Resource", table=Resource, state_field="resourceStatus",
                                create_definition="OpenBSSResource_Create",
-                               update_definition="OpenBSSResource_Update",
-                               operations=READ_ONLY, customer_operations=frozenset())])
+                               update_definition="OpenBSSResource_Update", hooks=ResourceRules(),
+                               extra_attributes=SUBTYPE_FILTERS, customer_operations=frozenset())])
     resources = {**resource_services(product_api), **resource_services(service_api),
                  **resource_services(resource_api)}
     service = InventoryService(resources["product"], resources["service"], resources["resource"])

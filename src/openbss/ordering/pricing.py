@@ -36,8 +36,10 @@ def _rate(pop: dict[str, Any]) -> Decimal:
 
 async def offering_prices(ctx: Context, catalog: ProductCatalog, offering: dict[str, Any], quantity: int = 1,
                           ) -> list[dict[str, Any]]:
-    """The item prices (TMF622 OrderPrice / TMF663 CartPrice shape) of one offering."""
-    pops = [await catalog.get_price(ctx, ref["id"]) for ref in offering.get("productOfferingPrice") or []
+    """The item prices (TMF622 OrderPrice / TMF663 CartPrice shape) of one offering. Every price of the offering
+    (usage prices too, which charging rates later) must be complete: a price written with only its name makes the
+    order or cart answer 422 (``PRICE_INCOMPLETE``) naming the price and what it lacks."""
+    pops = [await catalog.get_usable_price(ctx, ref["id"]) for ref in offering.get("productOfferingPrice") or []
             if ref.get("id")]
     by_id = {p["id"]: p for p in pops}
     out: list[dict[str, Any]] = []
