@@ -423,12 +423,11 @@ async def set_status(ctx: Context, account_id: str, status: str) -> None:
 def bucket_event(account: dict[str, Any], bucket_id: str, unit: str, level: int, remaining: int, initial: int,
                  base_url: str) -> dict[str, Any]:
     """An outbox row: an allowance reached ``level`` % consumed, or (level 0) money fell below the threshold."""
-    resource = {
+    resource: dict[str, Any] = {
         "id": bucket_id, "href": f"{base_url}/tmf-api/{API}/v4/bucket/{bucket_id}", "@type": "Bucket",
         "usageType": "monetary" if unit == "money" else unit,
         "remainingValue": units_quantity(remaining, unit, account["currency"]),
-        "logicalResource": [{"id": account["subscriber"], "name": "MSISDN", "@referredType": "MSISDN"}],
-    }
+    }  # no MSISDN (logicalResource): events carry no personal value, the bucket is read by its href
     if account.get("product_id"):
         resource["product"] = [{"id": account["product_id"], "@referredType": "Product"}]
     if unit != "money":
