@@ -32,8 +32,10 @@ from openbss.ordering import wiring as ordering_wiring
 from openbss.ordering.wiring import OrderingServices
 from openbss.party import wiring as party_wiring
 from openbss.party.wiring import PartyServices
+from openbss.platform.audit import AuditRecord
 from openbss.platform.crypto import EncryptedTable
 from openbss.platform.db import Database, make_url
+from openbss.platform.erasure import CopyEraser
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.messaging import messaging_loop
 from openbss.platform.personal_data import PersonalDataRegistry, encrypted_tables
@@ -42,6 +44,7 @@ from openbss.platform.tmf.resource import Context, TmfApi
 from openbss.platform.worker import register_platform_consumers
 from openbss.provisioning import wiring as provisioning_wiring
 from openbss.provisioning.adapters import AdapterFactory, NetworkAdapter
+from openbss.provisioning.models import ItemRun
 from openbss.provisioning.ocs import ChargingOcs
 from openbss.provisioning.runner import orchestrate, provisioning_blueprint
 from openbss.provisioning.wiring import ProvisioningServices
@@ -123,6 +126,20 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_eraser("customers", customer.service.erase_customers, order=500)
     registry.add_eraser("partyRoles", party.service.erase_roles, order=800)
     registry.add_eraser("party", party.service.erase_party, order=900)
+
+    async def related_ids(ctx: Context, party_id: str) -> set[str]:
+        """The ids that name the party in other records: its own, its customers', accounts' and roles'."""
+        ids = {party_id}
+        for records in (await customer.service.export_customers(ctx, party_id),
+                        await account.service.export_accounts(ctx, party_id),
+                        await party.service.export_roles(ctx, party_id)):
+            ids |= {str(r["id"]) for r in records if r.get("id")}
+        return ids
+
+    resources = [r for bundle in (party, customer, account, catalog, charging, ordering, provisioning, inventory)
+                 for api in bundle.apis for r in api.resources]
+    registry.add_eraser("copies", CopyEraser(resources, related_ids, json_columns=(
+        (AuditRecord, "changes"), (ItemRun, "context"))), order=1000)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
                     selfcare=selfcare, personal_data=registry)

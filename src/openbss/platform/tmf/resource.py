@@ -505,7 +505,9 @@ class ResourceService:
                      after: dict[str, Any] | None) -> None:
         r = self.resource
         roots = {p.split(".")[0] for p in r.event_withheld}
-        changes = audit.diff(before, after, lambda key: r.codec.is_personal(key) or key in roots)
+        copies = r.name_copies()  # a name a document kept from before references were bare is not audited either
+        changes = audit.diff(without(before, copies) if before else before, without(after, copies) if after else after,
+                             lambda key: r.codec.is_personal(key) or key in roots)
         await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type, resource_id=resource_id,
                            action=action, changes=changes)
 
