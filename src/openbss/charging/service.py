@@ -254,6 +254,17 @@ async def renew_due_allowances(db: Database, tenant_id: str, now: datetime | Non
     return made
 
 
+async def accounts_of_party(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+    """The charging accounts of a party's lines with their live buckets (the party's GDPR export)."""
+    from sqlalchemy import select
+
+    from openbss.charging.models import ChargingAccount
+
+    ids = (await ctx.session.execute(select(ChargingAccount.id).where(ChargingAccount.party_id == party_id)
+                                     .order_by(ChargingAccount.created_at, ChargingAccount.id))).scalars().all()
+    return [await get_account(ctx, account_id) for account_id in ids]
+
+
 async def get_account(ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
                       product_id: str | None = None) -> dict[str, Any]:
     """The account with its live buckets (remaining, reserved, available per unit)."""

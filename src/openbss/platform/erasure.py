@@ -1,7 +1,7 @@
 """Erasure reaches every copy: what the platform scrubs when a party is erased, beyond the domains' own records.
 
 The domains anonymize the records they own (party, roles, customers, accounts, portal identities). Copies of the
-party's data elsewhere are found by the ids that name the party (the party, its customers, accounts and roles —
+party's data elsewhere are found by the ids that name the party (the party, its customers and accounts —
 ``Related``) and scrubbed in the same transaction:
 
 * **events** — ``outbox_event`` envelopes, ``hub_delivery`` payloads (kept as long as the subscription) and
@@ -32,9 +32,9 @@ from openbss.platform.events.failures import EventFailure
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.tmf.hub import HubDelivery
 from openbss.platform.tmf.references import without
-from openbss.platform.tmf.resource import Context, TmfResource
+from openbss.platform.tmf.resource import Context, ResourceService, TmfResource
 
-#: the ids that name a party in other records: the party's own, its customers', accounts' and roles'
+#: the ids whose ``name`` in other records is the party's personal data: the party's, its customers', accounts'
 Related = Callable[[Context, str], Awaitable[set[str]]]
 
 
@@ -42,7 +42,7 @@ def forget_names(value: Any, ids: set[str]) -> Any:
     """A copy of a JSON value in which every object whose ``id`` is one of ``ids`` has no ``name``."""
     if isinstance(value, dict):
         out = {k: forget_names(v, ids) for k, v in value.items()}
-        if out.get("id") in ids:
+        if isinstance(out.get("id"), str) and out["id"] in ids:
             out.pop("name", None)
         return out
     if isinstance(value, list):
@@ -109,4 +109,17 @@ class CopyEraser:
         return changed
 
 
-__all__ = ["CopyEraser", "Related", "forget_names"]
+async def referring(ctx: Context, service: ResourceService, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The documents of a TMF resource whose ``relatedParty`` names one of ``ids`` (a party's GDPR export), as the
+    API renders them, oldest first."""
+    wanted = [i for i in dict.fromkeys(ids) if i]
+    if not wanted:
+        return []
+    table = service.resource.table
+    rows = (await ctx.session.execute(select(table).where(
+        or_(*[table.body.contains({"relatedParty": [{"id": i}]}) for i in wanted]))
+        .order_by(table.created_at, table.id))).scalars().all()
+    return await service.store.render_all(ctx, list(rows))
+
+
+__all__ = ["CopyEraser", "Related", "forget_names", "referring"]
