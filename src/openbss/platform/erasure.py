@@ -14,8 +14,9 @@ party's data elsewhere are found by the ids that name the party (the party, its 
   carts, products, service orders, …) and JSON columns of other tables the composition root names (audit changes,
   order item runs): a reference to the party (any object whose ``id`` is one of the party's ids) loses its ``name``.
 
-A row is found by its JSON text containing one of the ids (an erasure is rare; the tables scanned are bounded by
-their retention), and rewritten only when something was removed.
+A TMF document is found through its GIN index (``relatedParty``/``engagedParty`` containing one of the ids); a row of
+the other tables by its JSON text containing one of the ids (an erasure is rare; those tables are bounded by their
+retention). A row is rewritten only when something was removed.
 """
 
 from __future__ import annotations
@@ -90,16 +91,21 @@ class CopyEraser:
             if r.codec.personal_paths() or r.table in seen:
                 continue  # records with sealed personal data are anonymized by their domain's eraser
             seen.add(r.table)
-            n += await self._rewrite(ctx, r.table, "body", ids, lambda v: forget_names(v, ids))
+            # the references that carried names: found through the documents' GIN index, not by reading them all
+            body = r.table.body
+            refers = or_(*[c for i in ids for c in (body.contains({"relatedParty": [{"id": i}]}),
+                                                      body.contains({"engagedParty": {"id": i}}))])
+            n += await self._rewrite(ctx, r.table, "body", ids, lambda v: forget_names(v, ids), where=refers)
         return n
 
     async def _rewrite(self, ctx: Context, table: Any, column: str, ids: Iterable[str],
-                       scrub: Callable[[Any], Any]) -> int:
+                       scrub: Callable[[Any], Any], where: Any = None) -> int:
         col = getattr(table, column)
         text_of = col if isinstance(col.type, String) else cast(col, String)
         pk = table.__mapper__.primary_key[0]
-        rows = (await ctx.session.execute(
-            select(pk, col).where(or_(*[text_of.contains(f'"{i}"') for i in ids])))).all()
+        if where is None:
+            where = or_(*[text_of.contains(f'"{i}"') for i in ids])
+        rows = (await ctx.session.execute(select(pk, col).where(where))).all()
         changed = 0
         for key, value in rows:
             new = scrub(value)
