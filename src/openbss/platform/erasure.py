@@ -75,6 +75,12 @@ class CopyEraser:
                 for key, res in event.items()}}
         return forget_names(envelope, ids)
 
+    def _scrub_payload(self, payload: str, ids: set[str]) -> str:
+        """A hub delivery's JSON text, scrubbed (the same text when nothing was removed)."""
+        envelope = json.loads(payload)
+        scrubbed = self.scrub_envelope(envelope, ids)
+        return payload if scrubbed == envelope else json_dumps(scrubbed)
+
     async def __call__(self, ctx: Context, party_id: str) -> int:
         ids = {i for i in await self.related(ctx, party_id) if i}
         if not ids:
@@ -82,8 +88,7 @@ class CopyEraser:
         n = 0
         n += await self._rewrite(ctx, OutboxEvent, "envelope", ids, lambda v: self.scrub_envelope(v, ids))
         n += await self._rewrite(ctx, EventFailure, "envelope", ids, lambda v: self.scrub_envelope(v, ids))
-        n += await self._rewrite(ctx, HubDelivery, "payload", ids,
-                                 lambda v: json_dumps(self.scrub_envelope(json.loads(v), ids)))
+        n += await self._rewrite(ctx, HubDelivery, "payload", ids, lambda v: self._scrub_payload(v, ids))
         for table, column in self.json_columns:
             n += await self._rewrite(ctx, table, column, ids, lambda v: forget_names(v, ids))
         seen: set[Any] = set()
