@@ -229,7 +229,8 @@ def run(args: argparse.Namespace) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "OPENBSS_LOG_LEVEL": "WARNING", "OPENBSS_DB_POOL_SIZE": str(args.pool)}
+    env = {"OPENBSS_DEMO_MODE": "true", **os.environ, "OPENBSS_LOG_LEVEL": "WARNING",
+           "OPENBSS_DB_POOL_SIZE": str(args.pool)}  # development keys unless the caller configured secrets
     server = subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "serve", "--port", str(port),
                                "--workers", str(args.workers)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

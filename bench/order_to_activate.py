@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+
+os.environ.setdefault("OPENBSS_DEMO_MODE", "true")  # development keys unless the caller configured secrets
 
 
 async def relay_only(hubs: bool) -> None:

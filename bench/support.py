@@ -15,6 +15,9 @@ from pathlib import Path
 
 import httpx
 
+# the benchmarks run with the development keys (demo mode) unless the caller configured the secrets
+os.environ.setdefault("OPENBSS_DEMO_MODE", "true")
+
 
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (the value below which p % of the samples fall); NaN for no samples."""
@@ -49,7 +52,9 @@ def api_server(port: int, *extra_args: str) -> Iterator[str]:
 @contextmanager
 def api_server_process(port: int, *extra_args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``api_server`` that also yields the server process (to read its CPU time)."""
-    env = {**os.environ, "OPENBSS_LOG_LEVEL": "WARNING", "OPENBSS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    # demo mode unless the caller configured secrets: a benchmark runs with the development keys
+    env = {"OPENBSS_DEMO_MODE": "true", **os.environ, "OPENBSS_LOG_LEVEL": "WARNING",
+           "OPENBSS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     server = subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "serve", "--port", str(port),
                                *extra_args], env=env)
     base = f"http://127.0.0.1:{port}"

@@ -61,6 +61,8 @@ os.environ["OPENBSS_DATABASE_URL"] = OWNER_URL.render_as_string(hide_password=Fa
 os.environ["OPENBSS_DATA_DIR"] = str(_TMP / "var")
 os.environ["OPENBSS_PUBLIC_URL"] = "http://testserver"
 os.environ["OPENBSS_LOG_JSON"] = "false"
+# demo mode: the built-in development secrets and the keys generated under the test's data_dir are accepted
+os.environ["OPENBSS_DEMO_MODE"] = "true"
 os.environ.pop("OPENBSS_NATS_URL", None)
 os.environ.pop("OPENBSS_JWKS_URL", None)
 

@@ -22,6 +22,7 @@ from openbss.platform.http import PlatformMiddleware, ops_router
 from openbss.platform.messaging import messaging_router
 from openbss.platform.personal_data import privacy_router
 from openbss.platform.runtime import Runtime
+from openbss.platform.startup import check_secrets
 from openbss.platform.tmf.errors import install_error_handlers
 from openbss.provisioning import api as provisioning_api
 from openbss.selfcare.api import STATIC as SELFCARE_STATIC
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """The HTTP app over ``services`` (built here from ``settings`` and ``runtime`` when not given: once per
     process). A runtime built here is closed with the app."""
     settings = settings or (services.settings if services is not None else get_settings())
+    check_secrets(settings)  # outside demo mode: no built-in secret, no generated key (platform/startup.py)
     rt = runtime or Runtime.build(settings)
     services = services or build_services(settings, rt)
 

@@ -38,6 +38,19 @@ def _settings() -> Settings:
     return get_settings()
 
 
+def _require_secrets(settings: Settings) -> None:
+    """Outside demo mode, stop with the list of built-in or generated secrets to replace (exit status 2)."""
+    from openbss.platform.startup import secret_problems
+
+    problems = secret_problems(settings)
+    if problems:
+        console.print("[red]refusing to start outside demo mode with built-in or generated secrets:[/]")
+        for problem in problems:
+            console.print(f"  - {problem}", markup=False, highlight=False)
+        console.print("Set them in the environment (docs/security.md), or run `openbss demo` to try OpenBSS.")
+        raise typer.Exit(2)
+
+
 def _use_embedded_if_needed(settings: Settings) -> Any:
     """Without OPENBSS_DATABASE_URL, start the embedded PostgreSQL and point the settings at it."""
     if settings.database_url:
@@ -172,6 +185,7 @@ def serve(
     from openbss.platform.observability import configure_logging
 
     settings = _settings()
+    _require_secrets(settings)
     server = _use_embedded_if_needed(settings)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -187,6 +201,7 @@ def worker() -> None:
     """Run the outbox relay, event consumers and background jobs."""
     from openbss.platform.observability import configure_logging
 
+    _require_secrets(_settings())
     server = _use_embedded_if_needed(_settings())
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -213,6 +228,7 @@ def orchestrator() -> None:
     """Run only the order orchestrator (the worker runs it too): steps of order items, claimed with SKIP LOCKED."""
     from openbss.platform.observability import configure_logging
 
+    _require_secrets(_settings())
     server = _use_embedded_if_needed(_settings())
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -486,6 +502,9 @@ def demo(
     """Everything in one process: embedded PostgreSQL, migrations, demo data, API and worker."""
     from openbss.demo.run import run_demo
 
+    # demo mode: the built-in development secrets and the keys generated under data_dir/keys are accepted
+    os.environ["OPENBSS_DEMO_MODE"] = "true"
+    get_settings.cache_clear()
     server = _use_embedded_if_needed(_settings())
     upgrade_database()
     asyncio.run(run_demo(get_settings(), host=host, port=port, console=console))

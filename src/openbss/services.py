@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
 from openbss.catalog import wiring as catalog_wiring
 from openbss.catalog.wiring import CatalogServices
+from openbss.charging import service as charging_service
 from openbss.charging import wiring as charging_wiring
 from openbss.charging.jobs import charging_blueprint
 from openbss.charging.wiring import ChargingServices
@@ -32,21 +34,25 @@ from openbss.ordering import wiring as ordering_wiring
 from openbss.ordering.wiring import OrderingServices
 from openbss.party import wiring as party_wiring
 from openbss.party.wiring import PartyServices
+from openbss.platform.audit import AuditRecord
 from openbss.platform.crypto import EncryptedTable
 from openbss.platform.db import Database, make_url
+from openbss.platform.erasure import CopyEraser, referring
 from openbss.platform.events.consumers import Consumer
-from openbss.platform.messaging import messaging_loop
+from openbss.platform.messaging import forget_messages, messages_to, messaging_loop
 from openbss.platform.personal_data import PersonalDataRegistry, encrypted_tables
 from openbss.platform.runtime import Runtime
 from openbss.platform.tmf.resource import Context, TmfApi
 from openbss.platform.worker import register_platform_consumers
 from openbss.provisioning import wiring as provisioning_wiring
 from openbss.provisioning.adapters import AdapterFactory, NetworkAdapter
+from openbss.provisioning.models import ItemRun
 from openbss.provisioning.ocs import ChargingOcs
 from openbss.provisioning.runner import orchestrate, provisioning_blueprint
 from openbss.provisioning.wiring import ProvisioningServices
 from openbss.selfcare import signin
 from openbss.selfcare.housekeeping import housekeeping
+from openbss.selfcare.usage import archived_statements
 from openbss.selfcare.wiring import SelfcareServices
 from openbss.settings import Settings
 
@@ -123,6 +129,68 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_eraser("customers", customer.service.erase_customers, order=500)
     registry.add_eraser("partyRoles", party.service.erase_roles, order=800)
     registry.add_eraser("party", party.service.erase_party, order=900)
+
+    async def related_ids(ctx: Context, party_id: str) -> set[str]:
+        """The ids whose ``name`` is the party's personal data in other records: its own, its customers' and its
+        accounts' (a party role's name is the role's: "referrer")."""
+        ids = {party_id}
+        for records in (await customer.service.export_customers(ctx, party_id),
+                        await account.service.export_accounts(ctx, party_id)):
+            ids |= {str(r["id"]) for r in records if r.get("id")}
+        return ids
+
+    async def contacts(ctx: Context, party_id: str) -> set[str]:
+        """The party's email addresses and phone numbers (on its record and its customers'): where messages went."""
+        found: set[str] = set()
+        records = [await party.service.export_party(ctx, party_id) or {},
+                   *await customer.service.export_customers(ctx, party_id)]
+        for record in records:
+            for medium in record.get("contactMedium") or []:
+                ch = medium.get("characteristic") or {}
+                found |= {str(ch[k]) for k in ("emailAddress", "phoneNumber") if ch.get(k)}
+        return found
+
+    async def customer_ids(ctx: Context, party_id: str) -> list[str]:
+        return [c["id"] for c in await customer.service.export_customers(ctx, party_id)]
+
+    async def export_orders(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await referring(ctx, ordering.orders["productOrder"], [party_id, *await customer_ids(ctx, party_id)])
+
+    async def export_carts(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await referring(ctx, ordering.carts["shoppingCart"], [party_id, *await customer_ids(ctx, party_id)])
+
+    async def export_products(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await referring(ctx, inventory.resources["product"], [party_id, *await customer_ids(ctx, party_id)])
+
+    async def export_service_orders(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await referring(ctx, provisioning.resources["serviceOrder"],
+                               [party_id, *await customer_ids(ctx, party_id)])
+
+    async def export_usage(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await referring(ctx, charging.usage["usage"], [party_id])
+
+    async def export_statements(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await archived_statements(ctx.session, await customer_ids(ctx, party_id))
+
+    async def export_messages(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+        return await messages_to(ctx.session, await contacts(ctx, party_id))
+
+    async def erase_messages(ctx: Context, party_id: str) -> int:
+        return await forget_messages(ctx.session, await contacts(ctx, party_id))
+
+    registry.add_exporter("productOrders", export_orders)
+    registry.add_exporter("shoppingCarts", export_carts)
+    registry.add_exporter("products", export_products)
+    registry.add_exporter("serviceOrders", export_service_orders)
+    registry.add_exporter("chargingAccounts", charging_service.accounts_of_party)
+    registry.add_exporter("usage", export_usage)
+    registry.add_exporter("archivedStatements", export_statements)
+    registry.add_exporter("messages", export_messages)
+    registry.add_eraser("messages", erase_messages, order=40)  # before the party's contacts are erased
+    resources = [r for bundle in (party, customer, account, catalog, charging, ordering, provisioning, inventory)
+                 for api in bundle.apis for r in api.resources]
+    registry.add_eraser("copies", CopyEraser(resources, related_ids, json_columns=(
+        (AuditRecord, "changes"), (ItemRun, "context"))), order=1000)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
                     selfcare=selfcare, personal_data=registry)

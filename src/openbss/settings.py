@@ -9,9 +9,20 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: the built-in development secrets: a process outside demo mode refuses to start with them (``check_secrets``)
+DEV_HUB_SECRET = "openbss-dev-hub-secret"  # noqa: S105 - a known value, refused outside demo mode
+DEV_MESSAGING_SECRET = "openbss-dev-messaging-secret"  # noqa: S105 - a known value, refused outside demo mode
+MIN_SECRET_LENGTH = 16
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENBSS_", extra="ignore")
+
+    #: demo mode (``openbss demo``, the test suite): the built-in development secrets and keys generated under
+    #: ``data_dir/keys`` are accepted. Outside demo mode the API and the worker refuse to start without the
+    #: operator's own (``platform/startup.py``: ``OPENBSS_HUB_SECRET``, ``OPENBSS_MESSAGING_WEBHOOK_SECRET``,
+    #: ``OPENBSS_JWT_PRIVATE_KEY``, ``OPENBSS_MASTER_KEYS``/``OPENBSS_MASTER_KEY``).
+    demo_mode: bool = False
 
     # PostgreSQL. ``database_url`` is the owner/migration connection; the API and workers connect as
     # ``app_database_url`` (a role that is neither superuser nor BYPASSRLS). When ``app_database_url`` is unset
@@ -48,7 +59,7 @@ class Settings(BaseSettings):
     party_claim: str = "party_id"
 
     # Notification hubs
-    hub_secret: str = "openbss-dev-hub-secret"  # noqa: S105 - development default, overridden in production
+    hub_secret: str = DEV_HUB_SECRET  # demo mode only: refused at start-up otherwise
     hub_max_attempts: int = 8
     hub_timeout_seconds: float = 5.0
 
@@ -142,7 +153,7 @@ class Settings(BaseSettings):
     #: gateway: a signed JSON POST to ``messaging_webhook_url`` (see platform/messaging.py)
     messaging_channel: Literal["simulator", "webhook"] = "simulator"
     messaging_webhook_url: str | None = None
-    messaging_webhook_secret: str = "openbss-dev-messaging-secret"  # noqa: S105 - development default
+    messaging_webhook_secret: str = DEV_MESSAGING_SECRET  # demo mode only: refused at start-up otherwise
     messaging_retention_hours: float = 24.0
 
     # S3-compatible object storage (documents)

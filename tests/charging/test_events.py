@@ -55,3 +55,41 @@ async def test_allowance_thresholds_and_low_balance(client: Any, rt: Any, tenant
         assert sorted(d.event_type for d in rows) == ["BucketThresholdEvent"] * 2
         assert all(d.url == "http://127.0.0.1:9/cb/listener/bucketThresholdEvent" for d in rows)
         await session.execute(delete(HubSubscription))
+
+
+async def test_balance_events_and_audit_carry_no_msisdn(client: Any, rt: Any, tenant: str) -> None:
+    """The subscriber's and the receiver's MSISDN are personal data: a balance action's events (outbox, backbone,
+    hub) leave them out, the audit trail masks them; the action itself still shows them to who may read it."""
+    h = bearer(tenant, "system")
+    acc = await open_account(rt, tenant, balance="10.00", data_allowance_mb=10)
+    other = await open_account(rt, tenant, balance="1.00")
+    money = next(b for b in acc["buckets"] if b["unit"] == "money")
+    other_money = next(b for b in other["buckets"] if b["unit"] == "money")
+    r = await client.post(f"{TMF654}/transferBalance", headers=h, json={
+        "amount": {"amount": 2, "units": "EUR"}, "usageType": "monetary", "bucket": {"id": money["id"]},
+        "receiverBucket": {"id": other_money["id"]}, "receiverBucketUsageType": "monetary", "reason": "gift",
+        "channel": {"id": "app"},
+        "logicalResource": [{"id": acc["msisdn"]}], "receiverLogicalResource": {"id": other["msisdn"]}})
+    assert r.status_code == 201, r.text
+    transfer = r.json()
+    assert transfer["logicalResource"] == [{"id": acc["msisdn"]}]  # the resource itself keeps them
+    # and a threshold: 80 % of the data allowance
+    await client.post(OCS, headers=h, json=ccr("EVENT_REQUEST", "d1", 0, acc["msisdn"], context=DATA,
+                                               requestedAction="DIRECT_DEBITING",
+                                               groups=[group(1, 9 * MB, key="totalOctets")]))
+    got = await events(rt, tenant)
+    assert {e["eventType"] for e in got} >= {"TransferBalanceCreateEvent", "BucketThresholdEvent"}, got
+    for envelope in got:
+        text = str(envelope)
+        for number in (acc["msisdn"], other["msisdn"]):
+            digits = number.lstrip("+")
+            text = text.replace(f"party-{digits}", "party-id")  # the test accounts' party ids are made of them
+            assert number not in text and digits not in text, envelope
+    created = next(e for e in got if e["eventType"] == "TransferBalanceCreateEvent")["event"]["transferBalance"]
+    assert created["id"] == transfer["id"] and created["href"] == transfer["href"]
+    assert "logicalResource" not in created and created["receiverLogicalResource"] == {}  # emptied object
+    r = await client.get("/audit/v1/auditRecord", params={"resourceType": "TransferBalance",
+                                                          "resourceId": transfer["id"]}, headers=bearer(tenant))
+    changes = r.json()[0]["changes"]
+    assert changes["logicalResource"] == {"old": None, "new": "***"}
+    assert changes["receiverLogicalResource"] == {"old": None, "new": "***"}

@@ -109,7 +109,7 @@ async def test_erasure_anonymizes_and_keeps_financial_records(client: httpx.Asyn
     r = await client.post(f"{PRIV}/{pid}/erasure", headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["anonymizedRecords"] == {"accounts": 1, "customers": 1, "partyRoles": 1, "party": 1,
-                                             "selfcareIdentities": 0}
+                                             "selfcareIdentities": 0, "messages": 0, "copies": 0}
     party = (await client.get(f"{IND}/{pid}", headers=h)).json()
     assert party["givenName"] == party["familyName"] == party["fullName"] == "[erased]"
     for gone in ("contactMedium", "birthDate", "individualIdentification"):
@@ -168,3 +168,40 @@ async def test_a_party_id_is_one_value_not_a_query(client: httpx.AsyncClient, te
     # both parties keep their data
     for party in (ada["party"]["id"], other["id"]):
         assert (await client.get(f"{IND}/{party}", headers=h)).json()["familyName"] != personal_data.ERASED
+
+
+async def test_export_covers_lines_usage_carts_and_messages(client: httpx.AsyncClient, tenant: str,
+                                                            ada: dict[str, Any], rt: Any, services: Any) -> None:
+    """The export reaches what other domains hold on the party: its charging accounts (lines and buckets), its
+    usage records, its shopping carts and the messages sent to its contacts."""
+    from openbss.charging import service as charging
+    from openbss.platform import messaging
+    from tests.charging.helpers import OCS, SMS, ccr, group, msisdn, plan
+
+    pid, customer = ada["party"]["id"], ada["customer"]
+    number = msisdn()
+    async with rt.db.transaction(tenant) as session:
+        await services.charging.service.open_account(
+            charging.system_context(session, tenant, "http://testserver"), subscriber=number,
+            payment_type="prepaid", currency="EUR", plan=plan(), initial_balance=Decimal("5.00"), party_id=pid)
+        await messaging.send(session, "email", "ada.lovelace@example.com", "Welcome", purpose="notice")
+    r = await client.post(OCS, headers=bearer(tenant, "system"), json=ccr(
+        "EVENT_REQUEST", "sms-gdpr", 0, number, context=SMS, requestedAction="DIRECT_DEBITING",
+        groups=[group(5, 1, key="serviceSpecificUnits")]))
+    assert r.status_code == 200 and r.json()["resultCode"] == 2001, r.text
+    r = await client.post("/tmf-api/shoppingCart/v4/shoppingCart", headers=bearer(tenant), json={
+        "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "role": "customer"}]})
+    assert r.status_code == 201, r.text
+    cart = r.json()
+    r = await client.get(f"{PRIV}/{pid}/personalData", headers=bearer(tenant))
+    assert r.status_code == 200, r.text
+    data = r.json()["personalData"]
+    assert [a["subscriber"] for a in data["chargingAccounts"]] == [number.lstrip("+")]
+    assert data["chargingAccounts"][0]["balance"] == 4.9 and data["chargingAccounts"][0]["buckets"]
+    assert len(data["usage"]) == 1 and data["usage"][0]["usageType"] == "sms"
+    assert [c["id"] for c in data["shoppingCarts"]] == [cart["id"]]
+    assert [(m["channel"], m["to"], m["text"]) for m in data["messages"]] == [
+        ("email", "ada.lovelace@example.com", "Welcome")]
+    # the party's own token exports the same (its reads stay scoped to its party)
+    mine = (await client.get(f"{PRIV}/{pid}/personalData", headers=bearer(tenant, "customer", party=pid))).json()
+    assert len(mine["personalData"]["usage"]) == 1

@@ -206,21 +206,36 @@ async def test_delivers_matching_events_signed(client: Any, rt: Any, settings: A
 async def test_query_on_resource_attribute(client: Any, rt: Any, tenant: str, relay: Any,
                                            unsubscribe_all: Any) -> None:
     with callback_server() as server:
-        await subscribe(client, tenant, server.base_url, "event.individual.givenName=Ann")
-        await create_individual(client, tenant, "Ann")
+        await subscribe(client, tenant, server.base_url, "event.individual.gender=female")
+        ann = await create_individual(client, tenant, "Ann")
         bob = await create_individual(client, tenant, "Bob")
-        r = await client.patch(f"{INDIVIDUALS}/{bob['id']}", json={"givenName": "Ann"},
-                               headers=bearer(tenant, "admin"))
-        assert r.status_code == 200
+        for who in (ann, bob):
+            r = await client.patch(f"{INDIVIDUALS}/{who['id']}", json={"gender": "female" if who is bob else "male"},
+                                   headers=bearer(tenant, "admin"))
+            assert r.status_code == 200
         await relay()
         rows = await deliveries(rt, tenant)
-        assert sorted(d.event_type for d in rows) == ["IndividualAttributeValueChangeEvent", "IndividualCreateEvent"]
+        assert sorted(d.event_type for d in rows) == ["IndividualAttributeValueChangeEvent"]
         for d in rows:
             assert await deliver(rt, d.id) == "delivered"
         paths = sorted(req.path for req in server.received())
-        assert paths == ["/subscriber/listener/individualAttributeValueChangeEvent",
-                         "/subscriber/listener/individualCreateEvent"]
-        assert all(req.json()["event"]["individual"]["givenName"] == "Ann" for req in server.received())
+        assert paths == ["/subscriber/listener/individualAttributeValueChangeEvent"]
+        got = server.received()[0].json()["event"]["individual"]
+        assert got["id"] == bob["id"] and got["gender"] == "female"
+        # notifications carry no personal value: the subscriber reads the individual by its href
+        assert got["href"].endswith(f"/individual/{bob['id']}")
+        assert not {"givenName", "familyName", "fullName"} & set(got), got
+
+
+async def test_query_on_personal_data_is_refused(client: Any, tenant: str) -> None:
+    """Events carry no personal value, so a subscription cannot select on one: 400 naming the attribute."""
+    for query in ("event.individual.givenName=Ann", "event.individual.contactMedium.characteristic.emailAddress=a",
+                  "event.individual.relatedParty.name=x"):
+        r = await client.post(HUB, json={"callback": "http://127.0.0.1:9/l", "query": query},
+                              headers=bearer(tenant, "admin"))
+        assert r.status_code == 400, (query, r.text)
+        assert r.json()["code"] == "INVALID_QUERY" and "personal data" in r.json()["message"]
+        assert query.split("=")[0] in r.json()["message"]
 
 
 async def test_each_subscription_gets_its_own_delivery(client: Any, rt: Any, tenant: str, relay: Any,

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import bearer
 from tests.selfcare.conftest import make_portal_app, portal_settings
-from tests.selfcare.portal import csrf, new_customer, next_matching, sign_in
+from tests.selfcare.portal import code_in, csrf, last_message, new_customer, next_matching, next_social, sign_in
 
 
 async def test_security_headers_and_csp(portal_client: httpx.AsyncClient) -> None:
@@ -85,6 +86,8 @@ async def test_rate_limits_per_customer_per_ip_and_on_sign_in(rt: Any, portal_te
 
 async def test_no_personal_data_in_logs(rt: Any, portal_tenant: str, portal_client: httpx.AsyncClient,
                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Every path that handles a customer's data, including the portal's calls to the charging API (which name a
+    line by its MSISDN in the query string: ``bucket?logicalResource.id=...``) and the request URLs themselves."""
     user = next_matching()
     cust = await new_customer(rt, portal_tenant, email=user.email, given="Priscilla", family="Quartermaine")
     caplog.set_level(logging.DEBUG)
@@ -95,8 +98,27 @@ async def test_no_personal_data_in_logs(rt: Any, portal_tenant: str, portal_clie
                                              "country": "FR"}})
     await portal_client.patch("/selfcare/api/customer", headers=csrf(portal_client), json={"phone": "bad 0655"})
     await portal_client.get("/selfcare/api/balance")
+    await portal_client.get("/selfcare/api/usage")
+    # linking a sign-in by the mobile number: the portal asks the charging API which party owns the line
+    social = next_social()
+    line = await new_customer(rt, portal_tenant, email="not.this.one@example.org", given="Bartholomew",
+                              family="Oyelaran")
+    async with httpx.AsyncClient(transport=portal_client._transport, base_url="http://testserver") as other:
+        await sign_in(other, social)
+        r = await other.post("/selfcare/api/link/msisdn", json={"msisdn": line["msisdn"]})
+        assert r.status_code == 202, r.text
+        code = code_in(await last_message(rt, portal_tenant, line["msisdn"]))
+        assert (await other.post("/selfcare/api/link/verify", json={"code": code})).status_code == 200
+    # personal values in a request's own query string (a staff search by email and by phone)
+    admin = bearer(portal_tenant, "admin")
+    await portal_client.get("/tmf-api/customerManagement/v4/customerSearch",
+                            params={"email": user.email, "phone": "+33655544433"}, headers=admin)
+    await portal_client.get("/tmf-api/prepayBalanceManagement/v4/bucket",
+                            params={"logicalResource.id": line["msisdn"].lstrip("+")}, headers=admin)
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert caplog.records, "nothing was logged at all"
-    for secret in (user.email, "Priscilla", "Quartermaine", "+33655544433", "Secret Lane", cust["msisdn"],
-                   cust["msisdn"][1:], portal_client.cookies.get("sc_session")):
+    assert "logicalResource.id=***" in logged  # the charging call is logged, its query value masked
+    for secret in (user.email, user.email.replace("@", "%40"), "Priscilla", "Quartermaine", "+33655544433",
+                   "33655544433", "Secret Lane", cust["msisdn"], cust["msisdn"][1:], line["msisdn"],
+                   line["msisdn"][1:], "Bartholomew", "Oyelaran", portal_client.cookies.get("sc_session"), code):
         assert secret not in logged, secret

@@ -254,6 +254,17 @@ async def renew_due_allowances(db: Database, tenant_id: str, now: datetime | Non
     return made
 
 
+async def accounts_of_party(ctx: Context, party_id: str) -> list[dict[str, Any]]:
+    """The charging accounts of a party's lines with their live buckets (the party's GDPR export)."""
+    from sqlalchemy import select
+
+    from openbss.charging.models import ChargingAccount
+
+    ids = (await ctx.session.execute(select(ChargingAccount.id).where(ChargingAccount.party_id == party_id)
+                                     .order_by(ChargingAccount.created_at, ChargingAccount.id))).scalars().all()
+    return [await get_account(ctx, account_id) for account_id in ids]
+
+
 async def get_account(ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
                       product_id: str | None = None) -> dict[str, Any]:
     """The account with its live buckets (remaining, reserved, available per unit)."""
@@ -447,12 +458,11 @@ async def set_status(ctx: Context, account_id: str, status: str) -> None:
 def bucket_event(account: dict[str, Any], bucket_id: str, unit: str, level: int, remaining: int, initial: int,
                  base_url: str) -> dict[str, Any]:
     """An outbox row: an allowance reached ``level`` % consumed, or (level 0) money fell below the threshold."""
-    resource = {
+    resource: dict[str, Any] = {
         "id": bucket_id, "href": f"{base_url}/tmf-api/{API}/v4/bucket/{bucket_id}", "@type": "Bucket",
         "usageType": "monetary" if unit == "money" else unit,
         "remainingValue": units_quantity(remaining, unit, account["currency"]),
-        "logicalResource": [{"id": account["subscriber"], "name": "MSISDN", "@referredType": "MSISDN"}],
-    }
+    }  # no MSISDN (logicalResource): events carry no personal value, the bucket is read by its href
     if account.get("product_id"):
         resource["product"] = [{"id": account["product_id"], "@referredType": "Product"}]
     if unit != "money":

@@ -35,6 +35,8 @@ from openbss.settings import Settings
 ACTION_OPS = frozenset({"create", "list", "get", "patch", "delete"})
 READ_OPS = frozenset({"list", "get"})
 OWNED = ("relatedParty.id",)
+#: the subscriber's and the receiver's MSISDN: never in an event (the bucket or action is read by its href)
+MSISDN_REFS = ("logicalResource", "receiverLogicalResource")
 
 
 @dataclass(frozen=True)
@@ -56,21 +58,21 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts)
     history_resource = TmfResource(
         path="balanceActionHistory", type="BalanceActionHistory", table=BalanceActionHistory,
         create_definition="BalanceActionHistory", update_definition="BalanceActionHistory", operations=READ_OPS,
-        customer_operations=READ_OPS, owner_paths=OWNED)
+        customer_operations=READ_OPS, owner_paths=OWNED, event_withheld=MSISDN_REFS)
     history = ResourceService(prepay_api, history_resource)
     prepay_api.resources = [
         TmfResource(path="bucket", type="Bucket", table=Bucket, create_definition="Bucket",
                     update_definition="Bucket", operations=READ_OPS, customer_operations=READ_OPS,
-                    owner_paths=OWNED, codec=BucketCodec(), searchable=BUCKET_SEARCH),
+                    owner_paths=OWNED, codec=BucketCodec(), searchable=BUCKET_SEARCH, event_withheld=MSISDN_REFS),
         TmfResource(path="topupBalance", type="TopupBalance", table=TopupBalance, hooks=TopupRules(history),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
+                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED, event_withheld=MSISDN_REFS),
         TmfResource(path="adjustBalance", type="AdjustBalance", table=AdjustBalance, hooks=AdjustRules(history),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
+                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED, event_withheld=MSISDN_REFS),
         TmfResource(path="transferBalance", type="TransferBalance", table=TransferBalance,
                     hooks=TransferRules(history), operations=ACTION_OPS, customer_operations=READ_OPS,
-                    owner_paths=OWNED),
+                    owner_paths=OWNED, event_withheld=MSISDN_REFS),
         TmfResource(path="reserveBalance", type="ReserveBalance", table=ReserveBalance, hooks=ReserveRules(history),
-                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED),
+                    operations=ACTION_OPS, customer_operations=READ_OPS, owner_paths=OWNED, event_withheld=MSISDN_REFS),
         history_resource,
     ]
     usage_api = TmfApi(

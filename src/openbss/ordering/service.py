@@ -560,8 +560,8 @@ def product_document(offering: dict[str, Any], item: dict[str, Any], ba_ref: dic
         "orderDate": format_datetime(utcnow()),
         "productOffering": item["productOffering"],
         "billingAccount": {"id": ba_ref["id"], **({"href": ba_ref["href"]} if ba_ref.get("href") else {})},
-        "relatedParty": [{"id": customer["id"], "name": customer.get("name"), "role": "customer",
-                          "@referredType": "Customer"}]
+        # references only: the customer's name stays in its (sealed) record
+        "relatedParty": [{"id": customer["id"], "role": "customer", "@referredType": "Customer"}]
         + ([{"id": party["id"], "role": "owner", "@referredType": party.get("@referredType", "Individual")}]
            if (party := customer.get("engagedParty") or {}).get("id") else []),
         "productCharacteristic": [{"name": k, "value": val, "valueType": type(val).__name__ if not

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,6 +70,28 @@ async def send(session: AsyncSession, channel: str, recipient: str, body: str, *
     session.add(OutboundMessage(channel=channel, recipient=recipient, subject=subject, body=body, purpose=purpose,
                                 status=PENDING if queued else RECORDED, next_attempt_at=utcnow() if queued else None))
     await session.flush()
+
+
+async def messages_to(session: AsyncSession, recipients: Iterable[str]) -> list[dict[str, Any]]:
+    """The messages kept for ``recipients`` (a party's GDPR export): what was sent, when, for what; bodies are
+    erased once sent."""
+    wanted = sorted({r for r in recipients if r})
+    if not wanted:
+        return []
+    rows = (await session.execute(select(OutboundMessage).where(OutboundMessage.recipient.in_(wanted))
+                                  .order_by(OutboundMessage.id))).scalars().all()
+    return [{"channel": r.channel, "to": r.recipient, "subject": r.subject, "purpose": r.purpose,
+             "status": r.status, "text": r.body, "createdAt": r.created_at.isoformat(),
+             "sentAt": r.sent_at.isoformat() if r.sent_at else None} for r in rows]
+
+
+async def forget_messages(session: AsyncSession, recipients: Iterable[str]) -> int:
+    """Delete the messages kept for ``recipients`` (a party's erasure)."""
+    wanted = sorted({r for r in recipients if r})
+    if not wanted:
+        return 0
+    result = await session.execute(delete(OutboundMessage).where(OutboundMessage.recipient.in_(wanted)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def signature(secret: str, payload: bytes) -> str:

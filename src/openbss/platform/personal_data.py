@@ -116,6 +116,9 @@ class PersonalDataCodec(DocumentCodec):
     def sortable(self, path: str) -> bool:
         return not self.encrypted_path(path)
 
+    def personal_paths(self) -> tuple[str, ...]:
+        return self.personal
+
     async def index_key(self, ctx: Context) -> bytes | None:
         return await self._keys().index_key(ctx.session, ctx.principal.tenant_id)
 

@@ -13,6 +13,7 @@ from openbss.platform.events.consumers import Event
 from openbss.platform.events.relay import OutboxRelay
 from openbss.platform.jobs import defer_delivery, make_job_app
 from openbss.platform.runtime import Runtime
+from openbss.platform.startup import check_secrets
 from openbss.platform.tmf.hub import hub_consumer, pending_deliveries
 from openbss.platform.tmf.resource import TmfApi
 
@@ -49,6 +50,7 @@ async def run_worker(rt: Runtime, stop: asyncio.Event, *, jobs: bool = True, rel
     ``job_poll_seconds`` bounds how late a job scheduled for later (a retry after its backoff) starts: new jobs
     wake the worker by ``NOTIFY``, scheduled ones are found by polling.
     """
+    check_secrets(rt.settings)  # outside demo mode: no built-in secret, no generated key
     bus = rt.make_bus()
     app = make_job_app(rt.db, rt.settings, rt.job_blueprints) if jobs else None
     tasks: list[asyncio.Task[None]] = []

@@ -111,7 +111,7 @@ def _service_order_doc(req: ItemRequest, plan_services: list[dict[str, Any]]) ->
             "externalId": f"{req.order_id}/{req.item_id}",
             "description": f"{req.kind} for product order {req.order_id} item {req.item_id}",
             "relatedParty": [{"@type": "RelatedParty", **{k: v for k, v in p.items()
-                                                          if k in ("id", "href", "name", "role", "@referredType")}}
+                                                          if k in ("id", "href", "role", "@referredType")}}
                              for p in req.related_party],
             "serviceOrderItem": items}
 

@@ -299,11 +299,13 @@ async def export_identities(ctx: Context, party_id: str) -> list[dict[str, Any]]
 
 
 async def erase_identities(ctx: Context, party_id: str) -> int:
-    """Unlink every external identity of the party and end its portal sessions."""
+    """Unlink every external identity of the party, end its portal sessions and forget sign-ins in progress that
+    would link to it (their masked email and code challenge)."""
     from sqlalchemy import delete
 
     customers = select(SelfcareIdentity.customer_id).where(SelfcareIdentity.party_id == party_id)
     await ctx.session.execute(delete(SelfcareEmailChange).where(SelfcareEmailChange.customer_id.in_(customers)))
+    await ctx.session.execute(delete(SelfcareLogin).where(SelfcareLogin.candidate_party_id == party_id))
     await ctx.session.execute(delete(SelfcareSession).where(SelfcareSession.party_id == party_id))
     result = await ctx.session.execute(delete(SelfcareIdentity).where(SelfcareIdentity.party_id == party_id))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -256,6 +256,19 @@ async def usage_pdf(portal: Portal, customer: StatementCustomer, party_id: str, 
     return UsageDocumentFile(content, sha, month, closed, key)
 
 
+async def archived_statements(session: Any, customer_ids: list[str]) -> list[dict[str, Any]]:
+    """The itemized statements archived for customers (a party's GDPR export): which month, when, which file."""
+    if not customer_ids:
+        return []
+    rows = (await session.execute(select(UsageDocument).where(UsageDocument.customer_id.in_(customer_ids))
+                                  .order_by(UsageDocument.customer_id, UsageDocument.month, UsageDocument.id)))\
+        .scalars().all()
+    return [{"customerId": r.customer_id, "month": r.month, "final": r.final, "items": r.items, "sha256": r.sha256,
+             "size": r.size, "createdAt": r.created_at.isoformat(),
+             "retainUntil": r.retain_until.isoformat() if r.retain_until else None,
+             "purgedAt": r.purged_at.isoformat() if r.purged_at else None} for r in rows]
+
+
 async def purge_expired_documents(portal: Portal) -> int:
     """Delete archived documents past their retention (none when retention is 0: kept forever). Each object is
     deleted first and its index row marked purged after, one at a time: a failure leaves the row for the next run,

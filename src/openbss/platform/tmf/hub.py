@@ -45,6 +45,7 @@ from openbss.platform.events.consumers import Consumer, Event
 from openbss.platform.observability import HUB_DELIVERIES
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.query import Filter, parse_filter_pairs
+from openbss.platform.tmf.references import withheld
 from openbss.platform.tmf.resource import TmfApi, TmfJSONResponse, require_json_body, unit_of_work
 from openbss.platform.tmf.spec import AttributeType
 
@@ -144,6 +145,9 @@ def parse_hub_query(api: TmfApi, query: str | None) -> list[Filter]:
         if resource is None:
             raise BadRequest(f"query: '{parts[1]}' is not a resource of this API", code="INVALID_QUERY")
         inner = [(key[len(f"event.{parts[1]}."):], raw)]
+        if withheld(".".join(parts[2:]), resource.event_withheld_paths()):
+            raise BadRequest(f"query: '{base}' is personal data, which events do not carry (the subscriber reads the "
+                             "resource by its href)", code="INVALID_QUERY")
         for f in parse_filter_pairs(inner, api.spec, resource.read_definition or resource.type):
             filters.append(Filter(f"event.{parts[1]}.{f.path}", f.op, f.values, f.type))
     return filters

@@ -33,6 +33,7 @@ from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
+from openbss.platform.tmf.references import PARTY_NAME_COPIES, without
 from openbss.platform.tmf.search import Searchable, SearchIndex
 from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime, load_spec
 
@@ -130,6 +131,10 @@ class DocumentCodec:
         """Whether a top-level attribute holds personal data (masked in the audit trail)."""
         return False
 
+    def personal_paths(self) -> tuple[str, ...]:
+        """The dotted paths of personal values (sealed at rest; never carried by events)."""
+        return ()
+
 
 @dataclass
 class TmfResource:
@@ -152,6 +157,9 @@ class TmfResource:
     extra_attributes: dict[str, AttributeType] = field(default_factory=dict)
     #: the attributes served by the search index (default: the specification's first-level ones)
     searchable: Searchable = field(default_factory=Searchable)
+    #: personal values this resource carries outside a codec (dotted paths, e.g. an MSISDN): never in its events,
+    #: masked in the audit trail (on top of the codec's personal paths and the party names of references)
+    event_withheld: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -161,6 +169,15 @@ class TmfResource:
     @property
     def event_key(self) -> str:
         return camel(self.type)
+
+    def name_copies(self) -> tuple[str, ...]:
+        """The references' party-name paths this resource does not keep (its codec does not seal them)."""
+        return tuple(p for p in PARTY_NAME_COPIES if not self.codec.sealed(p))
+
+    def event_withheld_paths(self) -> tuple[str, ...]:
+        """What this resource's events leave out: its personal paths, the party names of its references and the
+        values it declares (``platform/tmf/references.py``)."""
+        return tuple(dict.fromkeys((*self.codec.personal_paths(), *PARTY_NAME_COPIES, *self.event_withheld)))
 
 
 @dataclass
@@ -371,7 +388,7 @@ class ResourceService:
         emit its ``...CreateEvent``. ``columns`` sets bookkeeping columns of the row (e.g. a version lineage).
         The caller has applied the business rules (``create`` does, for requests)."""
         r = self.resource
-        doc = dict(doc)
+        doc = without(dict(doc), r.name_copies())  # copies of a party's name: the reference only
         doc.setdefault("@type", r.type)
         resource_id = str(doc.get("id") or r.id_factory())
         doc["id"] = resource_id
@@ -394,6 +411,7 @@ class ResourceService:
         outcome = mutate(doc)
         if inspect.isawaitable(outcome):
             await outcome
+        doc = without(doc, r.name_copies())  # copies of a party's name: the reference only
         doc["id"] = row.id
         if _content(doc) == _content(current):
             return self.store.shape(ctx.base_url, row.id, current)
@@ -485,13 +503,19 @@ class ResourceService:
 
     async def _audit(self, ctx: Context, resource_id: str, action: str, before: dict[str, Any] | None,
                      after: dict[str, Any] | None) -> None:
-        changes = audit.diff(before, after, self.resource.codec.is_personal)
+        r = self.resource
+        roots = {p.split(".")[0] for p in r.event_withheld}
+        copies = r.name_copies()  # a name a document kept from before references were bare is not audited either
+        changes = audit.diff(without(before, copies) if before else before, without(after, copies) if after else after,
+                             lambda key: r.codec.is_personal(key) or key in roots)
         await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type, resource_id=resource_id,
                            action=action, changes=changes)
 
     async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
+        # the event carries no personal value: a consumer or subscriber reads the resource by its href
         await emit(ctx.session, api=self.api.name, event_type=event_type, resource_key=self.resource.event_key,
-                   resource=rendered, resource_type=self.resource.type)
+                   resource=without(rendered, self.resource.event_withheld_paths()),
+                   resource_type=self.resource.type)
 
 
 def resource_services(api: TmfApi, custom: Mapping[str, ResourceService] | None = None,
