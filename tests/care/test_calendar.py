@@ -83,7 +83,7 @@ def test_unusable_calendars_are_refused(bad: dict, message: str) -> None:
 
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
-        paris().add(datetime(2026, 12, 2, 9), timedelta(hours=1))  # noqa: DTZ001
+        paris().add(datetime(2026, 12, 2, 9), timedelta(hours=1))
 
 
 # --- properties ---------------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def calendars(draw: st.DrawFn) -> BusinessCalendar:
                             holiday_country=draw(st.sampled_from(COUNTRIES)))
 
 
-moments = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31),  # noqa: DTZ001
+moments = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31),
                        timezones=st.just(UTC))
 durations = st.integers(0, 60 * 60 * 24 * 20).map(lambda s: timedelta(seconds=s))
 

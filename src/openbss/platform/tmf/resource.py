@@ -152,6 +152,9 @@ class TmfResource:
     extra_attributes: dict[str, AttributeType] = field(default_factory=dict)
     #: the attributes served by the search index (default: the specification's first-level ones)
     searchable: Searchable = field(default_factory=Searchable)
+    #: the name of the event of a state change, as the specification has it (``StateChange``; TMF621 and TMF683
+    #: say ``StatusChange``: ``TroubleTicketStatusChangeEvent``)
+    state_change_event: str = "StateChange"
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -185,7 +188,7 @@ class TmfApi:
     def event_types(self) -> set[str]:
         out = set()
         for r in self.resources:
-            out |= {f"{r.type}{k}Event" for k in ("Create", "AttributeValueChange", "StateChange", "Delete")}
+            out |= {f"{r.type}{k}Event" for k in ("Create", "AttributeValueChange", r.state_change_event, "Delete")}
         return out
 
 
@@ -408,7 +411,7 @@ class ResourceService:
         await self._audit(ctx, row.id, action, current, doc)
         await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
         if old_state != new_state:
-            await self._emit(ctx, f"{r.type}StateChangeEvent", rendered)
+            await self._emit(ctx, f"{r.type}{r.state_change_event}Event", rendered)
         return rendered
 
     async def delete(self, ctx: Context, resource_id: str) -> None:
