@@ -56,12 +56,15 @@ class EscalationScheduler:
     batch: int = 50
     interval: float = 5.0
 
-    async def run_once(self, now: datetime | None = None) -> int:
-        """One round: fire every step due at ``now`` (default: the database's clock of this moment). Returns how
-        many fired."""
+    async def run_once(self, now: datetime | None = None, tenant: str | None = None) -> int:
+        """One round: fire every step due at ``now`` (default: this moment), of every tenant or of ``tenant``.
+        Returns how many fired."""
         moment = now or utcnow()
-        async with self.db.transaction(None, system=True) as session:
-            tenants = [r[0] for r in (await session.execute(DUE_TENANTS, {"now": moment})).all()]
+        if tenant is not None:
+            tenants = [tenant]
+        else:
+            async with self.db.transaction(None, system=True) as session:
+                tenants = [r[0] for r in (await session.execute(DUE_TENANTS, {"now": moment})).all()]
         fired = 0
         for tenant in tenants:
             while True:

@@ -26,7 +26,7 @@ from openbss.care.errors import (
 )
 from openbss.care.models import CareQueue, PartyInteraction, SlaPolicy, TroubleTicket
 from openbss.care.schemas import TICKET_TYPE
-from openbss.customer.service import segment_of
+from openbss.customer.service import SEGMENTS, segment_of
 from openbss.platform import audit
 from openbss.platform.db import utcnow
 from openbss.platform.events.outbox import emit
@@ -310,6 +310,8 @@ class CareConfiguration:
             calendar = BusinessCalendar.from_json(spec.get("calendar") or {})
         except CalendarError as exc:
             raise InvalidSlaPolicy(f"'calendar': {exc}") from exc
+        if spec.get("segment") is not None and spec["segment"] not in SEGMENTS:
+            raise InvalidSlaPolicy(f"'segment': '{spec['segment']}' is not one of {', '.join(SEGMENTS)}")
         first, resolution = spec["firstResponseMinutes"], spec["resolutionMinutes"]
         if first > resolution:
             raise InvalidSlaPolicy("'firstResponseMinutes' cannot exceed 'resolutionMinutes'")
