@@ -171,14 +171,17 @@ class TicketService(ResourceService):
                         return found
         return None
 
-    async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, ctx: Context, doc: dict[str, Any], *, raised_at: datetime | None = None,
+                     ) -> dict[str, Any]:
+        """Raise a ticket (acknowledged, SLA clock started). ``raised_at``: when it was raised, for a ticket taken
+        over from another system (its creation date and the start of its SLA clock); default now."""
         doc = dict(doc)
         for managed in ("statusChange", "sla", "statusChangeDate", "resolutionDate"):
             if managed in doc:
                 raise InvalidTicket(f"'{managed}' is kept by the server; leave it out")
         if doc.get("status", "acknowledged") != "acknowledged":
             raise InvalidTicket(f"a ticket is raised 'acknowledged', not '{doc['status']}'")
-        now = utcnow()
+        now = raised_at or utcnow()
         stamp = format_datetime(now)
         entry = {"status": "acknowledged", "changeDate": stamp}
         if doc.get("statusChangeReason"):
