@@ -51,7 +51,9 @@ class CareServices:
         return [events.order_placed_consumer(self.service, base), events.profile_updated_consumer(self.service, base)]
 
     def escalation(self, db: Database) -> EscalationScheduler:
-        return EscalationScheduler(db, self.service.tickets, self.clock, self.settings.public_url)
+        return EscalationScheduler(db, self.service.tickets, self.clock, self.settings.public_url,
+                                   batch=self.settings.care_escalation_batch,
+                                   interval=self.settings.care_escalation_interval_seconds)
 
 
 def build(settings: Settings, customers: Customers) -> CareServices:
