@@ -152,3 +152,15 @@ async def test_changes_are_audited_with_the_agent(client: httpx.AsyncClient, ten
         "resourceType": "TroubleTicket", "resourceId": t["id"]}, headers=bearer(tenant, "admin")))
     assert sorted(r["action"] for r in records) == ["create", "update"]
     assert {r["actor"] for r in records} == {"agent-grace"}
+
+
+async def test_the_hub_accepts_the_ticket_events(client: httpx.AsyncClient, tenant: str) -> None:
+    h = bearer(tenant, "admin")
+    hub = "/tmf-api/troubleTicket/v4/hub"
+    for query in ("eventType=TroubleTicketStatusChangeEvent", "eventType=TroubleTicketResolvedEvent",
+                  "eventType=TroubleTicketSlaEscalationEvent"):
+        r = await client.post(hub, json={"callback": "http://127.0.0.1:9/cb", "query": query}, headers=h)
+        assert r.status_code == 201, (query, r.text)
+    r = await client.post(hub, json={"callback": "http://127.0.0.1:9/cb",
+                                     "query": "eventType=TroubleTicketStateChangeEvent"}, headers=h)
+    assert r.status_code == 400

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.care import events
-from openbss.care.escalation import EscalationScheduler
+from openbss.care.escalation import ESCALATION_EVENT, EscalationScheduler
 from openbss.care.models import PartyInteraction, TroubleTicket
 from openbss.care.schemas import INTERACTION_SPEC, TICKET_SPEC, TICKET_TYPE
 from openbss.care.service import (
@@ -28,6 +28,15 @@ from openbss.platform.tmf.search import Indexed, Searchable
 from openbss.settings import Settings
 
 STAFF_READ = frozenset({"list", "get"})
+RESOLVED_EVENT = "TroubleTicketResolvedEvent"
+
+
+class TroubleTicketApi(TmfApi):
+    """TMF621 with its events beyond the kit's: ``TroubleTicketResolvedEvent`` (the specification's) and
+    ``TroubleTicketSlaEscalationEvent`` (an escalation step fired): hub subscriptions may name them."""
+
+    def event_types(self) -> set[str]:
+        return super().event_types() | {RESOLVED_EVENT, ESCALATION_EVENT}
 
 
 @dataclass(frozen=True)
@@ -66,8 +75,8 @@ def build(settings: Settings, customers: Customers) -> CareServices:
         customer_operations=STAFF_READ, state_change_event="StatusChange",
         searchable=Searchable(include=(Indexed("sla.status"), Indexed("sla.resolutionBreached"),
                                        Indexed("sla.firstResponseBreached"))))
-    ticket_api = TmfApi(name=TICKET_API, title="TMF621 Trouble Ticket", spec_file=TICKET_SPEC, permission="care",
-                        resources=[ticket])
+    ticket_api = TroubleTicketApi(name=TICKET_API, title="TMF621 Trouble Ticket", spec_file=TICKET_SPEC,
+                                  permission="care", resources=[ticket])
     interaction = TmfResource(
         path="partyInteraction", type="PartyInteraction", table=PartyInteraction, hooks=InteractionRules(),
         state_field="status", owner_paths=("relatedParty.id",), customer_operations=STAFF_READ,
