@@ -20,7 +20,7 @@ OFFICE = {"timeZone": "Europe/Paris", "holidayCountry": "FR",
                                                               "friday")}}
 ALWAYS = {"timeZone": "UTC", "workingHours": {d: [["00:00", "24:00"]] for d in (
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}}
-#: the demo's agents (the subject of their tokens: ``openbss token --roles csr_agent --subject agent-alice``)
+#: the demo's agents (their tokens: ``openbss token --tenant demo --role csr_agent --subject agent-alice``)
 AGENTS = ({"id": "agent-alice", "name": "Alice (first line)"}, {"id": "agent-bob", "name": "Bob (network)"})
 #: the path of each demo ticket from acknowledged to its status
 PATHS: dict[str, list[str]] = {
