@@ -247,3 +247,15 @@ async def test_a_deactivated_policy_no_longer_applies(client: httpx.AsyncClient,
     again = await ok(await client.get(f"{TT}/{running['id']}", headers=h))
     assert again["sla"]["policy"]["id"] == p["id"]  # running tickets keep their targets
     await make_policy(client, sup)  # the same match again, now that the first one is inactive
+
+
+async def test_a_deleted_ticket_takes_its_clock_with_it(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
+    sup, h = bearer(tenant, "care_supervisor"), bearer(tenant, "csr_agent")
+    await make_policy(client, sup)
+    t = await raise_ticket(client, h)
+    assert len(await steps(rt, tenant, t["id"])) == 2
+    assert (await client.delete(f"{TT}/{t['id']}", headers=h)).status_code == 204
+    assert await steps(rt, tenant, t["id"]) == {}
+    async with rt.db.transaction(tenant) as session:
+        assert await session.get(TicketSla, t["id"]) is None
+    assert await sched(rt).run_once(FAR, tenant) == 0

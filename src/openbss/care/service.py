@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from openbss.care import sla as sla_clock
@@ -24,7 +24,7 @@ from openbss.care.errors import (
     InvalidTicket,
     UnknownQueue,
 )
-from openbss.care.models import CareQueue, PartyInteraction, SlaPolicy, TroubleTicket
+from openbss.care.models import CareQueue, PartyInteraction, SlaPolicy, SlaStep, TicketSla, TroubleTicket
 from openbss.care.schemas import TICKET_TYPE
 from openbss.customer.service import SEGMENTS, segment_of
 from openbss.platform import audit
@@ -110,6 +110,11 @@ class TicketRules(ResourceHooks):
             if await ctx.session.get(TroubleTicket, str(rel["id"])) is None:
                 raise InvalidTicket(f"{where}: no trouble ticket '{rel['id']}'")
             rel["href"] = f"{ctx.base_url}/tmf-api/{TICKET_API}/v4/troubleTicket/{rel['id']}"
+
+    async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
+        """A deleted ticket's SLA clock and steps go with it (no escalation of a ticket that is gone)."""
+        await ctx.session.execute(delete(SlaStep).where(SlaStep.ticket_id == current["id"]))
+        await ctx.session.execute(delete(TicketSla).where(TicketSla.ticket_id == current["id"]))
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
