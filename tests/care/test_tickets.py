@@ -164,3 +164,37 @@ async def test_the_hub_accepts_the_ticket_events(client: httpx.AsyncClient, tena
     r = await client.post(hub, json={"callback": "http://127.0.0.1:9/cb",
                                      "query": "eventType=TroubleTicketStateChangeEvent"}, headers=h)
     assert r.status_code == 400
+
+
+async def test_attachments_are_stored_and_downloaded(client: httpx.AsyncClient, tenant: str) -> None:
+    import base64
+
+    h = bearer(tenant, "csr_agent")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    t = await raise_ticket(client, h, relatedParty=[{"id": "p-5", "@referredType": "Individual"}], attachment=[
+        {"name": "screenshot.png", "mimeType": "image/png", "content": base64.b64encode(png).decode()},
+        {"name": "speed test", "url": "https://speedtest.example/result/42"}])
+    stored, ref = t["attachment"]
+    assert "content" not in stored and stored["size"] == {"amount": len(png), "units": "bytes"}
+    assert ref["url"] == "https://speedtest.example/result/42" and ref["id"]
+    path = stored["url"].removeprefix("http://testserver")
+    r = await client.get(path, headers=h)
+    assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
+    assert (await client.get(path, headers=bearer(tenant, "customer", party="p-5"))).status_code == 200
+    assert (await client.get(path, headers=bearer(tenant, "customer", party="p-6"))).status_code == 404
+    assert (await client.get(f"{TT}/{t['id']}/nope", headers=h)).status_code in (404, 405)
+    log = base64.b64encode(b"line 1\n").decode()
+    after = await ok(await client.patch(f"{TT}/{t['id']}", json={"attachment": [
+        stored, ref, {"name": "modem.log", "mimeType": "text/plain", "content": log}]}, headers=h))
+    assert [a["name"] for a in after["attachment"]] == ["screenshot.png", "speed test", "modem.log"]
+    for bad, needle in [([stored], "appended"),
+                        ([stored, ref, {"name": "x", "content": "%%%"}], "base64"),
+                        ([stored, ref, {"name": "x"}], "content"),
+                        ([stored, ref, {"name": "x", "mimeType": "text", "content": log}], "mimeType")]:
+        r = await client.patch(f"{TT}/{t['id']}", json={"attachment": [*after["attachment"][2:], *bad]
+                                                        if needle == "appended" else
+                                                        [*after["attachment"], *bad[2:]]}, headers=h)
+        assert r.status_code == 400 and needle in r.json()["message"], (needle, r.text)
+    big = base64.b64encode(b"x" * (512 * 1024 + 1)).decode()
+    r = await client.post(TT, json=ticket_body(attachment=[{"name": "big", "content": big}]), headers=h)
+    assert r.status_code == 413

@@ -3,12 +3,14 @@
 * TMF621 Trouble Ticket at ``/tmf-api/troubleTicket/v4/troubleTicket`` (with hub and events);
 * TMF683 Party Interaction at ``/tmf-api/partyInteraction/v4/partyInteraction`` (with hub and events);
 * OpenBSS care configuration at ``/api/care/v1/``: work queues (``queue``), SLA policies (``slaPolicy``), the
-  contact channels (``channel``) and the JSON schema of the trouble ticket's extension
-  (``schema/OpenBSSTroubleTicket.json``). Reading needs ``care:read``; configuring queues and SLA policies needs
-  ``careconfig:write`` (the ``care_supervisor`` and ``admin`` roles).
+  contact channels (``channel``), the JSON schema of the trouble ticket's extension
+  (``schema/OpenBSSTroubleTicket.json``) and the download of tickets' attachments
+  (``troubleTicket/{id}/attachment/{attachmentId}``). Reading needs ``care:read``; configuring queues and SLA
+  policies needs ``careconfig:write`` (the ``care_supervisor`` and ``admin`` roles).
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
+import re
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openbss.care.errors import CareNotFound
 from openbss.care.schemas import extension_schema
-from openbss.care.service import CHANNELS, SCHEMA_PATH, CareConfiguration, channel_ref
+from openbss.care.service import CHANNELS, SCHEMA_PATH, CareConfiguration, TicketService, channel_ref
 from openbss.care.wiring import CareServices
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import Forbidden
@@ -70,7 +72,7 @@ def _staff(principal: Principal, scope: str, action: str) -> None:
         raise Forbidden("customers cannot use the care configuration", code="CUSTOMER_FORBIDDEN")
 
 
-def config_router(config: CareConfiguration) -> APIRouter:
+def config_router(config: CareConfiguration, tickets: TicketService) -> APIRouter:
     router = APIRouter(prefix="/api/care/v1", tags=["Care configuration"])
 
     async def create_queue(request: Request, body: QueueIn = Body(...),
@@ -128,6 +130,17 @@ def config_router(config: CareConfiguration) -> APIRouter:
             raise CareNotFound(f"channel '{id}' not found")
         return TmfJSONResponse(channel_ref(base_url(request), id))
 
+    async def download(request: Request, id: str, attachment_id: str,
+                       principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("care", READ)
+        async with unit_of_work(request, principal) as ctx:
+            ticket = await tickets.get(ctx, id)  # a customer reaches only their own tickets
+            data, attachment = await tickets.rules.attachments.read(ctx, ticket, attachment_id)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(attachment.get("name") or attachment_id))
+        return Response(data, media_type=str(attachment["mimeType"]),
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "X-Content-Type-Options": "nosniff"})
+
     async def schema(request: Request) -> Response:
         return TmfJSONResponse(extension_schema(f"{base_url(request)}{SCHEMA_PATH}"))
 
@@ -142,6 +155,8 @@ def config_router(config: CareConfiguration) -> APIRouter:
                          summary="Deactivate an SLA policy (running tickets keep their targets)")
     router.add_api_route("/channel", list_channels, methods=["GET"], summary="The contact channels")
     router.add_api_route("/channel/{id}", get_channel, methods=["GET"], summary="A contact channel")
+    router.add_api_route("/troubleTicket/{id}/attachment/{attachment_id}", download, methods=["GET"],
+                         summary="Download a trouble ticket's attachment", response_class=Response)
     router.add_api_route(SCHEMA_PATH.removeprefix("/api/care/v1"), schema, methods=["GET"],
                          summary="JSON schema of the OpenBSSTroubleTicket extension")
     return router
@@ -149,4 +164,4 @@ def config_router(config: CareConfiguration) -> APIRouter:
 
 def routers(svc: CareServices) -> list[tuple[str, APIRouter]]:
     return [*((api.title, api_router(api, svc.services_of(api))) for api in svc.apis),
-            ("Care configuration", config_router(svc.service.config))]
+            ("Care configuration", config_router(svc.service.config, svc.service.tickets))]

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from openbss.care import sla as sla_clock
+from openbss.care.attachments import AttachmentStore
 from openbss.care.calendar import BusinessCalendar, CalendarError
 from openbss.care.errors import (
     CareNotFound,
@@ -89,8 +90,9 @@ def _stamp_notes(ctx: Context, current: list[dict[str, Any]], given: list[dict[s
 class TicketRules(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = TICKET_TRANSITIONS
 
-    def __init__(self, clock: sla_clock.SlaClock) -> None:
+    def __init__(self, clock: sla_clock.SlaClock, attachments: AttachmentStore) -> None:
         self.clock = clock
+        self.attachments = attachments
 
     async def check_references(self, ctx: Context, ticket_id: str | None, doc: dict[str, Any]) -> None:
         queue = doc.get("queue")
@@ -125,6 +127,9 @@ class TicketRules(ResourceHooks):
             merged["note"] = _stamp_notes(ctx, current.get("note") or [], merged.get("note") or [], stamp)
         if "queue" in changes or "troubleTicketRelationship" in changes:
             await self.check_references(ctx, ticket_id, merged)
+        if "attachment" in changes:
+            merged["attachment"] = await self.attachments.append(ctx, ticket_id, current.get("attachment") or [],
+                                                                 merged.get("attachment") or [])
         old, new = current.get("status"), merged.get("status")
         if old != new:
             history = list(current.get("statusChange") or [])
@@ -198,6 +203,8 @@ class TicketService(ResourceService):
             doc["note"] = _stamp_notes(ctx, [], doc["note"], stamp)
         ticket_id = self.resource.id_factory()
         await self.rules.check_references(ctx, ticket_id, doc)
+        if doc.get("attachment"):
+            doc["attachment"] = await self.rules.attachments.append(ctx, ticket_id, [], doc["attachment"])
         facts = sla_clock.TicketFacts(doc.get("ticketType"), doc.get("priority"), await self.segment(ctx, doc))
         described = await self.rules.clock.start(ctx, ticket_id, facts, now)
         if described is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.care import events
+from openbss.care.attachments import AttachmentStore
 from openbss.care.escalation import ESCALATION_EVENT, EscalationScheduler
 from openbss.care.models import PartyInteraction, TroubleTicket
 from openbss.care.schemas import INTERACTION_SPEC, TICKET_SPEC, TICKET_TYPE
@@ -67,7 +68,7 @@ class CareServices:
 
 def build(settings: Settings, customers: Customers) -> CareServices:
     clock = SlaClock()
-    rules = TicketRules(clock)
+    rules = TicketRules(clock, AttachmentStore(settings))
     ticket = TmfResource(
         path="troubleTicket", type="TroubleTicket", table=TroubleTicket, hooks=rules, state_field="status",
         initial_state="acknowledged", create_definition=f"{TICKET_TYPE}_Create",
