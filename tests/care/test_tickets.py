@@ -75,12 +75,16 @@ async def test_the_life_cycle_records_every_status_and_refuses_illegal_moves(cli
 
 async def test_notes_are_appended_with_their_author(client: httpx.AsyncClient, tenant: str) -> None:
     h = bearer(tenant, "csr_agent")
-    t = await raise_ticket(client, h, note=[{"text": "customer called from a landline"}])
-    [first] = t["note"]
+    t = await raise_ticket(client, h, note=[{"text": "customer called from a landline"},
+                                            {"text": "taken over", "author": "Grace", "date": "2026-12-01T10:00:00Z"}])
+    first, given = t["note"]
     assert first["author"] and first["id"] and first["date"]
-    after = await ok(await client.patch(f"{TT}/{t['id']}", json={"note": [first, {"text": "APN checked"}]},
+    assert given["author"] == "Grace" and given["date"] == "2026-12-01T10:00:00.000Z"
+    r = await client.patch(f"{TT}/{t['id']}", json={"note": [first]}, headers=h)
+    assert r.status_code == 400
+    after = await ok(await client.patch(f"{TT}/{t['id']}", json={"note": [first, given, {"text": "APN checked"}]},
                                         headers=h))
-    assert [n["text"] for n in after["note"]] == ["customer called from a landline", "APN checked"]
+    assert [n["text"] for n in after["note"]] == ["customer called from a landline", "taken over", "APN checked"]
     for tampered in ([{**first, "text": "rewritten"}], [{"text": "only a new one"}]):
         r = await client.patch(f"{TT}/{t['id']}", json={"note": tampered}, headers=h)
         assert r.status_code == 400 and "appended" in r.json()["message"]

@@ -72,7 +72,8 @@ def channel_ref(base_url: str, channel: str) -> dict[str, Any]:
 def _stamp_notes(ctx: Context, current: list[dict[str, Any]], given: list[dict[str, Any]], now: str,
                  ) -> list[dict[str, Any]]:
     """Notes are appended, never edited or removed: the existing ones must come back as they are; new ones get an
-    id, the date and their author (the caller)."""
+    id, and the date and author when the caller gives none (now, the caller; the audit trail names the caller in
+    any case)."""
     by_id = {n.get("id"): n for n in current}
     kept = [n for n in given if n.get("id") in by_id]
     if len(kept) != len(current) or any(by_id[n.get("id")] != n for n in kept):
@@ -83,7 +84,8 @@ def _stamp_notes(ctx: Context, current: list[dict[str, Any]], given: list[dict[s
             continue
         if not (note.get("text") or "").strip():
             raise InvalidTicket("'note': a note needs a text")
-        out.append({**note, "id": str(uuid.uuid4()), "date": now, "author": ctx.principal.subject})
+        out.append({**note, "id": str(uuid.uuid4()), "date": note.get("date") or now,
+                    "author": note.get("author") or ctx.principal.subject})
     return out
 
 
