@@ -139,9 +139,15 @@ async def test_roles_and_tenants(client: httpx.AsyncClient, tenant: str, other_t
     theirs = await raise_ticket(client, agent, relatedParty=[{"id": "p-2", "@referredType": "Individual"}])
     customer = bearer(tenant, "customer", party="p-1")
     seen = await ok(await client.get(TT, headers=customer))
-    assert [t["id"] for t in seen] == [mine["id"]]
+    assert [t["id"] for t in seen] == [mine["id"]]  # (before raising their own)
     assert (await client.get(f"{TT}/{theirs['id']}", headers=customer)).status_code == 404
-    assert (await client.post(TT, json=ticket_body(), headers=customer)).status_code == 403
+    own = await ok(await client.post(TT, json=ticket_body(), headers=customer), 201)  # raised in self-care
+    assert own["relatedParty"] == [{"id": "p-1", "role": "customer", "@referredType": "Individual"}]
+    assert own["channel"]["id"] == "selfcare"
+    for body in (ticket_body(relatedParty=[{"id": "p-2", "@referredType": "Individual"}]),
+                 ticket_body(queue={"id": "q"}), ticket_body(priority="critical")):
+        r = await client.post(TT, json=body, headers=customer)
+        assert r.status_code == 403 and r.json()["code"] == "CUSTOMER_FORBIDDEN", r.text
     assert (await client.patch(f"{TT}/{mine['id']}", json={"status": "cancelled"}, headers=customer)).status_code == 403
     assert (await client.get(f"{TT}/{mine['id']}", headers=bearer(other_tenant, "csr_agent"))).status_code == 404
 

@@ -30,6 +30,7 @@ from openbss.care.schemas import TICKET_TYPE
 from openbss.customer.service import SEGMENTS, segment_of
 from openbss.platform import audit
 from openbss.platform.db import utcnow
+from openbss.platform.errors import Forbidden
 from openbss.platform.events.outbox import emit
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.platform.tmf.spec import format_datetime
@@ -193,6 +194,8 @@ class TicketService(ResourceService):
                 raise InvalidTicket(f"'{managed}' is kept by the server; leave it out")
         if doc.get("status", "acknowledged") != "acknowledged":
             raise InvalidTicket(f"a ticket is raised 'acknowledged', not '{doc['status']}'")
+        if ctx.principal.is_customer:
+            doc = self._raised_by_customer(ctx, doc)
         now = raised_at or utcnow()
         stamp = format_datetime(now)
         entry = {"status": "acknowledged", "changeDate": stamp}
@@ -214,6 +217,22 @@ class TicketService(ResourceService):
             _expected(doc)
         doc["id"] = ticket_id
         return await self.record(ctx, doc)
+
+    @staticmethod
+    def _raised_by_customer(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+        """A customer raises a ticket for their own party only, through self-care; the operator's fields (queue,
+        assignee, relationships, priority) are not theirs to set."""
+        for field_ in ("queue", "assignee", "troubleTicketRelationship", "priority"):
+            if field_ in doc:
+                raise Forbidden(f"'{field_}' is set by the operator, not by the customer", code="CUSTOMER_FORBIDDEN")
+        party = ctx.principal.party_id or ""
+        others = [p.get("id") for p in doc.get("relatedParty") or [] if p.get("id") != party]
+        if others:
+            raise Forbidden(f"a customer raises tickets for their own party only, not '{others[0]}'",
+                            code="CUSTOMER_FORBIDDEN")
+        related = [p for p in doc.get("relatedParty") or [] if p.get("id") == party] or [
+            {"id": party, "role": "customer", "@referredType": "Individual"}]
+        return {**doc, "relatedParty": related, "channel": {"id": "selfcare", "name": CHANNELS["selfcare"]}}
 
     async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         before = (await self.store.documents(ctx, [await self.store.get(ctx, resource_id, for_update=True)]))[0]

@@ -73,7 +73,7 @@ def build(settings: Settings, customers: Customers) -> CareServices:
         path="troubleTicket", type="TroubleTicket", table=TroubleTicket, hooks=rules, state_field="status",
         initial_state="acknowledged", create_definition=f"{TICKET_TYPE}_Create",
         update_definition=f"{TICKET_TYPE}_Update", read_definition=TICKET_TYPE, owner_paths=("relatedParty.id",),
-        customer_operations=STAFF_READ, state_change_event="StatusChange",
+        customer_operations=frozenset({"list", "get", "create"}), state_change_event="StatusChange",
         searchable=Searchable(include=(Indexed("sla.status"), Indexed("sla.resolutionBreached"),
                                        Indexed("sla.firstResponseBreached"))))
     ticket_api = TroubleTicketApi(name=TICKET_API, title="TMF621 Trouble Ticket", spec_file=TICKET_SPEC,
