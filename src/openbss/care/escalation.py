@@ -67,11 +67,10 @@ class EscalationScheduler:
                 tenants = [r[0] for r in (await session.execute(DUE_TENANTS, {"now": moment})).all()]
         fired = 0
         for tenant in tenants:
-            while True:
-                n = await self._tenant_batch(tenant, moment)
+            # until a claim finds nothing: a short batch may only mean that other schedulers hold some due steps
+            # (or their tickets) right now; whoever holds them claims again after committing
+            while n := await self._tenant_batch(tenant, moment):
                 fired += n
-                if n < self.batch:
-                    break
         return fired
 
     async def _tenant_batch(self, tenant: str, now: datetime) -> int:
