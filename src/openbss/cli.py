@@ -250,6 +250,33 @@ def orchestrator() -> None:
     del server
 
 
+@app.command()
+def escalations() -> None:
+    """Run only the SLA escalation scheduler (the worker runs it too): due steps claimed with SKIP LOCKED, each
+    fired once."""
+    from openbss.platform.observability import configure_logging
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        services = _services(rt)
+        stop = asyncio.Event()
+        _install_stop(stop)
+        try:
+            console.print("escalation scheduler ready", style="dim")
+            await services.care.escalation(rt.db).run(stop)
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+    del server
+
+
 def _services(rt: Any) -> Services:
     """The process's services (the composition root, ``openbss.services``)."""
     from openbss.services import build_services

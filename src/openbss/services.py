@@ -20,6 +20,8 @@ from typing import Any
 from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
+from openbss.care import wiring as care_wiring
+from openbss.care.wiring import CareServices
 from openbss.catalog import wiring as catalog_wiring
 from openbss.catalog.wiring import CatalogServices
 from openbss.charging import service as charging_service
@@ -77,6 +79,7 @@ class Services:
     ordering: OrderingServices
     charging: ChargingServices
     selfcare: SelfcareServices
+    care: CareServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -84,7 +87,8 @@ class Services:
     def apis(self) -> list[TmfApi]:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
-                *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis]
+                *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
+                *self.care.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -92,7 +96,7 @@ class Services:
 
     def consumers(self) -> list[Consumer]:
         """The domains' reactions to other domains' events."""
-        return [*self.ordering.consumers()]
+        return [*self.ordering.consumers(), *self.care.consumers()]
 
 
 def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenBalances | None = None) -> Services:
@@ -117,6 +121,9 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
+    care = care_wiring.build(settings, customer.service)
+    registry.add_customer_view("tickets", care.service.customer_tickets)
+    registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)
@@ -193,7 +200,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         (AuditRecord, "changes"), (ItemRun, "context"))), order=1000)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
-                    selfcare=selfcare, personal_data=registry)
+                    selfcare=selfcare, care=care, personal_data=registry)
 
 
 def tmf_apis(settings: Settings) -> list[TmfApi]:
@@ -214,6 +221,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: orchestrate(services.provisioning, stop))
     runtime.background_loops.append(lambda stop: housekeeping(s, db, services.selfcare, stop))
     runtime.background_loops.append(lambda stop: messaging_loop(db, s, stop))
+    runtime.background_loops.append(services.care.escalation(db).run)
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     provisioning_step_timeout_seconds: float = 10.0
     #: a claimed step's lease outlives its timeout by this much; then a dead worker's step is claimed again
     provisioning_lease_grace_seconds: float = 5.0
+    #: customer care: how often the escalation scheduler looks for due SLA steps, and how many it fires per
+    #: transaction
+    care_escalation_interval_seconds: float = 5.0
+    care_escalation_batch: int = 50
+    #: where ticket attachments are stored (a directory or s3://bucket/prefix; default data_dir/care-attachments)
+    care_attachment_url: str | None = None
+    #: an attachment's size at most (its base64 in a request is also bounded by OPENBSS_MAX_BODY_BYTES)
+    care_attachment_max_bytes: int = 512 * 1024
     #: released MSISDNs and IPv4 addresses wait this long before they can be allocated again
     msisdn_quarantine_days: float = 90.0
     ip_quarantine_days: float = 1.0

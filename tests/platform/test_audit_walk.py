@@ -168,6 +168,13 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("shoppingCart", "shoppingCart"): (_cart, _two_items),
     ("productOrderingManagement", "productOrder"): (_order, {"description": "changed"}),
     ("productOrderingManagement", "cancelProductOrder"): (_cancellation, {}),
+    ("troubleTicket", "troubleTicket"): (
+        _static({"description": "No signal", "severity": "minor", "ticketType": "network"}), {"status": "inProgress"}),
+    ("partyInteraction", "partyInteraction"): (
+        _static({"direction": "inbound", "reason": "question", "status": "completed",
+                 "interactionDate": {"startDateTime": "2026-12-01T10:00:00Z"},
+                 "channel": [{"id": "phone", "href": "http://testserver/api/care/v1/channel/phone"}]}),
+        {"status": "closed"}),
 }
 
 

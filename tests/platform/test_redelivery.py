@@ -26,6 +26,7 @@ from openbss.platform.events.failures import EventFailure, RetryPolicy
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.events.relay import OutboxRelay
 from openbss.platform.tmf.hub import HubDelivery
+from openbss.selfcare.events import announce_profile_update
 from tests.ordering.helpers import PO, customer, fiber_item, get, mobile_order, run, setup_world
 
 #: the APIs whose hubs get a subscriber, so that the hub fan-out has deliveries to (not) repeat
@@ -100,6 +101,11 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
         {"id": "1", "action": "modify", "product": {"id": mobile["id"], "status": "suspended"}}]}, headers=h)
     assert r.status_code == 201, r.text
     assert await settle(rt, client, h, tenant, r.json()["id"], worker_relay) == "completed"
+    # the customer changes their phone number in the self-care portal (announced in the change's transaction)
+    async with rt.db.transaction(tenant) as session:
+        await announce_profile_update(session, c["customer"]["id"], c["party"]["id"], ["phone"])
+    while await worker_relay():  # and what the reactions to it emit
+        pass
 
     async with rt.db.transaction(tenant) as session:
         rows = (await session.execute(select(OutboxEvent).order_by(OutboxEvent.id))).scalars().all()

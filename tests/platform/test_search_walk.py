@@ -57,6 +57,7 @@ def _raw(value: Any) -> str:
 
 async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
     """The demo data, then through the API the resources the demo does not create."""
+    from openbss.demo.care import seed_care
     from openbss.demo.catalog import demo_tariff
     from openbss.demo.charging import seed_charging
     from openbss.demo.customers import seed_customers
@@ -66,6 +67,7 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
     await seed_customers(services, rt.db, tenant, "http://testserver")
     await seed_orders(services, rt, tenant, "http://testserver")  # the demo catalog, orders, inventory
     await seed_charging(services, rt.db, tenant, "http://testserver")
+    await seed_care(services, rt.db, tenant, "http://testserver")  # tickets in every status, interactions
     h = bearer(tenant, "admin")
 
     async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,7 @@ def _create_database(directory: Any) -> None:
 
 async def run_demo(settings: Settings, *, host: str | None, port: int | None, console: Console) -> None:
     from openbss.app import create_app
+    from openbss.demo.care import seed_care
     from openbss.demo.catalog import seed_catalog
     from openbss.demo.charging import seed_charging
     from openbss.demo.customers import seed_customers
@@ -99,6 +100,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         await seed_charging(services, rt.db, DEMO_TENANT, base, owners=owners)
         if CORPORATE_LINE in owners:
             await seed_corporate_line(services, rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
+        await seed_care(services, rt.db, DEMO_TENANT, base)
         corporate = await seed_corporate_directory(settings)
     settings, providers = with_demo_identity_providers(settings, base)
     stop = asyncio.Event()
@@ -122,6 +124,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Prepay balances", f"{base}/tmf-api/prepayBalanceManagement/v4/bucket"),
             ("Credit control (Gy)", f"{base}/ocs/v1/creditControl"),
             ("Usage", f"{base}/tmf-api/usageManagement/v4/usage"),
+            ("Trouble tickets", f"{base}/tmf-api/troubleTicket/v4/troubleTicket"),
+            ("Interactions", f"{base}/tmf-api/partyInteraction/v4/partyInteraction"),
             ("Health", f"{base}/health/ready"),
             ("Metrics", f"{base}/metrics"),
         ]

@@ -37,6 +37,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "ordering:read", "ordering:write", "catalog:read", "inventory:read", "charging:read", "billing:read",
         "payments:read", "care:read", "care:write",
     }),
+    # care supervisors: everything an agent does, plus configuring queues and SLA policies
+    "care_supervisor": frozenset({
+        "party:read", "party:write", "customer:read", "customer:write", "account:read", "account:write",
+        "ordering:read", "ordering:write", "catalog:read", "inventory:read", "charging:read", "billing:read",
+        "payments:read", "care:read", "care:write", "careconfig:read", "careconfig:write", "hub:write",
+    }),
     "billing_ops": frozenset({
         "billing:read", "billing:write", "payments:read", "payments:write", "account:read", "account:write",
         "party:read", "customer:read", "charging:read", "rating:read", "rating:write", "hub:write",

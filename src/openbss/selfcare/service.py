@@ -22,6 +22,7 @@ from openbss.platform.tmf.resource import Context
 from openbss.selfcare import codes, usage
 from openbss.selfcare.directory import CORPORATE, e164
 from openbss.selfcare.errors import InvalidCode, InvalidInput, TooManyRequests
+from openbss.selfcare.events import announce_profile_update
 from openbss.selfcare.models import SelfcareEmailChange
 from openbss.selfcare.portal import Cached, Portal
 from openbss.selfcare.security import hit
@@ -150,6 +151,9 @@ async def update_customer_information(portal: Portal, info: SessionInfo, body: A
             await portal.directories.update(ctx, info.ref, changes)
         if email is not None:
             await _start_email_change(portal, session, info, email)
+        if changes or email is not None:
+            await announce_profile_update(session, info.customer_id, info.party_id,
+                                          [*changes, *(["email"] if email is not None else [])])
     portal.profiles.drop(info.customer_id)
     return await customer_information(portal, info)
 

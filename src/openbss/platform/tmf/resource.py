@@ -160,6 +160,9 @@ class TmfResource:
     #: personal values this resource carries outside a codec (dotted paths, e.g. an MSISDN): never in its events,
     #: masked in the audit trail (on top of the codec's personal paths and the party names of references)
     event_withheld: tuple[str, ...] = ()
+    #: the name of the event of a state change, as the specification has it (``StateChange``; TMF621 and TMF683
+    #: say ``StatusChange``: ``TroubleTicketStatusChangeEvent``)
+    state_change_event: str = "StateChange"
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -202,7 +205,7 @@ class TmfApi:
     def event_types(self) -> set[str]:
         out = set()
         for r in self.resources:
-            out |= {f"{r.type}{k}Event" for k in ("Create", "AttributeValueChange", "StateChange", "Delete")}
+            out |= {f"{r.type}{k}Event" for k in ("Create", "AttributeValueChange", r.state_change_event, "Delete")}
         return out
 
 
@@ -426,7 +429,7 @@ class ResourceService:
         await self._audit(ctx, row.id, action, current, doc)
         await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
         if old_state != new_state:
-            await self._emit(ctx, f"{r.type}StateChangeEvent", rendered)
+            await self._emit(ctx, f"{r.type}{r.state_change_event}Event", rendered)
         return rendered
 
     async def delete(self, ctx: Context, resource_id: str) -> None:

@@ -1,0 +1,1 @@
+"""Customer care: trouble tickets (TMF621) with SLA timers, party interactions (TMF683)."""
