@@ -41,6 +41,8 @@ TMF_USAGE_TYPE = {"money": "monetary", "data": "data", "voice": "voice", "sms": 
 UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
+#: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
+RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -681,6 +683,7 @@ class ChargingService:
         rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
                                 "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
                                 "productId": account.get("product_id")}
+        rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
         tariff_id = entry.get("tariffId")
         if not tariff_id:
             return rate

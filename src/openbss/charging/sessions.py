@@ -35,11 +35,13 @@ from openbss.pricing.tiers import Tier
 from openbss.pricing.usage import (
     BASE_UNIT,
     UnitRate,
-    affordable_units,
     allocate,
     billable,
+    default_block,
     from_minor,
-    step_minor,
+    money_minor,
+    money_step,
+    quota,
 )
 
 DEFAULT_QUOTA = {"data": 10 * 1024 * 1024, "voice": 300, "sms": 1, "mms": 1, "event": 1}
@@ -47,12 +49,17 @@ THRESHOLDS = (80, 100)
 
 
 def unit_rate(doc: dict[str, Any]) -> UnitRate:
-    """A rate as stored with a reservation (strings for decimals) -> ``UnitRate``."""
+    """A rate as stored with a reservation (strings for decimals) -> ``UnitRate``. A rate that sets no rating
+    increments is rated per its unit of measure (``per``)."""
     tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
                        Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
-    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=Decimal(doc.get("per", "1")),
-                    initial=int(doc.get("initial", 1)), subsequent=int(doc.get("subsequent", 1)),
-                    setup=Decimal(doc.get("setup", "0")), tiers=tiers)
+    per = Decimal(doc.get("per", "1"))
+    block = default_block(per)
+    decimals = doc.get("decimals")
+    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
+                    initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
+                    setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
+                    decimals=int(decimals) if decimals is not None else None)
 
 
 @dataclass
@@ -248,7 +255,9 @@ class Ledger:
 
     # --- charging ---------------------------------------------------------------------------------------------
     def debit(self, res: ReservationState, used: int) -> Debit:
-        """Charge ``used`` units reported for a reservation (its holds are released first)."""
+        """Charge ``used`` units reported for a reservation (its holds are released first). The session's blocks
+        apply once to its cumulative usage; the new billable units are paid by allowances first, the rest with money
+        priced on the session's cumulative money-paid units. Reported usage is always charged (past the limit)."""
         self.release(res)
         rate = unit_rate(res.rate)
         cumulative = res.used_units + used
@@ -258,7 +267,7 @@ class Ledger:
         for bucket_id, units in allocations:
             self.buckets[bucket_id].d_remaining -= units
         taken = delta - rest
-        amount = step_minor(res.money_units, res.money_units + rest, rate) if rest else 0
+        amount = money_step(res.money_units, res.money_units + rest, rate) if rest else 0
         if amount:
             self._take_money(amount, hold=False, force=True)
         res.used_units = cumulative
@@ -271,35 +280,30 @@ class Ledger:
         return d
 
     def grant(self, res: ReservationState, want: int) -> Grant:
-        """Hold up to ``want`` units for a reservation: allowances first, then money."""
+        """Hold whole blocks for up to ``want`` more units (rounded up to a block): allowances first, then the money
+        they cost; 4012 when not even one block is covered."""
         rate = unit_rate(res.rate)
-        allocations, rest = allocate(want, [(b.id, b.free()) for b in self.allowance_buckets(res.usage_type,
-                                                                                             res.rate)])
+        allowance = self.allowance_buckets(res.usage_type, res.rate)
+        q = quota(res.used_units, want, rate, money_units=res.money_units,
+                  allowance_free=sum(max(0, b.free()) for b in allowance), budget_minor=self.money_free())
+        allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
         holds: dict[str, int] = {}
         for bucket_id, units in allocations:
             self.buckets[bucket_id].d_reserved += units
             holds[bucket_id] = units
-        money_units = 0
-        if rest:
-            if rate.is_free:
-                money_units = rest
-            else:
-                money_units = affordable_units(res.money_units, self.money_free(), rate, rest)
-                hold = step_minor(res.money_units, res.money_units + money_units, rate) if money_units else 0
-                if hold:
-                    self._take_money(hold, hold=True)
-                    for bucket_id, units in self._last_holds.items():
-                        holds[bucket_id] = holds.get(bucket_id, 0) + units
-        granted = want - rest + money_units
+        if q.money_minor:
+            self._take_money(q.money_minor, hold=True)
+            for bucket_id, units in self._last_holds.items():
+                holds[bucket_id] = holds.get(bucket_id, 0) + units
         res.holds = holds
-        res.granted = granted
+        res.granted = q.units
         res.expires_at = self.now + int(self.account["quota_validity_seconds"])
         res.state = "open"
         res.changed = True
-        if granted == 0 and want > 0:
+        if q.units == 0 and want > 0:
             res.state = "closed"
             return Grant(0, True, rc.CREDIT_LIMIT_REACHED)
-        return Grant(granted, granted < want, rc.SUCCESS)
+        return Grant(q.units, q.final, rc.SUCCESS)
 
     def charge_event(self, rating_group: int, usage_type: str, units: int, rate_doc: dict[str, Any]) -> int:
         """Direct debiting of a one-shot service: charge ``units`` now, or nothing (4012) if credit is short."""
@@ -307,7 +311,7 @@ class Ledger:
         b = billable(units, rate)
         allowance = self.allowance_buckets(usage_type, rate_doc)
         allocations, rest = allocate(b, [(x.id, x.free()) for x in allowance])
-        amount = step_minor(0, rest, rate) if rest else 0
+        amount = money_minor(rest, rate) if rest else 0
         if amount > self.money_free():
             return rc.CREDIT_LIMIT_REACHED
         for bucket_id, n in allocations:
