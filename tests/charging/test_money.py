@@ -169,3 +169,25 @@ async def test_first_increment_once_per_call(client: Any, rt: Any, tenant: str,
     assert bucket(st, "voice")["remaining"] == 0
     assert st["money"] == 900  # 50 s paid with money at 0.02: 1.00, not 1.20
     assert st["usage"] == {"n": 1, "amount": 100, "allowance": 30, "units": 80}
+
+
+# --- the same through the API: any split of a session's reports charges the same, per funding source -------------
+async def _drive(client: Any, headers: dict[str, str], msisdn: str, sid: str, reports: list[int]) -> None:
+    await call(client, headers, ccr("INITIAL_REQUEST", sid, 0, msisdn, context=VOICE, groups=[group(1, 60)]))
+    for n, used in enumerate(reports[:-1], start=1):
+        u = await call(client, headers, ccr("UPDATE_REQUEST", sid, n, context=VOICE, groups=[group(1, 60, used=used)]))
+        assert u["resultCode"] in (2001, 4012), u
+    t = await call(client, headers, ccr("TERMINATION_REQUEST", sid, len(reports), context=VOICE,
+                                        groups=[group(1, used=reports[-1])]))
+    assert t["resultCode"] == 2001, t
+
+
+async def test_any_split_charges_the_same_per_funding_source(client: Any, rt: Any, tenant: str,
+                                                             system_headers: dict[str, str]) -> None:
+    for reports in ([95], [1, 29, 30, 35], [59, 1, 1, 34], [0, 95], [10] * 9 + [5]):
+        acc = await open_account(rt, tenant, balance="10.00", rating=VOICE_60_1)
+        await _drive(client, system_headers, acc["msisdn"], f"split-{acc['id']}", reports)
+        st = await account_state(rt, tenant, acc["id"])
+        # 95 s: 60 s first increment, then 35 s; 30 s of allowance, 65 s of money at 0.02
+        assert bucket(st, "voice")["remaining"] == 0 and st["money"] == 1000 - 130, reports
+        assert st["usage"]["amount"] == 130 and st["usage"]["allowance"] == 30 and st["usage"]["units"] == 95
