@@ -57,6 +57,14 @@ async def _post(client: Any, tenant: str, path: str, body: dict[str, Any]) -> An
      "INVALID_VALID_FOR", "endDateTime"),
     ({**recurring(), "price": {"unit": "EUR", "value": True}}, "INVALID_REQUEST", "price.value"),
     ({**recurring(), "tariff": {"id": "nope"}}, "INVALID_PRICE", "only to usage"),
+    ({**recurring(), "ratingBlock": {"initial": {"amount": 1, "units": "MB"}}}, "INVALID_PRICE", "only to usage"),
+    ({**usage_data(), "ratingBlock": {"initial": {"amount": 1, "units": "minute"}}}, "INVALID_PRICE",
+     "'ratingBlock.initial.units': minute cannot measure usage in MB"),
+    ({**usage_data(), "ratingBlock": {"initial": {"amount": 1, "units": "MB"},
+                                      "subsequent": {"amount": 0.5, "units": "B"}}}, "INVALID_PRICE",
+     "'ratingBlock.subsequent': 0.5 B is not a whole number of B"),
+    ({**usage_data(), "rounding": {"method": "sideways", "decimals": 2}}, "INVALID_REQUEST", "rounding.method"),
+    ({**usage_data(), "rounding": {"method": "up", "decimals": 12}}, "INVALID_REQUEST", "rounding.decimals"),
     ({**usage_data(), "tariff": {"id": "nope"}}, "UNKNOWN_REFERENCE", "Tariff 'nope' not found"),
 ])
 async def test_bad_prices(client: Any, tenant: str, body: dict[str, Any], code: str, words: str) -> None:

@@ -23,7 +23,7 @@ from openbss.catalog.errors import (
 from openbss.platform.tmf.resource import Context, TmfDocument
 from openbss.pricing.money import is_currency, to_decimal
 from openbss.pricing.tiers import Tier, TierError, validate_tiers
-from openbss.pricing.units import UnitError, canonical_unit, dimension
+from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 
 PRICE_TYPES = ("oneTime", "recurring", "usage", "discount", "penalty")
 PRICE_TYPE_ALIASES = {"one time": "oneTime", "onetime": "oneTime", "one-time": "oneTime", "recurring": "recurring",
@@ -34,6 +34,10 @@ RANGE_INTERVALS = ("open", "closed", "closedBottom", "closedTop")
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
+#: the base unit of each dimension of usage (what charging counts in)
+BASE_OF = {"data": "B", "time": "second", "sms": "SMS", "mms": "MMS", "event": "event"}
+
+
 def check_valid_for(doc: dict[str, Any], where: str = "validFor") -> None:
     vf = doc.get("validFor") or {}
     start, end = vf.get("startDateTime"), vf.get("endDateTime")
@@ -123,11 +127,25 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
     if kind == "usage":
         _check_usage(doc, p)
     else:
-        for attr in ("priceTier", "allowance", "tariff", "tierType"):
+        for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
         raise InvalidPrice(f"'{p}applicationDuration' applies only to discounts")
+
+
+def block_units(quantity: Any, price_unit: str, where: str) -> int:
+    """A rating block (a TMF Quantity) in whole base units of the price's dimension (bytes, seconds, messages)."""
+    b_unit = _quantity_unit(quantity, where)
+    if dimension(b_unit) != dimension(price_unit):
+        raise InvalidPrice(f"'{where}.units': {b_unit} cannot measure usage in {price_unit}")
+    if quantity.get("amount") is None:
+        raise InvalidPrice(f"'{where}.amount' is required")
+    base = convert(to_decimal(quantity["amount"]), b_unit, BASE_OF[dimension(b_unit)])
+    if base < 1 or base != base.to_integral_value():
+        raise InvalidPrice(f"'{where}': {quantity['amount']} {b_unit} is not a whole number of "
+                           f"{BASE_OF[dimension(b_unit)]} (at least one)")
+    return int(base)
 
 
 def _check_discount(doc: dict[str, Any], p: str) -> None:
@@ -165,6 +183,13 @@ def _check_usage(doc: dict[str, Any], p: str) -> None:
         except TierError as exc:
             at = f"[{exc.index}]" if exc.index is not None else ""
             raise InvalidPriceTiers(f"'{p}priceTier{at}': {exc}") from exc
+    block = doc.get("ratingBlock")
+    if block is not None:
+        if doc.get("tariff"):
+            raise InvalidPrice(f"'{p}ratingBlock': a price rated by a tariff uses the tariff's ratingIncrement")
+        for attr in ("initial", "subsequent"):
+            if block.get(attr) is not None:
+                block_units(block[attr], unit, f"{p}ratingBlock.{attr}")
     for i, a in enumerate(doc.get("allowance") or []):
         w = f"{p}allowance[{i}]"
         if bool(a.get("unlimited")) == (a.get("quantity") is not None):

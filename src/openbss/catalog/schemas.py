@@ -13,6 +13,9 @@ schemas allow additional properties, so extended documents still validate agains
 ``allowance``         usage: included quantities per period ``[{name, quantity | unlimited, period, rollover,
                       sharing, destinationZone}]``; usage beyond them is charged at the price (overage)
 ``tariff``            usage: reference to an OpenBSS tariff rating the usage by destination/time band
+``ratingBlock``       usage without a tariff: rated units ``{initial, subsequent}`` as ``Quantity`` (1 MB blocks, 100 KB
+                      then 10 KB, 60 s then 1 s); default: the ``unitOfMeasure``
+``rounding``          usage: ``{method: up | down | halfUp, decimals}``, how the price of one rated unit is rounded
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
 
 Tariffs, service and resource specifications are described by ``OpenBSS-CatalogExtensions-v1.swagger.json``.
@@ -57,6 +60,17 @@ class Allowance(TmfModel):
     destinationZone: list[str] | None = Field(None, description="Tariff zones the allowance covers (default all)")
 
 
+class RatingBlock(TmfModel):
+    initial: Quantity = Field(..., description="The first rated unit of a session")  # type: ignore[valid-type]
+    subsequent: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="Each next rated unit (default: the initial one)")
+
+
+class Rounding(TmfModel):
+    method: Literal["up", "down", "halfUp"] | None = Field(None, description="Default halfUp")
+    decimals: int = Field(..., ge=0, le=9, description="Decimal places of the price of one rated unit")
+
+
 class TariffRef(TmfModel):
     id: str
     href: str | None = None
@@ -75,6 +89,8 @@ POP_EXTENSION: dict[str, Any] = {
     "priceTier": (list[PriceTier] | None, Field(None, alias="priceTier")),
     "allowance": (list[Allowance] | None, Field(None, alias="allowance")),
     "tariff": (TariffRef | None, Field(None, alias="tariff")),
+    "ratingBlock": (RatingBlock | None, Field(None, alias="ratingBlock")),
+    "rounding": (Rounding | None, Field(None, alias="rounding")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}

@@ -49,6 +49,7 @@ ANY_ZONE = "*"
 ALL_DAY_BAND = "all"
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ROUNDING_METHODS = ("up", "down", "halfUp")
 DEFAULT_UNIT = {"voice": "minute", "video": "minute", "sms": "SMS", "mms": "MMS", "data": "MB"}
 
 
@@ -100,6 +101,8 @@ class CompiledTariff:
         self.roaming_ids = [rz["id"] for rz in doc.get("roamingZone") or []]
         self.home_country = doc.get("homeCountry")
         default_inc = doc.get("defaultRatingIncrement") or {"initial": 1, "subsequent": 1}
+        #: how the price of one rating increment is rounded ({"method", "decimals"}); None: exact
+        self.rounding: dict[str, Any] | None = doc.get("rounding")
         self.rates: dict[tuple[str, str | None, str | None], Rate] = {}
         for i, r in enumerate(doc.get("rate") or []):
             price = r.get("price") or {}
@@ -183,6 +186,13 @@ def validate_tariff(doc: dict[str, Any]) -> None:
     inc = doc.get("defaultRatingIncrement")
     if inc and (inc["initial"] <= 0 or inc["subsequent"] <= 0):
         raise InvalidTariff("'defaultRatingIncrement': increments must be positive seconds")
+    rounding = doc.get("rounding")
+    if rounding is not None:
+        if rounding.get("method", "halfUp") not in ROUNDING_METHODS:
+            raise InvalidTariff(f"'rounding.method': '{rounding.get('method')}' is not one of "
+                                f"{', '.join(ROUNDING_METHODS)}")
+        if not isinstance(rounding.get("decimals"), int) or not 0 <= rounding["decimals"] <= 9:
+            raise InvalidTariff("'rounding.decimals': a whole number of decimal places from 0 to 9 is required")
     zones = doc.get("destinationZone") or []
     ids = [z["id"] for z in zones]
     if not zones:

@@ -141,6 +141,15 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     }
     if price.get("tariff"):
         entry["tariffId"] = price["tariff"]["id"]
+    block = price.get("ratingBlock") or {}
+    for attr in ("initial", "subsequent"):
+        q = block.get(attr) or block.get("initial")
+        if q:
+            entry[attr] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
+    rounding = price.get("rounding")
+    if rounding:
+        entry["rounding"] = rounding.get("method") or "halfUp"
+        entry["decimals"] = int(rounding["decimals"])
     return entry
 
 
@@ -709,9 +718,13 @@ class ChargingService:
         if found is None:
             return None
         per = convert(found.per_amount, found.per_unit, "second") if usage_type == "voice" else found.per_amount
-        return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-                "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
-                "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+        out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
+               "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
+               "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+        if tariff.rounding:
+            out["rounding"] = tariff.rounding.get("method") or "halfUp"
+            out["decimals"] = int(tariff.rounding["decimals"])
+        return out
 
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
                            product_id: str | None = None, offering_id: str | None = None,

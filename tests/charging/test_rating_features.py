@@ -1,0 +1,116 @@
+"""Rating features of real tariffs, from the catalog to ``/ocs/v1/creditControl``: rating blocks for data (and every
+unit) with the price's rounding method and decimals."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from tests.catalog.helpers import EXT, create, money
+from tests.charging.helpers import DATA, OCS, account_state, ccr, group, msisdn
+from tests.conftest import bearer, session_services
+
+KB = 1024
+
+
+async def call(client: Any, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    r = await client.post(OCS, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def octets(rg: int, requested: int | None = None, used: int | None = None) -> dict[str, Any]:
+    return group(rg, requested, used, key="totalOctets")
+
+
+async def account_on(client: Any, rt: Any, tenant: str, price: dict[str, Any], balance: str) -> dict[str, Any]:
+    """A prepaid line on an offering whose data price is ``price`` (created through TMF620)."""
+    from openbss.charging import service
+
+    h = bearer(tenant, "catalog_manager")
+    pop = await create(client, h, "productOfferingPrice", price)
+    offer = await create(client, h, "productOffering", {"name": f"Offer {pop['id'][:8]}",
+                                                        "productOfferingPrice": [{"id": pop["id"]}]})
+    number = msisdn()
+    async with rt.db.transaction(tenant) as session:
+        ctx = service.system_context(session, tenant, "http://testserver")
+        account = await session_services().charging.service.open_account(
+            ctx, subscriber=number, payment_type="prepaid", currency="EUR", offering_id=offer["id"],
+            initial_balance=Decimal(balance))
+    account["msisdn"] = number
+    return dict(account)
+
+
+def data_price(**extra: Any) -> dict[str, Any]:
+    return {"name": "Data by blocks", "priceType": "usage", "usageType": "data", "price": money("1.00"),
+            "unitOfMeasure": {"amount": 1, "units": "MB"}, **extra}
+
+
+async def test_data_blocks_100_kb_then_10_kb_rounded_per_block(client: Any, rt: Any, tenant: str,
+                                                              system_headers: dict[str, str]) -> None:
+    # 1.00 EUR per MB; a 100 KB block costs 0.09765625 -> 0.10, a 10 KB block 0.009765625 -> 0.01 (half up, 2 dp)
+    acc = await account_on(client, rt, tenant, data_price(
+        ratingBlock={"initial": {"amount": 100, "units": "KB"}, "subsequent": {"amount": 10, "units": "KB"}},
+        rounding={"method": "halfUp", "decimals": 2}), balance="0.13")
+    assert acc["plan"]["data"]["initial"] == 100 * KB and acc["plan"]["data"]["subsequent"] == 10 * KB
+    i = await call(client, system_headers, ccr("INITIAL_REQUEST", "blk", 0, acc["msisdn"], context=DATA,
+                                               groups=[octets(1, 150 * KB)]))
+    m = i["multipleServicesCreditControl"][0]
+    # 0.13 EUR pays the first block and three more: 130 KB, whole blocks, and the credit ran out
+    assert m["grantedServiceUnit"] == {"totalOctets": 130 * KB} and m["finalUnitIndication"]
+    st = await account_state(rt, tenant, acc["id"])
+    assert st["money_reserved"] == 13
+    u = await call(client, system_headers, ccr("UPDATE_REQUEST", "blk", 1, context=DATA,
+                                               groups=[octets(1, 10 * KB, used=100 * KB + 1)]))
+    assert u["resultCode"] == 2001
+    st = await account_state(rt, tenant, acc["id"])
+    assert st["money"] == 2  # 100 KB + 1 byte started the second block: 0.10 + 0.01
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "blk", 2, context=DATA,
+                                           groups=[octets(1, used=20 * KB)]))
+    st = await account_state(rt, tenant, acc["id"])
+    # 120 KB + 1 byte: the first block and three 10 KB blocks = 0.13
+    assert st["money"] == 0 and st["money_reserved"] == 0 and st["usage"]["amount"] == 13
+
+
+async def test_rounding_method_and_decimals_of_a_price(client: Any, rt: Any, tenant: str,
+                                                      system_headers: dict[str, str]) -> None:
+    # 0.01 EUR per MB in 1 KB blocks: 0.0000097656.. per block; 'up' to 4 decimals makes 0.0001 per KB
+    acc = await account_on(client, rt, tenant, data_price(
+        price=money("0.01"), ratingBlock={"initial": {"amount": 1, "units": "KB"}},
+        rounding={"method": "up", "decimals": 4}), balance="1.00")
+    await call(client, system_headers, ccr("INITIAL_REQUEST", "rnd", 0, acc["msisdn"], context=DATA,
+                                           groups=[octets(1, 1000 * KB)]))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "rnd", 1, context=DATA,
+                                           groups=[octets(1, used=250 * KB)]))
+    st = await account_state(rt, tenant, acc["id"])
+    assert st["money"] == 100 - 3  # 250 blocks at 0.0001 = 0.025, the session's charge rounded up: 0.03
+    # the same price without rounding per block: 250 KB at 0.01 per MB = 0.00244..., charged 0.01 (never zero)
+    exact = await account_on(client, rt, tenant, data_price(
+        price=money("0.01"), ratingBlock={"initial": {"amount": 1, "units": "KB"}}), balance="1.00")
+    await call(client, system_headers, ccr("INITIAL_REQUEST", "rnd2", 0, exact["msisdn"], context=DATA,
+                                           groups=[octets(1, 1000 * KB)]))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "rnd2", 1, context=DATA,
+                                           groups=[octets(1, used=250 * KB)]))
+    assert (await account_state(rt, tenant, exact["id"]))["money"] == 99
+
+
+async def test_price_without_blocks_is_rated_per_its_unit_of_measure(client: Any, rt: Any, tenant: str,
+                                                                     system_headers: dict[str, str]) -> None:
+    acc = await account_on(client, rt, tenant, data_price(price=money("0.05")), balance="1.00")
+    assert acc["plan"]["data"].get("initial") is None  # the rate's default: per started MB
+    await call(client, system_headers, ccr("INITIAL_REQUEST", "uom", 0, acc["msisdn"], context=DATA,
+                                           groups=[octets(1, 1)]))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "uom", 1, context=DATA,
+                                           groups=[octets(1, used=1024 * KB + 1)]))
+    assert (await account_state(rt, tenant, acc["id"]))["money"] == 90  # two started MB
+
+
+async def test_tariff_rounding_is_validated(client: Any, tenant: str) -> None:
+    h = bearer(tenant, "catalog_manager")
+    base = {"name": "T", "usageType": "voice", "destinationZone": [{"id": "FR", "prefix": ["33"]}],
+            "rate": [{"destinationZone": "FR", "price": money("0.12")}]}
+    r = await client.post(f"{EXT}/tariff", json={**base, "rounding": {"method": "up", "decimals": 4}}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["rounding"] == {"method": "up", "decimals": 4}
+    r = await client.post(f"{EXT}/tariff", json={**base, "rounding": {"method": "up"}}, headers=h)
+    assert r.status_code == 400 and "decimals" in r.text
