@@ -165,7 +165,8 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
 
 # --- accounts and buckets ----------------------------------------------------------------------------------------
 def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: float | None, valid_to: float | None,
-                description: str | None = None) -> dict[str, Any]:
+                description: str | None = None, zones: list[str] | None = None,
+                services: list[str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "@type": "Bucket", "name": name, "usageType": TMF_USAGE_TYPE[unit], "isShared": False,
         "remainingValue": {"units": account["currency"] if unit == "money" else UNITS_OF.get(unit)},
@@ -183,7 +184,53 @@ def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: fl
     vf = {k: v for k, v in (("startDateTime", _dt(valid_from)), ("endDateTime", _dt(valid_to))) if v}
     if vf:
         body["validFor"] = vf
+    if zones is not None or services is not None:
+        body["@type"], body["@baseType"] = "RestrictedBucket", "Bucket"
+        body["usageRestriction"] = {k: v for k, v in (("usageType", services), ("destinationZone", zones))
+                                    if v is not None}
     return body
+
+
+BUCKET_USAGE_TYPES = ("data", "voice", "sms", "mms")
+
+
+async def add_bucket(ctx: Context, account_id: str, *, unit: str, amount: int, name: str, priority: int = 100,
+                     valid_from: datetime | None = None, valid_to: datetime | None = None,
+                     zones: list[str] | None = None, services: list[str] | None = None,
+                     key: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """Give an account another bucket: promotional credit, a bonus, an extra allowance. ``amount`` in minor units
+    (money) or base units; consumed before buckets of a higher ``priority`` (the main balance is 1000), only within
+    its validity window, and only for the ``services`` (usage types) and destination ``zones`` given (None: all).
+    Idempotent per ``key``. Returns the bucket's id."""
+    if unit not in ("money", *BUCKET_USAGE_TYPES):
+        raise InvalidBalanceAction(f"'unit': '{unit}' is not money, {', '.join(BUCKET_USAGE_TYPES)}")
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a bucket starts with a positive amount")
+    if not 0 <= priority < MAIN_PRIORITY:
+        raise InvalidBalanceAction(f"'priority': {priority} must be from 0 to {MAIN_PRIORITY - 1} (the main balance "
+                                   f"is consumed last)")
+    if valid_from and valid_to and valid_to <= valid_from:
+        raise InvalidBalanceAction("'validFor': the end must be after the start")
+    for s in services or []:
+        if s not in BUCKET_USAGE_TYPES:
+            raise InvalidBalanceAction(f"'services': '{s}' is not one of {', '.join(BUCKET_USAGE_TYPES)}")
+    if unit != "money" and services is not None and services != [unit]:
+        raise InvalidBalanceAction(f"'services': a {unit} bucket pays for {unit} only")
+    conn = await repo.session_connection(ctx.session)
+    account = await repo.lock_account(conn, account_id=account_id)
+    if account is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    start = valid_from.timestamp() if valid_from else None
+    end = valid_to.timestamp() if valid_to else None
+    bucket_id = str(uuid.uuid4())
+    await repo.insert_bucket(conn, {
+        "id": bucket_id, "account_id": account_id, "unit": unit, "amount": amount, "valid_from": start,
+        "valid_to": end, "priority": priority, "source": "promotion", "source_key": key or f"promotion:{bucket_id}",
+        "zones": zones, "services": services,
+        "body": bucket_body(account, name=name, unit=unit, valid_from=start, valid_to=end, description=description,
+                            zones=zones, services=services),
+    })
+    return {"id": bucket_id, "unit": unit, "remaining": amount}
 
 
 
@@ -216,7 +263,8 @@ async def renew_allowances(ctx: Context, account_id: str, period_start: datetime
                 "valid_from": start, "valid_to": end, "priority": 100, "source": "allowance", "source_key": key,
                 "zones": zones, "rollover_periods": int(rollover.get("maxPeriods") or 0),
                 "body": bucket_body(account, name=name, unit=unit, valid_from=start, valid_to=end,
-                                    description=f"{entry.get('name')}, {period_start.date().isoformat()}"),
+                                    description=f"{entry.get('name')}, {period_start.date().isoformat()}",
+                                    zones=zones),
             })
             if rollover.get("maxPeriods") and not allowance.get("unlimited"):
                 made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name)
@@ -244,7 +292,7 @@ async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], 
             "valid_from": start, "valid_to": end, "priority": 50, "source": "rollover",
             "source_key": f"rollover:{bucket_id}", "zones": zones,
             "body": bucket_body(account, name=f"{name} (rolled over)", unit=unit, valid_from=start, valid_to=end,
-                                description=f"unused {name} of the previous period"),
+                                description=f"unused {name} of the previous period", zones=zones),
         })
     return made
 
@@ -641,6 +689,7 @@ class ChargingService:
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
 
     get_account = staticmethod(get_account)
+    add_bucket = staticmethod(add_bucket)
     account_of_bucket = staticmethod(account_of_bucket)
     renew_allowances = staticmethod(renew_allowances)
     renew_due_allowances = staticmethod(renew_due_allowances)
@@ -949,5 +998,5 @@ class ChargingService:
         return await _finish(conn, ccr, account, ledger, answer, None, base_url)
 
 
-__all__ = ["API", "USAGE_API", "BillingAccounts", "ChargingService", "RatingCatalog", "add_months", "adjust",
-           "get_account", "release_expired", "renew_allowances", "reserve", "topup", "transfer"]
+__all__ = ["API", "USAGE_API", "BillingAccounts", "ChargingService", "RatingCatalog", "add_bucket", "add_months",
+           "adjust", "get_account", "release_expired", "renew_allowances", "reserve", "topup", "transfer"]

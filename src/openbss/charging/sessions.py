@@ -76,6 +76,7 @@ class BucketState:
     zones: list[str] | None
     threshold_level: int
     source: str
+    services: list[str] | None = None  # usage types the bucket pays for (None: all)
     d_remaining: int = 0
     d_reserved: int = 0
     level: int | None = None  # new threshold level to record
@@ -84,11 +85,22 @@ class BucketState:
     def from_row(cls, row: dict[str, Any]) -> BucketState:
         return cls(row["id"], row["unit"], int(row["remaining"]), int(row["reserved"]), int(row["initial"]),
                    int(row["lower_limit"]), row.get("valid_from"), row.get("valid_to"), int(row["priority"]),
-                   row.get("zones"), int(row["threshold_level"]), row["source"])
+                   row.get("zones"), int(row["threshold_level"]), row["source"], row.get("services"))
 
     def free(self) -> int:
         """Units that can still be held or debited without passing the lower limit."""
         return self.remaining + self.d_remaining - self.reserved - self.d_reserved - self.lower_limit
+
+    def pays_for(self, usage_type: str | None, rate: dict[str, Any] | None) -> bool:
+        """Whether the bucket may pay for this usage: its services (usage types) and destination zones (a bucket
+        restricted to zones pays at home only, not roaming). No usage type: any (balance actions)."""
+        if usage_type is None:
+            return True
+        if self.services is not None and usage_type not in self.services:
+            return False
+        if self.zones is not None:
+            return rate is not None and rate.get("zone") in self.zones and not rate.get("roaming")
+        return True
 
     def valid(self, now: float) -> bool:
         return (self.valid_from is None or self.valid_from <= now) and (self.valid_to is None or now < self.valid_to)
@@ -209,14 +221,15 @@ class Ledger:
 
     # --- buckets ----------------------------------------------------------------------------------------------
     def allowance_buckets(self, usage_type: str, rate: dict[str, Any]) -> list[BucketState]:
-        zone, roaming = rate.get("zone"), rate.get("roaming")
         out = [b for b in self.buckets.values()
-               if b.unit == usage_type and b.valid(self.now)
-               and (b.zones is None or (zone in b.zones and not roaming))]
+               if b.unit == usage_type and b.valid(self.now) and b.pays_for(usage_type, rate)]
         return sorted(out, key=BucketState.order_key)
 
-    def money_buckets(self) -> list[BucketState]:
-        return sorted((b for b in self.buckets.values() if b.unit == "money" and b.valid(self.now)),
+    def money_buckets(self, usage_type: str | None = None, rate: dict[str, Any] | None = None) -> list[BucketState]:
+        """The money buckets that may pay (valid now, restricted to this usage if they are), in consumption order:
+        priority, then the one expiring first."""
+        return sorted((b for b in self.buckets.values()
+                       if b.unit == "money" and b.valid(self.now) and b.pays_for(usage_type, rate)),
                       key=BucketState.order_key)
 
     def main_money_bucket(self) -> BucketState | None:
@@ -226,15 +239,16 @@ class Ledger:
         others = self.money_buckets()
         return others[-1] if others else None
 
-    def money_free(self) -> int:
-        return sum(max(0, b.free()) for b in self.money_buckets())
+    def money_free(self, usage_type: str | None = None, rate: dict[str, Any] | None = None) -> int:
+        return sum(max(0, b.free()) for b in self.money_buckets(usage_type, rate))
 
-    def _take_money(self, amount: int, *, hold: bool, force: bool = False) -> int:
+    def _take_money(self, amount: int, *, hold: bool, force: bool = False, usage_type: str | None = None,
+                    rate: dict[str, Any] | None = None) -> int:
         """Debit (or hold) ``amount`` minor units from money buckets in priority order; returns what could not be
         taken. With ``force`` the rest is debited from the main bucket past its limit (reported usage)."""
         left = amount
         holds: dict[str, int] = {}
-        for b in self.money_buckets():
+        for b in self.money_buckets(usage_type, rate):
             if left == 0:
                 break
             take = min(left, max(0, b.free()))
@@ -269,7 +283,7 @@ class Ledger:
         taken = delta - rest
         amount = money_step(res.money_units, res.money_units + rest, rate) if rest else 0
         if amount:
-            self._take_money(amount, hold=False, force=True)
+            self._take_money(amount, hold=False, force=True, usage_type=res.usage_type, rate=res.rate)
         res.used_units = cumulative
         res.allowance_units += taken
         res.money_units += rest
@@ -285,14 +299,15 @@ class Ledger:
         rate = unit_rate(res.rate)
         allowance = self.allowance_buckets(res.usage_type, res.rate)
         q = quota(res.used_units, want, rate, money_units=res.money_units,
-                  allowance_free=sum(max(0, b.free()) for b in allowance), budget_minor=self.money_free())
+                  allowance_free=sum(max(0, b.free()) for b in allowance),
+                  budget_minor=self.money_free(res.usage_type, res.rate))
         allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
         holds: dict[str, int] = {}
         for bucket_id, units in allocations:
             self.buckets[bucket_id].d_reserved += units
             holds[bucket_id] = units
         if q.money_minor:
-            self._take_money(q.money_minor, hold=True)
+            self._take_money(q.money_minor, hold=True, usage_type=res.usage_type, rate=res.rate)
             for bucket_id, units in self._last_holds.items():
                 holds[bucket_id] = holds.get(bucket_id, 0) + units
         res.holds = holds
@@ -312,12 +327,12 @@ class Ledger:
         allowance = self.allowance_buckets(usage_type, rate_doc)
         allocations, rest = allocate(b, [(x.id, x.free()) for x in allowance])
         amount = money_minor(rest, rate) if rest else 0
-        if amount > self.money_free():
+        if amount > self.money_free(usage_type, rate_doc):
             return rc.CREDIT_LIMIT_REACHED
         for bucket_id, n in allocations:
             self.buckets[bucket_id].d_remaining -= n
         if amount:
-            self._take_money(amount, hold=False)
+            self._take_money(amount, hold=False, usage_type=usage_type, rate=rate_doc)
         self.debits.append(Debit(rating_group, usage_type, units, b, b - rest, amount, rate_doc))
         return rc.SUCCESS
 

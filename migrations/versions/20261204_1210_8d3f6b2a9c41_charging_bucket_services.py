@@ -1,0 +1,27 @@
+"""charging bucket: the services (usage types) a bucket may pay for (None: all), next to its destination zones
+
+Revision ID: 8d3f6b2a9c41
+Revises: 5e4c1a9d2b7f
+Create Date: 2026-12-04 12:10:00.000000+00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = '8d3f6b2a9c41'
+down_revision: str | None = '5e4c1a9d2b7f'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column('charging_bucket', sa.Column('services', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column('charging_bucket', 'services')
