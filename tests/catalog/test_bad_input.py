@@ -64,6 +64,10 @@ async def _post(client: Any, tenant: str, path: str, body: dict[str, Any]) -> An
                                       "subsequent": {"amount": 0.5, "units": "B"}}}, "INVALID_PRICE",
      "'ratingBlock.subsequent': 0.5 B is not a whole number of B"),
     ({**usage_data(), "rounding": {"method": "sideways", "decimals": 2}}, "INVALID_REQUEST", "rounding.method"),
+    ({**usage_data(), "quotaPolicy": {"defaultQuota": {"amount": 5, "units": "minute"}}}, "INVALID_PRICE",
+     "'quotaPolicy.defaultQuota.units': minute cannot measure usage in MB"),
+    ({**usage_data(), "quotaPolicy": {"validityTime": 0}}, "INVALID_REQUEST", "quotaPolicy.validityTime"),
+    ({**recurring(), "quotaPolicy": {"validityTime": 60}}, "INVALID_PRICE", "only to usage"),
     ({**usage_data(), "rounding": {"method": "up", "decimals": 12}}, "INVALID_REQUEST", "rounding.decimals"),
     ({**usage_data(), "tariff": {"id": "nope"}}, "UNKNOWN_REFERENCE", "Tariff 'nope' not found"),
 ])

@@ -114,3 +114,46 @@ async def test_tariff_rounding_is_validated(client: Any, tenant: str) -> None:
     assert r.json()["rounding"] == {"method": "up", "decimals": 4}
     r = await client.post(f"{EXT}/tariff", json={**base, "rounding": {"method": "up"}}, headers=h)
     assert r.status_code == 400 and "decimals" in r.text
+
+
+# --- quota policy ---------------------------------------------------------------------------------------------
+def policy_price() -> dict[str, Any]:
+    return data_price(quotaPolicy={"defaultQuota": {"amount": 3, "units": "MB"},
+                                   "minimumQuota": {"amount": 2, "units": "MB"},
+                                   "validityTime": 600, "quotaHoldingTime": 30})
+
+
+async def test_quota_policy_default_minimum_validity_and_holding_time(client: Any, rt: Any, tenant: str,
+                                                                      system_headers: dict[str, str]) -> None:
+    rich = await account_on(client, rt, tenant, policy_price(), balance="10.00")
+    i = await call(client, system_headers, ccr("INITIAL_REQUEST", "qp1", 0, rich["msisdn"], context=DATA,
+                                               groups=[{"ratingGroup": 1}]))
+    m = i["multipleServicesCreditControl"][0]
+    # no Requested-Service-Unit: the price's default quota, held for its validity time
+    assert m["grantedServiceUnit"] == {"totalOctets": 3 * 1024 * KB}
+    assert m["validityTime"] == 600 and m["quotaHoldingTime"] == 30
+    # 1.50 EUR buys one MB, less than the 2 MB minimum: no grant
+    poor = await account_on(client, rt, tenant, policy_price(), balance="1.50")
+    j = await call(client, system_headers, ccr("INITIAL_REQUEST", "qp2", 0, poor["msisdn"], context=DATA,
+                                               groups=[octets(1, 5 * 1024 * KB)]))
+    assert j["resultCode"] == 4012 and "grantedServiceUnit" not in j["multipleServicesCreditControl"][0]
+    assert (await account_state(rt, tenant, poor["id"]))["money_reserved"] == 0
+    # 2.50 EUR buys two MB: at the minimum, granted with a final-unit indication
+    some = await account_on(client, rt, tenant, policy_price(), balance="2.50")
+    k = await call(client, system_headers, ccr("INITIAL_REQUEST", "qp3", 0, some["msisdn"], context=DATA,
+                                               groups=[octets(1, 5 * 1024 * KB)]))
+    m = k["multipleServicesCreditControl"][0]
+    assert m["grantedServiceUnit"] == {"totalOctets": 2 * 1024 * KB} and m["finalUnitIndication"]
+
+
+async def test_all_or_nothing_request(client: Any, rt: Any, tenant: str, system_headers: dict[str, str]) -> None:
+    acc = await account_on(client, rt, tenant, data_price(), balance="2.50")
+    whole = {**octets(1, 3 * 1024 * KB), "allOrNothing": True}
+    i = await call(client, system_headers, ccr("INITIAL_REQUEST", "aon1", 0, acc["msisdn"], context=DATA,
+                                               groups=[whole]))
+    assert i["resultCode"] == 4012  # 3 MB asked whole, 2 MB affordable: nothing
+    assert (await account_state(rt, tenant, acc["id"]))["money_reserved"] == 0
+    j = await call(client, system_headers, ccr("INITIAL_REQUEST", "aon2", 0, acc["msisdn"], context=DATA,
+                                               groups=[{**octets(1, 2 * 1024 * KB), "allOrNothing": True}]))
+    m = j["multipleServicesCreditControl"][0]
+    assert m["grantedServiceUnit"] == {"totalOctets": 2 * 1024 * KB} and "finalUnitIndication" not in m

@@ -127,7 +127,7 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
     if kind == "usage":
         _check_usage(doc, p)
     else:
-        for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding"):
+        for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
@@ -190,6 +190,10 @@ def _check_usage(doc: dict[str, Any], p: str) -> None:
         for attr in ("initial", "subsequent"):
             if block.get(attr) is not None:
                 block_units(block[attr], unit, f"{p}ratingBlock.{attr}")
+    policy = doc.get("quotaPolicy") or {}
+    for attr in ("defaultQuota", "minimumQuota"):
+        if policy.get(attr) is not None:
+            block_units(policy[attr], unit, f"{p}quotaPolicy.{attr}")
     for i, a in enumerate(doc.get("allowance") or []):
         w = f"{p}allowance[{i}]"
         if bool(a.get("unlimited")) == (a.get("quantity") is not None):

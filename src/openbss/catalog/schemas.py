@@ -16,6 +16,8 @@ schemas allow additional properties, so extended documents still validate agains
 ``ratingBlock``       usage without a tariff: rated units ``{initial, subsequent}`` as ``Quantity`` (1 MB blocks, 100 KB
                       then 10 KB, 60 s then 1 s); default: the ``unitOfMeasure``
 ``rounding``          usage: ``{method: up | down | halfUp, decimals}``, how the price of one rated unit is rounded
+``quotaPolicy``       usage: online charging's grants: ``{defaultQuota, minimumQuota, validityTime,
+                      quotaHoldingTime}`` (quotas as ``Quantity``, times in seconds)
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
 
 Tariffs, service and resource specifications are described by ``OpenBSS-CatalogExtensions-v1.swagger.json``.
@@ -71,6 +73,17 @@ class Rounding(TmfModel):
     decimals: int = Field(..., ge=0, le=9, description="Decimal places of the price of one rated unit")
 
 
+class QuotaPolicy(TmfModel):
+    defaultQuota: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="Granted when the network does not say how much it wants")
+    minimumQuota: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="A grant smaller than this (and than requested) is refused: 4012")
+    validityTime: int | None = Field(None, ge=1, le=86400, description="Seconds a grant is held (Validity-Time)")
+    quotaHoldingTime: int | None = Field(None, ge=1, le=86400,
+                                         description="Seconds of inactivity after which the network gives a grant "
+                                                     "back (Quota-Holding-Time)")
+
+
 class TariffRef(TmfModel):
     id: str
     href: str | None = None
@@ -91,6 +104,7 @@ POP_EXTENSION: dict[str, Any] = {
     "tariff": (TariffRef | None, Field(None, alias="tariff")),
     "ratingBlock": (RatingBlock | None, Field(None, alias="ratingBlock")),
     "rounding": (Rounding | None, Field(None, alias="rounding")),
+    "quotaPolicy": (QuotaPolicy | None, Field(None, alias="quotaPolicy")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}

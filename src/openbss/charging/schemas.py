@@ -85,6 +85,8 @@ class MultipleServicesCreditControl(BaseModel):
     ratingGroup: int = Field(ge=0, le=2**32 - 1)
     requestedServiceUnit: ServiceUnit | None = None
     usedServiceUnit: ServiceUnit | None = None
+    #: OpenBSS extension of the mapping: grant the requested units whole or nothing (no partial grant)
+    allOrNothing: bool = False
 
 
 class SubscriptionId(BaseModel):
@@ -150,6 +152,8 @@ class MultipleServicesCreditControlAnswer(BaseModel):
     resultCode: int = Field(description="2001 success, 4012 credit limit reached, 5031 rating failed")
     grantedServiceUnit: ServiceUnit | None = None
     validityTime: int | None = Field(None, description="seconds the grant is held (Validity-Time)")
+    quotaHoldingTime: int | None = Field(None, description="seconds of inactivity after which the network gives the "
+                                                           "grant back (Quota-Holding-Time)")
     finalUnitIndication: FinalUnitIndication | None = None
 
 

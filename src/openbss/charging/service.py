@@ -42,7 +42,7 @@ UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
 #: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
-RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals")
+RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -146,6 +146,17 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
         q = block.get(attr) or block.get("initial")
         if q:
             entry[attr] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
+    policy = price.get("quotaPolicy") or {}
+    quota: dict[str, int] = {}
+    for attr, key in (("defaultQuota", "default"), ("minimumQuota", "minimum")):
+        if policy.get(attr):
+            q = policy[attr]
+            quota[key] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
+    for attr, key in (("validityTime", "validity"), ("quotaHoldingTime", "holding")):
+        if policy.get(attr):
+            quota[key] = int(policy[attr])
+    if quota:
+        entry["quota"] = quota
     rounding = price.get("rounding")
     if rounding:
         entry["rounding"] = rounding.get("method") or "halfUp"
@@ -589,16 +600,23 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
 
 async def _grant_mscc(ledger: Ledger, res: ReservationState, mscc: MultipleServicesCreditControl,
                       usage_type: str) -> dict[str, Any]:
+    """Grant one rating group's quota under the price's quota policy: its default quota when the network asks for
+    none, no grant below its minimum quota (or below the request when the network asks for all or nothing), its
+    validity and holding times."""
+    policy = res.rate.get("quota") or {}
     want = None
     if mscc.requestedServiceUnit is not None:
         want = mscc.requestedServiceUnit.amount(usage_type)
     if want is None:
-        want = DEFAULT_QUOTA.get(usage_type, 1)
-    grant = ledger.grant(res, want)
+        want = int(policy.get("default") or DEFAULT_QUOTA.get(usage_type, 1))
+    minimum = want if mscc.allOrNothing else min(want, int(policy.get("minimum") or 0))
+    grant = ledger.grant(res, want, minimum=minimum, validity=policy.get("validity"))
     out: dict[str, Any] = {"ratingGroup": mscc.ratingGroup, "resultCode": grant.result}
     if grant.result == rc.SUCCESS:
         out["grantedServiceUnit"] = {_unit_key(usage_type): grant.units}
-        out["validityTime"] = int(ledger.account["quota_validity_seconds"])
+        out["validityTime"] = int(policy.get("validity") or ledger.account["quota_validity_seconds"])
+        if policy.get("holding"):
+            out["quotaHoldingTime"] = int(policy["holding"])
         if grant.final:
             out["finalUnitIndication"] = {"finalUnitAction": "TERMINATE"}
     return out
@@ -629,7 +647,8 @@ async def _finish(conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
 
 
 def _session_row(ccr: CreditControlRequest, state: str, ledger: Ledger, info: dict[str, Any]) -> list[dict[str, Any]]:
-    validity = int(ledger.account["quota_validity_seconds"])
+    validity = max(int(ledger.account["quota_validity_seconds"]),
+                   int(((info.get("rate") or {}).get("quota") or {}).get("validity") or 0))
     return [{"session_id": ccr.sessionId, "state": state, "last": ccr.requestNumber,
              "service_context": ccr.serviceContextId, "info": info, "expires_at": ledger.now + 2 * validity}]
 

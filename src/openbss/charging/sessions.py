@@ -293,14 +293,18 @@ class Ledger:
             self.debits.append(d)
         return d
 
-    def grant(self, res: ReservationState, want: int) -> Grant:
+    def grant(self, res: ReservationState, want: int, *, minimum: int = 0, validity: int | None = None) -> Grant:
         """Hold whole blocks for up to ``want`` more units (rounded up to a block): allowances first, then the money
-        they cost; 4012 when not even one block is covered."""
+        they cost; 4012 when not even one block is covered, or when what is covered is less than ``minimum`` (the
+        quota policy's minimum; ``want`` for an all-or-nothing request). Held for ``validity`` seconds (default: the
+        account's)."""
         rate = unit_rate(res.rate)
         allowance = self.allowance_buckets(res.usage_type, res.rate)
         q = quota(res.used_units, want, rate, money_units=res.money_units,
                   allowance_free=sum(max(0, b.free()) for b in allowance),
                   budget_minor=self.money_free(res.usage_type, res.rate))
+        if q.units < minimum:
+            q = quota(res.used_units, 0, rate, money_units=res.money_units, allowance_free=0, budget_minor=0)
         allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
         holds: dict[str, int] = {}
         for bucket_id, units in allocations:
@@ -312,7 +316,7 @@ class Ledger:
                 holds[bucket_id] = holds.get(bucket_id, 0) + units
         res.holds = holds
         res.granted = q.units
-        res.expires_at = self.now + int(self.account["quota_validity_seconds"])
+        res.expires_at = self.now + int(validity or self.account["quota_validity_seconds"])
         res.state = "open"
         res.changed = True
         if q.units == 0 and want > 0:
