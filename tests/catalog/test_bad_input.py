@@ -68,6 +68,8 @@ async def _post(client: Any, tenant: str, path: str, body: dict[str, Any]) -> An
      "'quotaPolicy.defaultQuota.units': minute cannot measure usage in MB"),
     ({**usage_data(), "quotaPolicy": {"validityTime": 0}}, "INVALID_REQUEST", "quotaPolicy.validityTime"),
     ({**recurring(), "quotaPolicy": {"validityTime": 60}}, "INVALID_PRICE", "only to usage"),
+    ({**usage_data(), "allowance": [{"quantity": {"amount": 1, "units": "GB"}, "timeBand": ["offPeak"]}]},
+     "INVALID_PRICE", "'allowance[0].timeBand': time bands come from a tariff"),
     ({**usage_data(), "rounding": {"method": "up", "decimals": 12}}, "INVALID_REQUEST", "rounding.decimals"),
     ({**usage_data(), "tariff": {"id": "nope"}}, "UNKNOWN_REFERENCE", "Tariff 'nope' not found"),
 ])

@@ -35,6 +35,8 @@ def rate_docs(draw: st.DrawFn) -> dict[str, Any]:
         doc["decimals"] = draw(st.integers(0, 4))
         doc["rounding"] = draw(st.sampled_from(["up", "down", "halfUp"]))
     if draw(st.booleans()):
+        doc["setupAlways"] = True
+    if draw(st.booleans()):
         cut = draw(st.integers(1, 50))
         doc["tiers"] = [{"start": "0", "end": str(cut), "price": doc["price"]},
                         {"start": str(cut), "end": None, "price": str(draw(st.decimals(

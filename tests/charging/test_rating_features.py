@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tests.catalog.helpers import EXT, create, money
-from tests.charging.helpers import DATA, OCS, account_state, ccr, group, msisdn
+from tests.charging.helpers import DATA, OCS, TMF654, account_state, ccr, group, msisdn
 from tests.conftest import bearer, session_services
 
 KB = 1024
@@ -157,3 +157,82 @@ async def test_all_or_nothing_request(client: Any, rt: Any, tenant: str, system_
                                                groups=[{**octets(1, 2 * 1024 * KB), "allOrNothing": True}]))
     m = j["multipleServicesCreditControl"][0]
     assert m["grantedServiceUnit"] == {"totalOctets": 2 * 1024 * KB} and "finalUnitIndication" not in m
+
+
+# --- allowances in a time band, connect fee when an allowance pays ------------------------------------------------
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+MONDAY_NIGHT, MONDAY_MORNING = "2026-12-07T22:00:00Z", "2026-12-07T10:00:00Z"
+
+
+async def banded_line(client: Any, rt: Any, tenant: str, *, fee_with_allowance: bool) -> dict[str, Any]:
+    h = bearer(tenant, "catalog_manager")
+    tariff = await create(client, h, f"{EXT}/tariff", {
+        "name": "Peak and off-peak", "usageType": "voice", "lifecycleStatus": "Active",
+        "defaultRatingIncrement": {"initial": 1, "subsequent": 1},
+        "timeBand": [{"name": "peak", "dayOfWeek": WEEKDAYS, "startTime": "08:00", "endTime": "20:00"},
+                     {"name": "offPeak", "dayOfWeek": WEEKDAYS, "startTime": "00:00", "endTime": "08:00"},
+                     {"name": "offPeak", "dayOfWeek": WEEKDAYS, "startTime": "20:00", "endTime": "24:00"},
+                     {"name": "offPeak", "dayOfWeek": ["sat", "sun"]}],
+        "destinationZone": [{"id": "NAT", "prefix": ["33"]}],
+        "rate": [{"destinationZone": "NAT", "timeBand": "peak", "price": money("0.60"), "setupCharge": money("0.10")},
+                 {"destinationZone": "NAT", "timeBand": "offPeak", "price": money("0.30"),
+                  "setupCharge": money("0.10")}]})
+    price: dict[str, Any] = {
+        "name": "Voice with night minutes", "priceType": "usage", "usageType": "voice", "price": {"unit": "EUR"},
+        "unitOfMeasure": {"amount": 1, "units": "minute"}, "tariff": {"id": tariff["id"]},
+        "allowance": [{"name": "Night minutes", "quantity": {"amount": 10, "units": "minute"},
+                       "timeBand": ["offPeak"]}]}
+    if fee_with_allowance:
+        price["chargeSetupWithAllowance"] = True
+    return await account_on(client, rt, tenant, price, balance="1.00")
+
+
+async def voice_call(client: Any, headers: dict[str, str], msisdn: str, sid: str, when: str, seconds: int) -> None:
+    info = {"calledParty": "+33123456789"}
+    i = await call(client, headers, ccr("INITIAL_REQUEST", sid, 0, msisdn, groups=[group(1, seconds)],
+                                        serviceInformation=info, eventTimestamp=when))
+    assert i["resultCode"] == 2001, i
+    t = await call(client, headers, ccr("TERMINATION_REQUEST", sid, 1, groups=[group(1, used=seconds)],
+                                        serviceInformation=info, eventTimestamp=when))
+    assert t["resultCode"] == 2001, t
+
+
+def allowance_left(st: dict[str, Any]) -> int:
+    return int(next(b for b in st["buckets"] if b["unit"] == "voice")["remaining"])
+
+
+async def test_off_peak_allowance_and_connect_fee(client: Any, rt: Any, tenant: str,
+                                                  system_headers: dict[str, str]) -> None:
+    acc = await banded_line(client, rt, tenant, fee_with_allowance=True)
+    r = await client.get(f"{TMF654}/bucket", params={"logicalResource.id": acc["subscriber"], "usageType": "voice"},
+                         headers=bearer(tenant, "admin"))
+    assert r.json()[0]["usageRestriction"] == {"timeBand": ["offPeak"]}
+    # Monday 22:00: off-peak, the night minutes pay the call; the connect fee is charged all the same
+    await voice_call(client, system_headers, acc["msisdn"], "night", MONDAY_NIGHT, 120)
+    st = await account_state(rt, tenant, acc["id"])
+    assert allowance_left(st) == 600 - 120 and st["money"] == 90
+    # Monday 10:00: peak, the night minutes do not pay: 0.60 a minute and the connect fee
+    await voice_call(client, system_headers, acc["msisdn"], "day", MONDAY_MORNING, 60)
+    st = await account_state(rt, tenant, acc["id"])
+    assert allowance_left(st) == 480 and st["money"] == 90 - 70
+    assert st["usage"]["amount"] == 80 and st["usage"]["allowance"] == 120
+
+
+async def test_connect_fee_waived_when_an_allowance_pays(client: Any, rt: Any, tenant: str,
+                                                         system_headers: dict[str, str]) -> None:
+    acc = await banded_line(client, rt, tenant, fee_with_allowance=False)
+    await voice_call(client, system_headers, acc["msisdn"], "night2", MONDAY_NIGHT, 120)
+    st = await account_state(rt, tenant, acc["id"])
+    assert allowance_left(st) == 480 and st["money"] == 100
+
+
+async def test_allowance_time_band_must_exist_in_the_tariff(client: Any, tenant: str) -> None:
+    h = bearer(tenant, "catalog_manager")
+    tariff = await create(client, h, f"{EXT}/tariff", {
+        "name": "Flat", "usageType": "voice", "destinationZone": [{"id": "NAT", "prefix": ["33"]}],
+        "rate": [{"destinationZone": "NAT", "price": money("0.60")}]})
+    r = await client.post("/tmf-api/productCatalogManagement/v4/productOfferingPrice", headers=h, json={
+        "name": "V", "priceType": "usage", "usageType": "voice", "price": {"unit": "EUR"},
+        "unitOfMeasure": {"amount": 1, "units": "minute"}, "tariff": {"id": tariff["id"]},
+        "allowance": [{"quantity": {"amount": 10, "units": "minute"}, "timeBand": ["offPeak"]}]})
+    assert r.status_code == 400 and "'allowance[0].timeBand': tariff 'Flat' has no time band 'offPeak'" in r.text

@@ -127,7 +127,8 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
     if kind == "usage":
         _check_usage(doc, p)
     else:
-        for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy"):
+        for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy",
+                     "chargeSetupWithAllowance"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
@@ -205,6 +206,8 @@ def _check_usage(doc: dict[str, Any], p: str) -> None:
             if dimension(a_unit) != dimension(unit):
                 raise InvalidPrice(f"'{w}.quantity.units': {a_unit} cannot measure usage in {unit}")
         a.setdefault("period", "month")
+        if a.get("timeBand") is not None and not doc.get("tariff"):
+            raise InvalidPrice(f"'{w}.timeBand': time bands come from a tariff; the price has none")
         if a.get("rollover") and a.get("unlimited"):
             raise InvalidPrice(f"'{w}.rollover': an unlimited allowance cannot roll over")
         if a.get("rollover", {}).get("maxQuantity") is not None:

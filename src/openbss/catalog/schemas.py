@@ -11,11 +11,13 @@ schemas allow additional properties, so extended documents still validate agains
 ``tierType``          usage: ``flat`` (``price`` per ``unitOfMeasure``) | ``tiered`` (graduated) | ``volume``
 ``priceTier``         usage: ``[{fromQuantity, toQuantity, unitPrice, flatFee}]`` in ``unitOfMeasure`` units
 ``allowance``         usage: included quantities per period ``[{name, quantity | unlimited, period, rollover,
-                      sharing, destinationZone}]``; usage beyond them is charged at the price (overage)
+                      sharing, destinationZone, timeBand}]``; usage beyond them is charged at the price (overage)
 ``tariff``            usage: reference to an OpenBSS tariff rating the usage by destination/time band
 ``ratingBlock``       usage without a tariff: rated units ``{initial, subsequent}`` as ``Quantity`` (1 MB blocks, 100 KB
                       then 10 KB, 60 s then 1 s); default: the ``unitOfMeasure``
 ``rounding``          usage: ``{method: up | down | halfUp, decimals}``, how the price of one rated unit is rounded
+``chargeSetupWithAllowance`` usage: the setup charge (connect fee) is charged even when an allowance pays the whole
+                      call (default: only when money pays part of it)
 ``quotaPolicy``       usage: online charging's grants: ``{defaultQuota, minimumQuota, validityTime,
                       quotaHoldingTime}`` (quotas as ``Quantity``, times in seconds)
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
@@ -60,6 +62,7 @@ class Allowance(TmfModel):
     rollover: Rollover | None = None
     sharing: Literal["line", "pool"] | None = Field(None, description="pool: shared by all lines of a bundle")
     destinationZone: list[str] | None = Field(None, description="Tariff zones the allowance covers (default all)")
+    timeBand: list[str] | None = Field(None, description="Tariff time bands the allowance covers (default all)")
 
 
 class RatingBlock(TmfModel):
@@ -105,6 +108,7 @@ POP_EXTENSION: dict[str, Any] = {
     "ratingBlock": (RatingBlock | None, Field(None, alias="ratingBlock")),
     "rounding": (Rounding | None, Field(None, alias="rounding")),
     "quotaPolicy": (QuotaPolicy | None, Field(None, alias="quotaPolicy")),
+    "chargeSetupWithAllowance": (bool | None, Field(None, alias="chargeSetupWithAllowance")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}

@@ -42,7 +42,7 @@ UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
 #: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
-RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota")
+RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -158,6 +158,8 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     if quota:
         entry["quota"] = quota
     rounding = price.get("rounding")
+    if price.get("chargeSetupWithAllowance"):
+        entry["setupAlways"] = True
     if rounding:
         entry["rounding"] = rounding.get("method") or "halfUp"
         entry["decimals"] = int(rounding["decimals"])
@@ -177,7 +179,7 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
 # --- accounts and buckets ----------------------------------------------------------------------------------------
 def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: float | None, valid_to: float | None,
                 description: str | None = None, zones: list[str] | None = None,
-                services: list[str] | None = None) -> dict[str, Any]:
+                services: list[str] | None = None, bands: list[str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "@type": "Bucket", "name": name, "usageType": TMF_USAGE_TYPE[unit], "isShared": False,
         "remainingValue": {"units": account["currency"] if unit == "money" else UNITS_OF.get(unit)},
@@ -195,10 +197,10 @@ def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: fl
     vf = {k: v for k, v in (("startDateTime", _dt(valid_from)), ("endDateTime", _dt(valid_to))) if v}
     if vf:
         body["validFor"] = vf
-    if zones is not None or services is not None:
+    if zones is not None or services is not None or bands is not None:
         body["@type"], body["@baseType"] = "RestrictedBucket", "Bucket"
-        body["usageRestriction"] = {k: v for k, v in (("usageType", services), ("destinationZone", zones))
-                                    if v is not None}
+        body["usageRestriction"] = {k: v for k, v in (("usageType", services), ("destinationZone", zones),
+                                                      ("timeBand", bands)) if v is not None}
     return body
 
 
@@ -267,24 +269,25 @@ async def renew_allowances(ctx: Context, account_id: str, period_start: datetime
                                      UNITS_OF.get(unit, "SMS")))
             key = f"{entry.get('priceId')}:{i}:{period_start.date().isoformat()}"
             zones = allowance.get("destinationZone") or None
+            bands = allowance.get("timeBand") or None
             name = allowance.get("name") or f"{entry.get('name')} allowance"
             rollover = allowance.get("rollover") or {}
             made += await repo.insert_bucket(conn, {
                 "id": str(uuid.uuid4()), "account_id": account_id, "unit": unit, "amount": amount,
                 "valid_from": start, "valid_to": end, "priority": 100, "source": "allowance", "source_key": key,
-                "zones": zones, "rollover_periods": int(rollover.get("maxPeriods") or 0),
+                "zones": zones, "bands": bands, "rollover_periods": int(rollover.get("maxPeriods") or 0),
                 "body": bucket_body(account, name=name, unit=unit, valid_from=start, valid_to=end,
                                     description=f"{entry.get('name')}, {period_start.date().isoformat()}",
-                                    zones=zones),
+                                    zones=zones, bands=bands),
             })
             if rollover.get("maxPeriods") and not allowance.get("unlimited"):
-                made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name)
+                made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name, bands)
     return made
 
 
 async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], index: int,
                      rollover: dict[str, Any], unit: str, period_start: datetime, zones: list[str] | None,
-                     name: str) -> int:
+                     name: str, bands: list[str] | None = None) -> int:
     """Carry what the previous period's allowance left (capped by ``maxQuantity``) into a bucket valid for
     ``maxPeriods`` periods, consumed before the new allowance (it expires first)."""
     prefix = f"{entry.get('priceId')}:{index}:"
@@ -301,9 +304,9 @@ async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], 
         made += await repo.insert_bucket(conn, {
             "id": str(uuid.uuid4()), "account_id": account["id"], "unit": unit, "amount": carried,
             "valid_from": start, "valid_to": end, "priority": 50, "source": "rollover",
-            "source_key": f"rollover:{bucket_id}", "zones": zones,
+            "source_key": f"rollover:{bucket_id}", "zones": zones, "bands": bands,
             "body": bucket_body(account, name=f"{name} (rolled over)", unit=unit, valid_from=start, valid_to=end,
-                                description=f"unused {name} of the previous period", zones=zones),
+                                description=f"unused {name} of the previous period", zones=zones, bands=bands),
         })
     return made
 

@@ -42,6 +42,7 @@ from openbss.pricing.usage import (
     money_minor,
     money_step,
     quota,
+    setup_minor,
 )
 
 DEFAULT_QUOTA = {"data": 10 * 1024 * 1024, "voice": 300, "sms": 1, "mms": 1, "event": 1}
@@ -59,7 +60,8 @@ def unit_rate(doc: dict[str, Any]) -> UnitRate:
     return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
                     initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
                     setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
-                    decimals=int(decimals) if decimals is not None else None)
+                    decimals=int(decimals) if decimals is not None else None,
+                    setup_always=bool(doc.get("setupAlways")))
 
 
 @dataclass
@@ -77,6 +79,7 @@ class BucketState:
     threshold_level: int
     source: str
     services: list[str] | None = None  # usage types the bucket pays for (None: all)
+    bands: list[str] | None = None  # tariff time bands the bucket pays in (None: all)
     d_remaining: int = 0
     d_reserved: int = 0
     level: int | None = None  # new threshold level to record
@@ -85,7 +88,8 @@ class BucketState:
     def from_row(cls, row: dict[str, Any]) -> BucketState:
         return cls(row["id"], row["unit"], int(row["remaining"]), int(row["reserved"]), int(row["initial"]),
                    int(row["lower_limit"]), row.get("valid_from"), row.get("valid_to"), int(row["priority"]),
-                   row.get("zones"), int(row["threshold_level"]), row["source"], row.get("services"))
+                   row.get("zones"), int(row["threshold_level"]), row["source"], row.get("services"),
+                   row.get("bands"))
 
     def free(self) -> int:
         """Units that can still be held or debited without passing the lower limit."""
@@ -97,6 +101,8 @@ class BucketState:
         if usage_type is None:
             return True
         if self.services is not None and usage_type not in self.services:
+            return False
+        if self.bands is not None and (rate is None or rate.get("band") not in self.bands):
             return False
         if self.zones is not None:
             return rate is not None and rate.get("zone") in self.zones and not rate.get("roaming")
@@ -282,6 +288,8 @@ class Ledger:
             self.buckets[bucket_id].d_remaining -= units
         taken = delta - rest
         amount = money_step(res.money_units, res.money_units + rest, rate) if rest else 0
+        if delta and billable(res.used_units, rate) == 0:
+            amount += setup_minor(rate)  # the connect fee, even when an allowance pays the units
         if amount:
             self._take_money(amount, hold=False, force=True, usage_type=res.usage_type, rate=res.rate)
         res.used_units = cumulative
@@ -330,7 +338,7 @@ class Ledger:
         b = billable(units, rate)
         allowance = self.allowance_buckets(usage_type, rate_doc)
         allocations, rest = allocate(b, [(x.id, x.free()) for x in allowance])
-        amount = money_minor(rest, rate) if rest else 0
+        amount = (money_minor(rest, rate) if rest else 0) + (setup_minor(rate) if b else 0)
         if amount > self.money_free(usage_type, rate_doc):
             return rc.CREDIT_LIMIT_REACHED
         for bucket_id, n in allocations:

@@ -54,6 +54,9 @@ class UnitRate:
     tiers: tuple[Tier, ...] = field(default=())  # graduated; quantities in ``per`` units; overrides ``price``
     rounding: str = "halfUp"  # how the price of one block is rounded to ``decimals`` (up, down, halfUp, halfEven)
     decimals: int | None = None  # precision of the price of one block; None: exact (no rounding per block)
+    #: the setup charge comes with the first billable unit of a session even when an allowance pays it (default:
+    #: with the first unit paid with money)
+    setup_always: bool = False
 
     def __post_init__(self) -> None:
         if self.initial <= 0 or self.subsequent <= 0:
@@ -168,7 +171,7 @@ def money_amount(units: int, rate: UnitRate) -> Fraction:
     _check(units)
     if units == 0:
         return Fraction(0)
-    setup = Fraction(rate.setup)
+    setup = Fraction(0) if rate.setup_always else Fraction(rate.setup)
     if rate.decimals is None:
         return setup + _exact(units, rate)
     first = min(units, rate.initial)
@@ -186,6 +189,12 @@ def money_amount(units: int, rate: UnitRate) -> Fraction:
 def money_minor(units: int, rate: UnitRate) -> int:
     """``money_amount`` in minor units of the currency, rounded up: usage paid with money is never charged zero."""
     return math.ceil(money_amount(units, rate) * 10 ** MINOR_UNITS[rate.currency])
+
+
+def setup_minor(rate: UnitRate) -> int:
+    """The setup charge in minor units (rounded up) when it is charged apart from the money-paid units
+    (``setup_always``); 0 otherwise (it is then part of ``money_amount``)."""
+    return math.ceil(Fraction(rate.setup) * 10 ** MINOR_UNITS[rate.currency]) if rate.setup_always else 0
 
 
 def money_step(before: int, after: int, rate: UnitRate) -> int:
@@ -257,7 +266,10 @@ def quota(used: int, want: int, rate: UnitRate, *, money_units: int, allowance_f
         need = boundary(base, k, rate) - base
         allowance = min(need, free)
         money = need - allowance
-        return allowance, money, money_step(money_units, money_units + money, rate) if money else 0
+        minor = money_step(money_units, money_units + money, rate) if money else 0
+        if base == 0 and k > 0:
+            minor += setup_minor(rate)
+        return allowance, money, minor
 
     k = top
     if cost(top)[2] > budget_minor:

@@ -1,4 +1,5 @@
-"""charging bucket: the services (usage types) a bucket may pay for (None: all), next to its destination zones
+"""charging bucket: the services (usage types) and time bands a bucket may pay for (None: all), next to its
+destination zones
 
 Revision ID: 8d3f6b2a9c41
 Revises: 5e4c1a9d2b7f
@@ -21,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column('charging_bucket', sa.Column('services', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+    op.add_column('charging_bucket', sa.Column('bands', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('charging_bucket', 'bands')
     op.drop_column('charging_bucket', 'services')
