@@ -37,6 +37,8 @@ def rate_docs(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         doc["setupAlways"] = True
     if draw(st.booleans()):
+        doc["maxCharge"] = str(draw(st.decimals(min_value=Decimal(0), max_value=Decimal(20), places=2)))
+    if draw(st.booleans()):
         cut = draw(st.integers(1, 50))
         doc["tiers"] = [{"start": "0", "end": str(cut), "price": doc["price"]},
                         {"start": str(cut), "end": None, "price": str(draw(st.decimals(

@@ -236,3 +236,43 @@ async def test_allowance_time_band_must_exist_in_the_tariff(client: Any, tenant:
         "unitOfMeasure": {"amount": 1, "units": "minute"}, "tariff": {"id": tariff["id"]},
         "allowance": [{"quantity": {"amount": 10, "units": "minute"}, "timeBand": ["offPeak"]}]})
     assert r.status_code == 400 and "'allowance[0].timeBand': tariff 'Flat' has no time band 'offPeak'" in r.text
+
+
+# --- maximum cost per call, maximum rate ------------------------------------------------------------------------
+async def test_maximum_charge_per_call(client: Any, rt: Any, tenant: str, system_headers: dict[str, str]) -> None:
+    price = {"name": "Capped calls", "priceType": "usage", "usageType": "voice", "price": money("0.60"),
+             "unitOfMeasure": {"amount": 1, "units": "minute"}, "maximumCharge": money("1.00"),
+             "ratingBlock": {"initial": {"amount": 1, "units": "second"}}}
+    acc = await account_on(client, rt, tenant, price, balance="1.50")
+    i = await call(client, system_headers, ccr("INITIAL_REQUEST", "cap", 0, acc["msisdn"], groups=[group(1, 600)]))
+    m = i["multipleServicesCreditControl"][0]
+    # 10 minutes would be 6.00; a call never costs more than 1.00, so 1.50 covers it whole
+    assert m["grantedServiceUnit"] == {"time": 600} and "finalUnitIndication" not in m
+    assert (await account_state(rt, tenant, acc["id"]))["money_reserved"] == 100
+    await call(client, system_headers, ccr("UPDATE_REQUEST", "cap", 1, groups=[group(1, 600, used=90)]))
+    assert (await account_state(rt, tenant, acc["id"]))["money"] == 150 - 90
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "cap", 2, groups=[group(1, used=510)]))
+    st = await account_state(rt, tenant, acc["id"])
+    assert st["money"] == 50 and st["usage"]["amount"] == 100 and st["usage"]["units"] == 600
+
+
+async def test_maximum_rate_caps_a_tariff_rate(client: Any, rt: Any, tenant: str,
+                                               system_headers: dict[str, str]) -> None:
+    h = bearer(tenant, "catalog_manager")
+    tariff = await create(client, h, f"{EXT}/tariff", {
+        "name": "International", "usageType": "voice", "lifecycleStatus": "Active",
+        "defaultRatingIncrement": {"initial": 60, "subsequent": 60},
+        "destinationZone": [{"id": "NAT", "prefix": ["33"]}, {"id": "INT", "prefix": ["44"]}],
+        "rate": [{"destinationZone": "NAT", "price": money("0.30")},
+                 {"destinationZone": "INT", "price": money("1.20")}]})
+    acc = await account_on(client, rt, tenant, {
+        "name": "Capped rate", "priceType": "usage", "usageType": "voice", "price": {"unit": "EUR"},
+        "unitOfMeasure": {"amount": 1, "units": "minute"}, "tariff": {"id": tariff["id"]},
+        "maximumRate": money("0.90")}, balance="5.00")
+    for sid, called in (("int", "+442071234567"), ("nat", "+33123456789")):
+        info = {"calledParty": called}
+        await call(client, system_headers, ccr("INITIAL_REQUEST", sid, 0, acc["msisdn"], groups=[group(1, 60)],
+                                               serviceInformation=info))
+        await call(client, system_headers, ccr("TERMINATION_REQUEST", sid, 1, groups=[group(1, used=60)]))
+    # 1.20 a minute capped to 0.90; 0.30 under the cap unchanged
+    assert (await account_state(rt, tenant, acc["id"]))["money"] == 500 - 90 - 30

@@ -128,7 +128,7 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
         _check_usage(doc, p)
     else:
         for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy",
-                     "chargeSetupWithAllowance"):
+                     "chargeSetupWithAllowance", "maximumCharge", "maximumRate"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
@@ -191,6 +191,12 @@ def _check_usage(doc: dict[str, Any], p: str) -> None:
         for attr in ("initial", "subsequent"):
             if block.get(attr) is not None:
                 block_units(block[attr], unit, f"{p}ratingBlock.{attr}")
+    for attr in ("maximumCharge", "maximumRate"):
+        if doc.get(attr) is not None:
+            _money(doc[attr], f"{p}{attr}")
+            currency = (doc.get("price") or {}).get("unit")
+            if currency and doc[attr]["unit"] != currency:
+                raise InvalidPrice(f"'{p}{attr}.unit': {doc[attr]['unit']} is not the price's currency {currency}")
     policy = doc.get("quotaPolicy") or {}
     for attr in ("defaultQuota", "minimumQuota"):
         if policy.get(attr) is not None:

@@ -18,6 +18,8 @@ schemas allow additional properties, so extended documents still validate agains
 ``rounding``          usage: ``{method: up | down | halfUp, decimals}``, how the price of one rated unit is rounded
 ``chargeSetupWithAllowance`` usage: the setup charge (connect fee) is charged even when an allowance pays the whole
                       call (default: only when money pays part of it)
+``maximumCharge``     usage: the most one session (a call) costs in money
+``maximumRate``       usage: the most the price (or its tariff's rate) is per ``unitOfMeasure``
 ``quotaPolicy``       usage: online charging's grants: ``{defaultQuota, minimumQuota, validityTime,
                       quotaHoldingTime}`` (quotas as ``Quantity``, times in seconds)
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
@@ -39,6 +41,7 @@ spec = load_spec(SPEC_FILE)
 ext_spec = load_spec(EXT_SPEC_FILE)
 
 Quantity = spec.model("Quantity")
+Money = spec.model("Money")
 Duration = spec.model("Duration")
 
 
@@ -109,6 +112,8 @@ POP_EXTENSION: dict[str, Any] = {
     "rounding": (Rounding | None, Field(None, alias="rounding")),
     "quotaPolicy": (QuotaPolicy | None, Field(None, alias="quotaPolicy")),
     "chargeSetupWithAllowance": (bool | None, Field(None, alias="chargeSetupWithAllowance")),
+    "maximumCharge": (Money | None, Field(None, alias="maximumCharge")),
+    "maximumRate": (Money | None, Field(None, alias="maximumRate")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}

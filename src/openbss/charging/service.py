@@ -42,7 +42,7 @@ UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
 #: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
-RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways")
+RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways", "maxCharge")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -160,6 +160,9 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     rounding = price.get("rounding")
     if price.get("chargeSetupWithAllowance"):
         entry["setupAlways"] = True
+    for attr, key in (("maximumCharge", "maxCharge"), ("maximumRate", "maxRate")):
+        if price.get(attr):
+            entry[key] = str(to_decimal(price[attr]["value"]))
     if rounding:
         entry["rounding"] = rounding.get("method") or "halfUp"
         entry["decimals"] = int(rounding["decimals"])
@@ -174,6 +177,21 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
 
 
 
+
+
+def capped(rate: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """The rate with its price (and tiers' prices) no more than the plan entry's maximum rate, which is per the
+    entry's unit of measure (``per``) while the rate's price is per the rate's (a tariff's rate may count per
+    second what the price caps per minute)."""
+    if entry.get("maxRate") is None:
+        return rate
+    cap = to_decimal(entry["maxRate"]) * to_decimal(rate.get("per", "1")) / to_decimal(entry.get("per", "1"))
+    out = {**rate, "price": str(min(to_decimal(rate["price"]), cap))}
+    if rate.get("tiers"):
+        out["tiers"] = [{**t, "price": str(min(to_decimal(t["price"]), cap))} for t in rate["tiers"]]
+    if to_decimal(out["price"]) < to_decimal(rate["price"]):
+        out["cappedFrom"] = rate["price"]
+    return out
 
 
 # --- accounts and buckets ----------------------------------------------------------------------------------------
@@ -766,7 +784,7 @@ class ChargingService:
         rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
         tariff_id = entry.get("tariffId")
         if not tariff_id:
-            return rate
+            return capped(rate, entry)
         info = ccr.serviceInformation
         destination = info.calledParty if info else None
         if not destination:
@@ -795,7 +813,7 @@ class ChargingService:
         if tariff.rounding:
             out["rounding"] = tariff.rounding.get("method") or "halfUp"
             out["decimals"] = int(tariff.rounding["decimals"])
-        return out
+        return capped(out, entry)
 
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
                            product_id: str | None = None, offering_id: str | None = None,

@@ -61,7 +61,8 @@ def unit_rate(doc: dict[str, Any]) -> UnitRate:
                     initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
                     setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
                     decimals=int(decimals) if decimals is not None else None,
-                    setup_always=bool(doc.get("setupAlways")))
+                    setup_always=bool(doc.get("setupAlways")),
+                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
 
 
 @dataclass

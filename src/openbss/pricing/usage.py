@@ -57,6 +57,7 @@ class UnitRate:
     #: the setup charge comes with the first billable unit of a session even when an allowance pays it (default:
     #: with the first unit paid with money)
     setup_always: bool = False
+    max_charge: Decimal | None = None  # the most a session costs in money (a maximum cost per call)
 
     def __post_init__(self) -> None:
         if self.initial <= 0 or self.subsequent <= 0:
@@ -187,8 +188,13 @@ def money_amount(units: int, rate: UnitRate) -> Fraction:
 
 
 def money_minor(units: int, rate: UnitRate) -> int:
-    """``money_amount`` in minor units of the currency, rounded up: usage paid with money is never charged zero."""
-    return math.ceil(money_amount(units, rate) * 10 ** MINOR_UNITS[rate.currency])
+    """``money_amount`` in minor units of the currency, rounded up: usage paid with money is never charged zero; no
+    more than the rate's maximum charge per session."""
+    scale = 10 ** MINOR_UNITS[rate.currency]
+    minor = math.ceil(money_amount(units, rate) * scale)
+    if rate.max_charge is not None:
+        return min(minor, math.ceil(Fraction(rate.max_charge) * scale))
+    return minor
 
 
 def setup_minor(rate: UnitRate) -> int:
