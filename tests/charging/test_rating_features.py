@@ -276,3 +276,29 @@ async def test_maximum_rate_caps_a_tariff_rate(client: Any, rt: Any, tenant: str
         await call(client, system_headers, ccr("TERMINATION_REQUEST", sid, 1, groups=[group(1, used=60)]))
     # 1.20 a minute capped to 0.90; 0.30 under the cap unchanged
     assert (await account_state(rt, tenant, acc["id"]))["money"] == 500 - 90 - 30
+
+
+# --- allowances with their own rate -------------------------------------------------------------------------------
+async def test_bundle_counted_per_second_money_per_minute(client: Any, rt: Any, tenant: str,
+                                                          system_headers: dict[str, str]) -> None:
+    price = {"name": "Minutes by the second", "priceType": "usage", "usageType": "voice", "price": money("0.60"),
+             "unitOfMeasure": {"amount": 1, "units": "minute"},
+             "ratingBlock": {"initial": {"amount": 1, "units": "minute"}},
+             "allowanceRatingBlock": {"initial": {"amount": 1, "units": "second"}},
+             "allowance": [{"name": "100 s bundle", "quantity": {"amount": 100, "units": "second"}}]}
+    acc = await account_on(client, rt, tenant, price, balance="5.00")
+    await call(client, system_headers, ccr("INITIAL_REQUEST", "own1", 0, acc["msisdn"], groups=[group(1, 90)]))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "own1", 1, groups=[group(1, used=90)]))
+    st = await account_state(rt, tenant, acc["id"])
+    voice = next(b for b in st["buckets"] if b["unit"] == "voice")
+    assert voice["remaining"] == 10 and st["money"] == 500  # 90 s of bundle, not two minutes
+    # 70 s: the last 10 s of bundle, then 60 s of money counted per minute: 0.60 (not 1:50 of money at 1.10)
+    i = await call(client, system_headers, ccr("INITIAL_REQUEST", "own2", 0, acc["msisdn"], groups=[group(1, 70)]))
+    assert i["multipleServicesCreditControl"][0]["grantedServiceUnit"] == {"time": 70}
+    assert (await account_state(rt, tenant, acc["id"]))["money_reserved"] == 60
+    await call(client, system_headers, ccr("UPDATE_REQUEST", "own2", 1, groups=[group(1, 60, used=30)]))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "own2", 2, groups=[group(1, used=40)]))
+    st = await account_state(rt, tenant, acc["id"])
+    voice = next(b for b in st["buckets"] if b["unit"] == "voice")
+    assert voice["remaining"] == 0 and st["money"] == 440 and st["money_reserved"] == 0
+    assert st["usage"]["allowance"] == 100 and st["usage"]["amount"] == 60

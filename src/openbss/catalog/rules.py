@@ -128,7 +128,7 @@ def check_price(doc: dict[str, Any], where: str = "") -> None:
         _check_usage(doc, p)
     else:
         for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy",
-                     "chargeSetupWithAllowance", "maximumCharge", "maximumRate"):
+                     "chargeSetupWithAllowance", "maximumCharge", "maximumRate", "allowanceRatingBlock"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
@@ -191,6 +191,11 @@ def _check_usage(doc: dict[str, Any], p: str) -> None:
         for attr in ("initial", "subsequent"):
             if block.get(attr) is not None:
                 block_units(block[attr], unit, f"{p}ratingBlock.{attr}")
+    own = doc.get("allowanceRatingBlock")
+    if own is not None:
+        for attr in ("initial", "subsequent"):
+            if own.get(attr) is not None:
+                block_units(own[attr], unit, f"{p}allowanceRatingBlock.{attr}")
     for attr in ("maximumCharge", "maximumRate"):
         if doc.get(attr) is not None:
             _money(doc[attr], f"{p}{attr}")

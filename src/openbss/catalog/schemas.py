@@ -15,6 +15,8 @@ schemas allow additional properties, so extended documents still validate agains
 ``tariff``            usage: reference to an OpenBSS tariff rating the usage by destination/time band
 ``ratingBlock``       usage without a tariff: rated units ``{initial, subsequent}`` as ``Quantity`` (1 MB blocks, 100 KB
                       then 10 KB, 60 s then 1 s); default: the ``unitOfMeasure``
+``allowanceRatingBlock`` usage: the blocks allowances count in, when not the price's (a bundle minute counted per
+                      second while money counts per minute)
 ``rounding``          usage: ``{method: up | down | halfUp, decimals}``, how the price of one rated unit is rounded
 ``chargeSetupWithAllowance`` usage: the setup charge (connect fee) is charged even when an allowance pays the whole
                       call (default: only when money pays part of it)
@@ -109,6 +111,7 @@ POP_EXTENSION: dict[str, Any] = {
     "allowance": (list[Allowance] | None, Field(None, alias="allowance")),
     "tariff": (TariffRef | None, Field(None, alias="tariff")),
     "ratingBlock": (RatingBlock | None, Field(None, alias="ratingBlock")),
+    "allowanceRatingBlock": (RatingBlock | None, Field(None, alias="allowanceRatingBlock")),
     "rounding": (Rounding | None, Field(None, alias="rounding")),
     "quotaPolicy": (QuotaPolicy | None, Field(None, alias="quotaPolicy")),
     "chargeSetupWithAllowance": (bool | None, Field(None, alias="chargeSetupWithAllowance")),

@@ -42,7 +42,8 @@ UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
 #: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
-RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways", "maxCharge")
+RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways", "maxCharge",
+                 "allowanceInitial", "allowanceSubsequent")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -141,11 +142,13 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     }
     if price.get("tariff"):
         entry["tariffId"] = price["tariff"]["id"]
-    block = price.get("ratingBlock") or {}
-    for attr in ("initial", "subsequent"):
-        q = block.get(attr) or block.get("initial")
-        if q:
-            entry[attr] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
+    for blocks, prefix in (("ratingBlock", ""), ("allowanceRatingBlock", "allowance")):
+        block = price.get(blocks) or {}
+        for attr in ("initial", "subsequent"):
+            q = block.get(attr) or block.get("initial")
+            if q:
+                key = f"{prefix}{attr.title()}" if prefix else attr
+                entry[key] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
     policy = price.get("quotaPolicy") or {}
     quota: dict[str, int] = {}
     for attr, key in (("defaultQuota", "default"), ("minimumQuota", "minimum")):

@@ -26,7 +26,7 @@ grants are what keep a well-behaved network within the limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -34,8 +34,10 @@ from openbss.charging import errors as rc
 from openbss.pricing.tiers import Tier
 from openbss.pricing.usage import (
     BASE_UNIT,
+    Quota,
     UnitRate,
     allocate,
+    allowance_reach,
     billable,
     default_block,
     from_minor,
@@ -47,6 +49,15 @@ from openbss.pricing.usage import (
 
 DEFAULT_QUOTA = {"data": 10 * 1024 * 1024, "voice": 300, "sms": 1, "mms": 1, "event": 1}
 THRESHOLDS = (80, 100)
+
+
+def allowance_blocks(doc: dict[str, Any], rate: UnitRate) -> UnitRate | None:
+    """The blocks allowances count in when the price gives them their own (a bundle minute counted per second while
+    money counts per minute); None: allowances pay the session's billable units."""
+    if not doc.get("allowanceInitial"):
+        return None
+    initial = int(doc["allowanceInitial"])
+    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
 
 
 def unit_rate(doc: dict[str, Any]) -> UnitRate:
@@ -281,6 +292,9 @@ class Ledger:
         priced on the session's cumulative money-paid units. Reported usage is always charged (past the limit)."""
         self.release(res)
         rate = unit_rate(res.rate)
+        own = allowance_blocks(res.rate, rate)
+        if own is not None:
+            return self._debit_own(res, used, rate, own)
         cumulative = res.used_units + used
         delta = billable(cumulative, rate) - billable(res.used_units, rate)
         allocations, rest = allocate(delta, [(b.id, b.free()) for b in self.allowance_buckets(res.usage_type,
@@ -302,6 +316,57 @@ class Ledger:
             self.debits.append(d)
         return d
 
+    def _debit_own(self, res: ReservationState, used: int, rate: UnitRate, own: UnitRate) -> Debit:
+        """``debit`` when allowances count in their own blocks: they cover the first used units of the session (as
+        long as they pay all of it), counted in their blocks; money covers the rest of the session in the rate's
+        blocks, counted from where the allowances stopped. ``res.allowance_units`` are the used units the allowances
+        covered."""
+        before, after, covered = res.used_units, res.used_units + used, res.allowance_units
+        allowance = self.allowance_buckets(res.usage_type, res.rate)
+        reach = covered
+        if before == covered:  # the allowances paid the whole session so far: they may go on
+            reach = min(after, allowance_reach(covered, sum(max(0, b.free()) for b in allowance), own))
+        consumed = billable(reach, own) - billable(covered, own)
+        allocations, _ = allocate(consumed, [(b.id, b.free()) for b in allowance])
+        for bucket_id, units in allocations:
+            self.buckets[bucket_id].d_remaining -= units
+        money_units = billable(after - reach, rate)
+        amount = money_step(res.money_units, money_units, rate)
+        if used and before == 0:
+            amount += setup_minor(rate)
+        if amount:
+            self._take_money(amount, hold=False, force=True, usage_type=res.usage_type, rate=res.rate)
+        d = Debit(res.rating_group, res.usage_type, used, consumed + money_units - res.money_units, consumed, amount,
+                  res.rate)
+        res.used_units, res.allowance_units, res.money_units = after, reach, money_units
+        res.changed = True
+        if used:
+            self.debits.append(d)
+        return d
+
+    def _quota_own(self, res: ReservationState, want: int, rate: UnitRate, own: UnitRate,
+                   allowance: list[BucketState]) -> tuple[int, bool, int, int]:
+        """(units, final, allowance units to hold, money to hold) of a grant when allowances count in their own
+        blocks: the allowances' whole blocks first, then the rate's whole blocks that the money covers."""
+        used, covered = res.used_units, res.allowance_units
+        budget = self.money_free(res.usage_type, res.rate)
+        setup = setup_minor(rate) if used == 0 else 0
+        pricing = replace(rate, setup=Decimal(0), setup_always=False) if rate.setup_always else rate
+        hold_a, start = 0, used
+        if used == covered:
+            reach = allowance_reach(covered, sum(max(0, b.free()) for b in allowance), own)
+            if reach >= used + want:
+                end = billable(used + want, own)
+                if setup > budget:
+                    return 0, True, 0, 0
+                return end - used, False, end - billable(covered, own), setup
+            hold_a, start = reach - billable(covered, own), reach
+        if setup > budget:
+            return 0, True, 0, 0
+        q = quota(used - covered, used + want - start, pricing, money_units=res.money_units, allowance_free=0,
+                  budget_minor=budget - setup)
+        return start + q.units - used, q.final, hold_a, q.money_minor + setup
+
     def grant(self, res: ReservationState, want: int, *, minimum: int = 0, validity: int | None = None) -> Grant:
         """Hold whole blocks for up to ``want`` more units (rounded up to a block): allowances first, then the money
         they cost; 4012 when not even one block is covered, or when what is covered is less than ``minimum`` (the
@@ -309,11 +374,16 @@ class Ledger:
         account's)."""
         rate = unit_rate(res.rate)
         allowance = self.allowance_buckets(res.usage_type, res.rate)
-        q = quota(res.used_units, want, rate, money_units=res.money_units,
-                  allowance_free=sum(max(0, b.free()) for b in allowance),
-                  budget_minor=self.money_free(res.usage_type, res.rate))
-        if q.units < minimum:
-            q = quota(res.used_units, 0, rate, money_units=res.money_units, allowance_free=0, budget_minor=0)
+        own = allowance_blocks(res.rate, rate)
+        if own is not None:
+            units, final, hold_a, hold_m = self._quota_own(res, want, rate, own, allowance)
+            q = Quota(units, final, hold_a, 0, hold_m)
+        else:
+            q = quota(res.used_units, want, rate, money_units=res.money_units,
+                      allowance_free=sum(max(0, b.free()) for b in allowance),
+                      budget_minor=self.money_free(res.usage_type, res.rate))
+        if q.units < minimum or q.units <= 0:
+            q = Quota(0, want > 0, 0, 0, 0)
         allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
         holds: dict[str, int] = {}
         for bucket_id, units in allocations:

@@ -240,6 +240,16 @@ def boundary(base: int, k: int, rate: UnitRate) -> int:
     return base + k * rate.subsequent
 
 
+def allowance_reach(paid: int, free: int, blocks: UnitRate) -> int:
+    """With allowances counted in their own blocks: the most used units of a session they may cover in total, when
+    they already covered the first ``paid`` and have ``free`` units left (the last block boundary within reach)."""
+    _check(paid)
+    limit = billable(paid, blocks) + max(0, free)
+    if limit < blocks.initial:
+        return 0
+    return blocks.initial + (limit - blocks.initial) // blocks.subsequent * blocks.subsequent
+
+
 @dataclass(frozen=True)
 class Quota:
     units: int  # used units granted (to add to what was used)
