@@ -302,3 +302,52 @@ async def test_bundle_counted_per_second_money_per_minute(client: Any, rt: Any, 
     voice = next(b for b in st["buckets"] if b["unit"] == "voice")
     assert voice["remaining"] == 0 and st["money"] == 440 and st["money_reserved"] == 0
     assert st["usage"]["allowance"] == 100 and st["usage"]["amount"] == 60
+
+
+# --- data by time band and visited network ------------------------------------------------------------------------
+async def test_data_priced_by_time_band_and_visited_network(client: Any, rt: Any, tenant: str,
+                                                            system_headers: dict[str, str]) -> None:
+    h = bearer(tenant, "catalog_manager")
+    mb = {"amount": 1, "units": "MB"}
+    tariff = await create(client, h, f"{EXT}/tariff", {
+        "name": "Data by band and network", "usageType": "data", "lifecycleStatus": "Active", "homeCountry": "FR",
+        "timeBand": [{"name": "peak", "dayOfWeek": WEEKDAYS, "startTime": "08:00", "endTime": "20:00"},
+                     {"name": "offPeak", "dayOfWeek": WEEKDAYS, "startTime": "00:00", "endTime": "08:00"},
+                     {"name": "offPeak", "dayOfWeek": WEEKDAYS, "startTime": "20:00", "endTime": "24:00"},
+                     {"name": "offPeak", "dayOfWeek": ["sat", "sun"]}],
+        "roamingZone": [{"id": "PARTNER", "network": ["21401"]}, {"id": "WORLD", "country": ["US", "ES"]}],
+        "rate": [{"destinationZone": "*", "timeBand": "peak", "price": money("0.02"), "unitOfMeasure": mb},
+                 {"destinationZone": "*", "timeBand": "offPeak", "price": money("0.01"), "unitOfMeasure": mb},
+                 {"destinationZone": "*", "roamingZone": "PARTNER", "price": money("0.05"), "unitOfMeasure": mb},
+                 {"destinationZone": "*", "roamingZone": "WORLD", "price": money("1.00"), "unitOfMeasure": mb}]})
+    acc = await account_on(client, rt, tenant, {
+        "name": "Data by tariff", "priceType": "usage", "usageType": "data", "price": {"unit": "EUR"},
+        "unitOfMeasure": mb, "tariff": {"id": tariff["id"]}}, balance="5.00")
+    sessions = (("peak", MONDAY_MORNING, {}, 2), ("night", MONDAY_NIGHT, {}, 2),
+                ("partner", MONDAY_MORNING, {"visitedCountry": "ES", "visitedNetwork": "21401"}, 2),
+                ("spain", MONDAY_MORNING, {"visitedCountry": "ES", "visitedNetwork": "21403"}, 1))
+    for sid, when, info, megabytes in sessions:
+        extra = {"serviceInformation": info} if info else {}
+        i = await call(client, system_headers, ccr("INITIAL_REQUEST", sid, 0, acc["msisdn"], context=DATA,
+                                                   groups=[octets(1, megabytes * 1024 * KB)], eventTimestamp=when,
+                                                   **extra))
+        assert i["resultCode"] == 2001, i
+        await call(client, system_headers, ccr("TERMINATION_REQUEST", sid, 1, context=DATA,
+                                               groups=[octets(1, used=megabytes * 1024 * KB)]))
+    st = await account_state(rt, tenant, acc["id"])
+    # peak 2 x 0.02, off-peak 2 x 0.01, the partner network (MCC+MNC 214-01) 2 x 0.05, another Spanish network 1.00
+    assert st["money"] == 500 - 4 - 2 - 10 - 100
+
+
+async def test_data_price_on_a_voice_tariff_is_refused(client: Any, tenant: str) -> None:
+    h = bearer(tenant, "catalog_manager")
+    tariff = await create(client, h, f"{EXT}/tariff", {
+        "name": "Voice only", "usageType": "voice", "destinationZone": [{"id": "NAT", "prefix": ["33"]}],
+        "rate": [{"destinationZone": "NAT", "price": money("0.60")}]})
+    r = await client.post("/tmf-api/productCatalogManagement/v4/productOfferingPrice", headers=h, json=data_price(
+        price={"unit": "EUR"}, tariff={"id": tariff["id"]}))
+    assert r.status_code == 400 and "tariff 'Voice only' rates voice, not data" in r.text, r.text
+    r = await client.post(f"{EXT}/tariff", headers=h, json={
+        "name": "Bad network", "usageType": "data", "roamingZone": [{"id": "X", "network": ["2140"]}],
+        "rate": [{"destinationZone": "*", "price": money("0.01")}]})
+    assert r.status_code == 400 and "'roamingZone[0].network': '2140' is not an MCC+MNC" in r.text, r.text

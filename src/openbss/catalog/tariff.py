@@ -48,6 +48,7 @@ from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 ANY_ZONE = "*"
 ALL_DAY_BAND = "all"
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+NETWORK = re.compile(r"^\d{5,6}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ROUNDING_METHODS = ("up", "down", "halfUp")
 DEFAULT_UNIT = {"voice": "minute", "video": "minute", "sms": "SMS", "mms": "MMS", "data": "MB"}
@@ -98,6 +99,13 @@ class CompiledTariff:
                     raise RatingRuleError(f"country '{c}' is in roaming zones '{self.roaming_by_country[c]}' "
                                           f"and '{rz['id']}'")
                 self.roaming_by_country[c] = rz["id"]
+        self.roaming_by_network: dict[str, str] = {}
+        for rz in doc.get("roamingZone") or []:
+            for n in rz.get("network") or []:
+                if n in self.roaming_by_network and self.roaming_by_network[n] != rz["id"]:
+                    raise RatingRuleError(f"network '{n}' is in roaming zones '{self.roaming_by_network[n]}' "
+                                          f"and '{rz['id']}'")
+                self.roaming_by_network[n] = rz["id"]
         self.roaming_ids = [rz["id"] for rz in doc.get("roamingZone") or []]
         self.home_country = doc.get("homeCountry")
         default_inc = doc.get("defaultRatingIncrement") or {"initial": 1, "subsequent": 1}
@@ -134,7 +142,10 @@ class CompiledTariff:
                     return rate
         return None
 
-    def roaming_zone_for(self, visited_country: str | None) -> str | None:
+    def roaming_zone_for(self, visited_country: str | None, visited_network: str | None = None) -> str | None:
+        """The roaming zone of a visited network (MCC+MNC), else of a visited country; None at home."""
+        if visited_network and visited_network in self.roaming_by_network:
+            return self.roaming_by_network[visited_network]
         if not visited_country or visited_country == self.home_country:
             return None
         zone = self.roaming_by_country.get(visited_country.upper())
@@ -195,8 +206,9 @@ def validate_tariff(doc: dict[str, Any]) -> None:
             raise InvalidTariff("'rounding.decimals': a whole number of decimal places from 0 to 9 is required")
     zones = doc.get("destinationZone") or []
     ids = [z["id"] for z in zones]
-    if not zones:
-        raise InvalidTariff("'destinationZone': a tariff needs at least one destination zone")
+    if not zones and doc.get("usageType") != "data":
+        raise InvalidTariff("'destinationZone': a tariff needs at least one destination zone (a data tariff may have "
+                            "none: its rates are for any destination, '*')")
     for i, z in enumerate(zones):
         if ids.count(z["id"]) > 1:
             raise InvalidTariff(f"'destinationZone[{i}].id': zone '{z['id']}' is defined twice")
@@ -211,6 +223,11 @@ def validate_tariff(doc: dict[str, Any]) -> None:
         for c in rz.get("country") or []:
             if not COUNTRY.match(c):
                 raise InvalidTariff(f"'roamingZone[{i}].country': '{c}' is not an ISO 3166-1 alpha-2 code")
+        for n in rz.get("network") or []:
+            if not NETWORK.match(n):
+                raise InvalidTariff(f"'roamingZone[{i}].network': '{n}' is not an MCC+MNC (5 or 6 digits)")
+        if not rz.get("country") and not rz.get("network"):
+            raise InvalidTariff(f"'roamingZone[{i}]': a roaming zone lists countries or networks")
     band_names = list(dict.fromkeys(b["name"] for b in doc.get("timeBand") or []))
     for i, h in enumerate(doc.get("holiday") or []):
         if not DATE.match(h["date"]):
@@ -260,7 +277,7 @@ def validate_tariff(doc: dict[str, Any]) -> None:
     # completeness: every destination zone, at home and in every roaming zone, in every band has a rate
     bands: list[str | None] = list(band_names) or [None]
     for roaming in [None, *rz_ids]:
-        for zone in ids:
+        for zone in ids or [ANY_ZONE]:
             for band in bands:
                 if compiled.find_rate(zone, roaming, band) is None:
                     raise InvalidTariff(

@@ -16,7 +16,7 @@ JSON                               Diameter AVP (code)
 ``requestedAction``                Requested-Action (436), EVENT only: DIRECT_DEBITING
 ``terminationCause``               Termination-Cause (295)
 ``serviceInformation``             Service-Information (873): ``calledParty`` (Called-Party-Address),
-                                   ``visitedCountry`` (from 3GPP-SGSN-MCC-MNC / roaming info)
+                                   ``visitedCountry`` (roaming info), ``visitedNetwork`` (3GPP-SGSN-MCC-MNC, 18)
 ``multipleServicesCreditControl``  Multiple-Services-Credit-Control (456), each with
   ``ratingGroup``                  Rating-Group (432)
   ``requestedServiceUnit``         Requested-Service-Unit (437)
@@ -104,6 +104,8 @@ class ServiceInformation(BaseModel):
     #: Called-Station-Id (AVP 30) of a data session: the access point name
     apn: str | None = Field(None, max_length=100)
     visitedCountry: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    #: 3GPP-SGSN-MCC-MNC (AVP 18): the visited network, MCC+MNC; its roaming zone wins over the country's
+    visitedNetwork: str | None = Field(None, pattern=r"^\d{5,6}$")
 
 
 class CreditControlRequest(BaseModel):

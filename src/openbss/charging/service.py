@@ -37,6 +37,7 @@ from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import RatingError, from_minor, to_minor
 
 UNITS_OF = {"data": "B", "voice": "second", "sms": "SMS", "mms": "MMS"}
+ANY_DESTINATION = "*"  # a tariff's rates for any destination zone
 TMF_USAGE_TYPE = {"money": "monetary", "data": "data", "voice": "voice", "sms": "sms", "mms": "other"}
 UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
@@ -790,15 +791,19 @@ class ChargingService:
             return capped(rate, entry)
         info = ccr.serviceInformation
         destination = info.calledParty if info else None
-        if not destination:
-            return None
         try:
             tariff = await self.compiled_tariff(db, tenant_id, tariff_id, base_url)
-            match = tariff.prefixes.match(destination)
-            if match is None:
+            if destination:
+                match = tariff.prefixes.match(destination)
+                if match is None:
+                    return None
+                prefix, zone = match
+            elif usage_type == "data":  # a data session has no destination number: the rates for any destination
+                prefix, zone = None, ANY_DESTINATION
+            else:
                 return None
-            prefix, zone = match
-            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None)
+            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None,
+                                              info.visitedNetwork if info else None)
             moment = ccr.eventTimestamp or utcnow()
             if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
                 moment = moment.replace(tzinfo=UTC)
@@ -809,10 +814,15 @@ class ChargingService:
             return None
         if found is None:
             return None
-        per = convert(found.per_amount, found.per_unit, "second") if usage_type == "voice" else found.per_amount
+        try:
+            per = convert(found.per_amount, found.per_unit, UNITS_OF.get(usage_type, "event"))
+        except UnitError:
+            return None
         out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-               "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
-               "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+               "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
+               "roaming": roaming, "tariffId": tariff_id}
+        if usage_type == "voice":  # a tariff's rating increments are seconds; data keeps the price's blocks
+            out["initial"], out["subsequent"] = found.initial, found.subsequent
         if tariff.rounding:
             out["rounding"] = tariff.rounding.get("method") or "halfUp"
             out["decimals"] = int(tariff.rounding["decimals"])
