@@ -351,3 +351,41 @@ async def test_data_price_on_a_voice_tariff_is_refused(client: Any, tenant: str)
         "name": "Bad network", "usageType": "data", "roamingZone": [{"id": "X", "network": ["2140"]}],
         "rate": [{"destinationZone": "*", "price": money("0.01")}]})
     assert r.status_code == 400 and "'roamingZone[0].network': '2140' is not an MCC+MNC" in r.text, r.text
+
+
+# --- call direction ---------------------------------------------------------------------------------------------
+async def test_call_direction_selects_the_rate(client: Any, rt: Any, tenant: str,
+                                               system_headers: dict[str, str]) -> None:
+    h = bearer(tenant, "catalog_manager")
+    tariff = await create(client, h, f"{EXT}/tariff", {
+        "name": "Outgoing and incoming", "usageType": "voice", "lifecycleStatus": "Active", "homeCountry": "FR",
+        "defaultRatingIncrement": {"initial": 60, "subsequent": 60},
+        "destinationZone": [{"id": "NAT", "prefix": ["33"]}, {"id": "INT", "prefix": ["44"]}],
+        "roamingZone": [{"id": "WORLD", "country": ["US"]}],
+        "rate": [{"destinationZone": "NAT", "price": money("0.60")},
+                 {"destinationZone": "INT", "price": money("1.20")},
+                 {"destinationZone": "*", "roamingZone": "WORLD", "price": money("1.99")},
+                 {"destinationZone": "*", "direction": "terminating", "price": money("0")},
+                 {"destinationZone": "*", "roamingZone": "WORLD", "direction": "terminating",
+                  "price": money("0.30")}]})
+    acc = await account_on(client, rt, tenant, {
+        "name": "Voice by direction", "priceType": "usage", "usageType": "voice", "price": {"unit": "EUR"},
+        "unitOfMeasure": {"amount": 1, "units": "minute"}, "tariff": {"id": tariff["id"]}}, balance="5.00")
+    calls = (("out-home", {"calledParty": "+33123456789"}),
+             ("in-home", {"callingParty": "+442071234567", "roleOfNode": "TERMINATING_ROLE"}),
+             ("in-us", {"callingParty": "+33123456789", "roleOfNode": "TERMINATING_ROLE", "visitedCountry": "US"}),
+             ("out-us", {"calledParty": "+33123456789", "roleOfNode": "ORIGINATING_ROLE", "visitedCountry": "US"}))
+    for sid, info in calls:
+        i = await call(client, system_headers, ccr("INITIAL_REQUEST", sid, 0, acc["msisdn"], groups=[group(1, 60)],
+                                                   serviceInformation=info))
+        assert i["resultCode"] == 2001, (sid, i)
+        await call(client, system_headers, ccr("TERMINATION_REQUEST", sid, 1, groups=[group(1, used=60)]))
+    st = await account_state(rt, tenant, acc["id"])
+    # out at home 0.60, in at home free, in while in the US 0.30, out from the US 1.99
+    assert st["money"] == 500 - 60 - 0 - 30 - 199
+    usage = (await client.get("/tmf-api/usageManagement/v4/usage", params={"limit": 100},
+                              headers=bearer(tenant, "admin"))).json()
+    directions = [c["value"] for u in usage for c in u["usageCharacteristic"] if c["name"] == "callDirection"
+                  and any(x["name"] == "subscriber" and x["value"] == acc["subscriber"]
+                          for x in u["usageCharacteristic"])]
+    assert sorted(directions) == ["originating", "originating", "terminating", "terminating"]

@@ -66,6 +66,7 @@ class Rate:
     setup: Decimal
     initial: int
     subsequent: int
+    direction: str | None = None  # originating | terminating; None: both
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class CompiledTariff:
         default_inc = doc.get("defaultRatingIncrement") or {"initial": 1, "subsequent": 1}
         #: how the price of one rating increment is rounded ({"method", "decimals"}); None: exact
         self.rounding: dict[str, Any] | None = doc.get("rounding")
-        self.rates: dict[tuple[str, str | None, str | None], Rate] = {}
+        self.rates: dict[tuple[str, str | None, str | None, str | None], Rate] = {}
         for i, r in enumerate(doc.get("rate") or []):
             price = r.get("price") or {}
             uom = r.get("unitOfMeasure") or {"amount": 1, "units": DEFAULT_UNIT.get(self.usage_type, "minute")}
@@ -122,22 +123,33 @@ class CompiledTariff:
                 time_band=r.get("timeBand"), price=to_decimal(price.get("value", 0)),
                 currency=price.get("unit", ""), per_amount=to_decimal(uom.get("amount", 1)),
                 per_unit=canonical_unit(uom.get("units", "minute")), setup=to_decimal(setup.get("value", 0)),
-                initial=int(inc["initial"]), subsequent=int(inc["subsequent"]),
+                initial=int(inc["initial"]), subsequent=int(inc["subsequent"]), direction=r.get("direction"),
             )
-            key = (rate.destination_zone, rate.roaming_zone, rate.time_band)
+            key = (rate.destination_zone, rate.roaming_zone, rate.time_band, rate.direction)
             if key in self.rates:
                 raise RatingRuleError(f"rate[{i}] repeats the rate of zone '{key[0]}'"
                                       f"{f', roaming zone {key[1]}' if key[1] else ''}"
-                                      f"{f', time band {key[2]}' if key[2] else ''}")
+                                      f"{f', time band {key[2]}' if key[2] else ''}"
+                                      f"{f', {key[3]} calls' if key[3] else ''}")
             self.rates[key] = rate
 
     def band_names(self) -> list[str]:
         return [b.name for b in self.bands] or [ALL_DAY_BAND]
 
-    def find_rate(self, zone: str, roaming: str | None, band: str | None) -> Rate | None:
+    def find_rate(self, zone: str, roaming: str | None, band: str | None,
+                  direction: str | None = None) -> Rate | None:
+        """The most specific rate: the call direction's before a rate for both, the zone's before any zone's, the
+        band's before an all-day rate."""
+        for d in ((direction, None) if direction else (None,)):
+            found = self._find(zone, roaming, band, d)
+            if found is not None:
+                return found
+        return None
+
+    def _find(self, zone: str, roaming: str | None, band: str | None, direction: str | None) -> Rate | None:
         for z in (zone, ANY_ZONE):
             for b in (band, None):
-                rate = self.rates.get((z, roaming, b))
+                rate = self.rates.get((z, roaming, b, direction))
                 if rate is not None:
                     return rate
         return None
@@ -279,7 +291,7 @@ def validate_tariff(doc: dict[str, Any]) -> None:
     for roaming in [None, *rz_ids]:
         for zone in ids or [ANY_ZONE]:
             for band in bands:
-                if compiled.find_rate(zone, roaming, band) is None:
+                if compiled.find_rate(zone, roaming, band, "originating") is None:
                     raise InvalidTariff(
                         f"'rate': no rate for destination zone '{zone}'"
                         f"{f' in roaming zone {roaming!r}' if roaming else ' at home'}"

@@ -16,7 +16,8 @@ JSON                               Diameter AVP (code)
 ``requestedAction``                Requested-Action (436), EVENT only: DIRECT_DEBITING
 ``terminationCause``               Termination-Cause (295)
 ``serviceInformation``             Service-Information (873): ``calledParty`` (Called-Party-Address),
-                                   ``visitedCountry`` (roaming info), ``visitedNetwork`` (3GPP-SGSN-MCC-MNC, 18)
+                                   ``visitedCountry`` (roaming info), ``visitedNetwork`` (3GPP-SGSN-MCC-MNC, 18),
+                                   ``callingParty`` (Calling-Party-Address, 831), ``roleOfNode`` (829)
 ``multipleServicesCreditControl``  Multiple-Services-Credit-Control (456), each with
   ``ratingGroup``                  Rating-Group (432)
   ``requestedServiceUnit``         Requested-Service-Unit (437)
@@ -101,6 +102,10 @@ class ServiceInformation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     calledParty: str | None = Field(None, max_length=64)
+    #: Calling-Party-Address (831): who calls, for a terminating (incoming) call
+    callingParty: str | None = Field(None, max_length=64)
+    #: Role-Of-Node (829): an originating (outgoing, default) or terminating (incoming) call; selects the tariff's rate
+    roleOfNode: Literal["ORIGINATING_ROLE", "TERMINATING_ROLE"] | None = None
     #: Called-Station-Id (AVP 30) of a data session: the access point name
     apn: str | None = Field(None, max_length=100)
     visitedCountry: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")

@@ -589,10 +589,11 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
     per = debit.rate.get("per", "1")
     chars.append({"name": "unitPrice", "valueType": "string",
                   "value": f"{debit.rate.get('price')} {currency} per {per} {base_unit(debit.usage_type)}"})
-    for key in ("zone", "band", "roaming", "prefix"):
+    for key in ("zone", "band", "roaming", "prefix", "direction"):
         if debit.rate.get(key):
             chars.append({"name": {"zone": "destinationZone", "band": "timeBand", "roaming": "roamingZone",
-                                   "prefix": "destinationPrefix"}[key], "valueType": "string",
+                                   "prefix": "destinationPrefix", "direction": "callDirection"}[key],
+                          "valueType": "string",
                           "value": debit.rate[key]})
     if debit.allowance_units and not debit.amount_minor:
         tag = "included usage"
@@ -790,7 +791,11 @@ class ChargingService:
         if not tariff_id:
             return capped(rate, entry)
         info = ccr.serviceInformation
-        destination = info.calledParty if info else None
+        direction = "terminating" if info is not None and info.roleOfNode == "TERMINATING_ROLE" else "originating"
+        if direction == "terminating":  # an incoming call: rated by who calls, if known
+            destination = info.callingParty if info else None
+        else:
+            destination = info.calledParty if info else None
         try:
             tariff = await self.compiled_tariff(db, tenant_id, tariff_id, base_url)
             if destination:
@@ -798,7 +803,7 @@ class ChargingService:
                 if match is None:
                     return None
                 prefix, zone = match
-            elif usage_type == "data":  # a data session has no destination number: the rates for any destination
+            elif usage_type == "data" or direction == "terminating":  # no number to rate: any destination's rate
                 prefix, zone = None, ANY_DESTINATION
             else:
                 return None
@@ -809,7 +814,7 @@ class ChargingService:
                 moment = moment.replace(tzinfo=UTC)
             band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
                            tariff.holidays) if tariff.bands else None
-            found = tariff.find_rate(zone, roaming, band)
+            found = tariff.find_rate(zone, roaming, band, direction if usage_type == "voice" else None)
         except (RatingRuleError, ValueError):
             return None
         if found is None:
@@ -821,7 +826,8 @@ class ChargingService:
         out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
                "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
                "roaming": roaming, "tariffId": tariff_id}
-        if usage_type == "voice":  # a tariff's rating increments are seconds; data keeps the price's blocks
+        if usage_type == "voice":
+            out["direction"] = direction  # a tariff's rating increments are seconds; data keeps the price's blocks
             out["initial"], out["subsequent"] = found.initial, found.subsequent
         if tariff.rounding:
             out["rounding"] = tariff.rounding.get("method") or "halfUp"
