@@ -110,8 +110,9 @@ class Settings(BaseSettings):
     #: default fault injection of the network simulators, per element (hss, pcrf, aaa, ocs):
     #: '{"hss": {"latencyMs": 0, "errorRate": 0.0, "rejectImsi": []}}'; a tenant overrides it via the API
     simulator_faults: dict[str, dict[str, object]] = Field(default_factory=dict)
-    #: the OCS behind activation: "simulator" (built-in) or "charging" (the charging domain's accounts)
-    provisioning_ocs: str = "simulator"
+    #: the OCS behind activation: "charging" (the charging domain's accounts: a completed order opens the line's
+    #: charging account, the default) or "simulator" (the built-in network simulator, for tests of the simulator)
+    provisioning_ocs: str = "charging"
     #: how long a process keeps a tenant's simulator fault settings before reading them again
     simulator_config_cache_seconds: float = 1.0
 

@@ -19,11 +19,11 @@ _numbers = itertools.count(1)
 
 
 def plan(*, data_allowance_mb: int | None = None, voice_allowance_min: int | None = None) -> dict[str, Any]:
-    """Data 0.01 EUR/MB, voice 0.60 EUR/min (1 cent a second, 1/1 increments), SMS 0.10."""
+    """Data 0.01 EUR/MB (1 MB blocks), voice 0.60 EUR/min (1 cent a second, 1/1 increments), SMS 0.10."""
     data: dict[str, Any] = {"priceId": "price-data", "name": "Data", "currency": "EUR", "price": "0.01",
                             "per": str(MB), "tiers": [], "allowances": []}
     voice: dict[str, Any] = {"priceId": "price-voice", "name": "Voice", "currency": "EUR", "price": "0.60",
-                             "per": "60", "tiers": [], "allowances": []}
+                             "per": "60", "initial": 1, "subsequent": 1, "tiers": [], "allowances": []}
     if data_allowance_mb:
         data["allowances"] = [{"name": f"{data_allowance_mb} MB", "quantity": {"amount": data_allowance_mb,
                                                                              "units": "MB"}}]
@@ -34,20 +34,28 @@ def plan(*, data_allowance_mb: int | None = None, voice_allowance_min: int | Non
                     "tiers": [], "allowances": []}}
 
 
+def entry(usage_type: str, price: str, per: int, **extra: Any) -> dict[str, Any]:
+    """One usage type's rating entry: ``price`` EUR per ``per`` base units, with ``extra`` settings (increments,
+    allowances, rounding...)."""
+    return {usage_type: {"priceId": f"price-{usage_type}", "name": usage_type.title(), "currency": "EUR",
+                         "price": price, "per": str(per), "tiers": [], "allowances": [], **extra}}
+
+
 def msisdn() -> str:
     return f"+3361{uuid.uuid4().int % 10**7:07d}"
 
 
 async def open_account(rt: Any, tenant: str, *, payment_type: str = "prepaid", balance: str = "10.00",
                        credit_limit: str | None = None, validity: int = 300, low_balance: str | None = None,
-                       **plan_args: Any) -> dict[str, Any]:
+                       rating: dict[str, Any] | None = None, **plan_args: Any) -> dict[str, Any]:
     from openbss.charging import service
 
     number = msisdn()
     async with rt.db.transaction(tenant) as session:
         ctx = service.system_context(session, tenant, "http://testserver")
         account = await session_services().charging.service.open_account(
-            ctx, subscriber=number, payment_type=payment_type, currency="EUR", plan=plan(**plan_args),
+            ctx, subscriber=number, payment_type=payment_type, currency="EUR",
+            plan={**plan(**plan_args), **(rating or {})},
             credit_limit=Decimal(credit_limit) if credit_limit is not None else None,
             initial_balance=Decimal(balance), quota_validity_seconds=validity, party_id=f"party-{number[1:]}",
             low_balance=Decimal(low_balance) if low_balance else None)

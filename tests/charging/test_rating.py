@@ -13,10 +13,12 @@ from openbss.pricing.tiers import Tier
 from openbss.pricing.usage import (
     RatingError,
     UnitRate,
-    affordable_units,
     allocate,
     billable,
     cumulative_minor,
+    money_amount,
+    money_minor,
+    quota,
     step_minor,
     to_minor,
     volume_amount,
@@ -65,15 +67,26 @@ def test_rounding_to_the_currency_minor_unit(rate: UnitRate, units: int) -> None
     assert to_minor(exact, rate.currency) == minor
 
 
-@settings(max_examples=200, deadline=None)
-@given(rates(), st.integers(0, 10**4), st.integers(0, 10**4), st.integers(0, 10**4))
-def test_affordable_quota_never_exceeds_the_budget(rate: UnitRate, before: int, budget: int, cap: int) -> None:
-    units = affordable_units(before, budget, rate, cap)
-    assert 0 <= units <= cap
-    assert step_minor(before, before + units, rate) <= budget
-    if units < cap:  # one more increment would not fit
-        assert step_minor(before, before + units + rate.subsequent + rate.initial, rate) > budget or \
-            step_minor(before, before + cap, rate) > budget
+@settings(max_examples=300, deadline=None)
+@given(rates(), st.integers(0, 10**4), st.integers(0, 10**4), st.integers(0, 10**4), st.integers(0, 10**4),
+       st.integers(0, 10**3))
+def test_quota_is_whole_blocks_within_the_budget(rate: UnitRate, used: int, want: int, free: int, budget: int,
+                                                 paid: int) -> None:
+    q = quota(used, want, rate, money_units=paid, allowance_free=free, budget_minor=budget)
+    assert q.money_minor <= budget and q.allowance <= free
+    assert money_minor(paid + q.money_units, rate) - money_minor(paid, rate) == q.money_minor
+    end = used + q.units
+    if q.units:
+        assert billable(end, rate) == end  # a grant ends on a block boundary
+        assert q.allowance + q.money_units == end - billable(used, rate)
+    if not q.final:
+        assert end >= used + want  # the request, rounded up to a block
+    elif want:
+        # one more block would not fit
+        nxt = rate.initial if end == 0 else end + rate.subsequent
+        need = nxt - billable(used, rate)
+        money = max(0, need - free)
+        assert money_minor(paid + money, rate) - money_minor(paid, rate) > budget
 
 
 @given(st.integers(0, 10**6), st.lists(st.integers(-5, 10**5), max_size=6))
@@ -114,3 +127,26 @@ def test_refuses_negative_and_invalid() -> None:
         UnitRate("XXX", Decimal(1), Decimal(1))
     with pytest.raises(RatingError):
         UnitRate("EUR", Decimal(1), Decimal(1), initial=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rates(), st.integers(0, 4), st.sampled_from(["up", "down", "halfUp"]), st.integers(0, 3000))
+def test_rounding_per_block_equals_the_sum_of_rounded_blocks(rate: UnitRate, decimals: int, method: str,
+                                                           units: int) -> None:
+    from dataclasses import replace
+    from fractions import Fraction
+
+    from openbss.pricing.usage import block_price
+
+    r = replace(rate, decimals=decimals, rounding=method)
+    expected = Fraction(r.setup) if units else Fraction(0)
+    start, size = 0, r.initial
+    while start < units:
+        price = block_price(start, size, r)
+        assert price * 10**decimals == int(price * 10**decimals)  # rounded to the decimals
+        if (price == 0) != (block_price(start, size, replace(r, decimals=None)) == 0):
+            raise AssertionError("a positive block price rounded to zero")
+        expected += price * Fraction(min(size, units - start), size)
+        start, size = start + size, r.subsequent
+    assert money_amount(units, r) == expected
+    assert money_minor(units, r) >= (1 if units and expected > 0 else 0)  # never charged zero

@@ -35,3 +35,25 @@ async def test_seed_charging_on_the_demo_catalog(client: Any, rt: Any) -> None:
     assert roaming and all(u["ratedProductUsage"][0]["taxExcludedRatingAmount"]["value"] > 0 for u in roaming)
     buckets = (await client.get(f"{TMF654}/bucket", params={"usageType": "data"}, headers=h)).json()
     assert any(b["reservedValue"]["amount"] > 0 for b in buckets)  # the live data session
+
+
+async def test_demo_tariffs_use_blocks_several_buckets_and_a_time_band(client: Any, rt: Any) -> None:
+    from openbss.demo.catalog import seed_catalog
+    from openbss.demo.charging import PREPAID, seed_charging
+
+    tenant = await make_tenant(rt, "ocsfeat")
+    await seed_catalog(session_services(), rt.db, tenant, "http://testserver")
+    await seed_charging(session_services(), rt.db, tenant, "http://testserver")
+    h = bearer(tenant, "admin")
+    buckets = (await client.get(f"{TMF654}/bucket", params={"logicalResource.id": PREPAID[1:], "limit": 100},
+                                headers=h)).json()
+    money = {b["name"] for b in buckets if b["usageType"] == "monetary"}
+    assert {"Welcome credit", "National calls bonus"} <= money and len(money) == 3
+    night = next(b for b in buckets if b["name"] == "Night and weekend minutes")
+    assert night["usageRestriction"] == {"timeBand": ["offPeak", "weekend"]}
+    # the welcome credit paid first: the prepaid line's traffic used it up before the main balance
+    welcome = next(b for b in buckets if b["name"] == "Welcome credit")
+    assert welcome["remainingValue"]["amount"] < 2
+    prices = (await client.get("/tmf-api/productCatalogManagement/v4/productOfferingPrice",
+                               params={"name": "Prepaid S data"}, headers=h)).json()
+    assert prices[0]["ratingBlock"]["subsequent"] == {"amount": 10, "units": "KB"}

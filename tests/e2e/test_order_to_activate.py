@@ -1,4 +1,5 @@
-"""From a new customer to an active mobile line and an active fiber line, with what the network saw."""
+"""From a new customer to an active mobile line and an active fiber line, with what the network saw: with the default
+settings the OCS is the charging domain, so the mobile line gets a real charging account that follows the line."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ from tests.ordering.helpers import (
     run,
     setup_world,
 )
+
+TMF654 = "/tmf-api/prepayBalanceManagement/v4"
+
+
+async def charging_account(rt: Any, tenant: str, msisdn: str) -> dict[str, Any]:
+    from openbss.charging.service import system_context
+    from tests.conftest import session_services
+
+    async with rt.db.transaction(tenant) as session:
+        return dict(await session_services().charging.service.get_account(
+            system_context(session, tenant, "http://testserver"), subscriber=msisdn))
 
 
 async def test_new_customer_to_active_mobile_and_fiber(rt: Any, client: Any) -> None:
@@ -73,14 +85,22 @@ async def test_new_customer_to_active_mobile_and_fiber(rt: Any, client: Any) -> 
     calls = await get(client, h, f"{NET}/networkCall")
     applied = [(c_["element"], c_["operation"], c_["subscriber"]) for c_ in calls if c_["outcome"] == "applied"]
     assert sorted(applied) == sorted([("hss", "createSubscriber", imsi), ("pcrf", "createPolicy", msisdn),
-                                      ("ocs", "createAccount", msisdn), ("aaa", "createProfile", ont)])
+                                      ("aaa", "createProfile", ont)])
     hss = next(c_ for c_ in calls if c_["element"] == "hss")
     assert hss["request"]["msisdn"] == msisdn and hss["request"]["kiRef"].startswith("hsm://ki/")
     aaa = next(c_ for c_ in calls if c_["element"] == "aaa")
     assert aaa["request"]["ipAddress"].startswith("192.0.2.") and aaa["request"]["downloadSpeed"] == 1000
     state = await get(client, h, f"{NET}/elementState")
     assert {(s["element"], s["status"]) for s in state} == {("hss", "active"), ("pcrf", "active"),
-                                                             ("ocs", "active"), ("aaa", "active")}
+                                                             ("aaa", "active")}
+    # the OCS is the charging domain: the line has a charging account, postpaid (Mobile M) within the billing
+    # account's credit limit, with this month's allowances; its buckets are TMF654 resources
+    account = await charging_account(rt, w["tenant"], msisdn)
+    assert account["status"] == "active" and account["payment_type"] == "postpaid"
+    assert account["offering_id"] == offers["Mobile M"]["id"] and account["billing_account_id"] == c["account"]["id"]
+    assert {b["unit"] for b in account["buckets"]} >= {"money", "data"}
+    buckets = await get(client, h, f"{TMF654}/bucket", **{"logicalResource.id": account["subscriber"]})
+    assert {b["usageType"] for b in buckets} >= {"monetary", "data"}
 
     sos = await get(client, h, SO)
     assert len(sos) == 2 and {s["state"] for s in sos} == {"completed"}
@@ -105,10 +125,10 @@ async def test_new_customer_to_active_mobile_and_fiber(rt: Any, client: Any) -> 
     assert changed["productOffering"]["id"] == prepaid["id"] and changed["name"] == "Prepaid S"
     assert {p["name"] for p in changed["productPrice"]} == {"Prepaid S bundle (30 days)", "SIM card (prepaid)"}
     updates = {c_["operation"]: c_["request"] for c_ in await get(client, h, f"{NET}/networkCall")
-               if c_["operation"].startswith("update")}  # the PCRF and OCS updates run in parallel
-    assert set(updates) == {"updatePolicy", "updateAccount"}
+               if c_["operation"].startswith("update")}
+    assert set(updates) == {"updatePolicy"}
     assert updates["updatePolicy"]["qosProfile"] == "Prepaid S"
-    assert updates["updateAccount"]["offering"] == prepaid["id"]
+    assert (await charging_account(rt, w["tenant"], msisdn))["offering_id"] == prepaid["id"]
     await change({"id": "1", "action": "modify", "product": {
         "id": mobile["id"], "productCharacteristic": [{"name": "simType", "value": "eSIM"}]}})
     chars = {c_["name"]: c_["value"] for c_ in (await get(client, h, f"{PRODUCT}/{mobile['id']}"))[
@@ -123,13 +143,16 @@ async def test_new_customer_to_active_mobile_and_fiber(rt: Any, client: Any) -> 
     assert (await get(client, h, f"{PRODUCT}/{mobile['id']}"))["status"] == "suspended"
     state = {s["element"]: s["status"] for s in await get(client, h, f"{NET}/elementState")
              if s["subscriber"] in (imsi, msisdn)}
-    assert state == {"hss": "suspended", "pcrf": "suspended", "ocs": "suspended"}
+    assert state == {"hss": "suspended", "pcrf": "suspended"}
+    assert (await charging_account(rt, w["tenant"], msisdn))["status"] == "suspended"
     await change({"id": "1", "action": "modify", "product": {"id": mobile["id"], "status": "active"}})
     assert (await get(client, h, f"{PRODUCT}/{mobile['id']}"))["status"] == "active"
+    assert (await charging_account(rt, w["tenant"], msisdn))["status"] == "active"
     await change({"id": "1", "action": "delete", "product": {"id": mobile["id"]}})
     gone = await get(client, h, f"{PRODUCT}/{mobile['id']}")
     assert gone["status"] == "terminated" and gone["terminationDate"]
     assert {s["element"] for s in await get(client, h, f"{NET}/elementState")} == {"aaa"}
+    assert (await charging_account(rt, w["tenant"], msisdn))["status"] == "closed"
     counts = await get(client, h, "/api/inventory/v1/poolCount")
     assert counts["msisdn"].get("quarantined") == 1 and counts["sim"].get("retired") == 1
 

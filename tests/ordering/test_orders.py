@@ -162,13 +162,14 @@ async def test_failure_is_compensated_then_retried(rt: Any, client: Any) -> None
     w = await setup_world(rt, client, numbers=20, sims=20)
     h = w["h"]
     c = await customer(client, h)
+    # (the network simulator plays the OCS: its calls are recorded)
     # the HSS keeps failing (transient errors): retried with backoff, then the item fails and is compensated
     r = await client.put(f"{NET}/simulator/hss", json={"errorRate": 1.0}, headers=h)
     assert r.status_code == 200, r.text
     body = mobile_order(c, w["offers"]["Mobile M"])
     body["productOrderItem"].append(fiber_item(w["offers"]["Fiber 1 Gbps"]))
     order = (await client.post(PO, json=body, headers=h)).json()
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
     order = await get(client, h, f"{PO}/{order['id']}")
     assert order["state"] == "partial"  # the fiber line completed, the mobile line failed
     assert [i["state"] for i in order["productOrderItem"]] == ["failed", "completed"]
@@ -190,7 +191,7 @@ async def test_failure_is_compensated_then_retried(rt: Any, client: Any) -> None
     await client.put(f"{NET}/simulator/hss", json={"errorRate": 0}, headers=h)
     r = await client.post(f"{PO}/{order['id']}/retry", headers=h)
     assert r.status_code == 200 and r.json()["state"] == "inProgress", r.text
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
     order = await get(client, h, f"{PO}/{order['id']}")
     assert (order["state"] == "completed" and "note" not in order) or order["note"] == []
     assert len(await get(client, h, PRODUCT)) == 2
@@ -202,7 +203,7 @@ async def test_failure_is_compensated_then_retried(rt: Any, client: Any) -> None
     assert sims["sim"]["inUse"] == 1
     await client.put(f"{NET}/simulator/hss", json={"rejectImsi": [f"20801{i:010d}" for i in range(20)]}, headers=h)
     order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
     progress = await get(client, h, f"{PO}/{order['id']}/progress")
     assert progress["state"] == "failed"
     step = next(s for s in progress["productOrderItem"][0]["steps"] if s["name"] == "hss:createSubscriber")

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 def start_worker() -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPENBSS_PROVISIONING_STEP_TIMEOUT_SECONDS": "5",
-           "OPENBSS_PROVISIONING_LEASE_GRACE_SECONDS": "0.5", "OPENBSS_PROVISIONING_STEP_BACKOFF_SECONDS": "0.05"}
+           "OPENBSS_PROVISIONING_LEASE_GRACE_SECONDS": "0.5", "OPENBSS_PROVISIONING_STEP_BACKOFF_SECONDS": "0.05",
+           "OPENBSS_PROVISIONING_OCS": "simulator"}  # the simulator plays every element: its calls are recorded
     return subprocess.Popen([sys.executable, "-m", "openbss.cli", "orchestrator"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

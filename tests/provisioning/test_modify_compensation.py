@@ -14,7 +14,7 @@ async def _live_mobile(rt: Any, client: Any) -> dict[str, Any]:
     h = w["h"]
     c = await customer(client, h)
     order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
     order = await get(client, h, f"{PO}/{order['id']}")
     assert order["state"] == "completed", order
     product = await get(client, h, order["productOrderItem"][0]["product"]["href"].split("testserver", 1)[-1])
@@ -44,7 +44,7 @@ async def test_failed_plan_change_restores_the_policy_and_keeps_the_product(rt: 
     prepaid = w["offers"]["Prepaid S"]
     order = await _modify(client, w, {"id": "1", "action": "modify", "productOffering": {"id": prepaid["id"]},
                                       "product": {"id": product["id"]}})
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
 
     order = await get(client, h, f"{PO}/{order['id']}")
     assert order["state"] == "failed" and order["productOrderItem"][0]["state"] == "failed"
@@ -77,7 +77,7 @@ async def test_failed_suspend_resumes_what_was_suspended(rt: Any, client: Any) -
     assert r.status_code == 200, r.text
     order = await _modify(client, w, {"id": "1", "action": "modify",
                                       "product": {"id": product["id"], "status": "suspended"}})
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
 
     order = await get(client, h, f"{PO}/{order['id']}")
     assert order["state"] == "failed"
@@ -97,7 +97,7 @@ async def test_failed_suspend_resumes_what_was_suspended(rt: Any, client: Any) -
     await client.put(f"{NET}/simulator/pcrf", json={}, headers=h)
     order = await _modify(client, w, {"id": "1", "action": "modify",
                                       "product": {"id": product["id"], "status": "suspended"}})
-    await run(rt, w["tenant"])
+    await run(rt, w["tenant"], provisioning_ocs="simulator")
     assert (await get(client, h, f"{PO}/{order['id']}"))["state"] == "completed"
     assert {s["status"] for s in (await _states(client, h)).values()} == {"suspended"}
     assert (await get(client, h, f"{PRODUCT}/{product['id']}"))["status"] == "suspended"

@@ -25,7 +25,7 @@ from openbss.catalog.errors import (
 from openbss.platform.tmf.resource import Context, TmfDocument
 from openbss.pricing.money import is_currency, to_decimal
 from openbss.pricing.tiers import Tier, TierError, validate_tiers
-from openbss.pricing.units import UnitError, canonical_unit, dimension
+from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 
 PRICE_TYPES = ("oneTime", "recurring", "usage", "discount", "penalty")
 PRICE_TYPE_ALIASES = {"one time": "oneTime", "onetime": "oneTime", "one-time": "oneTime", "recurring": "recurring",
@@ -36,6 +36,10 @@ RANGE_INTERVALS = ("open", "closed", "closedBottom", "closedTop")
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
+#: the base unit of each dimension of usage (what charging counts in)
+BASE_OF = {"data": "B", "time": "second", "sms": "SMS", "mms": "MMS", "event": "event"}
+
+
 def check_valid_for(doc: dict[str, Any], where: str = "validFor") -> None:
     vf = doc.get("validFor") or {}
     start, end = vf.get("startDateTime"), vf.get("endDateTime")
@@ -146,7 +150,8 @@ def check_price(doc: dict[str, Any], where: str = "", *, complete: bool = False)
     if kind == "usage":
         _check_usage(doc, p, complete)
     else:
-        for attr in ("priceTier", "allowance", "tariff", "tierType"):
+        for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy",
+                     "chargeSetupWithAllowance", "maximumCharge", "maximumRate", "allowanceRatingBlock"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
@@ -163,6 +168,23 @@ def check_usable_price(doc: dict[str, Any]) -> None:
         name = doc.get("name")
         raise PriceNotUsable(f"ProductOfferingPrice '{doc.get('id')}'{f' ({name})' if name else ''} cannot be "
                              f"used yet: {exc.message}; complete the price in the catalog") from exc
+
+
+def block_units(quantity: Any, price_unit: str | None, where: str) -> int:
+    """A rating block (a TMF Quantity) in whole base units of the price's dimension (bytes, seconds, messages);
+    checked against the price's unit of measure when the price has one (a price may be recorded incomplete)."""
+    b_unit = _quantity_unit(quantity, where)
+    if b_unit is None:
+        raise InvalidPrice(f"'{where}.units' is required (e.g. MB, minute, SMS)")
+    if price_unit is not None and dimension(b_unit) != dimension(price_unit):
+        raise InvalidPrice(f"'{where}.units': {b_unit} cannot measure usage in {price_unit}")
+    if quantity.get("amount") is None:
+        raise InvalidPrice(f"'{where}.amount' is required")
+    base = convert(to_decimal(quantity["amount"]), b_unit, BASE_OF[dimension(b_unit)])
+    if base < 1 or base != base.to_integral_value():
+        raise InvalidPrice(f"'{where}': {quantity['amount']} {b_unit} is not a whole number of "
+                           f"{BASE_OF[dimension(b_unit)]} (at least one)")
+    return int(base)
 
 
 def _check_discount(doc: dict[str, Any], p: str, complete: bool) -> None:
@@ -200,6 +222,28 @@ def _check_usage(doc: dict[str, Any], p: str, complete: bool) -> None:
         except TierError as exc:
             at = f"[{exc.index}]" if exc.index is not None else ""
             raise InvalidPriceTiers(f"'{p}priceTier{at}': {exc}") from exc
+    block = doc.get("ratingBlock")
+    if block is not None:
+        if doc.get("tariff"):
+            raise InvalidPrice(f"'{p}ratingBlock': a price rated by a tariff uses the tariff's ratingIncrement")
+        for attr in ("initial", "subsequent"):
+            if block.get(attr) is not None:
+                block_units(block[attr], unit, f"{p}ratingBlock.{attr}")
+    own = doc.get("allowanceRatingBlock")
+    if own is not None:
+        for attr in ("initial", "subsequent"):
+            if own.get(attr) is not None:
+                block_units(own[attr], unit, f"{p}allowanceRatingBlock.{attr}")
+    for attr in ("maximumCharge", "maximumRate"):
+        if doc.get(attr) is not None:
+            _money(doc[attr], f"{p}{attr}")
+            currency = (doc.get("price") or {}).get("unit")
+            if currency and doc[attr]["unit"] != currency:
+                raise InvalidPrice(f"'{p}{attr}.unit': {doc[attr]['unit']} is not the price's currency {currency}")
+    policy = doc.get("quotaPolicy") or {}
+    for attr in ("defaultQuota", "minimumQuota"):
+        if policy.get(attr) is not None:
+            block_units(policy[attr], unit, f"{p}quotaPolicy.{attr}")
     for i, a in enumerate(doc.get("allowance") or []):
         w = f"{p}allowance[{i}]"
         if bool(a.get("unlimited")) == (a.get("quantity") is not None):
@@ -211,6 +255,8 @@ def _check_usage(doc: dict[str, Any], p: str, complete: bool) -> None:
             if unit is not None and a_unit is not None and dimension(a_unit) != dimension(unit):
                 raise InvalidPrice(f"'{w}.quantity.units': {a_unit} cannot measure usage in {unit}")
         a.setdefault("period", "month")
+        if a.get("timeBand") is not None and not doc.get("tariff"):
+            raise InvalidPrice(f"'{w}.timeBand': time bands come from a tariff; the price has none")
         if a.get("rollover") and a.get("unlimited"):
             raise InvalidPrice(f"'{w}.rollover': an unlimited allowance cannot roll over")
         if a.get("rollover", {}).get("maxQuantity") is not None:

@@ -11,8 +11,19 @@ schemas allow additional properties, so extended documents still validate agains
 ``tierType``          usage: ``flat`` (``price`` per ``unitOfMeasure``) | ``tiered`` (graduated) | ``volume``
 ``priceTier``         usage: ``[{fromQuantity, toQuantity, unitPrice, flatFee}]`` in ``unitOfMeasure`` units
 ``allowance``         usage: included quantities per period ``[{name, quantity | unlimited, period, rollover,
-                      sharing, destinationZone}]``; usage beyond them is charged at the price (overage)
+                      sharing, destinationZone, timeBand}]``; usage beyond them is charged at the price (overage)
 ``tariff``            usage: reference to an OpenBSS tariff rating the usage by destination/time band
+``ratingBlock``       usage without a tariff: rated units ``{initial, subsequent}`` as ``Quantity`` (1 MB blocks, 100 KB
+                      then 10 KB, 60 s then 1 s); default: the ``unitOfMeasure``
+``allowanceRatingBlock`` usage: the blocks allowances count in, when not the price's (a bundle minute counted per
+                      second while money counts per minute)
+``rounding``          usage: ``{method: up | down | halfUp, decimals}``, how the price of one rated unit is rounded
+``chargeSetupWithAllowance`` usage: the setup charge (connect fee) is charged even when an allowance pays the whole
+                      call (default: only when money pays part of it)
+``maximumCharge``     usage: the most one session (a call) costs in money
+``maximumRate``       usage: the most the price (or its tariff's rate) is per ``unitOfMeasure``
+``quotaPolicy``       usage: online charging's grants: ``{defaultQuota, minimumQuota, validityTime,
+                      quotaHoldingTime}`` (quotas as ``Quantity``, times in seconds)
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
 
 Tariffs, service and resource specifications are described by ``OpenBSS-CatalogExtensions-v1.swagger.json``.
@@ -32,6 +43,7 @@ spec = load_spec(SPEC_FILE)
 ext_spec = load_spec(EXT_SPEC_FILE)
 
 Quantity = spec.model("Quantity")
+Money = spec.model("Money")
 Duration = spec.model("Duration")
 
 
@@ -55,6 +67,29 @@ class Allowance(TmfModel):
     rollover: Rollover | None = None
     sharing: Literal["line", "pool"] | None = Field(None, description="pool: shared by all lines of a bundle")
     destinationZone: list[str] | None = Field(None, description="Tariff zones the allowance covers (default all)")
+    timeBand: list[str] | None = Field(None, description="Tariff time bands the allowance covers (default all)")
+
+
+class RatingBlock(TmfModel):
+    initial: Quantity = Field(..., description="The first rated unit of a session")  # type: ignore[valid-type]
+    subsequent: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="Each next rated unit (default: the initial one)")
+
+
+class Rounding(TmfModel):
+    method: Literal["up", "down", "halfUp"] | None = Field(None, description="Default halfUp")
+    decimals: int = Field(..., ge=0, le=9, description="Decimal places of the price of one rated unit")
+
+
+class QuotaPolicy(TmfModel):
+    defaultQuota: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="Granted when the network does not say how much it wants")
+    minimumQuota: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="A grant smaller than this (and than requested) is refused: 4012")
+    validityTime: int | None = Field(None, ge=1, le=86400, description="Seconds a grant is held (Validity-Time)")
+    quotaHoldingTime: int | None = Field(None, ge=1, le=86400,
+                                         description="Seconds of inactivity after which the network gives a grant "
+                                                     "back (Quota-Holding-Time)")
 
 
 class TariffRef(TmfModel):
@@ -75,6 +110,13 @@ POP_EXTENSION: dict[str, Any] = {
     "priceTier": (list[PriceTier] | None, Field(None, alias="priceTier")),
     "allowance": (list[Allowance] | None, Field(None, alias="allowance")),
     "tariff": (TariffRef | None, Field(None, alias="tariff")),
+    "ratingBlock": (RatingBlock | None, Field(None, alias="ratingBlock")),
+    "allowanceRatingBlock": (RatingBlock | None, Field(None, alias="allowanceRatingBlock")),
+    "rounding": (Rounding | None, Field(None, alias="rounding")),
+    "quotaPolicy": (QuotaPolicy | None, Field(None, alias="quotaPolicy")),
+    "chargeSetupWithAllowance": (bool | None, Field(None, alias="chargeSetupWithAllowance")),
+    "maximumCharge": (Money | None, Field(None, alias="maximumCharge")),
+    "maximumRate": (Money | None, Field(None, alias="maximumRate")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}

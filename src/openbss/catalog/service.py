@@ -176,6 +176,12 @@ class ProductOfferingPriceRules(CatalogRules):
                 raise rules.InvalidPrice(f"'tariff': tariff '{tariff.get('name')}' rates {tariff.get('usageType')}, "
                                          f"not {doc['usageType']}")
             doc.setdefault("usageType", tariff.get("usageType"))
+            bands = {b.get("name") for b in tariff.get("timeBand") or []}
+            for i, a in enumerate(doc.get("allowance") or []):
+                for band in a.get("timeBand") or []:
+                    if band not in bands:
+                        raise rules.InvalidPrice(f"'allowance[{i}].timeBand': tariff '{tariff.get('name')}' has no "
+                                                 f"time band '{band}' (it has {', '.join(sorted(bands)) or 'none'})")
         for attr in ("popRelationship", "bundledPopRelationship"):
             refs = rules.ref_list(doc, attr)
             if self_id and any(r.get("id") == self_id for _, r in refs):

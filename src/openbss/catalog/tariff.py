@@ -48,7 +48,9 @@ from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 ANY_ZONE = "*"
 ALL_DAY_BAND = "all"
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+NETWORK = re.compile(r"^\d{5,6}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ROUNDING_METHODS = ("up", "down", "halfUp")
 DEFAULT_UNIT = {"voice": "minute", "video": "minute", "sms": "SMS", "mms": "MMS", "data": "MB"}
 
 
@@ -64,6 +66,7 @@ class Rate:
     setup: Decimal
     initial: int
     subsequent: int
+    direction: str | None = None  # originating | terminating; None: both
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,19 @@ class CompiledTariff:
                     raise RatingRuleError(f"country '{c}' is in roaming zones '{self.roaming_by_country[c]}' "
                                           f"and '{rz['id']}'")
                 self.roaming_by_country[c] = rz["id"]
+        self.roaming_by_network: dict[str, str] = {}
+        for rz in doc.get("roamingZone") or []:
+            for n in rz.get("network") or []:
+                if n in self.roaming_by_network and self.roaming_by_network[n] != rz["id"]:
+                    raise RatingRuleError(f"network '{n}' is in roaming zones '{self.roaming_by_network[n]}' "
+                                          f"and '{rz['id']}'")
+                self.roaming_by_network[n] = rz["id"]
         self.roaming_ids = [rz["id"] for rz in doc.get("roamingZone") or []]
         self.home_country = doc.get("homeCountry")
         default_inc = doc.get("defaultRatingIncrement") or {"initial": 1, "subsequent": 1}
-        self.rates: dict[tuple[str, str | None, str | None], Rate] = {}
+        #: how the price of one rating increment is rounded ({"method", "decimals"}); None: exact
+        self.rounding: dict[str, Any] | None = doc.get("rounding")
+        self.rates: dict[tuple[str, str | None, str | None, str | None], Rate] = {}
         for i, r in enumerate(doc.get("rate") or []):
             price = r.get("price") or {}
             uom = r.get("unitOfMeasure") or {"amount": 1, "units": DEFAULT_UNIT.get(self.usage_type, "minute")}
@@ -111,27 +123,41 @@ class CompiledTariff:
                 time_band=r.get("timeBand"), price=to_decimal(price.get("value", 0)),
                 currency=price.get("unit", ""), per_amount=to_decimal(uom.get("amount", 1)),
                 per_unit=canonical_unit(uom.get("units", "minute")), setup=to_decimal(setup.get("value", 0)),
-                initial=int(inc["initial"]), subsequent=int(inc["subsequent"]),
+                initial=int(inc["initial"]), subsequent=int(inc["subsequent"]), direction=r.get("direction"),
             )
-            key = (rate.destination_zone, rate.roaming_zone, rate.time_band)
+            key = (rate.destination_zone, rate.roaming_zone, rate.time_band, rate.direction)
             if key in self.rates:
                 raise RatingRuleError(f"rate[{i}] repeats the rate of zone '{key[0]}'"
                                       f"{f', roaming zone {key[1]}' if key[1] else ''}"
-                                      f"{f', time band {key[2]}' if key[2] else ''}")
+                                      f"{f', time band {key[2]}' if key[2] else ''}"
+                                      f"{f', {key[3]} calls' if key[3] else ''}")
             self.rates[key] = rate
 
     def band_names(self) -> list[str]:
         return [b.name for b in self.bands] or [ALL_DAY_BAND]
 
-    def find_rate(self, zone: str, roaming: str | None, band: str | None) -> Rate | None:
+    def find_rate(self, zone: str, roaming: str | None, band: str | None,
+                  direction: str | None = None) -> Rate | None:
+        """The most specific rate: the call direction's before a rate for both, the zone's before any zone's, the
+        band's before an all-day rate."""
+        for d in ((direction, None) if direction else (None,)):
+            found = self._find(zone, roaming, band, d)
+            if found is not None:
+                return found
+        return None
+
+    def _find(self, zone: str, roaming: str | None, band: str | None, direction: str | None) -> Rate | None:
         for z in (zone, ANY_ZONE):
             for b in (band, None):
-                rate = self.rates.get((z, roaming, b))
+                rate = self.rates.get((z, roaming, b, direction))
                 if rate is not None:
                     return rate
         return None
 
-    def roaming_zone_for(self, visited_country: str | None) -> str | None:
+    def roaming_zone_for(self, visited_country: str | None, visited_network: str | None = None) -> str | None:
+        """The roaming zone of a visited network (MCC+MNC), else of a visited country; None at home."""
+        if visited_network and visited_network in self.roaming_by_network:
+            return self.roaming_by_network[visited_network]
         if not visited_country or visited_country == self.home_country:
             return None
         zone = self.roaming_by_country.get(visited_country.upper())
@@ -183,10 +209,18 @@ def validate_tariff(doc: dict[str, Any]) -> None:
     inc = doc.get("defaultRatingIncrement")
     if inc and (inc["initial"] <= 0 or inc["subsequent"] <= 0):
         raise InvalidTariff("'defaultRatingIncrement': increments must be positive seconds")
+    rounding = doc.get("rounding")
+    if rounding is not None:
+        if rounding.get("method", "halfUp") not in ROUNDING_METHODS:
+            raise InvalidTariff(f"'rounding.method': '{rounding.get('method')}' is not one of "
+                                f"{', '.join(ROUNDING_METHODS)}")
+        if not isinstance(rounding.get("decimals"), int) or not 0 <= rounding["decimals"] <= 9:
+            raise InvalidTariff("'rounding.decimals': a whole number of decimal places from 0 to 9 is required")
     zones = doc.get("destinationZone") or []
     ids = [z["id"] for z in zones]
-    if not zones:
-        raise InvalidTariff("'destinationZone': a tariff needs at least one destination zone")
+    if not zones and doc.get("usageType") != "data":
+        raise InvalidTariff("'destinationZone': a tariff needs at least one destination zone (a data tariff may have "
+                            "none: its rates are for any destination, '*')")
     for i, z in enumerate(zones):
         if ids.count(z["id"]) > 1:
             raise InvalidTariff(f"'destinationZone[{i}].id': zone '{z['id']}' is defined twice")
@@ -201,6 +235,11 @@ def validate_tariff(doc: dict[str, Any]) -> None:
         for c in rz.get("country") or []:
             if not COUNTRY.match(c):
                 raise InvalidTariff(f"'roamingZone[{i}].country': '{c}' is not an ISO 3166-1 alpha-2 code")
+        for n in rz.get("network") or []:
+            if not NETWORK.match(n):
+                raise InvalidTariff(f"'roamingZone[{i}].network': '{n}' is not an MCC+MNC (5 or 6 digits)")
+        if not rz.get("country") and not rz.get("network"):
+            raise InvalidTariff(f"'roamingZone[{i}]': a roaming zone lists countries or networks")
     band_names = list(dict.fromkeys(b["name"] for b in doc.get("timeBand") or []))
     for i, h in enumerate(doc.get("holiday") or []):
         if not DATE.match(h["date"]):
@@ -250,9 +289,9 @@ def validate_tariff(doc: dict[str, Any]) -> None:
     # completeness: every destination zone, at home and in every roaming zone, in every band has a rate
     bands: list[str | None] = list(band_names) or [None]
     for roaming in [None, *rz_ids]:
-        for zone in ids:
+        for zone in ids or [ANY_ZONE]:
             for band in bands:
-                if compiled.find_rate(zone, roaming, band) is None:
+                if compiled.find_rate(zone, roaming, band, "originating") is None:
                     raise InvalidTariff(
                         f"'rate': no rate for destination zone '{zone}'"
                         f"{f' in roaming zone {roaming!r}' if roaming else ' at home'}"

@@ -90,7 +90,9 @@ class Bucket(TmfDocument, Base):
     priority: Mapped[int] = mapped_column(Integer, server_default="100")  # lower is consumed first
     source: Mapped[str] = mapped_column(String(20))  # main | allowance | rollover | topup | adjustment
     source_key: Mapped[str | None] = mapped_column(String(200))
-    zones: Mapped[list[str] | None] = mapped_column(JSONB)  # destination zones an allowance covers (None: all)
+    zones: Mapped[list[str] | None] = mapped_column(JSONB)  # destination zones a bucket pays for (None: all)
+    services: Mapped[list[str] | None] = mapped_column(JSONB)  # usage types a bucket pays for (None: all)
+    bands: Mapped[list[str] | None] = mapped_column(JSONB)  # tariff time bands a bucket pays in (None: all)
     rollover_periods: Mapped[int] = mapped_column(Integer, server_default="0")
     threshold_level: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # 0, 80, 100 notified
 

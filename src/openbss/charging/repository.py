@@ -45,8 +45,8 @@ SELECT
  (SELECT coalesce(json_agg(json_build_object(
      'id', b.id, 'unit', b.unit, 'remaining', b.remaining, 'reserved', b.reserved, 'initial', b.initial,
      'lower_limit', b.lower_limit, 'valid_from', extract(epoch FROM b.valid_from),
-     'valid_to', extract(epoch FROM b.valid_to), 'priority', b.priority, 'zones', b.zones,
-     'threshold_level', b.threshold_level, 'source', b.source)), '[]')
+     'valid_to', extract(epoch FROM b.valid_to), 'priority', b.priority, 'zones', b.zones, 'services', b.services,
+     'bands', b.bands, 'threshold_level', b.threshold_level, 'source', b.source)), '[]')
   FROM charging_bucket b
   WHERE b.account_id = $1 AND (b.valid_to IS NULL OR b.valid_to > now() OR b.reserved <> 0))::text AS buckets,
  (SELECT coalesce(json_agg(json_build_object(
@@ -71,8 +71,8 @@ _STATE_OF_A = """
  (SELECT coalesce(json_agg(json_build_object(
      'id', b.id, 'unit', b.unit, 'remaining', b.remaining, 'reserved', b.reserved, 'initial', b.initial,
      'lower_limit', b.lower_limit, 'valid_from', extract(epoch FROM b.valid_from),
-     'valid_to', extract(epoch FROM b.valid_to), 'priority', b.priority, 'zones', b.zones,
-     'threshold_level', b.threshold_level, 'source', b.source)), '[]')
+     'valid_to', extract(epoch FROM b.valid_to), 'priority', b.priority, 'zones', b.zones, 'services', b.services,
+     'bands', b.bands, 'threshold_level', b.threshold_level, 'source', b.source)), '[]')
   FROM charging_bucket b
   WHERE b.account_id = a.id AND (b.valid_to IS NULL OR b.valid_to > now() OR b.reserved <> 0))::text AS buckets,
  (SELECT coalesce(json_agg(json_build_object(
@@ -344,9 +344,10 @@ RETURNING id
 
 INSERT_BUCKET = """
 INSERT INTO charging_bucket (id, body, last_update, account_id, unit, remaining, reserved, initial, lower_limit,
-                             valid_from, valid_to, priority, source, source_key, zones, rollover_periods)
+                             valid_from, valid_to, priority, source, source_key, zones, rollover_periods, services,
+                             bands)
 VALUES ($1, $2::jsonb, now(), $3, $4, $5, 0, $5, $6, to_timestamp($7), to_timestamp($8), $9, $10, $11, $12::jsonb,
-        $13)
+        $13, $14::jsonb, $15::jsonb)
 ON CONFLICT (account_id, source_key) DO NOTHING
 RETURNING id
 """
@@ -367,7 +368,9 @@ async def insert_bucket(conn: asyncpg.Connection, bucket: dict[str, Any]) -> boo
         INSERT_BUCKET, bucket["id"], json_dumps(bucket["body"]), bucket["account_id"], bucket["unit"],
         bucket["amount"], bucket.get("lower_limit", 0), bucket.get("valid_from"), bucket.get("valid_to"),
         bucket.get("priority", 100), bucket["source"], bucket.get("source_key"),
-        json_dumps(bucket["zones"]) if bucket.get("zones") is not None else None, bucket.get("rollover_periods", 0))
+        json_dumps(bucket["zones"]) if bucket.get("zones") is not None else None, bucket.get("rollover_periods", 0),
+        json_dumps(bucket["services"]) if bucket.get("services") is not None else None,
+        json_dumps(bucket["bands"]) if bucket.get("bands") is not None else None)
     return got is not None
 
 

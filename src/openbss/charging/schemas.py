@@ -16,7 +16,8 @@ JSON                               Diameter AVP (code)
 ``requestedAction``                Requested-Action (436), EVENT only: DIRECT_DEBITING
 ``terminationCause``               Termination-Cause (295)
 ``serviceInformation``             Service-Information (873): ``calledParty`` (Called-Party-Address),
-                                   ``visitedCountry`` (from 3GPP-SGSN-MCC-MNC / roaming info)
+                                   ``visitedCountry`` (roaming info), ``visitedNetwork`` (3GPP-SGSN-MCC-MNC, 18),
+                                   ``callingParty`` (Calling-Party-Address, 831), ``roleOfNode`` (829)
 ``multipleServicesCreditControl``  Multiple-Services-Credit-Control (456), each with
   ``ratingGroup``                  Rating-Group (432)
   ``requestedServiceUnit``         Requested-Service-Unit (437)
@@ -85,6 +86,8 @@ class MultipleServicesCreditControl(BaseModel):
     ratingGroup: int = Field(ge=0, le=2**32 - 1)
     requestedServiceUnit: ServiceUnit | None = None
     usedServiceUnit: ServiceUnit | None = None
+    #: OpenBSS extension of the mapping: grant the requested units whole or nothing (no partial grant)
+    allOrNothing: bool = False
 
 
 class SubscriptionId(BaseModel):
@@ -99,9 +102,15 @@ class ServiceInformation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     calledParty: str | None = Field(None, max_length=64)
+    #: Calling-Party-Address (831): who calls, for a terminating (incoming) call
+    callingParty: str | None = Field(None, max_length=64)
+    #: Role-Of-Node (829): an originating (outgoing, default) or terminating (incoming) call; selects the tariff's rate
+    roleOfNode: Literal["ORIGINATING_ROLE", "TERMINATING_ROLE"] | None = None
     #: Called-Station-Id (AVP 30) of a data session: the access point name
     apn: str | None = Field(None, max_length=100)
     visitedCountry: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    #: 3GPP-SGSN-MCC-MNC (AVP 18): the visited network, MCC+MNC; its roaming zone wins over the country's
+    visitedNetwork: str | None = Field(None, pattern=r"^\d{5,6}$")
 
 
 class CreditControlRequest(BaseModel):
@@ -150,6 +159,8 @@ class MultipleServicesCreditControlAnswer(BaseModel):
     resultCode: int = Field(description="2001 success, 4012 credit limit reached, 5031 rating failed")
     grantedServiceUnit: ServiceUnit | None = None
     validityTime: int | None = Field(None, description="seconds the grant is held (Validity-Time)")
+    quotaHoldingTime: int | None = Field(None, description="seconds of inactivity after which the network gives the "
+                                                           "grant back (Quota-Holding-Time)")
     finalUnitIndication: FinalUnitIndication | None = None
 
 

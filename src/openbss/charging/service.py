@@ -37,10 +37,14 @@ from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import RatingError, from_minor, to_minor
 
 UNITS_OF = {"data": "B", "voice": "second", "sms": "SMS", "mms": "MMS"}
+ANY_DESTINATION = "*"  # a tariff's rates for any destination zone
 TMF_USAGE_TYPE = {"money": "monetary", "data": "data", "voice": "voice", "sms": "sms", "mms": "other"}
 UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
+#: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
+RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways", "maxCharge",
+                 "allowanceInitial", "allowanceSubsequent")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -139,6 +143,33 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     }
     if price.get("tariff"):
         entry["tariffId"] = price["tariff"]["id"]
+    for blocks, prefix in (("ratingBlock", ""), ("allowanceRatingBlock", "allowance")):
+        block = price.get(blocks) or {}
+        for attr in ("initial", "subsequent"):
+            q = block.get(attr) or block.get("initial")
+            if q:
+                key = f"{prefix}{attr.title()}" if prefix else attr
+                entry[key] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
+    policy = price.get("quotaPolicy") or {}
+    quota: dict[str, int] = {}
+    for attr, key in (("defaultQuota", "default"), ("minimumQuota", "minimum")):
+        if policy.get(attr):
+            q = policy[attr]
+            quota[key] = int(convert(to_decimal(q["amount"]), canonical_unit(q["units"]), base))
+    for attr, key in (("validityTime", "validity"), ("quotaHoldingTime", "holding")):
+        if policy.get(attr):
+            quota[key] = int(policy[attr])
+    if quota:
+        entry["quota"] = quota
+    rounding = price.get("rounding")
+    if price.get("chargeSetupWithAllowance"):
+        entry["setupAlways"] = True
+    for attr, key in (("maximumCharge", "maxCharge"), ("maximumRate", "maxRate")):
+        if price.get(attr):
+            entry[key] = str(to_decimal(price[attr]["value"]))
+    if rounding:
+        entry["rounding"] = rounding.get("method") or "halfUp"
+        entry["decimals"] = int(rounding["decimals"])
     return entry
 
 
@@ -152,9 +183,25 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
 
 
 
+def capped(rate: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """The rate with its price (and tiers' prices) no more than the plan entry's maximum rate, which is per the
+    entry's unit of measure (``per``) while the rate's price is per the rate's (a tariff's rate may count per
+    second what the price caps per minute)."""
+    if entry.get("maxRate") is None:
+        return rate
+    cap = to_decimal(entry["maxRate"]) * to_decimal(rate.get("per", "1")) / to_decimal(entry.get("per", "1"))
+    out = {**rate, "price": str(min(to_decimal(rate["price"]), cap))}
+    if rate.get("tiers"):
+        out["tiers"] = [{**t, "price": str(min(to_decimal(t["price"]), cap))} for t in rate["tiers"]]
+    if to_decimal(out["price"]) < to_decimal(rate["price"]):
+        out["cappedFrom"] = rate["price"]
+    return out
+
+
 # --- accounts and buckets ----------------------------------------------------------------------------------------
 def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: float | None, valid_to: float | None,
-                description: str | None = None) -> dict[str, Any]:
+                description: str | None = None, zones: list[str] | None = None,
+                services: list[str] | None = None, bands: list[str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "@type": "Bucket", "name": name, "usageType": TMF_USAGE_TYPE[unit], "isShared": False,
         "remainingValue": {"units": account["currency"] if unit == "money" else UNITS_OF.get(unit)},
@@ -172,7 +219,53 @@ def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: fl
     vf = {k: v for k, v in (("startDateTime", _dt(valid_from)), ("endDateTime", _dt(valid_to))) if v}
     if vf:
         body["validFor"] = vf
+    if zones is not None or services is not None or bands is not None:
+        body["@type"], body["@baseType"] = "RestrictedBucket", "Bucket"
+        body["usageRestriction"] = {k: v for k, v in (("usageType", services), ("destinationZone", zones),
+                                                      ("timeBand", bands)) if v is not None}
     return body
+
+
+BUCKET_USAGE_TYPES = ("data", "voice", "sms", "mms")
+
+
+async def add_bucket(ctx: Context, account_id: str, *, unit: str, amount: int, name: str, priority: int = 100,
+                     valid_from: datetime | None = None, valid_to: datetime | None = None,
+                     zones: list[str] | None = None, services: list[str] | None = None,
+                     key: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """Give an account another bucket: promotional credit, a bonus, an extra allowance. ``amount`` in minor units
+    (money) or base units; consumed before buckets of a higher ``priority`` (the main balance is 1000), only within
+    its validity window, and only for the ``services`` (usage types) and destination ``zones`` given (None: all).
+    Idempotent per ``key``. Returns the bucket's id."""
+    if unit not in ("money", *BUCKET_USAGE_TYPES):
+        raise InvalidBalanceAction(f"'unit': '{unit}' is not money, {', '.join(BUCKET_USAGE_TYPES)}")
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a bucket starts with a positive amount")
+    if not 0 <= priority < MAIN_PRIORITY:
+        raise InvalidBalanceAction(f"'priority': {priority} must be from 0 to {MAIN_PRIORITY - 1} (the main balance "
+                                   f"is consumed last)")
+    if valid_from and valid_to and valid_to <= valid_from:
+        raise InvalidBalanceAction("'validFor': the end must be after the start")
+    for s in services or []:
+        if s not in BUCKET_USAGE_TYPES:
+            raise InvalidBalanceAction(f"'services': '{s}' is not one of {', '.join(BUCKET_USAGE_TYPES)}")
+    if unit != "money" and services is not None and services != [unit]:
+        raise InvalidBalanceAction(f"'services': a {unit} bucket pays for {unit} only")
+    conn = await repo.session_connection(ctx.session)
+    account = await repo.lock_account(conn, account_id=account_id)
+    if account is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    start = valid_from.timestamp() if valid_from else None
+    end = valid_to.timestamp() if valid_to else None
+    bucket_id = str(uuid.uuid4())
+    await repo.insert_bucket(conn, {
+        "id": bucket_id, "account_id": account_id, "unit": unit, "amount": amount, "valid_from": start,
+        "valid_to": end, "priority": priority, "source": "promotion", "source_key": key or f"promotion:{bucket_id}",
+        "zones": zones, "services": services,
+        "body": bucket_body(account, name=name, unit=unit, valid_from=start, valid_to=end, description=description,
+                            zones=zones, services=services),
+    })
+    return {"id": bucket_id, "unit": unit, "remaining": amount}
 
 
 
@@ -198,23 +291,25 @@ async def renew_allowances(ctx: Context, account_id: str, period_start: datetime
                                      UNITS_OF.get(unit, "SMS")))
             key = f"{entry.get('priceId')}:{i}:{period_start.date().isoformat()}"
             zones = allowance.get("destinationZone") or None
+            bands = allowance.get("timeBand") or None
             name = allowance.get("name") or f"{entry.get('name')} allowance"
             rollover = allowance.get("rollover") or {}
             made += await repo.insert_bucket(conn, {
                 "id": str(uuid.uuid4()), "account_id": account_id, "unit": unit, "amount": amount,
                 "valid_from": start, "valid_to": end, "priority": 100, "source": "allowance", "source_key": key,
-                "zones": zones, "rollover_periods": int(rollover.get("maxPeriods") or 0),
+                "zones": zones, "bands": bands, "rollover_periods": int(rollover.get("maxPeriods") or 0),
                 "body": bucket_body(account, name=name, unit=unit, valid_from=start, valid_to=end,
-                                    description=f"{entry.get('name')}, {period_start.date().isoformat()}"),
+                                    description=f"{entry.get('name')}, {period_start.date().isoformat()}",
+                                    zones=zones, bands=bands),
             })
             if rollover.get("maxPeriods") and not allowance.get("unlimited"):
-                made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name)
+                made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name, bands)
     return made
 
 
 async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], index: int,
                      rollover: dict[str, Any], unit: str, period_start: datetime, zones: list[str] | None,
-                     name: str) -> int:
+                     name: str, bands: list[str] | None = None) -> int:
     """Carry what the previous period's allowance left (capped by ``maxQuantity``) into a bucket valid for
     ``maxPeriods`` periods, consumed before the new allowance (it expires first)."""
     prefix = f"{entry.get('priceId')}:{index}:"
@@ -231,9 +326,9 @@ async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], 
         made += await repo.insert_bucket(conn, {
             "id": str(uuid.uuid4()), "account_id": account["id"], "unit": unit, "amount": carried,
             "valid_from": start, "valid_to": end, "priority": 50, "source": "rollover",
-            "source_key": f"rollover:{bucket_id}", "zones": zones,
+            "source_key": f"rollover:{bucket_id}", "zones": zones, "bands": bands,
             "body": bucket_body(account, name=f"{name} (rolled over)", unit=unit, valid_from=start, valid_to=end,
-                                description=f"unused {name} of the previous period"),
+                                description=f"unused {name} of the previous period", zones=zones, bands=bands),
         })
     return made
 
@@ -528,10 +623,11 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
     per = debit.rate.get("per", "1")
     chars.append({"name": "unitPrice", "valueType": "string",
                   "value": f"{debit.rate.get('price')} {currency} per {per} {base_unit(debit.usage_type)}"})
-    for key in ("zone", "band", "roaming", "prefix"):
+    for key in ("zone", "band", "roaming", "prefix", "direction"):
         if debit.rate.get(key):
             chars.append({"name": {"zone": "destinationZone", "band": "timeBand", "roaming": "roamingZone",
-                                   "prefix": "destinationPrefix"}[key], "valueType": "string",
+                                   "prefix": "destinationPrefix", "direction": "callDirection"}[key],
+                          "valueType": "string",
                           "value": debit.rate[key]})
     if debit.allowance_units and not debit.amount_minor:
         tag = "included usage"
@@ -564,16 +660,23 @@ def _usage_doc(ccr: CreditControlRequest, account: dict[str, Any], debit: Any, u
 
 async def _grant_mscc(ledger: Ledger, res: ReservationState, mscc: MultipleServicesCreditControl,
                       usage_type: str) -> dict[str, Any]:
+    """Grant one rating group's quota under the price's quota policy: its default quota when the network asks for
+    none, no grant below its minimum quota (or below the request when the network asks for all or nothing), its
+    validity and holding times."""
+    policy = res.rate.get("quota") or {}
     want = None
     if mscc.requestedServiceUnit is not None:
         want = mscc.requestedServiceUnit.amount(usage_type)
     if want is None:
-        want = DEFAULT_QUOTA.get(usage_type, 1)
-    grant = ledger.grant(res, want)
+        want = int(policy.get("default") or DEFAULT_QUOTA.get(usage_type, 1))
+    minimum = want if mscc.allOrNothing else min(want, int(policy.get("minimum") or 0))
+    grant = ledger.grant(res, want, minimum=minimum, validity=policy.get("validity"))
     out: dict[str, Any] = {"ratingGroup": mscc.ratingGroup, "resultCode": grant.result}
     if grant.result == rc.SUCCESS:
         out["grantedServiceUnit"] = {_unit_key(usage_type): grant.units}
-        out["validityTime"] = int(ledger.account["quota_validity_seconds"])
+        out["validityTime"] = int(policy.get("validity") or ledger.account["quota_validity_seconds"])
+        if policy.get("holding"):
+            out["quotaHoldingTime"] = int(policy["holding"])
         if grant.final:
             out["finalUnitIndication"] = {"finalUnitAction": "TERMINATE"}
     return out
@@ -604,7 +707,8 @@ async def _finish(conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
 
 
 def _session_row(ccr: CreditControlRequest, state: str, ledger: Ledger, info: dict[str, Any]) -> list[dict[str, Any]]:
-    validity = int(ledger.account["quota_validity_seconds"])
+    validity = max(int(ledger.account["quota_validity_seconds"]),
+                   int(((info.get("rate") or {}).get("quota") or {}).get("validity") or 0))
     return [{"session_id": ccr.sessionId, "state": state, "last": ccr.requestNumber,
              "service_context": ccr.serviceContextId, "info": info, "expires_at": ledger.now + 2 * validity}]
 
@@ -668,6 +772,7 @@ class ChargingService:
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
 
     get_account = staticmethod(get_account)
+    add_bucket = staticmethod(add_bucket)
     account_of_bucket = staticmethod(account_of_bucket)
     renew_allowances = staticmethod(renew_allowances)
     renew_due_allowances = staticmethod(renew_due_allowances)
@@ -720,34 +825,53 @@ class ChargingService:
         rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
                                 "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
                                 "productId": account.get("product_id")}
+        rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
         tariff_id = entry.get("tariffId")
         if not tariff_id:
-            return rate
+            return capped(rate, entry)
         info = ccr.serviceInformation
-        destination = info.calledParty if info else None
-        if not destination:
-            return None
+        direction = "terminating" if info is not None and info.roleOfNode == "TERMINATING_ROLE" else "originating"
+        if direction == "terminating":  # an incoming call: rated by who calls, if known
+            destination = info.callingParty if info else None
+        else:
+            destination = info.calledParty if info else None
         try:
             tariff = await self.compiled_tariff(db, tenant_id, tariff_id, base_url)
-            match = tariff.prefixes.match(destination)
-            if match is None:
+            if destination:
+                match = tariff.prefixes.match(destination)
+                if match is None:
+                    return None
+                prefix, zone = match
+            elif usage_type == "data" or direction == "terminating":  # no number to rate: any destination's rate
+                prefix, zone = None, ANY_DESTINATION
+            else:
                 return None
-            prefix, zone = match
-            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None)
+            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None,
+                                              info.visitedNetwork if info else None)
             moment = ccr.eventTimestamp or utcnow()
             if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
                 moment = moment.replace(tzinfo=UTC)
             band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
                            tariff.holidays) if tariff.bands else None
-            found = tariff.find_rate(zone, roaming, band)
+            found = tariff.find_rate(zone, roaming, band, direction if usage_type == "voice" else None)
         except (RatingRuleError, ValueError):
             return None
         if found is None:
             return None
-        per = convert(found.per_amount, found.per_unit, "second") if usage_type == "voice" else found.per_amount
-        return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-                "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
-                "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+        try:
+            per = convert(found.per_amount, found.per_unit, UNITS_OF.get(usage_type, "event"))
+        except UnitError:
+            return None
+        out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
+               "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
+               "roaming": roaming, "tariffId": tariff_id}
+        if usage_type == "voice":
+            out["direction"] = direction  # a tariff's rating increments are seconds; data keeps the price's blocks
+            out["initial"], out["subsequent"] = found.initial, found.subsequent
+        if tariff.rounding:
+            out["rounding"] = tariff.rounding.get("method") or "halfUp"
+            out["decimals"] = int(tariff.rounding["decimals"])
+        return capped(out, entry)
 
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
                            product_id: str | None = None, offering_id: str | None = None,
@@ -972,6 +1096,6 @@ class ChargingService:
         return await _finish(conn, ccr, account, ledger, answer, None, base_url)
 
 
-__all__ = ["API", "USAGE_API", "BillingAccounts", "ChargingService", "RatingCatalog", "add_months", "adjust",
-           "get_account", "release_expired", "release_reservation", "renew_allowances", "reserve", "topup",
+__all__ = ["API", "USAGE_API", "BillingAccounts", "ChargingService", "RatingCatalog", "add_bucket", "add_months",
+           "adjust", "get_account", "release_expired", "release_reservation", "renew_allowances", "reserve", "topup",
            "transfer"]

@@ -26,7 +26,7 @@ grants are what keep a well-behaved network within the limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -34,25 +34,46 @@ from openbss.charging import errors as rc
 from openbss.pricing.tiers import Tier
 from openbss.pricing.usage import (
     BASE_UNIT,
+    Quota,
     UnitRate,
-    affordable_units,
     allocate,
+    allowance_reach,
     billable,
+    default_block,
     from_minor,
-    step_minor,
+    money_minor,
+    money_step,
+    quota,
+    setup_minor,
 )
 
 DEFAULT_QUOTA = {"data": 10 * 1024 * 1024, "voice": 300, "sms": 1, "mms": 1, "event": 1}
 THRESHOLDS = (80, 100)
 
 
+def allowance_blocks(doc: dict[str, Any], rate: UnitRate) -> UnitRate | None:
+    """The blocks allowances count in when the price gives them their own (a bundle minute counted per second while
+    money counts per minute); None: allowances pay the session's billable units."""
+    if not doc.get("allowanceInitial"):
+        return None
+    initial = int(doc["allowanceInitial"])
+    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
+
+
 def unit_rate(doc: dict[str, Any]) -> UnitRate:
-    """A rate as stored with a reservation (strings for decimals) -> ``UnitRate``."""
+    """A rate as stored with a reservation (strings for decimals) -> ``UnitRate``. A rate that sets no rating
+    increments is rated per its unit of measure (``per``)."""
     tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
                        Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
-    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=Decimal(doc.get("per", "1")),
-                    initial=int(doc.get("initial", 1)), subsequent=int(doc.get("subsequent", 1)),
-                    setup=Decimal(doc.get("setup", "0")), tiers=tiers)
+    per = Decimal(doc.get("per", "1"))
+    block = default_block(per)
+    decimals = doc.get("decimals")
+    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
+                    initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
+                    setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
+                    decimals=int(decimals) if decimals is not None else None,
+                    setup_always=bool(doc.get("setupAlways")),
+                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
 
 
 @dataclass
@@ -69,6 +90,8 @@ class BucketState:
     zones: list[str] | None
     threshold_level: int
     source: str
+    services: list[str] | None = None  # usage types the bucket pays for (None: all)
+    bands: list[str] | None = None  # tariff time bands the bucket pays in (None: all)
     d_remaining: int = 0
     d_reserved: int = 0
     level: int | None = None  # new threshold level to record
@@ -77,11 +100,25 @@ class BucketState:
     def from_row(cls, row: dict[str, Any]) -> BucketState:
         return cls(row["id"], row["unit"], int(row["remaining"]), int(row["reserved"]), int(row["initial"]),
                    int(row["lower_limit"]), row.get("valid_from"), row.get("valid_to"), int(row["priority"]),
-                   row.get("zones"), int(row["threshold_level"]), row["source"])
+                   row.get("zones"), int(row["threshold_level"]), row["source"], row.get("services"),
+                   row.get("bands"))
 
     def free(self) -> int:
         """Units that can still be held or debited without passing the lower limit."""
         return self.remaining + self.d_remaining - self.reserved - self.d_reserved - self.lower_limit
+
+    def pays_for(self, usage_type: str | None, rate: dict[str, Any] | None) -> bool:
+        """Whether the bucket may pay for this usage: its services (usage types) and destination zones (a bucket
+        restricted to zones pays at home only, not roaming). No usage type: any (balance actions)."""
+        if usage_type is None:
+            return True
+        if self.services is not None and usage_type not in self.services:
+            return False
+        if self.bands is not None and (rate is None or rate.get("band") not in self.bands):
+            return False
+        if self.zones is not None:
+            return rate is not None and rate.get("zone") in self.zones and not rate.get("roaming")
+        return True
 
     def valid(self, now: float) -> bool:
         return (self.valid_from is None or self.valid_from <= now) and (self.valid_to is None or now < self.valid_to)
@@ -202,14 +239,15 @@ class Ledger:
 
     # --- buckets ----------------------------------------------------------------------------------------------
     def allowance_buckets(self, usage_type: str, rate: dict[str, Any]) -> list[BucketState]:
-        zone, roaming = rate.get("zone"), rate.get("roaming")
         out = [b for b in self.buckets.values()
-               if b.unit == usage_type and b.valid(self.now)
-               and (b.zones is None or (zone in b.zones and not roaming))]
+               if b.unit == usage_type and b.valid(self.now) and b.pays_for(usage_type, rate)]
         return sorted(out, key=BucketState.order_key)
 
-    def money_buckets(self) -> list[BucketState]:
-        return sorted((b for b in self.buckets.values() if b.unit == "money" and b.valid(self.now)),
+    def money_buckets(self, usage_type: str | None = None, rate: dict[str, Any] | None = None) -> list[BucketState]:
+        """The money buckets that may pay (valid now, restricted to this usage if they are), in consumption order:
+        priority, then the one expiring first."""
+        return sorted((b for b in self.buckets.values()
+                       if b.unit == "money" and b.valid(self.now) and b.pays_for(usage_type, rate)),
                       key=BucketState.order_key)
 
     def main_money_bucket(self) -> BucketState | None:
@@ -219,15 +257,16 @@ class Ledger:
         others = self.money_buckets()
         return others[-1] if others else None
 
-    def money_free(self) -> int:
-        return sum(max(0, b.free()) for b in self.money_buckets())
+    def money_free(self, usage_type: str | None = None, rate: dict[str, Any] | None = None) -> int:
+        return sum(max(0, b.free()) for b in self.money_buckets(usage_type, rate))
 
-    def _take_money(self, amount: int, *, hold: bool, force: bool = False) -> int:
+    def _take_money(self, amount: int, *, hold: bool, force: bool = False, usage_type: str | None = None,
+                    rate: dict[str, Any] | None = None) -> int:
         """Debit (or hold) ``amount`` minor units from money buckets in priority order; returns what could not be
         taken. With ``force`` the rest is debited from the main bucket past its limit (reported usage)."""
         left = amount
         holds: dict[str, int] = {}
-        for b in self.money_buckets():
+        for b in self.money_buckets(usage_type, rate):
             if left == 0:
                 break
             take = min(left, max(0, b.free()))
@@ -248,9 +287,14 @@ class Ledger:
 
     # --- charging ---------------------------------------------------------------------------------------------
     def debit(self, res: ReservationState, used: int) -> Debit:
-        """Charge ``used`` units reported for a reservation (its holds are released first)."""
+        """Charge ``used`` units reported for a reservation (its holds are released first). The session's blocks
+        apply once to its cumulative usage; the new billable units are paid by allowances first, the rest with money
+        priced on the session's cumulative money-paid units. Reported usage is always charged (past the limit)."""
         self.release(res)
         rate = unit_rate(res.rate)
+        own = allowance_blocks(res.rate, rate)
+        if own is not None:
+            return self._debit_own(res, used, rate, own)
         cumulative = res.used_units + used
         delta = billable(cumulative, rate) - billable(res.used_units, rate)
         allocations, rest = allocate(delta, [(b.id, b.free()) for b in self.allowance_buckets(res.usage_type,
@@ -258,9 +302,11 @@ class Ledger:
         for bucket_id, units in allocations:
             self.buckets[bucket_id].d_remaining -= units
         taken = delta - rest
-        amount = step_minor(res.money_units, res.money_units + rest, rate) if rest else 0
+        amount = money_step(res.money_units, res.money_units + rest, rate) if rest else 0
+        if delta and billable(res.used_units, rate) == 0:
+            amount += setup_minor(rate)  # the connect fee, even when an allowance pays the units
         if amount:
-            self._take_money(amount, hold=False, force=True)
+            self._take_money(amount, hold=False, force=True, usage_type=res.usage_type, rate=res.rate)
         res.used_units = cumulative
         res.allowance_units += taken
         res.money_units += rest
@@ -270,36 +316,92 @@ class Ledger:
             self.debits.append(d)
         return d
 
-    def grant(self, res: ReservationState, want: int) -> Grant:
-        """Hold up to ``want`` units for a reservation: allowances first, then money."""
+    def _debit_own(self, res: ReservationState, used: int, rate: UnitRate, own: UnitRate) -> Debit:
+        """``debit`` when allowances count in their own blocks: they cover the first used units of the session (as
+        long as they pay all of it), counted in their blocks; money covers the rest of the session in the rate's
+        blocks, counted from where the allowances stopped. ``res.allowance_units`` are the used units the allowances
+        covered."""
+        before, after, covered = res.used_units, res.used_units + used, res.allowance_units
+        allowance = self.allowance_buckets(res.usage_type, res.rate)
+        reach = covered
+        if before == covered:  # the allowances paid the whole session so far: they may go on
+            reach = min(after, allowance_reach(covered, sum(max(0, b.free()) for b in allowance), own))
+        consumed = billable(reach, own) - billable(covered, own)
+        allocations, _ = allocate(consumed, [(b.id, b.free()) for b in allowance])
+        for bucket_id, units in allocations:
+            self.buckets[bucket_id].d_remaining -= units
+        money_units = billable(after - reach, rate)
+        amount = money_step(res.money_units, money_units, rate)
+        if used and before == 0:
+            amount += setup_minor(rate)
+        if amount:
+            self._take_money(amount, hold=False, force=True, usage_type=res.usage_type, rate=res.rate)
+        d = Debit(res.rating_group, res.usage_type, used, consumed + money_units - res.money_units, consumed, amount,
+                  res.rate)
+        res.used_units, res.allowance_units, res.money_units = after, reach, money_units
+        res.changed = True
+        if used:
+            self.debits.append(d)
+        return d
+
+    def _quota_own(self, res: ReservationState, want: int, rate: UnitRate, own: UnitRate,
+                   allowance: list[BucketState]) -> tuple[int, bool, int, int]:
+        """(units, final, allowance units to hold, money to hold) of a grant when allowances count in their own
+        blocks: the allowances' whole blocks first, then the rate's whole blocks that the money covers."""
+        used, covered = res.used_units, res.allowance_units
+        budget = self.money_free(res.usage_type, res.rate)
+        setup = setup_minor(rate) if used == 0 else 0
+        pricing = replace(rate, setup=Decimal(0), setup_always=False) if rate.setup_always else rate
+        hold_a, start = 0, used
+        if used == covered:
+            reach = allowance_reach(covered, sum(max(0, b.free()) for b in allowance), own)
+            if reach >= used + want:
+                end = billable(used + want, own)
+                if setup > budget:
+                    return 0, True, 0, 0
+                return end - used, False, end - billable(covered, own), setup
+            hold_a, start = reach - billable(covered, own), reach
+        if setup > budget:
+            return 0, True, 0, 0
+        q = quota(used - covered, used + want - start, pricing, money_units=res.money_units, allowance_free=0,
+                  budget_minor=budget - setup)
+        return start + q.units - used, q.final, hold_a, q.money_minor + setup
+
+    def grant(self, res: ReservationState, want: int, *, minimum: int = 0, validity: int | None = None) -> Grant:
+        """Hold whole blocks for up to ``want`` more units (rounded up to a block): allowances first, then the money
+        they cost; 4012 when not even one block is covered, or when what is covered is less than ``minimum`` (the
+        quota policy's minimum; ``want`` for an all-or-nothing request). Held for ``validity`` seconds (default: the
+        account's)."""
         rate = unit_rate(res.rate)
-        allocations, rest = allocate(want, [(b.id, b.free()) for b in self.allowance_buckets(res.usage_type,
-                                                                                             res.rate)])
+        allowance = self.allowance_buckets(res.usage_type, res.rate)
+        own = allowance_blocks(res.rate, rate)
+        if own is not None:
+            units, final, hold_a, hold_m = self._quota_own(res, want, rate, own, allowance)
+            q = Quota(units, final, hold_a, 0, hold_m)
+        else:
+            q = quota(res.used_units, want, rate, money_units=res.money_units,
+                      allowance_free=sum(max(0, b.free()) for b in allowance),
+                      budget_minor=self.money_free(res.usage_type, res.rate))
+        if q.units < minimum or q.units <= 0:
+            q = Quota(0, want > 0, 0, 0, 0)
+        allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
         holds: dict[str, int] = {}
         for bucket_id, units in allocations:
             self.buckets[bucket_id].d_reserved += units
             holds[bucket_id] = units
-        money_units = 0
-        if rest:
-            if rate.is_free:
-                money_units = rest
-            else:
-                money_units = affordable_units(res.money_units, self.money_free(), rate, rest)
-                hold = step_minor(res.money_units, res.money_units + money_units, rate) if money_units else 0
-                if hold:
-                    self._take_money(hold, hold=True)
-                    for bucket_id, units in self._last_holds.items():
-                        holds[bucket_id] = holds.get(bucket_id, 0) + units
-        granted = want - rest + money_units
+        if q.money_minor:
+            self._take_money(q.money_minor, hold=True, usage_type=res.usage_type, rate=res.rate)
+            for bucket_id, units in self._last_holds.items():
+                holds[bucket_id] = holds.get(bucket_id, 0) + units
         res.holds = holds
-        res.granted = granted
-        res.expires_at = self.now + int(self.account["quota_validity_seconds"])
+        res.granted = q.units
+        res.expires_at = self.now + int(validity or self.account["quota_validity_seconds"])
         res.state = "open"
         res.changed = True
-        if granted == 0 and want > 0:
+        if q.units == 0 and want > 0:
             res.state = "closed"
             return Grant(0, True, rc.CREDIT_LIMIT_REACHED)
-        return Grant(granted, granted < want, rc.SUCCESS)
+        return Grant(q.units, q.final, rc.SUCCESS)
 
     def charge_event(self, rating_group: int, usage_type: str, units: int, rate_doc: dict[str, Any]) -> int:
         """Direct debiting of a one-shot service: charge ``units`` now, or nothing (4012) if credit is short."""
@@ -307,13 +409,13 @@ class Ledger:
         b = billable(units, rate)
         allowance = self.allowance_buckets(usage_type, rate_doc)
         allocations, rest = allocate(b, [(x.id, x.free()) for x in allowance])
-        amount = step_minor(0, rest, rate) if rest else 0
-        if amount > self.money_free():
+        amount = (money_minor(rest, rate) if rest else 0) + (setup_minor(rate) if b else 0)
+        if amount > self.money_free(usage_type, rate_doc):
             return rc.CREDIT_LIMIT_REACHED
         for bucket_id, n in allocations:
             self.buckets[bucket_id].d_remaining -= n
         if amount:
-            self._take_money(amount, hold=False)
+            self._take_money(amount, hold=False, usage_type=usage_type, rate=rate_doc)
         self.debits.append(Debit(rating_group, usage_type, units, b, b - rest, amount, rate_doc))
         return rc.SUCCESS
 

@@ -1,7 +1,8 @@
 """Demo data of online charging: a prepaid and a postpaid subscriber with live balances and usage.
 
-* ``+33 6 00 00 01 01`` — prepaid, on the catalog's "Prepaid S" plan (10 GB, 500 domestic minutes, SMS), 15 EUR
-  of credit; it has browsed, called abroad and sent SMS (a data session is still open);
+* ``+33 6 00 00 01 01`` — prepaid, on the catalog's "Prepaid S" plan (10 GB rated per 100 KB then 10 KB, 500
+  domestic minutes, 100 night and weekend minutes, SMS), 15 EUR of credit plus a 2 EUR welcome credit and a 3 EUR
+  bonus for national calls; it has browsed, called abroad and sent SMS (a data session is still open);
 * ``+33 6 00 00 02 02`` — postpaid, on "Mobile M" (50 GB, unlimited calls), credit limit 100 EUR.
 
 The plans come from the demo catalog when it is seeded (``seed_catalog`` first); otherwise from a built-in plan.
@@ -66,12 +67,21 @@ async def seed_charging(services: Services, db: Database, tenant_id: str, base_u
             if not plan:
                 plan = FALLBACK_PLAN
             owner = (owners or {}).get(msisdn, {})
-            await charging.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
-                                       offering_id=offering_id, time_zone="Europe/Paris", plan=plan,
-                                       product_id=owner.get("product_id", f"demo-{payment_type}-line"),
-                                       party_id=owner.get("party_id"),
-                                       party_type=owner.get("party_type", "Individual"),
-                                       billing_account_id=owner.get("billing_account_id"), **extra)
+            account = await charging.open_account(ctx, subscriber=msisdn, payment_type=payment_type, currency="EUR",
+                                                 offering_id=offering_id, time_zone="Europe/Paris", plan=plan,
+                                                 product_id=owner.get("product_id", f"demo-{payment_type}-line"),
+                                                 party_id=owner.get("party_id"),
+                                                 party_type=owner.get("party_type", "Individual"),
+                                                 billing_account_id=owner.get("billing_account_id"), **extra)
+            if payment_type == "prepaid":
+                # several money buckets: a welcome credit consumed first (30 days), a bonus for national calls only,
+                # then the main balance
+                await charging.add_bucket(ctx, account["id"], unit="money", amount=200, name="Welcome credit",
+                                          priority=10, valid_to=utcnow() + timedelta(days=30), key="demo-welcome",
+                                          description="Promotional credit, consumed before the main balance")
+                await charging.add_bucket(ctx, account["id"], unit="money", amount=300, name="National calls bonus",
+                                          priority=20, zones=["FR-FIX", "FR-MOB"], services=["voice"],
+                                          key="demo-national-bonus", description="Calls to French numbers only")
             created.append(msisdn)
     last_month = (utcnow().replace(day=1, hour=12, minute=0, second=0, microsecond=0) - timedelta(days=20))
     for msisdn in created:

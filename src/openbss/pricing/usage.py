@@ -3,17 +3,21 @@
 Units are integers in the base unit of the usage: bytes for data, seconds for voice and video, a count for SMS and
 events. Money is a ``Decimal`` before rounding and an ``int`` of the currency's minor units after it.
 
-The model (what makes real-time and batch give the same figure):
+The model (what makes real-time and batch give the same figure, and every split of a session the same charge):
 
 * A :class:`UnitRate` is the price of one kind of usage once the tariff has been resolved for an event
   (destination zone by longest prefix, time band in the subscriber's time zone, roaming zone: see
-  ``openbss.pricing.rating`` and ``catalog.tariff``): a price per ``per`` base units, rating increments
-  (``initial``/``subsequent``, e.g. 60/1 seconds), an optional setup charge and optional graduated tiers.
-* Charges are computed on **cumulative** quantities: ``cumulative_minor(units)`` is the rounded price of the first
-  ``units`` billable units of a session (or period), and the charge of a step from ``before`` to ``after`` units is
-  ``cumulative_minor(after) - cumulative_minor(before)``. Summing the steps telescopes: rating N units at once
-  equals rating them in any increments, to the minor unit; a step is never negative (the function is monotone).
-* Allowances are consumed before money (:func:`allocate`), in bucket priority order.
+  ``openbss.pricing.rating`` and ``catalog.tariff``): a price per ``per`` base units, rating blocks
+  (``initial``/``subsequent``, e.g. 60/1 seconds, 1 MB), an optional setup charge, optional graduated tiers, and how
+  the price of one block is rounded (``rounding``, ``decimals``).
+* The blocks apply once, to the usage of a session (:func:`billable`): any started block is charged whole. The
+  billable units are then paid by allowances first (:func:`allocate`, in bucket priority order), the rest with money.
+* Money is priced on the **cumulative** billable units a session paid with money: ``money_minor(m)`` is the charge
+  of the first ``m`` of them, rounded **up** to the currency's minor unit (usage is never charged zero), and a step
+  from ``m0`` to ``m1`` costs ``money_minor(m1) - money_minor(m0)``. Summing the steps telescopes: the money of a
+  session is the same however the network splits its reports, a step is never negative.
+* A grant (:func:`quota`) is whole blocks that the free allowance plus the affordable money cover; nothing when not
+  even one block is affordable.
 * Volume tiers (the whole quantity at the tier the total reaches) are not monotone; in real time they are rated as
   graduated tiers, and batch rating at the end of the period applies the volume price (:func:`volume_amount`).
 """
@@ -24,9 +28,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 
-from openbss.pricing.money import MINOR_UNITS, ROUNDING, round_money
-from openbss.pricing.tiers import Tier, price_tiered, price_volume
+from openbss.pricing.money import MINOR_UNITS
+from openbss.pricing.tiers import Tier, price_volume
 
 BASE_UNIT = {"data": "B", "voice": "second", "video": "second", "sms": "SMS", "mms": "MMS", "event": "event"}
 
@@ -35,16 +40,24 @@ class RatingError(ValueError):
     """A quantity or rate that cannot be rated (negative quantity, non-positive increment...)."""
 
 
+ROUNDINGS = ("up", "down", "halfUp", "halfEven")
+
+
 @dataclass(frozen=True)
 class UnitRate:
     currency: str
     price: Decimal  # per ``per`` base units
     per: Decimal = Decimal(1)  # base units the price is for (60 for "per minute", 1048576 for "per MB")
-    initial: int = 1  # first rating increment, in base units
-    subsequent: int = 1  # next increments
-    setup: Decimal = Decimal(0)  # charged once, with the first billable unit
+    initial: int = 1  # first rating increment (block), in base units
+    subsequent: int = 1  # next increments (blocks)
+    setup: Decimal = Decimal(0)  # charged once, with the first unit paid with money
     tiers: tuple[Tier, ...] = field(default=())  # graduated; quantities in ``per`` units; overrides ``price``
-    rounding: str = "halfUp"
+    rounding: str = "halfUp"  # how the price of one block is rounded to ``decimals`` (up, down, halfUp, halfEven)
+    decimals: int | None = None  # precision of the price of one block; None: exact (no rounding per block)
+    #: the setup charge comes with the first billable unit of a session even when an allowance pays it (default:
+    #: with the first unit paid with money)
+    setup_always: bool = False
+    max_charge: Decimal | None = None  # the most a session costs in money (a maximum cost per call)
 
     def __post_init__(self) -> None:
         if self.initial <= 0 or self.subsequent <= 0:
@@ -55,13 +68,21 @@ class UnitRate:
             raise RatingError("prices must not be negative")
         if self.currency not in MINOR_UNITS:
             raise RatingError(f"unknown currency '{self.currency}'")
-        if self.rounding not in ROUNDING:
-            raise RatingError(f"unknown rounding '{self.rounding}'")
+        if self.rounding not in ROUNDINGS:
+            raise RatingError(f"unknown rounding '{self.rounding}' (use {', '.join(ROUNDINGS)})")
+        if self.decimals is not None and not 0 <= self.decimals <= 9:
+            raise RatingError(f"decimals must be between 0 and 9, not {self.decimals}")
 
     @property
     def is_free(self) -> bool:
         return self.price == 0 and self.setup == 0 and all(t.unit_price == 0 and t.flat_fee == 0
                                                           for t in self.tiers)
+
+
+def default_block(per: Decimal) -> int:
+    """The rated unit of a price that sets no increments: its unit of measure (0.30 EUR per 5,000,000 bytes is rated
+    per started 5,000,000 bytes), or one base unit when the unit of measure is not a whole number of them."""
+    return int(per) if per >= 1 and per == per.to_integral_value() else 1
 
 
 def _check(units: int) -> None:
@@ -79,50 +100,205 @@ def billable(units: int, rate: UnitRate) -> int:
     return rate.initial + math.ceil((units - rate.initial) / rate.subsequent) * rate.subsequent
 
 
-def cumulative_amount(units: int, rate: UnitRate) -> Decimal:
-    """The exact (unrounded) price of the first ``units`` used units (increments applied)."""
-    b = billable(units, rate)
-    if b == 0:
-        return Decimal(0)
-    quantity = Decimal(b) / rate.per
+def _tiered(quantity: Fraction, tiers: Sequence[Tier]) -> Fraction:
+    total = Fraction(0)
+    for tier in tiers:
+        upper = quantity if tier.end is None else min(quantity, Fraction(tier.end))
+        slice_ = upper - Fraction(tier.start)
+        if slice_ <= 0:
+            break
+        total += slice_ * Fraction(tier.unit_price) + Fraction(tier.flat_fee)
+    return total
+
+
+def _exact(units: Fraction | int, rate: UnitRate) -> Fraction:
+    """The unrounded price of the first ``units`` paid units (no setup)."""
+    quantity = Fraction(units) / Fraction(rate.per)
     if rate.tiers:
-        return rate.setup + price_tiered(quantity, rate.tiers)
-    return rate.setup + quantity * rate.price
+        return _tiered(quantity, rate.tiers)
+    return quantity * Fraction(rate.price)
+
+
+def _round(value: Fraction, decimals: int, method: str) -> Fraction:
+    """``value`` (>= 0) at ``decimals`` by ``method``; a positive price never rounds to zero."""
+    scale = 10**decimals
+    scaled = value * scale
+    if method == "up":
+        n = math.ceil(scaled)
+    elif method == "down":
+        n = math.floor(scaled)
+    elif method == "halfUp":
+        n = math.floor(scaled + Fraction(1, 2))
+    else:
+        n = round(scaled)
+    if n == 0 and value > 0:
+        n = 1
+    return Fraction(n, scale)
+
+
+def block_price(start: int, size: int, rate: UnitRate) -> Fraction:
+    """The price of the block of paid units ``[start, start + size)``, rounded as the rate says."""
+    value = _exact(start + size, rate) - _exact(start, rate)
+    return value if rate.decimals is None else _round(value, rate.decimals, rate.rounding)
+
+
+def _run(start: int, count: int, size: int, rate: UnitRate) -> Fraction:
+    """The price of ``count`` whole blocks of ``size`` from ``start`` (a closed form per tier, not a loop per
+    block)."""
+    total = Fraction(0)
+    per = Fraction(rate.per)
+    while count > 0:
+        if not rate.tiers:
+            return total + count * block_price(start, size, rate)
+        position = Fraction(start) / per
+        tier = next(t for t in rate.tiers if t.end is None or position < Fraction(t.end))
+        inside = count if tier.end is None else min(count, math.floor((Fraction(tier.end) * per - start) / size))
+        if inside <= 0:  # a block across a tier boundary
+            total += block_price(start, size, rate)
+            start, count = start + size, count - 1
+            continue
+        total += block_price(start, size, rate)  # may carry the tier's flat fee
+        if inside > 1:
+            total += (inside - 1) * block_price(start + size, size, rate)
+        start, count = start + inside * size, count - inside
+    return total
+
+
+def money_amount(units: int, rate: UnitRate) -> Fraction:
+    """The exact price of ``units`` billable units paid with money (the call's increments are already applied: they
+    are not applied again to the part a funding source pays). Without ``decimals`` this is ``units`` at the price
+    (graduated through the tiers); with ``decimals`` each block's price is rounded first and a block paid in part
+    costs its share of the rounded block price. The setup charge comes with the first unit."""
+    _check(units)
+    if units == 0:
+        return Fraction(0)
+    setup = Fraction(0) if rate.setup_always else Fraction(rate.setup)
+    if rate.decimals is None:
+        return setup + _exact(units, rate)
+    first = min(units, rate.initial)
+    total = setup + block_price(0, rate.initial, rate) * Fraction(first, rate.initial)
+    rest = units - first
+    if rest:
+        whole, part = divmod(rest, rate.subsequent)
+        total += _run(rate.initial, whole, rate.subsequent, rate)
+        if part:
+            start = rate.initial + whole * rate.subsequent
+            total += block_price(start, rate.subsequent, rate) * Fraction(part, rate.subsequent)
+    return total
+
+
+def money_minor(units: int, rate: UnitRate) -> int:
+    """``money_amount`` in minor units of the currency, rounded up: usage paid with money is never charged zero; no
+    more than the rate's maximum charge per session."""
+    scale = 10 ** MINOR_UNITS[rate.currency]
+    minor = math.ceil(money_amount(units, rate) * scale)
+    if rate.max_charge is not None:
+        return min(minor, math.ceil(Fraction(rate.max_charge) * scale))
+    return minor
+
+
+def setup_minor(rate: UnitRate) -> int:
+    """The setup charge in minor units (rounded up) when it is charged apart from the money-paid units
+    (``setup_always``); 0 otherwise (it is then part of ``money_amount``)."""
+    return math.ceil(Fraction(rate.setup) * 10 ** MINOR_UNITS[rate.currency]) if rate.setup_always else 0
+
+
+def money_step(before: int, after: int, rate: UnitRate) -> int:
+    """Money (minor units) for going from ``before`` to ``after`` cumulative money-paid units; never negative."""
+    _check(before)
+    if after < before:
+        raise RatingError("cumulative usage cannot decrease")
+    return money_minor(after, rate) - money_minor(before, rate)
+
+
+def cumulative_amount(units: int, rate: UnitRate) -> Decimal:
+    """The exact price of the first ``units`` used units, all paid with money (increments applied), as a Decimal
+    (exact when the currency allows it)."""
+    value = money_amount(billable(units, rate), rate)
+    return Decimal(value.numerator) / Decimal(value.denominator)
 
 
 def cumulative_minor(units: int, rate: UnitRate) -> int:
-    """``cumulative_amount`` rounded to the currency's minor unit (the platform's one rounding rule)."""
-    return to_minor(round_money(cumulative_amount(units, rate), rate.currency, rate.rounding), rate.currency)
+    """The charge in minor units of the first ``units`` used units, all paid with money."""
+    return money_minor(billable(units, rate), rate)
 
 
 def step_minor(before: int, after: int, rate: UnitRate) -> int:
-    """Money (minor units) for going from ``before`` to ``after`` cumulative units; never negative."""
+    """Money (minor units) for going from ``before`` to ``after`` cumulative used units; never negative."""
     _check(before)
     if after < before:
         raise RatingError("cumulative usage cannot decrease")
     return cumulative_minor(after, rate) - cumulative_minor(before, rate)
 
 
-def affordable_units(before: int, budget_minor: int, rate: UnitRate, cap: int) -> int:
-    """The most units ``u <= cap`` whose step from ``before`` costs at most ``budget_minor`` (a quota to grant).
+def boundary(base: int, k: int, rate: UnitRate) -> int:
+    """The ``k``-th block boundary after ``base`` (itself a boundary: 0 or ``billable`` of something)."""
+    if k == 0:
+        return base
+    if base == 0:
+        return rate.initial + (k - 1) * rate.subsequent
+    return base + k * rate.subsequent
 
-    Monotone in ``u``, so a binary search; the answer is a whole number of increments past ``before`` when the
-    budget is the limit.
-    """
-    _check(before)
-    _check(cap)
-    if budget_minor < 0:
+
+def allowance_reach(paid: int, free: int, blocks: UnitRate) -> int:
+    """With allowances counted in their own blocks: the most used units of a session they may cover in total, when
+    they already covered the first ``paid`` and have ``free`` units left (the last block boundary within reach)."""
+    _check(paid)
+    limit = billable(paid, blocks) + max(0, free)
+    if limit < blocks.initial:
         return 0
-    if rate.is_free or step_minor(before, before + cap, rate) <= budget_minor:
-        return cap
-    lo, hi = 0, cap  # step(lo) <= budget < step(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if step_minor(before, before + mid, rate) <= budget_minor:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return blocks.initial + (limit - blocks.initial) // blocks.subsequent * blocks.subsequent
+
+
+@dataclass(frozen=True)
+class Quota:
+    units: int  # used units granted (to add to what was used)
+    final: bool  # less than requested: the credit ran out
+    allowance: int  # billable units held from allowances
+    money_units: int  # billable units held in money
+    money_minor: int  # money held
+
+
+def quota(used: int, want: int, rate: UnitRate, *, money_units: int, allowance_free: int,
+          budget_minor: int) -> Quota:
+    """The grant for ``want`` more units after ``used``: whole blocks (the request rounded up to a block boundary),
+    as many as the free allowance units plus ``budget_minor`` of money cover, money priced after the
+    ``money_units`` already paid. The part of a block already charged is granted at no cost."""
+    _check(used)
+    _check(want)
+    if want == 0:
+        return Quota(0, False, 0, 0, 0)
+    base = billable(used, rate)
+    target = billable(used + want, rate)
+    if target == base:
+        top = 0
+    elif base == 0:
+        top = 1 + (target - rate.initial) // rate.subsequent
+    else:
+        top = (target - base) // rate.subsequent
+    free = max(0, allowance_free)
+
+    def cost(k: int) -> tuple[int, int, int]:
+        need = boundary(base, k, rate) - base
+        allowance = min(need, free)
+        money = need - allowance
+        minor = money_step(money_units, money_units + money, rate) if money else 0
+        if base == 0 and k > 0:
+            minor += setup_minor(rate)
+        return allowance, money, minor
+
+    k = top
+    if cost(top)[2] > budget_minor:
+        lo, hi = 0, top  # cost(lo) affordable (0 costs nothing), cost(hi) not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if cost(mid)[2] <= budget_minor:
+                lo = mid
+            else:
+                hi = mid
+        k = lo
+    allowance, money, minor = cost(k)
+    return Quota(boundary(base, k, rate) - used, k < top, allowance, money, minor)
 
 
 def allocate(units: int, available: Sequence[tuple[str, int]]) -> tuple[list[tuple[str, int]], int]:

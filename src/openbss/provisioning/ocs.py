@@ -2,8 +2,8 @@
 charging account (main balance and this period's allowance buckets from the offering), suspend/resume/terminate
 change the account's status, a plan change re-rates with the new offering.
 
-Enabled with ``OPENBSS_PROVISIONING_OCS=charging`` (default ``simulator``): the composition root plugs it in as the
-``ocs`` element. The charging account lives in the same
+The default (``OPENBSS_PROVISIONING_OCS=charging``; ``simulator`` lets the network simulator play the OCS, for its own
+tests): the composition root plugs it in as the ``ocs`` element. The charging account lives in the same
 database, so each call is one transaction of the tenant (outside the orchestrator's). Idempotent per subscriber: an
 account that already exists for the same subscriber and billing account answers a repeated create without opening
 a second one.
