@@ -14,11 +14,13 @@ A domain plugs in here in three places (docs/architecture.md, "Adding a domain")
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
+from openbss.billing import wiring as billing_wiring
+from openbss.billing.service import Balances
+from openbss.billing.wiring import BillingServices
 from openbss.catalog import wiring as catalog_wiring
 from openbss.catalog.wiring import CatalogServices
 from openbss.charging import wiring as charging_wiring
@@ -38,7 +40,7 @@ from openbss.platform.events.consumers import Consumer
 from openbss.platform.messaging import messaging_loop
 from openbss.platform.personal_data import PersonalDataRegistry, encrypted_tables
 from openbss.platform.runtime import Runtime
-from openbss.platform.tmf.resource import Context, TmfApi
+from openbss.platform.tmf.resource import TmfApi
 from openbss.platform.worker import register_platform_consumers
 from openbss.provisioning import wiring as provisioning_wiring
 from openbss.provisioning.adapters import AdapterFactory, NetworkAdapter
@@ -49,14 +51,6 @@ from openbss.selfcare import signin
 from openbss.selfcare.housekeeping import housekeeping
 from openbss.selfcare.wiring import SelfcareServices
 from openbss.settings import Settings
-
-
-class NothingOwed:
-    """The open balance of every billing account until the billing domain provides its own: nothing is owed, so
-    closing an account and erasing its holder are not refused for money. Declared here and only here."""
-
-    async def open_balance(self, ctx: Context, billing_account_id: str) -> Decimal:
-        return Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +65,7 @@ class Services:
     ordering: OrderingServices
     charging: ChargingServices
     selfcare: SelfcareServices
+    billing: BillingServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -78,7 +73,8 @@ class Services:
     def apis(self) -> list[TmfApi]:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
-                *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis]
+                *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
+                *self.billing.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -90,12 +86,12 @@ class Services:
 
 
 def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenBalances | None = None) -> Services:
-    """Every domain's services for this process. ``open_balances`` replaces the declaration that nothing is owed
-    (what the billing domain will pass)."""
+    """Every domain's services for this process. ``open_balances`` replaces billing's open balances (tests)."""
     registry = PersonalDataRegistry()
     party = party_wiring.build(settings)
+    balances = Balances()
     customer = customer_wiring.build(settings, party.service, registry)
-    account = account_wiring.build(settings, party.service, customer.service, open_balances or NothingOwed())
+    account = account_wiring.build(settings, party.service, customer.service, open_balances or balances)
     inventory = inventory_wiring.build(settings)
     catalog = catalog_wiring.build(settings, sold=inventory.service)
     charging = charging_wiring.build(settings, catalog.service, account.service)
@@ -108,6 +104,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     provisioning = provisioning_wiring.build(settings, runtime.db, catalog.service, inventory.service, network)
     ordering = ordering_wiring.build(settings, catalog.service, customer.service, account.service,
                                      inventory.service, provisioning.service)
+    billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
+                                   catalog=catalog.service, usage=charging.service, balances=balances)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
@@ -125,7 +123,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_eraser("party", party.service.erase_party, order=900)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
-                    selfcare=selfcare, personal_data=registry)
+                    selfcare=selfcare, billing=billing, personal_data=registry)
 
 
 def tmf_apis(settings: Settings) -> list[TmfApi]:
@@ -150,4 +148,4 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 
 
-__all__ = ["NothingOwed", "Services", "build_services", "wire_worker"]
+__all__ = ["Services", "build_services", "wire_worker"]

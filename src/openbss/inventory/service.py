@@ -170,6 +170,14 @@ class InventoryService:
         """The customer 360 section: the live products of the customer or its party."""
         return await self.live_products_of(ctx, [customer["id"], (customer.get("engagedParty") or {}).get("id", "")])
 
+    async def products_billed_to(self, ctx: Context, billing_account_id: str) -> list[dict[str, Any]]:
+        """Every product charged to a billing account, whatever its status (a terminated one may still owe its
+        last period or a credit), oldest first."""
+        rows = (await ctx.session.execute(select(Product).where(
+            Product.body.contains({"billingAccount": {"id": billing_account_id}}))
+            .order_by(Product.created_at, Product.id))).scalars().all()
+        return await self.products.store.render_all(ctx, list(rows))
+
     async def live_products_of(self, ctx: Context, party_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The live products whose related parties include one of ``party_ids`` (a party or its customers)."""
         ids = [i for i in dict.fromkeys(party_ids) if i]

@@ -1,0 +1,106 @@
+"""HTTP APIs of billing.
+
+* TMF678 Customer Bill Management at ``/tmf-api/customerBillManagement/v4/``: customerBill (list, get, PATCH of
+  the state: ``validated`` finalizes a draft), appliedCustomerBillingRate (the lines: list, get),
+  customerBillOnDemand (create: the account's next bill computed as a run would, nothing written; list, get), hub.
+* ``/billing/v1`` (what TMF678 lacks): ``POST /billRun`` (bill every account, or some, as of a date),
+  ``GET|PATCH /settings`` (the tenant's proration conventions, numbering and grace period), ``GET
+  /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
+"""
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from openbss.billing.errors import InvalidBilling
+from openbss.billing.service import BillingService
+from openbss.billing.wiring import BillingServices
+from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.errors import NotFound
+from openbss.platform.runtime import authenticate
+from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
+from openbss.platform.tmf.router import api_router
+
+MONEY = {"$ref": "#/definitions/Money"}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "OpenBSSCustomerBill": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "title": "OpenBSSCustomerBill",
+        "description": "A TMF678 CustomerBill with the balance it was issued against",
+        "allOf": [{"$ref": "TMF678-CustomerBill-v4.0.0.swagger.json#/definitions/CustomerBill"}],
+        "properties": {
+            "previousBalance": {**MONEY, "description": "The account's balance before this bill (negative: a "
+                                                        "credit)"},
+            "creditApplied": {**MONEY, "description": "The part of a credit balance used by this bill"},
+        },
+    },
+    "OpenBSSCustomerBillOnDemand": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "title": "OpenBSSCustomerBillOnDemand",
+        "description": "A TMF678 CustomerBillOnDemand answered with the bill it would make (nothing written)",
+        "allOf": [{"$ref": "TMF678-CustomerBill-v4.0.0.swagger.json#/definitions/CustomerBillOnDemand"}],
+        "properties": {"billPreview": {"description": "The OpenBSSCustomerBill the account would get now, with "
+                                                      "its lines (appliedCustomerBillingRate)"}},
+    },
+}
+
+
+def _as_of(value: Any) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidBilling(f"'asOf': '{value}' is not a date (YYYY-MM-DD)") from exc
+
+
+def billing_router(billing: BillingService) -> APIRouter:
+    router = APIRouter(prefix="/billing/v1", tags=["Billing"])
+
+    async def bill_run(request: Request, body: dict[str, Any] = Body(...),
+                       principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        unknown = sorted(set(body) - {"asOf", "finalize", "billingAccount"})
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: asOf, finalize, billingAccount)")
+        finalize = body.get("finalize")
+        if finalize is not None and not isinstance(finalize, bool):
+            raise InvalidBilling("'finalize' must be true or false")
+        accounts = body.get("billingAccount")
+        ids = None
+        if accounts is not None:
+            if not isinstance(accounts, list) or not all(isinstance(a, dict) and isinstance(a.get("id"), str)
+                                                         for a in accounts):
+                raise InvalidBilling("'billingAccount' must be a list of references ({\"id\": ...})")
+            ids = [a["id"] for a in accounts]
+        as_of = _as_of(body.get("asOf"))
+        async with unit_of_work(request, principal) as ctx:
+            report = await billing.run(ctx, as_of, finalize=finalize, account_ids=ids)
+        return TmfJSONResponse(report.as_dict(), status_code=201)
+
+    async def get_settings(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(billing.render_settings(await billing.tenant_settings(ctx)))
+
+    async def patch_settings(request: Request, body: dict[str, Any] = Body(...),
+                             principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.set_tenant_settings(ctx, body))
+
+    async def schema(name: str) -> Response:
+        found = SCHEMAS.get(name.removesuffix(".json"))
+        if found is None:
+            raise NotFound(f"no schema '{name}'")
+        return TmfJSONResponse(found)
+
+    router.add_api_route("/billRun", bill_run, methods=["POST"], status_code=201, summary="Run billing")
+    router.add_api_route("/settings", get_settings, methods=["GET"], summary="The tenant's billing settings")
+    router.add_api_route("/settings", patch_settings, methods=["PATCH"], summary="Change billing settings")
+    router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")
+    return router
+
+
+def routers(svc: BillingServices) -> list[tuple[str, APIRouter]]:
+    return [(svc.api.title, api_router(svc.api, svc.resources)), ("Billing", billing_router(svc.service))]
