@@ -434,10 +434,12 @@ class BillingService:
     async def preview(self, ctx: Context, account_id: str, as_of: date | None = None) -> dict[str, Any]:
         """The account's next bill as it stands (bill on demand): the same computation as a run, nothing written."""
         account, bill_date, tz = await self._cycle(ctx, account_id, as_of, upcoming=True)
+        day, months, _ = cycle_of(account)
         settings = await self.tenant_settings(ctx)
-        draft = await self._bill_row(ctx, account_id, bill_date)
-        if draft is not None and draft.state not in DRAFT_STATES:
-            raise BillIssued(f"the bill of '{account_id}' dated {bill_date} is already issued ({draft.number})")
+        draft = await self._bill_row(ctx, account_id, bill_date, lock=False)
+        while draft is not None and draft.state not in DRAFT_STATES:  # billed ahead: the first cycle date not
+            bill_date = next_cycle_date(bill_date, day, months)        # issued yet
+            draft = await self._bill_row(ctx, account_id, bill_date, lock=False)
         lines = await self.compute(ctx, account, bill_date, settings, draft.id if draft else None)
         doc = self.bill_document(ctx, account, bill_date, lines, settings)
         currency = account.get("currency") or "EUR"
@@ -446,10 +448,11 @@ class BillingService:
             for i, ln in enumerate(lines)]
         return doc
 
-    async def _bill_row(self, ctx: Context, account_id: str, bill_date: date) -> CustomerBill | None:
-        return (await ctx.session.execute(select(CustomerBill).where(
-            CustomerBill.billing_account_id == account_id, CustomerBill.bill_date == bill_date,
-            CustomerBill.run_type == "onCycle").with_for_update())).scalars().first()
+    async def _bill_row(self, ctx: Context, account_id: str, bill_date: date, *, lock: bool = True,
+                        ) -> CustomerBill | None:
+        stmt = select(CustomerBill).where(CustomerBill.billing_account_id == account_id,
+                                          CustomerBill.bill_date == bill_date, CustomerBill.run_type == "onCycle")
+        return (await ctx.session.execute(stmt.with_for_update() if lock else stmt)).scalars().first()
 
     async def bill_account(self, ctx: Context, account_id: str, as_of: date | None = None, *,
                            finalize: bool | None = None) -> dict[str, Any] | None:
