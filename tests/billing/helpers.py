@@ -21,10 +21,13 @@ async def billing_account(client: httpx.AsyncClient, h: dict[str, str], *, day: 
                           currency: str = "EUR", terms: int = 14) -> dict[str, Any]:
     party = await make_individual(client, h)
     customer = await make_customer(client, h, party)
+    customer["engagedParty"] = {"id": party["id"], "@referredType": "Individual"}
     body = billing_account_body(customer, currency=currency, paymentTermsDays=terms,
                                 billCycle={"billingDay": day, "frequency": "monthly", "timeZone": tz})
     body["creditLimit"] = {"unit": currency, "value": 1000}
-    return await created(await client.post("/tmf-api/accountManagement/v4/billingAccount", json=body, headers=h))
+    account = await created(await client.post("/tmf-api/accountManagement/v4/billingAccount", json=body, headers=h))
+    account["_owner"] = [{"id": party["id"], "role": "owner", "@referredType": "Individual"}]
+    return account
 
 
 def recurring(value: str, *, rate: str = "20", name: str = "Monthly fee", price_id: str | None = None,
@@ -48,7 +51,7 @@ async def sell(rt: Any, tenant: str, account: dict[str, Any], start: str, prices
         return await session_services().inventory.service.products.record(ctx, {
             "@type": "Product", "name": "Mobile plan", "status": "active", "startDate": start,
             "billingAccount": {"id": account["id"]}, "productPrice": prices,
-            "relatedParty": account["relatedParty"], **extra})
+            "relatedParty": [*account["relatedParty"], *account.get("_owner", [])], **extra})
 
 
 async def terminate(rt: Any, tenant: str, product_id: str, when: str) -> None:

@@ -243,7 +243,7 @@ class BillingService:
         return {r[0] for r in await ctx.session.execute(stmt)}
 
     async def compute(self, ctx: Context, account: dict[str, Any], bill_date: date, settings: TenantBilling,
-                      draft_id: str | None = None) -> list[Line]:
+                      draft_id: str | None = None, products: list[dict[str, Any]] | None = None) -> list[Line]:
         """The lines the bill of ``account`` dated ``bill_date`` gets: what should have been billed up to it,
         minus what other bills hold."""
         day, months, tz = cycle_of(account)
@@ -253,7 +253,9 @@ class BillingService:
         billed = await self._billed(ctx, account["id"], draft_id)
         lines: list[Line] = []
         prices: dict[str, dict[str, Any]] = {}
-        for product in await self.products.products_billed_to(ctx, account["id"]):
+        if products is None:
+            products = await self.products.products_billed_to(ctx, account["id"])
+        for product in products:
             start = local_date(product.get("startDate"), tz)
             if start is None:
                 continue
@@ -368,8 +370,19 @@ class BillingService:
     def _tax(line: Line, currency: str, rounding: str) -> Decimal:
         return round_money(line.amount * line.tax_rate / 100, currency, rounding)
 
+    @staticmethod
+    def parties(account: dict[str, Any], products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Who the bill concerns: the account's related parties and the owners of its products (references only:
+        no personal data is copied onto a bill)."""
+        out: dict[str, dict[str, Any]] = {}
+        for p in [*(account.get("relatedParty") or []),
+                  *(r for prod in products for r in prod.get("relatedParty") or [] if r.get("role") == "owner")]:
+            if p.get("id") and p["id"] not in out:
+                out[p["id"]] = {k: p[k] for k in ("id", "role", "@referredType") if k in p}
+        return list(out.values())
+
     def bill_document(self, ctx: Context, account: dict[str, Any], bill_date: date, lines: list[Line],
-                      settings: TenantBilling) -> dict[str, Any]:
+                      settings: TenantBilling, parties: list[dict[str, Any]]) -> dict[str, Any]:
         day, months, tz = cycle_of(account)
         currency = account.get("currency") or "EUR"
         excluded, included, items = self._totals(lines, currency, settings.conventions.rounding)
@@ -387,8 +400,7 @@ class BillingService:
                               "endDateTime": format_datetime(local_midnight(bill_date, tz))},
             "nextBillDate": format_datetime(local_midnight(next_cycle_date(bill_date, day, months), tz)),
             "paymentDueDate": format_datetime(local_midnight(bill_date + timedelta(days=terms), tz)),
-            "relatedParty": [{k: p[k] for k in ("id", "role", "@referredType") if k in p}
-                             for p in account.get("relatedParty") or [] if p.get("id")],
+            "relatedParty": parties,
             "taxExcludedAmount": _money(excluded, currency),
             "taxIncludedAmount": _money(included, currency),
             "taxItem": items,
@@ -440,8 +452,9 @@ class BillingService:
         while draft is not None and draft.state not in DRAFT_STATES:  # billed ahead: the first cycle date not
             bill_date = next_cycle_date(bill_date, day, months)        # issued yet
             draft = await self._bill_row(ctx, account_id, bill_date, lock=False)
-        lines = await self.compute(ctx, account, bill_date, settings, draft.id if draft else None)
-        doc = self.bill_document(ctx, account, bill_date, lines, settings)
+        products = await self.products.products_billed_to(ctx, account_id)
+        lines = await self.compute(ctx, account, bill_date, settings, draft.id if draft else None, products)
+        doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
         currency = account.get("currency") or "EUR"
         doc["appliedCustomerBillingRate"] = [
             self.line_document(ctx, f"preview-{i + 1}", doc, ln, currency, tz, settings.conventions.rounding)
@@ -466,11 +479,12 @@ class BillingService:
         row = await self._bill_row(ctx, account_id, bill_date)
         if row is not None and row.state not in DRAFT_STATES:
             return None
-        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None)
+        products = await self.products.products_billed_to(ctx, account_id)
+        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None, products)
         if not lines and row is None:
             return None
         currency = account.get("currency") or "EUR"
-        doc = self.bill_document(ctx, account, bill_date, lines, settings)
+        doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
         excluded_total = _decimal(doc["taxIncludedAmount"]["value"])
         if row is None:
             bill_id = str(uuid.uuid4())
