@@ -19,6 +19,7 @@ from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
 from openbss.billing import wiring as billing_wiring
+from openbss.billing.runs import billing_loop
 from openbss.billing.service import Balances
 from openbss.billing.wiring import BillingServices
 from openbss.catalog import wiring as catalog_wiring
@@ -144,6 +145,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: orchestrate(services.provisioning, stop))
     runtime.background_loops.append(lambda stop: housekeeping(s, db, services.selfcare, stop))
     runtime.background_loops.append(lambda stop: messaging_loop(db, s, stop))
+    runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

@@ -3,7 +3,8 @@
 * TMF678 Customer Bill Management at ``/tmf-api/customerBillManagement/v4/``: customerBill (list, get, PATCH of
   the state: ``validated`` finalizes a draft), appliedCustomerBillingRate (the lines: list, get),
   customerBillOnDemand (create: the account's next bill computed as a run would, nothing written; list, get), hub.
-* ``/billing/v1`` (what TMF678 lacks): ``POST /billRun`` (bill every account, or some, as of a date),
+* ``/billing/v1`` (what TMF678 lacks): ``POST /billRun`` (bill every account, or some, as of a date; with
+  ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
   ``GET|PATCH /settings`` (the tenant's proration conventions, numbering and grace period), ``GET
   /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
@@ -15,12 +16,14 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from openbss.billing.errors import InvalidBilling
+from openbss.billing.runs import run_status, start_run
 from openbss.billing.service import BillingService
 from openbss.billing.wiring import BillingServices
 from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.db import utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.runtime import authenticate
-from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
+from openbss.platform.tmf.resource import TmfJSONResponse, base_url, unit_of_work
 from openbss.platform.tmf.router import api_router
 
 MONEY = {"$ref": "#/definitions/Money"}
@@ -60,9 +63,10 @@ def billing_router(billing: BillingService) -> APIRouter:
     async def bill_run(request: Request, body: dict[str, Any] = Body(...),
                        principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", WRITE)
-        unknown = sorted(set(body) - {"asOf", "finalize", "billingAccount"})
+        known = {"asOf", "finalize", "billingAccount", "partitionSize"}
+        unknown = sorted(set(body) - known)
         if unknown:
-            raise InvalidBilling(f"unknown attributes {unknown} (known: asOf, finalize, billingAccount)")
+            raise InvalidBilling(f"unknown attributes {unknown} (known: {', '.join(sorted(known))})")
         finalize = body.get("finalize")
         if finalize is not None and not isinstance(finalize, bool):
             raise InvalidBilling("'finalize' must be true or false")
@@ -74,9 +78,24 @@ def billing_router(billing: BillingService) -> APIRouter:
                 raise InvalidBilling("'billingAccount' must be a list of references ({\"id\": ...})")
             ids = [a["id"] for a in accounts]
         as_of = _as_of(body.get("asOf"))
+        size = body.get("partitionSize")
+        if size is not None:
+            if ids is not None:
+                raise InvalidBilling("a partitioned run bills every account: 'billingAccount' is not allowed")
+            if not isinstance(size, int) or isinstance(size, bool):
+                raise InvalidBilling("'partitionSize' must be a whole number of accounts")
+            async with unit_of_work(request, principal) as ctx:
+                job = await start_run(ctx, billing, as_of or utcnow().date(), finalize=finalize, size=size)
+            return TmfJSONResponse(job, status_code=202,
+                                   headers={"Location": f"{base_url(request)}/billing/v1/billRun/{job['id']}"})
         async with unit_of_work(request, principal) as ctx:
             report = await billing.run(ctx, as_of, finalize=finalize, account_ids=ids)
         return TmfJSONResponse(report.as_dict(), status_code=201)
+
+    async def get_run(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await run_status(ctx, id))
 
     async def get_settings(request: Request, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", READ)
@@ -96,6 +115,7 @@ def billing_router(billing: BillingService) -> APIRouter:
         return TmfJSONResponse(found)
 
     router.add_api_route("/billRun", bill_run, methods=["POST"], status_code=201, summary="Run billing")
+    router.add_api_route("/billRun/{id}", get_run, methods=["GET"], summary="A partitioned bill run's progress")
     router.add_api_route("/settings", get_settings, methods=["GET"], summary="The tenant's billing settings")
     router.add_api_route("/settings", patch_settings, methods=["PATCH"], summary="Change billing settings")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")

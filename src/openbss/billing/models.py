@@ -14,13 +14,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -28,9 +30,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     UniqueConstraint,
+    func,
     literal_column,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform.db import Base, TenantScoped
@@ -125,3 +129,32 @@ class BillOnDemand(TmfDocument, Base):
     """TMF678 CustomerBillOnDemand requests (each with the preview it answered; no bill is written)."""
 
     __tablename__ = "billing_bill_on_demand"
+
+
+class BillRun(TenantScoped, Base):
+    """A bill run as a job: its partitions are claimed by workers (``FOR UPDATE SKIP LOCKED``), each worked in the
+    transaction that holds its lock, so a worker killed mid-partition leaves nothing behind and the partition is
+    claimed again."""
+
+    __tablename__ = "billing_run"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    finalize: Mapped[bool | None] = mapped_column(Boolean)
+    partitions: Mapped[int] = mapped_column(Integer)
+    accounts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BillRunPartition(TenantScoped, Base):
+    __tablename__ = "billing_run_partition"
+    __table_args__ = (PrimaryKeyConstraint("run_id", "part"),
+                      Index("ix_billing_run_partition_pending", "state", postgresql_where=text("state = 'pending'")))
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("billing_run.id"))
+    part: Mapped[int] = mapped_column(Integer)
+    account_ids: Mapped[list[str]] = mapped_column(JSONB)
+    state: Mapped[str] = mapped_column(String(10), server_default="pending")  # pending | done
+    worker: Mapped[str | None] = mapped_column(String(200))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -584,7 +584,8 @@ class BillingService:
 
     # --- the run ----------------------------------------------------------------------------------------------
     async def run(self, ctx: Context, as_of: date | None = None, *, finalize: bool | None = None,
-                  account_ids: Sequence[str] | None = None) -> RunReport:
+                  account_ids: Sequence[str] | None = None,
+                  after_account: Callable[[str], Awaitable[None]] | None = None) -> RunReport:
         """Bill every account of the tenant (or ``account_ids``), each in a savepoint: an account that fails is
         parked with its reason and the run goes on; one billed concurrently is counted as skipped."""
         report = RunReport(as_of)
@@ -609,6 +610,9 @@ class BillingService:
                 except (DomainError, ValueError) as exc:
                     report.failed[account_id] = str(exc)
                     continue
+                finally:
+                    if after_account is not None:
+                        await after_account(account_id)
                 if bill is None:
                     report.skipped += 1
                     continue
