@@ -54,7 +54,7 @@ async def test_a_run_bills_what_was_sold_and_a_second_run_adds_nothing(client: A
     assert bill.total == Decimal("147.60")  # 123.00 + 20 % VAT
     body = bill.body
     assert body["taxExcludedAmount"] == {"unit": "EUR", "value": Decimal("123.0")}
-    assert body["taxItem"] == [{"taxCategory": "VAT", "taxRate": Decimal(20),
+    assert body["taxItem"] == [{"@type": "TaxItem", "taxCategory": "VAT/standard", "taxRate": Decimal(20),
                                 "taxAmount": {"unit": "EUR", "value": Decimal("24.6")}}]
     assert body["billNo"] == "INV-2027-000001" and body["state"] == "validated"
     assert body["billDate"] == "2027-02-28T23:00:00.000Z"  # midnight in Paris

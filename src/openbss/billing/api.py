@@ -5,7 +5,8 @@
   customerBillOnDemand (create: the account's next bill computed as a run would, nothing written; list, get), hub.
 * ``/billing/v1`` (what TMF678 lacks): ``POST /billRun`` (bill every account, or some, as of a date; with
   ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
-  ``GET|PATCH /settings`` (the tenant's proration conventions, numbering and grace period), ``GET
+  ``GET|PATCH /settings`` (the tenant's proration conventions, numbering, grace period, taxes), ``GET|POST
+  /taxRate`` (the built-in tax engine's rates), ``GET
   /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -108,6 +109,17 @@ def billing_router(billing: BillingService) -> APIRouter:
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await billing.set_tenant_settings(ctx, body))
 
+    async def list_tax_rates(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.tax_rates(ctx))
+
+    async def add_tax_rate(request: Request, body: dict[str, Any] = Body(...),
+                           principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.add_tax_rate(ctx, body), status_code=201)
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -118,6 +130,8 @@ def billing_router(billing: BillingService) -> APIRouter:
     router.add_api_route("/billRun/{id}", get_run, methods=["GET"], summary="A partitioned bill run's progress")
     router.add_api_route("/settings", get_settings, methods=["GET"], summary="The tenant's billing settings")
     router.add_api_route("/settings", patch_settings, methods=["PATCH"], summary="Change billing settings")
+    router.add_api_route("/taxRate", list_tax_rates, methods=["GET"], summary="The built-in tax engine's rates")
+    router.add_api_route("/taxRate", add_tax_rate, methods=["POST"], status_code=201, summary="Add a tax rate")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")
     return router
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     Numeric,
@@ -123,6 +124,23 @@ class BillingSettings(TenantScoped, Base):
     number_series: Mapped[str] = mapped_column(String(50), server_default="INV")
     number_format: Mapped[str] = mapped_column(String(100), server_default="{series}-{year}-{seq:06d}")
     grace_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    tax_country: Mapped[str | None] = mapped_column(String(2))
+
+
+class TaxRateRow(TenantScoped, Base):
+    """The built-in tax engine's table: a rate per jurisdiction (country, or country-region), category and validity;
+    several rows of one jurisdiction and category stack (a VAT and a telecom levy)."""
+
+    __tablename__ = "billing_tax_rate"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(50))
+    rate: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
 
 
 class BillOnDemand(TmfDocument, Base):

@@ -20,6 +20,7 @@ line, one on-cycle bill per account and cycle date, a gapless number per series,
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from openbss.billing.errors import BillIssued, InvalidBilling
-from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, UsageItem
+from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
 from openbss.charging.service import RatedUsage
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
@@ -43,6 +44,7 @@ from openbss.pricing import proration
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
+from openbss.pricing.taxes import Tax, TaxRate, applicable, taxes_of
 
 DRAFT_STATES = ("new", "onHold")
 ISSUED_STATES = ("validated", "sent", "partiallyPaid", "settled")
@@ -78,6 +80,8 @@ class TenantBilling:
     number_series: str = "INV"
     number_format: str = "{series}-{year}-{seq:06d}"
     grace_days: int = 0
+    tax_inclusive: bool = False
+    tax_country: str | None = None
 
 
 @dataclass
@@ -88,10 +92,14 @@ class Line:
     period_start: date
     period_end: date
     amount: Decimal
-    tax_rate: Decimal
+    tax_rate: Decimal  # the rate the price was sold with (used when the tenant has no tax table)
     product: dict[str, Any] | None
     characteristics: dict[str, Any] = field(default_factory=dict)
     usage_ids: list[str] = field(default_factory=list)
+    tax_category: str = "standard"
+    #: ``amount`` includes tax (inclusive prices) until the taxes are applied; then it is the net amount
+    inclusive: bool = False
+    taxes: list[Tax] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class Billed:
     period_start: date
     period_end: date
     amount: Decimal
+    gross: Decimal
 
 
 @dataclass
@@ -178,13 +187,14 @@ class BillingService:
             proration.Conventions(day_count=row.day_count, period_end=row.period_end,
                                   factor_places=row.factor_places, factor_rounding=row.factor_rounding,
                                   rounding=row.rounding),
-            number_series=row.number_series, number_format=row.number_format, grace_days=row.grace_days)
+            number_series=row.number_series, number_format=row.number_format, grace_days=row.grace_days,
+            tax_inclusive=row.tax_inclusive, tax_country=row.tax_country)
 
     async def set_tenant_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self.tenant_settings(ctx)
         conv = current.conventions
         known = {"dayCount", "periodEnd", "factorPlaces", "factorRounding", "rounding", "numberSeries",
-                 "numberFormat", "graceDays"}
+                 "numberFormat", "graceDays", "taxInclusive", "taxCountry"}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise InvalidBilling(f"unknown billing settings {unknown} (known: {', '.join(sorted(known))})")
@@ -210,7 +220,14 @@ class BillingService:
             raise InvalidBilling("'numberFormat' must hold {seq} and make numbers of at most 64 characters")
         if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= 60:
             raise InvalidBilling("'graceDays' must be a whole number of days between 0 and 60")
-        values = {"day_count": new_conv.day_count, "period_end": new_conv.period_end,
+        inclusive = changes.get("taxInclusive", current.tax_inclusive)
+        if not isinstance(inclusive, bool):
+            raise InvalidBilling("'taxInclusive' must be true or false")
+        country = changes.get("taxCountry", current.tax_country)
+        if country is not None and (not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country)):
+            raise InvalidBilling(f"'taxCountry': {country!r} is not an ISO 3166-1 alpha-2 code (e.g. FR)")
+        values = {"tax_inclusive": inclusive, "tax_country": country, "day_count": new_conv.day_count,
+                  "period_end": new_conv.period_end,
                   "factor_places": new_conv.factor_places, "factor_rounding": new_conv.factor_rounding,
                   "rounding": new_conv.rounding, "number_series": series, "number_format": fmt,
                   "grace_days": grace}
@@ -223,15 +240,18 @@ class BillingService:
         c = s.conventions
         return {"dayCount": c.day_count, "periodEnd": c.period_end, "factorPlaces": c.factor_places,
                 "factorRounding": c.factor_rounding, "rounding": c.rounding, "numberSeries": s.number_series,
-                "numberFormat": s.number_format, "graceDays": s.grace_days}
+                "numberFormat": s.number_format, "graceDays": s.grace_days, "taxInclusive": s.tax_inclusive,
+                "taxCountry": s.tax_country}
 
     # --- what an account should be billed ------------------------------------------------------------------
     async def _billed(self, ctx: Context, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
+        gross = AppliedRate.body["taxIncludedAmount"]["value"].astext
         stmt = select(AppliedRate.charge_key, AppliedRate.period_start, AppliedRate.period_end, AppliedRate.amount,
-                      ).where(AppliedRate.billing_account_id == account_id)
+                      gross).where(AppliedRate.billing_account_id == account_id)
         if draft_id:
             stmt = stmt.where(AppliedRate.bill_id != draft_id)
-        return {(k, s): Billed(k, s, e, a) for k, s, e, a in await ctx.session.execute(stmt)}
+        return {(k, s): Billed(k, s, e, a, Decimal(g if g is not None else a))
+                for k, s, e, a, g in await ctx.session.execute(stmt)}
 
     async def _billed_usage(self, ctx: Context, usage_ids: Sequence[str], draft_id: str | None) -> set[str]:
         if not usage_ids:
@@ -251,6 +271,8 @@ class BillingService:
         conv = settings.conventions
         following = next_cycle_date(bill_date, day, months)
         billed = await self._billed(ctx, account["id"], draft_id)
+        table = await self.tax_table(ctx)
+        inclusive = settings.tax_inclusive and bool(table)
         lines: list[Line] = []
         prices: dict[str, dict[str, Any]] = {}
         if products is None:
@@ -276,22 +298,113 @@ class BillingService:
                 for alt in pp.get("productPriceAlteration") or []:
                     amount += _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
                 rate = _decimal(amounts.get("taxRate"))
+                category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
                 name = pp.get("name") or price.get("name") or "charge"
                 if pp.get("priceType") == "oneTime":
                     key = f"oneTime|{product['id']}|{pop_id}"
                     if start <= bill_date and (key, start) not in billed:
                         lines.append(Line(key, "oneTimeCharge", name, start, start, round_money(amount, currency),
-                                          rate, ref))
+                                          rate, ref, tax_category=category, inclusive=inclusive))
                 elif pp.get("priceType") == "recurring":
-                    lines += self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
-                                             end, bill_date, following, day, conv, billed)
-        lines += await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id)
+                    for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
+                                              end, bill_date, following, day, conv, billed, inclusive):
+                        ln.tax_category = category
+                        lines.append(ln)
+        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id):
+            ln.inclusive = inclusive
+            lines.append(ln)
+        self.apply_taxes(account, bill_date, settings, table, lines, currency)
         return lines
+
+    async def tax_table(self, ctx: Context) -> list[TaxRate]:
+        rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
+        return [TaxRate(r.jurisdiction, r.category, r.name, r.rate, r.valid_from, r.valid_to) for r in rows]
+
+    async def add_tax_rate(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        """A rate of the built-in tax engine: ``{jurisdiction, category, name, rate, validFrom, validTo?}``."""
+        known = {"jurisdiction", "category", "name", "rate", "validFrom", "validTo"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: {', '.join(sorted(known))})")
+        jurisdiction = body.get("jurisdiction")
+        if not isinstance(jurisdiction, str) or not re.fullmatch(r"[A-Z]{2}(-[A-Z0-9]{1,3})?", jurisdiction):
+            raise InvalidBilling(f"'jurisdiction': {jurisdiction!r} is not a country (FR) or a country-region (US-CA)")
+        for attr in ("category", "name"):
+            if not isinstance(body.get(attr), str) or not 1 <= len(body[attr]) <= 50:
+                raise InvalidBilling(f"'{attr}' must be 1 to 50 characters")
+        try:
+            rate = to_decimal(body.get("rate"))
+        except ValueError as exc:
+            raise InvalidBilling(f"'rate': {exc}") from exc
+        if not Decimal(0) <= rate <= Decimal(100) or rate != rate.quantize(Decimal("0.0001")):
+            raise InvalidBilling("'rate' is a percentage between 0 and 100 with at most 4 decimals")
+        try:
+            valid_from = date.fromisoformat(str(body.get("validFrom")))
+            valid_to = date.fromisoformat(str(body["validTo"])) if body.get("validTo") is not None else None
+        except ValueError as exc:
+            raise InvalidBilling("'validFrom' and 'validTo' are dates (YYYY-MM-DD)") from exc
+        if valid_to is not None and valid_to <= valid_from:
+            raise InvalidBilling("'validTo' must be after 'validFrom'")
+        row = TaxRateRow(jurisdiction=jurisdiction, category=body["category"], name=body["name"], rate=rate,
+                         valid_from=valid_from, valid_to=valid_to)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        return self.render_tax_rate(row)
+
+    @staticmethod
+    def render_tax_rate(r: TaxRateRow) -> dict[str, Any]:
+        return {"id": str(r.id), "jurisdiction": r.jurisdiction, "category": r.category, "name": r.name,
+                "rate": r.rate, "validFrom": r.valid_from.isoformat(),
+                "validTo": r.valid_to.isoformat() if r.valid_to else None}
+
+    async def tax_rates(self, ctx: Context) -> list[dict[str, Any]]:
+        rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
+        return [self.render_tax_rate(r) for r in rows]
+
+    @staticmethod
+    def tax_place(account: dict[str, Any], settings: TenantBilling) -> tuple[str | None, str | None]:
+        """The country and region taxes are due in: the account's postal address, else the tenant's country."""
+        for contact in account.get("contact") or []:
+            for medium in contact.get("contactMedium") or []:
+                ch = medium.get("characteristic") or {}
+                if ch.get("country"):
+                    return str(ch["country"]), ch.get("stateOrProvince")
+        return settings.tax_country, None
+
+    @staticmethod
+    def exemption(account: dict[str, Any], on: date) -> str | None:
+        """The certificate of a TMF666 ``taxExemption`` of the account valid on ``on``."""
+        for ex in account.get("taxExemption") or []:
+            valid = ex.get("validFor") or {}
+            start, end = local_date(valid.get("startDateTime"), ZoneInfo("UTC")), \
+                local_date(valid.get("endDateTime"), ZoneInfo("UTC"))
+            if (start is None or start <= on) and (end is None or on < end):
+                return str(ex.get("certificateNumber") or ex.get("issuingJurisdiction") or "exempt")
+        return None
+
+    def apply_taxes(self, account: dict[str, Any], on: date, settings: TenantBilling, table: list[TaxRate],
+                    lines: list[Line], currency: str) -> None:
+        """Each line's taxes, computed per line: from the tenant's tax table (the rates of the line's category in
+        force on the bill date where the account is), else at the rate its price was sold with."""
+        rounding = settings.conventions.rounding
+        exempt = self.exemption(account, on)
+        country, region = self.tax_place(account, settings)
+        for ln in lines:
+            if exempt is not None:
+                ln.characteristics["taxExemption"] = exempt
+                ln.amount, ln.taxes = taxes_of(ln.amount, [], currency, rounding=rounding)
+            elif table:
+                rates = applicable(table, country, region, ln.tax_category, on) if country else []
+                ln.amount, ln.taxes = taxes_of(ln.amount, rates, currency, inclusive=ln.inclusive, rounding=rounding)
+            elif ln.tax_rate:
+                rate = TaxRate("", "standard", "VAT", ln.tax_rate, on)
+                ln.amount, ln.taxes = taxes_of(ln.amount, [rate], currency, rounding=rounding)
+            ln.inclusive = False
 
     def _recurring(self, product: dict[str, Any], ref: dict[str, Any], pop_id: str, pp: dict[str, Any],
                    price: dict[str, Any], amount: Decimal, rate: Decimal, name: str, currency: str, start: date,
                    end: date | None, bill_date: date, following: date, day: int, conv: proration.Conventions,
-                   billed: dict[tuple[str, date], Billed]) -> list[Line]:
+                   billed: dict[tuple[str, date], Billed], inclusive: bool = False) -> list[Line]:
         out: list[Line] = []
         timing = price.get("billingTiming") or "inAdvance"
         policy = price.get("prorationPolicy") or "daily"
@@ -314,7 +427,7 @@ class BillingService:
                                      conv, policy)
             out.append(Line(key, "recurringCharge", name, piece.start, piece.end, value, rate, ref,
                             {"prorationFactor": str(proration.factor(piece.start, piece.end, piece.period_start,
-                                                                     piece.period_end, conv))}))
+                                                                     piece.period_end, conv))}, inclusive=inclusive))
         if end is not None and timing == "inAdvance":
             credit_key = f"credit|{product['id']}|{pop_id}"
             for (k, start_billed), was in billed.items():
@@ -322,12 +435,13 @@ class BillingService:
                     continue
                 # the full period the billed piece belongs to: the charge period holding its start
                 full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length)[0]
-                value = proration.credit(was.amount, amount, currency, start_billed, end, was.period_end,
-                                         full.period_start, full.period_end, conv, policy)
+                # with inclusive prices the credit is computed on what was charged tax included, then split
+                value = proration.credit(was.gross if inclusive else was.amount, amount, currency, start_billed, end,
+                                         was.period_end, full.period_start, full.period_end, conv, policy)
                 if value > 0:  # keyed on the billed piece's start: a piece is credited once
                     out.append(Line(credit_key, "productAlteration", f"Credit: {name}", start_billed,
                                     was.period_end, -value, rate, ref,
-                                    {"unusedFrom": max(end, start_billed).isoformat()}))
+                                    {"unusedFrom": max(end, start_billed).isoformat()}, inclusive=inclusive))
         return out
 
     async def _usage(self, ctx: Context, account: dict[str, Any], bill_date: date, day: int, months: int,
@@ -356,19 +470,19 @@ class BillingService:
         return [line for line in groups.values()]
 
     # --- documents ---------------------------------------------------------------------------------------------
-    def _totals(self, lines: list[Line], currency: str, rounding: str) -> tuple[Decimal, Decimal, list[dict[str, Any]]]:
-        excluded = sum((ln.amount for ln in lines), Decimal(0))
-        per_rate: dict[Decimal, Decimal] = {}
-        for ln in lines:
-            per_rate[ln.tax_rate] = per_rate.get(ln.tax_rate, Decimal(0)) + self._tax(ln, currency, rounding)
-        tax = sum(per_rate.values(), Decimal(0))
-        items = [{"taxCategory": "VAT", "taxRate": r, "taxAmount": _money(v, currency)}
-                 for r, v in sorted(per_rate.items()) if r != 0]
-        return round_money(excluded, currency), round_money(excluded + tax, currency), items
-
     @staticmethod
-    def _tax(line: Line, currency: str, rounding: str) -> Decimal:
-        return round_money(line.amount * line.tax_rate / 100, currency, rounding)
+    def _totals(lines: list[Line], currency: str) -> tuple[Decimal, Decimal, list[dict[str, Any]]]:
+        """Tax excluded and included totals, and the taxes summed per tax, category and rate (``taxItem``)."""
+        excluded = sum((ln.amount for ln in lines), Decimal(0))
+        per_rate: dict[tuple[str, str, Decimal], Decimal] = {}
+        for ln in lines:
+            for t in ln.taxes:
+                per_rate[(t.name, t.category, t.rate)] = per_rate.get((t.name, t.category, t.rate), Decimal(0)) \
+                    + t.amount
+        tax = sum(per_rate.values(), Decimal(0))
+        items = [{"@type": "TaxItem", "taxCategory": f"{n}/{c}", "taxRate": r, "taxAmount": _money(v, currency)}
+                 for (n, c, r), v in sorted(per_rate.items()) if r != 0]
+        return round_money(excluded, currency), round_money(excluded + tax, currency), items
 
     @staticmethod
     def parties(account: dict[str, Any], products: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -385,7 +499,7 @@ class BillingService:
                       settings: TenantBilling, parties: list[dict[str, Any]]) -> dict[str, Any]:
         day, months, tz = cycle_of(account)
         currency = account.get("currency") or "EUR"
-        excluded, included, items = self._totals(lines, currency, settings.conventions.rounding)
+        excluded, included, items = self._totals(lines, currency)
         start = previous_cycle_date(bill_date, day, months)
         terms = int(account.get("paymentTermsDays") or 0)
         zero = _money(round_money(Decimal(0), currency), currency)
@@ -411,7 +525,7 @@ class BillingService:
 
     def line_document(self, ctx: Context, line_id: str, bill: dict[str, Any], line: Line, currency: str,
                       tz: ZoneInfo, rounding: str) -> dict[str, Any]:
-        tax = self._tax(line, currency, rounding)
+        tax = sum((t.amount for t in line.taxes), Decimal(0))
         doc: dict[str, Any] = {
             "@type": "AppliedCustomerBillingRate", "id": line_id, "date": bill["billDate"],
             "name": line.name, "isBilled": True,
@@ -422,8 +536,8 @@ class BillingService:
                                "endDateTime": format_datetime(local_midnight(line.period_end, tz))},
             "taxExcludedAmount": _money(line.amount, currency),
             "taxIncludedAmount": _money(line.amount + tax, currency),
-            "appliedTax": [{"taxCategory": "VAT", "taxRate": line.tax_rate, "taxAmount": _money(tax, currency)}]
-            if line.tax_rate else [],
+            "appliedTax": [{"taxCategory": f"{t.name}/{t.category}", "taxRate": t.rate,
+                            "taxAmount": _money(t.amount, currency)} for t in line.taxes if t.rate],
             "characteristic": [{"name": "chargeType", "value": line.kind, "valueType": "string"}]
             + [{"name": k, "value": v, "valueType": "number" if isinstance(v, int) else "string"}
                for k, v in line.characteristics.items()],
