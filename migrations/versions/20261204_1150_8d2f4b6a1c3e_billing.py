@@ -45,7 +45,7 @@ BEGIN
             OR NEW.bill_date IS DISTINCT FROM OLD.bill_date OR NEW.period_start IS DISTINCT FROM OLD.period_start
             OR NEW.period_end IS DISTINCT FROM OLD.period_end OR NEW.currency IS DISTINCT FROM OLD.currency
             OR NEW.run_type IS DISTINCT FROM OLD.run_type OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id
-            OR NEW.id IS DISTINCT FROM OLD.id
+            OR NEW.id IS DISTINCT FROM OLD.id OR NEW.corrects_bill_id IS DISTINCT FROM OLD.corrects_bill_id
             OR (NEW.body - 'state' - 'lastUpdate') IS DISTINCT FROM (OLD.body - 'state' - 'lastUpdate')) THEN
         RAISE EXCEPTION 'customer bill % (%) is issued: only its state can change', OLD.id, OLD.number
             USING ERRCODE = 'BL001';
@@ -109,6 +109,7 @@ def upgrade() -> None:
     sa.Column('total', sa.Numeric(precision=20, scale=6), nullable=False),
     sa.Column('balance_after', sa.Numeric(precision=20, scale=6), nullable=True),
     sa.Column('issue_seq', sa.BigInteger(), nullable=True),
+    sa.Column('corrects_bill_id', sa.String(length=64), nullable=True),
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('body', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -118,6 +119,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_billing_customer_bill_tenant_id_tenant')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_customer_bill'))
     )
+    op.create_index(op.f('ix_billing_customer_bill_corrects_bill_id'), 'billing_customer_bill', ['corrects_bill_id'], unique=False)
     op.create_index('ix_billing_customer_bill_account', 'billing_customer_bill', ['billing_account_id', 'bill_date'], unique=False)
     op.create_index('ix_billing_customer_bill_body', 'billing_customer_bill', ['body'], unique=False, postgresql_using='gin', postgresql_ops={'body': 'jsonb_path_ops'})
     op.create_index('ix_billing_customer_bill_recent', 'billing_customer_bill', ['tenant_id', sa.literal_column('created_at DESC'), 'id'], unique=False)
@@ -143,6 +145,7 @@ def upgrade() -> None:
     sa.Column('grace_days', sa.Integer(), server_default='0', nullable=False),
     sa.Column('tax_inclusive', sa.Boolean(), server_default='false', nullable=False),
     sa.Column('tax_country', sa.String(length=2), nullable=True),
+    sa.Column('credit_note_series', sa.String(length=50), server_default='CN', nullable=False),
     sa.Column('tenant_id', sa.String(length=63), server_default=sa.text("current_setting('openbss.tenant_id', true)"), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_billing_settings_tenant_id_tenant')),
     sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_billing_settings'))
@@ -265,6 +268,7 @@ def downgrade() -> None:
     op.drop_index('ix_billing_customer_bill_recent', table_name='billing_customer_bill')
     op.drop_index('ix_billing_customer_bill_body', table_name='billing_customer_bill', postgresql_using='gin', postgresql_ops={'body': 'jsonb_path_ops'})
     op.drop_index('ix_billing_customer_bill_account', table_name='billing_customer_bill')
+    op.drop_index(op.f('ix_billing_customer_bill_corrects_bill_id'), table_name='billing_customer_bill')
     op.drop_table('billing_customer_bill')
     op.drop_index(op.f('ix_billing_bill_on_demand_tenant_id'), table_name='billing_bill_on_demand')
     op.drop_index('ix_billing_bill_on_demand_recent', table_name='billing_bill_on_demand')

@@ -5,9 +5,9 @@
   customerBillOnDemand (create: the account's next bill computed as a run would, nothing written; list, get), hub.
 * ``/billing/v1`` (what TMF678 lacks): ``POST /billRun`` (bill every account, or some, as of a date; with
   ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
-  ``GET|PATCH /settings`` (the tenant's proration conventions, numbering, grace period, taxes), ``GET|POST
-  /taxRate`` (the built-in tax engine's rates), ``GET
-  /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
+  ``POST /creditNote`` (a numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's
+  proration conventions, numbering, grace period, taxes), ``GET|POST /taxRate`` (the built-in tax engine's rates),
+  ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -26,6 +26,7 @@ from openbss.platform.errors import NotFound
 from openbss.platform.runtime import authenticate
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, unit_of_work
 from openbss.platform.tmf.router import api_router
+from openbss.pricing.money import to_decimal
 
 MONEY = {"$ref": "#/definitions/Money"}
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -37,6 +38,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "previousBalance": {**MONEY, "description": "The account's balance before this bill (negative: a "
                                                         "credit)"},
             "creditApplied": {**MONEY, "description": "The part of a credit balance used by this bill"},
+            "correctedBill": {"type": "object", "description": "A credit note's bill (id, href, billNo)"},
+            "reason": {"type": "string", "description": "Why a credit note was issued"},
         },
     },
     "OpenBSSCustomerBillOnDemand": {
@@ -109,6 +112,27 @@ def billing_router(billing: BillingService) -> APIRouter:
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await billing.set_tenant_settings(ctx, body))
 
+    async def credit_note(request: Request, body: dict[str, Any] = Body(...),
+                          principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        unknown = sorted(set(body) - {"bill", "amount", "reason"})
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: amount, bill, reason)")
+        bill = body.get("bill")
+        if not isinstance(bill, dict) or not isinstance(bill.get("id"), str):
+            raise InvalidBilling("'bill.id' is mandatory: the issued bill the credit note corrects")
+        if not isinstance(body.get("reason"), str):
+            raise InvalidBilling("'reason' is mandatory")
+        amount = None
+        if body.get("amount") is not None:
+            try:
+                amount = to_decimal(body["amount"])
+            except ValueError as exc:
+                raise InvalidBilling(f"'amount': {exc}") from exc
+        async with unit_of_work(request, principal) as ctx:
+            note = await billing.credit_note(ctx, bill["id"], amount=amount, reason=body["reason"])
+        return TmfJSONResponse(note, status_code=201, headers={"Location": note["href"]})
+
     async def list_tax_rates(request: Request, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", READ)
         async with unit_of_work(request, principal) as ctx:
@@ -130,6 +154,8 @@ def billing_router(billing: BillingService) -> APIRouter:
     router.add_api_route("/billRun/{id}", get_run, methods=["GET"], summary="A partitioned bill run's progress")
     router.add_api_route("/settings", get_settings, methods=["GET"], summary="The tenant's billing settings")
     router.add_api_route("/settings", patch_settings, methods=["PATCH"], summary="Change billing settings")
+    router.add_api_route("/creditNote", credit_note, methods=["POST"], status_code=201,
+                         summary="Issue a credit note correcting an issued bill")
     router.add_api_route("/taxRate", list_tax_rates, methods=["GET"], summary="The built-in tax engine's rates")
     router.add_api_route("/taxRate", add_tax_rate, methods=["POST"], status_code=201, summary="Add a tax rate")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")

@@ -72,6 +72,7 @@ class CustomerBill(TmfDocument, Base):
     #: the account's balance once this bill is issued (previous balance + total); null while draft
     balance_after: Mapped[Decimal | None] = mapped_column(MONEY)
     issue_seq: Mapped[int | None] = mapped_column(BigInteger)  # order of issue within the tenant
+    corrects_bill_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a credit note's bill
 
 
 class AppliedRate(TmfDocument, Base):
@@ -126,6 +127,7 @@ class BillingSettings(TenantScoped, Base):
     grace_days: Mapped[int] = mapped_column(Integer, server_default="0")
     tax_inclusive: Mapped[bool] = mapped_column(Boolean, server_default="false")
     tax_country: Mapped[str | None] = mapped_column(String(2))
+    credit_note_series: Mapped[str] = mapped_column(String(50), server_default="CN")
 
 
 class TaxRateRow(TenantScoped, Base):

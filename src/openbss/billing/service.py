@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -82,6 +82,7 @@ class TenantBilling:
     grace_days: int = 0
     tax_inclusive: bool = False
     tax_country: str | None = None
+    credit_note_series: str = "CN"
 
 
 @dataclass
@@ -188,13 +189,13 @@ class BillingService:
                                   factor_places=row.factor_places, factor_rounding=row.factor_rounding,
                                   rounding=row.rounding),
             number_series=row.number_series, number_format=row.number_format, grace_days=row.grace_days,
-            tax_inclusive=row.tax_inclusive, tax_country=row.tax_country)
+            tax_inclusive=row.tax_inclusive, tax_country=row.tax_country, credit_note_series=row.credit_note_series)
 
     async def set_tenant_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self.tenant_settings(ctx)
         conv = current.conventions
         known = {"dayCount", "periodEnd", "factorPlaces", "factorRounding", "rounding", "numberSeries",
-                 "numberFormat", "graceDays", "taxInclusive", "taxCountry"}
+                 "numberFormat", "graceDays", "taxInclusive", "taxCountry", "creditNoteSeries"}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise InvalidBilling(f"unknown billing settings {unknown} (known: {', '.join(sorted(known))})")
@@ -208,6 +209,9 @@ class BillingService:
         except (ValueError, TypeError) as exc:
             raise InvalidBilling(str(exc)) from exc
         series = changes.get("numberSeries", current.number_series)
+        notes = changes.get("creditNoteSeries", current.credit_note_series)
+        if not isinstance(notes, str) or not 1 <= len(notes) <= 50 or notes == series:
+            raise InvalidBilling("'creditNoteSeries' must be 1 to 50 characters, not the bills' series")
         fmt = changes.get("numberFormat", current.number_format)
         grace = changes.get("graceDays", current.grace_days)
         if not isinstance(series, str) or not 1 <= len(series) <= 50:
@@ -226,8 +230,8 @@ class BillingService:
         country = changes.get("taxCountry", current.tax_country)
         if country is not None and (not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country)):
             raise InvalidBilling(f"'taxCountry': {country!r} is not an ISO 3166-1 alpha-2 code (e.g. FR)")
-        values = {"tax_inclusive": inclusive, "tax_country": country, "day_count": new_conv.day_count,
-                  "period_end": new_conv.period_end,
+        values = {"credit_note_series": notes, "tax_inclusive": inclusive, "tax_country": country,
+                  "day_count": new_conv.day_count, "period_end": new_conv.period_end,
                   "factor_places": new_conv.factor_places, "factor_rounding": new_conv.factor_rounding,
                   "rounding": new_conv.rounding, "number_series": series, "number_format": fmt,
                   "grace_days": grace}
@@ -241,7 +245,7 @@ class BillingService:
         return {"dayCount": c.day_count, "periodEnd": c.period_end, "factorPlaces": c.factor_places,
                 "factorRounding": c.factor_rounding, "rounding": c.rounding, "numberSeries": s.number_series,
                 "numberFormat": s.number_format, "graceDays": s.grace_days, "taxInclusive": s.tax_inclusive,
-                "taxCountry": s.tax_country}
+                "taxCountry": s.tax_country, "creditNoteSeries": s.credit_note_series}
 
     # --- what an account should be billed ------------------------------------------------------------------
     async def _billed(self, ctx: Context, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
@@ -641,7 +645,7 @@ class BillingService:
                                           set_={"last_value": NumberCounter.last_value + 1})
         return int((await ctx.session.execute(stmt.returning(NumberCounter.last_value))).scalar_one())
 
-    async def finalize(self, ctx: Context, bill_id: str) -> dict[str, Any]:
+    async def finalize(self, ctx: Context, bill_id: str, *, series_name: str | None = None) -> dict[str, Any]:
         """Issue a draft: previous balance, credit applied, amount due; the next number of its series (gapless:
         taken in this transaction, row-locked); state ``validated``. Emits ``CustomerBillStateChangeEvent``."""
         row = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id)
@@ -659,10 +663,10 @@ class BillingService:
         due = max(balance, Decimal(0))
         year, month = row.bill_date.year, row.bill_date.month
         fmt = settings.number_format
-        series = settings.number_series + ("/" + str(year) if "{year" in fmt else "") + \
-            (f"-{month:02d}" if "{month" in fmt else "")
+        name = series_name or settings.number_series
+        series = name + ("/" + str(year) if "{year" in fmt else "") + (f"-{month:02d}" if "{month" in fmt else "")
         seq = await self._next_number(ctx, series)
-        number = fmt.format(series=settings.number_series, year=year, month=month, seq=seq)
+        number = fmt.format(series=name, year=year, month=month, seq=seq)
         issue = await self._next_number(ctx, ISSUE_SERIES)
 
         def issue_it(doc: dict[str, Any]) -> None:
@@ -675,6 +679,65 @@ class BillingService:
         await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(
             state="validated", number=number, balance_after=balance, issue_seq=issue))
         return rendered
+
+    async def credit_note(self, ctx: Context, bill_id: str, *, amount: Decimal | None = None, reason: str,
+                          ) -> dict[str, Any]:
+        """Correct an issued bill by a credit note: a numbered document of its own (series ``creditNoteSeries``)
+        crediting the account's balance with ``amount`` tax included (default: all that is still creditable), the
+        taxes credited in the proportions of the bill's. The bill itself never changes; the credit notes of a bill
+        never credit more than it charged."""
+        orig = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id)
+                                          .with_for_update())).scalars().first()
+        if orig is None:
+            raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+        if orig.state in DRAFT_STATES or orig.corrects_bill_id is not None:
+            raise InvalidBilling(f"CustomerBill '{bill_id}' is not an issued bill: a draft is recomputed, not "
+                                 "credited, and a credit note is not credited")
+        if not reason.strip() or len(reason) > 500:
+            raise InvalidBilling("'reason' must be given (at most 500 characters)")
+        credited = -(await ctx.session.scalar(select(func.coalesce(func.sum(CustomerBill.total), 0)).where(
+            CustomerBill.corrects_bill_id == bill_id)) or Decimal(0))
+        creditable = orig.total - credited
+        currency = orig.currency
+        amount = round_money(creditable if amount is None else amount, currency)
+        if amount <= 0 or amount > creditable:
+            raise DomainError(f"a credit note of {amount} {currency}: bill {orig.number} can still be credited "
+                              f"{max(creditable, Decimal(0))} {currency}", code="CREDIT_EXCEEDS_BILL", status=409)
+        original = (await self.bills.get(ctx, bill_id))
+        tz = cycle_of(await self.accounts.get_billing_account(ctx, orig.billing_account_id))[2]
+        today = utcnow().astimezone(tz).date()
+        gross = _decimal(original["taxIncludedAmount"]["value"])
+        taxes = []
+        for item in original.get("taxItem") or []:
+            name, _, category = str(item.get("taxCategory", "VAT/standard")).partition("/")
+            share = round_money(amount * _decimal(item["taxAmount"]["value"]) / gross, currency) if gross else \
+                Decimal(0)
+            taxes.append(Tax(name, category or "standard", _decimal(item.get("taxRate")), -share))
+        net = amount + sum((t.amount for t in taxes), Decimal(0))
+        line = Line(f"creditNote|{bill_id}", "creditNote", f"Credit note: {reason}", today, today, -net, Decimal(0),
+                    None, {"correctedBill": orig.number or bill_id}, taxes=taxes)
+        excluded, included, items = self._totals([line], currency)
+        note_id = str(uuid.uuid4())
+        kept: dict[str, Any] = {k: original[k] for k in ("billingAccount", "billingPeriod", "relatedParty")
+                                if k in original}
+        doc: dict[str, Any] = {**kept, "id": note_id, "@type": EXTENSION_TYPE, "@baseType": "CustomerBill",
+                               "@schemaLocation": original.get("@schemaLocation"),
+                               "billDate": format_datetime(local_midnight(today, tz)), "category": "creditNote",
+                               "runType": "offCycle", "state": "new", "reason": reason,
+                               "correctedBill": {"id": bill_id, "href": original.get("href"), "billNo": orig.number},
+                               "taxExcludedAmount": _money(excluded, currency),
+                               "taxIncludedAmount": _money(included, currency), "taxItem": items}
+        rendered = await self.bills.record(ctx, doc, columns={
+            "billing_account_id": orig.billing_account_id, "bill_date": today, "period_start": orig.period_start,
+            "period_end": orig.period_end, "run_type": "offCycle", "state": "new", "currency": currency,
+            "total": included, "corrects_bill_id": bill_id})
+        line_id = str(uuid.uuid4())
+        await self.lines.store.insert(
+            ctx, line_id, self.line_document(ctx, line_id, rendered, line, currency, tz, ""),
+            bill_id=note_id, billing_account_id=orig.billing_account_id, charge_key=f"{line.key}|{note_id}",
+            period_start=today, period_end=today, amount=line.amount)
+        settings = await self.tenant_settings(ctx)
+        return await self.finalize(ctx, note_id, series_name=settings.credit_note_series)
 
     async def set_state(self, ctx: Context, bill_id: str, state: str) -> dict[str, Any]:
         """A state change asked through the API: finalization to ``validated``, else the state alone."""
