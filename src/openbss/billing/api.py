@@ -5,8 +5,9 @@
   customerBillOnDemand (create: the account's next bill computed as a run would, nothing written; list, get), hub.
 * ``/billing/v1`` (what TMF678 lacks): ``POST /billRun`` (bill every account, or some, as of a date; with
   ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
-  ``POST /creditNote`` (a numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's
-  proration conventions, numbering, grace period, taxes), ``GET|POST /taxRate`` (the built-in tax engine's rates),
+  ``GET /customerBill/{id}/document.pdf`` (the PDF of an issued bill, kept write-once), ``POST /creditNote`` (a
+  numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's proration conventions,
+  numbering, grace period, taxes), ``GET|POST /taxRate`` (the built-in tax engine's rates),
   ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -18,12 +19,13 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 
 from openbss.billing.errors import InvalidBilling
 from openbss.billing.runs import run_status, start_run
-from openbss.billing.service import BillingService
+from openbss.billing.service import BillingService, bill_pdf
 from openbss.billing.wiring import BillingServices
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.db import utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.runtime import authenticate
+from openbss.platform.storage import ObjectStore
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, unit_of_work
 from openbss.platform.tmf.router import api_router
 from openbss.pricing.money import to_decimal
@@ -61,7 +63,7 @@ def _as_of(value: Any) -> date | None:
         raise InvalidBilling(f"'asOf': '{value}' is not a date (YYYY-MM-DD)") from exc
 
 
-def billing_router(billing: BillingService) -> APIRouter:
+def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter:
     router = APIRouter(prefix="/billing/v1", tags=["Billing"])
 
     async def bill_run(request: Request, body: dict[str, Any] = Body(...),
@@ -133,6 +135,15 @@ def billing_router(billing: BillingService) -> APIRouter:
             note = await billing.credit_note(ctx, bill["id"], amount=amount, reason=body["reason"])
         return TmfJSONResponse(note, status_code=201, headers={"Location": note["href"]})
 
+    async def bill_document(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            data, stored = await bill_pdf(ctx, billing.bills, documents, id)
+        headers = {"Content-Disposition": f'inline; filename="{id}.pdf"'}
+        if stored.sha256:
+            headers["ETag"] = f'"{stored.sha256}"'
+        return Response(data, media_type="application/pdf", headers=headers)
+
     async def list_tax_rates(request: Request, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", READ)
         async with unit_of_work(request, principal) as ctx:
@@ -154,6 +165,8 @@ def billing_router(billing: BillingService) -> APIRouter:
     router.add_api_route("/billRun/{id}", get_run, methods=["GET"], summary="A partitioned bill run's progress")
     router.add_api_route("/settings", get_settings, methods=["GET"], summary="The tenant's billing settings")
     router.add_api_route("/settings", patch_settings, methods=["PATCH"], summary="Change billing settings")
+    router.add_api_route("/customerBill/{id}/document.pdf", bill_document, methods=["GET"],
+                         summary="The PDF of an issued bill or credit note (the bill's billDocument)")
     router.add_api_route("/creditNote", credit_note, methods=["POST"], status_code=201,
                          summary="Issue a credit note correcting an issued bill")
     router.add_api_route("/taxRate", list_tax_rates, methods=["GET"], summary="The built-in tax engine's rates")
@@ -163,4 +176,5 @@ def billing_router(billing: BillingService) -> APIRouter:
 
 
 def routers(svc: BillingServices) -> list[tuple[str, APIRouter]]:
-    return [(svc.api.title, api_router(svc.api, svc.resources)), ("Billing", billing_router(svc.service))]
+    return [(svc.api.title, api_router(svc.api, svc.resources)),
+            ("Billing", billing_router(svc.service, svc.documents))]

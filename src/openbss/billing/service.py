@@ -33,11 +33,14 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from openbss.billing import document
 from openbss.billing.errors import BillIssued, InvalidBilling
 from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
 from openbss.charging.service import RatedUsage
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
+from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
+from openbss.platform.tenancy import Tenant
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing import proration
@@ -669,8 +672,12 @@ class BillingService:
         number = fmt.format(series=name, year=year, month=month, seq=seq)
         issue = await self._next_number(ctx, ISSUE_SERIES)
 
+        document = {"id": f"{bill_id}.pdf", "@type": "AttachmentRefOrValue", "attachmentType": "bill",
+                    "mimeType": "application/pdf", "name": f"{number}.pdf",
+                    "url": f"{ctx.base_url}/billing/v1/customerBill/{bill_id}/document.pdf"}
+
         def issue_it(doc: dict[str, Any]) -> None:
-            doc.update({"state": "validated", "billNo": number,
+            doc.update({"state": "validated", "billNo": number, "billDocument": [document],
                         "previousBalance": _money(previous, currency),
                         "creditApplied": _money(credit_applied, currency),
                         "amountDue": _money(due, currency), "remainingAmount": _money(due, currency)})
@@ -800,6 +807,36 @@ class BillingService:
                 report.totals[amount["unit"]] = report.totals.get(amount["unit"], Decimal(0)) + \
                     _decimal(amount["value"])
         return report
+
+
+async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bill_id: str,
+                   ) -> tuple[bytes, StoredObject]:
+    """The PDF of an issued bill or credit note, rendered once and kept write-once in the object store (key
+    ``billing/<tenant>/<bill id>.pdf``, with its SHA-256): every later request gets the same bytes."""
+    row = await ctx.session.get(CustomerBill, bill_id)
+    if row is None:
+        raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+    bill = await bills.get(ctx, bill_id)  # customers: only their own bills
+    if row.state in DRAFT_STATES:
+        raise DomainError(f"CustomerBill '{bill_id}' is a draft: it has no document until it is issued",
+                          code="BILL_NOT_ISSUED", status=409)
+    key = f"billing/{ctx.principal.tenant_id}/{bill_id}.pdf"
+    found = await store.head(key)
+    if found is not None:
+        return await store.get(key), found
+    lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id))]
+    tenant = await ctx.session.get(Tenant, ctx.principal.tenant_id)
+    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id)
+    try:
+        stored = await store.put(key, data, content_type="application/pdf",
+                                 metadata={"bill-no": str(row.number or ""), "tenant": ctx.principal.tenant_id})
+    except ObjectExists:  # rendered at the same time by another request: the first copy stands
+        return await store.get(key), await store.head(key) or stored_placeholder(key)
+    return data, stored
+
+
+def stored_placeholder(key: str) -> StoredObject:
+    return StoredObject(key=key, sha256="", size=0, content_type="application/pdf")
 
 
 class Balances:

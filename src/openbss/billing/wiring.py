@@ -18,6 +18,7 @@ from openbss.billing.service import (
     SoldProducts,
 )
 from openbss.platform.errors import BadRequest
+from openbss.platform.storage import ObjectStore, object_store_from_url
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.settings import Settings
 
@@ -81,6 +82,8 @@ class BillingServices:
     api: TmfApi
     resources: dict[str, ResourceService]
     settings: Settings
+    #: where bill PDFs are kept (the platform's write-once archive, as the self-care statements)
+    documents: ObjectStore
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -112,4 +115,9 @@ def build(settings: Settings, *, accounts: BillingAccounts, products: SoldProduc
     service = BillingService(accounts, products, catalog, usage, balances, bills, lines)
     bills.billing = service
     on_demand.billing = service
-    return BillingServices(service=service, balances=balances, api=api, resources=resources, settings=settings)
+    archive_url = settings.selfcare_archive_url or str((settings.data_dir / "archive").resolve())
+    documents = object_store_from_url(archive_url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                                      access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                                      object_lock=settings.s3_object_lock)
+    return BillingServices(service=service, balances=balances, api=api, resources=resources, settings=settings,
+                           documents=documents)
