@@ -110,6 +110,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
+    registry.add_customer_view("bills", billing.service.customer_bills)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)

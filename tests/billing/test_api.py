@@ -111,6 +111,10 @@ async def test_customers_see_only_their_bills(client: Any, rt: Any, tenant: str,
     assert [b["billingAccount"]["id"] for b in bills] == [mine["id"]]
     assert (await client.patch(f"{CB}/customerBill/{bills[0]['id']}", json={"state": "sent"},
                                headers=me)).status_code == 403
+    customer_id = mine["relatedParty"][0]["id"]
+    view = (await client.get(f"/tmf-api/customerManagement/v4/customer360/{customer_id}", headers=admin_headers)).json()
+    assert [b["billNo"] for b in view["bills"]] == [bills[0]["billNo"]]
+    assert view["accounts"][0]["openBalance"]["value"] == bills[0]["amountDue"]["value"]
 
 
 async def test_bill_run_api(client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:

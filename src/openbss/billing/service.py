@@ -37,6 +37,7 @@ from openbss.billing import document
 from openbss.billing.errors import BillIssued, InvalidBilling
 from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
 from openbss.charging.service import RatedUsage
+from openbss.party.service import list_all
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
@@ -745,6 +746,14 @@ class BillingService:
             period_start=today, period_end=today, amount=line.amount)
         settings = await self.tenant_settings(ctx)
         return await self.finalize(ctx, note_id, series_name=settings.credit_note_series)
+
+    async def customer_bills(self, ctx: Context, customer: dict[str, Any]) -> list[dict[str, Any]]:
+        """The customer 360 section: the bills and credit notes of the customer or its party, newest first."""
+        ids = [i for i in (customer.get("id"), (customer.get("engagedParty") or {}).get("id")) if i]
+        bills = await list_all(ctx, self.bills, {"relatedParty.id": ids})
+        keep = ("id", "href", "billNo", "category", "billDate", "state", "billingAccount", "taxIncludedAmount",
+                "amountDue", "paymentDueDate", "billDocument")
+        return [{k: b[k] for k in keep if k in b} for b in bills]
 
     async def set_state(self, ctx: Context, bill_id: str, state: str) -> dict[str, Any]:
         """A state change asked through the API: finalization to ``validated``, else the state alone."""
