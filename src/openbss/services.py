@@ -14,12 +14,15 @@ A domain plugs in here in three places (docs/architecture.md, "Adding a domain")
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
+from openbss.billing import wiring as billing_wiring
+from openbss.billing.runs import billing_loop
+from openbss.billing.service import Balances
+from openbss.billing.wiring import BillingServices
 from openbss.care import wiring as care_wiring
 from openbss.care.wiring import CareServices
 from openbss.catalog import wiring as catalog_wiring
@@ -59,14 +62,6 @@ from openbss.selfcare.wiring import SelfcareServices
 from openbss.settings import Settings
 
 
-class NothingOwed:
-    """The open balance of every billing account until the billing domain provides its own: nothing is owed, so
-    closing an account and erasing its holder are not refused for money. Declared here and only here."""
-
-    async def open_balance(self, ctx: Context, billing_account_id: str) -> Decimal:
-        return Decimal(0)
-
-
 @dataclass(frozen=True)
 class Services:
     settings: Settings
@@ -80,6 +75,7 @@ class Services:
     charging: ChargingServices
     selfcare: SelfcareServices
     care: CareServices
+    billing: BillingServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -88,7 +84,7 @@ class Services:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
                 *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
-                *self.care.apis]
+                *self.care.apis, *self.billing.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -100,12 +96,12 @@ class Services:
 
 
 def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenBalances | None = None) -> Services:
-    """Every domain's services for this process. ``open_balances`` replaces the declaration that nothing is owed
-    (what the billing domain will pass)."""
+    """Every domain's services for this process. ``open_balances`` replaces billing's open balances (tests)."""
     registry = PersonalDataRegistry()
     party = party_wiring.build(settings)
+    balances = Balances()
     customer = customer_wiring.build(settings, party.service, registry)
-    account = account_wiring.build(settings, party.service, customer.service, open_balances or NothingOwed())
+    account = account_wiring.build(settings, party.service, customer.service, open_balances or balances)
     inventory = inventory_wiring.build(settings)
     catalog = catalog_wiring.build(settings, sold=inventory.service)
     charging = charging_wiring.build(settings, catalog.service, account.service)
@@ -118,12 +114,15 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     provisioning = provisioning_wiring.build(settings, runtime.db, catalog.service, inventory.service, network)
     ordering = ordering_wiring.build(settings, catalog.service, customer.service, account.service,
                                      inventory.service, provisioning.service)
+    billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
+                                   catalog=catalog.service, usage=charging.service, balances=balances)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
     care = care_wiring.build(settings, customer.service)
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
+    registry.add_customer_view("bills", billing.service.customer_bills)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)
@@ -200,7 +199,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         (AuditRecord, "changes"), (ItemRun, "context"))), order=1000)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
-                    selfcare=selfcare, care=care, personal_data=registry)
+                    selfcare=selfcare, care=care, billing=billing, personal_data=registry)
 
 
 def tmf_apis(settings: Settings) -> list[TmfApi]:
@@ -222,8 +221,9 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: housekeeping(s, db, services.selfcare, stop))
     runtime.background_loops.append(lambda stop: messaging_loop(db, s, stop))
     runtime.background_loops.append(services.care.escalation(db).run)
+    runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 
 
-__all__ = ["NothingOwed", "Services", "build_services", "wire_worker"]
+__all__ = ["Services", "build_services", "wire_worker"]

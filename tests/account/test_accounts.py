@@ -83,7 +83,7 @@ async def test_every_tmf666_resource_validates(client: httpx.AsyncClient, tenant
 
 @pytest.mark.parametrize(("change", "word"), [
     ({"currency": "euro"}, "currency"),
-    ({"billCycle": {"billingDay": 31}}, "billCycle.billingDay"),
+    ({"billCycle": {"billingDay": 32}}, "billCycle.billingDay"),
     ({"billCycle": {"billingDay": 3, "timeZone": "Mars/Olympus"}}, "billCycle.timeZone"),
     ({"billCycle": {"billingDay": 3, "frequency": "daily"}}, "billCycle.frequency"),
     ({"paymentTermsDays": -1}, "paymentTermsDays"),

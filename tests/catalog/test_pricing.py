@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from openbss.pricing.allowance import Allowance, rollover, split_usage
 from openbss.pricing.money import round_money, to_decimal
-from openbss.pricing.proration import prorate
+from openbss.pricing.proration import charge
 from openbss.pricing.tiers import Tier, TierError, price_tiered, price_volume, validate_tiers
 from openbss.pricing.units import convert
 
@@ -58,12 +58,12 @@ def test_tier_errors() -> None:
 
 def test_proration() -> None:
     amount = Decimal("30.00")
-    jan = (date(2026, 4, 1), date(2026, 5, 1))
-    assert prorate(amount, *jan, date(2026, 4, 16), date(2026, 5, 1)) == Decimal("15.00")
-    assert prorate(amount, *jan, date(2026, 4, 16), date(2026, 5, 1), "fullPeriod") == amount
-    assert prorate(amount, *jan, date(2026, 4, 16), date(2026, 5, 1), "noCharge") == 0
-    assert prorate(amount, *jan, date(2026, 3, 1), date(2026, 6, 1), "noCharge") == amount
-    assert round_money(prorate(Decimal("24.99"), *jan, date(2026, 4, 11), date(2026, 5, 1)), "EUR") == Decimal("16.66")
+    april = (date(2026, 4, 1), date(2026, 5, 1))
+    assert charge(amount, "EUR", date(2026, 4, 16), date(2026, 5, 1), *april) == Decimal("15.00")
+    assert charge(amount, "EUR", date(2026, 4, 16), date(2026, 5, 1), *april, policy="fullPeriod") == amount
+    assert charge(amount, "EUR", date(2026, 4, 16), date(2026, 5, 1), *april, policy="noCharge") == 0
+    assert charge(amount, "EUR", *april, *april, policy="noCharge") == amount
+    assert charge(Decimal("24.99"), "EUR", date(2026, 4, 11), date(2026, 5, 1), *april) == Decimal("16.66")
     assert round_money(Decimal("1.005"), "JPY") == Decimal("1") and round_money(Decimal("1.0005"), "KWD") == Decimal(
         "1.001")
 

@@ -113,6 +113,7 @@ async def test_customer_360(client: httpx.AsyncClient, tenant: str, services: An
     assert_valid(TMF666, "BillingAccount", {k: v for k, v in view["accounts"][0].items()})
     assert view["tickets"] == [{"id": "T-1", "customer": c["id"], "status": "open"}]
     assert view["products"] == []  # (the inventory's section: live products of the customer or its party)
+    assert view["bills"] == []  # (billing's section: the customer's bills and credit notes)
 
     me = bearer(tenant, "customer", party=c["engagedParty"]["id"])
     assert (await client.get(f"{C360}/{c['id']}", headers=me)).status_code == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 
 from openbss.demo.catalog import demo_tariff
 from openbss.demo.charging import FALLBACK_PLAN
+from openbss.platform.db import utcnow
 from openbss.platform.tmf.resource import system_context
 from tests.customer.helpers import billing_account_body, make_individual
 from tests.ordering.helpers import customer, mobile_order, run, setup_world
@@ -24,10 +26,14 @@ from tests.ordering.helpers import customer, mobile_order, run, setup_world
 #: written by the credit-control path only, one row per request or usage: the ledger of what was consumed is its
 #: own record (who, when, which session and request, how much); an audit row for each would double the writes of
 #: the hottest path. Top-ups, adjustments, transfers and reservations of a bucket are audited (balance actions).
-LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage")}
+#: A bill's lines (TMF678 appliedCustomerBillingRate) are written with their bill, whose creation, recomputation and
+#: finalization are audited; they never change once the bill is issued (a database trigger refuses it).
+LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage"),
+          ("customerBillManagement", "appliedCustomerBillingRate")}
 #: changed by the system only (no create/update/delete through the API): walked through the changes that make them
 SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"), ("serviceOrdering", "serviceOrder"),
-               ("prepayBalanceManagement", "balanceActionHistory")}
+               ("prepayBalanceManagement", "balanceActionHistory"),
+               ("customerBillManagement", "customerBill")}
 
 Body = Callable[["World"], Awaitable[dict[str, Any]]]
 
@@ -127,6 +133,10 @@ async def _two_items(w: World) -> dict[str, Any]:
     return {"cartItem": [{"id": "1", "quantity": 2, "productOffering": {"id": w.offers["Mobile M"]["id"]}}]}
 
 
+async def _bill_on_demand(w: World) -> dict[str, Any]:
+    return {"billingAccount": {"id": w.account["id"]}}
+
+
 #: (api, resource) -> (what to create it with, what to change with PATCH)
 WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("party", "individual"): (_static({"givenName": "Audit", "familyName": "Walk"}), {"middleName": "Q"}),
@@ -175,6 +185,7 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
                  "interactionDate": {"startDateTime": "2026-12-01T10:00:00Z"},
                  "channel": [{"id": "phone", "href": "http://testserver/api/care/v1/channel/phone"}]}),
         {"status": "closed"}),
+    ("customerBillManagement", "customerBillOnDemand"): (_bill_on_demand, {}),
 }
 
 
@@ -269,4 +280,12 @@ async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient,
     imported = (await client.get("/tmf-api/productCatalogManagement/v4/category", params={"name": "Imported"},
                                  headers=w.h)).json()
     assert len(imported) == 1 and await audit_actions(w, "Category", imported[0]["id"]) == ["create"]
+    # a bill: written by a run (the order's product charged), then issued
+    async with rt.db.transaction(w.tenant) as session:
+        ctx = system_context(w.tenant, session, "http://testserver")
+        report = await services.billing.service.run(ctx, (utcnow() + timedelta(days=40)).date(), finalize=True,
+                                                    account_ids=[w.account["id"]])
+    assert report.finalized == 1, report.as_dict()
+    [bill] = (await client.get("/tmf-api/customerBillManagement/v4/customerBill", headers=w.h)).json()
+    assert await audit_actions(w, "CustomerBill", bill["id"]) == ["create", "finalize"]
     assert len(walked) + len(SYSTEM_MADE) + len(LEDGER) == len(every)

@@ -222,7 +222,8 @@ async def test_the_migration_builds_the_entries_of_existing_rows(client: httpx.A
         tables = ["tenant", "tenant_data_key", *sorted(
             {c.__tablename__ for c in _subclasses(TmfDocument) if hasattr(c, "__tablename__")})]
         with psycopg.connect(libpq_conninfo(main)) as src, psycopg.connect(libpq_conninfo(scratch)) as dst:
-            for table in tables:
+            there = {r[0] for r in dst.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            for table in [t for t in tables if t in there]:  # (tables of later migrations: not yet there)
                 key = "id" if table == "tenant" else "tenant_id"
                 cur = src.execute(f"SELECT * FROM {table} WHERE {key} = %s", (tenant,))  # noqa: S608
                 rows = cur.fetchall()

@@ -112,6 +112,21 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
         assert r.status_code == 200, r.text
         await post("/tmf-api/productOrderingManagement/v4/cancelProductOrder", {
             "productOrder": {"id": order["id"]}, "cancellationReason": f"reason {i}"})
+    # bills of the demo's accounts (one and two months ahead: their products charged), and bills on demand
+    from datetime import timedelta
+
+    from openbss.platform.db import utcnow
+    from openbss.platform.tmf.resource import system_context
+
+    for days in (35, 70):
+        async with rt.db.transaction(tenant) as session:
+            report = await services.billing.service.run(system_context(tenant, session, "http://testserver"),
+                                                        (utcnow() + timedelta(days=days)).date(), finalize=True)
+        assert report.billed >= 1, report.as_dict()
+    accounts = (await client.get(f"{acc}/billingAccount", headers=h)).json()
+    for account in accounts[:2]:
+        await post("/tmf-api/customerBillManagement/v4/customerBillOnDemand",
+                   {"billingAccount": {"id": account["id"]}, "name": f"preview {account['id']}"})
     tmf654 = "/tmf-api/prepayBalanceManagement/v4"
     buckets = (await client.get(f"{tmf654}/bucket", params={"usageType": "monetary"}, headers=h)).json()
     for i, b in enumerate(buckets[:2]):

@@ -5,7 +5,8 @@ A billing account carries, on top of TMF666 (``creditLimit``, ``taxExemption``, 
 specification's own definitions (``@type`` stays ``BillingAccount``; responses still validate against TMF666):
 
 * ``currency``: ISO 4217 code of every amount of the account;
-* ``billCycle``: ``{billingDay: 1..28, frequency: monthly|bimonthly|quarterly|yearly, timeZone: IANA name}``
+* ``billCycle``: ``{billingDay: 1..31, frequency: monthly|bimonthly|quarterly|yearly, timeZone: IANA name}``
+  (a billing day past a month's end is that month's last day)
   (bill cycles are computed in the account's time zone);
 * ``paymentTermsDays``: days between the bill date and its due date.
 """
@@ -33,7 +34,8 @@ BILL_CYCLE = {
     "description": "When the account is billed: day of month, frequency and the time zone of the cycle",
     "required": ["billingDay"],
     "properties": {
-        "billingDay": {"type": "integer", "description": "Day of the month the bill is produced (1..28)"},
+        "billingDay": {"type": "integer",
+                       "description": "Day of the month the bill is produced (1..31; a shorter month's last day)"},
         "frequency": {"type": "string", "enum": list(FREQUENCIES)},
         "timeZone": {"type": "string", "description": "IANA time zone, e.g. Europe/Paris"},
     },

@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
+
 from openbss.account.errors import AccountInUse, InvalidAccount, OpenBalance
 from openbss.account.schemas import FREQUENCIES, PRESENTATION_MEDIA
 from openbss.customer.service import CustomerService
@@ -149,8 +151,9 @@ class BillingAccountRules(PartyAccountRules):
             doc["creditLimit"].setdefault("unit", currency)
         cycle = doc.get("billCycle") or {}
         day = cycle.get("billingDay")
-        if not isinstance(day, int) or not 1 <= day <= 28:
-            raise InvalidAccount(f"'billCycle.billingDay': {day} is not a day between 1 and 28")
+        if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 31:
+            raise InvalidAccount(f"'billCycle.billingDay': {day} is not a day between 1 and 31 (shorter months are "
+                                 "billed on their last day)")
         if cycle.get("frequency") not in FREQUENCIES:
             raise InvalidAccount(f"'billCycle.frequency': one of {', '.join(FREQUENCIES)}")
         try:
@@ -246,6 +249,12 @@ class AccountService:
 
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:
         return await self._billing.get(ctx, account_id)
+
+    async def billing_account_ids(self, ctx: Context, *, after: str = "", limit: int = 1000) -> list[str]:
+        """The tenant's billing account ids in id order, a page after ``after`` (what a bill run walks)."""
+        table = self._billing.store.table
+        rows = await ctx.session.execute(select(table.id).where(table.id > after).order_by(table.id).limit(limit))
+        return [r[0] for r in rows]
 
     async def create_billing_account(self, ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._billing.create(ctx, self._billing.validate_create(payload))

@@ -22,6 +22,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -410,6 +411,16 @@ async def usage_totals(conn: asyncpg.Connection, account_id: str) -> dict[str, i
         "SELECT count(*) AS n, coalesce(sum(amount_minor), 0) AS amount, coalesce(sum(allowance_units), 0) AS "
         "allowance, coalesce(sum(units), 0) AS units FROM charging_usage WHERE account_id = $1", account_id)
     return {k: int(v) for k, v in dict(row).items()} if row else {}
+
+
+async def postpaid_usage(conn: asyncpg.Connection, billing_account_id: str, since: datetime, before: datetime,
+                         ) -> list[asyncpg.Record]:
+    """The usage records of the postpaid lines of a billing account in ``[since, before)``."""
+    return list(await conn.fetch(
+        "SELECT u.id, a.product_id, u.usage_type, u.units, u.amount_minor, u.currency, u.usage_date "
+        "FROM charging_usage u JOIN charging_account a ON a.id = u.account_id "
+        "WHERE a.billing_account_id = $1 AND a.payment_type = 'postpaid' AND u.usage_date >= $2 "
+        "AND u.usage_date < $3 ORDER BY u.usage_date, u.id", billing_account_id, since, before))
 
 
 async def set_status(conn: asyncpg.Connection, account_id: str, status: str) -> None:

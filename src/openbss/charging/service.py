@@ -11,6 +11,7 @@ import calendar
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -760,6 +761,19 @@ class BillingAccounts(Protocol):
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class RatedUsage:
+    """One rated usage record of a postpaid line, as billing reads it (amount in the currency's major unit)."""
+
+    id: str
+    product_id: str | None
+    usage_type: str
+    units: int
+    amount: Decimal
+    currency: str
+    usage_date: datetime
+
+
 class ChargingService:
     """Online charging's public operations. Those that rate with the catalog's prices and tariffs or read billing
     accounts are methods over the two; the others are the module's functions, reached here too so that other
@@ -783,6 +797,15 @@ class ChargingService:
     release_reservation = staticmethod(release_reservation)
     set_status = staticmethod(set_status)
     release_expired = staticmethod(release_expired)
+
+    async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
+                             ) -> list[RatedUsage]:
+        """The rated usage of a billing account's postpaid lines in ``[since, before)`` (what billing bills)."""
+        conn = await repo.session_connection(ctx.session)
+        rows = await repo.postpaid_usage(conn, billing_account_id, since, before)
+        return [RatedUsage(id=r["id"], product_id=r["product_id"], usage_type=r["usage_type"], units=int(r["units"]),
+                           amount=from_minor(int(r["amount_minor"]), r["currency"]), currency=r["currency"],
+                           usage_date=r["usage_date"]) for r in rows]
 
     async def compile_plan(self, ctx: Context, offering_id: str) -> dict[str, Any]:
         """usage type -> rating entry, from the offering's usage prices (bundled offerings included)."""

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 
 from openbss.inventory import pools
 from openbss.inventory.models import Product
+from openbss.party.service import list_all
 from openbss.platform.db import utcnow
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
@@ -170,6 +171,13 @@ class InventoryService:
     async def customer_products(self, ctx: Context, customer: dict[str, Any]) -> list[dict[str, Any]]:
         """The customer 360 section: the live products of the customer or its party."""
         return await self.live_products_of(ctx, [customer["id"], (customer.get("engagedParty") or {}).get("id", "")])
+
+    async def products_billed_to(self, ctx: Context, billing_account_id: str) -> list[dict[str, Any]]:
+        """Every product charged to a billing account, whatever its status (a terminated one may still owe its
+        last period or a credit), in no particular order."""
+        # through the search index (``billingAccount.id`` entries): a document containment filter would read every
+        # product of the tenant under row-level security, once per account billed
+        return await list_all(ctx, self.products, {"billingAccount.id": [billing_account_id]})
 
     async def live_products_of(self, ctx: Context, party_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The live products whose related parties include one of ``party_ids`` (a party or its customers)."""

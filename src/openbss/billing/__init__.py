@@ -1,0 +1,1 @@
+"""Billing: bill cycles, charges from what was sold, bill runs, TMF678 customer bills."""

@@ -1,0 +1,145 @@
+"""The PDF of an issued bill or credit note: pure (a bill and its lines in, bytes out), the same bytes every time
+(ReportLab's invariant mode, the document date taken from the bill date), A4.
+
+Content: the operator's name, the account and bill references, a summary (previous balance, this bill tax
+excluded, taxes, tax included, credit applied, amount due and due date), the charges per product and period, the
+usage lines with their quantities, the taxes per rate, the payment instructions, and "Page n of N" on every page.
+Text is set in Helvetica (a standard PDF font: nothing to embed).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from openbss.pricing.money import round_money
+
+BAND = colors.HexColor("#1f4e79")
+
+
+class _NumberedCanvas(Canvas):
+    """Keeps the pages until the end so that each can say "Page n of N"."""
+
+    def __init__(self, *args: Any, decorate: Callable[[Canvas, int, int], None], created: str,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._decorate = decorate
+        self._pages: list[dict[str, Any]] = []
+        self.setDateFormatter(lambda *_: created)
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._decorate(self, self._pageNumber, total)
+            super().showPage()
+        super().save()
+
+
+def _amount(money: dict[str, Any] | None) -> str:
+    if not money:
+        return ""
+    unit = str(money.get("unit") or "EUR")
+    return f"{round_money(Decimal(str(money.get('value', 0))), unit):,} {unit}"
+
+
+def _day(value: str | None) -> str:
+    return (value or "")[:10]
+
+
+def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str) -> bytes:
+    """The PDF of ``bill`` (a rendered TMF678 CustomerBill) with its ``lines`` (appliedCustomerBillingRate)."""
+    styles = getSampleStyleSheet()
+    normal, small = styles["Normal"], styles["BodyText"]
+    credit_note = bill.get("category") == "creditNote"
+    title = f"{'Credit note' if credit_note else 'Bill'} {bill.get('billNo', '')}"
+    buffer = io.BytesIO()
+    created = (bill.get("billDate") or "2000-01-01T00:00:00Z").replace("-", "").replace(":", "")[:15]
+
+    def decorate(canv: Canvas, page: int, total: int) -> None:
+        canv.saveState()
+        canv.setFillColor(BAND)
+        canv.rect(0, A4[1] - 18 * mm, A4[0], 18 * mm, stroke=0, fill=1)
+        canv.setFillColor(colors.white)
+        canv.setFont("Helvetica-Bold", 14)
+        canv.drawString(15 * mm, A4[1] - 12 * mm, operator)
+        canv.drawRightString(A4[0] - 15 * mm, A4[1] - 12 * mm, title)
+        canv.setFillColor(colors.grey)
+        canv.setFont("Helvetica", 8)
+        canv.drawString(15 * mm, 10 * mm, f"{operator} · {bill.get('billNo', '')}")
+        canv.drawRightString(A4[0] - 15 * mm, 10 * mm, f"Page {page} of {total}")
+        canv.restoreState()
+
+    account = bill.get("billingAccount") or {}
+    period = bill.get("billingPeriod") or {}
+    story: list[Any] = [
+        Paragraph(f"<b>{escape(title)}</b>", styles["Heading2"]),
+        Paragraph(f"Account {escape(str(account.get('name') or ''))} ({escape(str(account.get('id', '')))})",
+                  normal),
+        Paragraph(f"Bill date {_day(bill.get('billDate'))} · period {_day(period.get('startDateTime'))} to "
+                  f"{_day(period.get('endDateTime'))} (end excluded)", normal),
+    ]
+    if credit_note and bill.get("correctedBill"):
+        story.append(Paragraph(f"Corrects bill {escape(str(bill['correctedBill'].get('billNo', '')))}: "
+                               f"{escape(str(bill.get('reason', '')))}", normal))
+    story.append(Spacer(1, 5 * mm))
+    summary = [["Previous balance", _amount(bill.get("previousBalance"))],
+               ["This document, tax excluded", _amount(bill.get("taxExcludedAmount"))],
+               *[[f"{escape(str(t.get('taxCategory')))} {t.get('taxRate')} %", _amount(t.get("taxAmount"))]
+                 for t in bill.get("taxItem") or []],
+               ["This document, tax included", _amount(bill.get("taxIncludedAmount"))],
+               ["Credit applied", _amount(bill.get("creditApplied"))],
+               ["Amount due", _amount(bill.get("amountDue"))],
+               ["Due date", _day(bill.get("paymentDueDate"))]]
+    table = Table(summary, colWidths=[110 * mm, 60 * mm])
+    table.setStyle(TableStyle([("ALIGN", (1, 0), (1, -1), "RIGHT"), ("FONTNAME", (0, -2), (-1, -2), "Helvetica-Bold"),
+                               ("LINEABOVE", (0, -2), (-1, -2), 0.5, colors.black)]))
+    story += [table, Spacer(1, 6 * mm), Paragraph("<b>Charges per product and period</b>", styles["Heading3"])]
+    rows: list[list[Any]] = [["Charge", "Product", "Period", "Tax excl.", "Tax incl."]]
+    usage: list[list[Any]] = [["Usage", "Product", "Quantity", "Records", "Tax excl."]]
+    for ln in sorted(lines, key=lambda x: ((x.get("product") or {}).get("id", ""),
+                                           (x.get("periodCoverage") or {}).get("startDateTime", ""), x.get("name"))):
+        chars = {c.get("name"): c.get("value") for c in ln.get("characteristic") or []}
+        product = escape(str((ln.get("product") or {}).get("name") or (ln.get("product") or {}).get("id") or ""))
+        cover = ln.get("periodCoverage") or {}
+        if chars.get("chargeType") == "usageCharge":
+            usage.append([Paragraph(escape(str(ln.get("name"))), small), Paragraph(product, small),
+                          f"{chars.get('units', '')} ({chars.get('usageType', '')})", str(chars.get("records", "")),
+                          _amount(ln.get("taxExcludedAmount"))])
+        rows.append([Paragraph(escape(str(ln.get("name"))), small), Paragraph(product, small),
+                     f"{_day(cover.get('startDateTime'))} – {_day(cover.get('endDateTime'))}",
+                     _amount(ln.get("taxExcludedAmount")), _amount(ln.get("taxIncludedAmount"))])
+    grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), BAND),
+                       ("TEXTCOLOR", (0, 0), (-1, 0), colors.white), ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
+                       ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTSIZE", (0, 0), (-1, -1), 8)])
+    charges = Table(rows, colWidths=[45 * mm, 40 * mm, 40 * mm, 25 * mm, 25 * mm], repeatRows=1)
+    charges.setStyle(grid)
+    story.append(charges)
+    if len(usage) > 1:
+        story += [Spacer(1, 6 * mm), Paragraph("<b>Usage</b>", styles["Heading3"])]
+        used = Table(usage, colWidths=[45 * mm, 40 * mm, 40 * mm, 25 * mm, 25 * mm], repeatRows=1)
+        used.setStyle(grid)
+        story.append(used)
+    story += [Spacer(1, 8 * mm), Paragraph(
+        "Nothing to pay: the credit is kept on your account and used by your next bills." if credit_note else
+        f"Please pay {_amount(bill.get('amountDue'))} by {_day(bill.get('paymentDueDate'))}, quoting "
+        f"{escape(str(bill.get('billNo', '')))}.", normal)]
+    doc = SimpleDocTemplate(buffer, pagesize=A4, topMargin=25 * mm, bottomMargin=18 * mm, leftMargin=15 * mm,
+                            rightMargin=15 * mm, invariant=1, title=title, author=operator)
+    doc.build(story, canvasmaker=partial(_NumberedCanvas, decorate=decorate, created=created))
+    return buffer.getvalue()

@@ -1,0 +1,177 @@
+"""Bill runs as jobs split into partitions that workers claim.
+
+``start_run`` lists the tenant's billing accounts into partitions of ``size`` accounts. A worker claims a pending
+partition with ``SELECT … FOR UPDATE SKIP LOCKED`` and writes its accounts' drafts **in the transaction holding
+that lock**, marking the partition billed in the same commit; then it issues the drafts, one short transaction
+each (numbering takes a row lock on the series' counter: held for a whole partition, it would make every other
+worker wait). The lock is the lease: a worker killed (even ``kill -9``) in the
+middle of a partition loses its connection, PostgreSQL rolls its transaction back (no bill of that partition
+stays) and releases the lock, and the next worker claims the partition again. The unique constraints (one line per
+charge and period, one bill per account and cycle date) hold whatever happens. Each account is billed in a
+savepoint: one that fails is parked in the partition's report with its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from openbss.billing.errors import InvalidBilling
+from openbss.billing.models import BillRun, BillRunPartition, CustomerBill
+from openbss.billing.service import BillingService
+from openbss.platform.db import Database, utcnow
+from openbss.platform.errors import NotFound
+from openbss.platform.tmf.resource import Context, system_context
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def start_run(ctx: Context, billing: BillingService, as_of: date, *, finalize: bool | None = None,
+                    size: int = 500) -> dict[str, Any]:
+    """Create a run over every billing account of the tenant, in partitions of ``size`` accounts."""
+    if not 1 <= size <= 10_000:
+        raise InvalidBilling("'partitionSize' must be between 1 and 10000 accounts")
+    run_id = str(uuid.uuid4())
+    ids: list[str] = []
+    after = ""
+    while page := await billing.accounts.billing_account_ids(ctx, after=after):
+        ids += page
+        after = page[-1]
+    parts = [ids[i:i + size] for i in range(0, len(ids), size)]
+    ctx.session.add(BillRun(id=run_id, as_of=as_of, finalize=finalize, partitions=len(parts), accounts=len(ids)))
+    await ctx.session.flush()
+    ctx.session.add_all([BillRunPartition(run_id=run_id, part=i, account_ids=p) for i, p in enumerate(parts)])
+    await ctx.session.flush()
+    return await run_status(ctx, run_id)
+
+
+async def work_run(db: Database, tenant_id: str, base_url: str, billing: BillingService, run_id: str | None = None,
+                   *, worker: str | None = None,
+                   after_account: Callable[[str], Awaitable[None]] | None = None) -> int:
+    """Claim and bill partitions (of ``run_id``, or of any run of the tenant) until none is pending, then issue
+    their drafts; returns how many partitions this worker completed.
+
+    Two phases per partition. **Billing**: the partition is claimed with ``FOR UPDATE SKIP LOCKED`` and its
+    accounts' drafts are written in the transaction holding that lock, which marks it ``billed``. **Issuing**: each
+    draft is finalized in a short transaction of its own (the number counter of a series is row-locked only that
+    long, so workers do not wait on each other's partitions), then the partition is ``done``."""
+    done = 0
+    name = worker or worker_name()
+    while True:
+        async with db.transaction(tenant_id) as session:
+            stmt = select(BillRunPartition).where(BillRunPartition.state == "pending")
+            if run_id is not None:
+                stmt = stmt.where(BillRunPartition.run_id == run_id)
+            part = (await session.execute(stmt.order_by(BillRunPartition.run_id, BillRunPartition.part).limit(1)
+                                          .with_for_update(skip_locked=True))).scalars().first()
+            if part is None:
+                break
+            run = await session.get(BillRun, part.run_id)
+            assert run is not None
+            ctx = system_context(tenant_id, session, base_url, "billing")
+            report = await billing.run(ctx, run.as_of, finalize=False, account_ids=list(part.account_ids),
+                                       after_account=after_account)
+            part.state = "billed"
+            part.worker = name
+            part.report = {k: v for k, v in report.as_dict().items() if k != "asOf"}
+        await _issue(db, tenant_id, base_url, billing, part.run_id, part.part)
+        done += 1
+    # partitions billed by a worker that stopped before issuing them
+    async with db.transaction(tenant_id) as session:
+        billed = select(BillRunPartition.run_id, BillRunPartition.part).where(BillRunPartition.state == "billed")
+        if run_id is not None:
+            billed = billed.where(BillRunPartition.run_id == run_id)
+        left = [(str(r[0]), int(r[1])) for r in await session.execute(billed)]
+    for r, p in left:
+        await _issue(db, tenant_id, base_url, billing, r, p)
+    return done
+
+
+async def _issue(db: Database, tenant_id: str, base_url: str, billing: BillingService, run_id: str,
+                 part_no: int) -> None:
+    """Finalize the drafts of a billed partition that are due, one short transaction each (any number of workers
+    may do it at once: a draft locked by another is skipped, an issued one is not touched), then mark it done."""
+    async with db.transaction(tenant_id) as session:
+        run = await session.get(BillRun, run_id)
+        part = await session.get(BillRunPartition, (run_id, part_no))
+        assert run is not None and part is not None
+        as_of, force, accounts = run.as_of, run.finalize, list(part.account_ids)
+        settings = await billing.tenant_settings(system_context(tenant_id, session, base_url, "billing"))
+        drafts = list(await session.execute(
+            select(CustomerBill.id, CustomerBill.bill_date).where(CustomerBill.billing_account_id.in_(accounts),
+                                                                 CustomerBill.state == "new",
+                                                                 CustomerBill.bill_date <= as_of)))
+    issued = 0
+    for bill_id, bill_date in drafts:
+        if force is False or (force is None and as_of < bill_date + timedelta(days=settings.grace_days)):
+            continue
+        async with db.transaction(tenant_id) as session:
+            locked = (await session.execute(select(CustomerBill.id).where(
+                CustomerBill.id == bill_id, CustomerBill.state == "new").with_for_update(skip_locked=True))).first()
+            if locked is None:
+                continue
+            await billing.finalize(system_context(tenant_id, session, base_url, "billing"), bill_id)
+            issued += 1
+    async with db.transaction(tenant_id) as session:
+        part = await session.get(BillRunPartition, (run_id, part_no), with_for_update=True)
+        assert part is not None
+        if part.state == "billed":
+            part.state = "done"
+            part.finished_at = utcnow()
+        part.report = {**(part.report or {}), "finalized": int((part.report or {}).get("finalized", 0)) + issued}
+
+
+async def run_status(ctx: Context, run_id: str) -> dict[str, Any]:
+    run = await ctx.session.get(BillRun, run_id)
+    if run is None:
+        raise NotFound(f"bill run '{run_id}' not found", code="NOT_FOUND")
+    parts = (await ctx.session.execute(select(BillRunPartition).where(BillRunPartition.run_id == run_id)
+                                       .order_by(BillRunPartition.part))).scalars().all()
+    totals: dict[str, Decimal] = {}
+    counts = {"billed": 0, "finalized": 0, "skipped": 0}
+    failed: list[dict[str, Any]] = []
+    for p in parts:
+        if p.report is None:
+            continue
+        for k in counts:
+            counts[k] += int(p.report.get(k, 0))
+        failed += p.report.get("failed", [])
+        for t in p.report.get("totals", []):
+            totals[t["unit"]] = totals.get(t["unit"], Decimal(0)) + Decimal(str(t["value"]))
+    finished = sum(1 for p in parts if p.state == "done")
+    billed = sum(1 for p in parts if p.state in ("billed", "done"))
+    return {"id": run_id, "asOf": run.as_of.isoformat(), "finalize": run.finalize, "accounts": run.accounts,
+            "partitions": run.partitions, "partitionsBilled": billed, "partitionsDone": finished,
+            "state": "done" if finished == len(parts) else "inProgress", **counts, "failed": failed,
+            "totals": [{"unit": u, "value": v} for u, v in sorted(totals.items())]}
+
+
+async def pending_runs(db: Database) -> list[tuple[str, str]]:
+    """(tenant, run) of every run with a pending partition, across tenants (system scope)."""
+    async with db.transaction(None, system=True) as session:
+        rows = await session.execute(select(BillRunPartition.tenant_id, BillRunPartition.run_id)
+                                     .where(BillRunPartition.state == "pending").distinct())
+        return [(r[0], r[1]) for r in rows]
+
+
+async def billing_loop(db: Database, base_url: str, billing: BillingService, stop: asyncio.Event,
+                       poll_seconds: float = 2.0) -> None:
+    """The worker loop: work the pending partitions of every tenant's runs, then wait."""
+    worker = worker_name()
+    while not stop.is_set():
+        for tenant_id, run_id in await pending_runs(db):
+            await work_run(db, tenant_id, base_url, billing, run_id, worker=worker)
+        try:
+            await asyncio.wait_for(stop.wait(), poll_seconds)
+        except TimeoutError:
+            pass

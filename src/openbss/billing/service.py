@@ -1,0 +1,865 @@
+"""Billing: what each billing account owes for what it was sold, as TMF678 customer bills.
+
+A bill of a billing account is dated on a **cycle date** of the account (``billCycle``: day 1–31 clamped to the
+month's last day, frequency, time zone — every billing date is a local date there) and covers the cycle period
+that ends on it. It holds, for every product charged to the account (TMF637, with the prices it was sold at), the
+pieces of charge periods not billed yet:
+
+* recurring prices **in advance**: every piece starting on or before the bill date (the next period included);
+  **in arrears**: every piece ending on or before it; a partial piece is prorated (``pricing.proration``);
+* one-time prices: once, on the first bill dated on or after the product's start;
+* a credit for the unused part of a piece billed in advance when the product ended within it;
+* usage: the rated usage (TMF635, from charging) of the account's postpaid lines before the bill date not yet
+  billed, one line per product and usage type.
+
+The same computation serves the bill run (writes), the draft's recomputation and the bill on demand (writes
+nothing). What may be written is guarded by the database: one line per charge and period, one usage record per
+line, one on-cycle bill per account and cycle date, a gapless number per series, no change to an issued bill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from openbss.billing import document
+from openbss.billing.errors import BillIssued, InvalidBilling
+from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
+from openbss.charging.service import RatedUsage
+from openbss.party.service import list_all
+from openbss.platform.db import utcnow
+from openbss.platform.errors import DomainError, NotFound
+from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
+from openbss.platform.tenancy import Tenant
+from openbss.platform.tmf.resource import Context, ResourceService
+from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing import proration
+from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
+from openbss.pricing.cycles import last_cycle_date as cycle_date_on
+from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
+from openbss.pricing.taxes import Tax, TaxRate, applicable, taxes_of
+
+DRAFT_STATES = ("new", "onHold")
+ISSUED_STATES = ("validated", "sent", "partiallyPaid", "settled")
+#: the internal series ordering every issued bill of a tenant (balances follow it)
+ISSUE_SERIES = "#issue"
+EXTENSION_TYPE = "OpenBSSCustomerBill"
+#: how far before a bill's period usage arriving late is still looked for
+USAGE_LOOKBACK = timedelta(days=62)
+
+
+class BillingAccounts(Protocol):
+    async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
+
+    async def billing_account_ids(self, ctx: Context, *, after: str = "", limit: int = 1000) -> list[str]: ...
+
+
+class SoldProducts(Protocol):
+    async def products_billed_to(self, ctx: Context, billing_account_id: str) -> list[dict[str, Any]]: ...
+
+
+class CatalogPrices(Protocol):
+    async def get_price(self, ctx: Context, price_id: str) -> dict[str, Any]: ...
+
+
+class RatedUsageSource(Protocol):
+    async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
+                             ) -> list[RatedUsage]: ...
+
+
+@dataclass(frozen=True)
+class TenantBilling:
+    conventions: proration.Conventions
+    number_series: str = "INV"
+    number_format: str = "{series}-{year}-{seq:06d}"
+    grace_days: int = 0
+    tax_inclusive: bool = False
+    tax_country: str | None = None
+    credit_note_series: str = "CN"
+
+
+@dataclass
+class Line:
+    key: str
+    kind: str  # recurringCharge | oneTimeCharge | usageCharge | productAlteration (a credit)
+    name: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+    tax_rate: Decimal  # the rate the price was sold with (used when the tenant has no tax table)
+    product: dict[str, Any] | None
+    characteristics: dict[str, Any] = field(default_factory=dict)
+    usage_ids: list[str] = field(default_factory=list)
+    tax_category: str = "standard"
+    #: ``amount`` includes tax (inclusive prices) until the taxes are applied; then it is the net amount
+    inclusive: bool = False
+    taxes: list[Tax] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Billed:
+    """A line already on a bill other than the draft being computed."""
+
+    key: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+    gross: Decimal
+
+
+@dataclass
+class RunReport:
+    as_of: date | None
+    accounts: int = 0
+    billed: int = 0
+    finalized: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    totals: dict[str, Decimal] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"asOf": self.as_of.isoformat() if self.as_of else None, "accounts": self.accounts,
+                "billed": self.billed, "finalized": self.finalized, "skipped": self.skipped,
+                "failed": [{"billingAccount": k, "reason": v} for k, v in self.failed.items()],
+                "totals": [{"unit": k, "value": v} for k, v in sorted(self.totals.items())]}
+
+
+def _money(value: Decimal, unit: str) -> dict[str, Any]:
+    return {"unit": unit, "value": value}
+
+
+def _decimal(value: Any) -> Decimal:
+    return to_decimal(value) if value is not None else Decimal(0)
+
+
+def local_date(value: str | None, tz: ZoneInfo) -> date | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).date()
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant a local date starts (DST-safe: ``zoneinfo`` resolves the offset of that day)."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def cycle_of(account: dict[str, Any]) -> tuple[int, int, ZoneInfo]:
+    cycle = account.get("billCycle") or {}
+    try:
+        return int(cycle.get("billingDay", 1)), MONTHS[cycle.get("frequency") or "monthly"], \
+            ZoneInfo(cycle.get("timeZone") or "UTC")
+    except (KeyError, ValueError) as exc:
+        raise InvalidBilling(f"billing account '{account.get('id')}' has an unusable billCycle: {exc}") from exc
+
+
+def _advisory_key(tenant: str, account_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"billing|{tenant}|{account_id}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+class BillingService:
+    def __init__(self, accounts: BillingAccounts, products: SoldProducts, catalog: CatalogPrices,
+                 usage: RatedUsageSource, balances: Balances, bills: ResourceService, lines: ResourceService,
+                 ) -> None:
+        self.balances = balances
+        self.accounts = accounts
+        self.products = products
+        self.catalog = catalog
+        self.usage = usage
+        self.bills = bills
+        self.lines = lines
+
+    # --- settings ---------------------------------------------------------------------------------------------
+    async def tenant_settings(self, ctx: Context) -> TenantBilling:
+        row = await ctx.session.get(BillingSettings, ctx.principal.tenant_id)
+        if row is None:
+            return TenantBilling(proration.Conventions())
+        return TenantBilling(
+            proration.Conventions(day_count=row.day_count, period_end=row.period_end,
+                                  factor_places=row.factor_places, factor_rounding=row.factor_rounding,
+                                  rounding=row.rounding),
+            number_series=row.number_series, number_format=row.number_format, grace_days=row.grace_days,
+            tax_inclusive=row.tax_inclusive, tax_country=row.tax_country, credit_note_series=row.credit_note_series)
+
+    async def set_tenant_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
+        current = await self.tenant_settings(ctx)
+        conv = current.conventions
+        known = {"dayCount", "periodEnd", "factorPlaces", "factorRounding", "rounding", "numberSeries",
+                 "numberFormat", "graceDays", "taxInclusive", "taxCountry", "creditNoteSeries"}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise InvalidBilling(f"unknown billing settings {unknown} (known: {', '.join(sorted(known))})")
+        try:
+            new_conv = proration.Conventions(
+                day_count=changes.get("dayCount", conv.day_count),
+                period_end=changes.get("periodEnd", conv.period_end),
+                factor_places=changes.get("factorPlaces", conv.factor_places),
+                factor_rounding=changes.get("factorRounding", conv.factor_rounding),
+                rounding=changes.get("rounding", conv.rounding))
+        except (ValueError, TypeError) as exc:
+            raise InvalidBilling(str(exc)) from exc
+        series = changes.get("numberSeries", current.number_series)
+        notes = changes.get("creditNoteSeries", current.credit_note_series)
+        if not isinstance(notes, str) or not 1 <= len(notes) <= 50 or notes == series:
+            raise InvalidBilling("'creditNoteSeries' must be 1 to 50 characters, not the bills' series")
+        fmt = changes.get("numberFormat", current.number_format)
+        grace = changes.get("graceDays", current.grace_days)
+        if not isinstance(series, str) or not 1 <= len(series) <= 50:
+            raise InvalidBilling("'numberSeries' must be 1 to 50 characters")
+        try:
+            sample = fmt.format(series=series, year=2027, month=1, seq=1)
+        except (KeyError, ValueError, IndexError, AttributeError) as exc:
+            raise InvalidBilling(f"'numberFormat' {fmt!r} is not usable (fields: series, year, month, seq)") from exc
+        if "{seq" not in fmt or len(sample) > 64:
+            raise InvalidBilling("'numberFormat' must hold {seq} and make numbers of at most 64 characters")
+        if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= 60:
+            raise InvalidBilling("'graceDays' must be a whole number of days between 0 and 60")
+        inclusive = changes.get("taxInclusive", current.tax_inclusive)
+        if not isinstance(inclusive, bool):
+            raise InvalidBilling("'taxInclusive' must be true or false")
+        country = changes.get("taxCountry", current.tax_country)
+        if country is not None and (not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country)):
+            raise InvalidBilling(f"'taxCountry': {country!r} is not an ISO 3166-1 alpha-2 code (e.g. FR)")
+        values = {"credit_note_series": notes, "tax_inclusive": inclusive, "tax_country": country,
+                  "day_count": new_conv.day_count, "period_end": new_conv.period_end,
+                  "factor_places": new_conv.factor_places, "factor_rounding": new_conv.factor_rounding,
+                  "rounding": new_conv.rounding, "number_series": series, "number_format": fmt,
+                  "grace_days": grace}
+        stmt = pg_insert(BillingSettings).values(**values)
+        await ctx.session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id"], set_=values))
+        return self.render_settings(await self.tenant_settings(ctx))
+
+    @staticmethod
+    def render_settings(s: TenantBilling) -> dict[str, Any]:
+        c = s.conventions
+        return {"dayCount": c.day_count, "periodEnd": c.period_end, "factorPlaces": c.factor_places,
+                "factorRounding": c.factor_rounding, "rounding": c.rounding, "numberSeries": s.number_series,
+                "numberFormat": s.number_format, "graceDays": s.grace_days, "taxInclusive": s.tax_inclusive,
+                "taxCountry": s.tax_country, "creditNoteSeries": s.credit_note_series}
+
+    # --- what an account should be billed ------------------------------------------------------------------
+    async def _billed(self, ctx: Context, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
+        gross = AppliedRate.body["taxIncludedAmount"]["value"].astext
+        stmt = select(AppliedRate.charge_key, AppliedRate.period_start, AppliedRate.period_end, AppliedRate.amount,
+                      gross).where(AppliedRate.billing_account_id == account_id)
+        if draft_id:
+            stmt = stmt.where(AppliedRate.bill_id != draft_id)
+        return {(k, s): Billed(k, s, e, a, Decimal(g if g is not None else a))
+                for k, s, e, a, g in await ctx.session.execute(stmt)}
+
+    async def _billed_usage(self, ctx: Context, usage_ids: Sequence[str], draft_id: str | None) -> set[str]:
+        if not usage_ids:
+            return set()
+        stmt = select(UsageItem.usage_id).join(AppliedRate, AppliedRate.id == UsageItem.line_id).where(
+            UsageItem.usage_id.in_(list(usage_ids)))
+        if draft_id:
+            stmt = stmt.where(AppliedRate.bill_id != draft_id)
+        return {r[0] for r in await ctx.session.execute(stmt)}
+
+    async def compute(self, ctx: Context, account: dict[str, Any], bill_date: date, settings: TenantBilling,
+                      draft_id: str | None = None, products: list[dict[str, Any]] | None = None) -> list[Line]:
+        """The lines the bill of ``account`` dated ``bill_date`` gets: what should have been billed up to it,
+        minus what other bills hold."""
+        day, months, tz = cycle_of(account)
+        currency = account.get("currency") or "EUR"
+        conv = settings.conventions
+        following = next_cycle_date(bill_date, day, months)
+        billed = await self._billed(ctx, account["id"], draft_id)
+        table = await self.tax_table(ctx)
+        inclusive = settings.tax_inclusive and bool(table)
+        lines: list[Line] = []
+        prices: dict[str, dict[str, Any]] = {}
+        if products is None:
+            products = await self.products.products_billed_to(ctx, account["id"])
+        for product in products:
+            start = local_date(product.get("startDate"), tz)
+            if start is None:
+                continue
+            end = local_date(product.get("terminationDate"), tz)
+            if end is not None and conv.period_end == "inclusive":
+                end += timedelta(days=1)
+            ref = {"id": product["id"], "href": product.get("href"), "name": product.get("name")}
+            for pp in product.get("productPrice") or []:
+                pop_id = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
+                if pop_id not in prices:
+                    try:
+                        prices[pop_id] = await self.catalog.get_price(ctx, pop_id)
+                    except NotFound:
+                        prices[pop_id] = {}
+                price = prices[pop_id]
+                amounts = pp.get("price") or {}
+                amount = _decimal((amounts.get("dutyFreeAmount") or {}).get("value"))
+                for alt in pp.get("productPriceAlteration") or []:
+                    amount += _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
+                rate = _decimal(amounts.get("taxRate"))
+                category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
+                name = pp.get("name") or price.get("name") or "charge"
+                if pp.get("priceType") == "oneTime":
+                    key = f"oneTime|{product['id']}|{pop_id}"
+                    if start <= bill_date and (key, start) not in billed:
+                        lines.append(Line(key, "oneTimeCharge", name, start, start, round_money(amount, currency),
+                                          rate, ref, tax_category=category, inclusive=inclusive))
+                elif pp.get("priceType") == "recurring":
+                    for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
+                                              end, bill_date, following, day, conv, billed, inclusive):
+                        ln.tax_category = category
+                        lines.append(ln)
+        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id):
+            ln.inclusive = inclusive
+            lines.append(ln)
+        self.apply_taxes(account, bill_date, settings, table, lines, currency)
+        return lines
+
+    async def tax_table(self, ctx: Context) -> list[TaxRate]:
+        rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
+        return [TaxRate(r.jurisdiction, r.category, r.name, r.rate, r.valid_from, r.valid_to) for r in rows]
+
+    async def add_tax_rate(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        """A rate of the built-in tax engine: ``{jurisdiction, category, name, rate, validFrom, validTo?}``."""
+        known = {"jurisdiction", "category", "name", "rate", "validFrom", "validTo"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: {', '.join(sorted(known))})")
+        jurisdiction = body.get("jurisdiction")
+        if not isinstance(jurisdiction, str) or not re.fullmatch(r"[A-Z]{2}(-[A-Z0-9]{1,3})?", jurisdiction):
+            raise InvalidBilling(f"'jurisdiction': {jurisdiction!r} is not a country (FR) or a country-region (US-CA)")
+        for attr in ("category", "name"):
+            if not isinstance(body.get(attr), str) or not 1 <= len(body[attr]) <= 50:
+                raise InvalidBilling(f"'{attr}' must be 1 to 50 characters")
+        try:
+            rate = to_decimal(body.get("rate"))
+        except ValueError as exc:
+            raise InvalidBilling(f"'rate': {exc}") from exc
+        if not Decimal(0) <= rate <= Decimal(100) or rate != rate.quantize(Decimal("0.0001")):
+            raise InvalidBilling("'rate' is a percentage between 0 and 100 with at most 4 decimals")
+        try:
+            valid_from = date.fromisoformat(str(body.get("validFrom")))
+            valid_to = date.fromisoformat(str(body["validTo"])) if body.get("validTo") is not None else None
+        except ValueError as exc:
+            raise InvalidBilling("'validFrom' and 'validTo' are dates (YYYY-MM-DD)") from exc
+        if valid_to is not None and valid_to <= valid_from:
+            raise InvalidBilling("'validTo' must be after 'validFrom'")
+        row = TaxRateRow(jurisdiction=jurisdiction, category=body["category"], name=body["name"], rate=rate,
+                         valid_from=valid_from, valid_to=valid_to)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        return self.render_tax_rate(row)
+
+    @staticmethod
+    def render_tax_rate(r: TaxRateRow) -> dict[str, Any]:
+        return {"id": str(r.id), "jurisdiction": r.jurisdiction, "category": r.category, "name": r.name,
+                "rate": r.rate, "validFrom": r.valid_from.isoformat(),
+                "validTo": r.valid_to.isoformat() if r.valid_to else None}
+
+    async def tax_rates(self, ctx: Context) -> list[dict[str, Any]]:
+        rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
+        return [self.render_tax_rate(r) for r in rows]
+
+    @staticmethod
+    def tax_place(account: dict[str, Any], settings: TenantBilling) -> tuple[str | None, str | None]:
+        """The country and region taxes are due in: the account's postal address, else the tenant's country."""
+        for contact in account.get("contact") or []:
+            for medium in contact.get("contactMedium") or []:
+                ch = medium.get("characteristic") or {}
+                if ch.get("country"):
+                    return str(ch["country"]), ch.get("stateOrProvince")
+        return settings.tax_country, None
+
+    @staticmethod
+    def exemption(account: dict[str, Any], on: date) -> str | None:
+        """The certificate of a TMF666 ``taxExemption`` of the account valid on ``on``."""
+        for ex in account.get("taxExemption") or []:
+            valid = ex.get("validFor") or {}
+            start, end = local_date(valid.get("startDateTime"), ZoneInfo("UTC")), \
+                local_date(valid.get("endDateTime"), ZoneInfo("UTC"))
+            if (start is None or start <= on) and (end is None or on < end):
+                return str(ex.get("certificateNumber") or ex.get("issuingJurisdiction") or "exempt")
+        return None
+
+    def apply_taxes(self, account: dict[str, Any], on: date, settings: TenantBilling, table: list[TaxRate],
+                    lines: list[Line], currency: str) -> None:
+        """Each line's taxes, computed per line: from the tenant's tax table (the rates of the line's category in
+        force on the bill date where the account is), else at the rate its price was sold with."""
+        rounding = settings.conventions.rounding
+        exempt = self.exemption(account, on)
+        country, region = self.tax_place(account, settings)
+        for ln in lines:
+            if exempt is not None:
+                ln.characteristics["taxExemption"] = exempt
+                ln.amount, ln.taxes = taxes_of(ln.amount, [], currency, rounding=rounding)
+            elif table:
+                rates = applicable(table, country, region, ln.tax_category, on) if country else []
+                ln.amount, ln.taxes = taxes_of(ln.amount, rates, currency, inclusive=ln.inclusive, rounding=rounding)
+            elif ln.tax_rate:
+                rate = TaxRate("", "standard", "VAT", ln.tax_rate, on)
+                ln.amount, ln.taxes = taxes_of(ln.amount, [rate], currency, rounding=rounding)
+            ln.inclusive = False
+
+    def _recurring(self, product: dict[str, Any], ref: dict[str, Any], pop_id: str, pp: dict[str, Any],
+                   price: dict[str, Any], amount: Decimal, rate: Decimal, name: str, currency: str, start: date,
+                   end: date | None, bill_date: date, following: date, day: int, conv: proration.Conventions,
+                   billed: dict[tuple[str, date], Billed], inclusive: bool = False) -> list[Line]:
+        out: list[Line] = []
+        timing = price.get("billingTiming") or "inAdvance"
+        policy = price.get("prorationPolicy") or "daily"
+        period_type = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
+        length = int(price.get("recurringChargePeriodLength") or 1)
+        key = f"recurring|{product['id']}|{pop_id}"
+        horizon = following if timing == "inAdvance" else bill_date
+        try:
+            cut = pieces(start, end, horizon, day, period_type, length)
+        except ValueError as exc:
+            raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+        for piece in cut:
+            if timing == "inAdvance" and piece.start > bill_date:
+                continue
+            if timing == "inArrears" and piece.end > bill_date:
+                continue
+            if (key, piece.start) in billed:
+                continue
+            value = proration.charge(amount, currency, piece.start, piece.end, piece.period_start, piece.period_end,
+                                     conv, policy)
+            out.append(Line(key, "recurringCharge", name, piece.start, piece.end, value, rate, ref,
+                            {"prorationFactor": str(proration.factor(piece.start, piece.end, piece.period_start,
+                                                                     piece.period_end, conv))}, inclusive=inclusive))
+        if end is not None and timing == "inAdvance":
+            credit_key = f"credit|{product['id']}|{pop_id}"
+            for (k, start_billed), was in billed.items():
+                if k != key or was.period_end <= end or (credit_key, start_billed) in billed:
+                    continue
+                # the full period the billed piece belongs to: the charge period holding its start
+                full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length)[0]
+                # with inclusive prices the credit is computed on what was charged tax included, then split
+                value = proration.credit(was.gross if inclusive else was.amount, amount, currency, start_billed, end,
+                                         was.period_end, full.period_start, full.period_end, conv, policy)
+                if value > 0:  # keyed on the billed piece's start: a piece is credited once
+                    out.append(Line(credit_key, "productAlteration", f"Credit: {name}", start_billed,
+                                    was.period_end, -value, rate, ref,
+                                    {"unusedFrom": max(end, start_billed).isoformat()}, inclusive=inclusive))
+        return out
+
+    async def _usage(self, ctx: Context, account: dict[str, Any], bill_date: date, day: int, months: int,
+                     tz: ZoneInfo, currency: str, draft_id: str | None) -> list[Line]:
+        period_start = previous_cycle_date(bill_date, day, months)
+        before = local_midnight(bill_date, tz)
+        records = await self.usage.postpaid_usage(ctx, account["id"], local_midnight(period_start, tz)
+                                                  - USAGE_LOOKBACK, before)
+        done = await self._billed_usage(ctx, [r.id for r in records], draft_id)
+        groups: dict[tuple[str, str], Line] = {}
+        for r in records:
+            if r.id in done or r.currency != currency:
+                continue
+            product = r.product_id or "line"
+            key = (product, r.usage_type)
+            line = groups.get(key)
+            if line is None:
+                line = groups[key] = Line(f"usage|{product}|{r.usage_type}", "usageCharge", f"Usage: {r.usage_type}",
+                                          period_start, bill_date, Decimal(0), Decimal(0),
+                                          {"id": product} if r.product_id else None,
+                                          {"usageType": r.usage_type, "units": 0, "records": 0})
+            line.amount += r.amount
+            line.characteristics["units"] += r.units
+            line.characteristics["records"] += 1
+            line.usage_ids.append(r.id)
+        return [line for line in groups.values()]
+
+    # --- documents ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _totals(lines: list[Line], currency: str) -> tuple[Decimal, Decimal, list[dict[str, Any]]]:
+        """Tax excluded and included totals, and the taxes summed per tax, category and rate (``taxItem``)."""
+        excluded = sum((ln.amount for ln in lines), Decimal(0))
+        per_rate: dict[tuple[str, str, Decimal], Decimal] = {}
+        for ln in lines:
+            for t in ln.taxes:
+                per_rate[(t.name, t.category, t.rate)] = per_rate.get((t.name, t.category, t.rate), Decimal(0)) \
+                    + t.amount
+        tax = sum(per_rate.values(), Decimal(0))
+        items = [{"@type": "TaxItem", "taxCategory": f"{n}/{c}", "taxRate": r, "taxAmount": _money(v, currency)}
+                 for (n, c, r), v in sorted(per_rate.items()) if r != 0]
+        return round_money(excluded, currency), round_money(excluded + tax, currency), items
+
+    @staticmethod
+    def parties(account: dict[str, Any], products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Who the bill concerns: the account's related parties and the owners of its products (references only:
+        no personal data is copied onto a bill)."""
+        out: dict[str, dict[str, Any]] = {}
+        for p in [*(account.get("relatedParty") or []),
+                  *(r for prod in products for r in prod.get("relatedParty") or [] if r.get("role") == "owner")]:
+            if p.get("id") and p["id"] not in out:
+                out[p["id"]] = {k: p[k] for k in ("id", "role", "@referredType") if k in p}
+        return list(out.values())
+
+    def bill_document(self, ctx: Context, account: dict[str, Any], bill_date: date, lines: list[Line],
+                      settings: TenantBilling, parties: list[dict[str, Any]]) -> dict[str, Any]:
+        day, months, tz = cycle_of(account)
+        currency = account.get("currency") or "EUR"
+        excluded, included, items = self._totals(lines, currency)
+        start = previous_cycle_date(bill_date, day, months)
+        terms = int(account.get("paymentTermsDays") or 0)
+        zero = _money(round_money(Decimal(0), currency), currency)
+        return {
+            "@type": EXTENSION_TYPE, "@baseType": "CustomerBill",
+            "@schemaLocation": f"{ctx.base_url}/billing/v1/schema/{EXTENSION_TYPE}.json",
+            "billDate": format_datetime(local_midnight(bill_date, tz)),
+            "category": "normal", "runType": "onCycle", "state": "new",
+            "billingAccount": {"id": account["id"], "href": account.get("href"), "name": account.get("name"),
+                               "@referredType": "BillingAccount"},
+            "billingPeriod": {"startDateTime": format_datetime(local_midnight(start, tz)),
+                              "endDateTime": format_datetime(local_midnight(bill_date, tz))},
+            "nextBillDate": format_datetime(local_midnight(next_cycle_date(bill_date, day, months), tz)),
+            "paymentDueDate": format_datetime(local_midnight(bill_date + timedelta(days=terms), tz)),
+            "relatedParty": parties,
+            "taxExcludedAmount": _money(excluded, currency),
+            "taxIncludedAmount": _money(included, currency),
+            "taxItem": items,
+            "previousBalance": zero, "creditApplied": zero,
+            "amountDue": _money(max(included, Decimal(0)), currency),
+            "remainingAmount": _money(max(included, Decimal(0)), currency),
+        }
+
+    def line_document(self, ctx: Context, line_id: str, bill: dict[str, Any], line: Line, currency: str,
+                      tz: ZoneInfo, rounding: str) -> dict[str, Any]:
+        tax = sum((t.amount for t in line.taxes), Decimal(0))
+        doc: dict[str, Any] = {
+            "@type": "AppliedCustomerBillingRate", "id": line_id, "date": bill["billDate"],
+            "name": line.name, "isBilled": True,
+            "type": "appliedBillingCredit" if line.amount < 0 else "appliedBillingCharge",
+            "bill": {"id": bill["id"], "href": bill.get("href")} if bill.get("id") else {"id": "onDemand"},
+            "billingAccount": bill["billingAccount"],
+            "periodCoverage": {"startDateTime": format_datetime(local_midnight(line.period_start, tz)),
+                               "endDateTime": format_datetime(local_midnight(line.period_end, tz))},
+            "taxExcludedAmount": _money(line.amount, currency),
+            "taxIncludedAmount": _money(line.amount + tax, currency),
+            "appliedTax": [{"taxCategory": f"{t.name}/{t.category}", "taxRate": t.rate,
+                            "taxAmount": _money(t.amount, currency)} for t in line.taxes if t.rate],
+            "characteristic": [{"name": "chargeType", "value": line.kind, "valueType": "string"}]
+            + [{"name": k, "value": v, "valueType": "number" if isinstance(v, int) else "string"}
+               for k, v in line.characteristics.items()],
+        }
+        if line.product:
+            doc["product"] = {k: v for k, v in line.product.items() if v is not None}
+        if line.kind == "oneTimeCharge":
+            doc["description"] = "One-time charge"
+        return doc
+
+    # --- one account ------------------------------------------------------------------------------------------
+    async def _cycle(self, ctx: Context, account_id: str, as_of: date | None, upcoming: bool = False,
+                     ) -> tuple[dict[str, Any], date, ZoneInfo]:
+        account = await self.accounts.get_billing_account(ctx, account_id)
+        day, months, tz = cycle_of(account)
+        today = as_of or utcnow().astimezone(tz).date()
+        bill_date = next_cycle_date(today, day, months) if upcoming else cycle_date_on(today, day, months)
+        return account, bill_date, tz
+
+    async def preview(self, ctx: Context, account_id: str, as_of: date | None = None) -> dict[str, Any]:
+        """The account's next bill as it stands (bill on demand): the same computation as a run, nothing written."""
+        account, bill_date, tz = await self._cycle(ctx, account_id, as_of, upcoming=True)
+        day, months, _ = cycle_of(account)
+        settings = await self.tenant_settings(ctx)
+        draft = await self._bill_row(ctx, account_id, bill_date, lock=False)
+        while draft is not None and draft.state not in DRAFT_STATES:  # billed ahead: the first cycle date not
+            bill_date = next_cycle_date(bill_date, day, months)        # issued yet
+            draft = await self._bill_row(ctx, account_id, bill_date, lock=False)
+        products = await self.products.products_billed_to(ctx, account_id)
+        lines = await self.compute(ctx, account, bill_date, settings, draft.id if draft else None, products)
+        doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
+        currency = account.get("currency") or "EUR"
+        doc["appliedCustomerBillingRate"] = [
+            self.line_document(ctx, f"preview-{i + 1}", doc, ln, currency, tz, settings.conventions.rounding)
+            for i, ln in enumerate(lines)]
+        return doc
+
+    async def _bill_row(self, ctx: Context, account_id: str, bill_date: date, *, lock: bool = True,
+                        ) -> CustomerBill | None:
+        stmt = select(CustomerBill).where(CustomerBill.billing_account_id == account_id,
+                                          CustomerBill.bill_date == bill_date, CustomerBill.run_type == "onCycle")
+        return (await ctx.session.execute(stmt.with_for_update() if lock else stmt)).scalars().first()
+
+    async def bill_account(self, ctx: Context, account_id: str, as_of: date | None = None, *,
+                           finalize: bool | None = None) -> dict[str, Any] | None:
+        """Bill one account for its cycle date on or before ``as_of`` (today in its time zone): write the draft
+        (or recompute it), finalize it when its grace period is over (or when ``finalize`` says so). Returns the
+        bill, or None when there is nothing to bill or the bill is already issued."""
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _advisory_key(ctx.principal.tenant_id, account_id)})
+        account, bill_date, tz = await self._cycle(ctx, account_id, as_of)
+        settings = await self.tenant_settings(ctx)
+        row = await self._bill_row(ctx, account_id, bill_date)
+        if row is not None and row.state not in DRAFT_STATES:
+            return None
+        products = await self.products.products_billed_to(ctx, account_id)
+        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None, products)
+        if not lines and row is None:
+            return None
+        currency = account.get("currency") or "EUR"
+        doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
+        excluded_total = _decimal(doc["taxIncludedAmount"]["value"])
+        if row is None:
+            bill_id = str(uuid.uuid4())
+            doc["id"] = bill_id
+            start = previous_cycle_date(bill_date, *cycle_of(account)[:2])
+            rendered = await self.bills.record(ctx, doc, columns={
+                "billing_account_id": account_id, "bill_date": bill_date, "period_start": start,
+                "period_end": bill_date, "run_type": "onCycle", "state": "new", "currency": currency,
+                "total": excluded_total})
+        else:
+            bill_id = row.id
+            await ctx.session.execute(delete(AppliedRate).where(AppliedRate.bill_id == bill_id))
+            state = row.state
+
+            def recompute(current: dict[str, Any]) -> None:
+                current.update({k: v for k, v in doc.items() if k != "state"})
+                current["state"] = state
+
+            rendered = await self.bills.change(ctx, bill_id, recompute, action="recompute")
+            await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(
+                total=excluded_total))
+        for ln in lines:
+            line_id = str(uuid.uuid4())
+            body = self.line_document(ctx, line_id, rendered, ln, currency, tz, settings.conventions.rounding)
+            await self.lines.store.insert(ctx, line_id, body, bill_id=bill_id, billing_account_id=account_id,
+                                          charge_key=ln.key, period_start=ln.period_start,
+                                          period_end=ln.period_end, amount=ln.amount)
+            if ln.usage_ids:
+                await ctx.session.execute(pg_insert(UsageItem).values(
+                    [{"usage_id": u, "line_id": line_id} for u in ln.usage_ids]))
+        today = as_of or utcnow().astimezone(tz).date()
+        due = today >= bill_date + timedelta(days=settings.grace_days)
+        if finalize if finalize is not None else due:
+            return await self.finalize(ctx, bill_id)
+        return rendered
+
+    async def _next_number(self, ctx: Context, series: str) -> int:
+        stmt = pg_insert(NumberCounter).values(series=series, last_value=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "series"],
+                                          set_={"last_value": NumberCounter.last_value + 1})
+        return int((await ctx.session.execute(stmt.returning(NumberCounter.last_value))).scalar_one())
+
+    async def finalize(self, ctx: Context, bill_id: str, *, series_name: str | None = None) -> dict[str, Any]:
+        """Issue a draft: previous balance, credit applied, amount due; the next number of its series (gapless:
+        taken in this transaction, row-locked); state ``validated``. Emits ``CustomerBillStateChangeEvent``."""
+        row = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id)
+                                         .with_for_update())).scalars().first()
+        if row is None:
+            raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+        if row.state not in DRAFT_STATES:
+            raise BillIssued(f"CustomerBill '{bill_id}' is already issued as {row.number}")
+        settings = await self.tenant_settings(ctx)
+        previous = await self.balances.open_balance(ctx, row.billing_account_id)
+        currency = row.currency
+        total = row.total
+        balance = previous + total
+        credit_applied = min(max(-previous, Decimal(0)), max(total, Decimal(0)))
+        due = max(balance, Decimal(0))
+        year, month = row.bill_date.year, row.bill_date.month
+        fmt = settings.number_format
+        name = series_name or settings.number_series
+        series = name + ("/" + str(year) if "{year" in fmt else "") + (f"-{month:02d}" if "{month" in fmt else "")
+        seq = await self._next_number(ctx, series)
+        number = fmt.format(series=name, year=year, month=month, seq=seq)
+        issue = await self._next_number(ctx, ISSUE_SERIES)
+
+        document = {"id": f"{bill_id}.pdf", "@type": "AttachmentRefOrValue", "attachmentType": "bill",
+                    "mimeType": "application/pdf", "name": f"{number}.pdf",
+                    "url": f"{ctx.base_url}/billing/v1/customerBill/{bill_id}/document.pdf"}
+
+        def issue_it(doc: dict[str, Any]) -> None:
+            doc.update({"state": "validated", "billNo": number, "billDocument": [document],
+                        "previousBalance": _money(previous, currency),
+                        "creditApplied": _money(credit_applied, currency),
+                        "amountDue": _money(due, currency), "remainingAmount": _money(due, currency)})
+
+        rendered = await self.bills.change(ctx, bill_id, issue_it, action="finalize")
+        await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(
+            state="validated", number=number, balance_after=balance, issue_seq=issue))
+        return rendered
+
+    async def credit_note(self, ctx: Context, bill_id: str, *, amount: Decimal | None = None, reason: str,
+                          ) -> dict[str, Any]:
+        """Correct an issued bill by a credit note: a numbered document of its own (series ``creditNoteSeries``)
+        crediting the account's balance with ``amount`` tax included (default: all that is still creditable), the
+        taxes credited in the proportions of the bill's. The bill itself never changes; the credit notes of a bill
+        never credit more than it charged."""
+        orig = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id)
+                                          .with_for_update())).scalars().first()
+        if orig is None:
+            raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+        if orig.state in DRAFT_STATES or orig.corrects_bill_id is not None:
+            raise InvalidBilling(f"CustomerBill '{bill_id}' is not an issued bill: a draft is recomputed, not "
+                                 "credited, and a credit note is not credited")
+        if not reason.strip() or len(reason) > 500:
+            raise InvalidBilling("'reason' must be given (at most 500 characters)")
+        credited = -(await ctx.session.scalar(select(func.coalesce(func.sum(CustomerBill.total), 0)).where(
+            CustomerBill.corrects_bill_id == bill_id)) or Decimal(0))
+        creditable = orig.total - credited
+        currency = orig.currency
+        amount = round_money(creditable if amount is None else amount, currency)
+        if amount <= 0 or amount > creditable:
+            raise DomainError(f"a credit note of {amount} {currency}: bill {orig.number} can still be credited "
+                              f"{max(creditable, Decimal(0))} {currency}", code="CREDIT_EXCEEDS_BILL", status=409)
+        original = (await self.bills.get(ctx, bill_id))
+        tz = cycle_of(await self.accounts.get_billing_account(ctx, orig.billing_account_id))[2]
+        today = utcnow().astimezone(tz).date()
+        gross = _decimal(original["taxIncludedAmount"]["value"])
+        taxes = []
+        for item in original.get("taxItem") or []:
+            name, _, category = str(item.get("taxCategory", "VAT/standard")).partition("/")
+            share = round_money(amount * _decimal(item["taxAmount"]["value"]) / gross, currency) if gross else \
+                Decimal(0)
+            taxes.append(Tax(name, category or "standard", _decimal(item.get("taxRate")), -share))
+        net = amount + sum((t.amount for t in taxes), Decimal(0))
+        line = Line(f"creditNote|{bill_id}", "creditNote", f"Credit note: {reason}", today, today, -net, Decimal(0),
+                    None, {"correctedBill": orig.number or bill_id}, taxes=taxes)
+        excluded, included, items = self._totals([line], currency)
+        note_id = str(uuid.uuid4())
+        kept: dict[str, Any] = {k: original[k] for k in ("billingAccount", "billingPeriod", "relatedParty")
+                                if k in original}
+        doc: dict[str, Any] = {**kept, "id": note_id, "@type": EXTENSION_TYPE, "@baseType": "CustomerBill",
+                               "@schemaLocation": original.get("@schemaLocation"),
+                               "billDate": format_datetime(local_midnight(today, tz)), "category": "creditNote",
+                               "runType": "offCycle", "state": "new", "reason": reason,
+                               "correctedBill": {"id": bill_id, "href": original.get("href"), "billNo": orig.number},
+                               "taxExcludedAmount": _money(excluded, currency),
+                               "taxIncludedAmount": _money(included, currency), "taxItem": items}
+        rendered = await self.bills.record(ctx, doc, columns={
+            "billing_account_id": orig.billing_account_id, "bill_date": today, "period_start": orig.period_start,
+            "period_end": orig.period_end, "run_type": "offCycle", "state": "new", "currency": currency,
+            "total": included, "corrects_bill_id": bill_id})
+        line_id = str(uuid.uuid4())
+        await self.lines.store.insert(
+            ctx, line_id, self.line_document(ctx, line_id, rendered, line, currency, tz, ""),
+            bill_id=note_id, billing_account_id=orig.billing_account_id, charge_key=f"{line.key}|{note_id}",
+            period_start=today, period_end=today, amount=line.amount)
+        settings = await self.tenant_settings(ctx)
+        return await self.finalize(ctx, note_id, series_name=settings.credit_note_series)
+
+    async def customer_bills(self, ctx: Context, customer: dict[str, Any]) -> list[dict[str, Any]]:
+        """The customer 360 section: the bills and credit notes of the customer or its party, newest first."""
+        ids = [i for i in (customer.get("id"), (customer.get("engagedParty") or {}).get("id")) if i]
+        bills = await list_all(ctx, self.bills, {"relatedParty.id": ids})
+        keep = ("id", "href", "billNo", "category", "billDate", "state", "billingAccount", "taxIncludedAmount",
+                "amountDue", "paymentDueDate", "billDocument")
+        return [{k: b[k] for k in keep if k in b} for b in bills]
+
+    async def set_state(self, ctx: Context, bill_id: str, state: str) -> dict[str, Any]:
+        """A state change asked through the API: finalization to ``validated``, else the state alone."""
+        row = await ctx.session.get(CustomerBill, bill_id)
+        if row is None:
+            raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+        if state == row.state:
+            return await self.bills.get(ctx, bill_id)
+        if state in ("partiallyPaid", "settled"):
+            raise DomainError(f"a bill becomes '{state}' when payments are allocated to it, not by a request",
+                              code="STATE_SET_BY_PAYMENTS", status=409)
+        if state == "validated" and row.state in DRAFT_STATES:
+            return await self.finalize(ctx, bill_id)
+
+        def move(doc: dict[str, Any]) -> None:
+            doc["state"] = state
+
+        rendered = await self.bills.change(ctx, bill_id, move)
+        await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(state=state))
+        return rendered
+
+    # --- the run ----------------------------------------------------------------------------------------------
+    async def run(self, ctx: Context, as_of: date | None = None, *, finalize: bool | None = None,
+                  account_ids: Sequence[str] | None = None,
+                  after_account: Callable[[str], Awaitable[None]] | None = None) -> RunReport:
+        """Bill every account of the tenant (or ``account_ids``), each in a savepoint: an account that fails is
+        parked with its reason and the run goes on; one billed concurrently is counted as skipped."""
+        report = RunReport(as_of)
+        pages: list[list[str]]
+        if account_ids is not None:
+            pages = [list(account_ids)]
+        else:
+            pages = []
+            after = ""
+            while page := await self.accounts.billing_account_ids(ctx, after=after):
+                pages.append(page)
+                after = page[-1]
+        for page in pages:
+            for account_id in page:
+                report.accounts += 1
+                try:
+                    async with ctx.session.begin_nested():
+                        bill = await self.bill_account(ctx, account_id, as_of, finalize=finalize)
+                except IntegrityError:
+                    report.skipped += 1
+                    continue
+                except (DomainError, ValueError) as exc:
+                    report.failed[account_id] = str(exc)
+                    continue
+                finally:
+                    if after_account is not None:
+                        await after_account(account_id)
+                if bill is None:
+                    report.skipped += 1
+                    continue
+                report.billed += 1
+                if bill.get("state") == "validated":
+                    report.finalized += 1
+                amount = bill["taxIncludedAmount"]
+                report.totals[amount["unit"]] = report.totals.get(amount["unit"], Decimal(0)) + \
+                    _decimal(amount["value"])
+        return report
+
+
+async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bill_id: str,
+                   ) -> tuple[bytes, StoredObject]:
+    """The PDF of an issued bill or credit note, rendered once and kept write-once in the object store (key
+    ``billing/<tenant>/<bill id>.pdf``, with its SHA-256): every later request gets the same bytes."""
+    row = await ctx.session.get(CustomerBill, bill_id)
+    if row is None:
+        raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+    bill = await bills.get(ctx, bill_id)  # customers: only their own bills
+    if row.state in DRAFT_STATES:
+        raise DomainError(f"CustomerBill '{bill_id}' is a draft: it has no document until it is issued",
+                          code="BILL_NOT_ISSUED", status=409)
+    key = f"billing/{ctx.principal.tenant_id}/{bill_id}.pdf"
+    found = await store.head(key)
+    if found is not None:
+        return await store.get(key), found
+    lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id))]
+    tenant = await ctx.session.get(Tenant, ctx.principal.tenant_id)
+    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id)
+    try:
+        stored = await store.put(key, data, content_type="application/pdf",
+                                 metadata={"bill-no": str(row.number or ""), "tenant": ctx.principal.tenant_id})
+    except ObjectExists:  # rendered at the same time by another request: the first copy stands
+        return await store.get(key), await store.head(key) or stored_placeholder(key)
+    return data, stored
+
+
+def stored_placeholder(key: str) -> StoredObject:
+    return StoredObject(key=key, sha256="", size=0, content_type="application/pdf")
+
+
+class Balances:
+    """What a billing account owes (``account.service.OpenBalances``), from billing's own tables only: the root
+    builds it before the account domain, which asks it."""
+
+    def __init__(self) -> None:
+        self._quantize: dict[str, Decimal] = {k: Decimal(1).scaleb(-v) for k, v in MINOR_UNITS.items()}
+
+    async def open_balance(self, ctx: Context, billing_account_id: str) -> Decimal:
+        row = (await ctx.session.execute(
+            select(CustomerBill.balance_after, CustomerBill.currency).where(
+                CustomerBill.billing_account_id == billing_account_id, CustomerBill.balance_after.is_not(None))
+            .order_by(CustomerBill.issue_seq.desc()).limit(1))).first()
+        if row is None or row[0] is None:
+            return Decimal(0)
+        return row[0].quantize(self._quantize.get(row[1], Decimal("0.01")))
