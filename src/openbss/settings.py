@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     messaging_channel: Literal["simulator", "webhook"] = "simulator"
     messaging_webhook_url: str | None = None
     messaging_webhook_secret: str = "openbss-dev-messaging-secret"  # noqa: S105 - development default
+    #: the sandbox payment gateway's webhook signing secret (HMAC-SHA256)
+    payments_sandbox_secret: str = "openbss-dev-sandbox-secret"  # noqa: S105 - development default
+    #: a payment left initiated, pending or unknown this long is resolved by the janitor (seconds)
+    payments_janitor_after_seconds: int = 120
+    #: how often the worker settles the sandbox gateway's charges and runs the janitor (seconds)
+    payments_loop_seconds: float = 5.0
     messaging_retention_hours: float = 24.0
 
     # S3-compatible object storage (documents)
