@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     messaging_webhook_secret: str = "openbss-dev-messaging-secret"  # noqa: S105 - development default
     #: the sandbox payment gateway's webhook signing secret (HMAC-SHA256)
     payments_sandbox_secret: str = "openbss-dev-sandbox-secret"  # noqa: S105 - development default
+    #: the card and direct-debit gateway: the built-in "sandbox", or "stripe" (payments_stripe_*)
+    payments_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    payments_stripe_api_key: str | None = None
+    payments_stripe_webhook_secret: str | None = None
+    #: another address of Stripe's API (a local Stripe-compatible server in tests)
+    payments_stripe_api_base: str | None = None
     #: a payment left initiated, pending or unknown this long is resolved by the janitor (seconds)
     payments_janitor_after_seconds: int = 120
     #: how often the worker settles the sandbox gateway's charges and runs the janitor (seconds)

@@ -127,8 +127,8 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     async def webhook(request: Request, gateway: str) -> Response:
         if gateway != payments.gateway.name:
             raise NotFound(f"no gateway '{gateway}'")
-        changed = await payments.handle_webhook(await request.body(),
-                                                request.headers.get("X-Gateway-Signature"))
+        signature = request.headers.get("Stripe-Signature") or request.headers.get("X-Gateway-Signature")
+        changed = await payments.handle_webhook(await request.body(), signature)
         return TmfJSONResponse({"received": True, "changed": changed})
 
     async def schema(name: str) -> Response:

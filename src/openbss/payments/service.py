@@ -524,6 +524,8 @@ class PaymentService:
         tenant = (data.get("metadata") or {}).get("tenant")
         payment_id = data.get("idempotencyKey")
         status = data.get("status")
+        if status is None:
+            return False  # an event of no interest to payments (acknowledged, ignored)
         if not tenant or not payment_id or status not in ("pending", "succeeded", "failed"):
             raise InvalidPayment("the webhook names no tenant, payment or status")
         async with self.db.transaction(str(tenant)) as session:

@@ -12,7 +12,7 @@ from typing import ClassVar
 from sqlalchemy import text
 
 from openbss.payments import events
-from openbss.payments.gateway import SandboxGateway
+from openbss.payments.gateway import Gateway, SandboxGateway
 from openbss.payments.models import Payment, PaymentMethod, Refund
 from openbss.payments.service import (
     BillingAccounts,
@@ -21,6 +21,7 @@ from openbss.payments.service import (
     MethodRules,
     PaymentService,
 )
+from openbss.payments.stripe_gateway import StripeGateway
 from openbss.platform.db import Database
 from openbss.platform.events.event import Consumer
 from openbss.platform.tmf.resource import ResourceHooks, ResourceService, TmfApi, TmfResource
@@ -42,6 +43,7 @@ class PaymentStates(ResourceHooks):
 @dataclass(frozen=True)
 class PaymentServices:
     service: PaymentService
+    #: the built-in sandbox (what the demo and the tests drive; the service's gateway unless Stripe is configured)
     gateway: SandboxGateway
     method_api: TmfApi
     payment_api: TmfApi
@@ -61,7 +63,8 @@ class PaymentServices:
         after = timedelta(seconds=self.settings.payments_janitor_after_seconds)
         while not stop.is_set():
             try:
-                await self.gateway.settle()
+                if self.service.gateway is self.gateway:
+                    await self.gateway.settle()
                 async with self.service.db.transaction(None) as session:
                     tenants = (await session.execute(text("SELECT id FROM tenant WHERE status = 'active'"))
                                ).scalars().all()
@@ -97,13 +100,20 @@ def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills:
     method_service.rules = rules
     payments = ResourceService(payment_api, payment_api.resource("payment"))
     refunds = ResourceService(payment_api, payment_api.resource("refund"))
-    gateway = SandboxGateway(secret=settings.payments_sandbox_secret)
+    sandbox = SandboxGateway(secret=settings.payments_sandbox_secret)
+    gateway: Gateway = sandbox
+    if settings.payments_gateway == "stripe":
+        if not settings.payments_stripe_api_key or not settings.payments_stripe_webhook_secret:
+            raise ValueError("OPENBSS_PAYMENTS_GATEWAY=stripe needs OPENBSS_PAYMENTS_STRIPE_API_KEY and "
+                             "OPENBSS_PAYMENTS_STRIPE_WEBHOOK_SECRET")
+        gateway = StripeGateway(settings.payments_stripe_api_key, settings.payments_stripe_webhook_secret,
+                                settings.payments_stripe_api_base)
     service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds)
 
     async def deliver(body: bytes, signature: str) -> None:
         await service.handle_webhook(body, signature)
 
-    gateway.deliver = deliver
-    return PaymentServices(service=service, gateway=gateway, method_api=method_api, payment_api=payment_api,
+    sandbox.deliver = deliver
+    return PaymentServices(service=service, gateway=sandbox, method_api=method_api, payment_api=payment_api,
                            methods={"paymentMethod": method_service},
                            resources={"payment": payments, "refund": refunds}, settings=settings)
