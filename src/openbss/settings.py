@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     payments_stripe_webhook_secret: str | None = None
     #: another address of Stripe's API (a local Stripe-compatible server in tests)
     payments_stripe_api_base: str | None = None
+    #: the creditor of the SEPA direct-debit batches (pain.008)
+    payments_sepa_creditor_name: str = "OpenBSS Telecom"
+    payments_sepa_creditor_iban: str = "DE89370400440532013000"
+    payments_sepa_creditor_bic: str = "COBADEFFXXX"
+    payments_sepa_creditor_id: str = "DE98ZZZ09999999999"
     #: a payment left initiated, pending or unknown this long is resolved by the janitor (seconds)
     payments_janitor_after_seconds: int = 120
     #: how often the worker settles the sandbox gateway's charges and runs the janitor (seconds)

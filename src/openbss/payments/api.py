@@ -6,15 +6,17 @@
   header, list, get), hub.
 * ``/payments/v1`` (what TMF676 lacks): ``GET /payment/{id}/transition`` (the recorded state transitions),
   ``GET /bill/{id}`` (what was paid of a bill), ``GET /trialBalance`` (the ledger), ``POST /webhook/{gateway}``
-  (the gateway's signed reports; no bearer token: the signature authenticates), ``GET /schema/{type}.json``.
+  (the gateway's signed reports; no bearer token: the signature authenticates), ``POST /sepaBatch`` (a pain.008
+  file), ``POST /statement`` (a camt.053 file), ``GET /statementException``, ``GET /schema/{type}.json``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
+from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
-from openbss.payments import ledger
+from openbss.payments import bank, ledger
 from openbss.payments.errors import InvalidPayment
 from openbss.payments.service import PaymentService
 from openbss.payments.wiring import PaymentServices
@@ -131,6 +133,38 @@ def payments_router(svc: PaymentServices) -> APIRouter:
         changed = await payments.handle_webhook(await request.body(), signature)
         return TmfJSONResponse({"received": True, "changed": changed})
 
+    async def sepa_batch(request: Request, body: dict[str, Any] = Body(...),
+                         principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", WRITE)
+        try:
+            when = date.fromisoformat(str(body.get("collectionDate")))
+        except ValueError as exc:
+            raise InvalidPayment("'collectionDate' must be a date (YYYY-MM-DD)") from exc
+        s = svc.settings
+        creditor = {"name": s.payments_sepa_creditor_name, "iban": s.payments_sepa_creditor_iban,
+                    "bic": s.payments_sepa_creditor_bic, "creditor_id": s.payments_sepa_creditor_id}
+        async with unit_of_work(request, principal) as ctx:
+            xml, made = await bank.direct_debit_batch(payments, ctx, creditor, when)
+        if not made:
+            return Response(status_code=204)
+        return Response(xml, status_code=201, media_type="application/xml",
+                        headers={"X-Payment-Count": str(len(made))})
+
+    async def statement(request: Request, source: str = Query(..., min_length=1, max_length=200),
+                        principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", WRITE)
+        xml = await request.body()
+        if not xml:
+            raise InvalidPayment("the body must be the camt.053 statement (XML)")
+        async with unit_of_work(request, principal) as ctx:
+            report = await bank.import_statement(payments, ctx, xml, source)
+        return TmfJSONResponse(report, status_code=201)
+
+    async def statement_exceptions(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await bank.exceptions(ctx))
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -142,6 +176,12 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     router.add_api_route("/bill/{id}", bill, methods=["GET"], summary="What was paid of a bill")
     router.add_api_route("/trialBalance", trial_balance, methods=["GET"], summary="The ledger's trial balance")
     router.add_api_route("/webhook/{gateway}", webhook, methods=["POST"], summary="A gateway's signed webhook")
+    router.add_api_route("/sepaBatch", sepa_batch, methods=["POST"], status_code=201,
+                         summary="A pain.008 direct-debit batch of the open bills payable by SEPA mandate")
+    router.add_api_route("/statement", statement, methods=["POST"], status_code=201,
+                         summary="Import a camt.053 bank statement (body: the XML)")
+    router.add_api_route("/statementException", statement_exceptions, methods=["GET"],
+                         summary="Statement lines nothing matched")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of payments")
     return router
 

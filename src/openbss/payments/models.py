@@ -40,6 +40,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform.db import Base, TenantScoped
@@ -207,3 +208,32 @@ class LedgerLine(TenantScoped, Base):
     account_code: Mapped[str] = mapped_column(String(20))
     debit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     credit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
+# --- bank statements ------------------------------------------------------------------------------------------
+class StatementLine(TenantScoped, Base):
+    """A line of a bank statement, imported once (unique per tenant and the bank's reference)."""
+
+    __tablename__ = "payments_statement_line"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "reference"),)
+
+    reference: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(20))  # collected | returned | transfers | exceptions
+    payment_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StatementException(TenantScoped, Base):
+    """A statement line nothing matched: the exceptions queue, for a person to resolve."""
+
+    __tablename__ = "payments_statement_exception"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(300))
+    amount: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    line: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -552,7 +552,8 @@ class PaymentService:
         cutoff = utcnow() - older_than
         async with self.db.transaction(tenant) as session:
             stale = (await session.execute(select(Payment.id, Payment.amount, Payment.currency, Payment.method_id)
-                                           .where(Payment.state.in_(IN_FLIGHT), Payment.gateway.is_not(None),
+                                           .where(Payment.state.in_(IN_FLIGHT),
+                                                  Payment.gateway == self.gateway.name,
                                                   Payment.last_update <= cutoff)
                                            .order_by(Payment.last_update).limit(500))).all()
         for payment_id, amount, currency, method_id in stale:
