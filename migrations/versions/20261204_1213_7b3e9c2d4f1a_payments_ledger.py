@@ -153,6 +153,7 @@ def upgrade() -> None:
     sa.Column('billing_account_id', sa.String(length=64), nullable=False),
     sa.Column('number', sa.String(length=64), nullable=True),
     sa.Column('bill_date', sa.Date(), nullable=False),
+    sa.Column('due_date', sa.Date(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('amount', sa.Numeric(precision=20, scale=6), nullable=False),
     sa.Column('tenant_id', sa.String(length=63), server_default=sa.text("current_setting('openbss.tenant_id', true)"), nullable=False),

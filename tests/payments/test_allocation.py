@@ -135,3 +135,32 @@ async def test_a_refund_draws_on_the_payments_credit_only(
     assert charge.refunded == Decimal("20.00")
     refunds = await in_tenant(rt, tenant, "SELECT count(*) FROM payments_refund")
     assert refunds == [(1,)]
+
+
+async def test_finance_reports_aging_receipts_and_trial_balance(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)  # due 14 days after 1 February 2027
+    _, other = await issued_bill(client, rt, tenant, admin_headers, "50.00")
+    await deliver_all(rt)
+    m = await method(client, admin_headers, cash(account))
+    await pay(client, admin_headers, account, m["id"], "20.00", [bill["id"]])
+    r = await client.get("/payments/v1/report/arAging", params={"asOf": "2027-03-20"}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    [row] = r.json()
+    assert row["currency"] == "EUR" and row["bills"] == 2
+    assert row["31-60"] == 160 and row["current"] == 0 and row["total"] == 160  # 100 + 60, 34 days past due
+    current = (await client.get("/payments/v1/report/arAging", params={"asOf": "2027-02-05"},
+                                headers=admin_headers)).json()
+    assert current[0]["current"] == 160
+    receipts = (await client.get("/payments/v1/report/cashReceipts", params={"start": "2000-01-01"},
+                                 headers=admin_headers)).json()
+    assert [(x["method"], x["net"]) for x in receipts] == [("cash", 20)]
+    tb = await client.get("/payments/v1/report/trialBalance", params={"format": "csv"}, headers=admin_headers)
+    assert tb.headers["content-type"].startswith("text/csv")
+    lines = tb.text.splitlines()
+    assert lines[0] == "account,name,currency,debit,credit,balance"
+    balances = {ln.split(",")[0]: Decimal(ln.split(",")[-1]) for ln in lines[1:]}
+    assert balances["1200"] == Decimal("160.00") and sum(balances.values()) == 0
+    assert (await client.get("/payments/v1/report/nope", headers=admin_headers)).status_code == 404
+    assert (await client.get("/payments/v1/report/arAging", params={"asOf": "x"},
+                             headers=admin_headers)).status_code == 400

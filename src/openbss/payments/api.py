@@ -7,7 +7,8 @@
 * ``/payments/v1`` (what TMF676 lacks): ``GET /payment/{id}/transition`` (the recorded state transitions),
   ``GET /bill/{id}`` (what was paid of a bill), ``GET /trialBalance`` (the ledger), ``POST /webhook/{gateway}``
   (the gateway's signed reports; no bearer token: the signature authenticates), ``POST /sepaBatch`` (a pain.008
-  file), ``POST /statement`` (a camt.053 file), ``GET /statementException``, ``GET /schema/{type}.json``.
+  file), ``POST /statement`` (a camt.053 file), ``GET /statementException``, ``GET /report/{name}``
+  (trialBalance, arAging, cashReceipts; ``?format=csv``), ``GET /schema/{type}.json``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
-from openbss.payments import bank, ledger
+from openbss.payments import bank, ledger, reports
 from openbss.payments.errors import InvalidPayment
 from openbss.payments.service import PaymentService
 from openbss.payments.wiring import PaymentServices
@@ -165,6 +166,24 @@ def payments_router(svc: PaymentServices) -> APIRouter:
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await bank.exceptions(ctx))
 
+    async def finance_report(request: Request, name: str, asOf: str | None = None, start: str | None = None,
+                             format: str = Query("json", pattern="^(json|csv)$"),
+                             principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", READ)
+        if name not in reports.REPORTS:
+            raise NotFound(f"no report '{name}' (reports: {', '.join(reports.REPORTS)})")
+        try:
+            as_of = date.fromisoformat(asOf) if asOf else date.today()
+            first = date.fromisoformat(start) if start else None
+        except ValueError as exc:
+            raise InvalidPayment("'asOf' and 'start' are dates (YYYY-MM-DD)") from exc
+        async with unit_of_work(request, principal) as ctx:
+            rows = await reports.report(ctx.session, name, as_of, first)
+        if format == "csv":
+            return Response(reports.to_csv(rows), media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{name}-{as_of}.csv"'})
+        return TmfJSONResponse(rows)
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -182,6 +201,8 @@ def payments_router(svc: PaymentServices) -> APIRouter:
                          summary="Import a camt.053 bank statement (body: the XML)")
     router.add_api_route("/statementException", statement_exceptions, methods=["GET"],
                          summary="Statement lines nothing matched")
+    router.add_api_route("/report/{name}", finance_report, methods=["GET"],
+                         summary="A finance report: trialBalance, arAging, cashReceipts (JSON or CSV)")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of payments")
     return router
 

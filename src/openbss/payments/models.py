@@ -156,6 +156,7 @@ class Receivable(TenantScoped, Base):
     billing_account_id: Mapped[str] = mapped_column(String(64))
     number: Mapped[str | None] = mapped_column(String(64))
     bill_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(MONEY)  # the bill's own total, tax included
 

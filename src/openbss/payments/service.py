@@ -604,9 +604,11 @@ class PaymentService:
         amount = to_decimal((bill.get("taxIncludedAmount") or {}).get("value", 0))
         currency = (bill.get("taxIncludedAmount") or {}).get("unit") or "EUR"
         bill_date = _parse_instant(bill.get("billDate") or format_datetime(utcnow()), "billDate").date()
+        due = _parse_instant(bill["paymentDueDate"], "paymentDueDate").date() if bill.get("paymentDueDate") \
+            else bill_date
         inserted = (await ctx.session.execute(pg_insert(Receivable).values(
             bill_id=bill["id"], billing_account_id=bill["billingAccount"]["id"], number=bill.get("billNo"),
-            bill_date=bill_date, currency=currency, amount=amount).on_conflict_do_nothing()
+            bill_date=bill_date, due_date=due, currency=currency, amount=amount).on_conflict_do_nothing()
             .returning(Receivable.bill_id))).scalar()
         taxes: dict[str, Decimal] = {}
         for item in bill.get("taxItem") or []:
