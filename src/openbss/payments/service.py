@@ -84,6 +84,8 @@ GATEWAY_KINDS = frozenset({"tokenizedCard", "directDebit", "digitalWallet"})
 METHOD_TYPES = ("tokenizedCard", "directDebit", "bankAccountTransfer", "cash", "voucher", "digitalWallet")
 ISSUED = ("validated", "sent", "partiallyPaid", "settled")
 PAYMENT_TYPE = "OpenBSSPayment"
+#: the allocations of a credit note's value are recorded under this prefix and the note's id (not money received)
+CREDIT_NOTE = "creditNote:"
 
 
 class BillingAccounts(Protocol):
@@ -311,14 +313,14 @@ class AccountBalances(Balances):
     previous balance ask (``account.service.OpenBalances``)."""
 
     async def open_balance(self, ctx: Context, billing_account_id: str) -> Decimal:
-        billed = await self.billed_total(ctx, billing_account_id)
+        billed = await self.billed_total(ctx, billing_account_id)  # credit notes included (negative)
         received = await received_total(ctx.session, billing_account_id)
         return billed - received
 
 
 async def received_total(session: AsyncSession, account_id: str) -> Decimal:
     value = await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
-        Allocation.billing_account_id == account_id))
+        Allocation.billing_account_id == account_id, Allocation.payment_id.not_like(f"{CREDIT_NOTE}%")))
     return Decimal(value or 0)
 
 
@@ -624,7 +626,16 @@ class PaymentService:
         if bill.get("state") not in ISSUED:
             return
         if await self.remember_bill(ctx, bill):
-            await self.allocate(ctx, bill["billingAccount"]["id"], None, Decimal(0), [])
+            account_id = bill["billingAccount"]["id"]
+            amount = to_decimal((bill.get("taxIncludedAmount") or {}).get("value", 0))
+            named: list[str] = []
+            if amount < 0:  # a credit note: its value is credit, settling the bill it corrects first
+                ctx.session.add(Allocation(payment_id=f"{CREDIT_NOTE}{bill['id']}", billing_account_id=account_id,
+                                           bill_id=None, amount=-amount, source="creditNote"))
+                await ctx.session.flush()
+                corrected = (bill.get("correctedBill") or {}).get("id")
+                named = [str(corrected)] if corrected else []
+            await self.allocate(ctx, account_id, None, Decimal(0), named)
 
     async def allocate(self, ctx: Context, account_id: str, payment_id: str | None, amount: Decimal,
                        named: Sequence[str]) -> list[dict[str, Any]]:
