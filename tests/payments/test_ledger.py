@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -48,8 +48,8 @@ async def test_the_journal_is_append_only_and_entries_balance(rt: Any, tenant: s
     with pytest.raises(DBAPIError, match="does not balance"):
         async with rt.db.transaction(tenant) as session:
             entry = (await session.execute(text(
-                "INSERT INTO ledger_entry (source_type, source_id, event, description, currency) "
-                "VALUES ('X', 'y', 'e', '', 'EUR') RETURNING id"))).scalar()
+                "INSERT INTO ledger_entry (source_type, source_id, event, description, currency, accounting_date) "
+                "VALUES ('X', 'y', 'e', '', 'EUR', current_date) RETURNING id"))).scalar()
             await session.execute(text("INSERT INTO ledger_line (entry_id, account_code, debit, credit) "
                                        "VALUES (:e, '1000', 5, 0)"), {"e": entry})
     async with rt.db.transaction(tenant) as session:
@@ -215,3 +215,32 @@ async def _billed(session: Any, account: str) -> Decimal:
     return Decimal((await session.execute(text(
         "SELECT coalesce(sum(amount), 0) FROM payments_receivable WHERE billing_account_id = :a"),
         {"a": account})).scalar() or 0)
+
+
+async def test_a_closed_period_takes_nothing_more_and_late_postings_go_to_the_open_one(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    r = await client.post("/payments/v1/ledgerPeriod", json={"period": "2026-10"}, headers=admin_headers)
+    assert r.status_code == 201, r.text
+    assert (await client.post("/payments/v1/ledgerPeriod", json={"period": "2026-10"},
+                              headers=admin_headers)).status_code == 409
+    assert (await client.post("/payments/v1/ledgerPeriod", json={"period": "2099-01"},
+                              headers=admin_headers)).status_code == 409  # not over
+    assert (await client.post("/payments/v1/ledgerPeriod", json={"period": "oct"},
+                              headers=admin_headers)).status_code == 400
+    async with rt.db.transaction(tenant) as session:
+        # a bill dated in the closed month is posted on the first day of the open period
+        assert await ledger.post(session, source_type="CustomerBill", source_id="late", event="billFinalized",
+                                 currency="EUR", description="late", on=date(2026, 10, 20),
+                                 postings=ledger.bill_postings(Decimal("12.00"), {}))
+        assert await ledger.post(session, source_type="CustomerBill", source_id="open", event="billFinalized",
+                                 currency="EUR", description="open", on=date(2026, 11, 3),
+                                 postings=ledger.bill_postings(Decimal("1.00"), {}))
+        dates = dict((await session.execute(text("SELECT source_id, accounting_date FROM ledger_entry"))).all())
+    assert dates == {"late": date(2026, 11, 1), "open": date(2026, 11, 3)}
+    with pytest.raises(DBAPIError, match="closed"):
+        async with rt.db.transaction(tenant) as session:
+            await session.execute(text(
+                "INSERT INTO ledger_entry (source_type, source_id, event, description, currency, accounting_date) "
+                "VALUES ('X', 'z', 'e', '', 'EUR', '2026-10-31')"))
+    listed = (await client.get("/payments/v1/ledgerPeriod", headers=admin_headers)).json()
+    assert [p["period"] for p in listed] == ["2026-10"]

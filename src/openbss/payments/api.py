@@ -8,7 +8,8 @@
   ``GET /bill/{id}`` (what was paid of a bill), ``GET /trialBalance`` (the ledger), ``POST /webhook/{gateway}``
   (the gateway's signed reports; no bearer token: the signature authenticates), ``POST /sepaBatch`` (a pain.008
   file), ``POST /statement`` (a camt.053 file), ``GET /statementException``, ``GET /report/{name}``
-  (trialBalance, arAging, cashReceipts; ``?format=csv``), ``GET /schema/{type}.json``.
+  (trialBalance, arAging, cashReceipts; ``?format=csv``), ``GET|POST /ledgerPeriod`` (closed periods, close
+  one), ``GET /schema/{type}.json``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -184,6 +185,22 @@ def payments_router(svc: PaymentServices) -> APIRouter:
                             headers={"Content-Disposition": f'attachment; filename="{name}-{as_of}.csv"'})
         return TmfJSONResponse(rows)
 
+    async def list_periods(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await ledger.periods(ctx.session))
+
+    async def close_period(request: Request, body: dict[str, Any] = Body(...),
+                           principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", WRITE)
+        try:
+            month = date.fromisoformat(f"{body.get('period')}-01")
+        except ValueError as exc:
+            raise InvalidPayment("'period' is a month: YYYY-MM") from exc
+        async with unit_of_work(request, principal) as ctx:
+            closed = await ledger.close_period(ctx.session, month, principal.subject)
+        return TmfJSONResponse(closed, status_code=201)
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -203,6 +220,9 @@ def payments_router(svc: PaymentServices) -> APIRouter:
                          summary="Statement lines nothing matched")
     router.add_api_route("/report/{name}", finance_report, methods=["GET"],
                          summary="A finance report: trialBalance, arAging, cashReceipts (JSON or CSV)")
+    router.add_api_route("/ledgerPeriod", list_periods, methods=["GET"], summary="The closed ledger periods")
+    router.add_api_route("/ledgerPeriod", close_period, methods=["POST"], status_code=201,
+                         summary="Close a ledger period (a month): nothing posts into it any more")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of payments")
     return router
 

@@ -42,3 +42,8 @@ class BadSignature(Unauthorized):
 class Unbalanced(Conflict):
     code = "LEDGER_UNBALANCED"
     reason = "A journal entry must balance"
+
+
+class PeriodRefused(Conflict):
+    code = "LEDGER_PERIOD_REFUSED"
+    reason = "The ledger period cannot be closed"

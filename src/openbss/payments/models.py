@@ -197,7 +197,21 @@ class LedgerEntry(TenantScoped, Base):
     event: Mapped[str] = mapped_column(String(30))  # billFinalized | paymentSucceeded | refundSucceeded
     description: Mapped[str] = mapped_column(String(300))
     currency: Mapped[str] = mapped_column(String(3))
+    #: the day the entry counts in: the event's day, or the first open day when its period is closed
+    accounting_date: Mapped[date] = mapped_column(Date)
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LedgerPeriod(TenantScoped, Base):
+    """A closed accounting period (a month): nothing posts into it any more (a trigger refuses it)."""
+
+    __tablename__ = "ledger_period"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "period_start"),)
+
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # exclusive
+    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_by: Mapped[str] = mapped_column(String(200))
 
 
 class LedgerLine(TenantScoped, Base):

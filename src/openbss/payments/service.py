@@ -618,7 +618,7 @@ class PaymentService:
             taxes[rate] = taxes.get(rate, Decimal(0)) + to_decimal((item.get("taxAmount") or {}).get("value", 0))
         await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"], event="billFinalized",
                           currency=currency, description=f"bill {bill.get('billNo') or bill['id']}",
-                          postings=ledger.bill_postings(amount, taxes))
+                          postings=ledger.bill_postings(amount, taxes), on=bill_date)
         return inserted is not None
 
     async def bill_issued(self, ctx: Context, bill: dict[str, Any]) -> None:
