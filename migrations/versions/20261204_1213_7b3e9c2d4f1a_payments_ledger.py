@@ -175,6 +175,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'bill_id', name=op.f('pk_payments_receivable'))
     )
     op.create_index('ix_payments_receivable_account', 'payments_receivable', ['billing_account_id', 'bill_date', 'number'], unique=False)
+    op.create_index('ix_payments_receivable_number', 'payments_receivable', ['number'], unique=False)
     op.create_index(op.f('ix_payments_receivable_tenant_id'), 'payments_receivable', ['tenant_id'], unique=False)
     op.create_table('payments_refund',
     sa.Column('payment_id', sa.String(length=64), nullable=False),
@@ -285,6 +286,7 @@ def downgrade() -> None:
     op.drop_index('ix_payments_refund_body', table_name='payments_refund', postgresql_using='gin', postgresql_ops={'body': 'jsonb_path_ops'})
     op.drop_table('payments_refund')
     op.drop_index(op.f('ix_payments_receivable_tenant_id'), table_name='payments_receivable')
+    op.drop_index('ix_payments_receivable_number', table_name='payments_receivable')
     op.drop_index('ix_payments_receivable_account', table_name='payments_receivable')
     op.drop_table('payments_receivable')
     op.drop_index('uq_payments_payment_method_default', table_name='payments_payment_method', postgresql_where=sa.text('is_default'))

@@ -64,6 +64,10 @@ def balanced(postings: list[Posting]) -> bool:
 
 
 async def ensure_chart(session: AsyncSession) -> None:
+    """The tenant's default chart (once per transaction)."""
+    if session.info.get("ledger.chart"):
+        return
+    session.info["ledger.chart"] = True
     await session.execute(pg_insert(LedgerAccount).values(
         [{"code": c, "name": n, "type": t} for c, n, t in DEFAULT_CHART]).on_conflict_do_nothing())
 
@@ -76,9 +80,11 @@ async def open_date(session: AsyncSession, on: date) -> date:
     """``on``, or the first day after the last closed period when ``on`` falls in a closed one (a correction goes
     to the open period). Holds the tenant's period lock shared until the transaction ends: a period cannot close
     under a posting."""
-    tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
-    await session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _period_key(str(tenant))})
-    last_end = await session.scalar(select(func.max(LedgerPeriod.period_end)))
+    if "ledger.open" not in session.info:  # once per transaction: the lock is held until it ends
+        tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
+        await session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _period_key(str(tenant))})
+        session.info["ledger.open"] = await session.scalar(select(func.max(LedgerPeriod.period_end)))
+    last_end: date | None = session.info["ledger.open"]
     return max(on, last_end) if last_end is not None else on
 
 

@@ -150,7 +150,8 @@ class WebhookEvent(TenantScoped, Base):
 class Receivable(TenantScoped, Base):
     __tablename__ = "payments_receivable"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "bill_id"),
-                      Index("ix_payments_receivable_account", "billing_account_id", "bill_date", "number"))
+                      Index("ix_payments_receivable_account", "billing_account_id", "bill_date", "number"),
+                      Index("ix_payments_receivable_number", "number"))
 
     bill_id: Mapped[str] = mapped_column(String(64))
     billing_account_id: Mapped[str] = mapped_column(String(64))

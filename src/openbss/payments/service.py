@@ -488,6 +488,16 @@ class PaymentService:
         if new == old or new not in TRANSITIONS.get(old, frozenset()):
             return await self.payments.get(ctx, payment_id)
         now = format_datetime(utcnow())
+        allocation: list[dict[str, Any]] | None = None
+        if new == "succeeded":
+            body = row.body or {}
+            allocation = await self.allocate(ctx, row.billing_account_id, row.id, row.amount,
+                                             [str(i["item"]["id"]) for i in body.get("paymentItem") or []])
+            kind = (body.get("paymentMethod") or {}).get("@referredType", "")
+            await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="paymentSucceeded",
+                              currency=row.currency, description=f"payment {row.id} by {kind}",
+                              postings=ledger.receipt_postings(row.amount, "card" if kind == "tokenizedCard"
+                                                               else kind))
 
         def apply(doc: dict[str, Any]) -> None:
             doc["status"] = new
@@ -498,23 +508,12 @@ class PaymentService:
                 doc["statusReason"] = reason
             else:
                 doc.pop("statusReason", None)
+            if allocation is not None:
+                doc["allocation"] = allocation
 
         rendered = await self.payments.change(ctx, payment_id, apply, action=new)
         await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(state=new))
         await self._transition(ctx.session, payment_id, old, new, source, reason)
-        if new == "succeeded":
-            allocation = await self.allocate(ctx, row.billing_account_id, row.id, row.amount,
-                                             [str(i["item"]["id"]) for i in rendered.get("paymentItem") or []])
-            kind = (rendered.get("paymentMethod") or {}).get("@referredType", "")
-            await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="paymentSucceeded",
-                              currency=row.currency, description=f"payment {row.id} by {kind}",
-                              postings=ledger.receipt_postings(row.amount, "card" if kind == "tokenizedCard"
-                                                               else kind))
-
-            def allocated(doc: dict[str, Any]) -> None:
-                doc["allocation"] = allocation
-
-            rendered = await self.payments.change(ctx, payment_id, allocated, action="allocate")
         return rendered
 
     # --- the gateway's reports -----------------------------------------------------------------------------
