@@ -55,7 +55,10 @@ def upgrade() -> None:
     from openbss.services import tmf_apis
     from openbss.settings import get_settings
 
-    counts = rebuild_sync(op.get_bind(), indexes_of(tmf_apis(get_settings())), log=log.debug)
+    # the resources of later migrations have no table yet (and no document): their entries are written as created
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    indexes = [ix for ix in indexes_of(tmf_apis(get_settings())) if ix.table.__tablename__ in existing]
+    counts = rebuild_sync(op.get_bind(), indexes, log=log.debug)
     log.info("search entries built: %s", {k: v for k, v in counts.items() if v})
 
     op.drop_index('ix_catalog_search_entry_lookup', table_name='catalog_search_entry')

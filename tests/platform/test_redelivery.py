@@ -100,6 +100,27 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
         {"id": "1", "action": "modify", "product": {"id": mobile["id"], "status": "suspended"}}]}, headers=h)
     assert r.status_code == 201, r.text
     assert await settle(rt, client, h, tenant, r.json()["id"], worker_relay) == "completed"
+    # the account is billed (a bill finalized: payments hears of it) and pays part of it in cash
+    from datetime import timedelta
+
+    from openbss.platform.db import utcnow
+    from openbss.platform.tmf.resource import system_context
+    from tests.conftest import session_services
+
+    async with rt.db.transaction(tenant) as session:
+        report = await session_services().billing.service.run(
+            system_context(tenant, session, "http://testserver"), (utcnow() + timedelta(days=35)).date(),
+            finalize=True, account_ids=[c["account"]["id"]])
+    assert report.finalized == 1, report.as_dict()
+    cash = await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
+        "@type": "cash", "name": "shop", "account": [{"id": c["account"]["id"]}]})
+    assert cash.status_code == 201, cash.text
+    paid = await client.post("/tmf-api/paymentManagement/v4/payment", headers=h, json={
+        "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": cash.json()["id"]},
+        "totalAmount": {"unit": "EUR", "value": 5}})
+    assert paid.status_code == 201, paid.text
+    while await worker_relay():  # what the reactions emit is relayed too
+        pass
 
     async with rt.db.transaction(tenant) as session:
         rows = (await session.execute(select(OutboxEvent).order_by(OutboxEvent.id))).scalars().all()
