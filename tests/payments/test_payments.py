@@ -184,8 +184,12 @@ async def test_a_crash_around_the_gateway_call_is_resolved_by_the_janitor_with_o
     assert state == "initiated"
     charged = sum(1 for c in sandbox.charges.values() if c.key == payment_id)
     assert charged == (1 if crash == "after the gateway call" else 0)
-    report = await payments.janitor(tenant, timedelta(0))
-    assert report["resolved"] == 1 and report["retried"] == (0 if crash == "after the gateway call" else 1)
+    if crash == "after the gateway call":  # the worker's janitor: every tenant's stale payments in one query
+        report = await payments.janitor(None, timedelta(0))
+        assert report["resolved"] >= 1
+    else:
+        report = await payments.janitor(tenant, timedelta(0))
+        assert report == {"checked": 1, "resolved": 1, "retried": 1}
     assert sum(1 for c in sandbox.charges.values() if c.key == payment_id) == 1
     assert await in_tenant(rt, tenant, "SELECT state FROM payments_payment") == [("succeeded",)]
     assert await bill_state(rt, tenant, bill["id"]) == "settled"

@@ -546,18 +546,19 @@ class PaymentService:
             return bool(after != before)
 
     # --- the janitor ----------------------------------------------------------------------------------------
-    async def janitor(self, tenant: str, older_than: timedelta = timedelta(minutes=2)) -> dict[str, int]:
-        """Resolve the tenant's payments left initiated, pending or unknown for longer than ``older_than``: ask
-        the gateway about each (by our payment id); a charge the gateway never saw is sent again (same key)."""
+    async def janitor(self, tenant: str | None, older_than: timedelta = timedelta(minutes=2)) -> dict[str, int]:
+        """Resolve the payments left initiated, pending or unknown for longer than ``older_than`` (of one tenant,
+        or of every tenant: one query in the system scope): ask the gateway about each (by our payment id); a
+        charge the gateway never saw is sent again (same key)."""
         report = {"checked": 0, "resolved": 0, "retried": 0}
         cutoff = utcnow() - older_than
-        async with self.db.transaction(tenant) as session:
-            stale = (await session.execute(select(Payment.id, Payment.amount, Payment.currency, Payment.method_id)
-                                           .where(Payment.state.in_(IN_FLIGHT),
-                                                  Payment.gateway == self.gateway.name,
-                                                  Payment.last_update <= cutoff)
-                                           .order_by(Payment.last_update).limit(500))).all()
-        for payment_id, amount, currency, method_id in stale:
+        stmt = (select(Payment.tenant_id, Payment.id, Payment.amount, Payment.currency, Payment.method_id)
+                .where(Payment.state.in_(IN_FLIGHT), Payment.gateway == self.gateway.name,
+                       Payment.last_update <= cutoff).order_by(Payment.last_update).limit(500))
+        async with self.db.transaction(tenant, system=tenant is None) as session:
+            stale = (await session.execute(stmt)).all()
+        for tenant_id, payment_id, amount, currency, method_id in stale:
+            tenant = str(tenant_id)
             report["checked"] += 1
             try:
                 result = await self.gateway.lookup(payment_id)

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
-from sqlalchemy import text
-
 from openbss.payments import events
 from openbss.payments.gateway import Gateway, SandboxGateway
 from openbss.payments.models import Payment, PaymentMethod, Refund
@@ -65,11 +63,7 @@ class PaymentServices:
             try:
                 if self.service.gateway is self.gateway:
                     await self.gateway.settle()
-                async with self.service.db.transaction(None) as session:
-                    tenants = (await session.execute(text("SELECT id FROM tenant WHERE status = 'active'"))
-                               ).scalars().all()
-                for tenant in tenants:
-                    await self.service.janitor(tenant, after)
+                await self.service.janitor(None, after)  # every tenant's stale payments, one query
             except Exception:
                 log.exception("payments loop failed; trying again")
             try:
