@@ -114,7 +114,8 @@ async def api(rt: Runtime, services: Any, tenant: str, rate: float, seconds: flo
             "name": "Bench Payer", "engagedParty": {"id": party["id"], "@referredType": "Individual"}})).json()
         account = (await client.post("/tmf-api/accountManagement/v4/billingAccount", headers=admin, json={
             "name": "Bench", "currency": "EUR", "relatedParty": [
-                {"id": customer["id"], "@referredType": "Customer", "role": "customer"}]})).json()
+                {"id": customer["id"], "@referredType": "Customer", "role": "customer",
+                 "name": "Bench Payer"}]})).json()
         if "id" not in account:
             raise SystemExit(f"could not create a billing account: {account}")
         method = (await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
