@@ -18,6 +18,7 @@ from openbss.customer import api as customer_api
 from openbss.inventory import api as inventory_api
 from openbss.ordering import api as ordering_api
 from openbss.party import api as party_api
+from openbss.payments import api as payments_api
 from openbss.platform.audit import audit_router
 from openbss.platform.dispatch import install_dispatcher
 from openbss.platform.http import PlatformMiddleware, ops_router
@@ -44,6 +45,7 @@ def domain_routers(services: Services) -> list[tuple[str, APIRouter]]:
             *provisioning_api.routers(services.provisioning), *inventory_api.routers(services.inventory),
             *care_api.routers(services.care),
             *billing_api.routers(services.billing),
+            *payments_api.routers(services.payments),
             ("Privacy (GDPR)", privacy_router(services.personal_data))]
 
 

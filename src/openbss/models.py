@@ -11,6 +11,7 @@ import openbss.customer.models
 import openbss.inventory.models
 import openbss.ordering.models
 import openbss.party.models
+import openbss.payments.models
 import openbss.platform.audit
 import openbss.platform.crypto
 import openbss.platform.events.consumers

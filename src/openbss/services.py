@@ -40,6 +40,9 @@ from openbss.ordering.wiring import OrderingServices
 from openbss.party import wiring as party_wiring
 from openbss.party.wiring import PartyServices
 from openbss.platform.audit import AuditRecord
+from openbss.payments import wiring as payments_wiring
+from openbss.payments.service import AccountBalances
+from openbss.payments.wiring import PaymentServices
 from openbss.platform.crypto import EncryptedTable
 from openbss.platform.db import Database, make_url
 from openbss.platform.erasure import CopyEraser, referring
@@ -76,6 +79,7 @@ class Services:
     selfcare: SelfcareServices
     care: CareServices
     billing: BillingServices
+    payments: PaymentServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -84,7 +88,7 @@ class Services:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
                 *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
-                *self.care.apis, *self.billing.apis]
+                *self.care.apis, *self.billing.apis, *self.payments.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -92,14 +96,14 @@ class Services:
 
     def consumers(self) -> list[Consumer]:
         """The domains' reactions to other domains' events."""
-        return [*self.ordering.consumers(), *self.care.consumers()]
+        return [*self.ordering.consumers(), *self.care.consumers(), *self.payments.consumers()]
 
 
 def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenBalances | None = None) -> Services:
     """Every domain's services for this process. ``open_balances`` replaces billing's open balances (tests)."""
     registry = PersonalDataRegistry()
     party = party_wiring.build(settings)
-    balances = Balances()
+    balances = AccountBalances()  # billed (billing) less received (payments)
     customer = customer_wiring.build(settings, party.service, registry)
     account = account_wiring.build(settings, party.service, customer.service, open_balances or balances)
     inventory = inventory_wiring.build(settings)
@@ -116,6 +120,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
                                      inventory.service, provisioning.service)
     billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
                                    catalog=catalog.service, usage=charging.service, balances=balances)
+    payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
@@ -199,7 +204,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         (AuditRecord, "changes"), (ItemRun, "context"))), order=1000)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
-                    selfcare=selfcare, care=care, billing=billing, personal_data=registry)
+                    selfcare=selfcare, care=care, billing=billing, payments=payments, personal_data=registry)
 
 
 def tmf_apis(settings: Settings) -> list[TmfApi]:
@@ -222,6 +227,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: messaging_loop(db, s, stop))
     runtime.background_loops.append(services.care.escalation(db).run)
     runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
+    runtime.background_loops.append(services.payments.loop)
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

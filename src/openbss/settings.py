@@ -163,6 +163,23 @@ class Settings(BaseSettings):
     messaging_channel: Literal["simulator", "webhook"] = "simulator"
     messaging_webhook_url: str | None = None
     messaging_webhook_secret: str = DEV_MESSAGING_SECRET  # demo mode only: refused at start-up otherwise
+    #: the sandbox payment gateway's webhook signing secret (HMAC-SHA256)
+    payments_sandbox_secret: str = "openbss-dev-sandbox-secret"  # noqa: S105 - development default
+    #: the card and direct-debit gateway: the built-in "sandbox", or "stripe" (payments_stripe_*)
+    payments_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    payments_stripe_api_key: str | None = None
+    payments_stripe_webhook_secret: str | None = None
+    #: another address of Stripe's API (a local Stripe-compatible server in tests)
+    payments_stripe_api_base: str | None = None
+    #: the creditor of the SEPA direct-debit batches (pain.008)
+    payments_sepa_creditor_name: str = "OpenBSS Telecom"
+    payments_sepa_creditor_iban: str = "DE89370400440532013000"
+    payments_sepa_creditor_bic: str = "COBADEFFXXX"
+    payments_sepa_creditor_id: str = "DE98ZZZ09999999999"
+    #: a payment left initiated, pending or unknown this long is resolved by the janitor (seconds)
+    payments_janitor_after_seconds: int = 120
+    #: how often the worker settles the sandbox gateway's charges and runs the janitor (seconds)
+    payments_loop_seconds: float = 5.0
     messaging_retention_hours: float = 24.0
 
     # S3-compatible object storage (documents)

@@ -34,6 +34,11 @@ LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage"),
 SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"), ("serviceOrdering", "serviceOrder"),
                ("prepayBalanceManagement", "balanceActionHistory"),
                ("customerBillManagement", "customerBill")}
+#: created through their own routes (a payment method by its TMF670 subtype; payments and refunds with their
+#: Idempotency-Key and the gateway call), written by the kit's primitives: their audit trail is proven in
+#: tests/payments/test_api.py
+OWN_ROUTES = {("paymentMethod", "paymentMethod"), ("paymentManagement", "payment"),
+              ("paymentManagement", "refund")}
 
 Body = Callable[["World"], Awaitable[dict[str, Any]]]
 
@@ -198,9 +203,10 @@ async def audit_actions(w: World, resource_type: str, resource_id: str) -> list[
 
 async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient, rt: Any, services: Any) -> None:
     every = {(api.name, r.path): (api, r) for api in services.apis for r in api.resources}
-    unexplained = set(every) - set(WALK) - SYSTEM_MADE - LEDGER
+    unexplained = set(every) - set(WALK) - SYSTEM_MADE - LEDGER - OWN_ROUTES
     assert not unexplained, f"resources neither walked nor explained: {sorted(unexplained)}"
-    assert not (set(WALK) | SYSTEM_MADE | LEDGER) - set(every), "the walk names resources that do not exist"
+    named = set(WALK) | SYSTEM_MADE | LEDGER | OWN_ROUTES
+    assert not named - set(every), "the walk names resources that do not exist"
 
     world = await setup_world(rt, client, numbers=20, sims=20)
     w = World(client, world["h"], world["tenant"], rt, services)
@@ -288,4 +294,4 @@ async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient,
     assert report.finalized == 1, report.as_dict()
     [bill] = (await client.get("/tmf-api/customerBillManagement/v4/customerBill", headers=w.h)).json()
     assert await audit_actions(w, "CustomerBill", bill["id"]) == ["create", "finalize"]
-    assert len(walked) + len(SYSTEM_MADE) + len(LEDGER) == len(every)
+    assert len(walked) + len(SYSTEM_MADE) + len(LEDGER) + len(OWN_ROUTES) == len(every)

@@ -104,7 +104,28 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
     # the customer changes their phone number in the self-care portal (announced in the change's transaction)
     async with rt.db.transaction(tenant) as session:
         await announce_profile_update(session, c["customer"]["id"], c["party"]["id"], ["phone"])
-    while await worker_relay():  # and what the reactions to it emit
+    while await worker_relay():
+        pass
+    # the account is billed (a bill finalized: payments hears of it) and pays part of it in cash
+    from datetime import timedelta
+
+    from openbss.platform.db import utcnow
+    from openbss.platform.tmf.resource import system_context
+    from tests.conftest import session_services
+
+    async with rt.db.transaction(tenant) as session:
+        report = await session_services().billing.service.run(
+            system_context(tenant, session, "http://testserver"), (utcnow() + timedelta(days=35)).date(),
+            finalize=True, account_ids=[c["account"]["id"]])
+    assert report.finalized == 1, report.as_dict()
+    cash = await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
+        "@type": "cash", "name": "shop", "account": [{"id": c["account"]["id"]}]})
+    assert cash.status_code == 201, cash.text
+    paid = await client.post("/tmf-api/paymentManagement/v4/payment", headers=h, json={
+        "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": cash.json()["id"]},
+        "totalAmount": {"unit": "EUR", "value": 5}})
+    assert paid.status_code == 201, paid.text
+    while await worker_relay():  # what the reactions emit is relayed too
         pass
 
     async with rt.db.transaction(tenant) as session:

@@ -127,6 +127,17 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
     for account in accounts[:2]:
         await post("/tmf-api/customerBillManagement/v4/customerBillOnDemand",
                    {"billingAccount": {"id": account["id"]}, "name": f"preview {account['id']}"})
+    for i, account in enumerate(accounts[:2]):  # payment methods, payments (credit: no bill named) and a refund
+        method = await post("/tmf-api/paymentMethod/v4/paymentMethod", {
+            "@type": ("cash", "tokenizedCard")[i], "name": f"method {i}", "account": [{"id": account["id"]}],
+            **({"token": "tok_instant", "brand": "visa", "lastFourDigits": "4242",
+                "expirationDate": "2031-01-01T00:00:00Z"} if i else {})})
+        payment = await post("/tmf-api/paymentManagement/v4/payment", {
+            "account": {"id": account["id"]}, "paymentMethod": {"id": method["id"]}, "channel": {"id": "shop"},
+            "totalAmount": {"unit": "EUR", "value": 100000 + i}, "description": f"payment {i}"})
+        await post("/tmf-api/paymentManagement/v4/refund", {
+            "account": {"id": account["id"]}, "paymentMethod": {"id": method["id"]},
+            "payment": {"id": payment["id"]}, "totalAmount": {"unit": "EUR", "value": 1 + i}})
     tmf654 = "/tmf-api/prepayBalanceManagement/v4"
     buckets = (await client.get(f"{tmf654}/bucket", params={"usageType": "monetary"}, headers=h)).json()
     for i, b in enumerate(buckets[:2]):

@@ -775,6 +775,24 @@ class BillingService:
         await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(state=state))
         return rendered
 
+    async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]:
+        return await self.bills.get(ctx, bill_id)
+
+    async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None:
+        """Payments settled part (``partiallyPaid``) or all (``settled``) of an issued bill: its state follows."""
+        row = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id).with_for_update()
+                                         .execution_options(populate_existing=True))).scalars().first()
+        if row is None:
+            raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+        if row.state == state or row.state in DRAFT_STATES:
+            return
+
+        def move(doc: dict[str, Any]) -> None:
+            doc["state"] = state
+
+        await self.bills.change(ctx, bill_id, move, action="payment")
+        await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(state=state))
+
     # --- the run ----------------------------------------------------------------------------------------------
     async def run(self, ctx: Context, as_of: date | None = None, *, finalize: bool | None = None,
                   account_ids: Sequence[str] | None = None,
@@ -863,3 +881,9 @@ class Balances:
         if row is None or row[0] is None:
             return Decimal(0)
         return row[0].quantize(self._quantize.get(row[1], Decimal("0.01")))
+
+    async def billed_total(self, ctx: Context, billing_account_id: str) -> Decimal:
+        """What the account's issued bills total (tax included), whatever was paid."""
+        total = await ctx.session.scalar(select(func.coalesce(func.sum(CustomerBill.total), 0)).where(
+            CustomerBill.billing_account_id == billing_account_id, CustomerBill.balance_after.is_not(None)))
+        return Decimal(total or 0)

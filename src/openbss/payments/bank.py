@@ -1,0 +1,196 @@
+"""SEPA direct debits and bank statements.
+
+**The direct-debit batch** (pain.008, generated with ``sepaxml``): every open bill of an account whose default
+payment method is an active SEPA mandate becomes a payment in flight (``pending``, gateway ``sepa``, its end-to-end
+id the payment id without dashes) and one transaction of the file. The partial unique index of payments allows one
+payment in flight per bill, so a second batch before the bank answered collects nothing twice.
+
+**The bank statement** (camt.053, parsed with ``pycamt``): each line is matched once (``payments_statement_line``,
+unique per tenant and the bank's reference):
+
+* a credit whose end-to-end id is a SEPA payment in flight: the debit was collected — the payment succeeds (and is
+  allocated and posted);
+* a debit whose end-to-end id is a SEPA payment in flight: the debit was returned — the payment fails;
+* a credit whose remittance information names a bill number: an incoming transfer — a ``bankAccountTransfer``
+  payment of the bill's account, succeeded, settling that bill first;
+* anything else goes to the exceptions queue (``payments_statement_exception``) with the reason, for a person.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pycamt.parser import Camt053ParseError, Camt053Parser
+from sepaxml import SepaDD
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from openbss.payments.errors import InvalidPayment
+from openbss.payments.models import (
+    Allocation,
+    Payment,
+    PaymentMethod,
+    Receivable,
+    StatementException,
+    StatementLine,
+)
+from openbss.payments.service import PAYMENT_TYPE, PaymentService
+from openbss.platform.db import utcnow
+from openbss.platform.tmf.resource import Context
+from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.money import to_decimal
+
+SEPA = "sepa"
+
+
+def end_to_end(payment_id: str) -> str:
+    return payment_id.replace("-", "")
+
+
+async def direct_debit_batch(payments: PaymentService, ctx: Context, creditor: dict[str, str],
+                             collection_date: date) -> tuple[bytes, list[str]]:
+    """The pain.008 file collecting every open bill payable by SEPA mandate, and the payments it made."""
+    sepa = SepaDD({"name": creditor["name"], "IBAN": creditor["iban"], "BIC": creditor["bic"], "batch": True,
+                   "creditor_id": creditor["creditor_id"], "currency": "EUR"}, schema="pain.008.001.02")
+    paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
+                         .correlate(Receivable).scalar_subquery(), 0)
+    in_flight = select(Payment.bill_id).where(Payment.state.in_(("initiated", "pending", "unknown")),
+                                              Payment.bill_id.is_not(None))
+    rows = (await ctx.session.execute(
+        select(Receivable, Receivable.amount - paid, PaymentMethod)
+        .join(PaymentMethod, (PaymentMethod.billing_account_id == Receivable.billing_account_id)
+              & PaymentMethod.is_default & (PaymentMethod.kind == "directDebit") & (PaymentMethod.status == "active"))
+        .where(Receivable.amount - paid > 0, Receivable.currency == "EUR", Receivable.bill_id.not_in(in_flight))
+        .order_by(Receivable.bill_date, Receivable.number))).all()
+    made: list[str] = []
+    for receivable, due, method in rows:
+        mandate = method.body
+        amount = Decimal(due)
+        payment_id = str(uuid.uuid4())
+        now = format_datetime(utcnow())
+        doc = {"id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
+               "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
+               "account": {"id": receivable.billing_account_id, "@referredType": "BillingAccount"},
+               "paymentMethod": {"id": method.id, "name": mandate.get("name"), "@referredType": "directDebit"},
+               "totalAmount": {"unit": "EUR", "value": amount}, "amount": {"unit": "EUR", "value": amount},
+               "paymentItem": [{"item": {"id": receivable.bill_id, "@referredType": "CustomerBill"}}],
+               "correlatorId": end_to_end(payment_id), "paymentDate": now, "status": "pending", "statusDate": now,
+               "description": f"SEPA direct debit of bill {receivable.number or receivable.bill_id}"}
+        await payments.payments.record(ctx, doc, columns={
+            "billing_account_id": receivable.billing_account_id, "method_id": method.id,
+            "bill_id": receivable.bill_id, "state": "pending", "amount": amount, "currency": "EUR",
+            "gateway": SEPA, "gateway_ref": end_to_end(payment_id)})
+        await payments._transition(ctx.session, payment_id, None, "pending", "sepa-batch", "pain.008")
+        signed = str(mandate.get("signatureDate", ""))[:10]
+        sepa.add_payment({
+            "name": str(mandate.get("owner") or "Debtor")[:70], "IBAN": str(mandate["accountNumber"]),
+            "BIC": str(mandate.get("BIC") or "NOTPROVIDED"), "amount": int(amount.scaleb(2)),
+            "type": "RCUR", "collection_date": collection_date,
+            "mandate_id": str(mandate["mandateId"]), "mandate_date": date.fromisoformat(signed),
+            "description": f"Bill {receivable.number or receivable.bill_id}",
+            "endtoend_id": end_to_end(payment_id)})
+        made.append(payment_id)
+    if not made:
+        return b"", []
+    return bytes(sepa.export(validate=True)), made
+
+
+async def import_statement(payments: PaymentService, ctx: Context, xml: bytes, source: str) -> dict[str, Any]:
+    """Match the lines of a camt.053 statement to payments and bills (each line once); the rest is queued."""
+    head = xml[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise InvalidPayment("a statement with a DOCTYPE or entities is refused (camt.053 has none)")
+    try:
+        lines = Camt053Parser(xml).get_transactions()
+    except (Camt053ParseError, ValueError, SyntaxError) as exc:
+        raise InvalidPayment(f"the statement is not a camt.053 file: {exc}") from exc
+    report = {"lines": 0, "collected": 0, "returned": 0, "transfers": 0, "exceptions": 0, "alreadyImported": 0}
+    for index, line in enumerate(lines):
+        report["lines"] += 1
+        ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
+        ref = f"{ref}|{line.get('EndToEndId') or index}"[:200]
+        fresh = (await ctx.session.execute(pg_insert(StatementLine).values(
+            reference=ref, source=source[:200], outcome="pending").on_conflict_do_nothing()
+            .returning(StatementLine.reference))).scalar()
+        if fresh is None:
+            report["alreadyImported"] += 1
+            continue
+        outcome, payment_id = await _match(payments, ctx, line, ref, source)
+        report[outcome] += 1
+        await ctx.session.execute(update(StatementLine).where(StatementLine.reference == ref)
+                                  .values(outcome=outcome, payment_id=payment_id))
+    return report
+
+
+async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], ref: str, source: str,
+                 ) -> tuple[str, str | None]:
+    try:
+        amount = to_decimal(line.get("Amount"))
+    except ValueError:
+        return await _exception(ctx, line, ref, source, "the line has no readable amount"), None
+    currency = str(line.get("Currency") or "EUR")
+    credit = line.get("CreditDebitIndicator") == "CRDT"
+    e2e = line.get("EndToEndId")
+    if e2e:
+        payment = (await ctx.session.execute(select(Payment).where(
+            Payment.gateway == SEPA, Payment.gateway_ref == e2e))).scalars().first()
+        if payment is not None:
+            if payment.state != "pending":
+                return await _exception(ctx, line, ref, source,
+                                        f"direct debit {e2e} is already {payment.state}"), payment.id
+            if payment.amount != amount:
+                return await _exception(ctx, line, ref, source,
+                                        f"direct debit {e2e} was {payment.amount}, the bank says {amount}"), None
+            if credit:
+                await payments._move(ctx, payment.id, "succeeded", "statement", None)
+                return "collected", payment.id
+            reason = line.get("AdditionalEntryInformation") or "returned by the debtor's bank"
+            await payments._move(ctx, payment.id, "failed", "statement", str(reason))
+            return "returned", payment.id
+    if credit:
+        remittance = " ".join(str(line.get(k) or "") for k in ("RemittanceInformationFull", "RemittanceInformation"))
+        receivable = None
+        for word in remittance.replace(",", " ").split():
+            receivable = (await ctx.session.execute(select(Receivable).where(Receivable.number == word.strip(".;"))
+                                                    )).scalars().first()
+            if receivable is not None:
+                break
+        if receivable is None:
+            return await _exception(ctx, line, ref, source, "no bill number in the remittance information"), None
+        if receivable.currency != currency:
+            return await _exception(ctx, line, ref, source, f"{currency} for a bill in {receivable.currency}"), None
+        payment_id = str(uuid.uuid4())
+        now = format_datetime(utcnow())
+        doc = {"id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
+               "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
+               "account": {"id": receivable.billing_account_id, "@referredType": "BillingAccount"},
+               "paymentMethod": {"id": "bank-statement", "name": "bank transfer",
+                                 "@referredType": "bankAccountTransfer"},
+               "totalAmount": {"unit": currency, "value": amount}, "amount": {"unit": currency, "value": amount},
+               "paymentItem": [{"item": {"id": receivable.bill_id, "@referredType": "CustomerBill"}}],
+               "correlatorId": ref, "paymentDate": now, "status": "initiated", "statusDate": now,
+               "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
+        await payments.payments.record(ctx, doc, columns={
+            "billing_account_id": receivable.billing_account_id, "method_id": "bank-statement",
+            "bill_id": None, "state": "initiated", "amount": amount, "currency": currency, "gateway": None})
+        await payments._transition(ctx.session, payment_id, None, "initiated", "statement", ref)
+        await payments._move(ctx, payment_id, "succeeded", "statement", None)
+        return "transfers", payment_id
+    return await _exception(ctx, line, ref, source, "a debit that is no direct debit of ours"), None
+
+
+async def _exception(ctx: Context, line: dict[str, Any], ref: str, source: str, reason: str) -> str:
+    ctx.session.add(StatementException(reference=ref, source=source[:200], reason=reason[:300],
+                                       amount=str(line.get("Amount") or ""), currency=str(line.get("Currency") or ""),
+                                       line={k: str(v) for k, v in line.items()}))
+    await ctx.session.flush()
+    return "exceptions"
+
+
+async def exceptions(ctx: Context) -> list[dict[str, Any]]:
+    rows = (await ctx.session.execute(select(StatementException).order_by(StatementException.id))).scalars().all()
+    return [{"id": r.id, "reference": r.reference, "source": r.source, "reason": r.reason, "amount": r.amount,
+             "currency": r.currency, "line": r.line, "at": format_datetime(r.at)} for r in rows]

@@ -1,0 +1,171 @@
+"""The double-entry ledger: an append-only journal in PostgreSQL.
+
+Every financial event posts one entry, unique per (source document, event) — a second posting of the same event
+inserts nothing —, whose lines balance (debits = credits: checked here and by a deferred constraint trigger at
+commit). Lines and entries are never updated or deleted (triggers); a correction is a new entry.
+
+Postings (account codes of the default chart, created per tenant on first use):
+
+==================  ===========================================  ===========================================
+event               debit                                        credit
+==================  ===========================================  ===========================================
+bill finalized      1200 receivable (tax included)               4000 revenue (tax excluded), 2100 tax payable
+                                                                 per rate
+payment succeeded   1000 cash (1010 gateway clearing for cards)  1200 receivable
+refund succeeded    1200 receivable                              1000 cash (1010 for cards)
+==================  ===========================================  ===========================================
+
+A negative amount (a credit bill) swaps the sides.
+
+**Periods.** An entry counts on its ``accounting_date`` (the event's day). A closed month (``ledger_period``)
+accepts nothing more (a trigger); a posting dated in it goes to the first day of the open period instead. Closing
+takes the tenant's period lock exclusively, postings take it shared: a period never closes under a posting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openbss.payments.errors import PeriodRefused, Unbalanced
+from openbss.payments.models import LedgerAccount, LedgerEntry, LedgerLine, LedgerPeriod
+from openbss.platform.db import utcnow
+
+CASH = "1000"
+CLEARING = "1010"
+RECEIVABLE = "1200"
+TAX_PAYABLE = "2100"
+REVENUE = "4000"
+
+DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
+    (CASH, "Cash at bank", "asset"),
+    (CLEARING, "Card gateway clearing", "asset"),
+    (RECEIVABLE, "Accounts receivable", "asset"),
+    (TAX_PAYABLE, "Tax payable", "liability"),
+    (REVENUE, "Revenue", "revenue"),
+)
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    amount: Decimal  # positive: debit; negative: credit
+
+
+def balanced(postings: list[Posting]) -> bool:
+    return sum((p.amount for p in postings), Decimal(0)) == 0
+
+
+async def ensure_chart(session: AsyncSession) -> None:
+    """The tenant's default chart (once per transaction)."""
+    if session.info.get("ledger.chart"):
+        return
+    session.info["ledger.chart"] = True
+    await session.execute(pg_insert(LedgerAccount).values(
+        [{"code": c, "name": n, "type": t} for c, n, t in DEFAULT_CHART]).on_conflict_do_nothing())
+
+
+def _period_key(tenant: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"ledger-period|{tenant}".encode()).digest()[:8], "big", signed=True)
+
+
+async def open_date(session: AsyncSession, on: date) -> date:
+    """``on``, or the first day after the last closed period when ``on`` falls in a closed one (a correction goes
+    to the open period). Holds the tenant's period lock shared until the transaction ends: a period cannot close
+    under a posting."""
+    if "ledger.open" not in session.info:  # once per transaction: the lock is held until it ends
+        tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
+        await session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _period_key(str(tenant))})
+        session.info["ledger.open"] = await session.scalar(select(func.max(LedgerPeriod.period_end)))
+    last_end: date | None = session.info["ledger.open"]
+    return max(on, last_end) if last_end is not None else on
+
+
+async def close_period(session: AsyncSession, month: date, closed_by: str) -> dict[str, object]:
+    """Close the month of ``month`` (and nothing posts into it any more). Months close in order, once they are
+    over; waits for the postings in flight (the period lock, exclusive)."""
+    start = month.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    if end > utcnow().date():
+        raise PeriodRefused(f"the period {start:%Y-%m} is not over: it cannot close")
+    tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _period_key(str(tenant))})
+    last_end = await session.scalar(select(func.max(LedgerPeriod.period_end)))
+    if last_end is not None and start < last_end:
+        raise PeriodRefused(f"the period {start:%Y-%m} is already closed")
+    session.add(LedgerPeriod(period_start=start, period_end=end, closed_by=closed_by[:200]))
+    await session.flush()
+    return {"period": f"{start:%Y-%m}", "start": start.isoformat(), "end": end.isoformat(), "closedBy": closed_by}
+
+
+async def periods(session: AsyncSession) -> list[dict[str, object]]:
+    rows = (await session.execute(select(LedgerPeriod).order_by(LedgerPeriod.period_start))).scalars().all()
+    return [{"period": f"{r.period_start:%Y-%m}", "start": r.period_start.isoformat(),
+             "end": r.period_end.isoformat(), "closedBy": r.closed_by, "closedAt": r.closed_at.isoformat()}
+            for r in rows]
+
+
+async def post(session: AsyncSession, *, source_type: str, source_id: str, event: str, currency: str,
+               description: str, postings: list[Posting], on: date | None = None) -> bool:
+    """Post one balanced entry for (source document, event), once, dated ``on`` (today by default; the open
+    period's first day when that is closed). Returns whether it was posted now."""
+    lines = [p for p in postings if p.amount != 0]
+    if not balanced(lines):
+        raise Unbalanced(f"{source_type} {source_id} {event}: debits and credits differ by "
+                         f"{sum((p.amount for p in lines), Decimal(0))}")
+    await ensure_chart(session)
+    day = await open_date(session, on or utcnow().date())
+    entry_id = (await session.execute(pg_insert(LedgerEntry).values(
+        source_type=source_type, source_id=source_id, event=event, currency=currency, accounting_date=day,
+        description=description[:300]).on_conflict_do_nothing().returning(LedgerEntry.id))).scalar()
+    if entry_id is None:
+        return False
+    if lines:
+        await session.execute(pg_insert(LedgerLine).values([
+            {"entry_id": entry_id, "account_code": p.account, "debit": max(p.amount, Decimal(0)),
+             "credit": max(-p.amount, Decimal(0))} for p in lines]))
+    return True
+
+
+def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal]) -> list[Posting]:
+    tax = sum(tax_by_rate.values(), Decimal(0))
+    out = [Posting(RECEIVABLE, total), Posting(REVENUE, -(total - tax))]
+    out += [Posting(TAX_PAYABLE, -amount) for _, amount in sorted(tax_by_rate.items())]
+    return out
+
+
+def receipt_postings(amount: Decimal, kind: str) -> list[Posting]:
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(cash, amount), Posting(RECEIVABLE, -amount)]
+
+
+async def trial_balance(session: AsyncSession) -> list[dict[str, object]]:
+    """Per account of the tenant's chart: debits, credits and the balance (debits − credits), by currency."""
+    stmt = (select(LedgerLine.account_code, LedgerEntry.currency, func.sum(LedgerLine.debit),
+                   func.sum(LedgerLine.credit))
+            .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+            .group_by(LedgerLine.account_code, LedgerEntry.currency)
+            .order_by(LedgerLine.account_code, LedgerEntry.currency))
+    names = dict((await session.execute(select(LedgerAccount.code, LedgerAccount.name))).all())
+    rows = []
+    for code, currency, debit, credit in await session.execute(stmt):
+        rows.append({"account": code, "name": names.get(code, code), "currency": currency, "debit": debit,
+                     "credit": credit, "balance": debit - credit})
+    return rows
+
+
+def totals(rows: list[dict[str, object]]) -> dict[str, Decimal]:
+    """The sum of the balances per currency: zero in a balanced ledger."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        balance = r["balance"]
+        assert isinstance(balance, Decimal)
+        out[str(r["currency"])] += balance
+    return dict(out)

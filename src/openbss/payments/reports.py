@@ -1,0 +1,100 @@
+"""Finance reports over payments' receivables and the ledger, as rows (JSON) or CSV.
+
+* ``trialBalance`` — per ledger account and currency: debits, credits, balance (the sum of balances is zero);
+* ``arAging`` — what is still owed on issued bills, by currency, in buckets of days past the due date (current,
+  1–30, 31–60, 61–90, 90+) as of a date;
+* ``cashReceipts`` — succeeded payments less refunds, by payment method type and currency, over a period.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openbss.payments import ledger
+from openbss.payments.models import Allocation, Payment, Receivable, Refund
+
+BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+REPORTS = ("trialBalance", "arAging", "cashReceipts")
+
+
+def bucket(days_past_due: int) -> str:
+    if days_past_due <= 0:
+        return "current"
+    if days_past_due <= 30:
+        return "1-30"
+    if days_past_due <= 60:
+        return "31-60"
+    if days_past_due <= 90:
+        return "61-90"
+    return "90+"
+
+
+async def ar_aging(session: AsyncSession, as_of: date) -> list[dict[str, Any]]:
+    paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
+                         .correlate(Receivable).scalar_subquery(), 0)
+    rows = await session.execute(select(Receivable.currency, Receivable.due_date, Receivable.amount - paid)
+                                 .where(Receivable.amount - paid > 0, Receivable.bill_date <= as_of))
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {b: Decimal(0) for b in BUCKETS})
+    counts: dict[str, int] = defaultdict(int)
+    for currency, due, remaining in rows:
+        totals[currency][bucket((as_of - due).days)] += Decimal(remaining)
+        counts[currency] += 1
+    return [{"currency": c, "bills": counts[c], **{b: v for b, v in totals[c].items()},
+             "total": sum(totals[c].values(), Decimal(0))} for c in sorted(totals)]
+
+
+async def cash_receipts(session: AsyncSession, start: date, end: date) -> list[dict[str, Any]]:
+    """Receipts of [start, end) (UTC dates)."""
+    lo = datetime.combine(start, time(0), tzinfo=ZoneInfo("UTC"))
+    hi = datetime.combine(end, time(0), tzinfo=ZoneInfo("UTC"))
+    kind = Payment.body["paymentMethod"]["@referredType"].astext
+    received = await session.execute(
+        select(kind, Payment.currency, func.count(), func.sum(Payment.amount))
+        .where(Payment.state == "succeeded", Payment.last_update >= lo, Payment.last_update < hi)
+        .group_by(kind, Payment.currency))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for method, currency, count, amount in received:
+        out[(method or "unknown", currency)] = {"method": method or "unknown", "currency": currency,
+                                                "payments": count, "received": Decimal(amount),
+                                                "refunded": Decimal(0)}
+    refunded = await session.execute(
+        select(kind, Refund.currency, func.sum(Refund.amount)).join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.state == "succeeded", Refund.created_at >= lo, Refund.created_at < hi)
+        .group_by(kind, Refund.currency))
+    for method, currency, amount in refunded:
+        row = out.setdefault((method or "unknown", currency), {
+            "method": method or "unknown", "currency": currency, "payments": 0, "received": Decimal(0),
+            "refunded": Decimal(0)})
+        row["refunded"] = Decimal(amount)
+    for row in out.values():
+        row["net"] = row["received"] - row["refunded"]
+    return [out[k] for k in sorted(out)]
+
+
+async def report(session: AsyncSession, name: str, as_of: date, start: date | None = None,
+                 ) -> list[dict[str, Any]]:
+    if name == "trialBalance":
+        return await ledger.trial_balance(session)
+    if name == "arAging":
+        return await ar_aging(session, as_of)
+    if name == "cashReceipts":
+        return await cash_receipts(session, start or as_of.replace(day=1), as_of + timedelta(days=1))
+    raise KeyError(name)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()

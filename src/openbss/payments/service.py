@@ -1,0 +1,795 @@
+"""Payments: payment methods (TMF670), payments and refunds (TMF676), their allocation to bills, and the open
+balance of a billing account.
+
+**A payment** is a state machine, every transition recorded (``payments_transition``)::
+
+    initiated ──► pending ──► succeeded
+        │           │  └────► failed
+        │           └───────► unknown ──► pending | succeeded | failed  (the janitor asks the gateway)
+        └──► succeeded | failed | unknown
+
+A create is recorded ``initiated`` and committed *before* the gateway is called, with our payment id as the
+gateway's idempotency key; the gateway's answer is recorded in a second transaction (``pending``, ``succeeded``,
+``failed``; ``unknown`` when the call timed out). A process killed in between leaves an ``initiated`` payment that
+the janitor resolves by asking the gateway about that key — and charging again, with the same key, when the gateway
+never saw it. Webhooks move the state forward only: one delivered twice is recorded once (``payments_webhook_event``)
+and one arriving after a later state changes nothing. A bill has at most one payment in flight (a partial unique
+index). ``Idempotency-Key`` on a create returns the first request's resource.
+
+Cash, vouchers and bank transfers are *recorded* receipts: they succeed at once. Cards, direct debits and wallets go
+through the gateway.
+
+**Allocation.** A succeeded payment first becomes the account's credit; the credit then settles the bills the
+payment names, then the account's oldest open bills; what is left stays credit and settles the next bill when it is
+issued (billing's bill-finalized event). Per account, allocation is serialized by a transaction-scoped advisory lock.
+Bills move to ``partiallyPaid`` or ``settled`` (billing's own state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+from pydantic import ValidationError
+from schwifty import IBAN
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openbss.billing.service import Balances
+from openbss.payments import ledger
+from openbss.payments.errors import (
+    IdempotencyMismatch,
+    InvalidPayment,
+    MethodUnusable,
+    PaymentInFlight,
+    RefundRefused,
+)
+from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout
+from openbss.payments.models import (
+    IN_FLIGHT,
+    Allocation,
+    IdempotencyKey,
+    Payment,
+    PaymentMethod,
+    Receivable,
+    Transition,
+    WebhookEvent,
+)
+from openbss.platform.auth import Principal
+from openbss.platform.db import Database, utcnow
+from openbss.platform.errors import DomainError, NotFound
+from openbss.platform.tmf.errors import validation_message
+from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
+from openbss.platform.tmf.spec import Spec, format_datetime
+from openbss.pricing.money import is_currency, round_money, to_decimal
+
+#: payment states and the moves allowed between them
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "initiated": frozenset({"pending", "succeeded", "failed", "unknown"}),
+    "pending": frozenset({"succeeded", "failed", "unknown"}),
+    "unknown": frozenset({"pending", "succeeded", "failed"}),
+    "succeeded": frozenset(),
+    "failed": frozenset(),
+}
+#: TMF670 ``@type`` of the methods the gateway charges; the others are receipts recorded as they are
+GATEWAY_KINDS = frozenset({"tokenizedCard", "directDebit", "digitalWallet"})
+METHOD_TYPES = ("tokenizedCard", "directDebit", "bankAccountTransfer", "cash", "voucher", "digitalWallet")
+ISSUED = ("validated", "sent", "partiallyPaid", "settled")
+PAYMENT_TYPE = "OpenBSSPayment"
+#: the allocations of a credit note's value are recorded under this prefix and the note's id (not money received)
+CREDIT_NOTE = "creditNote:"
+
+
+class BillingAccounts(Protocol):
+    async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
+
+
+class Bills(Protocol):
+    """What payments asks billing about bills (``billing.service.BillingService``)."""
+
+    async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]: ...
+
+    async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None: ...
+
+
+def _money(value: Decimal, unit: str) -> dict[str, Any]:
+    return {"unit": unit, "value": value}
+
+
+def _parse_instant(value: Any, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidPayment(f"'{what}': '{value}' is not a date-time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _amount(money: Any, what: str) -> tuple[Decimal, str]:
+    if not isinstance(money, dict):
+        raise InvalidPayment(f"'{what}' is mandatory: {{\"unit\": <currency>, \"value\": <amount>}}")
+    unit = money.get("unit")
+    if not is_currency(unit):
+        raise InvalidPayment(f"'{what}.unit': '{unit}' is not an ISO 4217 currency")
+    try:
+        value = to_decimal(money.get("value"))
+    except ValueError as exc:
+        raise InvalidPayment(f"'{what}.value': {exc}") from exc
+    if value <= 0:
+        raise InvalidPayment(f"'{what}.value' must be positive, got {value}")
+    if round_money(value, str(unit)) != value:
+        raise InvalidPayment(f"'{what}.value' {value} has more decimals than {unit} allows")
+    return value, str(unit)
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _lock_key(tenant: str, account_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"payments|{tenant}|{account_id}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+# --- payment methods (TMF670) ---------------------------------------------------------------------------------
+class MethodRules(ResourceHooks):
+    """A payment method: one of the TMF670 subtypes, for one billing account. A card is a gateway token with brand,
+    last four digits and expiry — a card number is refused; a direct debit carries a SEPA mandate (IBAN checked,
+    mandate reference, signature date)."""
+
+    transitions: ClassVar[dict[str, set[str]] | None] = {
+        "active": {"revoked", "expired"}, "expired": {"revoked"}, "revoked": set()}
+
+    def __init__(self, spec: Spec, accounts: BillingAccounts) -> None:
+        self.spec = spec
+        self.accounts = accounts
+
+    def validate(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The document of a payment method of subtype ``kind`` (TMF670's definition of the subtype)."""
+        model = self.spec.model(kind[:1].upper() + kind[1:])
+        try:
+            doc: dict[str, Any] = model.model_validate(payload).to_doc()  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            raise InvalidPayment(validation_message(exc)) from exc
+        return doc
+
+    async def prepare(self, ctx: Context, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The document to store and its columns, from a create request (validated against the subtype)."""
+        kind = payload.get("@type")
+        if kind in ("bankCard", "BankCard") or "cardNumber" in payload or "cvv" in payload:
+            raise InvalidPayment("card numbers and security codes are never accepted: tokenize the card at the "
+                                 "gateway and send a 'tokenizedCard' with its token, brand, last four digits and "
+                                 "expiry")
+        if kind not in METHOD_TYPES:
+            raise InvalidPayment(f"'@type' must be one of {', '.join(METHOD_TYPES)} (got {kind!r})")
+        doc = self.validate(kind, payload)
+        for attr in ("id", "href"):
+            doc.pop(attr, None)
+        accounts = doc.get("account") or []
+        if len(accounts) != 1:
+            raise InvalidPayment("'account' must name exactly one billing account")
+        account = await self.accounts.get_billing_account(ctx, accounts[0]["id"])
+        ends: list[datetime] = []
+        if (doc.get("validFor") or {}).get("endDateTime"):
+            ends.append(_parse_instant(doc["validFor"]["endDateTime"], "validFor.endDateTime"))
+        if kind == "tokenizedCard":
+            if not doc.get("token"):
+                raise InvalidPayment("a tokenizedCard needs the gateway's 'token'")
+            last4 = str(doc.get("lastFourDigits", ""))
+            if len(last4) != 4 or not last4.isdigit():
+                raise InvalidPayment(f"'lastFourDigits' must be 4 digits (got {last4!r})")
+            ends.append(_parse_instant(doc["expirationDate"], "expirationDate"))
+        elif kind == "directDebit":
+            try:
+                iban = IBAN(str(doc["accountNumber"]))
+            except ValueError as exc:
+                raise InvalidPayment(f"'accountNumber' is not a valid IBAN: {exc}") from exc
+            doc["accountNumber"] = iban.compact
+            doc["accountNumberType"] = "IBAN"
+            if not doc.get("BIC") and iban.bic is not None:
+                doc["BIC"] = str(iban.bic)
+            if not doc.get("mandateId"):
+                raise InvalidPayment("a directDebit needs its SEPA mandate reference ('mandateId')")
+            if not doc.get("signatureDate"):
+                raise InvalidPayment("a directDebit needs the mandate's 'signatureDate'")
+            _parse_instant(doc["signatureDate"], "signatureDate")
+            if doc.get("cancellationDate"):
+                ends.append(_parse_instant(doc["cancellationDate"], "cancellationDate"))
+        elif kind == "bankAccountTransfer" and doc.get("accountNumberType", "IBAN") == "IBAN":
+            try:
+                doc["accountNumber"] = IBAN(str(doc["accountNumber"])).compact
+            except ValueError as exc:
+                raise InvalidPayment(f"'accountNumber' is not a valid IBAN: {exc}") from exc
+        elif kind == "voucher":
+            ends.append(_parse_instant(doc["expirationDate"], "expirationDate"))
+        status = doc.get("status") or "active"
+        if status not in ("active", "revoked"):
+            raise InvalidPayment(f"'status' of a new payment method is 'active' (or 'revoked'), not {status!r}")
+        now = utcnow()
+        valid_until = min(ends) if ends else None
+        if valid_until is not None and valid_until <= now:
+            raise MethodUnusable(f"the {kind} expired on {format_datetime(valid_until)}")
+        doc["status"] = status
+        doc["statusDate"] = format_datetime(now)
+        doc["account"] = [{"id": account["id"], "name": account.get("name"), "@referredType": "BillingAccount",
+                           "href": account.get("href")}]
+        doc["account"] = [{k: v for k, v in doc["account"][0].items() if v is not None}]
+        columns = {"billing_account_id": account["id"], "kind": kind, "status": status,
+                   "valid_until": valid_until, "is_default": bool(doc.get("isPreferred"))}
+        return doc, columns
+
+    async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
+                            merged: dict[str, Any]) -> None:
+        fixed = {"@type", "account", "token", "lastFourDigits", "accountNumber", "mandateId", "expirationDate"}
+        touched = sorted(k for k in fixed & set(changes) if changes[k] != current.get(k))
+        if touched:
+            raise InvalidPayment(f"{', '.join(touched)} of a payment method cannot change: create a new method")
+        if current.get("status") == "revoked" and merged.get("status") != "revoked":
+            raise MethodUnusable("a revoked payment method cannot be used again")
+        if merged.get("status") not in ("active", "revoked", "expired"):
+            raise InvalidPayment("'status' is one of active, revoked, expired")
+
+
+class MethodResourceService(ResourceService):
+    """TMF670 PaymentMethod: creates by subtype (``MethodRules.prepare``); the default per billing account
+    (``isPreferred``) and the status follow patches in their columns."""
+
+    rules: MethodRules | None = None
+
+    async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+        assert self.rules is not None
+        stored, columns = await self.rules.prepare(ctx, doc)
+        if columns["is_default"]:
+            await self._clear_default(ctx, columns["billing_account_id"])
+        return await self.record(ctx, stored, columns=columns)
+
+    async def _clear_default(self, ctx: Context, account_id: str) -> None:
+        rows = (await ctx.session.execute(select(PaymentMethod.id).where(
+            PaymentMethod.billing_account_id == account_id, PaymentMethod.is_default))).scalars().all()
+        for method_id in rows:
+            def unset(doc: dict[str, Any]) -> None:
+                doc["isPreferred"] = False
+
+            await self.change(ctx, method_id, unset, action="default")
+            await ctx.session.execute(update(PaymentMethod).where(PaymentMethod.id == method_id)
+                                      .values(is_default=False))
+
+    async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        assert self.rules is not None
+        rules = self.rules
+        row = await ctx.session.get(PaymentMethod, resource_id)
+        if row is None:
+            raise NotFound(f"PaymentMethod '{resource_id}' not found", code="NOT_FOUND")
+        if changes.get("isPreferred") and not row.is_default and row.billing_account_id:
+            await self._clear_default(ctx, row.billing_account_id)
+
+        async def apply(doc: dict[str, Any]) -> None:
+            current = dict(doc)
+            merged = merge_patch(current, changes)
+            candidate = {k: v for k, v in merged.items() if k not in ("id", "href")}
+            rules.validate(str(current.get("@type")), candidate)
+            await rules.before_update(ctx, current, changes, merged)
+            if merged.get("status") != current.get("status"):
+                self.check_transition(current.get("status"), merged.get("status"))
+                merged["statusDate"] = format_datetime(utcnow())
+            doc.clear()
+            doc.update(merged)
+
+        out = await self.change(ctx, resource_id, apply)
+        await ctx.session.execute(update(PaymentMethod).where(PaymentMethod.id == resource_id).values(
+            status=out.get("status"), is_default=bool(out.get("isPreferred"))))
+        return out
+
+
+async def usable_method(ctx: Context, method_id: str, account_id: str | None = None) -> PaymentMethod:
+    row = (await ctx.session.execute(select(PaymentMethod).where(PaymentMethod.id == method_id))).scalars().first()
+    if row is None:
+        raise InvalidPayment(f"payment method '{method_id}' does not exist")
+    if account_id is not None and row.billing_account_id != account_id:
+        raise InvalidPayment(f"payment method '{method_id}' belongs to another billing account")
+    if row.status != "active":
+        raise MethodUnusable(f"payment method '{method_id}' is {row.status}")
+    if row.valid_until is not None and row.valid_until <= utcnow():
+        raise MethodUnusable(f"payment method '{method_id}' expired on {format_datetime(row.valid_until)}")
+    return row
+
+
+async def default_method(ctx: Context, account_id: str) -> str | None:
+    return (await ctx.session.execute(select(PaymentMethod.id).where(
+        PaymentMethod.billing_account_id == account_id, PaymentMethod.is_default))).scalar()
+
+
+# --- the open balance ------------------------------------------------------------------------------------------
+class AccountBalances(Balances):
+    """What a billing account owes: what was billed (issued bills, from billing) minus what was received (payments
+    less refunds, from payments' allocations). Negative: a credit. What the account domain's guards and billing's
+    previous balance ask (``account.service.OpenBalances``)."""
+
+    async def open_balance(self, ctx: Context, billing_account_id: str) -> Decimal:
+        billed = await self.billed_total(ctx, billing_account_id)  # credit notes included (negative)
+        received = await received_total(ctx.session, billing_account_id)
+        return billed - received
+
+
+async def received_total(session: AsyncSession, account_id: str) -> Decimal:
+    value = await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+        Allocation.billing_account_id == account_id, Allocation.payment_id.not_like(f"{CREDIT_NOTE}%")))
+    return Decimal(value or 0)
+
+
+# --- payments and refunds (TMF676) ----------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    resource: dict[str, Any]
+    replayed: bool = False
+
+
+class _Replay(Exception):
+    def __init__(self, resource_id: str) -> None:
+        self.resource_id = resource_id
+
+
+class PaymentService:
+    def __init__(self, db: Database, base_url: str, gateway: Gateway, bills: Bills, accounts: BillingAccounts,
+                 payments: ResourceService, refunds: ResourceService) -> None:
+        self.db = db
+        self.base_url = base_url.rstrip("/")
+        self.gateway = gateway
+        self.bills = bills
+        self.accounts = accounts
+        self.payments = payments
+        self.refunds = refunds
+
+    # --- creating a payment -----------------------------------------------------------------------------------
+    async def pay(self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None,
+                  *, base_url: str | None = None) -> Outcome:
+        """Take a payment (TMF676 ``Payment_Create``): record it, charge the gateway, record its answer."""
+        base = (base_url or self.base_url).rstrip("/")
+        tenant = principal.tenant_id
+        try:
+            async with self.db.transaction(tenant) as session:
+                ctx = Context(principal=principal, session=session, base_url=base)
+                if idempotency_key is not None:
+                    await self._claim_key(ctx, "payment", idempotency_key, body)
+                rendered, row = await self._initiate(ctx, body)
+                if idempotency_key is not None:
+                    await session.execute(update(IdempotencyKey).where(
+                        IdempotencyKey.scope == "payment", IdempotencyKey.key == idempotency_key).values(
+                        resource_id=row.id))
+                if row.gateway is None:  # a receipt recorded as it is
+                    rendered = await self._move(ctx, row.id, "succeeded", "api", "receipt recorded")
+                    return Outcome(rendered)
+                payment_id, amount, currency = row.id, row.amount, row.currency
+                token = await self._token(ctx, row.method_id)
+        except _Replay as replay:
+            async with self.db.transaction(tenant) as session:
+                ctx = Context(principal=principal, session=session, base_url=base)
+                return Outcome(await self.payments.get(ctx, replay.resource_id), replayed=True)
+        result = await self._charge(tenant, payment_id, amount, currency, token)
+        async with self.db.transaction(tenant) as session:
+            ctx = Context(principal=principal, session=session, base_url=base)
+            return Outcome(await self._record_result(ctx, payment_id, result, "gateway"))
+
+    async def _claim_key(self, ctx: Context, scope: str, key: str, body: dict[str, Any]) -> None:
+        if not 1 <= len(key) <= 255:
+            raise InvalidPayment("'Idempotency-Key' must be 1 to 255 characters")
+        digest = request_hash(body)
+        claimed = (await ctx.session.execute(pg_insert(IdempotencyKey).values(
+            scope=scope, key=key, request_hash=digest, resource_id="").on_conflict_do_nothing()
+            .returning(IdempotencyKey.key))).scalar()
+        if claimed is not None:
+            return
+        # the key was used: by a committed request (a concurrent one waited for it on the insert above)
+        row = (await ctx.session.execute(select(IdempotencyKey).where(
+            IdempotencyKey.scope == scope, IdempotencyKey.key == key))).scalars().one()
+        if row.request_hash != digest:
+            raise IdempotencyMismatch(f"Idempotency-Key '{key}' was used for a different {scope} request")
+        raise _Replay(row.resource_id)
+
+    async def _initiate(self, ctx: Context, body: dict[str, Any]) -> tuple[dict[str, Any], Payment]:
+        account_id = (body.get("account") or {}).get("id")
+        if not account_id:
+            raise InvalidPayment("'account.id' is mandatory: the billing account paying")
+        account = await self.accounts.get_billing_account(ctx, account_id)
+        amount, currency = _amount(body.get("totalAmount"), "totalAmount")
+        if account.get("currency") and account["currency"] != currency:
+            raise InvalidPayment(f"'totalAmount.unit' {currency} is not the account's currency {account['currency']}")
+        method_id = (body.get("paymentMethod") or {}).get("id") or await default_method(ctx, account_id)
+        if not method_id:
+            raise InvalidPayment("'paymentMethod.id' is mandatory (the account has no default payment method)")
+        method = await usable_method(ctx, method_id, account_id)
+        named: list[str] = []
+        for i, item in enumerate(body.get("paymentItem") or []):
+            ref = item.get("item") or {}
+            if not ref.get("id"):
+                raise InvalidPayment(f"'paymentItem[{i}].item.id' is mandatory: the bill paid")
+            receivable = await self.receivable(ctx, str(ref["id"]))
+            if receivable.billing_account_id != account_id:
+                raise InvalidPayment(f"bill '{ref['id']}' is not a bill of billing account '{account_id}'")
+            named.append(receivable.bill_id)
+        payment_id = str(uuid.uuid4())
+        now = format_datetime(utcnow())
+        doc: dict[str, Any] = {
+            **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel", "payer",
+                                                     "authorizationCode")},
+            "id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
+            "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
+            "account": {"id": account_id, "name": account.get("name"), "@referredType": "BillingAccount"},
+            "paymentMethod": {"id": method.id, "name": (await self._method_doc(ctx, method.id)).get("name"),
+                              "@referredType": method.kind},
+            "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
+            "paymentItem": [{"item": {"id": b, "@referredType": "CustomerBill"}} for b in named],
+            "paymentDate": now, "status": "initiated", "statusDate": now,
+        }
+        doc["account"] = {k: v for k, v in doc["account"].items() if v is not None}
+        gateway = self.gateway.name if method.kind in GATEWAY_KINDS else None
+        try:
+            async with ctx.session.begin_nested():
+                rendered = await self.payments.record(ctx, doc, columns={
+                    "billing_account_id": account_id, "method_id": method.id, "bill_id": named[0] if named else None,
+                    "state": "initiated", "amount": amount, "currency": currency, "gateway": gateway})
+        except IntegrityError as exc:
+            if "uq_payments_payment_in_flight" in str(exc):
+                raise PaymentInFlight(f"bill '{named[0]}' already has a payment in flight: wait for its outcome"
+                                      ) from exc
+            raise
+        await self._transition(ctx.session, payment_id, None, "initiated", "api", None)
+        row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id))).scalars().one()
+        return rendered, row
+
+    async def _method_doc(self, ctx: Context, method_id: str) -> dict[str, Any]:
+        row = await ctx.session.get(PaymentMethod, method_id)
+        return dict(row.body) if row else {}
+
+    async def _token(self, ctx: Context, method_id: str) -> str:
+        doc = await self._method_doc(ctx, method_id)
+        return str(doc.get("token") or doc.get("mandateId") or doc.get("walletId") or method_id)
+
+    async def _charge(self, tenant: str, payment_id: str, amount: Decimal, currency: str, token: str,
+                      ) -> GatewayResult | None:
+        try:
+            return await self.gateway.charge(idempotency_key=payment_id, amount=amount, currency=currency,
+                                             token=token, metadata={"tenant": tenant, "payment": payment_id})
+        except GatewayTimeout:
+            return None
+
+    async def _record_result(self, ctx: Context, payment_id: str, result: GatewayResult | None, source: str,
+                             ) -> dict[str, Any]:
+        if result is None:
+            return await self._move(ctx, payment_id, "unknown", source, "the gateway did not answer in time")
+        if result.reference:
+            await ctx.session.execute(update(Payment).where(Payment.id == payment_id, Payment.gateway_ref.is_(None))
+                                      .values(gateway_ref=result.reference))
+        return await self._move(ctx, payment_id, result.status, source, result.decline_code,
+                                reference=result.reference)
+
+    async def _transition(self, session: AsyncSession, payment_id: str, old: str | None, new: str, source: str,
+                          reason: str | None) -> None:
+        session.add(Transition(payment_id=payment_id, from_state=old, to_state=new, source=source,
+                               reason=(reason or None) and reason[:300]))
+        await session.flush()
+
+    async def _move(self, ctx: Context, payment_id: str, new: str, source: str, reason: str | None = None, *,
+                    reference: str | None = None) -> dict[str, Any]:
+        """Move a payment forward (locked row); a stale or repeated move changes nothing. A payment that
+        succeeds is allocated and posted in the same transaction."""
+        row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
+                                         .execution_options(populate_existing=True))).scalars().first()
+        if row is None:
+            raise NotFound(f"Payment '{payment_id}' not found", code="NOT_FOUND")
+        old = row.state
+        if new == old or new not in TRANSITIONS.get(old, frozenset()):
+            return await self.payments.get(ctx, payment_id)
+        now = format_datetime(utcnow())
+        allocation: list[dict[str, Any]] | None = None
+        if new == "succeeded":
+            body = row.body or {}
+            allocation = await self.allocate(ctx, row.billing_account_id, row.id, row.amount,
+                                             [str(i["item"]["id"]) for i in body.get("paymentItem") or []])
+            kind = (body.get("paymentMethod") or {}).get("@referredType", "")
+            await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="paymentSucceeded",
+                              currency=row.currency, description=f"payment {row.id} by {kind}",
+                              postings=ledger.receipt_postings(row.amount, "card" if kind == "tokenizedCard"
+                                                               else kind))
+
+        def apply(doc: dict[str, Any]) -> None:
+            doc["status"] = new
+            doc["statusDate"] = now
+            if reference:
+                doc["authorizationCode"] = reference
+            if reason and new in ("failed", "unknown"):
+                doc["statusReason"] = reason
+            else:
+                doc.pop("statusReason", None)
+            if allocation is not None:
+                doc["allocation"] = allocation
+
+        rendered = await self.payments.change(ctx, payment_id, apply, action=new)
+        await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(state=new))
+        await self._transition(ctx.session, payment_id, old, new, source, reason)
+        return rendered
+
+    # --- the gateway's reports -----------------------------------------------------------------------------
+    async def handle_webhook(self, body: bytes, signature: str | None) -> bool:
+        """Apply a gateway's signed webhook. Returns whether it changed anything (a replay or a stale event
+        does not)."""
+        payload = self.gateway.verify(body, signature)
+        data = payload.get("data") or {}
+        tenant = (data.get("metadata") or {}).get("tenant")
+        payment_id = data.get("idempotencyKey")
+        status = data.get("status")
+        if status is None:
+            return False  # an event of no interest to payments (acknowledged, ignored)
+        if not tenant or not payment_id or status not in ("pending", "succeeded", "failed"):
+            raise InvalidPayment("the webhook names no tenant, payment or status")
+        async with self.db.transaction(str(tenant)) as session:
+            fresh = (await session.execute(pg_insert(WebhookEvent).values(
+                gateway=self.gateway.name, event_id=str(payload.get("id"))).on_conflict_do_nothing()
+                .returning(WebhookEvent.event_id))).scalar()
+            if fresh is None:
+                return False
+            ctx = system_context(str(tenant), session, self.base_url, "gateway")
+            before = await session.scalar(select(Payment.state).where(Payment.id == payment_id))
+            if before is None:
+                return False
+            await self._record_result(ctx, str(payment_id), GatewayResult(
+                str(status), str(data.get("reference") or ""), data.get("declineCode")), "webhook")
+            after = await session.scalar(select(Payment.state).where(Payment.id == payment_id)
+                                         .execution_options(populate_existing=True))
+            return bool(after != before)
+
+    # --- the janitor ----------------------------------------------------------------------------------------
+    async def janitor(self, tenant: str | None, older_than: timedelta = timedelta(minutes=2)) -> dict[str, int]:
+        """Resolve the payments left initiated, pending or unknown for longer than ``older_than`` (of one tenant,
+        or of every tenant: one query in the system scope): ask the gateway about each (by our payment id); a
+        charge the gateway never saw is sent again (same key)."""
+        report = {"checked": 0, "resolved": 0, "retried": 0}
+        cutoff = utcnow() - older_than
+        stmt = (select(Payment.tenant_id, Payment.id, Payment.amount, Payment.currency, Payment.method_id)
+                .where(Payment.state.in_(IN_FLIGHT), Payment.gateway == self.gateway.name,
+                       Payment.last_update <= cutoff).order_by(Payment.last_update).limit(500))
+        async with self.db.transaction(tenant, system=tenant is None) as session:
+            stale = (await session.execute(stmt)).all()
+        for tenant_id, payment_id, amount, currency, method_id in stale:
+            tenant = str(tenant_id)
+            report["checked"] += 1
+            try:
+                result = await self.gateway.lookup(payment_id)
+                if result is None:
+                    async with self.db.transaction(tenant) as session:
+                        token = await self._token(system_context(tenant, session, self.base_url), method_id)
+                    result = await self._charge(tenant, payment_id, amount, currency, token)
+                    report["retried"] += 1
+            except GatewayTimeout:
+                result = None
+            async with self.db.transaction(tenant) as session:
+                ctx = system_context(tenant, session, self.base_url, "payments-janitor")
+                before = await session.scalar(select(Payment.state).where(Payment.id == payment_id))
+                if result is None:
+                    # still no answer: stamp it so the next round asks again later
+                    await session.execute(update(Payment).where(Payment.id == payment_id).values(
+                        last_update=utcnow()))
+                    continue
+                await self._record_result(ctx, payment_id, result, "janitor")
+                after = await session.scalar(select(Payment.state).where(Payment.id == payment_id)
+                                             .execution_options(populate_existing=True))
+                if after != before:
+                    report["resolved"] += 1
+        return report
+
+    # --- allocation ---------------------------------------------------------------------------------------------
+    async def receivable(self, ctx: Context, bill_id: str) -> Receivable:
+        """The bill as payments see it; read from billing when its finalization was not heard of yet."""
+        row = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
+        if row is not None:
+            return row
+        try:
+            bill = await self.bills.get_bill(ctx, bill_id)
+        except NotFound as exc:
+            raise InvalidPayment(f"bill '{bill_id}' does not exist") from exc
+        if bill.get("state") not in ISSUED:
+            raise InvalidPayment(f"bill '{bill_id}' is not issued (state {bill.get('state')}): it cannot be paid")
+        await self.remember_bill(ctx, bill)
+        found = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
+        assert found is not None
+        return found
+
+    async def remember_bill(self, ctx: Context, bill: dict[str, Any]) -> bool:
+        """Record an issued bill as receivable (once) and post its finalization to the ledger (once)."""
+        amount = to_decimal((bill.get("taxIncludedAmount") or {}).get("value", 0))
+        currency = (bill.get("taxIncludedAmount") or {}).get("unit") or "EUR"
+        bill_date = _parse_instant(bill.get("billDate") or format_datetime(utcnow()), "billDate").date()
+        due = _parse_instant(bill["paymentDueDate"], "paymentDueDate").date() if bill.get("paymentDueDate") \
+            else bill_date
+        inserted = (await ctx.session.execute(pg_insert(Receivable).values(
+            bill_id=bill["id"], billing_account_id=bill["billingAccount"]["id"], number=bill.get("billNo"),
+            bill_date=bill_date, due_date=due, currency=currency, amount=amount).on_conflict_do_nothing()
+            .returning(Receivable.bill_id))).scalar()
+        taxes: dict[str, Decimal] = {}
+        for item in bill.get("taxItem") or []:
+            rate = str(item.get("taxRate"))
+            taxes[rate] = taxes.get(rate, Decimal(0)) + to_decimal((item.get("taxAmount") or {}).get("value", 0))
+        await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"], event="billFinalized",
+                          currency=currency, description=f"bill {bill.get('billNo') or bill['id']}",
+                          postings=ledger.bill_postings(amount, taxes), on=bill_date)
+        return inserted is not None
+
+    async def bill_issued(self, ctx: Context, bill: dict[str, Any]) -> None:
+        """Billing issued a bill: remember it, post it, and let the account's credit settle it."""
+        if bill.get("state") not in ISSUED:
+            return
+        if await self.remember_bill(ctx, bill):
+            account_id = bill["billingAccount"]["id"]
+            amount = to_decimal((bill.get("taxIncludedAmount") or {}).get("value", 0))
+            named: list[str] = []
+            if amount < 0:  # a credit note: its value is credit, settling the bill it corrects first
+                ctx.session.add(Allocation(payment_id=f"{CREDIT_NOTE}{bill['id']}", billing_account_id=account_id,
+                                           bill_id=None, amount=-amount, source="creditNote"))
+                await ctx.session.flush()
+                corrected = (bill.get("correctedBill") or {}).get("id")
+                named = [str(corrected)] if corrected else []
+            await self.allocate(ctx, account_id, None, Decimal(0), named)
+
+    async def allocate(self, ctx: Context, account_id: str, payment_id: str | None, amount: Decimal,
+                       named: Sequence[str]) -> list[dict[str, Any]]:
+        """Credit the account with ``amount`` received by ``payment_id`` (if any), then let the account's credit
+        settle the named bills, then the oldest open ones. Returns what the payment settled."""
+        session = ctx.session
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                              {"k": _lock_key(ctx.principal.tenant_id, account_id)})
+        if payment_id is not None and amount:
+            session.add(Allocation(payment_id=payment_id, billing_account_id=account_id, bill_id=None,
+                                   amount=amount, source="payment"))
+            await session.flush()
+        credits = [(p, Decimal(a)) for p, a in (await session.execute(
+            select(Allocation.payment_id, func.sum(Allocation.amount)).where(
+                Allocation.billing_account_id == account_id, Allocation.bill_id.is_(None))
+            .group_by(Allocation.payment_id).having(func.sum(Allocation.amount) > 0)
+            .order_by(func.min(Allocation.id)))).all()]
+        # this payment's credit first for the bills it names
+        credits.sort(key=lambda c: c[0] != payment_id)
+        if not credits:
+            return []
+        paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
+                             .correlate(Receivable).scalar_subquery(), 0)
+        open_bills = list((await session.execute(
+            select(Receivable.bill_id, Receivable.amount - paid).where(
+                Receivable.billing_account_id == account_id, Receivable.amount - paid > 0)
+            .order_by(Receivable.bill_date, Receivable.number, Receivable.bill_id))).all())
+        order = {b: i for i, b in enumerate(named)}
+        open_bills.sort(key=lambda r: order.get(r[0], len(order)))
+        settled: list[dict[str, Any]] = []
+        for bill_id, remaining in open_bills:
+            left = Decimal(remaining)
+            for i, (p, available) in enumerate(credits):
+                if left <= 0:
+                    break
+                take = min(available, left)
+                if take <= 0:
+                    continue
+                session.add_all([
+                    Allocation(payment_id=p, billing_account_id=account_id, bill_id=None, amount=-take,
+                               source="allocation"),
+                    Allocation(payment_id=p, billing_account_id=account_id, bill_id=bill_id, amount=take,
+                               source="allocation")])
+                credits[i] = (p, available - take)
+                left -= take
+                if p == payment_id:
+                    settled.append({"bill": {"id": bill_id, "@referredType": "CustomerBill"},
+                                    "amount": take})
+            if left != Decimal(remaining):
+                await session.flush()
+                await self.bills.record_payment_state(ctx, bill_id, "settled" if left <= 0 else "partiallyPaid")
+        await session.flush()
+        return settled
+
+    # --- refunds ------------------------------------------------------------------------------------------------
+    async def refund(self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None,
+                     *, base_url: str | None = None) -> Outcome:
+        """Refund part of a succeeded payment, up to what of it is still the account's credit (a settled bill is
+        corrected by a credit note first). Through the gateway when the payment went through it."""
+        base = (base_url or self.base_url).rstrip("/")
+        tenant = principal.tenant_id
+        try:
+            async with self.db.transaction(tenant) as session:
+                ctx = Context(principal=principal, session=session, base_url=base)
+                if idempotency_key is not None:
+                    await self._claim_key(ctx, "refund", idempotency_key, body)
+                out = await self._refund(ctx, body)
+                if idempotency_key is not None:
+                    await session.execute(update(IdempotencyKey).where(
+                        IdempotencyKey.scope == "refund", IdempotencyKey.key == idempotency_key).values(
+                        resource_id=out["id"]))
+                return Outcome(out)
+        except _Replay as replay:
+            async with self.db.transaction(tenant) as session:
+                ctx = Context(principal=principal, session=session, base_url=base)
+                return Outcome(await self.refunds.get(ctx, replay.resource_id), replayed=True)
+
+    async def _refund(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        payment_id = (body.get("payment") or {}).get("id")
+        if not payment_id:
+            raise InvalidPayment("'payment.id' is mandatory: the payment refunded")
+        amount, currency = _amount(body.get("totalAmount"), "totalAmount")
+        payment = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update())
+                   ).scalars().first()
+        if payment is None:
+            raise InvalidPayment(f"payment '{payment_id}' does not exist")
+        account_id = (body.get("account") or {}).get("id")
+        if account_id and account_id != payment.billing_account_id:
+            raise InvalidPayment(f"payment '{payment_id}' was made by billing account '{payment.billing_account_id}'")
+        if payment.state != "succeeded":
+            raise RefundRefused(f"payment '{payment_id}' is {payment.state}: only a succeeded payment is refunded")
+        if currency != payment.currency:
+            raise InvalidPayment(f"'totalAmount.unit' {currency} is not the payment's currency {payment.currency}")
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _lock_key(ctx.principal.tenant_id, payment.billing_account_id)})
+        credit = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.payment_id == payment_id, Allocation.bill_id.is_(None))) or 0)
+        if amount > credit:
+            raise RefundRefused(f"payment '{payment_id}' has {credit} {currency} not allocated to bills: a refund "
+                                f"of {amount} needs a credit note on the bills it settled first")
+        refund_id = str(uuid.uuid4())
+        result: GatewayResult | None = None
+        if payment.gateway is not None:
+            if not payment.gateway_ref:
+                raise RefundRefused(f"payment '{payment_id}' has no gateway reference yet")
+            try:
+                result = await self.gateway.refund(idempotency_key=refund_id, reference=payment.gateway_ref,
+                                                   amount=amount, currency=currency)
+            except GatewayTimeout as exc:
+                raise DomainError("the gateway did not answer: nothing was refunded here; send the same request "
+                                  "with the same Idempotency-Key again", code="GATEWAY_TIMEOUT", status=504) from exc
+        state = result.status if result else "succeeded"
+        now = format_datetime(utcnow())
+        doc: dict[str, Any] = {
+            **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel",
+                                                     "requestor")},
+            "id": refund_id, "@type": "Refund",
+            "account": {"id": payment.billing_account_id, "@referredType": "BillingAccount"},
+            "payment": {"id": payment_id, "href": f"{ctx.base_url}/tmf-api/paymentManagement/v4/payment/{payment_id}"},
+            "paymentMethod": {"id": payment.method_id},
+            "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
+            "refundDate": now, "status": state, "statusDate": now}
+        if result is not None:
+            doc["authorizationCode"] = result.reference
+        rendered = await self.refunds.record(ctx, doc, columns={
+            "payment_id": payment_id, "billing_account_id": payment.billing_account_id, "state": state,
+            "amount": amount, "currency": currency, "gateway_ref": result.reference if result else None})
+        if state == "succeeded":
+            ctx.session.add(Allocation(payment_id=payment_id, billing_account_id=payment.billing_account_id,
+                                       bill_id=None, amount=-amount, source="refund"))
+            await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(
+                refunded=Payment.refunded + amount))
+            kind = (await ctx.session.get(PaymentMethod, payment.method_id))
+            await ledger.post(ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded",
+                              currency=currency, description=f"refund {refund_id} of payment {payment_id}",
+                              postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
+                                  amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")])
+        return rendered
+
+    # --- reading ------------------------------------------------------------------------------------------------
+    async def transitions(self, ctx: Context, payment_id: str) -> list[dict[str, Any]]:
+        rows = (await ctx.session.execute(select(Transition).where(Transition.payment_id == payment_id)
+                                          .order_by(Transition.id))).scalars().all()
+        return [{"from": r.from_state, "to": r.to_state, "source": r.source, "reason": r.reason,
+                 "at": format_datetime(r.at)} for r in rows]
+
+    async def bill_position(self, ctx: Context, bill_id: str) -> dict[str, Any]:
+        """What was paid of a bill and what remains."""
+        row = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
+        if row is None:
+            raise NotFound(f"no issued bill '{bill_id}' is known to payments", code="NOT_FOUND")
+        paid = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.bill_id == bill_id)) or 0)
+        state = "settled" if paid >= row.amount else "partiallyPaid" if paid > 0 else "open"
+        return {"bill": {"id": bill_id, "billNo": row.number}, "amount": _money(row.amount, row.currency),
+                "paid": _money(paid, row.currency), "remaining": _money(row.amount - paid, row.currency),
+                "state": state}

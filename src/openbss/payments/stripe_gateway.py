@@ -1,0 +1,107 @@
+"""The Stripe adapter of the gateway interface (the official ``stripe`` library, asynchronous over httpx).
+
+A charge is a PaymentIntent confirmed at once with the card's payment method (the ``token`` of a tokenizedCard),
+created with our payment id as Stripe's ``Idempotency-Key`` and in its metadata (``payment``, ``tenant``): the
+janitor finds it again by searching that metadata. Amounts travel in the currency's minor unit. A declined card is
+a ``failed`` result with Stripe's decline code; a connection error or a timeout is ``GatewayTimeout`` (the outcome
+is unknown). Webhooks are verified with Stripe's signature scheme (``Stripe-Signature``) and normalized to the
+events the payment service applies (``payment_intent.succeeded`` / ``.payment_failed`` / ``.processing``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import stripe
+
+from openbss.payments.errors import BadSignature, InvalidPayment
+from openbss.payments.gateway import GatewayResult, GatewayTimeout
+from openbss.pricing.money import MINOR_UNITS
+
+STATUS = {"succeeded": "succeeded", "processing": "pending", "requires_action": "pending",
+          "requires_confirmation": "pending", "requires_capture": "pending",
+          "requires_payment_method": "failed", "canceled": "failed"}
+EVENTS = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed",
+          "payment_intent.processing": "pending"}
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    return int(amount.scaleb(MINOR_UNITS.get(currency, 2)))
+
+
+def from_minor(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-MINOR_UNITS.get(currency, 2))
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self, api_key: str, webhook_secret: str, api_base: str | None = None,
+                 timeout: float = 20.0) -> None:
+        bases: Any = {"api": api_base} if api_base else {}
+        self.client = stripe.StripeClient(api_key, base_addresses=bases,
+                                          http_client=stripe.HTTPXClient(timeout=timeout))
+        self.webhook_secret = webhook_secret
+
+    @staticmethod
+    def _result(intent: Any) -> GatewayResult:
+        error = getattr(intent, "last_payment_error", None)
+        return GatewayResult(STATUS.get(str(intent.status), "pending"), str(intent.id),
+                             getattr(error, "code", None) if error else None)
+
+    async def charge(self, *, idempotency_key: str, amount: Decimal, currency: str, token: str,
+                     metadata: dict[str, str]) -> GatewayResult:
+        try:
+            intent = await self.client.v1.payment_intents.create_async(
+                params={"amount": to_minor(amount, currency), "currency": currency.lower(), "payment_method": token,
+                        "confirm": True, "metadata": {**metadata, "payment": idempotency_key}},
+                options={"idempotency_key": idempotency_key})
+        except stripe.CardError as exc:
+            body: dict[str, Any] = exc.json_body if isinstance(exc.json_body, dict) else {}
+            declined: dict[str, Any] = (body.get("error") or {}).get("payment_intent") or {}
+            return GatewayResult("failed", str(declined.get("id") or f"declined-{idempotency_key}"),
+                                 exc.code or "card_declined")
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        return self._result(intent)
+
+    async def lookup(self, idempotency_key: str) -> GatewayResult | None:
+        try:
+            found = await self.client.v1.payment_intents.search_async(
+                params={"query": f"metadata['payment']:'{idempotency_key}'"})
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        intents = list(found.data)
+        return self._result(intents[0]) if intents else None
+
+    async def refund(self, *, idempotency_key: str, reference: str, amount: Decimal, currency: str,
+                     ) -> GatewayResult:
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params={"payment_intent": reference, "amount": to_minor(amount, currency)},
+                options={"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError as exc:
+            return GatewayResult("failed", f"refused-{idempotency_key}", exc.code or "refund_refused")
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        return GatewayResult("succeeded" if refund.status in ("succeeded", "pending") else "failed", str(refund.id))
+
+    def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
+        if not signature:
+            raise BadSignature("the webhook has no Stripe-Signature header")
+        try:
+            event = stripe.Webhook.construct_event(body, signature, self.webhook_secret)
+        except stripe.SignatureVerificationError as exc:
+            raise BadSignature(f"the Stripe webhook does not verify: {exc}") from exc
+        except ValueError as exc:
+            raise InvalidPayment(f"the Stripe webhook is not JSON: {exc}") from exc
+        intent = event.data.object
+        status = EVENTS.get(event.type)
+        raw_metadata = getattr(intent, "metadata", None)
+        metadata = {str(k): str(v) for k, v in raw_metadata.to_dict().items()} if raw_metadata else {}
+        error = getattr(intent, "last_payment_error", None)
+        return {"id": event.id, "type": event.type,
+                "data": {"reference": getattr(intent, "id", None), "idempotencyKey": metadata.get("payment"),
+                         "status": status, "metadata": metadata,
+                         "declineCode": getattr(error, "code", None) if error else None}}
