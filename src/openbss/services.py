@@ -21,7 +21,6 @@ from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
 from openbss.billing import wiring as billing_wiring
 from openbss.billing.runs import billing_loop
-from openbss.billing.service import Balances
 from openbss.billing.wiring import BillingServices
 from openbss.care import wiring as care_wiring
 from openbss.care.wiring import CareServices
@@ -39,10 +38,10 @@ from openbss.ordering import wiring as ordering_wiring
 from openbss.ordering.wiring import OrderingServices
 from openbss.party import wiring as party_wiring
 from openbss.party.wiring import PartyServices
-from openbss.platform.audit import AuditRecord
 from openbss.payments import wiring as payments_wiring
 from openbss.payments.service import AccountBalances
 from openbss.payments.wiring import PaymentServices
+from openbss.platform.audit import AuditRecord
 from openbss.platform.crypto import EncryptedTable
 from openbss.platform.db import Database, make_url
 from openbss.platform.erasure import CopyEraser, referring
