@@ -45,6 +45,8 @@ from openbss.provisioning.adapters import AdapterFactory, NetworkAdapter
 from openbss.provisioning.ocs import ChargingOcs
 from openbss.provisioning.runner import orchestrate, provisioning_blueprint
 from openbss.provisioning.wiring import ProvisioningServices
+from openbss.rating import wiring as rating_wiring
+from openbss.rating.wiring import RatingServices
 from openbss.selfcare import signin
 from openbss.selfcare.housekeeping import housekeeping
 from openbss.selfcare.wiring import SelfcareServices
@@ -70,6 +72,7 @@ class Services:
     provisioning: ProvisioningServices
     ordering: OrderingServices
     charging: ChargingServices
+    rating: RatingServices
     selfcare: SelfcareServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
@@ -98,7 +101,9 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     account = account_wiring.build(settings, party.service, customer.service, open_balances or NothingOwed())
     inventory = inventory_wiring.build(settings)
     catalog = catalog_wiring.build(settings, sold=inventory.service)
-    charging = charging_wiring.build(settings, catalog.service, account.service)
+    charging = charging_wiring.build(settings, catalog.service, account.service,
+                                     usage_resources=[rating_wiring.usage_specification_resource()])
+    rating = rating_wiring.build(settings, charging.service, catalog.service, charging.usage["usageSpecification"])
     network: dict[str, AdapterFactory] = {}
     if settings.provisioning_ocs == "charging":
         def charging_ocs(db: Database, s: Settings) -> NetworkAdapter:
@@ -125,6 +130,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_eraser("party", party.service.erase_party, order=900)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
+                    rating=rating,
                     selfcare=selfcare, personal_data=registry)
 
 
