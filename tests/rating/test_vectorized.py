@@ -94,3 +94,15 @@ def test_tiers_and_overflow_go_to_the_scalar_path() -> None:
     huge = frame.with_columns(pl.lit(2**61, dtype=pl.Int64).alias("quantity"))
     with pytest.raises(VectorizedRateError, match="63-bit"):
         rate_frame(huge, [UnitRate("EUR", Decimal("0.0123"))])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.from_regex(r"[1-9][0-9]{0,6}", fullmatch=True), st.sampled_from("ABCDE"), min_size=1),
+       st.lists(st.from_regex(r"[1-9][0-9]{0,14}", fullmatch=True), min_size=1, max_size=30))
+def test_integer_zone_lookup_agrees_with_the_prefix_table(prefixes: dict[str, str], numbers: list[str]) -> None:
+    from openbss.rating.vectorized import PrefixIntervals
+
+    zones = {z: i for i, z in enumerate("ABCDE")}
+    table = PrefixTable(prefixes)
+    got = PrefixIntervals(prefixes, zones).lookup(pl.Series(numbers, dtype=pl.String)).to_list()
+    assert got == [zones[m[1]] if (m := table.match(n)) else None for n in numbers]
