@@ -13,7 +13,7 @@ from typing import Any
 from tests.conftest import session_services
 
 COLUMNS = ("recordId", "origin", "msisdn", "eventTime", "usageType", "quantity", "unit", "calledNumber",
-           "visitedCountry", "apn")
+           "visitedCountry", "apn", "sessionId", "partNumber", "lastPart")
 MB = 1024 * 1024
 
 

@@ -4,7 +4,9 @@ Both layouts carry the same fields (docs/rating.md): ``recordId`` (unique per ``
 (ISO 8601 with an offset, or ``Z``), ``usageType`` (``voice``, ``sms``, ``data``, ``mms``, ``event``),
 ``quantity`` (an integer in ``unit``), ``unit`` (optional; defaults to the usage type's base unit), and optionally
 ``origin`` (the network element; defaults to the file's source), ``calledNumber`` (voice and SMS), ``visitedCountry``
-(ISO 3166 alpha-2 when roaming), ``apn`` (data), ``imsi``.
+(ISO 3166 alpha-2 when roaming), ``apn`` (data), ``imsi``; and for a **partial record** (one part of a long
+session the network split): ``sessionId`` (the session's charging id at its origin), ``partNumber`` (1, 2, ...)
+and ``lastPart`` (true on the closing part).
 
 Pure: no I/O beyond the bytes handed in.
 """
@@ -26,7 +28,7 @@ from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 from openbss.pricing.usage import BASE_UNIT
 
 FIELDS = ("recordId", "origin", "msisdn", "imsi", "eventTime", "usageType", "quantity", "unit", "calledNumber",
-          "visitedCountry", "apn")
+          "visitedCountry", "apn", "sessionId", "partNumber", "lastPart")
 REQUIRED = ("recordId", "msisdn", "eventTime", "usageType", "quantity")
 USAGE_TYPES = ("voice", "sms", "data", "mms", "event")
 #: the unit dimension each usage type is counted in
@@ -54,6 +56,14 @@ class UsageRecord:
     visited_country: str | None = None
     apn: str | None = None
     imsi: str | None = None
+    session_id: str | None = None  # set on a partial record
+    part_number: int | None = None
+    last_part: bool = False
+
+    @property
+    def session_key(self) -> str | None:
+        """The key the assembled session is rated under (None for a whole record)."""
+        return record_key(self.origin, f"session:{self.session_id}") if self.session_id else None
 
 
 @dataclass(frozen=True)
@@ -188,9 +198,29 @@ def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
     imsi = _text(raw, "imsi")
     if imsi is not None and not (imsi.isdigit() and 6 <= len(imsi) <= 15):
         raise ValueError(f"'imsi' '{imsi}' is not 6 to 15 digits")
+    session_id = _text(raw, "sessionId")
+    part, last = None, False
+    if session_id is not None:
+        try:
+            part = int(str(raw.get("partNumber")))
+        except ValueError as exc:
+            raise ValueError("'partNumber' (1, 2, ...) is required with 'sessionId'") from exc
+        if part < 1:
+            raise ValueError(f"'partNumber' {part} must be 1 or more")
+        flag = raw.get("lastPart", False)
+        if isinstance(flag, str):
+            if flag.strip().lower() not in ("true", "false", "1", "0", ""):
+                raise ValueError(f"'lastPart' '{flag}' is not true or false")
+            flag = flag.strip().lower() in ("true", "1")
+        if not isinstance(flag, bool):
+            raise ValueError("'lastPart' must be true or false")
+        last = flag
+    elif raw.get("partNumber") not in (None, "") or raw.get("lastPart") not in (None, ""):
+        raise ValueError("'partNumber' and 'lastPart' need a 'sessionId'")
     return UsageRecord(key=record_key(origin, record_id), record_id=record_id, origin=origin, msisdn=msisdn,
                        event_time=event_time, usage_type=usage_type, quantity=int(base), called_number=called,
-                       visited_country=visited, apn=_text(raw, "apn"), imsi=imsi)
+                       visited_country=visited, apn=_text(raw, "apn"), imsi=imsi, session_id=session_id,
+                       part_number=part, last_part=last)
 
 
 def parse_file(name: str, data: bytes, source: str) -> tuple[list[UsageRecord], list[Rejection]]:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from openbss.catalog.service import CompiledTariff
 from openbss.platform.db import utcnow
@@ -68,6 +68,16 @@ class Outcome:
     duplicate: list[UsageRecord] = field(default_factory=list)
     suspended: list[tuple[UsageRecord, str]] = field(default_factory=list)
     documents: list[dict[str, Any]] = field(default_factory=list)  # the TMF635 usage stored, in rating order
+    #: parts of sessions still incomplete (filed in suspense as ``partial``)
+    waiting: list[UsageRecord] = field(default_factory=list)
+    #: assembled session key -> the parts of this batch it was made of
+    expansions: dict[str, list[UsageRecord]] = field(default_factory=dict)
+    #: assembled session key -> suspense rows of earlier parts it consumed
+    consumed_parts: dict[str, list[int]] = field(default_factory=dict)
+
+    def parts_of(self, record: UsageRecord) -> list[UsageRecord]:
+        """The received records an outcome record stands for (the parts of an assembled session)."""
+        return self.expansions.get(record.key, [record])
 
     def amounts(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -76,14 +86,25 @@ class Outcome:
         return dict(out)
 
 
+def _any(values: Iterable[str]) -> Any:
+    """``= ANY(array)``: one parameter however many values (an IN list is limited to 32,767 parameters)."""
+    return any_(bindparam(None, list(values), type_=ARRAY(String)))
+
+
+CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
+
+
 def _raw_of(record: UsageRecord) -> dict[str, Any]:
     raw: dict[str, Any] = {"recordId": record.record_id, "origin": record.origin, "msisdn": record.msisdn,
                            "eventTime": format_datetime(record.event_time), "usageType": record.usage_type,
                            "quantity": record.quantity, "unit": BASE_UNIT[record.usage_type]}
     for name, value in (("calledNumber", record.called_number), ("visitedCountry", record.visited_country),
-                        ("apn", record.apn), ("imsi", record.imsi)):
+                        ("apn", record.apn), ("imsi", record.imsi), ("sessionId", record.session_id),
+                        ("partNumber", record.part_number)):
         if value is not None:
             raw[name] = value
+    if record.session_id is not None:
+        raw["lastPart"] = record.last_part
     return raw
 
 
@@ -141,7 +162,7 @@ class RatingService:
         numbers = sorted({r.msisdn for r in records})
         history: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
         for row in (await ctx.session.execute(select(NumberAssignment).where(
-                NumberAssignment.msisdn.in_(numbers)))).scalars():
+                NumberAssignment.msisdn == _any(numbers)))).scalars():
             history[row.msisdn].append((row.valid_from, row.valid_to, row.account_id))
         accounts: dict[str, dict[str, Any] | None] = {}
         current: dict[str, str | None] = {}
@@ -224,8 +245,10 @@ class RatingService:
                                       {"a": account_id})
         keys = [r.key for r in unique]
         done = await self.charging.batch_usage_present(ctx, [f"cdr:{k}" for k in keys])
+        pending_keys = set(pending_keys)
         waiting = set((await ctx.session.execute(select(SuspendedRecord.record_key).where(
-            SuspendedRecord.status == "pending", SuspendedRecord.record_key.in_(keys)))).scalars()) - set(pending_keys)
+            SuspendedRecord.status.in_(("pending", "assembled")), SuspendedRecord.record_key == _any(keys)))).scalars())
+        waiting -= pending_keys
         fresh = []
         for r in unique:
             if f"cdr:{r.key}" in done or r.key in waiting:
@@ -234,6 +257,8 @@ class RatingService:
                 fresh.append(r)
         fresh_keys = {r.key for r in fresh}
         out.suspended.extend((r, reason) for r, reason in failed if r.key in fresh_keys)
+        parts = [r for r in fresh if r.session_id is not None and r.key in lines]
+        fresh = [r for r in fresh if r.session_id is None] + await self._assemble(ctx, parts, lines, pending_keys, out)
         guided = in_event_order((r, lines[r.key]) for r in fresh if r.key in lines)
         tariffs = await self._tariffs_for(ctx, {g[1].account_id: g[1] for g in guided}.values())
         consumed = await self._consumption(ctx, guided)
@@ -250,13 +275,73 @@ class RatingService:
         out.documents = [row["body"] for row in rows]
         if len(stored) != len(rows):  # cannot happen under the account locks; kept as a guard against double rating
             raise RuntimeError("usage records were stored concurrently by another rater")
+        used = [i for ids in out.consumed_parts.values() for i in ids]
+        if used:
+            await ctx.session.execute(update(SuspendedRecord).where(SuspendedRecord.id.in_(used)).values(
+                status="assembled", resolved_at=utcnow()))
+        # the parts of this batch that went into a session are remembered too: delivered again, they are duplicates
+        remembered = [{"file_id": file_id, "line": None, "record_key": p.key, "category": "partial",
+                       "reason": f"part {p.part_number} of session {p.session_id}: assembled", "raw": _raw_of(p),
+                       "status": "assembled", "resolved_at": now}
+                      for key, new in out.expansions.items() for p in new if p.key not in pending_keys]
+        for i in range(0, len(remembered), CHUNK):
+            await ctx.session.execute(insert(SuspendedRecord).values(remembered[i:i + CHUNK]))
         changed = [(k, v) for k, v in consumed.items() if before.get(k) != v]
-        if changed:
+        for i in range(0, len(changed), CHUNK):
             await ctx.session.execute(insert(AllowanceConsumption).values([
-                {"account_id": a, "period": p, "allowance_key": key, "consumed": v} for (a, p, key), v in changed
+                {"account_id": a, "period": p, "allowance_key": key, "consumed": v}
+                for (a, p, key), v in changed[i:i + CHUNK]
             ]).on_conflict_do_update(index_elements=["tenant_id", "account_id", "period", "allowance_key"],
                                      set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
         return out
+
+    async def _assemble(self, ctx: Context, parts: list[UsageRecord], lines: dict[str, Line],
+                        pending_keys: set[str], out: Outcome) -> list[UsageRecord]:
+        """Partial records: a session whose parts 1..N (N flagged ``lastPart``) are all known becomes one record
+        (quantity summed, the first part's time and fields), rated under the session's key with the line of its
+        earliest part in this batch; the parts of incomplete sessions wait in suspense."""
+        sessions: dict[str, list[UsageRecord]] = defaultdict(list)
+        for r in parts:
+            sessions[r.session_key or ""].append(r)
+        assembled: list[UsageRecord] = []
+        for session_key, new in sessions.items():
+            first = new[0]
+            rows = (await ctx.session.execute(select(SuspendedRecord).where(
+                SuspendedRecord.status == "pending", SuspendedRecord.category == "partial",
+                SuspendedRecord.raw["sessionId"].astext == first.session_id,
+                SuspendedRecord.raw["origin"].astext == first.origin))).scalars().all()
+            earlier: list[tuple[int, UsageRecord]] = []
+            for row in rows:
+                if row.record_key in pending_keys:
+                    continue
+                try:
+                    earlier.append((row.id, layouts.normalize(row.raw, first.origin)))
+                except ValueError:
+                    continue
+            by_number: dict[int, UsageRecord] = {}
+            for r in [*(r for _, r in earlier), *new]:
+                by_number.setdefault(r.part_number or 0, r)
+            last = [n for n, r in by_number.items() if r.last_part]
+            if not last or sorted(by_number) != list(range(1, min(last) + 1)):
+                out.waiting.extend(new)
+                continue
+            ordered = [by_number[n] for n in sorted(by_number)]
+            head = ordered[0]
+            whole = UsageRecord(key=session_key, record_id=f"session:{head.session_id}", origin=head.origin,
+                                msisdn=head.msisdn, event_time=head.event_time, usage_type=head.usage_type,
+                                quantity=sum(r.quantity for r in ordered), called_number=head.called_number,
+                                visited_country=head.visited_country, apn=head.apn, imsi=head.imsi)
+            lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
+            out.expansions[session_key] = new
+            out.consumed_parts[session_key] = [i for i, _ in earlier]
+            assembled.append(whole)
+        if assembled:
+            done = await self.charging.batch_usage_present(ctx, [f"cdr:{r.key}" for r in assembled])
+            for r in [r for r in assembled if f"cdr:{r.key}" in done]:
+                assembled.remove(r)
+                out.duplicate.extend(out.expansions.pop(r.key))
+                out.consumed_parts.pop(r.key)
+        return assembled
 
     async def _consumption(self, ctx: Context, guided: list[tuple[UsageRecord, Line]],
                            ) -> dict[tuple[str, str, str], int]:
@@ -267,7 +352,7 @@ class RatingService:
             return {}
         accounts = sorted({a for a, _ in pairs})
         rows = (await ctx.session.execute(select(AllowanceConsumption).where(
-            AllowanceConsumption.account_id.in_(accounts)))).scalars()
+            AllowanceConsumption.account_id == _any(accounts)))).scalars()
         return {(row.account_id, row.period, row.allowance_key): int(row.consumed) for row in rows
                 if (row.account_id, row.period) in pairs}
 
@@ -342,9 +427,11 @@ class RatingService:
                 UsageFile.source == source, UsageFile.name == name, UsageFile.sha256 == digest))).scalar_one()
             return {**self._file_report(row), "duplicateFile": True}
         out = await self.process(ctx, records, file_id)
-        await self._file_suspense(ctx, file_id, rejections, out.suspended)
-        counts = {"received": len(records) + len(rejections), "rated": len(out.rated),
-                  "duplicate": len(out.duplicate), "rejected": len(rejections), "suspended": len(out.suspended)}
+        await self._file_suspense(ctx, file_id, rejections, out.suspended, out.waiting)
+        counts = {"received": len(records) + len(rejections),
+                  "rated": sum(len(out.parts_of(r.record)) for r in out.rated),
+                  "duplicate": len(out.duplicate), "rejected": len(rejections),
+                  "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting)}
         await ctx.session.execute(update(UsageFile).where(UsageFile.id == file_id).values(
             **counts, amounts=out.amounts()))
         if progress is not None:
@@ -354,13 +441,16 @@ class RatingService:
         return {**self._file_report(row), "duplicateFile": False}
 
     async def _file_suspense(self, ctx: Context, file_id: str, rejections: list[Rejection],
-                             suspended: list[tuple[UsageRecord, str]]) -> None:
+                             suspended: list[tuple[UsageRecord, str]], waiting: list[UsageRecord]) -> None:
         rows = [{"file_id": file_id, "line": rj.line, "record_key": rj.key, "category": "rejected",
                  "reason": rj.reason, "raw": rj.raw} for rj in rejections]
         rows += [{"file_id": file_id, "line": None, "record_key": r.key, "category": "suspended", "reason": reason,
                   "raw": _raw_of(r)} for r, reason in suspended]
-        if rows:
-            await ctx.session.execute(insert(SuspendedRecord).values(rows).on_conflict_do_nothing())
+        rows += [{"file_id": file_id, "line": None, "record_key": r.key, "category": "partial",
+                  "reason": f"part {r.part_number} of session {r.session_id}: waiting for the other parts",
+                  "raw": _raw_of(r)} for r in waiting]
+        for i in range(0, len(rows), CHUNK):
+            await ctx.session.execute(insert(SuspendedRecord).values(rows[i:i + CHUNK]).on_conflict_do_nothing())
 
     @staticmethod
     def _file_report(row: UsageFile) -> dict[str, Any]:
@@ -418,17 +508,28 @@ class RatingService:
             by_key[record.key] = row
             records.append(record)
         await ctx.session.flush()
-        out = await self.process(ctx, records, None, pending_keys=by_key)
+        out = await self.process(ctx, records, None, pending_keys=set(by_key))
         for rated in out.rated:
-            self._resolve(by_key[rated.record.key], "rated")
-            result["rated"] += 1
+            for part in out.parts_of(rated.record):
+                self._resolve(by_key[part.key], "rated" if part.key == rated.record.key else "assembled")
+                result["rated"] += 1
         for dup in out.duplicate:
             self._resolve(by_key[dup.key], "duplicate")
             result["duplicate"] += 1
         for record, reason in out.suspended:
-            row = by_key[record.key]
-            row.reason, row.category = reason, "suspended"
-            row.attempts += 1
+            for part in out.parts_of(record):
+                row = by_key[part.key]
+                if part.key != record.key:  # a part of an assembled session that is suspended as a whole
+                    self._resolve(row, "assembled")
+                else:
+                    row.reason, row.category = reason, "suspended"
+                    row.attempts += 1
+            if record.key not in by_key:
+                ctx.session.add(SuspendedRecord(file_id=None, line=None, record_key=record.key,
+                                                category="suspended", reason=reason, raw=_raw_of(record)))
+            result["pending"] += 1
+        for part in out.waiting:
+            by_key[part.key].attempts += 1
             result["pending"] += 1
         await ctx.session.flush()
         return result
@@ -469,6 +570,8 @@ class RatingService:
             record = layouts.normalize(raw, source)
         except ValueError as exc:
             raise InvalidUsageRecord(str(exc)) from exc
+        if record.session_id is not None:
+            raise InvalidUsageRecord("partial records (sessionId, partNumber) are taken in usage files only")
         out = await self.process(ctx, [record], None)
         if out.duplicate:
             raise InvalidUsageRecord(f"record '{record.record_id}' of '{record.origin}' was already received",
