@@ -764,6 +764,35 @@ def rating_collect(
     del server
 
 
+@rating_app.command("collect-bucket")
+def rating_collect_bucket(
+    bucket: Annotated[str, typer.Argument(help="S3-compatible bucket")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    prefix: Annotated[str, typer.Option(help="Prefix holding incoming/, processed/ and failed/")] = "",
+    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint (MinIO, Ceph, ...); default AWS")] = None,
+    region: Annotated[str, typer.Option(help="Region")] = "us-east-1",
+    source: Annotated[str | None, typer.Option(help="Collection source (default s3://BUCKET/PREFIX)")] = None,
+) -> None:
+    """Collect the usage files waiting under PREFIX/incoming/ of a bucket (credentials from the usual AWS_*
+    environment variables); each is moved to processed/ or failed/ once handled."""
+    from openbss.platform.storage import S3ObjectStore
+    from openbss.rating.collect import Collected, collect_store
+
+    server = _use_embedded_if_needed(_settings())
+    base = get_settings().public_url.rstrip("/")
+    store = S3ObjectStore(bucket, prefix, endpoint_url=endpoint_url, region=region)
+
+    def show(c: Collected) -> None:
+        console.print(_file_line(c.report) if c.report else f"{c.path}: [red]{c.error}[/]")
+
+    async def action(rt: Any, services: Services) -> None:
+        await collect_store(rt.db, services.rating.service, tenant, store, source=source or f"s3://{bucket}/{prefix}",
+                            base_url=base, on_file=show)
+
+    _rating_run(action)
+    del server
+
+
 @rating_app.command("suspense")
 def rating_suspense(
     tenant: Annotated[str, typer.Option(help="Tenant id")],
