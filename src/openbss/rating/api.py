@@ -45,7 +45,7 @@ def record_of_usage(doc: Any) -> dict[str, Any]:
     if not isinstance(chars, list):
         raise InvalidUsageRecord("'usageCharacteristic' must be a list")
     for c in chars:
-        if not isinstance(c, dict) or "name" not in c or "value" not in c:
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or "value" not in c:
             raise InvalidUsageRecord("each usageCharacteristic needs a name and a value")
         field = CHARACTERISTICS.get(c["name"])
         if field is None:
