@@ -793,6 +793,31 @@ def rating_collect_bucket(
     del server
 
 
+@rating_app.command("assign-number")
+def rating_assign_number(
+    msisdn: Annotated[str, typer.Argument(help="The number (E.164)")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    account: Annotated[str, typer.Option(help="Charging account (subscription) using the number from then on")],
+    valid_from: Annotated[str, typer.Option("--from", help="From when (ISO 8601 with an offset)")],
+) -> None:
+    """Record that a number is used by a subscription from a moment on (guiding by event time); the previous
+    owner's assignment ends then."""
+    from datetime import datetime
+
+    try:
+        since = datetime.fromisoformat(valid_from)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--from '{valid_from}' is not an ISO 8601 date-time") from exc
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> None:
+        await services.rating.service.assign_number(ctx, msisdn, account, since)
+
+    _system_run(tenant, action)
+    console.print(f"{msisdn} is used by charging account {account} from {since.isoformat()}")
+    del server
+
+
 @rating_app.command("suspense")
 def rating_suspense(
     tenant: Annotated[str, typer.Option(help="Tenant id")],

@@ -45,6 +45,13 @@ async def test_ingest_suspense_and_report(rt: Any, tenant: str, tmp_path: Path) 
     assert "rated 1, duplicate 0, still pending 0" in out.output, out.output
     assert len(await usage_of(rt, tenant, acc["id"])) == 3
 
+    # guiding: the number's owner from a moment on
+    out = await invoke("rating", "assign-number", "+33600000077", "--tenant", tenant, "--account", acc["id"],
+                       "--from", "2026-11-01T00:00:00+00:00")
+    assert out.exit_code == 0 and "is used by charging account" in out.output, out.output
+    out = await invoke("rating", "assign-number", "+33600000077", "--tenant", tenant, "--account", "nope",
+                       "--from", "2026-11-02T00:00:00Z")
+    assert out.exit_code == 1 and "charging account 'nope' not found" in out.output
     out = await invoke("rating", "report", "--tenant", tenant)
     assert out.exit_code == 0, out.output
     assert out.output.count("yes") == 2 and "NO" not in out.output

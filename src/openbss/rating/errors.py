@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openbss.platform.errors import BadRequest, NotFound
+from openbss.platform.errors import BadRequest, Conflict, NotFound
 
 
 class UnreadableUsageFile(BadRequest):
@@ -23,3 +23,8 @@ class SuspendedRecordNotFound(NotFound):
 class InvalidNumberAssignment(BadRequest):
     code = "INVALID_NUMBER_ASSIGNMENT"
     reason = "Invalid number assignment"
+
+
+class ConcurrentRating(Conflict):
+    code = "CONCURRENT_RATING"
+    reason = "Usage rated concurrently"

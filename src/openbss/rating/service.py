@@ -30,6 +30,7 @@ from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.usage import BASE_UNIT, from_minor
 from openbss.rating import layouts
 from openbss.rating.errors import (
+    ConcurrentRating,
     InvalidNumberAssignment,
     InvalidUsageRecord,
     SuspendedRecordNotFound,
@@ -273,8 +274,8 @@ class RatingService:
         rows = [self._usage_row(ctx, r, specs, now, file_id) for r in out.rated]
         stored = await self.charging.store_batch_usage(ctx, rows)
         out.documents = [row["body"] for row in rows]
-        if len(stored) != len(rows):  # cannot happen under the account locks; kept as a guard against double rating
-            raise RuntimeError("usage records were stored concurrently by another rater")
+        if len(stored) != len(rows):  # cannot happen under the account locks; a guard against double rating
+            raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
         used = [i for ids in out.consumed_parts.values() for i in ids]
         if used:
             await ctx.session.execute(update(SuspendedRecord).where(SuspendedRecord.id.in_(used)).values(
