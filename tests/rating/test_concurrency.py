@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import text
+
+from openbss.rating.specifications import default_specifications
 from tests.charging.helpers import open_account
 from tests.rating.helpers import MB, at, csv_file, ingest, rec, reconciles, usage_of
 
@@ -20,3 +23,6 @@ async def test_parallel_deliveries_rate_each_record_once(rt: Any, tenant: str) -
     assert len(usage) == 12
     assert sum(u["_allowance"] for u in usage) == 10 * MB  # the 10 MB allowance, once
     assert sum(u["_minor"] for u in usage) == 2  # the 2 MB beyond it, at 0.01 EUR/MB
+    async with rt.db.transaction(tenant) as session:  # the tenant's first files: its specifications made once
+        names = (await session.execute(text("SELECT body->>'name' FROM rating_usage_specification"))).scalars().all()
+    assert sorted(names) == sorted(s["name"] for s in default_specifications())

@@ -120,10 +120,17 @@ class RatingService:
     # --- usage specifications --------------------------------------------------------------------------------
     async def specification_refs(self, ctx: Context) -> dict[str, dict[str, Any]]:
         """name -> reference of the tenant's usage specifications, creating the default ones that are missing."""
-        rows = (await ctx.session.execute(select(UsageSpecificationRow.id, UsageSpecificationRow.body))).all()
-        by_name = {r.body.get("name"): (r.id, r.body) for r in rows}
-        if self.specifications is not None:
-            for spec in default_specifications():
+        async def read() -> dict[Any, tuple[str, dict[str, Any]]]:
+            rows = (await ctx.session.execute(select(UsageSpecificationRow.id, UsageSpecificationRow.body))).all()
+            return {r.body.get("name"): (r.id, r.body) for r in rows}
+
+        by_name = await read()
+        defaults = default_specifications()
+        if self.specifications is not None and any(spec["name"] not in by_name for spec in defaults):
+            # one creator at a time (two first files of a tenant at once would create them twice)
+            await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-specifications'))"))
+            by_name = await read()
+            for spec in defaults:
                 if spec["name"] not in by_name:
                     doc = await self.specifications.record(ctx, spec)
                     by_name[spec["name"]] = (doc["id"], doc)
