@@ -28,6 +28,7 @@ from openbss.platform.runtime import Runtime
 from openbss.platform.startup import check_secrets
 from openbss.platform.tmf.errors import install_error_handlers
 from openbss.provisioning import api as provisioning_api
+from openbss.rating import api as rating_api
 from openbss.selfcare.api import STATIC as SELFCARE_STATIC
 from openbss.selfcare.api import TAG as SELFCARE_TAG
 from openbss.selfcare.api import router as selfcare_router
@@ -41,7 +42,8 @@ def domain_routers(services: Services) -> list[tuple[str, APIRouter]]:
     """Every domain's API routers over the process's services, in documentation order."""
     return [*party_api.routers(services.party), *customer_api.routers(services.customer),
             *account_api.routers(services.account), *catalog_api.routers(services.catalog),
-            *charging_api.routers(services.charging), *ordering_api.routers(services.ordering),
+            *charging_api.routers(services.charging), *rating_api.routers(services.rating),
+            *ordering_api.routers(services.ordering),
             *provisioning_api.routers(services.provisioning), *inventory_api.routers(services.inventory),
             *care_api.routers(services.care),
             *billing_api.routers(services.billing),

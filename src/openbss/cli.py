@@ -714,6 +714,235 @@ def order_cancel(order_id: str, tenant: Annotated[str, typer.Option(help="Tenant
     del server
 
 
+# --- batch rating: usage files, suspense, reconciliation (logic in rating/service.py and rating/collect.py) -------
+rating_app = typer.Typer(help="Mediation and batch rating of usage files.", no_args_is_help=True)
+app.add_typer(rating_app, name="rating")
+
+
+def _rating_run(action: Callable[[Any, Services], Awaitable[Any]]) -> Any:
+    """Run ``action(rt, services)`` with a runtime and the process's services; typed errors to exit 1."""
+    settings = get_settings()
+
+    async def run() -> Any:
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        try:
+            return await action(rt, _services(rt))
+        finally:
+            await rt.close()
+
+    from openbss.platform.errors import DomainError
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+
+
+def _file_line(report: dict[str, Any]) -> str:
+    amounts = ", ".join(f"{v} {c}" for c, v in report["amounts"].items()) or "-"
+    state = "[yellow]duplicate file, nothing changed[/]" if report.get("duplicateFile") else "[green]rated[/]"
+    return (f"{report['name']}: {state} received {report['received']} = rated {report['rated']} + duplicate "
+            f"{report['duplicate']} + rejected {report['rejected']} + suspended {report['suspended']}; {amounts}")
+
+
+@rating_app.command("ingest")
+def rating_ingest(
+    files: Annotated[list[Path], typer.Argument(help="Usage files (CSV or JSON lines, docs/rating.md)",
+                                                exists=True, dir_okay=False, readable=True)],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    source: Annotated[str, typer.Option(help="Collection source (part of a file's registration key)")] = "files",
+) -> None:
+    """Mediate and rate usage files, each once (a file seen before is reported as a duplicate)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from openbss.rating.collect import ingest_path
+
+    server = _use_embedded_if_needed(_settings())
+    base = get_settings().public_url.rstrip("/")
+
+    async def action(rt: Any, services: Services) -> list[dict[str, Any]]:
+        reports = []
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("rating", total=sum(f.stat().st_size for f in files))
+            for f in files:
+                progress.update(task, description=f.name)
+                reports.append(await ingest_path(rt.db, services.rating.service, tenant, f, source=source,
+                                                 base_url=base))
+                progress.advance(task, f.stat().st_size)
+        return reports
+
+    for report in _rating_run(action):
+        console.print(_file_line(report))
+    del server
+
+
+@rating_app.command("collect")
+def rating_collect(
+    directory: Annotated[Path, typer.Argument(help="Watched directory", exists=True, file_okay=False)],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    source: Annotated[str, typer.Option(help="Collection source")] = "files",
+    watch: Annotated[bool, typer.Option(help="Keep watching (until interrupted)")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between looks when watching")] = 2.0,
+) -> None:
+    """Collect the usage files waiting in a directory (moved to processed/ or failed/ once handled)."""
+    from openbss.rating.collect import Collected, collect_once
+    from openbss.rating.collect import watch as watch_directory
+
+    server = _use_embedded_if_needed(_settings())
+    base = get_settings().public_url.rstrip("/")
+
+    def show(c: Collected) -> None:
+        console.print(_file_line(c.report) if c.report else f"{c.path.name}: [red]{c.error}[/]")
+
+    async def action(rt: Any, services: Services) -> None:
+        if not watch:
+            await collect_once(rt.db, services.rating.service, tenant, directory, source=source, base_url=base,
+                               on_file=show)
+            return
+        stop = asyncio.Event()
+        _install_stop(stop)
+        await watch_directory(rt.db, services.rating.service, tenant, directory, source=source, base_url=base,
+                              stop=stop, interval=interval, on_file=show)
+
+    _rating_run(action)
+    del server
+
+
+@rating_app.command("collect-bucket")
+def rating_collect_bucket(
+    bucket: Annotated[str, typer.Argument(help="S3-compatible bucket")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    prefix: Annotated[str, typer.Option(help="Prefix holding incoming/, processed/ and failed/")] = "",
+    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint (MinIO, Ceph, ...); default AWS")] = None,
+    region: Annotated[str, typer.Option(help="Region")] = "us-east-1",
+    source: Annotated[str | None, typer.Option(help="Collection source (default s3://BUCKET/PREFIX)")] = None,
+) -> None:
+    """Collect the usage files waiting under PREFIX/incoming/ of a bucket (credentials from the usual AWS_*
+    environment variables); each is moved to processed/ or failed/ once handled."""
+    from openbss.platform.storage import S3ObjectStore
+    from openbss.rating.collect import Collected, collect_store
+
+    server = _use_embedded_if_needed(_settings())
+    base = get_settings().public_url.rstrip("/")
+    store = S3ObjectStore(bucket, prefix, endpoint_url=endpoint_url, region=region)
+
+    def show(c: Collected) -> None:
+        console.print(_file_line(c.report) if c.report else f"{c.path}: [red]{c.error}[/]")
+
+    async def action(rt: Any, services: Services) -> None:
+        await collect_store(rt.db, services.rating.service, tenant, store, source=source or f"s3://{bucket}/{prefix}",
+                            base_url=base, on_file=show)
+
+    _rating_run(action)
+    del server
+
+
+@rating_app.command("assign-number")
+def rating_assign_number(
+    msisdn: Annotated[str, typer.Argument(help="The number (E.164)")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    account: Annotated[str, typer.Option(help="Charging account (subscription) using the number from then on")],
+    valid_from: Annotated[str, typer.Option("--from", help="From when (ISO 8601 with an offset)")],
+) -> None:
+    """Record that a number is used by a subscription from a moment on (guiding by event time); the previous
+    owner's assignment ends then."""
+    from datetime import datetime
+
+    try:
+        since = datetime.fromisoformat(valid_from)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--from '{valid_from}' is not an ISO 8601 date-time") from exc
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> None:
+        await services.rating.service.assign_number(ctx, msisdn, account, since)
+
+    _system_run(tenant, action)
+    console.print(f"{msisdn} is used by charging account {account} from {since.isoformat()}")
+    del server
+
+
+@rating_app.command("suspense")
+def rating_suspense(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    reprocess: Annotated[bool, typer.Option(help="Re-process the pending records")] = False,
+    record: Annotated[list[int] | None, typer.Option(help="Only this suspended record (repeatable)")] = None,
+    fix: Annotated[list[str] | None, typer.Option(help="Correction field=value for --record (repeatable)")] = None,
+    discard: Annotated[int | None, typer.Option(help="Discard this suspended record")] = None,
+    limit: Annotated[int, typer.Option(help="How many to list")] = 50,
+) -> None:
+    """The suspense queue: records that failed validation or could not be guided or rated, with their reason;
+    correct, re-process or discard them."""
+    from rich.table import Table
+
+    corrections: dict[str, Any] = {}
+    for item in fix or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--fix '{item}' is not field=value")
+        corrections[name] = value
+    if corrections and (not record or len(record) != 1):
+        raise typer.BadParameter("--fix applies to exactly one --record")
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> Any:
+        rating = services.rating.service
+        if discard is not None:
+            await rating.discard(ctx, discard)
+            return f"suspended record {discard} discarded"
+        if reprocess:
+            got = await rating.reprocess(ctx, record, {record[0]: corrections} if corrections and record else None)
+            return f"re-processed: rated {got['rated']}, duplicate {got['duplicate']}, still pending {got['pending']}"
+        return await rating.suspense(ctx, limit=limit)
+
+    out = _system_run(tenant, action)
+    if isinstance(out, str):
+        console.print(out)
+    else:
+        table = Table(title="Suspense queue (pending)")
+        for col in ("id", "age (h)", "category", "reason", "record"):
+            table.add_column(col, overflow="fold")
+        for s in out:
+            table.add_row(str(s["id"]), str(s["ageHours"]), s["category"], s["reason"],
+                          ", ".join(f"{k}={v}" for k, v in s["record"].items()))
+        console.print(table)
+    del server
+
+
+@rating_app.command("report")
+def rating_report(tenant: Annotated[str, typer.Option(help="Tenant id")]) -> None:
+    """Per file: received = rated + duplicate + rejected + suspended, and the rated amounts; the suspense queue
+    by age and reason."""
+    from rich.table import Table
+
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> dict[str, Any]:
+        return await services.rating.service.report(ctx)
+
+    rep = _system_run(tenant, action)
+    table = Table(title="Usage files")
+    for col in ("file", "source", "registered", "received", "rated", "duplicate", "rejected", "suspended",
+                "reconciles", "amounts"):
+        table.add_column(col, overflow="fold")
+    for f in rep["files"]:
+        ok = f["received"] == f["rated"] + f["duplicate"] + f["rejected"] + f["suspended"]
+        table.add_row(f["name"], f["source"], f["registeredAt"], *(str(f[k]) for k in (
+            "received", "rated", "duplicate", "rejected", "suspended")), "yes" if ok else "[red]NO[/]",
+            ", ".join(f"{v} {c}" for c, v in f["amounts"].items()))
+    console.print(table)
+    s = rep["suspense"]
+    console.print(f"Suspense (pending): under 1 day {s['under1Day']}, 1-7 days {s['1To7Days']}, 7-30 days "
+                  f"{s['7To30Days']}, over 30 days {s['over30Days']}")
+    for r in s["byReason"][:10]:
+        console.print(f"  {r['count']:>6}  {r['category']}: {r['reason']}")
+    del server
+
+
 def main() -> None:
     app()
 

@@ -22,6 +22,7 @@ import openbss.platform.tenancy
 import openbss.platform.tmf.hub
 import openbss.platform.tmf.search
 import openbss.provisioning.models
+import openbss.rating.models
 import openbss.selfcare.models  # noqa: F401
 from openbss.platform.db import Base
 

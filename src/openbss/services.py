@@ -57,6 +57,8 @@ from openbss.provisioning.models import ItemRun
 from openbss.provisioning.ocs import ChargingOcs
 from openbss.provisioning.runner import orchestrate, provisioning_blueprint
 from openbss.provisioning.wiring import ProvisioningServices
+from openbss.rating import wiring as rating_wiring
+from openbss.rating.wiring import RatingServices
 from openbss.selfcare import signin
 from openbss.selfcare.housekeeping import housekeeping
 from openbss.selfcare.usage import archived_statements
@@ -75,6 +77,7 @@ class Services:
     provisioning: ProvisioningServices
     ordering: OrderingServices
     charging: ChargingServices
+    rating: RatingServices
     selfcare: SelfcareServices
     care: CareServices
     billing: BillingServices
@@ -107,7 +110,9 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     account = account_wiring.build(settings, party.service, customer.service, open_balances or balances)
     inventory = inventory_wiring.build(settings)
     catalog = catalog_wiring.build(settings, sold=inventory.service)
-    charging = charging_wiring.build(settings, catalog.service, account.service)
+    charging = charging_wiring.build(settings, catalog.service, account.service,
+                                     usage_resources=[rating_wiring.usage_specification_resource()])
+    rating = rating_wiring.build(settings, charging.service, catalog.service, charging.usage["usageSpecification"])
     network: dict[str, AdapterFactory] = {}
     if settings.provisioning_ocs == "charging":
         def charging_ocs(db: Database, s: Settings) -> NetworkAdapter:
@@ -203,7 +208,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         (AuditRecord, "changes"), (ItemRun, "context"))), order=1000)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
-                    selfcare=selfcare, care=care, billing=billing, payments=payments, personal_data=registry)
+                    rating=rating, selfcare=selfcare, care=care, billing=billing, payments=payments,
+                    personal_data=registry)
 
 
 def tmf_apis(settings: Settings) -> list[TmfApi]:

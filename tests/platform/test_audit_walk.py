@@ -156,6 +156,7 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("accountManagement", "billingCycleSpecification"): (_static({"name": "Monthly", "frequency": "monthly"}),
                                                          {"description": "changed"}),
     ("accountManagement", "billFormat"): (_static({"name": "Detailed"}), {"description": "changed"}),
+    ("usageManagement", "usageSpecification"): (_static({"name": "walkUsage"}), {"description": "changed"}),
     ("accountManagement", "billPresentationMedia"): (_static({"name": "portal"}), {"description": "changed"}),
     ("productCatalogManagement", "catalog"): (_static({"name": "Walk catalog"}), {"description": "changed"}),
     ("productCatalogManagement", "category"): (_static({"name": "Walk category"}), {"description": "changed"}),

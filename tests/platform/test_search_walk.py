@@ -97,6 +97,9 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
         await post(f"{tmf620}/exportJob", {})
         await post(f"{tmf620}/importJob", {"url": f"data:application/json,%7B%22a%22%3A{i}%7D"})
         await post("/api/catalog/v1/tariff", {**demo_tariff(), "name": f"Voice {i}", "lifecycleStatus": "In design"})
+        await post("/tmf-api/usageManagement/v4/usageSpecification", {
+            "name": f"wholesale{i}", "description": f"Wholesale usage {i}", "version": f"{i + 1}.0",
+            "isBundle": bool(i), "lifecycleStatus": ("Active", "In design")[i]})
     po = "/tmf-api/productOrderingManagement/v4/productOrder"
     template = (await client.get(po, params={"state": "completed"}, headers=h)).json()[0]
     for i in range(2):

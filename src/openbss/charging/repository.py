@@ -473,3 +473,38 @@ async def topup_with_key(conn: asyncpg.Connection, key: str) -> str | None:
     found: str | None = await conn.fetchval(
         "SELECT id FROM charging_topup_balance WHERE body ? 'idempotencyKey' AND body ->> 'idempotencyKey' = $1", key)
     return found
+
+
+# --- usage rated in batch (mediation) -------------------------------------------------------------------------
+BATCH_USAGE_COLUMNS = ("id", "body", "account_id", "session_id", "request_number", "rating_group", "usage_type",
+                       "units", "allowance_units", "amount_minor", "currency", "usage_date")
+CREATE_BATCH_USAGE = """
+CREATE TEMP TABLE IF NOT EXISTS batch_usage_in (
+  id text, body text, account_id text, session_id text, request_number integer, rating_group bigint,
+  usage_type text, units bigint, allowance_units bigint, amount_minor bigint, currency text,
+  usage_date timestamptz) ON COMMIT DELETE ROWS"""
+INSERT_BATCH_USAGE = """
+INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, units,
+                            allowance_units, amount_minor, currency, usage_date, last_update)
+SELECT id, body::jsonb, account_id, session_id, request_number, rating_group, usage_type, units, allowance_units,
+       amount_minor, currency, usage_date, now()
+FROM batch_usage_in
+ON CONFLICT (session_id, request_number, rating_group, tenant_id) DO NOTHING
+RETURNING session_id"""
+
+
+async def copy_batch_usage(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+    """COPY usage records into a temporary table, then insert those whose key is new; returns the stored keys."""
+    await conn.execute(CREATE_BATCH_USAGE)
+    await conn.execute("TRUNCATE batch_usage_in")
+    await conn.copy_records_to_table("batch_usage_in", records=rows, columns=BATCH_USAGE_COLUMNS)
+    stored = await conn.fetch(INSERT_BATCH_USAGE)
+    await conn.execute("TRUNCATE batch_usage_in")
+    return {r["session_id"] for r in stored}
+
+
+async def usage_keys_present(conn: asyncpg.Connection, keys: list[str]) -> set[str]:
+    """Which of these usage keys (``session_id`` with request number and rating group 0) are already stored."""
+    rows = await conn.fetch("SELECT session_id FROM charging_usage WHERE session_id = ANY($1::text[]) "
+                            "AND request_number = 0 AND rating_group = 0", keys)
+    return {r["session_id"] for r in rows}

@@ -29,7 +29,7 @@ from openbss.charging.events import API, LOW_BALANCE_EVENT, THRESHOLD_EVENT, USA
 from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
-from openbss.platform.db import Database, utcnow
+from openbss.platform.db import Database, json_dumps, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.money import MINOR_UNITS, is_currency, to_decimal
@@ -740,6 +740,28 @@ async def release_expired(db: Database, tenant_id: str, base_url: str = "") -> i
     return released
 
 
+# --- usage rated in batch (mediation): stored as TMF635 usage next to online charging's ---------------------------
+async def store_batch_usage(ctx: Context, rows: list[dict[str, Any]]) -> set[str]:
+    """Store usage records rated in batch (written with ``COPY``), each once by its ``key`` (the usage's
+    ``session_id``; request number and rating group 0): a key already stored is skipped. Returns the keys stored.
+
+    Each row: ``id``, ``key``, ``body`` (the TMF635 document), ``account_id`` (a charging account), ``usage_type``,
+    ``units``, ``allowance_units``, ``amount_minor``, ``currency``, ``usage_date`` (aware datetime)."""
+    if not rows:
+        return set()
+    conn = await repo.session_connection(ctx.session)
+    return await repo.copy_batch_usage(conn, [
+        (r["id"], json_dumps(r["body"]), r["account_id"], r["key"], 0, 0, r["usage_type"], r["units"],
+         r["allowance_units"], r["amount_minor"], r["currency"], r["usage_date"]) for r in rows])
+
+
+async def batch_usage_present(ctx: Context, keys: list[str]) -> set[str]:
+    """Which usage keys (see ``store_batch_usage``) are already stored."""
+    if not keys:
+        return set()
+    return await repo.usage_keys_present(await repo.session_connection(ctx.session), keys)
+
+
 # --- the service: what needs the catalog and the accounts ------------------------------------------------------
 class RatingCatalog(Protocol):
     """What charging reads from the catalog: offerings, their usage prices, tariffs (compiled for rating)."""
@@ -797,6 +819,8 @@ class ChargingService:
     release_reservation = staticmethod(release_reservation)
     set_status = staticmethod(set_status)
     release_expired = staticmethod(release_expired)
+    store_batch_usage = staticmethod(store_batch_usage)
+    batch_usage_present = staticmethod(batch_usage_present)
 
     async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
                              ) -> list[RatedUsage]:

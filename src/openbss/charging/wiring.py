@@ -3,6 +3,7 @@ once per process by the composition root (``openbss.services``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from openbss.charging.balances import (
@@ -52,7 +53,10 @@ class ChargingServices:
         return [self.prepay_api, self.usage_api]
 
 
-def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts) -> ChargingServices:
+def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts,
+          usage_resources: Sequence[TmfResource] = ()) -> ChargingServices:
+    """``usage_resources``: other TMF635 resources served by the usage API (batch rating's
+    ``usageSpecification``)."""
     prepay_api = ChargingTmfApi(name=API, title="TMF654 Prepay Balance Management", spec_file=SPEC_FILE,
                                 permission="charging")
     history_resource = TmfResource(
@@ -78,7 +82,8 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts)
     usage_api = TmfApi(
         name=USAGE_API, title="TMF635 Usage Management", spec_file=USAGE_SPEC_FILE, permission="charging",
         resources=[TmfResource(path="usage", type="Usage", table=Usage, operations=READ_OPS, codec=UsageCodec(),
-                               searchable=USAGE_SEARCH, customer_operations=READ_OPS, owner_paths=OWNED)],
+                               searchable=USAGE_SEARCH, customer_operations=READ_OPS, owner_paths=OWNED),
+                   *usage_resources],
     )
     actions = {r.path: BalanceActionService(prepay_api, r) for r in prepay_api.resources
                if r.path in ("topupBalance", "adjustBalance", "transferBalance", "reserveBalance")}

@@ -81,7 +81,9 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     from openbss.demo.charging import seed_charging
     from openbss.demo.customers import seed_customers
     from openbss.demo.orders import seed_orders
+    from openbss.demo.rating import INBOX, drop_demo_file
     from openbss.demo.selfcare import CORPORATE_LINE, seed_corporate_line, seed_selfcare
+    from openbss.rating.collect import watch
 
     configure_logging(settings.log_level, json_logs=False)
     rt = Runtime.build(settings)
@@ -102,6 +104,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             await seed_corporate_line(services, rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
         await seed_care(services, rt.db, DEMO_TENANT, base)
         corporate = await seed_corporate_directory(settings)
+    inbox = drop_demo_file(settings.data_dir / INBOX).parent  # collected below, by the watched-directory loop
     settings, providers = with_demo_identity_providers(settings, base)
     stop = asyncio.Event()
     install_stop_signals(stop)
@@ -126,6 +129,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Usage", f"{base}/tmf-api/usageManagement/v4/usage"),
             ("Trouble tickets", f"{base}/tmf-api/troubleTicket/v4/troubleTicket"),
             ("Interactions", f"{base}/tmf-api/partyInteraction/v4/partyInteraction"),
+            ("Usage files (watched directory)", str(inbox.resolve())),
             ("Health", f"{base}/health/ready"),
             ("Metrics", f"{base}/metrics"),
         ]
@@ -163,6 +167,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         server.should_exit = True
 
     try:
-        await asyncio.gather(api(), stopper(), run_worker(rt, stop, on_ready=ready))
+        await asyncio.gather(api(), stopper(), run_worker(rt, stop, on_ready=ready),
+                             watch(rt.db, services.rating.service, DEMO_TENANT, inbox, source="demo", base_url=base,
+                                   stop=stop))
     finally:
         await rt.close()

@@ -569,11 +569,14 @@ def rebuild_sync(connection: Any, indexes: Iterable[SearchIndex], *, keyring: An
     (the migrations' own, in their transaction). Sealed values are decrypted with the tenants' data keys (the
     master keyring of the settings, unless given) and hashed with their index keys. Returns entries per type."""
     from sqlalchemy import delete as sql_delete
+    from sqlalchemy import inspect
 
     from openbss.platform.crypto import MasterKeyring, aad_for, is_sealed, tenant_keys_sync, unseal_document
     from openbss.settings import get_settings
 
-    targets = [ix for ix in indexes if ix.side_table]
+    # a resource declared by the code but whose table a later migration creates has nothing to rebuild yet
+    existing = set(inspect(connection).get_table_names())
+    targets = [ix for ix in indexes if ix.side_table and ix.table.__table__.name in existing]
     counts = {ix.resource_type: 0 for ix in targets}
     tenants = [r[0] for r in connection.execute(text("SELECT id FROM tenant ORDER BY id"))]
     for tenant in tenants:

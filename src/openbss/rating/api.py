@@ -1,0 +1,122 @@
+"""HTTP APIs of batch rating.
+
+* TMF635 ``POST /tmf-api/usageManagement/v4/usage``: one usage record, mediated and rated at once (201 with the
+  rated usage; 400 for an invalid record, 409 for a record already received, 422 for one that cannot be guided or
+  rated — nothing is written then). The other TMF635 routes (``usage`` reads, ``usageSpecification``) are served
+  by the usage management API of online charging.
+* ``/rating/v1/usageFile``: the bulk endpoint — a whole usage file (CSV or JSON lines, docs/rating.md) as the
+  request body, registered once by (source, name, SHA-256) and rated; its reconciled counts. ``GET`` lists files.
+* ``/rating/v1/suspense``: the suspense queue; ``POST /rating/v1/suspense/reprocess`` re-processes it.
+"""
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.errors import UnsupportedMediaType
+from openbss.platform.runtime import authenticate
+from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
+from openbss.rating.errors import InvalidUsageRecord
+from openbss.rating.service import USAGE_PATH, RatingService
+from openbss.rating.wiring import RatingServices
+
+PERMISSION = "charging"
+#: usageCharacteristic names read from a TMF635 Usage_Create, and the record field each gives
+CHARACTERISTICS = {"recordId": "recordId", "origin": "origin", "msisdn": "msisdn", "subscriber": "msisdn",
+                   "imsi": "imsi", "quantity": "quantity", "unit": "unit", "calledNumber": "calledNumber",
+                   "calledParty": "calledNumber", "visitedCountry": "visitedCountry", "apn": "apn"}
+
+
+def record_of_usage(doc: Any) -> dict[str, Any]:
+    """A TMF635 Usage_Create as a usage record (docs/rating.md): ``usageDate``, ``usageType`` and the
+    characteristics ``recordId``, ``msisdn``, ``quantity`` (and optionally ``unit``, ``origin``, ``calledNumber``,
+    ``visitedCountry``, ``apn``, ``imsi``)."""
+    if not isinstance(doc, dict):
+        raise InvalidUsageRecord("the body must be a TMF635 Usage object")
+    raw: dict[str, Any] = {}
+    if doc.get("usageDate") is not None:
+        raw["eventTime"] = doc["usageDate"]
+    if doc.get("usageType") is not None:
+        raw["usageType"] = doc["usageType"]
+    chars = doc.get("usageCharacteristic") or []
+    if not isinstance(chars, list):
+        raise InvalidUsageRecord("'usageCharacteristic' must be a list")
+    for c in chars:
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or "value" not in c:
+            raise InvalidUsageRecord("each usageCharacteristic needs a name and a value")
+        field = CHARACTERISTICS.get(c["name"])
+        if field is None:
+            raise InvalidUsageRecord(f"unknown usageCharacteristic '{c['name']}' (known: "
+                                     f"{', '.join(CHARACTERISTICS)})")
+        raw[field] = c["value"]
+    return raw
+
+
+class Reprocess(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] | None = Field(None, description="Suspended records to re-process (default: all pending)")
+    corrections: dict[int, dict[str, Any]] = Field(default_factory=dict,
+                                                   description="Field corrections per suspended record id")
+
+
+def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
+    rating: RatingService = svc.service
+    usage = APIRouter(prefix=USAGE_PATH, tags=["TMF635 Usage Management (rating)"])
+
+    async def create_usage(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require(PERMISSION, WRITE)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise UnsupportedMediaType(f"Content-Type must be application/json, got '{ctype or 'none'}'")
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise InvalidUsageRecord("the body is not JSON") from exc
+        raw = record_of_usage(body)
+        async with unit_of_work(request, principal) as ctx:
+            doc = await rating.rate_one(ctx, raw, source="api")
+        return TmfJSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+    usage.add_api_route("/usage", create_usage, methods=["POST"], name="createUsage", status_code=201,
+                        summary="Creates a Usage (one record, mediated and rated at once)")
+
+    bulk = APIRouter(prefix="/rating/v1", tags=["Batch rating"])
+
+    async def upload(request: Request, name: str = Query(..., description="File name (registration key)"),
+                     source: str = Query("api", description="Collection source"),
+                     principal: Principal = Depends(authenticate)) -> Response:
+        principal.require(PERMISSION, WRITE)
+        data = await request.body()
+        async with unit_of_work(request, principal) as ctx:
+            report = await rating.ingest(ctx, name, data, source=source)
+        return TmfJSONResponse(report, status_code=200 if report["duplicateFile"] else 201)
+
+    async def files(request: Request, principal: Principal = Depends(authenticate),
+                    limit: int = Query(100, ge=1, le=1000)) -> Response:
+        principal.require(PERMISSION, READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await rating.files(ctx, limit))
+
+    async def suspense(request: Request, principal: Principal = Depends(authenticate),
+                       status: str = Query("pending"), limit: int = Query(100, ge=1, le=1000)) -> Response:
+        principal.require(PERMISSION, READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await rating.suspense(ctx, status, limit))
+
+    async def reprocess(request: Request, body: Reprocess, principal: Principal = Depends(authenticate),
+                        ) -> Response:
+        principal.require(PERMISSION, WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await rating.reprocess(ctx, body.ids, body.corrections))
+
+    bulk.add_api_route("/usageFile", upload, methods=["POST"], summary="Rate a usage file (CSV or JSON lines)",
+                       openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}},
+                                                      "required": True}})
+    bulk.add_api_route("/usageFile", files, methods=["GET"], summary="Registered usage files and their counts")
+    bulk.add_api_route("/suspense", suspense, methods=["GET"], summary="The suspense queue")
+    bulk.add_api_route("/suspense/reprocess", reprocess, methods=["POST"], summary="Re-process suspended records")
+    return [("TMF635 Usage Management (rating)", usage), ("Batch rating", bulk)]

@@ -1,0 +1,169 @@
+"""The batch rating core: guided usage records in, rated amounts out, with the ``pricing`` functions online
+charging uses (one source of truth for the money).
+
+For each record: the rate is resolved from the line's plan entry for the usage type and, when the price has a
+tariff, the catalog's compiled tariff (destination zone by longest prefix of the called number, roaming zone by the
+visited country, time band at the event time in the account's time zone); the billable units are the rating
+increments applied to the quantity (``pricing.usage.billable``); included allowances of the billing period (the
+calendar month in the account's time zone) are consumed first, in the order the records happened
+(``pricing.usage.allocate``); what is left is priced with ``pricing.usage.cumulative_minor`` (rounded once, to the
+currency's minor unit) — exactly what the real-time path (``charging.sessions.Ledger``) charges for the same usage.
+
+Pure: the caller loads the plans, tariffs and the allowance consumption already recorded, and writes the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openbss.catalog.service import CompiledTariff
+from openbss.pricing.money import to_decimal
+from openbss.pricing.rating import RatingRuleError, band_at
+from openbss.pricing.tiers import Tier
+from openbss.pricing.units import UnitError, canonical_unit, convert
+from openbss.pricing.usage import RatingError, UnitRate, allocate, billable, cumulative_minor
+from openbss.rating.layouts import UsageRecord
+
+UNLIMITED = 2**62
+#: allowance unit of each usage type (as online charging's buckets)
+ALLOWANCE_UNIT = {"data": "B", "voice": "second", "sms": "SMS", "mms": "SMS", "event": "SMS"}
+
+
+class Unratable(ValueError):
+    """A guided record that cannot be rated (no price for its usage type, no tariff entry for its destination)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """What guiding found for a record: the subscription using the number at the event time."""
+
+    account_id: str  # the charging account of the subscription
+    msisdn: str
+    product_id: str | None
+    offering_id: str | None
+    billing_account_id: str | None
+    party_id: str | None
+    party_type: str
+    currency: str
+    time_zone: str
+    plan: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Rated:
+    record: UsageRecord
+    line: Line
+    rate: dict[str, Any]
+    billable_units: int
+    allowance_units: int
+    amount_minor: int
+    currency: str
+    period: str  # the billing period the allowances were taken from (YYYY-MM in the account's time zone)
+
+
+def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
+    """A rate document (strings for decimals, as online charging stores it with a reservation) -> ``UnitRate``."""
+    tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
+                       Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
+    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=Decimal(doc.get("per", "1")),
+                    initial=int(doc.get("initial", 1)), subsequent=int(doc.get("subsequent", 1)),
+                    setup=Decimal(doc.get("setup", "0")), tiers=tiers)
+
+
+def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, CompiledTariff]) -> dict[str, Any]:
+    """The rate of a record under the line's plan (the same resolution as online charging's)."""
+    entry = line.plan.get(record.usage_type)
+    if entry is None:
+        raise Unratable(f"the offering of product '{line.product_id}' has no {record.usage_type} price")
+    rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
+                            "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
+                            "productId": line.product_id}
+    tariff_id = entry.get("tariffId")
+    if not tariff_id:
+        return rate
+    tariff = tariffs.get(tariff_id)
+    if tariff is None:
+        raise Unratable(f"tariff '{tariff_id}' of price '{entry.get('priceId')}' is not available")
+    if not record.called_number:
+        raise Unratable(f"price '{entry.get('priceId')}' is rated by destination and the record has no calledNumber")
+    try:
+        match = tariff.prefixes.match(record.called_number)
+        if match is None:
+            raise Unratable(f"no destination zone of tariff '{tariff_id}' matches '{record.called_number}'")
+        prefix, zone = match
+        roaming = tariff.roaming_zone_for(record.visited_country)
+        band = band_at(record.event_time, tariff.bands, line.time_zone or tariff.time_zone,
+                       tariff.holidays) if tariff.bands else None
+        found = tariff.find_rate(zone, roaming, band)
+    except (RatingRuleError, ValueError) as exc:
+        if isinstance(exc, Unratable):
+            raise
+        raise Unratable(f"tariff '{tariff_id}': {exc}") from exc
+    if found is None:
+        raise Unratable(f"tariff '{tariff_id}' has no rate for zone '{zone}'"
+                        f"{f', roaming zone {roaming}' if roaming else ''}{f', time band {band}' if band else ''}")
+    per = convert(found.per_amount, found.per_unit, "second") if record.usage_type == "voice" else found.per_amount
+    return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
+            "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
+            "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+
+
+def period_of(moment: datetime, time_zone: str) -> str:
+    """The billing period of an event: the calendar month in the account's time zone."""
+    local = moment.astimezone(ZoneInfo(time_zone or "UTC"))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def allowance_quantity(allowance: Mapping[str, Any], usage_type: str) -> int:
+    """An allowance of a plan entry in the usage type's base units (as online charging's buckets hold it)."""
+    if allowance.get("unlimited"):
+        return UNLIMITED
+    q = allowance.get("quantity") or {}
+    try:
+        return int(convert(to_decimal(q.get("amount", 0)), canonical_unit(q.get("units", "B")),
+                           ALLOWANCE_UNIT.get(usage_type, "SMS")))
+    except (UnitError, ValueError) as exc:
+        raise Unratable(f"allowance '{allowance.get('name')}': {exc}") from exc
+
+
+#: consumed allowance units by (account id, period, allowance key)
+Consumption = MutableMapping[tuple[str, str, str], int]
+
+
+def allowance_keys(line: Line, usage_type: str) -> list[str]:
+    entry = line.plan.get(usage_type) or {}
+    return [f"{entry.get('priceId')}:{i}" for i, _ in enumerate(entry.get("allowances") or [])]
+
+
+def rate_record(record: UsageRecord, line: Line, rate: dict[str, Any], consumed: Consumption) -> Rated:
+    """Rate one record, consuming the period's allowances in ``consumed`` (updated in place)."""
+    try:
+        unit = unit_rate(rate)
+        units = billable(record.quantity, unit)
+    except (RatingError, ArithmeticError, KeyError) as exc:
+        raise Unratable(f"rate of price '{rate.get('priceId')}': {exc}") from exc
+    period = period_of(record.event_time, line.time_zone)
+    entry = line.plan.get(record.usage_type) or {}
+    available: list[tuple[str, int]] = []
+    for i, allowance in enumerate(entry.get("allowances") or []):
+        zones = allowance.get("destinationZone") or None
+        if zones is not None and (rate.get("zone") not in zones or rate.get("roaming")):
+            continue
+        key = f"{entry.get('priceId')}:{i}"
+        total = allowance_quantity(allowance, record.usage_type)
+        available.append((key, total - consumed.get((line.account_id, period, key), 0)))
+    taken, rest = allocate(units, available)
+    for key, n in taken:
+        consumed[(line.account_id, period, key)] = consumed.get((line.account_id, period, key), 0) + n
+    amount = cumulative_minor(rest, unit) if rest else 0
+    return Rated(record, line, rate, units, units - rest, amount, unit.currency, period)
+
+
+def in_event_order(items: Iterable[tuple[UsageRecord, Line]]) -> list[tuple[UsageRecord, Line]]:
+    """Records of each account in the order they happened (allowances are consumed in event-time order)."""
+    return sorted(items, key=lambda it: (it[1].account_id, it[0].event_time, it[0].key))

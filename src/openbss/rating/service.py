@@ -1,0 +1,589 @@
+"""Mediation and batch rating: a usage file in, rated TMF635 usage out, each record exactly once.
+
+``ingest`` registers the file once by (source, name, SHA-256) — the same file again is a duplicate and changes
+nothing — then, in the caller's transaction: validates and normalizes every record (``layouts``), guides each to
+the subscription that used the number at the event time (``rating_number_assignment``; a number without history is
+guided to its current charging account), locks the accounts concerned (one rater per account at a time, so
+allowances are consumed once), drops records already rated or already waiting in suspense (stable record key),
+rates the rest in event-time order with the ``pricing`` functions (``rater``), stores the rated usage as TMF635
+``usage`` with ``COPY`` (through online charging's service) and the others in the suspense queue with their reason.
+The file's counts always reconcile: received = rated + duplicate + rejected + suspended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+
+from openbss.catalog.service import CompiledTariff
+from openbss.platform.db import utcnow
+from openbss.platform.errors import NotFound
+from openbss.platform.tmf.resource import Context, ResourceService
+from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.usage import BASE_UNIT, from_minor
+from openbss.rating import layouts
+from openbss.rating.errors import (
+    ConcurrentRating,
+    InvalidNumberAssignment,
+    InvalidUsageRecord,
+    SuspendedRecordNotFound,
+    UnreadableUsageFile,
+)
+from openbss.rating.layouts import LayoutError, Rejection, UsageRecord
+from openbss.rating.models import AllowanceConsumption, NumberAssignment, SuspendedRecord, UsageFile
+from openbss.rating.models import UsageSpecification as UsageSpecificationRow
+from openbss.rating.rater import Line, Rated, Unratable, in_event_order, rate_record, resolve_rate
+from openbss.rating.specifications import default_specifications, specification_name
+
+USAGE_PATH = "/tmf-api/usageManagement/v4"
+
+
+class ChargingAccounts(Protocol):
+    """What rating asks online charging: the accounts (subscriptions) usage is charged to, and the TMF635 usage
+    store."""
+
+    async def get_account(self, ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
+                          product_id: str | None = None) -> dict[str, Any]: ...
+
+    async def store_batch_usage(self, ctx: Context, rows: list[dict[str, Any]]) -> set[str]: ...
+
+    async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
+
+
+class TariffCatalog(Protocol):
+    async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
+
+
+@dataclass
+class Outcome:
+    """What became of the records of one batch (a file, or re-processed suspense)."""
+
+    rated: list[Rated] = field(default_factory=list)
+    duplicate: list[UsageRecord] = field(default_factory=list)
+    suspended: list[tuple[UsageRecord, str]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)  # the TMF635 usage stored, in rating order
+    #: parts of sessions still incomplete (filed in suspense as ``partial``)
+    waiting: list[UsageRecord] = field(default_factory=list)
+    #: assembled session key -> the parts of this batch it was made of
+    expansions: dict[str, list[UsageRecord]] = field(default_factory=dict)
+    #: assembled session key -> suspense rows of earlier parts it consumed
+    consumed_parts: dict[str, list[int]] = field(default_factory=dict)
+
+    def parts_of(self, record: UsageRecord) -> list[UsageRecord]:
+        """The received records an outcome record stands for (the parts of an assembled session)."""
+        return self.expansions.get(record.key, [record])
+
+    def amounts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for r in self.rated:
+            out[r.currency] += r.amount_minor
+        return dict(out)
+
+
+def _any(values: Iterable[str]) -> Any:
+    """``= ANY(array)``: one parameter however many values (an IN list is limited to 32,767 parameters)."""
+    return any_(bindparam(None, list(values), type_=ARRAY(String)))
+
+
+CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
+
+
+def _raw_of(record: UsageRecord) -> dict[str, Any]:
+    raw: dict[str, Any] = {"recordId": record.record_id, "origin": record.origin, "msisdn": record.msisdn,
+                           "eventTime": format_datetime(record.event_time), "usageType": record.usage_type,
+                           "quantity": record.quantity, "unit": BASE_UNIT[record.usage_type]}
+    for name, value in (("calledNumber", record.called_number), ("visitedCountry", record.visited_country),
+                        ("apn", record.apn), ("imsi", record.imsi), ("sessionId", record.session_id),
+                        ("partNumber", record.part_number)):
+        if value is not None:
+            raw[name] = value
+    if record.session_id is not None:
+        raw["lastPart"] = record.last_part
+    return raw
+
+
+class RatingService:
+    def __init__(self, charging: ChargingAccounts, catalog: TariffCatalog) -> None:
+        self.charging = charging
+        self.catalog = catalog
+        #: the TMF635 usageSpecification resource (built with the usage API by the composition root)
+        self.specifications: ResourceService | None = None
+        self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
+
+    # --- usage specifications --------------------------------------------------------------------------------
+    async def specification_refs(self, ctx: Context) -> dict[str, dict[str, Any]]:
+        """name -> reference of the tenant's usage specifications, creating the default ones that are missing."""
+        async def read() -> dict[Any, tuple[str, dict[str, Any]]]:
+            rows = (await ctx.session.execute(select(UsageSpecificationRow.id, UsageSpecificationRow.body))).all()
+            return {r.body.get("name"): (r.id, r.body) for r in rows}
+
+        by_name = await read()
+        defaults = default_specifications()
+        if self.specifications is not None and any(spec["name"] not in by_name for spec in defaults):
+            # one creator at a time (two first files of a tenant at once would create them twice)
+            await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-specifications'))"))
+            by_name = await read()
+            for spec in defaults:
+                if spec["name"] not in by_name:
+                    doc = await self.specifications.record(ctx, spec)
+                    by_name[spec["name"]] = (doc["id"], doc)
+        return {name: {"id": sid, "href": f"{ctx.base_url}{USAGE_PATH}/usageSpecification/{sid}", "name": name,
+                       "@referredType": "UsageSpecification"} for name, (sid, _) in by_name.items()}
+
+    # --- guiding ---------------------------------------------------------------------------------------------
+    async def assign_number(self, ctx: Context, msisdn: str, account_id: str, valid_from: datetime) -> None:
+        """Record that ``msisdn`` is used by the subscription of charging account ``account_id`` from
+        ``valid_from`` on; the previous assignment of the number ends then."""
+        if valid_from.tzinfo is None:
+            raise InvalidNumberAssignment("'valid_from' must carry a time zone")
+        try:
+            number = layouts.normalize_number(msisdn)
+        except ValueError as exc:
+            raise InvalidNumberAssignment(str(exc)) from exc
+        try:
+            await self.charging.get_account(ctx, account_id)
+        except NotFound as exc:
+            raise InvalidNumberAssignment(f"charging account '{account_id}' not found") from exc
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-number:' || :n))"),
+                                  {"n": number})
+        later = await ctx.session.scalar(select(func.count()).select_from(NumberAssignment).where(
+            NumberAssignment.msisdn == number, NumberAssignment.valid_from >= valid_from))
+        if later:
+            raise InvalidNumberAssignment(f"number {number} already has an assignment from {valid_from.isoformat()} "
+                                          "or later")
+        await ctx.session.execute(update(NumberAssignment).where(
+            NumberAssignment.msisdn == number, NumberAssignment.valid_to.is_(None)).values(valid_to=valid_from))
+        ctx.session.add(NumberAssignment(msisdn=number, account_id=account_id, valid_from=valid_from))
+        await ctx.session.flush()
+
+    async def _lines(self, ctx: Context, records: Iterable[UsageRecord],
+                     ) -> tuple[dict[str, Line], list[tuple[UsageRecord, str]]]:
+        """record key -> guided line; and the records that cannot be guided, with the reason."""
+        records = list(records)
+        numbers = sorted({r.msisdn for r in records})
+        history: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
+        for row in (await ctx.session.execute(select(NumberAssignment).where(
+                NumberAssignment.msisdn == _any(numbers)))).scalars():
+            history[row.msisdn].append((row.valid_from, row.valid_to, row.account_id))
+        accounts: dict[str, dict[str, Any] | None] = {}
+        current: dict[str, str | None] = {}
+
+        async def account(account_id: str | None = None, subscriber: str | None = None) -> dict[str, Any] | None:
+            try:
+                return await self.charging.get_account(ctx, account_id, subscriber=subscriber)
+            except NotFound:
+                return None
+
+        guided: dict[str, Line] = {}
+        failed: list[tuple[UsageRecord, str]] = []
+        for r in records:
+            if r.msisdn in history:
+                found = [a for f, t, a in history[r.msisdn] if f <= r.event_time and (t is None or r.event_time < t)]
+                if not found:
+                    failed.append((r, f"number {r.msisdn} was not assigned to a subscription at "
+                                      f"{format_datetime(r.event_time)}"))
+                    continue
+                account_id = found[0]
+            else:
+                if r.msisdn not in current:
+                    acc = await account(subscriber=r.msisdn)
+                    current[r.msisdn] = acc["id"] if acc else None
+                    if acc:
+                        accounts[acc["id"]] = acc
+                known = current[r.msisdn]
+                if known is None:
+                    failed.append((r, f"unknown number {r.msisdn}: no subscription uses it"))
+                    continue
+                account_id = known
+            if account_id not in accounts:
+                accounts[account_id] = await account(account_id)
+            acc = accounts[account_id]
+            if acc is None:
+                failed.append((r, f"charging account '{account_id}' of number {r.msisdn} not found"))
+                continue
+            guided[r.key] = Line(account_id=acc["id"], msisdn=r.msisdn, product_id=acc.get("product_id"),
+                                 offering_id=acc.get("offering_id"), billing_account_id=acc.get("billing_account_id"),
+                                 party_id=acc.get("party_id"), party_type=acc.get("party_type") or "Individual",
+                                 currency=acc["currency"], time_zone=acc.get("time_zone") or "UTC",
+                                 plan=acc.get("plan") or {})
+        return guided, failed
+
+    async def _tariffs_for(self, ctx: Context, lines: Iterable[Line]) -> dict[str, CompiledTariff]:
+        out: dict[str, CompiledTariff] = {}
+        for line in lines:
+            for entry in line.plan.values():
+                tid = entry.get("tariffId") if isinstance(entry, Mapping) else None
+                if not tid or tid in out:
+                    continue
+                key = (ctx.principal.tenant_id, tid)
+                if key not in self._tariffs:
+                    try:
+                        self._tariffs[key] = await self.catalog.compiled_tariff(ctx, tid)
+                    except NotFound:
+                        continue
+                out[tid] = self._tariffs[key]
+        return out
+
+    # --- the pipeline ----------------------------------------------------------------------------------------
+    async def process(self, ctx: Context, records: list[UsageRecord], file_id: str | None,
+                      pending_keys: Iterable[str] = ()) -> Outcome:
+        """Guide, deduplicate, rate and store ``records``; what cannot be guided or rated is returned as suspended
+        (the caller files it). ``pending_keys``: suspended records being re-processed (not duplicates of
+        themselves)."""
+        out = Outcome()
+        seen: set[str] = set()
+        unique: list[UsageRecord] = []
+        for r in records:
+            if r.key in seen:
+                out.duplicate.append(r)
+            else:
+                seen.add(r.key)
+                unique.append(r)
+        lines, failed = await self._lines(ctx, unique)
+        # one rater per account at a time (allowances consumed exactly once), locks taken in a fixed order
+        for account_id in sorted({line.account_id for line in lines.values()}):
+            await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-account:' || :a))"),
+                                      {"a": account_id})
+        keys = [r.key for r in unique]
+        done = await self.charging.batch_usage_present(ctx, [f"cdr:{k}" for k in keys])
+        pending_keys = set(pending_keys)
+        waiting = set((await ctx.session.execute(select(SuspendedRecord.record_key).where(
+            SuspendedRecord.status.in_(("pending", "assembled")), SuspendedRecord.record_key == _any(keys)))).scalars())
+        waiting -= pending_keys
+        fresh = []
+        for r in unique:
+            if f"cdr:{r.key}" in done or r.key in waiting:
+                out.duplicate.append(r)
+            else:
+                fresh.append(r)
+        fresh_keys = {r.key for r in fresh}
+        out.suspended.extend((r, reason) for r, reason in failed if r.key in fresh_keys)
+        parts = [r for r in fresh if r.session_id is not None and r.key in lines]
+        fresh = [r for r in fresh if r.session_id is None] + await self._assemble(ctx, parts, lines, pending_keys, out)
+        guided = in_event_order((r, lines[r.key]) for r in fresh if r.key in lines)
+        tariffs = await self._tariffs_for(ctx, {g[1].account_id: g[1] for g in guided}.values())
+        consumed = await self._consumption(ctx, guided)
+        before = dict(consumed)
+        for record, line in guided:
+            try:
+                out.rated.append(rate_record(record, line, resolve_rate(record, line, tariffs), consumed))
+            except Unratable as exc:
+                out.suspended.append((record, str(exc)))
+        specs = await self.specification_refs(ctx)
+        now = utcnow()
+        rows = [self._usage_row(ctx, r, specs, now, file_id) for r in out.rated]
+        stored = await self.charging.store_batch_usage(ctx, rows)
+        out.documents = [row["body"] for row in rows]
+        if len(stored) != len(rows):  # cannot happen under the account locks; a guard against double rating
+            raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
+        used = [i for ids in out.consumed_parts.values() for i in ids]
+        if used:
+            await ctx.session.execute(update(SuspendedRecord).where(SuspendedRecord.id.in_(used)).values(
+                status="assembled", resolved_at=utcnow()))
+        # the parts of this batch that went into a session are remembered too: delivered again, they are duplicates
+        remembered = [{"file_id": file_id, "line": None, "record_key": p.key, "category": "partial",
+                       "reason": f"part {p.part_number} of session {p.session_id}: assembled", "raw": _raw_of(p),
+                       "status": "assembled", "resolved_at": now}
+                      for key, new in out.expansions.items() for p in new if p.key not in pending_keys]
+        for i in range(0, len(remembered), CHUNK):
+            await ctx.session.execute(insert(SuspendedRecord).values(remembered[i:i + CHUNK]))
+        changed = [(k, v) for k, v in consumed.items() if before.get(k) != v]
+        for i in range(0, len(changed), CHUNK):
+            await ctx.session.execute(insert(AllowanceConsumption).values([
+                {"account_id": a, "period": p, "allowance_key": key, "consumed": v}
+                for (a, p, key), v in changed[i:i + CHUNK]
+            ]).on_conflict_do_update(index_elements=["tenant_id", "account_id", "period", "allowance_key"],
+                                     set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
+        return out
+
+    async def _assemble(self, ctx: Context, parts: list[UsageRecord], lines: dict[str, Line],
+                        pending_keys: set[str], out: Outcome) -> list[UsageRecord]:
+        """Partial records: a session whose parts 1..N (N flagged ``lastPart``) are all known becomes one record
+        (quantity summed, the first part's time and fields), rated under the session's key with the line of its
+        earliest part in this batch; the parts of incomplete sessions wait in suspense."""
+        sessions: dict[str, list[UsageRecord]] = defaultdict(list)
+        for r in parts:
+            sessions[r.session_key or ""].append(r)
+        assembled: list[UsageRecord] = []
+        for session_key, new in sessions.items():
+            first = new[0]
+            rows = (await ctx.session.execute(select(SuspendedRecord).where(
+                SuspendedRecord.status == "pending", SuspendedRecord.category == "partial",
+                SuspendedRecord.raw["sessionId"].astext == first.session_id,
+                SuspendedRecord.raw["origin"].astext == first.origin))).scalars().all()
+            earlier: list[tuple[int, UsageRecord]] = []
+            for row in rows:
+                if row.record_key in pending_keys:
+                    continue
+                try:
+                    earlier.append((row.id, layouts.normalize(row.raw, first.origin)))
+                except ValueError:
+                    continue
+            by_number: dict[int, UsageRecord] = {}
+            for r in [*(r for _, r in earlier), *new]:
+                by_number.setdefault(r.part_number or 0, r)
+            last = [n for n, r in by_number.items() if r.last_part]
+            if not last or sorted(by_number) != list(range(1, min(last) + 1)):
+                out.waiting.extend(new)
+                continue
+            ordered = [by_number[n] for n in sorted(by_number)]
+            head = ordered[0]
+            whole = UsageRecord(key=session_key, record_id=f"session:{head.session_id}", origin=head.origin,
+                                msisdn=head.msisdn, event_time=head.event_time, usage_type=head.usage_type,
+                                quantity=sum(r.quantity for r in ordered), called_number=head.called_number,
+                                visited_country=head.visited_country, apn=head.apn, imsi=head.imsi)
+            lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
+            out.expansions[session_key] = new
+            out.consumed_parts[session_key] = [i for i, _ in earlier]
+            assembled.append(whole)
+        if assembled:
+            done = await self.charging.batch_usage_present(ctx, [f"cdr:{r.key}" for r in assembled])
+            for r in [r for r in assembled if f"cdr:{r.key}" in done]:
+                assembled.remove(r)
+                out.duplicate.extend(out.expansions.pop(r.key))
+                out.consumed_parts.pop(r.key)
+        return assembled
+
+    async def _consumption(self, ctx: Context, guided: list[tuple[UsageRecord, Line]],
+                           ) -> dict[tuple[str, str, str], int]:
+        from openbss.rating.rater import period_of
+
+        pairs = {(line.account_id, period_of(r.event_time, line.time_zone)) for r, line in guided}
+        if not pairs:
+            return {}
+        accounts = sorted({a for a, _ in pairs})
+        rows = (await ctx.session.execute(select(AllowanceConsumption).where(
+            AllowanceConsumption.account_id == _any(accounts)))).scalars()
+        return {(row.account_id, row.period, row.allowance_key): int(row.consumed) for row in rows
+                if (row.account_id, row.period) in pairs}
+
+    def _usage_row(self, ctx: Context, rated: Rated, specs: Mapping[str, dict[str, Any]], now: datetime,
+                   file_id: str | None) -> dict[str, Any]:
+        r, line, rate = rated.record, rated.line, rated.rate
+        usage_id = str(uuid.uuid4())
+        unit = BASE_UNIT[r.usage_type]
+        chars: list[dict[str, Any]] = [
+            {"name": "recordId", "valueType": "string", "value": r.record_id},
+            {"name": "origin", "valueType": "string", "value": r.origin},
+            {"name": "subscriber", "valueType": "string", "value": r.msisdn},
+            {"name": "quantity", "valueType": "integer", "value": r.quantity},
+            {"name": "unit", "valueType": "string", "value": unit},
+            {"name": "billableQuantity", "valueType": "integer", "value": rated.billable_units},
+            {"name": "allowanceQuantity", "valueType": "integer", "value": rated.allowance_units},
+            {"name": "billingPeriod", "valueType": "string", "value": rated.period},
+            {"name": "unitPrice", "valueType": "string",
+             "value": f"{rate.get('price')} {rated.currency} per {rate.get('per', '1')} {unit}"},
+        ]
+        for name, value in (("calledParty", r.called_number), ("visitedCountry", r.visited_country),
+                            ("apn", r.apn), ("imsi", r.imsi), ("usageFile", file_id),
+                            ("destinationZone", rate.get("zone")), ("timeBand", rate.get("band")),
+                            ("roamingZone", rate.get("roaming")), ("destinationPrefix", rate.get("prefix"))):
+            if value:
+                chars.append({"name": name, "valueType": "string", "value": value})
+        if rated.allowance_units and not rated.amount_minor:
+            tag = "included usage"
+        elif rated.allowance_units:
+            tag = "non included usage"
+        else:
+            tag = "usage"
+        product_usage: dict[str, Any] = {
+            "@type": "RatedProductUsage", "ratingDate": format_datetime(now), "usageRatingTag": tag,
+            "isBilled": False, "ratingAmountType": "total", "offerTariffType": rate.get("band") or "flat",
+            "taxExcludedRatingAmount": {"unit": rated.currency,
+                                        "value": from_minor(rated.amount_minor, rated.currency)},
+        }
+        if line.product_id:
+            product_usage["productRef"] = {"id": line.product_id, "@referredType": "Product"}
+        doc: dict[str, Any] = {
+            "id": usage_id, "href": f"{ctx.base_url}{USAGE_PATH}/usage/{usage_id}", "@type": "Usage",
+            "usageDate": format_datetime(r.event_time), "usageType": r.usage_type, "status": "rated",
+            "description": f"{r.usage_type} {r.quantity} {unit}", "usageCharacteristic": chars,
+            "ratedProductUsage": [product_usage],
+        }
+        spec = specs.get(specification_name(r))
+        if spec is not None:
+            doc["usageSpecification"] = spec
+        if line.party_id:
+            doc["relatedParty"] = [{"id": line.party_id, "role": "customer", "@referredType": line.party_type}]
+        return {"id": usage_id, "key": f"cdr:{r.key}", "body": doc, "account_id": line.account_id,
+                "usage_type": r.usage_type, "units": r.quantity, "allowance_units": rated.allowance_units,
+                "amount_minor": rated.amount_minor, "currency": rated.currency, "usage_date": r.event_time}
+
+    # --- files -----------------------------------------------------------------------------------------------
+    async def ingest(self, ctx: Context, name: str, data: bytes, *, source: str = "files",
+                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Mediate and rate one usage file; returns its report (``duplicateFile`` when it was seen before)."""
+        digest = layouts.sha256(data)
+        try:
+            layout = layouts.detect_layout(name, data)
+            records, rejections = layouts.parse_file(name, data, source)
+        except LayoutError as exc:
+            raise UnreadableUsageFile(str(exc)) from exc
+        file_id = str(uuid.uuid4())
+        got = await ctx.session.execute(insert(UsageFile).values(
+            id=file_id, source=source, name=name, sha256=digest, layout=layout, size=len(data), received=0, rated=0,
+            duplicate=0, rejected=0, suspended=0).on_conflict_do_nothing().returning(UsageFile.id))
+        if got.scalar() is None:
+            row = (await ctx.session.execute(select(UsageFile).where(
+                UsageFile.source == source, UsageFile.name == name, UsageFile.sha256 == digest))).scalar_one()
+            return {**self._file_report(row), "duplicateFile": True}
+        out = await self.process(ctx, records, file_id)
+        await self._file_suspense(ctx, file_id, rejections, out.suspended, out.waiting)
+        counts = {"received": len(records) + len(rejections),
+                  "rated": sum(len(out.parts_of(r.record)) for r in out.rated),
+                  "duplicate": len(out.duplicate), "rejected": len(rejections),
+                  "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting)}
+        await ctx.session.execute(update(UsageFile).where(UsageFile.id == file_id).values(
+            **counts, amounts=out.amounts()))
+        if progress is not None:
+            progress(counts["received"])
+        row = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id))).scalar_one()
+        await ctx.session.refresh(row)
+        return {**self._file_report(row), "duplicateFile": False}
+
+    async def _file_suspense(self, ctx: Context, file_id: str, rejections: list[Rejection],
+                             suspended: list[tuple[UsageRecord, str]], waiting: list[UsageRecord]) -> None:
+        rows = [{"file_id": file_id, "line": rj.line, "record_key": rj.key, "category": "rejected",
+                 "reason": rj.reason, "raw": rj.raw} for rj in rejections]
+        rows += [{"file_id": file_id, "line": None, "record_key": r.key, "category": "suspended", "reason": reason,
+                  "raw": _raw_of(r)} for r, reason in suspended]
+        rows += [{"file_id": file_id, "line": None, "record_key": r.key, "category": "partial",
+                  "reason": f"part {r.part_number} of session {r.session_id}: waiting for the other parts",
+                  "raw": _raw_of(r)} for r in waiting]
+        for i in range(0, len(rows), CHUNK):
+            await ctx.session.execute(insert(SuspendedRecord).values(rows[i:i + CHUNK]).on_conflict_do_nothing())
+
+    @staticmethod
+    def _file_report(row: UsageFile) -> dict[str, Any]:
+        return {"id": row.id, "source": row.source, "name": row.name, "sha256": row.sha256, "layout": row.layout,
+                "received": row.received, "rated": row.rated, "duplicate": row.duplicate, "rejected": row.rejected,
+                "suspended": row.suspended, "amounts": {c: str(from_minor(int(v), c)) for c, v in row.amounts.items()},
+                "registeredAt": format_datetime(row.registered_at)}
+
+    async def files(self, ctx: Context, limit: int = 100) -> list[dict[str, Any]]:
+        rows = (await ctx.session.execute(select(UsageFile).order_by(UsageFile.registered_at.desc(), UsageFile.id)
+                                          .limit(limit))).scalars()
+        return [self._file_report(r) for r in rows]
+
+    # --- suspense --------------------------------------------------------------------------------------------
+    async def suspense(self, ctx: Context, status: str = "pending", limit: int = 100) -> list[dict[str, Any]]:
+        rows = (await ctx.session.execute(select(SuspendedRecord).where(SuspendedRecord.status == status)
+                                          .order_by(SuspendedRecord.created_at, SuspendedRecord.id)
+                                          .limit(limit))).scalars()
+        now = utcnow()
+        return [{"id": r.id, "file": r.file_id, "line": r.line, "category": r.category, "reason": r.reason,
+                 "record": r.raw, "status": r.status, "attempts": r.attempts,
+                 "ageHours": round((now - r.created_at).total_seconds() / 3600, 1)} for r in rows]
+
+    async def reprocess(self, ctx: Context, ids: list[int] | None = None,
+                        corrections: Mapping[int, Mapping[str, Any]] | None = None) -> dict[str, int]:
+        """Run pending suspended records through the pipeline again (all, or ``ids``), with field corrections per
+        record; each ends rated, duplicate, or stays pending with its new reason."""
+        corrections = corrections or {}
+        stmt = select(SuspendedRecord).where(SuspendedRecord.status == "pending").with_for_update(skip_locked=True)
+        if ids is not None:
+            stmt = stmt.where(SuspendedRecord.id.in_(ids))
+            known = set((await ctx.session.execute(select(SuspendedRecord.id).where(
+                SuspendedRecord.id.in_(ids), SuspendedRecord.status == "pending"))).scalars())
+            missing = sorted(set(ids) - known)
+            if missing:
+                raise SuspendedRecordNotFound(f"no pending suspended record {', '.join(map(str, missing))}")
+        rows = list((await ctx.session.execute(stmt.order_by(SuspendedRecord.id))).scalars())
+        by_key: dict[str, SuspendedRecord] = {}
+        records: list[UsageRecord] = []
+        result = {"rated": 0, "duplicate": 0, "pending": 0}
+        for row in rows:
+            raw = {**row.raw, **corrections.get(row.id, {})}
+            try:
+                record = layouts.normalize(raw, str(raw.get("origin") or "files"))
+            except ValueError as exc:
+                row.reason, row.category, row.raw = str(exc), "rejected", dict(raw)
+                row.attempts += 1
+                result["pending"] += 1
+                continue
+            if record.key in by_key:  # two suspended copies of one record: the later one is a duplicate
+                self._resolve(row, "duplicate")
+                result["duplicate"] += 1
+                continue
+            row.raw, row.record_key = dict(raw), record.key
+            by_key[record.key] = row
+            records.append(record)
+        await ctx.session.flush()
+        out = await self.process(ctx, records, None, pending_keys=set(by_key))
+        for rated in out.rated:
+            for part in out.parts_of(rated.record):
+                self._resolve(by_key[part.key], "rated" if part.key == rated.record.key else "assembled")
+                result["rated"] += 1
+        for dup in out.duplicate:
+            self._resolve(by_key[dup.key], "duplicate")
+            result["duplicate"] += 1
+        for record, reason in out.suspended:
+            for part in out.parts_of(record):
+                row = by_key[part.key]
+                if part.key != record.key:  # a part of an assembled session that is suspended as a whole
+                    self._resolve(row, "assembled")
+                else:
+                    row.reason, row.category = reason, "suspended"
+                    row.attempts += 1
+            if record.key not in by_key:
+                ctx.session.add(SuspendedRecord(file_id=None, line=None, record_key=record.key,
+                                                category="suspended", reason=reason, raw=_raw_of(record)))
+            result["pending"] += 1
+        for part in out.waiting:
+            by_key[part.key].attempts += 1
+            result["pending"] += 1
+        await ctx.session.flush()
+        return result
+
+    @staticmethod
+    def _resolve(row: SuspendedRecord, status: str) -> None:
+        row.status = status
+        row.resolved_at = utcnow()
+
+    async def discard(self, ctx: Context, record_id: int) -> None:
+        row = await ctx.session.get(SuspendedRecord, record_id, with_for_update=True)
+        if row is None or row.status != "pending":
+            raise SuspendedRecordNotFound(f"no pending suspended record {record_id}")
+        self._resolve(row, "discarded")
+        await ctx.session.flush()
+
+    async def report(self, ctx: Context) -> dict[str, Any]:
+        """Per-file reconciliation and the suspense queue by age and reason."""
+        files = await self.files(ctx, limit=1000)
+        age = func.extract("epoch", func.now() - SuspendedRecord.created_at) / 3600
+        bucket = func.width_bucket(age, [0, 24, 24 * 7, 24 * 30])
+        by_age = {int(b): int(n) for b, n in (await ctx.session.execute(
+            select(bucket, func.count()).where(SuspendedRecord.status == "pending").group_by(bucket))).all()}
+        reasons = [{"category": c, "reason": r, "count": int(n)} for c, r, n in (await ctx.session.execute(
+            select(SuspendedRecord.category, SuspendedRecord.reason, func.count())
+            .where(SuspendedRecord.status == "pending")
+            .group_by(SuspendedRecord.category, SuspendedRecord.reason).order_by(func.count().desc()).limit(50)))]
+        return {"files": files,
+                "suspense": {"under1Day": by_age.get(1, 0), "1To7Days": by_age.get(2, 0),
+                             "7To30Days": by_age.get(3, 0), "over30Days": by_age.get(4, 0),
+                             "byReason": reasons}}
+
+    # --- single records (TMF635 POST /usage) -----------------------------------------------------------------
+    async def rate_one(self, ctx: Context, raw: dict[str, Any], source: str = "api") -> dict[str, Any]:
+        """Mediate and rate one record; returns the stored usage, or raises (nothing is written for a record that
+        cannot be rated: the caller is told why)."""
+        try:
+            record = layouts.normalize(raw, source)
+        except ValueError as exc:
+            raise InvalidUsageRecord(str(exc)) from exc
+        if record.session_id is not None:
+            raise InvalidUsageRecord("partial records (sessionId, partNumber) are taken in usage files only")
+        out = await self.process(ctx, [record], None)
+        if out.duplicate:
+            raise InvalidUsageRecord(f"record '{record.record_id}' of '{record.origin}' was already received",
+                                     code="DUPLICATE_USAGE_RECORD", status=409)
+        if out.suspended:
+            raise InvalidUsageRecord(out.suspended[0][1], code="USAGE_RECORD_NOT_RATED", status=422)
+        return out.documents[0]

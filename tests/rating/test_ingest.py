@@ -1,0 +1,118 @@
+"""Usage files in, rated TMF635 usage out: counts reconcile per file, files and records are taken once, guiding by
+event time, suspense and re-processing, allowances consumed in event-time order per billing period."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.charging.helpers import open_account
+from tests.rating.helpers import MB, at, call, csv_file, ingest, jsonl_file, rec, reconciles, usage_of
+
+
+async def test_counts_reconcile_and_records_are_rated_once(rt: Any, tenant: str) -> None:
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    n = acc["msisdn"]
+    records = [rec(f"r{i}", n, at(3, 10 + i), quantity=2 * MB) for i in range(4)]
+    records.append(rec("v1", n, at(3, 9), "voice", 90))
+    records.append(rec("r0", n, at(3, 10), quantity=2 * MB))  # the same record twice in one file
+    records.append(rec("bad", n, at(3, 9), quantity=-5))  # fails validation
+    records.append(rec("lost", "+33699999999", at(3, 9)))  # nobody uses the number
+    report = await ingest(rt, tenant, "msc1-0001.csv", csv_file(records))
+    assert (report["received"], report["rated"], report["duplicate"], report["rejected"], report["suspended"]) == \
+        (8, 5, 1, 1, 1)
+    assert reconciles(report) and report["duplicateFile"] is False
+    # data 0.01 EUR/MB: 4 x 2 MB = 0.08; voice 0.60/min per second: 90 s = 0.90
+    assert report["amounts"] == {"EUR": "0.98"}
+    usage = await usage_of(rt, tenant, acc["id"])
+    assert len(usage) == 5 and sum(u["_minor"] for u in usage) == 98
+    assert {u["usageSpecification"]["name"] for u in usage} == {"data", "voice"}
+
+    # the same file again: a duplicate, nothing changes
+    again = await ingest(rt, tenant, "msc1-0001.csv", csv_file(records))
+    assert again["duplicateFile"] is True and again["id"] == report["id"]
+    assert len(await usage_of(rt, tenant, acc["id"])) == 5
+    # the records re-delivered in another file (another layout): every one a duplicate
+    redelivered = await ingest(rt, tenant, "msc1-0001-resent.jsonl", jsonl_file(records[:5]))
+    assert (redelivered["received"], redelivered["duplicate"], redelivered["rated"]) == (5, 5, 0)
+    assert len(await usage_of(rt, tenant, acc["id"])) == 5
+    # the same record id from another origin is another record
+    other = await ingest(rt, tenant, "msc2-0001.csv", csv_file([{**records[0], "origin": "msc2"}]))
+    assert other["rated"] == 1
+
+    pending = await call(rt, tenant, "suspense")
+    reasons = {p["category"]: p["reason"] for p in pending}
+    assert "'quantity' -5 must be a non-negative number" in reasons["rejected"]
+    assert "unknown number 33699999999" in reasons["suspended"]
+
+
+async def test_unreadable_file_is_refused_and_nothing_is_written(rt: Any, tenant: str) -> None:
+    from openbss.rating.errors import UnreadableUsageFile
+
+    with pytest.raises(UnreadableUsageFile, match="header lacks msisdn"):
+        await ingest(rt, tenant, "x.csv", b"recordId,eventTime,usageType,quantity\n1,2026-11-01T00:00:00Z,data,1\n")
+    assert (await call(rt, tenant, "files")) == []
+
+
+async def test_guiding_by_event_time_bills_the_owner_at_that_moment(rt: Any, tenant: str) -> None:
+    first = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    second = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    number = first["msisdn"]
+    await call(rt, tenant, "assign_number", number, first["id"], at(1))
+    await call(rt, tenant, "assign_number", number, second["id"], at(10, 0))  # the number changed owners
+    report = await ingest(rt, tenant, "f.csv", csv_file([
+        rec("a", number, at(9, 23, minute=59)), rec("b", number, at(10, 0)), rec("c", number, at(20)),
+        rec("early", number, at(1, 0, month=10)),
+    ]))
+    assert (report["rated"], report["suspended"]) == (3, 1)
+    assert [u["usageCharacteristic"][0]["value"] for u in await usage_of(rt, tenant, first["id"])] == ["a"]
+    assert [u["usageCharacteristic"][0]["value"] for u in await usage_of(rt, tenant, second["id"])] == ["b", "c"]
+    [held] = await call(rt, tenant, "suspense")
+    assert held["reason"] == (f"number {number.lstrip('+')} was not assigned to a subscription at "
+                              "2026-10-01T00:00:00.000Z")
+
+
+async def test_suspended_records_are_corrected_or_re_guided_and_reprocessed(rt: Any, tenant: str) -> None:
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    report = await ingest(rt, tenant, "f.csv", csv_file([
+        rec("x1", "+33600000001", at(5)), rec("x2", acc["msisdn"], at(5), eventTime="yesterday"),
+    ]))
+    assert (report["suspended"], report["rejected"]) == (1, 1)
+    pending = {p["category"]: p for p in await call(rt, tenant, "suspense")}
+    # nothing is known yet: both stay pending, with their reasons
+    assert await call(rt, tenant, "reprocess") == {"rated": 0, "duplicate": 0, "pending": 2}
+    # the number's owner becomes known, the bad field is corrected
+    await call(rt, tenant, "assign_number", "+33600000001", acc["id"], at(1))
+    result = await call(rt, tenant, "reprocess",
+                        corrections={pending["rejected"]["id"]: {"eventTime": at(6).isoformat()}})
+    assert result == {"rated": 2, "duplicate": 0, "pending": 0}
+    assert await call(rt, tenant, "suspense") == []
+    assert len(await usage_of(rt, tenant, acc["id"])) == 2
+    # re-processing again, or the file's records re-delivered, changes nothing
+    assert await call(rt, tenant, "reprocess") == {"rated": 0, "duplicate": 0, "pending": 0}
+    again = await ingest(rt, tenant, "f2.csv", csv_file([rec("x1", "+33600000001", at(5))]))
+    assert again["duplicate"] == 1
+    rep = await call(rt, tenant, "report")
+    assert all(reconciles(f) for f in rep["files"])
+    assert rep["suspense"]["under1Day"] == 0
+
+
+async def test_allowances_are_consumed_in_event_time_order_per_period(rt: Any, tenant: str) -> None:
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0", data_allowance_mb=10)
+    n = acc["msisdn"]
+    # the file lists the later session first: the earlier one takes the allowance
+    report = await ingest(rt, tenant, "f.csv", csv_file([
+        rec("late", n, at(20), quantity=6 * MB), rec("early", n, at(2), quantity=6 * MB),
+        rec("next-month", n, at(1, 0, month=12), quantity=6 * MB),
+    ]))
+    assert report["rated"] == 3
+    usage = {u["usageCharacteristic"][0]["value"]: u for u in await usage_of(rt, tenant, acc["id"])}
+    assert (usage["early"]["_allowance"], usage["early"]["_minor"]) == (6 * MB, 0)
+    assert (usage["late"]["_allowance"], usage["late"]["_minor"]) == (4 * MB, 2)  # 2 MB at 0.01
+    assert (usage["next-month"]["_allowance"], usage["next-month"]["_minor"]) == (6 * MB, 0)  # a new period
+    assert usage["early"]["ratedProductUsage"][0]["usageRatingTag"] == "included usage"
+    assert usage["late"]["ratedProductUsage"][0]["usageRatingTag"] == "non included usage"
+    # a later file continues the period's consumption: the allowance is spent
+    more = await ingest(rt, tenant, "g.csv", csv_file([rec("more", n, at(25), quantity=MB)]))
+    assert more["amounts"] == {"EUR": "0.01"}
