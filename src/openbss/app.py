@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from openbss import __version__
 from openbss.account import api as account_api
+from openbss.assurance import api as assurance_api
 from openbss.care import api as care_api
 from openbss.catalog import api as catalog_api
 from openbss.charging import api as charging_api
@@ -40,7 +41,7 @@ def domain_routers(services: Services) -> list[tuple[str, APIRouter]]:
             *account_api.routers(services.account), *catalog_api.routers(services.catalog),
             *charging_api.routers(services.charging), *ordering_api.routers(services.ordering),
             *provisioning_api.routers(services.provisioning), *inventory_api.routers(services.inventory),
-            *care_api.routers(services.care),
+            *care_api.routers(services.care), *assurance_api.routers(services.assurance),
             ("Privacy (GDPR)", privacy_router(services.personal_data))]
 
 

@@ -19,6 +19,8 @@ from decimal import Decimal
 from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
+from openbss.assurance import wiring as assurance_wiring
+from openbss.assurance.wiring import AssuranceServices
 from openbss.care import wiring as care_wiring
 from openbss.care.wiring import CareServices
 from openbss.catalog import wiring as catalog_wiring
@@ -74,6 +76,7 @@ class Services:
     charging: ChargingServices
     selfcare: SelfcareServices
     care: CareServices
+    assurance: AssuranceServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -82,7 +85,7 @@ class Services:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
                 *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
-                *self.care.apis]
+                *self.care.apis, *self.assurance.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -118,6 +121,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     care = care_wiring.build(settings, customer.service)
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
+    assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)
@@ -132,7 +136,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_eraser("party", party.service.erase_party, order=900)
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
-                    selfcare=selfcare, care=care, personal_data=registry)
+                    selfcare=selfcare, care=care, assurance=assurance,
+                    personal_data=registry)
 
 
 def tmf_apis(settings: Settings) -> list[TmfApi]:
@@ -154,6 +159,8 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: housekeeping(s, db, services.selfcare, stop))
     runtime.background_loops.append(lambda stop: messaging_loop(db, s, stop))
     runtime.background_loops.append(services.care.escalation(db).run)
+    if s.assurance_syslog_port is not None:
+        runtime.background_loops.append(services.assurance.syslog_listener(db).run)
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

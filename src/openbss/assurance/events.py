@@ -1,0 +1,14 @@
+"""Events service assurance emits (api ``alarm``, through the TMF kit, on the TMF642 hub and the backbone):
+``AlarmCreateEvent``, ``AlarmAttributeValueChangeEvent`` (a repeat, an acknowledgement, a comment, a clear…),
+``AlarmStateChangeEvent`` (raised → updated → cleared), ``AlarmDeleteEvent``, and the tasks' ``AckAlarmsCreateEvent``,
+``UnAckAlarmsCreateEvent``, ``ClearAlarmsCreateEvent``, ``CommentAlarmsCreateEvent``. Assurance consumes no other
+domain's events: it commands care to raise and resolve tickets in the transaction of the alarm that causes it."""
+
+from __future__ import annotations
+
+API = "alarm"
+KINDS = ("Create", "AttributeValueChange", "StateChange", "Delete")
+ALARM_EVENTS = tuple(f"Alarm{k}Event" for k in KINDS)
+TASK_EVENTS = tuple(f"{t}CreateEvent" for t in ("AckAlarms", "UnAckAlarms", "ClearAlarms", "CommentAlarms"))
+
+__all__ = ["ALARM_EVENTS", "API", "TASK_EVENTS"]
