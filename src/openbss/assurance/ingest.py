@@ -199,16 +199,16 @@ class SyslogListener:
         self.stats = ListenerStats()
         self.bound_port: int | None = None
         self.ready = asyncio.Event()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=100_000)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=100_000)
 
-    def _received(self, data: bytes) -> None:
+    def _received(self, data: Any) -> None:
         self.stats.received += 1
         try:
             self._queue.put_nowait(data)
         except asyncio.QueueFull:
             self.stats.failed += 1
 
-    def _signals(self, datagrams: list[bytes]) -> list[Signal]:
+    def _signals(self, datagrams: list[Any]) -> list[Signal]:
         now = datetime.now(UTC)
         out = []
         for data in datagrams:
@@ -224,7 +224,7 @@ class SyslogListener:
                 out.append(signal)
         return out
 
-    async def drain(self, first: list[bytes] | None = None) -> int:
+    async def drain(self, first: list[Any] | None = None) -> int:
         """Apply what has been received so far (after ``first``); the number of signals applied."""
         datagrams = list(first or [])
         while not self._queue.empty() and len(datagrams) < self.batch:
@@ -241,6 +241,21 @@ class SyslogListener:
             self.stats.applied += len(signals)
         return len(signals)
 
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Apply what arrives until ``stop``, then what is left."""
+        while not stop.is_set():
+            if self._queue.empty():
+                getter = asyncio.ensure_future(self._queue.get())
+                stopper = asyncio.ensure_future(stop.wait())
+                done, pending = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                await self.drain([getter.result()] if getter in done else [])
+            else:
+                await self.drain()
+        while not self._queue.empty():
+            await self.drain()
+
     async def run(self, stop: asyncio.Event) -> None:
         listener = self
 
@@ -254,18 +269,7 @@ class SyslogListener:
         self.ready.set()
         log.info("syslog listener on udp/%s:%s", self.host, self.bound_port)
         try:
-            while not stop.is_set():
-                if self._queue.empty():
-                    getter = asyncio.ensure_future(self._queue.get())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    done, pending = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                    for task in pending:
-                        task.cancel()
-                    await self.drain([getter.result()] if getter in done else [])
-                else:
-                    await self.drain()
-            while not self._queue.empty():
-                await self.drain()
+            await self.serve(stop)
         finally:
             transport.close()
 

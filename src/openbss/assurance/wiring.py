@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.assurance import models
-from openbss.assurance.ingest import SyslogListener
+from openbss.assurance.ingest import Sink, SyslogListener
 from openbss.assurance.schemas import ALARM_SPEC, ALARM_TYPE
 from openbss.assurance.service import (
     ALARM_API,
@@ -22,6 +22,7 @@ from openbss.assurance.service import (
     Tickets,
     alarm_id,
 )
+from openbss.assurance.snmp import SnmpTrapListener, V3User
 from openbss.platform.db import Database
 from openbss.platform.tmf.resource import (
     ResourceService,
@@ -56,15 +57,30 @@ class AssuranceServices:
     def syslog_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SyslogListener:
         """The syslog listener of ``tenant`` (default: the settings'), applying each batch in one transaction."""
         s = self.settings
-        tenant_id = tenant or s.assurance_syslog_tenant
-
-        async def sink(signals: list[Signal]) -> None:
-            async with db.transaction(tenant_id) as session:
-                await self.service.apply(system_context(tenant_id, session, s.public_url, "syslog"), signals)
-
+        sink = self._sink(db, tenant or s.assurance_syslog_tenant, "syslog")
         chosen = port if port is not None else s.assurance_syslog_port
         return SyslogListener(sink, s.assurance_syslog_host, 5514 if chosen is None else chosen,
                               s.assurance_syslog_batch)
+
+
+    def snmp_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SnmpTrapListener:
+        """The SNMP trap listener of ``tenant`` (default: the settings' syslog tenant)."""
+        s = self.settings
+        chosen = port if port is not None else s.assurance_snmp_port
+        users = tuple(V3User(name=u["name"], engine_id=u["engineId"], auth_key=u.get("authKey"),
+                             priv_key=u.get("privKey"), auth_protocol=u.get("authProtocol", "SHA"),
+                             priv_protocol=u.get("privProtocol", "AES")) for u in s.assurance_snmp_v3_users)
+        return SnmpTrapListener(self._sink(db, tenant or s.assurance_syslog_tenant, "snmp"),
+                                s.assurance_syslog_host, 1162 if chosen is None else chosen,
+                                s.assurance_syslog_batch, tuple(s.assurance_snmp_communities), users)
+
+    def _sink(self, db: Database, tenant_id: str, subject: str) -> Sink:
+        async def sink(signals: list[Signal]) -> None:
+            async with db.transaction(tenant_id) as session:
+                await self.service.apply(system_context(tenant_id, session, self.settings.public_url, subject),
+                                         signals)
+
+        return sink
 
 
 def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> AssuranceServices:
