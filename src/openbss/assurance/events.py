@@ -9,6 +9,10 @@ from __future__ import annotations
 API = "alarm"
 KINDS = ("Create", "AttributeValueChange", "StateChange", "Delete")
 ALARM_EVENTS = tuple(f"Alarm{k}Event" for k in KINDS)
-TASK_EVENTS = tuple(f"{t}CreateEvent" for t in ("AckAlarms", "UnAckAlarms", "ClearAlarms", "CommentAlarms"))
+TASKS = ("AckAlarms", "UnAckAlarms", "ClearAlarms", "CommentAlarms")
+TASK_EVENTS = tuple(f"{t}CreateEvent" for t in TASKS)
+#: every event type the hub of the API accepts subscriptions to (the kit declares the four kinds of every resource;
+#: a task, never updated nor deleted, emits only its creation)
+EVENT_TYPES = (*ALARM_EVENTS, *(f"{t}{k}Event" for t in TASKS for k in KINDS))
 
-__all__ = ["ALARM_EVENTS", "API", "TASK_EVENTS"]
+__all__ = ["ALARM_EVENTS", "API", "EVENT_TYPES", "TASK_EVENTS"]
