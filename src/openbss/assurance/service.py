@@ -120,13 +120,17 @@ class AlarmStore(DocumentStore):
     """Alarms are stored with their reduction key and whether they are open; the insert is ``ON CONFLICT DO
     NOTHING`` on the partial unique index of open alarms, so concurrent raises of one problem make one alarm."""
 
+    async def documents(self, ctx: Context, rows: list[TmfDocument]) -> list[dict[str, Any]]:
+        # stored with the integer id; the kit works with the row's (string) id
+        return [{**doc, "id": str(doc["id"])} if "id" in doc else doc for doc in await super().documents(ctx, rows)]
+
     def shape(self, base_url: str, resource_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         out = super().shape(base_url, resource_id, doc)
         out["id"] = int(resource_id)
         return out
 
     async def insert(self, ctx: Context, resource_id: str, doc: dict[str, Any], **columns: Any) -> TmfDocument:
-        stored = await self.resource.codec.encode(ctx, resource_id, doc)
+        stored = {**await self.resource.codec.encode(ctx, resource_id, doc), "id": int(resource_id)}
         now = utcnow()
         values = {"id": resource_id, "body": stored, "last_update": now, "created_at": now,
                   "reduction_key": doc["reductionKey"], "is_open": doc.get("state") != "cleared"}
@@ -140,7 +144,8 @@ class AlarmStore(DocumentStore):
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.is_open = doc.get("state") != "cleared"  # type: ignore[attr-defined]
-        return await super().replace(ctx, row, doc)
+        # the id in the document is the specification's integer (filters compare it as a number)
+        return await super().replace(ctx, row, {**doc, "id": int(row.id)})
 
 
 class AlarmRules(ResourceHooks):
@@ -346,7 +351,7 @@ class AlarmService(ResourceService):
                 raise InvalidPattern("an empty pattern would match every alarm; name at least one attribute")
             wanted = dict(pattern)
             if "id" in wanted:
-                wanted["id"] = str(wanted["id"])
+                wanted["id"] = int(wanted["id"])
             stmt = (select(Alarm.id).where(Alarm.body.op("@>")(wanted))
                     .order_by(Alarm.created_at).limit(limit))
             for row_id in (await ctx.session.execute(stmt)).scalars():
