@@ -57,7 +57,6 @@ def upgrade() -> None:
         sa.Column('object_type', sa.String(length=20), nullable=False),
         sa.Column('object_id', sa.String(length=256), nullable=False),
         sa.Column('ticket_id', sa.String(length=64), nullable=True),
-        sa.Column('open_alarms', sa.Integer(), server_default='0', nullable=False),
         sa.Column('is_open', sa.Boolean(), server_default='true', nullable=False),
         sa.Column('opened_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),

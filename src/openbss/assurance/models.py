@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String, func, literal_column, text
+from sqlalchemy import Boolean, DateTime, Index, String, func, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.db import Base, TenantScoped
@@ -55,7 +55,6 @@ class AlarmProblem(TenantScoped, Base):
     object_type: Mapped[str] = mapped_column(String(20))
     object_id: Mapped[str] = mapped_column(String(256))
     ticket_id: Mapped[str | None] = mapped_column(String(64))
-    open_alarms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
