@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint install browser clean-demo
+.PHONY: demo test lint install browser snmp-tools clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,17 @@ browser:
 	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
 	  echo "could not install chromium: the browser tests skip (and fail under CI=true)"; }
 
+# Debian's net-snmp command-line tools: the SNMP trap tests send real traps with snmptrap
+snmp-tools:
+	@command -v snmptrap >/dev/null || { echo "installing Debian's snmp tools for the trap tests"; \
+	  apt-get install -y -q snmp >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q snmp >/dev/null 2>&1; } || \
+	  echo "could not install snmp: the trap tests skip (and fail under CI=true)"; }
+
 # the suite in parallel: one process per worker, each with its own database (openbss_test_<pid>), temporary
 # directory and NATS streams; TEST_WORKERS=0 runs it in this process
 TEST_WORKERS ?= 2
-test: lint browser
+test: lint browser snmp-tools
 	$(BIN)/python -m openbss.cli db check
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from openbss import __version__
 from openbss.account import api as account_api
+from openbss.assurance import api as assurance_api
 from openbss.billing import api as billing_api
 from openbss.care import api as care_api
 from openbss.catalog import api as catalog_api
@@ -48,6 +49,7 @@ def domain_routers(services: Services) -> list[tuple[str, APIRouter]]:
             *care_api.routers(services.care),
             *billing_api.routers(services.billing),
             *payments_api.routers(services.payments),
+            *assurance_api.routers(services.assurance),
             ("Privacy (GDPR)", privacy_router(services.personal_data))]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import openbss.account.models
+import openbss.assurance.models
 import openbss.billing.models
 import openbss.care.models
 import openbss.catalog.models

@@ -19,6 +19,8 @@ from typing import Any
 from openbss.account import wiring as account_wiring
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
+from openbss.assurance import wiring as assurance_wiring
+from openbss.assurance.wiring import AssuranceServices
 from openbss.billing import wiring as billing_wiring
 from openbss.billing.runs import billing_loop
 from openbss.billing.wiring import BillingServices
@@ -82,6 +84,7 @@ class Services:
     care: CareServices
     billing: BillingServices
     payments: PaymentServices
+    assurance: AssuranceServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -90,7 +93,7 @@ class Services:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
                 *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
-                *self.care.apis, *self.billing.apis, *self.payments.apis]
+                *self.care.apis, *self.billing.apis, *self.payments.apis, *self.assurance.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -132,6 +135,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)
+    assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)
@@ -209,6 +213,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
                     rating=rating, selfcare=selfcare, care=care, billing=billing, payments=payments,
+                    assurance=assurance,
                     personal_data=registry)
 
 
@@ -233,6 +238,10 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(services.care.escalation(db).run)
     runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
     runtime.background_loops.append(services.payments.loop)
+    if s.assurance_syslog_port is not None:
+        runtime.background_loops.append(services.assurance.syslog_listener(db).run)
+    if s.assurance_snmp_port is not None:
+        runtime.background_loops.append(services.assurance.snmp_listener(db).run)
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     #: transaction
     care_escalation_interval_seconds: float = 5.0
     care_escalation_batch: int = 50
+    # Service assurance: the RFC 5424 syslog UDP listener a worker (and the demo) runs; no port, no listener.
+    # Its alarms go to one tenant. Datagrams are applied in batches, one transaction each.
+    assurance_syslog_port: int | None = None
+    assurance_syslog_host: str = "127.0.0.1"
+    assurance_syslog_tenant: str = "demo"
+    assurance_syslog_batch: int = 500
+    # The SNMP trap listener (v2c communities; v3 users as JSON: [{"name", "engineId", "authKey", "privKey",
+    # "authProtocol": "SHA", "privProtocol": "AES"}]); no port, no listener. Its alarms go to the syslog tenant.
+    assurance_snmp_port: int | None = None
+    assurance_snmp_communities: list[str] = ["public"]
+    assurance_snmp_v3_users: list[dict[str, str]] = []
     #: where ticket attachments are stored (a directory or s3://bucket/prefix; default data_dir/care-attachments)
     care_attachment_url: str | None = None
     #: an attachment's size at most (its base64 in a request is also bounded by OPENBSS_MAX_BODY_BYTES)

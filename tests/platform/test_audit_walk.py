@@ -192,6 +192,19 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
                  "channel": [{"id": "phone", "href": "http://testserver/api/care/v1/channel/phone"}]}),
         {"status": "closed"}),
     ("customerBillManagement", "customerBillOnDemand"): (_bill_on_demand, {}),
+    ("alarm", "alarm"): (
+        _static({"alarmType": "equipmentAlarm", "perceivedSeverity": "minor", "probableCause": "fanFailure",
+                 "alarmedObject": {"id": "walk-ne"}, "sourceSystemId": "ems", "state": "raised",
+                 "alarmRaisedTime": "2026-12-01T10:00:00Z"}), {"alarmDetails": "changed"}),
+    ("alarm", "ackAlarms"): (_static({"ackSystemId": "noc", "ackUserId": "walker",
+                                      "alarmPattern": [{"alarmedObject": {"id": "walk-ne"}}]}), {}),
+    ("alarm", "unAckAlarms"): (_static({"ackSystemId": "noc", "ackUserId": "walker",
+                                        "alarmPattern": [{"alarmedObject": {"id": "walk-ne"}}]}), {}),
+    ("alarm", "commentAlarms"): (_static({"comment": {"comment": "walked"},
+                                          "alarmPattern": [{"alarmedObject": {"id": "walk-ne"}}]}), {}),
+    ("alarm", "clearAlarms"): (_static({"clearSystemId": "noc", "clearUserId": "walker",
+                                        "alarmClearedTime": "2026-12-01T11:00:00Z",
+                                        "alarmPattern": [{"alarmedObject": {"id": "walk-ne"}}]}), {}),
 }
 
 

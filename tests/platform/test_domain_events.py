@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from openbss.account import events as account
+from openbss.assurance import events as assurance
 from openbss.catalog import events as catalog
 from openbss.customer import events as customer
 from openbss.ordering import events as ordering
@@ -22,6 +23,7 @@ def test_declared_event_types_are_what_the_apis_emit(services: Any) -> None:
         customer.API: customer.EVENT_TYPES, account.API: account.EVENT_TYPES,
         provisioning.API: provisioning.EVENT_TYPES, **catalog.EVENT_TYPES, **ordering.EVENT_TYPES,
         **payments.EVENT_TYPES,
+        assurance.API: assurance.EVENT_TYPES,
     }
     for name, types in declared.items():
         assert name in apis, f"events.py names an API the root does not build: {name}"

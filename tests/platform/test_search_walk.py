@@ -158,6 +158,24 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
                 "logicalResource": b["logicalResource"],
                 "receiverLogicalResource": buckets[1 - i]["logicalResource"][0],
                 "amount": {"amount": 1, "units": b["remainingValue"]["units"]}})
+    tmf642 = "/tmf-api/alarm/v4"
+    for i, (severity, cause) in enumerate((("critical", "lossOfSignal"), ("minor", "fanFailure"),
+                                          ("major", "powerProblem"))):
+        await post(f"{tmf642}/alarm", {
+            "alarmType": ("communicationsAlarm", "equipmentAlarm")[i % 2], "perceivedSeverity": severity,
+            "probableCause": cause, "specificProblem": f"problem {i}", "alarmedObject": {"id": f"ne-{i % 2}"},
+            "sourceSystemId": f"ems-{i}", "state": "raised", "alarmRaisedTime": f"2026-12-0{i + 1}T10:00:00Z",
+            "serviceAffecting": bool(i % 2), "alarmDetails": f"details {i}"})
+    for i in range(2):
+        pattern = [{"alarmedObject": {"id": f"ne-{i}"}}]
+        await post(f"{tmf642}/ackAlarms", {"ackSystemId": f"noc-{i}", "ackUserId": f"u{i}", "alarmPattern": pattern})
+        await post(f"{tmf642}/unAckAlarms", {"ackSystemId": f"noc-{i}", "ackUserId": f"u{i}",
+                                              "alarmPattern": pattern})
+        await post(f"{tmf642}/commentAlarms", {"comment": {"comment": f"c{i}"}, "alarmPattern": pattern})
+    for i in range(2):
+        await post(f"{tmf642}/clearAlarms", {"clearSystemId": f"noc-{i}", "clearUserId": f"u{i}",
+                                              "alarmClearedTime": f"2026-12-0{i + 4}T10:00:00Z",
+                                              "alarmPattern": [{"probableCause": ("fanFailure", "nothing")[i]}]})
 
 
 @pytest.fixture(scope="module")

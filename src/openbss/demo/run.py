@@ -86,6 +86,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     from openbss.rating.collect import watch
 
     configure_logging(settings.log_level, json_logs=False)
+    if settings.assurance_syslog_port is None:  # the demo listens for syslog alarms on loopback, port 5514
+        settings = settings.model_copy(update={"assurance_syslog_port": 5514, "assurance_syslog_tenant": DEMO_TENANT})
     rt = Runtime.build(settings)
     services = build_services(settings, rt)
     wire_worker(services, rt)
@@ -130,6 +132,9 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Trouble tickets", f"{base}/tmf-api/troubleTicket/v4/troubleTicket"),
             ("Interactions", f"{base}/tmf-api/partyInteraction/v4/partyInteraction"),
             ("Usage files (watched directory)", str(inbox.resolve())),
+            ("Alarms", f"{base}/tmf-api/alarm/v4/alarm"),
+            ("Syslog alarms (RFC 5424)",
+             f"udp://{settings.assurance_syslog_host}:{settings.assurance_syslog_port}"),
             ("Health", f"{base}/health/ready"),
             ("Metrics", f"{base}/metrics"),
         ]

@@ -1,0 +1,71 @@
+"""Service assurance's HTTP APIs.
+
+* TMF642 Alarm Management at ``/tmf-api/alarm/v4/``: ``alarm`` and the operation tasks ``ackAlarms``,
+  ``unAckAlarms``, ``clearAlarms``, ``commentAlarms`` (with hub and events);
+* OpenBSS assurance at ``/api/assurance/v1/``: the Prometheus Alertmanager webhook (``alertmanager``), the
+  problems opened on managed objects (``problem``) and the JSON schema of the alarm's extension
+  (``schema/OpenBSSAlarm.json``). Reading needs ``assurance:read``, the webhook ``assurance:write``.
+"""
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+
+from openbss.assurance.errors import InvalidAlarm
+from openbss.assurance.ingest import InvalidReport, alertmanager_signals
+from openbss.assurance.schemas import extension_schema
+from openbss.assurance.service import SCHEMA_PATH, AssuranceService
+from openbss.assurance.wiring import AssuranceServices
+from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.errors import Forbidden
+from openbss.platform.runtime import authenticate
+from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
+from openbss.platform.tmf.router import api_router
+
+PREFIX = "/api/assurance/v1"
+
+
+def _staff(principal: Principal, action: str) -> None:
+    principal.require("assurance", action)
+    if principal.is_customer:
+        raise Forbidden("customers cannot use service assurance", code="CUSTOMER_FORBIDDEN")
+
+
+def assurance_router(service: AssuranceService) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["Service assurance"])
+
+    async def alertmanager(request: Request, body: dict[str, Any] = Body(...),
+                           principal: Principal = Depends(authenticate),
+                           _ct: None = Depends(json_content)) -> Response:
+        _staff(principal, WRITE)
+        try:
+            signals = alertmanager_signals(body, datetime.now(UTC))
+        except InvalidReport as exc:
+            raise InvalidAlarm(str(exc)) from exc
+        async with unit_of_work(request, principal) as ctx:
+            applied = await service.apply(ctx, signals)
+        return TmfJSONResponse(applied.counts())
+
+    async def problems(request: Request, objectId: str | None = Query(None),
+                       principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await service.impact.problems(ctx, objectId))
+
+    async def schema(request: Request) -> Response:
+        return TmfJSONResponse(extension_schema(f"{base_url(request)}{SCHEMA_PATH}"))
+
+    router.add_api_route("/alertmanager", alertmanager, methods=["POST"],
+                         summary="Prometheus Alertmanager webhook (version 4): firing raises, resolved clears")
+    router.add_api_route("/problem", problems, methods=["GET"],
+                         summary="Problems on managed objects and their trouble tickets")
+    router.add_api_route(SCHEMA_PATH.removeprefix(PREFIX), schema, methods=["GET"],
+                         summary="JSON schema of the OpenBSSAlarm extension")
+    return router
+
+
+def routers(svc: AssuranceServices) -> list[tuple[str, APIRouter]]:
+    return [(svc.api.title, api_router(svc.api, svc.services_of(svc.api))),
+            ("Service assurance", assurance_router(svc.service))]

@@ -1,0 +1,20 @@
+"""Service assurance's typed errors (HTTP status + stable code)."""
+
+from __future__ import annotations
+
+from openbss.platform.errors import BadRequest, Conflict
+
+
+class InvalidAlarm(BadRequest):
+    code = "INVALID_ALARM"
+
+
+class InvalidPattern(BadRequest):
+    code = "INVALID_ALARM_PATTERN"
+
+
+class AlarmContention(Conflict):
+    code = "ALARM_CONTENTION"
+
+
+__all__ = ["AlarmContention", "InvalidAlarm", "InvalidPattern"]
