@@ -93,12 +93,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: the largest ``offset`` of a list (PostgreSQL's OFFSET is a signed 64-bit integer)
+MAX_OFFSET = 2**63 - 1
+
+
 def format_datetime(value: datetime) -> str:
     """Date-times are stored and rendered in one fixed UTC form, so that string order is time order."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # the year always in four digits (strftime's %Y leaves years before 1000 unpadded, out of string order)
+    return f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _json_default(value: Any) -> Any:

@@ -27,12 +27,18 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform import audit
 from openbss.platform.auth import READ, WRITE, Principal, permissions_for
-from openbss.platform.db import TenantScoped, json_dumps, utcnow
+from openbss.platform.db import MAX_OFFSET, TenantScoped, json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, Forbidden, InvalidStateTransition, NotFound
 from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
-from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
+from openbss.platform.tmf.query import (
+    ListQuery,
+    parse_list_query,
+    project,
+    sql_condition,
+    sql_sort_key,
+)
 from openbss.platform.tmf.search import Searchable, SearchIndex
 from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime, load_spec
 
@@ -537,7 +543,7 @@ def json_or_merge_patch_content(request: Request) -> None:
 
 
 def _list_params(
-    offset: int | None = Query(None, ge=0, le=2**63 - 1, description="Index of the first result"),
+    offset: int | None = Query(None, ge=0, le=MAX_OFFSET, description="Index of the first result"),
     limit: int | None = Query(None, ge=1, le=1000, description="Maximum number of results"),
     fields: str | None = Query(None, description="Comma-separated attributes to return"),
     sort: str | None = Query(None, description="Comma-separated attributes, '-' for descending"),
