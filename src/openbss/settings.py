@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     hub_secret: str = "openbss-dev-hub-secret"  # noqa: S105 - development default, overridden in production
     hub_max_attempts: int = 8
     hub_timeout_seconds: float = 5.0
+    #: networks (CIDR, comma-separated) whose addresses callbacks may use although they are not public
+    #: (loopback, private, link-local...): for subscribers on the operator's private networks. Empty: none.
+    hub_callback_allow: str = ""
 
     # Events
     relay_batch_size: int = 200
@@ -159,6 +162,19 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 
+
+    @field_validator("hub_callback_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"OPENBSS_HUB_CALLBACK_ALLOW: '{item.strip()}' is not a network (CIDR)") from exc
+        return value
 
 @lru_cache
 def get_settings() -> Settings:
