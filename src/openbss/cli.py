@@ -175,9 +175,12 @@ def serve(
     server = _use_embedded_if_needed(settings)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    from openbss.platform.connections import server_options
+
     uvicorn.run(
         "openbss.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
         workers=workers, ssl_certfile=certfile, ssl_keyfile=keyfile, log_config=None, access_log=False,
+        **server_options(settings),
     )
     del server
 

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576
+    #: slow clients (platform/connections.py): a request's headers must arrive within the first, its body within
+    #: the second after them; open connections per client address (0: no cap; behind a load balancer, raise it)
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 60.0
+    http_max_connections_per_client: int = 100
 
     # Authentication. ``jwks_url`` makes any OIDC provider work; otherwise tokens are verified with the local
     # signing key (created under ``data_dir`` on first use, or given in ``jwt_private_key``/``jwt_public_key`` PEM).
