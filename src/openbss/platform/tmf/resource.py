@@ -104,6 +104,11 @@ class ResourceHooks:
     async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
         return None
 
+    async def authorize_customer_change(self, ctx: Context, current: dict[str, Any], merged: dict[str, Any]) -> None:
+        """A customer's change of a resource of its party (the kit checked that the party owns the resource before
+        and after the change): raise ``Forbidden`` where this resource asks more (e.g. an operator-granted role)."""
+        return None
+
 
 class DocumentCodec:
     """How a resource's document is stored. The default stores it as it is; a domain with personal data plugs
@@ -206,6 +211,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def owner_values(doc: Any, path: str) -> set[str]:
+    """The values at a dotted path of a document, through arrays (``relatedParty.id`` → every related party's id)."""
+    head, _, rest = path.partition(".")
+    if isinstance(doc, list):
+        return set().union(*(owner_values(item, path) for item in doc)) if doc else set()
+    if not isinstance(doc, dict) or head not in doc:
+        return set()
+    value = doc[head]
+    if rest:
+        return owner_values(value, rest)
+    if isinstance(value, list):
+        return {str(v) for v in value if isinstance(v, str | int)}
+    return {str(value)} if isinstance(value, str | int) else set()
 
 
 # --- the store: every query of a TMF document table ------------------------------------------------------
@@ -460,11 +480,25 @@ class ResourceService:
             new_state = merged.get(r.state_field) if r.state_field else None
             if r.state_field and old_state != new_state:
                 self.check_transition(old_state, new_state)
+            if ctx.principal.is_customer:
+                await self.authorize_customer_change(ctx, current, merged)
             await r.hooks.before_update(ctx, current, changes, merged)
             doc.clear()
             doc.update(merged)
 
         return await self.change(ctx, resource_id, apply)
+
+    async def authorize_customer_change(self, ctx: Context, current: dict[str, Any], merged: dict[str, Any]) -> None:
+        """A customer changes only what its own party owns, and the result stays its own: its party is at one of the
+        resource's owner paths before and after the change (it cannot hand the resource to another party, nor
+        take one over); then the resource's own rule (``ResourceHooks.authorize_customer_change``)."""
+        r = self.resource
+        party = ctx.principal.party_id or ""
+        for doc, when in ((current, "is"), (merged, "would be")):
+            if not any(party in owner_values(doc, path) for path in r.owner_paths):
+                raise Forbidden(f"{r.type} '{current.get('id')}' {when} not your party's: a customer changes only "
+                                f"its own party's resources ({', '.join(r.owner_paths)})", code="CUSTOMER_FORBIDDEN")
+        await r.hooks.authorize_customer_change(ctx, current, merged)
 
     def check_transition(self, old: Any, new: Any) -> None:
         transitions = self.resource.hooks.transitions
