@@ -4,11 +4,11 @@ event consumers and the bus. Built once by the app factory or the worker, reache
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from openbss.platform.auth import Principal, TokenVerifier, bearer_token
 from openbss.platform.db import Database
@@ -74,3 +74,13 @@ async def authenticate(request: Request) -> Principal:
         raise Unauthorized(f"tenant '{principal.tenant_id}' does not exist or is not active", code="UNKNOWN_TENANT")
     request.state.principal = principal
     return principal
+
+
+def permitted(scope: str, action: str) -> Callable[..., Awaitable[Principal]]:
+    """FastAPI dependency: the principal of the request, holding ``scope:action`` (403 otherwise). Checked before
+    the request's body is validated, so a caller without the permission learns nothing from validation errors."""
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+        principal.require(scope, action)
+        return principal
+
+    return dependency

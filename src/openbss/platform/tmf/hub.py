@@ -193,9 +193,12 @@ def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
         principal.require("hub", WRITE)
         principal.require(api.permission, READ)
 
+    async def authorized(principal: Principal = Depends(authenticate)) -> Principal:
+        _authorize(principal)  # before the body is validated
+        return principal
+
     async def register_listener(request: Request, body: EventSubscriptionInput = Body(...),
-                                principal: Principal = Depends(authenticate)) -> Response:
-        _authorize(principal)
+                                principal: Principal = Depends(authorized)) -> Response:
         require_json_body(request)
         _check_callback(body.callback)
         parse_hub_query(api, body.query)
@@ -210,8 +213,7 @@ def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
         return TmfJSONResponse(out, status_code=201, headers={"Location": location})
 
     async def unregister_listener(request: Request, id: str,
-                                  principal: Principal = Depends(authenticate)) -> Response:
-        _authorize(principal)
+                                  principal: Principal = Depends(authorized)) -> Response:
         async with unit_of_work(request, principal) as ctx:
             sub = await ctx.session.scalar(
                 select(HubSubscription).where(HubSubscription.id == id, HubSubscription.api == api.name))
@@ -221,8 +223,7 @@ def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
         return Response(status_code=204)
 
     async def get_listener(request: Request, id: str,
-                           principal: Principal = Depends(authenticate)) -> Response:
-        _authorize(principal)
+                           principal: Principal = Depends(authorized)) -> Response:
         async with unit_of_work(request, principal) as ctx:
             sub = await ctx.session.scalar(
                 select(HubSubscription).where(HubSubscription.id == id, HubSubscription.api == api.name))

@@ -585,6 +585,16 @@ def _list_params(
     return None
 
 
+def _authorizer(api: TmfApi, resource: TmfResource, action: str, op: str) -> Callable[..., Awaitable[Principal]]:
+    """The route's principal, authorized (a dependency: the permission is checked before the request's body is
+    validated, so a caller without it learns nothing from validation errors)."""
+    async def authorized(principal: Principal = Depends(authenticate)) -> Principal:
+        _authorize(principal, api, resource, action, op)
+        return principal
+
+    return authorized
+
+
 def _authorize(principal: Principal, api: TmfApi, resource: TmfResource, action: str, op: str) -> None:
     principal.require(api.permission, action)
     if principal.is_customer and op not in resource.customer_operations:
@@ -604,9 +614,8 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "create" in r.operations:
         async def create(request: Request, body: CreateModel = Body(...),  # type: ignore[valid-type]
-                         principal: Principal = Depends(authenticate),
+                         principal: Principal = Depends(_authorizer(api, r, WRITE, "create")),
                          _ct: None = Depends(json_content)) -> Response:
-            _authorize(principal, api, r, WRITE, "create")
             require_json_body(request)
             doc = body.to_doc()  # type: ignore[attr-defined]
             async with unit_of_work(request, principal) as ctx:
@@ -619,8 +628,7 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "list" in r.operations:
         async def list_(request: Request, _: None = Depends(_list_params),
-                        principal: Principal = Depends(authenticate)) -> Response:
-            _authorize(principal, api, r, READ, "list")
+                        principal: Principal = Depends(_authorizer(api, r, READ, "list"))) -> Response:
             q = parse_list_query(request.url.query, api.spec, r.read_definition or r.type, r.extra_attributes)
             async with unit_of_work(request, principal) as ctx:
                 items, total = await service.list(ctx, q)
@@ -634,8 +642,7 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "get" in r.operations:
         async def retrieve(request: Request, id: str, fields: str | None = Query(None),
-                           principal: Principal = Depends(authenticate)) -> Response:
-            _authorize(principal, api, r, READ, "get")
+                           principal: Principal = Depends(_authorizer(api, r, READ, "get"))) -> Response:
             q = parse_list_query(f"fields={fields}" if fields else "", api.spec, r.read_definition or r.type,
                                  r.extra_attributes)
             async with unit_of_work(request, principal) as ctx:
@@ -649,9 +656,8 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
     if "patch" in r.operations:
         async def patch(request: Request, id: str,
                         body: UpdateModel = Body(..., media_type="application/merge-patch+json"),  # type: ignore[valid-type]
-                        principal: Principal = Depends(authenticate),
+                        principal: Principal = Depends(_authorizer(api, r, WRITE, "patch")),
                         _ct: None = Depends(json_or_merge_patch_content)) -> Response:
-            _authorize(principal, api, r, WRITE, "patch")
             require_json_body(request, patch=True)
             changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
             async with unit_of_work(request, principal) as ctx:
@@ -664,8 +670,7 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "delete" in r.operations:
         async def delete(request: Request, id: str,
-                         principal: Principal = Depends(authenticate)) -> Response:
-            _authorize(principal, api, r, WRITE, "delete")
+                         principal: Principal = Depends(_authorizer(api, r, WRITE, "delete"))) -> Response:
             async with unit_of_work(request, principal) as ctx:
                 await service.delete(ctx, id)
             return Response(status_code=204)
