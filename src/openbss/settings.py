@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     hub_callback_allow: str = ""
 
     # Events
+    #: the largest event (its serialized envelope) a change may emit: a change whose event would be larger is
+    #: refused (413), so that every accepted change can be published. Keep it at most the broker's max_payload
+    #: minus 4 KiB (the message's wrapper and headers); NATS's default max_payload is 1 MiB.
+    event_max_bytes: int = 1_044_480
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.2
     outbox_retention_days: int = 7

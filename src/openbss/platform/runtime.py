@@ -47,7 +47,8 @@ class Runtime:
             if s.nats_url:
                 self.bus = NatsBus(self.db, self.consumers, s.nats_url, s.nats_stream,
                                    ack_wait_seconds=s.nats_ack_wait_seconds,
-                                   max_age_seconds=s.outbox_retention_days * 86400.0, policy=policy)
+                                   max_age_seconds=s.outbox_retention_days * 86400.0, policy=policy,
+                                   event_max_bytes=s.event_max_bytes)
             else:
                 self.bus = InProcessBus(self.db, self.consumers, policy)
         return self.bus
