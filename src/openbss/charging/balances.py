@@ -14,8 +14,10 @@ from openbss.charging import service
 from openbss.charging.errors import InvalidBalanceAction
 from openbss.charging.events import EXTRA_EVENT_TYPES
 from openbss.charging.models import Bucket, ChargingAccount, Usage
+from openbss.charging.schemas import SPEC_FILE
 from openbss.platform.db import utcnow
 from openbss.platform.errors import Conflict
+from openbss.platform.tmf.extensions import Extension
 from openbss.platform.tmf.resource import Context, DocumentCodec, ResourceHooks, ResourceService, TmfApi, TmfDocument
 from openbss.platform.tmf.search import Searchable, column_filter, datetime_column
 from openbss.platform.tmf.spec import format_datetime
@@ -24,6 +26,20 @@ from openbss.platform.tmf.spec import format_datetime
 class ChargingTmfApi(TmfApi):
     def event_types(self) -> set[str]:
         return super().event_types() | set(EXTRA_EVENT_TYPES)
+
+
+#: TMF630 extensions of TMF654 (platform/tmf/extensions.py): what a bucket and a top-up carry beyond the spec
+BUCKET_EXTENSION = Extension(
+    name="OpenBSSBucket", base="Bucket", spec_file=SPEC_FILE,
+    description="A bucket with the size it was granted with.",
+    properties={"initialValue": {"$ref": "#/definitions/Quantity",
+                                 "description": "The bucket's size when it was granted"},
+                "initialValueName": {"type": "string", "description": "initialValue for display"}})
+TOPUP_EXTENSION = Extension(
+    name="OpenBSSTopupBalance", base="TopupBalance", spec_file=SPEC_FILE,
+    description="A top-up made with an Idempotency-Key header: a repeated request with the key is refused.",
+    properties={"idempotencyKey": {"type": "string", "maxLength": 200,
+                                   "description": "The Idempotency-Key the top-up was made with"}})
 
 
 # --- buckets: live values overlaid on the stored document ------------------------------------------------------
@@ -41,6 +57,7 @@ class BucketCodec(DocumentCodec):
             # extension attributes (TMF630 allows them): the size of the bucket when it was granted
             doc["initialValue"] = service.units_quantity(row.initial, row.unit, currency)
             doc["initialValueName"] = service.remaining_name(row.initial, row.unit, currency)
+            BUCKET_EXTENSION.mark(doc, ctx.base_url)
             doc["status"] = "expired" if row.valid_to is not None and row.valid_to <= now else "active"
             doc["confirmationDate"] = format_datetime(row.last_update)
             out.append(doc)
@@ -166,6 +183,7 @@ class TopupRules(BalanceActionRules):
                 raise Conflict(f"top-up '{first}' already used Idempotency-Key '{key[:200]}'",
                                code="DUPLICATE_TOPUP")
             doc["idempotencyKey"] = key[:200]
+            TOPUP_EXTENSION.mark(doc, ctx.base_url)
         await service.topup(ctx, account_id, units, bucket_id=bucket["id"])
         _complete(doc, bucket)
         await _history(ctx, self.history, "topupBalance", doc, bucket)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.charging.balances import (
+    BUCKET_EXTENSION,
     BUCKET_SEARCH,
+    TOPUP_EXTENSION,
     USAGE_SEARCH,
     AdjustRules,
     BucketCodec,
@@ -51,7 +53,7 @@ class ChargingServices:
 
 def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts) -> ChargingServices:
     prepay_api = ChargingTmfApi(name=API, title="TMF654 Prepay Balance Management", spec_file=SPEC_FILE,
-                                permission="charging")
+                                permission="charging", extensions=[BUCKET_EXTENSION, TOPUP_EXTENSION])
     history_resource = TmfResource(
         path="balanceActionHistory", type="BalanceActionHistory", table=BalanceActionHistory,
         create_definition="BalanceActionHistory", update_definition="BalanceActionHistory", operations=READ_OPS,

@@ -182,6 +182,8 @@ class TmfApi:
     permission: str  # permission scope, e.g. "party"
     resources: list[TmfResource] = field(default_factory=list)
     base_path: str | None = None
+    #: the TMF630 extension subtypes its resources may be rendered as (``platform/tmf/extensions.py``)
+    extensions: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.spec: Spec = load_spec(self.spec_file)
@@ -401,6 +403,8 @@ class ResourceService:
         doc.setdefault("@type", r.type)
         resource_id = str(doc.get("id") or r.id_factory())
         doc["id"] = resource_id
+        if "@type" not in self.read_properties:  # a resource whose specification has no @type (TMF638 Service)
+            doc.pop("@type", None)
         await self.store.insert(ctx, resource_id, doc, **dict(columns or {}))
         rendered = self.store.shape(ctx.base_url, resource_id, doc)
         await self._audit(ctx, resource_id, "create", None, doc)
@@ -450,7 +454,8 @@ class ResourceService:
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
         doc = dict(doc)
-        doc.setdefault("@type", r.type)
+        if "@type" in self.read_properties:
+            doc.setdefault("@type", r.type)
         now = format_datetime(utcnow())
         if "lastUpdate" in self.read_properties:
             doc["lastUpdate"] = now

@@ -1,0 +1,113 @@
+"""Responses carry only their specification's attributes; what a resource carries beyond it travels in a declared
+TMF630 subtype (``@type``, ``@baseType``, ``@schemaLocation``) whose published JSON Schema validates it.
+
+The check is strict at the first level of a representation (every attribute is the specification's, or the
+declared extension's); nested shapes are checked against the schemas as published (draft 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from jsonschema import Draft4Validator
+
+from tests.charging.helpers import TMF654, open_account
+from tests.conftest import bearer
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "tmf"
+if not SHARED.exists():
+    SHARED = Path(__file__).resolve().parents[2] / "src" / "openbss" / "platform" / "tmf" / "specs"
+
+
+def _published(spec_file: str) -> dict[str, Any]:
+    return json.loads((SHARED / spec_file).read_text())["definitions"]  # type: ignore[no-any-return]
+
+
+def _properties(definitions: dict[str, Any], name: str) -> set[str]:
+    d = definitions[name]
+    out = set(d.get("properties") or {})
+    for part in d.get("allOf") or []:
+        out |= _properties(definitions, part["$ref"].split("/")[-1]) if "$ref" in part else set(part.get("properties")
+                                                                                                  or {})
+    return out
+
+
+async def conformance_errors(client: httpx.AsyncClient, spec_file: str, definition: str, doc: dict[str, Any]
+                             ) -> list[str]:
+    """What in ``doc`` the published ``definition`` (or the extension it declares) does not describe."""
+    definitions = _published(spec_file)
+    allowed = _properties(definitions, definition)
+    schema: dict[str, Any] = {"definitions": definitions, "$ref": f"#/definitions/{definition}"}
+    errors = []
+    if "@schemaLocation" in doc:
+        r = await client.get(urlsplit(doc["@schemaLocation"]).path)
+        if r.status_code != 200:
+            return [f"@schemaLocation {doc['@schemaLocation']}: {r.status_code}"]
+        schema = r.json()
+        Draft4Validator.check_schema(schema)
+        if doc.get("@baseType") != definition:
+            errors.append(f"@baseType is {doc.get('@baseType')!r}, not {definition!r}")
+        for part in schema["allOf"]:
+            allowed |= set(part.get("properties") or {})
+    errors += [f"'{k}' is not an attribute of {definition}" for k in sorted(set(doc) - allowed)]
+    errors += [f"{'/'.join(map(str, e.path))}: {e.message}" for e in Draft4Validator(schema).iter_errors(doc)]
+    return errors
+
+
+async def test_extension_schemas_are_published(client: httpx.AsyncClient) -> None:
+    r = await client.get("/tmf-api/schema/OpenBSSBucket.schema.json")
+    assert r.status_code == 200, r.text
+    schema = r.json()
+    Draft4Validator.check_schema(schema)
+    assert schema["id"] == "http://testserver/tmf-api/schema/OpenBSSBucket.schema.json"
+    assert "initialValue" in schema["allOf"][1]["properties"]
+    r = await client.get("/tmf-api/schema/Nothing.schema.json")
+    assert r.status_code == 404
+
+
+async def test_buckets_and_topups_conform(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
+    spec = "TMF654-PrepayBalance-v4.0.0.swagger.json"
+    h = bearer(tenant, "admin")
+    acc = await open_account(rt, tenant, balance="5.00", data_allowance_mb=100)
+    r = await client.get(f"{TMF654}/bucket", params={"logicalResource.id": acc["msisdn"].lstrip("+")}, headers=h)
+    buckets = r.json()
+    assert buckets
+    for b in buckets:
+        assert b["@type"] == "OpenBSSBucket" and "initialValue" in b
+        assert await conformance_errors(client, spec, "Bucket", b) == []
+    money = next(b for b in buckets if b["usageType"] == "monetary")
+    body = {"amount": {"amount": 1, "units": "EUR"}, "usageType": "monetary", "bucket": {"id": money["id"]},
+            "partyAccount": {"id": "ba-1"}}
+    r = await client.post(f"{TMF654}/topupBalance", json=body, headers={**h, "Idempotency-Key": "k-1"})
+    assert r.status_code == 201, r.text
+    assert r.json()["@type"] == "OpenBSSTopupBalance" and r.json()["idempotencyKey"] == "k-1"
+    assert await conformance_errors(client, spec, "TopupBalance", r.json()) == []
+    r = await client.post(f"{TMF654}/topupBalance", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    assert "idempotencyKey" not in r.json() and r.json()["@type"] == "TopupBalance"
+    assert await conformance_errors(client, spec, "TopupBalance", r.json()) == []
+
+
+async def test_orders_and_services_conform(rt: Any, client: httpx.AsyncClient) -> None:
+    from tests.ordering.helpers import PO, SERVICE, customer, mobile_order, run, setup_world
+
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    c = await customer(client, w["h"])
+    r = await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=w["h"])
+    assert r.status_code == 201, r.text
+    order = r.json()
+    await run(rt, w["tenant"])
+    r = await client.patch(f"{PO}/{order['id']}", json={"description": "checked"}, headers=w["h"])
+    assert r.status_code == 200, r.text
+    assert "lastUpdate" not in r.json()
+    assert [e for e in await conformance_errors(client, "TMF622-ProductOrder-v4.0.0.swagger.json", "ProductOrder",
+                                                r.json()) if e.startswith("'")] == []
+    services = (await client.get(SERVICE, headers=w["h"])).json()
+    assert services
+    for s in services:
+        assert "@type" not in s
+        assert [e for e in await conformance_errors(client, "TMF638-ServiceInventory-v4.0.0.swagger.json",
+                                                    "Service", s) if e.startswith("'")] == []
