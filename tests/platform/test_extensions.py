@@ -111,3 +111,22 @@ async def test_orders_and_services_conform(rt: Any, client: httpx.AsyncClient) -
         assert "@type" not in s
         assert [e for e in await conformance_errors(client, "TMF638-ServiceInventory-v4.0.0.swagger.json",
                                                     "Service", s) if e.startswith("'")] == []
+
+
+async def test_the_demo_catalogs_prices_and_offerings_conform(rt: Any, client: httpx.AsyncClient) -> None:
+    from openbss.demo.catalog import seed_catalog
+    from tests.conftest import make_tenant, session_services
+
+    tenant = await make_tenant(rt, "ext")
+    await seed_catalog(session_services(), rt.db, tenant, "http://testserver")
+    h = bearer(tenant, "admin")
+    spec = "TMF620-ProductCatalog-v4.1.0.swagger.json"
+    base = "/tmf-api/productCatalogManagement/v4"
+    prices = (await client.get(f"{base}/productOfferingPrice", params={"limit": 500}, headers=h)).json()
+    extended = [p for p in prices if p.get("@type") == "OpenBSSProductOfferingPrice"]
+    assert extended and any("tierType" in p for p in extended) and any("prorationPolicy" in p for p in extended)
+    for p in prices:
+        assert await conformance_errors(client, spec, "ProductOfferingPrice", p) == [], p
+    offerings = (await client.get(f"{base}/productOffering", params={"limit": 500}, headers=h)).json()
+    for o in offerings:
+        assert [e for e in await conformance_errors(client, spec, "ProductOffering", o) if e.startswith("'")] == []

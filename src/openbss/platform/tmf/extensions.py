@@ -30,6 +30,8 @@ class Extension:
     description: str
     #: the extension's attributes: name → JSON Schema (draft 4)
     properties: dict[str, Any] = field(default_factory=dict)
+    #: definitions the attributes' schemas refer to (``#/definitions/...``) beyond the specification's
+    definitions: dict[str, Any] = field(default_factory=dict)
 
     def location(self, base_url: str) -> str:
         return f"{base_url.rstrip('/')}{SCHEMA_PATH}/{self.name}.schema.json"
@@ -41,6 +43,17 @@ class Extension:
         doc["@schemaLocation"] = self.location(base_url)
         return doc
 
+    def mark_if_extended(self, doc: dict[str, Any], base_url: str) -> dict[str, Any]:
+        """The subtype when the document carries one of the extension's attributes, else the base type (a
+        document that lost its last extension attribute is a plain ``base`` again)."""
+        if any(k in doc for k in self.properties):
+            return self.mark(doc, base_url)
+        if doc.get("@type") == self.name:
+            doc["@type"] = self.base
+            doc.pop("@baseType", None)
+            doc.pop("@schemaLocation", None)
+        return doc
+
     def schema(self, base_url: str) -> dict[str, Any]:
         """The extension's JSON Schema: the base definition (with the specification's definitions it refers to)
         and the extension's attributes."""
@@ -50,7 +63,7 @@ class Extension:
             "id": self.location(base_url),
             "title": self.name,
             "description": f"{self.description} A subtype of {self.base} ({self.spec_file}).",
-            "definitions": spec.definitions,
+            "definitions": {**self.definitions, **spec.definitions},
             "allOf": [{"$ref": f"#/definitions/{self.base}"},
                       {"type": "object", "properties": dict(self.properties)}],
         }
