@@ -130,3 +130,37 @@ async def test_the_demo_catalogs_prices_and_offerings_conform(rt: Any, client: h
     offerings = (await client.get(f"{base}/productOffering", params={"limit": 500}, headers=h)).json()
     for o in offerings:
         assert [e for e in await conformance_errors(client, spec, "ProductOffering", o) if e.startswith("'")] == []
+
+
+async def test_every_listed_tmf_resource_conforms(rt: Any, client: httpx.AsyncClient, services: Any) -> None:
+    """A populated tenant (catalog, customer, account, a completed order with its products, services and
+    resources, a charging account, a cart): every TMF resource as listed conforms to its published definition, or
+    to the extension subtype it declares."""
+    from tests.ordering.helpers import CART, PO, customer, fiber_item, mobile_order, run, setup_world
+
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    c = await customer(client, w["h"])
+    body = mobile_order(c, w["offers"]["Mobile M"])
+    body["productOrderItem"].append(fiber_item(w["offers"]["Fiber 1 Gbps"]))
+    assert (await client.post(PO, json=body, headers=w["h"])).status_code == 201
+    await run(rt, w["tenant"])
+    await open_account(rt, w["tenant"], balance="5.00", data_allowance_mb=100)
+    rp = [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}]
+    assert (await client.post(CART, json={"relatedParty": rp, "cartItem": [
+        {"id": "1", "action": "add", "productOffering": {"id": w["offers"]["Mobile M"]["id"]}}]},
+        headers=w["h"])).status_code == 201
+    problems, seen = [], 0
+    for api in services.apis:
+        if not (SHARED / api.spec_file).exists():
+            continue  # OpenBSS's own APIs (tariffs...): no published TMF specification
+        for res in api.resources:
+            if "list" not in res.operations:
+                continue
+            r = await client.get(f"{api.base_path}/{res.path}", params={"limit": 20}, headers=w["h"])
+            assert r.status_code == 200, r.text
+            for doc in r.json():
+                seen += 1
+                for e in await conformance_errors(client, api.spec_file, res.type, doc):
+                    problems.append(f"{res.type} {doc.get('id')}: {e}")
+    assert seen >= 40, seen
+    assert not problems, "\n".join(problems[:30])

@@ -22,6 +22,11 @@ from openbss.platform.tmf.spec import load_spec
 SCHEMA_PATH = "/tmf-api/schema"
 
 
+def base_type(doc: dict[str, Any]) -> Any:
+    """The specification's type of a representation: its ``@baseType`` when it is an extension subtype."""
+    return doc.get("@baseType") or doc.get("@type")
+
+
 @dataclass(frozen=True)
 class Extension:
     name: str  # the subtype, e.g. "OpenBSSBucket"
