@@ -103,7 +103,9 @@ BUCKET_SEARCH = Searchable(side_table=False, columns={
     "relatedParty.id": _by_account(Bucket, ChargingAccount.party_id),
     "product.id": _by_account(Bucket, ChargingAccount.product_id),
     "partyAccount.id": _by_account(Bucket, ChargingAccount.billing_account_id),
-}, unsupported={"remainingValueName": "it is computed from the live balance when read"})
+}, unsupported={"remainingValueName": "it is computed from the live balance when read",
+                **{a: "it is computed when read (every bucket is the subtype OpenBSSBucket)"
+                   for a in ("@type", "@baseType", "@schemaLocation")}})
 USAGE_SEARCH = Searchable(side_table=False, columns={
     "usageDate": datetime_column(Usage.usage_date),
     "usageType": column_filter(Usage.usage_type),
