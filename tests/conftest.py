@@ -63,6 +63,9 @@ os.environ["OPENBSS_PUBLIC_URL"] = "http://testserver"
 os.environ["OPENBSS_LOG_JSON"] = "false"
 # demo mode: the built-in development secrets and the keys generated under the test's data_dir are accepted
 os.environ["OPENBSS_DEMO_MODE"] = "true"
+# the suite's notification subscribers listen on loopback (tests/platform/callback_server.py): allowed as an operator
+# allows its private subscribers' networks; tests/platform/test_callbacks.py takes it away
+os.environ["OPENBSS_HUB_CALLBACK_ALLOW"] = "127.0.0.0/8,::1/128"
 os.environ.pop("OPENBSS_NATS_URL", None)
 os.environ.pop("OPENBSS_JWKS_URL", None)
 

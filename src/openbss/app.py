@@ -28,6 +28,7 @@ from openbss.platform.personal_data import privacy_router
 from openbss.platform.runtime import Runtime
 from openbss.platform.startup import check_secrets
 from openbss.platform.tmf.errors import install_error_handlers
+from openbss.platform.tmf.extensions import schema_router
 from openbss.provisioning import api as provisioning_api
 from openbss.rating import api as rating_api
 from openbss.selfcare.api import STATIC as SELFCARE_STATIC
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
     for _, router in routers:
         app.include_router(router)
+    app.include_router(schema_router(ext for api in services.apis for ext in api.extensions))
     app.include_router(audit_router)
     app.include_router(messaging_router)
     mount_docs(app)

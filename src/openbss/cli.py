@@ -191,9 +191,12 @@ def serve(
     server = _use_embedded_if_needed(settings)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    from openbss.platform.connections import server_options
+
     uvicorn.run(
         "openbss.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
         workers=workers, ssl_certfile=certfile, ssl_keyfile=keyfile, log_config=None, access_log=False,
+        **server_options(settings),
     )
     del server
 
@@ -521,6 +524,35 @@ def events_resolve(
 
     row = _events_run(action, consumers=False)
     console.print(f"event failure {row.id} ({row.consumer}) is [green]{row.state}[/]")
+
+
+@events_app.command("outbox")
+def events_outbox(
+    retry: Annotated[bool, typer.Option(help="Hand the dead events back to the relay (after fixing the cause)")]
+        = False,
+    event: Annotated[list[str] | None, typer.Option(help="Only this event id (repeatable)")] = None,
+) -> None:
+    """Outbox events the relay could not publish (dead letters: e.g. larger than the broker accepts), and why."""
+    from rich.table import Table
+
+    from openbss.platform.events.admin import dead_outbox_events, retry_dead_outbox_events
+
+    async def action(rt: Any) -> Any:
+        if retry:
+            return await retry_dead_outbox_events(rt.db, event)
+        return await dead_outbox_events(rt.db)
+
+    out = _events_run(action, consumers=False)
+    if retry:
+        console.print(f"{out} outbox event(s) handed back to the relay")
+        return
+    table = Table(title="Outbox events that could not be published")
+    for col in ("event id", "tenant", "event type", "resource", "dead since", "error"):
+        table.add_column(col, overflow="fold")
+    for row in out:
+        table.add_row(str(row.event_id), row.tenant_id, row.event_type, f"{row.resource_type} {row.resource_id}",
+                      row.dead_at.isoformat() if row.dead_at else "", row.last_error or "")
+    console.print(table if out else "no dead outbox event")
 
 
 @app.command()

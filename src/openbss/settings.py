@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: the built-in development secrets: a process outside demo mode refuses to start with them (``check_secrets``)
@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576
+    #: slow clients (platform/connections.py): a request's headers must arrive within the first, its body within
+    #: the second after them; open connections per client address (0: no cap; behind a load balancer, raise it)
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 60.0
+    http_max_connections_per_client: int = 100
 
     # Authentication. ``jwks_url`` makes any OIDC provider work; otherwise tokens are verified with the local
     # signing key (created under ``data_dir`` on first use, or given in ``jwt_private_key``/``jwt_public_key`` PEM).
@@ -62,8 +67,15 @@ class Settings(BaseSettings):
     hub_secret: str = DEV_HUB_SECRET  # demo mode only: refused at start-up otherwise
     hub_max_attempts: int = 8
     hub_timeout_seconds: float = 5.0
+    #: networks (CIDR, comma-separated) whose addresses callbacks may use although they are not public
+    #: (loopback, private, link-local...): for subscribers on the operator's private networks. Empty: none.
+    hub_callback_allow: str = ""
 
     # Events
+    #: the largest event (its serialized envelope) a change may emit: a change whose event would be larger is
+    #: refused (413), so that every accepted change can be published. Keep it at most the broker's max_payload
+    #: minus 4 KiB (the message's wrapper and headers); NATS's default max_payload is 1 MiB.
+    event_max_bytes: int = 1_044_480
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.2
     outbox_retention_days: int = 7
@@ -207,6 +219,19 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 
+
+    @field_validator("hub_callback_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"OPENBSS_HUB_CALLBACK_ALLOW: '{item.strip()}' is not a network (CIDR)") from exc
+        return value
 
 @lru_cache
 def get_settings() -> Settings:

@@ -123,7 +123,7 @@ async def test_events_and_hub(client: Any, tenant: str, rt: Any, relay: Any) -> 
     assert (await client.delete(f"{TMF}/hub/{sub['id']}", headers=h)).status_code == 204
     r = await client.post(f"{TMF}/hub", headers=h, json={"callback": "http://x/cb", "query": "eventType=Nope"})
     assert r.status_code == 400
-    r = await client.post(f"{EXT}/hub", headers=h, json={"callback": "http://x/cb",
+    r = await client.post(f"{EXT}/hub", headers=h, json={"callback": "http://127.0.0.1:9/cb",
                                                          "query": "eventType=TariffCreateEvent"})
     assert r.status_code == 201
     await client.delete(f"{EXT}/hub/{r.json()['id']}", headers=h)

@@ -243,7 +243,9 @@ async def test_cart_prices_live_and_checks_out(rt: Any, client: Any, world: dict
     assert len(order["productOrderItem"]) == 2 and order["state"] == "acknowledged"
     await run(rt, w["tenant"])
     assert (await get(client, w["h"], f"{PO}/{order['id']}"))["state"] == "completed"
-    r = await client.post(f"{CART}/{cart['id']}/checkout", json={"channel": [{"id": "web"}]}, headers=w["h"])
+    r = await client.post(CART, json={"relatedParty": rp, "cartItem": [
+        {"id": "1", "action": "add", "productOffering": {"id": offers["Mobile M"]["id"]}}]}, headers=w["h"])
+    r = await client.post(f"{CART}/{r.json()['id']}/checkout", json={"channel": [{"id": "web"}]}, headers=w["h"])
     assert r.status_code == 400 and r.json()["code"] == "INVALID_BILLING_ACCOUNT"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from openbss.platform.callbacks import parse_networks
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.tmf.hub import (
     SIGNATURE_HEADER,
@@ -75,7 +76,7 @@ async def envelope_of(rt: Any, tenant: str, event_type: str, resource_id: str) -
 async def deliver(rt: Any, delivery_id: int, max_attempts: int = 5) -> str:
     s = rt.settings
     return await attempt_delivery(rt.db, delivery_id, hub_secret=s.hub_secret, http_timeout=2,
-                                  max_attempts=max_attempts)
+                                  max_attempts=max_attempts, allow=parse_networks(s.hub_callback_allow))
 
 
 @pytest.fixture

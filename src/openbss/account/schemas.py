@@ -2,7 +2,8 @@
 
 A billing account carries, on top of TMF666 (``creditLimit``, ``taxExemption``, ``contact``,
 ``billStructure.presentationMedia``...), the attributes billing needs, declared as an extension of the
-specification's own definitions (``@type`` stays ``BillingAccount``; responses still validate against TMF666):
+specification's own definitions: a billing account is the TMF630 subtype ``OpenBSSBillingAccount`` (``@baseType``
+BillingAccount, ``@schemaLocation`` its published schema, ``/tmf-api/schema/OpenBSSBillingAccount.schema.json``):
 
 * ``currency``: ISO 4217 code of every amount of the account;
 * ``billCycle``: ``{billingDay: 1..31, frequency: monthly|bimonthly|quarterly|yearly, timeZone: IANA name}``
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openbss.platform.tmf.extensions import Extension
 from openbss.platform.tmf.spec import load_spec
 
 SPEC_FILE = "TMF666-Account-v4.0.0.swagger.json"
@@ -40,6 +42,12 @@ BILL_CYCLE = {
         "timeZone": {"type": "string", "description": "IANA time zone, e.g. Europe/Paris"},
     },
 }
+
+#: the subtype every billing account is rendered as (platform/tmf/extensions.py)
+ACCOUNT_EXTENSION = Extension(
+    name="OpenBSSBillingAccount", base="BillingAccount", spec_file=SPEC_FILE,
+    description="A billing account with its currency, bill cycle and payment terms (OpenBSS).",
+    properties=EXTENSION, definitions={"OpenBSSBillCycle": BILL_CYCLE})
 
 RESOURCES = ("BillingAccount", "PartyAccount", "SettlementAccount", "FinancialAccount", "BillingCycleSpecification",
              "BillFormat", "BillPresentationMedia")

@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from openbss.account.errors import AccountInUse, InvalidAccount, OpenBalance
-from openbss.account.schemas import FREQUENCIES, PRESENTATION_MEDIA
+from openbss.account.schemas import ACCOUNT_EXTENSION, FREQUENCIES, PRESENTATION_MEDIA
 from openbss.customer.service import CustomerService
 from openbss.party.service import PARTY_TYPES, PartyService, check_contact_media, list_all
 from openbss.platform.db import utcnow
 from openbss.platform.personal_data import ERASED
+from openbss.platform.tmf.extensions import base_type
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.platform.tmf.spec import format_datetime
 from openbss.settings import Settings
@@ -177,6 +178,7 @@ class BillingAccountRules(PartyAccountRules):
     async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
         self.apply_defaults(doc)
         self.check_billing(doc, creating=True)
+        ACCOUNT_EXTENSION.mark(doc, ctx.base_url)
         await super().before_create(ctx, doc)
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
@@ -187,6 +189,7 @@ class BillingAccountRules(PartyAccountRules):
                                  code="IMMUTABLE_ATTRIBUTE")
         self.apply_defaults(merged)
         self.check_billing(merged)
+        ACCOUNT_EXTENSION.mark(merged, ctx.base_url)
         await super().before_update(ctx, current, changes, merged)
 
     def check_money(self, doc: dict[str, Any]) -> None:
@@ -285,7 +288,7 @@ class AccountService:
         """The customer 360 section: accounts of the customer or its party, each with its open balance."""
         accounts = await self.accounts_of(ctx, [customer["id"], (customer.get("engagedParty") or {}).get("id", "")])
         for a in accounts:
-            if a.get("@type") == "BillingAccount":
+            if base_type(a) == "BillingAccount":
                 a["openBalance"] = {"unit": a.get("currency"),
                                     "value": await self.balances.open_balance(ctx, a["id"])}
         return accounts
@@ -299,7 +302,7 @@ class AccountService:
 
     async def erasure_guard(self, ctx: Context, party_id: str) -> str | None:
         for account in await self.accounts_of(ctx, await self._party_and_customers(ctx, party_id)):
-            if account.get("@type") == "BillingAccount":
+            if base_type(account) == "BillingAccount":
                 balance = await self.balances.open_balance(ctx, account["id"])
                 if balance > 0:
                     return f"billing account '{account['id']}' has an open balance of {balance}"
@@ -312,5 +315,5 @@ class AccountService:
         for a in accounts:
             changes: dict[str, Any] = {"contact": None,
                                        "relatedParty": [{**rp, "name": ERASED} for rp in a.get("relatedParty") or []]}
-            await services[a["@type"]].patch(ctx, a["id"], changes)
+            await services[base_type(a)].patch(ctx, a["id"], changes)
         return len(accounts)

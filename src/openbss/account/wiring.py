@@ -12,7 +12,7 @@ from openbss.account.codecs import (
     party_account_codec,
     settlement_account_codec,
 )
-from openbss.account.schemas import SPEC_FILE
+from openbss.account.schemas import ACCOUNT_EXTENSION, SPEC_FILE
 from openbss.account.service import (
     AccountService,
     BillingAccountRules,
@@ -63,6 +63,7 @@ def build(settings: Settings, parties: PartyService, customers: CustomerService,
     owned_rules = PartyAccountRules(parties, customers, balances)
     api = TmfApi(
         name=events.API, title="TMF666 Account Management", spec_file=SPEC_FILE, permission="account",
+        extensions=[ACCOUNT_EXTENSION],
         resources=[
             _owned("billingAccount", "BillingAccount", models.BillingAccount,
                    configured(billing_account_codec, settings),

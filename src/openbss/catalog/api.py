@@ -25,7 +25,7 @@ from openbss.catalog.wiring import CatalogServices
 from openbss.platform.auth import READ, Principal
 from openbss.platform.errors import BadRequest, Forbidden
 from openbss.platform.runtime import authenticate
-from openbss.platform.tmf.query import MAX_LIMIT
+from openbss.platform.tmf.query import MAX_LIMIT, MAX_OFFSET
 from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
 from openbss.platform.tmf.router import api_router
 from openbss.pricing.rating import RatingRuleError
@@ -74,7 +74,7 @@ def _extension_routes(svc: CatalogServices, router: APIRouter) -> None:
         return TmfJSONResponse({"productOffering": {"id": id}, "orderable": not reasons, "reason": reasons})
 
     async def orderable(request: Request, at: str | None = Query(None), channel: str | None = Query(None),
-                        marketSegment: str | None = Query(None), offset: int = Query(0, ge=0),
+                        marketSegment: str | None = Query(None), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                         limit: int = Query(100, ge=1, le=MAX_LIMIT),
                         principal: Principal = Depends(authenticate)) -> Response:
         principal.require("catalog", READ)

@@ -1,8 +1,9 @@
 """TMF620 shapes, built from the official specification, plus the OpenBSS extension attributes of prices.
 
 TMF620 v4 has no attributes for billing timing, proration, usage tiers, allowances or tariffs. Following the
-TMF630 extension pattern, a ``ProductOfferingPrice`` may carry these additional attributes (the TMF620 JSON
-schemas allow additional properties, so extended documents still validate against them):
+TMF630 extension pattern, a ``ProductOfferingPrice`` may carry these additional attributes, and one that does is
+the subtype ``OpenBSSProductOfferingPrice`` (``@type``, ``@baseType`` ProductOfferingPrice, ``@schemaLocation`` of
+its published schema, ``/tmf-api/schema/OpenBSSProductOfferingPrice.schema.json``):
 
 ``billingTiming``     recurring: ``inAdvance`` | ``inArrears`` (default ``inAdvance``)
 ``prorationPolicy``   recurring: ``daily`` | ``fullPeriod`` | ``noCharge`` for partial periods (default ``daily``)
@@ -35,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from openbss.platform.tmf.extensions import Extension
 from openbss.platform.tmf.spec import TmfModel, TmfNumber, load_spec
 
 SPEC_FILE = "TMF620-ProductCatalog-v4.1.0.swagger.json"
@@ -120,6 +122,19 @@ POP_EXTENSION: dict[str, Any] = {
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}
+
+
+def _price_extension() -> Extension:
+    attributes = create_model("OpenBSSProductOfferingPriceAttributes", **POP_EXTENSION)
+    schema = attributes.model_json_schema(ref_template="#/definitions/{model}", by_alias=True)
+    return Extension(
+        name="OpenBSSProductOfferingPrice", base="ProductOfferingPrice", spec_file=SPEC_FILE,
+        description="A price with billing timing, proration, usage tiers, allowances or a tariff (OpenBSS).",
+        properties=schema["properties"], definitions=schema.get("$defs", {}))
+
+
+#: the TMF630 subtype a price carrying these attributes is rendered as (platform/tmf/extensions.py)
+PRICE_EXTENSION = _price_extension()
 
 
 def extend(base: type[BaseModel], name: str, fields: dict[str, Any]) -> type[BaseModel]:

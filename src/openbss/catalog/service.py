@@ -51,6 +51,7 @@ from openbss.catalog.models import (
     ServiceSpecification,
     Tariff,
 )
+from openbss.catalog.schemas import PRICE_EXTENSION
 from openbss.catalog.tariff import CompiledTariff, compile_tariff, validate_tariff
 from openbss.platform.db import utcnow
 from openbss.platform.errors import BadRequest, Conflict
@@ -167,6 +168,7 @@ class ProductOfferingPriceRules(CatalogRules):
     async def validate(self, ctx: Context, doc: dict[str, Any], self_id: str | None) -> None:
         await super().validate(ctx, doc, self_id)
         rules.check_price(doc)
+        PRICE_EXTENSION.mark_if_extended(doc, ctx.base_url)
         if doc.get("priceType") not in ("discount", None) and not doc.get("isBundle") and not doc.get("tax"):
             doc["tax"] = [{"taxCategory": "standard"}]
         if doc.get("tariff"):
@@ -209,6 +211,7 @@ class ProductOfferingRules(CatalogRules):
                 price_refs.append((f"productOfferingPrice[{i}]", pop))
             else:
                 rules.check_price(pop, f"productOfferingPrice[{i}]")
+                PRICE_EXTENSION.mark_if_extended(pop, ctx.base_url)
         prices = await rules.check_refs(ctx, _table("productOfferingPrice"), "ProductOfferingPrice", price_refs)
         if active:
             for path, ref in price_refs:

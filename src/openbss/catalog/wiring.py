@@ -22,6 +22,7 @@ from openbss.catalog.models import (
 )
 from openbss.catalog.schemas import (
     EXT_SPEC_FILE,
+    PRICE_EXTENSION,
     SPEC_FILE,
     ExportJobCreate,
     ProductOfferingPriceCreate,
@@ -80,6 +81,7 @@ class CatalogServices:
 def build(settings: Settings, sold: SoldProducts) -> CatalogServices:
     catalog_api = TmfApi(
         name=API, title="TMF620 Product Catalog Management", spec_file=SPEC_FILE, permission="catalog",
+        extensions=[PRICE_EXTENSION],
         resources=[
             TmfResource(path="catalog", type="Catalog", table=Catalog, hooks=CatalogObjectRules(), **LIFECYCLE),
             TmfResource(path="category", type="Category", table=Category, hooks=CategoryRules(), **LIFECYCLE),

@@ -27,7 +27,7 @@ from openbss.charging.schemas import CreditControlAnswer, CreditControlRequest
 from openbss.charging.service import ChargingService
 from openbss.charging.wiring import ChargingServices
 from openbss.platform.auth import READ, WRITE, Principal, bearer_token
-from openbss.platform.db import json_dumps, utcnow
+from openbss.platform.db import MAX_OFFSET, json_dumps, utcnow
 from openbss.platform.errors import NotFound, Unauthorized, UnsupportedMediaType
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
@@ -38,7 +38,7 @@ from openbss.platform.tmf.router import api_router
 # --- accumulatedBalance: aggregated live per account and usage type ---------------------------------------------
 def _accumulated_routes(router: APIRouter) -> None:
     async def list_accumulated(request: Request, principal: Principal = Depends(authenticate),
-                               offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+                               offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(100, ge=1, le=1000),
                                logicalResource_id: str | None = Query(None, alias="logicalResource.id"),
                                product_id: str | None = Query(None, alias="product.id"),
                                partyAccount_id: str | None = Query(None, alias="partyAccount.id"),

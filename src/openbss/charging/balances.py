@@ -32,8 +32,10 @@ from openbss.charging import service
 from openbss.charging.errors import ActionApplied, InsufficientBalance, InvalidBalanceAction, NotReversible
 from openbss.charging.events import EXTRA_EVENT_TYPES
 from openbss.charging.models import Bucket, ChargingAccount, Usage
+from openbss.charging.schemas import SPEC_FILE
 from openbss.platform.db import utcnow
 from openbss.platform.errors import Conflict, InvalidStateTransition
+from openbss.platform.tmf.extensions import Extension
 from openbss.platform.tmf.resource import (
     Context,
     DocumentCodec,
@@ -54,6 +56,20 @@ class ChargingTmfApi(TmfApi):
         return super().event_types() | set(EXTRA_EVENT_TYPES)
 
 
+#: TMF630 extensions of TMF654 (platform/tmf/extensions.py): what a bucket and a top-up carry beyond the spec
+BUCKET_EXTENSION = Extension(
+    name="OpenBSSBucket", base="Bucket", spec_file=SPEC_FILE,
+    description="A bucket with the size it was granted with.",
+    properties={"initialValue": {"$ref": "#/definitions/Quantity",
+                                 "description": "The bucket's size when it was granted"},
+                "initialValueName": {"type": "string", "description": "initialValue for display"}})
+TOPUP_EXTENSION = Extension(
+    name="OpenBSSTopupBalance", base="TopupBalance", spec_file=SPEC_FILE,
+    description="A top-up made with an Idempotency-Key header: a repeated request with the key is refused.",
+    properties={"idempotencyKey": {"type": "string", "maxLength": 200,
+                                   "description": "The Idempotency-Key the top-up was made with"}})
+
+
 # --- buckets: live values overlaid on the stored document ------------------------------------------------------
 class BucketCodec(DocumentCodec):
     async def decode(self, ctx: Context, rows: list[TmfDocument]) -> list[dict[str, Any]]:
@@ -69,6 +85,7 @@ class BucketCodec(DocumentCodec):
             # extension attributes (TMF630 allows them): the size of the bucket when it was granted
             doc["initialValue"] = service.units_quantity(row.initial, row.unit, currency)
             doc["initialValueName"] = service.remaining_name(row.initial, row.unit, currency)
+            BUCKET_EXTENSION.mark(doc, ctx.base_url)
             doc["status"] = "expired" if row.valid_to is not None and row.valid_to <= now else "active"
             doc["confirmationDate"] = format_datetime(row.last_update)
             doc["partyAccount"] = party_account_of(doc, row.account_id)
@@ -131,7 +148,9 @@ BUCKET_SEARCH = Searchable(side_table=False, columns={
     "relatedParty.id": _by_account(Bucket, ChargingAccount.party_id),
     "product.id": _by_account(Bucket, ChargingAccount.product_id),
     "partyAccount.id": _party_account_filter,
-}, unsupported={"remainingValueName": "it is computed from the live balance when read"})
+}, unsupported={"remainingValueName": "it is computed from the live balance when read",
+                **{a: "it is computed when read (every bucket is the subtype OpenBSSBucket)"
+                   for a in ("@type", "@baseType", "@schemaLocation")}})
 USAGE_SEARCH = Searchable(side_table=False, columns={
     "usageDate": datetime_column(Usage.usage_date),
     "usageType": column_filter(Usage.usage_type),
@@ -255,6 +274,7 @@ class TopupRules(BalanceActionRules):
                 raise Conflict(f"top-up '{first}' already used Idempotency-Key '{key[:200]}'",
                                code="DUPLICATE_TOPUP")
             doc["idempotencyKey"] = key[:200]
+            TOPUP_EXTENSION.mark(doc, ctx.base_url)
         await service.topup(ctx, account_id, units, bucket_id=bucket["id"])
         _complete(doc, bucket)
         await _history(ctx, self.history, self.action, doc, bucket)

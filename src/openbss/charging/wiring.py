@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from openbss.charging.balances import (
+    BUCKET_EXTENSION,
     BUCKET_SEARCH,
+    TOPUP_EXTENSION,
     USAGE_SEARCH,
     AdjustRules,
     BalanceActionService,
@@ -58,7 +60,7 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts,
     """``usage_resources``: other TMF635 resources served by the usage API (batch rating's
     ``usageSpecification``)."""
     prepay_api = ChargingTmfApi(name=API, title="TMF654 Prepay Balance Management", spec_file=SPEC_FILE,
-                                permission="charging")
+                                permission="charging", extensions=[BUCKET_EXTENSION, TOPUP_EXTENSION])
     history_resource = TmfResource(
         path="balanceActionHistory", type="BalanceActionHistory", table=BalanceActionHistory,
         create_definition="BalanceActionHistory", update_definition="BalanceActionHistory", operations=READ_OPS,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from openbss.customer.service import CustomerService
 from openbss.customer.wiring import CustomerServices
 from openbss.platform.auth import READ, Principal
+from openbss.platform.db import MAX_OFFSET
 from openbss.platform.errors import Forbidden
 from openbss.platform.runtime import authenticate
 from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
@@ -32,7 +33,7 @@ def _search_and_360(service: CustomerService) -> Callable[[APIRouter], None]:
                          identification: str | None = Query(None, max_length=100),
                          accountId: str | None = Query(None, max_length=64),
                          segment: str | None = Query(None, max_length=100), status: str | None = Query(None),
-                         offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=1000),
+                         offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(20, ge=1, le=1000),
                          principal: Principal = Depends(authenticate)) -> Response:
             principal.require("customer", READ)
             params = {k: v for k, v in {"name": name, "email": email, "phone": phone,

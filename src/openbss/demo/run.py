@@ -11,6 +11,7 @@ from rich.console import Console
 from openbss.demo.parties import DEMO_TENANT, seed_parties
 from openbss.demo.selfcare import DEMO_PASSWORD
 from openbss.platform.auth import issue_token
+from openbss.platform.connections import server_options
 from openbss.platform.observability import configure_logging
 from openbss.platform.runtime import Runtime
 from openbss.platform.worker import install_stop_signals, run_worker
@@ -114,7 +115,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     for path, idp in providers:
         app.mount(path, idp)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                           lifespan="on"))
+                                           lifespan="on", **server_options(settings)))
 
     def ready() -> None:
         rows = [

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from openbss.inventory.service import InventoryService
 from openbss.inventory.wiring import InventoryServices
 from openbss.platform.auth import READ, WRITE, Principal
-from openbss.platform.runtime import authenticate
+from openbss.platform.runtime import authenticate, permitted
 from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
 from openbss.platform.tmf.router import api_router
 
@@ -58,29 +58,25 @@ def pool_router(inventory: InventoryService) -> APIRouter:
     router = APIRouter(prefix="/api/inventory/v1", tags=["Resource pools"])
 
     async def add_number_range(request: Request, body: NumberRange = Body(...),
-                               principal: Principal = Depends(authenticate)) -> Response:
-        _ops(principal, WRITE)
+                               principal: Principal = Depends(permitted("inventory", WRITE))) -> Response:
         async with unit_of_work(request, principal) as ctx:
             out = await inventory.add_number_range(ctx, body.first, body.last, body.pool)
         return TmfJSONResponse(out, status_code=201)
 
     async def add_ip_pool(request: Request, body: IpPool = Body(...),
-                          principal: Principal = Depends(authenticate)) -> Response:
-        _ops(principal, WRITE)
+                          principal: Principal = Depends(permitted("inventory", WRITE))) -> Response:
         async with unit_of_work(request, principal) as ctx:
             out = await inventory.add_ipv4_pool(ctx, body.cidr, body.pool)
         return TmfJSONResponse(out, status_code=201)
 
     async def add_onts(request: Request, body: OntBatch = Body(...),
-                       principal: Principal = Depends(authenticate)) -> Response:
-        _ops(principal, WRITE)
+                       principal: Principal = Depends(permitted("inventory", WRITE))) -> Response:
         async with unit_of_work(request, principal) as ctx:
             out = await inventory.add_onts(ctx, body.serialNumber, body.pool, body.model)
         return TmfJSONResponse(out, status_code=201)
 
     async def load_sims(request: Request, body: SimFile = Body(...),
-                        principal: Principal = Depends(authenticate)) -> Response:
-        _ops(principal, WRITE)
+                        principal: Principal = Depends(permitted("inventory", WRITE))) -> Response:
         async with unit_of_work(request, principal) as ctx:
             out = await inventory.load_sims(ctx, body.csv, body.pool)
         return TmfJSONResponse(out, status_code=201)

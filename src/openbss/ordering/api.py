@@ -13,12 +13,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
-from openbss.ordering.cart import order_from_cart
+from openbss.ordering.cart import CartService
 from openbss.ordering.service import ProductOrderService
 from openbss.ordering.wiring import OrderingServices
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.runtime import authenticate
-from openbss.platform.tmf.resource import ResourceService, TmfJSONResponse, unit_of_work
+from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
 from openbss.platform.tmf.router import api_router
 
 
@@ -45,16 +45,13 @@ def _order_routes(orders: ProductOrderService, tag: str) -> Callable[[APIRouter]
     return add
 
 
-def _cart_routes(carts: ResourceService, orders: ProductOrderService, tag: str) -> Callable[[APIRouter], None]:
+def _cart_routes(carts: CartService, tag: str) -> Callable[[APIRouter], None]:
     def add(router: APIRouter) -> None:
         async def checkout(request: Request, id: str, body: dict[str, Any] = Body(default={}),
                            principal: Principal = Depends(authenticate)) -> Response:
             principal.require("ordering", WRITE)
             async with unit_of_work(request, principal) as ctx:
-                cart = await carts.get(ctx, id)
-                doc = order_from_cart(cart, body)
-                validated = orders.validate_create(doc)
-                out = await orders.place(ctx, validated, idempotency_key=request.headers.get("Idempotency-Key"))
+                out = await carts.checkout(ctx, id, body, idempotency_key=request.headers.get("Idempotency-Key"))
             return TmfJSONResponse(out, status_code=201, headers={"Location": out["href"]})
 
         router.add_api_route("/shoppingCart/{id}/checkout", checkout, methods=["POST"], status_code=201,
@@ -67,8 +64,7 @@ def _cart_routes(carts: ResourceService, orders: ProductOrderService, tag: str) 
 def routers(svc: OrderingServices) -> list[tuple[str, APIRouter]]:
     return [
         (svc.cart_api.title, api_router(svc.cart_api, svc.carts,
-                                        extra=_cart_routes(svc.carts["shoppingCart"], svc.service,
-                                                           svc.cart_api.title))),
+                                        extra=_cart_routes(svc.cart_service, svc.cart_api.title))),
         (svc.order_api.title, api_router(svc.order_api, svc.orders,
                                          extra=_order_routes(svc.service, svc.order_api.title))),
     ]

@@ -38,3 +38,8 @@ class OrderNotCancellable(Conflict):
 class IdempotencyKeyReused(Conflict):
     code = "IDEMPOTENCY_KEY_REUSED"
     reason = "Idempotency key reused with another request"
+
+
+class CartCheckedOut(Conflict):
+    code = "CART_CHECKED_OUT"
+    reason = "Shopping cart already checked out"

@@ -33,3 +33,14 @@ class IdempotencyKey(TenantScoped, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CartCheckout(TenantScoped, Base):
+    """A shopping cart's checkout: at most one per cart (the primary key), naming the product order it made."""
+
+    __tablename__ = "ordering_cart_checkout"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "cart_id"),)
+
+    cart_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

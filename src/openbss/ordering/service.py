@@ -446,7 +446,7 @@ class ProductOrderService(ResourceService):
             doc.update(rest)
             if state is not None:
                 doc["state"] = state
-            doc["lastUpdate"] = format_datetime(utcnow())
+            doc.pop("lastUpdate", None)  # not a TMF622 attribute (an older version kept one)
         return await self.change(ctx, resource_id, mutate)
 
     async def delete(self, ctx: Context, resource_id: str) -> None:

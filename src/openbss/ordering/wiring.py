@@ -10,7 +10,7 @@ from openbss.catalog.service import ProductCatalog
 from openbss.customer.service import CustomerService
 from openbss.inventory.service import InventoryService
 from openbss.ordering import events
-from openbss.ordering.cart import CartRules
+from openbss.ordering.cart import CartRules, CartService
 from openbss.ordering.models import CancelProductOrder, ProductOrder, ShoppingCart
 from openbss.ordering.schemas import CART_SPEC, ORDER_SPEC
 from openbss.ordering.service import CancelOrderService, OrderRules, ProductOrderService
@@ -23,6 +23,7 @@ from openbss.settings import Settings
 @dataclass(frozen=True)
 class OrderingServices:
     service: ProductOrderService
+    cart_service: CartService
     cancellations: CancelOrderService
     cart_api: TmfApi
     order_api: TmfApi
@@ -63,8 +64,9 @@ def build(settings: Settings, catalog: ProductCatalog, customers: CustomerServic
                                  provisioning=provisioning, settings=settings)
     cancellations = CancelOrderService(order_api, order_api.resource("cancelProductOrder"), orders)
     orders.cancellations = cancellations
+    carts = CartService(cart_api, cart_api.resource("shoppingCart"), orders)
     return OrderingServices(
-        service=orders, cancellations=cancellations, cart_api=cart_api, order_api=order_api,
-        carts=resource_services(cart_api),
+        service=orders, cart_service=carts, cancellations=cancellations, cart_api=cart_api, order_api=order_api,
+        carts=resource_services(cart_api, {"shoppingCart": carts}),
         orders=resource_services(order_api, {"productOrder": orders, "cancelProductOrder": cancellations}),
         settings=settings)

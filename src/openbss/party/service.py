@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from openbss.party.errors import InvalidContactMedium, InvalidReference
-from openbss.platform.errors import NotFound
+from openbss.platform.errors import Forbidden, NotFound
 from openbss.platform.personal_data import ERASED, normalize_phone
 from openbss.platform.tmf.query import Filter, ListQuery
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService
@@ -54,6 +54,10 @@ class IndividualRules(ResourceHooks):
             merged["fullName"] = " ".join(p for p in (merged.get(k) for k in name_parts) if p)
 
 
+#: the role of a relatedParty entry that lets a customer administer an organization (granted by the operator)
+ADMINISTRATOR = "administrator"
+
+
 class OrganizationRules(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = {
         "initialized": {"validated", "closed"},
@@ -67,6 +71,18 @@ class OrganizationRules(ResourceHooks):
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
         check_contact_media(merged)
+
+    async def authorize_customer_change(self, ctx: Context, current: dict[str, Any], merged: dict[str, Any]) -> None:
+        """A person related to an organization reads it; only one the operator made its administrator (a
+        ``relatedParty`` entry with role ``administrator``) changes it, and never its related parties."""
+        party = ctx.principal.party_id
+        if not any(isinstance(rp, dict) and rp.get("id") == party and rp.get("role") == ADMINISTRATOR
+                   for rp in current.get("relatedParty") or []):
+            raise Forbidden(f"organization '{current.get('id')}': only its administrators change it (a relatedParty "
+                            f"with role '{ADMINISTRATOR}', granted by the operator)", code="CUSTOMER_FORBIDDEN")
+        if (merged.get("relatedParty") or []) != (current.get("relatedParty") or []):
+            raise Forbidden(f"organization '{current.get('id')}': its relatedParty (who administers it) is changed "
+                            "by the operator", code="CUSTOMER_FORBIDDEN")
 
 
 class PartyRoleRules(ResourceHooks):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.auth import Principal
-from openbss.platform.db import Base, TenantScoped, format_datetime, json_dumps
+from openbss.platform.db import MAX_OFFSET, Base, TenantScoped, format_datetime, json_dumps
 from openbss.platform.errors import Forbidden
 from openbss.platform.observability import request_id_var
 from openbss.platform.runtime import authenticate, runtime
@@ -82,7 +82,7 @@ async def list_audit(
     request: Request,
     resourceType: str = Query(..., max_length=100),
     resourceId: str = Query(..., max_length=100),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(authenticate),
 ) -> Response:

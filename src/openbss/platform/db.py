@@ -93,12 +93,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: the largest ``offset`` of a list (PostgreSQL's OFFSET is a signed 64-bit integer)
+MAX_OFFSET = 2**63 - 1
+
+
 def format_datetime(value: datetime) -> str:
     """Date-times are stored and rendered in one fixed UTC form, so that string order is time order."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # the year always in four digits (strftime's %Y leaves years before 1000 unpadded, out of string order)
+    return f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _json_default(value: Any) -> Any:
@@ -197,15 +202,19 @@ def _check_liveness_on_checkout(engine: AsyncEngine) -> None:
 class Database:
     """The process's connection pool to PostgreSQL, as the application role."""
 
-    def __init__(self, url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(self, url: URL, *, pool_size: int = 10, max_overflow: int = 10,
+                 event_max_bytes: int | None = None) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # ``session.info``: what the outbox needs to know of the process's settings (the largest publishable event)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True,
+                                               info={"event_max_bytes": event_max_bytes})
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Database:
         settings = settings or get_settings()
-        return cls(app_url(settings), pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        return cls(app_url(settings), pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                   event_max_bytes=settings.event_max_bytes)
 
     @asynccontextmanager
     async def transaction(self, tenant_id: str | None, *, system: bool = False) -> AsyncIterator[AsyncSession]:

@@ -37,8 +37,8 @@ class PlatformMiddleware:
     * a request id — the caller's ``X-Request-ID`` when it is short and printable, else a new one — in the log context
       and the response's ``X-Request-ID``;
     * the count and latency of the request per route template (``scope["route"]``, "unmatched" when no route);
-    * 400 for a path with a NUL character or an invalid ``Content-Length``; 413 for a body over ``max_bytes``, by its
-      declared length or, for a body sent without a length, while it streams;
+    * 400 for a path or a query string with a NUL character, or an invalid ``Content-Length``; 413 for a body over
+      ``max_bytes``, by its declared length or, for a body sent without a length, while it streams;
     * the headers of the ``response_headers`` rules whose prefix the path starts with.
     """
 
@@ -84,7 +84,7 @@ class PlatformMiddleware:
             await send(message)
 
         try:
-            rejected = self._rejected(path, declared)
+            rejected = self._rejected(path, scope.get("query_string", b""), declared)
             if rejected is not None:
                 await rejected(scope, receive, send_with_headers)
             elif declared is not None or (not chunked and scope.get("http_version") in ("1.0", "1.1")):
@@ -103,9 +103,12 @@ class PlatformMiddleware:
                            time.perf_counter() - start)
             request_id_var.reset(token)
 
-    def _rejected(self, path: str, declared: bytes | None) -> JSONResponse | None:
+    def _rejected(self, path: str, query: bytes, declared: bytes | None) -> JSONResponse | None:
         if "\x00" in path:
             return JSONResponse(error_body(400, "BAD_REQUEST", "the path contains a NUL character"), status_code=400)
+        if query and (b"%00" in query or b"\x00" in query):
+            return JSONResponse(error_body(400, "BAD_REQUEST", "the query string contains a NUL character (%00): "
+                                           "query values are text without NUL"), status_code=400)
         if declared is not None:
             try:
                 too_large = int(declared) > self.max_bytes

@@ -21,6 +21,7 @@ import procrastinate
 from procrastinate import Blueprint, JobContext, RetryStrategy
 from sqlalchemy import delete, func
 
+from openbss.platform.callbacks import parse_networks
 from openbss.platform.db import Database, libpq_conninfo
 from openbss.platform.events.consumers import ProcessedEvent
 from openbss.platform.events.failures import purge_settled
@@ -44,7 +45,7 @@ async def deliver_notification(context: JobContext, delivery_id: int) -> str:
     rt = _runtime(context)
     s = rt.settings
     return await attempt_delivery(rt.db, delivery_id, hub_secret=s.hub_secret, http_timeout=s.hub_timeout_seconds,
-                                  max_attempts=s.hub_max_attempts)
+                                  max_attempts=s.hub_max_attempts, allow=parse_networks(s.hub_callback_allow))
 
 
 async def defer_delivery(app: procrastinate.App, delivery_id: int) -> None:

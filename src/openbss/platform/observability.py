@@ -29,6 +29,8 @@ OUTBOX_LAG = Histogram(
     buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120),
 )
 OUTBOX_PUBLISHED = Counter("openbss_outbox_published_total", "Outbox events published")
+OUTBOX_DEAD = Counter("openbss_outbox_dead_letters_total",
+                      "Outbox events the relay gave up: publishing them cannot succeed by retrying (alarm on any)")
 HUB_DELIVERIES = Counter("openbss_hub_deliveries_total", "Hub notification attempts", ["outcome"])
 
 

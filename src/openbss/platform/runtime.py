@@ -4,11 +4,11 @@ event consumers and the bus. Built once by the app factory or the worker, reache
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from openbss.platform.auth import Principal, TokenVerifier, bearer_token
 from openbss.platform.db import Database
@@ -47,7 +47,8 @@ class Runtime:
             if s.nats_url:
                 self.bus = NatsBus(self.db, self.consumers, s.nats_url, s.nats_stream,
                                    ack_wait_seconds=s.nats_ack_wait_seconds,
-                                   max_age_seconds=s.outbox_retention_days * 86400.0, policy=policy)
+                                   max_age_seconds=s.outbox_retention_days * 86400.0, policy=policy,
+                                   event_max_bytes=s.event_max_bytes)
             else:
                 self.bus = InProcessBus(self.db, self.consumers, policy)
         return self.bus
@@ -74,3 +75,13 @@ async def authenticate(request: Request) -> Principal:
         raise Unauthorized(f"tenant '{principal.tenant_id}' does not exist or is not active", code="UNKNOWN_TENANT")
     request.state.principal = principal
     return principal
+
+
+def permitted(scope: str, action: str) -> Callable[..., Awaitable[Principal]]:
+    """FastAPI dependency: the principal of the request, holding ``scope:action`` (403 otherwise). Checked before
+    the request's body is validated, so a caller without the permission learns nothing from validation errors."""
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+        principal.require(scope, action)
+        return principal
+
+    return dependency

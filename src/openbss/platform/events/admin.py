@@ -4,6 +4,7 @@ broker, list and inspect failed deliveries, replay dead letters (idempotently) o
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from openbss.platform.events.failures import (
     describe_error,
     record_replay_failure,
 )
+from openbss.platform.events.outbox import OutboxEvent
 
 
 class FailureNotFound(LookupError):
@@ -289,3 +291,24 @@ def _iso(value: Any) -> str | None:
 __all__ = ["BrokerReport", "ConsumerReport", "FailureNotFound", "LaneState", "ReplayResult", "StreamReplay",
            "UnknownConsumer", "describe_consumers", "event_of", "get_failure", "list_failures", "parse_states",
            "replay_failure", "replay_failures", "replay_stream", "resolve_failure"]
+
+
+# --- the relay's dead letters: outbox events that could not be published ---------------------------------------
+async def dead_outbox_events(db: Database, *, limit: int = 100) -> list[OutboxEvent]:
+    """The outbox events the relay gave up (oldest first): what could not be published, and why."""
+    async with db.transaction(None, system=True) as session:
+        return list((await session.execute(
+            select(OutboxEvent).where(OutboxEvent.dead_at.is_not(None), OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.id).limit(limit))).scalars().all())
+
+
+async def retry_dead_outbox_events(db: Database, event_ids: Sequence[str] | None = None) -> int:
+    """Hand dead outbox events back to the relay (all, or those of ``event_ids``), once their cause is fixed (e.g.
+    the broker's max_payload raised); returns how many."""
+    async with db.transaction(None, system=True) as session:
+        stmt = (update(OutboxEvent).where(OutboxEvent.dead_at.is_not(None), OutboxEvent.published_at.is_(None))
+                .values(dead_at=None))
+        if event_ids:
+            stmt = stmt.where(OutboxEvent.event_id.in_([uuid.UUID(e) for e in event_ids]))
+        result = await session.execute(stmt)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -38,6 +38,15 @@ log = logging.getLogger(__name__)
 MAX_DURABLE_NAME = 120
 
 
+#: what the message adds to an event's envelope (tenant, api, JSON wrapper; headers travel apart but count)
+ENVELOPE_OVERHEAD = 4096
+
+
+class Unpublishable(Exception):
+    """Publishing this event cannot succeed by retrying (e.g. it exceeds the broker's maximum message size): the
+    relay dead-letters it instead of retrying it forever."""
+
+
 class EventBus(Protocol):
     async def publish(self, event: Event) -> None: ...
 
@@ -122,8 +131,11 @@ def subject_prefix_for(stream: str) -> str:
 class NatsBus:
     def __init__(self, db: Database, registry: ConsumerRegistry, url: str, stream: str = "OPENBSS",
                  ack_wait_seconds: float = 30.0, subject_prefix: str | None = None,
-                 max_age_seconds: float = 0.0, policy: RetryPolicy | None = None) -> None:
+                 max_age_seconds: float = 0.0, policy: RetryPolicy | None = None,
+                 event_max_bytes: int | None = None) -> None:
         self.db = db
+        #: the largest event a change may emit (``OPENBSS_EVENT_MAX_BYTES``), checked against the broker's limit
+        self.event_max_bytes = event_max_bytes
         self.registry = registry
         self.url = url
         self.stream = stream
@@ -153,6 +165,11 @@ class NatsBus:
                     servers = [u.strip() for u in self.url.split(",") if u.strip()]
                     self._nc = await nats.connect(servers=servers, name=f"openbss-{os.getpid()}",
                                                   max_reconnect_attempts=-1)
+                    if self.event_max_bytes and self._nc.max_payload < self.event_max_bytes + ENVELOPE_OVERHEAD:
+                        log.error("the broker's max_payload (%d bytes) is below OPENBSS_EVENT_MAX_BYTES (%d) plus "
+                                  "%d bytes of message wrapper: accepted changes may yield events the broker "
+                                  "refuses (outbox dead letters); raise max_payload or lower the setting",
+                                  self._nc.max_payload, self.event_max_bytes, ENVELOPE_OVERHEAD)
                 js = self._nc.jetstream()
                 # Events stay in the stream as long as their processed-event records stay in the database, so
                 # that a replay within the retention never runs a handler twice.
@@ -166,10 +183,18 @@ class NatsBus:
         return self._js
 
     async def publish(self, event: Event) -> None:
+        import nats.errors
+
         js = await self.connect()
-        payload = json_dumps({"tenant": event.tenant_id, "api": event.api, "envelope": event.envelope})
-        await js.publish(self.subject(event), payload.encode(), stream=self.stream,
-                         headers={"Nats-Msg-Id": event.event_id})
+        payload = json_dumps({"tenant": event.tenant_id, "api": event.api, "envelope": event.envelope}).encode()
+        limit = self._nc.max_payload
+        if len(payload) > limit:
+            raise Unpublishable(f"the event is {len(payload)} bytes, over the broker's max_payload of {limit} bytes")
+        try:
+            await js.publish(self.subject(event), payload, stream=self.stream,
+                             headers={"Nats-Msg-Id": event.event_id})
+        except nats.errors.MaxPayloadError as exc:
+            raise Unpublishable(f"the broker refused the event's size ({len(payload)} bytes): {exc}") from exc
 
     async def healthy(self) -> bool:
         try:

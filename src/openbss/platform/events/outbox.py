@@ -9,12 +9,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, text
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.db import Base, TenantScoped, format_datetime, utcnow
+from openbss.platform.db import Base, TenantScoped, format_datetime, json_dumps, utcnow
+from openbss.platform.errors import PayloadTooLarge
 
 NOTIFY_CHANNEL = "openbss_outbox"
 
@@ -34,6 +35,9 @@ class OutboxEvent(TenantScoped, Base):
     envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: set when the relay gave the event up: publishing it cannot succeed by retrying (a dead letter)
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 def subject_for(tenant_id: str, api: str, event_type: str, *, prefix: str = "openbss.events") -> str:
@@ -52,6 +56,14 @@ async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key
         "eventType": event_type,
         "event": {resource_key: resource},
     }
+    limit = session.info.get("event_max_bytes")
+    if limit:
+        size = len(json_dumps(envelope).encode())
+        if size > limit:
+            raise PayloadTooLarge(
+                f"{resource_type or resource_key} '{resource.get('id', '')}': its {event_type} would be {size} bytes, "
+                f"over the largest publishable event ({limit} bytes, OPENBSS_EVENT_MAX_BYTES): the change is refused "
+                "so that no accepted change is left unannounced", code="EVENT_TOO_LARGE")
     row = OutboxEvent(
         event_id=event_id, api=api, event_type=event_type, resource_type=resource_type or resource_key,
         resource_id=str(resource.get("id", "")), envelope=envelope,

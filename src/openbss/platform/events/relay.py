@@ -18,10 +18,10 @@ import asyncpg
 from sqlalchemy import select, update
 
 from openbss.platform.db import Database, utcnow
-from openbss.platform.events.bus import EventBus
+from openbss.platform.events.bus import EventBus, Unpublishable
 from openbss.platform.events.consumers import Event
 from openbss.platform.events.outbox import NOTIFY_CHANNEL, OutboxEvent
-from openbss.platform.observability import OUTBOX_LAG, OUTBOX_PUBLISHED
+from openbss.platform.observability import OUTBOX_DEAD, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,16 @@ class OutboxRelay:
         """Publish one batch; returns how many events were claimed.
 
         An event whose publication fails (broker down, or in embedded mode a consumer that raises) stays
-        unpublished and is retried after an exponential backoff, without holding back the events behind it.
+        unpublished and is retried after an exponential backoff, without holding back the events behind it. An event
+        whose publication cannot succeed by retrying (``Unpublishable``: larger than the broker accepts) is a dead
+        letter: ``dead_at`` and ``last_error`` set, never claimed again, counted in
+        ``openbss_outbox_dead_letters_total`` and logged as an error; ``openbss events outbox`` lists them,
+        ``--retry`` hands them back to the relay once the cause is fixed.
         """
         now_mono = time.monotonic()
         waiting = [i for i, t in self._retry_at.items() if t > now_mono]
         async with self.db.transaction(None, system=True) as session:
-            stmt = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+            stmt = select(OutboxEvent).where(OutboxEvent.published_at.is_(None), OutboxEvent.dead_at.is_(None))
             if waiting:
                 stmt = stmt.where(OutboxEvent.id.not_in(waiting))
             rows = (
@@ -60,6 +64,15 @@ class OutboxRelay:
             for row in rows:
                 try:
                     await self.bus.publish(Event(row.tenant_id, row.api, row.event_type, row.envelope))
+                except Unpublishable as exc:
+                    self._failures.pop(row.id, None)
+                    self._retry_at.pop(row.id, None)
+                    row.dead_at = now
+                    row.last_error = str(exc)[:2000]
+                    OUTBOX_DEAD.inc()
+                    log.error("outbox event %s (%s of %s '%s') cannot be published and is a dead letter: %s",
+                              row.event_id, row.event_type, row.resource_type, row.resource_id, exc)
+                    continue
                 except Exception:
                     failures = self._failures.get(row.id, 0) + 1
                     self._failures[row.id] = failures

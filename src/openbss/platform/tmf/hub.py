@@ -1,4 +1,6 @@
-"""TMF notification hubs: subscriptions (``POST /hub``, ``DELETE /hub/{id}``) and delivery of events to them.
+"""TMF notification hubs: subscriptions (``POST /tmf-api/<apiName>/v4/hub``, ``DELETE .../hub/{id}``: each API has
+its own hub under its base path) and delivery of events to them. Callbacks must reach public addresses unless the
+operator allows a network (``platform.callbacks``), checked at registration and at every delivery.
 
 A subscription's ``query`` uses the list-filter syntax over the event: ``eventType=IndividualCreateEvent``,
 ``event.individual.status=validated``. The ``hub-fanout`` consumer matches each committed event against the
@@ -13,7 +15,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -39,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.callbacks import CallbackRefused, IPNetwork, check_callback, parse_networks
 from openbss.platform.db import Base, Database, TenantScoped, utcnow
 from openbss.platform.errors import BadRequest, Forbidden, NotFound
 from openbss.platform.events.consumers import Consumer, Event
@@ -172,6 +175,13 @@ def _check_callback(url: str) -> None:
         raise BadRequest(f"callback '{url}' must be an absolute http(s) URL", code="INVALID_CALLBACK")
 
 
+async def _check_callback_address(url: str, allow: Sequence[IPNetwork]) -> None:
+    try:
+        await check_callback(url, allow)
+    except CallbackRefused as exc:
+        raise BadRequest(f"callback '{url}': {exc}", code="CALLBACK_NOT_ALLOWED") from None
+
+
 def render_subscription(sub: HubSubscription) -> dict[str, Any]:
     out = {"id": sub.id, "callback": sub.callback}
     if sub.query is not None:
@@ -187,12 +197,16 @@ def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
         principal.require("hub", WRITE)
         principal.require(api.permission, READ)
 
+    async def authorized(principal: Principal = Depends(authenticate)) -> Principal:
+        _authorize(principal)  # before the body is validated
+        return principal
+
     async def register_listener(request: Request, body: EventSubscriptionInput = Body(...),
-                                principal: Principal = Depends(authenticate)) -> Response:
-        _authorize(principal)
+                                principal: Principal = Depends(authorized)) -> Response:
         require_json_body(request)
         _check_callback(body.callback)
         parse_hub_query(api, body.query)
+        await _check_callback_address(body.callback, parse_networks(runtime(request).settings.hub_callback_allow))
         async with unit_of_work(request, principal) as ctx:
             sub = HubSubscription(id=str(uuid.uuid4()), api=api.name, callback=body.callback,
                                   query=body.query, created_by=principal.subject)
@@ -203,8 +217,7 @@ def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
         return TmfJSONResponse(out, status_code=201, headers={"Location": location})
 
     async def unregister_listener(request: Request, id: str,
-                                  principal: Principal = Depends(authenticate)) -> Response:
-        _authorize(principal)
+                                  principal: Principal = Depends(authorized)) -> Response:
         async with unit_of_work(request, principal) as ctx:
             sub = await ctx.session.scalar(
                 select(HubSubscription).where(HubSubscription.id == id, HubSubscription.api == api.name))
@@ -214,8 +227,7 @@ def add_hub_routes(router: APIRouter, api: TmfApi) -> None:
         return Response(status_code=204)
 
     async def get_listener(request: Request, id: str,
-                           principal: Principal = Depends(authenticate)) -> Response:
-        _authorize(principal)
+                           principal: Principal = Depends(authorized)) -> Response:
         async with unit_of_work(request, principal) as ctx:
             sub = await ctx.session.scalar(
                 select(HubSubscription).where(HubSubscription.id == id, HubSubscription.api == api.name))
@@ -290,9 +302,14 @@ class DeliveryFailed(Exception):
 
 
 async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, http_timeout: float,
-                           max_attempts: int, client: httpx.AsyncClient | None = None) -> str:
+                           max_attempts: int, client: httpx.AsyncClient | None = None,
+                           allow: Sequence[IPNetwork] = ()) -> str:
     """One attempt to deliver a notification. Returns the delivery's status afterwards; raises ``DeliveryFailed``
-    when it should be retried. The HTTP call happens outside any database transaction."""
+    when it should be retried. The HTTP call happens outside any database transaction.
+
+    The callback's host is resolved and checked against the address rule (``platform.callbacks``; ``allow``: the
+    networks the operator allows) at every attempt, and the request goes to the checked address: a callback
+    whose host now resolves to a refused address fails at once, without retries."""
     async with db.transaction(None, system=True) as session:
         delivery = await session.get(HubDelivery, delivery_id)
         if delivery is None or delivery.status != "pending":
@@ -307,20 +324,28 @@ async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, h
         SIGNATURE_HEADER: sign(tenant_hub_key(hub_secret, tenant), int(time.time()), body),
         "X-OpenBSS-Delivery": str(delivery_id),
     }
+    refused = False
     try:
+        pinned, host, extensions = (await check_callback(url, allow)).pinned()
+        headers.update(host)
         if client is None:
             async with httpx.AsyncClient(timeout=http_timeout) as own:
-                resp = await own.post(url, content=body, headers=headers)
+                resp = await own.post(pinned, content=body, headers=headers, extensions=extensions)
         else:
-            resp = await client.post(url, content=body, headers=headers, timeout=http_timeout)
+            resp = await client.post(pinned, content=body, headers=headers, timeout=http_timeout,
+                                     extensions=extensions)
         status_code = resp.status_code
         if not 200 <= resp.status_code < 300:
             error = f"HTTP {resp.status_code}"
+    except CallbackRefused as exc:
+        refused = True
+        error = f"refused: {exc}"[:500]
+        log.warning("hub delivery %s refused: %s", delivery_id, exc)
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     duration = int((time.perf_counter() - started) * 1000)
     ok = error is None
-    final = "delivered" if ok else ("failed" if attempt >= max_attempts else "pending")
+    final = "delivered" if ok else ("failed" if refused or attempt >= max_attempts else "pending")
     async with db.transaction(tenant) as session:
         session.add(HubDeliveryAttempt(delivery_id=delivery_id, attempt=attempt, status_code=status_code,
                                        error=error, duration_ms=duration))
@@ -330,7 +355,8 @@ async def attempt_delivery(db: Database, delivery_id: int, *, hub_secret: str, h
                 delivered_at=utcnow() if ok else None,
             )
         )
-    HUB_DELIVERIES.labels("delivered" if ok else ("failed" if final == "failed" else "retry")).inc()
+    HUB_DELIVERIES.labels("delivered" if ok else "refused" if refused else
+                          ("failed" if final == "failed" else "retry")).inc()
     if final == "pending":
         raise DeliveryFailed(f"delivery {delivery_id} attempt {attempt} failed: {error}")
     return final

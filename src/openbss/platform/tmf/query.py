@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import ARRAY, Boolean, ColumnElement, Text, cast, literal
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
+from openbss.platform.db import MAX_OFFSET
 from openbss.platform.errors import BadRequest
 from openbss.platform.tmf.spec import AttributeType, Spec, format_datetime
 
@@ -171,7 +172,7 @@ def parse_list_query(query_string: str, spec: Spec, definition: str,
     pairs = parse_qsl(query_string, keep_blank_values=True)
     params = dict(pairs)
     q = ListQuery(
-        offset=_int_param(params, "offset", 0, 0, 2**63 - 1),
+        offset=_int_param(params, "offset", 0, 0, MAX_OFFSET),
         limit=_int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
     if params.get("fields"):

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform import audit
 from openbss.platform.auth import READ, WRITE, Principal, permissions_for
-from openbss.platform.db import TenantScoped, json_dumps, utcnow
+from openbss.platform.db import MAX_OFFSET, TenantScoped, json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, Forbidden, InvalidStateTransition, NotFound
 from openbss.platform.events.outbox import emit
 from openbss.platform.runtime import authenticate, runtime
@@ -97,6 +97,11 @@ class ResourceHooks:
         return None
 
     async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
+        return None
+
+    async def authorize_customer_change(self, ctx: Context, current: dict[str, Any], merged: dict[str, Any]) -> None:
+        """A customer's change of a resource of its party (the kit checked that the party owns the resource before
+        and after the change): raise ``Forbidden`` where this resource asks more (e.g. an operator-granted role)."""
         return None
 
 
@@ -191,6 +196,8 @@ class TmfApi:
     permission: str  # permission scope, e.g. "party"
     resources: list[TmfResource] = field(default_factory=list)
     base_path: str | None = None
+    #: the TMF630 extension subtypes its resources may be rendered as (``platform/tmf/extensions.py``)
+    extensions: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.spec: Spec = load_spec(self.spec_file)
@@ -220,6 +227,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def owner_values(doc: Any, path: str) -> set[str]:
+    """The values at a dotted path of a document, through arrays (``relatedParty.id`` → every related party's id)."""
+    head, _, rest = path.partition(".")
+    if isinstance(doc, list):
+        return set().union(*(owner_values(item, path) for item in doc)) if doc else set()
+    if not isinstance(doc, dict) or head not in doc:
+        return set()
+    value = doc[head]
+    if rest:
+        return owner_values(value, rest)
+    if isinstance(value, list):
+        return {str(v) for v in value if isinstance(v, str | int)}
+    return {str(value)} if isinstance(value, str | int) else set()
 
 
 # --- the store: every query of a TMF document table ------------------------------------------------------
@@ -395,6 +417,8 @@ class ResourceService:
         doc.setdefault("@type", r.type)
         resource_id = str(doc.get("id") or r.id_factory())
         doc["id"] = resource_id
+        if "@type" not in self.read_properties:  # a resource whose specification has no @type (TMF638 Service)
+            doc.pop("@type", None)
         await self.store.insert(ctx, resource_id, doc, **dict(columns or {}))
         rendered = self.store.shape(ctx.base_url, resource_id, doc)
         await self._audit(ctx, resource_id, "create", None, doc)
@@ -445,7 +469,8 @@ class ResourceService:
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         r = self.resource
         doc = dict(doc)
-        doc.setdefault("@type", r.type)
+        if "@type" in self.read_properties:
+            doc.setdefault("@type", r.type)
         now = format_datetime(utcnow())
         if "lastUpdate" in self.read_properties:
             doc["lastUpdate"] = now
@@ -475,11 +500,25 @@ class ResourceService:
             new_state = merged.get(r.state_field) if r.state_field else None
             if r.state_field and old_state != new_state:
                 self.check_transition(old_state, new_state)
+            if ctx.principal.is_customer:
+                await self.authorize_customer_change(ctx, current, merged)
             await r.hooks.before_update(ctx, current, changes, merged)
             doc.clear()
             doc.update(merged)
 
         return await self.change(ctx, resource_id, apply)
+
+    async def authorize_customer_change(self, ctx: Context, current: dict[str, Any], merged: dict[str, Any]) -> None:
+        """A customer changes only what its own party owns, and the result stays its own: its party is at one of the
+        resource's owner paths before and after the change (it cannot hand the resource to another party, nor
+        take one over); then the resource's own rule (``ResourceHooks.authorize_customer_change``)."""
+        r = self.resource
+        party = ctx.principal.party_id or ""
+        for doc, when in ((current, "is"), (merged, "would be")):
+            if not any(party in owner_values(doc, path) for path in r.owner_paths):
+                raise Forbidden(f"{r.type} '{current.get('id')}' {when} not your party's: a customer changes only "
+                                f"its own party's resources ({', '.join(r.owner_paths)})", code="CUSTOMER_FORBIDDEN")
+        await r.hooks.authorize_customer_change(ctx, current, merged)
 
     def check_transition(self, old: Any, new: Any) -> None:
         transitions = self.resource.hooks.transitions
@@ -564,12 +603,22 @@ def json_or_merge_patch_content(request: Request) -> None:
 
 
 def _list_params(
-    offset: int | None = Query(None, ge=0, le=2**63 - 1, description="Index of the first result"),
+    offset: int | None = Query(None, ge=0, le=MAX_OFFSET, description="Index of the first result"),
     limit: int | None = Query(None, ge=1, le=1000, description="Maximum number of results"),
     fields: str | None = Query(None, description="Comma-separated attributes to return"),
     sort: str | None = Query(None, description="Comma-separated attributes, '-' for descending"),
 ) -> None:
     return None
+
+
+def _authorizer(api: TmfApi, resource: TmfResource, action: str, op: str) -> Callable[..., Awaitable[Principal]]:
+    """The route's principal, authorized (a dependency: the permission is checked before the request's body is
+    validated, so a caller without it learns nothing from validation errors)."""
+    async def authorized(principal: Principal = Depends(authenticate)) -> Principal:
+        _authorize(principal, api, resource, action, op)
+        return principal
+
+    return authorized
 
 
 def _authorize(principal: Principal, api: TmfApi, resource: TmfResource, action: str, op: str) -> None:
@@ -591,9 +640,8 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "create" in r.operations:
         async def create(request: Request, body: CreateModel = Body(...),  # type: ignore[valid-type]
-                         principal: Principal = Depends(authenticate),
+                         principal: Principal = Depends(_authorizer(api, r, WRITE, "create")),
                          _ct: None = Depends(json_content)) -> Response:
-            _authorize(principal, api, r, WRITE, "create")
             require_json_body(request)
             doc = body.to_doc()  # type: ignore[attr-defined]
             async with unit_of_work(request, principal) as ctx:
@@ -606,8 +654,7 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "list" in r.operations:
         async def list_(request: Request, _: None = Depends(_list_params),
-                        principal: Principal = Depends(authenticate)) -> Response:
-            _authorize(principal, api, r, READ, "list")
+                        principal: Principal = Depends(_authorizer(api, r, READ, "list"))) -> Response:
             q = parse_list_query(request.url.query, api.spec, r.read_definition or r.type, r.extra_attributes)
             async with unit_of_work(request, principal) as ctx:
                 items, total = await service.list(ctx, q)
@@ -621,8 +668,7 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "get" in r.operations:
         async def retrieve(request: Request, id: str, fields: str | None = Query(None),
-                           principal: Principal = Depends(authenticate)) -> Response:
-            _authorize(principal, api, r, READ, "get")
+                           principal: Principal = Depends(_authorizer(api, r, READ, "get"))) -> Response:
             q = parse_list_query(f"fields={fields}" if fields else "", api.spec, r.read_definition or r.type,
                                  r.extra_attributes)
             async with unit_of_work(request, principal) as ctx:
@@ -636,9 +682,8 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
     if "patch" in r.operations:
         async def patch(request: Request, id: str,
                         body: UpdateModel = Body(..., media_type="application/merge-patch+json"),  # type: ignore[valid-type]
-                        principal: Principal = Depends(authenticate),
+                        principal: Principal = Depends(_authorizer(api, r, WRITE, "patch")),
                         _ct: None = Depends(json_or_merge_patch_content)) -> Response:
-            _authorize(principal, api, r, WRITE, "patch")
             require_json_body(request, patch=True)
             changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
             async with unit_of_work(request, principal) as ctx:
@@ -651,8 +696,7 @@ def add_resource_routes(router: APIRouter, api: TmfApi, service: ResourceService
 
     if "delete" in r.operations:
         async def delete(request: Request, id: str,
-                         principal: Principal = Depends(authenticate)) -> Response:
-            _authorize(principal, api, r, WRITE, "delete")
+                         principal: Principal = Depends(_authorizer(api, r, WRITE, "delete"))) -> Response:
             async with unit_of_work(request, principal) as ctx:
                 await service.delete(ctx, id)
             return Response(status_code=204)

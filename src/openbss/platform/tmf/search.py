@@ -86,6 +86,9 @@ class DocumentCodec(Protocol):
 
     async def index_key(self, ctx: Any) -> bytes | None: ...
 
+
+#: entries written per INSERT (six bound values each: well under the driver's 32,767 per statement)
+INSERT_BATCH = 4000
 MAX_VALUE = 200  # longer plain values are not indexed (an equality filter on them reads the documents)
 PREFIX_MIN, PREFIX_MAX = 2, 12
 INDEXED_KINDS = ("string", "datetime", "boolean")
@@ -374,8 +377,9 @@ class SearchIndex:
         key = await self.codec.index_key(ctx) if self.needs_key() else None
         rows = self.entries(resource_id, doc, key)
         plain = [r for r in rows if not r["is_unique"]]
-        if plain:
-            await ctx.session.execute(insert(SearchEntry).values(plain).on_conflict_do_nothing())
+        for start in range(0, len(plain), INSERT_BATCH):  # the driver binds at most 32,767 values per statement
+            await ctx.session.execute(insert(SearchEntry).values(plain[start:start + INSERT_BATCH])
+                                      .on_conflict_do_nothing())
         labels = {f"unique:{a}": (v, lbl) for a, v, lbl in (
             self.declaration.unique(doc) if self.declaration.unique else [])}
         for row in (r for r in rows if r["is_unique"]):

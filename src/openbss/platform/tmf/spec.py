@@ -50,23 +50,49 @@ def _utc(value: datetime) -> datetime:
 TmfDateTime = Annotated[datetime, AfterValidator(_utc), PlainSerializer(format_datetime, return_type=str)]
 
 
-def find_nul(value: Any, path: str = "") -> str | None:
+#: the most items an array attribute of a request body may hold (each item is validated, stored and indexed)
+MAX_ARRAY_ITEMS = 1000
+
+
+def _bad_text(text: str) -> str | None:
+    """What makes ``text`` unstorable: a NUL character, or a lone UTF-16 surrogate (JSON's ``\\ud800``
+    escapes decode to code points that are not Unicode text)."""
+    if "\x00" in text:
+        return "contains a NUL character (U+0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone UTF-16 surrogate (U+{ord(text[exc.start]):04X}): text must be valid Unicode"
+    return None
+
+
+def find_bad_text(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first string (value or key) of a JSON value that cannot be stored as text: its path and the reason."""
     if isinstance(value, str):
-        return (path or "value") if "\x00" in value else None
+        problem = _bad_text(value)
+        return (path or "value", problem) if problem else None
     if isinstance(value, dict):
         for k, v in value.items():
             sub = f"{path}.{k}" if path else str(k)
-            if "\x00" in str(k):
-                return sub
-            found = find_nul(v, sub)
+            problem = _bad_text(str(k))
+            if problem:
+                return sub, f"(the attribute name) {problem}"
+            found = find_bad_text(v, sub)
             if found:
                 return found
     if isinstance(value, list):
         for i, v in enumerate(value):
-            found = find_nul(v, f"{path}[{i}]")
+            found = find_bad_text(v, f"{path}[{i}]")
             if found:
                 return found
     return None
+
+
+def find_nul(value: Any, path: str = "") -> str | None:
+    found = find_bad_text(value, path)
+    return found[0] if found and "NUL" in found[1] else None
+
+
 TmfNumber = Annotated[
     Decimal,
     BeforeValidator(_strict_number),
@@ -90,9 +116,9 @@ class TmfModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        where = find_nul(data)
-        if where:
-            raise ValueError(f"'{where}' contains a NUL character (U+0000)")
+        found = find_bad_text(data)
+        if found:
+            raise ValueError(f"'{found[0]}' {found[1]}")
         return data
 
     def to_doc(self) -> dict[str, Any]:
@@ -173,7 +199,8 @@ class Spec:
             return Literal[tuple(schema["enum"])]
         kind = schema.get("type")
         if kind == "array":
-            return list[self._annotation(schema.get("items", {}))]  # type: ignore[misc]
+            item = self._annotation(schema.get("items", {}))
+            return Annotated[list[item], Field(max_length=MAX_ARRAY_ITEMS)]  # type: ignore[valid-type]
         if kind == "string":
             if schema.get("format") == "date-time":
                 return TmfDateTime
