@@ -98,3 +98,22 @@ async def test_dates_keep_their_order(client: httpx.AsyncClient, tenant: str) ->
                           headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["validFor"]["startDateTime"].startswith("2029-12-31T23:00:00")
+
+
+QUEUE = "/api/care/v1/queue"
+OWN_ROUTE_BODIES = [
+    ("nul-in-a-queue-name", b'{"name": "first line\\u0000", "description": "x"}', "NUL"),
+    ("surrogate-in-a-queue-name", b'{"name": "first line \\ud891", "description": "x"}', "unicode"),
+]
+
+
+@pytest.mark.parametrize(("body", "mentions"), [b[1:] for b in OWN_ROUTE_BODIES], ids=[b[0] for b in OWN_ROUTE_BODIES])
+async def test_text_the_database_cannot_store_on_a_domains_own_route(client: httpx.AsyncClient, tenant: str,
+                                                                     body: bytes, mentions: str) -> None:
+    """The domains' configuration routes (outside the TMF kit's models) answer 400 for text PostgreSQL cannot
+    store, and write nothing (found by the fuzz run on the care queues)."""
+    r = await client.post(QUEUE, content=body, headers={**bearer(tenant, "admin"), "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text[:500]
+    assert mentions in r.json()["message"], r.text
+    r = await client.get(QUEUE, headers=bearer(tenant, "admin"))
+    assert r.status_code == 200 and not [q for q in r.json() if q["name"].startswith("first line")], r.text

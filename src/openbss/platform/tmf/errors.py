@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openbss.platform.errors import DomainError
@@ -51,6 +52,29 @@ def describe_errors(errors: list[Any]) -> str:
     return "; ".join(msgs)
 
 
+#: PostgreSQL's answers to text it cannot store: untranslatable_character (a ``\u0000`` in JSON), and
+#: character_not_in_repertoire (a NUL byte in a text value)
+_UNSTORABLE_TEXT_STATES = {"22P05", "22021"}
+UNSTORABLE_TEXT = ("a text value of the request cannot be stored: it contains a NUL character (U+0000) or a lone "
+                   "UTF-16 surrogate; text must be valid Unicode without NUL")
+
+
+def unstorable_text(exc: BaseException) -> bool:
+    """Whether ``exc`` (a database statement's failure) comes from text in the request that PostgreSQL cannot
+    store: a NUL character or a lone surrogate. The kit's models refuse such text up front, naming the attribute;
+    this is the net under every other body and parameter (the domains' own configuration routes)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, UnicodeEncodeError):
+            return True
+        if getattr(cause, "sqlstate", None) in _UNSTORABLE_TEXT_STATES:
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__ or cause.__context__
+    return False
+
+
 def validation_message(exc: ValidationError) -> str:
     return describe_errors(list(exc.errors()))
 
@@ -83,6 +107,17 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no resource at {request.url.path}"
         return JSONResponse(error_body(exc.status_code, code, message), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        if unstorable_text(exc):  # the transaction was rolled back: nothing is written
+            return JSONResponse(error_body(400, "INVALID_TEXT", UNSTORABLE_TEXT), status_code=400)
+        log.exception("unhandled database error")
+        return JSONResponse(error_body(500, "INTERNAL_ERROR", "an unexpected error occurred"), status_code=500)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unicode(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return JSONResponse(error_body(400, "INVALID_TEXT", UNSTORABLE_TEXT), status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
