@@ -79,7 +79,7 @@ async def test_bucket_restricted_to_a_service(client: Any, rt: Any, tenant: str,
     st = await account_state(rt, tenant, acc["id"])
     assert remaining(st, sms_bonus) == 10 and st["money"] == 10
     r = await client.get(f"{TMF654}/bucket/{sms_bonus}", headers=bearer(tenant, "admin"))
-    assert r.json()["@type"] == "RestrictedBucket" and r.json()["usageRestriction"] == {"usageType": ["sms"]}
+    assert r.json()["@type"] == "OpenBSSBucket" and r.json()["usageRestriction"] == {"usageType": ["sms"]}
 
 
 async def test_bucket_restricted_to_destinations(client: Any, rt: Any, tenant: str,

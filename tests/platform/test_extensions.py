@@ -99,7 +99,7 @@ async def test_buckets_and_topups_conform(client: httpx.AsyncClient, rt: Any, te
         assert await conformance_errors(client, spec, "Bucket", b) == []
     money = next(b for b in buckets if b["usageType"] == "monetary")
     body = {"amount": {"amount": 1, "units": "EUR"}, "usageType": "monetary", "bucket": {"id": money["id"]},
-            "partyAccount": {"id": "ba-1"}}
+            "partyAccount": {"id": money["partyAccount"]["id"]}}  # the account the bucket names
     r = await client.post(f"{TMF654}/topupBalance", json=body, headers={**h, "Idempotency-Key": "k-1"})
     assert r.status_code == 201, r.text
     assert r.json()["@type"] == "OpenBSSTopupBalance" and r.json()["idempotencyKey"] == "k-1"

@@ -59,10 +59,17 @@ class ChargingTmfApi(TmfApi):
 #: TMF630 extensions of TMF654 (platform/tmf/extensions.py): what a bucket and a top-up carry beyond the spec
 BUCKET_EXTENSION = Extension(
     name="OpenBSSBucket", base="Bucket", spec_file=SPEC_FILE,
-    description="A bucket with the size it was granted with.",
+    description="A bucket with the size it was granted with, and what it may pay for when it is restricted.",
     properties={"initialValue": {"$ref": "#/definitions/Quantity",
                                  "description": "The bucket's size when it was granted"},
-                "initialValueName": {"type": "string", "description": "initialValue for display"}})
+                "initialValueName": {"type": "string", "description": "initialValue for display"},
+                "usageRestriction": {
+                    "type": "object", "additionalProperties": False,
+                    "description": "A restricted bucket pays only for these usage types, destination zones and "
+                                   "time bands (each absent: any)",
+                    "properties": {"usageType": {"type": "array", "items": {"type": "string"}},
+                                   "destinationZone": {"type": "array", "items": {"type": "string"}},
+                                   "timeBand": {"type": "array", "items": {"type": "string"}}}}})
 TOPUP_EXTENSION = Extension(
     name="OpenBSSTopupBalance", base="TopupBalance", spec_file=SPEC_FILE,
     description="A top-up made with an Idempotency-Key header: a repeated request with the key is refused.",

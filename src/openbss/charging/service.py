@@ -220,8 +220,7 @@ def bucket_body(account: dict[str, Any], *, name: str, unit: str, valid_from: fl
     vf = {k: v for k, v in (("startDateTime", _dt(valid_from)), ("endDateTime", _dt(valid_to))) if v}
     if vf:
         body["validFor"] = vf
-    if zones is not None or services is not None or bands is not None:
-        body["@type"], body["@baseType"] = "RestrictedBucket", "Bucket"
+    if zones is not None or services is not None or bands is not None:  # an OpenBSSBucket attribute
         body["usageRestriction"] = {k: v for k, v in (("usageType", services), ("destinationZone", zones),
                                                       ("timeBand", bands)) if v is not None}
     return body
