@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: the built-in development secrets: a process outside demo mode refuses to start with them (``check_secrets``)
 DEV_HUB_SECRET = "openbss-dev-hub-secret"  # noqa: S105 - a known value, refused outside demo mode
 DEV_MESSAGING_SECRET = "openbss-dev-messaging-secret"  # noqa: S105 - a known value, refused outside demo mode
+DEV_SANDBOX_SECRET = "openbss-dev-sandbox-secret"  # noqa: S105 - a known value, refused outside demo mode
 MIN_SECRET_LENGTH = 16
 
 
@@ -187,7 +188,7 @@ class Settings(BaseSettings):
     messaging_webhook_url: str | None = None
     messaging_webhook_secret: str = DEV_MESSAGING_SECRET  # demo mode only: refused at start-up otherwise
     #: the sandbox payment gateway's webhook signing secret (HMAC-SHA256)
-    payments_sandbox_secret: str = "openbss-dev-sandbox-secret"  # noqa: S105 - development default
+    payments_sandbox_secret: str = DEV_SANDBOX_SECRET  # demo mode only (with the sandbox gateway): refused otherwise
     #: the card and direct-debit gateway: the built-in "sandbox", or "stripe" (payments_stripe_*)
     payments_gateway: Literal["sandbox", "stripe"] = "sandbox"
     payments_stripe_api_key: str | None = None

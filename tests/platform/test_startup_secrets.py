@@ -22,18 +22,20 @@ PEM = "-----BEGIN PRIVATE KEY-----\nnot parsed by the check\n-----END PRIVATE KE
 def production(**overrides: Any) -> Settings:
     kid, b64 = new_master_key()
     given: dict[str, Any] = {"demo_mode": False, "hub_secret": "h" * 32, "messaging_webhook_secret": "m" * 32,
-                             "jwt_private_key": PEM, "master_keys": f"{kid}:{b64}"}
+                             "payments_sandbox_secret": "p" * 32, "jwt_private_key": PEM,
+                             "master_keys": f"{kid}:{b64}"}
     return Settings(**{**given, **overrides})
 
 
 def test_defaults_are_refused_outside_demo_mode(tmp_path: Path) -> None:
     settings = Settings(demo_mode=False, data_dir=tmp_path, jwt_private_key=None, master_key=None,
                         master_keys=None, hub_secret=Settings.model_fields["hub_secret"].default,
-                        messaging_webhook_secret=Settings.model_fields["messaging_webhook_secret"].default)
+                        messaging_webhook_secret=Settings.model_fields["messaging_webhook_secret"].default,
+                        payments_sandbox_secret=Settings.model_fields["payments_sandbox_secret"].default)
     problems = secret_problems(settings)
     named = [p.split(" ", 1)[0] for p in problems]
-    assert named == ["OPENBSS_HUB_SECRET", "OPENBSS_MESSAGING_WEBHOOK_SECRET", "OPENBSS_JWT_PRIVATE_KEY",
-                     "OPENBSS_MASTER_KEYS"], problems
+    assert named == ["OPENBSS_HUB_SECRET", "OPENBSS_MESSAGING_WEBHOOK_SECRET", "OPENBSS_PAYMENTS_SANDBOX_SECRET",
+                     "OPENBSS_JWT_PRIVATE_KEY", "OPENBSS_MASTER_KEYS"], problems
     assert "built-in development value" in problems[0]
     with pytest.raises(InsecureConfiguration) as err:
         check_secrets(settings)
@@ -49,6 +51,8 @@ def test_each_secret_is_checked_on_its_own() -> None:
     cases = {
         "OPENBSS_HUB_SECRET": {"hub_secret": "openbss-dev-hub-secret"},
         "OPENBSS_MESSAGING_WEBHOOK_SECRET": {"messaging_webhook_secret": "short"},
+        "OPENBSS_PAYMENTS_SANDBOX_SECRET": {"payments_sandbox_secret": "openbss-dev-sandbox-secret"},
+        "OPENBSS_PAYMENTS_STRIPE_WEBHOOK_SECRET": {"payments_gateway": "stripe"},
         "OPENBSS_JWT_PRIVATE_KEY": {"jwt_private_key": None},
         "OPENBSS_MASTER_KEYS": {"master_keys": None},
     }

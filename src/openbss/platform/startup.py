@@ -9,7 +9,7 @@ worker refuse to start with a message naming each setting to provide.
 
 from __future__ import annotations
 
-from openbss.settings import DEV_HUB_SECRET, DEV_MESSAGING_SECRET, MIN_SECRET_LENGTH, Settings
+from openbss.settings import DEV_HUB_SECRET, DEV_MESSAGING_SECRET, DEV_SANDBOX_SECRET, MIN_SECRET_LENGTH, Settings
 
 
 class InsecureConfiguration(RuntimeError):
@@ -34,6 +34,12 @@ def secret_problems(settings: Settings) -> list[str]:
     if reason := _weak(settings.messaging_webhook_secret, DEV_MESSAGING_SECRET):
         problems.append(f"OPENBSS_MESSAGING_WEBHOOK_SECRET {reason} (it signs the messages sent to the SMS/email "
                         "gateway)")
+    if settings.payments_gateway == "sandbox" and (
+            reason := _weak(settings.payments_sandbox_secret, DEV_SANDBOX_SECRET)):
+        problems.append(f"OPENBSS_PAYMENTS_SANDBOX_SECRET {reason} (it signs the sandbox gateway's webhooks: a "
+                        "forged one would mark payments paid)")
+    if settings.payments_gateway == "stripe" and not settings.payments_stripe_webhook_secret:
+        problems.append("OPENBSS_PAYMENTS_STRIPE_WEBHOOK_SECRET is not set (Stripe's webhooks could not be verified)")
     if not settings.jwt_private_key:
         problems.append("OPENBSS_JWT_PRIVATE_KEY is not set: the token signing key would be generated under "
                         f"{settings.keys_dir} (give a PEM private key, the same in every process)")
