@@ -22,7 +22,7 @@ from openbss.care.service import CHANNELS, SCHEMA_PATH, CareConfiguration, Ticke
 from openbss.care.wiring import CareServices
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import Forbidden
-from openbss.platform.runtime import authenticate
+from openbss.platform.runtime import authenticate, permitted
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, unit_of_work
 from openbss.platform.tmf.router import api_router
 
@@ -75,8 +75,9 @@ def _staff(principal: Principal, scope: str, action: str) -> None:
 def config_router(config: CareConfiguration, tickets: TicketService) -> APIRouter:
     router = APIRouter(prefix="/api/care/v1", tags=["Care configuration"])
 
+    # the configuration's writes check their permission in a dependency: before the body is validated
     async def create_queue(request: Request, body: QueueIn = Body(...),
-                           principal: Principal = Depends(authenticate)) -> Response:
+                           principal: Principal = Depends(permitted(CONFIG_SCOPE, WRITE))) -> Response:
         _staff(principal, CONFIG_SCOPE, WRITE)
         async with unit_of_work(request, principal) as ctx:
             out = await config.create_queue(ctx, body.name, body.description)
@@ -95,7 +96,7 @@ def config_router(config: CareConfiguration, tickets: TicketService) -> APIRoute
         return TmfJSONResponse(out)
 
     async def create_policy(request: Request, body: SlaPolicyIn = Body(...),
-                            principal: Principal = Depends(authenticate)) -> Response:
+                            principal: Principal = Depends(permitted(CONFIG_SCOPE, WRITE))) -> Response:
         _staff(principal, CONFIG_SCOPE, WRITE)
         async with unit_of_work(request, principal) as ctx:
             out = await config.create_policy(ctx, body.model_dump())
@@ -113,7 +114,8 @@ def config_router(config: CareConfiguration, tickets: TicketService) -> APIRoute
             out = await config.policy(ctx, id)
         return TmfJSONResponse(out)
 
-    async def deactivate_policy(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
+    async def deactivate_policy(request: Request, id: str,
+                                principal: Principal = Depends(permitted(CONFIG_SCOPE, WRITE))) -> Response:
         _staff(principal, CONFIG_SCOPE, WRITE)
         async with unit_of_work(request, principal) as ctx:
             out = await config.deactivate_policy(ctx, id)

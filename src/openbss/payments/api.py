@@ -24,7 +24,7 @@ from openbss.payments.service import PaymentService
 from openbss.payments.wiring import PaymentServices
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import NotFound
-from openbss.platform.runtime import authenticate
+from openbss.platform.runtime import authenticate, permitted
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
 from openbss.platform.tmf.router import api_router
 
@@ -153,8 +153,7 @@ def payments_router(svc: PaymentServices) -> APIRouter:
                         headers={"X-Payment-Count": str(len(made))})
 
     async def statement(request: Request, source: str = Query(..., min_length=1, max_length=200),
-                        principal: Principal = Depends(authenticate)) -> Response:
-        principal.require("payments", WRITE)
+                        principal: Principal = Depends(permitted("payments", WRITE))) -> Response:
         xml = await request.body()
         if not xml:
             raise InvalidPayment("the body must be the camt.053 statement (XML)")
