@@ -1,6 +1,7 @@
 """One source of truth for the money: for the same usage, batch rating charges exactly what online charging's
 real-time path (``charging.sessions.Ledger``: direct debiting, or a session reported in increments) charges —
-per record, allowance units included, for any rate (price, unit, increments, setup, graduated tiers)."""
+per record, allowance units included, for any rate (price, unit, increments or none, setup charged with money or
+always, graduated tiers, blocks rounded on their own, a maximum charge, allowances in their own blocks)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openbss.charging.sessions import Ledger
+from openbss.charging.sessions import unit_rate as online_unit_rate
 from openbss.rating.layouts import UsageRecord
-from openbss.rating.rater import Line, rate_record
+from openbss.rating.rater import Line, rate_record, unit_rate
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -31,6 +33,19 @@ def rates(draw: st.DrawFn) -> dict[str, Any]:
         edge = draw(st.integers(1, 50))
         doc["tiers"] = [{"start": "0", "end": str(edge), "price": str(draw(st.decimals(0, 2, places=3)))},
                         {"start": str(edge), "end": None, "price": str(draw(st.decimals(0, 2, places=3)))}]
+    if draw(st.booleans()):  # no increments: rated per the unit of measure
+        del doc["initial"], doc["subsequent"]
+    if draw(st.booleans()):
+        doc["rounding"] = draw(st.sampled_from(["up", "down", "halfUp", "halfEven"]))
+        doc["decimals"] = draw(st.integers(0, 5))
+    if draw(st.booleans()):
+        doc["setupAlways"] = True
+    if draw(st.booleans()):
+        doc["maxCharge"] = str(draw(st.decimals(min_value=0, max_value=3, places=2)))
+    if draw(st.booleans()):  # allowances counted in their own blocks
+        doc["allowanceInitial"] = draw(st.integers(1, 90))
+        if draw(st.booleans()):
+            doc["allowanceSubsequent"] = draw(st.integers(1, 30))
     return doc
 
 
@@ -65,7 +80,7 @@ def test_batch_and_real_time_charge_the_same(rate: dict[str, Any], allowance: in
         record = UsageRecord(key=str(i), record_id=str(i), origin="t", msisdn=line.msisdn,
                              event_time=START + timedelta(minutes=i), usage_type="data", quantity=quantity)
         batch = rate_record(record, line, rate, consumed)
-        if not more:  # an event, debited directly
+        if not more and "allowanceInitial" not in rate:  # an event, debited directly
             n = len(ledger.debits)
             ledger.charge_event(1, "data", quantity, rate)
             online_amount = sum(d.amount_minor for d in ledger.debits[n:])
@@ -81,6 +96,12 @@ def test_batch_and_real_time_charge_the_same(rate: dict[str, Any], allowance: in
     assert sum(consumed.values()) == (0 if allowance is None else
                                       allowance - (ledger.buckets["allowance"].remaining
                                                    + ledger.buckets["allowance"].d_remaining))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates())
+def test_batch_reads_a_rate_as_online_charging_does(rate: dict[str, Any]) -> None:
+    assert unit_rate(rate) == online_unit_rate(rate)
 
 
 def test_a_known_case() -> None:

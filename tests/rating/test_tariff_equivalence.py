@@ -83,6 +83,8 @@ async def test_voice_on_a_tariff_costs_the_same_online_and_in_batch(client: Any,
     # calls of 0 s write no online usage record (nothing was used); batch rates them at 0
     assert {k: v for k, v in batch_amounts.items() if k in online_amounts} == online_amounts
     assert all(v == 0 for k, v in batch_amounts.items() if k not in online_amounts)
-    # and the figures are the tariff's: 61 s peak FR = 0.0508 -> 0.05; off = 0.02; 30 s of FRM peak = 0.065 -> 0.07
+    # and the figures are the tariff's, each call's charge rounded up to the cent (usage is never undercharged):
+    # 61 s peak FR = 0.0508 -> 0.06; off = 0.0203 -> 0.03; 30 s of FRM peak = 0.065 -> 0.07; 95 s of FRM off with
+    # its setup charge = 0.0783 -> 0.08; 0 s is free
     by_time = {when: batch_amounts[when] for _, when, _ in CALLS}
-    assert [by_time[w] for _, w, _ in CALLS] == [5, 2, 7, 8, 0]
+    assert [by_time[w] for _, w, _ in CALLS] == [6, 3, 7, 8, 0]

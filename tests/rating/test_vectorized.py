@@ -24,11 +24,18 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 
 @st.composite
 def rate_docs(draw: st.DrawFn) -> dict[str, Any]:
-    return {"currency": draw(st.sampled_from(["EUR", "JPY", "BHD"])),
-            "price": str(draw(st.decimals(min_value=0, max_value=3, places=5))),
-            "per": str(draw(st.sampled_from([1, 60, 1024, 1048576]))),
-            "initial": draw(st.integers(1, 90)), "subsequent": draw(st.integers(1, 60)),
-            "setup": str(draw(st.decimals(min_value=0, max_value=1, places=3))), "tiers": [], "priceId": "p"}
+    doc = {"currency": draw(st.sampled_from(["EUR", "JPY", "BHD"])),
+           "price": str(draw(st.decimals(min_value=0, max_value=3, places=5))),
+           "per": str(draw(st.sampled_from([1, 60, 1024, 1048576]))),
+           "initial": draw(st.integers(1, 90)), "subsequent": draw(st.integers(1, 60)),
+           "setup": str(draw(st.decimals(min_value=0, max_value=1, places=3))), "tiers": [], "priceId": "p"}
+    if draw(st.booleans()):  # no increments: rated per the unit of measure
+        del doc["initial"], doc["subsequent"]
+    if draw(st.booleans()):
+        doc["setupAlways"] = True
+    if draw(st.booleans()):
+        doc["maxCharge"] = str(draw(st.decimals(min_value=0, max_value=50, places=3)))
+    return doc
 
 
 @settings(max_examples=150, deadline=None)
@@ -91,6 +98,8 @@ def test_tiers_and_overflow_go_to_the_scalar_path() -> None:
                           "allowance": [None]}, schema_overrides={"allowance": pl.Int64, "counter": pl.String})
     with pytest.raises(VectorizedRateError, match="tiered"):
         rate_frame(frame, [tiered])
+    with pytest.raises(VectorizedRateError, match="per block"):
+        rate_frame(frame, [UnitRate("EUR", Decimal("0.1"), rounding="up", decimals=2)])
     huge = frame.with_columns(pl.lit(2**61, dtype=pl.Int64).alias("quantity"))
     with pytest.raises(VectorizedRateError, match="63-bit"):
         rate_frame(huge, [UnitRate("EUR", Decimal("0.0123"))])

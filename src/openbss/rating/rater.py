@@ -1,13 +1,17 @@
 """The batch rating core: guided usage records in, rated amounts out, with the ``pricing`` functions online
 charging uses (one source of truth for the money).
 
-For each record: the rate is resolved from the line's plan entry for the usage type and, when the price has a
-tariff, the catalog's compiled tariff (destination zone by longest prefix of the called number, roaming zone by the
-visited country, time band at the event time in the account's time zone); the billable units are the rating
-increments applied to the quantity (``pricing.usage.billable``); included allowances of the billing period (the
-calendar month in the account's time zone) are consumed first, in the order the records happened
-(``pricing.usage.allocate``); what is left is priced with ``pricing.usage.cumulative_minor`` (rounded once, to the
-currency's minor unit) — exactly what the real-time path (``charging.sessions.Ledger``) charges for the same usage.
+For each record: the rate is resolved from the line's plan entry for the usage type as online charging resolves the
+rate of a session (``charging.service``: the entry's rating settings — blocks, setup, rounding, maximum charge and
+rate — and, when the price has a tariff, the catalog's compiled tariff: destination zone by longest prefix of the
+called number, roaming zone by the visited country, time band at the event time in the account's time zone). A
+record is one whole session and is rated as online charging debits one (``charging.sessions.Ledger.debit``): the
+rating blocks apply once to the quantity (``pricing.usage.billable``); the included allowances of the billing
+period (the calendar month in the account's time zone) pay first, in the order the records happened
+(``pricing.usage.allocate``; in their own blocks when the price gives them some: ``pricing.usage.allowance_reach``);
+the money-paid units are priced with ``pricing.usage.money_minor`` (each block rounded as the rate says, the
+charge rounded up to the currency's minor unit, tiers counted on money-paid units only, the maximum charge), plus
+the setup charge apart when it comes even with an allowance (``pricing.usage.setup_minor``).
 
 Pure: the caller loads the plans, tariffs and the allowance consumption already recorded, and writes the results.
 """
@@ -15,18 +19,28 @@ Pure: the caller loads the plans, tariffs and the allowance consumption already 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from openbss.catalog.service import CompiledTariff
+from openbss.charging.service import ANY_DESTINATION, RATE_SETTINGS, UNITS_OF, capped
 from openbss.pricing.money import to_decimal
 from openbss.pricing.rating import RatingRuleError, band_at
 from openbss.pricing.tiers import Tier
 from openbss.pricing.units import UnitError, canonical_unit, convert
-from openbss.pricing.usage import RatingError, UnitRate, allocate, billable, cumulative_minor
+from openbss.pricing.usage import (
+    RatingError,
+    UnitRate,
+    allocate,
+    allowance_reach,
+    billable,
+    default_block,
+    money_minor,
+    setup_minor,
+)
 from openbss.rating.layouts import UsageRecord
 
 UNLIMITED = 2**62
@@ -67,39 +81,62 @@ class Rated:
 
 
 def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
-    """A rate document (strings for decimals, as online charging stores it with a reservation) -> ``UnitRate``."""
+    """A rate document (strings for decimals, as online charging stores it with a reservation) -> ``UnitRate``,
+    exactly as ``charging.sessions.unit_rate`` reads it (a rate that sets no rating increments is rated per its unit
+    of measure; ``tests/rating/test_same_as_online.py`` holds the two equal)."""
     tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
                        Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
-    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=Decimal(doc.get("per", "1")),
-                    initial=int(doc.get("initial", 1)), subsequent=int(doc.get("subsequent", 1)),
-                    setup=Decimal(doc.get("setup", "0")), tiers=tiers)
+    per = Decimal(doc.get("per", "1"))
+    block = default_block(per)
+    decimals = doc.get("decimals")
+    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
+                    initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
+                    setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
+                    decimals=int(decimals) if decimals is not None else None,
+                    setup_always=bool(doc.get("setupAlways")),
+                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
+
+
+def allowance_blocks(doc: Mapping[str, Any], rate: UnitRate) -> UnitRate | None:
+    """The blocks allowances count in when the price gives them their own (as ``charging.sessions``); None:
+    allowances pay the record's billable units."""
+    if not doc.get("allowanceInitial"):
+        return None
+    initial = int(doc["allowanceInitial"])
+    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
 
 
 def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, CompiledTariff]) -> dict[str, Any]:
-    """The rate of a record under the line's plan (the same resolution as online charging's)."""
+    """The rate of a record under the line's plan: the same resolution as online charging's for a session
+    (``charging.service.ChargingService._resolve_rate``), a record being an originating session."""
     entry = line.plan.get(record.usage_type)
     if entry is None:
         raise Unratable(f"the offering of product '{line.product_id}' has no {record.usage_type} price")
     rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
                             "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
                             "productId": line.product_id}
+    rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
     tariff_id = entry.get("tariffId")
     if not tariff_id:
-        return rate
+        return capped(rate, dict(entry))
     tariff = tariffs.get(tariff_id)
     if tariff is None:
         raise Unratable(f"tariff '{tariff_id}' of price '{entry.get('priceId')}' is not available")
-    if not record.called_number:
-        raise Unratable(f"price '{entry.get('priceId')}' is rated by destination and the record has no calledNumber")
     try:
-        match = tariff.prefixes.match(record.called_number)
-        if match is None:
-            raise Unratable(f"no destination zone of tariff '{tariff_id}' matches '{record.called_number}'")
-        prefix, zone = match
-        roaming = tariff.roaming_zone_for(record.visited_country)
+        if record.called_number:
+            match = tariff.prefixes.match(record.called_number)
+            if match is None:
+                raise Unratable(f"no destination zone of tariff '{tariff_id}' matches '{record.called_number}'")
+            prefix, zone = match
+        elif record.usage_type == "data":  # no number to rate: any destination's rate
+            prefix, zone = None, ANY_DESTINATION
+        else:
+            raise Unratable(f"price '{entry.get('priceId')}' is rated by destination and the record has no "
+                            "calledNumber")
+        roaming = tariff.roaming_zone_for(record.visited_country.upper() if record.visited_country else None)
         band = band_at(record.event_time, tariff.bands, line.time_zone or tariff.time_zone,
                        tariff.holidays) if tariff.bands else None
-        found = tariff.find_rate(zone, roaming, band)
+        found = tariff.find_rate(zone, roaming, band, "originating" if record.usage_type == "voice" else None)
     except (RatingRuleError, ValueError) as exc:
         if isinstance(exc, Unratable):
             raise
@@ -107,10 +144,20 @@ def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, Compiled
     if found is None:
         raise Unratable(f"tariff '{tariff_id}' has no rate for zone '{zone}'"
                         f"{f', roaming zone {roaming}' if roaming else ''}{f', time band {band}' if band else ''}")
-    per = convert(found.per_amount, found.per_unit, "second") if record.usage_type == "voice" else found.per_amount
-    return {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-            "setup": str(found.setup), "initial": found.initial, "subsequent": found.subsequent, "tiers": [],
-            "zone": zone, "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
+    try:
+        per = convert(found.per_amount, found.per_unit, UNITS_OF.get(record.usage_type, "event"))
+    except UnitError as exc:
+        raise Unratable(f"tariff '{tariff_id}': {exc}") from exc
+    out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
+           "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
+           "roaming": roaming, "tariffId": tariff_id}
+    if record.usage_type == "voice":  # a tariff's rating increments are seconds; data keeps the price's blocks
+        out["direction"] = "originating"
+        out["initial"], out["subsequent"] = found.initial, found.subsequent
+    if tariff.rounding:
+        out["rounding"] = tariff.rounding.get("method") or "halfUp"
+        out["decimals"] = int(tariff.rounding["decimals"])
+    return capped(out, dict(entry))
 
 
 def period_of(moment: datetime, time_zone: str) -> str:
@@ -141,11 +188,13 @@ def allowance_keys(line: Line, usage_type: str) -> list[str]:
 
 
 def rate_record(record: UsageRecord, line: Line, rate: dict[str, Any], consumed: Consumption) -> Rated:
-    """Rate one record, consuming the period's allowances in ``consumed`` (updated in place)."""
+    """Rate one record as online charging debits a whole session, consuming the period's allowances in
+    ``consumed`` (updated in place)."""
     try:
         unit = unit_rate(rate)
+        own = allowance_blocks(rate, unit)
         units = billable(record.quantity, unit)
-    except (RatingError, ArithmeticError, KeyError) as exc:
+    except (RatingError, ArithmeticError, KeyError, ValueError) as exc:
         raise Unratable(f"rate of price '{rate.get('priceId')}': {exc}") from exc
     period = period_of(record.event_time, line.time_zone)
     entry = line.plan.get(record.usage_type) or {}
@@ -157,11 +206,20 @@ def rate_record(record: UsageRecord, line: Line, rate: dict[str, Any], consumed:
         key = f"{entry.get('priceId')}:{i}"
         total = allowance_quantity(allowance, record.usage_type)
         available.append((key, total - consumed.get((line.account_id, period, key), 0)))
-    taken, rest = allocate(units, available)
+    if own is None:  # allowances pay the billable units first, money the rest
+        taken, money_units = allocate(units, available)
+        allowance_units = units - money_units
+    else:  # allowances cover the first used units in their own blocks, money the rest in the rate's
+        reach = min(record.quantity, allowance_reach(0, sum(max(0, n) for _, n in available), own))
+        allowance_units = billable(reach, own)
+        taken, _ = allocate(allowance_units, available)
+        money_units = billable(record.quantity - reach, unit)
     for key, n in taken:
         consumed[(line.account_id, period, key)] = consumed.get((line.account_id, period, key), 0) + n
-    amount = cumulative_minor(rest, unit) if rest else 0
-    return Rated(record, line, rate, units, units - rest, amount, unit.currency, period)
+    amount = money_minor(money_units, unit) if money_units else 0
+    if record.quantity:
+        amount += setup_minor(unit)  # the setup charge apart (even when an allowance pays the units), if so
+    return Rated(record, line, rate, allowance_units + money_units, allowance_units, amount, unit.currency, period)
 
 
 def in_event_order(items: Iterable[tuple[UsageRecord, Line]]) -> list[tuple[UsageRecord, Line]]:

@@ -1,24 +1,27 @@
-"""The vectorized rating core (Polars): the same figures as the scalar path (``rater.rate_record``) for whole
-columns of guided records at once — destination zone by longest prefix, rating increments, setup charge,
-allowances consumed per counter in event-time order, money rounded half-up to the currency's minor unit.
+"""The vectorized rating core (Polars): the same figures as the scalar path (``rater.rate_record``, itself online
+charging's) for whole columns of guided records at once — destination zone by longest prefix, rating blocks applied
+once to the quantity, allowances consumed per counter in event-time order, the money-paid units priced as
+``pricing.usage.money_minor`` prices them (rounded up to the currency's minor unit, no more than the maximum charge),
+the setup charge with the first money-paid unit (or apart, rounded up, when it comes even with an allowance).
 
 Exact: money is integer arithmetic on the exact fractions of the rate's price, unit and setup charge
-(``amount_minor = round_half_up((setup + billable / per * price) * 10^minor)`` as ``(2·(A + b·B) + D) // (2·D)``),
-never floating point. Rates with tiers, and quantities so large that the integers could overflow 63 bits, are left
-to the scalar path (``VectorizedRateError``).
+(``amount_minor = ceil((setup + m / per * price) * 10^minor)`` of ``m`` money-paid units, as
+``(A + m·B + D - 1) // D``), never floating point. Rates with tiers or with blocks rounded on their own
+(``decimals``), and quantities so large that the integers could overflow 63 bits, are left to the scalar path
+(``VectorizedRateError``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import polars as pl
 
 from openbss.pricing.money import MINOR_UNITS
-from openbss.pricing.usage import UnitRate
+from openbss.pricing.usage import UnitRate, money_minor, setup_minor
 
 LIMIT = 2**62
 
@@ -29,27 +32,33 @@ class VectorizedRateError(ValueError):
 
 @dataclass(frozen=True)
 class RateConstants:
-    """A flat rate as integers: amount·10^minor of ``b`` billable units = (A + b·B) / D; increments."""
+    """A flat rate as integers: amount·10^minor of ``m`` money-paid units = (A + m·B) / D; increments; the setup
+    charge apart in minor units (0 unless it comes even with an allowance); the maximum charge in minor units."""
 
     a: int
     b: int
     d: int
     initial: int
     subsequent: int
+    setup_apart: int = 0
+    cap: int = LIMIT
 
 
 def constants(rate: UnitRate) -> RateConstants:
     if rate.tiers:
         raise VectorizedRateError("tiered rates are rated by the scalar path")
-    if rate.rounding != "halfUp":
-        raise VectorizedRateError("only half-up rounding is vectorized")
+    if rate.decimals is not None:
+        raise VectorizedRateError("rates rounded per block are rated by the scalar path")
     scale = 10 ** MINOR_UNITS[rate.currency]
     pn, pd = Decimal(rate.price).as_integer_ratio()
     qn, qd = Decimal(rate.per).as_integer_ratio()
-    sn, sd = Decimal(rate.setup).as_integer_ratio()
+    sn, sd = Decimal(0 if rate.setup_always else rate.setup).as_integer_ratio()
     a, b, d = sn * pd * qn * scale, pn * qd * sd * scale, sd * pd * qn
     g = math.gcd(math.gcd(a, b), d)
-    return RateConstants(a // g, b // g, d // g, rate.initial, rate.subsequent)
+    # the maximum charge in minor units, as money_minor caps it (the price of one unit at the maximum charge)
+    cap = LIMIT if rate.max_charge is None else money_minor(1, replace(rate, price=rate.max_charge, per=Decimal(1),
+                                                                       setup=Decimal(0), max_charge=None))
+    return RateConstants(a // g, b // g, d // g, rate.initial, rate.subsequent, setup_minor(rate), cap)
 
 
 def longest_prefix(numbers: pl.Expr, prefixes: Mapping[str, str]) -> tuple[pl.Expr, pl.Expr]:
@@ -152,7 +161,9 @@ def rate_frame(frame: pl.DataFrame, rates: Sequence[UnitRate]) -> pl.DataFrame:
               .with_columns(per_rate([c.a for c in consts]).alias("_a"), per_rate([c.b for c in consts]).alias("_b"),
                             per_rate([c.d for c in consts]).alias("_d"),
                             per_rate([c.initial for c in consts]).alias("_initial"),
-                            per_rate([c.subsequent for c in consts]).alias("_subsequent"))
+                            per_rate([c.subsequent for c in consts]).alias("_subsequent"),
+                            per_rate([c.setup_apart for c in consts]).alias("_setup"),
+                            per_rate([c.cap for c in consts]).alias("_cap"))
               .with_columns(increments(pl.col("quantity")).cast(pl.Int64).alias("billable"))
               .sort(["counter", "event_time", "key"]))  # (nulls_last takes a path ~7x slower)
     # running total per counter on the sorted frame: the global running total less the total before the
@@ -164,10 +175,12 @@ def rate_frame(frame: pl.DataFrame, rates: Sequence[UnitRate]) -> pl.DataFrame:
     taken = (pl.when(pl.col("allowance").is_null() | pl.col("counter").is_null()).then(0)
              .otherwise(pl.min_horizontal(pl.max_horizontal(pl.col("allowance") - before, 0), pl.col("billable"))))
     narrow = narrow.with_columns(taken.cast(pl.Int64).alias("allowance_units"))
-    # what allowances leave is priced as online charging prices it: cumulative_minor(rest), increments included
-    rest = increments(pl.col("billable") - pl.col("allowance_units"))
-    amount = pl.when(rest == 0).then(0).otherwise(
-        (2 * (pl.col("_a") + rest * pl.col("_b")) + pl.col("_d")) // (2 * pl.col("_d")))
+    # what allowances leave is priced as online charging prices it: money_minor(money-paid units) — the blocks
+    # were applied once, to the quantity — plus the setup charge apart
+    rest = pl.col("billable") - pl.col("allowance_units")
+    money = pl.min_horizontal((pl.col("_a") + rest * pl.col("_b") + pl.col("_d") - 1) // pl.col("_d"), pl.col("_cap"))
+    amount = (pl.when(rest == 0).then(0).otherwise(money)
+              + pl.when(pl.col("quantity") == 0).then(0).otherwise(pl.col("_setup")))
     results = (narrow.with_columns(amount.cast(pl.Int64).alias("amount_minor"))
                .select("_row", "billable", "allowance_units", "amount_minor").sort("_row"))
     return frame.hstack(results.drop("_row"))
