@@ -565,6 +565,9 @@ def demo(
 
     # demo mode: the built-in development secrets and the keys generated under data_dir/keys are accepted
     os.environ["OPENBSS_DEMO_MODE"] = "true"
+    if (host or port) and "OPENBSS_PUBLIC_URL" not in os.environ:  # the links printed and served name this address
+        shown = host if host not in (None, "0.0.0.0", "::") else "127.0.0.1"
+        os.environ["OPENBSS_PUBLIC_URL"] = f"http://{shown}:{port or 8000}"
     get_settings.cache_clear()
     server = _use_embedded_if_needed(_settings())
     upgrade_database()
