@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from openbss.charging.sessions import Ledger
 from openbss.charging.sessions import unit_rate as online_unit_rate
 from openbss.rating.layouts import UsageRecord
-from openbss.rating.rater import Line, rate_record, unit_rate
+from openbss.rating.rater import Line, allowance_quantity, rate_record, unit_rate
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -117,3 +117,11 @@ def test_a_known_case() -> None:
     rated = rate_record(record, line, rate, {})
     assert (rated.billable_units, rated.allowance_units, rated.amount_minor) == (100, 30, 70)
     assert Decimal(rated.amount_minor) / 100 == Decimal("0.70")
+
+
+def test_allowances_count_in_online_charging_bucket_units() -> None:
+    """An MMS allowance counts MMS (as online charging's MMS bucket), minutes count seconds, GB count bytes."""
+    assert allowance_quantity({"quantity": {"amount": 5, "units": "MMS"}}, "mms") == 5
+    assert allowance_quantity({"quantity": {"amount": 2, "units": "minute"}}, "voice") == 120
+    assert allowance_quantity({"quantity": {"amount": 1, "units": "GB"}}, "data") == 1024**3
+    assert allowance_quantity({"quantity": {"amount": 3, "units": "SMS"}}, "sms") == 3

@@ -44,8 +44,8 @@ from openbss.pricing.usage import (
 from openbss.rating.layouts import UsageRecord
 
 UNLIMITED = 2**62
-#: allowance unit of each usage type (as online charging's buckets)
-ALLOWANCE_UNIT = {"data": "B", "voice": "second", "sms": "SMS", "mms": "SMS", "event": "SMS"}
+#: allowance unit of each usage type: online charging's bucket units (an MMS allowance counts MMS)
+ALLOWANCE_UNIT = {**UNITS_OF, "event": "SMS"}
 
 
 class Unratable(ValueError):
@@ -173,7 +173,7 @@ def allowance_quantity(allowance: Mapping[str, Any], usage_type: str) -> int:
     q = allowance.get("quantity") or {}
     try:
         return int(convert(to_decimal(q.get("amount", 0)), canonical_unit(q.get("units", "B")),
-                           ALLOWANCE_UNIT.get(usage_type, "SMS")))
+                           ALLOWANCE_UNIT.get(usage_type, "SMS")))  # as charging.service
     except (UnitError, ValueError) as exc:
         raise Unratable(f"allowance '{allowance.get('name')}': {exc}") from exc
 
