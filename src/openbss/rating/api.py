@@ -17,13 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import UnsupportedMediaType
-from openbss.platform.runtime import authenticate
+from openbss.platform.runtime import authenticate, permitted
 from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
 from openbss.rating.errors import InvalidUsageRecord
 from openbss.rating.service import USAGE_PATH, RatingService
 from openbss.rating.wiring import RatingServices
 
 PERMISSION = "charging"
+#: usage files and the suspense queue: billing operations' (the role table's ``rating`` scope)
+BATCH_PERMISSION = "rating"
 #: usageCharacteristic names read from a TMF635 Usage_Create, and the record field each gives
 CHARACTERISTICS = {"recordId": "recordId", "origin": "origin", "msisdn": "msisdn", "subscriber": "msisdn",
                    "imsi": "imsi", "quantity": "quantity", "unit": "unit", "calledNumber": "calledNumber",
@@ -88,8 +90,7 @@ def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
 
     async def upload(request: Request, name: str = Query(..., description="File name (registration key)"),
                      source: str = Query("api", description="Collection source"),
-                     principal: Principal = Depends(authenticate)) -> Response:
-        principal.require(PERMISSION, WRITE)
+                     principal: Principal = Depends(permitted(BATCH_PERMISSION, WRITE))) -> Response:
         data = await request.body()
         async with unit_of_work(request, principal) as ctx:
             report = await rating.ingest(ctx, name, data, source=source)
@@ -97,19 +98,18 @@ def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
 
     async def files(request: Request, principal: Principal = Depends(authenticate),
                     limit: int = Query(100, ge=1, le=1000)) -> Response:
-        principal.require(PERMISSION, READ)
+        principal.require(BATCH_PERMISSION, READ)
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await rating.files(ctx, limit))
 
     async def suspense(request: Request, principal: Principal = Depends(authenticate),
                        status: str = Query("pending"), limit: int = Query(100, ge=1, le=1000)) -> Response:
-        principal.require(PERMISSION, READ)
+        principal.require(BATCH_PERMISSION, READ)
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await rating.suspense(ctx, status, limit))
 
-    async def reprocess(request: Request, body: Reprocess, principal: Principal = Depends(authenticate),
-                        ) -> Response:
-        principal.require(PERMISSION, WRITE)
+    async def reprocess(request: Request, body: Reprocess,
+                        principal: Principal = Depends(permitted(BATCH_PERMISSION, WRITE))) -> Response:
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await rating.reprocess(ctx, body.ids, body.corrections))
 
