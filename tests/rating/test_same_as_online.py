@@ -13,9 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openbss.charging.sessions import Ledger
-from openbss.charging.sessions import unit_rate as online_unit_rate
 from openbss.rating.layouts import UsageRecord
-from openbss.rating.rater import Line, allowance_quantity, rate_record, unit_rate
+from openbss.rating.rater import Line, allowance_quantity, rate_record
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -96,12 +95,6 @@ def test_batch_and_real_time_charge_the_same(rate: dict[str, Any], allowance: in
     assert sum(consumed.values()) == (0 if allowance is None else
                                       allowance - (ledger.buckets["allowance"].remaining
                                                    + ledger.buckets["allowance"].d_remaining))
-
-
-@settings(max_examples=300, deadline=None)
-@given(rate=rates())
-def test_batch_reads_a_rate_as_online_charging_does(rate: dict[str, Any]) -> None:
-    assert unit_rate(rate) == online_unit_rate(rate)
 
 
 def test_a_known_case() -> None:

@@ -31,49 +31,28 @@ from decimal import Decimal
 from typing import Any
 
 from openbss.charging import errors as rc
-from openbss.pricing.tiers import Tier
 from openbss.pricing.usage import (
     BASE_UNIT,
     Quota,
     UnitRate,
     allocate,
+    allowance_blocks,
     allowance_reach,
     billable,
-    default_block,
     from_minor,
     money_minor,
     money_step,
     quota,
     setup_minor,
+    unit_rate,
 )
 
 DEFAULT_QUOTA = {"data": 10 * 1024 * 1024, "voice": 300, "sms": 1, "mms": 1, "event": 1}
 THRESHOLDS = (80, 100)
 
 
-def allowance_blocks(doc: dict[str, Any], rate: UnitRate) -> UnitRate | None:
-    """The blocks allowances count in when the price gives them their own (a bundle minute counted per second while
-    money counts per minute); None: allowances pay the session's billable units."""
-    if not doc.get("allowanceInitial"):
-        return None
-    initial = int(doc["allowanceInitial"])
-    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
 
 
-def unit_rate(doc: dict[str, Any]) -> UnitRate:
-    """A rate as stored with a reservation (strings for decimals) -> ``UnitRate``. A rate that sets no rating
-    increments is rated per its unit of measure (``per``)."""
-    tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
-                       Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
-    per = Decimal(doc.get("per", "1"))
-    block = default_block(per)
-    decimals = doc.get("decimals")
-    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
-                    initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
-                    setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
-                    decimals=int(decimals) if decimals is not None else None,
-                    setup_always=bool(doc.get("setupAlways")),
-                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
 
 
 @dataclass

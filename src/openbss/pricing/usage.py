@@ -25,10 +25,11 @@ The model (what makes real-time and batch give the same figure, and every split 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
+from typing import Any
 
 from openbss.pricing.money import MINOR_UNITS
 from openbss.pricing.tiers import Tier, price_volume
@@ -83,6 +84,32 @@ def default_block(per: Decimal) -> int:
     """The rated unit of a price that sets no increments: its unit of measure (0.30 EUR per 5,000,000 bytes is rated
     per started 5,000,000 bytes), or one base unit when the unit of measure is not a whole number of them."""
     return int(per) if per >= 1 and per == per.to_integral_value() else 1
+
+def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
+    """A rate document (strings for decimals, as online charging stores it with a reservation and batch rating
+    resolves it) -> ``UnitRate``: one reading for both paths. A rate that sets no rating increments is rated per its
+    unit of measure (``per``)."""
+    tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
+                       Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
+    per = Decimal(doc.get("per", "1"))
+    block = default_block(per)
+    decimals = doc.get("decimals")
+    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
+                    initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
+                    setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
+                    decimals=int(decimals) if decimals is not None else None,
+                    setup_always=bool(doc.get("setupAlways")),
+                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
+
+
+def allowance_blocks(doc: Mapping[str, Any], rate: UnitRate) -> UnitRate | None:
+    """The blocks allowances count in when the price gives them their own (a bundle minute counted per second while
+    money counts per minute); None: allowances pay the usage's billable units."""
+    if not doc.get("allowanceInitial"):
+        return None
+    initial = int(doc["allowanceInitial"])
+    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
+
 
 
 def _check(units: int) -> None:

@@ -19,9 +19,8 @@ Pure: the caller loads the plans, tariffs and the allowance consumption already 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,17 +28,16 @@ from openbss.catalog.service import CompiledTariff
 from openbss.charging.service import ANY_DESTINATION, RATE_SETTINGS, UNITS_OF, capped
 from openbss.pricing.money import to_decimal
 from openbss.pricing.rating import RatingRuleError, band_at
-from openbss.pricing.tiers import Tier
 from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import (
     RatingError,
-    UnitRate,
     allocate,
+    allowance_blocks,
     allowance_reach,
     billable,
-    default_block,
     money_minor,
     setup_minor,
+    unit_rate,
 )
 from openbss.rating.layouts import UsageRecord
 
@@ -80,30 +78,8 @@ class Rated:
     period: str  # the billing period the allowances were taken from (YYYY-MM in the account's time zone)
 
 
-def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
-    """A rate document (strings for decimals, as online charging stores it with a reservation) -> ``UnitRate``,
-    exactly as ``charging.sessions.unit_rate`` reads it (a rate that sets no rating increments is rated per its unit
-    of measure; ``tests/rating/test_same_as_online.py`` holds the two equal)."""
-    tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
-                       Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
-    per = Decimal(doc.get("per", "1"))
-    block = default_block(per)
-    decimals = doc.get("decimals")
-    return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
-                    initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
-                    setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
-                    decimals=int(decimals) if decimals is not None else None,
-                    setup_always=bool(doc.get("setupAlways")),
-                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
 
 
-def allowance_blocks(doc: Mapping[str, Any], rate: UnitRate) -> UnitRate | None:
-    """The blocks allowances count in when the price gives them their own (as ``charging.sessions``); None:
-    allowances pay the record's billable units."""
-    if not doc.get("allowanceInitial"):
-        return None
-    initial = int(doc["allowanceInitial"])
-    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
 
 
 def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, CompiledTariff]) -> dict[str, Any]:
