@@ -137,6 +137,28 @@ async def test_a_refund_draws_on_the_payments_credit_only(
     assert refunds == [(1,)]
 
 
+async def test_a_refund_whose_answer_was_lost_is_refunded_once_when_sent_again(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], services: Any) -> None:
+    """The gateway refunds but its answer is lost (504): the same request with the same Idempotency-Key reaches the
+    gateway with the same idempotency key, so the card is refunded once, not twice."""
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)
+    m = await method(client, admin_headers, card(account, token="tok_instant"))
+    payment = (await pay(client, admin_headers, account, m["id"], "150.00", [bill["id"]])).json()
+    body = {"account": {"id": account["id"]}, "paymentMethod": {"id": m["id"]}, "payment": {"id": payment["id"]},
+            "totalAmount": {"unit": "EUR", "value": "20.00"}}
+    gateway = services.payments.gateway
+    gateway.inject_timeouts(1)
+    lost = await client.post(f"{PAY}/refund", json=body, headers={**admin_headers, "Idempotency-Key": "rf-lost"})
+    assert lost.status_code == 504 and lost.json()["code"] == "GATEWAY_TIMEOUT", lost.text
+    charge = next(c for c in gateway.charges.values() if c.key == payment["id"])
+    assert charge.refunded == Decimal("20.00")  # the gateway did refund
+    r = await client.post(f"{PAY}/refund", json=body, headers={**admin_headers, "Idempotency-Key": "rf-lost"})
+    assert r.status_code == 201 and r.json()["status"] == "succeeded", r.text
+    assert charge.refunded == Decimal("20.00")  # once
+    assert await credit(rt, tenant, account["id"]) == Decimal("10.00")
+    assert await in_tenant(rt, tenant, "SELECT count(*) FROM payments_refund") == [(1,)]
+
+
 async def test_finance_reports_aging_receipts_and_trial_balance(
         client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
     account, bill = await issued_bill(client, rt, tenant, admin_headers)  # due 14 days after 1 February 2027

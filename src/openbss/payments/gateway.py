@@ -107,7 +107,7 @@ class SandboxGateway:
     charges: dict[str, _Charge] = field(default_factory=dict)  # by idempotency key
     refunds: dict[str, GatewayResult] = field(default_factory=dict)
     outbox: list[tuple[str, bytes]] = field(default_factory=list)  # webhooks not delivered yet
-    timeouts: int = 0  # the next n calls take the charge but lose the answer
+    timeouts: int = 0  # the next n calls take the charge or the refund but lose the answer
     calls: int = 0
 
     def inject_timeouts(self, n: int = 1) -> None:
@@ -134,16 +134,19 @@ class SandboxGateway:
 
     async def refund(self, *, idempotency_key: str, reference: str, amount: Decimal, currency: str,
                      ) -> GatewayResult:
-        if idempotency_key in self.refunds:
-            return self.refunds[idempotency_key]
-        charge = next((c for c in self.charges.values() if c.reference == reference), None)
-        if charge is None or charge.status != "succeeded" or charge.refunded + amount > charge.amount:
-            result = GatewayResult("failed", f"re_{uuid.uuid4().hex[:24]}", "refund_refused")
-        else:
-            charge.refunded += amount
-            result = GatewayResult("succeeded", f"re_{uuid.uuid4().hex[:24]}")
-        self.refunds[idempotency_key] = result
-        return result
+        self.calls += 1
+        if idempotency_key not in self.refunds:  # a key seen before gets the first answer again (a provider's way)
+            charge = next((c for c in self.charges.values() if c.reference == reference), None)
+            if charge is None or charge.status != "succeeded" or charge.refunded + amount > charge.amount:
+                result = GatewayResult("failed", f"re_{uuid.uuid4().hex[:24]}", "refund_refused")
+            else:
+                charge.refunded += amount
+                result = GatewayResult("succeeded", f"re_{uuid.uuid4().hex[:24]}")
+            self.refunds[idempotency_key] = result
+        if self.timeouts:
+            self.timeouts -= 1
+            raise GatewayTimeout("the sandbox gateway did not answer (injected timeout)")
+        return self.refunds[idempotency_key]
 
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
         verify_signature(self.secret, body, signature)

@@ -88,6 +88,9 @@ PAYMENT_TYPE = "OpenBSSPayment"
 CREDIT_NOTE = "creditNote:"
 
 
+#: the namespace of refund ids derived from a tenant's Idempotency-Key
+_REFUND_IDS = uuid.UUID("6c1f0e2a-4b7d-5e93-a8c4-2d9f61b0e7a5")
+
 class BillingAccounts(Protocol):
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
 
@@ -702,7 +705,11 @@ class PaymentService:
                 ctx = Context(principal=principal, session=session, base_url=base)
                 if idempotency_key is not None:
                     await self._claim_key(ctx, "refund", idempotency_key, body)
-                out = await self._refund(ctx, body)
+                # with a key, the refund's id (the gateway's idempotency key) is the key's: a request sent again
+                # after a lost answer (504: the gateway may have refunded) cannot refund a second time
+                refund_id = (str(uuid.uuid5(_REFUND_IDS, f"{tenant}\n{idempotency_key}"))
+                             if idempotency_key is not None else str(uuid.uuid4()))
+                out = await self._refund(ctx, body, refund_id)
                 if idempotency_key is not None:
                     await session.execute(update(IdempotencyKey).where(
                         IdempotencyKey.scope == "refund", IdempotencyKey.key == idempotency_key).values(
@@ -713,7 +720,7 @@ class PaymentService:
                 ctx = Context(principal=principal, session=session, base_url=base)
                 return Outcome(await self.refunds.get(ctx, replay.resource_id), replayed=True)
 
-    async def _refund(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    async def _refund(self, ctx: Context, body: dict[str, Any], refund_id: str) -> dict[str, Any]:
         payment_id = (body.get("payment") or {}).get("id")
         if not payment_id:
             raise InvalidPayment("'payment.id' is mandatory: the payment refunded")
@@ -736,7 +743,6 @@ class PaymentService:
         if amount > credit:
             raise RefundRefused(f"payment '{payment_id}' has {credit} {currency} not allocated to bills: a refund "
                                 f"of {amount} needs a credit note on the bills it settled first")
-        refund_id = str(uuid.uuid4())
         result: GatewayResult | None = None
         if payment.gateway is not None:
             if not payment.gateway_ref:
