@@ -213,3 +213,13 @@ class ReserveBalance(TmfDocument, Base):
 
 class BalanceActionHistory(TmfDocument, Base):
     __tablename__ = "charging_balance_action"
+
+
+class ChargingSettings(TenantScoped, Base):
+    """A tenant's charging conventions (DESIGN §5 rule 15): how a call crossing a time-band change is rated."""
+
+    __tablename__ = "charging_settings"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id"),)
+
+    #: ``start``: the whole session in the band at its start; ``split``: each second in the band in force then
+    band_change: Mapped[str] = mapped_column(String(10), server_default="start")

@@ -32,20 +32,15 @@ from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.db import Database, json_dumps, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
 from openbss.pricing.money import MINOR_UNITS, is_currency, to_decimal
-from openbss.pricing.rating import RatingRuleError, band_at
 from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import RatingError, from_minor, to_minor
 
-UNITS_OF = {"data": "B", "voice": "second", "sms": "SMS", "mms": "MMS"}
-ANY_DESTINATION = "*"  # a tariff's rates for any destination zone
 TMF_USAGE_TYPE = {"money": "monetary", "data": "data", "voice": "voice", "sms": "sms", "mms": "other"}
 UNLIMITED = 2**62
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
-#: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
-RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways", "maxCharge",
-                 "allowanceInitial", "allowanceSubsequent")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -182,21 +177,6 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
 
 
 
-
-
-def capped(rate: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-    """The rate with its price (and tiers' prices) no more than the plan entry's maximum rate, which is per the
-    entry's unit of measure (``per``) while the rate's price is per the rate's (a tariff's rate may count per
-    second what the price caps per minute)."""
-    if entry.get("maxRate") is None:
-        return rate
-    cap = to_decimal(entry["maxRate"]) * to_decimal(rate.get("per", "1")) / to_decimal(entry.get("per", "1"))
-    out = {**rate, "price": str(min(to_decimal(rate["price"]), cap))}
-    if rate.get("tiers"):
-        out["tiers"] = [{**t, "price": str(min(to_decimal(t["price"]), cap))} for t in rate["tiers"]]
-    if to_decimal(out["price"]) < to_decimal(rate["price"]):
-        out["cappedFrom"] = rate["price"]
-    return out
 
 
 # --- accounts and buckets ----------------------------------------------------------------------------------------
@@ -549,6 +529,39 @@ async def set_status(ctx: Context, account_id: str, status: str) -> None:
 
 
 
+# --- tenant settings (DESIGN §5 rule 15) -------------------------------------------------------------------------
+SETTINGS_CACHE_SECONDS = 30.0
+
+
+async def charging_settings(ctx: Context) -> dict[str, Any]:
+    """The tenant's charging conventions: ``bandChange`` (``start`` by default, or ``split``)."""
+    from openbss.charging.models import ChargingSettings
+
+    row = await ctx.session.get(ChargingSettings, ctx.principal.tenant_id)
+    return {"bandChange": row.band_change if row is not None else "start"}
+
+
+async def set_charging_settings(ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change the tenant's charging conventions (unknown or bad values refused, naming them)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from openbss.charging.models import ChargingSettings
+
+    if not isinstance(changes, dict):
+        raise InvalidBalanceAction("the settings are a JSON object")
+    unknown = sorted(set(changes) - {"bandChange"})
+    if unknown:
+        raise InvalidBalanceAction(f"unknown charging settings {unknown} (known: bandChange)")
+    current = await charging_settings(ctx)
+    band_change = changes.get("bandChange", current["bandChange"])
+    if band_change not in BAND_CHANGES:
+        raise InvalidBalanceAction(f"'bandChange': {band_change!r} is not one of {', '.join(BAND_CHANGES)}")
+    stmt = pg_insert(ChargingSettings).values(band_change=band_change)
+    await ctx.session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id"],
+                                                         set_={"band_change": band_change}))
+    return await charging_settings(ctx)
+
+
 # --- events ------------------------------------------------------------------------------------------------------
 def bucket_event(account: dict[str, Any], bucket_id: str, unit: str, level: int, remaining: int, initial: int,
                  base_url: str) -> dict[str, Any]:
@@ -805,8 +818,11 @@ class ChargingService:
         self.accounts = accounts
         #: tariff versions never change (a change makes a new id), so they are compiled once per process
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
+        #: tenant -> (its charging settings, read at): the credit-control path reads them at most every 30 s
+        self._settings: dict[str, tuple[dict[str, Any], float]] = {}
 
     get_account = staticmethod(get_account)
+    charging_settings = staticmethod(charging_settings)
     add_bucket = staticmethod(add_bucket)
     account_of_bucket = staticmethod(account_of_bucket)
     renew_allowances = staticmethod(renew_allowances)
@@ -851,6 +867,22 @@ class ChargingService:
             self._tariffs[key] = hit
         return hit
 
+    async def settings(self, db: Database, tenant_id: str, base_url: str = "") -> dict[str, Any]:
+        """The tenant's charging settings, cached per process for ``SETTINGS_CACHE_SECONDS`` (a change applies to
+        sessions starting after that; the node that made the change applies it at once)."""
+        hit = self._settings.get(tenant_id)
+        if hit is not None and time.monotonic() - hit[1] < SETTINGS_CACHE_SECONDS:
+            return hit[0]
+        async with db.transaction(tenant_id) as session:
+            value = await charging_settings(system_context(session, tenant_id, base_url))
+        self._settings[tenant_id] = (value, time.monotonic())
+        return value
+
+    async def set_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
+        value = await set_charging_settings(ctx, changes)
+        self._settings.pop(ctx.principal.tenant_id, None)
+        return value
+
     async def resolve_rate(self, db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
                            ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
         """The rate of a session or event, carrying the destination (called party or APN) it was rated for: the rate
@@ -868,56 +900,28 @@ class ChargingService:
         entry = account["plan"].get(usage_type)
         if entry is None:
             return None
-        rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
-                                "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
-                                "productId": account.get("product_id")}
-        rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
-        tariff_id = entry.get("tariffId")
-        if not tariff_id:
-            return capped(rate, entry)
         info = ccr.serviceInformation
         direction = "terminating" if info is not None and info.roleOfNode == "TERMINATING_ROLE" else "originating"
         if direction == "terminating":  # an incoming call: rated by who calls, if known
             destination = info.callingParty if info else None
         else:
             destination = info.calledParty if info else None
+        moment = ccr.eventTimestamp or utcnow()
+        if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
+            moment = moment.replace(tzinfo=UTC)
+        band_change = "start"
+        if entry.get("tariffId") and usage_type in ("voice", "video"):
+            band_change = (await self.settings(db, tenant_id, base_url))["bandChange"]
         try:
-            tariff = await self.compiled_tariff(db, tenant_id, tariff_id, base_url)
-            if destination:
-                match = tariff.prefixes.match(destination)
-                if match is None:
-                    return None
-                prefix, zone = match
-            elif usage_type == "data" or direction == "terminating":  # no number to rate: any destination's rate
-                prefix, zone = None, ANY_DESTINATION
-            else:
-                return None
-            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None,
-                                              info.visitedNetwork if info else None)
-            moment = ccr.eventTimestamp or utcnow()
-            if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
-                moment = moment.replace(tzinfo=UTC)
-            band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
-                           tariff.holidays) if tariff.bands else None
-            found = tariff.find_rate(zone, roaming, band, direction if usage_type == "voice" else None)
-        except (RatingRuleError, ValueError):
+            tariff = await self.compiled_tariff(db, tenant_id, entry["tariffId"], base_url) \
+                if entry.get("tariffId") else None
+            return choose_rate(entry, usage_type=usage_type, product_id=account.get("product_id"), tariff=tariff,
+                               destination=destination, direction=direction,
+                               visited_country=info.visitedCountry if info else None,
+                               visited_network=info.visitedNetwork if info else None, moment=moment,
+                               time_zone=account.get("time_zone"), band_change=band_change)
+        except ValueError:  # NoRate, and a tariff that cannot rate this moment or country
             return None
-        if found is None:
-            return None
-        try:
-            per = convert(found.per_amount, found.per_unit, UNITS_OF.get(usage_type, "event"))
-        except UnitError:
-            return None
-        out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-               "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
-               "roaming": roaming, "tariffId": tariff_id}
-        if usage_type == "voice":
-            out["direction"] = direction  # a tariff's rating increments are seconds; data keeps the price's blocks
-            out["initial"], out["subsequent"] = found.initial, found.subsequent
-        if tariff.rounding:
-            out["rounding"] = tariff.rounding.get("method") or "halfUp"
-            out["decimals"] = int(tariff.rounding["decimals"])
-        return capped(out, entry)
 
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
                            product_id: str | None = None, offering_id: str | None = None,
