@@ -376,7 +376,8 @@ def _bucket_changes(ledger: Ledger) -> list[dict[str, Any]]:
 
 def _reservation_updates(ledger: Ledger) -> list[dict[str, Any]]:
     return [{"id": r.id, "state": r.state, "holds": r.holds, "granted": r.granted, "used_units": r.used_units,
-             "allowance_units": r.allowance_units, "money_units": r.money_units, "expires_at": r.expires_at}
+             "allowance_units": r.allowance_units, "money_units": r.money_units, "expires_at": r.expires_at,
+             "rate": r.rate if "lanes" in r.rate else None}  # a call rated per band keeps its bands' counters
             for r in ledger.reservations if r.changed]
 
 

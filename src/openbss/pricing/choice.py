@@ -36,22 +36,42 @@ class NoRate(ValueError):
 
 
 class TariffRate(Protocol):
-    price: Decimal
-    currency: str
-    per_amount: Decimal
-    per_unit: str
-    setup: Decimal
-    initial: int
-    subsequent: int
+    @property
+    def price(self) -> Decimal: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def per_amount(self) -> Decimal: ...
+
+    @property
+    def per_unit(self) -> str: ...
+
+    @property
+    def setup(self) -> Decimal: ...
+
+    @property
+    def initial(self) -> int: ...
+
+    @property
+    def subsequent(self) -> int: ...
 
 
 class Tariff(Protocol):
     """What the choice reads of a compiled tariff (``catalog.tariff.CompiledTariff``)."""
 
-    time_zone: str
-    bands: Sequence[TimeBand]
-    holidays: Mapping[str, str]
-    rounding: Mapping[str, Any] | None
+    @property
+    def time_zone(self) -> str: ...
+
+    @property
+    def bands(self) -> Sequence[TimeBand]: ...
+
+    @property
+    def holidays(self) -> Mapping[str, str]: ...
+
+    @property
+    def rounding(self) -> Mapping[str, Any] | None: ...
 
     @property
     def prefixes(self) -> Any: ...

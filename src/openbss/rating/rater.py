@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openbss.catalog.service import CompiledTariff
+from openbss.pricing.bands import band_split, runs, session_money
 from openbss.pricing.choice import UNITS_OF, choose_rate
 from openbss.pricing.money import to_decimal
 from openbss.pricing.units import UnitError, canonical_unit, convert
@@ -135,13 +136,32 @@ def rate_record(record: UsageRecord, line: Line, rate: dict[str, Any], consumed:
     period = period_of(record.event_time, line.time_zone)
     entry = line.plan.get(record.usage_type) or {}
     available: list[tuple[str, int]] = []
+    bands_of: dict[str, list[str] | None] = {}
     for i, allowance in enumerate(entry.get("allowances") or []):
         zones = allowance.get("destinationZone") or None
         if zones is not None and (rate.get("zone") not in zones or rate.get("roaming")):
             continue
         key = f"{entry.get('priceId')}:{i}"
+        bands_of[key] = allowance.get("timeBand") or None
         total = allowance_quantity(allowance, record.usage_type)
         available.append((key, total - consumed.get((line.account_id, period, key), 0)))
+    split = band_split(rate)
+    if split is not None:  # each billable second at the band in force then (pricing.bands), as online charging
+        lanes: dict[str, int] = {}
+        allowance_units = 0
+        free = dict(available)
+        for band, n in runs(split, 0, units):
+            pays = [(k, free[k]) for k, _ in available if bands_of[k] is None or band in (bands_of[k] or ())]
+            taken, rest = allocate(n, pays)
+            for key, used in taken:
+                free[key] -= used
+                consumed[(line.account_id, period, key)] = consumed.get((line.account_id, period, key), 0) + used
+            allowance_units += n - rest
+            if rest:
+                lanes[band] = lanes.get(band, 0) + rest
+        amount = session_money(unit, split, lanes) + (setup_minor(unit) if record.quantity else 0)
+        return Rated(record, line, {**rate, "lanes": lanes}, units, allowance_units, amount, unit.currency, period)
+    available = [(k, n) for k, n in available if bands_of[k] is None or rate.get("band") in (bands_of[k] or ())]
     if own is None:  # allowances pay the billable units first, money the rest
         taken, money_units = allocate(units, available)
         allowance_units = units - money_units
