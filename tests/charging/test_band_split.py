@@ -162,3 +162,48 @@ def test_grant_prices_each_second_in_its_band() -> None:
     grant = ledger.grant(res, 300)
     assert grant.units == 70 and grant.final
     assert ledger.buckets["main"].d_reserved == 50
+
+
+# --- through the API: the tenant setting and a call across 20:00 -------------------------------------------------
+async def test_band_change_setting_and_a_split_call(client: Any, rt: Any, tenant: str,
+                                                    system_headers: dict[str, str]) -> None:
+    from tests.charging.helpers import account_state, ccr, group
+    from tests.charging.test_rating_features import allowance_left, banded_line, call
+    from tests.conftest import bearer
+
+    admin = bearer(tenant, "admin")
+    r = await client.get("/ocs/v1/settings", headers=admin)
+    assert r.status_code == 200 and r.json() == {"bandChange": "start"}
+    for body, message in (({"bandChange": "sometimes"}, "'bandChange': 'sometimes' is not one of start, split"),
+                          ({"bandChange": "split", "x": 1}, "unknown charging settings ['x']"),
+                          (["split"], "the settings are a JSON object")):
+        r = await client.patch("/ocs/v1/settings", json=body, headers=admin)
+        assert r.status_code == 400 and message in r.text, r.text
+    assert (await client.get("/ocs/v1/settings", headers=admin)).json() == {"bandChange": "start"}
+    r = await client.patch("/ocs/v1/settings", json={"bandChange": "split"}, headers=bearer(tenant, "billing_ops"))
+    assert r.status_code == 200 and r.json() == {"bandChange": "split"}
+
+    # peak (to 20:00 UTC) 0.60/min, off-peak 0.30/min, 0.10 connect fee, 10 night minutes (off-peak only), 1.00 EUR
+    acc = await banded_line(client, rt, tenant, fee_with_allowance=False)
+    info = {"calledParty": "+33123456789"}
+    i = await call(client, system_headers, ccr("INITIAL_REQUEST", "x20", 0, acc["msisdn"], groups=[group(1, 120)],
+                                               serviceInformation=info, eventTimestamp="2026-12-07T19:59:00Z"))
+    assert i["multipleServicesCreditControl"][0]["grantedServiceUnit"] == {"time": 120}
+    await call(client, system_headers, ccr("UPDATE_REQUEST", "x20", 1, groups=[group(1, 60, used=30)],
+                                           eventTimestamp="2026-12-07T19:59:30Z"))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "x20", 2, groups=[group(1, used=90)],
+                                           eventTimestamp="2026-12-07T20:01:00Z"))
+    st_ = await account_state(rt, tenant, acc["id"])
+    # the peak minute at 0.60 and the connect fee with money; the off-peak minute from the night minutes
+    assert st_["money"] == 100 - 70 and allowance_left(st_) == 600 - 60
+    assert st_["usage"]["amount"] == 70 and st_["usage"]["allowance"] == 60
+
+    # the same call rated at its start band (the default): two peak minutes, the night minutes do not pay
+    await client.patch("/ocs/v1/settings", json={"bandChange": "start"}, headers=admin)
+    acc = await banded_line(client, rt, tenant, fee_with_allowance=False)
+    await call(client, system_headers, ccr("INITIAL_REQUEST", "x20s", 0, acc["msisdn"], groups=[group(1, 120)],
+                                           serviceInformation=info, eventTimestamp="2026-12-07T19:59:00Z"))
+    await call(client, system_headers, ccr("TERMINATION_REQUEST", "x20s", 1, groups=[group(1, used=120)],
+                                           eventTimestamp="2026-12-07T20:01:00Z"))
+    st_ = await account_state(rt, tenant, acc["id"])
+    assert st_["money"] == 100 - 130 and allowance_left(st_) == 600
