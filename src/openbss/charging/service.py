@@ -139,6 +139,16 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     }
     if price.get("tariff"):
         entry["tariffId"] = price["tariff"]["id"]
+    steps = []
+    for t in price.get("priceTier") or []:  # tiers with their own increments, in base units
+        block = t.get("ratingBlock")
+        if not block:
+            break
+        end = to_decimal(t["toQuantity"]) * per if t.get("toQuantity") is not None else None
+        steps.append([int(to_decimal(t["fromQuantity"]) * per), int(end) if end is not None else None,
+                      int(convert(to_decimal(block["amount"]), canonical_unit(block["units"]), base))])
+    if steps:
+        entry["incrementTiers"] = steps
     for blocks, prefix in (("ratingBlock", ""), ("allowanceRatingBlock", "allowance")):
         block = price.get(blocks) or {}
         for attr in ("initial", "subsequent"):
