@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from openbss.charging.sessions import Ledger
 from openbss.pricing.usage import billable, unit_rate
-from tests.catalog.helpers import money
 from tests.charging.helpers import account_state, ccr, group
 from tests.charging.test_rating_features import account_on, call
 from tests.conftest import bearer
