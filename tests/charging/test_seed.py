@@ -22,6 +22,10 @@ async def test_seed_charging_on_the_demo_catalog(client: Any, rt: Any) -> None:
         balances = {a["totalBalance"]["units"]: a["totalBalance"]["amount"] for a in r.json()}
         assert set(balances) >= {"EUR", "B", "second"}, balances
     usage = (await client.get(f"{TMF635}/usage", params={"limit": 1000}, headers=h)).json()
+    # the prepaid line's monthly bundle, taken from its money at activation
+    fees = [u for u in usage if u["usageType"] == "fee"]
+    assert [u["ratedProductUsage"][0]["taxExcludedRatingAmount"]["value"] for u in fees] == [9.99]
+    usage = [u for u in usage if u["usageType"] != "fee"]
     # per subscriber, last month and this month: data update + terminate, 3 calls, 3 SMS
     assert len(usage) == 2 * 2 * (2 + 3 + 3)
     months = {u["usageDate"][:7] for u in usage}
