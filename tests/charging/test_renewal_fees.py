@@ -5,15 +5,23 @@ record and a ``RenewalFeeEvent``; a period the money does not cover grants no al
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from tests.charging.helpers import MB, plan
 from tests.conftest import session_services
 
+ROOT = Path(__file__).resolve().parents[2]
 FEE = {"priceId": "price-bundle", "name": "Bundle (30 days)", "amount": "9.99", "currency": "EUR"}
 
 
@@ -103,3 +111,53 @@ async def test_a_postpaid_line_renews_without_a_fee_from_its_balance(rt: Any, te
     f = await facts(rt, tenant, acc["id"])
     assert f["money"] == 0 and f["fees"] == [] and f["allowances"] == 1 and f["charges"] == (0, 0)
     assert MB  # (the allowance is the plan's 100 MB)
+
+
+RENEW_SCRIPT = """
+import asyncio, sys
+from datetime import UTC, datetime
+from openbss.charging import service
+from openbss.platform.db import Database
+
+async def main():
+    db = Database.from_settings()
+    await service.renew_due_allowances(db, sys.argv[1], now=datetime.fromtimestamp(float(sys.argv[2]), UTC))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_kill_9_during_the_renewal_job_charges_each_line_once(rt: Any, tenant: str) -> None:
+    """The renewal job renews each line in its own transaction (fee, usage record, allowances together): killed
+    with -9 in the middle and run again, every line has paid its fee once and has its allowance."""
+    from openbss.charging import service
+
+    start = first_period()
+    lines = 120
+    ids = [(await open_line(rt, tenant, f"+3361120{i:04d}", "20.00", start))["id"] for i in range(lines)]
+    later = service.add_months(start, 1) + timedelta(minutes=5)
+
+    async def paid() -> int:
+        async with rt.db.transaction(tenant) as session:
+            return int((await session.execute(text(
+                "SELECT count(*) FROM charging_renewal_fee WHERE status = 'paid' AND period_start > :s"),
+                {"s": start})).scalar_one())
+
+    proc = subprocess.Popen([sys.executable, "-c", RENEW_SCRIPT, tenant, str(later.timestamp())], cwd=ROOT,
+                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while await paid() < 5 and proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = await paid()
+    assert 5 <= done < lines, done  # killed in the middle of the run
+    assert await service.renew_due_allowances(rt.db, tenant, now=later) == lines - done  # one bucket per line left
+    for account_id in ids:
+        f = await facts(rt, tenant, account_id)
+        assert f["money"] == 2000 - 2 * 999 and f["charges"] == (2, 1998) and f["allowances"] == 2, f
