@@ -207,3 +207,16 @@ async def test_band_change_setting_and_a_split_call(client: Any, rt: Any, tenant
                                            eventTimestamp="2026-12-07T20:01:00Z"))
     st_ = await account_state(rt, tenant, acc["id"])
     assert st_["money"] == 100 - 130 and allowance_left(st_) == 600
+
+
+def test_an_event_is_rated_per_band_from_its_timestamp() -> None:
+    """Direct debiting of 120 s from Monday 19:59 Paris: 0.60 + 0.30, or 4012 and nothing moved when short."""
+    from openbss.charging import errors as rc
+
+    rate = split_rate(datetime(2026, 12, 7, 18, 59, tzinfo=UTC).timestamp())
+    ledger = Ledger.load(ACCOUNT, [bucket("main", "money", 100, source="main")], [], 0.0)
+    assert ledger.charge_event(1, "voice", 120, rate) == rc.SUCCESS
+    assert movements(ledger) == {"main": -90} and ledger.debits[-1].amount_minor == 90
+    short = Ledger.load(ACCOUNT, [bucket("main", "money", 89, source="main")], [], 0.0)
+    assert short.charge_event(1, "voice", 120, rate) == rc.CREDIT_LIMIT_REACHED
+    assert movements(short) == {"main": 0} and short.debits == []

@@ -198,3 +198,27 @@ def test_split_known_case() -> None:
     assert split.amount_minor == 425 and split.rate["lanes"] == {"peak": 300, "offPeak": 300}
     start = rate_record(record, line, resolve_rate(record, line, {"t-banded": tariff}, "start"), {})
     assert start.amount_minor == 605
+
+
+def test_a_time_band_allowance_pays_only_in_its_band_in_batch_too() -> None:
+    """As online charging: night minutes (off-peak only) do not pay a peak call rated at its start band."""
+    from openbss.catalog.tariff import compile_tariff
+    from openbss.rating.rater import resolve_rate
+
+    tariff = compile_tariff(BANDED_TARIFF)
+    entry = {"priceId": "v", "currency": "EUR", "price": "0", "per": "60", "tariffId": "t-banded", "tiers": [],
+             "allowances": [{"quantity": {"amount": 10, "units": "minute"}, "timeBand": ["offPeak"]}]}
+    line = Line(account_id="a", msisdn="1", product_id=None, offering_id=None, billing_account_id=None,
+                party_id=None, party_type="Individual", currency="EUR", time_zone="Europe/Paris",
+                plan={"voice": entry})
+
+    def cdr(hour: int) -> UsageRecord:
+        return UsageRecord(key=str(hour), record_id=str(hour), origin="t", msisdn="1",
+                           event_time=datetime(2026, 12, 7, hour, 0, tzinfo=UTC), usage_type="voice", quantity=60,
+                           called_number="33142000000")
+
+    consumed: dict[tuple[str, str, str], int] = {}
+    peak = rate_record(cdr(10), line, resolve_rate(cdr(10), line, {"t-banded": tariff}), consumed)
+    night = rate_record(cdr(22), line, resolve_rate(cdr(22), line, {"t-banded": tariff}), consumed)
+    assert (peak.allowance_units, peak.amount_minor) == (0, 65)
+    assert (night.allowance_units, night.amount_minor) == (60, 0)  # (no connect fee when an allowance pays)
