@@ -1,10 +1,11 @@
 """The batch rating core: guided usage records in, rated amounts out, with the ``pricing`` functions online
 charging uses (one source of truth for the money).
 
-For each record: the rate is resolved from the line's plan entry for the usage type as online charging resolves the
-rate of a session (``charging.service``: the entry's rating settings — blocks, setup, rounding, maximum charge and
-rate — and, when the price has a tariff, the catalog's compiled tariff: destination zone by longest prefix of the
-called number, roaming zone by the visited country, time band at the event time in the account's time zone). A
+For each record: the rate is chosen from the line's plan entry for the usage type by the function online charging
+chooses the rate of a session with (``pricing.choice.choose_rate``: the entry's rating settings — blocks, setup,
+rounding, maximum charge and rate — and, when the price has a tariff, the catalog's compiled tariff: destination
+zone by longest prefix of the called number, roaming zone by the visited country, time band at the event time in
+the account's time zone; with ``bandChange: split`` each second of a call in its band, ``pricing.bands``). A
 record is one whole session and is rated as online charging debits one (``charging.sessions.Ledger.debit``): the
 rating blocks apply once to the quantity (``pricing.usage.billable``); the included allowances of the billing
 period (the calendar month in the account's time zone) pay first, in the order the records happened
