@@ -220,3 +220,15 @@ def test_an_event_is_rated_per_band_from_its_timestamp() -> None:
     short = Ledger.load(ACCOUNT, [bucket("main", "money", 89, source="main")], [], 0.0)
     assert short.charge_event(1, "voice", 120, rate) == rc.CREDIT_LIMIT_REACHED
     assert movements(short) == {"main": 0} and short.debits == []
+
+
+def test_the_rest_of_a_charged_block_is_granted_at_no_cost() -> None:
+    """60/60 increments from 19:59:30: after 10 s the started minute is paid (30 s of peak and 30 s of off-peak:
+    0.30 + 0.15); 40 s more fit in it, granted with no money held."""
+    rate = split_rate(datetime(2026, 12, 7, 18, 59, 30, tzinfo=UTC).timestamp(), initial=60, subsequent=60)
+    ledger = Ledger.load(ACCOUNT, [bucket("main", "money", 60, source="main")], [], 0.0)
+    res = ledger.open_reservation(1, 1, "voice", rate)
+    ledger.debit(res, 10)
+    assert movements(ledger) == {"main": -45}
+    grant = ledger.grant(res, 40)
+    assert (grant.units, grant.final) == (50, False) and ledger.buckets["main"].d_reserved == 0

@@ -378,9 +378,9 @@ class Ledger:
                     hi = mid
             k = lo
         taken, money = cost(k)
-        units = boundary(base, k, rate) - used if k else 0
+        units = boundary(base, k, rate) - used  # (the rest of a block already charged is granted at no cost)
         allowance = sum(taken.values())
-        return Quota(max(0, units), k < top, allowance, boundary(base, k, rate) - base - allowance, money), taken
+        return Quota(units, k < top, allowance, boundary(base, k, rate) - base - allowance, money), taken
 
     def _debit_own(self, res: ReservationState, used: int, rate: UnitRate, own: UnitRate) -> Debit:
         """``debit`` when allowances count in their own blocks: they cover the first used units of the session (as
