@@ -2,8 +2,9 @@
 cancelled action also ``TopupBalanceCancelEvent``, ``AdjustBalanceCancelEvent``, ``TransferBalanceCancelEvent``,
 ``ReserveBalanceCancelEvent`` as TMF654 declares them),
 bucket thresholds and low balance (``BucketThresholdEvent``: 80 % and 100 % of an allowance consumed, money
-below the account's low-balance threshold; built by ``service.bucket_event``), on the notification hubs and the event
-backbone."""
+below the account's low-balance threshold; built by ``service.bucket_event``), prepaid renewal fees
+(``RenewalFeeEvent``: paid, or unpaid and the period's allowances waiting; ``service.fee_event``), on the
+notification hubs and the event backbone."""
 
 from __future__ import annotations
 
