@@ -277,3 +277,21 @@ async def test_a_draft_is_recomputed_until_it_is_issued(client: Any, rt: Any, te
     events = await in_tenant(rt, tenant, "SELECT event_type FROM outbox_event WHERE resource_id = :b "
                                          "ORDER BY id", b=bill.id)
     assert [e[0] for e in events] == ["CustomerBillCreateEvent", "CustomerBillAttributeValueChangeEvent"]
+
+
+async def test_a_prepaid_lines_recurring_fee_is_not_billed(client: Any, rt: Any, tenant: str,
+                                                           admin_headers: dict[str, str]) -> None:
+    """Online charging takes a prepaid line's periodic fee from its money at renewal: the bill does not charge it
+    again; the postpaid line on the same account is billed its fee."""
+    account = await billing_account(client, admin_headers, tz="UTC")
+    prepaid = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("9.99", rate="0")])
+    postpaid = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("24.99", rate="0")])
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        await session_services().charging.service.open_account(
+            ctx, subscriber="+33600000071", payment_type="prepaid", billing_account_id=account["id"],
+            product_id=prepaid["id"], plan={}, currency="EUR")
+    await postpaid_line(rt, tenant, account, postpaid["id"], "+33600000072")
+    await run(rt, tenant, date(2027, 2, 1), finalize=True)
+    lines = await lines_of(rt, tenant, account["id"])
+    assert [ln[3] for ln in lines if ln[0] == "recurring"] == [Decimal("24.99"), Decimal("24.99")]  # Jan, Feb

@@ -3,6 +3,7 @@ suspended (every request denied with 4010), resumed, re-rated with another offer
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from tests.charging.helpers import OCS, ccr, group
@@ -23,9 +24,10 @@ async def test_account_lifecycle_from_the_catalog(client: Any, rt: Any) -> None:
         assert await session_services().charging.service.payment_type_of(ctx, by_name["Mobile M"]) == "postpaid"
         charging = session_services().charging.service
         account = await charging.open_account(ctx, subscriber="+33699000001", payment_type="prepaid",
-                                             offering_id=by_name["Prepaid S"])
+                                             offering_id=by_name["Prepaid S"], initial_balance=Decimal("20.00"))
         assert {b["unit"] for b in account["buckets"]} == {"money", "data", "voice", "sms"}
-        assert set(account["plan"]) == {"data", "voice", "sms"}
+        assert set(account["plan"]) == {"data", "voice", "sms", "fees"}
+        assert account["balance"] == Decimal("10.01")  # the 9.99 bundle of the first period, from the balance
     h = bearer(tenant, "system")
     body = ccr("INITIAL_REQUEST", "a1", 0, "+33699000001", context="32251@3gpp.org",
                groups=[group(1, 1000, key="totalOctets")])

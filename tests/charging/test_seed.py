@@ -22,6 +22,10 @@ async def test_seed_charging_on_the_demo_catalog(client: Any, rt: Any) -> None:
         balances = {a["totalBalance"]["units"]: a["totalBalance"]["amount"] for a in r.json()}
         assert set(balances) >= {"EUR", "B", "second"}, balances
     usage = (await client.get(f"{TMF635}/usage", params={"limit": 1000}, headers=h)).json()
+    # the prepaid line's monthly bundle, taken from its money at activation
+    fees = [u for u in usage if u["usageType"] == "fee"]
+    assert [u["ratedProductUsage"][0]["taxExcludedRatingAmount"]["value"] for u in fees] == [9.99]
+    usage = [u for u in usage if u["usageType"] != "fee"]
     # per subscriber, last month and this month: data update + terminate, 3 calls, 3 SMS
     assert len(usage) == 2 * 2 * (2 + 3 + 3)
     months = {u["usageDate"][:7] for u in usage}
@@ -57,3 +61,20 @@ async def test_demo_tariffs_use_blocks_several_buckets_and_a_time_band(client: A
     prices = (await client.get("/tmf-api/productCatalogManagement/v4/productOfferingPrice",
                                params={"name": "Prepaid S data"}, headers=h)).json()
     assert prices[0]["ratingBlock"]["subsequent"] == {"amount": 10, "units": "KB"}
+    # a tariff with tiers of their own increments: business calls by the minute for 3 minutes, then by the second
+    from openbss.charging import service
+    from openbss.charging.sessions import Ledger
+
+    r = await client.get("/tmf-api/productCatalogManagement/v4/productOffering",
+                         params={"name": "Business mobile line"}, headers=h)
+    async with rt.db.transaction(tenant) as session:
+        ctx = service.system_context(session, tenant, "http://testserver")
+        voice = (await session_services().charging.service.compile_plan(ctx, r.json()[0]["id"]))["voice"]
+    assert voice["incrementTiers"] == [[0, 180, 60], [180, None, 1]]
+    ledger = Ledger.load({"quota_validity_seconds": 300, "low_balance_minor": 0}, [
+        {"id": "m", "unit": "money", "remaining": 0, "reserved": 0, "initial": 0, "lower_limit": -10**6,
+         "valid_from": None, "valid_to": None, "priority": 1000, "zones": None, "threshold_level": 0,
+         "source": "main"}], [], 0.0)
+    res = ledger.open_reservation(1, 1, "voice", {**voice, "productId": None})
+    # 70 s: two started minutes (0.40); 195 s in all: 3 minutes and 15 s at 0.10/min (0.625 -> 0.63)
+    assert [ledger.debit(res, n).amount_minor for n in (70, 125)] == [40, 23]

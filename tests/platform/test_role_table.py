@@ -27,6 +27,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/inventory/v1/ont"): ("inventory:write",),
     ("POST", "/api/inventory/v1/simBatch"): ("inventory:write",),
     ("POST", "/ocs/v1/creditControl"): ("charging:write",),
+    ("PATCH", "/ocs/v1/settings"): ("rating:write",),
     ("POST", "/privacy/v1/party/{partyId}/erasure"): ("role:admin",),
     # rating: one record through TMF635 is the usage API's; files and the suspense queue are billing operations'
     ("POST", "/tmf-api/usageManagement/v4/usage"): ("charging:write",),

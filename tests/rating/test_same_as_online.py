@@ -118,3 +118,107 @@ def test_allowances_count_in_online_charging_bucket_units() -> None:
     assert allowance_quantity({"quantity": {"amount": 2, "units": "minute"}}, "voice") == 120
     assert allowance_quantity({"quantity": {"amount": 1, "units": "GB"}}, "data") == 1024**3
     assert allowance_quantity({"quantity": {"amount": 3, "units": "SMS"}}, "sms") == 3
+
+
+# --- calls crossing a time-band change, rated per band (bandChange: split) --------------------------------------
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+BANDED_TARIFF = {
+    "id": "t-banded", "name": "Peak and off-peak", "usageType": "voice", "timeZone": "Europe/Paris",
+    "defaultRatingIncrement": {"initial": 60, "subsequent": 1},
+    "timeBand": [{"name": "peak", "dayOfWeek": WEEKDAYS, "startTime": "08:00", "endTime": "20:00"},
+                 {"name": "offPeak", "dayOfWeek": WEEKDAYS, "startTime": "00:00", "endTime": "08:00"},
+                 {"name": "offPeak", "dayOfWeek": WEEKDAYS, "startTime": "20:00", "endTime": "24:00"},
+                 {"name": "offPeak", "dayOfWeek": ["sat", "sun"]}],
+    "destinationZone": [{"id": "NAT", "prefix": ["33"]}],
+    "rate": [{"destinationZone": "NAT", "timeBand": "peak", "price": {"value": 0.60, "unit": "EUR"},
+              "setupCharge": {"value": 0.05, "unit": "EUR"}},
+             {"destinationZone": "NAT", "timeBand": "offPeak", "price": {"value": 0.24, "unit": "EUR"},
+              "setupCharge": {"value": 0.05, "unit": "EUR"}}]}
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=st.integers(-2 * 3600, 2 * 3600), night=st.one_of(st.none(), st.integers(0, 900)),
+       calls=st.lists(st.tuples(st.integers(0, 3000), st.lists(st.integers(0, 900), max_size=4)), min_size=1,
+                      max_size=5))
+def test_split_calls_batch_and_real_time_charge_the_same(start: int, night: int | None,
+                                                         calls: list[tuple[int, list[int]]]) -> None:
+    """The same rate choice (``pricing.choice.choose_rate``) and the same per-band charge for a CDR (start time +
+    duration) and an online session crossing the end of peak (Monday 20:00 Paris), a night allowance paying
+    off-peak seconds only."""
+    from openbss.catalog.tariff import compile_tariff
+    from openbss.rating.rater import resolve_rate
+
+    tariff = compile_tariff(BANDED_TARIFF)
+    entry = {"priceId": "v", "currency": "EUR", "price": "0", "per": "60", "tariffId": "t-banded", "tiers": [],
+             "allowances": [] if night is None else [{"quantity": {"amount": night, "units": "second"},
+                                                      "timeBand": ["offPeak"]}]}
+    line = Line(account_id="a", msisdn="1", product_id=None, offering_id=None, billing_account_id=None,
+                party_id=None, party_type="Individual", currency="EUR", time_zone="Europe/Paris",
+                plan={"voice": entry})
+    buckets = [{"id": "money", "unit": "money", "remaining": 0, "reserved": 0, "initial": 0, "lower_limit": -10**18,
+                "valid_from": None, "valid_to": None, "priority": 1000, "zones": None, "threshold_level": 0,
+                "source": "main"}]
+    if night is not None:
+        buckets.append({"id": "night", "unit": "voice", "remaining": night, "reserved": 0, "initial": night,
+                        "lower_limit": 0, "valid_from": None, "valid_to": None, "priority": 100, "zones": None,
+                        "threshold_level": 0, "source": "allowance", "bands": ["offPeak"]})
+    ledger = Ledger.load({"quota_validity_seconds": 300, "low_balance_minor": 0}, buckets, [], 0.0)
+    consumed: dict[tuple[str, str, str], int] = {}
+    monday_20h = datetime(2026, 12, 7, 19, 0, tzinfo=UTC)
+    for i, (first, more) in enumerate(calls):
+        record = UsageRecord(key=str(i), record_id=str(i), origin="t", msisdn="1",
+                             event_time=monday_20h + timedelta(seconds=start + 7 * i), usage_type="voice",
+                             quantity=first + sum(more), called_number="33142000000")
+        rate = resolve_rate(record, line, {"t-banded": tariff}, "split")
+        assert "bandSplit" in rate
+        batch = rate_record(record, line, rate, consumed)
+        res = ledger.open_reservation(i, 1, "voice", rate)
+        steps = [ledger.debit(res, step) for step in [first, *more]]
+        assert (batch.amount_minor, batch.allowance_units) == (sum(d.amount_minor for d in steps),
+                                                               sum(d.allowance_units for d in steps))
+    assert sum(consumed.values()) == (0 if night is None else -ledger.buckets["night"].d_remaining)
+
+
+def test_split_known_case() -> None:
+    """A 10-minute call from Monday 19:55 Paris, 60/1 increments: 5 min of peak at 0.60 and 5 min of off-peak at
+    0.24 plus the 0.05 connect fee = 3.00 + 1.20 + 0.05 = 4.25 EUR; rated at its start band: 6.05."""
+    from openbss.catalog.tariff import compile_tariff
+    from openbss.rating.rater import resolve_rate
+
+    tariff = compile_tariff(BANDED_TARIFF)
+    entry = {"priceId": "v", "currency": "EUR", "price": "0", "per": "60", "tariffId": "t-banded", "tiers": [],
+             "allowances": []}
+    line = Line(account_id="a", msisdn="1", product_id=None, offering_id=None, billing_account_id=None,
+                party_id=None, party_type="Individual", currency="EUR", time_zone="Europe/Paris",
+                plan={"voice": entry})
+    record = UsageRecord(key="k", record_id="k", origin="t", msisdn="1",
+                         event_time=datetime(2026, 12, 7, 18, 55, tzinfo=UTC), usage_type="voice", quantity=600,
+                         called_number="33142000000")
+    split = rate_record(record, line, resolve_rate(record, line, {"t-banded": tariff}, "split"), {})
+    assert split.amount_minor == 425 and split.rate["lanes"] == {"peak": 300, "offPeak": 300}
+    start = rate_record(record, line, resolve_rate(record, line, {"t-banded": tariff}, "start"), {})
+    assert start.amount_minor == 605
+
+
+def test_a_time_band_allowance_pays_only_in_its_band_in_batch_too() -> None:
+    """As online charging: night minutes (off-peak only) do not pay a peak call rated at its start band."""
+    from openbss.catalog.tariff import compile_tariff
+    from openbss.rating.rater import resolve_rate
+
+    tariff = compile_tariff(BANDED_TARIFF)
+    entry = {"priceId": "v", "currency": "EUR", "price": "0", "per": "60", "tariffId": "t-banded", "tiers": [],
+             "allowances": [{"quantity": {"amount": 10, "units": "minute"}, "timeBand": ["offPeak"]}]}
+    line = Line(account_id="a", msisdn="1", product_id=None, offering_id=None, billing_account_id=None,
+                party_id=None, party_type="Individual", currency="EUR", time_zone="Europe/Paris",
+                plan={"voice": entry})
+
+    def cdr(hour: int) -> UsageRecord:
+        return UsageRecord(key=str(hour), record_id=str(hour), origin="t", msisdn="1",
+                           event_time=datetime(2026, 12, 7, hour, 0, tzinfo=UTC), usage_type="voice", quantity=60,
+                           called_number="33142000000")
+
+    consumed: dict[tuple[str, str, str], int] = {}
+    peak = rate_record(cdr(10), line, resolve_rate(cdr(10), line, {"t-banded": tariff}), consumed)
+    night = rate_record(cdr(22), line, resolve_rate(cdr(22), line, {"t-banded": tariff}), consumed)
+    assert (peak.allowance_units, peak.amount_minor) == (0, 65)
+    assert (night.allowance_units, night.amount_minor) == (60, 0)  # (no connect fee when an allowance pays)

@@ -12,6 +12,9 @@ pieces of charge periods not billed yet:
 * usage: the rated usage (TMF635, from charging) of the account's postpaid lines before the bill date not yet
   billed, one line per product and usage type.
 
+A prepaid line's recurring prices are not billed: online charging takes them from the line's money at each renewal
+of its allowances (``charging.service.renew_allowances``).
+
 The same computation serves the bill run (writes), the draft's recomputation and the bill on demand (writes
 nothing). What may be written is guarded by the database: one line per charge and period, one usage record per
 line, one on-cycle bill per account and cycle date, a gapless number per series, no change to an issued bill.
@@ -76,6 +79,10 @@ class CatalogPrices(Protocol):
 class RatedUsageSource(Protocol):
     async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
                              ) -> list[RatedUsage]: ...
+
+    async def prepaid_products(self, ctx: Context, product_ids: list[str]) -> set[str]:
+        """The products that are prepaid lines: online charging takes their periodic fees from their money."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -285,6 +292,7 @@ class BillingService:
         prices: dict[str, dict[str, Any]] = {}
         if products is None:
             products = await self.products.products_billed_to(ctx, account["id"])
+        prepaid = await self.usage.prepaid_products(ctx, [p["id"] for p in products if p.get("id")])
         for product in products:
             start = local_date(product.get("startDate"), tz)
             if start is None:
@@ -313,7 +321,8 @@ class BillingService:
                     if start <= bill_date and (key, start) not in billed:
                         lines.append(Line(key, "oneTimeCharge", name, start, start, round_money(amount, currency),
                                           rate, ref, tax_category=category, inclusive=inclusive))
-                elif pp.get("priceType") == "recurring":
+                elif pp.get("priceType") == "recurring" and product["id"] not in prepaid:
+                    # (a prepaid line's periodic fee is taken from its money by online charging at renewal)
                     for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
                                               end, bill_date, following, day, conv, billed, inclusive):
                         ln.tax_category = category

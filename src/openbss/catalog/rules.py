@@ -205,6 +205,73 @@ def _check_discount(doc: dict[str, Any], p: str, complete: bool) -> None:
             raise InvalidPrice(f"'{p}applicationDuration.units' must be one of {', '.join(PERIODS)}")
 
 
+def tier_increments(doc: dict[str, Any]) -> list[list[int | None]]:
+    """The increments of a tiered price's tiers as ``[start, end, increment]`` in base units (bytes, seconds); empty
+    when its tiers set none. The price is valid (``check_price``)."""
+    tiers = doc.get("priceTier") or []
+    if not tiers or not any(t.get("ratingBlock") for t in tiers):
+        return []
+    uom = doc.get("unitOfMeasure") or {}
+    unit = canonical_unit(uom["units"])
+    base_unit = BASE_OF[dimension(unit)]
+    size = convert(to_decimal(uom.get("amount", 1)), unit, base_unit)
+    out: list[list[int | None]] = []
+    for t in tiers:
+        block = t["ratingBlock"]
+        step = convert(to_decimal(block["amount"]), canonical_unit(block["units"]), base_unit)
+        end = to_decimal(t["toQuantity"]) * size if t.get("toQuantity") is not None else None
+        out.append([int(to_decimal(t["fromQuantity"]) * size), int(end) if end is not None else None, int(step)])
+    return out
+
+
+def _plain(value: Any) -> str:
+    """A quantity as people write it: 5.5, 330, 0."""
+    return f"{to_decimal(value).normalize():f}"
+
+
+def _check_tier_increments(doc: dict[str, Any], p: str, unit: str | None, tier_type: str,
+                           tiers: list[dict[str, Any]]) -> None:
+    """Tiers with their own increments: every tier sets one, graduated tiers only, not with the price's own
+    ``ratingBlock``, a tariff or a per-block ``rounding``; each tier a whole number of its increments."""
+    with_block = [i for i, t in enumerate(tiers) if t.get("ratingBlock") is not None]
+    if not with_block:
+        return
+    first = with_block[0]
+    w = f"{p}priceTier[{first}].ratingBlock"
+    if tier_type != "tiered":
+        raise InvalidPriceTiers(f"'{w}': increments per tier need tierType tiered (graduated), not {tier_type}")
+    for attr, why in (("ratingBlock", "set the increments on the tiers only"),
+                      ("tariff", "a price rated by a tariff uses the tariff's ratingIncrement"),
+                      ("rounding", "the price of one block is rounded for prices with one block size")):
+        if doc.get(attr) is not None:
+            raise InvalidPriceTiers(f"'{p}{attr}': not with increments per tier ({w}): {why}")
+    missing = [i for i in range(len(tiers)) if i not in with_block]
+    if missing:
+        raise InvalidPriceTiers(f"'{p}priceTier[{missing[0]}].ratingBlock' is required: when one tier sets its "
+                                f"increment, every tier does")
+    uom = doc.get("unitOfMeasure") or {}
+    if unit is None:
+        return  # an incomplete price: checked again when it is completed
+    size = convert(to_decimal(uom.get("amount", 1)), unit, BASE_OF[dimension(unit)])
+    for i, t in enumerate(tiers):
+        where = f"{p}priceTier[{i}]"
+        step = block_units(t["ratingBlock"], unit, f"{where}.ratingBlock")
+        for attr in ("fromQuantity", "toQuantity"):
+            if t.get(attr) is None:
+                continue
+            base = to_decimal(t[attr]) * size
+            if base != base.to_integral_value():
+                raise InvalidPriceTiers(f"'{where}.{attr}': {t[attr]} {uom.get('units')} is not a whole number of "
+                                        f"{BASE_OF[dimension(unit)]}")
+        if t.get("toQuantity") is not None:
+            length = (to_decimal(t["toQuantity"]) - to_decimal(t["fromQuantity"])) * size
+            if length % step:
+                base_unit = BASE_OF[dimension(unit)]
+                raise InvalidPriceTiers(f"'{where}': from {_plain(t['fromQuantity'])} to {_plain(t['toQuantity'])} "
+                                        f"{uom.get('units')} ({_plain(length)} {base_unit}) is not a whole number "
+                                        f"of its ratingBlock ({step} {base_unit})")
+
+
 def _check_usage(doc: dict[str, Any], p: str, complete: bool) -> None:
     unit = _quantity_unit(doc.get("unitOfMeasure"), f"{p}unitOfMeasure", required=complete)
     tiers = doc.get("priceTier") or []
@@ -222,6 +289,7 @@ def _check_usage(doc: dict[str, Any], p: str, complete: bool) -> None:
         except TierError as exc:
             at = f"[{exc.index}]" if exc.index is not None else ""
             raise InvalidPriceTiers(f"'{p}priceTier{at}': {exc}") from exc
+    _check_tier_increments(doc, p, unit, tier_type, tiers)
     block = doc.get("ratingBlock")
     if block is not None:
         if doc.get("tariff"):

@@ -10,7 +10,8 @@ its published schema, ``/tmf-api/schema/OpenBSSProductOfferingPrice.schema.json`
 ``chargeCategory``    one-time: ``activation`` | ``installation`` | ``device`` | ``penalty`` | ``other``
 ``usageType``         usage: ``voice`` | ``sms`` | ``mms`` | ``data`` | ``video`` | ``event``
 ``tierType``          usage: ``flat`` (``price`` per ``unitOfMeasure``) | ``tiered`` (graduated) | ``volume``
-``priceTier``         usage: ``[{fromQuantity, toQuantity, unitPrice, flatFee}]`` in ``unitOfMeasure`` units
+``priceTier``         usage: ``[{fromQuantity, toQuantity, unitPrice, flatFee, ratingBlock}]`` in ``unitOfMeasure``
+                      units; ``ratingBlock`` (a ``Quantity``) gives each tier its own increment
 ``allowance``         usage: included quantities per period ``[{name, quantity | unlimited, period, rollover,
                       sharing, destinationZone, timeBand}]``; usage beyond them is charged at the price (overage)
 ``tariff``            usage: reference to an OpenBSS tariff rating the usage by destination/time band
@@ -54,6 +55,9 @@ class PriceTier(TmfModel):
     toQuantity: TmfNumber | None = Field(None, description="End of the tier (exclusive); absent on the last tier")
     unitPrice: TmfNumber = Field(..., description="Price per unitOfMeasure within the tier")
     flatFee: TmfNumber | None = Field(None, description="Charged once when usage reaches the tier")
+    ratingBlock: Quantity | None = Field(  # type: ignore[valid-type]
+        None, description="The tier's own increment (first minutes in 60 s steps, then 1 s steps); when one tier "
+                          "sets it, every tier does")
 
 
 class Rollover(TmfModel):

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import jwt
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import String, cast, func, select
 
@@ -141,6 +141,21 @@ async def network_element(request: Request) -> Principal:
 def credit_control_router(charging: ChargingService) -> APIRouter:
     router = APIRouter(prefix="/ocs/v1", tags=["Online charging (credit control)"])
     router.add_api_route("/creditControl", _credit_control(charging), methods=["POST"], **CREDIT_CONTROL_DOC)
+
+    async def get_settings(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("charging", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await service.charging_settings(ctx))
+
+    async def patch_settings(request: Request, body: Any = Body(...),
+                             principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("rating", WRITE)  # a rating convention, shared with batch rating (billing operations)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await charging.set_settings(ctx, body))
+
+    router.add_api_route("/settings", get_settings, methods=["GET"], summary="The tenant's charging settings")
+    router.add_api_route("/settings", patch_settings, methods=["PATCH"],
+                         summary="Change the tenant's charging settings (bandChange: start | split)")
     return router
 
 

@@ -213,3 +213,34 @@ class ReserveBalance(TmfDocument, Base):
 
 class BalanceActionHistory(TmfDocument, Base):
     __tablename__ = "charging_balance_action"
+
+
+class ChargingSettings(TenantScoped, Base):
+    """A tenant's charging conventions (DESIGN §5 rule 15): how a call crossing a time-band change is rated."""
+
+    __tablename__ = "charging_settings"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id"),)
+
+    #: ``start``: the whole session in the band at its start; ``split``: each second in the band in force then
+    band_change: Mapped[str] = mapped_column(String(10), server_default="start")
+
+
+class RenewalFee(TenantScoped, Base):
+    """The periodic fee of a prepaid line for one period, taken from its money at the renewal of its allowances:
+    one row per line (charging account) and period (the unique constraint), ``unpaid`` until the money covers it
+    (the period's allowances are not granted meanwhile), then ``paid`` with the usage record of the charge."""
+
+    __tablename__ = "charging_renewal_fee"
+    __table_args__ = (UniqueConstraint("account_id", "period_start", "tenant_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("charging_account.id"))
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10))  # unpaid | paid
+    usage_id: Mapped[str | None] = mapped_column(String(64))  # the charge's usage record, once paid
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -122,9 +122,10 @@ s AS (
 ru AS (
   UPDATE charging_reservation r SET state = x.state, holds = x.holds, granted = x.granted,
          used_units = x.used_units, allowance_units = x.allowance_units, money_units = x.money_units,
-         expires_at = to_timestamp(x.expires_at)
+         expires_at = to_timestamp(x.expires_at), rate = coalesce(x.rate, r.rate)
   FROM jsonb_to_recordset($3::jsonb) AS x(id bigint, state text, holds jsonb, granted bigint, used_units bigint,
-                                          allowance_units bigint, money_units bigint, expires_at double precision)
+                                          allowance_units bigint, money_units bigint, expires_at double precision,
+                                          rate jsonb)
   WHERE r.id = x.id AND EXISTS (SELECT 1 FROM v) RETURNING 1),
 ri AS (
   INSERT INTO charging_reservation (account_id, session_pk, rating_group, usage_type, state, holds, granted,

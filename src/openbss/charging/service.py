@@ -25,27 +25,23 @@ from openbss.charging.errors import (
     InvalidBalanceAction,
     SubscriberExists,
 )
-from openbss.charging.events import API, LOW_BALANCE_EVENT, THRESHOLD_EVENT, USAGE_API
+from openbss.charging.events import API, LOW_BALANCE_EVENT, RENEWAL_FEE_EVENT, THRESHOLD_EVENT, USAGE_API
 from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.db import Database, json_dumps, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
 from openbss.pricing.money import MINOR_UNITS, is_currency, to_decimal
-from openbss.pricing.rating import RatingRuleError, band_at
 from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import RatingError, from_minor, to_minor
 
-UNITS_OF = {"data": "B", "voice": "second", "sms": "SMS", "mms": "MMS"}
-ANY_DESTINATION = "*"  # a tariff's rates for any destination zone
 TMF_USAGE_TYPE = {"money": "monetary", "data": "data", "voice": "voice", "sms": "sms", "mms": "other"}
 UNLIMITED = 2**62
+FEES = "fees"  # the plan's periodic fees (a prepaid line pays them from its money at each renewal)
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
-#: the rating settings a plan entry (a catalog usage price) may carry into the rate of a session
-RATE_SETTINGS = ("initial", "subsequent", "setup", "rounding", "decimals", "quota", "setupAlways", "maxCharge",
-                 "allowanceInitial", "allowanceSubsequent")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -144,6 +140,16 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
     }
     if price.get("tariff"):
         entry["tariffId"] = price["tariff"]["id"]
+    steps = []
+    for t in price.get("priceTier") or []:  # tiers with their own increments, in base units
+        block = t.get("ratingBlock")
+        if not block:
+            break
+        end = to_decimal(t["toQuantity"]) * per if t.get("toQuantity") is not None else None
+        steps.append([int(to_decimal(t["fromQuantity"]) * per), int(end) if end is not None else None,
+                      int(convert(to_decimal(block["amount"]), canonical_unit(block["units"]), base))])
+    if steps:
+        entry["incrementTiers"] = steps
     for blocks, prefix in (("ratingBlock", ""), ("allowanceRatingBlock", "allowance")):
         block = price.get(blocks) or {}
         for attr in ("initial", "subsequent"):
@@ -182,21 +188,6 @@ def plan_entry(price: dict[str, Any]) -> dict[str, Any]:
 
 
 
-
-
-def capped(rate: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-    """The rate with its price (and tiers' prices) no more than the plan entry's maximum rate, which is per the
-    entry's unit of measure (``per``) while the rate's price is per the rate's (a tariff's rate may count per
-    second what the price caps per minute)."""
-    if entry.get("maxRate") is None:
-        return rate
-    cap = to_decimal(entry["maxRate"]) * to_decimal(rate.get("per", "1")) / to_decimal(entry.get("per", "1"))
-    out = {**rate, "price": str(min(to_decimal(rate["price"]), cap))}
-    if rate.get("tiers"):
-        out["tiers"] = [{**t, "price": str(min(to_decimal(t["price"]), cap))} for t in rate["tiers"]]
-    if to_decimal(out["price"]) < to_decimal(rate["price"]):
-        out["cappedFrom"] = rate["price"]
-    return out
 
 
 # --- accounts and buckets ----------------------------------------------------------------------------------------
@@ -270,17 +261,28 @@ async def add_bucket(ctx: Context, account_id: str, *, unit: str, amount: int, n
 
 
 
-async def renew_allowances(ctx: Context, account_id: str, period_start: datetime) -> int:
+async def renew_allowances(ctx: Context, account_id: str, period_start: datetime, base_url: str | None = None) -> int:
     """Create the allowance buckets of the period starting at ``period_start`` (one month), rolling over what the
-    previous period left where the allowance allows it. Idempotent per period."""
+    previous period left where the allowance allows it. Idempotent per period.
+
+    A prepaid line pays its periodic fees (the offering's monthly recurring prices) from its money first, once per
+    period (``_pay_renewal_fee``); until they are paid the period's allowances are not granted."""
+    base_url = ctx.base_url if base_url is None else base_url
     conn = await repo.session_connection(ctx.session)
     account = await repo.lock_account(conn, account_id=account_id)
     if account is None:
         raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
     start = period_start.timestamp()
     end = add_months(period_start, 1).timestamp()
+    if account["payment_type"] == "prepaid" and account["plan"].get(FEES):
+        if end <= time.time():
+            return 0  # a period already over: neither its fee nor its allowances
+        if not await _pay_renewal_fee(conn, account, period_start, add_months(period_start, 1), base_url):
+            return 0  # unpaid: the period's allowances wait for the money (a top-up, the hourly renewal)
     made = 0
     for usage_type, entry in account["plan"].items():
+        if usage_type == FEES:
+            continue
         unit = usage_type if usage_type in UNITS_OF else "sms"
         for i, allowance in enumerate(entry.get("allowances") or []):
             if allowance.get("unlimited"):
@@ -305,6 +307,116 @@ async def renew_allowances(ctx: Context, account_id: str, period_start: datetime
             if rollover.get("maxPeriods") and not allowance.get("unlimited"):
                 made += await _roll_over(conn, account, entry, i, rollover, unit, period_start, zones, name, bands)
     return made
+
+
+def fee_minor(account: dict[str, Any]) -> int:
+    """The periodic fees of a line's plan, in minor units of its currency (fees in another currency are refused)."""
+    total = 0
+    for fee in account["plan"].get(FEES) or []:
+        if fee["currency"] != account["currency"]:
+            raise InvalidBalanceAction(f"the fee '{fee.get('name')}' is in {fee['currency']}, the line's money in "
+                                       f"{account['currency']}")
+        total += to_minor(to_decimal(fee["amount"]), account["currency"])
+    return total
+
+
+async def _pay_renewal_fee(conn: Any, account: dict[str, Any], start: datetime, end: datetime, base_url: str) -> bool:
+    """Take a prepaid line's fees for the period from its money, exactly once (the row of the period in
+    ``charging_renewal_fee``, under the account's lock): True when paid (now or before). Money comes from the
+    buckets that are not restricted to some usage (the main balance, unrestricted credit), in consumption order; a
+    period the money does not cover is recorded ``unpaid`` (one ``RenewalFeeEvent``) and paid by a later renewal
+    attempt (a top-up, the hourly job)."""
+    row = await conn.fetchrow("SELECT id, status FROM charging_renewal_fee WHERE account_id = $1 AND "
+                              "period_start = $2", account["id"], start)
+    if row is not None and row["status"] == "paid":
+        return True
+    amount = fee_minor(account)
+    state = await repo.load_state(conn, account["id"])
+    ledger = Ledger.load(account, state["buckets"], state["reservations"], time.time())
+    ledger.expire()
+    payers = [b for b in ledger.money_buckets() if b.services is None and b.zones is None and b.bands is None]
+    fee_id = row["id"] if row is not None else str(uuid.uuid4())
+    if sum(max(0, b.free()) for b in payers) < amount:
+        if row is None:
+            await conn.execute(
+                "INSERT INTO charging_renewal_fee (id, account_id, product_id, period_start, period_end, "
+                "amount_minor, currency, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'unpaid')",
+                fee_id, account["id"], account.get("product_id"), start, end, amount, account["currency"])
+            await _commit_ledger(conn, ledger, account, base_url,
+                                 events=[fee_event(account, fee_id, "unpaid", amount, start, end, base_url)])
+        return False
+    left = amount
+    for b in payers:
+        take = min(left, max(0, b.free()))
+        b.d_remaining -= take
+        left -= take
+    usage_id = str(uuid.uuid4())
+    names = ", ".join(str(f.get("name")) for f in account["plan"][FEES])
+    usage = {"id": usage_id, "rating_group": 0, "usage_type": "fee", "units": 1, "allowance_units": 0,
+             "amount_minor": amount, "currency": account["currency"], "usage_date": start.timestamp(),
+             "body": _fee_usage_doc(account, usage_id, names, amount, start, end, base_url)}
+    ledger.check_thresholds()
+    await _write(conn, account, buckets=_bucket_changes(ledger), reservation_updates=_reservation_updates(ledger),
+                 session_id=f"renewal:{account['id']}:{start.date().isoformat()}", request_number=0,
+                 usages=[usage], events=[*threshold_events(ledger, account, base_url),
+                                         fee_event(account, fee_id, "paid", amount, start, end, base_url)])
+    await conn.execute(
+        "INSERT INTO charging_renewal_fee (id, account_id, product_id, period_start, period_end, amount_minor, "
+        "currency, status, usage_id, paid_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'paid', $8, now()) "
+        "ON CONFLICT (id) DO UPDATE SET status = 'paid', usage_id = excluded.usage_id, paid_at = now(), "
+        "amount_minor = excluded.amount_minor",
+        fee_id, account["id"], account.get("product_id"), start, end, amount, account["currency"], usage_id)
+    account["version"] = int(account["version"]) + 1  # the write moved it
+    return True
+
+
+def _fee_usage_doc(account: dict[str, Any], usage_id: str, names: str, amount: int, start: datetime, end: datetime,
+                   base_url: str) -> dict[str, Any]:
+    currency = account["currency"]
+    doc: dict[str, Any] = {
+        "id": usage_id, "href": f"{base_url}/tmf-api/usageManagement/v4/usage/{usage_id}", "@type": "Usage",
+        "usageDate": format_datetime(start), "usageType": "fee", "status": "rated",
+        "description": f"periodic fee {names}, {start.date().isoformat()} to {end.date().isoformat()}",
+        "usageCharacteristic": [
+            {"name": "subscriber", "valueType": "string", "value": account["subscriber"]},
+            {"name": "periodStart", "valueType": "string", "value": format_datetime(start)},
+            {"name": "periodEnd", "valueType": "string", "value": format_datetime(end)}],
+        "ratedProductUsage": [{
+            "@type": "RatedProductUsage", "ratingDate": format_datetime(utcnow()), "usageRatingTag": "usage",
+            "isBilled": False, "ratingAmountType": "total", "offerTariffType": "recurring",
+            "taxExcludedRatingAmount": {"unit": currency, "value": from_minor(amount, currency)}}],
+    }
+    if account.get("product_id"):
+        doc["ratedProductUsage"][0]["productRef"] = {"id": account["product_id"], "@referredType": "Product"}
+    if account.get("party_id"):
+        doc["relatedParty"] = [{"id": account["party_id"], "role": "customer",
+                                "@referredType": account.get("party_type") or "Individual"}]
+    return doc
+
+
+def fee_event(account: dict[str, Any], fee_id: str, status: str, amount: int, start: datetime, end: datetime,
+              base_url: str) -> dict[str, Any]:
+    """An outbox row: a prepaid line's periodic fee was paid from its money, or could not be (its allowances wait)."""
+    resource: dict[str, Any] = {
+        "id": fee_id, "@type": "RenewalFee", "status": status,
+        "amount": {"unit": account["currency"], "value": from_minor(amount, account["currency"])},
+        "validFor": {"startDateTime": format_datetime(start), "endDateTime": format_datetime(end)},
+        "account": {"id": account["id"]}}
+    if account.get("product_id"):
+        resource["product"] = {"id": account["product_id"], "@referredType": "Product"}
+    return repo.event_row(API, RENEWAL_FEE_EVENT, "renewalFee", resource, format_datetime(utcnow()), "RenewalFee")
+
+
+async def settle_unpaid_fees(ctx: Context, account_id: str) -> int:
+    """Pay the unpaid fee of a prepaid line's current period if its money now covers it, granting the period's
+    allowances (called after a top-up). Returns the buckets made."""
+    conn = await repo.session_connection(ctx.session)
+    start = await conn.fetchval(
+        "SELECT period_start FROM charging_renewal_fee WHERE account_id = $1 AND status = 'unpaid' "
+        "AND period_end > now() ORDER BY period_start DESC LIMIT 1", account_id)
+    if start is None:
+        return 0
+    return await renew_allowances(ctx, account_id, start)
 
 
 async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], index: int,
@@ -396,7 +508,8 @@ def _bucket_changes(ledger: Ledger) -> list[dict[str, Any]]:
 
 def _reservation_updates(ledger: Ledger) -> list[dict[str, Any]]:
     return [{"id": r.id, "state": r.state, "holds": r.holds, "granted": r.granted, "used_units": r.used_units,
-             "allowance_units": r.allowance_units, "money_units": r.money_units, "expires_at": r.expires_at}
+             "allowance_units": r.allowance_units, "money_units": r.money_units, "expires_at": r.expires_at,
+             "rate": r.rate if "lanes" in r.rate else None}  # a call rated per band keeps its bands' counters
             for r in ledger.reservations if r.changed]
 
 
@@ -408,12 +521,14 @@ def _reservation_inserts(ledger: Ledger, session_pk: int | None = None) -> list[
              "rate": r.rate, "expires_at": r.expires_at} for r in ledger.new_reservations]
 
 
-async def _commit_ledger(conn: Any, ledger: Ledger, account: dict[str, Any], base_url: str) -> None:
+async def _commit_ledger(conn: Any, ledger: Ledger, account: dict[str, Any], base_url: str,
+                         events: list[dict[str, Any]] | None = None) -> None:
     """Write a ledger's changes under the account lock (the version cannot have moved)."""
     ledger.check_thresholds()
     await _write(conn, account, buckets=_bucket_changes(ledger), reservation_updates=_reservation_updates(ledger),
                  reservation_inserts=_reservation_inserts(ledger),
-                 events=threshold_events(ledger, account, base_url))
+                 events=[*threshold_events(ledger, account, base_url), *(events or [])])
+    account["version"] = int(account["version"]) + 1  # the write moved it (a later write in this transaction)
 
 
 class VersionConflict(Exception):
@@ -452,7 +567,10 @@ async def topup(ctx: Context, account_id: str, amount: int, *, bucket_id: str | 
         raise InvalidBalanceAction("the account has no money bucket")
     bucket.d_remaining += amount
     await _commit_ledger(conn, ledger, account, base_url or ctx.base_url)
-    return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining, "unit": bucket.unit}
+    out = {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining, "unit": bucket.unit}
+    if account["payment_type"] == "prepaid" and bucket.unit == "money" and account["plan"].get(FEES):
+        await settle_unpaid_fees(ctx, account_id)  # the money may now pay a period's fee: its allowances come
+    return out
 
 
 async def adjust(ctx: Context, account_id: str, bucket_id: str, delta: int) -> dict[str, Any]:
@@ -547,6 +665,39 @@ async def set_status(ctx: Context, account_id: str, status: str) -> None:
 
 
 
+
+
+# --- tenant settings (DESIGN §5 rule 15) -------------------------------------------------------------------------
+SETTINGS_CACHE_SECONDS = 30.0
+
+
+async def charging_settings(ctx: Context) -> dict[str, Any]:
+    """The tenant's charging conventions: ``bandChange`` (``start`` by default, or ``split``)."""
+    from openbss.charging.models import ChargingSettings
+
+    row = await ctx.session.get(ChargingSettings, ctx.principal.tenant_id)
+    return {"bandChange": row.band_change if row is not None else "start"}
+
+
+async def set_charging_settings(ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change the tenant's charging conventions (unknown or bad values refused, naming them)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from openbss.charging.models import ChargingSettings
+
+    if not isinstance(changes, dict):
+        raise InvalidBalanceAction("the settings are a JSON object")
+    unknown = sorted(set(changes) - {"bandChange"})
+    if unknown:
+        raise InvalidBalanceAction(f"unknown charging settings {unknown} (known: bandChange)")
+    current = await charging_settings(ctx)
+    band_change = changes.get("bandChange", current["bandChange"])
+    if band_change not in BAND_CHANGES:
+        raise InvalidBalanceAction(f"'bandChange': {band_change!r} is not one of {', '.join(BAND_CHANGES)}")
+    stmt = pg_insert(ChargingSettings).values(band_change=band_change)
+    await ctx.session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id"],
+                                                         set_={"band_change": band_change}))
+    return await charging_settings(ctx)
 
 
 # --- events ------------------------------------------------------------------------------------------------------
@@ -805,8 +956,11 @@ class ChargingService:
         self.accounts = accounts
         #: tariff versions never change (a change makes a new id), so they are compiled once per process
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
+        #: tenant -> (its charging settings, read at): the credit-control path reads them at most every 30 s
+        self._settings: dict[str, tuple[dict[str, Any], float]] = {}
 
     get_account = staticmethod(get_account)
+    charging_settings = staticmethod(charging_settings)
     add_bucket = staticmethod(add_bucket)
     account_of_bucket = staticmethod(account_of_bucket)
     renew_allowances = staticmethod(renew_allowances)
@@ -830,6 +984,16 @@ class ChargingService:
                            amount=from_minor(int(r["amount_minor"]), r["currency"]), currency=r["currency"],
                            usage_date=r["usage_date"]) for r in rows]
 
+    async def prepaid_products(self, ctx: Context, product_ids: list[str]) -> set[str]:
+        """Which of these products are prepaid lines: their periodic fees are taken from their money at renewal
+        (``renew_allowances``), so billing does not bill them."""
+        if not product_ids:
+            return set()
+        conn = await repo.session_connection(ctx.session)
+        rows = await conn.fetch("SELECT product_id FROM charging_account WHERE payment_type = 'prepaid' AND "
+                                "product_id = ANY($1::text[])", product_ids)
+        return {r["product_id"] for r in rows}
+
     async def compile_plan(self, ctx: Context, offering_id: str) -> dict[str, Any]:
         """usage type -> rating entry, from the offering's usage prices (bundled offerings included)."""
         catalog = self.catalog
@@ -839,6 +1003,14 @@ class ChargingService:
             price = await catalog.get_usable_price(ctx, ref["id"])
             if price.get("priceType") == "usage":
                 plan.setdefault(price.get("usageType") or "data", plan_entry(price))
+            elif price.get("priceType") == "recurring" and (price.get("price") or {}).get("value") is not None:
+                # the periodic fees: a prepaid line pays them from its money at each renewal (a month)
+                months = {"month": 1, "year": 12}.get(price.get("recurringChargePeriodType") or "month")
+                if months == 1 and int(price.get("recurringChargePeriodLength") or 1) == 1:
+                    plan.setdefault(FEES, []).append({
+                        "priceId": price.get("id"), "name": price.get("name"),
+                        "amount": str(to_decimal(price["price"]["value"])),
+                        "currency": price["price"].get("unit") or "EUR"})
         return plan
 
     async def compiled_tariff(self, db: Database, tenant_id: str, tariff_id: str, base_url: str) -> CompiledTariff:
@@ -850,6 +1022,22 @@ class ChargingService:
                 hit = await self.catalog.compiled_tariff(system_context(session, tenant_id, base_url), tariff_id)
             self._tariffs[key] = hit
         return hit
+
+    async def settings(self, db: Database, tenant_id: str, base_url: str = "") -> dict[str, Any]:
+        """The tenant's charging settings, cached per process for ``SETTINGS_CACHE_SECONDS`` (a change applies to
+        sessions starting after that; the node that made the change applies it at once)."""
+        hit = self._settings.get(tenant_id)
+        if hit is not None and time.monotonic() - hit[1] < SETTINGS_CACHE_SECONDS:
+            return hit[0]
+        async with db.transaction(tenant_id) as session:
+            value = await charging_settings(system_context(session, tenant_id, base_url))
+        self._settings[tenant_id] = (value, time.monotonic())
+        return value
+
+    async def set_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
+        value = await set_charging_settings(ctx, changes)
+        self._settings.pop(ctx.principal.tenant_id, None)
+        return value
 
     async def resolve_rate(self, db: Database, tenant_id: str, account: dict[str, Any], usage_type: str,
                            ccr: CreditControlRequest, base_url: str) -> dict[str, Any] | None:
@@ -868,56 +1056,28 @@ class ChargingService:
         entry = account["plan"].get(usage_type)
         if entry is None:
             return None
-        rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
-                                "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
-                                "productId": account.get("product_id")}
-        rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
-        tariff_id = entry.get("tariffId")
-        if not tariff_id:
-            return capped(rate, entry)
         info = ccr.serviceInformation
         direction = "terminating" if info is not None and info.roleOfNode == "TERMINATING_ROLE" else "originating"
         if direction == "terminating":  # an incoming call: rated by who calls, if known
             destination = info.callingParty if info else None
         else:
             destination = info.calledParty if info else None
+        moment = ccr.eventTimestamp or utcnow()
+        if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
+            moment = moment.replace(tzinfo=UTC)
+        band_change = "start"
+        if entry.get("tariffId") and usage_type in ("voice", "video"):
+            band_change = (await self.settings(db, tenant_id, base_url))["bandChange"]
         try:
-            tariff = await self.compiled_tariff(db, tenant_id, tariff_id, base_url)
-            if destination:
-                match = tariff.prefixes.match(destination)
-                if match is None:
-                    return None
-                prefix, zone = match
-            elif usage_type == "data" or direction == "terminating":  # no number to rate: any destination's rate
-                prefix, zone = None, ANY_DESTINATION
-            else:
-                return None
-            roaming = tariff.roaming_zone_for(info.visitedCountry.upper() if info and info.visitedCountry else None,
-                                              info.visitedNetwork if info else None)
-            moment = ccr.eventTimestamp or utcnow()
-            if moment.tzinfo is None:  # Event-Timestamp is UTC (NTP time) in Diameter
-                moment = moment.replace(tzinfo=UTC)
-            band = band_at(moment, tariff.bands, account.get("time_zone") or tariff.time_zone,
-                           tariff.holidays) if tariff.bands else None
-            found = tariff.find_rate(zone, roaming, band, direction if usage_type == "voice" else None)
-        except (RatingRuleError, ValueError):
+            tariff = await self.compiled_tariff(db, tenant_id, entry["tariffId"], base_url) \
+                if entry.get("tariffId") else None
+            return choose_rate(entry, usage_type=usage_type, product_id=account.get("product_id"), tariff=tariff,
+                               destination=destination, direction=direction,
+                               visited_country=info.visitedCountry if info else None,
+                               visited_network=info.visitedNetwork if info else None, moment=moment,
+                               time_zone=account.get("time_zone"), band_change=band_change)
+        except ValueError:  # NoRate, and a tariff that cannot rate this moment or country
             return None
-        if found is None:
-            return None
-        try:
-            per = convert(found.per_amount, found.per_unit, UNITS_OF.get(usage_type, "event"))
-        except UnitError:
-            return None
-        out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-               "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
-               "roaming": roaming, "tariffId": tariff_id}
-        if usage_type == "voice":
-            out["direction"] = direction  # a tariff's rating increments are seconds; data keeps the price's blocks
-            out["initial"], out["subsequent"] = found.initial, found.subsequent
-        if tariff.rounding:
-            out["rounding"] = tariff.rounding.get("method") or "halfUp"
-            out["decimals"] = int(tariff.rounding["decimals"])
-        return capped(out, entry)
 
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str, currency: str | None = None,
                            product_id: str | None = None, offering_id: str | None = None,
@@ -971,9 +1131,9 @@ class ChargingService:
                                 valid_to=None, description="Prepaid credit" if payment_type == "prepaid" else
                                 "Postpaid usage within the credit limit"),
         })
-        await renew_allowances(ctx, account_id, period_start or utcnow())
-        if initial_balance:
+        if initial_balance:  # first: a prepaid line's first period fee is paid from it
             await topup(ctx, account_id, to_minor(initial_balance, currency), reason="initial balance")
+        await renew_allowances(ctx, account_id, period_start or utcnow())
         return await get_account(ctx, account_id)
 
     async def payment_type_of(self, ctx: Context, offering_id: str | None) -> str:

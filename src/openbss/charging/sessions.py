@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from openbss.charging import errors as rc
+from openbss.pricing.bands import BandSplit, band_split, runs, session_money
 from openbss.pricing.usage import (
     BASE_UNIT,
     Quota,
@@ -39,6 +40,8 @@ from openbss.pricing.usage import (
     allowance_blocks,
     allowance_reach,
     billable,
+    blocks_between,
+    boundary,
     from_minor,
     money_minor,
     money_step,
@@ -271,6 +274,9 @@ class Ledger:
         priced on the session's cumulative money-paid units. Reported usage is always charged (past the limit)."""
         self.release(res)
         rate = unit_rate(res.rate)
+        split = band_split(res.rate)
+        if split is not None:
+            return self._debit_split(res, used, rate, split)
         own = allowance_blocks(res.rate, rate)
         if own is not None:
             return self._debit_own(res, used, rate, own)
@@ -294,6 +300,87 @@ class Ledger:
         if used:
             self.debits.append(d)
         return d
+
+    # --- calls rated per time band (bandChange: split; pricing.bands) ----------------------------------------------
+    def _split_take(self, res: ReservationState, rate: UnitRate, split: BandSplit, target: int,
+                    free: dict[str, int]) -> tuple[dict[str, int], dict[str, int], int]:
+        """What paying the session's billable seconds up to ``target`` would take, band by band in time order:
+        (allowance units per bucket, the money-paid seconds per band after it, the money in minor units). ``free``
+        (bucket -> free units) is consumed in place."""
+        base = billable(res.used_units, rate)
+        lanes = {k: int(v) for k, v in (res.rate.get("lanes") or {}).items()}
+        before = session_money(rate, split, lanes)
+        taken: dict[str, int] = {}
+        for band, n in runs(split, base, target):
+            doc = {**res.rate, "band": band}
+            allocations, rest = allocate(n, [(b.id, free.get(b.id, 0))
+                                             for b in self.allowance_buckets(res.usage_type, doc)])
+            for bucket_id, units in allocations:
+                free[bucket_id] -= units
+                taken[bucket_id] = taken.get(bucket_id, 0) + units
+            if rest:
+                lanes[band] = lanes.get(band, 0) + rest
+        money = session_money(rate, split, lanes) - before
+        if target > base == 0:
+            money += setup_minor(rate)  # the connect fee that comes with every call, apart
+        return taken, lanes, money
+
+    def _debit_split(self, res: ReservationState, used: int, rate: UnitRate, split: BandSplit) -> Debit:
+        """``debit`` of a call rated per time band: each billable second at the band in force then."""
+        base, after = billable(res.used_units, rate), billable(res.used_units + used, rate)
+        free = {b.id: b.free() for b in self.buckets.values() if b.unit == res.usage_type}
+        taken, lanes, amount = self._split_take(res, rate, split, after, free)
+        for bucket_id, units in taken.items():
+            self.buckets[bucket_id].d_remaining -= units
+        if amount:
+            self._take_money(amount, hold=False, force=True, usage_type=res.usage_type, rate=res.rate)
+        allowance = sum(taken.values())
+        res.rate = {**res.rate, "lanes": lanes}
+        res.used_units += used
+        res.allowance_units += allowance
+        res.money_units += after - base - allowance
+        res.changed = True
+        d = Debit(res.rating_group, res.usage_type, used, after - base, allowance, amount, res.rate)
+        if used:
+            self.debits.append(d)
+        return d
+
+    def _grant_split(self, res: ReservationState, want: int, rate: UnitRate,
+                     split: BandSplit) -> tuple[Quota, dict[str, int]]:
+        """The grant of a call rated per time band: the most whole blocks (up to the request rounded up to a block)
+        whose seconds, each at its band's price, the allowances that may pay in that band plus the affordable money
+        cover. Returns the quota and the allowance units to hold per bucket."""
+        used = res.used_units
+        base, target = billable(used, rate), billable(used + want, rate)
+        if target == base:
+            top = 0
+        elif rate.increment_tiers:
+            top = blocks_between(base, target, rate)
+        elif base == 0:
+            top = 1 + (target - rate.initial) // rate.subsequent
+        else:
+            top = (target - base) // rate.subsequent
+        budget = self.money_free(res.usage_type, res.rate)
+
+        def cost(k: int) -> tuple[dict[str, int], int]:
+            free = {b.id: b.free() for b in self.buckets.values() if b.unit == res.usage_type}
+            taken, _, money = self._split_take(res, rate, split, boundary(base, k, rate), free)
+            return taken, money
+
+        k = top
+        if cost(top)[1] > budget:
+            lo, hi = 0, top
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if cost(mid)[1] <= budget:
+                    lo = mid
+                else:
+                    hi = mid
+            k = lo
+        taken, money = cost(k)
+        units = boundary(base, k, rate) - used  # (the rest of a block already charged is granted at no cost)
+        allowance = sum(taken.values())
+        return Quota(units, k < top, allowance, boundary(base, k, rate) - base - allowance, money), taken
 
     def _debit_own(self, res: ReservationState, used: int, rate: UnitRate, own: UnitRate) -> Debit:
         """``debit`` when allowances count in their own blocks: they cover the first used units of the session (as
@@ -354,7 +441,11 @@ class Ledger:
         rate = unit_rate(res.rate)
         allowance = self.allowance_buckets(res.usage_type, res.rate)
         own = allowance_blocks(res.rate, rate)
-        if own is not None:
+        split = band_split(res.rate)
+        split_holds: dict[str, int] | None = None
+        if split is not None:
+            q, split_holds = self._grant_split(res, want, rate, split)
+        elif own is not None:
             units, final, hold_a, hold_m = self._quota_own(res, want, rate, own, allowance)
             q = Quota(units, final, hold_a, 0, hold_m)
         else:
@@ -363,7 +454,11 @@ class Ledger:
                       budget_minor=self.money_free(res.usage_type, res.rate))
         if q.units < minimum or q.units <= 0:
             q = Quota(0, want > 0, 0, 0, 0)
-        allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
+            split_holds = {}
+        if split_holds is not None:
+            allocations = list(split_holds.items())
+        else:
+            allocations, _ = allocate(q.allowance, [(b.id, b.free()) for b in allowance])
         holds: dict[str, int] = {}
         for bucket_id, units in allocations:
             self.buckets[bucket_id].d_reserved += units
@@ -385,6 +480,16 @@ class Ledger:
     def charge_event(self, rating_group: int, usage_type: str, units: int, rate_doc: dict[str, Any]) -> int:
         """Direct debiting of a one-shot service: charge ``units`` now, or nothing (4012) if credit is short."""
         rate = unit_rate(rate_doc)
+        split = band_split(rate_doc)
+        if split is not None:
+            res = ReservationState(None, None, rating_group, usage_type, "closed", {}, 0, 0, 0, 0, dict(rate_doc),
+                                   self.now)
+            free = {x.id: x.free() for x in self.buckets.values() if x.unit == usage_type}
+            if self._split_take(res, rate, split, billable(units, rate), free)[2] > self.money_free(usage_type,
+                                                                                                     rate_doc):
+                return rc.CREDIT_LIMIT_REACHED
+            self._debit_split(res, units, rate, split)
+            return rc.SUCCESS
         b = billable(units, rate)
         allowance = self.allowance_buckets(usage_type, rate_doc)
         allocations, rest = allocate(b, [(x.id, x.free()) for x in allowance])

@@ -6,7 +6,8 @@
   zones;
 * prepaid and postpaid mobile plans with allowances (data rollover, tiered overage, a 3-month discount), a
   roaming add-on, data and international add-ons, fiber 1 Gbps with installation fee, router and a 24-month
-  commitment, and an enterprise bundle of 10 lines with a shared 200 GB data pool;
+  commitment, and an enterprise bundle of 10 lines with a shared 200 GB data pool (business calls in tiers with
+  their own increments: the first 3 minutes by the minute, then by the second);
 * categories and two catalogs (consumer, business), everything Active.
 
 ``seed_catalog`` is idempotent: it does nothing when the tenant already has offerings.
@@ -290,6 +291,13 @@ async def seed_catalog(services: Services, db: Database, tenant_id: str, base_ur
         business_line_fee = await price({"name": "Business line monthly fee", "priceType": "recurring",
                                          "price": _m("15.00"), "recurringChargePeriodType": "month",
                                          "billingTiming": "inArrears"})
+        business_calls = await price({
+            "name": "Business line calls", "priceType": "usage", "usageType": "voice", "price": {"unit": EUR},
+            "unitOfMeasure": {"amount": 1, "units": "minute"}, "tierType": "tiered",
+            # tiers with their own increments: the first 3 minutes of a call by the minute, then by the second
+            "priceTier": [{"fromQuantity": 0, "toQuantity": 3, "unitPrice": "0.20",
+                           "ratingBlock": {"amount": 60, "units": "second"}},
+                          {"fromQuantity": 3, "unitPrice": "0.10", "ratingBlock": {"amount": 1, "units": "second"}}]})
         pool_prices = [
             await price({"name": "Shared pool 200 GB monthly fee", "priceType": "recurring", "price": _m("99.00"),
                          "recurringChargePeriodType": "month"}),
@@ -343,7 +351,7 @@ async def seed_catalog(services: Services, db: Database, tenant_id: str, base_ur
             productOfferingTerm=[{"name": "24-month commitment", "duration": {"amount": 24, "units": "month"}}],
             prodSpecCharValueUse=[{"name": "downloadSpeed", "productSpecCharacteristicValue": [{"value": 1000}]}]))
         business_line = await make("productOffering", offering(
-            "Business mobile line", mobile_spec, [business_line_fee], business_cat, isSellable=False,
+            "Business mobile line", mobile_spec, [business_line_fee, business_calls], business_cat, isSellable=False,
             marketSegment=ENTERPRISE, channel=B2B_CHANNELS))
         pool = await make("productOffering", offering(
             "Shared data pool 200 GB", pool_spec, pool_prices, business_cat, isSellable=False,

@@ -59,6 +59,10 @@ class UnitRate:
     #: with the first unit paid with money)
     setup_always: bool = False
     max_charge: Decimal | None = None  # the most a session costs in money (a maximum cost per call)
+    #: tiers with their own increments ``(start, end, block)`` in base units (first 300 s in 60 s blocks, then 1 s
+    #: blocks): they replace ``initial``/``subsequent`` for the billable units; the first starts at 0, each next
+    #: where the previous ends, the last is open (``end`` None), and each tier is a whole number of its blocks
+    increment_tiers: tuple[tuple[int, int | None, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.initial <= 0 or self.subsequent <= 0:
@@ -73,11 +77,35 @@ class UnitRate:
             raise RatingError(f"unknown rounding '{self.rounding}' (use {', '.join(ROUNDINGS)})")
         if self.decimals is not None and not 0 <= self.decimals <= 9:
             raise RatingError(f"decimals must be between 0 and 9, not {self.decimals}")
+        check_increment_tiers(self.increment_tiers)
 
     @property
     def is_free(self) -> bool:
         return self.price == 0 and self.setup == 0 and all(t.unit_price == 0 and t.flat_fee == 0
                                                           for t in self.tiers)
+
+
+def check_increment_tiers(tiers: Sequence[tuple[int, int | None, int]]) -> None:
+    """Tiers with their own increments cover every quantity once, each a whole number of its blocks (the message
+    names the tier)."""
+    expected = 0
+    for i, (start, end, block) in enumerate(tiers):
+        if block <= 0:
+            raise RatingError(f"increment tier {i}: the increment must be positive")
+        if start != expected:
+            raise RatingError(f"increment tier {i} starts at {start}, not where the previous one ends ({expected})")
+        if end is None:
+            if i != len(tiers) - 1:
+                raise RatingError(f"increment tier {i} is open-ended but tiers follow it")
+            return
+        if end <= start:
+            raise RatingError(f"increment tier {i}: end {end} must be greater than start {start}")
+        if (end - start) % block:
+            raise RatingError(f"increment tier {i}: its length {end - start} is not a whole number of its "
+                              f"increment {block}")
+        expected = end
+    if tiers:
+        raise RatingError(f"the last increment tier (tier {len(tiers) - 1}) must be open-ended")
 
 
 def default_block(per: Decimal) -> int:
@@ -94,12 +122,16 @@ def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
     per = Decimal(doc.get("per", "1"))
     block = default_block(per)
     decimals = doc.get("decimals")
+    steps = tuple((int(a), int(b) if b is not None else None, int(c)) for a, b, c in doc.get("incrementTiers") or ())
+    if steps:  # the first tier's increment is the block the price of one block is rounded for
+        block = steps[0][2]
     return UnitRate(currency=doc["currency"], price=Decimal(doc["price"]), per=per,
                     initial=int(doc.get("initial") or block), subsequent=int(doc.get("subsequent") or block),
                     setup=Decimal(doc.get("setup", "0")), tiers=tiers, rounding=doc.get("rounding") or "halfUp",
                     decimals=int(decimals) if decimals is not None else None,
                     setup_always=bool(doc.get("setupAlways")),
-                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None)
+                    max_charge=Decimal(doc["maxCharge"]) if doc.get("maxCharge") is not None else None,
+                    increment_tiers=steps)
 
 
 def allowance_blocks(doc: Mapping[str, Any], rate: UnitRate) -> UnitRate | None:
@@ -108,7 +140,8 @@ def allowance_blocks(doc: Mapping[str, Any], rate: UnitRate) -> UnitRate | None:
     if not doc.get("allowanceInitial"):
         return None
     initial = int(doc["allowanceInitial"])
-    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial))
+    return replace(rate, initial=initial, subsequent=int(doc.get("allowanceSubsequent") or initial),
+                   increment_tiers=())
 
 
 
@@ -122,6 +155,10 @@ def billable(units: int, rate: UnitRate) -> int:
     _check(units)
     if units == 0:
         return 0
+    if rate.increment_tiers:
+        for start, end, block in rate.increment_tiers:
+            if end is None or units <= end:
+                return start + math.ceil((units - start) / block) * block
     if units <= rate.initial:
         return rate.initial
     return rate.initial + math.ceil((units - rate.initial) / rate.subsequent) * rate.subsequent
@@ -262,9 +299,28 @@ def boundary(base: int, k: int, rate: UnitRate) -> int:
     """The ``k``-th block boundary after ``base`` (itself a boundary: 0 or ``billable`` of something)."""
     if k == 0:
         return base
+    if rate.increment_tiers:
+        for _, end, block in rate.increment_tiers:
+            if end is not None and base >= end:
+                continue
+            room = (end - base) // block if end is not None else k
+            if k <= room:
+                return base + k * block
+            base, k = end, k - room  # type: ignore[assignment]  # (an open tier always has room)
+        raise RatingError("increment tiers must end with an open tier")
     if base == 0:
         return rate.initial + (k - 1) * rate.subsequent
     return base + k * rate.subsequent
+
+
+def blocks_between(base: int, target: int, rate: UnitRate) -> int:
+    """How many blocks from the boundary ``base`` to the boundary ``target`` (with increment tiers)."""
+    n = 0
+    for start, end, block in rate.increment_tiers:
+        lo, hi = max(base, start), target if end is None else min(target, end)
+        if hi > lo:
+            n += (hi - lo) // block
+    return n
 
 
 def allowance_reach(paid: int, free: int, blocks: UnitRate) -> int:
@@ -299,6 +355,8 @@ def quota(used: int, want: int, rate: UnitRate, *, money_units: int, allowance_f
     target = billable(used + want, rate)
     if target == base:
         top = 0
+    elif rate.increment_tiers:
+        top = blocks_between(base, target, rate)
     elif base == 0:
         top = 1 + (target - rate.initial) // rate.subsequent
     else:

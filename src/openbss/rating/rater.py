@@ -1,10 +1,11 @@
 """The batch rating core: guided usage records in, rated amounts out, with the ``pricing`` functions online
 charging uses (one source of truth for the money).
 
-For each record: the rate is resolved from the line's plan entry for the usage type as online charging resolves the
-rate of a session (``charging.service``: the entry's rating settings — blocks, setup, rounding, maximum charge and
-rate — and, when the price has a tariff, the catalog's compiled tariff: destination zone by longest prefix of the
-called number, roaming zone by the visited country, time band at the event time in the account's time zone). A
+For each record: the rate is chosen from the line's plan entry for the usage type by the function online charging
+chooses the rate of a session with (``pricing.choice.choose_rate``: the entry's rating settings — blocks, setup,
+rounding, maximum charge and rate — and, when the price has a tariff, the catalog's compiled tariff: destination
+zone by longest prefix of the called number, roaming zone by the visited country, time band at the event time in
+the account's time zone; with ``bandChange: split`` each second of a call in its band, ``pricing.bands``). A
 record is one whole session and is rated as online charging debits one (``charging.sessions.Ledger.debit``): the
 rating blocks apply once to the quantity (``pricing.usage.billable``); the included allowances of the billing
 period (the calendar month in the account's time zone) pay first, in the order the records happened
@@ -25,9 +26,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openbss.catalog.service import CompiledTariff
-from openbss.charging.service import ANY_DESTINATION, RATE_SETTINGS, UNITS_OF, capped
+from openbss.pricing.bands import band_split, runs, session_money
+from openbss.pricing.choice import UNITS_OF, choose_rate
 from openbss.pricing.money import to_decimal
-from openbss.pricing.rating import RatingRuleError, band_at
 from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import (
     RatingError,
@@ -82,58 +83,19 @@ class Rated:
 
 
 
-def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, CompiledTariff]) -> dict[str, Any]:
-    """The rate of a record under the line's plan: the same resolution as online charging's for a session
-    (``charging.service.ChargingService._resolve_rate``), a record being an originating session."""
+def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, CompiledTariff],
+                 band_change: str = "start") -> dict[str, Any]:
+    """The rate of a record under the line's plan: ``pricing.choice.choose_rate``, the function online charging
+    rates a session with, a record being an originating session that starts at its event time."""
     entry = line.plan.get(record.usage_type)
-    if entry is None:
-        raise Unratable(f"the offering of product '{line.product_id}' has no {record.usage_type} price")
-    rate: dict[str, Any] = {"currency": entry["currency"], "price": entry["price"], "per": entry.get("per", "1"),
-                            "tiers": entry.get("tiers") or [], "priceId": entry.get("priceId"),
-                            "productId": line.product_id}
-    rate.update({k: entry[k] for k in RATE_SETTINGS if entry.get(k) is not None})
-    tariff_id = entry.get("tariffId")
-    if not tariff_id:
-        return capped(rate, dict(entry))
-    tariff = tariffs.get(tariff_id)
-    if tariff is None:
-        raise Unratable(f"tariff '{tariff_id}' of price '{entry.get('priceId')}' is not available")
+    tariff_id = (entry or {}).get("tariffId")
     try:
-        if record.called_number:
-            match = tariff.prefixes.match(record.called_number)
-            if match is None:
-                raise Unratable(f"no destination zone of tariff '{tariff_id}' matches '{record.called_number}'")
-            prefix, zone = match
-        elif record.usage_type == "data":  # no number to rate: any destination's rate
-            prefix, zone = None, ANY_DESTINATION
-        else:
-            raise Unratable(f"price '{entry.get('priceId')}' is rated by destination and the record has no "
-                            "calledNumber")
-        roaming = tariff.roaming_zone_for(record.visited_country.upper() if record.visited_country else None)
-        band = band_at(record.event_time, tariff.bands, line.time_zone or tariff.time_zone,
-                       tariff.holidays) if tariff.bands else None
-        found = tariff.find_rate(zone, roaming, band, "originating" if record.usage_type == "voice" else None)
-    except (RatingRuleError, ValueError) as exc:
-        if isinstance(exc, Unratable):
-            raise
-        raise Unratable(f"tariff '{tariff_id}': {exc}") from exc
-    if found is None:
-        raise Unratable(f"tariff '{tariff_id}' has no rate for zone '{zone}'"
-                        f"{f', roaming zone {roaming}' if roaming else ''}{f', time band {band}' if band else ''}")
-    try:
-        per = convert(found.per_amount, found.per_unit, UNITS_OF.get(record.usage_type, "event"))
-    except UnitError as exc:
-        raise Unratable(f"tariff '{tariff_id}': {exc}") from exc
-    out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price), "per": str(per),
-           "setup": str(found.setup), "tiers": [], "zone": zone, "prefix": prefix, "band": band,
-           "roaming": roaming, "tariffId": tariff_id}
-    if record.usage_type == "voice":  # a tariff's rating increments are seconds; data keeps the price's blocks
-        out["direction"] = "originating"
-        out["initial"], out["subsequent"] = found.initial, found.subsequent
-    if tariff.rounding:
-        out["rounding"] = tariff.rounding.get("method") or "halfUp"
-        out["decimals"] = int(tariff.rounding["decimals"])
-    return capped(out, dict(entry))
+        return choose_rate(entry, usage_type=record.usage_type, product_id=line.product_id,
+                           tariff=tariffs.get(tariff_id) if tariff_id else None, destination=record.called_number,
+                           direction="originating", visited_country=record.visited_country, visited_network=None,
+                           moment=record.event_time, time_zone=line.time_zone, band_change=band_change)
+    except ValueError as exc:  # NoRate, or a tariff that cannot rate this moment or country
+        raise Unratable(str(exc)) from exc
 
 
 def period_of(moment: datetime, time_zone: str) -> str:
@@ -175,13 +137,32 @@ def rate_record(record: UsageRecord, line: Line, rate: dict[str, Any], consumed:
     period = period_of(record.event_time, line.time_zone)
     entry = line.plan.get(record.usage_type) or {}
     available: list[tuple[str, int]] = []
+    bands_of: dict[str, list[str] | None] = {}
     for i, allowance in enumerate(entry.get("allowances") or []):
         zones = allowance.get("destinationZone") or None
         if zones is not None and (rate.get("zone") not in zones or rate.get("roaming")):
             continue
         key = f"{entry.get('priceId')}:{i}"
+        bands_of[key] = allowance.get("timeBand") or None
         total = allowance_quantity(allowance, record.usage_type)
         available.append((key, total - consumed.get((line.account_id, period, key), 0)))
+    split = band_split(rate)
+    if split is not None:  # each billable second at the band in force then (pricing.bands), as online charging
+        lanes: dict[str, int] = {}
+        allowance_units = 0
+        free = dict(available)
+        for band, n in runs(split, 0, units):
+            pays = [(k, free[k]) for k, _ in available if bands_of[k] is None or band in (bands_of[k] or ())]
+            taken, rest = allocate(n, pays)
+            for key, used in taken:
+                free[key] -= used
+                consumed[(line.account_id, period, key)] = consumed.get((line.account_id, period, key), 0) + used
+            allowance_units += n - rest
+            if rest:
+                lanes[band] = lanes.get(band, 0) + rest
+        amount = session_money(unit, split, lanes) + (setup_minor(unit) if record.quantity else 0)
+        return Rated(record, line, {**rate, "lanes": lanes}, units, allowance_units, amount, unit.currency, period)
+    available = [(k, n) for k, n in available if bands_of[k] is None or rate.get("band") in (bands_of[k] or ())]
     if own is None:  # allowances pay the billable units first, money the rest
         taken, money_units = allocate(units, available)
         allowance_units = units - money_units

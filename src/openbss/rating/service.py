@@ -56,6 +56,10 @@ class ChargingAccounts(Protocol):
 
     async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
 
+    async def charging_settings(self, ctx: Context) -> dict[str, Any]:
+        """The tenant's charging conventions (``bandChange``: how a call crossing a time-band change is rated)."""
+        ...
+
 
 class TariffCatalog(Protocol):
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
@@ -271,9 +275,11 @@ class RatingService:
         tariffs = await self._tariffs_for(ctx, {g[1].account_id: g[1] for g in guided}.values())
         consumed = await self._consumption(ctx, guided)
         before = dict(consumed)
+        band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
         for record, line in guided:
             try:
-                out.rated.append(rate_record(record, line, resolve_rate(record, line, tariffs), consumed))
+                out.rated.append(rate_record(record, line, resolve_rate(record, line, tariffs, band_change),
+                                             consumed))
             except Unratable as exc:
                 out.suspended.append((record, str(exc)))
         specs = await self.specification_refs(ctx)

@@ -49,6 +49,8 @@ def constants(rate: UnitRate) -> RateConstants:
         raise VectorizedRateError("tiered rates are rated by the scalar path")
     if rate.decimals is not None:
         raise VectorizedRateError("rates rounded per block are rated by the scalar path")
+    if rate.increment_tiers:
+        raise VectorizedRateError("tiers with their own increments are rated by the scalar path")
     scale = 10 ** MINOR_UNITS[rate.currency]
     pn, pd = Decimal(rate.price).as_integer_ratio()
     qn, qd = Decimal(rate.per).as_integer_ratio()
