@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -44,11 +45,13 @@ from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing import proration
+from openbss.pricing import charge_models, proration
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
 from openbss.pricing.taxes import Tax, TaxRate, applicable, taxes_of
+from openbss.pricing.units import UnitError, convert
+from openbss.pricing.usage import BASE_UNIT
 
 DRAFT_STATES = ("new", "onHold")
 ISSUED_STATES = ("validated", "sent", "partiallyPaid", "settled")
@@ -105,6 +108,32 @@ class Line:
     #: ``amount`` includes tax (inclusive prices) until the taxes are applied; then it is the net amount
     inclusive: bool = False
     taxes: list[Tax] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Modelled:
+    """A usage price of a product that billing prices per period with its catalog charge model."""
+
+    model: charge_models.ChargeModel
+    pop_id: str
+    product: dict[str, Any]
+    name: str
+    per_unit: Decimal  # base units (bytes, seconds, events) per unit of the model's quantities
+    start: date
+    end: date | None
+    tax_category: str
+
+
+def per_unit(price: dict[str, Any], usage_type: str) -> Decimal:
+    """Base units of the usage per ``unitOfMeasure`` of the price (1 MB: 1 048 576 bytes; 1 minute: 60 s)."""
+    uom = price.get("unitOfMeasure") or {}
+    if not uom.get("units"):
+        return Decimal(1)
+    base = BASE_UNIT.get(usage_type, "event")
+    try:
+        return convert(_decimal(uom.get("amount") or 1), str(uom["units"]), base)
+    except UnitError as exc:
+        raise InvalidBilling(f"price '{price.get('id')}': {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -283,6 +312,7 @@ class BillingService:
         inclusive = settings.tax_inclusive and bool(table)
         lines: list[Line] = []
         prices: dict[str, dict[str, Any]] = {}
+        modelled: dict[tuple[str, str], Modelled] = {}
         if products is None:
             products = await self.products.products_billed_to(ctx, account["id"])
         for product in products:
@@ -313,12 +343,21 @@ class BillingService:
                     if start <= bill_date and (key, start) not in billed:
                         lines.append(Line(key, "oneTimeCharge", name, start, start, round_money(amount, currency),
                                           rate, ref, tax_category=category, inclusive=inclusive))
+                elif (pp.get("priceType") or price.get("priceType")) == "usage" and price.get("chargeModel"):
+                    usage_type = str(price.get("usageType") or "data")
+                    try:
+                        model = charge_models.parse(price["chargeModel"])
+                    except charge_models.ChargeModelError as exc:
+                        raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+                    modelled[(product["id"], usage_type)] = Modelled(
+                        model, pop_id, ref, name, per_unit(price, usage_type), start, end, category)
                 elif pp.get("priceType") == "recurring":
                     for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
                                               end, bill_date, following, day, conv, billed, inclusive):
                         ln.tax_category = category
                         lines.append(ln)
-        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id):
+        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id, modelled, billed,
+                                    conv):
             ln.inclusive = inclusive
             lines.append(ln)
         self.apply_taxes(account, bill_date, settings, table, lines, currency)
@@ -453,15 +492,26 @@ class BillingService:
         return out
 
     async def _usage(self, ctx: Context, account: dict[str, Any], bill_date: date, day: int, months: int,
-                     tz: ZoneInfo, currency: str, draft_id: str | None) -> list[Line]:
+                     tz: ZoneInfo, currency: str, draft_id: str | None,
+                     modelled: dict[tuple[str, str], Modelled] | None = None,
+                     billed: dict[tuple[str, date], Billed] | None = None,
+                     conv: proration.Conventions | None = None) -> list[Line]:
         period_start = previous_cycle_date(bill_date, day, months)
         before = local_midnight(bill_date, tz)
         records = await self.usage.postpaid_usage(ctx, account["id"], local_midnight(period_start, tz)
                                                   - USAGE_LOOKBACK, before)
         done = await self._billed_usage(ctx, [r.id for r in records], draft_id)
         groups: dict[tuple[str, str], Line] = {}
+        modelled = modelled or {}
+        by_period: dict[tuple[str, str, date], list[RatedUsage]] = {}
         for r in records:
-            if r.id in done or r.currency != currency:
+            if r.currency != currency:
+                continue
+            if r.product_id is not None and (r.product_id, r.usage_type) in modelled:
+                local = r.usage_date.astimezone(tz).date()
+                by_period.setdefault((r.product_id, r.usage_type, cycle_date_on(local, day, months)), []).append(r)
+                continue
+            if r.id in done:
                 continue
             product = r.product_id or "line"
             key = (product, r.usage_type)
@@ -475,7 +525,56 @@ class BillingService:
             line.characteristics["units"] += r.units
             line.characteristics["records"] += 1
             line.usage_ids.append(r.id)
-        return [line for line in groups.values()]
+        out = list(groups.values())
+        if modelled:
+            # the bill's own period is priced even without usage (a minimum spend applies to it)
+            for (product_id, usage_type), m in modelled.items():
+                if m.start < bill_date and (m.end is None or m.end > period_start):
+                    by_period.setdefault((product_id, usage_type, period_start), [])
+            earliest = (local_midnight(period_start, tz) - USAGE_LOOKBACK).astimezone(tz).date()
+            for (product_id, usage_type, p_start), recs in sorted(by_period.items(), key=lambda kv: kv[0][2]):
+                if p_start < earliest:  # its usage may not all have been read: left to revenue assurance
+                    continue
+                out.extend(self._modelled_usage(modelled[(product_id, usage_type)], usage_type, p_start,
+                                                next_cycle_date(p_start, day, months), recs, done, bill_date,
+                                                currency, billed or {}, conv or proration.Conventions()))
+        return out
+
+    @staticmethod
+    def _modelled_usage(m: Modelled, usage_type: str, p_start: date, p_end: date, records: list[RatedUsage],
+                        done: set[str], bill_date: date, currency: str, billed: dict[tuple[str, date], Billed],
+                        conv: proration.Conventions) -> list[Line]:
+        """A period's usage priced with the catalog's charge model: the charge of all its usage known now (and the
+        minimum-spend true-up) minus what earlier bills charged for the period. The line's key names the period
+        and the bill date, so a period corrected by a later bill gets a line of its own."""
+        key_usage = f"usageModel|{m.product['id']}|{usage_type}|{p_start.isoformat()}|"
+        key_min = f"minimumSpend|{m.product['id']}|{usage_type}|{p_start.isoformat()}|"
+        billed_usage = sum((b.amount for (k, _), b in billed.items() if k.startswith(key_usage)), Decimal(0))
+        billed_min = sum((b.amount for (k, _), b in billed.items() if k.startswith(key_min)), Decimal(0))
+        ordered = sorted(records, key=lambda r: (r.usage_date, r.id))
+        units = sum((r.units for r in ordered), 0)
+        quantity = Decimal(units) / m.per_unit
+        exponent = MINOR_UNITS[currency]
+        transactions = [Decimal(r.units).scaleb(-exponent) for r in ordered]
+        active_start, active_end = max(m.start, p_start), min(m.end or p_end, p_end)
+        factor = proration.factor(active_start, max(active_start, active_end), p_start, p_end, conv) \
+            if active_start < p_end else Fraction(0)
+        du, dt = charge_models.bill_period(m.model, quantity, currency, transactions, billed_usage, billed_min,
+                                           factor, conv.rounding)
+        new_ids = [r.id for r in ordered if r.id not in done]
+        out: list[Line] = []
+        chars: dict[str, Any] = {"usageType": usage_type, "units": units, "records": len(ordered),
+                                 "chargeModel": m.model.model, "usagePeriod": f"{p_start}/{p_end}"}
+        if du or new_ids or (not billed_usage and not billed_min and ordered):
+            out.append(Line(key_usage + bill_date.isoformat(), "usageCharge", f"Usage: {usage_type} ({m.name})",
+                            p_start, p_end, du, Decimal(0), m.product, chars, usage_ids=new_ids,
+                            tax_category=m.tax_category))
+        if dt:
+            out.append(Line(key_min + bill_date.isoformat(), "usageCharge", f"Minimum spend true-up ({m.name})",
+                            p_start, p_end, dt, Decimal(0), m.product,
+                            {"usageType": usage_type, "minimumSpend": str(m.model.minimum_spend),
+                             "usagePeriod": f"{p_start}/{p_end}"}, tax_category=m.tax_category))
+        return out
 
     # --- documents ---------------------------------------------------------------------------------------------
     @staticmethod

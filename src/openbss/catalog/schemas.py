@@ -25,6 +25,9 @@ its published schema, ``/tmf-api/schema/OpenBSSProductOfferingPrice.schema.json`
 ``maximumRate``       usage: the most the price (or its tariff's rate) is per ``unitOfMeasure``
 ``quotaPolicy``       usage: online charging's grants: ``{defaultQuota, minimumQuota, validityTime,
                       quotaHoldingTime}`` (quotas as ``Quantity``, times in seconds)
+``chargeModel``       usage: billing prices the period's usage with ``{model: perUnit | graduated | volume | package |
+                      percentage, unitPrice, tiers, packageSize, packagePrice, freeUnits, percentage, fixedFee,
+                      freeTransactions, minimumSpend}`` (``pricing.charge_models``; quantities in ``unitOfMeasure``)
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
 
 Tariffs, service and resource specifications are described by ``OpenBSS-CatalogExtensions-v1.swagger.json``.
@@ -94,6 +97,27 @@ class QuotaPolicy(TmfModel):
                                                      "back (Quota-Holding-Time)")
 
 
+class ChargeModelTier(TmfModel):
+    fromQuantity: TmfNumber = Field(..., description="First quantity of the tier (inclusive)")
+    toQuantity: TmfNumber | None = Field(None, description="End of the tier (exclusive); absent on the last tier")
+    unitPrice: TmfNumber = Field(..., description="Price per unitOfMeasure within the tier")
+    flatFee: TmfNumber | None = Field(None, description="Charged once when the period's usage enters the tier")
+
+
+class ChargeModel(TmfModel):
+    model: Literal["perUnit", "graduated", "volume", "package", "percentage"] = Field(
+        ..., description="How billing prices a period's usage")
+    unitPrice: TmfNumber | None = Field(None, description="perUnit: price per unitOfMeasure")
+    tiers: list[ChargeModelTier] | None = Field(None, description="graduated, volume: the tiers")
+    packageSize: TmfNumber | None = Field(None, description="package: units per block (a started block is whole)")
+    packagePrice: TmfNumber | None = Field(None, description="package: price per started block")
+    freeUnits: TmfNumber | None = Field(None, description="perUnit, package: units of a period not charged")
+    percentage: TmfNumber | None = Field(None, description="percentage: percent of each transaction's amount")
+    fixedFee: TmfNumber | None = Field(None, description="percentage: fixed fee per transaction")
+    freeTransactions: int | None = Field(None, description="percentage: the period's first transactions are free")
+    minimumSpend: TmfNumber | None = Field(None, description="the least a period costs (a true-up line)")
+
+
 class TariffRef(TmfModel):
     id: str
     href: str | None = None
@@ -120,6 +144,7 @@ POP_EXTENSION: dict[str, Any] = {
     "maximumCharge": (Money | None, Field(None, alias="maximumCharge")),
     "maximumRate": (Money | None, Field(None, alias="maximumRate")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
+    "chargeModel": (ChargeModel | None, Field(None, alias="chargeModel")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}
 
