@@ -45,7 +45,7 @@ from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing import charge_models, proration
+from openbss.pricing import charge_models, phases, proration
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
@@ -460,6 +460,14 @@ class BillingService:
         key = f"recurring|{product['id']}|{pop_id}"
         horizon = following if timing == "inAdvance" else bill_date
         try:
+            steps = phases.parse(price["pricePhase"]) if price.get("pricePhase") else ()
+            if price.get("fixedTermPeriods") is not None:  # the charge stops after N periods
+                term = phases.term_end(start, phases.check_fixed_term(price["fixedTermPeriods"]), period_type,
+                                       length)
+                end = term if end is None else min(end, term)
+        except ValueError as exc:
+            raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+        try:
             cut = pieces(start, end, horizon, day, period_type, length)
         except ValueError as exc:
             raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
@@ -468,13 +476,18 @@ class BillingService:
                 continue
             if timing == "inArrears" and piece.end > bill_date:
                 continue
-            if (key, piece.start) in billed:
-                continue
-            value = proration.charge(amount, currency, piece.start, piece.end, piece.period_start, piece.period_end,
-                                     conv, policy)
-            out.append(Line(key, "recurringCharge", name, piece.start, piece.end, value, rate, ref,
-                            {"prorationFactor": str(proration.factor(piece.start, piece.end, piece.period_start,
-                                                                     piece.period_end, conv))}, inclusive=inclusive))
+            # a phase boundary within the piece cuts it: each part at its phase's price, against the full period
+            for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount):
+                if (key, s) in billed:
+                    continue
+                value = proration.charge(phase_amount, currency, s, e, piece.period_start, piece.period_end, conv,
+                                         policy)
+                chars: dict[str, Any] = {"prorationFactor": str(proration.factor(s, e, piece.period_start,
+                                                                                 piece.period_end, conv))}
+                if phase is not None:
+                    chars["pricePhase"] = phase
+                out.append(Line(key, "recurringCharge", f"{name} ({phase})" if phase else name, s, e, value, rate,
+                                ref, chars, inclusive=inclusive))
         if end is not None and timing == "inAdvance":
             credit_key = f"credit|{product['id']}|{pop_id}"
             for (k, start_billed), was in billed.items():
@@ -483,7 +496,8 @@ class BillingService:
                 # the full period the billed piece belongs to: the charge period holding its start
                 full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length)[0]
                 # with inclusive prices the credit is computed on what was charged tax included, then split
-                value = proration.credit(was.gross if inclusive else was.amount, amount, currency, start_billed, end,
+                in_force = phases.price_on(start_billed, start, steps, amount)
+                value = proration.credit(was.gross if inclusive else was.amount, in_force, currency, start_billed, end,
                                          was.period_end, full.period_start, full.period_end, conv, policy)
                 if value > 0:  # keyed on the billed piece's start: a piece is credited once
                     out.append(Line(credit_key, "productAlteration", f"Credit: {name}", start_billed,

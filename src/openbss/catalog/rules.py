@@ -23,7 +23,7 @@ from openbss.catalog.errors import (
     UnknownReference,
 )
 from openbss.platform.tmf.resource import Context, TmfDocument
-from openbss.pricing import charge_models
+from openbss.pricing import charge_models, phases
 from openbss.pricing.money import is_currency, to_decimal
 from openbss.pricing.tiers import Tier, TierError, validate_tiers
 from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
@@ -144,8 +144,15 @@ def check_price(doc: dict[str, Any], where: str = "", *, complete: bool = False)
             raise InvalidPrice(f"'{p}recurringChargePeriodLength' must be at least 1")
         doc.setdefault("billingTiming", "inAdvance")
         doc.setdefault("prorationPolicy", "daily")
+        try:
+            if doc.get("pricePhase") is not None:
+                phases.parse(doc["pricePhase"], f"{p}pricePhase")
+            if doc.get("fixedTermPeriods") is not None:
+                phases.check_fixed_term(doc["fixedTermPeriods"], f"{p}fixedTermPeriods")
+        except phases.PhaseError as exc:
+            raise InvalidPrice(str(exc)) from exc
     else:
-        for attr in ("billingTiming", "prorationPolicy"):
+        for attr in ("billingTiming", "prorationPolicy", "pricePhase", "fixedTermPeriods"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to recurring prices")
     if kind == "usage":
