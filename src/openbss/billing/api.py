@@ -7,7 +7,8 @@
   ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
   ``GET /customerBill/{id}/document.pdf`` (the PDF of an issued bill, kept write-once), ``POST /creditNote`` (a
   numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's proration conventions,
-  numbering, grace period, taxes), ``GET|POST /taxRate`` (the built-in tax engine's rates),
+  numbering, grace period, taxes), ``GET|POST /productChange`` (product changes with their effective dates, which
+  billing prorates), ``GET|POST /taxRate`` (the built-in tax engine's rates),
   ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -155,6 +156,17 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await billing.add_tax_rate(ctx, body), status_code=201)
 
+    async def record_change(request: Request, body: dict[str, Any] = Body(...),
+                            principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.record_change(ctx, body), status_code=201)
+
+    async def list_changes(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.list_changes(ctx, request.query_params.get("product.id")))
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -171,6 +183,11 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
                          summary="Issue a credit note correcting an issued bill")
     router.add_api_route("/taxRate", list_tax_rates, methods=["GET"], summary="The built-in tax engine's rates")
     router.add_api_route("/taxRate", add_tax_rate, methods=["POST"], status_code=201, summary="Add a tax rate")
+    router.add_api_route("/productChange", record_change, methods=["POST"], status_code=201,
+                         summary="Record an upgrade, downgrade, cancellation, suspension, resumption or transfer "
+                                 "of a product, effective immediately, at the end of its term or on a date")
+    router.add_api_route("/productChange", list_changes, methods=["GET"],
+                         summary="The product changes billing prorates (filter: product.id)")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")
     return router
 

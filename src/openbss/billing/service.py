@@ -36,7 +36,15 @@ from sqlalchemy.exc import IntegrityError
 
 from openbss.billing import document
 from openbss.billing.errors import BillIssued, InvalidBilling
-from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
+from openbss.billing.models import (
+    AppliedRate,
+    BillingSettings,
+    CustomerBill,
+    NumberCounter,
+    ProductChange,
+    TaxRateRow,
+    UsageItem,
+)
 from openbss.charging.service import RatedUsage
 from openbss.party.service import list_all
 from openbss.platform.db import utcnow
@@ -45,7 +53,7 @@ from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing import charge_models, phases, proration
+from openbss.pricing import changes, charge_models, phases, proration
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
@@ -70,6 +78,8 @@ class BillingAccounts(Protocol):
 
 class SoldProducts(Protocol):
     async def products_billed_to(self, ctx: Context, billing_account_id: str) -> list[dict[str, Any]]: ...
+
+    async def get_product(self, ctx: Context, product_id: str) -> dict[str, Any]: ...
 
 
 class CatalogPrices(Protocol):
@@ -170,6 +180,18 @@ def _money(value: Decimal, unit: str) -> dict[str, Any]:
 
 def _decimal(value: Any) -> Decimal:
     return to_decimal(value) if value is not None else Decimal(0)
+
+
+def _gaps(start: date, end: date, used: Sequence[tuple[date, date, Any]]) -> list[tuple[date, date]]:
+    """The parts of ``[start, end)`` not in ``used``."""
+    out, at = [], start
+    for s, e, _ in sorted(used, key=lambda u: u[0]):
+        if s > at:
+            out.append((at, s))
+        at = max(at, e)
+    if at < end:
+        out.append((at, end))
+    return out
 
 
 def local_date(value: str | None, tz: ZoneInfo) -> date | None:
@@ -315,6 +337,10 @@ class BillingService:
         modelled: dict[tuple[str, str], Modelled] = {}
         if products is None:
             products = await self.products.products_billed_to(ctx, account["id"])
+        changed = await self.product_changes(ctx, account["id"])
+        if changed:
+            known = {p["id"] for p in products}
+            products = [*products, *(rows[0].body["product"] for pid, rows in changed.items() if pid not in known)]
         for product in products:
             start = local_date(product.get("startDate"), tz)
             if start is None:
@@ -323,6 +349,11 @@ class BillingService:
             if end is not None and conv.period_end == "inclusive":
                 end += timedelta(days=1)
             ref = {"id": product["id"], "href": product.get("href"), "name": product.get("name")}
+            if product["id"] in changed:
+                lines.extend(await self._changed_product(
+                    ctx, account["id"], product, changed[product["id"]], ref, start, end, bill_date, following,
+                    day, conv, billed, currency, inclusive, prices))
+                continue
             for pp in product.get("productPrice") or []:
                 pop_id = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
                 if pop_id not in prices:
@@ -362,6 +393,256 @@ class BillingService:
             lines.append(ln)
         self.apply_taxes(account, bill_date, settings, table, lines, currency)
         return lines
+
+    # --- product changes -----------------------------------------------------------------------------------
+    async def product_changes(self, ctx: Context, account_id: str) -> dict[str, list[ProductChange]]:
+        """The changes of every product that was ever charged to the account, per product, in order."""
+        ids = select(ProductChange.product_id).where(
+            (ProductChange.billing_account_id == account_id) | (ProductChange.to_account_id == account_id))
+        rows = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id.in_(ids))
+                                          .order_by(ProductChange.id))).scalars().all()
+        out: dict[str, list[ProductChange]] = {}
+        for r in rows:
+            out.setdefault(r.product_id, []).append(r)
+        return out
+
+    async def record_change(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        """Record a change of a sold product as billing prorates it: ``{product: {id}, kind, effective:
+        immediate | endOfTerm | YYYY-MM-DD, productPrice (upgrade, downgrade), toBillingAccount: {id}
+        (transfer)}``. Changes of a product take effect in order: one cannot be effective before the last."""
+        known = {"product", "kind", "effective", "productPrice", "toBillingAccount"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: {', '.join(sorted(known))})")
+        kind = body.get("kind")
+        if kind not in changes.KINDS:
+            raise InvalidBilling(f"'kind': {kind!r} is not one of {', '.join(changes.KINDS)}")
+        ref = body.get("product")
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+            raise InvalidBilling("'product.id' is mandatory: the product that changes")
+        try:
+            product = await self.products.get_product(ctx, ref["id"])
+        except NotFound as exc:
+            raise InvalidBilling(f"'product.id': product '{ref['id']}' not found") from exc
+        previous = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id == product["id"])
+                                              .order_by(ProductChange.id))).scalars().all()
+        first_account = (product.get("billingAccount") or {}).get("id")
+        if not first_account:
+            raise InvalidBilling(f"'product.id': product '{product['id']}' is not charged to a billing account")
+        initial = previous[0].body["product"] if previous else product
+        current = first_account if not previous else (previous[-1].to_account_id or previous[-1].billing_account_id)
+        account = await self.accounts.get_billing_account(ctx, current)
+        day, months, tz = cycle_of(account)
+        start = local_date(product.get("startDate"), tz)
+        if start is None:
+            raise InvalidBilling(f"product '{product['id']}' has no startDate: it was never charged")
+        today = utcnow().astimezone(tz).date()
+        effective = body.get("effective", "immediate")
+        if effective == "immediate":
+            when = today
+        elif effective == "endOfTerm":
+            when = next_cycle_date(today, day, months)
+            for pp in (previous[-1].body.get("productPrice") if previous and previous[-1].body.get("productPrice")
+                       else initial.get("productPrice")) or []:
+                if pp.get("priceType") == "recurring":
+                    pop_id = (pp.get("productOfferingPrice") or {}).get("id") or ""
+                    price = await self._price(ctx, pop_id)
+                    period = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
+                    length = int(price.get("recurringChargePeriodLength") or 1)
+                    cut = pieces(start, None, today + timedelta(days=1), day, period, length)
+                    if cut:
+                        when = cut[-1].period_end
+                    break
+        else:
+            try:
+                when = date.fromisoformat(str(effective))
+            except ValueError as exc:
+                raise InvalidBilling(f"'effective': {effective!r} is not immediate, endOfTerm or a date "
+                                     "(YYYY-MM-DD)") from exc
+        if when < start:
+            raise InvalidBilling(f"'effective': {when} is before the product's start ({start})")
+        if previous and when < previous[-1].effective_date:
+            raise InvalidBilling(f"'effective': {when} is before the product's last change "
+                                 f"({previous[-1].kind} on {previous[-1].effective_date})")
+        state = changes.timeline(start, "", [], [self._change(r) for r in previous])[-1]
+        if previous and previous[-1].kind == "cancel":
+            raise DomainError(f"product '{product['id']}' was cancelled on {previous[-1].effective_date}",
+                              code="PRODUCT_CANCELLED", status=409)
+        if kind == "suspend" and state.suspended:
+            raise DomainError(f"product '{product['id']}' is already suspended", code="ALREADY_SUSPENDED",
+                              status=409)
+        if kind == "resume" and not state.suspended:
+            raise DomainError(f"product '{product['id']}' is not suspended", code="NOT_SUSPENDED", status=409)
+        record: dict[str, Any] = {"product": {k: v for k, v in initial.items() if not k.startswith("_")},
+                                  "effective": str(effective)}
+        to_account = None
+        if kind in ("upgrade", "downgrade"):
+            prices = body.get("productPrice")
+            if not isinstance(prices, list) or not prices or not all(isinstance(p, dict) for p in prices):
+                raise InvalidBilling(f"'productPrice': a {kind} lists the product's new prices")
+            for i, pp in enumerate(prices):
+                if not (pp.get("productOfferingPrice") or {}).get("id"):
+                    raise InvalidBilling(f"'productPrice[{i}].productOfferingPrice.id' is mandatory")
+                try:
+                    _decimal(((pp.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
+                except ValueError as exc:
+                    raise InvalidBilling(f"'productPrice[{i}].price.dutyFreeAmount.value': {exc}") from exc
+            record["productPrice"] = prices
+        elif body.get("productPrice") is not None:
+            raise InvalidBilling(f"'productPrice' applies to an upgrade or a downgrade, not a {kind}")
+        if kind == "transfer":
+            target = body.get("toBillingAccount")
+            if not isinstance(target, dict) or not isinstance(target.get("id"), str):
+                raise InvalidBilling("'toBillingAccount.id' is mandatory for a transfer")
+            if target["id"] == current:
+                raise InvalidBilling(f"'toBillingAccount.id': the product is already charged to '{current}'")
+            try:
+                other = await self.accounts.get_billing_account(ctx, target["id"])
+            except NotFound as exc:
+                raise InvalidBilling(f"'toBillingAccount.id': billing account '{target['id']}' not found") from exc
+            if (other.get("currency") or "EUR") != (account.get("currency") or "EUR"):
+                raise InvalidBilling(f"'toBillingAccount.id': account '{target['id']}' bills in "
+                                     f"{other.get('currency')}, the product in {account.get('currency')}")
+            to_account = target["id"]
+        elif body.get("toBillingAccount") is not None:
+            raise InvalidBilling(f"'toBillingAccount' applies to a transfer, not a {kind}")
+        row = ProductChange(product_id=product["id"], billing_account_id=current, to_account_id=to_account,
+                            kind=kind, effective_date=when, body=record)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        return self.render_change(row)
+
+    @staticmethod
+    def render_change(r: ProductChange) -> dict[str, Any]:
+        return {"id": str(r.id), "product": {"id": r.product_id}, "kind": r.kind,
+                "effectiveDate": r.effective_date.isoformat(), "billingAccount": {"id": r.billing_account_id},
+                **({"toBillingAccount": {"id": r.to_account_id}} if r.to_account_id else {}),
+                **({"productPrice": r.body["productPrice"]} if r.body.get("productPrice") else {})}
+
+    async def list_changes(self, ctx: Context, product_id: str | None) -> list[dict[str, Any]]:
+        stmt = select(ProductChange).order_by(ProductChange.id)
+        if product_id:
+            stmt = stmt.where(ProductChange.product_id == product_id)
+        return [self.render_change(r) for r in (await ctx.session.execute(stmt.limit(1000))).scalars().all()]
+
+    @staticmethod
+    def _price_amount(pp: dict[str, Any]) -> Decimal:
+        amounts = pp.get("price") or {}
+        amount = _decimal((amounts.get("dutyFreeAmount") or {}).get("value"))
+        for alt in pp.get("productPriceAlteration") or []:
+            amount += _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
+        return amount
+
+    @classmethod
+    def _change(cls, r: ProductChange) -> changes.Change:
+        prices = tuple(((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price",
+                        cls._price_amount(pp)) for pp in r.body.get("productPrice") or []
+                       if pp.get("priceType") == "recurring")
+        return changes.Change(r.effective_date, r.kind, prices, r.to_account_id)
+
+    async def _price(self, ctx: Context, pop_id: str) -> dict[str, Any]:
+        try:
+            return await self.catalog.get_price(ctx, pop_id)
+        except NotFound:
+            return {}
+
+    async def _changed_product(self, ctx: Context, account_id: str, product: dict[str, Any],
+                               rows: list[ProductChange], ref: dict[str, Any], start: date, end: date | None,
+                               bill_date: date, following: date, day: int, conv: proration.Conventions,
+                               billed: dict[tuple[str, date], Billed], currency: str, inclusive: bool,
+                               prices: dict[str, dict[str, Any]]) -> list[Line]:
+        """The recurring charges (and credits) of a product that changed: each price on the account of each
+        segment of its timeline, not while suspended; what was billed in advance and is no longer used is
+        credited, capped by what was billed for the piece. One-time charges stay with the account it was sold to."""
+        initial = rows[0].body["product"]
+        first_account = rows[0].billing_account_id
+        pps: dict[str, dict[str, Any]] = {}
+        for pp in [*(initial.get("productPrice") or []), *(pp for r in rows for pp in r.body.get("productPrice")
+                                                            or [])]:
+            pps.setdefault((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price", pp)
+        initial_prices = [(pid, self._price_amount(pp)) for pid, pp in pps.items()
+                          if pp in (initial.get("productPrice") or []) and pp.get("priceType") == "recurring"]
+        segments = changes.timeline(start, first_account, initial_prices, [self._change(r) for r in rows])
+        last = segments[-1].end
+        if last is not None:
+            end = last if end is None else min(end, last)
+        suffix = "" if account_id == first_account else f"|{account_id}"
+        out: list[Line] = []
+        for pop_id, pp in pps.items():
+            if pop_id not in prices:
+                prices[pop_id] = await self._price(ctx, pop_id)
+            price = prices[pop_id]
+            rate = _decimal((pp.get("price") or {}).get("taxRate"))
+            category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
+            name = pp.get("name") or price.get("name") or "charge"
+            if pp.get("priceType") == "oneTime":
+                key = f"oneTime|{product['id']}|{pop_id}"
+                if account_id == first_account and start <= bill_date and (key, start) not in billed and \
+                        pp in (initial.get("productPrice") or []):
+                    out.append(Line(key, "oneTimeCharge", name, start, start,
+                                    round_money(self._price_amount(pp), currency), rate, ref, tax_category=category,
+                                    inclusive=inclusive))
+                continue
+            if pp.get("priceType") != "recurring":
+                continue
+            timing = price.get("billingTiming") or "inAdvance"
+            policy = price.get("prorationPolicy") or "daily"
+            period_type = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
+            length = int(price.get("recurringChargePeriodLength") or 1)
+            key = f"recurring|{product['id']}|{pop_id}{suffix}"
+            credit_key = f"credit|{product['id']}|{pop_id}{suffix}"
+            horizon = following if timing == "inAdvance" else bill_date
+            price_end = end
+            try:
+                steps = phases.parse(price["pricePhase"]) if price.get("pricePhase") else ()
+                if price.get("fixedTermPeriods") is not None:
+                    term = phases.term_end(start, phases.check_fixed_term(price["fixedTermPeriods"]), period_type,
+                                           length)
+                    price_end = term if price_end is None else min(price_end, term)
+            except ValueError as exc:
+                raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+            mine = [(k, b) for (k, _), b in billed.items() if k == key]
+            for s_seg, e_seg, amount in changes.charged_parts(start, price_end or date.max, segments, account_id,
+                                                              pop_id):
+                try:
+                    cut = pieces(s_seg, None if e_seg == date.max else e_seg, horizon, day, period_type, length)
+                except ValueError as exc:
+                    raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+                for piece in cut:
+                    if timing == "inAdvance" and piece.start > bill_date:
+                        continue
+                    if timing == "inArrears" and piece.end > bill_date:
+                        continue
+                    for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount):
+                        if (key, s) in billed or any(b.period_start <= s and e <= b.period_end for _, b in mine):
+                            continue  # billed already (a piece billed in advance covers a resumed part)
+                        value = proration.charge(phase_amount, currency, s, e, piece.period_start,
+                                                 piece.period_end, conv, policy)
+                        chars: dict[str, Any] = {"prorationFactor": str(proration.factor(
+                            s, e, piece.period_start, piece.period_end, conv))}
+                        if phase is not None:
+                            chars["pricePhase"] = phase
+                        out.append(Line(key, "recurringCharge", f"{name} ({phase})" if phase else name, s, e, value,
+                                        rate, ref, chars, tax_category=category, inclusive=inclusive))
+            if timing != "inAdvance":
+                continue
+            for _, was in mine:
+                full = pieces(was.period_start, None, was.period_start + timedelta(days=1), day, period_type,
+                              length)[0]
+                used = [(s, e, phases.price_on(s, start, steps, a)) for s, e, a in changes.charged_parts(
+                    was.period_start, min(was.period_end, price_end or date.max), segments, account_id, pop_id)]
+                due = changes.unused_credit(was.gross if inclusive else was.amount, used, currency,
+                                            full.period_start, full.period_end, conv, policy)
+                given = -sum((b.gross if inclusive else b.amount for (k, st), b in billed.items()
+                              if st == was.period_start and (k == credit_key or k.startswith(credit_key + "|"))),
+                             Decimal(0))
+                if due - given > 0:
+                    out.append(Line(f"{credit_key}|{bill_date.isoformat()}", "productAlteration", f"Credit: {name}",
+                                    was.period_start, was.period_end, -(due - given), rate, ref,
+                                    {"unusedFrom": ", ".join(f"{a}/{b}" for a, b in _gaps(
+                                        was.period_start, was.period_end, used))},
+                                    tax_category=category, inclusive=inclusive))
+        return out
 
     async def tax_table(self, ctx: Context) -> list[TaxRate]:
         rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
