@@ -54,6 +54,7 @@ from openbss.platform.tenancy import Tenant
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing import changes, charge_models, phases, proration
+from openbss.pricing.allocation import allocate
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
@@ -335,6 +336,7 @@ class BillingService:
         lines: list[Line] = []
         prices: dict[str, dict[str, Any]] = {}
         modelled: dict[tuple[str, str], Modelled] = {}
+        discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]] = []
         if products is None:
             products = await self.products.products_billed_to(ctx, account["id"])
         changed = await self.product_changes(ctx, account["id"])
@@ -369,7 +371,13 @@ class BillingService:
                 rate = _decimal(amounts.get("taxRate"))
                 category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
                 name = pp.get("name") or price.get("name") or "charge"
-                if pp.get("priceType") == "oneTime":
+                if pp.get("priceType") == "discount" and (pp.get("price") or {}).get("dutyFreeAmount") and \
+                        price.get("percentage") is None:
+                    duration = price.get("applicationDuration") or {}
+                    until = phases.add(start, int(duration["amount"]), str(duration.get("units") or "month")) \
+                        if duration.get("amount") else None
+                    discounts.append((ref, pop_id, abs(amount), name, until))
+                elif pp.get("priceType") == "oneTime":
                     key = f"oneTime|{product['id']}|{pop_id}"
                     if start <= bill_date and (key, start) not in billed:
                         lines.append(Line(key, "oneTimeCharge", name, start, start, round_money(amount, currency),
@@ -391,8 +399,35 @@ class BillingService:
                                     conv):
             ln.inclusive = inclusive
             lines.append(ln)
+        if discounts:
+            lines.extend(self._discounts(discounts, lines, bill_date, previous_cycle_date(bill_date, day, months),
+                                         billed, currency, inclusive))
         self.apply_taxes(account, bill_date, settings, table, lines, currency)
         return lines
+
+    @staticmethod
+    def _discounts(discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]], lines: list[Line],
+                   bill_date: date, period_start: date, billed: dict[tuple[str, date], Billed], currency: str,
+                   inclusive: bool) -> list[Line]:
+        """Fixed-amount discounts (a coupon) of a product, once per bill while they apply: allocated across the
+        product's charges on this bill pro rata, **before tax** (largest remainder: the pieces add up exactly),
+        one discount line per charge, in its tax category."""
+        out: list[Line] = []
+        for ref, pop_id, amount, name, until in discounts:
+            prefix = f"discount|{ref['id']}|{pop_id}|{bill_date.isoformat()}|"
+            if any(k.startswith(prefix) for k, _ in billed):
+                continue
+            targets = [ln for ln in lines if ln.product and ln.product.get("id") == ref["id"] and ln.amount > 0
+                       and ln.kind in ("recurringCharge", "oneTimeCharge", "usageCharge")
+                       and (until is None or ln.period_start < until)]
+            pieces_ = allocate(amount, [ln.amount for ln in targets], currency)
+            for i, (ln, piece) in enumerate(zip(targets, pieces_, strict=True)):
+                if piece:
+                    out.append(Line(f"{prefix}{i}", "productAlteration", f"{name} ({ln.name})", ln.period_start,
+                                    ln.period_end, -piece, ln.tax_rate, ref,
+                                    {"discountOf": ln.key, "discountAmount": str(amount)},
+                                    tax_category=ln.tax_category, inclusive=inclusive))
+        return out
 
     # --- product changes -----------------------------------------------------------------------------------
     async def product_changes(self, ctx: Context, account_id: str) -> dict[str, list[ProductChange]]:
