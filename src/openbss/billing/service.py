@@ -58,7 +58,15 @@ from openbss.pricing.allocation import allocate
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
-from openbss.pricing.taxes import Tax, TaxRate, applicable, taxes_of
+from openbss.pricing.taxes import (
+    TableTaxEngine,
+    Tax,
+    TaxableLine,
+    TaxedLine,
+    TaxEngine,
+    TaxRate,
+    TaxRequest,
+)
 from openbss.pricing.units import UnitError, convert
 from openbss.pricing.usage import BASE_UNIT
 
@@ -323,7 +331,8 @@ class BillingService:
         return {r[0] for r in await ctx.session.execute(stmt)}
 
     async def compute(self, ctx: Context, account: dict[str, Any], bill_date: date, settings: TenantBilling,
-                      draft_id: str | None = None, products: list[dict[str, Any]] | None = None) -> list[Line]:
+                      draft_id: str | None = None, products: list[dict[str, Any]] | None = None,
+                      tax_engine: TaxEngine | None = None) -> list[Line]:
         """The lines the bill of ``account`` dated ``bill_date`` gets: what should have been billed up to it,
         minus what other bills hold."""
         day, months, tz = cycle_of(account)
@@ -402,7 +411,7 @@ class BillingService:
         if discounts:
             lines.extend(self._discounts(discounts, lines, bill_date, previous_cycle_date(bill_date, day, months),
                                          billed, currency, inclusive))
-        self.apply_taxes(account, bill_date, settings, table, lines, currency)
+        self.apply_taxes(account, bill_date, settings, table, lines, currency, tax_engine)
         return lines
 
     @staticmethod
@@ -745,23 +754,43 @@ class BillingService:
                 return str(ex.get("certificateNumber") or ex.get("issuingJurisdiction") or "exempt")
         return None
 
-    def apply_taxes(self, account: dict[str, Any], on: date, settings: TenantBilling, table: list[TaxRate],
-                    lines: list[Line], currency: str) -> None:
-        """Each line's taxes, computed per line: from the tenant's tax table (the rates of the line's category in
-        force on the bill date where the account is), else at the rate its price was sold with."""
-        rounding = settings.conventions.rounding
-        exempt = self.exemption(account, on)
+    def tax_request(self, account: dict[str, Any], on: date, settings: TenantBilling, lines: list[Line],
+                    currency: str) -> TaxRequest:
+        """What the tax engine is asked for a bill's lines (``pricing.taxes.TaxRequest``)."""
         country, region = self.tax_place(account, settings)
-        for ln in lines:
-            if exempt is not None:
-                ln.characteristics["taxExemption"] = exempt
-                ln.amount, ln.taxes = taxes_of(ln.amount, [], currency, rounding=rounding)
-            elif table:
-                rates = applicable(table, country, region, ln.tax_category, on) if country else []
-                ln.amount, ln.taxes = taxes_of(ln.amount, rates, currency, inclusive=ln.inclusive, rounding=rounding)
-            elif ln.tax_rate:
-                rate = TaxRate("", "standard", "VAT", ln.tax_rate, on)
-                ln.amount, ln.taxes = taxes_of(ln.amount, [rate], currency, rounding=rounding)
+        return TaxRequest(country, region, on, currency,
+                          tuple(TaxableLine(f"{ln.key}@{ln.period_start.isoformat()}", ln.amount, ln.tax_category,
+                                            ln.inclusive, ln.tax_rate) for ln in lines),
+                          self.exemption(account, on), settings.conventions.rounding)
+
+    async def tax_request_for(self, ctx: Context, account_id: str, as_of: date | None = None) -> TaxRequest:
+        """What an external tax provider must quote for the account's bill as of ``as_of``: computed like a run,
+        nothing written. Ask it in a read-only transaction, call the provider **after** it, and bill with
+        ``QuotedTaxEngine(request, quote)`` in the write transaction."""
+        account, bill_date, _ = await self._cycle(ctx, account_id, as_of)
+        settings = await self.tenant_settings(ctx)
+        row = await self._bill_row(ctx, account_id, bill_date, lock=False)
+        asked: list[TaxRequest] = []
+
+        class Capture:
+            def taxes(self, request: TaxRequest) -> list[TaxedLine]:
+                asked.append(request)
+                return TableTaxEngine([]).taxes(request)
+
+        await self.compute(ctx, account, bill_date, settings, row.id if row else None, tax_engine=Capture())
+        return asked[0]
+
+    def apply_taxes(self, account: dict[str, Any], on: date, settings: TenantBilling, table: list[TaxRate],
+                    lines: list[Line], currency: str, engine: TaxEngine | None = None) -> None:
+        """Each line's taxes, computed per line by the tax engine: the built-in one (the tenant's tax table: the
+        rates of the line's category in force on the bill date where the account is, else the rate its price was
+        sold with), or ``engine`` (an external provider's quote fetched before the transaction)."""
+        request = self.tax_request(account, on, settings, lines, currency)
+        taxed = (engine or TableTaxEngine(table)).taxes(request)
+        for ln, t in zip(lines, taxed, strict=True):
+            if request.exemption is not None:
+                ln.characteristics["taxExemption"] = request.exemption
+            ln.amount, ln.taxes = t.net, list(t.taxes)
             ln.inclusive = False
 
     def _recurring(self, product: dict[str, Any], ref: dict[str, Any], pop_id: str, pp: dict[str, Any],
@@ -918,7 +947,7 @@ class BillingService:
                     + t.amount
         tax = sum(per_rate.values(), Decimal(0))
         items = [{"@type": "TaxItem", "taxCategory": f"{n}/{c}", "taxRate": r, "taxAmount": _money(v, currency)}
-                 for (n, c, r), v in sorted(per_rate.items()) if r != 0]
+                 for (n, c, r), v in sorted(per_rate.items()) if r != 0 or v != 0]
         return round_money(excluded, currency), round_money(excluded + tax, currency), items
 
     @staticmethod
@@ -1019,7 +1048,8 @@ class BillingService:
         return (await ctx.session.execute(stmt.with_for_update() if lock else stmt)).scalars().first()
 
     async def bill_account(self, ctx: Context, account_id: str, as_of: date | None = None, *,
-                           finalize: bool | None = None) -> dict[str, Any] | None:
+                           finalize: bool | None = None, tax_engine: TaxEngine | None = None,
+                           ) -> dict[str, Any] | None:
         """Bill one account for its cycle date on or before ``as_of`` (today in its time zone): write the draft
         (or recompute it), finalize it when its grace period is over (or when ``finalize`` says so). Returns the
         bill, or None when there is nothing to bill or the bill is already issued."""
@@ -1031,7 +1061,8 @@ class BillingService:
         if row is not None and row.state not in DRAFT_STATES:
             return None
         products = await self.products.products_billed_to(ctx, account_id)
-        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None, products)
+        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None, products,
+                                   tax_engine)
         if not lines and row is None:
             return None
         currency = account.get("currency") or "EUR"
