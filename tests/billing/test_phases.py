@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -93,7 +94,7 @@ def test_phase_boundaries_cut_pieces_without_losing_a_day_or_a_cent(start: date,
     for piece in pieces(start, None, start + timedelta(days=400), day, "month"):
         parts = split(piece.start, piece.end, start, steps, amount)
         assert parts[0][0] == piece.start and parts[-1][1] == piece.end
-        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
         cut = sum(proration.charge(p[2], "EUR", p[0], p[1], piece.period_start, piece.period_end) for p in parts)
         whole = proration.charge(amount, "EUR", piece.start, piece.end, piece.period_start, piece.period_end)
         assert abs(cut - whole) <= D("0.01") * len(parts)
