@@ -1040,6 +1040,63 @@ def billing_run(
     _print_run(status)
 
 
+@billing_app.command("assurance")
+def billing_assurance(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    start: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--to", help="Day after the period (YYYY-MM-DD)")],
+) -> None:
+    """Revenue assurance of a period: rated usage against billed usage, unbilled usage, products never charged."""
+    from datetime import date
+
+    from rich.table import Table
+
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.tmf.resource import system_context
+
+    try:
+        first, after = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        console.print("[red]--from and --to are dates (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from exc
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+
+    async def run() -> dict[str, Any]:
+        rt = Runtime.build(settings)
+        billing = _services(rt).billing.service
+        try:
+            async with rt.db.transaction(tenant) as session:
+                return await billing.revenue_assurance(
+                    system_context(tenant, session, settings.public_url, "billing"), first, after)
+        finally:
+            await rt.close()
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        del server
+    table = Table(title=f"revenue assurance {report['from']} to {report['to']} ({report['accounts']} accounts)")
+    for column in ("usage", "currency", "rated", "rated amount", "billed", "billed amount", "unbilled",
+                   "unbilled amount"):
+        table.add_column(column, justify="left" if column in ("usage", "currency") else "right")
+    for r in report["usage"]:
+        table.add_row(r["usageType"], r["currency"], str(r["ratedCount"]), str(r["ratedAmount"]),
+                      str(r["billedCount"]), str(r["billedAmount"]), str(r["unbilledCount"]),
+                      str(r["unbilledAmount"]))
+    console.print(table)
+    for lines in report["usageLinesBilled"]:
+        console.print(f"usage lines billed: {lines['lines']}, {lines['amount']} {lines['currency']}")
+    console.print(f"unbilled usage records: {report['unbilledUsageCount']}")
+    for p in report["productsNeverCharged"]:
+        console.print(f"[yellow]never charged[/] product {p['id']} ({p['name']}, {p['status']}) on account "
+                      f"{p['billingAccount']['id']}", highlight=False)
+    console.print(f"products never charged: {len(report['productsNeverCharged'])}")
+
+
 def _print_run(status: dict[str, Any]) -> None:
     from rich.table import Table
 

@@ -7,8 +7,9 @@
   ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
   ``GET /customerBill/{id}/document.pdf`` (the PDF of an issued bill, kept write-once), ``POST /creditNote`` (a
   numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's proration conventions,
-  numbering, grace period, taxes), ``GET|POST /productChange`` (product changes with their effective dates, which
-  billing prorates), ``GET|POST /taxRate`` (the built-in tax engine's rates),
+  numbering, grace period, taxes), ``GET /revenueAssurance`` (a period's rated usage against billed usage,
+  unbilled usage, products never charged), ``GET|POST /productChange`` (product changes with their effective
+  dates, which billing prorates), ``GET|POST /taxRate`` (the built-in tax engine's rates),
   ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -167,6 +168,16 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await billing.list_changes(ctx, request.query_params.get("product.id")))
 
+    async def revenue_assurance(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        q = request.query_params
+        try:
+            start, end = date.fromisoformat(q.get("from", "")), date.fromisoformat(q.get("to", ""))
+        except ValueError as exc:
+            raise InvalidBilling("'from' and 'to' are dates (YYYY-MM-DD): the period [from, to)") from exc
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.revenue_assurance(ctx, start, end))
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -188,6 +199,9 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
                                  "of a product, effective immediately, at the end of its term or on a date")
     router.add_api_route("/productChange", list_changes, methods=["GET"],
                          summary="The product changes billing prorates (filter: product.id)")
+    router.add_api_route("/revenueAssurance", revenue_assurance, methods=["GET"],
+                         summary="Rated usage against billed usage, unbilled usage and products never charged, "
+                                 "for a period ?from=YYYY-MM-DD&to=YYYY-MM-DD")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")
     return router
 

@@ -438,6 +438,71 @@ class BillingService:
                                     tax_category=ln.tax_category, inclusive=inclusive))
         return out
 
+    # --- revenue assurance -----------------------------------------------------------------------------------
+    async def revenue_assurance(self, ctx: Context, start: date, end: date, *, limit: int = 1000,
+                                ) -> dict[str, Any]:
+        """Reconcile a period ``[start, end)`` (UTC dates of the usage): the postpaid usage charging rated against
+        what bills hold (counts and amounts, per usage type and currency), the usage not billed yet, and the
+        products sold at a price that no bill ever charged."""
+        if end <= start:
+            raise InvalidBilling(f"'to' ({end}) must be after 'from' ({start})")
+        if (end - start).days > 366:
+            raise InvalidBilling("a revenue assurance period is at most 366 days")
+        since, before = datetime.combine(start, time(0), tzinfo=UTC), datetime.combine(end, time(0), tzinfo=UTC)
+        ids: list[str] = []
+        after = ""
+        while page := await self.accounts.billing_account_ids(ctx, after=after):
+            ids += page
+            after = page[-1]
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        unbilled: list[dict[str, Any]] = []
+        unbilled_total = 0
+        never: list[dict[str, Any]] = []
+        charged = {r[0] for r in await ctx.session.execute(
+            select(func.split_part(AppliedRate.charge_key, "|", 2)).distinct())}
+        for account_id in ids:
+            records = await self.usage.postpaid_usage(ctx, account_id, since, before)
+            billed = await self._billed_usage(ctx, [r.id for r in records], None)
+            for r in records:
+                row = rows.setdefault((r.usage_type, r.currency), {
+                    "usageType": r.usage_type, "currency": r.currency, "ratedCount": 0, "ratedAmount": Decimal(0),
+                    "billedCount": 0, "billedAmount": Decimal(0), "unbilledCount": 0, "unbilledAmount": Decimal(0)})
+                row["ratedCount"] += 1
+                row["ratedAmount"] += r.amount
+                if r.id in billed:
+                    row["billedCount"] += 1
+                    row["billedAmount"] += r.amount
+                else:
+                    row["unbilledCount"] += 1
+                    row["unbilledAmount"] += r.amount
+                    unbilled_total += 1
+                    if len(unbilled) < limit:
+                        unbilled.append({"id": r.id, "billingAccount": {"id": account_id},
+                                         "product": {"id": r.product_id} if r.product_id else None,
+                                         "usageType": r.usage_type, "usageDate": format_datetime(r.usage_date),
+                                         "amount": _money(r.amount, r.currency)})
+            for product in await self.products.products_billed_to(ctx, account_id):
+                started = local_date(product.get("startDate"), ZoneInfo("UTC"))
+                if started is None or started >= end or product["id"] in charged:
+                    continue
+                priced = [pp for pp in product.get("productPrice") or []
+                          if pp.get("priceType") in ("recurring", "oneTime") and self._price_amount(pp) > 0]
+                if priced and len(never) < limit:
+                    never.append({"id": product["id"], "name": product.get("name"),
+                                  "status": product.get("status"), "startDate": product.get("startDate"),
+                                  "billingAccount": {"id": account_id},
+                                  "productPrice": [pp.get("name") for pp in priced]})
+        unit = AppliedRate.body["taxExcludedAmount"]["unit"].astext
+        lines = select(unit, func.count(), func.coalesce(func.sum(AppliedRate.amount), 0)).where(
+            AppliedRate.charge_key.like("usage%"), AppliedRate.period_start >= start,
+            AppliedRate.period_start < end).group_by(unit)
+        usage_lines = [{"currency": c, "lines": int(n), "amount": Decimal(a)}
+                       for c, n, a in await ctx.session.execute(lines)]
+        return {"from": start.isoformat(), "to": end.isoformat(), "accounts": len(ids),
+                "usage": sorted(rows.values(), key=lambda r: (r["usageType"], r["currency"])),
+                "usageLinesBilled": usage_lines, "unbilledUsage": unbilled, "unbilledUsageCount": unbilled_total,
+                "productsNeverCharged": never}
+
     # --- product changes -----------------------------------------------------------------------------------
     async def product_changes(self, ctx: Context, account_id: str) -> dict[str, list[ProductChange]]:
         """The changes of every product that was ever charged to the account, per product, in order."""
