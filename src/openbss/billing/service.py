@@ -51,7 +51,7 @@ from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
-from openbss.platform.tmf.resource import Context, ResourceService
+from openbss.platform.tmf.resource import Context, ResourceService, system_context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing import changes, charge_models, phases, proration
 from openbss.pricing.allocation import allocate
@@ -1362,7 +1362,7 @@ class BillingService:
 
 
 async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bill_id: str,
-                   ) -> tuple[bytes, StoredObject]:
+                   accounts: BillingAccounts | None = None) -> tuple[bytes, StoredObject]:
     """The PDF of an issued bill or credit note, rendered once and kept write-once in the object store (key
     ``billing/<tenant>/<bill id>.pdf``, with its SHA-256): every later request gets the same bytes."""
     row = await ctx.session.get(CustomerBill, bill_id)
@@ -1378,7 +1378,14 @@ async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bil
         return await store.get(key), found
     lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id))]
     tenant = await ctx.session.get(Tenant, ctx.principal.tenant_id)
-    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id)
+    tz = None
+    if accounts is not None:  # dates on the document: local dates of the account, whoever asks first
+        system = system_context(ctx.principal.tenant_id, ctx.session, ctx.base_url, "billing")
+        try:
+            tz = cycle_of(await accounts.get_billing_account(system, row.billing_account_id))[2]
+        except DomainError:
+            tz = None
+    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id, tz=tz)
     try:
         stored = await store.put(key, data, content_type="application/pdf",
                                  metadata={"bill-no": str(row.number or ""), "tenant": ctx.principal.tenant_id})
