@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from openbss.pricing import changes
 from openbss.pricing.changes import Change, Segment, charged_parts, timeline, unused_credit
-from tests.billing.helpers import billing_account, in_tenant, recurring, run, sell
+from tests.billing.helpers import billing_account, in_tenant, one_time, recurring, run, sell
 
 CHANGE = "/billing/v1/productChange"
 D = Decimal
@@ -66,18 +66,23 @@ async def test_an_upgrade_mid_month_credits_the_old_price_and_charges_the_new(cl
     product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
     await run(rt, tenant, date(2027, 3, 1), finalize=True)
     r = await change(client, admin_headers, product["id"], "upgrade", "2027-03-17",
-                     productPrice=[recurring("62.00", rate="0", name="Premium", price_id="pop-premium")])
+                     productPrice=[recurring("62.00", rate="0", name="Premium", price_id="pop-premium"),
+                                   one_time("49.00", rate="0", name="New device")])
     assert r.status_code == 201, r.text
     assert r.json()["effectiveDate"] == "2027-03-17"
     await run(rt, tenant, date(2027, 4, 1), finalize=True)
-    # March billed 31.00; used 16 days (16.00): credit 15.00; Premium 62.00 × 15/31 = 30.00, then April 62.00
+    # March billed 31.00; used 16 days (16.00): credit 15.00; Premium 62.00 × 15/31 = 30.00, then April 62.00;
+    # the upgrade's one-time fee once, on the day it took effect
     assert await lines(rt, tenant, account["id"]) == [
         ("credit", date(2027, 3, 1), date(2027, 4, 1), D("-15.00")),
         ("recurring", date(2027, 3, 1), date(2027, 4, 1), D("31.00")),
         ("recurring", date(2027, 3, 17), date(2027, 4, 1), D("30.00")),
+        ("oneTime", date(2027, 3, 17), date(2027, 3, 17), D("49.00")),
         ("recurring", date(2027, 4, 1), date(2027, 5, 1), D("62.00"))]
     again = await run(rt, tenant, date(2027, 4, 1), finalize=True)
-    assert again.billed == 0 and len(await lines(rt, tenant, account["id"])) == 4
+    assert again.billed == 0 and len(await lines(rt, tenant, account["id"])) == 5
+    await run(rt, tenant, date(2027, 5, 1), finalize=True)
+    assert len(await lines(rt, tenant, account["id"])) == 6  # May; the fee is not charged again
 
 
 async def test_no_recurring_charge_while_suspended(client: Any, rt: Any, tenant: str,

@@ -685,12 +685,22 @@ class BillingService:
             category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
             name = pp.get("name") or price.get("name") or "charge"
             if pp.get("priceType") == "oneTime":
+                # once: sold with the product (on its first account), or with a change (on the account of the
+                # segment it takes effect in), on the first bill dated on or after that day
                 key = f"oneTime|{product['id']}|{pop_id}"
-                if account_id == first_account and start <= bill_date and (key, start) not in billed and \
-                        pp in (initial.get("productPrice") or []):
-                    out.append(Line(key, "oneTimeCharge", name, start, start,
-                                    round_money(self._price_amount(pp), currency), rate, ref, tax_category=category,
-                                    inclusive=inclusive))
+                when: list[date] = []
+                if pp in (initial.get("productPrice") or []) and account_id == first_account:
+                    when.append(start)
+                for r in rows:
+                    if pp in (r.body.get("productPrice") or []) and any(
+                            seg.start <= r.effective_date and (seg.end is None or r.effective_date < seg.end)
+                            and seg.account == account_id for seg in segments):
+                        when.append(r.effective_date)
+                for day_ in when:
+                    if day_ <= bill_date and (key, day_) not in billed:
+                        out.append(Line(key, "oneTimeCharge", name, day_, day_,
+                                        round_money(self._price_amount(pp), currency), rate, ref,
+                                        tax_category=category, inclusive=inclusive))
                 continue
             if pp.get("priceType") != "recurring":
                 continue
