@@ -3,7 +3,7 @@ the end of the term or on a date; credits for the unused part capped by what was
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -153,3 +153,30 @@ async def test_effective_at_the_end_of_term_and_bad_changes(client: Any, rt: Any
     listed = await client.get(CHANGE, headers=admin_headers, params={"product.id": product["id"]})
     assert [c["kind"] for c in listed.json()] == ["downgrade"]
     assert changes.KINDS == ("upgrade", "downgrade", "cancel", "suspend", "resume", "transfer")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(date(2027, 1, 1), date(2028, 12, 31)), st.integers(1, 31),
+       st.lists(st.integers(0, 40), min_size=0, max_size=6, unique=True),
+       st.decimals(min_value=0, max_value=500, places=2), st.sampled_from(["EUR", "JPY", "BHD"]))
+def test_suspensions_within_a_billed_period_credit_exactly_the_days_off(start: date, day: int, offsets: list[int],
+                                                                         amount: Decimal, currency: str) -> None:
+    """A period billed whole in advance, then suspended and resumed on any days (month ends, leap years): what is
+    kept (billed − credit) is what the days used cost, to within one minor unit per part, and the credit is
+    between zero and what was billed."""
+    from openbss.pricing import proration
+    from openbss.pricing.cycles import cycle_period
+    from openbss.pricing.money import MINOR_UNITS
+
+    p_start, p_end = cycle_period(start, day)
+    kinds = ["suspend", "resume"] * 3
+    moves = [Change(min(p_start + timedelta(days=o), p_end), kinds[i]) for i, o in enumerate(sorted(offsets))]
+    segs = timeline(p_start, "A", [("p", amount)], moves)
+    billed = proration.charge(amount, currency, p_start, p_end, p_start, p_end)
+    used = charged_parts(p_start, p_end, segs, "A", "p")
+    credit = unused_credit(billed, used, currency, p_start, p_end)
+    assert D(0) <= credit <= billed
+    exact = sum((Decimal(amount) * Decimal((e - s).days) / Decimal((p_end - p_start).days) for s, e, _ in used),
+                D(0))
+    unit = D(1).scaleb(-MINOR_UNITS[currency])
+    assert abs((billed - credit) - exact) <= unit * (len(used) + 1)
