@@ -7,6 +7,9 @@
     # 2. measure: a partitioned run (workers in this process, each its own connection), then PDFs
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
         .venv/bin/python bench/bill_run.py run --workers 2 --partition 250 --pdfs 200
+    # 3. where the time goes: one run of the next cycle under cProfile (one worker)
+    OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
+        .venv/bin/python bench/bill_run.py profile --as-of 2027-04-01
 
 The run is timed in its two phases (drafts written per partition; drafts issued one transaction each) and as a
 whole; a second run as of the same date is timed too (it must bill nothing). Bills are kept: measure on a freshly
@@ -124,6 +127,36 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     await rt.close()
 
 
+async def profile(as_of: date, partition: int, top: int) -> None:
+    """One run (one worker) as of ``as_of`` under cProfile: the functions by own time, and CPU against wall time."""
+    import cProfile
+    import pstats
+
+    from openbss.billing.runs import start_run, work_run
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.tmf.resource import system_context
+    from openbss.services import build_services
+    from openbss.settings import get_settings
+
+    rt = Runtime.build(get_settings())
+    billing = build_services(rt.settings, rt).billing.service
+    async with rt.db.transaction(TENANT) as session:
+        job = await start_run(system_context(TENANT, session, "http://bench"), billing, as_of, finalize=True,
+                              size=partition)
+    prof = cProfile.Profile()
+    wall, cpu = time.perf_counter(), time.process_time()
+    prof.enable()
+    await work_run(rt.db, TENANT, "http://bench", billing, job["id"], worker="profiled")
+    prof.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"{job['accounts']} accounts in {wall:.1f} s wall, {cpu:.1f} s CPU in this process "
+          f"({job['accounts'] / wall:.0f} accounts/s)")
+    stats = pstats.Stats(prof)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    await rt.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,8 +166,14 @@ def main() -> None:
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--partition", type=int, default=250)
     r.add_argument("--pdfs", type=int, default=200)
+    p = sub.add_parser("profile")
+    p.add_argument("--as-of", type=date.fromisoformat, default=date(2027, 4, 1))
+    p.add_argument("--partition", type=int, default=500)
+    p.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    if args.command == "setup":
+    if args.command == "profile":
+        asyncio.run(profile(args.as_of, args.partition, args.top))
+    elif args.command == "setup":
         asyncio.run(setup(args.accounts))
     else:
         asyncio.run(measure(args.workers, args.partition, args.pdfs))

@@ -31,6 +31,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(gdpr_app, name="gdpr")
 finance_app = typer.Typer(help="Finance reports (payments and the ledger).", no_args_is_help=True)
 app.add_typer(finance_app, name="finance")
+billing_app = typer.Typer(help="Bill runs and billing reports.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
 console = Console()
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -978,6 +980,142 @@ def rating_report(tenant: Annotated[str, typer.Option(help="Tenant id")]) -> Non
     del server
 
 
+# --- billing: bill runs with a progress bar ---------------------------------------------------------------------
+@billing_app.command("run")
+def billing_run(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Bill as of this date (YYYY-MM-DD; default today)")]
+    = None,
+    finalize: Annotated[bool | None, typer.Option("--finalize/--draft", help="Issue the bills (default: when "
+                                                                              "their grace period is over)")] = None,
+    partition_size: Annotated[int, typer.Option(help="Accounts per partition")] = 500,
+) -> None:
+    """Bill every account of a tenant as a partitioned run (the workers' code path: other workers may help, and a
+    run interrupted is resumed by any worker), showing its progress, then its counts and totals."""
+    from datetime import date
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from openbss.billing.runs import run_status, start_run, work_run
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.tmf.resource import system_context
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError as exc:
+        console.print("[red]--as-of is a date (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from exc
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+
+    async def run() -> dict[str, Any]:
+        rt = Runtime.build(settings)
+        billing = _services(rt).billing.service
+        try:
+            async with rt.db.transaction(tenant) as session:
+                ctx = system_context(tenant, session, settings.public_url, "billing")
+                job = await start_run(ctx, billing, day, finalize=finalize, size=partition_size)
+            columns = (TextColumn("billing {task.fields[run]}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("accounts"), TimeRemainingColumn())
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("bill", total=job["accounts"], run=job["id"][:8])
+
+                async def tick(_: str) -> None:
+                    progress.advance(task)
+
+                await work_run(rt.db, tenant, settings.public_url, billing, job["id"], after_account=tick)
+                progress.update(task, completed=job["accounts"])
+            async with rt.db.transaction(tenant) as session:
+                return await run_status(system_context(tenant, session, settings.public_url, "billing"), job["id"])
+        finally:
+            await rt.close()
+
+    try:
+        status = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        del server
+    _print_run(status)
+
+
+@billing_app.command("assurance")
+def billing_assurance(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    start: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--to", help="Day after the period (YYYY-MM-DD)")],
+) -> None:
+    """Revenue assurance of a period: rated usage against billed usage, unbilled usage, products never charged."""
+    from datetime import date
+
+    from rich.table import Table
+
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.tmf.resource import system_context
+
+    try:
+        first, after = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        console.print("[red]--from and --to are dates (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from exc
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+
+    async def run() -> dict[str, Any]:
+        rt = Runtime.build(settings)
+        billing = _services(rt).billing.service
+        try:
+            async with rt.db.transaction(tenant) as session:
+                return await billing.revenue_assurance(
+                    system_context(tenant, session, settings.public_url, "billing"), first, after)
+        finally:
+            await rt.close()
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        del server
+    table = Table(title=f"revenue assurance {report['from']} to {report['to']} ({report['accounts']} accounts)")
+    for column in ("usage", "currency", "rated", "rated amount", "billed", "billed amount", "unbilled",
+                   "unbilled amount"):
+        table.add_column(column, justify="left" if column in ("usage", "currency") else "right")
+    for r in report["usage"]:
+        table.add_row(r["usageType"], r["currency"], str(r["ratedCount"]), str(r["ratedAmount"]),
+                      str(r["billedCount"]), str(r["billedAmount"]), str(r["unbilledCount"]),
+                      str(r["unbilledAmount"]))
+    console.print(table)
+    for lines in report["usageLinesBilled"]:
+        console.print(f"usage lines billed: {lines['lines']}, {lines['amount']} {lines['currency']}")
+    console.print(f"unbilled usage records: {report['unbilledUsageCount']}")
+    for p in report["productsNeverCharged"]:
+        console.print(f"[yellow]never charged[/] product {p['id']} ({p['name']}, {p['status']}) on account "
+                      f"{p['billingAccount']['id']}", highlight=False)
+    console.print(f"products never charged: {len(report['productsNeverCharged'])}")
+
+
+def _print_run(status: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"bill run {status['id']} as of {status['asOf']} ({status['state']})")
+    for column in ("accounts", "billed", "finalized", "skipped", "failed"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(status[k]) if k != "failed" else str(len(status["failed"]))
+                    for k in ("accounts", "billed", "finalized", "skipped", "failed")))
+    console.print(table)
+    from decimal import Decimal
+
+    from openbss.pricing.money import round_money
+
+    for total in status["totals"]:
+        console.print(f"total {total['unit']}: {round_money(Decimal(str(total['value'])), total['unit'])}")
+    for failure in status["failed"]:
+        console.print(f"[red]failed[/] {failure['billingAccount']}: {failure['reason']}", highlight=False)
+
+
 def main() -> None:
     app()
 
@@ -1035,3 +1173,4 @@ def finance_report(
     for row in rows:
         table.add_row(*[str(v) for v in row.values()])
     console.print(table)
+

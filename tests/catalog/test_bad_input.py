@@ -72,6 +72,19 @@ async def _post(client: Any, tenant: str, path: str, body: dict[str, Any]) -> An
      "INVALID_PRICE", "'allowance[0].timeBand': time bands come from a tariff"),
     ({**usage_data(), "rounding": {"method": "up", "decimals": 12}}, "INVALID_REQUEST", "rounding.decimals"),
     ({**usage_data(), "tariff": {"id": "nope"}}, "UNKNOWN_REFERENCE", "Tariff 'nope' not found"),
+    ({**recurring(), "chargeModel": {"model": "perUnit", "unitPrice": 1}}, "INVALID_PRICE", "only to usage"),
+    ({**usage_data(), "chargeModel": {"model": "package", "packageSize": 0, "packagePrice": 5}}, "INVALID_PRICE",
+     "'chargeModel.packageSize': 0"),
+    ({**usage_data(), "chargeModel": {"model": "package", "packagePrice": 5}}, "INVALID_PRICE",
+     "'chargeModel.packageSize': the package model needs it"),
+    ({**usage_data(), "chargeModel": {"model": "volume", "tiers": [
+        {"fromQuantity": 0, "toQuantity": 10, "unitPrice": 1}, {"fromQuantity": 12, "unitPrice": 1}]}},
+     "INVALID_PRICE", "'chargeModel.tiers[1]': tier 1 starts at 12"),
+    ({**usage_data(), "chargeModel": {"model": "perUnit", "unitPrice": 1, "fixedFee": 2}}, "INVALID_PRICE",
+     "'chargeModel.fixedFee': does not apply to the perUnit model"),
+    ({**usage_data(), "chargeModel": {"model": "percentage", "percentage": 120}}, "INVALID_PRICE",
+     "'chargeModel.percentage': 120"),
+    ({**usage_data(), "chargeModel": {"model": "stairs"}}, "INVALID_REQUEST", "chargeModel.model"),
 ])
 async def test_bad_prices(client: Any, tenant: str, body: dict[str, Any], code: str, words: str) -> None:
     r = await _post(client, tenant, "productOfferingPrice", body)

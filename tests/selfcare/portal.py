@@ -145,3 +145,28 @@ def code_in(text: str | None) -> str:
     found = re.search(r"\b(\d{6})\b", text or "")
     assert found, f"no code in {text!r}"
     return found.group(1)
+
+
+async def billed_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: str = "25.00") -> dict[str, Any]:
+    """An issued bill for the customer: a billing account of its own, a monthly plan sold on 1 March 2027, billed
+    as of 1 April 2027 (March and April in advance). Returns the bill."""
+    from datetime import date
+
+    async with rt.db.transaction(tenant) as session:
+        ctx = admin_context(tenant, session)
+        account = await session_services().account.service.create_billing_account(ctx, {
+            "name": "Home plan", "currency": "EUR", "paymentTermsDays": 14,
+            "billCycle": {"billingDay": 1, "frequency": "monthly", "timeZone": "Europe/Paris"},
+            "relatedParty": [{"id": cust["customer_id"], "@referredType": "Customer", "role": "customer",
+                              "name": "customer"}]})
+        await session_services().inventory.service.products.record(ctx, {
+            "@type": "Product", "name": "Home plan", "status": "active", "startDate": "2027-02-28T23:00:00.000Z",
+            "billingAccount": {"id": account["id"]},
+            "productPrice": [{"name": "Monthly fee", "priceType": "recurring", "recurringChargePeriod": "month",
+                              "price": {"dutyFreeAmount": {"unit": "EUR", "value": amount}, "taxRate": "20"},
+                              "productOfferingPrice": {"id": "pop-home", "name": "Monthly fee"}}],
+            "relatedParty": [{"id": cust["party_id"], "role": "owner", "@referredType": "Individual"}]})
+        bill = await session_services().billing.service.bill_account(ctx, account["id"], date(2027, 4, 1),
+                                                                     finalize=True)
+    assert bill is not None
+    return bill

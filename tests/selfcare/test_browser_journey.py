@@ -2,7 +2,8 @@
 uvicorn on loopback and a real OpenID provider on another loopback port.
 
 sign in at the provider → link by mobile number and SMS code → profile → update → balance → usage → PDF download
-→ sign out. Screenshots of every step go to ``OPENBSS_SCREENSHOT_DIR`` (default: a temporary directory).
+→ my bills → a bill's PDF → sign out. Screenshots of every step go to ``OPENBSS_SCREENSHOT_DIR`` (default: a
+temporary directory).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pypdf import PdfReader
 
 from tests.conftest import session_services
 from tests.selfcare.conftest import CLIENT_ID, CLIENT_SECRET, portal_settings
-from tests.selfcare.portal import PASSWORD, USERS, code_in, last_message, new_customer, next_social
+from tests.selfcare.portal import PASSWORD, USERS, billed_customer, code_in, last_message, new_customer, next_social
 
 CHROMIUM = os.environ.get("OPENBSS_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -108,6 +109,7 @@ async def test_selfcare_journey_in_chromium(rt: Any, portal_tenant: str, chromiu
     cust = await new_customer(rt, portal_tenant, email="journey@example.org", given="Jordan", family="Reyes",
                               balance="15.00")
     month = await _calls_last_month(rt, portal_tenant, cust["msisdn"])
+    bill = await billed_customer(rt, portal_tenant, cust, "25.00")
     base = server["base"]
     errors: list[str] = []
     async with async_playwright() as p:
@@ -171,6 +173,16 @@ async def test_selfcare_journey_in_chromium(rt: Any, portal_tenant: str, chromiu
 
         await page.set_viewport_size({"width": 1280, "height": 900})
         await page.screenshot(path=str(shots / "08-usage-desktop.png"), full_page=True)
+
+        await page.get_by_test_id("nav-bills").click()
+        await expect(page.get_by_test_id("bill-row")).to_have_count(1)
+        await expect(page.get_by_test_id("bill-row").first).to_contain_text(bill["billNo"])
+        await expect(page.get_by_test_id("bills-due-amount")).to_contain_text("60.00")
+        await page.screenshot(path=str(shots / "08b-bills.png"), full_page=True)
+        async with page.expect_download() as bill_download:
+            await page.get_by_test_id("bill-pdf").first.click()
+        bill_pdf = Path(await (await bill_download.value).path()).read_bytes()
+        (shots / "bill.pdf").write_bytes(bill_pdf)
         await page.get_by_test_id("signout").click()
         await expect(page.get_by_test_id("signin-provider-north")).to_be_visible()
         await page.screenshot(path=str(shots / "09-signed-out.png"))
@@ -179,6 +191,8 @@ async def test_selfcare_journey_in_chromium(rt: Any, portal_tenant: str, chromiu
     assert pdf.startswith(b"%PDF")
     text = "\n".join(pg.extract_text() for pg in PdfReader(io.BytesIO(pdf)).pages)
     assert "Jordan Reyes" in text and "+447700900123" in text and "Bordeaux" in text
+    assert bill_pdf.startswith(b"%PDF")
+    assert bill["billNo"] in "\n".join(pg.extract_text() for pg in PdfReader(io.BytesIO(bill_pdf)).pages)
     assert not errors, errors
     # the archived copy is what the browser downloaded
     async with httpx.AsyncClient() as http:

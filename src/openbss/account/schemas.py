@@ -9,7 +9,8 @@ BillingAccount, ``@schemaLocation`` its published schema, ``/tmf-api/schema/Open
 * ``billCycle``: ``{billingDay: 1..31, frequency: monthly|bimonthly|quarterly|yearly, timeZone: IANA name}``
   (a billing day past a month's end is that month's last day)
   (bill cycles are computed in the account's time zone);
-* ``paymentTermsDays``: days between the bill date and its due date.
+* ``paymentTermsDays``: days between the bill date and its due date;
+* ``vatNumber``: the holder's EU VAT number, checked by its checksum (``pricing.vat``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXTENSION = {
     "currency": {"type": "string", "description": "ISO 4217 currency of the account's amounts"},
     "billCycle": {"$ref": "#/definitions/OpenBSSBillCycle"},
     "paymentTermsDays": {"type": "integer", "description": "Days from the bill date to its due date"},
+    "vatNumber": {"type": "string", "description": "The holder's EU VAT identification number (checksum checked)"},
 }
 BILL_CYCLE = {
     "type": "object",

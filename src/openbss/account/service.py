@@ -18,6 +18,7 @@ from openbss.platform.personal_data import ERASED
 from openbss.platform.tmf.extensions import base_type
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.vat import InvalidVatNumber, check_vat_number, is_vat_exemption
 from openbss.settings import Settings
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -174,6 +175,16 @@ class BillingAccountRules(PartyAccountRules):
         for i, ex in enumerate(doc.get("taxExemption") or []):
             if not str(ex.get("issuingJurisdiction", "")).strip():
                 raise InvalidAccount(f"'taxExemption[{i}].issuingJurisdiction' is mandatory")
+            if is_vat_exemption(ex):
+                try:
+                    check_vat_number(ex.get("certificateNumber"), f"taxExemption[{i}].certificateNumber")
+                except InvalidVatNumber as exc:
+                    raise InvalidAccount(str(exc)) from exc
+        if doc.get("vatNumber") is not None:
+            try:
+                check_vat_number(doc["vatNumber"])
+            except InvalidVatNumber as exc:
+                raise InvalidAccount(str(exc)) from exc
 
     async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
         self.apply_defaults(doc)

@@ -7,7 +7,9 @@
   ``partitionSize``: a job of partitions the workers claim, 202, progress at ``GET /billRun/{id}``),
   ``GET /customerBill/{id}/document.pdf`` (the PDF of an issued bill, kept write-once), ``POST /creditNote`` (a
   numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's proration conventions,
-  numbering, grace period, taxes), ``GET|POST /taxRate`` (the built-in tax engine's rates),
+  numbering, grace period, taxes), ``GET /revenueAssurance`` (a period's rated usage against billed usage,
+  unbilled usage, products never charged), ``GET|POST /productChange`` (product changes with their effective
+  dates, which billing prorates), ``GET|POST /taxRate`` (the built-in tax engine's rates),
   ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -138,7 +140,7 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
     async def bill_document(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", READ)
         async with unit_of_work(request, principal) as ctx:
-            data, stored = await bill_pdf(ctx, billing.bills, documents, id)
+            data, stored = await bill_pdf(ctx, billing.bills, documents, id, billing.accounts)
         headers = {"Content-Disposition": f'inline; filename="{id}.pdf"'}
         if stored.sha256:
             headers["ETag"] = f'"{stored.sha256}"'
@@ -154,6 +156,27 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
         principal.require("billing", WRITE)
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await billing.add_tax_rate(ctx, body), status_code=201)
+
+    async def record_change(request: Request, body: dict[str, Any] = Body(...),
+                            principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.record_change(ctx, body), status_code=201)
+
+    async def list_changes(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.list_changes(ctx, request.query_params.get("product.id")))
+
+    async def revenue_assurance(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        q = request.query_params
+        try:
+            start, end = date.fromisoformat(q.get("from", "")), date.fromisoformat(q.get("to", ""))
+        except ValueError as exc:
+            raise InvalidBilling("'from' and 'to' are dates (YYYY-MM-DD): the period [from, to)") from exc
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await billing.revenue_assurance(ctx, start, end))
 
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
@@ -171,6 +194,14 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
                          summary="Issue a credit note correcting an issued bill")
     router.add_api_route("/taxRate", list_tax_rates, methods=["GET"], summary="The built-in tax engine's rates")
     router.add_api_route("/taxRate", add_tax_rate, methods=["POST"], status_code=201, summary="Add a tax rate")
+    router.add_api_route("/productChange", record_change, methods=["POST"], status_code=201,
+                         summary="Record an upgrade, downgrade, cancellation, suspension, resumption or transfer "
+                                 "of a product, effective immediately, at the end of its term or on a date")
+    router.add_api_route("/productChange", list_changes, methods=["GET"],
+                         summary="The product changes billing prorates (filter: product.id)")
+    router.add_api_route("/revenueAssurance", revenue_assurance, methods=["GET"],
+                         summary="Rated usage against billed usage, unbilled usage and products never charged, "
+                                 "for a period ?from=YYYY-MM-DD&to=YYYY-MM-DD")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")
     return router
 

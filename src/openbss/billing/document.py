@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -58,12 +59,22 @@ def _amount(money: dict[str, Any] | None) -> str:
     return f"{round_money(Decimal(str(money.get('value', 0))), unit):,} {unit}"
 
 
-def _day(value: str | None) -> str:
-    return (value or "")[:10]
+def _day(value: str | None, tz: tzinfo | None = None) -> str:
+    """The date of an instant: in ``tz`` (the account's: billing dates are local midnights there) when given."""
+    if not value or tz is None:
+        return (value or "")[:10]
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(tz).date().isoformat()
+    except ValueError:
+        return value[:10]
 
 
-def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str) -> bytes:
-    """The PDF of ``bill`` (a rendered TMF678 CustomerBill) with its ``lines`` (appliedCustomerBillingRate)."""
+def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str, tz: tzinfo | None = None) -> bytes:
+    """The PDF of ``bill`` (a rendered TMF678 CustomerBill) with its ``lines`` (appliedCustomerBillingRate); dates
+    in the account's time zone ``tz``."""
+    def day(value: str | None) -> str:
+        return _day(value, tz)
+
     styles = getSampleStyleSheet()
     normal, small = styles["Normal"], styles["BodyText"]
     credit_note = bill.get("category") == "creditNote"
@@ -91,8 +102,8 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str) 
         Paragraph(f"<b>{escape(title)}</b>", styles["Heading2"]),
         Paragraph(f"Account {escape(str(account.get('name') or ''))} ({escape(str(account.get('id', '')))})",
                   normal),
-        Paragraph(f"Bill date {_day(bill.get('billDate'))} · period {_day(period.get('startDateTime'))} to "
-                  f"{_day(period.get('endDateTime'))} (end excluded)", normal),
+        Paragraph(f"Bill date {day(bill.get('billDate'))} · period {day(period.get('startDateTime'))} to "
+                  f"{day(period.get('endDateTime'))} (end excluded)", normal),
     ]
     if credit_note and bill.get("correctedBill"):
         story.append(Paragraph(f"Corrects bill {escape(str(bill['correctedBill'].get('billNo', '')))}: "
@@ -105,7 +116,7 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str) 
                ["This document, tax included", _amount(bill.get("taxIncludedAmount"))],
                ["Credit applied", _amount(bill.get("creditApplied"))],
                ["Amount due", _amount(bill.get("amountDue"))],
-               ["Due date", _day(bill.get("paymentDueDate"))]]
+               ["Due date", day(bill.get("paymentDueDate"))]]
     table = Table(summary, colWidths=[110 * mm, 60 * mm])
     table.setStyle(TableStyle([("ALIGN", (1, 0), (1, -1), "RIGHT"), ("FONTNAME", (0, -2), (-1, -2), "Helvetica-Bold"),
                                ("LINEABOVE", (0, -2), (-1, -2), 0.5, colors.black)]))
@@ -122,7 +133,7 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str) 
                           f"{chars.get('units', '')} ({chars.get('usageType', '')})", str(chars.get("records", "")),
                           _amount(ln.get("taxExcludedAmount"))])
         rows.append([Paragraph(escape(str(ln.get("name"))), small), Paragraph(product, small),
-                     f"{_day(cover.get('startDateTime'))} – {_day(cover.get('endDateTime'))}",
+                     f"{day(cover.get('startDateTime'))} – {day(cover.get('endDateTime'))}",
                      _amount(ln.get("taxExcludedAmount")), _amount(ln.get("taxIncludedAmount"))])
     grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), BAND),
                        ("TEXTCOLOR", (0, 0), (-1, 0), colors.white), ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
@@ -137,7 +148,7 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str) 
         story.append(used)
     story += [Spacer(1, 8 * mm), Paragraph(
         "Nothing to pay: the credit is kept on your account and used by your next bills." if credit_note else
-        f"Please pay {_amount(bill.get('amountDue'))} by {_day(bill.get('paymentDueDate'))}, quoting "
+        f"Please pay {_amount(bill.get('amountDue'))} by {day(bill.get('paymentDueDate'))}, quoting "
         f"{escape(str(bill.get('billNo', '')))}.", normal)]
     doc = SimpleDocTemplate(buffer, pagesize=A4, topMargin=25 * mm, bottomMargin=18 * mm, leftMargin=15 * mm,
                             rightMargin=15 * mm, invariant=1, title=title, author=operator)

@@ -178,3 +178,21 @@ class BillRunPartition(TenantScoped, Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class ProductChange(TenantScoped, Base):
+    """A change of a sold product as billing prorates it (upgrade, downgrade, cancel, suspend, resume, transfer),
+    effective on a local date of the account: the product's charge timeline (``pricing.changes``). ``body`` keeps
+    the new prices, and the product as it was first sold (its account and prices), so a product transferred away
+    is still known to the account it left."""
+
+    __tablename__ = "billing_product_change"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(64), index=True)
+    billing_account_id: Mapped[str] = mapped_column(String(64), index=True)  # the account before the change
+    to_account_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a transfer's new account
+    kind: Mapped[str] = mapped_column(String(20))
+    effective_date: Mapped[date] = mapped_column(Date)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

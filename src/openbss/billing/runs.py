@@ -149,9 +149,11 @@ async def run_status(ctx: Context, run_id: str) -> dict[str, Any]:
         for t in p.report.get("totals", []):
             totals[t["unit"]] = totals.get(t["unit"], Decimal(0)) + Decimal(str(t["value"]))
     finished = sum(1 for p in parts if p.state == "done")
+    accounts_done = sum(len(p.account_ids) for p in parts if p.state in ("billed", "done"))
     billed = sum(1 for p in parts if p.state in ("billed", "done"))
     return {"id": run_id, "asOf": run.as_of.isoformat(), "finalize": run.finalize, "accounts": run.accounts,
-            "partitions": run.partitions, "partitionsBilled": billed, "partitionsDone": finished,
+            "accountsDone": accounts_done, "partitions": run.partitions, "partitionsBilled": billed,
+            "partitionsDone": finished,
             "state": "done" if finished == len(parts) else "inProgress", **counts, "failed": failed,
             "totals": [{"unit": u, "value": v} for u, v in sorted(totals.items())]}
 

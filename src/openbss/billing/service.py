@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -38,20 +39,39 @@ from sqlalchemy.exc import IntegrityError
 
 from openbss.billing import document
 from openbss.billing.errors import BillIssued, InvalidBilling
-from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
+from openbss.billing.models import (
+    AppliedRate,
+    BillingSettings,
+    CustomerBill,
+    NumberCounter,
+    ProductChange,
+    TaxRateRow,
+    UsageItem,
+)
 from openbss.charging.service import RatedUsage
 from openbss.party.service import list_all
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
-from openbss.platform.tmf.resource import Context, ResourceService
+from openbss.platform.tmf.resource import Context, ResourceService, system_context
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing import proration
+from openbss.pricing import changes, charge_models, phases, proration
+from openbss.pricing.allocation import allocate
 from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
-from openbss.pricing.taxes import Tax, TaxRate, applicable, taxes_of
+from openbss.pricing.taxes import (
+    TableTaxEngine,
+    Tax,
+    TaxableLine,
+    TaxedLine,
+    TaxEngine,
+    TaxRate,
+    TaxRequest,
+)
+from openbss.pricing.units import UnitError, convert
+from openbss.pricing.usage import BASE_UNIT
 
 DRAFT_STATES = ("new", "onHold")
 ISSUED_STATES = ("validated", "sent", "partiallyPaid", "settled")
@@ -70,6 +90,8 @@ class BillingAccounts(Protocol):
 
 class SoldProducts(Protocol):
     async def products_billed_to(self, ctx: Context, billing_account_id: str) -> list[dict[str, Any]]: ...
+
+    async def get_product(self, ctx: Context, product_id: str) -> dict[str, Any]: ...
 
 
 class CatalogPrices(Protocol):
@@ -115,6 +137,32 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Modelled:
+    """A usage price of a product that billing prices per period with its catalog charge model."""
+
+    model: charge_models.ChargeModel
+    pop_id: str
+    product: dict[str, Any]
+    name: str
+    per_unit: Decimal  # base units (bytes, seconds, events) per unit of the model's quantities
+    start: date
+    end: date | None
+    tax_category: str
+
+
+def per_unit(price: dict[str, Any], usage_type: str) -> Decimal:
+    """Base units of the usage per ``unitOfMeasure`` of the price (1 MB: 1 048 576 bytes; 1 minute: 60 s)."""
+    uom = price.get("unitOfMeasure") or {}
+    if not uom.get("units"):
+        return Decimal(1)
+    base = BASE_UNIT.get(usage_type, "event")
+    try:
+        return convert(_decimal(uom.get("amount") or 1), str(uom["units"]), base)
+    except UnitError as exc:
+        raise InvalidBilling(f"price '{price.get('id')}': {exc}") from exc
+
+
+@dataclass(frozen=True)
 class Billed:
     """A line already on a bill other than the draft being computed."""
 
@@ -148,6 +196,18 @@ def _money(value: Decimal, unit: str) -> dict[str, Any]:
 
 def _decimal(value: Any) -> Decimal:
     return to_decimal(value) if value is not None else Decimal(0)
+
+
+def _gaps(start: date, end: date, used: Sequence[tuple[date, date, Any]]) -> list[tuple[date, date]]:
+    """The parts of ``[start, end)`` not in ``used``."""
+    out, at = [], start
+    for s, e, _ in sorted(used, key=lambda u: u[0]):
+        if s > at:
+            out.append((at, s))
+        at = max(at, e)
+    if at < end:
+        out.append((at, end))
+    return out
 
 
 def local_date(value: str | None, tz: ZoneInfo) -> date | None:
@@ -278,7 +338,8 @@ class BillingService:
         return {r[0] for r in await ctx.session.execute(stmt)}
 
     async def compute(self, ctx: Context, account: dict[str, Any], bill_date: date, settings: TenantBilling,
-                      draft_id: str | None = None, products: list[dict[str, Any]] | None = None) -> list[Line]:
+                      draft_id: str | None = None, products: list[dict[str, Any]] | None = None,
+                      tax_engine: TaxEngine | None = None) -> list[Line]:
         """The lines the bill of ``account`` dated ``bill_date`` gets: what should have been billed up to it,
         minus what other bills hold."""
         day, months, tz = cycle_of(account)
@@ -290,8 +351,14 @@ class BillingService:
         inclusive = settings.tax_inclusive and bool(table)
         lines: list[Line] = []
         prices: dict[str, dict[str, Any]] = {}
+        modelled: dict[tuple[str, str], Modelled] = {}
+        discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]] = []
         if products is None:
             products = await self.products.products_billed_to(ctx, account["id"])
+        changed = await self.product_changes(ctx, account["id"])
+        if changed:
+            known = {p["id"] for p in products}
+            products = [*products, *(rows[0].body["product"] for pid, rows in changed.items() if pid not in known)]
         prepaid = await self.usage.prepaid_products(ctx, [p["id"] for p in products if p.get("id")])
         for product in products:
             start = local_date(product.get("startDate"), tz)
@@ -301,6 +368,11 @@ class BillingService:
             if end is not None and conv.period_end == "inclusive":
                 end += timedelta(days=1)
             ref = {"id": product["id"], "href": product.get("href"), "name": product.get("name")}
+            if product["id"] in changed:
+                lines.extend(await self._changed_product(
+                    ctx, account["id"], product, changed[product["id"]], ref, start, end, bill_date, following,
+                    day, conv, billed, currency, inclusive, prices))
+                continue
             for pp in product.get("productPrice") or []:
                 pop_id = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
                 if pop_id not in prices:
@@ -316,22 +388,389 @@ class BillingService:
                 rate = _decimal(amounts.get("taxRate"))
                 category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
                 name = pp.get("name") or price.get("name") or "charge"
-                if pp.get("priceType") == "oneTime":
+                if pp.get("priceType") == "discount" and (pp.get("price") or {}).get("dutyFreeAmount") and \
+                        price.get("percentage") is None:
+                    duration = price.get("applicationDuration") or {}
+                    until = phases.add(start, int(duration["amount"]), str(duration.get("units") or "month")) \
+                        if duration.get("amount") else None
+                    discounts.append((ref, pop_id, abs(amount), name, until))
+                elif pp.get("priceType") == "oneTime":
                     key = f"oneTime|{product['id']}|{pop_id}"
                     if start <= bill_date and (key, start) not in billed:
                         lines.append(Line(key, "oneTimeCharge", name, start, start, round_money(amount, currency),
                                           rate, ref, tax_category=category, inclusive=inclusive))
+                elif (pp.get("priceType") or price.get("priceType")) == "usage" and price.get("chargeModel"):
+                    usage_type = str(price.get("usageType") or "data")
+                    try:
+                        model = charge_models.parse(price["chargeModel"])
+                    except charge_models.ChargeModelError as exc:
+                        raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+                    modelled[(product["id"], usage_type)] = Modelled(
+                        model, pop_id, ref, name, per_unit(price, usage_type), start, end, category)
                 elif pp.get("priceType") == "recurring" and product["id"] not in prepaid:
                     # (a prepaid line's periodic fee is taken from its money by online charging at renewal)
                     for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
                                               end, bill_date, following, day, conv, billed, inclusive):
                         ln.tax_category = category
                         lines.append(ln)
-        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id):
+        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id, modelled, billed,
+                                    conv):
             ln.inclusive = inclusive
             lines.append(ln)
-        self.apply_taxes(account, bill_date, settings, table, lines, currency)
+        if discounts:
+            lines.extend(self._discounts(discounts, lines, bill_date, previous_cycle_date(bill_date, day, months),
+                                         billed, currency, inclusive))
+        self.apply_taxes(account, bill_date, settings, table, lines, currency, tax_engine)
         return lines
+
+    @staticmethod
+    def _discounts(discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]], lines: list[Line],
+                   bill_date: date, period_start: date, billed: dict[tuple[str, date], Billed], currency: str,
+                   inclusive: bool) -> list[Line]:
+        """Fixed-amount discounts (a coupon) of a product, once per bill while they apply: allocated across the
+        product's charges on this bill pro rata, **before tax** (largest remainder: the pieces add up exactly),
+        one discount line per charge, in its tax category."""
+        out: list[Line] = []
+        for ref, pop_id, amount, name, until in discounts:
+            prefix = f"discount|{ref['id']}|{pop_id}|{bill_date.isoformat()}|"
+            if any(k.startswith(prefix) for k, _ in billed):
+                continue
+            targets = [ln for ln in lines if ln.product and ln.product.get("id") == ref["id"] and ln.amount > 0
+                       and ln.kind in ("recurringCharge", "oneTimeCharge", "usageCharge")
+                       and (until is None or ln.period_start < until)]
+            pieces_ = allocate(amount, [ln.amount for ln in targets], currency)
+            for i, (ln, piece) in enumerate(zip(targets, pieces_, strict=True)):
+                if piece:
+                    out.append(Line(f"{prefix}{i}", "productAlteration", f"{name} ({ln.name})", ln.period_start,
+                                    ln.period_end, -piece, ln.tax_rate, ref,
+                                    {"discountOf": ln.key, "discountAmount": str(amount)},
+                                    tax_category=ln.tax_category, inclusive=inclusive))
+        return out
+
+    # --- revenue assurance -----------------------------------------------------------------------------------
+    async def revenue_assurance(self, ctx: Context, start: date, end: date, *, limit: int = 1000,
+                                ) -> dict[str, Any]:
+        """Reconcile a period ``[start, end)`` (UTC dates of the usage): the postpaid usage charging rated against
+        what bills hold (counts and amounts, per usage type and currency), the usage not billed yet, and the
+        products sold at a price that no bill ever charged."""
+        if end <= start:
+            raise InvalidBilling(f"'to' ({end}) must be after 'from' ({start})")
+        if (end - start).days > 366:
+            raise InvalidBilling("a revenue assurance period is at most 366 days")
+        since, before = datetime.combine(start, time(0), tzinfo=UTC), datetime.combine(end, time(0), tzinfo=UTC)
+        ids: list[str] = []
+        after = ""
+        while page := await self.accounts.billing_account_ids(ctx, after=after):
+            ids += page
+            after = page[-1]
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        unbilled: list[dict[str, Any]] = []
+        unbilled_total = 0
+        never: list[dict[str, Any]] = []
+        charged = {r[0] for r in await ctx.session.execute(
+            select(func.split_part(AppliedRate.charge_key, "|", 2)).distinct())}
+        for account_id in ids:
+            records = await self.usage.postpaid_usage(ctx, account_id, since, before)
+            billed = await self._billed_usage(ctx, [r.id for r in records], None)
+            for r in records:
+                row = rows.setdefault((r.usage_type, r.currency), {
+                    "usageType": r.usage_type, "currency": r.currency, "ratedCount": 0, "ratedAmount": Decimal(0),
+                    "billedCount": 0, "billedAmount": Decimal(0), "unbilledCount": 0, "unbilledAmount": Decimal(0)})
+                row["ratedCount"] += 1
+                row["ratedAmount"] += r.amount
+                if r.id in billed:
+                    row["billedCount"] += 1
+                    row["billedAmount"] += r.amount
+                else:
+                    row["unbilledCount"] += 1
+                    row["unbilledAmount"] += r.amount
+                    unbilled_total += 1
+                    if len(unbilled) < limit:
+                        unbilled.append({"id": r.id, "billingAccount": {"id": account_id},
+                                         "product": {"id": r.product_id} if r.product_id else None,
+                                         "usageType": r.usage_type, "usageDate": format_datetime(r.usage_date),
+                                         "amount": _money(r.amount, r.currency)})
+            for product in await self.products.products_billed_to(ctx, account_id):
+                started = local_date(product.get("startDate"), ZoneInfo("UTC"))
+                if started is None or started >= end or product["id"] in charged:
+                    continue
+                priced = [pp for pp in product.get("productPrice") or []
+                          if pp.get("priceType") in ("recurring", "oneTime") and self._price_amount(pp) > 0]
+                if priced and len(never) < limit:
+                    never.append({"id": product["id"], "name": product.get("name"),
+                                  "status": product.get("status"), "startDate": product.get("startDate"),
+                                  "billingAccount": {"id": account_id},
+                                  "productPrice": [pp.get("name") for pp in priced]})
+        unit = AppliedRate.body["taxExcludedAmount"]["unit"].astext
+        lines = select(unit, func.count(), func.coalesce(func.sum(AppliedRate.amount), 0)).where(
+            AppliedRate.charge_key.like("usage%"), AppliedRate.period_start >= start,
+            AppliedRate.period_start < end).group_by(unit)
+        usage_lines = [{"currency": c, "lines": int(n), "amount": Decimal(a)}
+                       for c, n, a in await ctx.session.execute(lines)]
+        return {"from": start.isoformat(), "to": end.isoformat(), "accounts": len(ids),
+                "usage": sorted(rows.values(), key=lambda r: (r["usageType"], r["currency"])),
+                "usageLinesBilled": usage_lines, "unbilledUsage": unbilled, "unbilledUsageCount": unbilled_total,
+                "productsNeverCharged": never}
+
+    # --- product changes -----------------------------------------------------------------------------------
+    async def product_changes(self, ctx: Context, account_id: str) -> dict[str, list[ProductChange]]:
+        """The changes of every product that was ever charged to the account, per product, in order."""
+        ids = select(ProductChange.product_id).where(
+            (ProductChange.billing_account_id == account_id) | (ProductChange.to_account_id == account_id))
+        rows = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id.in_(ids))
+                                          .order_by(ProductChange.id))).scalars().all()
+        out: dict[str, list[ProductChange]] = {}
+        for r in rows:
+            out.setdefault(r.product_id, []).append(r)
+        return out
+
+    async def record_change(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        """Record a change of a sold product as billing prorates it: ``{product: {id}, kind, effective:
+        immediate | endOfTerm | YYYY-MM-DD, productPrice (upgrade, downgrade), toBillingAccount: {id}
+        (transfer)}``. Changes of a product take effect in order: one cannot be effective before the last."""
+        known = {"product", "kind", "effective", "productPrice", "toBillingAccount"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: {', '.join(sorted(known))})")
+        kind = body.get("kind")
+        if kind not in changes.KINDS:
+            raise InvalidBilling(f"'kind': {kind!r} is not one of {', '.join(changes.KINDS)}")
+        ref = body.get("product")
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+            raise InvalidBilling("'product.id' is mandatory: the product that changes")
+        try:
+            product = await self.products.get_product(ctx, ref["id"])
+        except NotFound as exc:
+            raise InvalidBilling(f"'product.id': product '{ref['id']}' not found") from exc
+        previous = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id == product["id"])
+                                              .order_by(ProductChange.id))).scalars().all()
+        first_account = (product.get("billingAccount") or {}).get("id")
+        if not first_account:
+            raise InvalidBilling(f"'product.id': product '{product['id']}' is not charged to a billing account")
+        initial = previous[0].body["product"] if previous else product
+        current = first_account if not previous else (previous[-1].to_account_id or previous[-1].billing_account_id)
+        account = await self.accounts.get_billing_account(ctx, current)
+        day, months, tz = cycle_of(account)
+        start = local_date(product.get("startDate"), tz)
+        if start is None:
+            raise InvalidBilling(f"product '{product['id']}' has no startDate: it was never charged")
+        today = utcnow().astimezone(tz).date()
+        effective = body.get("effective", "immediate")
+        if effective == "immediate":
+            when = today
+        elif effective == "endOfTerm":
+            when = next_cycle_date(today, day, months)
+            for pp in (previous[-1].body.get("productPrice") if previous and previous[-1].body.get("productPrice")
+                       else initial.get("productPrice")) or []:
+                if pp.get("priceType") == "recurring":
+                    pop_id = (pp.get("productOfferingPrice") or {}).get("id") or ""
+                    price = await self._price(ctx, pop_id)
+                    period = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
+                    length = int(price.get("recurringChargePeriodLength") or 1)
+                    cut = pieces(start, None, today + timedelta(days=1), day, period, length)
+                    if cut:
+                        when = cut[-1].period_end
+                    break
+        else:
+            try:
+                when = date.fromisoformat(str(effective))
+            except ValueError as exc:
+                raise InvalidBilling(f"'effective': {effective!r} is not immediate, endOfTerm or a date "
+                                     "(YYYY-MM-DD)") from exc
+        if when < start:
+            raise InvalidBilling(f"'effective': {when} is before the product's start ({start})")
+        if previous and when < previous[-1].effective_date:
+            raise InvalidBilling(f"'effective': {when} is before the product's last change "
+                                 f"({previous[-1].kind} on {previous[-1].effective_date})")
+        state = changes.timeline(start, "", [], [self._change(r) for r in previous])[-1]
+        if previous and previous[-1].kind == "cancel":
+            raise DomainError(f"product '{product['id']}' was cancelled on {previous[-1].effective_date}",
+                              code="PRODUCT_CANCELLED", status=409)
+        if kind == "suspend" and state.suspended:
+            raise DomainError(f"product '{product['id']}' is already suspended", code="ALREADY_SUSPENDED",
+                              status=409)
+        if kind == "resume" and not state.suspended:
+            raise DomainError(f"product '{product['id']}' is not suspended", code="NOT_SUSPENDED", status=409)
+        record: dict[str, Any] = {"product": {k: v for k, v in initial.items() if not k.startswith("_")},
+                                  "effective": str(effective)}
+        to_account = None
+        if kind in ("upgrade", "downgrade"):
+            prices = body.get("productPrice")
+            if not isinstance(prices, list) or not prices or not all(isinstance(p, dict) for p in prices):
+                raise InvalidBilling(f"'productPrice': a {kind} lists the product's new prices")
+            for i, pp in enumerate(prices):
+                if not (pp.get("productOfferingPrice") or {}).get("id"):
+                    raise InvalidBilling(f"'productPrice[{i}].productOfferingPrice.id' is mandatory")
+                try:
+                    _decimal(((pp.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
+                except ValueError as exc:
+                    raise InvalidBilling(f"'productPrice[{i}].price.dutyFreeAmount.value': {exc}") from exc
+            record["productPrice"] = prices
+        elif body.get("productPrice") is not None:
+            raise InvalidBilling(f"'productPrice' applies to an upgrade or a downgrade, not a {kind}")
+        if kind == "transfer":
+            target = body.get("toBillingAccount")
+            if not isinstance(target, dict) or not isinstance(target.get("id"), str):
+                raise InvalidBilling("'toBillingAccount.id' is mandatory for a transfer")
+            if target["id"] == current:
+                raise InvalidBilling(f"'toBillingAccount.id': the product is already charged to '{current}'")
+            try:
+                other = await self.accounts.get_billing_account(ctx, target["id"])
+            except NotFound as exc:
+                raise InvalidBilling(f"'toBillingAccount.id': billing account '{target['id']}' not found") from exc
+            if (other.get("currency") or "EUR") != (account.get("currency") or "EUR"):
+                raise InvalidBilling(f"'toBillingAccount.id': account '{target['id']}' bills in "
+                                     f"{other.get('currency')}, the product in {account.get('currency')}")
+            to_account = target["id"]
+        elif body.get("toBillingAccount") is not None:
+            raise InvalidBilling(f"'toBillingAccount' applies to a transfer, not a {kind}")
+        row = ProductChange(product_id=product["id"], billing_account_id=current, to_account_id=to_account,
+                            kind=kind, effective_date=when, body=record)
+        ctx.session.add(row)
+        await ctx.session.flush()
+        return self.render_change(row)
+
+    @staticmethod
+    def render_change(r: ProductChange) -> dict[str, Any]:
+        return {"id": str(r.id), "product": {"id": r.product_id}, "kind": r.kind,
+                "effectiveDate": r.effective_date.isoformat(), "billingAccount": {"id": r.billing_account_id},
+                **({"toBillingAccount": {"id": r.to_account_id}} if r.to_account_id else {}),
+                **({"productPrice": r.body["productPrice"]} if r.body.get("productPrice") else {})}
+
+    async def list_changes(self, ctx: Context, product_id: str | None) -> list[dict[str, Any]]:
+        stmt = select(ProductChange).order_by(ProductChange.id)
+        if product_id:
+            stmt = stmt.where(ProductChange.product_id == product_id)
+        return [self.render_change(r) for r in (await ctx.session.execute(stmt.limit(1000))).scalars().all()]
+
+    @staticmethod
+    def _price_amount(pp: dict[str, Any]) -> Decimal:
+        amounts = pp.get("price") or {}
+        amount = _decimal((amounts.get("dutyFreeAmount") or {}).get("value"))
+        for alt in pp.get("productPriceAlteration") or []:
+            amount += _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
+        return amount
+
+    @classmethod
+    def _change(cls, r: ProductChange) -> changes.Change:
+        prices = tuple(((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price",
+                        cls._price_amount(pp)) for pp in r.body.get("productPrice") or []
+                       if pp.get("priceType") == "recurring")
+        return changes.Change(r.effective_date, r.kind, prices, r.to_account_id)
+
+    async def _price(self, ctx: Context, pop_id: str) -> dict[str, Any]:
+        try:
+            return await self.catalog.get_price(ctx, pop_id)
+        except NotFound:
+            return {}
+
+    async def _changed_product(self, ctx: Context, account_id: str, product: dict[str, Any],
+                               rows: list[ProductChange], ref: dict[str, Any], start: date, end: date | None,
+                               bill_date: date, following: date, day: int, conv: proration.Conventions,
+                               billed: dict[tuple[str, date], Billed], currency: str, inclusive: bool,
+                               prices: dict[str, dict[str, Any]]) -> list[Line]:
+        """The recurring charges (and credits) of a product that changed: each price on the account of each
+        segment of its timeline, not while suspended; what was billed in advance and is no longer used is
+        credited, capped by what was billed for the piece. One-time charges stay with the account it was sold to."""
+        initial = rows[0].body["product"]
+        first_account = rows[0].billing_account_id
+        pps: dict[str, dict[str, Any]] = {}
+        for pp in [*(initial.get("productPrice") or []), *(pp for r in rows for pp in r.body.get("productPrice")
+                                                            or [])]:
+            pps.setdefault((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price", pp)
+        initial_prices = [(pid, self._price_amount(pp)) for pid, pp in pps.items()
+                          if pp in (initial.get("productPrice") or []) and pp.get("priceType") == "recurring"]
+        segments = changes.timeline(start, first_account, initial_prices, [self._change(r) for r in rows])
+        last = segments[-1].end
+        if last is not None:
+            end = last if end is None else min(end, last)
+        suffix = "" if account_id == first_account else f"|{account_id}"
+        out: list[Line] = []
+        for pop_id, pp in pps.items():
+            if pop_id not in prices:
+                prices[pop_id] = await self._price(ctx, pop_id)
+            price = prices[pop_id]
+            rate = _decimal((pp.get("price") or {}).get("taxRate"))
+            category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
+            name = pp.get("name") or price.get("name") or "charge"
+            if pp.get("priceType") == "oneTime":
+                # once: sold with the product (on its first account), or with a change (on the account of the
+                # segment it takes effect in), on the first bill dated on or after that day
+                key = f"oneTime|{product['id']}|{pop_id}"
+                when: list[date] = []
+                if pp in (initial.get("productPrice") or []) and account_id == first_account:
+                    when.append(start)
+                for r in rows:
+                    if pp in (r.body.get("productPrice") or []) and any(
+                            seg.start <= r.effective_date and (seg.end is None or r.effective_date < seg.end)
+                            and seg.account == account_id for seg in segments):
+                        when.append(r.effective_date)
+                for day_ in when:
+                    if day_ <= bill_date and (key, day_) not in billed:
+                        out.append(Line(key, "oneTimeCharge", name, day_, day_,
+                                        round_money(self._price_amount(pp), currency), rate, ref,
+                                        tax_category=category, inclusive=inclusive))
+                continue
+            if pp.get("priceType") != "recurring":
+                continue
+            timing = price.get("billingTiming") or "inAdvance"
+            policy = price.get("prorationPolicy") or "daily"
+            period_type = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
+            length = int(price.get("recurringChargePeriodLength") or 1)
+            key = f"recurring|{product['id']}|{pop_id}{suffix}"
+            credit_key = f"credit|{product['id']}|{pop_id}{suffix}"
+            horizon = following if timing == "inAdvance" else bill_date
+            price_end = end
+            try:
+                steps = phases.parse(price["pricePhase"]) if price.get("pricePhase") else ()
+                if price.get("fixedTermPeriods") is not None:
+                    term = phases.term_end(start, phases.check_fixed_term(price["fixedTermPeriods"]), period_type,
+                                           length)
+                    price_end = term if price_end is None else min(price_end, term)
+            except ValueError as exc:
+                raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+            mine = [(k, b) for (k, _), b in billed.items() if k == key]
+            for s_seg, e_seg, amount in changes.charged_parts(start, price_end or date.max, segments, account_id,
+                                                              pop_id):
+                try:
+                    cut = pieces(s_seg, None if e_seg == date.max else e_seg, horizon, day, period_type, length)
+                except ValueError as exc:
+                    raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+                for piece in cut:
+                    if timing == "inAdvance" and piece.start > bill_date:
+                        continue
+                    if timing == "inArrears" and piece.end > bill_date:
+                        continue
+                    for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount):
+                        if (key, s) in billed or any(b.period_start <= s and e <= b.period_end for _, b in mine):
+                            continue  # billed already (a piece billed in advance covers a resumed part)
+                        value = proration.charge(phase_amount, currency, s, e, piece.period_start,
+                                                 piece.period_end, conv, policy)
+                        chars: dict[str, Any] = {"prorationFactor": str(proration.factor(
+                            s, e, piece.period_start, piece.period_end, conv))}
+                        if phase is not None:
+                            chars["pricePhase"] = phase
+                        out.append(Line(key, "recurringCharge", f"{name} ({phase})" if phase else name, s, e, value,
+                                        rate, ref, chars, tax_category=category, inclusive=inclusive))
+            if timing != "inAdvance":
+                continue
+            for _, was in mine:
+                full = pieces(was.period_start, None, was.period_start + timedelta(days=1), day, period_type,
+                              length)[0]
+                used = [(s, e, phases.price_on(s, start, steps, a)) for s, e, a in changes.charged_parts(
+                    was.period_start, min(was.period_end, price_end or date.max), segments, account_id, pop_id)]
+                due = changes.unused_credit(was.gross if inclusive else was.amount, used, currency,
+                                            full.period_start, full.period_end, conv, policy)
+                given = -sum((b.gross if inclusive else b.amount for (k, st), b in billed.items()
+                              if st == was.period_start and (k == credit_key or k.startswith(credit_key + "|"))),
+                             Decimal(0))
+                if due - given > 0:
+                    out.append(Line(f"{credit_key}|{bill_date.isoformat()}", "productAlteration", f"Credit: {name}",
+                                    was.period_start, was.period_end, -(due - given), rate, ref,
+                                    {"unusedFrom": ", ".join(f"{a}/{b}" for a, b in _gaps(
+                                        was.period_start, was.period_end, used))},
+                                    tax_category=category, inclusive=inclusive))
+        return out
 
     async def tax_table(self, ctx: Context) -> list[TaxRate]:
         rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
@@ -399,23 +838,43 @@ class BillingService:
                 return str(ex.get("certificateNumber") or ex.get("issuingJurisdiction") or "exempt")
         return None
 
-    def apply_taxes(self, account: dict[str, Any], on: date, settings: TenantBilling, table: list[TaxRate],
-                    lines: list[Line], currency: str) -> None:
-        """Each line's taxes, computed per line: from the tenant's tax table (the rates of the line's category in
-        force on the bill date where the account is), else at the rate its price was sold with."""
-        rounding = settings.conventions.rounding
-        exempt = self.exemption(account, on)
+    def tax_request(self, account: dict[str, Any], on: date, settings: TenantBilling, lines: list[Line],
+                    currency: str) -> TaxRequest:
+        """What the tax engine is asked for a bill's lines (``pricing.taxes.TaxRequest``)."""
         country, region = self.tax_place(account, settings)
-        for ln in lines:
-            if exempt is not None:
-                ln.characteristics["taxExemption"] = exempt
-                ln.amount, ln.taxes = taxes_of(ln.amount, [], currency, rounding=rounding)
-            elif table:
-                rates = applicable(table, country, region, ln.tax_category, on) if country else []
-                ln.amount, ln.taxes = taxes_of(ln.amount, rates, currency, inclusive=ln.inclusive, rounding=rounding)
-            elif ln.tax_rate:
-                rate = TaxRate("", "standard", "VAT", ln.tax_rate, on)
-                ln.amount, ln.taxes = taxes_of(ln.amount, [rate], currency, rounding=rounding)
+        return TaxRequest(country, region, on, currency,
+                          tuple(TaxableLine(f"{ln.key}@{ln.period_start.isoformat()}", ln.amount, ln.tax_category,
+                                            ln.inclusive, ln.tax_rate) for ln in lines),
+                          self.exemption(account, on), settings.conventions.rounding)
+
+    async def tax_request_for(self, ctx: Context, account_id: str, as_of: date | None = None) -> TaxRequest:
+        """What an external tax provider must quote for the account's bill as of ``as_of``: computed like a run,
+        nothing written. Ask it in a read-only transaction, call the provider **after** it, and bill with
+        ``QuotedTaxEngine(request, quote)`` in the write transaction."""
+        account, bill_date, _ = await self._cycle(ctx, account_id, as_of)
+        settings = await self.tenant_settings(ctx)
+        row = await self._bill_row(ctx, account_id, bill_date, lock=False)
+        asked: list[TaxRequest] = []
+
+        class Capture:
+            def taxes(self, request: TaxRequest) -> list[TaxedLine]:
+                asked.append(request)
+                return TableTaxEngine([]).taxes(request)
+
+        await self.compute(ctx, account, bill_date, settings, row.id if row else None, tax_engine=Capture())
+        return asked[0]
+
+    def apply_taxes(self, account: dict[str, Any], on: date, settings: TenantBilling, table: list[TaxRate],
+                    lines: list[Line], currency: str, engine: TaxEngine | None = None) -> None:
+        """Each line's taxes, computed per line by the tax engine: the built-in one (the tenant's tax table: the
+        rates of the line's category in force on the bill date where the account is, else the rate its price was
+        sold with), or ``engine`` (an external provider's quote fetched before the transaction)."""
+        request = self.tax_request(account, on, settings, lines, currency)
+        taxed = (engine or TableTaxEngine(table)).taxes(request)
+        for ln, t in zip(lines, taxed, strict=True):
+            if request.exemption is not None:
+                ln.characteristics["taxExemption"] = request.exemption
+            ln.amount, ln.taxes = t.net, list(t.taxes)
             ln.inclusive = False
 
     def _recurring(self, product: dict[str, Any], ref: dict[str, Any], pop_id: str, pp: dict[str, Any],
@@ -430,6 +889,14 @@ class BillingService:
         key = f"recurring|{product['id']}|{pop_id}"
         horizon = following if timing == "inAdvance" else bill_date
         try:
+            steps = phases.parse(price["pricePhase"]) if price.get("pricePhase") else ()
+            if price.get("fixedTermPeriods") is not None:  # the charge stops after N periods
+                term = phases.term_end(start, phases.check_fixed_term(price["fixedTermPeriods"]), period_type,
+                                       length)
+                end = term if end is None else min(end, term)
+        except ValueError as exc:
+            raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+        try:
             cut = pieces(start, end, horizon, day, period_type, length)
         except ValueError as exc:
             raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
@@ -438,13 +905,18 @@ class BillingService:
                 continue
             if timing == "inArrears" and piece.end > bill_date:
                 continue
-            if (key, piece.start) in billed:
-                continue
-            value = proration.charge(amount, currency, piece.start, piece.end, piece.period_start, piece.period_end,
-                                     conv, policy)
-            out.append(Line(key, "recurringCharge", name, piece.start, piece.end, value, rate, ref,
-                            {"prorationFactor": str(proration.factor(piece.start, piece.end, piece.period_start,
-                                                                     piece.period_end, conv))}, inclusive=inclusive))
+            # a phase boundary within the piece cuts it: each part at its phase's price, against the full period
+            for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount):
+                if (key, s) in billed:
+                    continue
+                value = proration.charge(phase_amount, currency, s, e, piece.period_start, piece.period_end, conv,
+                                         policy)
+                chars: dict[str, Any] = {"prorationFactor": str(proration.factor(s, e, piece.period_start,
+                                                                                 piece.period_end, conv))}
+                if phase is not None:
+                    chars["pricePhase"] = phase
+                out.append(Line(key, "recurringCharge", f"{name} ({phase})" if phase else name, s, e, value, rate,
+                                ref, chars, inclusive=inclusive))
         if end is not None and timing == "inAdvance":
             credit_key = f"credit|{product['id']}|{pop_id}"
             for (k, start_billed), was in billed.items():
@@ -453,7 +925,8 @@ class BillingService:
                 # the full period the billed piece belongs to: the charge period holding its start
                 full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length)[0]
                 # with inclusive prices the credit is computed on what was charged tax included, then split
-                value = proration.credit(was.gross if inclusive else was.amount, amount, currency, start_billed, end,
+                in_force = phases.price_on(start_billed, start, steps, amount)
+                value = proration.credit(was.gross if inclusive else was.amount, in_force, currency, start_billed, end,
                                          was.period_end, full.period_start, full.period_end, conv, policy)
                 if value > 0:  # keyed on the billed piece's start: a piece is credited once
                     out.append(Line(credit_key, "productAlteration", f"Credit: {name}", start_billed,
@@ -462,15 +935,26 @@ class BillingService:
         return out
 
     async def _usage(self, ctx: Context, account: dict[str, Any], bill_date: date, day: int, months: int,
-                     tz: ZoneInfo, currency: str, draft_id: str | None) -> list[Line]:
+                     tz: ZoneInfo, currency: str, draft_id: str | None,
+                     modelled: dict[tuple[str, str], Modelled] | None = None,
+                     billed: dict[tuple[str, date], Billed] | None = None,
+                     conv: proration.Conventions | None = None) -> list[Line]:
         period_start = previous_cycle_date(bill_date, day, months)
         before = local_midnight(bill_date, tz)
         records = await self.usage.postpaid_usage(ctx, account["id"], local_midnight(period_start, tz)
                                                   - USAGE_LOOKBACK, before)
         done = await self._billed_usage(ctx, [r.id for r in records], draft_id)
         groups: dict[tuple[str, str], Line] = {}
+        modelled = modelled or {}
+        by_period: dict[tuple[str, str, date], list[RatedUsage]] = {}
         for r in records:
-            if r.id in done or r.currency != currency:
+            if r.currency != currency:
+                continue
+            if r.product_id is not None and (r.product_id, r.usage_type) in modelled:
+                local = r.usage_date.astimezone(tz).date()
+                by_period.setdefault((r.product_id, r.usage_type, cycle_date_on(local, day, months)), []).append(r)
+                continue
+            if r.id in done:
                 continue
             product = r.product_id or "line"
             key = (product, r.usage_type)
@@ -484,7 +968,56 @@ class BillingService:
             line.characteristics["units"] += r.units
             line.characteristics["records"] += 1
             line.usage_ids.append(r.id)
-        return [line for line in groups.values()]
+        out = list(groups.values())
+        if modelled:
+            # the bill's own period is priced even without usage (a minimum spend applies to it)
+            for (product_id, usage_type), m in modelled.items():
+                if m.start < bill_date and (m.end is None or m.end > period_start):
+                    by_period.setdefault((product_id, usage_type, period_start), [])
+            earliest = (local_midnight(period_start, tz) - USAGE_LOOKBACK).astimezone(tz).date()
+            for (product_id, usage_type, p_start), recs in sorted(by_period.items(), key=lambda kv: kv[0][2]):
+                if p_start < earliest:  # its usage may not all have been read: left to revenue assurance
+                    continue
+                out.extend(self._modelled_usage(modelled[(product_id, usage_type)], usage_type, p_start,
+                                                next_cycle_date(p_start, day, months), recs, done, bill_date,
+                                                currency, billed or {}, conv or proration.Conventions()))
+        return out
+
+    @staticmethod
+    def _modelled_usage(m: Modelled, usage_type: str, p_start: date, p_end: date, records: list[RatedUsage],
+                        done: set[str], bill_date: date, currency: str, billed: dict[tuple[str, date], Billed],
+                        conv: proration.Conventions) -> list[Line]:
+        """A period's usage priced with the catalog's charge model: the charge of all its usage known now (and the
+        minimum-spend true-up) minus what earlier bills charged for the period. The line's key names the period
+        and the bill date, so a period corrected by a later bill gets a line of its own."""
+        key_usage = f"usageModel|{m.product['id']}|{usage_type}|{p_start.isoformat()}|"
+        key_min = f"minimumSpend|{m.product['id']}|{usage_type}|{p_start.isoformat()}|"
+        billed_usage = sum((b.amount for (k, _), b in billed.items() if k.startswith(key_usage)), Decimal(0))
+        billed_min = sum((b.amount for (k, _), b in billed.items() if k.startswith(key_min)), Decimal(0))
+        ordered = sorted(records, key=lambda r: (r.usage_date, r.id))
+        units = sum((r.units for r in ordered), 0)
+        quantity = Decimal(units) / m.per_unit
+        exponent = MINOR_UNITS[currency]
+        transactions = [Decimal(r.units).scaleb(-exponent) for r in ordered]
+        active_start, active_end = max(m.start, p_start), min(m.end or p_end, p_end)
+        factor = proration.factor(active_start, max(active_start, active_end), p_start, p_end, conv) \
+            if active_start < p_end else Fraction(0)
+        du, dt = charge_models.bill_period(m.model, quantity, currency, transactions, billed_usage, billed_min,
+                                           factor, conv.rounding)
+        new_ids = [r.id for r in ordered if r.id not in done]
+        out: list[Line] = []
+        chars: dict[str, Any] = {"usageType": usage_type, "units": units, "records": len(ordered),
+                                 "chargeModel": m.model.model, "usagePeriod": f"{p_start}/{p_end}"}
+        if du or new_ids or (not billed_usage and not billed_min and ordered):
+            out.append(Line(key_usage + bill_date.isoformat(), "usageCharge", f"Usage: {usage_type} ({m.name})",
+                            p_start, p_end, du, Decimal(0), m.product, chars, usage_ids=new_ids,
+                            tax_category=m.tax_category))
+        if dt:
+            out.append(Line(key_min + bill_date.isoformat(), "usageCharge", f"Minimum spend true-up ({m.name})",
+                            p_start, p_end, dt, Decimal(0), m.product,
+                            {"usageType": usage_type, "minimumSpend": str(m.model.minimum_spend),
+                             "usagePeriod": f"{p_start}/{p_end}"}, tax_category=m.tax_category))
+        return out
 
     # --- documents ---------------------------------------------------------------------------------------------
     @staticmethod
@@ -498,7 +1031,7 @@ class BillingService:
                     + t.amount
         tax = sum(per_rate.values(), Decimal(0))
         items = [{"@type": "TaxItem", "taxCategory": f"{n}/{c}", "taxRate": r, "taxAmount": _money(v, currency)}
-                 for (n, c, r), v in sorted(per_rate.items()) if r != 0]
+                 for (n, c, r), v in sorted(per_rate.items()) if r != 0 or v != 0]
         return round_money(excluded, currency), round_money(excluded + tax, currency), items
 
     @staticmethod
@@ -599,7 +1132,8 @@ class BillingService:
         return (await ctx.session.execute(stmt.with_for_update() if lock else stmt)).scalars().first()
 
     async def bill_account(self, ctx: Context, account_id: str, as_of: date | None = None, *,
-                           finalize: bool | None = None) -> dict[str, Any] | None:
+                           finalize: bool | None = None, tax_engine: TaxEngine | None = None,
+                           ) -> dict[str, Any] | None:
         """Bill one account for its cycle date on or before ``as_of`` (today in its time zone): write the draft
         (or recompute it), finalize it when its grace period is over (or when ``finalize`` says so). Returns the
         bill, or None when there is nothing to bill or the bill is already issued."""
@@ -611,7 +1145,8 @@ class BillingService:
         if row is not None and row.state not in DRAFT_STATES:
             return None
         products = await self.products.products_billed_to(ctx, account_id)
-        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None, products)
+        lines = await self.compute(ctx, account, bill_date, settings, row.id if row else None, products,
+                                   tax_engine)
         if not lines and row is None:
             return None
         currency = account.get("currency") or "EUR"
@@ -846,7 +1381,7 @@ class BillingService:
 
 
 async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bill_id: str,
-                   ) -> tuple[bytes, StoredObject]:
+                   accounts: BillingAccounts | None = None) -> tuple[bytes, StoredObject]:
     """The PDF of an issued bill or credit note, rendered once and kept write-once in the object store (key
     ``billing/<tenant>/<bill id>.pdf``, with its SHA-256): every later request gets the same bytes."""
     row = await ctx.session.get(CustomerBill, bill_id)
@@ -862,7 +1397,14 @@ async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bil
         return await store.get(key), found
     lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id))]
     tenant = await ctx.session.get(Tenant, ctx.principal.tenant_id)
-    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id)
+    tz = None
+    if accounts is not None:  # dates on the document: local dates of the account, whoever asks first
+        system = system_context(ctx.principal.tenant_id, ctx.session, ctx.base_url, "billing")
+        try:
+            tz = cycle_of(await accounts.get_billing_account(system, row.billing_account_id))[2]
+        except DomainError:
+            tz = None
+    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id, tz=tz)
     try:
         stored = await store.put(key, data, content_type="application/pdf",
                                  metadata={"bill-no": str(row.number or ""), "tenant": ctx.principal.tenant_id})

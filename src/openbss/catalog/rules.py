@@ -23,6 +23,7 @@ from openbss.catalog.errors import (
     UnknownReference,
 )
 from openbss.platform.tmf.resource import Context, TmfDocument
+from openbss.pricing import charge_models, phases
 from openbss.pricing.money import is_currency, to_decimal
 from openbss.pricing.tiers import Tier, TierError, validate_tiers
 from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
@@ -143,15 +144,22 @@ def check_price(doc: dict[str, Any], where: str = "", *, complete: bool = False)
             raise InvalidPrice(f"'{p}recurringChargePeriodLength' must be at least 1")
         doc.setdefault("billingTiming", "inAdvance")
         doc.setdefault("prorationPolicy", "daily")
+        try:
+            if doc.get("pricePhase") is not None:
+                phases.parse(doc["pricePhase"], f"{p}pricePhase")
+            if doc.get("fixedTermPeriods") is not None:
+                phases.check_fixed_term(doc["fixedTermPeriods"], f"{p}fixedTermPeriods")
+        except phases.PhaseError as exc:
+            raise InvalidPrice(str(exc)) from exc
     else:
-        for attr in ("billingTiming", "prorationPolicy"):
+        for attr in ("billingTiming", "prorationPolicy", "pricePhase", "fixedTermPeriods"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to recurring prices")
     if kind == "usage":
         _check_usage(doc, p, complete)
     else:
         for attr in ("priceTier", "allowance", "tariff", "tierType", "ratingBlock", "rounding", "quotaPolicy",
-                     "chargeSetupWithAllowance", "maximumCharge", "maximumRate", "allowanceRatingBlock"):
+                     "chargeSetupWithAllowance", "maximumCharge", "maximumRate", "allowanceRatingBlock", "chargeModel"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to usage prices")
     if "applicationDuration" in doc:
@@ -290,6 +298,11 @@ def _check_usage(doc: dict[str, Any], p: str, complete: bool) -> None:
             at = f"[{exc.index}]" if exc.index is not None else ""
             raise InvalidPriceTiers(f"'{p}priceTier{at}': {exc}") from exc
     _check_tier_increments(doc, p, unit, tier_type, tiers)
+    if doc.get("chargeModel") is not None:
+        try:
+            charge_models.parse(doc["chargeModel"], f"{p}chargeModel.")
+        except charge_models.ChargeModelError as exc:
+            raise InvalidPrice(str(exc)) from exc
     block = doc.get("ratingBlock")
     if block is not None:
         if doc.get("tariff"):

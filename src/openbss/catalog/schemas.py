@@ -26,6 +26,12 @@ its published schema, ``/tmf-api/schema/OpenBSSProductOfferingPrice.schema.json`
 ``maximumRate``       usage: the most the price (or its tariff's rate) is per ``unitOfMeasure``
 ``quotaPolicy``       usage: online charging's grants: ``{defaultQuota, minimumQuota, validityTime,
                       quotaHoldingTime}`` (quotas as ``Quantity``, times in seconds)
+``pricePhase``        recurring: ``[{name, duration: {amount, units: day | week | month | year}, price |
+                      discountPercentage}]`` from the product's start (a trial, a discounted start), then the price
+``fixedTermPeriods``  recurring: the charge stops after that many charge periods from the product's start
+``chargeModel``       usage: billing prices the period's usage with ``{model: perUnit | graduated | volume | package |
+                      percentage, unitPrice, tiers, packageSize, packagePrice, freeUnits, percentage, fixedFee,
+                      freeTransactions, minimumSpend}`` (``pricing.charge_models``; quantities in ``unitOfMeasure``)
 ``applicationDuration`` discount: how long the alteration applies (TMF ``Duration``, e.g. 3 months)
 
 Tariffs, service and resource specifications are described by ``OpenBSS-CatalogExtensions-v1.swagger.json``.
@@ -98,6 +104,39 @@ class QuotaPolicy(TmfModel):
                                                      "back (Quota-Holding-Time)")
 
 
+class PhaseDuration(TmfModel):
+    amount: int = Field(..., ge=1, description="How many units the phase lasts")
+    units: Literal["day", "week", "month", "year"] = Field(..., description="Unit of the duration")
+
+
+class PricePhase(TmfModel):
+    name: str | None = Field(None, description="What the bill calls the phase (Trial, Welcome offer)")
+    duration: PhaseDuration = Field(..., description="How long the phase lasts, counted from the previous one")
+    price: TmfNumber | None = Field(None, description="The price per charge period during the phase")
+    discountPercentage: TmfNumber | None = Field(None, description="Or a percentage off the price")
+
+
+class ChargeModelTier(TmfModel):
+    fromQuantity: TmfNumber = Field(..., description="First quantity of the tier (inclusive)")
+    toQuantity: TmfNumber | None = Field(None, description="End of the tier (exclusive); absent on the last tier")
+    unitPrice: TmfNumber = Field(..., description="Price per unitOfMeasure within the tier")
+    flatFee: TmfNumber | None = Field(None, description="Charged once when the period's usage enters the tier")
+
+
+class ChargeModel(TmfModel):
+    model: Literal["perUnit", "graduated", "volume", "package", "percentage"] = Field(
+        ..., description="How billing prices a period's usage")
+    unitPrice: TmfNumber | None = Field(None, description="perUnit: price per unitOfMeasure")
+    tiers: list[ChargeModelTier] | None = Field(None, description="graduated, volume: the tiers")
+    packageSize: TmfNumber | None = Field(None, description="package: units per block (a started block is whole)")
+    packagePrice: TmfNumber | None = Field(None, description="package: price per started block")
+    freeUnits: TmfNumber | None = Field(None, description="perUnit, package: units of a period not charged")
+    percentage: TmfNumber | None = Field(None, description="percentage: percent of each transaction's amount")
+    fixedFee: TmfNumber | None = Field(None, description="percentage: fixed fee per transaction")
+    freeTransactions: int | None = Field(None, description="percentage: the period's first transactions are free")
+    minimumSpend: TmfNumber | None = Field(None, description="the least a period costs (a true-up line)")
+
+
 class TariffRef(TmfModel):
     id: str
     href: str | None = None
@@ -124,6 +163,9 @@ POP_EXTENSION: dict[str, Any] = {
     "maximumCharge": (Money | None, Field(None, alias="maximumCharge")),
     "maximumRate": (Money | None, Field(None, alias="maximumRate")),
     "applicationDuration": (Duration | None, Field(None, alias="applicationDuration")),
+    "chargeModel": (ChargeModel | None, Field(None, alias="chargeModel")),
+    "pricePhase": (list[PricePhase] | None, Field(None, alias="pricePhase")),
+    "fixedTermPeriods": (int | None, Field(None, alias="fixedTermPeriods", ge=1)),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}
 

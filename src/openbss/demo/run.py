@@ -77,6 +77,7 @@ def _create_database(directory: Any) -> None:
 
 async def run_demo(settings: Settings, *, host: str | None, port: int | None, console: Console) -> None:
     from openbss.app import create_app
+    from openbss.demo.billing import seed_billing
     from openbss.demo.care import seed_care
     from openbss.demo.catalog import seed_catalog
     from openbss.demo.charging import seed_charging
@@ -106,6 +107,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         if CORPORATE_LINE in owners:
             await seed_corporate_line(services, rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
         await seed_care(services, rt.db, DEMO_TENANT, base)
+        await seed_billing(services, rt.db, DEMO_TENANT, base)
         corporate = await seed_corporate_directory(settings)
     inbox = drop_demo_file(settings.data_dir / INBOX).parent  # collected below, by the watched-directory loop
     settings, providers = with_demo_identity_providers(settings, base)

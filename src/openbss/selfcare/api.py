@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from openbss.platform.errors import DomainError, UnsupportedMediaType
-from openbss.selfcare import service, signin, usage
+from openbss.selfcare import bills, service, signin, usage
 from openbss.selfcare.errors import NotSignedIn, SignInFailed
 from openbss.selfcare.portal import Cached, Portal, portal
 from openbss.selfcare.security import (
@@ -256,3 +256,18 @@ async def usage_document(month: str, request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="usage-{doc.month}.pdf"',
         "ETag": f'"{doc.sha256}"', "X-Checksum-SHA256": doc.sha256,
         "X-Statement-Status": "final" if doc.final else "provisional"})
+
+
+@router.get("/selfcare/api/bills", summary="My bills: issued bills and credit notes, and the amount due")
+async def my_bills(request: Request) -> dict[str, Any]:
+    c = await customer_session(request)
+    return await bills.my_bills(c.portal, c.info)
+
+
+@router.get("/selfcare/api/bills/{bill_id}.pdf", summary="The PDF of one of my bills", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def my_bill_document(bill_id: str, request: Request) -> Response:
+    c = await customer_session(request)
+    data = await bills.bill_pdf(c.portal, c.info, bill_id)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="bill-{bill_id}.pdf"'})

@@ -68,6 +68,28 @@ class ChargingClient:
         except ValueError as exc:
             raise UpstreamUnavailable("the charging system answered something that is not a TMF list") from exc
 
+    async def list_all(self, path: str, params: dict[str, Any], *, party: str, limit: int = 1000,
+                       ) -> list[dict[str, Any]]:
+        """Every item of a TMF list of another OpenBSS API (billing's bills), as the customer ``party``."""
+        out: list[dict[str, Any]] = []
+        while True:
+            page, total = await self._get(path, {**params, "offset": len(out), "limit": PAGE}, party=party)
+            out += page
+            if not page or len(out) >= total or len(out) >= limit:
+                return out[:limit]
+
+    async def get_bytes(self, path: str, *, party: str) -> bytes | None:
+        """A document of another OpenBSS API as the customer ``party``; None when it is not theirs (or absent)."""
+        try:
+            response = await self.http.get(f"{self.base}{path}", headers={
+                "Authorization": f"Bearer {self._token('customer', party)}"},
+                timeout=self.settings.selfcare_charging_timeout_seconds)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"OpenBSS did not answer ({type(exc).__name__})") from exc
+        if response.status_code >= 500:
+            raise UpstreamUnavailable(f"OpenBSS answered {response.status_code}")
+        return response.content if response.status_code == 200 else None
+
     async def buckets(self, party_id: str) -> list[dict[str, Any]]:
         """Every bucket of the customer's lines (money and allowances), live values."""
         out: list[dict[str, Any]] = []

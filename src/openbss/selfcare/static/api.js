@@ -86,4 +86,6 @@ export const api = {
   usage: (month) => request('GET', `${BASE}/api/usage?month=${encodeURIComponent(month)}`),
   loginUrl: (providerId) => `${BASE}/auth/login/${encodeURIComponent(providerId)}`,
   pdfUrl: (month) => `${BASE}/api/usage/${encodeURIComponent(month)}.pdf`,
+  bills: () => request('GET', `${BASE}/api/bills`),
+  billPdfUrl: (id) => `${BASE}/api/bills/${encodeURIComponent(id)}.pdf`,
 };

@@ -5,6 +5,7 @@ import { signinView, linkView } from './view-auth.js';
 import { profileView } from './view-profile.js';
 import { balanceView } from './view-balance.js';
 import { usageView } from './view-usage.js';
+import { billsView } from './view-bills.js';
 
 const ROUTES = {
   '/signin': { view: signinView, access: 'public', title: 'Sign in' },
@@ -12,6 +13,7 @@ const ROUTES = {
   '/profile': { view: profileView, access: 'customer', title: 'Profile', nav: 'profile' },
   '/balance': { view: balanceView, access: 'customer', title: 'Balance', nav: 'balance' },
   '/usage': { view: usageView, access: 'customer', title: 'Usage', nav: 'usage' },
+  '/bills': { view: billsView, access: 'customer', title: 'My bills', nav: 'bills' },
 };
 
 const state = {
