@@ -1,7 +1,7 @@
 """billing: product changes (upgrade, downgrade, cancel, suspend, resume, transfer) with their effective dates
 
 Revision ID: e4b7a2c9d013
-Revises: c7d2e8a1f4b3
+Revises: 5e1b9c3a7d24
 Create Date: 2026-12-04 15:00:00+00:00
 """
 
