@@ -35,6 +35,7 @@ from openbss.platform.db import Database
 from openbss.platform.events.event import Consumer
 from openbss.platform.storage import ObjectStore
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource
+from openbss.platform.tmf.search import Searchable, column_filter
 from openbss.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,13 @@ log = logging.getLogger(__name__)
 SPEC_FILE = "OpenBSS-Collections-v1.swagger.json"
 BASE_PATH = "/api/collections/v1"
 READ = frozenset({"list", "get"})
+#: episodes are written set-based by the scheduler, not through the kit: typed columns serve their filters
+EPISODE_SEARCH = Searchable(side_table=False, columns={
+    "state": column_filter(Episode.state),
+    "billingAccount.id": column_filter(Episode.billing_account_id),
+    "dunningPolicy.id": column_filter(Episode.policy_id),
+    "policyVersion": column_filter(Episode.policy_version),
+})
 EDIT = frozenset({"create", "list", "get", "patch"})
 
 
@@ -82,7 +90,7 @@ def build(settings: Settings, db: Database, *, overdue: Overdue, profiles: Accou
                                  hooks=PolicyRules(), operations=EDIT, customer_operations=frozenset()),
                      TmfResource(path="dunningEpisode", type="DunningEpisode", table=Episode, state_field="state",
                                  create_definition="DunningEpisode", update_definition="DunningEpisode",
-                                 operations=READ, customer_operations=frozenset()),
+                                 operations=READ, customer_operations=frozenset(), searchable=EPISODE_SEARCH),
                      TmfResource(path="promiseToPay", type="PromiseToPay", table=Promise, hooks=PromiseRules(),
                                  state_field="state", operations=EDIT, customer_operations=frozenset()),
                      TmfResource(path="paymentPlan", type="PaymentPlan", table=PaymentPlan, hooks=PlanRules(),
