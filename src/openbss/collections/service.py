@@ -196,7 +196,7 @@ def in_quiet_hours(quiet: dict[str, Any] | None, now: datetime, default_tz: str 
     return datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
 
 
-def validate_steps(steps: list[dict[str, Any]], *, write_off: bool) -> None:
+def validate_steps(steps: list[dict[str, Any]], *, write_off: bool, late_fee: bool = True) -> None:
     """The rules of a policy's steps the specification cannot say."""
     if not steps:
         raise InvalidCollections("'dunningStep' must hold at least one step")
@@ -240,6 +240,9 @@ def validate_steps(steps: list[dict[str, Any]], *, write_off: bool) -> None:
                     raise InvalidCollections(f"'{where}.quietHours.timeZone': '{q['timeZone']}' is not a time "
                                              "zone") from exc
         if action == "lateFee":
+            if not late_fee:
+                raise InvalidCollections(f"'{where}': late fees are not available in this installation (billing "
+                                         "has no manual charges)")
             if not s.get("fee"):
                 raise InvalidCollections(f"'{where}.fee': a late fee step names its amount ({{unit, value}})")
             _check_money(s["fee"], f"{where}.fee")
@@ -267,10 +270,12 @@ class PolicyService(ResourceService):
     """``dunningPolicy``: create and change write a new version of the steps; running episodes keep theirs."""
 
     write_off_available: bool = False
+    late_fee_available: bool = False
     accounts: BillingAccounts | None = None
 
     async def _columns(self, ctx: Context, doc: dict[str, Any], policy_id: str) -> dict[str, Any]:
-        validate_steps(doc.get("dunningStep") or [], write_off=self.write_off_available)
+        validate_steps(doc.get("dunningStep") or [], write_off=self.write_off_available,
+                       late_fee=self.late_fee_available)
         if doc.get("isDefault") and (doc.get("segment") or doc.get("customerCategory")):
             raise InvalidCollections("a default policy applies to every account: no 'segment' or "
                                      "'customerCategory'")
@@ -318,7 +323,6 @@ class PolicyService(ResourceService):
             raise InvalidCollections("'version' is set by the server (every change of the steps raises it)")
         before = await self.get(ctx, resource_id)
         new_version = int(before.get("version") or 1) + (1 if "dunningStep" in changes else 0)
-        changes = {**changes, "version": new_version}
         rendered = await super().patch(ctx, resource_id, changes)
         columns = await self._columns(ctx, rendered, resource_id)
         if columns["is_default"]:
@@ -334,8 +338,11 @@ class PolicyService(ResourceService):
 
 
 class PolicyRules(ResourceHooks):
+    """The server sets ``version`` (raised by a change of the steps) and ``lastUpdate``."""
+
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
+        merged["version"] = int(current.get("version") or 1) + (1 if "dunningStep" in changes else 0)
         merged["lastUpdate"] = format_datetime(utcnow())
 
 

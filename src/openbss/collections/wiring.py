@@ -102,6 +102,7 @@ def build(settings: Settings, db: Database, *, overdue: Overdue, profiles: Accou
     policies = PolicyService(api, api.resource("dunningPolicy"))
     policies.accounts = accounts
     policies.write_off_available = write_offs is not None
+    policies.late_fee_available = charges is not None
     episodes = EpisodeService(api, api.resource("dunningEpisode"))
     promises = PromiseService(api, api.resource("promiseToPay"))
     plans = PlanService(api, api.resource("paymentPlan"))
