@@ -49,7 +49,8 @@ EPISODE_SEARCH = Searchable(side_table=False, columns={
     "billingAccount.id": column_filter(Episode.billing_account_id),
     "dunningPolicy.id": column_filter(Episode.policy_id),
     "policyVersion": column_filter(Episode.policy_version),
-})
+}, unsupported={"pausedUntil": "it is computed when read (from the promises and plans of the episode)",
+                "overdueAmount.value": "it is computed when read (what is overdue now)"})
 EDIT = frozenset({"create", "list", "get", "patch"})
 
 
