@@ -978,65 +978,6 @@ def rating_report(tenant: Annotated[str, typer.Option(help="Tenant id")]) -> Non
     del server
 
 
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
-
-
-@finance_app.command("report")
-def finance_report(
-    name: Annotated[str, typer.Argument(help="trialBalance, arAging or cashReceipts")],
-    tenant: Annotated[str, typer.Option(help="Tenant id")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the report (YYYY-MM-DD; default today)")]
-    = None,
-    start: Annotated[str | None, typer.Option(help="First day of a period report (cashReceipts)")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write CSV here (default: a table on standard output)")] = None,
-) -> None:
-    """A finance report of a tenant, as a table or a CSV file."""
-    from datetime import date
-
-    from rich.table import Table
-
-    from openbss.payments import reports
-    from openbss.platform.runtime import Runtime
-
-    if name not in reports.REPORTS:
-        console.print(f"[red]no report {name!r}: {', '.join(reports.REPORTS)}[/]")
-        raise typer.Exit(2)
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-        first = date.fromisoformat(start) if start else None
-    except ValueError as exc:
-        console.print("[red]--as-of and --start are dates (YYYY-MM-DD)[/]")
-        raise typer.Exit(2) from exc
-    _use_embedded_if_needed(_settings())
-    settings = get_settings()
-
-    async def run() -> list[dict[str, Any]]:
-        rt = Runtime.build(settings)
-        try:
-            async with rt.db.transaction(tenant) as session:
-                return await reports.report(session, name, day, first)
-        finally:
-            await rt.close()
-
-    with console.status(f"computing {name}…"):
-        rows = asyncio.run(run())
-    if out is not None:
-        out.write_text(reports.to_csv(rows))
-        console.print(f"{len(rows)} rows written to {out}")
-        return
-    table = Table(title=f"{name} as of {day}")
-    for column in rows[0] if rows else ["(empty)"]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    console.print(table)
-
-
 collections_app = typer.Typer(help="Collections (dunning).", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 
@@ -1131,3 +1072,63 @@ def collections_report(
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
     console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+
+@finance_app.command("report")
+def finance_report(
+    name: Annotated[str, typer.Argument(help="trialBalance, arAging or cashReceipts")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the report (YYYY-MM-DD; default today)")]
+    = None,
+    start: Annotated[str | None, typer.Option(help="First day of a period report (cashReceipts)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write CSV here (default: a table on standard output)")] = None,
+) -> None:
+    """A finance report of a tenant, as a table or a CSV file."""
+    from datetime import date
+
+    from rich.table import Table
+
+    from openbss.payments import reports
+    from openbss.platform.runtime import Runtime
+
+    if name not in reports.REPORTS:
+        console.print(f"[red]no report {name!r}: {', '.join(reports.REPORTS)}[/]")
+        raise typer.Exit(2)
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+        first = date.fromisoformat(start) if start else None
+    except ValueError as exc:
+        console.print("[red]--as-of and --start are dates (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from exc
+    _use_embedded_if_needed(_settings())
+    settings = get_settings()
+
+    async def run() -> list[dict[str, Any]]:
+        rt = Runtime.build(settings)
+        try:
+            async with rt.db.transaction(tenant) as session:
+                return await reports.report(session, name, day, first)
+        finally:
+            await rt.close()
+
+    with console.status(f"computing {name}…"):
+        rows = asyncio.run(run())
+    if out is not None:
+        out.write_text(reports.to_csv(rows))
+        console.print(f"{len(rows)} rows written to {out}")
+        return
+    table = Table(title=f"{name} as of {day}")
+    for column in rows[0] if rows else ["(empty)"]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(v) for v in row.values()])
+    console.print(table)
+
