@@ -1,4 +1,4 @@
-"""collections: dunning policies (versioned), episodes (one open per account), step executions (once per
+"""collections and billing's manual charges: dunning policies (versioned), episodes (one open per account), step executions (once per
 episode and step), exclusions, promises to pay, payment plans
 
 Revision ID: 162e20675270
@@ -150,6 +150,26 @@ def upgrade() -> None:
                     sa.Column('next_due_date', sa.Date(), nullable=True))
     op.create_index('ix_collections_payment_plan_active', 'collections_payment_plan',
                     ['tenant_id', 'billing_account_id'], postgresql_where=sa.text("state = 'active'"))
+    op.create_table(
+        'billing_manual_charge',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('billing_account_id', sa.String(length=64), nullable=False),
+        sa.Column('amount', MONEY, nullable=False),
+        sa.Column('currency', sa.String(length=3), nullable=False),
+        sa.Column('reason_code', sa.String(length=50), nullable=False),
+        sa.Column('description', sa.String(length=200), nullable=False),
+        sa.Column('reference', sa.String(length=200), nullable=False),
+        sa.Column('charge_date', sa.Date(), nullable=False),
+        sa.Column('created_by', sa.String(length=200), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        *_tenant('billing_manual_charge'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_manual_charge')),
+        sa.UniqueConstraint('tenant_id', 'reference', name='uq_billing_manual_charge_reference'),
+    )
+    op.create_index(op.f('ix_billing_manual_charge_tenant_id'), 'billing_manual_charge', ['tenant_id'])
+    op.create_index('ix_billing_manual_charge_account', 'billing_manual_charge', ['billing_account_id', 'charge_date'])
+    for stmt in tenant_rls_sql('billing_manual_charge'):
+        op.execute(stmt)
     # the scheduler finds the tenants with a policy in the system scope; the rest is the tenant's only
     for stmt in tenant_rls_sql('collections_dunning_policy', system_access=True):
         op.execute(stmt)
@@ -161,6 +181,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('billing_manual_charge')
     for table in ('collections_payment_plan', 'collections_promise', 'collections_exclusion',
                   'collections_step_execution', 'collections_episode', 'collections_policy_assignment',
                   'collections_policy_version', 'collections_dunning_policy'):

@@ -166,7 +166,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     write_offs = cast(WriteOffs, payments.service) if hasattr(payments.service, "write_off") else None
     collections = collections_wiring.build(
         settings, runtime.db, overdue=OverdueQueries(), profiles=AccountProfiles(), accounts=account.service,
-        products=inventory.service, orders=ordering.service, payments=payments.service, charges=None,
+        products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
         write_offs=write_offs, store=billing.documents)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)

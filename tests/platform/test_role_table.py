@@ -40,6 +40,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("PATCH", "/billing/v1/settings"): ("billing:write",),
     ("POST", "/billing/v1/creditNote"): ("billing:write",),
     ("POST", "/billing/v1/taxRate"): ("billing:write",),
+    ("POST", "/billing/v1/charge"): ("billing:write",),
     ("POST", "/tmf-api/paymentMethod/v4/paymentMethod"): ("payments:write",),
     ("POST", "/tmf-api/paymentManagement/v4/payment"): ("payments:write",),
     ("POST", "/tmf-api/paymentManagement/v4/refund"): ("payments:write",),

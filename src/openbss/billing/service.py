@@ -33,7 +33,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from openbss.billing import document
+from openbss.billing import adjustments, document
 from openbss.billing.errors import BillIssued, InvalidBilling
 from openbss.billing.models import AppliedRate, BillingSettings, CustomerBill, NumberCounter, TaxRateRow, UsageItem
 from openbss.charging.service import RatedUsage
@@ -321,8 +321,20 @@ class BillingService:
         for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id):
             ln.inclusive = inclusive
             lines.append(ln)
+        for mc in await adjustments.charges_until(ctx.session, account["id"], bill_date):  # manual charges
+            if mc.currency == currency and (f"manual|{mc.id}", mc.charge_date) not in billed:
+                lines.append(Line(f"manual|{mc.id}", "oneTimeCharge" if mc.amount > 0 else "productAlteration",
+                                  mc.description, mc.charge_date, mc.charge_date, mc.amount, Decimal(0), None,
+                                  {"reasonCode": mc.reason_code}))
         self.apply_taxes(account, bill_date, settings, table, lines, currency)
         return lines
+
+    async def add_charge(self, ctx: Context, *, billing_account_id: str, amount: Decimal, currency: str,
+                         reason_code: str, description: str, reference: str) -> dict[str, Any]:
+        """A manual one-off charge (negative: an adjustment) on the account's next bill (``billing.adjustments``)."""
+        return await adjustments.add_charge(ctx, self.accounts, billing_account_id=billing_account_id, amount=amount,
+                                            currency=currency, reason_code=reason_code, description=description,
+                                            reference=reference)
 
     async def tax_table(self, ctx: Context) -> list[TaxRate]:
         rows = (await ctx.session.execute(select(TaxRateRow).order_by(TaxRateRow.id))).scalars().all()
