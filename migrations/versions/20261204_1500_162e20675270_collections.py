@@ -125,7 +125,9 @@ def upgrade() -> None:
     op.create_index(op.f('ix_collections_step_execution_tenant_id'), 'collections_step_execution', ['tenant_id'])
     op.create_index(op.f('ix_collections_step_execution_episode_id'), 'collections_step_execution',
                     ['episode_id'])
-    op.create_index('ix_collections_step_claimed', 'collections_step_execution', ['state', 'lease_until'],
+    op.create_index('ix_collections_step_claimed', 'collections_step_execution', ['lease_until'],
+                    postgresql_where=sa.text("state = 'claimed'"))
+    op.create_index('ix_collections_step_claimed_episode', 'collections_step_execution', ['episode_id'],
                     postgresql_where=sa.text("state = 'claimed'"))
     op.create_index('ix_collections_step_executed', 'collections_step_execution', ['tenant_id', 'finished_at'])
     _document_table('collections_exclusion',

@@ -119,7 +119,8 @@ class Episode(TmfDocument, Base):
 class StepExecution(TenantScoped, Base):
     __tablename__ = "collections_step_execution"
     __table_args__ = (UniqueConstraint("episode_id", "step", name="uq_collections_step_once"),
-                      Index("ix_collections_step_claimed", "state", "lease_until",
+                      Index("ix_collections_step_claimed", "lease_until", postgresql_where=text("state = 'claimed'")),
+                      Index("ix_collections_step_claimed_episode", "episode_id",
                             postgresql_where=text("state = 'claimed'")),
                       Index("ix_collections_step_executed", "tenant_id", "finished_at"))
 

@@ -1100,15 +1100,16 @@ WITH due AS (
            d.overdue_amount, :lease
     FROM due d
     ON CONFLICT ON CONSTRAINT uq_collections_step_once DO NOTHING
-    RETURNING id, episode_id, step, action
+    RETURNING id, episode_id, step, action, amount
 ), advanced AS (
     UPDATE collections_episode e SET next_step = c.step + 1
     FROM claimed c WHERE e.id = c.episode_id
     RETURNING e.id
 )
-SELECT c.id, c.episode_id, c.step, c.action, d.billing_account_id, d.definition, d.overdue_amount AS amount,
-       d.currency, (:today - d.oldest_due_date) AS days_past_due
-FROM claimed c JOIN due d ON d.id = c.episode_id
+SELECT c.id, c.episode_id, c.step, c.action, e.billing_account_id, v.steps -> c.step AS definition,
+       c.amount, e.currency, (:today - e.oldest_due_date) AS days_past_due
+FROM claimed c JOIN collections_episode e ON e.id = c.episode_id
+JOIN collections_policy_version v ON v.policy_id = e.policy_id AND v.version = e.policy_version
 """
 
 STALE_SQL = """
