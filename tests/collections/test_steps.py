@@ -208,3 +208,32 @@ async def test_bad_inputs_are_refused_and_nothing_is_written(rt: Any, client: An
     # a customer has no access; an agent cannot run the scheduler? (agents may: collections:write)
     r = await client.get(f"{API}/dunningPolicy", headers=bearer(tenant, "network_ops"))
     assert r.status_code == 403
+
+
+async def test_a_payment_plan_pauses_until_an_instalment_is_missed(rt: Any, client: Any) -> None:
+    tenant = await make_tenant(rt, "dun")
+    h = bearer(tenant, "csr_agent")
+    await policy(client, bearer(tenant, "billing_ops"), [reminder(0), reminder(3)])
+    [a] = await accounts(client, tenant, 1)
+    await overdue(rt, tenant, a["id"], "300", days=1)
+    svc = session_services().collections.service
+    await svc.run_tenant(tenant)
+    first, second = TODAY + timedelta(days=5), TODAY + timedelta(days=35)
+    r = await client.post(f"{API}/paymentPlan", headers=h, json={"billingAccount": {"id": a["id"]}, "instalment": [
+        {"dueDate": first.isoformat(), "amount": {"unit": "EUR", "value": 150}},
+        {"dueDate": second.isoformat(), "amount": {"unit": "EUR", "value": 150}}]})
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert plan["state"] == "active" and plan["totalAmount"] == {"unit": "EUR", "value": 300.0}
+    conflict = await client.post(f"{API}/paymentPlan", headers=h, json={"billingAccount": {"id": a["id"]},
+                                                                       "instalment": plan["instalment"]})
+    assert conflict.status_code == 409
+    await paid(rt, tenant, a["id"], None, "150")  # the first instalment, on time (credit: not yet allocated)
+    await svc.run_tenant(tenant, first + timedelta(days=1))
+    assert [e.step for e in await executions(rt, tenant)] == [0]  # paused while the plan is kept
+    assert (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=h)).json()["state"] == "active"
+    await svc.run_tenant(tenant, second + timedelta(days=1))  # the second instalment never came
+    doc = (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=h)).json()
+    assert doc["state"] == "broken"
+    assert [i["state"] for i in doc["instalment"]] == ["paid", "missed"]
+    assert [e.step for e in await executions(rt, tenant)] == [0, 1]  # the episode went on
