@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from openbss.platform.events.outbox import OutboxEvent
+from openbss.platform.tmf.hub import HubDelivery
 from tests.collections.helpers import (
     API,
     TODAY,
@@ -22,7 +23,7 @@ from tests.collections.helpers import (
     policy,
     reminder,
 )
-from tests.conftest import bearer, make_tenant, session_services
+from tests.conftest import bearer, deliver_all, make_tenant, session_services
 
 
 async def test_two_concurrent_schedulers_take_each_step_once(rt: Any, client: Any) -> None:
@@ -89,6 +90,12 @@ async def test_minimum_amount_and_exclusions_hold_steps_back(rt: Any, client: An
 async def test_payment_closes_the_episode_and_a_partial_one_refreshes_it(rt: Any, client: Any) -> None:
     tenant = await make_tenant(rt, "dun")
     h = bearer(tenant, "billing_ops")
+    for query in ("eventType=DunningStepExecutedEvent", "eventType=DunningEpisodeClosedEvent"):
+        r = await client.post(f"{API}/hub", json={"callback": "http://127.0.0.1:9/cb", "query": query}, headers=h)
+        assert r.status_code == 201, r.text
+    r = await client.post(f"{API}/hub", json={"callback": "http://127.0.0.1:9/cb", "query": "eventType=Nope"},
+                          headers=h)
+    assert r.status_code == 400 and "DunningEpisodeClosedEvent" in r.json()["message"]
     await policy(client, h, [reminder(0), reminder(30)])
     [a] = await accounts(client, tenant, 1)
     bill = await overdue(rt, tenant, a["id"], "100", days=2)
@@ -106,6 +113,10 @@ async def test_payment_closes_the_episode_and_a_partial_one_refreshes_it(rt: Any
         closed = (await s.execute(select(OutboxEvent.envelope).where(
             OutboxEvent.event_type == "DunningEpisodeClosedEvent"))).scalars().all()
     assert [e["event"]["dunningEpisode"]["id"] for e in closed] == [ep.id]
+    await deliver_all(rt)  # the hub's subscribers get both events
+    async with rt.db.transaction(tenant) as s:
+        delivered = (await s.execute(select(HubDelivery.event_type))).scalars().all()
+    assert sorted(delivered) == ["DunningEpisodeClosedEvent", "DunningStepExecutedEvent"]
     r = await client.get(f"{API}/report/cureRate", headers=h)
     assert r.status_code == 200 and r.json() == [{"opened": 1, "cured": 1, "writtenOff": 0, "stillOpen": 0,
                                                   "cureRate": 1.0}]

@@ -54,6 +54,13 @@ EPISODE_SEARCH = Searchable(side_table=False, columns={
 EDIT = frozenset({"create", "list", "get", "patch"})
 
 
+class CollectionsApi(TmfApi):
+    """The kit's API, announcing collections' own events too (hub subscriptions may filter on them)."""
+
+    def event_types(self) -> set[str]:
+        return super().event_types() | set(events.DOMAIN_EVENTS)
+
+
 @dataclass(frozen=True)
 class CollectionsServices:
     service: CollectionsService
@@ -85,7 +92,7 @@ class CollectionsServices:
 def build(settings: Settings, db: Database, *, overdue: Overdue, profiles: AccountProfiles,
           accounts: BillingAccounts, products: Products, orders: Orders, payments: Payments,
           charges: Charges | None, write_offs: WriteOffs | None, store: ObjectStore) -> CollectionsServices:
-    api = TmfApi(name=events.API, title="Collections (dunning)", spec_file=SPEC_FILE, permission="collections",
+    api = CollectionsApi(name=events.API, title="Collections (dunning)", spec_file=SPEC_FILE, permission="collections",
                  base_path=BASE_PATH, resources=[
                      TmfResource(path="dunningPolicy", type="DunningPolicy", table=DunningPolicy,
                                  hooks=PolicyRules(), operations=EDIT, customer_operations=frozenset()),
