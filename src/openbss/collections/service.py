@@ -1103,13 +1103,12 @@ WITH due AS (
     RETURNING id, episode_id, step, action, amount
 ), advanced AS (
     UPDATE collections_episode e SET next_step = c.step + 1
-    FROM claimed c WHERE e.id = c.episode_id
-    RETURNING e.id
+    FROM claimed c, collections_policy_version v
+    WHERE e.id = c.episode_id AND v.policy_id = e.policy_id AND v.version = e.policy_version
+    RETURNING c.id, c.episode_id, c.step, c.action, e.billing_account_id, v.steps -> c.step AS definition,
+              c.amount, e.currency, (CAST(:today AS date) - e.oldest_due_date) AS days_past_due
 )
-SELECT c.id, c.episode_id, c.step, c.action, e.billing_account_id, v.steps -> c.step AS definition,
-       c.amount, e.currency, (:today - e.oldest_due_date) AS days_past_due
-FROM claimed c JOIN collections_episode e ON e.id = c.episode_id
-JOIN collections_policy_version v ON v.policy_id = e.policy_id AND v.version = e.policy_version
+SELECT * FROM advanced
 """
 
 STALE_SQL = """
