@@ -639,8 +639,9 @@ class CollectionsService:
                .outerjoin(prof, prof.c.billing_account_id == ov.c.billing_account_id)
                .outerjoin(assigned, assigned.c.billing_account_id == ov.c.billing_account_id)
                .join(chosen, literal(True))
-               .where(~select(Episode.id).where(Episode.billing_account_id == ov.c.billing_account_id,
-                                                Episode.state == "open").exists())).subquery()
+               # NOT IN (hashed once), not a correlated NOT EXISTS: not index-assisted under row-level security
+               .where(ov.c.billing_account_id.not_in(select(Episode.billing_account_id)
+                                                     .where(Episode.state == "open")))).subquery()
         new_id = episode_id.label("id")
         body = func.jsonb_build_object(
             "@type", "DunningEpisode", "state", "open",
@@ -667,7 +668,7 @@ class CollectionsService:
                        oldest_due_date=ov.c.oldest_due_date, next_check=now))
         report.refreshed = cast(CursorResult[Any], await s.execute(upd)).rowcount or 0
         # 3. close what is paid
-        gone = ~select(ov.c.billing_account_id).where(ov.c.billing_account_id == Episode.billing_account_id).exists()
+        gone = Episode.billing_account_id.not_in(select(ov.c.billing_account_id))
         closing = select(Episode.id).where(Episode.state == "open", gone)
         if account_id is not None:
             closing = closing.where(Episode.billing_account_id == account_id)
@@ -1087,9 +1088,11 @@ WITH due AS (
             SELECT (m ->> 'value')::numeric FROM jsonb_array_elements(
                 COALESCE(v.steps -> e.next_step -> 'minimumAmount', '[]'::jsonb)) m
             WHERE m ->> 'unit' = e.currency LIMIT 1), 0)
-      AND NOT EXISTS (SELECT 1 FROM collections_exclusion x WHERE x.billing_account_id = e.billing_account_id
-                      AND (x.valid_until IS NULL OR x.valid_until >= :today))
-      AND NOT EXISTS (SELECT 1 FROM collections_step_execution s WHERE s.episode_id = e.id AND s.state = 'claimed')
+      -- NOT IN over small sets (hashed once), not a correlated NOT EXISTS: under row-level security the
+      -- latter is not index-assisted and turns quadratic
+      AND e.billing_account_id NOT IN (SELECT x.billing_account_id FROM collections_exclusion x
+                                       WHERE x.valid_until IS NULL OR x.valid_until >= :today)
+      AND e.id NOT IN (SELECT s.episode_id FROM collections_step_execution s WHERE s.state = 'claimed')
     ORDER BY e.next_check
     LIMIT :limit
     FOR UPDATE OF e SKIP LOCKED
