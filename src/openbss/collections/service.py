@@ -77,9 +77,9 @@ LATE_FEE_REASON = "LATE_FEE"
 class Overdue(Protocol):
     """Payments' view of what is owed, as SQL (``payments.overdue``)."""
 
-    def overdue_select(self, as_of: date) -> Select[Any]: ...
+    def overdue_select(self, as_of: date, account_id: str | None = None) -> Select[Any]: ...
 
-    def received_select(self) -> Select[Any]: ...
+    def received_select(self, account_id: str | None = None) -> Select[Any]: ...
 
 
 class AccountProfiles(Protocol):
@@ -419,8 +419,8 @@ class AccountScoped(ResourceService):
 
     async def received(self, ctx: Context, account_id: str) -> Decimal:
         assert self.overdue is not None
-        sub = self.overdue.received_select().subquery()
-        value = await ctx.session.scalar(select(sub.c.received).where(sub.c.billing_account_id == account_id))
+        sub = self.overdue.received_select(account_id).subquery()
+        value = await ctx.session.scalar(select(sub.c.received))
         return Decimal(value or 0)
 
     async def open_episode(self, ctx: Context, account_id: str) -> Episode | None:
@@ -610,12 +610,7 @@ class CollectionsService:
         when named: what the event consumers do)."""
         report = Report()
         s = ctx.session
-        ov_q = self.overdue.overdue_select(as_of)
-        if account_id is not None:
-            inner = ov_q.subquery()
-            ov = select(inner).where(inner.c.billing_account_id == account_id).subquery()
-        else:
-            ov = ov_q.subquery()
+        ov = self.overdue.overdue_select(as_of, account_id).subquery()
         prof = self.profiles.profile_select().subquery()
         assigned = select(PolicyAssignment.billing_account_id, PolicyAssignment.policy_id).subquery()
         rank = case((DunningPolicy.id == assigned.c.policy_id, 0),
@@ -681,26 +676,27 @@ class CollectionsService:
         return report
 
     async def _promises(self, ctx: Context, as_of: date, account_id: str | None) -> tuple[int, int]:
+        """Pending promises paid (kept), or past their date unpaid (broken: the episode goes on at its next
+        step). One small query per pending promise: promises are few next to the accounts."""
         s = ctx.session
-        rec = self.overdue.received_select().subquery()
-        received = func.coalesce(select(rec.c.received).where(rec.c.billing_account_id == Promise.billing_account_id)
-                                 .scalar_subquery(), 0)
-        base = [Promise.state == "pending"]
+        stmt = select(Promise).where(Promise.state == "pending")
         if account_id is not None:
-            base.append(Promise.billing_account_id == account_id)
-        kept = (await s.execute(select(Promise.id).where(*base, received >= Promise.received_before + Promise.amount)
-                                .with_for_update(skip_locked=True))).scalars().all()
-        for pid in kept:
-            await self._promise_state(ctx, pid, "kept")
-        broken = (await s.execute(select(Promise.id, Promise.episode_id).where(
-            *base, Promise.promised_date < as_of, received < Promise.received_before + Promise.amount)
-            .with_for_update(skip_locked=True))).all()
-        for pid, eid in broken:
-            await self._promise_state(ctx, pid, "broken")
-            if eid:  # the episode goes on at its next step
-                await s.execute(update(Episode).where(Episode.id == eid, Episode.state == "open").values(
-                    paused_until=None, next_check=utcnow()))
-        return len(kept), len(broken)
+            stmt = stmt.where(Promise.billing_account_id == account_id)
+        kept = broken = 0
+        for promise in (await s.execute(stmt.with_for_update(skip_locked=True))).scalars().all():
+            sub = self.overdue.received_select(promise.billing_account_id).subquery()
+            received = Decimal(await s.scalar(select(sub.c.received)) or 0)
+            if received >= promise.received_before + promise.amount:
+                await self._promise_state(ctx, promise.id, "kept")
+                kept += 1
+            elif promise.promised_date < as_of:
+                await self._promise_state(ctx, promise.id, "broken")
+                broken += 1
+                if promise.episode_id:
+                    await s.execute(update(Episode).where(Episode.id == promise.episode_id,
+                                                          Episode.state == "open").values(
+                        paused_until=None, next_check=utcnow()))
+        return kept, broken
 
     async def _promise_state(self, ctx: Context, promise_id: str, state: str) -> None:
         promises = self.promises
@@ -717,9 +713,8 @@ class CollectionsService:
         if account_id is not None:
             stmt = stmt.where(PaymentPlan.billing_account_id == account_id)
         for plan in (await s.execute(stmt.with_for_update(skip_locked=True))).scalars().all():
-            sub = self.overdue.received_select().subquery()
-            received = Decimal(await s.scalar(select(sub.c.received).where(
-                sub.c.billing_account_id == plan.billing_account_id)) or 0) - plan.received_before
+            sub = self.overdue.received_select(plan.billing_account_id).subquery()
+            received = Decimal(await s.scalar(select(sub.c.received)) or 0) - plan.received_before
             doc = dict(plan.body)
             due_so_far = Decimal(0)
             state = "active"
