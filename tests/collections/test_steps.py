@@ -4,11 +4,12 @@ with two schedulers at the same time), excluded accounts are never actioned, pro
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from openbss.collections.models import StepExecution
 from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.tmf.hub import HubDelivery
 from tests.collections.helpers import (
@@ -248,3 +249,39 @@ async def test_a_payment_plan_pauses_until_an_instalment_is_missed(rt: Any, clie
     assert doc["state"] == "broken"
     assert [i["state"] for i in doc["instalment"]] == ["paid", "missed"]
     assert [e.step for e in await executions(rt, tenant)] == [0, 1]  # the episode went on
+
+
+async def test_a_step_that_breaks_is_left_claimed_and_taken_again_once(rt: Any, client: Any) -> None:
+    """An unexpected error (a domain down) leaves the step claimed without stopping the others; after its lease
+    another round takes it, once."""
+    tenant = await make_tenant(rt, "dun")
+    h = bearer(tenant, "billing_ops")
+    await policy(client, h, [reminder(0)])
+    broken, fine = await accounts(client, tenant, 2)
+    for a in (broken, fine):
+        await overdue(rt, tenant, a["id"], "20", days=1)
+    svc = session_services().collections.service
+    real = svc.accounts
+
+    class Flaky:
+        async def get_billing_account(self, ctx: Any, account_id: str) -> dict[str, Any]:
+            if account_id == broken["id"]:
+                raise RuntimeError("account service unavailable")
+            return await real.get_billing_account(ctx, account_id)
+
+    svc.accounts = Flaky()
+    try:
+        report = await svc.run_tenant(tenant)
+    finally:
+        svc.accounts = real
+    assert report.done == 1 and report.deferred == 1
+    assert sorted(e.state for e in await executions(rt, tenant)) == ["claimed", "done"]
+    assert (await svc.run_tenant(tenant)).claimed == 0  # within its lease: nobody takes it
+    async with rt.db.transaction(tenant) as s:  # the lease runs out
+        await s.execute(update(StepExecution).where(StepExecution.state == "claimed").values(
+            lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    report = await svc.run_tenant(tenant)
+    assert report.claimed == 1 and report.done == 1
+    rows = await executions(rt, tenant)
+    assert [r.state for r in rows] == ["done", "done"] and sorted(r.attempts for r in rows) == [1, 2]
+    assert await messages(rt, tenant) == 2

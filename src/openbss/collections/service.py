@@ -1046,7 +1046,11 @@ class CollectionsService:
                 break
             report.claimed += len(claimed)
             for c in claimed:
-                state = await self.act(c)
+                try:
+                    state = await self.act(c)
+                except Exception:  # logged by act; left claimed, taken again after its lease
+                    report.deferred += 1
+                    continue
                 if state == "claimed":
                     report.deferred += 1
                 else:
