@@ -61,6 +61,13 @@ async def test_two_concurrent_schedulers_take_each_step_once(rt: Any, client: An
     r = await client.get(f"{API}/dunningEpisode", params={"state": "open", "limit": 5, "fields": "state"},
                          headers=h)
     assert r.status_code == 200 and r.headers["X-Total-Count"] == "12" and len(r.json()) == 5
+    r = await client.get(f"{API}/report/inCollection", headers=h)
+    assert r.json() == [{"nextStep": 3, "stepName": "reminder day 60", "segment": "residential", "currency": "EUR",
+                         "accounts": 12, "overdue": 480.0}]
+    r = await client.get(f"{API}/report/inCollection", params={"format": "csv"}, headers=h)
+    assert r.headers["content-type"].startswith("text/csv") and "reminder day 60" in r.text
+    r = await client.get(f"{API}/report/nope", headers=h)
+    assert r.status_code == 404 and "inCollection" in r.json()["message"]
 
 
 async def test_minimum_amount_and_exclusions_hold_steps_back(rt: Any, client: Any) -> None:
@@ -118,6 +125,8 @@ async def test_payment_closes_the_episode_and_a_partial_one_refreshes_it(rt: Any
     async with rt.db.transaction(tenant) as s:
         delivered = (await s.execute(select(HubDelivery.event_type))).scalars().all()
     assert sorted(delivered) == ["DunningEpisodeClosedEvent", "DunningStepExecutedEvent"]
+    r = await client.get(f"{API}/report/recoveredByStep", headers=h)
+    assert r.json() == [{"lastAction": "reminder", "currency": "EUR", "episodes": 1, "recovered": 100.0}]
     r = await client.get(f"{API}/report/cureRate", headers=h)
     assert r.status_code == 200 and r.json() == [{"opened": 1, "cured": 1, "writtenOff": 0, "stillOpen": 0,
                                                   "cureRate": 1.0}]
