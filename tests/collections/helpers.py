@@ -76,3 +76,17 @@ async def messages(rt: Any, tenant: str) -> int:
         return int(await s.scalar(select(func.count()).select_from(OutboundMessage).where(
             OutboundMessage.purpose == "dunning")) or 0)
 
+
+
+def assert_spec(definition: str, doc: Any) -> None:
+    """``doc`` is valid against ``OpenBSS-Collections-v1.swagger.json``'s ``definition``."""
+    import json
+
+    from jsonschema import Draft4Validator
+
+    from openbss.platform.tmf.spec import SPEC_DIR
+
+    spec = json.loads((SPEC_DIR / "OpenBSS-Collections-v1.swagger.json").read_text())
+    schema = {"definitions": spec["definitions"], "$ref": f"#/definitions/{definition}"}
+    errors = sorted(Draft4Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]

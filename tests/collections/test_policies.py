@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openbss.collections.service import in_quiet_hours
-from tests.collections.helpers import API, episodes, overdue, policy, reminder
+from tests.collections.helpers import API, assert_spec, episodes, overdue, policy, reminder
 from tests.conftest import bearer, make_tenant, session_services
 from tests.customer.helpers import make_billing_account, make_customer, make_individual
 
@@ -48,6 +48,7 @@ async def test_policy_choice_and_versions(rt: Any, client: Any) -> None:
     r = await client.patch(f"{API}/dunningPolicy/{default['id']}", json={"dunningStep": [reminder(0), reminder(9)]},
                            headers={**h, "Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    assert_spec("DunningPolicy", r.json())
     r = await client.patch(f"{API}/dunningPolicy/{default['id']}", json={"description": "wording only"},
                            headers={**h, "Content-Type": "application/merge-patch+json"})
     assert r.json()["version"] == 2  # no change of the steps: no new version

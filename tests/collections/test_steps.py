@@ -16,6 +16,7 @@ from tests.collections.helpers import (
     API,
     TODAY,
     accounts,
+    assert_spec,
     episodes,
     executions,
     messages,
@@ -58,6 +59,7 @@ async def test_two_concurrent_schedulers_take_each_step_once(rt: Any, client: An
     assert [s["step"] for s in doc["stepTaken"]] == [0, 1, 2]
     assert [s["daysPastDue"] for s in doc["stepPlanned"]] == [60]
     assert doc["overdueAmount"] == {"unit": "EUR", "value": 40.0}
+    assert_spec("DunningEpisode", doc)
     r = await client.get(f"{API}/dunningEpisode", params={"state": "open", "limit": 5, "fields": "state"},
                          headers=h)
     assert r.status_code == 200 and r.headers["X-Total-Count"] == "12" and len(r.json()) == 5
@@ -121,6 +123,7 @@ async def test_payment_closes_the_episode_and_a_partial_one_refreshes_it(rt: Any
         closed = (await s.execute(select(OutboxEvent.envelope).where(
             OutboxEvent.event_type == "DunningEpisodeClosedEvent"))).scalars().all()
     assert [e["event"]["dunningEpisode"]["id"] for e in closed] == [ep.id]
+    assert_spec("DunningEpisode", (await client.get(f"{API}/dunningEpisode/{ep.id}", headers=h)).json())
     await deliver_all(rt)  # the hub's subscribers get both events
     async with rt.db.transaction(tenant) as s:
         delivered = (await s.execute(select(HubDelivery.event_type))).scalars().all()
@@ -168,6 +171,7 @@ async def test_promise_pauses_and_a_broken_one_resumes_at_the_next_step(rt: Any,
     assert r.status_code == 201, r.text
     promise = r.json()
     assert promise["state"] == "pending" and promise["dunningEpisode"]["id"]
+    assert_spec("PromiseToPay", promise)
     await svc.run_tenant(tenant)  # paused: the day-3 reminder waits
     assert len(await executions(rt, tenant)) == 1
     report = await svc.run_tenant(tenant, promised + timedelta(days=1))  # nothing paid by the date: broken
@@ -245,6 +249,7 @@ async def test_a_payment_plan_pauses_until_an_instalment_is_missed(rt: Any, clie
         {"dueDate": second.isoformat(), "amount": {"unit": "EUR", "value": 150}}]})
     assert r.status_code == 201, r.text
     plan = r.json()
+    assert_spec("PaymentPlan", plan)
     assert plan["state"] == "active" and plan["totalAmount"] == {"unit": "EUR", "value": 300.0}
     conflict = await client.post(f"{API}/paymentPlan", headers=h, json={"billingAccount": {"id": a["id"]},
                                                                        "instalment": plan["instalment"]})

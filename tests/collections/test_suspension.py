@@ -12,7 +12,7 @@ from typing import Any
 from openbss.charging import service as charging
 from openbss.platform.db import utcnow
 from openbss.platform.tmf.resource import system_context
-from tests.collections.helpers import API, episodes, executions
+from tests.collections.helpers import API, assert_spec, episodes, executions
 from tests.conftest import deliver_all, session_services
 from tests.ordering.helpers import PO, customer, get, mobile_order, run, setup_world
 
@@ -79,6 +79,9 @@ async def test_suspended_by_dunning_and_resumed_by_payment(rt: Any, client: Any)
     [ep] = await episodes(rt, tenant)
     assert ep.state == "closed" and ep.close_reason == "paid"
     resume = ep.body["resumeOrder"]
+    doc = await get(client, h, f"{API}/dunningEpisode/{ep.id}")
+    assert doc["resumeOrder"] == resume and doc["closeReason"] == "paid" and doc["stepTaken"][0]["action"] == "suspend"
+    assert_spec("DunningEpisode", doc)
     await run(rt, tenant, provisioning_ocs="charging")
     assert (await get(client, h, f"{PO}/{resume[0]}"))["state"] == "completed"
     assert (await get(client, h, product_url))["status"] == "active"
