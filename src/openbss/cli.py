@@ -1005,7 +1005,8 @@ def collections_run(
         rt = Runtime.build(settings)
         services = _services(rt)
         stop = asyncio.Event()
-        _install_stop(stop)
+        if loop:
+            _install_stop(stop)
         worker = f"cli:{socket.gethostname()}:{os.getpid()}"
         try:
             console.print("collections scheduler ready", style="dim")
