@@ -78,7 +78,8 @@ async def setup(accounts: int) -> None:
             await s.execute(text("""
                 INSERT INTO payments_allocation (payment_id, billing_account_id, bill_id, amount, source)
                 SELECT 'pay-' || n, 'ba-' || n, 'bill-' || n, 20 + (n % 100), 'allocation'
-                FROM generate_series(CAST(:first AS int), CAST(:last AS int)) n WHERE n % 20 BETWEEN 1 AND 10"""), params)
+                FROM generate_series(CAST(:first AS int), CAST(:last AS int)) n
+                WHERE n % 20 BETWEEN 1 AND 10"""), params)
         print(f"  {last + 1} accounts written ({time.perf_counter() - started:.1f} s)")
     async with rt.db.transaction(TENANT) as s:
         ctx = system_context(TENANT, s, "http://bench")
