@@ -12,8 +12,9 @@ from typing import Any
 from openbss.charging import service as charging
 from openbss.platform.db import utcnow
 from openbss.platform.tmf.resource import system_context
+from tests.charging.helpers import OCS, ccr, group
 from tests.collections.helpers import API, assert_spec, episodes, executions
-from tests.conftest import deliver_all, session_services
+from tests.conftest import bearer, deliver_all, session_services
 from tests.ordering.helpers import PO, customer, get, mobile_order, run, setup_world
 
 
@@ -22,6 +23,14 @@ async def _status(rt: Any, tenant: str, msisdn: str) -> str:
         account = await charging.get_account(system_context(tenant, session, "http://testserver"),
                                              subscriber=msisdn)
     return str(account["status"])
+
+
+async def _credit_control(client: Any, tenant: str, msisdn: str, session: str) -> int:
+    body = ccr("INITIAL_REQUEST", session, 0, msisdn, context="32251@3gpp.org",
+               groups=[group(1, 1000, key="totalOctets")])
+    r = await client.post(OCS, json=body, headers=bearer(tenant, "system"))
+    assert r.status_code == 200, r.text
+    return int(r.json()["resultCode"])
 
 
 async def test_suspended_by_dunning_and_resumed_by_payment(rt: Any, client: Any) -> None:
@@ -62,7 +71,8 @@ async def test_suspended_by_dunning_and_resumed_by_payment(rt: Any, client: Any)
     suspend_order = await get(client, h, f"{PO}/{ex.outcome['productOrder'][0]}")
     assert suspend_order["state"] == "completed", suspend_order
     assert (await get(client, h, product_url))["status"] == "suspended"
-    assert await _status(rt, tenant, msisdn) == "suspended"  # charging refuses the line (4010)
+    assert await _status(rt, tenant, msisdn) == "suspended"
+    assert await _credit_control(client, tenant, msisdn, "dun-1") == 4010  # charging refuses the line
     # the scheduler running again does not suspend twice
     assert (await svc.run_tenant(tenant, due + timedelta(days=5))).claimed == 0
 
@@ -86,5 +96,6 @@ async def test_suspended_by_dunning_and_resumed_by_payment(rt: Any, client: Any)
     assert (await get(client, h, f"{PO}/{resume[0]}"))["state"] == "completed"
     assert (await get(client, h, product_url))["status"] == "active"
     assert await _status(rt, tenant, msisdn) == "active"
+    assert await _credit_control(client, tenant, msisdn, "dun-2") == 2001  # and serves it again
     per_day = await get(client, h, f"{API}/report/suspensionsPerDay")
     assert sum(d["suspensions"] for d in per_day) == 1 and sum(d["resumptions"] for d in per_day) == 1
