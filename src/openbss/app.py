@@ -15,6 +15,7 @@ from openbss.billing import api as billing_api
 from openbss.care import api as care_api
 from openbss.catalog import api as catalog_api
 from openbss.charging import api as charging_api
+from openbss.collections import api as collections_api
 from openbss.customer import api as customer_api
 from openbss.inventory import api as inventory_api
 from openbss.ordering import api as ordering_api
@@ -51,6 +52,7 @@ def domain_routers(services: Services) -> list[tuple[str, APIRouter]]:
             *billing_api.routers(services.billing),
             *payments_api.routers(services.payments),
             *assurance_api.routers(services.assurance),
+            *collections_api.routers(services.collections),
             ("Privacy (GDPR)", privacy_router(services.personal_data))]
 
 

@@ -1114,14 +1114,101 @@ def _print_run(status: dict[str, Any]) -> None:
         console.print(f"total {total['unit']}: {round_money(Decimal(str(total['value'])), total['unit'])}")
     for failure in status["failed"]:
         console.print(f"[red]failed[/] {failure['billingAccount']}: {failure['reason']}", highlight=False)
+collections_app = typer.Typer(help="Collections (dunning).", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
 
 
-def main() -> None:
-    app()
+@collections_app.command("run")
+def collections_run(
+    loop: Annotated[bool, typer.Option(help="Keep running on the worker's timer (until SIGTERM)")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluate as of this date (YYYY-MM-DD)")] = None,
+) -> None:
+    """Run the dunning scheduler (the worker runs it too): every tenant evaluated, due steps claimed with SKIP
+    LOCKED and taken once."""
+    import os
+    import socket
+    from datetime import date
+
+    from openbss.platform.observability import configure_logging
+    from openbss.platform.runtime import Runtime
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    day = date.fromisoformat(as_of) if as_of else None
+
+    async def run() -> None:
+        rt = Runtime.build(settings)
+        services = _services(rt)
+        stop = asyncio.Event()
+        if loop:
+            _install_stop(stop)
+        worker = f"cli:{socket.gethostname()}:{os.getpid()}"
+        try:
+            console.print("collections scheduler ready", style="dim")
+            while True:
+                report = await services.collections.service.run(day, worker=worker)
+                if not loop:
+                    console.print(report.as_dict())
+                    return
+                try:
+                    await asyncio.wait_for(stop.wait(), settings.collections_loop_seconds)
+                    return
+                except TimeoutError:
+                    pass
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+    del server
 
 
-if __name__ == "__main__":
-    main()
+@collections_app.command("report")
+def collections_report(
+    name: Annotated[str, typer.Argument(help="inCollection, recoveredByStep, cureRate, brokenPromises or "
+                                             "suspensionsPerDay")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD; default 90 days ago)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write CSV here (default: a table on standard output)")] = None,
+) -> None:
+    """A collections report of a tenant, as a table or a CSV file."""
+    from datetime import date, timedelta
+
+    from rich.table import Table
+
+    from openbss.collections import reports
+    from openbss.platform.runtime import Runtime
+
+    if name not in reports.REPORTS:
+        console.print(f"[red]no report {name!r}: {', '.join(reports.REPORTS)}[/]")
+        raise typer.Exit(2)
+    try:
+        first = date.fromisoformat(start) if start else date.today() - timedelta(days=90)
+    except ValueError as exc:
+        console.print("[red]--start is a date (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from exc
+    _use_embedded_if_needed(_settings())
+    settings = get_settings()
+
+    async def run() -> list[dict[str, Any]]:
+        rt = Runtime.build(settings)
+        try:
+            async with rt.db.transaction(tenant) as session:
+                return await reports.report(session, name, first)
+        finally:
+            await rt.close()
+
+    rows = asyncio.run(run())
+    if out is not None:
+        out.write_text(reports.to_csv(rows))
+        console.print(f"{len(rows)} rows written to {out}")
+        return
+    table = Table(title=name)
+    for column in (rows[0] if rows else {"(no rows)": ""}):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
 
 
 @finance_app.command("report")
@@ -1174,3 +1261,10 @@ def finance_report(
         table.add_row(*[str(v) for v in row.values()])
     console.print(table)
 
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ import openbss.billing.models
 import openbss.care.models
 import openbss.catalog.models
 import openbss.charging.models
+import openbss.collections.models
 import openbss.customer.models
 import openbss.inventory.models
 import openbss.ordering.models

@@ -14,9 +14,12 @@ A domain plugs in here in three places (docs/architecture.md, "Adding a domain")
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Select, func, select
 
 from openbss.account import wiring as account_wiring
+from openbss.account.models import BillingAccount
 from openbss.account.service import OpenBalances
 from openbss.account.wiring import AccountServices
 from openbss.assurance import wiring as assurance_wiring
@@ -32,7 +35,11 @@ from openbss.charging import service as charging_service
 from openbss.charging import wiring as charging_wiring
 from openbss.charging.jobs import charging_blueprint
 from openbss.charging.wiring import ChargingServices
+from openbss.collections import wiring as collections_wiring
+from openbss.collections.service import WriteOffs
+from openbss.collections.wiring import CollectionsServices
 from openbss.customer import wiring as customer_wiring
+from openbss.customer.models import Customer
 from openbss.customer.wiring import CustomerServices
 from openbss.inventory import wiring as inventory_wiring
 from openbss.inventory.wiring import InventoryServices
@@ -41,6 +48,7 @@ from openbss.ordering.wiring import OrderingServices
 from openbss.party import wiring as party_wiring
 from openbss.party.wiring import PartyServices
 from openbss.payments import wiring as payments_wiring
+from openbss.payments.overdue import OverdueQueries
 from openbss.payments.service import AccountBalances
 from openbss.payments.wiring import PaymentServices
 from openbss.platform.audit import AuditRecord
@@ -85,6 +93,7 @@ class Services:
     billing: BillingServices
     payments: PaymentServices
     assurance: AssuranceServices
+    collections: CollectionsServices
     #: what each domain holds on a party: customer 360 sections, GDPR exporters, erasers and erasure guards
     personal_data: PersonalDataRegistry
 
@@ -93,7 +102,8 @@ class Services:
         """Every TMF API of the process, in documentation order."""
         return [*self.party.apis, *self.customer.apis, *self.account.apis, *self.catalog.apis,
                 *self.charging.apis, *self.ordering.apis, *self.provisioning.apis, *self.inventory.apis,
-                *self.care.apis, *self.billing.apis, *self.payments.apis, *self.assurance.apis]
+                *self.care.apis, *self.billing.apis, *self.payments.apis, *self.assurance.apis,
+                *self.collections.apis]
 
     def encrypted_tables(self) -> list[EncryptedTable]:
         """The tables holding personal data sealed at rest (what key rotation re-encrypts)."""
@@ -101,7 +111,24 @@ class Services:
 
     def consumers(self) -> list[Consumer]:
         """The domains' reactions to other domains' events."""
-        return [*self.ordering.consumers(), *self.care.consumers(), *self.payments.consumers()]
+        return [*self.ordering.consumers(), *self.care.consumers(), *self.payments.consumers(),
+                *self.collections.consumers()]
+
+
+class AccountProfiles:
+    """``(billing_account_id, segment, category)`` for collections' choice of a dunning policy: the segment of the
+    account's customer (its ``segment`` characteristic) and the account's ``accountType`` as its category."""
+
+    def profile_select(self) -> Select[Any]:
+        party = func.jsonb_array_elements(BillingAccount.body["relatedParty"]).table_valued("value").lateral()
+        customer_id = (select(party.c.value.op("->>")("id")).select_from(party)
+                       .where(party.c.value.op("->>")("@referredType") == "Customer").limit(1).scalar_subquery())
+        ch = func.jsonb_array_elements(Customer.body["characteristic"]).table_valued("value").lateral()
+        segment = (select(ch.c.value.op("->>")("value")).select_from(Customer).join(ch, ch.c.value.is_not(None))
+                   .where(Customer.id == customer_id, ch.c.value.op("->>")("name") == "segment")
+                   .limit(1).scalar_subquery())
+        return select(BillingAccount.id.label("billing_account_id"), segment.label("segment"),
+                      BillingAccount.body["accountType"].astext.label("category"))
 
 
 def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenBalances | None = None) -> Services:
@@ -136,6 +163,11 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)
     assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
+    write_offs = cast(WriteOffs, payments.service) if hasattr(payments.service, "write_off") else None
+    collections = collections_wiring.build(
+        settings, runtime.db, overdue=OverdueQueries(), profiles=AccountProfiles(), accounts=account.service,
+        products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
+        write_offs=write_offs, store=billing.documents)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)
@@ -213,7 +245,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     return Services(settings=settings, party=party, customer=customer, account=account, catalog=catalog,
                     inventory=inventory, provisioning=provisioning, ordering=ordering, charging=charging,
                     rating=rating, selfcare=selfcare, care=care, billing=billing, payments=payments,
-                    assurance=assurance,
+                    assurance=assurance, collections=collections,
                     personal_data=registry)
 
 
@@ -238,6 +270,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(services.care.escalation(db).run)
     runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
     runtime.background_loops.append(services.payments.loop)
+    runtime.background_loops.append(services.collections.loop)
     if s.assurance_syslog_port is not None:
         runtime.background_loops.append(services.assurance.syslog_listener(db).run)
     if s.assurance_snmp_port is not None:

@@ -204,6 +204,10 @@ class Settings(BaseSettings):
     payments_janitor_after_seconds: int = 120
     #: how often the worker settles the sandbox gateway's charges and runs the janitor (seconds)
     payments_loop_seconds: float = 5.0
+    #: how often the worker's dunning scheduler evaluates every tenant (events re-evaluate an account at once)
+    collections_loop_seconds: float = 60.0
+    #: a claimed dunning step not finished within this many seconds is taken again by another scheduler
+    collections_lease_seconds: int = 300
     messaging_retention_hours: float = 24.0
 
     # S3-compatible object storage (documents)

@@ -33,7 +33,7 @@ LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage"),
 #: changed by the system only (no create/update/delete through the API): walked through the changes that make them
 SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"), ("serviceOrdering", "serviceOrder"),
                ("prepayBalanceManagement", "balanceActionHistory"),
-               ("customerBillManagement", "customerBill")}
+               ("customerBillManagement", "customerBill"), ("collections", "dunningEpisode")}
 #: created through their own routes (a payment method by its TMF670 subtype; payments and refunds with their
 #: Idempotency-Key and the gateway call), written by the kit's primitives: their audit trail is proven in
 #: tests/payments/test_api.py
@@ -142,6 +142,21 @@ async def _bill_on_demand(w: World) -> dict[str, Any]:
     return {"billingAccount": {"id": w.account["id"]}}
 
 
+async def _promise(w: World) -> dict[str, Any]:
+    return {"billingAccount": {"id": w.account["id"]}, "amount": {"unit": "EUR", "value": 20},
+            "promisedDate": (utcnow() + timedelta(days=3)).date().isoformat()}
+
+
+async def _plan(w: World) -> dict[str, Any]:
+    return {"billingAccount": {"id": w.account["id"]}, "instalment": [
+        {"dueDate": (utcnow() + timedelta(days=d)).date().isoformat(), "amount": {"unit": "EUR", "value": 10}}
+        for d in (10, 40)]}
+
+
+async def _exclusion(w: World) -> dict[str, Any]:
+    return {"billingAccount": {"id": w.account["id"]}, "reason": "dispute"}
+
+
 #: (api, resource) -> (what to create it with, what to change with PATCH)
 WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("party", "individual"): (_static({"givenName": "Audit", "familyName": "Walk"}), {"middleName": "Q"}),
@@ -205,6 +220,11 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("alarm", "clearAlarms"): (_static({"clearSystemId": "noc", "clearUserId": "walker",
                                         "alarmClearedTime": "2026-12-01T11:00:00Z",
                                         "alarmPattern": [{"alarmedObject": {"id": "walk-ne"}}]}), {}),
+    ("collections", "dunningPolicy"): (_static({"name": "Walk", "dunningStep": [{"action": "suspend"}]}),
+                                       {"description": "walked"}),
+    ("collections", "promiseToPay"): (_promise, {"note": "walked"}),
+    ("collections", "paymentPlan"): (_plan, {"note": "walked"}),
+    ("collections", "dunningExclusion"): (_exclusion, {"note": "walked"}),
 }
 
 

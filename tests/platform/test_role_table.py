@@ -42,6 +42,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/billing/v1/creditNote"): ("billing:write",),
     ("POST", "/billing/v1/taxRate"): ("billing:write",),
     ("POST", "/billing/v1/productChange"): ("billing:write",),
+    ("POST", "/billing/v1/charge"): ("billing:write",),
     ("POST", "/tmf-api/paymentMethod/v4/paymentMethod"): ("payments:write",),
     ("POST", "/tmf-api/paymentManagement/v4/payment"): ("payments:write",),
     ("POST", "/tmf-api/paymentManagement/v4/refund"): ("payments:write",),
@@ -49,6 +50,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/payments/v1/statement"): ("payments:write",),
     ("POST", "/payments/v1/ledgerPeriod"): ("payments:write",),
     ("POST", "/api/assurance/v1/alertmanager"): ("assurance:write",),
+    ("POST", "/api/collections/v1/run"): ("collections:write",),
 }
 #: write operations a third party calls, authenticated by its signature and never by a role: (method, path) → the
 #: path of the real endpoint, where an unsigned request is refused with 401 whatever bearer token it carries

@@ -141,6 +141,34 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
         await post("/tmf-api/paymentManagement/v4/refund", {
             "account": {"id": account["id"]}, "paymentMethod": {"id": method["id"]},
             "payment": {"id": payment["id"]}, "totalAmount": {"unit": "EUR", "value": 1 + i}})
+    # collections: two policies, episodes of the accounts (bills made overdue), promises, plans, exclusions
+    from decimal import Decimal
+
+    from openbss.payments.models import Receivable
+
+    coll = "/api/collections/v1"
+    for i in range(2):
+        await post(f"{coll}/dunningPolicy", {"name": f"policy {i}", "isDefault": i == 0,
+                                             **({} if i == 0 else {"segment": "sme"}),
+                                             "dunningStep": [{"action": "suspend", "daysPastDue": 30 + i}]})
+    for i, account in enumerate(accounts[:2]):
+        async with rt.db.transaction(tenant) as session:
+            session.add(Receivable(bill_id=f"walk-bill-{i}", billing_account_id=account["id"], number=None,
+                                   bill_date=utcnow().date() - timedelta(days=20 + i),
+                                   due_date=utcnow().date() - timedelta(days=5 + i), currency="EUR",
+                                   amount=Decimal(500000 + i)))
+    await services.collections.service.run_tenant(tenant)
+    for i, account in enumerate(accounts[:2]):
+        await post(f"{coll}/promiseToPay", {"billingAccount": {"id": account["id"]}, "note": f"promise {i}",
+                                            "amount": {"unit": "EUR", "value": 10 + i},
+                                            "promisedDate": (utcnow() + timedelta(days=3 + i)).date().isoformat()})
+        await post(f"{coll}/paymentPlan", {"billingAccount": {"id": account["id"]}, "note": f"plan {i}",
+                                           "instalment": [{"dueDate": (utcnow() + timedelta(days=d + i)).date()
+                                                           .isoformat(), "amount": {"unit": "EUR", "value": 5}}
+                                                          for d in (10, 40)]})
+        await post(f"{coll}/dunningExclusion", {"billingAccount": {"id": account["id"]},
+                                                "reason": ("vip", "dispute")[i], "note": f"exclusion {i}",
+                                                **({"validUntil": "2031-01-01"} if i else {})})
     tmf654 = "/tmf-api/prepayBalanceManagement/v4"
     buckets = (await client.get(f"{tmf654}/bucket", params={"usageType": "monetary"}, headers=h)).json()
     for i, b in enumerate(buckets[:2]):

@@ -9,7 +9,8 @@
   numbered credit note correcting an issued bill), ``GET|PATCH /settings`` (the tenant's proration conventions,
   numbering, grace period, taxes), ``GET /revenueAssurance`` (a period's rated usage against billed usage,
   unbilled usage, products never charged), ``GET|POST /productChange`` (product changes with their effective
-  dates, which billing prorates), ``GET|POST /taxRate`` (the built-in tax engine's rates),
+  dates, which billing prorates), ``POST /charge`` (a manual one-off charge or adjustment with a reason code, on
+  the next bill; idempotent per ``reference``), ``GET|POST /taxRate`` (the built-in tax engine's rates),
   ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
@@ -137,6 +138,31 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
             note = await billing.credit_note(ctx, bill["id"], amount=amount, reason=body["reason"])
         return TmfJSONResponse(note, status_code=201, headers={"Location": note["href"]})
 
+    async def charge(request: Request, body: dict[str, Any] = Body(...),
+                     principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        known = {"billingAccount", "amount", "reasonCode", "description", "reference"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: {', '.join(sorted(known))})")
+        account, money = body.get("billingAccount"), body.get("amount")
+        if not isinstance(account, dict) or not isinstance(account.get("id"), str):
+            raise InvalidBilling("'billingAccount.id' is mandatory: the account charged")
+        if not isinstance(money, dict):
+            raise InvalidBilling("'amount' is mandatory: {\"unit\": <currency>, \"value\": <amount>}")
+        try:
+            amount = to_decimal(money.get("value"))
+        except ValueError as exc:
+            raise InvalidBilling(f"'amount.value': {exc}") from exc
+        for name in ("reasonCode", "description", "reference"):
+            if not isinstance(body.get(name), str):
+                raise InvalidBilling(f"'{name}' is mandatory (a string)")
+        async with unit_of_work(request, principal) as ctx:
+            out = await billing.add_charge(ctx, billing_account_id=account["id"], amount=amount,
+                                           currency=str(money.get("unit")), reason_code=body["reasonCode"],
+                                           description=body["description"], reference=body["reference"])
+        return TmfJSONResponse(out, status_code=201)
+
     async def bill_document(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", READ)
         async with unit_of_work(request, principal) as ctx:
@@ -192,6 +218,8 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
                          summary="The PDF of an issued bill or credit note (the bill's billDocument)")
     router.add_api_route("/creditNote", credit_note, methods=["POST"], status_code=201,
                          summary="Issue a credit note correcting an issued bill")
+    router.add_api_route("/charge", charge, methods=["POST"], status_code=201,
+                         summary="A manual one-off charge or adjustment (negative) on the account's next bill")
     router.add_api_route("/taxRate", list_tax_rates, methods=["GET"], summary="The built-in tax engine's rates")
     router.add_api_route("/taxRate", add_tax_rate, methods=["POST"], status_code=201, summary="Add a tax rate")
     router.add_api_route("/productChange", record_change, methods=["POST"], status_code=201,

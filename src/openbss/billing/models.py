@@ -196,3 +196,23 @@ class ProductChange(TenantScoped, Base):
     effective_date: Mapped[date] = mapped_column(Date)
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ManualCharge(TenantScoped, Base):
+    """A one-off charge (positive) or adjustment (negative) an agent or another domain (collections' late fee)
+    puts on an account's next bill, with its reason code; unique per tenant and reference (idempotent)."""
+
+    __tablename__ = "billing_manual_charge"
+    __table_args__ = (UniqueConstraint("tenant_id", "reference", name="uq_billing_manual_charge_reference"),
+                      Index("ix_billing_manual_charge_account", "billing_account_id", "charge_date"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    billing_account_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)  # tax excluded; negative: a credit
+    currency: Mapped[str] = mapped_column(String(3))
+    reason_code: Mapped[str] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(String(200))
+    charge_date: Mapped[date] = mapped_column(Date)  # the account's local day it was added: billed from it on
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -37,7 +37,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from openbss.billing import document
+from openbss.billing import adjustments, document
 from openbss.billing.errors import BillIssued, InvalidBilling
 from openbss.billing.models import (
     AppliedRate,
@@ -417,11 +417,23 @@ class BillingService:
                                     conv):
             ln.inclusive = inclusive
             lines.append(ln)
+        for mc in await adjustments.charges_until(ctx.session, account["id"], bill_date):  # manual charges
+            if mc.currency == currency and (f"manual|{mc.id}", mc.charge_date) not in billed:
+                lines.append(Line(f"manual|{mc.id}", "oneTimeCharge" if mc.amount > 0 else "productAlteration",
+                                  mc.description, mc.charge_date, mc.charge_date, mc.amount, Decimal(0), None,
+                                  {"reasonCode": mc.reason_code}))
         if discounts:
             lines.extend(self._discounts(discounts, lines, bill_date, previous_cycle_date(bill_date, day, months),
                                          billed, currency, inclusive))
         self.apply_taxes(account, bill_date, settings, table, lines, currency, tax_engine)
         return lines
+
+    async def add_charge(self, ctx: Context, *, billing_account_id: str, amount: Decimal, currency: str,
+                         reason_code: str, description: str, reference: str) -> dict[str, Any]:
+        """A manual one-off charge (negative: an adjustment) on the account's next bill (``billing.adjustments``)."""
+        return await adjustments.add_charge(ctx, self.accounts, billing_account_id=billing_account_id, amount=amount,
+                                            currency=currency, reason_code=reason_code, description=description,
+                                            reference=reference)
 
     @staticmethod
     def _discounts(discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]], lines: list[Line],

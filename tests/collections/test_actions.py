@@ -1,0 +1,118 @@
+"""The actions of the steps other than reminders and barring: the late fee (billing's manual charge, once), the
+agency hand-over file, the write-off (payments' ``write_off``, once per reference), payment retries (a hard
+decline skips the later retries, a soft one does not) and quiet hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from openbss.billing.models import ManualCharge
+from openbss.collections.service import in_quiet_hours
+from tests.collections.helpers import API, accounts, episodes, executions, overdue, policy, reminder
+from tests.conftest import bearer, make_tenant, session_services
+
+
+class FakeWriteOffs:
+    """What payments' ``write_off`` does as collections sees it: once per reference."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, tuple[str, Decimal, str]] = {}
+
+    async def write_off(self, ctx: Any, *, billing_account_id: str, amount: Decimal, currency: str, reason: str,
+                        reference: str) -> dict[str, Any]:
+        self.calls.setdefault(reference, (billing_account_id, amount, currency))
+        return {"id": f"wo-{reference}"}
+
+
+@pytest.fixture
+def write_offs() -> Any:
+    services = session_services().collections
+    fake = FakeWriteOffs()
+    before = services.service.write_offs
+    services.service.write_offs = fake
+    services.resources["dunningPolicy"].write_off_available = True
+    yield fake
+    services.service.write_offs = before
+    services.resources["dunningPolicy"].write_off_available = before is not None
+
+
+async def test_late_fee_hand_over_and_write_off(rt: Any, client: Any, write_offs: FakeWriteOffs) -> None:
+    tenant = await make_tenant(rt, "act")
+    h = bearer(tenant, "billing_ops")
+    await policy(client, h, [{"name": "Late fee", "action": "lateFee", "daysPastDue": 0,
+                              "fee": {"unit": "EUR", "value": 7.5}},
+                             {"action": "agencyHandover", "daysPastDue": 1},
+                             {"action": "writeOff", "daysPastDue": 2}])
+    [a] = await accounts(client, tenant, 1)
+    await overdue(rt, tenant, a["id"], "123.45", days=5)
+    svc = session_services().collections.service
+    report = await svc.run_tenant(tenant)
+    assert report.done == 3, report.as_dict()
+    fee, handover, written = await executions(rt, tenant)
+    async with rt.db.transaction(tenant) as s:
+        from sqlalchemy import select
+        charges = (await s.execute(select(ManualCharge))).scalars().all()
+    assert [(c.amount, c.reason_code, c.reference) for c in charges] == [
+        (Decimal("7.5"), "LATE_FEE", f"collections:{fee.id}")]
+    assert fee.outcome == {"charge": charges[0].id}
+    store = session_services().billing.documents
+    csv = (await store.get(handover.outcome["file"])).decode()
+    assert a["id"] in csv and "123.45" in csv
+    assert write_offs.calls == {f"collections:{written.id}": (a["id"], Decimal("123.45"), "EUR")}
+    [ep] = await episodes(rt, tenant)
+    assert ep.state == "closed" and ep.close_reason == "writtenOff"
+
+
+async def test_a_hard_decline_skips_later_retries_a_soft_one_does_not(rt: Any, client: Any) -> None:
+    tenant = await make_tenant(rt, "act")
+    h = bearer(tenant, "billing_ops")
+    await policy(client, h, [{"action": "paymentRetry", "daysPastDue": 0}, {"action": "paymentRetry",
+                                                                           "daysPastDue": 1}])
+    hard, soft = await accounts(client, tenant, 2)
+    for account, token in ((hard, "tok_chargeDeclined"), (soft, "tok_insufficientFunds")):
+        r = await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
+            "@type": "tokenizedCard", "name": "card", "account": [{"id": account["id"]}], "isPreferred": True,
+            "token": token, "brand": "visa", "lastFourDigits": "4242", "expirationDate": "2031-01-01T00:00:00Z"})
+        assert r.status_code == 201, r.text
+        await overdue(rt, tenant, account["id"], "30", days=4)
+    svc = session_services().collections.service
+    await svc.run_tenant(tenant)
+    by_episode = {e.id: e.billing_account_id for e in await episodes(rt, tenant)}
+    states = {(by_episode[x.episode_id], x.step): x for x in await executions(rt, tenant)}
+    assert states[(hard["id"], 0)].state == "failed" and states[(hard["id"], 0)].outcome["hardDecline"] is True
+    assert states[(hard["id"], 1)].state == "skipped"
+    assert states[(soft["id"], 0)].state == "failed" and states[(soft["id"], 0)].outcome["hardDecline"] is False
+    assert states[(soft["id"], 1)].state == "failed"  # retried: a soft decline may pass next time
+    payments = (await client.get("/tmf-api/paymentManagement/v4/payment", headers=h)).json()
+    assert len(payments) == 3  # one per retry taken, never two
+
+
+def test_quiet_hours() -> None:
+    quiet = {"start": "21:00", "end": "08:00", "timeZone": "Europe/Paris"}
+    night = datetime(2026, 12, 4, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    assert in_quiet_hours(quiet, night, None) == datetime(2026, 12, 5, 7, 0, tzinfo=UTC)
+    early = datetime(2026, 12, 5, 5, 0, tzinfo=UTC)  # 06:00 in Paris
+    assert in_quiet_hours(quiet, early, None) == datetime(2026, 12, 5, 7, 0, tzinfo=UTC)
+    assert in_quiet_hours(quiet, datetime(2026, 12, 5, 12, 0, tzinfo=UTC), None) is None
+    assert in_quiet_hours({"start": "12:00", "end": "14:00"}, datetime(2026, 12, 5, 13, 0, tzinfo=UTC),
+                          None) == datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+
+
+async def test_a_reminder_in_quiet_hours_waits_for_their_end(rt: Any, client: Any) -> None:
+    tenant = await make_tenant(rt, "act")
+    h = bearer(tenant, "billing_ops")
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+    await policy(client, h, [reminder(0, quietHours={"start": start, "end": end, "timeZone": "UTC"})])
+    [a] = await accounts(client, tenant, 1)
+    await overdue(rt, tenant, a["id"], "10", days=1)
+    report = await session_services().collections.service.run_tenant(tenant)
+    assert report.deferred == 1 and report.done == 0
+    [ex] = await executions(rt, tenant)
+    assert ex.state == "claimed" and ex.lease_until > now + timedelta(hours=1)
+    r = await client.get(f"{API}/dunningEpisode", headers=h)
+    assert r.json()[0]["stepTaken"][0]["state"] == "claimed"
