@@ -46,7 +46,7 @@ from openbss.payments.wiring import PaymentServices
 from openbss.platform.audit import AuditRecord
 from openbss.platform.crypto import EncryptedTable
 from openbss.platform.db import Database, make_url
-from openbss.platform.erasure import CopyEraser, referring
+from openbss.platform.erasure import CopyEraser, recent_referring, referring
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.messaging import forget_messages, messages_to, messaging_loop
 from openbss.platform.personal_data import PersonalDataRegistry, encrypted_tables
@@ -131,10 +131,34 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
-    care = care_wiring.build(settings, customer.service)
+    care = care_wiring.build(settings, customer.service, billing.service, charging.service)
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)
+
+    async def balances_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """The live charging balances of the customer's lines."""
+        party_id = str((c.get("engagedParty") or {}).get("id") or "")
+        return [{"subscriber": a.get("subscriber"), "paymentType": a.get("payment_type"), "status": a.get("status"),
+                 "currency": a.get("currency"), "balance": a.get("balance"), "available": a.get("available"),
+                 "productId": a.get("product_id"),
+                 "buckets": [{"id": b.get("id"), "unit": b.get("unit"), "remaining": b.get("remaining"),
+                              "reserved": b.get("reserved")} for b in a.get("buckets") or []]}
+                for a in (await charging_service.accounts_of_party(ctx, party_id) if party_id else [])]
+
+    async def usage_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """The 20 most recent usage records of the customer's party."""
+        return await recent_referring(ctx, charging.usage["usage"], [(c.get("engagedParty") or {}).get("id")], 20)
+
+    async def orders_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """The customer's product orders not yet completed (the 20 most recent)."""
+        return await recent_referring(ctx, ordering.orders["productOrder"],
+                                      [c.get("id"), (c.get("engagedParty") or {}).get("id")], 20,
+                                      exclude_states=("completed", "cancelled", "failed", "rejected"))
+
+    registry.add_customer_view("balances", balances_360)
+    registry.add_customer_view("usage", usage_360)
+    registry.add_customer_view("ordersInFlight", orders_360)
     assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.care import events
+from openbss.care.adjustments import Adjustments, Bills
 from openbss.care.attachments import AttachmentStore
 from openbss.care.escalation import ESCALATION_EVENT, EscalationScheduler
 from openbss.care.models import PartyInteraction, TroubleTicket
@@ -22,6 +23,7 @@ from openbss.care.service import (
     TicketService,
 )
 from openbss.care.sla import SlaClock
+from openbss.care.topup import PrepaidBalances, PrepaidTopUp
 from openbss.platform.db import Database
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
@@ -48,6 +50,8 @@ class CareServices:
     interaction_api: TmfApi
     resources: dict[str, ResourceService]  # troubleTicket, partyInteraction
     settings: Settings
+    adjustments: Adjustments
+    topups: PrepaidTopUp
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -66,7 +70,7 @@ class CareServices:
                                    interval=self.settings.care_escalation_interval_seconds)
 
 
-def build(settings: Settings, customers: Customers) -> CareServices:
+def build(settings: Settings, customers: Customers, bills: Bills, balances: PrepaidBalances) -> CareServices:
     clock = SlaClock()
     rules = TicketRules(clock, AttachmentStore(settings))
     ticket = TmfResource(
@@ -90,4 +94,5 @@ def build(settings: Settings, customers: Customers) -> CareServices:
                  **resource_services(interaction_api, {"partyInteraction": interactions})}
     service = CareService(tickets, interactions, CareConfiguration())
     return CareServices(service=service, clock=clock, ticket_api=ticket_api, interaction_api=interaction_api,
-                        resources=resources, settings=settings)
+                        resources=resources, settings=settings, adjustments=Adjustments(bills),
+                        topups=PrepaidTopUp(balances, interactions))
