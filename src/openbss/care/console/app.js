@@ -39,7 +39,10 @@ function showError(where, err) {
 function button(label, attrs = {}) { return h('button', { type: 'button', class: 'button', ...attrs }, label); }
 function link(href, label, attrs = {}) { return h('a', { href, ...attrs }, label); }
 
-function customerRef(id) { return [{ id, '@referredType': 'Customer', role: 'customer' }]; }
+function customerRef(id) {
+  return [{ id, href: `${location.origin}/tmf-api/customerManagement/v4/customer/${id}`, '@referredType': 'Customer',
+    role: 'customer' }];
+}
 
 function customerOf(doc) {
   const p = (doc.relatedParty || []).find((x) => x['@referredType'] === 'Customer');
@@ -311,7 +314,7 @@ async function ticketView(id) {
   const reason = h('input', { type: 'text', name: 'reason', dataset: { testid: 'ticket-reason' } });
   const note = h('textarea', { name: 'note', rows: 3, dataset: { testid: 'ticket-note' } });
   const sla = t.sla || {};
-  const statusForm = next.length ? form('ticket-status', [field('New status', status), field('Reason', reason)],
+  const statusForm = next.length ? form('ticket-move', [field('New status', status), field('Reason', reason)],
     'Change the status', async () => {
       const body = { status: status.value };
       if (reason.value.trim()) body.statusChangeReason = reason.value.trim();
@@ -319,7 +322,7 @@ async function ticketView(id) {
       say(`Ticket is now ${humanize(status.value)}`);
       await ticketView(id);
     }) : h('p', null, 'This ticket is final.');
-  const noteForm = form('ticket-add-note', [field('Note', note)], 'Add the note', async () => {
+  const noteForm = form('ticket-add-note', [field('New note', note)], 'Add the note', async () => {
     const text = required(note, 'The note');
     await patch(`${PATHS.ticket}/${id}`, { note: [...(t.note || []), { text }] });
     say('Note added');
@@ -352,7 +355,7 @@ function interactionView(customerId) {
   'Record it', async () => {
     const body = { reason: required(reason, 'The reason'), direction: direction.value, status: 'completed',
       interactionDate: { startDateTime: new Date().toISOString() }, relatedParty: customerRef(customerId),
-      channel: [{ id: channel.value }] };
+      channel: [{ id: channel.value, href: `${location.origin}/api/care/v1/channel/${channel.value}` }] };
     if (notes.value.trim()) body.note = [{ text: notes.value.trim() }];
     await post(PATHS.interaction, body);
     say('Interaction recorded');
@@ -367,7 +370,7 @@ async function specFields(offering) {
     .catch(() => null);
   const out = [];
   for (const ch of spec?.productSpecCharacteristic || []) {
-    const values = ch.productSpecCharacteristicValue || [];
+    const values = (ch.productSpecCharacteristicValue || []).filter((x) => x.value !== undefined);
     if (!values.length) continue;
     const def = values.find((x) => x.isDefault) || values[0];
     const control = select(ch.name, values.map((x) => [JSON.stringify(x.value), String(x.value)]),
@@ -383,7 +386,8 @@ async function orderView(customerId) {
     get(`${PATHS.offerings}?lifecycleStatus=Active&limit=100`), get(PATHS.c360(customerId))]);
   const accounts = Array.isArray(c360.accounts)
     ? c360.accounts.filter((a) => (a['@baseType'] || a['@type']) === 'BillingAccount') : [];
-  const sellable = offerings.filter((o) => !o.isBundle || o.productSpecification);
+  // what the call centre may sell: offerings without sales channels, or offered to 'callCenter'
+  const sellable = offerings.filter((o) => !(o.channel || []).length || o.channel.some((ch) => ch.id === 'callCenter'));
   const offering = select('offering', sellable.map((o) => [o.id, o.name]), { dataset: { testid: 'order-offering' } });
   const account = select('account', accounts.map((a) => [a.id, a.name || a.id]), { dataset: { testid: 'order-account' } });
   const chars = h('div', { class: 'chars' });
@@ -407,7 +411,7 @@ async function orderView(customerId) {
         place.disabled = true;
         try {
           const order = await post(`${PATHS.cart}/${cart.id}/checkout`, {
-            billingAccount: account.value ? { id: account.value } : undefined, channel: [{ id: 'phone', name: 'Phone call' }],
+            billingAccount: account.value ? { id: account.value } : undefined, channel: [{ id: 'callCenter', name: 'Call centre' }],
           }, { 'Idempotency-Key': `console-${cart.id}` });
           say(`Order ${order.id} placed`);
           location.hash = `#/order/${order.id}`;
