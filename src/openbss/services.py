@@ -30,6 +30,7 @@ from openbss.catalog import wiring as catalog_wiring
 from openbss.catalog.wiring import CatalogServices
 from openbss.charging import service as charging_service
 from openbss.charging import wiring as charging_wiring
+from openbss.charging.errors import ChargingAccountNotFound
 from openbss.charging.jobs import charging_blueprint
 from openbss.charging.wiring import ChargingServices
 from openbss.customer import wiring as customer_wiring
@@ -137,14 +138,24 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("bills", billing.service.customer_bills)
 
     async def balances_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
-        """The live charging balances of the customer's lines."""
-        party_id = str((c.get("engagedParty") or {}).get("id") or "")
-        return [{"subscriber": a.get("subscriber"), "paymentType": a.get("payment_type"), "status": a.get("status"),
-                 "currency": a.get("currency"), "balance": a.get("balance"), "available": a.get("available"),
-                 "productId": a.get("product_id"),
-                 "buckets": [{"id": b.get("id"), "unit": b.get("unit"), "remaining": b.get("remaining"),
-                              "reserved": b.get("reserved")} for b in a.get("buckets") or []]}
-                for a in (await charging_service.accounts_of_party(ctx, party_id) if party_id else [])]
+        """The live charging balances of the customer's lines: the charging account of each live product's MSISDN
+        (the product's realizing resource the orchestrator names "MSISDN <number>")."""
+        out = []
+        for product in await inventory.service.customer_products(ctx, c):
+            for ref in product.get("realizingResource") or []:
+                name = str(ref.get("name") or "")
+                if not name.startswith("MSISDN "):
+                    continue
+                try:
+                    a = await charging_service.get_account(ctx, subscriber=name.removeprefix("MSISDN "))
+                except ChargingAccountNotFound:
+                    continue  # a line whose OCS is not the charging domain
+                out.append({"subscriber": a.get("subscriber"), "paymentType": a.get("payment_type"),
+                            "status": a.get("status"), "currency": a.get("currency"), "balance": a.get("balance"),
+                            "available": a.get("available"), "productId": product["id"],
+                            "buckets": [{"id": b.get("id"), "unit": b.get("unit"), "remaining": b.get("remaining"),
+                                         "reserved": b.get("reserved")} for b in a.get("buckets") or []]})
+        return out
 
     async def usage_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
         """The 20 most recent usage records of the customer's party."""

@@ -122,6 +122,7 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
             await page.set_viewport_size({"width": width, "height": 900})
             await page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
             results = await axe.run(page)
+            assert results.response["testEngine"]["name"] == "axe-core", results.response
             for v in results.response["violations"]:
                 if v["impact"] in SERIOUS:
                     found.append(f"{name} @{width}px: {v['id']} ({v['impact']}): "
@@ -203,10 +204,13 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
         # adjust the bill above the agent's limit: an approval request
         await page.get_by_text("Back to the customer").click()
         await expect(page.get_by_test_id("products")).to_contain_text("Mobile M")
+        await expect(page.get_by_test_id("interactions")).to_contain_text("Product order placed")
+        await expect(page.get_by_test_id("balances")).to_contain_text("Postpaid")  # the new line's live balance
+        await check(page, "09-customer360-active", (1280, 768))
         await page.get_by_test_id("adjust-bill").first.click()
         await page.get_by_label("Credit, tax included").fill("30.00")
         await page.get_by_label("Reason").fill("Dropped calls for two weeks")
-        await check(page, "09-adjust")
+        await check(page, "10-adjust")
         await page.get_by_test_id("adjust-submit").click()
         await expect(page.get_by_test_id("adjust-result")).to_contain_text("Above your limit")
         await page.get_by_test_id("nav-approvals").click()
@@ -218,7 +222,7 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
         await sign_in(page, ada)
         await page.get_by_test_id("nav-approvals").click()
         await expect(page.get_by_test_id("approve")).to_have_count(1)
-        await check(page, "10-approvals", (1280, 768))
+        await check(page, "11-approvals", (1280, 768))
         await page.get_by_test_id("approve").click()
         await expect(page.get_by_test_id("status")).to_contain_text("Approved")
         await page.get_by_label("Show").select_option("approved")
@@ -236,7 +240,7 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
         await page.get_by_label("New status").select_option("closed")
         await page.get_by_test_id("ticket-move-submit").click()
         await expect(page.get_by_test_id("ticket-status")).to_contain_text("Closed")
-        await check(page, "11-ticket-closed", (1280, 768))
+        await check(page, "12-ticket-closed", (1280, 768))
         await browser.close()
 
     assert not errors, errors

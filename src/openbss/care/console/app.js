@@ -202,6 +202,7 @@ async function customerView(id) {
   try { v = await get(PATHS.c360(id)); } catch (err) { page('Customer'); showError(view(), err); return; }
   const c = v.customer || {};
   const party = v.party || {};
+  const lines = Object.fromEntries((Array.isArray(v.balances) ? v.balances : []).map((b) => [b.productId, b.subscriber]));
   const actions = h('div', { class: 'actions' },
     link(`#/customer/${id}/raise`, 'Raise a ticket', { class: 'button primary', dataset: { testid: 'action-raise' } }),
     link(`#/customer/${id}/interaction`, 'Record an interaction', { class: 'button', dataset: { testid: 'action-interaction' } }),
@@ -218,14 +219,15 @@ async function customerView(id) {
         a.openBalance ? money(a.openBalance) : '—']), 'accounts')),
     sectionOrUnavailable(v, 'products', 'Products and lines', (products) => table('Products',
       ['Product', 'Line', 'Status', 'Since'],
-      products.map((p) => [p.name || p.id, productMsisdn(p) || '—', badge(p.status || 'unknown'), when(p.startDate)]),
+      products.map((p) => [p.name || p.id, productMsisdn(p) || lines[p.id] || '—', badge(p.status || 'unknown'),
+        when(p.startDate)]),
       'products')),
-    sectionOrUnavailable(v, 'balances', 'Live balances', (lines) => table('Balances',
+    sectionOrUnavailable(v, 'balances', 'Live balances', (lines) => (!lines.length ? h('p', null, 'No line with a live balance.') : table('Balances',
       ['Line', 'Payment', 'Balance', 'Available', ''],
       lines.map((b) => [b.subscriber, humanize(b.paymentType), money({ value: b.balance, unit: b.currency }),
         money({ value: b.available, unit: b.currency }),
         b.paymentType === 'prepaid' ? link(`#/customer/${id}/topup/${encodeURIComponent(b.subscriber)}`,
-          'Top up', { class: 'button small', 'aria-label': `Top up ${b.subscriber}` }) : '']), 'balances')),
+          'Top up', { class: 'button small', 'aria-label': `Top up ${b.subscriber}` }) : '']), 'balances'))),
     sectionOrUnavailable(v, 'usage', 'Recent usage', (usage) => (usage.length ? table('Recent usage',
       ['Date', 'Type', 'Description', 'Amount'],
       usage.map((u) => [when(u.date), humanize(u.usageType), u.description || '',
@@ -292,7 +294,7 @@ async function raiseView(customerId) {
     { dataset: { testid: 'ticket-priority' }, value: 'medium' });
   const queue = select('queue', [['', 'No queue'], ...queues.map((q) => [q.id, q.name])]);
   const back = `#/customer/${customerId}`;
-  page('Raise a ticket', link(back, '← Back to the customer'), form('raise', [
+  page('Raise a ticket', link(back, '← Back to the customer', { class: 'back' }), form('raise', [
     field('What is wrong', description), field('Type', type), field('Severity', severity),
     field('Priority', priority), field('Queue', queue)], 'Raise the ticket', async () => {
     const body = { description: required(description, 'The description'), ticketType: type.value,
@@ -329,7 +331,7 @@ async function ticketView(id) {
     await ticketView(id);
   });
   page(`Ticket: ${t.description || t.id}`,
-    customerId ? link(`#/customer/${customerId}`, '← Back to the customer') : null,
+    customerId ? link(`#/customer/${customerId}`, '← Back to the customer', { class: 'back' }) : null,
     h('div', { class: 'grid' },
       section('ticket', 'Ticket', dl([['Ticket', t.id], ['Status', h('span', { dataset: { testid: 'ticket-status' } },
         badge(t.status))], ['Type', humanize(t.ticketType)], ['Severity', humanize(t.severity)],
@@ -350,12 +352,13 @@ function interactionView(customerId) {
   const direction = select('direction', [['inbound', 'Inbound'], ['outbound', 'Outbound']]);
   const notes = h('textarea', { name: 'notes', rows: 3 });
   const back = `#/customer/${customerId}`;
-  page('Record an interaction', link(back, '← Back to the customer'), form('interaction', [
+  page('Record an interaction', link(back, '← Back to the customer', { class: 'back' }), form('interaction', [
     field('Reason', reason), field('Channel', channel), field('Direction', direction), field('Notes', notes)],
   'Record it', async () => {
     const body = { reason: required(reason, 'The reason'), direction: direction.value, status: 'completed',
       interactionDate: { startDateTime: new Date().toISOString() }, relatedParty: customerRef(customerId),
-      channel: [{ id: channel.value, href: `${location.origin}/api/care/v1/channel/${channel.value}` }] };
+      channel: [{ id: channel.value, name: channel.selectedOptions[0].textContent,
+        href: `${location.origin}/api/care/v1/channel/${channel.value}` }] };
     if (notes.value.trim()) body.note = [{ text: notes.value.trim() }];
     await post(PATHS.interaction, body);
     say('Interaction recorded');
@@ -392,13 +395,17 @@ async function orderView(customerId) {
   const account = select('account', accounts.map((a) => [a.id, a.name || a.id]), { dataset: { testid: 'order-account' } });
   const chars = h('div', { class: 'chars' });
   let fields = [];
+  let asked = 0;
   const refresh = async () => {
-    fields = await specFields(sellable.find((o) => o.id === offering.value) || {});
+    const mine = ++asked;
+    const got = await specFields(sellable.find((o) => o.id === offering.value) || {});
+    if (mine !== asked) return;  // the agent chose another offering meanwhile
+    fields = got;
     chars.replaceChildren(...fields.map((f) => field(f.label, f.control)));
   };
   offering.addEventListener('change', refresh);
   const cartBox = h('div', { dataset: { testid: 'cart' } });
-  page('Place an order', link(back, '← Back to the customer'),
+  page('Place an order', link(back, '← Back to the customer', { class: 'back' }),
     form('order', [field('Offering', offering), chars, field('Billing account', account)], 'Add to the cart', async () => {
       const item = { id: '1', action: 'add', quantity: 1, productOffering: { id: offering.value } };
       if (fields.length) {
@@ -432,7 +439,7 @@ async function trackOrderView(id) {
   const customerId = customerOf(o);
   const done = FINAL_ORDER.includes(o.state);
   const content = [
-    customerId ? link(`#/customer/${customerId}`, '← Back to the customer') : null,
+    customerId ? link(`#/customer/${customerId}`, '← Back to the customer', { class: 'back' }) : null,
     section('order', 'Order', [dl([['Order', o.id], ['State', h('span', { dataset: { testid: 'order-state' } },
       badge(o.state))], ['Placed', when(o.orderDate)], ['Completed', when(o.completionDate)]]),
     table('Items', ['Item', 'Offering', 'Action', 'State'], (o.productOrderItem || []).map((i) => [i.id,
@@ -461,7 +468,7 @@ async function adjustView(customerId, billId) {
   const limit = me?.adjustmentLimit ? `Your limit: ${money(me.adjustmentLimit)}; above it a supervisor approves.`
     : 'You are not limited.';
   const result = h('div', { dataset: { testid: 'adjust-result' }, 'aria-live': 'polite' });
-  page(`Adjust bill ${bill.billNo || bill.id}`, link(back, '← Back to the customer'),
+  page(`Adjust bill ${bill.billNo || bill.id}`, link(back, '← Back to the customer', { class: 'back' }),
     dl([['Bill', bill.billNo || bill.id], ['Amount', money(bill.taxIncludedAmount)], ['Date', when(bill.billDate)]]),
     form('adjust', [field('Credit, tax included', amount, limit), field('Reason', reason)], 'Apply the credit', async () => {
       const out = await post(PATHS.adjust, { bill: { id: billId }, amount: required(amount, 'The amount'),
@@ -481,7 +488,7 @@ async function adjustView(customerId, billId) {
 function topupView(customerId, subscriber) {
   const back = `#/customer/${customerId}`;
   const amount = h('input', { type: 'text', inputmode: 'decimal', name: 'amount', required: true, dataset: { testid: 'topup-amount' } });
-  page(`Top up ${subscriber}`, link(back, '← Back to the customer'), form('topup', [field('Amount', amount)], 'Top up',
+  page(`Top up ${subscriber}`, link(back, '← Back to the customer', { class: 'back' }), form('topup', [field('Amount', amount)], 'Top up',
     async () => {
       const out = await post(PATHS.topUp, { subscriber, amount: required(amount, 'The amount') });
       say(`Topped up: balance ${money(out.balance)}`);
