@@ -10,6 +10,7 @@ from openbss.care.adjustments import Adjustments, Bills
 from openbss.care.attachments import AttachmentStore
 from openbss.care.escalation import ESCALATION_EVENT, EscalationScheduler
 from openbss.care.models import PartyInteraction, TroubleTicket
+from openbss.care.reactions import PAYMENT_RULES, BillingAccounts, InteractionRule, interaction_consumer
 from openbss.care.schemas import INTERACTION_SPEC, TICKET_SPEC, TICKET_TYPE
 from openbss.care.service import (
     INTERACTION_API,
@@ -52,6 +53,9 @@ class CareServices:
     settings: Settings
     adjustments: Adjustments
     topups: PrepaidTopUp
+    accounts: BillingAccounts
+    #: the events recorded as interactions (payments and refunds; add dunning's reminders here)
+    interaction_rules: tuple[InteractionRule, ...] = PAYMENT_RULES
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -62,7 +66,8 @@ class CareServices:
 
     def consumers(self) -> list[Consumer]:
         base = self.settings.public_url
-        return [events.order_placed_consumer(self.service, base), events.profile_updated_consumer(self.service, base)]
+        return [events.order_placed_consumer(self.service, base), events.profile_updated_consumer(self.service, base),
+                *(interaction_consumer(self.service, self.accounts, rule, base) for rule in self.interaction_rules)]
 
     def escalation(self, db: Database) -> EscalationScheduler:
         return EscalationScheduler(db, self.service.tickets, self.clock, self.settings.public_url,
@@ -70,7 +75,8 @@ class CareServices:
                                    interval=self.settings.care_escalation_interval_seconds)
 
 
-def build(settings: Settings, customers: Customers, bills: Bills, balances: PrepaidBalances) -> CareServices:
+def build(settings: Settings, customers: Customers, bills: Bills, balances: PrepaidBalances,
+          accounts: BillingAccounts) -> CareServices:
     clock = SlaClock()
     rules = TicketRules(clock, AttachmentStore(settings))
     ticket = TmfResource(
@@ -95,4 +101,4 @@ def build(settings: Settings, customers: Customers, bills: Bills, balances: Prep
     service = CareService(tickets, interactions, CareConfiguration())
     return CareServices(service=service, clock=clock, ticket_api=ticket_api, interaction_api=interaction_api,
                         resources=resources, settings=settings, adjustments=Adjustments(bills),
-                        topups=PrepaidTopUp(balances, interactions))
+                        topups=PrepaidTopUp(balances, interactions), accounts=accounts)
