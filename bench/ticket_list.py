@@ -9,7 +9,7 @@ status=…&limit=20``, what a supervisor's and an agent's work list asks, at N t
         .venv/bin/python bench/ticket_list.py run --requests 2000 --concurrency 4
 
 Tickets are written as the API writes them (the TMF621 document and the search entries the kit computes for it),
-with COPY. 20 work queues of uneven size (the largest holds ~19 % of the tickets), a year of history, statuses as
+with COPY. 20 work queues of uneven size (the largest holds ~28 % of the tickets), a year of history, statuses as
 a help desk has them (most tickets closed; ~40 % open). The query mix: one queue and one open status, or one queue
 and the open statuses together (``status=acknowledged,inProgress``), newest first, 20 a page, with the total count.
 """

@@ -169,3 +169,29 @@ async def test_a_failing_360_section_is_marked_unavailable(
     # the sections after the failed one are read in the same, still usable transaction
     assert [b["id"] for b in view["bills"]] == [world["bill"]["id"]]
     assert isinstance(view["accounts"], list) and view["accounts"]
+
+
+async def test_an_agent_tops_up_a_prepaid_line_audited_and_recorded(client: Any, rt: Any, tenant: str) -> None:
+    from tests.charging.helpers import account_state, open_account
+
+    prepaid = await open_account(rt, tenant, balance="5.00")
+    postpaid = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    alice = agent(tenant, "agent-alice", "csr_agent")
+    r = await client.post(f"{CARE}/topUp", headers=alice, json={"subscriber": prepaid["msisdn"], "amount": "10.50"})
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["amount"] == {"value": "10.50", "unit": "EUR"} and Decimal(out["balance"]["value"]) == Decimal("15.50")
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 1550  # minor units
+    [rec] = await audit_of(rt, tenant, "PrepaidTopUp", prepaid["id"])
+    assert rec.actor == "agent-alice"
+    party = prepaid["party_id"]
+    found = (await client.get(f"/tmf-api/partyInteraction/v4/partyInteraction?relatedParty.id={party}",
+                              headers=alice)).json()
+    assert [i["reason"] for i in found] == ["Prepaid top-up by an agent"]
+    # refused, nothing credited: a postpaid line, sub-cent amounts, unknown lines
+    for body, status in (({"subscriber": postpaid["msisdn"], "amount": "5"}, 409),
+                         ({"subscriber": prepaid["msisdn"], "amount": "1.005"}, 400),
+                         ({"subscriber": "+33000000000", "amount": "5"}, 404)):
+        r = await client.post(f"{CARE}/topUp", headers=alice, json=body)
+        assert r.status_code == status, (body, r.text)
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 1550

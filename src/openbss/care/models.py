@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Identity,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,7 +33,21 @@ from openbss.platform.tmf.resource import TmfDocument
 
 
 class TroubleTicket(TmfDocument, Base):
+    """A TMF621 ticket. Its queue and status are also typed columns that PostgreSQL generates from the document (no
+    code keeps them in step): a queue's work list (``queue.id`` and ``status`` filters, newest first, counted) is an
+    index range scan under row-level security, where the search entries of a large queue were intersected."""
+
     __tablename__ = "trouble_ticket"
+
+    queue_id: Mapped[str | None] = mapped_column(String(64), Computed("(body -> 'queue') ->> 'id'", persisted=True))
+    status: Mapped[str | None] = mapped_column(String(20), Computed("body ->> 'status'", persisted=True))
+
+
+# a queue's tickets newest first (the work list's page), and per status (its count)
+Index("ix_trouble_ticket_queue_recent", TroubleTicket.__table__.c.tenant_id, TroubleTicket.__table__.c.queue_id,
+      literal_column("created_at DESC"), TroubleTicket.__table__.c.id)
+Index("ix_trouble_ticket_queue_status", TroubleTicket.__table__.c.tenant_id, TroubleTicket.__table__.c.queue_id,
+      TroubleTicket.__table__.c.status)
 
 
 class PartyInteraction(TmfDocument, Base):

@@ -28,7 +28,7 @@ from openbss.care.topup import PrepaidBalances, PrepaidTopUp
 from openbss.platform.db import Database
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
-from openbss.platform.tmf.search import Indexed, Searchable
+from openbss.platform.tmf.search import Indexed, Searchable, column_filter
 from openbss.settings import Settings
 
 STAFF_READ = frozenset({"list", "get"})
@@ -85,7 +85,9 @@ def build(settings: Settings, customers: Customers, bills: Bills, balances: Prep
         update_definition=f"{TICKET_TYPE}_Update", read_definition=TICKET_TYPE, owner_paths=("relatedParty.id",),
         customer_operations=frozenset({"list", "get", "create"}), state_change_event="StatusChange",
         searchable=Searchable(include=(Indexed("sla.status"), Indexed("sla.resolutionBreached"),
-                                       Indexed("sla.firstResponseBreached"))))
+                                       Indexed("sla.firstResponseBreached")),
+                              columns={"queue.id": column_filter(TroubleTicket.queue_id),
+                                       "status": column_filter(TroubleTicket.status)}))
     ticket_api = TroubleTicketApi(name=TICKET_API, title="TMF621 Trouble Ticket", spec_file=TICKET_SPEC,
                                   permission="care", resources=[ticket])
     interaction = TmfResource(
