@@ -61,7 +61,8 @@ def server(settings: Any) -> Any:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     s = settings.model_copy(update={"public_url": base})
-    srv = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_config=None,
+    app = create_app(s)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                         access_log=False, lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -69,7 +70,7 @@ def server(settings: Any) -> Any:
     while not srv.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
-    yield base
+    yield {"base": base, "services": app.state.services}
     srv.should_exit = True
     thread.join(timeout=15)
 
@@ -103,13 +104,13 @@ async def _world(rt: Any, client: httpx.AsyncClient) -> dict[str, Any]:
     return {**w, "customer": cust, "account": account}
 
 
-async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chromium: str, server: str,
-                                         shots: Path) -> None:
+async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chromium: str,
+                                         server: dict[str, Any], shots: Path) -> None:
     from axe_playwright_python.async_playwright import Axe
     from playwright.async_api import async_playwright, expect
 
     w = await _world(rt, client)
-    tenant = w["tenant"]
+    tenant, base = w["tenant"], server["base"]
     alice = issue_token(tenant, ["csr_agent"], subject="agent-alice")
     ada = issue_token(tenant, ["care_supervisor"], subject="sup-ada")
     axe = Axe()
@@ -130,7 +131,7 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
         await page.set_viewport_size({"width": 1280, "height": 900})
 
     async def sign_in(page: Any, token: str) -> None:
-        await page.goto(f"{server}/console/")
+        await page.goto(f"{base}/console/")
         await expect(page.get_by_label("Access token")).to_be_visible()
         await page.get_by_label("Access token").fill(token)
         await page.get_by_test_id("signin-submit").click()
@@ -144,7 +145,7 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
         # sign-in: a wrong token is refused with a message
-        await page.goto(f"{server}/console/")
+        await page.goto(f"{base}/console/")
         await check(page, "01-signin", (1280, 768))
         await page.get_by_label("Access token").fill("not-a-token")
         await page.get_by_test_id("signin-submit").click()
@@ -241,6 +242,23 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
         await page.get_by_test_id("ticket-move-submit").click()
         await expect(page.get_by_test_id("ticket-status")).to_contain_text("Closed")
         await check(page, "12-ticket-closed", (1280, 768))
+
+        # a domain that is down: its section says so, the rest of the customer is there
+        views = server["services"].personal_data.customer_views
+        working = views["usage"]
+
+        async def usage_down(ctx: Any, customer: dict[str, Any]) -> Any:
+            raise ConnectionError("usage store unreachable")
+
+        views["usage"] = usage_down
+        try:
+            await page.goto(f"{base}/console/#/customer/{w['customer']['id']}")
+            await expect(page.get_by_test_id("unavailable-usage")).to_contain_text("could not be read")
+            await expect(page.get_by_test_id("status")).to_contain_text("Some sections are unavailable: Usage")
+            await expect(page.get_by_test_id("bills")).to_contain_text("60")
+            await check(page, "13-customer360-degraded")
+        finally:
+            views["usage"] = working
         await browser.close()
 
     assert not errors, errors

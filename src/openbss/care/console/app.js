@@ -16,7 +16,10 @@ const TRANSITIONS = {
 };
 const FINAL_ORDER = ['completed', 'failed', 'cancelled', 'rejected', 'partial'];
 
-function say(message) { statusEl().textContent = message; }
+function say(message, tone) {
+  statusEl().textContent = message;
+  statusEl().className = tone ? `status ${tone}` : 'status';
+}
 
 /** Render a page: its title (focused, for screen readers and keyboard users) and its content. */
 function page(title, ...content) {
@@ -259,7 +262,7 @@ async function customerView(id) {
   ];
   page(c.name || 'Customer', actions, h('div', { class: 'grid' }, identity, ...sections));
   if ((v.unavailableSections || []).length) {
-    say(`Some sections are unavailable: ${v.unavailableSections.map(humanize).join(', ')}`);
+    say(`Some sections are unavailable: ${v.unavailableSections.map(humanize).join(', ')}`, 'warn');
   }
 }
 
