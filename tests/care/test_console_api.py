@@ -195,3 +195,23 @@ async def test_an_agent_tops_up_a_prepaid_line_audited_and_recorded(client: Any,
         r = await client.post(f"{CARE}/topUp", headers=alice, json=body)
         assert r.status_code == status, (body, r.text)
     assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 1550
+
+
+async def test_two_supervisors_approving_at_once_issue_one_credit_note(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    import asyncio
+
+    world = await issued_bill(client, rt, tenant, admin_headers)
+    alice = agent(tenant, "agent-alice", "csr_agent")
+    r = await client.post(f"{CARE}/billAdjustment", headers=alice,
+                          json={"bill": {"id": world["bill"]["id"]}, "amount": "7.00", "reason": "goodwill"})
+    approval = r.json()["approval"]["id"]
+    sups = [agent(tenant, f"sup-{i}", "care_supervisor") for i in range(4)]
+    answers = await asyncio.gather(*[client.post(f"{CARE}/approval/{approval}/approve", headers=h) for h in sups])
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409], [a.text for a in answers]
+    bills = (await client.get(f"{CB}/customerBill", headers=admin_headers,
+                              params={"billingAccount.id": world["account"]["id"]})).json()
+    notes = [b for b in bills if b.get("category") == "creditNote"]
+    assert [n["taxIncludedAmount"]["value"] for n in notes] == [-7]
+    records = await audit_of(rt, tenant, "CareApproval", approval)
+    assert [x.action for x in records] == ["create", "approve"]
