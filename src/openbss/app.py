@@ -13,6 +13,7 @@ from openbss.account import api as account_api
 from openbss.assurance import api as assurance_api
 from openbss.billing import api as billing_api
 from openbss.care import api as care_api
+from openbss.care.agent_api import CONSOLE_STATIC, ConsoleSecurityHeaders
 from openbss.catalog import api as catalog_api
 from openbss.charging import api as charging_api
 from openbss.collections import api as collections_api
@@ -110,11 +111,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(PlatformMiddleware, max_bytes=settings.max_body_bytes, response_headers=[PortalSecurityHeaders(
-        https=(settings.selfcare_public_url or settings.public_url).startswith("https://"))])
+        https=(settings.selfcare_public_url or settings.public_url).startswith("https://")), ConsoleSecurityHeaders()])
     app.include_router(ops_router)
     # requests are matched by path prefix (platform/dispatch.py): the order of routers matters only between overlaps
     app.include_router(selfcare_router)
     app.mount("/selfcare/assets", StaticFiles(directory=SELFCARE_STATIC), name="selfcare-assets")
+    app.mount("/console/assets", StaticFiles(directory=CONSOLE_STATIC), name="console-assets")
     for _, router in routers:
         app.include_router(router)
     app.include_router(schema_router(ext for api in services.apis for ext in api.extensions))

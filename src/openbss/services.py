@@ -33,6 +33,7 @@ from openbss.catalog import wiring as catalog_wiring
 from openbss.catalog.wiring import CatalogServices
 from openbss.charging import service as charging_service
 from openbss.charging import wiring as charging_wiring
+from openbss.charging.errors import ChargingAccountNotFound
 from openbss.charging.jobs import charging_blueprint
 from openbss.charging.wiring import ChargingServices
 from openbss.collections import wiring as collections_wiring
@@ -54,7 +55,7 @@ from openbss.payments.wiring import PaymentServices
 from openbss.platform.audit import AuditRecord
 from openbss.platform.crypto import EncryptedTable
 from openbss.platform.db import Database, make_url
-from openbss.platform.erasure import CopyEraser, referring
+from openbss.platform.erasure import CopyEraser, recent_referring, referring
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.messaging import forget_messages, messages_to, messaging_loop
 from openbss.platform.personal_data import PersonalDataRegistry, encrypted_tables
@@ -158,10 +159,44 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
-    care = care_wiring.build(settings, customer.service)
+    care = care_wiring.build(settings, customer.service, billing.service, charging.service, account.service)
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)
+
+    async def balances_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """The live charging balances of the customer's lines: the charging account of each live product's MSISDN
+        (the product's realizing resource the orchestrator names "MSISDN <number>")."""
+        out = []
+        for product in await inventory.service.customer_products(ctx, c):
+            for ref in product.get("realizingResource") or []:
+                name = str(ref.get("name") or "")
+                if not name.startswith("MSISDN "):
+                    continue
+                try:
+                    a = await charging_service.get_account(ctx, subscriber=name.removeprefix("MSISDN "))
+                except ChargingAccountNotFound:
+                    continue  # a line whose OCS is not the charging domain
+                out.append({"subscriber": a.get("subscriber"), "paymentType": a.get("payment_type"),
+                            "status": a.get("status"), "currency": a.get("currency"), "balance": a.get("balance"),
+                            "available": a.get("available"), "productId": product["id"],
+                            "buckets": [{"id": b.get("id"), "unit": b.get("unit"), "remaining": b.get("remaining"),
+                                         "reserved": b.get("reserved")} for b in a.get("buckets") or []]})
+        return out
+
+    async def usage_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """The 20 most recent usage records of the customer's party."""
+        return await recent_referring(ctx, charging.usage["usage"], [(c.get("engagedParty") or {}).get("id")], 20)
+
+    async def orders_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """The customer's product orders not yet completed (the 20 most recent)."""
+        return await recent_referring(ctx, ordering.orders["productOrder"],
+                                      [c.get("id"), (c.get("engagedParty") or {}).get("id")], 20,
+                                      exclude_states=("completed", "cancelled", "failed", "rejected"))
+
+    registry.add_customer_view("balances", balances_360)
+    registry.add_customer_view("usage", usage_360)
+    registry.add_customer_view("ordersInFlight", orders_360)
     assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
     write_offs = cast(WriteOffs, payments.service) if hasattr(payments.service, "write_off") else None
     collections = collections_wiring.build(

@@ -37,6 +37,12 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/care/v1/queue"): ("careconfig:write",),
     ("POST", "/api/care/v1/slaPolicy"): ("careconfig:write",),
     ("POST", "/api/care/v1/slaPolicy/{id}/deactivate"): ("careconfig:write",),
+    # the agent console's actions: the operator's staff only (a customer's care:write raises their own tickets)
+    ("PUT", "/api/care/v1/adjustmentLimit"): ("staff", "careconfig:write"),
+    ("POST", "/api/care/v1/billAdjustment"): ("staff", "care:write"),
+    ("POST", "/api/care/v1/approval/{id}/approve"): ("staff", "careconfig:write"),
+    ("POST", "/api/care/v1/approval/{id}/reject"): ("staff", "careconfig:write"),
+    ("POST", "/api/care/v1/topUp"): ("staff", "care:write"),
     ("POST", "/billing/v1/billRun"): ("billing:write",),
     ("PATCH", "/billing/v1/settings"): ("billing:write",),
     ("POST", "/billing/v1/creditNote"): ("billing:write",),
@@ -68,6 +74,10 @@ def _principal(role: str) -> Principal:
 
 def _holds(p: Principal, needs: tuple[str, ...]) -> bool:
     for need in needs:
+        if need == "staff":  # not a self-service principal
+            if p.is_customer:
+                return False
+            continue
         if need.startswith("role:"):
             if need[5:] not in p.roles:
                 return False

@@ -16,6 +16,7 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from openbss.care.agent_api import agent_router, console_router
 from openbss.care.errors import CareNotFound
 from openbss.care.schemas import extension_schema
 from openbss.care.service import CHANNELS, SCHEMA_PATH, CareConfiguration, TicketService, channel_ref
@@ -166,4 +167,6 @@ def config_router(config: CareConfiguration, tickets: TicketService) -> APIRoute
 
 def routers(svc: CareServices) -> list[tuple[str, APIRouter]]:
     return [*((api.title, api_router(api, svc.services_of(api))) for api in svc.apis),
-            ("Care configuration", config_router(svc.service.config, svc.service.tickets))]
+            ("Care configuration", config_router(svc.service.config, svc.service.tickets)),
+            ("Care configuration", agent_router(svc.adjustments, svc.topups)),
+            ("Care configuration", console_router())]

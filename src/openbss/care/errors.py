@@ -29,5 +29,9 @@ class CareNotFound(NotFound):
     code = "NOT_FOUND"
 
 
-__all__ = ["CareNotFound", "DuplicateQueue", "DuplicateSlaPolicy", "InvalidSlaPolicy", "InvalidTicket",
-           "UnknownQueue"]
+class InvalidAdjustment(BadRequest):
+    code = "INVALID_ADJUSTMENT"
+
+
+__all__ = ["CareNotFound", "DuplicateQueue", "DuplicateSlaPolicy", "InvalidAdjustment", "InvalidSlaPolicy",
+           "InvalidTicket", "UnknownQueue"]

@@ -9,7 +9,9 @@ Consumed (durable subscriptions, each idempotent: the interaction has a stable i
 redelivery or a replay records nothing more):
 
 * ordering's ``ProductOrderCreateEvent`` — an interaction "Product order placed" with the order as its item;
-* self-care's ``SelfcareProfileUpdateEvent`` — an interaction "Profile updated in self-care".
+* self-care's ``SelfcareProfileUpdateEvent`` — an interaction "Profile updated in self-care";
+* payments' ``Payment…Event`` and ``Refund…Event`` — "Payment received", "Payment failed", "Refund issued", "Refund
+  failed" (``care.reactions``: one generic consumer per ``InteractionRule``; dunning's reminders are one more rule).
 """
 
 from __future__ import annotations

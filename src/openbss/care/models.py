@@ -4,21 +4,25 @@ policies supervisors configure, each ticket's SLA clock and its escalation steps
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Identity,
     Index,
     Integer,
     Interval,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,7 +33,21 @@ from openbss.platform.tmf.resource import TmfDocument
 
 
 class TroubleTicket(TmfDocument, Base):
+    """A TMF621 ticket. Its queue and status are also typed columns that PostgreSQL generates from the document (no
+    code keeps them in step): a queue's work list (``queue.id`` and ``status`` filters, newest first, counted) is an
+    index range scan under row-level security, where the search entries of a large queue were intersected."""
+
     __tablename__ = "trouble_ticket"
+
+    queue_id: Mapped[str | None] = mapped_column(String(64), Computed("(body -> 'queue') ->> 'id'", persisted=True))
+    status: Mapped[str | None] = mapped_column(String(20), Computed("body ->> 'status'", persisted=True))
+
+
+# a queue's tickets newest first (the work list's page), and per status (its count)
+Index("ix_trouble_ticket_queue_recent", TroubleTicket.__table__.c.tenant_id, TroubleTicket.__table__.c.queue_id,
+      literal_column("created_at DESC"), TroubleTicket.__table__.c.id)
+Index("ix_trouble_ticket_queue_status", TroubleTicket.__table__.c.tenant_id, TroubleTicket.__table__.c.queue_id,
+      TroubleTicket.__table__.c.status)
 
 
 class PartyInteraction(TmfDocument, Base):
@@ -122,3 +140,47 @@ class SlaStep(TenantScoped, Base):
     #: None (waiting), 'fired', or 'void' (the target was met first, or the ticket closed)
     outcome: Mapped[str | None] = mapped_column(String(10))
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AdjustmentLimit(TenantScoped, Base):
+    """How much an agent may credit on a bill without a supervisor's approval: for a role, or for one agent (their
+    user id; it wins over their roles' limits)."""
+
+    __tablename__ = "care_adjustment_limit"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "principal"),
+        CheckConstraint("kind IN ('role', 'agent')", name="kind"),
+        CheckConstraint("amount >= 0", name="amount"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    principal: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class CareApproval(TenantScoped, Base):
+    """An agent's action above their limit, waiting for (or decided by) a supervisor."""
+
+    __tablename__ = "care_approval"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        Index("ix_care_approval_status", "tenant_id", "status", "requested_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(10))
+    bill_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requester_limit: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    credit_note_id: Mapped[str | None] = mapped_column(String(64))

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openbss.care import events
+from openbss.care.adjustments import Adjustments, Bills
 from openbss.care.attachments import AttachmentStore
 from openbss.care.escalation import ESCALATION_EVENT, EscalationScheduler
 from openbss.care.models import PartyInteraction, TroubleTicket
+from openbss.care.reactions import PAYMENT_RULES, BillingAccounts, InteractionRule, interaction_consumer
 from openbss.care.schemas import INTERACTION_SPEC, TICKET_SPEC, TICKET_TYPE
 from openbss.care.service import (
     INTERACTION_API,
@@ -22,10 +24,11 @@ from openbss.care.service import (
     TicketService,
 )
 from openbss.care.sla import SlaClock
+from openbss.care.topup import PrepaidBalances, PrepaidTopUp
 from openbss.platform.db import Database
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
-from openbss.platform.tmf.search import Indexed, Searchable
+from openbss.platform.tmf.search import Indexed, Searchable, column_filter
 from openbss.settings import Settings
 
 STAFF_READ = frozenset({"list", "get"})
@@ -48,6 +51,11 @@ class CareServices:
     interaction_api: TmfApi
     resources: dict[str, ResourceService]  # troubleTicket, partyInteraction
     settings: Settings
+    adjustments: Adjustments
+    topups: PrepaidTopUp
+    accounts: BillingAccounts
+    #: the events recorded as interactions (payments and refunds; add dunning's reminders here)
+    interaction_rules: tuple[InteractionRule, ...] = PAYMENT_RULES
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -58,7 +66,8 @@ class CareServices:
 
     def consumers(self) -> list[Consumer]:
         base = self.settings.public_url
-        return [events.order_placed_consumer(self.service, base), events.profile_updated_consumer(self.service, base)]
+        return [events.order_placed_consumer(self.service, base), events.profile_updated_consumer(self.service, base),
+                *(interaction_consumer(self.service, self.accounts, rule, base) for rule in self.interaction_rules)]
 
     def escalation(self, db: Database) -> EscalationScheduler:
         return EscalationScheduler(db, self.service.tickets, self.clock, self.settings.public_url,
@@ -66,7 +75,8 @@ class CareServices:
                                    interval=self.settings.care_escalation_interval_seconds)
 
 
-def build(settings: Settings, customers: Customers) -> CareServices:
+def build(settings: Settings, customers: Customers, bills: Bills, balances: PrepaidBalances,
+          accounts: BillingAccounts) -> CareServices:
     clock = SlaClock()
     rules = TicketRules(clock, AttachmentStore(settings))
     ticket = TmfResource(
@@ -75,7 +85,9 @@ def build(settings: Settings, customers: Customers) -> CareServices:
         update_definition=f"{TICKET_TYPE}_Update", read_definition=TICKET_TYPE, owner_paths=("relatedParty.id",),
         customer_operations=frozenset({"list", "get", "create"}), state_change_event="StatusChange",
         searchable=Searchable(include=(Indexed("sla.status"), Indexed("sla.resolutionBreached"),
-                                       Indexed("sla.firstResponseBreached"))))
+                                       Indexed("sla.firstResponseBreached")),
+                              columns={"queue.id": column_filter(TroubleTicket.queue_id),
+                                       "status": column_filter(TroubleTicket.status)}))
     ticket_api = TroubleTicketApi(name=TICKET_API, title="TMF621 Trouble Ticket", spec_file=TICKET_SPEC,
                                   permission="care", resources=[ticket])
     interaction = TmfResource(
@@ -90,4 +102,5 @@ def build(settings: Settings, customers: Customers) -> CareServices:
                  **resource_services(interaction_api, {"partyInteraction": interactions})}
     service = CareService(tickets, interactions, CareConfiguration())
     return CareServices(service=service, clock=clock, ticket_api=ticket_api, interaction_api=interaction_api,
-                        resources=resources, settings=settings)
+                        resources=resources, settings=settings, adjustments=Adjustments(bills),
+                        topups=PrepaidTopUp(balances, interactions), accounts=accounts)

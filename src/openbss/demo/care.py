@@ -22,6 +22,10 @@ ALWAYS = {"timeZone": "UTC", "workingHours": {d: [["00:00", "24:00"]] for d in (
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}}
 #: the demo's agents (their tokens: ``openbss token --tenant demo --role csr_agent --subject agent-alice``)
 AGENTS = ({"id": "agent-alice", "name": "Alice (first line)"}, {"id": "agent-bob", "name": "Bob (network)"})
+#: the demo's care supervisor (``--role care_supervisor --subject supervisor-sam``)
+SUPERVISOR = "supervisor-sam"
+#: bill adjustments an agent makes alone: every agent 20 EUR, Bob 100 EUR (above: Sam approves)
+LIMITS = (("role", "csr_agent", "20.00"), ("agent", "agent-bob", "100.00"))
 #: the path of each demo ticket from acknowledged to its status
 PATHS: dict[str, list[str]] = {
     "acknowledged": [], "inProgress": ["inProgress"], "pending": ["inProgress", "pending"],
@@ -44,7 +48,9 @@ async def seed_care(services: Services, db: Database, tenant_id: str, base_url: 
     async with db.transaction(tenant_id) as session:
         if (await session.scalar(select(func.count()).select_from(CareQueue))) or 0:
             return
-        ctx = admin_context(tenant_id, session, base_url, subject="care-supervisor")
+        ctx = admin_context(tenant_id, session, base_url, subject=SUPERVISOR)
+        for kind, who, amount in LIMITS:
+            await services.care.adjustments.set_limit(ctx, kind, who, amount, "EUR")
         first = await care.config.create_queue(ctx, "First line", "Every new ticket")
         network = await care.config.create_queue(ctx, "Network second line", "Radio, core and fixed access")
         await care.config.create_queue(ctx, "Billing", "Charges, bills, payments")

@@ -161,6 +161,12 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
                    + ("MariaDB " + corporate if corporate else
                       "set OPENBSS_SELFCARE_CORPORATE_DIRECTORY_URL=mysql://root@127.0.0.1:3306/openbss_corporate "
                       "to enable"))
+        out.append(f"Agent console: {base}/console/  (paste a token; bill adjustments: Alice alone up to 20 EUR, "
+                   "Bob 100 EUR, above that Sam approves)")
+        for role, subject in (("csr_agent", "agent-alice"), ("csr_agent", "agent-bob"),
+                              ("care_supervisor", "supervisor-sam")):
+            out.append(f"  {subject} ({role}): "
+                       f"{issue_token(DEMO_TENANT, [role], subject=subject, ttl_seconds=43200)}")
         out.append("More tokens: .venv/bin/openbss token --tenant demo --role csr_agent")
         out.append(f'Try: TOKEN=$(.venv/bin/openbss token --tenant demo --role csr_agent); '
                    f'curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/customerManagement/v4/customer')

@@ -120,6 +120,22 @@ class CopyEraser:
         return changed
 
 
+async def recent_referring(ctx: Context, service: ResourceService, ids: Iterable[Any], limit: int, *,
+                           exclude_states: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The ``limit`` most recent documents of a TMF resource whose ``relatedParty`` names one of ``ids`` (a customer
+    360 section), newest first; ``exclude_states``: leave out the documents in those states."""
+    wanted = [str(i) for i in dict.fromkeys(ids) if i]
+    if not wanted:
+        return []
+    table = service.resource.table
+    q = select(table).where(or_(*[table.body.contains({"relatedParty": [{"id": i}]}) for i in wanted]))
+    excluded = list(exclude_states)
+    if excluded and service.resource.state_field:
+        q = q.where(table.body[service.resource.state_field].astext.not_in(excluded))
+    rows = (await ctx.session.execute(q.order_by(table.created_at.desc(), table.id).limit(limit))).scalars().all()
+    return await service.store.render_all(ctx, list(rows))
+
+
 async def referring(ctx: Context, service: ResourceService, ids: Iterable[str]) -> list[dict[str, Any]]:
     """The documents of a TMF resource whose ``relatedParty`` names one of ``ids`` (a party's GDPR export), as the
     API renders them, oldest first."""

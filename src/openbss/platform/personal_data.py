@@ -14,6 +14,7 @@ naming them.
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
 import copy
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ from openbss.platform.tmf.search import (
 )
 from openbss.platform.tmf.spec import format_datetime
 from openbss.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ERASED = "[erased]"
 
@@ -217,7 +220,22 @@ class PersonalDataRegistry:
         self.erasers = sorted([e for e in self.erasers if e[1] != name] + [(order, name, eraser)])
 
     async def customer_sections(self, ctx: Context, customer: dict[str, Any]) -> dict[str, Any]:
-        return {name: await provider(ctx, customer) for name, provider in self.customer_views.items()}
+        """Every section; one whose domain fails (an error, a database statement refused) is answered
+        ``{"unavailable": true, "reason": ...}`` and named in ``unavailableSections``, the others as usual: each
+        section runs in a savepoint, so a failed one leaves the request's transaction usable."""
+        out: dict[str, Any] = {}
+        unavailable: list[str] = []
+        for name, provider in self.customer_views.items():
+            try:
+                async with ctx.session.begin_nested():
+                    out[name] = await provider(ctx, customer)
+            except Exception as exc:  # a domain's failure must not fail the whole view
+                log.warning("customer 360: section %s failed (%s)", name, type(exc).__name__, exc_info=True)
+                out[name] = {"unavailable": True,
+                             "reason": f"the {name} section could not be read ({type(exc).__name__})"}
+                unavailable.append(name)
+        out["unavailableSections"] = unavailable
+        return out
 
     async def export(self, ctx: Context, party_id: str) -> dict[str, Any]:
         sections: dict[str, Any] = {}

@@ -1,0 +1,64 @@
+"""An agent's top-up of a prepaid line's main balance (TMF654's top-up, done by online charging through the
+``PrepaidBalances`` protocol), audited with the agent's identity and recorded as an interaction."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any, Protocol
+
+from openbss.care.errors import InvalidAdjustment
+from openbss.care.service import InteractionService, channel_ref
+from openbss.platform import audit
+from openbss.platform.db import utcnow
+from openbss.platform.errors import Conflict
+from openbss.platform.tmf.resource import Context
+from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.money import MINOR_UNITS
+from openbss.pricing.usage import to_minor
+
+
+class PrepaidBalances(Protocol):
+    """What care asks online charging (``charging.service.ChargingService``)."""
+
+    async def get_account(self, ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
+                          product_id: str | None = None) -> dict[str, Any]: ...
+
+    async def topup(self, ctx: Context, account_id: str, amount: int, *, bucket_id: str | None = None,
+                    reason: str | None = None, base_url: str | None = None) -> dict[str, Any]: ...
+
+
+class PrepaidTopUp:
+    def __init__(self, balances: PrepaidBalances, interactions: InteractionService) -> None:
+        self.balances = balances
+        self.interactions = interactions
+
+    async def top_up(self, ctx: Context, subscriber: str, amount: Decimal, reason: str | None) -> dict[str, Any]:
+        account = await self.balances.get_account(ctx, subscriber=subscriber)
+        if account.get("payment_type") != "prepaid":
+            raise Conflict(f"line '{subscriber}' is {account.get('payment_type')}: only a prepaid line is topped up",
+                           code="NOT_PREPAID")
+        currency = str(account.get("currency") or "EUR")
+        if currency not in MINOR_UNITS or amount.as_tuple().exponent < -MINOR_UNITS[currency]:  # type: ignore[operator]
+            raise InvalidAdjustment(f"'amount': {amount} has more decimals than {currency} allows")
+        done = await self.balances.topup(ctx, str(account["id"]), to_minor(amount, currency),
+                                         reason=reason or "agent top-up")
+        after = await self.balances.get_account(ctx, subscriber=subscriber)
+        out = {"subscriber": subscriber, "amount": {"value": str(amount), "unit": currency},
+               "balance": {"value": str(after.get("balance")), "unit": currency}, "bucket": done.get("bucket"),
+               "agent": ctx.principal.subject}
+        await audit.record(ctx.session, ctx.principal, resource_type="PrepaidTopUp", resource_id=str(account["id"]),
+                           action="create", changes={"topUp": {"old": None, "new": out}})
+        stamp = format_datetime(utcnow())
+        await self.interactions.record_once(ctx, str(uuid.uuid4()), {
+            "@type": "PartyInteraction", "direction": "inbound", "reason": "Prepaid top-up by an agent",
+            "status": "completed", "description": f"{amount} {currency} added to {subscriber} by "
+                                                  f"{ctx.principal.subject}",
+            "interactionDate": {"startDateTime": stamp}, "channel": [channel_ref(ctx.base_url, "phone")],
+            "relatedParty": [{"id": str(account["party_id"]), "role": "customer",
+                              "@referredType": str(account.get("party_type") or "Individual")}]
+            if account.get("party_id") else []})
+        return out
+
+
+__all__ = ["PrepaidBalances", "PrepaidTopUp"]

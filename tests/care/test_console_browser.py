@@ -1,0 +1,274 @@
+"""The agent console in a real browser: Debian's Chromium driven by Playwright, against OpenBSS served by uvicorn on
+loopback.
+
+sign in (agent's token) → type-ahead search → customer 360 → raise a ticket → place an order (cart → order) → watch
+its activation → adjust a bill above the agent's limit (an approval request) → a supervisor approves it → close the
+ticket; an axe-core check of every view (no serious or critical violation) and screenshots at 1280 px and 768 px
+in ``OPENBSS_SCREENSHOT_DIR`` (default: a temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from openbss.platform.auth import issue_token
+from tests.billing.helpers import recurring, sell
+from tests.billing.helpers import run as bill_run
+from tests.customer.helpers import billing_account_body, created, make_customer, make_individual
+from tests.ordering.helpers import run as provision
+from tests.ordering.helpers import setup_world
+
+CHROMIUM = os.environ.get("OPENBSS_CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+SERIOUS = ("serious", "critical")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+        if IN_CI:
+            pytest.fail(f"CI=true and Chromium is not installed at {CHROMIUM} (make test installs Debian's chromium)")
+        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's chromium package")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(settings: Any) -> Any:
+    """OpenBSS on a loopback port, with its own runtime and pool like a real process."""
+    import uvicorn
+
+    from openbss.app import create_app
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    s = settings.model_copy(update={"public_url": base})
+    app = create_app(s)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                        access_log=False, lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    yield {"base": base, "services": app.state.services}
+    srv.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    path = Path(os.environ.get("OPENBSS_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="openbss-console-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def _world(rt: Any, client: httpx.AsyncClient) -> dict[str, Any]:
+    """A tenant with the demo catalog and pools, a customer with an active billing account and an issued bill."""
+    w = await setup_world(rt, client, numbers=20, sims=20)
+    tenant, h = w["tenant"], w["h"]
+    party = await make_individual(client, h, given="Margaret", family="Hamilton", email="margaret@example.org",
+                                  phone="+447700900555", ident="P7654321")
+    cust = await make_customer(client, h, party)
+    body = billing_account_body(cust, state="active",
+                                billCycle={"billingDay": 1, "frequency": "monthly", "timeZone": "UTC"})
+    account = await created(await client.post("/tmf-api/accountManagement/v4/billingAccount", json=body, headers=h))
+    account["_owner"] = [{"id": party["id"], "role": "owner", "@referredType": "Individual"}]
+    await sell(rt, tenant, account, "2027-01-01T00:00:00Z", [recurring("50.00")])
+    await bill_run(rt, tenant, date(2027, 1, 1), finalize=True)
+    sup = {"Authorization": f"Bearer {issue_token(tenant, ['care_supervisor'], subject='sup-ada')}"}
+    r = await client.put("/api/care/v1/adjustmentLimit", headers=sup, json={
+        "appliesTo": {"kind": "role", "id": "csr_agent"}, "amount": {"value": "20.00", "unit": "EUR"}})
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/care/v1/queue", headers=sup, json={"name": "First line"})
+    assert r.status_code == 201, r.text
+    return {**w, "customer": cust, "account": account}
+
+
+async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chromium: str,
+                                         server: dict[str, Any], shots: Path) -> None:
+    from axe_playwright_python.async_playwright import Axe
+    from playwright.async_api import async_playwright, expect
+
+    w = await _world(rt, client)
+    tenant, base = w["tenant"], server["base"]
+    alice = issue_token(tenant, ["csr_agent"], subject="agent-alice")
+    ada = issue_token(tenant, ["care_supervisor"], subject="sup-ada")
+    axe = Axe()
+    found: list[str] = []
+    errors: list[str] = []
+
+    async def check(page: Any, name: str, widths: tuple[int, ...] = (1280,)) -> None:
+        """axe-core on the view as it is now; a screenshot per width."""
+        for width in widths:
+            await page.set_viewport_size({"width": width, "height": 900})
+            await page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+            results = await axe.run(page)
+            assert results.response["testEngine"]["name"] == "axe-core", results.response
+            for v in results.response["violations"]:
+                if v["impact"] in SERIOUS:
+                    found.append(f"{name} @{width}px: {v['id']} ({v['impact']}): "
+                                 f"{[n['target'] for n in v['nodes']][:3]}")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+
+    async def sign_in(page: Any, token: str) -> None:
+        await page.goto(f"{base}/console/")
+        await expect(page.get_by_label("Access token")).to_be_visible()
+        await page.get_by_label("Access token").fill(token)
+        await page.get_by_test_id("signin-submit").click()
+        await expect(page.get_by_label("Search")).to_be_focused()
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+        # sign-in: a wrong token is refused with a message
+        await page.goto(f"{base}/console/")
+        await check(page, "01-signin", (1280, 768))
+        await page.get_by_label("Access token").fill("not-a-token")
+        await page.get_by_test_id("signin-submit").click()
+        await expect(page.get_by_test_id("alert")).to_contain_text("not valid")
+        errors.clear()  # the browser logs the refused request (401) as an error
+        await sign_in(page, alice)
+        await expect(page.get_by_test_id("agent")).to_contain_text("agent-alice")
+
+        # type-ahead search by name, then keyboard into the results
+        await page.get_by_label("Search").press_sequentially("Margaret Ham", delay=30)
+        await expect(page.get_by_test_id("result-customer")).to_have_count(1)
+        await check(page, "02-search", (1280, 768))
+        await page.get_by_label("Search").press("ArrowDown")
+        await expect(page.get_by_test_id("result-customer")).to_be_focused()
+        await page.keyboard.press("Enter")
+
+        # the 360
+        await expect(page.get_by_test_id("identity")).to_contain_text("margaret@example.org")
+        await expect(page.get_by_test_id("bills")).to_contain_text("60")
+        await expect(page.get_by_test_id("section-balances")).to_be_visible()
+        await check(page, "03-customer360", (1280, 768))
+
+        # raise a ticket
+        await page.get_by_test_id("action-raise").click()
+        await expect(page.get_by_label("What is wrong")).to_be_visible()
+        await page.get_by_label("What is wrong").fill("Calls drop after a minute")
+        await page.get_by_label("Priority").select_option("high")
+        await page.get_by_label("Queue").select_option(label="First line")
+        await check(page, "04-raise-ticket")
+        await page.get_by_test_id("raise-submit").click()
+        await expect(page.get_by_test_id("ticket-status")).to_contain_text("Acknowledged")
+        ticket_url = page.url
+        await check(page, "05-ticket")
+
+        # record an interaction
+        await page.get_by_text("Back to the customer").click()
+        await page.get_by_test_id("action-interaction").click()
+        await page.get_by_label("Reason").fill("Called about dropped calls")
+        await check(page, "06-interaction")
+        await page.get_by_test_id("interaction-submit").click()
+        await expect(page.get_by_test_id("interactions")).to_contain_text("Called about dropped calls")
+
+        # place an order from the catalog: cart → order, then follow it to activation
+        await page.get_by_test_id("action-order").click()
+        await page.get_by_label("Offering").select_option(label="Mobile M")
+        await expect(page.get_by_test_id("char-simType")).to_be_visible()
+        await check(page, "07-order")
+        await page.get_by_test_id("order-submit").click()
+        await expect(page.get_by_test_id("order-place")).to_be_focused()
+        await page.get_by_test_id("order-place").click()
+        await expect(page.get_by_test_id("order-progress")).to_contain_text("Activation in progress")
+        await check(page, "08-order-tracking")
+        await provision(rt, tenant)  # the workers' part: the network's steps and the events
+        await expect(page.get_by_test_id("order-state")).to_contain_text("Completed", timeout=15_000)
+        await expect(page.get_by_test_id("order-progress")).to_contain_text("Activated")
+
+        # adjust the bill above the agent's limit: an approval request
+        await page.get_by_text("Back to the customer").click()
+        await expect(page.get_by_test_id("products")).to_contain_text("Mobile M")
+        await expect(page.get_by_test_id("interactions")).to_contain_text("Product order placed")
+        await expect(page.get_by_test_id("balances")).to_contain_text("Postpaid")  # the new line's live balance
+        await check(page, "09-customer360-active", (1280, 768))
+        await page.get_by_test_id("adjust-bill").first.click()
+        await page.get_by_label("Credit, tax included").fill("30.00")
+        await page.get_by_label("Reason").fill("Dropped calls for two weeks")
+        await check(page, "10-adjust")
+        await page.get_by_test_id("adjust-submit").click()
+        await expect(page.get_by_test_id("adjust-result")).to_contain_text("Above your limit")
+        await page.get_by_test_id("nav-approvals").click()
+        await expect(page.get_by_test_id("approvals-table")).to_contain_text("agent-alice")
+        await expect(page.get_by_test_id("approve")).to_have_count(0)  # an agent cannot approve
+        await page.get_by_test_id("signout").click()
+
+        # a supervisor approves it
+        await sign_in(page, ada)
+        await page.get_by_test_id("nav-approvals").click()
+        await expect(page.get_by_test_id("approve")).to_have_count(1)
+        await check(page, "11-approvals", (1280, 768))
+        await page.get_by_test_id("approve").click()
+        await expect(page.get_by_test_id("status")).to_contain_text("Approved")
+        await page.get_by_label("Show").select_option("approved")
+        await expect(page.get_by_test_id("approvals-table")).to_contain_text("sup-ada")
+
+        # the ticket is resolved, then closed
+        await page.goto(ticket_url)
+        await page.get_by_label("New status").select_option("resolved")
+        await page.get_by_label("Reason").fill("Cell site repaired")
+        await page.get_by_test_id("ticket-move-submit").click()
+        await expect(page.get_by_test_id("ticket-status")).to_contain_text("Resolved")
+        await page.get_by_label("New note").fill("Customer confirmed calls hold")
+        await page.get_by_test_id("ticket-add-note-submit").click()
+        await expect(page.get_by_test_id("ticket-notes")).to_contain_text("Customer confirmed")
+        await page.get_by_label("New status").select_option("closed")
+        await page.get_by_test_id("ticket-move-submit").click()
+        await expect(page.get_by_test_id("ticket-status")).to_contain_text("Closed")
+        await check(page, "12-ticket-closed", (1280, 768))
+
+        # a domain that is down: its section says so, the rest of the customer is there
+        views = server["services"].personal_data.customer_views
+        working = views["usage"]
+
+        async def usage_down(ctx: Any, customer: dict[str, Any]) -> Any:
+            raise ConnectionError("usage store unreachable")
+
+        views["usage"] = usage_down
+        try:
+            await page.goto(f"{base}/console/#/customer/{w['customer']['id']}")
+            await expect(page.get_by_test_id("unavailable-usage")).to_contain_text("could not be read")
+            await expect(page.get_by_test_id("status")).to_contain_text("Some sections are unavailable: Usage")
+            await expect(page.get_by_test_id("bills")).to_contain_text("60")
+            await check(page, "13-customer360-degraded")
+        finally:
+            views["usage"] = working
+        await browser.close()
+
+    assert not errors, errors
+    assert not found, "\n".join(found)
+    # what the server recorded: the credit note issued on approval, the ticket closed by the supervisor
+    h = {"Authorization": f"Bearer {ada}"}
+    view = (await client.get(f"/tmf-api/customerManagement/v4/customer360/{w['customer']['id']}", headers=h)).json()
+    notes = [b for b in view["bills"] if b.get("category") == "creditNote"]
+    assert [n["taxIncludedAmount"]["value"] for n in notes] == [-30]
+    assert [t["status"] for t in view["tickets"]["recent"]] == ["closed"]
+    orders = (await client.get("/tmf-api/productOrderingManagement/v4/productOrder", headers=h,
+                               params={"relatedParty.id": w["customer"]["id"]})).json()
+    assert [o["state"] for o in orders] == ["completed"]
