@@ -136,6 +136,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)
     assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
+    registry.add_customer_view("problems", assurance.service.problems.customer_problems)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)
