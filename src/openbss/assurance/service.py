@@ -251,24 +251,41 @@ class AlarmService(ResourceService):
         doc["alarmedObject"] = obj
         doc.setdefault("alarmedObjectType", str(found.get("@type") or kind))
         if kind == "Resource" and "affectedService" not in doc:
-            q = parse_list_query(f"supportingResource.id={object_id}&fields=id,href&limit=100",
-                                 self.objects.services.api.spec, "Service")
-            services, _ = await self.objects.services.list(ctx, q)
-            if services:
-                doc["affectedService"] = [{"id": s["id"], "href": s["href"]} for s in services]
+            cache: dict[str, list[dict[str, Any]]] = ctx.__dict__.setdefault("_assurance_supported", {})
+            if object_id not in cache:
+                q = parse_list_query(f"supportingResource.id={object_id}&fields=id,href&limit=100",
+                                     self.objects.services.api.spec, "Service")
+                services, _ = await self.objects.services.list(ctx, q)
+                cache[object_id] = [{"id": s["id"], "href": s["href"]} for s in services]
+            if cache[object_id]:
+                doc["affectedService"] = [dict(s) for s in cache[object_id]]
         return found if kind == "Resource" else None
 
     async def _open_on(self, ctx: Context, object_ids: list[str]) -> list[tuple[str, str | None, str, str, str]]:
-        """The open alarms on objects: (id, problem id, object id, severity, raised time)."""
-        if not object_ids:
-            return []
-        body = Alarm.body
-        rows = (await ctx.session.execute(select(
-            Alarm.id, Alarm.problem_id, body["alarmedObject"]["id"].astext, body["perceivedSeverity"].astext,
-            body["alarmRaisedTime"].astext).where(
-            Alarm.is_open, or_(*[body.contains({"alarmedObject": {"id": o}}) for o in object_ids]),
-            ~body.contains({"flapping": True})).order_by(Alarm.created_at, Alarm.id))).all()
-        return [(str(r[0]), r[1], str(r[2]), str(r[3]), str(r[4])) for r in rows]
+        """The open alarms on objects: (id, problem id, object id, severity, raised time). Kept for the unit of
+        work (the objects are locked: only this unit of work changes their alarms, and forgets them when it
+        does)."""
+        cache: dict[str, list[tuple[str, str | None, str, str, str]]] = ctx.__dict__.setdefault(
+            "_assurance_open", {})
+        missing = [o for o in dict.fromkeys(object_ids) if o not in cache]
+        if missing:
+            body = Alarm.body
+            rows = (await ctx.session.execute(select(
+                Alarm.id, Alarm.problem_id, body["alarmedObject"]["id"].astext, body["perceivedSeverity"].astext,
+                body["alarmRaisedTime"].astext).where(
+                Alarm.is_open, or_(*[body.contains({"alarmedObject": {"id": o}}) for o in missing]),
+                ~body.contains({"flapping": True})).order_by(Alarm.created_at, Alarm.id))).all()
+            for o in missing:
+                cache[o] = []
+            for r in rows:
+                cache.setdefault(str(r[2]), []).append((str(r[0]), r[1], str(r[2]), str(r[3]), str(r[4])))
+        return [a for o in dict.fromkeys(object_ids) for a in cache.get(o, [])]
+
+    @staticmethod
+    def _forget(ctx: Context, alarm: dict[str, Any] | None) -> None:
+        """An alarm of an object changed: its open alarms are read again."""
+        if alarm is not None:
+            ctx.__dict__.get("_assurance_open", {}).pop(str((alarm.get("alarmedObject") or {}).get("id")), None)
 
     def _alarm_ref(self, ctx: Context, alarm_id: str) -> dict[str, Any]:
         return {"id": str(alarm_id), "href": self.store.href(ctx.base_url, alarm_id)}
@@ -317,18 +334,23 @@ class AlarmService(ResourceService):
         existing = await self.problems.open_problem_of(ctx, root)
         return (existing, None) if existing else (str(uuid.uuid4()), root)
 
-    async def _flaps(self, ctx: Context, key: str) -> int:
-        """The alarms of a problem raised within the flapping window, this one included."""
+    async def _key_state(self, ctx: Context, key: str) -> tuple[str | None, int]:
+        """The open alarm of a problem (its id, or None) and how many alarms of it were raised within the flapping
+        window, in one query."""
         since = utcnow() - self.flap_window
-        return int(await ctx.session.scalar(select(func.count()).select_from(Alarm).where(
-            Alarm.reduction_key == key, Alarm.created_at >= since)) or 0) + 1
+        row = (await ctx.session.execute(select(
+            func.max(Alarm.id).filter(Alarm.is_open), func.count().filter(Alarm.created_at >= since)).where(
+            Alarm.reduction_key == key))).one()
+        return row[0], int(row[1] or 0)
 
     async def raise_alarm(self, ctx: Context, given: dict[str, Any], *, system: str | None = None,
-                          rules: Rules | None = None) -> Raised:
+                          rules: Rules | None = None, locked: bool = False, occurrences: int = 1,
+                          last_seen: str | None = None) -> Raised:
         """Raise an alarm, or count a repeat of the open alarm of the same problem (occurrence count and last
         occurrence time; a new severity makes it ``updated``). Safe under concurrent raises: the insert is
         ``ON CONFLICT DO NOTHING`` on the open alarms' reduction keys, a repeat locks the open alarm, and the
-        correlation runs under the advisory locks of the object and its parents."""
+        correlation runs under the advisory locks of the object and its parents. ``occurrences`` reports of the
+        problem (the last at ``last_seen``) count at once: a source's batch coalesces its repeats."""
         doc = dict(given)
         for managed in (*MANAGED, "parentAlarm", "isRootCause"):
             if managed in doc:
@@ -341,22 +363,26 @@ class AlarmService(ResourceService):
             raise InvalidAlarm(f"an alarm is raised with state 'raised', not '{doc['state']}'")
         if doc.get("perceivedSeverity") == "cleared":
             raise InvalidAlarm("an alarm is raised with a severity other than 'cleared'; clear it instead")
-        rules = await self.lock_for(ctx, [doc], rules)
+        if not (locked and rules):
+            rules = await self.lock_for(ctx, [doc], rules)
         now = format_datetime(utcnow())
         found = await self._attach(ctx, doc)
         parents = self.parents(found, rules)
         key = reduction_key(doc)
         doc.update({"state": "raised", "alarmReportingTime": now, "alarmChangedTime": now,
-                    "reductionKey": key, "occurrenceCount": 1, "lastOccurrenceTime": doc["alarmRaisedTime"],
+                    "reductionKey": key, "occurrenceCount": occurrences,
+                    "lastOccurrenceTime": max(str(doc["alarmRaisedTime"]), last_seen or ""),
                     "@type": ALARM_TYPE, "@baseType": "Alarm", "@schemaLocation": f"{ctx.base_url}{SCHEMA_PATH}"})
         doc.setdefault("ackState", "unacknowledged")
         doc.setdefault("reportingSystemId", system or SYSTEM_ID)
         for _ in range(5):
-            if await self._open_id(ctx, key) is None:
-                out = await self._raise_new(ctx, dict(doc), key, parents, rules)
+            open_id, recent = await self._key_state(ctx, key)
+            if open_id is None:
+                out = await self._raise_new(ctx, dict(doc), key, parents, rules, recent + 1)
                 if out is not None:
                     return Raised(out, True)
-            repeated = await self._repeat(ctx, key, doc)
+                continue
+            repeated = await self._repeat(ctx, open_id, doc, occurrences)
             if repeated is not None:
                 if not repeated.get("serviceProblem") and not repeated.get("flapping"):
                     await self._group(ctx, repeated, rules)
@@ -364,8 +390,7 @@ class AlarmService(ResourceService):
         raise AlarmContention(f"the alarm '{key}' is raised and cleared too fast to settle; try again")
 
     async def _raise_new(self, ctx: Context, doc: dict[str, Any], key: str, parents: list[str], rules: Rules,
-                         ) -> dict[str, Any] | None:
-        flaps = await self._flaps(ctx, key)
+                         flaps: int) -> dict[str, Any] | None:
         if flaps > self.flap_threshold:
             doc.update(flapping=True, flapCount=flaps)
         parent_problems = await self._correlate(ctx, doc, parents, rules)
@@ -377,15 +402,27 @@ class AlarmService(ResourceService):
             out = await self.record(ctx, {**doc, "id": new_id})
         except AlarmExists:
             return None
+        self._forget(ctx, out)
         if target is not None:
             pid, root = target
             if root is not None:
                 await self.problems.open_for(ctx, root, out, pid)
             else:
-                await self.problems.alarm_joined(ctx, pid, out, root=not out.get("parentAlarm"))
+                await self._join(ctx, pid, out)
         if rules.topology and not out.get("flapping") and out["alarmedObject"].get("@type") == "Resource":
             await self._adopt_children(ctx, out, rules)
         return out
+
+    async def _join(self, ctx: Context, pid: str, alarm: dict[str, Any]) -> None:
+        """The alarm joins problem ``pid``: a correlated alarm on an object the problem already covers (in this
+        unit of work) changes nothing on the problem, and is not looked at again."""
+        root = not alarm.get("parentAlarm")
+        seen: set[tuple[str, str]] = ctx.__dict__.setdefault("_assurance_joined", set())
+        key = (pid, str(alarm["alarmedObject"]["id"]))
+        if not root and key in seen:
+            return
+        await self.problems.alarm_joined(ctx, pid, alarm, root=root)
+        seen.add(key)
 
     async def _group(self, ctx: Context, alarm: dict[str, Any], rules: Rules) -> None:
         """Group an open alarm that has no problem yet (a repeat that became severe enough)."""
@@ -399,6 +436,7 @@ class AlarmService(ResourceService):
         pid, root = target
         ref = {"id": pid, "href": self.problems.store.href(ctx.base_url, pid)}
         out = await self.change(ctx, str(alarm["id"]), lambda d: d.update(serviceProblem=ref), action="group")
+        self._forget(ctx, out)
         if root is not None:
             await self.problems.open_for(ctx, root, out, pid)
         else:
@@ -412,10 +450,12 @@ class AlarmService(ResourceService):
         severity = parent.get("perceivedSeverity")
         if not (rules.root_cause or (rules.suppression and severity in rules.down_severities)):
             return
-        children, _ = await self.objects.resources.list(ctx, parse_list_query(
-            f"resourceRelationship.resource.id={object_id}&fields=id,resourceRelationship&limit=1000",
-            self.objects.resources.api.spec, "Resource"))
-        by_child = {str(c["id"]): self.parents(c, rules) for c in children}
+        cache: dict[str, list[dict[str, Any]]] = ctx.__dict__.setdefault("_assurance_children", {})
+        if object_id not in cache:
+            cache[object_id], _ = await self.objects.resources.list(ctx, parse_list_query(
+                f"resourceRelationship.resource.id={object_id}&fields=id,resourceRelationship&limit=1000",
+                self.objects.resources.api.spec, "Resource"))
+        by_child = {str(c["id"]): self.parents(c, rules) for c in cache[object_id]}
         by_child = {c: ps for c, ps in by_child.items() if object_id in ps}
         if not by_child:
             return
@@ -445,6 +485,7 @@ class AlarmService(ResourceService):
                 doc.update(c)
 
             out = await self.change(ctx, alarm_row_id, correlate, action="correlate")
+            self._forget(ctx, out)
             if moved and pid:
                 await self.problems.alarm_joined(ctx, pid, out, root=False)
                 if old_pid:
@@ -453,10 +494,8 @@ class AlarmService(ResourceService):
     async def _open_id(self, ctx: Context, key: str) -> str | None:
         return await ctx.session.scalar(select(Alarm.id).where(Alarm.reduction_key == key, Alarm.is_open))
 
-    async def _repeat(self, ctx: Context, key: str, report: dict[str, Any]) -> dict[str, Any] | None:
-        open_id = await self._open_id(ctx, key)
-        if open_id is None:
-            return None
+    async def _repeat(self, ctx: Context, open_id: str, report: dict[str, Any], occurrences: int = 1,
+                      ) -> dict[str, Any] | None:
         gone = False
 
         def count(doc: dict[str, Any]) -> None:
@@ -464,8 +503,9 @@ class AlarmService(ResourceService):
             if doc.get("state") == "cleared":
                 gone = True
                 return
-            doc["occurrenceCount"] = int(doc.get("occurrenceCount", 1)) + 1
-            doc["lastOccurrenceTime"] = max(str(doc.get("lastOccurrenceTime") or ""), str(report["alarmRaisedTime"]))
+            doc["occurrenceCount"] = int(doc.get("occurrenceCount", 1)) + occurrences
+            doc["lastOccurrenceTime"] = max(str(doc.get("lastOccurrenceTime") or ""),
+                                            str(report["lastOccurrenceTime"]))
             doc["alarmChangedTime"] = report["alarmChangedTime"]
             if report["perceivedSeverity"] != doc.get("perceivedSeverity"):
                 doc["perceivedSeverity"] = report["perceivedSeverity"]
@@ -475,6 +515,7 @@ class AlarmService(ResourceService):
                     doc[attribute] = report[attribute]
 
         out = await self.change(ctx, open_id, count, action="repeat")
+        self._forget(ctx, out)
         return None if gone else out
 
     # --- clearing ------------------------------------------------------------------------------------------------
@@ -509,6 +550,7 @@ class AlarmService(ResourceService):
                        clearUserId=user or ctx.principal.subject)
 
         out = await self.change(ctx, alarm_id, clear, action="clear")
+        self._forget(ctx, out)
         if not was_open:
             return None
         await self._cleared(ctx, out, rules)
@@ -548,12 +590,13 @@ class AlarmService(ResourceService):
                 if doc.get("suppressed") and not down:
                     doc["suppressed"] = False
 
-            await self.change(ctx, child_id, release, action="release")
+            self._forget(ctx, await self.change(ctx, child_id, release, action="release"))
 
     async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         rules = await self._lock_alarm(ctx, resource_id)
         before = (await self.store.documents(ctx, [await self.store.get(ctx, resource_id, for_update=True)]))[0]
         out = await super().patch(ctx, resource_id, changes)
+        self._forget(ctx, out)
         if out.get("state") == "cleared" and before.get("state") != "cleared":
             await self._cleared(ctx, out, rules)
         elif out.get("perceivedSeverity") != before.get("perceivedSeverity") and not out.get("serviceProblem") \
@@ -610,6 +653,32 @@ class AlarmService(ResourceService):
         return {"id": int(alarm_id), "href": self.store.href(ctx.base_url, alarm_id)}
 
 
+def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
+    """A batch's signals with the repeats of a problem folded into its first raise: (signal, reports, time of the
+    last report). A clear of the problem ends the run: a raise after it counts apart, after the clear."""
+    out: list[list[Any]] = []
+    pending: dict[str, int] = {}
+    for signal in signals:
+        key = signal.clear_key
+        if signal.action != "raise":
+            pending.pop(key, None)
+            out.append([signal, 1, None])
+            continue
+        at = pending.get(key)
+        if at is None:
+            pending[key] = len(out)
+            out.append([signal, 1, str(signal.alarm.get("alarmRaisedTime") or "")])
+        else:
+            entry = out[at]
+            first = entry[0].alarm
+            # the latest report's severity and details win, the first report's raise time stays
+            merged = {**signal.alarm, "alarmRaisedTime": first.get("alarmRaisedTime")}
+            entry[0] = Signal(action="raise", alarm=merged, source=signal.source)
+            entry[1] += 1
+            entry[2] = max(entry[2] or "", str(signal.alarm.get("alarmRaisedTime") or ""))
+    return [(s, n, last) for s, n, last in out]
+
+
 @dataclass
 class Applied:
     raised: int = 0
@@ -636,14 +705,16 @@ class AssuranceService:
         locked first, in one order)."""
         out = Applied()
         rules = await self.alarms.lock_for(ctx, [s.alarm for s in signals])
-        for signal in signals:
+        for signal, count, last in coalesce(signals):
             if signal.action == "raise":
-                raised = await self.alarms.raise_alarm(ctx, signal.alarm, system=signal.source, rules=rules)
+                raised = await self.alarms.raise_alarm(ctx, signal.alarm, system=signal.source, rules=rules,
+                                                       locked=True, occurrences=count, last_seen=last)
                 out.alarms.append(raised.alarm)
                 if raised.new:
                     out.raised += 1
+                    out.repeated += count - 1
                 else:
-                    out.repeated += 1
+                    out.repeated += count
             else:
                 check_vocabulary(signal.alarm)
                 cleared = await self.alarms.clear_by_key(
@@ -711,6 +782,7 @@ __all__ = [
     "Signal",
     "Tickets",
     "check_vocabulary",
+    "coalesce",
     "reduction_key",
 ]
 
