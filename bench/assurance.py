@@ -114,17 +114,25 @@ async def run_listener(rt: Runtime, services: Any, tenant: str, total: int, line
     task = asyncio.create_task(listener.run(stop))
     await listener.ready.wait()
     t0 = time.perf_counter()
-    sender = multiprocessing.Process(target=send, args=(listener.bound_port, lines, rate))
+    # a fresh interpreter (spawn), not a fork of this process and its connections
+    sender = multiprocessing.get_context("spawn").Process(target=send, args=(listener.bound_port, lines, rate))
     sender.start()
-    last_progress, last_applied = time.perf_counter(), -1
+    last_progress, last_applied, shown = time.perf_counter(), -1, time.perf_counter()
+    last_received = -1
     while listener.stats.applied + listener.stats.failed < total:
         await asyncio.sleep(0.05)
+        if time.perf_counter() - shown > 2:
+            shown = time.perf_counter()
+            print(f"  {shown - t0:5.1f} s: received {listener.stats.received}, applied {listener.stats.applied}",
+                  flush=True)
         if listener.stats.applied != last_applied:
             last_applied, last_progress = listener.stats.applied, time.perf_counter()
-        elif not sender.is_alive() and time.perf_counter() - last_progress > 3:
-            break  # datagrams lost on the way: stop waiting
+        elif not sender.is_alive() and listener.stats.received == last_received \
+                and time.perf_counter() - last_progress > 60:
+            break  # datagrams lost on the way (nothing applied for a minute): stop waiting
+        last_received = listener.stats.received
     elapsed = time.perf_counter() - t0
-    sender.join()
+    await asyncio.to_thread(sender.join)
     stop.set()
     await task
     return {"elapsed": elapsed, "stats": listener.stats, "latencies": latencies}

@@ -28,6 +28,7 @@ def upgrade() -> None:
     op.add_column('alarm', sa.Column('problem_id', sa.String(length=64), nullable=True))
     op.create_index('ix_alarm_problem', 'alarm', ['tenant_id', 'problem_id'], unique=False,
                     postgresql_where=sa.text('is_open'))
+    op.create_index('ix_alarm_reduction_key', 'alarm', ['tenant_id', 'reduction_key', 'created_at'], unique=False)
     op.create_table(
         'service_problem',
         sa.Column('root_object', sa.String(length=300), nullable=True),
@@ -71,6 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('correlation_rule')
     op.drop_table('service_problem')
+    op.drop_index('ix_alarm_reduction_key', table_name='alarm')
     op.drop_index('ix_alarm_problem', table_name='alarm')
     op.drop_column('alarm', 'problem_id')
     op.create_table(

@@ -28,6 +28,8 @@ class Alarm(TmfDocument, Base):
 
     __table_args__ = (
         Index("ix_alarm_problem", "tenant_id", "problem_id", postgresql_where=text("is_open")),
+        # the alarms of a problem (open or cleared) in the flapping window
+        Index("ix_alarm_reduction_key", "tenant_id", "reduction_key", "created_at"),
         Index("ix_alarm_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),
         Index("ix_alarm_recent", "tenant_id", literal_column("created_at DESC"), "id"),
         Index("uq_alarm_open_reduction_key", "tenant_id", "reduction_key", unique=True,
