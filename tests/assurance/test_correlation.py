@@ -190,3 +190,49 @@ async def test_a_flapping_problem_is_marked_and_its_notifications_damped(
     assert await events_of(rt, tenant, str(ids[6]["id"])) == []  # damped
     flapping = await client.get(f"{ALARM}?flapping=true&limit=1", headers=h)
     assert flapping.headers["X-Total-Count"] == "3"
+
+
+async def test_a_batch_folds_repeats_and_counts_each_report(
+        client: httpx.AsyncClient, tenant: str, rt: Any, services: Any) -> None:
+    from openbss.assurance.service import Signal
+    from openbss.platform.tmf.resource import system_context
+
+    h = bearer(tenant, "network_ops")
+    first = await raise_alarm(client, h, alarm_body("olt-1"))
+    second = await raise_alarm(client, h, alarm_body("olt-2"))
+    fourth = await raise_alarm(client, h, alarm_body("olt-4"))
+
+    def report(obj: str, minute: int, **extra: Any) -> Signal:
+        return Signal("raise", alarm_body(obj, alarmRaisedTime=f"2026-12-04T10:{minute:02d}:00.000Z",
+                                          alarmDetails=f"report {minute}", **extra), "syslog")
+
+    batch = [report("olt-1", m) for m in range(1, 8)] + [report("olt-2", 1)]
+    batch += [Signal("clear", alarm_body("olt-2"), "syslog"), report("olt-2", 9)]  # cleared, then raised anew
+    batch += [report("olt-3", 2), report("olt-3", 3), report("olt-1", 8, perceivedSeverity="critical")]
+    batch += [report("olt-4", m) for m in (5, 7, 6)]  # the plain repeats: one statement for the batch
+    async with rt.db.transaction(tenant) as session:
+        applied = await services.assurance.service.apply(
+            system_context(tenant, session, "http://testserver", "syslog"), batch)
+    assert applied.counts() == {"raised": 2, "repeated": 13, "cleared": 1, "unmatchedClears": 0}
+    a = await ok(await client.get(f"{ALARM}/{first['id']}", headers=h))
+    assert a["occurrenceCount"] == 9 and a["lastOccurrenceTime"] == "2026-12-04T10:08:00.000Z"
+    assert a["perceivedSeverity"] == "critical" and a["state"] == "updated" and a["alarmDetails"] == "report 8"
+    assert (await ok(await client.get(f"{ALARM}/{second['id']}", headers=h)))["occurrenceCount"] == 2
+    olt3 = await ok(await client.get(f"{ALARM}?alarmedObject.id=olt-3", headers=h))
+    assert [(x["occurrenceCount"], x["lastOccurrenceTime"]) for x in olt3] == [(2, "2026-12-04T10:03:00.000Z")]
+    olt2 = await ok(await client.get(f"{ALARM}?alarmedObject.id=olt-2&state=raised", headers=h))
+    assert [x["occurrenceCount"] for x in olt2] == [1]  # the raise after the clear is a new alarm
+    # the folded repeats are audited and announced once, and the search index follows them
+    d = await ok(await client.get(f"{ALARM}/{fourth['id']}", headers=h))
+    assert d["occurrenceCount"] == 4 and d["lastOccurrenceTime"] == "2026-12-04T10:07:00.000Z"
+    assert d["alarmDetails"] == "report 6" and d["state"] == "raised"
+    for alarm in (first, fourth):
+        audit = await ok(await client.get(f"/audit/v1/auditRecord?resourceType=Alarm&resourceId={alarm['id']}",
+                                          headers=bearer(tenant, "admin")))
+        assert sorted(x["action"] for x in audit) == ["create", "repeat"]
+    assert await events_of(rt, tenant, str(fourth["id"])) == ["AlarmCreateEvent", "AlarmAttributeValueChangeEvent"]
+    found = await ok(await client.get(f"{ALARM}?lastOccurrenceTime.gte=2026-12-04T10:07:00Z&alarmedObject.id=olt-4",
+                                      headers=h))
+    assert [x["id"] for x in found] == [fourth["id"]]
+    found = await ok(await client.get(f"{ALARM}?alarmDetails=report 6", headers=h))
+    assert [x["id"] for x in found] == [fourth["id"]]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from openbss.assurance import x733
@@ -32,9 +32,12 @@ from openbss.assurance.models import Alarm
 from openbss.assurance.problems import ManagedObjects, ServiceProblemService, Tickets
 from openbss.assurance.rules import RuleBook, Rules
 from openbss.assurance.schemas import ALARM_TYPE, MANAGED
-from openbss.platform.db import utcnow
+from openbss.platform import audit
+from openbss.platform.db import json_dumps, utcnow
 from openbss.platform.errors import NotFound
+from openbss.platform.events.outbox import NOTIFY_CHANNEL, OutboxEvent
 from openbss.platform.tmf.query import parse_list_query
+from openbss.platform.tmf.references import without
 from openbss.platform.tmf.resource import (
     Context,
     DocumentStore,
@@ -44,6 +47,7 @@ from openbss.platform.tmf.resource import (
     TmfDocument,
     TmfResource,
 )
+from openbss.platform.tmf.search import SearchEntry
 from openbss.platform.tmf.spec import format_datetime
 
 ALARM_API = "alarm"
@@ -52,6 +56,25 @@ SCHEMA_PATH = "/api/assurance/v1/schema/OpenBSSAlarm.json"
 KEY_ATTRIBUTES = ("alarmedObject", "alarmType", "probableCause", "specificProblem")
 ALARM_TRANSITIONS: dict[str, set[str]] = {"raised": {"updated", "cleared"}, "updated": {"cleared"}, "cleared": set()}
 SYSTEM_ID = "OpenBSS"
+#: what a repeat brings to its open alarm besides the count and the time
+REPEATED_ATTRIBUTES = ("alarmDetails", "serviceAffecting", "proposedRepairedActions")
+#: the repeats of a batch that change only the count, the last occurrence and the details, in one statement (the
+#: open alarm of each key with the report's severity, not flapping; rows locked in id order)
+BULK_REPEAT = """
+WITH v AS (SELECT * FROM jsonb_to_recordset(CAST(:items AS jsonb))
+           AS x(key text, n int, last text, severity text, extra jsonb)),
+old AS (SELECT a.id, a.body, v.n, v.last, v.extra FROM alarm a JOIN v ON a.reduction_key = v.key
+        WHERE a.is_open AND a.body ->> 'perceivedSeverity' = v.severity AND NOT a.body @> '{"flapping": true}'
+        ORDER BY a.id FOR UPDATE OF a)
+UPDATE alarm AS a
+SET body = a.body || jsonb_build_object(
+        'occurrenceCount', COALESCE((a.body ->> 'occurrenceCount')::int, 1) + old.n,
+        'lastOccurrenceTime', GREATEST(a.body ->> 'lastOccurrenceTime', old.last),
+        'alarmChangedTime', CAST(:now AS text)) || old.extra,
+    last_update = now(), revision = a.revision + 1
+FROM old WHERE a.id = old.id
+RETURNING a.id, a.reduction_key, old.body, a.body
+"""
 
 
 def reduction_key(doc: dict[str, Any]) -> str:
@@ -518,6 +541,56 @@ class AlarmService(ResourceService):
         self._forget(ctx, out)
         return None if gone else out
 
+    async def repeat_many(self, ctx: Context, items: list[tuple[str, dict[str, Any], int, str | None]],
+                          ) -> dict[str, dict[str, Any]]:
+        """Count repeats of open alarms in one statement: ``items`` are (reduction key, report, reports, time of
+        the last). Only a repeat that changes nothing but the count, the last occurrence and the details is done
+        here — the open alarm has the report's severity and is not flapping; the others (a new severity, no open
+        alarm) are left to ``raise_alarm``. Each repeat is audited and announced as ``raise_alarm`` does it, with
+        one insert of the audit records, of the search entries and of the events for the whole batch. Returns the
+        alarms repeated, by reduction key. The caller holds the objects' advisory locks."""
+        if not items:
+            return {}
+        now = format_datetime(utcnow())
+        payload = [{"key": key, "n": n, "last": max(str(report.get("alarmRaisedTime") or ""), last or ""),
+                    "severity": report.get("perceivedSeverity"),
+                    "extra": {a: report[a] for a in REPEATED_ATTRIBUTES if a in report}}
+                   for key, report, n, last in items]
+        rows = (await ctx.session.execute(text(BULK_REPEAT), {"items": json_dumps(payload), "now": now})).all()
+        if not rows:
+            return {}
+        index = self.store.index
+        ids = [str(r[0]) for r in rows]
+        await ctx.session.execute(delete(SearchEntry).where(SearchEntry.resource_type == index.resource_type,
+                                                            SearchEntry.resource_id.in_(ids)))
+        entries: list[dict[str, Any]] = []
+        out: dict[str, dict[str, Any]] = {}
+        events: list[OutboxEvent] = []
+        withheld = self.resource.event_withheld_paths()
+        for row_id, key, before, after in rows:
+            doc = {**after, "id": str(row_id)}
+            entries += index.entries(str(row_id), doc, None)
+            rendered = self.store.shape(ctx.base_url, str(row_id), doc)
+            out[key] = rendered
+            await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type,
+                               resource_id=str(row_id), action="repeat", changes=audit.diff(before, after))
+            event_id = uuid.uuid4()
+            events.append(OutboxEvent(
+                event_id=event_id, api=self.api.name, event_type=f"{self.resource.type}AttributeValueChangeEvent",
+                resource_type=self.resource.type, resource_id=str(row_id), envelope={
+                    "eventId": str(event_id), "eventTime": now,
+                    "eventType": f"{self.resource.type}AttributeValueChangeEvent",
+                    "event": {self.resource.event_key: without(rendered, withheld)}}))
+        for start in range(0, len(entries), 2000):
+            await ctx.session.execute(pg_insert(SearchEntry).values(entries[start:start + 2000])
+                                      .on_conflict_do_nothing())
+        ctx.session.add_all(events)
+        await ctx.session.flush()
+        await ctx.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        for rendered in out.values():
+            self._forget(ctx, rendered)
+        return out
+
     # --- clearing ------------------------------------------------------------------------------------------------
     async def clear_by_key(self, ctx: Context, clear_key: str, *, cleared_at: str | None = None,
                            system: str | None = None, user: str | None = None) -> dict[str, Any] | None:
@@ -653,6 +726,16 @@ class AlarmService(ResourceService):
         return {"id": int(alarm_id), "href": self.store.href(ctx.base_url, alarm_id)}
 
 
+def _plain_repeat(alarm: dict[str, Any]) -> bool:
+    """A report the bulk repeat may take: well-formed (a malformed one goes the full way, to be refused)."""
+    try:
+        check_vocabulary(alarm)
+    except InvalidAlarm:
+        return False
+    return alarm.get("state", "raised") == "raised" and bool(alarm.get("alarmRaisedTime")) and not any(
+        k in alarm for k in (*MANAGED, "parentAlarm", "isRootCause", "alarmClearedTime"))
+
+
 def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
     """A batch's signals with the repeats of a problem folded into its first raise: (signal, reports, time of the
     last report). A clear of the problem ends the run: a raise after it counts apart, after the clear."""
@@ -705,7 +788,17 @@ class AssuranceService:
         locked first, in one order)."""
         out = Applied()
         rules = await self.alarms.lock_for(ctx, [s.alarm for s in signals])
-        for signal, count, last in coalesce(signals):
+        entries = coalesce(signals)
+        clear_keys = {s.clear_key for s, _, _ in entries if s.action != "raise"}
+        repeated = await self.alarms.repeat_many(ctx, [
+            (s.clear_key, s.alarm, n, last) for s, n, last in entries
+            if s.action == "raise" and s.clear_key not in clear_keys and _plain_repeat(s.alarm)])
+        for signal, count, last in entries:
+            bulk = repeated.get(signal.clear_key) if signal.action == "raise" else None
+            if bulk is not None:
+                out.alarms.append(bulk)
+                out.repeated += count
+                continue
             if signal.action == "raise":
                 raised = await self.alarms.raise_alarm(ctx, signal.alarm, system=signal.source, rules=rules,
                                                        locked=True, occurrences=count, last_seen=last)
