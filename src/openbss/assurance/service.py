@@ -59,12 +59,14 @@ SYSTEM_ID = "OpenBSS"
 #: what a repeat brings to its open alarm besides the count and the time
 REPEATED_ATTRIBUTES = ("alarmDetails", "serviceAffecting", "proposedRepairedActions")
 #: the repeats of a batch that change only the count, the last occurrence and the details, in one statement (the
-#: open alarm of each key with the report's severity, not flapping; rows locked in id order)
+#: open alarm of each key with the report's severity, not flapping; rows locked in id order; the keys also as an
+#: array, so that the open alarms are found through the index of the open reduction keys)
 BULK_REPEAT = """
 WITH v AS (SELECT * FROM jsonb_to_recordset(CAST(:items AS jsonb))
            AS x(key text, n int, last text, severity text, extra jsonb)),
 old AS (SELECT a.id, a.body, v.n, v.last, v.extra FROM alarm a JOIN v ON a.reduction_key = v.key
-        WHERE a.is_open AND a.body ->> 'perceivedSeverity' = v.severity AND NOT a.body @> '{"flapping": true}'
+        WHERE a.reduction_key = ANY(CAST(:keys AS text[])) AND a.is_open
+          AND a.body ->> 'perceivedSeverity' = v.severity AND NOT a.body @> '{"flapping": true}'
         ORDER BY a.id FOR UPDATE OF a)
 UPDATE alarm AS a
 SET body = a.body || jsonb_build_object(
@@ -556,7 +558,8 @@ class AlarmService(ResourceService):
                     "severity": report.get("perceivedSeverity"),
                     "extra": {a: report[a] for a in REPEATED_ATTRIBUTES if a in report}}
                    for key, report, n, last in items]
-        rows = (await ctx.session.execute(text(BULK_REPEAT), {"items": json_dumps(payload), "now": now})).all()
+        rows = (await ctx.session.execute(text(BULK_REPEAT), {
+            "items": json_dumps(payload), "now": now, "keys": [p["key"] for p in payload]})).all()
         if not rows:
             return {}
         index = self.store.index
@@ -581,9 +584,8 @@ class AlarmService(ResourceService):
                     "eventId": str(event_id), "eventTime": now,
                     "eventType": f"{self.resource.type}AttributeValueChangeEvent",
                     "event": {self.resource.event_key: without(rendered, withheld)}}))
-        for start in range(0, len(entries), 2000):
-            await ctx.session.execute(pg_insert(SearchEntry).values(entries[start:start + 2000])
-                                      .on_conflict_do_nothing())
+        if entries:  # executemany: one statement compiled, whatever the number of rows
+            await ctx.session.execute(pg_insert(SearchEntry).on_conflict_do_nothing(), entries)
         ctx.session.add_all(events)
         await ctx.session.flush()
         await ctx.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
