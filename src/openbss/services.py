@@ -203,6 +203,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         settings, runtime.db, overdue=OverdueQueries(), profiles=AccountProfiles(), accounts=account.service,
         products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
         write_offs=write_offs, store=billing.documents)
+    registry.add_customer_view("problems", assurance.service.problems.customer_problems)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)

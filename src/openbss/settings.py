@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     assurance_snmp_port: int | None = None
     assurance_snmp_communities: list[str] = ["public"]
     assurance_snmp_v3_users: list[dict[str, str]] = []
+    # Flapping: a problem raised (and cleared) more than this many times within the window is marked flapping and
+    # its notifications are damped.
+    assurance_flap_threshold: int = 5
+    assurance_flap_window_seconds: int = 600
     #: where ticket attachments are stored (a directory or s3://bucket/prefix; default data_dir/care-attachments)
     care_attachment_url: str | None = None
     #: an attachment's size at most (its base64 in a request is also bounded by OPENBSS_MAX_BODY_BYTES)

@@ -28,7 +28,8 @@ async def test_an_alarm_is_raised_with_its_extension(client: httpx.AsyncClient, 
     assert a["@type"] == "OpenBSSAlarm" and a["@baseType"] == "Alarm"
     assert a["reductionKey"] == f"{a['alarmedObject']['id']}|communicationsAlarm|lossOfSignal|LOS on port 1"
     schema = await ok(await client.get(a["@schemaLocation"].removeprefix("http://testserver")))
-    assert set(schema["allOf"][1]["properties"]) == {"reductionKey", "occurrenceCount", "lastOccurrenceTime"}
+    assert set(schema["allOf"][1]["properties"]) == {"reductionKey", "occurrenceCount", "lastOccurrenceTime",
+                                                     "serviceProblem", "suppressed", "flapping", "flapCount"}
     got = await ok(await client.get(f"{ALARM}/{a['id']}", headers=h))
     assert got == a
 

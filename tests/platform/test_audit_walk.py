@@ -211,6 +211,10 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
         _static({"alarmType": "equipmentAlarm", "perceivedSeverity": "minor", "probableCause": "fanFailure",
                  "alarmedObject": {"id": "walk-ne"}, "sourceSystemId": "ems", "state": "raised",
                  "alarmRaisedTime": "2026-12-01T10:00:00Z"}), {"alarmDetails": "changed"}),
+    ("serviceProblemManagement", "serviceProblem"): (
+        _static({"category": "serviceProvider.declarer", "priority": 3, "description": "Slow DNS",
+                 "reason": "complaints", "originatorParty": {"id": "noc", "@referredType": "Individual"}}),
+        {"status": "inProgress"}),
     ("alarm", "ackAlarms"): (_static({"ackSystemId": "noc", "ackUserId": "walker",
                                       "alarmPattern": [{"alarmedObject": {"id": "walk-ne"}}]}), {}),
     ("alarm", "unAckAlarms"): (_static({"ackSystemId": "noc", "ackUserId": "walker",

@@ -57,6 +57,9 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/payments/v1/ledgerPeriod"): ("payments:write",),
     ("POST", "/api/assurance/v1/alertmanager"): ("assurance:write",),
     ("POST", "/api/collections/v1/run"): ("collections:write",),
+    ("POST", "/api/assurance/v1/correlationRule"): ("assurance:write",),
+    ("PATCH", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
+    ("DELETE", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
 }
 #: write operations a third party calls, authenticated by its signature and never by a role: (method, path) → the
 #: path of the real endpoint, where an unsigned request is refused with 401 whatever bearer token it carries

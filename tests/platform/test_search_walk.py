@@ -204,6 +204,13 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
         await post(f"{tmf642}/clearAlarms", {"clearSystemId": f"noc-{i}", "clearUserId": f"u{i}",
                                               "alarmClearedTime": f"2026-12-0{i + 4}T10:00:00Z",
                                               "alarmPattern": [{"probableCause": ("fanFailure", "nothing")[i]}]})
+    tmf656 = "/tmf-api/serviceProblemManagement/v4"
+    for i in range(3):
+        await post(f"{tmf656}/serviceProblem", {
+            "category": ("serviceProvider.declarer", "system.originated")[i % 2], "priority": i + 1,
+            "description": f"problem {i}", "reason": f"reason {i}", "name": f"Problem {i}",
+            "originatorParty": {"id": f"noc-{i}", "@referredType": "Individual"},
+            "affectedService": [{"id": f"svc-{i % 2}"}], "impactImportanceFactor": f"{i}"})
 
 
 @pytest.fixture(scope="module")

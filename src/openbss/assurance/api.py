@@ -2,16 +2,18 @@
 
 * TMF642 Alarm Management at ``/tmf-api/alarm/v4/``: ``alarm`` and the operation tasks ``ackAlarms``,
   ``unAckAlarms``, ``clearAlarms``, ``commentAlarms`` (with hub and events);
-* OpenBSS assurance at ``/api/assurance/v1/``: the Prometheus Alertmanager webhook (``alertmanager``), the
-  problems opened on managed objects (``problem``) and the JSON schema of the alarm's extension
-  (``schema/OpenBSSAlarm.json``). Reading needs ``assurance:read``, the webhook ``assurance:write``.
+* TMF656 Service Problem Management at ``/tmf-api/serviceProblemManagement/v4/``: ``serviceProblem`` (with hub and
+  events);
+* OpenBSS assurance at ``/api/assurance/v1/``: the Prometheus Alertmanager webhook (``alertmanager``), the tenant's
+  correlation rules (``correlationRule``) and the JSON schema of the alarm's extension (``schema/OpenBSSAlarm.json``).
+  Reading needs ``assurance:read``, the webhook and the rules' changes ``assurance:write``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 
 from openbss.assurance.errors import InvalidAlarm
 from openbss.assurance.ingest import InvalidReport, alertmanager_signals
@@ -48,19 +50,49 @@ def assurance_router(service: AssuranceService) -> APIRouter:
             applied = await service.apply(ctx, signals)
         return TmfJSONResponse(applied.counts())
 
-    async def problems(request: Request, objectId: str | None = Query(None),
-                       principal: Principal = Depends(authenticate)) -> Response:
+    async def create_rule(request: Request, body: Any = Body(...), principal: Principal = Depends(authenticate),
+                          _ct: None = Depends(json_content)) -> Response:
+        _staff(principal, WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            rule = await service.rules.create(ctx, body)
+        return TmfJSONResponse(rule, status_code=201,
+                               headers={"Location": f"{base_url(request)}{PREFIX}/correlationRule/{rule['id']}"})
+
+    async def list_rules(request: Request, principal: Principal = Depends(authenticate)) -> Response:
         _staff(principal, READ)
         async with unit_of_work(request, principal) as ctx:
-            return TmfJSONResponse(await service.impact.problems(ctx, objectId))
+            return TmfJSONResponse(await service.rules.list(ctx))
+
+    async def get_rule(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await service.rules.get(ctx, id))
+
+    async def patch_rule(request: Request, id: str, body: Any = Body(...),
+                         principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await service.rules.patch(ctx, id, body))
+
+    async def delete_rule(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            await service.rules.delete(ctx, id)
+        return Response(status_code=204)
 
     async def schema(request: Request) -> Response:
         return TmfJSONResponse(extension_schema(f"{base_url(request)}{SCHEMA_PATH}"))
 
     router.add_api_route("/alertmanager", alertmanager, methods=["POST"],
                          summary="Prometheus Alertmanager webhook (version 4): firing raises, resolved clears")
-    router.add_api_route("/problem", problems, methods=["GET"],
-                         summary="Problems on managed objects and their trouble tickets")
+    router.add_api_route("/correlationRule", create_rule, methods=["POST"], status_code=201,
+                         summary="Create a correlation rule (suppression, rootCause, grouping)")
+    router.add_api_route("/correlationRule", list_rules, methods=["GET"], summary="The tenant's correlation rules")
+    router.add_api_route("/correlationRule/{id}", get_rule, methods=["GET"], summary="A correlation rule")
+    router.add_api_route("/correlationRule/{id}", patch_rule, methods=["PATCH"],
+                         summary="Change a correlation rule (its kind stays)")
+    router.add_api_route("/correlationRule/{id}", delete_rule, methods=["DELETE"], status_code=204,
+                         summary="Delete a correlation rule")
     router.add_api_route(SCHEMA_PATH.removeprefix(PREFIX), schema, methods=["GET"],
                          summary="JSON schema of the OpenBSSAlarm extension")
     return router
@@ -68,4 +100,5 @@ def assurance_router(service: AssuranceService) -> APIRouter:
 
 def routers(svc: AssuranceServices) -> list[tuple[str, APIRouter]]:
     return [(svc.api.title, api_router(svc.api, svc.services_of(svc.api))),
+            (svc.problem_api.title, api_router(svc.problem_api, svc.services_of(svc.problem_api))),
             ("Service assurance", assurance_router(svc.service))]

@@ -13,8 +13,16 @@ class InvalidPattern(BadRequest):
     code = "INVALID_ALARM_PATTERN"
 
 
+class InvalidRule(BadRequest):
+    code = "INVALID_CORRELATION_RULE"
+
+
+class InvalidProblem(BadRequest):
+    code = "INVALID_SERVICE_PROBLEM"
+
+
 class AlarmContention(Conflict):
     code = "ALARM_CONTENTION"
 
 
-__all__ = ["AlarmContention", "InvalidAlarm", "InvalidPattern"]
+__all__ = ["AlarmContention", "InvalidAlarm", "InvalidPattern", "InvalidProblem", "InvalidRule"]

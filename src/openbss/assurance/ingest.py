@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ log = logging.getLogger("openbss.assurance.ingest")
 #: the structured-data element of syslog messages that describes an alarm (RFC 5424 section 7.2.2: a name with
 #: an enterprise number; 32473 is the example number of RFC 5612)
 SD_ID = "alarm@32473"
+#: the UDP receive buffer the syslog listener asks for (bytes)
+RECEIVE_BUFFER = 8 * 1024 * 1024
 
 
 class InvalidReport(ValueError):
@@ -264,7 +267,12 @@ class SyslogListener:
                 listener._received(data)
 
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(Protocol, local_addr=(self.host, self.port))
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
+        # a storm arrives faster than a batch commits: a large receive buffer (capped by net.core.rmem_max)
+        # holds the datagrams meanwhile instead of the kernel dropping them
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind((self.host, self.port))
+        transport, _ = await loop.create_datagram_endpoint(Protocol, sock=sock)
         self.bound_port = transport.get_extra_info("sockname")[1]
         self.ready.set()
         log.info("syslog listener on udp/%s:%s", self.host, self.bound_port)

@@ -1,11 +1,14 @@
-"""Service assurance's tables: TMF642 alarms (documents plus the columns deduplication needs), the operation tasks
-(acknowledge, unacknowledge, clear, comment) and the problems that open trouble tickets."""
+"""Service assurance's tables: TMF642 alarms (documents plus the columns deduplication and grouping need), the
+operation tasks (acknowledge, unacknowledge, clear, comment), the tenant's correlation rules and the TMF656 service
+problems that group alarms and open trouble tickets."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, String, func, literal_column, text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, func, literal_column, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.db import Base, TenantScoped
@@ -20,8 +23,13 @@ class Alarm(TmfDocument, Base):
     __tablename__ = "alarm"
     reduction_key: Mapped[str] = mapped_column(String(512))
     is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    #: the service problem the alarm is grouped into (None: none)
+    problem_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
+        Index("ix_alarm_problem", "tenant_id", "problem_id", postgresql_where=text("is_open")),
+        # the alarms of a problem (open or cleared) in the flapping window
+        Index("ix_alarm_reduction_key", "tenant_id", "reduction_key", "created_at"),
         Index("ix_alarm_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),
         Index("ix_alarm_recent", "tenant_id", literal_column("created_at DESC"), "id"),
         Index("uq_alarm_open_reduction_key", "tenant_id", "reduction_key", unique=True,
@@ -45,21 +53,33 @@ class CommentAlarms(TmfDocument, Base):
     __tablename__ = "alarm_comment_task"
 
 
-class AlarmProblem(TenantScoped, Base):
-    """A problem on a managed object: opened by its first critical alarm, with the one trouble ticket it raised;
-    resolved when the object's last open alarm of the problem clears. At most one open problem per object
-    (partial unique index), so concurrent critical alarms open one ticket."""
+class ServiceProblem(TmfDocument, Base):
+    """A TMF656 service problem: alarms grouped on a root managed object (``root_object``), the one trouble
+    ticket it opened, its impact. At most one open problem per root object and tenant (partial unique index), so a
+    storm of alarms from one failed node, raised concurrently, makes one problem."""
 
-    __tablename__ = "alarm_problem"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    object_type: Mapped[str] = mapped_column(String(20))
-    object_id: Mapped[str] = mapped_column(String(256))
+    __tablename__ = "service_problem"
+    root_object: Mapped[str | None] = mapped_column(String(300))
     ticket_id: Mapped[str | None] = mapped_column(String(64))
     is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("uq_alarm_problem_open_object", "tenant_id", "object_type", "object_id", unique=True,
+        Index("ix_service_problem_body", "body", postgresql_using="gin", postgresql_ops={"body": "jsonb_path_ops"}),
+        Index("ix_service_problem_recent", "tenant_id", literal_column("created_at DESC"), "id"),
+        Index("uq_service_problem_open_root", "tenant_id", "root_object", unique=True,
               postgresql_where=text("is_open")),
     )
+
+
+class CorrelationRule(TenantScoped, Base):
+    """A tenant's correlation rule (data, managed through the API): ``suppression``, ``rootCause`` or
+    ``grouping``, with its parameters (``assurance/correlation.py``)."""
+
+    __tablename__ = "correlation_rule"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,32 +1,43 @@
 """Service assurance's operations: TMF642 alarms raised with deduplication, cleared by key, acknowledged and
-commented (one by one or by pattern through the specification's task resources), and their impact: an alarm on a
-resource or service of the inventory is attached to it, and a critical alarm opens one trouble ticket per problem
-on that object, resolved when the object's last critical alarm clears.
+commented (one by one or by pattern through the specification's task resources), correlated on the inventory's
+topology by the tenant's rules (suppression, root cause, grouping: ``rules.py``) and grouped into TMF656 service
+problems (``problems.py``), each with one trouble ticket; flapping problems are marked and their notifications
+damped.
 
-What assurance needs from other domains, declared here:
+What assurance needs from other domains, declared in ``problems.py``:
 
-* ``ManagedObjects`` — the inventory's resources and services (``InventoryService`` provides them);
+* ``ManagedObjects`` — the inventory's resources, services and products (``InventoryService`` provides them);
 * ``Tickets`` — raising, moving and annotating a trouble ticket (care's ``TicketService``).
+
+Concurrency: every raise and clear first takes transaction-scoped advisory locks on its managed object and the
+object's parents, in one order, so that the alarms of one failed node and of the objects depending on it are
+correlated one after the other; the open problem is also unique per root object (partial unique index).
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from openbss.assurance import x733
 from openbss.assurance.errors import AlarmContention, InvalidAlarm, InvalidPattern
-from openbss.assurance.models import Alarm, AlarmProblem
+from openbss.assurance.models import Alarm
+from openbss.assurance.problems import ManagedObjects, ServiceProblemService, Tickets
+from openbss.assurance.rules import RuleBook, Rules
 from openbss.assurance.schemas import ALARM_TYPE, MANAGED
-from openbss.platform.db import utcnow
+from openbss.platform import audit
+from openbss.platform.db import json_dumps, utcnow
 from openbss.platform.errors import NotFound
+from openbss.platform.events.outbox import NOTIFY_CHANNEL, OutboxEvent
 from openbss.platform.tmf.query import parse_list_query
+from openbss.platform.tmf.references import without
 from openbss.platform.tmf.resource import (
     Context,
     DocumentStore,
@@ -36,6 +47,7 @@ from openbss.platform.tmf.resource import (
     TmfDocument,
     TmfResource,
 )
+from openbss.platform.tmf.search import SearchEntry
 from openbss.platform.tmf.spec import format_datetime
 
 ALARM_API = "alarm"
@@ -43,33 +55,28 @@ SCHEMA_PATH = "/api/assurance/v1/schema/OpenBSSAlarm.json"
 #: the attributes that make the reduction key: an open alarm's problem cannot be changed, only cleared
 KEY_ATTRIBUTES = ("alarmedObject", "alarmType", "probableCause", "specificProblem")
 ALARM_TRANSITIONS: dict[str, set[str]] = {"raised": {"updated", "cleared"}, "updated": {"cleared"}, "cleared": set()}
-#: ticket statuses in which a problem's ticket is no longer worked (nothing to resolve)
-TICKET_DONE = frozenset({"resolved", "closed", "cancelled", "rejected"})
 SYSTEM_ID = "OpenBSS"
-
-
-class ManagedObjects(Protocol):
-    """The inventory's resources (TMF639) and services (TMF638), where alarmed objects are found."""
-
-    @property
-    def resources(self) -> ResourceService: ...
-
-    @property
-    def services(self) -> ResourceService: ...
-
-
-class Tickets(Protocol):
-    """Trouble tickets (TMF621), as customer care raises and works them."""
-
-    async def create(self, ctx: Context, doc: dict[str, Any], *, raised_at: datetime | None = None,
-                     ) -> dict[str, Any]: ...
-
-    async def get(self, ctx: Context, resource_id: str) -> dict[str, Any]: ...
-
-    async def set_status(self, ctx: Context, ticket_id: str, status: str, reason: str | None = None,
-                         ) -> dict[str, Any]: ...
-
-    async def add_note(self, ctx: Context, ticket_id: str, text: str) -> dict[str, Any]: ...
+#: what a repeat brings to its open alarm besides the count and the time
+REPEATED_ATTRIBUTES = ("alarmDetails", "serviceAffecting", "proposedRepairedActions")
+#: the repeats of a batch that change only the count, the last occurrence and the details, in one statement (the
+#: open alarm of each key with the report's severity, not flapping; rows locked in id order; the keys also as an
+#: array, so that the open alarms are found through the index of the open reduction keys)
+BULK_REPEAT = """
+WITH v AS (SELECT * FROM jsonb_to_recordset(CAST(:items AS jsonb))
+           AS x(key text, n int, last text, severity text, extra jsonb)),
+old AS (SELECT a.id, a.body, v.n, v.last, v.extra FROM alarm a JOIN v ON a.reduction_key = v.key
+        WHERE a.reduction_key = ANY(CAST(:keys AS text[])) AND a.is_open
+          AND a.body ->> 'perceivedSeverity' = v.severity AND NOT a.body @> '{"flapping": true}'
+        ORDER BY a.id FOR UPDATE OF a)
+UPDATE alarm AS a
+SET body = a.body || jsonb_build_object(
+        'occurrenceCount', COALESCE((a.body ->> 'occurrenceCount')::int, 1) + old.n,
+        'lastOccurrenceTime', GREATEST(a.body ->> 'lastOccurrenceTime', old.last),
+        'alarmChangedTime', CAST(:now AS text)) || old.extra,
+    last_update = now(), revision = a.revision + 1
+FROM old WHERE a.id = old.id
+RETURNING a.id, a.reduction_key, old.body, a.body
+"""
 
 
 def reduction_key(doc: dict[str, Any]) -> str:
@@ -133,7 +140,8 @@ class AlarmStore(DocumentStore):
         stored = {**await self.resource.codec.encode(ctx, resource_id, doc), "id": int(resource_id)}
         now = utcnow()
         values = {"id": resource_id, "body": stored, "last_update": now, "created_at": now,
-                  "reduction_key": doc["reductionKey"], "is_open": doc.get("state") != "cleared"}
+                  "reduction_key": doc["reductionKey"], "is_open": doc.get("state") != "cleared",
+                  "problem_id": (doc.get("serviceProblem") or {}).get("id")}
         stmt = (pg_insert(Alarm).values(**values)
                 .on_conflict_do_nothing(index_elements=["tenant_id", "reduction_key"], index_where=text("is_open"))
                 .returning(Alarm.id))
@@ -144,6 +152,7 @@ class AlarmStore(DocumentStore):
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.is_open = doc.get("state") != "cleared"  # type: ignore[attr-defined]
+        row.problem_id = (doc.get("serviceProblem") or {}).get("id")  # type: ignore[attr-defined]
         # the id in the document is the specification's integer (filters compare it as a number)
         return await super().replace(ctx, row, {**doc, "id": int(row.id)})
 
@@ -180,48 +189,195 @@ class Raised:
 
 
 class AlarmService(ResourceService):
-    """TMF642 alarms: raise (deduplicated by reduction key), repeat, clear by key, acknowledge, comment."""
+    """TMF642 alarms: raise (deduplicated by reduction key), repeat, clear by key, acknowledge, comment; each
+    raise and clear correlated by the tenant's rules and grouped into service problems."""
 
-    def __init__(self, api: TmfApi, resource: TmfResource, objects: ManagedObjects, impact: Impact) -> None:
+    def __init__(self, api: TmfApi, resource: TmfResource, objects: ManagedObjects, problems: ServiceProblemService,
+                 rules: RuleBook, *, flap_threshold: int = 5, flap_window_seconds: int = 600) -> None:
         super().__init__(api, resource)
         self.store = AlarmStore(api, resource)
         self.objects = objects
-        self.impact = impact
+        self.problems = problems
+        self.rules = rules
+        self.flap_threshold = flap_threshold
+        self.flap_window = timedelta(seconds=flap_window_seconds)
+
+    # --- the inventory and the locks ---------------------------------------------------------------------------
+    async def _lookup(self, ctx: Context, obj: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The inventory object an alarm is about: (``Resource``/``Service``, its document), cached for the unit of
+        work (a batch of a source names the same objects again and again)."""
+        cache: dict[tuple[str, str], tuple[str, dict[str, Any]] | None] = ctx.__dict__.setdefault(
+            "_assurance_objects", {})
+        object_id = str(obj.get("id") or "")
+        referred = str(obj.get("@referredType") or obj.get("@type") or "")
+        if (object_id, referred) in cache:
+            return cache[(object_id, referred)]
+        out: tuple[str, dict[str, Any]] | None = None
+        for kind, svc in (("Resource", self.objects.resources), ("Service", self.objects.services)):
+            if referred not in ("", kind):
+                continue
+            try:
+                out = (kind, await svc.get(ctx, object_id))
+                break
+            except NotFound:
+                continue
+        cache[(object_id, referred)] = out
+        return out
+
+    @staticmethod
+    def parents(found: dict[str, Any] | None, rules: Rules) -> list[str]:
+        """The parents of a resource in the topology: the resources its ``resourceRelationship`` names with one
+        of the rules' relationship types."""
+        if not found or not rules.topology:
+            return []
+        types = rules.relationship_types
+        return list(dict.fromkeys(str(r["resource"]["id"]) for r in found.get("resourceRelationship") or []
+                                  if r.get("relationshipType") in types and (r.get("resource") or {}).get("id")))
+
+    async def lock(self, ctx: Context, objects: Iterable[str]) -> None:
+        """Transaction-scoped advisory locks on managed objects of the tenant, always taken in the same order."""
+        for key in sorted(set(objects)):
+            await ctx.session.execute(text(
+                "SELECT pg_advisory_xact_lock(hashtextextended("
+                "current_setting('openbss.tenant_id', true) || '/assurance/' || :k, 0))"), {"k": key})
+
+    async def lock_for(self, ctx: Context, alarms: Iterable[dict[str, Any]], rules: Rules | None = None) -> Rules:
+        """Lock the managed objects of ``alarms`` and their parents before touching any of them (a batch of a
+        source locks everything it will need at once, in order); returns the rules in force."""
+        rules = rules or await self.rules.in_force(ctx)
+        keys: list[str] = []
+        for alarm in alarms:
+            obj = alarm.get("alarmedObject") or {}
+            if not obj.get("id"):
+                continue
+            keys.append(str(obj["id"]))
+            if rules.topology:
+                found = await self._lookup(ctx, obj)
+                if found and found[0] == "Resource":
+                    keys += self.parents(found[1], rules)
+        await self.lock(ctx, keys)
+        return rules
 
     # --- raising -----------------------------------------------------------------------------------------------
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         return (await self.raise_alarm(ctx, doc)).alarm
 
-    async def _attach(self, ctx: Context, doc: dict[str, Any]) -> None:
-        """Attach the alarm to its managed object in the inventory (a resource, else a service), when there."""
+    async def _attach(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """Attach the alarm to its managed object in the inventory (a resource, else a service), when there;
+        returns the resource's document (None for a service or an object the inventory does not know)."""
         obj = dict(doc["alarmedObject"])
         object_id = str(obj["id"])
-        for kind, svc in (("Resource", self.objects.resources), ("Service", self.objects.services)):
-            referred = obj.get("@referredType") or obj.get("@type")
-            if referred not in (None, kind):
-                continue
-            try:
-                found = await svc.get(ctx, object_id)
-            except NotFound:
-                continue
-            obj.setdefault("href", found["href"])
-            obj.setdefault("@type", kind)
-            doc["alarmedObject"] = obj
-            doc.setdefault("alarmedObjectType", str(found.get("@type") or kind))
-            if kind == "Resource" and "affectedService" not in doc:
+        got = await self._lookup(ctx, obj)
+        if got is None:
+            return None
+        kind, found = got
+        obj.setdefault("href", found["href"])
+        obj.setdefault("@type", kind)
+        doc["alarmedObject"] = obj
+        doc.setdefault("alarmedObjectType", str(found.get("@type") or kind))
+        if kind == "Resource" and "affectedService" not in doc:
+            cache: dict[str, list[dict[str, Any]]] = ctx.__dict__.setdefault("_assurance_supported", {})
+            if object_id not in cache:
                 q = parse_list_query(f"supportingResource.id={object_id}&fields=id,href&limit=100",
                                      self.objects.services.api.spec, "Service")
                 services, _ = await self.objects.services.list(ctx, q)
-                if services:
-                    doc["affectedService"] = [{"id": s["id"], "href": s["href"]} for s in services]
-            return
+                cache[object_id] = [{"id": s["id"], "href": s["href"]} for s in services]
+            if cache[object_id]:
+                doc["affectedService"] = [dict(s) for s in cache[object_id]]
+        return found if kind == "Resource" else None
 
-    async def raise_alarm(self, ctx: Context, given: dict[str, Any], *, system: str | None = None) -> Raised:
+    async def _open_on(self, ctx: Context, object_ids: list[str]) -> list[tuple[str, str | None, str, str, str]]:
+        """The open alarms on objects: (id, problem id, object id, severity, raised time). Kept for the unit of
+        work (the objects are locked: only this unit of work changes their alarms, and forgets them when it
+        does)."""
+        cache: dict[str, list[tuple[str, str | None, str, str, str]]] = ctx.__dict__.setdefault(
+            "_assurance_open", {})
+        missing = [o for o in dict.fromkeys(object_ids) if o not in cache]
+        if missing:
+            body = Alarm.body
+            rows = (await ctx.session.execute(select(
+                Alarm.id, Alarm.problem_id, body["alarmedObject"]["id"].astext, body["perceivedSeverity"].astext,
+                body["alarmRaisedTime"].astext).where(
+                Alarm.is_open, or_(*[body.contains({"alarmedObject": {"id": o}}) for o in missing]),
+                ~body.contains({"flapping": True})).order_by(Alarm.created_at, Alarm.id))).all()
+            for o in missing:
+                cache[o] = []
+            for r in rows:
+                cache.setdefault(str(r[2]), []).append((str(r[0]), r[1], str(r[2]), str(r[3]), str(r[4])))
+        return [a for o in dict.fromkeys(object_ids) for a in cache.get(o, [])]
+
+    @staticmethod
+    def _forget(ctx: Context, alarm: dict[str, Any] | None) -> None:
+        """An alarm of an object changed: its open alarms are read again."""
+        if alarm is not None:
+            ctx.__dict__.get("_assurance_open", {}).pop(str((alarm.get("alarmedObject") or {}).get("id")), None)
+
+    def _alarm_ref(self, ctx: Context, alarm_id: str) -> dict[str, Any]:
+        return {"id": str(alarm_id), "href": self.store.href(ctx.base_url, alarm_id)}
+
+    async def _correlate(self, ctx: Context, doc: dict[str, Any], parents: list[str], rules: Rules,
+                         ) -> list[str | None]:
+        """Set ``suppressed``/``parentAlarm``/``isRootCause`` of an alarm from its parents' open alarms; the
+        parent alarms' problems."""
+        if not parents:
+            if rules.root_cause or rules.suppression:
+                doc.setdefault("isRootCause", True)
+            return []
+        open_ = await self._open_on(ctx, parents)
+        if rules.suppression:
+            down = {p: [a for a in open_ if a[2] == p and a[3] in rules.down_severities] for p in parents}
+            if all(down.values()):
+                chosen = [alarms[0] for alarms in down.values()]
+                doc.update(suppressed=True, isRootCause=False,
+                           parentAlarm=[self._alarm_ref(ctx, a[0]) for a in chosen])
+                return [a[1] for a in chosen]
+        if rules.root_cause:
+            at = _parse_time(doc.get("alarmRaisedTime"))
+            window = timedelta(seconds=int(rules.root_cause["windowSeconds"]))
+            near = [a for a in open_ if at is not None and (t := _parse_time(a[4])) is not None
+                    and abs(t - at) <= window]
+            if near:
+                doc.update(isRootCause=False, parentAlarm=[self._alarm_ref(ctx, a[0]) for a in near[:10]])
+                return [a[1] for a in near]
+        doc.setdefault("isRootCause", True)
+        return []
+
+    async def _problem_for(self, ctx: Context, doc: dict[str, Any], parent_problems: list[str | None],
+                           rules: Rules) -> tuple[str, str | None] | None:
+        """The problem an alarm joins: (its id, the root object when it is to be opened by this alarm)."""
+        if doc.get("flapping"):
+            return None  # damped: a flapping alarm opens and feeds no problem
+        if rules.group_by_topology:
+            for pid in parent_problems:
+                if pid:
+                    return pid, None
+        obj = doc.get("alarmedObject") or {}
+        if doc.get("suppressed") or doc.get("perceivedSeverity") not in rules.problem_severities \
+                or obj.get("@type") not in ("Resource", "Service") or not obj.get("href"):
+            return None
+        root = f"{obj['@type']}:{obj['id']}"
+        existing = await self.problems.open_problem_of(ctx, root)
+        return (existing, None) if existing else (str(uuid.uuid4()), root)
+
+    async def _key_state(self, ctx: Context, key: str) -> tuple[str | None, int]:
+        """The open alarm of a problem (its id, or None) and how many alarms of it were raised within the flapping
+        window, in one query."""
+        since = utcnow() - self.flap_window
+        row = (await ctx.session.execute(select(
+            func.max(Alarm.id).filter(Alarm.is_open), func.count().filter(Alarm.created_at >= since)).where(
+            Alarm.reduction_key == key))).one()
+        return row[0], int(row[1] or 0)
+
+    async def raise_alarm(self, ctx: Context, given: dict[str, Any], *, system: str | None = None,
+                          rules: Rules | None = None, locked: bool = False, occurrences: int = 1,
+                          last_seen: str | None = None) -> Raised:
         """Raise an alarm, or count a repeat of the open alarm of the same problem (occurrence count and last
         occurrence time; a new severity makes it ``updated``). Safe under concurrent raises: the insert is
-        ``ON CONFLICT DO NOTHING`` on the open alarms' reduction keys, and a repeat locks the open alarm."""
+        ``ON CONFLICT DO NOTHING`` on the open alarms' reduction keys, a repeat locks the open alarm, and the
+        correlation runs under the advisory locks of the object and its parents. ``occurrences`` reports of the
+        problem (the last at ``last_seen``) count at once: a source's batch coalesces its repeats."""
         doc = dict(given)
-        for managed in MANAGED:
+        for managed in (*MANAGED, "parentAlarm", "isRootCause"):
             if managed in doc:
                 raise InvalidAlarm(f"'{managed}' is kept by the server; leave it out")
         for server in ("alarmClearedTime", "clearUserId", "clearSystemId"):
@@ -232,34 +388,139 @@ class AlarmService(ResourceService):
             raise InvalidAlarm(f"an alarm is raised with state 'raised', not '{doc['state']}'")
         if doc.get("perceivedSeverity") == "cleared":
             raise InvalidAlarm("an alarm is raised with a severity other than 'cleared'; clear it instead")
+        if not (locked and rules):
+            rules = await self.lock_for(ctx, [doc], rules)
         now = format_datetime(utcnow())
-        await self._attach(ctx, doc)
+        found = await self._attach(ctx, doc)
+        parents = self.parents(found, rules)
         key = reduction_key(doc)
         doc.update({"state": "raised", "alarmReportingTime": now, "alarmChangedTime": now,
-                    "reductionKey": key, "occurrenceCount": 1, "lastOccurrenceTime": doc["alarmRaisedTime"],
+                    "reductionKey": key, "occurrenceCount": occurrences,
+                    "lastOccurrenceTime": max(str(doc["alarmRaisedTime"]), last_seen or ""),
                     "@type": ALARM_TYPE, "@baseType": "Alarm", "@schemaLocation": f"{ctx.base_url}{SCHEMA_PATH}"})
         doc.setdefault("ackState", "unacknowledged")
         doc.setdefault("reportingSystemId", system or SYSTEM_ID)
         for _ in range(5):
-            try:
-                out = await self.record(ctx, {**doc, "id": alarm_id()})
-            except AlarmExists:
-                repeated = await self._repeat(ctx, key, doc)
-                if repeated is None:  # cleared in between: raise it anew
-                    continue
-                await self.impact.alarm_raised(ctx, repeated, new=False)
+            open_id, recent = await self._key_state(ctx, key)
+            if open_id is None:
+                out = await self._raise_new(ctx, dict(doc), key, parents, rules, recent + 1)
+                if out is not None:
+                    return Raised(out, True)
+                continue
+            repeated = await self._repeat(ctx, open_id, doc, occurrences)
+            if repeated is not None:
+                if not repeated.get("serviceProblem") and not repeated.get("flapping"):
+                    await self._group(ctx, repeated, rules)
                 return Raised(repeated, False)
-            await self.impact.alarm_raised(ctx, out, new=True)
-            return Raised(out, True)
         raise AlarmContention(f"the alarm '{key}' is raised and cleared too fast to settle; try again")
+
+    async def _raise_new(self, ctx: Context, doc: dict[str, Any], key: str, parents: list[str], rules: Rules,
+                         flaps: int) -> dict[str, Any] | None:
+        if flaps > self.flap_threshold:
+            doc.update(flapping=True, flapCount=flaps)
+        parent_problems = await self._correlate(ctx, doc, parents, rules)
+        target = await self._problem_for(ctx, doc, parent_problems, rules)
+        new_id = alarm_id()
+        if target is not None:
+            doc["serviceProblem"] = {"id": target[0], "href": self.problems.store.href(ctx.base_url, target[0])}
+        try:
+            out = await self.record(ctx, {**doc, "id": new_id})
+        except AlarmExists:
+            return None
+        self._forget(ctx, out)
+        if target is not None:
+            pid, root = target
+            if root is not None:
+                await self.problems.open_for(ctx, root, out, pid)
+            else:
+                await self._join(ctx, pid, out)
+        if rules.topology and not out.get("flapping") and out["alarmedObject"].get("@type") == "Resource":
+            await self._adopt_children(ctx, out, rules)
+        return out
+
+    async def _join(self, ctx: Context, pid: str, alarm: dict[str, Any]) -> None:
+        """The alarm joins problem ``pid``: a correlated alarm on an object the problem already covers (in this
+        unit of work) changes nothing on the problem, and is not looked at again."""
+        root = not alarm.get("parentAlarm")
+        seen: set[tuple[str, str]] = ctx.__dict__.setdefault("_assurance_joined", set())
+        key = (pid, str(alarm["alarmedObject"]["id"]))
+        if not root and key in seen:
+            return
+        await self.problems.alarm_joined(ctx, pid, alarm, root=root)
+        seen.add(key)
+
+    async def _group(self, ctx: Context, alarm: dict[str, Any], rules: Rules) -> None:
+        """Group an open alarm that has no problem yet (a repeat that became severe enough)."""
+        parent_problems: list[str | None] = []
+        if alarm.get("parentAlarm"):
+            parent_problems = list((await ctx.session.execute(select(Alarm.problem_id).where(
+                Alarm.id.in_([str(a["id"]) for a in alarm["parentAlarm"]]), Alarm.is_open))).scalars())
+        target = await self._problem_for(ctx, alarm, parent_problems, rules)
+        if target is None:
+            return
+        pid, root = target
+        ref = {"id": pid, "href": self.problems.store.href(ctx.base_url, pid)}
+        out = await self.change(ctx, str(alarm["id"]), lambda d: d.update(serviceProblem=ref), action="group")
+        self._forget(ctx, out)
+        if root is not None:
+            await self.problems.open_for(ctx, root, out, pid)
+        else:
+            await self.problems.alarm_joined(ctx, pid, out, root=not out.get("parentAlarm"))
+
+    async def _adopt_children(self, ctx: Context, parent: dict[str, Any], rules: Rules) -> None:
+        """A parent's alarm arrived after alarms of the objects depending on it: correlate those (suppressed when
+        every parent of theirs is down now, or within the root-cause window) and move them into the parent's
+        problem; a problem left without open alarms is closed as merged."""
+        object_id = str(parent["alarmedObject"]["id"])
+        severity = parent.get("perceivedSeverity")
+        if not (rules.root_cause or (rules.suppression and severity in rules.down_severities)):
+            return
+        cache: dict[str, list[dict[str, Any]]] = ctx.__dict__.setdefault("_assurance_children", {})
+        if object_id not in cache:
+            cache[object_id], _ = await self.objects.resources.list(ctx, parse_list_query(
+                f"resourceRelationship.resource.id={object_id}&fields=id,resourceRelationship&limit=1000",
+                self.objects.resources.api.spec, "Resource"))
+        by_child = {str(c["id"]): self.parents(c, rules) for c in cache[object_id]}
+        by_child = {c: ps for c, ps in by_child.items() if object_id in ps}
+        if not by_child:
+            return
+        pid = (parent.get("serviceProblem") or {}).get("id")
+        at = _parse_time(parent.get("alarmRaisedTime"))
+        window = timedelta(seconds=int(rules.root_cause["windowSeconds"])) if rules.root_cause else None
+        parent_ref = self._alarm_ref(ctx, str(parent["id"]))
+        for alarm_row_id, old_pid, child, _sev, raised in await self._open_on(ctx, list(by_child)):
+            current = await self.get(ctx, alarm_row_id)
+            if current.get("parentAlarm"):
+                continue  # already correlated
+            changes: dict[str, Any] = {}
+            if rules.suppression and severity in rules.down_severities:
+                others = [p for p in by_child[child] if p != object_id]
+                down = {a[2] for a in await self._open_on(ctx, others) if a[3] in rules.down_severities}
+                if all(p in down for p in others):
+                    changes = {"suppressed": True, "isRootCause": False, "parentAlarm": [parent_ref]}
+            t = _parse_time(raised)
+            if not changes and window is not None and at is not None and t is not None and abs(t - at) <= window:
+                changes = {"isRootCause": False, "parentAlarm": [parent_ref]}
+            if not changes:
+                continue
+            moved = bool(pid and rules.group_by_topology and old_pid != pid)
+            if moved:
+                changes["serviceProblem"] = {"id": pid, "href": self.problems.store.href(ctx.base_url, str(pid))}
+            def correlate(doc: dict[str, Any], c: dict[str, Any] = changes) -> None:
+                doc.update(c)
+
+            out = await self.change(ctx, alarm_row_id, correlate, action="correlate")
+            self._forget(ctx, out)
+            if moved and pid:
+                await self.problems.alarm_joined(ctx, pid, out, root=False)
+                if old_pid:
+                    await self.problems.merge(ctx, old_pid, pid)
 
     async def _open_id(self, ctx: Context, key: str) -> str | None:
         return await ctx.session.scalar(select(Alarm.id).where(Alarm.reduction_key == key, Alarm.is_open))
 
-    async def _repeat(self, ctx: Context, key: str, report: dict[str, Any]) -> dict[str, Any] | None:
-        open_id = await self._open_id(ctx, key)
-        if open_id is None:
-            return None
+    async def _repeat(self, ctx: Context, open_id: str, report: dict[str, Any], occurrences: int = 1,
+                      ) -> dict[str, Any] | None:
         gone = False
 
         def count(doc: dict[str, Any]) -> None:
@@ -267,8 +528,9 @@ class AlarmService(ResourceService):
             if doc.get("state") == "cleared":
                 gone = True
                 return
-            doc["occurrenceCount"] = int(doc.get("occurrenceCount", 1)) + 1
-            doc["lastOccurrenceTime"] = max(str(doc.get("lastOccurrenceTime") or ""), str(report["alarmRaisedTime"]))
+            doc["occurrenceCount"] = int(doc.get("occurrenceCount", 1)) + occurrences
+            doc["lastOccurrenceTime"] = max(str(doc.get("lastOccurrenceTime") or ""),
+                                            str(report["lastOccurrenceTime"]))
             doc["alarmChangedTime"] = report["alarmChangedTime"]
             if report["perceivedSeverity"] != doc.get("perceivedSeverity"):
                 doc["perceivedSeverity"] = report["perceivedSeverity"]
@@ -278,7 +540,58 @@ class AlarmService(ResourceService):
                     doc[attribute] = report[attribute]
 
         out = await self.change(ctx, open_id, count, action="repeat")
+        self._forget(ctx, out)
         return None if gone else out
+
+    async def repeat_many(self, ctx: Context, items: list[tuple[str, dict[str, Any], int, str | None]],
+                          ) -> dict[str, dict[str, Any]]:
+        """Count repeats of open alarms in one statement: ``items`` are (reduction key, report, reports, time of
+        the last). Only a repeat that changes nothing but the count, the last occurrence and the details is done
+        here — the open alarm has the report's severity and is not flapping; the others (a new severity, no open
+        alarm) are left to ``raise_alarm``. Each repeat is audited and announced as ``raise_alarm`` does it, with
+        one insert of the audit records, of the search entries and of the events for the whole batch. Returns the
+        alarms repeated, by reduction key. The caller holds the objects' advisory locks."""
+        if not items:
+            return {}
+        now = format_datetime(utcnow())
+        payload = [{"key": key, "n": n, "last": max(str(report.get("alarmRaisedTime") or ""), last or ""),
+                    "severity": report.get("perceivedSeverity"),
+                    "extra": {a: report[a] for a in REPEATED_ATTRIBUTES if a in report}}
+                   for key, report, n, last in items]
+        rows = (await ctx.session.execute(text(BULK_REPEAT), {
+            "items": json_dumps(payload), "now": now, "keys": [p["key"] for p in payload]})).all()
+        if not rows:
+            return {}
+        index = self.store.index
+        ids = [str(r[0]) for r in rows]
+        await ctx.session.execute(delete(SearchEntry).where(SearchEntry.resource_type == index.resource_type,
+                                                            SearchEntry.resource_id.in_(ids)))
+        entries: list[dict[str, Any]] = []
+        out: dict[str, dict[str, Any]] = {}
+        events: list[OutboxEvent] = []
+        withheld = self.resource.event_withheld_paths()
+        for row_id, key, before, after in rows:
+            doc = {**after, "id": str(row_id)}
+            entries += index.entries(str(row_id), doc, None)
+            rendered = self.store.shape(ctx.base_url, str(row_id), doc)
+            out[key] = rendered
+            await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type,
+                               resource_id=str(row_id), action="repeat", changes=audit.diff(before, after))
+            event_id = uuid.uuid4()
+            events.append(OutboxEvent(
+                event_id=event_id, api=self.api.name, event_type=f"{self.resource.type}AttributeValueChangeEvent",
+                resource_type=self.resource.type, resource_id=str(row_id), envelope={
+                    "eventId": str(event_id), "eventTime": now,
+                    "eventType": f"{self.resource.type}AttributeValueChangeEvent",
+                    "event": {self.resource.event_key: without(rendered, withheld)}}))
+        if entries:  # executemany: one statement compiled, whatever the number of rows
+            await ctx.session.execute(pg_insert(SearchEntry).on_conflict_do_nothing(), entries)
+        ctx.session.add_all(events)
+        await ctx.session.flush()
+        await ctx.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        for rendered in out.values():
+            self._forget(ctx, rendered)
+        return out
 
     # --- clearing ------------------------------------------------------------------------------------------------
     async def clear_by_key(self, ctx: Context, clear_key: str, *, cleared_at: str | None = None,
@@ -290,9 +603,15 @@ class AlarmService(ResourceService):
             return None
         return await self.clear(ctx, open_id, cleared_at=cleared_at, system=system, user=user)
 
+    async def _lock_alarm(self, ctx: Context, alarm_id: str) -> Rules:
+        """Take the advisory locks of an alarm's object (and parents) before its row lock."""
+        obj = await ctx.session.scalar(select(Alarm.body["alarmedObject"]).where(Alarm.id == alarm_id))
+        return await self.lock_for(ctx, [{"alarmedObject": obj}] if isinstance(obj, dict) else [])
+
     async def clear(self, ctx: Context, alarm_id: str, *, cleared_at: str | None = None,
                     system: str | None = None, user: str | None = None) -> dict[str, Any] | None:
         """Clear one alarm (None when it was already cleared)."""
+        rules = await self._lock_alarm(ctx, alarm_id)
         was_open = True
 
         def clear(doc: dict[str, Any]) -> None:
@@ -306,19 +625,66 @@ class AlarmService(ResourceService):
                        clearUserId=user or ctx.principal.subject)
 
         out = await self.change(ctx, alarm_id, clear, action="clear")
+        self._forget(ctx, out)
         if not was_open:
             return None
-        await self.impact.alarm_cleared(ctx, out)
+        await self._cleared(ctx, out, rules)
         return out
 
+    async def _cleared(self, ctx: Context, alarm: dict[str, Any], rules: Rules) -> None:
+        """After a clear: children it suppressed are released unless every parent of theirs is still down; its
+        problem is noted or resolved."""
+        if rules.topology:
+            await self._release_children(ctx, alarm, rules)
+        pid = (alarm.get("serviceProblem") or {}).get("id")
+        if pid and not alarm.get("flapping"):
+            await self.problems.alarm_cleared(ctx, pid, alarm, root=not alarm.get("parentAlarm"))
+
+    async def _release_children(self, ctx: Context, parent: dict[str, Any], rules: Rules) -> None:
+        parent_id = str(parent["id"])
+        ids = list((await ctx.session.execute(select(Alarm.id).where(
+            Alarm.is_open, Alarm.body.contains({"parentAlarm": [{"id": parent_id}]})))).scalars())
+        for child_id in ids:
+            current = await self.get(ctx, child_id)
+            rest = [a for a in current.get("parentAlarm") or [] if str(a.get("id")) != parent_id]
+            still_down = False
+            if current.get("suppressed") and rules.suppression:
+                found = await self._lookup(ctx, current["alarmedObject"])
+                parents = self.parents(found[1] if found and found[0] == "Resource" else None, rules)
+                down = {a[2]: a for a in await self._open_on(ctx, parents) if a[3] in rules.down_severities}
+                still_down = bool(parents) and all(p in down for p in parents)
+                if still_down:
+                    rest = [self._alarm_ref(ctx, down[p][0]) for p in parents]
+
+            def release(doc: dict[str, Any], rest: list[dict[str, Any]] = rest, down: bool = still_down) -> None:
+                if rest:
+                    doc["parentAlarm"] = rest
+                else:
+                    doc.pop("parentAlarm", None)
+                    doc["isRootCause"] = True
+                if doc.get("suppressed") and not down:
+                    doc["suppressed"] = False
+
+            self._forget(ctx, await self.change(ctx, child_id, release, action="release"))
+
     async def patch(self, ctx: Context, resource_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        rules = await self._lock_alarm(ctx, resource_id)
         before = (await self.store.documents(ctx, [await self.store.get(ctx, resource_id, for_update=True)]))[0]
         out = await super().patch(ctx, resource_id, changes)
+        self._forget(ctx, out)
         if out.get("state") == "cleared" and before.get("state") != "cleared":
-            await self.impact.alarm_cleared(ctx, out)
-        elif out.get("perceivedSeverity") != before.get("perceivedSeverity"):
-            await self.impact.alarm_raised(ctx, out, new=False)
+            await self._cleared(ctx, out, rules)
+        elif out.get("perceivedSeverity") != before.get("perceivedSeverity") and not out.get("serviceProblem") \
+                and not out.get("flapping"):
+            await self._group(ctx, out, rules)
         return out
+
+    async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
+        # notifications of a flapping problem are damped: the alarm that starts flapping is announced, the next
+        # ones (raised and cleared within the window) only recorded and audited
+        if rendered.get("flapping") and int(rendered.get("flapCount") or 0) > self.flap_threshold + 1:
+            return
+        await super()._emit(ctx, event_type, rendered)
 
     # --- acknowledging, commenting ---------------------------------------------------------------------------
     async def acknowledge(self, ctx: Context, alarm_id: str, state: str, *, system: str, user: str) -> bool:
@@ -362,92 +728,40 @@ class AlarmService(ResourceService):
         return {"id": int(alarm_id), "href": self.store.href(ctx.base_url, alarm_id)}
 
 
-class Impact:
-    """A problem per managed object of the inventory: its first critical alarm opens one trouble ticket (a repeat,
-    or another critical alarm on the object, opens none: the open problem is unique per object); each clear of a
-    critical alarm is noted on the ticket, and the last one resolves it."""
+def _plain_repeat(alarm: dict[str, Any]) -> bool:
+    """A report the bulk repeat may take: well-formed (a malformed one goes the full way, to be refused)."""
+    try:
+        check_vocabulary(alarm)
+    except InvalidAlarm:
+        return False
+    return alarm.get("state", "raised") == "raised" and bool(alarm.get("alarmRaisedTime")) and not any(
+        k in alarm for k in (*MANAGED, "parentAlarm", "isRootCause", "alarmClearedTime"))
 
-    def __init__(self, tickets: Tickets) -> None:
-        self.tickets = tickets
 
-    @staticmethod
-    def _object(alarm: dict[str, Any]) -> tuple[str, str] | None:
-        obj = alarm.get("alarmedObject") or {}
-        kind = obj.get("@type")
-        if kind not in ("Resource", "Service") or not obj.get("href"):
-            return None  # not attached to the inventory
-        return str(kind), str(obj["id"])
-
-    async def _problem(self, ctx: Context, kind: str, object_id: str) -> AlarmProblem | None:
-        return (await ctx.session.execute(select(AlarmProblem).where(
-            AlarmProblem.object_type == kind, AlarmProblem.object_id == object_id, AlarmProblem.is_open,
-        ).with_for_update())).scalars().first()
-
-    async def alarm_raised(self, ctx: Context, alarm: dict[str, Any], *, new: bool) -> None:
-        attached = self._object(alarm)
-        if attached is None or alarm.get("perceivedSeverity") != "critical":
-            return
-        kind, object_id = attached
-        problem_id = str(uuid.uuid4())
-        opened = await ctx.session.scalar(
-            pg_insert(AlarmProblem).values(id=problem_id, object_type=kind, object_id=object_id, is_open=True)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "object_type", "object_id"],
-                                    index_where=text("is_open"))
-            .returning(AlarmProblem.id))
-        if opened is None:
-            return  # the object's problem is open: its ticket covers this alarm too
-        obj = alarm["alarmedObject"]
-        ticket = await self.tickets.create(ctx, {
-            "name": f"Network problem on {kind.lower()} {object_id}"[:200],
-            "description": (f"Critical alarm {alarm['id']} on {kind.lower()} {object_id}: {alarm.get('alarmType')}"
-                            f", {alarm.get('probableCause')}"
-                            + (f" ({alarm['specificProblem']})" if alarm.get("specificProblem") else "")
-                            + (f". {alarm['alarmDetails']}" if alarm.get("alarmDetails") else "")),
-            "severity": "critical", "priority": "high", "ticketType": "networkProblem",
-            "relatedEntity": [
-                {"id": object_id, "href": obj["href"], "role": "alarmedObject", "@referredType": kind},
-                {"id": str(alarm["id"]), "href": alarm["href"], "role": "alarm", "@referredType": "Alarm"},
-                *({"id": str(s["id"]), "href": s.get("href"), "role": "affectedService", "@referredType": "Service"}
-                  for s in alarm.get("affectedService") or []),
-            ],
-        })
-        problem = await ctx.session.get(AlarmProblem, problem_id)
-        assert problem is not None
-        problem.ticket_id = str(ticket["id"])
-        await ctx.session.flush()
-
-    async def alarm_cleared(self, ctx: Context, alarm: dict[str, Any]) -> None:
-        attached = self._object(alarm)
-        if attached is None:
-            return
-        kind, object_id = attached
-        problem = await self._problem(ctx, kind, object_id)  # locked: concurrent clears count one after the other
-        if problem is None:
-            return
-        remaining = await ctx.session.scalar(select(func.count()).select_from(Alarm).where(
-            Alarm.is_open, Alarm.body.op("@>")({"alarmedObject": {"id": object_id}, "perceivedSeverity": "critical"})))
-        ticket_id = problem.ticket_id
-        if remaining:
-            if ticket_id:
-                await self.tickets.add_note(ctx, ticket_id, f"Alarm {alarm['id']} cleared; {remaining} critical "
-                                                            f"alarm(s) still open on {kind.lower()} {object_id}.")
-            return
-        problem.is_open = False
-        problem.resolved_at = utcnow()
-        await ctx.session.flush()
-        if ticket_id and (await self.tickets.get(ctx, ticket_id)).get("status") not in TICKET_DONE:
-            await self.tickets.set_status(ctx, ticket_id, "resolved",
-                                          f"Every critical alarm on {kind.lower()} {object_id} cleared "
-                                          f"(last: alarm {alarm['id']})")
-
-    async def problems(self, ctx: Context, object_id: str | None = None) -> list[dict[str, Any]]:
-        stmt = select(AlarmProblem).order_by(AlarmProblem.opened_at.desc()).limit(200)
-        if object_id is not None:
-            stmt = stmt.where(AlarmProblem.object_id == object_id)
-        return [{"id": p.id, "objectType": p.object_type, "objectId": p.object_id, "troubleTicketId": p.ticket_id,
-                 "open": p.is_open, "openedAt": format_datetime(p.opened_at),
-                 "resolvedAt": format_datetime(p.resolved_at) if p.resolved_at else None}
-                for p in (await ctx.session.execute(stmt)).scalars()]
+def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
+    """A batch's signals with the repeats of a problem folded into its first raise: (signal, reports, time of the
+    last report). A clear of the problem ends the run: a raise after it counts apart, after the clear."""
+    out: list[list[Any]] = []
+    pending: dict[str, int] = {}
+    for signal in signals:
+        key = signal.clear_key
+        if signal.action != "raise":
+            pending.pop(key, None)
+            out.append([signal, 1, None])
+            continue
+        at = pending.get(key)
+        if at is None:
+            pending[key] = len(out)
+            out.append([signal, 1, str(signal.alarm.get("alarmRaisedTime") or "")])
+        else:
+            entry = out[at]
+            first = entry[0].alarm
+            # the latest report's severity and details win, the first report's raise time stays
+            merged = {**signal.alarm, "alarmRaisedTime": first.get("alarmRaisedTime")}
+            entry[0] = Signal(action="raise", alarm=merged, source=signal.source)
+            entry[1] += 1
+            entry[2] = max(entry[2] or "", str(signal.alarm.get("alarmRaisedTime") or ""))
+    return [(s, n, last) for s, n, last in out]
 
 
 @dataclass
@@ -466,21 +780,36 @@ class Applied:
 class AssuranceService:
     """Service assurance's public operations: alarms, their sources' signals, problems."""
 
-    def __init__(self, alarms: AlarmService, impact: Impact) -> None:
+    def __init__(self, alarms: AlarmService, problems: ServiceProblemService, rules: RuleBook) -> None:
         self.alarms = alarms
-        self.impact = impact
+        self.problems = problems
+        self.rules = rules
 
     async def apply(self, ctx: Context, signals: list[Signal]) -> Applied:
-        """Apply sources' signals in order, in the caller's transaction."""
+        """Apply sources' signals in order, in the caller's transaction (the managed objects of all of them
+        locked first, in one order)."""
         out = Applied()
-        for signal in signals:
+        rules = await self.alarms.lock_for(ctx, [s.alarm for s in signals])
+        entries = coalesce(signals)
+        clear_keys = {s.clear_key for s, _, _ in entries if s.action != "raise"}
+        repeated = await self.alarms.repeat_many(ctx, [
+            (s.clear_key, s.alarm, n, last) for s, n, last in entries
+            if s.action == "raise" and s.clear_key not in clear_keys and _plain_repeat(s.alarm)])
+        for signal, count, last in entries:
+            bulk = repeated.get(signal.clear_key) if signal.action == "raise" else None
+            if bulk is not None:
+                out.alarms.append(bulk)
+                out.repeated += count
+                continue
             if signal.action == "raise":
-                raised = await self.alarms.raise_alarm(ctx, signal.alarm, system=signal.source)
+                raised = await self.alarms.raise_alarm(ctx, signal.alarm, system=signal.source, rules=rules,
+                                                       locked=True, occurrences=count, last_seen=last)
                 out.alarms.append(raised.alarm)
                 if raised.new:
                     out.raised += 1
+                    out.repeated += count - 1
                 else:
-                    out.repeated += 1
+                    out.repeated += count
             else:
                 check_vocabulary(signal.alarm)
                 cleared = await self.alarms.clear_by_key(
@@ -541,11 +870,22 @@ __all__ = [
     "AlarmTaskService",
     "Applied",
     "AssuranceService",
-    "Impact",
     "ManagedObjects",
     "Raised",
+    "RuleBook",
+    "ServiceProblemService",
     "Signal",
     "Tickets",
     "check_vocabulary",
+    "coalesce",
     "reduction_key",
 ]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,6 +1,6 @@
-"""How service assurance is put together: TMF642 alarms and their tasks, the impact on the inventory's objects
-(trouble tickets through care), the sources (Alertmanager webhook, syslog listener), built once per process by the
-composition root."""
+"""How service assurance is put together: TMF642 alarms and their tasks, the correlation rules, TMF656 service
+problems (trouble tickets through care, impact from the inventory), the sources (Alertmanager webhook, syslog and
+SNMP trap listeners), built once per process by the composition root."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from openbss.assurance import models
 from openbss.assurance.ingest import Sink, SyslogListener
-from openbss.assurance.schemas import ALARM_SPEC, ALARM_TYPE
+from openbss.assurance.problems import PROBLEM_API, ManagedObjects, ProblemRules, ServiceProblemService, Tickets
+from openbss.assurance.rules import RuleBook
+from openbss.assurance.schemas import ALARM_SPEC, ALARM_TYPE, PROBLEM_EXTENSION, PROBLEM_SPEC, PROBLEM_TYPE
 from openbss.assurance.service import (
     ALARM_API,
     TASKS,
@@ -16,10 +18,7 @@ from openbss.assurance.service import (
     AlarmService,
     AlarmTaskService,
     AssuranceService,
-    Impact,
-    ManagedObjects,
     Signal,
-    Tickets,
     alarm_id,
 )
 from openbss.assurance.snmp import SnmpTrapListener, V3User
@@ -44,12 +43,13 @@ TASK_TABLES: dict[str, type[TmfDocument]] = {"ackAlarms": models.AckAlarms, "unA
 class AssuranceServices:
     service: AssuranceService
     api: TmfApi
-    resources: dict[str, ResourceService]  # alarm and the four tasks
+    problem_api: TmfApi
+    resources: dict[str, ResourceService]  # alarm, the four tasks and serviceProblem
     settings: Settings
 
     @property
     def apis(self) -> list[TmfApi]:
-        return [self.api]
+        return [self.api, self.problem_api]
 
     def services_of(self, api: TmfApi) -> dict[str, ResourceService]:
         return {r.path: self.resources[r.path] for r in api.resources}
@@ -88,16 +88,29 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> Assu
         path="alarm", type="Alarm", table=models.Alarm, hooks=AlarmRules(), state_field="state",
         initial_state="raised", create_definition=f"{ALARM_TYPE}_Create", update_definition=f"{ALARM_TYPE}_Update",
         read_definition=ALARM_TYPE, customer_operations=frozenset(), id_factory=alarm_id,
-        searchable=Searchable(include=(Indexed("alarmedObject.id"), Indexed("reductionKey"))))
+        searchable=Searchable(include=(Indexed("alarmedObject.id"), Indexed("reductionKey"),
+                                       Indexed("serviceProblem.id"), "suppressed", "flapping")))
     tasks = [TmfResource(path=path, type=type_, table=TASK_TABLES[path], operations=TASK_OPERATIONS,
                          update_definition=f"{type_}_Create",  # tasks are not updated
                          customer_operations=frozenset())
              for path, (type_, _) in TASKS.items()]
     api = TmfApi(name=ALARM_API, title="TMF642 Alarm Management", spec_file=ALARM_SPEC, permission="assurance",
                  resources=[alarm, *tasks])
-    impact = Impact(tickets)
-    alarms = AlarmService(api, alarm, objects, impact)
+    problem = TmfResource(
+        path="serviceProblem", type="ServiceProblem", table=models.ServiceProblem, hooks=ProblemRules(),
+        state_field="status", initial_state="pending", create_definition=f"{PROBLEM_TYPE}_Create",
+        update_definition=f"{PROBLEM_TYPE}_Update", read_definition=PROBLEM_TYPE,
+        operations=frozenset({"create", "list", "get", "patch"}), customer_operations=frozenset(),
+        searchable=Searchable(include=(Indexed("relatedParty.id"), Indexed("affectedResource.id"),
+                                       Indexed("affectedService.id"), Indexed("underlyingAlarm.id"))))
+    problem_api = TmfApi(name=PROBLEM_API, title="TMF656 Service Problem Management", spec_file=PROBLEM_SPEC,
+                         permission="assurance", resources=[problem], extensions=[PROBLEM_EXTENSION])
+    problems = ServiceProblemService(problem_api, problem, objects, tickets)
+    rules = RuleBook()
+    alarms = AlarmService(api, alarm, objects, problems, rules, flap_threshold=settings.assurance_flap_threshold,
+                          flap_window_seconds=settings.assurance_flap_window_seconds)
     resources = resource_services(api, {"alarm": alarms,
                                         **{t.path: AlarmTaskService(api, t, alarms) for t in tasks}})
-    return AssuranceServices(service=AssuranceService(alarms, impact), api=api, resources=resources,
-                             settings=settings)
+    resources.update(resource_services(problem_api, {"serviceProblem": problems}))
+    return AssuranceServices(service=AssuranceService(alarms, problems, rules), api=api, problem_api=problem_api,
+                             resources=resources, settings=settings)
