@@ -52,6 +52,8 @@ class Gateway(Protocol):
     async def refund(self, *, idempotency_key: str, reference: str, amount: Decimal, currency: str,
                      ) -> GatewayResult: ...
 
+    async def lookup_refund(self, idempotency_key: str, reference: str) -> GatewayResult | None: ...
+
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]: ...
 
 
@@ -147,6 +149,12 @@ class SandboxGateway:
             self.timeouts -= 1
             raise GatewayTimeout("the sandbox gateway did not answer (injected timeout)")
         return self.refunds[idempotency_key]
+
+    async def lookup_refund(self, idempotency_key: str, reference: str) -> GatewayResult | None:
+        if self.timeouts:
+            self.timeouts -= 1
+            raise GatewayTimeout("the sandbox gateway did not answer (injected timeout)")
+        return self.refunds.get(idempotency_key)
 
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
         verify_signature(self.secret, body, signature)

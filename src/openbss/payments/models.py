@@ -117,7 +117,9 @@ class Refund(TmfDocument, Base):
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
-        return (*_doc_indexes(cls.__tablename__), Index("ix_payments_refund_payment", "payment_id"))
+        return (*_doc_indexes(cls.__tablename__), Index("ix_payments_refund_payment", "payment_id"),
+                Index("ix_payments_refund_stale", "state", "last_update",
+                      postgresql_where=text("state IN ('pending', 'unknown')")))
 
     payment_id: Mapped[str] = mapped_column(String(64))
     billing_account_id: Mapped[str] = mapped_column(String(64))

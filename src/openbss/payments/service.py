@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from openbss.payments.models import (
     Payment,
     PaymentMethod,
     Receivable,
+    Refund,
     Transition,
     WebhookEvent,
 )
@@ -70,6 +72,8 @@ from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
 from openbss.platform.tmf.spec import Spec, format_datetime
 from openbss.pricing.money import is_currency, round_money, to_decimal
+
+log = logging.getLogger(__name__)
 
 #: payment states and the moves allowed between them
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -86,6 +90,8 @@ ISSUED = ("validated", "sent", "partiallyPaid", "settled")
 PAYMENT_TYPE = "OpenBSSPayment"
 #: the allocations of a credit note's value are recorded under this prefix and the note's id (not money received)
 CREDIT_NOTE = "creditNote:"
+#: refund states whose outcome is not known yet (their amount is held)
+REFUND_OPEN = ("pending", "unknown")
 
 
 #: the namespace of refund ids derived from a tenant's Idempotency-Key
@@ -332,6 +338,24 @@ async def received_total(session: AsyncSession, account_id: str) -> Decimal:
 class Outcome:
     resource: dict[str, Any]
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RefundCall:
+    """A refund to send to the gateway: our refund id (its idempotency key), the payment's gateway reference."""
+
+    refund_id: str
+    reference: str
+    amount: Decimal
+    currency: str
+
+
+async def _reserved(session: AsyncSession, account_id: str) -> dict[str, Decimal]:
+    """Per payment of the account, the amount held by its refunds in flight (pending or unknown): not credit any
+    more for allocations or other refunds."""
+    rows = await session.execute(select(Refund.payment_id, func.sum(Refund.amount)).where(
+        Refund.billing_account_id == account_id, Refund.state.in_(REFUND_OPEN)).group_by(Refund.payment_id))
+    return {str(p): Decimal(a) for p, a in rows.all()}
 
 
 class _Replay(Exception):
@@ -651,11 +675,13 @@ class PaymentService:
             session.add(Allocation(payment_id=payment_id, billing_account_id=account_id, bill_id=None,
                                    amount=amount, source="payment"))
             await session.flush()
-        credits = [(p, Decimal(a)) for p, a in (await session.execute(
+        reserved = await _reserved(session, account_id)  # held by refunds in flight
+        credits = [(p, Decimal(a) - reserved.get(p, Decimal(0))) for p, a in (await session.execute(
             select(Allocation.payment_id, func.sum(Allocation.amount)).where(
                 Allocation.billing_account_id == account_id, Allocation.bill_id.is_(None))
             .group_by(Allocation.payment_id).having(func.sum(Allocation.amount) > 0)
             .order_by(func.min(Allocation.id)))).all()]
+        credits = [c for c in credits if c[1] > 0]
         # this payment's credit first for the bills it names
         credits.sort(key=lambda c: c[0] != payment_id)
         if not credits:
@@ -697,9 +723,15 @@ class PaymentService:
     async def refund(self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None,
                      *, base_url: str | None = None) -> Outcome:
         """Refund part of a succeeded payment, up to what of it is still the account's credit (a settled bill is
-        corrected by a credit note first). Through the gateway when the payment went through it."""
+        corrected by a credit note first). Through the gateway when the payment went through it, in two phases like
+        a payment: the refund is recorded ``pending`` and committed (its amount reserved: concurrent refunds never
+        exceed the credit), the gateway is called outside any transaction with our refund id as its idempotency
+        key, and its answer is recorded in a second transaction (allocation and ledger once, on success). A refund
+        whose answer was lost stays ``pending``/``unknown``: the same request again (same ``Idempotency-Key``) or the
+        janitor asks the gateway about it."""
         base = (base_url or self.base_url).rstrip("/")
         tenant = principal.tenant_id
+        replayed = False
         try:
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
@@ -709,18 +741,34 @@ class PaymentService:
                 # after a lost answer (504: the gateway may have refunded) cannot refund a second time
                 refund_id = (str(uuid.uuid5(_REFUND_IDS, f"{tenant}\n{idempotency_key}"))
                              if idempotency_key is not None else str(uuid.uuid4()))
-                out = await self._refund(ctx, body, refund_id)
+                out, call = await self._open_refund(ctx, body, refund_id)
                 if idempotency_key is not None:
                     await session.execute(update(IdempotencyKey).where(
                         IdempotencyKey.scope == "refund", IdempotencyKey.key == idempotency_key).values(
                         resource_id=out["id"]))
-                return Outcome(out)
+                if call is None:
+                    return Outcome(out)
         except _Replay as replay:
+            replayed = True
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
-                return Outcome(await self.refunds.get(ctx, replay.resource_id), replayed=True)
+                call = await self._refund_call(session, replay.resource_id)
+                if call is None:  # resolved: the first request's answer
+                    return Outcome(await self.refunds.get(ctx, replay.resource_id), replayed=True)
+        result = await self._refund_at_gateway(call)
+        async with self.db.transaction(tenant) as session:
+            ctx = Context(principal=principal, session=session, base_url=base)
+            out = await self._record_refund(ctx, call.refund_id, result, "gateway")
+        if result is None:
+            raise DomainError(f"the gateway did not answer: refund '{call.refund_id}' is pending and will be resolved "
+                              "by asking the gateway; send the same request with the same Idempotency-Key again to "
+                              "learn its outcome", code="GATEWAY_TIMEOUT", status=504)
+        return Outcome(out, replayed=replayed)
 
-    async def _refund(self, ctx: Context, body: dict[str, Any], refund_id: str) -> dict[str, Any]:
+    async def _open_refund(self, ctx: Context, body: dict[str, Any], refund_id: str,
+                           ) -> tuple[dict[str, Any], RefundCall | None]:
+        """Transaction 1 of a refund: check it, reserve its amount, record it (``pending`` when the gateway is to be
+        called — returned as the call to make —, ``succeeded`` for a receipt refunded at once)."""
         payment_id = (body.get("payment") or {}).get("id")
         if not payment_id:
             raise InvalidPayment("'payment.id' is mandatory: the payment refunded")
@@ -740,20 +788,14 @@ class PaymentService:
                                   {"k": _lock_key(ctx.principal.tenant_id, payment.billing_account_id)})
         credit = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
             Allocation.payment_id == payment_id, Allocation.bill_id.is_(None))) or 0)
-        if amount > credit:
-            raise RefundRefused(f"payment '{payment_id}' has {credit} {currency} not allocated to bills: a refund "
-                                f"of {amount} needs a credit note on the bills it settled first")
-        result: GatewayResult | None = None
-        if payment.gateway is not None:
-            if not payment.gateway_ref:
-                raise RefundRefused(f"payment '{payment_id}' has no gateway reference yet")
-            try:
-                result = await self.gateway.refund(idempotency_key=refund_id, reference=payment.gateway_ref,
-                                                   amount=amount, currency=currency)
-            except GatewayTimeout as exc:
-                raise DomainError("the gateway did not answer: nothing was refunded here; send the same request "
-                                  "with the same Idempotency-Key again", code="GATEWAY_TIMEOUT", status=504) from exc
-        state = result.status if result else "succeeded"
+        reserved = (await _reserved(ctx.session, payment.billing_account_id)).get(payment_id, Decimal(0))
+        if amount > credit - reserved:
+            held = f" ({reserved} held by refunds in flight)" if reserved else ""
+            raise RefundRefused(f"payment '{payment_id}' has {credit - reserved} {currency} not allocated to bills"
+                                f"{held}: a refund of {amount} needs a credit note on the bills it settled first")
+        if payment.gateway is not None and not payment.gateway_ref:
+            raise RefundRefused(f"payment '{payment_id}' has no gateway reference yet")
+        state = "pending" if payment.gateway is not None else "succeeded"
         now = format_datetime(utcnow())
         doc: dict[str, Any] = {
             **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel",
@@ -764,22 +806,112 @@ class PaymentService:
             "paymentMethod": {"id": payment.method_id},
             "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
             "refundDate": now, "status": state, "statusDate": now}
-        if result is not None:
-            doc["authorizationCode"] = result.reference
         rendered = await self.refunds.record(ctx, doc, columns={
             "payment_id": payment_id, "billing_account_id": payment.billing_account_id, "state": state,
-            "amount": amount, "currency": currency, "gateway_ref": result.reference if result else None})
+            "amount": amount, "currency": currency, "gateway_ref": None})
         if state == "succeeded":
-            ctx.session.add(Allocation(payment_id=payment_id, billing_account_id=payment.billing_account_id,
-                                       bill_id=None, amount=-amount, source="refund"))
-            await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(
-                refunded=Payment.refunded + amount))
-            kind = (await ctx.session.get(PaymentMethod, payment.method_id))
-            await ledger.post(ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded",
-                              currency=currency, description=f"refund {refund_id} of payment {payment_id}",
-                              postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
-                                  amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")])
+            await self._refund_succeeded(ctx, refund_id)
+            return rendered, None
+        return rendered, RefundCall(refund_id, str(payment.gateway_ref), amount, currency)
+
+    async def _refund_call(self, session: AsyncSession, refund_id: str) -> RefundCall | None:
+        """The gateway call of a refund still pending or unknown (None when it is resolved)."""
+        row = (await session.execute(select(Refund.state, Refund.amount, Refund.currency, Payment.gateway_ref)
+                                     .join(Payment, Payment.id == Refund.payment_id)
+                                     .where(Refund.id == refund_id))).first()
+        if row is None or row[0] not in REFUND_OPEN:
+            return None
+        return RefundCall(refund_id, str(row[3]), Decimal(row[1]), str(row[2]))
+
+    async def _refund_at_gateway(self, call: RefundCall, *, ask_first: bool = False) -> GatewayResult | None:
+        """The gateway's answer about a refund (our refund id its idempotency key); None: no answer in time."""
+        try:
+            if ask_first:
+                found = await self.gateway.lookup_refund(call.refund_id, call.reference)
+                if found is not None:
+                    return found
+            return await self.gateway.refund(idempotency_key=call.refund_id, reference=call.reference,
+                                             amount=call.amount, currency=call.currency)
+        except GatewayTimeout:
+            return None
+
+    async def _record_refund(self, ctx: Context, refund_id: str, result: GatewayResult | None, source: str,
+                             ) -> dict[str, Any]:
+        """Transaction 2 of a refund: the gateway's answer (locked row; a refund already resolved changes
+        nothing). Success allocates and posts, once."""
+        row = (await ctx.session.execute(select(Refund).where(Refund.id == refund_id).with_for_update()
+                                         .execution_options(populate_existing=True))).scalars().first()
+        if row is None:
+            raise NotFound(f"Refund '{refund_id}' not found", code="NOT_FOUND")
+        if row.state not in REFUND_OPEN:
+            return await self.refunds.get(ctx, refund_id)
+        new = "unknown" if result is None else "succeeded" if result.status == "succeeded" else \
+            "pending" if result.status == "pending" else "failed"
+        if new == row.state:
+            await ctx.session.execute(update(Refund).where(Refund.id == refund_id).values(last_update=utcnow()))
+            return await self.refunds.get(ctx, refund_id)
+        now = format_datetime(utcnow())
+
+        def apply(doc: dict[str, Any]) -> None:
+            doc["status"] = new
+            doc["statusDate"] = now
+            if result is not None and result.reference:
+                doc["authorizationCode"] = result.reference
+
+        rendered = await self.refunds.change(ctx, refund_id, apply, action=new)
+        await ctx.session.execute(update(Refund).where(Refund.id == refund_id).values(
+            state=new, gateway_ref=result.reference if result is not None and result.reference else None,
+            last_update=utcnow()))
+        log.info("refund %s %s -> %s (%s)", refund_id, row.state, new, source)
+        if new == "succeeded":
+            await self._refund_succeeded(ctx, refund_id)
         return rendered
+
+    async def _refund_succeeded(self, ctx: Context, refund_id: str) -> None:
+        """A refund succeeded: the payment's credit drawn and the ledger posted, once per refund."""
+        row = (await ctx.session.execute(select(Refund).where(Refund.id == refund_id))).scalars().one()
+        # locks in the order every writer takes them: the payment's row, then the account's allocation lock
+        method = await ctx.session.scalar(select(Payment.method_id).where(Payment.id == row.payment_id)
+                                          .with_for_update())
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _lock_key(ctx.principal.tenant_id, row.billing_account_id)})
+        kind = await ctx.session.get(PaymentMethod, method) if method else None
+        posted = await ledger.post(
+            ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded", currency=row.currency,
+            description=f"refund {refund_id} of payment {row.payment_id}",
+            postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
+                row.amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")])
+        if not posted:
+            return
+        ctx.session.add(Allocation(payment_id=row.payment_id, billing_account_id=row.billing_account_id,
+                                   bill_id=None, amount=-row.amount, source="refund"))
+        await ctx.session.execute(update(Payment).where(Payment.id == row.payment_id).values(
+            refunded=Payment.refunded + row.amount))
+        await ctx.session.flush()
+
+    async def refund_janitor(self, tenant: str | None, older_than: timedelta = timedelta(minutes=2),
+                             ) -> dict[str, int]:
+        """Resolve the refunds left pending or unknown for longer than ``older_than`` (a crash between the gateway
+        call and its recording, a timeout): ask the gateway about each by our refund id, and send it again with the
+        same key when the gateway never saw it."""
+        report = {"checked": 0, "resolved": 0}
+        cutoff = utcnow() - older_than
+        stmt = (select(Refund.tenant_id, Refund.id, Refund.amount, Refund.currency, Payment.gateway_ref)
+                .join(Payment, (Payment.id == Refund.payment_id) & (Payment.tenant_id == Refund.tenant_id))
+                .where(Refund.state.in_(REFUND_OPEN), Payment.gateway == self.gateway.name,
+                       Refund.last_update <= cutoff).order_by(Refund.last_update).limit(500))
+        async with self.db.transaction(tenant, system=tenant is None) as session:
+            stale = (await session.execute(stmt)).all()
+        for tenant_id, refund_id, amount, currency, reference in stale:
+            report["checked"] += 1
+            result = await self._refund_at_gateway(RefundCall(refund_id, str(reference), Decimal(amount),
+                                                              str(currency)), ask_first=True)
+            async with self.db.transaction(str(tenant_id)) as session:
+                ctx = system_context(str(tenant_id), session, self.base_url, "payments-janitor")
+                out = await self._record_refund(ctx, refund_id, result, "janitor")
+                if out.get("status") not in REFUND_OPEN:
+                    report["resolved"] += 1
+        return report
 
     # --- reading ------------------------------------------------------------------------------------------------
     async def transitions(self, ctx: Context, payment_id: str) -> list[dict[str, Any]]:

@@ -79,13 +79,29 @@ class StripeGateway:
                      ) -> GatewayResult:
         try:
             refund = await self.client.v1.refunds.create_async(
-                params={"payment_intent": reference, "amount": to_minor(amount, currency)},
+                params={"payment_intent": reference, "amount": to_minor(amount, currency),
+                        "metadata": {"refund": idempotency_key}},
                 options={"idempotency_key": idempotency_key})
         except stripe.InvalidRequestError as exc:
             return GatewayResult("failed", f"refused-{idempotency_key}", exc.code or "refund_refused")
         except stripe.APIConnectionError as exc:
             raise GatewayTimeout(str(exc)) from exc
         return GatewayResult("succeeded" if refund.status in ("succeeded", "pending") else "failed", str(refund.id))
+
+    async def lookup_refund(self, idempotency_key: str, reference: str) -> GatewayResult | None:
+        """The refund of the intent ``reference`` made with our refund id (in its metadata), if Stripe has it."""
+        try:
+            found = await self.client.v1.refunds.list_async(params={"payment_intent": reference, "limit": 100})
+        except stripe.InvalidRequestError:
+            return None
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        for refund in found.data:
+            metadata = getattr(refund, "metadata", None)
+            if metadata is not None and metadata.to_dict().get("refund") == idempotency_key:
+                return GatewayResult("succeeded" if refund.status in ("succeeded", "pending") else "failed",
+                                     str(refund.id))
+        return None
 
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
         if not signature:

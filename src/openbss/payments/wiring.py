@@ -64,6 +64,7 @@ class PaymentServices:
                 if self.service.gateway is self.gateway:
                     await self.gateway.settle()
                 await self.service.janitor(None, after)  # every tenant's stale payments, one query
+                await self.service.refund_janitor(None, after)  # and refunds
             except Exception:
                 log.exception("payments loop failed; trying again")
             try:
