@@ -15,6 +15,13 @@ from alembic import op
 
 from openbss.platform.db import tenant_rls_sql
 
+TENANT = sa.text("current_setting('openbss.tenant_id', true)")
+
+
+def _tenant(table: str) -> list[sa.SchemaItem]:
+    return [sa.Column('tenant_id', sa.String(length=63), server_default=TENANT, nullable=False),
+            sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f(f'fk_{table}_tenant_id_tenant'))]
+
 revision: str = 'e41b9d7c2a58'
 down_revision: str | None = 'c7d2e8a1f4b3'
 branch_labels: str | Sequence[str] | None = None
@@ -22,14 +29,34 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('payments_dispute',
+    sa.Column('gateway', sa.String(length=30), nullable=False),
+    sa.Column('dispute_id', sa.String(length=100), nullable=False),
+    sa.Column('payment_id', sa.String(length=64), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=20, scale=6), nullable=False),
+    sa.Column('fee', sa.Numeric(precision=20, scale=6), server_default='0', nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('reason', sa.String(length=100), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    *_tenant('payments_dispute'),
+    sa.PrimaryKeyConstraint('tenant_id', 'gateway', 'dispute_id', name=op.f('pk_payments_dispute'))
+    )
+    op.create_index(op.f('ix_payments_dispute_tenant_id'), 'payments_dispute', ['tenant_id'], unique=False)
+    op.create_index('ix_payments_dispute_payment', 'payments_dispute', ['payment_id'], unique=False)
     op.create_index('ix_payments_refund_stale', 'payments_refund', ['state', 'last_update'], unique=False,
                     postgresql_where=sa.text("state IN ('pending', 'unknown')"))
     # the refund janitor reads the stale refunds of every tenant in one query, in the system scope
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund', system_access=True)[-1])
+    for table in ('payments_dispute',):
+        for statement in tenant_rls_sql(table):
+            op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_table('payments_dispute')
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund')[-1])
     op.drop_index('ix_payments_refund_stale', table_name='payments_refund',

@@ -66,6 +66,8 @@ class Bills:
 
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: dict[str, list[str]] = field(default_factory=dict)
+    #: a chargeback is in progress: only it moves a settled bill back
+    reopening: bool = False
 
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]:
         if bill_id not in self.docs:
@@ -74,7 +76,7 @@ class Bills:
 
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None:
         seen = self.states.setdefault(bill_id, [])
-        assert not seen or seen[-1] != "settled", f"bill {bill_id} moved from settled to {state}"
+        assert self.reopening or not seen or seen[-1] != "settled", f"bill {bill_id} moved from settled to {state}"
         seen.append(state)
 
 
@@ -90,6 +92,7 @@ operation = st.one_of(
     st.tuples(st.just("card"), cents, st.none() | st.integers(0, 5)),
     st.tuples(st.just("refund"), cents, st.integers(0, 5)),
     st.tuples(st.just("note"), cents, st.integers(0, 5)),
+    st.tuples(st.just("dispute"), cents, st.integers(0, 5), st.booleans(), st.integers(0, 2000)),
 )
 SEQUENCES: list[list[tuple[Any, ...]]] = []
 
@@ -107,6 +110,7 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
     _draw()
     assert len(SEQUENCES) >= 20
     assert any(op[0] == "note" for ops in SEQUENCES for op in ops)
+    assert any(op[0] == "dispute" for ops in SEQUENCES for op in ops)
     bills = Bills()
     sandbox = services.payments.gateway
     payments = PaymentService(rt.db, BASE, sandbox, bills, Accounts(), services.payments.resources["payment"],
@@ -123,6 +127,7 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
         principal = ctx.principal
         issued: list[str] = []
         made: list[str] = []
+        carded: list[str] = []
         billed = received = Decimal(0)
         for op in ops:
             if op[0] == "bill":
@@ -165,14 +170,43 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
                     continue
                 assert out.resource["status"] == "succeeded"
                 made.append(out.resource["id"])
+                if kind == "tokenizedCard":
+                    carded.append(out.resource["id"])
                 received += amount
+            elif op[0] == "dispute":
+                if not carded:
+                    continue
+                _, amount, which, won, fee_cents = op
+                disputed = carded[which % len(carded)]
+                dispute_id = f"dp-{uuid.uuid4().hex[:10]}"
+                bills.reopening = True
+                try:
+                    async with rt.db.transaction(tenant) as session:
+                        ctx = system_context(tenant, session, BASE)
+                        fee = Decimal(fee_cents).scaleb(-2)
+                        opened = await payments.dispute(ctx, disputed, dispute_id=dispute_id, amount=amount, fee=fee,
+                                                        reason="fraudulent", status="open")
+                        taken = Decimal((await session.execute(text(
+                            "SELECT coalesce(sum(amount), 0) FROM payments_dispute WHERE dispute_id = :d"),
+                            {"d": dispute_id})).scalar() or 0)
+                        if won:
+                            await payments.dispute(ctx, disputed, dispute_id=dispute_id, amount=amount, fee=fee,
+                                                   reason="fraudulent", status="won")
+                            # replayed: nothing more
+                            assert not await payments.dispute(ctx, disputed, dispute_id=dispute_id, amount=amount,
+                                                              fee=fee, reason="fraudulent", status="won")
+                finally:
+                    bills.reopening = False
+                if opened and not won:
+                    received -= taken
             elif made:
                 _, amount, which = op
                 body = {"payment": {"id": made[which % len(made)]}, "totalAmount": {"unit": "EUR", "value": amount},
                         "account": {"id": account}, "paymentMethod": {"id": "-"}}
                 try:
-                    await payments.refund(principal, body)
-                    received -= amount
+                    out = await payments.refund(principal, body)
+                    if out.resource["status"] == "succeeded":
+                        received -= amount
                 except DomainError as exc:
                     assert exc.code == "REFUND_REFUSED", exc.message
         async with rt.db.transaction(tenant) as session:

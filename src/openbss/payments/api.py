@@ -40,6 +40,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                            "items": {"type": "object", "properties": {
                                "bill": {"$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/EntityRef"},
                                "amount": {"type": "number"}}}},
+            "dispute": {"type": "array", "description": "Chargebacks of this payment as the gateway reported them: "
+                                                        "open (the amount taken back from what it settled), won "
+                                                        "(given back) or lost",
+                        "items": {"type": "object", "properties": {
+                            "id": {"type": "string", "description": "The gateway's dispute id"},
+                            "amount": {"$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/Money"},
+                            "fee": {"$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/Money"},
+                            "status": {"type": "string", "enum": ["open", "won", "lost"]},
+                            "reason": {"type": "string"},
+                            "bill": {"type": "array", "items": {
+                                "$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/EntityRef"}}}}},
         },
     },
 }

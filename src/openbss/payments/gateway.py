@@ -108,6 +108,7 @@ class SandboxGateway:
     deliver: Deliver | None = None
     charges: dict[str, _Charge] = field(default_factory=dict)  # by idempotency key
     refunds: dict[str, GatewayResult] = field(default_factory=dict)
+    disputes: dict[str, tuple[_Charge, dict[str, str]]] = field(default_factory=dict)
     outbox: list[tuple[str, bytes]] = field(default_factory=list)  # webhooks not delivered yet
     timeouts: int = 0  # the next n calls take the charge or the refund but lose the answer
     calls: int = 0
@@ -167,6 +168,33 @@ class SandboxGateway:
             "data": {"reference": charge.reference, "idempotencyKey": charge.key, "status": charge.status,
                      "amount": str(charge.amount), "currency": charge.currency, "declineCode": charge.decline_code,
                      "metadata": charge.metadata}}).encode()
+        self.outbox.append((charge.key, body))
+
+    def open_dispute(self, idempotency_key: str, *, amount: Decimal | None = None, fee: Decimal = Decimal("15.00"),
+                     reason: str = "fraudulent") -> str:
+        """The payer disputes a succeeded charge (of our payment id ``idempotency_key``): the disputed amount (all
+        of the charge by default) and the provider's fee are withdrawn, and a ``charge.dispute.created`` webhook
+        is queued (``deliver_webhooks`` sends it). Returns the dispute's id."""
+        charge = self.charges[idempotency_key]
+        if charge.status != "succeeded":
+            raise ValueError(f"charge {charge.reference} is {charge.status}: only a succeeded charge is disputed")
+        dispute = {"id": f"dp_{uuid.uuid4().hex[:24]}", "amount": str(amount if amount is not None
+                                                                       else charge.amount - charge.refunded),
+                   "fee": str(fee), "currency": charge.currency, "reason": reason, "status": "open"}
+        self.disputes[dispute["id"]] = (charge, dispute)
+        self._dispute_event(charge, dispute, "charge.dispute.created")
+        return str(dispute["id"])
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> None:
+        """The dispute is decided: won (the amount is given back) or lost; a ``charge.dispute.closed`` webhook."""
+        charge, dispute = self.disputes[dispute_id]
+        dispute["status"] = "won" if won else "lost"
+        self._dispute_event(charge, dispute, "charge.dispute.closed")
+
+    def _dispute_event(self, charge: _Charge, dispute: dict[str, str], kind: str) -> None:
+        body = json.dumps({"id": f"evt_{uuid.uuid4().hex[:24]}", "type": kind, "created": int(time.time()),
+                           "data": {"reference": charge.reference, "dispute": dict(dispute),
+                                    "metadata": charge.metadata}}).encode()
         self.outbox.append((charge.key, body))
 
     async def settle(self) -> int:

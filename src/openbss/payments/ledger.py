@@ -42,14 +42,24 @@ CASH = "1000"
 CLEARING = "1010"
 RECEIVABLE = "1200"
 TAX_PAYABLE = "2100"
+PREPAID = "2300"
+DEFERRED = "2400"
 REVENUE = "4000"
+OTHER_REVENUE = "4900"
+FEES = "6100"
+BAD_DEBT = "6200"
 
 DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     (CASH, "Cash at bank", "asset"),
     (CLEARING, "Card gateway clearing", "asset"),
     (RECEIVABLE, "Accounts receivable", "asset"),
     (TAX_PAYABLE, "Tax payable", "liability"),
+    (PREPAID, "Prepaid balances", "liability"),
+    (DEFERRED, "Deferred revenue", "liability"),
     (REVENUE, "Revenue", "revenue"),
+    (OTHER_REVENUE, "Other revenue (late fees, lines without a product)", "revenue"),
+    (FEES, "Payment fees (chargebacks)", "expense"),
+    (BAD_DEBT, "Bad debt", "expense"),
 )
 
 
@@ -144,6 +154,16 @@ def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal]) -> list[Posti
 def receipt_postings(amount: Decimal, kind: str) -> list[Posting]:
     cash = CLEARING if kind == "card" else CASH
     return [Posting(cash, amount), Posting(RECEIVABLE, -amount)]
+
+
+def chargeback_postings(amount: Decimal, fee: Decimal, kind: str) -> list[Posting]:
+    """A chargeback: the money received goes back (receivable open again), and the gateway's fee is an expense."""
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(RECEIVABLE, amount), Posting(FEES, fee), Posting(cash, -(amount + fee))]
+
+
+def write_off_postings(amount: Decimal) -> list[Posting]:
+    return [Posting(BAD_DEBT, amount), Posting(RECEIVABLE, -amount)]
 
 
 async def trial_balance(session: AsyncSession) -> list[dict[str, object]]:

@@ -129,6 +129,26 @@ class Refund(TmfDocument, Base):
     gateway_ref: Mapped[str | None] = mapped_column(String(100))
 
 
+class Dispute(TenantScoped, Base):
+    """A chargeback of a succeeded payment, as the gateway reported it (unique per gateway and dispute id): its
+    amount is taken back from the payment's allocations while it is open or lost, and given back when it is won."""
+
+    __tablename__ = "payments_dispute"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "gateway", "dispute_id"),
+                      Index("ix_payments_dispute_payment", "payment_id"))
+
+    gateway: Mapped[str] = mapped_column(String(30))
+    dispute_id: Mapped[str] = mapped_column(String(100))
+    payment_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    fee: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # open | won | lost
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class IdempotencyKey(TenantScoped, Base):
     __tablename__ = "payments_idempotency"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "scope", "key"),)

@@ -57,6 +57,7 @@ from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout
 from openbss.payments.models import (
     IN_FLIGHT,
     Allocation,
+    Dispute,
     IdempotencyKey,
     Payment,
     PaymentMethod,
@@ -82,6 +83,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "unknown": frozenset({"pending", "succeeded", "failed"}),
     "succeeded": frozenset(),
     "failed": frozenset(),
+}
+#: the moves only a dispute makes (a chargeback, a dispute won): never a charge's late webhook
+DISPUTE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "succeeded": frozenset({"chargeback"}),
+    "chargeback": frozenset({"succeeded"}),
 }
 #: TMF670 ``@type`` of the methods the gateway charges; the others are receipts recorded as they are
 GATEWAY_KINDS = frozenset({"tokenizedCard", "directDebit", "digitalWallet"})
@@ -340,6 +346,23 @@ class Outcome:
     replayed: bool = False
 
 
+def _dispute_doc(row: Dispute, bills: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row.dispute_id, "amount": _money(row.amount, row.currency),
+                           "fee": _money(row.fee, row.currency), "status": row.status}
+    if row.reason:
+        out["reason"] = row.reason
+    if bills:
+        out["bill"] = [{"id": b, "@referredType": "CustomerBill"} for b in bills]
+    return out
+
+
+def _put_dispute(doc: dict[str, Any], dispute: dict[str, Any]) -> None:
+    """The payment's ``dispute`` list (extension attribute) with this dispute as it stands now."""
+    kept = [d for d in doc.get("dispute") or [] if d.get("id") != dispute["id"]]
+    previous: dict[str, Any] = next((d for d in doc.get("dispute") or [] if d.get("id") == dispute["id"]), {})
+    doc["dispute"] = [*kept, {**previous, **dispute}]
+
+
 @dataclass(frozen=True)
 class RefundCall:
     """A refund to send to the gateway: our refund id (its idempotency key), the payment's gateway reference."""
@@ -504,7 +527,7 @@ class PaymentService:
         await session.flush()
 
     async def _move(self, ctx: Context, payment_id: str, new: str, source: str, reason: str | None = None, *,
-                    reference: str | None = None) -> dict[str, Any]:
+                    reference: str | None = None, dispute: dict[str, Any] | None = None) -> dict[str, Any]:
         """Move a payment forward (locked row); a stale or repeated move changes nothing. A payment that
         succeeds is allocated and posted in the same transaction."""
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
@@ -512,11 +535,12 @@ class PaymentService:
         if row is None:
             raise NotFound(f"Payment '{payment_id}' not found", code="NOT_FOUND")
         old = row.state
-        if new == old or new not in TRANSITIONS.get(old, frozenset()):
+        allowed = DISPUTE_TRANSITIONS if source == "dispute" else TRANSITIONS
+        if new == old or new not in allowed.get(old, frozenset()):
             return await self.payments.get(ctx, payment_id)
         now = format_datetime(utcnow())
         allocation: list[dict[str, Any]] | None = None
-        if new == "succeeded":
+        if new == "succeeded" and old != "chargeback":
             body = row.body or {}
             allocation = await self.allocate(ctx, row.billing_account_id, row.id, row.amount,
                                              [str(i["item"]["id"]) for i in body.get("paymentItem") or []])
@@ -537,6 +561,8 @@ class PaymentService:
                 doc.pop("statusReason", None)
             if allocation is not None:
                 doc["allocation"] = allocation
+            if dispute is not None:
+                _put_dispute(doc, dispute)
 
         rendered = await self.payments.change(ctx, payment_id, apply, action=new)
         await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(state=new))
@@ -549,6 +575,8 @@ class PaymentService:
         does not)."""
         payload = self.gateway.verify(body, signature)
         data = payload.get("data") or {}
+        if isinstance(data.get("dispute"), dict):
+            return await self._dispute_webhook(payload)
         tenant = (data.get("metadata") or {}).get("tenant")
         payment_id = data.get("idempotencyKey")
         status = data.get("status")
@@ -571,6 +599,133 @@ class PaymentService:
             after = await session.scalar(select(Payment.state).where(Payment.id == payment_id)
                                          .execution_options(populate_existing=True))
             return bool(after != before)
+
+    # --- disputes (chargebacks) ----------------------------------------------------------------------------
+    async def _dispute_webhook(self, payload: dict[str, Any]) -> bool:
+        """A gateway's dispute event (opened, closed won or lost): the payment is found by the gateway's reference
+        among every tenant's (one query in the system scope), the event applied once in its tenant."""
+        data = payload["data"]
+        d = data["dispute"]
+        reference = str(data.get("reference") or "")
+        try:
+            amount = to_decimal(d.get("amount"))
+            fee = to_decimal(d.get("fee") or 0)
+        except ValueError as exc:
+            raise InvalidPayment(f"the dispute's amount or fee is not a number: {exc}") from exc
+        status = str(d.get("status") or "")
+        if not d.get("id") or not reference or status not in ("open", "won", "lost") or amount <= 0 or fee < 0:
+            raise InvalidPayment("the dispute names no id, charge, status (open, won, lost) or positive amount")
+        async with self.db.transaction(None, system=True) as session:
+            found = (await session.execute(select(Payment.tenant_id, Payment.id).where(
+                Payment.gateway == self.gateway.name, Payment.gateway_ref == reference))).first()
+        if found is None:
+            log.warning("dispute %s names charge %s that no payment made; ignored", d.get("id"), reference)
+            return False
+        tenant, payment_id = str(found[0]), str(found[1])
+        async with self.db.transaction(tenant) as session:
+            fresh = (await session.execute(pg_insert(WebhookEvent).values(
+                gateway=self.gateway.name, event_id=str(payload.get("id"))).on_conflict_do_nothing()
+                .returning(WebhookEvent.event_id))).scalar()
+            if fresh is None:
+                return False
+            ctx = system_context(tenant, session, self.base_url, "gateway")
+            return await self.dispute(ctx, payment_id, dispute_id=str(d["id"]), amount=amount, fee=fee,
+                                      reason=str(d.get("reason") or "") or None, status=status)
+
+    async def dispute(self, ctx: Context, payment_id: str, *, dispute_id: str, amount: Decimal, fee: Decimal,
+                      reason: str | None, status: str) -> bool:
+        """Apply a dispute of a succeeded payment. Opened: the payment becomes ``chargeback``, what it settled is
+        taken back (its credit first, then its bills, newest first: they are open again) and the ledger posts the
+        chargeback and the gateway's fee. Won: the money is the payment's again (it settles the bills it had
+        settled, then the oldest open ones) and the reversal is reversed in the ledger; lost: recorded. Each step
+        once: a replayed or late event changes nothing more. Returns whether anything changed."""
+        session = ctx.session
+        payment = (await session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
+                                         .execution_options(populate_existing=True))).scalars().one()
+        row = (await session.execute(select(Dispute).where(
+            Dispute.gateway == (payment.gateway or ""), Dispute.dispute_id == dispute_id).with_for_update())
+            ).scalars().first()
+        kind = (payment.body or {}).get("paymentMethod", {}).get("@referredType", "")
+        cash_kind = "card" if kind == "tokenizedCard" else kind
+        changed = False
+        if row is None:
+            if payment.state != "succeeded":
+                log.warning("dispute %s of payment %s in state %s: ignored", dispute_id, payment_id, payment.state)
+                return False
+            taken, bills = await self._take_back(ctx, payment, min(amount, payment.amount))
+            row = Dispute(gateway=payment.gateway or "", dispute_id=dispute_id, payment_id=payment_id, amount=taken,
+                          fee=fee, currency=payment.currency, reason=reason, status="open")
+            session.add(row)
+            await session.flush()
+            await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="chargeback",
+                              currency=payment.currency, description=f"chargeback {dispute_id} of payment {payment_id}",
+                              postings=ledger.chargeback_postings(taken, fee, cash_kind))
+            await self._move(ctx, payment_id, "chargeback", "dispute", f"dispute {dispute_id}: {reason or 'opened'}",
+                             dispute=_dispute_doc(row, bills))
+            changed = True
+        if status in ("won", "lost") and row.status == "open":
+            row.status = status
+            row.closed_at = utcnow()
+            await session.flush()
+            if status == "won":
+                named = [str(b) for b, in (await session.execute(
+                    select(Allocation.bill_id).where(Allocation.payment_id == payment_id,
+                                                     Allocation.source == "chargeback", Allocation.bill_id.is_not(None))
+                    .group_by(Allocation.bill_id).order_by(func.min(Allocation.id)))).all()]
+                await self.allocate(ctx, payment.billing_account_id, payment_id, row.amount, named,
+                                    source="disputeWon")
+                await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="disputeWon",
+                                  currency=payment.currency, description=f"dispute {dispute_id} won",
+                                  postings=ledger.receipt_postings(row.amount, cash_kind))
+                await self._move(ctx, payment_id, "succeeded", "dispute", f"dispute {dispute_id} won",
+                                 dispute=_dispute_doc(row, named))
+            else:
+                def lost(doc: dict[str, Any]) -> None:
+                    _put_dispute(doc, _dispute_doc(row, None))
+
+                await self.payments.change(ctx, payment_id, lost, action="disputeLost")
+            changed = True
+        return changed
+
+    async def _take_back(self, ctx: Context, payment: Payment, amount: Decimal) -> tuple[Decimal, list[str]]:
+        """Take ``amount`` back from what ``payment`` settled: its credit first, then its bills (newest first),
+        whose state follows. Returns what was taken (less when refunds took part of it) and the bills reopened."""
+        session = ctx.session
+        account_id = payment.billing_account_id
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                              {"k": _lock_key(ctx.principal.tenant_id, account_id)})
+        credit = Decimal(await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.payment_id == payment.id, Allocation.bill_id.is_(None))) or 0)
+        credit -= (await _reserved(session, account_id)).get(payment.id, Decimal(0))
+        left = amount
+        take = min(max(credit, Decimal(0)), left)
+        if take > 0:
+            session.add(Allocation(payment_id=payment.id, billing_account_id=account_id, bill_id=None, amount=-take,
+                                   source="chargeback"))
+            left -= take
+        reopened: list[str] = []
+        settled = (await session.execute(
+            select(Allocation.bill_id, func.sum(Allocation.amount)).where(
+                Allocation.payment_id == payment.id, Allocation.bill_id.is_not(None))
+            .group_by(Allocation.bill_id).having(func.sum(Allocation.amount) > 0)
+            .order_by(func.max(Allocation.id).desc()))).all()
+        for bill_id, paid in settled:
+            if left <= 0:
+                break
+            take = min(Decimal(paid), left)
+            session.add(Allocation(payment_id=payment.id, billing_account_id=account_id, bill_id=bill_id,
+                                   amount=-take, source="chargeback"))
+            left -= take
+            reopened.append(str(bill_id))
+        await session.flush()
+        for bill_id in reopened:
+            receivable = await session.get(Receivable, (ctx.principal.tenant_id, bill_id))
+            total = Decimal(await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+                Allocation.bill_id == bill_id)) or 0)
+            state = "settled" if receivable is not None and total >= receivable.amount else \
+                "partiallyPaid" if total > 0 else "sent"
+            await self.bills.record_payment_state(ctx, bill_id, state)
+        return amount - left, reopened
 
     # --- the janitor ----------------------------------------------------------------------------------------
     async def janitor(self, tenant: str | None, older_than: timedelta = timedelta(minutes=2)) -> dict[str, int]:
@@ -665,7 +820,7 @@ class PaymentService:
             await self.allocate(ctx, account_id, None, Decimal(0), named)
 
     async def allocate(self, ctx: Context, account_id: str, payment_id: str | None, amount: Decimal,
-                       named: Sequence[str]) -> list[dict[str, Any]]:
+                       named: Sequence[str], *, source: str = "payment") -> list[dict[str, Any]]:
         """Credit the account with ``amount`` received by ``payment_id`` (if any), then let the account's credit
         settle the named bills, then the oldest open ones. Returns what the payment settled."""
         session = ctx.session
@@ -673,7 +828,7 @@ class PaymentService:
                               {"k": _lock_key(ctx.principal.tenant_id, account_id)})
         if payment_id is not None and amount:
             session.add(Allocation(payment_id=payment_id, billing_account_id=account_id, bill_id=None,
-                                   amount=amount, source="payment"))
+                                   amount=amount, source=source))
             await session.flush()
         reserved = await _reserved(session, account_id)  # held by refunds in flight
         credits = [(p, Decimal(a) - reserved.get(p, Decimal(0))) for p, a in (await session.execute(

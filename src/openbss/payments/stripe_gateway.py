@@ -25,6 +25,10 @@ STATUS = {"succeeded": "succeeded", "processing": "pending", "requires_action": 
 EVENTS = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed",
           "payment_intent.processing": "pending"}
 
+#: dispute events: created (the amount withdrawn), closed (won: given back; lost)
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.closed")
+DISPUTE_STATUS = {"won": "won", "lost": "lost"}
+
 
 def to_minor(amount: Decimal, currency: str) -> int:
     return int(amount.scaleb(MINOR_UNITS.get(currency, 2)))
@@ -112,6 +116,8 @@ class StripeGateway:
             raise BadSignature(f"the Stripe webhook does not verify: {exc}") from exc
         except ValueError as exc:
             raise InvalidPayment(f"the Stripe webhook is not JSON: {exc}") from exc
+        if event.type in DISPUTE_EVENTS:
+            return self._dispute(event)
         intent = event.data.object
         status = EVENTS.get(event.type)
         raw_metadata = getattr(intent, "metadata", None)
@@ -121,3 +127,17 @@ class StripeGateway:
                 "data": {"reference": getattr(intent, "id", None), "idempotencyKey": metadata.get("payment"),
                          "status": status, "metadata": metadata,
                          "declineCode": getattr(error, "code", None) if error else None}}
+
+    @staticmethod
+    def _dispute(event: Any) -> dict[str, Any]:
+        """A dispute event normalized: the intent disputed (our payment's gateway reference), the amount and the
+        fee Stripe took (from the dispute's balance transactions), and open / won / lost."""
+        d = event.data.object
+        currency = str(getattr(d, "currency", "eur")).upper()
+        fee = sum((int(getattr(t, "fee", 0) or 0) for t in getattr(d, "balance_transactions", None) or []), 0)
+        status = DISPUTE_STATUS.get(str(d.status), "open") if event.type == "charge.dispute.closed" else "open"
+        return {"id": event.id, "type": event.type,
+                "data": {"reference": getattr(d, "payment_intent", None) or getattr(d, "charge", None),
+                         "dispute": {"id": d.id, "amount": str(from_minor(int(d.amount), currency)),
+                                     "fee": str(from_minor(fee, currency)), "currency": currency,
+                                     "reason": getattr(d, "reason", None), "status": status}}}

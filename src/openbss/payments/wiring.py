@@ -35,7 +35,8 @@ READ = frozenset({"list", "get"})
 class PaymentStates(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = {
         "initiated": {"pending", "succeeded", "failed", "unknown"}, "pending": {"succeeded", "failed", "unknown"},
-        "unknown": {"pending", "succeeded", "failed"}, "succeeded": set(), "failed": set()}
+        "unknown": {"pending", "succeeded", "failed"}, "succeeded": {"chargeback"}, "failed": set(),
+        "chargeback": {"succeeded"}}  # a dispute opened; a dispute won
 
 
 @dataclass(frozen=True)
