@@ -45,17 +45,28 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_payments_dispute_tenant_id'), 'payments_dispute', ['tenant_id'], unique=False)
     op.create_index('ix_payments_dispute_payment', 'payments_dispute', ['payment_id'], unique=False)
+    op.create_table('payments_topup',
+    sa.Column('payment_id', sa.String(length=64), nullable=False),
+    sa.Column('charging_account_id', sa.String(length=64), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=20, scale=6), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('credited_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    *_tenant('payments_topup'),
+    sa.PrimaryKeyConstraint('tenant_id', 'payment_id', name=op.f('pk_payments_topup'))
+    )
+    op.create_index(op.f('ix_payments_topup_tenant_id'), 'payments_topup', ['tenant_id'], unique=False)
     op.create_index('ix_payments_refund_stale', 'payments_refund', ['state', 'last_update'], unique=False,
                     postgresql_where=sa.text("state IN ('pending', 'unknown')"))
     # the refund janitor reads the stale refunds of every tenant in one query, in the system scope
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund', system_access=True)[-1])
-    for table in ('payments_dispute',):
+    for table in ('payments_dispute', 'payments_topup'):
         for statement in tenant_rls_sql(table):
             op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_table('payments_topup')
     op.drop_table('payments_dispute')
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund')[-1])

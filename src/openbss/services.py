@@ -127,7 +127,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
                                      inventory.service, provisioning.service)
     billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
                                    catalog=catalog.service, usage=charging.service, balances=balances)
-    payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service)
+    payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service,
+                                     prepaid=charging.service)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)

@@ -821,6 +821,13 @@ class ChargingService:
     store_batch_usage = staticmethod(store_batch_usage)
     batch_usage_present = staticmethod(batch_usage_present)
 
+    async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]:
+        """The money prepaid lines' usage took in ``[since, before)``, per currency (what payments recognizes as
+        revenue out of the prepaid liability)."""
+        conn = await repo.session_connection(ctx.session)
+        return {r["currency"]: from_minor(int(r["amount_minor"]), r["currency"])
+                for r in await repo.prepaid_usage_totals(conn, since, before)}
+
     async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
                              ) -> list[RatedUsage]:
         """The rated usage of a billing account's postpaid lines in ``[since, before)`` (what billing bills)."""

@@ -40,6 +40,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                            "items": {"type": "object", "properties": {
                                "bill": {"$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/EntityRef"},
                                "amount": {"type": "number"}}}},
+            "prepaidTopUp": {"type": "object", "description": "The prepaid line this payment tops up: its charging "
+                                                             "account's balance is credited once when the payment "
+                                                             "succeeds (no bills are paid)",
+                             "properties": {"id": {"type": "string"}, "@referredType": {"type": "string"}},
+                             "required": ["id"]},
             "dispute": {"type": "array", "description": "Chargebacks of this payment as the gateway reported them: "
                                                         "open (the amount taken back from what it settled), won "
                                                         "(given back) or lost",
@@ -54,6 +59,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+#: attributes of the OpenBSSPayment extension a create may carry
+CREATE_EXTENSION = frozenset({"prepaidTopUp"})
 
 
 def _body(body: Any) -> dict[str, Any]:
@@ -79,7 +88,8 @@ def payment_routes(svc: PaymentServices) -> Any:
                                  _ct: None = Depends(json_content)) -> Response:
             principal.require("payments", WRITE)
             payload = _body(body)
-            payments.payments.validate_create(payload)
+            # the OpenBSSPayment extension's attribute a create may carry (checked by the service)
+            payments.payments.validate_create({k: v for k, v in payload.items() if k not in CREATE_EXTENSION})
             return _created(await payments.pay(principal, payload, idempotency_key, base_url=base_url(request)))
 
         async def create_refund(request: Request, body: Any = Body(...),

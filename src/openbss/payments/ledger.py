@@ -162,6 +162,12 @@ def chargeback_postings(amount: Decimal, fee: Decimal, kind: str) -> list[Postin
     return [Posting(RECEIVABLE, amount), Posting(FEES, fee), Posting(cash, -(amount + fee))]
 
 
+def topup_postings(amount: Decimal, kind: str) -> list[Posting]:
+    """A prepaid top-up: cash received, owed to the customer as prepaid balance until it is used."""
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(cash, amount), Posting(PREPAID, -amount)]
+
+
 def write_off_postings(amount: Decimal) -> list[Posting]:
     return [Posting(BAD_DEBT, amount), Posting(RECEIVABLE, -amount)]
 

@@ -149,6 +149,20 @@ class Dispute(TenantScoped, Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Topup(TenantScoped, Base):
+    """A prepaid balance credited by a top-up payment: once per payment (the primary key), written in the
+    transaction that credits charging's balance."""
+
+    __tablename__ = "payments_topup"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "payment_id"),)
+
+    payment_id: Mapped[str] = mapped_column(String(64))
+    charging_account_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    credited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class IdempotencyKey(TenantScoped, Base):
     __tablename__ = "payments_idempotency"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "scope", "key"),)

@@ -33,7 +33,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -63,6 +63,7 @@ from openbss.payments.models import (
     PaymentMethod,
     Receivable,
     Refund,
+    Topup,
     Transition,
     WebhookEvent,
 )
@@ -72,7 +73,7 @@ from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
 from openbss.platform.tmf.spec import Spec, format_datetime
-from openbss.pricing.money import is_currency, round_money, to_decimal
+from openbss.pricing.money import MINOR_UNITS, is_currency, round_money, to_decimal
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,17 @@ class Bills(Protocol):
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]: ...
 
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None: ...
+
+
+class PrepaidBalances(Protocol):
+    """What payments asks online charging about prepaid balances (``charging.service.ChargingService``)."""
+
+    async def get_account(self, ctx: Context, account_id: str | None = None) -> dict[str, Any]: ...
+
+    async def topup(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                    ) -> dict[str, Any]: ...
+
+    async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]: ...
 
 
 def _money(value: Decimal, unit: str) -> dict[str, Any]:
@@ -388,7 +400,9 @@ class _Replay(Exception):
 
 class PaymentService:
     def __init__(self, db: Database, base_url: str, gateway: Gateway, bills: Bills, accounts: BillingAccounts,
-                 payments: ResourceService, refunds: ResourceService) -> None:
+                 payments: ResourceService, refunds: ResourceService, prepaid: PrepaidBalances | None = None,
+                 ) -> None:
+        self.prepaid = prepaid
         self.db = db
         self.base_url = base_url.rstrip("/")
         self.gateway = gateway
@@ -455,6 +469,9 @@ class PaymentService:
         if not method_id:
             raise InvalidPayment("'paymentMethod.id' is mandatory (the account has no default payment method)")
         method = await usable_method(ctx, method_id, account_id)
+        topup = await self._topup_target(ctx, body.get("prepaidTopUp"), account_id, currency)
+        if topup is not None and body.get("paymentItem"):
+            raise InvalidPayment("a prepaid top-up ('prepaidTopUp') pays no bills: leave 'paymentItem' out")
         named: list[str] = []
         for i, item in enumerate(body.get("paymentItem") or []):
             ref = item.get("item") or {}
@@ -478,6 +495,8 @@ class PaymentService:
             "paymentItem": [{"item": {"id": b, "@referredType": "CustomerBill"}} for b in named],
             "paymentDate": now, "status": "initiated", "statusDate": now,
         }
+        if topup is not None:
+            doc["prepaidTopUp"] = topup
         doc["account"] = {k: v for k, v in doc["account"].items() if v is not None}
         gateway = self.gateway.name if method.kind in GATEWAY_KINDS else None
         try:
@@ -493,6 +512,74 @@ class PaymentService:
         await self._transition(ctx.session, payment_id, None, "initiated", "api", None)
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id))).scalars().one()
         return rendered, row
+
+    async def _topup_target(self, ctx: Context, target: Any, account_id: str, currency: str,
+                            ) -> dict[str, Any] | None:
+        """The prepaid line (its charging account) a top-up payment credits, checked; None: not a top-up."""
+        if target is None:
+            return None
+        if not isinstance(target, dict) or not target.get("id"):
+            raise InvalidPayment("'prepaidTopUp.id' is mandatory: the charging account of the prepaid line credited")
+        if self.prepaid is None:
+            raise InvalidPayment("prepaid top-ups are not available: online charging is not configured")
+        try:
+            charging = await self.prepaid.get_account(ctx, str(target["id"]))
+        except DomainError as exc:
+            if exc.status != 404:
+                raise
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' does not exist") from exc
+        if charging.get("payment_type") != "prepaid":
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' is not prepaid")
+        if charging.get("currency") != currency:
+            raise InvalidPayment(f"'totalAmount.unit' {currency} is not the prepaid balance's currency "
+                                 f"{charging.get('currency')}")
+        owner = charging.get("billing_account_id")
+        if owner and owner != account_id:
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' belongs to billing account "
+                                 f"'{owner}'")
+        return {"id": str(charging["id"]), "@referredType": "ChargingAccount"}
+
+    async def _credit_topup(self, ctx: Context, row: Payment, charging_account_id: str) -> bool:
+        """A top-up payment succeeded: the prepaid balance is credited exactly once (``payments_topup``, unique per
+        payment, in the same transaction as charging's credit) and the ledger posts cash / prepaid liability."""
+        assert self.prepaid is not None
+        fresh = (await ctx.session.execute(pg_insert(Topup).values(
+            payment_id=row.id, charging_account_id=charging_account_id, amount=row.amount, currency=row.currency)
+            .on_conflict_do_nothing().returning(Topup.payment_id))).scalar()
+        if fresh is None:
+            return False
+        await self.prepaid.topup(ctx, charging_account_id, int(row.amount.scaleb(MINOR_UNITS.get(row.currency, 2))),
+                                 reason=f"payment {row.id}")
+        kind = ((row.body or {}).get("paymentMethod") or {}).get("@referredType", "")
+        await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="topUpSucceeded",
+                          currency=row.currency, description=f"prepaid top-up {row.id} of {charging_account_id}",
+                          postings=ledger.topup_postings(row.amount, "card" if kind == "tokenizedCard" else kind))
+        return True
+
+    async def post_prepaid_usage(self, ctx: Context, day: date) -> dict[str, Decimal]:
+        """Recognize a day's prepaid usage (the money charging took from prepaid balances that day, per currency):
+        prepaid liability → revenue, one entry per (day, currency), once. Run for days that are over."""
+        if self.prepaid is None:
+            return {}
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        totals = await self.prepaid.prepaid_usage_totals(ctx, start, start + timedelta(days=1))
+        posted: dict[str, Decimal] = {}
+        for currency, amount in sorted(totals.items()):
+            if amount and await ledger.post(
+                    ctx.session, source_type="PrepaidUsage", source_id=f"{day.isoformat()}/{currency}",
+                    event="usageRecognized", currency=currency, description=f"prepaid usage of {day}", on=day,
+                    postings=[ledger.Posting(ledger.PREPAID, amount), ledger.Posting(ledger.REVENUE, -amount)]):
+                posted[currency] = amount
+        return posted
+
+    async def recognize_prepaid_usage(self, tenants: Sequence[str], day: date) -> int:
+        """``post_prepaid_usage`` of ``day`` for each tenant, each in its own transaction; returns the entries
+        posted now (none when run again)."""
+        posted = 0
+        for tenant in tenants:
+            async with self.db.transaction(tenant) as session:
+                posted += len(await self.post_prepaid_usage(system_context(tenant, session, self.base_url), day))
+        return posted
 
     async def _method_doc(self, ctx: Context, method_id: str) -> dict[str, Any]:
         row = await ctx.session.get(PaymentMethod, method_id)
@@ -540,7 +627,10 @@ class PaymentService:
             return await self.payments.get(ctx, payment_id)
         now = format_datetime(utcnow())
         allocation: list[dict[str, Any]] | None = None
-        if new == "succeeded" and old != "chargeback":
+        topup = (row.body or {}).get("prepaidTopUp")
+        if new == "succeeded" and old != "chargeback" and topup:
+            await self._credit_topup(ctx, row, str(topup["id"]))
+        elif new == "succeeded" and old != "chargeback":
             body = row.body or {}
             allocation = await self.allocate(ctx, row.billing_account_id, row.id, row.amount,
                                              [str(i["item"]["id"]) for i in body.get("paymentItem") or []])

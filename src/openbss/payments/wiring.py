@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import ClassVar
+
+from sqlalchemy import text
 
 from openbss.payments import events
 from openbss.payments.gateway import Gateway, SandboxGateway
@@ -18,14 +20,21 @@ from openbss.payments.service import (
     MethodResourceService,
     MethodRules,
     PaymentService,
+    PrepaidBalances,
 )
 from openbss.payments.stripe_gateway import StripeGateway
-from openbss.platform.db import Database
+from openbss.platform.db import Database, utcnow
 from openbss.platform.events.event import Consumer
 from openbss.platform.tmf.resource import ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+async def active_tenants(db: Database) -> list[str]:
+    async with db.transaction(None) as session:  # the tenant registry has no row-level security
+        rows = (await session.execute(text("SELECT id FROM tenant WHERE status = 'active'"))).scalars().all()
+    return [str(r) for r in rows]
 
 METHOD_SPEC = "TMF670-PaymentMethod-v4.0.0.swagger.json"
 PAYMENT_SPEC = "TMF676-Payment-v4.0.0.swagger.json"
@@ -49,6 +58,8 @@ class PaymentServices:
     methods: dict[str, ResourceService]
     resources: dict[str, ResourceService]
     settings: Settings
+    #: the day the daily postings were last made by this process's loop
+    _daily: dict[str, date] = field(default_factory=dict)
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -66,6 +77,11 @@ class PaymentServices:
                     await self.gateway.settle()
                 await self.service.janitor(None, after)  # every tenant's stale payments, one query
                 await self.service.refund_janitor(None, after)  # and refunds
+                yesterday = utcnow().date() - timedelta(days=1)
+                if self._daily.get("day") != yesterday:  # the daily postings, once a day per process
+                    tenants = await active_tenants(self.service.db)
+                    await self.service.recognize_prepaid_usage(tenants, yesterday)
+                    self._daily["day"] = yesterday
             except Exception:
                 log.exception("payments loop failed; trying again")
             try:
@@ -74,7 +90,8 @@ class PaymentServices:
                 pass
 
 
-def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills: Bills) -> PaymentServices:
+def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills: Bills,
+          prepaid: PrepaidBalances | None = None) -> PaymentServices:
     method_api = TmfApi(name=events.METHOD_API, title="TMF670 Payment Method", spec_file=METHOD_SPEC,
                         permission="payments", resources=[
                             TmfResource(path="paymentMethod", type="PaymentMethod", table=PaymentMethod,
@@ -104,7 +121,7 @@ def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills:
                              "OPENBSS_PAYMENTS_STRIPE_WEBHOOK_SECRET")
         gateway = StripeGateway(settings.payments_stripe_api_key, settings.payments_stripe_webhook_secret,
                                 settings.payments_stripe_api_base)
-    service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds)
+    service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds, prepaid)
 
     async def deliver(body: bytes, signature: str) -> None:
         await service.handle_webhook(body, signature)

@@ -1,0 +1,124 @@
+"""Prepaid top-ups through payments against PostgreSQL: a payment marked ``prepaidTopUp`` credits the prepaid line's
+charging balance exactly once when it succeeds — a webhook replayed, the janitor or a second credit attempt never
+credit twice —, and posts cash / prepaid liability; a day's prepaid usage is recognized (liability → revenue) once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from openbss.payments.gateway import sign
+from openbss.payments.models import Payment
+from openbss.platform.tmf.resource import system_context
+from tests.billing.helpers import billing_account, in_tenant
+from tests.charging.helpers import account_state, open_account
+from tests.payments.helpers import PAY, card, method
+
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def sandbox(services: Any) -> Any:
+    gw = services.payments.gateway
+    gw.timeouts = 0
+    return gw
+
+
+def _topup(account: dict[str, Any], method_id: str, line: str, value: str, **extra: Any) -> dict[str, Any]:
+    return {"account": {"id": account["id"]}, "paymentMethod": {"id": method_id},
+            "totalAmount": {"unit": "EUR", "value": value}, "prepaidTopUp": {"id": line}, **extra}
+
+
+async def _lines(rt: Any, tenant: str, source: str) -> dict[str, Decimal]:
+    rows = await in_tenant(rt, tenant, "SELECT l.account_code, sum(l.debit - l.credit) FROM ledger_entry e "
+                                       "JOIN ledger_line l ON l.entry_id = e.id WHERE e.source_id = :s GROUP BY 1",
+                           s=source)
+    return {str(c): Decimal(v) for c, v in rows}
+
+
+async def test_a_top_up_credits_the_prepaid_balance_once(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], services: Any, sandbox: Any,
+        settings: Any) -> None:
+    account = await billing_account(client, admin_headers)
+    line = await open_account(rt, tenant, balance="1.00")
+    before = (await account_state(rt, tenant, line["id"]))["money"]
+    m = await method(client, admin_headers, card(account))  # settles asynchronously
+    captured: list[bytes] = []
+
+    async def capture(body: bytes, signature: str) -> None:
+        captured.append(body)
+
+    real = sandbox.deliver
+    sandbox.deliver = capture
+    try:
+        r = await client.post(f"{PAY}/payment", json=_topup(account, m["id"], line["id"], "20.00"),
+                              headers={**admin_headers, "Idempotency-Key": "topup-1"})
+        assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+        assert r.json()["prepaidTopUp"] == {"id": line["id"], "@referredType": "ChargingAccount"}
+        assert (await account_state(rt, tenant, line["id"]))["money"] == before  # not before it succeeds
+        await sandbox.settle()
+    finally:
+        sandbox.deliver = real
+    payment_id = r.json()["id"]
+    [body] = [b for b in captured if json.loads(b)["data"]["idempotencyKey"] == payment_id]
+    secret = settings.payments_sandbox_secret
+    for _ in range(3):  # delivered, then replayed twice
+        await client.post("/payments/v1/webhook/sandbox", content=body,
+                          headers={"X-Gateway-Signature": sign(secret, body)})
+    again = await client.post(f"{PAY}/payment", json=_topup(account, m["id"], line["id"], "20.00"),
+                              headers={**admin_headers, "Idempotency-Key": "topup-1"})
+    assert again.json()["id"] == payment_id
+    payments = services.payments.service
+    await payments.janitor(tenant, timedelta(0))
+    async with rt.db.transaction(tenant) as session:  # a second credit attempt of the same payment
+        row = await session.get(Payment, payment_id)
+        assert row is not None
+        assert not await payments._credit_topup(system_context(tenant, session, BASE), row, line["id"])
+    assert (await account_state(rt, tenant, line["id"]))["money"] == before + 2000  # 20.00 once, in cents
+    got = (await client.get(f"{PAY}/payment/{payment_id}", headers=admin_headers)).json()
+    assert got["status"] == "succeeded" and "allocation" not in got
+    assert await _lines(rt, tenant, payment_id) == {"1010": Decimal("20.00"), "2300": Decimal("-20.00")}
+    assert await in_tenant(rt, tenant, "SELECT count(*) FROM payments_allocation") == [(0,)]  # no bills paid
+
+
+async def test_bad_top_ups_are_refused_and_nothing_is_written(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers)
+    prepaid = await open_account(rt, tenant)
+    postpaid = await open_account(rt, tenant, payment_type="postpaid")
+    m = await method(client, admin_headers, card(account, token="tok_instant"))
+    cases = [
+        (_topup(account, m["id"], "no-such-line", "5.00"), "does not exist"),
+        (_topup(account, m["id"], postpaid["id"], "5.00"), "not prepaid"),
+        ({**_topup(account, m["id"], prepaid["id"], "5.00"), "prepaidTopUp": {}}, "prepaidTopUp.id"),
+        (_topup(account, m["id"], prepaid["id"], "5.00", paymentItem=[{"item": {"id": "b"}}]), "pays no bills"),
+    ]
+    for body, word in cases:
+        r = await client.post(f"{PAY}/payment", json=body, headers=admin_headers)
+        assert r.status_code == 400, (body, r.text)
+        assert word in r.json()["message"], (word, r.text)
+    assert await in_tenant(rt, tenant, "SELECT count(*) FROM payments_payment") == [(0,)]
+
+
+async def test_a_days_prepaid_usage_is_recognized_once(rt: Any, tenant: str, services: Any) -> None:
+    line = await open_account(rt, tenant)
+    day = datetime(2027, 1, 10, 12, tzinfo=UTC)
+    async with rt.db.transaction(tenant) as session:  # two rated usage records of the prepaid line that day
+        for i, cents in enumerate((250, 125)):
+            await session.execute(text(
+                "INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, "
+                "usage_type, units, allowance_units, amount_minor, currency, usage_date) "
+                "VALUES (:id, '{}', :a, :s, :n, 1, 'voice', 60, 0, :c, 'EUR', :d)"),
+                {"id": str(uuid.uuid4()), "a": line["id"], "s": f"s-{uuid.uuid4().hex}", "n": i, "c": cents,
+                 "d": day})
+    payments = services.payments.service
+    assert await payments.recognize_prepaid_usage([tenant], day.date()) == 1
+    assert await payments.recognize_prepaid_usage([tenant], day.date()) == 0  # once
+    assert await payments.recognize_prepaid_usage([tenant], day.date() + timedelta(days=1)) == 0  # no usage
+    assert await _lines(rt, tenant, "2027-01-10/EUR") == {"2300": Decimal("3.75"), "4000": Decimal("-3.75")}
