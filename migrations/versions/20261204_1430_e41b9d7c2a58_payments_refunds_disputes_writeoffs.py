@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from openbss.platform.db import tenant_rls_sql
 
@@ -55,17 +56,33 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'payment_id', name=op.f('pk_payments_topup'))
     )
     op.create_index(op.f('ix_payments_topup_tenant_id'), 'payments_topup', ['tenant_id'], unique=False)
+    op.create_table('payments_write_off',
+    sa.Column('reference', sa.String(length=100), nullable=False),
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('billing_account_id', sa.String(length=64), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=20, scale=6), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('created_by', sa.String(length=200), nullable=False),
+    sa.Column('settled', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    *_tenant('payments_write_off'),
+    sa.PrimaryKeyConstraint('tenant_id', 'reference', name=op.f('pk_payments_write_off'))
+    )
+    op.create_index(op.f('ix_payments_write_off_tenant_id'), 'payments_write_off', ['tenant_id'], unique=False)
+    op.create_index('ix_payments_write_off_account', 'payments_write_off', ['billing_account_id'], unique=False)
     op.create_index('ix_payments_refund_stale', 'payments_refund', ['state', 'last_update'], unique=False,
                     postgresql_where=sa.text("state IN ('pending', 'unknown')"))
     # the refund janitor reads the stale refunds of every tenant in one query, in the system scope
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund', system_access=True)[-1])
-    for table in ('payments_dispute', 'payments_topup'):
+    for table in ('payments_dispute', 'payments_topup', 'payments_write_off'):
         for statement in tenant_rls_sql(table):
             op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_table('payments_write_off')
     op.drop_table('payments_topup')
     op.drop_table('payments_dispute')
     op.execute("DROP POLICY tenant_isolation ON payments_refund")

@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     payments_janitor_after_seconds: int = 120
     #: how often the worker settles the sandbox gateway's charges and runs the janitor (seconds)
     payments_loop_seconds: float = 5.0
+    #: the ledger account credited with billed lines that name no product (late fees, fees added by collections)
+    payments_ledger_other_revenue_account: str = "4900"
     messaging_retention_hours: float = 24.0
 
     # S3-compatible object storage (documents)

@@ -80,6 +80,24 @@ class Bills:
         seen.append(state)
 
 
+@dataclass
+class Prepaid:
+    """Online charging's prepaid balances, in memory: what was credited, per charging account."""
+
+    credited: dict[str, Decimal] = field(default_factory=dict)
+
+    async def get_account(self, ctx: Context, account_id: str | None = None) -> dict[str, Any]:
+        return {"id": account_id, "payment_type": "prepaid", "currency": "EUR"}
+
+    async def topup(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                    ) -> dict[str, Any]:
+        self.credited[account_id] = self.credited.get(account_id, Decimal(0)) + Decimal(amount).scaleb(-2)
+        return {}
+
+    async def prepaid_usage_totals(self, ctx: Context, since: Any, before: Any) -> dict[str, Decimal]:
+        return {}
+
+
 class Accounts:
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:
         return {"id": account_id, "currency": "EUR", "name": "acct"}
@@ -93,6 +111,8 @@ operation = st.one_of(
     st.tuples(st.just("refund"), cents, st.integers(0, 5)),
     st.tuples(st.just("note"), cents, st.integers(0, 5)),
     st.tuples(st.just("dispute"), cents, st.integers(0, 5), st.booleans(), st.integers(0, 2000)),
+    st.tuples(st.just("writeOff"), cents),
+    st.tuples(st.just("topUp"), cents, st.sampled_from(["cash", "tokenizedCard"])),
 )
 SEQUENCES: list[list[tuple[Any, ...]]] = []
 
@@ -111,10 +131,13 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
     assert len(SEQUENCES) >= 20
     assert any(op[0] == "note" for ops in SEQUENCES for op in ops)
     assert any(op[0] == "dispute" for ops in SEQUENCES for op in ops)
+    assert any(op[0] == "writeOff" for ops in SEQUENCES for op in ops)
+    assert any(op[0] == "topUp" for ops in SEQUENCES for op in ops)
+    prepaid = Prepaid()
     bills = Bills()
     sandbox = services.payments.gateway
     payments = PaymentService(rt.db, BASE, sandbox, bills, Accounts(), services.payments.resources["payment"],
-                              services.payments.resources["refund"])
+                              services.payments.resources["refund"], prepaid)
     balances = AccountBalances()
     totals: dict[str, Decimal] = {}
     for ops in SEQUENCES:
@@ -173,6 +196,30 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
                 if kind == "tokenizedCard":
                     carded.append(out.resource["id"])
                 received += amount
+            elif op[0] == "writeOff":
+                async with rt.db.transaction(tenant) as session:
+                    owed = Decimal((await session.execute(text(
+                        "SELECT coalesce(sum(r.amount - coalesce((SELECT sum(amount) FROM payments_allocation a "
+                        "WHERE a.bill_id = r.bill_id), 0)), 0) FROM payments_receivable r "
+                        "WHERE r.billing_account_id = :a AND r.amount > 0"), {"a": account})).scalar() or 0)
+                amount = min(op[1], owed)
+                if amount <= 0:
+                    continue
+                async with rt.db.transaction(tenant) as session:
+                    out = await payments.write_off(system_context(tenant, session, BASE), billing_account_id=account,
+                                                   amount=amount, currency="EUR", reason="bad debt",
+                                                   reference=f"wo-{uuid.uuid4().hex[:10]}")
+                assert sum((Decimal(str(x["amount"]["value"])) for x in out["settled"]), Decimal(0)) == amount
+                received += amount
+            elif op[0] == "topUp":
+                _, amount, kind = op
+                line = f"line-{account}"
+                before = prepaid.credited.get(line, Decimal(0))
+                out = await payments.pay(principal, {
+                    "account": {"id": account}, "totalAmount": {"unit": "EUR", "value": amount},
+                    "paymentMethod": {"id": f"{account}-{kind}"}, "prepaidTopUp": {"id": line}})
+                assert out.resource["status"] == "succeeded"
+                assert prepaid.credited[line] == before + amount
             elif op[0] == "dispute":
                 if not carded:
                     continue

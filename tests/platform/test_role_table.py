@@ -46,6 +46,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/payments/v1/sepaBatch"): ("payments:write",),
     ("POST", "/payments/v1/statement"): ("payments:write",),
     ("POST", "/payments/v1/ledgerPeriod"): ("payments:write",),
+    ("POST", "/payments/v1/writeOff"): ("payments:write",),
     ("POST", "/api/assurance/v1/alertmanager"): ("assurance:write",),
 }
 #: write operations a third party calls, authenticated by its signature and never by a role: (method, path) → the

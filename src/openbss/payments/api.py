@@ -27,6 +27,7 @@ from openbss.platform.errors import NotFound
 from openbss.platform.runtime import authenticate, permitted
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
 from openbss.platform.tmf.router import api_router
+from openbss.pricing.money import to_decimal
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "OpenBSSPayment": {
@@ -221,6 +222,35 @@ def payments_router(svc: PaymentServices) -> APIRouter:
             closed = await ledger.close_period(ctx.session, month, principal.subject)
         return TmfJSONResponse(closed, status_code=201)
 
+    async def write_off(request: Request, body: Any = Body(...),
+                        principal: Principal = Depends(permitted("payments", WRITE))) -> Response:
+        payload = _body(body)
+        account_id = (payload.get("billingAccount") or {}).get("id") if isinstance(
+            payload.get("billingAccount"), dict) else None
+        money = payload.get("amount")
+        if not isinstance(money, dict):
+            raise InvalidPayment("'amount' is mandatory: {\"unit\": <currency>, \"value\": <amount>}")
+        try:
+            value = to_decimal(money.get("value"))
+        except ValueError as exc:
+            raise InvalidPayment(f"'amount.value': {exc}") from exc
+        unknown = sorted(set(payload) - {"billingAccount", "amount", "reason", "reference"})
+        if unknown:
+            raise InvalidPayment(f"unknown attributes: {', '.join(unknown)}")
+        async with unit_of_work(request, principal) as ctx:
+            reason: Any = payload.get("reason")
+            reference: Any = payload.get("reference")
+            out = await payments.write_off(ctx, billing_account_id=str(account_id or ""), amount=value,
+                                           currency=str(money.get("unit")), reason=reason, reference=reference)
+        replayed = out.pop("replayed")
+        headers = {"Location": out["href"], **({"Idempotent-Replayed": "true"} if replayed else {})}
+        return TmfJSONResponse(out, status_code=201, headers=headers)
+
+    async def get_write_off(request: Request, reference: str,
+                            principal: Principal = Depends(permitted("payments", READ))) -> Response:
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await payments.get_write_off(ctx, reference))
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -243,6 +273,9 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     router.add_api_route("/ledgerPeriod", list_periods, methods=["GET"], summary="The closed ledger periods")
     router.add_api_route("/ledgerPeriod", close_period, methods=["POST"], status_code=201,
                          summary="Close a ledger period (a month): nothing posts into it any more")
+    router.add_api_route("/writeOff", write_off, methods=["POST"], status_code=201,
+                         summary="Write off part of what a billing account owes (idempotent per 'reference')")
+    router.add_api_route("/writeOff/{reference}", get_write_off, methods=["GET"], summary="A write-off")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of payments")
     return router
 

@@ -29,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -144,9 +145,31 @@ async def post(session: AsyncSession, *, source_type: str, source_id: str, event
     return True
 
 
-def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal]) -> list[Posting]:
+def revenue_by_account(lines: list[dict[str, Any]], *, other: str = OTHER_REVENUE) -> dict[str, Decimal]:
+    """A bill's revenue (tax excluded) per ledger account, from its lines: a line naming a product is revenue
+    (4000); a line without one (a late fee, a fee collections added) goes to ``other`` (the tenant's setting,
+    4900 by default)."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        value = (line.get("taxExcludedAmount") or {}).get("value")
+        if value is None:
+            continue
+        out[REVENUE if (line.get("product") or {}).get("id") else other] += Decimal(str(value))
+    return dict(out)
+
+
+def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal],
+                  revenue: dict[str, Decimal] | None = None) -> list[Posting]:
+    """Receivable (tax included) against tax payable per rate and revenue — per account when the lines are known
+    (``revenue``); what the lines do not explain (rounding) is revenue (4000)."""
     tax = sum(tax_by_rate.values(), Decimal(0))
-    out = [Posting(RECEIVABLE, total), Posting(REVENUE, -(total - tax))]
+    net = total - tax
+    split = {k: v for k, v in sorted((revenue or {}).items()) if v}
+    rest = net - sum(split.values(), Decimal(0))
+    out = [Posting(RECEIVABLE, total)]
+    out += [Posting(code, -amount) for code, amount in split.items()]
+    if rest:
+        out.append(Posting(REVENUE, -rest))
     out += [Posting(TAX_PAYABLE, -amount) for _, amount in sorted(tax_by_rate.items())]
     return out
 

@@ -163,6 +163,25 @@ class Topup(TenantScoped, Base):
     credited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class WriteOff(TenantScoped, Base):
+    """A debt written off: unique per tenant and the caller's reference (collections' write-off of an episode); its
+    amount settled the account's oldest open bills (allocations under ``writeOff:<id>``)."""
+
+    __tablename__ = "payments_write_off"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "reference"),
+                      Index("ix_payments_write_off_account", "billing_account_id"))
+
+    reference: Mapped[str] = mapped_column(String(100))
+    id: Mapped[str] = mapped_column(String(64))
+    billing_account_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_by: Mapped[str] = mapped_column(String(200))
+    settled: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class IdempotencyKey(TenantScoped, Base):
     __tablename__ = "payments_idempotency"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "scope", "key"),)

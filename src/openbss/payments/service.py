@@ -52,6 +52,7 @@ from openbss.payments.errors import (
     MethodUnusable,
     PaymentInFlight,
     RefundRefused,
+    WriteOffRefused,
 )
 from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout
 from openbss.payments.models import (
@@ -66,6 +67,7 @@ from openbss.payments.models import (
     Topup,
     Transition,
     WebhookEvent,
+    WriteOff,
 )
 from openbss.platform.auth import Principal
 from openbss.platform.db import Database, utcnow
@@ -97,6 +99,8 @@ ISSUED = ("validated", "sent", "partiallyPaid", "settled")
 PAYMENT_TYPE = "OpenBSSPayment"
 #: the allocations of a credit note's value are recorded under this prefix and the note's id (not money received)
 CREDIT_NOTE = "creditNote:"
+#: the allocations of a write-off are recorded under this prefix and the write-off's id
+WRITE_OFF = "writeOff:"
 #: refund states whose outcome is not known yet (their amount is held)
 REFUND_OPEN = ("pending", "unknown")
 
@@ -401,8 +405,10 @@ class _Replay(Exception):
 class PaymentService:
     def __init__(self, db: Database, base_url: str, gateway: Gateway, bills: Bills, accounts: BillingAccounts,
                  payments: ResourceService, refunds: ResourceService, prepaid: PrepaidBalances | None = None,
-                 ) -> None:
+                 other_revenue: str = "4900") -> None:
         self.prepaid = prepaid
+        #: the revenue account of billed lines without a product (late fees)
+        self.other_revenue = other_revenue
         self.db = db
         self.base_url = base_url.rstrip("/")
         self.gateway = gateway
@@ -512,6 +518,12 @@ class PaymentService:
         await self._transition(ctx.session, payment_id, None, "initiated", "api", None)
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id))).scalars().one()
         return rendered, row
+
+    async def _bill_lines(self, ctx: Context, bill_id: str) -> list[dict[str, Any]]:
+        """The bill's lines (TMF678 AppliedCustomerBillingRate) when billing tells them; none otherwise (the
+        bill's revenue is then posted as one amount)."""
+        reader = getattr(self.bills, "bill_lines", None)
+        return list(await reader(ctx, bill_id)) if reader is not None else []
 
     async def _topup_target(self, ctx: Context, target: Any, account_id: str, currency: str,
                             ) -> dict[str, Any] | None:
@@ -888,9 +900,11 @@ class PaymentService:
         for item in bill.get("taxItem") or []:
             rate = str(item.get("taxRate"))
             taxes[rate] = taxes.get(rate, Decimal(0)) + to_decimal((item.get("taxAmount") or {}).get("value", 0))
+        lines = await self._bill_lines(ctx, bill["id"])
         await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"], event="billFinalized",
                           currency=currency, description=f"bill {bill.get('billNo') or bill['id']}",
-                          postings=ledger.bill_postings(amount, taxes), on=bill_date)
+                          postings=ledger.bill_postings(amount, taxes, ledger.revenue_by_account(
+                              lines, other=self.other_revenue)), on=bill_date)
         return inserted is not None
 
     async def bill_issued(self, ctx: Context, bill: dict[str, Any]) -> None:
@@ -1158,6 +1172,90 @@ class PaymentService:
                     report["resolved"] += 1
         return report
 
+    # --- write-offs ---------------------------------------------------------------------------------------------
+    async def write_off(self, ctx: Context, *, billing_account_id: str, amount: Decimal, currency: str, reason: str,
+                        reference: str) -> dict[str, Any]:
+        """Write off ``amount`` of what a billing account owes: it settles the account's open bills oldest first,
+        like a payment (they become ``partiallyPaid`` / ``settled``, shown as written off), and the ledger posts
+        bad debt / receivable once. Idempotent per (tenant, ``reference``) — a unique constraint: the same call
+        again returns the first write-off (``replayed: true``); the same reference with other values is refused
+        (422). Refused (409) when the account owes less than ``amount``; nothing is written on a refusal."""
+        if not isinstance(reference, str) or not 1 <= len(reference) <= 100:
+            raise InvalidPayment("'reference' must be 1 to 100 characters")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 300:
+            raise InvalidPayment("'reason' is mandatory (at most 300 characters)")
+        value, unit = _amount({"unit": currency, "value": amount}, "amount")
+        if not billing_account_id:
+            raise InvalidPayment("'billingAccount.id' is mandatory: the account whose debt is written off")
+        session = ctx.session
+        wanted = (billing_account_id, value, unit, reason.strip())
+        existing = await self._write_off_row(session, reference)
+        if existing is not None:
+            return self._write_off_replay(ctx, existing, wanted)
+        try:
+            account = await self.accounts.get_billing_account(ctx, billing_account_id)
+        except NotFound as exc:
+            raise InvalidPayment(f"billing account '{billing_account_id}' does not exist") from exc
+        if account.get("currency") and account["currency"] != unit:
+            raise InvalidPayment(f"'amount.unit' {unit} is not the account's currency {account['currency']}")
+        write_off_id = str(uuid.uuid4())
+        async with session.begin_nested():
+            claimed = (await session.execute(pg_insert(WriteOff).values(
+                reference=reference, id=write_off_id, billing_account_id=billing_account_id, amount=value,
+                currency=unit, reason=reason.strip(), created_by=ctx.principal.subject[:200], settled=[])
+                .on_conflict_do_nothing().returning(WriteOff.id))).scalar()
+        if claimed is None:  # a concurrent call with the same reference committed first (we waited for it)
+            row = await self._write_off_row(session, reference)
+            assert row is not None
+            return self._write_off_replay(ctx, row, wanted)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                              {"k": _lock_key(ctx.principal.tenant_id, billing_account_id)})
+        paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
+                             .correlate(Receivable).scalar_subquery(), 0)
+        owed = Decimal(await session.scalar(select(func.coalesce(func.sum(Receivable.amount - paid), 0)).where(
+            Receivable.billing_account_id == billing_account_id, Receivable.currency == unit,
+            Receivable.amount - paid > 0)) or 0)
+        if value > owed:
+            raise WriteOffRefused(f"billing account '{billing_account_id}' owes {owed} {unit} on open bills: "
+                                  f"{value} cannot be written off")
+        source = f"{WRITE_OFF}{write_off_id}"
+        settled = await self.allocate(ctx, billing_account_id, source, value, [], source="writeOff")
+        lines = [{"bill": s["bill"], "amount": str(s["amount"])} for s in settled]
+        await session.execute(update(WriteOff).where(WriteOff.reference == reference).values(settled=lines))
+        await ledger.post(session, source_type="WriteOff", source_id=write_off_id, event="writtenOff",
+                          currency=unit, description=f"write-off {reference}: {reason.strip()}"[:300],
+                          postings=ledger.write_off_postings(value))
+        row = await self._write_off_row(session, reference)
+        assert row is not None
+        return {**self._write_off_doc(ctx, row), "replayed": False}
+
+    async def _write_off_row(self, session: AsyncSession, reference: str) -> WriteOff | None:
+        return (await session.execute(select(WriteOff).where(WriteOff.reference == reference)
+                                      .execution_options(populate_existing=True))).scalars().first()
+
+    def _write_off_replay(self, ctx: Context, row: WriteOff, wanted: tuple[str, Decimal, str, str],
+                          ) -> dict[str, Any]:
+        if (row.billing_account_id, Decimal(row.amount), row.currency, row.reason) != wanted:
+            raise IdempotencyMismatch(f"write-off reference '{row.reference}' was used for another write-off "
+                                      f"({row.amount} {row.currency} of billing account '{row.billing_account_id}')")
+        return {**self._write_off_doc(ctx, row), "replayed": True}
+
+    @staticmethod
+    def _write_off_doc(ctx: Context, row: WriteOff) -> dict[str, Any]:
+        return {"id": row.id, "reference": row.reference,
+                "href": f"{ctx.base_url}/payments/v1/writeOff/{row.reference}",
+                "billingAccount": {"id": row.billing_account_id, "@referredType": "BillingAccount"},
+                "amount": _money(Decimal(row.amount), row.currency), "reason": row.reason,
+                "settled": [{"bill": s["bill"], "amount": _money(Decimal(s["amount"]), row.currency)}
+                            for s in row.settled or []],
+                "createdBy": row.created_by, "at": format_datetime(row.at) if row.at else None}
+
+    async def get_write_off(self, ctx: Context, reference: str) -> dict[str, Any]:
+        row = await self._write_off_row(ctx.session, reference)
+        if row is None:
+            raise NotFound(f"no write-off with reference '{reference}'", code="NOT_FOUND")
+        return self._write_off_doc(ctx, row)
+
     # --- reading ------------------------------------------------------------------------------------------------
     async def transitions(self, ctx: Context, payment_id: str) -> list[dict[str, Any]]:
         rows = (await ctx.session.execute(select(Transition).where(Transition.payment_id == payment_id)
@@ -1172,7 +1270,11 @@ class PaymentService:
             raise NotFound(f"no issued bill '{bill_id}' is known to payments", code="NOT_FOUND")
         paid = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
             Allocation.bill_id == bill_id)) or 0)
+        written_off = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.bill_id == bill_id, Allocation.payment_id.like(f"{WRITE_OFF}%"))) or 0)
         state = "settled" if paid >= row.amount else "partiallyPaid" if paid > 0 else "open"
+        if written_off and paid >= row.amount:
+            state = "writtenOff" if written_off >= row.amount else "settled"
         return {"bill": {"id": bill_id, "billNo": row.number}, "amount": _money(row.amount, row.currency),
                 "paid": _money(paid, row.currency), "remaining": _money(row.amount - paid, row.currency),
-                "state": state}
+                "writtenOff": _money(written_off, row.currency), "state": state}

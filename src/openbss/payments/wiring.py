@@ -121,7 +121,8 @@ def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills:
                              "OPENBSS_PAYMENTS_STRIPE_WEBHOOK_SECRET")
         gateway = StripeGateway(settings.payments_stripe_api_key, settings.payments_stripe_webhook_secret,
                                 settings.payments_stripe_api_base)
-    service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds, prepaid)
+    service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds, prepaid,
+                             other_revenue=settings.payments_ledger_other_revenue_account)
 
     async def deliver(body: bytes, signature: str) -> None:
         await service.handle_webhook(body, signature)
