@@ -7,7 +7,7 @@
 * ``/payments/v1`` (what TMF676 lacks): ``GET /payment/{id}/transition`` (the recorded state transitions),
   ``GET /bill/{id}`` (what was paid of a bill), ``GET /trialBalance`` (the ledger), ``POST /webhook/{gateway}``
   (the gateway's signed reports; no bearer token: the signature authenticates), ``POST /sepaBatch`` (a pain.008
-  file), ``POST /statement`` (a camt.053 file), ``GET /statementException``, ``GET /report/{name}``
+  file), ``POST /statement`` (a camt.053 or MT940 file), ``GET /statementException``, ``GET /report/{name}``
   (trialBalance, arAging, cashReceipts; ``?format=csv``), ``GET|POST /ledgerPeriod`` (closed periods, close
   one), ``GET /schema/{type}.json``.
 """
@@ -178,7 +178,7 @@ def payments_router(svc: PaymentServices) -> APIRouter:
                         principal: Principal = Depends(permitted("payments", WRITE))) -> Response:
         xml = await request.body()
         if not xml:
-            raise InvalidPayment("the body must be the camt.053 statement (XML)")
+            raise InvalidPayment("the body must be the bank statement: camt.053 (XML) or MT940")
         async with unit_of_work(request, principal) as ctx:
             report = await bank.import_statement(payments, ctx, xml, source)
         return TmfJSONResponse(report, status_code=201)
@@ -265,7 +265,7 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     router.add_api_route("/sepaBatch", sepa_batch, methods=["POST"], status_code=201,
                          summary="A pain.008 direct-debit batch of the open bills payable by SEPA mandate")
     router.add_api_route("/statement", statement, methods=["POST"], status_code=201,
-                         summary="Import a camt.053 bank statement (body: the XML)")
+                         summary="Import a bank statement (body: camt.053 XML or MT940 text)")
     router.add_api_route("/statementException", statement_exceptions, methods=["GET"],
                          summary="Statement lines nothing matched")
     router.add_api_route("/report/{name}", finance_report, methods=["GET"],
