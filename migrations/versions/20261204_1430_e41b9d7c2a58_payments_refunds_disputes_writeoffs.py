@@ -71,17 +71,34 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_payments_write_off_tenant_id'), 'payments_write_off', ['tenant_id'], unique=False)
     op.create_index('ix_payments_write_off_account', 'payments_write_off', ['billing_account_id'], unique=False)
+    op.create_table('ledger_deferral',
+    sa.Column('line_id', sa.String(length=64), nullable=False),
+    sa.Column('bill_id', sa.String(length=64), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=20, scale=6), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('end_date', sa.Date(), nullable=False),
+    sa.Column('revenue_account', sa.String(length=20), nullable=False),
+    sa.Column('recognized', sa.Numeric(precision=20, scale=6), server_default='0', nullable=False),
+    sa.Column('recognized_through', sa.Date(), nullable=True),
+    *_tenant('ledger_deferral'),
+    sa.PrimaryKeyConstraint('tenant_id', 'line_id', name=op.f('pk_ledger_deferral'))
+    )
+    op.create_index(op.f('ix_ledger_deferral_tenant_id'), 'ledger_deferral', ['tenant_id'], unique=False)
+    op.create_index('ix_ledger_deferral_open', 'ledger_deferral', ['start_date'], unique=False,
+                    postgresql_where=sa.text('recognized <> amount'))
     op.create_index('ix_payments_refund_stale', 'payments_refund', ['state', 'last_update'], unique=False,
                     postgresql_where=sa.text("state IN ('pending', 'unknown')"))
     # the refund janitor reads the stale refunds of every tenant in one query, in the system scope
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund', system_access=True)[-1])
-    for table in ('payments_dispute', 'payments_topup', 'payments_write_off'):
+    for table in ('payments_dispute', 'payments_topup', 'payments_write_off', 'ledger_deferral'):
         for statement in tenant_rls_sql(table):
             op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_table('ledger_deferral')
     op.drop_table('payments_write_off')
     op.drop_table('payments_topup')
     op.drop_table('payments_dispute')

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from openbss.payments import ledger
 from openbss.payments.models import PaymentMethod
+from openbss.payments.replay import replay
 from openbss.payments.service import AccountBalances, PaymentService, received_total
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
@@ -290,6 +291,10 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
             "coalesce((SELECT sum(amount) FROM payments_allocation WHERE payment_id NOT LIKE 'creditNote:%'), 0)"
         ))).scalar() or 0)
     assert rows.get("1200", Decimal(0)) == open_total
+    # the replay of every source document rebuilds exactly this ledger
+    async with rt.db.transaction(tenant) as session:
+        rebuilt = await replay(payments, system_context(tenant, session, BASE))
+    assert rebuilt["differences"] == [] and rebuilt["lines"] > 0
 
 
 async def _billed(session: Any, account: str) -> Decimal:

@@ -8,8 +8,9 @@
   ``GET /bill/{id}`` (what was paid of a bill), ``GET /trialBalance`` (the ledger), ``POST /webhook/{gateway}``
   (the gateway's signed reports; no bearer token: the signature authenticates), ``POST /sepaBatch`` (a pain.008
   file), ``POST /statement`` (a camt.053 or MT940 file), ``GET /statementException``, ``GET /report/{name}``
-  (trialBalance, arAging, cashReceipts; ``?format=csv``), ``GET|POST /ledgerPeriod`` (closed periods, close
-  one), ``GET /schema/{type}.json``.
+  (trialBalance, arAging, cashReceipts, deferredRevenue; ``?format=csv``), ``GET|POST /ledgerPeriod`` (closed
+  periods, close one), ``GET /ledgerReplay`` (the journal rebuilt from its sources, the differences),
+  ``POST /writeOff``, ``GET /writeOff/{reference}``, ``GET /schema/{type}.json``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
-from openbss.payments import bank, ledger, reports
+from openbss.payments import bank, ledger, replay, reports
 from openbss.payments.errors import InvalidPayment
 from openbss.payments.service import PaymentService
 from openbss.payments.wiring import PaymentServices
@@ -251,6 +252,11 @@ def payments_router(svc: PaymentServices) -> APIRouter:
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await payments.get_write_off(ctx, reference))
 
+    async def ledger_replay(request: Request, principal: Principal = Depends(permitted("payments", READ))
+                            ) -> Response:
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await replay.replay(payments, ctx))
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -269,13 +275,15 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     router.add_api_route("/statementException", statement_exceptions, methods=["GET"],
                          summary="Statement lines nothing matched")
     router.add_api_route("/report/{name}", finance_report, methods=["GET"],
-                         summary="A finance report: trialBalance, arAging, cashReceipts (JSON or CSV)")
+                         summary="A finance report: trialBalance, arAging, cashReceipts, deferredRevenue (JSON or CSV)")
     router.add_api_route("/ledgerPeriod", list_periods, methods=["GET"], summary="The closed ledger periods")
     router.add_api_route("/ledgerPeriod", close_period, methods=["POST"], status_code=201,
                          summary="Close a ledger period (a month): nothing posts into it any more")
     router.add_api_route("/writeOff", write_off, methods=["POST"], status_code=201,
                          summary="Write off part of what a billing account owes (idempotent per 'reference')")
     router.add_api_route("/writeOff/{reference}", get_write_off, methods=["GET"], summary="A write-off")
+    router.add_api_route("/ledgerReplay", ledger_replay, methods=["GET"],
+                         summary="Rebuild the journal from the source documents and list the differences")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of payments")
     return router
 

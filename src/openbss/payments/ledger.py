@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openbss.payments.errors import PeriodRefused, Unbalanced
 from openbss.payments.models import LedgerAccount, LedgerEntry, LedgerLine, LedgerPeriod
 from openbss.platform.db import utcnow
+from openbss.pricing.money import round_money
 
 CASH = "1000"
 CLEARING = "1010"
@@ -145,17 +146,62 @@ async def post(session: AsyncSession, *, source_type: str, source_id: str, event
     return True
 
 
-def revenue_by_account(lines: list[dict[str, Any]], *, other: str = OTHER_REVENUE) -> dict[str, Decimal]:
+@dataclass(frozen=True)
+class Deferred:
+    """A bill line billed in advance: recognized day by day over ``[start, end)`` into ``account``."""
+
+    line_id: str
+    amount: Decimal
+    start: date
+    end: date
+    account: str
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def split_lines(lines: list[dict[str, Any]], bill_date: date, *, other: str = OTHER_REVENUE,
+                ) -> tuple[dict[str, Decimal], list[Deferred]]:
     """A bill's revenue (tax excluded) per ledger account, from its lines: a line naming a product is revenue
     (4000); a line without one (a late fee, a fee collections added) goes to ``other`` (the tenant's setting,
-    4900 by default)."""
+    4900 by default); a recurring charge whose service period ends after the bill date is billed in advance: it
+    goes to deferred revenue (2400) and is returned as a deferral to recognize day by day."""
     out: dict[str, Decimal] = defaultdict(Decimal)
+    deferred: list[Deferred] = []
     for line in lines:
         value = (line.get("taxExcludedAmount") or {}).get("value")
         if value is None:
             continue
-        out[REVENUE if (line.get("product") or {}).get("id") else other] += Decimal(str(value))
-    return dict(out)
+        amount = Decimal(str(value))
+        account = REVENUE if (line.get("product") or {}).get("id") else other
+        kind = next((c.get("value") for c in line.get("characteristic") or [] if c.get("name") == "chargeType"),
+                    None)
+        coverage = line.get("periodCoverage") or {}
+        start, end = _day(coverage.get("startDateTime")), _day(coverage.get("endDateTime"))
+        if kind == "recurringCharge" and line.get("id") and start and end and end > bill_date and end > start:
+            deferred.append(Deferred(str(line["id"]), amount, start, end, account))
+            account = DEFERRED
+        out[account] += amount
+    return dict(out), deferred
+
+
+def revenue_by_account(lines: list[dict[str, Any]], *, other: str = OTHER_REVENUE) -> dict[str, Decimal]:
+    """``split_lines`` without deferral (every line earned)."""
+    return split_lines(lines, date.max, other=other)[0]
+
+
+def recognized_by(deferral_amount: Decimal, start: date, end: date, through: date, currency: str) -> Decimal:
+    """What of a deferred line is earned for the days before ``through``: pro rata of the days of its service
+    period, rounded to the currency; all of it once the period is over (so the rounding never leaves a rest)."""
+    total = (end - start).days
+    elapsed = min(max((through - start).days, 0), total)
+    if elapsed >= total:
+        return deferral_amount
+    return round_money(deferral_amount * elapsed / total, currency)
 
 
 def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal],

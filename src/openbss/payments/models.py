@@ -281,6 +281,26 @@ class LedgerLine(TenantScoped, Base):
     credit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
 
 
+class LedgerDeferral(TenantScoped, Base):
+    """A bill line billed in advance (a recurring charge whose service period ends after the bill date): posted to
+    deferred revenue at finalization and recognized day by day over ``[start, end)`` by the recognition job, which
+    records here how much and through which day (one journal entry per line and run day)."""
+
+    __tablename__ = "ledger_deferral"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "line_id"),
+                      Index("ix_ledger_deferral_open", "start_date", postgresql_where=text("recognized <> amount")))
+
+    line_id: Mapped[str] = mapped_column(String(64))
+    bill_id: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)  # exclusive
+    revenue_account: Mapped[str] = mapped_column(String(20))
+    recognized: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    recognized_through: Mapped[date | None] = mapped_column(Date)  # exclusive
+
+
 # --- bank statements ------------------------------------------------------------------------------------------
 class StatementLine(TenantScoped, Base):
     """A line of a bank statement, imported once (unique per tenant and the bank's reference)."""

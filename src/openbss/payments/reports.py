@@ -3,7 +3,9 @@
 * ``trialBalance`` — per ledger account and currency: debits, credits, balance (the sum of balances is zero);
 * ``arAging`` — what is still owed on issued bills, by currency, in buckets of days past the due date (current,
   1–30, 31–60, 61–90, 90+) as of a date;
-* ``cashReceipts`` — succeeded payments less refunds, by payment method type and currency, over a period.
+* ``cashReceipts`` — succeeded payments less refunds, by payment method type and currency, over a period;
+* ``deferredRevenue`` — the roll-forward of deferred revenue (2400) over a period, per currency: opening, billed
+  in advance, recognized, closing (opening + billed − recognized = the account's balance at the end).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openbss.payments import ledger
-from openbss.payments.models import Allocation, Payment, Receivable, Refund
+from openbss.payments.models import Allocation, LedgerEntry, LedgerLine, Payment, Receivable, Refund
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
-REPORTS = ("trialBalance", "arAging", "cashReceipts")
+REPORTS = ("trialBalance", "arAging", "cashReceipts", "deferredRevenue")
 
 
 def bucket(days_past_due: int) -> str:
@@ -80,6 +82,24 @@ async def cash_receipts(session: AsyncSession, start: date, end: date) -> list[d
     return [out[k] for k in sorted(out)]
 
 
+async def deferred_revenue(session: AsyncSession, start: date, end: date) -> list[dict[str, Any]]:
+    """Deferred revenue over ``[start, end]`` by accounting date, per currency (amounts as the liability: credit
+    positive): opening balance, billed in advance (bill finalizations), recognized (the recognition job), closing."""
+    net = func.sum(LedgerLine.credit - LedgerLine.debit)
+    base = (select(LedgerEntry.currency, net).join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+            .where(LedgerLine.account_code == ledger.DEFERRED).group_by(LedgerEntry.currency))
+    opening = dict((await session.execute(base.where(LedgerEntry.accounting_date < start))).all())
+    period = base.where(LedgerEntry.accounting_date >= start, LedgerEntry.accounting_date <= end)
+    recognized = dict((await session.execute(period.where(LedgerEntry.source_type == "Deferral"))).all())
+    billed = dict((await session.execute(period.where(LedgerEntry.source_type != "Deferral"))).all())
+    out = []
+    for currency in sorted(set(opening) | set(recognized) | set(billed)):
+        o, b, r = (Decimal(d.get(currency) or 0) for d in (opening, billed, recognized))
+        out.append({"currency": currency, "start": start.isoformat(), "end": end.isoformat(), "opening": o,
+                    "billed": b, "recognized": -r, "closing": o + b + r})
+    return out
+
+
 async def report(session: AsyncSession, name: str, as_of: date, start: date | None = None,
                  ) -> list[dict[str, Any]]:
     if name == "trialBalance":
@@ -88,6 +108,8 @@ async def report(session: AsyncSession, name: str, as_of: date, start: date | No
         return await ar_aging(session, as_of)
     if name == "cashReceipts":
         return await cash_receipts(session, start or as_of.replace(day=1), as_of + timedelta(days=1))
+    if name == "deferredRevenue":
+        return await deferred_revenue(session, start or as_of.replace(day=1), as_of)
     raise KeyError(name)
 
 

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -60,6 +61,7 @@ from openbss.payments.models import (
     Allocation,
     Dispute,
     IdempotencyKey,
+    LedgerDeferral,
     Payment,
     PaymentMethod,
     Receivable,
@@ -584,6 +586,43 @@ class PaymentService:
                 posted[currency] = amount
         return posted
 
+    async def recognize_revenue(self, ctx: Context, through: date) -> dict[str, Any]:
+        """Recognize the deferred revenue of the lines billed in advance for every day before ``through``: per line,
+        what its elapsed days earned (pro rata, all of it once its period is over) less what was recognized, posted
+        as one entry (Deferral, line, ``recognized:<through>``): Dr 2400 deferred revenue, Cr the line's revenue
+        account. Idempotent per line and day: a run again for the same day, or for an earlier one, posts
+        nothing."""
+        session = ctx.session
+        rows = (await session.execute(select(LedgerDeferral).where(
+            LedgerDeferral.recognized != LedgerDeferral.amount, LedgerDeferral.start_date < through,
+            func.coalesce(LedgerDeferral.recognized_through, LedgerDeferral.start_date) < through)
+            .order_by(LedgerDeferral.line_id).with_for_update(skip_locked=True))).scalars().all()
+        report: dict[str, Any] = {"lines": 0, "recognized": defaultdict(Decimal)}
+        for row in rows:
+            target = ledger.recognized_by(Decimal(row.amount), row.start_date, row.end_date, through, row.currency)
+            delta = target - Decimal(row.recognized)
+            if delta and await ledger.post(
+                    session, source_type="Deferral", source_id=row.line_id, event=f"recognized:{through.isoformat()}",
+                    currency=row.currency, description=f"revenue of bill {row.bill_id} line {row.line_id} recognized "
+                                                       f"through {through - timedelta(days=1)}",
+                    postings=[ledger.Posting(ledger.DEFERRED, delta), ledger.Posting(row.revenue_account, -delta)],
+                    on=through - timedelta(days=1)):
+                row.recognized = target
+                report["lines"] += 1
+                report["recognized"][row.currency] += delta
+            row.recognized_through = through
+        await session.flush()
+        report["recognized"] = dict(report["recognized"])
+        return report
+
+    async def recognize_revenue_of(self, tenants: Sequence[str], through: date) -> int:
+        """``recognize_revenue`` for each tenant, each in its own transaction; returns the lines recognized."""
+        done = 0
+        for tenant in tenants:
+            async with self.db.transaction(tenant) as session:
+                done += (await self.recognize_revenue(system_context(tenant, session, self.base_url), through))["lines"]
+        return done
+
     async def recognize_prepaid_usage(self, tenants: Sequence[str], day: date) -> int:
         """``post_prepaid_usage`` of ``day`` for each tenant, each in its own transaction; returns the entries
         posted now (none when run again)."""
@@ -896,16 +935,28 @@ class PaymentService:
             bill_id=bill["id"], billing_account_id=bill["billingAccount"]["id"], number=bill.get("billNo"),
             bill_date=bill_date, due_date=due, currency=currency, amount=amount).on_conflict_do_nothing()
             .returning(Receivable.bill_id))).scalar()
+        postings, deferred = await self.bill_postings(ctx, bill, amount, bill_date)
+        posted = await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"],
+                                   event="billFinalized", currency=currency,
+                                   description=f"bill {bill.get('billNo') or bill['id']}",
+                                   postings=postings, on=bill_date)
+        if posted and deferred:
+            await ctx.session.execute(pg_insert(LedgerDeferral).values([
+                {"line_id": d.line_id, "bill_id": bill["id"], "currency": currency, "amount": d.amount,
+                 "start_date": d.start, "end_date": d.end, "revenue_account": d.account} for d in deferred])
+                .on_conflict_do_nothing())
+        return inserted is not None
+
+    async def bill_postings(self, ctx: Context, bill: dict[str, Any], amount: Decimal, bill_date: date,
+                            ) -> tuple[list[ledger.Posting], list[ledger.Deferred]]:
+        """The ledger postings of an issued bill (and the lines it defers), from billing's document and lines."""
         taxes: dict[str, Decimal] = {}
         for item in bill.get("taxItem") or []:
             rate = str(item.get("taxRate"))
             taxes[rate] = taxes.get(rate, Decimal(0)) + to_decimal((item.get("taxAmount") or {}).get("value", 0))
         lines = await self._bill_lines(ctx, bill["id"])
-        await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"], event="billFinalized",
-                          currency=currency, description=f"bill {bill.get('billNo') or bill['id']}",
-                          postings=ledger.bill_postings(amount, taxes, ledger.revenue_by_account(
-                              lines, other=self.other_revenue)), on=bill_date)
-        return inserted is not None
+        revenue, deferred = ledger.split_lines(lines, bill_date, other=self.other_revenue)
+        return ledger.bill_postings(amount, taxes, revenue), deferred
 
     async def bill_issued(self, ctx: Context, bill: dict[str, Any]) -> None:
         """Billing issued a bill: remember it, post it, and let the account's credit settle it."""

@@ -81,6 +81,7 @@ class PaymentServices:
                 if self._daily.get("day") != yesterday:  # the daily postings, once a day per process
                     tenants = await active_tenants(self.service.db)
                     await self.service.recognize_prepaid_usage(tenants, yesterday)
+                    await self.service.recognize_revenue_of(tenants, yesterday + timedelta(days=1))
                     self._daily["day"] = yesterday
             except Exception:
                 log.exception("payments loop failed; trying again")
