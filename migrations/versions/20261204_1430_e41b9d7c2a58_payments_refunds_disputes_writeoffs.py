@@ -85,6 +85,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'line_id', name=op.f('pk_ledger_deferral'))
     )
     op.create_index(op.f('ix_ledger_deferral_tenant_id'), 'ledger_deferral', ['tenant_id'], unique=False)
+    op.create_table('ledger_revenue',
+    sa.Column('bill_id', sa.String(length=64), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('period', sa.Date(), nullable=False),
+    sa.Column('product_id', sa.String(length=64), nullable=True),
+    sa.Column('product_name', sa.String(length=200), nullable=True),
+    sa.Column('tax_rate', sa.String(length=20), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('net', sa.Numeric(precision=20, scale=6), nullable=False),
+    sa.Column('tax', sa.Numeric(precision=20, scale=6), nullable=False),
+    *_tenant('ledger_revenue'),
+    sa.PrimaryKeyConstraint('tenant_id', 'bill_id', 'seq', name=op.f('pk_ledger_revenue'))
+    )
+    op.create_index(op.f('ix_ledger_revenue_tenant_id'), 'ledger_revenue', ['tenant_id'], unique=False)
+    op.create_index('ix_ledger_revenue_period', 'ledger_revenue', ['period'], unique=False)
     op.create_index('ix_ledger_deferral_open', 'ledger_deferral', ['start_date'], unique=False,
                     postgresql_where=sa.text('recognized <> amount'))
     op.create_index('ix_payments_refund_stale', 'payments_refund', ['state', 'last_update'], unique=False,
@@ -92,12 +107,13 @@ def upgrade() -> None:
     # the refund janitor reads the stale refunds of every tenant in one query, in the system scope
     op.execute("DROP POLICY tenant_isolation ON payments_refund")
     op.execute(tenant_rls_sql('payments_refund', system_access=True)[-1])
-    for table in ('payments_dispute', 'payments_topup', 'payments_write_off', 'ledger_deferral'):
+    for table in ('payments_dispute', 'payments_topup', 'payments_write_off', 'ledger_deferral', 'ledger_revenue'):
         for statement in tenant_rls_sql(table):
             op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_table('ledger_revenue')
     op.drop_table('ledger_deferral')
     op.drop_table('payments_write_off')
     op.drop_table('payments_topup')

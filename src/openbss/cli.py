@@ -988,11 +988,12 @@ if __name__ == "__main__":
 
 @finance_app.command("report")
 def finance_report(
-    name: Annotated[str, typer.Argument(help="trialBalance, arAging or cashReceipts")],
+    name: Annotated[str, typer.Argument(help="trialBalance, arAging, cashReceipts, deferredRevenue or revenue")],
     tenant: Annotated[str, typer.Option(help="Tenant id")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the report (YYYY-MM-DD; default today)")]
     = None,
-    start: Annotated[str | None, typer.Option(help="First day of a period report (cashReceipts)")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="First day of a period report (cashReceipts, deferredRevenue, revenue)")] = None,
     out: Annotated[Path | None, typer.Option(help="Write CSV here (default: a table on standard output)")] = None,
 ) -> None:
     """A finance report of a tenant, as a table or a CSV file."""

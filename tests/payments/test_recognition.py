@@ -108,3 +108,46 @@ async def test_the_replay_and_the_roll_forward_over_http_with_billings_own_bills
     rf = await client.get("/payments/v1/report/deferredRevenue", params={"start": "2027-01-01", "asOf": "2027-12-31",
                                                                         "format": "csv"}, headers=admin_headers)
     assert rf.status_code == 200 and rf.text == ""  # nothing billed in advance: no rows
+
+
+async def test_revenue_by_product_period_and_tax_rate_and_the_aging_chart(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    from xml.etree import ElementTree
+
+    from tests.conftest import bearer, deliver_all
+    from tests.payments.helpers import issued_bill
+
+    await issued_bill(client, rt, tenant, admin_headers)  # 100.00 + 20 % VAT, 1 February 2027
+    await issued_bill(client, rt, tenant, admin_headers, "50.00", as_of=date(2027, 3, 1))
+    await deliver_all(rt)
+    r = await client.get("/payments/v1/report/revenue", params={"start": "2027-01-01", "asOf": "2027-12-31"},
+                         headers=admin_headers)
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    # the month of the bill date as the ledger counts it (UTC: the bills are dated at the account's local
+    # midnight, the evening before in UTC)
+    dates = dict(await in_tenant(rt, tenant, "SELECT amount, bill_date FROM payments_receivable"))
+    months = [f"{dates[Decimal('120')]:%Y-%m}", f"{dates[Decimal('60')]:%Y-%m}"]
+    assert [(x["period"], x["currency"], x["net"], x["tax"]) for x in rows] == [
+        (months[0], "EUR", 100, 20), (months[1], "EUR", 50, 10)]
+    assert all(x["product"] and Decimal(str(x["taxRate"])) == 20 for x in rows)
+    second = dates[Decimal("60")]
+    only_second = (await client.get("/payments/v1/report/revenue", params={
+        "start": second.replace(day=1).isoformat(), "asOf": second.isoformat()}, headers=admin_headers)).json()
+    assert [x["period"] for x in only_second] == [months[1]]
+    chart = await client.get("/payments/v1/chart/arAging.svg", params={"asOf": "2027-03-20"}, headers=admin_headers)
+    assert chart.status_code == 200 and chart.headers["content-type"].startswith("image/svg+xml")
+    svg = ElementTree.fromstring(chart.content)  # noqa: S314 - the server's own drawing
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = svg.findall(f"{ns}rect")
+    assert len(bars) == 5
+    titles = [b.find(f"{ns}title").text for b in bars]  # type: ignore[union-attr]
+    assert [t.split(": ")[0] for t in titles] == ["current", "1-30", "31-60", "61-90", "90+"]
+    assert sum(Decimal(t.split(": ")[1]) for t in titles) == Decimal("180.00")  # all that is owed
+    heights = [float(b.get("height") or 0) for b in bars]
+    assert max(heights) > 0 and heights.count(0.0) >= 3
+    assert b"<script" not in chart.content and b"http" not in chart.content.replace(b"http://www.w3.org", b"")
+    assert (await client.get("/payments/v1/chart/arAging.svg", params={"asOf": "x"},
+                             headers=admin_headers)).status_code == 400
+    assert (await client.get("/payments/v1/chart/arAging.svg",
+                             headers=bearer(tenant, "network_ops"))).status_code == 403

@@ -8,9 +8,9 @@
   ``GET /bill/{id}`` (what was paid of a bill), ``GET /trialBalance`` (the ledger), ``POST /webhook/{gateway}``
   (the gateway's signed reports; no bearer token: the signature authenticates), ``POST /sepaBatch`` (a pain.008
   file), ``POST /statement`` (a camt.053 or MT940 file), ``GET /statementException``, ``GET /report/{name}``
-  (trialBalance, arAging, cashReceipts, deferredRevenue; ``?format=csv``), ``GET|POST /ledgerPeriod`` (closed
-  periods, close one), ``GET /ledgerReplay`` (the journal rebuilt from its sources, the differences),
-  ``POST /writeOff``, ``GET /writeOff/{reference}``, ``GET /schema/{type}.json``.
+  (trialBalance, arAging, cashReceipts, deferredRevenue, revenue; ``?format=csv``), ``GET /chart/arAging.svg``,
+  ``GET|POST /ledgerPeriod`` (closed periods, close one), ``GET /ledgerReplay`` (the journal rebuilt from its
+  sources, the differences), ``POST /writeOff``, ``GET /writeOff/{reference}``, ``GET /schema/{type}.json``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -207,6 +207,17 @@ def payments_router(svc: PaymentServices) -> APIRouter:
                             headers={"Content-Disposition": f'attachment; filename="{name}-{as_of}.csv"'})
         return TmfJSONResponse(rows)
 
+    async def aging_chart(request: Request, asOf: str | None = None,
+                          principal: Principal = Depends(permitted("payments", READ))) -> Response:
+        try:
+            as_of = date.fromisoformat(asOf) if asOf else date.today()
+        except ValueError as exc:
+            raise InvalidPayment("'asOf' is a date (YYYY-MM-DD)") from exc
+        async with unit_of_work(request, principal) as ctx:
+            rows = await reports.ar_aging(ctx.session, as_of)
+        return Response(reports.aging_svg(rows, as_of), media_type="image/svg+xml",
+                        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
     async def list_periods(request: Request, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("payments", READ)
         async with unit_of_work(request, principal) as ctx:
@@ -275,7 +286,10 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     router.add_api_route("/statementException", statement_exceptions, methods=["GET"],
                          summary="Statement lines nothing matched")
     router.add_api_route("/report/{name}", finance_report, methods=["GET"],
-                         summary="A finance report: trialBalance, arAging, cashReceipts, deferredRevenue (JSON or CSV)")
+                         summary="A finance report: trialBalance, arAging, cashReceipts, deferredRevenue, revenue "
+                                 "(JSON or CSV)")
+    router.add_api_route("/chart/arAging.svg", aging_chart, methods=["GET"],
+                         summary="The receivables aging as a bar chart (SVG)")
     router.add_api_route("/ledgerPeriod", list_periods, methods=["GET"], summary="The closed ledger periods")
     router.add_api_route("/ledgerPeriod", close_period, methods=["POST"], status_code=201,
                          summary="Close a ledger period (a month): nothing posts into it any more")

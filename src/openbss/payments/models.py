@@ -301,6 +301,25 @@ class LedgerDeferral(TenantScoped, Base):
     recognized_through: Mapped[date | None] = mapped_column(Date)  # exclusive
 
 
+class LedgerRevenue(TenantScoped, Base):
+    """The revenue of an issued bill line as it was posted (what the revenue report reads): the bill's month, the
+    product, the tax rate, net and tax amounts. Written once, with the bill's ledger entry."""
+
+    __tablename__ = "ledger_revenue"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "bill_id", "seq"),
+                      Index("ix_ledger_revenue_period", "period"))
+
+    bill_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[date] = mapped_column(Date)  # the bill's date
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    product_name: Mapped[str | None] = mapped_column(String(200))
+    tax_rate: Mapped[str | None] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    net: Mapped[Decimal] = mapped_column(MONEY)
+    tax: Mapped[Decimal] = mapped_column(MONEY)
+
+
 # --- bank statements ------------------------------------------------------------------------------------------
 class StatementLine(TenantScoped, Base):
     """A line of a bank statement, imported once (unique per tenant and the bank's reference)."""

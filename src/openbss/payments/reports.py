@@ -5,7 +5,8 @@
   1–30, 31–60, 61–90, 90+) as of a date;
 * ``cashReceipts`` — succeeded payments less refunds, by payment method type and currency, over a period;
 * ``deferredRevenue`` — the roll-forward of deferred revenue (2400) over a period, per currency: opening, billed
-  in advance, recognized, closing (opening + billed − recognized = the account's balance at the end).
+  in advance, recognized, closing (opening + billed − recognized = the account's balance at the end);
+* ``revenue`` — billed revenue by month (of the bill date), product and tax rate, per currency: net and tax.
 """
 
 from __future__ import annotations
@@ -16,16 +17,25 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openbss.payments import ledger
-from openbss.payments.models import Allocation, LedgerEntry, LedgerLine, Payment, Receivable, Refund
+from openbss.payments.models import (
+    Allocation,
+    LedgerEntry,
+    LedgerLine,
+    LedgerRevenue,
+    Payment,
+    Receivable,
+    Refund,
+)
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
-REPORTS = ("trialBalance", "arAging", "cashReceipts", "deferredRevenue")
+REPORTS = ("trialBalance", "arAging", "cashReceipts", "deferredRevenue", "revenue")
 
 
 def bucket(days_past_due: int) -> str:
@@ -100,6 +110,53 @@ async def deferred_revenue(session: AsyncSession, start: date, end: date) -> lis
     return out
 
 
+async def revenue(session: AsyncSession, start: date, end: date) -> list[dict[str, Any]]:
+    """Billed revenue of the bills dated in ``[start, end]``, by month, product and tax rate."""
+    month = func.to_char(LedgerRevenue.period, "YYYY-MM")
+    rows = await session.execute(
+        select(month, LedgerRevenue.product_id, func.max(LedgerRevenue.product_name), LedgerRevenue.tax_rate,
+               LedgerRevenue.currency, func.sum(LedgerRevenue.net), func.sum(LedgerRevenue.tax))
+        .where(LedgerRevenue.period >= start, LedgerRevenue.period <= end)
+        .group_by(month, LedgerRevenue.product_id, LedgerRevenue.tax_rate, LedgerRevenue.currency)
+        .order_by(month, LedgerRevenue.currency, LedgerRevenue.product_id, LedgerRevenue.tax_rate))
+    return [{"period": p, "product": product or "", "productName": name or "", "taxRate": rate or "",
+             "currency": currency, "net": Decimal(net), "tax": Decimal(tax)}
+            for p, product, name, rate, currency, net, tax in rows]
+
+
+def aging_svg(rows: list[dict[str, Any]], as_of: date) -> str:
+    """The accounts-receivable aging as a bar chart (SVG drawn here: no script, no external resource), one group
+    of bars per currency."""
+    width, height, left, bottom, top = 640, 320, 70, 40, 40
+    values = [(r["currency"], b, Decimal(r[b])) for r in rows for b in BUCKETS]
+    peak = max((v for _, _, v in values), default=Decimal(0)) or Decimal(1)
+    slot = (width - left - 20) / max(len(values), 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="Receivables aging as of {as_of}">',
+             f'<title>Receivables aging as of {as_of}</title>',
+             f'<text x="{width / 2}" y="22" text-anchor="middle" font-family="sans-serif" font-size="15">'
+             f'Receivables aging as of {as_of}</text>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#333"/>']
+    colours = {"current": "#4c9f70", "1-30": "#c8b02f", "31-60": "#e08a2c", "61-90": "#d2552b", "90+": "#9b1d20"}
+    plot = height - bottom - top
+    for i, (currency, name, value) in enumerate(values):
+        h = float(value / peak) * plot
+        x = left + i * slot + slot * 0.15
+        y = height - bottom - h
+        label = escape(f"{name} {currency}" if len(rows) > 1 else name)
+        parts += [f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" '
+                  f'fill="{colours[name]}"><title>{label}: {value}</title></rect>',
+                  f'<text x="{x + slot * 0.35:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-family="sans-serif" '
+                  f'font-size="11">{value}</text>',
+                  f'<text x="{x + slot * 0.35:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+                  f'font-family="sans-serif" font-size="11">{label}</text>']
+    if not values:
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" font-family="sans-serif">'
+                     'nothing is owed</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
 async def report(session: AsyncSession, name: str, as_of: date, start: date | None = None,
                  ) -> list[dict[str, Any]]:
     if name == "trialBalance":
@@ -108,6 +165,8 @@ async def report(session: AsyncSession, name: str, as_of: date, start: date | No
         return await ar_aging(session, as_of)
     if name == "cashReceipts":
         return await cash_receipts(session, start or as_of.replace(day=1), as_of + timedelta(days=1))
+    if name == "revenue":
+        return await revenue(session, start or as_of.replace(day=1), as_of)
     if name == "deferredRevenue":
         return await deferred_revenue(session, start or as_of.replace(day=1), as_of)
     raise KeyError(name)

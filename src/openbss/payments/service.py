@@ -62,6 +62,7 @@ from openbss.payments.models import (
     Dispute,
     IdempotencyKey,
     LedgerDeferral,
+    LedgerRevenue,
     Payment,
     PaymentMethod,
     Receivable,
@@ -940,12 +941,40 @@ class PaymentService:
                                    event="billFinalized", currency=currency,
                                    description=f"bill {bill.get('billNo') or bill['id']}",
                                    postings=postings, on=bill_date)
+        if posted:
+            await self._record_revenue(ctx, bill, currency, bill_date, amount)
         if posted and deferred:
             await ctx.session.execute(pg_insert(LedgerDeferral).values([
                 {"line_id": d.line_id, "bill_id": bill["id"], "currency": currency, "amount": d.amount,
                  "start_date": d.start, "end_date": d.end, "revenue_account": d.account} for d in deferred])
                 .on_conflict_do_nothing())
         return inserted is not None
+
+    async def _record_revenue(self, ctx: Context, bill: dict[str, Any], currency: str, bill_date: date,
+                              amount: Decimal) -> None:
+        """The bill's revenue per line (product, tax rate) for the revenue report; a bill whose lines are unknown
+        is one row per tax rate."""
+        rows: list[dict[str, Any]] = []
+        for line in await self._bill_lines(ctx, bill["id"]):
+            net = (line.get("taxExcludedAmount") or {}).get("value")
+            if net is None:
+                continue
+            taxes = line.get("appliedTax") or []
+            product = line.get("product") or {}
+            rows.append({"product_id": product.get("id"), "product_name": (product.get("name") or line.get("name")),
+                         "tax_rate": str(taxes[0].get("taxRate")) if taxes else "0", "net": to_decimal(net),
+                         "tax": sum((to_decimal((t.get("taxAmount") or {}).get("value", 0)) for t in taxes),
+                                    Decimal(0))})
+        if not rows:
+            items = bill.get("taxItem") or []
+            tax = sum((to_decimal((t.get("taxAmount") or {}).get("value", 0)) for t in items), Decimal(0))
+            rate = str(items[0].get("taxRate")) if len(items) == 1 else None
+            rows.append({"product_id": None, "product_name": None, "tax_rate": rate, "net": amount - tax,
+                         "tax": tax})
+        await ctx.session.execute(pg_insert(LedgerRevenue).values([
+            {**r, "product_name": (r["product_name"] or None) and str(r["product_name"])[:200], "bill_id": bill["id"],
+             "seq": i, "period": bill_date, "currency": currency} for i, r in enumerate(rows)])
+            .on_conflict_do_nothing())
 
     async def bill_postings(self, ctx: Context, bill: dict[str, Any], amount: Decimal, bill_date: date,
                             ) -> tuple[list[ledger.Posting], list[ledger.Deferred]]:
