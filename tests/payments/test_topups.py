@@ -122,3 +122,20 @@ async def test_a_days_prepaid_usage_is_recognized_once(rt: Any, tenant: str, ser
     assert await payments.recognize_prepaid_usage([tenant], day.date()) == 0  # once
     assert await payments.recognize_prepaid_usage([tenant], day.date() + timedelta(days=1)) == 0  # no usage
     assert await _lines(rt, tenant, "2027-01-10/EUR") == {"2300": Decimal("3.75"), "4000": Decimal("-3.75")}
+
+
+async def test_a_voucher_top_up_credits_at_once_and_once(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers)
+    line = await open_account(rt, tenant, balance="1.00")
+    before = (await account_state(rt, tenant, line["id"]))["money"]
+    voucher = await method(client, admin_headers, {
+        "@type": "voucher", "name": "Scratch card 10", "code": "VCH-0001", "value": {"amount": 10, "units": "EUR"},
+        "expirationDate": "2031-12-31T23:59:59Z", "account": [{"id": account["id"]}]})
+    body = _topup(account, voucher["id"], line["id"], "10.00")
+    first = await client.post(f"{PAY}/payment", json=body, headers={**admin_headers, "Idempotency-Key": "vch-1"})
+    assert first.status_code == 201 and first.json()["status"] == "succeeded", first.text
+    again = await client.post(f"{PAY}/payment", json=body, headers={**admin_headers, "Idempotency-Key": "vch-1"})
+    assert again.json()["id"] == first.json()["id"]
+    assert (await account_state(rt, tenant, line["id"]))["money"] == before + 1000
+    assert await _lines(rt, tenant, first.json()["id"]) == {"1000": Decimal("10.00"), "2300": Decimal("-10.00")}
