@@ -141,3 +141,22 @@ async def test_bill_lines_without_a_product_post_to_other_revenue(rt: Any, tenan
                                        "l ON l.entry_id = e.id WHERE e.source_id = :b ORDER BY 1", b=bill_id)
     assert [(c, Decimal(v)) for c, v in rows] == [
         ("1200", Decimal("132")), ("2100", Decimal("-22")), ("4000", Decimal("-100")), ("4910", Decimal("-10"))]
+
+
+async def test_a_write_off_racing_a_payment_for_one_bill_never_over_settles_it(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    from tests.payments.helpers import cash, method, pay
+
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)  # 120.00
+    await deliver_all(rt)
+    m = await method(client, admin_headers, cash(account))
+    written, paid = await asyncio.gather(
+        client.post(URL, json=_body(account["id"], "120.00", "race-with-payment"), headers=admin_headers),
+        pay(client, admin_headers, account, m["id"], "120.00", [bill["id"]]))
+    assert paid.status_code == 201 and written.status_code in (201, 409), written.text
+    [(allocated,)] = await in_tenant(rt, tenant, "SELECT sum(amount) FROM payments_allocation WHERE bill_id = :b",
+                                     b=bill["id"])
+    assert Decimal(allocated) == Decimal("120.00")
+    # the payment that came second (if the write-off won) is the account's credit
+    expected = Decimal("-120.00") if written.status_code == 201 else Decimal(0)
+    assert await open_balance(rt, tenant, account["id"]) == expected
