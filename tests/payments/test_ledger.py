@@ -98,6 +98,11 @@ class Prepaid:
     async def prepaid_usage_totals(self, ctx: Context, since: Any, before: Any) -> dict[str, Decimal]:
         return {}
 
+    async def take_back(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                        ) -> dict[str, Any]:
+        self.credited[account_id] = self.credited.get(account_id, Decimal(0)) - Decimal(amount).scaleb(-2)
+        return {}
+
 
 class Accounts:
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:

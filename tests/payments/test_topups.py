@@ -139,3 +139,62 @@ async def test_a_voucher_top_up_credits_at_once_and_once(
     assert again.json()["id"] == first.json()["id"]
     assert (await account_state(rt, tenant, line["id"]))["money"] == before + 1000
     assert await _lines(rt, tenant, first.json()["id"]) == {"1000": Decimal("10.00"), "2300": Decimal("-10.00")}
+
+
+async def test_a_charged_back_top_up_is_taken_back_from_the_balance_once_and_a_dispute_won_gives_it_again(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], services: Any, sandbox: Any,
+        settings: Any) -> None:
+    from openbss.payments.replay import replay
+    from tests.payments.test_disputes import _capture, _ledger, _post
+
+    account = await billing_account(client, admin_headers)
+    line = await open_account(rt, tenant, balance="1.00")
+    before = (await account_state(rt, tenant, line["id"]))["money"]
+    m = await method(client, admin_headers, card(account, token="tok_instant"))
+    r = await client.post(f"{PAY}/payment", json=_topup(account, m["id"], line["id"], "20.00"), headers=admin_headers)
+    assert r.status_code == 201 and r.json()["status"] == "succeeded", r.text
+    payment_id = r.json()["id"]
+    assert (await account_state(rt, tenant, line["id"]))["money"] == before + 2000
+    dispute_id = sandbox.open_dispute(payment_id, fee=Decimal("15.00"))
+    [opened] = await _capture(sandbox)
+    assert (await _post(client, settings, opened)).json()["changed"] is True
+    assert (await _post(client, settings, opened)).json()["changed"] is False  # replayed: nothing more
+    assert (await account_state(rt, tenant, line["id"]))["money"] == before  # the 20.00 the gateway took back
+    assert await _ledger(rt, tenant, dispute_id) == {
+        "chargeback": {"2300": Decimal("20.00"), "6100": Decimal("15.00"), "1010": Decimal("-35.00")}}
+    sandbox.close_dispute(dispute_id, won=True)
+    [won] = await _capture(sandbox)
+    assert (await _post(client, settings, won)).json()["changed"] is True
+    assert (await _post(client, settings, won)).json()["changed"] is False
+    assert (await _post(client, settings, opened)).json()["changed"] is False
+    assert (await account_state(rt, tenant, line["id"]))["money"] == before + 2000  # credited again, once
+    assert (await _ledger(rt, tenant, dispute_id))["disputeWon"] == {"1010": Decimal("20.00"),
+                                                                     "2300": Decimal("-20.00")}
+    async with rt.db.transaction(tenant) as session:
+        assert (await replay(services.payments.service, system_context(tenant, session, BASE)))["differences"] == []
+
+
+async def test_a_top_up_charged_back_after_it_was_spent_leaves_a_debt_on_the_line(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], services: Any, sandbox: Any,
+        settings: Any) -> None:
+    """The balance no longer holds the money: the main money bucket goes below zero by what is missing (a debt the
+    line's next top-ups repay; only a chargeback does this), and the prepaid liability is debited in full."""
+    from openbss.charging import service as charging
+    from tests.payments.test_disputes import _capture, _ledger, _post
+
+    account = await billing_account(client, admin_headers)
+    line = await open_account(rt, tenant, balance="0.00")
+    m = await method(client, admin_headers, card(account, token="tok_instant"))
+    r = await client.post(f"{PAY}/payment", json=_topup(account, m["id"], line["id"], "20.00"), headers=admin_headers)
+    payment_id = r.json()["id"]
+    state = await account_state(rt, tenant, line["id"])
+    [bucket] = [b for b in state["buckets"] if b["unit"] == "money"]
+    async with rt.db.transaction(tenant) as session:  # 15.00 of it spent
+        await charging.adjust(system_context(tenant, session, BASE), line["id"], bucket["id"], -1500)
+    dispute_id = sandbox.open_dispute(payment_id, fee=Decimal("0"))
+    [opened] = await _capture(sandbox)
+    assert (await _post(client, settings, opened)).json()["changed"] is True
+    assert (await _post(client, settings, opened)).json()["changed"] is False
+    assert (await account_state(rt, tenant, line["id"]))["money"] == -1500  # owed by the line
+    assert await _ledger(rt, tenant, dispute_id) == {"chargeback": {"2300": Decimal("20.00"),
+                                                                    "1010": Decimal("-20.00")}}

@@ -467,6 +467,24 @@ async def adjust(ctx: Context, account_id: str, bucket_id: str, delta: int) -> d
     return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining}
 
 
+async def take_back(ctx: Context, account_id: str, amount: int, *, reason: str | None = None) -> dict[str, Any]:
+    """Debit ``amount`` (minor units) from the main money bucket for money the payment gateway took back (a
+    charged-back prepaid top-up): below the bucket's lower limit if the money was spent meanwhile — the bucket then
+    shows a debt that the line's next top-ups repay, and it grants nothing until then. Only payments' chargeback
+    path calls this (payments makes it once per dispute); every other debit stops at the lower limit."""
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a debit must be positive")
+    conn = await repo.session_connection(ctx.session)
+    account, ledger = await _ledger(conn, account_id)
+    bucket = ledger.main_money_bucket()
+    if bucket is None:
+        raise InvalidBalanceAction("the account has no money bucket")
+    bucket.d_remaining -= amount
+    await _commit_ledger(conn, ledger, account, ctx.base_url)
+    return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining, "unit": bucket.unit,
+            "reason": reason}
+
+
 async def transfer(ctx: Context, from_bucket: str, to_bucket: str, amount: int) -> None:
     """Move ``amount`` between two buckets of the same unit (accounts locked in id order)."""
     if amount <= 0:
@@ -813,6 +831,7 @@ class ChargingService:
     renew_due_allowances = staticmethod(renew_due_allowances)
     topup = staticmethod(topup)
     adjust = staticmethod(adjust)
+    take_back = staticmethod(take_back)
     transfer = staticmethod(transfer)
     reserve = staticmethod(reserve)
     release_reservation = staticmethod(release_reservation)

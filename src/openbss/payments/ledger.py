@@ -17,7 +17,10 @@ refund succeeded    1200 receivable                              1000 cash (1010
 
 A negative amount (a credit bill) swaps the sides.
 
-**Periods.** An entry counts on its ``accounting_date`` (the event's day). A closed month (``ledger_period``)
+**Periods.** An entry counts on its ``accounting_date``: the document's local business date in the billing account's
+time zone (a bill on its bill date as billing states it — billing gives the instant of local midnight, whose UTC
+date is the day before east of Greenwich —, a receipt, refund, chargeback, top-up or write-off on the day it
+happened there). A closed month (``ledger_period``)
 accepts nothing more (a trigger); a posting dated in it goes to the first day of the open period instead. Closing
 takes the tenant's period lock exclusively, postings take it shared: a period never closes under a posting.
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -157,19 +160,22 @@ class Deferred:
     account: str
 
 
-def _day(value: Any) -> date | None:
+def _day(value: Any, tz: tzinfo = UTC) -> date | None:
+    """The local date (in ``tz``, the account's zone) of an instant billing states (a local midnight in UTC)."""
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz).date()
 
 
-def split_lines(lines: list[dict[str, Any]], bill_date: date, *, other: str = OTHER_REVENUE,
+def split_lines(lines: list[dict[str, Any]], bill_date: date, *, other: str = OTHER_REVENUE, tz: tzinfo = UTC,
                 ) -> tuple[dict[str, Decimal], list[Deferred]]:
     """A bill's revenue (tax excluded) per ledger account, from its lines: a line naming a product is revenue
     (4000); a line without one (a late fee, a fee collections added) goes to ``other`` (the tenant's setting,
     4900 by default); a recurring charge whose service period ends after the bill date is billed in advance: it
-    goes to deferred revenue (2400) and is returned as a deferral to recognize day by day."""
+    goes to deferred revenue (2400) and is returned as a deferral to recognize day by day (its service period in
+    local dates of ``tz``, the account's zone)."""
     out: dict[str, Decimal] = defaultdict(Decimal)
     deferred: list[Deferred] = []
     for line in lines:
@@ -181,7 +187,7 @@ def split_lines(lines: list[dict[str, Any]], bill_date: date, *, other: str = OT
         kind = next((c.get("value") for c in line.get("characteristic") or [] if c.get("name") == "chargeType"),
                     None)
         coverage = line.get("periodCoverage") or {}
-        start, end = _day(coverage.get("startDateTime")), _day(coverage.get("endDateTime"))
+        start, end = _day(coverage.get("startDateTime"), tz), _day(coverage.get("endDateTime"), tz)
         if kind == "recurringCharge" and line.get("id") and start and end and end > bill_date and end > start:
             deferred.append(Deferred(str(line["id"]), amount, start, end, account))
             account = DEFERRED
@@ -229,6 +235,14 @@ def chargeback_postings(amount: Decimal, fee: Decimal, kind: str) -> list[Postin
     """A chargeback: the money received goes back (receivable open again), and the gateway's fee is an expense."""
     cash = CLEARING if kind == "card" else CASH
     return [Posting(RECEIVABLE, amount), Posting(FEES, fee), Posting(cash, -(amount + fee))]
+
+
+def topup_chargeback_postings(amount: Decimal, fee: Decimal, kind: str) -> list[Posting]:
+    """A charged-back prepaid top-up: the prepaid balance is debited by what the gateway took back (the liability
+    falls by all of it, even when the line spent it: the line then owes it, a debt in its balance) and the fee is
+    an expense."""
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(PREPAID, amount), Posting(FEES, fee), Posting(cash, -(amount + fee))]
 
 
 def topup_postings(amount: Decimal, kind: str) -> list[Posting]:

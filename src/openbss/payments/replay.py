@@ -77,14 +77,17 @@ async def expected(payments: PaymentService, ctx: Context) -> dict[Key, list[led
         out[("Refund", refund_id, "refundSucceeded", currency)] = [
             ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
                 Decimal(amount), "card" if method_kind == "tokenizedCard" else "")]
-    for dispute_id, currency, amount, fee, status, method in (await session.execute(
-            select(Dispute.dispute_id, Dispute.currency, Dispute.amount, Dispute.fee, Dispute.status, kind)
+    for dispute_id, payment_id, currency, amount, fee, status, method in (await session.execute(
+            select(Dispute.dispute_id, Dispute.payment_id, Dispute.currency, Dispute.amount, Dispute.fee,
+                   Dispute.status, kind)
             .join(Payment, Payment.id == Dispute.payment_id))).all():
-        out[("Dispute", dispute_id, "chargeback", currency)] = ledger.chargeback_postings(
+        prepaid = payment_id in topups
+        out[("Dispute", dispute_id, "chargeback", currency)] = (
+            ledger.topup_chargeback_postings if prepaid else ledger.chargeback_postings)(
             Decimal(amount), Decimal(fee), _cash_kind(method))
         if status == "won":
-            out[("Dispute", dispute_id, "disputeWon", currency)] = ledger.receipt_postings(
-                Decimal(amount), _cash_kind(method))
+            out[("Dispute", dispute_id, "disputeWon", currency)] = (
+                ledger.topup_postings if prepaid else ledger.receipt_postings)(Decimal(amount), _cash_kind(method))
     for write_off_id, currency, amount in (await session.execute(
             select(WriteOff.id, WriteOff.currency, WriteOff.amount))).all():
         out[("WriteOff", write_off_id, "writtenOff", currency)] = ledger.write_off_postings(Decimal(amount))

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from schwifty import IBAN
@@ -132,6 +133,11 @@ class PrepaidBalances(Protocol):
                     ) -> dict[str, Any]: ...
 
     async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]: ...
+
+    async def take_back(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                        ) -> dict[str, Any]:
+        """Debit the main money bucket by what the gateway took back, below zero if it was spent (a debt)."""
+        ...
 
 
 def _money(value: Decimal, unit: str) -> dict[str, Any]:
@@ -568,7 +574,8 @@ class PaymentService:
         kind = ((row.body or {}).get("paymentMethod") or {}).get("@referredType", "")
         await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="topUpSucceeded",
                           currency=row.currency, description=f"prepaid top-up {row.id} of {charging_account_id}",
-                          postings=ledger.topup_postings(row.amount, "card" if kind == "tokenizedCard" else kind))
+                          postings=ledger.topup_postings(row.amount, "card" if kind == "tokenizedCard" else kind),
+                          on=await self.local_day(ctx, row.billing_account_id))
         return True
 
     async def post_prepaid_usage(self, ctx: Context, day: date) -> dict[str, Decimal]:
@@ -690,7 +697,8 @@ class PaymentService:
             await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="paymentSucceeded",
                               currency=row.currency, description=f"payment {row.id} by {kind}",
                               postings=ledger.receipt_postings(row.amount, "card" if kind == "tokenizedCard"
-                                                               else kind))
+                                                               else kind),
+                              on=await self.local_day(ctx, row.billing_account_id))
 
         def apply(doc: dict[str, Any]) -> None:
             doc["status"] = new
@@ -794,14 +802,25 @@ class PaymentService:
             if payment.state != "succeeded":
                 log.warning("dispute %s of payment %s in state %s: ignored", dispute_id, payment_id, payment.state)
                 return False
-            taken, bills = await self._take_back(ctx, payment, min(amount, payment.amount))
+            topup = (await session.execute(select(Topup).where(Topup.payment_id == payment_id))).scalars().first()
+            if topup is not None and self.prepaid is not None:  # the prepaid balance gives the money back
+                bills: list[str] = []
+                taken = min(amount, payment.amount)
+                await self.prepaid.take_back(ctx, topup.charging_account_id,
+                                             int(taken.scaleb(MINOR_UNITS.get(payment.currency, 2))),
+                                             reason=f"chargeback {dispute_id} of payment {payment_id}")
+                postings = ledger.topup_chargeback_postings(taken, fee, cash_kind)
+            else:
+                taken, bills = await self._take_back(ctx, payment, min(amount, payment.amount))
+                postings = ledger.chargeback_postings(taken, fee, cash_kind)
             row = Dispute(gateway=payment.gateway or "", dispute_id=dispute_id, payment_id=payment_id, amount=taken,
                           fee=fee, currency=payment.currency, reason=reason, status="open")
             session.add(row)
             await session.flush()
             await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="chargeback",
                               currency=payment.currency, description=f"chargeback {dispute_id} of payment {payment_id}",
-                              postings=ledger.chargeback_postings(taken, fee, cash_kind))
+                              postings=postings,
+                              on=await self.local_day(ctx, payment.billing_account_id))
             await self._move(ctx, payment_id, "chargeback", "dispute", f"dispute {dispute_id}: {reason or 'opened'}",
                              dispute=_dispute_doc(row, bills))
             changed = True
@@ -809,7 +828,18 @@ class PaymentService:
             row.status = status
             row.closed_at = utcnow()
             await session.flush()
-            if status == "won":
+            topup = (await session.execute(select(Topup).where(Topup.payment_id == payment_id))).scalars().first()
+            if status == "won" and topup is not None and self.prepaid is not None:
+                await self.prepaid.topup(ctx, topup.charging_account_id,
+                                         int(Decimal(row.amount).scaleb(MINOR_UNITS.get(payment.currency, 2))),
+                                         reason=f"dispute {dispute_id} of payment {payment_id} won")
+                await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="disputeWon",
+                                  currency=payment.currency, description=f"dispute {dispute_id} won",
+                                  postings=ledger.topup_postings(row.amount, cash_kind),
+                                  on=await self.local_day(ctx, payment.billing_account_id))
+                await self._move(ctx, payment_id, "succeeded", "dispute", f"dispute {dispute_id} won",
+                                 dispute=_dispute_doc(row, []))
+            elif status == "won":
                 named = [str(b) for b, in (await session.execute(
                     select(Allocation.bill_id).where(Allocation.payment_id == payment_id,
                                                      Allocation.source == "chargeback", Allocation.bill_id.is_not(None))
@@ -818,7 +848,8 @@ class PaymentService:
                                     source="disputeWon")
                 await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="disputeWon",
                                   currency=payment.currency, description=f"dispute {dispute_id} won",
-                                  postings=ledger.receipt_postings(row.amount, cash_kind))
+                                  postings=ledger.receipt_postings(row.amount, cash_kind),
+                                  on=await self.local_day(ctx, payment.billing_account_id))
                 await self._move(ctx, payment_id, "succeeded", "dispute", f"dispute {dispute_id} won",
                                  dispute=_dispute_doc(row, named))
             else:
@@ -908,6 +939,30 @@ class PaymentService:
                     report["resolved"] += 1
         return report
 
+    # --- business dates -----------------------------------------------------------------------------------------
+    async def zone(self, ctx: Context, account_id: str) -> ZoneInfo:
+        """The billing account's time zone (its bill cycle's ``timeZone``; UTC when it has none), once per
+        transaction."""
+        cache: dict[str, ZoneInfo] = ctx.session.info.setdefault("payments.zones", {})
+        if account_id not in cache:
+            try:
+                account = await self.accounts.get_billing_account(ctx, account_id)
+            except DomainError as exc:
+                if exc.status != 404:
+                    raise
+                account = {}
+            try:
+                cache[account_id] = ZoneInfo((account.get("billCycle") or {}).get("timeZone") or "UTC")
+            except (KeyError, ValueError):
+                cache[account_id] = ZoneInfo("UTC")
+        return cache[account_id]
+
+    async def local_day(self, ctx: Context, account_id: str, at: datetime | None = None) -> date:
+        """The business date of ``at`` (now by default) for the account: its local date in the account's zone.
+        Every ledger posting of a document of the account is dated so (a bill on its bill date as billing states
+        it, a receipt on the day it was received there)."""
+        return (at or utcnow()).astimezone(await self.zone(ctx, account_id)).date()
+
     # --- allocation ---------------------------------------------------------------------------------------------
     async def receivable(self, ctx: Context, bill_id: str) -> Receivable:
         """The bill as payments see it; read from billing when its finalization was not heard of yet."""
@@ -929,9 +984,12 @@ class PaymentService:
         """Record an issued bill as receivable (once) and post its finalization to the ledger (once)."""
         amount = to_decimal((bill.get("taxIncludedAmount") or {}).get("value", 0))
         currency = (bill.get("taxIncludedAmount") or {}).get("unit") or "EUR"
-        bill_date = _parse_instant(bill.get("billDate") or format_datetime(utcnow()), "billDate").date()
-        due = _parse_instant(bill["paymentDueDate"], "paymentDueDate").date() if bill.get("paymentDueDate") \
-            else bill_date
+        account_id = bill["billingAccount"]["id"]
+        # billing states the bill date as the instant of local midnight: its business date is the local date
+        bill_date = await self.local_day(ctx, account_id, _parse_instant(bill.get("billDate")
+                                                                         or format_datetime(utcnow()), "billDate"))
+        due = await self.local_day(ctx, account_id, _parse_instant(bill["paymentDueDate"], "paymentDueDate")) \
+            if bill.get("paymentDueDate") else bill_date
         inserted = (await ctx.session.execute(pg_insert(Receivable).values(
             bill_id=bill["id"], billing_account_id=bill["billingAccount"]["id"], number=bill.get("billNo"),
             bill_date=bill_date, due_date=due, currency=currency, amount=amount).on_conflict_do_nothing()
@@ -984,7 +1042,8 @@ class PaymentService:
             rate = str(item.get("taxRate"))
             taxes[rate] = taxes.get(rate, Decimal(0)) + to_decimal((item.get("taxAmount") or {}).get("value", 0))
         lines = await self._bill_lines(ctx, bill["id"])
-        revenue, deferred = ledger.split_lines(lines, bill_date, other=self.other_revenue)
+        tz = await self.zone(ctx, bill["billingAccount"]["id"])
+        revenue, deferred = ledger.split_lines(lines, bill_date, other=self.other_revenue, tz=tz)
         return ledger.bill_postings(amount, taxes, revenue), deferred
 
     async def bill_issued(self, ctx: Context, bill: dict[str, Any]) -> None:
@@ -1219,7 +1278,8 @@ class PaymentService:
             ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded", currency=row.currency,
             description=f"refund {refund_id} of payment {row.payment_id}",
             postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
-                row.amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")])
+                row.amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")],
+            on=await self.local_day(ctx, row.billing_account_id))
         if not posted:
             return
         ctx.session.add(Allocation(payment_id=row.payment_id, billing_account_id=row.billing_account_id,
@@ -1304,7 +1364,8 @@ class PaymentService:
         await session.execute(update(WriteOff).where(WriteOff.reference == reference).values(settled=lines))
         await ledger.post(session, source_type="WriteOff", source_id=write_off_id, event="writtenOff",
                           currency=unit, description=f"write-off {reference}: {reason.strip()}"[:300],
-                          postings=ledger.write_off_postings(value))
+                          postings=ledger.write_off_postings(value),
+                          on=await self.local_day(ctx, billing_account_id))
         row = await self._write_off_row(session, reference)
         assert row is not None
         return {**self._write_off_doc(ctx, row), "replayed": False}
