@@ -133,3 +133,56 @@ async def test_a_refund_the_gateway_refuses_is_failed_and_draws_nothing(
     charge.refunded = Decimal(0)
     ok = await client.post(f"{PAY}/refund", json=_refund_body(account, m, payment, "30.00"), headers=admin_headers)
     assert ok.json()["status"] == "succeeded"  # the failed refund held nothing
+
+
+async def test_a_refund_draws_on_a_credit_note_once_and_never_more_than_it_left(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A credit note on a bill already paid leaves its amount as account credit; refunds naming the credit note
+    (racing clients) pay out at most that, each once, and post receivable / cash."""
+    from tests.payments.helpers import cash
+
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)  # 120.00
+    m = await method(client, admin_headers, cash(account))
+    assert (await pay(client, admin_headers, account, m["id"], "120.00", [bill["id"]])).status_code == 201
+    r = await client.post("/billing/v1/creditNote", headers=admin_headers,
+                          json={"bill": {"id": bill["id"]}, "amount": 24, "reason": "Network outage"})
+    assert r.status_code == 201, r.text
+    note = r.json()
+
+    def body(value: str, **extra: Any) -> dict[str, Any]:
+        return {"account": {"id": account["id"]}, "paymentMethod": {"id": m["id"]},
+                "creditNote": {"id": note["id"]}, "totalAmount": {"unit": "EUR", "value": value}, **extra}
+
+    results = await asyncio.gather(*[
+        client.post(f"{PAY}/refund", json=body("7.00"), headers={**admin_headers, "Idempotency-Key": f"cn-{i}"})
+        for i in range(5)])
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201] * 3 + [409] * 2, [r.text for r in results]
+    done = [r.json() for r in results if r.status_code == 201]
+    assert all(d["status"] == "succeeded" and d["creditNote"]["id"] == note["id"] for d in done)
+    assert all(d["@type"] == "OpenBSSRefund" for d in done)
+    from tests.customer.helpers import assert_valid
+    for d in done:
+        assert_valid("TMF676-Payment-v4.0.0.swagger.json", "Refund", d)
+    assert all(r.json()["code"] == "REFUND_REFUSED" for r in results if r.status_code == 409)
+    again = await client.post(f"{PAY}/refund", json=body("7.00"), headers={**admin_headers, "Idempotency-Key": "cn-0"})
+    assert again.status_code == 201  # the same request again: the same refund, nothing more paid out
+    assert (await client.post(f"{PAY}/refund", json=body("3.01"), headers=admin_headers)).status_code == 409
+    [(left,)] = await in_tenant(rt, tenant, "SELECT sum(amount) FROM payments_allocation WHERE payment_id = :p "
+                                            "AND bill_id IS NULL", p=f"creditNote:{note['id']}")
+    assert Decimal(left) == Decimal("3.00")
+    rows = await in_tenant(rt, tenant, "SELECT l.account_code, sum(l.debit - l.credit) FROM ledger_entry e "
+                                       "JOIN ledger_line l ON l.entry_id = e.id WHERE e.source_type = 'Refund' "
+                                       "GROUP BY 1")
+    assert {c: Decimal(v) for c, v in rows} == {"1200": Decimal("21.00"), "1000": Decimal("-21.00")}
+    # not a credit note, another account's, both named: refused, nothing written
+    assert (await client.post(f"{PAY}/refund", json=body("1.00", creditNote={"id": bill["id"]}),
+                              headers=admin_headers)).status_code == 400
+    other, _ = await issued_bill(client, rt, tenant, admin_headers)
+    wrong = await client.post(f"{PAY}/refund", json={**body("1.00"), "account": {"id": other["id"]}},
+                              headers=admin_headers)
+    assert wrong.status_code == 400, wrong.text
+    both = await client.post(f"{PAY}/refund", json={**body("1.00"), "payment": {"id": "x"}}, headers=admin_headers)
+    assert both.status_code == 400, both.text
+    [(count,)] = await in_tenant(rt, tenant, "SELECT count(*) FROM payments_refund")
+    assert count == 3

@@ -60,6 +60,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                 "$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/EntityRef"}}}}},
         },
     },
+    "OpenBSSRefund": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "title": "OpenBSSRefund",
+        "description": "A TMF676 Refund paying out what a credit note left as account credit",
+        "allOf": [{"$ref": "TMF676-Payment-v4.0.0.swagger.json#/definitions/Refund"}],
+        "properties": {
+            "creditNote": {"type": "object", "description": "The credit note (a TMF678 CustomerBill of category "
+                                                           "creditNote) whose unused credit this refund pays out",
+                           "properties": {"id": {"type": "string"}, "href": {"type": "string"},
+                                          "@referredType": {"type": "string"}},
+                           "required": ["id"]},
+        },
+    },
 }
 
 
@@ -100,7 +112,8 @@ def payment_routes(svc: PaymentServices) -> Any:
                                 _ct: None = Depends(json_content)) -> Response:
             principal.require("payments", WRITE)
             payload = _body(body)
-            payments.refunds.validate_create(payload)
+            # the OpenBSSRefund extension's attribute a create may carry (checked by the service)
+            payments.refunds.validate_create({k: v for k, v in payload.items() if k != "creditNote"})
             return _created(await payments.refund(principal, payload, idempotency_key, base_url=base_url(request)))
 
         router.add_api_route("/payment", create_payment, methods=["POST"], status_code=201, name="createPayment",

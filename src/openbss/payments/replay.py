@@ -71,7 +71,7 @@ async def expected(payments: PaymentService, ctx: Context) -> dict[Key, list[led
                 Decimal(amount), kinds[payment_id])
     for refund_id, currency, amount, method_kind in (await session.execute(
             select(Refund.id, Refund.currency, Refund.amount, PaymentMethod.kind)
-            .join(Payment, Payment.id == Refund.payment_id)
+            .outerjoin(Payment, Payment.id == Refund.payment_id)  # none: a refund drawing on a credit note
             .outerjoin(PaymentMethod, PaymentMethod.id == Payment.method_id)
             .where(Refund.state == "succeeded"))).all():
         out[("Refund", refund_id, "refundSucceeded", currency)] = [

@@ -101,6 +101,7 @@ GATEWAY_KINDS = frozenset({"tokenizedCard", "directDebit", "digitalWallet"})
 METHOD_TYPES = ("tokenizedCard", "directDebit", "bankAccountTransfer", "cash", "voucher", "digitalWallet")
 ISSUED = ("validated", "sent", "partiallyPaid", "settled")
 PAYMENT_TYPE = "OpenBSSPayment"
+REFUND_TYPE = "OpenBSSRefund"
 #: the allocations of a credit note's value are recorded under this prefix and the note's id (not money received)
 CREDIT_NOTE = "creditNote:"
 #: the allocations of a write-off are recorded under this prefix and the write-off's id
@@ -1167,6 +1168,8 @@ class PaymentService:
                            ) -> tuple[dict[str, Any], RefundCall | None]:
         """Transaction 1 of a refund: check it, reserve its amount, record it (``pending`` when the gateway is to be
         called — returned as the call to make —, ``succeeded`` for a receipt refunded at once)."""
+        if body.get("creditNote") is not None:
+            return await self._open_credit_note_refund(ctx, body, refund_id), None
         payment_id = (body.get("payment") or {}).get("id")
         if not payment_id:
             raise InvalidPayment("'payment.id' is mandatory: the payment refunded")
@@ -1211,6 +1214,73 @@ class PaymentService:
             await self._refund_succeeded(ctx, refund_id)
             return rendered, None
         return rendered, RefundCall(refund_id, str(payment.gateway_ref), amount, currency)
+
+    async def _open_credit_note_refund(self, ctx: Context, body: dict[str, Any], refund_id: str,
+                                       ) -> dict[str, Any]:
+        """A refund drawing on a credit note: it pays out (by the method named: a transfer, cash — no gateway
+        charge to refund) what of the credit note is still account credit, never more, once; recorded
+        ``succeeded`` at once, the credit note's credit drawn and receivable / cash posted
+        (``_refund_succeeded``). The account's allocation lock serializes it with allocations and other
+        refunds."""
+        ref = body.get("creditNote")
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str) or not ref["id"]:
+            raise InvalidPayment("'creditNote.id' is mandatory: the credit note whose credit is paid out")
+        if body.get("payment") is not None:
+            raise InvalidPayment("a refund draws on a payment ('payment') or a credit note ('creditNote'), not both")
+        note_id = ref["id"]
+        amount, currency = _amount(body.get("totalAmount"), "totalAmount")
+        if amount <= 0:
+            raise InvalidPayment("'totalAmount.value' must be positive")
+        note = await ctx.session.get(Receivable, (ctx.principal.tenant_id, note_id))
+        if note is None:  # not heard of yet: what the bill-issued reaction does, now (once either way)
+            try:
+                bill = await self.bills.get_bill(ctx, note_id)
+            except NotFound as exc:
+                raise InvalidPayment(f"'creditNote.id': credit note '{note_id}' does not exist") from exc
+            if bill.get("category") != "creditNote" or bill.get("state") not in ISSUED:
+                raise InvalidPayment(f"'creditNote.id': '{note_id}' is not an issued credit note")
+            await self.bill_issued(ctx, bill)
+            note = await ctx.session.get(Receivable, (ctx.principal.tenant_id, note_id))
+        if note is None or note.amount >= 0:
+            raise InvalidPayment(f"'creditNote.id': '{note_id}' is not a credit note")
+        account_id = note.billing_account_id
+        named = (body.get("account") or {}).get("id")
+        if named and named != account_id:
+            raise InvalidPayment(f"credit note '{note_id}' credits billing account '{account_id}', not '{named}'")
+        if currency != note.currency:
+            raise InvalidPayment(f"'totalAmount.unit' {currency} is not the credit note's currency {note.currency}")
+        method_id = (body.get("paymentMethod") or {}).get("id")
+        if not method_id:
+            raise InvalidPayment("'paymentMethod.id' is mandatory: how the money is paid out")
+        method = await usable_method(ctx, str(method_id), account_id)
+        if method.kind in ("tokenizedCard", "card"):
+            raise InvalidPayment("a credit note is paid out by transfer, cash or voucher, not to a card (a card "
+                                 "refund draws on the card's payment)")
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _lock_key(ctx.principal.tenant_id, account_id)})
+        source = f"{CREDIT_NOTE}{note_id}"
+        credit = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.payment_id == source, Allocation.bill_id.is_(None))) or 0)
+        if amount > credit:
+            raise RefundRefused(f"credit note '{note_id}' has {credit} {currency} left as account credit: "
+                                f"{amount} cannot be paid out")
+        now = format_datetime(utcnow())
+        doc: dict[str, Any] = {
+            **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel",
+                                                     "requestor")},
+            "id": refund_id, "@type": REFUND_TYPE, "@baseType": "Refund",
+            "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{REFUND_TYPE}.json",
+            "account": {"id": account_id, "@referredType": "BillingAccount"},
+            "creditNote": {"id": note_id, "href": f"{ctx.base_url}/tmf-api/customerBillManagement/v4/customerBill/"
+                                                  f"{note_id}", "@referredType": "CustomerBill"},
+            "paymentMethod": {"id": str(method_id)},
+            "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
+            "refundDate": now, "status": "succeeded", "statusDate": now}
+        rendered = await self.refunds.record(ctx, doc, columns={
+            "payment_id": source, "billing_account_id": account_id, "state": "succeeded", "amount": amount,
+            "currency": currency, "gateway_ref": None})
+        await self._refund_succeeded(ctx, refund_id)
+        return rendered
 
     async def _refund_call(self, session: AsyncSession, refund_id: str) -> RefundCall | None:
         """The gateway call of a refund still pending or unknown (None when it is resolved)."""
@@ -1276,7 +1346,8 @@ class PaymentService:
         kind = await ctx.session.get(PaymentMethod, method) if method else None
         posted = await ledger.post(
             ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded", currency=row.currency,
-            description=f"refund {refund_id} of payment {row.payment_id}",
+            description=f"refund {refund_id} of {'' if row.payment_id.startswith(CREDIT_NOTE) else 'payment '}"
+                        f"{row.payment_id}",
             postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
                 row.amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")],
             on=await self.local_day(ctx, row.billing_account_id))
