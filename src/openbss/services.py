@@ -128,7 +128,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
                                    catalog=catalog.service, usage=charging.service, balances=balances)
     payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service,
-                                     prepaid=charging.service)
+                                     prepaid=charging.service, customers=customer.service)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)

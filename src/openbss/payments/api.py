@@ -21,10 +21,11 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
 from openbss.payments import bank, ledger, replay, reports
 from openbss.payments.errors import InvalidPayment
+from openbss.payments.gateway import GatewayTimeout
 from openbss.payments.service import PaymentService
 from openbss.payments.wiring import PaymentServices
 from openbss.platform.auth import READ, WRITE, Principal
-from openbss.platform.errors import NotFound
+from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.runtime import authenticate, permitted
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
 from openbss.platform.tmf.router import api_router
@@ -142,6 +143,24 @@ def method_routes(svc: PaymentServices) -> Any:
     return extra
 
 
+async def service_report(payments: PaymentService, principal: Principal, request: Request, name: str, as_of: date,
+                         first: date | None) -> list[dict[str, Any]]:
+    """A report's rows; the gateway's settlements asked first, outside the transaction."""
+    settlements = []
+    if name == "gatewayReconciliation":
+        try:
+            settlements = await payments.settlements(principal.tenant_id, first or as_of.replace(day=1), as_of)
+        except GatewayTimeout as exc:
+            raise DomainError(f"the gateway did not answer about its settlements: {exc}", code="GATEWAY_TIMEOUT",
+                              status=504) from exc
+    async with unit_of_work(request, principal) as ctx:
+        async def segment_of(account_id: str) -> str:
+            return await payments.account_segment(ctx, account_id)
+
+        return await reports.report(ctx.session, name, as_of, first, segment_of=segment_of,
+                                    gateway=payments.gateway.name, settlements=settlements)
+
+
 def payments_router(svc: PaymentServices) -> APIRouter:
     router = APIRouter(prefix="/payments/v1", tags=["Payments"])
     payments = svc.service
@@ -213,8 +232,7 @@ def payments_router(svc: PaymentServices) -> APIRouter:
             first = date.fromisoformat(start) if start else None
         except ValueError as exc:
             raise InvalidPayment("'asOf' and 'start' are dates (YYYY-MM-DD)") from exc
-        async with unit_of_work(request, principal) as ctx:
-            rows = await reports.report(ctx.session, name, as_of, first)
+        rows = await service_report(payments, principal, request, name, as_of, first)
         if format == "csv":
             return Response(reports.to_csv(rows), media_type="text/csv",
                             headers={"Content-Disposition": f'attachment; filename="{name}-{as_of}.csv"'})
@@ -230,6 +248,19 @@ def payments_router(svc: PaymentServices) -> APIRouter:
             rows = await reports.ar_aging(ctx.session, as_of)
         return Response(reports.aging_svg(rows, as_of), media_type="image/svg+xml",
                         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+    async def revenue_chart(request: Request, asOf: str | None = None, start: str | None = None,
+                            principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("payments", READ)
+        try:
+            as_of = date.fromisoformat(asOf) if asOf else date.today()
+            first = date.fromisoformat(start) if start else as_of.replace(month=1, day=1)
+        except ValueError as exc:
+            raise InvalidPayment("'asOf' and 'start' are dates (YYYY-MM-DD)") from exc
+        async with unit_of_work(request, principal) as ctx:
+            rows = await reports.revenue(ctx.session, first, as_of)
+        return Response(reports.revenue_svg(rows, first, as_of), media_type="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})
 
     async def list_periods(request: Request, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("payments", READ)
@@ -299,8 +330,10 @@ def payments_router(svc: PaymentServices) -> APIRouter:
     router.add_api_route("/statementException", statement_exceptions, methods=["GET"],
                          summary="Statement lines nothing matched")
     router.add_api_route("/report/{name}", finance_report, methods=["GET"],
-                         summary="A finance report: trialBalance, arAging, cashReceipts, deferredRevenue, revenue "
-                                 "(JSON or CSV)")
+                         summary="A finance report: trialBalance, arAging, cashReceipts, deferredRevenue, revenue, "
+                                 "arAgingBySegment, gatewayReconciliation (JSON or CSV)")
+    router.add_api_route("/chart/revenue.svg", revenue_chart, methods=["GET"],
+                         summary="Billed revenue by month as a bar chart (SVG; default: the year to date)")
     router.add_api_route("/chart/arAging.svg", aging_chart, methods=["GET"],
                          summary="The receivables aging as a bar chart (SVG)")
     router.add_api_route("/ledgerPeriod", list_periods, methods=["GET"], summary="The closed ledger periods")

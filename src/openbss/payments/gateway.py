@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -41,8 +42,26 @@ class GatewayResult:
     decline_code: str | None = None
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """A charge the gateway settled (the money is ours, less what it refunded): what reconciliation compares
+    with the payments recorded. ``idempotency_key`` is our payment id."""
+
+    idempotency_key: str
+    reference: str
+    amount: Decimal
+    refunded: Decimal
+    currency: str
+    settled_at: datetime
+    metadata: dict[str, str]
+
+
 class Gateway(Protocol):
     name: str
+
+    async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
+        """The charges settled in ``[since, before)`` (every tenant's: filter by ``metadata['tenant']``)."""
+        ...
 
     async def charge(self, *, idempotency_key: str, amount: Decimal, currency: str, token: str,
                      metadata: dict[str, str]) -> GatewayResult: ...
@@ -97,6 +116,7 @@ class _Charge:
     status: str
     decline_code: str | None = None
     refunded: Decimal = Decimal(0)
+    settled_at: datetime | None = None
 
 
 @dataclass
@@ -124,7 +144,8 @@ class SandboxGateway:
             decline = DECLINES.get(token)
             status = "failed" if decline else "succeeded" if token == INSTANT else "pending"
             existing = _Charge(f"ch_{uuid.uuid4().hex[:24]}", idempotency_key, amount, currency, token,
-                               dict(metadata), status, decline)
+                               dict(metadata), status, decline,
+                               settled_at=datetime.now(UTC) if status == "succeeded" else None)
             self.charges[idempotency_key] = existing
         if self.timeouts:
             self.timeouts -= 1
@@ -156,6 +177,11 @@ class SandboxGateway:
             self.timeouts -= 1
             raise GatewayTimeout("the sandbox gateway did not answer (injected timeout)")
         return self.refunds.get(idempotency_key)
+
+    async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
+        return [Settlement(c.key, c.reference, c.amount, c.refunded, c.currency, c.settled_at, dict(c.metadata))
+                for c in self.charges.values()
+                if c.status == "succeeded" and c.settled_at is not None and since <= c.settled_at < before]
 
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
         verify_signature(self.secret, body, signature)
@@ -205,6 +231,7 @@ class SandboxGateway:
             if charge.status == "pending":
                 charge.status = "failed" if charge.token == FAIL_LATER else "succeeded"
                 charge.decline_code = "do_not_honor" if charge.status == "failed" else None
+                charge.settled_at = datetime.now(UTC) if charge.status == "succeeded" else None
                 self._event(charge)
                 settled += 1
         await self.deliver_webhooks()

@@ -56,7 +56,7 @@ from openbss.payments.errors import (
     RefundRefused,
     WriteOffRefused,
 )
-from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout
+from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout, Settlement
 from openbss.payments.models import (
     IN_FLIGHT,
     Allocation,
@@ -73,6 +73,7 @@ from openbss.payments.models import (
     WebhookEvent,
     WriteOff,
 )
+from openbss.payments.reports import window as reports_window
 from openbss.platform.auth import Principal
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import DomainError, NotFound
@@ -123,6 +124,12 @@ class Bills(Protocol):
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]: ...
 
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None: ...
+
+
+class Customers(Protocol):
+    """What payments asks about customers (``customer.service.CustomerService``): their segment, for reports."""
+
+    async def find_customer(self, ctx: Context, customer_id: str) -> dict[str, Any] | None: ...
 
 
 class PrepaidBalances(Protocol):
@@ -415,8 +422,10 @@ class _Replay(Exception):
 class PaymentService:
     def __init__(self, db: Database, base_url: str, gateway: Gateway, bills: Bills, accounts: BillingAccounts,
                  payments: ResourceService, refunds: ResourceService, prepaid: PrepaidBalances | None = None,
-                 other_revenue: str = "4900") -> None:
+                 other_revenue: str = "4900", customers: Customers | None = None) -> None:
         self.prepaid = prepaid
+        #: customers' segments for the aging by segment (``unknown`` without)
+        self.customers = customers
         #: the revenue account of billed lines without a product (late fees)
         self.other_revenue = other_revenue
         self.db = db
@@ -963,6 +972,32 @@ class PaymentService:
         Every ledger posting of a document of the account is dated so (a bill on its bill date as billing states
         it, a receipt on the day it was received there)."""
         return (at or utcnow()).astimezone(await self.zone(ctx, account_id)).date()
+
+    async def account_segment(self, ctx: Context, account_id: str) -> str:
+        """The segment (TMF629 characteristic ``segment``) of the customer a billing account belongs to (its
+        related party of type Customer); ``unknown`` when there is none. Once per account and transaction."""
+        cache: dict[str, str] = ctx.session.info.setdefault("payments.segments", {})
+        if account_id not in cache:
+            segment = None
+            try:
+                account = await self.accounts.get_billing_account(ctx, account_id)
+            except DomainError as exc:
+                if exc.status != 404:
+                    raise
+                account = {}
+            customer_id = next((p.get("id") for p in account.get("relatedParty") or []
+                                if p.get("@referredType") == "Customer"), None)
+            if customer_id and self.customers is not None:
+                customer = await self.customers.find_customer(ctx, str(customer_id)) or {}
+                segment = next((c.get("value") for c in customer.get("characteristic") or []
+                                if c.get("name") == "segment"), None)
+            cache[account_id] = str(segment or "unknown")
+        return cache[account_id]
+
+    async def settlements(self, tenant: str, start: date, end: date) -> list[Settlement]:
+        """The gateway's settlements of ``[start, end]`` for ``tenant`` (a network call: outside transactions)."""
+        lo, hi = reports_window(start, end)
+        return [s for s in await self.gateway.settlements(lo, hi) if s.metadata.get("tenant") == tenant]
 
     # --- allocation ---------------------------------------------------------------------------------------------
     async def receivable(self, ctx: Context, bill_id: str) -> Receivable:

@@ -10,13 +10,14 @@ events the payment service applies (``payment_intent.succeeded`` / ``.payment_fa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import stripe
 
 from openbss.payments.errors import BadSignature, InvalidPayment
-from openbss.payments.gateway import GatewayResult, GatewayTimeout
+from openbss.payments.gateway import GatewayResult, GatewayTimeout, Settlement
 from openbss.pricing.money import MINOR_UNITS
 
 STATUS = {"succeeded": "succeeded", "processing": "pending", "requires_action": "pending",
@@ -69,6 +70,38 @@ class StripeGateway:
         except stripe.APIConnectionError as exc:
             raise GatewayTimeout(str(exc)) from exc
         return self._result(intent)
+
+    async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
+        """The PaymentIntents created in ``[since, before)`` that succeeded (their latest charge expanded for what
+        was refunded), with our payment id from their metadata."""
+        out: list[Settlement] = []
+        try:
+            intents: list[Any] = []
+            after: str | None = None
+            while True:  # pages of 100
+                params: Any = {"created": {"gte": int(since.timestamp()), "lt": int(before.timestamp())},
+                               "limit": 100, "expand": ["data.latest_charge"]}
+                if after:
+                    params["starting_after"] = after
+                page = await self.client.v1.payment_intents.list_async(params=params)
+                intents += list(page.data)
+                if not page.has_more or not page.data:
+                    break
+                after = str(page.data[-1].id)
+            for intent in intents:
+                if intent.status != "succeeded":
+                    continue
+                currency = str(intent.currency).upper()
+                charge: Any = intent.latest_charge
+                refunded = int(getattr(charge, "amount_refunded", 0) or 0) if charge is not None else 0
+                metadata = {str(k): str(v) for k, v in (intent.metadata or {}).items()}
+                out.append(Settlement(metadata.get("payment", str(intent.id)), str(intent.id),
+                                      from_minor(int(intent.amount_received or intent.amount), currency),
+                                      from_minor(refunded, currency), currency,
+                                      datetime.fromtimestamp(int(intent.created), UTC), metadata))
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        return out
 
     async def lookup(self, idempotency_key: str) -> GatewayResult | None:
         try:

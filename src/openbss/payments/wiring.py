@@ -17,6 +17,7 @@ from openbss.payments.models import Payment, PaymentMethod, Refund
 from openbss.payments.service import (
     BillingAccounts,
     Bills,
+    Customers,
     MethodResourceService,
     MethodRules,
     PaymentService,
@@ -92,7 +93,7 @@ class PaymentServices:
 
 
 def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills: Bills,
-          prepaid: PrepaidBalances | None = None) -> PaymentServices:
+          prepaid: PrepaidBalances | None = None, customers: Customers | None = None) -> PaymentServices:
     method_api = TmfApi(name=events.METHOD_API, title="TMF670 Payment Method", spec_file=METHOD_SPEC,
                         permission="payments", resources=[
                             TmfResource(path="paymentMethod", type="PaymentMethod", table=PaymentMethod,
@@ -123,7 +124,7 @@ def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills:
         gateway = StripeGateway(settings.payments_stripe_api_key, settings.payments_stripe_webhook_secret,
                                 settings.payments_stripe_api_base)
     service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds, prepaid,
-                             other_revenue=settings.payments_ledger_other_revenue_account)
+                             other_revenue=settings.payments_ledger_other_revenue_account, customers=customers)
 
     async def deliver(body: bytes, signature: str) -> None:
         await service.handle_webhook(body, signature)
