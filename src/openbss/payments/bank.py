@@ -30,6 +30,7 @@ from sepaxml import SepaDD
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from openbss.payments import ledger
 from openbss.payments.errors import InvalidPayment
 from openbss.payments.models import (
     Allocation,
@@ -114,6 +115,13 @@ async def import_statement(payments: PaymentService, ctx: Context, body: bytes, 
         raise InvalidPayment("the statement is neither a camt.053 file (XML) nor an MT940 file (':20:' ...)")
     report: dict[str, Any] = {"format": kind, "lines": 0, "collected": 0, "returned": 0, "transfers": 0,
                               "exceptions": 0, "alreadyImported": 0}
+    # the bills the remittance texts may name, found in one query for the whole file (not per word and line)
+    words = {w for line in lines for w in _words(line)}
+    bills: dict[str, Receivable] = {}
+    for start in range(0, len(words), 5000):
+        chunk = sorted(words)[start:start + 5000]
+        for r in (await ctx.session.execute(select(Receivable).where(Receivable.number.in_(chunk)))).scalars():
+            bills.setdefault(str(r.number), r)
     for index, line in enumerate(lines):
         report["lines"] += 1
         ref = str(line.get("StatementLineId") or "")
@@ -127,7 +135,7 @@ async def import_statement(payments: PaymentService, ctx: Context, body: bytes, 
         if fresh is None:
             report["alreadyImported"] += 1
             continue
-        outcome, payment_id = await _match(payments, ctx, line, ref, source)
+        outcome, payment_id = await _match(payments, ctx, line, ref, source, bills)
         report[outcome] += 1
         await ctx.session.execute(update(StatementLine).where(StatementLine.reference == ref)
                                   .values(outcome=outcome, payment_id=payment_id))
@@ -194,8 +202,14 @@ def mt940_lines(body: bytes, source: str) -> list[dict[str, Any]]:
     return out
 
 
+def _words(line: dict[str, Any]) -> list[str]:
+    """The words of a line's remittance information (where a payer writes the bill number)."""
+    remittance = " ".join(str(line.get(k) or "") for k in ("RemittanceInformationFull", "RemittanceInformation"))
+    return [w.strip(".;") for w in remittance.replace(",", " ").split() if w.strip(".;")]
+
+
 async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], ref: str, source: str,
-                 ) -> tuple[str, str | None]:
+                 bills: dict[str, Receivable]) -> tuple[str, str | None]:
     try:
         amount = to_decimal(line.get("Amount"))
     except ValueError:
@@ -220,19 +234,21 @@ async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], r
             await payments._move(ctx, payment.id, "failed", "statement", str(reason))
             return "returned", payment.id
     if credit:
-        remittance = " ".join(str(line.get(k) or "") for k in ("RemittanceInformationFull", "RemittanceInformation"))
-        receivable = None
-        for word in remittance.replace(",", " ").split():
-            receivable = (await ctx.session.execute(select(Receivable).where(Receivable.number == word.strip(".;"))
-                                                    )).scalars().first()
-            if receivable is not None:
-                break
+        receivable = next((bills[w] for w in _words(line) if w in bills), None)
         if receivable is None:
             return await _exception(ctx, line, ref, source, "no bill number in the remittance information"), None
         if receivable.currency != currency:
             return await _exception(ctx, line, ref, source, f"{currency} for a bill in {receivable.currency}"), None
         payment_id = str(uuid.uuid4())
         now = format_datetime(utcnow())
+        # a receipt the bank already holds: allocated, posted and recorded ``succeeded`` at once (one document
+        # write and one transition, not a create and a state change)
+        allocation = await payments.allocate(ctx, receivable.billing_account_id, payment_id, amount,
+                                             [receivable.bill_id])
+        await ledger.post(ctx.session, source_type="Payment", source_id=payment_id, event="paymentSucceeded",
+                          currency=currency, description=f"payment {payment_id} by bankAccountTransfer",
+                          postings=ledger.receipt_postings(amount, "bankAccountTransfer"),
+                          on=await payments.local_day(ctx, receivable.billing_account_id))
         doc = {"id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
                "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
                "account": {"id": receivable.billing_account_id, "@referredType": "BillingAccount"},
@@ -240,13 +256,12 @@ async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], r
                                  "@referredType": "bankAccountTransfer"},
                "totalAmount": {"unit": currency, "value": amount}, "amount": {"unit": currency, "value": amount},
                "paymentItem": [{"item": {"id": receivable.bill_id, "@referredType": "CustomerBill"}}],
-               "correlatorId": ref, "paymentDate": now, "status": "initiated", "statusDate": now,
-               "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
+               "correlatorId": ref, "paymentDate": now, "status": "succeeded", "statusDate": now,
+               "allocation": allocation, "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
         await payments.payments.record(ctx, doc, columns={
             "billing_account_id": receivable.billing_account_id, "method_id": "bank-statement",
-            "bill_id": None, "state": "initiated", "amount": amount, "currency": currency, "gateway": None})
-        await payments._transition(ctx.session, payment_id, None, "initiated", "statement", ref)
-        await payments._move(ctx, payment_id, "succeeded", "statement", None)
+            "bill_id": None, "state": "succeeded", "amount": amount, "currency": currency, "gateway": None})
+        await payments._transition(ctx.session, payment_id, None, "succeeded", "statement", ref)
         return "transfers", payment_id
     return await _exception(ctx, line, ref, source, "a debit that is no direct debit of ours"), None
 
