@@ -72,31 +72,36 @@ class StripeGateway:
         return self._result(intent)
 
     async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
-        """The PaymentIntents created in ``[since, before)`` that succeeded (their latest charge expanded for what
+        """The PaymentIntents created in ``[since, before)`` (filtered here: newest first, paging stops past
+        ``since``) that succeeded (their latest charge expanded for what
         was refunded), with our payment id from their metadata."""
         out: list[Settlement] = []
         try:
             intents: list[Any] = []
             after: str | None = None
-            while True:  # pages of 100
-                params: Any = {"created": {"gte": int(since.timestamp()), "lt": int(before.timestamp())},
-                               "limit": 100, "expand": ["data.latest_charge"]}
+            lo, hi = int(since.timestamp()), int(before.timestamp())
+            while True:  # pages of 100, newest first (Stripe's order): stop once past ``since``
+                params: Any = {"limit": 100, "expand": ["data.latest_charge"]}
                 if after:
                     params["starting_after"] = after
                 page = await self.client.v1.payment_intents.list_async(params=params)
-                intents += list(page.data)
-                if not page.has_more or not page.data:
+                intents += [i for i in page.data if lo <= int(i.created) < hi]
+                if not page.has_more or not page.data or min(int(i.created) for i in page.data) < lo:
                     break
                 after = str(page.data[-1].id)
             for intent in intents:
                 if intent.status != "succeeded":
                     continue
                 currency = str(intent.currency).upper()
-                charge: Any = intent.latest_charge
+                charge: Any = getattr(intent, "latest_charge", None)
+                if charge is None or isinstance(charge, str):  # not expanded: the intent's charges (older API)
+                    charges = getattr(intent, "charges", None)
+                    charge = charges.data[-1] if charges is not None and charges.data else None
                 refunded = int(getattr(charge, "amount_refunded", 0) or 0) if charge is not None else 0
-                metadata = {str(k): str(v) for k, v in (intent.metadata or {}).items()}
+                raw = intent.metadata.to_dict() if intent.metadata is not None else {}
+                metadata = {str(k): str(v) for k, v in raw.items()}
                 out.append(Settlement(metadata.get("payment", str(intent.id)), str(intent.id),
-                                      from_minor(int(intent.amount_received or intent.amount), currency),
+                                      from_minor(int(getattr(intent, "amount_received", None) or intent.amount), currency),
                                       from_minor(refunded, currency), currency,
                                       datetime.fromtimestamp(int(intent.created), UTC), metadata))
         except stripe.APIConnectionError as exc:
