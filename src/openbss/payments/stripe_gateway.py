@@ -100,8 +100,9 @@ class StripeGateway:
                 refunded = int(getattr(charge, "amount_refunded", 0) or 0) if charge is not None else 0
                 raw = intent.metadata.to_dict() if intent.metadata is not None else {}
                 metadata = {str(k): str(v) for k, v in raw.items()}
+                received = int(getattr(intent, "amount_received", None) or intent.amount)
                 out.append(Settlement(metadata.get("payment", str(intent.id)), str(intent.id),
-                                      from_minor(int(getattr(intent, "amount_received", None) or intent.amount), currency),
+                                      from_minor(received, currency),
                                       from_minor(refunded, currency), currency,
                                       datetime.fromtimestamp(int(intent.created), UTC), metadata))
         except stripe.APIConnectionError as exc:
