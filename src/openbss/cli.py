@@ -1213,11 +1213,13 @@ def collections_report(
 
 @finance_app.command("report")
 def finance_report(
-    name: Annotated[str, typer.Argument(help="trialBalance, arAging or cashReceipts")],
+    name: Annotated[str, typer.Argument(help="trialBalance, arAging, cashReceipts, deferredRevenue, revenue, "
+                                             "arAgingBySegment or gatewayReconciliation")],
     tenant: Annotated[str, typer.Option(help="Tenant id")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the report (YYYY-MM-DD; default today)")]
     = None,
-    start: Annotated[str | None, typer.Option(help="First day of a period report (cashReceipts)")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="First day of a period report (cashReceipts, deferredRevenue, revenue)")] = None,
     out: Annotated[Path | None, typer.Option(help="Write CSV here (default: a table on standard output)")] = None,
 ) -> None:
     """A finance report of a tenant, as a table or a CSV file."""
@@ -1243,8 +1245,23 @@ def finance_report(
     async def run() -> list[dict[str, Any]]:
         rt = Runtime.build(settings)
         try:
+            if name not in reports.SERVICE_REPORTS:
+                async with rt.db.transaction(tenant) as session:
+                    return await reports.report(session, name, day, first)
+            from openbss.platform.tmf.resource import system_context
+            from openbss.services import build_services
+
+            payments = build_services(settings, rt).payments.service
+            settlements = await payments.settlements(tenant, first or day.replace(day=1), day) \
+                if name == "gatewayReconciliation" else []
             async with rt.db.transaction(tenant) as session:
-                return await reports.report(session, name, day, first)
+                ctx = system_context(tenant, session, settings.public_url)
+
+                async def segment_of(account_id: str) -> str:
+                    return await payments.account_segment(ctx, account_id)
+
+                return await reports.report(session, name, day, first, segment_of=segment_of,
+                                            gateway=payments.gateway.name, settlements=settlements)
         finally:
             await rt.close()
 

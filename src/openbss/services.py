@@ -14,7 +14,7 @@ A domain plugs in here in three places (docs/architecture.md, "Adding a domain")
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Select, func, select
 
@@ -37,7 +37,6 @@ from openbss.charging.errors import ChargingAccountNotFound
 from openbss.charging.jobs import charging_blueprint
 from openbss.charging.wiring import ChargingServices
 from openbss.collections import wiring as collections_wiring
-from openbss.collections.service import WriteOffs
 from openbss.collections.wiring import CollectionsServices
 from openbss.customer import wiring as customer_wiring
 from openbss.customer.models import Customer
@@ -155,7 +154,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
                                      inventory.service, provisioning.service)
     billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
                                    catalog=catalog.service, usage=charging.service, balances=balances)
-    payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service)
+    payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service,
+                                     prepaid=charging.service, customers=customer.service)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
@@ -198,11 +198,10 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("usage", usage_360)
     registry.add_customer_view("ordersInFlight", orders_360)
     assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
-    write_offs = cast(WriteOffs, payments.service) if hasattr(payments.service, "write_off") else None
     collections = collections_wiring.build(
         settings, runtime.db, overdue=OverdueQueries(), profiles=AccountProfiles(), accounts=account.service,
         products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
-        write_offs=write_offs, store=billing.documents)
+        write_offs=payments.service, store=billing.documents)
     registry.add_customer_view("problems", assurance.service.problems.customer_problems)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)

@@ -47,7 +47,7 @@ async def test_methods_payments_and_refunds_conform_to_the_specifications(
     assert [e for e in events if e[0] == "PaymentStateChangeEvent"] == [("PaymentStateChangeEvent", "succeeded")]
     assert events[0][0] == "PaymentCreateEvent"
     for resource_type, rid, actions in (("Payment", payment["id"], {"create", "succeeded"}),
-                                        ("Refund", refund.json()["id"], {"create"}),
+                                        ("Refund", refund.json()["id"], {"create", "succeeded"}),
                                         ("PaymentMethod", methods[1]["id"], {"create"})):
         r = await client.get("/audit/v1/auditRecord", params={"resourceType": resource_type, "resourceId": rid},
                              headers=admin_headers)

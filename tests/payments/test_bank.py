@@ -77,8 +77,8 @@ async def test_a_sepa_batch_then_the_bank_statement(client: Any, rt: Any, tenant
     r = await client.post("/payments/v1/statement", params={"source": "stmt-2027-02-10.xml"}, content=camt,
                           headers={**admin_headers, "Content-Type": "application/xml"})
     assert r.status_code == 201, r.text
-    assert r.json() == {"lines": 4, "collected": 1, "returned": 1, "transfers": 1, "exceptions": 1,
-                        "alreadyImported": 0}
+    assert r.json() == {"format": "camt.053", "lines": 4, "collected": 1, "returned": 1, "transfers": 1,
+                        "exceptions": 1, "alreadyImported": 0}
     assert await bill_state(rt, tenant, collected_bill["id"]) == "settled"
     assert await bill_state(rt, tenant, returned_bill["id"]) == "validated"
     assert await bill_state(rt, tenant, transfer_bill["id"]) == "settled"
@@ -97,3 +97,68 @@ async def test_a_sepa_batch_then_the_bank_statement(client: Any, rt: Any, tenant
     bad = await client.post("/payments/v1/statement", params={"source": "x"}, content=b"<not-camt/>",
                             headers={**admin_headers, "Content-Type": "application/xml"})
     assert bad.status_code == 400
+
+
+def mt940(lines: list[tuple[str, str, str, str]]) -> bytes:
+    """An MT940 statement as a German bank sends it: ``:61:`` lines with the ``:86:`` structure (GVC, ``?00``
+    posting text, ``?20`` EREF+, ``?21`` SVWZ+, ``?32`` the payer's name), wrapped like the bank wraps them."""
+    body = [":20:STARTUMSE", ":25:37040044/0532013000", ":28C:00042/001", ":60F:C270209EUR10000,00"]
+    balance = 10000 * 100
+    for ref, amount, mark, details in lines:
+        cents = int(amount.replace(",", ""))
+        balance += cents if mark == "C" else -cents
+        code = "NTRF" if mark == "C" else "NRTI"
+        body.append(f":61:2702100210{mark}{amount}{code}NONREF//{ref}")
+        text = details
+        body.append(":86:" + text[:61])
+        text = text[61:]
+        while text:
+            body.append(text[:65])
+            text = text[65:]
+    body.append(f":62F:C270210EUR{balance // 100},{balance % 100:02d}")
+    return ("\r\n".join(body) + "\r\n-").encode("latin-1")
+
+
+async def test_an_mt940_statement_is_matched_like_camt053(client: Any, rt: Any, tenant: str,
+                                                          admin_headers: dict[str, str]) -> None:
+    collected_acc, collected_bill = await issued_bill(client, rt, tenant, admin_headers)
+    returned_acc, returned_bill = await issued_bill(client, rt, tenant, admin_headers, "50.00")
+    _, transfer_bill = await issued_bill(client, rt, tenant, admin_headers, "10.00")
+    await method(client, admin_headers, mandate(collected_acc, "DE89370400440532013000", "MDT-1"))
+    await method(client, admin_headers, mandate(returned_acc, "FR1420041010050500013M02606", "MDT-2"))
+    await deliver_all(rt)
+    r = await client.post("/payments/v1/sepaBatch", json={"collectionDate": "2027-02-08"}, headers=admin_headers)
+    doc = ElementTree.fromstring(r.content)  # noqa: S314 - the file we just generated
+    e2e = {t.find(".//p:MndtId", NS).text: t.find(".//p:EndToEndId", NS).text  # type: ignore[union-attr]
+           for t in doc.findall(".//p:DrctDbtTxInf", NS)}
+    file = mt940([
+        ("BK-1", "120,00", "C", f"171?00SEPA LASTSCHRIFT EINZUG?20EREF+{e2e['MDT-1']}?21SVWZ+Bill collected"
+                                f"?32OPENBSS TELECOM"),
+        ("BK-2", "60,00", "D", f"109?00RUECKLASTSCHRIFT?20EREF+{e2e['MDT-2']}?21SVWZ+AM04 insufficient funds"
+                               "?32ADA LOVELACE"),
+        ("BK-3", "12,00", "C", f"166?00GUTSCHRIFT?20EREF+NOTPROVIDED?21SVWZ+Payment of {transfer_bill['billNo']}"
+                               "?22 thank you?32MAX MUSTERMANN"),
+        ("BK-4", "99,99", "C", "166?00GUTSCHRIFT?20EREF+NOTPROVIDED?21SVWZ+Happy birthday?32ERIKA MUSTER"),
+    ])
+    r = await client.post("/payments/v1/statement", params={"source": "mt940-2027-02-10.sta"}, content=file,
+                          headers={**admin_headers, "Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"format": "MT940", "lines": 4, "collected": 1, "returned": 1, "transfers": 1,
+                        "exceptions": 1, "alreadyImported": 0}
+    assert await bill_state(rt, tenant, collected_bill["id"]) == "settled"
+    assert await bill_state(rt, tenant, returned_bill["id"]) == "validated"
+    assert await bill_state(rt, tenant, transfer_bill["id"]) == "settled"
+    reasons = dict(await in_tenant(rt, tenant, "SELECT p.gateway_ref, t.reason FROM payments_payment p JOIN "
+                                               "payments_transition t ON t.payment_id = p.id "
+                                               "WHERE p.gateway = 'sepa' AND t.to_state = 'failed'"))
+    assert "RUECKLASTSCHRIFT" in reasons[e2e["MDT-2"]] or "AM04" in reasons[e2e["MDT-2"]]
+    queue = (await client.get("/payments/v1/statementException", headers=admin_headers)).json()
+    assert [(q["amount"], q["reason"]) for q in queue] == [("99.99", "no bill number in the remittance information")]
+    again = await client.post("/payments/v1/statement", params={"source": "mt940-2027-02-10.sta"}, content=file,
+                              headers={**admin_headers, "Content-Type": "text/plain"})
+    assert again.json()["alreadyImported"] == 4 and again.json()["exceptions"] == 0
+    for junk in (b"hello", b":20:X\r\n:61:garbage\r\n-"):
+        bad = await client.post("/payments/v1/statement", params={"source": "junk"}, content=junk,
+                                headers={**admin_headers, "Content-Type": "text/plain"})
+        assert bad.status_code == 400, bad.text
+        assert "MT940" in bad.json()["message"]

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from openbss.payments import ledger
 from openbss.payments.models import PaymentMethod
+from openbss.payments.replay import replay
 from openbss.payments.service import AccountBalances, PaymentService, received_total
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
@@ -66,6 +67,8 @@ class Bills:
 
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: dict[str, list[str]] = field(default_factory=dict)
+    #: a chargeback is in progress: only it moves a settled bill back
+    reopening: bool = False
 
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]:
         if bill_id not in self.docs:
@@ -74,8 +77,31 @@ class Bills:
 
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None:
         seen = self.states.setdefault(bill_id, [])
-        assert not seen or seen[-1] != "settled", f"bill {bill_id} moved from settled to {state}"
+        assert self.reopening or not seen or seen[-1] != "settled", f"bill {bill_id} moved from settled to {state}"
         seen.append(state)
+
+
+@dataclass
+class Prepaid:
+    """Online charging's prepaid balances, in memory: what was credited, per charging account."""
+
+    credited: dict[str, Decimal] = field(default_factory=dict)
+
+    async def get_account(self, ctx: Context, account_id: str | None = None) -> dict[str, Any]:
+        return {"id": account_id, "payment_type": "prepaid", "currency": "EUR"}
+
+    async def topup(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                    ) -> dict[str, Any]:
+        self.credited[account_id] = self.credited.get(account_id, Decimal(0)) + Decimal(amount).scaleb(-2)
+        return {}
+
+    async def prepaid_usage_totals(self, ctx: Context, since: Any, before: Any) -> dict[str, Decimal]:
+        return {}
+
+    async def take_back(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                        ) -> dict[str, Any]:
+        self.credited[account_id] = self.credited.get(account_id, Decimal(0)) - Decimal(amount).scaleb(-2)
+        return {}
 
 
 class Accounts:
@@ -90,6 +116,9 @@ operation = st.one_of(
     st.tuples(st.just("card"), cents, st.none() | st.integers(0, 5)),
     st.tuples(st.just("refund"), cents, st.integers(0, 5)),
     st.tuples(st.just("note"), cents, st.integers(0, 5)),
+    st.tuples(st.just("dispute"), cents, st.integers(0, 5), st.booleans(), st.integers(0, 2000)),
+    st.tuples(st.just("writeOff"), cents),
+    st.tuples(st.just("topUp"), cents, st.sampled_from(["cash", "tokenizedCard"])),
 )
 SEQUENCES: list[list[tuple[Any, ...]]] = []
 
@@ -107,10 +136,14 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
     _draw()
     assert len(SEQUENCES) >= 20
     assert any(op[0] == "note" for ops in SEQUENCES for op in ops)
+    assert any(op[0] == "dispute" for ops in SEQUENCES for op in ops)
+    assert any(op[0] == "writeOff" for ops in SEQUENCES for op in ops)
+    assert any(op[0] == "topUp" for ops in SEQUENCES for op in ops)
+    prepaid = Prepaid()
     bills = Bills()
     sandbox = services.payments.gateway
     payments = PaymentService(rt.db, BASE, sandbox, bills, Accounts(), services.payments.resources["payment"],
-                              services.payments.resources["refund"])
+                              services.payments.resources["refund"], prepaid)
     balances = AccountBalances()
     totals: dict[str, Decimal] = {}
     for ops in SEQUENCES:
@@ -123,6 +156,7 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
         principal = ctx.principal
         issued: list[str] = []
         made: list[str] = []
+        carded: list[str] = []
         billed = received = Decimal(0)
         for op in ops:
             if op[0] == "bill":
@@ -165,14 +199,67 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
                     continue
                 assert out.resource["status"] == "succeeded"
                 made.append(out.resource["id"])
+                if kind == "tokenizedCard":
+                    carded.append(out.resource["id"])
                 received += amount
+            elif op[0] == "writeOff":
+                async with rt.db.transaction(tenant) as session:
+                    owed = Decimal((await session.execute(text(
+                        "SELECT coalesce(sum(r.amount - coalesce((SELECT sum(amount) FROM payments_allocation a "
+                        "WHERE a.bill_id = r.bill_id), 0)), 0) FROM payments_receivable r "
+                        "WHERE r.billing_account_id = :a AND r.amount > 0"), {"a": account})).scalar() or 0)
+                amount = min(op[1], owed)
+                if amount <= 0:
+                    continue
+                async with rt.db.transaction(tenant) as session:
+                    out = await payments.write_off(system_context(tenant, session, BASE), billing_account_id=account,
+                                                   amount=amount, currency="EUR", reason="bad debt",
+                                                   reference=f"wo-{uuid.uuid4().hex[:10]}")
+                assert sum((Decimal(str(x["amount"]["value"])) for x in out["settled"]), Decimal(0)) == amount
+                received += amount
+            elif op[0] == "topUp":
+                _, amount, kind = op
+                line = f"line-{account}"
+                before = prepaid.credited.get(line, Decimal(0))
+                out = await payments.pay(principal, {
+                    "account": {"id": account}, "totalAmount": {"unit": "EUR", "value": amount},
+                    "paymentMethod": {"id": f"{account}-{kind}"}, "prepaidTopUp": {"id": line}})
+                assert out.resource["status"] == "succeeded"
+                assert prepaid.credited[line] == before + amount
+            elif op[0] == "dispute":
+                if not carded:
+                    continue
+                _, amount, which, won, fee_cents = op
+                disputed = carded[which % len(carded)]
+                dispute_id = f"dp-{uuid.uuid4().hex[:10]}"
+                bills.reopening = True
+                try:
+                    async with rt.db.transaction(tenant) as session:
+                        ctx = system_context(tenant, session, BASE)
+                        fee = Decimal(fee_cents).scaleb(-2)
+                        opened = await payments.dispute(ctx, disputed, dispute_id=dispute_id, amount=amount, fee=fee,
+                                                        reason="fraudulent", status="open")
+                        taken = Decimal((await session.execute(text(
+                            "SELECT coalesce(sum(amount), 0) FROM payments_dispute WHERE dispute_id = :d"),
+                            {"d": dispute_id})).scalar() or 0)
+                        if won:
+                            await payments.dispute(ctx, disputed, dispute_id=dispute_id, amount=amount, fee=fee,
+                                                   reason="fraudulent", status="won")
+                            # replayed: nothing more
+                            assert not await payments.dispute(ctx, disputed, dispute_id=dispute_id, amount=amount,
+                                                              fee=fee, reason="fraudulent", status="won")
+                finally:
+                    bills.reopening = False
+                if opened and not won:
+                    received -= taken
             elif made:
                 _, amount, which = op
                 body = {"payment": {"id": made[which % len(made)]}, "totalAmount": {"unit": "EUR", "value": amount},
                         "account": {"id": account}, "paymentMethod": {"id": "-"}}
                 try:
-                    await payments.refund(principal, body)
-                    received -= amount
+                    out = await payments.refund(principal, body)
+                    if out.resource["status"] == "succeeded":
+                        received -= amount
                 except DomainError as exc:
                     assert exc.code == "REFUND_REFUSED", exc.message
         async with rt.db.transaction(tenant) as session:
@@ -209,6 +296,10 @@ async def test_after_any_sequence_the_trial_balance_is_zero_and_allocations_hold
             "coalesce((SELECT sum(amount) FROM payments_allocation WHERE payment_id NOT LIKE 'creditNote:%'), 0)"
         ))).scalar() or 0)
     assert rows.get("1200", Decimal(0)) == open_total
+    # the replay of every source document rebuilds exactly this ledger
+    async with rt.db.transaction(tenant) as session:
+        rebuilt = await replay(payments, system_context(tenant, session, BASE))
+    assert rebuilt["differences"] == [] and rebuilt["lines"] > 0
 
 
 async def _billed(session: Any, account: str) -> Decimal:

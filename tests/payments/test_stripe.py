@@ -128,3 +128,12 @@ async def test_card_payment_decline_partial_refund_and_signed_webhook(
         ctx = system_context(tenant, session, "http://testserver")
         assert (await payments.bill_position(ctx, bill["id"]))["state"] == "settled"
         assert (await payments.transitions(ctx, paid["id"]))[-1]["to"] == "succeeded"
+    # what Stripe settled: the succeeded intent with our payment id, what was refunded of it; not the declined one
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    now = datetime.now(UTC)
+    settled = await gateway.settlements(now - timedelta(hours=1), now + timedelta(minutes=1))
+    mine = [s for s in settled if s.metadata.get("tenant") == tenant]
+    assert [(s.idempotency_key, s.amount, s.refunded, s.currency) for s in mine] == [
+        (paid["id"], Decimal("150.00"), Decimal("12.50"), "EUR")]

@@ -55,6 +55,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/payments/v1/sepaBatch"): ("payments:write",),
     ("POST", "/payments/v1/statement"): ("payments:write",),
     ("POST", "/payments/v1/ledgerPeriod"): ("payments:write",),
+    ("POST", "/payments/v1/writeOff"): ("payments:write",),
     ("POST", "/api/assurance/v1/alertmanager"): ("assurance:write",),
     ("POST", "/api/collections/v1/run"): ("collections:write",),
     ("POST", "/api/assurance/v1/correlationRule"): ("assurance:write",),

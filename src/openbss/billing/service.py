@@ -1334,6 +1334,12 @@ class BillingService:
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]:
         return await self.bills.get(ctx, bill_id)
 
+    async def bill_lines(self, ctx: Context, bill_id: str) -> list[dict[str, Any]]:
+        """The lines of a bill (TMF678 AppliedCustomerBillingRate documents): what payments posts per account."""
+        rows = await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id)
+                                         .order_by(AppliedRate.id))
+        return [dict(r[0]) for r in rows]
+
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None:
         """Payments settled part (``partiallyPaid``) or all (``settled``) of an issued bill: its state follows."""
         row = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id).with_for_update()

@@ -33,7 +33,8 @@ class BillRules(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = {
         "new": {"onHold", "validated"}, "onHold": {"new", "validated"}, "validated": {"sent", "partiallyPaid",
                                                                                       "settled"},
-        "sent": {"partiallyPaid", "settled"}, "partiallyPaid": {"settled"}, "settled": set()}
+        "sent": {"partiallyPaid", "settled"}, "partiallyPaid": {"settled", "sent"},
+        "settled": {"partiallyPaid", "sent"}}  # back: a payment charged back by its payer (payments' dispute)
 
 
 class BillResourceService(ResourceService):

@@ -424,6 +424,14 @@ async def postpaid_usage(conn: asyncpg.Connection, billing_account_id: str, sinc
         "AND u.usage_date < $3 ORDER BY u.usage_date, u.id", billing_account_id, since, before))
 
 
+async def prepaid_usage_totals(conn: asyncpg.Connection, since: datetime, before: datetime) -> list[asyncpg.Record]:
+    """The money taken from prepaid balances by usage in ``[since, before)``, per currency (minor units)."""
+    return list(await conn.fetch(
+        "SELECT u.currency, sum(u.amount_minor) AS amount_minor FROM charging_usage u "
+        "JOIN charging_account a ON a.id = u.account_id WHERE a.payment_type = 'prepaid' AND u.usage_date >= $1 "
+        "AND u.usage_date < $2 GROUP BY u.currency", since, before))
+
+
 async def set_status(conn: asyncpg.Connection, account_id: str, status: str) -> None:
     await conn.execute("UPDATE charging_account SET status = $2, version = version + 1 WHERE id = $1", account_id,
                        status)

@@ -585,6 +585,24 @@ async def adjust(ctx: Context, account_id: str, bucket_id: str, delta: int) -> d
     return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining}
 
 
+async def take_back(ctx: Context, account_id: str, amount: int, *, reason: str | None = None) -> dict[str, Any]:
+    """Debit ``amount`` (minor units) from the main money bucket for money the payment gateway took back (a
+    charged-back prepaid top-up): below the bucket's lower limit if the money was spent meanwhile — the bucket then
+    shows a debt that the line's next top-ups repay, and it grants nothing until then. Only payments' chargeback
+    path calls this (payments makes it once per dispute); every other debit stops at the lower limit."""
+    if amount <= 0:
+        raise InvalidBalanceAction("'amount': a debit must be positive")
+    conn = await repo.session_connection(ctx.session)
+    account, ledger = await _ledger(conn, account_id)
+    bucket = ledger.main_money_bucket()
+    if bucket is None:
+        raise InvalidBalanceAction("the account has no money bucket")
+    bucket.d_remaining -= amount
+    await _commit_ledger(conn, ledger, account, ctx.base_url)
+    return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining, "unit": bucket.unit,
+            "reason": reason}
+
+
 async def transfer(ctx: Context, from_bucket: str, to_bucket: str, amount: int) -> None:
     """Move ``amount`` between two buckets of the same unit (accounts locked in id order)."""
     if amount <= 0:
@@ -967,6 +985,7 @@ class ChargingService:
     renew_due_allowances = staticmethod(renew_due_allowances)
     topup = staticmethod(topup)
     adjust = staticmethod(adjust)
+    take_back = staticmethod(take_back)
     transfer = staticmethod(transfer)
     reserve = staticmethod(reserve)
     release_reservation = staticmethod(release_reservation)
@@ -974,6 +993,13 @@ class ChargingService:
     release_expired = staticmethod(release_expired)
     store_batch_usage = staticmethod(store_batch_usage)
     batch_usage_present = staticmethod(batch_usage_present)
+
+    async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]:
+        """The money prepaid lines' usage took in ``[since, before)``, per currency (what payments recognizes as
+        revenue out of the prepaid liability)."""
+        conn = await repo.session_connection(ctx.session)
+        return {r["currency"]: from_minor(int(r["amount_minor"]), r["currency"])
+                for r in await repo.prepaid_usage_totals(conn, since, before)}
 
     async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
                              ) -> list[RatedUsage]:

@@ -83,6 +83,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     from openbss.demo.charging import seed_charging
     from openbss.demo.customers import seed_customers
     from openbss.demo.orders import seed_orders
+    from openbss.demo.payments import seed_payments
     from openbss.demo.rating import INBOX, drop_demo_file
     from openbss.demo.selfcare import CORPORATE_LINE, seed_corporate_line, seed_selfcare
     from openbss.rating.collect import watch
@@ -108,6 +109,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             await seed_corporate_line(services, rt.db, DEMO_TENANT, base, owners[CORPORATE_LINE])
         await seed_care(services, rt.db, DEMO_TENANT, base)
         await seed_billing(services, rt.db, DEMO_TENANT, base)
+        await seed_payments(services, rt.db, DEMO_TENANT, base)
         corporate = await seed_corporate_directory(settings)
     inbox = drop_demo_file(settings.data_dir / INBOX).parent  # collected below, by the watched-directory loop
     settings, providers = with_demo_identity_providers(settings, base)
@@ -132,6 +134,9 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Prepay balances", f"{base}/tmf-api/prepayBalanceManagement/v4/bucket"),
             ("Credit control (Gy)", f"{base}/ocs/v1/creditControl"),
             ("Usage", f"{base}/tmf-api/usageManagement/v4/usage"),
+            ("Payments", f"{base}/tmf-api/paymentManagement/v4/payment"),
+            ("Trial balance", f"{base}/payments/v1/trialBalance"),
+            ("Receivables aging (chart)", f"{base}/payments/v1/chart/arAging.svg"),
             ("Trouble tickets", f"{base}/tmf-api/troubleTicket/v4/troubleTicket"),
             ("Interactions", f"{base}/tmf-api/partyInteraction/v4/partyInteraction"),
             ("Usage files (watched directory)", str(inbox.resolve())),

@@ -5,8 +5,8 @@ payment method is an active SEPA mandate becomes a payment in flight (``pending`
 id the payment id without dashes) and one transaction of the file. The partial unique index of payments allows one
 payment in flight per bill, so a second batch before the bank answered collects nothing twice.
 
-**The bank statement** (camt.053, parsed with ``pycamt``): each line is matched once (``payments_statement_line``,
-unique per tenant and the bank's reference):
+**The bank statement** (camt.053, parsed with ``pycamt``, or MT940, parsed with ``mt-940``): each line is matched
+once (``payments_statement_line``, unique per tenant and the bank's reference):
 
 * a credit whose end-to-end id is a SEPA payment in flight: the debit was collected — the payment succeeds (and is
   allocated and posted);
@@ -19,15 +19,18 @@ unique per tenant and the bank's reference):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import mt940
 from pycamt.parser import Camt053ParseError, Camt053Parser
 from sepaxml import SepaDD
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from openbss.payments import ledger
 from openbss.payments.errors import InvalidPayment
 from openbss.payments.models import (
     Allocation,
@@ -98,35 +101,115 @@ async def direct_debit_batch(payments: PaymentService, ctx: Context, creditor: d
     return bytes(sepa.export(validate=True)), made
 
 
-async def import_statement(payments: PaymentService, ctx: Context, xml: bytes, source: str) -> dict[str, Any]:
-    """Match the lines of a camt.053 statement to payments and bills (each line once); the rest is queued."""
-    head = xml[:4096].upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-        raise InvalidPayment("a statement with a DOCTYPE or entities is refused (camt.053 has none)")
-    try:
-        lines = Camt053Parser(xml).get_transactions()
-    except (Camt053ParseError, ValueError, SyntaxError) as exc:
-        raise InvalidPayment(f"the statement is not a camt.053 file: {exc}") from exc
-    report = {"lines": 0, "collected": 0, "returned": 0, "transfers": 0, "exceptions": 0, "alreadyImported": 0}
+async def import_statement(payments: PaymentService, ctx: Context, body: bytes, source: str) -> dict[str, Any]:
+    """Match the lines of a bank statement — camt.053 (XML) or MT940 (SWIFT text), told apart by their first
+    characters — to payments and bills (each line once); the rest is queued."""
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        lines = camt053_lines(body)
+        kind = "camt.053"
+    elif stripped.startswith((b":20:", b"{1:", b":940:")) or b"\n:61:" in body or b"\n:60F:" in body:
+        lines = mt940_lines(body, source)
+        kind = "MT940"
+    else:
+        raise InvalidPayment("the statement is neither a camt.053 file (XML) nor an MT940 file (':20:' ...)")
+    report: dict[str, Any] = {"format": kind, "lines": 0, "collected": 0, "returned": 0, "transfers": 0,
+                              "exceptions": 0, "alreadyImported": 0}
+    # the bills the remittance texts may name, found in one query for the whole file (not per word and line)
+    words = {w for line in lines for w in _words(line)}
+    bills: dict[str, Receivable] = {}
+    for start in range(0, len(words), 5000):
+        chunk = sorted(words)[start:start + 5000]
+        for r in (await ctx.session.execute(select(Receivable).where(Receivable.number.in_(chunk)))).scalars():
+            bills.setdefault(str(r.number), r)
     for index, line in enumerate(lines):
         report["lines"] += 1
-        ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
-        ref = f"{ref}|{line.get('EndToEndId') or index}"[:200]
+        ref = str(line.get("StatementLineId") or "")
+        if not ref:
+            ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
+            ref = f"{ref}|{line.get('EndToEndId') or index}"
+        ref = ref[:200]
         fresh = (await ctx.session.execute(pg_insert(StatementLine).values(
             reference=ref, source=source[:200], outcome="pending").on_conflict_do_nothing()
             .returning(StatementLine.reference))).scalar()
         if fresh is None:
             report["alreadyImported"] += 1
             continue
-        outcome, payment_id = await _match(payments, ctx, line, ref, source)
+        outcome, payment_id = await _match(payments, ctx, line, ref, source, bills)
         report[outcome] += 1
         await ctx.session.execute(update(StatementLine).where(StatementLine.reference == ref)
                                   .values(outcome=outcome, payment_id=payment_id))
     return report
 
 
+def camt053_lines(xml: bytes) -> list[dict[str, Any]]:
+    """The entries of a camt.053 statement (``pycamt``'s shape: Amount, Currency, CreditDebitIndicator, EndToEndId,
+    RemittanceInformation, TransactionID, DebtorName, AdditionalEntryInformation)."""
+    head = xml[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise InvalidPayment("a statement with a DOCTYPE or entities is refused (camt.053 has none)")
+    try:
+        return list(Camt053Parser(xml).get_transactions())
+    except (Camt053ParseError, ValueError, SyntaxError) as exc:
+        raise InvalidPayment(f"the statement is not a camt.053 file: {exc}") from exc
+
+
+#: MT940 ``:86:`` values that mean "no reference"
+_NO_REFERENCE = {"", "NONREF", "NOTPROVIDED"}
+
+
+def mt940_lines(body: bytes, source: str) -> list[dict[str, Any]]:
+    """The ``:61:`` lines of an MT940 statement (parsed by ``mt-940``, with the German ``:86:`` structure — EREF,
+    SVWZ, the payer's name — where the bank fills it), in the shape camt.053 lines have. A line is identified by
+    the account, the statement number and the bank's reference (or its position)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("latin-1")
+    processors: dict[str, list[Callable[..., dict[str, Any]]]] = {
+        "pre_statement": [mt940.processors.date_fixup_pre_processor],
+        "post_transaction_details": [mt940.processors.transaction_details_post_processor]}
+    statement = mt940.models.Transactions(processors=processors)
+    try:
+        statement.parse(text)
+    except Exception as exc:  # the library raises what its parsing meets (ValueError, KeyError, RuntimeError...)
+        raise InvalidPayment(f"the statement is not an MT940 file: {exc}") from exc
+    if not statement.data.get("account_identification") and not statement.transactions:
+        raise InvalidPayment("the statement is not an MT940 file: no account (':25:') and no lines (':61:')")
+    account = str(statement.data.get("account_identification") or "")
+    number = str(statement.data.get("statement_number") or "")
+    out: list[dict[str, Any]] = []
+    for index, transaction in enumerate(statement.transactions):
+        data = transaction.data
+        money = data.get("amount")
+        if money is None:
+            raise InvalidPayment(f"MT940 line {index + 1} has no amount")
+        status = str(data.get("status") or "")
+        e2e = str(data.get("end_to_end_reference") or "").strip()
+        bank_ref = str(data.get("bank_reference") or data.get("customer_reference") or "").strip()
+        purpose = " ".join(str(data.get(k) or "") for k in ("purpose", "additional_purpose")).strip()
+        reason = data.get("return_debit_notes") or data.get("posting_text")
+        out.append({
+            "Amount": str(abs(Decimal(str(money.amount)))), "Currency": str(data.get("currency") or money.currency),
+            # C: credit, RD: reversal of a debit (money in); D: debit, RC: reversal of a credit (money out)
+            "CreditDebitIndicator": "CRDT" if status in ("C", "RD") else "DBIT",
+            "EndToEndId": None if e2e.upper() in _NO_REFERENCE else e2e,
+            "TransactionID": None if bank_ref.upper() in _NO_REFERENCE else bank_ref,
+            "RemittanceInformation": purpose, "DebtorName": data.get("applicant_name"),
+            "AdditionalEntryInformation": reason, "BookingDate": str(data.get("date") or ""),
+            "StatementLineId": f"mt940|{account}|{number}|{index if bank_ref.upper() in _NO_REFERENCE else bank_ref}",
+        })
+    return out
+
+
+def _words(line: dict[str, Any]) -> list[str]:
+    """The words of a line's remittance information (where a payer writes the bill number)."""
+    remittance = " ".join(str(line.get(k) or "") for k in ("RemittanceInformationFull", "RemittanceInformation"))
+    return [w.strip(".;") for w in remittance.replace(",", " ").split() if w.strip(".;")]
+
+
 async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], ref: str, source: str,
-                 ) -> tuple[str, str | None]:
+                 bills: dict[str, Receivable]) -> tuple[str, str | None]:
     try:
         amount = to_decimal(line.get("Amount"))
     except ValueError:
@@ -151,19 +234,21 @@ async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], r
             await payments._move(ctx, payment.id, "failed", "statement", str(reason))
             return "returned", payment.id
     if credit:
-        remittance = " ".join(str(line.get(k) or "") for k in ("RemittanceInformationFull", "RemittanceInformation"))
-        receivable = None
-        for word in remittance.replace(",", " ").split():
-            receivable = (await ctx.session.execute(select(Receivable).where(Receivable.number == word.strip(".;"))
-                                                    )).scalars().first()
-            if receivable is not None:
-                break
+        receivable = next((bills[w] for w in _words(line) if w in bills), None)
         if receivable is None:
             return await _exception(ctx, line, ref, source, "no bill number in the remittance information"), None
         if receivable.currency != currency:
             return await _exception(ctx, line, ref, source, f"{currency} for a bill in {receivable.currency}"), None
         payment_id = str(uuid.uuid4())
         now = format_datetime(utcnow())
+        # a receipt the bank already holds: allocated, posted and recorded ``succeeded`` at once (one document
+        # write and one transition, not a create and a state change)
+        allocation = await payments.allocate(ctx, receivable.billing_account_id, payment_id, amount,
+                                             [receivable.bill_id])
+        await ledger.post(ctx.session, source_type="Payment", source_id=payment_id, event="paymentSucceeded",
+                          currency=currency, description=f"payment {payment_id} by bankAccountTransfer",
+                          postings=ledger.receipt_postings(amount, "bankAccountTransfer"),
+                          on=await payments.local_day(ctx, receivable.billing_account_id))
         doc = {"id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
                "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
                "account": {"id": receivable.billing_account_id, "@referredType": "BillingAccount"},
@@ -171,13 +256,12 @@ async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], r
                                  "@referredType": "bankAccountTransfer"},
                "totalAmount": {"unit": currency, "value": amount}, "amount": {"unit": currency, "value": amount},
                "paymentItem": [{"item": {"id": receivable.bill_id, "@referredType": "CustomerBill"}}],
-               "correlatorId": ref, "paymentDate": now, "status": "initiated", "statusDate": now,
-               "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
+               "correlatorId": ref, "paymentDate": now, "status": "succeeded", "statusDate": now,
+               "allocation": allocation, "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
         await payments.payments.record(ctx, doc, columns={
             "billing_account_id": receivable.billing_account_id, "method_id": "bank-statement",
-            "bill_id": None, "state": "initiated", "amount": amount, "currency": currency, "gateway": None})
-        await payments._transition(ctx.session, payment_id, None, "initiated", "statement", ref)
-        await payments._move(ctx, payment_id, "succeeded", "statement", None)
+            "bill_id": None, "state": "succeeded", "amount": amount, "currency": currency, "gateway": None})
+        await payments._transition(ctx.session, payment_id, None, "succeeded", "statement", ref)
         return "transfers", payment_id
     return await _exception(ctx, line, ref, source, "a debit that is no direct debit of ours"), None
 

@@ -47,3 +47,8 @@ class Unbalanced(Conflict):
 class PeriodRefused(Conflict):
     code = "LEDGER_PERIOD_REFUSED"
     reason = "The ledger period cannot be closed"
+
+
+class WriteOffRefused(Conflict):
+    code = "WRITE_OFF_REFUSED"
+    reason = "The write-off cannot be made"

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -41,8 +42,26 @@ class GatewayResult:
     decline_code: str | None = None
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """A charge the gateway settled (the money is ours, less what it refunded): what reconciliation compares
+    with the payments recorded. ``idempotency_key`` is our payment id."""
+
+    idempotency_key: str
+    reference: str
+    amount: Decimal
+    refunded: Decimal
+    currency: str
+    settled_at: datetime
+    metadata: dict[str, str]
+
+
 class Gateway(Protocol):
     name: str
+
+    async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
+        """The charges settled in ``[since, before)`` (every tenant's: filter by ``metadata['tenant']``)."""
+        ...
 
     async def charge(self, *, idempotency_key: str, amount: Decimal, currency: str, token: str,
                      metadata: dict[str, str]) -> GatewayResult: ...
@@ -51,6 +70,8 @@ class Gateway(Protocol):
 
     async def refund(self, *, idempotency_key: str, reference: str, amount: Decimal, currency: str,
                      ) -> GatewayResult: ...
+
+    async def lookup_refund(self, idempotency_key: str, reference: str) -> GatewayResult | None: ...
 
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]: ...
 
@@ -95,6 +116,7 @@ class _Charge:
     status: str
     decline_code: str | None = None
     refunded: Decimal = Decimal(0)
+    settled_at: datetime | None = None
 
 
 @dataclass
@@ -106,6 +128,7 @@ class SandboxGateway:
     deliver: Deliver | None = None
     charges: dict[str, _Charge] = field(default_factory=dict)  # by idempotency key
     refunds: dict[str, GatewayResult] = field(default_factory=dict)
+    disputes: dict[str, tuple[_Charge, dict[str, str]]] = field(default_factory=dict)
     outbox: list[tuple[str, bytes]] = field(default_factory=list)  # webhooks not delivered yet
     timeouts: int = 0  # the next n calls take the charge or the refund but lose the answer
     calls: int = 0
@@ -121,7 +144,8 @@ class SandboxGateway:
             decline = DECLINES.get(token)
             status = "failed" if decline else "succeeded" if token == INSTANT else "pending"
             existing = _Charge(f"ch_{uuid.uuid4().hex[:24]}", idempotency_key, amount, currency, token,
-                               dict(metadata), status, decline)
+                               dict(metadata), status, decline,
+                               settled_at=datetime.now(UTC) if status == "succeeded" else None)
             self.charges[idempotency_key] = existing
         if self.timeouts:
             self.timeouts -= 1
@@ -148,6 +172,17 @@ class SandboxGateway:
             raise GatewayTimeout("the sandbox gateway did not answer (injected timeout)")
         return self.refunds[idempotency_key]
 
+    async def lookup_refund(self, idempotency_key: str, reference: str) -> GatewayResult | None:
+        if self.timeouts:
+            self.timeouts -= 1
+            raise GatewayTimeout("the sandbox gateway did not answer (injected timeout)")
+        return self.refunds.get(idempotency_key)
+
+    async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
+        return [Settlement(c.key, c.reference, c.amount, c.refunded, c.currency, c.settled_at, dict(c.metadata))
+                for c in self.charges.values()
+                if c.status == "succeeded" and c.settled_at is not None and since <= c.settled_at < before]
+
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
         verify_signature(self.secret, body, signature)
         payload: dict[str, Any] = json.loads(body)
@@ -161,6 +196,33 @@ class SandboxGateway:
                      "metadata": charge.metadata}}).encode()
         self.outbox.append((charge.key, body))
 
+    def open_dispute(self, idempotency_key: str, *, amount: Decimal | None = None, fee: Decimal = Decimal("15.00"),
+                     reason: str = "fraudulent") -> str:
+        """The payer disputes a succeeded charge (of our payment id ``idempotency_key``): the disputed amount (all
+        of the charge by default) and the provider's fee are withdrawn, and a ``charge.dispute.created`` webhook
+        is queued (``deliver_webhooks`` sends it). Returns the dispute's id."""
+        charge = self.charges[idempotency_key]
+        if charge.status != "succeeded":
+            raise ValueError(f"charge {charge.reference} is {charge.status}: only a succeeded charge is disputed")
+        dispute = {"id": f"dp_{uuid.uuid4().hex[:24]}", "amount": str(amount if amount is not None
+                                                                       else charge.amount - charge.refunded),
+                   "fee": str(fee), "currency": charge.currency, "reason": reason, "status": "open"}
+        self.disputes[dispute["id"]] = (charge, dispute)
+        self._dispute_event(charge, dispute, "charge.dispute.created")
+        return str(dispute["id"])
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> None:
+        """The dispute is decided: won (the amount is given back) or lost; a ``charge.dispute.closed`` webhook."""
+        charge, dispute = self.disputes[dispute_id]
+        dispute["status"] = "won" if won else "lost"
+        self._dispute_event(charge, dispute, "charge.dispute.closed")
+
+    def _dispute_event(self, charge: _Charge, dispute: dict[str, str], kind: str) -> None:
+        body = json.dumps({"id": f"evt_{uuid.uuid4().hex[:24]}", "type": kind, "created": int(time.time()),
+                           "data": {"reference": charge.reference, "dispute": dict(dispute),
+                                    "metadata": charge.metadata}}).encode()
+        self.outbox.append((charge.key, body))
+
     async def settle(self) -> int:
         """Settle every pending charge (``tok_failLater`` fails) and queue its webhook; then deliver. Returns the
         number of charges settled."""
@@ -169,6 +231,7 @@ class SandboxGateway:
             if charge.status == "pending":
                 charge.status = "failed" if charge.token == FAIL_LATER else "succeeded"
                 charge.decline_code = "do_not_honor" if charge.status == "failed" else None
+                charge.settled_at = datetime.now(UTC) if charge.status == "succeeded" else None
                 self._event(charge)
                 settled += 1
         await self.deliver_webhooks()

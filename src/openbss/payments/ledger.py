@@ -17,7 +17,10 @@ refund succeeded    1200 receivable                              1000 cash (1010
 
 A negative amount (a credit bill) swaps the sides.
 
-**Periods.** An entry counts on its ``accounting_date`` (the event's day). A closed month (``ledger_period``)
+**Periods.** An entry counts on its ``accounting_date``: the document's local business date in the billing account's
+time zone (a bill on its bill date as billing states it — billing gives the instant of local midnight, whose UTC
+date is the day before east of Greenwich —, a receipt, refund, chargeback, top-up or write-off on the day it
+happened there). A closed month (``ledger_period``)
 accepts nothing more (a trigger); a posting dated in it goes to the first day of the open period instead. Closing
 takes the tenant's period lock exclusively, postings take it shared: a period never closes under a posting.
 """
@@ -27,8 +30,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,19 +41,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openbss.payments.errors import PeriodRefused, Unbalanced
 from openbss.payments.models import LedgerAccount, LedgerEntry, LedgerLine, LedgerPeriod
 from openbss.platform.db import utcnow
+from openbss.pricing.money import round_money
 
 CASH = "1000"
 CLEARING = "1010"
 RECEIVABLE = "1200"
 TAX_PAYABLE = "2100"
+PREPAID = "2300"
+DEFERRED = "2400"
 REVENUE = "4000"
+OTHER_REVENUE = "4900"
+FEES = "6100"
+BAD_DEBT = "6200"
 
 DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     (CASH, "Cash at bank", "asset"),
     (CLEARING, "Card gateway clearing", "asset"),
     (RECEIVABLE, "Accounts receivable", "asset"),
     (TAX_PAYABLE, "Tax payable", "liability"),
+    (PREPAID, "Prepaid balances", "liability"),
+    (DEFERRED, "Deferred revenue", "liability"),
     (REVENUE, "Revenue", "revenue"),
+    (OTHER_REVENUE, "Other revenue (late fees, lines without a product)", "revenue"),
+    (FEES, "Payment fees (chargebacks)", "expense"),
+    (BAD_DEBT, "Bad debt", "expense"),
 )
 
 
@@ -134,9 +149,79 @@ async def post(session: AsyncSession, *, source_type: str, source_id: str, event
     return True
 
 
-def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal]) -> list[Posting]:
+@dataclass(frozen=True)
+class Deferred:
+    """A bill line billed in advance: recognized day by day over ``[start, end)`` into ``account``."""
+
+    line_id: str
+    amount: Decimal
+    start: date
+    end: date
+    account: str
+
+
+def _day(value: Any, tz: tzinfo = UTC) -> date | None:
+    """The local date (in ``tz``, the account's zone) of an instant billing states (a local midnight in UTC)."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz).date()
+
+
+def split_lines(lines: list[dict[str, Any]], bill_date: date, *, other: str = OTHER_REVENUE, tz: tzinfo = UTC,
+                ) -> tuple[dict[str, Decimal], list[Deferred]]:
+    """A bill's revenue (tax excluded) per ledger account, from its lines: a line naming a product is revenue
+    (4000); a line without one (a late fee, a fee collections added) goes to ``other`` (the tenant's setting,
+    4900 by default); a recurring charge whose service period ends after the bill date is billed in advance: it
+    goes to deferred revenue (2400) and is returned as a deferral to recognize day by day (its service period in
+    local dates of ``tz``, the account's zone)."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    deferred: list[Deferred] = []
+    for line in lines:
+        value = (line.get("taxExcludedAmount") or {}).get("value")
+        if value is None:
+            continue
+        amount = Decimal(str(value))
+        account = REVENUE if (line.get("product") or {}).get("id") else other
+        kind = next((c.get("value") for c in line.get("characteristic") or [] if c.get("name") == "chargeType"),
+                    None)
+        coverage = line.get("periodCoverage") or {}
+        start, end = _day(coverage.get("startDateTime"), tz), _day(coverage.get("endDateTime"), tz)
+        if kind == "recurringCharge" and line.get("id") and start and end and end > bill_date and end > start:
+            deferred.append(Deferred(str(line["id"]), amount, start, end, account))
+            account = DEFERRED
+        out[account] += amount
+    return dict(out), deferred
+
+
+def revenue_by_account(lines: list[dict[str, Any]], *, other: str = OTHER_REVENUE) -> dict[str, Decimal]:
+    """``split_lines`` without deferral (every line earned)."""
+    return split_lines(lines, date.max, other=other)[0]
+
+
+def recognized_by(deferral_amount: Decimal, start: date, end: date, through: date, currency: str) -> Decimal:
+    """What of a deferred line is earned for the days before ``through``: pro rata of the days of its service
+    period, rounded to the currency; all of it once the period is over (so the rounding never leaves a rest)."""
+    total = (end - start).days
+    elapsed = min(max((through - start).days, 0), total)
+    if elapsed >= total:
+        return deferral_amount
+    return round_money(deferral_amount * elapsed / total, currency)
+
+
+def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal],
+                  revenue: dict[str, Decimal] | None = None) -> list[Posting]:
+    """Receivable (tax included) against tax payable per rate and revenue — per account when the lines are known
+    (``revenue``); what the lines do not explain (rounding) is revenue (4000)."""
     tax = sum(tax_by_rate.values(), Decimal(0))
-    out = [Posting(RECEIVABLE, total), Posting(REVENUE, -(total - tax))]
+    net = total - tax
+    split = {k: v for k, v in sorted((revenue or {}).items()) if v}
+    rest = net - sum(split.values(), Decimal(0))
+    out = [Posting(RECEIVABLE, total)]
+    out += [Posting(code, -amount) for code, amount in split.items()]
+    if rest:
+        out.append(Posting(REVENUE, -rest))
     out += [Posting(TAX_PAYABLE, -amount) for _, amount in sorted(tax_by_rate.items())]
     return out
 
@@ -144,6 +229,30 @@ def bill_postings(total: Decimal, tax_by_rate: dict[str, Decimal]) -> list[Posti
 def receipt_postings(amount: Decimal, kind: str) -> list[Posting]:
     cash = CLEARING if kind == "card" else CASH
     return [Posting(cash, amount), Posting(RECEIVABLE, -amount)]
+
+
+def chargeback_postings(amount: Decimal, fee: Decimal, kind: str) -> list[Posting]:
+    """A chargeback: the money received goes back (receivable open again), and the gateway's fee is an expense."""
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(RECEIVABLE, amount), Posting(FEES, fee), Posting(cash, -(amount + fee))]
+
+
+def topup_chargeback_postings(amount: Decimal, fee: Decimal, kind: str) -> list[Posting]:
+    """A charged-back prepaid top-up: the prepaid balance is debited by what the gateway took back (the liability
+    falls by all of it, even when the line spent it: the line then owes it, a debt in its balance) and the fee is
+    an expense."""
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(PREPAID, amount), Posting(FEES, fee), Posting(cash, -(amount + fee))]
+
+
+def topup_postings(amount: Decimal, kind: str) -> list[Posting]:
+    """A prepaid top-up: cash received, owed to the customer as prepaid balance until it is used."""
+    cash = CLEARING if kind == "card" else CASH
+    return [Posting(cash, amount), Posting(PREPAID, -amount)]
+
+
+def write_off_postings(amount: Decimal) -> list[Posting]:
+    return [Posting(BAD_DEBT, amount), Posting(RECEIVABLE, -amount)]
 
 
 async def trial_balance(session: AsyncSession) -> list[dict[str, object]]:

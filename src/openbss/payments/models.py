@@ -117,7 +117,9 @@ class Refund(TmfDocument, Base):
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
-        return (*_doc_indexes(cls.__tablename__), Index("ix_payments_refund_payment", "payment_id"))
+        return (*_doc_indexes(cls.__tablename__), Index("ix_payments_refund_payment", "payment_id"),
+                Index("ix_payments_refund_stale", "state", "last_update",
+                      postgresql_where=text("state IN ('pending', 'unknown')")))
 
     payment_id: Mapped[str] = mapped_column(String(64))
     billing_account_id: Mapped[str] = mapped_column(String(64))
@@ -125,6 +127,59 @@ class Refund(TmfDocument, Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
     gateway_ref: Mapped[str | None] = mapped_column(String(100))
+
+
+class Dispute(TenantScoped, Base):
+    """A chargeback of a succeeded payment, as the gateway reported it (unique per gateway and dispute id): its
+    amount is taken back from the payment's allocations while it is open or lost, and given back when it is won."""
+
+    __tablename__ = "payments_dispute"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "gateway", "dispute_id"),
+                      Index("ix_payments_dispute_payment", "payment_id"))
+
+    gateway: Mapped[str] = mapped_column(String(30))
+    dispute_id: Mapped[str] = mapped_column(String(100))
+    payment_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    fee: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # open | won | lost
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Topup(TenantScoped, Base):
+    """A prepaid balance credited by a top-up payment: once per payment (the primary key), written in the
+    transaction that credits charging's balance."""
+
+    __tablename__ = "payments_topup"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "payment_id"),)
+
+    payment_id: Mapped[str] = mapped_column(String(64))
+    charging_account_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    credited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WriteOff(TenantScoped, Base):
+    """A debt written off: unique per tenant and the caller's reference (collections' write-off of an episode); its
+    amount settled the account's oldest open bills (allocations under ``writeOff:<id>``)."""
+
+    __tablename__ = "payments_write_off"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "reference"),
+                      Index("ix_payments_write_off_account", "billing_account_id"))
+
+    reference: Mapped[str] = mapped_column(String(100))
+    id: Mapped[str] = mapped_column(String(64))
+    billing_account_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_by: Mapped[str] = mapped_column(String(200))
+    settled: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class IdempotencyKey(TenantScoped, Base):
@@ -224,6 +279,45 @@ class LedgerLine(TenantScoped, Base):
     account_code: Mapped[str] = mapped_column(String(20))
     debit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     credit: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+
+
+class LedgerDeferral(TenantScoped, Base):
+    """A bill line billed in advance (a recurring charge whose service period ends after the bill date): posted to
+    deferred revenue at finalization and recognized day by day over ``[start, end)`` by the recognition job, which
+    records here how much and through which day (one journal entry per line and run day)."""
+
+    __tablename__ = "ledger_deferral"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "line_id"),
+                      Index("ix_ledger_deferral_open", "start_date", postgresql_where=text("recognized <> amount")))
+
+    line_id: Mapped[str] = mapped_column(String(64))
+    bill_id: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)  # exclusive
+    revenue_account: Mapped[str] = mapped_column(String(20))
+    recognized: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    recognized_through: Mapped[date | None] = mapped_column(Date)  # exclusive
+
+
+class LedgerRevenue(TenantScoped, Base):
+    """The revenue of an issued bill line as it was posted (what the revenue report reads): the bill's month, the
+    product, the tax rate, net and tax amounts. Written once, with the bill's ledger entry."""
+
+    __tablename__ = "ledger_revenue"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "bill_id", "seq"),
+                      Index("ix_ledger_revenue_period", "period"))
+
+    bill_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[date] = mapped_column(Date)  # the bill's date
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    product_name: Mapped[str | None] = mapped_column(String(200))
+    tax_rate: Mapped[str | None] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    net: Mapped[Decimal] = mapped_column(MONEY)
+    tax: Mapped[Decimal] = mapped_column(MONEY)
 
 
 # --- bank statements ------------------------------------------------------------------------------------------

@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from schwifty import IBAN
@@ -51,25 +54,35 @@ from openbss.payments.errors import (
     MethodUnusable,
     PaymentInFlight,
     RefundRefused,
+    WriteOffRefused,
 )
-from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout
+from openbss.payments.gateway import Gateway, GatewayResult, GatewayTimeout, Settlement
 from openbss.payments.models import (
     IN_FLIGHT,
     Allocation,
+    Dispute,
     IdempotencyKey,
+    LedgerDeferral,
+    LedgerRevenue,
     Payment,
     PaymentMethod,
     Receivable,
+    Refund,
+    Topup,
     Transition,
     WebhookEvent,
+    WriteOff,
 )
+from openbss.payments.reports import window as reports_window
 from openbss.platform.auth import Principal
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
 from openbss.platform.tmf.spec import Spec, format_datetime
-from openbss.pricing.money import is_currency, round_money, to_decimal
+from openbss.pricing.money import MINOR_UNITS, is_currency, round_money, to_decimal
+
+log = logging.getLogger(__name__)
 
 #: payment states and the moves allowed between them
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -79,13 +92,23 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "succeeded": frozenset(),
     "failed": frozenset(),
 }
+#: the moves only a dispute makes (a chargeback, a dispute won): never a charge's late webhook
+DISPUTE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "succeeded": frozenset({"chargeback"}),
+    "chargeback": frozenset({"succeeded"}),
+}
 #: TMF670 ``@type`` of the methods the gateway charges; the others are receipts recorded as they are
 GATEWAY_KINDS = frozenset({"tokenizedCard", "directDebit", "digitalWallet"})
 METHOD_TYPES = ("tokenizedCard", "directDebit", "bankAccountTransfer", "cash", "voucher", "digitalWallet")
 ISSUED = ("validated", "sent", "partiallyPaid", "settled")
 PAYMENT_TYPE = "OpenBSSPayment"
+REFUND_TYPE = "OpenBSSRefund"
 #: the allocations of a credit note's value are recorded under this prefix and the note's id (not money received)
 CREDIT_NOTE = "creditNote:"
+#: the allocations of a write-off are recorded under this prefix and the write-off's id
+WRITE_OFF = "writeOff:"
+#: refund states whose outcome is not known yet (their amount is held)
+REFUND_OPEN = ("pending", "unknown")
 
 
 #: the namespace of refund ids derived from a tenant's Idempotency-Key
@@ -101,6 +124,28 @@ class Bills(Protocol):
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]: ...
 
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None: ...
+
+
+class Customers(Protocol):
+    """What payments asks about customers (``customer.service.CustomerService``): their segment, for reports."""
+
+    async def find_customer(self, ctx: Context, customer_id: str) -> dict[str, Any] | None: ...
+
+
+class PrepaidBalances(Protocol):
+    """What payments asks online charging about prepaid balances (``charging.service.ChargingService``)."""
+
+    async def get_account(self, ctx: Context, account_id: str | None = None) -> dict[str, Any]: ...
+
+    async def topup(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                    ) -> dict[str, Any]: ...
+
+    async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]: ...
+
+    async def take_back(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
+                        ) -> dict[str, Any]:
+        """Debit the main money bucket by what the gateway took back, below zero if it was spent (a debt)."""
+        ...
 
 
 def _money(value: Decimal, unit: str) -> dict[str, Any]:
@@ -334,6 +379,41 @@ class Outcome:
     replayed: bool = False
 
 
+def _dispute_doc(row: Dispute, bills: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row.dispute_id, "amount": _money(row.amount, row.currency),
+                           "fee": _money(row.fee, row.currency), "status": row.status}
+    if row.reason:
+        out["reason"] = row.reason
+    if bills:
+        out["bill"] = [{"id": b, "@referredType": "CustomerBill"} for b in bills]
+    return out
+
+
+def _put_dispute(doc: dict[str, Any], dispute: dict[str, Any]) -> None:
+    """The payment's ``dispute`` list (extension attribute) with this dispute as it stands now."""
+    kept = [d for d in doc.get("dispute") or [] if d.get("id") != dispute["id"]]
+    previous: dict[str, Any] = next((d for d in doc.get("dispute") or [] if d.get("id") == dispute["id"]), {})
+    doc["dispute"] = [*kept, {**previous, **dispute}]
+
+
+@dataclass(frozen=True)
+class RefundCall:
+    """A refund to send to the gateway: our refund id (its idempotency key), the payment's gateway reference."""
+
+    refund_id: str
+    reference: str
+    amount: Decimal
+    currency: str
+
+
+async def _reserved(session: AsyncSession, account_id: str) -> dict[str, Decimal]:
+    """Per payment of the account, the amount held by its refunds in flight (pending or unknown): not credit any
+    more for allocations or other refunds."""
+    rows = await session.execute(select(Refund.payment_id, func.sum(Refund.amount)).where(
+        Refund.billing_account_id == account_id, Refund.state.in_(REFUND_OPEN)).group_by(Refund.payment_id))
+    return {str(p): Decimal(a) for p, a in rows.all()}
+
+
 class _Replay(Exception):
     def __init__(self, resource_id: str) -> None:
         self.resource_id = resource_id
@@ -341,7 +421,13 @@ class _Replay(Exception):
 
 class PaymentService:
     def __init__(self, db: Database, base_url: str, gateway: Gateway, bills: Bills, accounts: BillingAccounts,
-                 payments: ResourceService, refunds: ResourceService) -> None:
+                 payments: ResourceService, refunds: ResourceService, prepaid: PrepaidBalances | None = None,
+                 other_revenue: str = "4900", customers: Customers | None = None) -> None:
+        self.prepaid = prepaid
+        #: customers' segments for the aging by segment (``unknown`` without)
+        self.customers = customers
+        #: the revenue account of billed lines without a product (late fees)
+        self.other_revenue = other_revenue
         self.db = db
         self.base_url = base_url.rstrip("/")
         self.gateway = gateway
@@ -408,6 +494,9 @@ class PaymentService:
         if not method_id:
             raise InvalidPayment("'paymentMethod.id' is mandatory (the account has no default payment method)")
         method = await usable_method(ctx, method_id, account_id)
+        topup = await self._topup_target(ctx, body.get("prepaidTopUp"), account_id, currency)
+        if topup is not None and body.get("paymentItem"):
+            raise InvalidPayment("a prepaid top-up ('prepaidTopUp') pays no bills: leave 'paymentItem' out")
         named: list[str] = []
         for i, item in enumerate(body.get("paymentItem") or []):
             ref = item.get("item") or {}
@@ -431,6 +520,8 @@ class PaymentService:
             "paymentItem": [{"item": {"id": b, "@referredType": "CustomerBill"}} for b in named],
             "paymentDate": now, "status": "initiated", "statusDate": now,
         }
+        if topup is not None:
+            doc["prepaidTopUp"] = topup
         doc["account"] = {k: v for k, v in doc["account"].items() if v is not None}
         gateway = self.gateway.name if method.kind in GATEWAY_KINDS else None
         try:
@@ -446,6 +537,118 @@ class PaymentService:
         await self._transition(ctx.session, payment_id, None, "initiated", "api", None)
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id))).scalars().one()
         return rendered, row
+
+    async def _bill_lines(self, ctx: Context, bill_id: str) -> list[dict[str, Any]]:
+        """The bill's lines (TMF678 AppliedCustomerBillingRate) when billing tells them; none otherwise (the
+        bill's revenue is then posted as one amount)."""
+        reader = getattr(self.bills, "bill_lines", None)
+        return list(await reader(ctx, bill_id)) if reader is not None else []
+
+    async def _topup_target(self, ctx: Context, target: Any, account_id: str, currency: str,
+                            ) -> dict[str, Any] | None:
+        """The prepaid line (its charging account) a top-up payment credits, checked; None: not a top-up."""
+        if target is None:
+            return None
+        if not isinstance(target, dict) or not target.get("id"):
+            raise InvalidPayment("'prepaidTopUp.id' is mandatory: the charging account of the prepaid line credited")
+        if self.prepaid is None:
+            raise InvalidPayment("prepaid top-ups are not available: online charging is not configured")
+        try:
+            charging = await self.prepaid.get_account(ctx, str(target["id"]))
+        except DomainError as exc:
+            if exc.status != 404:
+                raise
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' does not exist") from exc
+        if charging.get("payment_type") != "prepaid":
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' is not prepaid")
+        if charging.get("currency") != currency:
+            raise InvalidPayment(f"'totalAmount.unit' {currency} is not the prepaid balance's currency "
+                                 f"{charging.get('currency')}")
+        owner = charging.get("billing_account_id")
+        if owner and owner != account_id:
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' belongs to billing account "
+                                 f"'{owner}'")
+        return {"id": str(charging["id"]), "@referredType": "ChargingAccount"}
+
+    async def _credit_topup(self, ctx: Context, row: Payment, charging_account_id: str) -> bool:
+        """A top-up payment succeeded: the prepaid balance is credited exactly once (``payments_topup``, unique per
+        payment, in the same transaction as charging's credit) and the ledger posts cash / prepaid liability."""
+        assert self.prepaid is not None
+        fresh = (await ctx.session.execute(pg_insert(Topup).values(
+            payment_id=row.id, charging_account_id=charging_account_id, amount=row.amount, currency=row.currency)
+            .on_conflict_do_nothing().returning(Topup.payment_id))).scalar()
+        if fresh is None:
+            return False
+        await self.prepaid.topup(ctx, charging_account_id, int(row.amount.scaleb(MINOR_UNITS.get(row.currency, 2))),
+                                 reason=f"payment {row.id}")
+        kind = ((row.body or {}).get("paymentMethod") or {}).get("@referredType", "")
+        await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="topUpSucceeded",
+                          currency=row.currency, description=f"prepaid top-up {row.id} of {charging_account_id}",
+                          postings=ledger.topup_postings(row.amount, "card" if kind == "tokenizedCard" else kind),
+                          on=await self.local_day(ctx, row.billing_account_id))
+        return True
+
+    async def post_prepaid_usage(self, ctx: Context, day: date) -> dict[str, Decimal]:
+        """Recognize a day's prepaid usage (the money charging took from prepaid balances that day, per currency):
+        prepaid liability → revenue, one entry per (day, currency), once. Run for days that are over."""
+        if self.prepaid is None:
+            return {}
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        totals = await self.prepaid.prepaid_usage_totals(ctx, start, start + timedelta(days=1))
+        posted: dict[str, Decimal] = {}
+        for currency, amount in sorted(totals.items()):
+            if amount and await ledger.post(
+                    ctx.session, source_type="PrepaidUsage", source_id=f"{day.isoformat()}/{currency}",
+                    event="usageRecognized", currency=currency, description=f"prepaid usage of {day}", on=day,
+                    postings=[ledger.Posting(ledger.PREPAID, amount), ledger.Posting(ledger.REVENUE, -amount)]):
+                posted[currency] = amount
+        return posted
+
+    async def recognize_revenue(self, ctx: Context, through: date) -> dict[str, Any]:
+        """Recognize the deferred revenue of the lines billed in advance for every day before ``through``: per line,
+        what its elapsed days earned (pro rata, all of it once its period is over) less what was recognized, posted
+        as one entry (Deferral, line, ``recognized:<through>``): Dr 2400 deferred revenue, Cr the line's revenue
+        account. Idempotent per line and day: a run again for the same day, or for an earlier one, posts
+        nothing."""
+        session = ctx.session
+        rows = (await session.execute(select(LedgerDeferral).where(
+            LedgerDeferral.recognized != LedgerDeferral.amount, LedgerDeferral.start_date < through,
+            func.coalesce(LedgerDeferral.recognized_through, LedgerDeferral.start_date) < through)
+            .order_by(LedgerDeferral.line_id).with_for_update(skip_locked=True))).scalars().all()
+        report: dict[str, Any] = {"lines": 0, "recognized": defaultdict(Decimal)}
+        for row in rows:
+            target = ledger.recognized_by(Decimal(row.amount), row.start_date, row.end_date, through, row.currency)
+            delta = target - Decimal(row.recognized)
+            if delta and await ledger.post(
+                    session, source_type="Deferral", source_id=row.line_id, event=f"recognized:{through.isoformat()}",
+                    currency=row.currency, description=f"revenue of bill {row.bill_id} line {row.line_id} recognized "
+                                                       f"through {through - timedelta(days=1)}",
+                    postings=[ledger.Posting(ledger.DEFERRED, delta), ledger.Posting(row.revenue_account, -delta)],
+                    on=through - timedelta(days=1)):
+                row.recognized = target
+                report["lines"] += 1
+                report["recognized"][row.currency] += delta
+            row.recognized_through = through
+        await session.flush()
+        report["recognized"] = dict(report["recognized"])
+        return report
+
+    async def recognize_revenue_of(self, tenants: Sequence[str], through: date) -> int:
+        """``recognize_revenue`` for each tenant, each in its own transaction; returns the lines recognized."""
+        done = 0
+        for tenant in tenants:
+            async with self.db.transaction(tenant) as session:
+                done += (await self.recognize_revenue(system_context(tenant, session, self.base_url), through))["lines"]
+        return done
+
+    async def recognize_prepaid_usage(self, tenants: Sequence[str], day: date) -> int:
+        """``post_prepaid_usage`` of ``day`` for each tenant, each in its own transaction; returns the entries
+        posted now (none when run again)."""
+        posted = 0
+        for tenant in tenants:
+            async with self.db.transaction(tenant) as session:
+                posted += len(await self.post_prepaid_usage(system_context(tenant, session, self.base_url), day))
+        return posted
 
     async def _method_doc(self, ctx: Context, method_id: str) -> dict[str, Any]:
         row = await ctx.session.get(PaymentMethod, method_id)
@@ -480,7 +683,7 @@ class PaymentService:
         await session.flush()
 
     async def _move(self, ctx: Context, payment_id: str, new: str, source: str, reason: str | None = None, *,
-                    reference: str | None = None) -> dict[str, Any]:
+                    reference: str | None = None, dispute: dict[str, Any] | None = None) -> dict[str, Any]:
         """Move a payment forward (locked row); a stale or repeated move changes nothing. A payment that
         succeeds is allocated and posted in the same transaction."""
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
@@ -488,11 +691,15 @@ class PaymentService:
         if row is None:
             raise NotFound(f"Payment '{payment_id}' not found", code="NOT_FOUND")
         old = row.state
-        if new == old or new not in TRANSITIONS.get(old, frozenset()):
+        allowed = DISPUTE_TRANSITIONS if source == "dispute" else TRANSITIONS
+        if new == old or new not in allowed.get(old, frozenset()):
             return await self.payments.get(ctx, payment_id)
         now = format_datetime(utcnow())
         allocation: list[dict[str, Any]] | None = None
-        if new == "succeeded":
+        topup = (row.body or {}).get("prepaidTopUp")
+        if new == "succeeded" and old != "chargeback" and topup:
+            await self._credit_topup(ctx, row, str(topup["id"]))
+        elif new == "succeeded" and old != "chargeback":
             body = row.body or {}
             allocation = await self.allocate(ctx, row.billing_account_id, row.id, row.amount,
                                              [str(i["item"]["id"]) for i in body.get("paymentItem") or []])
@@ -500,7 +707,8 @@ class PaymentService:
             await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="paymentSucceeded",
                               currency=row.currency, description=f"payment {row.id} by {kind}",
                               postings=ledger.receipt_postings(row.amount, "card" if kind == "tokenizedCard"
-                                                               else kind))
+                                                               else kind),
+                              on=await self.local_day(ctx, row.billing_account_id))
 
         def apply(doc: dict[str, Any]) -> None:
             doc["status"] = new
@@ -513,6 +721,8 @@ class PaymentService:
                 doc.pop("statusReason", None)
             if allocation is not None:
                 doc["allocation"] = allocation
+            if dispute is not None:
+                _put_dispute(doc, dispute)
 
         rendered = await self.payments.change(ctx, payment_id, apply, action=new)
         await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(state=new))
@@ -525,6 +735,8 @@ class PaymentService:
         does not)."""
         payload = self.gateway.verify(body, signature)
         data = payload.get("data") or {}
+        if isinstance(data.get("dispute"), dict):
+            return await self._dispute_webhook(payload)
         tenant = (data.get("metadata") or {}).get("tenant")
         payment_id = data.get("idempotencyKey")
         status = data.get("status")
@@ -547,6 +759,156 @@ class PaymentService:
             after = await session.scalar(select(Payment.state).where(Payment.id == payment_id)
                                          .execution_options(populate_existing=True))
             return bool(after != before)
+
+    # --- disputes (chargebacks) ----------------------------------------------------------------------------
+    async def _dispute_webhook(self, payload: dict[str, Any]) -> bool:
+        """A gateway's dispute event (opened, closed won or lost): the payment is found by the gateway's reference
+        among every tenant's (one query in the system scope), the event applied once in its tenant."""
+        data = payload["data"]
+        d = data["dispute"]
+        reference = str(data.get("reference") or "")
+        try:
+            amount = to_decimal(d.get("amount"))
+            fee = to_decimal(d.get("fee") or 0)
+        except ValueError as exc:
+            raise InvalidPayment(f"the dispute's amount or fee is not a number: {exc}") from exc
+        status = str(d.get("status") or "")
+        if not d.get("id") or not reference or status not in ("open", "won", "lost") or amount <= 0 or fee < 0:
+            raise InvalidPayment("the dispute names no id, charge, status (open, won, lost) or positive amount")
+        async with self.db.transaction(None, system=True) as session:
+            found = (await session.execute(select(Payment.tenant_id, Payment.id).where(
+                Payment.gateway == self.gateway.name, Payment.gateway_ref == reference))).first()
+        if found is None:
+            log.warning("dispute %s names charge %s that no payment made; ignored", d.get("id"), reference)
+            return False
+        tenant, payment_id = str(found[0]), str(found[1])
+        async with self.db.transaction(tenant) as session:
+            fresh = (await session.execute(pg_insert(WebhookEvent).values(
+                gateway=self.gateway.name, event_id=str(payload.get("id"))).on_conflict_do_nothing()
+                .returning(WebhookEvent.event_id))).scalar()
+            if fresh is None:
+                return False
+            ctx = system_context(tenant, session, self.base_url, "gateway")
+            return await self.dispute(ctx, payment_id, dispute_id=str(d["id"]), amount=amount, fee=fee,
+                                      reason=str(d.get("reason") or "") or None, status=status)
+
+    async def dispute(self, ctx: Context, payment_id: str, *, dispute_id: str, amount: Decimal, fee: Decimal,
+                      reason: str | None, status: str) -> bool:
+        """Apply a dispute of a succeeded payment. Opened: the payment becomes ``chargeback``, what it settled is
+        taken back (its credit first, then its bills, newest first: they are open again) and the ledger posts the
+        chargeback and the gateway's fee. Won: the money is the payment's again (it settles the bills it had
+        settled, then the oldest open ones) and the reversal is reversed in the ledger; lost: recorded. Each step
+        once: a replayed or late event changes nothing more. Returns whether anything changed."""
+        session = ctx.session
+        payment = (await session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
+                                         .execution_options(populate_existing=True))).scalars().one()
+        row = (await session.execute(select(Dispute).where(
+            Dispute.gateway == (payment.gateway or ""), Dispute.dispute_id == dispute_id).with_for_update())
+            ).scalars().first()
+        kind = (payment.body or {}).get("paymentMethod", {}).get("@referredType", "")
+        cash_kind = "card" if kind == "tokenizedCard" else kind
+        changed = False
+        if row is None:
+            if payment.state != "succeeded":
+                log.warning("dispute %s of payment %s in state %s: ignored", dispute_id, payment_id, payment.state)
+                return False
+            topup = (await session.execute(select(Topup).where(Topup.payment_id == payment_id))).scalars().first()
+            if topup is not None and self.prepaid is not None:  # the prepaid balance gives the money back
+                bills: list[str] = []
+                taken = min(amount, payment.amount)
+                await self.prepaid.take_back(ctx, topup.charging_account_id,
+                                             int(taken.scaleb(MINOR_UNITS.get(payment.currency, 2))),
+                                             reason=f"chargeback {dispute_id} of payment {payment_id}")
+                postings = ledger.topup_chargeback_postings(taken, fee, cash_kind)
+            else:
+                taken, bills = await self._take_back(ctx, payment, min(amount, payment.amount))
+                postings = ledger.chargeback_postings(taken, fee, cash_kind)
+            row = Dispute(gateway=payment.gateway or "", dispute_id=dispute_id, payment_id=payment_id, amount=taken,
+                          fee=fee, currency=payment.currency, reason=reason, status="open")
+            session.add(row)
+            await session.flush()
+            await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="chargeback",
+                              currency=payment.currency, description=f"chargeback {dispute_id} of payment {payment_id}",
+                              postings=postings,
+                              on=await self.local_day(ctx, payment.billing_account_id))
+            await self._move(ctx, payment_id, "chargeback", "dispute", f"dispute {dispute_id}: {reason or 'opened'}",
+                             dispute=_dispute_doc(row, bills))
+            changed = True
+        if status in ("won", "lost") and row.status == "open":
+            row.status = status
+            row.closed_at = utcnow()
+            await session.flush()
+            topup = (await session.execute(select(Topup).where(Topup.payment_id == payment_id))).scalars().first()
+            if status == "won" and topup is not None and self.prepaid is not None:
+                await self.prepaid.topup(ctx, topup.charging_account_id,
+                                         int(Decimal(row.amount).scaleb(MINOR_UNITS.get(payment.currency, 2))),
+                                         reason=f"dispute {dispute_id} of payment {payment_id} won")
+                await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="disputeWon",
+                                  currency=payment.currency, description=f"dispute {dispute_id} won",
+                                  postings=ledger.topup_postings(row.amount, cash_kind),
+                                  on=await self.local_day(ctx, payment.billing_account_id))
+                await self._move(ctx, payment_id, "succeeded", "dispute", f"dispute {dispute_id} won",
+                                 dispute=_dispute_doc(row, []))
+            elif status == "won":
+                named = [str(b) for b, in (await session.execute(
+                    select(Allocation.bill_id).where(Allocation.payment_id == payment_id,
+                                                     Allocation.source == "chargeback", Allocation.bill_id.is_not(None))
+                    .group_by(Allocation.bill_id).order_by(func.min(Allocation.id)))).all()]
+                await self.allocate(ctx, payment.billing_account_id, payment_id, row.amount, named,
+                                    source="disputeWon")
+                await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="disputeWon",
+                                  currency=payment.currency, description=f"dispute {dispute_id} won",
+                                  postings=ledger.receipt_postings(row.amount, cash_kind),
+                                  on=await self.local_day(ctx, payment.billing_account_id))
+                await self._move(ctx, payment_id, "succeeded", "dispute", f"dispute {dispute_id} won",
+                                 dispute=_dispute_doc(row, named))
+            else:
+                def lost(doc: dict[str, Any]) -> None:
+                    _put_dispute(doc, _dispute_doc(row, None))
+
+                await self.payments.change(ctx, payment_id, lost, action="disputeLost")
+            changed = True
+        return changed
+
+    async def _take_back(self, ctx: Context, payment: Payment, amount: Decimal) -> tuple[Decimal, list[str]]:
+        """Take ``amount`` back from what ``payment`` settled: its credit first, then its bills (newest first),
+        whose state follows. Returns what was taken (less when refunds took part of it) and the bills reopened."""
+        session = ctx.session
+        account_id = payment.billing_account_id
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                              {"k": _lock_key(ctx.principal.tenant_id, account_id)})
+        credit = Decimal(await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.payment_id == payment.id, Allocation.bill_id.is_(None))) or 0)
+        credit -= (await _reserved(session, account_id)).get(payment.id, Decimal(0))
+        left = amount
+        take = min(max(credit, Decimal(0)), left)
+        if take > 0:
+            session.add(Allocation(payment_id=payment.id, billing_account_id=account_id, bill_id=None, amount=-take,
+                                   source="chargeback"))
+            left -= take
+        reopened: list[str] = []
+        settled = (await session.execute(
+            select(Allocation.bill_id, func.sum(Allocation.amount)).where(
+                Allocation.payment_id == payment.id, Allocation.bill_id.is_not(None))
+            .group_by(Allocation.bill_id).having(func.sum(Allocation.amount) > 0)
+            .order_by(func.max(Allocation.id).desc()))).all()
+        for bill_id, paid in settled:
+            if left <= 0:
+                break
+            take = min(Decimal(paid), left)
+            session.add(Allocation(payment_id=payment.id, billing_account_id=account_id, bill_id=bill_id,
+                                   amount=-take, source="chargeback"))
+            left -= take
+            reopened.append(str(bill_id))
+        await session.flush()
+        for bill_id in reopened:
+            receivable = await session.get(Receivable, (ctx.principal.tenant_id, bill_id))
+            total = Decimal(await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+                Allocation.bill_id == bill_id)) or 0)
+            state = "settled" if receivable is not None and total >= receivable.amount else \
+                "partiallyPaid" if total > 0 else "sent"
+            await self.bills.record_payment_state(ctx, bill_id, state)
+        return amount - left, reopened
 
     # --- the janitor ----------------------------------------------------------------------------------------
     async def janitor(self, tenant: str | None, older_than: timedelta = timedelta(minutes=2)) -> dict[str, int]:
@@ -587,6 +949,56 @@ class PaymentService:
                     report["resolved"] += 1
         return report
 
+    # --- business dates -----------------------------------------------------------------------------------------
+    async def zone(self, ctx: Context, account_id: str) -> ZoneInfo:
+        """The billing account's time zone (its bill cycle's ``timeZone``; UTC when it has none), once per
+        transaction."""
+        cache: dict[str, ZoneInfo] = ctx.session.info.setdefault("payments.zones", {})
+        if account_id not in cache:
+            try:
+                account = await self.accounts.get_billing_account(ctx, account_id)
+            except DomainError as exc:
+                if exc.status != 404:
+                    raise
+                account = {}
+            try:
+                cache[account_id] = ZoneInfo((account.get("billCycle") or {}).get("timeZone") or "UTC")
+            except (KeyError, ValueError):
+                cache[account_id] = ZoneInfo("UTC")
+        return cache[account_id]
+
+    async def local_day(self, ctx: Context, account_id: str, at: datetime | None = None) -> date:
+        """The business date of ``at`` (now by default) for the account: its local date in the account's zone.
+        Every ledger posting of a document of the account is dated so (a bill on its bill date as billing states
+        it, a receipt on the day it was received there)."""
+        return (at or utcnow()).astimezone(await self.zone(ctx, account_id)).date()
+
+    async def account_segment(self, ctx: Context, account_id: str) -> str:
+        """The segment (TMF629 characteristic ``segment``) of the customer a billing account belongs to (its
+        related party of type Customer); ``unknown`` when there is none. Once per account and transaction."""
+        cache: dict[str, str] = ctx.session.info.setdefault("payments.segments", {})
+        if account_id not in cache:
+            segment = None
+            try:
+                account = await self.accounts.get_billing_account(ctx, account_id)
+            except DomainError as exc:
+                if exc.status != 404:
+                    raise
+                account = {}
+            customer_id = next((p.get("id") for p in account.get("relatedParty") or []
+                                if p.get("@referredType") == "Customer"), None)
+            if customer_id and self.customers is not None:
+                customer = await self.customers.find_customer(ctx, str(customer_id)) or {}
+                segment = next((c.get("value") for c in customer.get("characteristic") or []
+                                if c.get("name") == "segment"), None)
+            cache[account_id] = str(segment or "unknown")
+        return cache[account_id]
+
+    async def settlements(self, tenant: str, start: date, end: date) -> list[Settlement]:
+        """The gateway's settlements of ``[start, end]`` for ``tenant`` (a network call: outside transactions)."""
+        lo, hi = reports_window(start, end)
+        return [s for s in await self.gateway.settlements(lo, hi) if s.metadata.get("tenant") == tenant]
+
     # --- allocation ---------------------------------------------------------------------------------------------
     async def receivable(self, ctx: Context, bill_id: str) -> Receivable:
         """The bill as payments see it; read from billing when its finalization was not heard of yet."""
@@ -608,21 +1020,67 @@ class PaymentService:
         """Record an issued bill as receivable (once) and post its finalization to the ledger (once)."""
         amount = to_decimal((bill.get("taxIncludedAmount") or {}).get("value", 0))
         currency = (bill.get("taxIncludedAmount") or {}).get("unit") or "EUR"
-        bill_date = _parse_instant(bill.get("billDate") or format_datetime(utcnow()), "billDate").date()
-        due = _parse_instant(bill["paymentDueDate"], "paymentDueDate").date() if bill.get("paymentDueDate") \
-            else bill_date
+        account_id = bill["billingAccount"]["id"]
+        # billing states the bill date as the instant of local midnight: its business date is the local date
+        bill_date = await self.local_day(ctx, account_id, _parse_instant(bill.get("billDate")
+                                                                         or format_datetime(utcnow()), "billDate"))
+        due = await self.local_day(ctx, account_id, _parse_instant(bill["paymentDueDate"], "paymentDueDate")) \
+            if bill.get("paymentDueDate") else bill_date
         inserted = (await ctx.session.execute(pg_insert(Receivable).values(
             bill_id=bill["id"], billing_account_id=bill["billingAccount"]["id"], number=bill.get("billNo"),
             bill_date=bill_date, due_date=due, currency=currency, amount=amount).on_conflict_do_nothing()
             .returning(Receivable.bill_id))).scalar()
+        postings, deferred = await self.bill_postings(ctx, bill, amount, bill_date)
+        posted = await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"],
+                                   event="billFinalized", currency=currency,
+                                   description=f"bill {bill.get('billNo') or bill['id']}",
+                                   postings=postings, on=bill_date)
+        if posted:
+            await self._record_revenue(ctx, bill, currency, bill_date, amount)
+        if posted and deferred:
+            await ctx.session.execute(pg_insert(LedgerDeferral).values([
+                {"line_id": d.line_id, "bill_id": bill["id"], "currency": currency, "amount": d.amount,
+                 "start_date": d.start, "end_date": d.end, "revenue_account": d.account} for d in deferred])
+                .on_conflict_do_nothing())
+        return inserted is not None
+
+    async def _record_revenue(self, ctx: Context, bill: dict[str, Any], currency: str, bill_date: date,
+                              amount: Decimal) -> None:
+        """The bill's revenue per line (product, tax rate) for the revenue report; a bill whose lines are unknown
+        is one row per tax rate."""
+        rows: list[dict[str, Any]] = []
+        for line in await self._bill_lines(ctx, bill["id"]):
+            net = (line.get("taxExcludedAmount") or {}).get("value")
+            if net is None:
+                continue
+            taxes = line.get("appliedTax") or []
+            product = line.get("product") or {}
+            rows.append({"product_id": product.get("id"), "product_name": (product.get("name") or line.get("name")),
+                         "tax_rate": str(taxes[0].get("taxRate")) if taxes else "0", "net": to_decimal(net),
+                         "tax": sum((to_decimal((t.get("taxAmount") or {}).get("value", 0)) for t in taxes),
+                                    Decimal(0))})
+        if not rows:
+            items = bill.get("taxItem") or []
+            tax = sum((to_decimal((t.get("taxAmount") or {}).get("value", 0)) for t in items), Decimal(0))
+            rate = str(items[0].get("taxRate")) if len(items) == 1 else None
+            rows.append({"product_id": None, "product_name": None, "tax_rate": rate, "net": amount - tax,
+                         "tax": tax})
+        await ctx.session.execute(pg_insert(LedgerRevenue).values([
+            {**r, "product_name": (r["product_name"] or None) and str(r["product_name"])[:200], "bill_id": bill["id"],
+             "seq": i, "period": bill_date, "currency": currency} for i, r in enumerate(rows)])
+            .on_conflict_do_nothing())
+
+    async def bill_postings(self, ctx: Context, bill: dict[str, Any], amount: Decimal, bill_date: date,
+                            ) -> tuple[list[ledger.Posting], list[ledger.Deferred]]:
+        """The ledger postings of an issued bill (and the lines it defers), from billing's document and lines."""
         taxes: dict[str, Decimal] = {}
         for item in bill.get("taxItem") or []:
             rate = str(item.get("taxRate"))
             taxes[rate] = taxes.get(rate, Decimal(0)) + to_decimal((item.get("taxAmount") or {}).get("value", 0))
-        await ledger.post(ctx.session, source_type="CustomerBill", source_id=bill["id"], event="billFinalized",
-                          currency=currency, description=f"bill {bill.get('billNo') or bill['id']}",
-                          postings=ledger.bill_postings(amount, taxes), on=bill_date)
-        return inserted is not None
+        lines = await self._bill_lines(ctx, bill["id"])
+        tz = await self.zone(ctx, bill["billingAccount"]["id"])
+        revenue, deferred = ledger.split_lines(lines, bill_date, other=self.other_revenue, tz=tz)
+        return ledger.bill_postings(amount, taxes, revenue), deferred
 
     async def bill_issued(self, ctx: Context, bill: dict[str, Any]) -> None:
         """Billing issued a bill: remember it, post it, and let the account's credit settle it."""
@@ -641,7 +1099,7 @@ class PaymentService:
             await self.allocate(ctx, account_id, None, Decimal(0), named)
 
     async def allocate(self, ctx: Context, account_id: str, payment_id: str | None, amount: Decimal,
-                       named: Sequence[str]) -> list[dict[str, Any]]:
+                       named: Sequence[str], *, source: str = "payment") -> list[dict[str, Any]]:
         """Credit the account with ``amount`` received by ``payment_id`` (if any), then let the account's credit
         settle the named bills, then the oldest open ones. Returns what the payment settled."""
         session = ctx.session
@@ -649,13 +1107,15 @@ class PaymentService:
                               {"k": _lock_key(ctx.principal.tenant_id, account_id)})
         if payment_id is not None and amount:
             session.add(Allocation(payment_id=payment_id, billing_account_id=account_id, bill_id=None,
-                                   amount=amount, source="payment"))
+                                   amount=amount, source=source))
             await session.flush()
-        credits = [(p, Decimal(a)) for p, a in (await session.execute(
+        reserved = await _reserved(session, account_id)  # held by refunds in flight
+        credits = [(p, Decimal(a) - reserved.get(p, Decimal(0))) for p, a in (await session.execute(
             select(Allocation.payment_id, func.sum(Allocation.amount)).where(
                 Allocation.billing_account_id == account_id, Allocation.bill_id.is_(None))
             .group_by(Allocation.payment_id).having(func.sum(Allocation.amount) > 0)
             .order_by(func.min(Allocation.id)))).all()]
+        credits = [c for c in credits if c[1] > 0]
         # this payment's credit first for the bills it names
         credits.sort(key=lambda c: c[0] != payment_id)
         if not credits:
@@ -697,9 +1157,15 @@ class PaymentService:
     async def refund(self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None,
                      *, base_url: str | None = None) -> Outcome:
         """Refund part of a succeeded payment, up to what of it is still the account's credit (a settled bill is
-        corrected by a credit note first). Through the gateway when the payment went through it."""
+        corrected by a credit note first). Through the gateway when the payment went through it, in two phases like
+        a payment: the refund is recorded ``pending`` and committed (its amount reserved: concurrent refunds never
+        exceed the credit), the gateway is called outside any transaction with our refund id as its idempotency
+        key, and its answer is recorded in a second transaction (allocation and ledger once, on success). A refund
+        whose answer was lost stays ``pending``/``unknown``: the same request again (same ``Idempotency-Key``) or the
+        janitor asks the gateway about it."""
         base = (base_url or self.base_url).rstrip("/")
         tenant = principal.tenant_id
+        replayed = False
         try:
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
@@ -709,18 +1175,36 @@ class PaymentService:
                 # after a lost answer (504: the gateway may have refunded) cannot refund a second time
                 refund_id = (str(uuid.uuid5(_REFUND_IDS, f"{tenant}\n{idempotency_key}"))
                              if idempotency_key is not None else str(uuid.uuid4()))
-                out = await self._refund(ctx, body, refund_id)
+                out, call = await self._open_refund(ctx, body, refund_id)
                 if idempotency_key is not None:
                     await session.execute(update(IdempotencyKey).where(
                         IdempotencyKey.scope == "refund", IdempotencyKey.key == idempotency_key).values(
                         resource_id=out["id"]))
-                return Outcome(out)
+                if call is None:
+                    return Outcome(out)
         except _Replay as replay:
+            replayed = True
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
-                return Outcome(await self.refunds.get(ctx, replay.resource_id), replayed=True)
+                call = await self._refund_call(session, replay.resource_id)
+                if call is None:  # resolved: the first request's answer
+                    return Outcome(await self.refunds.get(ctx, replay.resource_id), replayed=True)
+        result = await self._refund_at_gateway(call)
+        async with self.db.transaction(tenant) as session:
+            ctx = Context(principal=principal, session=session, base_url=base)
+            out = await self._record_refund(ctx, call.refund_id, result, "gateway")
+        if result is None:
+            raise DomainError(f"the gateway did not answer: refund '{call.refund_id}' is pending and will be resolved "
+                              "by asking the gateway; send the same request with the same Idempotency-Key again to "
+                              "learn its outcome", code="GATEWAY_TIMEOUT", status=504)
+        return Outcome(out, replayed=replayed)
 
-    async def _refund(self, ctx: Context, body: dict[str, Any], refund_id: str) -> dict[str, Any]:
+    async def _open_refund(self, ctx: Context, body: dict[str, Any], refund_id: str,
+                           ) -> tuple[dict[str, Any], RefundCall | None]:
+        """Transaction 1 of a refund: check it, reserve its amount, record it (``pending`` when the gateway is to be
+        called — returned as the call to make —, ``succeeded`` for a receipt refunded at once)."""
+        if body.get("creditNote") is not None:
+            return await self._open_credit_note_refund(ctx, body, refund_id), None
         payment_id = (body.get("payment") or {}).get("id")
         if not payment_id:
             raise InvalidPayment("'payment.id' is mandatory: the payment refunded")
@@ -740,20 +1224,14 @@ class PaymentService:
                                   {"k": _lock_key(ctx.principal.tenant_id, payment.billing_account_id)})
         credit = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
             Allocation.payment_id == payment_id, Allocation.bill_id.is_(None))) or 0)
-        if amount > credit:
-            raise RefundRefused(f"payment '{payment_id}' has {credit} {currency} not allocated to bills: a refund "
-                                f"of {amount} needs a credit note on the bills it settled first")
-        result: GatewayResult | None = None
-        if payment.gateway is not None:
-            if not payment.gateway_ref:
-                raise RefundRefused(f"payment '{payment_id}' has no gateway reference yet")
-            try:
-                result = await self.gateway.refund(idempotency_key=refund_id, reference=payment.gateway_ref,
-                                                   amount=amount, currency=currency)
-            except GatewayTimeout as exc:
-                raise DomainError("the gateway did not answer: nothing was refunded here; send the same request "
-                                  "with the same Idempotency-Key again", code="GATEWAY_TIMEOUT", status=504) from exc
-        state = result.status if result else "succeeded"
+        reserved = (await _reserved(ctx.session, payment.billing_account_id)).get(payment_id, Decimal(0))
+        if amount > credit - reserved:
+            held = f" ({reserved} held by refunds in flight)" if reserved else ""
+            raise RefundRefused(f"payment '{payment_id}' has {credit - reserved} {currency} not allocated to bills"
+                                f"{held}: a refund of {amount} needs a credit note on the bills it settled first")
+        if payment.gateway is not None and not payment.gateway_ref:
+            raise RefundRefused(f"payment '{payment_id}' has no gateway reference yet")
+        state = "pending" if payment.gateway is not None else "succeeded"
         now = format_datetime(utcnow())
         doc: dict[str, Any] = {
             **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel",
@@ -764,22 +1242,266 @@ class PaymentService:
             "paymentMethod": {"id": payment.method_id},
             "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
             "refundDate": now, "status": state, "statusDate": now}
-        if result is not None:
-            doc["authorizationCode"] = result.reference
         rendered = await self.refunds.record(ctx, doc, columns={
             "payment_id": payment_id, "billing_account_id": payment.billing_account_id, "state": state,
-            "amount": amount, "currency": currency, "gateway_ref": result.reference if result else None})
+            "amount": amount, "currency": currency, "gateway_ref": None})
         if state == "succeeded":
-            ctx.session.add(Allocation(payment_id=payment_id, billing_account_id=payment.billing_account_id,
-                                       bill_id=None, amount=-amount, source="refund"))
-            await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(
-                refunded=Payment.refunded + amount))
-            kind = (await ctx.session.get(PaymentMethod, payment.method_id))
-            await ledger.post(ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded",
-                              currency=currency, description=f"refund {refund_id} of payment {payment_id}",
-                              postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
-                                  amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")])
+            await self._refund_succeeded(ctx, refund_id)
+            return rendered, None
+        return rendered, RefundCall(refund_id, str(payment.gateway_ref), amount, currency)
+
+    async def _open_credit_note_refund(self, ctx: Context, body: dict[str, Any], refund_id: str,
+                                       ) -> dict[str, Any]:
+        """A refund drawing on a credit note: it pays out (by the method named: a transfer, cash — no gateway
+        charge to refund) what of the credit note is still account credit, never more, once; recorded
+        ``succeeded`` at once, the credit note's credit drawn and receivable / cash posted
+        (``_refund_succeeded``). The account's allocation lock serializes it with allocations and other
+        refunds."""
+        ref = body.get("creditNote")
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str) or not ref["id"]:
+            raise InvalidPayment("'creditNote.id' is mandatory: the credit note whose credit is paid out")
+        if body.get("payment") is not None:
+            raise InvalidPayment("a refund draws on a payment ('payment') or a credit note ('creditNote'), not both")
+        note_id = ref["id"]
+        amount, currency = _amount(body.get("totalAmount"), "totalAmount")
+        if amount <= 0:
+            raise InvalidPayment("'totalAmount.value' must be positive")
+        note = await ctx.session.get(Receivable, (ctx.principal.tenant_id, note_id))
+        if note is None:  # not heard of yet: what the bill-issued reaction does, now (once either way)
+            try:
+                bill = await self.bills.get_bill(ctx, note_id)
+            except NotFound as exc:
+                raise InvalidPayment(f"'creditNote.id': credit note '{note_id}' does not exist") from exc
+            if bill.get("category") != "creditNote" or bill.get("state") not in ISSUED:
+                raise InvalidPayment(f"'creditNote.id': '{note_id}' is not an issued credit note")
+            await self.bill_issued(ctx, bill)
+            note = await ctx.session.get(Receivable, (ctx.principal.tenant_id, note_id))
+        if note is None or note.amount >= 0:
+            raise InvalidPayment(f"'creditNote.id': '{note_id}' is not a credit note")
+        account_id = note.billing_account_id
+        named = (body.get("account") or {}).get("id")
+        if named and named != account_id:
+            raise InvalidPayment(f"credit note '{note_id}' credits billing account '{account_id}', not '{named}'")
+        if currency != note.currency:
+            raise InvalidPayment(f"'totalAmount.unit' {currency} is not the credit note's currency {note.currency}")
+        method_id = (body.get("paymentMethod") or {}).get("id")
+        if not method_id:
+            raise InvalidPayment("'paymentMethod.id' is mandatory: how the money is paid out")
+        method = await usable_method(ctx, str(method_id), account_id)
+        if method.kind in ("tokenizedCard", "card"):
+            raise InvalidPayment("a credit note is paid out by transfer, cash or voucher, not to a card (a card "
+                                 "refund draws on the card's payment)")
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _lock_key(ctx.principal.tenant_id, account_id)})
+        source = f"{CREDIT_NOTE}{note_id}"
+        credit = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.payment_id == source, Allocation.bill_id.is_(None))) or 0)
+        if amount > credit:
+            raise RefundRefused(f"credit note '{note_id}' has {credit} {currency} left as account credit: "
+                                f"{amount} cannot be paid out")
+        now = format_datetime(utcnow())
+        doc: dict[str, Any] = {
+            **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel",
+                                                     "requestor")},
+            "id": refund_id, "@type": REFUND_TYPE, "@baseType": "Refund",
+            "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{REFUND_TYPE}.json",
+            "account": {"id": account_id, "@referredType": "BillingAccount"},
+            "creditNote": {"id": note_id, "href": f"{ctx.base_url}/tmf-api/customerBillManagement/v4/customerBill/"
+                                                  f"{note_id}", "@referredType": "CustomerBill"},
+            "paymentMethod": {"id": str(method_id)},
+            "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
+            "refundDate": now, "status": "succeeded", "statusDate": now}
+        rendered = await self.refunds.record(ctx, doc, columns={
+            "payment_id": source, "billing_account_id": account_id, "state": "succeeded", "amount": amount,
+            "currency": currency, "gateway_ref": None})
+        await self._refund_succeeded(ctx, refund_id)
         return rendered
+
+    async def _refund_call(self, session: AsyncSession, refund_id: str) -> RefundCall | None:
+        """The gateway call of a refund still pending or unknown (None when it is resolved)."""
+        row = (await session.execute(select(Refund.state, Refund.amount, Refund.currency, Payment.gateway_ref)
+                                     .join(Payment, Payment.id == Refund.payment_id)
+                                     .where(Refund.id == refund_id))).first()
+        if row is None or row[0] not in REFUND_OPEN:
+            return None
+        return RefundCall(refund_id, str(row[3]), Decimal(row[1]), str(row[2]))
+
+    async def _refund_at_gateway(self, call: RefundCall, *, ask_first: bool = False) -> GatewayResult | None:
+        """The gateway's answer about a refund (our refund id its idempotency key); None: no answer in time."""
+        try:
+            if ask_first:
+                found = await self.gateway.lookup_refund(call.refund_id, call.reference)
+                if found is not None:
+                    return found
+            return await self.gateway.refund(idempotency_key=call.refund_id, reference=call.reference,
+                                             amount=call.amount, currency=call.currency)
+        except GatewayTimeout:
+            return None
+
+    async def _record_refund(self, ctx: Context, refund_id: str, result: GatewayResult | None, source: str,
+                             ) -> dict[str, Any]:
+        """Transaction 2 of a refund: the gateway's answer (locked row; a refund already resolved changes
+        nothing). Success allocates and posts, once."""
+        row = (await ctx.session.execute(select(Refund).where(Refund.id == refund_id).with_for_update()
+                                         .execution_options(populate_existing=True))).scalars().first()
+        if row is None:
+            raise NotFound(f"Refund '{refund_id}' not found", code="NOT_FOUND")
+        if row.state not in REFUND_OPEN:
+            return await self.refunds.get(ctx, refund_id)
+        new = "unknown" if result is None else "succeeded" if result.status == "succeeded" else \
+            "pending" if result.status == "pending" else "failed"
+        if new == row.state:
+            await ctx.session.execute(update(Refund).where(Refund.id == refund_id).values(last_update=utcnow()))
+            return await self.refunds.get(ctx, refund_id)
+        now = format_datetime(utcnow())
+
+        def apply(doc: dict[str, Any]) -> None:
+            doc["status"] = new
+            doc["statusDate"] = now
+            if result is not None and result.reference:
+                doc["authorizationCode"] = result.reference
+
+        rendered = await self.refunds.change(ctx, refund_id, apply, action=new)
+        await ctx.session.execute(update(Refund).where(Refund.id == refund_id).values(
+            state=new, gateway_ref=result.reference if result is not None and result.reference else None,
+            last_update=utcnow()))
+        log.info("refund %s %s -> %s (%s)", refund_id, row.state, new, source)
+        if new == "succeeded":
+            await self._refund_succeeded(ctx, refund_id)
+        return rendered
+
+    async def _refund_succeeded(self, ctx: Context, refund_id: str) -> None:
+        """A refund succeeded: the payment's credit drawn and the ledger posted, once per refund."""
+        row = (await ctx.session.execute(select(Refund).where(Refund.id == refund_id))).scalars().one()
+        # locks in the order every writer takes them: the payment's row, then the account's allocation lock
+        method = await ctx.session.scalar(select(Payment.method_id).where(Payment.id == row.payment_id)
+                                          .with_for_update())
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                  {"k": _lock_key(ctx.principal.tenant_id, row.billing_account_id)})
+        kind = await ctx.session.get(PaymentMethod, method) if method else None
+        posted = await ledger.post(
+            ctx.session, source_type="Refund", source_id=refund_id, event="refundSucceeded", currency=row.currency,
+            description=f"refund {refund_id} of {'' if row.payment_id.startswith(CREDIT_NOTE) else 'payment '}"
+                        f"{row.payment_id}",
+            postings=[ledger.Posting(p.account, -p.amount) for p in ledger.receipt_postings(
+                row.amount, "card" if kind is not None and kind.kind == "tokenizedCard" else "")],
+            on=await self.local_day(ctx, row.billing_account_id))
+        if not posted:
+            return
+        ctx.session.add(Allocation(payment_id=row.payment_id, billing_account_id=row.billing_account_id,
+                                   bill_id=None, amount=-row.amount, source="refund"))
+        await ctx.session.execute(update(Payment).where(Payment.id == row.payment_id).values(
+            refunded=Payment.refunded + row.amount))
+        await ctx.session.flush()
+
+    async def refund_janitor(self, tenant: str | None, older_than: timedelta = timedelta(minutes=2),
+                             ) -> dict[str, int]:
+        """Resolve the refunds left pending or unknown for longer than ``older_than`` (a crash between the gateway
+        call and its recording, a timeout): ask the gateway about each by our refund id, and send it again with the
+        same key when the gateway never saw it."""
+        report = {"checked": 0, "resolved": 0}
+        cutoff = utcnow() - older_than
+        stmt = (select(Refund.tenant_id, Refund.id, Refund.amount, Refund.currency, Payment.gateway_ref)
+                .join(Payment, (Payment.id == Refund.payment_id) & (Payment.tenant_id == Refund.tenant_id))
+                .where(Refund.state.in_(REFUND_OPEN), Payment.gateway == self.gateway.name,
+                       Refund.last_update <= cutoff).order_by(Refund.last_update).limit(500))
+        async with self.db.transaction(tenant, system=tenant is None) as session:
+            stale = (await session.execute(stmt)).all()
+        for tenant_id, refund_id, amount, currency, reference in stale:
+            report["checked"] += 1
+            result = await self._refund_at_gateway(RefundCall(refund_id, str(reference), Decimal(amount),
+                                                              str(currency)), ask_first=True)
+            async with self.db.transaction(str(tenant_id)) as session:
+                ctx = system_context(str(tenant_id), session, self.base_url, "payments-janitor")
+                out = await self._record_refund(ctx, refund_id, result, "janitor")
+                if out.get("status") not in REFUND_OPEN:
+                    report["resolved"] += 1
+        return report
+
+    # --- write-offs ---------------------------------------------------------------------------------------------
+    async def write_off(self, ctx: Context, *, billing_account_id: str, amount: Decimal, currency: str, reason: str,
+                        reference: str) -> dict[str, Any]:
+        """Write off ``amount`` of what a billing account owes: it settles the account's open bills oldest first,
+        like a payment (they become ``partiallyPaid`` / ``settled``, shown as written off), and the ledger posts
+        bad debt / receivable once. Idempotent per (tenant, ``reference``) — a unique constraint: the same call
+        again returns the first write-off (``replayed: true``); the same reference with other values is refused
+        (422). Refused (409) when the account owes less than ``amount``; nothing is written on a refusal."""
+        if not isinstance(reference, str) or not 1 <= len(reference) <= 100:
+            raise InvalidPayment("'reference' must be 1 to 100 characters")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 300:
+            raise InvalidPayment("'reason' is mandatory (at most 300 characters)")
+        value, unit = _amount({"unit": currency, "value": amount}, "amount")
+        if not billing_account_id:
+            raise InvalidPayment("'billingAccount.id' is mandatory: the account whose debt is written off")
+        session = ctx.session
+        wanted = (billing_account_id, value, unit, reason.strip())
+        existing = await self._write_off_row(session, reference)
+        if existing is not None:
+            return self._write_off_replay(ctx, existing, wanted)
+        try:
+            account = await self.accounts.get_billing_account(ctx, billing_account_id)
+        except NotFound as exc:
+            raise InvalidPayment(f"billing account '{billing_account_id}' does not exist") from exc
+        if account.get("currency") and account["currency"] != unit:
+            raise InvalidPayment(f"'amount.unit' {unit} is not the account's currency {account['currency']}")
+        write_off_id = str(uuid.uuid4())
+        async with session.begin_nested():
+            claimed = (await session.execute(pg_insert(WriteOff).values(
+                reference=reference, id=write_off_id, billing_account_id=billing_account_id, amount=value,
+                currency=unit, reason=reason.strip(), created_by=ctx.principal.subject[:200], settled=[])
+                .on_conflict_do_nothing().returning(WriteOff.id))).scalar()
+        if claimed is None:  # a concurrent call with the same reference committed first (we waited for it)
+            row = await self._write_off_row(session, reference)
+            assert row is not None
+            return self._write_off_replay(ctx, row, wanted)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                              {"k": _lock_key(ctx.principal.tenant_id, billing_account_id)})
+        paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
+                             .correlate(Receivable).scalar_subquery(), 0)
+        owed = Decimal(await session.scalar(select(func.coalesce(func.sum(Receivable.amount - paid), 0)).where(
+            Receivable.billing_account_id == billing_account_id, Receivable.currency == unit,
+            Receivable.amount - paid > 0)) or 0)
+        if value > owed:
+            raise WriteOffRefused(f"billing account '{billing_account_id}' owes {owed} {unit} on open bills: "
+                                  f"{value} cannot be written off")
+        source = f"{WRITE_OFF}{write_off_id}"
+        settled = await self.allocate(ctx, billing_account_id, source, value, [], source="writeOff")
+        lines = [{"bill": s["bill"], "amount": str(s["amount"])} for s in settled]
+        await session.execute(update(WriteOff).where(WriteOff.reference == reference).values(settled=lines))
+        await ledger.post(session, source_type="WriteOff", source_id=write_off_id, event="writtenOff",
+                          currency=unit, description=f"write-off {reference}: {reason.strip()}"[:300],
+                          postings=ledger.write_off_postings(value),
+                          on=await self.local_day(ctx, billing_account_id))
+        row = await self._write_off_row(session, reference)
+        assert row is not None
+        return {**self._write_off_doc(ctx, row), "replayed": False}
+
+    async def _write_off_row(self, session: AsyncSession, reference: str) -> WriteOff | None:
+        return (await session.execute(select(WriteOff).where(WriteOff.reference == reference)
+                                      .execution_options(populate_existing=True))).scalars().first()
+
+    def _write_off_replay(self, ctx: Context, row: WriteOff, wanted: tuple[str, Decimal, str, str],
+                          ) -> dict[str, Any]:
+        if (row.billing_account_id, Decimal(row.amount), row.currency, row.reason) != wanted:
+            raise IdempotencyMismatch(f"write-off reference '{row.reference}' was used for another write-off "
+                                      f"({row.amount} {row.currency} of billing account '{row.billing_account_id}')")
+        return {**self._write_off_doc(ctx, row), "replayed": True}
+
+    @staticmethod
+    def _write_off_doc(ctx: Context, row: WriteOff) -> dict[str, Any]:
+        return {"id": row.id, "reference": row.reference,
+                "href": f"{ctx.base_url}/payments/v1/writeOff/{row.reference}",
+                "billingAccount": {"id": row.billing_account_id, "@referredType": "BillingAccount"},
+                "amount": _money(Decimal(row.amount), row.currency), "reason": row.reason,
+                "settled": [{"bill": s["bill"], "amount": _money(Decimal(s["amount"]), row.currency)}
+                            for s in row.settled or []],
+                "createdBy": row.created_by, "at": format_datetime(row.at) if row.at else None}
+
+    async def get_write_off(self, ctx: Context, reference: str) -> dict[str, Any]:
+        row = await self._write_off_row(ctx.session, reference)
+        if row is None:
+            raise NotFound(f"no write-off with reference '{reference}'", code="NOT_FOUND")
+        return self._write_off_doc(ctx, row)
 
     # --- reading ------------------------------------------------------------------------------------------------
     async def transitions(self, ctx: Context, payment_id: str) -> list[dict[str, Any]]:
@@ -795,7 +1517,11 @@ class PaymentService:
             raise NotFound(f"no issued bill '{bill_id}' is known to payments", code="NOT_FOUND")
         paid = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
             Allocation.bill_id == bill_id)) or 0)
+        written_off = Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
+            Allocation.bill_id == bill_id, Allocation.payment_id.like(f"{WRITE_OFF}%"))) or 0)
         state = "settled" if paid >= row.amount else "partiallyPaid" if paid > 0 else "open"
+        if written_off and paid >= row.amount:
+            state = "writtenOff" if written_off >= row.amount else "settled"
         return {"bill": {"id": bill_id, "billNo": row.number}, "amount": _money(row.amount, row.currency),
                 "paid": _money(paid, row.currency), "remaining": _money(row.amount - paid, row.currency),
-                "state": state}
+                "writtenOff": _money(written_off, row.currency), "state": state}

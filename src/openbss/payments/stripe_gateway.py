@@ -10,13 +10,14 @@ events the payment service applies (``payment_intent.succeeded`` / ``.payment_fa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import stripe
 
 from openbss.payments.errors import BadSignature, InvalidPayment
-from openbss.payments.gateway import GatewayResult, GatewayTimeout
+from openbss.payments.gateway import GatewayResult, GatewayTimeout, Settlement
 from openbss.pricing.money import MINOR_UNITS
 
 STATUS = {"succeeded": "succeeded", "processing": "pending", "requires_action": "pending",
@@ -24,6 +25,10 @@ STATUS = {"succeeded": "succeeded", "processing": "pending", "requires_action": 
           "requires_payment_method": "failed", "canceled": "failed"}
 EVENTS = {"payment_intent.succeeded": "succeeded", "payment_intent.payment_failed": "failed",
           "payment_intent.processing": "pending"}
+
+#: dispute events: created (the amount withdrawn), closed (won: given back; lost)
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.closed")
+DISPUTE_STATUS = {"won": "won", "lost": "lost"}
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
@@ -66,6 +71,44 @@ class StripeGateway:
             raise GatewayTimeout(str(exc)) from exc
         return self._result(intent)
 
+    async def settlements(self, since: datetime, before: datetime) -> list[Settlement]:
+        """The PaymentIntents created in ``[since, before)`` (filtered here: newest first, paging stops past
+        ``since``) that succeeded (their latest charge expanded for what
+        was refunded), with our payment id from their metadata."""
+        out: list[Settlement] = []
+        try:
+            intents: list[Any] = []
+            after: str | None = None
+            lo, hi = int(since.timestamp()), int(before.timestamp())
+            while True:  # pages of 100, newest first (Stripe's order): stop once past ``since``
+                params: Any = {"limit": 100, "expand": ["data.latest_charge"]}
+                if after:
+                    params["starting_after"] = after
+                page = await self.client.v1.payment_intents.list_async(params=params)
+                intents += [i for i in page.data if lo <= int(i.created) < hi]
+                if not page.has_more or not page.data or min(int(i.created) for i in page.data) < lo:
+                    break
+                after = str(page.data[-1].id)
+            for intent in intents:
+                if intent.status != "succeeded":
+                    continue
+                currency = str(intent.currency).upper()
+                charge: Any = getattr(intent, "latest_charge", None)
+                if charge is None or isinstance(charge, str):  # not expanded: the intent's charges (older API)
+                    charges = getattr(intent, "charges", None)
+                    charge = charges.data[-1] if charges is not None and charges.data else None
+                refunded = int(getattr(charge, "amount_refunded", 0) or 0) if charge is not None else 0
+                raw = intent.metadata.to_dict() if intent.metadata is not None else {}
+                metadata = {str(k): str(v) for k, v in raw.items()}
+                received = int(getattr(intent, "amount_received", None) or intent.amount)
+                out.append(Settlement(metadata.get("payment", str(intent.id)), str(intent.id),
+                                      from_minor(received, currency),
+                                      from_minor(refunded, currency), currency,
+                                      datetime.fromtimestamp(int(intent.created), UTC), metadata))
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        return out
+
     async def lookup(self, idempotency_key: str) -> GatewayResult | None:
         try:
             found = await self.client.v1.payment_intents.search_async(
@@ -79,13 +122,29 @@ class StripeGateway:
                      ) -> GatewayResult:
         try:
             refund = await self.client.v1.refunds.create_async(
-                params={"payment_intent": reference, "amount": to_minor(amount, currency)},
+                params={"payment_intent": reference, "amount": to_minor(amount, currency),
+                        "metadata": {"refund": idempotency_key}},
                 options={"idempotency_key": idempotency_key})
         except stripe.InvalidRequestError as exc:
             return GatewayResult("failed", f"refused-{idempotency_key}", exc.code or "refund_refused")
         except stripe.APIConnectionError as exc:
             raise GatewayTimeout(str(exc)) from exc
         return GatewayResult("succeeded" if refund.status in ("succeeded", "pending") else "failed", str(refund.id))
+
+    async def lookup_refund(self, idempotency_key: str, reference: str) -> GatewayResult | None:
+        """The refund of the intent ``reference`` made with our refund id (in its metadata), if Stripe has it."""
+        try:
+            found = await self.client.v1.refunds.list_async(params={"payment_intent": reference, "limit": 100})
+        except stripe.InvalidRequestError:
+            return None
+        except stripe.APIConnectionError as exc:
+            raise GatewayTimeout(str(exc)) from exc
+        for refund in found.data:
+            metadata = getattr(refund, "metadata", None)
+            if metadata is not None and metadata.to_dict().get("refund") == idempotency_key:
+                return GatewayResult("succeeded" if refund.status in ("succeeded", "pending") else "failed",
+                                     str(refund.id))
+        return None
 
     def verify(self, body: bytes, signature: str | None) -> dict[str, Any]:
         if not signature:
@@ -96,6 +155,8 @@ class StripeGateway:
             raise BadSignature(f"the Stripe webhook does not verify: {exc}") from exc
         except ValueError as exc:
             raise InvalidPayment(f"the Stripe webhook is not JSON: {exc}") from exc
+        if event.type in DISPUTE_EVENTS:
+            return self._dispute(event)
         intent = event.data.object
         status = EVENTS.get(event.type)
         raw_metadata = getattr(intent, "metadata", None)
@@ -105,3 +166,17 @@ class StripeGateway:
                 "data": {"reference": getattr(intent, "id", None), "idempotencyKey": metadata.get("payment"),
                          "status": status, "metadata": metadata,
                          "declineCode": getattr(error, "code", None) if error else None}}
+
+    @staticmethod
+    def _dispute(event: Any) -> dict[str, Any]:
+        """A dispute event normalized: the intent disputed (our payment's gateway reference), the amount and the
+        fee Stripe took (from the dispute's balance transactions), and open / won / lost."""
+        d = event.data.object
+        currency = str(getattr(d, "currency", "eur")).upper()
+        fee = sum((int(getattr(t, "fee", 0) or 0) for t in getattr(d, "balance_transactions", None) or []), 0)
+        status = DISPUTE_STATUS.get(str(d.status), "open") if event.type == "charge.dispute.closed" else "open"
+        return {"id": event.id, "type": event.type,
+                "data": {"reference": getattr(d, "payment_intent", None) or getattr(d, "charge", None),
+                         "dispute": {"id": d.id, "amount": str(from_minor(int(d.amount), currency)),
+                                     "fee": str(from_minor(fee, currency)), "currency": currency,
+                                     "reason": getattr(d, "reason", None), "status": status}}}

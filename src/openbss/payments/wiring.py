@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import ClassVar
+
+from sqlalchemy import text
 
 from openbss.payments import events
 from openbss.payments.gateway import Gateway, SandboxGateway
@@ -15,17 +17,25 @@ from openbss.payments.models import Payment, PaymentMethod, Refund
 from openbss.payments.service import (
     BillingAccounts,
     Bills,
+    Customers,
     MethodResourceService,
     MethodRules,
     PaymentService,
+    PrepaidBalances,
 )
 from openbss.payments.stripe_gateway import StripeGateway
-from openbss.platform.db import Database
+from openbss.platform.db import Database, utcnow
 from openbss.platform.events.event import Consumer
 from openbss.platform.tmf.resource import ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+async def active_tenants(db: Database) -> list[str]:
+    async with db.transaction(None) as session:  # the tenant registry has no row-level security
+        rows = (await session.execute(text("SELECT id FROM tenant WHERE status = 'active'"))).scalars().all()
+    return [str(r) for r in rows]
 
 METHOD_SPEC = "TMF670-PaymentMethod-v4.0.0.swagger.json"
 PAYMENT_SPEC = "TMF676-Payment-v4.0.0.swagger.json"
@@ -35,7 +45,8 @@ READ = frozenset({"list", "get"})
 class PaymentStates(ResourceHooks):
     transitions: ClassVar[dict[str, set[str]] | None] = {
         "initiated": {"pending", "succeeded", "failed", "unknown"}, "pending": {"succeeded", "failed", "unknown"},
-        "unknown": {"pending", "succeeded", "failed"}, "succeeded": set(), "failed": set()}
+        "unknown": {"pending", "succeeded", "failed"}, "succeeded": {"chargeback"}, "failed": set(),
+        "chargeback": {"succeeded"}}  # a dispute opened; a dispute won
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class PaymentServices:
     methods: dict[str, ResourceService]
     resources: dict[str, ResourceService]
     settings: Settings
+    #: the day the daily postings were last made by this process's loop
+    _daily: dict[str, date] = field(default_factory=dict)
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -64,6 +77,13 @@ class PaymentServices:
                 if self.service.gateway is self.gateway:
                     await self.gateway.settle()
                 await self.service.janitor(None, after)  # every tenant's stale payments, one query
+                await self.service.refund_janitor(None, after)  # and refunds
+                yesterday = utcnow().date() - timedelta(days=1)
+                if self._daily.get("day") != yesterday:  # the daily postings, once a day per process
+                    tenants = await active_tenants(self.service.db)
+                    await self.service.recognize_prepaid_usage(tenants, yesterday)
+                    await self.service.recognize_revenue_of(tenants, yesterday + timedelta(days=1))
+                    self._daily["day"] = yesterday
             except Exception:
                 log.exception("payments loop failed; trying again")
             try:
@@ -72,7 +92,8 @@ class PaymentServices:
                 pass
 
 
-def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills: Bills) -> PaymentServices:
+def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills: Bills,
+          prepaid: PrepaidBalances | None = None, customers: Customers | None = None) -> PaymentServices:
     method_api = TmfApi(name=events.METHOD_API, title="TMF670 Payment Method", spec_file=METHOD_SPEC,
                         permission="payments", resources=[
                             TmfResource(path="paymentMethod", type="PaymentMethod", table=PaymentMethod,
@@ -102,7 +123,8 @@ def build(settings: Settings, db: Database, *, accounts: BillingAccounts, bills:
                              "OPENBSS_PAYMENTS_STRIPE_WEBHOOK_SECRET")
         gateway = StripeGateway(settings.payments_stripe_api_key, settings.payments_stripe_webhook_secret,
                                 settings.payments_stripe_api_base)
-    service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds)
+    service = PaymentService(db, settings.public_url, gateway, bills, accounts, payments, refunds, prepaid,
+                             other_revenue=settings.payments_ledger_other_revenue_account, customers=customers)
 
     async def deliver(body: bytes, signature: str) -> None:
         await service.handle_webhook(body, signature)
