@@ -125,6 +125,15 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
         "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": cash.json()["id"]},
         "totalAmount": {"unit": "EUR", "value": 5}})
     assert paid.status_code == 201, paid.text
+    # then pays far too much, and 1.00 of the credit is given back (a refund: care records it)
+    over = await client.post("/tmf-api/paymentManagement/v4/payment", headers=h, json={
+        "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": cash.json()["id"]},
+        "totalAmount": {"unit": "EUR", "value": 1000}})
+    assert over.status_code == 201, over.text
+    refund = await client.post("/tmf-api/paymentManagement/v4/refund", headers=h, json={
+        "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": cash.json()["id"]},
+        "payment": {"id": over.json()["id"]}, "totalAmount": {"unit": "EUR", "value": 1}})
+    assert refund.status_code == 201, refund.text
     while await worker_relay():  # what the reactions emit is relayed too
         pass
 
