@@ -195,7 +195,6 @@ async def test_bad_inputs_are_refused_and_nothing_is_written(rt: Any, client: An
         ({"name": "x", "dunningStep": [reminder(5), reminder(1)]}, "in order"),
         ({"name": "x", "dunningStep": [{"action": "lateFee"}]}, "fee"),
         ({"name": "x", "dunningStep": [{"action": "lateFee", "fee": {"unit": "EUR", "value": 0}}]}, "positive"),
-        ({"name": "x", "dunningStep": [{"action": "writeOff"}]}, "write-off is not available"),
         ({"name": "x", "dunningStep": [reminder(0, quietHours={"start": "25:00", "end": "08:00"})]}, "time"),
         ({"name": "x", "dunningStep": [{"action": "suspend", "minimumAmount": [{"unit": "XXY", "value": 1}]}]},
          "currency"),
