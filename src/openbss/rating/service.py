@@ -39,8 +39,9 @@ from openbss.rating.errors import (
 from openbss.rating.layouts import LayoutError, Rejection, UsageRecord
 from openbss.rating.models import AllowanceConsumption, NumberAssignment, SuspendedRecord, UsageFile
 from openbss.rating.models import UsageSpecification as UsageSpecificationRow
-from openbss.rating.rater import Line, Rated, Unratable, in_event_order, rate_record, resolve_rate
+from openbss.rating.rater import Line, Rated, in_event_order
 from openbss.rating.specifications import default_specifications, specification_name
+from openbss.rating.vectorized import rate_batch
 
 USAGE_PATH = "/tmf-api/usageManagement/v4"
 
@@ -120,6 +121,8 @@ class RatingService:
         #: the TMF635 usageSpecification resource (built with the usage API by the composition root)
         self.specifications: ResourceService | None = None
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
+        #: rate with the vectorized core where it applies (False: record by record, the scalar path alone)
+        self.vectorize = True
 
     # --- usage specifications --------------------------------------------------------------------------------
     async def specification_refs(self, ctx: Context) -> dict[str, dict[str, Any]]:
@@ -276,12 +279,9 @@ class RatingService:
         consumed = await self._consumption(ctx, guided)
         before = dict(consumed)
         band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
-        for record, line in guided:
-            try:
-                out.rated.append(rate_record(record, line, resolve_rate(record, line, tariffs, band_change),
-                                             consumed))
-            except Unratable as exc:
-                out.suspended.append((record, str(exc)))
+        rated, unratable = rate_batch(guided, tariffs, band_change, consumed, vectorize=self.vectorize)
+        out.rated.extend(rated)
+        out.suspended.extend(unratable)
         specs = await self.specification_refs(ctx)
         now = utcnow()
         rows = [self._usage_row(ctx, r, specs, now, file_id) for r in out.rated]
