@@ -901,6 +901,31 @@ def rating_assign_number(
     del server
 
 
+@rating_app.command("assign-imsi")
+def rating_assign_imsi(
+    imsi: Annotated[str, typer.Argument(help="The SIM's IMSI (6 to 15 digits)")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    account: Annotated[str, typer.Option(help="Charging account (subscription) using the SIM from then on")],
+    valid_from: Annotated[str, typer.Option("--from", help="From when (ISO 8601 with an offset)")],
+) -> None:
+    """Record that a SIM (IMSI) is used by a subscription from a moment on: records carrying the IMSI are guided
+    by it at their event time; the previous assignment ends then."""
+    from datetime import datetime
+
+    try:
+        since = datetime.fromisoformat(valid_from)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--from '{valid_from}' is not an ISO 8601 date-time") from exc
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> None:
+        await services.rating.service.assign_imsi(ctx, imsi, account, since)
+
+    _system_run(tenant, action)
+    console.print(f"IMSI {imsi} is used by charging account {account} from {since.isoformat()}")
+    del server
+
+
 @rating_app.command("suspense")
 def rating_suspense(
     tenant: Annotated[str, typer.Option(help="Tenant id")],

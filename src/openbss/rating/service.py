@@ -38,7 +38,13 @@ from openbss.rating.errors import (
     UnreadableUsageFile,
 )
 from openbss.rating.layouts import LayoutError, Rejection, UsageRecord
-from openbss.rating.models import AllowanceConsumption, NumberAssignment, SuspendedRecord, UsageFile
+from openbss.rating.models import (
+    AllowanceConsumption,
+    ImsiAssignment,
+    NumberAssignment,
+    SuspendedRecord,
+    UsageFile,
+)
 from openbss.rating.models import UsageSpecification as UsageSpecificationRow
 from openbss.rating.rater import Line, Rated, in_event_order
 from openbss.rating.specifications import default_specifications, specification_name
@@ -182,6 +188,29 @@ class RatingService:
         ctx.session.add(NumberAssignment(msisdn=number, account_id=account_id, valid_from=valid_from))
         await ctx.session.flush()
 
+    async def assign_imsi(self, ctx: Context, imsi: str, account_id: str, valid_from: datetime) -> None:
+        """Record that the SIM ``imsi`` is used by the subscription of charging account ``account_id`` from
+        ``valid_from`` on; its previous assignment ends then. Records carrying this IMSI are guided by it."""
+        if valid_from.tzinfo is None:
+            raise InvalidNumberAssignment("'valid_from' must carry a time zone")
+        imsi = imsi.strip()
+        if not (imsi.isascii() and imsi.isdigit() and 6 <= len(imsi) <= 15):
+            raise InvalidNumberAssignment(f"IMSI '{imsi}' is not 6 to 15 digits")
+        try:
+            await self.charging.get_account(ctx, account_id)
+        except NotFound as exc:
+            raise InvalidNumberAssignment(f"charging account '{account_id}' not found") from exc
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-imsi:' || :n))"), {"n": imsi})
+        later = await ctx.session.scalar(select(func.count()).select_from(ImsiAssignment).where(
+            ImsiAssignment.imsi == imsi, ImsiAssignment.valid_from >= valid_from))
+        if later:
+            raise InvalidNumberAssignment(f"IMSI {imsi} already has an assignment from {valid_from.isoformat()} "
+                                          "or later")
+        await ctx.session.execute(update(ImsiAssignment).where(
+            ImsiAssignment.imsi == imsi, ImsiAssignment.valid_to.is_(None)).values(valid_to=valid_from))
+        ctx.session.add(ImsiAssignment(imsi=imsi, account_id=account_id, valid_from=valid_from))
+        await ctx.session.flush()
+
     async def _lines(self, ctx: Context, records: Iterable[UsageRecord],
                      ) -> tuple[dict[str, Line], list[tuple[UsageRecord, str]]]:
         """record key -> guided line; and the records that cannot be guided, with the reason."""
@@ -191,6 +220,12 @@ class RatingService:
         for row in (await ctx.session.execute(select(NumberAssignment).where(
                 NumberAssignment.msisdn == _any(numbers)))).scalars():
             history[row.msisdn].append((row.valid_from, row.valid_to, row.account_id))
+        sims: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
+        imsis = sorted({r.imsi for r in records if r.imsi})
+        if imsis:
+            for sim in (await ctx.session.execute(select(ImsiAssignment).where(
+                    ImsiAssignment.imsi == _any(imsis)))).scalars():
+                sims[sim.imsi].append((sim.valid_from, sim.valid_to, sim.account_id))
         accounts: dict[str, dict[str, Any] | None] = {}
         current: dict[str, str | None] = {}
 
@@ -203,7 +238,14 @@ class RatingService:
         guided: dict[str, Line] = {}
         failed: list[tuple[UsageRecord, str]] = []
         for r in records:
-            if r.msisdn in history:
+            if r.imsi is not None and r.imsi in sims:  # the SIM's history decides (a number may have moved)
+                found = [a for f, t, a in sims[r.imsi] if f <= r.event_time and (t is None or r.event_time < t)]
+                if not found:
+                    failed.append((r, f"IMSI {r.imsi} was not assigned to a subscription at "
+                                      f"{format_datetime(r.event_time)}"))
+                    continue
+                account_id = found[0]
+            elif r.msisdn in history:
                 found = [a for f, t, a in history[r.msisdn] if f <= r.event_time and (t is None or r.event_time < t)]
                 if not found:
                     failed.append((r, f"number {r.msisdn} was not assigned to a subscription at "
