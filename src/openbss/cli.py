@@ -973,6 +973,32 @@ def rating_suspense(
     del server
 
 
+@rating_app.command("rerate")
+def rating_rerate(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    period: Annotated[str, typer.Option(help="Billing period, YYYY-MM")],
+    job: Annotated[str, typer.Option(help="The job's id: run again, it prints the first run's report")],
+    account: Annotated[str | None, typer.Option(help="Re-rate this charging account's usage")] = None,
+    tariff: Annotated[str | None, typer.Option(help="Re-rate the usage of the accounts whose plan uses it")] = None,
+) -> None:
+    """Re-rate a billing period's usage after a tariff correction: each record whose figures change gets a
+    reversal and a new version (billing bills the difference); prints the report of the differences."""
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> dict[str, Any]:
+        return await services.rating.service.rerate(ctx, job, period, account_id=account, tariff_id=tariff)
+
+    rep = _system_run(tenant, action)
+    seen = " (already run: nothing written)" if rep["alreadyRun"] else ""
+    console.print(f"re-rate job {rep['id']} ({rep['period']}){seen}: {rep['records']} records of "
+                  f"{rep['accounts']} accounts, {rep['changed']} changed")
+    for c in sorted(rep["difference"]):
+        console.print(f"  {c}: before {rep['before'][c]}, after {rep['after'][c]}, difference {rep['difference'][c]}")
+    for u in rep["unrated"][:20]:
+        console.print(f"  not rated: {u['recordId']} ({u['origin']}): {u['reason']}")
+    del server
+
+
 @rating_app.command("report")
 def rating_report(tenant: Annotated[str, typer.Option(help="Tenant id")]) -> None:
     """Per file: received = rated + duplicate + rejected + suspended, and the rated amounts; the suspense queue

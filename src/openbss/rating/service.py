@@ -13,14 +13,15 @@ The file's counts always reconcile: received = rated + duplicate + rejected + su
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy import String, any_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from openbss.catalog.service import CompiledTariff
@@ -33,7 +34,9 @@ from openbss.rating import layouts
 from openbss.rating.errors import (
     ConcurrentRating,
     InvalidNumberAssignment,
+    InvalidRerate,
     InvalidUsageRecord,
+    RerateJobConflict,
     SuspendedRecordNotFound,
     UnreadableUsageFile,
 )
@@ -42,11 +45,12 @@ from openbss.rating.models import (
     AllowanceConsumption,
     ImsiAssignment,
     NumberAssignment,
+    RerateJob,
     SuspendedRecord,
     UsageFile,
 )
 from openbss.rating.models import UsageSpecification as UsageSpecificationRow
-from openbss.rating.rater import Line, Rated, in_event_order
+from openbss.rating.rater import Line, Rated, in_event_order, period_of
 from openbss.rating.specifications import default_specifications, specification_name
 from openbss.rating.vectorized import rate_batch
 
@@ -63,6 +67,11 @@ class ChargingAccounts(Protocol):
     async def store_batch_usage(self, ctx: Context, rows: list[dict[str, Any]]) -> set[str]: ...
 
     async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
+
+    async def batch_usage_rows(self, ctx: Context, account_ids: list[str], since: datetime, before: datetime,
+                               ) -> list[dict[str, Any]]: ...
+
+    async def batch_usage_accounts(self, ctx: Context, since: datetime, before: datetime) -> list[str]: ...
 
     async def charging_settings(self, ctx: Context) -> dict[str, Any]:
         """The tenant's charging conventions (``bandChange``: how a call crossing a time-band change is rated)."""
@@ -105,6 +114,23 @@ def _any(values: Iterable[str]) -> Any:
 
 
 CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
+
+
+def _line_of(acc: Mapping[str, Any], msisdn: str) -> Line:
+    return Line(account_id=acc["id"], msisdn=msisdn, product_id=acc.get("product_id"),
+                offering_id=acc.get("offering_id"), billing_account_id=acc.get("billing_account_id"),
+                party_id=acc.get("party_id"), party_type=acc.get("party_type") or "Individual",
+                currency=acc["currency"], time_zone=acc.get("time_zone") or "UTC", plan=acc.get("plan") or {})
+
+
+def _record_of(key: str, row: Mapping[str, Any]) -> UsageRecord:
+    """The usage record a stored usage was rated from (its characteristics)."""
+    chars = {c["name"]: c.get("value") for c in row["body"].get("usageCharacteristic") or []}
+    return UsageRecord(key=key, record_id=str(chars.get("recordId")), origin=str(chars.get("origin")),
+                       msisdn=str(chars.get("subscriber") or ""), event_time=row["usage_date"],
+                       usage_type=row["usage_type"], quantity=int(chars.get("quantity") or 0),
+                       called_number=chars.get("calledParty"), visited_country=chars.get("visitedCountry"),
+                       apn=chars.get("apn"), imsi=chars.get("imsi"))
 
 
 def _uuids(n: int) -> list[str]:
@@ -269,11 +295,7 @@ class RatingService:
             if acc is None:
                 failed.append((r, f"charging account '{account_id}' of number {r.msisdn} not found"))
                 continue
-            guided[r.key] = Line(account_id=acc["id"], msisdn=r.msisdn, product_id=acc.get("product_id"),
-                                 offering_id=acc.get("offering_id"), billing_account_id=acc.get("billing_account_id"),
-                                 party_id=acc.get("party_id"), party_type=acc.get("party_type") or "Individual",
-                                 currency=acc["currency"], time_zone=acc.get("time_zone") or "UTC",
-                                 plan=acc.get("plan") or {})
+            guided[r.key] = _line_of(acc, r.msisdn)
         return guided, failed
 
     async def _tariffs_for(self, ctx: Context, lines: Iterable[Line]) -> dict[str, CompiledTariff]:
@@ -630,6 +652,151 @@ class RatingService:
                 "suspense": {"under1Day": by_age.get(1, 0), "1To7Days": by_age.get(2, 0),
                              "7To30Days": by_age.get(3, 0), "over30Days": by_age.get(4, 0),
                              "byReason": reasons}}
+
+    # --- re-rating -------------------------------------------------------------------------------------------
+    async def rerate(self, ctx: Context, job_id: str, period: str, *, account_id: str | None = None,
+                     tariff_id: str | None = None) -> dict[str, Any]:
+        """Re-rate the batch-rated usage of billing period ``period`` (YYYY-MM, in each account's time zone) of one
+        charging account, or of every account whose plan uses ``tariff_id``, with the plans and tariffs as they
+        are now (after a correction). Every record whose figures change gets a new version: a reversal of the
+        current one (its amounts negated, ``rerated``) and the new one; nothing is edited in place. The period's
+        allowances are consumed again from the start, in event-time order. A job runs once: the same ``job_id``
+        again returns the first run's report (``alreadyRun``) and writes nothing."""
+        job_id = (job_id or "").strip()
+        if not job_id or len(job_id) > 100:
+            raise InvalidRerate("'id' (the re-rate job's id, 1 to 100 characters) is required")
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
+            raise InvalidRerate(f"'period' '{period}' is not a month (YYYY-MM)")
+        if (account_id is None) == (tariff_id is None):
+            raise InvalidRerate("give either 'accountId' or 'tariffId' (what to re-rate)")
+        if account_id is not None:
+            try:
+                await self.charging.get_account(ctx, account_id)
+            except NotFound as exc:
+                raise InvalidRerate(f"charging account '{account_id}' not found") from exc
+        else:
+            try:
+                await self.catalog.compiled_tariff(ctx, tariff_id or "")
+            except NotFound as exc:
+                raise InvalidRerate(f"tariff '{tariff_id}' not found") from exc
+        got = await ctx.session.execute(insert(RerateJob).values(
+            id=job_id, period=period, account_id=account_id, tariff_id=tariff_id).on_conflict_do_nothing()
+            .returning(RerateJob.id))
+        if got.scalar() is None:
+            job = (await ctx.session.execute(select(RerateJob).where(RerateJob.id == job_id))).scalar_one()
+            if (job.period, job.account_id, job.tariff_id) != (period, account_id, tariff_id):
+                raise RerateJobConflict(f"re-rate job '{job_id}' was run for another period or scope")
+            return {**job.report, "alreadyRun": True}
+        year, month = int(period[:4]), int(period[5:])
+        since = datetime(year, month, 1, tzinfo=UTC) - timedelta(days=1)  # a period is a month in local time
+        before = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) + timedelta(days=1)
+        if account_id is not None:
+            candidates = [account_id]
+        else:
+            candidates = await self._accounts_with_tariff(ctx, tariff_id or "", since, before)
+        for acc_id in sorted(candidates):  # one rater per account at a time, as ingest
+            await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-account:' || :a))"),
+                                      {"a": acc_id})
+        lines: dict[str, Line] = {}
+        for acc_id in candidates:
+            acc = await self.charging.get_account(ctx, acc_id)
+            lines[acc_id] = _line_of(acc, acc.get("subscriber") or "")
+        rows = await self.charging.batch_usage_rows(ctx, sorted(lines), since, before)
+        current: dict[str, dict[str, Any]] = {}  # record key -> its current version (rating group 0, latest)
+        for row in rows:
+            if row["rating_group"] == 0 and (row["session_id"] not in current
+                                             or row["request_number"] > current[row["session_id"]]["request_number"]):
+                current[row["session_id"]] = row
+        guided: list[tuple[UsageRecord, Line]] = []
+        versions: dict[str, dict[str, Any]] = {}
+        for key, row in current.items():
+            line = lines[row["account_id"]]
+            record = _record_of(key[len("cdr:"):], row)
+            if period_of(record.event_time, line.time_zone) != period:
+                continue
+            versions[record.key] = row
+            guided.append((record, replace(line, msisdn=record.msisdn)))
+        self._tariffs = {k: v for k, v in self._tariffs.items() if k[0] != ctx.principal.tenant_id}  # corrected
+        tariffs = await self._tariffs_for(ctx, lines.values())
+        band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
+        consumed: dict[tuple[str, str, str], int] = {}  # the period's allowances, consumed again from the start
+        rated, unratable = rate_batch(in_event_order(guided), tariffs, band_change, consumed)
+        specs = await self.specification_refs(ctx)
+        now = format_datetime(utcnow())
+        before_minor: dict[str, int] = defaultdict(int)
+        after_minor: dict[str, int] = defaultdict(int)
+        out_rows: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for r in rated:
+            old = versions[r.record.key]
+            before_minor[old["currency"]] += int(old["amount_minor"])
+            after_minor[r.currency] += r.amount_minor
+            if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
+                    (r.amount_minor, r.allowance_units, r.currency):
+                continue
+            version = int(old["request_number"]) + 1
+            reversal_id, new_id = _uuids(2)
+            reversal = dict(old["body"])
+            reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
+                            description=f"reversal of usage {old['id']} (re-rate job {job_id})")
+            reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
+                                               {"name": "reverses", "valueType": "string", "value": old["id"]},
+                                               {"name": "rerateJob", "valueType": "string", "value": job_id}]
+            reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
+                "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
+                for pu in old["body"].get("ratedProductUsage", [])]
+            out_rows.append({"id": reversal_id, "key": old["session_id"], "body": reversal,
+                             "account_id": old["account_id"], "usage_type": old["usage_type"],
+                             "units": -int(old["units"]), "allowance_units": -int(old["allowance_units"]),
+                             "amount_minor": -int(old["amount_minor"]), "currency": old["currency"],
+                             "usage_date": old["usage_date"], "request_number": version, "rating_group": 1})
+            new = self._usage_row(ctx, r, specs, now, None, new_id)
+            new["body"]["status"] = "rerated"
+            new["body"]["usageCharacteristic"] += [
+                {"name": "replaces", "valueType": "string", "value": old["id"]},
+                {"name": "version", "valueType": "integer", "value": version},
+                {"name": "rerateJob", "valueType": "string", "value": job_id}]
+            new.update(key=old["session_id"], request_number=version, rating_group=0)
+            out_rows.append(new)
+            changed.append({"recordId": r.record.record_id, "origin": r.record.origin, "accountId": old["account_id"],
+                            "usageDate": format_datetime(r.record.event_time), "version": version,
+                            "replaces": old["id"], "usageId": new_id, "currency": r.currency,
+                            "before": str(from_minor(int(old["amount_minor"]), old["currency"])),
+                            "after": str(from_minor(r.amount_minor, r.currency)),
+                            "difference": str(from_minor(r.amount_minor - int(old["amount_minor"]), r.currency))})
+        stored = await self.charging.store_batch_usage(ctx, out_rows)
+        if len(stored) != len({row["key"] for row in out_rows}):
+            raise ConcurrentRating("usage was re-rated concurrently; run the job again")
+        # the period's allowance consumption is what the re-rated usage consumed
+        await ctx.session.execute(delete(AllowanceConsumption).where(
+            AllowanceConsumption.account_id == _any(sorted(lines)), AllowanceConsumption.period == period))
+        if consumed:
+            await ctx.session.execute(insert(AllowanceConsumption).values([
+                {"account_id": a, "period": p, "allowance_key": k, "consumed": v}
+                for (a, p, k), v in consumed.items()]))
+        currencies = sorted(set(before_minor) | set(after_minor))
+        report = {"id": job_id, "period": period, "accountId": account_id, "tariffId": tariff_id,
+                  "accounts": len(lines), "records": len(guided), "changed": len(changed),
+                  "before": {c: str(from_minor(before_minor[c], c)) for c in currencies},
+                  "after": {c: str(from_minor(after_minor[c], c)) for c in currencies},
+                  "difference": {c: str(from_minor(after_minor[c] - before_minor[c], c)) for c in currencies},
+                  "unrated": [{"recordId": rec.record_id, "origin": rec.origin, "reason": why}
+                              for rec, why in unratable],
+                  "changes": changed[:1000]}
+        await ctx.session.execute(update(RerateJob).where(RerateJob.id == job_id).values(report=report))
+        return {**report, "alreadyRun": False}
+
+    async def _accounts_with_tariff(self, ctx: Context, tariff_id: str, since: datetime, before: datetime,
+                                    ) -> list[str]:
+        """The charging accounts with batch usage around the period whose plan rates with the tariff."""
+        with_usage = await self.charging.batch_usage_accounts(ctx, since, before)
+        out = []
+        for acc_id in with_usage:
+            acc = await self.charging.get_account(ctx, acc_id)
+            plan = acc.get("plan") or {}
+            if any(isinstance(e, Mapping) and e.get("tariffId") == tariff_id for e in plan.values()):
+                out.append(acc_id)
+        return out
 
     # --- single records (TMF635 POST /usage) -----------------------------------------------------------------
     async def rate_one(self, ctx: Context, raw: dict[str, Any], source: str = "api") -> dict[str, Any]:
