@@ -90,8 +90,15 @@ def record_key(origin: str, record_id: str) -> str:
     return hashlib.sha256(f"{origin}\x1f{record_id}".encode()).hexdigest()
 
 
+BER_EXTENSIONS = (".ber", ".asn1", ".cdr")
+#: the first octet of a BER CDR: a context-specific constructed tag (GPRSRecord [78]/[79] take the long form)
+BER_FIRST = frozenset({0xA0, 0xA1, 0xA6, 0xA7, 0xBF})
+
+
 def detect_layout(name: str, data: bytes) -> str:
     lower = name.lower()
+    if lower.endswith(BER_EXTENSIONS) or (data[:1] and data[0] in BER_FIRST):
+        return "ber"
     if lower.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
     if lower.endswith((".csv", ".txt")):
@@ -102,6 +109,10 @@ def detect_layout(name: str, data: bytes) -> str:
 
 def read_raw(name: str, data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, fields) of every record of a file; a line that cannot be parsed is given as its error."""
+    if detect_layout(name, data) == "ber":
+        from openbss.rating.asn1 import read_ber
+
+        return read_ber(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
