@@ -81,7 +81,7 @@ def frames(data: bytes) -> Iterator[tuple[int, int, bytes]]:
 
 def tbcd(raw: bytes) -> str:
     """Telephony BCD digits (low nibble first, F filler)."""
-    out = []
+    out: list[str] = []
     for b in raw:
         for nibble in (b & 0x0F, b >> 4):
             if nibble == 0x0F:
