@@ -66,3 +66,18 @@ async def test_a_truncated_ber_file_refuses_the_rest_with_the_reason(rt: Any, te
     assert (report["received"], report["rated"], report["rejected"]) == (2, 1, 1)
     [held] = await call(rt, tenant, "suspense")
     assert "bytes announced" in held["reason"]
+
+
+def test_parallel_decoding_gives_the_serial_records(monkeypatch: Any) -> None:
+    from openbss.rating import asn1
+
+    records = [mo_call(reference=i, msisdn="+33612345678", imsi=IMSI, called="+33142000000", answer=at(5, 9),
+                       duration=i) for i in range(1, 7)]
+    data = b"".join(records[:3]) + b"\xa0\x03\x01\x01\x01" + b"".join(records[3:])
+    serial = asn1.read_ber(data, workers=1)
+    monkeypatch.setattr(asn1, "PARALLEL_FROM", 2)
+    parallel = asn1.read_ber(data, workers=2)
+    assert parallel == serial
+    assert [n for n, _ in parallel] == list(range(1, 8))
+    assert isinstance(parallel[3][1], str) and f"record at byte {sum(map(len, records[:3]))}" in parallel[3][1]
+    assert [r["quantity"] for _, r in parallel if isinstance(r, dict)] == [str(i) for i in range(1, 7)]

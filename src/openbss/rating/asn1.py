@@ -20,7 +20,10 @@ the reason and its position, as a CSV line would be.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 #: causeForRecClosing values that close a partial record (the session goes on)
@@ -173,15 +176,39 @@ def _sms(rec: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def read_ber(data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
+#: records from which a file is decoded by several processes (one per core)
+PARALLEL_FROM = 20_000
+
+
+def read_ber(data: bytes, workers: int | None = None) -> list[tuple[int, dict[str, Any] | str]]:
     """(record number, fields) of every record of a BER file; a record that cannot be taken is given as its
-    reason (as ``layouts.read_raw`` gives a bad line)."""
+    reason (as ``layouts.read_raw`` gives a bad line). Decoding is pure Python (pycrate): a large file is cut at
+    record boundaries into one slice per core, decoded by a process pool (``workers``, default the cores)."""
+    cuts: list[int] = []
+    try:
+        cuts = [offset for _, offset, _ in frames(data)]
+    except BerFramingError:
+        cuts = []  # decoded in one piece: the framing error is reported at its place
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(cuts) >= PARALLEL_FROM:
+        step = -(-len(cuts) // workers)
+        bounds = [*cuts[::step], len(data)]
+        slices = [(data[bounds[i]:bounds[i + 1]], i * step, bounds[i]) for i in range(len(bounds) - 1)]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(_read_slice, slices))
+        return [row for part in parts for row in part]
+    return _read_slice((data, 0, 0))
+
+
+def _read_slice(job: tuple[bytes, int, int]) -> list[tuple[int, dict[str, Any] | str]]:
+    """Decode the records of ``data``, numbered from ``number + 1``, ``base`` its offset in the file."""
+    data, number, base = job
     gprs, cs, errors = _modules()
     out: list[tuple[int, dict[str, Any] | str]] = []
-    number = 0
     try:
-        for tag, offset, chunk in frames(data):
+        for tag, at, chunk in frames(data):
             number += 1
+            offset = base + at
             try:
                 if tag in GPRS_TAGS:
                     gprs.GPRSRecord.from_ber(chunk)
