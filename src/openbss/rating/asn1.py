@@ -21,7 +21,6 @@ the reason and its position, as a CSV line would be.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -180,21 +179,22 @@ def _sms(rec: dict[str, Any]) -> dict[str, Any]:
 PARALLEL_FROM = 20_000
 
 
-def read_ber(data: bytes, workers: int | None = None) -> list[tuple[int, dict[str, Any] | str]]:
+def read_ber(data: bytes, workers: int = 1) -> list[tuple[int, dict[str, Any] | str]]:
     """(record number, fields) of every record of a BER file; a record that cannot be taken is given as its
-    reason (as ``layouts.read_raw`` gives a bad line). Decoding is pure Python (pycrate): a large file is cut at
-    record boundaries into one slice per core, decoded by a process pool (``workers``, default the cores)."""
+    reason (as ``layouts.read_raw`` gives a bad line). Decoding is pure Python (pycrate); with ``workers`` > 1 a
+    file of ``PARALLEL_FROM`` records or more is cut at record boundaries into one slice per worker, decoded by a
+    process pool (not the default: on the 2-core shared machine it measured no faster, docs/benchmarks.md)."""
     cuts: list[int] = []
     try:
         cuts = [offset for _, offset, _ in frames(data)]
     except BerFramingError:
         cuts = []  # decoded in one piece: the framing error is reported at its place
-    workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(cuts) >= PARALLEL_FROM:
         step = -(-len(cuts) // workers)
         bounds = [*cuts[::step], len(data)]
         slices = [(data[bounds[i]:bounds[i + 1]], i * step, bounds[i]) for i in range(len(bounds) - 1)]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        _modules()  # imported before the workers are forked: they start with the 3GPP modules loaded
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             parts = list(pool.map(_read_slice, slices))
         return [row for part in parts for row in part]
     return _read_slice((data, 0, 0))
