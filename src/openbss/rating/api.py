@@ -4,7 +4,7 @@
   rated usage; 400 for an invalid record, 409 for a record already received, 422 for one that cannot be guided or
   rated — nothing is written then). The other TMF635 routes (``usage`` reads, ``usageSpecification``) are served
   by the usage management API of online charging.
-* ``/rating/v1/usageFile``: the bulk endpoint — a whole usage file (CSV or JSON lines, docs/rating.md) as the
+* ``/rating/v1/usageFile``: the bulk endpoint — a whole usage file (CSV, JSON lines or BER, docs/rating.md) as the
   request body, registered once by (source, name, SHA-256) and rated; its reconciled counts. ``GET`` lists files.
 * ``/rating/v1/suspense``: the suspense queue; ``POST /rating/v1/suspense/reprocess`` re-processes it.
 * ``POST /rating/v1/rerate``: re-rate a billing period's usage (of an account, or of a tariff's accounts) after a
@@ -130,8 +130,10 @@ def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
                                          tariff_id=body.tariffId)
         return TmfJSONResponse(report, status_code=200 if report["alreadyRun"] else 201)
 
-    bulk.add_api_route("/usageFile", upload, methods=["POST"], summary="Rate a usage file (CSV or JSON lines)",
-                       openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}},
+    bulk.add_api_route("/usageFile", upload, methods=["POST"],
+                       summary="Rate a usage file (CSV, JSON lines or 3GPP ASN.1 BER CDRs)",
+                       openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {},
+                                                                  "application/octet-stream": {}},
                                                       "required": True}})
     bulk.add_api_route("/usageFile", files, methods=["GET"], summary="Registered usage files and their counts")
     bulk.add_api_route("/suspense", suspense, methods=["GET"], summary="The suspense queue")
