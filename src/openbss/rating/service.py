@@ -12,6 +12,8 @@ The file's counts always reconcile: received = rated + duplicate + rejected + su
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import uuid
@@ -114,6 +116,8 @@ def _any(values: Iterable[str]) -> Any:
 
 
 CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
+STORE_CHUNK = 20_000  # rated usage stored per COPY while the next chunk's documents are built
+YIELD_EVERY = 1000
 
 
 def _line_of(acc: Mapping[str, Any], msisdn: str) -> Line:
@@ -360,10 +364,7 @@ class RatingService:
         out.suspended.extend(unratable)
         specs = await self.specification_refs(ctx)
         now = utcnow()
-        rating_date = format_datetime(now)
-        rows = [self._usage_row(ctx, r, specs, rating_date, file_id, usage_id)
-                for r, usage_id in zip(out.rated, _uuids(len(out.rated)), strict=True)]
-        stored = await self.charging.store_batch_usage(ctx, rows)
+        rows, stored = await self._store(ctx, out.rated, specs, format_datetime(now), file_id)
         out.documents = [row["body"] for row in rows]
         if len(stored) != len(rows):  # cannot happen under the account locks; a guard against double rating
             raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
@@ -386,6 +387,37 @@ class RatingService:
             ]).on_conflict_do_update(index_elements=["tenant_id", "account_id", "period", "allowance_key"],
                                      set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
         return out
+
+    async def _store(self, ctx: Context, rated: list[Rated], specs: Mapping[str, dict[str, Any]], rating_date: str,
+                     file_id: str | None) -> tuple[list[dict[str, Any]], set[str]]:
+        """Build the TMF635 usage rows and store them, in chunks: while PostgreSQL inserts one chunk (the store
+        runs as a task on the same connection, one statement at a time), the next chunk's documents are built —
+        the database's work overlaps this process's."""
+        ids = _uuids(len(rated))
+        rows: list[dict[str, Any]] = []
+        stored: set[str] = set()
+        pending: asyncio.Future[set[str]] | None = None
+        try:
+            for start in range(0, len(rated), STORE_CHUNK):
+                chunk: list[dict[str, Any]] = []
+                for i in range(start, min(start + STORE_CHUNK, len(rated))):
+                    chunk.append(self._usage_row(ctx, rated[i], specs, rating_date, file_id, ids[i]))
+                    if pending is not None and i % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # the store task sends its next statement
+                if pending is not None:
+                    stored |= await pending
+                pending = asyncio.ensure_future(self.charging.store_batch_usage(ctx, chunk))
+                await asyncio.sleep(0)
+                rows.extend(chunk)
+            if pending is not None:
+                stored |= await pending
+                pending = None
+        finally:
+            if pending is not None and not pending.done():  # building a document failed: stop the store too
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+        return rows, stored
 
     async def _assemble(self, ctx: Context, parts: list[UsageRecord], lines: dict[str, Line],
                         pending_keys: set[str], out: Outcome) -> list[UsageRecord]:
