@@ -144,3 +144,18 @@ async def test_allowances_are_consumed_in_event_time_order_per_period(rt: Any, t
     # a later file continues the period's consumption: the allowance is spent
     more = await ingest(rt, tenant, "g.csv", csv_file([rec("more", n, at(25), quantity=MB)]))
     assert more["amounts"] == {"EUR": "0.01"}
+
+
+async def test_usage_stored_in_overlapping_chunks_is_all_there_once(rt: Any, tenant: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.rating import service
+
+    monkeypatch.setattr(service, "STORE_CHUNK", 3)
+    monkeypatch.setattr(service, "YIELD_EVERY", 1)
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    records = [rec(f"c{i}", acc["msisdn"], at(3, 1 + i), quantity=(i + 1) * MB) for i in range(8)]
+    report = await ingest(rt, tenant, "chunks.csv", csv_file(records))
+    assert (report["rated"], report["amounts"]) == (8, {"EUR": "0.36"}) and reconciles(report)  # 1+...+8 MB
+    usage = await usage_of(rt, tenant, acc["id"])
+    assert sorted(u["usageCharacteristic"][0]["value"] for u in usage) == sorted(f"c{i}" for i in range(8))
+    assert len({u["id"] for u in usage}) == 8
