@@ -117,3 +117,31 @@ async def test_late_records_take_their_own_periods_allowance_and_rerate_resequen
         key = u["usageCharacteristic"][0]["value"]
         current[key] = current.get(key, 0) + u["_allowance"]
     assert current == {"oct": 8 * MB, "n1": 8 * MB, "n2": 2 * MB}
+
+
+async def test_rerate_by_tariff_after_a_tariff_correction(client: Any, rt: Any, tenant: str) -> None:
+    from tests.catalog.helpers import EXT, create
+    from tests.conftest import bearer
+    from tests.rating.test_tariff_equivalence import TARIFF, _account
+
+    h = bearer(tenant, "catalog_manager")
+    tariff = await create(client, h, f"{EXT}/tariff", TARIFF)
+    on_tariff = [await _account(rt, tenant, tariff["id"]) for _ in range(2)]
+    elsewhere = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    for i, acc in enumerate(on_tariff):  # Wednesday 13:00 UTC = 08:00 in New York: peak, 0.05 EUR/min
+        await ingest(rt, tenant, f"t{i}.csv", csv_file([rec(f"c{i}", acc["msisdn"], at(4, 13), "voice", 120)]))
+    await ingest(rt, tenant, "x.csv", csv_file([rec("x", elsewhere["msisdn"], at(4, 13), "voice", 120)]))
+    rates = [dict(r) for r in TARIFF["rate"]]  # type: ignore[union-attr]
+    rates[0]["price"] = {"unit": "EUR", "value": 0.08}  # the peak national rate was wrong
+    r = await client.patch(f"{EXT}/tariff/{tariff['id']}", headers=h, json={"rate": rates})
+    assert r.status_code == 200, r.text
+    corrected = r.json()["id"]  # an Active tariff changed is a new version; the lines still name the old one
+    assert corrected != tariff["id"]
+    unchanged = await call(rt, tenant, "rerate", "same-version", "2026-11", tariff_id=tariff["id"])
+    assert (unchanged["accounts"], unchanged["changed"]) == (2, 0)  # found by lineage, the old version: no change
+    report = await call(rt, tenant, "rerate", "tariff-fix", "2026-11", tariff_id=corrected)
+    assert (report["accounts"], report["records"], report["changed"]) == (2, 2, 2)
+    assert report["difference"] == {"EUR": "0.12"}  # 2 calls x 2 min x 0.03
+    assert [u["_minor"] for u in await usage_of(rt, tenant, elsewhere["id"])] == [120]
+    for acc in on_tariff:
+        assert sum(u["_minor"] for u in await usage_of(rt, tenant, acc["id"])) == 16

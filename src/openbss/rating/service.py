@@ -83,6 +83,8 @@ class ChargingAccounts(Protocol):
 class TariffCatalog(Protocol):
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
 
+    async def tariff_versions(self, ctx: Context, tariff_id: str) -> list[str]: ...
+
 
 @dataclass
 class Outcome:
@@ -689,8 +691,10 @@ class RatingService:
     async def rerate(self, ctx: Context, job_id: str, period: str, *, account_id: str | None = None,
                      tariff_id: str | None = None) -> dict[str, Any]:
         """Re-rate the batch-rated usage of billing period ``period`` (YYYY-MM, in each account's time zone) of one
-        charging account, or of every account whose plan uses ``tariff_id``, with the plans and tariffs as they
-        are now (after a correction). Every record whose figures change gets a new version: a reversal of the
+        charging account, with its plan and tariffs as they are now (after a correction), or of every account whose
+        plan uses a version of tariff ``tariff_id``'s lineage, rated with that version (the corrected one: a
+        correction of an Active tariff is a new version, docs/catalog.md). Every record whose figures change gets
+        a new version: a reversal of the
         current one (its amounts negated, ``rerated``) and the new one; nothing is edited in place. The period's
         allowances are consumed again from the start, in event-time order. A job runs once: the same ``job_id``
         again returns the first run's report (``alreadyRun``) and writes nothing."""
@@ -706,9 +710,11 @@ class RatingService:
                 await self.charging.get_account(ctx, account_id)
             except NotFound as exc:
                 raise InvalidRerate(f"charging account '{account_id}' not found") from exc
-        else:
+        lineage: set[str] = set()
+        if tariff_id is not None:
             try:
-                await self.catalog.compiled_tariff(ctx, tariff_id or "")
+                await self.catalog.compiled_tariff(ctx, tariff_id)
+                lineage = set(await self.catalog.tariff_versions(ctx, tariff_id))
             except NotFound as exc:
                 raise InvalidRerate(f"tariff '{tariff_id}' not found") from exc
         got = await ctx.session.execute(insert(RerateJob).values(
@@ -725,13 +731,17 @@ class RatingService:
         if account_id is not None:
             candidates = [account_id]
         else:
-            candidates = await self._accounts_with_tariff(ctx, tariff_id or "", since, before)
+            candidates = await self._accounts_with_tariff(ctx, lineage, since, before)
         for acc_id in sorted(candidates):  # one rater per account at a time, as ingest
             await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-account:' || :a))"),
                                       {"a": acc_id})
         lines: dict[str, Line] = {}
         for acc_id in candidates:
             acc = await self.charging.get_account(ctx, acc_id)
+            if tariff_id is not None:  # every version of the tariff's lineage rated with the one given
+                acc = {**acc, "plan": {k: {**e, "tariffId": tariff_id} if isinstance(e, Mapping)
+                                       and e.get("tariffId") in lineage else e
+                                       for k, e in (acc.get("plan") or {}).items()}}
             lines[acc_id] = _line_of(acc, acc.get("subscriber") or "")
         rows = await self.charging.batch_usage_rows(ctx, sorted(lines), since, before)
         current: dict[str, dict[str, Any]] = {}  # record key -> its current version (rating group 0, latest)
@@ -818,15 +828,16 @@ class RatingService:
         await ctx.session.execute(update(RerateJob).where(RerateJob.id == job_id).values(report=report))
         return {**report, "alreadyRun": False}
 
-    async def _accounts_with_tariff(self, ctx: Context, tariff_id: str, since: datetime, before: datetime,
+    async def _accounts_with_tariff(self, ctx: Context, lineage: set[str], since: datetime, before: datetime,
                                     ) -> list[str]:
-        """The charging accounts with batch usage around the period whose plan rates with the tariff."""
+        """The charging accounts with batch usage around the period whose plan rates with a version of the
+        tariff."""
         with_usage = await self.charging.batch_usage_accounts(ctx, since, before)
         out = []
         for acc_id in with_usage:
             acc = await self.charging.get_account(ctx, acc_id)
             plan = acc.get("plan") or {}
-            if any(isinstance(e, Mapping) and e.get("tariffId") == tariff_id for e in plan.values()):
+            if any(isinstance(e, Mapping) and e.get("tariffId") in lineage for e in plan.values()):
                 out.append(acc_id)
         return out
 
