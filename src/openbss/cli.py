@@ -903,6 +903,31 @@ def rating_assign_number(
     del server
 
 
+@rating_app.command("assign-imsi")
+def rating_assign_imsi(
+    imsi: Annotated[str, typer.Argument(help="The SIM's IMSI (6 to 15 digits)")],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    account: Annotated[str, typer.Option(help="Charging account (subscription) using the SIM from then on")],
+    valid_from: Annotated[str, typer.Option("--from", help="From when (ISO 8601 with an offset)")],
+) -> None:
+    """Record that a SIM (IMSI) is used by a subscription from a moment on: records carrying the IMSI are guided
+    by it at their event time; the previous assignment ends then."""
+    from datetime import datetime
+
+    try:
+        since = datetime.fromisoformat(valid_from)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--from '{valid_from}' is not an ISO 8601 date-time") from exc
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> None:
+        await services.rating.service.assign_imsi(ctx, imsi, account, since)
+
+    _system_run(tenant, action)
+    console.print(f"IMSI {imsi} is used by charging account {account} from {since.isoformat()}")
+    del server
+
+
 @rating_app.command("suspense")
 def rating_suspense(
     tenant: Annotated[str, typer.Option(help="Tenant id")],
@@ -947,6 +972,32 @@ def rating_suspense(
             table.add_row(str(s["id"]), str(s["ageHours"]), s["category"], s["reason"],
                           ", ".join(f"{k}={v}" for k, v in s["record"].items()))
         console.print(table)
+    del server
+
+
+@rating_app.command("rerate")
+def rating_rerate(
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    period: Annotated[str, typer.Option(help="Billing period, YYYY-MM")],
+    job: Annotated[str, typer.Option(help="The job's id: run again, it prints the first run's report")],
+    account: Annotated[str | None, typer.Option(help="Re-rate this charging account's usage")] = None,
+    tariff: Annotated[str | None, typer.Option(help="Re-rate the usage of the accounts whose plan uses it")] = None,
+) -> None:
+    """Re-rate a billing period's usage after a tariff correction: each record whose figures change gets a
+    reversal and a new version (billing bills the difference); prints the report of the differences."""
+    server = _use_embedded_if_needed(_settings())
+
+    async def action(ctx: Any, services: Services) -> dict[str, Any]:
+        return await services.rating.service.rerate(ctx, job, period, account_id=account, tariff_id=tariff)
+
+    rep = _system_run(tenant, action)
+    seen = " (already run: nothing written)" if rep["alreadyRun"] else ""
+    console.print(f"re-rate job {rep['id']} ({rep['period']}){seen}: {rep['records']} records of "
+                  f"{rep['accounts']} accounts, {rep['changed']} changed")
+    for c in sorted(rep["difference"]):
+        console.print(f"  {c}: before {rep['before'][c]}, after {rep['after'][c]}, difference {rep['difference'][c]}")
+    for u in rep["unrated"][:20]:
+        console.print(f"  not rated: {u['recordId']} ({u['origin']}): {u['reason']}")
     del server
 
 

@@ -33,6 +33,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/tmf-api/usageManagement/v4/usage"): ("charging:write",),
     ("POST", "/rating/v1/usageFile"): ("rating:write",),
     ("POST", "/rating/v1/suspense/reprocess"): ("rating:write",),
+    ("POST", "/rating/v1/rerate"): ("rating:write",),
     # care configuration: supervisors (agents work tickets, through the TMF621 resource's rule)
     ("POST", "/api/care/v1/queue"): ("careconfig:write",),
     ("POST", "/api/care/v1/slaPolicy"): ("careconfig:write",),

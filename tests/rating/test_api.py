@@ -102,3 +102,39 @@ async def test_post_usage_rates_one_record(client: Any, rt: Any, tenant: str) ->
     denied = await client.post(f"{TMF635}/usage", headers=bearer(tenant, "customer", party=acc["party_id"]),
                                json=usage_create(acc["msisdn"], "four"))
     assert denied.status_code == 403
+
+
+async def test_rerate_over_http(client: Any, rt: Any, tenant: str) -> None:
+    from openbss.charging import repository as repo
+    from tests.charging.helpers import plan
+
+    h = bearer(tenant, "admin")
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    r = await client.post("/rating/v1/usageFile", params={"name": "d.csv"}, content=csv_file([
+        rec("d1", acc["msisdn"], at(3), quantity=5 * 1024 * 1024)]), headers={**h, "Content-Type": "text/csv"})
+    assert r.status_code == 201, r.text
+    corrected = plan()
+    corrected["data"]["price"] = "0.03"
+    async with rt.db.transaction(tenant) as session:
+        await repo.set_plan(await repo.session_connection(session), acc["id"], None, corrected)
+    job = {"id": "tariff-fix-7", "period": "2026-11", "accountId": acc["id"]}
+    r = await client.post("/rating/v1/rerate", json=job, headers=h)
+    assert r.status_code == 201, r.text
+    assert (r.json()["difference"], r.json()["changed"]) == ({"EUR": "0.10"}, 1)
+    r = await client.post("/rating/v1/rerate", json=job, headers=h)
+    assert r.status_code == 200 and r.json()["alreadyRun"] is True
+    # the versions are TMF635 usage, valid against the specification
+    r = await client.get(f"{TMF635}/usage", params={"relatedParty.id": acc["party_id"], "status": "rerated"},
+                         headers=h)
+    assert r.status_code == 200 and len(r.json()) == 2, r.text
+    assert sorted(u["ratedProductUsage"][0]["taxExcludedRatingAmount"]["value"] for u in r.json()) == [-0.05, 0.15]
+    for doc in r.json():
+        assert_valid(SPEC, "Usage", doc)
+    for bad, message in (({**job, "id": "x", "period": "November"}, "is not a month"),
+                         ({"id": "y", "period": "2026-11"}, "either 'accountId' or 'tariffId'"),
+                         ({**job, "extra": 1}, "extra")):
+        r = await client.post("/rating/v1/rerate", json=bad, headers=h)
+        assert 400 <= r.status_code < 500 and message in r.text, r.text
+    r = await client.post("/rating/v1/rerate", json={**job, "id": "z"}, headers=bearer(tenant, "customer",
+                                                                                       party=acc["party_id"]))
+    assert r.status_code == 403

@@ -72,3 +72,26 @@ async def test_watched_directory(rt: Any, tenant: str, tmp_path: Path) -> None:
     out = await invoke("rating", "collect", str(tmp_path), "--tenant", tenant, "--source", "pgw")
     assert "pgw-7.csv: duplicate file, nothing changed" in out.output
     assert len(await usage_of(rt, tenant, acc["id"])) == 1
+
+
+async def test_rerate_and_assign_imsi(rt: Any, tenant: str, tmp_path: Path) -> None:
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    out = await invoke("rating", "assign-imsi", "208010000000042", "--tenant", tenant, "--account", acc["id"],
+                       "--from", "2026-11-01T00:00:00Z")
+    assert out.exit_code == 0 and "IMSI 208010000000042 is used by charging account" in out.output, out.output
+    out = await invoke("rating", "assign-imsi", "12", "--tenant", tenant, "--account", acc["id"],
+                       "--from", "2026-11-02T00:00:00Z")
+    assert out.exit_code == 1 and "not 6 to 15 digits" in out.output, out.output
+    f = tmp_path / "pgw.jsonl"
+    f.write_bytes(jsonl_file([rec("1", "+33600000078", at(2), imsi="208010000000042")]))  # guided by the SIM
+    out = await invoke("rating", "ingest", str(f), "--tenant", tenant)
+    assert "rated 1" in out.output, out.output
+    args = ("rating", "rerate", "--tenant", tenant, "--period", "2026-11", "--job", "j-1", "--account", acc["id"])
+    out = await invoke(*args)
+    assert out.exit_code == 0 and "re-rate job j-1 (2026-11): 1 records of 1 accounts, 0 changed" in out.output, \
+        out.output
+    assert "difference 0.00" in out.output
+    out = await invoke(*args)
+    assert "already run: nothing written" in out.output, out.output
+    out = await invoke("rating", "rerate", "--tenant", tenant, "--period", "2026-11", "--job", "j-2")
+    assert out.exit_code == 1 and "either 'accountId' or 'tariffId'" in out.output, out.output

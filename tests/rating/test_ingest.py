@@ -73,6 +73,34 @@ async def test_guiding_by_event_time_bills_the_owner_at_that_moment(rt: Any, ten
                               "2026-10-01T00:00:00.000Z")
 
 
+async def test_guiding_by_imsi_follows_the_sim_at_the_event_time(rt: Any, tenant: str) -> None:
+    from openbss.rating.errors import InvalidNumberAssignment
+
+    first = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    second = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    sim = "208011234567890"
+    await call(rt, tenant, "assign_imsi", sim, first["id"], at(1))
+    await call(rt, tenant, "assign_imsi", sim, second["id"], at(10, 0))  # the SIM moved to another subscription
+    # the records name the first line's number; the IMSI's history decides who used it then
+    report = await ingest(rt, tenant, "pgw.jsonl", jsonl_file([
+        rec("a", first["msisdn"], at(9, 23, minute=59), imsi=sim), rec("b", first["msisdn"], at(10, 0), imsi=sim),
+        rec("early", first["msisdn"], at(1, 0, month=10), imsi=sim),
+        rec("no-history", first["msisdn"], at(12), imsi="208019999999999"),  # guided by the number
+    ]))
+    assert (report["rated"], report["suspended"]) == (3, 1) and reconciles(report)
+    assert sorted(u["usageCharacteristic"][0]["value"] for u in await usage_of(rt, tenant, first["id"])) == \
+        ["a", "no-history"]
+    assert [u["usageCharacteristic"][0]["value"] for u in await usage_of(rt, tenant, second["id"])] == ["b"]
+    [held] = await call(rt, tenant, "suspense")
+    assert held["reason"] == f"IMSI {sim} was not assigned to a subscription at 2026-10-01T00:00:00.000Z"
+    with pytest.raises(InvalidNumberAssignment, match="not 6 to 15 digits"):
+        await call(rt, tenant, "assign_imsi", "20801-ABC", first["id"], at(12))
+    with pytest.raises(InvalidNumberAssignment, match="already has an assignment"):
+        await call(rt, tenant, "assign_imsi", sim, first["id"], at(5))
+    with pytest.raises(InvalidNumberAssignment, match="not found"):
+        await call(rt, tenant, "assign_imsi", "208010000000001", "no-such-account", at(5))
+
+
 async def test_suspended_records_are_corrected_or_re_guided_and_reprocessed(rt: Any, tenant: str) -> None:
     acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
     report = await ingest(rt, tenant, "f.csv", csv_file([
@@ -116,3 +144,18 @@ async def test_allowances_are_consumed_in_event_time_order_per_period(rt: Any, t
     # a later file continues the period's consumption: the allowance is spent
     more = await ingest(rt, tenant, "g.csv", csv_file([rec("more", n, at(25), quantity=MB)]))
     assert more["amounts"] == {"EUR": "0.01"}
+
+
+async def test_usage_stored_in_overlapping_chunks_is_all_there_once(rt: Any, tenant: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.rating import service
+
+    monkeypatch.setattr(service, "STORE_CHUNK", 3)
+    monkeypatch.setattr(service, "YIELD_EVERY", 1)
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    records = [rec(f"c{i}", acc["msisdn"], at(3, 1 + i), quantity=(i + 1) * MB) for i in range(8)]
+    report = await ingest(rt, tenant, "chunks.csv", csv_file(records))
+    assert (report["rated"], report["amounts"]) == (8, {"EUR": "0.36"}) and reconciles(report)  # 1+...+8 MB
+    usage = await usage_of(rt, tenant, acc["id"])
+    assert sorted(u["usageCharacteristic"][0]["value"] for u in usage) == sorted(f"c{i}" for i in range(8))
+    assert len({u["id"] for u in usage}) == 8

@@ -115,3 +115,46 @@ def test_integer_zone_lookup_agrees_with_the_prefix_table(prefixes: dict[str, st
     table = PrefixTable(prefixes)
     got = PrefixIntervals(prefixes, zones).lookup(pl.Series(numbers, dtype=pl.String)).to_list()
     assert got == [zones[m[1]] if (m := table.match(n)) else None for n in numbers]
+
+
+@settings(max_examples=100, deadline=None)
+@given(rates=st.lists(rate_docs(), min_size=1, max_size=3),
+       tiered=st.booleans(),
+       allowances=st.lists(st.lists(st.integers(0, 20000), max_size=2), min_size=1, max_size=3),
+       records=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["data", "voice"]), st.integers(0, 10**7),
+                                  st.integers(0, 60 * 24 * 40)), min_size=1, max_size=40))
+def test_wired_batch_equals_record_by_record(rates: list[dict[str, Any]], tiered: bool,
+                                             allowances: list[list[int]],
+                                             records: list[tuple[int, str, int, int]]) -> None:
+    """What ingest rates with (``rate_batch``: the vectorized core for the accounts it takes, one or two
+    allowances, tiers left to the scalar path) gives the record-by-record figures and consumption."""
+    from openbss.rating.vectorized import rate_batch
+
+    lines = []
+    for acc, amounts in enumerate(allowances):
+        doc = rates[acc % len(rates)]
+        plan = {}
+        for kind in ("data", "voice"):
+            entry = {k: v for k, v in doc.items()}
+            entry["priceId"] = f"p-{kind}"
+            entry["allowances"] = [{"quantity": {"amount": a, "units": "B" if kind == "data" else "s"}}
+                                   for a in amounts]
+            if tiered and acc == 0:
+                entry["tiers"] = [{"upTo": 100, "price": "0.5"}, {"price": "0.1"}]
+            plan[kind] = entry
+        lines.append(Line(account_id=f"a{acc}", msisdn="1", product_id=None, offering_id=None,
+                          billing_account_id=None, party_id=None, party_type="Individual", currency=doc["currency"],
+                          time_zone="Europe/Paris", plan=plan))
+    guided = in_event_order(
+        (UsageRecord(key=f"k{i:04d}", record_id=str(i), origin="t", msisdn="1",
+                     event_time=START + timedelta(minutes=minute), usage_type=kind, quantity=quantity,
+                     called_number="33612345678" if kind == "voice" else None),
+         lines[acc % len(lines)]) for i, (acc, kind, quantity, minute) in enumerate(records))
+    results = []
+    for vectorize in (True, False):
+        consumed: dict[tuple[str, str, str], int] = {("a0", "2026-11", "p-data:0"): 7}
+        rated, failed = rate_batch(guided, {}, "start", consumed, vectorize=vectorize)
+        results.append(({r.record.key: (r.billable_units, r.allowance_units, r.amount_minor, r.period, r.currency)
+                         for r in rated}, sorted((r.key, why) for r, why in failed), consumed))
+    assert results[0] == results[1]
+    assert len(results[0][0]) + len(results[0][1]) == len(records)

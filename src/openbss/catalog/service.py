@@ -560,6 +560,10 @@ class ProductCatalog:
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff:
         return compile_tariff(await self.services["tariff"].get(ctx, tariff_id))
 
+    async def tariff_versions(self, ctx: Context, tariff_id: str) -> list[str]:
+        """The ids of every version of the tariff's lineage (the tariff itself included)."""
+        return [doc["id"] for doc in await self.services["tariff"].versions(ctx, tariff_id)]
+
     async def orderability(self, ctx: Context, offering_id: str, *, at: datetime | None = None,
                            channel: str | None = None, market_segment: str | None = None) -> list[str]:
         """Why the offering cannot be ordered now through ``channel`` by a customer of ``market_segment``

@@ -29,7 +29,7 @@ from openbss.charging.events import API, LOW_BALANCE_EVENT, RENEWAL_FEE_EVENT, T
 from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
-from openbss.platform.db import Database, json_dumps, utcnow
+from openbss.platform.db import Database, json_dumps, json_loads, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
@@ -914,13 +914,37 @@ async def store_batch_usage(ctx: Context, rows: list[dict[str, Any]]) -> set[str
     ``session_id``; request number and rating group 0): a key already stored is skipped. Returns the keys stored.
 
     Each row: ``id``, ``key``, ``body`` (the TMF635 document), ``account_id`` (a charging account), ``usage_type``,
-    ``units``, ``allowance_units``, ``amount_minor``, ``currency``, ``usage_date`` (aware datetime)."""
+    ``units``, ``allowance_units``, ``amount_minor``, ``currency``, ``usage_date`` (aware datetime); and for the
+    versions a re-rating writes, ``request_number`` (the version) and ``rating_group`` (1 on a reversal)."""
     if not rows:
         return set()
     conn = await repo.session_connection(ctx.session)
     return await repo.copy_batch_usage(conn, [
-        (r["id"], json_dumps(r["body"]), r["account_id"], r["key"], 0, 0, r["usage_type"], r["units"],
+        (r["id"], json_dumps(r["body"]), r["account_id"], r["key"], r.get("request_number", 0),
+         r.get("rating_group", 0), r["usage_type"], r["units"],
          r["allowance_units"], r["amount_minor"], r["currency"], r["usage_date"]) for r in rows])
+
+
+async def batch_usage_rows(ctx: Context, account_ids: list[str], since: datetime, before: datetime,
+                           ) -> list[dict[str, Any]]:
+    """The usage rated in batch (keys ``cdr:...``, every version) of these accounts in ``[since, before)``."""
+    if not account_ids:
+        return []
+    conn = await repo.session_connection(ctx.session)
+    rows = await conn.fetch(
+        "SELECT id, body::text AS body, account_id, session_id, request_number, rating_group, usage_type, units, "
+        "allowance_units, amount_minor, currency, usage_date FROM charging_usage WHERE account_id = ANY($1::text[]) "
+        "AND usage_date >= $2 AND usage_date < $3 AND session_id LIKE 'cdr:%' "
+        "ORDER BY usage_date, session_id, request_number, rating_group", account_ids, since, before)
+    return [{**dict(r), "body": json_loads(r["body"])} for r in rows]
+
+
+async def batch_usage_accounts(ctx: Context, since: datetime, before: datetime) -> list[str]:
+    """The accounts with usage rated in batch in ``[since, before)``."""
+    conn = await repo.session_connection(ctx.session)
+    rows = await conn.fetch("SELECT DISTINCT account_id FROM charging_usage WHERE usage_date >= $1 "
+                            "AND usage_date < $2 AND session_id LIKE 'cdr:%' ORDER BY account_id", since, before)
+    return [r["account_id"] for r in rows]
 
 
 async def batch_usage_present(ctx: Context, keys: list[str]) -> set[str]:
@@ -993,6 +1017,8 @@ class ChargingService:
     release_expired = staticmethod(release_expired)
     store_batch_usage = staticmethod(store_batch_usage)
     batch_usage_present = staticmethod(batch_usage_present)
+    batch_usage_rows = staticmethod(batch_usage_rows)
+    batch_usage_accounts = staticmethod(batch_usage_accounts)
 
     async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]:
         """The money prepaid lines' usage took in ``[since, before)``, per currency (what payments recognizes as

@@ -4,9 +4,11 @@
   rated usage; 400 for an invalid record, 409 for a record already received, 422 for one that cannot be guided or
   rated — nothing is written then). The other TMF635 routes (``usage`` reads, ``usageSpecification``) are served
   by the usage management API of online charging.
-* ``/rating/v1/usageFile``: the bulk endpoint — a whole usage file (CSV or JSON lines, docs/rating.md) as the
+* ``/rating/v1/usageFile``: the bulk endpoint — a whole usage file (CSV, JSON lines or BER, docs/rating.md) as the
   request body, registered once by (source, name, SHA-256) and rated; its reconciled counts. ``GET`` lists files.
 * ``/rating/v1/suspense``: the suspense queue; ``POST /rating/v1/suspense/reprocess`` re-processes it.
+* ``POST /rating/v1/rerate``: re-rate a billing period's usage (of an account, or of a tariff's accounts) after a
+  tariff correction: 201 with the report of the differences, 200 with the first run's report for a job id seen.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -65,6 +67,14 @@ class Reprocess(BaseModel):
                                                    description="Field corrections per suspended record id")
 
 
+class Rerate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(..., description="The re-rate job's id: the same id again returns the first run's report")
+    period: str = Field(..., description="The billing period, YYYY-MM (in each account's time zone)")
+    accountId: str | None = Field(None, description="Re-rate this charging account's usage")
+    tariffId: str | None = Field(None, description="Re-rate the usage of every account whose plan uses this tariff")
+
+
 def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
     rating: RatingService = svc.service
     usage = APIRouter(prefix=USAGE_PATH, tags=["TMF635 Usage Management (rating)"])
@@ -113,10 +123,21 @@ def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await rating.reprocess(ctx, body.ids, body.corrections))
 
-    bulk.add_api_route("/usageFile", upload, methods=["POST"], summary="Rate a usage file (CSV or JSON lines)",
-                       openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}},
+    async def rerate(request: Request, body: Rerate,
+                     principal: Principal = Depends(permitted(BATCH_PERMISSION, WRITE))) -> Response:
+        async with unit_of_work(request, principal) as ctx:
+            report = await rating.rerate(ctx, body.id, body.period, account_id=body.accountId,
+                                         tariff_id=body.tariffId)
+        return TmfJSONResponse(report, status_code=200 if report["alreadyRun"] else 201)
+
+    bulk.add_api_route("/usageFile", upload, methods=["POST"],
+                       summary="Rate a usage file (CSV, JSON lines or 3GPP ASN.1 BER CDRs)",
+                       openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {},
+                                                                  "application/octet-stream": {}},
                                                       "required": True}})
     bulk.add_api_route("/usageFile", files, methods=["GET"], summary="Registered usage files and their counts")
     bulk.add_api_route("/suspense", suspense, methods=["GET"], summary="The suspense queue")
     bulk.add_api_route("/suspense/reprocess", reprocess, methods=["POST"], summary="Re-process suspended records")
+    bulk.add_api_route("/rerate", rerate, methods=["POST"], summary="Re-rate a period's usage after a tariff "
+                       "correction (difference records; once per job id)")
     return [("TMF635 Usage Management (rating)", usage), ("Batch rating", bulk)]

@@ -28,3 +28,13 @@ class InvalidNumberAssignment(BadRequest):
 class ConcurrentRating(Conflict):
     code = "CONCURRENT_RATING"
     reason = "Usage rated concurrently"
+
+
+class InvalidRerate(BadRequest):
+    code = "INVALID_RERATE"
+    reason = "Invalid re-rate job"
+
+
+class RerateJobConflict(Conflict):
+    code = "RERATE_JOB_CONFLICT"
+    reason = "Re-rate job id already used"

@@ -14,6 +14,7 @@ Pure: no I/O beyond the bytes handed in.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -23,18 +24,27 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from openbss.pricing.rating import RatingRuleError, normalize_number
+from openbss.pricing.rating import RatingRuleError
+from openbss.pricing.rating import normalize_number as _normalize_number
 from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 from openbss.pricing.usage import BASE_UNIT
 
 FIELDS = ("recordId", "origin", "msisdn", "imsi", "eventTime", "usageType", "quantity", "unit", "calledNumber",
           "visitedCountry", "apn", "sessionId", "partNumber", "lastPart")
+FIELD_SET = frozenset(FIELDS)
 REQUIRED = ("recordId", "msisdn", "eventTime", "usageType", "quantity")
 USAGE_TYPES = ("voice", "sms", "data", "mms", "event")
 #: the unit dimension each usage type is counted in
 DIMENSION = {"voice": "time", "data": "data", "sms": "sms", "mms": "mms", "event": "event"}
 MAX_QUANTITY = 2**53
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def normalize_number(number: str) -> str:
+    """E.164 digits of a number (``pricing.rating.normalize_number``, remembered: a file names the same
+    subscribers again and again)."""
+    return _normalize_number(number)
 
 
 class LayoutError(ValueError):
@@ -80,8 +90,15 @@ def record_key(origin: str, record_id: str) -> str:
     return hashlib.sha256(f"{origin}\x1f{record_id}".encode()).hexdigest()
 
 
+BER_EXTENSIONS = (".ber", ".asn1", ".cdr")
+#: the first octet of a BER CDR: a context-specific constructed tag (GPRSRecord [78]/[79] take the long form)
+BER_FIRST = frozenset({0xA0, 0xA1, 0xA6, 0xA7, 0xBF})
+
+
 def detect_layout(name: str, data: bytes) -> str:
     lower = name.lower()
+    if lower.endswith(BER_EXTENSIONS) or (data[:1] and data[0] in BER_FIRST):
+        return "ber"
     if lower.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
     if lower.endswith((".csv", ".txt")):
@@ -92,6 +109,10 @@ def detect_layout(name: str, data: bytes) -> str:
 
 def read_raw(name: str, data: bytes) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, fields) of every record of a file; a line that cannot be parsed is given as its error."""
+    if detect_layout(name, data) == "ber":
+        from openbss.rating.asn1 import read_ber
+
+        return read_ber(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -145,8 +166,8 @@ def parse_time(value: str) -> datetime:
 
 def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
     """Validate one record's fields and normalize them; raises ``ValueError`` naming the problem."""
-    unknown = sorted(set(raw) - set(FIELDS))
-    if unknown:
+    if not FIELD_SET.issuperset(raw):
+        unknown = sorted(set(raw) - FIELD_SET)
         raise ValueError(f"unknown field(s) {', '.join(unknown)}")
     for f in REQUIRED:
         if raw.get(f) in (None, ""):
@@ -162,26 +183,12 @@ def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
     if usage_type not in USAGE_TYPES:
         raise ValueError(f"'usageType' '{usage_type}' is not one of {', '.join(USAGE_TYPES)}")
     q = raw["quantity"]
-    if isinstance(q, bool):
-        raise ValueError("'quantity' must be a number")
-    try:
-        amount = Decimal(str(q).strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"'quantity' '{q}' is not a number") from exc
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"'quantity' {q} must be a non-negative number")
-    unit = _text(raw, "unit") or BASE_UNIT[usage_type]
-    try:
-        unit = canonical_unit(unit)
-    except UnitError as exc:
-        raise ValueError(f"'unit': {exc}") from exc
-    if dimension(unit) != DIMENSION[usage_type]:
-        raise ValueError(f"'unit' {unit} does not measure {usage_type} usage")
-    base = convert(amount, unit, BASE_UNIT[usage_type])
-    if base != base.to_integral_value():
-        raise ValueError(f"'quantity' {q} {unit} is not a whole number of {BASE_UNIT[usage_type]}")
-    if base > MAX_QUANTITY:
-        raise ValueError(f"'quantity' {q} {unit} is implausibly large")
+    if raw.get("unit") is None and type(q) is str and q.isascii() and q.isdigit():  # the common case, exact
+        base = Decimal(int(q))
+        if base > MAX_QUANTITY:
+            raise ValueError(f"'quantity' {q} {BASE_UNIT[usage_type]} is implausibly large")
+    else:
+        base = _quantity(raw, q, usage_type)
     called = _text(raw, "calledNumber")
     if called is not None:
         try:
@@ -221,6 +228,31 @@ def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
                        event_time=event_time, usage_type=usage_type, quantity=int(base), called_number=called,
                        visited_country=visited, apn=_text(raw, "apn"), imsi=imsi, session_id=session_id,
                        part_number=part, last_part=last)
+
+
+def _quantity(raw: dict[str, Any], q: Any, usage_type: str) -> Decimal:
+    """The quantity in the usage type's base unit (a whole number), from the quantity and unit fields."""
+    if isinstance(q, bool):
+        raise ValueError("'quantity' must be a number")
+    try:
+        amount = Decimal(str(q).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"'quantity' '{q}' is not a number") from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"'quantity' {q} must be a non-negative number")
+    unit = _text(raw, "unit") or BASE_UNIT[usage_type]
+    try:
+        unit = canonical_unit(unit)
+    except UnitError as exc:
+        raise ValueError(f"'unit': {exc}") from exc
+    if dimension(unit) != DIMENSION[usage_type]:
+        raise ValueError(f"'unit' {unit} does not measure {usage_type} usage")
+    base = convert(amount, unit, BASE_UNIT[usage_type])
+    if base != base.to_integral_value():
+        raise ValueError(f"'quantity' {q} {unit} is not a whole number of {BASE_UNIT[usage_type]}")
+    if base > MAX_QUANTITY:
+        raise ValueError(f"'quantity' {q} {unit} is implausibly large")
+    return base
 
 
 def parse_file(name: str, data: bytes, source: str) -> tuple[list[UsageRecord], list[Rejection]]:

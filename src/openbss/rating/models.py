@@ -89,6 +89,35 @@ class NumberAssignment(TenantScoped, Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ImsiAssignment(TenantScoped, Base):
+    """Who used a SIM when: the charging account (subscription) an IMSI belonged to from ``valid_from`` until
+    ``valid_to`` (exclusive; open while current). A record carrying an IMSI with such history is guided by it."""
+
+    __tablename__ = "rating_imsi_assignment"
+    __table_args__ = (Index("ix_rating_imsi_assignment_imsi", "tenant_id", "imsi", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    imsi: Mapped[str] = mapped_column(String(15))
+    account_id: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RerateJob(TenantScoped, Base):
+    """A re-rate job, run once by its id: the usage of a billing period (of one account, or of the accounts whose
+    plan uses a tariff) rated again, with the report of the differences written."""
+
+    __tablename__ = "rating_rerate"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(100))
+    period: Mapped[str] = mapped_column(String(7))
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    tariff_id: Mapped[str | None] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class AllowanceConsumption(TenantScoped, Base):
     """Allowance units consumed by batch-rated usage, per account, billing period and allowance."""
 

@@ -12,14 +12,18 @@ The file's counts always reconcile: received = rated + duplicate + rejected + su
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy import String, any_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from openbss.catalog.service import CompiledTariff
@@ -32,15 +36,25 @@ from openbss.rating import layouts
 from openbss.rating.errors import (
     ConcurrentRating,
     InvalidNumberAssignment,
+    InvalidRerate,
     InvalidUsageRecord,
+    RerateJobConflict,
     SuspendedRecordNotFound,
     UnreadableUsageFile,
 )
 from openbss.rating.layouts import LayoutError, Rejection, UsageRecord
-from openbss.rating.models import AllowanceConsumption, NumberAssignment, SuspendedRecord, UsageFile
+from openbss.rating.models import (
+    AllowanceConsumption,
+    ImsiAssignment,
+    NumberAssignment,
+    RerateJob,
+    SuspendedRecord,
+    UsageFile,
+)
 from openbss.rating.models import UsageSpecification as UsageSpecificationRow
-from openbss.rating.rater import Line, Rated, Unratable, in_event_order, rate_record, resolve_rate
+from openbss.rating.rater import Line, Rated, in_event_order, period_of
 from openbss.rating.specifications import default_specifications, specification_name
+from openbss.rating.vectorized import rate_batch
 
 USAGE_PATH = "/tmf-api/usageManagement/v4"
 
@@ -56,6 +70,11 @@ class ChargingAccounts(Protocol):
 
     async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
 
+    async def batch_usage_rows(self, ctx: Context, account_ids: list[str], since: datetime, before: datetime,
+                               ) -> list[dict[str, Any]]: ...
+
+    async def batch_usage_accounts(self, ctx: Context, since: datetime, before: datetime) -> list[str]: ...
+
     async def charging_settings(self, ctx: Context) -> dict[str, Any]:
         """The tenant's charging conventions (``bandChange``: how a call crossing a time-band change is rated)."""
         ...
@@ -63,6 +82,8 @@ class ChargingAccounts(Protocol):
 
 class TariffCatalog(Protocol):
     async def compiled_tariff(self, ctx: Context, tariff_id: str) -> CompiledTariff: ...
+
+    async def tariff_versions(self, ctx: Context, tariff_id: str) -> list[str]: ...
 
 
 @dataclass
@@ -97,6 +118,36 @@ def _any(values: Iterable[str]) -> Any:
 
 
 CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
+STORE_CHUNK = 20_000  # rated usage stored per COPY while the next chunk's documents are built
+YIELD_EVERY = 1000
+
+
+def _line_of(acc: Mapping[str, Any], msisdn: str) -> Line:
+    return Line(account_id=acc["id"], msisdn=msisdn, product_id=acc.get("product_id"),
+                offering_id=acc.get("offering_id"), billing_account_id=acc.get("billing_account_id"),
+                party_id=acc.get("party_id"), party_type=acc.get("party_type") or "Individual",
+                currency=acc["currency"], time_zone=acc.get("time_zone") or "UTC", plan=acc.get("plan") or {})
+
+
+def _record_of(key: str, row: Mapping[str, Any]) -> UsageRecord:
+    """The usage record a stored usage was rated from (its characteristics)."""
+    chars = {c["name"]: c.get("value") for c in row["body"].get("usageCharacteristic") or []}
+    return UsageRecord(key=key, record_id=str(chars.get("recordId")), origin=str(chars.get("origin")),
+                       msisdn=str(chars.get("subscriber") or ""), event_time=row["usage_date"],
+                       usage_type=row["usage_type"], quantity=int(chars.get("quantity") or 0),
+                       called_number=chars.get("calledParty"), visited_country=chars.get("visitedCountry"),
+                       apn=chars.get("apn"), imsi=chars.get("imsi"))
+
+
+def _uuids(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs at once: one ``os.urandom`` call instead of one per record."""
+    raw = bytearray(os.urandom(16 * n))
+    for i in range(6, 16 * n, 16):
+        raw[i] = (raw[i] & 0x0F) | 0x40
+        raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80
+    h = raw.hex()
+    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-{h[j + 20:j + 32]}"
+            for j in range(0, 32 * n, 32)]
 
 
 def _raw_of(record: UsageRecord) -> dict[str, Any]:
@@ -120,6 +171,8 @@ class RatingService:
         #: the TMF635 usageSpecification resource (built with the usage API by the composition root)
         self.specifications: ResourceService | None = None
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
+        #: rate with the vectorized core where it applies (False: record by record, the scalar path alone)
+        self.vectorize = True
 
     # --- usage specifications --------------------------------------------------------------------------------
     async def specification_refs(self, ctx: Context) -> dict[str, dict[str, Any]]:
@@ -167,6 +220,29 @@ class RatingService:
         ctx.session.add(NumberAssignment(msisdn=number, account_id=account_id, valid_from=valid_from))
         await ctx.session.flush()
 
+    async def assign_imsi(self, ctx: Context, imsi: str, account_id: str, valid_from: datetime) -> None:
+        """Record that the SIM ``imsi`` is used by the subscription of charging account ``account_id`` from
+        ``valid_from`` on; its previous assignment ends then. Records carrying this IMSI are guided by it."""
+        if valid_from.tzinfo is None:
+            raise InvalidNumberAssignment("'valid_from' must carry a time zone")
+        imsi = imsi.strip()
+        if not (imsi.isascii() and imsi.isdigit() and 6 <= len(imsi) <= 15):
+            raise InvalidNumberAssignment(f"IMSI '{imsi}' is not 6 to 15 digits")
+        try:
+            await self.charging.get_account(ctx, account_id)
+        except NotFound as exc:
+            raise InvalidNumberAssignment(f"charging account '{account_id}' not found") from exc
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-imsi:' || :n))"), {"n": imsi})
+        later = await ctx.session.scalar(select(func.count()).select_from(ImsiAssignment).where(
+            ImsiAssignment.imsi == imsi, ImsiAssignment.valid_from >= valid_from))
+        if later:
+            raise InvalidNumberAssignment(f"IMSI {imsi} already has an assignment from {valid_from.isoformat()} "
+                                          "or later")
+        await ctx.session.execute(update(ImsiAssignment).where(
+            ImsiAssignment.imsi == imsi, ImsiAssignment.valid_to.is_(None)).values(valid_to=valid_from))
+        ctx.session.add(ImsiAssignment(imsi=imsi, account_id=account_id, valid_from=valid_from))
+        await ctx.session.flush()
+
     async def _lines(self, ctx: Context, records: Iterable[UsageRecord],
                      ) -> tuple[dict[str, Line], list[tuple[UsageRecord, str]]]:
         """record key -> guided line; and the records that cannot be guided, with the reason."""
@@ -176,6 +252,12 @@ class RatingService:
         for row in (await ctx.session.execute(select(NumberAssignment).where(
                 NumberAssignment.msisdn == _any(numbers)))).scalars():
             history[row.msisdn].append((row.valid_from, row.valid_to, row.account_id))
+        sims: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
+        imsis = sorted({r.imsi for r in records if r.imsi})
+        if imsis:
+            for sim in (await ctx.session.execute(select(ImsiAssignment).where(
+                    ImsiAssignment.imsi == _any(imsis)))).scalars():
+                sims[sim.imsi].append((sim.valid_from, sim.valid_to, sim.account_id))
         accounts: dict[str, dict[str, Any] | None] = {}
         current: dict[str, str | None] = {}
 
@@ -188,7 +270,14 @@ class RatingService:
         guided: dict[str, Line] = {}
         failed: list[tuple[UsageRecord, str]] = []
         for r in records:
-            if r.msisdn in history:
+            if r.imsi is not None and r.imsi in sims:  # the SIM's history decides (a number may have moved)
+                found = [a for f, t, a in sims[r.imsi] if f <= r.event_time and (t is None or r.event_time < t)]
+                if not found:
+                    failed.append((r, f"IMSI {r.imsi} was not assigned to a subscription at "
+                                      f"{format_datetime(r.event_time)}"))
+                    continue
+                account_id = found[0]
+            elif r.msisdn in history:
                 found = [a for f, t, a in history[r.msisdn] if f <= r.event_time and (t is None or r.event_time < t)]
                 if not found:
                     failed.append((r, f"number {r.msisdn} was not assigned to a subscription at "
@@ -212,11 +301,7 @@ class RatingService:
             if acc is None:
                 failed.append((r, f"charging account '{account_id}' of number {r.msisdn} not found"))
                 continue
-            guided[r.key] = Line(account_id=acc["id"], msisdn=r.msisdn, product_id=acc.get("product_id"),
-                                 offering_id=acc.get("offering_id"), billing_account_id=acc.get("billing_account_id"),
-                                 party_id=acc.get("party_id"), party_type=acc.get("party_type") or "Individual",
-                                 currency=acc["currency"], time_zone=acc.get("time_zone") or "UTC",
-                                 plan=acc.get("plan") or {})
+            guided[r.key] = _line_of(acc, r.msisdn)
         return guided, failed
 
     async def _tariffs_for(self, ctx: Context, lines: Iterable[Line]) -> dict[str, CompiledTariff]:
@@ -276,16 +361,12 @@ class RatingService:
         consumed = await self._consumption(ctx, guided)
         before = dict(consumed)
         band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
-        for record, line in guided:
-            try:
-                out.rated.append(rate_record(record, line, resolve_rate(record, line, tariffs, band_change),
-                                             consumed))
-            except Unratable as exc:
-                out.suspended.append((record, str(exc)))
+        rated, unratable = rate_batch(guided, tariffs, band_change, consumed, vectorize=self.vectorize)
+        out.rated.extend(rated)
+        out.suspended.extend(unratable)
         specs = await self.specification_refs(ctx)
         now = utcnow()
-        rows = [self._usage_row(ctx, r, specs, now, file_id) for r in out.rated]
-        stored = await self.charging.store_batch_usage(ctx, rows)
+        rows, stored = await self._store(ctx, out.rated, specs, format_datetime(now), file_id)
         out.documents = [row["body"] for row in rows]
         if len(stored) != len(rows):  # cannot happen under the account locks; a guard against double rating
             raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
@@ -308,6 +389,37 @@ class RatingService:
             ]).on_conflict_do_update(index_elements=["tenant_id", "account_id", "period", "allowance_key"],
                                      set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
         return out
+
+    async def _store(self, ctx: Context, rated: list[Rated], specs: Mapping[str, dict[str, Any]], rating_date: str,
+                     file_id: str | None) -> tuple[list[dict[str, Any]], set[str]]:
+        """Build the TMF635 usage rows and store them, in chunks: while PostgreSQL inserts one chunk (the store
+        runs as a task on the same connection, one statement at a time), the next chunk's documents are built —
+        the database's work overlaps this process's."""
+        ids = _uuids(len(rated))
+        rows: list[dict[str, Any]] = []
+        stored: set[str] = set()
+        pending: asyncio.Future[set[str]] | None = None
+        try:
+            for start in range(0, len(rated), STORE_CHUNK):
+                chunk: list[dict[str, Any]] = []
+                for i in range(start, min(start + STORE_CHUNK, len(rated))):
+                    chunk.append(self._usage_row(ctx, rated[i], specs, rating_date, file_id, ids[i]))
+                    if pending is not None and i % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # the store task sends its next statement
+                if pending is not None:
+                    stored |= await pending
+                pending = asyncio.ensure_future(self.charging.store_batch_usage(ctx, chunk))
+                await asyncio.sleep(0)
+                rows.extend(chunk)
+            if pending is not None:
+                stored |= await pending
+                pending = None
+        finally:
+            if pending is not None and not pending.done():  # building a document failed: stop the store too
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+        return rows, stored
 
     async def _assemble(self, ctx: Context, parts: list[UsageRecord], lines: dict[str, Line],
                         pending_keys: set[str], out: Outcome) -> list[UsageRecord]:
@@ -370,10 +482,9 @@ class RatingService:
         return {(row.account_id, row.period, row.allowance_key): int(row.consumed) for row in rows
                 if (row.account_id, row.period) in pairs}
 
-    def _usage_row(self, ctx: Context, rated: Rated, specs: Mapping[str, dict[str, Any]], now: datetime,
-                   file_id: str | None) -> dict[str, Any]:
+    def _usage_row(self, ctx: Context, rated: Rated, specs: Mapping[str, dict[str, Any]], rating_date: str,
+                   file_id: str | None, usage_id: str) -> dict[str, Any]:
         r, line, rate = rated.record, rated.line, rated.rate
-        usage_id = str(uuid.uuid4())
         unit = BASE_UNIT[r.usage_type]
         chars: list[dict[str, Any]] = [
             {"name": "recordId", "valueType": "string", "value": r.record_id},
@@ -400,7 +511,7 @@ class RatingService:
         else:
             tag = "usage"
         product_usage: dict[str, Any] = {
-            "@type": "RatedProductUsage", "ratingDate": format_datetime(now), "usageRatingTag": tag,
+            "@type": "RatedProductUsage", "ratingDate": rating_date, "usageRatingTag": tag,
             "isBilled": False, "ratingAmountType": "total", "offerTariffType": rate.get("band") or "flat",
             "taxExcludedRatingAmount": {"unit": rated.currency,
                                         "value": from_minor(rated.amount_minor, rated.currency)},
@@ -575,6 +686,160 @@ class RatingService:
                 "suspense": {"under1Day": by_age.get(1, 0), "1To7Days": by_age.get(2, 0),
                              "7To30Days": by_age.get(3, 0), "over30Days": by_age.get(4, 0),
                              "byReason": reasons}}
+
+    # --- re-rating -------------------------------------------------------------------------------------------
+    async def rerate(self, ctx: Context, job_id: str, period: str, *, account_id: str | None = None,
+                     tariff_id: str | None = None) -> dict[str, Any]:
+        """Re-rate the batch-rated usage of billing period ``period`` (YYYY-MM, in each account's time zone) of one
+        charging account, with its plan and tariffs as they are now (after a correction), or of every account whose
+        plan uses a version of tariff ``tariff_id``'s lineage, rated with that version (the corrected one: a
+        correction of an Active tariff is a new version, docs/catalog.md). Every record whose figures change gets
+        a new version: a reversal of the
+        current one (its amounts negated, ``rerated``) and the new one; nothing is edited in place. The period's
+        allowances are consumed again from the start, in event-time order. A job runs once: the same ``job_id``
+        again returns the first run's report (``alreadyRun``) and writes nothing."""
+        job_id = (job_id or "").strip()
+        if not job_id or len(job_id) > 100:
+            raise InvalidRerate("'id' (the re-rate job's id, 1 to 100 characters) is required")
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
+            raise InvalidRerate(f"'period' '{period}' is not a month (YYYY-MM)")
+        if (account_id is None) == (tariff_id is None):
+            raise InvalidRerate("give either 'accountId' or 'tariffId' (what to re-rate)")
+        if account_id is not None:
+            try:
+                await self.charging.get_account(ctx, account_id)
+            except NotFound as exc:
+                raise InvalidRerate(f"charging account '{account_id}' not found") from exc
+        lineage: set[str] = set()
+        if tariff_id is not None:
+            try:
+                await self.catalog.compiled_tariff(ctx, tariff_id)
+                lineage = set(await self.catalog.tariff_versions(ctx, tariff_id))
+            except NotFound as exc:
+                raise InvalidRerate(f"tariff '{tariff_id}' not found") from exc
+        got = await ctx.session.execute(insert(RerateJob).values(
+            id=job_id, period=period, account_id=account_id, tariff_id=tariff_id).on_conflict_do_nothing()
+            .returning(RerateJob.id))
+        if got.scalar() is None:
+            job = (await ctx.session.execute(select(RerateJob).where(RerateJob.id == job_id))).scalar_one()
+            if (job.period, job.account_id, job.tariff_id) != (period, account_id, tariff_id):
+                raise RerateJobConflict(f"re-rate job '{job_id}' was run for another period or scope")
+            return {**job.report, "alreadyRun": True}
+        year, month = int(period[:4]), int(period[5:])
+        since = datetime(year, month, 1, tzinfo=UTC) - timedelta(days=1)  # a period is a month in local time
+        before = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) + timedelta(days=1)
+        if account_id is not None:
+            candidates = [account_id]
+        else:
+            candidates = await self._accounts_with_tariff(ctx, lineage, since, before)
+        for acc_id in sorted(candidates):  # one rater per account at a time, as ingest
+            await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating-account:' || :a))"),
+                                      {"a": acc_id})
+        lines: dict[str, Line] = {}
+        for acc_id in candidates:
+            acc = await self.charging.get_account(ctx, acc_id)
+            if tariff_id is not None:  # every version of the tariff's lineage rated with the one given
+                acc = {**acc, "plan": {k: {**e, "tariffId": tariff_id} if isinstance(e, Mapping)
+                                       and e.get("tariffId") in lineage else e
+                                       for k, e in (acc.get("plan") or {}).items()}}
+            lines[acc_id] = _line_of(acc, acc.get("subscriber") or "")
+        rows = await self.charging.batch_usage_rows(ctx, sorted(lines), since, before)
+        current: dict[str, dict[str, Any]] = {}  # record key -> its current version (rating group 0, latest)
+        for row in rows:
+            if row["rating_group"] == 0 and (row["session_id"] not in current
+                                             or row["request_number"] > current[row["session_id"]]["request_number"]):
+                current[row["session_id"]] = row
+        guided: list[tuple[UsageRecord, Line]] = []
+        versions: dict[str, dict[str, Any]] = {}
+        for key, row in current.items():
+            line = lines[row["account_id"]]
+            record = _record_of(key[len("cdr:"):], row)
+            if period_of(record.event_time, line.time_zone) != period:
+                continue
+            versions[record.key] = row
+            guided.append((record, replace(line, msisdn=record.msisdn)))
+        self._tariffs = {k: v for k, v in self._tariffs.items() if k[0] != ctx.principal.tenant_id}  # corrected
+        tariffs = await self._tariffs_for(ctx, lines.values())
+        band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
+        consumed: dict[tuple[str, str, str], int] = {}  # the period's allowances, consumed again from the start
+        rated, unratable = rate_batch(in_event_order(guided), tariffs, band_change, consumed)
+        specs = await self.specification_refs(ctx)
+        now = format_datetime(utcnow())
+        before_minor: dict[str, int] = defaultdict(int)
+        after_minor: dict[str, int] = defaultdict(int)
+        out_rows: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for r in rated:
+            old = versions[r.record.key]
+            before_minor[old["currency"]] += int(old["amount_minor"])
+            after_minor[r.currency] += r.amount_minor
+            if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
+                    (r.amount_minor, r.allowance_units, r.currency):
+                continue
+            version = int(old["request_number"]) + 1
+            reversal_id, new_id = _uuids(2)
+            reversal = dict(old["body"])
+            reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
+                            description=f"reversal of usage {old['id']} (re-rate job {job_id})")
+            reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
+                                               {"name": "reverses", "valueType": "string", "value": old["id"]},
+                                               {"name": "rerateJob", "valueType": "string", "value": job_id}]
+            reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
+                "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
+                for pu in old["body"].get("ratedProductUsage", [])]
+            out_rows.append({"id": reversal_id, "key": old["session_id"], "body": reversal,
+                             "account_id": old["account_id"], "usage_type": old["usage_type"],
+                             "units": -int(old["units"]), "allowance_units": -int(old["allowance_units"]),
+                             "amount_minor": -int(old["amount_minor"]), "currency": old["currency"],
+                             "usage_date": old["usage_date"], "request_number": version, "rating_group": 1})
+            new = self._usage_row(ctx, r, specs, now, None, new_id)
+            new["body"]["status"] = "rerated"
+            new["body"]["usageCharacteristic"] += [
+                {"name": "replaces", "valueType": "string", "value": old["id"]},
+                {"name": "version", "valueType": "integer", "value": version},
+                {"name": "rerateJob", "valueType": "string", "value": job_id}]
+            new.update(key=old["session_id"], request_number=version, rating_group=0)
+            out_rows.append(new)
+            changed.append({"recordId": r.record.record_id, "origin": r.record.origin, "accountId": old["account_id"],
+                            "usageDate": format_datetime(r.record.event_time), "version": version,
+                            "replaces": old["id"], "usageId": new_id, "currency": r.currency,
+                            "before": str(from_minor(int(old["amount_minor"]), old["currency"])),
+                            "after": str(from_minor(r.amount_minor, r.currency)),
+                            "difference": str(from_minor(r.amount_minor - int(old["amount_minor"]), r.currency))})
+        stored = await self.charging.store_batch_usage(ctx, out_rows)
+        if len(stored) != len({row["key"] for row in out_rows}):
+            raise ConcurrentRating("usage was re-rated concurrently; run the job again")
+        # the period's allowance consumption is what the re-rated usage consumed
+        await ctx.session.execute(delete(AllowanceConsumption).where(
+            AllowanceConsumption.account_id == _any(sorted(lines)), AllowanceConsumption.period == period))
+        if consumed:
+            await ctx.session.execute(insert(AllowanceConsumption).values([
+                {"account_id": a, "period": p, "allowance_key": k, "consumed": v}
+                for (a, p, k), v in consumed.items()]))
+        currencies = sorted(set(before_minor) | set(after_minor))
+        report = {"id": job_id, "period": period, "accountId": account_id, "tariffId": tariff_id,
+                  "accounts": len(lines), "records": len(guided), "changed": len(changed),
+                  "before": {c: str(from_minor(before_minor[c], c)) for c in currencies},
+                  "after": {c: str(from_minor(after_minor[c], c)) for c in currencies},
+                  "difference": {c: str(from_minor(after_minor[c] - before_minor[c], c)) for c in currencies},
+                  "unrated": [{"recordId": rec.record_id, "origin": rec.origin, "reason": why}
+                              for rec, why in unratable],
+                  "changes": changed[:1000]}
+        await ctx.session.execute(update(RerateJob).where(RerateJob.id == job_id).values(report=report))
+        return {**report, "alreadyRun": False}
+
+    async def _accounts_with_tariff(self, ctx: Context, lineage: set[str], since: datetime, before: datetime,
+                                    ) -> list[str]:
+        """The charging accounts with batch usage around the period whose plan rates with a version of the
+        tariff."""
+        with_usage = await self.charging.batch_usage_accounts(ctx, since, before)
+        out = []
+        for acc_id in with_usage:
+            acc = await self.charging.get_account(ctx, acc_id)
+            plan = acc.get("plan") or {}
+            if any(isinstance(e, Mapping) and e.get("tariffId") in lineage for e in plan.values()):
+                out.append(acc_id)
+        return out
 
     # --- single records (TMF635 POST /usage) -----------------------------------------------------------------
     async def rate_one(self, ctx: Context, raw: dict[str, Any], source: str = "api") -> dict[str, Any]:

@@ -13,15 +13,30 @@ Exact: money is integer arithmetic on the exact fractions of the rate's price, u
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
+from openbss.catalog.service import CompiledTariff
+from openbss.pricing.bands import band_split
 from openbss.pricing.money import MINOR_UNITS
-from openbss.pricing.usage import UnitRate, money_minor, setup_minor
+from openbss.pricing.usage import RatingError, UnitRate, allowance_blocks, money_minor, setup_minor, unit_rate
+from openbss.rating.layouts import UsageRecord
+from openbss.rating.rater import (
+    Consumption,
+    Line,
+    Rated,
+    Unratable,
+    allowance_quantity,
+    period_of,
+    rate_record,
+    resolve_rate,
+)
 
 LIMIT = 2**62
 
@@ -186,3 +201,142 @@ def rate_frame(frame: pl.DataFrame, rates: Sequence[UnitRate]) -> pl.DataFrame:
     results = (narrow.with_columns(amount.cast(pl.Int64).alias("amount_minor"))
                .select("_row", "billable", "allowance_units", "amount_minor").sort("_row"))
     return frame.hstack(results.drop("_row"))
+
+
+# --- the batch rater: the vectorized core wired to guided records -------------------------------------------------
+@dataclass
+class _Prepared:
+    unit: UnitRate
+    index: int  # into the batch's list of distinct rates
+
+
+def rate_batch(guided: Sequence[tuple[UsageRecord, Line]], tariffs: Mapping[str, CompiledTariff], band_change: str,
+               consumed: Consumption, *, vectorize: bool = True,
+               ) -> tuple[list[Rated], list[tuple[UsageRecord, str]]]:
+    """Rate guided records (in event-time order per account, as ``rater.in_event_order`` gives them): the accounts
+    whose records all have flat rates and at most one allowance each are rated at once by ``rate_frame``, the
+    others record by record by ``rater.rate_record`` — the same figures (tests/rating/test_vectorized.py). Returns
+    the rated records in the order given, and those that cannot be rated with the reason; ``consumed`` is
+    updated in place."""
+    rates: list[dict[str, Any]] = []
+    cache: dict[tuple[str, str], dict[str, Any]] = {}  # a plan entry without tariff: one rate per account and type
+    chosen: list[dict[str, Any] | None] = []
+    failed: list[tuple[UsageRecord, str]] = []
+    for record, line in guided:
+        entry = line.plan.get(record.usage_type)
+        flat = entry is not None and not entry.get("tariffId")
+        key = (line.account_id, record.usage_type)
+        rate = cache.get(key) if flat else None
+        if rate is None:
+            try:
+                rate = resolve_rate(record, line, tariffs, band_change)
+            except Unratable as exc:
+                failed.append((record, str(exc)))
+                chosen.append(None)
+                continue
+            if flat:
+                cache[key] = rate
+        chosen.append(rate)
+    # which accounts the vectorized core takes: every record's rate flat (constants), the allowances in the rate's
+    # blocks and at most one applicable allowance per record
+    prepared: dict[int, _Prepared | None] = {}
+    scalar_accounts: set[str] = set()
+    counters: list[str | None] = []
+    remaining: list[int | None] = []
+    periods: list[str] = []
+    by_json: dict[str, int] = {}
+    for (record, line), rate in zip(guided, chosen, strict=True):
+        counter, left, period = None, None, ""
+        if rate is not None and vectorize and line.account_id not in scalar_accounts:
+            prep = prepared.get(id(rate), ...)
+            if prep is ...:
+                prep = _prepare(rate, rates, by_json)
+                prepared[id(rate)] = prep
+            try:
+                applicable = _applicable(record, line, rate)
+            except Unratable:  # the scalar path says why
+                applicable = [("", 0), ("", 0)]
+            if prep is None or len(applicable) > 1:
+                scalar_accounts.add(line.account_id)
+            else:
+                period = period_of(record.event_time, line.time_zone)
+                if applicable:
+                    slot, total = applicable[0]
+                    counter = f"{line.account_id}\x1f{period}\x1f{slot}"
+                    left = total - consumed.get((line.account_id, period, slot), 0)
+        counters.append(counter)
+        remaining.append(left)
+        periods.append(period)
+    if not vectorize:
+        scalar_accounts = {line.account_id for _, line in guided}
+    results: list[Rated | None] = [None] * len(guided)
+    rows = [i for i, ((_, line), rate) in enumerate(zip(guided, chosen, strict=True))
+            if rate is not None and line.account_id not in scalar_accounts]
+    if rows:
+        frame = pl.DataFrame({
+            "rate": [prepared[id(chosen[i])].index for i in rows],  # type: ignore[union-attr]
+            "quantity": [guided[i][0].quantity for i in rows],
+            "counter": [counters[i] for i in rows], "allowance": [remaining[i] for i in rows],
+            "event_time": [guided[i][0].event_time for i in rows], "key": [guided[i][0].key for i in rows],
+        }, schema_overrides={"rate": pl.Int32, "quantity": pl.Int64, "allowance": pl.Int64, "counter": pl.String})
+        units = [unit_rate(r) for r in rates]
+        try:
+            out = rate_frame(frame, units)
+        except VectorizedRateError:
+            scalar_accounts |= {guided[i][1].account_id for i in rows}
+            rows = []
+        else:
+            billable_col = out["billable"].to_list()
+            allowance_col = out["allowance_units"].to_list()
+            amount_col = out["amount_minor"].to_list()
+            for j, i in enumerate(rows):
+                record, line = guided[i]
+                rate = chosen[i]
+                assert rate is not None
+                if allowance_col[j]:
+                    parts = (counters[i] or "").split("\x1f")
+                    taken_slot = (line.account_id, parts[1], parts[2])
+                    consumed[taken_slot] = consumed.get(taken_slot, 0) + allowance_col[j]
+                results[i] = Rated(record, line, rate, billable_col[j], allowance_col[j], amount_col[j],
+                                   units[prepared[id(rate)].index].currency, periods[i])  # type: ignore[union-attr]
+    for i, ((record, line), rate) in enumerate(zip(guided, chosen, strict=True)):
+        if rate is None or line.account_id not in scalar_accounts:
+            continue
+        try:
+            results[i] = rate_record(record, line, rate, consumed)
+        except Unratable as exc:
+            failed.append((record, str(exc)))
+    return [r for r in results if r is not None], failed
+
+
+def _prepare(rate: dict[str, Any], rates: list[dict[str, Any]], by_json: dict[str, int]) -> _Prepared | None:
+    """The rate as an index into ``rates`` when the vectorized core takes it, else None."""
+    if band_split(rate) is not None:
+        return None
+    try:
+        unit = unit_rate(rate)
+        if allowance_blocks(rate, unit) is not None:
+            return None
+        constants(unit)
+    except (VectorizedRateError, RatingError, ArithmeticError, KeyError, ValueError):
+        return None
+    key = json.dumps(rate, sort_keys=True, default=str)
+    if key not in by_json:
+        by_json[key] = len(rates)
+        rates.append(rate)
+    return _Prepared(unit, by_json[key])
+
+
+def _applicable(record: UsageRecord, line: Line, rate: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The allowances of the plan entry that may pay for the record (as ``rater.rate_record`` filters them)."""
+    entry = line.plan.get(record.usage_type) or {}
+    out = []
+    for i, allowance in enumerate(entry.get("allowances") or []):
+        zones = allowance.get("destinationZone") or None
+        if zones is not None and (rate.get("zone") not in zones or rate.get("roaming")):
+            continue
+        bands = allowance.get("timeBand") or None
+        if bands is not None and rate.get("band") not in bands:
+            continue
+        out.append((f"{entry.get('priceId')}:{i}", allowance_quantity(allowance, record.usage_type)))
+    return out

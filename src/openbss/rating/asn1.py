@@ -1,0 +1,230 @@
+"""3GPP TS 32.298 ASN.1 BER charging data records, decoded with ``pycrate``'s 3GPP modules (``pycrate_asn1dir.CDR``:
+``GPRSChargingDataTypes``, ``CSChargingDataTypes``), into the fields of one usage record (docs/rating.md).
+
+A file is a sequence of BER-encoded records, each a ``GPRSRecord`` (``pGWRecord`` [79], ``sGWRecord`` [78]) or a
+``CSRecord`` (``moCallRecord`` [0], ``moSMSRecord`` [6]; the terminating ``mtCallRecord`` [1] and ``mtSMSRecord``
+[7] are refused with their reason: batch rating rates originating usage). The records are cut apart by their
+outer tag and length (definite lengths), each decoded by pycrate; a record that cannot be decoded is refused with
+the reason and its position, as a CSV line would be.
+
+* PGW/SGW data: ``servedMSISDN``, ``servedIMSI``, ``recordOpeningTime``, the volume of ``listOfTrafficVolumes``
+  (uplink + downlink; else ``listOfServiceData``), ``accessPointNameNI``, origin ``nodeID``. A record with a
+  ``recordSequenceNumber`` is a **part** of the session ``chargingID`` (part = the sequence number; the closing
+  part is the one whose ``causeForRecClosing`` is not a partial-record cause: volume/time limit, serving node,
+  RAT or time zone change, maximum change conditions, management intervention).
+* MSC voice (MO): ``servedMSISDN``, ``servedIMSI``, ``calledNumber``, ``answerTime`` (else ``seizureTime``),
+  ``callDuration``; identity ``callReference`` (and ``sequenceNumber``) of the ``recordingEntity``.
+* SMS (MO): ``servedMSISDN``, ``servedIMSI``, ``destinationNumber`` (TP-DA), ``originationTime``; identity
+  ``messageReference`` and ``originationTime`` of the ``recordingEntity``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+#: causeForRecClosing values that close a partial record (the session goes on)
+PARTIAL_CAUSES = frozenset({16, 17, 18, 19, 20, 21, 22, 23, 24})
+GPRS_TAGS = {78: "sGWRecord", 79: "pGWRecord"}
+CS_TAGS = {0: "moCallRecord", 1: "mtCallRecord", 6: "moSMSRecord", 7: "mtSMSRecord"}
+
+
+class BerFramingError(ValueError):
+    """The bytes cannot be cut into BER records (a truncated record, an indefinite length)."""
+
+
+def _modules() -> tuple[Any, Any, tuple[type[Exception], ...]]:
+    from pycrate_asn1dir import CDR  # ~1 s to import: only when a BER file comes
+    from pycrate_asn1rt.err import ASN1Err
+    from pycrate_core.utils import PycrateErr
+
+    return CDR.GPRSChargingDataTypes, CDR.CSChargingDataTypes, (ASN1Err, PycrateErr, KeyError, ValueError, TypeError)
+
+
+def frames(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(context tag number, offset, the record's bytes) of each record; the outer tag and length only."""
+    pos, n = 0, len(data)
+    while pos < n:
+        start = pos
+        first = data[pos]
+        tag = first & 0x1F
+        pos += 1
+        if tag == 0x1F:  # high tag number form
+            tag = 0
+            while True:
+                if pos >= n:
+                    raise BerFramingError(f"record at byte {start}: truncated tag")
+                b = data[pos]
+                pos += 1
+                tag = (tag << 7) | (b & 0x7F)
+                if not b & 0x80:
+                    break
+        if pos >= n:
+            raise BerFramingError(f"record at byte {start}: truncated length")
+        length = data[pos]
+        pos += 1
+        if length == 0x80:
+            raise BerFramingError(f"record at byte {start}: indefinite lengths are not taken")
+        if length & 0x80:
+            count = length & 0x7F
+            if pos + count > n:
+                raise BerFramingError(f"record at byte {start}: truncated length")
+            length = int.from_bytes(data[pos:pos + count], "big")
+            pos += count
+        if pos + length > n:
+            raise BerFramingError(f"record at byte {start}: {length} bytes announced, {n - pos} left")
+        pos += length
+        if first & 0xC0 != 0x80:
+            tag = -1  # not a context-specific tag: no CDR
+        yield tag, start, data[start:pos]
+
+
+def tbcd(raw: bytes) -> str:
+    """Telephony BCD digits (low nibble first, F filler)."""
+    out: list[str] = []
+    for b in raw:
+        for nibble in (b & 0x0F, b >> 4):
+            if nibble == 0x0F:
+                return "".join(out)
+            if nibble > 9:
+                raise ValueError(f"'{raw.hex()}' is not telephony BCD")
+            out.append(str(nibble))
+    return "".join(out)
+
+
+def address(raw: bytes) -> str:
+    """An AddressString / ISDN-AddressString / BCDDirectoryNumber: nature of address octet, then TBCD digits."""
+    return tbcd(raw[1:])
+
+
+def tp_address(raw: bytes) -> str:
+    """A TP address of 3GPP TS 23.040 (SmsTpDestinationNumber): digit count, type of address, TBCD digits."""
+    if len(raw) < 2:
+        raise ValueError("destination number too short")
+    return tbcd(raw[2:])[: raw[0]]
+
+
+def timestamp(raw: bytes) -> str:
+    """A TimeStamp (YYMMDDhhmmss in BCD, sign, hh mm of the offset from UTC) as ISO 8601."""
+    if len(raw) != 9 or chr(raw[6]) not in "+-":
+        raise ValueError(f"TimeStamp '{raw.hex()}' is not 9 octets YYMMDDhhmmss±hhmm")
+    d = raw[:6].hex() + raw[7:9].hex()
+    if not d.isdigit():
+        raise ValueError(f"TimeStamp '{raw.hex()}' is not BCD")
+    return f"20{d[0:2]}-{d[2:4]}-{d[4:6]}T{d[6:8]}:{d[8:10]}:{d[10:12]}{chr(raw[6])}{d[12:14]}:{d[14:16]}"
+
+
+def _volume(rec: dict[str, Any]) -> int:
+    volumes = rec.get("listOfTrafficVolumes")
+    if volumes:
+        return sum(int(v.get("dataVolumeGPRSUplink", 0)) + int(v.get("dataVolumeGPRSDownlink", 0)) for v in volumes)
+    return sum(int(v.get("datavolumeFBCUplink", 0)) + int(v.get("datavolumeFBCDownlink", 0))
+               for v in rec.get("listOfServiceData") or [])
+
+
+def _common(rec: dict[str, Any], raw: dict[str, Any]) -> None:
+    if rec.get("servedMSISDN"):
+        raw["msisdn"] = address(rec["servedMSISDN"])
+    if rec.get("servedIMSI"):
+        raw["imsi"] = tbcd(rec["servedIMSI"])
+
+
+def _data(kind: str, rec: dict[str, Any]) -> dict[str, Any]:
+    charging_id = int(rec["chargingID"])
+    raw: dict[str, Any] = {"usageType": "data", "quantity": str(_volume(rec)),
+                           "eventTime": timestamp(rec["recordOpeningTime"])}
+    if rec.get("nodeID"):
+        raw["origin"] = str(rec["nodeID"])
+    _common(rec, raw)
+    if rec.get("accessPointNameNI"):
+        raw["apn"] = str(rec["accessPointNameNI"])
+    seq = rec.get("recordSequenceNumber")
+    if seq is not None:
+        raw.update(recordId=f"{kind}:{charging_id}:{seq}", sessionId=f"{kind}:{charging_id}", partNumber=str(seq),
+                   lastPart="false" if int(rec.get("causeForRecClosing", 0)) in PARTIAL_CAUSES else "true")
+    else:
+        local = rec.get("localSequenceNumber")
+        raw["recordId"] = f"{kind}:{charging_id}" + (f":{local}" if local is not None else "")
+    return raw
+
+
+def _voice(rec: dict[str, Any]) -> dict[str, Any]:
+    moment = rec.get("answerTime") or rec.get("seizureTime")
+    if moment is None:
+        raise ValueError("moCallRecord has neither answerTime nor seizureTime")
+    raw: dict[str, Any] = {"usageType": "voice", "quantity": str(int(rec["callDuration"])),
+                           "eventTime": timestamp(moment), "origin": f"msc:{address(rec['recordingEntity'])}",
+                           "recordId": f"call:{rec['callReference'].hex()}"
+                                       + (f":{rec['sequenceNumber']}" if rec.get("sequenceNumber") is not None
+                                          else "")}
+    _common(rec, raw)
+    if rec.get("calledNumber"):
+        raw["calledNumber"] = address(rec["calledNumber"])
+    return raw
+
+
+def _sms(rec: dict[str, Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = {"usageType": "sms", "quantity": "1", "eventTime": timestamp(rec["originationTime"]),
+                           "origin": f"msc:{address(rec['recordingEntity'])}",
+                           "recordId": f"sms:{rec['messageReference'].hex()}:{rec['originationTime'].hex()}"}
+    _common(rec, raw)
+    if rec.get("destinationNumber"):
+        raw["calledNumber"] = tp_address(rec["destinationNumber"])
+    return raw
+
+
+#: records from which a file is decoded by several processes (one per core)
+PARALLEL_FROM = 20_000
+
+
+def read_ber(data: bytes, workers: int = 1) -> list[tuple[int, dict[str, Any] | str]]:
+    """(record number, fields) of every record of a BER file; a record that cannot be taken is given as its
+    reason (as ``layouts.read_raw`` gives a bad line). Decoding is pure Python (pycrate); with ``workers`` > 1 a
+    file of ``PARALLEL_FROM`` records or more is cut at record boundaries into one slice per worker, decoded by a
+    process pool (not the default: on the 2-core shared machine it measured no faster, docs/benchmarks.md)."""
+    cuts: list[int] = []
+    try:
+        cuts = [offset for _, offset, _ in frames(data)]
+    except BerFramingError:
+        cuts = []  # decoded in one piece: the framing error is reported at its place
+    if workers > 1 and len(cuts) >= PARALLEL_FROM:
+        step = -(-len(cuts) // workers)
+        bounds = [*cuts[::step], len(data)]
+        slices = [(data[bounds[i]:bounds[i + 1]], i * step, bounds[i]) for i in range(len(bounds) - 1)]
+        _modules()  # imported before the workers are forked: they start with the 3GPP modules loaded
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_read_slice, slices))
+        return [row for part in parts for row in part]
+    return _read_slice((data, 0, 0))
+
+
+def _read_slice(job: tuple[bytes, int, int]) -> list[tuple[int, dict[str, Any] | str]]:
+    """Decode the records of ``data``, numbered from ``number + 1``, ``base`` its offset in the file."""
+    data, number, base = job
+    gprs, cs, errors = _modules()
+    out: list[tuple[int, dict[str, Any] | str]] = []
+    try:
+        for tag, at, chunk in frames(data):
+            number += 1
+            offset = base + at
+            try:
+                if tag in GPRS_TAGS:
+                    gprs.GPRSRecord.from_ber(chunk)
+                    kind, rec = gprs.GPRSRecord.get_val()
+                    out.append((number, _data("pgw" if kind == "pGWRecord" else "sgw", rec)))
+                elif tag in (0, 6):
+                    cs.CSRecord.from_ber(chunk)
+                    kind, rec = cs.CSRecord.get_val()
+                    out.append((number, _voice(rec) if kind == "moCallRecord" else _sms(rec)))
+                elif tag in CS_TAGS:
+                    out.append((number, f"{CS_TAGS[tag]} at byte {offset}: terminating usage is not rated"))
+                else:
+                    out.append((number, f"record at byte {offset}: tag [{tag}] is not a PGW, SGW, MO call or MO "
+                                        "SMS record"))
+            except errors as exc:
+                out.append((number, f"record at byte {offset} cannot be decoded: {type(exc).__name__}: {exc}"))
+    except BerFramingError as exc:
+        out.append((number + 1, str(exc)))
+    return out
