@@ -131,7 +131,7 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
     assert dunning.done == 1, dunning.as_dict()
     while await worker_relay():
         pass
-    assert "dunning-reminder-interaction" in {c.name for c in consumers}
+    assert "care.dunning-reminder-interaction" in {c.name for c in consumers}, sorted(c.name for c in consumers)
     cash = await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
         "@type": "cash", "name": "shop", "account": [{"id": c["account"]["id"]}]})
     assert cash.status_code == 201, cash.text
