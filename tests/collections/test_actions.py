@@ -1,5 +1,5 @@
 """The actions of the steps other than reminders and barring: the late fee (billing's manual charge, once), the
-agency hand-over file, the write-off (payments' ``write_off``, once per reference), payment retries (a hard
+agency hand-over file, payment retries (a hard
 decline skips the later retries, a soft one does not) and quiet hours."""
 
 from __future__ import annotations
@@ -8,51 +8,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from openbss.billing.models import ManualCharge
 from openbss.collections.service import in_quiet_hours
 from tests.collections.helpers import API, accounts, episodes, executions, overdue, policy, reminder
 from tests.conftest import bearer, make_tenant, session_services
 
 
-class FakeWriteOffs:
-    """What payments' ``write_off`` does as collections sees it: once per reference."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, tuple[str, Decimal, str]] = {}
-
-    async def write_off(self, ctx: Any, *, billing_account_id: str, amount: Decimal, currency: str, reason: str,
-                        reference: str) -> dict[str, Any]:
-        self.calls.setdefault(reference, (billing_account_id, amount, currency))
-        return {"id": f"wo-{reference}"}
-
-
-@pytest.fixture
-def write_offs() -> Any:
-    services = session_services().collections
-    fake = FakeWriteOffs()
-    before = services.service.write_offs
-    services.service.write_offs = fake
-    services.resources["dunningPolicy"].write_off_available = True
-    yield fake
-    services.service.write_offs = before
-    services.resources["dunningPolicy"].write_off_available = before is not None
-
-
-async def test_late_fee_hand_over_and_write_off(rt: Any, client: Any, write_offs: FakeWriteOffs) -> None:
+async def test_late_fee_and_hand_over(rt: Any, client: Any) -> None:
+    """(The write-off step, through payments' real write-off, is test_write_off.py's.)"""
     tenant = await make_tenant(rt, "act")
     h = bearer(tenant, "billing_ops")
     await policy(client, h, [{"name": "Late fee", "action": "lateFee", "daysPastDue": 0,
                               "fee": {"unit": "EUR", "value": 7.5}},
-                             {"action": "agencyHandover", "daysPastDue": 1},
-                             {"action": "writeOff", "daysPastDue": 2}])
+                             {"action": "agencyHandover", "daysPastDue": 1}])
     [a] = await accounts(client, tenant, 1)
     await overdue(rt, tenant, a["id"], "123.45", days=5)
     svc = session_services().collections.service
     report = await svc.run_tenant(tenant)
-    assert report.done == 3, report.as_dict()
-    fee, handover, written = await executions(rt, tenant)
+    assert report.done == 2, report.as_dict()
+    fee, handover = await executions(rt, tenant)
     async with rt.db.transaction(tenant) as s:
         from sqlalchemy import select
         charges = (await s.execute(select(ManualCharge))).scalars().all()
@@ -62,9 +36,8 @@ async def test_late_fee_hand_over_and_write_off(rt: Any, client: Any, write_offs
     store = session_services().billing.documents
     csv = (await store.get(handover.outcome["file"])).decode()
     assert a["id"] in csv and "123.45" in csv
-    assert write_offs.calls == {f"collections:{written.id}": (a["id"], Decimal("123.45"), "EUR")}
     [ep] = await episodes(rt, tenant)
-    assert ep.state == "closed" and ep.close_reason == "writtenOff"
+    assert ep.state == "open"  # handed over, still owed
 
 
 async def test_a_hard_decline_skips_later_retries_a_soft_one_does_not(rt: Any, client: Any) -> None:

@@ -229,9 +229,36 @@ async def test_bad_inputs_are_refused_and_nothing_is_written(rt: Any, client: An
     for path in ("dunningPolicy", "promiseToPay", "paymentPlan"):
         r = await client.get(f"{API}/{path}", headers=h)
         assert r.json() == [], path
-    # a customer has no access; an agent cannot run the scheduler? (agents may: collections:write)
+    # a role without collections has no access
     r = await client.get(f"{API}/dunningPolicy", headers=bearer(tenant, "network_ops"))
     assert r.status_code == 403
+
+
+async def test_an_agent_records_promises_but_neither_edits_policies_nor_runs_the_scheduler(
+        rt: Any, client: Any) -> None:
+    tenant = await make_tenant(rt, "dun")
+    agent, ops = bearer(tenant, "csr_agent"), bearer(tenant, "billing_ops")
+    body = {"name": "Agent's", "isDefault": True, "dunningStep": [reminder(0)]}
+    r = await client.post(f"{API}/dunningPolicy", json=body, headers=agent)
+    assert r.status_code == 403 and "collectionsconfig:write" in r.json()["message"], r.text
+    r = await client.post(f"{API}/run", json={}, headers=agent)
+    assert r.status_code == 403 and "collectionsconfig:write" in r.json()["message"], r.text
+    made = await policy(client, ops, [reminder(0)])
+    r = await client.patch(f"{API}/dunningPolicy/{made['id']}", json={"name": "Renamed"},
+                           headers={**agent, "Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 403, r.text
+    assert (await client.get(f"{API}/dunningPolicy/{made['id']}", headers=agent)).json()["name"] == "Standard"
+    assert len((await client.get(f"{API}/dunningPolicy", headers=agent)).json()) == 1  # agents still read them
+    [a] = await accounts(client, tenant, 1)
+    await overdue(rt, tenant, a["id"], "40", days=1)
+    assert (await client.post(f"{API}/run", json={}, headers=ops)).status_code == 201
+    r = await client.post(f"{API}/promiseToPay", headers=agent, json={
+        "billingAccount": {"id": a["id"]}, "amount": {"unit": "EUR", "value": 40},
+        "promisedDate": (TODAY + timedelta(days=3)).isoformat()})
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "pending"
+    for role in ("care_supervisor", "billing_ops"):
+        assert (await client.post(f"{API}/run", json={}, headers=bearer(tenant, role))).status_code == 201, role
 
 
 async def test_a_payment_plan_pauses_until_an_instalment_is_missed(rt: Any, client: Any) -> None:

@@ -1,5 +1,6 @@
 """Every reaction tolerates redelivery: after a realistic flow (a customer orders a mobile and a fiber line, the
-order is decomposed, provisioned and completed, then the mobile line is suspended), every event of the flow is
+order is decomposed, provisioned and completed, then the mobile line is suspended; the account is billed, reminded
+by collections, pays and is refunded), every event of the flow is
 delivered a second time to every consumer the worker registers (``openbss.cli.register_domain_consumers``) that
 wants it, and nothing changes: same rows in every tenant table, no new outbox event, no second hub delivery.
 
@@ -118,6 +119,19 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
             system_context(tenant, session, "http://testserver"), (utcnow() + timedelta(days=35)).date(),
             finalize=True, account_ids=[c["account"]["id"]])
     assert report.finalized == 1, report.as_dict()
+    while await worker_relay():  # payments hears of the bill
+        pass
+    # the bill goes unpaid past its due date: collections' scheduler sends a reminder (care records it)
+    r = await client.post("/api/collections/v1/dunningPolicy", headers=h, json={
+        "name": "Standard", "isDefault": True, "dunningStep": [
+            {"name": "Reminder", "action": "reminder", "daysPastDue": 1, "channel": ["email"],
+             "template": {"en": "Please pay {amount} {currency}"}}]})
+    assert r.status_code == 201, r.text
+    dunning = await session_services().collections.service.run_tenant(tenant, (utcnow() + timedelta(days=90)).date())
+    assert dunning.done == 1, dunning.as_dict()
+    while await worker_relay():
+        pass
+    assert "care.dunning-reminder-interaction" in {c.name for c in consumers}, sorted(c.name for c in consumers)
     cash = await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
         "@type": "cash", "name": "shop", "account": [{"id": c["account"]["id"]}]})
     assert cash.status_code == 201, cash.text

@@ -1,7 +1,8 @@
 """The role table against every write operation of the OpenAPI document.
 
 For each write operation (POST, PUT, PATCH, DELETE) and each role of ``ROLE_PERMISSIONS``, the expected answer is
-derived from the declarations: a TMF resource's operation needs ``<api permission>:write`` and, for a customer,
+derived from the declarations: a TMF resource's operation needs ``<resource write_permission>:write`` (when the
+resource declares one, else ``<api permission>:write``) and, for a customer,
 the operation among the resource's ``customer_operations``; a hub needs ``hub:write`` and ``<api permission>:read``
 and is never a customer's; the other operations are listed in ``EXTRA`` below. A role without the right gets 403
 (before its body is even validated); a role with it never gets 401/403. An operation that none of these rules
@@ -58,7 +59,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/payments/v1/ledgerPeriod"): ("payments:write",),
     ("POST", "/payments/v1/writeOff"): ("payments:write",),
     ("POST", "/api/assurance/v1/alertmanager"): ("assurance:write",),
-    ("POST", "/api/collections/v1/run"): ("collections:write",),
+    ("POST", "/api/collections/v1/run"): ("collectionsconfig:write",),
     ("POST", "/api/assurance/v1/correlationRule"): ("assurance:write",),
     ("PATCH", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
     ("DELETE", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
@@ -105,7 +106,8 @@ def expectations(app: Any, services: Any) -> dict[tuple[str, str], dict[str, boo
                                      ("delete", "DELETE", f"/{r.path}/{{id}}")):
                 if op in r.operations:
                     rules[(method, f"{api.base_path}{path}")] = lambda p, api=api, r=r, op=op: (
-                        p.can(api.permission, WRITE) and (not p.is_customer or op in r.customer_operations))
+                        p.can(r.write_permission or api.permission, WRITE)
+                        and (not p.is_customer or op in r.customer_operations))
     for key, needs in EXTRA.items():
         rules[key] = lambda p, needs=needs: _holds(p, needs)
     out: dict[tuple[str, str], dict[str, bool]] = {}
@@ -132,6 +134,12 @@ def test_the_table_covers_every_write_operation(app: Any, services: Any) -> None
     assert table[("PATCH", "/tmf-api/party/v4/organization/{id}")]["customer"]  # (as its administrator: see below)
     assert not table[("POST", "/tmf-api/party/v4/organization")]["customer"]
     assert not table[("POST", "/privacy/v1/party/{partyId}/erasure")]["csr_agent"]
+    # collections: agents record promises to pay; dunning policies and runs are the configuration's
+    assert table[("POST", "/api/collections/v1/promiseToPay")]["csr_agent"]
+    assert not table[("POST", "/api/collections/v1/dunningPolicy")]["csr_agent"]
+    assert not table[("PATCH", "/api/collections/v1/dunningPolicy/{id}")]["csr_agent"]
+    assert not table[("POST", "/api/collections/v1/run")]["csr_agent"]
+    assert table[("POST", "/api/collections/v1/dunningPolicy")]["billing_ops"]
     assert not any(table[k]["customer"] for k in table if k[1].endswith("/hub") or "/hub/" in k[1])
 
 

@@ -1,6 +1,6 @@
 """Interactions recorded by the system from other domains' events about money: a payment received or failed, a
-refund issued or failed — and, in the same way, any domain's event that is a contact with the customer (dunning
-reminders: add an ``InteractionRule``).
+refund issued or failed, a dunning reminder sent (collections' ``DunningStepExecutedEvent`` of a reminder step
+done) — and, in the same way, any domain's event that is a contact with the customer (add an ``InteractionRule``).
 
 A rule names the events it reads (API, event types, the resource's key in the payload) and says, from the resource
 in the event, whether it is a contact and what it is (``Contact``); the consumer finds the customer (the resource's
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openbss.care.service import CHANNELS, CareService, channel_ref
+from openbss.collections import events as collections
 from openbss.payments import events as payments
 from openbss.platform.errors import NotFound
 from openbss.platform.events.consumers import Consumer, Event, subscription
@@ -97,11 +98,32 @@ def refund_contact(doc: dict[str, Any]) -> Contact | None:
         billing_account=_account(doc), date=doc.get("statusDate") or doc.get("refundDate"))
 
 
+def reminder_contact(doc: dict[str, Any]) -> Contact | None:
+    """A reminder step of a dunning episode that was done (sent): one interaction per step execution (a step is
+    taken once per episode, so a redelivery or a replay records nothing more). Other steps, and reminders that
+    failed or were skipped, are no contact with the customer."""
+    if doc.get("action") != "reminder" or doc.get("state") != "done" or not doc.get("id"):
+        return None
+    episode = doc.get("dunningEpisode") or {}
+    name = doc.get("name") or f"step {doc.get('step')}"
+    return Contact(
+        key=f"dunningStep:{doc['id']}", reason="Payment reminder",
+        description=f"Dunning reminder '{name}' sent: {_money(doc.get('overdueAmount'))} overdue",
+        direction="outbound", role="dunningEpisode",
+        item={"id": episode.get("id") or doc["id"], "href": episode.get("href"), "@referredType": "DunningEpisode"},
+        billing_account=str((doc.get("billingAccount") or {}).get("id") or "") or None,
+        date=doc.get("executionDate"))
+
+
 PAYMENT_RULES = (
     InteractionRule("payment-interaction", payments.API,
                     frozenset({"PaymentCreateEvent", "PaymentStateChangeEvent"}), "payment", payment_contact),
     InteractionRule("refund-interaction", payments.API,
                     frozenset({"RefundCreateEvent", "RefundStateChangeEvent"}), "refund", refund_contact),
+)
+DUNNING_RULES = (
+    InteractionRule("dunning-reminder-interaction", collections.API, frozenset({collections.STEP_EXECUTED}),
+                    "dunningStepExecution", reminder_contact),
 )
 
 
@@ -155,5 +177,5 @@ def interaction_consumer(care: CareService, accounts: BillingAccounts, rule: Int
     return subscription(DOMAIN, rule.name, handle, on=set(rule.event_types), apis={rule.api})
 
 
-__all__ = ["PAYMENT_RULES", "BillingAccounts", "Contact", "InteractionRule", "interaction_consumer",
-           "payment_contact", "record_contact", "refund_contact"]
+__all__ = ["DUNNING_RULES", "PAYMENT_RULES", "BillingAccounts", "Contact", "InteractionRule", "interaction_consumer",
+           "payment_contact", "record_contact", "refund_contact", "reminder_contact"]

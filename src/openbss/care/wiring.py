@@ -10,7 +10,13 @@ from openbss.care.adjustments import Adjustments, Bills
 from openbss.care.attachments import AttachmentStore
 from openbss.care.escalation import ESCALATION_EVENT, EscalationScheduler
 from openbss.care.models import PartyInteraction, TroubleTicket
-from openbss.care.reactions import PAYMENT_RULES, BillingAccounts, InteractionRule, interaction_consumer
+from openbss.care.reactions import (
+    DUNNING_RULES,
+    PAYMENT_RULES,
+    BillingAccounts,
+    InteractionRule,
+    interaction_consumer,
+)
 from openbss.care.schemas import INTERACTION_SPEC, TICKET_SPEC, TICKET_TYPE
 from openbss.care.service import (
     INTERACTION_API,
@@ -54,8 +60,8 @@ class CareServices:
     adjustments: Adjustments
     topups: PrepaidTopUp
     accounts: BillingAccounts
-    #: the events recorded as interactions (payments and refunds; add dunning's reminders here)
-    interaction_rules: tuple[InteractionRule, ...] = PAYMENT_RULES
+    #: the events recorded as interactions (payments and refunds, dunning reminders)
+    interaction_rules: tuple[InteractionRule, ...] = PAYMENT_RULES + DUNNING_RULES
 
     @property
     def apis(self) -> list[TmfApi]:

@@ -39,7 +39,7 @@ def extra_routes(svc: CollectionsServices) -> Any:
     def extra(router: APIRouter) -> None:
         async def run(body: dict[str, Any] = Body(default_factory=dict),
                       principal: Principal = Depends(authenticate)) -> Response:
-            principal.require("collections", WRITE)
+            principal.require("collectionsconfig", WRITE)  # a run actions accounts: not an agent's
             if not isinstance(body, dict):
                 raise InvalidCollections("the request body must be a JSON object")
             unknown = sorted(set(body) - {"asOf"})

@@ -95,7 +95,8 @@ def build(settings: Settings, db: Database, *, overdue: Overdue, profiles: Accou
     api = CollectionsApi(name=events.API, title="Collections (dunning)", spec_file=SPEC_FILE, permission="collections",
                  base_path=BASE_PATH, resources=[
                      TmfResource(path="dunningPolicy", type="DunningPolicy", table=DunningPolicy,
-                                 hooks=PolicyRules(), operations=EDIT, customer_operations=frozenset()),
+                                 hooks=PolicyRules(), operations=EDIT, customer_operations=frozenset(),
+                                 write_permission="collectionsconfig"),
                      TmfResource(path="dunningEpisode", type="DunningEpisode", table=Episode, state_field="state",
                                  create_definition="DunningEpisode", update_definition="DunningEpisode",
                                  operations=READ, customer_operations=frozenset(), searchable=EPISODE_SEARCH),

@@ -81,6 +81,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     from openbss.demo.care import seed_care
     from openbss.demo.catalog import seed_catalog
     from openbss.demo.charging import seed_charging
+    from openbss.demo.collections import seed_collections
     from openbss.demo.customers import seed_customers
     from openbss.demo.orders import seed_orders
     from openbss.demo.payments import seed_payments
@@ -110,6 +111,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         await seed_care(services, rt.db, DEMO_TENANT, base)
         await seed_billing(services, rt.db, DEMO_TENANT, base)
         await seed_payments(services, rt.db, DEMO_TENANT, base)
+        await seed_collections(services, rt, DEMO_TENANT, base)
         corporate = await seed_corporate_directory(settings)
     inbox = drop_demo_file(settings.data_dir / INBOX).parent  # collected below, by the watched-directory loop
     settings, providers = with_demo_identity_providers(settings, base)

@@ -42,12 +42,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "party:read", "party:write", "customer:read", "customer:write", "account:read", "account:write",
         "ordering:read", "ordering:write", "catalog:read", "inventory:read", "charging:read", "billing:read",
         "payments:read", "care:read", "care:write", "careconfig:read", "careconfig:write", "hub:write",
-        "collections:read", "collections:write",
+        "collections:read", "collections:write", "collectionsconfig:read", "collectionsconfig:write",
     }),
     "billing_ops": frozenset({
         "billing:read", "billing:write", "payments:read", "payments:write", "account:read", "account:write",
         "party:read", "customer:read", "charging:read", "rating:read", "rating:write", "hub:write",
-        "collections:read", "collections:write",
+        "collections:read", "collections:write", "collectionsconfig:read", "collectionsconfig:write",
     }),
     "network_ops": frozenset({
         "provisioning:read", "provisioning:write", "inventory:read", "inventory:write", "assurance:read",

@@ -168,6 +168,9 @@ class TmfResource:
     #: the name of the event of a state change, as the specification has it (``StateChange``; TMF621 and TMF683
     #: say ``StatusChange``: ``TroubleTicketStatusChangeEvent``)
     state_change_event: str = "StateChange"
+    #: the permission scope of this resource's writes when it differs from its API's (e.g. configuration that
+    #: only supervisors change in an API whose other resources agents write); None: the API's permission
+    write_permission: str | None = None
 
     def __post_init__(self) -> None:
         self.create_definition = self.create_definition or f"{self.type}_Create"
@@ -622,7 +625,8 @@ def _authorizer(api: TmfApi, resource: TmfResource, action: str, op: str) -> Cal
 
 
 def _authorize(principal: Principal, api: TmfApi, resource: TmfResource, action: str, op: str) -> None:
-    principal.require(api.permission, action)
+    scope = resource.write_permission if action == WRITE and resource.write_permission else api.permission
+    principal.require(scope, action)
     if principal.is_customer and op not in resource.customer_operations:
         raise Forbidden(f"customers cannot {op} {resource.path}", code="CUSTOMER_FORBIDDEN")
 

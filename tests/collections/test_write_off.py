@@ -1,0 +1,64 @@
+"""The write-off step end to end, through payments' real ``write_off``: a bill issued by billing and known to
+payments goes overdue, the scheduler's writeOff step settles it (shown as written off, nothing left open), the
+ledger posts bad debt / receivable once, and later runs add nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from tests.billing.helpers import in_tenant
+from tests.collections.helpers import API, episodes, executions, policy, reminder
+from tests.conftest import bearer, deliver_all, session_services
+from tests.payments.helpers import issued_bill
+from tests.payments.test_allocation import open_balance
+from tests.payments.test_payments import bill_state
+
+
+async def _bad_debt(rt: Any, tenant: str) -> list[tuple[str, Decimal]]:
+    rows = await in_tenant(rt, tenant, "SELECT l.account_code, l.debit - l.credit FROM ledger_entry e "
+                                       "JOIN ledger_line l ON l.entry_id = e.id WHERE e.source_type = 'WriteOff' "
+                                       "ORDER BY 1")
+    return [(str(c), Decimal(v)) for c, v in rows]
+
+
+async def test_the_write_off_step_settles_the_bill_and_posts_bad_debt_once(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    ops = bearer(tenant, "billing_ops")
+    await policy(client, ops, [reminder(0), {"name": "Write off", "action": "writeOff", "daysPastDue": 30}])
+    account, bill = await issued_bill(client, rt, tenant, admin_headers, as_of=date(2027, 2, 1))  # 120.00
+    await deliver_all(rt)  # payments heard of the bill: a receivable
+    due = date.fromisoformat(bill["paymentDueDate"][:10])
+    assert await open_balance(rt, tenant, account["id"]) == Decimal("120.00")
+    svc = session_services().collections.service
+
+    report = await svc.run_tenant(tenant, due + timedelta(days=5))  # the reminder only
+    assert report.done == 1, report.as_dict()
+    assert await _bad_debt(rt, tenant) == []
+    assert await bill_state(rt, tenant, bill["id"]) != "settled"
+
+    report = await svc.run_tenant(tenant, due + timedelta(days=31))
+    assert report.done == 1, report.as_dict()
+    reminded, written = await executions(rt, tenant)
+    assert (reminded.state, written.state) == ("done", "done")
+    [ep] = await episodes(rt, tenant)
+    assert ep.state == "closed" and ep.close_reason == "writtenOff"
+    assert await bill_state(rt, tenant, bill["id"]) == "settled"
+    position = (await client.get(f"/payments/v1/bill/{bill['id']}", headers=admin_headers)).json()
+    assert position["state"] == "writtenOff" and position["writtenOff"] == {"unit": "EUR", "value": 120}, position
+    assert await open_balance(rt, tenant, account["id"]) == Decimal("0")
+    assert await _bad_debt(rt, tenant) == [("1200", Decimal("-120.00")), ("6200", Decimal("120.00"))]
+    got = await client.get(f"/payments/v1/writeOff/collections:{written.id}", headers=admin_headers)
+    assert got.status_code == 200, got.text
+    assert got.json()["amount"] == {"unit": "EUR", "value": 120}
+    episode = (await client.get(f"{API}/dunningEpisode/{ep.id}", headers=ops)).json()
+    assert episode["state"] == "closed"
+
+    await deliver_all(rt)  # the settlement's events: nothing reopens
+    for later in (31, 60):
+        report = await svc.run_tenant(tenant, due + timedelta(days=later))
+        assert report.done == 0, report.as_dict()
+    assert len(await executions(rt, tenant)) == 2 and len(await episodes(rt, tenant)) == 1
+    assert await _bad_debt(rt, tenant) == [("1200", Decimal("-120.00")), ("6200", Decimal("120.00"))]
+    assert await open_balance(rt, tenant, account["id"]) == Decimal("0")
