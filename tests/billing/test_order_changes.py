@@ -4,6 +4,7 @@ effective at the order's requested start (else its completion), once per order i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -137,3 +138,13 @@ async def test_an_order_event_delivered_twice_records_one_change(
     rows = await in_tenant(rt, tenant, "SELECT count(*) FROM billing_product_change WHERE product_id = :p",
                            p=product["id"])
     assert rows[0][0] == 2
+
+
+async def test_the_same_order_delivered_concurrently_records_one_change(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
+    suspend = completed_order([status_item(product["id"], "suspended")], requested="2027-03-09T23:30:00.000Z")
+    await asyncio.gather(*(deliver(rt, tenant, suspend) for _ in range(4)))
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("suspend", "2027-03-10")]
