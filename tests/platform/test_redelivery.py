@@ -107,6 +107,11 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
         await announce_profile_update(session, c["customer"]["id"], c["party"]["id"], ["phone"])
     while await worker_relay():
         pass
+    # billing heard of the suspension: no recurring fee while suspended
+    async with rt.db.transaction(tenant) as session:
+        kinds = (await session.execute(text("SELECT kind FROM billing_product_change WHERE product_id = :p"),
+                                       {"p": mobile["id"]})).scalars().all()
+    assert kinds == ["suspend"], kinds
     # the account is billed (a bill finalized: payments hears of it) and pays part of it in cash
     from datetime import timedelta
 

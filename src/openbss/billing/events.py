@@ -1,13 +1,56 @@
-"""Events billing emits (through the TMF kit) on its hub and the event backbone.
+"""Events billing emits (through the TMF kit) on its hub and the event backbone, and its reaction to ordering's.
 
 ``CustomerBillCreateEvent`` when a draft bill is written, ``CustomerBillAttributeValueChangeEvent`` when a draft is
 recomputed, ``CustomerBillStateChangeEvent`` when a bill is finalized (``state: validated``, with its number and
 amount due: what payments, the ledger and collections react to) and at every later state change.
+
+It reacts to ordering's ``ProductOrderStateChangeEvent`` of a completed (or partial) order: each completed item that
+suspends, resumes, changes the offering of or terminates a product is recorded as the product change billing
+prorates (``BillingService.record_order_item``), once per order item: a redelivered, replayed or late event
+records nothing more.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openbss.ordering import events as ordering
+from openbss.platform.events.event import Consumer, Event, subscription
+from openbss.platform.tmf.resource import system_context
+
+if TYPE_CHECKING:
+    from openbss.billing.service import BillingService
 
 API = "customerBillManagement"
 BILL_FINALIZED_STATE = "validated"
 EVENT_TYPES = tuple(f"{r}{kind}Event" for r in ("CustomerBill", "CustomerBillOnDemand")
                     for kind in ("Create", "AttributeValueChange", "StateChange", "Delete"))
+ORDER_CHANGES_CONSUMER = "billing.order-changes"
+#: the order states whose completed items changed products for good
+ORDER_DONE = ("completed", "partial")
+
+
+def walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of an order and the items nested in them."""
+    out = []
+    for item in items or []:
+        out.append(item)
+        out.extend(walk(item.get("productOrderItem") or []))
+    return out
+
+
+def order_changes_consumer(billing: BillingService, base_url: str) -> Consumer:
+    """Billing prorates the product changes a completed product order made (in its own transaction)."""
+
+    async def handle(session: AsyncSession, event: Event) -> None:
+        order = event.envelope["event"].get("productOrder") or {}
+        if order.get("state") not in ORDER_DONE or not order.get("id"):
+            return
+        ctx = system_context(event.tenant_id, session, base_url, subject="billing")
+        for item in walk(order.get("productOrderItem") or []):
+            if item.get("state") == "completed":
+                await billing.record_order_item(ctx, order, item)
+
+    return subscription("billing", "order-changes", handle, on=["ProductOrderStateChangeEvent"], apis=[ordering.API])

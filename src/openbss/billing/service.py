@@ -23,6 +23,7 @@ line, one on-cycle bill per account and cycle date, a gapless number per series,
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,6 +51,7 @@ from openbss.billing.models import (
 )
 from openbss.charging.service import RatedUsage
 from openbss.party.service import list_all
+from openbss.platform.audit import AuditRecord
 from openbss.platform.db import utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
@@ -72,6 +74,8 @@ from openbss.pricing.taxes import (
 )
 from openbss.pricing.units import UnitError, convert
 from openbss.pricing.usage import BASE_UNIT
+
+log = logging.getLogger(__name__)
 
 DRAFT_STATES = ("new", "onHold")
 ISSUED_STATES = ("validated", "sent", "partiallyPaid", "settled")
@@ -536,10 +540,16 @@ class BillingService:
             out.setdefault(r.product_id, []).append(r)
         return out
 
-    async def record_change(self, ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    async def record_change(self, ctx: Context, body: dict[str, Any], *, at: str | None = None,
+                            order_item: str | None = None, sold_prices: list[dict[str, Any]] | None = None,
+                            ) -> dict[str, Any]:
         """Record a change of a sold product as billing prorates it: ``{product: {id}, kind, effective:
         immediate | endOfTerm | YYYY-MM-DD, productPrice (upgrade, downgrade), toBillingAccount: {id}
-        (transfer)}``. Changes of a product take effect in order: one cannot be effective before the last."""
+        (transfer)}``. Changes of a product take effect in order: one cannot be effective before the last.
+
+        A change a product order made (``record_order_item``) is effective at the instant ``at`` (on the account's
+        local date), is marked with its ``order_item`` (``<order id>/<item id>``), and gives the prices the
+        product was sold at before the order replaced them in the inventory (``sold_prices``)."""
         known = {"product", "kind", "effective", "productPrice", "toBillingAccount"}
         unknown = sorted(set(body) - known)
         if unknown:
@@ -559,7 +569,8 @@ class BillingService:
         first_account = (product.get("billingAccount") or {}).get("id")
         if not first_account:
             raise InvalidBilling(f"'product.id': product '{product['id']}' is not charged to a billing account")
-        initial = previous[0].body["product"] if previous else product
+        initial = previous[0].body["product"] if previous else (
+            product if sold_prices is None else {**product, "productPrice": sold_prices})
         current = first_account if not previous else (previous[-1].to_account_id or previous[-1].billing_account_id)
         account = await self.accounts.get_billing_account(ctx, current)
         day, months, tz = cycle_of(account)
@@ -567,8 +578,10 @@ class BillingService:
         if start is None:
             raise InvalidBilling(f"product '{product['id']}' has no startDate: it was never charged")
         today = utcnow().astimezone(tz).date()
-        effective = body.get("effective", "immediate")
-        if effective == "immediate":
+        effective = body.get("effective", "immediate") if at is None else at
+        if at is not None:
+            when = local_date(at, tz) or today
+        elif effective == "immediate":
             when = today
         elif effective == "endOfTerm":
             when = next_cycle_date(today, day, months)
@@ -604,7 +617,7 @@ class BillingService:
         if kind == "resume" and not state.suspended:
             raise DomainError(f"product '{product['id']}' is not suspended", code="NOT_SUSPENDED", status=409)
         record: dict[str, Any] = {"product": {k: v for k, v in initial.items() if not k.startswith("_")},
-                                  "effective": str(effective)}
+                                  "effective": str(effective), **({"orderItem": order_item} if order_item else {})}
         to_account = None
         if kind in ("upgrade", "downgrade"):
             prices = body.get("productPrice")
@@ -642,9 +655,89 @@ class BillingService:
         await ctx.session.flush()
         return self.render_change(row)
 
+    async def record_order_item(self, ctx: Context, order: dict[str, Any], item: dict[str, Any]
+                                ) -> dict[str, Any] | None:
+        """The change a completed item of a product order made to a sold product, recorded as ``record_change``
+        records it (``None`` when the item changed nothing billing prorates, or was already recorded):
+
+        * ``delete`` — cancel; ``modify`` with ``product.status`` suspended — suspend; with ``product.status``
+          active on a product billing holds suspended — resume;
+        * ``modify`` with a new offering (the item's ``itemPrice``) — upgrade, or downgrade when its recurring
+          prices add up to less than the product's; the product's prices before the change are those the
+          inventory's audit trail shows the change replaced.
+
+        Effective at the order's ``requestedStartDate`` when it names one, else at its ``completionDate``. Once per
+        ``(order id, item id)``: a redelivered or replayed event records nothing more."""
+        product_id = str((item.get("product") or {}).get("id") or "")
+        action, status = item.get("action"), (item.get("product") or {}).get("status")
+        if not product_id or action not in ("modify", "delete"):
+            return None
+        key = f"{order.get('id')}/{item.get('id')}"
+        # one change of a product at a time (its changes are ordered), and once per order item
+        await ctx.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"billing-change|{product_id}"))))
+        if await ctx.session.scalar(select(ProductChange.id).where(ProductChange.product_id == product_id,
+                                                                   ProductChange.body["orderItem"].astext == key)):
+            return None
+        previous = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id == product_id)
+                                              .order_by(ProductChange.id))).scalars().all()
+        at = str(order.get("requestedStartDate") or order.get("completionDate") or format_datetime(utcnow()))
+        body: dict[str, Any] = {"product": {"id": product_id}}
+        sold: list[dict[str, Any]] | None = None
+        suspended = bool(previous) and changes.timeline(
+            date.min, "", [], [self._change(r) for r in previous])[-1].suspended
+        if action == "delete":
+            body["kind"] = "cancel"
+        elif status == "suspended":
+            body["kind"] = "suspend"
+        elif status == "active" and suspended:
+            body["kind"] = "resume"
+        elif item.get("itemPrice"):
+            new = [{k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
+                    if k in p} for p in item["itemPrice"]]
+            if previous:
+                old = (next((r.body["productPrice"] for r in reversed(previous) if r.body.get("productPrice")),
+                            None) or previous[0].body["product"].get("productPrice") or [])
+            else:
+                sold = old = await self._prices_before(ctx, product_id, new)
+                if sold is None:
+                    log.warning("order item %s: no record of the prices product %s had before; not prorated",
+                                key, product_id)
+                    return None
+
+            def recurring(prices: list[dict[str, Any]]) -> Decimal:
+                return sum((self._price_amount(p) for p in prices if p.get("priceType") == "recurring"), Decimal(0))
+
+            body["kind"] = "downgrade" if recurring(new) < recurring(old) else "upgrade"
+            body["productPrice"] = new
+        else:
+            return None
+        try:
+            return await self.record_change(ctx, body, at=at, order_item=key, sold_prices=sold)
+        except DomainError as exc:  # (InvalidBilling too) a change billing cannot take: said, not retried
+            log.warning("order item %s: %s %s not recorded: %s", key, body["kind"], product_id, exc)
+            return None
+
+    @staticmethod
+    async def _prices_before(ctx: Context, product_id: str, new: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The product's prices before the (latest) change of the inventory that set them to ``new``."""
+        rows = (await ctx.session.execute(
+            select(AuditRecord.changes).where(AuditRecord.resource_type == "Product",
+                                              AuditRecord.resource_id == product_id,
+                                              AuditRecord.changes.has_key("productPrice"))
+            .order_by(AuditRecord.id.desc()).limit(50))).scalars().all()
+        def ids(prices: Any) -> list[str]:
+            return sorted(str((p.get("productOfferingPrice") or {}).get("id")) for p in prices or []
+                          if isinstance(p, dict))
+
+        for changed in rows:
+            if isinstance(changed.get("productPrice"), dict) and ids(changed["productPrice"].get("new")) == ids(new):
+                return list(changed["productPrice"].get("old") or [])
+        return None
+
     @staticmethod
     def render_change(r: ProductChange) -> dict[str, Any]:
         return {"id": str(r.id), "product": {"id": r.product_id}, "kind": r.kind,
+                **({"productOrderItem": r.body["orderItem"]} if r.body.get("orderItem") else {}),
                 "effectiveDate": r.effective_date.isoformat(), "billingAccount": {"id": r.billing_account_id},
                 **({"toBillingAccount": {"id": r.to_account_id}} if r.to_account_id else {}),
                 **({"productPrice": r.body["productPrice"]} if r.body.get("productPrice") else {})}

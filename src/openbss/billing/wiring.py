@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from openbss.billing import events
 from openbss.billing.errors import InvalidBilling
 from openbss.billing.events import API
 from openbss.billing.models import AppliedRate, BillOnDemand, CustomerBill
@@ -18,6 +19,7 @@ from openbss.billing.service import (
     SoldProducts,
 )
 from openbss.platform.errors import BadRequest
+from openbss.platform.events.event import Consumer
 from openbss.platform.storage import ObjectStore, object_store_from_url
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 from openbss.settings import Settings
@@ -89,6 +91,10 @@ class BillingServices:
     @property
     def apis(self) -> list[TmfApi]:
         return [self.api]
+
+    def consumers(self) -> list[Consumer]:
+        """Billing's reactions to other domains' events: the product changes of completed product orders."""
+        return [events.order_changes_consumer(self.service, self.settings.public_url)]
 
 
 def build(settings: Settings, *, accounts: BillingAccounts, products: SoldProducts, catalog: CatalogPrices,

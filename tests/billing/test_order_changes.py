@@ -1,0 +1,150 @@
+"""Billing prorates the product changes product orders make: a completed order's items that suspend, resume, change
+the offering of or terminate a product are recorded as the same product changes ``POST productChange`` records,
+effective at the order's requested start (else its completion), once per order item."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from openbss.billing import events
+from openbss.ordering import events as ordering
+from openbss.platform.events.event import Event
+from openbss.platform.tmf.resource import system_context
+from tests.billing.helpers import billing_account, in_tenant, recurring, run, sell
+from tests.billing.test_changes import change, lines
+from tests.conftest import session_services
+
+D = Decimal
+CHANGES = "/billing/v1/productChange"
+
+
+def completed_order(items: list[dict[str, Any]], *, requested: str | None = None,
+                    completed: str = "2027-03-25T10:00:00.000Z", state: str = "completed") -> dict[str, Any]:
+    """A product order as ordering's ``ProductOrderStateChangeEvent`` carries it."""
+    order: dict[str, Any] = {"id": str(uuid.uuid4()), "@type": "ProductOrder", "state": state,
+                             "completionDate": completed,
+                             "productOrderItem": [{"id": str(i + 1), "state": "completed", **it}
+                                                  for i, it in enumerate(items)]}
+    if requested:
+        order["requestedStartDate"] = requested
+    return order
+
+
+async def deliver(rt: Any, tenant: str, order: dict[str, Any]) -> None:
+    consumer = next(c for c in session_services().billing.consumers() if c.name == events.ORDER_CHANGES_CONSUMER)
+    event = Event(tenant, ordering.API, "ProductOrderStateChangeEvent",
+                  {"eventId": str(uuid.uuid4()), "eventType": "ProductOrderStateChangeEvent",
+                   "event": {"productOrder": order}})
+    async with rt.db.transaction(tenant) as session:
+        await consumer.handler(session, event)
+
+
+def status_item(product_id: str, status: str) -> dict[str, Any]:
+    return {"action": "modify", "product": {"id": product_id, "status": status}}
+
+
+async def product_changes(client: Any, h: dict[str, str], product_id: str) -> list[dict[str, Any]]:
+    r = await client.get(CHANGES, headers=h, params={"product.id": product_id})
+    assert r.status_code == 200, r.text
+    return [c for c in r.json() if c["product"]["id"] == product_id]
+
+
+async def test_a_suspend_order_then_a_resume_order_charge_only_the_active_days(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    # (Europe/Paris: the account's local dates are 10 and 20 March)
+    await deliver(rt, tenant, completed_order([status_item(product["id"], "suspended")],
+                                              requested="2027-03-09T23:30:00.000Z"))
+    await deliver(rt, tenant, completed_order([status_item(product["id"], "active")],
+                                              requested="2027-03-19T23:30:00.000Z"))
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("suspend", "2027-03-10"), ("resume", "2027-03-20")]
+    assert all(c["productOrderItem"].endswith("/1") for c in got)
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    # used 9 + 12 of 31 days: the 10 suspended days credited, as through POST productChange
+    assert await lines(rt, tenant, account["id"]) == [
+        ("credit", date(2027, 3, 1), date(2027, 4, 1), D("-10.00")),
+        ("recurring", date(2027, 3, 1), date(2027, 4, 1), D("31.00")),
+        ("recurring", date(2027, 4, 1), date(2027, 5, 1), D("31.00"))]
+
+
+async def test_an_offering_change_by_order_is_prorated_as_through_the_api(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    basic = recurring("31.00", rate="0", name="Basic", price_id=f"pop-basic-{uuid.uuid4().hex[:6]}")
+    premium = recurring("62.00", rate="0", name="Premium", price_id=f"pop-premium-{uuid.uuid4().hex[:6]}")
+    by_order = await billing_account(client, admin_headers)
+    by_api = await billing_account(client, admin_headers)
+    ordered = await sell(rt, tenant, by_order, "2027-02-28T23:00:00.000Z", [basic])
+    direct = await sell(rt, tenant, by_api, "2027-02-28T23:00:00.000Z", [basic])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    # the order's change step wrote the new offering and prices to the inventory before the order completed
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        await session_services().inventory.service.change_product(
+            ctx, ordered["id"], {"productOffering": {"id": "premium"}, "productPrice": [premium]})
+    await deliver(rt, tenant, completed_order(
+        [{"action": "modify", "product": {"id": ordered["id"]}, "productOffering": {"id": "premium"},
+          "itemPrice": [premium]}], completed="2027-03-16T23:30:00.000Z"))  # no requested date: completion's
+    r = await change(client, admin_headers, direct["id"], "upgrade", "2027-03-17", productPrice=[premium])
+    assert r.status_code == 201, r.text
+    got = await product_changes(client, admin_headers, ordered["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("upgrade", "2027-03-17")]
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    # March billed 31.00, used 16 days: credit 15.00; Premium 62.00 × 15/31 = 30.00; then April 62.00
+    expected = [("credit", date(2027, 3, 1), date(2027, 4, 1), D("-15.00")),
+                ("recurring", date(2027, 3, 1), date(2027, 4, 1), D("31.00")),
+                ("recurring", date(2027, 3, 17), date(2027, 4, 1), D("30.00")),
+                ("recurring", date(2027, 4, 1), date(2027, 5, 1), D("62.00"))]
+    assert await lines(rt, tenant, by_order["id"]) == expected
+    assert await lines(rt, tenant, by_api["id"]) == expected
+    # back to Basic by order: a downgrade
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        await session_services().inventory.service.change_product(
+            ctx, ordered["id"], {"productOffering": {"id": "basic"}, "productPrice": [basic]})
+    await deliver(rt, tenant, completed_order(
+        [{"action": "modify", "product": {"id": ordered["id"]}, "productOffering": {"id": "basic"},
+          "itemPrice": [basic]}], requested="2027-04-15T22:30:00.000Z"))
+    got = await product_changes(client, admin_headers, ordered["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("upgrade", "2027-03-17"), ("downgrade", "2027-04-16")]
+
+
+async def test_an_order_event_delivered_twice_records_one_change(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
+    suspend = completed_order([status_item(product["id"], "suspended"),
+                               {"action": "modify", "product": {"id": product["id"]},  # characteristics only
+                                "productCharacteristic": [{"name": "roaming", "value": "on"}]}],
+                              requested="2027-03-09T23:30:00.000Z")
+    in_progress = completed_order([{"action": "delete", "product": {"id": product["id"]}}], state="inProgress")
+    for order in (suspend, suspend, in_progress):
+        await deliver(rt, tenant, order)
+    await deliver(rt, tenant, suspend)  # again, after other events
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("suspend", "2027-03-10")]
+    terminate = completed_order([{"action": "delete", "product": {"id": product["id"]}}],
+                                completed="2027-04-16T08:00:00.000Z")
+    await deliver(rt, tenant, terminate)
+    await deliver(rt, tenant, terminate)
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("suspend", "2027-03-10"), ("cancel", "2027-04-16")]
+    rows = await in_tenant(rt, tenant, "SELECT count(*) FROM billing_product_change WHERE product_id = :p",
+                           p=product["id"])
+    assert rows[0][0] == 2
+
+
+async def test_the_same_order_delivered_concurrently_records_one_change(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
+    suspend = completed_order([status_item(product["id"], "suspended")], requested="2027-03-09T23:30:00.000Z")
+    await asyncio.gather(*(deliver(rt, tenant, suspend) for _ in range(4)))
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("suspend", "2027-03-10")]
