@@ -164,6 +164,15 @@ function section(name, title, body, actions) {
 
 function unavailable(data) { return data && !Array.isArray(data) && data.unavailable; }
 
+// what a usage record cost: the sum of its rated parts (allowance and money), tax included where rated so
+function charged(u) {
+  const parts = (u.ratedProductUsage || []).map((r) => r.taxIncludedRatingAmount || r.taxExcludedRatingAmount)
+    .filter((a) => a && a.value !== undefined);
+  if (!parts.length) return undefined;
+  const cents = parts.reduce((sum, a) => sum + Math.round(Number(a.value) * 1000), 0);
+  return { unit: parts[0].unit, value: cents / 1000 };
+}
+
 function sectionOrUnavailable(v, name, title, render, actions) {
   const data = v[name];
   if (data === undefined) return null;
@@ -233,8 +242,7 @@ async function customerView(id) {
           'Top up', { class: 'button small', 'aria-label': `Top up ${b.subscriber}` }) : '']), 'balances'))),
     sectionOrUnavailable(v, 'usage', 'Recent usage', (usage) => (usage.length ? table('Recent usage',
       ['Date', 'Type', 'Description', 'Amount'],
-      usage.map((u) => [when(u.date), humanize(u.usageType), u.description || '',
-        money((u.ratedProductUsage || [])[0]?.taxIncludedRatingAmount)]), 'usage')
+      usage.map((u) => [when(u.usageDate), humanize(u.usageType), u.description || '', money(charged(u))]), 'usage')
       : h('p', null, 'No usage yet.'))),
     sectionOrUnavailable(v, 'ordersInFlight', 'Orders in flight', (orders) => (orders.length ? table('Orders',
       ['Order', 'Placed', 'State'],
