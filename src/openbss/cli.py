@@ -887,6 +887,13 @@ def rating_assign_number(
 ) -> None:
     """Record that a number is used by a subscription from a moment on (guiding by event time); the previous
     owner's assignment ends then."""
+    _assign(tenant, valid_from, lambda services: services.rating.service.assign_number, msisdn, account,
+            f"{msisdn} is used by charging account {account}")
+
+
+def _assign(tenant: str, valid_from: str, assign: Callable[[Services], Any], key: str, account: str,
+            said: str) -> None:
+    """A guiding assignment (a number or a SIM used by a charging account from ``valid_from`` on)."""
     from datetime import datetime
 
     try:
@@ -896,10 +903,10 @@ def rating_assign_number(
     server = _use_embedded_if_needed(_settings())
 
     async def action(ctx: Any, services: Services) -> None:
-        await services.rating.service.assign_number(ctx, msisdn, account, since)
+        await assign(services)(ctx, key, account, since)
 
     _system_run(tenant, action)
-    console.print(f"{msisdn} is used by charging account {account} from {since.isoformat()}")
+    console.print(f"{said} from {since.isoformat()}")
     del server
 
 
@@ -912,20 +919,8 @@ def rating_assign_imsi(
 ) -> None:
     """Record that a SIM (IMSI) is used by a subscription from a moment on: records carrying the IMSI are guided
     by it at their event time; the previous assignment ends then."""
-    from datetime import datetime
-
-    try:
-        since = datetime.fromisoformat(valid_from)
-    except ValueError as exc:
-        raise typer.BadParameter(f"--from '{valid_from}' is not an ISO 8601 date-time") from exc
-    server = _use_embedded_if_needed(_settings())
-
-    async def action(ctx: Any, services: Services) -> None:
-        await services.rating.service.assign_imsi(ctx, imsi, account, since)
-
-    _system_run(tenant, action)
-    console.print(f"IMSI {imsi} is used by charging account {account} from {since.isoformat()}")
-    del server
+    _assign(tenant, valid_from, lambda services: services.rating.service.assign_imsi, imsi, account,
+            f"IMSI {imsi} is used by charging account {account}")
 
 
 @rating_app.command("suspense")
