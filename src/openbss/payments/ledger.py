@@ -150,6 +150,51 @@ async def post(session: AsyncSession, *, source_type: str, source_id: str, event
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One entry to post (``post_many``): what ``post`` takes."""
+
+    source_type: str
+    source_id: str
+    event: str
+    currency: str
+    description: str
+    postings: list[Posting]
+    on: date | None = None
+
+
+async def post_many(session: AsyncSession, entries: list[Entry]) -> set[tuple[str, str, str]]:
+    """``post`` for many entries at once: each checked balanced, dated like ``post``, inserted once per (source
+    document, event) — those already posted insert nothing — in multi-row inserts of entries and of their lines.
+    Returns the (source type, source id, event) posted now."""
+    if not entries:
+        return set()
+    kept: dict[tuple[str, str, str], tuple[Entry, list[Posting]]] = {}
+    for e in entries:
+        lines = [p for p in e.postings if p.amount != 0]
+        if not balanced(lines):
+            raise Unbalanced(f"{e.source_type} {e.source_id} {e.event}: debits and credits differ by "
+                             f"{sum((p.amount for p in lines), Decimal(0))}")
+        kept.setdefault((e.source_type, e.source_id, e.event), (e, lines))
+    await ensure_chart(session)
+    today = utcnow().date()
+    rows = [{"source_type": e.source_type, "source_id": e.source_id, "event": e.event, "currency": e.currency,
+             "accounting_date": await open_date(session, e.on or today), "description": e.description[:300]}
+            for e, _ in kept.values()]
+    posted: dict[tuple[str, str, str], int] = {}
+    for start in range(0, len(rows), 4000):  # the driver binds at most 32,767 values per statement
+        got = await session.execute(pg_insert(LedgerEntry).values(rows[start:start + 4000]).on_conflict_do_nothing()
+                                    .returning(LedgerEntry.id, LedgerEntry.source_type, LedgerEntry.source_id,
+                                               LedgerEntry.event))
+        posted.update({(t, s, ev): i for i, t, s, ev in got.all()})
+    line_rows = [{"entry_id": entry_id, "account_code": p.account, "debit": max(p.amount, Decimal(0)),
+                  "credit": max(-p.amount, Decimal(0))}
+                 for key, entry_id in posted.items() for p in kept[key][1]]
+    for start in range(0, len(line_rows), 6000):
+        await session.execute(pg_insert(LedgerLine).values(line_rows[start:start + 6000]))
+    return set(posted)
+
+
+@dataclass(frozen=True)
 class Deferred:
     """A bill line billed in advance: recognized day by day over ``[start, end)`` into ``account``."""
 

@@ -126,6 +126,30 @@ class Bills(Protocol):
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None: ...
 
 
+async def record_payment_states(bills: Bills, ctx: Context, states: dict[str, str]) -> None:
+    """Tell billing the paid states of many bills: in one batch where billing has one
+    (``record_payment_states``), else bill by bill."""
+    if not states:
+        return
+    batch = getattr(bills, "record_payment_states", None)
+    if batch is not None:
+        await batch(ctx, states)
+        return
+    for bill_id, state in states.items():
+        await bills.record_payment_state(ctx, bill_id, state)
+
+
+@dataclass
+class AllocationRequest:
+    """A receipt to allocate (``PaymentService.allocate_many``): what ``allocate`` takes."""
+
+    account_id: str
+    payment_id: str | None
+    amount: Decimal
+    named: Sequence[str] = ()
+    source: str = "payment"
+
+
 class Customers(Protocol):
     """What payments asks about customers (``customer.service.CustomerService``): their segment, for reports."""
 
@@ -967,6 +991,22 @@ class PaymentService:
                 cache[account_id] = ZoneInfo("UTC")
         return cache[account_id]
 
+    async def prefetch_zones(self, ctx: Context, account_ids: Sequence[str]) -> None:
+        """Read the time zones of many accounts at once (``zone``'s cache) where the account domain reads many
+        accounts in one query."""
+        cache: dict[str, ZoneInfo] = ctx.session.info.setdefault("payments.zones", {})
+        missing = [a for a in dict.fromkeys(account_ids) if a not in cache]
+        batch = getattr(self.accounts, "get_billing_accounts", None)
+        if not missing or batch is None:
+            return
+        found: dict[str, dict[str, Any]] = await batch(ctx, missing)
+        for account_id in missing:
+            try:
+                cache[account_id] = ZoneInfo(((found.get(account_id) or {}).get("billCycle") or {}).get("timeZone")
+                                             or "UTC")
+            except (KeyError, ValueError):
+                cache[account_id] = ZoneInfo("UTC")
+
     async def local_day(self, ctx: Context, account_id: str, at: datetime | None = None) -> date:
         """The business date of ``at`` (now by default) for the account: its local date in the account's zone.
         Every ledger posting of a document of the account is dated so (a bill on its bill date as billing states
@@ -1152,6 +1192,91 @@ class PaymentService:
                 await self.bills.record_payment_state(ctx, bill_id, "settled" if left <= 0 else "partiallyPaid")
         await session.flush()
         return settled
+
+    async def allocate_many(self, ctx: Context, requests: Sequence[AllocationRequest],
+                            ) -> list[list[dict[str, Any]]]:
+        """``allocate`` for many receipts at once, with the same outcome as one ``allocate`` per request in their
+        order: the accounts are locked once (in lock-key order, so that concurrent batches cannot deadlock), their
+        credits, refunds in flight and open bills read in one query each, the allocations computed here — named
+        bills first, else the oldest open ones; partial; what is left stays credit — and written in multi-row
+        inserts; the bills' paid states go to billing in one batch. Returns what each request's payment settled."""
+        session = ctx.session
+        if not requests:
+            return []
+        tenant = ctx.principal.tenant_id
+        accounts = sorted({r.account_id for r in requests}, key=lambda a: _lock_key(tenant, a))
+        await session.execute(text(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS l(k, n) "
+            "ORDER BY n"), {"keys": [_lock_key(tenant, a) for a in accounts]})
+        await session.flush()
+        reserved: dict[str, Decimal] = {}
+        balances: dict[str, dict[str, Decimal]] = {a: {} for a in accounts}  # in the order of their first row
+        open_bills: dict[str, list[list[Any]]] = {a: [] for a in accounts}
+        for start in range(0, len(accounts), 5000):
+            part = accounts[start:start + 5000]
+            for p, a in (await session.execute(select(Refund.payment_id, func.sum(Refund.amount)).where(
+                    Refund.billing_account_id.in_(part), Refund.state.in_(REFUND_OPEN))
+                    .group_by(Refund.payment_id))).all():
+                reserved[str(p)] = Decimal(a)
+            for account, p, a in (await session.execute(
+                    select(Allocation.billing_account_id, Allocation.payment_id, func.sum(Allocation.amount))
+                    .where(Allocation.billing_account_id.in_(part), Allocation.bill_id.is_(None))
+                    .group_by(Allocation.billing_account_id, Allocation.payment_id)
+                    .order_by(func.min(Allocation.id)))).all():
+                balances[account][p] = Decimal(a)
+            paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
+                                 .correlate(Receivable).scalar_subquery(), 0)
+            for account, bill_id, remaining in (await session.execute(
+                    select(Receivable.billing_account_id, Receivable.bill_id, Receivable.amount - paid).where(
+                        Receivable.billing_account_id.in_(part), Receivable.amount - paid > 0)
+                    .order_by(Receivable.billing_account_id, Receivable.bill_date, Receivable.number,
+                              Receivable.bill_id))).all():
+                open_bills[account].append([bill_id, Decimal(remaining)])
+        rows: list[dict[str, Any]] = []
+        states: dict[str, str] = {}
+        out: list[list[dict[str, Any]]] = []
+        for req in requests:
+            account, payment_id = req.account_id, req.payment_id
+            credit = balances[account]
+            if payment_id is not None and req.amount:
+                rows.append({"payment_id": payment_id, "billing_account_id": account, "bill_id": None,
+                             "amount": req.amount, "source": req.source})
+                credit[payment_id] = credit.get(payment_id, Decimal(0)) + req.amount
+            credits = [(p, a - reserved.get(p, Decimal(0))) for p, a in credit.items() if a > 0]
+            credits = [c for c in credits if c[1] > 0]
+            credits.sort(key=lambda c: c[0] != payment_id)
+            settled: list[dict[str, Any]] = []
+            out.append(settled)
+            if not credits:
+                continue
+            order = {b: i for i, b in enumerate(req.named)}
+            bills = [b for b in open_bills[account] if b[1] > 0]
+            bills.sort(key=lambda b: order.get(b[0], len(order)))
+            for bill in bills:
+                bill_id, remaining = bill
+                left = remaining
+                for i, (p, available) in enumerate(credits):
+                    if left <= 0:
+                        break
+                    take = min(available, left)
+                    if take <= 0:
+                        continue
+                    rows.append({"payment_id": p, "billing_account_id": account, "bill_id": None, "amount": -take,
+                                 "source": "allocation"})
+                    rows.append({"payment_id": p, "billing_account_id": account, "bill_id": bill_id, "amount": take,
+                                 "source": "allocation"})
+                    credits[i] = (p, available - take)
+                    credit[p] -= take
+                    left -= take
+                    if p == payment_id:
+                        settled.append({"bill": {"id": bill_id, "@referredType": "CustomerBill"}, "amount": take})
+                if left != remaining:
+                    bill[1] = left
+                    states[bill_id] = "settled" if left <= 0 else "partiallyPaid"
+        for start in range(0, len(rows), 6000):  # the driver binds at most 32,767 values per statement
+            await session.execute(pg_insert(Allocation).values(rows[start:start + 6000]))
+        await record_payment_states(self.bills, ctx, states)
+        return out
 
     # --- refunds ------------------------------------------------------------------------------------------------
     async def refund(self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None,

@@ -393,6 +393,27 @@ class SearchIndex:
                 raise Conflict(f"'{label}': '{value}' is already used by another {self.resource_type}",
                                code="DUPLICATE_EXTERNAL_ID")
 
+    async def write_many(self, ctx: Context, docs: Sequence[tuple[str, dict[str, Any]]], *, replace: bool) -> None:
+        """``write`` for many documents at once: the old entries dropped in one statement (on update), the plain
+        entries of all of them in multi-row inserts; unique entries are claimed one by one (each may conflict)."""
+        if not self.side_table or not docs:
+            return
+        if replace:
+            ids = [resource_id for resource_id, _ in docs]
+            for start in range(0, len(ids), INSERT_BATCH):
+                await ctx.session.execute(delete(SearchEntry).where(
+                    SearchEntry.resource_type == self.resource_type,
+                    SearchEntry.resource_id.in_(ids[start:start + INSERT_BATCH])))
+        if self.declaration.unique is not None:
+            for resource_id, doc in docs:
+                await self.write(ctx, resource_id, doc, replace=False)
+            return
+        key = await self.codec.index_key(ctx) if self.needs_key() else None
+        plain = [r for resource_id, doc in docs for r in self.entries(resource_id, doc, key)]
+        for start in range(0, len(plain), INSERT_BATCH):
+            await ctx.session.execute(insert(SearchEntry).values(plain[start:start + INSERT_BATCH])
+                                      .on_conflict_do_nothing())
+
     async def forget(self, ctx: Context, resource_id: str) -> None:
         if not self.side_table:
             return
