@@ -28,7 +28,7 @@ from typing import Any
 import mt940
 from pycamt.parser import Camt053ParseError, Camt053Parser
 from sepaxml import SepaDD
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from openbss.payments import ledger
@@ -43,7 +43,7 @@ from openbss.payments.models import (
     Transition,
 )
 from openbss.payments.service import PAYMENT_TYPE, AllocationRequest, PaymentService
-from openbss.platform.db import utcnow
+from openbss.platform.db import insert_rows, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.money import to_decimal
@@ -183,10 +183,9 @@ async def _import_chunk(payments: PaymentService, ctx: Context, lines: list[dict
     report["lines"] += len(lines)
     wanted = sorted({r for r in refs if r not in seen})
     claimed: set[str] = set()
-    for start in range(0, len(wanted), 5000):
-        claimed |= set((await session.execute(pg_insert(StatementLine).values([
-            {"reference": r, "source": source[:200], "outcome": "pending"} for r in wanted[start:start + 5000]])
-            .on_conflict_do_nothing().returning(StatementLine.reference))).scalars())
+    claimed = {str(r[0]) for r in await insert_rows(
+        session, StatementLine, [{"reference": r, "source": source[:200], "outcome": "pending"} for r in wanted],
+        on_conflict_do_nothing=True, returning=("reference",))}
     e2es = sorted({str(line["EndToEndId"]) for line in lines if line.get("EndToEndId")})
     debits: set[str] = set()
     for start in range(0, len(e2es), 5000):
@@ -256,9 +255,9 @@ async def _transfers(payments: PaymentService, ctx: Context, pending: list[_Tran
          {"billing_account_id": t.receivable.billing_account_id, "method_id": "bank-statement", "bill_id": None,
           "state": "succeeded", "amount": t.amount, "currency": t.currency, "gateway": None})
         for t, allocation in zip(pending, allocations, strict=True)])
-    await session.execute(insert(Transition).values([
+    await insert_rows(session, Transition, [
         {"payment_id": t.payment_id, "from_state": None, "to_state": "succeeded", "source": "statement",
-         "reason": t.ref[:300]} for t in pending]))
+         "reason": t.ref[:300]} for t in pending])
     pending.clear()
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openbss.payments.errors import PeriodRefused, Unbalanced
 from openbss.payments.models import LedgerAccount, LedgerEntry, LedgerLine, LedgerPeriod
-from openbss.platform.db import utcnow
+from openbss.platform.db import insert_rows, utcnow
 from openbss.pricing.money import round_money
 
 CASH = "1000"
@@ -181,16 +181,13 @@ async def post_many(session: AsyncSession, entries: list[Entry]) -> set[tuple[st
              "accounting_date": await open_date(session, e.on or today), "description": e.description[:300]}
             for e, _ in kept.values()]
     posted: dict[tuple[str, str, str], int] = {}
-    for start in range(0, len(rows), 4000):  # the driver binds at most 32,767 values per statement
-        got = await session.execute(pg_insert(LedgerEntry).values(rows[start:start + 4000]).on_conflict_do_nothing()
-                                    .returning(LedgerEntry.id, LedgerEntry.source_type, LedgerEntry.source_id,
-                                               LedgerEntry.event))
-        posted.update({(t, s, ev): i for i, t, s, ev in got.all()})
+    got = await insert_rows(session, LedgerEntry, rows, on_conflict_do_nothing=True,
+                            returning=("id", "source_type", "source_id", "event"))
+    posted.update({(t, s, ev): i for i, t, s, ev in got})
     line_rows = [{"entry_id": entry_id, "account_code": p.account, "debit": max(p.amount, Decimal(0)),
                   "credit": max(-p.amount, Decimal(0))}
                  for key, entry_id in posted.items() for p in kept[key][1]]
-    for start in range(0, len(line_rows), 6000):
-        await session.execute(pg_insert(LedgerLine).values(line_rows[start:start + 6000]))
+    await insert_rows(session, LedgerLine, line_rows)
     return set(posted)
 
 

@@ -75,7 +75,7 @@ from openbss.payments.models import (
 )
 from openbss.payments.reports import window as reports_window
 from openbss.platform.auth import Principal
-from openbss.platform.db import Database, utcnow
+from openbss.platform.db import Database, insert_rows, utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
@@ -1273,8 +1273,7 @@ class PaymentService:
                 if left != remaining:
                     bill[1] = left
                     states[bill_id] = "settled" if left <= 0 else "partiallyPaid"
-        for start in range(0, len(rows), 6000):  # the driver binds at most 32,767 values per statement
-            await session.execute(pg_insert(Allocation).values(rows[start:start + 6000]))
+        await insert_rows(session, Allocation, rows)
         await record_payment_states(self.bills, ctx, states)
         return out
 

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, insert, select
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.auth import Principal
-from openbss.platform.db import MAX_OFFSET, Base, TenantScoped, format_datetime, json_dumps
+from openbss.platform.db import MAX_OFFSET, Base, TenantScoped, format_datetime, insert_rows, json_dumps
 from openbss.platform.errors import Forbidden
 from openbss.platform.observability import request_id_var
 from openbss.platform.runtime import authenticate, runtime
@@ -73,8 +73,7 @@ async def record_many(session: AsyncSession, principal: Principal, *, resource_t
     rows = [{"resource_type": resource_type, "resource_id": resource_id,
              "action": action, "actor": principal.subject, "roles": list(principal.roles),
              "request_id": request_id_var.get(), "changes": changes} for resource_id, action, changes in records]
-    for start in range(0, len(rows), 2000):  # the driver binds at most 32,767 values per statement
-        await session.execute(insert(AuditRecord).values(rows[start:start + 2000]))
+    await insert_rows(session, AuditRecord, rows)
 
 
 def render(rec: AuditRecord) -> dict[str, Any]:

@@ -9,12 +9,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, func, insert, text
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.db import Base, TenantScoped, format_datetime, json_dumps, utcnow
+from openbss.platform.db import Base, TenantScoped, format_datetime, insert_rows, json_dumps, utcnow
 from openbss.platform.errors import PayloadTooLarge
 
 NOTIFY_CHANNEL = "openbss_outbox"
@@ -76,8 +76,7 @@ async def emit_many(session: AsyncSession, *, api: str, resource_key: str,
         rows.append({"event_id": event_id, "api": api, "event_type": event_type,
                      "resource_type": resource_type or resource_key, "resource_id": str(resource.get("id", "")),
                      "envelope": _envelope(session, event_id, event_type, resource_key, resource, resource_type)})
-    for start in range(0, len(rows), 2000):  # the driver binds at most 32,767 values per statement
-        await session.execute(insert(OutboxEvent).values(rows[start:start + 2000]))
+    await insert_rows(session, OutboxEvent, rows)
     await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 

@@ -20,14 +20,14 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import DateTime, Index, Integer, String, bindparam, func, insert, literal_column, or_, select
+from sqlalchemy import DateTime, Index, Integer, String, bindparam, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform import audit
 from openbss.platform.auth import READ, WRITE, Principal, permissions_for
-from openbss.platform.db import MAX_OFFSET, TenantScoped, json_dumps, utcnow
+from openbss.platform.db import MAX_OFFSET, TenantScoped, insert_rows, json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, Forbidden, InvalidStateTransition, NotFound
 from openbss.platform.events.outbox import emit, emit_many
 from openbss.platform.runtime import authenticate, runtime
@@ -363,11 +363,8 @@ class DocumentStore:
         search entries. Rows of one call set the same columns."""
         now = utcnow()
         rows = [{"id": resource_id, "body": await self.resource.codec.encode(ctx, resource_id, doc),
-                 "last_update": now, **columns} for resource_id, doc, columns in items]
-        per_row = max(len(rows[0]) if rows else 1, 1)
-        batch = max(1, 30000 // (per_row + 2))  # the driver binds at most 32,767 values per statement
-        for start in range(0, len(rows), batch):
-            await ctx.session.execute(insert(self.table).values(rows[start:start + batch]))
+                 "last_update": now, "revision": 1, **columns} for resource_id, doc, columns in items]
+        await insert_rows(ctx.session, self.table, rows)
         await self.index.write_many(ctx, [(resource_id, doc) for resource_id, doc, _ in items], replace=False)
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:

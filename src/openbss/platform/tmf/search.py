@@ -67,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from openbss.platform.crypto import blind_digest
-from openbss.platform.db import TENANT_GUC, Base
+from openbss.platform.db import TENANT_GUC, Base, insert_rows
 from openbss.platform.errors import BadRequest, Conflict
 from openbss.platform.tmf.query import Filter, sql_condition
 from openbss.platform.tmf.spec import AttributeType, Spec
@@ -410,9 +410,7 @@ class SearchIndex:
             return
         key = await self.codec.index_key(ctx) if self.needs_key() else None
         plain = [r for resource_id, doc in docs for r in self.entries(resource_id, doc, key)]
-        for start in range(0, len(plain), INSERT_BATCH):
-            await ctx.session.execute(insert(SearchEntry).values(plain[start:start + INSERT_BATCH])
-                                      .on_conflict_do_nothing())
+        await insert_rows(ctx.session, SearchEntry, plain, on_conflict_do_nothing=True)
 
     async def forget(self, ctx: Context, resource_id: str) -> None:
         if not self.side_table:
