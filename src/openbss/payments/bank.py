@@ -126,7 +126,7 @@ async def import_statement(payments: PaymentService, ctx: Context, body: bytes, 
         chunk = sorted(words)[start:start + 5000]
         for r in (await ctx.session.execute(select(Receivable).where(Receivable.number.in_(chunk)))).scalars():
             bills.setdefault(str(r.number), r)
-    refs = [_reference(line, index, source) for index, line in enumerate(lines)]
+    refs = _references(lines, source)
     if batch is None:
         batch = BATCH_LINES
     if batch <= 0:  # line by line (the reference behaviour the batches reproduce)
@@ -143,10 +143,25 @@ async def import_statement(payments: PaymentService, ctx: Context, body: bytes, 
             await ctx.session.execute(update(StatementLine).where(StatementLine.reference == ref)
                                       .values(outcome=outcome, payment_id=payment_id))
         return report
+    # Every lock the import needs is taken first, each set in one statement and a fixed order: the lines (claimed in
+    # reference order: a concurrent import of an overlapping file waits here for this one to commit, and then finds
+    # those lines imported), then the accounts the lines may pay (in lock-key order). Two imports at once therefore
+    # never deadlock, whatever their files and batches.
+    session = ctx.session
+    claimed = {str(r[0]) for r in await insert_rows(
+        session, StatementLine, [{"reference": r, "source": source[:200], "outcome": "pending"}
+                                 for r in sorted(set(refs))], on_conflict_do_nothing=True, returning=("reference",))}
+    e2es = sorted({str(line["EndToEndId"]) for line in lines if line.get("EndToEndId")})
+    debits: dict[str, str] = {}
+    for start in range(0, len(e2es), 5000):
+        debits.update({str(r): str(a) for r, a in (await session.execute(
+            select(Payment.gateway_ref, Payment.billing_account_id).where(
+                Payment.gateway == SEPA, Payment.gateway_ref.in_(e2es[start:start + 5000])))).all()})
+    await payments.lock_accounts(ctx, [*{r.billing_account_id for r in bills.values()}, *debits.values()])
     seen: set[str] = set()
     for start in range(0, len(lines), batch):
         await _import_chunk(payments, ctx, lines[start:start + batch], refs[start:start + batch], source, bills,
-                            report, seen)
+                            report, seen, claimed, debits)
     return report
 
 
@@ -154,13 +169,22 @@ async def import_statement(payments: PaymentService, ctx: Context, body: bytes, 
 BATCH_LINES = 1000
 
 
-def _reference(line: dict[str, Any], index: int, source: str) -> str:
-    """The bank's reference of a line (what makes it imported once)."""
-    ref = str(line.get("StatementLineId") or "")
-    if not ref:
-        ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
-        ref = f"{ref}|{line.get('EndToEndId') or index}"
-    return ref[:200]
+def _references(lines: list[dict[str, Any]], source: str) -> list[str]:
+    """The bank's reference of each line (what makes it imported once, whatever file carries it): MT940's line id;
+    for camt.053, the entry's reference (``AcctSvcrRef``) with the transaction's end-to-end id, or else its rank
+    among the transactions of that entry (an entry may hold several) — not the line's position in the file, so the
+    same bank transaction in two files is one line; the file and position only for a line the bank gave no
+    reference."""
+    out: list[str] = []
+    ranks: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        ref = str(line.get("StatementLineId") or "")
+        if not ref:
+            bank_ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
+            rank = ranks[bank_ref] = ranks.get(bank_ref, -1) + 1
+            ref = f"{bank_ref}|{line.get('EndToEndId') or rank}"
+        out.append(ref[:200])
+    return out
 
 
 @dataclass
@@ -174,23 +198,13 @@ class _Transfer:
 
 
 async def _import_chunk(payments: PaymentService, ctx: Context, lines: list[dict[str, Any]], refs: list[str],
-                        source: str, bills: dict[str, Receivable], report: dict[str, Any], seen: set[str]) -> None:
-    """Match a chunk of lines as a set: the lines claimed in one insert (in reference order, so that concurrent
-    imports of overlapping files wait for each other instead of deadlocking; a line claimed elsewhere is already
-    imported), the direct debits looked up in one query, the transfers allocated, posted and recorded together
-    (``_transfers``); a line of a direct debit goes through ``_match`` in its turn, after the transfers before it."""
+                        source: str, bills: dict[str, Receivable], report: dict[str, Any], seen: set[str],
+                        claimed: set[str], debits: dict[str, str]) -> None:
+    """Match a chunk of lines as a set (those this import claimed; a line claimed elsewhere is already imported):
+    the transfers allocated, posted and recorded together (``_transfers``); a line of a direct debit of ours
+    (``debits``: end-to-end id → account) goes through ``_match`` in its turn, after the transfers before it."""
     session = ctx.session
     report["lines"] += len(lines)
-    wanted = sorted({r for r in refs if r not in seen})
-    claimed: set[str] = set()
-    claimed = {str(r[0]) for r in await insert_rows(
-        session, StatementLine, [{"reference": r, "source": source[:200], "outcome": "pending"} for r in wanted],
-        on_conflict_do_nothing=True, returning=("reference",))}
-    e2es = sorted({str(line["EndToEndId"]) for line in lines if line.get("EndToEndId")})
-    debits: set[str] = set()
-    for start in range(0, len(e2es), 5000):
-        debits |= {str(r) for r in (await session.execute(select(Payment.gateway_ref).where(
-            Payment.gateway == SEPA, Payment.gateway_ref.in_(e2es[start:start + 5000])))).scalars()}
     outcomes: list[tuple[str, str, str | None]] = []
     pending: list[_Transfer] = []
     for line, ref in zip(lines, refs, strict=True):

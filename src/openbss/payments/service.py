@@ -1193,6 +1193,18 @@ class PaymentService:
         await session.flush()
         return settled
 
+    async def lock_accounts(self, ctx: Context, account_ids: Sequence[str]) -> list[str]:
+        """Take the allocation locks of many accounts (``allocate``'s, held until the transaction ends) in one
+        statement, in lock-key order: two transactions locking overlapping sets this way cannot deadlock. Returns
+        the accounts in that order."""
+        tenant = ctx.principal.tenant_id
+        accounts = sorted(set(account_ids), key=lambda a: _lock_key(tenant, a))
+        if accounts:
+            await ctx.session.execute(text(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS l(k, n) "
+                "ORDER BY n"), {"keys": [_lock_key(tenant, a) for a in accounts]})
+        return accounts
+
     async def allocate_many(self, ctx: Context, requests: Sequence[AllocationRequest],
                             ) -> list[list[dict[str, Any]]]:
         """``allocate`` for many receipts at once, with the same outcome as one ``allocate`` per request in their
@@ -1203,12 +1215,7 @@ class PaymentService:
         session = ctx.session
         if not requests:
             return []
-        tenant = ctx.principal.tenant_id
-        accounts = sorted({r.account_id for r in requests}, key=lambda a: _lock_key(tenant, a))
-        await session.execute(text(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS l(k, n) "
-            "ORDER BY n"), {"keys": [_lock_key(tenant, a) for a in accounts]})
-        await session.flush()
+        accounts = await self.lock_accounts(ctx, [r.account_id for r in requests])
         reserved: dict[str, Decimal] = {}
         balances: dict[str, dict[str, Decimal]] = {a: {} for a in accounts}  # in the order of their first row
         open_bills: dict[str, list[list[Any]]] = {a: [] for a in accounts}
