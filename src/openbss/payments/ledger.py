@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openbss.payments.errors import PeriodRefused, Unbalanced
 from openbss.payments.models import LedgerAccount, LedgerEntry, LedgerLine, LedgerPeriod
-from openbss.platform.db import insert_rows, utcnow
+from openbss.platform.db import BOUND_TENANT, insert_rows, utcnow
 from openbss.pricing.money import round_money
 
 CASH = "1000"
@@ -96,7 +96,9 @@ async def open_date(session: AsyncSession, on: date) -> date:
     to the open period). Holds the tenant's period lock shared until the transaction ends: a period cannot close
     under a posting."""
     if "ledger.open" not in session.info:  # once per transaction: the lock is held until it ends
-        tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
+        tenant = session.info.get(BOUND_TENANT)
+        if tenant is None:
+            tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
         await session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _period_key(str(tenant))})
         session.info["ledger.open"] = await session.scalar(select(func.max(LedgerPeriod.period_end)))
     last_end: date | None = session.info["ledger.open"]

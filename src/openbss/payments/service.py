@@ -469,33 +469,33 @@ class PaymentService:
         try:
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
-                if idempotency_key is not None:
-                    await self._claim_key(ctx, "payment", idempotency_key, body)
-                rendered, row = await self._initiate(ctx, body)
-                if idempotency_key is not None:
-                    await session.execute(update(IdempotencyKey).where(
-                        IdempotencyKey.scope == "payment", IdempotencyKey.key == idempotency_key).values(
-                        resource_id=row.id))
+                payment_id = str(uuid.uuid4())
+                if idempotency_key is not None:  # claimed for the payment made now (or rolled back with it)
+                    await self._claim_key(ctx, "payment", idempotency_key, body, payment_id)
+                rendered, row = await self._initiate(ctx, body, payment_id)
                 if row.gateway is None:  # a receipt recorded as it is
                     rendered = await self._move(ctx, row.id, "succeeded", "api", "receipt recorded")
                     return Outcome(rendered)
                 payment_id, amount, currency = row.id, row.amount, row.currency
                 token = await self._token(ctx, row.method_id)
+                zones = dict(session.info.get("payments.zones") or {})
         except _Replay as replay:
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
                 return Outcome(await self.payments.get(ctx, replay.resource_id), replayed=True)
         result = await self._charge(tenant, payment_id, amount, currency, token)
         async with self.db.transaction(tenant) as session:
+            session.info["payments.zones"] = zones  # the account read a moment ago, by this request
             ctx = Context(principal=principal, session=session, base_url=base)
             return Outcome(await self._record_result(ctx, payment_id, result, "gateway"))
 
-    async def _claim_key(self, ctx: Context, scope: str, key: str, body: dict[str, Any]) -> None:
+    async def _claim_key(self, ctx: Context, scope: str, key: str, body: dict[str, Any],
+                         resource_id: str = "") -> None:
         if not 1 <= len(key) <= 255:
             raise InvalidPayment("'Idempotency-Key' must be 1 to 255 characters")
         digest = request_hash(body)
         claimed = (await ctx.session.execute(pg_insert(IdempotencyKey).values(
-            scope=scope, key=key, request_hash=digest, resource_id="").on_conflict_do_nothing()
+            scope=scope, key=key, request_hash=digest, resource_id=resource_id).on_conflict_do_nothing()
             .returning(IdempotencyKey.key))).scalar()
         if claimed is not None:
             return
@@ -506,11 +506,12 @@ class PaymentService:
             raise IdempotencyMismatch(f"Idempotency-Key '{key}' was used for a different {scope} request")
         raise _Replay(row.resource_id)
 
-    async def _initiate(self, ctx: Context, body: dict[str, Any]) -> tuple[dict[str, Any], Payment]:
+    async def _initiate(self, ctx: Context, body: dict[str, Any], payment_id: str) -> tuple[dict[str, Any], Payment]:
         account_id = (body.get("account") or {}).get("id")
         if not account_id:
             raise InvalidPayment("'account.id' is mandatory: the billing account paying")
         account = await self.accounts.get_billing_account(ctx, account_id)
+        self._remember_zone(ctx, account)
         amount, currency = _amount(body.get("totalAmount"), "totalAmount")
         if account.get("currency") and account["currency"] != currency:
             raise InvalidPayment(f"'totalAmount.unit' {currency} is not the account's currency {account['currency']}")
@@ -530,7 +531,6 @@ class PaymentService:
             if receivable.billing_account_id != account_id:
                 raise InvalidPayment(f"bill '{ref['id']}' is not a bill of billing account '{account_id}'")
             named.append(receivable.bill_id)
-        payment_id = str(uuid.uuid4())
         now = format_datetime(utcnow())
         doc: dict[str, Any] = {
             **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel", "payer",
@@ -538,8 +538,7 @@ class PaymentService:
             "id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
             "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
             "account": {"id": account_id, "name": account.get("name"), "@referredType": "BillingAccount"},
-            "paymentMethod": {"id": method.id, "name": (await self._method_doc(ctx, method.id)).get("name"),
-                              "@referredType": method.kind},
+            "paymentMethod": {"id": method.id, "name": (method.body or {}).get("name"), "@referredType": method.kind},
             "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
             "paymentItem": [{"item": {"id": b, "@referredType": "CustomerBill"}} for b in named],
             "paymentDate": now, "status": "initiated", "statusDate": now,
@@ -548,19 +547,21 @@ class PaymentService:
             doc["prepaidTopUp"] = topup
         doc["account"] = {k: v for k, v in doc["account"].items() if v is not None}
         gateway = self.gateway.name if method.kind in GATEWAY_KINDS else None
-        try:
-            async with ctx.session.begin_nested():
-                rendered = await self.payments.record(ctx, doc, columns={
-                    "billing_account_id": account_id, "method_id": method.id, "bill_id": named[0] if named else None,
-                    "state": "initiated", "amount": amount, "currency": currency, "gateway": gateway})
-        except IntegrityError as exc:
-            if "uq_payments_payment_in_flight" in str(exc):
-                raise PaymentInFlight(f"bill '{named[0]}' already has a payment in flight: wait for its outcome"
-                                      ) from exc
-            raise
+        columns = {"billing_account_id": account_id, "method_id": method.id, "bill_id": named[0] if named else None,
+                   "state": "initiated", "amount": amount, "currency": currency, "gateway": gateway}
+        if named:  # a bill has at most one payment in flight (a unique index): a clear refusal when it has one
+            try:
+                async with ctx.session.begin_nested():
+                    rendered = await self.payments.record(ctx, doc, columns=columns)
+            except IntegrityError as exc:
+                if "uq_payments_payment_in_flight" in str(exc):
+                    raise PaymentInFlight(f"bill '{named[0]}' already has a payment in flight: wait for its outcome"
+                                          ) from exc
+                raise
+        else:
+            rendered = await self.payments.record(ctx, doc, columns=columns)
         await self._transition(ctx.session, payment_id, None, "initiated", "api", None)
-        row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id))).scalars().one()
-        return rendered, row
+        return rendered, Payment(id=payment_id, **columns)  # what was written (not read back)
 
     async def _bill_lines(self, ctx: Context, bill_id: str) -> list[dict[str, Any]]:
         """The bill's lines (TMF678 AppliedCustomerBillingRate) when billing tells them; none otherwise (the
@@ -694,11 +695,8 @@ class PaymentService:
                              ) -> dict[str, Any]:
         if result is None:
             return await self._move(ctx, payment_id, "unknown", source, "the gateway did not answer in time")
-        if result.reference:
-            await ctx.session.execute(update(Payment).where(Payment.id == payment_id, Payment.gateway_ref.is_(None))
-                                      .values(gateway_ref=result.reference))
         return await self._move(ctx, payment_id, result.status, source, result.decline_code,
-                                reference=result.reference)
+                                reference=result.reference, gateway_ref=result.reference or None)
 
     async def _transition(self, session: AsyncSession, payment_id: str, old: str | None, new: str, source: str,
                           reason: str | None) -> None:
@@ -707,9 +705,11 @@ class PaymentService:
         await session.flush()
 
     async def _move(self, ctx: Context, payment_id: str, new: str, source: str, reason: str | None = None, *,
-                    reference: str | None = None, dispute: dict[str, Any] | None = None) -> dict[str, Any]:
+                    reference: str | None = None, dispute: dict[str, Any] | None = None,
+                    gateway_ref: str | None = None) -> dict[str, Any]:
         """Move a payment forward (locked row); a stale or repeated move changes nothing. A payment that
-        succeeds is allocated and posted in the same transaction."""
+        succeeds is allocated and posted in the same transaction. ``gateway_ref``: the gateway's reference of the
+        charge, recorded when the payment has none yet (even by a stale move)."""
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
                                          .execution_options(populate_existing=True))).scalars().first()
         if row is None:
@@ -717,6 +717,9 @@ class PaymentService:
         old = row.state
         allowed = DISPUTE_TRANSITIONS if source == "dispute" else TRANSITIONS
         if new == old or new not in allowed.get(old, frozenset()):
+            if gateway_ref and row.gateway_ref is None:
+                row.gateway_ref = gateway_ref
+                await ctx.session.flush()
             return await self.payments.get(ctx, payment_id)
         now = format_datetime(utcnow())
         allocation: list[dict[str, Any]] | None = None
@@ -748,8 +751,10 @@ class PaymentService:
             if dispute is not None:
                 _put_dispute(doc, dispute)
 
-        rendered = await self.payments.change(ctx, payment_id, apply, action=new)
-        await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(state=new))
+        row.state = new  # written with the document (one UPDATE of the row)
+        if gateway_ref and row.gateway_ref is None:
+            row.gateway_ref = gateway_ref
+        rendered = await self.payments.change(ctx, payment_id, apply, action=new, locked=row)
         await self._transition(ctx.session, payment_id, old, new, source, reason)
         return rendered
 
@@ -974,6 +979,15 @@ class PaymentService:
         return report
 
     # --- business dates -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _remember_zone(ctx: Context, account: dict[str, Any]) -> None:
+        """Keep the zone of an account just read (``zone``'s cache of the transaction)."""
+        cache: dict[str, ZoneInfo] = ctx.session.info.setdefault("payments.zones", {})
+        try:
+            cache[str(account["id"])] = ZoneInfo((account.get("billCycle") or {}).get("timeZone") or "UTC")
+        except (KeyError, ValueError):
+            cache[str(account["id"])] = ZoneInfo("UTC")
+
     async def zone(self, ctx: Context, account_id: str) -> ZoneInfo:
         """The billing account's time zone (its bill cycle's ``timeZone``; UTC when it has none), once per
         transaction."""

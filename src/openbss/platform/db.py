@@ -34,6 +34,8 @@ NAMING_CONVENTION = {
 }
 
 TENANT_GUC = "openbss.tenant_id"
+#: ``session.info`` key of the tenant a transaction is bound to (what ``TENANT_GUC`` says, without asking)
+BOUND_TENANT = "openbss.tenant"
 SCOPE_GUC = "openbss.scope"
 
 
@@ -286,6 +288,7 @@ class Database:
         async with self.sessionmaker() as session, session.begin():
             if not await _bind_with_begin(session, tenant_id, system=system):
                 await bind_scope(session, tenant_id, system=system)
+            session.info[BOUND_TENANT] = tenant_id or ""
             yield session
 
     async def dispose(self) -> None:

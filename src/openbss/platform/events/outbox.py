@@ -77,7 +77,15 @@ async def emit_many(session: AsyncSession, *, api: str, resource_key: str,
                      "resource_type": resource_type or resource_key, "resource_id": str(resource.get("id", "")),
                      "envelope": _envelope(session, event_id, event_type, resource_key, resource, resource_type)})
     await insert_rows(session, OutboxEvent, rows)
-    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    await _notify(session)
+
+
+async def _notify(session: AsyncSession) -> None:
+    """Wake the relay at commit: once per transaction (PostgreSQL delivers one notification per channel and
+    transaction anyway). Should the savepoint that sent it roll back, the relay's polling still finds the events."""
+    if not session.info.get("outbox.notified"):
+        session.info["outbox.notified"] = True
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,
@@ -91,5 +99,5 @@ async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key
     )
     session.add(row)
     await session.flush()
-    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    await _notify(session)
     return row

@@ -369,10 +369,10 @@ class DocumentStore:
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.body = await self.resource.codec.encode(ctx, row.id, doc)
-        await self.index.write(ctx, row.id, doc, replace=True)
         row.last_update = utcnow()
         row.revision = row.revision + 1
-        await ctx.session.flush()
+        await ctx.session.flush()  # one UPDATE (before the index's statements would flush part of it)
+        await self.index.write(ctx, row.id, doc, replace=True)
         return row
 
     async def delete(self, ctx: Context, row: TmfDocument) -> None:
@@ -518,13 +518,18 @@ class ResourceService:
         return out
 
     async def change(self, ctx: Context, resource_id: str, mutate: Mutation, *, action: str = "update",
-                     ) -> dict[str, Any]:
+                     locked: TmfDocument | None = None) -> dict[str, Any]:
         """Change one resource in one call: lock its row, let ``mutate(doc)`` change the (decoded) document in
         place — it may raise a ``DomainError`` to refuse —, check a state change against the resource's
         transitions, then write the document (``lastUpdate`` stamped where the resource has one), audit it and
-        emit its events. A document left unchanged writes nothing. Returns the representation."""
+        emit its events. A document left unchanged writes nothing. Returns the representation. ``locked``: the
+        row, when the caller has already read it ``FOR UPDATE`` in this transaction (it is not read again; column
+        values the caller set on it are written with the document)."""
         r = self.resource
-        row = await self.store.get(ctx, resource_id, for_update=True)
+        if locked is not None and locked.id == resource_id:
+            row = locked
+        else:
+            row = await self.store.get(ctx, resource_id, for_update=True)
         current = (await self.store.documents(ctx, [row]))[0]
         doc = copy.deepcopy(current)
         outcome = mutate(doc)
@@ -543,9 +548,10 @@ class ResourceService:
         await self.store.replace(ctx, row, doc)
         rendered = self.store.shape(ctx.base_url, row.id, doc)
         await self._audit(ctx, row.id, action, current, doc)
-        await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
+        events = [(f"{r.type}AttributeValueChangeEvent", rendered)]
         if old_state != new_state:
-            await self._emit(ctx, f"{r.type}{r.state_change_event}Event", rendered)
+            events.append((f"{r.type}{r.state_change_event}Event", rendered))
+        await self._emit_many(ctx, events)
         return rendered
 
     async def delete(self, ctx: Context, resource_id: str) -> None:
