@@ -288,6 +288,25 @@ def _transfer_doc(ctx: Context, payment_id: str, receivable: Receivable, amount:
             "allocation": allocation, "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
 
 
+class _Camt053Parser(Camt053Parser):
+    """``pycamt``'s parser, its statement-level lookups done once per statement: it looks the statement's account
+    up again for every entry (``.//Acct//Id//IBAN`` under the whole statement), which made a file's parsing
+    quadratic in its lines (4,000 lines: 6.4 s; now linear)."""
+
+    def __init__(self, xml: bytes) -> None:
+        super().__init__(xml)
+        #: (id of the statement element, path) → (the element, kept so that its id stays its own; the text)
+        self._statement_texts: dict[tuple[int, str], tuple[Any, str | None]] = {}
+
+    def _find_text(self, element: Any, xpath: str) -> str | None:
+        if element is None or not str(getattr(element, "tag", "")).endswith(("}Stmt", "}Rpt", "Stmt", "Rpt")):
+            return super()._find_text(element, xpath)
+        key = (id(element), xpath)
+        if key not in self._statement_texts:
+            self._statement_texts[key] = (element, super()._find_text(element, xpath))
+        return self._statement_texts[key][1]
+
+
 def camt053_lines(xml: bytes) -> list[dict[str, Any]]:
     """The entries of a camt.053 statement (``pycamt``'s shape: Amount, Currency, CreditDebitIndicator, EndToEndId,
     RemittanceInformation, TransactionID, DebtorName, AdditionalEntryInformation)."""
@@ -295,7 +314,7 @@ def camt053_lines(xml: bytes) -> list[dict[str, Any]]:
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise InvalidPayment("a statement with a DOCTYPE or entities is refused (camt.053 has none)")
     try:
-        return list(Camt053Parser(xml).get_transactions())
+        return list(_Camt053Parser(xml).get_transactions())
     except (Camt053ParseError, ValueError, SyntaxError) as exc:
         raise InvalidPayment(f"the statement is not a camt.053 file: {exc}") from exc
 
