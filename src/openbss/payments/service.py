@@ -1245,10 +1245,15 @@ class PaymentService:
                     .group_by(Allocation.billing_account_id, Allocation.payment_id)
                     .order_by(func.min(Allocation.id)))).all():
                 balances[account][p] = Decimal(a)
-            paid = func.coalesce(select(func.sum(Allocation.amount)).where(Allocation.bill_id == Receivable.bill_id)
-                                 .correlate(Receivable).scalar_subquery(), 0)
+            # what was paid on the accounts' bills, aggregated once (a correlated sum per bill is read, under
+            # row-level security, through the tenant's index: every allocation of the tenant per bill)
+            paid_bills = (select(Allocation.bill_id, func.sum(Allocation.amount).label("paid"))
+                          .where(Allocation.billing_account_id.in_(part), Allocation.bill_id.is_not(None))
+                          .group_by(Allocation.bill_id).subquery())
+            paid = func.coalesce(paid_bills.c.paid, 0)
             for account, bill_id, remaining in (await session.execute(
-                    select(Receivable.billing_account_id, Receivable.bill_id, Receivable.amount - paid).where(
+                    select(Receivable.billing_account_id, Receivable.bill_id, Receivable.amount - paid)
+                    .outerjoin(paid_bills, paid_bills.c.bill_id == Receivable.bill_id).where(
                         Receivable.billing_account_id.in_(part), Receivable.amount - paid > 0)
                     .order_by(Receivable.billing_account_id, Receivable.bill_date, Receivable.number,
                               Receivable.bill_id))).all():
