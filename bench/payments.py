@@ -5,10 +5,12 @@ sandbox gateway at a steady rate.
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_payments \\
         .venv/bin/python bench/payments.py --lines 10000 --rate 50 --seconds 20
 
-1. **Statement.** ``--lines`` issued bills (one per billing account, as the bill-finalized reaction records them:
-   receivable + ledger entry; billing's own tables are not involved, bill states go to an in-memory stand-in), then
-   one camt.053 file with a transfer per bill naming its number, imported in chunks of ``--chunk`` lines per
-   transaction (``bank.import_statement``: parse, match, record the payment, allocate, post). Reports lines/s.
+1. **Statement.** ``--lines`` issued bills (one per billing account: receivable + ledger entry, written in bulk —
+   ``--slow-setup``: through the bill-finalized reaction one by one; billing's own tables are not involved, bill
+   states go to an in-memory stand-in, in one batch per set of lines), then camt.053 files of ``--chunk`` lines,
+   a transfer per bill naming its number, each imported in one transaction (``bank.import_statement``: parse,
+   claim the lines, match, allocate, post, record — as sets of 1,000 lines). Reports lines/s and the load average
+   before and after (``--profile``: cProfile of the import).
 2. **API.** ``--rate`` payments per second for ``--seconds`` through the HTTP app in process (httpx ASGI transport:
    no socket), each a TMF676 create with a card (sandbox ``tok_instant``: the gateway answers at once) and an
    ``Idempotency-Key``; reports p50/p95/p99 latency and what was achieved.
@@ -26,13 +28,16 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import insert, text
 from support import percentile
 
 from openbss.app import create_app
 from openbss.cli import upgrade_database
-from openbss.payments import bank
+from openbss.payments import bank, ledger
+from openbss.payments.models import Receivable
 from openbss.payments.service import PaymentService
 from openbss.platform.auth import issue_token
+from openbss.platform.db import core_table
 from openbss.platform.runtime import Runtime
 from openbss.platform.tenancy import create_tenant
 from openbss.platform.tmf.resource import Context, system_context
@@ -52,6 +57,9 @@ class Bills:
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None:
         self.states[bill_id] = state
 
+    async def record_payment_states(self, ctx: Context, states: dict[str, str]) -> None:
+        self.states.update(states)
+
 
 class Accounts:
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:
@@ -70,25 +78,67 @@ def camt(entries: list[tuple[str, Decimal, str]]) -> bytes:
             + rows + "</Stmt></BkToCstmrStmt></Document>").encode()
 
 
-async def statement(rt: Runtime, services: Any, tenant: str, lines: int, chunk: int) -> None:
+async def issue_bills(rt: Runtime, payments: PaymentService, tenant: str, lines: int, chunk: int,
+                      slow: bool) -> list[tuple[str, Decimal, str]]:
+    """One issued bill per billing account, as payments records them: by the bill-finalized reaction one by one
+    (``--slow-setup``), else in bulk (receivables and their ledger entries as multi-row inserts: the same rows)."""
+    entries = []
+    chunk = min(chunk, 2000)
+    for start in range(0, lines, chunk):
+        if start in (chunk, 10 * chunk):
+            await analyze(rt)
+        async with rt.db.transaction(tenant) as session:
+            ctx = system_context(tenant, session, BASE)
+            receivables, posts = [], []
+            for i in range(start, min(start + chunk, lines)):
+                bill_id = str(uuid.uuid4())
+                amount = Decimal(10 + i % 90) + Decimal("0.99")
+                day = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(minutes=i)
+                entries.append((f"REF-{i:07d}", amount, f"B-{i:07d}"))
+                if slow:
+                    await payments.bill_issued(ctx, {
+                        "id": bill_id, "state": "validated", "billNo": f"B-{i:07d}", "billDate": day.isoformat(),
+                        "billingAccount": {"id": f"acct-{i}"},
+                        "taxIncludedAmount": {"unit": "EUR", "value": amount},
+                        "taxItem": [{"taxRate": 20, "taxAmount": {"unit": "EUR", "value": Decimal("1.00")}}]})
+                    continue
+                receivables.append({"bill_id": bill_id, "billing_account_id": f"acct-{i}", "number": f"B-{i:07d}",
+                                    "bill_date": day.date(), "due_date": day.date(), "currency": "EUR",
+                                    "amount": amount})
+                posts.append(ledger.Entry("CustomerBill", bill_id, "billFinalized", "EUR", f"bill B-{i:07d}",
+                                          ledger.bill_postings(amount, {"20": Decimal("1.00")}), day.date()))
+            if receivables:
+                await session.execute(insert(core_table(Receivable)), receivables)
+                await ledger.post_many(session, posts)
+    return entries
+
+
+async def analyze(rt: Runtime) -> None:
+    """Statistics of the tables the import reads and writes, as a database in service has them (a fresh bench
+    database has none: PostgreSQL then plans the ledger's balance check, run per line at commit, as a scan)."""
+    async with rt.db.engine.connect() as conn:
+        await conn.execute(text("ANALYZE ledger_entry, ledger_line, payments_receivable, payments_allocation, "
+                                "payments_payment, search_entry, payments_statement_line, audit_record, "
+                                "outbox_event"))
+        await conn.commit()
+
+
+async def statement(rt: Runtime, services: Any, tenant: str, lines: int, chunk: int, slow: bool,
+                    profile: bool) -> None:
     bills = Bills()
     payments = PaymentService(rt.db, BASE, services.payments.gateway, bills, Accounts(),
                               services.payments.resources["payment"], services.payments.resources["refund"])
     t0 = time.perf_counter()
-    entries = []
-    for start in range(0, lines, chunk):
-        async with rt.db.transaction(tenant) as session:
-            ctx = system_context(tenant, session, BASE)
-            for i in range(start, min(start + chunk, lines)):
-                bill_id = str(uuid.uuid4())
-                amount = Decimal(10 + i % 90) + Decimal("0.99")
-                await payments.bill_issued(ctx, {
-                    "id": bill_id, "state": "validated", "billNo": f"B-{i:07d}",
-                    "billDate": (datetime(2027, 1, 1, tzinfo=UTC) + timedelta(minutes=i)).isoformat(),
-                    "billingAccount": {"id": f"acct-{i}"}, "taxIncludedAmount": {"unit": "EUR", "value": amount},
-                    "taxItem": [{"taxRate": 20, "taxAmount": {"unit": "EUR", "value": Decimal("1.00")}}]})
-                entries.append((f"REF-{i:07d}", amount, f"B-{i:07d}"))
-    print(f"{lines} bills issued in {time.perf_counter() - t0:.1f} s")
+    entries = await issue_bills(rt, payments, tenant, lines, chunk, slow)
+    await analyze(rt)
+    print(f"{lines} bills issued in {time.perf_counter() - t0:.1f} s ({'one by one' if slow else 'in bulk'})")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    load = open("/proc/loadavg").read().split()[0]
     t0 = time.perf_counter()
     totals: dict[str, int] = {}
     for start in range(0, lines, chunk):
@@ -100,8 +150,15 @@ async def statement(rt: Runtime, services: Any, tenant: str, lines: int, chunk: 
             if isinstance(v, int):  # counts (the file's format is a string)
                 totals[k] = totals.get(k, 0) + v
     elapsed = time.perf_counter() - t0
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     print(f"statement: {lines} lines matched, allocated and posted in {elapsed:.1f} s = {lines / elapsed:,.0f} "
-          f"lines/s ({totals})")
+          f"lines/s ({totals}); load average {load} before, {open('/proc/loadavg').read().split()[0]} after")
+    assert totals.get("transfers") == lines, totals
+    assert set(bills.states.values()) == {"settled"} and len(bills.states) == lines
 
 
 async def api(rt: Runtime, services: Any, tenant: str, rate: float, seconds: float) -> None:
@@ -159,17 +216,8 @@ async def main(args: argparse.Namespace) -> None:
     async with rt.db.transaction(None) as session:
         await create_tenant(session, "Payments benchmark", tenant)
     try:
-        if args.lines and args.profile:
-            import cProfile
-            import pstats
-
-            profile = cProfile.Profile()
-            profile.enable()
-            await statement(rt, services, tenant, args.lines, args.chunk)
-            profile.disable()
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
-        elif args.lines:
-            await statement(rt, services, tenant, args.lines, args.chunk)
+        if args.lines:
+            await statement(rt, services, tenant, args.lines, args.chunk, args.slow_setup, args.profile)
         if args.rate and args.seconds:
             await api(rt, services, tenant, args.rate, args.seconds)
     finally:
@@ -183,4 +231,6 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--profile", action="store_true", help="cProfile the statement import (cumulative top 45)")
+    parser.add_argument("--slow-setup", action="store_true",
+                        help="issue the bills through the bill-finalized reaction one by one (else in bulk)")
     asyncio.run(main(parser.parse_args()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -263,6 +264,18 @@ class AccountService:
 
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:
         return await self._billing.get(ctx, account_id)
+
+    async def get_billing_accounts(self, ctx: Context, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Many billing accounts by id in one query (those that exist), by id."""
+        table = self._billing.store.table
+        ids = list(dict.fromkeys(account_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 10000):
+            stmt = self._billing.store._scoped(ctx.principal).where(table.id.in_(ids[start:start + 10000]))
+            rows = (await ctx.session.execute(stmt)).scalars().all()
+            for doc in await self._billing.store.render_all(ctx, list(rows)):
+                out[str(doc["id"])] = doc
+        return out
 
     async def billing_account_ids(self, ctx: Context, *, after: str = "", limit: int = 1000) -> list[str]:
         """The tenant's billing account ids in id order, a page after ``after`` (what a bill run walks)."""

@@ -1448,6 +1448,31 @@ class BillingService:
         await self.bills.change(ctx, bill_id, move, action="payment")
         await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(state=state))
 
+    async def record_payment_states(self, ctx: Context, states: dict[str, str]) -> None:
+        """``record_payment_state`` for many bills at once (``{bill id: state}``): the bills locked in one query (in
+        id order), the documents changed, audited and announced in bulk, the state columns set in one statement
+        per state."""
+        rows = (await ctx.session.execute(select(CustomerBill.id, CustomerBill.state)
+                                          .where(CustomerBill.id.in_(list(states))).order_by(CustomerBill.id)
+                                          .with_for_update())).all()
+        found = dict((str(i), str(st)) for i, st in rows)
+        missing = sorted(set(states) - set(found))
+        if missing:
+            raise NotFound(f"CustomerBill '{missing[0]}' not found", code="NOT_FOUND")
+        moves = {b: st for b, st in states.items() if found[b] != st and found[b] not in DRAFT_STATES}
+        if not moves:
+            return
+
+        def move(state: str) -> Callable[[dict[str, Any]], None]:
+            def apply(doc: dict[str, Any]) -> None:
+                doc["state"] = state
+            return apply
+
+        await self.bills.change_many(ctx, {b: move(st) for b, st in moves.items()}, action="payment")
+        for state in sorted(set(moves.values())):
+            await ctx.session.execute(update(CustomerBill).where(
+                CustomerBill.id.in_([b for b, st in moves.items() if st == state])).values(state=state))
+
     # --- the run ----------------------------------------------------------------------------------------------
     async def run(self, ctx: Context, as_of: date | None = None, *, finalize: bool | None = None,
                   account_ids: Sequence[str] | None = None,

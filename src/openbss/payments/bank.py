@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import mt940
 from pycamt.parser import Camt053ParseError, Camt053Parser
 from sepaxml import SepaDD
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from openbss.payments import ledger
@@ -39,9 +40,10 @@ from openbss.payments.models import (
     Receivable,
     StatementException,
     StatementLine,
+    Transition,
 )
-from openbss.payments.service import PAYMENT_TYPE, PaymentService
-from openbss.platform.db import utcnow
+from openbss.payments.service import PAYMENT_TYPE, AllocationRequest, PaymentService
+from openbss.platform.db import insert_rows, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.money import to_decimal
@@ -101,9 +103,11 @@ async def direct_debit_batch(payments: PaymentService, ctx: Context, creditor: d
     return bytes(sepa.export(validate=True)), made
 
 
-async def import_statement(payments: PaymentService, ctx: Context, body: bytes, source: str) -> dict[str, Any]:
+async def import_statement(payments: PaymentService, ctx: Context, body: bytes, source: str, *,
+                           batch: int | None = None) -> dict[str, Any]:
     """Match the lines of a bank statement — camt.053 (XML) or MT940 (SWIFT text), told apart by their first
-    characters — to payments and bills (each line once); the rest is queued."""
+    characters — to payments and bills (each line once); the rest is queued. The lines are matched as sets of
+    ``batch`` lines (``BATCH_LINES`` by default; 0: line by line, the same outcome)."""
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"<"):
         lines = camt053_lines(body)
@@ -122,24 +126,185 @@ async def import_statement(payments: PaymentService, ctx: Context, body: bytes, 
         chunk = sorted(words)[start:start + 5000]
         for r in (await ctx.session.execute(select(Receivable).where(Receivable.number.in_(chunk)))).scalars():
             bills.setdefault(str(r.number), r)
+    refs = _references(lines, source)
+    if batch is None:
+        batch = BATCH_LINES
+    if batch <= 0:  # line by line (the reference behaviour the batches reproduce)
+        for line, ref in zip(lines, refs, strict=True):
+            report["lines"] += 1
+            fresh = (await ctx.session.execute(pg_insert(StatementLine).values(
+                reference=ref, source=source[:200], outcome="pending").on_conflict_do_nothing()
+                .returning(StatementLine.reference))).scalar()
+            if fresh is None:
+                report["alreadyImported"] += 1
+                continue
+            outcome, payment_id = await _match(payments, ctx, line, ref, source, bills)
+            report[outcome] += 1
+            await ctx.session.execute(update(StatementLine).where(StatementLine.reference == ref)
+                                      .values(outcome=outcome, payment_id=payment_id))
+        return report
+    # Every lock the import needs is taken first, each set in one statement and a fixed order: the lines (claimed in
+    # reference order: a concurrent import of an overlapping file waits here for this one to commit, and then finds
+    # those lines imported), then the accounts the lines may pay (in lock-key order). Two imports at once therefore
+    # never deadlock, whatever their files and batches.
+    session = ctx.session
+    claimed = {str(r[0]) for r in await insert_rows(
+        session, StatementLine, [{"reference": r, "source": source[:200], "outcome": "pending"}
+                                 for r in sorted(set(refs))], on_conflict_do_nothing=True, returning=("reference",))}
+    e2es = sorted({str(line["EndToEndId"]) for line in lines if line.get("EndToEndId")})
+    debits: dict[str, str] = {}
+    for start in range(0, len(e2es), 5000):
+        debits.update({str(r): str(a) for r, a in (await session.execute(
+            select(Payment.gateway_ref, Payment.billing_account_id).where(
+                Payment.gateway == SEPA, Payment.gateway_ref.in_(e2es[start:start + 5000])))).all()})
+    await payments.lock_accounts(ctx, [*{r.billing_account_id for r in bills.values()}, *debits.values()])
+    seen: set[str] = set()
+    for start in range(0, len(lines), batch):
+        await _import_chunk(payments, ctx, lines[start:start + batch], refs[start:start + batch], source, bills,
+                            report, seen, claimed, debits)
+    return report
+
+
+#: the statement lines matched per set of statements (``import_statement``'s ``batch``)
+BATCH_LINES = 1000
+
+
+def _references(lines: list[dict[str, Any]], source: str) -> list[str]:
+    """The bank's reference of each line (what makes it imported once, whatever file carries it): MT940's line id;
+    for camt.053, the entry's reference (``AcctSvcrRef``) with the transaction's end-to-end id, or else its rank
+    among the transactions of that entry (an entry may hold several) — not the line's position in the file, so the
+    same bank transaction in two files is one line; the file and position only for a line the bank gave no
+    reference."""
+    out: list[str] = []
+    ranks: dict[str, int] = {}
     for index, line in enumerate(lines):
-        report["lines"] += 1
         ref = str(line.get("StatementLineId") or "")
         if not ref:
-            ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
-            ref = f"{ref}|{line.get('EndToEndId') or index}"
-        ref = ref[:200]
-        fresh = (await ctx.session.execute(pg_insert(StatementLine).values(
-            reference=ref, source=source[:200], outcome="pending").on_conflict_do_nothing()
-            .returning(StatementLine.reference))).scalar()
-        if fresh is None:
+            bank_ref = str(line.get("TransactionID") or line.get("EndToEndId") or f"{source}#{index}")
+            rank = ranks[bank_ref] = ranks.get(bank_ref, -1) + 1
+            ref = f"{bank_ref}|{line.get('EndToEndId') or rank}"
+        out.append(ref[:200])
+    return out
+
+
+@dataclass
+class _Transfer:
+    payment_id: str
+    ref: str
+    line: dict[str, Any]
+    receivable: Receivable
+    amount: Decimal
+    currency: str
+
+
+async def _import_chunk(payments: PaymentService, ctx: Context, lines: list[dict[str, Any]], refs: list[str],
+                        source: str, bills: dict[str, Receivable], report: dict[str, Any], seen: set[str],
+                        claimed: set[str], debits: dict[str, str]) -> None:
+    """Match a chunk of lines as a set (those this import claimed; a line claimed elsewhere is already imported):
+    the transfers allocated, posted and recorded together (``_transfers``); a line of a direct debit of ours
+    (``debits``: end-to-end id → account) goes through ``_match`` in its turn, after the transfers before it."""
+    session = ctx.session
+    report["lines"] += len(lines)
+    outcomes: list[tuple[str, str, str | None]] = []
+    pending: list[_Transfer] = []
+    for line, ref in zip(lines, refs, strict=True):
+        if ref in seen or ref not in claimed:
             report["alreadyImported"] += 1
             continue
-        outcome, payment_id = await _match(payments, ctx, line, ref, source, bills)
+        seen.add(ref)
+        outcome: str
+        payment_id: str | None = None
+        try:
+            amount = to_decimal(line.get("Amount"))
+        except ValueError:
+            amount = None
+        currency = str(line.get("Currency") or "EUR")
+        receivable = next((bills[w] for w in _words(line) if w in bills), None)
+        if amount is None:
+            outcome = _queue(ctx, line, ref, source, "the line has no readable amount")
+        elif line.get("EndToEndId") and str(line["EndToEndId"]) in debits:
+            await _transfers(payments, ctx, pending)
+            outcome, payment_id = await _match(payments, ctx, line, ref, source, bills)
+        elif line.get("CreditDebitIndicator") != "CRDT":
+            outcome = _queue(ctx, line, ref, source, "a debit that is no direct debit of ours")
+        elif receivable is None:
+            outcome = _queue(ctx, line, ref, source, "no bill number in the remittance information")
+        elif receivable.currency != currency:
+            outcome = _queue(ctx, line, ref, source, f"{currency} for a bill in {receivable.currency}")
+        else:
+            payment_id = str(uuid.uuid4())
+            pending.append(_Transfer(payment_id, ref, line, receivable, amount, currency))
+            outcome = "transfers"
         report[outcome] += 1
-        await ctx.session.execute(update(StatementLine).where(StatementLine.reference == ref)
-                                  .values(outcome=outcome, payment_id=payment_id))
-    return report
+        outcomes.append((ref, outcome, payment_id))
+    await _transfers(payments, ctx, pending)
+    await session.flush()  # the exceptions queued
+    if outcomes:
+        await session.execute(text(
+            "UPDATE payments_statement_line s SET outcome = v.o, payment_id = v.p FROM unnest("
+            "CAST(:r AS varchar[]), CAST(:o AS varchar[]), CAST(:p AS varchar[])) AS v(r, o, p) "
+            "WHERE s.reference = v.r"),
+            {"r": [o[0] for o in outcomes], "o": [o[1] for o in outcomes], "p": [o[2] for o in outcomes]})
+
+
+async def _transfers(payments: PaymentService, ctx: Context, pending: list[_Transfer]) -> None:
+    """Incoming transfers as a set (then ``pending`` is emptied): receipts the bank already holds, each allocated
+    to the bill it names first (``allocate_many``), posted (``ledger.post_many``) and recorded ``succeeded`` with
+    one transition (the kit's ``record_many``) — what ``_match`` does for one line."""
+    if not pending:
+        return
+    session = ctx.session
+    await payments.prefetch_zones(ctx, [t.receivable.billing_account_id for t in pending])
+    allocations = await payments.allocate_many(ctx, [
+        AllocationRequest(t.receivable.billing_account_id, t.payment_id, t.amount, [t.receivable.bill_id])
+        for t in pending])
+    await ledger.post_many(session, [
+        ledger.Entry("Payment", t.payment_id, "paymentSucceeded", t.currency,
+                     f"payment {t.payment_id} by bankAccountTransfer",
+                     ledger.receipt_postings(t.amount, "bankAccountTransfer"),
+                     await payments.local_day(ctx, t.receivable.billing_account_id)) for t in pending])
+    now = format_datetime(utcnow())
+    await payments.payments.record_many(ctx, [
+        (_transfer_doc(ctx, t.payment_id, t.receivable, t.amount, t.currency, t.ref, t.line, now, allocation),
+         {"billing_account_id": t.receivable.billing_account_id, "method_id": "bank-statement", "bill_id": None,
+          "state": "succeeded", "amount": t.amount, "currency": t.currency, "gateway": None})
+        for t, allocation in zip(pending, allocations, strict=True)])
+    await insert_rows(session, Transition, [
+        {"payment_id": t.payment_id, "from_state": None, "to_state": "succeeded", "source": "statement",
+         "reason": t.ref[:300]} for t in pending])
+    pending.clear()
+
+
+def _transfer_doc(ctx: Context, payment_id: str, receivable: Receivable, amount: Decimal, currency: str, ref: str,
+                  line: dict[str, Any], now: str, allocation: list[dict[str, Any]]) -> dict[str, Any]:
+    """The TMF676 document of an incoming transfer: a ``bankAccountTransfer`` payment, succeeded."""
+    return {"id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
+            "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
+            "account": {"id": receivable.billing_account_id, "@referredType": "BillingAccount"},
+            "paymentMethod": {"id": "bank-statement", "name": "bank transfer", "@referredType": "bankAccountTransfer"},
+            "totalAmount": {"unit": currency, "value": amount}, "amount": {"unit": currency, "value": amount},
+            "paymentItem": [{"item": {"id": receivable.bill_id, "@referredType": "CustomerBill"}}],
+            "correlatorId": ref, "paymentDate": now, "status": "succeeded", "statusDate": now,
+            "allocation": allocation, "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
+
+
+class _Camt053Parser(Camt053Parser):
+    """``pycamt``'s parser, its statement-level lookups done once per statement: it looks the statement's account
+    up again for every entry (``.//Acct//Id//IBAN`` under the whole statement), which made a file's parsing
+    quadratic in its lines (4,000 lines: 6.4 s; now linear)."""
+
+    def __init__(self, xml: bytes) -> None:
+        super().__init__(xml)
+        #: (id of the statement element, path) → (the element, kept so that its id stays its own; the text)
+        self._statement_texts: dict[tuple[int, str], tuple[Any, str | None]] = {}
+
+    def _find_text(self, element: Any, xpath: str) -> str | None:
+        if element is None or not str(getattr(element, "tag", "")).endswith(("}Stmt", "}Rpt", "Stmt", "Rpt")):
+            return super()._find_text(element, xpath)
+        key = (id(element), xpath)
+        if key not in self._statement_texts:
+            self._statement_texts[key] = (element, super()._find_text(element, xpath))
+        return self._statement_texts[key][1]
 
 
 def camt053_lines(xml: bytes) -> list[dict[str, Any]]:
@@ -149,7 +314,7 @@ def camt053_lines(xml: bytes) -> list[dict[str, Any]]:
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
         raise InvalidPayment("a statement with a DOCTYPE or entities is refused (camt.053 has none)")
     try:
-        return list(Camt053Parser(xml).get_transactions())
+        return list(_Camt053Parser(xml).get_transactions())
     except (Camt053ParseError, ValueError, SyntaxError) as exc:
         raise InvalidPayment(f"the statement is not a camt.053 file: {exc}") from exc
 
@@ -249,15 +414,7 @@ async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], r
                           currency=currency, description=f"payment {payment_id} by bankAccountTransfer",
                           postings=ledger.receipt_postings(amount, "bankAccountTransfer"),
                           on=await payments.local_day(ctx, receivable.billing_account_id))
-        doc = {"id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
-               "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
-               "account": {"id": receivable.billing_account_id, "@referredType": "BillingAccount"},
-               "paymentMethod": {"id": "bank-statement", "name": "bank transfer",
-                                 "@referredType": "bankAccountTransfer"},
-               "totalAmount": {"unit": currency, "value": amount}, "amount": {"unit": currency, "value": amount},
-               "paymentItem": [{"item": {"id": receivable.bill_id, "@referredType": "CustomerBill"}}],
-               "correlatorId": ref, "paymentDate": now, "status": "succeeded", "statusDate": now,
-               "allocation": allocation, "description": str(line.get("DebtorName") or "incoming transfer")[:200]}
+        doc = _transfer_doc(ctx, payment_id, receivable, amount, currency, ref, line, now, allocation)
         await payments.payments.record(ctx, doc, columns={
             "billing_account_id": receivable.billing_account_id, "method_id": "bank-statement",
             "bill_id": None, "state": "succeeded", "amount": amount, "currency": currency, "gateway": None})
@@ -266,10 +423,16 @@ async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], r
     return await _exception(ctx, line, ref, source, "a debit that is no direct debit of ours"), None
 
 
-async def _exception(ctx: Context, line: dict[str, Any], ref: str, source: str, reason: str) -> str:
+def _queue(ctx: Context, line: dict[str, Any], ref: str, source: str, reason: str) -> str:
+    """Queue a line nothing matched (written with the session's next flush)."""
     ctx.session.add(StatementException(reference=ref, source=source[:200], reason=reason[:300],
                                        amount=str(line.get("Amount") or ""), currency=str(line.get("Currency") or ""),
                                        line={k: str(v) for k, v in line.items()}))
+    return "exceptions"
+
+
+async def _exception(ctx: Context, line: dict[str, Any], ref: str, source: str, reason: str) -> str:
+    _queue(ctx, line, ref, source, reason)
     await ctx.session.flush()
     return "exceptions"
 

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openbss.payments.errors import PeriodRefused, Unbalanced
 from openbss.payments.models import LedgerAccount, LedgerEntry, LedgerLine, LedgerPeriod
-from openbss.platform.db import utcnow
+from openbss.platform.db import BOUND_TENANT, insert_rows, utcnow
 from openbss.pricing.money import round_money
 
 CASH = "1000"
@@ -96,7 +96,9 @@ async def open_date(session: AsyncSession, on: date) -> date:
     to the open period). Holds the tenant's period lock shared until the transaction ends: a period cannot close
     under a posting."""
     if "ledger.open" not in session.info:  # once per transaction: the lock is held until it ends
-        tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
+        tenant = session.info.get(BOUND_TENANT)
+        if tenant is None:
+            tenant = await session.scalar(text("SELECT current_setting('openbss.tenant_id', true)"))
         await session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _period_key(str(tenant))})
         session.info["ledger.open"] = await session.scalar(select(func.max(LedgerPeriod.period_end)))
     last_end: date | None = session.info["ledger.open"]
@@ -147,6 +149,48 @@ async def post(session: AsyncSession, *, source_type: str, source_id: str, event
             {"entry_id": entry_id, "account_code": p.account, "debit": max(p.amount, Decimal(0)),
              "credit": max(-p.amount, Decimal(0))} for p in lines]))
     return True
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry to post (``post_many``): what ``post`` takes."""
+
+    source_type: str
+    source_id: str
+    event: str
+    currency: str
+    description: str
+    postings: list[Posting]
+    on: date | None = None
+
+
+async def post_many(session: AsyncSession, entries: list[Entry]) -> set[tuple[str, str, str]]:
+    """``post`` for many entries at once: each checked balanced, dated like ``post``, inserted once per (source
+    document, event) — those already posted insert nothing — in multi-row inserts of entries and of their lines.
+    Returns the (source type, source id, event) posted now."""
+    if not entries:
+        return set()
+    kept: dict[tuple[str, str, str], tuple[Entry, list[Posting]]] = {}
+    for e in entries:
+        lines = [p for p in e.postings if p.amount != 0]
+        if not balanced(lines):
+            raise Unbalanced(f"{e.source_type} {e.source_id} {e.event}: debits and credits differ by "
+                             f"{sum((p.amount for p in lines), Decimal(0))}")
+        kept.setdefault((e.source_type, e.source_id, e.event), (e, lines))
+    await ensure_chart(session)
+    today = utcnow().date()
+    rows = [{"source_type": e.source_type, "source_id": e.source_id, "event": e.event, "currency": e.currency,
+             "accounting_date": await open_date(session, e.on or today), "description": e.description[:300]}
+            for e, _ in kept.values()]
+    posted: dict[tuple[str, str, str], int] = {}
+    got = await insert_rows(session, LedgerEntry, rows, on_conflict_do_nothing=True,
+                            returning=("id", "source_type", "source_id", "event"))
+    posted.update({(t, s, ev): i for i, t, s, ev in got})
+    line_rows = [{"entry_id": entry_id, "account_code": p.account, "debit": max(p.amount, Decimal(0)),
+                  "credit": max(-p.amount, Decimal(0))}
+                 for key, entry_id in posted.items() for p in kept[key][1]]
+    await insert_rows(session, LedgerLine, line_rows)
+    return set(posted)
 
 
 @dataclass(frozen=True)

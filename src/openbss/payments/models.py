@@ -272,7 +272,10 @@ class LedgerPeriod(TenantScoped, Base):
 
 class LedgerLine(TenantScoped, Base):
     __tablename__ = "ledger_line"
-    __table_args__ = (Index("ix_ledger_line_entry", "entry_id"), Index("ix_ledger_line_account", "account_code"))
+    #: the entry index carries the tenant: the balance check at commit, under row-level security, reads one entry's
+    #: lines by both (with ``entry_id`` alone it could read the whole tenant's lines for each line)
+    __table_args__ = (Index("ix_ledger_line_entry", "entry_id", "tenant_id"),
+                      Index("ix_ledger_line_account", "account_code"))
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"))

@@ -75,7 +75,7 @@ from openbss.payments.models import (
 )
 from openbss.payments.reports import window as reports_window
 from openbss.platform.auth import Principal
-from openbss.platform.db import Database, utcnow
+from openbss.platform.db import Database, insert_rows, utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
@@ -124,6 +124,30 @@ class Bills(Protocol):
     async def get_bill(self, ctx: Context, bill_id: str) -> dict[str, Any]: ...
 
     async def record_payment_state(self, ctx: Context, bill_id: str, state: str) -> None: ...
+
+
+async def record_payment_states(bills: Bills, ctx: Context, states: dict[str, str]) -> None:
+    """Tell billing the paid states of many bills: in one batch where billing has one
+    (``record_payment_states``), else bill by bill."""
+    if not states:
+        return
+    batch = getattr(bills, "record_payment_states", None)
+    if batch is not None:
+        await batch(ctx, states)
+        return
+    for bill_id, state in states.items():
+        await bills.record_payment_state(ctx, bill_id, state)
+
+
+@dataclass
+class AllocationRequest:
+    """A receipt to allocate (``PaymentService.allocate_many``): what ``allocate`` takes."""
+
+    account_id: str
+    payment_id: str | None
+    amount: Decimal
+    named: Sequence[str] = ()
+    source: str = "payment"
 
 
 class Customers(Protocol):
@@ -445,33 +469,33 @@ class PaymentService:
         try:
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
-                if idempotency_key is not None:
-                    await self._claim_key(ctx, "payment", idempotency_key, body)
-                rendered, row = await self._initiate(ctx, body)
-                if idempotency_key is not None:
-                    await session.execute(update(IdempotencyKey).where(
-                        IdempotencyKey.scope == "payment", IdempotencyKey.key == idempotency_key).values(
-                        resource_id=row.id))
+                payment_id = str(uuid.uuid4())
+                if idempotency_key is not None:  # claimed for the payment made now (or rolled back with it)
+                    await self._claim_key(ctx, "payment", idempotency_key, body, payment_id)
+                rendered, row = await self._initiate(ctx, body, payment_id)
                 if row.gateway is None:  # a receipt recorded as it is
                     rendered = await self._move(ctx, row.id, "succeeded", "api", "receipt recorded")
                     return Outcome(rendered)
                 payment_id, amount, currency = row.id, row.amount, row.currency
                 token = await self._token(ctx, row.method_id)
+                zones = dict(session.info.get("payments.zones") or {})
         except _Replay as replay:
             async with self.db.transaction(tenant) as session:
                 ctx = Context(principal=principal, session=session, base_url=base)
                 return Outcome(await self.payments.get(ctx, replay.resource_id), replayed=True)
         result = await self._charge(tenant, payment_id, amount, currency, token)
         async with self.db.transaction(tenant) as session:
+            session.info["payments.zones"] = zones  # the account read a moment ago, by this request
             ctx = Context(principal=principal, session=session, base_url=base)
             return Outcome(await self._record_result(ctx, payment_id, result, "gateway"))
 
-    async def _claim_key(self, ctx: Context, scope: str, key: str, body: dict[str, Any]) -> None:
+    async def _claim_key(self, ctx: Context, scope: str, key: str, body: dict[str, Any],
+                         resource_id: str = "") -> None:
         if not 1 <= len(key) <= 255:
             raise InvalidPayment("'Idempotency-Key' must be 1 to 255 characters")
         digest = request_hash(body)
         claimed = (await ctx.session.execute(pg_insert(IdempotencyKey).values(
-            scope=scope, key=key, request_hash=digest, resource_id="").on_conflict_do_nothing()
+            scope=scope, key=key, request_hash=digest, resource_id=resource_id).on_conflict_do_nothing()
             .returning(IdempotencyKey.key))).scalar()
         if claimed is not None:
             return
@@ -482,11 +506,12 @@ class PaymentService:
             raise IdempotencyMismatch(f"Idempotency-Key '{key}' was used for a different {scope} request")
         raise _Replay(row.resource_id)
 
-    async def _initiate(self, ctx: Context, body: dict[str, Any]) -> tuple[dict[str, Any], Payment]:
+    async def _initiate(self, ctx: Context, body: dict[str, Any], payment_id: str) -> tuple[dict[str, Any], Payment]:
         account_id = (body.get("account") or {}).get("id")
         if not account_id:
             raise InvalidPayment("'account.id' is mandatory: the billing account paying")
         account = await self.accounts.get_billing_account(ctx, account_id)
+        self._remember_zone(ctx, account)
         amount, currency = _amount(body.get("totalAmount"), "totalAmount")
         if account.get("currency") and account["currency"] != currency:
             raise InvalidPayment(f"'totalAmount.unit' {currency} is not the account's currency {account['currency']}")
@@ -506,7 +531,6 @@ class PaymentService:
             if receivable.billing_account_id != account_id:
                 raise InvalidPayment(f"bill '{ref['id']}' is not a bill of billing account '{account_id}'")
             named.append(receivable.bill_id)
-        payment_id = str(uuid.uuid4())
         now = format_datetime(utcnow())
         doc: dict[str, Any] = {
             **{k: v for k, v in body.items() if k in ("correlatorId", "description", "name", "channel", "payer",
@@ -514,8 +538,7 @@ class PaymentService:
             "id": payment_id, "@type": PAYMENT_TYPE, "@baseType": "Payment",
             "@schemaLocation": f"{ctx.base_url}/payments/v1/schema/{PAYMENT_TYPE}.json",
             "account": {"id": account_id, "name": account.get("name"), "@referredType": "BillingAccount"},
-            "paymentMethod": {"id": method.id, "name": (await self._method_doc(ctx, method.id)).get("name"),
-                              "@referredType": method.kind},
+            "paymentMethod": {"id": method.id, "name": (method.body or {}).get("name"), "@referredType": method.kind},
             "totalAmount": _money(amount, currency), "amount": _money(amount, currency),
             "paymentItem": [{"item": {"id": b, "@referredType": "CustomerBill"}} for b in named],
             "paymentDate": now, "status": "initiated", "statusDate": now,
@@ -524,19 +547,21 @@ class PaymentService:
             doc["prepaidTopUp"] = topup
         doc["account"] = {k: v for k, v in doc["account"].items() if v is not None}
         gateway = self.gateway.name if method.kind in GATEWAY_KINDS else None
-        try:
-            async with ctx.session.begin_nested():
-                rendered = await self.payments.record(ctx, doc, columns={
-                    "billing_account_id": account_id, "method_id": method.id, "bill_id": named[0] if named else None,
-                    "state": "initiated", "amount": amount, "currency": currency, "gateway": gateway})
-        except IntegrityError as exc:
-            if "uq_payments_payment_in_flight" in str(exc):
-                raise PaymentInFlight(f"bill '{named[0]}' already has a payment in flight: wait for its outcome"
-                                      ) from exc
-            raise
+        columns = {"billing_account_id": account_id, "method_id": method.id, "bill_id": named[0] if named else None,
+                   "state": "initiated", "amount": amount, "currency": currency, "gateway": gateway}
+        if named:  # a bill has at most one payment in flight (a unique index): a clear refusal when it has one
+            try:
+                async with ctx.session.begin_nested():
+                    rendered = await self.payments.record(ctx, doc, columns=columns)
+            except IntegrityError as exc:
+                if "uq_payments_payment_in_flight" in str(exc):
+                    raise PaymentInFlight(f"bill '{named[0]}' already has a payment in flight: wait for its outcome"
+                                          ) from exc
+                raise
+        else:
+            rendered = await self.payments.record(ctx, doc, columns=columns)
         await self._transition(ctx.session, payment_id, None, "initiated", "api", None)
-        row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id))).scalars().one()
-        return rendered, row
+        return rendered, Payment(id=payment_id, **columns)  # what was written (not read back)
 
     async def _bill_lines(self, ctx: Context, bill_id: str) -> list[dict[str, Any]]:
         """The bill's lines (TMF678 AppliedCustomerBillingRate) when billing tells them; none otherwise (the
@@ -670,11 +695,8 @@ class PaymentService:
                              ) -> dict[str, Any]:
         if result is None:
             return await self._move(ctx, payment_id, "unknown", source, "the gateway did not answer in time")
-        if result.reference:
-            await ctx.session.execute(update(Payment).where(Payment.id == payment_id, Payment.gateway_ref.is_(None))
-                                      .values(gateway_ref=result.reference))
         return await self._move(ctx, payment_id, result.status, source, result.decline_code,
-                                reference=result.reference)
+                                reference=result.reference, gateway_ref=result.reference or None)
 
     async def _transition(self, session: AsyncSession, payment_id: str, old: str | None, new: str, source: str,
                           reason: str | None) -> None:
@@ -683,9 +705,11 @@ class PaymentService:
         await session.flush()
 
     async def _move(self, ctx: Context, payment_id: str, new: str, source: str, reason: str | None = None, *,
-                    reference: str | None = None, dispute: dict[str, Any] | None = None) -> dict[str, Any]:
+                    reference: str | None = None, dispute: dict[str, Any] | None = None,
+                    gateway_ref: str | None = None) -> dict[str, Any]:
         """Move a payment forward (locked row); a stale or repeated move changes nothing. A payment that
-        succeeds is allocated and posted in the same transaction."""
+        succeeds is allocated and posted in the same transaction. ``gateway_ref``: the gateway's reference of the
+        charge, recorded when the payment has none yet (even by a stale move)."""
         row = (await ctx.session.execute(select(Payment).where(Payment.id == payment_id).with_for_update()
                                          .execution_options(populate_existing=True))).scalars().first()
         if row is None:
@@ -693,6 +717,9 @@ class PaymentService:
         old = row.state
         allowed = DISPUTE_TRANSITIONS if source == "dispute" else TRANSITIONS
         if new == old or new not in allowed.get(old, frozenset()):
+            if gateway_ref and row.gateway_ref is None:
+                row.gateway_ref = gateway_ref
+                await ctx.session.flush()
             return await self.payments.get(ctx, payment_id)
         now = format_datetime(utcnow())
         allocation: list[dict[str, Any]] | None = None
@@ -724,8 +751,10 @@ class PaymentService:
             if dispute is not None:
                 _put_dispute(doc, dispute)
 
-        rendered = await self.payments.change(ctx, payment_id, apply, action=new)
-        await ctx.session.execute(update(Payment).where(Payment.id == payment_id).values(state=new))
+        row.state = new  # written with the document (one UPDATE of the row)
+        if gateway_ref and row.gateway_ref is None:
+            row.gateway_ref = gateway_ref
+        rendered = await self.payments.change(ctx, payment_id, apply, action=new, locked=row)
         await self._transition(ctx.session, payment_id, old, new, source, reason)
         return rendered
 
@@ -950,6 +979,15 @@ class PaymentService:
         return report
 
     # --- business dates -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _remember_zone(ctx: Context, account: dict[str, Any]) -> None:
+        """Keep the zone of an account just read (``zone``'s cache of the transaction)."""
+        cache: dict[str, ZoneInfo] = ctx.session.info.setdefault("payments.zones", {})
+        try:
+            cache[str(account["id"])] = ZoneInfo((account.get("billCycle") or {}).get("timeZone") or "UTC")
+        except (KeyError, ValueError):
+            cache[str(account["id"])] = ZoneInfo("UTC")
+
     async def zone(self, ctx: Context, account_id: str) -> ZoneInfo:
         """The billing account's time zone (its bill cycle's ``timeZone``; UTC when it has none), once per
         transaction."""
@@ -966,6 +1004,22 @@ class PaymentService:
             except (KeyError, ValueError):
                 cache[account_id] = ZoneInfo("UTC")
         return cache[account_id]
+
+    async def prefetch_zones(self, ctx: Context, account_ids: Sequence[str]) -> None:
+        """Read the time zones of many accounts at once (``zone``'s cache) where the account domain reads many
+        accounts in one query."""
+        cache: dict[str, ZoneInfo] = ctx.session.info.setdefault("payments.zones", {})
+        missing = [a for a in dict.fromkeys(account_ids) if a not in cache]
+        batch = getattr(self.accounts, "get_billing_accounts", None)
+        if not missing or batch is None:
+            return
+        found: dict[str, dict[str, Any]] = await batch(ctx, missing)
+        for account_id in missing:
+            try:
+                cache[account_id] = ZoneInfo(((found.get(account_id) or {}).get("billCycle") or {}).get("timeZone")
+                                             or "UTC")
+            except (KeyError, ValueError):
+                cache[account_id] = ZoneInfo("UTC")
 
     async def local_day(self, ctx: Context, account_id: str, at: datetime | None = None) -> date:
         """The business date of ``at`` (now by default) for the account: its local date in the account's zone.
@@ -1152,6 +1206,102 @@ class PaymentService:
                 await self.bills.record_payment_state(ctx, bill_id, "settled" if left <= 0 else "partiallyPaid")
         await session.flush()
         return settled
+
+    async def lock_accounts(self, ctx: Context, account_ids: Sequence[str]) -> list[str]:
+        """Take the allocation locks of many accounts (``allocate``'s, held until the transaction ends) in one
+        statement, in lock-key order: two transactions locking overlapping sets this way cannot deadlock. Returns
+        the accounts in that order."""
+        tenant = ctx.principal.tenant_id
+        accounts = sorted(set(account_ids), key=lambda a: _lock_key(tenant, a))
+        if accounts:
+            await ctx.session.execute(text(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS l(k, n) "
+                "ORDER BY n"), {"keys": [_lock_key(tenant, a) for a in accounts]})
+        return accounts
+
+    async def allocate_many(self, ctx: Context, requests: Sequence[AllocationRequest],
+                            ) -> list[list[dict[str, Any]]]:
+        """``allocate`` for many receipts at once, with the same outcome as one ``allocate`` per request in their
+        order: the accounts are locked once (in lock-key order, so that concurrent batches cannot deadlock), their
+        credits, refunds in flight and open bills read in one query each, the allocations computed here — named
+        bills first, else the oldest open ones; partial; what is left stays credit — and written in multi-row
+        inserts; the bills' paid states go to billing in one batch. Returns what each request's payment settled."""
+        session = ctx.session
+        if not requests:
+            return []
+        accounts = await self.lock_accounts(ctx, [r.account_id for r in requests])
+        reserved: dict[str, Decimal] = {}
+        balances: dict[str, dict[str, Decimal]] = {a: {} for a in accounts}  # in the order of their first row
+        open_bills: dict[str, list[list[Any]]] = {a: [] for a in accounts}
+        for start in range(0, len(accounts), 5000):
+            part = accounts[start:start + 5000]
+            for p, a in (await session.execute(select(Refund.payment_id, func.sum(Refund.amount)).where(
+                    Refund.billing_account_id.in_(part), Refund.state.in_(REFUND_OPEN))
+                    .group_by(Refund.payment_id))).all():
+                reserved[str(p)] = Decimal(a)
+            for account, p, a in (await session.execute(
+                    select(Allocation.billing_account_id, Allocation.payment_id, func.sum(Allocation.amount))
+                    .where(Allocation.billing_account_id.in_(part), Allocation.bill_id.is_(None))
+                    .group_by(Allocation.billing_account_id, Allocation.payment_id)
+                    .order_by(func.min(Allocation.id)))).all():
+                balances[account][p] = Decimal(a)
+            # what was paid on the accounts' bills, aggregated once (a correlated sum per bill is read, under
+            # row-level security, through the tenant's index: every allocation of the tenant per bill)
+            paid_bills = (select(Allocation.bill_id, func.sum(Allocation.amount).label("paid"))
+                          .where(Allocation.billing_account_id.in_(part), Allocation.bill_id.is_not(None))
+                          .group_by(Allocation.bill_id).subquery())
+            paid = func.coalesce(paid_bills.c.paid, 0)
+            for account, bill_id, remaining in (await session.execute(
+                    select(Receivable.billing_account_id, Receivable.bill_id, Receivable.amount - paid)
+                    .outerjoin(paid_bills, paid_bills.c.bill_id == Receivable.bill_id).where(
+                        Receivable.billing_account_id.in_(part), Receivable.amount - paid > 0)
+                    .order_by(Receivable.billing_account_id, Receivable.bill_date, Receivable.number,
+                              Receivable.bill_id))).all():
+                open_bills[account].append([bill_id, Decimal(remaining)])
+        rows: list[dict[str, Any]] = []
+        states: dict[str, str] = {}
+        out: list[list[dict[str, Any]]] = []
+        for req in requests:
+            account, payment_id = req.account_id, req.payment_id
+            credit = balances[account]
+            if payment_id is not None and req.amount:
+                rows.append({"payment_id": payment_id, "billing_account_id": account, "bill_id": None,
+                             "amount": req.amount, "source": req.source})
+                credit[payment_id] = credit.get(payment_id, Decimal(0)) + req.amount
+            credits = [(p, a - reserved.get(p, Decimal(0))) for p, a in credit.items() if a > 0]
+            credits = [c for c in credits if c[1] > 0]
+            credits.sort(key=lambda c: c[0] != payment_id)
+            settled: list[dict[str, Any]] = []
+            out.append(settled)
+            if not credits:
+                continue
+            order = {b: i for i, b in enumerate(req.named)}
+            bills = [b for b in open_bills[account] if b[1] > 0]
+            bills.sort(key=lambda b: order.get(b[0], len(order)))
+            for bill in bills:
+                bill_id, remaining = bill
+                left = remaining
+                for i, (p, available) in enumerate(credits):
+                    if left <= 0:
+                        break
+                    take = min(available, left)
+                    if take <= 0:
+                        continue
+                    rows.append({"payment_id": p, "billing_account_id": account, "bill_id": None, "amount": -take,
+                                 "source": "allocation"})
+                    rows.append({"payment_id": p, "billing_account_id": account, "bill_id": bill_id, "amount": take,
+                                 "source": "allocation"})
+                    credits[i] = (p, available - take)
+                    credit[p] -= take
+                    left -= take
+                    if p == payment_id:
+                        settled.append({"bill": {"id": bill_id, "@referredType": "CustomerBill"}, "amount": take})
+                if left != remaining:
+                    bill[1] = left
+                    states[bill_id] = "settled" if left <= 0 else "partiallyPaid"
+        await insert_rows(session, Allocation, rows)
+        await record_payment_states(self.bills, ctx, states)
+        return out
 
     # --- refunds ------------------------------------------------------------------------------------------------
     async def refund(self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openbss.platform.auth import Principal
-from openbss.platform.db import MAX_OFFSET, Base, TenantScoped, format_datetime, json_dumps
+from openbss.platform.db import MAX_OFFSET, Base, TenantScoped, format_datetime, insert_rows, json_dumps
 from openbss.platform.errors import Forbidden
 from openbss.platform.observability import request_id_var
 from openbss.platform.runtime import authenticate, runtime
@@ -64,6 +64,16 @@ async def record(session: AsyncSession, principal: Principal, *, resource_type: 
         resource_type=resource_type, resource_id=resource_id, action=action, actor=principal.subject,
         roles=list(principal.roles), request_id=request_id_var.get(), changes=changes,
     ))
+
+
+async def record_many(session: AsyncSession, principal: Principal, *, resource_type: str,
+                      records: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """``record`` for many resources of one type at once (``(resource_id, action, changes)`` each): one
+    multi-row insert per batch."""
+    rows = [{"resource_type": resource_type, "resource_id": resource_id,
+             "action": action, "actor": principal.subject, "roles": list(principal.roles),
+             "request_id": request_id_var.get(), "changes": changes} for resource_id, action, changes in records]
+    await insert_rows(session, AuditRecord, rows)
 
 
 def render(rec: AuditRecord) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ForeignKey, MetaData, String, text
+from sqlalchemy import JSON, ForeignKey, MetaData, String, Table, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -34,6 +34,8 @@ NAMING_CONVENTION = {
 }
 
 TENANT_GUC = "openbss.tenant_id"
+#: ``session.info`` key of the tenant a transaction is bound to (what ``TENANT_GUC`` says, without asking)
+BOUND_TENANT = "openbss.tenant"
 SCOPE_GUC = "openbss.scope"
 
 
@@ -87,6 +89,65 @@ def app_role_sql(role: str = "openbss_app") -> list[str]:
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}",
     ]
+
+
+def core_table(entity: Any) -> Table:
+    """The Core table of a mapped class."""
+    table = entity.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_ARRAY_TYPES: dict[tuple[str, str], str] = {}
+
+
+def _array_type(table: Table, column: str) -> str:
+    key = (table.name, column)
+    if key not in _ARRAY_TYPES:
+        from sqlalchemy.dialects import postgresql
+
+        sql_type = re.sub(r' COLLATE "[^"]*"', "", table.c[column].type.compile(dialect=postgresql.dialect()))
+        _ARRAY_TYPES[key] = "text" if isinstance(table.c[column].type, JSON) else sql_type
+    return _ARRAY_TYPES[key]
+
+
+async def insert_rows(session: AsyncSession, entity: Any, rows: list[dict[str, Any]], *,
+                      on_conflict_do_nothing: bool = False, returning: tuple[str, ...] = ()) -> list[Any]:
+    """Insert many rows of a mapped class in one statement, each column sent as one array
+    (``INSERT ... SELECT ... FROM unnest(...)``): one round trip, one plan, however many rows — what bulk writes
+    use. Every row sets the same columns (the others take their server defaults: ``tenant_id`` from the bound
+    tenant, identities, timestamps); JSON values are serialized like the engine does. Returns the ``returning``
+    columns of the rows inserted (those a conflict skipped are not)."""
+    if not rows:
+        return []
+    table = core_table(entity)
+    columns = list(rows[0])
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:
+        raise ValueError(f"{table.name} has no column {unknown[0]!r}")
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    params: dict[str, Any] = {}
+    selected: list[str] = []
+    for i, column in enumerate(columns):
+        values = [row[column] for row in rows]
+        if column in json_columns:
+            values = [None if v is None else json_dumps(v) for v in values]
+            selected.append(f"u.c{i}::jsonb")
+        else:
+            selected.append(f"u.c{i}")
+        params[f"c{i}"] = values
+    arrays = ", ".join(f"CAST(:c{i} AS {_array_type(table, c)}[])" for i, c in enumerate(columns))
+    names = ", ".join(f'"{c}"' for c in columns)
+    # identifiers from the table's own metadata only; every value is bound
+    sql = (f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} '  # noqa: S608
+           f'FROM unnest({arrays}) AS u({", ".join(f"c{i}" for i in range(len(columns)))})')
+    if on_conflict_do_nothing:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{c}"' for c in returning)
+        return list((await session.execute(text(sql), params)).all())
+    await session.execute(text(sql), params)
+    return []
 
 
 def utcnow() -> datetime:
@@ -227,6 +288,7 @@ class Database:
         async with self.sessionmaker() as session, session.begin():
             if not await _bind_with_begin(session, tenant_id, system=system):
                 await bind_scope(session, tenant_id, system=system)
+            session.info[BOUND_TENANT] = tenant_id or ""
             yield session
 
     async def dispose(self) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.db import Base, TenantScoped, format_datetime, json_dumps, utcnow
+from openbss.platform.db import Base, TenantScoped, format_datetime, insert_rows, json_dumps, utcnow
 from openbss.platform.errors import PayloadTooLarge
 
 NOTIFY_CHANNEL = "openbss_outbox"
@@ -45,14 +45,11 @@ def subject_for(tenant_id: str, api: str, event_type: str, *, prefix: str = "ope
     return f"{prefix}.{tenant_id}.{api}.{event_type}"
 
 
-async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,
-               resource: dict[str, Any], resource_type: str | None = None) -> OutboxEvent:
-    """Write a TMF688 event to the outbox of the current transaction."""
-    event_id = uuid.uuid4()
-    now = utcnow()
+def _envelope(session: AsyncSession, event_id: uuid.UUID, event_type: str, resource_key: str,
+              resource: dict[str, Any], resource_type: str | None) -> dict[str, Any]:
     envelope = {
         "eventId": str(event_id),
-        "eventTime": format_datetime(now),
+        "eventTime": format_datetime(utcnow()),
         "eventType": event_type,
         "event": {resource_key: resource},
     }
@@ -64,11 +61,43 @@ async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key
                 f"{resource_type or resource_key} '{resource.get('id', '')}': its {event_type} would be {size} bytes, "
                 f"over the largest publishable event ({limit} bytes, OPENBSS_EVENT_MAX_BYTES): the change is refused "
                 "so that no accepted change is left unannounced", code="EVENT_TOO_LARGE")
+    return envelope
+
+
+async def emit_many(session: AsyncSession, *, api: str, resource_key: str,
+                    events: list[tuple[str, dict[str, Any]]], resource_type: str | None = None) -> None:
+    """``emit`` for many events of one resource type at once (``(event_type, resource)`` each, in order): the
+    same envelopes and checks, written in multi-row inserts, the relay woken once."""
+    if not events:
+        return
+    rows = []
+    for event_type, resource in events:
+        event_id = uuid.uuid4()
+        rows.append({"event_id": event_id, "api": api, "event_type": event_type,
+                     "resource_type": resource_type or resource_key, "resource_id": str(resource.get("id", "")),
+                     "envelope": _envelope(session, event_id, event_type, resource_key, resource, resource_type)})
+    await insert_rows(session, OutboxEvent, rows)
+    await _notify(session)
+
+
+async def _notify(session: AsyncSession) -> None:
+    """Wake the relay at commit: once per transaction (PostgreSQL delivers one notification per channel and
+    transaction anyway). Should the savepoint that sent it roll back, the relay's polling still finds the events."""
+    if not session.info.get("outbox.notified"):
+        session.info["outbox.notified"] = True
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,
+               resource: dict[str, Any], resource_type: str | None = None) -> OutboxEvent:
+    """Write a TMF688 event to the outbox of the current transaction."""
+    event_id = uuid.uuid4()
+    envelope = _envelope(session, event_id, event_type, resource_key, resource, resource_type)
     row = OutboxEvent(
         event_id=event_id, api=api, event_type=event_type, resource_type=resource_type or resource_key,
         resource_id=str(resource.get("id", "")), envelope=envelope,
     )
     session.add(row)
     await session.flush()
-    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    await _notify(session)
     return row

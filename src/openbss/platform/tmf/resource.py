@@ -27,9 +27,9 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform import audit
 from openbss.platform.auth import READ, WRITE, Principal, permissions_for
-from openbss.platform.db import MAX_OFFSET, TenantScoped, json_dumps, utcnow
+from openbss.platform.db import MAX_OFFSET, TenantScoped, insert_rows, json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, Forbidden, InvalidStateTransition, NotFound
-from openbss.platform.events.outbox import emit
+from openbss.platform.events.outbox import emit, emit_many
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.query import ListQuery, parse_list_query, project, sql_condition, sql_sort_key
@@ -357,12 +357,22 @@ class DocumentStore:
         await ctx.session.flush()
         return row
 
+    async def insert_many(self, ctx: Context, items: "builtins.list[tuple[str, dict[str, Any], Mapping[str, Any]]]",
+                          ) -> None:
+        """``insert`` for many documents (``(id, doc, columns)`` each): multi-row inserts of the rows and of their
+        search entries. Rows of one call set the same columns."""
+        now = utcnow()
+        rows = [{"id": resource_id, "body": await self.resource.codec.encode(ctx, resource_id, doc),
+                 "last_update": now, "revision": 1, **columns} for resource_id, doc, columns in items]
+        await insert_rows(ctx.session, self.table, rows)
+        await self.index.write_many(ctx, [(resource_id, doc) for resource_id, doc, _ in items], replace=False)
+
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.body = await self.resource.codec.encode(ctx, row.id, doc)
-        await self.index.write(ctx, row.id, doc, replace=True)
         row.last_update = utcnow()
         row.revision = row.revision + 1
-        await ctx.session.flush()
+        await ctx.session.flush()  # one UPDATE (before the index's statements would flush part of it)
+        await self.index.write(ctx, row.id, doc, replace=True)
         return row
 
     async def delete(self, ctx: Context, row: TmfDocument) -> None:
@@ -428,14 +438,98 @@ class ResourceService:
         await self._emit(ctx, f"{r.type}CreateEvent", rendered)
         return rendered
 
+    async def record_many(self, ctx: Context, items: "builtins.list[tuple[dict[str, Any], Mapping[str, Any] | None]]",
+                          ) -> "builtins.list[dict[str, Any]]":
+        """``record`` for many new resources at once (``(doc, columns)`` each, every item setting the same
+        columns): the same documents, audit records and ``...CreateEvent`` as one ``record`` per item, written in
+        multi-row inserts (rows, search entries, audit, outbox). Returns the representations, in order."""
+        r = self.resource
+        prepared: builtins.list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
+        for given, columns in items:
+            doc = without(dict(given), r.name_copies())
+            doc.setdefault("@type", r.type)
+            resource_id = str(doc.get("id") or r.id_factory())
+            doc["id"] = resource_id
+            if "@type" not in self.read_properties:
+                doc.pop("@type", None)
+            prepared.append((resource_id, doc, dict(columns or {})))
+        if not prepared:
+            return []
+        await self.store.insert_many(ctx, prepared)
+        rendered = [self.store.shape(ctx.base_url, resource_id, doc) for resource_id, doc, _ in prepared]
+        await audit.record_many(ctx.session, ctx.principal, resource_type=r.type, records=[
+            (resource_id, "create", self._changes(None, doc)) for resource_id, doc, _ in prepared])
+        await self._emit_many(ctx, [(f"{r.type}CreateEvent", out) for out in rendered])
+        return rendered
+
+    async def change_many(self, ctx: Context, mutations: Mapping[str, Mutation], *, action: str = "update",
+                          ) -> dict[str, dict[str, Any]]:
+        """``change`` for many resources at once (``{id: mutate}``): the rows locked in one query (in id order,
+        so that concurrent batches cannot deadlock), each mutated and checked like ``change``, the changed ones
+        written, audited and announced in bulk. Returns the representations by id."""
+        r = self.resource
+        ids = sorted(mutations)
+        if not ids:
+            return {}
+        rows: builtins.list[TmfDocument] = []
+        for start in range(0, len(ids), 10000):
+            stmt = self.store._scoped(ctx.principal).where(self.store.table.id.in_(ids[start:start + 10000]))
+            rows += (await ctx.session.execute(stmt.order_by(self.store.table.id).with_for_update()
+                                               .execution_options(populate_existing=True))).scalars().all()
+        if len(rows) != len(ids):
+            missing = sorted(set(ids) - {row.id for row in rows})
+            raise NotFound(f"{r.type} '{missing[0]}' not found", code="NOT_FOUND")
+        currents = await self.store.documents(ctx, rows)
+        out: dict[str, dict[str, Any]] = {}
+        written: builtins.list[tuple[TmfDocument, dict[str, Any], dict[str, Any]]] = []
+        for row, current in zip(rows, currents, strict=True):
+            doc = copy.deepcopy(current)
+            outcome = mutations[row.id](doc)
+            if inspect.isawaitable(outcome):
+                await outcome
+            doc = without(doc, r.name_copies())
+            doc["id"] = row.id
+            if _content(doc) == _content(current):
+                out[row.id] = self.store.shape(ctx.base_url, row.id, current)
+                continue
+            old_state = current.get(r.state_field) if r.state_field else None
+            new_state = doc.get(r.state_field) if r.state_field else None
+            if old_state != new_state:
+                self.check_transition(old_state, new_state)
+            if "lastUpdate" in self.read_properties:
+                doc["lastUpdate"] = format_datetime(utcnow())
+            written.append((row, current, doc))
+        now = utcnow()
+        for row, _, doc in written:
+            row.body = await r.codec.encode(ctx, row.id, doc)
+            row.last_update = now
+            row.revision = row.revision + 1
+        await ctx.session.flush()
+        await self.store.index.write_many(ctx, [(row.id, doc) for row, _, doc in written], replace=True)
+        events: builtins.list[tuple[str, dict[str, Any]]] = []
+        for row, current, doc in written:
+            rendered = out[row.id] = self.store.shape(ctx.base_url, row.id, doc)
+            events.append((f"{r.type}AttributeValueChangeEvent", rendered))
+            if r.state_field and current.get(r.state_field) != doc.get(r.state_field):
+                events.append((f"{r.type}{r.state_change_event}Event", rendered))
+        await audit.record_many(ctx.session, ctx.principal, resource_type=r.type, records=[
+            (row.id, action, self._changes(current, doc)) for row, current, doc in written])
+        await self._emit_many(ctx, events)
+        return out
+
     async def change(self, ctx: Context, resource_id: str, mutate: Mutation, *, action: str = "update",
-                     ) -> dict[str, Any]:
+                     locked: TmfDocument | None = None) -> dict[str, Any]:
         """Change one resource in one call: lock its row, let ``mutate(doc)`` change the (decoded) document in
         place — it may raise a ``DomainError`` to refuse —, check a state change against the resource's
         transitions, then write the document (``lastUpdate`` stamped where the resource has one), audit it and
-        emit its events. A document left unchanged writes nothing. Returns the representation."""
+        emit its events. A document left unchanged writes nothing. Returns the representation. ``locked``: the
+        row, when the caller has already read it ``FOR UPDATE`` in this transaction (it is not read again; column
+        values the caller set on it are written with the document)."""
         r = self.resource
-        row = await self.store.get(ctx, resource_id, for_update=True)
+        if locked is not None and locked.id == resource_id:
+            row = locked
+        else:
+            row = await self.store.get(ctx, resource_id, for_update=True)
         current = (await self.store.documents(ctx, [row]))[0]
         doc = copy.deepcopy(current)
         outcome = mutate(doc)
@@ -454,9 +548,10 @@ class ResourceService:
         await self.store.replace(ctx, row, doc)
         rendered = self.store.shape(ctx.base_url, row.id, doc)
         await self._audit(ctx, row.id, action, current, doc)
-        await self._emit(ctx, f"{r.type}AttributeValueChangeEvent", rendered)
+        events = [(f"{r.type}AttributeValueChangeEvent", rendered)]
         if old_state != new_state:
-            await self._emit(ctx, f"{r.type}{r.state_change_event}Event", rendered)
+            events.append((f"{r.type}{r.state_change_event}Event", rendered))
+        await self._emit_many(ctx, events)
         return rendered
 
     async def delete(self, ctx: Context, resource_id: str) -> None:
@@ -546,15 +641,23 @@ class ResourceService:
         rows, total = await self.store.list(ctx, q)
         return [project(doc, q.fields) for doc in await self.store.render_all(ctx, rows)], total
 
-    async def _audit(self, ctx: Context, resource_id: str, action: str, before: dict[str, Any] | None,
-                     after: dict[str, Any] | None) -> None:
+    def _changes(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
         r = self.resource
         roots = {p.split(".")[0] for p in r.event_withheld}
         copies = r.name_copies()  # a name a document kept from before references were bare is not audited either
-        changes = audit.diff(without(before, copies) if before else before, without(after, copies) if after else after,
-                             lambda key: r.codec.is_personal(key) or key in roots)
+        return audit.diff(without(before, copies) if before else before, without(after, copies) if after else after,
+                          lambda key: r.codec.is_personal(key) or key in roots)
+
+    async def _audit(self, ctx: Context, resource_id: str, action: str, before: dict[str, Any] | None,
+                     after: dict[str, Any] | None) -> None:
         await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type, resource_id=resource_id,
-                           action=action, changes=changes)
+                           action=action, changes=self._changes(before, after))
+
+    async def _emit_many(self, ctx: Context, events: "builtins.list[tuple[str, dict[str, Any]]]") -> None:
+        withheld = self.resource.event_withheld_paths()
+        await emit_many(ctx.session, api=self.api.name, resource_key=self.resource.event_key,
+                        events=[(kind, without(rendered, withheld)) for kind, rendered in events],
+                        resource_type=self.resource.type)
 
     async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
         # the event carries no personal value: a consumer or subscriber reads the resource by its href

@@ -67,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from openbss.platform.crypto import blind_digest
-from openbss.platform.db import TENANT_GUC, Base
+from openbss.platform.db import TENANT_GUC, Base, insert_rows
 from openbss.platform.errors import BadRequest, Conflict
 from openbss.platform.tmf.query import Filter, sql_condition
 from openbss.platform.tmf.spec import AttributeType, Spec
@@ -392,6 +392,25 @@ class SearchIndex:
                 value, label = labels[row["attribute"]]
                 raise Conflict(f"'{label}': '{value}' is already used by another {self.resource_type}",
                                code="DUPLICATE_EXTERNAL_ID")
+
+    async def write_many(self, ctx: Context, docs: Sequence[tuple[str, dict[str, Any]]], *, replace: bool) -> None:
+        """``write`` for many documents at once: the old entries dropped in one statement (on update), the plain
+        entries of all of them in multi-row inserts; unique entries are claimed one by one (each may conflict)."""
+        if not self.side_table or not docs:
+            return
+        if replace:
+            ids = [resource_id for resource_id, _ in docs]
+            for start in range(0, len(ids), INSERT_BATCH):
+                await ctx.session.execute(delete(SearchEntry).where(
+                    SearchEntry.resource_type == self.resource_type,
+                    SearchEntry.resource_id.in_(ids[start:start + INSERT_BATCH])))
+        if self.declaration.unique is not None:
+            for resource_id, doc in docs:
+                await self.write(ctx, resource_id, doc, replace=False)
+            return
+        key = await self.codec.index_key(ctx) if self.needs_key() else None
+        plain = [r for resource_id, doc in docs for r in self.entries(resource_id, doc, key)]
+        await insert_rows(ctx.session, SearchEntry, plain, on_conflict_do_nothing=True)
 
     async def forget(self, ctx: Context, resource_id: str) -> None:
         if not self.side_table:
