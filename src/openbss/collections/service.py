@@ -40,6 +40,7 @@ from sqlalchemy import CursorResult, Select, and_, case, delete, func, literal, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openbss.charging.service import BARRABLE_SERVICES
 from openbss.collections import events
 from openbss.collections.errors import CollectionsConflict, InvalidCollections
 from openbss.collections.models import (
@@ -71,6 +72,11 @@ HARD_DECLINES = frozenset({"card_declined", "do_not_honor", "stolen_card", "lost
                            "invalid_account", "pickup_card", "fraudulent"})
 EXCLUSION_REASONS = ("vip", "dispute", "deceased", "regulatory")
 LATE_FEE_REASON = "LATE_FEE"
+#: what a restrict step bars unless it names its ``barredServices``: outgoing calls and messages, and data (incoming
+#: calls and messages kept)
+DEFAULT_BARRED = ("outgoingVoice", "outgoingSms", "outgoingMms", "data")
+#: the product characteristic of a partial bar (ordering's modify item; the inventory shows it)
+BARRING = "barring"
 
 
 # --- what collections asks other domains (implemented by them, injected by the composition root) --------------
@@ -163,6 +169,11 @@ class Report:
         return dict(vars(self))
 
 
+def _barred(product: dict[str, Any]) -> bool:
+    """Whether a product carries a partial bar (a non-empty ``barring`` characteristic)."""
+    return any(c.get("name") == BARRING and c.get("value") for c in product.get("productCharacteristic") or [])
+
+
 def _money(value: Decimal, unit: str) -> dict[str, Any]:
     return {"unit": unit, "value": value}
 
@@ -248,6 +259,16 @@ def validate_steps(steps: list[dict[str, Any]], *, write_off: bool, late_fee: bo
             _check_money(s["fee"], f"{where}.fee")
         elif s.get("fee") is not None:
             raise InvalidCollections(f"'{where}.fee': only a lateFee step has a fee")
+        if s.get("barredServices") is not None:
+            barred = s["barredServices"]
+            if action != "restrict":
+                raise InvalidCollections(f"'{where}.barredServices': only a restrict step bars services")
+            if not isinstance(barred, list) or not barred:
+                raise InvalidCollections(f"'{where}.barredServices': the services to bar (at least one)")
+            unknown = sorted(set(barred) - set(BARRABLE_SERVICES))
+            if unknown:
+                raise InvalidCollections(f"'{where}.barredServices': unknown service(s) {', '.join(unknown)} "
+                                         f"(known: {', '.join(BARRABLE_SERVICES)})")
         if action == "writeOff" and not write_off:
             raise InvalidCollections(f"'{where}': write-off is not available in this installation (payments has "
                                      "no write-off)")
@@ -775,24 +796,30 @@ class CollectionsService:
                    resource=rendered, resource_type="DunningEpisode")
 
     async def _resume(self, ctx: Context, episode: Episode) -> list[str]:
-        """Resume orders for the products the episode suspended and that are still suspended."""
-        suspended: list[str] = []
+        """One order undoing what the episode did to the account's lines and still holds: a suspended product
+        resumed, a barred one's bar lifted (both by one item when it is both)."""
+        touched: list[str] = []
         for out in (await ctx.session.execute(select(StepExecution.outcome).where(
                 StepExecution.episode_id == episode.id, StepExecution.action.in_(("restrict", "suspend")),
                 StepExecution.state == "done"))).scalars():
-            suspended += list((out or {}).get("product") or [])
-        if not suspended:
+            touched += list((out or {}).get("product") or [])
+        if not touched:
             return []
         products = {p["id"]: p for p in await self.products.products_billed_to(ctx, episode.billing_account_id)}
-        live = [products[p] for p in dict.fromkeys(suspended) if products.get(p, {}).get("status") == "suspended"]
+        live = [products[p] for p in dict.fromkeys(touched)
+                if products.get(p, {}).get("status") == "suspended" or _barred(products.get(p, {}))]
         if not live:
             return []
-        order = await self.orders.place(ctx, self._order(live, "modify", "active"),
+        order = await self.orders.place(ctx, self._order(live, "modify", None, resume=True),
                                         idempotency_key=f"collections:resume:{episode.id}")
         return [str(order["id"])]
 
     @staticmethod
-    def _order(products: list[dict[str, Any]], action: str, status: str | None) -> dict[str, Any]:
+    def _order(products: list[dict[str, Any]], action: str, status: str | None, *,
+               barring: list[str] | None = None, resume: bool = False) -> dict[str, Any]:
+        """A collections order on the account's products: ``status`` for each; ``barring`` the services barred
+        (the ``barring`` product characteristic); ``resume``: each product suspended made active, each barred
+        one's bar lifted."""
         customer = next((rp for p in products for rp in p.get("relatedParty") or []
                          if rp.get("@referredType") == "Customer" or rp.get("role") == "customer"), None)
         if customer is None:
@@ -802,8 +829,16 @@ class CollectionsService:
             product: dict[str, Any] = {"id": p["id"]}
             if status:
                 product["status"] = status
+            if barring is not None:
+                product["productCharacteristic"] = [{"name": BARRING, "value": barring, "valueType": "array"}]
+            if resume:
+                if p.get("status") == "suspended":
+                    product["status"] = "active"
+                if _barred(p):
+                    product["productCharacteristic"] = [{"name": BARRING, "value": [], "valueType": "array"}]
             items.append({"id": str(i + 1), "action": action, "product": product})
-        return {"category": "collections", "description": f"Collections: {action} {status or ''}".strip(),
+        what = "resume" if resume else "restrict" if barring is not None else status or ""
+        return {"category": "collections", "description": f"Collections: {action} {what}".strip(),
                 "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "role": "customer"}],
                 "productOrderItem": items}
 
@@ -947,6 +982,12 @@ class CollectionsService:
                     if p.get("status") == "active"]
         if not products:
             return {"product": []}
+        if c.action == "restrict":  # a partial bar: a modify order naming the barred services
+            barred = list(c.definition.get("barredServices") or DEFAULT_BARRED)
+            order = await self.orders.place(ctx, self._order(products, "modify", None, barring=barred),
+                                            idempotency_key=f"collections:{c.execution_id}")
+            return {"productOrder": [str(order["id"])], "product": [p["id"] for p in products],
+                    "mode": "restrict", "barredServices": barred}
         order = await self.orders.place(ctx, self._order(products, "modify", "suspended"),
                                         idempotency_key=f"collections:{c.execution_id}")
         return {"productOrder": [str(order["id"])], "product": [p["id"] for p in products],
