@@ -106,7 +106,7 @@ def build(settings: Settings, db: Database, *, overdue: Overdue, profiles: Accou
                                  state_field="state", operations=EDIT, customer_operations=frozenset()),
                      TmfResource(path="dunningExclusion", type="DunningExclusion", table=Exclusion,
                                  operations=frozenset({"create", "list", "get", "patch", "delete"}),
-                                 customer_operations=frozenset()),
+                                 customer_operations=frozenset(), write_permission="collectionsconfig"),
                  ])
     policies = PolicyService(api, api.resource("dunningPolicy"))
     policies.accounts = accounts
