@@ -908,6 +908,71 @@ class CollectionsService:
                           c.action)
             raise exc
 
+    async def act_reminders(self, batch: list[Claimed]) -> list[str]:
+        """Carry out claimed reminders of one tenant together, in one transaction: each one's message, execution
+        state and event are written in it, so each reminder still happens exactly once (a scheduler killed before
+        the commit leaves them all claimed, taken again after their lease; after it, all done). A reminder that
+        fails (no contact) is rolled back to its savepoint and marked failed; the others go on. Should the batch
+        itself fail, its reminders are taken one by one. Returns each one's final state (``claimed`` when
+        deferred by quiet hours)."""
+        if not batch:
+            return []
+        tenant = batch[0].tenant_id
+        try:
+            async with self.db.transaction(tenant) as session:
+                ctx = system_context(tenant, session, self.base_url, subject="collections")
+                takeable = await self._still_claimed_many(ctx, batch)
+                states: list[str] = []
+                for c in batch:
+                    if not takeable.get(c.execution_id):  # skipped now, or no longer claimed (taken already)
+                        states.append("skipped" if c.execution_id in takeable else "done")
+                        continue
+                    try:
+                        async with session.begin_nested():
+                            deferred = await self._reminder(ctx, c)
+                    except DomainError as exc:
+                        await self._finish(ctx, c, "failed", None, exc.message)
+                        states.append("failed")
+                        continue
+                    if deferred is not None:
+                        await session.execute(update(StepExecution).where(StepExecution.id == c.execution_id)
+                                              .values(lease_until=deferred))
+                        states.append("claimed")
+                        continue
+                    await self._finish(ctx, c, "done", {})
+                    states.append("done")
+            return states
+        except Exception:
+            log.exception("a batch of %d reminders failed; taking them one by one", len(batch))
+        out = []
+        for c in batch:
+            try:
+                out.append(await self.act(c))
+            except Exception:  # logged by act; left claimed, taken again after its lease
+                out.append("claimed")
+        return out
+
+    async def _still_claimed_many(self, ctx: Context, batch: list[Claimed]) -> dict[str, bool]:
+        """``_still_claimed`` for a batch: the episodes' and executions' rows locked (in id order: two schedulers'
+        batches cannot deadlock); execution id → True (to take), False (skipped now: its episode closed); the
+        executions no longer claimed are absent."""
+        s = ctx.session
+        episodes = dict((await s.execute(select(Episode.id, Episode.state).where(
+            Episode.id.in_({c.episode_id for c in batch})).order_by(Episode.id).with_for_update())).tuples().all())
+        claimed = set((await s.execute(select(StepExecution.id).where(
+            StepExecution.id.in_([c.execution_id for c in batch]), StepExecution.state == "claimed")
+            .order_by(StepExecution.id).with_for_update())).scalars().all())
+        out: dict[str, bool] = {}
+        for c in batch:
+            if c.execution_id not in claimed:
+                continue
+            if episodes.get(c.episode_id) != "open":
+                await self._finish(ctx, c, "skipped", None, "the episode was closed before the step was taken")
+                out[c.execution_id] = False
+            else:
+                out[c.execution_id] = True
+        return out
+
     async def _still_claimed(self, ctx: Context, c: Claimed) -> bool:
         """Whether the step is still to be done: claimed, and its episode still open (the episode's row is locked
         until the end of the transaction, so a payment closing it waits, and a step of an episode closed meanwhile
@@ -1086,18 +1151,29 @@ class CollectionsService:
             if not claimed:
                 break
             report.claimed += len(claimed)
+            reminders = [c for c in claimed if c.action == "reminder"]
+            size = self.settings.collections_reminder_batch
+            for i in range(0, len(reminders), size):  # a few hundred per transaction
+                chunk = reminders[i:i + size]
+                for c, state in zip(chunk, await self.act_reminders(chunk), strict=True):
+                    self._count(report, c, state)
             for c in claimed:
+                if c.action == "reminder":
+                    continue
                 try:
                     state = await self.act(c)
                 except Exception:  # logged by act; left claimed, taken again after its lease
-                    report.deferred += 1
-                    continue
-                if state == "claimed":
-                    report.deferred += 1
-                else:
-                    setattr(report, state, getattr(report, state) + 1)
-                    report.by_action[c.action] = report.by_action.get(c.action, 0) + 1
+                    state = "claimed"
+                self._count(report, c, state)
         return report
+
+    @staticmethod
+    def _count(report: Report, c: Claimed, state: str) -> None:
+        if state == "claimed":
+            report.deferred += 1
+        else:
+            setattr(report, state, getattr(report, state) + 1)
+            report.by_action[c.action] = report.by_action.get(c.action, 0) + 1
 
     async def run(self, as_of: date | None = None, *, worker: str = "scheduler") -> Report:
         report = Report()
