@@ -29,8 +29,8 @@ async def test_a_batch_of_reminders_takes_each_once_and_fails_alone(rt: Any, cli
     reachable = await accounts(client, tenant, 5)
     admin = bearer(tenant, "admin")
     customer = await make_customer(client, admin, await make_individual(client, admin))
-    silent = await make_billing_account(client, admin, customer, contact=[],
-                                        billStructure={"presentationMedia": [{"name": "paper", "isRef": False}]})  # no e-mail address: cannot be reminded
+    paper = {"presentationMedia": [{"name": "paper", "isRef": False}]}
+    silent = await make_billing_account(client, admin, customer, contact=[], billStructure=paper)  # no address
     bills = {a["id"]: await overdue(rt, tenant, a["id"], "30", days=3) for a in [*reachable, silent]}
     svc = session_services().collections.service
     async with rt.db.transaction(tenant) as s:
