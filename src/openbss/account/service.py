@@ -264,6 +264,16 @@ class AccountService:
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]:
         return await self._billing.get(ctx, account_id)
 
+    async def get_billing_accounts(self, ctx: Context, account_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Several billing accounts at once (one query), by id; the ones that do not exist are absent."""
+        store = self._billing.store
+        stmt = select(store.table).where(store.table.id.in_(set(account_ids)))
+        owner = store.owner_condition(ctx.principal)
+        if owner is not None:
+            stmt = stmt.where(owner)
+        rows = list((await ctx.session.execute(stmt)).scalars().all())
+        return {d["id"]: d for d in await store.render_all(ctx, rows)}
+
     async def billing_account_ids(self, ctx: Context, *, after: str = "", limit: int = 1000) -> list[str]:
         """The tenant's billing account ids in id order, a page after ``after`` (what a bill run walks)."""
         table = self._billing.store.table

@@ -57,7 +57,7 @@ from openbss.platform import messaging
 from openbss.platform.auth import Principal
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import DomainError, NotFound
-from openbss.platform.events.outbox import emit
+from openbss.platform.events.outbox import emit, flush_events
 from openbss.platform.storage import ObjectExists, ObjectStore
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, system_context
 from openbss.platform.tmf.spec import format_datetime
@@ -96,6 +96,8 @@ class AccountProfiles(Protocol):
 
 class BillingAccounts(Protocol):
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
+
+    async def get_billing_accounts(self, ctx: Context, account_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
 
 class Products(Protocol):
@@ -911,10 +913,11 @@ class CollectionsService:
     async def act_reminders(self, batch: list[Claimed]) -> list[str]:
         """Carry out claimed reminders of one tenant together, in one transaction: each one's message, execution
         state and event are written in it, so each reminder still happens exactly once (a scheduler killed before
-        the commit leaves them all claimed, taken again after their lease; after it, all done). A reminder that
-        fails (no contact) is rolled back to its savepoint and marked failed; the others go on. Should the batch
-        itself fail, its reminders are taken one by one. Returns each one's final state (``claimed`` when
-        deferred by quiet hours)."""
+        the commit leaves them all claimed, taken again after their lease; after it, all done). The accounts are
+        read in one query, the messages, executions and events written together. A reminder that cannot be sent
+        (no contact: found before anything is written for it) is marked failed, the others go on; should the batch
+        itself fail, its reminders are taken one by one. Returns each one's final state (``claimed`` when deferred
+        by quiet hours)."""
         if not batch:
             return []
         tenant = batch[0].tenant_id
@@ -922,26 +925,34 @@ class CollectionsService:
             async with self.db.transaction(tenant) as session:
                 ctx = system_context(tenant, session, self.base_url, subject="collections")
                 takeable = await self._still_claimed_many(ctx, batch)
-                states: list[str] = []
-                for c in batch:
-                    if not takeable.get(c.execution_id):  # skipped now, or no longer claimed (taken already)
-                        states.append("skipped" if c.execution_id in takeable else "done")
-                        continue
+                todo = [c for c in batch if takeable.get(c.execution_id)]
+                accounts = await self.accounts.get_billing_accounts(ctx, sorted({c.billing_account_id
+                                                                                 for c in todo}))
+                states: dict[str, str] = {}
+                finished: list[tuple[Claimed, str, dict[str, Any] | None, str | None]] = []
+                deferred: dict[str, datetime] = {}
+                for c in todo:
                     try:
-                        async with session.begin_nested():
-                            deferred = await self._reminder(ctx, c)
-                    except DomainError as exc:
-                        await self._finish(ctx, c, "failed", None, exc.message)
-                        states.append("failed")
+                        account = accounts.get(c.billing_account_id)
+                        if account is None:
+                            raise NotFound(f"billing account '{c.billing_account_id}' not found")
+                        until = await self._reminder(ctx, c, account, flush=False)
+                    except DomainError as exc:  # raised before anything is written for this reminder
+                        finished.append((c, "failed", None, exc.message))
+                        states[c.execution_id] = "failed"
                         continue
-                    if deferred is not None:
-                        await session.execute(update(StepExecution).where(StepExecution.id == c.execution_id)
-                                              .values(lease_until=deferred))
-                        states.append("claimed")
+                    if until is not None:
+                        deferred[c.execution_id] = until
+                        states[c.execution_id] = "claimed"
                         continue
-                    await self._finish(ctx, c, "done", {})
-                    states.append("done")
-            return states
+                    finished.append((c, "done", {}, None))
+                    states[c.execution_id] = "done"
+                for execution_id, until in deferred.items():
+                    await session.execute(update(StepExecution).where(StepExecution.id == execution_id)
+                                          .values(lease_until=until))
+                await self._finish_many(ctx, finished)
+            return [states.get(c.execution_id) or ("skipped" if c.execution_id in takeable else "done")
+                    for c in batch]
         except Exception:
             log.exception("a batch of %d reminders failed; taking them one by one", len(batch))
         out = []
@@ -963,14 +974,14 @@ class CollectionsService:
             StepExecution.id.in_([c.execution_id for c in batch]), StepExecution.state == "claimed")
             .order_by(StepExecution.id).with_for_update())).scalars().all())
         out: dict[str, bool] = {}
+        skipped: list[tuple[Claimed, str, dict[str, Any] | None, str | None]] = []
         for c in batch:
             if c.execution_id not in claimed:
                 continue
-            if episodes.get(c.episode_id) != "open":
-                await self._finish(ctx, c, "skipped", None, "the episode was closed before the step was taken")
-                out[c.execution_id] = False
-            else:
-                out[c.execution_id] = True
+            out[c.execution_id] = episodes.get(c.episode_id) == "open"
+            if not out[c.execution_id]:
+                skipped.append((c, "skipped", None, "the episode was closed before the step was taken"))
+        await self._finish_many(ctx, skipped)
         return out
 
     async def _still_claimed(self, ctx: Context, c: Claimed) -> bool:
@@ -990,18 +1001,39 @@ class CollectionsService:
 
     async def _finish(self, ctx: Context, c: Claimed, state: str, outcome: dict[str, Any] | None,
                       reason: str | None = None) -> None:
+        await self._finish_many(ctx, [(c, state, outcome, reason)])
+
+    async def _finish_many(self, ctx: Context,
+                           items: list[tuple[Claimed, str, dict[str, Any] | None, str | None]]) -> None:
+        """Mark executions done, failed or skipped, and announce each (``DunningStepExecutedEvent``): the
+        executions without an outcome or a reason in one statement per state, the events written together."""
+        if not items:
+            return
         s = ctx.session
         now = utcnow()
-        await s.execute(update(StepExecution).where(StepExecution.id == c.execution_id).values(
-            state=state, finished_at=now, outcome=outcome or None, reason=reason))
-        await s.execute(update(Episode).where(Episode.id == c.episode_id).values(next_check=now))
-        episode_ref = self.episodes.store.shape(ctx.base_url, c.episode_id, {})
-        await emit(s, api=events.API, event_type=events.STEP_EXECUTED, resource_key="dunningStepExecution", resource={
-            "id": c.execution_id, "dunningEpisode": {"id": c.episode_id, "href": episode_ref["href"]},
-            "billingAccount": {"id": c.billing_account_id}, "step": c.step, "action": c.action,
-            "name": c.definition.get("name"), "state": state, "reason": reason, "outcome": outcome or {},
-            "overdueAmount": _money(c.amount, c.currency), "executionDate": format_datetime(now)},
-            resource_type="DunningStepExecution")
+        plain: dict[str, list[str]] = {}
+        for c, state, outcome, reason in items:
+            if outcome or reason:
+                await s.execute(update(StepExecution).where(StepExecution.id == c.execution_id).values(
+                    state=state, finished_at=now, outcome=outcome or None, reason=reason))
+            else:
+                plain.setdefault(state, []).append(c.execution_id)
+        for state, ids in plain.items():
+            await s.execute(update(StepExecution).where(StepExecution.id.in_(ids)).values(
+                state=state, finished_at=now, outcome=None, reason=None))
+        await s.execute(update(Episode).where(Episode.id.in_({c.episode_id for c, *_ in items})).values(
+            next_check=now))
+        for c, state, outcome, reason in items:
+            episode_ref = self.episodes.store.shape(ctx.base_url, c.episode_id, {})
+            await emit(s, api=events.API, event_type=events.STEP_EXECUTED, resource_key="dunningStepExecution",
+                       resource={
+                           "id": c.execution_id, "dunningEpisode": {"id": c.episode_id, "href": episode_ref["href"]},
+                           "billingAccount": {"id": c.billing_account_id}, "step": c.step, "action": c.action,
+                           "name": c.definition.get("name"), "state": state, "reason": reason,
+                           "outcome": outcome or {}, "overdueAmount": _money(c.amount, c.currency),
+                           "executionDate": format_datetime(now)},
+                       resource_type="DunningStepExecution", flush=False)
+        await flush_events(s)
 
     async def _fail(self, c: Claimed, reason: str) -> str:
         async with self.db.transaction(c.tenant_id) as session:
@@ -1011,8 +1043,12 @@ class CollectionsService:
             await self._finish(ctx, c, "failed", None, reason)
         return "failed"
 
-    async def _reminder(self, ctx: Context, c: Claimed) -> datetime | None:
-        account = await self.accounts.get_billing_account(ctx, c.billing_account_id)
+    async def _reminder(self, ctx: Context, c: Claimed, account: dict[str, Any] | None = None, *,
+                        flush: bool = True) -> datetime | None:
+        """Queue the reminder (nothing written when it cannot be sent: no contact), or say until when quiet hours
+        defer it."""
+        if account is None:
+            account = await self.accounts.get_billing_account(ctx, c.billing_account_id)
         tz = (account.get("billCycle") or {}).get("timeZone")
         until = in_quiet_hours(c.definition.get("quietHours"), utcnow(), tz)
         if until is not None:
@@ -1030,16 +1066,15 @@ class CollectionsService:
                     emails.append(str(ch["emailAddress"]))
                 if ch.get("phoneNumber"):
                     phones.append(str(ch["phoneNumber"]))
-        sent = 0
-        for channel in c.definition.get("channel") or []:
-            for to in (emails if channel == "email" else phones)[:1]:
-                await messaging.send(ctx.session, channel, to, body, purpose="dunning",
-                                     subject="Payment overdue" if channel == "email" else None,
-                                     settings=self.settings)
-                sent += 1
-        if not sent:
+        to_send = [(channel, to) for channel in c.definition.get("channel") or []
+                   for to in (emails if channel == "email" else phones)[:1]]
+        if not to_send:
             raise InvalidCollections(f"billing account '{c.billing_account_id}' has no contact for "
                                      f"{', '.join(c.definition.get('channel') or [])}")
+        for channel, to in to_send:
+            await messaging.send(ctx.session, channel, to, body, purpose="dunning",
+                                 subject="Payment overdue" if channel == "email" else None,
+                                 settings=self.settings, flush=flush)
         return None
 
     async def _suspend(self, ctx: Context, c: Claimed) -> dict[str, Any]:

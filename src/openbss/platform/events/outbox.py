@@ -46,8 +46,9 @@ def subject_for(tenant_id: str, api: str, event_type: str, *, prefix: str = "ope
 
 
 async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,
-               resource: dict[str, Any], resource_type: str | None = None) -> OutboxEvent:
-    """Write a TMF688 event to the outbox of the current transaction."""
+               resource: dict[str, Any], resource_type: str | None = None, flush: bool = True) -> OutboxEvent:
+    """Write a TMF688 event to the outbox of the current transaction. ``flush=False`` (many events written
+    together): the row is only added to the session; the caller ends with ``flush_events``."""
     event_id = uuid.uuid4()
     now = utcnow()
     envelope = {
@@ -69,6 +70,12 @@ async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key
         resource_id=str(resource.get("id", "")), envelope=envelope,
     )
     session.add(row)
+    if flush:
+        await flush_events(session)
+    return row
+
+
+async def flush_events(session: AsyncSession) -> None:
+    """Write the events added to the session and wake the relay (once for all of them)."""
     await session.flush()
     await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return row
