@@ -431,6 +431,8 @@ class AccountScoped(ResourceService):
     overdue: Overdue | None = None
 
     async def account(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+        """The billing account the document names, read as the caller: a customer finds only its own (another
+        customer's is 404, as if it did not exist)."""
         account_id = _ref(doc.get("billingAccount"))
         if not account_id:
             raise InvalidCollections("'billingAccount.id' is mandatory")
@@ -438,6 +440,8 @@ class AccountScoped(ResourceService):
         try:
             return await self.accounts.get_billing_account(ctx, account_id)
         except NotFound as exc:
+            if ctx.principal.is_customer:
+                raise NotFound(f"billing account '{account_id}' not found among yours") from exc
             raise InvalidCollections(f"'billingAccount.id': billing account '{account_id}' does not exist") from exc
 
     async def received(self, ctx: Context, account_id: str) -> Decimal:
@@ -474,9 +478,14 @@ class PromiseService(AccountScoped):
             raise CollectionsConflict(f"billing account '{account_id}' already has a pending promise "
                                       f"('{pending}')")
         episode = await self.open_episode(ctx, account_id)
+        if ctx.principal.is_customer and doc.get("relatedParty"):
+            raise InvalidCollections("'relatedParty' is set by the server (the account's customer)")
         doc.update({"@type": "PromiseToPay", "state": "pending", "creationDate": format_datetime(utcnow()),
                     "promisedDate": promised.isoformat(),
-                    "channel": doc.get("channel") or ("selfcare" if ctx.principal.is_customer else "agent")})
+                    "channel": "selfcare" if ctx.principal.is_customer else doc.get("channel") or "agent",
+                    # who the promise is the customer's (a customer sees its own promises by it)
+                    "relatedParty": [{"id": rp["id"], "@referredType": rp.get("@referredType") or "Customer"}
+                                     for rp in account.get("relatedParty") or [] if rp.get("id")]})
         if episode is not None:
             doc["dunningEpisode"] = {"id": episode.id, "@referredType": "DunningEpisode"}
             episode.paused_until = max(promised, episode.paused_until or promised)
