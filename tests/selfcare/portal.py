@@ -173,7 +173,7 @@ async def billed_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: st
 
 
 async def overdue_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: str = "25.00", *,
-                           card: str | None = "tok_instant") -> dict[str, Any]:  # noqa: S107
+                           card: str | None = "tok_instant") -> dict[str, Any]:
     """A billing account of the customer with a bill of a run 40 days ago, unpaid and past due (as payments knows
     it), a default card (a sandbox test token) when ``card``, and collections' default policy (a reminder on
     the due date): the account is in dunning. Returns the bill."""
