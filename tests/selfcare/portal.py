@@ -173,7 +173,7 @@ async def billed_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: st
 
 
 async def overdue_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: str = "25.00", *,
-                           card: str | None = "tok_instant") -> dict[str, Any]:
+                           card: str | None = "tok_instant", name: str = "Home plan") -> dict[str, Any]:
     """A billing account of the customer with a bill of a run 40 days ago, unpaid and past due (as payments knows
     it), a default card (a sandbox test token) when ``card``, and collections' default policy (a reminder on
     the due date): the account is in dunning. Returns the bill."""
@@ -188,7 +188,7 @@ async def overdue_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: s
     async with rt.db.transaction(tenant) as session:
         ctx = admin_context(tenant, session)
         account = await session_services().account.service.create_billing_account(ctx, {
-            "name": "Home plan", "currency": "EUR", "paymentTermsDays": 14,
+            "name": name, "currency": "EUR", "paymentTermsDays": 14,
             "billCycle": {"billingDay": 1, "frequency": "monthly", "timeZone": "UTC"},
             "contact": [{"contactType": "primary", "contactName": "Billing",
                          "validFor": {"startDateTime": "2026-01-01T00:00:00Z"}, "contactMedium": [
