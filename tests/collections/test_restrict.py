@@ -136,6 +136,64 @@ async def test_restricted_by_dunning_then_lifted_by_payment(rt: Any, client: Any
     assert await _cc(client, tenant, msisdn, "v3", "voice") != 4010
 
 
+async def test_restricted_then_suspended_one_resume_order_undoes_both(rt: Any, client: Any) -> None:
+    """A line barred, then suspended: the payment's one resume order resumes it and lifts its bar (one item)."""
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    h, tenant = w["h"], w["tenant"]
+    c = await customer(client, h)
+    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
+    await run(rt, tenant, provisioning_ocs="charging")
+    order = await get(client, h, f"{PO}/{order['id']}")
+    product_url = order["productOrderItem"][0]["product"]["href"].replace("http://testserver", "")
+    product = await get(client, h, product_url)
+    resources = [await get(client, h, r["href"].replace("http://testserver", ""))
+                 for r in product["realizingResource"]]
+    msisdn = next(r for r in resources if r["category"] == "msisdn")["resourceCharacteristic"][0]["value"]
+    services = session_services()
+    async with rt.db.transaction(tenant) as session:
+        await services.billing.service.run(system_context(tenant, session, "http://testserver"),
+                                           (utcnow() + timedelta(days=40)).date(), finalize=True)
+    await deliver_all(rt)
+    [bill] = await get(client, h, "/tmf-api/customerBillManagement/v4/customerBill")
+    due = date.fromisoformat(bill["paymentDueDate"][:10])
+    r = await client.post(f"{API}/dunningPolicy", headers=h, json={"name": "Bar", "isDefault": True, "dunningStep": [
+        {"name": "restrict", "action": "restrict", "daysPastDue": 3},
+        {"name": "suspend", "action": "suspend", "daysPastDue": 5}]})
+    assert r.status_code == 201, r.text
+    svc = services.collections.service
+    await svc.run_tenant(tenant, due + timedelta(days=4))
+    await run(rt, tenant, provisioning_ocs="charging")
+    assert _barring(await get(client, h, product_url)) == ["outgoingVoice", "outgoingSms", "outgoingMms", "data"]
+    await svc.run_tenant(tenant, due + timedelta(days=6))
+    await run(rt, tenant, provisioning_ocs="charging")
+    suspended = await get(client, h, product_url)
+    assert suspended["status"] == "suspended" and _barring(suspended)  # still barred underneath
+    assert (await _account(rt, tenant, msisdn))["status"] == "suspended"
+    assert await _cc(client, tenant, msisdn, "in1", "voice", incoming=True) == 4010  # suspended: nothing served
+
+    method = await client.post("/tmf-api/paymentMethod/v4/paymentMethod", headers=h, json={
+        "@type": "cash", "name": "cash", "account": [{"id": c["account"]["id"]}]})
+    r = await client.post("/tmf-api/paymentManagement/v4/payment", headers=h, json={
+        "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": method.json()["id"]},
+        "totalAmount": {"unit": "EUR", "value": float(Decimal(str(bill["taxIncludedAmount"]["value"])))},
+        "paymentItem": [{"item": {"id": bill["id"]}}]})
+    assert r.status_code == 201, r.text
+    await deliver_all(rt)
+    [ep] = await episodes(rt, tenant)
+    [resume] = ep.body["resumeOrder"]
+    resume_order = await get(client, h, f"{PO}/{resume}")
+    [item] = resume_order["productOrderItem"]
+    assert item["product"]["status"] == "active"
+    assert item["product"]["productCharacteristic"] == [{"name": "barring", "value": [], "valueType": "array"}]
+    await run(rt, tenant, provisioning_ocs="charging")
+    assert (await get(client, h, f"{PO}/{resume}"))["state"] == "completed"
+    back = await get(client, h, product_url)
+    assert back["status"] == "active" and _barring(back) is None
+    account = await _account(rt, tenant, msisdn)
+    assert account["status"] == "active" and not account["barred"]
+    assert await _cc(client, tenant, msisdn, "d9", "data") != 4010
+
+
 async def test_barring_order_validation(rt: Any, client: Any) -> None:
     """A modify item's ``barring`` names known services; a suspension does not carry one."""
     w = await setup_world(rt, client, numbers=5, sims=5)

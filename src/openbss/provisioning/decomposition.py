@@ -154,17 +154,16 @@ def plan_change(kind: str, context: dict[str, Any], changes: dict[str, Any]) -> 
     if kind in ("suspend", "resume"):
         for e in elements:
             steps.append(PlannedStep(f"{e}:{kind}{NOUN[e]}", e, f"{kind}{NOUN[e]}", ident(e)))
-        status = "suspended" if kind == "suspend" else "active"
-        steps.append(PlannedStep("inventory:status", "inventory", "status", {"status": status},
-                                 [s.name for s in steps]))
+        status: dict[str, Any] = {"status": "suspended" if kind == "suspend" else "active"}
         if kind == "resume" and barring is not None:  # resumed and its bar lifted by the same item
             resumed = [s.name for s in steps]
             for e in elements:
                 if e in BARRING_ELEMENTS:
                     steps.append(PlannedStep(f"{e}:update{NOUN[e]}", e, f"update{NOUN[e]}",
                                              ident(e) | {"barring": barring}, resumed))
-            steps.append(PlannedStep("inventory:change", "inventory", "change",
-                                     {"changes": changes.get("product", {})}, [s.name for s in steps]))
+            status["changes"] = changes.get("product", {})
+        # the inventory step is the item's last (it completes the item)
+        steps.append(PlannedStep("inventory:status", "inventory", "status", status, [s.name for s in steps]))
     elif kind == "change":
         update = {"pcrf": {"qosProfile": changes.get("offeringName")},
                   "ocs": {"offering": changes.get("offeringId"), "barring": barring},
