@@ -6,9 +6,10 @@
         .venv/bin/python bench/dunning.py setup --accounts 1000000
     # 2. measure: the set-based evaluation (episodes opened), the claim of every due step (FOR UPDATE SKIP LOCKED,
     #    executions inserted), then the next day's evaluation (refresh, nothing to open); then taking a sample of
-    #    the claimed steps (reminders: account read, message queued, execution done, event)
+    #    the claimed steps one by one (reminders: account read, message queued, execution done, event), then
+    #    more reminders in batches (``act_reminders``: a few hundred per transaction, what the scheduler does)
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_coll \\
-        .venv/bin/python bench/dunning.py run --act 1000
+        .venv/bin/python bench/dunning.py run --act 1000 --batched 5000 --batch 200
 
 The data is written with set-based SQL (not through the services: a million accounts through the API would be the
 benchmark of account creation). Measure on a freshly set-up database (a second run finds the episodes open).
@@ -95,7 +96,7 @@ async def setup(accounts: int) -> None:
     await rt.close()
 
 
-async def run(act: int) -> None:
+async def run(act: int, batched: int, per_tx: int) -> None:
     from openbss.platform.runtime import Runtime
     from openbss.platform.tmf.resource import system_context
     from openbss.services import build_services
@@ -132,6 +133,15 @@ async def run(act: int) -> None:
     if sample:
         print(f"{len(sample)} steps taken one by one in {t5 - t4:.1f} s ({len(sample) / (t5 - t4):.0f}/s; "
               f"{sorted(set(states))})")
+    reminders = [c for c in claimed[act:] if c.action == "reminder"][:batched]
+    t6 = time.perf_counter()
+    states = []
+    for i in range(0, len(reminders), per_tx):
+        states += await svc.act_reminders(reminders[i:i + per_tx])
+    t7 = time.perf_counter()
+    if reminders:
+        print(f"{len(reminders)} reminders taken in batches of {per_tx} in {t7 - t6:.1f} s "
+              f"({len(reminders) / (t7 - t6):.0f}/s; {sorted(set(states))})")
     await rt.close()
 
 
@@ -141,12 +151,14 @@ def main() -> None:
     s = sub.add_parser("setup")
     s.add_argument("--accounts", type=int, default=1_000_000)
     r = sub.add_parser("run")
-    r.add_argument("--act", type=int, default=1000)
+    r.add_argument("--act", type=int, default=1000, help="steps taken one by one")
+    r.add_argument("--batched", type=int, default=5000, help="reminders then taken in batches")
+    r.add_argument("--batch", type=int, default=200, help="reminders per transaction")
     args = parser.parse_args()
     if args.command == "setup":
         asyncio.run(setup(args.accounts))
     else:
-        asyncio.run(run(args.act))
+        asyncio.run(run(args.act, args.batched, args.batch))
 
 
 if __name__ == "__main__":

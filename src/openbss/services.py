@@ -156,7 +156,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
                                    catalog=catalog.service, usage=charging.service, balances=balances)
     payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service,
                                      prepaid=charging.service, customers=customer.service)
-    selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
+    selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service,
+                                payments=payments.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
     care = care_wiring.build(settings, customer.service, billing.service, charging.service, account.service)

@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     collections_loop_seconds: float = 60.0
     #: a claimed dunning step not finished within this many seconds is taken again by another scheduler
     collections_lease_seconds: int = 300
+    #: reminders of one claim taken per transaction (each still exactly once: its message, its execution and its
+    #: event are written together)
+    collections_reminder_batch: int = Field(default=200, ge=1, le=5000)
     #: the ledger account credited with billed lines that name no product (late fees, fees added by collections)
     payments_ledger_other_revenue_account: str = "4900"
     messaging_retention_hours: float = 24.0

@@ -24,7 +24,9 @@ STEPS = 3
 
 
 def start_scheduler() -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OPENBSS_COLLECTIONS_LEASE_SECONDS": "1", "OPENBSS_COLLECTIONS_LOOP_SECONDS": "0.2"}
+    # small batches of reminders: the kill lands between two of them, some done, others left claimed
+    env = {**os.environ, "OPENBSS_COLLECTIONS_LEASE_SECONDS": "1", "OPENBSS_COLLECTIONS_LOOP_SECONDS": "0.2",
+           "OPENBSS_COLLECTIONS_REMINDER_BATCH": "7"}
     return subprocess.Popen([sys.executable, "-m", "openbss.cli", "collections", "run", "--loop"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

@@ -140,6 +140,16 @@ def test_the_table_covers_every_write_operation(app: Any, services: Any) -> None
     assert not table[("PATCH", "/api/collections/v1/dunningPolicy/{id}")]["csr_agent"]
     assert not table[("POST", "/api/collections/v1/run")]["csr_agent"]
     assert table[("POST", "/api/collections/v1/dunningPolicy")]["billing_ops"]
+    # a customer records a promise to pay (for its own accounts: tests/collections/test_permissions.py), no more
+    assert table[("POST", "/api/collections/v1/promiseToPay")]["customer"]
+    assert not table[("PATCH", "/api/collections/v1/promiseToPay/{id}")]["customer"]
+    assert not table[("POST", "/api/collections/v1/paymentPlan")]["customer"]
+    # excluding an account from dunning (VIP, dispute, ...) is a supervisor's or finance's decision, not an agent's
+    for method, path in (("POST", "/api/collections/v1/dunningExclusion"),
+                         ("PATCH", "/api/collections/v1/dunningExclusion/{id}"),
+                         ("DELETE", "/api/collections/v1/dunningExclusion/{id}")):
+        assert not table[(method, path)]["csr_agent"] and not table[(method, path)]["customer"]
+        assert table[(method, path)]["care_supervisor"] and table[(method, path)]["billing_ops"]
     assert not any(table[k]["customer"] for k in table if k[1].endswith("/hub") or "/hub/" in k[1])
 
 

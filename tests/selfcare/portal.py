@@ -170,3 +170,54 @@ async def billed_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: st
                                                                      finalize=True)
     assert bill is not None
     return bill
+
+
+async def overdue_customer(rt: Any, tenant: str, cust: dict[str, Any], amount: str = "25.00", *,
+                           card: str | None = "tok_instant", name: str = "Home plan") -> dict[str, Any]:
+    """A billing account of the customer with a bill of a run 40 days ago, unpaid and past due (as payments knows
+    it), a default card (a sandbox test token) when ``card``, and collections' default policy (a reminder on
+    the due date): the account is in dunning. Returns the bill."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from openbss.collections.models import DunningPolicy
+    from tests.conftest import deliver_all
+
+    today = date.today()
+    async with rt.db.transaction(tenant) as session:
+        ctx = admin_context(tenant, session)
+        account = await session_services().account.service.create_billing_account(ctx, {
+            "name": name, "currency": "EUR", "paymentTermsDays": 14,
+            "billCycle": {"billingDay": 1, "frequency": "monthly", "timeZone": "UTC"},
+            "contact": [{"contactType": "primary", "contactName": "Billing",
+                         "validFor": {"startDateTime": "2026-01-01T00:00:00Z"}, "contactMedium": [
+                {"mediumType": "email", "characteristic": {"emailAddress": "billing.overdue@example.org"}}]}],
+            "relatedParty": [{"id": cust["customer_id"], "@referredType": "Customer", "role": "customer",
+                              "name": "customer"}]})
+        start = today - timedelta(days=70)
+        await session_services().inventory.service.products.record(ctx, {
+            "@type": "Product", "name": "Home plan", "status": "active",
+            "startDate": f"{start.isoformat()}T00:00:00.000Z", "billingAccount": {"id": account["id"]},
+            "productPrice": [{"name": "Monthly fee", "priceType": "recurring", "recurringChargePeriod": "month",
+                              "price": {"dutyFreeAmount": {"unit": "EUR", "value": amount}, "taxRate": "20"},
+                              "productOfferingPrice": {"id": "pop-home", "name": "Monthly fee"}}],
+            "relatedParty": [{"id": cust["party_id"], "role": "owner", "@referredType": "Individual"}]})
+        bill = await session_services().billing.service.bill_account(ctx, account["id"], today - timedelta(days=40),
+                                                                     finalize=True)
+        assert bill is not None
+        policies = session_services().collections.resources["dunningPolicy"]
+        if not await session.scalar(select(DunningPolicy.id).where(DunningPolicy.is_default)):
+            await policies.create(ctx, {"name": "Portal dunning", "isDefault": True, "dunningStep": [
+                {"name": "Reminder", "action": "reminder", "daysPastDue": 0, "channel": ["email"],
+                 "template": {"en": "Please pay {amount} {currency}"}}]})
+    await deliver_all(rt)  # payments learns of the bill
+    if card:
+        async with rt.db.transaction(tenant) as session:
+            methods = session_services().payments.methods["paymentMethod"]
+            await methods.create(admin_context(tenant, session), {
+                "@type": "tokenizedCard", "name": "Visa ending 4242", "token": card, "brand": "visa",
+                "lastFourDigits": "4242", "isPreferred": True, "expirationDate": "2031-12-31T23:59:59Z",
+                "account": [{"id": account["id"]}]})
+    await session_services().collections.service.run_tenant(tenant)  # the account enters dunning
+    return {**bill, "billingAccountId": account["id"]}

@@ -30,8 +30,9 @@ async def test_my_bills_lists_own_bills_with_the_amount_due_and_pdfs(rt: Any, po
     # local dates of the account (Paris): billed 1 April for March, due 14 days later
     assert (row["billDate"], row["periodStart"], row["periodEnd"], row["dueDate"]) == (
         "2027-04-01", "2027-03-01", "2027-03-31", "2027-04-15")
-    assert mine["due"] == [{"account": "Home plan", "billNo": bill_a["billNo"],
-                            "amountDue": {"value": "60.00", "unit": "EUR"}, "dueDate": "2027-04-15"}]
+    assert mine["due"] == [{"account": "Home plan", "accountId": bill_a["billingAccount"]["id"],
+                            "billNo": bill_a["billNo"], "amountDue": {"value": "60.00", "unit": "EUR"},
+                            "dueDate": "2027-04-15", "overdue": False, "daysPastDue": 0}]
 
     pdf = await portal_client.get(row["pdf"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")

@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from openbss.platform.db import TENANT_GUC, Base, TenantScoped
@@ -65,6 +65,9 @@ class ChargingAccount(TenantScoped, Base):
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     status: Mapped[str] = mapped_column(String(20), server_default="active")
+    #: services barred while the account stays active (a partial bar: ``outgoingVoice``, ``data``, ... — see
+    #: ``service.barring_code``); NULL: nothing barred
+    barred: Mapped[list[str] | None] = mapped_column(ARRAY(String(20)))
     plan: Mapped[dict[str, Any]] = mapped_column(JSONB)  # usage type -> rate (see service.compile_plan)
     quota_validity_seconds: Mapped[int] = mapped_column(Integer, server_default="300")
     low_balance_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -32,7 +32,7 @@ from openbss.platform.db import SCOPE_GUC, TENANT_GUC, Database, json_dumps
 from openbss.platform.events.outbox import NOTIFY_CHANNEL
 
 ACCOUNT_COLUMNS = ("a.id, a.subscriber, a.product_id, a.offering_id, a.billing_account_id, a.party_id, "
-                   "a.party_type, a.payment_type, a.currency, a.time_zone, a.status, a.plan::text AS plan, "
+                   "a.party_type, a.payment_type, a.currency, a.time_zone, a.status, a.barred, a.plan::text AS plan, "
                    "a.quota_validity_seconds, a.low_balance_minor, a.version")
 
 SELECT_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM charging_account a"  # noqa: S608 - constant columns
@@ -319,7 +319,7 @@ async def read_for_request(conn: asyncpg.Connection, *, subscriber: str | None, 
         return None
     account = {k: row[k] for k in ("id", "subscriber", "product_id", "offering_id", "billing_account_id",
                                    "party_id", "party_type", "payment_type", "currency", "time_zone", "status",
-                                   "quota_validity_seconds", "low_balance_minor", "version")}
+                                   "barred", "quota_validity_seconds", "low_balance_minor", "version")}
     account["plan"] = json.loads(row["plan"])
     return {"account": account, "buckets": json.loads(row["buckets"]),
             "reservations": json.loads(row["reservations"]),
@@ -435,6 +435,11 @@ async def prepaid_usage_totals(conn: asyncpg.Connection, since: datetime, before
 async def set_status(conn: asyncpg.Connection, account_id: str, status: str) -> None:
     await conn.execute("UPDATE charging_account SET status = $2, version = version + 1 WHERE id = $1", account_id,
                        status)
+
+
+async def set_barred(conn: asyncpg.Connection, account_id: str, barred: list[str] | None) -> None:
+    await conn.execute("UPDATE charging_account SET barred = $2, version = version + 1 WHERE id = $1", account_id,
+                       barred or None)
 
 
 async def set_plan(conn: asyncpg.Connection, account_id: str, offering_id: str | None, plan: dict[str, Any]) -> None:

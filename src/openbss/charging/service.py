@@ -42,6 +42,17 @@ UNLIMITED = 2**62
 FEES = "fees"  # the plan's periodic fees (a prepaid line pays them from its money at each renewal)
 MAIN_PRIORITY = 1000  # the main money bucket is consumed last
 OPTIMISTIC_ATTEMPTS = 3
+#: the services a partial bar names (the account stays active; ``set_barring``): a call, a message or an MMS sent
+#: by the subscriber (originating) or received (terminating, ``roleOfNode`` TERMINATING_ROLE), and data
+BARRABLE_SERVICES = ("outgoingVoice", "incomingVoice", "outgoingSms", "incomingSms", "outgoingMms", "incomingMms",
+                     "data")
+
+
+def barring_code(usage_type: str, terminating: bool) -> str:
+    """The barrable service a credit-control request uses (``data``, ``outgoingVoice``, ``incomingSms``, ...)."""
+    if usage_type == "data":
+        return "data"
+    return ("incoming" if terminating else "outgoing") + usage_type.capitalize()
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -681,6 +692,19 @@ async def set_status(ctx: Context, account_id: str, status: str) -> None:
     await repo.set_status(conn, account_id, status)
 
 
+async def set_barring(ctx: Context, account_id: str, barred: list[str]) -> None:
+    """Bar some services of an active account (credit-control requests for them are denied with 4010, the others
+    served), or lift the bar (``[]``)."""
+    unknown = sorted(set(barred) - set(BARRABLE_SERVICES))
+    if unknown:
+        raise InvalidBalanceAction(f"unknown barred service(s) {', '.join(unknown)} (known: "
+                                   f"{', '.join(BARRABLE_SERVICES)})")
+    conn = await repo.session_connection(ctx.session)
+    if await repo.lock_account(conn, account_id=account_id) is None:
+        raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+    await repo.set_barred(conn, account_id, [b for b in BARRABLE_SERVICES if b in barred])
+
+
 
 
 
@@ -1014,6 +1038,7 @@ class ChargingService:
     reserve = staticmethod(reserve)
     release_reservation = staticmethod(release_reservation)
     set_status = staticmethod(set_status)
+    set_barring = staticmethod(set_barring)
     release_expired = staticmethod(release_expired)
     store_batch_usage = staticmethod(store_batch_usage)
     batch_usage_present = staticmethod(batch_usage_present)
@@ -1256,6 +1281,11 @@ class ChargingService:
             return dict(state["stored"])
         if account["status"] != "active":
             return _answer(ccr, rc.END_USER_SERVICE_DENIED, message=f"account is {account['status']}")
+        if account.get("barred") and opening:  # a partial bar: the barred services are denied, the others served
+            info = ccr.serviceInformation
+            code = barring_code(usage_type, info is not None and info.roleOfNode == "TERMINATING_ROLE")
+            if code in account["barred"]:
+                return _answer(ccr, rc.END_USER_SERVICE_DENIED, message=f"{code} is barred on this line")
         ledger = Ledger.load(account, state["buckets"], state["reservations"], now)
         ledger.expire()
         session = state["session"]

@@ -20,7 +20,7 @@ from openbss.collections.errors import InvalidCollections
 from openbss.collections.wiring import CollectionsServices
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.db import utcnow
-from openbss.platform.errors import NotFound
+from openbss.platform.errors import Forbidden, NotFound
 from openbss.platform.runtime import authenticate
 from openbss.platform.tmf.resource import TmfJSONResponse, unit_of_work
 from openbss.platform.tmf.router import api_router
@@ -53,6 +53,8 @@ def extra_routes(svc: CollectionsServices) -> Any:
                          format: str = Query("json", pattern="^(json|csv)$"),
                          principal: Principal = Depends(authenticate)) -> Response:
             principal.require("collections", READ)
+            if principal.is_customer:
+                raise Forbidden("customers cannot read collections reports", code="CUSTOMER_FORBIDDEN")
             if name not in reports.REPORTS:
                 raise NotFound(f"no report '{name}' (reports: {', '.join(reports.REPORTS)})")
             first = _date(start, "start") if start else utcnow().date() - timedelta(days=90)

@@ -40,6 +40,7 @@ from sqlalchemy import CursorResult, Select, and_, case, delete, func, literal, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openbss.charging.service import BARRABLE_SERVICES
 from openbss.collections import events
 from openbss.collections.errors import CollectionsConflict, InvalidCollections
 from openbss.collections.models import (
@@ -56,7 +57,7 @@ from openbss.platform import messaging
 from openbss.platform.auth import Principal
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import DomainError, NotFound
-from openbss.platform.events.outbox import emit
+from openbss.platform.events.outbox import emit, flush_events
 from openbss.platform.storage import ObjectExists, ObjectStore
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, system_context
 from openbss.platform.tmf.spec import format_datetime
@@ -71,6 +72,11 @@ HARD_DECLINES = frozenset({"card_declined", "do_not_honor", "stolen_card", "lost
                            "invalid_account", "pickup_card", "fraudulent"})
 EXCLUSION_REASONS = ("vip", "dispute", "deceased", "regulatory")
 LATE_FEE_REASON = "LATE_FEE"
+#: what a restrict step bars unless it names its ``barredServices``: outgoing calls and messages, and data (incoming
+#: calls and messages kept)
+DEFAULT_BARRED = ("outgoingVoice", "outgoingSms", "outgoingMms", "data")
+#: the product characteristic of a partial bar (ordering's modify item; the inventory shows it)
+BARRING = "barring"
 
 
 # --- what collections asks other domains (implemented by them, injected by the composition root) --------------
@@ -90,6 +96,8 @@ class AccountProfiles(Protocol):
 
 class BillingAccounts(Protocol):
     async def get_billing_account(self, ctx: Context, account_id: str) -> dict[str, Any]: ...
+
+    async def get_billing_accounts(self, ctx: Context, account_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
 
 class Products(Protocol):
@@ -161,6 +169,11 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def _barred(product: dict[str, Any]) -> bool:
+    """Whether a product carries a partial bar (a non-empty ``barring`` characteristic)."""
+    return any(c.get("name") == BARRING and c.get("value") for c in product.get("productCharacteristic") or [])
 
 
 def _money(value: Decimal, unit: str) -> dict[str, Any]:
@@ -248,6 +261,16 @@ def validate_steps(steps: list[dict[str, Any]], *, write_off: bool, late_fee: bo
             _check_money(s["fee"], f"{where}.fee")
         elif s.get("fee") is not None:
             raise InvalidCollections(f"'{where}.fee': only a lateFee step has a fee")
+        if s.get("barredServices") is not None:
+            barred = s["barredServices"]
+            if action != "restrict":
+                raise InvalidCollections(f"'{where}.barredServices': only a restrict step bars services")
+            if not isinstance(barred, list) or not barred:
+                raise InvalidCollections(f"'{where}.barredServices': the services to bar (at least one)")
+            unknown = sorted(set(barred) - set(BARRABLE_SERVICES))
+            if unknown:
+                raise InvalidCollections(f"'{where}.barredServices': unknown service(s) {', '.join(unknown)} "
+                                         f"(known: {', '.join(BARRABLE_SERVICES)})")
         if action == "writeOff" and not write_off:
             raise InvalidCollections(f"'{where}': write-off is not available in this installation (payments has "
                                      "no write-off)")
@@ -408,6 +431,8 @@ class AccountScoped(ResourceService):
     overdue: Overdue | None = None
 
     async def account(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+        """The billing account the document names, read as the caller: a customer finds only its own (another
+        customer's is 404, as if it did not exist)."""
         account_id = _ref(doc.get("billingAccount"))
         if not account_id:
             raise InvalidCollections("'billingAccount.id' is mandatory")
@@ -415,6 +440,8 @@ class AccountScoped(ResourceService):
         try:
             return await self.accounts.get_billing_account(ctx, account_id)
         except NotFound as exc:
+            if ctx.principal.is_customer:
+                raise NotFound(f"billing account '{account_id}' not found among yours") from exc
             raise InvalidCollections(f"'billingAccount.id': billing account '{account_id}' does not exist") from exc
 
     async def received(self, ctx: Context, account_id: str) -> Decimal:
@@ -451,9 +478,14 @@ class PromiseService(AccountScoped):
             raise CollectionsConflict(f"billing account '{account_id}' already has a pending promise "
                                       f"('{pending}')")
         episode = await self.open_episode(ctx, account_id)
+        if ctx.principal.is_customer and doc.get("relatedParty"):
+            raise InvalidCollections("'relatedParty' is set by the server (the account's customer)")
         doc.update({"@type": "PromiseToPay", "state": "pending", "creationDate": format_datetime(utcnow()),
                     "promisedDate": promised.isoformat(),
-                    "channel": doc.get("channel") or ("selfcare" if ctx.principal.is_customer else "agent")})
+                    "channel": "selfcare" if ctx.principal.is_customer else doc.get("channel") or "agent",
+                    # who the promise is the customer's (a customer sees its own promises by it)
+                    "relatedParty": [{"id": rp["id"], "@referredType": rp.get("@referredType") or "Customer"}
+                                     for rp in account.get("relatedParty") or [] if rp.get("id")]})
         if episode is not None:
             doc["dunningEpisode"] = {"id": episode.id, "@referredType": "DunningEpisode"}
             episode.paused_until = max(promised, episode.paused_until or promised)
@@ -775,24 +807,30 @@ class CollectionsService:
                    resource=rendered, resource_type="DunningEpisode")
 
     async def _resume(self, ctx: Context, episode: Episode) -> list[str]:
-        """Resume orders for the products the episode suspended and that are still suspended."""
-        suspended: list[str] = []
+        """One order undoing what the episode did to the account's lines and still holds: a suspended product
+        resumed, a barred one's bar lifted (both by one item when it is both)."""
+        touched: list[str] = []
         for out in (await ctx.session.execute(select(StepExecution.outcome).where(
                 StepExecution.episode_id == episode.id, StepExecution.action.in_(("restrict", "suspend")),
                 StepExecution.state == "done"))).scalars():
-            suspended += list((out or {}).get("product") or [])
-        if not suspended:
+            touched += list((out or {}).get("product") or [])
+        if not touched:
             return []
         products = {p["id"]: p for p in await self.products.products_billed_to(ctx, episode.billing_account_id)}
-        live = [products[p] for p in dict.fromkeys(suspended) if products.get(p, {}).get("status") == "suspended"]
+        live = [products[p] for p in dict.fromkeys(touched)
+                if products.get(p, {}).get("status") == "suspended" or _barred(products.get(p, {}))]
         if not live:
             return []
-        order = await self.orders.place(ctx, self._order(live, "modify", "active"),
+        order = await self.orders.place(ctx, self._order(live, "modify", None, resume=True),
                                         idempotency_key=f"collections:resume:{episode.id}")
         return [str(order["id"])]
 
     @staticmethod
-    def _order(products: list[dict[str, Any]], action: str, status: str | None) -> dict[str, Any]:
+    def _order(products: list[dict[str, Any]], action: str, status: str | None, *,
+               barring: list[str] | None = None, resume: bool = False) -> dict[str, Any]:
+        """A collections order on the account's products: ``status`` for each; ``barring`` the services barred
+        (the ``barring`` product characteristic); ``resume``: each product suspended made active, each barred
+        one's bar lifted."""
         customer = next((rp for p in products for rp in p.get("relatedParty") or []
                          if rp.get("@referredType") == "Customer" or rp.get("role") == "customer"), None)
         if customer is None:
@@ -802,8 +840,16 @@ class CollectionsService:
             product: dict[str, Any] = {"id": p["id"]}
             if status:
                 product["status"] = status
+            if barring is not None:
+                product["productCharacteristic"] = [{"name": BARRING, "value": barring, "valueType": "array"}]
+            if resume:
+                if p.get("status") == "suspended":
+                    product["status"] = "active"
+                if _barred(p):
+                    product["productCharacteristic"] = [{"name": BARRING, "value": [], "valueType": "array"}]
             items.append({"id": str(i + 1), "action": action, "product": product})
-        return {"category": "collections", "description": f"Collections: {action} {status or ''}".strip(),
+        what = "resume" if resume else "restrict" if barring is not None else status or ""
+        return {"category": "collections", "description": f"Collections: {action} {what}".strip(),
                 "relatedParty": [{"id": customer["id"], "@referredType": "Customer", "role": "customer"}],
                 "productOrderItem": items}
 
@@ -873,6 +919,80 @@ class CollectionsService:
                           c.action)
             raise exc
 
+    async def act_reminders(self, batch: list[Claimed]) -> list[str]:
+        """Carry out claimed reminders of one tenant together, in one transaction: each one's message, execution
+        state and event are written in it, so each reminder still happens exactly once (a scheduler killed before
+        the commit leaves them all claimed, taken again after their lease; after it, all done). The accounts are
+        read in one query, the messages, executions and events written together. A reminder that cannot be sent
+        (no contact: found before anything is written for it) is marked failed, the others go on; should the batch
+        itself fail, its reminders are taken one by one. Returns each one's final state (``claimed`` when deferred
+        by quiet hours)."""
+        if not batch:
+            return []
+        tenant = batch[0].tenant_id
+        try:
+            async with self.db.transaction(tenant) as session:
+                ctx = system_context(tenant, session, self.base_url, subject="collections")
+                takeable = await self._still_claimed_many(ctx, batch)
+                todo = [c for c in batch if takeable.get(c.execution_id)]
+                accounts = await self.accounts.get_billing_accounts(ctx, sorted({c.billing_account_id
+                                                                                 for c in todo}))
+                states: dict[str, str] = {}
+                finished: list[tuple[Claimed, str, dict[str, Any] | None, str | None]] = []
+                deferred: dict[str, datetime] = {}
+                for c in todo:
+                    try:
+                        account = accounts.get(c.billing_account_id)
+                        if account is None:
+                            raise NotFound(f"billing account '{c.billing_account_id}' not found")
+                        until = await self._reminder(ctx, c, account, flush=False)
+                    except DomainError as exc:  # raised before anything is written for this reminder
+                        finished.append((c, "failed", None, exc.message))
+                        states[c.execution_id] = "failed"
+                        continue
+                    if until is not None:
+                        deferred[c.execution_id] = until
+                        states[c.execution_id] = "claimed"
+                        continue
+                    finished.append((c, "done", {}, None))
+                    states[c.execution_id] = "done"
+                for execution_id, until in deferred.items():
+                    await session.execute(update(StepExecution).where(StepExecution.id == execution_id)
+                                          .values(lease_until=until))
+                await self._finish_many(ctx, finished)
+            return [states.get(c.execution_id) or ("skipped" if c.execution_id in takeable else "done")
+                    for c in batch]
+        except Exception:
+            log.exception("a batch of %d reminders failed; taking them one by one", len(batch))
+        out = []
+        for c in batch:
+            try:
+                out.append(await self.act(c))
+            except Exception:  # logged by act; left claimed, taken again after its lease
+                out.append("claimed")
+        return out
+
+    async def _still_claimed_many(self, ctx: Context, batch: list[Claimed]) -> dict[str, bool]:
+        """``_still_claimed`` for a batch: the episodes' and executions' rows locked (in id order: two schedulers'
+        batches cannot deadlock); execution id → True (to take), False (skipped now: its episode closed); the
+        executions no longer claimed are absent."""
+        s = ctx.session
+        episodes = dict((await s.execute(select(Episode.id, Episode.state).where(
+            Episode.id.in_({c.episode_id for c in batch})).order_by(Episode.id).with_for_update())).tuples().all())
+        claimed = set((await s.execute(select(StepExecution.id).where(
+            StepExecution.id.in_([c.execution_id for c in batch]), StepExecution.state == "claimed")
+            .order_by(StepExecution.id).with_for_update())).scalars().all())
+        out: dict[str, bool] = {}
+        skipped: list[tuple[Claimed, str, dict[str, Any] | None, str | None]] = []
+        for c in batch:
+            if c.execution_id not in claimed:
+                continue
+            out[c.execution_id] = episodes.get(c.episode_id) == "open"
+            if not out[c.execution_id]:
+                skipped.append((c, "skipped", None, "the episode was closed before the step was taken"))
+        await self._finish_many(ctx, skipped)
+        return out
+
     async def _still_claimed(self, ctx: Context, c: Claimed) -> bool:
         """Whether the step is still to be done: claimed, and its episode still open (the episode's row is locked
         until the end of the transaction, so a payment closing it waits, and a step of an episode closed meanwhile
@@ -890,18 +1010,39 @@ class CollectionsService:
 
     async def _finish(self, ctx: Context, c: Claimed, state: str, outcome: dict[str, Any] | None,
                       reason: str | None = None) -> None:
+        await self._finish_many(ctx, [(c, state, outcome, reason)])
+
+    async def _finish_many(self, ctx: Context,
+                           items: list[tuple[Claimed, str, dict[str, Any] | None, str | None]]) -> None:
+        """Mark executions done, failed or skipped, and announce each (``DunningStepExecutedEvent``): the
+        executions without an outcome or a reason in one statement per state, the events written together."""
+        if not items:
+            return
         s = ctx.session
         now = utcnow()
-        await s.execute(update(StepExecution).where(StepExecution.id == c.execution_id).values(
-            state=state, finished_at=now, outcome=outcome or None, reason=reason))
-        await s.execute(update(Episode).where(Episode.id == c.episode_id).values(next_check=now))
-        episode_ref = self.episodes.store.shape(ctx.base_url, c.episode_id, {})
-        await emit(s, api=events.API, event_type=events.STEP_EXECUTED, resource_key="dunningStepExecution", resource={
-            "id": c.execution_id, "dunningEpisode": {"id": c.episode_id, "href": episode_ref["href"]},
-            "billingAccount": {"id": c.billing_account_id}, "step": c.step, "action": c.action,
-            "name": c.definition.get("name"), "state": state, "reason": reason, "outcome": outcome or {},
-            "overdueAmount": _money(c.amount, c.currency), "executionDate": format_datetime(now)},
-            resource_type="DunningStepExecution")
+        plain: dict[str, list[str]] = {}
+        for c, state, outcome, reason in items:
+            if outcome or reason:
+                await s.execute(update(StepExecution).where(StepExecution.id == c.execution_id).values(
+                    state=state, finished_at=now, outcome=outcome or None, reason=reason))
+            else:
+                plain.setdefault(state, []).append(c.execution_id)
+        for state, ids in plain.items():
+            await s.execute(update(StepExecution).where(StepExecution.id.in_(ids)).values(
+                state=state, finished_at=now, outcome=None, reason=None))
+        await s.execute(update(Episode).where(Episode.id.in_({c.episode_id for c, *_ in items})).values(
+            next_check=now))
+        for c, state, outcome, reason in items:
+            episode_ref = self.episodes.store.shape(ctx.base_url, c.episode_id, {})
+            await emit(s, api=events.API, event_type=events.STEP_EXECUTED, resource_key="dunningStepExecution",
+                       resource={
+                           "id": c.execution_id, "dunningEpisode": {"id": c.episode_id, "href": episode_ref["href"]},
+                           "billingAccount": {"id": c.billing_account_id}, "step": c.step, "action": c.action,
+                           "name": c.definition.get("name"), "state": state, "reason": reason,
+                           "outcome": outcome or {}, "overdueAmount": _money(c.amount, c.currency),
+                           "executionDate": format_datetime(now)},
+                       resource_type="DunningStepExecution", flush=False)
+        await flush_events(s)
 
     async def _fail(self, c: Claimed, reason: str) -> str:
         async with self.db.transaction(c.tenant_id) as session:
@@ -911,8 +1052,12 @@ class CollectionsService:
             await self._finish(ctx, c, "failed", None, reason)
         return "failed"
 
-    async def _reminder(self, ctx: Context, c: Claimed) -> datetime | None:
-        account = await self.accounts.get_billing_account(ctx, c.billing_account_id)
+    async def _reminder(self, ctx: Context, c: Claimed, account: dict[str, Any] | None = None, *,
+                        flush: bool = True) -> datetime | None:
+        """Queue the reminder (nothing written when it cannot be sent: no contact), or say until when quiet hours
+        defer it."""
+        if account is None:
+            account = await self.accounts.get_billing_account(ctx, c.billing_account_id)
         tz = (account.get("billCycle") or {}).get("timeZone")
         until = in_quiet_hours(c.definition.get("quietHours"), utcnow(), tz)
         if until is not None:
@@ -930,16 +1075,15 @@ class CollectionsService:
                     emails.append(str(ch["emailAddress"]))
                 if ch.get("phoneNumber"):
                     phones.append(str(ch["phoneNumber"]))
-        sent = 0
-        for channel in c.definition.get("channel") or []:
-            for to in (emails if channel == "email" else phones)[:1]:
-                await messaging.send(ctx.session, channel, to, body, purpose="dunning",
-                                     subject="Payment overdue" if channel == "email" else None,
-                                     settings=self.settings)
-                sent += 1
-        if not sent:
+        to_send = [(channel, to) for channel in c.definition.get("channel") or []
+                   for to in (emails if channel == "email" else phones)[:1]]
+        if not to_send:
             raise InvalidCollections(f"billing account '{c.billing_account_id}' has no contact for "
                                      f"{', '.join(c.definition.get('channel') or [])}")
+        for channel, to in to_send:
+            await messaging.send(ctx.session, channel, to, body, purpose="dunning",
+                                 subject="Payment overdue" if channel == "email" else None,
+                                 settings=self.settings, flush=flush)
         return None
 
     async def _suspend(self, ctx: Context, c: Claimed) -> dict[str, Any]:
@@ -947,6 +1091,12 @@ class CollectionsService:
                     if p.get("status") == "active"]
         if not products:
             return {"product": []}
+        if c.action == "restrict":  # a partial bar: a modify order naming the barred services
+            barred = list(c.definition.get("barredServices") or DEFAULT_BARRED)
+            order = await self.orders.place(ctx, self._order(products, "modify", None, barring=barred),
+                                            idempotency_key=f"collections:{c.execution_id}")
+            return {"productOrder": [str(order["id"])], "product": [p["id"] for p in products],
+                    "mode": "restrict", "barredServices": barred}
         order = await self.orders.place(ctx, self._order(products, "modify", "suspended"),
                                         idempotency_key=f"collections:{c.execution_id}")
         return {"productOrder": [str(order["id"])], "product": [p["id"] for p in products],
@@ -1045,18 +1195,29 @@ class CollectionsService:
             if not claimed:
                 break
             report.claimed += len(claimed)
+            reminders = [c for c in claimed if c.action == "reminder"]
+            size = self.settings.collections_reminder_batch
+            for i in range(0, len(reminders), size):  # a few hundred per transaction
+                chunk = reminders[i:i + size]
+                for c, state in zip(chunk, await self.act_reminders(chunk), strict=True):
+                    self._count(report, c, state)
             for c in claimed:
+                if c.action == "reminder":
+                    continue
                 try:
                     state = await self.act(c)
                 except Exception:  # logged by act; left claimed, taken again after its lease
-                    report.deferred += 1
-                    continue
-                if state == "claimed":
-                    report.deferred += 1
-                else:
-                    setattr(report, state, getattr(report, state) + 1)
-                    report.by_action[c.action] = report.by_action.get(c.action, 0) + 1
+                    state = "claimed"
+                self._count(report, c, state)
         return report
+
+    @staticmethod
+    def _count(report: Report, c: Claimed, state: str) -> None:
+        if state == "claimed":
+            report.deferred += 1
+        else:
+            setattr(report, state, getattr(report, state) + 1)
+            report.by_action[c.action] = report.by_action.get(c.action, 0) + 1
 
     async def run(self, as_of: date | None = None, *, worker: str = "scheduler") -> Report:
         report = Report()

@@ -100,13 +100,16 @@ def build(settings: Settings, db: Database, *, overdue: Overdue, profiles: Accou
                      TmfResource(path="dunningEpisode", type="DunningEpisode", table=Episode, state_field="state",
                                  create_definition="DunningEpisode", update_definition="DunningEpisode",
                                  operations=READ, customer_operations=frozenset(), searchable=EPISODE_SEARCH),
+                     # a customer (self-care) records and reads its own accounts' promises: the account is looked
+                     # up as the customer (another's is not found), the promise names the account's customer
                      TmfResource(path="promiseToPay", type="PromiseToPay", table=Promise, hooks=PromiseRules(),
-                                 state_field="state", operations=EDIT, customer_operations=frozenset()),
+                                 state_field="state", operations=EDIT, owner_paths=("relatedParty.id",),
+                                 customer_operations=frozenset({"create", "list", "get"})),
                      TmfResource(path="paymentPlan", type="PaymentPlan", table=PaymentPlan, hooks=PlanRules(),
                                  state_field="state", operations=EDIT, customer_operations=frozenset()),
                      TmfResource(path="dunningExclusion", type="DunningExclusion", table=Exclusion,
                                  operations=frozenset({"create", "list", "get", "patch", "delete"}),
-                                 customer_operations=frozenset()),
+                                 customer_operations=frozenset(), write_permission="collectionsconfig"),
                  ])
     policies = PolicyService(api, api.resource("dunningPolicy"))
     policies.accounts = accounts

@@ -78,6 +78,17 @@ def ref(doc: dict[str, Any], referred: str | None = None) -> dict[str, Any]:
     return out
 
 
+#: the product characteristic of a partial bar (modify orders place and lift it; not one of the catalog's)
+BARRING = "barring"
+
+
+def _without_barring(item: dict[str, Any]) -> dict[str, Any]:
+    product = dict(item.get("product") or {})
+    product["productCharacteristic"] = [c for c in product.get("productCharacteristic") or []
+                                        if c.get("name") != BARRING]
+    return {**item, "product": product}
+
+
 def characteristics_of(item: dict[str, Any]) -> dict[str, Any]:
     return {c.get("name"): c.get("value") for c in (item.get("product") or {}).get("productCharacteristic") or []
             if c.get("name")}
@@ -374,17 +385,23 @@ class ProductOrderService(ResourceService):
         if item["action"] == "delete":
             return provisioning.ItemRequest(kind="terminate", **base)
         status = wanted.get("status")
+        barring = self._barring(where, item, product)
         if status == "suspended":
             if product.get("status") != "active":
                 raise InvalidOrder(f"{where}: product '{product['id']}' is {product.get('status')}; only an active "
                                    "product can be suspended", code="PRODUCT_NOT_ACTIVE")
+            if barring is not None:
+                raise InvalidOrder(f"{where}: a suspension does not change the barring (order it apart)",
+                                   code="INVALID_BARRING")
             return provisioning.ItemRequest(kind="suspend", **base)
         if status == "active" and product.get("status") == "suspended":
-            return provisioning.ItemRequest(kind="resume", **base)
+            return provisioning.ItemRequest(kind="resume", changes={} if barring is None else barring, **base)
         if product.get("status") != "active":
             raise InvalidOrder(f"{where}: product '{product['id']}' is {product.get('status')}; resume it before "
                                "changing it", code="PRODUCT_NOT_ACTIVE")
         changes: dict[str, Any] = {"product": {}}
+        if barring is not None:
+            changes |= barring
         new_offer = (item.get("productOffering") or {}).get("id")
         offering_id = (product.get("productOffering") or {}).get("id")
         if new_offer and new_offer != offering_id:
@@ -401,10 +418,11 @@ class ProductOrderService(ResourceService):
                 item["itemPrice"] = prices
                 item["itemTotalPrice"] = totals(prices)
             offering_id = offering["id"]
-        chars = characteristics_of(item)
+        chars = {k: val for k, val in characteristics_of(item).items() if k != BARRING}
         if chars:
-            await v.characteristics(where, str(offering_id), item)
-            merged = {c["name"]: c for c in product.get("productCharacteristic") or []}
+            await v.characteristics(where, str(offering_id), _without_barring(item))
+            merged = {c["name"]: c for c in (changes["product"].get("productCharacteristic")
+                                             or product.get("productCharacteristic") or [])}
             for k, val in chars.items():
                 merged[k] = {"name": k, "value": val, "valueType": "string" if isinstance(val, str) else
                              type(val).__name__}
@@ -414,6 +432,33 @@ class ProductOrderService(ResourceService):
             raise InvalidOrder(f"{where}: a modify names a new product.status (suspended/active), productOffering "
                                "or product.productCharacteristic", code="NOTHING_TO_MODIFY")
         return provisioning.ItemRequest(kind="change", changes=changes, **base)
+
+    @staticmethod
+    def _barring(where: str, item: dict[str, Any], product: dict[str, Any]) -> dict[str, Any] | None:
+        """The partial bar a modify item places or lifts: its ``barring`` product characteristic (the barred
+        services, ``[]`` lifts the bar), as the changes provisioning applies (the HSS and the OCS bar the services,
+        the inventory's product shows the characteristic); None when the item does not name it."""
+        values = [c.get("value") for c in (item.get("product") or {}).get("productCharacteristic") or []
+                  if c.get("name") == BARRING]
+        if not values:
+            return None
+        value = values[0]
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidOrder(f"{where}.product.productCharacteristic '{BARRING}': a list of barred services "
+                               f"({', '.join(provisioning.BARRABLE_SERVICES)}); [] lifts the bar",
+                               code="INVALID_BARRING")
+        unknown = sorted(set(value) - set(provisioning.BARRABLE_SERVICES))
+        if unknown:
+            raise InvalidOrder(f"{where}.product.productCharacteristic '{BARRING}': unknown service(s) "
+                               f"{', '.join(unknown)} (known: {', '.join(provisioning.BARRABLE_SERVICES)})",
+                               code="INVALID_BARRING")
+        barred = [s for s in provisioning.BARRABLE_SERVICES if s in value]
+        kept = [c for c in product.get("productCharacteristic") or [] if c.get("name") != BARRING]
+        if barred:
+            kept.append({"name": BARRING, "value": barred, "valueType": "array"})
+        return {"product": {"productCharacteristic": kept}, "barring": barred}
 
     # --- named state changes ----------------------------------------------------------------------------------
     async def transition(self, ctx: Context, order_id: str, state: str) -> dict[str, Any]:

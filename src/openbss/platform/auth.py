@@ -57,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "customer": frozenset({
         "party:read", "party:write", "customer:read", "account:read", "inventory:read", "charging:read",
         "billing:read", "payments:read", "care:read", "care:write", "catalog:read",
+        "collections:read", "collections:write",  # its own promises to pay only (the resource's customer rules)
     }),
 }
 ROLES = tuple(ROLE_PERMISSIONS)

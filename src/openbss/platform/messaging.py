@@ -59,8 +59,9 @@ class OutboundMessage(TenantScoped, Base):
 
 
 async def send(session: AsyncSession, channel: str, recipient: str, body: str, *, purpose: str,
-               subject: str | None = None, settings: Settings | None = None) -> None:
-    """Queue ``body`` to ``recipient`` (E.164 number or email address) in the current transaction."""
+               subject: str | None = None, settings: Settings | None = None, flush: bool = True) -> None:
+    """Queue ``body`` to ``recipient`` (E.164 number or email address) in the current transaction (``flush=False``:
+    added to the session, written by its next flush — many messages queued together)."""
     from openbss.settings import get_settings
 
     if channel not in (SMS, EMAIL):
@@ -69,7 +70,8 @@ async def send(session: AsyncSession, channel: str, recipient: str, body: str, *
     queued = mode == "webhook"
     session.add(OutboundMessage(channel=channel, recipient=recipient, subject=subject, body=body, purpose=purpose,
                                 status=PENDING if queued else RECORDED, next_attempt_at=utcnow() if queued else None))
-    await session.flush()
+    if flush:
+        await session.flush()
 
 
 async def messages_to(session: AsyncSession, recipients: Iterable[str]) -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ RESOURCE_KINDS = (("msisdn", "msisdn"), ("number", "msisdn"), ("sim", "sim"), ("
 SERVICE_ELEMENTS = (("hss", "hss"), ("hlr", "hss"), ("udm", "hss"), ("pcrf", "pcrf"), ("pcf", "pcrf"),
                     ("policy", "pcrf"), ("aaa", "aaa"), ("radius", "aaa"), ("broadband profile", "aaa"))
 NOUN = {"hss": "Subscriber", "pcrf": "Policy", "aaa": "Profile", "ocs": "Account"}
+#: the elements that bar services of a line (operator-determined barring on the HSS, the OCS refusing to charge)
+BARRING_ELEMENTS = ("hss", "ocs")
 #: how a terminated product gives its resources back
 RELEASE_MODE = {"msisdn": "quarantine", "ipv4": "quarantine", "sim": "retire", "ont": "free"}
 
@@ -148,15 +150,24 @@ def plan_change(kind: str, context: dict[str, Any], changes: dict[str, Any]) -> 
 
         return {SUBSCRIBER_PARAM[e]: subs.get(e)}
 
+    barring = changes.get("barring")  # a partial bar placed, or lifted ([]): on the HSS and the OCS
     if kind in ("suspend", "resume"):
         for e in elements:
             steps.append(PlannedStep(f"{e}:{kind}{NOUN[e]}", e, f"{kind}{NOUN[e]}", ident(e)))
-        status = "suspended" if kind == "suspend" else "active"
-        steps.append(PlannedStep("inventory:status", "inventory", "status", {"status": status},
-                                 [s.name for s in steps]))
+        status: dict[str, Any] = {"status": "suspended" if kind == "suspend" else "active"}
+        if kind == "resume" and barring is not None:  # resumed and its bar lifted by the same item
+            resumed = [s.name for s in steps]
+            for e in elements:
+                if e in BARRING_ELEMENTS:
+                    steps.append(PlannedStep(f"{e}:update{NOUN[e]}", e, f"update{NOUN[e]}",
+                                             ident(e) | {"barring": barring}, resumed))
+            status["changes"] = changes.get("product", {})
+        # the inventory step is the item's last (it completes the item)
+        steps.append(PlannedStep("inventory:status", "inventory", "status", status, [s.name for s in steps]))
     elif kind == "change":
         update = {"pcrf": {"qosProfile": changes.get("offeringName")},
-                  "ocs": {"offering": changes.get("offeringId")},
+                  "ocs": {"offering": changes.get("offeringId"), "barring": barring},
+                  "hss": {"barring": barring},
                   "aaa": {"downloadSpeed": (changes.get("characteristics") or {}).get("downloadSpeed")}}
         for e in elements:
             params = {k: v for k, v in update.get(e, {}).items() if v is not None}

@@ -1,6 +1,7 @@
 """The OCS adapter backed by the charging domain (its ``ChargingService``): an activated mobile line gets its
 charging account (main balance and this period's allowance buckets from the offering), suspend/resume/terminate
-change the account's status, a plan change re-rates with the new offering.
+change the account's status, a plan change re-rates with the new offering, a ``barring`` bars some of its services
+(a partial bar: ``[]`` lifts it).
 
 The default (``OPENBSS_PROVISIONING_OCS=charging``; ``simulator`` lets the network simulator play the OCS, for its own
 tests): the composition root plugs it in as the ``ocs`` element. The charging account lives in the same
@@ -33,6 +34,8 @@ class ChargingAccounts(Protocol):
     async def set_status(self, ctx: Context, account_id: str, status: str) -> None: ...
 
     async def change_offering(self, ctx: Context, account_id: str, offering_id: str) -> None: ...
+
+    async def set_barring(self, ctx: Context, account_id: str, barred: list[str]) -> None: ...
 
 
 class ChargingOcs:
@@ -68,12 +71,16 @@ class ChargingOcs:
                     return {"resultCode": 2001, "accountId": account["id"]}
                 account = await charging.get_account(ctx, subscriber=msisdn)
                 previous = {"status": "suspended" if account.get("status") == "suspended" else "active",
-                            "profile": {"offering": account.get("offering_id")}}
+                            "profile": {"offering": account.get("offering_id"),
+                                        "barring": list(account.get("barred") or [])}}
                 if verb in ("suspend", "resume", "delete"):
                     status = {"suspend": "suspended", "resume": "active", "delete": "closed"}[verb]
                     await charging.set_status(ctx, account["id"], status)
-                elif params.get("offering"):
-                    await charging.change_offering(ctx, account["id"], str(params["offering"]))
+                else:
+                    if params.get("offering"):
+                        await charging.change_offering(ctx, account["id"], str(params["offering"]))
+                    if params.get("barring") is not None:  # a partial bar placed or lifted ([])
+                        await charging.set_barring(ctx, account["id"], list(params["barring"]))
                 return {"resultCode": 2001, "accountId": account["id"], "previous": previous}
         except AdapterError:
             raise

@@ -211,6 +211,8 @@ class Orchestrator:
             return {"request": {}, "response": {"productId": product["id"]}}
         if step.operation == "status":
             product = await inventory.set_product_status(ctx, run.product_id or "", step.params["status"])
+            if step.params.get("changes"):  # a resume that also lifts a bar: the characteristics with the status
+                product = await inventory.change_product(ctx, run.product_id or "", step.params["changes"])
             await self._complete(ctx, run, product)
             return {"request": step.params, "response": {"productId": product["id"], "status": product["status"]}}
         if step.operation == "change":

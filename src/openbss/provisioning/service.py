@@ -12,6 +12,8 @@ from typing import Any, Protocol
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+# the services a partial bar names (a modify item's ``barring``): charging's
+from openbss.charging.service import BARRABLE_SERVICES as BARRABLE_SERVICES
 from openbss.platform.db import utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.events.outbox import emit

@@ -264,6 +264,19 @@ async def my_bills(request: Request) -> dict[str, Any]:
     return await bills.my_bills(c.portal, c.info)
 
 
+@router.post("/selfcare/api/bills/pay", summary="Pay the amount due on one of my accounts (its default method)")
+async def pay_due(body: Any = Body(...), info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal),
+                  _ct: None = Depends(_json_only)) -> dict[str, Any]:
+    return await bills.pay_due(p, info, body)
+
+
+@router.post("/selfcare/api/bills/promise", status_code=201,
+             summary="Promise to pay the amount due on one of my accounts by a date (collections pauses)")
+async def promise_to_pay(body: Any = Body(...), info: SessionInfo = Depends(signed_in), p: Portal = Depends(portal),
+                         _ct: None = Depends(_json_only)) -> dict[str, Any]:
+    return await bills.promise_to_pay(p, info, body)
+
+
 @router.get("/selfcare/api/bills/{bill_id}.pdf", summary="The PDF of one of my bills", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
 async def my_bill_document(bill_id: str, request: Request) -> Response:

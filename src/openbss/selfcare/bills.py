@@ -14,16 +14,19 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openbss.platform.errors import NotFound
+from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.tmf.resource import system_context
+from openbss.selfcare.errors import InvalidInput, NothingToPay
 from openbss.selfcare.portal import Portal
 from openbss.selfcare.signin import SessionInfo
 from openbss.selfcare.usage import money_text
 
 BILLS = "/tmf-api/customerBillManagement/v4/customerBill"
 DOCUMENT = "/billing/v1/customerBill/{id}/document.pdf"
+PROMISES = "/api/collections/v1/promiseToPay"
 ISSUED = ("validated", "sent", "partiallyPaid", "settled")
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
 
 
 def _owners(info: SessionInfo) -> list[str]:
@@ -99,9 +102,88 @@ async def my_bills(portal: Portal, info: SessionInfo) -> dict[str, Any]:
             amount = _money(b.get("remainingAmount") or b.get("amountDue"))
             if amount is not None and settled:
                 amount["value"] = money_text(Decimal(0), amount["unit"])
-            due[key] = {"account": account.get("name") or key, "billNo": b.get("billNo"), "amountDue": amount,
-                        "dueDate": None if settled else _local(b.get("paymentDueDate"), tz)}
+            due_date = None if settled else _local(b.get("paymentDueDate"), tz)
+            today = datetime.now(tz).date().isoformat()
+            owing = amount is not None and Decimal(amount["value"]) > 0
+            overdue = bool(owing and due_date and due_date < today)
+            due[key] = {"account": account.get("name") or key, "accountId": key, "billNo": b.get("billNo"),
+                        "amountDue": amount, "dueDate": due_date, "overdue": overdue,
+                        "daysPastDue": (datetime.fromisoformat(today) - datetime.fromisoformat(due_date)).days
+                        if overdue and due_date else 0}
+    if any(d["overdue"] for d in due.values()):
+        for promise in await _pending_promises(portal, info):
+            entry = due.get(str((promise.get("billingAccount") or {}).get("id") or ""))
+            if entry is not None:
+                entry["promise"] = {"amount": _money(promise.get("amount")),
+                                    "promisedDate": promise.get("promisedDate")}
     return {"bills": rows, "due": list(due.values())}
+
+
+async def _pending_promises(portal: Portal, info: SessionInfo) -> list[dict[str, Any]]:
+    """The customer's pending promises to pay (collections' API, as the customer: its own only)."""
+    try:
+        return await portal.charging.list_all(PROMISES, {"state": "pending"}, party=info.customer_id)
+    except DomainError:  # collections refused or is absent: the notice shows no promise
+        return []
+
+
+async def _account_due(portal: Portal, info: SessionInfo, body: Any, known: set[str]) -> dict[str, Any]:
+    """The due entry of the billing account a request names, among the customer's own (404 otherwise)."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise InvalidInput(f"unknown attribute(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    account = body.get("account")
+    if not isinstance(account, str) or not _ID.match(account):
+        raise InvalidInput("'account' names one of your billing accounts")
+    entry = next((d for d in (await my_bills(portal, info))["due"] if d["accountId"] == account), None)
+    if entry is None:
+        raise NotFound("no such billing account among yours")
+    return entry
+
+
+async def pay_due(portal: Portal, info: SessionInfo, body: Any) -> dict[str, Any]:
+    """The pay button of an overdue notice: the amount due on the account's latest bill, charged to the account's
+    default payment method through payments (the sandbox gateway in the demo and the tests). A succeeded payment
+    closes the account's dunning episode (collections reacts to the payment's event) and lifts what it barred.
+    The Idempotency-Key is the account, its bill and the amount: a second click pays once."""
+    entry = await _account_due(portal, info, body, {"account"})
+    amount = entry.get("amountDue")
+    if not amount or Decimal(amount["value"]) <= 0:
+        raise NothingToPay("nothing is due on this account")
+    payments = portal.directories.openbss.payments
+    if payments is None:
+        raise NothingToPay("payments are not available here", status=503)
+    request = {"account": {"id": entry["accountId"]}, "totalAmount": {"unit": amount["unit"],
+                                                                       "value": amount["value"]},
+               "description": f"Self-care payment of bill {entry.get('billNo') or ''}".strip(),
+               "channel": {"name": "selfcare"}}
+    outcome = await payments.pay(portal.system_principal(), request,
+                                 f"selfcare:{entry['accountId']}:{entry.get('billNo')}:{amount['value']}",
+                                 base_url=portal.public_url)
+    payment = outcome.resource
+    return {"payment": {"id": payment.get("id"), "status": payment.get("status"),
+                        "amount": _money(payment.get("totalAmount")),
+                        "reason": payment.get("statusReason")}}
+
+
+async def promise_to_pay(portal: Portal, info: SessionInfo, body: Any) -> dict[str, Any]:
+    """The promise-to-pay form: recorded by collections as the customer (collections itself accepts it for the
+    customer's own accounts only, pausing the reminders and the barring until the date)."""
+    entry = await _account_due(portal, info, body, {"account", "amount", "promisedDate"})
+    unit = (entry.get("amountDue") or {}).get("unit") or "EUR"
+    try:
+        value = Decimal(str(body.get("amount")))
+    except ArithmeticError as exc:
+        raise InvalidInput("'amount' is the amount you will pay (e.g. 25.00)") from exc
+    if not value.is_finite() or value <= 0:
+        raise InvalidInput("'amount' must be more than 0")
+    created = await portal.charging.post_json(PROMISES, {
+        "billingAccount": {"id": entry["accountId"]}, "amount": {"unit": unit, "value": float(value)},
+        "promisedDate": str(body.get("promisedDate") or "")}, party=info.customer_id)
+    return {"promise": {"id": created.get("id"), "state": created.get("state"),
+                        "amount": _money(created.get("amount")), "promisedDate": created.get("promisedDate")}}
 
 
 async def bill_pdf(portal: Portal, info: SessionInfo, bill_id: str) -> bytes:

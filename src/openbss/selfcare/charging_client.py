@@ -78,6 +78,27 @@ class ChargingClient:
             if not page or len(out) >= total or len(out) >= limit:
                 return out[:limit]
 
+    async def post_json(self, path: str, body: dict[str, Any], *, party: str) -> dict[str, Any]:
+        """Create a resource in another OpenBSS API as the customer ``party`` (that API decides what the customer
+        may do: a refusal comes back with its status and message)."""
+        try:
+            response = await self.http.post(f"{self.base}{path}", json=body, headers={
+                "Authorization": f"Bearer {self._token('customer', party)}", "Accept": "application/json"},
+                timeout=self.settings.selfcare_charging_timeout_seconds)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"OpenBSS did not answer ({type(exc).__name__})") from exc
+        if response.status_code >= 500:
+            raise UpstreamUnavailable(f"OpenBSS answered {response.status_code}")
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            data = {}
+        if response.status_code >= 400:
+            raise DomainError(str(data.get("message") or f"refused ({response.status_code})"),
+                              code=str(data.get("code") or "REFUSED"), status=response.status_code,
+                              reason=str(data.get("reason") or "Refused"))
+        return data
+
     async def get_bytes(self, path: str, *, party: str) -> bytes | None:
         """A document of another OpenBSS API as the customer ``party``; None when it is not theirs (or absent)."""
         try:

@@ -49,3 +49,11 @@ class StatementGone(DomainError):
     status = 410
     code = "STATEMENT_GONE"
     reason = "Gone"
+
+
+class NothingToPay(DomainError):
+    """The pay button of an account with nothing due (or payments absent: 503)."""
+
+    status = 409
+    code = "NOTHING_TO_PAY"
+    reason = "Conflict"

@@ -6,6 +6,7 @@ customers (corporate ones live in the corporate directory), handed over once per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from openbss.account.service import AccountService
 from openbss.customer.service import CustomerService
@@ -19,3 +20,6 @@ class SelfcareServices:
     parties: PartyService
     accounts: AccountService
     inventory: InventoryService
+    #: payments' service (``PaymentService.pay``): the pay button of an overdue notice charges the account's
+    #: default payment method through it (the sandbox gateway in the demo and the tests)
+    payments: Any = None

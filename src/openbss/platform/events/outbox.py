@@ -89,8 +89,9 @@ async def _notify(session: AsyncSession) -> None:
 
 
 async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key: str,
-               resource: dict[str, Any], resource_type: str | None = None) -> OutboxEvent:
-    """Write a TMF688 event to the outbox of the current transaction."""
+               resource: dict[str, Any], resource_type: str | None = None, flush: bool = True) -> OutboxEvent:
+    """Write a TMF688 event to the outbox of the current transaction. ``flush=False`` (many events written
+    together): the row is only added to the session; the caller ends with ``flush_events``."""
     event_id = uuid.uuid4()
     envelope = _envelope(session, event_id, event_type, resource_key, resource, resource_type)
     row = OutboxEvent(
@@ -98,6 +99,12 @@ async def emit(session: AsyncSession, *, api: str, event_type: str, resource_key
         resource_id=str(resource.get("id", "")), envelope=envelope,
     )
     session.add(row)
+    if flush:
+        await flush_events(session)
+    return row
+
+
+async def flush_events(session: AsyncSession) -> None:
+    """Write the events added to the session and wake the relay (once per transaction)."""
     await session.flush()
     await _notify(session)
-    return row

@@ -88,4 +88,7 @@ export const api = {
   pdfUrl: (month) => `${BASE}/api/usage/${encodeURIComponent(month)}.pdf`,
   bills: () => request('GET', `${BASE}/api/bills`),
   billPdfUrl: (id) => `${BASE}/api/bills/${encodeURIComponent(id)}.pdf`,
+  payDue: (account) => request('POST', `${BASE}/api/bills/pay`, { account }),
+  promiseToPay: (account, amount, promisedDate) =>
+    request('POST', `${BASE}/api/bills/promise`, { account, amount, promisedDate }),
 };
