@@ -4,6 +4,8 @@ transfers to another billing account by product order."""
 
 from __future__ import annotations
 
+import calendar
+import itertools
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -176,9 +178,9 @@ def test_anniversary_periods_from_the_31st_and_29_february() -> None:
 def test_anniversary_periods_tile_time_from_the_activation(start: date, period: str, later: int) -> None:
     cut = pieces(start, None, start + timedelta(days=later + 1), 1, period, 1, start)
     assert cut[0].start == start and cut[0].whole
-    for a, b in zip(cut, cut[1:], strict=False):
+    for a, b in itertools.pairwise(cut):
         assert a.end == b.start and b.whole
-        assert b.start.day == min(start.day, b.start.day) and (b.start.day == start.day or b.start.day >= 28)
+        assert b.start.day == min(start.day, calendar.monthrange(b.start.year, b.start.month)[1])
 
 
 @settings(max_examples=300, deadline=None)
@@ -273,3 +275,32 @@ async def test_a_transfer_without_a_record_of_the_old_account_is_not_prorated(
                                                 "billingAccount": {"id": f"nope-{uuid.uuid4().hex[:6]}"}}]))
     assert await product_changes(client, admin_headers, product["id"]) == []
     del new
+
+
+async def test_the_catalog_price_sets_anniversary_alignment(client: Any, rt: Any, tenant: str,
+                                                            admin_headers: dict[str, str]) -> None:
+    from tests.billing.test_phase_billing import TMF620, price
+
+    pop = await price(client, admin_headers, billingAlignment="anniversary")
+    assert (await client.get(f"{TMF620}/{pop}", headers=admin_headers)).json()["billingAlignment"] == "anniversary"
+    r = await client.post(TMF620, headers=admin_headers, json={
+        "name": "Fee", "priceType": "oneTime", "price": {"unit": "EUR", "value": "30.00"},
+        "billingAlignment": "anniversary"})
+    assert r.status_code == 400 and "'billingAlignment' applies only to recurring prices" in r.text, r.text
+    r = await client.post(TMF620, headers=admin_headers, json={
+        "name": "Plan", "priceType": "recurring", "price": {"unit": "EUR", "value": "30.00"},
+        "billingAlignment": "monthly"})
+    assert r.status_code == 400 and "billingAlignment" in r.text, r.text
+    account = await billing_account(client, admin_headers, tz="UTC")
+    calendar_one = await sell(rt, tenant, account, "2027-03-18T00:00:00.000Z", [recurring("31.00", rate="0")])
+    await sell(rt, tenant, account, "2027-03-18T00:00:00.000Z",
+               [recurring("30.00", rate="0", name="Plan", price_id=pop)])
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    got = await in_tenant(rt, tenant, "SELECT charge_key, period_start, period_end, amount FROM billing_applied_rate "
+                                      "WHERE billing_account_id = :a ORDER BY amount", a=account["id"])
+    # the tenant's default (calendar): 14 days of March prorated, then April in advance; the anniversary price: a
+    # whole period from 18 March (the next one starts after the bill date)
+    assert [(r[1], r[2], r[3]) for r in got] == [(date(2027, 3, 18), date(2027, 4, 1), D("14.00")),
+                                                 (date(2027, 3, 18), date(2027, 4, 18), D("30.00")),
+                                                 (date(2027, 4, 1), date(2027, 5, 1), D("31.00"))]
+    assert calendar_one["id"] in got[0][0]
