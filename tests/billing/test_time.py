@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from openbss.billing.service import TenantBilling, alignment_of
 from openbss.platform.tmf.resource import system_context
-from openbss.pricing import proration
+from openbss.pricing import changes, proration
 from openbss.pricing.cycles import anniversary_period, pieces
 from tests.billing.helpers import billing_account, in_tenant, recurring, run, sell
 from tests.billing.test_changes import change, lines
@@ -304,3 +304,61 @@ async def test_the_catalog_price_sets_anniversary_alignment(client: Any, rt: Any
                                                  (date(2027, 3, 18), date(2027, 4, 18), D("30.00")),
                                                  (date(2027, 4, 1), date(2027, 5, 1), D("31.00"))]
     assert calendar_one["id"] in got[0][0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dates(date(2024, 1, 1), date(2030, 12, 31)), st.integers(0, 40), st.integers(0, 400),
+       st.decimals(min_value=0, max_value=5000, places=3), st.sampled_from(["EUR", "JPY", "BHD"]),
+       st.sampled_from(["actual", "thirty"]), st.booleans())
+def test_a_transfer_splits_a_period_between_the_accounts(activation: date, day_offset: int, offset: int,
+                                                         amount: Decimal, currency: str, day_count: str,
+                                                         anniversary: bool) -> None:
+    """The old account keeps what it used (what it was billed less its credit), the new account pays the rest:
+    together the period whole to within one minor unit per piece; the credit never exceeds what was billed."""
+    conv = proration.Conventions(day_count=day_count)
+    align = activation if anniversary else None
+    on = activation + timedelta(days=offset)
+    (full,) = pieces(on, None, on + timedelta(days=1), 1 + day_offset % 28, "month", 1, align)
+    p_start, p_end = full.period_start, full.period_end
+    moved = p_start + timedelta(days=offset % max((p_end - p_start).days, 1))
+    billed = proration.charge(amount, currency, p_start, p_end, p_start, p_end, conv)
+    credit = changes.unused_credit(billed, [(p_start, moved, amount)], currency, p_start, p_end, conv)
+    new_piece = proration.charge(amount, currency, moved, p_end, p_start, p_end, conv)
+    minor = D(1).scaleb(-{"EUR": 2, "JPY": 0, "BHD": 3}[currency])
+    assert D(0) <= credit <= billed
+    assert abs((billed - credit) + new_piece - billed) <= 2 * minor
+
+
+async def test_a_sandbox_tenant_is_created_as_one(rt: Any) -> None:
+    from openbss.platform.tenancy import Tenant, create_tenant
+
+    tid = f"sbx-{uuid.uuid4().hex[:8]}"
+    async with rt.db.transaction(None) as session:
+        await create_tenant(session, "Sandbox", tid, sandbox=True)
+        await create_tenant(session, "Production", f"{tid}-p")
+    async with rt.db.transaction(None) as session:
+        assert (await session.get(Tenant, tid)).sandbox is True  # type: ignore[union-attr]
+        assert (await session.get(Tenant, f"{tid}-p")).sandbox is False  # type: ignore[union-attr]
+
+
+async def test_concurrent_advances_bill_each_cycle_date_once(client: Any, rt: Any, tenant: str,
+                                                             admin_headers: dict[str, str]) -> None:
+    import asyncio
+
+    await make_sandbox(rt, tenant)
+    accounts = [await billing_account(client, admin_headers, tz="UTC") for _ in range(3)]
+    for account in accounts:
+        await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("31.00", rate="0")])
+    await client.post(CLOCK, headers=admin_headers, json={"frozenTime": "2027-01-01T12:00:00Z"})
+    answers = await asyncio.gather(*(client.post(f"{CLOCK}/advance", headers=admin_headers,
+                                                 json={"frozenTime": f"2027-{m:02d}-15T00:00:00Z"})
+                                     for m in (6, 6, 4, 6)))
+    assert all(a.status_code in (200, 409) for a in answers), [a.text for a in answers]
+    made = sum(a.json()["billed"] for a in answers if a.status_code == 200)
+    total = 0
+    for account in accounts:
+        got = await bills(rt, tenant, account["id"])
+        # January to June (the clock ends at 15 June at the latest), one bill per cycle date
+        assert [b[0] for b in got] == [date(2027, m, 1) for m in range(1, 7)]
+        total += len(got)
+    assert made == total == 18  # each reported by the advance that made it

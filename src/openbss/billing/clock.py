@@ -122,6 +122,8 @@ async def advance(ctx: Context, billing: BillingService, to: datetime) -> dict[s
                     cd = next_cycle_date(cd, day, months)
                 else:
                     raise InvalidBilling(f"more than {MAX_CYCLES} cycle dates in one advance: advance in steps")
+            except IntegrityError:  # billed concurrently (a run): what it wrote stands
+                report.skipped += 1
             except (DomainError, ValueError) as exc:
                 report.failed[account_id] = str(exc)
     for bill in bills:
