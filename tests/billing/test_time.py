@@ -222,6 +222,10 @@ async def test_anniversary_billing_from_the_31st(client: Any, rt: Any, tenant: s
     assert got[2:] == [("credit", date(2027, 3, 31), date(2027, 4, 30), D("-14.00")),
                        ("recurring", date(2027, 3, 31), date(2027, 4, 30), D("28.00"))]
     assert len(got) == 4  # nothing for May
+    # recurring charges were billed with it: the tenant's alignment no longer changes (they would be billed again)
+    r = await client.patch(SETTINGS, headers=admin_headers, json={"alignment": "calendar"})
+    assert r.status_code == 409 and "'alignment' cannot change" in r.json()["message"], r.text
+    assert (await client.get(SETTINGS, headers=admin_headers)).json()["alignment"] == "anniversary"
 
 
 async def test_anniversary_billing_from_29_february(client: Any, rt: Any, tenant: str,

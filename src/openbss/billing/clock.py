@@ -10,7 +10,7 @@ unique constraints): an advance to a time already reached bills nothing more. Pr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,17 +111,18 @@ async def advance(ctx: Context, billing: BillingService, to: datetime) -> dict[s
                 today = to.astimezone(tz).date()
                 # from the cycle date a draft of an earlier advance may still wait on (its grace period)
                 cd = last_cycle_date(before.astimezone(tz).date() - timedelta(days=settings.grace_days), day, months)
-                for _ in range(MAX_CYCLES):
-                    if cd > today:
-                        break
+                dates: list[date] = []
+                while cd <= today:
+                    if len(dates) == MAX_CYCLES:
+                        raise InvalidBilling(f"more than {MAX_CYCLES} cycle dates in one advance: advance in steps")
+                    dates.append(cd)
+                    cd = next_cycle_date(cd, day, months)
+                for cd in dates:
                     async with ctx.session.begin_nested():
                         bill = await billing.bill_account(
                             ctx, account_id, cd, finalize=today >= cd + timedelta(days=settings.grace_days))
                     if bill is not None:
                         bills.append(bill)
-                    cd = next_cycle_date(cd, day, months)
-                else:
-                    raise InvalidBilling(f"more than {MAX_CYCLES} cycle dates in one advance: advance in steps")
             except IntegrityError:  # billed concurrently (a run): what it wrote stands
                 report.skipped += 1
             except (DomainError, ValueError) as exc:

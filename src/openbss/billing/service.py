@@ -328,6 +328,12 @@ class BillingService:
         alignment = changes.get("alignment", current.alignment)
         if alignment not in ALIGNMENTS:
             raise InvalidBilling(f"'alignment': {alignment!r} is not one of {', '.join(ALIGNMENTS)}")
+        if alignment != current.alignment and await ctx.session.scalar(
+                select(AppliedRate.id).where(AppliedRate.charge_key.startswith("recurring|")).limit(1)):
+            # the products billed so far would be cut into other periods: billed twice or not at all
+            raise DomainError(f"'alignment' cannot change from {current.alignment} to {alignment}: recurring charges "
+                              "were billed with it; give new offering prices a billingAlignment instead",
+                              code="ALIGNMENT_IN_USE", status=409)
         values = {"backdate_days": backdate, "alignment": alignment, "credit_note_series": notes,
                   "tax_inclusive": inclusive, "tax_country": country,
                   "day_count": new_conv.day_count, "period_end": new_conv.period_end,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
@@ -338,11 +338,13 @@ class ProductOrderService(ResourceService):
             doc["orderTotalPrice"] = totals(all_prices)
         now = format_datetime(utcnow())
         start = doc.get("requestedStartDate")
-        if plans and isinstance(start, str) and start < now and self.effective_dates is not None:
+        if plans and isinstance(start, str) and self.effective_dates is not None:
             try:
                 moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
             except ValueError as exc:
                 raise InvalidOrder(f"'requestedStartDate': {start!r} is not a date-time") from exc
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
             await self.effective_dates.check_effective(ctx, moment, what="'requestedStartDate'")
         deferred = bool(plans) and isinstance(start, str) and start > now
         doc.update({"@type": "ProductOrder", "id": order_id, "orderDate": now,
