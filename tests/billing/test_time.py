@@ -366,3 +366,42 @@ async def test_concurrent_advances_bill_each_cycle_date_once(client: Any, rt: An
         assert [b[0] for b in got] == [date(2027, m, 1) for m in range(1, 7)]
         total += len(got)
     assert made == total == 18  # each reported by the advance that made it
+
+
+async def test_advancing_in_steps_bills_what_one_advance_bills(client: Any, rt: Any, tenant: str, other_tenant: str,
+                                                               ) -> None:
+    """Eight advances over a year, and one advance over the same year on another tenant, make the same bills line
+    for line (a sale mid-month, a back-dated upgrade, a cancellation, a grace period, cycle day 31)."""
+    from tests.conftest import bearer
+
+    async def year(t: str, stops: list[str]) -> tuple[list[Any], list[Any]]:
+        h = bearer(t, "admin")
+        await make_sandbox(rt, t)
+        assert (await client.patch(SETTINGS, headers=h, json={"graceDays": 3})).status_code == 200
+        account = await billing_account(client, h, tz="Europe/Paris", day=31)
+        product = await sell(rt, t, account, "2027-01-17T10:00:00.000Z", [recurring("29.99", rate="0")])
+        await client.post(CLOCK, headers=h, json={"frozenTime": "2027-01-01T00:00:00Z"})
+        for stop in stops:
+            if stop == "changes":
+                r = await change(client, h, product["id"], "upgrade", "2027-05-10",
+                                 productPrice=[recurring("45.50", rate="0", name="Premium", price_id="pop-premium")])
+                assert r.status_code == 201, r.text
+                r = await change(client, h, product["id"], "cancel", "2027-10-20")
+                assert r.status_code == 201, r.text
+                continue
+            r = await client.post(f"{CLOCK}/advance", headers=h, json={"frozenTime": stop})
+            assert r.status_code == 200, r.text
+        return await lines(rt, t, account["id"]), await bills(rt, t, account["id"])
+
+    stepped = await year(tenant, ["changes", *(f"2027-{m:02d}-{d:02d}T12:00:00Z" for m, d in (
+        (2, 1), (3, 2), (4, 15), (5, 31), (7, 1), (9, 30), (11, 3), (12, 31))), "2027-12-31T12:00:00Z"])
+    at_once = await year(other_tenant, ["changes", "2027-12-31T12:00:00Z"])
+    assert stepped[0] == at_once[0]
+    assert [(b[0], b[1], b[2]) for b in stepped[1]] == [(b[0], b[1], b[2]) for b in at_once[1]]
+    assert {b[1] for b in stepped[1]} == {"validated"}  # the grace period of each is over by 31 December
+    assert [b[0] for b in stepped[1]] == [date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31),
+                                          date(2027, 4, 30), date(2027, 5, 31), date(2027, 6, 30),
+                                          date(2027, 7, 31), date(2027, 8, 31), date(2027, 9, 30)]
+    # the changes were known before their periods were billed: no credit, each piece billed at its price
+    assert [b[2] for b in stepped[1]] == [D(v) for v in ("43.53", "29.99", "29.99", "9.67", "76.32", "45.50",
+                                                          "45.50", "45.50", "29.35")]
