@@ -268,6 +268,28 @@ async def test_a_transfer_by_order_credits_the_old_account_and_bills_the_new(
     assert await lines(rt, tenant, new["id"]) == [
         ("recurring", date(2027, 3, 17), date(2027, 4, 1), D("15.00")),
         ("recurring", date(2027, 4, 1), date(2027, 5, 1), D("31.00"))]
+    # back to the old account on 10 April, with a new offering, by one order item: a transfer, then the upgrade
+    premium = recurring("62.00", rate="0", name="Premium", price_id=f"pop-premium-{uuid.uuid4().hex[:6]}")
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        await session_services().inventory.service.change_product(ctx, product["id"], {
+            "billingAccount": {"id": old["id"]}, "productOffering": {"id": "premium"}, "productPrice": [premium]})
+    await deliver(rt, tenant, completed_order([{"action": "modify", "product": {"id": product["id"]},
+                                                "billingAccount": {"id": old["id"]},
+                                                "productOffering": {"id": "premium"}, "itemPrice": [premium]}],
+                                              requested="2027-04-09T22:00:00.000Z"))
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"], c["billingAccount"]["id"], c.get("toBillingAccount", {}).get("id"))
+            for c in got][1:] == [("transfer", "2027-04-10", new["id"], old["id"]),
+                                  ("upgrade", "2027-04-10", old["id"], None)]
+    await run(rt, tenant, date(2027, 5, 1), finalize=True)
+    # the new account used 9 days of April (9.30): credited 21.70; the old one pays Premium from 10 April
+    assert [ln for ln in await lines(rt, tenant, new["id"]) if ln[0] == "credit"] == [
+        ("credit", date(2027, 4, 1), date(2027, 5, 1), D("-21.70"))]
+    assert len(await lines(rt, tenant, new["id"])) == 3  # nothing for May
+    assert [ln for ln in await lines(rt, tenant, old["id"]) if ln[1] >= date(2027, 4, 1)] == [
+        ("recurring", date(2027, 4, 10), date(2027, 5, 1), D("43.40")),
+        ("recurring", date(2027, 5, 1), date(2027, 6, 1), D("62.00"))]
 
 
 async def test_a_transfer_without_a_record_of_the_old_account_is_not_prorated(
