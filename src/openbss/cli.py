@@ -142,8 +142,10 @@ def token(
 
 
 @tenant_app.command("create")
-def tenant_create(name: str, tenant_id: Annotated[str | None, typer.Option("--id")] = None) -> None:
-    """Create a tenant."""
+def tenant_create(name: str, tenant_id: Annotated[str | None, typer.Option("--id")] = None,
+                  sandbox: Annotated[bool, typer.Option(help="A sandbox tenant (billing test clocks)")] = False,
+                  ) -> None:
+    """Create a tenant (production unless --sandbox)."""
     server = _use_embedded_if_needed(_settings())
 
     async def run() -> str:
@@ -153,7 +155,7 @@ def tenant_create(name: str, tenant_id: Annotated[str | None, typer.Option("--id
         db = Database.from_settings(get_settings())
         try:
             async with db.transaction(None) as session:
-                t = await create_tenant(session, name, tenant_id)
+                t = await create_tenant(session, name, tenant_id, sandbox=sandbox)
                 return t.id
         finally:
             await db.dispose()

@@ -154,6 +154,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
                                      inventory.service, provisioning.service)
     billing = billing_wiring.build(settings, accounts=account.service, products=inventory.service,
                                    catalog=catalog.service, usage=charging.service, balances=balances)
+    ordering.service.effective_dates = billing.service  # back-dated orders: billing's back-dating limit
     payments = payments_wiring.build(settings, runtime.db, accounts=account.service, bills=billing.service,
                                      prepaid=charging.service, customers=customer.service)
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service,

@@ -10,7 +10,7 @@ account computed on or after its day carries it as a line ``manual|<charge id>``
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -44,8 +44,9 @@ def render(row: ManualCharge) -> dict[str, Any]:
 
 
 async def add_charge(ctx: Context, accounts: Accounts, *, billing_account_id: str, amount: Decimal, currency: str,
-                     reason_code: str, description: str, reference: str) -> dict[str, Any]:
-    """Record a charge for the account's next bill (idempotent per reference)."""
+                     reason_code: str, description: str, reference: str, now: datetime | None = None,
+                     ) -> dict[str, Any]:
+    """Record a charge for the account's next bill (idempotent per reference), dated ``now`` (billing's clock)."""
     if not reference or len(reference) > 200:
         raise InvalidBilling("'reference' is mandatory (at most 200 characters): what makes the charge unique")
     if reason_code not in REASON_CODES:
@@ -69,7 +70,7 @@ async def add_charge(ctx: Context, accounts: Accounts, *, billing_account_id: st
     inserted = (await ctx.session.execute(pg_insert(ManualCharge).values(
         id=charge_id, billing_account_id=billing_account_id, amount=amount, currency=currency,
         reason_code=reason_code, description=description, reference=reference,
-        charge_date=utcnow().astimezone(tz).date(), created_by=ctx.principal.subject)
+        charge_date=(now or utcnow()).astimezone(tz).date(), created_by=ctx.principal.subject)
         .on_conflict_do_nothing(constraint="uq_billing_manual_charge_reference")
         .returning(ManualCharge.id))).scalar()
     row = (await ctx.session.execute(select(ManualCharge).where(ManualCharge.reference == reference))).scalars().one()

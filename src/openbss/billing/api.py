@@ -11,7 +11,8 @@
   unbilled usage, products never charged), ``GET|POST /productChange`` (product changes with their effective
   dates, which billing prorates), ``POST /charge`` (a manual one-off charge or adjustment with a reason code, on
   the next bill; idempotent per ``reference``), ``GET|POST /taxRate`` (the built-in tax engine's rates),
-  ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use). Permission ``billing``.
+  ``GET /schema/{type}.json`` (the JSON schemas of the extension types the bills use), ``GET|POST|DELETE
+  /testClock`` and ``POST /testClock/advance`` (a sandbox tenant's test clock). Permission ``billing``.
 """
 # No ``from __future__ import annotations``: FastAPI reads the handlers' annotations at runtime.
 
@@ -20,12 +21,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
+from openbss.billing import clock
 from openbss.billing.errors import InvalidBilling
 from openbss.billing.runs import run_status, start_run
 from openbss.billing.service import BillingService, bill_pdf
 from openbss.billing.wiring import BillingServices
 from openbss.platform.auth import READ, WRITE, Principal
-from openbss.platform.db import utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.runtime import authenticate
 from openbss.platform.storage import ObjectStore
@@ -94,7 +95,8 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
             if not isinstance(size, int) or isinstance(size, bool):
                 raise InvalidBilling("'partitionSize' must be a whole number of accounts")
             async with unit_of_work(request, principal) as ctx:
-                job = await start_run(ctx, billing, as_of or utcnow().date(), finalize=finalize, size=size)
+                job = await start_run(ctx, billing, as_of or (await billing.now(ctx)).date(), finalize=finalize,
+                                      size=size)
             return TmfJSONResponse(job, status_code=202,
                                    headers={"Location": f"{base_url(request)}/billing/v1/billRun/{job['id']}"})
         async with unit_of_work(request, principal) as ctx:
@@ -204,6 +206,39 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await billing.revenue_assurance(ctx, start, end))
 
+    async def get_clock(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", READ)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await clock.get(ctx))
+
+    def frozen_time(body: dict[str, Any]) -> Any:
+        unknown = sorted(set(body) - {"frozenTime"})
+        if unknown:
+            raise InvalidBilling(f"unknown attributes {unknown} (known: frozenTime)")
+        return clock.parse_time(body.get("frozenTime"))
+
+    async def create_clock(request: Request, body: dict[str, Any] = Body(...),
+                           principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        frozen = frozen_time(body)
+        async with unit_of_work(request, principal) as ctx:
+            out = await clock.create(ctx, frozen)
+        return TmfJSONResponse(out, status_code=201,
+                               headers={"Location": f"{base_url(request)}/billing/v1/testClock"})
+
+    async def advance_clock(request: Request, body: dict[str, Any] = Body(...),
+                            principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        frozen = frozen_time(body)
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await clock.advance(ctx, billing, frozen))
+
+    async def delete_clock(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        principal.require("billing", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            await clock.remove(ctx)
+        return Response(status_code=204)
+
     async def schema(name: str) -> Response:
         found = SCHEMAS.get(name.removesuffix(".json"))
         if found is None:
@@ -230,6 +265,13 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
     router.add_api_route("/revenueAssurance", revenue_assurance, methods=["GET"],
                          summary="Rated usage against billed usage, unbilled usage and products never charged, "
                                  "for a period ?from=YYYY-MM-DD&to=YYYY-MM-DD")
+    router.add_api_route("/testClock", get_clock, methods=["GET"], summary="The sandbox tenant's test clock")
+    router.add_api_route("/testClock", create_clock, methods=["POST"], status_code=201,
+                         summary="Freeze billing's time of a sandbox tenant (production tenants refuse it)")
+    router.add_api_route("/testClock/advance", advance_clock, methods=["POST"],
+                         summary="Move the test clock forward, billing every cycle date passed, once")
+    router.add_api_route("/testClock", delete_clock, methods=["DELETE"], status_code=204,
+                         summary="Delete the test clock: billing's time is real time again")
     router.add_api_route("/schema/{name}", schema, methods=["GET"], summary="Extension schemas of billing")
     return router
 

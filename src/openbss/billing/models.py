@@ -128,6 +128,19 @@ class BillingSettings(TenantScoped, Base):
     tax_inclusive: Mapped[bool] = mapped_column(Boolean, server_default="false")
     tax_country: Mapped[str | None] = mapped_column(String(2))
     credit_note_series: Mapped[str] = mapped_column(String(50), server_default="CN")
+    backdate_days: Mapped[int | None] = mapped_column(Integer)  # None: changes may be back-dated without limit
+    alignment: Mapped[str] = mapped_column(String(12), server_default="calendar")  # calendar | anniversary
+
+
+class TestClock(TenantScoped, Base):
+    """A sandbox tenant's frozen "now" for billing (changes effective immediately, runs, bills on demand), moved
+    forward only by an advance that bills what fell due on the way."""
+
+    __tablename__ = "billing_test_clock"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id"),)
+
+    now: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class TaxRateRow(TenantScoped, Base):

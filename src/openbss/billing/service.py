@@ -47,6 +47,7 @@ from openbss.billing.models import (
     NumberCounter,
     ProductChange,
     TaxRateRow,
+    TestClock,
     UsageItem,
 )
 from openbss.charging.service import RatedUsage
@@ -120,6 +121,19 @@ class TenantBilling:
     tax_inclusive: bool = False
     tax_country: str | None = None
     credit_note_series: str = "CN"
+    #: how many days before today a change may take effect (None: no limit)
+    backdate_days: int | None = None
+    #: the default alignment of recurring prices: ``calendar`` (the account's cycle) or ``anniversary``
+    alignment: str = "calendar"
+
+
+ALIGNMENTS = ("calendar", "anniversary")
+
+
+def alignment_of(price: dict[str, Any], settings: TenantBilling, start: date) -> date | None:
+    """The day a recurring price's month-based periods are anchored on: the product's start with anniversary
+    alignment (the price's ``billingAlignment``, else the tenant's default), None on the account's cycle."""
+    return start if (price.get("billingAlignment") or settings.alignment) == "anniversary" else None
 
 
 @dataclass
@@ -264,13 +278,15 @@ class BillingService:
                                   factor_places=row.factor_places, factor_rounding=row.factor_rounding,
                                   rounding=row.rounding),
             number_series=row.number_series, number_format=row.number_format, grace_days=row.grace_days,
-            tax_inclusive=row.tax_inclusive, tax_country=row.tax_country, credit_note_series=row.credit_note_series)
+            tax_inclusive=row.tax_inclusive, tax_country=row.tax_country, credit_note_series=row.credit_note_series,
+            backdate_days=row.backdate_days, alignment=row.alignment)
 
     async def set_tenant_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self.tenant_settings(ctx)
         conv = current.conventions
         known = {"dayCount", "periodEnd", "factorPlaces", "factorRounding", "rounding", "numberSeries",
-                 "numberFormat", "graceDays", "taxInclusive", "taxCountry", "creditNoteSeries"}
+                 "numberFormat", "graceDays", "taxInclusive", "taxCountry", "creditNoteSeries", "backdateDays",
+                 "alignment"}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise InvalidBilling(f"unknown billing settings {unknown} (known: {', '.join(sorted(known))})")
@@ -305,7 +321,21 @@ class BillingService:
         country = changes.get("taxCountry", current.tax_country)
         if country is not None and (not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country)):
             raise InvalidBilling(f"'taxCountry': {country!r} is not an ISO 3166-1 alpha-2 code (e.g. FR)")
-        values = {"credit_note_series": notes, "tax_inclusive": inclusive, "tax_country": country,
+        backdate = changes.get("backdateDays", current.backdate_days)
+        if backdate is not None and (not isinstance(backdate, int) or isinstance(backdate, bool)
+                                     or not 0 <= backdate <= 3660):
+            raise InvalidBilling("'backdateDays' must be null (no limit) or a whole number of days between 0 and 3660")
+        alignment = changes.get("alignment", current.alignment)
+        if alignment not in ALIGNMENTS:
+            raise InvalidBilling(f"'alignment': {alignment!r} is not one of {', '.join(ALIGNMENTS)}")
+        if alignment != current.alignment and await ctx.session.scalar(
+                select(AppliedRate.id).where(AppliedRate.charge_key.startswith("recurring|")).limit(1)):
+            # the products billed so far would be cut into other periods: billed twice or not at all
+            raise DomainError(f"'alignment' cannot change from {current.alignment} to {alignment}: recurring charges "
+                              "were billed with it; give new offering prices a billingAlignment instead",
+                              code="ALIGNMENT_IN_USE", status=409)
+        values = {"backdate_days": backdate, "alignment": alignment, "credit_note_series": notes,
+                  "tax_inclusive": inclusive, "tax_country": country,
                   "day_count": new_conv.day_count, "period_end": new_conv.period_end,
                   "factor_places": new_conv.factor_places, "factor_rounding": new_conv.factor_rounding,
                   "rounding": new_conv.rounding, "number_series": series, "number_format": fmt,
@@ -320,7 +350,27 @@ class BillingService:
         return {"dayCount": c.day_count, "periodEnd": c.period_end, "factorPlaces": c.factor_places,
                 "factorRounding": c.factor_rounding, "rounding": c.rounding, "numberSeries": s.number_series,
                 "numberFormat": s.number_format, "graceDays": s.grace_days, "taxInclusive": s.tax_inclusive,
-                "taxCountry": s.tax_country, "creditNoteSeries": s.credit_note_series}
+                "taxCountry": s.tax_country, "creditNoteSeries": s.credit_note_series,
+                "backdateDays": s.backdate_days, "alignment": s.alignment}
+
+    # --- time ----------------------------------------------------------------------------------------------
+    async def now(self, ctx: Context) -> datetime:
+        """Billing's "now": the tenant's test clock when it has one (a sandbox tenant), else the real time. It
+        dates changes effective immediately, manual charges, runs and bills on demand without an "as of"."""
+        clock = await ctx.session.get(TestClock, ctx.principal.tenant_id)
+        return clock.now if clock is not None else utcnow()
+
+    async def check_effective(self, ctx: Context, when: datetime, *, what: str = "'effective'") -> None:
+        """Refuse (400 naming the limit) a change effective more than the tenant's back-dating limit
+        (``backdateDays``) before now: ordering asks it of an order's ``requestedStartDate``."""
+        limit = (await self.tenant_settings(ctx)).backdate_days
+        if limit is None:
+            return
+        now = await self.now(ctx)
+        if when < now - timedelta(days=limit):
+            raise InvalidBilling(f"{what}: {format_datetime(when)} is more than {limit} days in the past: beyond "
+                                 f"the back-dating limit (billing setting backdateDays = {limit})",
+                                 code="BACKDATING_LIMIT")
 
     # --- what an account should be billed ------------------------------------------------------------------
     async def _billed(self, ctx: Context, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
@@ -375,7 +425,7 @@ class BillingService:
             if product["id"] in changed:
                 lines.extend(await self._changed_product(
                     ctx, account["id"], product, changed[product["id"]], ref, start, end, bill_date, following,
-                    day, conv, billed, currency, inclusive, prices))
+                    day, conv, billed, currency, inclusive, prices, settings))
                 continue
             for pp in product.get("productPrice") or []:
                 pop_id = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
@@ -414,7 +464,8 @@ class BillingService:
                 elif pp.get("priceType") == "recurring" and product["id"] not in prepaid:
                     # (a prepaid line's periodic fee is taken from its money by online charging at renewal)
                     for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
-                                              end, bill_date, following, day, conv, billed, inclusive):
+                                              end, bill_date, following, day, conv, billed, inclusive,
+                                              alignment_of(price, settings, start)):
                         ln.tax_category = category
                         lines.append(ln)
         for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id, modelled, billed,
@@ -437,7 +488,7 @@ class BillingService:
         """A manual one-off charge (negative: an adjustment) on the account's next bill (``billing.adjustments``)."""
         return await adjustments.add_charge(ctx, self.accounts, billing_account_id=billing_account_id, amount=amount,
                                             currency=currency, reason_code=reason_code, description=description,
-                                            reference=reference)
+                                            reference=reference, now=await self.now(ctx))
 
     @staticmethod
     def _discounts(discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]], lines: list[Line],
@@ -542,14 +593,15 @@ class BillingService:
 
     async def record_change(self, ctx: Context, body: dict[str, Any], *, at: str | None = None,
                             order_item: str | None = None, sold_prices: list[dict[str, Any]] | None = None,
-                            ) -> dict[str, Any]:
+                            sold_account: str | None = None) -> dict[str, Any]:
         """Record a change of a sold product as billing prorates it: ``{product: {id}, kind, effective:
         immediate | endOfTerm | YYYY-MM-DD, productPrice (upgrade, downgrade), toBillingAccount: {id}
         (transfer)}``. Changes of a product take effect in order: one cannot be effective before the last.
 
         A change a product order made (``record_order_item``) is effective at the instant ``at`` (on the account's
         local date), is marked with its ``order_item`` (``<order id>/<item id>``), and gives the prices the
-        product was sold at before the order replaced them in the inventory (``sold_prices``)."""
+        product was sold at before the order replaced them in the inventory (``sold_prices``), or the account it was
+        charged to before the order transferred it (``sold_account``)."""
         known = {"product", "kind", "effective", "productPrice", "toBillingAccount"}
         unknown = sorted(set(body) - known)
         if unknown:
@@ -566,6 +618,8 @@ class BillingService:
             raise InvalidBilling(f"'product.id': product '{ref['id']}' not found") from exc
         previous = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id == product["id"])
                                               .order_by(ProductChange.id))).scalars().all()
+        if sold_account is not None and not previous:
+            product = {**product, "billingAccount": {"id": sold_account}}
         first_account = (product.get("billingAccount") or {}).get("id")
         if not first_account:
             raise InvalidBilling(f"'product.id': product '{product['id']}' is not charged to a billing account")
@@ -577,7 +631,8 @@ class BillingService:
         start = local_date(product.get("startDate"), tz)
         if start is None:
             raise InvalidBilling(f"product '{product['id']}' has no startDate: it was never charged")
-        today = utcnow().astimezone(tz).date()
+        settings = await self.tenant_settings(ctx)
+        today = (await self.now(ctx)).astimezone(tz).date()
         effective = body.get("effective", "immediate") if at is None else at
         if at is not None:
             when = local_date(at, tz) or today
@@ -592,7 +647,8 @@ class BillingService:
                     price = await self._price(ctx, pop_id)
                     period = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
                     length = int(price.get("recurringChargePeriodLength") or 1)
-                    cut = pieces(start, None, today + timedelta(days=1), day, period, length)
+                    cut = pieces(start, None, today + timedelta(days=1), day, period, length,
+                                 alignment_of(price, settings, start))
                     if cut:
                         when = cut[-1].period_end
                     break
@@ -602,6 +658,10 @@ class BillingService:
             except ValueError as exc:
                 raise InvalidBilling(f"'effective': {effective!r} is not immediate, endOfTerm or a date "
                                      "(YYYY-MM-DD)") from exc
+        if at is None and settings.backdate_days is not None and when < today - timedelta(days=settings.backdate_days):
+            raise InvalidBilling(f"'effective': {when} is {(today - when).days} days in the past: beyond the "
+                                 f"back-dating limit of {settings.backdate_days} days (billing setting backdateDays)",
+                                 code="BACKDATING_LIMIT")
         if when < start:
             raise InvalidBilling(f"'effective': {when} is before the product's start ({start})")
         if previous and when < previous[-1].effective_date:
@@ -664,7 +724,11 @@ class BillingService:
           active on a product billing holds suspended — resume;
         * ``modify`` with a new offering (the item's ``itemPrice``) — upgrade, or downgrade when its recurring
           prices add up to less than the product's; the product's prices before the change are those the
-          inventory's audit trail shows the change replaced.
+          inventory's audit trail shows the change replaced;
+        * ``modify`` with the item's ``billingAccount`` naming another account than the one billing charges the
+          product to — transfer (the account before is the last change's, else the one the audit trail shows the
+          order replaced). An item changing both the account and the offering records the transfer, then the
+          offering change (marked ``<order id>/<item id>#offering``).
 
         Effective at the order's ``requestedStartDate`` when it names one, else at its ``completionDate``. Once per
         ``(order id, item id)``: a redelivered or replayed event records nothing more."""
@@ -680,7 +744,32 @@ class BillingService:
             return None
         previous = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id == product_id)
                                               .order_by(ProductChange.id))).scalars().all()
-        at = str(order.get("requestedStartDate") or order.get("completionDate") or format_datetime(utcnow()))
+        at = str(order.get("requestedStartDate") or order.get("completionDate")
+                 or format_datetime(await self.now(ctx)))
+        to_account = str((item.get("billingAccount") or {}).get("id") or "")
+        if action == "modify" and to_account:
+            if previous:
+                current: str | None = previous[-1].to_account_id or previous[-1].billing_account_id
+                sold_account = None
+            else:
+                current = sold_account = await self._before(ctx, product_id, "billingAccount", to_account)
+            if current is None:
+                log.warning("order item %s: no record of the account product %s was charged to before; not "
+                            "prorated", key, product_id)
+            elif current != to_account:
+                try:
+                    moved = await self.record_change(
+                        ctx, {"product": {"id": product_id}, "kind": "transfer",
+                              "toBillingAccount": {"id": to_account}},
+                        at=at, order_item=key, sold_account=sold_account)
+                except DomainError as exc:
+                    log.warning("order item %s: transfer %s not recorded: %s", key, product_id, exc)
+                    return None
+                if not item.get("itemPrice"):
+                    return moved
+                key = f"{key}#offering"
+                previous = (await ctx.session.execute(select(ProductChange).where(
+                    ProductChange.product_id == product_id).order_by(ProductChange.id))).scalars().all()
         body: dict[str, Any] = {"product": {"id": product_id}}
         sold: list[dict[str, Any]] | None = None
         suspended = bool(previous) and changes.timeline(
@@ -716,6 +805,22 @@ class BillingService:
         except DomainError as exc:  # (InvalidBilling too) a change billing cannot take: said, not retried
             log.warning("order item %s: %s %s not recorded: %s", key, body["kind"], product_id, exc)
             return None
+
+    @staticmethod
+    async def _before(ctx: Context, product_id: str, attribute: str, new_id: str) -> str | None:
+        """The id the product's reference ``attribute`` (``billingAccount``) had before the (latest) change of the
+        inventory that set it to ``new_id``, from the audit trail."""
+        rows = (await ctx.session.execute(
+            select(AuditRecord.changes).where(AuditRecord.resource_type == "Product",
+                                              AuditRecord.resource_id == product_id,
+                                              AuditRecord.changes.has_key(attribute))
+            .order_by(AuditRecord.id.desc()).limit(50))).scalars().all()
+        for changed in rows:
+            diff = changed.get(attribute)
+            if isinstance(diff, dict) and (diff.get("new") or {}).get("id") == new_id \
+                    and (diff.get("old") or {}).get("id"):
+                return str(diff["old"]["id"])
+        return None
 
     @staticmethod
     async def _prices_before(ctx: Context, product_id: str, new: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -773,7 +878,8 @@ class BillingService:
                                rows: list[ProductChange], ref: dict[str, Any], start: date, end: date | None,
                                bill_date: date, following: date, day: int, conv: proration.Conventions,
                                billed: dict[tuple[str, date], Billed], currency: str, inclusive: bool,
-                               prices: dict[str, dict[str, Any]]) -> list[Line]:
+                               prices: dict[str, dict[str, Any]], settings: TenantBilling | None = None,
+                               ) -> list[Line]:
         """The recurring charges (and credits) of a product that changed: each price on the account of each
         segment of its timeline, not while suspended; what was billed in advance and is no longer used is
         credited, capped by what was billed for the piece. One-time charges stay with the account it was sold to."""
@@ -822,6 +928,7 @@ class BillingService:
             policy = price.get("prorationPolicy") or "daily"
             period_type = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"
             length = int(price.get("recurringChargePeriodLength") or 1)
+            align = alignment_of(price, settings or TenantBilling(conv), start)
             key = f"recurring|{product['id']}|{pop_id}{suffix}"
             credit_key = f"credit|{product['id']}|{pop_id}{suffix}"
             horizon = following if timing == "inAdvance" else bill_date
@@ -838,7 +945,8 @@ class BillingService:
             for s_seg, e_seg, amount in changes.charged_parts(start, price_end or date.max, segments, account_id,
                                                               pop_id):
                 try:
-                    cut = pieces(s_seg, None if e_seg == date.max else e_seg, horizon, day, period_type, length)
+                    cut = pieces(s_seg, None if e_seg == date.max else e_seg, horizon, day, period_type, length,
+                                 align)
                 except ValueError as exc:
                     raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
                 for piece in cut:
@@ -861,7 +969,7 @@ class BillingService:
                 continue
             for _, was in mine:
                 full = pieces(was.period_start, None, was.period_start + timedelta(days=1), day, period_type,
-                              length)[0]
+                              length, align)[0]
                 used = [(s, e, phases.price_on(s, start, steps, a)) for s, e, a in changes.charged_parts(
                     was.period_start, min(was.period_end, price_end or date.max), segments, account_id, pop_id)]
                 due = changes.unused_credit(was.gross if inclusive else was.amount, used, currency,
@@ -985,7 +1093,8 @@ class BillingService:
     def _recurring(self, product: dict[str, Any], ref: dict[str, Any], pop_id: str, pp: dict[str, Any],
                    price: dict[str, Any], amount: Decimal, rate: Decimal, name: str, currency: str, start: date,
                    end: date | None, bill_date: date, following: date, day: int, conv: proration.Conventions,
-                   billed: dict[tuple[str, date], Billed], inclusive: bool = False) -> list[Line]:
+                   billed: dict[tuple[str, date], Billed], inclusive: bool = False, align: date | None = None,
+                   ) -> list[Line]:
         out: list[Line] = []
         timing = price.get("billingTiming") or "inAdvance"
         policy = price.get("prorationPolicy") or "daily"
@@ -1002,7 +1111,7 @@ class BillingService:
         except ValueError as exc:
             raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
         try:
-            cut = pieces(start, end, horizon, day, period_type, length)
+            cut = pieces(start, end, horizon, day, period_type, length, align)
         except ValueError as exc:
             raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
         for piece in cut:
@@ -1028,7 +1137,8 @@ class BillingService:
                 if k != key or was.period_end <= end or (credit_key, start_billed) in billed:
                     continue
                 # the full period the billed piece belongs to: the charge period holding its start
-                full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length)[0]
+                full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length,
+                              align)[0]
                 # with inclusive prices the credit is computed on what was charged tax included, then split
                 in_force = phases.price_on(start_billed, start, steps, amount)
                 value = proration.credit(was.gross if inclusive else was.amount, in_force, currency, start_billed, end,
@@ -1208,7 +1318,7 @@ class BillingService:
                      ) -> tuple[dict[str, Any], date, ZoneInfo]:
         account = await self.accounts.get_billing_account(ctx, account_id)
         day, months, tz = cycle_of(account)
-        today = as_of or utcnow().astimezone(tz).date()
+        today = as_of or (await self.now(ctx)).astimezone(tz).date()
         bill_date = next_cycle_date(today, day, months) if upcoming else cycle_date_on(today, day, months)
         return account, bill_date, tz
 
@@ -1286,7 +1396,7 @@ class BillingService:
             if ln.usage_ids:
                 await ctx.session.execute(pg_insert(UsageItem).values(
                     [{"usage_id": u, "line_id": line_id} for u in ln.usage_ids]))
-        today = as_of or utcnow().astimezone(tz).date()
+        today = as_of or (await self.now(ctx)).astimezone(tz).date()
         due = today >= bill_date + timedelta(days=settings.grace_days)
         if finalize if finalize is not None else due:
             return await self.finalize(ctx, bill_id)
@@ -1362,7 +1472,7 @@ class BillingService:
                               f"{max(creditable, Decimal(0))} {currency}", code="CREDIT_EXCEEDS_BILL", status=409)
         original = (await self.bills.get(ctx, bill_id))
         tz = cycle_of(await self.accounts.get_billing_account(ctx, orig.billing_account_id))[2]
-        today = utcnow().astimezone(tz).date()
+        today = (await self.now(ctx)).astimezone(tz).date()
         gross = _decimal(original["taxIncludedAmount"]["value"])
         taxes = []
         for item in original.get("taxItem") or []:

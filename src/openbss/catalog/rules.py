@@ -152,7 +152,7 @@ def check_price(doc: dict[str, Any], where: str = "", *, complete: bool = False)
         except phases.PhaseError as exc:
             raise InvalidPrice(str(exc)) from exc
     else:
-        for attr in ("billingTiming", "prorationPolicy", "pricePhase", "fixedTermPeriods"):
+        for attr in ("billingTiming", "prorationPolicy", "pricePhase", "fixedTermPeriods", "billingAlignment"):
             if attr in doc:
                 raise InvalidPrice(f"'{p}{attr}' applies only to recurring prices")
     if kind == "usage":

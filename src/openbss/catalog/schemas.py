@@ -29,6 +29,8 @@ its published schema, ``/tmf-api/schema/OpenBSSProductOfferingPrice.schema.json`
 ``pricePhase``        recurring: ``[{name, duration: {amount, units: day | week | month | year}, price |
                       discountPercentage}]`` from the product's start (a trial, a discounted start), then the price
 ``fixedTermPeriods``  recurring: the charge stops after that many charge periods from the product's start
+``billingAlignment``  recurring: ``calendar`` (periods follow the account's bill cycle) or ``anniversary`` (month-based
+                      periods start on the product's activation day); default: the tenant's billing setting
 ``chargeModel``       usage: billing prices the period's usage with ``{model: perUnit | graduated | volume | package |
                       percentage, unitPrice, tiers, packageSize, packagePrice, freeUnits, percentage, fixedFee,
                       freeTransactions, minimumSpend}`` (``pricing.charge_models``; quantities in ``unitOfMeasure``)
@@ -166,6 +168,7 @@ POP_EXTENSION: dict[str, Any] = {
     "chargeModel": (ChargeModel | None, Field(None, alias="chargeModel")),
     "pricePhase": (list[PricePhase] | None, Field(None, alias="pricePhase")),
     "fixedTermPeriods": (int | None, Field(None, alias="fixedTermPeriods", ge=1)),
+    "billingAlignment": (Literal["calendar", "anniversary"] | None, Field(None, alias="billingAlignment")),
 }
 EXTENSION_ATTRIBUTES = {"ProductOfferingPrice": tuple(POP_EXTENSION)}
 

@@ -9,10 +9,13 @@ Customer). For each item, by action:
   child items (nested ``productOrderItem``) respect the bundle's cardinalities; the billing account (item's, else
   the order's) is active and belongs to the customer (or its party).
 * ``modify`` — ``product.id`` names a live product of the customer: ``product.status`` suspended (suspend) or
-  active (resume), a new ``productOffering`` (change plan, orderable as above), or new characteristics.
+  active (resume), a new ``productOffering`` (change plan, orderable as above), new characteristics, or the item's
+  ``billingAccount`` naming another account of the customer (transfer: the product is charged to it from then on).
 * ``delete`` — ``product.id`` names a product of the customer that is not terminated (terminate).
 
-A violation is a 4xx naming the item and the rule. Valid orders are *acknowledged*, priced, and decomposed into
+A ``requestedStartDate`` in the past is a back-dated order: refused (400) beyond the tenant's back-dating limit
+(billing's ``backdateDays``, asked through ``effective_dates``). A violation is a 4xx naming the item and the rule.
+Valid orders are *acknowledged*, priced, and decomposed into
 service orders and durable steps (provisioning) in the same transaction.
 
 **Lifecycle (TMF622).** acknowledged (or pending, until a future ``requestedStartDate``: no step runs before it) →
@@ -28,9 +31,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -57,6 +60,13 @@ from openbss.platform.tmf.spec import format_datetime
 from openbss.provisioning import service as provisioning
 from openbss.provisioning.service import ItemProgress, ProvisioningService
 from openbss.settings import Settings
+
+
+class EffectiveDates(Protocol):
+    async def check_effective(self, ctx: Context, when: datetime, *, what: str = ...) -> None:
+        """Raise a 4xx naming the limit when ``when`` is back-dated beyond what the tenant allows."""
+        ...
+
 
 ACTIVE_STATES = ("acknowledged", "inProgress", "pending", "held")
 TERMINAL_ITEM = ("completed", "failed", "cancelled", "rejected")
@@ -265,6 +275,8 @@ class ProductOrderService(ResourceService):
         self.settings = settings
         #: set by the domain's wiring: the cancellations settled when an order ends cancelled or partial
         self.cancellations: CancelOrderService | None = None
+        #: set by the composition root: the back-dating limit of a ``requestedStartDate`` in the past (billing's)
+        self.effective_dates: EffectiveDates | None = None
 
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         key = ctx.request.headers.get("Idempotency-Key") if ctx.request is not None else None
@@ -327,6 +339,9 @@ class ProductOrderService(ResourceService):
                 plans.append(self._activation(doc, item, offering, ba_ref or {}, v, defaults))
             elif action in ("modify", "delete"):
                 product = await v.live_product(where, item)
+                moved_to = (item.get("billingAccount") or {}).get("id") if action == "modify" else None
+                if moved_to and moved_to != (product.get("billingAccount") or {}).get("id"):
+                    await v.billing_account(where, item["billingAccount"])  # a transfer: the new account
                 plans.append(await self._change(ctx, doc, item, product, v, where))
             else:
                 raise InvalidOrder(f"{where}: action '{action}' is not one of add, modify, delete, noChange")
@@ -334,6 +349,14 @@ class ProductOrderService(ResourceService):
             doc["orderTotalPrice"] = totals(all_prices)
         now = format_datetime(utcnow())
         start = doc.get("requestedStartDate")
+        if plans and isinstance(start, str) and self.effective_dates is not None:
+            try:
+                moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise InvalidOrder(f"'requestedStartDate': {start!r} is not a date-time") from exc
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            await self.effective_dates.check_effective(ctx, moment, what="'requestedStartDate'")
         deferred = bool(plans) and isinstance(start, str) and start > now
         doc.update({"@type": "ProductOrder", "id": order_id, "orderDate": now,
                     "state": "pending" if deferred else "acknowledged"})
@@ -402,6 +425,10 @@ class ProductOrderService(ResourceService):
         changes: dict[str, Any] = {"product": {}}
         if barring is not None:
             changes |= barring
+        to_account = item.get("billingAccount") or {}
+        if to_account.get("id") and to_account["id"] != (product.get("billingAccount") or {}).get("id"):
+            changes["product"]["billingAccount"] = {"id": to_account["id"],
+                                                    **({"href": to_account["href"]} if to_account.get("href") else {})}
         new_offer = (item.get("productOffering") or {}).get("id")
         offering_id = (product.get("productOffering") or {}).get("id")
         if new_offer and new_offer != offering_id:
@@ -429,8 +456,8 @@ class ProductOrderService(ResourceService):
             changes["product"]["productCharacteristic"] = list(merged.values())
             changes["characteristics"] = chars
         if not changes["product"]:
-            raise InvalidOrder(f"{where}: a modify names a new product.status (suspended/active), productOffering "
-                               "or product.productCharacteristic", code="NOTHING_TO_MODIFY")
+            raise InvalidOrder(f"{where}: a modify names a new product.status (suspended/active), productOffering, "
+                               "product.productCharacteristic or billingAccount", code="NOTHING_TO_MODIFY")
         return provisioning.ItemRequest(kind="change", changes=changes, **base)
 
     @staticmethod

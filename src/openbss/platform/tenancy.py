@@ -6,7 +6,7 @@ import re
 import time
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, func, select
+from sqlalchemy import Boolean, DateTime, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    #: a sandbox tenant rehearses (test clocks of billing); a production tenant (the default) refuses them
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -32,13 +34,14 @@ def tenant_id_from_name(name: str) -> str:
     return slug
 
 
-async def create_tenant(session: AsyncSession, name: str, tenant_id: str | None = None) -> Tenant:
+async def create_tenant(session: AsyncSession, name: str, tenant_id: str | None = None, *,
+                        sandbox: bool = False) -> Tenant:
     tid = tenant_id or tenant_id_from_name(name)
     if not TENANT_ID.match(tid):
         raise BadRequest(f"tenant id '{tid}' must be 2-63 characters of a-z, 0-9 and '-'", code="INVALID_TENANT")
     if await session.get(Tenant, tid) is not None:
         raise Conflict(f"tenant '{tid}' already exists", code="TENANT_EXISTS")
-    tenant = Tenant(id=tid, name=name)
+    tenant = Tenant(id=tid, name=name, sandbox=sandbox)
     session.add(tenant)
     await session.flush()
     return tenant

@@ -8,7 +8,12 @@ date.
 
 A recurring price's periods follow the same anchors: a monthly price on a monthly cycle with day 31 runs
 ``[31 Jan, 28 Feb)``, ``[28 Feb, 31 Mar)``, ``[31 Mar, 30 Apr)``… A weekly price runs in 7-day periods from the
-product's start. ``pieces`` cuts a product's active span into the periods it touches, each with the **full
+product's start. With **anniversary alignment** (``align``: the product's activation day) month-based periods
+start on that day instead: activated on 18 March, a monthly price runs ``[18 Mar, 18 Apr)``, ``[18 Apr, 18 May)``…;
+on 31 January, ``[31 Jan, 28 Feb)``, ``[28 Feb, 31 Mar)`` (each anchor counted from the activation, so no drift);
+a yearly price activated on 29 February 2028 runs to 28 February 2029, then to 28 February 2030…
+
+``pieces`` cuts a product's active span into the periods it touches, each with the **full
 period** it belongs to (the denominator of its proration).
 """
 
@@ -83,12 +88,31 @@ class Piece:
         return self.start == self.period_start and self.end == self.period_end
 
 
+def anniversary_period(on: date, align: date, months: int) -> tuple[date, date]:
+    """The period ``[start, end)`` of ``months`` months anchored on ``align``'s day (clamped) that holds ``on``."""
+    if months < 1:
+        raise ValueError("a period lasts at least one month")
+    base = _month_index(align)
+    k = (_month_index(on) - base) // months
+    if anchor(base + k * months, align.day) > on:
+        k -= 1
+    return anchor(base + k * months, align.day), anchor(base + (k + 1) * months, align.day)
+
+
 def charge_periods(first: date, until: date, day: int, period_type: str, length: int = 1,
-                   ) -> Iterator[tuple[date, date]]:
+                   align: date | None = None) -> Iterator[tuple[date, date]]:
     """The charge periods of a recurring price from the one holding ``first`` to the last starting before
-    ``until``: month-based ones on the cycle anchors, week- and day-based ones from ``first``."""
+    ``until``: month-based ones on the cycle anchors (on ``align``'s day, counted from it, with anniversary
+    alignment), week- and day-based ones from ``first``."""
     if length < 1:
         raise ValueError("a charge period lasts at least one unit")
+    if period_type in MONTHS and align is not None:
+        months = MONTHS[period_type] * length
+        start, end = anniversary_period(first, align, months)
+        while start < until:
+            yield start, end
+            start, end = anniversary_period(end, align, months)
+        return
     if period_type in MONTHS:
         months = MONTHS[period_type] * length
         start, end = cycle_period(first, day, months)
@@ -107,11 +131,11 @@ def charge_periods(first: date, until: date, day: int, period_type: str, length:
 
 
 def pieces(active_start: date, active_end: date | None, until: date, day: int, period_type: str,
-           length: int = 1) -> list[Piece]:
+           length: int = 1, align: date | None = None) -> list[Piece]:
     """The pieces of ``[active_start, active_end)`` (``None``: still active) in the charge periods starting before
-    ``until``."""
+    ``until`` (anchored on ``align`` with anniversary alignment)."""
     out = []
-    for start, end in charge_periods(active_start, until, day, period_type, length):
+    for start, end in charge_periods(active_start, until, day, period_type, length, align):
         s = max(start, active_start)
         e = end if active_end is None else min(end, active_end)
         if s < e:
