@@ -7,7 +7,10 @@ under ``/api/care/v1/``:
   or ask for a supervisor's approval above it — 202 ``pendingApproval``;
 * ``GET /approval``, ``GET /approval/{id}``, ``POST /approval/{id}/approve|reject``: the approvals (deciding:
   supervisors, never the requester);
-* ``POST /topUp``: credit a prepaid line's main balance (``care:write``), audited.
+* ``POST /topUp``: credit a prepaid line's main balance (``care:write``) within the agent's limit — 201
+  ``applied`` — or ask for a supervisor's approval above it — 202 ``pendingApproval`` (the same approvals);
+* ``POST /selfcareAccessReset``: reset a customer's self-care access (``care:write``): end their portal sessions,
+  unlink their sign-in identities, send them a sign-in link.
 
 Every action is authorized here, on the server, and audited with the caller's identity.
 """
@@ -89,6 +92,7 @@ class TopUpIn(BaseModel):
     subscriber: str = Field(..., min_length=3, max_length=40, description="The line's MSISDN")
     amount: StrictStr | StrictInt = Field(..., description="In the line's currency, e.g. \"10.00\"")
     reason: str | None = Field(None, max_length=500)
+    customer: Ref | None = None
 
 
 def _agent(principal: Principal, scope: str, action: str) -> None:
@@ -171,8 +175,12 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
         _agent(principal, "care", WRITE)
         amount = parse_amount(body.amount)
         async with unit_of_work(request, principal) as ctx:
-            out = await topups.top_up(ctx, body.subscriber, amount, body.reason)
-        return TmfJSONResponse(out, status_code=201)
+            outcome, out = await adjustments.request_top_up(ctx, body.subscriber, amount, body.reason,
+                                                            body.customer.id if body.customer else None)
+        if outcome == "applied":
+            return TmfJSONResponse({"status": "applied", **out}, status_code=201)
+        return TmfJSONResponse({"status": "pendingApproval", "approval": out}, status_code=202,
+                               headers={"Location": str(out["href"])})
 
     router.add_api_route("/agent/me", me, methods=["GET"], summary="The signed-in agent: roles and limits")
     router.add_api_route("/adjustmentLimit", list_limits, methods=["GET"], summary="Agents' adjustment limits")
@@ -185,7 +193,8 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
     router.add_api_route("/approval/{id}/approve", approve, methods=["POST"], summary="Approve (supervisors)")
     router.add_api_route("/approval/{id}/reject", reject, methods=["POST"], summary="Reject (supervisors)")
     router.add_api_route("/topUp", top_up, methods=["POST"], status_code=201,
-                         summary="Top up a prepaid line's main balance")
+                         summary="Top up a prepaid line's main balance (within the agent's limit; above it: an "
+                                 "approval request)")
     return router
 
 

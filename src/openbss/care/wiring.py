@@ -107,6 +107,7 @@ def build(settings: Settings, customers: Customers, bills: Bills, balances: Prep
     resources = {**resource_services(ticket_api, {"troubleTicket": tickets}),
                  **resource_services(interaction_api, {"partyInteraction": interactions})}
     service = CareService(tickets, interactions, CareConfiguration())
+    topups = PrepaidTopUp(balances, interactions)
     return CareServices(service=service, clock=clock, ticket_api=ticket_api, interaction_api=interaction_api,
-                        resources=resources, settings=settings, adjustments=Adjustments(bills),
-                        topups=PrepaidTopUp(balances, interactions), accounts=accounts)
+                        resources=resources, settings=settings, adjustments=Adjustments(bills, topups),
+                        topups=topups, accounts=accounts)
