@@ -70,6 +70,7 @@ from openbss.provisioning.wiring import ProvisioningServices
 from openbss.rating import wiring as rating_wiring
 from openbss.rating.wiring import RatingServices
 from openbss.selfcare import signin
+from openbss.selfcare.access import SelfcareAccess
 from openbss.selfcare.housekeeping import housekeeping
 from openbss.selfcare.usage import archived_statements
 from openbss.selfcare.wiring import SelfcareServices
@@ -159,7 +160,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     selfcare = SelfcareServices(customer.service, party.service, account.service, inventory.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
-    care = care_wiring.build(settings, customer.service, billing.service, charging.service, account.service)
+    care = care_wiring.build(settings, customer.service, billing.service, charging.service, account.service,
+                             selfcare_access=SelfcareAccess(selfcare, settings))
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from openbss.care.adjustments import CONFIG_SCOPE, Adjustments, parse_amount
 from openbss.care.errors import InvalidAdjustment
+from openbss.care.selfcare_access import SelfcareReset
 from openbss.care.topup import PrepaidTopUp
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import Forbidden
@@ -82,6 +83,12 @@ class AdjustmentIn(BaseModel):
     customer: Ref | None = None
 
 
+class ResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: Ref
+    reason: str | None = Field(None, max_length=500, description="Why (e.g. \"lost phone; caller verified\")")
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(None, max_length=500)
@@ -110,7 +117,7 @@ def staff(scope: str, action: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
+def agent_router(adjustments: Adjustments, topups: PrepaidTopUp, selfcare: SelfcareReset) -> APIRouter:
     router = APIRouter(prefix="/api/care/v1", tags=["Care configuration"])
 
     async def me(request: Request, principal: Principal = Depends(authenticate)) -> Response:
@@ -182,6 +189,13 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
         return TmfJSONResponse({"status": "pendingApproval", "approval": out}, status_code=202,
                                headers={"Location": str(out["href"])})
 
+    async def reset_selfcare(request: Request, body: ResetIn = Body(...),
+                             principal: Principal = Depends(staff("care", WRITE))) -> Response:
+        _agent(principal, "care", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            out = await selfcare.reset(ctx, body.customer.id, body.reason)
+        return TmfJSONResponse(out, status_code=201)
+
     router.add_api_route("/agent/me", me, methods=["GET"], summary="The signed-in agent: roles and limits")
     router.add_api_route("/adjustmentLimit", list_limits, methods=["GET"], summary="Agents' adjustment limits")
     router.add_api_route("/adjustmentLimit", set_limit, methods=["PUT"],
@@ -195,6 +209,9 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
     router.add_api_route("/topUp", top_up, methods=["POST"], status_code=201,
                          summary="Top up a prepaid line's main balance (within the agent's limit; above it: an "
                                  "approval request)")
+    router.add_api_route("/selfcareAccessReset", reset_selfcare, methods=["POST"], status_code=201,
+                         summary="Reset a customer's self-care access: end their portal sessions, unlink their "
+                                 "sign-in identities, send them a sign-in link")
     return router
 
 

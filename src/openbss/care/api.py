@@ -168,5 +168,5 @@ def config_router(config: CareConfiguration, tickets: TicketService) -> APIRoute
 def routers(svc: CareServices) -> list[tuple[str, APIRouter]]:
     return [*((api.title, api_router(api, svc.services_of(api))) for api in svc.apis),
             ("Care configuration", config_router(svc.service.config, svc.service.tickets)),
-            ("Care configuration", agent_router(svc.adjustments, svc.topups)),
+            ("Care configuration", agent_router(svc.adjustments, svc.topups, svc.selfcare_reset)),
             ("Care configuration", console_router())]

@@ -499,13 +499,27 @@ async function adjustView(customerId, billId) {
 function topupView(customerId, subscriber) {
   const back = `#/customer/${customerId}`;
   const amount = h('input', { type: 'text', inputmode: 'decimal', name: 'amount', required: true, dataset: { testid: 'topup-amount' } });
-  page(`Top up ${subscriber}`, link(back, '← Back to the customer', { class: 'back' }), form('topup', [field('Amount', amount)], 'Top up',
-    async () => {
-      const out = await post(PATHS.topUp, { subscriber, amount: required(amount, 'The amount') });
-      say(`Topped up: balance ${money(out.balance)}`);
-      location.hash = back;
-    }, back));
+  const reason = h('input', { type: 'text', name: 'reason', dataset: { testid: 'topup-reason' } });
+  const limit = me?.adjustmentLimit ? `Your limit: ${money(me.adjustmentLimit)}; above it a supervisor approves.`
+    : 'You are not limited.';
+  const result = h('div', { dataset: { testid: 'topup-result' }, 'aria-live': 'polite' });
+  page(`Top up ${subscriber}`, link(back, '← Back to the customer', { class: 'back' }),
+    form('topup', [field('Amount', amount, limit), field('Reason (optional)', reason)], 'Top up',
+      async () => {
+        const out = await post(PATHS.topUp, { subscriber, amount: required(amount, 'The amount'),
+          reason: reason.value.trim() || undefined, customer: { id: customerId } });
+        if (out.status === 'pendingApproval') {
+          result.replaceChildren(h('p', { class: 'warn' },
+            `Above your limit: approval ${out.approval.id} was sent to a supervisor.`));
+          say('Approval requested');
+          return;
+        }
+        say(`Topped up: balance ${money(out.balance)}`);
+        location.hash = back;
+      }, back), result);
 }
+
+const target = (a) => (a.kind === 'topUp' ? `Top-up of ${a.subscriber}` : `Bill ${a.bill?.id}`);
 
 async function approvalsView() {
   const filter = select('status', [['pending', 'Pending'], ['approved', 'Approved'], ['rejected', 'Rejected']],
@@ -513,20 +527,20 @@ async function approvalsView() {
   const list = h('div', { dataset: { testid: 'approvals' } });
   const load = async () => {
     const rows = await get(`${PATHS.approvals}?status=${filter.value}`);
-    list.replaceChildren(rows.length ? table('Approvals', ['Requested', 'By', 'Bill', 'Amount', 'Reason', 'Status', ''],
-      rows.map((a) => [when(a.requestedAt), a.requestedBy, a.bill.id, money(a.amount), a.reason, badge(a.status),
+    list.replaceChildren(rows.length ? table('Approvals', ['Requested', 'By', 'For', 'Amount', 'Reason', 'Status', ''],
+      rows.map((a) => [when(a.requestedAt), a.requestedBy, target(a), money(a.amount), a.reason, badge(a.status),
         a.status === 'pending' && me?.canApprove && a.requestedBy !== me.id ? h('div', { class: 'actions' },
           decide(a, true), decide(a, false)) : (a.decidedBy ? `by ${a.decidedBy}` : '')]), 'approvals-table')
       : h('p', null, 'Nothing here.'));
   };
   const decide = (a, approve) => {
     const b = button(approve ? 'Approve' : 'Reject', { class: `button small ${approve ? 'primary' : ''}`,
-      'aria-label': `${approve ? 'Approve' : 'Reject'} ${money(a.amount)} on bill ${a.bill.id}`,
+      'aria-label': `${approve ? 'Approve' : 'Reject'} ${money(a.amount)} ${a.kind === 'topUp' ? 'top-up of' : 'on bill'} ${a.kind === 'topUp' ? a.subscriber : a.bill.id}`,
       dataset: { testid: approve ? 'approve' : 'reject' } });
     b.addEventListener('click', async () => {
       try {
         await post(`${PATHS.approvals}/${a.id}/${approve ? 'approve' : 'reject'}`, {});
-        say(approve ? 'Approved: the credit note is issued' : 'Rejected');
+        say(approve ? (a.kind === 'topUp' ? 'Approved: the line is topped up' : 'Approved: the credit note is issued') : 'Rejected');
         await load();
       } catch (err) { showError(list, err); }
     });
