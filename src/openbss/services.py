@@ -205,6 +205,18 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
         write_offs=payments.service, store=billing.documents)
     registry.add_customer_view("problems", assurance.service.problems.customer_problems)
+
+    async def payments_360(ctx: Context, c: dict[str, Any]) -> dict[str, Any]:
+        """The 20 most recent payments of the customer's billing accounts and their payment methods (masked)."""
+        accounts = await account.service.customer_accounts(ctx, c)
+        return await payments.service.customer_payments(ctx, [str(a["id"]) for a in accounts])
+
+    async def dunning_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each billing account's dunning state (collections' episode and step)."""
+        return await collections.service.dunning_state(ctx, await account.service.customer_accounts(ctx, c))
+
+    registry.add_customer_view("payments", payments_360)
+    registry.add_customer_view("dunning", dunning_360)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)

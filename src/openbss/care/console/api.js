@@ -44,4 +44,5 @@ export const PATHS = {
   adjust: '/api/care/v1/billAdjustment',
   approvals: '/api/care/v1/approval',
   topUp: '/api/care/v1/topUp',
+  selfcareReset: '/api/care/v1/selfcareAccessReset',
 };

@@ -218,7 +218,9 @@ async function customerView(id) {
   const actions = h('div', { class: 'actions' },
     link(`#/customer/${id}/raise`, 'Raise a ticket', { class: 'button primary', dataset: { testid: 'action-raise' } }),
     link(`#/customer/${id}/interaction`, 'Record an interaction', { class: 'button', dataset: { testid: 'action-interaction' } }),
-    link(`#/customer/${id}/order`, 'Place an order', { class: 'button', dataset: { testid: 'action-order' } }));
+    link(`#/customer/${id}/order`, 'Place an order', { class: 'button', dataset: { testid: 'action-order' } }),
+    link(`#/customer/${id}/selfcare-reset`, 'Reset self-care access', { class: 'button',
+      dataset: { testid: 'action-selfcare-reset' } }));
   const identity = section('identity', 'Identity and contact', dl([
     ['Name', c.name || [party.givenName, party.familyName].filter(Boolean).join(' ') || party.tradingName],
     ['Customer', c.id], ['Status', badge(c.status || 'unknown')], ['Segment', humanize(v.segment) || '—'],
@@ -256,6 +258,19 @@ async function customerView(id) {
           : link(`#/customer/${id}/adjust/${b.id}`, 'Adjust', { class: 'button small',
             'aria-label': `Adjust bill ${b.billNo || b.id}`, dataset: { testid: 'adjust-bill' } })]), 'bills')
       : h('p', null, 'No bill yet.'))),
+    sectionOrUnavailable(v, 'payments', 'Payments', (p) => [
+      p.recent.length ? table('Recent payments', ['Date', 'Amount', 'Method', 'Status'],
+        p.recent.map((x) => [when(x.paymentDate), money(x.amount), x.method || '—', badge(x.status || 'unknown')]),
+        'payments') : h('p', null, 'No payment yet.'),
+      p.methods.length ? table('Payment methods', ['Method', 'Details', 'Default', 'Status'],
+        p.methods.map((m) => [humanize(m.type), m.masked || '—', m.isDefault ? 'Default' : '',
+          badge(m.status || 'unknown')]), 'payment-methods') : h('p', null, 'No payment method on file.')]),
+    sectionOrUnavailable(v, 'dunning', 'Collections', (d) => (d.length ? table('Dunning',
+      ['Account', 'State', 'Step', 'Overdue', 'Since'],
+      d.map((x) => [x.billingAccount?.name || x.billingAccount?.id, badge(x.state || 'none'),
+        x.currentStep ? `${x.currentStep.sequence}. ${humanize(x.currentStep.action)}` : '—',
+        x.overdueAmount ? money(x.overdueAmount) : '—', when(x.startDate)]), 'dunning')
+      : h('p', { dataset: { testid: 'dunning-none' } }, 'No account in collections.'))),
     sectionOrUnavailable(v, 'tickets', 'Tickets', (t) => [
       h('p', { class: 'muted' }, `${t.total} in all · ${t.open} open · ${t.slaBreached} past their SLA`),
       t.recent.length ? table('Tickets', ['Ticket', 'Type', 'Priority', 'Status', 'Due'],
@@ -519,6 +534,25 @@ function topupView(customerId, subscriber) {
       }, back), result);
 }
 
+async function selfcareResetView(customerId) {
+  const back = `#/customer/${customerId}`;
+  const reason = h('input', { type: 'text', name: 'reason', dataset: { testid: 'reset-reason' } });
+  const result = h('div', { dataset: { testid: 'reset-result' }, 'aria-live': 'polite' });
+  page('Reset self-care access', link(back, '← Back to the customer', { class: 'back' }),
+    h('p', null, 'Ends every self-care session of the customer and unlinks their sign-in accounts: their next '
+      + 'sign-in proves again who they are (a verified e-mail or a code sent to one of their lines). They are sent a '
+      + 'sign-in link.'),
+    form('selfcare-reset', [field('Reason', reason, 'For example: lost phone, caller verified')], 'Reset access',
+      async () => {
+        const out = await post(PATHS.selfcareReset, { customer: { id: customerId }, reason: reason.value.trim() || undefined });
+        const told = out.notified ? `A sign-in link was sent by ${out.notified.channel} to ${out.notified.to}.`
+          : 'No e-mail or mobile number on file: no sign-in link was sent.';
+        result.replaceChildren(h('p', { class: 'ok' }, `Access reset: ${out.sessionsRevoked} session(s) ended, `
+          + `${out.identitiesUnlinked} sign-in account(s) unlinked. ${told}`));
+        say('Self-care access reset');
+      }, back), result);
+}
+
 const target = (a) => (a.kind === 'topUp' ? `Top-up of ${a.subscriber}` : `Bill ${a.bill?.id}`);
 
 async function approvalsView() {
@@ -572,6 +606,7 @@ async function route() {
     else if (parts[0] === 'customer' && parts[2] === 'order') await orderView(parts[1]);
     else if (parts[0] === 'customer' && parts[2] === 'adjust') await adjustView(parts[1], parts[3]);
     else if (parts[0] === 'customer' && parts[2] === 'topup') topupView(parts[1], parts[3]);
+    else if (parts[0] === 'customer' && parts[2] === 'selfcare-reset') await selfcareResetView(parts[1]);
     else if (parts[0] === 'customer') await customerView(parts[1]);
     else if (parts[0] === 'ticket') await ticketView(parts[1]);
     else if (parts[0] === 'order') await trackOrderView(parts[1]);
