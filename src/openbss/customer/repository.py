@@ -48,15 +48,15 @@ async def search(ctx: Context, criteria: list[Any], conditions: list[Any], offse
     else:
         matched = select(Customer.id).where(*conditions)
     m = matched.cte("matched").prefix_with("MATERIALIZED")
+    # the page's documents and the total in one statement (one round trip, one statement to build per request)
+    page = select(m.c.id).order_by(m.c.id).offset(offset).limit(limit).subquery("page")
     rows = (await ctx.session.execute(
-        select(m.c.id, select(func.count()).select_from(m).scalar_subquery())
-        .order_by(m.c.id).offset(offset).limit(limit)
+        select(Customer, select(func.count()).select_from(m).scalar_subquery())
+        .join(page, Customer.id == page.c.id).order_by(Customer.id)
     )).all()
     if not rows:
         total = await ctx.session.scalar(select(func.count()).select_from(matched.subquery())) if offset else 0
         return [], int(total or 0)
     total = int(rows[0][1])
-    page = [r[0] for r in rows]
-    customers = (await ctx.session.execute(select(Customer).where(Customer.id.in_(page)).order_by(Customer.id))
-                 ).scalars().all()
+    customers = [r[0] for r in rows]
     return list(customers), total
