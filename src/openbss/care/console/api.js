@@ -45,4 +45,6 @@ export const PATHS = {
   approvals: '/api/care/v1/approval',
   topUp: '/api/care/v1/topUp',
   selfcareReset: '/api/care/v1/selfcareAccessReset',
+  authConfig: '/console/auth/config',
+  authToken: '/console/auth/token',
 };

@@ -75,7 +75,30 @@ function signinView(message) {
         ? 'This token is not valid for the console (an agent or supervisor token is needed)' : err);
     }
   });
-  page('Sign in', message ? alertBox(message) : null, form);
+  const sso = h('div', { class: 'card narrow', hidden: true, dataset: { testid: 'signin-oidc' } });
+  page('Sign in', message ? alertBox(message) : null, sso, form);
+  get(PATHS.authConfig).then((cfg) => {
+    if (!cfg || !cfg.oidc) return;
+    sso.replaceChildren(h('p', null, 'Staff of the operator sign in with their company account.'),
+      link(cfg.oidc.login, cfg.oidc.label, { class: 'button primary', dataset: { testid: 'signin-oidc-button' } }),
+      h('p', { class: 'muted' }, 'Or paste an access token below.'));
+    sso.hidden = false;
+  }).catch(() => {});
+}
+
+// back from the operator's identity provider: the server hands the token over once (an HttpOnly cookie)
+async function completeSignIn() {
+  try {
+    const out = await post(PATHS.authToken, {});
+    setToken(out.access_token);
+    me = await get(PATHS.me);
+    location.hash = '#/search';
+  } catch (err) {
+    clearToken();
+    me = null;
+    renderWho();
+    signinView(err instanceof ApiError ? err.message : 'The sign-in could not be completed; sign in again');
+  }
 }
 
 function renderWho() {
@@ -593,6 +616,11 @@ async function route() {
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (hash.startsWith(`#/${a.dataset.nav}`)) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
+  }
+  if (hash === '#/signed-in') { await completeSignIn(); return; }
+  if (hash.startsWith('#/signin')) {
+    const error = new URLSearchParams(hash.split('?')[1] || '').get('error');
+    if (!token() || error) { clearToken(); me = null; renderWho(); signinView(error || undefined); return; }
   }
   if (!token()) { me = null; renderWho(); signinView(); return; }
   if (!me) {
