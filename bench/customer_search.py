@@ -249,11 +249,11 @@ async def _measure(base: str, token: str, requests: int, concurrency: int, seed:
 
 
 
-def run(requests: int, concurrency: int, port: int, seed: int) -> None:
+def run(requests: int, concurrency: int, port: int, seed: int, workers: int = 1) -> None:
 
     from openbss.platform.auth import issue_token
 
-    with api_server(port) as base:
+    with api_server(port, *(["--workers", str(workers)] if workers > 1 else [])) as base:
         token = issue_token(TENANT, ["csr_agent"], subject="bench")
         lat = asyncio.run(_measure(base, token, requests, concurrency, seed))
     every = [v for vs in lat.values() for v in vs]
@@ -274,11 +274,12 @@ def main() -> None:
     r.add_argument("--concurrency", type=int, default=4)
     r.add_argument("--port", type=int, default=8765)
     r.add_argument("--seed", type=int, default=7)
+    r.add_argument("--workers", type=int, default=1, help="API processes (openbss serve --workers)")
     a = ap.parse_args()
     if a.cmd == "generate":
         generate(a.count, a.seed, a.batch)
     else:
-        run(a.requests, a.concurrency, a.port, a.seed)
+        run(a.requests, a.concurrency, a.port, a.seed, a.workers)
 
 
 if __name__ == "__main__":

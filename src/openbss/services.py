@@ -70,6 +70,7 @@ from openbss.provisioning.wiring import ProvisioningServices
 from openbss.rating import wiring as rating_wiring
 from openbss.rating.wiring import RatingServices
 from openbss.selfcare import signin
+from openbss.selfcare.access import SelfcareAccess
 from openbss.selfcare.housekeeping import housekeeping
 from openbss.selfcare.usage import archived_statements
 from openbss.selfcare.wiring import SelfcareServices
@@ -161,7 +162,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
                                 payments=payments.service)
     registry.add_customer_view("accounts", account.service.customer_accounts)
     registry.add_customer_view("products", inventory.service.customer_products)
-    care = care_wiring.build(settings, customer.service, billing.service, charging.service, account.service)
+    care = care_wiring.build(settings, customer.service, billing.service, charging.service, account.service,
+                             selfcare_access=SelfcareAccess(selfcare, settings))
     registry.add_customer_view("tickets", care.service.customer_tickets)
     registry.add_customer_view("interactions", care.service.customer_interactions)
     registry.add_customer_view("bills", billing.service.customer_bills)
@@ -205,6 +207,18 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
         products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
         write_offs=payments.service, store=billing.documents)
     registry.add_customer_view("problems", assurance.service.problems.customer_problems)
+
+    async def payments_360(ctx: Context, c: dict[str, Any]) -> dict[str, Any]:
+        """The 20 most recent payments of the customer's billing accounts and their payment methods (masked)."""
+        accounts = await account.service.customer_accounts(ctx, c)
+        return await payments.service.customer_payments(ctx, [str(a["id"]) for a in accounts])
+
+    async def dunning_360(ctx: Context, c: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each billing account's dunning state (collections' episode and step)."""
+        return await collections.service.dunning_state(ctx, await account.service.customer_accounts(ctx, c))
+
+    registry.add_customer_view("payments", payments_360)
+    registry.add_customer_view("dunning", dunning_360)
     registry.add_exporter("party", party.service.export_party)
     registry.add_exporter("partyRoles", party.service.export_roles)
     registry.add_exporter("customers", customer.service.export_customers)

@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     #: how long a process keeps a tenant's simulator fault settings before reading them again
     simulator_config_cache_seconds: float = 1.0
 
+    # Agent console (/console/): staff sign-in through the operator's OpenID provider (authorization code + PKCE,
+    # confidential client). '{"issuer": "https://idp.example", "clientId": "...", "clientSecret": "...",
+    # "label": "Corporate sign-in"}'; its ID tokens carry the tenant and roles (``tenant_claim``, ``roles_claim``).
+    # Unset: the console takes pasted bearer tokens only (always possible).
+    care_console_identity_provider: dict[str, str] | None = None
+    #: lifetime of the OpenBSS token the console hands an agent signed in through the provider
+    care_console_token_minutes: int = 60
+
     # Self-care portal (/selfcare/). The portal serves one tenant.
     selfcare_tenant: str = "demo"
     #: OpenID Connect providers customers sign in with: '[{"id": "google", "label": "Google",

@@ -177,9 +177,11 @@ async def test_an_agent_tops_up_a_prepaid_line_audited_and_recorded(client: Any,
     prepaid = await open_account(rt, tenant, balance="5.00")
     postpaid = await open_account(rt, tenant, payment_type="postpaid", balance="0")
     alice = agent(tenant, "agent-alice", "csr_agent")
+    await set_limit(client, agent(tenant, "sup-ada", "care_supervisor"), "agent", "agent-alice", "20.00")
     r = await client.post(f"{CARE}/topUp", headers=alice, json={"subscriber": prepaid["msisdn"], "amount": "10.50"})
     assert r.status_code == 201, r.text
     out = r.json()
+    assert out["status"] == "applied" and out["agent"] == "agent-alice"
     assert out["amount"] == {"value": "10.50", "unit": "EUR"} and Decimal(out["balance"]["value"]) == Decimal("15.50")
     assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 1550  # minor units
     [rec] = await audit_of(rt, tenant, "PrepaidTopUp", prepaid["id"])
@@ -215,3 +217,75 @@ async def test_two_supervisors_approving_at_once_issue_one_credit_note(
     assert [n["taxIncludedAmount"]["value"] for n in notes] == [-7]
     records = await audit_of(rt, tenant, "CareApproval", approval)
     assert [x.action for x in records] == ["create", "approve"]
+
+
+async def test_a_top_up_above_the_limit_waits_for_a_supervisor_and_is_credited_once(
+        client: Any, rt: Any, tenant: str) -> None:
+    import asyncio
+
+    from tests.charging.helpers import account_state, open_account
+
+    prepaid = await open_account(rt, tenant, balance="5.00")
+    alice = agent(tenant, "agent-alice", "csr_agent")
+    sup = agent(tenant, "sup-ada", "care_supervisor")
+    await set_limit(client, sup, "role", "csr_agent", "20.00")
+    # above the limit: refused as such, an approval request instead, nothing credited
+    r = await client.post(f"{CARE}/topUp", headers=alice,
+                          json={"subscriber": prepaid["msisdn"], "amount": "25", "reason": "network outage"})
+    assert r.status_code == 202, r.text
+    approval = r.json()["approval"]
+    assert r.json()["status"] == "pendingApproval" and r.headers["location"] == approval["href"]
+    assert approval["kind"] == "topUp" and approval["subscriber"] == prepaid["msisdn"]
+    assert Decimal(approval["amount"]["value"]) == 25 and approval["amount"]["unit"] == "EUR"
+    assert approval["requestedBy"] == "agent-alice" and Decimal(approval["requesterLimit"]["value"]) == 20
+    assert "bill" not in approval
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 500
+    # the requester cannot decide it, nor can another agent
+    r = await client.post(f"{CARE}/approval/{approval['id']}/approve", headers=alice)
+    assert r.status_code == 403, r.text
+    # four supervisors approve at once: one wins, the line is credited once
+    sups = [agent(tenant, f"sup-{i}", "care_supervisor") for i in range(4)]
+    answers = await asyncio.gather(*[client.post(f"{CARE}/approval/{approval['id']}/approve", headers=h)
+                                     for h in sups])
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409], [a.text for a in answers]
+    [won] = [a.json() for a in answers if a.status_code == 200]
+    assert won["status"] == "approved" and won["topUp"]["agent"] == "agent-alice"
+    assert won["topUp"]["amount"] == {"value": "25.00", "unit": "EUR"}
+    assert won["topUp"]["approvedBy"] == won["decidedBy"]
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 3000
+    # audited: the request by the agent, the decision and the top-up by the supervisor, naming the agent
+    records = await audit_of(rt, tenant, "CareApproval", approval["id"])
+    assert [(x.action, x.actor) for x in records] == [("create", "agent-alice"), ("approve", won["decidedBy"])]
+    [topup] = await audit_of(rt, tenant, "PrepaidTopUp", prepaid["id"])
+    assert topup.actor == won["decidedBy"]
+    # decided once
+    r = await client.post(f"{CARE}/approval/{approval['id']}/reject", headers=sup)
+    assert r.status_code == 409 and r.json()["code"] == "APPROVAL_DECIDED"
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 3000
+
+
+async def test_a_rejected_top_up_credits_nothing_and_bad_requests_write_nothing(
+        client: Any, rt: Any, tenant: str) -> None:
+    from openbss.care.models import CareApproval
+    from tests.charging.helpers import account_state, open_account
+
+    prepaid = await open_account(rt, tenant, balance="5.00")
+    postpaid = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    bob = agent(tenant, "agent-bob", "csr_agent")  # no limit configured: every top-up needs an approval
+    sup = agent(tenant, "sup-ada", "care_supervisor")
+    r = await client.post(f"{CARE}/topUp", headers=bob, json={"subscriber": prepaid["msisdn"], "amount": "3"})
+    assert r.status_code == 202, r.text
+    approval = r.json()["approval"]["id"]
+    r = await client.post(f"{CARE}/approval/{approval}/reject", headers=sup, json={"reason": "not eligible"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected" and "topUp" not in r.json()
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 500
+    # a postpaid line, sub-cent amounts, unknown lines: refused before any approval request is written
+    for body, status in (({"subscriber": postpaid["msisdn"], "amount": "50"}, 409),
+                         ({"subscriber": prepaid["msisdn"], "amount": "100.005"}, 400),
+                         ({"subscriber": "+33000000000", "amount": "50"}, 404)):
+        r = await client.post(f"{CARE}/topUp", headers=bob, json=body)
+        assert r.status_code == status, (body, r.text)
+    async with rt.db.transaction(tenant) as session:
+        rows = list((await session.execute(select(CareApproval).where(
+            CareApproval.requested_by == "agent-bob"))).scalars())
+    assert [x.id for x in rows] == [approval]

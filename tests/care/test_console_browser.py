@@ -54,13 +54,16 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def server(settings: Any) -> Any:
     """OpenBSS on a loopback port, with its own runtime and pool like a real process."""
+    yield from _serve(settings, _free_port())
+
+
+def _serve(settings: Any, port: int, **overrides: Any) -> Any:
     import uvicorn
 
     from openbss.app import create_app
 
-    port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    s = settings.model_copy(update={"public_url": base})
+    s = settings.model_copy(update={"public_url": base, **overrides})
     app = create_app(s)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                         access_log=False, lifespan="on"))
@@ -272,3 +275,109 @@ async def test_agent_journey_in_chromium(rt: Any, client: httpx.AsyncClient, chr
     orders = (await client.get("/tmf-api/productOrderingManagement/v4/productOrder", headers=h,
                                params={"relatedParty.id": w["customer"]["id"]})).json()
     assert [o["state"] for o in orders] == ["completed"]
+
+
+async def test_sign_in_through_the_identity_provider_and_the_new_views(
+        rt: Any, client: httpx.AsyncClient, chromium: str, settings: Any, shots: Path) -> None:
+    """The console's authorization-code + PKCE sign-in at a loopback OpenID provider (a staff user with the csr_agent
+    role gets in; a user without a staff role is refused), then the views added since: payments and collections in
+    the 360, a top-up above the agent's limit (an approval request), resetting self-care access."""
+    from axe_playwright_python.async_playwright import Axe
+    from playwright.async_api import async_playwright, expect
+
+    from openbss.demo.identity_provider import IdpClient, IdpUser, start_identity_provider
+    from tests.charging.helpers import open_account
+    from tests.payments.helpers import card, method
+
+    w = await _world(rt, client)
+    tenant, h = w["tenant"], w["h"]
+    await method(client, h, card(w["account"], isPreferred=True))
+    prepaid = await open_account(rt, tenant, balance="5.00")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    secret = "console-secret-for-tests"
+    users = [IdpUser("staff-7", "carol", "carol-pass", "carol@operator.example", name="Carol Agent",
+                     claims=(("tenant", tenant), ("roles", ["csr_agent"]))),
+             IdpUser("cust-9", "dave", "dave-pass", "dave@example.org", claims=(("tenant", tenant),
+                                                                                ("roles", ["customer"])))]
+    idp = start_identity_provider(clients=[IdpClient("openbss-console", secret, (f"{base}/console/auth/callback",))],
+                                  users=users, title="Operator SSO")
+    serving = _serve(settings, port, care_console_identity_provider={
+        "issuer": idp.issuer, "clientId": "openbss-console", "clientSecret": secret, "label": "Operator SSO"})
+    next(serving)
+    axe = Axe()
+    found: list[str] = []
+    errors: list[str] = []
+
+    async def check(page: Any, name: str) -> None:
+        for width in (1280, 768):
+            await page.set_viewport_size({"width": width, "height": 900})
+            await page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+            for v in (await axe.run(page)).response["violations"]:
+                if v["impact"] in SERIOUS:
+                    found.append(f"{name} @{width}px: {v['id']} ({v['impact']}): "
+                                 f"{[n['target'] for n in v['nodes']][:3]}")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+
+    async def sso(page: Any, username: str, password: str) -> None:
+        await page.goto(f"{base}/console/")
+        await page.get_by_test_id("signin-oidc-button").click()
+        await page.get_by_label("Username or email").fill(username)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # a user without a staff role is sent back with a message
+            await page.goto(f"{base}/console/")
+            await expect(page.get_by_test_id("signin-oidc-button")).to_have_text("Operator SSO")
+            await check(page, "21-signin-sso")
+            await sso(page, "dave", "dave-pass")
+            await expect(page.get_by_test_id("alert")).to_contain_text("no role in the console")
+            assert "token" not in page.url  # nothing handed over in a URL
+
+            # an agent signs in at the provider: authorization code + PKCE, then the console's token
+            await sso(page, "carol", "carol-pass")
+            await expect(page.get_by_label("Search")).to_be_focused()
+            await expect(page.get_by_test_id("agent")).to_contain_text("staff-7")
+            assert "code=" not in page.url and "token" not in page.url
+
+            # the 360: payments (the card masked) and collections
+            await page.goto(f"{base}/console/#/customer/{w['customer']['id']}")
+            await expect(page.get_by_test_id("payment-methods")).to_contain_text("•••• 4242")
+            await expect(page.get_by_test_id("dunning")).to_contain_text("None")
+            await check(page, "22-customer360-payments")
+
+            # a top-up above the agent's limit (20 EUR) waits for a supervisor
+            await page.goto(f"{base}/console/#/customer/{w['customer']['id']}/topup/{prepaid['msisdn']}")
+            await page.get_by_label("Amount").fill("30")
+            await check(page, "23-topup")
+            await page.get_by_test_id("topup-submit").click()
+            await expect(page.get_by_test_id("topup-result")).to_contain_text("Above your limit")
+
+            # reset the customer's self-care access
+            await page.goto(f"{base}/console/#/customer/{w['customer']['id']}")
+            await page.get_by_test_id("action-selfcare-reset").click()
+            await page.get_by_label("Reason").fill("Lost phone, caller verified")
+            await check(page, "24-selfcare-reset")
+            await page.get_by_test_id("selfcare-reset-submit").click()
+            await expect(page.get_by_test_id("reset-result")).to_contain_text("Access reset")
+            await expect(page.get_by_test_id("reset-result")).to_contain_text("sign-in link was sent by email")
+            await browser.close()
+    finally:
+        next(serving, None)
+        idp.stop()
+    assert not errors, errors
+    assert not found, "\n".join(found)
+    sup = {"Authorization": f"Bearer {issue_token(tenant, ['care_supervisor'], subject='sup-ada')}"}
+    pending = (await client.get("/api/care/v1/approval", headers=sup, params={"status": "pending"})).json()
+    assert [(a["kind"], a["subscriber"], a["requestedBy"]) for a in pending] == [
+        ("topUp", prepaid["msisdn"], "staff-7")]
+    found_i = (await client.get("/tmf-api/partyInteraction/v4/partyInteraction", headers=sup,
+                                params={"relatedParty.id": w["customer"]["id"]})).json()
+    assert "Self-care access reset" in [i["reason"] for i in found_i]

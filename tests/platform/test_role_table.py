@@ -45,6 +45,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/care/v1/approval/{id}/approve"): ("staff", "careconfig:write"),
     ("POST", "/api/care/v1/approval/{id}/reject"): ("staff", "careconfig:write"),
     ("POST", "/api/care/v1/topUp"): ("staff", "care:write"),
+    ("POST", "/api/care/v1/selfcareAccessReset"): ("staff", "care:write"),
     ("POST", "/billing/v1/billRun"): ("billing:write",),
     ("PATCH", "/billing/v1/settings"): ("billing:write",),
     ("POST", "/billing/v1/creditNote"): ("billing:write",),

@@ -7,6 +7,11 @@ nothing on their own, and ``admin`` is not limited. Above the limit the adjustme
 (``care_approval``, status ``pending``) that a supervisor (``careconfig:write``), not the requester, approves —
 the credit note is issued then, with the supervisor as its author — or rejects. Every step is audited
 (``CareApproval``, ``BillAdjustment``) and the approval's record names both identities.
+
+A prepaid top-up by an agent (``request_top_up``) is a credit too, under the same limit and the same approvals:
+within the limit (and in the line's currency) the line is credited at once, above it an approval request of kind
+``topUp`` names the line; approving it credits the line then — once: the request is locked and decided in the
+transaction that credits.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -26,6 +31,9 @@ from openbss.platform.db import utcnow
 from openbss.platform.errors import Conflict, Forbidden
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
+
+if TYPE_CHECKING:
+    from openbss.care.topup import PrepaidTopUp
 
 CONFIG_SCOPE = "careconfig"
 MAX_REASON = 500
@@ -67,11 +75,15 @@ def render_limit(row: AdjustmentLimit) -> dict[str, Any]:
 def render_approval(row: CareApproval, base_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row.id, "href": f"{base_url}/api/care/v1/approval/{row.id}", "kind": row.kind, "status": row.status,
-        "bill": {"id": row.bill_id, "href": f"{base_url}/tmf-api/customerBillManagement/v4/customerBill/{row.bill_id}"},
         "amount": _money(row.amount, row.currency), "reason": row.reason,
         "requestedBy": row.requested_by, "requestedAt": format_datetime(row.requested_at),
         "requesterLimit": _money(row.requester_limit, row.currency) if row.requester_limit is not None else None,
     }
+    if row.bill_id:
+        out["bill"] = {"id": row.bill_id,
+                       "href": f"{base_url}/tmf-api/customerBillManagement/v4/customerBill/{row.bill_id}"}
+    if row.subscriber:
+        out["subscriber"] = row.subscriber
     if row.customer_id:
         out["customer"] = {"id": row.customer_id}
     if row.decided_by:
@@ -86,8 +98,9 @@ def render_approval(row: CareApproval, base_url: str) -> dict[str, Any]:
 class Adjustments:
     """Agents' limits, bill adjustments and supervisors' approvals."""
 
-    def __init__(self, bills: Bills) -> None:
+    def __init__(self, bills: Bills, topups: PrepaidTopUp | None = None) -> None:
         self.bills = bills
+        self.topups = topups
 
     # --- limits ----------------------------------------------------------------------------------------------
     async def limits(self, ctx: Context) -> list[dict[str, Any]]:
@@ -156,24 +169,50 @@ class Adjustments:
         bill = await self.bills.get_bill(ctx, bill_id)
         currency = str((bill.get("taxIncludedAmount") or {}).get("unit") or "")
         limit = await self.limit_of(ctx)
-        within = limit is None or (limit[0] > 0 and limit[1] == currency and amount <= limit[0])
-        if within:
+        if self._within(limit, amount, currency):
             note = await self.bills.credit_note(ctx, bill_id, amount=amount, reason=reason)
             await audit.record(ctx.session, ctx.principal, resource_type="BillAdjustment", resource_id=note["id"],
                                action="create", changes={"adjustment": {"old": None, "new": {
                                    "bill": bill_id, "amount": str(amount), "currency": currency, "reason": reason,
                                    "agent": ctx.principal.subject, "customer": customer_id}}})
             return "applied", note
-        row = CareApproval(id=str(uuid.uuid4()), kind="billAdjustment", status="pending", bill_id=bill_id,
-                           customer_id=customer_id, amount=amount, currency=currency, reason=reason,
-                           requested_by=ctx.principal.subject, requested_at=utcnow(),
-                           requester_limit=None if limit is None else limit[0])
+        return "pendingApproval", await self._request(ctx, CareApproval(
+            kind="billAdjustment", bill_id=bill_id, customer_id=customer_id, amount=amount, currency=currency,
+            reason=reason), limit)
+
+    @staticmethod
+    def _within(limit: tuple[Decimal, str] | None, amount: Decimal, currency: str) -> bool:
+        return limit is None or (limit[0] > 0 and limit[1] == currency and amount <= limit[0])
+
+    async def _request(self, ctx: Context, row: CareApproval, limit: tuple[Decimal, str] | None) -> dict[str, Any]:
+        row.id, row.status = str(uuid.uuid4()), "pending"
+        row.requested_by, row.requested_at = ctx.principal.subject, utcnow()
+        row.requester_limit = None if limit is None else limit[0]
         ctx.session.add(row)
         await ctx.session.flush()
         out = render_approval(row, ctx.base_url)
         await audit.record(ctx.session, ctx.principal, resource_type="CareApproval", resource_id=row.id,
                            action="create", changes={"approval": {"old": None, "new": out}})
-        return "pendingApproval", out
+        return out
+
+    # --- top-ups ---------------------------------------------------------------------------------------------
+    async def request_top_up(self, ctx: Context, subscriber: str, amount: Decimal, reason: str | None,
+                             customer_id: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Top up a prepaid line: at once within the caller's limit (``applied``, the top-up), else an approval
+        request (``pendingApproval``) a supervisor decides."""
+        if self.topups is None:
+            raise InvalidAdjustment("top-ups are not available", code="TOPUP_UNAVAILABLE")
+        reason = (reason or "").strip()
+        if len(reason) > MAX_REASON:
+            raise InvalidAdjustment(f"'reason' is at most {MAX_REASON} characters")
+        account = await self.topups.line(ctx, subscriber, amount)  # refuses a postpaid line, a bad amount
+        currency = str(account.get("currency") or "EUR")
+        limit = await self.limit_of(ctx)
+        if self._within(limit, amount, currency):
+            return "applied", await self.topups.top_up(ctx, subscriber, amount, reason or None)
+        return "pendingApproval", await self._request(ctx, CareApproval(
+            kind="topUp", subscriber=subscriber, customer_id=customer_id, amount=amount, currency=currency,
+            reason=reason or "agent top-up"), limit)
 
     # --- approvals -------------------------------------------------------------------------------------------
     async def approvals(self, ctx: Context, status: str | None, limit: int = 100) -> list[dict[str, Any]]:
@@ -209,7 +248,14 @@ class Adjustments:
         before = render_approval(row, ctx.base_url)
         if reason is not None and len(reason) > MAX_REASON:
             raise InvalidAdjustment(f"'reason' is at most {MAX_REASON} characters")
-        if approve:
+        top_up: dict[str, Any] | None = None
+        if approve and row.kind == "topUp":
+            if self.topups is None or row.subscriber is None:
+                raise InvalidAdjustment("top-ups are not available", code="TOPUP_UNAVAILABLE")
+            top_up = await self.topups.top_up(ctx, row.subscriber, row.amount, row.reason,
+                                              requested_by=row.requested_by, approval_id=row.id)
+        elif approve:
+            assert row.bill_id is not None
             note = await self.bills.credit_note(ctx, row.bill_id, amount=row.amount,
                                                 reason=f"{row.reason} (approved by {ctx.principal.subject})")
             row.credit_note_id = str(note["id"])
@@ -223,6 +269,8 @@ class Adjustments:
                                     "requestedBy": {"old": before["requestedBy"], "new": row.requested_by},
                                     "decidedBy": {"old": None, "new": row.decided_by},
                                     "creditNote": {"old": None, "new": row.credit_note_id}})
+        if top_up is not None:
+            out["topUp"] = top_up
         return out
 
 

@@ -7,7 +7,10 @@ under ``/api/care/v1/``:
   or ask for a supervisor's approval above it — 202 ``pendingApproval``;
 * ``GET /approval``, ``GET /approval/{id}``, ``POST /approval/{id}/approve|reject``: the approvals (deciding:
   supervisors, never the requester);
-* ``POST /topUp``: credit a prepaid line's main balance (``care:write``), audited.
+* ``POST /topUp``: credit a prepaid line's main balance (``care:write``) within the agent's limit — 201
+  ``applied`` — or ask for a supervisor's approval above it — 202 ``pendingApproval`` (the same approvals);
+* ``POST /selfcareAccessReset``: reset a customer's self-care access (``care:write``): end their portal sessions,
+  unlink their sign-in identities, send them a sign-in link.
 
 Every action is authorized here, on the server, and audited with the caller's identity.
 """
@@ -23,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from openbss.care.adjustments import CONFIG_SCOPE, Adjustments, parse_amount
 from openbss.care.errors import InvalidAdjustment
+from openbss.care.selfcare_access import SelfcareReset
 from openbss.care.topup import PrepaidTopUp
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import Forbidden
@@ -79,6 +83,12 @@ class AdjustmentIn(BaseModel):
     customer: Ref | None = None
 
 
+class ResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: Ref
+    reason: str | None = Field(None, max_length=500, description="Why (e.g. \"lost phone; caller verified\")")
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(None, max_length=500)
@@ -89,6 +99,7 @@ class TopUpIn(BaseModel):
     subscriber: str = Field(..., min_length=3, max_length=40, description="The line's MSISDN")
     amount: StrictStr | StrictInt = Field(..., description="In the line's currency, e.g. \"10.00\"")
     reason: str | None = Field(None, max_length=500)
+    customer: Ref | None = None
 
 
 def _agent(principal: Principal, scope: str, action: str) -> None:
@@ -106,7 +117,7 @@ def staff(scope: str, action: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
+def agent_router(adjustments: Adjustments, topups: PrepaidTopUp, selfcare: SelfcareReset) -> APIRouter:
     router = APIRouter(prefix="/api/care/v1", tags=["Care configuration"])
 
     async def me(request: Request, principal: Principal = Depends(authenticate)) -> Response:
@@ -171,7 +182,18 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
         _agent(principal, "care", WRITE)
         amount = parse_amount(body.amount)
         async with unit_of_work(request, principal) as ctx:
-            out = await topups.top_up(ctx, body.subscriber, amount, body.reason)
+            outcome, out = await adjustments.request_top_up(ctx, body.subscriber, amount, body.reason,
+                                                            body.customer.id if body.customer else None)
+        if outcome == "applied":
+            return TmfJSONResponse({"status": "applied", **out}, status_code=201)
+        return TmfJSONResponse({"status": "pendingApproval", "approval": out}, status_code=202,
+                               headers={"Location": str(out["href"])})
+
+    async def reset_selfcare(request: Request, body: ResetIn = Body(...),
+                             principal: Principal = Depends(staff("care", WRITE))) -> Response:
+        _agent(principal, "care", WRITE)
+        async with unit_of_work(request, principal) as ctx:
+            out = await selfcare.reset(ctx, body.customer.id, body.reason)
         return TmfJSONResponse(out, status_code=201)
 
     router.add_api_route("/agent/me", me, methods=["GET"], summary="The signed-in agent: roles and limits")
@@ -185,7 +207,11 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp) -> APIRouter:
     router.add_api_route("/approval/{id}/approve", approve, methods=["POST"], summary="Approve (supervisors)")
     router.add_api_route("/approval/{id}/reject", reject, methods=["POST"], summary="Reject (supervisors)")
     router.add_api_route("/topUp", top_up, methods=["POST"], status_code=201,
-                         summary="Top up a prepaid line's main balance")
+                         summary="Top up a prepaid line's main balance (within the agent's limit; above it: an "
+                                 "approval request)")
+    router.add_api_route("/selfcareAccessReset", reset_selfcare, methods=["POST"], status_code=201,
+                         summary="Reset a customer's self-care access: end their portal sessions, unlink their "
+                                 "sign-in identities, send them a sign-in link")
     return router
 
 

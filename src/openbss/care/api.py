@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from openbss.care.agent_api import agent_router, console_router
+from openbss.care.console_auth import console_auth_router
 from openbss.care.errors import CareNotFound
 from openbss.care.schemas import extension_schema
 from openbss.care.service import CHANNELS, SCHEMA_PATH, CareConfiguration, TicketService, channel_ref
@@ -168,5 +169,6 @@ def config_router(config: CareConfiguration, tickets: TicketService) -> APIRoute
 def routers(svc: CareServices) -> list[tuple[str, APIRouter]]:
     return [*((api.title, api_router(api, svc.services_of(api))) for api in svc.apis),
             ("Care configuration", config_router(svc.service.config, svc.service.tickets)),
-            ("Care configuration", agent_router(svc.adjustments, svc.topups)),
-            ("Care configuration", console_router())]
+            ("Care configuration", agent_router(svc.adjustments, svc.topups, svc.selfcare_reset)),
+            ("Care configuration", console_router()),
+            ("Care configuration", console_auth_router(svc.settings))]

@@ -161,18 +161,22 @@ class AdjustmentLimit(TenantScoped, Base):
 
 
 class CareApproval(TenantScoped, Base):
-    """An agent's action above their limit, waiting for (or decided by) a supervisor."""
+    """An agent's action above their limit, waiting for (or decided by) a supervisor: a bill adjustment
+    (``billAdjustment``: the bill) or a prepaid top-up (``topUp``: the line's MSISDN)."""
 
     __tablename__ = "care_approval"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        CheckConstraint("(kind = 'billAdjustment' AND bill_id IS NOT NULL) OR (kind = 'topUp' AND subscriber IS NOT "
+                        "NULL)", name="target"),
         Index("ix_care_approval_status", "tenant_id", "status", "requested_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(10))
-    bill_id: Mapped[str] = mapped_column(String(64))
+    bill_id: Mapped[str | None] = mapped_column(String(64))
+    subscriber: Mapped[str | None] = mapped_column(String(40))
     customer_id: Mapped[str | None] = mapped_column(String(64))
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
     currency: Mapped[str] = mapped_column(String(3))

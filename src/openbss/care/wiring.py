@@ -18,6 +18,7 @@ from openbss.care.reactions import (
     interaction_consumer,
 )
 from openbss.care.schemas import INTERACTION_SPEC, TICKET_SPEC, TICKET_TYPE
+from openbss.care.selfcare_access import SelfcareAccess, SelfcareReset
 from openbss.care.service import (
     INTERACTION_API,
     TICKET_API,
@@ -60,6 +61,7 @@ class CareServices:
     adjustments: Adjustments
     topups: PrepaidTopUp
     accounts: BillingAccounts
+    selfcare_reset: SelfcareReset
     #: the events recorded as interactions (payments and refunds, dunning reminders)
     interaction_rules: tuple[InteractionRule, ...] = PAYMENT_RULES + DUNNING_RULES
 
@@ -82,7 +84,7 @@ class CareServices:
 
 
 def build(settings: Settings, customers: Customers, bills: Bills, balances: PrepaidBalances,
-          accounts: BillingAccounts) -> CareServices:
+          accounts: BillingAccounts, selfcare_access: SelfcareAccess | None = None) -> CareServices:
     clock = SlaClock()
     rules = TicketRules(clock, AttachmentStore(settings))
     ticket = TmfResource(
@@ -107,6 +109,8 @@ def build(settings: Settings, customers: Customers, bills: Bills, balances: Prep
     resources = {**resource_services(ticket_api, {"troubleTicket": tickets}),
                  **resource_services(interaction_api, {"partyInteraction": interactions})}
     service = CareService(tickets, interactions, CareConfiguration())
+    topups = PrepaidTopUp(balances, interactions)
     return CareServices(service=service, clock=clock, ticket_api=ticket_api, interaction_api=interaction_api,
-                        resources=resources, settings=settings, adjustments=Adjustments(bills),
-                        topups=PrepaidTopUp(balances, interactions), accounts=accounts)
+                        resources=resources, settings=settings, adjustments=Adjustments(bills, topups),
+                        topups=topups, accounts=accounts,
+                        selfcare_reset=SelfcareReset(selfcare_access, interactions, customers))

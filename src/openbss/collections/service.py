@@ -30,6 +30,7 @@ import csv
 import io
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -628,6 +629,57 @@ class CollectionsService:
         self.promises = promises
         self.plans = plans
         self.lease = timedelta(seconds=settings.collections_lease_seconds)
+
+    # --- the customer 360's dunning section -------------------------------------------------------------------
+    async def dunning_state(self, ctx: Context, accounts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each billing account's dunning state: its open episode (else its latest closed one, else ``none``) with
+        the last step taken and the next one planned."""
+        ids = [str(a["id"]) for a in accounts if a.get("id")]
+        if not ids:
+            return []
+        rows = (await ctx.session.execute(
+            select(Episode, PolicyVersion.steps).join(PolicyVersion, and_(
+                PolicyVersion.policy_id == Episode.policy_id, PolicyVersion.version == Episode.policy_version))
+            .where(Episode.billing_account_id.in_(ids))
+            .order_by(Episode.billing_account_id, (Episode.state == "open").desc(), Episode.opened_at.desc()))).all()
+        latest: dict[str, tuple[Episode, list[dict[str, Any]]]] = {}
+        for episode, steps in rows:
+            latest.setdefault(episode.billing_account_id, (episode, list(steps or [])))
+        taken: dict[str, StepExecution] = {}
+        if latest:
+            for ex in (await ctx.session.execute(select(StepExecution).where(
+                    StepExecution.episode_id.in_([e.id for e, _ in latest.values()]))
+                    .order_by(StepExecution.episode_id, StepExecution.step))).scalars():
+                taken[ex.episode_id] = ex  # the last one by position
+        out = []
+        for a in accounts:
+            ref = {"id": a.get("id"), "name": a.get("name")}
+            found = latest.get(str(a.get("id")))
+            if found is None:
+                out.append({"billingAccount": ref, "state": "none"})
+                continue
+            e, steps = found
+            item: dict[str, Any] = {
+                "billingAccount": ref, "state": e.state,
+                "episode": {"id": e.id, "href": f"{ctx.base_url}{self.episodes.api.base_path}/dunningEpisode/{e.id}"},
+                "overdueAmount": _money(round_money(e.overdue_amount, e.currency), e.currency),
+                "oldestDueDate": e.oldest_due_date.isoformat(), "startDate": format_datetime(e.opened_at)}
+            last = taken.get(e.id)
+            if last is not None:
+                item["currentStep"] = {"sequence": last.step + 1, "name": (steps[last.step] if last.step < len(steps)
+                                                                           else {}).get("name"),
+                                       "action": last.action, "state": last.state,
+                                       "executionDate": format_datetime(last.finished_at or last.claimed_at)}
+            if e.state == "open" and e.next_step < len(steps):
+                nxt = steps[e.next_step]
+                item["nextStep"] = {"sequence": e.next_step + 1, "name": nxt.get("name"),
+                                    "action": nxt.get("action")}
+            if e.paused_until:
+                item["pausedUntil"] = e.paused_until.isoformat()
+            if e.closed_at:
+                item.update(closeDate=format_datetime(e.closed_at), closeReason=e.close_reason)
+            out.append(item)
+        return out
 
     # --- tenants ------------------------------------------------------------------------------------------------
     async def tenants(self) -> list[str]:

@@ -158,7 +158,7 @@ class CustomerService:
         owner = self._customers.store.owner_condition(ctx.principal)
         if owner is not None:
             conds.append(owner)
-        rows, total = await repository.search(ctx, criteria, conds, offset, limit)
+        rows, total = await repository.search(ctx, criteria, conds, offset, limit, broad="name" in given)
         return await self._customers.store.render_all(ctx, rows), total  # type: ignore[arg-type]
 
     # --- 360 -----------------------------------------------------------------------------------------------

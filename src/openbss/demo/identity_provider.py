@@ -119,6 +119,9 @@ class IdpUser:
     given_name: str = ""
     family_name: str = ""
     picture: str | None = None
+    #: more claims released in the ID token and by UserInfo whatever the scope (a workforce directory's tenant and
+    #: roles, for the agent console), as (name, value) pairs
+    claims: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -732,6 +735,7 @@ class _Provider:
             profile = {"name": user.name, "given_name": user.given_name, "family_name": user.family_name,
                        "preferred_username": user.username, "picture": user.picture}
             claims.update({k: v for k, v in profile.items() if v})
+        claims.update(dict(user.claims))
         return claims
 
     # --- UserInfo -------------------------------------------------------------------------------------------

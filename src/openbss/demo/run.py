@@ -45,6 +45,32 @@ def with_demo_identity_providers(settings: Settings, base: str) -> tuple[Setting
     return settings.model_copy(update={"selfcare_identity_providers": configs}), apps
 
 
+def with_demo_console_identity_provider(settings: Settings, base: str) -> tuple[Settings, list[tuple[str, Any]]]:
+    """Unless the console's provider is configured, a demo workforce OpenID provider at /demo-idp/staff whose users
+    (the demo's agents and supervisor, password ``DEMO_PASSWORD``) carry the demo tenant and their roles."""
+    if settings.care_console_identity_provider:
+        return settings, []
+    import secrets
+
+    from openbss.demo.care import SUPERVISOR
+    from openbss.demo.identity_provider import IdpClient, IdpUser, create_identity_provider
+
+    secret = secrets.token_urlsafe(24)
+    issuer = f"{base}/demo-idp/staff"
+    staff = [("agent-alice", "alice", "csr_agent", "Alice (first line)"),
+             ("agent-bob", "bob", "csr_agent", "Bob (network)"),
+             (SUPERVISOR, "sam", "care_supervisor", "Sam (supervisor)")]
+    users = [IdpUser(sub, username, DEMO_PASSWORD, f"{username}@operator.example", name=name,
+                     claims=((settings.tenant_claim, DEMO_TENANT), (settings.roles_claim, [role])))
+             for sub, username, role, name in staff]
+    client = IdpClient("openbss-console", secret, (f"{base}/console/auth/callback",))
+    app = create_identity_provider(issuer, clients=[client], users=users, title="Operator staff sign-in (demo)",
+                                   brand_color="#0b5cad", show_demo_users=True)
+    return settings.model_copy(update={"care_console_identity_provider": {
+        "issuer": issuer, "clientId": client.client_id, "clientSecret": secret,
+        "label": "Sign in with the operator's account (demo)"}}), [("/demo-idp/staff", app)]
+
+
 async def seed_corporate_directory(settings: Settings) -> str | None:
     """Seed the demo corporate customers into the configured corporate directory; its address, or None."""
     if not settings.selfcare_corporate_directory_url:
@@ -115,6 +141,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         corporate = await seed_corporate_directory(settings)
     inbox = drop_demo_file(settings.data_dir / INBOX).parent  # collected below, by the watched-directory loop
     settings, providers = with_demo_identity_providers(settings, base)
+    settings, staff_idp = with_demo_console_identity_provider(settings, base)
+    providers = [*providers, *staff_idp]
     stop = asyncio.Event()
     install_stop_signals(stop)
     app = create_app(settings, services=services, runtime=rt)
@@ -168,8 +196,9 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
                    + ("MariaDB " + corporate if corporate else
                       "set OPENBSS_SELFCARE_CORPORATE_DIRECTORY_URL=mysql://root@127.0.0.1:3306/openbss_corporate "
                       "to enable"))
-        out.append(f"Agent console: {base}/console/  (paste a token; bill adjustments: Alice alone up to 20 EUR, "
-                   "Bob 100 EUR, above that Sam approves)")
+        out.append(f"Agent console: {base}/console/  (sign in with the operator's demo account — alice, bob or sam, "
+                   f"password '{DEMO_PASSWORD}' — or paste a token; bill adjustments and top-ups: Alice alone up to "
+                   "20 EUR, Bob 100 EUR, above that Sam approves)")
         for role, subject in (("csr_agent", "agent-alice"), ("csr_agent", "agent-bob"),
                               ("care_supervisor", "supervisor-sam")):
             out.append(f"  {subject} ({role}): "

@@ -201,6 +201,28 @@ def _amount(money: Any, what: str) -> tuple[Decimal, str]:
     return value, str(unit)
 
 
+def _mask_number(value: Any) -> str:
+    text = str(value or "").replace(" ", "")
+    if len(text) <= 4:
+        return "••••"
+    return f"{text[:4]} •••• {text[-4:]}" if text[:2].isalpha() else f"•••• {text[-4:]}"
+
+
+def mask_method(kind: str, body: dict[str, Any]) -> str:
+    """What an agent may see of a payment method (never its token or full account number)."""
+    if kind == "tokenizedCard":
+        expiry = str(body.get("expirationDate") or "")[:7]
+        return " ".join(x for x in (str(body.get("brand") or "Card"), f"•••• {body.get('lastFourDigits', '')}",
+                                    f"exp. {expiry}" if expiry else "") if x)
+    if kind in ("directDebit", "bankAccountTransfer"):
+        return f"IBAN {_mask_number(body.get('accountNumber'))}" if body.get("accountNumber") else kind
+    if kind == "digitalWallet":
+        return str(body.get("service") or body.get("name") or "wallet")
+    if kind == "voucher":
+        return f"voucher {_mask_number(body.get('code'))}" if body.get("code") else "voucher"
+    return str(body.get("name") or kind)
+
+
 def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -674,6 +696,30 @@ class PaymentService:
             async with self.db.transaction(tenant) as session:
                 posted += len(await self.post_prepaid_usage(system_context(tenant, session, self.base_url), day))
         return posted
+
+    # --- the customer 360's payments section ------------------------------------------------------------------
+    async def customer_payments(self, ctx: Context, account_ids: Sequence[str], limit: int = 20,
+                                ) -> dict[str, Any]:
+        """The most recent payments of these billing accounts and their payment methods, masked: a card is its
+        brand, last four digits and expiry; an IBAN its country, check digits and last four characters; no token,
+        mandate secret or full number is ever answered."""
+        ids = [a for a in account_ids if a]
+        if not ids:
+            return {"recent": [], "methods": []}
+        methods = list((await ctx.session.execute(select(PaymentMethod).where(
+            PaymentMethod.billing_account_id.in_(ids)).order_by(PaymentMethod.created_at.desc(),
+                                                                PaymentMethod.id))).scalars())
+        masked = {m.id: mask_method(m.kind, m.body) for m in methods}
+        rows = (await ctx.session.execute(select(Payment).where(Payment.billing_account_id.in_(ids))
+                                          .order_by(Payment.created_at.desc(), Payment.id).limit(limit))).scalars()
+        recent = [{"id": p.id, "href": p.body.get("href"), "paymentDate": p.body.get("paymentDate")
+                   or format_datetime(p.created_at), "amount": _money(p.amount, p.currency), "status": p.state,
+                   "billingAccount": {"id": p.billing_account_id}, "method": masked.get(p.method_id) or p.method_id}
+                  for p in rows]
+        return {"recent": recent, "methods": [
+            {"id": m.id, "type": m.kind, "masked": masked[m.id], "isDefault": m.is_default, "status": m.status,
+             "validUntil": format_datetime(m.valid_until) if m.valid_until else None,
+             "billingAccount": {"id": m.billing_account_id}} for m in methods]}
 
     async def _method_doc(self, ctx: Context, method_id: str) -> dict[str, Any]:
         row = await ctx.session.get(PaymentMethod, method_id)

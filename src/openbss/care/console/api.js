@@ -44,4 +44,7 @@ export const PATHS = {
   adjust: '/api/care/v1/billAdjustment',
   approvals: '/api/care/v1/approval',
   topUp: '/api/care/v1/topUp',
+  selfcareReset: '/api/care/v1/selfcareAccessReset',
+  authConfig: '/console/auth/config',
+  authToken: '/console/auth/token',
 };

@@ -75,7 +75,30 @@ function signinView(message) {
         ? 'This token is not valid for the console (an agent or supervisor token is needed)' : err);
     }
   });
-  page('Sign in', message ? alertBox(message) : null, form);
+  const sso = h('div', { class: 'card narrow', hidden: true, dataset: { testid: 'signin-oidc' } });
+  page('Sign in', message ? alertBox(message) : null, sso, form);
+  get(PATHS.authConfig).then((cfg) => {
+    if (!cfg || !cfg.oidc) return;
+    sso.replaceChildren(h('p', null, 'Staff of the operator sign in with their company account.'),
+      link(cfg.oidc.login, cfg.oidc.label, { class: 'button primary', dataset: { testid: 'signin-oidc-button' } }),
+      h('p', { class: 'muted' }, 'Or paste an access token below.'));
+    sso.hidden = false;
+  }).catch(() => {});
+}
+
+// back from the operator's identity provider: the server hands the token over once (an HttpOnly cookie)
+async function completeSignIn() {
+  try {
+    const out = await post(PATHS.authToken, {});
+    setToken(out.access_token);
+    me = await get(PATHS.me);
+    location.hash = '#/search';
+  } catch (err) {
+    clearToken();
+    me = null;
+    renderWho();
+    signinView(err instanceof ApiError ? err.message : 'The sign-in could not be completed; sign in again');
+  }
 }
 
 function renderWho() {
@@ -218,7 +241,9 @@ async function customerView(id) {
   const actions = h('div', { class: 'actions' },
     link(`#/customer/${id}/raise`, 'Raise a ticket', { class: 'button primary', dataset: { testid: 'action-raise' } }),
     link(`#/customer/${id}/interaction`, 'Record an interaction', { class: 'button', dataset: { testid: 'action-interaction' } }),
-    link(`#/customer/${id}/order`, 'Place an order', { class: 'button', dataset: { testid: 'action-order' } }));
+    link(`#/customer/${id}/order`, 'Place an order', { class: 'button', dataset: { testid: 'action-order' } }),
+    link(`#/customer/${id}/selfcare-reset`, 'Reset self-care access', { class: 'button',
+      dataset: { testid: 'action-selfcare-reset' } }));
   const identity = section('identity', 'Identity and contact', dl([
     ['Name', c.name || [party.givenName, party.familyName].filter(Boolean).join(' ') || party.tradingName],
     ['Customer', c.id], ['Status', badge(c.status || 'unknown')], ['Segment', humanize(v.segment) || '—'],
@@ -256,6 +281,19 @@ async function customerView(id) {
           : link(`#/customer/${id}/adjust/${b.id}`, 'Adjust', { class: 'button small',
             'aria-label': `Adjust bill ${b.billNo || b.id}`, dataset: { testid: 'adjust-bill' } })]), 'bills')
       : h('p', null, 'No bill yet.'))),
+    sectionOrUnavailable(v, 'payments', 'Payments', (p) => [
+      p.recent.length ? table('Recent payments', ['Date', 'Amount', 'Method', 'Status'],
+        p.recent.map((x) => [when(x.paymentDate), money(x.amount), x.method || '—', badge(x.status || 'unknown')]),
+        'payments') : h('p', null, 'No payment yet.'),
+      p.methods.length ? table('Payment methods', ['Method', 'Details', 'Default', 'Status'],
+        p.methods.map((m) => [humanize(m.type), m.masked || '—', m.isDefault ? 'Default' : '',
+          badge(m.status || 'unknown')]), 'payment-methods') : h('p', null, 'No payment method on file.')]),
+    sectionOrUnavailable(v, 'dunning', 'Collections', (d) => (d.length ? table('Dunning',
+      ['Account', 'State', 'Step', 'Overdue', 'Since'],
+      d.map((x) => [x.billingAccount?.name || x.billingAccount?.id, badge(x.state || 'none'),
+        x.currentStep ? `${x.currentStep.sequence}. ${humanize(x.currentStep.action)}` : '—',
+        x.overdueAmount ? money(x.overdueAmount) : '—', when(x.startDate)]), 'dunning')
+      : h('p', { dataset: { testid: 'dunning-none' } }, 'No account in collections.'))),
     sectionOrUnavailable(v, 'tickets', 'Tickets', (t) => [
       h('p', { class: 'muted' }, `${t.total} in all · ${t.open} open · ${t.slaBreached} past their SLA`),
       t.recent.length ? table('Tickets', ['Ticket', 'Type', 'Priority', 'Status', 'Due'],
@@ -499,13 +537,46 @@ async function adjustView(customerId, billId) {
 function topupView(customerId, subscriber) {
   const back = `#/customer/${customerId}`;
   const amount = h('input', { type: 'text', inputmode: 'decimal', name: 'amount', required: true, dataset: { testid: 'topup-amount' } });
-  page(`Top up ${subscriber}`, link(back, '← Back to the customer', { class: 'back' }), form('topup', [field('Amount', amount)], 'Top up',
-    async () => {
-      const out = await post(PATHS.topUp, { subscriber, amount: required(amount, 'The amount') });
-      say(`Topped up: balance ${money(out.balance)}`);
-      location.hash = back;
-    }, back));
+  const reason = h('input', { type: 'text', name: 'reason', dataset: { testid: 'topup-reason' } });
+  const limit = me?.adjustmentLimit ? `Your limit: ${money(me.adjustmentLimit)}; above it a supervisor approves.`
+    : 'You are not limited.';
+  const result = h('div', { dataset: { testid: 'topup-result' }, 'aria-live': 'polite' });
+  page(`Top up ${subscriber}`, link(back, '← Back to the customer', { class: 'back' }),
+    form('topup', [field('Amount', amount, limit), field('Reason (optional)', reason)], 'Top up',
+      async () => {
+        const out = await post(PATHS.topUp, { subscriber, amount: required(amount, 'The amount'),
+          reason: reason.value.trim() || undefined, customer: { id: customerId } });
+        if (out.status === 'pendingApproval') {
+          result.replaceChildren(h('p', { class: 'warn' },
+            `Above your limit: approval ${out.approval.id} was sent to a supervisor.`));
+          say('Approval requested');
+          return;
+        }
+        say(`Topped up: balance ${money(out.balance)}`);
+        location.hash = back;
+      }, back), result);
 }
+
+async function selfcareResetView(customerId) {
+  const back = `#/customer/${customerId}`;
+  const reason = h('input', { type: 'text', name: 'reason', dataset: { testid: 'reset-reason' } });
+  const result = h('div', { dataset: { testid: 'reset-result' }, 'aria-live': 'polite' });
+  page('Reset self-care access', link(back, '← Back to the customer', { class: 'back' }),
+    h('p', null, 'Ends every self-care session of the customer and unlinks their sign-in accounts: their next '
+      + 'sign-in proves again who they are (a verified e-mail or a code sent to one of their lines). They are sent a '
+      + 'sign-in link.'),
+    form('selfcare-reset', [field('Reason', reason, 'For example: lost phone, caller verified')], 'Reset access',
+      async () => {
+        const out = await post(PATHS.selfcareReset, { customer: { id: customerId }, reason: reason.value.trim() || undefined });
+        const told = out.notified ? `A sign-in link was sent by ${out.notified.channel} to ${out.notified.to}.`
+          : 'No e-mail or mobile number on file: no sign-in link was sent.';
+        result.replaceChildren(h('p', { class: 'ok' }, `Access reset: ${out.sessionsRevoked} session(s) ended, `
+          + `${out.identitiesUnlinked} sign-in account(s) unlinked. ${told}`));
+        say('Self-care access reset');
+      }, back), result);
+}
+
+const target = (a) => (a.kind === 'topUp' ? `Top-up of ${a.subscriber}` : `Bill ${a.bill?.id}`);
 
 async function approvalsView() {
   const filter = select('status', [['pending', 'Pending'], ['approved', 'Approved'], ['rejected', 'Rejected']],
@@ -513,20 +584,20 @@ async function approvalsView() {
   const list = h('div', { dataset: { testid: 'approvals' } });
   const load = async () => {
     const rows = await get(`${PATHS.approvals}?status=${filter.value}`);
-    list.replaceChildren(rows.length ? table('Approvals', ['Requested', 'By', 'Bill', 'Amount', 'Reason', 'Status', ''],
-      rows.map((a) => [when(a.requestedAt), a.requestedBy, a.bill.id, money(a.amount), a.reason, badge(a.status),
+    list.replaceChildren(rows.length ? table('Approvals', ['Requested', 'By', 'For', 'Amount', 'Reason', 'Status', ''],
+      rows.map((a) => [when(a.requestedAt), a.requestedBy, target(a), money(a.amount), a.reason, badge(a.status),
         a.status === 'pending' && me?.canApprove && a.requestedBy !== me.id ? h('div', { class: 'actions' },
           decide(a, true), decide(a, false)) : (a.decidedBy ? `by ${a.decidedBy}` : '')]), 'approvals-table')
       : h('p', null, 'Nothing here.'));
   };
   const decide = (a, approve) => {
     const b = button(approve ? 'Approve' : 'Reject', { class: `button small ${approve ? 'primary' : ''}`,
-      'aria-label': `${approve ? 'Approve' : 'Reject'} ${money(a.amount)} on bill ${a.bill.id}`,
+      'aria-label': `${approve ? 'Approve' : 'Reject'} ${money(a.amount)} ${a.kind === 'topUp' ? 'top-up of' : 'on bill'} ${a.kind === 'topUp' ? a.subscriber : a.bill.id}`,
       dataset: { testid: approve ? 'approve' : 'reject' } });
     b.addEventListener('click', async () => {
       try {
         await post(`${PATHS.approvals}/${a.id}/${approve ? 'approve' : 'reject'}`, {});
-        say(approve ? 'Approved: the credit note is issued' : 'Rejected');
+        say(approve ? (a.kind === 'topUp' ? 'Approved: the line is topped up' : 'Approved: the credit note is issued') : 'Rejected');
         await load();
       } catch (err) { showError(list, err); }
     });
@@ -546,6 +617,11 @@ async function route() {
     if (hash.startsWith(`#/${a.dataset.nav}`)) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  if (hash === '#/signed-in') { await completeSignIn(); return; }
+  if (hash.startsWith('#/signin')) {
+    const error = new URLSearchParams(hash.split('?')[1] || '').get('error');
+    if (!token() || error) { clearToken(); me = null; renderWho(); signinView(error || undefined); return; }
+  }
   if (!token()) { me = null; renderWho(); signinView(); return; }
   if (!me) {
     try { me = await get(PATHS.me); } catch { clearToken(); me = null; renderWho(); signinView('Please sign in again'); return; }
@@ -558,6 +634,7 @@ async function route() {
     else if (parts[0] === 'customer' && parts[2] === 'order') await orderView(parts[1]);
     else if (parts[0] === 'customer' && parts[2] === 'adjust') await adjustView(parts[1], parts[3]);
     else if (parts[0] === 'customer' && parts[2] === 'topup') topupView(parts[1], parts[3]);
+    else if (parts[0] === 'customer' && parts[2] === 'selfcare-reset') await selfcareResetView(parts[1]);
     else if (parts[0] === 'customer') await customerView(parts[1]);
     else if (parts[0] === 'ticket') await ticketView(parts[1]);
     else if (parts[0] === 'order') await trackOrderView(parts[1]);
