@@ -93,6 +93,37 @@ def db_upgrade() -> None:
     del server
 
 
+@db_app.command("partitions")
+def db_partitions(
+    ahead: Annotated[int | None, typer.Option(help="Months created ahead (default: usage_partitions_ahead)")] = None,
+    retention_months: Annotated[int | None, typer.Option(
+        help="Drop monthly partitions older than this many months (0: keep; default: usage_retention_months)")] = None,
+) -> None:
+    """Create the monthly partitions of time-partitioned tables ahead and drop those past the retention (as the
+    database owner, OPENBSS_DATABASE_URL; schedule it daily)."""
+    from sqlalchemy import create_engine
+
+    from openbss.platform.db import owner_url
+    from openbss.platform.partitions import maintain
+
+    settings = _settings()
+    server = _use_embedded_if_needed(settings)
+    engine = create_engine(owner_url(get_settings()).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.begin() as conn:
+            done = maintain(conn, ahead=settings.usage_partitions_ahead if ahead is None else ahead,
+                            retention_months=settings.usage_retention_months if retention_months is None
+                            else retention_months)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        engine.dispose()
+    console.print(f"created {len(done.created)} partition(s) {' '.join(done.created)}; moved "
+                  f"{sum(done.moved.values())} row(s) out of the default partition; dropped {len(done.dropped)} "
+                  f"{' '.join(done.dropped)}")
+    del server
+
+
 @db_app.command("check")
 def db_check() -> None:
     """Fail when the models and the migrations disagree (``alembic check`` on a scratch database)."""

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     nats_stream: str = "OPENBSS"
     nats_ack_wait_seconds: float = 30.0
 
+    # Time-partitioned tables (platform/partitions.py: rated usage, by month of its event time). ``openbss db
+    # partitions`` (as the database owner) creates the partitions of the current month and of
+    # ``usage_partitions_ahead`` months ahead and drops monthly partitions older than ``usage_retention_months``
+    # months before the current one (0: keep everything; never fewer than 2). One setting for the installation:
+    # a partition holds every tenant's usage.
+    usage_partitions_ahead: int = 3
+    usage_retention_months: int = 0
+
     # HTTP
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
