@@ -85,7 +85,7 @@ def upgrade() -> None:
             op.execute(stmt)
     for stmt in default_sql("charging_usage"):
         op.execute(stmt)
-    op.execute(f"INSERT INTO charging_usage ({COLUMNS}) SELECT {COLUMNS} FROM charging_usage_unpartitioned")
+    op.execute(f"INSERT INTO charging_usage ({COLUMNS}) SELECT {COLUMNS} FROM charging_usage_unpartitioned")  # noqa: S608
     op.execute("DROP TABLE charging_usage_unpartitioned")
     for stmt in tenant_rls_sql("charging_usage"):
         op.execute(stmt)
@@ -102,7 +102,7 @@ def downgrade() -> None:
                .replace(" PARTITION BY RANGE (usage_date)", ""))
     op.execute("CREATE INDEX ix_charging_usage_account_date ON charging_usage (account_id, usage_date)")
     op.execute("CREATE INDEX ix_charging_usage_tenant_id ON charging_usage (tenant_id)")
-    op.execute(f"INSERT INTO charging_usage ({COLUMNS}) SELECT {COLUMNS} FROM charging_usage_partitioned")
+    op.execute(f"INSERT INTO charging_usage ({COLUMNS}) SELECT {COLUMNS} FROM charging_usage_partitioned")  # noqa: S608
     op.execute("DROP TABLE charging_usage_partitioned CASCADE")
     for stmt in tenant_rls_sql("charging_usage"):
         op.execute(stmt)

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     usage_partitions_ahead: int = 3
     usage_retention_months: int = 0
 
+    # Batch rating's work queue (rating/queue.py, with ``nats_url``): a submitted usage file is cut into chunks of at
+    # most ``rating_chunk_records`` records, in ``rating_partitions`` partitions by subscriber; every ``openbss
+    # worker`` rates chunks, one chunk of a partition at a time; a chunk not acknowledged within
+    # ``rating_ack_wait_seconds`` (its worker died) is delivered again.
+    rating_partitions: int = 8
+    rating_chunk_records: int = 5000
+    rating_ack_wait_seconds: float = 120.0
+
     # HTTP
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 #: the tables partitioned by month, and the column they are partitioned by
 PARTITIONED = {"charging_usage": "usage_date"}
 
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 _NAME = re.compile(r"^(?P<table>\w+)_p(?P<ym>\d{6})$")
 
 
@@ -78,11 +79,11 @@ def _create(conn: Connection, table: str, column: str, month: date, out: Mainten
     # PostgreSQL refuses a partition whose rows the default partition holds
     conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
     waiting = conn.execute(text(
-        f"SELECT count(*) FROM {default} WHERE {column} >= :lo AND {column} < :hi"),
+        f"SELECT count(*) FROM {default} WHERE {column} >= :lo AND {column} < :hi"),  # noqa: S608 - identifiers
         {"lo": datetime.fromisoformat(lo), "hi": datetime.fromisoformat(hi)}).scalar_one()
     if waiting:
         conn.execute(text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
-        conn.execute(text(f"WITH moved AS (DELETE FROM {default} WHERE {column} >= :lo AND {column} < :hi "
+        conn.execute(text(f"WITH moved AS (DELETE FROM {default} WHERE {column} >= :lo AND {column} < :hi "  # noqa: S608
                           f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"),
                      {"lo": datetime.fromisoformat(lo), "hi": datetime.fromisoformat(hi)})
         conn.execute(text(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')"))
@@ -106,6 +107,8 @@ def maintain(conn: Connection, *, ahead: int = 3, retention_months: int = 0, now
     now = (now or datetime.now(UTC)).astimezone(UTC)
     out = Maintenance()
     for table, column in (tables or PARTITIONED).items():
+        if not (_IDENT.match(table) and _IDENT.match(column)):
+            raise ValueError(f"'{table}.{column}' is not a plain table and column name")
         existing = set(partitions(conn, table))
         if f"{table}_pdefault" not in existing:
             for stmt in default_sql(table):

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import uuid
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ from openbss.rating.errors import (
 from openbss.rating.layouts import LayoutError, Rejection, UsageRecord
 from openbss.rating.models import (
     AllowanceConsumption,
+    FileChunk,
     ImsiAssignment,
     NumberAssignment,
     RerateJob,
@@ -148,6 +150,11 @@ def _uuids(n: int) -> list[str]:
     h = raw.hex()
     return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-{h[j + 20:j + 32]}"
             for j in range(0, 32 * n, 32)]
+
+
+def partition_of(msisdn: str, partitions: int) -> int:
+    """The work-queue partition of a subscriber's records (stable across processes and versions: CRC-32)."""
+    return zlib.crc32(msisdn.encode()) % partitions
 
 
 def _raw_of(record: UsageRecord) -> dict[str, Any]:
@@ -565,6 +572,97 @@ class RatingService:
         await ctx.session.refresh(row)
         return {**self._file_report(row), "duplicateFile": False}
 
+    # --- the work queue: a file cut into chunks, rated by any number of workers ------------------------------
+    async def submit(self, ctx: Context, name: str, data: bytes, *, source: str = "files", partitions: int = 8,
+                     chunk_records: int = 5000) -> dict[str, Any]:
+        """Register a usage file and cut its valid records into work items (``rating_file_chunk``) for the work
+        queue: records are partitioned by subscriber (a stable hash of the MSISDN, so that one subscription's
+        records are in one partition, rated in order by one worker at a time), sorted by event time within each
+        partition, and cut into chunks of at most ``chunk_records``. Invalid records are filed in suspense now.
+        The caller publishes the returned ``chunks`` after the commit (``rating/queue.py``); each is rated by
+        ``rate_chunk``. A file seen before is a duplicate (nothing changes, no chunk)."""
+        if partitions < 1 or chunk_records < 1:
+            raise ValueError("partitions and chunk_records must be positive")
+        digest = layouts.sha256(data)
+        try:
+            layout = layouts.detect_layout(name, data)
+            records, rejections = layouts.parse_file(name, data, source)
+        except LayoutError as exc:
+            raise UnreadableUsageFile(str(exc)) from exc
+        file_id = str(uuid.uuid4())
+        got = await ctx.session.execute(insert(UsageFile).values(
+            id=file_id, source=source, name=name, sha256=digest, layout=layout, size=len(data),
+            received=len(records) + len(rejections), rated=0, duplicate=0, rejected=len(rejections), suspended=0,
+            status="queued").on_conflict_do_nothing().returning(UsageFile.id))
+        if got.scalar() is None:
+            row = (await ctx.session.execute(select(UsageFile).where(
+                UsageFile.source == source, UsageFile.name == name, UsageFile.sha256 == digest))).scalar_one()
+            return {**self._file_report(row), "duplicateFile": True, "workItems": []}
+        await self._file_suspense(ctx, file_id, rejections, [], [])
+        by_partition: dict[int, list[UsageRecord]] = defaultdict(list)
+        for r in records:
+            by_partition[partition_of(r.msisdn, partitions)].append(r)
+        chunks: list[tuple[int, int]] = []
+        rows: list[dict[str, Any]] = []
+        for p in sorted(by_partition):
+            part = sorted(by_partition[p], key=lambda r: (r.event_time, r.key))
+            for i in range(0, len(part), chunk_records):
+                n = len(chunks)
+                chunks.append((n, p))
+                rows.append({"file_id": file_id, "chunk": n, "partition": p, "received": len(part[i:i + chunk_records]),
+                             "records": [_raw_of(r) for r in part[i:i + chunk_records]]})
+        for i in range(0, len(rows), 50):
+            await ctx.session.execute(insert(FileChunk).values(rows[i:i + 50]))
+        await ctx.session.execute(update(UsageFile).where(UsageFile.id == file_id).values(
+            chunks=len(chunks), status="queued" if chunks else "rated"))
+        row = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id))).scalar_one()
+        await ctx.session.refresh(row)
+        return {**self._file_report(row), "duplicateFile": False, "workItems": chunks}
+
+    async def queued_chunks(self, ctx: Context) -> list[tuple[str, int, int]]:
+        """(file, chunk, partition) of the chunks not rated yet (to publish again after a crash of the submitter)."""
+        rows = await ctx.session.execute(select(FileChunk.file_id, FileChunk.chunk, FileChunk.partition).where(
+            FileChunk.status == "queued").order_by(FileChunk.file_id, FileChunk.chunk))
+        return [(r.file_id, r.chunk, r.partition) for r in rows]
+
+    async def rate_chunk(self, ctx: Context, file_id: str, chunk: int) -> dict[str, Any] | None:
+        """Rate one work item of a submitted file, in the caller's transaction; ``None`` when it was rated already
+        (a redelivered message: nothing changes) or does not exist. The file's counts grow by the chunk's, and
+        the file is ``rated`` when its last chunk is."""
+        row = (await ctx.session.execute(select(FileChunk).where(
+            FileChunk.file_id == file_id, FileChunk.chunk == chunk).with_for_update())).scalar_one_or_none()
+        if row is None or row.status == "done":
+            return None
+        records: list[UsageRecord] = []
+        rejected: list[Rejection] = []
+        for raw in row.records:
+            try:
+                records.append(layouts.normalize(raw, str(raw.get("origin") or "files")))
+            except ValueError as exc:  # cannot happen: the records were normalized when submitted
+                rejected.append(Rejection(line=0, key=None, reason=str(exc), raw=raw))
+        out = await self.process(ctx, records, file_id)
+        await self._file_suspense(ctx, file_id, rejected, out.suspended, out.waiting)
+        counts = {"rated": sum(len(out.parts_of(r.record)) for r in out.rated),
+                  "duplicate": len(out.duplicate),
+                  "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting) + len(rejected)}
+        row.status, row.records, row.done_at = "done", [], utcnow()
+        row.rated, row.duplicate, row.suspended = counts["rated"], counts["duplicate"], counts["suspended"]
+        row.deliveries += 1
+        f = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id).with_for_update())
+             ).scalar_one()
+        amounts = dict(f.amounts or {})
+        for currency, minor in out.amounts().items():
+            amounts[currency] = int(amounts.get(currency, 0)) + minor
+        f.rated += counts["rated"]
+        f.duplicate += counts["duplicate"]
+        f.suspended += counts["suspended"]
+        f.amounts = amounts
+        f.chunks_done += 1
+        if f.chunks_done >= f.chunks:
+            f.status = "rated"
+        await ctx.session.flush()
+        return {"file": file_id, "chunk": chunk, "received": row.received, **counts}
+
     async def _file_suspense(self, ctx: Context, file_id: str, rejections: list[Rejection],
                              suspended: list[tuple[UsageRecord, str]], waiting: list[UsageRecord]) -> None:
         rows = [{"file_id": file_id, "line": rj.line, "record_key": rj.key, "category": "rejected",
@@ -582,7 +680,8 @@ class RatingService:
         return {"id": row.id, "source": row.source, "name": row.name, "sha256": row.sha256, "layout": row.layout,
                 "received": row.received, "rated": row.rated, "duplicate": row.duplicate, "rejected": row.rejected,
                 "suspended": row.suspended, "amounts": {c: str(from_minor(int(v), c)) for c, v in row.amounts.items()},
-                "registeredAt": format_datetime(row.registered_at)}
+                "registeredAt": format_datetime(row.registered_at), "status": row.status, "chunks": row.chunks,
+                "chunksDone": row.chunks_done}
 
     async def files(self, ctx: Context, limit: int = 100) -> list[dict[str, Any]]:
         rows = (await ctx.session.execute(select(UsageFile).order_by(UsageFile.registered_at.desc(), UsageFile.id)
