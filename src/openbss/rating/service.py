@@ -77,6 +77,8 @@ class ChargingAccounts(Protocol):
 
     async def batch_usage_accounts(self, ctx: Context, since: datetime, before: datetime) -> list[str]: ...
 
+    async def batch_usage_later(self, ctx: Context, earliest: dict[str, datetime], before: datetime) -> set[str]: ...
+
     async def charging_settings(self, ctx: Context) -> dict[str, Any]:
         """The tenant's charging conventions (``bandChange``: how a call crossing a time-band change is rated)."""
         ...
@@ -102,6 +104,8 @@ class Outcome:
     expansions: dict[str, list[UsageRecord]] = field(default_factory=dict)
     #: assembled session key -> suspense rows of earlier parts it consumed
     consumed_parts: dict[str, list[int]] = field(default_factory=dict)
+    #: records rated before that got a new version because a late record of their period came in this batch
+    resequenced: int = 0
 
     def parts_of(self, record: UsageRecord) -> list[UsageRecord]:
         """The received records an outcome record stands for (the parts of an assembled session)."""
@@ -366,17 +370,35 @@ class RatingService:
         guided = in_event_order((r, lines[r.key]) for r in fresh if r.key in lines)
         tariffs = await self._tariffs_for(ctx, {g[1].account_id: g[1] for g in guided}.values())
         consumed = await self._consumption(ctx, guided)
+        # late records: the records already rated after them in their account's period are rated again with them,
+        # in event-time order, the period's allowances consumed from its start (new versions where figures change)
+        earlier = await self._resequence(ctx, guided, consumed)
         before = dict(consumed)
         band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
-        rated, unratable = rate_batch(guided, tariffs, band_change, consumed, vectorize=self.vectorize)
-        out.rated.extend(rated)
-        out.suspended.extend(unratable)
+        together = in_event_order([*guided, *((r, line) for r, line, _ in earlier)]) if earlier else guided
+        rated, unratable = rate_batch(together, tariffs, band_change, consumed, vectorize=self.vectorize)
+        versions: list[dict[str, Any]] = []
         specs = await self.specification_refs(ctx)
         now = utcnow()
+        if earlier:
+            old_rows = {r.key: row for r, _, row in earlier}
+            again = [x for x in rated if x.record.key in old_rows]
+            rated = [x for x in rated if x.record.key not in old_rows]
+            unratable = [(r, why) for r, why in unratable if r.key not in old_rows]
+            for x in again:
+                versions.extend(self._version_rows(ctx, old_rows[x.record.key], x, specs, format_datetime(now),
+                                                   f"late records of file {file_id or 'api'}", "resequencedBy"))
+            out.resequenced = len(versions) // 2
+        out.rated.extend(rated)
+        out.suspended.extend(unratable)
         rows, stored = await self._store(ctx, out.rated, specs, format_datetime(now), file_id)
         out.documents = [row["body"] for row in rows]
         if len(stored) != len(rows):  # cannot happen under the account locks; a guard against double rating
             raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
+        if versions:
+            done_versions = await self.charging.store_batch_usage(ctx, versions)
+            if len(done_versions) != len({v["key"] for v in versions}):
+                raise ConcurrentRating("usage was re-rated concurrently; deliver the file again")
         used = [i for ids in out.consumed_parts.values() for i in ids]
         if used:
             await ctx.session.execute(update(SuspendedRecord).where(SuspendedRecord.id.in_(used)).values(
@@ -396,6 +418,82 @@ class RatingService:
             ]).on_conflict_do_update(index_elements=["tenant_id", "account_id", "period", "allowance_key"],
                                      set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
         return out
+
+    async def _resequence(self, ctx: Context, guided: list[tuple[UsageRecord, Line]],
+                          consumed: dict[tuple[str, str, str], int],
+                          ) -> list[tuple[UsageRecord, Line, dict[str, Any]]]:
+        """The current versions of the records already rated after the earliest new record of each account, in the
+        same billing period, when there are some (the new record is late); ``consumed`` of those periods is reset
+        to their start (the whole period is consumed again, in event-time order)."""
+        earliest: dict[str, datetime] = {}
+        line_of: dict[str, Line] = {}
+        periods: dict[str, set[str]] = defaultdict(set)
+        for r, line in guided:
+            if not any(isinstance(e, Mapping) and e.get("allowances") for e in line.plan.values()):
+                continue  # without allowances, rating does not depend on the order of the records
+            if line.account_id not in earliest or r.event_time < earliest[line.account_id]:
+                earliest[line.account_id] = r.event_time
+            line_of[line.account_id] = line
+            periods[line.account_id].add(period_of(r.event_time, line.time_zone))
+        if not earliest:
+            return []
+        latest = max(r.event_time for r, line in guided if line.account_id in earliest)
+        horizon = latest + timedelta(days=32)  # records after the batch's latest period cannot share a period
+        late = await self.charging.batch_usage_later(ctx, earliest, horizon)
+        if not late:
+            return []
+        since = min(earliest[a] for a in late) - timedelta(days=32)
+        rows = await self.charging.batch_usage_rows(ctx, sorted(late), since, horizon)
+        current: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["rating_group"] == 0 and (row["session_id"] not in current
+                                             or row["request_number"] > current[row["session_id"]]["request_number"]):
+                current[row["session_id"]] = row
+        new_keys = {r.key for r, _ in guided}
+        out: list[tuple[UsageRecord, Line, dict[str, Any]]] = []
+        for key, row in current.items():
+            line = line_of[row["account_id"]]
+            record = _record_of(key[len("cdr:"):], row)
+            if record.key in new_keys or period_of(record.event_time, line.time_zone) not in periods[line.account_id]:
+                continue
+            out.append((record, replace(line, msisdn=record.msisdn), row))
+        touched = {(line.account_id, period_of(r.event_time, line.time_zone)) for r, line, _ in out}
+        if touched:
+            for k in list(consumed):
+                if (k[0], k[1]) in touched:
+                    consumed[k] = 0
+        return out
+
+    def _version_rows(self, ctx: Context, old: dict[str, Any], r: Rated, specs: Mapping[str, dict[str, Any]],
+                      now: str, why: str, characteristic: str) -> list[dict[str, Any]]:
+        """A record rated again: nothing when its figures are unchanged, else a reversal of its current version and
+        the new version (status ``rerated``), under its key with request number = version."""
+        if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
+                (r.amount_minor, r.allowance_units, r.currency):
+            return []
+        version = int(old["request_number"]) + 1
+        reversal_id, new_id = _uuids(2)
+        reversal = dict(old["body"])
+        reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
+                        description=f"reversal of usage {old['id']} ({why})")
+        reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
+                                           {"name": "reverses", "valueType": "string", "value": old["id"]},
+                                           {"name": characteristic, "valueType": "string", "value": why}]
+        reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
+            "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
+            for pu in old["body"].get("ratedProductUsage", [])]
+        new = self._usage_row(ctx, r, specs, now, None, new_id)
+        new["body"]["status"] = "rerated"
+        new["body"]["usageCharacteristic"] += [
+            {"name": "replaces", "valueType": "string", "value": old["id"]},
+            {"name": "version", "valueType": "integer", "value": version},
+            {"name": characteristic, "valueType": "string", "value": why}]
+        new.update(key=old["session_id"], request_number=version, rating_group=0)
+        return [{"id": reversal_id, "key": old["session_id"], "body": reversal, "account_id": old["account_id"],
+                 "usage_type": old["usage_type"], "units": -int(old["units"]),
+                 "allowance_units": -int(old["allowance_units"]), "amount_minor": -int(old["amount_minor"]),
+                 "currency": old["currency"], "usage_date": old["usage_date"], "request_number": version,
+                 "rating_group": 1}, new]
 
     async def _store(self, ctx: Context, rated: list[Rated], specs: Mapping[str, dict[str, Any]], rating_date: str,
                      file_id: str | None) -> tuple[list[dict[str, Any]], set[str]]:
@@ -570,7 +668,7 @@ class RatingService:
             progress(counts["received"])
         row = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id))).scalar_one()
         await ctx.session.refresh(row)
-        return {**self._file_report(row), "duplicateFile": False}
+        return {**self._file_report(row), "duplicateFile": False, "resequenced": out.resequenced}
 
     # --- the work queue: a file cut into chunks, rated by any number of workers ------------------------------
     async def submit(self, ctx: Context, name: str, data: bytes, *, source: str = "files", partitions: int = 8,
