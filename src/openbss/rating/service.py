@@ -142,7 +142,8 @@ def _record_of(key: str, row: Mapping[str, Any]) -> UsageRecord:
                        msisdn=str(chars.get("subscriber") or ""), event_time=row["usage_date"],
                        usage_type=row["usage_type"], quantity=int(chars.get("quantity") or 0),
                        called_number=chars.get("calledParty"), visited_country=chars.get("visitedCountry"),
-                       apn=chars.get("apn"), imsi=chars.get("imsi"))
+                       apn=chars.get("apn"), imsi=chars.get("imsi"), direction=chars.get("direction") or "originating",
+                       calling_number=chars.get("callingParty"), visited_network=chars.get("visitedNetwork"))
 
 
 def _uuids(n: int) -> list[str]:
@@ -167,11 +168,14 @@ def _raw_of(record: UsageRecord) -> dict[str, Any]:
                            "quantity": record.quantity, "unit": BASE_UNIT[record.usage_type]}
     for name, value in (("calledNumber", record.called_number), ("visitedCountry", record.visited_country),
                         ("apn", record.apn), ("imsi", record.imsi), ("sessionId", record.session_id),
-                        ("partNumber", record.part_number)):
+                        ("partNumber", record.part_number), ("callingNumber", record.calling_number),
+                        ("visitedNetwork", record.visited_network)):
         if value is not None:
             raw[name] = value
     if record.session_id is not None:
         raw["lastPart"] = record.last_part
+    if record.direction != "originating":
+        raw["direction"] = record.direction
     return raw
 
 
@@ -561,7 +565,8 @@ class RatingService:
             whole = UsageRecord(key=session_key, record_id=f"session:{head.session_id}", origin=head.origin,
                                 msisdn=head.msisdn, event_time=head.event_time, usage_type=head.usage_type,
                                 quantity=sum(r.quantity for r in ordered), called_number=head.called_number,
-                                visited_country=head.visited_country, apn=head.apn, imsi=head.imsi)
+                                visited_country=head.visited_country, apn=head.apn, imsi=head.imsi,
+                                visited_network=head.visited_network)
             lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
             out.expansions[session_key] = new
             out.consumed_parts[session_key] = [i for i, _ in earlier]
@@ -603,7 +608,9 @@ class RatingService:
             {"name": "unitPrice", "valueType": "string",
              "value": f"{rate.get('price')} {rated.currency} per {rate.get('per', '1')} {unit}"},
         ]
-        for name, value in (("calledParty", r.called_number), ("visitedCountry", r.visited_country),
+        for name, value in (("calledParty", r.called_number), ("callingParty", r.calling_number),
+                            ("direction", r.direction if r.direction != "originating" else None),
+                            ("visitedNetwork", r.visited_network), ("visitedCountry", r.visited_country),
                             ("apn", r.apn), ("imsi", r.imsi), ("usageFile", file_id),
                             ("destinationZone", rate.get("zone")), ("timeBand", rate.get("band")),
                             ("roamingZone", rate.get("roaming")), ("destinationPrefix", rate.get("prefix"))):
