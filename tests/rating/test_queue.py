@@ -21,8 +21,8 @@ from sqlalchemy import text
 
 from openbss.rating.service import partition_of
 from tests.charging.helpers import open_account
-from tests.rating.helpers import MB, at, call, csv_file, ctx_of, rec, reconciles
 from tests.conftest import session_services
+from tests.rating.helpers import MB, at, call, csv_file, ctx_of, rec, reconciles
 
 OPENBSS = str(Path(sys.executable).parent / "openbss")
 ACK_WAIT = 4.0
