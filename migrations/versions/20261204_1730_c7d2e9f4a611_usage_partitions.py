@@ -1,9 +1,9 @@
 """charging_usage partitioned by month of usage_date (rated usage, online and batch)
 
 The table is rebuilt as a range-partitioned table: monthly partitions ``charging_usage_pYYYYMM`` from the month of
-the oldest row to three months ahead, a default partition, the rows copied over. The primary key and the unique key
-include ``usage_date`` (PostgreSQL requires the partition key in them). Later partitions are created ahead, and old
-ones dropped, by ``openbss db partitions`` (``openbss.platform.partitions``).
+the oldest row (at the latest the previous month) to three months ahead, a default partition, the rows copied over.
+The primary key and the unique key include ``usage_date`` (PostgreSQL requires the partition key in them). Later
+partitions are created ahead, and old ones dropped, by ``openbss db partitions`` (``openbss.platform.partitions``).
 
 Revision ID: c7d2e9f4a611
 Revises: b4e7a2c9d158
@@ -61,7 +61,7 @@ def _months(first: datetime | None, ahead: int = 3) -> list:
     now = datetime.now(UTC)
     start = first.astimezone(UTC) if first is not None else now
     months = []
-    m = month_start(start.year, start.month)
+    m = min(month_start(start.year, start.month), month_start(now.year, now.month - 1))
     last = month_start(now.year, now.month + ahead)
     while m <= last:
         months.append(m)

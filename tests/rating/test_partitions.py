@@ -46,7 +46,8 @@ async def test_usage_moves_into_its_month_partition_and_is_read_through_tmf635(c
 
     with owner.begin() as conn:
         done = maintain(conn, ahead=0, now=datetime(2031, 3, 20, tzinfo=UTC))
-    assert done.created == ["charging_usage_p203103"] and done.moved == {"charging_usage_p203103": 2}
+    assert done.created == ["charging_usage_p203102", "charging_usage_p203103"]  # the previous month too
+    assert done.moved == {"charging_usage_p203103": 2}
     assert {_where(owner, i) for i in ids} == {"charging_usage_p203103"}
     with owner.begin() as conn:  # run again: nothing to do
         again = maintain(conn, ahead=0, now=datetime(2031, 3, 20, tzinfo=UTC))
@@ -78,13 +79,14 @@ def test_partitions_are_created_ahead_and_dropped_after_the_retention(owner: Any
             done = maintain(conn, ahead=2, now=datetime(2030, 11, 15, tzinfo=UTC), tables=tables)
             conn.execute(text("INSERT INTO scratch_usage VALUES (1, '2030-11-02Z'), (2, '2031-01-31Z'), "
                               "(3, '2031-06-01Z')"))
-        assert done.created == ["scratch_usage_p203011", "scratch_usage_p203012", "scratch_usage_p203101"]
+        assert done.created == ["scratch_usage_p203010", "scratch_usage_p203011", "scratch_usage_p203012",
+                                "scratch_usage_p203101"]
         with owner.begin() as conn:
             assert set(partitions(conn, "scratch_usage")) == {*done.created, "scratch_usage_pdefault"}
-            # five months later, keeping 3 months: November and December 2030 are dropped with their rows
+            # five months later, keeping 3 months: October to December 2030 are dropped with their rows
             later = maintain(conn, ahead=1, retention_months=3, now=datetime(2031, 4, 2, tzinfo=UTC), tables=tables)
-            assert later.dropped == ["scratch_usage_p203011", "scratch_usage_p203012"]
-            assert later.created == ["scratch_usage_p203104", "scratch_usage_p203105"]
+            assert later.dropped == ["scratch_usage_p203010", "scratch_usage_p203011", "scratch_usage_p203012"]
+            assert later.created == ["scratch_usage_p203103", "scratch_usage_p203104", "scratch_usage_p203105"]
             assert [r[0] for r in conn.execute(text("SELECT id FROM scratch_usage ORDER BY id"))] == [2, 3]
             # a retention under 2 months keeps 2 (the current and the previous months are never dropped)
             short = maintain(conn, ahead=0, retention_months=1, now=datetime(2031, 4, 2, tzinfo=UTC), tables=tables)

@@ -3,7 +3,7 @@
 A partitioned table (``charging_usage``, by month of ``usage_date``) has one partition per calendar month (UTC),
 named ``<table>_pYYYYMM``, and a default partition ``<table>_pdefault`` that takes any row no monthly partition covers
 (so that no write is ever refused because the maintenance did not run). ``maintain`` creates the partitions of the
-current month and of the ``ahead`` next ones, moving into a new partition the rows the default partition already
+previous and the current month and of the ``ahead`` next ones, moving into a new partition the rows the default partition already
 holds for its month, and drops the monthly partitions that ended more than ``retention_months`` months ago
 (``retention_months`` 0: keep everything).
 
@@ -98,8 +98,9 @@ def _create(conn: Connection, table: str, column: str, month: date, out: Mainten
 
 def maintain(conn: Connection, *, ahead: int = 3, retention_months: int = 0, now: datetime | None = None,
              tables: dict[str, str] | None = None) -> Maintenance:
-    """Create the monthly partitions from the current month to ``ahead`` months later; drop those that ended more
-    than ``retention_months`` months before the current month (never the current or the previous month)."""
+    """Create the monthly partitions from the previous month to ``ahead`` months after the current one; drop those
+    that ended more than ``retention_months`` months before the current month (never the current or the previous
+    month)."""
     if ahead < 0:
         raise ValueError("'ahead' must be 0 or more months")
     if retention_months < 0:
@@ -113,7 +114,7 @@ def maintain(conn: Connection, *, ahead: int = 3, retention_months: int = 0, now
         if f"{table}_pdefault" not in existing:
             for stmt in default_sql(table):
                 conn.execute(text(stmt))
-        for i in range(ahead + 1):
+        for i in range(-1, ahead + 1):  # the previous month too: its late usage keeps coming in
             month = month_start(now.year, now.month + i)
             if partition_name(table, month) not in existing:
                 _create(conn, table, column, month, out)
