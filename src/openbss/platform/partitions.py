@@ -4,8 +4,8 @@ A partitioned table (``charging_usage``, by month of ``usage_date``) has one par
 named ``<table>_pYYYYMM``, and a default partition ``<table>_pdefault`` that takes any row no monthly partition covers
 (so that no write is ever refused because the maintenance did not run). ``maintain`` creates the partitions of the
 previous and the current month and of the ``ahead`` next ones, moving into a new partition the rows the default
-partition already holds for its month, and drops the monthly partitions that ended more than ``retention_months`` months ago
-(``retention_months`` 0: keep everything).
+partition already holds for its month, and drops the monthly partitions that ended more than ``retention_months``
+months ago (``retention_months`` 0: keep everything).
 
 Partitions hold every tenant's rows, so retention is a setting of the installation (``usage_retention_months``),
 not of a tenant. Creating and dropping partitions needs the table's owner: ``maintain`` runs with the migrating
