@@ -189,7 +189,9 @@ def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
     if usage_type not in USAGE_TYPES:
         raise ValueError(f"'usageType' '{usage_type}' is not one of {', '.join(USAGE_TYPES)}")
     q = raw["quantity"]
-    if raw.get("unit") is None and type(q) is str and q.isascii() and q.isdigit():  # the common case, exact
+    unit = raw.get("unit")
+    if (unit is None or unit == BASE_UNIT[usage_type]) and (
+            (type(q) is str and q.isascii() and q.isdigit()) or (type(q) is int and q >= 0)):  # the common case
         base = Decimal(int(q))
         if base > MAX_QUANTITY:
             raise ValueError(f"'quantity' {q} {BASE_UNIT[usage_type]} is implausibly large")
