@@ -101,10 +101,19 @@ class WorkQueue:
     async def run(self, stop: asyncio.Event) -> None:
         """Rate chunks until ``stop`` (one task per partition; the broker hands a partition's next chunk to one
         worker at a time)."""
-        try:
-            await self.connect()
-        except Exception:
-            log.exception("the rating work queue is unavailable; no chunk is rated by this worker")
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                await self.connect()
+                break
+            except Exception:
+                log.exception("the rating work queue is unavailable; connecting again in %.0f s", delay)
+                await self.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 60.0)
+        if stop.is_set():
+            await self.close()
             return
         tasks = [asyncio.create_task(self._consume(p, stop), name=f"rating-p{p}") for p in range(self.partitions)]
         try:
@@ -118,9 +127,15 @@ class WorkQueue:
     async def _consume(self, partition: int, stop: asyncio.Event) -> None:
         import nats.errors
 
-        js = await self.connect()
-        sub = await js.pull_subscribe_bind(durable=f"rating-p{partition}", stream=self.stream)
-        while not stop.is_set():
+        sub = None
+        while sub is None and not stop.is_set():
+            try:
+                js = await self.connect()
+                sub = await js.pull_subscribe_bind(durable=f"rating-p{partition}", stream=self.stream)
+            except Exception:
+                log.exception("cannot bind the rating consumer; trying again", extra={"partition": partition})
+                await asyncio.sleep(2.0)
+        while sub is not None and not stop.is_set():
             try:
                 msgs = await sub.fetch(1, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
