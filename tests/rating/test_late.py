@@ -4,8 +4,13 @@ change get a new version (a reversal and the new one), so the sum over a record'
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.charging.helpers import open_account
 from tests.rating.helpers import MB, at, csv_file, ingest, rec, reconciles, usage_of
@@ -61,3 +66,31 @@ async def test_a_late_record_takes_the_allowance_of_its_time_and_later_records_g
     # the same late file again is a duplicate file; its record delivered again in another file a duplicate record
     dup = await ingest(rt, tenant, "f4-resent.csv", csv_file([rec("a0", n, at(1), quantity=MB)]))
     assert (dup["duplicate"], dup["resequenced"]) == (1, 0)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6))
+async def test_any_arrival_order_ends_with_the_in_order_figures(rt: Any, tenant: str, data: Any,
+                                                               sizes: list[int]) -> None:
+    """Whatever order the records of a period arrive in, in files of any size, the sum over each record's rows is
+    what rating them all at once in event-time order gives."""
+    in_order = await open_account(rt, tenant, payment_type="postpaid", balance="0", data_allowance_mb=10)
+    shuffled = await open_account(rt, tenant, payment_type="postpaid", balance="0", data_allowance_mb=10)
+    minutes = data.draw(st.lists(st.integers(0, 29 * 24 * 60), min_size=len(sizes), max_size=len(sizes),
+                                 unique=True))
+    records = [(f"r{i}", at(1, 0) + timedelta(minutes=m), q * MB) for i, (m, q) in enumerate(zip(minutes, sizes, strict=True))]
+    run = uuid.uuid4().hex  # record keys are origin and record id: each example's records are new
+    await ingest(rt, tenant, f"all-{run}.csv", csv_file(
+        [rec(r, in_order["msisdn"], t, quantity=q, origin=f"a-{run}") for r, t, q in records]))
+    order = data.draw(st.permutations(records))
+    cut = data.draw(st.integers(1, len(order)))
+    for n, part in enumerate((order[:cut], order[cut:])):
+        if part:
+            await ingest(rt, tenant, f"part{n}-{run}.csv", csv_file(
+                [rec(r, shuffled["msisdn"], t, quantity=q, origin=f"b-{run}") for r, t, q in part]))
+
+    def totals(usage: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+        return {k: (sum(u["_allowance"] for u in v), sum(u["_minor"] for u in v))
+                for k, v in by_record(usage).items()}
+
+    assert totals(await usage_of(rt, tenant, shuffled["id"])) == totals(await usage_of(rt, tenant, in_order["id"]))
