@@ -78,7 +78,8 @@ async def test_any_arrival_order_ends_with_the_in_order_figures(rt: Any, tenant:
     shuffled = await open_account(rt, tenant, payment_type="postpaid", balance="0", data_allowance_mb=10)
     minutes = data.draw(st.lists(st.integers(0, 29 * 24 * 60), min_size=len(sizes), max_size=len(sizes),
                                  unique=True))
-    records = [(f"r{i}", at(1, 0) + timedelta(minutes=m), q * MB) for i, (m, q) in enumerate(zip(minutes, sizes, strict=True))]
+    records = [(f"r{i}", at(1, 0) + timedelta(minutes=m), q * MB)
+               for i, (m, q) in enumerate(zip(minutes, sizes, strict=True))]
     run = uuid.uuid4().hex  # record keys are origin and record id: each example's records are new
     await ingest(rt, tenant, f"all-{run}.csv", csv_file(
         [rec(r, in_order["msisdn"], t, quantity=q, origin=f"a-{run}") for r, t, q in records]))
