@@ -184,3 +184,46 @@ async def test_workers_killed_mid_file_lose_and_double_nothing(rt: Any, settings
 
 async def _grew(count: Any, target: int) -> bool:
     return bool(await count() >= target)
+
+
+async def test_submit_requeue_and_a_worker_loop(rt: Any, settings: Any, tenant: str, nats_url: str, work_stream: str,
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.rating.queue import WorkQueue
+    from openbss.settings import get_settings
+    from tests.rating.test_cli import invoke
+
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0", data_allowance_mb=10)
+    f = tmp_path / "pgw-7.csv"
+    f.write_bytes(csv_file([rec(f"q{i}", acc["msisdn"], at(3, i), quantity=3 * MB) for i in range(5)]))
+    out = await invoke("rating", "submit", str(f), "--tenant", tenant)
+    assert out.exit_code == 1 and "needs NATS" in out.output  # without NATS: use ingest
+
+    monkeypatch.setenv("OPENBSS_NATS_URL", nats_url)
+    monkeypatch.setenv("OPENBSS_NATS_STREAM", work_stream)
+    monkeypatch.setenv("OPENBSS_RATING_CHUNK_RECORDS", "2")
+    get_settings.cache_clear()
+    try:
+        out = await invoke("rating", "submit", str(f), "--tenant", tenant, "--no-wait")
+        assert out.exit_code == 0 and "pgw-7.csv: queued in 3 chunk(s)" in out.output, out.output
+        out = await invoke("rating", "requeue", "--tenant", tenant)  # on the stream already: not queued twice
+        assert out.exit_code == 0 and "3 chunk(s) published" in out.output, out.output
+        # a worker's loop rates the three chunks in order; the file is then rated
+        queue = WorkQueue(rt.db, get_settings(), session_services().rating.service)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(queue.run(stop))
+        try:
+            async def rated() -> bool:
+                return (await file_of(rt, tenant, (await call(rt, tenant, "files"))[0]["id"]))["status"] == "rated"
+
+            await until(rated, 60, "the chunks rated by the loop")
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, 10)
+        [report] = await call(rt, tenant, "files")
+        assert (report["received"], report["rated"], report["chunks"], report["chunksDone"]) == (5, 5, 3, 3)
+        assert report["amounts"] == {"EUR": "0.05"}  # 15 MB: 10 in the allowance, 5 at 0.01 — in event order
+        out = await invoke("rating", "requeue", "--tenant", tenant)
+        assert "0 chunk(s) published" in out.output
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
