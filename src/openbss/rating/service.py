@@ -469,7 +469,8 @@ class RatingService:
         return out
 
     def _version_rows(self, ctx: Context, old: dict[str, Any], r: Rated, specs: Mapping[str, dict[str, Any]],
-                      now: str, why: str, characteristic: str) -> list[dict[str, Any]]:
+                      now: str, why: str, characteristic: str, description: str | None = None,
+                      ) -> list[dict[str, Any]]:
         """A record rated again: nothing when its figures are unchanged, else a reversal of its current version and
         the new version (status ``rerated``), under its key with request number = version."""
         if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
@@ -479,7 +480,7 @@ class RatingService:
         reversal_id, new_id = _uuids(2)
         reversal = dict(old["body"])
         reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
-                        description=f"reversal of usage {old['id']} ({why})")
+                        description=f"reversal of usage {old['id']} ({description or why})")
         reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
                                            {"name": "reverses", "valueType": "string", "value": old["id"]},
                                            {"name": characteristic, "valueType": "string", "value": why}]
@@ -977,33 +978,12 @@ class RatingService:
             old = versions[r.record.key]
             before_minor[old["currency"]] += int(old["amount_minor"])
             after_minor[r.currency] += r.amount_minor
-            if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
-                    (r.amount_minor, r.allowance_units, r.currency):
+            rows_of = self._version_rows(ctx, old, r, specs, now, job_id, "rerateJob",
+                                         description=f"re-rate job {job_id}")
+            if not rows_of:
                 continue
-            version = int(old["request_number"]) + 1
-            reversal_id, new_id = _uuids(2)
-            reversal = dict(old["body"])
-            reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
-                            description=f"reversal of usage {old['id']} (re-rate job {job_id})")
-            reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
-                                               {"name": "reverses", "valueType": "string", "value": old["id"]},
-                                               {"name": "rerateJob", "valueType": "string", "value": job_id}]
-            reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
-                "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
-                for pu in old["body"].get("ratedProductUsage", [])]
-            out_rows.append({"id": reversal_id, "key": old["session_id"], "body": reversal,
-                             "account_id": old["account_id"], "usage_type": old["usage_type"],
-                             "units": -int(old["units"]), "allowance_units": -int(old["allowance_units"]),
-                             "amount_minor": -int(old["amount_minor"]), "currency": old["currency"],
-                             "usage_date": old["usage_date"], "request_number": version, "rating_group": 1})
-            new = self._usage_row(ctx, r, specs, now, None, new_id)
-            new["body"]["status"] = "rerated"
-            new["body"]["usageCharacteristic"] += [
-                {"name": "replaces", "valueType": "string", "value": old["id"]},
-                {"name": "version", "valueType": "integer", "value": version},
-                {"name": "rerateJob", "valueType": "string", "value": job_id}]
-            new.update(key=old["session_id"], request_number=version, rating_group=0)
-            out_rows.append(new)
+            out_rows.extend(rows_of)
+            version, new_id = rows_of[1]["request_number"], rows_of[1]["id"]
             changed.append({"recordId": r.record.record_id, "origin": r.record.origin, "accountId": old["account_id"],
                             "usageDate": format_datetime(r.record.event_time), "version": version,
                             "replaces": old["id"], "usageId": new_id, "currency": r.currency,
