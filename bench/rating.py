@@ -11,6 +11,11 @@ guiding, dedup, rating, COPY), over ``--subscribers`` charging accounts it opens
     .venv/bin/python bench/rating.py core --records 10000000 --subscribers 1000000 --prefixes 50000
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_rating \\
         .venv/bin/python bench/rating.py file --records 100000 --subscribers 1000
+    OPENBSS_DATABASE_URL=... OPENBSS_NATS_URL=nats://127.0.0.1:4222 \\
+        .venv/bin/python bench/rating.py queue --records 100000 --subscribers 1000 --workers 2
+
+``queue``: the same file submitted to the JetStream work queue (``rating/queue.py``) and rated by ``--workers``
+processes running the work-queue loop.
 """
 
 from __future__ import annotations
@@ -206,6 +211,103 @@ async def end_to_end(args: argparse.Namespace) -> None:
         await rt.close()
 
 
+def _queue_worker(stream: str) -> None:
+    """One rating worker process of ``queue``: the work-queue loop only (no other worker loop)."""
+    import os
+
+    os.environ["OPENBSS_NATS_STREAM"] = stream
+
+    async def run() -> None:
+        from openbss.platform.runtime import Runtime
+        from openbss.rating.queue import WorkQueue
+        from openbss.services import build_services
+        from openbss.settings import get_settings
+
+        settings = get_settings()
+        rt = Runtime.build(settings)
+        services = build_services(settings, rt)
+        try:
+            await WorkQueue(rt.db, settings, services.rating.service).run(asyncio.Event())
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+
+
+async def queued(args: argparse.Namespace) -> None:
+    """file -> submitted in chunks to the JetStream work queue -> rated and stored by ``--workers`` processes."""
+    import multiprocessing
+    import os
+
+    from openbss.charging import service as charging
+    from openbss.platform.runtime import Runtime
+    from openbss.platform.tenancy import create_tenant
+    from openbss.rating.queue import WorkQueue
+    from openbss.services import build_services
+    from openbss.settings import get_settings
+
+    stream = f"BENCH{uuid.uuid4().hex[:8].upper()}"
+    os.environ["OPENBSS_NATS_STREAM"] = stream
+    get_settings.cache_clear()
+    settings = get_settings()
+    if not settings.nats_url:
+        raise SystemExit("set OPENBSS_NATS_URL (the work queue runs on NATS JetStream)")
+    rt = Runtime.build(settings)
+    services = build_services(settings, rt)
+    tenant = f"bench-{uuid.uuid4().hex[:8]}"
+    plan = {"data": {"priceId": "d", "name": "Data", "currency": "EUR", "price": "0.01", "per": "1048576",
+                     "tiers": [], "allowances": [{"quantity": {"amount": 2, "units": "GB"}}]},
+            "voice": {"priceId": "v", "name": "Voice", "currency": "EUR", "price": "0.60", "per": "60", "tiers": [],
+                      "allowances": []},
+            "sms": {"priceId": "s", "name": "SMS", "currency": "EUR", "price": "0.08", "per": "1", "tiers": [],
+                    "allowances": []}}
+    procs = []
+    queue = WorkQueue(rt.db, settings)
+    try:
+        async with rt.db.transaction(None) as session:
+            await create_tenant(session, "Rating benchmark", tenant)
+        numbers = [f"+3369{i:07d}" for i in range(args.subscribers)]
+        for chunk in range(0, len(numbers), 500):
+            async with rt.db.transaction(tenant) as session:
+                ctx = charging.system_context(session, tenant, "http://bench")
+                for n in numbers[chunk:chunk + 500]:
+                    await services.charging.service.open_account(ctx, subscriber=n, payment_type="postpaid",
+                                                                 currency="EUR", plan=plan, party_id=f"p{n[1:]}")
+        await queue.connect()  # the stream and its consumers exist before the workers start
+        spawn = multiprocessing.get_context("spawn")
+        procs = [spawn.Process(target=_queue_worker, args=(stream,), daemon=True) for _ in range(args.workers)]
+        for p in procs:
+            p.start()
+        await asyncio.sleep(8)  # the workers import and connect
+        data = csv_cdrs(args.records, numbers)
+        t = time.perf_counter()
+        async with rt.db.transaction(tenant) as session:
+            ctx = charging.system_context(session, tenant, "http://bench")
+            report = await services.rating.service.submit(ctx, "bench.csv", data, source="bench",
+                                                          partitions=settings.rating_partitions,
+                                                          chunk_records=settings.rating_chunk_records)
+        submitted = time.perf_counter() - t
+        await queue.publish(tenant, report["id"], report["workItems"])
+        while True:
+            async with rt.db.transaction(tenant) as session:
+                ctx = charging.system_context(session, tenant, "http://bench")
+                now = next(f for f in await services.rating.service.files(ctx) if f["id"] == report["id"])
+            if now["status"] == "rated":
+                break
+            await asyncio.sleep(0.2)
+        took = time.perf_counter() - t
+        print(f"file -> work queue -> rated -> stored ({args.workers} worker processes): "
+              f"{args.records / took:,.0f} records/s ({args.records:,} records, {report['chunks']} chunks, "
+              f"{took:.1f} s, of which submit {submitted:.1f} s): {now['rated']:,} rated, {now['amounts']}")
+    finally:
+        for p in procs:
+            p.terminate()
+        js = await queue.connect()
+        await js.delete_stream(queue.stream)
+        await queue.close()
+        await rt.close()
+
+
 def ber(args: argparse.Namespace) -> None:
     """ASN.1 BER decoding (pycrate, 3GPP TS 32.298): records/s on one core, PGW partial records, MO calls, MO SMS."""
     import sys
@@ -253,6 +355,10 @@ def main() -> None:
     f = sub.add_parser("file")
     f.add_argument("--records", type=int, default=100_000)
     f.add_argument("--subscribers", type=int, default=1_000)
+    q = sub.add_parser("queue")
+    q.add_argument("--records", type=int, default=100_000)
+    q.add_argument("--subscribers", type=int, default=1_000)
+    q.add_argument("--workers", type=int, default=2)
     b = sub.add_parser("ber")
     b.add_argument("--records", type=int, default=20_000)
     args = parser.parse_args()
@@ -260,6 +366,8 @@ def main() -> None:
         core(args)
     elif args.command == "ber":
         ber(args)
+    elif args.command == "queue":
+        asyncio.run(queued(args))
     else:
         asyncio.run(end_to_end(args))
 

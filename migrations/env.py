@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -14,7 +16,14 @@ config = context.config
 EXTERNAL_PREFIXES = ("procrastinate_",)
 
 
+# Partitions of partitioned tables (``charging_usage_p202611``, ``charging_usage_pdefault``) are created and dropped
+# by ``openbss.platform.partitions`` as time passes, not from our metadata: the models declare the parent only.
+PARTITION = re.compile(r"^\w+_p(\d{6}|default)$")
+
+
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    if type_ == "table" and name and PARTITION.match(name):
+        return False
     return not (type_ == "table" and name and name.startswith(EXTERNAL_PREFIXES))
 
 

@@ -93,6 +93,37 @@ def db_upgrade() -> None:
     del server
 
 
+@db_app.command("partitions")
+def db_partitions(
+    ahead: Annotated[int | None, typer.Option(help="Months created ahead (default: usage_partitions_ahead)")] = None,
+    retention_months: Annotated[int | None, typer.Option(
+        help="Drop monthly partitions older than this many months (0: keep; default: usage_retention_months)")] = None,
+) -> None:
+    """Create the monthly partitions of time-partitioned tables ahead and drop those past the retention (as the
+    database owner, OPENBSS_DATABASE_URL; schedule it daily)."""
+    from sqlalchemy import create_engine
+
+    from openbss.platform.db import owner_url
+    from openbss.platform.partitions import maintain
+
+    settings = _settings()
+    server = _use_embedded_if_needed(settings)
+    engine = create_engine(owner_url(get_settings()).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.begin() as conn:
+            done = maintain(conn, ahead=settings.usage_partitions_ahead if ahead is None else ahead,
+                            retention_months=settings.usage_retention_months if retention_months is None
+                            else retention_months)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        engine.dispose()
+    console.print(f"created {len(done.created)} partition(s) {' '.join(done.created)}; moved "
+                  f"{sum(done.moved.values())} row(s) out of the default partition; dropped {len(done.dropped)} "
+                  f"{' '.join(done.dropped)}")
+    del server
+
+
 @db_app.command("check")
 def db_check() -> None:
     """Fail when the models and the migrations disagree (``alembic check`` on a scratch database)."""
@@ -816,6 +847,90 @@ def rating_ingest(
 
     for report in _rating_run(action):
         console.print(_file_line(report))
+    del server
+
+
+@rating_app.command("submit")
+def rating_submit(
+    files: Annotated[list[Path], typer.Argument(help="Usage files (CSV, JSON lines or BER, docs/rating.md)",
+                                                exists=True, dir_okay=False, readable=True)],
+    tenant: Annotated[str, typer.Option(help="Tenant id")],
+    source: Annotated[str, typer.Option(help="Collection source (part of a file's registration key)")] = "files",
+    wait: Annotated[bool, typer.Option(help="Wait, with a progress bar, until the workers rated every chunk")] = True,
+) -> None:
+    """Submit usage files to the work queue (NATS JetStream): cut into chunks by subscriber, rated by every running
+    `openbss worker`; prints each file's reconciliation once rated."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from openbss.charging.service import system_context
+    from openbss.rating.queue import WorkQueue
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    if not settings.nats_url:
+        console.print("[red]the work queue needs NATS (OPENBSS_NATS_URL); use `openbss rating ingest` without it[/]")
+        raise typer.Exit(1)
+    base = settings.public_url.rstrip("/")
+
+    async def action(rt: Any, services: Services) -> list[dict[str, Any]]:
+        queue = WorkQueue(rt.db, settings)
+        service = services.rating.service
+        reports = []
+        try:
+            for f in files:
+                async with rt.db.transaction(tenant) as session:
+                    report = await service.submit(system_context(session, tenant, base), f.name, f.read_bytes(),
+                                                  source=source, partitions=settings.rating_partitions,
+                                                  chunk_records=settings.rating_chunk_records)
+                await queue.publish(tenant, report["id"], report["workItems"])
+                reports.append(report)
+        finally:
+            await queue.close()
+        if not wait:
+            return reports
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            tasks = {r["id"]: progress.add_task(r["name"], total=max(r["chunks"], 1)) for r in reports}
+            while True:
+                async with rt.db.transaction(tenant) as session:
+                    current = {r["id"]: r for r in await service.files(system_context(session, tenant, base),
+                                                                       limit=1000) if r["id"] in tasks}
+                for fid, task in tasks.items():
+                    progress.update(task, completed=current[fid]["chunksDone"] if current[fid]["chunks"] else 1)
+                if all(r["status"] == "rated" for r in current.values()):
+                    return [current[r["id"]] | {"duplicateFile": r["duplicateFile"]} for r in reports]
+                await asyncio.sleep(0.5)
+
+    for report in _rating_run(action):
+        console.print(_file_line(report) if report["status"] == "rated" else
+                      f"{report['name']}: queued in {report['chunks']} chunk(s)")
+    del server
+
+
+@rating_app.command("requeue")
+def rating_requeue(tenant: Annotated[str, typer.Option(help="Tenant id")]) -> None:
+    """Publish again the chunks of submitted files that are not rated yet (after the submitter died between its
+    commit and its publication; a chunk already on the stream is not queued twice within the duplicate window, and
+    a chunk rated already changes nothing)."""
+    from openbss.charging.service import system_context
+    from openbss.rating.queue import WorkQueue
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+
+    async def action(rt: Any, services: Services) -> int:
+        async with rt.db.transaction(tenant) as session:
+            queued = await services.rating.service.queued_chunks(system_context(session, tenant, settings.public_url))
+        queue = WorkQueue(rt.db, settings)
+        try:
+            n = 0
+            for file_id in sorted({f for f, _, _ in queued}):
+                n += await queue.publish(tenant, file_id, [(c, p) for f, c, p in queued if f == file_id])
+            return n
+        finally:
+            await queue.close()
+
+    console.print(f"{_rating_run(action)} chunk(s) published")
     del server
 
 

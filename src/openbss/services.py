@@ -322,6 +322,10 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
     runtime.background_loops.append(services.payments.loop)
     runtime.background_loops.append(services.collections.loop)
+    if s.nats_url:  # batch rating's work queue: every worker rates chunks of submitted usage files
+        from openbss.rating.queue import WorkQueue
+
+        runtime.background_loops.append(WorkQueue(db, s, services.rating.service).run)
     if s.assurance_syslog_port is not None:
         runtime.background_loops.append(services.assurance.syslog_listener(db).run)
     if s.assurance_snmp_port is not None:

@@ -41,6 +41,22 @@ class Settings(BaseSettings):
     nats_stream: str = "OPENBSS"
     nats_ack_wait_seconds: float = 30.0
 
+    # Time-partitioned tables (platform/partitions.py: rated usage, by month of its event time). ``openbss db
+    # partitions`` (as the database owner) creates the partitions of the current month and of
+    # ``usage_partitions_ahead`` months ahead and drops monthly partitions older than ``usage_retention_months``
+    # months before the current one (0: keep everything; never fewer than 2). One setting for the installation:
+    # a partition holds every tenant's usage.
+    usage_partitions_ahead: int = 3
+    usage_retention_months: int = 0
+
+    # Batch rating's work queue (rating/queue.py, with ``nats_url``): a submitted usage file is cut into chunks of at
+    # most ``rating_chunk_records`` records, in ``rating_partitions`` partitions by subscriber; every ``openbss
+    # worker`` rates chunks, one chunk of a partition at a time; a chunk not acknowledged within
+    # ``rating_ack_wait_seconds`` (its worker died) is delivered again.
+    rating_partitions: int = 8
+    rating_chunk_records: int = 5000
+    rating_ack_wait_seconds: float = 120.0
+
     # HTTP
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"

@@ -43,8 +43,9 @@ async def stream(nats_url: str) -> AsyncIterator[str]:
     name = f"T{uuid.uuid4().hex[:12].upper()}"
     yield name
     nc = await nats.connect(nats_url)
-    with suppress(nats.js.errors.NotFoundError):  # never created
-        await nc.jetstream().delete_stream(name)
+    for stream in (name, f"{name}_RATING"):  # the worker's batch rating work queue too
+        with suppress(nats.js.errors.NotFoundError):  # never created
+            await nc.jetstream().delete_stream(stream)
     await nc.close()
 
 

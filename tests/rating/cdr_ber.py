@@ -18,13 +18,20 @@ def isdn(number: str) -> bytes:
     return b"\x91" + tbcd(number.lstrip("+"))
 
 
+def plmn_id(mcc: str, mnc: str) -> bytes:
+    """PLMN-Id: MCC digits 2|1, MNC digit 3 (F for a two-digit MNC)|MCC digit 3, MNC digits 2|1."""
+    m3 = int(mnc[2]) if len(mnc) == 3 else 0xF
+    return bytes([int(mcc[1]) << 4 | int(mcc[0]), m3 << 4 | int(mcc[2]), int(mnc[1]) << 4 | int(mnc[0])])
+
+
 def stamp(moment: datetime) -> bytes:
     """TimeStamp: YYMMDDhhmmss BCD, sign, hhmm offset (UTC here)."""
     return bytes.fromhex(moment.strftime("%y%m%d%H%M%S")) + b"+" + b"\x00\x00"
 
 
 def pgw(*, charging_id: int, msisdn: str, imsi: str, start: datetime, uplink: int, downlink: int,
-        sequence: int | None = None, cause: int = 0, node: str = "pgw-1", apn: str = "internet") -> bytes:
+        sequence: int | None = None, cause: int = 0, node: str = "pgw-1", apn: str = "internet",
+        serving_plmn: bytes | None = None, kind: str = "pGWRecord") -> bytes:
     from pycrate_asn1dir import CDR
 
     rec: dict[str, Any] = {
@@ -40,20 +47,30 @@ def pgw(*, charging_id: int, msisdn: str, imsi: str, start: datetime, uplink: in
     }
     if sequence is not None:
         rec["recordSequenceNumber"] = sequence
+    if serving_plmn is not None:
+        rec["servingNodePLMNIdentifier"] = serving_plmn
+    if kind == "sGWRecord":
+        rec["recordType"] = 84
+        rec["s-GWAddress"] = rec.pop("p-GWAddress")
+        rec.pop("chargingCharacteristics", None)
+        rec["chargingCharacteristics"] = b"\x08\x00"
     obj = CDR.GPRSChargingDataTypes.GPRSRecord
-    obj.set_val(("pGWRecord", rec))
+    obj.set_val((kind, rec))
     return bytes(obj.to_ber())
 
 
 def mo_call(*, reference: int, msisdn: str, imsi: str, called: str, answer: datetime, duration: int,
-            msc: str = "33609000001") -> bytes:
+            msc: str = "33609000001", location: bytes | None = None) -> bytes:
     from pycrate_asn1dir import CDR
 
-    obj = CDR.CSChargingDataTypes.CSRecord
-    obj.set_val(("moCallRecord", {
+    rec: dict[str, Any] = {
         "recordType": 0, "servedIMSI": tbcd(imsi), "servedMSISDN": isdn(msisdn), "calledNumber": isdn(called),
         "recordingEntity": isdn(msc), "seizureTime": stamp(answer), "answerTime": stamp(answer),
-        "callDuration": duration, "causeForTerm": 0, "callReference": reference.to_bytes(4, "big")}))
+        "callDuration": duration, "causeForTerm": 0, "callReference": reference.to_bytes(4, "big")}
+    if location is not None:
+        rec["location"] = {"locationAreaCode": b"\x00\x01", "cellId": b"\x00\x02", "mCC-MNC": location}
+    obj = CDR.CSChargingDataTypes.CSRecord
+    obj.set_val(("moCallRecord", rec))
     return bytes(obj.to_ber())
 
 
@@ -70,13 +87,19 @@ def mo_sms(*, reference: int, msisdn: str, imsi: str, destination: str, sent: da
     return bytes(obj.to_ber())
 
 
-def mt_call(*, reference: int, msisdn: str, answer: datetime) -> bytes:
+def mt_call(*, reference: int, msisdn: str, answer: datetime, imsi: str = "208010000000001", duration: int = 30,
+            calling: str | None = None, location: bytes | None = None) -> bytes:
     from pycrate_asn1dir import CDR
 
-    obj = CDR.CSChargingDataTypes.CSRecord
-    obj.set_val(("mtCallRecord", {
-        "recordType": 1, "servedIMSI": tbcd("208010000000001"), "servedMSISDN": isdn(msisdn),
+    rec: dict[str, Any] = {
+        "recordType": 1, "servedIMSI": tbcd(imsi), "servedMSISDN": isdn(msisdn),
         "recordingEntity": isdn("33609000001"),
-        "answerTime": stamp(answer), "callDuration": 30, "causeForTerm": 0,
-        "callReference": reference.to_bytes(4, "big")}))
+        "answerTime": stamp(answer), "callDuration": duration, "causeForTerm": 0,
+        "callReference": reference.to_bytes(4, "big")}
+    if calling is not None:
+        rec["callingNumber"] = isdn(calling)
+    if location is not None:
+        rec["location"] = {"locationAreaCode": b"\x00\x01", "cellId": b"\x00\x02", "mCC-MNC": location}
+    obj = CDR.CSChargingDataTypes.CSRecord
+    obj.set_val(("mtCallRecord", rec))
     return bytes(obj.to_ber())

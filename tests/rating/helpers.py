@@ -13,7 +13,8 @@ from typing import Any
 from tests.conftest import session_services
 
 COLUMNS = ("recordId", "origin", "msisdn", "eventTime", "usageType", "quantity", "unit", "calledNumber",
-           "visitedCountry", "apn", "sessionId", "partNumber", "lastPart")
+           "visitedCountry", "apn", "sessionId", "partNumber", "lastPart", "direction", "callingNumber",
+           "visitedNetwork")
 MB = 1024 * 1024
 
 

@@ -1,13 +1,14 @@
-"""3GPP TS 32.298 ASN.1 BER CDRs (PGW data in partial records, MSC MO voice, MO SMS) encoded with pycrate from
-known values: decoded into the same records as the CSV layout, partial records assembled into one session,
-terminating and undecodable records refused with their reason, counts reconciled."""
+"""3GPP TS 32.298 ASN.1 BER CDRs (PGW/SGW data in partial records and roaming, MSC MO and MT voice, MO SMS) encoded
+with pycrate from known values: decoded into the same records as the CSV layout, partial records assembled into one
+session, terminating calls rated by direction, roaming by the visited PLMN, undecodable records refused with their
+reason, counts reconciled."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.charging.helpers import open_account
-from tests.rating.cdr_ber import mo_call, mo_sms, mt_call, pgw
+from tests.rating.cdr_ber import mo_call, mo_sms, mt_call, pgw, plmn_id
 from tests.rating.helpers import MB, at, call, csv_file, ingest, rec, reconciles, usage_of
 
 IMSI = "208011234567890"
@@ -32,23 +33,25 @@ async def test_ber_file_is_rated_as_its_csv_twin(rt: Any, tenant: str) -> None:
         b"\xa0\x03\x01\x01\x01",  # a record that is not a valid moCallRecord
     ])
     report = await ingest(rt, tenant, "msc-pgw-0001.ber", data)
-    assert (report["received"], report["rated"], report["rejected"], report["suspended"]) == (7, 5, 2, 0)
+    assert (report["received"], report["rated"], report["rejected"], report["suspended"]) == (7, 6, 1, 0)
     assert reconciles(report) and report["layout"] == "ber"
     usage = await usage_of(rt, tenant, ber_acc["id"])
-    assert sorted(u["usageType"] for u in usage) == ["data", "sms", "voice"]  # the three parts rated as one
+    assert sorted(u["usageType"] for u in usage) == ["data", "sms", "voice", "voice"]  # three parts rated as one
     session = next(u for u in usage if u["usageType"] == "data")
     assert session["_units"] == 6 * MB + 512 * 1024
     chars = {c["name"]: c["value"] for c in session["usageCharacteristic"]}
     assert (chars["imsi"], chars["apn"], chars["origin"]) == (IMSI, "internet", "pgw-1")
     reasons = sorted(p["reason"] for p in await call(rt, tenant, "suspense"))
-    assert any("mtCallRecord" in r and "terminating usage is not rated" in r for r in reasons)
-    assert any("cannot be decoded" in r for r in reasons)
+    assert len(reasons) == 1 and "cannot be decoded" in reasons[0]
+    received = next(u for u in usage if u["usageType"] == "voice" and u["_units"] == 30)
+    assert {c["name"]: c["value"] for c in received["usageCharacteristic"]}["direction"] == "terminating"
 
     # the same usage as CSV (one data record of the session's volume) costs the same
     m = csv_acc["msisdn"]
     twin = await ingest(rt, tenant, "twin.csv", csv_file([
         rec("s", m, at(4, 10), quantity=6 * MB + 512 * 1024), rec("v", m, at(5, 9), "voice", 95),
-        rec("m", m, at(5, 10), "sms", 1, calledNumber="+33698765432")]))
+        rec("m", m, at(5, 10), "sms", 1, calledNumber="+33698765432"),
+        rec("t", m, at(5, 11), "voice", 30, calledNumber=None, direction="terminating")]))
     assert twin["amounts"] == report["amounts"]
     assert sorted(u["_minor"] for u in await usage_of(rt, tenant, csv_acc["id"])) == \
         sorted(u["_minor"] for u in usage)
@@ -81,3 +84,89 @@ def test_parallel_decoding_gives_the_serial_records(monkeypatch: Any) -> None:
     assert [n for n, _ in parallel] == list(range(1, 8))
     assert isinstance(parallel[3][1], str) and f"record at byte {sum(map(len, records[:3]))}" in parallel[3][1]
     assert [r["quantity"] for _, r in parallel if isinstance(r, dict)] == [str(i) for i in range(1, 7)]
+
+
+VOICE_TARIFF = {
+    "name": "Voice with roaming", "usageType": "voice", "timeZone": "Europe/Paris", "lifecycleStatus": "Active",
+    "homeCountry": "FR", "destinationZone": [{"id": "FR", "prefix": ["33"]}],
+    "roamingZone": [{"id": "EU", "country": ["ES", "DE"], "network": ["21407"]}],
+    "rate": [{"destinationZone": "FR", "price": {"unit": "EUR", "value": 0.05}},
+             {"destinationZone": "FR", "direction": "terminating", "price": {"unit": "EUR", "value": 0.01}},
+             {"destinationZone": "FR", "roamingZone": "EU", "price": {"unit": "EUR", "value": 0.20}},
+             {"destinationZone": "FR", "roamingZone": "EU", "direction": "terminating",
+              "price": {"unit": "EUR", "value": 0.08}}],
+}
+
+
+def test_mt_calls_and_roaming_are_decoded_from_their_fields() -> None:
+    from openbss.rating.asn1 import plmn, read_ber
+    from openbss.rating.layouts import normalize
+
+    assert plmn(plmn_id("214", "07")) == "21407" and plmn(plmn_id("310", "410")) == "310410"
+    records = [r for _, r in read_ber(b"".join([
+        mt_call(reference=5, msisdn="+33612345678", imsi=IMSI, answer=at(6, 9), duration=61,
+                calling="+33142000000", location=plmn_id("214", "07")),
+        mt_call(reference=6, msisdn="+33612345678", imsi=IMSI, answer=at(6, 9), duration=20,
+                location=plmn_id("208", "01")),  # at home: the IMSI's country
+        pgw(charging_id=9, msisdn="+33612345678", imsi=IMSI, start=at(6, 10), uplink=1, downlink=2,
+            serving_plmn=plmn_id("262", "02"), kind="sGWRecord"),
+        pgw(charging_id=10, msisdn="+33612345678", imsi=IMSI, start=at(6, 10), uplink=1, downlink=2,
+            serving_plmn=plmn_id("208", "10")),
+    ]))]
+    assert all(isinstance(r, dict) for r in records), records
+    away, home, sgw, pgw_home = (normalize(r, "x") for r in records)  # type: ignore[arg-type]
+    assert (away.direction, away.calling_number, away.visited_network, away.visited_country) == \
+        ("terminating", "33142000000", "21407", "ES")
+    assert away.record_id == "mtcall:00000005" and away.quantity == 61 and away.called_number is None
+    assert (home.direction, home.visited_network, home.visited_country) == ("terminating", None, None)
+    assert (sgw.usage_type, sgw.visited_network, sgw.visited_country, sgw.record_id) == ("data", "26202", "DE",
+                                                                                          "sgw:9")
+    assert (pgw_home.visited_network, pgw_home.visited_country) == (None, None)
+
+
+async def test_mt_and_roaming_calls_are_rated_by_direction_and_visited_network(client: Any, rt: Any,
+                                                                               tenant: str) -> None:
+    from tests.catalog.helpers import EXT, create
+    from tests.conftest import bearer
+    from tests.rating.test_tariff_equivalence import _account
+
+    tariff = await create(client, bearer(tenant, "catalog_manager"), f"{EXT}/tariff", VOICE_TARIFF)
+    ber_acc, csv_acc = await _account(rt, tenant, tariff["id"]), await _account(rt, tenant, tariff["id"])
+    n, spain = ber_acc["msisdn"], plmn_id("214", "07")
+    data = b"".join([
+        mo_call(reference=1, msisdn=n, imsi=IMSI, called="+33142000000", answer=at(6, 9), duration=60),
+        mo_call(reference=2, msisdn=n, imsi=IMSI, called="+33142000000", answer=at(6, 10), duration=60,
+                location=spain),
+        mt_call(reference=1, msisdn=n, imsi=IMSI, calling="+33142000000", answer=at(6, 11), duration=60),
+        mt_call(reference=3, msisdn=n, imsi=IMSI, calling="+33142000000", answer=at(6, 12), duration=60,
+                location=spain),
+    ])
+    report = await ingest(rt, tenant, "msc-roaming.ber", data)
+    assert (report["received"], report["rated"]) == (4, 4) and reconciles(report)
+    # home 0.05, roaming 0.20, received at home 0.01, received roaming 0.08 (per minute)
+    assert sorted(u["_minor"] for u in await usage_of(rt, tenant, ber_acc["id"])) == [1, 5, 8, 20]
+    assert report["amounts"] == {"EUR": "0.34"}
+    roaming = next(u for u in await usage_of(rt, tenant, ber_acc["id"]) if u["_minor"] == 8)
+    chars = {c["name"]: c["value"] for c in roaming["usageCharacteristic"]}
+    assert (chars["direction"], chars["callingParty"], chars["visitedNetwork"], chars["roamingZone"]) == \
+        ("terminating", "33142000000", "21407", "EU")
+    # the same calls as CSV cost the same
+    m = csv_acc["msisdn"]
+    twin = await ingest(rt, tenant, "twin-roaming.csv", csv_file([
+        rec("a", m, at(6, 9), "voice", 60),
+        rec("b", m, at(6, 10), "voice", 60, visitedNetwork="21407", visitedCountry="ES"),
+        rec("c", m, at(6, 11), "voice", 60, calledNumber=None, direction="terminating",
+            callingNumber="+33142000000"),
+        rec("d", m, at(6, 12), "voice", 60, calledNumber=None, direction="terminating",
+            callingNumber="+33142000000", visitedCountry="ES")]))
+    assert twin["amounts"] == report["amounts"]
+    # a terminating record of data usage, or a calling number on an originating call, is refused with the reason
+    bad = await ingest(rt, tenant, "bad.csv", csv_file([
+        rec("x", m, at(6), "data", MB, direction="terminating"),
+        rec("y", m, at(6), "voice", 1, callingNumber="+33142000000"),
+        rec("z", m, at(6), "data", MB, visitedNetwork="2140")]))
+    assert bad["rejected"] == 3
+    reasons = sorted(p["reason"] for p in await call(rt, tenant, "suspense"))
+    assert any("terminating is for voice and SMS" in r for r in reasons)
+    assert any("'callingNumber' is for terminating usage" in r for r in reasons)
+    assert any("'visitedNetwork' '2140' is not a PLMN id" in r for r in reasons)

@@ -170,14 +170,21 @@ class Usage(TmfDocument, Base):
 
     Unlike other TMF documents, the body has no GIN index: this is the hottest insert of the platform (one row per
     charged request) and a GIN entry per attribute measurably slows it; usage is read by account and date (billing,
-    self-care), and attribute filters of the TMF635 API scan the tenant's rows."""
+    self-care), and attribute filters of the TMF635 API scan the tenant's rows.
+
+    The table is **partitioned by month of ``usage_date``** (the usage's event time; ``charging_usage_YYYYMM``
+    partitions, created ahead and dropped after the retention by ``openbss.charging.partitions``, plus a default
+    partition so that no write is ever refused): the primary key and the unique key include ``usage_date``, as
+    PostgreSQL requires of a partitioned table. The partitions are not in the models (migrations/env.py)."""
 
     __tablename__ = "charging_usage"
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
-        return (UniqueConstraint("session_id", "request_number", "rating_group", "tenant_id"),
-                Index("ix_charging_usage_account_date", "account_id", "usage_date"))
+        return (PrimaryKeyConstraint("id", "usage_date"),
+                UniqueConstraint("session_id", "request_number", "rating_group", "tenant_id", "usage_date"),
+                Index("ix_charging_usage_account_date", "account_id", "usage_date"),
+                {"postgresql_partition_by": "RANGE (usage_date)"})
 
     account_id: Mapped[str] = mapped_column(ForeignKey("charging_account.id"))
     session_id: Mapped[str] = mapped_column(String(255))
@@ -188,7 +195,7 @@ class Usage(TmfDocument, Base):
     allowance_units: Mapped[int] = mapped_column(BigInteger)  # taken from allowance buckets
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # taken from money
     currency: Mapped[str] = mapped_column(String(3))
-    usage_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    usage_date: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # partition key
 
 
 class TopupBalance(TmfDocument, Base):

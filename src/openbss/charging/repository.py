@@ -503,7 +503,7 @@ INSERT INTO charging_usage (id, body, account_id, session_id, request_number, ra
 SELECT id, body::jsonb, account_id, session_id, request_number, rating_group, usage_type, units, allowance_units,
        amount_minor, currency, usage_date, now()
 FROM batch_usage_in
-ON CONFLICT (session_id, request_number, rating_group, tenant_id) DO NOTHING
+ON CONFLICT (session_id, request_number, rating_group, tenant_id, usage_date) DO NOTHING
 RETURNING session_id"""
 
 

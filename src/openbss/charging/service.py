@@ -963,6 +963,20 @@ async def batch_usage_rows(ctx: Context, account_ids: list[str], since: datetime
     return [{**dict(r), "body": json_loads(r["body"])} for r in rows]
 
 
+async def batch_usage_later(ctx: Context, earliest: dict[str, datetime], before: datetime) -> set[str]:
+    """Of these accounts (-> a moment), those with usage rated in batch after their moment and before ``before``
+    (records that arrived earlier than a late one)."""
+    if not earliest:
+        return set()
+    conn = await repo.session_connection(ctx.session)
+    accounts = sorted(earliest)
+    rows = await conn.fetch(
+        "SELECT e.a FROM unnest($1::text[], $2::timestamptz[]) AS e(a, t) WHERE EXISTS (SELECT 1 FROM charging_usage "
+        "u WHERE u.account_id = e.a AND u.usage_date > e.t AND u.usage_date < $3 AND u.session_id LIKE 'cdr:%')",
+        accounts, [earliest[a] for a in accounts], before)
+    return {r["a"] for r in rows}
+
+
 async def batch_usage_accounts(ctx: Context, since: datetime, before: datetime) -> list[str]:
     """The accounts with usage rated in batch in ``[since, before)``."""
     conn = await repo.session_connection(ctx.session)
@@ -1044,6 +1058,7 @@ class ChargingService:
     batch_usage_present = staticmethod(batch_usage_present)
     batch_usage_rows = staticmethod(batch_usage_rows)
     batch_usage_accounts = staticmethod(batch_usage_accounts)
+    batch_usage_later = staticmethod(batch_usage_later)
 
     async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]:
         """The money prepaid lines' usage took in ``[since, before)``, per currency (what payments recognizes as

@@ -31,13 +31,15 @@ BATCH_PERMISSION = "rating"
 #: usageCharacteristic names read from a TMF635 Usage_Create, and the record field each gives
 CHARACTERISTICS = {"recordId": "recordId", "origin": "origin", "msisdn": "msisdn", "subscriber": "msisdn",
                    "imsi": "imsi", "quantity": "quantity", "unit": "unit", "calledNumber": "calledNumber",
-                   "calledParty": "calledNumber", "visitedCountry": "visitedCountry", "apn": "apn"}
+                   "calledParty": "calledNumber", "visitedCountry": "visitedCountry", "apn": "apn",
+                   "direction": "direction", "callingNumber": "callingNumber", "callingParty": "callingNumber",
+                   "visitedNetwork": "visitedNetwork"}
 
 
 def record_of_usage(doc: Any) -> dict[str, Any]:
     """A TMF635 Usage_Create as a usage record (docs/rating.md): ``usageDate``, ``usageType`` and the
     characteristics ``recordId``, ``msisdn``, ``quantity`` (and optionally ``unit``, ``origin``, ``calledNumber``,
-    ``visitedCountry``, ``apn``, ``imsi``)."""
+    ``visitedCountry``, ``apn``, ``imsi``, ``direction``, ``callingNumber``, ``visitedNetwork``)."""
     if not isinstance(doc, dict):
         raise InvalidUsageRecord("the body must be a TMF635 Usage object")
     raw: dict[str, Any] = {}

@@ -2,8 +2,8 @@
 ``GPRSChargingDataTypes``, ``CSChargingDataTypes``), into the fields of one usage record (docs/rating.md).
 
 A file is a sequence of BER-encoded records, each a ``GPRSRecord`` (``pGWRecord`` [79], ``sGWRecord`` [78]) or a
-``CSRecord`` (``moCallRecord`` [0], ``moSMSRecord`` [6]; the terminating ``mtCallRecord`` [1] and ``mtSMSRecord``
-[7] are refused with their reason: batch rating rates originating usage). The records are cut apart by their
+``CSRecord`` (``moCallRecord`` [0], ``mtCallRecord`` [1], ``moSMSRecord`` [6]; ``mtSMSRecord`` [7] is refused
+with its reason: received SMS are not rated). The records are cut apart by their
 outer tag and length (definite lengths), each decoded by pycrate; a record that cannot be decoded is refused with
 the reason and its position, as a CSV line would be.
 
@@ -14,6 +14,11 @@ the reason and its position, as a CSV line would be.
   RAT or time zone change, maximum change conditions, management intervention).
 * MSC voice (MO): ``servedMSISDN``, ``servedIMSI``, ``calledNumber``, ``answerTime`` (else ``seizureTime``),
   ``callDuration``; identity ``callReference`` (and ``sequenceNumber``) of the ``recordingEntity``.
+* MSC voice (MT): the same, ``direction`` terminating, rated by its ``callingNumber`` (as online charging rates a
+  terminating session); identity ``mtcall:<callReference>``.
+* Roaming: the serving network — ``servingNodePLMNIdentifier`` of a PGW/SGW record, ``location.mCC-MNC`` of a call —
+  whose MCC is not the one of the ``servedIMSI`` gives ``visitedNetwork`` (MCC and MNC) and ``visitedCountry`` (the
+  MCC's country, from pycrate's MCC table).
 * SMS (MO): ``servedMSISDN``, ``servedIMSI``, ``destinationNumber`` (TP-DA), ``originationTime``; identity
   ``messageReference`` and ``originationTime`` of the ``recordingEntity``.
 """
@@ -116,6 +121,43 @@ def timestamp(raw: bytes) -> str:
     return f"20{d[0:2]}-{d[2:4]}-{d[4:6]}T{d[6:8]}:{d[8:10]}:{d[10:12]}{chr(raw[6])}{d[12:14]}:{d[14:16]}"
 
 
+def plmn(raw: bytes) -> str:
+    """A PLMN-Id / MCC-MNC (3 octets: MCC digits 2|1, MNC digit 3|MCC digit 3, MNC digits 2|1; F filler for a
+    two-digit MNC) as MCC and MNC digits."""
+    if len(raw) != 3:
+        raise ValueError(f"PLMN id '{raw.hex()}' is not 3 octets")
+    mcc = f"{raw[0] & 0x0F}{raw[0] >> 4}{raw[1] & 0x0F}"
+    mnc = f"{raw[2] & 0x0F}{raw[2] >> 4}" + ("" if raw[1] >> 4 == 0x0F else f"{raw[1] >> 4}")
+    digits = mcc + mnc
+    if not digits.isdigit():
+        raise ValueError(f"PLMN id '{raw.hex()}' is not BCD")
+    return digits
+
+
+def country_of(mcc: str) -> str | None:
+    """The ISO 3166 alpha-2 country of a mobile country code (pycrate's MCC table)."""
+    from pycrate_mobile.MCC_MNC import MCC_dict
+
+    found = MCC_dict.get(mcc)
+    code = found[1] if found else None
+    return code.upper() if isinstance(code, str) and len(code) == 2 else None
+
+
+def _roaming(raw: dict[str, Any], network: bytes | None) -> None:
+    """When the serving network's country (MCC) is not the one of the subscriber's IMSI: ``visitedNetwork`` (MCC
+    and MNC) and ``visitedCountry``. Without an IMSI the home country is unknown and the record is taken as at
+    home."""
+    if not network or not raw.get("imsi"):
+        return
+    visited = plmn(network)
+    if visited[:3] == str(raw["imsi"])[:3]:
+        return
+    raw["visitedNetwork"] = visited
+    country = country_of(visited[:3])
+    if country:
+        raw["visitedCountry"] = country
+
+
 def _volume(rec: dict[str, Any]) -> int:
     volumes = rec.get("listOfTrafficVolumes")
     if volumes:
@@ -147,21 +189,28 @@ def _data(kind: str, rec: dict[str, Any]) -> dict[str, Any]:
     else:
         local = rec.get("localSequenceNumber")
         raw["recordId"] = f"{kind}:{charging_id}" + (f":{local}" if local is not None else "")
+    _roaming(raw, rec.get("servingNodePLMNIdentifier"))
     return raw
 
 
-def _voice(rec: dict[str, Any]) -> dict[str, Any]:
+def _voice(rec: dict[str, Any], terminating: bool = False) -> dict[str, Any]:
     moment = rec.get("answerTime") or rec.get("seizureTime")
     if moment is None:
-        raise ValueError("moCallRecord has neither answerTime nor seizureTime")
+        kind = "mtCallRecord" if terminating else "moCallRecord"
+        raise ValueError(f"{kind} has neither answerTime nor seizureTime")
     raw: dict[str, Any] = {"usageType": "voice", "quantity": str(int(rec["callDuration"])),
                            "eventTime": timestamp(moment), "origin": f"msc:{address(rec['recordingEntity'])}",
-                           "recordId": f"call:{rec['callReference'].hex()}"
+                           "recordId": f"{'mtcall' if terminating else 'call'}:{rec['callReference'].hex()}"
                                        + (f":{rec['sequenceNumber']}" if rec.get("sequenceNumber") is not None
                                           else "")}
     _common(rec, raw)
-    if rec.get("calledNumber"):
+    if terminating:
+        raw["direction"] = "terminating"
+        if rec.get("callingNumber"):
+            raw["callingNumber"] = address(rec["callingNumber"])
+    elif rec.get("calledNumber"):
         raw["calledNumber"] = address(rec["calledNumber"])
+    _roaming(raw, (rec.get("location") or {}).get("mCC-MNC"))
     return raw
 
 
@@ -214,15 +263,16 @@ def _read_slice(job: tuple[bytes, int, int]) -> list[tuple[int, dict[str, Any] |
                     gprs.GPRSRecord.from_ber(chunk)
                     kind, rec = gprs.GPRSRecord.get_val()
                     out.append((number, _data("pgw" if kind == "pGWRecord" else "sgw", rec)))
-                elif tag in (0, 6):
+                elif tag in (0, 1, 6):
                     cs.CSRecord.from_ber(chunk)
                     kind, rec = cs.CSRecord.get_val()
-                    out.append((number, _voice(rec) if kind == "moCallRecord" else _sms(rec)))
+                    out.append((number, _sms(rec) if kind == "moSMSRecord"
+                                else _voice(rec, terminating=kind == "mtCallRecord")))
                 elif tag in CS_TAGS:
-                    out.append((number, f"{CS_TAGS[tag]} at byte {offset}: terminating usage is not rated"))
+                    out.append((number, f"{CS_TAGS[tag]} at byte {offset}: terminating SMS is not rated"))
                 else:
-                    out.append((number, f"record at byte {offset}: tag [{tag}] is not a PGW, SGW, MO call or MO "
-                                        "SMS record"))
+                    out.append((number, f"record at byte {offset}: tag [{tag}] is not a PGW, SGW, MO or MT call or "
+                                        "MO SMS record"))
             except errors as exc:
                 out.append((number, f"record at byte {offset} cannot be decoded: {type(exc).__name__}: {exc}"))
     except BerFramingError as exc:

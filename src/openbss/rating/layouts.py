@@ -30,7 +30,9 @@ from openbss.pricing.units import UnitError, canonical_unit, convert, dimension
 from openbss.pricing.usage import BASE_UNIT
 
 FIELDS = ("recordId", "origin", "msisdn", "imsi", "eventTime", "usageType", "quantity", "unit", "calledNumber",
-          "visitedCountry", "apn", "sessionId", "partNumber", "lastPart")
+          "visitedCountry", "apn", "sessionId", "partNumber", "lastPart", "direction", "callingNumber",
+          "visitedNetwork")
+DIRECTIONS = ("originating", "terminating")
 FIELD_SET = frozenset(FIELDS)
 REQUIRED = ("recordId", "msisdn", "eventTime", "usageType", "quantity")
 USAGE_TYPES = ("voice", "sms", "data", "mms", "event")
@@ -38,6 +40,7 @@ USAGE_TYPES = ("voice", "sms", "data", "mms", "event")
 DIMENSION = {"voice": "time", "data": "data", "sms": "sms", "mms": "mms", "event": "event"}
 MAX_QUANTITY = 2**53
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PLMN = re.compile(r"^\d{5,6}$")
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -69,6 +72,9 @@ class UsageRecord:
     session_id: str | None = None  # set on a partial record
     part_number: int | None = None
     last_part: bool = False
+    direction: str = "originating"  # "terminating": a call received (MSC MT call record)
+    calling_number: str | None = None  # the calling party of a terminating call (rated by it, as online charging)
+    visited_network: str | None = None  # MCC+MNC of the visited network when roaming
 
     @property
     def session_key(self) -> str | None:
@@ -183,20 +189,37 @@ def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
     if usage_type not in USAGE_TYPES:
         raise ValueError(f"'usageType' '{usage_type}' is not one of {', '.join(USAGE_TYPES)}")
     q = raw["quantity"]
-    if raw.get("unit") is None and type(q) is str and q.isascii() and q.isdigit():  # the common case, exact
+    unit = raw.get("unit")
+    if (unit is None or unit == BASE_UNIT[usage_type]) and (
+            (type(q) is str and q.isascii() and q.isdigit()) or (type(q) is int and q >= 0)):  # the common case
         base = Decimal(int(q))
         if base > MAX_QUANTITY:
             raise ValueError(f"'quantity' {q} {BASE_UNIT[usage_type]} is implausibly large")
     else:
         base = _quantity(raw, q, usage_type)
-    called = _text(raw, "calledNumber")
+    direction = _text(raw, "direction") or "originating"
+    if direction not in DIRECTIONS:
+        raise ValueError(f"'direction' '{direction}' is not one of {', '.join(DIRECTIONS)}")
+    if direction == "terminating" and usage_type not in ("voice", "sms"):
+        raise ValueError(f"'direction' terminating is for voice and SMS usage, not {usage_type}")
+    called, calling = _text(raw, "calledNumber"), _text(raw, "callingNumber")
     if called is not None:
         try:
             called = normalize_number(called)
         except RatingRuleError as exc:
             raise ValueError(f"'calledNumber': {exc}") from exc
-    elif usage_type in ("voice", "sms"):
+    elif usage_type in ("voice", "sms") and direction == "originating":
         raise ValueError(f"'calledNumber' is required for {usage_type} usage")
+    if calling is not None:
+        if direction != "terminating":
+            raise ValueError("'callingNumber' is for terminating usage ('direction': terminating)")
+        try:
+            calling = normalize_number(calling)
+        except RatingRuleError as exc:
+            raise ValueError(f"'callingNumber': {exc}") from exc
+    network = _text(raw, "visitedNetwork")
+    if network is not None and not _PLMN.match(network):
+        raise ValueError(f"'visitedNetwork' '{network}' is not a PLMN id (MCC and MNC, 5 or 6 digits)")
     visited = _text(raw, "visitedCountry")
     if visited is not None:
         visited = visited.upper()
@@ -227,7 +250,8 @@ def normalize(raw: dict[str, Any], default_origin: str) -> UsageRecord:
     return UsageRecord(key=record_key(origin, record_id), record_id=record_id, origin=origin, msisdn=msisdn,
                        event_time=event_time, usage_type=usage_type, quantity=int(base), called_number=called,
                        visited_country=visited, apn=_text(raw, "apn"), imsi=imsi, session_id=session_id,
-                       part_number=part, last_part=last)
+                       part_number=part, last_part=last, direction=direction, calling_number=calling,
+                       visited_network=network)
 
 
 def _quantity(raw: dict[str, Any], q: Any, usage_type: str) -> Decimal:

@@ -49,6 +49,32 @@ class UsageFile(TenantScoped, Base):
     #: rated amounts by currency, minor units ({"EUR": 1234})
     amounts: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: ``rated`` (every record has its outcome) or ``queued`` (submitted to the work queue: chunks still to rate)
+    status: Mapped[str] = mapped_column(String(10), server_default="rated")
+    chunks: Mapped[int] = mapped_column(Integer, server_default="0")
+    chunks_done: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class FileChunk(TenantScoped, Base):
+    """A work item of a file submitted to the work queue: the valid records of one partition (by subscriber), in
+    event-time order, rated by whichever worker takes the chunk's message; ``done`` once its transaction
+    committed (a redelivered message of a done chunk changes nothing), with what became of its records."""
+
+    __tablename__ = "rating_file_chunk"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "file_id", "chunk"),)
+
+    file_id: Mapped[str] = mapped_column(String(64))
+    chunk: Mapped[int] = mapped_column(Integer)
+    partition: Mapped[int] = mapped_column(Integer)
+    #: the normalized records (emptied once done)
+    records: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(10), server_default="queued")
+    received: Mapped[int] = mapped_column(Integer)
+    rated: Mapped[int] = mapped_column(Integer, server_default="0")
+    duplicate: Mapped[int] = mapped_column(Integer, server_default="0")
+    suspended: Mapped[int] = mapped_column(Integer, server_default="0")
+    deliveries: Mapped[int] = mapped_column(Integer, server_default="0")
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SuspendedRecord(TenantScoped, Base):

@@ -86,13 +86,16 @@ class Rated:
 def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, CompiledTariff],
                  band_change: str = "start") -> dict[str, Any]:
     """The rate of a record under the line's plan: ``pricing.choice.choose_rate``, the function online charging
-    rates a session with, a record being an originating session that starts at its event time."""
+    rates a session with, a record being a session (originating, or terminating for a call received) that starts at its
+    event time."""
     entry = line.plan.get(record.usage_type)
     tariff_id = (entry or {}).get("tariffId")
     try:
         return choose_rate(entry, usage_type=record.usage_type, product_id=line.product_id,
-                           tariff=tariffs.get(tariff_id) if tariff_id else None, destination=record.called_number,
-                           direction="originating", visited_country=record.visited_country, visited_network=None,
+                           tariff=tariffs.get(tariff_id) if tariff_id else None,
+                           destination=record.called_number if record.direction == "originating"
+                           else record.calling_number, direction=record.direction,
+                           visited_country=record.visited_country, visited_network=record.visited_network,
                            moment=record.event_time, time_zone=line.time_zone, band_change=band_change)
     except ValueError as exc:  # NoRate, or a tariff that cannot rate this moment or country
         raise Unratable(str(exc)) from exc

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import uuid
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ from openbss.rating.errors import (
 from openbss.rating.layouts import LayoutError, Rejection, UsageRecord
 from openbss.rating.models import (
     AllowanceConsumption,
+    FileChunk,
     ImsiAssignment,
     NumberAssignment,
     RerateJob,
@@ -75,6 +77,8 @@ class ChargingAccounts(Protocol):
 
     async def batch_usage_accounts(self, ctx: Context, since: datetime, before: datetime) -> list[str]: ...
 
+    async def batch_usage_later(self, ctx: Context, earliest: dict[str, datetime], before: datetime) -> set[str]: ...
+
     async def charging_settings(self, ctx: Context) -> dict[str, Any]:
         """The tenant's charging conventions (``bandChange``: how a call crossing a time-band change is rated)."""
         ...
@@ -100,6 +104,8 @@ class Outcome:
     expansions: dict[str, list[UsageRecord]] = field(default_factory=dict)
     #: assembled session key -> suspense rows of earlier parts it consumed
     consumed_parts: dict[str, list[int]] = field(default_factory=dict)
+    #: records rated before that got a new version because a late record of their period came in this batch
+    resequenced: int = 0
 
     def parts_of(self, record: UsageRecord) -> list[UsageRecord]:
         """The received records an outcome record stands for (the parts of an assembled session)."""
@@ -136,7 +142,8 @@ def _record_of(key: str, row: Mapping[str, Any]) -> UsageRecord:
                        msisdn=str(chars.get("subscriber") or ""), event_time=row["usage_date"],
                        usage_type=row["usage_type"], quantity=int(chars.get("quantity") or 0),
                        called_number=chars.get("calledParty"), visited_country=chars.get("visitedCountry"),
-                       apn=chars.get("apn"), imsi=chars.get("imsi"))
+                       apn=chars.get("apn"), imsi=chars.get("imsi"), direction=chars.get("direction") or "originating",
+                       calling_number=chars.get("callingParty"), visited_network=chars.get("visitedNetwork"))
 
 
 def _uuids(n: int) -> list[str]:
@@ -150,17 +157,25 @@ def _uuids(n: int) -> list[str]:
             for j in range(0, 32 * n, 32)]
 
 
+def partition_of(msisdn: str, partitions: int) -> int:
+    """The work-queue partition of a subscriber's records (stable across processes and versions: CRC-32)."""
+    return zlib.crc32(msisdn.encode()) % partitions
+
+
 def _raw_of(record: UsageRecord) -> dict[str, Any]:
     raw: dict[str, Any] = {"recordId": record.record_id, "origin": record.origin, "msisdn": record.msisdn,
                            "eventTime": format_datetime(record.event_time), "usageType": record.usage_type,
                            "quantity": record.quantity, "unit": BASE_UNIT[record.usage_type]}
     for name, value in (("calledNumber", record.called_number), ("visitedCountry", record.visited_country),
                         ("apn", record.apn), ("imsi", record.imsi), ("sessionId", record.session_id),
-                        ("partNumber", record.part_number)):
+                        ("partNumber", record.part_number), ("callingNumber", record.calling_number),
+                        ("visitedNetwork", record.visited_network)):
         if value is not None:
             raw[name] = value
     if record.session_id is not None:
         raw["lastPart"] = record.last_part
+    if record.direction != "originating":
+        raw["direction"] = record.direction
     return raw
 
 
@@ -359,17 +374,35 @@ class RatingService:
         guided = in_event_order((r, lines[r.key]) for r in fresh if r.key in lines)
         tariffs = await self._tariffs_for(ctx, {g[1].account_id: g[1] for g in guided}.values())
         consumed = await self._consumption(ctx, guided)
+        # late records: the records already rated after them in their account's period are rated again with them,
+        # in event-time order, the period's allowances consumed from its start (new versions where figures change)
+        earlier = await self._resequence(ctx, guided, consumed)
         before = dict(consumed)
         band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided else "start"
-        rated, unratable = rate_batch(guided, tariffs, band_change, consumed, vectorize=self.vectorize)
-        out.rated.extend(rated)
-        out.suspended.extend(unratable)
+        together = in_event_order([*guided, *((r, line) for r, line, _ in earlier)]) if earlier else guided
+        rated, unratable = rate_batch(together, tariffs, band_change, consumed, vectorize=self.vectorize)
+        versions: list[dict[str, Any]] = []
         specs = await self.specification_refs(ctx)
         now = utcnow()
+        if earlier:
+            old_rows = {r.key: row for r, _, row in earlier}
+            again = [x for x in rated if x.record.key in old_rows]
+            rated = [x for x in rated if x.record.key not in old_rows]
+            unratable = [(r, why) for r, why in unratable if r.key not in old_rows]
+            for x in again:
+                versions.extend(self._version_rows(ctx, old_rows[x.record.key], x, specs, format_datetime(now),
+                                                   f"late records of file {file_id or 'api'}", "resequencedBy"))
+            out.resequenced = len(versions) // 2
+        out.rated.extend(rated)
+        out.suspended.extend(unratable)
         rows, stored = await self._store(ctx, out.rated, specs, format_datetime(now), file_id)
         out.documents = [row["body"] for row in rows]
         if len(stored) != len(rows):  # cannot happen under the account locks; a guard against double rating
             raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
+        if versions:
+            done_versions = await self.charging.store_batch_usage(ctx, versions)
+            if len(done_versions) != len({v["key"] for v in versions}):
+                raise ConcurrentRating("usage was re-rated concurrently; deliver the file again")
         used = [i for ids in out.consumed_parts.values() for i in ids]
         if used:
             await ctx.session.execute(update(SuspendedRecord).where(SuspendedRecord.id.in_(used)).values(
@@ -389,6 +422,83 @@ class RatingService:
             ]).on_conflict_do_update(index_elements=["tenant_id", "account_id", "period", "allowance_key"],
                                      set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
         return out
+
+    async def _resequence(self, ctx: Context, guided: list[tuple[UsageRecord, Line]],
+                          consumed: dict[tuple[str, str, str], int],
+                          ) -> list[tuple[UsageRecord, Line, dict[str, Any]]]:
+        """The current versions of the records already rated after the earliest new record of each account, in the
+        same billing period, when there are some (the new record is late); ``consumed`` of those periods is reset
+        to their start (the whole period is consumed again, in event-time order)."""
+        earliest: dict[str, datetime] = {}
+        line_of: dict[str, Line] = {}
+        periods: dict[str, set[str]] = defaultdict(set)
+        for r, line in guided:
+            if not any(isinstance(e, Mapping) and e.get("allowances") for e in line.plan.values()):
+                continue  # without allowances, rating does not depend on the order of the records
+            if line.account_id not in earliest or r.event_time < earliest[line.account_id]:
+                earliest[line.account_id] = r.event_time
+            line_of[line.account_id] = line
+            periods[line.account_id].add(period_of(r.event_time, line.time_zone))
+        if not earliest:
+            return []
+        latest = max(r.event_time for r, line in guided if line.account_id in earliest)
+        horizon = latest + timedelta(days=32)  # records after the batch's latest period cannot share a period
+        late = await self.charging.batch_usage_later(ctx, earliest, horizon)
+        if not late:
+            return []
+        since = min(earliest[a] for a in late) - timedelta(days=32)
+        rows = await self.charging.batch_usage_rows(ctx, sorted(late), since, horizon)
+        current: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["rating_group"] == 0 and (row["session_id"] not in current
+                                             or row["request_number"] > current[row["session_id"]]["request_number"]):
+                current[row["session_id"]] = row
+        new_keys = {r.key for r, _ in guided}
+        out: list[tuple[UsageRecord, Line, dict[str, Any]]] = []
+        for key, row in current.items():
+            line = line_of[row["account_id"]]
+            record = _record_of(key[len("cdr:"):], row)
+            if record.key in new_keys or period_of(record.event_time, line.time_zone) not in periods[line.account_id]:
+                continue
+            out.append((record, replace(line, msisdn=record.msisdn), row))
+        touched = {(line.account_id, period_of(r.event_time, line.time_zone)) for r, line, _ in out}
+        if touched:
+            for k in list(consumed):
+                if (k[0], k[1]) in touched:
+                    consumed[k] = 0
+        return out
+
+    def _version_rows(self, ctx: Context, old: dict[str, Any], r: Rated, specs: Mapping[str, dict[str, Any]],
+                      now: str, why: str, characteristic: str, description: str | None = None,
+                      ) -> list[dict[str, Any]]:
+        """A record rated again: nothing when its figures are unchanged, else a reversal of its current version and
+        the new version (status ``rerated``), under its key with request number = version."""
+        if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
+                (r.amount_minor, r.allowance_units, r.currency):
+            return []
+        version = int(old["request_number"]) + 1
+        reversal_id, new_id = _uuids(2)
+        reversal = dict(old["body"])
+        reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
+                        description=f"reversal of usage {old['id']} ({description or why})")
+        reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
+                                           {"name": "reverses", "valueType": "string", "value": old["id"]},
+                                           {"name": characteristic, "valueType": "string", "value": why}]
+        reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
+            "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
+            for pu in old["body"].get("ratedProductUsage", [])]
+        new = self._usage_row(ctx, r, specs, now, None, new_id)
+        new["body"]["status"] = "rerated"
+        new["body"]["usageCharacteristic"] += [
+            {"name": "replaces", "valueType": "string", "value": old["id"]},
+            {"name": "version", "valueType": "integer", "value": version},
+            {"name": characteristic, "valueType": "string", "value": why}]
+        new.update(key=old["session_id"], request_number=version, rating_group=0)
+        return [{"id": reversal_id, "key": old["session_id"], "body": reversal, "account_id": old["account_id"],
+                 "usage_type": old["usage_type"], "units": -int(old["units"]),
+                 "allowance_units": -int(old["allowance_units"]), "amount_minor": -int(old["amount_minor"]),
+                 "currency": old["currency"], "usage_date": old["usage_date"], "request_number": version,
+                 "rating_group": 1}, new]
 
     async def _store(self, ctx: Context, rated: list[Rated], specs: Mapping[str, dict[str, Any]], rating_date: str,
                      file_id: str | None) -> tuple[list[dict[str, Any]], set[str]]:
@@ -456,7 +566,8 @@ class RatingService:
             whole = UsageRecord(key=session_key, record_id=f"session:{head.session_id}", origin=head.origin,
                                 msisdn=head.msisdn, event_time=head.event_time, usage_type=head.usage_type,
                                 quantity=sum(r.quantity for r in ordered), called_number=head.called_number,
-                                visited_country=head.visited_country, apn=head.apn, imsi=head.imsi)
+                                visited_country=head.visited_country, apn=head.apn, imsi=head.imsi,
+                                visited_network=head.visited_network)
             lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
             out.expansions[session_key] = new
             out.consumed_parts[session_key] = [i for i, _ in earlier]
@@ -498,7 +609,9 @@ class RatingService:
             {"name": "unitPrice", "valueType": "string",
              "value": f"{rate.get('price')} {rated.currency} per {rate.get('per', '1')} {unit}"},
         ]
-        for name, value in (("calledParty", r.called_number), ("visitedCountry", r.visited_country),
+        for name, value in (("calledParty", r.called_number), ("callingParty", r.calling_number),
+                            ("direction", r.direction if r.direction != "originating" else None),
+                            ("visitedNetwork", r.visited_network), ("visitedCountry", r.visited_country),
                             ("apn", r.apn), ("imsi", r.imsi), ("usageFile", file_id),
                             ("destinationZone", rate.get("zone")), ("timeBand", rate.get("band")),
                             ("roamingZone", rate.get("roaming")), ("destinationPrefix", rate.get("prefix"))):
@@ -563,7 +676,98 @@ class RatingService:
             progress(counts["received"])
         row = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id))).scalar_one()
         await ctx.session.refresh(row)
-        return {**self._file_report(row), "duplicateFile": False}
+        return {**self._file_report(row), "duplicateFile": False, "resequenced": out.resequenced}
+
+    # --- the work queue: a file cut into chunks, rated by any number of workers ------------------------------
+    async def submit(self, ctx: Context, name: str, data: bytes, *, source: str = "files", partitions: int = 8,
+                     chunk_records: int = 5000) -> dict[str, Any]:
+        """Register a usage file and cut its valid records into work items (``rating_file_chunk``) for the work
+        queue: records are partitioned by subscriber (a stable hash of the MSISDN, so that one subscription's
+        records are in one partition, rated in order by one worker at a time), sorted by event time within each
+        partition, and cut into chunks of at most ``chunk_records``. Invalid records are filed in suspense now.
+        The caller publishes the returned ``chunks`` after the commit (``rating/queue.py``); each is rated by
+        ``rate_chunk``. A file seen before is a duplicate (nothing changes, no chunk)."""
+        if partitions < 1 or chunk_records < 1:
+            raise ValueError("partitions and chunk_records must be positive")
+        digest = layouts.sha256(data)
+        try:
+            layout = layouts.detect_layout(name, data)
+            records, rejections = layouts.parse_file(name, data, source)
+        except LayoutError as exc:
+            raise UnreadableUsageFile(str(exc)) from exc
+        file_id = str(uuid.uuid4())
+        got = await ctx.session.execute(insert(UsageFile).values(
+            id=file_id, source=source, name=name, sha256=digest, layout=layout, size=len(data),
+            received=len(records) + len(rejections), rated=0, duplicate=0, rejected=len(rejections), suspended=0,
+            status="queued").on_conflict_do_nothing().returning(UsageFile.id))
+        if got.scalar() is None:
+            row = (await ctx.session.execute(select(UsageFile).where(
+                UsageFile.source == source, UsageFile.name == name, UsageFile.sha256 == digest))).scalar_one()
+            return {**self._file_report(row), "duplicateFile": True, "workItems": []}
+        await self._file_suspense(ctx, file_id, rejections, [], [])
+        by_partition: dict[int, list[UsageRecord]] = defaultdict(list)
+        for r in records:
+            by_partition[partition_of(r.msisdn, partitions)].append(r)
+        chunks: list[tuple[int, int]] = []
+        rows: list[dict[str, Any]] = []
+        for p in sorted(by_partition):
+            part = sorted(by_partition[p], key=lambda r: (r.event_time, r.key))
+            for i in range(0, len(part), chunk_records):
+                n = len(chunks)
+                chunks.append((n, p))
+                rows.append({"file_id": file_id, "chunk": n, "partition": p, "received": len(part[i:i + chunk_records]),
+                             "records": [_raw_of(r) for r in part[i:i + chunk_records]]})
+        for i in range(0, len(rows), 50):
+            await ctx.session.execute(insert(FileChunk).values(rows[i:i + 50]))
+        await ctx.session.execute(update(UsageFile).where(UsageFile.id == file_id).values(
+            chunks=len(chunks), status="queued" if chunks else "rated"))
+        row = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id))).scalar_one()
+        await ctx.session.refresh(row)
+        return {**self._file_report(row), "duplicateFile": False, "workItems": chunks}
+
+    async def queued_chunks(self, ctx: Context) -> list[tuple[str, int, int]]:
+        """(file, chunk, partition) of the chunks not rated yet (to publish again after a crash of the submitter)."""
+        rows = await ctx.session.execute(select(FileChunk.file_id, FileChunk.chunk, FileChunk.partition).where(
+            FileChunk.status == "queued").order_by(FileChunk.file_id, FileChunk.chunk))
+        return [(r.file_id, r.chunk, r.partition) for r in rows]
+
+    async def rate_chunk(self, ctx: Context, file_id: str, chunk: int) -> dict[str, Any] | None:
+        """Rate one work item of a submitted file, in the caller's transaction; ``None`` when it was rated already
+        (a redelivered message: nothing changes) or does not exist. The file's counts grow by the chunk's, and
+        the file is ``rated`` when its last chunk is."""
+        row = (await ctx.session.execute(select(FileChunk).where(
+            FileChunk.file_id == file_id, FileChunk.chunk == chunk).with_for_update())).scalar_one_or_none()
+        if row is None or row.status == "done":
+            return None
+        records: list[UsageRecord] = []
+        rejected: list[Rejection] = []
+        for raw in row.records:
+            try:
+                records.append(layouts.normalize(raw, str(raw.get("origin") or "files")))
+            except ValueError as exc:  # cannot happen: the records were normalized when submitted
+                rejected.append(Rejection(line=0, key=None, reason=str(exc), raw=raw))
+        out = await self.process(ctx, records, file_id)
+        await self._file_suspense(ctx, file_id, rejected, out.suspended, out.waiting)
+        counts = {"rated": sum(len(out.parts_of(r.record)) for r in out.rated),
+                  "duplicate": len(out.duplicate),
+                  "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting) + len(rejected)}
+        row.status, row.records, row.done_at = "done", [], utcnow()
+        row.rated, row.duplicate, row.suspended = counts["rated"], counts["duplicate"], counts["suspended"]
+        row.deliveries += 1
+        f = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id).with_for_update())
+             ).scalar_one()
+        amounts = dict(f.amounts or {})
+        for currency, minor in out.amounts().items():
+            amounts[currency] = int(amounts.get(currency, 0)) + minor
+        f.rated += counts["rated"]
+        f.duplicate += counts["duplicate"]
+        f.suspended += counts["suspended"]
+        f.amounts = amounts
+        f.chunks_done += 1
+        if f.chunks_done >= f.chunks:
+            f.status = "rated"
+        await ctx.session.flush()
+        return {"file": file_id, "chunk": chunk, "received": row.received, **counts}
 
     async def _file_suspense(self, ctx: Context, file_id: str, rejections: list[Rejection],
                              suspended: list[tuple[UsageRecord, str]], waiting: list[UsageRecord]) -> None:
@@ -582,7 +786,8 @@ class RatingService:
         return {"id": row.id, "source": row.source, "name": row.name, "sha256": row.sha256, "layout": row.layout,
                 "received": row.received, "rated": row.rated, "duplicate": row.duplicate, "rejected": row.rejected,
                 "suspended": row.suspended, "amounts": {c: str(from_minor(int(v), c)) for c, v in row.amounts.items()},
-                "registeredAt": format_datetime(row.registered_at)}
+                "registeredAt": format_datetime(row.registered_at), "status": row.status, "chunks": row.chunks,
+                "chunksDone": row.chunks_done}
 
     async def files(self, ctx: Context, limit: int = 100) -> list[dict[str, Any]]:
         rows = (await ctx.session.execute(select(UsageFile).order_by(UsageFile.registered_at.desc(), UsageFile.id)
@@ -773,33 +978,12 @@ class RatingService:
             old = versions[r.record.key]
             before_minor[old["currency"]] += int(old["amount_minor"])
             after_minor[r.currency] += r.amount_minor
-            if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
-                    (r.amount_minor, r.allowance_units, r.currency):
+            rows_of = self._version_rows(ctx, old, r, specs, now, job_id, "rerateJob",
+                                         description=f"re-rate job {job_id}")
+            if not rows_of:
                 continue
-            version = int(old["request_number"]) + 1
-            reversal_id, new_id = _uuids(2)
-            reversal = dict(old["body"])
-            reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
-                            description=f"reversal of usage {old['id']} (re-rate job {job_id})")
-            reversal["usageCharacteristic"] = [*old["body"].get("usageCharacteristic", []),
-                                               {"name": "reverses", "valueType": "string", "value": old["id"]},
-                                               {"name": "rerateJob", "valueType": "string", "value": job_id}]
-            reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
-                "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
-                for pu in old["body"].get("ratedProductUsage", [])]
-            out_rows.append({"id": reversal_id, "key": old["session_id"], "body": reversal,
-                             "account_id": old["account_id"], "usage_type": old["usage_type"],
-                             "units": -int(old["units"]), "allowance_units": -int(old["allowance_units"]),
-                             "amount_minor": -int(old["amount_minor"]), "currency": old["currency"],
-                             "usage_date": old["usage_date"], "request_number": version, "rating_group": 1})
-            new = self._usage_row(ctx, r, specs, now, None, new_id)
-            new["body"]["status"] = "rerated"
-            new["body"]["usageCharacteristic"] += [
-                {"name": "replaces", "valueType": "string", "value": old["id"]},
-                {"name": "version", "valueType": "integer", "value": version},
-                {"name": "rerateJob", "valueType": "string", "value": job_id}]
-            new.update(key=old["session_id"], request_number=version, rating_group=0)
-            out_rows.append(new)
+            out_rows.extend(rows_of)
+            version, new_id = rows_of[1]["request_number"], rows_of[1]["id"]
             changed.append({"recordId": r.record.record_id, "origin": r.record.origin, "accountId": old["account_id"],
                             "usageDate": format_datetime(r.record.event_time), "version": version,
                             "replaces": old["id"], "usageId": new_id, "currency": r.currency,

@@ -41,7 +41,7 @@ def default_specifications() -> list[dict[str, Any]]:
 def specification_name(record: UsageRecord) -> str:
     """The usage specification a record belongs to."""
     if record.usage_type == "data":
-        return "roamingData" if record.visited_country else "data"
+        return "roamingData" if record.visited_country or record.visited_network else "data"
     if record.usage_type == "event":
         return "content"
     return record.usage_type
