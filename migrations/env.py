@@ -12,10 +12,12 @@ config = context.config
 
 # Tables owned by libraries (the job queue) are created by their own migration, not from our metadata.
 EXTERNAL_PREFIXES = ("procrastinate_",)
+# The day partitions of kpi_sample are made at run time (assurance_kpi_partition), not from our metadata.
+PARTITION_PREFIXES = ("kpi_sample_p", "kpi_sample_default")
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    return not (type_ == "table" and name and name.startswith(EXTERNAL_PREFIXES))
+    return not (type_ == "table" and name and name.startswith((*EXTERNAL_PREFIXES, *PARTITION_PREFIXES)))
 
 
 def _url() -> str:

@@ -310,6 +310,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
         runtime.background_loops.append(services.assurance.syslog_listener(db).run)
     if s.assurance_snmp_port is not None:
         runtime.background_loops.append(services.assurance.snmp_listener(db).run)
+    runtime.background_loops.append(services.assurance.performance_loop(db))
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

@@ -21,8 +21,21 @@ class InvalidProblem(BadRequest):
     code = "INVALID_SERVICE_PROBLEM"
 
 
+class InvalidPerformanceJob(BadRequest):
+    code = "INVALID_PERFORMANCE_REQUEST"
+
+
+class InvalidMeasurement(BadRequest):
+    code = "INVALID_MEASUREMENT"
+
+
+class PerformanceConflict(Conflict):
+    code = "PERFORMANCE_CONFLICT"
+
+
 class AlarmContention(Conflict):
     code = "ALARM_CONTENTION"
 
 
-__all__ = ["AlarmContention", "InvalidAlarm", "InvalidPattern", "InvalidProblem", "InvalidRule"]
+__all__ = ["AlarmContention", "InvalidAlarm", "InvalidMeasurement", "InvalidPattern", "InvalidPerformanceJob",
+           "InvalidProblem", "InvalidRule", "PerformanceConflict"]

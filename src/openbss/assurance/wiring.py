@@ -4,10 +4,25 @@ SNMP trap listeners), built once per process by the composition root."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from openbss.assurance import models
 from openbss.assurance.ingest import Sink, SyslogListener
+from openbss.assurance.performance import (
+    Collector,
+    GroupRules,
+    IndicatorRules,
+    IndicatorService,
+    JobRules,
+    JobService,
+    KpiStore,
+    performance_api,
+)
 from openbss.assurance.problems import PROBLEM_API, ManagedObjects, ProblemRules, ServiceProblemService, Tickets
 from openbss.assurance.rules import RuleBook
 from openbss.assurance.schemas import ALARM_SPEC, ALARM_TYPE, PROBLEM_EXTENSION, PROBLEM_SPEC, PROBLEM_TYPE
@@ -22,7 +37,8 @@ from openbss.assurance.service import (
     alarm_id,
 )
 from openbss.assurance.snmp import SnmpTrapListener, V3User
-from openbss.platform.db import Database
+from openbss.platform.crypto import tenant_ids
+from openbss.platform.db import Database, utcnow
 from openbss.platform.tmf.resource import (
     ResourceService,
     TmfApi,
@@ -34,6 +50,8 @@ from openbss.platform.tmf.resource import (
 from openbss.platform.tmf.search import Indexed, Searchable
 from openbss.settings import Settings
 
+log = logging.getLogger("openbss.assurance")
+
 TASK_OPERATIONS = frozenset({"create", "list", "get"})
 TASK_TABLES: dict[str, type[TmfDocument]] = {"ackAlarms": models.AckAlarms, "unAckAlarms": models.UnAckAlarms,
                "clearAlarms": models.ClearAlarms, "commentAlarms": models.CommentAlarms}
@@ -44,15 +62,59 @@ class AssuranceServices:
     service: AssuranceService
     api: TmfApi
     problem_api: TmfApi
-    resources: dict[str, ResourceService]  # alarm, the four tasks and serviceProblem
+    resources: dict[str, ResourceService]  # alarm, the four tasks, serviceProblem and the TMF628 resources
     settings: Settings
+    performance_api: TmfApi
+    collector: Collector
+    kpis: KpiStore
 
     @property
     def apis(self) -> list[TmfApi]:
-        return [self.api, self.problem_api]
+        return [self.api, self.problem_api, self.performance_api]
+
+    def retention_days(self) -> dict[str, int]:
+        s = self.settings
+        return {"raw": s.assurance_kpi_raw_days, "5min": s.assurance_kpi_5min_days,
+                "hour": s.assurance_kpi_hour_days, "day": s.assurance_kpi_day_days}
 
     def services_of(self, api: TmfApi) -> dict[str, ResourceService]:
         return {r.path: self.resources[r.path] for r in api.resources}
+
+    def performance_loop(self, db: Database) -> Callable[[asyncio.Event], Awaitable[None]]:
+        """The worker's TMF628 loop: every ``assurance_collection_interval_seconds`` it collects the due jobs of
+        every tenant; every 5 minutes it rolls the last two days' KPIs up (hours, days); every hour it applies the
+        retention."""
+        async def run(stop: asyncio.Event) -> None:
+            last_rollup = last_retention = 0.0
+            while not stop.is_set():
+                try:
+                    tenants = await tenant_ids(db)
+                    await self.collector.collect_due(db, tenants)
+                    clock = time.monotonic()
+                    if clock - last_rollup >= 300:
+                        last_rollup = clock
+                        await self.roll_up(db, tenants, retain=clock - last_retention >= 3600)
+                        if clock - last_retention >= 3600:
+                            last_retention = clock
+                except Exception:
+                    log.exception("performance management round failed")
+                try:
+                    await asyncio.wait_for(stop.wait(), self.settings.assurance_collection_interval_seconds)
+                except TimeoutError:
+                    pass
+
+        return run
+
+    async def roll_up(self, db: Database, tenants: list[str], *, retain: bool = False,
+                      now: datetime | None = None) -> None:
+        """Roll the last two days' KPIs of ``tenants`` up (one transaction per tenant); with ``retain``, drop what
+        is past its retention too."""
+        now = now or utcnow()
+        for tenant in tenants:
+            async with db.transaction(tenant) as session:
+                await self.kpis.rollup(session, now - timedelta(days=2), now)
+                if retain:
+                    await self.kpis.retain(session, now, self.retention_days())
 
     def syslog_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SyslogListener:
         """The syslog listener of ``tenant`` (default: the settings'), applying each batch in one transaction."""
@@ -112,5 +174,16 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> Assu
     resources = resource_services(api, {"alarm": alarms,
                                         **{t.path: AlarmTaskService(api, t, alarms) for t in tasks}})
     resources.update(resource_services(problem_api, {"serviceProblem": problems}))
+    # TMF628: the hooks need the indicator service, which needs the API: built in two steps
+    group_rules, job_rules = GroupRules(), JobRules()
+    perf_api = performance_api(IndicatorRules(), group_rules, job_rules)
+    indicators = IndicatorService(perf_api, perf_api.resource("performanceIndicatorSpecification"))
+    group_rules.indicators = job_rules.indicators = indicators
+    jobs = JobService(perf_api, perf_api.resource("measurementCollectionJob"))
+    resources.update(resource_services(perf_api, {"performanceIndicatorSpecification": indicators,
+                                                  "measurementCollectionJob": jobs}))
+    kpis = KpiStore()
+    collector = Collector(jobs, indicators, kpis, settings.public_url)
     return AssuranceServices(service=AssuranceService(alarms, problems, rules), api=api, problem_api=problem_api,
-                             resources=resources, settings=settings)
+                             resources=resources, settings=settings, performance_api=perf_api, collector=collector,
+                             kpis=kpis)
