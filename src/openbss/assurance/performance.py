@@ -51,7 +51,7 @@ JOB_TYPE = "OpenBSSMeasurementCollectionJob"
 GRANULARITY_SECONDS = {"g_1mn": 60, "g_5mn": 300, "g_15mn": 900, "g_30mn": 1800, "g_1h": 3600, "g_24h": 86400}
 REPORTING_SECONDS = {"r_1mn": 60, "r_5mn": 300, "r_15mn": 900, "r_30mn": 1800, "r_1h": 3600, "r_24h": 86400}
 ROLLUPS = ("5min", "hour", "day")
-ROLLUP_STEP = {"5min": "5 minutes", "hour": "1 hour", "day": "1 day"}
+ROLLUP_STEP = {"5min": timedelta(minutes=5), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 #: the widths of SNMP counters (Counter32, Counter64): a smaller reading than the last one wrapped around
 COUNTER_WIDTH = {"Counter32": 2**32, "Counter64": 2**64}
 MAX_TRACKING_RECORDS = 20
