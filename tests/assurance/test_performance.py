@@ -89,7 +89,8 @@ async def indicator(client: httpx.AsyncClient, h: dict[str, str], name: str | No
 
 
 def job_body(*indicators: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"fileTransferData": [{"fileFormat": "json", "transportProtocol": "https"}], "granularity": "g_1mn", "reportingPeriod": "r_5mn",
+    return {"fileTransferData": [{"fileFormat": "json", "transportProtocol": "https"}], "granularity": "g_1mn",
+            "reportingPeriod": "r_5mn",
             "performanceIndicatorSpecification": [{"id": i["id"]} for i in indicators], **extra}
 
 
