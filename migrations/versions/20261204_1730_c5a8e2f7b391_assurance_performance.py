@@ -1,5 +1,6 @@
 """assurance: TMF628 performance management — indicator specifications, measurement collection jobs, KPI samples
-(range-partitioned by day) with 5-minute, hourly and daily rollups, counter readings
+(range-partitioned by day) with 5-minute, hourly and daily rollups, counter readings; TMF649 threshold rules,
+thresholds, threshold jobs and their state per object
 
 Revision ID: c5a8e2f7b391
 Revises: b4e7a2c9d158
@@ -56,7 +57,8 @@ PARTITION_FUNCTIONS = [
 
 
 def upgrade() -> None:
-    for table in ('performance_indicator_spec', 'performance_indicator_group_spec', 'measurement_collection_job'):
+    for table in ('performance_indicator_spec', 'performance_indicator_group_spec', 'measurement_collection_job',
+                  'threshold_rule', 'threshold', 'threshold_job'):
         extra = []
         if table == 'performance_indicator_spec':
             extra = [sa.Column('name', sa.String(length=200), nullable=False)]
@@ -127,8 +129,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('tenant_id', 'job_id', 'object_id', 'indicator', name=op.f('pk_kpi_counter')),
     )
     op.create_index(op.f('ix_kpi_counter_tenant_id'), 'kpi_counter', ['tenant_id'], unique=False)
+    op.create_table(
+        'threshold_state',
+        sa.Column('job_id', sa.String(length=64), nullable=False),
+        sa.Column('rule_id', sa.String(length=64), nullable=False),
+        sa.Column('object_id', sa.String(length=300), nullable=False),
+        sa.Column('raised', sa.Boolean(), server_default='false', nullable=False),
+        sa.Column('crossings', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"),
+                  nullable=False),
+        sa.Column('last_value', sa.Numeric(precision=30, scale=6), nullable=True),
+        sa.Column('last_time', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('tenant_id', sa.String(length=63), server_default=TENANT_DEFAULT, nullable=False),
+        sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_threshold_state_tenant_id_tenant')),
+        sa.PrimaryKeyConstraint('tenant_id', 'job_id', 'rule_id', 'object_id', name=op.f('pk_threshold_state')),
+    )
+    op.create_index(op.f('ix_threshold_state_tenant_id'), 'threshold_state', ['tenant_id'], unique=False)
     for table in ('performance_indicator_spec', 'performance_indicator_group_spec', 'measurement_collection_job',
-                  'kpi_sample', 'kpi_rollup', 'kpi_counter'):
+                  'kpi_sample', 'kpi_rollup', 'kpi_counter', 'threshold_rule', 'threshold', 'threshold_job',
+                  'threshold_state'):
         for stmt in tenant_rls_sql(table):
             op.execute(stmt)
     for stmt in PARTITION_FUNCTIONS:
@@ -138,6 +156,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION assurance_kpi_drop_partitions(date)")
     op.execute("DROP FUNCTION assurance_kpi_partition(date)")
-    for table in ('kpi_counter', 'kpi_rollup', 'kpi_sample', 'measurement_collection_job',
+    for table in ('threshold_state', 'threshold_job', 'threshold', 'threshold_rule', 'kpi_counter', 'kpi_rollup', 'kpi_sample', 'measurement_collection_job',
                   'performance_indicator_group_spec', 'performance_indicator_spec'):
         op.drop_table(table)

@@ -158,4 +158,5 @@ def routers(svc: AssuranceServices) -> list[tuple[str, APIRouter]]:
     return [(svc.api.title, api_router(svc.api, svc.services_of(svc.api))),
             (svc.problem_api.title, api_router(svc.problem_api, svc.services_of(svc.problem_api))),
             (svc.performance_api.title, api_router(svc.performance_api, svc.services_of(svc.performance_api))),
+            (svc.threshold_api.title, api_router(svc.threshold_api, svc.services_of(svc.threshold_api))),
             ("Service assurance", assurance_router(svc.service, svc))]

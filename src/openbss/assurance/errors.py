@@ -25,6 +25,10 @@ class InvalidPerformanceJob(BadRequest):
     code = "INVALID_PERFORMANCE_REQUEST"
 
 
+class InvalidThreshold(BadRequest):
+    code = "INVALID_THRESHOLD"
+
+
 class InvalidMeasurement(BadRequest):
     code = "INVALID_MEASUREMENT"
 
@@ -38,4 +42,4 @@ class AlarmContention(Conflict):
 
 
 __all__ = ["AlarmContention", "InvalidAlarm", "InvalidMeasurement", "InvalidPattern", "InvalidPerformanceJob",
-           "InvalidProblem", "InvalidRule", "PerformanceConflict"]
+           "InvalidProblem", "InvalidRule", "InvalidThreshold", "PerformanceConflict"]

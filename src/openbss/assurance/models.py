@@ -185,3 +185,32 @@ class KpiCounter(TenantScoped, Base):
     read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "job_id", "object_id", "indicator"),)
+
+
+# --- TMF649 thresholds -------------------------------------------------------------------------------------------
+class ThresholdRule(TmfDocument, Base):
+    __tablename__ = "threshold_rule"
+
+
+class Threshold(TmfDocument, Base):
+    __tablename__ = "threshold"
+
+
+class ThresholdJob(TmfDocument, Base):
+    __tablename__ = "threshold_job"
+
+
+class ThresholdState(TenantScoped, Base):
+    """Where a threshold job's rule stands on one object: whether its alarm is raised, the crossings counted in
+    the rule's tolerance window, the last value evaluated."""
+
+    __tablename__ = "threshold_state"
+    job_id: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(300))
+    raised: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    crossings: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    last_value: Mapped[Decimal | None] = mapped_column(Numeric(30, 6))
+    last_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "job_id", "rule_id", "object_id"),)

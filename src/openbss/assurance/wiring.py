@@ -37,6 +37,16 @@ from openbss.assurance.service import (
     alarm_id,
 )
 from openbss.assurance.snmp import SnmpTrapListener, V3User
+from openbss.assurance.thresholds import (
+    JobRules as ThresholdJobRules,
+)
+from openbss.assurance.thresholds import (
+    RuleRules,
+    ThresholdEngine,
+    ThresholdRules,
+    threshold_api,
+    threshold_services,
+)
 from openbss.platform.crypto import tenant_ids
 from openbss.platform.db import Database, utcnow
 from openbss.platform.tmf.resource import (
@@ -65,12 +75,13 @@ class AssuranceServices:
     resources: dict[str, ResourceService]  # alarm, the four tasks, serviceProblem and the TMF628 resources
     settings: Settings
     performance_api: TmfApi
+    threshold_api: TmfApi
     collector: Collector
     kpis: KpiStore
 
     @property
     def apis(self) -> list[TmfApi]:
-        return [self.api, self.problem_api, self.performance_api]
+        return [self.api, self.problem_api, self.performance_api, self.threshold_api]
 
     def retention_days(self) -> dict[str, int]:
         s = self.settings
@@ -184,6 +195,11 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> Assu
                                                   "measurementCollectionJob": jobs}))
     kpis = KpiStore()
     collector = Collector(jobs, indicators, kpis, settings.public_url)
-    return AssuranceServices(service=AssuranceService(alarms, problems, rules), api=api, problem_api=problem_api,
-                             resources=resources, settings=settings, performance_api=perf_api, collector=collector,
-                             kpis=kpis)
+    service = AssuranceService(alarms, problems, rules)
+    # TMF649: every stored measurement is evaluated against the active threshold jobs
+    thr_api = threshold_api(RuleRules(), ThresholdRules(), ThresholdJobRules())
+    resources.update(threshold_services(thr_api, indicators))
+    collector.listeners.append(ThresholdEngine(service, indicators).evaluate)
+    return AssuranceServices(service=service, api=api, problem_api=problem_api, resources=resources,
+                             settings=settings, performance_api=perf_api, threshold_api=thr_api,
+                             collector=collector, kpis=kpis)
