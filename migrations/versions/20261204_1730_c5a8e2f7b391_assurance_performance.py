@@ -1,6 +1,6 @@
 """assurance: TMF628 performance management — indicator specifications, measurement collection jobs, KPI samples
 (range-partitioned by day) with 5-minute, hourly and daily rollups, counter readings; TMF649 threshold rules,
-thresholds, threshold jobs and their state per object
+thresholds, threshold jobs and their state per object; SLA definitions and their evaluations per period
 
 Revision ID: c5a8e2f7b391
 Revises: b4e7a2c9d158
@@ -144,9 +144,38 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('tenant_id', 'job_id', 'rule_id', 'object_id', name=op.f('pk_threshold_state')),
     )
     op.create_index(op.f('ix_threshold_state_tenant_id'), 'threshold_state', ['tenant_id'], unique=False)
+    op.create_table(
+        'sla',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('offering_id', sa.String(length=64), nullable=False),
+        sa.Column('body', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('tenant_id', sa.String(length=63), server_default=TENANT_DEFAULT, nullable=False),
+        sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_sla_tenant_id_tenant')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_sla')),
+    )
+    op.create_index(op.f('ix_sla_tenant_id'), 'sla', ['tenant_id'], unique=False)
+    op.create_table(
+        'sla_evaluation',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('sla_id', sa.String(length=64), nullable=False),
+        sa.Column('product_id', sa.String(length=64), nullable=False),
+        sa.Column('period_start', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('customer_id', sa.String(length=64), nullable=True),
+        sa.Column('violated', sa.Boolean(), nullable=False),
+        sa.Column('body', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('tenant_id', sa.String(length=63), server_default=TENANT_DEFAULT, nullable=False),
+        sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_sla_evaluation_tenant_id_tenant')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_sla_evaluation')),
+        sa.UniqueConstraint('tenant_id', 'sla_id', 'product_id', 'period_start', name='uq_sla_evaluation_period'),
+    )
+    op.create_index('ix_sla_evaluation_customer', 'sla_evaluation', ['tenant_id', 'customer_id', 'period_start'],
+                    unique=False)
+    op.create_index(op.f('ix_sla_evaluation_tenant_id'), 'sla_evaluation', ['tenant_id'], unique=False)
     for table in ('performance_indicator_spec', 'performance_indicator_group_spec', 'measurement_collection_job',
                   'kpi_sample', 'kpi_rollup', 'kpi_counter', 'threshold_rule', 'threshold', 'threshold_job',
-                  'threshold_state'):
+                  'threshold_state', 'sla', 'sla_evaluation'):
         for stmt in tenant_rls_sql(table):
             op.execute(stmt)
     for stmt in PARTITION_FUNCTIONS:
@@ -156,6 +185,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION assurance_kpi_drop_partitions(date)")
     op.execute("DROP FUNCTION assurance_kpi_partition(date)")
-    for table in ('threshold_state', 'threshold_job', 'threshold', 'threshold_rule', 'kpi_counter', 'kpi_rollup', 'kpi_sample', 'measurement_collection_job',
+    for table in ('sla_evaluation', 'sla', 'threshold_state', 'threshold_job', 'threshold', 'threshold_rule', 'kpi_counter', 'kpi_rollup', 'kpi_sample', 'measurement_collection_job',
                   'performance_indicator_group_spec', 'performance_indicator_spec'):
         op.drop_table(table)

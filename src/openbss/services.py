@@ -197,7 +197,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("balances", balances_360)
     registry.add_customer_view("usage", usage_360)
     registry.add_customer_view("ordersInFlight", orders_360)
-    assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
+    assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets, credits=billing.service)
     collections = collections_wiring.build(
         settings, runtime.db, overdue=OverdueQueries(), profiles=AccountProfiles(), accounts=account.service,
         products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,

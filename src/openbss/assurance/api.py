@@ -132,6 +132,46 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
                                 "granularity": granularity, "start": format_datetime(since),
                                 "end": format_datetime(until), "points": points})
 
+    async def create_sla(request: Request, body: Any = Body(...), principal: Principal = Depends(authenticate),
+                         _ct: None = Depends(json_content)) -> Response:
+        _staff(principal, WRITE)
+        assert svc is not None
+        async with unit_of_work(request, principal) as ctx:
+            sla = await svc.slas.create(ctx, body)
+        return TmfJSONResponse(sla, status_code=201,
+                               headers={"Location": f"{base_url(request)}{PREFIX}/sla/{sla['id']}"})
+
+    async def list_slas(request: Request, principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, READ)
+        assert svc is not None
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await svc.slas.list(ctx))
+
+    async def get_sla(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, READ)
+        assert svc is not None
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await svc.slas.get(ctx, id))
+
+    async def evaluate_sla(request: Request, id: str, body: Any = Body(...),
+                           principal: Principal = Depends(authenticate),
+                           _ct: None = Depends(json_content)) -> Response:
+        _staff(principal, WRITE)
+        assert svc is not None
+        start = body.get("periodStart") if isinstance(body, dict) else None
+        if not isinstance(start, str):
+            raise InvalidMeasurement("the body is {\"periodStart\": <the period's first instant, UTC>}")
+        async with unit_of_work(request, principal) as ctx:
+            out = await svc.slas.evaluate(ctx, id, _time(start, "periodStart", datetime.now(UTC)))
+        return TmfJSONResponse(out)
+
+    async def sla_report(request: Request, customerId: str, principal: Principal = Depends(authenticate),
+                         ) -> Response:
+        _staff(principal, READ)
+        assert svc is not None
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await svc.slas.report(ctx, customerId))
+
     async def schema(request: Request) -> Response:
         return TmfJSONResponse(extension_schema(f"{base_url(request)}{SCHEMA_PATH}"))
 
@@ -149,6 +189,14 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
                          summary="Push measurements of performance indicators (KPIs) on managed objects")
     router.add_api_route("/kpi", kpi_series, methods=["GET"],
                          summary="A KPI's series on an object: raw samples or 5min/hour/day rollups")
+    router.add_api_route("/sla", create_sla, methods=["POST"], status_code=201,
+                         summary="Define an SLA on a product offering (objectives, period, credit)")
+    router.add_api_route("/sla", list_slas, methods=["GET"], summary="The tenant's SLA definitions")
+    router.add_api_route("/sla/{id}", get_sla, methods=["GET"], summary="An SLA definition")
+    router.add_api_route("/sla/{id}/evaluate", evaluate_sla, methods=["POST"],
+                         summary="Evaluate a closed period of an SLA for every product of its offering (once)")
+    router.add_api_route("/slaReport/{customerId}", sla_report, methods=["GET"],
+                         summary="A customer's SLA evaluations, violations and credits")
     router.add_api_route(SCHEMA_PATH.removeprefix(PREFIX), schema, methods=["GET"],
                          summary="JSON schema of the OpenBSSAlarm extension")
     return router

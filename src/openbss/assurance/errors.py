@@ -29,6 +29,10 @@ class InvalidThreshold(BadRequest):
     code = "INVALID_THRESHOLD"
 
 
+class InvalidSla(BadRequest):
+    code = "INVALID_SLA"
+
+
 class InvalidMeasurement(BadRequest):
     code = "INVALID_MEASUREMENT"
 
@@ -42,4 +46,4 @@ class AlarmContention(Conflict):
 
 
 __all__ = ["AlarmContention", "InvalidAlarm", "InvalidMeasurement", "InvalidPattern", "InvalidPerformanceJob",
-           "InvalidProblem", "InvalidRule", "InvalidThreshold", "PerformanceConflict"]
+           "InvalidProblem", "InvalidRule", "InvalidSla", "InvalidThreshold", "PerformanceConflict"]

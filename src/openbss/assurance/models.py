@@ -17,6 +17,7 @@ from sqlalchemy import (
     Numeric,
     PrimaryKeyConstraint,
     String,
+    UniqueConstraint,
     func,
     literal_column,
     text,
@@ -214,3 +215,34 @@ class ThresholdState(TenantScoped, Base):
     last_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "job_id", "rule_id", "object_id"),)
+
+
+# --- SLA management ----------------------------------------------------------------------------------------------
+class Sla(TenantScoped, Base):
+    """An SLA definition attached to a product offering (``assurance/sla.py``): objectives, period, credit."""
+
+    __tablename__ = "sla"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    offering_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaEvaluation(TenantScoped, Base):
+    """The evaluation of one period of an SLA for one product: what was measured, which objectives were missed,
+    the credit. Unique per SLA, product and period: a period is evaluated, and credited, once."""
+
+    __tablename__ = "sla_evaluation"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sla_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    violated: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "sla_id", "product_id", "period_start", name="uq_sla_evaluation_period"),
+        Index("ix_sla_evaluation_customer", "tenant_id", "customer_id", "period_start"),
+    )

@@ -36,6 +36,7 @@ from openbss.assurance.service import (
     Signal,
     alarm_id,
 )
+from openbss.assurance.sla import Credits, SlaService
 from openbss.assurance.snmp import SnmpTrapListener, V3User
 from openbss.assurance.thresholds import (
     JobRules as ThresholdJobRules,
@@ -78,6 +79,7 @@ class AssuranceServices:
     threshold_api: TmfApi
     collector: Collector
     kpis: KpiStore
+    slas: SlaService
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -156,7 +158,8 @@ class AssuranceServices:
         return sink
 
 
-def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> AssuranceServices:
+def build(settings: Settings, objects: ManagedObjects, tickets: Tickets, credits: Credits | None = None,
+          ) -> AssuranceServices:
     alarm = TmfResource(
         path="alarm", type="Alarm", table=models.Alarm, hooks=AlarmRules(), state_field="state",
         initial_state="raised", create_definition=f"{ALARM_TYPE}_Create", update_definition=f"{ALARM_TYPE}_Update",
@@ -202,4 +205,4 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> Assu
     collector.listeners.append(ThresholdEngine(service, indicators).evaluate)
     return AssuranceServices(service=service, api=api, problem_api=problem_api, resources=resources,
                              settings=settings, performance_api=perf_api, threshold_api=thr_api,
-                             collector=collector, kpis=kpis)
+                             collector=collector, kpis=kpis, slas=SlaService(objects, credits))
