@@ -165,3 +165,16 @@ async def test_latency_and_throughput_from_kpis(client: httpx.AsyncClient, rt: A
     assert Decimal(str(day["measured"]["latency"])) == Decimal(40)
     assert Decimal(str(day["measured"]["throughput"])) == Decimal(800)
     assert day["violated"] == ["latency"]
+
+
+async def test_the_worker_evaluates_closed_periods_once(client: httpx.AsyncClient, rt: Any, services: Any,
+                                                        tenant: str) -> None:
+    h = bearer(tenant, "network_ops")
+    w = await world(client, rt, services, tenant, [("2026-11-30T20:00:00Z", "2026-11-30T23:00:00Z")], n=4)
+    await ok(await client.post(SLA, json=sla_body(w["offering"], period="day"), headers=h), 201)
+    now = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
+    await services.assurance.roll_up(rt.db, [tenant], now=now)
+    await services.assurance.roll_up(rt.db, [tenant], now=now + timedelta(minutes=5))
+    report = await ok(await client.get(f"{REPORT}/{w['customer']['id']}", headers=h))
+    [evaluation] = report["evaluations"]
+    assert evaluation["period"]["startDateTime"] == "2026-11-30T00:00:00.000Z" and evaluation["violated"]

@@ -76,6 +76,17 @@ def period_end(start: datetime, period: str) -> datetime:
     return (start.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
+def last_closed_period(period: str, now: datetime) -> datetime:
+    """The start of the latest period of this kind that is over at ``now``."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return today - timedelta(days=1)
+    if period == "week":
+        return today - timedelta(days=today.isoweekday() - 1 + 7)
+    this_month = today.replace(day=1)
+    return (this_month - timedelta(days=1)).replace(day=1)
+
+
 def check_period_start(start: datetime, period: str) -> None:
     if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) \
             or (period == "week" and start.isoweekday() != 1) or (period == "month" and start.day != 1):
@@ -357,6 +368,20 @@ class SlaService:
                                                                       "product": product["id"]}))
         await ctx.session.flush()
         return {"id": row.id, **result}
+
+    async def evaluate_closed(self, ctx: Context, now: datetime | None = None) -> int:
+        """Evaluate the last closed period of every SLA not evaluated yet (the worker, after each period end).
+        Returns the number of SLAs evaluated."""
+        now = now or utcnow()
+        done = 0
+        for sla in await self.list(ctx):
+            start = last_closed_period(sla["period"], now)
+            seen = await ctx.session.scalar(select(models.SlaEvaluation.id).where(
+                models.SlaEvaluation.sla_id == sla["id"], models.SlaEvaluation.period_start == start).limit(1))
+            if seen is None:
+                await self.evaluate(ctx, sla["id"], start, now)
+                done += 1
+        return done
 
     async def report(self, ctx: Context, customer_id: str, limit: int = 100) -> dict[str, Any]:
         """A customer's SLA evaluations, newest period first, with the totals of violations and credits."""

@@ -121,13 +121,16 @@ class AssuranceServices:
     async def roll_up(self, db: Database, tenants: list[str], *, retain: bool = False,
                       now: datetime | None = None) -> None:
         """Roll the last two days' KPIs of ``tenants`` up (one transaction per tenant); with ``retain``, drop what
-        is past its retention too."""
+        is past its retention too. Then evaluate the SLAs whose last period closed (a transaction per tenant)."""
         now = now or utcnow()
         for tenant in tenants:
             async with db.transaction(tenant) as session:
                 await self.kpis.rollup(session, now - timedelta(days=2), now)
                 if retain:
                     await self.kpis.retain(session, now, self.retention_days())
+            async with db.transaction(tenant) as session:
+                await self.slas.evaluate_closed(system_context(tenant, session, self.settings.public_url, "sla"),
+                                                now)
 
     def syslog_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SyslogListener:
         """The syslog listener of ``tenant`` (default: the settings'), applying each batch in one transaction."""
