@@ -1,6 +1,6 @@
 """assurance: TMF628 performance management — indicator specifications, measurement collection jobs, KPI samples
 (range-partitioned by day) with 5-minute, hourly and daily rollups, counter readings; TMF649 threshold rules,
-thresholds, threshold jobs and their state per object; SLA definitions and their evaluations per period
+thresholds, threshold jobs and their state per object; SLA definitions and their evaluations per period; the TMF656 task resources
 
 Revision ID: c5a8e2f7b391
 Revises: b4e7a2c9d158
@@ -58,7 +58,8 @@ PARTITION_FUNCTIONS = [
 
 def upgrade() -> None:
     for table in ('performance_indicator_spec', 'performance_indicator_group_spec', 'measurement_collection_job',
-                  'threshold_rule', 'threshold', 'threshold_job'):
+                  'threshold_rule', 'threshold', 'threshold_job', 'problem_ack_task', 'problem_unack_task',
+                  'problem_group_task', 'problem_ungroup_task'):
         extra = []
         if table == 'performance_indicator_spec':
             extra = [sa.Column('name', sa.String(length=200), nullable=False)]
@@ -175,7 +176,8 @@ def upgrade() -> None:
     op.create_index(op.f('ix_sla_evaluation_tenant_id'), 'sla_evaluation', ['tenant_id'], unique=False)
     for table in ('performance_indicator_spec', 'performance_indicator_group_spec', 'measurement_collection_job',
                   'kpi_sample', 'kpi_rollup', 'kpi_counter', 'threshold_rule', 'threshold', 'threshold_job',
-                  'threshold_state', 'sla', 'sla_evaluation'):
+                  'threshold_state', 'sla', 'sla_evaluation', 'problem_ack_task', 'problem_unack_task',
+                  'problem_group_task', 'problem_ungroup_task'):
         for stmt in tenant_rls_sql(table):
             op.execute(stmt)
     for stmt in PARTITION_FUNCTIONS:
@@ -185,6 +187,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION assurance_kpi_drop_partitions(date)")
     op.execute("DROP FUNCTION assurance_kpi_partition(date)")
-    for table in ('sla_evaluation', 'sla', 'threshold_state', 'threshold_job', 'threshold', 'threshold_rule', 'kpi_counter', 'kpi_rollup', 'kpi_sample', 'measurement_collection_job',
+    for table in ('problem_ungroup_task', 'problem_group_task', 'problem_unack_task', 'problem_ack_task',
+                  'sla_evaluation', 'sla', 'threshold_state', 'threshold_job', 'threshold', 'threshold_rule', 'kpi_counter', 'kpi_rollup', 'kpi_sample', 'measurement_collection_job',
                   'performance_indicator_group_spec', 'performance_indicator_spec'):
         op.drop_table(table)

@@ -199,6 +199,22 @@ async def _threshold_job(w: World) -> dict[str, Any]:
             "monitoredObjectsCriteria": [{"monitoredObjectFilter": "walk-ne"}]}
 
 
+async def _problem(w: World) -> str:
+    r = await w.client.post("/tmf-api/serviceProblemManagement/v4/serviceProblem", json={
+        "category": "serviceProvider.declarer", "priority": 3, "description": "walk", "reason": "walk",
+        "originatorParty": {"id": "noc", "@referredType": "Individual"}}, headers=w.h)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _problems(w: World) -> dict[str, Any]:
+    return {"problem": [{"id": await _problem(w)}]}
+
+
+async def _problem_group(w: World) -> dict[str, Any]:
+    return {"parentProblem": {"id": await _problem(w)}, "childProblem": [{"id": await _problem(w)}]}
+
+
 WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("party", "individual"): (_static({"givenName": "Audit", "familyName": "Walk"}), {"middleName": "Q"}),
     ("party", "organization"): (_static({"tradingName": "Audit Ltd", "name": "Audit Ltd"}),
@@ -260,6 +276,10 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("performanceThresholding", "thresholdRule"): (_threshold_rule, {"severity": "CRITICAL"}),
     ("performanceThresholding", "threshold"): (_threshold, {"description": "changed"}),
     ("performanceThresholding", "thresholdJob"): (_threshold_job, {"adminState": "LOCKED"}),
+    ("serviceProblemManagement", "problemAcknowledgement"): (_problems, {}),
+    ("serviceProblemManagement", "problemUnacknowledgement"): (_problems, {}),
+    ("serviceProblemManagement", "problemGroup"): (_problem_group, {}),
+    ("serviceProblemManagement", "problemUngroup"): (_problem_group, {}),
     ("serviceProblemManagement", "serviceProblem"): (
         _static({"category": "serviceProvider.declarer", "priority": 3, "description": "Slow DNS",
                  "reason": "complaints", "originatorParty": {"id": "noc", "@referredType": "Individual"}}),

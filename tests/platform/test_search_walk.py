@@ -211,6 +211,13 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
             "description": f"problem {i}", "reason": f"reason {i}", "name": f"Problem {i}",
             "originatorParty": {"id": f"noc-{i}", "@referredType": "Individual"},
             "affectedService": [{"id": f"svc-{i % 2}"}], "impactImportanceFactor": f"{i}"})
+    declared = (await client.get(f"{tmf656}/serviceProblem", headers=h)).json()
+    for i in range(2):
+        refs = [{"id": declared[i]["id"]}]
+        await post(f"{tmf656}/problemAcknowledgement", {"problem": refs})
+        await post(f"{tmf656}/problemUnacknowledgement", {"problem": refs})
+        await post(f"{tmf656}/problemGroup", {"parentProblem": {"id": declared[2]["id"]}, "childProblem": refs})
+        await post(f"{tmf656}/problemUngroup", {"parentProblem": {"id": declared[2]["id"]}, "childProblem": refs})
     pm, thr = "/tmf-api/performance/v4", "/tmf-api/performanceThresholding/v5"
     for i in range(3):
         kpi = await post(f"{pm}/performanceIndicatorSpecification", {

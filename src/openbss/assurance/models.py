@@ -85,6 +85,22 @@ class ServiceProblem(TmfDocument, Base):
     )
 
 
+class ProblemAcknowledgement(TmfDocument, Base):
+    __tablename__ = "problem_ack_task"
+
+
+class ProblemUnacknowledgement(TmfDocument, Base):
+    __tablename__ = "problem_unack_task"
+
+
+class ProblemGroup(TmfDocument, Base):
+    __tablename__ = "problem_group_task"
+
+
+class ProblemUngroup(TmfDocument, Base):
+    __tablename__ = "problem_ungroup_task"
+
+
 class CorrelationRule(TenantScoped, Base):
     """A tenant's correlation rule (data, managed through the API): ``suppression``, ``rootCause`` or
     ``grouping``, with its parameters (``assurance/correlation.py``)."""

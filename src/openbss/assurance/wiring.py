@@ -23,6 +23,7 @@ from openbss.assurance.performance import (
     KpiStore,
     performance_api,
 )
+from openbss.assurance.problem_tasks import PROBLEM_TASKS, ProblemTaskService
 from openbss.assurance.problems import PROBLEM_API, ManagedObjects, ProblemRules, ServiceProblemService, Tickets
 from openbss.assurance.rules import RuleBook
 from openbss.assurance.schemas import ALARM_SPEC, ALARM_TYPE, PROBLEM_EXTENSION, PROBLEM_SPEC, PROBLEM_TYPE
@@ -62,6 +63,10 @@ from openbss.platform.tmf.search import Indexed, Searchable
 from openbss.settings import Settings
 
 log = logging.getLogger("openbss.assurance")
+PROBLEM_TASK_TABLES: dict[str, type[TmfDocument]] = {
+    "problemAcknowledgement": models.ProblemAcknowledgement,
+    "problemUnacknowledgement": models.ProblemUnacknowledgement,
+    "problemGroup": models.ProblemGroup, "problemUngroup": models.ProblemUngroup}
 
 TASK_OPERATIONS = frozenset({"create", "list", "get"})
 TASK_TABLES: dict[str, type[TmfDocument]] = {"ackAlarms": models.AckAlarms, "unAckAlarms": models.UnAckAlarms,
@@ -182,15 +187,20 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets, credits
         operations=frozenset({"create", "list", "get", "patch"}), customer_operations=frozenset(),
         searchable=Searchable(include=(Indexed("relatedParty.id"), Indexed("affectedResource.id"),
                                        Indexed("affectedService.id"), Indexed("underlyingAlarm.id"))))
+    problem_tasks = [TmfResource(path=path, type=type_, table=PROBLEM_TASK_TABLES[path], operations=TASK_OPERATIONS,
+                                 update_definition=f"{type_}_Create", customer_operations=frozenset())
+                     for path, (type_, _) in PROBLEM_TASKS.items()]
     problem_api = TmfApi(name=PROBLEM_API, title="TMF656 Service Problem Management", spec_file=PROBLEM_SPEC,
-                         permission="assurance", resources=[problem], extensions=[PROBLEM_EXTENSION])
+                         permission="assurance", resources=[problem, *problem_tasks],
+                         extensions=[PROBLEM_EXTENSION])
     problems = ServiceProblemService(problem_api, problem, objects, tickets)
     rules = RuleBook()
     alarms = AlarmService(api, alarm, objects, problems, rules, flap_threshold=settings.assurance_flap_threshold,
                           flap_window_seconds=settings.assurance_flap_window_seconds)
     resources = resource_services(api, {"alarm": alarms,
                                         **{t.path: AlarmTaskService(api, t, alarms) for t in tasks}})
-    resources.update(resource_services(problem_api, {"serviceProblem": problems}))
+    resources.update(resource_services(problem_api, {
+        "serviceProblem": problems, **{t.path: ProblemTaskService(problem_api, t, problems) for t in problem_tasks}}))
     # TMF628: the hooks need the indicator service, which needs the API: built in two steps
     group_rules, job_rules = GroupRules(), JobRules()
     perf_api = performance_api(IndicatorRules(), group_rules, job_rules)
