@@ -145,7 +145,7 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
         _staff(principal, READ)
         assert svc is not None
         async with unit_of_work(request, principal) as ctx:
-            return TmfJSONResponse(await svc.slas.list(ctx))
+            return TmfJSONResponse(await svc.slas.all(ctx))
 
     async def get_sla(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
         _staff(principal, READ)

@@ -239,7 +239,7 @@ class SlaService:
                            changes=audit.diff(None, out))
         return out
 
-    async def list(self, ctx: Context) -> list[dict[str, Any]]:
+    async def all(self, ctx: Context) -> list[dict[str, Any]]:
         rows = (await ctx.session.execute(select(models.Sla).order_by(models.Sla.created_at))).scalars().all()
         return [self._render(r) for r in rows]
 
@@ -374,7 +374,7 @@ class SlaService:
         Returns the number of SLAs evaluated."""
         now = now or utcnow()
         done = 0
-        for sla in await self.list(ctx):
+        for sla in await self.all(ctx):
             start = last_closed_period(sla["period"], now)
             seen = await ctx.session.scalar(select(models.SlaEvaluation.id).where(
                 models.SlaEvaluation.sla_id == sla["id"], models.SlaEvaluation.period_start == start).limit(1))

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from openbss.assurance import models
 from openbss.assurance.ingest import Sink, SyslogListener
@@ -98,7 +99,7 @@ class AssuranceServices:
     def services_of(self, api: TmfApi) -> dict[str, ResourceService]:
         return {r.path: self.resources[r.path] for r in api.resources}
 
-    def performance_loop(self, db: Database) -> Callable[[asyncio.Event], Awaitable[None]]:
+    def performance_loop(self, db: Database) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
         """The worker's TMF628 loop: every ``assurance_collection_interval_seconds`` it collects the due jobs of
         every tenant; every 5 minutes it rolls the last two days' KPIs up (hours, days); every hour it applies the
         retention."""
