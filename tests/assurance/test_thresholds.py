@@ -4,6 +4,7 @@ thresholds and threshold jobs, validated against the v5 specification; a crossin
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,22 @@ async def test_bad_threshold_definitions_are_refused(client: httpx.AsyncClient, 
         headers=h)
     assert r.status_code == 400 and "performanceThreshold" in r.json()["message"]
     assert (await client.post(RULE, json=good, headers=bearer(tenant, "csr_agent"))).status_code == 403
+
+
+async def test_concurrent_crossings_raise_one_alarm_and_in_use_definitions_stay(client: httpx.AsyncClient,
+                                                                               tenant: str) -> None:
+    h = bearer(tenant, "network_ops")
+    s = await setup(client, h, objects="agg-9")
+    kpi = s["kpi"]["name"]
+    results = await asyncio.gather(*[client.post(PUSH, json={"measurement": [
+        m("agg-9", kpi, f"2026-11-23T10:{i:02d}:00Z", 500)]}, headers=h) for i in range(6)])
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    [a] = await alarms(client, h, "agg-9")
+    assert a["state"] == "raised"
+    # what a job or a threshold uses cannot be deleted from under it
+    for url in (f"{RULE}/{s['rule']['id']}", f"{THRESHOLD}/{s['threshold']['id']}",
+                f"/tmf-api/performance/v4/performanceIndicatorSpecification/{s['kpi']['id']}"):
+        r = await client.delete(url, headers=h)
+        assert r.status_code == 409, r.text
+    assert (await client.delete(f"{JOB}/{s['job']['id']}", headers=h)).status_code == 204
+    assert (await client.delete(f"{THRESHOLD}/{s['threshold']['id']}", headers=h)).status_code == 204

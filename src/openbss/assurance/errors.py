@@ -41,9 +41,13 @@ class PerformanceConflict(Conflict):
     code = "PERFORMANCE_CONFLICT"
 
 
+class ThresholdInUse(Conflict):
+    code = "THRESHOLD_IN_USE"
+
+
 class AlarmContention(Conflict):
     code = "ALARM_CONTENTION"
 
 
 __all__ = ["AlarmContention", "InvalidAlarm", "InvalidMeasurement", "InvalidPattern", "InvalidPerformanceJob",
-           "InvalidProblem", "InvalidRule", "InvalidSla", "InvalidThreshold", "PerformanceConflict"]
+           "InvalidProblem", "InvalidRule", "InvalidSla", "InvalidThreshold", "PerformanceConflict", "ThresholdInUse"]

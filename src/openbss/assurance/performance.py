@@ -130,6 +130,17 @@ class IndicatorRules(ResourceHooks):
         self._check_oid(merged)
         INDICATOR_EXTENSION.mark_if_extended(merged, ctx.base_url)
 
+    async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
+        ref = {"id": current["id"]}
+        for table, condition, what in (
+                (models.MeasurementCollectionJob, {"performanceIndicatorSpecification": [ref]}, "collection job"),
+                (models.PerformanceIndicatorGroupSpecification, {"performanceIndicatorSpecification": [ref]},
+                 "indicator group"),
+                (models.ThresholdRule, {"measurement": ref}, "threshold rule")):
+            user = await ctx.session.scalar(select(table.id).where(table.body.contains(condition)).limit(1))
+            if user is not None:
+                raise PerformanceConflict(f"performance indicator '{current['id']}' is used by {what} '{user}'")
+
     @staticmethod
     def _check_oid(doc: dict[str, Any]) -> None:
         oid = doc.get("snmpOid")

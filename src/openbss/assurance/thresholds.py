@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from openbss.assurance import models
-from openbss.assurance.errors import InvalidThreshold
+from openbss.assurance.errors import InvalidThreshold, ThresholdInUse
 from openbss.assurance.performance import IndicatorService, Measurement
 from openbss.assurance.service import AssuranceService, Signal
 from openbss.platform.db import utcnow
@@ -85,6 +85,12 @@ def _number(doc: dict[str, Any], key: str) -> Decimal | None:
 class RuleRules(ResourceHooks):
     indicators: IndicatorService
 
+    async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
+        threshold = await ctx.session.scalar(select(models.Threshold.id).where(models.Threshold.body.contains(
+            {"thresholdRule": [{"id": current["id"]}]})).limit(1))
+        if threshold is not None:
+            raise ThresholdInUse(f"threshold rule '{current['id']}' is used by threshold '{threshold}'")
+
     async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
         await self._check(ctx, doc)
 
@@ -135,6 +141,12 @@ class RuleRules(ResourceHooks):
 class ThresholdRules(ResourceHooks):
     async def before_create(self, ctx: Context, doc: dict[str, Any]) -> None:
         await self._check(ctx, doc)
+
+    async def before_delete(self, ctx: Context, current: dict[str, Any]) -> None:
+        job = await ctx.session.scalar(select(models.ThresholdJob.id).where(models.ThresholdJob.body.contains(
+            {"performanceThreshold": {"id": current["id"]}})).limit(1))
+        if job is not None:
+            raise ThresholdInUse(f"threshold '{current['id']}' is applied by threshold job '{job}'")
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
