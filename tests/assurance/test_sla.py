@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from openbss.assurance.models import SlaEvaluation
@@ -178,3 +180,30 @@ async def test_the_worker_evaluates_closed_periods_once(client: httpx.AsyncClien
     report = await ok(await client.get(f"{REPORT}/{w['customer']['id']}", headers=h))
     [evaluation] = report["evaluations"]
     assert evaluation["period"]["startDateTime"] == "2026-11-30T00:00:00.000Z" and evaluation["violated"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(outages=st.lists(st.tuples(st.integers(0, 24 * 60 * 8), st.integers(1, 24 * 60)), max_size=6),
+       planned=st.lists(st.tuples(st.integers(0, 24 * 60 * 8), st.integers(1, 600)), max_size=3),
+       hours=st.booleans())
+def test_counted_time_and_outages_stay_within_the_period(outages: list[tuple[int, int]],
+                                                         planned: list[tuple[int, int]], hours: bool) -> None:
+    """Whatever the outages, planned outages and business hours: the counted time is within the period, the outage
+    within the counted time, so availability is between 0 and 100 %."""
+    from openbss.assurance.sla import _intersect, _seconds
+
+    start = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+    end = start + timedelta(days=7)
+    sla: dict[str, Any] = {"plannedOutages": [
+        {"start": (start + timedelta(minutes=s)).isoformat(), "end": (start + timedelta(minutes=s + d)).isoformat()}
+        for s, d in planned]}
+    if hours:
+        sla["businessHours"] = {"timeZone": "Europe/Paris", "days": [1, 2, 3, 4, 5], "start": "08:00", "end": "18:00"}
+    counted = counted_time(sla, start, end)
+    assert all(start <= s < e <= end for s, e in counted)
+    assert all(counted[i][1] <= counted[i + 1][0] for i in range(len(counted) - 1))  # disjoint, in order
+    down = _intersect([(start + timedelta(minutes=s), start + timedelta(minutes=s + d)) for s, d in outages], counted)
+    total, lost = _seconds(counted), _seconds(down)
+    assert 0 <= lost <= total <= Decimal(7 * 86400)
+    if hours and not planned:
+        assert total == Decimal(5 * 10 * 3600)
