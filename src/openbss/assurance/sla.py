@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from openbss.assurance import models
 from openbss.assurance.errors import InvalidSla
+from openbss.assurance.events import SLA_API, SLA_VIOLATION, SLA_VIOLATION_KEY
 from openbss.assurance.problems import ManagedObjects
 from openbss.platform import audit
 from openbss.platform.db import utcnow
@@ -361,7 +362,7 @@ class SlaService:
             else:
                 result["credit"] = None  # no billing account on the product: reported, not credited
             row.body = result
-            await emit(ctx.session, api="assurance", event_type="SlaViolationEvent", resource_key="slaViolation",
+            await emit(ctx.session, api=SLA_API, event_type=SLA_VIOLATION, resource_key=SLA_VIOLATION_KEY,
                        resource={"id": row.id, **result}, resource_type="SlaViolation")
         await audit.record(ctx.session, ctx.principal, resource_type="SlaEvaluation", resource_id=row.id,
                            action="create", changes=audit.diff(None, {"violated": ev.violated,
