@@ -23,6 +23,7 @@ a row locked while a measurement is evaluated, in the measurement's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -203,6 +204,16 @@ def objects_of(job: dict[str, Any]) -> set[str] | None:
     return out
 
 
+@dataclass
+class _State:
+    """Where a (job, rule, object) stands: its alarm raised or not, the crossings in the tolerance window."""
+
+    raised: bool
+    crossings: list[datetime]
+    value: Decimal | None
+    time: datetime | None
+
+
 class ThresholdEngine:
     """Evaluates stored measurements against the tenant's active threshold jobs (``Collector.listeners``)."""
 
@@ -224,56 +235,75 @@ class ThresholdEngine:
         rules = {r.id: r.body for r in (await session.execute(select(models.ThresholdRule).where(
             models.ThresholdRule.id.in_(rule_ids)))).scalars()}
         units = await self.indicators.names(ctx, sorted({m.indicator for m in measurements}))
-        changed = 0
+        work: list[tuple[Measurement, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
         for m in sorted(measurements, key=lambda x: x.time):
             for job in active:
                 watched = objects_of(job)
                 if watched is not None and m.object_id not in watched:
                     continue
-                threshold = thresholds.get(job["performanceThreshold"]["id"])
-                for ref in (threshold or {}).get("thresholdRule") or []:
+                threshold = thresholds.get(job["performanceThreshold"]["id"]) or {}
+                for ref in threshold.get("thresholdRule") or []:
                     rule = rules.get(ref["id"])
                     if rule and rule["measurement"].get("name") == m.indicator:
-                        changed += await self._apply(ctx, job, threshold or {}, rule, m,
-                                                     units.get(m.indicator, {}).get("indicatorUnit"))
+                        work.append((m, job, threshold, rule))
+        if not work:
+            return 0
+        # the batch's states: made where missing, then locked, in one order (so concurrent batches queue, never
+        # deadlock), evaluated in memory, written back in one statement
+        keys = sorted({(job["id"], rule["id"], m.object_id) for m, job, _, rule in work})
+        columns = {"j": [k[0] for k in keys], "r": [k[1] for k in keys], "o": [k[2] for k in keys]}
+        await session.execute(text(
+            "INSERT INTO threshold_state (job_id, rule_id, object_id) "
+            "SELECT * FROM unnest(CAST(:j AS text[]), CAST(:r AS text[]), CAST(:o AS text[])) "
+            "ON CONFLICT DO NOTHING"), columns)
+        rows = await session.execute(text(
+            "SELECT job_id, rule_id, object_id, raised, crossings, last_value, last_time FROM threshold_state "
+            "WHERE (job_id, rule_id, object_id) IN "
+            "(SELECT * FROM unnest(CAST(:j AS text[]), CAST(:r AS text[]), CAST(:o AS text[]))) "
+            "ORDER BY job_id, rule_id, object_id FOR UPDATE"), columns)
+        states = {(j, r, o): _State(bool(up), [datetime.fromisoformat(c) for c in crossed or []], value, when)
+                  for j, r, o, up, crossed, value, when in rows}
+        changed = 0
+        for m, job, threshold, rule in work:
+            changed += await self._apply(ctx, states[(job["id"], rule["id"], m.object_id)], job, threshold, rule, m,
+                                         units.get(m.indicator, {}).get("indicatorUnit"))
+        await session.execute(text(
+            "UPDATE threshold_state t SET raised = u.raised, crossings = u.crossings, last_value = u.v, "
+            "last_time = u.at FROM unnest(CAST(:j AS text[]), CAST(:r AS text[]), CAST(:o AS text[]), "
+            "CAST(:raised AS boolean[]), CAST(CAST(:crossings AS text[]) AS jsonb[]), CAST(:v AS numeric[]), "
+            "CAST(:at AS timestamptz[])) AS u(j, r, o, raised, crossings, v, at) "
+            "WHERE t.job_id = u.j AND t.rule_id = u.r AND t.object_id = u.o"),
+            {**columns, "raised": [states[k].raised for k in keys],
+             "crossings": ["[" + ",".join(f'"{c.isoformat()}"' for c in states[k].crossings) + "]" for k in keys],
+             "v": [states[k].value for k in keys], "at": [states[k].time for k in keys]})
         return changed
 
-    async def _apply(self, ctx: Context, job: dict[str, Any], threshold: dict[str, Any], rule: dict[str, Any],
-                     m: Measurement, unit: str | None) -> int:
-        session = ctx.session
-        key = {"j": job["id"], "r": rule["id"], "o": m.object_id}
-        await session.execute(text(
-            "INSERT INTO threshold_state (job_id, rule_id, object_id) VALUES (:j, :r, :o) ON CONFLICT DO NOTHING"),
-            key)
-        state = (await session.execute(text(
-            "SELECT raised, crossings FROM threshold_state WHERE job_id = :j AND rule_id = :r AND object_id = :o "
-            "FOR UPDATE"), key)).one()
-        raised, crossings = bool(state[0]), [datetime.fromisoformat(c) for c in state[1] or []]
+    async def _apply(self, ctx: Context, state: _State, job: dict[str, Any], threshold: dict[str, Any],
+                     rule: dict[str, Any], m: Measurement, unit: str | None) -> int:
+        """One measurement against one rule: count a crossing, raise past the allowed crossings of the window,
+        clear once back within the limit by the hysteresis (``state`` is changed in place)."""
         upper, lower = _number(rule, "conformanceTargetUpper"), _number(rule, "conformanceTargetLower")
         hysteresis = _number(rule, "hysteresis") or Decimal(0)
         v = m.value
         up = upper is not None and UPPER[rule.get("conformanceComparatorUpper", "GT")](v, upper)
         down = lower is not None and LOWER[rule.get("conformanceComparatorLower", "LT")](v, lower)
         within = (upper is None or v <= upper - hysteresis) and (lower is None or v >= lower + hysteresis)
-        changed = 0
+        state.value, state.time = v, m.time
         if up or down:
             window = timedelta(seconds=int(rule.get("toleranceSeconds") or 0))
-            crossings = [c for c in crossings if c > m.time - window] + [m.time]
-            if not raised and len(crossings) > int(rule.get("gracePeriods") or 0):
+            state.crossings = [c for c in state.crossings if c > m.time - window] + [m.time]
+            if not state.raised and len(state.crossings) > int(rule.get("gracePeriods") or 0):
                 alarm = self._alarm(job, threshold, rule, m, unit, "up" if up else "down", upper if up else lower)
                 await self.assurance.apply(ctx, [Signal("raise", alarm, "threshold")])
-                raised, changed = True, 1
-        elif raised and within:
+                state.raised = True
+                return 1
+        elif state.raised and within:
             alarm = self._alarm(job, threshold, rule, m, unit, "", None)
             alarm["alarmClearedTime"] = format_datetime(m.time)
             await self.assurance.apply(ctx, [Signal("clear", alarm, "threshold")])
-            raised, crossings, changed = False, [], 1
-        await session.execute(text(
-            "UPDATE threshold_state SET raised = :raised, crossings = CAST(:crossings AS jsonb), last_value = :v, "
-            "last_time = :t WHERE job_id = :j AND rule_id = :r AND object_id = :o"),
-            {**key, "raised": raised, "v": v, "t": m.time,
-             "crossings": "[" + ",".join(f'"{c.isoformat()}"' for c in crossings) + "]"})
-        return changed
+            state.raised, state.crossings = False, []
+            return 1
+        return 0
 
     @staticmethod
     def _alarm(job: dict[str, Any], threshold: dict[str, Any], rule: dict[str, Any], m: Measurement,
