@@ -17,7 +17,8 @@ performance indicator specification's id), an upper limit (``conformanceTargetUp
 A crossing raises a TMF642 alarm (``qualityOfServiceAlarm`` / ``thresholdCrossed``, its specific problem naming the
 rule) that carries ``crossedThresholdInformation`` (the threshold, the KPI, its unit, the job's granularity, the
 direction and the observed value); the value back within limits clears it. The state of each (job, rule, object) is
-a row locked while a measurement is evaluated, in the measurement's transaction.
+a row; a batch of measurements locks its states in one order, decides in memory and writes them back together, in
+the measurements' transaction.
 """
 
 from __future__ import annotations
