@@ -34,8 +34,14 @@ PARTITION_FUNCTIONS = [
     BEGIN
         PERFORM pg_advisory_xact_lock(hashtext('kpi_sample_partition'));
         IF to_regclass(name) IS NULL THEN
-            EXECUTE format('CREATE TABLE %I PARTITION OF kpi_sample FOR VALUES FROM (%L) TO (%L)', name,
-                           (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
+            BEGIN
+                EXECUTE format('CREATE TABLE %I PARTITION OF kpi_sample FOR VALUES FROM (%L) TO (%L)', name,
+                               (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
+            EXCEPTION WHEN check_violation THEN
+                -- the default partition already holds rows of that day (written while the day had no
+                -- partition): they stay there, and so do the day's next rows
+                NULL;
+            END;
         END IF;
     END $$""",
     """CREATE FUNCTION assurance_kpi_drop_partitions(before date) RETURNS integer
