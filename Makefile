@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint install browser snmp-tools clean-demo
+.PHONY: demo test lint install browser snmp-tools snmp-agent clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,19 @@ snmp-tools:
 	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q snmp >/dev/null 2>&1; } || \
 	  echo "could not install snmp: the trap tests skip (and fail under CI=true)"; }
 
+# Debian's net-snmp agent: the performance tests poll counters from a local snmpd (started by the test on
+# 127.0.0.1 with its own configuration); the package's own service is not started
+snmp-agent:
+	@test -x /usr/sbin/snmpd || { echo "installing Debian's snmpd for the performance collection tests"; \
+	  { RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends snmpd >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && \
+	    RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends snmpd >/dev/null 2>&1; }; } \
+	  || echo "could not install snmpd: the collection tests skip (and fail under CI=true)"; }
+
 # the suite in parallel: one process per worker, each with its own database (openbss_test_<pid>), temporary
 # directory and NATS streams; TEST_WORKERS=0 runs it in this process
 TEST_WORKERS ?= 2
-test: lint browser snmp-tools
+test: lint browser snmp-tools snmp-agent
 	$(BIN)/python -m openbss.cli db check
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

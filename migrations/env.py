@@ -14,6 +14,8 @@ config = context.config
 
 # Tables owned by libraries (the job queue) are created by their own migration, not from our metadata.
 EXTERNAL_PREFIXES = ("procrastinate_",)
+# The day partitions of kpi_sample are made at run time (assurance_kpi_partition), not from our metadata.
+PARTITION_PREFIXES = ("kpi_sample_p", "kpi_sample_default")
 
 
 # Partitions of partitioned tables (``charging_usage_p202611``, ``charging_usage_pdefault``) are created and dropped
@@ -24,7 +26,7 @@ PARTITION = re.compile(r"^\w+_p(\d{6}|default)$")
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     if type_ == "table" and name and PARTITION.match(name):
         return False
-    return not (type_ == "table" and name and name.startswith(EXTERNAL_PREFIXES))
+    return not (type_ == "table" and name and name.startswith((*EXTERNAL_PREFIXES, *PARTITION_PREFIXES)))
 
 
 def _url() -> str:

@@ -201,7 +201,7 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     registry.add_customer_view("balances", balances_360)
     registry.add_customer_view("usage", usage_360)
     registry.add_customer_view("ordersInFlight", orders_360)
-    assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets)
+    assurance = assurance_wiring.build(settings, inventory.service, care.service.tickets, credits=billing.service)
     collections = collections_wiring.build(
         settings, runtime.db, overdue=OverdueQueries(), profiles=AccountProfiles(), accounts=account.service,
         products=inventory.service, orders=ordering.service, payments=payments.service, charges=billing.service,
@@ -330,6 +330,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
         runtime.background_loops.append(services.assurance.syslog_listener(db).run)
     if s.assurance_snmp_port is not None:
         runtime.background_loops.append(services.assurance.snmp_listener(db).run)
+    runtime.background_loops.append(services.assurance.performance_loop(db))
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 

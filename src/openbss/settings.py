@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     # its notifications are damped.
     assurance_flap_threshold: int = 5
     assurance_flap_window_seconds: int = 600
+    # Performance management (TMF628): how often a worker looks for due collection jobs (and rolls KPIs up and
+    # applies their retention), and how long each level of KPI is kept (days): the samples (whole day partitions),
+    # the 5-minute, hourly and daily rollups.
+    assurance_collection_interval_seconds: float = 10.0
+    assurance_kpi_raw_days: int = 7
+    assurance_kpi_5min_days: int = 35
+    assurance_kpi_hour_days: int = 400
+    assurance_kpi_day_days: int = 1830
     #: where ticket attachments are stored (a directory or s3://bucket/prefix; default data_dir/care-attachments)
     care_attachment_url: str | None = None
     #: an attachment's size at most (its base64 in a request is also bounded by OPENBSS_MAX_BODY_BYTES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -158,6 +159,62 @@ async def _exclusion(w: World) -> dict[str, Any]:
 
 
 #: (api, resource) -> (what to create it with, what to change with PATCH)
+PM, THR = "/tmf-api/performance/v4", "/tmf-api/performanceThresholding/v5"
+
+
+async def _kpi(w: World) -> dict[str, Any]:
+    r = await w.client.post(f"{PM}/performanceIndicatorSpecification", json={
+        "name": f"walk-kpi-{uuid.uuid4().hex[:6]}", "collectionType": "gauge"}, headers=w.h)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def _kpi_group(w: World) -> dict[str, Any]:
+    return {"name": "walk group", "performanceIndicatorSpecification": [{"id": (await _kpi(w))["id"]}]}
+
+
+async def _collection_job(w: World) -> dict[str, Any]:
+    return {"fileTransferData": [{"fileFormat": "json"}], "granularity": "g_5mn",
+            "performanceIndicatorSpecification": [{"id": (await _kpi(w))["id"]}]}
+
+
+async def _threshold_rule(w: World) -> dict[str, Any]:
+    return {"@type": "SimpleThresholdRule", "name": "walk rule", "condition": "Raise", "severity": "MAJOR",
+            "measurement": {"id": (await _kpi(w))["id"], "@type": "PerformanceMeasurementRef"},
+            "conformanceTargetUpper": 10}
+
+
+async def _threshold(w: World) -> dict[str, Any]:
+    r = await w.client.post(f"{THR}/thresholdRule", json=await _threshold_rule(w), headers=w.h)
+    assert r.status_code == 201, r.text
+    return {"@type": "Threshold", "name": "walk",
+            "thresholdRule": [{"id": r.json()["id"], "@type": "ThresholdRuleRef"}]}
+
+
+async def _threshold_job(w: World) -> dict[str, Any]:
+    r = await w.client.post(f"{THR}/threshold", json=await _threshold(w), headers=w.h)
+    assert r.status_code == 201, r.text
+    return {"@type": "ThresholdJob", "granularity": "G_5MN",
+            "performanceThreshold": {"id": r.json()["id"], "@type": "ThresholdRef"},
+            "monitoredObjectsCriteria": [{"monitoredObjectFilter": "walk-ne"}]}
+
+
+async def _problem(w: World) -> str:
+    r = await w.client.post("/tmf-api/serviceProblemManagement/v4/serviceProblem", json={
+        "category": "serviceProvider.declarer", "priority": 3, "description": "walk", "reason": "walk",
+        "originatorParty": {"id": "noc", "@referredType": "Individual"}}, headers=w.h)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _problems(w: World) -> dict[str, Any]:
+    return {"problem": [{"id": await _problem(w)}]}
+
+
+async def _problem_group(w: World) -> dict[str, Any]:
+    return {"parentProblem": {"id": await _problem(w)}, "childProblem": [{"id": await _problem(w)}]}
+
+
 WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     ("party", "individual"): (_static({"givenName": "Audit", "familyName": "Walk"}), {"middleName": "Q"}),
     ("party", "organization"): (_static({"tradingName": "Audit Ltd", "name": "Audit Ltd"}),
@@ -211,6 +268,18 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
         _static({"alarmType": "equipmentAlarm", "perceivedSeverity": "minor", "probableCause": "fanFailure",
                  "alarmedObject": {"id": "walk-ne"}, "sourceSystemId": "ems", "state": "raised",
                  "alarmRaisedTime": "2026-12-01T10:00:00Z"}), {"alarmDetails": "changed"}),
+    ("performance", "performanceIndicatorSpecification"): (
+        _static({"name": "walk-kpi", "collectionType": "gauge"}), {"description": "changed"}),
+    # (the specification's update of a group needs its KPIs)
+    ("performance", "performanceIndicatorGroupSpecification"): (_kpi_group, _kpi_group),
+    ("performance", "measurementCollectionJob"): (_collection_job, {"adminState": "locked"}),
+    ("performanceThresholding", "thresholdRule"): (_threshold_rule, {"severity": "CRITICAL"}),
+    ("performanceThresholding", "threshold"): (_threshold, {"description": "changed"}),
+    ("performanceThresholding", "thresholdJob"): (_threshold_job, {"adminState": "LOCKED"}),
+    ("serviceProblemManagement", "problemAcknowledgement"): (_problems, {}),
+    ("serviceProblemManagement", "problemUnacknowledgement"): (_problems, {}),
+    ("serviceProblemManagement", "problemGroup"): (_problem_group, {}),
+    ("serviceProblemManagement", "problemUngroup"): (_problem_group, {}),
     ("serviceProblemManagement", "serviceProblem"): (
         _static({"category": "serviceProvider.declarer", "priority": 3, "description": "Slow DNS",
                  "reason": "complaints", "originatorParty": {"id": "noc", "@referredType": "Individual"}}),

@@ -67,6 +67,9 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/assurance/v1/correlationRule"): ("assurance:write",),
     ("PATCH", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
     ("DELETE", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
+    ("POST", "/api/assurance/v1/measurement"): ("assurance:write",),
+    ("POST", "/api/assurance/v1/sla"): ("assurance:write",),
+    ("POST", "/api/assurance/v1/sla/{id}/evaluate"): ("assurance:write",),
 }
 #: write operations a third party calls, authenticated by its signature and never by a role: (method, path) → the
 #: path of the real endpoint, where an unsigned request is refused with 401 whatever bearer token it carries

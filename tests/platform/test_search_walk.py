@@ -211,6 +211,37 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
             "description": f"problem {i}", "reason": f"reason {i}", "name": f"Problem {i}",
             "originatorParty": {"id": f"noc-{i}", "@referredType": "Individual"},
             "affectedService": [{"id": f"svc-{i % 2}"}], "impactImportanceFactor": f"{i}"})
+    declared = (await client.get(f"{tmf656}/serviceProblem", headers=h)).json()
+    for i in range(2):
+        refs = [{"id": declared[i]["id"]}]
+        await post(f"{tmf656}/problemAcknowledgement", {"problem": refs})
+        await post(f"{tmf656}/problemUnacknowledgement", {"problem": refs})
+        await post(f"{tmf656}/problemGroup", {"parentProblem": {"id": declared[2]["id"]}, "childProblem": refs})
+        await post(f"{tmf656}/problemUngroup", {"parentProblem": {"id": declared[2]["id"]}, "childProblem": refs})
+    pm, thr = "/tmf-api/performance/v4", "/tmf-api/performanceThresholding/v5"
+    for i in range(3):
+        kpi = await post(f"{pm}/performanceIndicatorSpecification", {
+            "name": f"kpi-{i}", "indicatorUnit": ("ms", "octets")[i % 2],
+            "collectionType": ("gauge", "cumulative")[i % 2],
+            "snmpOid": f"1.3.6.1.2.1.2.2.1.10.{i + 1}", "validFor": {"startDateTime": f"2026-12-0{i + 1}T00:00:00Z"}})
+        await post(f"{pm}/performanceIndicatorGroupSpecification", {
+            "name": f"group-{i}", "performanceIndicatorSpecification": [{"id": kpi["id"]}]})
+        await post(f"{pm}/measurementCollectionJob", {
+            "fileTransferData": [{"fileFormat": "json"}], "granularity": ("g_5mn", "g_15mn")[i % 2],
+            "reportingPeriod": "r_1h", "jobPriority": i, "performanceIndicatorSpecification": [{"id": kpi["id"]}],
+            "monitoredObject": {"id": f"ne-{i}"}})
+        rule = await post(f"{thr}/thresholdRule", {
+            "@type": "SimpleThresholdRule", "name": f"rule-{i}", "condition": "Raise",
+            "severity": ("MAJOR", "MINOR")[i % 2],
+            "measurement": {"id": kpi["id"], "@type": "PerformanceMeasurementRef"},
+            "conformanceTargetUpper": 100 + i, "gracePeriods": i})
+        threshold = await post(f"{thr}/threshold", {"@type": "Threshold", "name": f"threshold-{i}", "thresholdRule": [
+            {"id": rule["id"], "@type": "ThresholdRuleRef"}]})
+        await post(f"{thr}/thresholdJob", {
+            "@type": "ThresholdJob", "granularity": ("G_5MN", "G_1H")[i % 2], "jobPriority": i,
+            "performanceThreshold": {"id": threshold["id"], "@type": "ThresholdRef"},
+            "adminState": ("UNLOCKED", "LOCKED")[i % 2],
+            "monitoredObjectsCriteria": [{"monitoredObjectFilter": f"ne-{i}"}]})
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,33 @@ class InvalidProblem(BadRequest):
     code = "INVALID_SERVICE_PROBLEM"
 
 
+class InvalidPerformanceJob(BadRequest):
+    code = "INVALID_PERFORMANCE_REQUEST"
+
+
+class InvalidThreshold(BadRequest):
+    code = "INVALID_THRESHOLD"
+
+
+class InvalidSla(BadRequest):
+    code = "INVALID_SLA"
+
+
+class InvalidMeasurement(BadRequest):
+    code = "INVALID_MEASUREMENT"
+
+
+class PerformanceConflict(Conflict):
+    code = "PERFORMANCE_CONFLICT"
+
+
+class ThresholdInUse(Conflict):
+    code = "THRESHOLD_IN_USE"
+
+
 class AlarmContention(Conflict):
     code = "ALARM_CONTENTION"
 
 
-__all__ = ["AlarmContention", "InvalidAlarm", "InvalidPattern", "InvalidProblem", "InvalidRule"]
+__all__ = ["AlarmContention", "InvalidAlarm", "InvalidMeasurement", "InvalidPattern", "InvalidPerformanceJob",
+           "InvalidProblem", "InvalidRule", "InvalidSla", "InvalidThreshold", "PerformanceConflict", "ThresholdInUse"]

@@ -39,7 +39,7 @@ OPEN_STATUSES = frozenset({"pending", "acknowledged", "inProgress", "held"})
 DONE_STATUSES = frozenset({"resolved", "closed", "cancelled", "rejected"})
 PROBLEM_TRANSITIONS: dict[str, set[str]] = {
     "pending": {"acknowledged", "inProgress", "held", "resolved", "cancelled", "rejected"},
-    "acknowledged": {"inProgress", "held", "resolved", "cancelled"},
+    "acknowledged": {"pending", "inProgress", "held", "resolved", "cancelled"},
     "inProgress": {"acknowledged", "held", "resolved", "cancelled"},
     "held": {"inProgress", "resolved", "cancelled"},
     "resolved": {"closed"},

@@ -4,10 +4,27 @@ SNMP trap listeners), built once per process by the composition root."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from openbss.assurance import models
 from openbss.assurance.ingest import Sink, SyslogListener
+from openbss.assurance.performance import (
+    Collector,
+    GroupRules,
+    IndicatorRules,
+    IndicatorService,
+    JobRules,
+    JobService,
+    KpiStore,
+    performance_api,
+)
+from openbss.assurance.problem_tasks import PROBLEM_TASKS, ProblemTaskService
 from openbss.assurance.problems import PROBLEM_API, ManagedObjects, ProblemRules, ServiceProblemService, Tickets
 from openbss.assurance.rules import RuleBook
 from openbss.assurance.schemas import ALARM_SPEC, ALARM_TYPE, PROBLEM_EXTENSION, PROBLEM_SPEC, PROBLEM_TYPE
@@ -21,8 +38,20 @@ from openbss.assurance.service import (
     Signal,
     alarm_id,
 )
+from openbss.assurance.sla import Credits, SlaService
 from openbss.assurance.snmp import SnmpTrapListener, V3User
-from openbss.platform.db import Database
+from openbss.assurance.thresholds import (
+    JobRules as ThresholdJobRules,
+)
+from openbss.assurance.thresholds import (
+    RuleRules,
+    ThresholdEngine,
+    ThresholdRules,
+    threshold_api,
+    threshold_services,
+)
+from openbss.platform.crypto import tenant_ids
+from openbss.platform.db import Database, utcnow
 from openbss.platform.tmf.resource import (
     ResourceService,
     TmfApi,
@@ -34,6 +63,12 @@ from openbss.platform.tmf.resource import (
 from openbss.platform.tmf.search import Indexed, Searchable
 from openbss.settings import Settings
 
+log = logging.getLogger("openbss.assurance")
+PROBLEM_TASK_TABLES: dict[str, type[TmfDocument]] = {
+    "problemAcknowledgement": models.ProblemAcknowledgement,
+    "problemUnacknowledgement": models.ProblemUnacknowledgement,
+    "problemGroup": models.ProblemGroup, "problemUngroup": models.ProblemUngroup}
+
 TASK_OPERATIONS = frozenset({"create", "list", "get"})
 TASK_TABLES: dict[str, type[TmfDocument]] = {"ackAlarms": models.AckAlarms, "unAckAlarms": models.UnAckAlarms,
                "clearAlarms": models.ClearAlarms, "commentAlarms": models.CommentAlarms}
@@ -44,15 +79,64 @@ class AssuranceServices:
     service: AssuranceService
     api: TmfApi
     problem_api: TmfApi
-    resources: dict[str, ResourceService]  # alarm, the four tasks and serviceProblem
+    resources: dict[str, ResourceService]  # alarm, the four tasks, serviceProblem and the TMF628 resources
     settings: Settings
+    performance_api: TmfApi
+    threshold_api: TmfApi
+    collector: Collector
+    kpis: KpiStore
+    slas: SlaService
 
     @property
     def apis(self) -> list[TmfApi]:
-        return [self.api, self.problem_api]
+        return [self.api, self.problem_api, self.performance_api, self.threshold_api]
+
+    def retention_days(self) -> dict[str, int]:
+        s = self.settings
+        return {"raw": s.assurance_kpi_raw_days, "5min": s.assurance_kpi_5min_days,
+                "hour": s.assurance_kpi_hour_days, "day": s.assurance_kpi_day_days}
 
     def services_of(self, api: TmfApi) -> dict[str, ResourceService]:
         return {r.path: self.resources[r.path] for r in api.resources}
+
+    def performance_loop(self, db: Database) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+        """The worker's TMF628 loop: every ``assurance_collection_interval_seconds`` it collects the due jobs of
+        every tenant; every 5 minutes it rolls the last two days' KPIs up (hours, days); every hour it applies the
+        retention."""
+        async def run(stop: asyncio.Event) -> None:
+            last_rollup = last_retention = 0.0
+            while not stop.is_set():
+                try:
+                    tenants = await tenant_ids(db)
+                    await self.collector.collect_due(db, tenants)
+                    clock = time.monotonic()
+                    if clock - last_rollup >= 300:
+                        last_rollup = clock
+                        await self.roll_up(db, tenants, retain=clock - last_retention >= 3600)
+                        if clock - last_retention >= 3600:
+                            last_retention = clock
+                except Exception:
+                    log.exception("performance management round failed")
+                try:
+                    await asyncio.wait_for(stop.wait(), self.settings.assurance_collection_interval_seconds)
+                except TimeoutError:
+                    pass
+
+        return run
+
+    async def roll_up(self, db: Database, tenants: list[str], *, retain: bool = False,
+                      now: datetime | None = None) -> None:
+        """Roll the last two days' KPIs of ``tenants`` up (one transaction per tenant); with ``retain``, drop what
+        is past its retention too. Then evaluate the SLAs whose last period closed (a transaction per tenant)."""
+        now = now or utcnow()
+        for tenant in tenants:
+            async with db.transaction(tenant) as session:
+                await self.kpis.rollup(session, now - timedelta(days=2), now)
+                if retain:
+                    await self.kpis.retain(session, now, self.retention_days())
+            async with db.transaction(tenant) as session:
+                await self.slas.evaluate_closed(system_context(tenant, session, self.settings.public_url, "sla"),
+                                                now)
 
     def syslog_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SyslogListener:
         """The syslog listener of ``tenant`` (default: the settings'), applying each batch in one transaction."""
@@ -83,7 +167,8 @@ class AssuranceServices:
         return sink
 
 
-def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> AssuranceServices:
+def build(settings: Settings, objects: ManagedObjects, tickets: Tickets, credits: Credits | None = None,
+          ) -> AssuranceServices:
     alarm = TmfResource(
         path="alarm", type="Alarm", table=models.Alarm, hooks=AlarmRules(), state_field="state",
         initial_state="raised", create_definition=f"{ALARM_TYPE}_Create", update_definition=f"{ALARM_TYPE}_Update",
@@ -103,14 +188,35 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets) -> Assu
         operations=frozenset({"create", "list", "get", "patch"}), customer_operations=frozenset(),
         searchable=Searchable(include=(Indexed("relatedParty.id"), Indexed("affectedResource.id"),
                                        Indexed("affectedService.id"), Indexed("underlyingAlarm.id"))))
+    problem_tasks = [TmfResource(path=path, type=type_, table=PROBLEM_TASK_TABLES[path], operations=TASK_OPERATIONS,
+                                 update_definition=f"{type_}_Create", customer_operations=frozenset())
+                     for path, (type_, _) in PROBLEM_TASKS.items()]
     problem_api = TmfApi(name=PROBLEM_API, title="TMF656 Service Problem Management", spec_file=PROBLEM_SPEC,
-                         permission="assurance", resources=[problem], extensions=[PROBLEM_EXTENSION])
+                         permission="assurance", resources=[problem, *problem_tasks],
+                         extensions=[PROBLEM_EXTENSION])
     problems = ServiceProblemService(problem_api, problem, objects, tickets)
     rules = RuleBook()
     alarms = AlarmService(api, alarm, objects, problems, rules, flap_threshold=settings.assurance_flap_threshold,
                           flap_window_seconds=settings.assurance_flap_window_seconds)
     resources = resource_services(api, {"alarm": alarms,
                                         **{t.path: AlarmTaskService(api, t, alarms) for t in tasks}})
-    resources.update(resource_services(problem_api, {"serviceProblem": problems}))
-    return AssuranceServices(service=AssuranceService(alarms, problems, rules), api=api, problem_api=problem_api,
-                             resources=resources, settings=settings)
+    resources.update(resource_services(problem_api, {
+        "serviceProblem": problems, **{t.path: ProblemTaskService(problem_api, t, problems) for t in problem_tasks}}))
+    # TMF628: the hooks need the indicator service, which needs the API: built in two steps
+    group_rules, job_rules = GroupRules(), JobRules()
+    perf_api = performance_api(IndicatorRules(), group_rules, job_rules)
+    indicators = IndicatorService(perf_api, perf_api.resource("performanceIndicatorSpecification"))
+    group_rules.indicators = job_rules.indicators = indicators
+    jobs = JobService(perf_api, perf_api.resource("measurementCollectionJob"))
+    resources.update(resource_services(perf_api, {"performanceIndicatorSpecification": indicators,
+                                                  "measurementCollectionJob": jobs}))
+    kpis = KpiStore()
+    collector = Collector(jobs, indicators, kpis, settings.public_url)
+    service = AssuranceService(alarms, problems, rules)
+    # TMF649: every stored measurement is evaluated against the active threshold jobs
+    thr_api = threshold_api(RuleRules(), ThresholdRules(), ThresholdJobRules())
+    resources.update(threshold_services(thr_api, indicators))
+    collector.listeners.append(ThresholdEngine(service, indicators).evaluate)
+    return AssuranceServices(service=service, api=api, problem_api=problem_api, resources=resources,
+                             settings=settings, performance_api=perf_api, threshold_api=thr_api,
+                             collector=collector, kpis=kpis, slas=SlaService(objects, credits))

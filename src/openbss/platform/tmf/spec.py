@@ -140,8 +140,15 @@ class Spec:
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
-        self.document: dict[str, Any] = json.loads((SPEC_DIR / filename).read_text())
-        self.definitions: dict[str, Any] = self.document["definitions"]
+        source = (SPEC_DIR / filename).read_text()
+        if filename.endswith((".yaml", ".yml")):  # OpenAPI 3 (TMF v5): the schemas are the definitions
+            import yaml
+
+            self.document: dict[str, Any] = yaml.safe_load(source)
+            self.definitions: dict[str, Any] = self.document["components"]["schemas"]
+        else:  # Swagger 2.0
+            self.document = json.loads(source)
+            self.definitions = self.document["definitions"]
         self._models: dict[str, type[BaseModel]] = {}
 
     @property
