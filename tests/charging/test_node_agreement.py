@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.charging.node_helpers import start_node
 from tests.charging.test_band_split import *  # noqa: F403 - collected here, through the node
 from tests.charging.test_buckets import *  # noqa: F403
 from tests.charging.test_concurrency import *  # noqa: F403
@@ -21,18 +22,13 @@ from tests.charging.test_money import *  # noqa: F403
 from tests.charging.test_properties import *  # noqa: F403
 from tests.charging.test_rating_features import *  # noqa: F403
 from tests.charging.test_tier_increments import *  # noqa: F403
-from tests.conftest import session_services
 
 
 @pytest.fixture(autouse=True)
 async def via_node(rt: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    from openbss.charging.node import ChargingNode, NodeConfig
     from openbss.charging.service import ChargingService
 
-    node = ChargingNode(session_services().charging.service, rt.db,
-                        NodeConfig(shards=4, lease_seconds=5, base_url="http://testserver"))
-    await node.start()
-    assert node.owned_shards() == [0, 1, 2, 3]
+    node = await start_node(rt, lease_seconds=5.0)
 
     async def credit_control(self: Any, db: Any, tenant_id: str, ccr: Any, base_url: str) -> dict[str, Any]:
         return await node.credit_control(tenant_id, ccr)

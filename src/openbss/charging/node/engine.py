@@ -247,7 +247,7 @@ class ChargingNode:
                 if p.account_key is not None:
                     self._evict(p.account_key, "decision failed")
                 self._resolve(p, self._fail(p.ccr, f"the decision failed: {type(exc).__name__}"))
-        if out.touched():
+        if out.touched() or any(p.account_key is not None for p, _ in out.results):
             await self._commit(out)
         else:
             for p, answer in out.results:
@@ -463,11 +463,13 @@ class ChargingNode:
     async def _commit(self, out: Batch) -> None:
         started = time.perf_counter()
         keys = list(out.versions)
-        held = {k: self.accounts[k] for k in keys if k in self.accounts}
+        # every answer decided from memory is confirmed by the fence, those that write nothing too (an
+        # out-of-order request number, a repeat): a node that lost a shard never answers from its stale state
+        held = {p.account_key: self.accounts[p.account_key] for p, _ in out.results
+                if p.account_key is not None and p.account_key in self.accounts}
         shards = sorted({a.shard for a in held.values()})
         stale: set[tuple[str, str]] = set()
         lost: set[int] = set()
-        lookup: set[tuple[str, str]] = set()
         try:
             assert self.pool is not None
             async with self.pool.acquire(timeout=self.config.commit_timeout) as conn, conn.transaction():
@@ -494,7 +496,6 @@ class ChargingNode:
                                         (a["session_id"], a["request_number"]) == (row["sid"], row["n"])
                                         for a in out.answers.get(k, ())):
                                     stale.add(k)
-                                    lookup.add(k)
                     tkeys = [k for k in tkeys if k not in stale]
                     moved = {r["id"] for r in await conn.fetch(
                         VERSION, [k[1] for k in tkeys], [out.versions[k] for k in tkeys], timeout=timeout)}
@@ -533,7 +534,7 @@ class ChargingNode:
                     self._resolve(p, self._fail(p.ccr, "the account kept changing under the decision"))
                 else:
                     retry.append(p)
-            elif pk is not None and pk in held and held[pk].shard in lost:
+            elif pk is not None and (pk not in held or held[pk].shard in lost):
                 self._resolve(p, self._fail(p.ccr, "this node lost the account's shard"))
             else:
                 self._resolve(p, answer)

@@ -1,7 +1,7 @@
 """What a charging node keeps in memory per account, and the set-based statements that load and write it.
 
 An account in memory is the account row, its live buckets, its open reservations (and every reservation of its
-open sessions), its open sessions and the answers given to their requests. It is loaded from PostgreSQL on the
+open sessions), its open sessions and the answers stored for their requests. It is loaded from PostgreSQL on the
 account's first request after the node took its shard (``LOAD``, many accounts per statement), and dropped when a
 commit fails or finds that something else changed the account (a TMF654 top-up, the expiry sweep: they bump the
 account's ``version``), to be loaded again.
@@ -34,7 +34,10 @@ _LOAD_STATE = """,
  (SELECT coalesce(json_agg(json_build_object('id', s.id, 'session_id', s.session_id, 'state', s.state,
      'last', s.last_request_number, 'expires_at', extract(epoch FROM s.expires_at), 'info', s.info,
      'account_id', s.account_id, 'service_context', s.service_context)), '[]')
-  FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open')::text AS sessions
+  FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open')::text AS sessions,
+ (SELECT coalesce(json_agg(json_build_array(q.session_id, q.request_number, q.response)), '[]')
+  FROM charging_request q WHERE q.session_id IN (
+       SELECT s.session_id FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open'))::text AS answers
 FROM charging_account a WHERE a.subscriber = ANY($1::text[]) OR a.id = ANY($2::text[])"""
 LOAD = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE
 
@@ -145,7 +148,8 @@ class AccountMem:
         buckets = {b["id"]: b for b in json.loads(row["buckets"])}
         reservations = {int(r["id"]): r for r in json.loads(row["reservations"])}
         sessions = {s["session_id"]: s for s in json.loads(row["sessions"])}
-        return cls(tenant_id, shard, account, buckets, reservations, sessions)
+        answers = {(sid, int(n)): response for sid, n, response in json.loads(row["answers"])}
+        return cls(tenant_id, shard, account, buckets, reservations, sessions, answers)
 
     def state_for(self, session: dict[str, Any] | None, stored: dict[str, Any] | None, now: float) -> dict[str, Any]:
         """The state of a request as ``repo.read_for_request`` gives it."""
