@@ -33,7 +33,16 @@ import asyncpg
 from openbss.charging import errors as rc
 from openbss.charging.node import metrics
 from openbss.charging.node.shards import FENCE, OWNERS, Leases, shard_of
-from openbss.charging.node.state import CONFLICTS, IDS, LOAD, LOOKUP, VERSION, WRITE, AccountMem
+from openbss.charging.node.state import (
+    CONFLICTS,
+    IDS,
+    LOAD_BY_ID,
+    LOAD_BY_SUBSCRIBER,
+    LOOKUP,
+    VERSION,
+    WRITE,
+    AccountMem,
+)
 from openbss.charging.repository import SERVER_SETTINGS
 from openbss.charging.schemas import CreditControlRequest
 from openbss.charging.service import ChargingService, WriteCapture, _answer, precheck, subscriber_key
@@ -60,6 +69,7 @@ class NodeConfig:
     batch_max: int = 500
     max_queue: int = 5000
     commit_timeout: float = 2.0
+    inflight: int = 4  # batches decided and committing at once (a batch waits for those it shares accounts with)
     base_url: str = ""
     answer_memory_seconds: float = 120.0  # closed sessions and their answers stay this long in memory
 
@@ -75,6 +85,7 @@ class Pending:
     db_session: dict[str, Any] | None = None
     db_stored: dict[str, Any] | None = None
     account_key: tuple[str, str] | None = None
+    account: AccountMem | None = None  # the account in memory the decision was made on
 
 
 class Batch:
@@ -119,6 +130,8 @@ class ChargingNode:
         self.closed: deque[tuple[float, tuple[str, str], str]] = deque()
         self.tasks: list[asyncio.Task[Any]] = []
         self.running = False
+        self.commits: list[tuple[set[tuple[str, str]], asyncio.Task[None]]] = []
+        self.slots = asyncio.Semaphore(self.config.inflight)
 
     # --- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -136,6 +149,9 @@ class ChargingNode:
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for _, task in list(self.commits):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         while self.queue:
@@ -214,17 +230,23 @@ class ChargingNode:
             while self.queue and len(batch) < self.config.batch_max:
                 batch.append(self.queue.popleft())
             metrics.QUEUE_DEPTH.set(len(self.queue))
+            await self.slots.acquire()
+            started = False
             try:
-                await self._process(batch)
+                started = await self._process(batch)
             except Exception as exc:  # never leave a request unanswered
                 log.exception("charging node batch failed")
                 for p in batch:
                     if p.account_key is not None:
                         self._evict(p.account_key, "batch failed")
                     self._resolve(p, self._fail(p.ccr, f"the batch failed: {type(exc).__name__}"))
+            finally:
+                if not started:
+                    self.slots.release()
             self._forget_closed()
 
-    async def _process(self, batch: list[Pending]) -> None:
+    async def _process(self, batch: list[Pending]) -> bool:
+        """Decide a batch and start its commit (True), or answer it at once (False: nothing to commit)."""
         now = time.time()
         work: list[Pending] = []
         for p in batch:  # the lease first: answer nothing for a shard the node cannot vouch for
@@ -248,10 +270,21 @@ class ChargingNode:
                     self._evict(p.account_key, "decision failed")
                 self._resolve(p, self._fail(p.ccr, f"the decision failed: {type(exc).__name__}"))
         if out.touched() or any(p.account_key is not None for p, _ in out.results):
-            await self._commit(out)
-        else:
-            for p, answer in out.results:
-                self._resolve(p, answer)
+            keys = {p.account_key for p, _ in out.results if p.account_key is not None}
+            after = [task for shared, task in self.commits if shared & keys]
+            task = asyncio.create_task(self._commit(out, after))
+            entry = (keys, task)
+            self.commits.append(entry)
+
+            def done(_: Any) -> None:
+                self.commits.remove(entry)
+                self.slots.release()
+
+            task.add_done_callback(done)
+            return True
+        for p, answer in out.results:
+            self._resolve(p, answer)
+        return False
 
     async def _not_owner(self, p: Pending, shard: int) -> dict[str, Any]:
         """A request for a shard another node holds: a redirect naming it; none (or this node's lease lapsed):
@@ -307,8 +340,10 @@ class ChargingNode:
                         p.db_stored = json.loads(row["stored"]) if row["stored"] else None
                         if p.db_session is not None and (t, p.db_session["account_id"]) not in self.accounts:
                             ids.add(p.db_session["account_id"])
-                    if subs or ids:
-                        for row in await conn.fetch(LOAD, sorted(subs), sorted(ids)):
+                    rows = [*(await conn.fetch(LOAD_BY_SUBSCRIBER, sorted(subs)) if subs else []),
+                            *(await conn.fetch(LOAD_BY_ID, sorted(ids)) if ids else [])]
+                    if rows:
+                        for row in rows:
                             shard = shard_of(row["subscriber"], self.config.shards)
                             if not self.leases.valid(shard) or (t, row["id"]) in self.accounts:
                                 continue
@@ -382,6 +417,7 @@ class ChargingNode:
             out.results.append((p, self._fail(ccr, "the account is not held by this node")))
             return
         p.account_key = key
+        p.account = acc
         session = acc.sessions.get(ccr.sessionId)
         if session is None and p.db_session is not None:
             session = p.db_session
@@ -406,7 +442,9 @@ class ChargingNode:
 
     def _apply(self, acc: AccountMem, key: tuple[str, str], ch: dict[str, Any], out: Batch) -> None:
         """Apply one captured write to memory and add it to the batch."""
-        out.versions.setdefault(key, int(acc.account["version"]))
+        if key not in out.versions:  # the version this batch expects; the next batch expects the one after
+            out.versions[key] = int(acc.account["version"])
+            acc.account["version"] = int(acc.account["version"]) + 1
         deltas = out.buckets.setdefault(key, {})
         for b in ch.get("buckets") or []:
             row = acc.buckets.get(b["id"])
@@ -460,13 +498,20 @@ class ChargingNode:
         out.events.setdefault(key, []).extend(ch.get("events") or [])
 
     # --- group commit -----------------------------------------------------------------------------------------
-    async def _commit(self, out: Batch) -> None:
+    async def _commit(self, out: Batch, after: list[asyncio.Task[None]]) -> None:
+        """Commit a batch once the batches it shares accounts with have (their writes come first)."""
+        if after:
+            await asyncio.gather(*after, return_exceptions=True)
         started = time.perf_counter()
         keys = list(out.versions)
         # every answer decided from memory is confirmed by the fence, those that write nothing too (an
-        # out-of-order request number, a repeat): a node that lost a shard never answers from its stale state
-        held = {p.account_key: self.accounts[p.account_key] for p, _ in out.results
-                if p.account_key is not None and p.account_key in self.accounts}
+        # out-of-order request number, a repeat): a node that lost a shard never answers from its stale state.
+        # An account dropped meanwhile (an earlier batch failed or found it changed) is left out: its requests
+        # are decided again.
+        held = {p.account_key: p.account for p, _ in out.results
+                if p.account_key is not None and p.account is not None
+                and self.accounts.get(p.account_key) is p.account}
+        replaced = {p.account_key for p, _ in out.results if p.account_key is not None and p.account_key not in held}
         shards = sorted({a.shard for a in held.values()})
         stale: set[tuple[str, str]] = set()
         lost: set[int] = set()
@@ -505,18 +550,18 @@ class ChargingNode:
                         await conn.fetchrow(WRITE, *self._write_args(out, tkeys, held), NOTIFY_CHANNEL, timeout=timeout)
         except Exception as exc:
             log.warning("charging node %s: group commit failed: %s", self.config.node_id, exc)
-            for k in keys:
-                self._evict(k, "commit failed")
+            for k, acc in held.items():
+                if self.accounts.get(k) is acc:
+                    self._evict(k, "commit failed")
             for p, _ in out.results:
                 self._resolve(p, self._fail(p.ccr, "the charging database did not confirm the decision"))
             return
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(out.results))
-        for k in keys:
-            if k in held and held[k].shard not in lost and k not in stale:
-                held[k].account["version"] = out.versions[k] + 1
         for k in stale | {k for k in keys if k in held and held[k].shard in lost}:
-            self._evict(k, "stale" if k in stale else "shard lost")
+            if self.accounts.get(k) is held.get(k):
+                self._evict(k, "stale" if k in stale else "shard lost")
+        stale |= replaced
         if lost:
             for s in lost:
                 self.leases.owned.pop(s, None)
@@ -534,7 +579,7 @@ class ChargingNode:
                     self._resolve(p, self._fail(p.ccr, "the account kept changing under the decision"))
                 else:
                     retry.append(p)
-            elif pk is not None and (pk not in held or held[pk].shard in lost):
+            elif pk is not None and pk in held and held[pk].shard in lost:
                 self._resolve(p, self._fail(p.ccr, "this node lost the account's shard"))
             else:
                 self._resolve(p, answer)

@@ -28,9 +28,10 @@ _LOAD_STATE = """,
      'state', r.state, 'holds', r.holds, 'granted', r.granted, 'used_units', r.used_units,
      'allowance_units', r.allowance_units, 'money_units', r.money_units, 'rate', r.rate,
      'expires_at', extract(epoch FROM r.expires_at))), '[]')
-  FROM charging_reservation r
-  WHERE r.account_id = a.id AND (r.state = 'open' OR r.session_pk IN (
-        SELECT s.id FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open')))::text AS reservations,
+  FROM (SELECT * FROM charging_reservation WHERE account_id = a.id AND state = 'open'
+        UNION ALL
+        SELECT r.* FROM charging_session s JOIN charging_reservation r ON r.session_pk = s.id
+        WHERE s.account_id = a.id AND s.state = 'open' AND r.state <> 'open') r)::text AS reservations,
  (SELECT coalesce(json_agg(json_build_object('id', s.id, 'session_id', s.session_id, 'state', s.state,
      'last', s.last_request_number, 'expires_at', extract(epoch FROM s.expires_at), 'info', s.info,
      'account_id', s.account_id, 'service_context', s.service_context)), '[]')
@@ -38,8 +39,9 @@ _LOAD_STATE = """,
  (SELECT coalesce(json_agg(json_build_array(q.session_id, q.request_number, q.response)), '[]')
   FROM charging_request q WHERE q.session_id IN (
        SELECT s.session_id FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open'))::text AS answers
-FROM charging_account a WHERE a.subscriber = ANY($1::text[]) OR a.id = ANY($2::text[])"""
-LOAD = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE
+FROM charging_account a WHERE """
+LOAD_BY_SUBSCRIBER = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE + "a.subscriber = ANY($1::text[])"
+LOAD_BY_ID = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE + "a.id = ANY($1::text[])"
 
 # sessions (of any account) and stored answers by session id and request number: requests whose session is not in
 # memory, and repeats whose answer is not
