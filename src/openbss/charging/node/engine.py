@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import time
@@ -96,7 +97,8 @@ class Batch:
         self.buckets: dict[tuple[str, str], dict[str, list[int | None]]] = {}
         self.sessions: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.new_sessions: dict[tuple[str, str], set[str]] = {}
-        self.reservations: dict[tuple[str, str], set[int]] = {}
+        #: rows as this batch leaves them (copies: a later batch, decided while this one commits, changes memory)
+        self.reservations: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
         self.answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.usages: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.events: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -469,22 +471,22 @@ class ChargingNode:
                 self.by_session[(acc.tenant_id, sid)] = acc.id
                 out.new_sessions.setdefault(key, set()).add(sid)
             row.update(state=s["state"], last=s["last"], expires_at=s["expires_at"])
-            out.sessions.setdefault(key, {})[sid] = row
+            out.sessions.setdefault(key, {})[sid] = dict(row)
             session_pk = row["id"]
             if s["state"] != "open":
                 self.closed.append((time.monotonic(), key, sid))
-        touched = out.reservations.setdefault(key, set())
+        touched = out.reservations.setdefault(key, {})
         for r in ch.get("reservation_updates") or []:
             row = acc.reservations.get(int(r["id"]))
             if row is None:
                 continue
             row.update({k: v for k, v in r.items() if k != "rate" or v is not None})
-            touched.add(int(r["id"]))
+            touched[int(r["id"])] = _snapshot(row)
         for r in ch.get("reservation_inserts") or []:
             rid = self.ids["charging_reservation"].pop()
             row = {**r, "id": rid, "session_pk": r["session_pk"] if r["session_pk"] is not None else session_pk}
             acc.reservations[rid] = row
-            touched.add(rid)
+            touched[rid] = _snapshot(row)
         sid, n = ch.get("session_id") or "", int(ch.get("request_number") or 0)
         if ch.get("response") is not None:
             acc.answers[(sid, n)] = ch["response"]
@@ -547,7 +549,7 @@ class ChargingNode:
                     stale |= {k for k in tkeys if k[1] not in moved}
                     tkeys = [k for k in tkeys if k[1] in moved]
                     if tkeys:
-                        await conn.fetchrow(WRITE, *self._write_args(out, tkeys, held), NOTIFY_CHANNEL, timeout=timeout)
+                        await conn.fetchrow(WRITE, *self._write_args(out, tkeys), NOTIFY_CHANNEL, timeout=timeout)
         except Exception as exc:
             log.warning("charging node %s: group commit failed: %s", self.config.node_id, exc)
             for k, acc in held.items():
@@ -589,7 +591,7 @@ class ChargingNode:
             self.wakeup.set()
 
     @staticmethod
-    def _write_args(out: Batch, keys: list[tuple[str, str]], held: dict[tuple[str, str], AccountMem]) -> list[str]:
+    def _write_args(out: Batch, keys: list[tuple[str, str]]) -> list[str]:
         buckets: list[dict[str, Any]] = []
         sessions: list[dict[str, Any]] = []
         reservations: list[dict[str, Any]] = []
@@ -597,9 +599,7 @@ class ChargingNode:
         usages: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         for k in keys:
-            acc = held[k]
-            for rid in out.reservations.get(k, ()):
-                r = acc.reservations[rid]
+            for rid, r in out.reservations.get(k, {}).items():
                 reservations.append({"id": rid, "account_id": k[1], "session_pk": r["session_pk"],
                                      "rating_group": r["rating_group"], "usage_type": r["usage_type"],
                                      "state": r["state"], "holds": r["holds"], "granted": r["granted"],
@@ -617,3 +617,11 @@ class ChargingNode:
             events.extend(out.events.get(k, ()))
         return [json_dumps(buckets), json_dumps(sessions), json_dumps(reservations), json_dumps(answers),
                 json_dumps(usages), json_dumps(events)]
+
+
+def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
+    """A reservation row as it is now (a call rated per band keeps counters in its rate: copied too)."""
+    out = dict(row)
+    if isinstance(out.get("rate"), dict) and "lanes" in out["rate"]:
+        out["rate"] = copy.deepcopy(out["rate"])
+    return out
