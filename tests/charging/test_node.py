@@ -207,3 +207,42 @@ async def test_answers_wait_for_their_commit_and_repeats_are_answered_alike(rt: 
         assert st["usage"]["n"] == 1 and st["money"] == 990 and st["money_reserved"] == 100
     finally:
         await node.stop()
+
+
+async def test_front_end_speaks_the_apis_json_and_serves_metrics(rt: Any, tenant: str) -> None:
+    import httpx
+
+    from openbss.charging.node.server import FrontEnd
+    from tests.conftest import bearer
+
+    acc = await open_account(rt, tenant, balance="10.00")
+    node = await start_node(rt)
+    front = FrontEnd(node, rt.verifier, rt.tenants)
+    port = await front.start("127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            body = ccr("INITIAL_REQUEST", "f1", 0, acc["msisdn"], groups=[group(1, 60)])
+            r = await http.post("/ocs/v1/creditControl", json=body, headers=bearer(tenant, "system"))
+            assert r.status_code == 200 and r.json()["resultCode"] == 2001
+            r = await http.post("/ocs/v1/creditControl", json=body)
+            assert r.status_code == 401
+            r = await http.post("/ocs/v1/creditControl", json=body, headers=bearer(tenant, "csr_agent"))
+            assert r.status_code == 403
+            r = await http.post("/ocs/v1/creditControl", content=b"{", headers={
+                **bearer(tenant, "system"), "Content-Type": "application/json"})
+            assert r.status_code == 400 and r.json()["code"] == "INVALID_CREDIT_CONTROL_REQUEST"
+            r = await http.post("/ocs/v1/creditControl", content=b"x", headers={
+                **bearer(tenant, "system"), "Content-Type": "text/plain"})
+            assert r.status_code == 415
+            bad = {**body, "requestNumber": -1}
+            r = await http.post("/ocs/v1/creditControl", json=bad, headers=bearer(tenant, "system"))
+            assert r.status_code == 400
+            metrics = (await http.get("/metrics")).text
+            assert 'openbss_charging_node_answers_total{result="2001"}' in metrics
+            assert "openbss_charging_node_batch_size_bucket" in metrics
+            assert "openbss_charging_node_owned_shards" in metrics
+            health = (await http.get("/health")).json()
+            assert health["shards"] == list(range(SHARDS))
+    finally:
+        await front.stop()
+        await node.stop()
