@@ -246,3 +246,17 @@ async def test_front_end_speaks_the_apis_json_and_serves_metrics(rt: Any, tenant
     finally:
         await front.stop()
         await node.stop()
+
+
+async def test_a_session_id_of_another_subscriber_is_refused(rt: Any, tenant: str) -> None:
+    one, two = await open_account(rt, tenant, balance="10.00"), await open_account(rt, tenant, balance="10.00")
+    node = await start_node(rt)
+    try:
+        first = await node.credit_control(tenant, request(ccr("INITIAL_REQUEST", "dup", 0, one["msisdn"],
+                                                              groups=[group(1, 60)])))
+        again = await node.credit_control(tenant, request(ccr("INITIAL_REQUEST", "dup", 1, two["msisdn"],
+                                                              groups=[group(1, 60)])))
+        assert first["resultCode"] == 2001 and again["resultCode"] == 5004, again
+        assert (await account_state(rt, tenant, two["id"]))["money_reserved"] == 0
+    finally:
+        await node.stop()

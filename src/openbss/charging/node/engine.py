@@ -421,6 +421,9 @@ class ChargingNode:
         p.account_key = key
         p.account = acc
         session = acc.sessions.get(ccr.sessionId)
+        owner = self.by_session.get((t, ccr.sessionId))
+        if session is None and owner is not None and owner != acc.id and (t, owner) in self.accounts:
+            session = self.accounts[(t, owner)].sessions.get(ccr.sessionId)  # a session id of another account
         if session is None and p.db_session is not None:
             session = p.db_session
         stored = acc.answers.get((ccr.sessionId, ccr.requestNumber)) or p.db_stored
