@@ -317,6 +317,75 @@ def escalations() -> None:
     del server
 
 
+def _shard_list(text: str | None) -> set[int] | None:
+    """'0-15,32' -> {0, ..., 15, 32}."""
+    if not text:
+        return None
+    out: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return out
+
+
+@app.command("charging-node")
+def charging_node(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (0: any free port)")] = None,
+    node_id: Annotated[str | None, typer.Option(help="This node's name in the shard leases (default: random)")] = None,
+    address: Annotated[str | None, typer.Option(help="Where redirects point (default http://host:port)")] = None,
+    shards: Annotated[str | None, typer.Option(help="Shards this node may take, e.g. '0-31' (default: any)")] = None,
+    max_shards: Annotated[int | None, typer.Option(help="Take at most this many shards")] = None,
+) -> None:
+    """Run a charging node: credit control for the accounts of the shards it leases, from memory, every decision
+    group-committed to PostgreSQL before it is answered (JSON at /ocs/v1/creditControl, /metrics)."""
+    from openbss.platform.observability import configure_logging
+
+    _require_secrets(_settings())
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        from openbss.charging.node import ChargingNode, NodeConfig
+        from openbss.charging.node.server import FrontEnd, run_node
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        services = _services(rt)
+        bind_host = host or settings.charging_node_host
+        bind_port = settings.charging_node_port if port is None else port
+        config = NodeConfig(shards=settings.charging_shards, lease_seconds=settings.charging_node_lease_seconds,
+                            max_queue=settings.charging_node_max_queue, batch_max=settings.charging_node_batch_max,
+                            wanted=_shard_list(shards), max_shards=max_shards, base_url=settings.public_url,
+                            address=address or f"http://{bind_host}:{bind_port}")
+        if node_id:
+            config.node_id = node_id
+        node = ChargingNode(services.charging.service, rt.db, config)
+        front = FrontEnd(node, rt.verifier, rt.tenants)
+        stop = asyncio.Event()
+        _install_stop(stop)
+
+        def ready(bound: int) -> None:
+            if not address:
+                node.config.address = node.leases.address = f"http://{bind_host}:{bound}"
+            console.print(f"charging node {config.node_id} ready on {bind_host}:{bound}, shards "
+                          f"{node.owned_shards()}", style="dim")
+
+        try:
+            await run_node(node, front, bind_host, bind_port, stop, on_ready=ready)
+        finally:
+            await rt.close()
+
+    try:  # uvloop (it comes with uvicorn[standard]) when installed: less CPU per request
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+    del server
+
+
 def _services(rt: Any) -> Services:
     """The process's services (the composition root, ``openbss.services``)."""
     from openbss.services import build_services

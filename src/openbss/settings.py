@@ -165,6 +165,15 @@ class Settings(BaseSettings):
     #: the OCS behind activation: "charging" (the charging domain's accounts: a completed order opens the line's
     #: charging account, the default) or "simulator" (the built-in network simulator, for tests of the simulator)
     provisioning_ocs: str = "charging"
+    #: charging nodes (``openbss charging-node``): the number of shards of the charging accounts (the same on every
+    #: node and never changed while nodes run), how long a shard's lease runs without renewal, the requests a node
+    #: queues before it answers 3004 (too busy), the most requests one group commit carries, and where it listens
+    charging_shards: int = 64
+    charging_node_lease_seconds: float = 10.0
+    charging_node_max_queue: int = 5000
+    charging_node_batch_max: int = 500
+    charging_node_host: str = "127.0.0.1"
+    charging_node_port: int = 8086
     #: how long a process keeps a tenant's simulator fault settings before reading them again
     simulator_config_cache_seconds: float = 1.0
 

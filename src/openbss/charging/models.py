@@ -254,3 +254,18 @@ class RenewalFee(TenantScoped, Base):
     usage_id: Mapped[str | None] = mapped_column(String(64))  # the charge's usage record, once paid
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChargingShardLease(Base):
+    """Who owns a shard of the charging accounts (``node.shards.shard_of``): a charging node holds a shard's
+    accounts in memory while its lease runs, renews it by heartbeat, and fences every group commit with the
+    shard's ``epoch`` (bumped by each takeover). Not tenant-scoped: shards span tenants."""
+
+    __tablename__ = "charging_shard_lease"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(String(255))  # where the owner answers credit control
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

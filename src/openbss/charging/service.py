@@ -546,7 +546,18 @@ class VersionConflict(Exception):
     """The account changed between the read and the write of an optimistic attempt: decide again."""
 
 
+class WriteCapture:
+    """Stands for the connection of a decision whose writes the caller makes itself (the charging node, which
+    group-commits them): ``_write`` records the changes of the account here instead of executing them."""
+
+    def __init__(self) -> None:
+        self.writes: list[dict[str, Any]] = []
+
+
 async def _write(conn: Any, account: dict[str, Any], **changes: Any) -> None:
+    if isinstance(conn, WriteCapture):
+        conn.writes.append(changes)
+        return
     if not await repo.write(conn, account["id"], version=int(account["version"]), **changes):
         raise VersionConflict(account["id"])
 
@@ -768,6 +779,21 @@ def threshold_events(ledger: Ledger, account: dict[str, Any], base_url: str) -> 
 
 
 # --- credit control ----------------------------------------------------------------------------------------------
+def precheck(ccr: CreditControlRequest) -> tuple[str | None, dict[str, Any] | None]:
+    """The request's usage type, or the answer refusing it before any state is read (unknown service context, a
+    missing subscription id, an EVENT without exactly one service)."""
+    usage_type = SERVICE_CONTEXTS.get(ccr.serviceContextId)
+    if usage_type is None:
+        return None, _answer(ccr, rc.INVALID_AVP_VALUE, message=f"unknown serviceContextId '{ccr.serviceContextId}' "
+                             f"(known: {', '.join(SERVICE_CONTEXTS)})")
+    kind = ccr.requestType
+    if kind in ("INITIAL_REQUEST", "EVENT_REQUEST") and ccr.subscriptionId is None:
+        return None, _answer(ccr, rc.MISSING_AVP, message="subscriptionId is required")
+    if kind == "EVENT_REQUEST" and len(ccr.multipleServicesCreditControl) != 1:
+        return None, _answer(ccr, rc.INVALID_AVP_VALUE, message="an EVENT request carries exactly one service")
+    return usage_type, None
+
+
 def _answer(ccr: CreditControlRequest, result: int, msccs: list[dict[str, Any]] | None = None,
             message: str | None = None, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"sessionId": ccr.sessionId, "requestType": ccr.requestType,
@@ -1249,16 +1275,10 @@ class ChargingService:
         """Answer one credit-control request: one atomic write of everything it changes (balances, reservations,
         session, its stored answer, usage records, events). A repeated request (same session id and request number)
         gets the stored answer and is charged once."""
-        usage_type = SERVICE_CONTEXTS.get(ccr.serviceContextId)
-        if usage_type is None:
-            return _answer(ccr, rc.INVALID_AVP_VALUE, message=f"unknown serviceContextId '{ccr.serviceContextId}' "
-                           f"(known: {', '.join(SERVICE_CONTEXTS)})")
-        kind = ccr.requestType
-        opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
-        if opening and ccr.subscriptionId is None:
-            return _answer(ccr, rc.MISSING_AVP, message="subscriptionId is required")
-        if kind == "EVENT_REQUEST" and len(ccr.multipleServicesCreditControl) != 1:
-            return _answer(ccr, rc.INVALID_AVP_VALUE, message="an EVENT request carries exactly one service")
+        usage_type, refused = precheck(ccr)
+        if refused is not None:
+            return refused
+        assert usage_type is not None
         pool = await repo.charging_pool(db)
         for _ in range(OPTIMISTIC_ATTEMPTS):
             try:
@@ -1292,6 +1312,14 @@ class ChargingService:
             if opening:
                 return _answer(ccr, rc.USER_UNKNOWN, message="unknown subscriber")
             return _answer(ccr, rc.UNKNOWN_SESSION_ID, message="unknown session")
+        return await self.decide(db, tenant_id, conn, ccr, usage_type, base_url, account, state, now)
+
+    async def decide(self, db: Database, tenant_id: str, conn: Any, ccr: CreditControlRequest, usage_type: str,
+                     base_url: str, account: dict[str, Any], state: dict[str, Any], now: float) -> dict[str, Any]:
+        """Decide one request on the account's state (as ``repo.read_for_request`` gives it) and write its changes
+        through ``conn``: a connection, or a ``WriteCapture`` for a caller that writes them itself (the charging
+        node's group commit)."""
+        kind = ccr.requestType
         if state["stored"] is not None:
             return dict(state["stored"])
         if account["status"] != "active":

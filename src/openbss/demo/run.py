@@ -150,6 +150,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         app.mount(path, idp)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                            lifespan="on", **server_options(settings)))
+    node, node_front, node_url = await _start_charging_node(settings, services, rt, console)
 
     def ready() -> None:
         rows = [
@@ -163,6 +164,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Products (subscriptions)", f"{base}/tmf-api/productInventory/v4/product"),
             ("Prepay balances", f"{base}/tmf-api/prepayBalanceManagement/v4/bucket"),
             ("Credit control (Gy)", f"{base}/ocs/v1/creditControl"),
+            *([("Charging node (Gy, JSON)", f"{node_url}/ocs/v1/creditControl"),
+               ("Charging node metrics", f"{node_url}/metrics")] if node_url else []),
             ("Usage", f"{base}/tmf-api/usageManagement/v4/usage"),
             ("Payments", f"{base}/tmf-api/paymentManagement/v4/payment"),
             ("Trial balance", f"{base}/payments/v1/trialBalance"),
@@ -221,4 +224,31 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
                              watch(rt.db, services.rating.service, DEMO_TENANT, inbox, source="demo", base_url=base,
                                    stop=stop))
     finally:
+        if node is not None:
+            await node_front.stop()
+            await node.stop()
         await rt.close()
+
+
+async def _start_charging_node(settings: Settings, services: Any, rt: Runtime, console: Console,
+                               ) -> tuple[Any, Any, str | None]:
+    """A charging node in the demo process (every shard), serving credit control from memory with group commit on
+    ``charging_node_host:charging_node_port``; its commits are what self-care and the APIs read. None when the
+    port is taken (the demo runs without it)."""
+    from openbss.charging.node import ChargingNode, NodeConfig
+    from openbss.charging.node.server import FrontEnd
+
+    url = f"http://{settings.charging_node_host}:{settings.charging_node_port}"
+    node = ChargingNode(services.charging.service, rt.db, NodeConfig(
+        node_id="demo-node", address=url, shards=settings.charging_shards,
+        lease_seconds=settings.charging_node_lease_seconds, max_queue=settings.charging_node_max_queue,
+        batch_max=settings.charging_node_batch_max, base_url=settings.public_url))
+    front = FrontEnd(node, rt.verifier, rt.tenants)
+    await node.start()
+    try:
+        await front.start(settings.charging_node_host, settings.charging_node_port)
+    except OSError as exc:
+        console.print(f"charging node not started ({url}: {exc})", style="yellow")
+        await node.stop()
+        return None, None, None
+    return node, front, url

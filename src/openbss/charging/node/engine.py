@@ -1,0 +1,630 @@
+"""The charging node's engine: requests queue, one task decides them in memory and group-commits them.
+
+The loop takes what is queued (up to ``batch_max`` requests), loads the accounts it does not hold yet (one
+statement for all), decides each request with ``ChargingService.decide`` on the in-memory state (the same code as
+the database path: the writes a decision would make are captured, applied to memory and added to the batch), then
+writes the whole batch in one transaction: the shard fence, the accounts' versions, and one set-based statement
+(buckets, sessions, reservations, stored answers, usage records, outbox events). The answers are released only after
+that transaction committed. Requests arriving meanwhile queue for the next batch (the batch grows with the load).
+
+* a failed commit (the database unreachable, a timeout) answers every request of the batch 5012 and drops the
+  batch's accounts from memory (loaded again when used);
+* an account changed by another writer since it was loaded (its version moved), a new session whose id exists, an
+  answer already stored: that account's requests are left out of the batch, the account is dropped and its requests
+  decided again on fresh state in the next batch (then with a lookup of their session and stored answer);
+* a shard whose lease was lost (the fence failed): its requests are answered 5012 and its accounts dropped;
+* the queue is bounded: beyond ``max_queue`` waiting requests the answer is 3004 (too busy) at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from openbss.charging import errors as rc
+from openbss.charging.node import metrics
+from openbss.charging.node.shards import FENCE, OWNERS, Leases, shard_of
+from openbss.charging.node.state import (
+    CONFLICTS,
+    IDS,
+    LOAD_BY_ID,
+    LOAD_BY_SUBSCRIBER,
+    LOOKUP,
+    VERSION,
+    WRITE,
+    AccountMem,
+)
+from openbss.charging.repository import SERVER_SETTINGS
+from openbss.charging.schemas import CreditControlRequest
+from openbss.charging.service import ChargingService, WriteCapture, _answer, precheck, subscriber_key
+from openbss.platform.db import SCOPE_GUC, TENANT_GUC, Database, json_dumps
+from openbss.platform.events.outbox import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+TOO_BUSY = 3004
+REDIRECT = 3006
+RESULT_NAMES = {TOO_BUSY: "DIAMETER_TOO_BUSY", REDIRECT: "DIAMETER_REDIRECT_INDICATION"}
+MAX_ATTEMPTS = 3
+OPENING = ("INITIAL_REQUEST", "EVENT_REQUEST")
+
+
+@dataclass
+class NodeConfig:
+    node_id: str = field(default_factory=lambda: f"node-{uuid.uuid4().hex[:12]}")
+    address: str = ""  # where this node answers (named in redirects)
+    shards: int = 64
+    lease_seconds: float = 10.0
+    wanted: set[int] | None = None  # the shards this node may take (default: any)
+    max_shards: int | None = None  # at most this many (default: all it can)
+    batch_max: int = 500
+    max_queue: int = 5000
+    commit_timeout: float = 2.0
+    inflight: int = 4  # batches decided and committing at once (a batch waits for those it shares accounts with)
+    base_url: str = ""
+    answer_memory_seconds: float = 120.0  # closed sessions and their answers stay this long in memory
+
+
+@dataclass
+class Pending:
+    tenant_id: str
+    ccr: CreditControlRequest
+    usage_type: str
+    future: asyncio.Future[dict[str, Any]]
+    attempts: int = 0
+    lookup: bool = False  # decide with the session and stored answer read from the database
+    db_session: dict[str, Any] | None = None
+    db_stored: dict[str, Any] | None = None
+    account_key: tuple[str, str] | None = None
+    account: AccountMem | None = None  # the account in memory the decision was made on
+
+
+class Batch:
+    """The writes of one group commit, per tenant and account."""
+
+    def __init__(self) -> None:
+        self.ops: dict[tuple[str, str], list[Pending]] = {}  # account -> its requests in this batch
+        self.buckets: dict[tuple[str, str], dict[str, list[int | None]]] = {}
+        self.sessions: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.new_sessions: dict[tuple[str, str], set[str]] = {}
+        #: rows as this batch leaves them (copies: a later batch, decided while this one commits, changes memory)
+        self.reservations: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+        self.answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.usages: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.results: list[tuple[Pending, dict[str, Any]]] = []
+        self.versions: dict[tuple[str, str], int] = {}
+
+    def touched(self) -> bool:
+        return bool(self.versions)
+
+
+class ChargingNode:
+    """Credit control over the accounts of the shards this node holds: ``await node.credit_control(tenant, ccr)``
+    (the same request model and answer as ``ChargingService.credit_control``)."""
+
+    def __init__(self, service: ChargingService, db: Database, config: NodeConfig | None = None,
+                 dsn: str | None = None) -> None:
+        self.service = service
+        self.db = db
+        self.config = config or NodeConfig()
+        self.dsn = dsn or db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        c = self.config
+        self.leases = Leases(c.node_id, c.address, c.shards, c.lease_seconds, c.wanted, c.max_shards)
+        self.accounts: dict[tuple[str, str], AccountMem] = {}
+        self.by_subscriber: dict[tuple[str, str], str] = {}
+        self.by_session: dict[tuple[str, str], str] = {}
+        self.queue: deque[Pending] = deque()
+        self.wakeup = asyncio.Event()
+        self.pool: asyncpg.Pool | None = None
+        self.lease_conn_lock = asyncio.Lock()
+        self.ids: dict[str, list[int]] = {"charging_session": [], "charging_reservation": []}
+        self.closed: deque[tuple[float, tuple[str, str], str]] = deque()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.running = False
+        self.commits: list[tuple[set[tuple[str, str]], asyncio.Task[None]]] = []
+        self.slots = asyncio.Semaphore(self.config.inflight)
+
+    # --- lifecycle --------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=4, server_settings=SERVER_SETTINGS,
+                                              command_timeout=self.config.commit_timeout * 2)
+        self.running = True
+        with contextlib.suppress(Exception):
+            await self._heartbeat()
+        self.tasks = [asyncio.create_task(self._loop(), name="charging-node-batches"),
+                      asyncio.create_task(self._leases_loop(), name="charging-node-leases")]
+
+    async def stop(self, release: bool = True) -> None:
+        self.running = False
+        self.wakeup.set()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for _, task in list(self.commits):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        while self.queue:
+            p = self.queue.popleft()
+            self._resolve(p, self._fail(p.ccr, "the node is stopping"))
+        if self.pool is not None:
+            if release:
+                with contextlib.suppress(Exception):
+                    async with self.pool.acquire() as conn:
+                        await self.leases.release(conn)
+            await self.pool.close()
+            self.pool = None
+
+    async def _leases_loop(self) -> None:
+        period = self.config.lease_seconds / 3
+        while self.running:
+            await asyncio.sleep(period)
+            try:
+                await self._heartbeat()
+            except Exception as exc:  # the database unreachable: the leases run out, the node stops answering
+                log.warning("charging node %s: lease renewal failed: %s", self.config.node_id, exc)
+            self._drop_shards(self.leases.expire_local())
+
+    async def _heartbeat(self) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire(timeout=self.config.commit_timeout) as conn:
+            _gained, lost = await asyncio.wait_for(self.leases.heartbeat(conn), self.config.commit_timeout)
+        self._drop_shards(lost)
+
+    def _drop_shards(self, shards: set[int]) -> None:
+        if not shards:
+            return
+        for key in [k for k, a in self.accounts.items() if a.shard in shards]:
+            self._evict(key, "shard lost")
+
+    def owned_shards(self) -> list[int]:
+        return sorted(s for s in self.leases.owned if self.leases.valid(s))
+
+    # --- the entry point --------------------------------------------------------------------------------------
+    async def credit_control(self, tenant_id: str, ccr: CreditControlRequest) -> dict[str, Any]:
+        metrics.REQUESTS.inc()
+        usage_type, refused = precheck(ccr)
+        if refused is not None:
+            return self._count(refused)
+        assert usage_type is not None
+        if len(self.queue) >= self.config.max_queue or not self.running:
+            return self._count(_answer(ccr, TOO_BUSY, message="the charging node is overloaded, retry later")
+                               | {"resultName": RESULT_NAMES[TOO_BUSY]})
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.queue.append(Pending(tenant_id, ccr, usage_type, future))
+        metrics.QUEUE_DEPTH.set(len(self.queue))
+        self.wakeup.set()
+        return await future
+
+    @staticmethod
+    def _count(answer: dict[str, Any]) -> dict[str, Any]:
+        metrics.ANSWERS.labels(str(answer.get("resultCode"))).inc()
+        return answer
+
+    def _resolve(self, p: Pending, answer: dict[str, Any]) -> None:
+        if not p.future.done():
+            p.future.set_result(self._count(answer))
+
+    @staticmethod
+    def _fail(ccr: CreditControlRequest, message: str) -> dict[str, Any]:
+        return _answer(ccr, rc.UNABLE_TO_COMPLY, message=message)
+
+    # --- the batch loop ---------------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while self.running:
+            if not self.queue:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+                continue
+            batch: list[Pending] = []
+            while self.queue and len(batch) < self.config.batch_max:
+                batch.append(self.queue.popleft())
+            metrics.QUEUE_DEPTH.set(len(self.queue))
+            await self.slots.acquire()
+            started = False
+            try:
+                started = await self._process(batch)
+            except Exception as exc:  # never leave a request unanswered
+                log.exception("charging node batch failed")
+                for p in batch:
+                    if p.account_key is not None:
+                        self._evict(p.account_key, "batch failed")
+                    self._resolve(p, self._fail(p.ccr, f"the batch failed: {type(exc).__name__}"))
+            finally:
+                if not started:
+                    self.slots.release()
+            self._forget_closed()
+
+    async def _process(self, batch: list[Pending]) -> bool:
+        """Decide a batch and start its commit (True), or answer it at once (False: nothing to commit)."""
+        now = time.time()
+        work: list[Pending] = []
+        for p in batch:  # the lease first: answer nothing for a shard the node cannot vouch for
+            if p.ccr.requestType in OPENING:
+                assert p.ccr.subscriptionId is not None
+                shard = shard_of(subscriber_key(p.ccr.subscriptionId.data), self.config.shards)
+                if not self.leases.valid(shard):
+                    self._resolve(p, await self._not_owner(p, shard))
+                    continue
+            work.append(p)
+        await self._load(work)
+        out = Batch()
+        for p in work:
+            if p.future.done():
+                continue
+            try:
+                await self._decide(p, out, now)
+            except Exception as exc:
+                log.exception("charging node decision failed")
+                if p.account_key is not None:
+                    self._evict(p.account_key, "decision failed")
+                self._resolve(p, self._fail(p.ccr, f"the decision failed: {type(exc).__name__}"))
+        if out.touched() or any(p.account_key is not None for p, _ in out.results):
+            keys = {p.account_key for p, _ in out.results if p.account_key is not None}
+            after = [task for shared, task in self.commits if shared & keys]
+            task = asyncio.create_task(self._commit(out, after))
+            entry = (keys, task)
+            self.commits.append(entry)
+
+            def done(_: Any) -> None:
+                self.commits.remove(entry)
+                self.slots.release()
+
+            task.add_done_callback(done)
+            return True
+        for p, answer in out.results:
+            self._resolve(p, answer)
+        return False
+
+    async def _not_owner(self, p: Pending, shard: int) -> dict[str, Any]:
+        """A request for a shard another node holds: a redirect naming it; none (or this node's lease lapsed):
+        5012, never an answer from state the node cannot vouch for."""
+        owner = None
+        try:
+            assert self.pool is not None
+            async with self.pool.acquire(timeout=self.config.commit_timeout) as conn:
+                owner = await conn.fetchrow(OWNERS, shard, timeout=self.config.commit_timeout)
+        except Exception:
+            owner = None
+        if owner is not None and owner["live"] and owner["owner"] != self.config.node_id:
+            return _answer(p.ccr, REDIRECT, message=f"shard {shard} is owned by charging node '{owner['owner']}'",
+                           redirectHost=owner["address"] or owner["owner"], shard=shard) \
+                | {"resultName": RESULT_NAMES[REDIRECT]}
+        return self._fail(p.ccr, f"shard {shard} has no live owner (this node does not hold its lease)")
+
+    # --- loading ----------------------------------------------------------------------------------------------
+    async def _load(self, work: list[Pending]) -> None:
+        """Find each request's account in memory, loading what is missing: accounts by subscriber, sessions (and
+        stored answers) by id, in a few set-based statements per tenant."""
+        lookups: dict[str, list[Pending]] = {}
+        loads: dict[str, tuple[set[str], set[str]]] = {}
+        for p in work:
+            t = p.tenant_id
+            if p.ccr.requestType in OPENING:
+                assert p.ccr.subscriptionId is not None
+                sub = subscriber_key(p.ccr.subscriptionId.data)
+                if (t, sub) not in self.by_subscriber:
+                    loads.setdefault(t, (set(), set()))[0].add(sub)
+                if p.lookup:
+                    lookups.setdefault(t, []).append(p)
+            else:
+                account_id = self.by_session.get((t, p.ccr.sessionId))
+                acc = self.accounts.get((t, account_id)) if account_id else None
+                session = acc.sessions.get(p.ccr.sessionId) if acc else None
+                if p.lookup or acc is None or session is None or (p.ccr.requestNumber <= session["last"]
+                                                   and (p.ccr.sessionId, p.ccr.requestNumber) not in acc.answers):
+                    lookups.setdefault(t, []).append(p)
+        if not loads and not lookups:
+            return
+        assert self.pool is not None
+        async with self.pool.acquire(timeout=self.config.commit_timeout) as conn:
+            for t in set(loads) | set(lookups):
+                async with conn.transaction():
+                    await conn.execute(f"SELECT set_config('{TENANT_GUC}', $1, true), set_config('{SCOPE_GUC}', '', "
+                                       f"true)", t)
+                    subs, ids = loads.get(t, (set(), set()))
+                    for p in lookups.get(t, []):
+                        rows = await conn.fetch(LOOKUP, [p.ccr.sessionId], [p.ccr.requestNumber])
+                        row = rows[0]
+                        p.db_session = json.loads(row["session"]) if row["session"] else None
+                        p.db_stored = json.loads(row["stored"]) if row["stored"] else None
+                        if p.db_session is not None and (t, p.db_session["account_id"]) not in self.accounts:
+                            ids.add(p.db_session["account_id"])
+                    rows = [*(await conn.fetch(LOAD_BY_SUBSCRIBER, sorted(subs)) if subs else []),
+                            *(await conn.fetch(LOAD_BY_ID, sorted(ids)) if ids else [])]
+                    if rows:
+                        for row in rows:
+                            shard = shard_of(row["subscriber"], self.config.shards)
+                            if not self.leases.valid(shard) or (t, row["id"]) in self.accounts:
+                                continue
+                            self._hold(AccountMem.from_row(t, shard, row))
+                            metrics.RELOADS.labels("load").inc()
+
+    def _hold(self, acc: AccountMem) -> None:
+        t = acc.tenant_id
+        self.accounts[(t, acc.id)] = acc
+        self.by_subscriber[(t, acc.account["subscriber"])] = acc.id
+        for sid in acc.sessions:
+            self.by_session[(t, sid)] = acc.id
+        metrics.ACCOUNTS.set(len(self.accounts))
+
+    def _evict(self, key: tuple[str, str], reason: str) -> None:
+        acc = self.accounts.pop(key, None)
+        if acc is None:
+            return
+        t = acc.tenant_id
+        self.by_subscriber.pop((t, acc.account["subscriber"]), None)
+        for sid in acc.sessions:
+            if self.by_session.get((t, sid)) == acc.id:
+                self.by_session.pop((t, sid), None)
+        metrics.RELOADS.labels(reason).inc()
+        metrics.ACCOUNTS.set(len(self.accounts))
+
+    def _forget_closed(self) -> None:
+        """Closed sessions, their reservations and answers leave memory after a while (the database keeps them)."""
+        limit = time.monotonic() - self.config.answer_memory_seconds
+        while self.closed and self.closed[0][0] < limit:
+            _, key, sid = self.closed.popleft()
+            acc = self.accounts.get(key)
+            if acc is None:
+                continue
+            session = acc.sessions.get(sid)
+            if session is not None and session["state"] == "open":
+                continue
+            acc.sessions.pop(sid, None)
+            if self.by_session.get((acc.tenant_id, sid)) == acc.id:
+                self.by_session.pop((acc.tenant_id, sid), None)
+            for k in [k for k in acc.answers if k[0] == sid]:
+                acc.answers.pop(k, None)
+            if session is not None:
+                for rid in [rid for rid, r in acc.reservations.items()
+                            if r["session_pk"] == session["id"] and r["state"] != "open"]:
+                    acc.reservations.pop(rid, None)
+
+    # --- deciding ---------------------------------------------------------------------------------------------
+    async def _decide(self, p: Pending, out: Batch, now: float) -> None:
+        ccr, t = p.ccr, p.tenant_id
+        if ccr.requestType in OPENING:
+            assert ccr.subscriptionId is not None
+            account_id = self.by_subscriber.get((t, subscriber_key(ccr.subscriptionId.data)))
+            if account_id is None:
+                out.results.append((p, _answer(ccr, rc.USER_UNKNOWN, message="unknown subscriber")))
+                return
+        else:
+            account_id = self.by_session.get((t, ccr.sessionId))
+            if account_id is None and p.db_session is not None:
+                account_id = p.db_session["account_id"]
+                shard = shard_of(p.db_session["subscriber"], self.config.shards)
+                if not self.leases.valid(shard):
+                    out.results.append((p, await self._not_owner(p, shard)))
+                    return
+            if account_id is None:
+                out.results.append((p, _answer(ccr, rc.UNKNOWN_SESSION_ID, message="unknown session")))
+                return
+        key = (t, account_id)
+        acc = self.accounts.get(key)
+        if acc is None or not self.leases.valid(acc.shard):
+            out.results.append((p, self._fail(ccr, "the account is not held by this node")))
+            return
+        p.account_key = key
+        p.account = acc
+        session = acc.sessions.get(ccr.sessionId)
+        owner = self.by_session.get((t, ccr.sessionId))
+        if session is None and owner is not None and owner != acc.id and (t, owner) in self.accounts:
+            session = self.accounts[(t, owner)].sessions.get(ccr.sessionId)  # a session id of another account
+        if session is None and p.db_session is not None:
+            session = p.db_session
+        stored = acc.answers.get((ccr.sessionId, ccr.requestNumber)) or p.db_stored
+        await self._ids()
+        capture = WriteCapture()
+        answer = await self.service.decide(self.db, t, capture, ccr, p.usage_type, self.config.base_url,
+                                           acc.account, acc.state_for(session, stored, now), now)
+        out.ops.setdefault(key, []).append(p)
+        out.results.append((p, answer))
+        for changes in capture.writes:
+            self._apply(acc, key, changes, out)
+
+    async def _ids(self) -> None:
+        """Keep ids for the sessions and reservations the next decisions create (from the tables' sequences)."""
+        need = self.config.batch_max * 2
+        for table, ids in self.ids.items():
+            if len(ids) < 8:
+                assert self.pool is not None
+                async with self.pool.acquire(timeout=self.config.commit_timeout) as conn:
+                    ids.extend(r["id"] for r in await conn.fetch(IDS, table, need))
+
+    def _apply(self, acc: AccountMem, key: tuple[str, str], ch: dict[str, Any], out: Batch) -> None:
+        """Apply one captured write to memory and add it to the batch."""
+        if key not in out.versions:  # the version this batch expects; the next batch expects the one after
+            out.versions[key] = int(acc.account["version"])
+            acc.account["version"] = int(acc.account["version"]) + 1
+        deltas = out.buckets.setdefault(key, {})
+        for b in ch.get("buckets") or []:
+            row = acc.buckets.get(b["id"])
+            if row is None:
+                continue
+            row["remaining"] = int(row["remaining"]) + int(b["dr"])
+            row["reserved"] = int(row["reserved"]) + int(b["dq"])
+            d = deltas.setdefault(b["id"], [0, 0, None])
+            d[0] = int(d[0] or 0) + int(b["dr"])
+            d[1] = int(d[1] or 0) + int(b["dq"])
+            if b.get("lvl") is not None:
+                row["threshold_level"] = int(b["lvl"])
+                d[2] = int(b["lvl"])
+        session_pk = None
+        for s in ch.get("session") or []:
+            sid = s["session_id"]
+            row = acc.sessions.get(sid)
+            if row is None:
+                row = {"id": self.ids["charging_session"].pop(), "session_id": sid, "account_id": acc.id,
+                       "info": s["info"], "service_context": s["service_context"]}
+                acc.sessions[sid] = row
+                self.by_session[(acc.tenant_id, sid)] = acc.id
+                out.new_sessions.setdefault(key, set()).add(sid)
+            row.update(state=s["state"], last=s["last"], expires_at=s["expires_at"])
+            out.sessions.setdefault(key, {})[sid] = dict(row)
+            session_pk = row["id"]
+            if s["state"] != "open":
+                self.closed.append((time.monotonic(), key, sid))
+        touched = out.reservations.setdefault(key, {})
+        for r in ch.get("reservation_updates") or []:
+            row = acc.reservations.get(int(r["id"]))
+            if row is None:
+                continue
+            row.update({k: v for k, v in r.items() if k != "rate" or v is not None})
+            touched[int(r["id"])] = _snapshot(row)
+        for r in ch.get("reservation_inserts") or []:
+            rid = self.ids["charging_reservation"].pop()
+            row = {**r, "id": rid, "session_pk": r["session_pk"] if r["session_pk"] is not None else session_pk}
+            acc.reservations[rid] = row
+            touched[rid] = _snapshot(row)
+        sid, n = ch.get("session_id") or "", int(ch.get("request_number") or 0)
+        if ch.get("response") is not None:
+            acc.answers[(sid, n)] = ch["response"]
+            out.answers.setdefault(key, []).append({"session_id": sid, "request_number": n,
+                                                   "response": ch["response"]})
+            if ch.get("session") is None:  # an event: no session row, the answer leaves memory after a while
+                self.closed.append((time.monotonic(), key, sid))
+        for u in ch.get("usages") or []:
+            out.usages.setdefault(key, []).append({**u, "account_id": acc.id, "session_id": sid,
+                                                   "request_number": n})
+        out.events.setdefault(key, []).extend(ch.get("events") or [])
+
+    # --- group commit -----------------------------------------------------------------------------------------
+    async def _commit(self, out: Batch, after: list[asyncio.Task[None]]) -> None:
+        """Commit a batch once the batches it shares accounts with have (their writes come first)."""
+        if after:
+            await asyncio.gather(*after, return_exceptions=True)
+        started = time.perf_counter()
+        keys = list(out.versions)
+        # every answer decided from memory is confirmed by the fence, those that write nothing too (an
+        # out-of-order request number, a repeat): a node that lost a shard never answers from its stale state.
+        # An account dropped meanwhile (an earlier batch failed or found it changed) is left out: its requests
+        # are decided again.
+        held = {p.account_key: p.account for p, _ in out.results
+                if p.account_key is not None and p.account is not None
+                and self.accounts.get(p.account_key) is p.account}
+        replaced = {p.account_key for p, _ in out.results if p.account_key is not None and p.account_key not in held}
+        shards = sorted({a.shard for a in held.values()})
+        stale: set[tuple[str, str]] = set()
+        lost: set[int] = set()
+        try:
+            assert self.pool is not None
+            async with self.pool.acquire(timeout=self.config.commit_timeout) as conn, conn.transaction():
+                timeout = self.config.commit_timeout
+                fenced = {r["shard"] for r in await conn.fetch(
+                    FENCE, self.config.node_id, shards, [self.leases.owned.get(s, -1) for s in shards],
+                    timeout=timeout)}
+                lost = set(shards) - fenced
+                by_tenant: dict[str, list[tuple[str, str]]] = {}
+                for k in keys:
+                    if k in held and held[k].shard not in lost:
+                        by_tenant.setdefault(k[0], []).append(k)
+                for t, tkeys in by_tenant.items():
+                    await conn.execute(f"SELECT set_config('{TENANT_GUC}', $1, true), set_config('{SCOPE_GUC}', "
+                                       f"'', true)", t, timeout=timeout)
+                    new_sids = [sid for k in tkeys for sid in out.new_sessions.get(k, ())]
+                    answers = [(a["session_id"], a["request_number"]) for k in tkeys for a in out.answers.get(k, ())]
+                    if new_sids or answers:
+                        clash = await conn.fetch(CONFLICTS, new_sids, [a[0] for a in answers],
+                                                 [a[1] for a in answers], timeout=timeout)
+                        for row in clash:
+                            for k in tkeys:
+                                if row["sid"] in out.new_sessions.get(k, ()) or any(
+                                        (a["session_id"], a["request_number"]) == (row["sid"], row["n"])
+                                        for a in out.answers.get(k, ())):
+                                    stale.add(k)
+                    tkeys = [k for k in tkeys if k not in stale]
+                    moved = {r["id"] for r in await conn.fetch(
+                        VERSION, [k[1] for k in tkeys], [out.versions[k] for k in tkeys], timeout=timeout)}
+                    stale |= {k for k in tkeys if k[1] not in moved}
+                    tkeys = [k for k in tkeys if k[1] in moved]
+                    if tkeys:
+                        await conn.fetchrow(WRITE, *self._write_args(out, tkeys), NOTIFY_CHANNEL, timeout=timeout)
+        except Exception as exc:
+            log.warning("charging node %s: group commit failed: %s", self.config.node_id, exc)
+            for k, acc in held.items():
+                if self.accounts.get(k) is acc:
+                    self._evict(k, "commit failed")
+            for p, _ in out.results:
+                self._resolve(p, self._fail(p.ccr, "the charging database did not confirm the decision"))
+            return
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(out.results))
+        for k in stale | {k for k in keys if k in held and held[k].shard in lost}:
+            if self.accounts.get(k) is held.get(k):
+                self._evict(k, "stale" if k in stale else "shard lost")
+        stale |= replaced
+        if lost:
+            for s in lost:
+                self.leases.owned.pop(s, None)
+                self.leases.valid_until.pop(s, None)
+            metrics.OWNED_SHARDS.set(len(self.leases.owned))
+            self._drop_shards(lost)
+        retry: list[Pending] = []
+        for p, answer in out.results:
+            pk = p.account_key
+            if pk is not None and pk in stale:
+                p.attempts += 1
+                p.lookup = True
+                p.db_session = p.db_stored = None
+                if p.attempts >= MAX_ATTEMPTS:
+                    self._resolve(p, self._fail(p.ccr, "the account kept changing under the decision"))
+                else:
+                    retry.append(p)
+            elif pk is not None and pk in held and held[pk].shard in lost:
+                self._resolve(p, self._fail(p.ccr, "this node lost the account's shard"))
+            else:
+                self._resolve(p, answer)
+        for p in reversed(retry):  # decided again first, on fresh state
+            self.queue.appendleft(p)
+        if retry:
+            self.wakeup.set()
+
+    @staticmethod
+    def _write_args(out: Batch, keys: list[tuple[str, str]]) -> list[str]:
+        buckets: list[dict[str, Any]] = []
+        sessions: list[dict[str, Any]] = []
+        reservations: list[dict[str, Any]] = []
+        answers: list[dict[str, Any]] = []
+        usages: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for k in keys:
+            for rid, r in out.reservations.get(k, {}).items():
+                reservations.append({"id": rid, "account_id": k[1], "session_pk": r["session_pk"],
+                                     "rating_group": r["rating_group"], "usage_type": r["usage_type"],
+                                     "state": r["state"], "holds": r["holds"], "granted": r["granted"],
+                                     "used_units": r["used_units"], "allowance_units": r["allowance_units"],
+                                     "money_units": r["money_units"], "rate": r["rate"],
+                                     "expires_at": r["expires_at"]})
+            for bid, (dr, dq, lvl) in out.buckets.get(k, {}).items():
+                buckets.append({"id": bid, "dr": dr, "dq": dq, "lvl": lvl})
+            for row in out.sessions.get(k, {}).values():
+                sessions.append({"id": row["id"], "session_id": row["session_id"], "account_id": k[1],
+                                 "state": row["state"], "last": row["last"], "service_context": row["service_context"],
+                                 "info": row["info"], "expires_at": row["expires_at"]})
+            answers.extend(out.answers.get(k, ()))
+            usages.extend(out.usages.get(k, ()))
+            events.extend(out.events.get(k, ()))
+        return [json_dumps(buckets), json_dumps(sessions), json_dumps(reservations), json_dumps(answers),
+                json_dumps(usages), json_dumps(events)]
+
+
+def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
+    """A reservation row as it is now (a call rated per band keeps counters in its rate: copied too)."""
+    out = dict(row)
+    if isinstance(out.get("rate"), dict) and "lanes" in out["rate"]:
+        out["rate"] = copy.deepcopy(out["rate"])
+    return out

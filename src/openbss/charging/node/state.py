@@ -1,0 +1,164 @@
+"""What a charging node keeps in memory per account, and the set-based statements that load and write it.
+
+An account in memory is the account row, its live buckets, its open reservations (and every reservation of its
+open sessions), its open sessions and the answers stored for their requests. It is loaded from PostgreSQL on the
+account's first request after the node took its shard (``LOAD``, many accounts per statement), and dropped when a
+commit fails or finds that something else changed the account (a TMF654 top-up, the expiry sweep: they bump the
+account's ``version``), to be loaded again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from openbss.charging.repository import ACCOUNT_COLUMNS
+
+_LOAD_STATE = """,
+ (SELECT coalesce(json_agg(json_build_object(
+     'id', b.id, 'unit', b.unit, 'remaining', b.remaining, 'reserved', b.reserved, 'initial', b.initial,
+     'lower_limit', b.lower_limit, 'valid_from', extract(epoch FROM b.valid_from),
+     'valid_to', extract(epoch FROM b.valid_to), 'priority', b.priority, 'zones', b.zones, 'services', b.services,
+     'bands', b.bands, 'threshold_level', b.threshold_level, 'source', b.source)), '[]')
+  FROM charging_bucket b
+  WHERE b.account_id = a.id AND (b.valid_to IS NULL OR b.valid_to > now() OR b.reserved <> 0))::text AS buckets,
+ (SELECT coalesce(json_agg(json_build_object(
+     'id', r.id, 'session_pk', r.session_pk, 'rating_group', r.rating_group, 'usage_type', r.usage_type,
+     'state', r.state, 'holds', r.holds, 'granted', r.granted, 'used_units', r.used_units,
+     'allowance_units', r.allowance_units, 'money_units', r.money_units, 'rate', r.rate,
+     'expires_at', extract(epoch FROM r.expires_at))), '[]')
+  FROM (SELECT * FROM charging_reservation WHERE account_id = a.id AND state = 'open'
+        UNION ALL
+        SELECT r.* FROM charging_session s JOIN charging_reservation r ON r.session_pk = s.id
+        WHERE s.account_id = a.id AND s.state = 'open' AND r.state <> 'open') r)::text AS reservations,
+ (SELECT coalesce(json_agg(json_build_object('id', s.id, 'session_id', s.session_id, 'state', s.state,
+     'last', s.last_request_number, 'expires_at', extract(epoch FROM s.expires_at), 'info', s.info,
+     'account_id', s.account_id, 'service_context', s.service_context)), '[]')
+  FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open')::text AS sessions,
+ (SELECT coalesce(json_agg(json_build_array(q.session_id, q.request_number, q.response)), '[]')
+  FROM charging_request q WHERE q.session_id IN (
+       SELECT s.session_id FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open'))::text AS answers
+FROM charging_account a WHERE """
+LOAD_BY_SUBSCRIBER = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE + "a.subscriber = ANY($1::text[])"
+LOAD_BY_ID = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE + "a.id = ANY($1::text[])"
+
+# sessions (of any account) and stored answers by session id and request number: requests whose session is not in
+# memory, and repeats whose answer is not
+LOOKUP = """
+SELECT x.sid, x.n,
+  (SELECT json_build_object('id', s.id, 'session_id', s.session_id, 'state', s.state, 'last', s.last_request_number,
+          'expires_at', extract(epoch FROM s.expires_at), 'info', s.info, 'account_id', s.account_id,
+          'service_context', s.service_context, 'subscriber', a.subscriber)::text
+   FROM charging_session s JOIN charging_account a ON a.id = s.account_id WHERE s.session_id = x.sid) AS session,
+  (SELECT q.response::text FROM charging_request q WHERE q.session_id = x.sid AND q.request_number = x.n) AS stored
+FROM unnest($1::text[], $2::int[]) AS x(sid, n)
+"""
+
+IDS = "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)"
+
+VERSION = """
+UPDATE charging_account a SET version = a.version + 1 FROM unnest($1::text[], $2::bigint[]) AS x(id, v)
+WHERE a.id = x.id AND a.version = x.v RETURNING a.id
+"""
+
+# new sessions whose id exists already (reused, or opened before this node held the account) and answers stored
+# already (a repeat the node did not know): their accounts are reloaded and their requests decided again
+CONFLICTS = """
+SELECT s.session_id AS sid, -1 AS n FROM charging_session s WHERE s.session_id = ANY($1::text[])
+UNION ALL
+SELECT q.session_id, q.request_number FROM charging_request q
+JOIN unnest($2::text[], $3::int[]) AS x(sid, n) ON q.session_id = x.sid AND q.request_number = x.n
+"""
+
+WRITE = """
+WITH
+bu AS (
+  UPDATE charging_bucket b SET remaining = b.remaining + x.dr, reserved = b.reserved + x.dq,
+         threshold_level = coalesce(x.lvl, b.threshold_level), last_update = now()
+  FROM jsonb_to_recordset($1::jsonb) AS x(id text, dr bigint, dq bigint, lvl smallint)
+  WHERE b.id = x.id RETURNING 1),
+s AS (
+  INSERT INTO charging_session (id, session_id, account_id, state, last_request_number, service_context, info,
+                                expires_at)
+  OVERRIDING SYSTEM VALUE
+  SELECT x.id, x.session_id, x.account_id, x.state, x.last, x.service_context, x.info, to_timestamp(x.expires_at)
+  FROM jsonb_to_recordset($2::jsonb) AS x(id bigint, session_id text, account_id text, state text, last int,
+                                          service_context text, info jsonb, expires_at double precision)
+  ON CONFLICT (session_id, tenant_id) DO UPDATE SET state = excluded.state,
+         last_request_number = excluded.last_request_number, updated_at = now(), expires_at = excluded.expires_at
+  RETURNING 1),
+r AS (
+  INSERT INTO charging_reservation (id, account_id, session_pk, rating_group, usage_type, state, holds, granted,
+                                    used_units, allowance_units, money_units, rate, expires_at)
+  OVERRIDING SYSTEM VALUE
+  SELECT x.id, x.account_id, x.session_pk, x.rating_group, x.usage_type, x.state, x.holds, x.granted, x.used_units,
+         x.allowance_units, x.money_units, x.rate, to_timestamp(x.expires_at)
+  FROM jsonb_to_recordset($3::jsonb) AS x(id bigint, account_id text, session_pk bigint, rating_group bigint,
+       usage_type text, state text, holds jsonb, granted bigint, used_units bigint, allowance_units bigint,
+       money_units bigint, rate jsonb, expires_at double precision)
+  ON CONFLICT (id) DO UPDATE SET state = excluded.state, holds = excluded.holds, granted = excluded.granted,
+         used_units = excluded.used_units, allowance_units = excluded.allowance_units,
+         money_units = excluded.money_units, rate = excluded.rate, expires_at = excluded.expires_at
+  RETURNING 1),
+q AS (
+  INSERT INTO charging_request (session_id, request_number, response)
+  SELECT x.session_id, x.request_number, x.response
+  FROM jsonb_to_recordset($4::jsonb) AS x(session_id text, request_number int, response jsonb) RETURNING 1),
+u AS (
+  INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, units,
+                              allowance_units, amount_minor, currency, usage_date, last_update)
+  SELECT x.id, x.body, x.account_id, x.session_id, x.request_number, x.rating_group, x.usage_type, x.units,
+         x.allowance_units, x.amount_minor, x.currency, to_timestamp(x.usage_date), now()
+  FROM jsonb_to_recordset($5::jsonb) AS x(id text, body jsonb, account_id text, session_id text, request_number int,
+       rating_group bigint, usage_type text, units bigint, allowance_units bigint, amount_minor bigint,
+       currency text, usage_date double precision)
+  RETURNING 1),
+e AS (
+  INSERT INTO outbox_event (event_id, api, event_type, resource_type, resource_id, envelope)
+  SELECT x.event_id, x.api, x.event_type, x.resource_type, x.resource_id, x.envelope
+  FROM jsonb_to_recordset($6::jsonb) AS x(event_id uuid, api text, event_type text, resource_type text,
+                                          resource_id text, envelope jsonb)
+  RETURNING 1)
+SELECT (SELECT count(*) FROM q) AS answers,
+       CASE WHEN (SELECT count(*) FROM e) > 0 THEN pg_notify($7, '') END AS notified
+"""
+
+
+@dataclass
+class AccountMem:
+    """One account held by the node."""
+
+    tenant_id: str
+    shard: int
+    account: dict[str, Any]
+    buckets: dict[str, dict[str, Any]]
+    reservations: dict[int, dict[str, Any]]
+    sessions: dict[str, dict[str, Any]]
+    answers: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.account["id"])
+
+    @classmethod
+    def from_row(cls, tenant_id: str, shard: int, row: Any) -> AccountMem:
+        account = {k: row[k] for k in ("id", "subscriber", "product_id", "offering_id", "billing_account_id",
+                                       "party_id", "party_type", "payment_type", "currency", "time_zone", "status",
+                                       "quota_validity_seconds", "low_balance_minor", "version")}
+        account["plan"] = json.loads(row["plan"])
+        buckets = {b["id"]: b for b in json.loads(row["buckets"])}
+        reservations = {int(r["id"]): r for r in json.loads(row["reservations"])}
+        sessions = {s["session_id"]: s for s in json.loads(row["sessions"])}
+        answers = {(sid, int(n)): response for sid, n, response in json.loads(row["answers"])}
+        return cls(tenant_id, shard, account, buckets, reservations, sessions, answers)
+
+    def state_for(self, session: dict[str, Any] | None, stored: dict[str, Any] | None, now: float) -> dict[str, Any]:
+        """The state of a request as ``repo.read_for_request`` gives it."""
+        pk = session["id"] if session is not None else None
+        buckets = [b for b in self.buckets.values()
+                   if b["valid_to"] is None or b["valid_to"] > now or int(b["reserved"]) != 0]
+        reservations = [r for r in self.reservations.values()
+                        if r["state"] == "open" or (pk is not None and r["session_pk"] == pk)]
+        return {"account": self.account, "buckets": buckets, "reservations": reservations, "session": session,
+                "stored": stored}
