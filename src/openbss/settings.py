@@ -144,6 +144,24 @@ class Settings(BaseSettings):
     #: how long a process keeps a tenant's simulator fault settings before reading them again
     simulator_config_cache_seconds: float = 1.0
 
+    # Diameter Gy/Ro front end of online charging (``openbss diameter``; docs/charging.md "Diameter front end")
+    diameter_host: str = "127.0.0.1"
+    diameter_port: int = 3868
+    #: the front end's own Origin-Host / Origin-Realm (DiameterIdentity) in every answer and CEA
+    diameter_origin_host: str = "ocs.openbss.local"
+    diameter_origin_realm: str = "openbss.local"
+    #: which tenant a peer charges into: its Origin-Host, else its Origin-Realm, mapped to a tenant id:
+    #: '{"pgw1.operator.example": "t-1", "ims.operator.example": "t-2"}'; an unmapped peer gets
+    #: ``diameter_default_tenant``, and without one is refused at the capabilities exchange (3010 UNKNOWN_PEER)
+    diameter_peer_tenants: dict[str, str] = Field(default_factory=dict)
+    diameter_default_tenant: str | None = None
+    #: credit-control requests decided at once, per peer connection and for the whole front end; one more is
+    #: answered at once with 3004 DIAMETER_TOO_BUSY (the peer retries elsewhere) instead of queueing
+    diameter_max_in_flight_per_peer: int = 256
+    diameter_max_in_flight: int = 2048
+    #: Tw (RFC 3539): a DWR after this long without traffic from a peer; no answer within another Tw closes it
+    diameter_watchdog_seconds: float = 30.0
+
     # Self-care portal (/selfcare/). The portal serves one tenant.
     selfcare_tenant: str = "demo"
     #: OpenID Connect providers customers sign in with: '[{"id": "google", "label": "Google",
