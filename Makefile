@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint install browser snmp-tools clean-demo
+.PHONY: demo test lint install browser snmp-tools freediameter clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,18 @@ snmp-tools:
 	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q snmp >/dev/null 2>&1; } || \
 	  echo "could not install snmp: the trap tests skip (and fail under CI=true)"; }
 
+# Debian's freeDiameter (daemon and extensions): the Diameter front-end tests run it as an independent peer
+freediameter:
+	@command -v freeDiameterd >/dev/null && test -e /usr/lib/freeDiameter/dict_dcca.fdx || \
+	  { echo "installing Debian's freediameter for the Diameter tests"; \
+	  apt-get install -y -q freediameter >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q freediameter >/dev/null 2>&1; } || \
+	  echo "could not install freediameter: the freeDiameter tests skip (and fail under CI=true)"; }
+
 # the suite in parallel: one process per worker, each with its own database (openbss_test_<pid>), temporary
 # directory and NATS streams; TEST_WORKERS=0 runs it in this process
 TEST_WORKERS ?= 2
-test: lint browser snmp-tools
+test: lint browser snmp-tools freediameter
 	$(BIN)/python -m openbss.cli db check
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

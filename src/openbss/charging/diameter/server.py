@@ -7,7 +7,9 @@ attribute (``codec.py``) into the JSON request of ``POST /ocs/v1/creditControl``
 decided concurrently and answered as they complete (out of order, matched by hop-by-hop identifier, as RFC 6733
 allows). A request beyond the in-flight bounds (per connection, and for the whole server) is answered at once with
 3004 DIAMETER_TOO_BUSY. The tenant of a peer is configuration: its Origin-Host, else its Origin-Realm, in
-``peer_tenants``, else ``default_tenant``; an unmapped peer is refused at the capabilities exchange (3010)."""
+``peer_tenants``, else ``default_tenant``; an unmapped peer is refused at the capabilities exchange (3010). A
+request relayed by a routing agent is charged to the tenant of its own Origin-Host (else Origin-Realm) when that is
+mapped, else to the connected peer's."""
 
 from __future__ import annotations
 
@@ -114,6 +116,9 @@ class DiameterServer:
         self.state_id = int(time.time()) & 0xFFFFFFFF
         self.in_flight = 0
         self.results: Counter[int] = Counter()
+        #: requests received, by command code, and answers received to the watchdogs this side sent
+        self.received: Counter[int] = Counter()
+        self.watchdog_answers = 0
         self.peers: set[PeerConnection] = set()
         self._server: asyncio.Server | None = None
         self._end_to_end = (int(time.time()) & 0xFFF) << 20 | (os.getpid() & 0xFFFFF)
@@ -218,9 +223,9 @@ class PeerConnection:
         return self._hop_by_hop
 
     async def _watchdog(self) -> None:
-        tw = self.config.watchdog_seconds
         while True:
-            await asyncio.sleep(tw / 2)
+            tw = self.config.watchdog_seconds
+            await asyncio.sleep(min(tw / 2, 1.0))
             idle = time.monotonic() - self.last_received
             if self.watchdog_pending is not None and idle >= 2 * tw:
                 log.warning("peer %s did not answer the watchdog: closing", self.origin_host)
@@ -274,8 +279,10 @@ class PeerConnection:
         if not header.is_request:
             if header.command_code == DEVICE_WATCHDOG and header.hop_by_hop_identifier == self.watchdog_pending:
                 self.watchdog_pending = None
+                self.server.watchdog_answers += 1
             return  # a DPA, or an answer to nothing we sent
         code = header.command_code
+        self.server.received[code] += 1
         if code == CAPABILITIES_EXCHANGE:
             self._capabilities_exchange(frame)
             return
@@ -365,9 +372,8 @@ class PeerConnection:
             except ValidationError as exc:
                 self._cca(header, avps, INVALID_AVP_VALUE, [new(codec.AVP_ERROR_MESSAGE, _message(exc))])
                 return
-            assert self.tenant is not None
             try:
-                answer = await self.server.engine.credit_control(self.tenant, ccr)
+                answer = await self.server.engine.credit_control(self._tenant_of(avps), ccr)
             except Exception:
                 log.exception("credit control failed for session %s", ccr.sessionId)
                 self._cca(header, avps, UNABLE_TO_COMPLY, [new(codec.AVP_ERROR_MESSAGE, "the request could not "
@@ -378,6 +384,19 @@ class PeerConnection:
         finally:
             self.in_flight -= 1
             self.server.in_flight -= 1
+
+    def _tenant_of(self, avps: list[Avp]) -> str:
+        """The request's tenant: its own Origin-Host, else Origin-Realm (the network element behind a routing
+        agent), else the connected peer's."""
+        mapping = self.config.peer_tenants
+        for code in (AVP_ORIGIN_HOST, AVP_ORIGIN_REALM):
+            avp = codec.find(avps, code)
+            if avp is not None:
+                tenant = mapping.get(_text(codec.value_of(avp)))
+                if tenant:
+                    return tenant
+        assert self.tenant is not None
+        return self.tenant
 
     def _cca(self, header: MessageHeader, avps: list[Avp], result_code: int, extra: list[Avp]) -> None:
         """A CCA refusing the request: the request's CC-Request-Type/Number echoed when readable."""
