@@ -284,6 +284,45 @@ def escalations() -> None:
     del server
 
 
+@app.command()
+def diameter(
+    host: Annotated[str | None, typer.Option(help="Bind address (default OPENBSS_DIAMETER_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default OPENBSS_DIAMETER_PORT, 3868)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Default tenant of peers not in OPENBSS_DIAMETER_PEER_TENANTS"
+                                               )] = None,
+) -> None:
+    """Run the Diameter Gy/Ro credit-control front end (RFC 6733 / RFC 4006 over TCP) over the charging service."""
+    from openbss.platform.observability import configure_logging
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        from openbss.charging.diameter.engine import ServiceEngine
+        from openbss.charging.diameter.server import DiameterConfig, DiameterServer
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        services = _services(rt)
+        config = DiameterConfig.from_settings(settings)
+        config.host, config.port = host or config.host, port if port is not None else config.port
+        config.default_tenant = tenant or config.default_tenant
+        front = DiameterServer(ServiceEngine(services.charging.service, rt.db, settings.public_url), config)
+        stop = asyncio.Event()
+        _install_stop(stop)
+        try:
+            await front.start()
+            console.print(f"diameter front end on {config.host}:{front.port} as {config.origin_host}", style="dim")
+            await stop.wait()
+        finally:
+            await front.close()
+            await rt.close()
+
+    asyncio.run(run())
+    del server
+
+
 def _services(rt: Any) -> Services:
     """The process's services (the composition root, ``openbss.services``)."""
     from openbss.services import build_services
