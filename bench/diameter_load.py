@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import charging_load as common  # noqa: E402  (the setup, subscribers and CPU accounting of the JSON benchmark)
+import charging_load as common
 
-from openbss.charging.diameter.client import DiameterClient  # noqa: E402
+from openbss.charging.diameter.client import DiameterClient
 
 ROOT = Path(__file__).resolve().parents[1]
 VOICE, SMS = common.VOICE, common.SMS

@@ -130,7 +130,7 @@ class DiameterClient:
 
 def _with_application(avps: list[Avp]) -> list[Avp]:
     # Session-Id stays first; Auth-Application-Id follows the identity AVPs that ``build`` inserts
-    return avps[:1] + [new(AVP_AUTH_APPLICATION_ID, DCCA_APPLICATION_ID)] + avps[1:]
+    return [*avps[:1], new(AVP_AUTH_APPLICATION_ID, DCCA_APPLICATION_ID), *avps[1:]]
 
 
 def result_code(frame: Frame) -> int | None:

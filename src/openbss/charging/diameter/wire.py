@@ -41,7 +41,7 @@ class FramingError(Exception):
 async def read_frame(reader: asyncio.StreamReader) -> bytes:
     """One whole message (header and AVPs) off the stream; ``IncompleteReadError`` at the end of the stream."""
     head = await reader.readexactly(HEADER_LENGTH)
-    version_length, flags_code = struct.unpack(">II", head[:8])
+    version_length, _flags_code = struct.unpack(">II", head[:8])
     version, length = version_length >> 24, version_length & 0xFFFFFF
     header = MessageHeader.from_bytes(head)
     if version != 1:
