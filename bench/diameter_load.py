@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import charging_load as common
+import charging_load as common  # the setup, subscribers and CPU accounting of the JSON benchmark
 
 from openbss.charging.diameter.client import DiameterClient
 
