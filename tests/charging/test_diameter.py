@@ -8,10 +8,13 @@ import asyncio
 import struct
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from diameter.message.constants import AVP_CC_REQUEST_NUMBER, AVP_RESULT_CODE, AVP_SERVICE_CONTEXT_ID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openbss.charging.diameter import codec, wire
 from openbss.charging.diameter.client import DiameterClient, answer, result_code
@@ -19,7 +22,7 @@ from openbss.charging.diameter.codec import CREDIT_CONTROL, DCCA_APPLICATION_ID,
 from openbss.charging.diameter.engine import ServiceEngine
 from openbss.charging.diameter.server import DiameterConfig, DiameterServer
 from openbss.charging.schemas import CreditControlRequest
-from tests.charging.helpers import DATA, MB, OCS, SMS, account_state, ccr, group, open_account
+from tests.charging.helpers import DATA, MB, OCS, SMS, VOICE, account_state, ccr, group, open_account
 
 
 @pytest.fixture
@@ -73,6 +76,20 @@ async def test_sessions_over_diameter_equal_the_json_api(client: Any, rt: Any, t
                                           groups=groups, **extra, **info))
         assert d["sessionId"] == "dia-" + over_json["id"]
         assert strip(d) | {"sessionId": j["sessionId"]} == strip(j), (kind, d, j)
+    # an EVENT (SMS, direct debit) and an IMS voice session with its service information, on both
+    for n, (kind, context, groups, extra) in enumerate([
+            ("EVENT_REQUEST", SMS, [group(3, 1, key="serviceSpecificUnits")], {"requestedAction": "DIRECT_DEBITING"}),
+            ("INITIAL_REQUEST", VOICE, [group(1, 90)],
+             {"serviceInformation": {"calledParty": "+447700900123", "roleOfNode": "ORIGINATING_ROLE"}})]):
+        j = (await client.post(OCS, json=ccr(kind, f"json-{n}-" + over_json["id"], 0, over_json["msisdn"],
+                                             context=context, groups=groups, **extra), headers=system_headers)).json()
+        d = await peer.credit_control(ccr(kind, f"dia-{n}-" + over_json["id"], 0, over_diameter["msisdn"],
+                                          context=context, groups=groups, **extra))
+        assert j["resultCode"] == d["resultCode"] == 2001, (j, d)
+        if "costInformation" in j:
+            assert Decimal(str(j["costInformation"]["unitValue"])) == d["costInformation"]["unitValue"]
+            j["costInformation"]["unitValue"] = d["costInformation"]["unitValue"]
+        assert strip(d) | {"sessionId": j["sessionId"]} == strip(j), (kind, d, j)
     a, b = await account_state(rt, tenant, over_json["id"]), await account_state(rt, tenant, over_diameter["id"])
     for key in ("money", "money_reserved", "usage"):
         assert a[key] == b[key], key
@@ -95,7 +112,7 @@ async def test_voice_credit_limit_and_event(client: Any, rt: Any, tenant: str, s
                                           requestedAction="DIRECT_DEBITING",
                                           groups=[group(3, 1, key="serviceSpecificUnits")]))
     assert event["resultCode"] == 2001, event
-    assert event["costInformation"]["unitValue"] == __import__("decimal").Decimal("0.10")
+    assert event["costInformation"]["unitValue"] == Decimal("0.10")
     assert event["costInformation"]["currencyCode"] == "EUR"
     # a repeated request gets the same answer and is charged once
     again = await peer.credit_control(ccr("EVENT_REQUEST", "e1", 0, acc["msisdn"], context=SMS,
@@ -276,3 +293,71 @@ def test_codec_round_trip() -> None:
     back = codec.request_document(avps)
     assert CreditControlRequest.model_validate(back) == CreditControlRequest.model_validate(doc)
     assert codec.find(avps, AVP_RESULT_CODE) is None
+
+
+def test_event_timestamp_is_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        doc = ccr("EVENT_REQUEST", "tz", 0, "+3361", context=SMS, eventTimestamp="2026-01-02T03:04:05+00:00",
+                  groups=[group(3, 1, key="serviceSpecificUnits")])
+        data = wire.encode(wire.request_header(272, 4, 1, 1), codec.request_avps(doc))
+        # the wire value is NTP seconds of 03:04:05 UTC, whatever the local zone
+        stamp = codec.find(wire.decode(data).avps, 55)
+        assert stamp is not None and int.from_bytes(stamp.payload, "big") == 1767323045 + 2208988800
+        back = codec.request_document(wire.decode(data).avps)
+        assert datetime.fromisoformat(back["eventTimestamp"]) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+# CC-Time (420) is Unsigned32 on the wire; the octet and service-specific counters are Unsigned64
+units = st.fixed_dictionaries({}, optional={
+    "time": st.integers(0, 2**32 - 1), **{k: st.integers(0, 2**53) for k in
+                                          ("totalOctets", "inputOctets", "outputOctets", "serviceSpecificUnits")}})
+requests = st.builds(
+    lambda kind, number, sid, groups, sub, info: ccr(
+        kind, sid, number, sub, context=DATA,
+        groups=[{"ratingGroup": rg, **({"requestedServiceUnit": r} if r is not None else {}),
+                 **({"usedServiceUnit": u} if u is not None else {})} for rg, r, u in groups],
+        **({"serviceInformation": info} if info else {})),
+    st.sampled_from(["INITIAL_REQUEST", "UPDATE_REQUEST", "TERMINATION_REQUEST", "EVENT_REQUEST"]),
+    st.integers(0, 2**32 - 1), st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                                       min_size=1, max_size=60),
+    st.lists(st.tuples(st.integers(0, 2**32 - 1), st.none() | units, st.none() | units), max_size=4,
+             unique_by=lambda g: g[0]),
+    st.none() | st.from_regex(r"\+?[0-9]{3,15}", fullmatch=True),
+    st.fixed_dictionaries({}, optional={"visitedNetwork": st.from_regex(r"[0-9]{5,6}", fullmatch=True),
+                                        "calledParty": st.from_regex(r"\+[0-9]{3,15}", fullmatch=True),
+                                        "roleOfNode": st.sampled_from(["ORIGINATING_ROLE", "TERMINATING_ROLE"])}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests)
+def test_codec_round_trips_every_request(doc: dict[str, Any]) -> None:
+    """Any JSON request survives JSON -> CCR bytes -> JSON unchanged (what the front end decides is what was sent)."""
+    data = wire.encode(wire.request_header(272, 4, 1, 1), codec.request_avps(doc))
+    back = codec.request_document(wire.decode(data).avps)
+    assert CreditControlRequest.model_validate(back) == CreditControlRequest.model_validate(doc)
+
+
+class FailingEngine:
+    async def credit_control(self, tenant_id: str, ccr: CreditControlRequest) -> dict[str, Any]:
+        raise ConnectionError("database unreachable")
+
+
+async def test_engine_failure_is_unable_to_comply() -> None:
+    server = DiameterServer(FailingEngine(), DiameterConfig(port=0, default_tenant="t"))
+    await server.start()
+    client = DiameterClient()
+    try:
+        await client.connect("127.0.0.1", server.port)
+        a = await client.credit_control(ccr("INITIAL_REQUEST", "f", 0, "+3361", groups=[group(1, 1)]))
+        assert a["resultCode"] == 5012 and a["sessionId"] == "f" and "error" not in a
+    finally:
+        await client.close()
+        await server.close()

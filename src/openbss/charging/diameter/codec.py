@@ -165,6 +165,26 @@ def _enum(avp: Avp, names: dict[int, str], what: str) -> str:
     return names[value]
 
 
+NTP_ERA0, NTP_ERA1 = -2208988800, 2085978496  # Unix time of the NTP epochs 1900-01-01 and 2036-02-07T06:28:16Z
+
+
+def ntp_time(avp: Avp) -> datetime:
+    """A Time AVP (RFC 6733 4.3.1: NTP seconds, UTC) as an aware UTC datetime. The library's own conversion reads
+    and writes it in the process's local time zone."""
+    if len(avp.payload) != 4:
+        raise AvpProblem(INVALID_AVP_LENGTH, f"Time AVP {avp.code} must be 4 bytes", avp)
+    seconds = int.from_bytes(avp.payload, "big")
+    unix = seconds + (NTP_ERA0 if seconds & 0x80000000 else NTP_ERA1)
+    return datetime.fromtimestamp(unix, UTC)
+
+
+def ntp_avp(code: int, moment: datetime) -> Avp:
+    """A Time AVP of an aware datetime (see ``ntp_time``)."""
+    unix = int(moment.timestamp())
+    seconds = unix - (NTP_ERA0 if unix < NTP_ERA1 else NTP_ERA1)
+    return Avp(code, 0, seconds.to_bytes(4, "big"), Avp.avp_flag_mandatory)
+
+
 def _units(group: Avp) -> dict[str, int]:
     out: dict[str, int] = {}
     for avp in children(group):
@@ -201,8 +221,7 @@ def request_document(avps: list[Avp]) -> dict[str, Any]:
         doc["subscriptionId"] = next((p for p in parsed if p["type"] == "END_USER_E164"), parsed[0])
     stamp = find(avps, AVP_EVENT_TIMESTAMP)
     if stamp is not None:
-        moment = value_of(stamp)
-        doc["eventTimestamp"] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+        doc["eventTimestamp"] = ntp_time(stamp).isoformat()
     action = find(avps, AVP_REQUESTED_ACTION)
     if action is not None:
         doc["requestedAction"] = _enum(action, REQUESTED_ACTIONS, "Requested-Action")
@@ -280,7 +299,7 @@ def request_avps(doc: dict[str, Any]) -> list[Avp]:
         moment = doc["eventTimestamp"]
         if isinstance(moment, str):
             moment = datetime.fromisoformat(moment)
-        avps.append(new(AVP_EVENT_TIMESTAMP, moment.astimezone(UTC).replace(tzinfo=None)))
+        avps.append(ntp_avp(AVP_EVENT_TIMESTAMP, moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
     if doc.get("requestedAction"):
         avps.append(new(AVP_REQUESTED_ACTION, {v: k for k, v in REQUESTED_ACTIONS.items()}[doc["requestedAction"]]))
     if doc.get("terminationCause"):
