@@ -361,3 +361,51 @@ async def test_engine_failure_is_unable_to_comply() -> None:
     finally:
         await client.close()
         await server.close()
+
+
+class GatedEngine:
+    """Answers a session only when the test opens its gate."""
+
+    def __init__(self) -> None:
+        self.gates: dict[str, asyncio.Event] = {}
+
+    async def credit_control(self, tenant_id: str, ccr: CreditControlRequest) -> dict[str, Any]:
+        await self.gates.setdefault(ccr.sessionId, asyncio.Event()).wait()
+        return {"sessionId": ccr.sessionId, "requestType": ccr.requestType, "requestNumber": ccr.requestNumber,
+                "resultCode": 2001}
+
+
+async def test_answers_leave_in_completion_order() -> None:
+    engine = GatedEngine()
+    server = DiameterServer(engine, DiameterConfig(port=0, default_tenant="t"))
+    await server.start()
+    client = DiameterClient()
+    try:
+        await client.connect("127.0.0.1", server.port)
+        first = asyncio.create_task(client.credit_control(ccr("EVENT_REQUEST", "slow", 0, "+3361",
+                                                              groups=[group(1, 1)])))
+        second = asyncio.create_task(client.credit_control(ccr("EVENT_REQUEST", "fast", 0, "+3361",
+                                                               groups=[group(1, 1)])))
+        while len(engine.gates) < 2:
+            await asyncio.sleep(0.01)
+        engine.gates["fast"].set()
+        assert (await asyncio.wait_for(second, 5))["sessionId"] == "fast"
+        assert not first.done()  # the earlier request is still being decided: its answer comes later
+        engine.gates["slow"].set()
+        assert (await asyncio.wait_for(first, 5))["sessionId"] == "slow"
+    finally:
+        for gate in engine.gates.values():
+            gate.set()
+        await client.close()
+        await server.close()
+
+
+async def test_a_connection_without_capabilities_exchange_is_closed() -> None:
+    server = DiameterServer(SlowEngine(), DiameterConfig(port=0, default_tenant="t", watchdog_seconds=0.3))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+        writer.close()
+    finally:
+        await server.close()

@@ -73,6 +73,8 @@ CAPABILITIES_EXCHANGE, DEVICE_WATCHDOG, DISCONNECT_PEER = 257, 280, 282
 BASE_APPLICATION, RELAY_APPLICATION = 0, 0xFFFFFFFF
 PRODUCT_NAME = "OpenBSS OCS"
 DISCONNECT_REBOOTING, DISCONNECT_BUSY, DISCONNECT_DO_NOT_WANT_TO_TALK = 0, 1, 2
+#: answers queued for a peer that does not read them; beyond, the connection is dropped
+MAX_UNREAD_BYTES = 4 << 20
 
 
 @dataclass
@@ -198,8 +200,13 @@ class PeerConnection:
             await self._close_transport()
 
     def send(self, data: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(data)
+        if self.writer.is_closing():
+            return
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
+            log.warning("peer %s does not read its answers: closing", self.origin_host)
+            self.closing = True
+            self.writer.transport.abort()
 
     async def _close_transport(self) -> None:
         self.closing = True
@@ -227,6 +234,10 @@ class PeerConnection:
             tw = self.config.watchdog_seconds
             await asyncio.sleep(min(tw / 2, 1.0))
             idle = time.monotonic() - self.last_received
+            if self.origin_host is None and idle >= tw:  # no capabilities exchange within Tw: not a peer
+                self.closing = True
+                self.writer.close()
+                return
             if self.watchdog_pending is not None and idle >= 2 * tw:
                 log.warning("peer %s did not answer the watchdog: closing", self.origin_host)
                 self.closing = True
