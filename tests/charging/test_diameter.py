@@ -409,3 +409,26 @@ async def test_a_connection_without_capabilities_exchange_is_closed() -> None:
         writer.close()
     finally:
         await server.close()
+
+
+def test_fast_avp_codec_agrees_with_the_library() -> None:
+    """The front end encodes and decodes the AVP types of credit control itself (the library's generic packer is
+    most of the codec's time): the same bytes as the library's, and the library reads our messages."""
+    from diameter.message import Message
+    from diameter.message.avp import Avp
+
+    doc = ccr("INITIAL_REQUEST", "lib;1", 3, "+33612345678", context=DATA,
+              groups=[{"ratingGroup": 7, "requestedServiceUnit": {"totalOctets": 2**40, "time": 5}}],
+              eventTimestamp="2026-03-04T05:06:07+00:00",
+              serviceInformation={"visitedNetwork": "20801", "calledParty": "+331", "roleOfNode": "ORIGINATING_ROLE"})
+    avps = codec.request_avps(doc)
+    for avp in avps:
+        ours = codec.encode_avp(avp)
+        assert ours == Avp.from_bytes(ours).as_bytes()
+        if avp.code not in (456, 443, 873, 55):  # scalars: byte-equal with the library's own constructor
+            assert ours == Avp.new(avp.code, avp.vendor_id, value=avp.value).as_bytes()
+    data = wire.encode(wire.request_header(272, 4, 9, 9), avps)
+    parsed = Message.from_bytes(data)
+    assert parsed.session_id == "lib;1" and parsed.cc_request_number == 3
+    assert parsed.multiple_services_credit_control[0].requested_service_unit.cc_total_octets == 2**40
+    assert parsed.subscription_id[0].subscription_id_data == "+33612345678"

@@ -7,14 +7,25 @@ RFC 6733 result code and the offending AVP (``Failed-AVP``)."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from diameter.message import Message, MessageHeader
-from diameter.message.avp import Avp
-from diameter.message.avp.errors import AvpDecodeError
+from diameter.message.avp import (
+    Avp,
+    AvpGrouped,
+    AvpInteger32,
+    AvpInteger64,
+    AvpOctetString,
+    AvpUnsigned32,
+    AvpUnsigned64,
+    AvpUtf8String,
+)
+from diameter.message.avp.avp import get_avp_dictionary_entry
+from diameter.message.avp.errors import AvpDecodeError, AvpEncodeError
 from diameter.message.constants import (
     AVP_CALLED_STATION_ID,
     AVP_CC_INPUT_OCTETS,
@@ -80,6 +91,7 @@ UNSUPPORTED_VERSION = 5011
 UNABLE_TO_COMPLY = 5012
 INVALID_AVP_LENGTH = 5014
 INVALID_MESSAGE_LENGTH = 5015
+AVP_FLAG_VENDOR, AVP_FLAG_MANDATORY = 0x80, 0x40
 
 REQUEST_TYPE_CODES = {name: code for code, name in REQUEST_TYPES.items()}
 SUBSCRIPTION_TYPES = {0: "END_USER_E164", 1: "END_USER_IMSI", 2: "END_USER_SIP_URI", 3: "END_USER_NAI",
@@ -121,11 +133,111 @@ class AvpProblem(Exception):
         self.avp = avp
 
 
+# --- AVPs: the library's types and dictionary, with a fast path for the types credit control uses -----------------
+# (the library packs and unpacks through a generic XDR packer: ~5 µs an AVP, most of the front end's codec time)
+_PACKERS: dict[type[Avp], Any] = {
+    AvpUnsigned32: struct.Struct(">I").pack, AvpUnsigned64: struct.Struct(">Q").pack,
+    AvpInteger32: struct.Struct(">i").pack, AvpInteger64: struct.Struct(">q").pack,
+    AvpUtf8String: lambda v: v.encode("utf-8"), AvpOctetString: lambda v: v if isinstance(v, bytes) else v.encode(),
+}
+_ENTRIES: dict[tuple[int, int], tuple[type[Avp], str | None, int]] = {}
+_HEADER = struct.Struct(">II")
+_VENDOR = struct.Struct(">I")
+
+
+def _entry(code: int, vendor: int) -> tuple[type[Avp], str | None, int]:
+    """The AVP's class, name and default flags (M, V) from the library's dictionary (cached)."""
+    key = (code, vendor)
+    found = _ENTRIES.get(key)
+    if found is None:
+        info = get_avp_dictionary_entry(code, vendor)
+        if info is None:
+            found = (Avp, None, AVP_FLAG_VENDOR if vendor else 0)
+        else:
+            flags = (AVP_FLAG_MANDATORY if info.get("mandatory") else 0) | (AVP_FLAG_VENDOR if vendor else 0)
+            found = (info["type"], info["name"], flags)
+        _ENTRIES[key] = found
+    return found
+
+
 def new(code: int, value: Any, vendor: int = 0) -> Avp:
-    return Avp.new(code, vendor, value=value)
+    """An AVP of the dictionary with its value (grouped: a list of AVPs), encoded like ``Avp.new``."""
+    kind, name, flags = _entry(code, vendor)
+    if kind is AvpGrouped:
+        payload = b"".join(encode_avp(child) for child in value)
+    else:
+        packer = _PACKERS.get(kind)
+        if packer is None:
+            return Avp.new(code, vendor, value=value)
+        try:
+            payload = packer(value)
+        except (struct.error, AttributeError, UnicodeError) as exc:
+            raise AvpEncodeError(f"AVP {code} cannot carry {value!r}: {exc}") from None
+    avp = kind(code, vendor, payload, flags)
+    if name:
+        avp.name = name
+    if kind is AvpGrouped:
+        avp._avps = list(value)  # the library's cache of the decoded children
+    return avp
+
+
+def encode_avp(avp: Avp) -> bytes:
+    payload, vendor = avp.payload, avp.vendor_id
+    length = (12 if vendor else 8) + len(payload)
+    head = _HEADER.pack(avp.code, (avp.flags << 24) | length)
+    if vendor:
+        head += _VENDOR.pack(vendor)
+    return head + payload + b"\0" * (-length % 4)
+
+
+def parse_avps(data: bytes, start: int = 0, end: int | None = None) -> list[Avp]:
+    """The AVPs of ``data[start:end]`` (a message body or a grouped AVP's payload), their framing checked: 5014 for
+    a length that does not fit, 3009 for reserved flag bits."""
+    end = len(data) if end is None else end
+    avps: list[Avp] = []
+    position = start
+    while position < end:
+        if end - position < 8:
+            raise AvpProblem(INVALID_AVP_LENGTH, "truncated AVP header")
+        code, flags_length = _HEADER.unpack_from(data, position)
+        flags, length = flags_length >> 24, flags_length & 0xFFFFFF
+        header = 12 if flags & AVP_FLAG_VENDOR else 8
+        if length < header or position + length > end:
+            raise AvpProblem(INVALID_AVP_LENGTH, f"AVP {code} has an invalid length {length}",
+                             Avp(code, 0, data[position + 8:min(end, position + max(length, 8))], flags & 0x60))
+        vendor = _VENDOR.unpack_from(data, position + 8)[0] if header == 12 else 0
+        if flags & 0x1F:
+            raise AvpProblem(INVALID_AVP_BITS, f"AVP {code} has reserved flag bits set",
+                             Avp(code, vendor, data[position + header:position + length], flags & 0xE0))
+        kind, name, _ = _entry(code, vendor)
+        avp = kind(code, vendor, data[position + header:position + length], flags)
+        if name:
+            avp.name = name
+        avps.append(avp)
+        position += (length + 3) & ~3
+    return avps
+
+
+_UNPACKERS: dict[type[Avp], tuple[int, Any]] = {
+    AvpUnsigned32: (4, struct.Struct(">I").unpack), AvpUnsigned64: (8, struct.Struct(">Q").unpack),
+    AvpInteger32: (4, struct.Struct(">i").unpack), AvpInteger64: (8, struct.Struct(">q").unpack),
+}
 
 
 def value_of(avp: Avp) -> Any:
+    kind = type(avp)
+    fixed = _UNPACKERS.get(kind)
+    if fixed is not None:
+        if len(avp.payload) != fixed[0]:
+            raise AvpProblem(INVALID_AVP_LENGTH, f"AVP {avp.code} must be {fixed[0]} bytes", avp)
+        return fixed[1](avp.payload)[0]
+    if kind is AvpUtf8String:
+        try:
+            return avp.payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AvpProblem(INVALID_AVP_VALUE, f"AVP {avp.code} is not UTF-8", avp) from exc
+    if kind is AvpOctetString:
+        return avp.payload
     try:
         return avp.value
     except (AvpDecodeError, ValueError, UnicodeDecodeError) as exc:
@@ -133,13 +245,17 @@ def value_of(avp: Avp) -> Any:
 
 
 def children(avp: Avp) -> list[Avp]:
-    try:
-        value = avp.value
-    except Exception as exc:  # the library raises several types for a bad grouped payload
-        raise AvpProblem(INVALID_AVP_LENGTH, f"grouped AVP {avp.code} is malformed: {exc}", avp) from exc
-    if not isinstance(value, list):
+    """The AVPs inside a grouped AVP (decoded once)."""
+    if not isinstance(avp, AvpGrouped):
         raise AvpProblem(INVALID_AVP_VALUE, f"AVP {avp.code} is not grouped", avp)
-    return value
+    cached = getattr(avp, "_avps", None)
+    if cached is None:
+        try:
+            cached = parse_avps(avp.payload)
+        except AvpProblem as exc:
+            raise AvpProblem(exc.result_code, f"in grouped AVP {avp.code}: {exc.message}", avp) from exc
+        avp._avps = cached
+    return list(cached)
 
 
 def find(avps: list[Avp], code: int, vendor: int = 0) -> Avp | None:

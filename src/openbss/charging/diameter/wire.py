@@ -7,25 +7,23 @@ import asyncio
 import struct
 from typing import Any
 
-from diameter.message import Message, MessageHeader
+from diameter.message import MessageHeader
 from diameter.message.avp import Avp
 from diameter.message.constants import AVP_ERROR_MESSAGE, AVP_FAILED_AVP, AVP_RESULT_CODE
 
 from openbss.charging.diameter.codec import (
-    INVALID_AVP_BITS,
-    INVALID_AVP_LENGTH,
     INVALID_HDR_BITS,
     INVALID_MESSAGE_LENGTH,
     UNSUPPORTED_VERSION,
-    AvpProblem,
     Frame,
+    encode_avp,
     new,
+    parse_avps,
 )
 
 HEADER_LENGTH = 20
 MAX_MESSAGE_LENGTH = 1 << 16  # a credit-control message is a few hundred bytes; anything this large is refused
 REQUEST, PROXIABLE, ERROR, RETRANSMIT = 0x80, 0x40, 0x20, 0x10
-AVP_VENDOR, AVP_MANDATORY, AVP_PROTECTED = 0x80, 0x40, 0x20
 
 
 class FramingError(Exception):
@@ -57,32 +55,17 @@ def decode(data: bytes) -> Frame:
     header = MessageHeader.from_bytes(data)
     if header.command_flags & 0x0F or (header.is_request and header.is_error):
         raise FramingError(INVALID_HDR_BITS, "reserved or contradictory command flags", header)
-    position, avps = HEADER_LENGTH, []
-    while position < len(data):
-        if len(data) - position < 8:
-            raise AvpProblem(INVALID_AVP_LENGTH, "truncated AVP header")
-        code, flags_length = struct.unpack(">II", data[position:position + 8])
-        flags, length = flags_length >> 24, flags_length & 0xFFFFFF
-        minimum = 12 if flags & AVP_VENDOR else 8
-        padded = (length + 3) // 4 * 4
-        raw = data[position:position + max(min(padded, len(data) - position), 8)]
-        if length < minimum or position + padded > len(data):
-            raise AvpProblem(INVALID_AVP_LENGTH, f"AVP {code} has an invalid length {length}",
-                             _raw_avp(code, flags, raw))
-        if flags & 0x1F:
-            raise AvpProblem(INVALID_AVP_BITS, f"AVP {code} has reserved flag bits set", _raw_avp(code, flags, raw))
-        avps.append(Avp.from_bytes(data[position:position + padded]))
-        position += padded
-    return Frame(header, avps)
+    return Frame(header, parse_avps(data, HEADER_LENGTH))
 
 
-def _raw_avp(code: int, flags: int, raw: bytes) -> Avp:
-    vendor = struct.unpack(">I", raw[8:12])[0] if flags & AVP_VENDOR and len(raw) >= 12 else 0
-    return Avp(code, vendor, raw[12 if flags & AVP_VENDOR else 8:], flags & 0xE0)
+_MESSAGE_HEADER = struct.Struct(">IIIII")
 
 
 def encode(header: MessageHeader, avps: list[Avp]) -> bytes:
-    return Message(header, avps).as_bytes()
+    body = b"".join(encode_avp(avp) for avp in avps)
+    return _MESSAGE_HEADER.pack((header.version << 24) | (HEADER_LENGTH + len(body)),
+                                (header.command_flags << 24) | header.command_code, header.application_id,
+                                header.hop_by_hop_identifier, header.end_to_end_identifier) + body
 
 
 def answer_header(request: MessageHeader, *, error: bool = False) -> MessageHeader:
@@ -102,7 +85,7 @@ def error_avps(result_code: int, message: str | None, failed: Avp | None) -> lis
     if message:
         avps.append(new(AVP_ERROR_MESSAGE, message[:255]))
     if failed is not None:
-        avps.append(Avp.new(AVP_FAILED_AVP, 0, value=[failed]))
+        avps.append(new(AVP_FAILED_AVP, [failed]))
     return avps
 
 
