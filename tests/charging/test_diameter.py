@@ -213,6 +213,18 @@ async def test_malformed_requests(rt: Any, tenant: str, peer: DiameterClient) ->
     # a value the schema refuses (a Session-Id longer than 255): 5004
     long_id = [new(263, "x" * 300) if x.code == 263 else x for x in good]
     assert answer(await peer.request(CREDIT_CONTROL, DCCA_APPLICATION_ID, long_id))["resultCode"] == 5004
+    # an AVP no dictionary knows, with its M bit: 5001 with the AVP in Failed-AVP; without the M bit it is ignored
+    from diameter.message.avp import Avp
+
+    unknown = Avp(4242, 99999, b"\x00\x00\x00\x01", 0xC0)
+    refused = await peer.request(CREDIT_CONTROL, DCCA_APPLICATION_ID, [*good, unknown])
+    assert result_code(refused) == 5001
+    failed = codec.find(refused.avps, 279)
+    assert failed is not None and codec.children(failed)[0].code == 4242
+    optional = Avp(4242, 99999, b"\x00\x00\x00\x01", 0x80)
+    assert answer(await peer.request(CREDIT_CONTROL, DCCA_APPLICATION_ID,
+                                     [*codec.request_avps(ccr("INITIAL_REQUEST", "m0", 0, acc["msisdn"],
+                                                              groups=[group(1, 5)])), optional]))["resultCode"] == 2001
     # an AVP whose length runs past the message: 5014, the connection stays usable
     hop, data = peer.build(CREDIT_CONTROL, DCCA_APPLICATION_ID, good)
     number_at = data.index(new(AVP_CC_REQUEST_NUMBER, 0).as_bytes())
@@ -224,7 +236,7 @@ async def test_malformed_requests(rt: Any, tenant: str, peer: DiameterClient) ->
     ok = await peer.credit_control(ccr("INITIAL_REQUEST", "m2", 0, acc["msisdn"], groups=[group(1, 10)]))
     assert ok["resultCode"] == 2001
     st = await account_state(rt, tenant, acc["id"])
-    assert st["money_reserved"] == 10
+    assert st["money_reserved"] == 10 + 5
 
 
 async def test_bad_version_closes_the_connection(peer: DiameterClient) -> None:

@@ -313,7 +313,11 @@ def _units(group: Avp) -> dict[str, int]:
 # --- CCR -> JSON request ------------------------------------------------------------------------------------------
 def request_document(avps: list[Avp]) -> dict[str, Any]:
     """The JSON credit-control request (``CreditControlRequest``'s shape) of a CCR's AVPs. Raises ``AvpProblem``
-    for a missing required AVP (5005) or a value outside the mapping (5004); the schema validates the rest."""
+    for a missing required AVP (5005), a value outside the mapping (5004) or an AVP unknown to the dictionaries with
+    its M bit set (5001, RFC 6733 section 4.1); the schema validates the rest."""
+    for avp in avps:
+        if avp.flags & AVP_FLAG_MANDATORY and _entry(avp.code, avp.vendor_id)[1] is None:
+            raise AvpProblem(AVP_UNSUPPORTED, f"AVP {avp.code} (vendor {avp.vendor_id}) is not supported", avp)
     for code, name in REQUIRED_CCR_AVPS:
         if find(avps, code) is None:
             raise AvpProblem(MISSING_AVP, f"{name} is missing", Avp.new(code, 0))
