@@ -39,12 +39,15 @@ snmp-tools:
 	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q snmp >/dev/null 2>&1; } || \
 	  echo "could not install snmp: the trap tests skip (and fail under CI=true)"; }
 
-# Debian's freeDiameter (daemon and extensions): the Diameter front-end tests run it as an independent peer
+# Debian's freeDiameter (daemon, extensions, and the headers to build the test's DCCA client extension): the
+# Diameter front-end tests run it as an independent peer
+FREEDIAMETER_PACKAGES := freediameter libfreediameter-dev gcc
 freediameter:
-	@command -v freeDiameterd >/dev/null && test -e /usr/lib/freeDiameter/dict_dcca.fdx || \
+	@{ command -v freeDiameterd && command -v cc && test -e /usr/lib/freeDiameter/dict_dcca.fdx && \
+	  test -e /usr/include/freeDiameter/extension.h; } >/dev/null || \
 	  { echo "installing Debian's freediameter for the Diameter tests"; \
-	  apt-get install -y -q freediameter >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q freediameter >/dev/null 2>&1; } || \
+	  apt-get install -y -q $(FREEDIAMETER_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(FREEDIAMETER_PACKAGES) >/dev/null 2>&1; } || \
 	  echo "could not install freediameter: the freeDiameter tests skip (and fail under CI=true)"; }
 
 # the suite in parallel: one process per worker, each with its own database (openbss_test_<pid>), temporary

@@ -2,19 +2,26 @@
 
 freeDiameter connects to the front end as a client (TCP, no TLS, no SCTP) and runs the base protocol with it:
 capabilities exchange (its CER, our CEA), device watchdog both ways, and disconnect (its DPR on shutdown, our DPA).
-Debian ships no freeDiameter extension that originates a credit-control request (no ``test_app``, no DCCA client),
-so the credit-control sessions go the way a network element's do behind a Diameter routing agent: our client (a PGW
-``pgw.test.example``) connects to freeDiameter, which relays each CCR by Destination-Realm to the front end and the
-CCA back (it adds its Route-Record and rewrites the hop-by-hop identifiers)."""
+Credit control, two ways:
+
+* freeDiameter as the DCCA client: Debian ships no extension that originates a credit-control request (no
+  ``test_app``, no DCCA client; only dictionaries, routing and debug extensions), so the test builds a small one
+  against Debian's ``libfreediameter-dev`` (``freediameter/test_ccr.c``): the CCRs of a voice session and an SMS
+  EVENT are built and encoded by freeDiameter with its DCCA dictionary, and our CCAs parsed by it.
+* freeDiameter as a relay agent (a DRA): our client (a PGW, ``pgw.test.example``) connects to freeDiameter, which
+  routes each CCR by Destination-Realm to the front end and the CCA back (adding its Route-Record, rewriting the
+  hop-by-hop identifiers)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import os
 import shutil
 import signal
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,13 +37,30 @@ FD_HOST, PGW_HOST, REALM = "fd.test.example", "pgw.test.example", "test.example"
 EXTENSIONS = Path("/usr/lib/freeDiameter")
 
 
+def _missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (make freediameter installs it)")
+    pytest.skip(f"{reason} (make freediameter installs it)")
+
+
 def freediameterd_or_skip() -> str:
     found = shutil.which("freeDiameterd")
     if found is None or not (EXTENSIONS / "dict_dcca.fdx").exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's freeDiameterd is missing (make freediameter installs it)")
-        pytest.skip("Debian's freeDiameterd is missing (make freediameter installs it)")
+        _missing("Debian's freeDiameterd is missing")
+    assert found is not None
     return found
+
+
+def build_ccr_extension(directory: Path) -> Path:
+    """freediameter/test_ccr.c built against Debian's libfreediameter-dev."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or not Path("/usr/include/freeDiameter/extension.h").exists():
+        _missing("a C compiler or Debian's libfreediameter-dev is missing")
+    assert compiler is not None
+    target = directory / "test_ccr.fdx"
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(target),
+                    str(Path(__file__).parent / "freediameter" / "test_ccr.c")], check=True, capture_output=True)
+    return target
 
 
 def free_port() -> int:
@@ -67,7 +91,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def configuration(directory: Path, *, port: int, ocs_port: int) -> Path:
+def configuration(directory: Path, *, port: int, ocs_port: int, extra: str = "") -> Path:
     cert, key = self_signed(directory)
     conf = directory / "freeDiameter.conf"
     conf.write_text(f"""
@@ -86,7 +110,7 @@ LoadExtension = "{EXTENSIONS}/dict_dcca.fdx";
 LoadExtension = "{EXTENSIONS}/dict_dcca_3gpp.fdx";
 ConnectPeer = "ocs.openbss.local" {{ ConnectTo = "127.0.0.1"; No_TLS; Port = {ocs_port}; }};
 ConnectPeer = "{PGW_HOST}" {{ ConnectTo = "127.0.0.1"; No_TLS; Port = {free_port()}; }};
-""")
+{extra}""")
     return conf
 
 
@@ -103,19 +127,20 @@ class FreeDiameter:
         self.process, self.port, self.log = process, port, log
 
 
-@pytest.fixture
-async def setup(rt: Any, services: Any, tenant: str, tmp_path: Path) -> AsyncIterator[tuple[DiameterServer,
-                                                                                              FreeDiameter]]:
+@contextlib.asynccontextmanager
+async def running(rt: Any, services: Any, tenant: str, directory: Path,
+                  extra: str = "") -> AsyncIterator[tuple[DiameterServer, FreeDiameter]]:
+    """The front end over the charging service, and freeDiameterd connected to it."""
     binary = freediameterd_or_skip()
     engine = ServiceEngine(services.charging.service, rt.db, "http://testserver")
     server = DiameterServer(engine, DiameterConfig(port=0, peer_tenants={REALM: tenant}, watchdog_seconds=1))
     await server.start()
     port = free_port()
-    log = tmp_path / "freeDiameterd.log"
+    log = directory / "freeDiameterd.log"
+    conf = configuration(directory, port=port, ocs_port=server.port, extra=extra)
     with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(binary, "-c", str(configuration(tmp_path, port=port,
-                                                                                      ocs_port=server.port)),
-                                                       "-d", stdin=asyncio.subprocess.DEVNULL, stdout=out,
+        process = await asyncio.create_subprocess_exec(binary, "-c", str(conf), "-d",
+                                                       stdin=asyncio.subprocess.DEVNULL, stdout=out,
                                                        stderr=asyncio.subprocess.STDOUT)
     try:
         await eventually(lambda: any(p.origin_host == FD_HOST for p in server.peers) or process.returncode is not None,
@@ -131,6 +156,36 @@ async def setup(rt: Any, services: Any, tenant: str, tmp_path: Path) -> AsyncIte
                 process.kill()
                 await process.wait()
         await server.close()
+
+
+@pytest.fixture
+async def setup(rt: Any, services: Any, tenant: str, tmp_path: Path) -> AsyncIterator[tuple[DiameterServer,
+                                                                                              FreeDiameter]]:
+    async with running(rt, services, tenant, tmp_path) as both:
+        yield both
+
+
+async def test_freediameter_sends_credit_control(rt: Any, services: Any, tenant: str, tmp_path: Path) -> None:
+    freediameterd_or_skip()
+    extension = build_ccr_extension(tmp_path)
+    acc = await open_account(rt, tenant, balance="2.00")
+    results, conf = tmp_path / "answers.txt", tmp_path / "test_ccr.conf"
+    conf.write_text(f"{results}\n{acc['msisdn']}\n{FD_HOST};{acc['id']}\n")
+    load = f'LoadExtension = "{extension}" : "{conf}";'
+    async with running(rt, services, tenant, tmp_path, load) as (server, _fd):
+        await eventually(lambda: results.exists() and "DONE" in results.read_text(), 30,
+                         "freeDiameter's credit-control session")
+        assert server.received[272] == 5
+    lines = dict(line.split(" ", 1) for line in results.read_text().splitlines() if " " in line)
+    assert lines == {"OPEN": "1",
+                     "INITIAL": "2001 60",  # 60 s granted
+                     "UPDATE": "2001 60",  # 60 used, 60 more granted
+                     "TERMINATE": "2001 -1",  # 15 used, nothing granted
+                     "EVENT": "2001 1",  # one SMS charged
+                     "LATE": "5002 -1"}  # after the end of the session
+    st = await account_state(rt, tenant, acc["id"])
+    assert st["money"] == 200 - 75 - 10 and st["money_reserved"] == 0
+    assert st["usage"]["n"] == 3
 
 
 async def test_freediameter_base_protocol(setup: tuple[DiameterServer, FreeDiameter]) -> None:
