@@ -444,3 +444,17 @@ def test_fast_avp_codec_agrees_with_the_library() -> None:
     assert parsed.session_id == "lib;1" and parsed.cc_request_number == 3
     assert parsed.multiple_services_credit_control[0].requested_service_unit.cc_total_octets == 2**40
     assert parsed.subscription_id[0].subscription_id_data == "+33612345678"
+
+
+async def test_a_malformed_capabilities_exchange_is_answered(diameter: DiameterServer) -> None:
+    from diameter.message.avp import Avp
+
+    client = DiameterClient()
+    client.reader, client.writer = await asyncio.open_connection("127.0.0.1", diameter.port)
+    client._reader_task = asyncio.create_task(client._read())
+    # an Auth-Application-Id of 2 bytes: 5014, and the connection is not a peer
+    hop, data = client.build(257, 0, [new(257, "127.0.0.1"), Avp(258, 0, b"\x00\x04", 0x40)], proxiable=False)
+    frame = await asyncio.wait_for(client.send_raw(data, hop), 5)
+    assert result_code(frame) == 5014
+    assert not any(p.origin_host for p in diameter.peers)
+    await client.close(polite=False)

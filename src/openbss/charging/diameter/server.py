@@ -192,7 +192,15 @@ class PeerConnection:
                         self._send_error(exc.header, exc.result_code, exc.message, None, [])
                     break
                 self.last_received = time.monotonic()
-                self._dispatch(data)
+                try:
+                    self._dispatch(data)
+                except AvpProblem as exc:  # an AVP of a base-protocol message (CER, DWR, DPR) the front end reads
+                    header = MessageHeader.from_bytes(data)
+                    if header.is_request:
+                        self._send_error(header, exc.result_code, exc.message, exc.avp, [])
+                except Exception:
+                    log.exception("diameter peer %s: message not handled, closing", self.origin_host)
+                    break
         finally:
             watchdog.cancel()
             if self.tasks:
