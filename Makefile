@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint install browser snmp-tools snmp-agent clean-demo
+.PHONY: demo test lint install browser snmp-tools snmp-agent freediameter clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +48,21 @@ snmp-agent:
 	    RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends snmpd >/dev/null 2>&1; }; } \
 	  || echo "could not install snmpd: the collection tests skip (and fail under CI=true)"; }
 
+# Debian's freeDiameter (daemon, extensions, and the headers to build the test's DCCA client extension): the
+# Diameter front-end tests run it as an independent peer
+FREEDIAMETER_PACKAGES := freediameter libfreediameter-dev gcc
+freediameter:
+	@{ command -v freeDiameterd && command -v cc && test -e /usr/lib/freeDiameter/dict_dcca.fdx && \
+	  test -e /usr/include/freeDiameter/extension.h; } >/dev/null || \
+	  { echo "installing Debian's freediameter for the Diameter tests"; \
+	  apt-get install -y -q $(FREEDIAMETER_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(FREEDIAMETER_PACKAGES) >/dev/null 2>&1; } || \
+	  echo "could not install freediameter: the freeDiameter tests skip (and fail under CI=true)"; }
+
 # the suite in parallel: one process per worker, each with its own database (openbss_test_<pid>), temporary
 # directory and NATS streams; TEST_WORKERS=0 runs it in this process
 TEST_WORKERS ?= 2
-test: lint browser snmp-tools snmp-agent
+test: lint browser snmp-tools snmp-agent freediameter
 	$(BIN)/python -m openbss.cli db check
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

@@ -317,6 +317,45 @@ def escalations() -> None:
     del server
 
 
+@app.command()
+def diameter(
+    host: Annotated[str | None, typer.Option(help="Bind address (default OPENBSS_DIAMETER_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default OPENBSS_DIAMETER_PORT, 3868)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Default tenant of peers not in OPENBSS_DIAMETER_PEER_TENANTS"
+                                               )] = None,
+) -> None:
+    """Run the Diameter Gy/Ro credit-control front end (RFC 6733 / RFC 4006 over TCP) over the charging service."""
+    from openbss.platform.observability import configure_logging
+
+    server = _use_embedded_if_needed(_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        from openbss.charging.diameter.engine import ServiceEngine
+        from openbss.charging.diameter.server import DiameterConfig, DiameterServer
+        from openbss.platform.runtime import Runtime
+
+        rt = Runtime.build(settings)
+        services = _services(rt)
+        config = DiameterConfig.from_settings(settings)
+        config.host, config.port = host or config.host, port if port is not None else config.port
+        config.default_tenant = tenant or config.default_tenant
+        front = DiameterServer(ServiceEngine(services.charging.service, rt.db, settings.public_url), config)
+        stop = asyncio.Event()
+        _install_stop(stop)
+        try:
+            await front.start()
+            console.print(f"diameter front end on {config.host}:{front.port} as {config.origin_host}", style="dim")
+            await stop.wait()
+        finally:
+            await front.close()
+            await rt.close()
+
+    asyncio.run(run())
+    del server
+
+
 def _shard_list(text: str | None) -> set[int] | None:
     """'0-15,32' -> {0, ..., 15, 32}."""
     if not text:
@@ -336,6 +375,8 @@ def charging_node(
     address: Annotated[str | None, typer.Option(help="Where redirects point (default http://host:port)")] = None,
     shards: Annotated[str | None, typer.Option(help="Shards this node may take, e.g. '0-31' (default: any)")] = None,
     max_shards: Annotated[int | None, typer.Option(help="Take at most this many shards")] = None,
+    diameter_port: Annotated[int | None, typer.Option(
+        help="Also answer Diameter Gy/Ro on this TCP port (OPENBSS_DIAMETER_HOST), decided by this node")] = None,
 ) -> None:
     """Run a charging node: credit control for the accounts of the shards it leases, from memory, every decision
     group-committed to PostgreSQL before it is answered (JSON at /ocs/v1/creditControl, /metrics)."""
@@ -372,9 +413,22 @@ def charging_node(
             console.print(f"charging node {config.node_id} ready on {bind_host}:{bound}, shards "
                           f"{node.owned_shards()}", style="dim")
 
+        diameter_front = None
+        if diameter_port is not None:
+            from openbss.charging.diameter.server import DiameterConfig, DiameterServer
+
+            dconfig = DiameterConfig.from_settings(settings)
+            dconfig.port = diameter_port
+            diameter_front = DiameterServer(node, dconfig)
         try:
+            if diameter_front is not None:
+                await diameter_front.start()
+                console.print(f"diameter front end on {dconfig.host}:{diameter_front.port}, decided by this node",
+                              style="dim")
             await run_node(node, front, bind_host, bind_port, stop, on_ready=ready)
         finally:
+            if diameter_front is not None:
+                await diameter_front.close()
             await rt.close()
 
     try:  # uvloop (it comes with uvicorn[standard]) when installed: less CPU per request

@@ -184,6 +184,23 @@ class Settings(BaseSettings):
     care_console_identity_provider: dict[str, str] | None = None
     #: lifetime of the OpenBSS token the console hands an agent signed in through the provider
     care_console_token_minutes: int = 60
+    # Diameter Gy/Ro front end of online charging (``openbss diameter``; docs/charging.md "Diameter front end")
+    diameter_host: str = "127.0.0.1"
+    diameter_port: int = 3868
+    #: the front end's own Origin-Host / Origin-Realm (DiameterIdentity) in every answer and CEA
+    diameter_origin_host: str = "ocs.openbss.local"
+    diameter_origin_realm: str = "openbss.local"
+    #: which tenant a peer charges into: its Origin-Host, else its Origin-Realm, mapped to a tenant id:
+    #: '{"pgw1.operator.example": "t-1", "ims.operator.example": "t-2"}'; an unmapped peer gets
+    #: ``diameter_default_tenant``, and without one is refused at the capabilities exchange (3010 UNKNOWN_PEER)
+    diameter_peer_tenants: dict[str, str] = Field(default_factory=dict)
+    diameter_default_tenant: str | None = None
+    #: credit-control requests decided at once, per peer connection and for the whole front end; one more is
+    #: answered at once with 3004 DIAMETER_TOO_BUSY (the peer retries elsewhere) instead of queueing
+    diameter_max_in_flight_per_peer: int = 256
+    diameter_max_in_flight: int = 2048
+    #: Tw (RFC 3539): a DWR after this long without traffic from a peer; no answer within another Tw closes it
+    diameter_watchdog_seconds: float = 30.0
 
     # Self-care portal (/selfcare/). The portal serves one tenant.
     selfcare_tenant: str = "demo"

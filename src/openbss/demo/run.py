@@ -150,7 +150,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         app.mount(path, idp)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                            lifespan="on", **server_options(settings)))
-    node, node_front, node_url = await _start_charging_node(settings, services, rt, console)
+    node, node_front, node_url, diameter = await _start_charging_node(settings, services, rt, console)
 
     def ready() -> None:
         rows = [
@@ -166,6 +166,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Credit control (Gy)", f"{base}/ocs/v1/creditControl"),
             *([("Charging node (Gy, JSON)", f"{node_url}/ocs/v1/creditControl"),
                ("Charging node metrics", f"{node_url}/metrics")] if node_url else []),
+            *([("Charging node (Diameter Gy/Ro)", f"{diameter.config.host}:{diameter.port}")] if diameter else []),
             ("Usage", f"{base}/tmf-api/usageManagement/v4/usage"),
             ("Payments", f"{base}/tmf-api/paymentManagement/v4/payment"),
             ("Trial balance", f"{base}/payments/v1/trialBalance"),
@@ -224,6 +225,8 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
                              watch(rt.db, services.rating.service, DEMO_TENANT, inbox, source="demo", base_url=base,
                                    stop=stop))
     finally:
+        if diameter is not None:
+            await diameter.close()
         if node is not None:
             await node_front.stop()
             await node.stop()
@@ -231,10 +234,11 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
 
 
 async def _start_charging_node(settings: Settings, services: Any, rt: Runtime, console: Console,
-                               ) -> tuple[Any, Any, str | None]:
+                               ) -> tuple[Any, Any, str | None, Any]:
     """A charging node in the demo process (every shard), serving credit control from memory with group commit on
     ``charging_node_host:charging_node_port``; its commits are what self-care and the APIs read. None when the
-    port is taken (the demo runs without it)."""
+    port is taken (the demo runs without it). The node also answers Diameter Gy/Ro on ``diameter_host:diameter_port``
+    (3868) for the demo tenant, when that port is free."""
     from openbss.charging.node import ChargingNode, NodeConfig
     from openbss.charging.node.server import FrontEnd
 
@@ -250,5 +254,15 @@ async def _start_charging_node(settings: Settings, services: Any, rt: Runtime, c
     except OSError as exc:
         console.print(f"charging node not started ({url}: {exc})", style="yellow")
         await node.stop()
-        return None, None, None
-    return node, front, url
+        return None, None, None, None
+    from openbss.charging.diameter.server import DiameterConfig, DiameterServer
+
+    config = DiameterConfig.from_settings(settings)
+    config.default_tenant = config.default_tenant or DEMO_TENANT
+    diameter: DiameterServer | None = DiameterServer(node, config)
+    try:
+        await diameter.start()
+    except OSError as exc:
+        console.print(f"Diameter front end not started ({config.host}:{config.port}: {exc})", style="yellow")
+        diameter = None
+    return node, front, url, diameter
