@@ -1,7 +1,7 @@
 """billing time: back-dating limit and alignment settings, sandbox tenants, test clocks
 
 Revision ID: c3a9e5d17f42
-Revises: b4e7a2c9d158
+Revises: c7d2e9a4b318
 Create Date: 2026-12-04 17:00:00+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from openbss.platform.db import tenant_rls_sql
 
 revision: str = 'c3a9e5d17f42'
-down_revision: str | None = "b4e7a2c9d158"
+down_revision: str | None = "c7d2e9a4b318"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@
 thresholds, threshold jobs and their state per object; SLA definitions and their evaluations per period; the TMF656 task resources
 
 Revision ID: c5a8e2f7b391
-Revises: b4e7a2c9d158
+Revises: d3a8f1c5b720
 Create Date: 2026-12-04 17:30:00+00:00
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from openbss.platform.db import tenant_rls_sql
 
 revision: str = 'c5a8e2f7b391'
-down_revision: str | None = 'b4e7a2c9d158'
+down_revision: str | None = "d3a8f1c5b720"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

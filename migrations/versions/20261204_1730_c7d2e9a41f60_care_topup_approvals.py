@@ -1,7 +1,7 @@
 """care: supervisors' approvals of prepaid top-ups above an agent's limit
 
 Revision ID: c7d2e9a41f60
-Revises: b4e7a2c9d158
+Revises: c3a9e5d17f42
 Create Date: 2026-12-04 17:30:00.000000+00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'c7d2e9a41f60'
-down_revision: str | None = 'b4e7a2c9d158'
+down_revision: str | None = "c3a9e5d17f42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,7 +6,7 @@ The primary key and the unique key include ``usage_date`` (PostgreSQL requires t
 partitions are created ahead, and old ones dropped, by ``openbss db partitions`` (``openbss.platform.partitions``).
 
 Revision ID: c7d2e9f4a611
-Revises: b4e7a2c9d158
+Revises: c7d2e9a41f60
 Create Date: 2026-12-04 17:30:00
 """
 
@@ -22,7 +22,7 @@ from openbss.platform.db import tenant_rls_sql
 from openbss.platform.partitions import create_sql, default_sql, month_start
 
 revision: str = 'c7d2e9f4a611'
-down_revision: str | None = 'b4e7a2c9d158'
+down_revision: str | None = "c7d2e9a41f60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

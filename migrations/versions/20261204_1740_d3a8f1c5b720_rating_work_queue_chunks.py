@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from openbss.platform.db import tenant_rls_sql
 
 revision: str = 'd3a8f1c5b720'
-down_revision: str | None = 'c7d2e9f4a611'
+down_revision: str | None = "c7d2e9f4a611"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

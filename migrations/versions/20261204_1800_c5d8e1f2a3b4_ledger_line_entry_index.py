@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = 'c5d8e1f2a3b4'
-down_revision: str | None = 'b4e7a2c9d158'
+down_revision: str | None = "b4e7a2c9d158"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 through a modify order)
 
 Revision ID: c7d2e9a4b318
-Revises: b4e7a2c9d158
+Revises: c5d8e1f2a3b4
 Create Date: 2026-12-04 18:00:00.000000+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = 'c7d2e9a4b318'
-down_revision: str | None = 'b4e7a2c9d158'
+down_revision: str | None = "c5d8e1f2a3b4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """charging: shard leases of the charging nodes
 
 Revision ID: c7d2e9f4a1b3
-Revises: b4e7a2c9d158
+Revises: c5a8e2f7b391
 Create Date: 2026-12-04 18:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'c7d2e9f4a1b3'
-down_revision: str | None = 'b4e7a2c9d158'
+down_revision: str | None = "c5a8e2f7b391"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

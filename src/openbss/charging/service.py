@@ -1320,6 +1320,7 @@ class ChargingService:
         through ``conn``: a connection, or a ``WriteCapture`` for a caller that writes them itself (the charging
         node's group commit)."""
         kind = ccr.requestType
+        opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
         if state["stored"] is not None:
             return dict(state["stored"])
         if account["status"] != "active":

@@ -259,10 +259,10 @@ async def _start_charging_node(settings: Settings, services: Any, rt: Runtime, c
 
     config = DiameterConfig.from_settings(settings)
     config.default_tenant = config.default_tenant or DEMO_TENANT
-    diameter: DiameterServer | None = DiameterServer(node, config)
+    diameter = DiameterServer(node, config)
     try:
         await diameter.start()
     except OSError as exc:
         console.print(f"Diameter front end not started ({config.host}:{config.port}: {exc})", style="yellow")
-        diameter = None
+        return node, front, url, None
     return node, front, url, diameter

@@ -145,7 +145,7 @@ class AccountMem:
     def from_row(cls, tenant_id: str, shard: int, row: Any) -> AccountMem:
         account = {k: row[k] for k in ("id", "subscriber", "product_id", "offering_id", "billing_account_id",
                                        "party_id", "party_type", "payment_type", "currency", "time_zone", "status",
-                                       "quota_validity_seconds", "low_balance_minor", "version")}
+                                       "barred", "quota_validity_seconds", "low_balance_minor", "version")}
         account["plan"] = json.loads(row["plan"])
         buckets = {b["id"]: b for b in json.loads(row["buckets"])}
         reservations = {int(r["id"]): r for r in json.loads(row["reservations"])}
