@@ -260,3 +260,38 @@ async def test_a_session_id_of_another_subscriber_is_refused(rt: Any, tenant: st
         assert (await account_state(rt, tenant, two["id"]))["money_reserved"] == 0
     finally:
         await node.stop()
+
+
+async def test_diameter_front_end_on_the_node(rt: Any, tenant: str) -> None:
+    """The node answers Diameter Gy: a data session and an SMS event over Diameter are decided in the node's memory,
+    committed by its group commit (one usage record per debit), and a retransmitted CCR gets the same answer."""
+    from openbss.charging.diameter.client import DiameterClient, result_code
+    from openbss.charging.diameter.server import DiameterConfig, DiameterServer
+
+    acc = await open_account(rt, tenant, balance="10.00", data_allowance_mb=10)
+    node = await start_node(rt)
+    front = DiameterServer(node, DiameterConfig(port=0, peer_tenants={"test.example": tenant}))
+    await front.start()
+    peer = DiameterClient()
+    try:
+        assert result_code(await peer.connect("127.0.0.1", front.port)) == 2001
+        mb = 1024 * 1024
+        i = await peer.credit_control(ccr("INITIAL_REQUEST", "dn1", 0, acc["msisdn"], context="32251@3gpp.org",
+                                          groups=[group(10, 4 * mb, key="totalOctets")]))
+        assert i["resultCode"] == 2001, i
+        assert i["multipleServicesCreditControl"][0]["grantedServiceUnit"] == {"totalOctets": 4 * mb}
+        t = await peer.credit_control(ccr("TERMINATION_REQUEST", "dn1", 1, context="32251@3gpp.org",
+                                          groups=[group(10, used=3 * mb, key="totalOctets")]))
+        assert t["resultCode"] == 2001, t
+        sms = ccr("EVENT_REQUEST", "dn-sms", 0, acc["msisdn"], context="32274@3gpp.org",
+                  requestedAction="DIRECT_DEBITING", groups=[group(3, 1, key="serviceSpecificUnits")])
+        first = await peer.credit_control(sms)
+        again = await peer.credit_control(sms)
+        assert first["resultCode"] == again["resultCode"] == 2001 and wire(first) == wire(again)
+        st = await account_state(rt, tenant, acc["id"])
+        assert st["money"] == 990 and st["money_reserved"] == 0
+        assert st["usage"]["n"] == 2  # the data session's usage and one SMS, the repeat charged once
+    finally:
+        await peer.close()
+        await front.close()
+        await node.stop()
