@@ -205,3 +205,35 @@ async def test_retry_stalled_jobs_requeues_jobs_of_dead_workers(rt: Any, job_app
         await delete_jobs(rt, [job["id"]])
         async with rt.db.transaction(None, system=True) as session:
             await session.execute(text("DELETE FROM procrastinate_workers WHERE id = :w"), {"w": worker})
+
+
+async def test_a_stalled_job_whose_work_is_queued_again_is_aborted_and_the_sweep_goes_on(rt: Any,
+                                                                                          job_app: Any) -> None:
+    """A dead worker's job whose queueing lock is taken by a newer job of the same work (queued while it stalled):
+    retrying it would violate the lock; it is aborted, and the sweep still retries the other stalled jobs."""
+    first_id = -int(uuid.uuid4().int % 1_000_000) - 1
+    other_id = first_id - 1_000_000
+    await defer_delivery(job_app, first_id)
+    await defer_delivery(job_app, other_id)
+    [stalled] = await jobs_for(rt, first_id)
+    [other] = await jobs_for(rt, other_id)
+    worker = None
+    try:
+        async with rt.db.transaction(None, system=True) as session:
+            worker = await session.scalar(text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '10 minutes') "
+                "RETURNING id"))
+            await session.execute(text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w "
+                                       "WHERE id = ANY(:ids)"), {"w": worker, "ids": [stalled["id"], other["id"]]})
+        await defer_delivery(job_app, first_id)  # the same delivery queued again while the first job stalled
+        assert await retry_stalled_jobs(job_context(rt, job_app), timestamp=0) >= 2
+        states = {(j["id"], j["status"]) for j in await jobs_for(rt, first_id)}
+        assert (stalled["id"], "aborted") in states and len(states) == 2
+        assert {j["status"] for j in await jobs_for(rt, first_id)} == {"aborted", "todo"}
+        [again] = await jobs_for(rt, other_id)
+        assert (again["id"], again["status"]) == (other["id"], "todo")
+    finally:
+        await delete_jobs(rt, [j["id"] for d in (first_id, other_id) for j in await jobs_for(rt, d)])
+        if worker is not None:
+            async with rt.db.transaction(None, system=True) as session:
+                await session.execute(text("DELETE FROM procrastinate_workers WHERE id = :w"), {"w": worker})

@@ -19,6 +19,8 @@ from typing import Any
 
 import procrastinate
 from procrastinate import Blueprint, JobContext, RetryStrategy
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
 from sqlalchemy import delete, func
 
 from openbss.platform.callbacks import parse_networks
@@ -86,7 +88,13 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
     stalled = list(await manager.get_stalled_jobs())
     for job in stalled:
         log.warning("retrying stalled job %s (%s)", job.id, job.task_name)
-        await manager.retry_job(job)
+        try:
+            await manager.retry_job(job)
+        except UniqueViolation:
+            # the same work is queued again already (a job with its queueing lock waits): that one will do it; the
+            # stalled one ends as cancelled instead of stopping the sweep of the other stalled jobs
+            log.warning("stalled job %s (%s): its work is queued again already; aborted", job.id, job.task_name)
+            await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
     return len(stalled)
 
 
