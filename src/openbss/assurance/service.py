@@ -679,12 +679,10 @@ class AlarmService(ResourceService):
             await self._group(ctx, out, rules)
         return out
 
-    async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
+    def _announced(self, event_type: str, rendered: dict[str, Any]) -> bool:
         # notifications of a flapping problem are damped: the alarm that starts flapping is announced, the next
         # ones (raised and cleared within the window) only recorded and audited
-        if rendered.get("flapping") and int(rendered.get("flapCount") or 0) > self.flap_threshold + 1:
-            return
-        await super()._emit(ctx, event_type, rendered)
+        return not (rendered.get("flapping") and int(rendered.get("flapCount") or 0) > self.flap_threshold + 1)
 
     # --- acknowledging, commenting ---------------------------------------------------------------------------
     async def acknowledge(self, ctx: Context, alarm_id: str, state: str, *, system: str, user: str) -> bool:

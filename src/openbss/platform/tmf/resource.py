@@ -653,13 +653,21 @@ class ResourceService:
         await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type, resource_id=resource_id,
                            action=action, changes=self._changes(before, after))
 
+    def _announced(self, event_type: str, rendered: dict[str, Any]) -> bool:
+        """Whether a change is announced (every path that writes events asks): a resource may damp its
+        notifications (e.g. a flapping alarm) — the change is still written and audited."""
+        return True
+
     async def _emit_many(self, ctx: Context, events: "builtins.list[tuple[str, dict[str, Any]]]") -> None:
         withheld = self.resource.event_withheld_paths()
         await emit_many(ctx.session, api=self.api.name, resource_key=self.resource.event_key,
-                        events=[(kind, without(rendered, withheld)) for kind, rendered in events],
+                        events=[(kind, without(rendered, withheld)) for kind, rendered in events
+                                if self._announced(kind, rendered)],
                         resource_type=self.resource.type)
 
     async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
+        if not self._announced(event_type, rendered):
+            return
         # the event carries no personal value: a consumer or subscriber reads the resource by its href
         await emit(ctx.session, api=self.api.name, event_type=event_type, resource_key=self.resource.event_key,
                    resource=without(rendered, self.resource.event_withheld_paths()),
