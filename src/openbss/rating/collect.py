@@ -59,8 +59,8 @@ async def collect_store(db: Database, rating: RatingService, tenant_id: str, sto
                         incoming: str = "incoming/", source: str, base_url: str,
                         on_file: Callable[[Collected], None] | None = None,
                         queue: WorkQueue | None = None) -> list[Collected]:
-    """Ingest (or submit, with ``queue``) every object waiting under ``incoming`` (named by its key below it), then move it under
-    ``processed/`` (or ``failed/``, with a ``.reason`` object) of the same store."""
+    """Ingest (or submit, with ``queue``) every object waiting under ``incoming`` (named by its key below it), then
+    move it under ``processed/`` (or ``failed/``, with a ``.reason`` object) of the same store."""
     out = []
     for key in await store.keys(incoming):
         name = key[len(incoming):]
