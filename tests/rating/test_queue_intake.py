@@ -173,3 +173,26 @@ async def test_upload_api_without_nats_still_rates_in_process(client: Any, rt: A
                           content=csv_file([rec("l1", acc["msisdn"], at(5))]),
                           headers={**bearer(tenant, "admin"), "Content-Type": "text/csv"})
     assert r.status_code == 201 and r.json()["status"] == "rated" and r.json()["rated"] == 1, r.text
+
+
+async def test_collect_command_with_nats_reports_queued(rt: Any, tenant: str, nats_url: str, work_stream: str,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.settings import get_settings
+    from tests.rating.test_cli import invoke
+
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    (tmp_path / "c.csv").write_bytes(csv_file([rec(f"c{i}", acc["msisdn"], at(6, i)) for i in range(3)]))
+    monkeypatch.setenv("OPENBSS_NATS_URL", nats_url)
+    monkeypatch.setenv("OPENBSS_NATS_STREAM", work_stream)
+    monkeypatch.setenv("OPENBSS_RATING_CHUNK_RECORDS", "2")
+    get_settings.cache_clear()
+    try:
+        out = await invoke("rating", "collect", str(tmp_path), "--tenant", tenant)
+        assert out.exit_code == 0 and "c.csv: queued in 2 chunk(s)" in out.output, out.output
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert (tmp_path / "processed" / "c.csv").exists()
+    [f] = await call(rt, tenant, "files")
+    assert (f["status"], f["chunks"], f["chunksDone"], f["rated"]) == ("queued", 2, 0, 0)
+    assert await chunk_rows(rt, tenant) == 2
