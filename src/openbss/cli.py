@@ -920,9 +920,12 @@ def _rating_run(action: Callable[[Any, Services], Awaitable[Any]]) -> Any:
         from openbss.platform.runtime import Runtime
 
         rt = Runtime.build(settings)
+        services = _services(rt)
         try:
-            return await action(rt, _services(rt))
+            return await action(rt, services)
         finally:
+            if services.rating.queue is not None:
+                await services.rating.queue.close()
             await rt.close()
 
     from openbss.platform.errors import DomainError
@@ -936,7 +939,12 @@ def _rating_run(action: Callable[[Any, Services], Awaitable[Any]]) -> Any:
 
 def _file_line(report: dict[str, Any]) -> str:
     amounts = ", ".join(f"{v} {c}" for c, v in report["amounts"].items()) or "-"
-    state = "[yellow]duplicate file, nothing changed[/]" if report.get("duplicateFile") else "[green]rated[/]"
+    if report.get("duplicateFile"):
+        state = "[yellow]duplicate file, nothing changed[/]"
+    elif report.get("status") == "queued":
+        return f"{report['name']}: [cyan]queued[/] in {report['chunks']} chunk(s) for the workers"
+    else:
+        state = "[green]rated[/]"
     return (f"{report['name']}: {state} received {report['received']} = rated {report['rated']} + duplicate "
             f"{report['duplicate']} + rejected {report['rejected']} + suspended {report['suspended']}; {amounts}")
 
@@ -1065,7 +1073,8 @@ def rating_collect(
     watch: Annotated[bool, typer.Option(help="Keep watching (until interrupted)")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between looks when watching")] = 2.0,
 ) -> None:
-    """Collect the usage files waiting in a directory (moved to processed/ or failed/ once handled)."""
+    """Collect the usage files waiting in a directory (moved to processed/ or failed/ once handled); with NATS they
+    are submitted to the work queue and rated by the running `openbss worker` processes."""
     from openbss.rating.collect import Collected, collect_once
     from openbss.rating.collect import watch as watch_directory
 
@@ -1078,12 +1087,12 @@ def rating_collect(
     async def action(rt: Any, services: Services) -> None:
         if not watch:
             await collect_once(rt.db, services.rating.service, tenant, directory, source=source, base_url=base,
-                               on_file=show)
+                               on_file=show, queue=services.rating.queue)
             return
         stop = asyncio.Event()
         _install_stop(stop)
         await watch_directory(rt.db, services.rating.service, tenant, directory, source=source, base_url=base,
-                              stop=stop, interval=interval, on_file=show)
+                              stop=stop, interval=interval, on_file=show, queue=services.rating.queue)
 
     _rating_run(action)
     del server
@@ -1112,7 +1121,7 @@ def rating_collect_bucket(
 
     async def action(rt: Any, services: Services) -> None:
         await collect_store(rt.db, services.rating.service, tenant, store, source=source or f"s3://{bucket}/{prefix}",
-                            base_url=base, on_file=show)
+                            base_url=base, on_file=show, queue=services.rating.queue)
 
     _rating_run(action)
     del server

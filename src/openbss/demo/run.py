@@ -223,13 +223,15 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     try:
         await asyncio.gather(api(), stopper(), run_worker(rt, stop, on_ready=ready),
                              watch(rt.db, services.rating.service, DEMO_TENANT, inbox, source="demo", base_url=base,
-                                   stop=stop))
+                                   stop=stop, queue=services.rating.queue))
     finally:
         if diameter is not None:
             await diameter.close()
         if node is not None:
             await node_front.stop()
             await node.stop()
+        if services.rating.queue is not None:
+            await services.rating.queue.close()
         await rt.close()
 
 

@@ -5,7 +5,10 @@
   rated — nothing is written then). The other TMF635 routes (``usage`` reads, ``usageSpecification``) are served
   by the usage management API of online charging.
 * ``/rating/v1/usageFile``: the bulk endpoint — a whole usage file (CSV, JSON lines or BER, docs/rating.md) as the
-  request body, registered once by (source, name, SHA-256) and rated; its reconciled counts. ``GET`` lists files.
+  request body, registered once by (source, name, SHA-256) and rated; its reconciled counts (201). With NATS the
+  file is submitted to the work queue instead: 202 with ``status: queued``, rated by the ``openbss worker``
+  processes (``GET`` shows its counts reconciled once ``rated``). A file seen before: 200, ``duplicateFile: true``,
+  nothing changes. ``GET`` lists files.
 * ``/rating/v1/suspense``: the suspense queue; ``POST /rating/v1/suspense/reprocess`` re-processes it.
 * ``POST /rating/v1/rerate``: re-rate a billing period's usage (of an account, or of a tariff's accounts) after a
   tariff correction: 201 with the report of the differences, 200 with the first run's report for a job id seen.
@@ -104,9 +107,18 @@ def routers(svc: RatingServices) -> list[tuple[str, APIRouter]]:
                      source: str = Query("api", description="Collection source"),
                      principal: Principal = Depends(permitted(BATCH_PERMISSION, WRITE))) -> Response:
         data = await request.body()
+        queue = svc.queue  # read per request: with NATS, the file is rated by the workers
         async with unit_of_work(request, principal) as ctx:
-            report = await rating.ingest(ctx, name, data, source=source)
-        return TmfJSONResponse(report, status_code=200 if report["duplicateFile"] else 201)
+            if queue is None:
+                report = await rating.ingest(ctx, name, data, source=source)
+            else:
+                report = await rating.submit(ctx, name, data, source=source, partitions=queue.partitions,
+                                             chunk_records=queue.settings.rating_chunk_records)
+        if queue is not None:  # after the commit: the chunks exist before a worker receives them
+            report = await queue.publish_report(ctx.principal.tenant_id, report)
+        if report["duplicateFile"]:
+            return TmfJSONResponse(report, status_code=200)
+        return TmfJSONResponse(report, status_code=202 if report["status"] == "queued" else 201)
 
     async def files(request: Request, principal: Principal = Depends(authenticate),
                     limit: int = Query(100, ge=1, le=1000)) -> Response:

@@ -2,7 +2,11 @@
 S3-compatible bucket, scaled deployments): every file that is not hidden and not being written (``.tmp``/``.part``
 suffix) is ingested in its own transaction, then moved to ``processed/`` (or to ``failed/``, with the reason, when
 it cannot be read). A file is registered once by (source, name, SHA-256), so a file collected twice — a crash between
-commit and move, or a copy dropped again — is reported as a duplicate and changes nothing."""
+commit and move, or a copy dropped again — is reported as a duplicate and changes nothing.
+
+With NATS (a ``WorkQueue`` handed as ``queue``), a collected file is not rated here: it is registered and cut into
+chunks (``RatingService.submit``), the chunks are published on the work queue and rated by the ``openbss worker``
+processes; the file's report says ``queued`` and its counts reconcile once the workers are done."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from openbss.platform.db import Database
 from openbss.platform.errors import DomainError
 from openbss.platform.storage import ObjectExists, ObjectStore
 from openbss.platform.tmf.resource import system_context
+from openbss.rating.queue import WorkQueue
 from openbss.rating.service import RatingService
 
 IN_PROGRESS = (".tmp", ".part", ".partial")
@@ -35,23 +40,27 @@ def pending_files(directory: Path) -> list[Path]:
 
 
 async def ingest_bytes(db: Database, rating: RatingService, tenant_id: str, name: str, data: bytes, *,
-                       source: str, base_url: str) -> dict[str, Any]:
+                       source: str, base_url: str, queue: WorkQueue | None = None) -> dict[str, Any]:
+    """Rate a received file in this process, or — with a work queue — submit it to the workers (``queued``)."""
+    if queue is not None:
+        return await queue.submit(db, rating, tenant_id, name, data, source=source, base_url=base_url)
     async with db.transaction(tenant_id) as session:
         ctx = system_context(tenant_id, session, base_url, subject=f"rating:{source}")
         return await rating.ingest(ctx, name, data, source=source)
 
 
 async def ingest_path(db: Database, rating: RatingService, tenant_id: str, path: Path, *, source: str,
-                      base_url: str) -> dict[str, Any]:
+                      base_url: str, queue: WorkQueue | None = None) -> dict[str, Any]:
     data = await asyncio.to_thread(path.read_bytes)
-    return await ingest_bytes(db, rating, tenant_id, path.name, data, source=source, base_url=base_url)
+    return await ingest_bytes(db, rating, tenant_id, path.name, data, source=source, base_url=base_url, queue=queue)
 
 
 async def collect_store(db: Database, rating: RatingService, tenant_id: str, store: ObjectStore, *,
                         incoming: str = "incoming/", source: str, base_url: str,
-                        on_file: Callable[[Collected], None] | None = None) -> list[Collected]:
-    """Ingest every object waiting under ``incoming`` (named by its key below it), then move it under
-    ``processed/`` (or ``failed/``, with a ``.reason`` object) of the same store."""
+                        on_file: Callable[[Collected], None] | None = None,
+                        queue: WorkQueue | None = None) -> list[Collected]:
+    """Ingest (or submit, with ``queue``) every object waiting under ``incoming`` (named by its key below it), then
+    move it under ``processed/`` (or ``failed/``, with a ``.reason`` object) of the same store."""
     out = []
     for key in await store.keys(incoming):
         name = key[len(incoming):]
@@ -60,7 +69,7 @@ async def collect_store(db: Database, rating: RatingService, tenant_id: str, sto
         data = await store.get(key)
         try:
             got = Collected(Path(name), await ingest_bytes(db, rating, tenant_id, name, data, source=source,
-                                                           base_url=base_url))
+                                                           base_url=base_url, queue=queue))
             target = f"processed/{name}"
         except DomainError as exc:
             got = Collected(Path(name), None, exc.message)
@@ -79,12 +88,14 @@ async def collect_store(db: Database, rating: RatingService, tenant_id: str, sto
 
 
 async def collect_once(db: Database, rating: RatingService, tenant_id: str, directory: Path, *, source: str,
-                       base_url: str, on_file: Callable[[Collected], None] | None = None) -> list[Collected]:
-    """Ingest every file waiting in ``directory`` and move it out of the way."""
+                       base_url: str, on_file: Callable[[Collected], None] | None = None,
+                       queue: WorkQueue | None = None) -> list[Collected]:
+    """Ingest (or submit, with ``queue``) every file waiting in ``directory`` and move it out of the way."""
     out = []
     for path in pending_files(directory):
         try:
-            got = Collected(path, await ingest_path(db, rating, tenant_id, path, source=source, base_url=base_url))
+            got = Collected(path, await ingest_path(db, rating, tenant_id, path, source=source, base_url=base_url,
+                                                     queue=queue))
             target = directory / "processed"
         except DomainError as exc:
             got = Collected(path, None, exc.message)
@@ -101,10 +112,11 @@ async def collect_once(db: Database, rating: RatingService, tenant_id: str, dire
 
 async def watch(db: Database, rating: RatingService, tenant_id: str, directory: Path, *, source: str,
                 base_url: str, stop: asyncio.Event, interval: float = 2.0,
-                on_file: Callable[[Collected], None] | None = None) -> None:
+                on_file: Callable[[Collected], None] | None = None, queue: WorkQueue | None = None) -> None:
     """Collect until ``stop`` is set, looking into the directory every ``interval`` seconds."""
     while not stop.is_set():
-        await collect_once(db, rating, tenant_id, directory, source=source, base_url=base_url, on_file=on_file)
+        await collect_once(db, rating, tenant_id, directory, source=source, base_url=base_url, on_file=on_file,
+                           queue=queue)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:

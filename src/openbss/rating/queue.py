@@ -97,6 +97,33 @@ class WorkQueue:
                              headers={"Nats-Msg-Id": f"{tenant}:{file_id}:{chunk}"})
         return len(chunks)
 
+    async def submit(self, db: Database, rating: RatingService, tenant: str, name: str, data: bytes, *,
+                     source: str, base_url: str, subject: str | None = None) -> dict[str, Any]:
+        """Register a received file and cut it into chunks in one transaction, then publish the chunks (the
+        watched directory, the bucket prefix and the upload API with NATS); the report's ``status`` is
+        ``queued`` until the workers rated every chunk (``rated`` at once for a file without valid records)."""
+        from openbss.platform.tmf.resource import system_context
+
+        async with db.transaction(tenant) as session:
+            ctx = system_context(tenant, session, base_url, subject=subject or f"rating:{source}")
+            report = await rating.submit(ctx, name, data, source=source, partitions=self.partitions,
+                                         chunk_records=self.settings.rating_chunk_records)
+        return await self.publish_report(tenant, report)
+
+    async def publish_report(self, tenant: str, report: dict[str, Any]) -> dict[str, Any]:
+        """Publish the work items of a committed ``RatingService.submit`` report (none for a duplicate file) and
+        return the report without them. A publication that fails is logged, not raised: the file is registered and
+        its chunks stay ``queued`` until ``openbss rating requeue`` publishes them."""
+        items = report.pop("workItems", [])
+        if items:
+            try:
+                await self.publish(tenant, report["id"], items)
+            except Exception:
+                log.exception("publishing a file's chunks failed; `openbss rating requeue` publishes them",
+                              extra={"tenant": tenant, "file": report["id"]})
+                await self.close()
+        return report
+
     # --- the consuming side: a loop of every worker ---------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Rate chunks until ``stop`` (one task per partition; the broker hands a partition's next chunk to one

@@ -10,6 +10,7 @@ from typing import Any
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfResource
 from openbss.rating.errors import InvalidUsageRecord
 from openbss.rating.models import UsageSpecification
+from openbss.rating.queue import WorkQueue
 from openbss.rating.service import ChargingAccounts, RatingService, TariffCatalog
 from openbss.settings import Settings
 
@@ -34,13 +35,17 @@ def usage_specification_resource() -> TmfResource:
                        hooks=UsageSpecificationRules(), customer_operations=frozenset({"list", "get"}))
 
 
-@dataclass(frozen=True)
+@dataclass
 class RatingServices:
     service: RatingService
+    #: with NATS, the work queue that received files are submitted to (publishing side only: the workers consume
+    #: it, ``services.wire_worker``); ``None`` without NATS — files are then rated by the process that receives them
+    queue: WorkQueue | None = None
 
 
 def build(settings: Settings, charging: ChargingAccounts, catalog: TariffCatalog,
           specifications: ResourceService) -> RatingServices:
     service = RatingService(charging, catalog)
     service.specifications = specifications
-    return RatingServices(service=service)
+    queue = WorkQueue(None, settings) if settings.nats_url else None  # connects on first use, never here
+    return RatingServices(service=service, queue=queue)
