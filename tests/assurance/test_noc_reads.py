@@ -29,7 +29,7 @@ async def test_the_limits_of_an_object_per_kpi(client: httpx.AsyncClient, tenant
     t = await ok(await client.post(THRESHOLD, json={"@type": "Threshold", "name": "floor", "thresholdRule": [
         {"id": low["id"], "@type": "ThresholdRuleRef"}]}, headers=h), 201)
     every = await ok(await client.post(JOB, json={
-        "@type": "ThresholdJob", "granularity": "G_5MN", "performanceThreshold": {"id": t["id"]},
+        "@type": "ThresholdJob", "granularity": "G_5MN", "performanceThreshold": {"id": t["id"], "@type": "ThresholdRef"},
         "monitoredObjectsCriteria": [{"monitoredObjectFilter": "*"}]}, headers=h), 201)
 
     r = await client.get(LIMITS, params={"objectId": "cell-2"}, headers=h)
@@ -77,7 +77,7 @@ async def test_sla_evaluations_per_sla_and_period(client: httpx.AsyncClient, rt:
     r = await client.get(EVALUATIONS, params={"sla": sla["id"]}, headers=h)
     items = await ok(r)
     assert r.headers["X-Total-Count"] == "2"
-    assert [i["period"]["startDateTime"] for i in items] == ["2026-11-01T00:00:00Z", "2026-10-01T00:00:00Z"]
+    assert [i["period"]["startDateTime"] for i in items] == ["2026-11-01T00:00:00.000Z", "2026-10-01T00:00:00.000Z"]
     assert [bool(i["violated"]) for i in items] == [True, False]
     assert items[0]["sla"] == {"id": sla["id"], "name": sla["name"]} and items[0]["product"] == {
         "id": w["product"]["id"]}
@@ -87,7 +87,7 @@ async def test_sla_evaluations_per_sla_and_period(client: httpx.AsyncClient, rt:
     same = await ok(await client.get(EVALUATIONS, params={"period": "2026-11-01T01:00:00+01:00"}, headers=h))
     assert [i["id"] for i in same] == [i["id"] for i in november]
     violated = await ok(await client.get(EVALUATIONS, params={"sla": sla["id"], "violated": "true"}, headers=h))
-    assert [i["period"]["startDateTime"] for i in violated] == ["2026-11-01T00:00:00Z"]
+    assert [i["period"]["startDateTime"] for i in violated] == ["2026-11-01T00:00:00.000Z"]
     r = await client.get(EVALUATIONS, params={"offset": 1, "limit": 1}, headers=h)
     assert len(await ok(r)) == 1 and r.headers["X-Total-Count"] == "3" and r.headers["X-Result-Count"] == "1"
 
