@@ -114,7 +114,8 @@ function renderWho() {
   const nav = document.getElementById('nav');
   if (!me) { who.hidden = true; nav.hidden = true; return; }
   const limit = me.adjustmentLimit ? `limit ${money(me.adjustmentLimit)}` : 'no limit';
-  document.getElementById('agent').textContent = `${me.id} · ${me.roles.map(humanize).join(', ')} · ${limit}`;
+  document.getElementById('agent').textContent = `${me.id} · ${me.roles.map(humanize).join(', ')}`
+    + (canCare() ? ` · ${limit}` : '');
   who.hidden = false;
   nav.hidden = false;
   // the network operations view: only for roles that read assurance (the server enforces it anyway)

@@ -9,6 +9,7 @@ const ASSURANCE = '/api/assurance/v1';
 const OPEN_PROBLEMS = 'inProgress,acknowledged,pending,held';
 const SEVERITIES = ['critical', 'major', 'minor', 'warning', 'indeterminate'];
 const SVG = 'http://www.w3.org/2000/svg';
+const OPS = { GT: '>', GE: '≥', LT: '<', LE: '≤' };
 
 /** May this agent see the NOC view (assurance:read)? */
 export function canSeeNoc(me) {
@@ -183,13 +184,14 @@ export async function nocView(ui, params = new URLSearchParams()) {
     }
     const rows = [...groups.values()];
     const evaluated = new Set(rows.map((g) => g.sla.id));
-    slas.replaceChildren(
+    const pending = defs.filter((d) => !evaluated.has(d.id));
+    slas.replaceChildren(...[
       rows.length ? table('SLA evaluations per period', ['SLA', 'Period', 'Evaluations', 'Violations', 'Credited'],
         rows.map((g) => [g.sla.name, `${when(g.period.startDateTime)} – ${when(g.period.endDateTime)}`,
           String(g.count), g.violations ? h('span', { class: 'warn' }, String(g.violations)) : h('span', { class: 'ok' }, '0'),
           String(g.credited)]), 'sla-table') : h('p', null, 'No SLA period evaluated yet.'),
-      defs.filter((d) => !evaluated.has(d.id)).length ? h('p', { class: 'muted' }, 'Not evaluated yet: ',
-        defs.filter((d) => !evaluated.has(d.id)).map((d) => d.name).join(', ')) : null);
+      pending.length ? h('p', { class: 'muted' }, 'Not evaluated yet: ', pending.map((d) => d.name).join(', ')) : null,
+    ].filter(Boolean));
   };
 
   // ---- KPI chart
@@ -219,8 +221,10 @@ export async function nocView(ui, params = new URLSearchParams()) {
       const points = series.points.map((p) => ({ time: p.time, value: p.value ?? p.average }));
       const mine = limits.filter((l) => l.indicator === name);
       const lines = mine.flatMap((l) => [
-        l.upper ? { label: `${humanize(l.severity)} ≥`, value: l.upper.value, kind: 'upper' } : null,
-        l.lower ? { label: `${humanize(l.severity)} ≤`, value: l.lower.value, kind: 'lower' } : null].filter(Boolean));
+        l.upper ? { label: `${humanize(l.severity)} ${OPS[l.upper.comparator] || '>'}`, value: l.upper.value,
+          kind: 'upper' } : null,
+        l.lower ? { label: `${humanize(l.severity)} ${OPS[l.lower.comparator] || '<'}`, value: l.lower.value,
+          kind: 'lower' } : null].filter(Boolean));
       return h('figure', { class: 'kpi' }, kpiChart(`${name} on ${obj}`, points, lines, null),
         h('figcaption', null, `${name} on ${obj}: ${points.length} point(s); `,
           lines.length ? `limits ${lines.map((l) => `${l.label} ${l.value}`).join(', ')}` : 'no limit'));
