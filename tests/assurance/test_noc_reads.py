@@ -29,7 +29,8 @@ async def test_the_limits_of_an_object_per_kpi(client: httpx.AsyncClient, tenant
     t = await ok(await client.post(THRESHOLD, json={"@type": "Threshold", "name": "floor", "thresholdRule": [
         {"id": low["id"], "@type": "ThresholdRuleRef"}]}, headers=h), 201)
     every = await ok(await client.post(JOB, json={
-        "@type": "ThresholdJob", "granularity": "G_5MN", "performanceThreshold": {"id": t["id"], "@type": "ThresholdRef"},
+        "@type": "ThresholdJob", "granularity": "G_5MN",
+        "performanceThreshold": {"id": t["id"], "@type": "ThresholdRef"},
         "monitoredObjectsCriteria": [{"monitoredObjectFilter": "*"}]}, headers=h), 201)
 
     r = await client.get(LIMITS, params={"objectId": "cell-2"}, headers=h)

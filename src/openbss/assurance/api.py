@@ -26,8 +26,8 @@ from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.db import MAX_OFFSET
 from openbss.platform.errors import Forbidden
 from openbss.platform.runtime import authenticate, runtime
-from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
 from openbss.platform.tmf.query import MAX_LIMIT
+from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
 from openbss.platform.tmf.router import api_router
 from openbss.platform.tmf.spec import format_datetime
 
