@@ -15,7 +15,7 @@ import socket
 import tempfile
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +381,107 @@ async def test_sign_in_through_the_identity_provider_and_the_new_views(
     found_i = (await client.get("/tmf-api/partyInteraction/v4/partyInteraction", headers=sup,
                                 params={"relatedParty.id": w["customer"]["id"]})).json()
     assert "Self-care access reset" in [i["reason"] for i in found_i]
+
+
+async def test_network_operations_view(rt: Any, client: httpx.AsyncClient, services: Any, tenant: str,
+                                       chromium: str, server: dict[str, Any]) -> None:
+    """A network operations account: the NOC view only (no care nav), an open problem with its impact and a link to
+    the affected customer's 360, the alarms with a filter, an SLA period evaluated, a KPI chart (inline SVG) with its
+    threshold line; an alarm acknowledged from the page (TMF642 ackAlarms); axe-core; a screenshot."""
+    from axe_playwright_python.async_playwright import Axe
+    from playwright.async_api import async_playwright, expect
+
+    from openbss.platform.tmf.resource import system_context
+    from tests.assurance.helpers import ALARM, alarm_body, ok
+    from tests.assurance.test_sla import SLA, sla_body
+    from tests.assurance.test_sla import world as sla_world
+    from tests.assurance.test_thresholds import push
+    from tests.assurance.test_thresholds import setup as threshold_setup
+    from tests.conftest import bearer
+
+    h = bearer(tenant, "network_ops")
+    w = await sla_world(client, rt, services, tenant, [("2026-11-10T10:00:00Z", "2026-11-10T12:00:00Z")])
+    sla = await ok(await client.post(SLA, json=sla_body(w["offering"]), headers=h), 201)
+    await ok(await client.post(f"{SLA}/{sla['id']}/evaluate", json={"periodStart": "2026-11-01T00:00:00Z"},
+                               headers=h))
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver", "test")
+        await services.assurance.resources["serviceProblem"].record(ctx, {
+            "name": "agg-7 down", "category": "system.originated", "priority": 1, "description": "node down",
+            "reason": "lossOfSignal", "originatorParty": {"id": "openbss"}, "status": "inProgress",
+            "affectedService": [{"id": w["service"]["id"]}], "affectedNumberOfServices": 1,
+            "affectedProductCount": 1, "affectedCustomerCount": 1,
+            "relatedEntity": [{"id": w["product"]["id"], "role": "affectedProduct", "@referredType": "Product"}],
+            "relatedParty": [{"id": w["customer"]["id"], "role": "affectedCustomer", "@referredType": "Customer"}]})
+    alarm = await ok(await client.post(ALARM, json=alarm_body("agg-7", perceivedSeverity="major",
+                                                              specificProblem="Fan failure"), headers=h), 201)
+    thr = await threshold_setup(client, h, "cell-7")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    await push(client, h, thr["kpi"]["name"], "cell-7",
+               *[((now - timedelta(minutes=5 * (6 - i))).isoformat(), v)
+                 for i, v in enumerate([120, 150, 170, 160, 230, 240])])
+
+    token = issue_token(tenant, ["network_ops"], subject="noc-nina")
+    base = server["base"]
+    axe = Axe()
+    errors: list[str] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await page.goto(f"{base}/console/")
+        await page.get_by_label("Access token").fill(token)
+        await page.get_by_test_id("signin-submit").click()
+        # a network operations account lands on the NOC view; care's entries are not offered
+        await expect(page.get_by_role("heading", name="Network operations", level=1)).to_be_focused()
+        await expect(page.get_by_test_id("nav-noc")).to_be_visible()
+        await expect(page.get_by_test_id("nav-search")).to_be_hidden()
+
+        problems = page.get_by_test_id("problems-table")
+        await expect(problems).to_contain_text("agg-7 down")
+        await expect(page.get_by_test_id("problem-customer")).to_have_attribute(
+            "href", f"#/customer/{w['customer']['id']}")
+        alarms = page.get_by_test_id("alarms-table")
+        await expect(alarms).to_contain_text("Fan failure")
+        await expect(alarms).to_contain_text("threshold latency high")  # the crossing of 200 raised one
+        await expect(page.get_by_test_id("sla-table")).to_contain_text("Business fibre gold")
+        await expect(page.get_by_test_id("sla-table").locator("tbody tr td").nth(3)).to_have_text("1")
+
+        # the KPI chart of cell-7 with its threshold line at 200
+        await page.get_by_label("Object", exact=True).fill("cell-7")
+        await page.get_by_label("Granularity").select_option("raw")
+        await page.get_by_test_id("kpi-show").click()
+        chart = page.get_by_test_id("kpi-chart")
+        await expect(chart).to_be_visible()
+        await expect(chart.get_by_test_id("threshold-line")).to_contain_text("Major > 200")
+        assert await chart.locator("circle").count() == 6
+        assert await chart.get_by_test_id("kpi-series").get_attribute("d")
+
+        # filter by managed object, then acknowledge the fan alarm with the keyboard
+        await page.get_by_label("Managed object").fill("agg-7")
+        await page.get_by_label("Managed object").press("Enter")
+        await expect(alarms).not_to_contain_text("threshold latency high")
+        ack = page.get_by_role("button", name="Acknowledge Fan failure on agg-7")
+        await ack.focus()
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_test_id("status")).to_contain_text(f"Alarm {alarm['id']} acknowledged")
+        await expect(alarms).to_contain_text("by noc-nina")
+
+        await page.screenshot(path="/tmp/noc.png", full_page=True)
+        violations = [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+                      for v in (await axe.run(page)).response["violations"] if v["impact"] in SERIOUS]
+        # an agent without assurance:read is not offered the view
+        await page.evaluate("sessionStorage.clear()")
+        await page.goto(f"{base}/console/")
+        await page.get_by_label("Access token").fill(issue_token(tenant, ["csr_agent"], subject="agent-al"))
+        await page.get_by_test_id("signin-submit").click()
+        await expect(page.get_by_label("Search")).to_be_focused()
+        await expect(page.get_by_test_id("nav-noc")).to_be_hidden()
+        await browser.close()
+    assert not errors, errors
+    assert not violations, violations
+    acked = await ok(await client.get(f"{ALARM}/{alarm['id']}", headers=h))
+    assert acked["ackState"] == "acknowledged" and acked["ackUserId"] == "noc-nina"
+    r = await client.get("/tmf-api/alarm/v4/alarm", headers=bearer(tenant, "csr_agent"))
+    assert r.status_code == 403

@@ -13,17 +13,20 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from openbss.assurance.errors import InvalidAlarm, InvalidMeasurement
 from openbss.assurance.ingest import InvalidReport, alertmanager_signals
 from openbss.assurance.performance import ROLLUPS, parse_measurements
 from openbss.assurance.schemas import extension_schema
 from openbss.assurance.service import SCHEMA_PATH, AssuranceService
+from openbss.assurance.thresholds import object_limits
 from openbss.assurance.wiring import AssuranceServices
 from openbss.platform.auth import READ, WRITE, Principal
+from openbss.platform.db import MAX_OFFSET
 from openbss.platform.errors import Forbidden
 from openbss.platform.runtime import authenticate, runtime
+from openbss.platform.tmf.query import MAX_LIMIT
 from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
 from openbss.platform.tmf.router import api_router
 from openbss.platform.tmf.spec import format_datetime
@@ -132,6 +135,30 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
                                 "granularity": granularity, "start": format_datetime(since),
                                 "end": format_datetime(until), "points": points})
 
+    async def kpi_thresholds(request: Request, objectId: str, indicator: str | None = None,
+                             offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(100, ge=1, le=MAX_LIMIT),
+                             principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, READ)
+        async with unit_of_work(request, principal) as ctx:
+            items = await object_limits(ctx, objectId, indicator)
+        page = items[offset:offset + limit]
+        return TmfJSONResponse(page, headers={"X-Total-Count": str(len(items)), "X-Result-Count": str(len(page))})
+
+    async def sla_evaluations(request: Request, sla: str | None = None, period: str | None = None,
+                              violated: bool | None = None, offset: int = Query(0, ge=0, le=MAX_OFFSET),
+                              limit: int = Query(100, ge=1, le=MAX_LIMIT),
+                              principal: Principal = Depends(authenticate)) -> Response:
+        _staff(principal, READ)
+        assert svc is not None
+        start = None
+        if period is not None:
+            day = period if "T" in period else f"{period}T00:00:00Z"
+            start = _time(day, "period", datetime.now(UTC))
+        async with unit_of_work(request, principal) as ctx:
+            items, total = await svc.slas.evaluations(ctx, sla_id=sla, period_start=start, violated=violated,
+                                                      offset=offset, limit=limit)
+        return TmfJSONResponse(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
+
     async def create_sla(request: Request, body: Any = Body(...), principal: Principal = Depends(authenticate),
                          _ct: None = Depends(json_content)) -> Response:
         _staff(principal, WRITE)
@@ -189,6 +216,10 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
                          summary="Push measurements of performance indicators (KPIs) on managed objects")
     router.add_api_route("/kpi", kpi_series, methods=["GET"],
                          summary="A KPI's series on an object: raw samples or 5min/hour/day rollups")
+    router.add_api_route("/kpi/thresholds", kpi_thresholds, methods=["GET"],
+                         summary="The limits watched on an object per KPI (the active threshold jobs' rules)")
+    router.add_api_route("/slaEvaluation", sla_evaluations, methods=["GET"],
+                         summary="SLA evaluations, filtered by SLA, period and outcome (newest period first)")
     router.add_api_route("/sla", create_sla, methods=["POST"], status_code=201,
                          summary="Define an SLA on a product offering (objectives, period, credit)")
     router.add_api_route("/sla", list_slas, methods=["GET"], summary="The tenant's SLA definitions")

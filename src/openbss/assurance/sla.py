@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from openbss.assurance import models
@@ -383,6 +383,24 @@ class SlaService:
                 await self.evaluate(ctx, sla["id"], start, now)
                 done += 1
         return done
+
+    async def evaluations(self, ctx: Context, *, sla_id: str | None = None, period_start: datetime | None = None,
+                          violated: bool | None = None, offset: int = 0, limit: int = 100,
+                          ) -> tuple[list[dict[str, Any]], int]:
+        """The stored evaluations (newest period first, then by SLA and product), filtered by SLA, period (its
+        first instant) and outcome; returns a page and the total."""
+        where = []
+        if sla_id is not None:
+            where.append(models.SlaEvaluation.sla_id == sla_id)
+        if period_start is not None:
+            where.append(models.SlaEvaluation.period_start == period_start.astimezone(UTC))
+        if violated is not None:
+            where.append(models.SlaEvaluation.violated.is_(violated))
+        total = await ctx.session.scalar(select(func.count()).select_from(models.SlaEvaluation).where(*where))
+        rows = (await ctx.session.execute(select(models.SlaEvaluation).where(*where).order_by(
+            models.SlaEvaluation.period_start.desc(), models.SlaEvaluation.sla_id, models.SlaEvaluation.product_id)
+            .offset(offset).limit(limit))).scalars().all()
+        return [{"id": r.id, **r.body} for r in rows], int(total or 0)
 
     async def report(self, ctx: Context, customer_id: str, limit: int = 100) -> dict[str, Any]:
         """A customer's SLA evaluations, newest period first, with the totals of violations and credits."""

@@ -205,6 +205,51 @@ def objects_of(job: dict[str, Any]) -> set[str] | None:
     return out
 
 
+async def object_limits(ctx: Context, object_id: str, indicator: str | None = None) -> list[dict[str, Any]]:
+    """The limits watched on an object: one item per (active threshold job watching it, rule of its threshold),
+    ordered by KPI, rule and job; ``indicator`` keeps one KPI's (the NOC console draws them on the KPI's chart)."""
+    session = ctx.session
+    jobs = [j.body for j in (await session.execute(select(models.ThresholdJob))).scalars()
+            if j.body.get("executionState") == "Active"]
+    jobs = [j for j in jobs if (watched := objects_of(j)) is None or object_id in watched]
+    if not jobs:
+        return []
+    thresholds = {t.id: t.body for t in (await session.execute(select(models.Threshold).where(
+        models.Threshold.id.in_([j["performanceThreshold"]["id"] for j in jobs])))).scalars()}
+    rule_ids = {r["id"] for t in thresholds.values() for r in t.get("thresholdRule") or []}
+    rules = {r.id: r.body for r in (await session.execute(select(models.ThresholdRule).where(
+        models.ThresholdRule.id.in_(rule_ids)))).scalars()}
+    out: list[dict[str, Any]] = []
+    for job in jobs:
+        threshold = thresholds.get(job["performanceThreshold"]["id"]) or {}
+        for ref in threshold.get("thresholdRule") or []:
+            rule = rules.get(ref["id"])
+            if rule is None:
+                continue
+            name = rule["measurement"].get("name")
+            if indicator is not None and name != indicator:
+                continue
+            item: dict[str, Any] = {
+                "indicator": name, "measurement": {"id": rule["measurement"].get("id")},
+                "thresholdRule": {"id": rule["id"], "name": rule.get("name")},
+                "threshold": {"id": threshold.get("id"), "name": threshold.get("name")},
+                "thresholdJob": {"id": job["id"], "name": job.get("name")},
+                "severity": str(rule.get("severity") or "").lower() or None,
+                "gracePeriods": int(rule.get("gracePeriods") or 0),
+                "toleranceSeconds": int(rule.get("toleranceSeconds") or 0),
+                "hysteresis": rule.get("hysteresis", 0)}
+            if rule.get("conformanceTargetUpper") is not None:
+                item["upper"] = {"value": rule["conformanceTargetUpper"],
+                                 "comparator": rule.get("conformanceComparatorUpper", "GT")}
+            if rule.get("conformanceTargetLower") is not None:
+                item["lower"] = {"value": rule["conformanceTargetLower"],
+                                 "comparator": rule.get("conformanceComparatorLower", "LT")}
+            out.append(item)
+    out.sort(key=lambda i: (str(i["indicator"]), str(i["thresholdRule"]["name"]), i["thresholdRule"]["id"],
+                            i["thresholdJob"]["id"]))
+    return out
+
+
 @dataclass
 class _State:
     """Where a (job, rule, object) stands: its alarm raised or not, the crossings in the tolerance window."""

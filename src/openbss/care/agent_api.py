@@ -1,7 +1,8 @@
 """The agent console (``/console/``, static files of ``care/console``) and the actions it needs beyond the TMF APIs,
 under ``/api/care/v1/``:
 
-* ``GET /agent/me``: who the caller is (roles, bill-adjustment limit, may they approve);
+* ``GET /agent/me``: who the caller is (roles, bill-adjustment limit, may they approve; agents and network
+  operations accounts, the NOC view's);
 * ``GET|PUT /adjustmentLimit``: the agents' bill-adjustment limits, per role or per agent (``PUT``: supervisors);
 * ``POST /billAdjustment``: credit an issued bill (a credit note) within the agent's limit — 201 ``applied`` —
   or ask for a supervisor's approval above it — 202 ``pendingApproval``;
@@ -121,7 +122,9 @@ def agent_router(adjustments: Adjustments, topups: PrepaidTopUp, selfcare: Selfc
     router = APIRouter(prefix="/api/care/v1", tags=["Care configuration"])
 
     async def me(request: Request, principal: Principal = Depends(authenticate)) -> Response:
-        _agent(principal, "care", READ)
+        # agents (care:read) and network operations (assurance:read: the console's NOC view) sign in
+        _agent(principal, "assurance" if principal.can("assurance", READ) and not principal.can("care", READ)
+               else "care", READ)
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await adjustments.me(ctx))
 

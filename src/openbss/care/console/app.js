@@ -1,6 +1,7 @@
 // The agent console: sign-in, type-ahead search, the customer 360 and the agents' actions, as hash routes.
 import { ApiError, PATHS, clearToken, get, patch, post, setToken, token } from './api.js';
 import { alertBox, badge, field, h, humanize, money, select, table, when } from './dom.js';
+import { canSeeNoc, nocView } from './noc.js';
 
 const view = () => document.getElementById('view');
 const statusEl = () => document.getElementById('status');
@@ -67,7 +68,7 @@ function signinView(message) {
     setToken(value);
     try {
       me = await get(PATHS.me);
-      location.hash = '#/search';
+      location.hash = home();
       route();
     } catch (err) {
       clearToken();
@@ -92,7 +93,7 @@ async function completeSignIn() {
     const out = await post(PATHS.authToken, {});
     setToken(out.access_token);
     me = await get(PATHS.me);
-    location.hash = '#/search';
+    location.hash = home();
   } catch (err) {
     clearToken();
     me = null;
@@ -101,14 +102,25 @@ async function completeSignIn() {
   }
 }
 
+/** Care's views need care:read; a network operations account (assurance:read only) lands on the NOC view. */
+function canCare() {
+  const p = new Set(me?.permissions || []);
+  return p.has('*') || p.has('*:read') || p.has('care:read');
+}
+const home = () => (canCare() || !canSeeNoc(me) ? '#/search' : '#/noc');
+
 function renderWho() {
   const who = document.getElementById('who');
   const nav = document.getElementById('nav');
   if (!me) { who.hidden = true; nav.hidden = true; return; }
   const limit = me.adjustmentLimit ? `limit ${money(me.adjustmentLimit)}` : 'no limit';
-  document.getElementById('agent').textContent = `${me.id} · ${me.roles.map(humanize).join(', ')} · ${limit}`;
+  document.getElementById('agent').textContent = `${me.id} · ${me.roles.map(humanize).join(', ')}`
+    + (canCare() ? ` · ${limit}` : '');
   who.hidden = false;
   nav.hidden = false;
+  // the network operations view: only for roles that read assurance (the server enforces it anyway)
+  document.getElementById('nav-noc-item').hidden = !canSeeNoc(me);
+  for (const id of ['nav-search-item', 'nav-approvals-item']) document.getElementById(id).hidden = !canCare();
 }
 
 // ---- search ---------------------------------------------------------------------------------------------
@@ -627,7 +639,7 @@ async function route() {
     try { me = await get(PATHS.me); } catch { clearToken(); me = null; renderWho(); signinView('Please sign in again'); return; }
   }
   renderWho();
-  const parts = hash.slice(2).split('/').map(decodeURIComponent);
+  const parts = hash.slice(2).split('?')[0].split('/').map(decodeURIComponent);
   try {
     if (parts[0] === 'customer' && parts[2] === 'raise') await raiseView(parts[1]);
     else if (parts[0] === 'customer' && parts[2] === 'interaction') interactionView(parts[1]);
@@ -639,6 +651,10 @@ async function route() {
     else if (parts[0] === 'ticket') await ticketView(parts[1]);
     else if (parts[0] === 'order') await trackOrderView(parts[1]);
     else if (parts[0] === 'approvals') await approvalsView();
+    else if (parts[0] === 'noc') {
+      await nocView({ me, page, say, showError, button, link }, new URLSearchParams(hash.split('?')[1] || ''));
+    }
+    else if (!canCare() && canSeeNoc(me)) { location.hash = '#/noc'; return; }
     else searchView();
   } catch (err) {
     showError(view(), err);
