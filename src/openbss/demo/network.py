@@ -29,6 +29,8 @@ from openbss.platform.db import Database, utcnow
 from openbss.services import Services
 
 AGGREGATION = "demo-agg-1"
+#: how a problem names its root object
+ROOT = f"Resource:{AGGREGATION}"
 SITES = tuple(f"demo-cell-{i:02d}" for i in range(1, 21))
 OFFERING = "demo-ran-business"
 #: the site KPI with a threshold: round-trip latency (ms), alarm above 150 (major), clears at 130 or below
@@ -173,7 +175,7 @@ async def run_scenario(services: Services, db: Database, tenant_id: str, base_ur
         if await session.get(Resource, AGGREGATION) is None:
             return None
         done = await session.scalar(select(func.count()).select_from(ServiceProblem).where(
-            ServiceProblem.root_object == AGGREGATION))
+            ServiceProblem.root_object == ROOT))
         if done:
             return None
     lines = syslog_lines(utcnow())
@@ -197,7 +199,7 @@ async def run_scenario(services: Services, db: Database, tenant_id: str, base_ur
 async def _correlated(db: Database, tenant_id: str) -> dict[str, Any] | None:
     """The node's problem once every alarm of the failure is in the store."""
     async with db.transaction(tenant_id) as session:
-        row = await session.scalar(select(ServiceProblem).where(ServiceProblem.root_object == AGGREGATION))
+        row = await session.scalar(select(ServiceProblem).where(ServiceProblem.root_object == ROOT))
         alarms = await session.scalar(select(func.count()).select_from(Alarm).where(
             Alarm.body["alarmedObject"]["id"].as_string().in_([AGGREGATION, *SITES])))
     return {"id": row.id, **row.body} if row is not None and (alarms or 0) >= 1 + len(SITES) else None
