@@ -60,7 +60,7 @@ async def test_the_demo_network_fails_into_one_problem_once(client: httpx.AsyncC
         seeded = await network.seed_network(services, rt.db, tenant, BASE)
         assert seeded is not None and len(seeded["products"]) == len(network.SITES)
         problem = await network.run_scenario(services, rt.db, tenant, BASE, syslog_port=listener.bound_port,
-                                             timeout=30)
+                                             wait_seconds=30)
         assert problem is not None
         first = await counts(rt, tenant)
         # one live problem on the node (plus yesterday's resolved one), one ticket for it

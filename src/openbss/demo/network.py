@@ -167,10 +167,10 @@ def send_syslog(host: str, port: int, lines: list[bytes]) -> None:
 
 async def run_scenario(services: Services, db: Database, tenant_id: str, base_url: str, *,
                        syslog_host: str = "127.0.0.1", syslog_port: int = 5514,
-                       timeout: float = 60.0) -> dict[str, Any] | None:
+                       wait_seconds: float = 60.0) -> dict[str, Any] | None:
     """The aggregation node's failure, once per tenant (nothing when the node already had a live problem). The
     datagrams are sent again (repeats are deduplicated) until the listener has correlated them, at most
-    ``timeout`` seconds. Returns the problem, or None when skipped."""
+    ``wait_seconds``. Returns the problem, or None when skipped."""
     async with db.transaction(tenant_id) as session:
         if await session.get(Resource, AGGREGATION) is None:
             return None
@@ -180,7 +180,7 @@ async def run_scenario(services: Services, db: Database, tenant_id: str, base_ur
             return None
     lines = syslog_lines(utcnow())
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + wait_seconds
     problem = None
     while problem is None:
         await asyncio.to_thread(send_syslog, syslog_host, syslog_port, lines)
@@ -191,7 +191,7 @@ async def run_scenario(services: Services, db: Database, tenant_id: str, base_ur
                 break
         if problem is None and loop.time() > deadline:
             raise TimeoutError(f"the syslog listener on {syslog_host}:{syslog_port} correlated nothing in "
-                               f"{timeout:.0f} s")
+                               f"{wait_seconds:.0f} s")
     await push_counters(services, db, tenant_id, base_url)
     return problem
 
