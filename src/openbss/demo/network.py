@@ -184,7 +184,7 @@ async def run_scenario(services: Services, db: Database, tenant_id: str, base_ur
     problem = None
     while problem is None:
         await asyncio.to_thread(send_syslog, syslog_host, syslog_port, lines)
-        for _ in range(20):
+        for _ in range(60):  # 15 s before sending again (a datagram lost, or the listener not up yet)
             await asyncio.sleep(0.25)
             problem = await _correlated(db, tenant_id)
             if problem is not None:
