@@ -109,6 +109,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
     from openbss.demo.charging import seed_charging
     from openbss.demo.collections import seed_collections
     from openbss.demo.customers import seed_customers
+    from openbss.demo.network import run_network_scenario, seed_network
     from openbss.demo.orders import seed_orders
     from openbss.demo.payments import seed_payments
     from openbss.demo.rating import INBOX, drop_demo_file
@@ -138,12 +139,14 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         await seed_billing(services, rt.db, DEMO_TENANT, base)
         await seed_payments(services, rt.db, DEMO_TENANT, base)
         await seed_collections(services, rt, DEMO_TENANT, base)
+        await seed_network(services, rt.db, DEMO_TENANT, base)
         corporate = await seed_corporate_directory(settings)
     inbox = drop_demo_file(settings.data_dir / INBOX).parent  # collected below, by the watched-directory loop
     settings, providers = with_demo_identity_providers(settings, base)
     settings, staff_idp = with_demo_console_identity_provider(settings, base)
     providers = [*providers, *staff_idp]
     stop = asyncio.Event()
+    worker_up = asyncio.Event()
     install_stop_signals(stop)
     app = create_app(settings, services=services, runtime=rt)
     for path, idp in providers:
@@ -177,6 +180,11 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
             ("Alarms", f"{base}/tmf-api/alarm/v4/alarm"),
             ("Syslog alarms (RFC 5424)",
              f"udp://{settings.assurance_syslog_host}:{settings.assurance_syslog_port}"),
+            ("Service problems (network)", f"{base}/tmf-api/serviceProblemManagement/v4/serviceProblem"),
+            ("Threshold alarms (site KPI)", f"{base}/tmf-api/alarm/v4/alarm?probableCause=thresholdCrossed"),
+            ("Site KPI (latency, cell-07)",
+             f"{base}/api/assurance/v1/kpi?objectId=demo-cell-07&indicator=demo-site-rtt"),
+            ("SLAs", f"{base}/api/assurance/v1/sla"),
             ("Health", f"{base}/health/ready"),
             ("Metrics", f"{base}/metrics"),
         ]
@@ -211,6 +219,7 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         out.append(f'Try: TOKEN=$(.venv/bin/openbss token --tenant demo --role csr_agent); '
                    f'curl -H "Authorization: Bearer $TOKEN" {base}/tmf-api/customerManagement/v4/customer')
         print("\n".join(out), flush=True)  # plain text: URLs and tokens must not wrap
+        worker_up.set()
 
     async def api() -> None:
         await server.serve()
@@ -220,8 +229,12 @@ async def run_demo(settings: Settings, *, host: str | None, port: int | None, co
         await stop.wait()
         server.should_exit = True
 
+    async def network() -> None:  # the aggregation node fails once the worker's syslog listener is up
+        await worker_up.wait()
+        await run_network_scenario(services, rt.db, DEMO_TENANT, base, settings, console)
+
     try:
-        await asyncio.gather(api(), stopper(), run_worker(rt, stop, on_ready=ready),
+        await asyncio.gather(api(), stopper(), run_worker(rt, stop, on_ready=ready), network(),
                              watch(rt.db, services.rating.service, DEMO_TENANT, inbox, source="demo", base_url=base,
                                    stop=stop, queue=services.rating.queue))
     finally:
