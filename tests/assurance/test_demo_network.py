@@ -80,6 +80,10 @@ async def test_the_demo_network_fails_into_one_problem_once(client: httpx.AsyncC
         [crossing] = r.json()
         assert crossing["alarmedObject"]["id"] == network.HOT_SITE
         assert crossing["crossedThresholdInformation"]["direction"] == "up"
+        # the devices' syslog lines are read as they are meant: problem and cause from the alarm's structured data
+        r = await client.get("/tmf-api/alarm/v4/alarm", params={"alarmedObject.id": network.AGGREGATION}, headers=h)
+        [node] = r.json()
+        assert (node["specificProblem"], node["probableCause"]) == ("node down", "equipmentMalfunction"), node
         # yesterday's outage: one evaluation per product, each violated; the customers' accounts credited
         assert first["evaluations"] == len(network.SITES)
         assert all(e["violated"] for e in seeded["evaluations"])

@@ -146,7 +146,8 @@ def syslog_lines(at: datetime) -> list[bytes]:
     ts = _ts(at)
 
     def line(host: str, msgid: str, cause: str, kind: str, problem: str, text: str) -> bytes:
-        return (f"<10>1 {ts} {host} {kind} {msgid} [alarm@32473 cause=\"{cause}\" problem=\"{problem}\"] "
+        # RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [STRUCTURED-DATA] MSG (no PROCID: "-")
+        return (f"<10>1 {ts} {host} {kind} - {msgid} [alarm@32473 cause=\"{cause}\" problem=\"{problem}\"] "
                 f"{text}").encode()
 
     out = [line(AGGREGATION, "NODE_DOWN", "equipmentMalfunction", "agg-os", "node down",
