@@ -68,7 +68,8 @@ SELECT
 
 # The optimistic path reads the account and its state in one statement without a lock (one snapshot); the write
 # then applies only if the account's version is still the one read (see WRITE).
-_STATE_OF_A = """
+#: the usable buckets of account ``a`` as JSON (a column of the statements that read an account's state)
+BUCKETS_OF_A = """
  (SELECT coalesce(json_agg(json_build_object(
      'id', b.id, 'unit', b.unit, 'remaining', b.remaining, 'reserved', b.reserved, 'initial', b.initial,
      'lower_limit', b.lower_limit, 'valid_from', extract(epoch FROM b.valid_from),
@@ -76,11 +77,16 @@ _STATE_OF_A = """
      'bands', b.bands, 'threshold_level', b.threshold_level, 'source', b.source)), '[]')
   FROM charging_bucket b
   WHERE b.account_id = a.id AND (b.valid_to IS NULL OR b.valid_to > now() OR b.reserved <> 0))::text AS buckets,
+"""
+#: the reservations ``r`` as JSON (the FROM clause that chooses them follows)
+RESERVATIONS_JSON = """\
  (SELECT coalesce(json_agg(json_build_object(
      'id', r.id, 'session_pk', r.session_pk, 'rating_group', r.rating_group, 'usage_type', r.usage_type,
      'state', r.state, 'holds', r.holds, 'granted', r.granted, 'used_units', r.used_units,
      'allowance_units', r.allowance_units, 'money_units', r.money_units, 'rate', r.rate,
      'expires_at', extract(epoch FROM r.expires_at))), '[]')
+"""
+_STATE_OF_A = BUCKETS_OF_A + RESERVATIONS_JSON + """\
   FROM (SELECT * FROM charging_reservation WHERE account_id = a.id AND state = 'open'
         UNION ALL
         SELECT * FROM charging_reservation
@@ -90,7 +96,7 @@ _STATE_OF_A = """
      'expires_at', extract(epoch FROM s.expires_at), 'info', s.info, 'account_id', s.account_id)::text
   FROM charging_session s WHERE s.session_id = $2) AS session,
  (SELECT q.response::text FROM charging_request q WHERE q.session_id = $2 AND q.request_number = $3) AS stored
-"""
+"""  # noqa: S608 - constant
 READ_BY_SUBSCRIBER = ("SELECT " + ACCOUNT_COLUMNS + ", " + _STATE_OF_A  # noqa: S608 - constant
                       + " FROM charging_account a WHERE a.subscriber = $1")
 READ_BY_SESSION = ("SELECT " + ACCOUNT_COLUMNS + ", " + _STATE_OF_A  # noqa: S608 - constant

@@ -13,21 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from openbss.charging.repository import ACCOUNT_COLUMNS
+from openbss.charging.repository import ACCOUNT_COLUMNS, BUCKETS_OF_A, RESERVATIONS_JSON
 
-_LOAD_STATE = """,
- (SELECT coalesce(json_agg(json_build_object(
-     'id', b.id, 'unit', b.unit, 'remaining', b.remaining, 'reserved', b.reserved, 'initial', b.initial,
-     'lower_limit', b.lower_limit, 'valid_from', extract(epoch FROM b.valid_from),
-     'valid_to', extract(epoch FROM b.valid_to), 'priority', b.priority, 'zones', b.zones, 'services', b.services,
-     'bands', b.bands, 'threshold_level', b.threshold_level, 'source', b.source)), '[]')
-  FROM charging_bucket b
-  WHERE b.account_id = a.id AND (b.valid_to IS NULL OR b.valid_to > now() OR b.reserved <> 0))::text AS buckets,
- (SELECT coalesce(json_agg(json_build_object(
-     'id', r.id, 'session_pk', r.session_pk, 'rating_group', r.rating_group, 'usage_type', r.usage_type,
-     'state', r.state, 'holds', r.holds, 'granted', r.granted, 'used_units', r.used_units,
-     'allowance_units', r.allowance_units, 'money_units', r.money_units, 'rate', r.rate,
-     'expires_at', extract(epoch FROM r.expires_at))), '[]')
+_LOAD_STATE = "," + BUCKETS_OF_A + RESERVATIONS_JSON + """\
   FROM (SELECT * FROM charging_reservation WHERE account_id = a.id AND state = 'open'
         UNION ALL
         SELECT r.* FROM charging_session s JOIN charging_reservation r ON r.session_pk = s.id
@@ -39,7 +27,7 @@ _LOAD_STATE = """,
  (SELECT coalesce(json_agg(json_build_array(q.session_id, q.request_number, q.response)), '[]')
   FROM charging_request q WHERE q.session_id IN (
        SELECT s.session_id FROM charging_session s WHERE s.account_id = a.id AND s.state = 'open'))::text AS answers
-FROM charging_account a WHERE """
+FROM charging_account a WHERE """  # noqa: S608 - constant
 LOAD_BY_SUBSCRIBER = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE + "a.subscriber = ANY($1::text[])"
 LOAD_BY_ID = "SELECT " + ACCOUNT_COLUMNS + _LOAD_STATE + "a.id = ANY($1::text[])"
 
