@@ -725,10 +725,15 @@ class RatingService:
         await ctx.session.refresh(row)
         return {**self._file_report(row), "duplicateFile": False, "workItems": chunks}
 
-    async def queued_chunks(self, ctx: Context) -> list[tuple[str, int, int]]:
-        """(file, chunk, partition) of the chunks not rated yet (to publish again after a crash of the submitter)."""
-        rows = await ctx.session.execute(select(FileChunk.file_id, FileChunk.chunk, FileChunk.partition).where(
-            FileChunk.status == "queued").order_by(FileChunk.file_id, FileChunk.chunk))
+    async def queued_chunks(self, ctx: Context, older_than: float | None = None) -> list[tuple[str, int, int]]:
+        """(file, chunk, partition) of the chunks not rated yet (to publish again after a crash of the submitter or
+        a failed publication); with ``older_than``, only those of files registered more than that many seconds
+        ago."""
+        stmt = select(FileChunk.file_id, FileChunk.chunk, FileChunk.partition).where(FileChunk.status == "queued")
+        if older_than is not None:
+            stmt = stmt.join(UsageFile, UsageFile.id == FileChunk.file_id).where(
+                UsageFile.registered_at < func.now() - timedelta(seconds=older_than))
+        rows = await ctx.session.execute(stmt.order_by(FileChunk.file_id, FileChunk.chunk))
         return [(r.file_id, r.chunk, r.partition) for r in rows]
 
     async def rate_chunk(self, ctx: Context, file_id: str, chunk: int) -> dict[str, Any] | None:

@@ -219,13 +219,14 @@ def rate_batch(guided: Sequence[tuple[UsageRecord, Line]], tariffs: Mapping[str,
     the rated records in the order given, and those that cannot be rated with the reason; ``consumed`` is
     updated in place."""
     rates: list[dict[str, Any]] = []
-    cache: dict[tuple[str, str], dict[str, Any]] = {}  # a plan entry without tariff: one rate per account and type
+    # a plan entry without tariff: one rate per account, type and direction (a received SMS is free)
+    cache: dict[tuple[str, str, str], dict[str, Any]] = {}
     chosen: list[dict[str, Any] | None] = []
     failed: list[tuple[UsageRecord, str]] = []
     for record, line in guided:
         entry = line.plan.get(record.usage_type)
         flat = entry is not None and not entry.get("tariffId")
-        key = (line.account_id, record.usage_type)
+        key = (line.account_id, record.usage_type, record.direction)
         rate = cache.get(key) if flat else None
         if rate is None:
             try:
@@ -331,7 +332,7 @@ def _applicable(record: UsageRecord, line: Line, rate: Mapping[str, Any]) -> lis
     """The allowances of the plan entry that may pay for the record (as ``rater.rate_record`` filters them)."""
     entry = line.plan.get(record.usage_type) or {}
     out = []
-    for i, allowance in enumerate(entry.get("allowances") or []):
+    for i, allowance in enumerate([] if rate.get("free") else entry.get("allowances") or []):
         zones = allowance.get("destinationZone") or None
         if zones is not None and (rate.get("zone") not in zones or rate.get("roaming")):
             continue
