@@ -128,9 +128,16 @@ class PrefixIntervals:
     def lookup(self, numbers: pl.Series) -> pl.Series:
         """The zone index of each number's longest prefix (null: no prefix matches)."""
         w = self.width
-        frame = pl.DataFrame({"n": numbers}).with_columns(pl.col("n").str.slice(0, w).alias("h")).with_columns(
-            pl.col("h").str.len_chars().cast(pl.Int64).alias("size"),
-            pl.col("h").str.pad_end(w, "0").cast(pl.Int64, strict=False).alias("v"))
+        # the first w digits as an integer, right-padded with zeros: from the whole number read as an integer
+        # (digits only, up to 18), scaled by a power of ten — no string slicing or padding per number
+        tens = pl.lit(pl.Series([10**k for k in range(19)], dtype=pl.Int64))
+        length = pl.col("n").str.len_bytes().cast(pl.Int64)
+        whole = pl.col("n").cast(pl.Int64, strict=False)
+        scaled = (pl.when(length >= w).then(whole // tens.gather((length - w).clip(0, 18)))
+                  .otherwise(whole * tens.gather((w - length).clip(0, 18))))
+        frame = pl.DataFrame({"n": numbers}).with_columns(
+            pl.min_horizontal(length, pl.lit(w, dtype=pl.Int64)).alias("size"),
+            pl.when(length <= 18).then(scaled).alias("v"))
         frame = frame.with_columns(
             (pl.lit(self.starts).search_sorted(pl.col("v"), side="right") - 1).cast(pl.Int64).alias("seg"))
         frame = frame.with_columns(pl.lit(self.zone).gather(pl.col("seg")).alias("zone"),
