@@ -194,7 +194,7 @@ class WorkQueue:
                 published += await self.publish(tenant, file_id, items)
                 for chunk, _ in items:
                     self._republished[(tenant, file_id, chunk)] = now
-                log.warning("published again %d queued chunk(s) of a file", len(items),
+                log.info("published again %d queued chunk(s) of a file", len(items),
                             extra={"tenant": tenant, "file": file_id})
         self._republished = {k: v for k, v in self._republished.items() if k in seen}  # rated ones forgotten
         return published
