@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     rating_partitions: int = 8
     rating_chunk_records: int = 5000
     rating_ack_wait_seconds: float = 120.0
+    # Every ``rating_republish_interval_seconds`` each worker publishes again the chunks still queued of files
+    # registered more than ``rating_republish_after_seconds`` ago (a publication that failed after the commit;
+    # the broker drops a copy within its duplicate window, and a chunk rated already changes nothing).
+    rating_republish_after_seconds: float = 60.0
+    rating_republish_interval_seconds: float = 30.0
 
     # HTTP
     public_url: str = "http://127.0.0.1:8000"

@@ -103,3 +103,19 @@ def mt_call(*, reference: int, msisdn: str, answer: datetime, imsi: str = "20801
     obj = CDR.CSChargingDataTypes.CSRecord
     obj.set_val(("mtCallRecord", rec))
     return bytes(obj.to_ber())
+
+
+def mt_sms(*, msisdn: str, delivered: datetime, imsi: str = "208010000000001", location: bytes | None = None,
+           failed: bool = False, msc: str = "33609000001") -> bytes:
+    from pycrate_asn1dir import CDR
+
+    rec: dict[str, Any] = {
+        "recordType": 7, "serviceCentre": isdn("33609005000"), "servedIMSI": tbcd(imsi), "servedMSISDN": isdn(msisdn),
+        "msClassmark": b"\x57\x58\xa6", "recordingEntity": isdn(msc), "deliveryTime": stamp(delivered)}
+    if location is not None:
+        rec["location"] = {"locationAreaCode": b"\x00\x01", "cellId": b"\x00\x02", "mCC-MNC": location}
+    if failed:
+        rec["smsResult"] = ("gsm0408Cause", 27)
+    obj = CDR.CSChargingDataTypes.CSRecord
+    obj.set_val(("mtSMSRecord", rec))
+    return bytes(obj.to_ber())

@@ -1,14 +1,15 @@
-"""3GPP TS 32.298 ASN.1 BER CDRs (PGW/SGW data in partial records and roaming, MSC MO and MT voice, MO SMS) encoded
-with pycrate from known values: decoded into the same records as the CSV layout, partial records assembled into one
-session, terminating calls rated by direction, roaming by the visited PLMN, undecodable records refused with their
-reason, counts reconciled."""
+"""3GPP TS 32.298 ASN.1 BER CDRs (PGW/SGW data in partial records and roaming, MSC MO and MT voice, MO and MT
+SMS) encoded with pycrate from known values: decoded into the same records as the CSV layout, partial records
+assembled into one session, terminating calls rated by direction, received SMS free unless the tariff charges them,
+roaming by the visited PLMN, undecodable records refused with their reason, counts reconciled."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tests.catalog.helpers import EXT, create
 from tests.charging.helpers import open_account
-from tests.rating.cdr_ber import mo_call, mo_sms, mt_call, pgw, plmn_id
+from tests.rating.cdr_ber import mo_call, mo_sms, mt_call, mt_sms, pgw, plmn_id
 from tests.rating.helpers import MB, at, call, csv_file, ingest, rec, reconciles, usage_of
 
 IMSI = "208011234567890"
@@ -170,3 +171,69 @@ async def test_mt_and_roaming_calls_are_rated_by_direction_and_visited_network(c
     assert any("terminating is for voice and SMS" in r for r in reasons)
     assert any("'callingNumber' is for terminating usage" in r for r in reasons)
     assert any("'visitedNetwork' '2140' is not a PLMN id" in r for r in reasons)
+
+
+SMS_TARIFF = {
+    "name": "SMS with received messages charged", "usageType": "sms", "timeZone": "Europe/Paris",
+    "lifecycleStatus": "Active", "homeCountry": "FR", "destinationZone": [{"id": "FR", "prefix": ["33"]}],
+    "roamingZone": [{"id": "EU", "country": ["ES"]}],
+    "rate": [{"destinationZone": "FR", "price": {"unit": "EUR", "value": 0.10}},
+             {"destinationZone": "FR", "roamingZone": "EU", "price": {"unit": "EUR", "value": 0.30}},
+             {"destinationZone": "*", "direction": "terminating", "price": {"unit": "EUR", "value": 0.02}},
+             {"destinationZone": "*", "roamingZone": "EU", "direction": "terminating",
+              "price": {"unit": "EUR", "value": 0.05}}],
+}
+
+
+def test_mt_sms_records_are_decoded_from_their_fields() -> None:
+    from openbss.rating.asn1 import read_ber
+    from openbss.rating.layouts import normalize
+
+    rows = read_ber(b"".join([
+        mt_sms(msisdn="+33612345678", imsi=IMSI, delivered=at(6, 9)),
+        mt_sms(msisdn="+33612345678", imsi=IMSI, delivered=at(6, 10), location=plmn_id("214", "07")),
+        mt_sms(msisdn="+33612345678", imsi=IMSI, delivered=at(6, 11), failed=True),
+    ]))
+    home, away = (normalize(r, "x") for _, r in rows[:2])  # type: ignore[arg-type]
+    assert (home.usage_type, home.direction, home.quantity, home.msisdn, home.imsi) == \
+        ("sms", "terminating", 1, "33612345678", IMSI)
+    assert home.event_time == at(6, 9) and home.origin == "msc:33609000001"
+    assert home.record_id == f"mtsms:{IMSI}:{at(6, 9).strftime('%y%m%d%H%M%S')}2b0000"
+    assert (home.called_number, home.calling_number, home.visited_network) == (None, None, None)
+    assert (away.visited_network, away.visited_country) == ("21407", "ES")
+    assert isinstance(rows[2][1], str) and "the delivery failed" in rows[2][1]
+
+
+async def test_mt_sms_are_rated_free_unless_the_tariff_charges_them(client: Any, rt: Any, tenant: str) -> None:
+    from tests.charging.helpers import entry
+    from tests.conftest import bearer
+
+    # a flat SMS price with 10 SMS included: a received SMS costs nothing and takes nothing from the allowance
+    flat = await open_account(rt, tenant, payment_type="postpaid", balance="0", rating=entry(
+        "sms", "0.10", 1, allowances=[{"name": "10 SMS", "quantity": {"amount": 10, "units": "SMS"}}]))
+    n = flat["msisdn"]
+    report = await ingest(rt, tenant, "mt-sms-flat.ber", b"".join([
+        mt_sms(msisdn=n, imsi=IMSI, delivered=at(6, 9)),
+        mo_sms(reference=1, msisdn=n, imsi=IMSI, destination="+33698765432", sent=at(6, 10)),
+        mt_sms(msisdn=n, imsi=IMSI, delivered=at(6, 11), failed=True)]))
+    assert (report["received"], report["rated"], report["rejected"]) == (3, 2, 1) and reconciles(report)
+    usage = sorted(await usage_of(rt, tenant, flat["id"]), key=lambda u: u["usageDate"])
+    assert [(u["_minor"], u["_allowance"]) for u in usage] == [(0, 0), (0, 1)]  # the MO SMS took the allowance
+    chars = {c["name"]: c["value"] for c in usage[0]["usageCharacteristic"]}
+    assert (usage[0]["usageType"], chars["direction"]) == ("sms", "terminating")
+
+    # a tariff with a rate for received SMS charges them (at home 0.02, roaming in the EU 0.05); MO at 0.10
+    tariff = await create(client, bearer(tenant, "catalog_manager"), f"{EXT}/tariff", SMS_TARIFF)
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0",
+                             rating=entry("sms", "0", 1, tariffId=tariff["id"]))
+    m, other = acc["msisdn"], "208019876543210"  # another SIM: its received SMS are other records
+    charged = await ingest(rt, tenant, "mt-sms-tariff.ber", b"".join([
+        mt_sms(msisdn=m, imsi=other, delivered=at(6, 9)),
+        mt_sms(msisdn=m, imsi=other, delivered=at(6, 10), location=plmn_id("214", "07")),
+        mo_sms(reference=2, msisdn=m, imsi=other, destination="+33698765432", sent=at(6, 11))]))
+    assert (charged["received"], charged["rated"]) == (3, 3) and reconciles(charged)
+    assert sorted(u["_minor"] for u in await usage_of(rt, tenant, acc["id"])) == [2, 5, 10]
+    # the same file again changes nothing
+    again = await ingest(rt, tenant, "mt-sms-tariff-2.ber", b"".join([
+        mt_sms(msisdn=m, imsi=other, delivered=at(6, 9))]))
+    assert (again["received"], again["duplicate"]) == (1, 1)

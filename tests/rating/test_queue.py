@@ -227,3 +227,49 @@ async def test_submit_requeue_and_a_worker_loop(rt: Any, settings: Any, tenant: 
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+async def test_chunks_of_a_failed_publication_are_published_again_by_the_workers(
+        rt: Any, settings: Any, tenant: str, nats_url: str, work_stream: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openbss.rating.queue import WorkQueue
+
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0", data_allowance_mb=10)
+    records = [rec(f"lost{i}", acc["msisdn"], at(3, i), quantity=3 * MB) for i in range(5)]
+    queue = WorkQueue(rt.db, settings.model_copy(update={
+        "nats_url": nats_url, "nats_stream": work_stream, "rating_partitions": 2,
+        "rating_republish_after_seconds": 0.0, "rating_republish_interval_seconds": 0.3}),
+        session_services().rating.service)
+
+    async def broker_down(*args: Any, **kw: Any) -> int:
+        raise ConnectionError("no route to the broker")
+
+    # the file is registered and cut into chunks, then its publication fails: logged, the chunks stay queued
+    report = await submit(rt, tenant, "unpublished.csv", csv_file(records), partitions=2, chunk_records=2)
+    with monkeypatch.context() as m:
+        m.setattr(queue, "publish", broker_down)
+        assert (await queue.publish_report(tenant, report))["status"] == "queued"
+    assert len(await call(rt, tenant, "queued_chunks")) == report["chunks"] == 3
+    assert await call(rt, tenant, "queued_chunks", older_than=3600.0) == []  # registered just now: not stale
+    try:
+        # published again once: a second pass within the broker's duplicate window publishes nothing
+        assert await queue.republish_stale() >= 3
+        assert await queue.republish_stale() == 0
+        # a worker's loop rates them (and its own republishing pass finds nothing to do once they are rated)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(queue.run(stop))
+        try:
+            async def rated() -> bool:
+                return (await file_of(rt, tenant, report["id"]))["status"] == "rated"
+
+            await until(rated, 60, "the chunks published again and rated")
+            await asyncio.sleep(1.0)  # a few republishing passes of the loop
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, 10)
+    finally:
+        await queue.close()
+    done = await file_of(rt, tenant, report["id"])
+    assert (done["received"], done["rated"], done["chunksDone"]) == (5, 5, 3) and reconciles(done)
+    assert all(n == 1 for _, n in await stored(rt, tenant)) and len(await stored(rt, tenant)) == 5
+    assert done["amounts"] == {"EUR": "0.05"}  # 15 MB: 10 in the allowance, 5 at 0.01 — each record once
+    assert await call(rt, tenant, "queued_chunks") == []

@@ -222,3 +222,49 @@ def test_a_time_band_allowance_pays_only_in_its_band_in_batch_too() -> None:
     night = rate_record(cdr(22), line, resolve_rate(cdr(22), line, {"t-banded": tariff}), consumed)
     assert (peak.allowance_units, peak.amount_minor) == (0, 65)
     assert (night.allowance_units, night.amount_minor) == (60, 0)  # (no connect fee when an allowance pays)
+
+
+@settings(max_examples=100, deadline=None)
+@given(price=st.decimals(min_value=0, max_value=1, places=3), allowance=st.one_of(st.none(), st.integers(0, 6)),
+       received=st.lists(st.booleans(), min_size=1, max_size=10))
+def test_received_sms_batch_vectorized_and_real_time_charge_the_same(price: Decimal, allowance: int | None,
+                                                                    received: list[bool]) -> None:
+    """SMS sent and received under a flat SMS price (no tariff): a received SMS is free and takes no allowance —
+    the same on the scalar batch path, the vectorized one and online charging (``pricing.choice`` chooses the rate
+    for all three)."""
+    from openbss.pricing.choice import choose_rate
+    from openbss.rating.vectorized import rate_batch
+
+    entry = {"priceId": "p", "currency": "EUR", "price": str(price), "per": "1",
+             "allowances": [] if allowance is None else [{"quantity": {"amount": allowance, "units": "SMS"}}]}
+    line = Line(account_id="acc", msisdn="33600000000", product_id=None, offering_id=None,
+                billing_account_id=None, party_id=None, party_type="Individual", currency="EUR",
+                time_zone="UTC", plan={"sms": entry})
+    buckets = [{"id": "money", "unit": "money", "remaining": 0, "reserved": 0, "initial": 0,
+                "lower_limit": -10**18, "valid_from": None, "valid_to": None, "priority": 1000, "zones": None,
+                "threshold_level": 0, "source": "main"}]
+    if allowance is not None:
+        buckets.append({"id": "allowance", "unit": "sms", "remaining": allowance, "reserved": 0,
+                        "initial": allowance, "lower_limit": 0, "valid_from": None, "valid_to": None,
+                        "priority": 100, "zones": None, "threshold_level": 0, "source": "allowance"})
+    ledger = Ledger.load({"quota_validity_seconds": 300, "low_balance_minor": 0}, buckets, [], START.timestamp())
+    records = [UsageRecord(key=str(i), record_id=str(i), origin="t", msisdn=line.msisdn,
+                           event_time=START + timedelta(minutes=i), usage_type="sms", quantity=1,
+                           direction="terminating" if r else "originating",
+                           called_number=None if r else "33612345678") for i, r in enumerate(received)]
+    consumed: dict[tuple[str, str, str], int] = {}
+    vector_consumed: dict[tuple[str, str, str], int] = {}
+    vectorized, failed = rate_batch([(r, line) for r in records], {}, "start", vector_consumed)
+    assert not failed and len(vectorized) == len(records)
+    for record, vec in zip(records, vectorized, strict=True):
+        rate = choose_rate(entry, usage_type="sms", product_id=None, tariff=None, destination=record.called_number,
+                           direction=record.direction, visited_country=None, visited_network=None,
+                           moment=record.event_time, time_zone="UTC")
+        batch = rate_record(record, line, rate, consumed)
+        n = len(ledger.debits)
+        ledger.charge_event(1, "sms", 1, rate)
+        online = (sum(d.amount_minor for d in ledger.debits[n:]), sum(d.allowance_units for d in ledger.debits[n:]))
+        assert (batch.amount_minor, batch.allowance_units) == online == (vec.amount_minor, vec.allowance_units)
+        if record.direction == "terminating":
+            assert online == (0, 0)
+    assert consumed == vector_consumed

@@ -393,6 +393,16 @@ async def account_by(conn: asyncpg.Connection, *, subscriber: str | None = None,
     return _account(row)
 
 
+async def accounts_by(conn: asyncpg.Connection, *, subscribers: list[str] | None = None,
+                      account_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The accounts of these subscribers, or with these ids, in one query (without their buckets)."""
+    if subscribers is not None:
+        rows = await conn.fetch(SELECT_ACCOUNT + " WHERE a.subscriber = ANY($1::text[])", subscribers)
+    else:
+        rows = await conn.fetch(SELECT_ACCOUNT + " WHERE a.id = ANY($1::text[])", account_ids or [])
+    return [a for a in map(_account, rows) if a is not None]
+
+
 async def bucket_rows(conn: asyncpg.Connection, bucket_ids: list[str]) -> dict[str, dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, account_id, unit, remaining, reserved, initial, lower_limit, body::text AS body, "

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
+
 from openbss.catalog.service import CompiledTariff
 from openbss.charging import errors as rc
 from openbss.charging import repository as repo
@@ -29,7 +31,7 @@ from openbss.charging.events import API, LOW_BALANCE_EVENT, RENEWAL_FEE_EVENT, T
 from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
-from openbss.platform.db import Database, json_dumps, json_loads, utcnow
+from openbss.platform.db import Database, json_loads, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
@@ -502,6 +504,16 @@ async def get_account(ctx: Context, account_id: str | None = None, *, subscriber
     return account
 
 
+async def accounts_for_rating(ctx: Context, *, subscribers: list[str] | None = None,
+                              account_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The accounts (plan, currency, time zone, parties; not their buckets) of these subscribers (MSISDNs, any
+    form) or with these ids, read together: what batch rating guides a file's records to."""
+    conn = await repo.session_connection(ctx.session)
+    if subscribers is not None:
+        return await repo.accounts_by(conn, subscribers=sorted({subscriber_key(s) for s in subscribers}))
+    return await repo.accounts_by(conn, account_ids=sorted(set(account_ids or [])))
+
+
 async def _ledger(conn: Any, account_id: str) -> tuple[dict[str, Any], Ledger]:
     account = await repo.lock_account(conn, account_id=account_id)
     if account is None:
@@ -959,6 +971,18 @@ async def release_expired(db: Database, tenant_id: str, base_url: str = "") -> i
 
 
 # --- usage rated in batch (mediation): stored as TMF635 usage next to online charging's ---------------------------
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):  # as platform.db.json_dumps renders amounts
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _batch_json(body: dict[str, Any]) -> str:
+    """A batch-rated usage document as JSON text (orjson: ~10x the standard library's encoder on these documents;
+    the same text for the types they hold — strings, integers, amounts as Decimal)."""
+    return orjson.dumps(body, default=_json_number).decode()
+
+
 async def store_batch_usage(ctx: Context, rows: list[dict[str, Any]]) -> set[str]:
     """Store usage records rated in batch (written with ``COPY``), each once by its ``key`` (the usage's
     ``session_id``; request number and rating group 0): a key already stored is skipped. Returns the keys stored.
@@ -970,7 +994,7 @@ async def store_batch_usage(ctx: Context, rows: list[dict[str, Any]]) -> set[str
         return set()
     conn = await repo.session_connection(ctx.session)
     return await repo.copy_batch_usage(conn, [
-        (r["id"], json_dumps(r["body"]), r["account_id"], r["key"], r.get("request_number", 0),
+        (r["id"], _batch_json(r["body"]), r["account_id"], r["key"], r.get("request_number", 0),
          r.get("rating_group", 0), r["usage_type"], r["units"],
          r["allowance_units"], r["amount_minor"], r["currency"], r["usage_date"]) for r in rows])
 
@@ -1066,6 +1090,7 @@ class ChargingService:
         self._settings: dict[str, tuple[dict[str, Any], float]] = {}
 
     get_account = staticmethod(get_account)
+    accounts_for_rating = staticmethod(accounts_for_rating)
     charging_settings = staticmethod(charging_settings)
     add_bucket = staticmethod(add_bucket)
     account_of_bucket = staticmethod(account_of_bucket)

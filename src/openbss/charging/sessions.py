@@ -221,6 +221,8 @@ class Ledger:
 
     # --- buckets ----------------------------------------------------------------------------------------------
     def allowance_buckets(self, usage_type: str, rate: dict[str, Any]) -> list[BucketState]:
+        if rate.get("free"):  # a received SMS the tariff does not charge takes nothing (pricing.choice)
+            return []
         out = [b for b in self.buckets.values()
                if b.unit == usage_type and b.valid(self.now) and b.pays_for(usage_type, rate)]
         return sorted(out, key=BucketState.order_key)

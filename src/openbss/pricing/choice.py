@@ -82,6 +82,18 @@ class Tariff(Protocol):
                   direction: str | None = None) -> TariffRate | None: ...
 
 
+#: usage free for the receiver (direction terminating) unless the tariff has a rate for received usage
+RECEIVED_FREE = ("sms",)
+
+
+def received_free(rate: Mapping[str, Any]) -> dict[str, Any]:
+    """The rate of a received message (an SMS, direction terminating) that the tariff does not charge: free
+    for the receiver, and taking nothing from the allowances (``free``). A tariff charges received messages with
+    a rate of direction ``terminating`` (then rated like any other usage, allowances included)."""
+    return {"currency": rate["currency"], "price": "0", "per": "1", "tiers": [], "priceId": rate.get("priceId"),
+            "productId": rate.get("productId"), "direction": "terminating", "free": True}
+
+
 def capped(rate: dict[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
     """The rate with its price (and tiers' prices) no more than the plan entry's maximum rate, which is per the
     entry's unit of measure (``per``) while the rate's price is per the rate's (a tariff's rate may count per
@@ -127,8 +139,9 @@ def choose_rate(entry: Mapping[str, Any] | None, *, usage_type: str, product_id:
         raise NoRate(f"band change '{band_change}' is not one of {', '.join(BAND_CHANGES)}")
     rate = plan_rate(entry, product_id)
     tariff_id = entry.get("tariffId")
+    received_sms = usage_type in RECEIVED_FREE and direction == "terminating"
     if not tariff_id:
-        return capped(rate, entry)
+        return received_free(rate) if received_sms else capped(rate, entry)
     if tariff is None:
         raise NoRate(f"tariff '{tariff_id}' of price '{entry.get('priceId')}' is not available")
     tz = time_zone or tariff.time_zone
@@ -145,8 +158,10 @@ def choose_rate(entry: Mapping[str, Any] | None, *, usage_type: str, product_id:
                          "number")
         roaming = tariff.roaming_zone_for(visited_country.upper() if visited_country else None, visited_network)
         band = band_at(moment, tariff.bands, tz, tariff.holidays) if tariff.bands else None
-        call_direction = direction if usage_type == "voice" else None
+        call_direction = direction if usage_type == "voice" or received_sms else None
         found = tariff.find_rate(zone, roaming, band, call_direction)
+        if received_sms and getattr(found, "direction", None) != "terminating":
+            return received_free(rate)  # no rate of the tariff for received messages: free for the receiver
     except RatingRuleError as exc:
         raise NoRate(f"tariff '{tariff_id}': {exc}") from exc
     if found is None:
@@ -155,8 +170,9 @@ def choose_rate(entry: Mapping[str, Any] | None, *, usage_type: str, product_id:
     out = {**rate, "currency": found.currency or rate["currency"], "price": str(found.price),
            "per": str(_per(found, usage_type, tariff_id)), "setup": str(found.setup), "tiers": [], "zone": zone,
            "prefix": prefix, "band": band, "roaming": roaming, "tariffId": tariff_id}
-    if usage_type == "voice":  # a tariff's rating increments are seconds; data keeps the price's blocks
+    if usage_type == "voice" or received_sms:
         out["direction"] = direction
+    if usage_type == "voice":  # a tariff's rating increments are seconds; data keeps the price's blocks
         out["initial"], out["subsequent"] = found.initial, found.subsequent
     if tariff.rounding:
         out["rounding"] = tariff.rounding.get("method") or "halfUp"

@@ -2,8 +2,8 @@
 ``GPRSChargingDataTypes``, ``CSChargingDataTypes``), into the fields of one usage record (docs/rating.md).
 
 A file is a sequence of BER-encoded records, each a ``GPRSRecord`` (``pGWRecord`` [79], ``sGWRecord`` [78]) or a
-``CSRecord`` (``moCallRecord`` [0], ``mtCallRecord`` [1], ``moSMSRecord`` [6]; ``mtSMSRecord`` [7] is refused
-with its reason: received SMS are not rated). The records are cut apart by their
+``CSRecord`` (``moCallRecord`` [0], ``mtCallRecord`` [1], ``moSMSRecord`` [6], ``mtSMSRecord`` [7]). The records
+are cut apart by their
 outer tag and length (definite lengths), each decoded by pycrate; a record that cannot be decoded is refused with
 the reason and its position, as a CSV line would be.
 
@@ -21,6 +21,11 @@ the reason and its position, as a CSV line would be.
   MCC's country, from pycrate's MCC table).
 * SMS (MO): ``servedMSISDN``, ``servedIMSI``, ``destinationNumber`` (TP-DA), ``originationTime``; identity
   ``messageReference`` and ``originationTime`` of the ``recordingEntity``.
+* SMS (MT, received): ``servedMSISDN``, ``servedIMSI``, ``deliveryTime``, ``direction`` terminating, roaming by
+  ``location.mCC-MNC``; identity ``mtsms:<servedIMSI, else servedMSISDN>:<deliveryTime>`` of the
+  ``recordingEntity`` (the record carries no message reference). Rated through the same pricing as the rest: free
+  for the receiver unless the tariff has an SMS rate of direction ``terminating`` (``pricing.choice``). A record
+  with an ``smsResult`` (the delivery failed) is refused with that reason.
 """
 
 from __future__ import annotations
@@ -214,6 +219,20 @@ def _voice(rec: dict[str, Any], terminating: bool = False) -> dict[str, Any]:
     return raw
 
 
+def _mt_sms(rec: dict[str, Any]) -> dict[str, Any]:
+    if rec.get("smsResult") is not None:
+        raise ValueError(f"mtSMSRecord: the delivery failed (smsResult {rec['smsResult']!r}): nothing to rate")
+    if rec.get("deliveryTime") is None:
+        raise ValueError("mtSMSRecord has no deliveryTime")
+    served = tbcd(rec["servedIMSI"]) if rec.get("servedIMSI") else address(rec.get("servedMSISDN") or b"\x91")
+    raw: dict[str, Any] = {"usageType": "sms", "quantity": "1", "eventTime": timestamp(rec["deliveryTime"]),
+                           "origin": f"msc:{address(rec['recordingEntity'])}", "direction": "terminating",
+                           "recordId": f"mtsms:{served}:{rec['deliveryTime'].hex()}"}
+    _common(rec, raw)
+    _roaming(raw, (rec.get("location") or {}).get("mCC-MNC"))
+    return raw
+
+
 def _sms(rec: dict[str, Any]) -> dict[str, Any]:
     raw: dict[str, Any] = {"usageType": "sms", "quantity": "1", "eventTime": timestamp(rec["originationTime"]),
                            "origin": f"msc:{address(rec['recordingEntity'])}",
@@ -263,16 +282,18 @@ def _read_slice(job: tuple[bytes, int, int]) -> list[tuple[int, dict[str, Any] |
                     gprs.GPRSRecord.from_ber(chunk)
                     kind, rec = gprs.GPRSRecord.get_val()
                     out.append((number, _data("pgw" if kind == "pGWRecord" else "sgw", rec)))
-                elif tag in (0, 1, 6):
+                elif tag in CS_TAGS:
                     cs.CSRecord.from_ber(chunk)
                     kind, rec = cs.CSRecord.get_val()
-                    out.append((number, _sms(rec) if kind == "moSMSRecord"
-                                else _voice(rec, terminating=kind == "mtCallRecord")))
-                elif tag in CS_TAGS:
-                    out.append((number, f"{CS_TAGS[tag]} at byte {offset}: terminating SMS is not rated"))
+                    if kind == "moSMSRecord":
+                        out.append((number, _sms(rec)))
+                    elif kind == "mtSMSRecord":
+                        out.append((number, _mt_sms(rec)))
+                    else:
+                        out.append((number, _voice(rec, terminating=kind == "mtCallRecord")))
                 else:
                     out.append((number, f"record at byte {offset}: tag [{tag}] is not a PGW, SGW, MO or MT call or "
-                                        "MO SMS record"))
+                                        "MO or MT SMS record"))
             except errors as exc:
                 out.append((number, f"record at byte {offset} cannot be decoded: {type(exc).__name__}: {exc}"))
     except BerFramingError as exc:

@@ -14,8 +14,12 @@ stream, rated by any number of ``openbss worker`` processes.
   message delivered again changes nothing. Either way the broker delivers the message again after
   ``rating_ack_wait_seconds``, to any worker. Records are keyed (origin and record id), so a record is never rated
   twice even across files.
-* A chunk whose message was never published (the submitter died after its commit) is published again by
-  ``openbss rating requeue``.
+* A chunk whose message was never published (the submitter died after its commit, or the broker was unreachable
+  then) is published again by every worker's loop (``republish_stale``): each ``rating_republish_interval_seconds``
+  the chunks still ``queued`` of files registered more than ``rating_republish_after_seconds`` ago are published
+  again — idempotent: the broker drops a copy within its duplicate window (same ``Nats-Msg-Id``), a worker
+  republishes a chunk at most once per window, and a chunk rated already changes nothing when its message comes.
+  ``openbss rating requeue`` does the same at once.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ import json
 import logging
 import os
 import signal
+import time
 from typing import Any
+
+from sqlalchemy import text
 
 from openbss.platform.db import Database
 from openbss.rating.service import RatingService
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 #: fault injection for the crash test: die like kill -9 after a chunk's commit, before its ack
 FAULT_ENV = "OPENBSS_FAULT_KILL_BEFORE_ACK"
 FAULT_NAME = "rating-chunk"
+#: the stream's duplicate window (seconds): a message published again within it with the same id is dropped
+DUPLICATE_WINDOW = 600.0
 
 
 class WorkQueue:
@@ -52,6 +61,8 @@ class WorkQueue:
         self.partitions = settings.rating_partitions
         self._nc: Any = None
         self._js: Any = None
+        #: (tenant, file, chunk) -> when this process last published it again (monotonic seconds)
+        self._republished: dict[tuple[str, str, int], float] = {}
 
     def subject(self, partition: int) -> str:
         return f"{self.prefix}.p{partition}"
@@ -67,7 +78,8 @@ class WorkQueue:
             js = self._nc.jetstream()
             try:
                 await js.add_stream(StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"],
-                                                 retention=RetentionPolicy.WORK_QUEUE, duplicate_window=600.0))
+                                                 retention=RetentionPolicy.WORK_QUEUE,
+                                                 duplicate_window=DUPLICATE_WINDOW))
             except Exception:  # exists (perhaps with an operator's settings): keep it
                 await js.stream_info(self.stream)
             for p in range(self.partitions):
@@ -113,13 +125,13 @@ class WorkQueue:
     async def publish_report(self, tenant: str, report: dict[str, Any]) -> dict[str, Any]:
         """Publish the work items of a committed ``RatingService.submit`` report (none for a duplicate file) and
         return the report without them. A publication that fails is logged, not raised: the file is registered and
-        its chunks stay ``queued`` until ``openbss rating requeue`` publishes them."""
+        its chunks stay ``queued`` until a worker's loop publishes them again (``republish_stale``)."""
         items = report.pop("workItems", [])
         if items:
             try:
                 await self.publish(tenant, report["id"], items)
             except Exception:
-                log.exception("publishing a file's chunks failed; `openbss rating requeue` publishes them",
+                log.exception("publishing a file's chunks failed; the workers publish them again",
                               extra={"tenant": tenant, "file": report["id"]})
                 await self.close()
         return report
@@ -143,6 +155,7 @@ class WorkQueue:
             await self.close()
             return
         tasks = [asyncio.create_task(self._consume(p, stop), name=f"rating-p{p}") for p in range(self.partitions)]
+        tasks.append(asyncio.create_task(self._janitor(stop), name="rating-republish"))
         try:
             await stop.wait()
         finally:
@@ -150,6 +163,53 @@ class WorkQueue:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
+
+    async def republish_stale(self, older_than: float | None = None) -> int:
+        """Publish again the chunks still ``queued`` of files registered more than ``older_than`` seconds ago
+        (default ``rating_republish_after_seconds``), in every tenant; a chunk this process published again less
+        than a duplicate window ago is left alone (its copy would be dropped by the broker anyway). Returns the
+        number of chunks published."""
+        from openbss.charging.service import system_context
+
+        assert self.db is not None and self.service is not None
+        after = self.settings.rating_republish_after_seconds if older_than is None else older_than
+        async with self.db.transaction(None) as session:  # the tenant registry has no row-level security
+            tenants = [str(t) for t in (await session.execute(
+                text("SELECT id FROM tenant WHERE status = 'active' ORDER BY id"))).scalars()]
+        now = time.monotonic()
+        seen: set[tuple[str, str, int]] = set()
+        published = 0
+        for tenant in tenants:
+            async with self.db.transaction(tenant) as session:
+                ctx = system_context(session, tenant, self.settings.public_url.rstrip("/"))
+                queued = await self.service.queued_chunks(ctx, older_than=after)
+            due: dict[str, list[tuple[int, int]]] = {}
+            for file_id, chunk, partition in queued:
+                key = (tenant, file_id, chunk)
+                seen.add(key)
+                last = self._republished.get(key)
+                if last is None or now - last >= DUPLICATE_WINDOW:
+                    due.setdefault(file_id, []).append((chunk, partition))
+            for file_id, items in due.items():  # no transaction open: publishing is a network call
+                published += await self.publish(tenant, file_id, items)
+                for chunk, _ in items:
+                    self._republished[(tenant, file_id, chunk)] = now
+                log.info("published again %d queued chunk(s) of a file", len(items),
+                            extra={"tenant": tenant, "file": file_id})
+        self._republished = {k: v for k, v in self._republished.items() if k in seen}  # rated ones forgotten
+        return published
+
+    async def _janitor(self, stop: asyncio.Event) -> None:
+        """Every ``rating_republish_interval_seconds``: ``republish_stale``."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.rating_republish_interval_seconds)
+            if stop.is_set():
+                return
+            try:
+                await self.republish_stale()
+            except Exception:
+                log.exception("publishing queued rating chunks again failed; trying at the next interval")
 
     async def _consume(self, partition: int, stop: asyncio.Event) -> None:
         import nats.errors

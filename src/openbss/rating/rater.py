@@ -141,7 +141,8 @@ def rate_record(record: UsageRecord, line: Line, rate: dict[str, Any], consumed:
     entry = line.plan.get(record.usage_type) or {}
     available: list[tuple[str, int]] = []
     bands_of: dict[str, list[str] | None] = {}
-    for i, allowance in enumerate(entry.get("allowances") or []):
+    # a received SMS the tariff does not charge (``free``, pricing.choice.received_free) takes no allowance
+    for i, allowance in enumerate([] if rate.get("free") else entry.get("allowances") or []):
         zones = allowance.get("destinationZone") or None
         if zones is not None and (rate.get("zone") not in zones or rate.get("roaming")):
             continue

@@ -68,6 +68,11 @@ class ChargingAccounts(Protocol):
     async def get_account(self, ctx: Context, account_id: str | None = None, *, subscriber: str | None = None,
                           product_id: str | None = None) -> dict[str, Any]: ...
 
+    async def accounts_for_rating(self, ctx: Context, *, subscribers: list[str] | None = None,
+                                  account_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """The accounts of these subscribers (MSISDN digits; ``subscriber`` in each) or with these ids, at once."""
+        ...
+
     async def store_batch_usage(self, ctx: Context, rows: list[dict[str, Any]]) -> set[str]: ...
 
     async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
@@ -273,8 +278,16 @@ class RatingService:
             for sim in (await ctx.session.execute(select(ImsiAssignment).where(
                     ImsiAssignment.imsi == _any(imsis)))).scalars():
                 sims[sim.imsi].append((sim.valid_from, sim.valid_to, sim.account_id))
-        accounts: dict[str, dict[str, Any] | None] = {}
-        current: dict[str, str | None] = {}
+        # the accounts concerned, read together: by number (no assignment history) and by id (from the histories)
+        plain = sorted({r.msisdn for r in records if r.msisdn not in history and not (r.imsi and r.imsi in sims)})
+        by_subscriber = {a["subscriber"]: a for a in await self.charging.accounts_for_rating(ctx, subscribers=plain)}
+        accounts: dict[str, dict[str, Any] | None] = {a["id"]: a for a in by_subscriber.values()}
+        # (numbers are E.164 digits, as charging keys its subscribers: a number not found has no subscription)
+        current: dict[str, str | None] = {n: by_subscriber[n]["id"] if n in by_subscriber else None for n in plain}
+        assigned = {a for h in (*history.values(), *sims.values()) for _, _, a in h} - set(accounts)
+        if assigned:
+            accounts.update({a["id"]: a for a in await self.charging.accounts_for_rating(
+                ctx, account_ids=sorted(assigned))})
 
         async def account(account_id: str | None = None, subscriber: str | None = None) -> dict[str, Any] | None:
             try:
@@ -283,6 +296,7 @@ class RatingService:
                 return None
 
         guided: dict[str, Line] = {}
+        lines_of: dict[tuple[str, str], Line] = {}  # one line per subscription and number (lines are immutable)
         failed: list[tuple[UsageRecord, str]] = []
         for r in records:
             if r.imsi is not None and r.imsi in sims:  # the SIM's history decides (a number may have moved)
@@ -316,7 +330,10 @@ class RatingService:
             if acc is None:
                 failed.append((r, f"charging account '{account_id}' of number {r.msisdn} not found"))
                 continue
-            guided[r.key] = _line_of(acc, r.msisdn)
+            line = lines_of.get((account_id, r.msisdn))
+            if line is None:
+                line = lines_of[(account_id, r.msisdn)] = _line_of(acc, r.msisdn)
+            guided[r.key] = line
         return guided, failed
 
     async def _tariffs_for(self, ctx: Context, lines: Iterable[Line]) -> dict[str, CompiledTariff]:
@@ -725,10 +742,15 @@ class RatingService:
         await ctx.session.refresh(row)
         return {**self._file_report(row), "duplicateFile": False, "workItems": chunks}
 
-    async def queued_chunks(self, ctx: Context) -> list[tuple[str, int, int]]:
-        """(file, chunk, partition) of the chunks not rated yet (to publish again after a crash of the submitter)."""
-        rows = await ctx.session.execute(select(FileChunk.file_id, FileChunk.chunk, FileChunk.partition).where(
-            FileChunk.status == "queued").order_by(FileChunk.file_id, FileChunk.chunk))
+    async def queued_chunks(self, ctx: Context, older_than: float | None = None) -> list[tuple[str, int, int]]:
+        """(file, chunk, partition) of the chunks not rated yet (to publish again after a crash of the submitter or
+        a failed publication); with ``older_than``, only those of files registered more than that many seconds
+        ago."""
+        stmt = select(FileChunk.file_id, FileChunk.chunk, FileChunk.partition).where(FileChunk.status == "queued")
+        if older_than is not None:
+            stmt = stmt.join(UsageFile, UsageFile.id == FileChunk.file_id).where(
+                UsageFile.registered_at < func.now() - timedelta(seconds=older_than))
+        rows = await ctx.session.execute(stmt.order_by(FileChunk.file_id, FileChunk.chunk))
         return [(r.file_id, r.chunk, r.partition) for r in rows]
 
     async def rate_chunk(self, ctx: Context, file_id: str, chunk: int) -> dict[str, Any] | None:
