@@ -26,6 +26,7 @@ same idempotency keys: each action happens once.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -799,7 +800,8 @@ class CollectionsService:
         for plan in (await s.execute(stmt.with_for_update(skip_locked=True))).scalars().all():
             sub = self.overdue.received_select(plan.billing_account_id).subquery()
             received = Decimal(await s.scalar(select(sub.c.received)) or 0) - plan.received_before
-            doc = dict(plan.body)
+            # a copy of the instalments (not the row's own): changed in place, the change would go unseen
+            doc = copy.deepcopy(plan.body)
             due_so_far = Decimal(0)
             state = "active"
             total = Decimal(0)
