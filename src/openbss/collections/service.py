@@ -1050,17 +1050,8 @@ class CollectionsService:
     async def _still_claimed(self, ctx: Context, c: Claimed) -> bool:
         """Whether the step is still to be done: claimed, and its episode still open (the episode's row is locked
         until the end of the transaction, so a payment closing it waits, and a step of an episode closed meanwhile
-        — the customer paid — is skipped)."""
-        episode_state = await ctx.session.scalar(select(Episode.state).where(Episode.id == c.episode_id)
-                                                 .with_for_update())
-        state = await ctx.session.scalar(select(StepExecution.state).where(StepExecution.id == c.execution_id)
-                                         .with_for_update())
-        if state != "claimed":
-            return False
-        if episode_state != "open":
-            await self._finish(ctx, c, "skipped", None, "the episode was closed before the step was taken")
-            return False
-        return True
+        — the customer paid — is skipped). ``_still_claimed_many`` of one."""
+        return (await self._still_claimed_many(ctx, [c])).get(c.execution_id, False)
 
     async def _finish(self, ctx: Context, c: Claimed, state: str, outcome: dict[str, Any] | None,
                       reason: str | None = None) -> None:
