@@ -30,7 +30,8 @@ async def kill_mid_round_then_restart(start: Callable[[], subprocess.Popen[bytes
             if await done() > 0:
                 break
             await asyncio.sleep(first[1])
-        else:
+        else:  # stopped first: its output is read to the end
+            scheduler.kill()
             raise AssertionError(scheduler.stdout.read() if scheduler.stdout else nothing)
         os.kill(scheduler.pid, signal.SIGKILL)
         scheduler.wait(10)
