@@ -1458,6 +1458,42 @@ def collections_run(
     del server
 
 
+def _report_name(name: str, known: Any) -> None:
+    """Refuse (exit 2) a report name that is not one of ``known``."""
+    if name not in known:
+        console.print(f"[red]no report {name!r}: {', '.join(known)}[/]")
+        raise typer.Exit(2)
+
+
+def _report_dates(*values: str | None, error: str) -> list[Any]:
+    """The dates (YYYY-MM-DD) of a report's options, None where not given; ``error`` and exit 2 on a bad one."""
+    from datetime import date
+
+    try:
+        return [date.fromisoformat(v) if v else None for v in values]
+    except ValueError as exc:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from exc
+
+
+def _print_report(rows: list[dict[str, Any]], out: Path | None, to_csv: Callable[[list[dict[str, Any]]], str],
+                  title: str, *, empty: str, none: str = "") -> None:
+    """A report's rows: a CSV file at ``out``, else a table on standard output (``empty``: the column of a report
+    without rows; ``none``: what a missing value shows)."""
+    from rich.table import Table
+
+    if out is not None:
+        out.write_text(to_csv(rows))
+        console.print(f"{len(rows)} rows written to {out}")
+        return
+    table = Table(title=title)
+    for column in rows[0] if rows else [empty]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(none if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
 @collections_app.command("report")
 def collections_report(
     name: Annotated[str, typer.Argument(help="inCollection, recoveredByStep, cureRate, brokenPromises or "
@@ -1469,19 +1505,12 @@ def collections_report(
     """A collections report of a tenant, as a table or a CSV file."""
     from datetime import date, timedelta
 
-    from rich.table import Table
-
     from openbss.collections import reports
     from openbss.platform.runtime import Runtime
 
-    if name not in reports.REPORTS:
-        console.print(f"[red]no report {name!r}: {', '.join(reports.REPORTS)}[/]")
-        raise typer.Exit(2)
-    try:
-        first = date.fromisoformat(start) if start else date.today() - timedelta(days=90)
-    except ValueError as exc:
-        console.print("[red]--start is a date (YYYY-MM-DD)[/]")
-        raise typer.Exit(2) from exc
+    _report_name(name, reports.REPORTS)
+    [first] = _report_dates(start, error="--start is a date (YYYY-MM-DD)")
+    first = first or date.today() - timedelta(days=90)
     _use_embedded_if_needed(_settings())
     settings = get_settings()
 
@@ -1494,16 +1523,7 @@ def collections_report(
             await rt.close()
 
     rows = asyncio.run(run())
-    if out is not None:
-        out.write_text(reports.to_csv(rows))
-        console.print(f"{len(rows)} rows written to {out}")
-        return
-    table = Table(title=name)
-    for column in (rows[0] if rows else {"(no rows)": ""}):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(table)
+    _print_report(rows, out, reports.to_csv, name, empty="(no rows)")
 
 
 @finance_app.command("report")
@@ -1520,20 +1540,12 @@ def finance_report(
     """A finance report of a tenant, as a table or a CSV file."""
     from datetime import date
 
-    from rich.table import Table
-
     from openbss.payments import reports
     from openbss.platform.runtime import Runtime
 
-    if name not in reports.REPORTS:
-        console.print(f"[red]no report {name!r}: {', '.join(reports.REPORTS)}[/]")
-        raise typer.Exit(2)
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-        first = date.fromisoformat(start) if start else None
-    except ValueError as exc:
-        console.print("[red]--as-of and --start are dates (YYYY-MM-DD)[/]")
-        raise typer.Exit(2) from exc
+    _report_name(name, reports.REPORTS)
+    day, first = _report_dates(as_of, start, error="--as-of and --start are dates (YYYY-MM-DD)")
+    day = day or date.today()
     _use_embedded_if_needed(_settings())
     settings = get_settings()
 
@@ -1562,16 +1574,7 @@ def finance_report(
 
     with console.status(f"computing {name}…"):
         rows = asyncio.run(run())
-    if out is not None:
-        out.write_text(reports.to_csv(rows))
-        console.print(f"{len(rows)} rows written to {out}")
-        return
-    table = Table(title=f"{name} as of {day}")
-    for column in rows[0] if rows else ["(empty)"]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    console.print(table)
+    _print_report(rows, out, reports.to_csv, f"{name} as of {day}", empty="(empty)", none="None")
 
 
 def main() -> None:

@@ -52,3 +52,25 @@ async def test_a_credit_note_credits_the_balance_and_never_more_than_the_bill(
                        ({"bill": {"id": rest.json()["id"]}, "reason": "x"}, "credit note")):
         bad = await client.post("/billing/v1/creditNote", json=body, headers=admin_headers)
         assert bad.status_code == 400 and word in bad.json()["message"], bad.text
+
+
+async def test_the_credit_notes_of_a_bill_credit_exactly_its_tax_whatever_the_pieces(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """Three credit notes of a third each of a bill of 60.00 (10.00 VAT): each note's tax, rounded on its own,
+    would be 3.33 + 3.33 + 3.33 = 9.99 (and the net 50.01: more revenue reversed than was billed). Each note credits
+    the tax of what the notes credited so far, less what the earlier ones credited: together, exactly the bill's."""
+    account = await billing_account(client, admin_headers, tz="UTC")
+    await sell(rt, tenant, account, "2027-01-01T00:00:00Z", [recurring("50.00")])
+    await run(rt, tenant, date(2027, 1, 1), finalize=True)
+    [bill] = (await client.get(f"{CB}/customerBill", headers=admin_headers)).json()
+    assert bill["taxIncludedAmount"]["value"] == 60 and bill["taxItem"][0]["taxAmount"]["value"] == 10
+    notes = []
+    for _ in range(3):
+        r = await client.post("/billing/v1/creditNote", headers=admin_headers,
+                              json={"bill": {"id": bill["id"]}, "amount": "20.00", "reason": "Goodwill"})
+        assert r.status_code == 201, r.text
+        notes.append(r.json())
+    tax = sum((Decimal(str(n["taxItem"][0]["taxAmount"]["value"])) for n in notes), Decimal(0))
+    net = sum((Decimal(str(n["taxExcludedAmount"]["value"])) for n in notes), Decimal(0))
+    assert (tax, net) == (Decimal("-10.00"), Decimal("-50.00"))
+    assert [Decimal(str(n["taxIncludedAmount"]["value"])) for n in notes] == [Decimal("-20.00")] * 3

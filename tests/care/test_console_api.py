@@ -289,3 +289,23 @@ async def test_a_rejected_top_up_credits_nothing_and_bad_requests_write_nothing(
         rows = list((await session.execute(select(CareApproval).where(
             CareApproval.requested_by == "agent-bob"))).scalars())
     assert [x.id for x in rows] == [approval]
+
+
+async def test_an_adjustment_finer_than_the_bills_currency_is_refused_and_writes_nothing(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """10.005 EUR is no amount a credit note can credit (it would credit 10.01, not what the limit, the approval
+    and the audit record say): refused (400) for an agent and for an admin alike, no credit note, no approval."""
+    world = await issued_bill(client, rt, tenant, admin_headers)
+    await set_limit(client, admin_headers, "agent", "agent-fine", "25")
+    for h in (agent(tenant, "agent-fine", "csr_agent"), admin_headers):
+        for value in ("10.005", "30.0001"):  # within the limit, above it
+            r = await client.post(f"{CARE}/billAdjustment", headers=h,
+                                  json={"bill": {"id": world["bill"]["id"]}, "amount": value, "reason": "Outage"})
+            assert r.status_code == 400 and "decimals" in r.json()["message"], r.text
+    bills = (await client.get(f"{CB}/customerBill", headers=admin_headers,
+                              params={"billingAccount.id": world["account"]["id"]})).json()
+    assert [b.get("category") for b in bills] != ["creditNote"] and len(bills) == 1
+    assert (await client.get(f"{CARE}/approval", headers=admin_headers)).json() == []
+    ok = await client.post(f"{CARE}/billAdjustment", headers=admin_headers,
+                           json={"bill": {"id": world["bill"]["id"]}, "amount": "10.0100", "reason": "Outage"})
+    assert ok.status_code == 201 and ok.json()["creditNote"]["taxIncludedAmount"]["value"] == -10.01, ok.text

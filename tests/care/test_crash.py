@@ -3,11 +3,7 @@ Each step's action and its record commit together; a step claimed by a dead proc
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import subprocess
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -20,15 +16,15 @@ from openbss.platform.events.outbox import OutboxEvent
 from openbss.platform.tmf.resource import system_context
 from tests.care.helpers import ALWAYS, TT, ok
 from tests.conftest import bearer, make_tenant, session_services
+from tests.crash import kill_mid_round_then_restart, start_cli
 
 pytestmark = pytest.mark.slow
 TICKETS = 60
 
 
 def start_scheduler() -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OPENBSS_CARE_ESCALATION_BATCH": "3", "OPENBSS_CARE_ESCALATION_INTERVAL_SECONDS": "0.05"}
-    return subprocess.Popen([sys.executable, "-m", "openbss.cli", "escalations"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return start_cli(["escalations"], {"OPENBSS_CARE_ESCALATION_BATCH": "3",
+                                       "OPENBSS_CARE_ESCALATION_INTERVAL_SECONDS": "0.05"})
 
 
 async def fired(rt: Any, tenant: str) -> int:
@@ -48,33 +44,12 @@ async def test_kill_9_mid_round_fires_every_step_exactly_once(rt: Any, client: A
             await care.tickets.create(ctx, {"description": f"fault {i}", "severity": "minor", "ticketType": "x"},
                                       raised_at=utcnow() - timedelta(days=1))
     total = TICKETS * 5  # first response 100 %, resolution 50/75/100/150
-    scheduler = start_scheduler()
-    try:
-        for _ in range(600):
-            if 0 < await fired(rt, tenant):
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError(scheduler.stdout.read() if scheduler.stdout else "no step fired")
-        os.kill(scheduler.pid, signal.SIGKILL)
-        scheduler.wait(10)
-    finally:
-        if scheduler.poll() is None:
-            scheduler.kill()
-    partial = await fired(rt, tenant)
-    assert 0 < partial < total, partial  # killed in the middle of the work
-    restarted = start_scheduler()
-    try:
-        for _ in range(1500):
-            if await fired(rt, tenant) == total:
-                break
-            await asyncio.sleep(0.02)
-    finally:
-        restarted.send_signal(signal.SIGTERM)
-        try:
-            restarted.wait(10)
-        except subprocess.TimeoutExpired:
-            restarted.kill()
+
+    async def count() -> int:
+        return await fired(rt, tenant)
+
+    await kill_mid_round_then_restart(start_scheduler, count, total, first=(600, 0.02), rest=(1500, 0.02),
+                                      nothing="no step fired")
     assert await fired(rt, tenant) == total
     async with rt.db.transaction(tenant) as s:
         events = (await s.execute(select(OutboxEvent.envelope).where(

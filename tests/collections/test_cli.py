@@ -35,3 +35,23 @@ async def test_run_and_report(rt: Any, client: Any, tmp_path: Path) -> None:
     assert out.exit_code == 2 and "inCollection" in out.output
     out = await invoke("collections", "report", "cureRate", "--tenant", tenant, "--start", "yesterday")
     assert out.exit_code == 2 and "--start" in out.output
+
+
+async def test_the_finance_report_command_shares_the_report_output(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], tmp_path: Path) -> None:
+    """``openbss finance report``: a table, a CSV file, a refused name or date (exit 2) — as the collections one."""
+    from tests.payments.helpers import cash, issued_bill, method, pay
+
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)
+    m = await method(client, admin_headers, cash(account))
+    assert (await pay(client, admin_headers, account, m["id"], "120.00", [bill["id"]])).status_code == 201
+    out = await invoke("finance", "report", "trialBalance", "--tenant", tenant, "--as-of", "2027-03-01")
+    assert out.exit_code == 0 and "trialBalance as of 2027-03-01" in out.output and "1200" in out.output, out.output
+    f = tmp_path / "tb.csv"
+    out = await invoke("finance", "report", "trialBalance", "--tenant", tenant, "--out", str(f))
+    assert out.exit_code == 0 and "rows written to" in out.output, out.output
+    assert f.read_text().splitlines()[0].startswith("account,")
+    out = await invoke("finance", "report", "nope", "--tenant", tenant)
+    assert out.exit_code == 2 and "trialBalance" in out.output
+    out = await invoke("finance", "report", "revenue", "--tenant", tenant, "--start", "soon")
+    assert out.exit_code == 2 and "--as-of and --start" in out.output

@@ -3,11 +3,7 @@ claimed (after their lease) and every step is taken exactly once — one reminde
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -17,6 +13,7 @@ from openbss.collections.models import StepExecution
 from openbss.platform.events.outbox import OutboxEvent
 from tests.collections.helpers import accounts, executions, messages, overdue, policy, reminder
 from tests.conftest import bearer, make_tenant
+from tests.crash import kill_mid_round_then_restart, start_cli
 
 pytestmark = pytest.mark.slow
 ACCOUNTS = 40
@@ -25,10 +22,9 @@ STEPS = 3
 
 def start_scheduler() -> subprocess.Popen[bytes]:
     # small batches of reminders: the kill lands between two of them, some done, others left claimed
-    env = {**os.environ, "OPENBSS_COLLECTIONS_LEASE_SECONDS": "1", "OPENBSS_COLLECTIONS_LOOP_SECONDS": "0.2",
-           "OPENBSS_COLLECTIONS_REMINDER_BATCH": "7"}
-    return subprocess.Popen([sys.executable, "-m", "openbss.cli", "collections", "run", "--loop"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return start_cli(["collections", "run", "--loop"], {
+        "OPENBSS_COLLECTIONS_LEASE_SECONDS": "1", "OPENBSS_COLLECTIONS_LOOP_SECONDS": "0.2",
+        "OPENBSS_COLLECTIONS_REMINDER_BATCH": "7"})
 
 
 async def done(rt: Any, tenant: str) -> int:
@@ -43,33 +39,12 @@ async def test_kill_9_mid_round_takes_every_step_exactly_once(rt: Any, client: A
     for a in await accounts(client, tenant, ACCOUNTS):
         await overdue(rt, tenant, a["id"], "25.50", days=10)
     total = ACCOUNTS * STEPS
-    scheduler = start_scheduler()
-    try:
-        for _ in range(1500):
-            if await done(rt, tenant) > 0:
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError(scheduler.stdout.read() if scheduler.stdout else "no step taken")
-        os.kill(scheduler.pid, signal.SIGKILL)
-        scheduler.wait(10)
-    finally:
-        if scheduler.poll() is None:
-            scheduler.kill()
-    partial = await done(rt, tenant)
-    assert 0 < partial < total, partial  # killed in the middle of the work
-    restarted = start_scheduler()
-    try:
-        for _ in range(3000):
-            if await done(rt, tenant) == total:
-                break
-            await asyncio.sleep(0.02)
-    finally:
-        restarted.send_signal(signal.SIGTERM)
-        try:
-            restarted.wait(10)
-        except subprocess.TimeoutExpired:
-            restarted.kill()
+
+    async def count() -> int:
+        return await done(rt, tenant)
+
+    await kill_mid_round_then_restart(start_scheduler, count, total, first=(1500, 0.01), rest=(3000, 0.02),
+                                      nothing="no step taken")
     rows = await executions(rt, tenant)
     assert len(rows) == total and {r.state for r in rows} == {"done"}
     assert len({(r.episode_id, r.step) for r in rows}) == total

@@ -283,7 +283,8 @@ async def test_a_payment_plan_pauses_until_an_instalment_is_missed(rt: Any, clie
     await paid(rt, tenant, a["id"], None, "150")  # the first instalment, on time (credit: not yet allocated)
     await svc.run_tenant(tenant, first + timedelta(days=1))
     assert [e.step for e in await executions(rt, tenant)] == [0]  # paused while the plan is kept
-    assert (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=h)).json()["state"] == "active"
+    kept = (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=h)).json()
+    assert kept["state"] == "active" and [i["state"] for i in kept["instalment"]] == ["paid", "due"]
     await svc.run_tenant(tenant, second + timedelta(days=1))  # the second instalment never came
     doc = (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=h)).json()
     assert doc["state"] == "broken"

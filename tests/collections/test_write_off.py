@@ -62,3 +62,44 @@ async def test_the_write_off_step_settles_the_bill_and_posts_bad_debt_once(
     assert len(await executions(rt, tenant)) == 2 and len(await episodes(rt, tenant)) == 1
     assert await _bad_debt(rt, tenant) == [("1200", Decimal("-120.00")), ("6200", Decimal("120.00"))]
     assert await open_balance(rt, tenant, account["id"]) == Decimal("0")
+
+
+async def test_a_write_off_keeps_no_promise_and_pays_no_instalment(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """What is written off was not paid: a promise to pay 40.00 is not kept, and a plan's instalment of 40.00 not
+    paid, by a write-off of 40.00 (they stay pending and active); a payment of 40.00 keeps and pays them."""
+    from tests.collections.helpers import TODAY, paid
+
+    await policy(client, bearer(tenant, "billing_ops"), [reminder(0)])
+    promised, _ = await issued_bill(client, rt, tenant, admin_headers)  # 120.00 each
+    planned, _ = await issued_bill(client, rt, tenant, admin_headers)
+    await deliver_all(rt)  # payments heard of the bills
+    svc = session_services().collections.service
+    r = await client.post(f"{API}/promiseToPay", headers=admin_headers, json={
+        "billingAccount": {"id": promised["id"]}, "amount": {"unit": "EUR", "value": 40},
+        "promisedDate": (TODAY + timedelta(days=10)).isoformat()})
+    assert r.status_code == 201, r.text
+    promise = r.json()
+    r = await client.post(f"{API}/paymentPlan", headers=admin_headers, json={
+        "billingAccount": {"id": planned["id"]}, "instalment": [
+            {"amount": {"unit": "EUR", "value": 40}, "dueDate": (TODAY + timedelta(days=10)).isoformat()},
+            {"amount": {"unit": "EUR", "value": 80}, "dueDate": (TODAY + timedelta(days=40)).isoformat()}]})
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    for i, a in enumerate((promised, planned)):
+        w = await client.post("/payments/v1/writeOff", headers=admin_headers, json={
+            "billingAccount": {"id": a["id"]}, "amount": {"unit": "EUR", "value": "40.00"},
+            "reason": "Goodwill", "reference": f"goodwill-{i}"})
+        assert w.status_code == 201, w.text
+    await svc.run_tenant(tenant)
+    assert (await client.get(f"{API}/promiseToPay/{promise['id']}", headers=admin_headers)).json()["state"] \
+        == "pending"
+    got = (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=admin_headers)).json()
+    assert got["state"] == "active" and [i["state"] for i in got["instalment"]] == ["due", "due"], got
+    for a in (promised, planned):
+        await paid(rt, tenant, a["id"], None, "40.00")
+    await svc.run_tenant(tenant)
+    assert (await client.get(f"{API}/promiseToPay/{promise['id']}", headers=admin_headers)).json()["state"] \
+        == "kept"
+    got = (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=admin_headers)).json()
+    assert [i["state"] for i in got["instalment"]] == ["paid", "due"], got

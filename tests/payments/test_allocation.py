@@ -186,3 +186,61 @@ async def test_finance_reports_aging_receipts_and_trial_balance(
     assert (await client.get("/payments/v1/report/nope", headers=admin_headers)).status_code == 404
     assert (await client.get("/payments/v1/report/arAging", params={"asOf": "x"},
                              headers=admin_headers)).status_code == 400
+
+
+async def test_minor_units_per_currency_three_decimals_and_none(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """Partial payments in a currency of three decimals (KWD) and of none (JPY), as the billing engines' invoice and
+    payment scenarios run them: an amount finer than the currency's minor unit is refused and writes nothing; the
+    parts settle the bill to the last fils; a JPY bill credited in three notes credits exactly its tax in yen."""
+    from tests.billing.helpers import billing_account, run, sell
+
+    async def bill_in(currency: str, value: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        account = await billing_account(client, admin_headers, currency=currency, tz="UTC")
+        await sell(rt, tenant, account, "2027-02-01T10:00:00.000Z", [{
+            "name": "Activation", "priceType": "oneTime",
+            "price": {"dutyFreeAmount": {"unit": currency, "value": value}, "taxRate": "20"},
+            "productOfferingPrice": {"id": f"pop-{currency}", "name": "Activation"}}])
+        await run(rt, tenant, date(2027, 2, 1), finalize=True, account_ids=[account["id"]])
+        [bill] = (await client.get("/tmf-api/customerBillManagement/v4/customerBill",
+                                   params={"billingAccount.id": account["id"]}, headers=admin_headers)).json()
+        await deliver_all(rt)  # payments heard of the bill
+        return account, bill
+
+    async def pay_in(account: dict[str, Any], m: dict[str, Any], currency: str, value: str) -> Any:
+        return await client.post(f"{PAY}/payment", headers=admin_headers, json={
+            "account": {"id": account["id"]}, "paymentMethod": {"id": m["id"]},
+            "totalAmount": {"unit": currency, "value": value}})
+
+    kwd, kwd_bill = await bill_in("KWD", "10.000")  # 12.000 KWD with VAT
+    assert Decimal(str(kwd_bill["taxIncludedAmount"]["value"])) == Decimal("12.000")
+    m = await method(client, admin_headers, cash(kwd))
+    assert (await pay_in(kwd, m, "KWD", "4.001")).status_code == 201
+    fine = await pay_in(kwd, m, "KWD", "4.0005")
+    assert fine.status_code == 400 and "decimals" in fine.json()["message"], fine.text
+    assert await bill_state(rt, tenant, kwd_bill["id"]) == "partiallyPaid"
+    assert await paid(rt, tenant, kwd_bill["id"]) == Decimal("4.001")
+    assert (await pay_in(kwd, m, "KWD", "7.999")).status_code == 201
+    assert await bill_state(rt, tenant, kwd_bill["id"]) == "settled"
+    assert await open_balance(rt, tenant, kwd["id"]) == 0 and await credit(rt, tenant, kwd["id"]) == 0
+    [(count,)] = await in_tenant(rt, tenant, "SELECT count(*) FROM payments_payment WHERE billing_account_id = :a",
+                                 a=kwd["id"])
+    assert count == 2  # the refused one wrote nothing
+
+    jpy, jpy_bill = await bill_in("JPY", "1000")  # 1200 JPY with VAT
+    m = await method(client, admin_headers, cash(jpy))
+    assert (await pay_in(jpy, m, "JPY", "600.5")).status_code == 400
+    assert (await pay_in(jpy, m, "JPY", "600")).status_code == 201
+    assert await bill_state(rt, tenant, jpy_bill["id"]) == "partiallyPaid"
+    notes = []
+    for _ in range(3):
+        r = await client.post("/billing/v1/creditNote", headers=admin_headers,
+                              json={"bill": {"id": jpy_bill["id"]}, "amount": "400", "reason": "Goodwill"})
+        assert r.status_code == 201, r.text
+        notes.append(r.json())
+    taxes = [Decimal(str(n["taxItem"][0]["taxAmount"]["value"])) for n in notes]
+    assert sum(taxes) == -200 and all(t == t.to_integral_value() for t in taxes), taxes
+    # the notes' credit settles what was left of the bill; the rest is the account's credit
+    await deliver_all(rt)
+    assert await bill_state(rt, tenant, jpy_bill["id"]) == "settled"
+    assert await open_balance(rt, tenant, jpy["id"]) == -600

@@ -162,3 +162,39 @@ async def test_an_mt940_statement_is_matched_like_camt053(client: Any, rt: Any, 
                                 headers={**admin_headers, "Content-Type": "text/plain"})
         assert bad.status_code == 400, bad.text
         assert "MT940" in bad.json()["message"]
+
+
+
+async def test_a_statement_line_of_no_amount_in_the_currencys_units_is_queued_not_paid(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A credit line naming a bill whose amount is zero, or finer than the currency's minor unit (a cent's
+    fraction), is no receipt to allocate: it is queued for a person, and no payment, allocation or ledger entry is
+    written for it; the good line beside it pays its bill. The same line by line and as a set."""
+    from openbss.payments import bank
+    from openbss.platform.tmf.resource import system_context
+    from tests.conftest import session_services
+
+    _, first = await issued_bill(client, rt, tenant, admin_headers)  # 120.00
+    _, second = await issued_bill(client, rt, tenant, admin_headers)
+    await deliver_all(rt)
+
+    def lines(bill: dict[str, Any], tag: str) -> bytes:
+        return statement([entry(f"ZERO-{tag}", "0.00", "CRDT", remittance=f"Bill {bill['billNo']}"),
+                          entry(f"FINE-{tag}", "10.005", "CRDT", remittance=f"Bill {bill['billNo']}"),
+                          entry(f"GOOD-{tag}", "120.00", "CRDT", remittance=f"Bill {bill['billNo']}")])
+
+    r = await client.post("/payments/v1/statement", params={"source": "camt-1.xml"}, content=lines(first, "1"),
+                          headers={**admin_headers, "Content-Type": "application/xml"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["transfers"], r.json()["exceptions"]) == (1, 2), r.json()
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        report = await bank.import_statement(session_services().payments.service, ctx, lines(second, "2"),
+                                             "camt-2.xml", batch=0)
+    assert (report["transfers"], report["exceptions"]) == (1, 2), report
+    [(count, total)] = await in_tenant(rt, tenant, "SELECT count(*), sum(amount) FROM payments_payment "
+                                                   "WHERE method_id = 'bank-statement'")
+    assert (count, total) == (2, 240)
+    queue = (await client.get("/payments/v1/statementException", headers=admin_headers)).json()
+    assert sorted(q["amount"] for q in queue) == ["0.00", "0.00", "10.005", "10.005"]
+    assert [await bill_state(rt, tenant, b["id"]) for b in (first, second)] == ["settled", "settled"]

@@ -188,3 +188,26 @@ async def test_a_refund_draws_on_a_credit_note_once_and_never_more_than_it_left(
     assert both.status_code == 400, both.text
     [(count,)] = await in_tenant(rt, tenant, "SELECT count(*) FROM payments_refund")
     assert count == 3
+
+
+async def test_a_credit_note_paid_out_leaves_the_account_credit_it_paid_out(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """The open balance (what the next bill states as the previous balance) follows a credit note's payout: a
+    credit note of 24.00 on a paid bill is 24.00 of credit; 21.00 of it paid out leaves 3.00, not 24.00."""
+    from tests.payments.helpers import cash
+    from tests.payments.test_allocation import open_balance
+
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)  # 120.00
+    m = await method(client, admin_headers, cash(account))
+    assert (await pay(client, admin_headers, account, m["id"], "120.00", [bill["id"]])).status_code == 201
+    assert await open_balance(rt, tenant, account["id"]) == Decimal("0.00")
+    r = await client.post("/billing/v1/creditNote", headers=admin_headers,
+                          json={"bill": {"id": bill["id"]}, "amount": 24, "reason": "Network outage"})
+    assert r.status_code == 201, r.text
+    note = r.json()
+    assert await open_balance(rt, tenant, account["id"]) == Decimal("-24.00")
+    out = await client.post(f"{PAY}/refund", headers=admin_headers, json={
+        "account": {"id": account["id"]}, "paymentMethod": {"id": m["id"]}, "creditNote": {"id": note["id"]},
+        "totalAmount": {"unit": "EUR", "value": "21.00"}})
+    assert out.status_code == 201, out.text
+    assert await open_balance(rt, tenant, account["id"]) == Decimal("-3.00")

@@ -1474,12 +1474,23 @@ class BillingService:
         tz = cycle_of(await self.accounts.get_billing_account(ctx, orig.billing_account_id))[2]
         today = (await self.now(ctx)).astimezone(tz).date()
         gross = _decimal(original["taxIncludedAmount"]["value"])
+        # each tax is credited in proportion to all that the bill's notes credit with this one, less what the
+        # earlier notes credited of it: however the bill is credited in pieces, its notes together credit exactly
+        # its taxes (each piece rounded on its own would not add up to them)
+        before: dict[tuple[str, Decimal], Decimal] = {}
+        for (body,) in (await ctx.session.execute(select(CustomerBill.body).where(
+                CustomerBill.corrects_bill_id == bill_id))).all():
+            for item in (body or {}).get("taxItem") or []:
+                key = (str(item.get("taxCategory")), _decimal(item.get("taxRate")))
+                before[key] = before.get(key, Decimal(0)) - _decimal(item["taxAmount"]["value"])
         taxes = []
         for item in original.get("taxItem") or []:
             name, _, category = str(item.get("taxCategory", "VAT/standard")).partition("/")
-            share = round_money(amount * _decimal(item["taxAmount"]["value"]) / gross, currency) if gross else \
-                Decimal(0)
-            taxes.append(Tax(name, category or "standard", _decimal(item.get("taxRate")), -share))
+            rate = _decimal(item.get("taxRate"))
+            so_far = before.get((f"{name}/{category or 'standard'}", rate), Decimal(0))
+            share = round_money((credited + amount) * _decimal(item["taxAmount"]["value"]) / gross, currency) \
+                - so_far if gross else Decimal(0)
+            taxes.append(Tax(name, category or "standard", rate, -share))
         net = amount + sum((t.amount for t in taxes), Decimal(0))
         line = Line(f"creditNote|{bill_id}", "creditNote", f"Credit note: {reason}", today, today, -net, Decimal(0),
                     None, {"correctedBill": orig.number or bill_id}, taxes=taxes)

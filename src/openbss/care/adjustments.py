@@ -31,6 +31,7 @@ from openbss.platform.db import utcnow
 from openbss.platform.errors import Conflict, Forbidden
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.money import MINOR_UNITS, round_money
 
 if TYPE_CHECKING:
     from openbss.care.topup import PrepaidTopUp
@@ -168,6 +169,9 @@ class Adjustments:
             raise InvalidAdjustment(f"'reason' must be given (at most {MAX_REASON} characters)")
         bill = await self.bills.get_bill(ctx, bill_id)
         currency = str((bill.get("taxIncludedAmount") or {}).get("unit") or "")
+        if currency in MINOR_UNITS and round_money(amount, currency) != amount:
+            # the credit note would round it: the limit checked, approved and audited would not be what is credited
+            raise InvalidAdjustment(f"'amount': {amount} has more decimals than {currency} allows")
         limit = await self.limit_of(ctx)
         if self._within(limit, amount, currency):
             note = await self.bills.credit_note(ctx, bill_id, amount=amount, reason=reason)

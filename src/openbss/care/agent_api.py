@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from openbss.care.adjustments import CONFIG_SCOPE, Adjustments, parse_amount
 from openbss.care.errors import InvalidAdjustment
 from openbss.care.selfcare_access import SelfcareReset
-from openbss.care.topup import PrepaidTopUp
 from openbss.platform.auth import READ, WRITE, Principal
 from openbss.platform.errors import Forbidden
 from openbss.platform.runtime import authenticate
@@ -118,7 +117,7 @@ def staff(scope: str, action: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def agent_router(adjustments: Adjustments, topups: PrepaidTopUp, selfcare: SelfcareReset) -> APIRouter:
+def agent_router(adjustments: Adjustments, selfcare: SelfcareReset) -> APIRouter:
     router = APIRouter(prefix="/api/care/v1", tags=["Care configuration"])
 
     async def me(request: Request, principal: Principal = Depends(authenticate)) -> Response:

@@ -169,6 +169,6 @@ def config_router(config: CareConfiguration, tickets: TicketService) -> APIRoute
 def routers(svc: CareServices) -> list[tuple[str, APIRouter]]:
     return [*((api.title, api_router(api, svc.services_of(api))) for api in svc.apis),
             ("Care configuration", config_router(svc.service.config, svc.service.tickets)),
-            ("Care configuration", agent_router(svc.adjustments, svc.topups, svc.selfcare_reset)),
+            ("Care configuration", agent_router(svc.adjustments, svc.selfcare_reset)),
             ("Care configuration", console_router()),
             ("Care configuration", console_auth_router(svc.settings))]

@@ -26,6 +26,7 @@ same idempotency keys: each action happens once.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -799,7 +800,8 @@ class CollectionsService:
         for plan in (await s.execute(stmt.with_for_update(skip_locked=True))).scalars().all():
             sub = self.overdue.received_select(plan.billing_account_id).subquery()
             received = Decimal(await s.scalar(select(sub.c.received)) or 0) - plan.received_before
-            doc = dict(plan.body)
+            # a copy of the instalments (not the row's own): changed in place, the change would go unseen
+            doc = copy.deepcopy(plan.body)
             due_so_far = Decimal(0)
             state = "active"
             total = Decimal(0)
@@ -1048,17 +1050,8 @@ class CollectionsService:
     async def _still_claimed(self, ctx: Context, c: Claimed) -> bool:
         """Whether the step is still to be done: claimed, and its episode still open (the episode's row is locked
         until the end of the transaction, so a payment closing it waits, and a step of an episode closed meanwhile
-        — the customer paid — is skipped)."""
-        episode_state = await ctx.session.scalar(select(Episode.state).where(Episode.id == c.episode_id)
-                                                 .with_for_update())
-        state = await ctx.session.scalar(select(StepExecution.state).where(StepExecution.id == c.execution_id)
-                                         .with_for_update())
-        if state != "claimed":
-            return False
-        if episode_state != "open":
-            await self._finish(ctx, c, "skipped", None, "the episode was closed before the step was taken")
-            return False
-        return True
+        — the customer paid — is skipped). ``_still_claimed_many`` of one."""
+        return (await self._still_claimed_many(ctx, [c])).get(c.execution_id, False)
 
     async def _finish(self, ctx: Context, c: Claimed, state: str, outcome: dict[str, Any] | None,
                       reason: str | None = None) -> None:

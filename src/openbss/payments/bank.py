@@ -46,7 +46,7 @@ from openbss.payments.service import PAYMENT_TYPE, AllocationRequest, PaymentSer
 from openbss.platform.db import insert_rows, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing.money import to_decimal
+from openbss.pricing.money import is_currency, round_money, to_decimal
 
 SEPA = "sepa"
 
@@ -214,14 +214,12 @@ async def _import_chunk(payments: PaymentService, ctx: Context, lines: list[dict
         seen.add(ref)
         outcome: str
         payment_id: str | None = None
-        try:
-            amount = to_decimal(line.get("Amount"))
-        except ValueError:
-            amount = None
+        unusable = _unusable(line)
+        amount = to_decimal(line.get("Amount")) if unusable is None else Decimal(0)
         currency = str(line.get("Currency") or "EUR")
         receivable = next((bills[w] for w in _words(line) if w in bills), None)
-        if amount is None:
-            outcome = _queue(ctx, line, ref, source, "the line has no readable amount")
+        if unusable is not None:
+            outcome = _queue(ctx, line, ref, source, unusable)
         elif line.get("EndToEndId") and str(line["EndToEndId"]) in debits:
             await _transfers(payments, ctx, pending)
             outcome, payment_id = await _match(payments, ctx, line, ref, source, bills)
@@ -373,12 +371,27 @@ def _words(line: dict[str, Any]) -> list[str]:
     return [w.strip(".;") for w in remittance.replace(",", " ").split() if w.strip(".;")]
 
 
-async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], ref: str, source: str,
-                 bills: dict[str, Receivable]) -> tuple[str, str | None]:
+def _unusable(line: dict[str, Any]) -> str | None:
+    """Why a line's amount is no money to match (unreadable, zero or negative, finer than its currency's minor
+    unit, in no currency), or None."""
     try:
         amount = to_decimal(line.get("Amount"))
     except ValueError:
-        return await _exception(ctx, line, ref, source, "the line has no readable amount"), None
+        return "the line has no readable amount"
+    currency = str(line.get("Currency") or "EUR")
+    if not is_currency(currency):
+        return f"'{currency}' is not an ISO 4217 currency"
+    if amount <= 0 or round_money(amount, currency) != amount:
+        return f"{amount} {currency} is not a positive amount in {currency}'s minor units"
+    return None
+
+
+async def _match(payments: PaymentService, ctx: Context, line: dict[str, Any], ref: str, source: str,
+                 bills: dict[str, Receivable]) -> tuple[str, str | None]:
+    unusable = _unusable(line)
+    if unusable is not None:
+        return await _exception(ctx, line, ref, source, unusable), None
+    amount = to_decimal(line.get("Amount"))
     currency = str(line.get("Currency") or "EUR")
     credit = line.get("CreditDebitIndicator") == "CRDT"
     e2e = line.get("EndToEndId")

@@ -36,10 +36,11 @@ def overdue_select(as_of: date, account_id: str | None = None) -> Any:
 
 def received_select(account_id: str | None = None) -> Any:
     """``(billing_account_id, received)``: what each account (or ``account_id``) paid in (payments less refunds;
-    not credit notes)."""
+    not credit notes, and not write-offs: what was written off was not paid — it keeps no promise and pays no
+    instalment)."""
     stmt = (select(Allocation.billing_account_id.label("billing_account_id"),
                    func.sum(Allocation.amount).label("received"))
-            .where(Allocation.payment_id.not_like("creditNote:%")))
+            .where(Allocation.payment_id.not_like("creditNote:%"), Allocation.payment_id.not_like("writeOff:%")))
     if account_id is not None:
         stmt = stmt.where(Allocation.billing_account_id == account_id)
     return stmt.group_by(Allocation.billing_account_id)

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from schwifty import IBAN
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -413,8 +413,11 @@ class AccountBalances(Balances):
 
 
 async def received_total(session: AsyncSession, account_id: str) -> Decimal:
+    """What the account paid in, net: payments less their refunds, less the credit of credit notes paid out (a
+    credit note's value is billed — negative —, what of it was paid out is money the account took back)."""
     value = await session.scalar(select(func.coalesce(func.sum(Allocation.amount), 0)).where(
-        Allocation.billing_account_id == account_id, Allocation.payment_id.not_like(f"{CREDIT_NOTE}%")))
+        Allocation.billing_account_id == account_id,
+        or_(Allocation.payment_id.not_like(f"{CREDIT_NOTE}%"), Allocation.source == "refund")))
     return Decimal(value or 0)
 
 
