@@ -1641,7 +1641,8 @@ async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bil
     found = await store.head(key)
     if found is not None:
         return await store.get(key), found
-    lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id))]
+    lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id)
+                                                     .order_by(AppliedRate.id))]
     tenant = await ctx.session.get(Tenant, ctx.principal.tenant_id)
     tz = None
     if accounts is not None:  # dates on the document: local dates of the account, whoever asks first
