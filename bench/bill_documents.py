@@ -1,7 +1,7 @@
 """Bill documents benchmark: PDFs of realistic issued bills, rendering only and rendered then stored write-once.
 
-    # rendering only (this process), then render + store (the platform's filesystem object store, a temporary
-    # directory) the way a bill run issues its documents
+    # rendering only (this process, then worker processes), then render + store (billing.archive into the
+    # platform's filesystem object store, a temporary directory) the way a batch of issued bills gets its documents
     .venv/bin/python bench/bill_documents.py --bills 200
     # where the time goes: rendering 200 bills under cProfile
     .venv/bin/python bench/bill_documents.py --bills 200 --profile
@@ -84,6 +84,7 @@ def _cpu() -> float:
 
 async def measure(n: int, workers: int | None) -> None:
     from openbss.billing import document
+    from openbss.billing.archive import DueDocument, store_documents
     from openbss.platform.storage import FilesystemObjectStore
 
     bills = [realistic_bill(i) for i in range(n)]
@@ -110,14 +111,15 @@ async def measure(n: int, workers: int | None) -> None:
 
     with tempfile.TemporaryDirectory() as root:
         store = FilesystemObjectStore(root)
+        due = [DueDocument(f"billing/bench/{bill['id']}.pdf", {"bill-no": bill["billNo"], "tenant": "bench"}, job)
+               for (bill, _), job in zip(bills, jobs, strict=True)]
         wall, cpu = time.perf_counter(), _cpu()
-        pdfs = document.render_many(jobs, workers=workers)
-        for (bill, _), data in zip(bills, pdfs, strict=True):
-            await store.put(f"billing/bench/{bill['id']}.pdf", data, content_type="application/pdf",
-                            metadata={"bill-no": bill["billNo"], "tenant": "bench"})
+        stored = await store_documents(store, due)
         wall, cpu = time.perf_counter() - wall, _cpu() - cpu
-        print(f"render_many + store write-once: {n} in {wall:.2f} s → {n / wall:.0f} documents/s; CPU "
-              f"{1000 * cpu / n:.1f} ms per document; {sum(map(len, pdfs)) / n / 1024:.1f} KiB per document")
+        print(f"render + store write-once (billing.archive.store_documents, filesystem store): {n} in {wall:.2f} s "
+              f"→ {n / wall:.0f} documents/s; CPU {1000 * cpu / n:.1f} ms per document; "
+              f"{sum(s.size for s in stored) / n / 1024:.1f} KiB per document")
+        assert [await store.get(d.key) for d in due] == pdfs  # the same bytes as rendered alone
     print(f"load average after: {open('/proc/loadavg').read().strip()}")
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pypdf import PdfReader
 
-from openbss.billing.archive import documents_due, store_documents
+from openbss.billing.archive import DueDocument, documents_due, store_documents
 from openbss.billing.document import Job, render, render_many
 from openbss.billing.service import bill_pdf
 from openbss.platform.storage import FilesystemObjectStore
@@ -103,12 +103,18 @@ def test_a_long_name_wraps_and_a_long_bill_numbers_its_pages() -> None:
     assert "second SIM for the car" in text and "Monthly fee 69" in text and "Usage data 9" in text
 
 
-def test_documents_rendered_in_worker_processes_are_the_same_bytes() -> None:
+async def test_documents_rendered_in_worker_processes_are_the_same_bytes(tmp_path: Any) -> None:
     jobs: list[Job] = [(*_bill(n + 1, usage=n % 3), "Acme Telecom", ZoneInfo("Europe/Paris")) for n in range(20)]
+    alone = [render(b, ls, operator=op, tz=tz) for b, ls, op, tz in jobs]
+    store = FilesystemObjectStore(tmp_path)
+    due = [DueDocument(f"billing/t/{n}.pdf", {"bill-no": str(n)}, job) for n, job in enumerate(jobs)]
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-        pdfs = render_many(jobs, executor=pool)
-    assert pdfs == [render(b, ls, operator=op, tz=tz) for b, ls, op, tz in jobs]
-    assert render_many(jobs[:3]) == pdfs[:3]  # a small batch: rendered in this process
+        assert render_many(jobs, executor=pool) == alone
+        stored = await store_documents(store, due[:18], executor=pool)  # stored in chunks as they are rendered
+        assert [s.key for s in await store_documents(store, due, executor=pool)] == [d.key for d in due]
+    assert [await store.get(d.key) for d in due] == alone
+    assert [s.sha256 for s in stored] == [hashlib.sha256(pdf).hexdigest() for pdf in alone[:18]]
+    assert render_many(jobs[:3]) == alone[:3]  # a small batch: rendered in this process
 
 
 async def test_a_batch_of_issued_bills_is_stored_once_as_one_asked_alone_would_be(

@@ -7,9 +7,11 @@ Two steps, so that no object-store call is made inside a database transaction:
 * ``documents_due(ctx, …, bill_ids)`` reads, in the caller's transaction, what the documents need — the issued
   bills among ``bill_ids`` (drafts have no document), all their lines in one query, the tenant's name once, the
   time zone of each account once;
-* ``store_documents(store, due)`` then skips those already stored, renders the others (``document.render_many``:
-  a large batch in worker processes) and writes them concurrently; one written meanwhile by a request for the
-  same bill keeps its first copy (same bytes: rendering is deterministic).
+* ``store_documents(store, due)`` then skips those already stored, renders the others (a large batch in worker
+  processes, in chunks of ``document.RENDER_CHUNK``) and writes each chunk as soon as it is rendered, while the
+  next ones render (a durable write-once put waits on the disk: two ``fsync`` per object on the filesystem store,
+  a round trip on S3); one written meanwhile by a request for the same bill keeps its first copy (same bytes:
+  rendering is deterministic).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import tzinfo
-from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -102,8 +103,6 @@ async def store_documents(store: ObjectStore, due: Sequence[DueDocument], *,
 
     found = await asyncio.gather(*(head(d) for d in due))
     todo = [d for d, f in zip(due, found, strict=True) if f is None]
-    pdfs = await asyncio.get_running_loop().run_in_executor(
-        None, partial(document.render_many, [d.job for d in todo], executor=executor)) if todo else []
 
     async def put(d: DueDocument, data: bytes) -> StoredObject:
         async with gate:
@@ -114,7 +113,18 @@ async def store_documents(store: ObjectStore, due: Sequence[DueDocument], *,
                 assert stored is not None
                 return stored
 
-    written = dict(zip((d.key for d in todo),
-                       await asyncio.gather(*(put(d, data) for d, data in zip(todo, pdfs, strict=True))),
-                       strict=True))
+    loop = asyncio.get_running_loop()
+
+    async def chunk(part: list[DueDocument], pool: Executor | None) -> list[StoredObject]:
+        pdfs = await loop.run_in_executor(pool, document.render_chunk, [d.job for d in part])
+        return await asyncio.gather(*(put(d, data) for d, data in zip(part, pdfs, strict=True)))
+
+    if len(todo) < document.BATCH_IN_PROCESS:  # a few: rendered in a thread of this process
+        parts, pool = [todo], None
+    else:  # chunks rendered in worker processes, each stored as soon as it is rendered while others render
+        size = document.RENDER_CHUNK
+        parts, pool = [todo[i:i + size] for i in range(0, len(todo), size)], executor or document.pool()
+    written = {d.key: s for part, done in zip(parts, await asyncio.gather(*(chunk(p, pool) for p in parts if p)),
+                                              strict=False)
+               for d, s in zip(part, done, strict=True)}
     return [f if f is not None else written[d.key] for d, f in zip(due, found, strict=True)]

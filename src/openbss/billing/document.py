@@ -41,6 +41,7 @@ CELL_FONT, CELL_SIZE = "Helvetica", 8
 COLUMNS = [45 * mm, 40 * mm, 40 * mm, 25 * mm, 25 * mm]  # charge or usage, product, period or quantity, amounts
 CELL_PADDING = 6  # points left and right of a cell's text (ReportLab's table default is 6 on each side)
 BATCH_IN_PROCESS = 16  # ``render_many``: fewer documents than this are rendered in the calling process
+RENDER_CHUNK = 8  # documents per task of a worker process
 
 Job = tuple[dict[str, Any], list[dict[str, Any]], str, "tzinfo | None"]
 
@@ -208,7 +209,8 @@ def _render_job(job: Job) -> bytes:
     return render(bill, lines, operator=operator, tz=tz)
 
 
-def _render_chunk(jobs: list[Job]) -> list[bytes]:
+def render_chunk(jobs: list[Job]) -> list[bytes]:
+    """The PDFs of ``jobs`` rendered one after the other (what a worker process runs)."""
     return [_render_job(j) for j in jobs]
 
 
@@ -227,11 +229,9 @@ def pool() -> Executor:
 def render_many(jobs: Sequence[Job], *, executor: Executor | None = None, workers: int | None = None) -> list[bytes]:
     """The PDFs of many documents (``(bill, lines, operator, tz)`` each), in order, byte-identical to ``render``'s.
     A batch of ``BATCH_IN_PROCESS`` or more goes to worker processes (``executor``, else the module's ``pool``) in
-    one chunk per worker; a smaller one, or ``workers=1``, is rendered here."""
+    chunks of ``RENDER_CHUNK`` (small chunks keep every worker busy to the end, whichever is slowed down); a
+    smaller one, or ``workers=1``, is rendered here."""
     if workers == 1 or len(jobs) < BATCH_IN_PROCESS:
         return [_render_job(j) for j in jobs]
-    ex = executor or pool()
-    n = workers or getattr(ex, "_max_workers", None) or os.cpu_count() or 1
-    size = -(-len(jobs) // n)
-    chunks = [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
-    return [pdf for chunk in ex.map(_render_chunk, chunks) for pdf in chunk]
+    chunks = [list(jobs[i:i + RENDER_CHUNK]) for i in range(0, len(jobs), RENDER_CHUNK)]
+    return [pdf for chunk in (executor or pool()).map(render_chunk, chunks) for pdf in chunk]
