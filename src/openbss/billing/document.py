@@ -10,7 +10,7 @@ Speed (a bill run issues thousands of documents): the styles, table styles and c
 process; a table cell is a plain string (drawn directly) unless its text is wider than its column, only then a
 wrapping ``Paragraph``; ``render_many`` renders a batch in worker processes. ReportLab's C accelerators
 (``rl_accel``, the ``accel`` extra) format numbers, encode streams and measure text: without them the same work
-runs in pure Python, about a quarter more CPU per document. Measured in ``bench/bill_documents.py``.
+runs in pure Python, about a quarter more CPU per document (4.5 ms instead of 3.5 in ``bench/bill_documents.py``).
 """
 
 from __future__ import annotations
