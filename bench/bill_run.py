@@ -7,6 +7,8 @@
     # 2. measure: a partitioned run (workers in this process, each its own connection), then PDFs
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
         .venv/bin/python bench/bill_run.py run --workers 2 --partition 250 --pdfs 200
+    #    (--pdfs N: N bills' PDFs one by one as the API renders them, then N more as one batch through
+    #    billing.archive, the way a run's documents are issued)
     # 3. where the time goes: one run of the next cycle under cProfile (one worker)
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
         .venv/bin/python bench/bill_run.py profile --as-of 2027-04-01
@@ -81,9 +83,21 @@ async def setup(accounts: int) -> None:
     await rt.close()
 
 
+def _cpu() -> float:
+    """CPU seconds (user + sys) of this process and its child processes, running (the render workers) or ended."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    live = sum(c.cpu_times().user + c.cpu_times().system for c in me.children(recursive=True))
+    return t.user + t.system + t.children_user + t.children_system + live
+
+
 async def measure(workers: int, partition: int, pdfs: int) -> None:
     from sqlalchemy import select
 
+    from openbss.billing import document
+    from openbss.billing.archive import documents_due, store_documents
     from openbss.billing.models import CustomerBill
     from openbss.billing.runs import run_status, start_run, work_run
     from openbss.billing.service import bill_pdf
@@ -116,14 +130,29 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     print(f"second run as of the same date: {again['billed']} billed, {elapsed2:.1f} s → "
           f"{again['accounts'] / elapsed2:.0f} accounts/s")
     async with rt.db.transaction(TENANT) as session:
-        ids = [r[0] for r in await session.execute(select(CustomerBill.id).limit(pdfs))]
+        ids = [r[0] for r in await session.execute(select(CustomerBill.id).order_by(CustomerBill.id)
+                                                   .limit(2 * pdfs))]
+    one, batch = ids[:pdfs], ids[pdfs:]
     t0 = time.perf_counter()
-    for bill_id in ids:
+    for bill_id in one:
         async with rt.db.transaction(TENANT) as session:
             await bill_pdf(system_context(TENANT, session, "http://bench"), billing.bills, services.billing.documents,
-                           bill_id)
+                           bill_id, billing.accounts)
     elapsed3 = time.perf_counter() - t0
-    print(f"PDFs: {len(ids)} rendered and archived in {elapsed3:.1f} s → {len(ids) / elapsed3:.0f} documents/s")
+    print(f"PDFs one by one (as asked through the API): {len(one)} rendered and archived in {elapsed3:.1f} s → "
+          f"{len(one) / elapsed3:.0f} documents/s")
+    document.pool()  # the worker processes started before timing (as in a long-lived worker)
+    await asyncio.get_running_loop().run_in_executor(None, document.render_many, [])
+    t0, cpu = time.perf_counter(), _cpu()
+    async with rt.db.transaction(TENANT) as session:
+        due = await documents_due(system_context(TENANT, session, "http://bench"), billing.bills, batch,
+                                  billing.accounts)
+    t1 = time.perf_counter()
+    await store_documents(services.billing.documents, due)
+    elapsed4, cpu = time.perf_counter() - t0, _cpu() - cpu
+    print(f"PDFs in a batch (billing.archive: read in one transaction {t1 - t0:.2f} s, rendered in worker processes "
+          f"and stored): {len(due)} in {elapsed4:.1f} s → {len(due) / elapsed4:.0f} documents/s; CPU of this "
+          f"process and its workers {1000 * cpu / max(len(due), 1):.1f} ms per document")
     await rt.close()
 
 

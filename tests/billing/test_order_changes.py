@@ -11,12 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from openbss.billing import events
+from openbss.billing.service import BillingService
 from openbss.ordering import events as ordering
 from openbss.platform.events.event import Event
 from openbss.platform.tmf.resource import system_context
 from tests.billing.helpers import billing_account, in_tenant, recurring, run, sell
 from tests.billing.test_changes import change, lines
 from tests.conftest import session_services
+from tests.ordering.helpers import PO, assert_tmf, customer, get, mobile_order, setup_world
+from tests.ordering.helpers import run as run_orders
 
 D = Decimal
 CHANGES = "/billing/v1/productChange"
@@ -148,3 +151,82 @@ async def test_the_same_order_delivered_concurrently_records_one_change(
     await asyncio.gather(*(deliver(rt, tenant, suspend) for _ in range(4)))
     got = await product_changes(client, admin_headers, product["id"])
     assert [(c["kind"], c["effectiveDate"]) for c in got] == [("suspend", "2027-03-10")]
+
+
+async def test_an_upgrade_by_order_is_prorated_from_the_prices_its_event_carries(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """The order's item says what the product was charged before (``previousProductPrice``): billing prorates from
+    it, without the inventory's audit trail (here it shows no price change at all)."""
+    basic = recurring("31.00", rate="0", name="Basic", price_id=f"pop-basic-{uuid.uuid4().hex[:6]}")
+    premium = recurring("62.00", rate="0", name="Premium", price_id=f"pop-premium-{uuid.uuid4().hex[:6]}")
+    by_order = await billing_account(client, admin_headers)
+    by_api = await billing_account(client, admin_headers)
+    ordered = await sell(rt, tenant, by_order, "2027-02-28T23:00:00.000Z", [basic])
+    direct = await sell(rt, tenant, by_api, "2027-02-28T23:00:00.000Z", [basic])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    async with rt.db.transaction(tenant) as session:  # the audit trail knows no change to Premium
+        ctx = system_context(tenant, session, "http://testserver")
+        assert await BillingService._prices_before(ctx, ordered["id"], [premium]) is None
+    await deliver(rt, tenant, completed_order(
+        [{"action": "modify", "product": {"id": ordered["id"]}, "productOffering": {"id": "premium"},
+          "itemPrice": [premium], "previousProductPrice": [basic]}], completed="2027-03-16T23:30:00.000Z"))
+    r = await change(client, admin_headers, direct["id"], "upgrade", "2027-03-17", productPrice=[premium])
+    assert r.status_code == 201, r.text
+    got = await product_changes(client, admin_headers, ordered["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("upgrade", "2027-03-17")]
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    # March billed 31.00, used 16 days: credit 15.00; Premium 62.00 × 15/31 = 30.00; then April 62.00
+    expected = [("credit", date(2027, 3, 1), date(2027, 4, 1), D("-15.00")),
+                ("recurring", date(2027, 3, 1), date(2027, 4, 1), D("31.00")),
+                ("recurring", date(2027, 3, 17), date(2027, 4, 1), D("30.00")),
+                ("recurring", date(2027, 4, 1), date(2027, 5, 1), D("62.00"))]
+    assert await lines(rt, tenant, by_order["id"]) == expected
+    assert await lines(rt, tenant, by_api["id"]) == expected
+
+
+async def test_a_downgrade_by_order_is_told_from_the_previous_prices_of_its_event(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """Whether an order's change is an upgrade or a downgrade is told from the prices its event says the product
+    had: the event's, not the audit trail's."""
+    premium = recurring("62.00", rate="0", name="Premium", price_id=f"pop-premium-{uuid.uuid4().hex[:6]}")
+    basic = recurring("31.00", rate="0", name="Basic", price_id=f"pop-basic-{uuid.uuid4().hex[:6]}")
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [premium])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    await deliver(rt, tenant, completed_order(
+        [{"action": "modify", "product": {"id": product["id"]}, "productOffering": {"id": "basic"},
+          "itemPrice": [basic], "previousProductPrice": [premium]}], requested="2027-03-15T23:00:00.000Z"))
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("downgrade", "2027-03-16")]
+
+
+async def test_a_plan_change_order_records_the_prices_the_product_had(rt: Any, client: Any) -> None:
+    """Ordering states ``previousProductPrice`` on a modify item changing the offering (what billing reads from
+    the order's events); a client cannot send one."""
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    h = w["h"]
+    c = await customer(client, h)
+    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
+    await run_orders(rt, w["tenant"], provisioning_ocs="simulator")
+    order = await get(client, h, f"{PO}/{order['id']}")
+    assert order["state"] == "completed", order
+    product = await get(client, h, order["productOrderItem"][0]["product"]["href"].split("testserver", 1)[-1])
+    assert product["productPrice"]
+    body = {"relatedParty": [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
+            "productOrderItem": [
+                {"id": "1", "action": "modify", "productOffering": {"id": w["offers"]["Prepaid S"]["id"]},
+                 "product": {"id": product["id"]}}]}
+    made_up = {**body, "productOrderItem": [{**body["productOrderItem"][0], "previousProductPrice": []}]}
+    r = await client.post(PO, json=made_up, headers=h)
+    assert r.status_code == 400 and "previousProductPrice" in r.json()["message"], r.text
+    r = await client.post(PO, json=body, headers=h)
+    assert r.status_code == 201, r.text
+    [item] = r.json()["productOrderItem"]
+    assert item["previousProductPrice"] == product["productPrice"]
+    assert item["itemPrice"] and item["itemPrice"] != item["previousProductPrice"]
+    assert_tmf("TMF622", "ProductOrder", r.json())
+    suspend = {**body, "productOrderItem": [{"id": "1", "action": "modify",
+                                             "product": {"id": product["id"], "status": "suspended"}}]}
+    r = await client.post(PO, json=suspend, headers=h)
+    assert r.status_code == 201, r.text
+    assert "previousProductPrice" not in r.json()["productOrderItem"][0]

@@ -723,8 +723,9 @@ class BillingService:
         * ``delete`` — cancel; ``modify`` with ``product.status`` suspended — suspend; with ``product.status``
           active on a product billing holds suspended — resume;
         * ``modify`` with a new offering (the item's ``itemPrice``) — upgrade, or downgrade when its recurring
-          prices add up to less than the product's; the product's prices before the change are those the
-          inventory's audit trail shows the change replaced;
+          prices add up to less than the product's; the product's prices before the change are the item's
+          ``previousProductPrice`` (the order records them), or for an event of an order made before orders
+          recorded them, those the inventory's audit trail shows the change replaced;
         * ``modify`` with the item's ``billingAccount`` naming another account than the one billing charges the
           product to — transfer (the account before is the last change's, else the one the audit trail shows the
           order replaced). An item changing both the account and the offering records the transfer, then the
@@ -786,7 +787,9 @@ class BillingService:
             if previous:
                 old = (next((r.body["productPrice"] for r in reversed(previous) if r.body.get("productPrice")),
                             None) or previous[0].body["product"].get("productPrice") or [])
-            else:
+            elif isinstance(item.get("previousProductPrice"), list):  # the order says what the product had
+                sold = old = [p for p in item["previousProductPrice"] if isinstance(p, dict)]
+            else:  # an order's event from before orders said it: the inventory's audit trail
                 sold = old = await self._prices_before(ctx, product_id, new)
                 if sold is None:
                     log.warning("order item %s: no record of the prices product %s had before; not prorated",
@@ -1652,7 +1655,8 @@ async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bil
     found = await store.head(key)
     if found is not None:
         return await store.get(key), found
-    lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id))]
+    lines = [r[0] for r in await ctx.session.execute(select(AppliedRate.body).where(AppliedRate.bill_id == bill_id)
+                                                     .order_by(AppliedRate.id))]
     tenant = await ctx.session.get(Tenant, ctx.principal.tenant_id)
     tz = None
     if accounts is not None:  # dates on the document: local dates of the account, whoever asks first

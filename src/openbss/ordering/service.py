@@ -11,6 +11,8 @@ Customer). For each item, by action:
 * ``modify`` — ``product.id`` names a live product of the customer: ``product.status`` suspended (suspend) or
   active (resume), a new ``productOffering`` (change plan, orderable as above), new characteristics, or the item's
   ``billingAccount`` naming another account of the customer (transfer: the product is charged to it from then on).
+  An item changing the offering records the product's prices before the change (``previousProductPrice``: its
+  ``productPrice`` as the order found it), which the order's events carry to billing.
 * ``delete`` — ``product.id`` names a product of the customer that is not terminated (terminate).
 
 A ``requestedStartDate`` in the past is a back-dated order: refused (400) beyond the tenant's back-dating limit
@@ -88,6 +90,9 @@ def ref(doc: dict[str, Any], referred: str | None = None) -> dict[str, Any]:
     return out
 
 
+#: the attribute of a modify item changing the offering that holds the product's prices before the change (its
+#: ``productPrice`` as the order found it): carried by the order's events, what billing prorates the change from
+PREVIOUS_PRICE = "previousProductPrice"
 #: the product characteristic of a partial bar (modify orders place and lift it; not one of the catalog's)
 BARRING = "barring"
 
@@ -323,6 +328,7 @@ class ProductOrderService(ResourceService):
             if parent is not None and action != "add":
                 raise InvalidOrder(f"{where}: items inside a bundle item are added with it (action add)")
             ba_ref = item.get("billingAccount") or doc.get("billingAccount")
+            item.pop(PREVIOUS_PRICE, None)  # the order states it (a plan change), never its sender
             if action == "add":
                 offering = await v.offering(where, item.get("productOffering"), in_bundle=parent is not None)
                 await v.characteristics(where, offering["id"], item)
@@ -444,6 +450,8 @@ class ProductOrderService(ResourceService):
             if prices:
                 item["itemPrice"] = prices
                 item["itemTotalPrice"] = totals(prices)
+            # what the product was charged before the change: billing prorates the change from it
+            item[PREVIOUS_PRICE] = [dict(p) for p in product.get("productPrice") or []]
             offering_id = offering["id"]
         chars = {k: val for k, val in characteristics_of(item).items() if k != BARRING}
         if chars:
