@@ -271,6 +271,94 @@ async def test_bad_snmpv3_agents_are_refused(client: httpx.AsyncClient, tenant: 
     assert (await client.get(JOB, headers=h)).headers["X-Total-Count"] == "0"
 
 
+ON_DEMAND = f"{PM}/onDemandCollection"
+TRACKING = f"{PM}/trackingRecord"
+
+
+async def test_an_on_demand_collection_runs_once(client: httpx.AsyncClient, tenant: str, services: Any, rt: Any,
+                                                 snmpd: int) -> None:
+    h = bearer(tenant, "network_ops")
+    uptime = await indicator(client, h, "sysUpTime", snmpOid=SYS_UPTIME, indicatorUnit="centiseconds")
+    octets = await indicator(client, h, "ifInOctets.1", snmpOid=IF_IN_OCTETS_1, collectionType="cumulative")
+    body = {"fileTransferData": [{"fileFormat": "json"}], "monitoredObject": {"id": "agg-od"},
+            "performanceIndicatorSpecification": [{"id": uptime["id"]}, {"id": octets["id"]}],
+            "snmpAgent": {"address": "127.0.0.1", "port": snmpd, "version": "3", "securityName": V3_USER,
+                          "authKey": V3_AUTH, "privKey": V3_PRIV}}
+    once = await ok(await client.post(ON_DEMAND, json=body, headers=h), 201)
+    assert_valid(TMF628, "OnDemandCollection", once)
+    assert once["@type"] == "OpenBSSOnDemandCollection" and once["executionState"] == "acknowledged"
+    assert "authKey" not in once["snmpAgent"] and "privKey" not in once["snmpAgent"]
+    collector: Collector = services.assurance.collector
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert await collector.collect_due(rt.db, [tenant], now=now) == 1
+    assert await collector.collect_due(rt.db, [tenant], now=now + timedelta(hours=1)) == 0  # once only
+    done = await ok(await client.get(f"{ON_DEMAND}/{once['id']}", headers=h))
+    assert_valid(TMF628, "OnDemandCollection", done)
+    assert done["executionState"] == "completed" and "nextCollectionTime" not in done
+    (record,) = done["trackingRecord"]
+    assert "collected 1 measurement" in record["description"] and "ifInOctets.1" in record["description"]
+    points = (await ok(await client.get(KPI, params={
+        "objectId": "agg-od", "indicator": "sysUpTime", "granularity": "raw",
+        "start": (now - timedelta(minutes=1)).isoformat(), "end": (now + timedelta(minutes=1)).isoformat()},
+        headers=h)))["points"]
+    assert len(points) == 1
+    # the spec's states, in order, announced as ExecutionStateChange events (without the credentials)
+    events = await raw_rows(rt, "SELECT event_type, envelope::text FROM outbox_event WHERE resource_id = :i "
+                                "ORDER BY id", i=once["id"])
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "OnDemandCollectionCreateEvent" and kinds.count("OnDemandCollectionExecutionStateChangeEvent") \
+        == 2, kinds
+    assert all(V3_AUTH not in e and V3_PRIV not in e for _, e in events)
+    # a finished collection does not change any more
+    r = await client.patch(f"{ON_DEMAND}/{once['id']}", json={"jobPriority": 2}, headers=h)
+    assert r.status_code == 400 and "completed" in r.json()["message"], r.text
+    r = await client.patch(f"{ON_DEMAND}/{once['id']}", json={"executionState": "cancelled"}, headers=h)
+    assert r.status_code in (400, 409), r.text
+
+    # the tracking record is a resource of its own, naming the collection it records
+    got = await ok(await client.get(f"{TRACKING}/{record['id']}", headers=h))
+    assert_valid(TMF628, "TrackingRecord", got)
+    assert got["description"] == record["description"]
+    assert {c["name"]: c["value"] for c in got["characteristic"]}["collectionId"] == once["id"]
+    listed = await ok(await client.get(TRACKING, headers=h))
+    assert any(t["id"] == record["id"] for t in listed)
+    for t in listed:
+        assert_valid(TMF628, "TrackingRecord", t)
+    assert (await client.post(TRACKING, json={"description": "x"}, headers=h)).status_code in (404, 405)
+    assert not [k for k, _ in await raw_rows(rt, "SELECT event_type, 1 FROM outbox_event WHERE resource_id = :i",
+                                             i=record["id"])]  # the specification has no tracking record events
+
+    # cancelled before it runs: never collected; a locked one waits
+    cancelled = await ok(await client.post(ON_DEMAND, json=body, headers=h), 201)
+    out = await ok(await client.patch(f"{ON_DEMAND}/{cancelled['id']}", json={"executionState": "cancelled"},
+                                      headers=h))
+    assert out["executionState"] == "cancelled"
+    locked = await ok(await client.post(ON_DEMAND, json={**body, "adminState": "locked"}, headers=h), 201)
+    assert await collector.collect_due(rt.db, [tenant], now=now + timedelta(hours=2)) == 0
+    await ok(await client.patch(f"{ON_DEMAND}/{locked['id']}", json={"adminState": "unlocked"}, headers=h))
+    assert await collector.collect_due(rt.db, [tenant], now=now + timedelta(hours=2)) == 1
+    for bad, needle in (({**body, "snmpAgent": None}, "snmpAgent"), ({**body, "monitoredObject": None},
+                                                                      "monitoredObject"),
+                        ({**body, "executionState": "completed"}, "executionState")):
+        r = await client.post(ON_DEMAND, json={k: v for k, v in bad.items() if v is not None}, headers=h)
+        assert r.status_code == 400 and needle in r.json()["message"], r.text
+
+
+async def test_an_on_demand_collection_of_an_unreachable_agent_fails(client: httpx.AsyncClient, tenant: str,
+                                                                    services: Any, rt: Any) -> None:
+    h = bearer(tenant, "network_ops")
+    kpi = await indicator(client, h, snmpOid=SYS_UPTIME)
+    once = await ok(await client.post(ON_DEMAND, json={
+        "fileTransferData": [{"fileFormat": "json"}], "monitoredObject": {"id": "gone-od"},
+        "performanceIndicatorSpecification": [{"id": kpi["id"]}],
+        "snmpAgent": {"address": "127.0.0.1", "port": free_udp_port()}}, headers=h), 201)
+    assert await services.assurance.collector.collect_due(rt.db, [tenant],
+                                                          now=datetime.now(UTC) + timedelta(seconds=1)) == 1
+    failed = await ok(await client.get(f"{ON_DEMAND}/{once['id']}", headers=h))
+    assert failed["executionState"] == "failed" and "failed" in failed["trackingRecord"][-1]["description"]
+    assert_valid(TMF628, "OnDemandCollection", failed)
+
+
 async def test_an_unreachable_agent_is_a_failed_collection(client: httpx.AsyncClient, tenant: str, services: Any,
                                                            rt: Any) -> None:
     h = bearer(tenant, "network_ops")

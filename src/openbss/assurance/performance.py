@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -112,11 +113,21 @@ JOB_EXTENSION = Extension(
     description="A measurement collection job with the object it measures and the SNMP agent it polls (OpenBSS).",
     properties=JOB_EXTENSION_PROPERTIES)
 
+ON_DEMAND_TYPE = "OpenBSSOnDemandCollection"
+ON_DEMAND_EXTENSION_PROPERTIES: dict[str, Any] = {
+    k: v for k, v in JOB_EXTENSION_PROPERTIES.items() if k != "nextCollectionTime"}
+ON_DEMAND_EXTENSION = Extension(
+    name=ON_DEMAND_TYPE, base="OnDemandCollection", spec_file=PERF_SPEC,
+    description="A one-off collection with the object it measures and the SNMP agent it reads (OpenBSS).",
+    properties=ON_DEMAND_EXTENSION_PROPERTIES)
+
 perf_spec = load_spec(PERF_SPEC)
 if JOB_TYPE not in perf_spec.definitions:
     _defs: dict[str, Any] = perf_spec.definitions
-    for _ext, _props in ((INDICATOR_TYPE, INDICATOR_EXTENSION_PROPERTIES), (JOB_TYPE, JOB_EXTENSION_PROPERTIES)):
-        _base = "PerformanceIndicatorSpecification" if _ext == INDICATOR_TYPE else "MeasurementCollectionJob"
+    for _ext, _base, _props in (
+            (INDICATOR_TYPE, "PerformanceIndicatorSpecification", INDICATOR_EXTENSION_PROPERTIES),
+            (JOB_TYPE, "MeasurementCollectionJob", JOB_EXTENSION_PROPERTIES),
+            (ON_DEMAND_TYPE, "OnDemandCollection", ON_DEMAND_EXTENSION_PROPERTIES)):
         for _suffix in ("", "_Create", "_Update"):
             _d = _defs[f"{_base}{_suffix}"]
             _defs[f"{_ext}{_suffix}"] = {**_d, "properties": {**_d.get("properties", {}), **_props}}
@@ -231,6 +242,7 @@ JOB_TRANSITIONS: dict[str, set[str]] = {
 
 class JobRules(ResourceHooks):
     transitions = JOB_TRANSITIONS
+    extension = JOB_EXTENSION
 
     #: the KPI specifications (set by the composition root once their service is built over the API)
     indicators: IndicatorService
@@ -246,7 +258,7 @@ class JobRules(ResourceHooks):
         doc.setdefault("adminState", "unlocked")
         doc["performanceIndicatorSpecification"] = await self._indicators(ctx, doc)
         self._check(doc)
-        JOB_EXTENSION.mark_if_extended(doc, ctx.base_url)
+        self.extension.mark_if_extended(doc, ctx.base_url)
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
@@ -261,7 +273,7 @@ class JobRules(ResourceHooks):
             merged["performanceIndicatorSpecification"] = await self._indicators(ctx, merged)
         self._check(merged)
         merged["lastModifiedTime"] = format_datetime(utcnow())
-        JOB_EXTENSION.mark_if_extended(merged, ctx.base_url)
+        self.extension.mark_if_extended(merged, ctx.base_url)
 
     async def _indicators(self, ctx: Context, doc: dict[str, Any]) -> list[dict[str, Any]]:
         """The job's KPIs as references (id, name), its groups' included; each must exist."""
@@ -306,6 +318,40 @@ class JobRules(ResourceHooks):
         if start and end and _parse_time(end, "scheduleDefinitionEndTime") <= _parse_time(
                 start, "scheduleDefinitionStartTime"):
             raise InvalidPerformanceJob("'scheduleDefinitionEndTime' must be after 'scheduleDefinitionStartTime'")
+
+
+ON_DEMAND_TRANSITIONS: dict[str, set[str]] = {
+    "acknowledged": {"inProgress", "cancelled"},
+    "inProgress": {"completed", "failed"},
+    "completed": set(), "failed": set(), "cancelled": set(), "rejected": set(),
+}
+
+
+class OnDemandRules(JobRules):
+    """An on-demand collection reads its agent once: it names the object measured and the agent, and needs no
+    granularity nor schedule. It is created ``acknowledged``; the collector takes it (``inProgress``) and ends it
+    ``completed`` or ``failed``; an operator may cancel it while it is still ``acknowledged``."""
+
+    transitions = ON_DEMAND_TRANSITIONS
+
+    extension = ON_DEMAND_EXTENSION
+
+    async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
+                            merged: dict[str, Any]) -> None:
+        if current.get("executionState") != "acknowledged" and set(changes) - {"executionState"}:
+            raise InvalidPerformanceJob(f"an on-demand collection is changed only before it runs; this one is "
+                                        f"'{current.get('executionState')}'")
+        await super().before_update(ctx, current, changes, merged)
+
+    def _check(self, doc: dict[str, Any]) -> None:
+        agent = doc.get("snmpAgent")
+        if not agent or not doc.get("monitoredObject"):
+            raise InvalidPerformanceJob("an on-demand collection names the 'snmpAgent' it reads and its "
+                                        "'monitoredObject' (the inventory object the KPIs belong to)")
+        port = agent.get("port", 161)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidPerformanceJob(f"'snmpAgent.port' must be 1-65535, not {port!r}")
+        check_agent(agent)
 
 
 def check_agent(agent: dict[str, Any]) -> None:
@@ -398,24 +444,70 @@ class JobService(ResourceService):
                     d.pop("nextCollectionTime", None)
             await self.change(ctx, job_id, mutate, action="schedule")
 
+    #: a one-off collection (on demand) ends with its collection: ``completed`` or ``failed``
+    one_off = False
+    #: where each collection is also recorded as a TMF628 ``trackingRecord`` (set by the composition root)
+    tracking: TrackingRecordService | None = None
+
     async def collected(self, ctx: Context, job_id: str, now: datetime, outcome: str, *, failed: bool,
                         next_run: datetime | None) -> None:
         """Record a collection on the job: its state, tracking record, last and next collection times."""
+        record_id = str(uuid.uuid4())
+        record = {"id": record_id, "time": format_datetime(now), "systemId": "openbss", "description": outcome}
+        kept = False
+
         def mutate(doc: dict[str, Any]) -> None:
+            nonlocal kept
             state = doc.get("executionState")
-            if state in ("completed", "cancelled", "rejected"):
+            if state in ("completed", "cancelled", "rejected") or (self.one_off and state == "failed"):
                 return
-            doc["executionState"] = "completed" if next_run is None else ("failed" if failed else "inProgress")
+            kept = True
+            if self.one_off:
+                doc["executionState"] = "failed" if failed else "completed"
+            else:
+                doc["executionState"] = "completed" if next_run is None else ("failed" if failed else "inProgress")
             doc["lastCollectionTime"] = format_datetime(now)
             if next_run is not None:
                 doc["nextCollectionTime"] = format_datetime(next_run)
             else:
                 doc.pop("nextCollectionTime", None)
             records = list(doc.get("trackingRecord") or [])
-            records.append({"id": str(int(now.timestamp())), "time": format_datetime(now), "systemId": "openbss",
-                            "description": outcome})
+            records.append(record)
             doc["trackingRecord"] = records[-MAX_TRACKING_RECORDS:]
         await self.change(ctx, job_id, mutate, action="collect")
+        if kept and self.tracking is not None:
+            await self.tracking.add(ctx, record, self.resource.type, self.store.href(ctx.base_url, job_id), job_id)
+
+
+class OnDemandService(JobService):
+    """On-demand collections: due as soon as created (unless locked); taken once by the collector."""
+
+    one_off = True
+
+    async def _schedule(self, ctx: Context, job_id: str, doc: dict[str, Any]) -> None:
+        due = utcnow() if doc.get("adminState") != "locked" and doc.get("executionState") == "acknowledged" \
+            else None
+        table = models.OnDemandCollection
+        await ctx.session.execute(update(table).where(table.id == job_id).values(next_run_at=due))
+
+    async def start(self, ctx: Context, row: Any) -> None:
+        """The collector took the collection: ``inProgress``."""
+        await self.change(ctx, row.id, lambda d: d.update(executionState="inProgress"), action="start", locked=row)
+
+
+class TrackingRecordService(ResourceService):
+    """TMF628 tracking records: read-only, one per collection of a job or an on-demand collection (kept with the
+    job too, its latest ones); the ``characteristic`` names the collection (``collectionType``, ``collectionId``,
+    ``collectionHref``). The specification has no events for them: none is emitted."""
+
+    def _announced(self, event_type: str, rendered: dict[str, Any]) -> bool:
+        return False
+
+    async def add(self, ctx: Context, record: dict[str, Any], kind: str, href: str, job_id: str) -> None:
+        await self.record(ctx, {**record, "@type": "TrackingRecord", "characteristic": [
+            {"name": "collectionType", "valueType": "string", "value": kind},
+            {"name": "collectionId", "valueType": "string", "value": job_id},
+            {"name": "collectionHref", "valueType": "string", "value": href}]})
 
 
 # --- the KPI store -----------------------------------------------------------------------------------------------
@@ -671,6 +763,7 @@ class DueJob:
     id: str
     doc: dict[str, Any]
     next_run: datetime | None
+    service: JobService | None = None  # the job's service (None: the collection jobs')
 
 
 class Collector:
@@ -683,6 +776,8 @@ class Collector:
         self.store = store
         self.base_url = base_url
         self.batch = batch
+        #: the on-demand collections (taken once, when due)
+        self.on_demand: OnDemandService | None = None
         #: what a stored measurement is also handed to (threshold evaluation), in the storing transaction
         self.listeners: list[Any] = []
 
@@ -704,6 +799,16 @@ class Collector:
                     nxt = None
                 row.next_run_at = nxt
                 out.append(DueJob(tenant_id, row.id, doc, nxt))
+            if self.on_demand is not None:
+                once = models.OnDemandCollection
+                ones = (await session.execute(
+                    select(once).where(once.next_run_at.is_not(None), once.next_run_at <= now)
+                    .order_by(once.next_run_at).limit(self.batch).with_for_update(skip_locked=True))).scalars().all()
+                ctx = Context(principal=_system(tenant_id), session=session, base_url=self.base_url)
+                for one in ones:
+                    one.next_run_at = None
+                    await self.on_demand.start(ctx, one)
+                    out.append(DueJob(tenant_id, one.id, one.body, None, self.on_demand))
         return out
 
     async def collect_due(self, db: Database, tenant_ids: Sequence[str], now: datetime | None = None) -> int:
@@ -724,7 +829,7 @@ class Collector:
             specs = await self.indicators.by_ids(ctx, [r["id"] for r in job.doc.get(
                 "performanceIndicatorSpecification") or []])
             polled = {i: s for i, s in specs.items() if s.get("snmpOid")}
-            agent = await self.jobs.agent(ctx, job.id) if polled else {}
+            agent = await (job.service or self.jobs).agent(ctx, job.id) if polled else {}
         if not polled:
             return polled, {}
         values = await snmp_get(agent["address"], int(agent.get("port", 161)), agent.get("community", "public"),
@@ -750,13 +855,17 @@ class Collector:
                         continue
                     value = reading.value
                     if spec.get("collectionType") == "cumulative":
+                        if job.service is not None and job.service.one_off:
+                            missing.append(f"{spec['name']} (a counter: a one-off reading has no increase)")
+                            continue
                         value = await self._increase(session, job.id, object_id, spec["name"], reading, now)
                         if value is None:
                             continue
                     measurements.append(Measurement(object_id, spec["name"], now, value, job.id))
                 outcome = f"collected {len(measurements)} measurement(s)" + (
-                    f"; not answered by the agent: {', '.join(missing)}" if missing else "")
-            await self.jobs.collected(ctx, job.id, now, outcome, failed=failed, next_run=job.next_run)
+                    f"; not collected: {', '.join(missing)}" if missing else "")
+            await (job.service or self.jobs).collected(ctx, job.id, now, outcome, failed=failed,
+                                                       next_run=job.next_run)
         if measurements:
             await self.store.ensure_partitions(db, job.tenant_id, {now.date()})
             async with db.transaction(job.tenant_id) as session:
@@ -794,7 +903,7 @@ def _system(tenant_id: str) -> Any:
 
 
 def performance_api(indicators_hooks: ResourceHooks, group_hooks: ResourceHooks, job_hooks: ResourceHooks,
-                    models_: Any = models) -> TmfApi:
+                    on_demand_hooks: ResourceHooks | None = None, models_: Any = models) -> TmfApi:
     indicator = TmfResource(
         path="performanceIndicatorSpecification", type="PerformanceIndicatorSpecification",
         table=models_.PerformanceIndicatorSpecification, hooks=indicators_hooks,
@@ -809,10 +918,22 @@ def performance_api(indicators_hooks: ResourceHooks, group_hooks: ResourceHooks,
         update_definition=f"{JOB_TYPE}_Update", read_definition=JOB_TYPE, customer_operations=frozenset(),
         state_change_event="ExecutionStateChange", event_withheld=AGENT_SECRETS,
         codec=PersonalDataCodec("MeasurementCollectionJob", models_.MeasurementCollectionJob, AGENT_SECRETS))
+    on_demand = TmfResource(
+        path="onDemandCollection", type="OnDemandCollection", table=models_.OnDemandCollection,
+        hooks=on_demand_hooks or OnDemandRules(), state_field="executionState",
+        create_definition=f"{ON_DEMAND_TYPE}_Create", update_definition=f"{ON_DEMAND_TYPE}_Update",
+        read_definition=ON_DEMAND_TYPE, customer_operations=frozenset(),
+        state_change_event="ExecutionStateChange", event_withheld=AGENT_SECRETS,
+        codec=PersonalDataCodec("OnDemandCollection", models_.OnDemandCollection, AGENT_SECRETS))
+    tracking = TmfResource(
+        path="trackingRecord", type="TrackingRecord", table=models_.PerformanceTrackingRecord,
+        operations=frozenset({"list", "get"}), customer_operations=frozenset(),
+        create_definition="TrackingRecord", update_definition="TrackingRecord")
     return TmfApi(name=PERF_API, title="TMF628 Performance Management", spec_file=PERF_SPEC,
-                  permission="assurance", resources=[indicator, group, job],
-                  extensions=[INDICATOR_EXTENSION, JOB_EXTENSION])
+                  permission="assurance", resources=[indicator, group, job, on_demand, tracking],
+                  extensions=[INDICATOR_EXTENSION, JOB_EXTENSION, ON_DEMAND_EXTENSION])
 
 
-__all__ = ["Collector", "IndicatorService", "JobService", "KpiStore", "Measurement", "V3Credentials",
+__all__ = ["Collector", "IndicatorService", "JobService", "KpiStore", "Measurement", "OnDemandRules",
+           "OnDemandService", "TrackingRecordService", "V3Credentials",
            "parse_measurements", "performance_api", "snmp_get"]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from openbss.assurance import models
 from openbss.assurance.ingest import Sink, SyslogListener
@@ -22,6 +22,9 @@ from openbss.assurance.performance import (
     JobRules,
     JobService,
     KpiStore,
+    OnDemandRules,
+    OnDemandService,
+    TrackingRecordService,
     performance_api,
 )
 from openbss.assurance.problem_tasks import PROBLEM_TASKS, ProblemTaskService
@@ -208,10 +211,16 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets, credits
     indicators = IndicatorService(perf_api, perf_api.resource("performanceIndicatorSpecification"))
     group_rules.indicators = job_rules.indicators = indicators
     jobs = JobService(perf_api, perf_api.resource("measurementCollectionJob"))
+    on_demand = OnDemandService(perf_api, perf_api.resource("onDemandCollection"))
+    tracking = TrackingRecordService(perf_api, perf_api.resource("trackingRecord"))
+    jobs.tracking = on_demand.tracking = tracking
+    cast(OnDemandRules, perf_api.resource("onDemandCollection").hooks).indicators = indicators
     resources.update(resource_services(perf_api, {"performanceIndicatorSpecification": indicators,
-                                                  "measurementCollectionJob": jobs}))
+                                                  "measurementCollectionJob": jobs,
+                                                  "onDemandCollection": on_demand, "trackingRecord": tracking}))
     kpis = KpiStore()
     collector = Collector(jobs, indicators, kpis, settings.public_url)
+    collector.on_demand = on_demand
     service = AssuranceService(alarms, problems, rules)
     # TMF649: every stored measurement is evaluated against the active threshold jobs
     thr_api = threshold_api(RuleRules(), ThresholdRules(), ThresholdJobRules())
