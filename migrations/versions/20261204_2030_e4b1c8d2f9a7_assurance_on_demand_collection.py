@@ -1,4 +1,4 @@
-"""assurance: TMF628 on-demand collections and tracking records
+"""assurance: TMF628 on-demand collections and tracking records, TMF656 service problem event records
 
 Revision ID: e4b1c8d2f9a7
 Revises: c7d2e9f4a1b3
@@ -21,7 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TENANT_DEFAULT = sa.text("current_setting('openbss.tenant_id', true)")
-TABLES = ('on_demand_collection', 'performance_tracking_record')
+TABLES = ('on_demand_collection', 'performance_tracking_record', 'service_problem_event_record')
 
 
 def upgrade() -> None:

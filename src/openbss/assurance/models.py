@@ -172,6 +172,12 @@ class PerformanceTrackingRecord(TmfDocument, Base):
     __tablename__ = "performance_tracking_record"
 
 
+class ServiceProblemEventRecord(TmfDocument, Base):
+    """A TMF656 service problem event record: an event announced for a service problem."""
+
+    __tablename__ = "service_problem_event_record"
+
+
 class KpiSample(TenantScoped, Base):
     """One measurement of a KPI on a managed object, as collected or pushed (a cumulative counter's increase over
     the collection interval). Range-partitioned by day on ``observed_at`` (``kpi_sample_pYYYYMMDD``, created ahead
