@@ -80,7 +80,7 @@ async def test_sla_evaluations_per_sla_and_period(client: httpx.AsyncClient, rt:
     assert r.headers["X-Total-Count"] == "2"
     assert [i["period"]["startDateTime"] for i in items] == ["2026-11-01T00:00:00.000Z", "2026-10-01T00:00:00.000Z"]
     assert [bool(i["violated"]) for i in items] == [True, False]
-    assert items[0]["sla"] == {"id": sla["id"], "name": sla["name"]} and items[0]["product"] == {
+    assert items[0]["sla"] == {"id": sla["id"], "name": sla["name"], "version": 1} and items[0]["product"] == {
         "id": w["product"]["id"]}
 
     november = await ok(await client.get(EVALUATIONS, params={"period": "2026-11-01"}, headers=h))

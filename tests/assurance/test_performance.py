@@ -23,7 +23,7 @@ from sqlalchemy import text
 from openbss.assurance.performance import Collector, Reading
 from tests.assurance.helpers import ok
 from tests.conftest import bearer
-from tests.customer.helpers import assert_valid
+from tests.customer.helpers import assert_valid, raw_rows
 
 PM = "/tmf-api/performance/v4"
 PI = f"{PM}/performanceIndicatorSpecification"
@@ -51,18 +51,25 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: the test agent's SNMPv3 user (authPriv: SHA authentication, AES privacy)
+V3_USER, V3_AUTH, V3_PRIV = "noc-poller", "auth-secret-7301", "priv-secret-7302"
+
+
 @pytest.fixture
 async def snmpd(tmp_path: Path) -> AsyncIterator[int]:
-    """A net-snmp agent on 127.0.0.1 at a free high port, read-only community ``public``, its own configuration
-    and no MIB loading; stopped after the test."""
+    """A net-snmp agent on 127.0.0.1 at a free high port, read-only community ``public`` and the read-only v3 user
+    ``V3_USER`` (authPriv, SHA/AES), its own configuration, persistent directory and no MIB loading; stopped after
+    the test."""
     binary = snmpd_or_skip()
     port = free_udp_port()
     conf = tmp_path / "snmpd.conf"
-    conf.write_text("rocommunity public 127.0.0.1\n")
+    conf.write_text(f"rocommunity public 127.0.0.1\ncreateUser {V3_USER} SHA \"{V3_AUTH}\" AES \"{V3_PRIV}\"\n"
+                    f"rouser {V3_USER} authpriv\n")
     env = {**os.environ, "MIBS": "", "MIBDIRS": str(tmp_path)}
     proc = await asyncio.create_subprocess_exec(
         binary, "-f", "-Lf", str(tmp_path / "snmpd.log"), "-C", "-c", str(conf), "-p", str(tmp_path / "pid"),
-        f"udp:127.0.0.1:{port}", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        f"--persistentDir={tmp_path}", f"udp:127.0.0.1:{port}", env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
     from openbss.assurance.performance import snmp_get
 
     for _ in range(50):  # until it answers
@@ -195,6 +202,161 @@ async def test_a_job_polls_a_real_snmp_agent(client: httpx.AsyncClient, tenant: 
     assert cancelled["executionState"] == "cancelled"
     r = await client.patch(f"{JOB}/{job['id']}", json={"executionState": "inProgress"}, headers=h)
     assert r.status_code == 409, r.text  # a cancelled job stays cancelled
+
+
+async def test_a_job_polls_an_snmpv3_agent_with_sealed_credentials(client: httpx.AsyncClient, tenant: str,
+                                                                   services: Any, rt: Any, snmpd: int) -> None:
+    h = bearer(tenant, "network_ops")
+    uptime = await indicator(client, h, "sysUpTime", snmpOid=SYS_UPTIME, indicatorUnit="centiseconds")
+    agent = {"address": "127.0.0.1", "port": snmpd, "version": "3", "securityName": V3_USER,
+             "authProtocol": "SHA", "authKey": V3_AUTH, "privProtocol": "AES", "privKey": V3_PRIV}
+    job = await ok(await client.post(JOB, json=job_body(uptime, snmpAgent=agent, monitoredObject={"id": "agg-v3"}),
+                                     headers=h), 201)
+    assert_valid(TMF628, "MeasurementCollectionJob", job)
+    # the credentials are write-only: not in the response, a read, a list, the audit trail nor the events
+    assert job["snmpAgent"] == {k: v for k, v in agent.items() if k not in ("authKey", "privKey")}
+    got = await ok(await client.get(f"{JOB}/{job['id']}", headers=h))
+    listed = (await client.get(JOB, headers=h)).text
+    assert "authKey" not in got["snmpAgent"] and V3_AUTH not in listed and V3_PRIV not in listed
+    # ...and sealed at rest with the tenant's data key
+    (body,) = (await raw_rows(rt, "SELECT body::text FROM measurement_collection_job WHERE id = :i",
+                              i=job["id"]))[0]
+    assert V3_AUTH not in body and V3_PRIV not in body and body.count("pii:1:") == 2
+    due = datetime.fromisoformat(job["nextCollectionTime"].replace("Z", "+00:00"))
+    assert await services.assurance.collector.collect_due(rt.db, [tenant], now=due) == 1
+    after = await ok(await client.get(f"{JOB}/{job['id']}", headers=h))
+    assert after["executionState"] == "inProgress", after["trackingRecord"]
+    assert "collected 1 measurement" in after["trackingRecord"][-1]["description"]
+    points = (await ok(await client.get(KPI, params={
+        "objectId": "agg-v3", "indicator": "sysUpTime", "granularity": "raw",
+        "start": (due - timedelta(minutes=1)).isoformat(), "end": (due + timedelta(minutes=1)).isoformat()},
+        headers=h)))["points"]
+    assert len(points) == 1 and Decimal(str(points[0]["value"])) > 0
+
+    # a changed address keeps the sealed keys; a wrong key is a failed collection that names no secret
+    moved = await ok(await client.patch(f"{JOB}/{job['id']}", json={"snmpAgent": {"port": snmpd}}, headers=h))
+    assert "privKey" not in moved["snmpAgent"] and moved["snmpAgent"]["securityName"] == V3_USER
+    wrong = "not-the-auth-key"
+    await ok(await client.patch(f"{JOB}/{job['id']}", json={"snmpAgent": {"authKey": wrong}}, headers=h))
+    nxt = due + timedelta(minutes=1)
+    assert await services.assurance.collector.collect_due(rt.db, [tenant], now=nxt) == 1
+    failed = await ok(await client.get(f"{JOB}/{job['id']}", headers=h))
+    assert failed["executionState"] == "failed" and "failed" in failed["trackingRecord"][-1]["description"]
+    assert wrong not in str(failed) and V3_PRIV not in str(failed)
+    for sql in ("SELECT changes::text FROM audit_record WHERE resource_id = :i",
+                "SELECT envelope::text FROM outbox_event WHERE resource_id = :i"):
+        for (text_,) in await raw_rows(rt, sql, i=job["id"]):
+            for secret in (V3_AUTH, V3_PRIV, wrong):
+                assert secret not in text_, (sql, text_)
+
+
+async def test_bad_snmpv3_agents_are_refused(client: httpx.AsyncClient, tenant: str) -> None:
+    h = bearer(tenant, "network_ops")
+    kpi = await indicator(client, h, snmpOid=SYS_UPTIME)
+    v3 = {"address": "127.0.0.1", "version": "3", "securityName": "u", "authKey": "long-enough-1"}
+    for agent, needle in (
+            ({"address": "127.0.0.1", "securityName": "u", "authKey": "long-enough-1"}, "version"),
+            ({**v3, "community": "public"}, "community"),
+            ({**v3, "securityName": ""}, "securityName"),
+            ({k: v for k, v in v3.items() if k != "authKey"}, "authKey"),
+            ({**v3, "authKey": "short"}, "authKey"),
+            ({**v3, "privKey": "short"}, "privKey"),
+            ({**v3, "privProtocol": "AES"}, "privProtocol"),
+            ({**v3, "authProtocol": "SHA999"}, "authProtocol"),
+            ({**v3, "authKey": "pii:1:k:abcd"}, "pii:1:")):
+        r = await client.post(JOB, json=job_body(kpi, snmpAgent=agent, monitoredObject={"id": "x"}), headers=h)
+        assert r.status_code == 400, (agent, r.text)
+        assert needle in r.json()["message"], (needle, r.text)
+        assert "long-enough-1" not in r.text
+    assert (await client.get(JOB, headers=h)).headers["X-Total-Count"] == "0"
+
+
+ON_DEMAND = f"{PM}/onDemandCollection"
+TRACKING = f"{PM}/trackingRecord"
+
+
+async def test_an_on_demand_collection_runs_once(client: httpx.AsyncClient, tenant: str, services: Any, rt: Any,
+                                                 snmpd: int) -> None:
+    h = bearer(tenant, "network_ops")
+    uptime = await indicator(client, h, "sysUpTime", snmpOid=SYS_UPTIME, indicatorUnit="centiseconds")
+    octets = await indicator(client, h, "ifInOctets.1", snmpOid=IF_IN_OCTETS_1, collectionType="cumulative")
+    body = {"fileTransferData": [{"fileFormat": "json"}], "monitoredObject": {"id": "agg-od"},
+            "performanceIndicatorSpecification": [{"id": uptime["id"]}, {"id": octets["id"]}],
+            "snmpAgent": {"address": "127.0.0.1", "port": snmpd, "version": "3", "securityName": V3_USER,
+                          "authKey": V3_AUTH, "privKey": V3_PRIV}}
+    once = await ok(await client.post(ON_DEMAND, json=body, headers=h), 201)
+    assert_valid(TMF628, "OnDemandCollection", once)
+    assert once["@type"] == "OpenBSSOnDemandCollection" and once["executionState"] == "acknowledged"
+    assert "authKey" not in once["snmpAgent"] and "privKey" not in once["snmpAgent"]
+    collector: Collector = services.assurance.collector
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert await collector.collect_due(rt.db, [tenant], now=now) == 1
+    assert await collector.collect_due(rt.db, [tenant], now=now + timedelta(hours=1)) == 0  # once only
+    done = await ok(await client.get(f"{ON_DEMAND}/{once['id']}", headers=h))
+    assert_valid(TMF628, "OnDemandCollection", done)
+    assert done["executionState"] == "completed" and "nextCollectionTime" not in done
+    (record,) = done["trackingRecord"]
+    assert "collected 1 measurement" in record["description"] and "ifInOctets.1" in record["description"]
+    points = (await ok(await client.get(KPI, params={
+        "objectId": "agg-od", "indicator": "sysUpTime", "granularity": "raw",
+        "start": (now - timedelta(minutes=1)).isoformat(), "end": (now + timedelta(minutes=1)).isoformat()},
+        headers=h)))["points"]
+    assert len(points) == 1
+    # the spec's states, in order, announced as ExecutionStateChange events (without the credentials)
+    events = await raw_rows(rt, "SELECT event_type, envelope::text FROM outbox_event WHERE resource_id = :i "
+                                "ORDER BY id", i=once["id"])
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "OnDemandCollectionCreateEvent" and kinds.count("OnDemandCollectionExecutionStateChangeEvent") \
+        == 2, kinds
+    assert all(V3_AUTH not in e and V3_PRIV not in e for _, e in events)
+    # a finished collection does not change any more
+    r = await client.patch(f"{ON_DEMAND}/{once['id']}", json={"jobPriority": 2}, headers=h)
+    assert r.status_code == 400 and "completed" in r.json()["message"], r.text
+    r = await client.patch(f"{ON_DEMAND}/{once['id']}", json={"executionState": "cancelled"}, headers=h)
+    assert r.status_code in (400, 409), r.text
+
+    # the tracking record is a resource of its own, naming the collection it records
+    got = await ok(await client.get(f"{TRACKING}/{record['id']}", headers=h))
+    assert_valid(TMF628, "TrackingRecord", got)
+    assert got["description"] == record["description"]
+    assert {c["name"]: c["value"] for c in got["characteristic"]}["collectionId"] == once["id"]
+    listed = await ok(await client.get(TRACKING, headers=h))
+    assert any(t["id"] == record["id"] for t in listed)
+    for t in listed:
+        assert_valid(TMF628, "TrackingRecord", t)
+    assert (await client.post(TRACKING, json={"description": "x"}, headers=h)).status_code in (404, 405)
+    assert not [k for k, _ in await raw_rows(rt, "SELECT event_type, 1 FROM outbox_event WHERE resource_id = :i",
+                                             i=record["id"])]  # the specification has no tracking record events
+
+    # cancelled before it runs: never collected; a locked one waits
+    cancelled = await ok(await client.post(ON_DEMAND, json=body, headers=h), 201)
+    out = await ok(await client.patch(f"{ON_DEMAND}/{cancelled['id']}", json={"executionState": "cancelled"},
+                                      headers=h))
+    assert out["executionState"] == "cancelled"
+    locked = await ok(await client.post(ON_DEMAND, json={**body, "adminState": "locked"}, headers=h), 201)
+    assert await collector.collect_due(rt.db, [tenant], now=now + timedelta(hours=2)) == 0
+    await ok(await client.patch(f"{ON_DEMAND}/{locked['id']}", json={"adminState": "unlocked"}, headers=h))
+    assert await collector.collect_due(rt.db, [tenant], now=now + timedelta(hours=2)) == 1
+    for bad, needle in (({**body, "snmpAgent": None}, "snmpAgent"), ({**body, "monitoredObject": None},
+                                                                      "monitoredObject"),
+                        ({**body, "executionState": "completed"}, "executionState")):
+        r = await client.post(ON_DEMAND, json={k: v for k, v in bad.items() if v is not None}, headers=h)
+        assert r.status_code == 400 and needle in r.json()["message"], r.text
+
+
+async def test_an_on_demand_collection_of_an_unreachable_agent_fails(client: httpx.AsyncClient, tenant: str,
+                                                                    services: Any, rt: Any) -> None:
+    h = bearer(tenant, "network_ops")
+    kpi = await indicator(client, h, snmpOid=SYS_UPTIME)
+    once = await ok(await client.post(ON_DEMAND, json={
+        "fileTransferData": [{"fileFormat": "json"}], "monitoredObject": {"id": "gone-od"},
+        "performanceIndicatorSpecification": [{"id": kpi["id"]}],
+        "snmpAgent": {"address": "127.0.0.1", "port": free_udp_port()}}, headers=h), 201)
+    assert await services.assurance.collector.collect_due(rt.db, [tenant],
+                                                          now=datetime.now(UTC) + timedelta(seconds=1)) == 1
+    failed = await ok(await client.get(f"{ON_DEMAND}/{once['id']}", headers=h))
+    assert failed["executionState"] == "failed" and "failed" in failed["trackingRecord"][-1]["description"]
+    assert_valid(TMF628, "OnDemandCollection", failed)
 
 
 async def test_an_unreachable_agent_is_a_failed_collection(client: httpx.AsyncClient, tenant: str, services: Any,

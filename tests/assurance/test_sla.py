@@ -207,3 +207,66 @@ def test_counted_time_and_outages_stay_within_the_period(outages: list[tuple[int
     assert 0 <= lost <= total <= Decimal(7 * 86400)
     if hours and not planned:
         assert total == Decimal(5 * 10 * 3600)
+
+
+async def test_a_changed_definition_applies_from_the_next_period(client: httpx.AsyncClient, rt: Any,
+                                                                 services: Any, tenant: str) -> None:
+    """A change is a new version; a period is evaluated against the version valid at its start; an evaluated
+    period keeps its result and its single credit."""
+    h = bearer(tenant, "network_ops")
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+
+    def at(d: datetime, hour: int) -> str:
+        return (d + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    days = [day, day + timedelta(days=1), day + timedelta(days=2)]
+    # a 2-hour outage on 10 November and on each of the three coming days: 91.667% availability each
+    w = await world(client, rt, services, tenant, [("2026-11-10T10:00:00Z", "2026-11-10T12:00:00Z"),
+                                                   *[(at(d, 10), at(d, 12)) for d in days]])
+    sla = await ok(await client.post(SLA, json=sla_body(w["offering"], period="day",
+                                                        objectives={"availabilityPercent": 99}), headers=h), 201)
+    assert sla["version"] == 1
+    url = f"{SLA}/{sla['id']}"
+    [first] = await ok(await client.post(f"{url}/evaluate", json={"periodStart": "2026-11-10T00:00:00Z"}, headers=h))
+    assert first["violated"] == ["availabilityPercent"] and first["sla"]["version"] == 1
+
+    # bad changes are refused, changing nothing
+    for body, needle in (({"productOffering": {"id": "other"}}, "productOffering"), ({"period": "month"}, "period"),
+                         ({"objectives": {"availabilityPercent": 120}}, "availabilityPercent"),
+                         ({"validFrom": "2026-01-01T00:00:00Z", "name": "x"}, "validFrom"),
+                         ({"version": 7}, "version"), ({}, "merge patch")):
+        r = await client.patch(url, json=body, headers=h)
+        assert r.status_code == 400 and needle in r.json()["message"], (body, r.text)
+    assert (await client.patch(f"{SLA}/nope", json={"name": "x"}, headers=h)).status_code == 404
+    assert (await client.patch(url, json={"name": "x"}, headers=bearer(tenant, "csr_agent"))).status_code == 403
+    assert (await ok(await client.get(url, headers=h)))["version"] == 1
+
+    # version 2 from now: 90%
+    v2 = await ok(await client.patch(url, json={"objectives": {"availabilityPercent": 90}}, headers=h))
+    assert v2["version"] == 2 and v2["objectives"] == {"availabilityPercent": 90}
+    assert [(p["version"], p["objectives"]) for p in v2["previousVersions"]] == [(1, {"availabilityPercent": 99})]
+    assert (await ok(await client.patch(url, json={"objectives": {"availabilityPercent": 90}}, headers=h))
+            )["version"] == 2  # no change, no version
+    # version 3 from the middle of the second coming day: 95% (that day keeps version 2)
+    v3 = await ok(await client.patch(url, json={"objectives": {"availabilityPercent": 95},
+                                                "validFrom": at(days[1], 12)}, headers=h))
+    assert v3["version"] == 3 and v3["validFrom"] == at(days[1], 12).replace("Z", ".000Z")
+
+    # the evaluated period stands, credited once; a past period not evaluated yet uses the version of its start
+    [again] = await ok(await client.post(f"{url}/evaluate", json={"periodStart": "2026-11-10T00:00:00Z"}, headers=h))
+    assert again["id"] == first["id"] and again["sla"]["version"] == 1
+    [past] = await ok(await client.post(f"{url}/evaluate", json={"periodStart": "2026-11-11T00:00:00Z"}, headers=h))
+    assert past["sla"]["version"] == 1
+    results = []
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver", "test")
+        for d in days:
+            [r] = await services.assurance.slas.evaluate(ctx, sla["id"], d, now=d + timedelta(days=1, hours=1))
+            results.append(r)
+    assert [(r["sla"]["version"], r["violated"]) for r in results] == [
+        (2, []), (2, []), (3, ["availabilityPercent"])]
+    async with rt.db.transaction(tenant) as session:
+        charges = (await session.execute(text(
+            "SELECT reference FROM billing_manual_charge WHERE reference LIKE :r ORDER BY reference"),
+            {"r": f"sla:{sla['id']}:%"})).scalars().all()
+    assert charges == [f"sla:{sla['id']}:{w['product']['id']}:20261110",
+                       f"sla:{sla['id']}:{w['product']['id']}:{days[2]:%Y%m%d}"]

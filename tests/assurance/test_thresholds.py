@@ -147,7 +147,7 @@ async def test_bad_threshold_definitions_are_refused(client: httpx.AsyncClient, 
         ({**good, "conformanceTargetLower": 1, "hysteresis": 3}, "hysteresis"),
         ({**good, "conformanceComparatorUpper": "EQ"}, "conformanceComparatorUpper"),
         ({**good, "gracePeriods": -1}, "gracePeriods"),
-        ({**good, "@type": "AlgorithmThresholdRule"}, "simple"),
+        ({**good, "@type": "AlgorithmThresholdRule"}, "algorithmRef"),
         ({k: v for k, v in good.items() if k != "name"}, "name"),
     ]:
         r = await client.post(RULE, json=body, headers=h)
@@ -181,3 +181,87 @@ async def test_concurrent_crossings_raise_one_alarm_and_in_use_definitions_stay(
         assert r.status_code == 409, r.text
     assert (await client.delete(f"{JOB}/{s['job']['id']}", headers=h)).status_code == 204
     assert (await client.delete(f"{THRESHOLD}/{s['threshold']['id']}", headers=h)).status_code == 204
+
+
+ALGORITHM = "urn:openbss:threshold-algorithm:expression"
+
+
+def params(**values: Any) -> list[dict[str, Any]]:
+    kinds = {str: "StringCharacteristic", int: "IntegerCharacteristic", float: "NumberCharacteristic"}
+    return [{"name": k, "@type": kinds[type(v)], "value": v} for k, v in values.items()]
+
+
+async def test_an_algorithm_rule_watches_a_ratio_of_two_kpis(client: httpx.AsyncClient, tenant: str) -> None:
+    h = bearer(tenant, "network_ops")
+    errors = (await indicator(client, h, indicatorUnit="packets"))["name"]
+    packets = (await indicator(client, h, indicatorUnit="packets"))["name"]
+    expression = f"{{{errors}}} / {{{packets}}} * 100"
+    rule = await ok(await client.post(RULE, json={
+        "@type": "AlgorithmThresholdRule", "name": "error ratio", "condition": "Raise", "severity": "MINOR",
+        "algorithmRef": ALGORITHM, "algorithmParams": params(
+            expression=expression, conformanceTargetUpper=5, hysteresis=1, gracePeriods=1, toleranceSeconds=900)},
+        headers=h), 201)
+    assert_v5("AlgorithmThresholdRule", rule)
+    assert_v5("ThresholdRule_RES", rule)
+    assert rule["@type"] == "AlgorithmThresholdRule" and "measurement" not in rule
+    assert {"name": "conformanceComparatorUpper", "@type": "StringCharacteristic", "value": "GT"} in rule[
+        "algorithmParams"]
+    t = await ok(await client.post(THRESHOLD, json={"@type": "Threshold", "name": "errors", "thresholdRule": [
+        {"id": rule["id"], "@type": "ThresholdRuleRef"}]}, headers=h), 201)
+    await ok(await client.post(JOB, json={"@type": "ThresholdJob", "granularity": "G_5MN",
+                                          "performanceThreshold": {"id": t["id"], "@type": "ThresholdRef"},
+                                          "monitoredObjectsCriteria": [{"monitoredObjectFilter": "port-1"}]},
+                               headers=h), 201)
+
+    # 10:00 — 2% (within); 10:05 — 8%, the first crossing, allowed; the two KPIs may arrive apart
+    await push(client, h, errors, "port-1", ("2026-11-22T10:00:00Z", 2), ("2026-11-22T10:05:00Z", 8))
+    await push(client, h, packets, "port-1", ("2026-11-22T10:00:00Z", 100))
+    assert await alarms(client, h, "port-1") == []
+    await push(client, h, packets, "port-1", ("2026-11-22T10:05:00Z", 100))
+    assert await alarms(client, h, "port-1") == []
+    # 10:10 — 10% in one batch, the second crossing within 15 minutes: raised; a zero divisor is no value
+    await push(client, h, errors, "port-1", ("2026-11-22T10:10:00Z", 20), ("2026-11-22T10:15:00Z", 3))
+    await push(client, h, packets, "port-1", ("2026-11-22T10:10:00Z", 200), ("2026-11-22T10:15:00Z", 0))
+    [a] = await alarms(client, h, "port-1")
+    assert_valid(TMF642, "Alarm", a)
+    assert a["state"] == "raised" and a["perceivedSeverity"] == "minor"
+    assert a["alarmRaisedTime"] == "2026-11-22T10:10:00.000Z"
+    info = a["crossedThresholdInformation"]
+    assert info["indicatorName"] == expression and info["direction"] == "up"
+    assert info["observedValue"] == "10.000000" and info["threshold"]["id"] == t["id"]
+    # 4.5% is under 5 but not by the hysteresis (1): holds; 3.9% clears
+    await push(client, h, errors, "port-1", ("2026-11-22T10:20:00Z", 9), ("2026-11-22T10:25:00Z", 39))
+    await push(client, h, packets, "port-1", ("2026-11-22T10:20:00Z", 200))
+    assert [x["state"] for x in await alarms(client, h, "port-1")] == ["raised"]
+    await push(client, h, packets, "port-1", ("2026-11-22T10:25:00Z", 1000))
+    [a] = await alarms(client, h, "port-1")
+    assert a["state"] == "cleared" and a["alarmClearedTime"] == "2026-11-22T10:25:00.000Z"
+
+
+async def test_bad_algorithm_rules_are_refused(client: httpx.AsyncClient, tenant: str) -> None:
+    h = bearer(tenant, "network_ops")
+    kpi = (await indicator(client, h))["name"]
+    base = {"@type": "AlgorithmThresholdRule", "name": "r", "condition": "Raise", "severity": "MAJOR",
+            "algorithmRef": ALGORITHM}
+    for body, needle in (
+            ({**base, "algorithmRef": "https://example.com/algo"}, "algorithmRef"),
+            ({**base, "algorithmParams": params(conformanceTargetUpper=5)}, "expression"),
+            ({**base, "algorithmParams": params(expression="{nope} / 2", conformanceTargetUpper=5)}, "nope"),
+            ({**base, "algorithmParams": params(expression=f"{{{kpi}}} ** 2", conformanceTargetUpper=5)},
+             "+ - * /"),
+            ({**base, "algorithmParams": params(expression="__import__('os')", conformanceTargetUpper=5)},
+             "expression"),
+            ({**base, "algorithmParams": params(expression="2 * 3", conformanceTargetUpper=5)}, "names no KPI"),
+            ({**base, "algorithmParams": params(expression=f"{{{kpi}}}")}, "upper"),
+            ({**base, "algorithmParams": params(expression=f"{{{kpi}}}", conformanceTargetUpper=5, weight=2)},
+             "weight"),
+            ({**base, "conformanceTargetUpper": 5, "algorithmParams": params(expression=f"{{{kpi}}}")},
+             "conformanceTargetUpper"),
+            ({**base, "algorithmParams": params(expression=f"{{{kpi}}}", conformanceTargetUpper=5,
+                                                conformanceComparatorUpper="LT")}, "GT or GE"),
+            ({**base, "algorithmParams": [{"name": "expression", "@type": "IntegerCharacteristic",
+                                           "value": f"{{{kpi}}}"}, *params(conformanceTargetUpper=5)]}, "@type")):
+        r = await client.post(RULE, json=body, headers=h)
+        assert r.status_code == 400, (body, r.text)
+        assert needle in r.json()["message"], (needle, r.text)
+    assert (await client.get(RULE, headers=h)).headers["X-Total-Count"] == "0"

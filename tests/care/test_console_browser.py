@@ -485,3 +485,82 @@ async def test_network_operations_view(rt: Any, client: httpx.AsyncClient, servi
     assert acked["ackState"] == "acknowledged" and acked["ackUserId"] == "noc-nina"
     r = await client.get("/tmf-api/alarm/v4/alarm", headers=bearer(tenant, "csr_agent"))
     assert r.status_code == 403
+
+
+async def test_the_noc_view_refreshes_by_itself(client: httpx.AsyncClient, tenant: str, chromium: str,
+                                                server: dict[str, Any]) -> None:
+    """An alarm raised after the NOC view loaded appears without a reload; while the tab is hidden the view does not
+    poll, and it catches up as soon as the tab shows again; a focused section is left alone."""
+    from playwright.async_api import async_playwright, expect
+
+    from tests.assurance.helpers import ALARM, alarm_body, ok
+    from tests.conftest import bearer
+
+    h = bearer(tenant, "network_ops")
+    await ok(await client.post(ALARM, json=alarm_body("olt-3", specificProblem="PON LOS"), headers=h), 201)
+    base = server["base"]
+    errors: list[str] = []
+    calls: list[str] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: calls.append(r.url) if "/tmf-api/alarm/v4/alarm?" in r.url else None)
+        await page.goto(f"{base}/console/")
+        await page.get_by_label("Access token").fill(issue_token(tenant, ["network_ops"], subject="noc-ola"))
+        await page.get_by_test_id("signin-submit").click()
+        await expect(page.get_by_role("heading", name="Network operations", level=1)).to_be_visible()
+        await page.evaluate("location.hash = '#/noc?refresh=1'")
+        alarms = page.get_by_test_id("alarms-table")
+        await expect(alarms).to_contain_text("PON LOS")
+        await expect(page.get_by_test_id("noc-refreshed")).to_contain_text("every 1 s")
+        await page.evaluate("window.__sameDocument = true")
+
+        # raised after the page loaded: shown by the next refresh, without a reload
+        await ok(await client.post(ALARM, json=alarm_body("olt-3", specificProblem="Laser bias high"), headers=h),
+                 201)
+        await expect(alarms).to_contain_text("Laser bias high", timeout=10_000)
+        await expect(page.get_by_test_id("noc-refreshed")).to_contain_text("updated")
+
+        # the tab hidden: no polling; shown again: refreshed at once
+        await page.evaluate("""() => {
+            Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+            Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        await page.wait_for_timeout(300)  # a round already under way ends
+        before = len(calls)
+        await ok(await client.post(ALARM, json=alarm_body("olt-3", specificProblem="Optical power low"), headers=h),
+                 201)
+        await page.wait_for_timeout(3_000)
+        assert len(calls) == before, calls[before:]
+        await expect(alarms).not_to_contain_text("Optical power low")
+        await page.evaluate("""() => {
+            Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
+            Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        await expect(alarms).to_contain_text("Optical power low", timeout=5_000)
+
+        # the keyboard on an alarm's button: that section waits; the focus stays where it was
+        ack = page.get_by_role("button", name="Acknowledge PON LOS on olt-3")
+        await ack.focus()
+        await ok(await client.post(ALARM, json=alarm_body("olt-3", specificProblem="Temperature high"), headers=h),
+                 201)
+        await page.wait_for_timeout(2_500)
+        await expect(ack).to_be_focused()
+        await expect(alarms).not_to_contain_text("Temperature high")
+        await page.get_by_label("Managed object").focus()  # focus elsewhere: the list catches up
+        await expect(alarms).to_contain_text("Temperature high", timeout=5_000)
+        assert await page.evaluate("window.__sameDocument") is True  # never reloaded
+
+        # the view left (here for the NOC view again, at the default 15 s): the 1-second one stops polling
+        await page.evaluate("location.hash = '#/noc'")
+        await expect(page.get_by_test_id("noc-refreshed")).to_contain_text("every 15 s")
+        await page.wait_for_timeout(1_000)
+        before = len(calls)
+        await page.wait_for_timeout(2_500)
+        assert len(calls) == before, calls[before:]
+        await browser.close()
+    assert not errors, errors

@@ -29,11 +29,14 @@ from tests.ordering.helpers import customer, mobile_order, run, setup_world
 #: the hottest path. Top-ups, adjustments, transfers and reservations of a bucket are audited (balance actions).
 #: A bill's lines (TMF678 appliedCustomerBillingRate) are written with their bill, whose creation, recomputation and
 #: finalization are audited; they never change once the bill is issued (a database trigger refuses it).
+#: TMF656 service problem event records are the record of the problem's announced events, written with them (the
+#: problem's changes themselves are audited).
 LEDGER = {("prepayBalanceManagement", "bucket"), ("usageManagement", "usage"),
-          ("customerBillManagement", "appliedCustomerBillingRate")}
+          ("customerBillManagement", "appliedCustomerBillingRate"),
+          ("serviceProblemManagement", "serviceProblemEventRecord")}
 #: changed by the system only (no create/update/delete through the API): walked through the changes that make them
 SYSTEM_MADE = {("productInventory", "product"), ("serviceInventory", "service"), ("serviceOrdering", "serviceOrder"),
-               ("prepayBalanceManagement", "balanceActionHistory"),
+               ("prepayBalanceManagement", "balanceActionHistory"), ("performance", "trackingRecord"),
                ("customerBillManagement", "customerBill"), ("collections", "dunningEpisode")}
 #: created through their own routes (a payment method by its TMF670 subtype; payments and refunds with their
 #: Idempotency-Key and the gateway call), written by the kit's primitives: their audit trail is proven in
@@ -178,6 +181,12 @@ async def _collection_job(w: World) -> dict[str, Any]:
             "performanceIndicatorSpecification": [{"id": (await _kpi(w))["id"]}]}
 
 
+async def _on_demand(w: World) -> dict[str, Any]:
+    return {"fileTransferData": [{"fileFormat": "json"}], "adminState": "locked",
+            "performanceIndicatorSpecification": [{"id": (await _kpi(w))["id"]}], "monitoredObject": {"id": "walk-ne"},
+            "snmpAgent": {"address": "192.0.2.1"}}
+
+
 async def _threshold_rule(w: World) -> dict[str, Any]:
     return {"@type": "SimpleThresholdRule", "name": "walk rule", "condition": "Raise", "severity": "MAJOR",
             "measurement": {"id": (await _kpi(w))["id"], "@type": "PerformanceMeasurementRef"},
@@ -273,6 +282,7 @@ WALK: dict[tuple[str, str], tuple[Body, dict[str, Any] | Body]] = {
     # (the specification's update of a group needs its KPIs)
     ("performance", "performanceIndicatorGroupSpecification"): (_kpi_group, _kpi_group),
     ("performance", "measurementCollectionJob"): (_collection_job, {"adminState": "locked"}),
+    ("performance", "onDemandCollection"): (_on_demand, {"jobPriority": 2}),
     ("performanceThresholding", "thresholdRule"): (_threshold_rule, {"severity": "CRITICAL"}),
     ("performanceThresholding", "threshold"): (_threshold, {"description": "changed"}),
     ("performanceThresholding", "thresholdJob"): (_threshold_job, {"adminState": "LOCKED"}),
@@ -401,4 +411,11 @@ async def test_every_resource_of_every_api_is_audited(client: httpx.AsyncClient,
     assert report.finalized == 1, report.as_dict()
     [bill] = (await client.get("/tmf-api/customerBillManagement/v4/customerBill", headers=w.h)).json()
     assert await audit_actions(w, "CustomerBill", bill["id"]) == ["create", "finalize"]
+    # a collection's tracking record: an on-demand collection of an unreachable agent, read once (failed)
+    r = await client.post(f"{PM}/onDemandCollection", json={**await _on_demand(w), "adminState": "unlocked"},
+                          headers=w.h)
+    assert r.status_code == 201, r.text
+    assert await services.assurance.collector.collect_due(rt.db, [w.tenant], now=utcnow() + timedelta(seconds=1)) == 1
+    [record] = (await client.get(f"{PM}/onDemandCollection/{r.json()['id']}", headers=w.h)).json()["trackingRecord"]
+    assert await audit_actions(w, "TrackingRecord", record["id"]) == ["create"]
     assert len(walked) + len(SYSTEM_MADE) + len(LEDGER) + len(OWN_ROUTES) == len(every)

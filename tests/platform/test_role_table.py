@@ -69,6 +69,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("DELETE", "/api/assurance/v1/correlationRule/{id}"): ("assurance:write",),
     ("POST", "/api/assurance/v1/measurement"): ("assurance:write",),
     ("POST", "/api/assurance/v1/sla"): ("assurance:write",),
+    ("PATCH", "/api/assurance/v1/sla/{id}"): ("assurance:write",),
     ("POST", "/api/assurance/v1/sla/{id}/evaluate"): ("assurance:write",),
 }
 #: write operations a third party calls, authenticated by its signature and never by a role: (method, path) → the

@@ -242,14 +242,24 @@ async def _populate(client: httpx.AsyncClient, rt: Any, tenant: str) -> None:
             "performanceThreshold": {"id": threshold["id"], "@type": "ThresholdRef"},
             "adminState": ("UNLOCKED", "LOCKED")[i % 2],
             "monitoredObjectsCriteria": [{"monitoredObjectFilter": f"ne-{i}"}]})
+        await post(f"{pm}/onDemandCollection", {
+            "fileTransferData": [{"fileFormat": "json"}], "jobPriority": i, "adminState": ("unlocked", "locked")[i % 2],
+            "performanceIndicatorSpecification": [{"id": kpi["id"]}], "monitoredObject": {"id": f"ne-{i}"},
+            "snmpAgent": {"address": f"192.0.2.{i + 1}", "community": f"secret-{i}"}})
 
 
 @pytest.fixture(scope="module")
-async def walk_tenant(rt: Any, app: Any) -> str:
+async def walk_tenant(rt: Any, app: Any, services: Any) -> str:
     tenant = await make_tenant(rt, "walk")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         await _populate(client, rt, tenant)
+    # TMF628 tracking records are written by collections only: the on-demand ones above, read once (their agents
+    # are unreachable documentation addresses: failed collections, each recorded)
+    from datetime import UTC, datetime, timedelta
+
+    collector = services.assurance.collector
+    assert await collector.collect_due(rt.db, [tenant], now=datetime.now(UTC) + timedelta(seconds=1)) == 2
     return tenant
 
 

@@ -27,7 +27,13 @@ from openbss.platform.db import MAX_OFFSET
 from openbss.platform.errors import Forbidden
 from openbss.platform.runtime import authenticate, runtime
 from openbss.platform.tmf.query import MAX_LIMIT
-from openbss.platform.tmf.resource import TmfJSONResponse, base_url, json_content, unit_of_work
+from openbss.platform.tmf.resource import (
+    TmfJSONResponse,
+    base_url,
+    json_content,
+    json_or_merge_patch_content,
+    unit_of_work,
+)
 from openbss.platform.tmf.router import api_router
 from openbss.platform.tmf.spec import format_datetime
 
@@ -180,6 +186,14 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
         async with unit_of_work(request, principal) as ctx:
             return TmfJSONResponse(await svc.slas.get(ctx, id))
 
+    async def change_sla(request: Request, id: str, body: Any = Body(...),
+                         principal: Principal = Depends(authenticate),
+                         _ct: None = Depends(json_or_merge_patch_content)) -> Response:
+        _staff(principal, WRITE)
+        assert svc is not None
+        async with unit_of_work(request, principal) as ctx:
+            return TmfJSONResponse(await svc.slas.change(ctx, id, body))
+
     async def evaluate_sla(request: Request, id: str, body: Any = Body(...),
                            principal: Principal = Depends(authenticate),
                            _ct: None = Depends(json_content)) -> Response:
@@ -224,6 +238,9 @@ def assurance_router(service: AssuranceService, svc: AssuranceServices | None = 
                          summary="Define an SLA on a product offering (objectives, period, credit)")
     router.add_api_route("/sla", list_slas, methods=["GET"], summary="The tenant's SLA definitions")
     router.add_api_route("/sla/{id}", get_sla, methods=["GET"], summary="An SLA definition")
+    router.add_api_route("/sla/{id}", change_sla, methods=["PATCH"],
+                         summary="Change an SLA definition: a new version, valid from the next period that starts "
+                                 "after its validFrom")
     router.add_api_route("/sla/{id}/evaluate", evaluate_sla, methods=["POST"],
                          summary="Evaluate a closed period of an SLA for every product of its offering (once)")
     router.add_api_route("/slaReport/{customerId}", sla_report, methods=["GET"],

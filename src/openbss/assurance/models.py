@@ -151,6 +151,33 @@ class MeasurementCollectionJob(TmfDocument, Base):
     )
 
 
+class OnDemandCollection(TmfDocument, Base):
+    """A TMF628 on-demand (one-off) collection. ``next_run_at`` is when it is due (None once taken, or locked)."""
+
+    __tablename__ = "on_demand_collection"
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_on_demand_collection_body", "body", postgresql_using="gin",
+              postgresql_ops={"body": "jsonb_path_ops"}),
+        Index("ix_on_demand_collection_recent", "tenant_id", literal_column("created_at DESC"), "id"),
+        Index("ix_on_demand_collection_due", "tenant_id", "next_run_at",
+              postgresql_where=text("next_run_at IS NOT NULL")),
+    )
+
+
+class PerformanceTrackingRecord(TmfDocument, Base):
+    """A TMF628 tracking record: one collection (or failure) of a collection job or an on-demand collection."""
+
+    __tablename__ = "performance_tracking_record"
+
+
+class ServiceProblemEventRecord(TmfDocument, Base):
+    """A TMF656 service problem event record: an event announced for a service problem."""
+
+    __tablename__ = "service_problem_event_record"
+
+
 class KpiSample(TenantScoped, Base):
     """One measurement of a KPI on a managed object, as collected or pushed (a cumulative counter's increase over
     the collection interval). Range-partitioned by day on ``observed_at`` (``kpi_sample_pYYYYMMDD``, created ahead

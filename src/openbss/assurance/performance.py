@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,8 +38,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openbss.assurance import models
 from openbss.assurance.errors import InvalidMeasurement, InvalidPerformanceJob, PerformanceConflict
 from openbss.platform.db import Database, utcnow
+from openbss.platform.personal_data import PersonalDataCodec
 from openbss.platform.tmf.extensions import Extension
-from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
+from openbss.platform.tmf.references import without
+from openbss.platform.tmf.resource import (
+    Context,
+    DocumentStore,
+    ResourceHooks,
+    ResourceService,
+    TmfApi,
+    TmfResource,
+)
 from openbss.platform.tmf.spec import format_datetime, load_spec
 
 log = logging.getLogger("openbss.assurance.performance")
@@ -57,6 +67,12 @@ COUNTER_WIDTH = {"Counter32": 2**32, "Counter64": 2**64}
 MAX_TRACKING_RECORDS = 20
 MAX_MEASUREMENTS = 10_000
 _OID = re.compile(r"^\.?[0-2](\.\d+)+$")
+#: the SNMPv3 (USM) protocols a job may name; the keys are passphrases of at least 8 characters (RFC 3414)
+V3_AUTH_PROTOCOLS = ("SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5")
+V3_PRIV_PROTOCOLS = ("AES", "AES192", "AES256", "DES")
+V3_FIELDS = ("securityName", "authProtocol", "authKey", "privProtocol", "privKey", "contextName")
+#: the agent's credentials: sealed at rest with the tenant's data key, withheld from responses, events and audit
+AGENT_SECRETS = ("snmpAgent.community", "snmpAgent.authKey", "snmpAgent.privKey")
 
 INDICATOR_EXTENSION_PROPERTIES: dict[str, Any] = {
     "snmpOid": {"type": "string", "description": "The SNMP object a collection job reads for this KPI (dotted OID)"},
@@ -67,9 +83,19 @@ JOB_EXTENSION_PROPERTIES: dict[str, Any] = {
         "required": ["id"],
         "properties": {"id": {"type": "string"}, "href": {"type": "string"}, "@referredType": {"type": "string"}}},
     "snmpAgent": {
-        "type": "object", "description": "The device's SNMP agent the job polls (v2c)", "required": ["address"],
-        "properties": {"address": {"type": "string"}, "port": {"type": "integer"},
-                       "community": {"type": "string"}, "version": {"type": "string", "enum": ["2c"]}}},
+        "type": "object", "required": ["address"],
+        "description": "The device's SNMP agent the job polls: v2c (a community) or v3 (a USM user, authNoPriv or "
+                       "authPriv). The community and the v3 keys are write-only: stored encrypted, never returned",
+        "properties": {
+            "address": {"type": "string"}, "port": {"type": "integer"},
+            "version": {"type": "string", "enum": ["2c", "3"]},
+            "community": {"type": "string", "description": "v2c community (write-only)"},
+            "securityName": {"type": "string", "description": "v3 USM user name"},
+            "authProtocol": {"type": "string", "enum": list(V3_AUTH_PROTOCOLS)},
+            "authKey": {"type": "string", "description": "v3 authentication passphrase (write-only)"},
+            "privProtocol": {"type": "string", "enum": list(V3_PRIV_PROTOCOLS)},
+            "privKey": {"type": "string", "description": "v3 privacy passphrase (write-only)"},
+            "contextName": {"type": "string", "description": "v3 context (default: the agent's default)"}}},
     "lastCollectionTime": {"type": "string", "format": "date-time",
                            "description": "When the job last read its agent (read only)"},
     "nextCollectionTime": {"type": "string", "format": "date-time",
@@ -87,11 +113,21 @@ JOB_EXTENSION = Extension(
     description="A measurement collection job with the object it measures and the SNMP agent it polls (OpenBSS).",
     properties=JOB_EXTENSION_PROPERTIES)
 
+ON_DEMAND_TYPE = "OpenBSSOnDemandCollection"
+ON_DEMAND_EXTENSION_PROPERTIES: dict[str, Any] = {
+    k: v for k, v in JOB_EXTENSION_PROPERTIES.items() if k != "nextCollectionTime"}
+ON_DEMAND_EXTENSION = Extension(
+    name=ON_DEMAND_TYPE, base="OnDemandCollection", spec_file=PERF_SPEC,
+    description="A one-off collection with the object it measures and the SNMP agent it reads (OpenBSS).",
+    properties=ON_DEMAND_EXTENSION_PROPERTIES)
+
 perf_spec = load_spec(PERF_SPEC)
 if JOB_TYPE not in perf_spec.definitions:
     _defs: dict[str, Any] = perf_spec.definitions
-    for _ext, _props in ((INDICATOR_TYPE, INDICATOR_EXTENSION_PROPERTIES), (JOB_TYPE, JOB_EXTENSION_PROPERTIES)):
-        _base = "PerformanceIndicatorSpecification" if _ext == INDICATOR_TYPE else "MeasurementCollectionJob"
+    for _ext, _base, _props in (
+            (INDICATOR_TYPE, "PerformanceIndicatorSpecification", INDICATOR_EXTENSION_PROPERTIES),
+            (JOB_TYPE, "MeasurementCollectionJob", JOB_EXTENSION_PROPERTIES),
+            (ON_DEMAND_TYPE, "OnDemandCollection", ON_DEMAND_EXTENSION_PROPERTIES)):
         for _suffix in ("", "_Create", "_Update"):
             _d = _defs[f"{_base}{_suffix}"]
             _defs[f"{_ext}{_suffix}"] = {**_d, "properties": {**_d.get("properties", {}), **_props}}
@@ -206,6 +242,7 @@ JOB_TRANSITIONS: dict[str, set[str]] = {
 
 class JobRules(ResourceHooks):
     transitions = JOB_TRANSITIONS
+    extension = JOB_EXTENSION
 
     #: the KPI specifications (set by the composition root once their service is built over the API)
     indicators: IndicatorService
@@ -221,7 +258,7 @@ class JobRules(ResourceHooks):
         doc.setdefault("adminState", "unlocked")
         doc["performanceIndicatorSpecification"] = await self._indicators(ctx, doc)
         self._check(doc)
-        JOB_EXTENSION.mark_if_extended(doc, ctx.base_url)
+        self.extension.mark_if_extended(doc, ctx.base_url)
 
     async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
                             merged: dict[str, Any]) -> None:
@@ -236,7 +273,7 @@ class JobRules(ResourceHooks):
             merged["performanceIndicatorSpecification"] = await self._indicators(ctx, merged)
         self._check(merged)
         merged["lastModifiedTime"] = format_datetime(utcnow())
-        JOB_EXTENSION.mark_if_extended(merged, ctx.base_url)
+        self.extension.mark_if_extended(merged, ctx.base_url)
 
     async def _indicators(self, ctx: Context, doc: dict[str, Any]) -> list[dict[str, Any]]:
         """The job's KPIs as references (id, name), its groups' included; each must exist."""
@@ -269,6 +306,7 @@ class JobRules(ResourceHooks):
             port = agent.get("port", 161)
             if not isinstance(port, int) or not 0 < port < 65536:
                 raise InvalidPerformanceJob(f"'snmpAgent.port' must be 1-65535, not {port!r}")
+            check_agent(agent)
         period = doc.get("reportingPeriod")
         if period in REPORTING_SECONDS and granularity in GRANULARITY_SECONDS \
                 and REPORTING_SECONDS[period] < GRANULARITY_SECONDS[granularity]:
@@ -280,6 +318,72 @@ class JobRules(ResourceHooks):
         if start and end and _parse_time(end, "scheduleDefinitionEndTime") <= _parse_time(
                 start, "scheduleDefinitionStartTime"):
             raise InvalidPerformanceJob("'scheduleDefinitionEndTime' must be after 'scheduleDefinitionStartTime'")
+
+
+ON_DEMAND_TRANSITIONS: dict[str, set[str]] = {
+    "acknowledged": {"inProgress", "cancelled"},
+    "inProgress": {"completed", "failed"},
+    "completed": set(), "failed": set(), "cancelled": set(), "rejected": set(),
+}
+
+
+class OnDemandRules(JobRules):
+    """An on-demand collection reads its agent once: it names the object measured and the agent, and needs no
+    granularity nor schedule. It is created ``acknowledged``; the collector takes it (``inProgress``) and ends it
+    ``completed`` or ``failed``; an operator may cancel it while it is still ``acknowledged``."""
+
+    transitions = ON_DEMAND_TRANSITIONS
+
+    extension = ON_DEMAND_EXTENSION
+
+    async def before_update(self, ctx: Context, current: dict[str, Any], changes: dict[str, Any],
+                            merged: dict[str, Any]) -> None:
+        if current.get("executionState") != "acknowledged" and set(changes) - {"executionState"}:
+            raise InvalidPerformanceJob(f"an on-demand collection is changed only before it runs; this one is "
+                                        f"'{current.get('executionState')}'")
+        await super().before_update(ctx, current, changes, merged)
+
+    def _check(self, doc: dict[str, Any]) -> None:
+        agent = doc.get("snmpAgent")
+        if not agent or not doc.get("monitoredObject"):
+            raise InvalidPerformanceJob("an on-demand collection names the 'snmpAgent' it reads and its "
+                                        "'monitoredObject' (the inventory object the KPIs belong to)")
+        port = agent.get("port", 161)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidPerformanceJob(f"'snmpAgent.port' must be 1-65535, not {port!r}")
+        check_agent(agent)
+
+
+def check_agent(agent: dict[str, Any]) -> None:
+    """An agent is v2c (a community, ``public`` by default) or v3 (a USM user with an authentication key, and a
+    privacy key for authPriv); the two are not mixed."""
+    version = agent.get("version", "2c")
+    given = [f for f in V3_FIELDS if f in agent]
+    if version != "3":
+        if given:
+            raise InvalidPerformanceJob(f"'snmpAgent.{given[0]}' is SNMPv3: set 'snmpAgent.version' to '3' (or "
+                                        f"leave the v3 attributes out for v2c)")
+        return
+    if "community" in agent:
+        raise InvalidPerformanceJob("an SNMPv3 agent ('version': '3') has no 'community': it authenticates its "
+                                    "'securityName' with 'authKey' (and 'privKey')")
+    name = agent.get("securityName")
+    if not isinstance(name, str) or not name.strip() or len(name) > 32:
+        raise InvalidPerformanceJob("an SNMPv3 agent needs 'snmpAgent.securityName' (the USM user, at most 32 "
+                                    "characters)")
+    auth, priv = agent.get("authKey"), agent.get("privKey")
+    if auth is None:
+        raise InvalidPerformanceJob("an SNMPv3 agent needs 'snmpAgent.authKey' (authNoPriv or authPriv; "
+                                    "noAuthNoPriv is not accepted)")
+    for field, value in (("authKey", auth), ("privKey", priv)):
+        if value is not None and (not isinstance(value, str) or not 8 <= len(value) <= 256):
+            raise InvalidPerformanceJob(f"'snmpAgent.{field}' is a passphrase of 8 to 256 characters")
+    if agent.get("authProtocol", "SHA") not in V3_AUTH_PROTOCOLS:
+        raise InvalidPerformanceJob(f"'snmpAgent.authProtocol' is one of {', '.join(V3_AUTH_PROTOCOLS)}")
+    if agent.get("privProtocol", "AES") not in V3_PRIV_PROTOCOLS:
+        raise InvalidPerformanceJob(f"'snmpAgent.privProtocol' is one of {', '.join(V3_PRIV_PROTOCOLS)}")
+    if "privProtocol" in agent and priv is None:
+        raise InvalidPerformanceJob("'snmpAgent.privProtocol' is given without 'snmpAgent.privKey'")
 
 
 def first_run(doc: dict[str, Any], now: datetime) -> datetime | None:
@@ -294,9 +398,26 @@ def first_run(doc: dict[str, Any], now: datetime) -> datetime | None:
     return next_boundary(begin - timedelta(microseconds=1), seconds) if begin > now else next_boundary(now, seconds)
 
 
+class JobStore(DocumentStore):
+    """The jobs' table: a job is rendered without its agent's credentials (they are sealed at rest by the
+    resource's codec and only the collector reads them)."""
+
+    def shape(self, base_url: str, resource_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return without(super().shape(base_url, resource_id, doc), AGENT_SECRETS)
+
+
 class JobService(ResourceService):
     """Measurement collection jobs: created and changed through the kit; their next collection kept in
     ``next_run_at``."""
+
+    def __init__(self, api: TmfApi, resource: TmfResource) -> None:
+        super().__init__(api, resource)
+        self.store = JobStore(api, resource)
+
+    async def agent(self, ctx: Context, job_id: str) -> dict[str, Any]:
+        """A job's SNMP agent with its credentials in clear (for the collector only)."""
+        row = await self.store.get(ctx, job_id)
+        return dict((await self.store.documents(ctx, [row]))[0].get("snmpAgent") or {})
 
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         out = await super().create(ctx, doc)
@@ -323,24 +444,70 @@ class JobService(ResourceService):
                     d.pop("nextCollectionTime", None)
             await self.change(ctx, job_id, mutate, action="schedule")
 
+    #: a one-off collection (on demand) ends with its collection: ``completed`` or ``failed``
+    one_off = False
+    #: where each collection is also recorded as a TMF628 ``trackingRecord`` (set by the composition root)
+    tracking: TrackingRecordService | None = None
+
     async def collected(self, ctx: Context, job_id: str, now: datetime, outcome: str, *, failed: bool,
                         next_run: datetime | None) -> None:
         """Record a collection on the job: its state, tracking record, last and next collection times."""
+        record_id = str(uuid.uuid4())
+        record = {"id": record_id, "time": format_datetime(now), "systemId": "openbss", "description": outcome}
+        kept = False
+
         def mutate(doc: dict[str, Any]) -> None:
+            nonlocal kept
             state = doc.get("executionState")
-            if state in ("completed", "cancelled", "rejected"):
+            if state in ("completed", "cancelled", "rejected") or (self.one_off and state == "failed"):
                 return
-            doc["executionState"] = "completed" if next_run is None else ("failed" if failed else "inProgress")
+            kept = True
+            if self.one_off:
+                doc["executionState"] = "failed" if failed else "completed"
+            else:
+                doc["executionState"] = "completed" if next_run is None else ("failed" if failed else "inProgress")
             doc["lastCollectionTime"] = format_datetime(now)
             if next_run is not None:
                 doc["nextCollectionTime"] = format_datetime(next_run)
             else:
                 doc.pop("nextCollectionTime", None)
             records = list(doc.get("trackingRecord") or [])
-            records.append({"id": str(int(now.timestamp())), "time": format_datetime(now), "systemId": "openbss",
-                            "description": outcome})
+            records.append(record)
             doc["trackingRecord"] = records[-MAX_TRACKING_RECORDS:]
         await self.change(ctx, job_id, mutate, action="collect")
+        if kept and self.tracking is not None:
+            await self.tracking.add(ctx, record, self.resource.type, self.store.href(ctx.base_url, job_id), job_id)
+
+
+class OnDemandService(JobService):
+    """On-demand collections: due as soon as created (unless locked); taken once by the collector."""
+
+    one_off = True
+
+    async def _schedule(self, ctx: Context, job_id: str, doc: dict[str, Any]) -> None:
+        due = utcnow() if doc.get("adminState") != "locked" and doc.get("executionState") == "acknowledged" \
+            else None
+        table = models.OnDemandCollection
+        await ctx.session.execute(update(table).where(table.id == job_id).values(next_run_at=due))
+
+    async def start(self, ctx: Context, row: Any) -> None:
+        """The collector took the collection: ``inProgress``."""
+        await self.change(ctx, row.id, lambda d: d.update(executionState="inProgress"), action="start", locked=row)
+
+
+class TrackingRecordService(ResourceService):
+    """TMF628 tracking records: read-only, one per collection of a job or an on-demand collection (kept with the
+    job too, its latest ones); the ``characteristic`` names the collection (``collectionType``, ``collectionId``,
+    ``collectionHref``). The specification has no events for them: none is emitted."""
+
+    def _announced(self, event_type: str, rendered: dict[str, Any]) -> bool:
+        return False
+
+    async def add(self, ctx: Context, record: dict[str, Any], kind: str, href: str, job_id: str) -> None:
+        await self.record(ctx, {**record, "@type": "TrackingRecord", "characteristic": [
+            {"name": "collectionType", "valueType": "string", "value": kind},
+            {"name": "collectionId", "valueType": "string", "value": job_id},
+            {"name": "collectionHref", "valueType": "string", "value": href}]})
 
 
 # --- the KPI store -----------------------------------------------------------------------------------------------
@@ -513,9 +680,45 @@ class Reading:
     kind: str  # the SNMP type: Counter32, Counter64, Gauge32, Integer, TimeTicks...
 
 
+@dataclass(frozen=True)
+class V3Credentials:
+    """An SNMPv3 USM user a job reads its agent as (authNoPriv without ``priv_key``, else authPriv)."""
+
+    user: str
+    auth_key: str
+    priv_key: str | None = None
+    auth_protocol: str = "SHA"
+    priv_protocol: str = "AES"
+    context: str = ""
+
+    def __repr__(self) -> str:  # the keys never reach a log or an error message
+        return f"V3Credentials(user={self.user!r}, auth={self.auth_protocol}, priv={self.priv_protocol})"
+
+    @classmethod
+    def of(cls, agent: dict[str, Any]) -> V3Credentials | None:
+        if agent.get("version") != "3":
+            return None
+        return cls(agent["securityName"], agent["authKey"], agent.get("privKey"),
+                   agent.get("authProtocol", "SHA"), agent.get("privProtocol", "AES"), agent.get("contextName", ""))
+
+
+def _usm(v3: V3Credentials) -> Any:
+    from pysnmp.hlapi.v3arch import asyncio as hlapi
+
+    auth = {"SHA": hlapi.USM_AUTH_HMAC96_SHA, "SHA224": hlapi.USM_AUTH_HMAC128_SHA224,
+            "SHA256": hlapi.USM_AUTH_HMAC192_SHA256, "SHA384": hlapi.USM_AUTH_HMAC256_SHA384,
+            "SHA512": hlapi.USM_AUTH_HMAC384_SHA512, "MD5": hlapi.USM_AUTH_HMAC96_MD5}
+    priv = {"AES": hlapi.USM_PRIV_CFB128_AES, "AES192": hlapi.USM_PRIV_CFB192_AES,
+            "AES256": hlapi.USM_PRIV_CFB256_AES, "DES": hlapi.USM_PRIV_CBC56_DES}
+    return hlapi.UsmUserData(
+        v3.user, authKey=v3.auth_key, privKey=v3.priv_key, authProtocol=auth[v3.auth_protocol],
+        privProtocol=priv[v3.priv_protocol] if v3.priv_key else hlapi.USM_PRIV_NONE)
+
+
 async def snmp_get(address: str, port: int, community: str, oids: Sequence[str], wait: float = 2.0,
-                   ) -> dict[str, Reading]:
-    """Read ``oids`` from a v2c agent in one GET. Raises ``OSError`` naming the failure."""
+                   v3: V3Credentials | None = None) -> dict[str, Reading]:
+    """Read ``oids`` from an agent in one GET: v2c with ``community``, or v3 as the USM user ``v3``. Raises
+    ``OSError`` naming the failure."""
     from pysnmp.hlapi.v3arch.asyncio import (
         CommunityData,
         ContextData,
@@ -529,9 +732,10 @@ async def snmp_get(address: str, port: int, community: str, oids: Sequence[str],
     engine = SnmpEngine()
     try:
         target = await UdpTransportTarget.create((address, port), timeout=wait, retries=1)
+        security = _usm(v3) if v3 else CommunityData(community, mpModel=1)  # noqa: S508 - v2c devices
+        context = ContextData(contextName=v3.context) if v3 and v3.context else ContextData()
         error, status, index, binds = await get_cmd(
-            engine, CommunityData(community, mpModel=1), target, ContextData(),  # noqa: S508 - devices speak v2c
-            *[ObjectType(ObjectIdentity(oid.lstrip("."))) for oid in oids])
+            engine, security, target, context, *[ObjectType(ObjectIdentity(oid.lstrip("."))) for oid in oids])
     finally:
         engine.close_dispatcher()
     if error:
@@ -559,6 +763,7 @@ class DueJob:
     id: str
     doc: dict[str, Any]
     next_run: datetime | None
+    service: JobService | None = None  # the job's service (None: the collection jobs')
 
 
 class Collector:
@@ -571,6 +776,8 @@ class Collector:
         self.store = store
         self.base_url = base_url
         self.batch = batch
+        #: the on-demand collections (taken once, when due)
+        self.on_demand: OnDemandService | None = None
         #: what a stored measurement is also handed to (threshold evaluation), in the storing transaction
         self.listeners: list[Any] = []
 
@@ -592,6 +799,16 @@ class Collector:
                     nxt = None
                 row.next_run_at = nxt
                 out.append(DueJob(tenant_id, row.id, doc, nxt))
+            if self.on_demand is not None:
+                once = models.OnDemandCollection
+                ones = (await session.execute(
+                    select(once).where(once.next_run_at.is_not(None), once.next_run_at <= now)
+                    .order_by(once.next_run_at).limit(self.batch).with_for_update(skip_locked=True))).scalars().all()
+                ctx = Context(principal=_system(tenant_id), session=session, base_url=self.base_url)
+                for one in ones:
+                    one.next_run_at = None
+                    await self.on_demand.start(ctx, one)
+                    out.append(DueJob(tenant_id, one.id, one.body, None, self.on_demand))
         return out
 
     async def collect_due(self, db: Database, tenant_ids: Sequence[str], now: datetime | None = None) -> int:
@@ -611,12 +828,12 @@ class Collector:
             ctx = Context(principal=_system(job.tenant_id), session=session, base_url=self.base_url)
             specs = await self.indicators.by_ids(ctx, [r["id"] for r in job.doc.get(
                 "performanceIndicatorSpecification") or []])
-        polled = {i: s for i, s in specs.items() if s.get("snmpOid")}
+            polled = {i: s for i, s in specs.items() if s.get("snmpOid")}
+            agent = await (job.service or self.jobs).agent(ctx, job.id) if polled else {}
         if not polled:
             return polled, {}
-        agent = job.doc["snmpAgent"]
         values = await snmp_get(agent["address"], int(agent.get("port", 161)), agent.get("community", "public"),
-                                [s["snmpOid"].lstrip(".") for s in polled.values()])
+                                [s["snmpOid"].lstrip(".") for s in polled.values()], v3=V3Credentials.of(agent))
         return polled, values
 
     async def _record(self, db: Database, job: DueJob, now: datetime, result: Any) -> None:
@@ -638,13 +855,17 @@ class Collector:
                         continue
                     value = reading.value
                     if spec.get("collectionType") == "cumulative":
+                        if job.service is not None and job.service.one_off:
+                            missing.append(f"{spec['name']} (a counter: a one-off reading has no increase)")
+                            continue
                         value = await self._increase(session, job.id, object_id, spec["name"], reading, now)
                         if value is None:
                             continue
                     measurements.append(Measurement(object_id, spec["name"], now, value, job.id))
                 outcome = f"collected {len(measurements)} measurement(s)" + (
-                    f"; not answered by the agent: {', '.join(missing)}" if missing else "")
-            await self.jobs.collected(ctx, job.id, now, outcome, failed=failed, next_run=job.next_run)
+                    f"; not collected: {', '.join(missing)}" if missing else "")
+            await (job.service or self.jobs).collected(ctx, job.id, now, outcome, failed=failed,
+                                                       next_run=job.next_run)
         if measurements:
             await self.store.ensure_partitions(db, job.tenant_id, {now.date()})
             async with db.transaction(job.tenant_id) as session:
@@ -682,7 +903,7 @@ def _system(tenant_id: str) -> Any:
 
 
 def performance_api(indicators_hooks: ResourceHooks, group_hooks: ResourceHooks, job_hooks: ResourceHooks,
-                    models_: Any = models) -> TmfApi:
+                    on_demand_hooks: ResourceHooks | None = None, models_: Any = models) -> TmfApi:
     indicator = TmfResource(
         path="performanceIndicatorSpecification", type="PerformanceIndicatorSpecification",
         table=models_.PerformanceIndicatorSpecification, hooks=indicators_hooks,
@@ -695,11 +916,24 @@ def performance_api(indicators_hooks: ResourceHooks, group_hooks: ResourceHooks,
         path="measurementCollectionJob", type="MeasurementCollectionJob", table=models_.MeasurementCollectionJob,
         hooks=job_hooks, state_field="executionState", create_definition=f"{JOB_TYPE}_Create",
         update_definition=f"{JOB_TYPE}_Update", read_definition=JOB_TYPE, customer_operations=frozenset(),
-        state_change_event="ExecutionStateChange", event_withheld=("snmpAgent.community",))
+        state_change_event="ExecutionStateChange", event_withheld=AGENT_SECRETS,
+        codec=PersonalDataCodec("MeasurementCollectionJob", models_.MeasurementCollectionJob, AGENT_SECRETS))
+    on_demand = TmfResource(
+        path="onDemandCollection", type="OnDemandCollection", table=models_.OnDemandCollection,
+        hooks=on_demand_hooks or OnDemandRules(), state_field="executionState",
+        create_definition=f"{ON_DEMAND_TYPE}_Create", update_definition=f"{ON_DEMAND_TYPE}_Update",
+        read_definition=ON_DEMAND_TYPE, customer_operations=frozenset(),
+        state_change_event="ExecutionStateChange", event_withheld=AGENT_SECRETS,
+        codec=PersonalDataCodec("OnDemandCollection", models_.OnDemandCollection, AGENT_SECRETS))
+    tracking = TmfResource(
+        path="trackingRecord", type="TrackingRecord", table=models_.PerformanceTrackingRecord,
+        operations=frozenset({"list", "get"}), customer_operations=frozenset(),
+        create_definition="TrackingRecord", update_definition="TrackingRecord")
     return TmfApi(name=PERF_API, title="TMF628 Performance Management", spec_file=PERF_SPEC,
-                  permission="assurance", resources=[indicator, group, job],
-                  extensions=[INDICATOR_EXTENSION, JOB_EXTENSION])
+                  permission="assurance", resources=[indicator, group, job, on_demand, tracking],
+                  extensions=[INDICATOR_EXTENSION, JOB_EXTENSION, ON_DEMAND_EXTENSION])
 
 
-__all__ = ["Collector", "IndicatorService", "JobService", "KpiStore", "Measurement", "parse_measurements",
-           "performance_api"]
+__all__ = ["Collector", "IndicatorService", "JobService", "KpiStore", "Measurement", "OnDemandRules",
+           "OnDemandService", "TrackingRecordService", "V3Credentials",
+           "parse_measurements", "performance_api", "snmp_get"]

@@ -128,11 +128,27 @@ class ProblemRules(ResourceHooks):
 class ServiceProblemService(ResourceService):
     """TMF656 service problems: declared by operators or opened by alarms, each with one trouble ticket."""
 
+    #: where the announced events are recorded (TMF656 ``serviceProblemEventRecord``; set by the composition root)
+    event_records: Any = None
+
     def __init__(self, api: TmfApi, resource: TmfResource, objects: ManagedObjects, tickets: Tickets) -> None:
         super().__init__(api, resource)
         self.store = ProblemStore(api, resource)
         self.objects = objects
         self.tickets = tickets
+
+    async def _emit_many(self, ctx: Context, events: list[tuple[str, dict[str, Any]]]) -> None:
+        await super()._emit_many(ctx, events)
+        await self._record_events(ctx, events)
+
+    async def _emit(self, ctx: Context, event_type: str, rendered: dict[str, Any]) -> None:
+        await super()._emit(ctx, event_type, rendered)
+        await self._record_events(ctx, [(event_type, rendered)])
+
+    async def _record_events(self, ctx: Context, events: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.event_records is not None:
+            await self.event_records.add(ctx, [(k, r) for k, r in events if self._announced(k, r)],
+                                         self.resource.event_withheld_paths())
 
     # --- declared by an operator ------------------------------------------------------------------------------
     async def create(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,13 @@ Objectives (any subset): ``availabilityPercent`` (the share of the period's coun
 ``throughput`` (``{"indicator", "min"}``: the average must reach it). ``businessHours``
 (``{"timeZone", "days": [1..7], "start": "08:00", "end": "18:00"}``) restricts the counted time to those hours;
 ``plannedOutages`` (``[{"start", "end"}]``) are excluded from both the outages and the counted time.
+
+Versions: a definition is changed (``PATCH``, a JSON merge patch) into a new version valid from ``validFrom`` (now by
+default; a later instant may be given, never an earlier one: evaluated periods are not rewritten). The product
+offering and the period kind do not change (another SLA is created for those). **A period is evaluated against the
+version valid at the period's start** (the latest version whose ``validFrom`` is at or before it; a period that
+started before the first version uses the first): a change in the middle of a period applies from the next period
+on. The evaluation names the version it used; a period already evaluated keeps its result (and its credit, once).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from openbss.platform.db import utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.events.outbox import emit
 from openbss.platform.tmf.query import parse_list_query
-from openbss.platform.tmf.resource import Context
+from openbss.platform.tmf.resource import Context, merge_patch
 from openbss.platform.tmf.spec import format_datetime
 
 PERIODS = ("day", "week", "month")
@@ -148,6 +155,9 @@ def validate(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 Interval = tuple[datetime, datetime]
+#: what a version of a definition holds
+DEFINITION_KEYS = ("name", "description", "productOffering", "objectives", "credit", "businessHours",
+                   "plannedOutages", "period")
 
 
 def _merge(intervals: Sequence[Interval]) -> list[Interval]:
@@ -227,7 +237,57 @@ class SlaService:
 
     # --- definitions ---------------------------------------------------------------------------------------------
     def _render(self, row: models.Sla) -> dict[str, Any]:
-        return {"id": row.id, **row.body, "createdAt": format_datetime(row.created_at)}
+        body = {"version": 1, "validFrom": format_datetime(row.created_at), **row.body}
+        return {"id": row.id, **body, "createdAt": format_datetime(row.created_at)}
+
+    async def change(self, ctx: Context, sla_id: str, changes: Any, now: datetime | None = None) -> dict[str, Any]:
+        """A new version of a definition: ``changes`` merged (RFC 7386) into the current one, valid from
+        ``changes["validFrom"]`` (default now; not before now, nor before the current version)."""
+        if not isinstance(changes, dict) or not changes:
+            raise InvalidSla("the body is a JSON merge patch of the SLA definition (e.g. {\"objectives\": "
+                             "{\"availabilityPercent\": 99.9}})")
+        now = now or utcnow()
+        row = (await ctx.session.execute(select(models.Sla).where(models.Sla.id == sla_id).with_for_update())
+               ).scalars().one_or_none()
+        if row is None:
+            raise NotFound(f"SLA '{sla_id}' not found", code="NOT_FOUND")
+        current = self._render(row)
+        for key in ("id", "createdAt", "version", "previousVersions"):
+            if key in changes:
+                raise InvalidSla(f"'{key}' is kept by the server")
+        for key in ("productOffering", "period"):
+            if key in changes and changes[key] != current.get(key):
+                raise InvalidSla(f"'{key}' of an SLA does not change: create another SLA for another "
+                                 f"{'offering' if key == 'productOffering' else 'period'}")
+        valid_from = _time(changes["validFrom"], "validFrom") if "validFrom" in changes else now
+        if valid_from < now - timedelta(seconds=5) or valid_from < _time(current["validFrom"], "validFrom"):
+            raise InvalidSla("'validFrom' is now or later (and not before the current version's): a change does "
+                             "not apply to past periods")
+        patch = {k: v for k, v in changes.items() if k != "validFrom"}
+        merged = merge_patch({k: current[k] for k in DEFINITION_KEYS if k in current}, patch)
+        definition = validate(merged)
+        if definition == {k: current[k] for k in DEFINITION_KEYS if k in current}:
+            return current  # nothing changes: no new version
+        previous = [*row.body.get("previousVersions", []),
+                    {k: current[k] for k in (*DEFINITION_KEYS, "version", "validFrom") if k in current}]
+        row.body = {**definition, "version": int(current["version"]) + 1, "validFrom": format_datetime(valid_from),
+                    "previousVersions": previous}
+        await ctx.session.flush()
+        out = self._render(row)
+        await audit.record(ctx.session, ctx.principal, resource_type="Sla", resource_id=row.id, action="update",
+                           changes=audit.diff(current, out))
+        return out
+
+    @staticmethod
+    def version_at(sla: dict[str, Any], start: datetime) -> dict[str, Any]:
+        """The version of a definition valid at ``start`` (a period's first instant): the latest whose
+        ``validFrom`` is at or before it; the first version for a period that began before it."""
+        versions = [*sla.get("previousVersions", []), sla]
+        chosen = versions[0]
+        for v in versions:
+            if _time(v["validFrom"], "validFrom") <= start:
+                chosen = v
+        return {**chosen, "id": sla["id"]}
 
     async def create(self, ctx: Context, body: Any) -> dict[str, Any]:
         doc = validate(body)
@@ -255,10 +315,11 @@ class SlaService:
                        now: datetime | None = None) -> list[dict[str, Any]]:
         """Evaluate a closed period of the SLA for every product of its offering; a product's period is evaluated
         once (a second evaluation returns the first one's result): a violation credits once."""
-        sla = await self.get(ctx, sla_id)
-        period = sla["period"]
+        current = await self.get(ctx, sla_id)
+        period = current["period"]
         start = period_start.astimezone(UTC)
         check_period_start(start, period)
+        sla = self.version_at(current, start)
         end = period_end(start, period)
         if end > (now or utcnow()):
             raise InvalidSla(f"the {period} starting {format_datetime(start)} is not over (it ends "
@@ -334,7 +395,8 @@ class SlaService:
         customer = next((p.get("id") for p in product.get("relatedParty") or []
                          if p.get("role") in ("customer", "Customer")), None)
         account = (product.get("billingAccount") or {}).get("id")
-        result = {"sla": {"id": sla["id"], "name": sla["name"]}, "product": {"id": product["id"]},
+        result = {"sla": {"id": sla["id"], "name": sla["name"], "version": sla.get("version", 1)},
+                  "product": {"id": product["id"]},
                   "customer": {"id": customer} if customer else None,
                   "period": {"startDateTime": format_datetime(start), "endDateTime": format_datetime(end)},
                   "measured": ev.measured, "objectives": sla["objectives"], "violated": ev.violated,

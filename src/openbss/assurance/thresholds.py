@@ -14,6 +14,14 @@ performance indicator specification's id), an upper limit (``conformanceTargetUp
   ``upper - hysteresis``, above ``lower + hysteresis``): a value that hovers at the limit does not raise and clear
   over and over.
 
+An ``AlgorithmThresholdRule`` (``algorithmRef``: ``urn:openbss:threshold-algorithm:expression``) evaluates an
+arithmetic expression over KPIs instead of one KPI — e.g. an error ratio ``{ifInErrors} / {ifInPackets} * 100``,
+KPI names in braces. Its ``algorithmParams`` (characteristics) give the ``expression`` and the same limits and
+machinery as a simple rule: ``conformanceTargetUpper``/``Lower``, their comparators, ``gracePeriods``,
+``toleranceSeconds``, ``hysteresis``. The expression is computed for an object and a time once every KPI it names
+has a measurement of that object at that time (stored by this batch or an earlier one); a division by zero gives no
+value (not a crossing).
+
 A crossing raises a TMF642 alarm (``qualityOfServiceAlarm`` / ``thresholdCrossed``, its specific problem naming the
 rule) that carries ``crossedThresholdInformation`` (the threshold, the KPI, its unit, the job's granularity, the
 direction and the observed value); the value back within limits clears it. The state of each (job, rule, object) is
@@ -23,10 +31,13 @@ the measurements' transaction.
 
 from __future__ import annotations
 
+import ast
+import operator
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select, text
@@ -59,20 +70,117 @@ RULE_EXTENSION = Extension(
     description="A simple threshold rule with its tolerance window and hysteresis (OpenBSS).",
     properties=RULE_EXTENSION_PROPERTIES)
 
+#: the characteristic subclasses an algorithm parameter may be, with the values each holds
+PARAM_TYPES: dict[str, type | tuple[type, ...]] = {
+    "StringCharacteristic": str, "NumberCharacteristic": (int, float), "FloatCharacteristic": (int, float),
+    "IntegerCharacteristic": int}
+
 threshold_spec = load_spec(THRESHOLD_SPEC)
 if RULE_TYPE not in threshold_spec.definitions:
     _defs: dict[str, Any] = threshold_spec.definitions
+    # one resource serves both rule types: the definitions accept the algorithm rule's attributes too
+    _ALGO: dict[str, Any] = {
+        # the parameters are characteristics of the specification's typed subclasses (their value is the
+        # subclass's; the abstract base has none)
+        "algorithmParams": {"type": "array", "items": {
+            "type": "object", "required": ["name", "@type", "value"],
+            "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "valueType": {"type": "string"},
+                           "value": {}, "@type": {"type": "string", "enum": list(PARAM_TYPES)},
+                           "@baseType": {"type": "string"}, "@schemaLocation": {"type": "string"}}}},
+        "algorithmRef": {"type": "string"}}
     _defs[RULE_TYPE] = {"allOf": [{"$ref": "#/components/schemas/SimpleThresholdRule"},
-                                  {"type": "object", "properties": RULE_EXTENSION_PROPERTIES}]}
+                                  {"type": "object", "properties": {**RULE_EXTENSION_PROPERTIES, **_ALGO}}]}
     _defs[f"{RULE_TYPE}_FVO"] = {"allOf": [{"$ref": "#/components/schemas/SimpleThresholdRule_FVO"},
-                                           {"type": "object", "properties": RULE_EXTENSION_PROPERTIES}]}
+                                           {"type": "object", "properties": {**RULE_EXTENSION_PROPERTIES, **_ALGO}}]}
     # the changes of a PATCH: every attribute optional (the merged result is validated as a creation)
     for _name in ("SimpleThresholdRule", "Threshold", "ThresholdJob"):
         _props, _ = threshold_spec._properties(_defs[_name])
         if _name == "SimpleThresholdRule":
-            _props = {**_props, **RULE_EXTENSION_PROPERTIES}
+            _props = {**_props, **RULE_EXTENSION_PROPERTIES, **_ALGO}
         _defs[f"{RULE_TYPE if _name == 'SimpleThresholdRule' else _name}_Patch"] = {"type": "object",
                                                                                   "properties": _props}
+
+
+ALGORITHM_RULE = "AlgorithmThresholdRule"
+EXPRESSION_ALGORITHM = "urn:openbss:threshold-algorithm:expression"
+#: the parameters of the expression algorithm besides ``expression``: a simple rule's limits and counts
+ALGORITHM_PARAMS = ("conformanceTargetUpper", "conformanceComparatorUpper", "conformanceTargetLower",
+                    "conformanceComparatorLower", "gracePeriods", "toleranceSeconds", "hysteresis")
+_KPI_REF = re.compile(r"\{([^{}]+)\}")
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+MAX_EXPRESSION = 500
+
+
+@dataclass(frozen=True)
+class Expression:
+    """An arithmetic expression over KPIs (``+ - * /``, parentheses, numbers, KPI names in braces)."""
+
+    text: str
+    indicators: tuple[str, ...]
+    tree: ast.expr
+
+    @classmethod
+    def parse(cls, source: Any) -> Expression:
+        if not isinstance(source, str) or not source.strip() or len(source) > MAX_EXPRESSION:
+            raise InvalidThreshold(f"the 'expression' parameter is an arithmetic expression over KPIs in braces "
+                                   f"(e.g. '{{ifInErrors}} / {{ifInPackets}} * 100'), at most {MAX_EXPRESSION} "
+                                   "characters")
+        names: list[str] = []
+
+        def slot(match: re.Match[str]) -> str:
+            name = match.group(1).strip()
+            if name not in names:
+                names.append(name)
+            return f"_k{names.index(name)}"
+        try:
+            tree = ast.parse(_KPI_REF.sub(slot, source), mode="eval").body
+        except SyntaxError as exc:
+            raise InvalidThreshold(f"the 'expression' {source!r} is not an arithmetic expression") from exc
+        for node in ast.walk(tree):
+            ok = isinstance(node, ast.BinOp | ast.UnaryOp | ast.Name | ast.Load | ast.operator | ast.unaryop) or (
+                isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+                and not isinstance(node.value, bool))
+            if isinstance(node, ast.BinOp) and type(node.op) not in _BINARY:
+                ok = False
+            if isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.USub | ast.UAdd):
+                ok = False
+            if isinstance(node, ast.Name) and not re.fullmatch(r"_k\d+", node.id):
+                ok = False
+            if not ok:
+                raise InvalidThreshold(f"the 'expression' {source!r} may only use numbers, KPI names in braces, "
+                                       "+ - * / and parentheses")
+        if not names:
+            raise InvalidThreshold(f"the 'expression' {source!r} names no KPI (KPI names go in braces)")
+        return cls(source.strip(), tuple(names), tree)
+
+    def value(self, values: dict[str, Decimal]) -> Decimal | None:
+        """The expression's value for the KPIs' values; None when it has none (a division by zero)."""
+        def ev(node: ast.expr) -> Decimal:
+            if isinstance(node, ast.Constant):
+                return Decimal(str(node.value))
+            if isinstance(node, ast.Name):
+                return values[self.indicators[int(node.id[2:])]]
+            if isinstance(node, ast.UnaryOp):
+                return -ev(node.operand) if isinstance(node.op, ast.USub) else ev(node.operand)
+            assert isinstance(node, ast.BinOp)
+            return Decimal(_BINARY[type(node.op)](ev(node.left), ev(node.right)))
+        try:
+            return ev(self.tree).quantize(Decimal("0.000001"))
+        except (ZeroDivisionError, InvalidOperation):
+            return None
+
+
+def algorithm_params(rule: dict[str, Any]) -> dict[str, Any]:
+    """An algorithm rule's parameters by name."""
+    return {str(p.get("name")): p.get("value") for p in rule.get("algorithmParams") or [] if isinstance(p, dict)}
+
+
+def effective_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A rule as the evaluation reads it: an algorithm rule's limits and counts taken from its parameters."""
+    if rule.get("@type") != ALGORITHM_RULE:
+        return rule
+    params = algorithm_params(rule)
+    return {**rule, **{k: params[k] for k in ALGORITHM_PARAMS if params.get(k) is not None}}
 
 
 def _number(doc: dict[str, Any], key: str) -> Decimal | None:
@@ -101,9 +209,14 @@ class RuleRules(ResourceHooks):
         await self._check(ctx, merged)
 
     async def _check(self, ctx: Context, doc: dict[str, Any]) -> None:
-        if doc.get("@type") not in ("SimpleThresholdRule", RULE_TYPE):
-            raise InvalidThreshold("only simple threshold rules are evaluated ('@type': 'SimpleThresholdRule'); "
-                                   f"not {doc.get('@type')!r}")
+        if doc.get("@type") not in ("SimpleThresholdRule", RULE_TYPE, ALGORITHM_RULE):
+            raise InvalidThreshold("the threshold rules evaluated are 'SimpleThresholdRule' and "
+                                   f"'AlgorithmThresholdRule' ('@type'), not {doc.get('@type')!r}")
+        if doc.get("@type") == ALGORITHM_RULE:
+            await self._check_algorithm(ctx, doc)
+            return
+        if any(k in doc for k in ("algorithmRef", "algorithmParams")):
+            raise InvalidThreshold("'algorithmRef' and 'algorithmParams' belong to an 'AlgorithmThresholdRule'")
         if doc.get("condition") != "Raise":
             raise InvalidThreshold("'condition' is 'Raise': the rule raises on a crossing and clears when the value "
                                    "is back within its limit by the hysteresis")
@@ -138,6 +251,45 @@ class RuleRules(ResourceHooks):
             RULE_EXTENSION.mark(doc, ctx.base_url)
         else:
             doc["@type"] = "SimpleThresholdRule"
+            doc.pop("@baseType", None)
+            doc.pop("@schemaLocation", None)
+
+    async def _check_algorithm(self, ctx: Context, doc: dict[str, Any]) -> None:
+        """An algorithm rule: the expression algorithm, its KPIs known, its limits checked like a simple rule's."""
+        if doc.get("algorithmRef") != EXPRESSION_ALGORITHM:
+            raise InvalidThreshold(f"'algorithmRef' is '{EXPRESSION_ALGORITHM}' (the arithmetic expression over "
+                                   f"KPIs), not {doc.get('algorithmRef')!r}")
+        for key in (*RULE_EXTENSION_PROPERTIES, "conformanceTargetUpper", "conformanceTargetLower"):
+            if key in doc:
+                raise InvalidThreshold(f"an algorithm rule gives '{key}' as one of its 'algorithmParams'")
+        params = algorithm_params(doc)
+        unknown = sorted(set(params) - {"expression", *ALGORITHM_PARAMS})
+        if unknown or len(params) != len(doc.get("algorithmParams") or []):
+            named = f"; not {', '.join(unknown)}" if unknown else ""
+            raise InvalidThreshold(f"'algorithmParams' are named once each among expression, "
+                                   f"{', '.join(ALGORITHM_PARAMS)}{named}")
+        expression = Expression.parse(params.get("expression"))
+        known = await self.indicators.names(ctx, list(expression.indicators))
+        missing = [n for n in expression.indicators if n not in known]
+        if missing:
+            raise InvalidThreshold(f"the 'expression' names unknown performance indicator(s): {', '.join(missing)}")
+        doc.pop("measurement", None)
+        plain = {k: params[k] for k in ALGORITHM_PARAMS if k in params}
+        check = {**{k: v for k, v in doc.items() if k not in ("algorithmRef", "algorithmParams")}, **plain,
+                 "@type": "SimpleThresholdRule",
+                 "measurement": {"id": known[expression.indicators[0]]["id"]}}
+        await self._check(ctx, check)  # the limits, comparators and counts as a simple rule's
+        for param in doc["algorithmParams"]:
+            kind = PARAM_TYPES.get(str(param.get("@type")))
+            if kind is None or isinstance(param.get("value"), bool) or not isinstance(param.get("value"), kind):
+                raise InvalidThreshold(f"algorithm parameter '{param['name']}' is a characteristic whose '@type' "
+                                       f"({', '.join(PARAM_TYPES)}) matches its value")
+        for key in ("conformanceComparatorUpper", "conformanceComparatorLower"):
+            if key in check and key not in params:  # the comparators defaulted by the check are kept as parameters
+                doc["algorithmParams"].append({"name": key, "@type": "StringCharacteristic", "value": check[key]})
+        doc["severity"] = check["severity"]
+        doc.pop("@baseType", None)
+        doc.pop("@schemaLocation", None)
 
 
 class ThresholdRules(ResourceHooks):
@@ -226,11 +378,13 @@ async def object_limits(ctx: Context, object_id: str, indicator: str | None = No
             rule = rules.get(ref["id"])
             if rule is None:
                 continue
-            name = rule["measurement"].get("name")
+            rule = effective_rule(rule)
+            name = rule["measurement"].get("name") if rule.get("measurement") else \
+                algorithm_params(rule).get("expression")
             if indicator is not None and name != indicator:
                 continue
             item: dict[str, Any] = {
-                "indicator": name, "measurement": {"id": rule["measurement"].get("id")},
+                "indicator": name, "measurement": {"id": (rule.get("measurement") or {}).get("id")},
                 "thresholdRule": {"id": rule["id"], "name": rule.get("name")},
                 "threshold": {"id": threshold.get("id"), "name": threshold.get("name")},
                 "thresholdJob": {"id": job["id"], "name": job.get("name")},
@@ -282,6 +436,9 @@ class ThresholdEngine:
             models.ThresholdRule.id.in_(rule_ids)))).scalars()}
         units = await self.indicators.names(ctx, sorted({m.indicator for m in measurements}))
         work: list[tuple[Measurement, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+        #: (job id, rule id, object, time) → the algorithm rule's work, its value computed below
+        computed: dict[tuple[str, str, str, datetime], tuple[dict[str, Any], dict[str, Any], dict[str, Any],
+                                                             Expression]] = {}
         for m in sorted(measurements, key=lambda x: x.time):
             for job in active:
                 watched = objects_of(job)
@@ -290,8 +447,18 @@ class ThresholdEngine:
                 threshold = thresholds.get(job["performanceThreshold"]["id"]) or {}
                 for ref in threshold.get("thresholdRule") or []:
                     rule = rules.get(ref["id"])
-                    if rule and rule["measurement"].get("name") == m.indicator:
+                    if not rule:
+                        continue
+                    if rule.get("@type") == ALGORITHM_RULE:
+                        expression = Expression.parse(algorithm_params(rule).get("expression"))
+                        if m.indicator in expression.indicators:
+                            computed[(job["id"], rule["id"], m.object_id, m.time)] = (
+                                job, threshold, effective_rule(rule), expression)
+                    elif rule["measurement"].get("name") == m.indicator:
                         work.append((m, job, threshold, rule))
+        if computed:
+            work += await self._computed(ctx, computed)
+            work.sort(key=lambda w: w[0].time)
         if not work:
             return 0
         # the batch's states: made where missing, then locked, in one order (so concurrent batches queue, never
@@ -324,10 +491,38 @@ class ThresholdEngine:
              "v": [states[k].value for k in keys], "at": [states[k].time for k in keys]})
         return changed
 
+    @staticmethod
+    async def _computed(ctx: Context, computed: dict[tuple[str, str, str, datetime], tuple[
+            dict[str, Any], dict[str, Any], dict[str, Any], Expression]]) -> list[tuple[
+            Measurement, dict[str, Any], dict[str, Any], dict[str, Any]]]:
+        """The algorithm rules' values: for each (object, time), the stored measurements of the KPIs the
+        expression names (this batch's are stored already), read in one query; an expression still missing a KPI
+        waits for it (the batch that brings it computes the value)."""
+        wanted = sorted({(o, t, name) for (_, _, o, t), (_, _, _, e) in computed.items() for name in e.indicators})
+        rows = await ctx.session.execute(text(
+            "SELECT s.object_id, s.observed_at, s.indicator, s.value FROM kpi_sample s JOIN unnest("
+            "CAST(:o AS text[]), CAST(:t AS timestamptz[]), CAST(:i AS text[])) AS w(o, t, i) "
+            "ON s.object_id = w.o AND s.observed_at = w.t AND s.indicator = w.i"),
+            {"o": [w[0] for w in wanted], "t": [w[1] for w in wanted], "i": [w[2] for w in wanted]})
+        values: dict[tuple[str, datetime], dict[str, Decimal]] = {}
+        for object_id, observed, indicator, value in rows:
+            values.setdefault((object_id, observed), {})[indicator] = Decimal(value)
+        out = []
+        for (_, _, object_id, time), (job, threshold, rule, expression) in computed.items():
+            known = next((v for (o, t), v in values.items() if o == object_id and t == time), {})
+            if any(name not in known for name in expression.indicators):
+                continue
+            value = expression.value(known)
+            if value is not None:
+                out.append((Measurement(object_id, expression.text, time, value), job, threshold, rule))
+        return out
+
     async def _apply(self, ctx: Context, state: _State, job: dict[str, Any], threshold: dict[str, Any],
                      rule: dict[str, Any], m: Measurement, unit: str | None) -> int:
         """One measurement against one rule: count a crossing, raise past the allowed crossings of the window,
         clear once back within the limit by the hysteresis (``state`` is changed in place)."""
+        if rule.get("@type") == ALGORITHM_RULE and state.time is not None and m.time <= state.time:
+            return 0  # an expression's instant is evaluated once (its KPIs may arrive in several batches)
         upper, lower = _number(rule, "conformanceTargetUpper"), _number(rule, "conformanceTargetLower")
         hysteresis = _number(rule, "hysteresis") or Decimal(0)
         v = m.value

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from openbss.assurance import models
 from openbss.assurance.ingest import Sink, SyslogListener
@@ -22,8 +22,12 @@ from openbss.assurance.performance import (
     JobRules,
     JobService,
     KpiStore,
+    OnDemandRules,
+    OnDemandService,
+    TrackingRecordService,
     performance_api,
 )
+from openbss.assurance.problem_events import ProblemEventRecords, event_record_resource
 from openbss.assurance.problem_tasks import PROBLEM_TASKS, ProblemTaskService
 from openbss.assurance.problems import PROBLEM_API, ManagedObjects, ProblemRules, ServiceProblemService, Tickets
 from openbss.assurance.rules import RuleBook
@@ -191,27 +195,36 @@ def build(settings: Settings, objects: ManagedObjects, tickets: Tickets, credits
     problem_tasks = [TmfResource(path=path, type=type_, table=PROBLEM_TASK_TABLES[path], operations=TASK_OPERATIONS,
                                  update_definition=f"{type_}_Create", customer_operations=frozenset())
                      for path, (type_, _) in PROBLEM_TASKS.items()]
+    event_records = event_record_resource(models.ServiceProblemEventRecord)
     problem_api = TmfApi(name=PROBLEM_API, title="TMF656 Service Problem Management", spec_file=PROBLEM_SPEC,
-                         permission="assurance", resources=[problem, *problem_tasks],
+                         permission="assurance", resources=[problem, *problem_tasks, event_records],
                          extensions=[PROBLEM_EXTENSION])
     problems = ServiceProblemService(problem_api, problem, objects, tickets)
+    problems.event_records = ProblemEventRecords(problem_api, event_records)
     rules = RuleBook()
     alarms = AlarmService(api, alarm, objects, problems, rules, flap_threshold=settings.assurance_flap_threshold,
                           flap_window_seconds=settings.assurance_flap_window_seconds)
     resources = resource_services(api, {"alarm": alarms,
                                         **{t.path: AlarmTaskService(api, t, alarms) for t in tasks}})
     resources.update(resource_services(problem_api, {
-        "serviceProblem": problems, **{t.path: ProblemTaskService(problem_api, t, problems) for t in problem_tasks}}))
+        "serviceProblem": problems, "serviceProblemEventRecord": problems.event_records,
+        **{t.path: ProblemTaskService(problem_api, t, problems) for t in problem_tasks}}))
     # TMF628: the hooks need the indicator service, which needs the API: built in two steps
     group_rules, job_rules = GroupRules(), JobRules()
     perf_api = performance_api(IndicatorRules(), group_rules, job_rules)
     indicators = IndicatorService(perf_api, perf_api.resource("performanceIndicatorSpecification"))
     group_rules.indicators = job_rules.indicators = indicators
     jobs = JobService(perf_api, perf_api.resource("measurementCollectionJob"))
+    on_demand = OnDemandService(perf_api, perf_api.resource("onDemandCollection"))
+    tracking = TrackingRecordService(perf_api, perf_api.resource("trackingRecord"))
+    jobs.tracking = on_demand.tracking = tracking
+    cast(OnDemandRules, perf_api.resource("onDemandCollection").hooks).indicators = indicators
     resources.update(resource_services(perf_api, {"performanceIndicatorSpecification": indicators,
-                                                  "measurementCollectionJob": jobs}))
+                                                  "measurementCollectionJob": jobs,
+                                                  "onDemandCollection": on_demand, "trackingRecord": tracking}))
     kpis = KpiStore()
     collector = Collector(jobs, indicators, kpis, settings.public_url)
+    collector.on_demand = on_demand
     service = AssuranceService(alarms, problems, rules)
     # TMF649: every stored measurement is evaluated against the active threshold jobs
     thr_api = threshold_api(RuleRules(), ThresholdRules(), ThresholdJobRules())

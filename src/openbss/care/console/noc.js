@@ -10,6 +10,8 @@ const OPEN_PROBLEMS = 'inProgress,acknowledged,pending,held';
 const SEVERITIES = ['critical', 'major', 'minor', 'warning', 'indeterminate'];
 const SVG = 'http://www.w3.org/2000/svg';
 const OPS = { GT: '>', GE: '≥', LT: '<', LE: '≤' };
+/** How often the open problems and the alarms refresh by themselves (seconds; `#/noc?refresh=N` overrides it). */
+const REFRESH_SECONDS = 15;
 
 /** May this agent see the NOC view (assurance:read)? */
 export function canSeeNoc(me) {
@@ -237,7 +239,10 @@ export async function nocView(ui, params = new URLSearchParams()) {
     h('button', { type: 'submit', class: 'button', dataset: { testid: 'kpi-show' } }, 'Show'));
   chartForm.addEventListener('submit', (e) => { e.preventDefault(); loadChart().catch((err) => showError(chart, err)); });
 
-  page('Network operations',
+  const every = Math.max(1, Number(params.get('refresh')) || REFRESH_SECONDS);
+  const stamp = h('p', { class: 'muted', dataset: { testid: 'noc-refreshed' } },
+    `Problems and alarms refresh every ${every} s while this page is shown.`);
+  page('Network operations', stamp,
     h('section', { class: 'card', 'aria-labelledby': 'noc-problems-h' },
       h('div', { class: 'card-head' }, h('h2', { id: 'noc-problems-h' }, 'Open service problems')), problems),
     h('section', { class: 'card', 'aria-labelledby': 'noc-alarms-h' },
@@ -253,4 +258,37 @@ export async function nocView(ui, params = new URLSearchParams()) {
   };
   await Promise.all([loadProblems().catch(guard(problems)), loadAlarms().catch(guard(alarms)),
     loadSlas().catch(guard(slas)), loadChart().catch(guard(chart))]);
+  autoRefresh(every, stamp, [[problems, loadProblems, guard(problems)], [alarms, loadAlarms, guard(alarms)]]);
+}
+
+/**
+ * Reload ``sections`` ([element, load, onError]) every ``seconds`` by polling, while the view is on screen: paused
+ * while the tab is hidden (reloaded at once when it shows again), a section holding the keyboard focus is left as
+ * it is (an agent about to press Acknowledge does not lose the button), one round at a time; stopped for good when
+ * the view is left.
+ */
+function autoRefresh(seconds, stamp, sections) {
+  let timer = null;
+  let busy = false;
+  const stop = () => { clearInterval(timer); timer = null; };
+  const visibility = () => {
+    if (!stamp.isConnected) { stop(); document.removeEventListener('visibilitychange', visibility); return; }
+    if (document.hidden) stop();
+    else { tick(); start(); }
+  };
+  const tick = async () => {
+    if (!stamp.isConnected) { stop(); document.removeEventListener('visibilitychange', visibility); return; }
+    if (busy || document.hidden) return;
+    busy = true;
+    try {
+      await Promise.all(sections.filter(([el]) => !el.contains(document.activeElement))
+        .map(([, load, onError]) => load().catch(onError)));
+      stamp.textContent = `Problems and alarms refresh every ${seconds} s while this page is shown; `
+        + `updated ${new Date().toLocaleTimeString()}.`;
+      stamp.dataset.refreshes = String(Number(stamp.dataset.refreshes || 0) + 1);
+    } finally { busy = false; }
+  };
+  const start = () => { if (!timer) timer = setInterval(tick, seconds * 1000); };
+  document.addEventListener('visibilitychange', visibility);
+  if (!document.hidden) start();
 }
