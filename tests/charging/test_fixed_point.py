@@ -126,3 +126,16 @@ def test_the_integer_path_serves_the_common_rates_and_leaves_tiers_with_rounded_
     assert usage.fixed_rate(usage.replace(tiered, decimals=2)) is None
     assert usage.money_minor(3600, plain) == 80 and usage.money_minor(10**9, plain) == 200
     assert usage.money_minor(150 * 1048576, tiered) == 300
+
+
+def test_a_rate_document_is_read_once_and_alike_documents_give_alike_rates() -> None:
+    doc = {"currency": "EUR", "price": "0.0125", "per": "60", "initial": 60, "subsequent": 1, "setup": "0.05",
+           "tiers": [], "incrementTiers": [[0, 60, 60], [60, None, 1]]}
+    assert usage.unit_rate(doc) is usage.unit_rate(dict(doc))
+    assert usage.unit_rate(doc) == usage.read_unit_rate(doc)
+    for change in ({"price": "0.01250"}, {"setupAlways": True}, {"incrementTiers": [[0, 60, 30], [60, None, 1]]},
+                   {"tiers": [{"start": "0", "end": None, "price": "0.02"}]}, {"decimals": 2}, {"per": 60}):
+        other = {**doc, **change}
+        assert usage.unit_rate(other) == usage.read_unit_rate(other) and usage.unit_rate(other) is not \
+            usage.unit_rate(doc), change
+    assert usage.unit_rate({**doc, "price": Decimal("0.0125")}) == usage.unit_rate(doc)  # read, not kept

@@ -113,10 +113,49 @@ def default_block(per: Decimal) -> int:
     per started 5,000,000 bytes), or one base unit when the unit of measure is not a whole number of them."""
     return int(per) if per >= 1 and per == per.to_integral_value() else 1
 
+_RATE_FIELDS = ("currency", "price", "per", "initial", "subsequent", "setup", "rounding", "decimals", "setupAlways",
+                "maxCharge")
+_PLAIN = (str, int, type(None))  # values whose type and value say everything (bool is an int)
+_RATES: dict[tuple[Any, ...], UnitRate] = {}
+_RATES_SIZE = 4096
+
+
+def _rate_key(doc: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What ``unit_rate`` reads of a document, when it is plain values (strings, integers): the key of its reading."""
+    key: list[Any] = []
+    for name in _RATE_FIELDS:
+        v = doc.get(name)
+        if not isinstance(v, _PLAIN):
+            return None
+        key += (type(v), v)
+    for name in ("tiers", "incrementTiers"):
+        for item in doc.get(name) or ():
+            pairs = tuple(item.items()) if isinstance(item, Mapping) else tuple(enumerate(item))
+            if not all(isinstance(v, _PLAIN) for _, v in pairs):
+                return None
+            key.append((name, tuple((k, type(v), v) for k, v in pairs)))
+    return tuple(key)
+
+
 def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
     """A rate document (strings for decimals, as online charging stores it with a reservation and batch rating
     resolves it) -> ``UnitRate``: one reading for both paths. A rate that sets no rating increments is rated per its
-    unit of measure (``per``)."""
+    unit of measure (``per``). Readings of plain documents are kept (a rate is immutable): the same rate is read once
+    and its integer form (:func:`fixed_rate`) compiled once."""
+    key = _rate_key(doc)
+    if key is None:
+        return read_unit_rate(doc)
+    rate = _RATES.get(key)
+    if rate is None:
+        rate = read_unit_rate(doc)
+        if len(_RATES) >= _RATES_SIZE:
+            _RATES.clear()
+        _RATES[key] = rate
+    return rate
+
+
+def read_unit_rate(doc: Mapping[str, Any]) -> UnitRate:
+    """:func:`unit_rate` without the kept readings."""
     tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
                        Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
     per = Decimal(doc.get("per", "1"))

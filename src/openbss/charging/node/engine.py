@@ -13,6 +13,9 @@ that transaction committed. Requests arriving meanwhile queue for the next batch
   answer already stored: that account's requests are left out of the batch, the account is dropped and its requests
   decided again on fresh state in the next batch (then with a lookup of their session and stored answer);
 * a shard whose lease was lost (the fence failed): its requests are answered 5012 and its accounts dropped;
+* a session or event id that a batch not yet committed uses on another account (ids are unique per tenant): the
+  request waits for that batch and is then decided as the database path decides it (the session or stored answer
+  of the other account), so that one reused id never fails a whole batch's commit;
 * the queue is bounded: beyond ``max_queue`` waiting requests the answer is 3004 (too busy) at once.
 """
 
