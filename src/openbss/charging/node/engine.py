@@ -46,11 +46,12 @@ from openbss.charging.node.state import (
     VERSION,
     WRITE,
     AccountMem,
+    dumps,
 )
 from openbss.charging.repository import SERVER_SETTINGS
 from openbss.charging.schemas import CreditControlRequest
 from openbss.charging.service import ChargingService, WriteCapture, _answer, precheck, subscriber_key
-from openbss.platform.db import SCOPE_GUC, TENANT_GUC, Database, json_dumps
+from openbss.platform.db import SCOPE_GUC, TENANT_GUC, Database
 from openbss.platform.events.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -662,8 +663,7 @@ class ChargingNode:
             answers.extend(out.answers.get(k, ()))
             usages.extend(out.usages.get(k, ()))
             events.extend(out.events.get(k, ()))
-        return [json_dumps(buckets), json_dumps(sessions), json_dumps(reservations), json_dumps(answers),
-                json_dumps(usages), json_dumps(events)]
+        return [dumps(rows).decode() for rows in (buckets, sessions, reservations, answers, usages, events)]
 
 
 def _snapshot(row: dict[str, Any]) -> dict[str, Any]:

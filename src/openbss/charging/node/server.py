@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from openbss.charging.errors import InvalidChargingRequest
 from openbss.charging.node.engine import ChargingNode
+from openbss.charging.node.state import dumps
 from openbss.charging.schemas import CreditControlRequest
 from openbss.platform.auth import WRITE, Principal
 from openbss.platform.db import json_dumps
@@ -119,7 +120,7 @@ class FrontEnd:
                 except ValidationError as exc:
                     raise InvalidChargingRequest(validation_message(exc)) from exc
                 answer = await self.node.credit_control(principal.tenant_id, ccr)
-                return 200, "application/json", json_dumps(answer).encode()
+                return 200, "application/json", dumps(answer)
             if path == "/metrics" and method == "GET":
                 return 200, CONTENT_TYPE_LATEST, generate_latest()
             if path == "/health" and method == "GET":
