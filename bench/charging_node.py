@@ -209,7 +209,11 @@ def run(args: argparse.Namespace) -> None:
     ports = [free_port() for _ in halves]
     env = {"OPENBSS_DEMO_MODE": "true", **os.environ, "OPENBSS_LOG_LEVEL": "WARNING",
            "OPENBSS_CHARGING_SHARDS": str(SHARDS), "OPENBSS_CHARGING_NODE_BATCH_MAX": str(args.batch_max)}
-    nodes = [subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "charging-node", "--port", str(port),
+    # --profile DIR: each node runs under cProfile (its stats written to DIR/node-K.prof when it stops)
+    profile = (lambda k: [sys.executable, "-m", "cProfile", "-o", str(Path(args.profile) / f"node-{k}.prof")]) \
+        if args.profile else (lambda k: [])
+    nodes = [subprocess.Popen([*profile(k), str(Path(sys.executable).parent / "openbss"), "charging-node", "--port",
+                               str(port),
                                "--shards", shards, "--node-id", f"bench-node-{k}"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for k, (port, shards) in enumerate(zip(ports, halves, strict=True))]
@@ -262,6 +266,7 @@ def main() -> None:
     r.add_argument("--subscribers", type=int, default=100_000)
     r.add_argument("--nodes", type=int, choices=(1, 2), default=1)
     r.add_argument("--batch-max", type=int, default=500)
+    r.add_argument("--profile", help="a directory: run the nodes under cProfile and write their stats there")
     args = parser.parse_args()
     if args.command == "setup":
         asyncio.run(setup(args.subscribers))

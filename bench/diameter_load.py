@@ -6,6 +6,10 @@
     # 2. measure: starts `openbss diameter` (the front end over the charging service) and drives it from this process
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_ocs \\
         .venv/bin/python bench/diameter_load.py run --seconds 20 --concurrency 16 --connections 2
+    # or: `openbss charging-node --diameter-port` (1 or 2 nodes, shards split in halves), on the database of
+    # bench/charging_node.py setup (tenant bench-node); each user's requests go to the node owning its subscriber
+    OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_node \\
+        .venv/bin/python bench/diameter_load.py run --nodes 1 --seconds 20 --concurrency 64 --connections 2
 
 The load generator is this process: ``--connections`` Diameter peers (TCP, CER first), over which ``--concurrency``
 virtual users pipeline their requests (answers matched by hop-by-hop identifier). Each user owns a subscriber and
@@ -27,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -34,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import charging_load as common  # the setup, subscribers and CPU accounting of the JSON benchmark
+import charging_node as node_bench  # the charging-node benchmark's tenant, subscribers and shards
 
 from openbss.charging.diameter.client import DiameterClient
 
@@ -89,23 +95,38 @@ async def peers(port: int, connections: int) -> list[DiameterClient]:
     return out
 
 
-async def load(port: int, args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
-    clients = await peers(port, args.connections)
+def number(i: int, args: argparse.Namespace) -> str:
+    return node_bench.msisdn(i) if args.nodes else common.msisdn(i)
+
+
+async def load(ports: list[int], args: argparse.Namespace, server_pids: list[int], http: list[int]) -> dict[str, Any]:
+    from openbss.charging.node.shards import shard_of
+
+    by_node = [await peers(port, args.connections) for port in ports]
+    clients = [c for cs in by_node for c in cs]
+
+    def peer(i: int) -> DiameterClient:  # the node owning the subscriber's shard (as a routing agent routes)
+        n = shard_of(number(i % args.subscribers, args), node_bench.SHARDS) * len(ports) // node_bench.SHARDS
+        return by_node[n][i % args.connections]
+
     kinds = ("INITIAL", "UPDATE", "TERMINATE", "EVENT")
     if args.warmup:
         end = time.perf_counter() + args.warmup
         warm: dict[str, list[float]] = {k: [] for k in kinds}
-        await asyncio.gather(*(user(clients[i % len(clients)], common.msisdn(i % args.subscribers), end, warm,
-                                    Counter()) for i in range(args.concurrency)))
+        await asyncio.gather(*(user(peer(i), number(i % args.subscribers, args), end, warm, Counter())
+                               for i in range(args.concurrency)))
     samples: dict[str, list[float]] = {k: [] for k in kinds}
     results: Counter[int] = Counter()
-    servers, backends = common.process_tree(server_pid), common.postgres_backends()
+    servers = [p for pid in server_pids for p in common.process_tree(pid)]
+    backends = common.postgres_backends()
+    metrics0 = [node_bench.scrape(h) for h in http]
     cpu0 = (common.cpu_seconds(servers), common.cpu_seconds(backends), time.process_time())
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
-    await asyncio.gather(*(user(clients[i % len(clients)], common.msisdn(i % args.subscribers),
-                                start + args.seconds, samples, results) for i in range(args.concurrency)))
+    await asyncio.gather(*(user(peer(i), number(i % args.subscribers, args), start + args.seconds, samples,
+                                results) for i in range(args.concurrency)))
     elapsed = time.perf_counter() - start
+    metrics1 = [node_bench.scrape(h) for h in http]
     backends = sorted(set(backends) | set(common.postgres_backends()))
     cpu1 = (common.cpu_seconds(servers), common.cpu_seconds(backends), time.process_time())
     for client in clients:
@@ -126,28 +147,60 @@ async def load(port: int, args: argparse.Namespace, server_pid: int) -> dict[str
         "load_average_before": load0, "load_average_after": os.getloadavg()[0],
         "by_type": {k: {"n": len(v), "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2)}
                     for k, v in samples.items()},
+        "batch_size": [node_bench.histogram(a, b, "openbss_charging_node_batch_size")
+                       for a, b in zip(metrics0, metrics1, strict=True)],
+        "commit_seconds": [node_bench.histogram(a, b, "openbss_charging_node_commit_seconds")["mean"]
+                           for a, b in zip(metrics0, metrics1, strict=True)],
     }
 
 
 def run(args: argparse.Namespace) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
     env = {**os.environ, "OPENBSS_LOG_LEVEL": "WARNING", "OPENBSS_DB_POOL_SIZE": str(args.pool),
-           "OPENBSS_DIAMETER_DEFAULT_TENANT": common.TENANT,
+           "OPENBSS_DIAMETER_DEFAULT_TENANT": node_bench.TENANT if args.nodes else common.TENANT,
            "OPENBSS_DIAMETER_MAX_IN_FLIGHT_PER_PEER": str(args.max_in_flight),
            "OPENBSS_DIAMETER_MAX_IN_FLIGHT": str(args.max_in_flight * max(1, args.connections))}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "openbss"), "diameter", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exe = str(Path(sys.executable).parent / "openbss")
+    http: list[int] = []  # the nodes' HTTP ports (health, metrics)
+    if args.nodes:
+        env = {"OPENBSS_DEMO_MODE": "true", **env, "OPENBSS_CHARGING_SHARDS": str(node_bench.SHARDS)}
+        halves = [f"0-{node_bench.SHARDS - 1}"] if args.nodes == 1 else \
+            [f"0-{node_bench.SHARDS // 2 - 1}", f"{node_bench.SHARDS // 2}-{node_bench.SHARDS - 1}"]
+        ports = [free() for _ in halves]
+        http = [free() for _ in halves]
+        servers = [subprocess.Popen([exe, "charging-node", "--port", str(h), "--diameter-port", str(port),
+                                     "--shards", shards, "--node-id", f"bench-diameter-node-{k}"], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for k, (port, h, shards) in enumerate(zip(ports, http, halves, strict=True))]
+    else:
+        ports = [free()]
+        servers = [subprocess.Popen([exe, "diameter", "--port", str(ports[0])], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + 90
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the Diameter front end did not start") from None
+        for port in ports:
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or any(s.poll() is not None for s in servers):
+                        raise SystemExit("the Diameter front end did not start") from None
+                    time.sleep(0.3)
+        for h in http:  # the node answers once it holds its shards' leases
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{h}/health", timeout=2) as r:
+                        if len(json.loads(r.read())["shards"]) == node_bench.SHARDS // args.nodes:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("the charging nodes did not take their shards")
                 time.sleep(0.3)
         try:
             import uvloop
@@ -155,10 +208,13 @@ def run(args: argparse.Namespace) -> None:
             uvloop.install()
         except ImportError:  # pragma: no cover
             pass
-        report = asyncio.run(load(port, args, server.pid))
+        report = asyncio.run(load(ports, args, [p.pid for p in servers], http))
     finally:
-        server.terminate()
-        server.wait(20)
+        for p in servers:
+            p.terminate()
+        for p in servers:
+            p.wait(20)
+    report["nodes"] = args.nodes
     report["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, " \
                         f"Python {platform.python_version()}"
     report["command"] = " ".join(sys.argv)
@@ -176,6 +232,8 @@ def main() -> None:
     r.add_argument("--subscribers", type=int, default=2000)
     r.add_argument("--pool", type=int, default=10)
     r.add_argument("--max-in-flight", type=int, default=256, help="the front end's bound per peer (3004 beyond)")
+    r.add_argument("--nodes", type=int, choices=(0, 1, 2), default=0,
+                   help="0: `openbss diameter` over the service; 1 or 2: `openbss charging-node --diameter-port`")
     args = parser.parse_args()
     run(args)
 

@@ -377,6 +377,10 @@ def charging_node(
     max_shards: Annotated[int | None, typer.Option(help="Take at most this many shards")] = None,
     diameter_port: Annotated[int | None, typer.Option(
         help="Also answer Diameter Gy/Ro on this TCP port (OPENBSS_DIAMETER_HOST), decided by this node")] = None,
+    diameter_tls_cert: Annotated[str | None, typer.Option(
+        help="Diameter over TLS: the front end's certificate chain (PEM; OPENBSS_DIAMETER_TLS_CERT)")] = None,
+    diameter_tls_key: Annotated[str | None, typer.Option(
+        help="Diameter over TLS: the certificate's private key (PEM; OPENBSS_DIAMETER_TLS_KEY)")] = None,
 ) -> None:
     """Run a charging node: credit control for the accounts of the shards it leases, from memory, every decision
     group-committed to PostgreSQL before it is answered (JSON at /ocs/v1/creditControl, /metrics)."""
@@ -419,6 +423,13 @@ def charging_node(
 
             dconfig = DiameterConfig.from_settings(settings)
             dconfig.port = diameter_port
+            dconfig.tls_cert = diameter_tls_cert or dconfig.tls_cert
+            dconfig.tls_key = diameter_tls_key or dconfig.tls_key
+            try:
+                dconfig.ssl_context()  # a missing or unreadable certificate or key: said now, not at the first peer
+            except (ValueError, OSError) as exc:
+                console.print(f"diameter TLS: {exc}", style="red")
+                raise typer.Exit(2) from exc
             diameter_front = DiameterServer(node, dconfig)
         try:
             if diameter_front is not None:

@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     diameter_max_in_flight: int = 2048
     #: Tw (RFC 3539): a DWR after this long without traffic from a peer; no answer within another Tw closes it
     diameter_watchdog_seconds: float = 30.0
+    #: Diameter over TLS (RFC 6733): PEM files of the front end's certificate chain and private key (both or neither)
+    diameter_tls_cert: str | None = None
+    diameter_tls_key: str | None = None
 
     # Self-care portal (/selfcare/). The portal serves one tenant.
     selfcare_tenant: str = "demo"

@@ -295,3 +295,45 @@ async def test_diameter_front_end_on_the_node(rt: Any, tenant: str) -> None:
         await peer.close()
         await front.close()
         await node.stop()
+
+
+async def test_one_id_on_two_accounts_in_one_batch_is_answered_as_the_database_path_answers(
+        rt: Any, tenant: str) -> None:
+    """Two requests of one group commit that reuse a session id or an event id on different accounts: the first is
+    answered, the second as the request-per-transaction path answers it; the batch's commit never fails for it."""
+    from tests.conftest import session_services
+
+    svc = session_services().charging.service
+    sms = {"context": "32274@3gpp.org", "requestedAction": "DIRECT_DEBITING",
+           "groups": [{"ratingGroup": 3, "requestedServiceUnit": {"serviceSpecificUnits": 1}}]}
+    cases = [("EVENT_REQUEST", sms, "EVENT_REQUEST", sms),
+             ("EVENT_REQUEST", sms, "INITIAL_REQUEST", {"groups": [group(1, 60)]}),
+             ("INITIAL_REQUEST", {"groups": [group(1, 60)]}, "INITIAL_REQUEST", {"groups": [group(1, 60)]}),
+             ("INITIAL_REQUEST", {"groups": [group(1, 60)]}, "EVENT_REQUEST", sms)]
+    node = await start_node(rt)
+    try:
+        for i, (kind1, args1, kind2, args2) in enumerate(cases):
+            expected = []
+            for path in ("database", "node"):
+                one = await open_account(rt, tenant, balance="10.00")
+                two = await open_account(rt, tenant, balance="10.00")
+                sid = f"dup-{path}-{i}"
+                first = request(ccr(kind1, sid, 0, one["msisdn"], **args1))
+                second = request(ccr(kind2, sid, 0, two["msisdn"], **args2))
+                if path == "database":
+                    answers = [await svc.credit_control(rt.db, tenant, first, "http://testserver"),
+                               await svc.credit_control(rt.db, tenant, second, "http://testserver")]
+                else:
+                    answers = list(await asyncio.gather(node.credit_control(tenant, first),
+                                                        node.credit_control(tenant, second)))
+                one_st = await account_state(rt, tenant, one["id"])
+                two_st = await account_state(rt, tenant, two["id"])
+                outcome = ([a["resultCode"] for a in answers], one_st["money"] + one_st["money_reserved"],
+                           two_st["money"], two_st["money_reserved"], two_st["usage"]["n"])
+                if path == "database":
+                    expected = outcome
+                else:
+                    assert answers[0]["resultCode"] == 2001, (kind1, kind2, answers)
+                    assert outcome == expected, (kind1, kind2, answers)
+    finally:
+        await node.stop()

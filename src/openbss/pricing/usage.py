@@ -113,10 +113,49 @@ def default_block(per: Decimal) -> int:
     per started 5,000,000 bytes), or one base unit when the unit of measure is not a whole number of them."""
     return int(per) if per >= 1 and per == per.to_integral_value() else 1
 
+_RATE_FIELDS = ("currency", "price", "per", "initial", "subsequent", "setup", "rounding", "decimals", "setupAlways",
+                "maxCharge")
+_PLAIN = (str, int, type(None))  # values whose type and value say everything (bool is an int)
+_RATES: dict[tuple[Any, ...], UnitRate] = {}
+_RATES_SIZE = 4096
+
+
+def _rate_key(doc: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What ``unit_rate`` reads of a document, when it is plain values (strings, integers): the key of its reading."""
+    key: list[Any] = []
+    for name in _RATE_FIELDS:
+        v = doc.get(name)
+        if not isinstance(v, _PLAIN):
+            return None
+        key += (type(v), v)
+    for name in ("tiers", "incrementTiers"):
+        for item in doc.get(name) or ():
+            pairs = tuple(item.items()) if isinstance(item, Mapping) else tuple(enumerate(item))
+            if not all(isinstance(v, _PLAIN) for _, v in pairs):
+                return None
+            key.append((name, tuple((k, type(v), v) for k, v in pairs)))
+    return tuple(key)
+
+
 def unit_rate(doc: Mapping[str, Any]) -> UnitRate:
     """A rate document (strings for decimals, as online charging stores it with a reservation and batch rating
     resolves it) -> ``UnitRate``: one reading for both paths. A rate that sets no rating increments is rated per its
-    unit of measure (``per``)."""
+    unit of measure (``per``). Readings of plain documents are kept (a rate is immutable): the same rate is read once
+    and its integer form (:func:`fixed_rate`) compiled once."""
+    key = _rate_key(doc)
+    if key is None:
+        return read_unit_rate(doc)
+    rate = _RATES.get(key)
+    if rate is None:
+        rate = read_unit_rate(doc)
+        if len(_RATES) >= _RATES_SIZE:
+            _RATES.clear()
+        _RATES[key] = rate
+    return rate
+
+
+def read_unit_rate(doc: Mapping[str, Any]) -> UnitRate:
+    """:func:`unit_rate` without the kept readings."""
     tiers = tuple(Tier(Decimal(t["start"]), Decimal(t["end"]) if t.get("end") is not None else None,
                        Decimal(t["price"]), Decimal(t.get("fee", "0"))) for t in doc.get("tiers") or ())
     per = Decimal(doc.get("per", "1"))
@@ -253,7 +292,17 @@ def money_amount(units: int, rate: UnitRate) -> Fraction:
 
 def money_minor(units: int, rate: UnitRate) -> int:
     """``money_amount`` in minor units of the currency, rounded up: usage paid with money is never charged zero; no
-    more than the rate's maximum charge per session."""
+    more than the rate's maximum charge per session. Computed in integers (:class:`FixedRate`) when the rate allows
+    it, with the same result as the exact path (:func:`exact_money_minor`)."""
+    fixed = fixed_rate(rate)
+    if fixed is not None:
+        _check(units)
+        return fixed.minor(units)
+    return exact_money_minor(units, rate)
+
+
+def exact_money_minor(units: int, rate: UnitRate) -> int:
+    """:func:`money_minor` in exact fractions (the reference the integer path is proven against)."""
     scale = 10 ** MINOR_UNITS[rate.currency]
     minor = math.ceil(money_amount(units, rate) * scale)
     if rate.max_charge is not None:
@@ -264,7 +313,152 @@ def money_minor(units: int, rate: UnitRate) -> int:
 def setup_minor(rate: UnitRate) -> int:
     """The setup charge in minor units (rounded up) when it is charged apart from the money-paid units
     (``setup_always``); 0 otherwise (it is then part of ``money_amount``)."""
+    fixed = fixed_rate(rate)
+    if fixed is not None:
+        return fixed.setup_apart
+    return exact_setup_minor(rate)
+
+
+def exact_setup_minor(rate: UnitRate) -> int:
     return math.ceil(Fraction(rate.setup) * 10 ** MINOR_UNITS[rate.currency]) if rate.setup_always else 0
+
+
+# --- the integer path -----------------------------------------------------------------------------------------
+#: the integer path is used (False: every figure in exact fractions; the property tests compare the two)
+FIXED_POINT = True
+#: the largest common denominator the integer path takes (bits); a rate beyond it is priced in fractions
+MAX_DENOMINATOR_BITS = 256
+_FIXED_CACHE: dict[UnitRate, FixedRate | None] = {}
+_FIXED_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class FixedRate:
+    """``money_minor`` of one rate in integers: every amount of money is an integer numerator over the rate's common
+    denominator ``den`` (the least common multiple of the denominators of its prices, unit of measure, rounded block
+    prices and blocks), so that a price is a few integer multiplications and one floor division, exactly the value
+    of the fraction arithmetic.
+
+    * no tiers: ``money_amount(u) = setup + u * per_unit`` (no ``decimals``), or the rounded price of the first block
+      for its share ``first / initial`` plus whole and partial next blocks at their rounded price (``decimals``: a
+      block's rounded price does not depend on where it starts without tiers);
+    * graduated tiers without ``decimals``: ``setup + base_k + u * slope_k`` in the tier ``k`` that ``u`` reaches,
+      tiers found by integer thresholds in base units;
+    * graduated tiers with ``decimals`` (the rounded price of a block depends on its position): not here, the exact
+      path prices them.
+    """
+
+    den: int
+    scale: int  # 10 ** minor units of the currency
+    setup: int  # numerator of the setup charged with the first money-paid unit (0: none, or charged apart)
+    cap: int | None  # the maximum charge in minor units
+    setup_apart: int  # ``setup_minor``
+    per_unit: int  # no tiers, no decimals: numerator of the price of one base unit
+    initial: int
+    subsequent: int
+    first_block: int  # decimals: numerator of the rounded price of the first block, per base unit of it
+    next_block: int  # decimals: numerator of the rounded price of a next block
+    next_unit: int  # decimals: numerator of the rounded price of a next block per base unit of it
+    #: tiers: (threshold, floor of the tier's start, the tiers below it whole, base, slope): ``u < threshold`` is
+    #: in the tier (None: open), ``u > floor`` past its start
+    tiers: tuple[tuple[int | None, int, int, int, int], ...]
+    decimals: bool
+
+    def amount(self, units: int) -> int:
+        """The numerator of ``money_amount(units)`` over ``den``."""
+        if units == 0:
+            return 0
+        if self.tiers:
+            for threshold, floor, below, base, slope in self.tiers:
+                if threshold is None or units < threshold:
+                    return self.setup + (base + units * slope if units > floor else below)
+            raise RatingError("tiers must end with an open tier")  # pragma: no cover (checked when compiled)
+        if not self.decimals:
+            return self.setup + units * self.per_unit
+        first = min(units, self.initial)
+        whole, part = divmod(units - first, self.subsequent)
+        return self.setup + first * self.first_block + whole * self.next_block + part * self.next_unit
+
+    def minor(self, units: int) -> int:
+        minor = -((-self.amount(units) * self.scale) // self.den)
+        return minor if self.cap is None else min(minor, self.cap)
+
+
+def fixed_rate(rate: UnitRate) -> FixedRate | None:
+    """The integer form of a rate (cached), or None when the exact path prices it."""
+    if not FIXED_POINT:
+        return None
+    cached = rate.__dict__.get("_fixed", _MISSING)
+    if cached is not _MISSING:
+        return cached
+    fixed = _FIXED_CACHE.get(rate, _MISSING)
+    if fixed is _MISSING:
+        fixed = _compile_fixed(rate)
+        if len(_FIXED_CACHE) >= _FIXED_CACHE_SIZE:
+            _FIXED_CACHE.clear()
+        _FIXED_CACHE[rate] = fixed
+    rate.__dict__["_fixed"] = fixed  # the frozen rate keeps its integer form (not a field: equality unchanged)
+    return fixed
+
+
+_MISSING: Any = object()
+
+
+def _tiers_contiguous(tiers: Sequence[Tier]) -> bool:
+    expected = Decimal(0)
+    for i, tier in enumerate(tiers):
+        if tier.start != expected or tier.unit_price < 0 or tier.flat_fee < 0:
+            return False
+        if tier.end is None:
+            return i == len(tiers) - 1
+        if tier.end <= tier.start:
+            return False
+        expected = tier.end
+    return False
+
+
+def _compile_fixed(rate: UnitRate) -> FixedRate | None:
+    if rate.tiers and (rate.decimals is not None or not _tiers_contiguous(rate.tiers)):
+        return None
+    per = Fraction(rate.per)
+    setup = Fraction(0) if rate.setup_always else Fraction(rate.setup)
+    parts: list[Fraction] = [setup]
+    per_unit = first_unit = next_block = next_unit = Fraction(0)
+    tiers: list[tuple[int | None, int, Fraction, Fraction, Fraction]] = []
+    if rate.tiers:
+        before = Fraction(0)  # the price of the tiers below this one, whole
+        for tier in rate.tiers:
+            start, price = Fraction(tier.start) * per, Fraction(tier.unit_price) / per
+            # inside the tier (start < u < end, in base units): the tiers below whole, then (u - start) at its price
+            base = before - start * price + Fraction(tier.flat_fee)
+            threshold = None if tier.end is None else math.ceil(Fraction(tier.end) * per)
+            tiers.append((threshold, math.floor(start), before, base, price))
+            parts += [before, base, price]
+            if tier.end is not None:
+                before += (Fraction(tier.end) - Fraction(tier.start)) * Fraction(tier.unit_price) \
+                    + Fraction(tier.flat_fee)
+    elif rate.decimals is None:
+        per_unit = Fraction(rate.price) / per
+        parts.append(per_unit)
+    else:
+        first_unit = block_price(0, rate.initial, rate) / rate.initial
+        next_block = block_price(rate.initial, rate.subsequent, rate)
+        next_unit = next_block / rate.subsequent
+        parts += [first_unit, next_block, next_unit]
+    den = math.lcm(*(f.denominator for f in parts))
+    if den.bit_length() > MAX_DENOMINATOR_BITS:
+        return None
+    scale = 10 ** MINOR_UNITS[rate.currency]
+
+    def num(f: Fraction) -> int:
+        return f.numerator * (den // f.denominator)
+
+    cap = math.ceil(Fraction(rate.max_charge) * scale) if rate.max_charge is not None else None
+    fixed_tiers = tuple((t, f, num(w), num(b), num(p)) for t, f, w, b, p in tiers)
+    return FixedRate(den=den, scale=scale, setup=num(setup), cap=cap, setup_apart=exact_setup_minor(rate),
+                     per_unit=num(per_unit), initial=rate.initial, subsequent=rate.subsequent,
+                     first_block=num(first_unit), next_block=num(next_block), next_unit=num(next_unit),
+                     tiers=fixed_tiers, decimals=rate.decimals is not None)
 
 
 def money_step(before: int, after: int, rate: UnitRate) -> int:

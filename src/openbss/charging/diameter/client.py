@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+from ssl import SSLContext
 from typing import Any
 
 from diameter.message.avp import Avp
@@ -43,9 +44,11 @@ class DiameterClient:
         self._reader_task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
-    async def connect(self, host: str, port: int, *, applications: tuple[int, ...] = (DCCA_APPLICATION_ID,)) -> Frame:
-        """Open the connection and exchange capabilities; the CEA."""
-        self.reader, self.writer = await asyncio.open_connection(host, port)
+    async def connect(self, host: str, port: int, *, applications: tuple[int, ...] = (DCCA_APPLICATION_ID,),
+                      ssl: SSLContext | None = None, server_hostname: str | None = None) -> Frame:
+        """Open the connection (over TLS with ``ssl``) and exchange capabilities; the CEA."""
+        self.reader, self.writer = await asyncio.open_connection(host, port, ssl=ssl,
+                                                                 server_hostname=server_hostname if ssl else None)
         self._reader_task = asyncio.create_task(self._read())
         avps = [new(AVP_HOST_IP_ADDRESS, "127.0.0.1"), new(AVP_VENDOR_ID, 0),
                 Avp.new(AVP_PRODUCT_NAME, 0, value="openbss-diameter-client", is_mandatory=False),

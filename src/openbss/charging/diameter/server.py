@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import ssl
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -93,6 +94,22 @@ class DiameterConfig:
     #: Tw of RFC 3539: a DWR after this long without traffic from the peer; the connection closes when the peer
     #: has not answered it within another Tw
     watchdog_seconds: float = 30.0
+    #: TLS/TCP (RFC 6733 section 2.1: TLS from the first byte, the IANA port is 5658): the server's certificate
+    #: chain and private key (PEM files); both or neither
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the listening socket (TLS 1.2 or later), or None for plain TCP."""
+        if not self.tls_cert and not self.tls_key:
+            return None
+        if not self.tls_cert or not self.tls_key:
+            missing = "certificate" if not self.tls_cert else "private key"
+            raise ValueError(f"Diameter over TLS needs a certificate and its private key: the {missing} is missing")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
 
     @classmethod
     def from_settings(cls, settings: Any) -> DiameterConfig:
@@ -102,7 +119,8 @@ class DiameterConfig:
                    default_tenant=settings.diameter_default_tenant,
                    max_in_flight_per_peer=settings.diameter_max_in_flight_per_peer,
                    max_in_flight=settings.diameter_max_in_flight,
-                   watchdog_seconds=settings.diameter_watchdog_seconds)
+                   watchdog_seconds=settings.diameter_watchdog_seconds,
+                   tls_cert=settings.diameter_tls_cert, tls_key=settings.diameter_tls_key)
 
     def tenant_of(self, origin_host: str, origin_realm: str) -> str | None:
         return self.peer_tenants.get(origin_host) or self.peer_tenants.get(origin_realm) or self.default_tenant
@@ -131,8 +149,10 @@ class DiameterServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.config.host, self.config.port)
-        log.info("diameter front end listening on %s:%s as %s", self.config.host, self.port, self.config.origin_host)
+        context = self.config.ssl_context()
+        self._server = await asyncio.start_server(self._accept, self.config.host, self.config.port, ssl=context)
+        log.info("diameter front end listening on %s:%s (%s) as %s", self.config.host, self.port,
+                 "TLS" if context is not None else "TCP", self.config.origin_host)
 
     async def serve_until(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from openbss.charging.errors import InvalidChargingRequest
 from openbss.charging.node.engine import ChargingNode
+from openbss.charging.node.state import dumps
 from openbss.charging.schemas import CreditControlRequest
 from openbss.platform.auth import WRITE, Principal
 from openbss.platform.db import json_dumps
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 MAX_HEAD = 16 * 1024
 PRINCIPAL_CACHE_SECONDS = 300.0
+TENANT_CACHE_SECONDS = 1.0
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
            500: "Internal Server Error"}
@@ -45,6 +47,8 @@ class FrontEnd:
         self.verifier = verifier
         self.tenants = tenants
         self.principals: dict[str, tuple[Principal, float]] = {}
+        self.tenant_cache: dict[str, tuple[bool, float]] = {}
+        self.tenant_lookups: dict[str, asyncio.Future[bool]] = {}
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -73,10 +77,31 @@ class FrontEnd:
             self.principals[token] = (principal, min(float(expires), now + PRINCIPAL_CACHE_SECONDS))
         else:
             principal = hit[0]
-        if not await self.tenants.is_active(principal.tenant_id):
+        if not await self.tenant_active(principal.tenant_id):
             raise Unauthorized(f"tenant '{principal.tenant_id}' does not exist or is not active",
                                code="UNKNOWN_TENANT")
         return principal
+
+    async def tenant_active(self, tenant_id: str) -> bool:
+        """Whether the tenant is active (the tenant directory), kept a second and asked once at a time: when it runs
+        out, the requests arriving meanwhile share one lookup instead of each opening a transaction (hundreds at once
+        under load)."""
+        now = time.monotonic()
+        hit = self.tenant_cache.get(tenant_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        pending = self.tenant_lookups.get(tenant_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self.tenants.is_active(tenant_id))
+            self.tenant_lookups[tenant_id] = pending
+
+            def done(f: asyncio.Future[bool]) -> None:
+                self.tenant_lookups.pop(tenant_id, None)
+                if not f.cancelled() and f.exception() is None:
+                    self.tenant_cache[tenant_id] = (f.result(), time.monotonic() + TENANT_CACHE_SECONDS)
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes,
                      ) -> tuple[int, str, bytes]:
@@ -95,7 +120,7 @@ class FrontEnd:
                 except ValidationError as exc:
                     raise InvalidChargingRequest(validation_message(exc)) from exc
                 answer = await self.node.credit_control(principal.tenant_id, ccr)
-                return 200, "application/json", json_dumps(answer).encode()
+                return 200, "application/json", dumps(answer)
             if path == "/metrics" and method == "GET":
                 return 200, CONTENT_TYPE_LATEST, generate_latest()
             if path == "/health" and method == "GET":

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from openbss.charging.repository import ACCOUNT_COLUMNS, BUCKETS_OF_A, RESERVATIONS_JSON
+from openbss.platform.db import json_dumps
 
 _LOAD_STATE = "," + BUCKETS_OF_A + RESERVATIONS_JSON + """\
   FROM (SELECT * FROM charging_reservation WHERE account_id = a.id AND state = 'open'
@@ -150,3 +154,18 @@ class AccountMem:
                         if r["state"] == "open" or (pk is not None and r["session_pk"] == pk)]
         return {"account": self.account, "buckets": buckets, "reservations": reservations, "session": session,
                 "stored": stored}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # as ``platform.db.json_dumps`` writes it
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """The JSON of ``json_dumps`` as UTF-8, by orjson (answers and batch rows: 5-10x faster than the json module);
+    ``json_dumps`` for what orjson does not take (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json_dumps(value).encode()
