@@ -113,6 +113,9 @@ class Signal:
     action: str  # "raise" | "clear"
     alarm: dict[str, Any]
     source: str
+    #: the reports this raise stands for (a source that folded repeats), the last of them at ``last``
+    count: int = 1
+    last: str | None = None
 
     @property
     def clear_key(self) -> str:
@@ -738,7 +741,8 @@ def _plain_repeat(alarm: dict[str, Any]) -> bool:
 
 def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
     """A batch's signals with the repeats of a problem folded into its first raise: (signal, reports, time of the
-    last report). A clear of the problem ends the run: a raise after it counts apart, after the clear."""
+    last report); a signal that already stands for several reports (``count``) counts them all. A clear of the
+    problem ends the run: a raise after it counts apart, after the clear."""
     out: list[list[Any]] = []
     pending: dict[str, int] = {}
     for signal in signals:
@@ -748,17 +752,18 @@ def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
             out.append([signal, 1, None])
             continue
         at = pending.get(key)
+        latest = max(str(signal.alarm.get("alarmRaisedTime") or ""), signal.last or "")
         if at is None:
             pending[key] = len(out)
-            out.append([signal, 1, str(signal.alarm.get("alarmRaisedTime") or "")])
+            out.append([signal, signal.count, latest])
         else:
             entry = out[at]
             first = entry[0].alarm
             # the latest report's severity and details win, the first report's raise time stays
             merged = {**signal.alarm, "alarmRaisedTime": first.get("alarmRaisedTime")}
             entry[0] = Signal(action="raise", alarm=merged, source=signal.source)
-            entry[1] += 1
-            entry[2] = max(entry[2] or "", str(signal.alarm.get("alarmRaisedTime") or ""))
+            entry[1] += signal.count
+            entry[2] = max(entry[2] or "", latest)
     return [(s, n, last) for s, n, last in out]
 
 
