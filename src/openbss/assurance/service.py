@@ -16,6 +16,7 @@ correlated one after the other; the open problem is also unique per root object 
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -77,6 +78,10 @@ SET body = a.body || jsonb_build_object(
 FROM old WHERE a.id = old.id
 RETURNING a.id, a.reduction_key, old.body, a.body
 """
+
+
+#: an object id that a list query's ``id=a,b,…`` filter can name as it is
+_PLAIN_ID = re.compile(r"^[\w.:/@-]+$")
 
 
 def reduction_key(doc: dict[str, Any]) -> str:
@@ -227,6 +232,31 @@ class AlarmService(ResourceService):
         cache[(object_id, referred)] = out
         return out
 
+    async def _prefetch(self, ctx: Context, objects: Iterable[dict[str, Any]]) -> None:
+        """Read the inventory objects of a batch's alarms in one query per kind (rather than one each) into the
+        unit of work's cache of ``_lookup``, with the same outcome: a resource first, else a service."""
+        cache: dict[tuple[str, str], tuple[str, dict[str, Any]] | None] = ctx.__dict__.setdefault(
+            "_assurance_objects", {})
+        wanted: dict[tuple[str, str], None] = {}
+        for obj in objects:
+            pair = (str(obj.get("id") or ""), str(obj.get("@referredType") or obj.get("@type") or ""))
+            if pair not in cache and _PLAIN_ID.match(pair[0]) and pair[1] in ("", "Resource", "Service"):
+                wanted[pair] = None
+        if len(wanted) < 2:
+            return
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind, svc, type_ in (("Resource", self.objects.resources, "Resource"),
+                                 ("Service", self.objects.services, "Service")):
+            ids = list(dict.fromkeys(o for o, ref in wanted if ref in ("", kind) and ("Resource", o) not in found))
+            for i in range(0, len(ids), 100):
+                docs, _ = await svc.list(ctx, parse_list_query(f"id={','.join(ids[i:i + 100])}&limit=100",
+                                                               svc.api.spec, type_))
+                for d in docs:
+                    found[(kind, str(d["id"]))] = d
+        for oid, ref in wanted:
+            cache[(oid, ref)] = next(((kind, found[(kind, oid)]) for kind in ("Resource", "Service")
+                                      if ref in ("", kind) and (kind, oid) in found), None)
+
     @staticmethod
     def parents(found: dict[str, Any] | None, rules: Rules) -> list[str]:
         """The parents of a resource in the topology: the resources its ``resourceRelationship`` names with one
@@ -239,16 +269,22 @@ class AlarmService(ResourceService):
 
     async def lock(self, ctx: Context, objects: Iterable[str]) -> None:
         """Transaction-scoped advisory locks on managed objects of the tenant, always taken in the same order."""
-        for key in sorted(set(objects)):
+        keys = sorted(set(objects))
+        if keys:  # one statement: the locks taken one after the other in the order of the keys
             await ctx.session.execute(text(
-                "SELECT pg_advisory_xact_lock(hashtextextended("
-                "current_setting('openbss.tenant_id', true) || '/assurance/' || :k, 0))"), {"k": key})
+                "SELECT count(pg_advisory_xact_lock(hashtextextended("
+                "current_setting('openbss.tenant_id', true) || '/assurance/' || k, 0))) "
+                "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n) AS o"),
+                {"keys": keys})
 
     async def lock_for(self, ctx: Context, alarms: Iterable[dict[str, Any]], rules: Rules | None = None) -> Rules:
         """Lock the managed objects of ``alarms`` and their parents before touching any of them (a batch of a
         source locks everything it will need at once, in order); returns the rules in force."""
         rules = rules or await self.rules.in_force(ctx)
         keys: list[str] = []
+        alarms = list(alarms)
+        if rules.topology:
+            await self._prefetch(ctx, [a.get("alarmedObject") or {} for a in alarms])
         for alarm in alarms:
             obj = alarm.get("alarmedObject") or {}
             if not obj.get("id"):
@@ -566,20 +602,21 @@ class AlarmService(ResourceService):
         if not rows:
             return {}
         index = self.store.index
-        ids = [str(r[0]) for r in rows]
-        await ctx.session.execute(delete(SearchEntry).where(SearchEntry.resource_type == index.resource_type,
-                                                            SearchEntry.resource_id.in_(ids)))
         entries: list[dict[str, Any]] = []
+        stale: list[str] = []  # alarms whose search entries change (a repeat rarely changes an indexed value)
         out: dict[str, dict[str, Any]] = {}
         events: list[OutboxEvent] = []
+        records: list[tuple[str, str, dict[str, Any]]] = []
         withheld = self.resource.event_withheld_paths()
         for row_id, key, before, after in rows:
             doc = {**after, "id": str(row_id)}
-            entries += index.entries(str(row_id), doc, None)
+            new_entries = index.entries(str(row_id), doc, None)
+            if new_entries != index.entries(str(row_id), {**before, "id": str(row_id)}, None):
+                stale.append(str(row_id))
+                entries += new_entries
             rendered = self.store.shape(ctx.base_url, str(row_id), doc)
             out[key] = rendered
-            await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type,
-                               resource_id=str(row_id), action="repeat", changes=audit.diff(before, after))
+            records.append((str(row_id), "repeat", audit.diff(before, after)))
             event_id = uuid.uuid4()
             events.append(OutboxEvent(
                 event_id=event_id, api=self.api.name, event_type=f"{self.resource.type}AttributeValueChangeEvent",
@@ -587,8 +624,12 @@ class AlarmService(ResourceService):
                     "eventId": str(event_id), "eventTime": now,
                     "eventType": f"{self.resource.type}AttributeValueChangeEvent",
                     "event": {self.resource.event_key: without(rendered, withheld)}}))
+        if stale:
+            await ctx.session.execute(delete(SearchEntry).where(SearchEntry.resource_type == index.resource_type,
+                                                                SearchEntry.resource_id.in_(stale)))
         if entries:  # executemany: one statement compiled, whatever the number of rows
             await ctx.session.execute(pg_insert(SearchEntry).on_conflict_do_nothing(), entries)
+        await audit.record_many(ctx.session, ctx.principal, resource_type=self.resource.type, records=records)
         ctx.session.add_all(events)
         await ctx.session.flush()
         await ctx.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
