@@ -240,8 +240,9 @@ async def sustained(args: argparse.Namespace) -> None:
               f"{out['visible'] - out['end']:.2f} s after the last) = {count / elapsed:,.0f} events/s; "
               f"receipt -> visible p50 {s.latency_percentile(50):.0f} ms, p99 {s.latency_percentile(99):.0f} ms, "
               f"max {max(s.latency_ms):.0f} ms; {s.batches} transactions; CPU per 1,000 events: listeners "
-              f"{out['listener_cpu'] / total * 1e3:.1f} ms, their PostgreSQL backends {out['pg_cpu'] / total * 1e3:.1f}"
-              f" ms, sender {out['sender_cpu'] / total * 1e3:.1f} ms; per process: "
+              f"{out['listener_cpu'] / total * 1e6:.1f} ms, their PostgreSQL backends "
+              f"{out['pg_cpu'] / total * 1e6:.1f} ms, sender {out['sender_cpu'] / total * 1e6:.1f} ms (with its "
+              f"start-up); per process (received, applied, transactions): "
               f"{[(x['received'], x['applied'], x['batches']) for x in stats]}; load average {os.getloadavg()}")
     finally:
         await asyncio.to_thread(pool.stop)
