@@ -1588,6 +1588,48 @@ def finance_report(
     _print_report(rows, out, reports.to_csv, f"{name} as of {day}", empty="(empty)", none="None")
 
 
+assurance_app = typer.Typer(help="Service assurance: the alarm listeners.", no_args_is_help=True)
+app.add_typer(assurance_app, name="assurance")
+
+
+@assurance_app.command("listen")
+def assurance_listen(
+    processes: Annotated[int, typer.Option(help="Listener processes sharing the port (SO_REUSEPORT)")] = 1,
+    protocol: Annotated[str, typer.Option(help="syslog (RFC 5424 over UDP) or snmp (traps)")] = "syslog",
+    port: Annotated[int | None, typer.Option(help="UDP port (default: the settings')")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant of the alarms (default: the settings')")] = None,
+    window: Annotated[float, typer.Option(help="Seconds over which repeats are folded before the database")] = 0.1,
+) -> None:
+    """Run alarm listeners only (without the worker): several processes on one UDP port, each with its own
+    database connections and batches; SIGTERM/SIGINT stops them after applying what they received."""
+    import signal
+    import threading
+
+    from openbss.assurance.shards import ListenerPool
+    from openbss.services import run_listener_process
+
+    if protocol not in ("syslog", "snmp"):
+        console.print(f"--protocol is syslog or snmp, not '{protocol}'", style="red")
+        raise typer.Exit(2)
+    settings = _settings()
+    _require_secrets(settings)
+    chosen = port if port is not None else (
+        settings.assurance_snmp_port if protocol == "snmp" else settings.assurance_syslog_port)
+    default = 1162 if protocol == "snmp" else 5514
+    pool = ListenerPool(run_listener_process, processes, {
+        "protocol": protocol, "port": default if chosen is None else chosen, "tenant": tenant, "window": window})
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    pool.start()
+    console.print(f"{processes} {protocol} listener process(es) on udp/{pool.port}", style="dim")
+    while not stop.is_set() and pool.alive():
+        stop.wait(1)
+    for stats in pool.stop():
+        console.print(f"listener {stats['index']}: received {stats['received']}, applied {stats['applied']}, "
+                      f"failed {stats['failed']}, malformed {stats['malformed']}, ignored {stats['ignored']}")
+
+
 def main() -> None:
     app()
 

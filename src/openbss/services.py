@@ -335,4 +335,40 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.job_blueprints.append(("charging", charging_blueprint()))
 
 
-__all__ = ["Services", "build_services", "wire_worker"]
+def run_listener_process(index: int, options: dict[str, Any], ready: Any, results: Any) -> None:
+    """One alarm listener process of a ``ListenerPool`` (``openbss assurance listen --processes N``): the syslog
+    (or, with ``protocol="snmp"``, trap) listener on the shared port (``SO_REUSEPORT``) with its own database
+    connections, until ``SIGTERM``/``SIGINT``; then what it received is applied and its statistics put on
+    ``results``."""
+    import asyncio
+    import os
+    from dataclasses import asdict
+
+    from openbss.platform.worker import install_stop_signals
+    from openbss.settings import get_settings
+
+    async def run() -> None:
+        settings = get_settings()
+        rt = Runtime.build(settings)
+        services = build_services(settings, rt)
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        make = (services.assurance.snmp_listener if options.get("protocol") == "snmp"
+                else services.assurance.syslog_listener)
+        listener = make(rt.db, port=int(options["port"]), tenant=options.get("tenant"),
+                        window=float(options.get("window", 0.1)), reuse_port=True)
+        task = asyncio.create_task(listener.run(stop))
+        try:
+            await asyncio.wait({task, asyncio.ensure_future(listener.ready.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)
+            if listener.ready.is_set():
+                ready.put(index)
+            await task
+        finally:
+            results.put({"index": index, "pid": os.getpid(), **asdict(listener.stats)})
+            await rt.close()
+
+    asyncio.run(run())
+
+
+__all__ = ["Services", "build_services", "run_listener_process", "wire_worker"]

@@ -16,6 +16,7 @@ correlated one after the other; the open problem is also unique per root object 
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -79,6 +80,10 @@ RETURNING a.id, a.reduction_key, old.body, a.body
 """
 
 
+#: an object id that a list query's ``id=a,b,…`` filter can name as it is
+_PLAIN_ID = re.compile(r"^[\w.:/@-]+$")
+
+
 def reduction_key(doc: dict[str, Any]) -> str:
     """The problem on its managed object: object id, event type, probable cause, specific problem."""
     obj = doc.get("alarmedObject") or {}
@@ -113,6 +118,9 @@ class Signal:
     action: str  # "raise" | "clear"
     alarm: dict[str, Any]
     source: str
+    #: the reports this raise stands for (a source that folded repeats), the last of them at ``last``
+    count: int = 1
+    last: str | None = None
 
     @property
     def clear_key(self) -> str:
@@ -147,14 +155,34 @@ class AlarmStore(DocumentStore):
                 .returning(Alarm.id))
         if await ctx.session.scalar(stmt) is None:
             raise AlarmExists(doc["reductionKey"])
-        await self.index.write(ctx, resource_id, doc, replace=False)
+        await self._index(ctx, resource_id, doc, replace=False)
         return Alarm(**values)
+
+    async def _index(self, ctx: Context, resource_id: str, doc: dict[str, Any], *, replace: bool) -> None:
+        """The alarm's search entries (none sealed, none unique): one executemany, whose statement is compiled
+        once per process — the index's multi-row ``VALUES`` insert is compiled again for every alarm, which cost
+        most of a storm's Python time."""
+        index = self.index
+        if index.needs_key() or not index.side_table:
+            await index.write(ctx, resource_id, doc, replace=replace)
+            return
+        if replace:
+            await index.forget(ctx, resource_id)
+        rows = index.entries(resource_id, doc, None)
+        if rows:
+            await ctx.session.execute(pg_insert(SearchEntry).on_conflict_do_nothing(), rows)
 
     async def replace(self, ctx: Context, row: TmfDocument, doc: dict[str, Any]) -> TmfDocument:
         row.is_open = doc.get("state") != "cleared"  # type: ignore[attr-defined]
         row.problem_id = (doc.get("serviceProblem") or {}).get("id")  # type: ignore[attr-defined]
         # the id in the document is the specification's integer (filters compare it as a number)
-        return await super().replace(ctx, row, {**doc, "id": int(row.id)})
+        doc = {**doc, "id": int(row.id)}
+        row.body = await self.resource.codec.encode(ctx, row.id, doc)
+        row.last_update = utcnow()
+        row.revision = row.revision + 1
+        await ctx.session.flush()  # one UPDATE (before the index's statements would flush part of it)
+        await self._index(ctx, row.id, doc, replace=True)
+        return row
 
 
 class AlarmRules(ResourceHooks):
@@ -224,6 +252,31 @@ class AlarmService(ResourceService):
         cache[(object_id, referred)] = out
         return out
 
+    async def _prefetch(self, ctx: Context, objects: Iterable[dict[str, Any]]) -> None:
+        """Read the inventory objects of a batch's alarms in one query per kind (rather than one each) into the
+        unit of work's cache of ``_lookup``, with the same outcome: a resource first, else a service."""
+        cache: dict[tuple[str, str], tuple[str, dict[str, Any]] | None] = ctx.__dict__.setdefault(
+            "_assurance_objects", {})
+        wanted: dict[tuple[str, str], None] = {}
+        for obj in objects:
+            pair = (str(obj.get("id") or ""), str(obj.get("@referredType") or obj.get("@type") or ""))
+            if pair not in cache and _PLAIN_ID.match(pair[0]) and pair[1] in ("", "Resource", "Service"):
+                wanted[pair] = None
+        if len(wanted) < 2:
+            return
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind, svc, type_ in (("Resource", self.objects.resources, "Resource"),
+                                 ("Service", self.objects.services, "Service")):
+            ids = list(dict.fromkeys(o for o, ref in wanted if ref in ("", kind) and ("Resource", o) not in found))
+            for i in range(0, len(ids), 100):
+                docs, _ = await svc.list(ctx, parse_list_query(f"id={','.join(ids[i:i + 100])}&limit=100",
+                                                               svc.api.spec, type_))
+                for d in docs:
+                    found[(kind, str(d["id"]))] = d
+        for oid, ref in wanted:
+            cache[(oid, ref)] = next(((kind, found[(kind, oid)]) for kind in ("Resource", "Service")
+                                      if ref in ("", kind) and (kind, oid) in found), None)
+
     @staticmethod
     def parents(found: dict[str, Any] | None, rules: Rules) -> list[str]:
         """The parents of a resource in the topology: the resources its ``resourceRelationship`` names with one
@@ -236,16 +289,22 @@ class AlarmService(ResourceService):
 
     async def lock(self, ctx: Context, objects: Iterable[str]) -> None:
         """Transaction-scoped advisory locks on managed objects of the tenant, always taken in the same order."""
-        for key in sorted(set(objects)):
+        keys = sorted(set(objects))
+        if keys:  # one statement: the locks taken one after the other in the order of the keys
             await ctx.session.execute(text(
-                "SELECT pg_advisory_xact_lock(hashtextextended("
-                "current_setting('openbss.tenant_id', true) || '/assurance/' || :k, 0))"), {"k": key})
+                "SELECT count(pg_advisory_xact_lock(hashtextextended("
+                "current_setting('openbss.tenant_id', true) || '/assurance/' || k, 0))) "
+                "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n) AS o"),
+                {"keys": keys})
 
     async def lock_for(self, ctx: Context, alarms: Iterable[dict[str, Any]], rules: Rules | None = None) -> Rules:
         """Lock the managed objects of ``alarms`` and their parents before touching any of them (a batch of a
         source locks everything it will need at once, in order); returns the rules in force."""
         rules = rules or await self.rules.in_force(ctx)
         keys: list[str] = []
+        alarms = list(alarms)
+        if rules.topology:
+            await self._prefetch(ctx, [a.get("alarmedObject") or {} for a in alarms])
         for alarm in alarms:
             obj = alarm.get("alarmedObject") or {}
             if not obj.get("id"):
@@ -563,20 +622,24 @@ class AlarmService(ResourceService):
         if not rows:
             return {}
         index = self.store.index
-        ids = [str(r[0]) for r in rows]
-        await ctx.session.execute(delete(SearchEntry).where(SearchEntry.resource_type == index.resource_type,
-                                                            SearchEntry.resource_id.in_(ids)))
         entries: list[dict[str, Any]] = []
+        stale: list[str] = []  # alarms whose search entries change (a repeat rarely changes an indexed value)
         out: dict[str, dict[str, Any]] = {}
         events: list[OutboxEvent] = []
+        records: list[tuple[str, str, dict[str, Any]]] = []
         withheld = self.resource.event_withheld_paths()
+        # the top-level attributes the search entries are made of: a repeat that changes none of them keeps its
+        # entries (deciding it from the audit's diff costs nothing; computing the entries twice cost ~0.8 ms)
+        indexed = {path.split(".")[0] for path in index.attributes} | {"id"}
         for row_id, key, before, after in rows:
             doc = {**after, "id": str(row_id)}
-            entries += index.entries(str(row_id), doc, None)
+            changes = audit.diff(before, after)
+            if index.declaration.unique is not None or not indexed.isdisjoint(changes):
+                stale.append(str(row_id))
+                entries += index.entries(str(row_id), doc, None)
             rendered = self.store.shape(ctx.base_url, str(row_id), doc)
             out[key] = rendered
-            await audit.record(ctx.session, ctx.principal, resource_type=self.resource.type,
-                               resource_id=str(row_id), action="repeat", changes=audit.diff(before, after))
+            records.append((str(row_id), "repeat", changes))
             event_id = uuid.uuid4()
             events.append(OutboxEvent(
                 event_id=event_id, api=self.api.name, event_type=f"{self.resource.type}AttributeValueChangeEvent",
@@ -584,8 +647,12 @@ class AlarmService(ResourceService):
                     "eventId": str(event_id), "eventTime": now,
                     "eventType": f"{self.resource.type}AttributeValueChangeEvent",
                     "event": {self.resource.event_key: without(rendered, withheld)}}))
+        if stale:
+            await ctx.session.execute(delete(SearchEntry).where(SearchEntry.resource_type == index.resource_type,
+                                                                SearchEntry.resource_id.in_(stale)))
         if entries:  # executemany: one statement compiled, whatever the number of rows
             await ctx.session.execute(pg_insert(SearchEntry).on_conflict_do_nothing(), entries)
+        await audit.record_many(ctx.session, ctx.principal, resource_type=self.resource.type, records=records)
         ctx.session.add_all(events)
         await ctx.session.flush()
         await ctx.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
@@ -738,7 +805,8 @@ def _plain_repeat(alarm: dict[str, Any]) -> bool:
 
 def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
     """A batch's signals with the repeats of a problem folded into its first raise: (signal, reports, time of the
-    last report). A clear of the problem ends the run: a raise after it counts apart, after the clear."""
+    last report); a signal that already stands for several reports (``count``) counts them all. A clear of the
+    problem ends the run: a raise after it counts apart, after the clear."""
     out: list[list[Any]] = []
     pending: dict[str, int] = {}
     for signal in signals:
@@ -748,17 +816,18 @@ def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
             out.append([signal, 1, None])
             continue
         at = pending.get(key)
+        latest = max(str(signal.alarm.get("alarmRaisedTime") or ""), signal.last or "")
         if at is None:
             pending[key] = len(out)
-            out.append([signal, 1, str(signal.alarm.get("alarmRaisedTime") or "")])
+            out.append([signal, signal.count, latest])
         else:
             entry = out[at]
             first = entry[0].alarm
             # the latest report's severity and details win, the first report's raise time stays
             merged = {**signal.alarm, "alarmRaisedTime": first.get("alarmRaisedTime")}
             entry[0] = Signal(action="raise", alarm=merged, source=signal.source)
-            entry[1] += 1
-            entry[2] = max(entry[2] or "", str(signal.alarm.get("alarmRaisedTime") or ""))
+            entry[1] += signal.count
+            entry[2] = max(entry[2] or "", latest)
     return [(s, n, last) for s, n, last in out]
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from openbss.assurance.ingest import Sink, SyslogListener
@@ -98,14 +97,22 @@ class SnmpTrapListener(SyslogListener):
     in batches, to ``sink``. ``port`` 0 takes a free port (``bound_port``)."""
 
     def __init__(self, sink: Sink, host: str = "127.0.0.1", port: int = 1162, batch: int = 500,
-                 communities: tuple[str, ...] = ("public",), users: tuple[V3User, ...] = ()) -> None:
-        super().__init__(sink, host, port, batch)
+                 communities: tuple[str, ...] = ("public",), users: tuple[V3User, ...] = (), *,
+                 window: float = 0.1, reuse_port: bool = False) -> None:
+        super().__init__(sink, host, port, batch, window=window, reuse_port=reuse_port)
         self.communities = communities
         self.users = users
 
-    def _signals(self, datagrams: list[Any]) -> list[Signal]:
-        now = datetime.now(UTC)
-        return [trap_signal(trap, now) for trap in datagrams]
+    @staticmethod
+    def _key(data: Any) -> tuple[Any, bytes]:
+        # a repeat: the same sender and bindings but for the agent's uptime; its time is its receipt
+        return (data.sender, tuple(b for b in data.var_binds if b[0] != SYS_UPTIME)), b""
+
+    def _signal(self, data: Any, now: datetime) -> Signal | None:
+        return trap_signal(data, now)
+
+    def _time(self, at: bytes, now: datetime) -> str | None:
+        return format_datetime(now)
 
     async def run(self, stop: asyncio.Event) -> None:
         from pysnmp.carrier.asyncio.dgram import udp
@@ -118,8 +125,8 @@ class SnmpTrapListener(SyslogListener):
                 "MD5": config.USM_AUTH_HMAC96_MD5}
         priv = {"AES": config.USM_PRIV_CFB128_AES, "DES": config.USM_PRIV_CBC56_DES}
         snmp = engine.SnmpEngine()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((self.host, self.port))
+        sock = self._socket()
+        sock.setblocking(True)
         self.bound_port = sock.getsockname()[1]
         transport = udp.UdpTransport().open_server_mode(sock=sock)
         config.add_transport(snmp, udp.DOMAIN_NAME, transport)
@@ -165,6 +172,8 @@ class SnmpTrapListener(SyslogListener):
         finally:
             snmp.transport_dispatcher.job_finished(1)
             snmp.close_dispatcher()
+            while self._first is not None or self._pending:
+                await self.drain()
 
 
 __all__ = ["TRAPS", "SnmpTrapListener", "Trap", "TrapRule", "V3User", "trap_signal"]

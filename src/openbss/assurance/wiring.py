@@ -142,16 +142,18 @@ class AssuranceServices:
                 await self.slas.evaluate_closed(system_context(tenant, session, self.settings.public_url, "sla"),
                                                 now)
 
-    def syslog_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SyslogListener:
-        """The syslog listener of ``tenant`` (default: the settings'), applying each batch in one transaction."""
+    def syslog_listener(self, db: Database, port: int | None = None, tenant: str | None = None, *,
+                        window: float = 0.1, reuse_port: bool = False) -> SyslogListener:
+        """The syslog listener of ``tenant`` (default: the settings'), applying each batch in one transaction;
+        repeats folded over ``window`` seconds; ``reuse_port`` to share the port with other listener processes."""
         s = self.settings
         sink = self._sink(db, tenant or s.assurance_syslog_tenant, "syslog")
         chosen = port if port is not None else s.assurance_syslog_port
         return SyslogListener(sink, s.assurance_syslog_host, 5514 if chosen is None else chosen,
-                              s.assurance_syslog_batch)
+                              s.assurance_syslog_batch, window=window, reuse_port=reuse_port)
 
-
-    def snmp_listener(self, db: Database, port: int | None = None, tenant: str | None = None) -> SnmpTrapListener:
+    def snmp_listener(self, db: Database, port: int | None = None, tenant: str | None = None, *,
+                      window: float = 0.1, reuse_port: bool = False) -> SnmpTrapListener:
         """The SNMP trap listener of ``tenant`` (default: the settings' syslog tenant)."""
         s = self.settings
         chosen = port if port is not None else s.assurance_snmp_port
@@ -160,7 +162,8 @@ class AssuranceServices:
                              priv_protocol=u.get("privProtocol", "AES")) for u in s.assurance_snmp_v3_users)
         return SnmpTrapListener(self._sink(db, tenant or s.assurance_syslog_tenant, "snmp"),
                                 s.assurance_syslog_host, 1162 if chosen is None else chosen,
-                                s.assurance_syslog_batch, tuple(s.assurance_snmp_communities), users)
+                                s.assurance_syslog_batch, tuple(s.assurance_snmp_communities), users,
+                                window=window, reuse_port=reuse_port)
 
     def _sink(self, db: Database, tenant_id: str, subject: str) -> Sink:
         async def sink(signals: list[Signal]) -> None:
