@@ -198,12 +198,15 @@ async def run_scenario(services: Services, db: Database, tenant_id: str, base_ur
 
 
 async def _correlated(db: Database, tenant_id: str) -> dict[str, Any] | None:
-    """The node's problem once every alarm of the failure is in the store."""
+    """The node's problem once every alarm of the failure is in the store and has joined it (its impact lists the
+    product of every site: the customers are known)."""
     async with db.transaction(tenant_id) as session:
         row = await session.scalar(select(ServiceProblem).where(ServiceProblem.root_object == ROOT))
         alarms = await session.scalar(select(func.count()).select_from(Alarm).where(
             Alarm.body["alarmedObject"]["id"].as_string().in_([AGGREGATION, *SITES])))
-    return {"id": row.id, **row.body} if row is not None and (alarms or 0) >= 1 + len(SITES) else None
+    if row is None or (alarms or 0) < 1 + len(SITES) or (row.body.get("affectedProductCount") or 0) < len(SITES):
+        return None
+    return {"id": row.id, **row.body}
 
 
 async def push_counters(services: Services, db: Database, tenant_id: str, base_url: str) -> int:
