@@ -31,8 +31,56 @@ TENANT = "bench-bill"
 AS_OF = date(2027, 3, 1)
 
 
-async def setup(accounts: int) -> None:
+#: account ``i`` has the shape of account ``i % SHAPES`` (price, bill cycle day, start day, option, postpaid line)
+SHAPES = 140
+
+
+def _prices(i: int) -> list[list[dict[str, Any]]]:
+    """The products of account ``i``: a monthly plan with an activation fee; one in five a roaming option."""
+    prices = [
+        {"name": "Mobile plan", "priceType": "recurring", "recurringChargePeriod": "month",
+         "price": {"dutyFreeAmount": {"unit": "EUR", "value": f"{19 + i % 20}.99"}, "taxRate": 20},
+         "productOfferingPrice": {"id": "pop-plan"}},
+        {"name": "Activation", "priceType": "oneTime",
+         "price": {"dutyFreeAmount": {"unit": "EUR", "value": "10.00"}, "taxRate": 20},
+         "productOfferingPrice": {"id": "pop-activation"}}]
+    return [prices] + ([[{**prices[0], "name": "Roaming option", "productOfferingPrice": {"id": "pop-option"}}]]
+                       if i % 5 == 0 else [])
+
+
+def _product(i: int, n: int, account_id: str, pp: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": f"prod-{i}-{n}", "@type": "Product", "name": pp[0]["name"], "status": "active",
+            "startDate": f"2027-01-{1 + (i * 7) % 28:02d}T10:00:00Z",
+            "billingAccount": {"id": account_id}, "productPrice": pp,
+            "relatedParty": [{"id": f"party-{i}", "role": "owner", "@referredType": "Individual"}]}
+
+
+def _usage(i: int, line_id: str) -> list[tuple[Any, ...]]:
+    """Postpaid usage of line ``i`` (one in four accounts): 8 rated voice records in February 2027."""
+    from datetime import UTC, datetime
+
+    return [(f"use-{i}-{k}", line_id, f"use-{i}-{k}", "voice", 60 * (1 + k), 5 + (i + k) % 40,
+             datetime(2027, 2, 1 + 3 * k, 9 + k, tzinfo=UTC)) for k in range(8)]
+
+
+USAGE_SQL = ("INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, "
+             "units, allowance_units, amount_minor, currency, usage_date) VALUES ($1, '{}'::jsonb, $2, $3, 0, 1, $4, "
+             "$5, 0, $6, 'EUR', $7)")
+
+
+async def setup(accounts: int, chunk: int) -> None:
+    """The first ``SHAPES`` accounts (every shape once) through the services, as an operator's orders would make
+    them; the others as copies of the account of their shape, written with the kit's bulk writes (the same
+    documents, search entries, audit records and events as the services write; products as the inventory stores
+    them; postpaid lines as charging opens them), ``chunk`` accounts per transaction. ``run`` checks that every
+    copy is billed exactly as the account it copies."""
+    import copy
+    import uuid
+
+    from openbss.charging import repository as repo
+    from openbss.charging.service import MAIN_PRIORITY, UNLIMITED, bucket_body, subscriber_key
     from openbss.cli import upgrade_database
+    from openbss.platform.db import json_dumps
     from openbss.platform.runtime import Runtime
     from openbss.platform.tenancy import ensure_tenant
     from openbss.platform.tmf.resource import system_context
@@ -42,6 +90,9 @@ async def setup(accounts: int) -> None:
     upgrade_database()
     rt = Runtime.build(get_settings())
     services = build_services(rt.settings, rt)
+    charging = services.charging.service
+    account_docs = services.account.resources["billingAccount"]
+    products = services.inventory.service.products
     async with rt.db.transaction(None) as session:
         await ensure_tenant(session, TENANT, "Bill run benchmark")
     async with rt.db.transaction(TENANT) as session:  # one business customer holding every account
@@ -50,34 +101,59 @@ async def setup(accounts: int) -> None:
         customer = await services.customer.service.create_customer(ctx, {
             "name": "Bench Ltd", "engagedParty": {"id": org["id"], "@referredType": "Organization"}})
     holder = [{"id": customer["id"], "name": "Bench Ltd", "role": "customer", "@referredType": "Customer"}]
-    made = 0
     started = time.perf_counter()
+    shapes: list[dict[str, Any]] = []
+    async with rt.db.transaction(TENANT) as session:  # every shape through the services
+        ctx = system_context(TENANT, session, "http://bench")
+        conn = await repo.session_connection(session)
+        for i in range(min(SHAPES, accounts)):
+            account = await services.account.service.create_billing_account(ctx, {
+                "name": f"Account {i}", "currency": "EUR", "paymentTermsDays": 14, "relatedParty": holder,
+                "billCycle": {"billingDay": 1 + i % 28, "frequency": "monthly", "timeZone": "Europe/Paris"}})
+            for n, pp in enumerate(_prices(i)):
+                await products.store.insert(ctx, f"prod-{i}-{n}", _product(i, n, account["id"], pp))
+            if i % 4 == 0:
+                line = await charging.open_account(ctx, subscriber=f"+3360{i:07d}", payment_type="postpaid",
+                                                   billing_account_id=account["id"], product_id=f"prod-{i}-0",
+                                                   plan={})
+                await conn.executemany(USAGE_SQL, _usage(i, str(line["id"])))
+            shapes.append({k: v for k, v in account.items() if k != "href"})
+    made = len(shapes)
+    print(f"{made} accounts through the services in {time.perf_counter() - started:.1f} s")
     while made < accounts:
         async with rt.db.transaction(TENANT) as session:
             ctx = system_context(TENANT, session, "http://bench")
-            for i in range(made, min(accounts, made + 200)):
-                account = await services.account.service.create_billing_account(ctx, {
-                    "name": f"Account {i}", "currency": "EUR", "paymentTermsDays": 14, "relatedParty": holder,
-                    "billCycle": {"billingDay": 1 + i % 28, "frequency": "monthly", "timeZone": "Europe/Paris"}})
-                prices = [
-                    {"name": "Mobile plan", "priceType": "recurring", "recurringChargePeriod": "month",
-                     "price": {"dutyFreeAmount": {"unit": "EUR", "value": f"{19 + i % 20}.99"}, "taxRate": 20},
-                     "productOfferingPrice": {"id": "pop-plan"}},
-                    {"name": "Activation", "priceType": "oneTime",
-                     "price": {"dutyFreeAmount": {"unit": "EUR", "value": "10.00"}, "taxRate": 20},
-                     "productOfferingPrice": {"id": "pop-activation"}}]
-                products = [prices] + ([[{**prices[0], "name": "Roaming option",
-                                          "productOfferingPrice": {"id": "pop-option"}}]] if i % 5 == 0 else [])
-                for n, pp in enumerate(products):
-                    pid = f"prod-{i}-{n}"
-                    await services.inventory.service.products.store.insert(ctx, pid, {
-                        "id": pid, "@type": "Product", "name": pp[0]["name"], "status": "active",
-                        "startDate": f"2027-01-{1 + (i * 7) % 28:02d}T10:00:00Z",
-                        "billingAccount": {"id": account["id"]}, "productPrice": pp,
-                        "relatedParty": [{"id": f"party-{i}", "role": "owner", "@referredType": "Individual"}]})
-        made = min(accounts, made + 200)
+            conn = await repo.session_connection(session)
+            docs: list[tuple[dict[str, Any], Any]] = []
+            prods: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            lines: list[tuple[Any, ...]] = []
+            buckets: list[tuple[Any, ...]] = []
+            usage: list[tuple[Any, ...]] = []
+            for i in range(made, min(accounts, made + chunk)):
+                doc = copy.deepcopy(shapes[i % SHAPES])
+                doc["id"], doc["name"] = str(uuid.uuid4()), f"Account {i}"
+                docs.append((doc, None))
+                prods += [(f"prod-{i}-{n}", _product(i, n, doc["id"], pp), {}) for n, pp in enumerate(_prices(i))]
+                if i % 4 == 0:  # what ChargingService.open_account writes for a postpaid line without allowances
+                    line_id = str(uuid.uuid4())
+                    line = {"id": line_id, "currency": "EUR", "product_id": f"prod-{i}-0",
+                            "billing_account_id": doc["id"]}
+                    lines.append((line_id, subscriber_key(f"+3360{i:07d}"), f"prod-{i}-0", None, doc["id"], None,
+                                  "postpaid", "EUR", "Europe/Paris", json_dumps({}), 300, 0, "Individual"))
+                    buckets.append((str(uuid.uuid4()), json_dumps(bucket_body(
+                        line, name="Main balance (postpaid)", unit="money", valid_from=None, valid_to=None,
+                        description="Postpaid usage within the credit limit")), line_id, "money", 0, -UNLIMITED,
+                        None, None, MAIN_PRIORITY, "main", "main", None, 0, None, None))
+                    usage += _usage(i, line_id)
+            await account_docs.record_many(ctx, docs)
+            await products.store.insert_many(ctx, prods)
+            await conn.executemany(repo.INSERT_ACCOUNT, lines)
+            await conn.executemany(repo.INSERT_BUCKET, buckets)
+            await conn.executemany(USAGE_SQL, usage)
+        made = min(accounts, made + chunk)
         print(f"\r{made}/{accounts} accounts", end="", flush=True)
-    print(f"\nset up in {time.perf_counter() - started:.1f} s")
+    elapsed = time.perf_counter() - started
+    print(f"\nset up in {elapsed:.1f} s ({accounts / elapsed:.0f} accounts/s)")
     await rt.close()
 
 
@@ -162,6 +238,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("setup")
     s.add_argument("--accounts", type=int, default=2000)
+    s.add_argument("--chunk", type=int, default=2000, help="accounts written per transaction")
     r = sub.add_parser("run")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--partition", type=int, default=250)
@@ -174,7 +251,7 @@ def main() -> None:
     if args.command == "profile":
         asyncio.run(profile(args.as_of, args.partition, args.top))
     elif args.command == "setup":
-        asyncio.run(setup(args.accounts))
+        asyncio.run(setup(args.accounts, args.chunk))
     else:
         asyncio.run(measure(args.workers, args.partition, args.pdfs))
 
