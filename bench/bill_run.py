@@ -59,7 +59,7 @@ def _usage(i: int, line_id: str) -> list[tuple[Any, ...]]:
     """Postpaid usage of line ``i`` (one in four accounts): 8 rated voice records in February 2027."""
     from datetime import UTC, datetime
 
-    return [(f"use-{i}-{k}", line_id, f"use-{i}-{k}", "voice", 60 * (1 + k), 5 + (i + k) % 40,
+    return [(f"use-{i}-{k}", line_id, f"use-{i}-{k}", "voice", 60 * (1 + k), 5 + (i % SHAPES + k) % 40,
              datetime(2027, 2, 1 + 3 * k, 9 + k, tzinfo=UTC)) for k in range(8)]
 
 
@@ -136,10 +136,13 @@ async def setup(accounts: int, chunk: int) -> None:
                 prods += [(f"prod-{i}-{n}", _product(i, n, doc["id"], pp), {}) for n, pp in enumerate(_prices(i))]
                 if i % 4 == 0:  # what ChargingService.open_account writes for a postpaid line without allowances
                     line_id = str(uuid.uuid4())
-                    line = {"id": line_id, "currency": "EUR", "product_id": f"prod-{i}-0",
-                            "billing_account_id": doc["id"]}
-                    lines.append((line_id, subscriber_key(f"+3360{i:07d}"), f"prod-{i}-0", None, doc["id"], None,
-                                  "postpaid", "EUR", "Europe/Paris", json_dumps({}), 300, 0, "Individual"))
+                    line = {"id": line_id, "subscriber": subscriber_key(f"+3360{i:07d}"), "product_id": f"prod-{i}-0",
+                            "offering_id": None, "billing_account_id": doc["id"], "party_id": None,
+                            "party_type": "Individual", "payment_type": "postpaid", "currency": "EUR",
+                            "time_zone": "Europe/Paris", "plan": {}, "quota_validity_seconds": 300,
+                            "low_balance_minor": 0}
+                    lines.append((line_id, line["subscriber"], line["product_id"], None, doc["id"], None, "postpaid",
+                                  "EUR", "Europe/Paris", json_dumps({}), 300, 0, "Individual"))
                     buckets.append((str(uuid.uuid4()), json_dumps(bucket_body(
                         line, name="Main balance (postpaid)", unit="money", valid_from=None, valid_to=None,
                         description="Postpaid usage within the credit limit")), line_id, "money", 0, -UNLIMITED,
@@ -171,26 +174,37 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     rt = Runtime.build(get_settings())
     services = build_services(rt.settings, rt)
     billing = services.billing.service
-    async def one_run() -> tuple[dict[str, Any], float]:
+    statements = _count_statements(rt.db.engine)
+    database = rt.db.engine.url.database or ""
+
+    async def one_run() -> tuple[dict[str, Any], float, float, float, int]:
         async with rt.db.transaction(TENANT) as session:
             job = await start_run(system_context(TENANT, session, "http://bench"), billing, AS_OF, finalize=True,
                                   size=partition)
-        t0 = time.perf_counter()
+        t0, cpu0, pg0, sql0 = time.perf_counter(), time.process_time(), _postgres_cpu(database), statements[0]
         await asyncio.gather(*[work_run(rt.db, TENANT, "http://bench", billing, job["id"], worker=f"w{i}")
                                for i in range(workers)])
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        pg, sql = _postgres_cpu(database) - pg0, statements[0] - sql0
         async with rt.db.transaction(TENANT) as session:
-            return await run_status(system_context(TENANT, session, "http://bench"), job["id"]), elapsed
+            status = await run_status(system_context(TENANT, session, "http://bench"), job["id"])
+        return status, elapsed, cpu, pg, sql
 
-    status, elapsed = await one_run()
+    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+          f"load {_loadavg()}")
+    status, elapsed, cpu, pg, sql = await one_run()
     n = status["accounts"]
-    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}")
     print(f"run: {n} accounts, {status['billed']} billed, {status['finalized']} issued, {len(status['failed'])} "
           f"failed, totals {status['totals']}")
-    print(f"run: {elapsed:.1f} s → {n / elapsed:.0f} accounts/s ({workers} workers, partitions of {partition})")
-    again, elapsed2 = await one_run()
+    print(f"run: {elapsed:.1f} s → {n / elapsed:.0f} accounts/s ({workers} workers, partitions of {partition}); "
+          f"load {_loadavg()}")
+    print(f"run: CPU {cpu:.1f} s in this process ({1000 * cpu / n:.2f} ms/account), {pg:.1f} s in PostgreSQL's "
+          f"backends of {database} ({1000 * pg / n:.2f} ms/account); {sql} statements ({sql / n:.2f}/account)")
+    again, elapsed2, cpu2, pg2, sql2 = await one_run()
     print(f"second run as of the same date: {again['billed']} billed, {elapsed2:.1f} s → "
-          f"{again['accounts'] / elapsed2:.0f} accounts/s")
+          f"{again['accounts'] / elapsed2:.0f} accounts/s; CPU {cpu2:.1f} s here, {pg2:.1f} s in PostgreSQL; "
+          f"{sql2 / max(again['accounts'], 1):.2f} statements/account")
+    await _check_copies(rt)
     async with rt.db.transaction(TENANT) as session:
         ids = [r[0] for r in await session.execute(select(CustomerBill.id).limit(pdfs))]
     t0 = time.perf_counter()
@@ -201,6 +215,69 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     elapsed3 = time.perf_counter() - t0
     print(f"PDFs: {len(ids)} rendered and archived in {elapsed3:.1f} s → {len(ids) / elapsed3:.0f} documents/s")
     await rt.close()
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def _count_statements(engine: Any) -> list[int]:
+    """A counter of the statements this process sends through SQLAlchemy (the usage query, sent with asyncpg
+    directly, once per partition, is not counted)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def counted(*_: Any) -> None:
+        count[0] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+    return count
+
+
+def _postgres_cpu(database: str) -> float:
+    """User + system CPU seconds of the PostgreSQL backends connected to ``database`` (this machine's /proc)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total / tick
+
+
+async def _check_copies(rt: Any) -> None:
+    """Every account copied in bulk by ``setup`` is billed exactly as the account of its shape, made through the
+    services: the same lines (charge, period, amounts) and totals."""
+    import re
+
+    from sqlalchemy import text
+
+    async with rt.db.transaction(TENANT) as session:
+        rows = await session.execute(text(
+            "SELECT r.billing_account_id, r.charge_key, r.period_start, r.period_end, r.amount, "
+            "r.body->'taxIncludedAmount'->>'value', b.total FROM billing_applied_rate r "
+            "JOIN billing_customer_bill b ON b.id = r.bill_id"))
+        per_account: dict[str, set[tuple[Any, ...]]] = {}
+        number: dict[str, int] = {}
+        for account_id, key, start, end, amount, gross, total in rows:
+            found = re.search(r"prod-(\d+)-", key)
+            if found:
+                number[account_id] = int(found.group(1))
+            per_account.setdefault(account_id, set()).add(
+                (re.sub(r"prod-\d+-", "prod-", key), start, end, amount, gross, total))
+    shapes = {number[a]: lines for a, lines in per_account.items()}
+    differ = [i for i in shapes if i >= SHAPES and shapes[i] != shapes.get(i % SHAPES)]
+    print(f"check: {len(shapes)} accounts billed; {len(shapes) - min(len(shapes), SHAPES) - len(differ)} bulk copies "
+          f"billed as the account they copy, {len(differ)} differ{(': ' + str(differ[:5])) if differ else ''}")
 
 
 async def profile(as_of: date, partition: int, top: int) -> None:
