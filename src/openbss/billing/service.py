@@ -1964,7 +1964,8 @@ class Balances:
             .distinct(CustomerBill.billing_account_id))
         out = dict.fromkeys(billing_account_ids, Decimal(0))
         for account_id, balance, currency in rows:
-            out[account_id] = balance.quantize(self._quantize.get(currency, Decimal("0.01")))
+            if balance is not None:
+                out[account_id] = balance.quantize(self._quantize.get(currency, Decimal("0.01")))
         return out
 
     async def billed_totals(self, ctx: Context, billing_account_ids: Sequence[str]) -> dict[str, Decimal]:
