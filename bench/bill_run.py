@@ -1,22 +1,24 @@
 """Bill-run benchmark: a partitioned bill run over N billing accounts, then PDFs of a sample of the bills.
 
     # 1. data: N billing accounts, each with a monthly plan (in advance, started mid-cycle) and an activation fee;
-    #    one in five also a second line with an in-arrears option
+    #    one in five also a roaming option, one in four a postpaid line with 8 rated usage records in February.
+    #    The first 140 accounts (every shape once) through the services, the others copied in bulk (minutes)
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
-        .venv/bin/python bench/bill_run.py setup --accounts 2000
+        .venv/bin/python bench/bill_run.py setup --accounts 100000
     # 2. measure: a partitioned run (workers in this process, each its own connection), then PDFs
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
-        .venv/bin/python bench/bill_run.py run --workers 2 --partition 250 --pdfs 200
+        .venv/bin/python bench/bill_run.py run --workers 2 --partition 1000 --pdfs 200
     #    (--pdfs N: N bills' PDFs one by one as the API renders them, then N more as one batch through
     #    billing.archive, the way a run's documents are issued)
     # 3. where the time goes: one run of the next cycle under cProfile (one worker)
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_bill \\
         .venv/bin/python bench/bill_run.py profile --as-of 2027-04-01
 
-The run is timed in its two phases (drafts written per partition; drafts issued one transaction each) and as a
-whole; a second run as of the same date is timed too (it must bill nothing). Bills are kept: measure on a freshly
-set-up database (a second measurement finds everything billed). The accounts have no postpaid usage
-(usage lines are not part of this mix).
+The run is timed as a whole (drafts written per partition, then issued per partition), with the CPU it took in
+this process and in PostgreSQL's backends of the database, and the statements it sent; a second run as of the
+same date is timed too (it must bill nothing); then every account copied in bulk is checked to be billed exactly
+as the account it copies. Bills are kept: measure on a freshly set-up database (a second measurement finds
+everything billed).
 """
 
 from __future__ import annotations
@@ -33,8 +35,56 @@ TENANT = "bench-bill"
 AS_OF = date(2027, 3, 1)
 
 
-async def setup(accounts: int) -> None:
+#: account ``i`` has the shape of account ``i % SHAPES`` (price, bill cycle day, start day, option, postpaid line)
+SHAPES = 140
+
+
+def _prices(i: int) -> list[list[dict[str, Any]]]:
+    """The products of account ``i``: a monthly plan with an activation fee; one in five a roaming option."""
+    prices = [
+        {"name": "Mobile plan", "priceType": "recurring", "recurringChargePeriod": "month",
+         "price": {"dutyFreeAmount": {"unit": "EUR", "value": f"{19 + i % 20}.99"}, "taxRate": 20},
+         "productOfferingPrice": {"id": "pop-plan"}},
+        {"name": "Activation", "priceType": "oneTime",
+         "price": {"dutyFreeAmount": {"unit": "EUR", "value": "10.00"}, "taxRate": 20},
+         "productOfferingPrice": {"id": "pop-activation"}}]
+    return [prices] + ([[{**prices[0], "name": "Roaming option", "productOfferingPrice": {"id": "pop-option"}}]]
+                       if i % 5 == 0 else [])
+
+
+def _product(i: int, n: int, account_id: str, pp: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": f"prod-{i}-{n}", "@type": "Product", "name": pp[0]["name"], "status": "active",
+            "startDate": f"2027-01-{1 + (i * 7) % 28:02d}T10:00:00Z",
+            "billingAccount": {"id": account_id}, "productPrice": pp,
+            "relatedParty": [{"id": f"party-{i}", "role": "owner", "@referredType": "Individual"}]}
+
+
+def _usage(i: int, line_id: str) -> list[tuple[Any, ...]]:
+    """Postpaid usage of line ``i`` (one in four accounts): 8 rated voice records in February 2027."""
+    from datetime import UTC, datetime
+
+    return [(f"use-{i}-{k}", line_id, f"use-{i}-{k}", "voice", 60 * (1 + k), 5 + (i % SHAPES + k) % 40,
+             datetime(2027, 2, 1 + 3 * k, 9 + k, tzinfo=UTC)) for k in range(8)]
+
+
+USAGE_SQL = ("INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, "
+             "units, allowance_units, amount_minor, currency, usage_date) VALUES ($1, '{}'::jsonb, $2, $3, 0, 1, $4, "
+             "$5, 0, $6, 'EUR', $7)")
+
+
+async def setup(accounts: int, chunk: int) -> None:
+    """The first ``SHAPES`` accounts (every shape once) through the services, as an operator's orders would make
+    them; the others as copies of the account of their shape, written with the kit's bulk writes (the same
+    documents, search entries, audit records and events as the services write; products as the inventory stores
+    them; postpaid lines as charging opens them), ``chunk`` accounts per transaction. ``run`` checks that every
+    copy is billed exactly as the account it copies."""
+    import copy
+    import uuid
+
+    from openbss.charging import repository as repo
+    from openbss.charging.service import MAIN_PRIORITY, UNLIMITED, bucket_body, subscriber_key
     from openbss.cli import upgrade_database
+    from openbss.platform.db import json_dumps
     from openbss.platform.runtime import Runtime
     from openbss.platform.tenancy import ensure_tenant
     from openbss.platform.tmf.resource import system_context
@@ -44,6 +94,9 @@ async def setup(accounts: int) -> None:
     upgrade_database()
     rt = Runtime.build(get_settings())
     services = build_services(rt.settings, rt)
+    charging = services.charging.service
+    account_docs = services.account.resources["billingAccount"]
+    products = services.inventory.service.products
     async with rt.db.transaction(None) as session:
         await ensure_tenant(session, TENANT, "Bill run benchmark")
     async with rt.db.transaction(TENANT) as session:  # one business customer holding every account
@@ -52,34 +105,62 @@ async def setup(accounts: int) -> None:
         customer = await services.customer.service.create_customer(ctx, {
             "name": "Bench Ltd", "engagedParty": {"id": org["id"], "@referredType": "Organization"}})
     holder = [{"id": customer["id"], "name": "Bench Ltd", "role": "customer", "@referredType": "Customer"}]
-    made = 0
     started = time.perf_counter()
+    shapes: list[dict[str, Any]] = []
+    async with rt.db.transaction(TENANT) as session:  # every shape through the services
+        ctx = system_context(TENANT, session, "http://bench")
+        conn = await repo.session_connection(session)
+        for i in range(min(SHAPES, accounts)):
+            account = await services.account.service.create_billing_account(ctx, {
+                "name": f"Account {i}", "currency": "EUR", "paymentTermsDays": 14, "relatedParty": holder,
+                "billCycle": {"billingDay": 1 + i % 28, "frequency": "monthly", "timeZone": "Europe/Paris"}})
+            for n, pp in enumerate(_prices(i)):
+                await products.store.insert(ctx, f"prod-{i}-{n}", _product(i, n, account["id"], pp))
+            if i % 4 == 0:
+                line = await charging.open_account(ctx, subscriber=f"+3360{i:07d}", payment_type="postpaid",
+                                                   billing_account_id=account["id"], product_id=f"prod-{i}-0",
+                                                   plan={})
+                await conn.executemany(USAGE_SQL, _usage(i, str(line["id"])))
+            shapes.append({k: v for k, v in account.items() if k != "href"})
+    made = len(shapes)
+    print(f"{made} accounts through the services in {time.perf_counter() - started:.1f} s")
     while made < accounts:
         async with rt.db.transaction(TENANT) as session:
             ctx = system_context(TENANT, session, "http://bench")
-            for i in range(made, min(accounts, made + 200)):
-                account = await services.account.service.create_billing_account(ctx, {
-                    "name": f"Account {i}", "currency": "EUR", "paymentTermsDays": 14, "relatedParty": holder,
-                    "billCycle": {"billingDay": 1 + i % 28, "frequency": "monthly", "timeZone": "Europe/Paris"}})
-                prices = [
-                    {"name": "Mobile plan", "priceType": "recurring", "recurringChargePeriod": "month",
-                     "price": {"dutyFreeAmount": {"unit": "EUR", "value": f"{19 + i % 20}.99"}, "taxRate": 20},
-                     "productOfferingPrice": {"id": "pop-plan"}},
-                    {"name": "Activation", "priceType": "oneTime",
-                     "price": {"dutyFreeAmount": {"unit": "EUR", "value": "10.00"}, "taxRate": 20},
-                     "productOfferingPrice": {"id": "pop-activation"}}]
-                products = [prices] + ([[{**prices[0], "name": "Roaming option",
-                                          "productOfferingPrice": {"id": "pop-option"}}]] if i % 5 == 0 else [])
-                for n, pp in enumerate(products):
-                    pid = f"prod-{i}-{n}"
-                    await services.inventory.service.products.store.insert(ctx, pid, {
-                        "id": pid, "@type": "Product", "name": pp[0]["name"], "status": "active",
-                        "startDate": f"2027-01-{1 + (i * 7) % 28:02d}T10:00:00Z",
-                        "billingAccount": {"id": account["id"]}, "productPrice": pp,
-                        "relatedParty": [{"id": f"party-{i}", "role": "owner", "@referredType": "Individual"}]})
-        made = min(accounts, made + 200)
+            conn = await repo.session_connection(session)
+            docs: list[tuple[dict[str, Any], Any]] = []
+            prods: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            lines: list[tuple[Any, ...]] = []
+            buckets: list[tuple[Any, ...]] = []
+            usage: list[tuple[Any, ...]] = []
+            for i in range(made, min(accounts, made + chunk)):
+                doc = copy.deepcopy(shapes[i % SHAPES])
+                doc["id"], doc["name"] = str(uuid.uuid4()), f"Account {i}"
+                docs.append((doc, None))
+                prods += [(f"prod-{i}-{n}", _product(i, n, doc["id"], pp), {}) for n, pp in enumerate(_prices(i))]
+                if i % 4 == 0:  # what ChargingService.open_account writes for a postpaid line without allowances
+                    line_id = str(uuid.uuid4())
+                    line = {"id": line_id, "subscriber": subscriber_key(f"+3360{i:07d}"), "product_id": f"prod-{i}-0",
+                            "offering_id": None, "billing_account_id": doc["id"], "party_id": None,
+                            "party_type": "Individual", "payment_type": "postpaid", "currency": "EUR",
+                            "time_zone": "Europe/Paris", "plan": {}, "quota_validity_seconds": 300,
+                            "low_balance_minor": 0}
+                    lines.append((line_id, line["subscriber"], line["product_id"], None, doc["id"], None, "postpaid",
+                                  "EUR", "Europe/Paris", json_dumps({}), 300, 0, "Individual"))
+                    buckets.append((str(uuid.uuid4()), json_dumps(bucket_body(
+                        line, name="Main balance (postpaid)", unit="money", valid_from=None, valid_to=None,
+                        description="Postpaid usage within the credit limit")), line_id, "money", 0, -UNLIMITED,
+                        None, None, MAIN_PRIORITY, "main", "main", None, 0, None, None))
+                    usage += _usage(i, line_id)
+            await account_docs.record_many(ctx, docs)
+            await products.store.insert_many(ctx, prods)
+            await conn.executemany(repo.INSERT_ACCOUNT, lines)
+            await conn.executemany(repo.INSERT_BUCKET, buckets)
+            await conn.executemany(USAGE_SQL, usage)
+        made = min(accounts, made + chunk)
         print(f"\r{made}/{accounts} accounts", end="", flush=True)
-    print(f"\nset up in {time.perf_counter() - started:.1f} s")
+    elapsed = time.perf_counter() - started
+    print(f"\nset up in {elapsed:.1f} s ({accounts / elapsed:.0f} accounts/s)")
     await rt.close()
 
 
@@ -109,26 +190,37 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     rt = Runtime.build(get_settings())
     services = build_services(rt.settings, rt)
     billing = services.billing.service
-    async def one_run() -> tuple[dict[str, Any], float]:
+    statements = _count_statements(rt.db.engine)
+    database = rt.db.engine.url.database or ""
+
+    async def one_run() -> tuple[dict[str, Any], float, float, float, int]:
         async with rt.db.transaction(TENANT) as session:
             job = await start_run(system_context(TENANT, session, "http://bench"), billing, AS_OF, finalize=True,
                                   size=partition)
-        t0 = time.perf_counter()
+        t0, cpu0, pg0, sql0 = time.perf_counter(), time.process_time(), _postgres_cpu(database), statements[0]
         await asyncio.gather(*[work_run(rt.db, TENANT, "http://bench", billing, job["id"], worker=f"w{i}")
                                for i in range(workers)])
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        pg, sql = _postgres_cpu(database) - pg0, statements[0] - sql0
         async with rt.db.transaction(TENANT) as session:
-            return await run_status(system_context(TENANT, session, "http://bench"), job["id"]), elapsed
+            status = await run_status(system_context(TENANT, session, "http://bench"), job["id"])
+        return status, elapsed, cpu, pg, sql
 
-    status, elapsed = await one_run()
+    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+          f"load {_loadavg()}")
+    status, elapsed, cpu, pg, sql = await one_run()
     n = status["accounts"]
-    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}")
     print(f"run: {n} accounts, {status['billed']} billed, {status['finalized']} issued, {len(status['failed'])} "
           f"failed, totals {status['totals']}")
-    print(f"run: {elapsed:.1f} s → {n / elapsed:.0f} accounts/s ({workers} workers, partitions of {partition})")
-    again, elapsed2 = await one_run()
+    print(f"run: {elapsed:.1f} s → {n / elapsed:.0f} accounts/s ({workers} workers, partitions of {partition}); "
+          f"load {_loadavg()}")
+    print(f"run: CPU {cpu:.1f} s in this process ({1000 * cpu / n:.2f} ms/account), {pg:.1f} s in PostgreSQL's "
+          f"backends of {database} ({1000 * pg / n:.2f} ms/account); {sql} statements ({sql / n:.2f}/account)")
+    again, elapsed2, cpu2, pg2, sql2 = await one_run()
     print(f"second run as of the same date: {again['billed']} billed, {elapsed2:.1f} s → "
-          f"{again['accounts'] / elapsed2:.0f} accounts/s")
+          f"{again['accounts'] / elapsed2:.0f} accounts/s; CPU {cpu2:.1f} s here, {pg2:.1f} s in PostgreSQL; "
+          f"{sql2 / max(again['accounts'], 1):.2f} statements/account")
+    await _check_copies(rt)
     async with rt.db.transaction(TENANT) as session:
         ids = [r[0] for r in await session.execute(select(CustomerBill.id).order_by(CustomerBill.id)
                                                    .limit(2 * pdfs))]
@@ -154,6 +246,69 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
           f"and stored): {len(due)} in {elapsed4:.1f} s → {len(due) / elapsed4:.0f} documents/s; CPU of this "
           f"process and its workers {1000 * cpu / max(len(due), 1):.1f} ms per document")
     await rt.close()
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def _count_statements(engine: Any) -> list[int]:
+    """A counter of the statements this process sends through SQLAlchemy (the usage query, sent with asyncpg
+    directly, once per partition, is not counted)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def counted(*_: Any) -> None:
+        count[0] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+    return count
+
+
+def _postgres_cpu(database: str) -> float:
+    """User + system CPU seconds of the PostgreSQL backends connected to ``database`` (this machine's /proc)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total / tick
+
+
+async def _check_copies(rt: Any) -> None:
+    """Every account copied in bulk by ``setup`` is billed exactly as the account of its shape, made through the
+    services: the same lines (charge, period, amounts) and totals."""
+    import re
+
+    from sqlalchemy import text
+
+    async with rt.db.transaction(TENANT) as session:
+        rows = await session.execute(text(
+            "SELECT r.billing_account_id, r.charge_key, r.period_start, r.period_end, r.amount, "
+            "r.body->'taxIncludedAmount'->>'value', b.total FROM billing_applied_rate r "
+            "JOIN billing_customer_bill b ON b.id = r.bill_id"))
+        per_account: dict[str, set[tuple[Any, ...]]] = {}
+        number: dict[str, int] = {}
+        for account_id, key, start, end, amount, gross, total in rows:
+            found = re.search(r"prod-(\d+)-", key)
+            if found:
+                number[account_id] = int(found.group(1))
+            per_account.setdefault(account_id, set()).add(
+                (re.sub(r"prod-\d+-", "prod-", key), start, end, amount, gross, total))
+    shapes = {number[a]: lines for a, lines in per_account.items()}
+    differ = [i for i in shapes if i >= SHAPES and shapes[i] != shapes.get(i % SHAPES)]
+    print(f"check: {len(shapes)} accounts billed; {len(shapes) - min(len(shapes), SHAPES) - len(differ)} bulk copies "
+          f"billed as the account they copy, {len(differ)} differ{(': ' + str(differ[:5])) if differ else ''}")
 
 
 async def profile(as_of: date, partition: int, top: int) -> None:
@@ -191,6 +346,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("setup")
     s.add_argument("--accounts", type=int, default=2000)
+    s.add_argument("--chunk", type=int, default=2000, help="accounts written per transaction")
     r = sub.add_parser("run")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--partition", type=int, default=250)
@@ -203,7 +359,7 @@ def main() -> None:
     if args.command == "profile":
         asyncio.run(profile(args.as_of, args.partition, args.top))
     elif args.command == "setup":
-        asyncio.run(setup(args.accounts))
+        asyncio.run(setup(args.accounts, args.chunk))
     else:
         asyncio.run(measure(args.workers, args.partition, args.pdfs))
 

@@ -2,13 +2,13 @@
 
 ``start_run`` lists the tenant's billing accounts into partitions of ``size`` accounts. A worker claims a pending
 partition with ``SELECT … FOR UPDATE SKIP LOCKED`` and writes its accounts' drafts **in the transaction holding
-that lock**, marking the partition billed in the same commit; then it issues the drafts, one short transaction
-each (numbering takes a row lock on the series' counter: held for a whole partition, it would make every other
-worker wait). The lock is the lease: a worker killed (even ``kill -9``) in the
-middle of a partition loses its connection, PostgreSQL rolls its transaction back (no bill of that partition
-stays) and releases the lock, and the next worker claims the partition again. The unique constraints (one line per
-charge and period, one bill per account and cycle date) hold whatever happens. Each account is billed in a
-savepoint: one that fails is parked in the partition's report with its reason and the run goes on.
+that lock** (set-based: ``BillingService.bill_accounts``), marking the partition billed in the same commit; then it
+issues the partition's due drafts in one transaction (numbering takes the series' counter once for all of them,
+row-locked until that commit). The lock is the lease: a worker killed (even ``kill -9``) in the middle of a
+partition loses its connection, PostgreSQL rolls its transaction back (no bill of that partition stays) and
+releases the lock, and the next worker claims the partition again. The unique constraints (one line per charge and
+period, one bill per account and cycle date) hold whatever happens. An account that fails is parked in the
+partition's report with its reason and the run goes on.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ async def work_run(db: Database, tenant_id: str, base_url: str, billing: Billing
     their drafts; returns how many partitions this worker completed.
 
     Two phases per partition. **Billing**: the partition is claimed with ``FOR UPDATE SKIP LOCKED`` and its
-    accounts' drafts are written in the transaction holding that lock, which marks it ``billed``. **Issuing**: each
-    draft is finalized in a short transaction of its own (the number counter of a series is row-locked only that
-    long, so workers do not wait on each other's partitions), then the partition is ``done``."""
+    accounts' drafts are written in the transaction holding that lock, which marks it ``billed``. **Issuing**: its
+    due drafts are finalized together in one short transaction (the number counter of a series is taken once and
+    row-locked only that long), which marks the partition ``done``."""
     done = 0
     name = worker or worker_name()
     while True:
@@ -99,32 +99,26 @@ async def work_run(db: Database, tenant_id: str, base_url: str, billing: Billing
 
 async def _issue(db: Database, tenant_id: str, base_url: str, billing: BillingService, run_id: str,
                  part_no: int) -> None:
-    """Finalize the drafts of a billed partition that are due, one short transaction each (any number of workers
-    may do it at once: a draft locked by another is skipped, an issued one is not touched), then mark it done."""
+    """Finalize the drafts of a billed partition that are due, in one transaction that marks it done (any number
+    of workers may try at once: drafts locked by another are skipped, issued ones are not touched). Each series'
+    number counter is taken once for the partition's drafts and row-locked until the commit: numbers stay
+    gapless, and another worker issuing meanwhile waits that long only."""
     async with db.transaction(tenant_id) as session:
+        part = await session.get(BillRunPartition, (run_id, part_no), with_for_update=True)
         run = await session.get(BillRun, run_id)
-        part = await session.get(BillRunPartition, (run_id, part_no))
         assert run is not None and part is not None
         as_of, force, accounts = run.as_of, run.finalize, list(part.account_ids)
-        settings = await billing.tenant_settings(system_context(tenant_id, session, base_url, "billing"))
+        ctx = system_context(tenant_id, session, base_url, "billing")
+        settings = await billing.tenant_settings(ctx)
         drafts = list(await session.execute(
             select(CustomerBill.id, CustomerBill.bill_date).where(CustomerBill.billing_account_id.in_(accounts),
                                                                  CustomerBill.state == "new",
-                                                                 CustomerBill.bill_date <= as_of)))
-    issued = 0
-    for bill_id, bill_date in drafts:
-        if force is False or (force is None and as_of < bill_date + timedelta(days=settings.grace_days)):
-            continue
-        async with db.transaction(tenant_id) as session:
-            locked = (await session.execute(select(CustomerBill.id).where(
-                CustomerBill.id == bill_id, CustomerBill.state == "new").with_for_update(skip_locked=True))).first()
-            if locked is None:
-                continue
-            await billing.finalize(system_context(tenant_id, session, base_url, "billing"), bill_id)
-            issued += 1
-    async with db.transaction(tenant_id) as session:
-        part = await session.get(BillRunPartition, (run_id, part_no), with_for_update=True)
-        assert part is not None
+                                                                 CustomerBill.bill_date <= as_of)
+            .order_by(CustomerBill.bill_date, CustomerBill.billing_account_id, CustomerBill.id)
+            .with_for_update(skip_locked=True)))
+        due = [bill_id for bill_id, bill_date in drafts
+               if not (force is False or (force is None and as_of < bill_date + timedelta(days=settings.grace_days)))]
+        issued = len(await billing.finalize_many(ctx, due))
         if part.state == "billed":
             part.state = "done"
             part.finished_at = utcnow()

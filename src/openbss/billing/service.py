@@ -26,7 +26,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -53,7 +53,7 @@ from openbss.billing.models import (
 from openbss.charging.service import RatedUsage
 from openbss.party.service import list_all
 from openbss.platform.audit import AuditRecord
-from openbss.platform.db import utcnow
+from openbss.platform.db import insert_rows, utcnow
 from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
@@ -92,11 +92,16 @@ class BillingAccounts(Protocol):
 
     async def billing_account_ids(self, ctx: Context, *, after: str = "", limit: int = 1000) -> list[str]: ...
 
+    async def get_billing_accounts(self, ctx: Context, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
 
 class SoldProducts(Protocol):
     async def products_billed_to(self, ctx: Context, billing_account_id: str) -> list[dict[str, Any]]: ...
 
     async def get_product(self, ctx: Context, product_id: str) -> dict[str, Any]: ...
+
+    async def products_billed_to_many(self, ctx: Context, billing_account_ids: Sequence[str],
+                                      ) -> dict[str, list[dict[str, Any]]]: ...
 
 
 class CatalogPrices(Protocol):
@@ -106,6 +111,9 @@ class CatalogPrices(Protocol):
 class RatedUsageSource(Protocol):
     async def postpaid_usage(self, ctx: Context, billing_account_id: str, since: datetime, before: datetime,
                              ) -> list[RatedUsage]: ...
+
+    async def postpaid_usage_of(self, ctx: Context, billing_account_ids: list[str], since: datetime,
+                                before: datetime) -> dict[str, list[RatedUsage]]: ...
 
     async def prepaid_products(self, ctx: Context, product_ids: list[str]) -> set[str]:
         """The products that are prepaid lines: online charging takes their periodic fees from their money."""
@@ -256,6 +264,136 @@ def _advisory_key(tenant: str, account_id: str) -> int:
                           signed=True)
 
 
+class Reads:
+    """What computing an account's bill reads, one account at a time (a bill on demand, a draft recomputed, an
+    account billed alone): a few queries per account. ``PartitionReads`` answers the same questions for a bill
+    run's partition from one query each; ``BillingService.compute`` is the same code with either."""
+
+    def __init__(self, service: BillingService, ctx: Context) -> None:
+        self.service = service
+        self.ctx = ctx
+        self._prices: dict[str, dict[str, Any]] = {}
+        self._table: list[TaxRate] | None = None
+
+    async def tax_table(self) -> list[TaxRate]:
+        if self._table is None:
+            self._table = await self.service.tax_table(self.ctx)
+        return self._table
+
+    async def price(self, pop_id: str) -> dict[str, Any]:
+        """The catalog's price (empty when the catalog does not know it)."""
+        if pop_id not in self._prices:
+            try:
+                self._prices[pop_id] = await self.service.catalog.get_price(self.ctx, pop_id)
+            except NotFound:
+                self._prices[pop_id] = {}
+        return self._prices[pop_id]
+
+    async def products(self, account_id: str) -> list[dict[str, Any]]:
+        return await self.service.products.products_billed_to(self.ctx, account_id)
+
+    async def billed(self, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
+        return await self.service._billed(self.ctx, account_id, draft_id)
+
+    async def changes(self, account_id: str) -> dict[str, list[ProductChange]]:
+        return await self.service.product_changes(self.ctx, account_id)
+
+    async def prepaid(self, product_ids: list[str]) -> set[str]:
+        return await self.service.usage.prepaid_products(self.ctx, product_ids)
+
+    async def usage(self, account_id: str, since: datetime, before: datetime) -> list[RatedUsage]:
+        return await self.service.usage.postpaid_usage(self.ctx, account_id, since, before)
+
+    async def billed_usage(self, usage_ids: Sequence[str], draft_id: str | None) -> set[str]:
+        return await self.service._billed_usage(self.ctx, usage_ids, draft_id)
+
+    async def manual_charges(self, account_id: str, day: date) -> list[adjustments.ManualCharge]:
+        return await adjustments.charges_until(self.ctx.session, account_id, day)
+
+
+class PartitionReads(Reads):
+    """``Reads`` of a bill run's partition: each question asked of the database once for all its accounts (their
+    products, lines already billed, product changes, postpaid usage and the usage already billed, manual
+    charges, prepaid lines), the tax table and the catalog's prices once. Only for accounts without a draft of
+    the bill date computed (``draft_id`` None): a draft being recomputed is read by ``Reads``."""
+
+    def __init__(self, service: BillingService, ctx: Context) -> None:
+        super().__init__(service, ctx)
+        self._products: dict[str, list[dict[str, Any]]] = {}
+        self._billed: dict[str, dict[tuple[str, date], Billed]] = {}
+        self._changes: dict[str, dict[str, list[ProductChange]]] = {}
+        self._prepaid: set[str] = set()
+        self._usage: dict[str, list[RatedUsage]] = {}
+        self._billed_usage: set[str] = set()
+        self._manual: dict[str, list[adjustments.ManualCharge]] = {}
+
+    async def load(self, dates: dict[str, tuple[date, ZoneInfo, int, int]]) -> None:
+        """Read what the accounts of ``dates`` (account id: bill date, time zone, cycle day and months) need."""
+        ctx, ids = self.ctx, sorted(dates)
+        if not ids:
+            return
+        self._products = await self.service.products.products_billed_to_many(ctx, ids)
+        gross = AppliedRate.body["taxIncludedAmount"]["value"].astext
+        for acc, k, s, e, a, g in await ctx.session.execute(
+                select(AppliedRate.billing_account_id, AppliedRate.charge_key, AppliedRate.period_start,
+                       AppliedRate.period_end, AppliedRate.amount, gross)
+                .where(AppliedRate.billing_account_id.in_(ids))):
+            self._billed.setdefault(acc, {})[(k, s)] = Billed(k, s, e, a, Decimal(g if g is not None else a))
+        touched = select(ProductChange.product_id).where(
+            ProductChange.billing_account_id.in_(ids) | ProductChange.to_account_id.in_(ids))
+        rows = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id.in_(touched))
+                                          .order_by(ProductChange.id))).scalars().all()
+        if rows:
+            of_product: dict[str, list[ProductChange]] = {}
+            for r in rows:
+                of_product.setdefault(r.product_id, []).append(r)
+            wanted = set(ids)
+            for pid, changes_ in of_product.items():
+                for acc in {a for r in changes_ for a in (r.billing_account_id, r.to_account_id) if a in wanted}:
+                    self._changes.setdefault(acc, {})[pid] = changes_
+        product_ids = sorted({p["id"] for ps in self._products.values() for p in ps if p.get("id")}
+                             | {pid for ch in self._changes.values() for pid in ch})
+        self._prepaid = await self.service.usage.prepaid_products(ctx, product_ids)
+        windows = {acc: (local_midnight(previous_cycle_date(d, day, months), tz) - USAGE_LOOKBACK,
+                         local_midnight(d, tz)) for acc, (d, tz, day, months) in dates.items()}
+        found = await self.service.usage.postpaid_usage_of(ctx, ids, min(w[0] for w in windows.values()),
+                                                           max(w[1] for w in windows.values()))
+        for acc, records in found.items():
+            since, before = windows[acc]
+            self._usage[acc] = [r for r in records if since <= r.usage_date < before]
+        usage_ids = [r.id for rs in self._usage.values() for r in rs]
+        for start in range(0, len(usage_ids), 10000):
+            self._billed_usage |= await self.service._billed_usage(ctx, usage_ids[start:start + 10000], None)
+        latest = max(d for d, *_ in dates.values())
+        for mc in (await ctx.session.execute(select(adjustments.ManualCharge).where(
+                adjustments.ManualCharge.billing_account_id.in_(ids), adjustments.ManualCharge.charge_date <= latest)
+                .order_by(adjustments.ManualCharge.charge_date, adjustments.ManualCharge.created_at))).scalars():
+            self._manual.setdefault(mc.billing_account_id, []).append(mc)
+
+    async def products(self, account_id: str) -> list[dict[str, Any]]:
+        return self._products.get(account_id, [])
+
+    async def billed(self, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
+        assert draft_id is None, "a draft being recomputed is read by Reads"
+        return dict(self._billed.get(account_id, {}))
+
+    async def changes(self, account_id: str) -> dict[str, list[ProductChange]]:
+        return self._changes.get(account_id, {})
+
+    async def prepaid(self, product_ids: list[str]) -> set[str]:
+        return self._prepaid & set(product_ids)
+
+    async def usage(self, account_id: str, since: datetime, before: datetime) -> list[RatedUsage]:
+        return [r for r in self._usage.get(account_id, []) if since <= r.usage_date < before]
+
+    async def billed_usage(self, usage_ids: Sequence[str], draft_id: str | None) -> set[str]:
+        assert draft_id is None, "a draft being recomputed is read by Reads"
+        return self._billed_usage & set(usage_ids)
+
+    async def manual_charges(self, account_id: str, day: date) -> list[adjustments.ManualCharge]:
+        return [mc for mc in self._manual.get(account_id, []) if mc.charge_date <= day]
+
+
 class BillingService:
     def __init__(self, accounts: BillingAccounts, products: SoldProducts, catalog: CatalogPrices,
                  usage: RatedUsageSource, balances: Balances, bills: ResourceService, lines: ResourceService,
@@ -393,27 +531,29 @@ class BillingService:
 
     async def compute(self, ctx: Context, account: dict[str, Any], bill_date: date, settings: TenantBilling,
                       draft_id: str | None = None, products: list[dict[str, Any]] | None = None,
-                      tax_engine: TaxEngine | None = None) -> list[Line]:
+                      tax_engine: TaxEngine | None = None, reads: Reads | None = None) -> list[Line]:
         """The lines the bill of ``account`` dated ``bill_date`` gets: what should have been billed up to it,
-        minus what other bills hold."""
+        minus what other bills hold. ``reads``: where the account's data is read (a run's partition reads it once
+        for all its accounts), by default one query at a time."""
+        reads = reads or Reads(self, ctx)
         day, months, tz = cycle_of(account)
         currency = account.get("currency") or "EUR"
         conv = settings.conventions
         following = next_cycle_date(bill_date, day, months)
-        billed = await self._billed(ctx, account["id"], draft_id)
-        table = await self.tax_table(ctx)
+        billed = await reads.billed(account["id"], draft_id)
+        table = await reads.tax_table()
         inclusive = settings.tax_inclusive and bool(table)
         lines: list[Line] = []
         prices: dict[str, dict[str, Any]] = {}
         modelled: dict[tuple[str, str], Modelled] = {}
         discounts: list[tuple[dict[str, Any], str, Decimal, str, date | None]] = []
         if products is None:
-            products = await self.products.products_billed_to(ctx, account["id"])
-        changed = await self.product_changes(ctx, account["id"])
+            products = await reads.products(account["id"])
+        changed = await reads.changes(account["id"])
         if changed:
             known = {p["id"] for p in products}
             products = [*products, *(rows[0].body["product"] for pid, rows in changed.items() if pid not in known)]
-        prepaid = await self.usage.prepaid_products(ctx, [p["id"] for p in products if p.get("id")])
+        prepaid = await reads.prepaid([p["id"] for p in products if p.get("id")])
         for product in products:
             start = local_date(product.get("startDate"), tz)
             if start is None:
@@ -430,10 +570,7 @@ class BillingService:
             for pp in product.get("productPrice") or []:
                 pop_id = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
                 if pop_id not in prices:
-                    try:
-                        prices[pop_id] = await self.catalog.get_price(ctx, pop_id)
-                    except NotFound:
-                        prices[pop_id] = {}
+                    prices[pop_id] = await reads.price(pop_id)
                 price = prices[pop_id]
                 amounts = pp.get("price") or {}
                 amount = _decimal((amounts.get("dutyFreeAmount") or {}).get("value"))
@@ -468,11 +605,11 @@ class BillingService:
                                               alignment_of(price, settings, start)):
                         ln.tax_category = category
                         lines.append(ln)
-        for ln in await self._usage(ctx, account, bill_date, day, months, tz, currency, draft_id, modelled, billed,
+        for ln in await self._usage(reads, account, bill_date, day, months, tz, currency, draft_id, modelled, billed,
                                     conv):
             ln.inclusive = inclusive
             lines.append(ln)
-        for mc in await adjustments.charges_until(ctx.session, account["id"], bill_date):  # manual charges
+        for mc in await reads.manual_charges(account["id"], bill_date):  # manual charges
             if mc.currency == currency and (f"manual|{mc.id}", mc.charge_date) not in billed:
                 lines.append(Line(f"manual|{mc.id}", "oneTimeCharge" if mc.amount > 0 else "productAlteration",
                                   mc.description, mc.charge_date, mc.charge_date, mc.amount, Decimal(0), None,
@@ -1152,16 +1289,15 @@ class BillingService:
                                     {"unusedFrom": max(end, start_billed).isoformat()}, inclusive=inclusive))
         return out
 
-    async def _usage(self, ctx: Context, account: dict[str, Any], bill_date: date, day: int, months: int,
+    async def _usage(self, reads: Reads, account: dict[str, Any], bill_date: date, day: int, months: int,
                      tz: ZoneInfo, currency: str, draft_id: str | None,
                      modelled: dict[tuple[str, str], Modelled] | None = None,
                      billed: dict[tuple[str, date], Billed] | None = None,
                      conv: proration.Conventions | None = None) -> list[Line]:
         period_start = previous_cycle_date(bill_date, day, months)
         before = local_midnight(bill_date, tz)
-        records = await self.usage.postpaid_usage(ctx, account["id"], local_midnight(period_start, tz)
-                                                  - USAGE_LOOKBACK, before)
-        done = await self._billed_usage(ctx, [r.id for r in records], draft_id)
+        records = await reads.usage(account["id"], local_midnight(period_start, tz) - USAGE_LOOKBACK, before)
+        done = await reads.billed_usage([r.id for r in records], draft_id)
         groups: dict[tuple[str, str], Line] = {}
         modelled = modelled or {}
         by_period: dict[tuple[str, str, date], list[RatedUsage]] = {}
@@ -1367,18 +1503,12 @@ class BillingService:
                                    tax_engine)
         if not lines and row is None:
             return None
-        currency = account.get("currency") or "EUR"
-        doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
-        excluded_total = _decimal(doc["taxIncludedAmount"]["value"])
         if row is None:
-            bill_id = str(uuid.uuid4())
-            doc["id"] = bill_id
-            start = previous_cycle_date(bill_date, *cycle_of(account)[:2])
-            rendered = await self.bills.record(ctx, doc, columns={
-                "billing_account_id": account_id, "bill_date": bill_date, "period_start": start,
-                "period_end": bill_date, "run_type": "onCycle", "state": "new", "currency": currency,
-                "total": excluded_total})
+            rendered = (await self._write_new(ctx, settings, [(account, bill_date, lines, products)]))[0]
+            bill_id = str(rendered["id"])
         else:
+            doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
+            excluded_total = _decimal(doc["taxIncludedAmount"]["value"])
             bill_id = row.id
             await ctx.session.execute(delete(AppliedRate).where(AppliedRate.bill_id == bill_id))
             state = row.state
@@ -1390,65 +1520,134 @@ class BillingService:
             rendered = await self.bills.change(ctx, bill_id, recompute, action="recompute")
             await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(
                 total=excluded_total))
-        for ln in lines:
-            line_id = str(uuid.uuid4())
-            body = self.line_document(ctx, line_id, rendered, ln, currency, tz, settings.conventions.rounding)
-            await self.lines.store.insert(ctx, line_id, body, bill_id=bill_id, billing_account_id=account_id,
-                                          charge_key=ln.key, period_start=ln.period_start,
-                                          period_end=ln.period_end, amount=ln.amount)
-            if ln.usage_ids:
-                await ctx.session.execute(pg_insert(UsageItem).values(
-                    [{"usage_id": u, "line_id": line_id} for u in ln.usage_ids]))
+            await self._write_lines(ctx, settings, [(account, rendered, lines)])
         today = as_of or (await self.now(ctx)).astimezone(tz).date()
         due = today >= bill_date + timedelta(days=settings.grace_days)
         if finalize if finalize is not None else due:
             return await self.finalize(ctx, bill_id)
         return rendered
 
+    async def _write_new(self, ctx: Context, settings: TenantBilling,
+                         items: Sequence[tuple[dict[str, Any], date, list[Line], list[dict[str, Any]]]],
+                         ) -> list[dict[str, Any]]:
+        """Write new draft bills (``(account, bill date, lines, products)`` each) with their lines: the bills with
+        their audit records and ``CustomerBillCreateEvent``s in multi-row inserts, then the lines. Returns the
+        bills' representations, in order. The unique constraints refuse a charge or a cycle billed twice."""
+        bills: list[tuple[dict[str, Any], Mapping[str, Any] | None]] = []
+        for account, bill_date, lines, products in items:
+            doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
+            doc["id"] = str(uuid.uuid4())
+            bills.append((doc, {
+                "billing_account_id": account["id"], "bill_date": bill_date,
+                "period_start": previous_cycle_date(bill_date, *cycle_of(account)[:2]), "period_end": bill_date,
+                "run_type": "onCycle", "state": "new", "currency": account.get("currency") or "EUR",
+                "total": _decimal(doc["taxIncludedAmount"]["value"])}))
+        rendered = await self.bills.record_many(ctx, bills)
+        await self._write_lines(ctx, settings, [(account, bill, lines) for (account, _, lines, _), bill
+                                                in zip(items, rendered, strict=True)])
+        return rendered
+
+    async def _write_lines(self, ctx: Context, settings: TenantBilling,
+                           items: Sequence[tuple[dict[str, Any], dict[str, Any], list[Line]]]) -> None:
+        """The lines of bills (``(account, bill, lines)`` each) and the usage records they bill, in multi-row
+        inserts."""
+        rows: list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
+        usage: list[dict[str, Any]] = []
+        for account, bill, lines in items:
+            tz = cycle_of(account)[2]
+            currency = account.get("currency") or "EUR"
+            for ln in lines:
+                line_id = str(uuid.uuid4())
+                body = self.line_document(ctx, line_id, bill, ln, currency, tz, settings.conventions.rounding)
+                rows.append((line_id, body, {"bill_id": bill["id"], "billing_account_id": account["id"],
+                                             "charge_key": ln.key, "period_start": ln.period_start,
+                                             "period_end": ln.period_end, "amount": ln.amount}))
+                usage += [{"usage_id": u, "line_id": line_id} for u in ln.usage_ids]
+        if rows:
+            await self.lines.store.insert_many(ctx, rows)
+        await insert_rows(ctx.session, UsageItem, usage)
+
     async def _next_number(self, ctx: Context, series: str) -> int:
-        stmt = pg_insert(NumberCounter).values(series=series, last_value=1)
+        return await self._next_numbers(ctx, series, 1)
+
+    async def _next_numbers(self, ctx: Context, series: str, count: int) -> int:
+        """Take ``count`` consecutive numbers of a series (its counter row-locked until the transaction ends:
+        gapless); returns the first."""
+        stmt = pg_insert(NumberCounter).values(series=series, last_value=count)
         stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "series"],
-                                          set_={"last_value": NumberCounter.last_value + 1})
-        return int((await ctx.session.execute(stmt.returning(NumberCounter.last_value))).scalar_one())
+                                          set_={"last_value": NumberCounter.last_value + count})
+        return int((await ctx.session.execute(stmt.returning(NumberCounter.last_value))).scalar_one()) - count + 1
 
     async def finalize(self, ctx: Context, bill_id: str, *, series_name: str | None = None) -> dict[str, Any]:
         """Issue a draft: previous balance, credit applied, amount due; the next number of its series (gapless:
         taken in this transaction, row-locked); state ``validated``. Emits ``CustomerBillStateChangeEvent``."""
-        row = (await ctx.session.execute(select(CustomerBill).where(CustomerBill.id == bill_id)
-                                         .with_for_update())).scalars().first()
-        if row is None:
-            raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
-        if row.state not in DRAFT_STATES:
-            raise BillIssued(f"CustomerBill '{bill_id}' is already issued as {row.number}")
+        return (await self.finalize_many(ctx, [bill_id], series_name=series_name))[bill_id]
+
+    async def finalize_many(self, ctx: Context, bill_ids: Sequence[str], *, series_name: str | None = None,
+                            ) -> dict[str, dict[str, Any]]:
+        """``finalize`` for many drafts in one transaction, numbered in the order given: each series' counter is
+        taken once for all of them (row-locked until the commit: numbers stay gapless), the previous balances read
+        in one query (an account with several drafts: each issued on the balance the one before left), the bills
+        changed, audited and announced in bulk. Returns the issued bills by id."""
+        ids = list(dict.fromkeys(bill_ids))
+        if not ids:
+            return {}
+        rows = {r.id: r for r in (await ctx.session.execute(
+            select(CustomerBill).where(CustomerBill.id.in_(ids)).order_by(CustomerBill.id).with_for_update()
+            .execution_options(populate_existing=True))).scalars()}
+        for bill_id in ids:
+            row = rows.get(bill_id)
+            if row is None:
+                raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
+            if row.state not in DRAFT_STATES:
+                raise BillIssued(f"CustomerBill '{bill_id}' is already issued as {row.number}")
         settings = await self.tenant_settings(ctx)
-        previous = await self.balances.open_balance(ctx, row.billing_account_id)
-        currency = row.currency
-        total = row.total
-        balance = previous + total
-        credit_applied = min(max(-previous, Decimal(0)), max(total, Decimal(0)))
-        due = max(balance, Decimal(0))
-        year, month = row.bill_date.year, row.bill_date.month
+        balances = await self.balances.open_balances(ctx, sorted({r.billing_account_id for r in rows.values()}))
         fmt = settings.number_format
         name = series_name or settings.number_series
-        series = name + ("/" + str(year) if "{year" in fmt else "") + (f"-{month:02d}" if "{month" in fmt else "")
-        seq = await self._next_number(ctx, series)
-        number = fmt.format(series=name, year=year, month=month, seq=seq)
-        issue = await self._next_number(ctx, ISSUE_SERIES)
 
-        document = {"id": f"{bill_id}.pdf", "@type": "AttachmentRefOrValue", "attachmentType": "bill",
-                    "mimeType": "application/pdf", "name": f"{number}.pdf",
-                    "url": f"{ctx.base_url}/billing/v1/customerBill/{bill_id}/document.pdf"}
+        def series_of(row: CustomerBill) -> str:
+            year, month = row.bill_date.year, row.bill_date.month
+            return name + ("/" + str(year) if "{year" in fmt else "") + (f"-{month:02d}" if "{month" in fmt else "")
 
-        def issue_it(doc: dict[str, Any]) -> None:
-            doc.update({"state": "validated", "billNo": number, "billDocument": [document],
-                        "previousBalance": _money(previous, currency),
-                        "creditApplied": _money(credit_applied, currency),
-                        "amountDue": _money(due, currency), "remainingAmount": _money(due, currency)})
+        wanted: dict[str, int] = {}
+        for bill_id in ids:
+            wanted[series_of(rows[bill_id])] = wanted.get(series_of(rows[bill_id]), 0) + 1
+        # the series' counters first, then the issue order's (as one bill's finalization takes them: no deadlock)
+        seqs = {series: await self._next_numbers(ctx, series, n) for series, n in sorted(wanted.items())}
+        issue = await self._next_numbers(ctx, ISSUE_SERIES, len(ids))
+        mutations: dict[str, Callable[[dict[str, Any]], None]] = {}
+        columns: dict[str, tuple[str, Decimal, int]] = {}
+        for i, bill_id in enumerate(ids):
+            row = rows[bill_id]
+            previous = balances.get(row.billing_account_id, Decimal(0))
+            currency, total = row.currency, row.total
+            balance = previous + total
+            balances[row.billing_account_id] = balance
+            credit_applied = min(max(-previous, Decimal(0)), max(total, Decimal(0)))
+            due = max(balance, Decimal(0))
+            series = series_of(row)
+            number = fmt.format(series=name, year=row.bill_date.year, month=row.bill_date.month, seq=seqs[series])
+            seqs[series] += 1
+            columns[bill_id] = (number, balance, issue + i)
+            document = {"id": f"{bill_id}.pdf", "@type": "AttachmentRefOrValue", "attachmentType": "bill",
+                        "mimeType": "application/pdf", "name": f"{number}.pdf",
+                        "url": f"{ctx.base_url}/billing/v1/customerBill/{bill_id}/document.pdf"}
+            values = {"state": "validated", "billNo": number, "billDocument": [document],
+                      "previousBalance": _money(previous, currency),
+                      "creditApplied": _money(credit_applied, currency),
+                      "amountDue": _money(due, currency), "remainingAmount": _money(due, currency)}
 
-        rendered = await self.bills.change(ctx, bill_id, issue_it, action="finalize")
-        await ctx.session.execute(update(CustomerBill).where(CustomerBill.id == bill_id).values(
-            state="validated", number=number, balance_after=balance, issue_seq=issue))
-        return rendered
+            def issue_it(doc: dict[str, Any], values: dict[str, Any] = values) -> None:
+                doc.update(values)
+
+            mutations[bill_id] = issue_it
+        rendered = await self.bills.change_many(ctx, mutations, action="finalize")
+        for bill_id, (number, balance, seq) in columns.items():
+            row = rows[bill_id]
+            row.state, row.number, row.balance_after, row.issue_seq = "validated", number, balance, seq
+        await ctx.session.flush()
+        return {bill_id: rendered[bill_id] for bill_id in ids}
 
     async def credit_note(self, ctx: Context, bill_id: str, *, amount: Decimal | None = None, reason: str,
                           ) -> dict[str, Any]:
@@ -1601,43 +1800,119 @@ class BillingService:
     async def run(self, ctx: Context, as_of: date | None = None, *, finalize: bool | None = None,
                   account_ids: Sequence[str] | None = None,
                   after_account: Callable[[str], Awaitable[None]] | None = None) -> RunReport:
-        """Bill every account of the tenant (or ``account_ids``), each in a savepoint: an account that fails is
-        parked with its reason and the run goes on; one billed concurrently is counted as skipped."""
+        """Bill every account of the tenant (or ``account_ids``), a page of accounts at a time
+        (``bill_accounts``): an account that fails is parked with its reason and the run goes on; one billed
+        concurrently is counted as skipped."""
         report = RunReport(as_of)
-        pages: list[list[str]]
         if account_ids is not None:
-            pages = [list(account_ids)]
-        else:
-            pages = []
-            after = ""
-            while page := await self.accounts.billing_account_ids(ctx, after=after):
-                pages.append(page)
-                after = page[-1]
-        for page in pages:
-            for account_id in page:
-                report.accounts += 1
-                try:
-                    async with ctx.session.begin_nested():
-                        bill = await self.bill_account(ctx, account_id, as_of, finalize=finalize)
-                except IntegrityError:
-                    report.skipped += 1
+            await self.bill_accounts(ctx, account_ids, as_of, finalize=finalize, report=report,
+                                     after_account=after_account)
+            return report
+        after = ""
+        while page := await self.accounts.billing_account_ids(ctx, after=after):
+            await self.bill_accounts(ctx, page, as_of, finalize=finalize, report=report, after_account=after_account)
+            after = page[-1]
+        return report
+
+    async def bill_accounts(self, ctx: Context, account_ids: Sequence[str], as_of: date | None, *,
+                            finalize: bool | None, report: RunReport,
+                            after_account: Callable[[str], Awaitable[None]] | None = None) -> None:
+        """Bill many accounts as ``bill_account`` bills each (the same computation, the same rows), set-based:
+        their data read in one query per kind (``PartitionReads``), the new drafts and their lines written in
+        multi-row inserts, the drafts due issued together (``finalize_many``). An account with a draft of the
+        bill date already is recomputed alone; if the bulk write meets a unique constraint (an account billed
+        concurrently), its accounts are billed one at a time, each in a savepoint."""
+        ids = list(dict.fromkeys(account_ids))
+        report.accounts += len(ids)
+        if not ids:
+            return
+        tenant = ctx.principal.tenant_id
+        await ctx.session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                                  {"keys": sorted({_advisory_key(tenant, a) for a in ids})})
+        settings = await self.tenant_settings(ctx)
+        accounts = await self.accounts.get_billing_accounts(ctx, ids)
+        now = await self.now(ctx) if as_of is None else None
+        plan: dict[str, tuple[dict[str, Any], date, date, ZoneInfo, int, int]] = {}
+        for account_id in ids:
+            account = accounts.get(account_id)
+            try:
+                if account is None:
+                    raise NotFound(f"BillingAccount '{account_id}' not found", code="NOT_FOUND")
+                day, months, tz = cycle_of(account)
+            except (DomainError, ValueError) as exc:
+                report.failed[account_id] = str(exc)
+                continue
+            today = as_of or (now or utcnow()).astimezone(tz).date()
+            plan[account_id] = (account, cycle_date_on(today, day, months), today, tz, day, months)
+        rows: dict[str, CustomerBill] = {}
+        if plan:
+            for r in (await ctx.session.execute(select(CustomerBill).where(
+                    CustomerBill.billing_account_id.in_(list(plan)), CustomerBill.run_type == "onCycle",
+                    CustomerBill.bill_date.in_(sorted({p[1] for p in plan.values()}))).with_for_update())).scalars():
+                if plan[r.billing_account_id][1] == r.bill_date:
+                    rows[r.billing_account_id] = r
+        fresh = {a: p for a, p in plan.items() if a not in rows}
+        reads = PartitionReads(self, ctx)
+        await reads.load({a: (p[1], p[3], p[4], p[5]) for a, p in fresh.items()})
+        new: list[tuple[dict[str, Any], date, list[Line], list[dict[str, Any]]]] = []
+        alone: list[str] = []
+        for account_id in ids:
+            try:
+                if account_id not in plan:
                     continue
+                if account_id in rows:
+                    if rows[account_id].state in DRAFT_STATES:
+                        alone.append(account_id)
+                    else:
+                        report.skipped += 1  # issued already
+                    continue
+                account, bill_date = plan[account_id][:2]
+                products = await reads.products(account_id)
+                try:
+                    lines = await self.compute(ctx, account, bill_date, settings, None, products, reads=reads)
                 except (DomainError, ValueError) as exc:
                     report.failed[account_id] = str(exc)
                     continue
-                finally:
-                    if after_account is not None:
-                        await after_account(account_id)
-                if bill is None:
+                if lines:
+                    new.append((account, bill_date, lines, products))
+                else:
                     report.skipped += 1
-                    continue
-                report.billed += 1
-                if bill.get("state") == "validated":
-                    report.finalized += 1
-                amount = bill["taxIncludedAmount"]
-                report.totals[amount["unit"]] = report.totals.get(amount["unit"], Decimal(0)) + \
-                    _decimal(amount["value"])
-        return report
+            finally:
+                if after_account is not None:
+                    await after_account(account_id)
+        billed: list[tuple[str, dict[str, Any]]] = []
+        try:
+            async with ctx.session.begin_nested():
+                written = await self._write_new(ctx, settings, new)
+            billed += [(account["id"], bill) for (account, *_), bill in zip(new, written, strict=True)]
+        except IntegrityError:
+            alone += [account["id"] for account, *_ in new]
+        for account_id in sorted(alone, key=ids.index):
+            try:
+                async with ctx.session.begin_nested():
+                    bill = await self.bill_account(ctx, account_id, as_of, finalize=False)
+            except IntegrityError:
+                report.skipped += 1
+                continue
+            except (DomainError, ValueError) as exc:
+                report.failed[account_id] = str(exc)
+                continue
+            if bill is None:
+                report.skipped += 1
+            else:
+                billed.append((account_id, bill))
+        billed.sort(key=lambda b: ids.index(b[0]))
+        due = [str(bill["id"]) for account_id, bill in billed
+               if (finalize if finalize is not None
+                   else plan[account_id][2] >= plan[account_id][1] + timedelta(days=settings.grace_days))]
+        issued = await self.finalize_many(ctx, due)
+        for _, bill in billed:
+            bill = issued.get(str(bill["id"]), bill)
+            report.billed += 1
+            if bill.get("state") == "validated":
+                report.finalized += 1
+            amount = bill["taxIncludedAmount"]
+            report.totals[amount["unit"]] = report.totals.get(amount["unit"], Decimal(0)) + _decimal(amount["value"])
 
 
 async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bill_id: str,
@@ -1693,6 +1968,31 @@ class Balances:
         if row is None or row[0] is None:
             return Decimal(0)
         return row[0].quantize(self._quantize.get(row[1], Decimal("0.01")))
+
+    async def open_balances(self, ctx: Context, billing_account_ids: Sequence[str]) -> dict[str, Decimal]:
+        """``open_balance`` of many accounts in one query (those without an issued bill: 0)."""
+        rows = await ctx.session.execute(
+            select(CustomerBill.billing_account_id, CustomerBill.balance_after, CustomerBill.currency)
+            .where(CustomerBill.billing_account_id.in_(list(billing_account_ids)),
+                   CustomerBill.balance_after.is_not(None))
+            .order_by(CustomerBill.billing_account_id, CustomerBill.issue_seq.desc())
+            .distinct(CustomerBill.billing_account_id))
+        out = dict.fromkeys(billing_account_ids, Decimal(0))
+        for account_id, balance, currency in rows:
+            if balance is not None:
+                out[account_id] = balance.quantize(self._quantize.get(currency, Decimal("0.01")))
+        return out
+
+    async def billed_totals(self, ctx: Context, billing_account_ids: Sequence[str]) -> dict[str, Decimal]:
+        """``billed_total`` of many accounts in one query."""
+        rows = await ctx.session.execute(
+            select(CustomerBill.billing_account_id, func.sum(CustomerBill.total))
+            .where(CustomerBill.billing_account_id.in_(list(billing_account_ids)),
+                   CustomerBill.balance_after.is_not(None)).group_by(CustomerBill.billing_account_id))
+        out = dict.fromkeys(billing_account_ids, Decimal(0))
+        for account_id, total in rows:
+            out[account_id] = Decimal(total or 0)
+        return out
 
     async def billed_total(self, ctx: Context, billing_account_id: str) -> Decimal:
         """What the account's issued bills total (tax included), whatever was paid."""

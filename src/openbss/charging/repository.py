@@ -440,6 +440,16 @@ async def postpaid_usage(conn: asyncpg.Connection, billing_account_id: str, sinc
         "AND u.usage_date < $3 ORDER BY u.usage_date, u.id", billing_account_id, since, before))
 
 
+async def postpaid_usage_of(conn: asyncpg.Connection, billing_account_ids: list[str], since: datetime,
+                            before: datetime) -> list[asyncpg.Record]:
+    """``postpaid_usage`` of many billing accounts at once (with each record's ``billing_account_id``)."""
+    return list(await conn.fetch(
+        "SELECT a.billing_account_id, u.id, a.product_id, u.usage_type, u.units, u.amount_minor, u.currency, "
+        "u.usage_date FROM charging_usage u JOIN charging_account a ON a.id = u.account_id "
+        "WHERE a.billing_account_id = ANY($1::text[]) AND a.payment_type = 'postpaid' AND u.usage_date >= $2 "
+        "AND u.usage_date < $3 ORDER BY u.usage_date, u.id", billing_account_ids, since, before))
+
+
 async def prepaid_usage_totals(conn: asyncpg.Connection, since: datetime, before: datetime) -> list[asyncpg.Record]:
     """The money taken from prepaid balances by usage in ``[since, before)``, per currency (minor units)."""
     return list(await conn.fetch(

@@ -1127,6 +1127,21 @@ class ChargingService:
                            amount=from_minor(int(r["amount_minor"]), r["currency"]), currency=r["currency"],
                            usage_date=r["usage_date"]) for r in rows]
 
+    async def postpaid_usage_of(self, ctx: Context, billing_account_ids: list[str], since: datetime,
+                                before: datetime) -> dict[str, list[RatedUsage]]:
+        """``postpaid_usage`` of many billing accounts in one query, per billing account (a bill run's
+        partition)."""
+        out: dict[str, list[RatedUsage]] = {}
+        if not billing_account_ids:
+            return out
+        conn = await repo.session_connection(ctx.session)
+        for r in await repo.postpaid_usage_of(conn, billing_account_ids, since, before):
+            out.setdefault(r["billing_account_id"], []).append(RatedUsage(
+                id=r["id"], product_id=r["product_id"], usage_type=r["usage_type"], units=int(r["units"]),
+                amount=from_minor(int(r["amount_minor"]), r["currency"]), currency=r["currency"],
+                usage_date=r["usage_date"]))
+        return out
+
     async def prepaid_products(self, ctx: Context, product_ids: list[str]) -> set[str]:
         """Which of these products are prepaid lines: their periodic fees are taken from their money at renewal
         (``renew_allowances``), so billing does not bill them."""

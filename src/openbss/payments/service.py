@@ -411,6 +411,16 @@ class AccountBalances(Balances):
         received = await received_total(ctx.session, billing_account_id)
         return billed - received
 
+    async def open_balances(self, ctx: Context, billing_account_ids: Sequence[str]) -> dict[str, Decimal]:
+        """``open_balance`` of many accounts: two queries (what a bill run's issuing asks)."""
+        billed = await self.billed_totals(ctx, billing_account_ids)
+        rows = await ctx.session.execute(
+            select(Allocation.billing_account_id, func.coalesce(func.sum(Allocation.amount), 0)).where(
+                Allocation.billing_account_id.in_(list(billing_account_ids)),
+                Allocation.payment_id.not_like(f"{CREDIT_NOTE}%")).group_by(Allocation.billing_account_id))
+        received = {r[0]: Decimal(r[1] or 0) for r in rows}
+        return {a: billed[a] - received.get(a, Decimal(0)) for a in billing_account_ids}
+
 
 async def received_total(session: AsyncSession, account_id: str) -> Decimal:
     """What the account paid in, net: payments less their refunds, less the credit of credit notes paid out (a

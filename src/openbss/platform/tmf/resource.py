@@ -505,7 +505,8 @@ class ResourceService:
             row.last_update = now
             row.revision = row.revision + 1
         await ctx.session.flush()
-        await self.store.index.write_many(ctx, [(row.id, doc) for row, _, doc in written], replace=True)
+        # only the search entries that changed (a bill issued: its state, number and document, not its account)
+        await self.store.index.rewrite_many(ctx, [(row.id, current, doc) for row, current, doc in written])
         events: builtins.list[tuple[str, dict[str, Any]]] = []
         for row, current, doc in written:
             rendered = out[row.id] = self.store.shape(ctx.base_url, row.id, doc)

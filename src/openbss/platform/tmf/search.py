@@ -412,6 +412,34 @@ class SearchIndex:
         plain = [r for resource_id, doc in docs for r in self.entries(resource_id, doc, key)]
         await insert_rows(ctx.session, SearchEntry, plain, on_conflict_do_nothing=True)
 
+    async def rewrite_many(self, ctx: Context, docs: Sequence[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+        """``write_many(replace=True)`` of changed documents (``(id, before, after)`` each) writing only the entries
+        that differ: those of the old document the new one has not are deleted, the new ones inserted (a change of
+        no indexed attribute writes nothing). Resources with unique entries are rewritten whole."""
+        if not self.side_table or not docs:
+            return
+        if self.declaration.unique is not None:
+            await self.write_many(ctx, [(resource_id, after) for resource_id, _, after in docs], replace=True)
+            return
+        key = await self.codec.index_key(ctx) if self.needs_key() else None
+        gone: list[tuple[str, str, str]] = []
+        added: list[dict[str, Any]] = []
+        for resource_id, before, after in docs:
+            old = {(r["attribute"], r["value"]) for r in self.entries(resource_id, before, key)}
+            rows = self.entries(resource_id, after, key)
+            new = {(r["attribute"], r["value"]) for r in rows}
+            gone += [(resource_id, attribute, value) for attribute, value in sorted(old - new)]
+            added += [r for r in rows if (r["attribute"], r["value"]) not in old]
+        for start in range(0, len(gone), INSERT_BATCH):
+            chunk = gone[start:start + INSERT_BATCH]
+            await ctx.session.execute(text(
+                "DELETE FROM search_entry e USING unnest(CAST(:ids AS text[]), CAST(:attributes AS text[]), "
+                "CAST(:values AS text[])) AS u(resource_id, attribute, value) WHERE e.resource_type = :type "
+                "AND e.attribute = u.attribute AND e.value = u.value AND e.resource_id = u.resource_id"),
+                {"ids": [c[0] for c in chunk], "attributes": [c[1] for c in chunk],
+                 "values": [c[2] for c in chunk], "type": self.resource_type})
+        await insert_rows(ctx.session, SearchEntry, added, on_conflict_do_nothing=True)
+
     async def forget(self, ctx: Context, resource_id: str) -> None:
         if not self.side_table:
             return
