@@ -1316,7 +1316,8 @@ def billing_run(
 
     async def run() -> dict[str, Any]:
         rt = Runtime.build(settings)
-        billing = _services(rt).billing.service
+        domain = _services(rt).billing
+        billing = domain.service
         try:
             async with rt.db.transaction(tenant) as session:
                 ctx = system_context(tenant, session, settings.public_url, "billing")
@@ -1329,7 +1330,8 @@ def billing_run(
                 async def tick(_: str) -> None:
                     progress.advance(task)
 
-                await work_run(rt.db, tenant, settings.public_url, billing, job["id"], after_account=tick)
+                await work_run(rt.db, tenant, settings.public_url, billing, job["id"], after_account=tick,
+                               documents=domain.documents)
                 progress.update(task, completed=job["accounts"])
             async with rt.db.transaction(tenant) as session:
                 return await run_status(system_context(tenant, session, settings.public_url, "billing"), job["id"])

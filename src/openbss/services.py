@@ -319,7 +319,8 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
     runtime.background_loops.append(lambda stop: housekeeping(s, db, services.selfcare, stop))
     runtime.background_loops.append(lambda stop: messaging_loop(db, s, stop))
     runtime.background_loops.append(services.care.escalation(db).run)
-    runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop))
+    runtime.background_loops.append(lambda stop: billing_loop(db, s.public_url, services.billing.service, stop,
+                                                                   documents=services.billing.documents))
     runtime.background_loops.append(services.payments.loop)
     runtime.background_loops.append(services.collections.loop)
     if s.nats_url:  # batch rating's work queue: every worker rates chunks of submitted usage files

@@ -93,3 +93,26 @@ async def test_concurrent_workers_share_the_partitions(client: Any, rt: Any, ten
     assert (status["state"], status["billed"]) == ("done", 8)
     r = await client.get(f"/billing/v1/billRun/{run['id']}", headers=admin_headers)
     assert r.status_code == 200 and r.json()["partitionsDone"] == 4
+
+
+async def test_a_run_stores_the_pdfs_of_the_bills_it_issues(client: Any, rt: Any, tenant: str,
+                                                            admin_headers: dict[str, str], tmp_path: Any) -> None:
+    import hashlib
+
+    from openbss.platform.storage import FilesystemObjectStore
+
+    await _accounts(client, rt, tenant, admin_headers, 3)
+    run = await _start(rt, tenant, size=2)
+    store = FilesystemObjectStore(tmp_path)
+    done = await work_run(rt.db, tenant, "http://testserver", session_services().billing.service, run["id"],
+                          worker="w", documents=store)
+    assert done == 2
+    bills = await in_tenant(rt, tenant, "SELECT id, number FROM billing_customer_bill ORDER BY number")
+    assert len(bills) == 3
+    for bill_id, number in bills:
+        stored = await store.head(f"billing/{tenant}/{bill_id}.pdf")
+        assert stored is not None and stored.metadata.get("bill-no") == number
+        # the bytes served for the bill (rendered on their own) are the ones the run stored
+        served = await client.get(f"/billing/v1/customerBill/{bill_id}/document.pdf", headers=admin_headers)
+        assert served.status_code == 200
+        assert hashlib.sha256(served.content).hexdigest() == stored.sha256

@@ -9,11 +9,17 @@ partition loses its connection, PostgreSQL rolls its transaction back (no bill o
 releases the lock, and the next worker claims the partition again. The unique constraints (one line per charge and
 period, one bill per account and cycle date) hold whatever happens. An account that fails is parked in the
 partition's report with its reason and the run goes on.
+
+Given the documents' store, a worker then renders the PDFs of the bills it issued (in worker processes for a
+large partition) and stores them write-once, after the issuing transaction (no storage call inside one): the
+same keys and bytes as a PDF asked for on its own. A worker that stops in between leaves those bills' PDFs to be
+rendered on their first request; a document that cannot be rendered or stored is logged and does not stop the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -24,12 +30,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from openbss.billing.archive import documents_due, store_documents
 from openbss.billing.errors import InvalidBilling
 from openbss.billing.models import BillRun, BillRunPartition, CustomerBill
 from openbss.billing.service import BillingService
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import NotFound
+from openbss.platform.storage import ObjectStore
 from openbss.platform.tmf.resource import Context, system_context
+
+log = logging.getLogger(__name__)
 
 
 def worker_name() -> str:
@@ -57,14 +67,16 @@ async def start_run(ctx: Context, billing: BillingService, as_of: date, *, final
 
 async def work_run(db: Database, tenant_id: str, base_url: str, billing: BillingService, run_id: str | None = None,
                    *, worker: str | None = None,
-                   after_account: Callable[[str], Awaitable[None]] | None = None) -> int:
+                   after_account: Callable[[str], Awaitable[None]] | None = None,
+                   documents: ObjectStore | None = None) -> int:
     """Claim and bill partitions (of ``run_id``, or of any run of the tenant) until none is pending, then issue
     their drafts; returns how many partitions this worker completed.
 
     Two phases per partition. **Billing**: the partition is claimed with ``FOR UPDATE SKIP LOCKED`` and its
     accounts' drafts are written in the transaction holding that lock, which marks it ``billed``. **Issuing**: its
     due drafts are finalized together in one short transaction (the number counter of a series is taken once and
-    row-locked only that long), which marks the partition ``done``."""
+    row-locked only that long), which marks the partition ``done``; with ``documents``, their PDFs are then
+    rendered and stored."""
     done = 0
     name = worker or worker_name()
     while True:
@@ -84,7 +96,8 @@ async def work_run(db: Database, tenant_id: str, base_url: str, billing: Billing
             part.state = "billed"
             part.worker = name
             part.report = {k: v for k, v in report.as_dict().items() if k != "asOf"}
-        await _issue(db, tenant_id, base_url, billing, part.run_id, part.part)
+        issued = await _issue(db, tenant_id, base_url, billing, part.run_id, part.part)
+        await _documents(db, tenant_id, base_url, billing, documents, issued)
         done += 1
     # partitions billed by a worker that stopped before issuing them
     async with db.transaction(tenant_id) as session:
@@ -93,16 +106,32 @@ async def work_run(db: Database, tenant_id: str, base_url: str, billing: Billing
             billed = billed.where(BillRunPartition.run_id == run_id)
         left = [(str(r[0]), int(r[1])) for r in await session.execute(billed)]
     for r, p in left:
-        await _issue(db, tenant_id, base_url, billing, r, p)
+        await _documents(db, tenant_id, base_url, billing, documents, await _issue(db, tenant_id, base_url, billing,
+                                                                                   r, p))
     return done
 
 
+async def _documents(db: Database, tenant_id: str, base_url: str, billing: BillingService,
+                     documents: ObjectStore | None, bill_ids: list[str]) -> None:
+    """The PDFs of the bills just issued, read in one transaction, rendered and stored after it."""
+    if documents is None or not bill_ids:
+        return
+    try:
+        async with db.transaction(tenant_id) as session:
+            due = await documents_due(system_context(tenant_id, session, base_url, "billing"), billing.bills,
+                                      bill_ids, billing.accounts)
+        await store_documents(documents, due)
+    except Exception:  # the bills stand; their PDFs are rendered on first request
+        log.exception("bill documents of tenant %s not stored (%d bills): rendered on first request", tenant_id,
+                      len(bill_ids))
+
+
 async def _issue(db: Database, tenant_id: str, base_url: str, billing: BillingService, run_id: str,
-                 part_no: int) -> None:
+                 part_no: int) -> list[str]:
     """Finalize the drafts of a billed partition that are due, in one transaction that marks it done (any number
     of workers may try at once: drafts locked by another are skipped, issued ones are not touched). Each series'
     number counter is taken once for the partition's drafts and row-locked until the commit: numbers stay
-    gapless, and another worker issuing meanwhile waits that long only."""
+    gapless, and another worker issuing meanwhile waits that long only. Returns the ids of the bills issued."""
     async with db.transaction(tenant_id) as session:
         part = await session.get(BillRunPartition, (run_id, part_no), with_for_update=True)
         run = await session.get(BillRun, run_id)
@@ -118,11 +147,13 @@ async def _issue(db: Database, tenant_id: str, base_url: str, billing: BillingSe
             .with_for_update(skip_locked=True)))
         due = [bill_id for bill_id, bill_date in drafts
                if not (force is False or (force is None and as_of < bill_date + timedelta(days=settings.grace_days)))]
-        issued = len(await billing.finalize_many(ctx, due))
+        issued = await billing.finalize_many(ctx, due)
         if part.state == "billed":
             part.state = "done"
             part.finished_at = utcnow()
-        part.report = {**(part.report or {}), "finalized": int((part.report or {}).get("finalized", 0)) + issued}
+        part.report = {**(part.report or {}), "finalized": int((part.report or {}).get("finalized", 0))
+                       + len(issued)}
+    return list(issued)
 
 
 async def run_status(ctx: Context, run_id: str) -> dict[str, Any]:
@@ -161,12 +192,12 @@ async def pending_runs(db: Database) -> list[tuple[str, str]]:
 
 
 async def billing_loop(db: Database, base_url: str, billing: BillingService, stop: asyncio.Event,
-                       poll_seconds: float = 2.0) -> None:
+                       poll_seconds: float = 2.0, documents: ObjectStore | None = None) -> None:
     """The worker loop: work the pending partitions of every tenant's runs, then wait."""
     worker = worker_name()
     while not stop.is_set():
         for tenant_id, run_id in await pending_runs(db):
-            await work_run(db, tenant_id, base_url, billing, run_id, worker=worker)
+            await work_run(db, tenant_id, base_url, billing, run_id, worker=worker, documents=documents)
         try:
             await asyncio.wait_for(stop.wait(), poll_seconds)
         except TimeoutError:

@@ -376,10 +376,9 @@ class SearchIndex:
             await self.forget(ctx, resource_id)
         key = await self.codec.index_key(ctx) if self.needs_key() else None
         rows = self.entries(resource_id, doc, key)
-        plain = [r for r in rows if not r["is_unique"]]
-        for start in range(0, len(plain), INSERT_BATCH):  # the driver binds at most 32,767 values per statement
-            await ctx.session.execute(insert(SearchEntry).values(plain[start:start + INSERT_BATCH])
-                                      .on_conflict_do_nothing())
+        # one statement of arrays (not a multi-row VALUES, compiled again for every number of rows)
+        await insert_rows(ctx.session, SearchEntry, [r for r in rows if not r["is_unique"]],
+                          on_conflict_do_nothing=True)
         labels = {f"unique:{a}": (v, lbl) for a, v, lbl in (
             self.declaration.unique(doc) if self.declaration.unique else [])}
         for row in (r for r in rows if r["is_unique"]):
