@@ -21,12 +21,39 @@ from openbss.billing.service import (
 from openbss.platform.errors import BadRequest
 from openbss.platform.events.event import Consumer
 from openbss.platform.storage import ObjectStore, object_store_from_url
+from openbss.platform.tmf.query import Filter
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
+from openbss.platform.tmf.search import ColumnFilter, Searchable
 from openbss.settings import Settings
 
 SPEC_FILE = "TMF678-CustomerBill-v4.0.0.swagger.json"
 READ_OPS = frozenset({"list", "get"})
 OWNED = ("relatedParty.id",)
+
+
+def equal_to(column: Any) -> ColumnFilter:
+    """A filter served by a typed column for equality (one value or several); other operators (ranges on an id)
+    keep the document path filter, whose comparison is the specification's."""
+
+    def build(flt: Filter) -> Any:
+        return column.in_([str(v) for v in flt.values]) if flt.op == "eq" else None
+
+    return build
+
+
+#: What the search index keeps of bills and of their lines: the filters a billing team lists them by. A bill run
+#: writes these entries for every bill and line, so they are few; the account and the bill a line belongs to are
+#: served by the tables' own indexed columns (no entry at all). A filter on another attribute (``name``,
+#: ``nextBillDate``, ``@type``…) still works: the kit falls back to the document path filter (exact, not
+#: index-assisted).
+BILL_SEARCH = Searchable(
+    defaults=False,
+    include=("billDate", "billNo", "category", "paymentDueDate", "relatedParty.id", "state"),
+    columns={"billingAccount.id": equal_to(CustomerBill.billing_account_id)})
+LINE_SEARCH = Searchable(
+    defaults=False,
+    include=("date", "type", "product.id"),
+    columns={"bill.id": equal_to(AppliedRate.bill_id), "billingAccount.id": equal_to(AppliedRate.billing_account_id)})
 
 
 class BillRules(ResourceHooks):
@@ -103,12 +130,13 @@ def build(settings: Settings, *, accounts: BillingAccounts, products: SoldProduc
     api = TmfApi(name=API, title="TMF678 Customer Bill Management", spec_file=SPEC_FILE, permission="billing",
                  resources=[
                      TmfResource(path="customerBill", type="CustomerBill", table=CustomerBill, hooks=BillRules(),
-                                 create_definition="CustomerBill", state_field="state",
+                                 create_definition="CustomerBill", state_field="state", searchable=BILL_SEARCH,
                                  operations=frozenset({"list", "get", "patch"}), customer_operations=READ_OPS,
                                  owner_paths=OWNED),
                      TmfResource(path="appliedCustomerBillingRate", type="AppliedCustomerBillingRate",
                                  table=AppliedRate, create_definition="AppliedCustomerBillingRate",
                                  update_definition="AppliedCustomerBillingRate", operations=READ_OPS,
+                                 searchable=LINE_SEARCH,
                                  customer_operations=frozenset()),
                      TmfResource(path="customerBillOnDemand", type="CustomerBillOnDemand", table=BillOnDemand,
                                  hooks=on_demand, update_definition="CustomerBillOnDemand_Create",

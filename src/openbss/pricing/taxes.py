@@ -15,11 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from typing import Protocol
 
 from openbss.pricing.money import MINOR_UNITS
-from openbss.pricing.proration import round_fraction
 
 
 @dataclass(frozen=True)
@@ -49,21 +47,46 @@ def applicable(rates: Sequence[TaxRate], country: str, region: str | None, categ
             and r.valid_from <= on and (r.valid_to is None or on < r.valid_to)]
 
 
+def _round_div(numerator: int, denominator: int, mode: str) -> int:
+    """``numerator / denominator`` rounded to an integer as ``round_fraction`` rounds (half away from zero, or
+    half to even), in integers only."""
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    sign = -1 if numerator < 0 else 1
+    whole, rest = divmod(abs(numerator), denominator)
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and (mode == "halfUp" or whole % 2 == 1)):
+        whole += 1
+    return sign * whole
+
+
 def taxes_of(amount: Decimal, rates: Sequence[TaxRate], currency: str, *, inclusive: bool = False,
              rounding: str = "halfUp") -> tuple[Decimal, list[Tax]]:
-    """The net amount of a line and its taxes, one per rate."""
+    """The net amount of a line and its taxes, one per rate.
+
+    Exact, in integers: each amount and rate is an integer ratio (``Decimal.as_integer_ratio``), results are
+    integers of minor units, rounded once each — the same figures as the rational arithmetic of
+    ``round_fraction`` (a property test compares them), without building ``Fraction`` objects."""
     exponent = MINOR_UNITS[currency]
+    scale = 10 ** exponent
+    num, den = amount.as_integer_ratio()
+    base = _round_div(num * scale, den, rounding)  # the amount in minor units (the net, or the gross)
     if not rates:
-        return round_fraction(Fraction(amount), exponent, rounding), []
+        return Decimal(base).scaleb(-exponent), []
+    ratios = [r.rate.as_integer_ratio() for r in rates]
     if not inclusive:
-        net = round_fraction(Fraction(amount), exponent, rounding)
-        return net, [Tax(r.name, r.category, r.rate, round_fraction(Fraction(net) * Fraction(r.rate) / 100, exponent,
-                                                                     rounding)) for r in rates]
-    gross = round_fraction(Fraction(amount), exponent, rounding)
-    total_rate = sum((Fraction(r.rate) for r in rates), Fraction(0))
-    net = round_fraction(Fraction(gross) / (1 + total_rate / 100), exponent, rounding)
-    taxes = [Tax(r.name, r.category, r.rate, round_fraction(Fraction(net) * Fraction(r.rate) / 100, exponent,
-                                                            rounding)) for r in rates]
+        net_units = base
+    else:  # net = gross / (1 + Σ rates / 100), with Σ rates = total_num / total_den
+        total_num, total_den = 0, 1
+        for rn, rd in ratios:
+            total_num, total_den = total_num * rd + rn * total_den, total_den * rd
+        net_units = _round_div(base * 100 * total_den, 100 * total_den + total_num, rounding)
+    net = Decimal(net_units).scaleb(-exponent)
+    taxes = [Tax(r.name, r.category, r.rate, Decimal(_round_div(net_units * rn, rd * 100, rounding)).scaleb(-exponent))
+             for r, (rn, rd) in zip(rates, ratios, strict=True)]
+    if not inclusive:
+        return net, taxes
+    gross = Decimal(base).scaleb(-exponent)
     difference = gross - net - sum((t.amount for t in taxes), Decimal(0))
     if difference:
         largest = max(range(len(taxes)), key=lambda i: (taxes[i].rate, -i))
