@@ -64,11 +64,11 @@ fence AS (
   WHERE l.owner = $1 AND l.expires_at > now()
   FOR SHARE OF l),
 xs AS (
-  SELECT * FROM jsonb_to_recordset($8::jsonb) AS x(id bigint, session_id text, account_id text, state text, last int,
+  SELECT * FROM json_to_recordset($8::json) AS x(id bigint, session_id text, account_id text, state text, last int,
                                                   service_context text, info jsonb, expires_at double precision,
                                                   new boolean)),
 xq AS (
-  SELECT * FROM jsonb_to_recordset($10::jsonb) AS x(session_id text, request_number int, response jsonb,
+  SELECT * FROM json_to_recordset($10::json) AS x(session_id text, request_number int, response jsonb,
                                                    account_id text)),
 clash AS (
   SELECT xs.account_id AS id FROM xs JOIN charging_session s ON s.session_id = xs.session_id WHERE xs.new
@@ -84,7 +84,7 @@ v AS (
 bu AS (
   UPDATE charging_bucket b SET remaining = b.remaining + x.dr, reserved = b.reserved + x.dq,
          threshold_level = coalesce(x.lvl, b.threshold_level), last_update = now()
-  FROM jsonb_to_recordset($7::jsonb) AS x(id text, dr bigint, dq bigint, lvl smallint, account_id text)
+  FROM json_to_recordset($7::json) AS x(id text, dr bigint, dq bigint, lvl smallint, account_id text)
   WHERE b.id = x.id AND x.account_id IN (SELECT id FROM v) RETURNING 1),
 s AS (
   INSERT INTO charging_session (id, session_id, account_id, state, last_request_number, service_context, info,
@@ -101,7 +101,7 @@ r AS (
   OVERRIDING SYSTEM VALUE
   SELECT x.id, x.account_id, x.session_pk, x.rating_group, x.usage_type, x.state, x.holds, x.granted, x.used_units,
          x.allowance_units, x.money_units, x.rate, to_timestamp(x.expires_at)
-  FROM jsonb_to_recordset($9::jsonb) AS x(id bigint, account_id text, session_pk bigint, rating_group bigint,
+  FROM json_to_recordset($9::json) AS x(id bigint, account_id text, session_pk bigint, rating_group bigint,
        usage_type text, state text, holds jsonb, granted bigint, used_units bigint, allowance_units bigint,
        money_units bigint, rate jsonb, expires_at double precision)
   WHERE x.account_id IN (SELECT id FROM v)
@@ -118,7 +118,7 @@ u AS (
                               allowance_units, amount_minor, currency, usage_date, last_update)
   SELECT x.id, x.body, x.account_id, x.session_id, x.request_number, x.rating_group, x.usage_type, x.units,
          x.allowance_units, x.amount_minor, x.currency, to_timestamp(x.usage_date), now()
-  FROM jsonb_to_recordset($11::jsonb) AS x(id text, body jsonb, account_id text, session_id text, request_number int,
+  FROM json_to_recordset($11::json) AS x(id text, body jsonb, account_id text, session_id text, request_number int,
        rating_group bigint, usage_type text, units bigint, allowance_units bigint, amount_minor bigint,
        currency text, usage_date double precision)
   WHERE x.account_id IN (SELECT id FROM v)
@@ -126,7 +126,7 @@ u AS (
 e AS (
   INSERT INTO outbox_event (event_id, api, event_type, resource_type, resource_id, envelope)
   SELECT x.event_id, x.api, x.event_type, x.resource_type, x.resource_id, x.envelope
-  FROM jsonb_to_recordset($12::jsonb) AS x(event_id uuid, api text, event_type text, resource_type text,
+  FROM json_to_recordset($12::json) AS x(event_id uuid, api text, event_type text, resource_type text,
                                           resource_id text, envelope jsonb, account_id text)
   WHERE x.account_id IN (SELECT id FROM v)
   RETURNING 1)
