@@ -128,7 +128,8 @@ def scrape(port: int) -> dict[str, float]:
         text = r.read().decode()
     out: dict[str, float] = {}
     for line in text.splitlines():
-        m = re.match(r'^(openbss_charging_node_(?:batch_size|commit_seconds)_(?:bucket|sum|count))(\{[^}]*\})? (\S+)',
+        m = re.match(r'^(openbss_charging_node_(?:batch_size_(?:bucket|sum|count)|commit_seconds_(?:bucket|sum|count)'
+                     r'|round_trips_total))(\{[^}]*\})? (\S+)',
                      line)
         if m:
             out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
@@ -149,6 +150,17 @@ def histogram(before: dict[str, float], after: dict[str, float], name: str) -> d
         previous = n
     return {"count": int(count), "mean": round(delta(f"{name}_sum") / count, 5) if count else 0,
             "distribution (upper bound: n)": {b: n for b, n in buckets if n}}
+
+
+def round_trips(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    batches = after.get("openbss_charging_node_batch_size_count", 0.0) - before.get(
+        "openbss_charging_node_batch_size_count", 0.0)
+    out = {}
+    for key in after:
+        if key.startswith("openbss_charging_node_round_trips_total"):
+            phase = key.split('"')[1]
+            out[phase] = round((after[key] - before.get(key, 0.0)) / batches, 2) if batches else 0.0
+    return out
 
 
 async def load(ports: list[int], owner: list[int], seconds: float, warmup: float, concurrency: int,
@@ -189,6 +201,8 @@ async def load(ports: list[int], owner: list[int], seconds: float, warmup: float
                                                                                            strict=True)],
         "commit_seconds": [histogram(a, b, "openbss_charging_node_commit_seconds")["mean"]
                            for a, b in zip(metrics0, metrics1, strict=True)],
+        # PostgreSQL round trips of the batch loop per group commit, by phase (nodes that count them)
+        "round_trips_per_batch": [round_trips(a, b) for a, b in zip(metrics0, metrics1, strict=True)],
         "load_average_after": os.getloadavg()[0],
         "by_type": {k: {"n": len(v), "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2)}
                     for k, v in samples.items()},

@@ -337,3 +337,43 @@ async def test_one_id_on_two_accounts_in_one_batch_is_answered_as_the_database_p
                     assert outcome == expected, (kind1, kind2, answers)
     finally:
         await node.stop()
+
+
+async def test_one_batch_of_two_tenants_commits_each_under_its_own_tenant(rt: Any, tenant: str,
+                                                                          other_tenant: str) -> None:
+    """A batch with requests of two tenants commits in one transaction, each tenant's writes under its own binding
+    (row-level security); the same session id in both tenants is two sessions, and the connections' session-level
+    binding follows the tenant of each later batch."""
+    acc = await open_account(rt, tenant, balance="10.00")
+    other = await open_account(rt, other_tenant, balance="20.00")
+    node = await start_node(rt)
+    try:
+        from prometheus_client import REGISTRY
+
+        def trips() -> float:
+            return REGISTRY.get_sample_value("openbss_charging_node_round_trips_total", {"phase": "commit"}) or 0.0
+
+        before = trips()
+        one, two = await asyncio.gather(
+            node.credit_control(tenant, request(ccr("INITIAL_REQUEST", "m1", 0, acc["msisdn"],
+                                                    groups=[group(1, 100)]))),
+            node.credit_control(other_tenant, request(ccr("INITIAL_REQUEST", "m1", 0, other["msisdn"],
+                                                          groups=[group(1, 100)]))))
+        assert one["resultCode"] == 2001 and two["resultCode"] == 2001, (one, two)
+        assert trips() - before == 6  # one batch: BEGIN, per tenant its binding and its statement, COMMIT
+        # then one tenant per batch: the connections' binding switches from one to the other
+        for t in (tenant, other_tenant):
+            end = ccr("TERMINATION_REQUEST", "m1", 1, groups=[group(1, used=60)])
+            done = await node.credit_control(t, request(end))
+            assert done["resultCode"] == 2001, done
+        st = await account_state(rt, tenant, acc["id"])
+        ot = await account_state(rt, other_tenant, other["id"])
+        assert st["money_reserved"] == 0 and ot["money_reserved"] == 0
+        assert st["usage"]["n"] == 1 and ot["usage"]["n"] == 1
+        assert 2000 - ot["money"] == 1000 - st["money"] > 0  # the same call charged once in each tenant
+        node._evict((tenant, acc["id"]), "test")
+        node._evict((other_tenant, other["id"]), "test")
+        assert await node.credit_control(other_tenant, request(ccr("INITIAL_REQUEST", "m1", 0, other["msisdn"],
+                                                                   groups=[group(1, 100)]))) == two
+    finally:
+        await node.stop()

@@ -1,11 +1,13 @@
 """The charging node's engine: requests queue, one task decides them in memory and group-commits them.
 
-The loop takes what is queued (up to ``batch_max`` requests), loads the accounts it does not hold yet (one
-statement for all), decides each request with ``ChargingService.decide`` on the in-memory state (the same code as
-the database path: the writes a decision would make are captured, applied to memory and added to the batch), then
-writes the whole batch in one transaction: the shard fence, the accounts' versions, and one set-based statement
-(buckets, sessions, reservations, stored answers, usage records, outbox events). The answers are released only after
-that transaction committed. Requests arriving meanwhile queue for the next batch (the batch grows with the load).
+The loop takes what is queued (up to ``batch_max`` requests), loads the accounts it does not hold yet (one statement
+for all), decides each request with ``ChargingService.decide`` on the in-memory state (the same code as the database
+path: the writes a decision would make are captured, applied to memory and added to the batch), then writes the
+whole batch in one statement that is its own transaction (one round trip; the connection is bound to the tenant at
+session level): the shard fence, the conflict and version checks, and the writes of the accounts that pass them
+(buckets, sessions, reservations, stored answers, usage records, outbox events), data-modifying CTEs over JSON
+arrays. The answers are released only after that statement committed. Requests arriving meanwhile queue for the next
+batch (the batch grows with the load).
 
 * a failed commit (the database unreachable, a timeout) answers every request of the batch 5012 and drops the
   batch's accounts from memory (loaded again when used);
@@ -36,19 +38,9 @@ import asyncpg
 
 from openbss.charging import errors as rc
 from openbss.charging.node import metrics
-from openbss.charging.node.shards import FENCE, OWNERS, Leases, shard_of
-from openbss.charging.node.state import (
-    CONFLICTS,
-    IDS,
-    LOAD_BY_ID,
-    LOAD_BY_SUBSCRIBER,
-    LOOKUP,
-    VERSION,
-    WRITE,
-    AccountMem,
-    dumps,
-)
-from openbss.charging.repository import SERVER_SETTINGS
+from openbss.charging.node.shards import OWNERS, Leases, shard_of
+from openbss.charging.node.state import COMMIT, IDS, LOAD_BY_ID, LOAD_BY_SUBSCRIBER, LOOKUP, AccountMem, dumps
+from openbss.charging.repository import SERVER_SETTINGS, ChargingConnection
 from openbss.charging.schemas import CreditControlRequest
 from openbss.charging.service import ChargingService, WriteCapture, _answer, precheck, subscriber_key
 from openbss.platform.db import SCOPE_GUC, TENANT_GUC, Database
@@ -148,7 +140,8 @@ class ChargingNode:
     # --- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=4, server_settings=SERVER_SETTINGS,
-                                              command_timeout=self.config.commit_timeout * 2, reset=_reset)
+                                              command_timeout=self.config.commit_timeout * 2, reset=_reset,
+                                              connection_class=ChargingConnection)
         self.running = True
         with contextlib.suppress(Exception):
             await self._heartbeat()
@@ -361,28 +354,35 @@ class ChargingNode:
         if not loads and not lookups:
             return
         assert self.pool is not None
+        # each statement reads in one snapshot and is its own transaction: an account's state is read by one statement
+        # (its version with it), and the commit's version check catches a change between two statements
         async with self.pool.acquire(timeout=self.config.commit_timeout) as conn:
             for t in set(loads) | set(lookups):
-                async with conn.transaction():
-                    await conn.execute(f"SELECT set_config('{TENANT_GUC}', $1, true), set_config('{SCOPE_GUC}', '', "
-                                       f"true)", t)
-                    subs, ids = loads.get(t, (set(), set()))
-                    for p in lookups.get(t, []):
-                        rows = await conn.fetch(LOOKUP, [p.ccr.sessionId], [p.ccr.requestNumber])
-                        row = rows[0]
+                await _bind(conn, t, "load")
+                subs, ids = loads.get(t, (set(), set()))
+                waiting = lookups.get(t, [])
+                if waiting:
+                    rows = await conn.fetch(LOOKUP, [p.ccr.sessionId for p in waiting],
+                                            [p.ccr.requestNumber for p in waiting])
+                    metrics.ROUND_TRIPS.labels("load").inc()
+                    for p, row in zip(waiting, rows, strict=True):
                         p.db_session = json.loads(row["session"]) if row["session"] else None
                         p.db_stored = json.loads(row["stored"]) if row["stored"] else None
                         if p.db_session is not None and (t, p.db_session["account_id"]) not in self.accounts:
                             ids.add(p.db_session["account_id"])
-                    rows = [*(await conn.fetch(LOAD_BY_SUBSCRIBER, sorted(subs)) if subs else []),
-                            *(await conn.fetch(LOAD_BY_ID, sorted(ids)) if ids else [])]
-                    if rows:
-                        for row in rows:
-                            shard = shard_of(row["subscriber"], self.config.shards)
-                            if not self.leases.valid(shard) or (t, row["id"]) in self.accounts:
-                                continue
-                            self._hold(AccountMem.from_row(t, shard, row))
-                            metrics.RELOADS.labels("load").inc()
+                rows = []
+                if subs:
+                    rows.extend(await conn.fetch(LOAD_BY_SUBSCRIBER, sorted(subs)))
+                    metrics.ROUND_TRIPS.labels("load").inc()
+                if ids:
+                    rows.extend(await conn.fetch(LOAD_BY_ID, sorted(ids)))
+                    metrics.ROUND_TRIPS.labels("load").inc()
+                for row in rows:
+                    shard = shard_of(row["subscriber"], self.config.shards)
+                    if not self.leases.valid(shard) or (t, row["id"]) in self.accounts:
+                        continue
+                    self._hold(AccountMem.from_row(t, shard, row))
+                    metrics.RELOADS.labels("load").inc()
 
     def _hold(self, acc: AccountMem) -> None:
         t = acc.tenant_id
@@ -567,37 +567,38 @@ class ChargingNode:
         lost: set[int] = set()
         try:
             assert self.pool is not None
-            async with self.pool.acquire(timeout=self.config.commit_timeout) as conn, conn.transaction():
-                timeout = self.config.commit_timeout
-                fenced = {r["shard"] for r in await conn.fetch(
-                    FENCE, self.config.node_id, shards, [self.leases.owned.get(s, -1) for s in shards],
-                    timeout=timeout)}
+            by_tenant: dict[str, list[tuple[str, str]]] = {}
+            for k in keys:
+                if k in held:
+                    by_tenant.setdefault(k[0], []).append(k)
+            epochs = [self.leases.owned.get(s, -1) for s in shards]
+            timeout = self.config.commit_timeout
+            async with self.pool.acquire(timeout=timeout) as conn:
+                if len(by_tenant) <= 1:
+                    # one tenant (the usual batch): the connection bound to it at session level (a round trip only
+                    # when it served another tenant), the batch's one statement is its own transaction
+                    for t in by_tenant:
+                        await _bind(conn, t, "commit")
+                    tkeys = next(iter(by_tenant.values()), [])
+                    row = await conn.fetchrow(COMMIT, *self._commit_args(out, tkeys, held, shards, epochs),
+                                              timeout=timeout)
+                    metrics.ROUND_TRIPS.labels("commit").inc()
+                    fenced, written = set(row["fenced"]), set(row["written"])
+                else:  # several tenants: one transaction, each tenant's statement under its own binding
+                    fenced, written = set(shards), set()
+                    async with conn.transaction():
+                        for t, tkeys in by_tenant.items():
+                            await conn.execute(f"SELECT set_config('{TENANT_GUC}', $1, true), "
+                                               f"set_config('{SCOPE_GUC}', '', true)", t, timeout=timeout)
+                            row = await conn.fetchrow(COMMIT, *self._commit_args(out, tkeys, held, shards, epochs),
+                                                      timeout=timeout)
+                            fenced &= set(row["fenced"])
+                            written |= set(row["written"])
+                            metrics.ROUND_TRIPS.labels("commit").inc(2)
+                    metrics.ROUND_TRIPS.labels("commit").inc(2)
                 lost = set(shards) - fenced
-                by_tenant: dict[str, list[tuple[str, str]]] = {}
-                for k in keys:
-                    if k in held and held[k].shard not in lost:
-                        by_tenant.setdefault(k[0], []).append(k)
-                for t, tkeys in by_tenant.items():
-                    await conn.execute(f"SELECT set_config('{TENANT_GUC}', $1, true), set_config('{SCOPE_GUC}', "
-                                       f"'', true)", t, timeout=timeout)
-                    new_sids = [sid for k in tkeys for sid in out.new_sessions.get(k, ())]
-                    answers = [(a["session_id"], a["request_number"]) for k in tkeys for a in out.answers.get(k, ())]
-                    if new_sids or answers:
-                        clash = await conn.fetch(CONFLICTS, new_sids, [a[0] for a in answers],
-                                                 [a[1] for a in answers], timeout=timeout)
-                        for row in clash:
-                            for k in tkeys:
-                                if row["sid"] in out.new_sessions.get(k, ()) or any(
-                                        (a["session_id"], a["request_number"]) == (row["sid"], row["n"])
-                                        for a in out.answers.get(k, ())):
-                                    stale.add(k)
-                    tkeys = [k for k in tkeys if k not in stale]
-                    moved = {r["id"] for r in await conn.fetch(
-                        VERSION, [k[1] for k in tkeys], [out.versions[k] for k in tkeys], timeout=timeout)}
-                    stale |= {k for k in tkeys if k[1] not in moved}
-                    tkeys = [k for k in tkeys if k[1] in moved]
-                    if tkeys:
-                        await conn.fetchrow(WRITE, *self._write_args(out, tkeys), NOTIFY_CHANNEL, timeout=timeout)
+                stale = {k for ks in by_tenant.values() for k in ks
+                         if held[k].shard not in lost and k[1] not in written}
         except Exception as exc:
             log.warning("charging node %s: group commit failed: %s", self.config.node_id, exc)
             for k, acc in held.items():
@@ -638,8 +639,9 @@ class ChargingNode:
         if retry:
             self.wakeup.set()
 
-    @staticmethod
-    def _write_args(out: Batch, keys: list[tuple[str, str]]) -> list[str]:
+    def _commit_args(self, out: Batch, keys: list[tuple[str, str]], held: dict[tuple[str, str], AccountMem],
+                     shards: list[int], epochs: list[int]) -> list[Any]:
+        """The parameters of ``COMMIT`` for the accounts ``keys`` of one tenant."""
         buckets: list[dict[str, Any]] = []
         sessions: list[dict[str, Any]] = []
         reservations: list[dict[str, Any]] = []
@@ -647,29 +649,43 @@ class ChargingNode:
         usages: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         for k in keys:
+            a = k[1]
             for rid, r in out.reservations.get(k, {}).items():
-                reservations.append({"id": rid, "account_id": k[1], "session_pk": r["session_pk"],
+                reservations.append({"id": rid, "account_id": a, "session_pk": r["session_pk"],
                                      "rating_group": r["rating_group"], "usage_type": r["usage_type"],
                                      "state": r["state"], "holds": r["holds"], "granted": r["granted"],
                                      "used_units": r["used_units"], "allowance_units": r["allowance_units"],
                                      "money_units": r["money_units"], "rate": r["rate"],
                                      "expires_at": r["expires_at"]})
             for bid, (dr, dq, lvl) in out.buckets.get(k, {}).items():
-                buckets.append({"id": bid, "dr": dr, "dq": dq, "lvl": lvl})
+                buckets.append({"id": bid, "dr": dr, "dq": dq, "lvl": lvl, "account_id": a})
+            new = out.new_sessions.get(k, ())
             for row in out.sessions.get(k, {}).values():
-                sessions.append({"id": row["id"], "session_id": row["session_id"], "account_id": k[1],
+                sessions.append({"id": row["id"], "session_id": row["session_id"], "account_id": a,
                                  "state": row["state"], "last": row["last"], "service_context": row["service_context"],
-                                 "info": row["info"], "expires_at": row["expires_at"]})
-            answers.extend(out.answers.get(k, ()))
+                                 "info": row["info"], "expires_at": row["expires_at"],
+                                 "new": row["session_id"] in new})
+            answers.extend({**q, "account_id": a} for q in out.answers.get(k, ()))
             usages.extend(out.usages.get(k, ()))
-            events.extend(out.events.get(k, ()))
-        return [dumps(rows).decode() for rows in (buckets, sessions, reservations, answers, usages, events)]
+            events.extend({**e, "account_id": a} for e in out.events.get(k, ()))
+        return [self.config.node_id, shards, epochs, [k[1] for k in keys], [out.versions[k] for k in keys],
+                [held[k].shard for k in keys],
+                *(dumps(rows).decode() for rows in (buckets, sessions, reservations, answers, usages, events)),
+                NOTIFY_CHANNEL]
+
+
+async def _bind(conn: Any, tenant_id: str, phase: str) -> None:
+    """Bind a pool connection to a tenant at session level (row-level security), a round trip only when it served
+    another tenant: the node's statements then run without BEGIN and COMMIT, each its own transaction."""
+    if getattr(conn, "_bound_tenant", None) != tenant_id:
+        await conn.bind_tenant(tenant_id)
+        metrics.ROUND_TRIPS.labels(phase).inc()
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
-    """A connection back to the node's pool: the node sets nothing at session level (the tenant is set per
-    transaction, no LISTEN, no advisory lock), so only a transaction left open is ended — asyncpg's default reset
-    costs a round trip on every release, several per batch."""
+    """A connection back to the node's pool: only a transaction left open is ended — asyncpg's default reset
+    costs a round trip on every release, several per batch. The tenant binding at session level stays on purpose
+    (``_bind`` re-binds a connection that served another tenant; no LISTEN, no advisory lock)."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
 

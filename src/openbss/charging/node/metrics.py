@@ -14,3 +14,5 @@ OWNED_SHARDS = Gauge("openbss_charging_node_owned_shards", "Shards this node hol
 QUEUE_DEPTH = Gauge("openbss_charging_node_queue_depth", "Requests waiting for a decision")
 ACCOUNTS = Gauge("openbss_charging_node_accounts", "Accounts held in memory")
 RELOADS = Counter("openbss_charging_node_reloads_total", "Accounts reloaded from PostgreSQL", ["reason"])
+ROUND_TRIPS = Counter("openbss_charging_node_round_trips_total",
+                      "PostgreSQL round trips of the batches, by phase (load, commit)", ["phase"])

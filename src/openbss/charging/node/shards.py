@@ -4,10 +4,10 @@ An account belongs to shard ``crc32(subscriber) % shards`` (its E.164 digits, as
 them): a Diameter routing agent can route by Subscription-Id without a lookup. A node holds a shard while its lease
 runs: it renews the lease every ``lease_seconds / 3``; a lease not renewed expires and another node may take it,
 which bumps the shard's ``epoch``. Every group commit of a node checks, in its own transaction, that it still holds
-each shard it writes for with the epoch it took it with (``FENCE``, a shared row lock: a takeover waits for a commit
-in flight, and a commit after a takeover fails). A node also stops answering for a shard as soon as its own clock
-says the lease may have expired (``valid``), a margin before the database would let another node take it.
-"""
+each shard it writes for with the epoch it took it with (the ``fence`` of ``state.COMMIT``, a shared row lock: a
+takeover waits for a commit in flight, and a commit after a takeover fails). A node also stops answering for a shard
+as soon as its own clock says the lease may have expired (``valid``), a margin before the database would let another
+node take it. """
 
 from __future__ import annotations
 
@@ -35,12 +35,6 @@ FREE = "SELECT s FROM unnest($1::int[]) AS s WHERE NOT EXISTS (SELECT 1 FROM cha
        "WHERE l.shard = s AND l.expires_at > now()) ORDER BY s"
 RELEASE = "UPDATE charging_shard_lease SET expires_at = now() WHERE owner = $1 AND shard = ANY($2::int[])"
 OWNERS = "SELECT shard, owner, address, expires_at > now() AS live FROM charging_shard_lease WHERE shard = $1"
-FENCE = """
-SELECT l.shard FROM charging_shard_lease l JOIN unnest($2::int[], $3::bigint[]) AS x(shard, epoch)
-  ON l.shard = x.shard AND l.epoch = x.epoch
-WHERE l.owner = $1 AND l.expires_at > now()
-FOR SHARE OF l
-"""
 
 
 def shard_of(subscriber: str, shards: int) -> int:

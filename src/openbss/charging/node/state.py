@@ -44,39 +44,54 @@ SELECT x.sid, x.n,
           'service_context', s.service_context, 'subscriber', a.subscriber)::text
    FROM charging_session s JOIN charging_account a ON a.id = s.account_id WHERE s.session_id = x.sid) AS session,
   (SELECT q.response::text FROM charging_request q WHERE q.session_id = x.sid AND q.request_number = x.n) AS stored
-FROM unnest($1::text[], $2::int[]) AS x(sid, n)
+FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS x(sid, n, i) ORDER BY x.i
 """
 
 IDS = "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)"
 
-VERSION = """
-UPDATE charging_account a SET version = a.version + 1 FROM unnest($1::text[], $2::bigint[]) AS x(id, v)
-WHERE a.id = x.id AND a.version = x.v RETURNING a.id
-"""
-
-# new sessions whose id exists already (reused, or opened before this node held the account) and answers stored
-# already (a repeat the node did not know): their accounts are reloaded and their requests decided again
-CONFLICTS = """
-SELECT s.session_id AS sid, -1 AS n FROM charging_session s WHERE s.session_id = ANY($1::text[])
-UNION ALL
-SELECT q.session_id, q.request_number FROM charging_request q
-JOIN unnest($2::text[], $3::int[]) AS x(sid, n) ON q.session_id = x.sid AND q.request_number = x.n
-"""
-
-WRITE = """
+# A batch's commit for one tenant, in one statement (run on its own, it is its own transaction: one round trip):
+# the shard fence (a shared lock on the leases this node writes for, with the epochs it took them with), the new
+# sessions whose id exists already and the answers stored already (a repeat the node did not know: their accounts
+# are reloaded and their requests decided again), the accounts' versions (bumped only for the accounts of fenced
+# shards without a conflict, whose version is the one the batch expects), then the writes of those accounts only:
+# buckets, sessions, reservations, stored answers, usage records, outbox events. Returns the shards fenced and the
+# accounts written; an account of a fenced shard that is not among them is stale.
+COMMIT = """
 WITH
+fence AS (
+  SELECT l.shard FROM charging_shard_lease l JOIN unnest($2::int[], $3::bigint[]) AS x(shard, epoch)
+    ON l.shard = x.shard AND l.epoch = x.epoch
+  WHERE l.owner = $1 AND l.expires_at > now()
+  FOR SHARE OF l),
+xs AS (
+  SELECT * FROM json_to_recordset($8::json) AS x(id bigint, session_id text, account_id text, state text, last int,
+                                                  service_context text, info jsonb, expires_at double precision,
+                                                  new boolean)),
+xq AS (
+  SELECT * FROM json_to_recordset($10::json) AS x(session_id text, request_number int, response jsonb,
+                                                   account_id text)),
+clash AS (
+  SELECT xs.account_id AS id FROM xs JOIN charging_session s ON s.session_id = xs.session_id WHERE xs.new
+  UNION
+  SELECT xq.account_id FROM xq JOIN charging_request q
+    ON q.session_id = xq.session_id AND q.request_number = xq.request_number),
+v AS (
+  UPDATE charging_account a SET version = a.version + 1
+  FROM unnest($4::text[], $5::bigint[], $6::int[]) AS x(id, v, shard)
+  WHERE a.id = x.id AND a.version = x.v AND x.shard IN (SELECT shard FROM fence)
+    AND x.id NOT IN (SELECT id FROM clash)
+  RETURNING a.id),
 bu AS (
   UPDATE charging_bucket b SET remaining = b.remaining + x.dr, reserved = b.reserved + x.dq,
          threshold_level = coalesce(x.lvl, b.threshold_level), last_update = now()
-  FROM jsonb_to_recordset($1::jsonb) AS x(id text, dr bigint, dq bigint, lvl smallint)
-  WHERE b.id = x.id RETURNING 1),
+  FROM json_to_recordset($7::json) AS x(id text, dr bigint, dq bigint, lvl smallint, account_id text)
+  WHERE b.id = x.id AND x.account_id IN (SELECT id FROM v) RETURNING 1),
 s AS (
   INSERT INTO charging_session (id, session_id, account_id, state, last_request_number, service_context, info,
                                 expires_at)
   OVERRIDING SYSTEM VALUE
   SELECT x.id, x.session_id, x.account_id, x.state, x.last, x.service_context, x.info, to_timestamp(x.expires_at)
-  FROM jsonb_to_recordset($2::jsonb) AS x(id bigint, session_id text, account_id text, state text, last int,
-                                          service_context text, info jsonb, expires_at double precision)
+  FROM xs AS x WHERE x.account_id IN (SELECT id FROM v)
   ON CONFLICT (session_id, tenant_id) DO UPDATE SET state = excluded.state,
          last_request_number = excluded.last_request_number, updated_at = now(), expires_at = excluded.expires_at
   RETURNING 1),
@@ -86,34 +101,38 @@ r AS (
   OVERRIDING SYSTEM VALUE
   SELECT x.id, x.account_id, x.session_pk, x.rating_group, x.usage_type, x.state, x.holds, x.granted, x.used_units,
          x.allowance_units, x.money_units, x.rate, to_timestamp(x.expires_at)
-  FROM jsonb_to_recordset($3::jsonb) AS x(id bigint, account_id text, session_pk bigint, rating_group bigint,
+  FROM json_to_recordset($9::json) AS x(id bigint, account_id text, session_pk bigint, rating_group bigint,
        usage_type text, state text, holds jsonb, granted bigint, used_units bigint, allowance_units bigint,
        money_units bigint, rate jsonb, expires_at double precision)
+  WHERE x.account_id IN (SELECT id FROM v)
   ON CONFLICT (id) DO UPDATE SET state = excluded.state, holds = excluded.holds, granted = excluded.granted,
          used_units = excluded.used_units, allowance_units = excluded.allowance_units,
          money_units = excluded.money_units, rate = excluded.rate, expires_at = excluded.expires_at
   RETURNING 1),
 q AS (
   INSERT INTO charging_request (session_id, request_number, response)
-  SELECT x.session_id, x.request_number, x.response
-  FROM jsonb_to_recordset($4::jsonb) AS x(session_id text, request_number int, response jsonb) RETURNING 1),
+  SELECT x.session_id, x.request_number, x.response FROM xq AS x WHERE x.account_id IN (SELECT id FROM v)
+  RETURNING 1),
 u AS (
   INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, units,
                               allowance_units, amount_minor, currency, usage_date, last_update)
   SELECT x.id, x.body, x.account_id, x.session_id, x.request_number, x.rating_group, x.usage_type, x.units,
          x.allowance_units, x.amount_minor, x.currency, to_timestamp(x.usage_date), now()
-  FROM jsonb_to_recordset($5::jsonb) AS x(id text, body jsonb, account_id text, session_id text, request_number int,
+  FROM json_to_recordset($11::json) AS x(id text, body jsonb, account_id text, session_id text, request_number int,
        rating_group bigint, usage_type text, units bigint, allowance_units bigint, amount_minor bigint,
        currency text, usage_date double precision)
+  WHERE x.account_id IN (SELECT id FROM v)
   RETURNING 1),
 e AS (
   INSERT INTO outbox_event (event_id, api, event_type, resource_type, resource_id, envelope)
   SELECT x.event_id, x.api, x.event_type, x.resource_type, x.resource_id, x.envelope
-  FROM jsonb_to_recordset($6::jsonb) AS x(event_id uuid, api text, event_type text, resource_type text,
-                                          resource_id text, envelope jsonb)
+  FROM json_to_recordset($12::json) AS x(event_id uuid, api text, event_type text, resource_type text,
+                                          resource_id text, envelope jsonb, account_id text)
+  WHERE x.account_id IN (SELECT id FROM v)
   RETURNING 1)
-SELECT (SELECT count(*) FROM q) AS answers,
-       CASE WHEN (SELECT count(*) FROM e) > 0 THEN pg_notify($7, '') END AS notified
+SELECT (SELECT coalesce(array_agg(shard), '{}') FROM fence) AS fenced,
+       (SELECT coalesce(array_agg(id), '{}') FROM v) AS written,
+       CASE WHEN (SELECT count(*) FROM e) > 0 THEN pg_notify($13, '') END AS notified
 """
 
 
