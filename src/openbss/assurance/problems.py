@@ -275,21 +275,30 @@ class ServiceProblemService(ResourceService):
                                            "affectedCustomer")
         return bool(new_res or new_svc)
 
-    async def alarm_joined(self, ctx: Context, problem_id: str, alarm: dict[str, Any], *, root: bool) -> None:
-        """An alarm joined the problem: its object and services widen the impact; a root alarm (not correlated to
-        a parent) is listed in ``underlyingAlarm``. Writes only when the problem changes."""
-        obj = alarm["alarmedObject"]
-        kind = obj.get("@type")
+    async def alarms_joined(self, ctx: Context, problem_id: str, alarms: list[tuple[dict[str, Any], bool]]) -> None:
+        """Alarms joined the problem (``(alarm, root)`` each, in the order they were raised): their objects and
+        services widen the impact; a root alarm (not correlated to a parent) is listed in ``underlyingAlarm``.
+        One change of the problem for all of them, written only when the problem changes."""
+        resources: list[str] = []
+        services: list[dict[str, Any]] = []
+        for alarm, _ in alarms:
+            obj = alarm["alarmedObject"]
+            if obj.get("@type") == "Resource":
+                resources.append(str(obj["id"]))
+                services += list(alarm.get("affectedService") or [])
+            elif obj.get("@type") == "Service":
+                services.append({"id": str(obj["id"]), "href": obj.get("href")})
 
         async def widen(doc: dict[str, Any]) -> None:
-            if kind == "Resource":
-                await self._impact(ctx, doc, [str(obj["id"])], list(alarm.get("affectedService") or []))
-            elif kind == "Service":
-                await self._impact(ctx, doc, [], [{"id": str(obj["id"]), "href": obj.get("href")}])
-            if root:
+            if resources or services:
+                resource_ids = list(dict.fromkeys(resources))
+                for i in range(0, max(len(resource_ids), 1), 50):  # the inventory's queries stay short
+                    await self._impact(ctx, doc, resource_ids[i:i + 50], services if i == 0 else [])
+            have = {a["id"] for a in doc.get("underlyingAlarm") or []}
+            for alarm, root in alarms:
                 ref = {"id": str(alarm["id"]), "href": alarm["href"]}
-                have = {a["id"] for a in doc.get("underlyingAlarm") or []}
-                if ref["id"] not in have:
+                if root and ref["id"] not in have:
+                    have.add(ref["id"])
                     doc["underlyingAlarm"] = [*(doc.get("underlyingAlarm") or []), ref]
 
         await self.change(ctx, problem_id, widen, action="alarm")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -34,7 +34,7 @@ from openbss.assurance.problems import ManagedObjects, ServiceProblemService, Ti
 from openbss.assurance.rules import RuleBook, Rules
 from openbss.assurance.schemas import ALARM_TYPE, MANAGED
 from openbss.platform import audit
-from openbss.platform.db import json_dumps, utcnow
+from openbss.platform.db import insert_rows, json_dumps, utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.events.outbox import NOTIFY_CHANNEL, OutboxEvent
 from openbss.platform.tmf.query import parse_list_query
@@ -157,6 +157,24 @@ class AlarmStore(DocumentStore):
             raise AlarmExists(doc["reductionKey"])
         await self._index(ctx, resource_id, doc, replace=False)
         return Alarm(**values)
+
+    async def insert_many(self, ctx: Context, items: list[tuple[str, dict[str, Any], Mapping[str, Any]]]) -> None:
+        """``insert`` for many alarms: one multi-row insert (``ON CONFLICT DO NOTHING`` too: a conflict means
+        another transaction raised one of the problems, AlarmContention), one of their search entries. Each row is
+        created a microsecond after the one before, so that the open alarms of an object read in creation order
+        come in the order they were raised, as one by one."""
+        now = utcnow()
+        rows = [{"id": resource_id,
+                 "body": {**await self.resource.codec.encode(ctx, resource_id, doc), "id": int(resource_id)},
+                 "last_update": now, "created_at": now + timedelta(microseconds=i), "revision": 1,
+                 "reduction_key": doc["reductionKey"], "is_open": doc.get("state") != "cleared",
+                 "problem_id": (doc.get("serviceProblem") or {}).get("id")}
+                for i, (resource_id, doc, _) in enumerate(items)]
+        got = await insert_rows(ctx.session, Alarm, rows, on_conflict_do_nothing=True, returning=("id",))
+        if len(got) != len(rows):
+            raise AlarmContention("alarms of this batch were raised at the same moment by another source; send the "
+                                  "batch again")
+        await self.index.write_many(ctx, [(resource_id, doc) for resource_id, doc, _ in items], replace=False)
 
     async def _index(self, ctx: Context, resource_id: str, doc: dict[str, Any], *, replace: bool) -> None:
         """The alarm's search entries (none sealed, none unique): one executemany, whose statement is compiled
@@ -402,8 +420,9 @@ class AlarmService(ResourceService):
         return []
 
     async def _problem_for(self, ctx: Context, doc: dict[str, Any], parent_problems: list[str | None],
-                           rules: Rules) -> tuple[str, str | None] | None:
-        """The problem an alarm joins: (its id, the root object when it is to be opened by this alarm)."""
+                           rules: Rules, opened: dict[str, str] | None = None) -> tuple[str, str | None] | None:
+        """The problem an alarm joins: (its id, the root object when it is to be opened by this alarm).
+        ``opened``: the problems a batch decided to open, by root object (not written yet)."""
         if doc.get("flapping"):
             return None  # damped: a flapping alarm opens and feeds no problem
         if rules.group_by_topology:
@@ -415,8 +434,20 @@ class AlarmService(ResourceService):
                 or obj.get("@type") not in ("Resource", "Service") or not obj.get("href"):
             return None
         root = f"{obj['@type']}:{obj['id']}"
-        existing = await self.problems.open_problem_of(ctx, root)
+        existing = (opened or {}).get(root) or await self.problems.open_problem_of(ctx, root)
         return (existing, None) if existing else (str(uuid.uuid4()), root)
+
+    async def new_keys(self, ctx: Context, keys: list[str]) -> dict[str, int]:
+        """Of ``keys``, those with no open alarm, each with how many alarms of it were raised within the flapping
+        window (``_key_state`` for many keys, in one query)."""
+        if not keys:
+            return {}
+        since = utcnow() - self.flap_window
+        rows = (await ctx.session.execute(select(
+            Alarm.reduction_key, func.count().filter(Alarm.is_open), func.count().filter(Alarm.created_at >= since))
+            .where(Alarm.reduction_key.in_(list(dict.fromkeys(keys)))).group_by(Alarm.reduction_key))).all()
+        state = {str(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+        return {k: state.get(k, (0, 0))[1] for k in keys if not state.get(k, (0, 0))[0]}
 
     async def _key_state(self, ctx: Context, key: str) -> tuple[str | None, int]:
         """The open alarm of a problem (its id, or None) and how many alarms of it were raised within the flapping
@@ -435,30 +466,11 @@ class AlarmService(ResourceService):
         ``ON CONFLICT DO NOTHING`` on the open alarms' reduction keys, a repeat locks the open alarm, and the
         correlation runs under the advisory locks of the object and its parents. ``occurrences`` reports of the
         problem (the last at ``last_seen``) count at once: a source's batch coalesces its repeats."""
-        doc = dict(given)
-        for managed in (*MANAGED, "parentAlarm", "isRootCause"):
-            if managed in doc:
-                raise InvalidAlarm(f"'{managed}' is kept by the server; leave it out")
-        for server in ("alarmClearedTime", "clearUserId", "clearSystemId"):
-            if server in doc:
-                raise InvalidAlarm(f"'{server}' is set when the alarm is cleared; leave it out")
-        check_vocabulary(doc)
-        if doc.get("state", "raised") != "raised":
-            raise InvalidAlarm(f"an alarm is raised with state 'raised', not '{doc['state']}'")
-        if doc.get("perceivedSeverity") == "cleared":
-            raise InvalidAlarm("an alarm is raised with a severity other than 'cleared'; clear it instead")
+        self._check_raise(given)
         if not (locked and rules):
-            rules = await self.lock_for(ctx, [doc], rules)
-        now = format_datetime(utcnow())
-        found = await self._attach(ctx, doc)
-        parents = self.parents(found, rules)
-        key = reduction_key(doc)
-        doc.update({"state": "raised", "alarmReportingTime": now, "alarmChangedTime": now,
-                    "reductionKey": key, "occurrenceCount": occurrences,
-                    "lastOccurrenceTime": max(str(doc["alarmRaisedTime"]), last_seen or ""),
-                    "@type": ALARM_TYPE, "@baseType": "Alarm", "@schemaLocation": f"{ctx.base_url}{SCHEMA_PATH}"})
-        doc.setdefault("ackState", "unacknowledged")
-        doc.setdefault("reportingSystemId", system or SYSTEM_ID)
+            rules = await self.lock_for(ctx, [given], rules)
+        doc, parents, key = await self._prepare(ctx, given, rules, system=system, occurrences=occurrences,
+                                                last_seen=last_seen)
         for _ in range(5):
             open_id, recent = await self._key_state(ctx, key)
             if open_id is None:
@@ -473,17 +485,56 @@ class AlarmService(ResourceService):
                 return Raised(repeated, False)
         raise AlarmContention(f"the alarm '{key}' is raised and cleared too fast to settle; try again")
 
-    async def _raise_new(self, ctx: Context, doc: dict[str, Any], key: str, parents: list[str], rules: Rules,
-                         flaps: int) -> dict[str, Any] | None:
+    @staticmethod
+    def _check_raise(doc: dict[str, Any]) -> None:
+        """What a raised report may carry (InvalidAlarm otherwise)."""
+        for managed in (*MANAGED, "parentAlarm", "isRootCause"):
+            if managed in doc:
+                raise InvalidAlarm(f"'{managed}' is kept by the server; leave it out")
+        for server in ("alarmClearedTime", "clearUserId", "clearSystemId"):
+            if server in doc:
+                raise InvalidAlarm(f"'{server}' is set when the alarm is cleared; leave it out")
+        check_vocabulary(doc)
+        if doc.get("state", "raised") != "raised":
+            raise InvalidAlarm(f"an alarm is raised with state 'raised', not '{doc['state']}'")
+        if doc.get("perceivedSeverity") == "cleared":
+            raise InvalidAlarm("an alarm is raised with a severity other than 'cleared'; clear it instead")
+
+    async def _prepare(self, ctx: Context, given: dict[str, Any], rules: Rules, *, system: str | None,
+                       occurrences: int, last_seen: str | None) -> tuple[dict[str, Any], list[str], str]:
+        """A checked report made the alarm to raise: attached to its object, the server's attributes set; with its
+        object's parents in the topology and its reduction key."""
+        doc = dict(given)
+        now = format_datetime(utcnow())
+        found = await self._attach(ctx, doc)
+        parents = self.parents(found, rules)
+        key = reduction_key(doc)
+        doc.update({"state": "raised", "alarmReportingTime": now, "alarmChangedTime": now,
+                    "reductionKey": key, "occurrenceCount": occurrences,
+                    "lastOccurrenceTime": max(str(doc["alarmRaisedTime"]), last_seen or ""),
+                    "@type": ALARM_TYPE, "@baseType": "Alarm", "@schemaLocation": f"{ctx.base_url}{SCHEMA_PATH}"})
+        doc.setdefault("ackState", "unacknowledged")
+        doc.setdefault("reportingSystemId", system or SYSTEM_ID)
+        return doc, parents, key
+
+    async def _decide_new(self, ctx: Context, doc: dict[str, Any], parents: list[str], rules: Rules, flaps: int,
+                          opened: dict[str, str] | None = None) -> tuple[str, str | None] | None:
+        """Decide a new alarm in memory: flapping, correlation to its parents' open alarms, the problem it joins
+        (or opens); gives it its id. Returns the problem target (see ``_problem_for``)."""
         if flaps > self.flap_threshold:
             doc.update(flapping=True, flapCount=flaps)
         parent_problems = await self._correlate(ctx, doc, parents, rules)
-        target = await self._problem_for(ctx, doc, parent_problems, rules)
-        new_id = alarm_id()
+        target = await self._problem_for(ctx, doc, parent_problems, rules, opened)
         if target is not None:
             doc["serviceProblem"] = {"id": target[0], "href": self.problems.store.href(ctx.base_url, target[0])}
+        doc["id"] = alarm_id()
+        return target
+
+    async def _raise_new(self, ctx: Context, doc: dict[str, Any], key: str, parents: list[str], rules: Rules,
+                         flaps: int) -> dict[str, Any] | None:
+        target = await self._decide_new(ctx, doc, parents, rules, flaps)
         try:
-            out = await self.record(ctx, {**doc, "id": new_id})
+            out = await self.record(ctx, doc)
         except AlarmExists:
             return None
         self._forget(ctx, out)
@@ -493,9 +544,72 @@ class AlarmService(ResourceService):
                 await self.problems.open_for(ctx, root, out, pid)
             else:
                 await self._join(ctx, pid, out)
-        if rules.topology and not out.get("flapping") and out["alarmedObject"].get("@type") == "Resource":
+        if await self._adopts(ctx, out, rules):
             await self._adopt_children(ctx, out, rules)
         return out
+
+    async def raise_new_many(self, ctx: Context, items: list[tuple[dict[str, Any], str | None, int, str | None, int]],
+                             rules: Rules) -> list[dict[str, Any]]:
+        """Raise new alarms of a batch set-based — ``items`` are (report, source, reports, time of the last, alarms
+        of its problem raised within the flapping window), each checked (``_check_raise``) and with no open alarm
+        of its problem; the caller holds the advisory locks of their objects and parents. The same rules as
+        ``raise_alarm`` one by one, decided in memory in order: the alarms decided so far are the open alarms the
+        next ones correlate to (the objects' open alarms read once), the problems they open are known by root.
+        Written in bulk: one insert of the alarms, of their search entries, audit records and events
+        (``record_many``), each problem opened once and widened once with all the alarms joining it. An alarm
+        whose object has children with open alarms writes what was decided before it, then adopts them as
+        ``raise_alarm`` does. Returns the alarms, in order."""
+        prepared = [(*await self._prepare(ctx, given, rules, system=system, occurrences=count, last_seen=last),
+                     recent) for given, system, count, last, recent in items]
+        objects = [str(doc["alarmedObject"]["id"]) for doc, _, _, _ in prepared]
+        await self._open_on(ctx, [*objects, *(p for _, parents, _, _ in prepared for p in parents)])
+        opened: dict[str, str] = {}
+        pending: list[tuple[dict[str, Any], tuple[str, str | None] | None]] = []
+        out: list[dict[str, Any]] = []
+        for doc, parents, _key, recent in prepared:
+            target = await self._decide_new(ctx, doc, parents, rules, recent + 1, opened)
+            if target is not None and target[1] is not None:
+                opened[target[1]] = target[0]
+            pending.append((doc, target))
+            if not doc.get("flapping"):  # the next alarms of the batch see it open (as the database would)
+                obj_id = str(doc["alarmedObject"]["id"])
+                ctx.__dict__["_assurance_open"].setdefault(obj_id, []).append(
+                    (str(doc["id"]), (doc.get("serviceProblem") or {}).get("id"), obj_id,
+                     str(doc.get("perceivedSeverity")), str(doc.get("alarmRaisedTime"))))
+            if await self._adopts(ctx, doc, rules, unwritten=True):
+                written = await self._write_new(ctx, pending)
+                out += written
+                pending = []
+                await self._adopt_children(ctx, written[-1], rules)
+        out += await self._write_new(ctx, pending)
+        return out
+
+    async def _write_new(self, ctx: Context, pending: list[tuple[dict[str, Any], tuple[str, str | None] | None]],
+                         ) -> list[dict[str, Any]]:
+        """Write decided new alarms (one ``record_many``), then their problems: each opened by its first alarm,
+        then widened once with the others (``_join``'s rule: a correlated alarm on an object already in the
+        problem changes nothing)."""
+        if not pending:
+            return []
+        rendered = await self.record_many(ctx, [(doc, None) for doc, _ in pending])
+        joins: dict[str, list[tuple[dict[str, Any], bool]]] = {}
+        seen: set[tuple[str, str]] = ctx.__dict__.setdefault("_assurance_joined", set())
+        for out, (_, target) in zip(rendered, pending, strict=True):
+            if target is None:
+                continue
+            pid, root = target
+            if root is not None:
+                await self.problems.open_for(ctx, root, out, pid)
+                continue
+            is_root = not out.get("parentAlarm")
+            key = (pid, str(out["alarmedObject"]["id"]))
+            if not is_root and key in seen:
+                continue
+            seen.add(key)
+            joins.setdefault(pid, []).append((out, is_root))
+        for pid, alarms in joins.items():
+            await self.problems.alarms_joined(ctx, pid, alarms)
+        return rendered
 
     async def _join(self, ctx: Context, pid: str, alarm: dict[str, Any]) -> None:
         """The alarm joins problem ``pid``: a correlated alarm on an object the problem already covers (in this
@@ -505,7 +619,7 @@ class AlarmService(ResourceService):
         key = (pid, str(alarm["alarmedObject"]["id"]))
         if not root and key in seen:
             return
-        await self.problems.alarm_joined(ctx, pid, alarm, root=root)
+        await self.problems.alarms_joined(ctx, pid, [(alarm, root)])
         seen.add(key)
 
     async def _group(self, ctx: Context, alarm: dict[str, Any], rules: Rules) -> None:
@@ -524,7 +638,32 @@ class AlarmService(ResourceService):
         if root is not None:
             await self.problems.open_for(ctx, root, out, pid)
         else:
-            await self.problems.alarm_joined(ctx, pid, out, root=not out.get("parentAlarm"))
+            await self.problems.alarms_joined(ctx, pid, [(out, not out.get("parentAlarm"))])
+
+    async def _children(self, ctx: Context, parent: dict[str, Any], rules: Rules) -> dict[str, list[str]]:
+        """The objects depending on a parent alarm's object that it may correlate (with their parents): none when
+        no rule lets it adopt alarms."""
+        object_id = str(parent["alarmedObject"]["id"])
+        severity = parent.get("perceivedSeverity")
+        if not (rules.root_cause or (rules.suppression and severity in rules.down_severities)):
+            return {}
+        cache: dict[str, list[dict[str, Any]]] = ctx.__dict__.setdefault("_assurance_children", {})
+        if object_id not in cache:
+            cache[object_id], _ = await self.objects.resources.list(ctx, parse_list_query(
+                f"resourceRelationship.resource.id={object_id}&fields=id,resourceRelationship&limit=1000",
+                self.objects.resources.api.spec, "Resource"))
+        by_child = {str(c["id"]): self.parents(c, rules) for c in cache[object_id]}
+        return {c: ps for c, ps in by_child.items() if object_id in ps}
+
+    async def _adopts(self, ctx: Context, alarm: dict[str, Any], rules: Rules, *, unwritten: bool = False) -> bool:
+        """Whether a new alarm is one that adopts children (``_adopt_children``); ``unwritten``: only when some
+        object depending on it has an open alarm (else adopting would change nothing)."""
+        if not (rules.topology and not alarm.get("flapping") and alarm["alarmedObject"].get("@type") == "Resource"):
+            return False
+        if not unwritten:
+            return True
+        by_child = await self._children(ctx, alarm, rules)
+        return bool(by_child) and bool(await self._open_on(ctx, list(by_child)))
 
     async def _adopt_children(self, ctx: Context, parent: dict[str, Any], rules: Rules) -> None:
         """A parent's alarm arrived after alarms of the objects depending on it: correlate those (suppressed when
@@ -532,15 +671,7 @@ class AlarmService(ResourceService):
         problem; a problem left without open alarms is closed as merged."""
         object_id = str(parent["alarmedObject"]["id"])
         severity = parent.get("perceivedSeverity")
-        if not (rules.root_cause or (rules.suppression and severity in rules.down_severities)):
-            return
-        cache: dict[str, list[dict[str, Any]]] = ctx.__dict__.setdefault("_assurance_children", {})
-        if object_id not in cache:
-            cache[object_id], _ = await self.objects.resources.list(ctx, parse_list_query(
-                f"resourceRelationship.resource.id={object_id}&fields=id,resourceRelationship&limit=1000",
-                self.objects.resources.api.spec, "Resource"))
-        by_child = {str(c["id"]): self.parents(c, rules) for c in cache[object_id]}
-        by_child = {c: ps for c, ps in by_child.items() if object_id in ps}
+        by_child = await self._children(ctx, parent, rules)
         if not by_child:
             return
         pid = (parent.get("serviceProblem") or {}).get("id")
@@ -571,7 +702,7 @@ class AlarmService(ResourceService):
             out = await self.change(ctx, alarm_row_id, correlate, action="correlate")
             self._forget(ctx, out)
             if moved and pid:
-                await self.problems.alarm_joined(ctx, pid, out, root=False)
+                await self.problems.alarms_joined(ctx, pid, [(out, False)])
                 if old_pid:
                     await self.problems.merge(ctx, old_pid, pid)
 
@@ -803,6 +934,15 @@ def _plain_repeat(alarm: dict[str, Any]) -> bool:
         k in alarm for k in (*MANAGED, "parentAlarm", "isRootCause", "alarmClearedTime"))
 
 
+def _raisable(alarm: dict[str, Any]) -> bool:
+    """A report ``raise_new_many`` may take (one ``raise_alarm`` refuses goes the full way, to be refused)."""
+    try:
+        AlarmService._check_raise(alarm)
+    except InvalidAlarm:
+        return False
+    return bool(alarm.get("alarmRaisedTime"))
+
+
 def coalesce(signals: list[Signal]) -> list[tuple[Signal, int, str | None]]:
     """A batch's signals with the repeats of a problem folded into its first raise: (signal, reports, time of the
     last report); a signal that already stands for several reports (``count``) counts them all. A clear of the
@@ -862,12 +1002,36 @@ class AssuranceService:
         repeated = await self.alarms.repeat_many(ctx, [
             (s.clear_key, s.alarm, n, last) for s, n, last in entries
             if s.action == "raise" and s.clear_key not in clear_keys and _plain_repeat(s.alarm)])
+        # the new alarms of the batch: a raise of a problem with no open alarm (and no clear of it in the batch),
+        # well-formed — raised set-based (``raise_new_many``), the others one by one, in the batch's order
+        fresh = await self.alarms.new_keys(ctx, [
+            s.clear_key for s, _, _ in entries
+            if s.action == "raise" and s.clear_key not in clear_keys and s.clear_key not in repeated
+            and _raisable(s.alarm)])
+        pending: list[tuple[int, Signal, int, str | None]] = []
+
+        async def flush() -> None:
+            if not pending:
+                return
+            raised = await self.alarms.raise_new_many(ctx, [
+                (s.alarm, s.source, n, last, fresh[s.clear_key]) for _, s, n, last in pending], rules)
+            for (at, _, n, _), alarm in zip(pending, raised, strict=True):
+                out.alarms[at] = alarm
+                out.raised += 1
+                out.repeated += n - 1
+            pending.clear()
+
         for signal, count, last in entries:
             bulk = repeated.get(signal.clear_key) if signal.action == "raise" else None
             if bulk is not None:
                 out.alarms.append(bulk)
                 out.repeated += count
                 continue
+            if signal.action == "raise" and signal.clear_key in fresh:
+                pending.append((len(out.alarms), signal, count, last))
+                out.alarms.append({})  # its place: the alarm once written
+                continue
+            await flush()
             if signal.action == "raise":
                 raised = await self.alarms.raise_alarm(ctx, signal.alarm, system=signal.source, rules=rules,
                                                        locked=True, occurrences=count, last_seen=last)
@@ -887,6 +1051,7 @@ class AssuranceService:
                 else:
                     out.cleared += 1
                     out.alarms.append(cleared)
+        await flush()
         return out
 
 
