@@ -88,7 +88,7 @@ async def measure(n: int, workers: int | None) -> None:
     from openbss.platform.storage import FilesystemObjectStore
 
     bills = [realistic_bill(i) for i in range(n)]
-    jobs = [(bill, lines, "Bench Telecom", None) for bill, lines in bills]
+    jobs: list[document.Job] = [(bill, lines, "Bench Telecom", None, None) for bill, lines in bills]
     print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}")
     print(f"load average before: {open('/proc/loadavg').read().strip()}")
     lines = sum(len(ls) for _, ls in bills)

@@ -229,7 +229,7 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     for bill_id in one:
         async with rt.db.transaction(TENANT) as session:
             await bill_pdf(system_context(TENANT, session, "http://bench"), billing.bills, services.billing.documents,
-                           bill_id, billing.accounts)
+                           bill_id, billing.accounts, billing.usage)
     elapsed3 = time.perf_counter() - t0
     print(f"PDFs one by one (as asked through the API): {len(one)} rendered and archived in {elapsed3:.1f} s → "
           f"{len(one) / elapsed3:.0f} documents/s")
@@ -238,7 +238,7 @@ async def measure(workers: int, partition: int, pdfs: int) -> None:
     t0, cpu = time.perf_counter(), _cpu()
     async with rt.db.transaction(TENANT) as session:
         due = await documents_due(system_context(TENANT, session, "http://bench"), billing.bills, batch,
-                                  billing.accounts)
+                                  billing.accounts, billing.usage)
     t1 = time.perf_counter()
     await store_documents(services.billing.documents, due)
     elapsed4, cpu = time.perf_counter() - t0, _cpu() - cpu

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -82,13 +83,14 @@ async def postpaid_line(rt: Any, tenant: str, account: dict[str, Any], product_i
 
 
 async def usage(rt: Any, tenant: str, charging_account: str, when: datetime, amount_minor: int, units: int = 60,
-                usage_type: str = "voice") -> str:
+                usage_type: str = "voice", *, allowance_units: int = 0, called: str | None = None) -> str:
     usage_id = str(uuid.uuid4())
+    body = {"usageCharacteristic": [{"name": "calledParty", "valueType": "string", "value": called}]} if called else {}
     async with rt.db.transaction(tenant) as session:
         await session.execute(text(
             "INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, "
-            "units, allowance_units, amount_minor, currency, usage_date) VALUES (:id, '{}'::jsonb, :acc, :sid, 0, 1, "
-            ":ut, :units, 0, :amount, 'EUR', :when)"),
-            {"id": usage_id, "acc": charging_account, "sid": usage_id, "ut": usage_type, "units": units,
-             "amount": amount_minor, "when": when})
+            "units, allowance_units, amount_minor, currency, usage_date) VALUES (:id, CAST(:body AS jsonb), :acc, "
+            ":sid, 0, 1, :ut, :units, :allowance, :amount, 'EUR', :when)"),
+            {"id": usage_id, "body": json.dumps(body), "acc": charging_account, "sid": usage_id, "ut": usage_type,
+             "units": units, "allowance": allowance_units, "amount": amount_minor, "when": when})
     return usage_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime
 from multiprocessing import get_context
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from pypdf import PdfReader
 
 from openbss.billing.archive import DueDocument, documents_due, store_documents
-from openbss.billing.document import Job, render, render_many
+from openbss.billing.document import Itemized, Job, render, render_many
 from openbss.billing.service import bill_pdf
 from openbss.platform.storage import FilesystemObjectStore
 from openbss.platform.tmf.resource import system_context
-from tests.billing.helpers import CB, billing_account, one_time, recurring, run, sell
+from tests.billing.helpers import CB, billing_account, one_time, postpaid_line, recurring, run, sell, usage
 from tests.conftest import session_services
 
 
@@ -104,8 +104,9 @@ def test_a_long_name_wraps_and_a_long_bill_numbers_its_pages() -> None:
 
 
 async def test_documents_rendered_in_worker_processes_are_the_same_bytes(tmp_path: Any) -> None:
-    jobs: list[Job] = [(*_bill(n + 1, usage=n % 3), "Acme Telecom", ZoneInfo("Europe/Paris")) for n in range(20)]
-    alone = [render(b, ls, operator=op, tz=tz) for b, ls, op, tz in jobs]
+    jobs: list[Job] = [(*_bill(n + 1, usage=n % 3), "Acme Telecom", ZoneInfo("Europe/Paris"), None)
+                       for n in range(20)]
+    alone = [render(b, ls, operator=op, tz=tz) for b, ls, op, tz, _ in jobs]
     store = FilesystemObjectStore(tmp_path)
     due = [DueDocument(f"billing/t/{n}.pdf", {"bill-no": str(n)}, job) for n, job in enumerate(jobs)]
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
@@ -145,3 +146,45 @@ async def test_a_batch_of_issued_bills_is_stored_once_as_one_asked_alone_would_b
         alone, _ = await bill_pdf(ctx, services.billing.service.bills, FilesystemObjectStore(tmp_path),
                                   bills[0]["id"], services.billing.service.accounts)
     assert alone == served.content
+
+
+async def test_a_postpaid_lines_usage_is_itemized_on_its_bill(client: Any, rt: Any, tenant: str,
+                                                               admin_headers: dict[str, str]) -> None:
+    account = await billing_account(client, admin_headers, tz="Europe/Paris")
+    product = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("10.00", rate="0")])
+    line = await postpaid_line(rt, tenant, account, product["id"], "+33600000091")
+    await usage(rt, tenant, line, datetime(2027, 1, 10, 17, 5, tzinfo=UTC), 125, units=185, called="+33145000000")
+    await usage(rt, tenant, line, datetime(2027, 1, 12, 8, 0, tzinfo=UTC), 0, units=42 * 1048576,
+                usage_type="data", allowance_units=42 * 1048576)
+    await usage(rt, tenant, line, datetime(2027, 1, 31, 22, 59, tzinfo=UTC), 75, units=95, allowance_units=60,
+                called="+447700900123")
+    await usage(rt, tenant, line, datetime(2027, 1, 31, 23, 30, tzinfo=UTC), 999, called="+33600000000")  # February
+    await run(rt, tenant, date(2027, 2, 1), finalize=True)
+    [bill] = (await client.get(f"{CB}/customerBill", params={"billingAccount.id": account["id"]},
+                               headers=admin_headers)).json()
+    served = await client.get(f"/billing/v1/customerBill/{bill['id']}/document.pdf", headers=admin_headers)
+    assert served.status_code == 200
+    text = _text(served.content)
+    assert "Itemized usage" in text
+    # local times (Paris, UTC+1), the called party, minutes and seconds or megabytes, what an allowance paid
+    assert "2027-01-10 18:05" in text and "+33145000000" in text and "3:05 min" in text and "1.25 EUR" in text
+    assert "2027-01-12 09:00" in text and "42.00 MB, included" in text
+    assert "2027-01-31 23:59" in text and "1:35 min, part included" in text and "0.75 EUR" in text
+    assert "+33600000000" not in text  # 1 February in Paris: not this bill's usage
+    # a bill of no usage itemizes nothing
+    other = await billing_account(client, admin_headers, tz="Europe/Paris")
+    await sell(rt, tenant, other, "2027-01-01T00:00:00.000Z", [recurring("10.00", rate="0")])
+    await run(rt, tenant, date(2027, 2, 1), finalize=True)
+    [plain] = (await client.get(f"{CB}/customerBill", params={"billingAccount.id": other["id"]},
+                                headers=admin_headers)).json()
+    plain_pdf = await client.get(f"/billing/v1/customerBill/{plain['id']}/document.pdf", headers=admin_headers)
+    assert "Itemized usage" not in _text(plain_pdf.content)
+
+
+def test_an_itemized_listing_says_how_many_records_it_leaves_out() -> None:
+    bill, lines = _bill(10, usage=1)
+    records = [{"id": str(n), "usageDate": f"2027-01-{n % 28 + 1:02d}T10:00:00Z", "productId": "p", "usageType": "sms",
+                "units": 1, "allowanceUnits": 0, "amount": "0.10", "currency": "EUR", "detail": f"+3361234{n:04d}"}
+               for n in range(30)]
+    text = " ".join(_text(render(bill, lines, operator="Acme Telecom", itemized=Itemized(records, 31))).split())
+    assert "The first 30 of 31 records billed are listed" in text and "+33612340029" in text

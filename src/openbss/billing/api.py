@@ -168,7 +168,7 @@ def billing_router(billing: BillingService, documents: ObjectStore) -> APIRouter
     async def bill_document(request: Request, id: str, principal: Principal = Depends(authenticate)) -> Response:
         principal.require("billing", READ)
         async with unit_of_work(request, principal) as ctx:
-            data, stored = await bill_pdf(ctx, billing.bills, documents, id, billing.accounts)
+            data, stored = await bill_pdf(ctx, billing.bills, documents, id, billing.accounts, billing.usage)
         headers = {"Content-Disposition": f'inline; filename="{id}.pdf"'}
         if stored.sha256:
             headers["ETag"] = f'"{stored.sha256}"'

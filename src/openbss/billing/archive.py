@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from openbss.billing import document
 from openbss.billing.models import AppliedRate, CustomerBill
-from openbss.billing.service import DRAFT_STATES, BillingAccounts, cycle_of
+from openbss.billing.service import DRAFT_STATES, BillingAccounts, RatedUsageSource, cycle_of, itemized_usage
 from openbss.platform.errors import DomainError
 from openbss.platform.storage import ObjectExists, ObjectStore, StoredObject
 from openbss.platform.tenancy import Tenant
@@ -47,9 +47,11 @@ class DueDocument:
 
 
 async def documents_due(ctx: Context, bills: ResourceService, bill_ids: Sequence[str],
-                        accounts: BillingAccounts | None = None) -> list[DueDocument]:
-    """The documents of the issued bills among ``bill_ids`` (in that order), read in three queries plus one per
-    distinct account (its time zone); drafts and unknown ids are left out."""
+                        accounts: BillingAccounts | None = None, usage: RatedUsageSource | None = None,
+                        ) -> list[DueDocument]:
+    """The documents of the issued bills among ``bill_ids`` (in that order), read in five queries plus one per
+    distinct account (its time zone); drafts and unknown ids are left out. With ``usage``, the usage records of
+    the postpaid lines are itemized."""
     ids = list(dict.fromkeys(bill_ids))
     if not ids:
         return []
@@ -79,6 +81,7 @@ async def documents_due(ctx: Context, bills: ResourceService, bill_ids: Sequence
                 zones[account_id] = cycle_of(await accounts.get_billing_account(system, account_id))[2]
             except DomainError:
                 zones[account_id] = None
+    itemized = await itemized_usage(ctx, usage, list(docs))
     out = []
     for bill_id in ids:
         if bill_id not in docs:
@@ -87,7 +90,8 @@ async def documents_due(ctx: Context, bills: ResourceService, bill_ids: Sequence
         out.append(DueDocument(
             key=f"billing/{ctx.principal.tenant_id}/{bill_id}.pdf",
             metadata={"bill-no": str(row.number or ""), "tenant": ctx.principal.tenant_id},
-            job=(docs[bill_id], lines.get(bill_id, []), operator, zones.get(str(row.billing_account_id)))))
+            job=(docs[bill_id], lines.get(bill_id, []), operator, zones.get(str(row.billing_account_id)),
+                 itemized.get(bill_id))))
     return out
 
 

@@ -3,7 +3,9 @@
 
 Content: the operator's name, the account and bill references, a summary (previous balance, this bill tax
 excluded, taxes, tax included, credit applied, amount due and due date), the charges per product and period, the
-usage lines with their quantities, the taxes per rate, the payment instructions, and "Page n of N" on every page.
+usage lines with their quantities, the taxes per rate, the payment instructions, the itemized usage of the postpaid
+lines (each record billed: local time, type, called party or destination, quantity, amount — appended after the
+payment instructions, per product) and "Page n of N" on every page.
 Text is set in Helvetica (a standard PDF font: nothing to embed).
 
 Speed (a bill run issues thousands of documents): the styles, table styles and column widths are built once per
@@ -23,7 +25,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import cache, partial
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -39,11 +41,22 @@ from openbss.pricing.money import round_money
 BAND = colors.HexColor("#1f4e79")
 CELL_FONT, CELL_SIZE = "Helvetica", 8
 COLUMNS = [45 * mm, 40 * mm, 40 * mm, 25 * mm, 25 * mm]  # charge or usage, product, period or quantity, amounts
+ITEMIZED = [30 * mm, 15 * mm, 65 * mm, 40 * mm, 25 * mm]  # time, type, called party or destination, quantity, amount
 CELL_PADDING = 6  # points left and right of a cell's text (ReportLab's table default is 6 on each side)
 BATCH_IN_PROCESS = 16  # ``render_many``: fewer documents than this are rendered in the calling process
 RENDER_CHUNK = 8  # documents per task of a worker process
 
-Job = tuple[dict[str, Any], list[dict[str, Any]], str, "tzinfo | None"]
+#: what one document is rendered from: the bill, its lines, the operator's name, the account's time zone and the
+#: itemized usage (``Itemized``; None: none)
+Job = tuple[dict[str, Any], list[dict[str, Any]], str, "tzinfo | None", "Itemized | None"]
+
+
+class Itemized(NamedTuple):
+    """The usage records a bill itemizes (``billing.service.itemized_usage``: plain dicts, in time order) and how
+    many the bill billed in all (more than listed when a bill has more than the listing's limit)."""
+
+    records: list[dict[str, Any]]
+    total: int
 
 
 class _NumberedCanvas(Canvas):
@@ -95,9 +108,9 @@ def _fits(text: str, width: float) -> bool:
     return stringWidth(text, CELL_FONT, CELL_SIZE) <= width - 2 * CELL_PADDING
 
 
-def _cell(text: str, column: int) -> str | Paragraph:
+def _cell(text: str, column: int, widths: Sequence[float] = COLUMNS) -> str | Paragraph:
     """A table cell: the plain text when it fits its column on one line, else a paragraph that wraps."""
-    if _fits(text, COLUMNS[column]):
+    if _fits(text, widths[column]):
         return text
     return Paragraph(escape(text), _styles()[1])
 
@@ -119,9 +132,66 @@ def _day(value: str | None, tz: tzinfo | None = None) -> str:
         return value[:10]
 
 
-def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str, tz: tzinfo | None = None) -> bytes:
-    """The PDF of ``bill`` (a rendered TMF678 CustomerBill) with its ``lines`` (appliedCustomerBillingRate); dates
-    in the account's time zone ``tz``."""
+def _quantity(record: dict[str, Any]) -> str:
+    """A record's quantity as a customer reads it: minutes and seconds, megabytes, or a count; what an allowance
+    paid is said."""
+    units, kind = int(record.get("units") or 0), str(record.get("usageType") or "")
+    if kind == "voice":
+        text = f"{units // 60}:{units % 60:02d} min"
+    elif kind == "data":
+        text = f"{Decimal(units) / 1048576:,.2f} MB"
+    else:
+        text = f"{units:,}"
+    included = int(record.get("allowanceUnits") or 0)
+    if units and included >= units:
+        return f"{text}, included"
+    if included:
+        return f"{text}, part included"
+    return text
+
+
+def _time(value: str | None, tz: tzinfo | None) -> str:
+    """Local date and time of an instant (minutes)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value[:16]
+    return (moment.astimezone(tz) if tz is not None else moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _itemized(itemized: Itemized, lines: list[dict[str, Any]], tz: tzinfo | None,
+              heading: ParagraphStyle) -> list[Flowable]:
+    """The itemized usage, one table per product (in the order of the products' names)."""
+    _, grid = _table_styles()
+    names = {str((ln.get("product") or {}).get("id")): str((ln.get("product") or {}).get("name") or
+                                                         (ln.get("product") or {}).get("id"))
+             for ln in lines if (ln.get("product") or {}).get("id")}
+    by_product: dict[str, list[dict[str, Any]]] = {}
+    for r in itemized.records:
+        by_product.setdefault(str(r.get("productId") or ""), []).append(r)
+    story: list[Flowable] = [Spacer(1, 8 * mm), Paragraph("<b>Itemized usage</b>", heading)]
+    if itemized.total > len(itemized.records):
+        story.append(Paragraph(f"The first {len(itemized.records):,} of {itemized.total:,} records billed are "
+                               "listed; every record is available through your account.", _styles()[0]["Normal"]))
+    for product in sorted(by_product, key=lambda p: (names.get(p, p), p)):
+        rows: list[list[Any]] = [["Time", "Type", "Called party, destination", "Quantity", "Tax excl."]]
+        rows += [[_time(r.get("usageDate"), tz), str(r.get("usageType") or ""),
+                  _cell(str(r.get("detail") or ""), 2, ITEMIZED), _quantity(r),
+                  _amount({"value": r.get("amount"), "unit": r.get("currency")})]
+                 for r in by_product[product]]
+        table = Table(rows, colWidths=ITEMIZED, repeatRows=1)
+        table.setStyle(grid)
+        story += [Spacer(1, 3 * mm), Paragraph(escape(names.get(product, product) or "Other usage"),
+                                               _styles()[0]["Normal"]), Spacer(1, 1.5 * mm), table]
+    return story
+
+
+def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str, tz: tzinfo | None = None,
+           itemized: Itemized | None = None) -> bytes:
+    """The PDF of ``bill`` (a rendered TMF678 CustomerBill) with its ``lines`` (appliedCustomerBillingRate) and the
+    ``itemized`` usage of its postpaid lines; dates in the account's time zone ``tz``."""
     def day(value: str | None) -> str:
         return _day(value, tz)
 
@@ -198,6 +268,8 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str, 
         "Nothing to pay: the credit is kept on your account and used by your next bills." if credit_note else
         f"Please pay {_amount(bill.get('amountDue'))} by {day(bill.get('paymentDueDate'))}, quoting "
         f"{escape(str(bill.get('billNo', '')))}.", normal)]
+    if itemized is not None and itemized.records:
+        story += _itemized(itemized, lines, tz, styles["Heading3"])
     doc = SimpleDocTemplate(buffer, pagesize=A4, topMargin=25 * mm, bottomMargin=18 * mm, leftMargin=15 * mm,
                             rightMargin=15 * mm, invariant=1, title=title, author=operator)
     doc.build(story, canvasmaker=partial(_NumberedCanvas, decorate=decorate, created=created))
@@ -205,8 +277,8 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str, 
 
 
 def _render_job(job: Job) -> bytes:
-    bill, lines, operator, tz = job
-    return render(bill, lines, operator=operator, tz=tz)
+    bill, lines, operator, tz, itemized = job
+    return render(bill, lines, operator=operator, tz=tz, itemized=itemized)
 
 
 def render_chunk(jobs: list[Job]) -> list[bytes]:
@@ -227,10 +299,10 @@ def pool() -> Executor:
 
 
 def render_many(jobs: Sequence[Job], *, executor: Executor | None = None, workers: int | None = None) -> list[bytes]:
-    """The PDFs of many documents (``(bill, lines, operator, tz)`` each), in order, byte-identical to ``render``'s.
-    A batch of ``BATCH_IN_PROCESS`` or more goes to worker processes (``executor``, else the module's ``pool``) in
-    chunks of ``RENDER_CHUNK`` (small chunks keep every worker busy to the end, whichever is slowed down); a
-    smaller one, or ``workers=1``, is rendered here."""
+    """The PDFs of many documents (``(bill, lines, operator, tz, itemized)`` each), in order, byte-identical to
+    ``render``'s. A batch of ``BATCH_IN_PROCESS`` or more goes to worker processes (``executor``, else the module's
+    ``pool``) in chunks of ``RENDER_CHUNK`` (small chunks keep every worker busy to the end, whichever is slowed
+    down); a smaller one, or ``workers=1``, is rendered here."""
     if workers == 1 or len(jobs) < BATCH_IN_PROCESS:
         return [_render_job(j) for j in jobs]
     chunks = [list(jobs[i:i + RENDER_CHUNK]) for i in range(0, len(jobs), RENDER_CHUNK)]

@@ -119,7 +119,7 @@ async def _documents(db: Database, tenant_id: str, base_url: str, billing: Billi
     try:
         async with db.transaction(tenant_id) as session:
             due = await documents_due(system_context(tenant_id, session, base_url, "billing"), billing.bills,
-                                      bill_ids, billing.accounts)
+                                      bill_ids, billing.accounts, billing.usage)
         await store_documents(documents, due)
     except Exception:  # the bills stand; their PDFs are rendered on first request
         log.exception("bill documents of tenant %s not stored (%d bills): rendered on first request", tenant_id,

@@ -119,6 +119,10 @@ class RatedUsageSource(Protocol):
         """The products that are prepaid lines: online charging takes their periodic fees from their money."""
         ...
 
+    async def itemized_usage(self, ctx: Context, usage_ids: list[str]) -> list[dict[str, Any]]:
+        """The records ``usage_ids`` as an itemized bill lists them (plain dicts with ``id``, in time order)."""
+        ...
+
 
 @dataclass(frozen=True)
 class TenantBilling:
@@ -1915,8 +1919,35 @@ class BillingService:
             report.totals[amount["unit"]] = report.totals.get(amount["unit"], Decimal(0)) + _decimal(amount["value"])
 
 
+#: the most usage records one document itemizes (a bill that billed more lists these and says how many in all)
+MAX_ITEMIZED = 5000
+
+
+async def itemized_usage(ctx: Context, usage: RatedUsageSource | None, bill_ids: Sequence[str],
+                         ) -> dict[str, document.Itemized]:
+    """Per bill among ``bill_ids``: the usage records its postpaid lines billed (``billing_usage_item``), the first
+    ``MAX_ITEMIZED`` in time order, and their number — what the document itemizes. Credit notes and bills of no
+    usage have none."""
+    if usage is None or not bill_ids:
+        return {}
+    per_bill: dict[str, list[str]] = {}
+    for bill_id, usage_id in await ctx.session.execute(
+            select(AppliedRate.bill_id, UsageItem.usage_id).join(AppliedRate, AppliedRate.id == UsageItem.line_id)
+            .where(AppliedRate.bill_id.in_(list(bill_ids)))):
+        per_bill.setdefault(str(bill_id), []).append(str(usage_id))
+    if not per_bill:
+        return {}
+    records = await usage.itemized_usage(ctx, [u for ids in per_bill.values() for u in ids])
+    owner = {u: b for b, ids in per_bill.items() for u in ids}
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for r in records:  # in time order
+        listed.setdefault(owner[r["id"]], []).append(r)
+    return {b: document.Itemized(listed.get(b, [])[:MAX_ITEMIZED], len(ids)) for b, ids in per_bill.items()}
+
+
 async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bill_id: str,
-                   accounts: BillingAccounts | None = None) -> tuple[bytes, StoredObject]:
+                   accounts: BillingAccounts | None = None, usage: RatedUsageSource | None = None,
+                   ) -> tuple[bytes, StoredObject]:
     """The PDF of an issued bill or credit note, rendered once and kept write-once in the object store (key
     ``billing/<tenant>/<bill id>.pdf``, with its SHA-256): every later request gets the same bytes."""
     row = await ctx.session.get(CustomerBill, bill_id)
@@ -1940,7 +1971,9 @@ async def bill_pdf(ctx: Context, bills: ResourceService, store: ObjectStore, bil
             tz = cycle_of(await accounts.get_billing_account(system, row.billing_account_id))[2]
         except DomainError:
             tz = None
-    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id, tz=tz)
+    itemized = (await itemized_usage(ctx, usage, [bill_id])).get(bill_id)
+    data = document.render(bill, lines, operator=tenant.name if tenant else ctx.principal.tenant_id, tz=tz,
+                           itemized=itemized)
     try:
         stored = await store.put(key, data, content_type="application/pdf",
                                  metadata={"bill-no": str(row.number or ""), "tenant": ctx.principal.tenant_id})

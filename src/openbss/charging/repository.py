@@ -450,6 +450,16 @@ async def postpaid_usage_of(conn: asyncpg.Connection, billing_account_ids: list[
         "AND u.usage_date < $3 ORDER BY u.usage_date, u.id", billing_account_ids, since, before))
 
 
+async def itemized_usage(conn: asyncpg.Connection, usage_ids: list[str]) -> list[asyncpg.Record]:
+    """The usage records ``usage_ids`` as an itemized bill lists them: time, type, quantity, what they cost and the
+    characteristics that tell one call from another (called party, destination, APN, roaming), in time order."""
+    return list(await conn.fetch(
+        "SELECT u.id, a.product_id, u.usage_type, u.units, u.allowance_units, u.amount_minor, u.currency, "
+        "u.usage_date, u.body -> 'usageCharacteristic' AS chars FROM charging_usage u "
+        "JOIN charging_account a ON a.id = u.account_id WHERE u.id = ANY($1::text[]) ORDER BY u.usage_date, u.id",
+        usage_ids))
+
+
 async def prepaid_usage_totals(conn: asyncpg.Connection, since: datetime, before: datetime) -> list[asyncpg.Record]:
     """The money taken from prepaid balances by usage in ``[since, before)``, per currency (minor units)."""
     return list(await conn.fetch(

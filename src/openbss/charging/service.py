@@ -1142,6 +1142,29 @@ class ChargingService:
                 usage_date=r["usage_date"]))
         return out
 
+    async def itemized_usage(self, ctx: Context, usage_ids: list[str]) -> list[dict[str, Any]]:
+        """The records ``usage_ids`` for an itemized bill, in time order: ``usageDate`` (ISO, UTC), ``productId``,
+        ``usageType``, ``units`` (base units: seconds, bytes, events), ``allowanceUnits`` (of them, paid by an
+        allowance), ``amount`` (a decimal string in ``currency``) and ``detail`` (called party, destination, APN,
+        roaming zone: what tells one record from another). Plain values: a document worker process renders them."""
+        if not usage_ids:
+            return []
+        conn = await repo.session_connection(ctx.session)
+        out = []
+        for r in await repo.itemized_usage(conn, usage_ids):
+            chars = r["chars"]
+            if isinstance(chars, str):
+                chars = json_loads(chars)
+            named = {c.get("name"): c.get("value") for c in chars or [] if isinstance(c, dict)}
+            detail = " · ".join(str(named[k]) for k in ("calledParty", "destinationZone", "apn", "roamingZone")
+                                if named.get(k))
+            out.append({"id": r["id"], "usageDate": format_datetime(r["usage_date"]), "productId": r["product_id"],
+                        "usageType": r["usage_type"], "units": int(r["units"]),
+                        "allowanceUnits": int(r["allowance_units"]),
+                        "amount": str(from_minor(int(r["amount_minor"]), r["currency"])), "currency": r["currency"],
+                        "detail": detail})
+        return out
+
     async def prepaid_products(self, ctx: Context, product_ids: list[str]) -> set[str]:
         """Which of these products are prepaid lines: their periodic fees are taken from their money at renewal
         (``renew_allowances``), so billing does not bill them."""
