@@ -112,8 +112,8 @@ class Services:
 
     def consumers(self) -> list[Consumer]:
         """The domains' reactions to other domains' events."""
-        return [*self.ordering.consumers(), *self.care.consumers(), *self.billing.consumers(),
-                *self.payments.consumers(), *self.collections.consumers()]
+        return [*self.ordering.consumers(), *self.charging.consumers(), *self.care.consumers(),
+                *self.billing.consumers(), *self.payments.consumers(), *self.collections.consumers()]
 
 
 class AccountProfiles:

@@ -427,3 +427,52 @@ async def test_advancing_in_steps_bills_what_one_advance_bills(client: Any, rt: 
     # the changes were known before their periods were billed: no credit, each piece billed at its price
     assert [b[2] for b in stepped[1]] == [D(v) for v in ("43.53", "29.99", "29.99", "9.67", "76.32", "45.50",
                                                           "45.50", "45.50", "29.35")]
+
+
+async def test_charging_follows_the_test_clock_renewals_and_prepaid_fees(client: Any, rt: Any, tenant: str,
+                                                                        admin_headers: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    from openbss.billing import events
+    from openbss.charging import clock
+    from openbss.charging import service as charging
+    from tests.charging.test_renewal_fees import facts, open_line
+    from tests.conftest import deliver_all
+
+    assert (clock.CLOCK_API, clock.CLOCK_EVENT, clock.CLOCK_KEY) == (events.CLOCK_API, events.CLOCK_EVENT,
+                                                                      events.CLOCK_KEY)
+    await make_sandbox(rt, tenant)
+    start = datetime(2027, 3, 1, tzinfo=UTC)
+    r = await client.post(CLOCK, headers=admin_headers, json={"frozenTime": "2027-03-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    line = await open_line(rt, tenant, "+33611119001", "50.00", start)  # the first period's fee at activation
+    await deliver_all(rt)
+    assert (await facts(rt, tenant, line["id"]))["fees"] == [("paid", 999, True)]
+    # three months later by the clock: April, May and June renewed, each fee taken from the money, once
+    r = await client.post(f"{CLOCK}/advance", headers=admin_headers, json={"frozenTime": "2027-06-01T00:30:00Z"})
+    assert r.status_code == 200, r.text
+    await deliver_all(rt)
+    f = await facts(rt, tenant, line["id"])
+    assert f["fees"] == [("paid", 999, True)] * 4 and f["money"] == 5000 - 4 * 999 and f["charges"] == (4, 3996)
+    assert f["events"] == ["paid"] * 4
+    async with rt.db.transaction(tenant) as session:
+        ends = sorted(r[0] for r in (await session.execute(text(
+            "SELECT valid_to FROM charging_bucket WHERE account_id = :a AND source = 'allowance'"),
+            {"a": line["id"]})).all())
+    assert ends[-1] == datetime(2027, 7, 1, tzinfo=UTC)  # June's allowance, granted by the clock
+    # the hourly renewal runs at the clock's time: nothing more is due (real time would renew nothing either)
+    assert await charging.renew_due_allowances(rt.db, tenant) == 0
+    # an advance to a time already reached, and the event delivered again, take nothing more
+    await client.post(f"{CLOCK}/advance", headers=admin_headers, json={"frozenTime": "2027-06-01T00:30:00Z"})
+    await deliver_all(rt)
+    assert (await facts(rt, tenant, line["id"]))["money"] == 5000 - 4 * 999
+    # the money runs out: July is recorded unpaid and grants no allowance
+    await client.post(f"{CLOCK}/advance", headers=admin_headers, json={"frozenTime": "2027-08-01T00:30:00Z"})
+    await deliver_all(rt)
+    f = await facts(rt, tenant, line["id"])
+    assert f["money"] == 5000 - 5 * 999 and f["fees"][-1][0] == "unpaid"
+    # the clock deleted: charging is back to real time
+    assert (await client.delete(CLOCK, headers=admin_headers)).status_code == 204
+    await deliver_all(rt)
+    rows = await in_tenant(rt, tenant, "SELECT clock_time FROM charging_settings")
+    assert [r[0] for r in rows] == [None]

@@ -6,6 +6,10 @@ effective ``immediate``, manual charges, runs and bills on demand without an "as
 forward and, in the same transaction, bills every account for each of its cycle dates passed on the way (finalizing
 the bills whose grace period is over by the new time). A bill is made once per account and cycle date (the bills'
 unique constraints): an advance to a time already reached bills nothing more. Production tenants refuse clocks.
+
+Each change of the clock is announced (``TestClockChangeEvent``, in the same transaction): online charging follows
+it — the renewals of allowances and the prepaid lines' periodic fees of every period the clock passed, and from
+then on at the clock's time (``charging.clock``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from openbss.billing import events
 from openbss.billing.errors import InvalidBilling
 from openbss.billing.models import TestClock
 from openbss.billing.service import BillingService, RunReport, cycle_of
@@ -73,6 +78,7 @@ async def create(ctx: Context, frozen: datetime) -> dict[str, Any]:
             await ctx.session.flush()
     except IntegrityError as exc:  # created concurrently
         raise Conflict(f"tenant '{ctx.principal.tenant_id}' has a test clock", code="CLOCK_EXISTS") from exc
+    await events.clock_changed(ctx.session, ctx.principal.tenant_id, format_datetime(frozen))
     return render(clock)
 
 
@@ -82,6 +88,7 @@ async def remove(ctx: Context) -> None:
     done = await ctx.session.execute(delete(TestClock).where(TestClock.tenant_id == ctx.principal.tenant_id))
     if not done.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"tenant '{ctx.principal.tenant_id}' has no test clock", code="NOT_FOUND")
+    await events.clock_changed(ctx.session, ctx.principal.tenant_id, None)
 
 
 async def advance(ctx: Context, billing: BillingService, to: datetime) -> dict[str, Any]:
@@ -97,6 +104,7 @@ async def advance(ctx: Context, billing: BillingService, to: datetime) -> dict[s
     before = clock.now
     clock.now = to
     await ctx.session.flush()
+    await events.clock_changed(ctx.session, ctx.principal.tenant_id, format_datetime(to))
     settings = await billing.tenant_settings(ctx)
     report = RunReport(None)
     bills: list[dict[str, Any]] = []

@@ -274,12 +274,14 @@ async def add_bucket(ctx: Context, account_id: str, *, unit: str, amount: int, n
 
 
 
-async def renew_allowances(ctx: Context, account_id: str, period_start: datetime, base_url: str | None = None) -> int:
+async def renew_allowances(ctx: Context, account_id: str, period_start: datetime, base_url: str | None = None,
+                           now: datetime | None = None) -> int:
     """Create the allowance buckets of the period starting at ``period_start`` (one month), rolling over what the
     previous period left where the allowance allows it. Idempotent per period.
 
     A prepaid line pays its periodic fees (the offering's monthly recurring prices) from its money first, once per
-    period (``_pay_renewal_fee``); until they are paid the period's allowances are not granted."""
+    period (``_pay_renewal_fee``); until they are paid the period's allowances are not granted. ``now``: the time
+    the renewal happens at (a sandbox tenant's test clock; real time by default)."""
     base_url = ctx.base_url if base_url is None else base_url
     conn = await repo.session_connection(ctx.session)
     account = await repo.lock_account(conn, account_id=account_id)
@@ -288,7 +290,7 @@ async def renew_allowances(ctx: Context, account_id: str, period_start: datetime
     start = period_start.timestamp()
     end = add_months(period_start, 1).timestamp()
     if account["payment_type"] == "prepaid" and account["plan"].get(FEES):
-        if end <= time.time():
+        if end <= (now.timestamp() if now is not None else time.time()):
             return 0  # a period already over: neither its fee nor its allowances
         if not await _pay_renewal_fee(conn, account, period_start, add_months(period_start, 1), base_url):
             return 0  # unpaid: the period's allowances wait for the money (a top-up, the hourly renewal)
@@ -459,17 +461,23 @@ async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], 
 
 
 async def renew_due_allowances(db: Database, tenant_id: str, now: datetime | None = None) -> int:
-    """Start the next period of every account whose allowances ended (the periodic renewal)."""
-    moment = (now or utcnow()).timestamp()
-    made = 0
+    """Start the next period of every account whose allowances ended (the periodic renewal), at ``now``, else at
+    the tenant's test clock (``charging.clock``), else at real time."""
+    from openbss.charging.models import ChargingSettings
+
     async with db.transaction(tenant_id) as session:
+        if now is None:
+            row = await session.get(ChargingSettings, tenant_id)
+            now = row.clock_time if row is not None and row.clock_time is not None else utcnow()
+        moment = now.timestamp()
         due = await repo.accounts_due_for_renewal(await repo.session_connection(session), moment)
+    made = 0
     for account_id, ended in due:
         async with db.transaction(tenant_id) as session:
             ctx = system_context(session, tenant_id, "")
             start = datetime.fromtimestamp(ended, UTC)
             while start.timestamp() <= moment:
-                made += await renew_allowances(ctx, account_id, start)
+                made += await renew_allowances(ctx, account_id, start, now=now)
                 start = add_months(start, 1)
     return made
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from openbss.charging import clock
 from openbss.charging.balances import (
     BUCKET_EXTENSION,
     BUCKET_SEARCH,
@@ -32,6 +33,7 @@ from openbss.charging.models import (
 )
 from openbss.charging.schemas import SPEC_FILE, USAGE_SPEC_FILE
 from openbss.charging.service import BillingAccounts, ChargingService, RatingCatalog
+from openbss.platform.events.consumers import Consumer
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
 from openbss.settings import Settings
 
@@ -50,9 +52,15 @@ class ChargingServices:
     balances: dict[str, ResourceService]  # bucket, the balance actions, balanceActionHistory
     usage: dict[str, ResourceService]  # usage
 
+    base_url: str = ""
+
     @property
     def apis(self) -> list[TmfApi]:
         return [self.prepay_api, self.usage_api]
+
+    def consumers(self) -> list[Consumer]:
+        """Charging's reactions to other domains' events: a sandbox tenant's test clock (``charging.clock``)."""
+        return [clock.clock_consumer(self.base_url)]
 
 
 def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts,
@@ -92,4 +100,4 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts,
     return ChargingServices(
         service=ChargingService(catalog, accounts), prepay_api=prepay_api, usage_api=usage_api,
         balances=resource_services(prepay_api, {"balanceActionHistory": history, **actions}),
-        usage=resource_services(usage_api))
+        usage=resource_services(usage_api), base_url=settings.public_url)
