@@ -161,13 +161,17 @@ def _time(value: str | None, tz: tzinfo | None) -> str:
     return (moment.astimezone(tz) if tz is not None else moment).strftime("%Y-%m-%d %H:%M")
 
 
+def _product_names(lines: list[dict[str, Any]]) -> dict[str, str]:
+    """Product id -> name, from the lines whose product reference names it."""
+    return {str(ref["id"]): str(ref["name"]) for ln in lines
+            if (ref := ln.get("product") or {}).get("id") and ref.get("name")}
+
+
 def _itemized(itemized: Itemized, lines: list[dict[str, Any]], tz: tzinfo | None,
               heading: ParagraphStyle) -> list[Flowable]:
     """The itemized usage, one table per product (in the order of the products' names)."""
     _, grid = _table_styles()
-    names = {str((ln.get("product") or {}).get("id")): str((ln.get("product") or {}).get("name") or
-                                                         (ln.get("product") or {}).get("id"))
-             for ln in lines if (ln.get("product") or {}).get("id")}
+    names = _product_names(lines)
     by_product: dict[str, list[dict[str, Any]]] = {}
     for r in itemized.records:
         by_product.setdefault(str(r.get("productId") or ""), []).append(r)
@@ -175,7 +179,7 @@ def _itemized(itemized: Itemized, lines: list[dict[str, Any]], tz: tzinfo | None
     if itemized.total > len(itemized.records):
         story.append(Paragraph(f"The first {len(itemized.records):,} of {itemized.total:,} records billed are "
                                "listed; every record is available through your account.", _styles()[0]["Normal"]))
-    for product in sorted(by_product, key=lambda p: (names.get(p, p), p)):
+    for product in sorted(by_product, key=lambda p: (names.get(p) or p, p)):
         rows: list[list[Any]] = [["Time", "Type", "Called party, destination", "Quantity", "Tax excl."]]
         rows += [[_time(r.get("usageDate"), tz), str(r.get("usageType") or ""),
                   _cell(str(r.get("detail") or ""), 2, ITEMIZED), _quantity(r),
@@ -183,7 +187,7 @@ def _itemized(itemized: Itemized, lines: list[dict[str, Any]], tz: tzinfo | None
                  for r in by_product[product]]
         table = Table(rows, colWidths=ITEMIZED, repeatRows=1)
         table.setStyle(grid)
-        story += [Spacer(1, 3 * mm), Paragraph(escape(names.get(product, product) or "Other usage"),
+        story += [Spacer(1, 3 * mm), Paragraph(escape(names.get(product) or product or "Other usage"),
                                                _styles()[0]["Normal"]), Spacer(1, 1.5 * mm), table]
     return story
 
@@ -241,17 +245,23 @@ def render(bill: dict[str, Any], lines: list[dict[str, Any]], *, operator: str, 
     table = Table(summary, colWidths=[110 * mm, 60 * mm])
     table.setStyle(summary_style)
     story += [table, Spacer(1, 6 * mm), Paragraph("<b>Charges per product and period</b>", styles["Heading3"])]
+    names = _product_names(lines)  # a usage line's product reference may carry no name: another line's has it
     rows: list[list[Any]] = [["Charge", "Product", "Period", "Tax excl.", "Tax incl."]]
     usage: list[list[Any]] = [["Usage", "Product", "Quantity", "Records", "Tax excl."]]
     for ln in sorted(lines, key=lambda x: ((x.get("product") or {}).get("id", ""),
                                            (x.get("periodCoverage") or {}).get("startDateTime", ""), x.get("name"))):
         chars = {c.get("name"): c.get("value") for c in ln.get("characteristic") or []}
         name = str(ln.get("name"))
-        product = str((ln.get("product") or {}).get("name") or (ln.get("product") or {}).get("id") or "")
+        ref = ln.get("product") or {}
+        product = str(ref.get("name") or names.get(str(ref.get("id"))) or ref.get("id") or "")
         cover = ln.get("periodCoverage") or {}
         if chars.get("chargeType") == "usageCharge":
+            try:
+                quantity = _quantity({"units": int(chars.get("units") or 0), "usageType": chars.get("usageType")})
+            except (TypeError, ValueError):
+                quantity = str(chars.get("units", ""))
             usage.append([_cell(name, 0), _cell(product, 1),
-                          _cell(f"{chars.get('units', '')} ({chars.get('usageType', '')})", 2),
+                          _cell(f"{quantity} ({chars.get('usageType', '')})", 2),
                           str(chars.get("records", "")), _amount(ln.get("taxExcludedAmount"))])
         rows.append([_cell(name, 0), _cell(product, 1),
                      f"{day(cover.get('startDateTime'))} – {day(cover.get('endDateTime'))}",
