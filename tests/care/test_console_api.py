@@ -4,6 +4,7 @@ whose failing section is marked unavailable instead of failing the view."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -309,3 +310,54 @@ async def test_an_adjustment_finer_than_the_bills_currency_is_refused_and_writes
     ok = await client.post(f"{CARE}/billAdjustment", headers=admin_headers,
                            json={"bill": {"id": world["bill"]["id"]}, "amount": "10.0100", "reason": "Outage"})
     assert ok.status_code == 201 and ok.json()["creditNote"]["taxIncludedAmount"]["value"] == -10.01, ok.text
+
+
+async def test_an_agents_limit_applies_to_what_they_credit_in_24_hours_not_to_each_piece(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    from tests.charging.helpers import account_state, open_account
+
+    world = await issued_bill(client, rt, tenant, admin_headers)
+    bill = world["bill"]
+    prepaid = await open_account(rt, tenant, balance="5.00")
+    sup = agent(tenant, "sup-ada", "care_supervisor")
+    carl = agent(tenant, "agent-carl", "csr_agent")
+    await set_limit(client, sup, "agent", "agent-carl", "10.00")
+
+    def credit(amount: str) -> Any:
+        return client.post(f"{CARE}/billAdjustment", headers=carl,
+                           json={"bill": {"id": bill["id"]}, "amount": amount, "reason": "goodwill"})
+
+    assert (await credit("6.00")).status_code == 201
+    # 6 + 5 is above the limit of 10: the second piece waits for a supervisor, nothing credited
+    r = await credit("5.00")
+    assert r.status_code == 202 and r.json()["status"] == "pendingApproval", r.text
+    # a top-up counts against the same limit: 6 + 4 = 10 is within it, anything more is not
+    r = await client.post(f"{CARE}/topUp", headers=carl, json={"subscriber": prepaid["msisdn"], "amount": "4"})
+    assert r.status_code == 201 and r.json()["status"] == "applied", r.text
+    r = await client.post(f"{CARE}/topUp", headers=carl, json={"subscriber": prepaid["msisdn"], "amount": "0.01"})
+    assert r.status_code == 202, r.text
+    me = (await client.get(f"{CARE}/agent/me", headers=carl)).json()
+    assert me["adjustmentLimit"]["value"] == "10.0000" and Decimal(me["adjustmentUsed"]["value"]) == 10
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 900
+    notes = [b for b in (await client.get(f"{CB}/customerBill", headers=admin_headers,
+                                          params={"billingAccount.id": world["account"]["id"]})).json()
+             if b.get("category") == "creditNote"]
+    assert [n["taxIncludedAmount"]["value"] for n in notes] == [-6]
+    # another agent's headroom is their own; an approved request does not use the requester's
+    await set_limit(client, sup, "agent", "agent-dora", "10.00")
+    dora = agent(tenant, "agent-dora", "csr_agent")
+    r = await client.post(f"{CARE}/billAdjustment", headers=dora,
+                          json={"bill": {"id": bill["id"]}, "amount": "10", "reason": "goodwill"})
+    assert r.status_code == 201, r.text
+
+
+async def test_two_credits_at_once_cannot_both_use_the_same_headroom(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    world = await issued_bill(client, rt, tenant, admin_headers)
+    sup = agent(tenant, "sup-ada", "care_supervisor")
+    eve = agent(tenant, "agent-eve", "csr_agent")
+    await set_limit(client, sup, "agent", "agent-eve", "10.00")
+    results = await asyncio.gather(*(client.post(
+        f"{CARE}/billAdjustment", headers=eve,
+        json={"bill": {"id": world["bill"]["id"]}, "amount": "6.00", "reason": "goodwill"}) for _ in range(3)))
+    assert sorted(r.status_code for r in results) == [201, 202, 202], [r.text for r in results]

@@ -8,6 +8,12 @@ nothing on their own, and ``admin`` is not limited. Above the limit the adjustme
 the credit note is issued then, with the supervisor as its author — or rejects. Every step is audited
 (``CareApproval``, ``BillAdjustment``) and the approval's record names both identities.
 
+The limit is what an agent may credit on their own **in any 24 hours**, bill credits and top-ups together (in the
+limit's currency): each credit made on their own authority is recorded (``care_agent_credit``) and one that would
+take the last 24 hours' total above the limit becomes an approval request, so that a credit cannot be split into
+pieces each below the limit. An agent's credits are counted under a lock on the agent (two at once cannot both
+pass on the same headroom).
+
 A prepaid top-up by an agent (``request_top_up``) is a credit too, under the same limit and the same approvals:
 within the limit (and in the line's currency) the line is credited at once, above it an approval request of kind
 ``topUp`` names the line; approving it credits the line then — once: the request is locked and decided in the
@@ -17,14 +23,14 @@ transaction that credits.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from openbss.care.errors import CareNotFound, InvalidAdjustment
-from openbss.care.models import AdjustmentLimit, CareApproval
+from openbss.care.models import AdjustmentLimit, AgentCredit, CareApproval
 from openbss.platform import audit
 from openbss.platform.auth import WRITE
 from openbss.platform.db import utcnow
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
 
 CONFIG_SCOPE = "careconfig"
 MAX_REASON = 500
+#: the window an agent's limit applies to (what they credited on their own in it counts)
+LIMIT_WINDOW = timedelta(hours=24)
 
 
 class Bills(Protocol):
@@ -151,11 +159,40 @@ class Adjustments:
         best = max(rows, key=lambda r: r.amount)
         return best.amount, best.currency
 
+    async def used(self, ctx: Context, currency: str, *, lock: bool = False) -> Decimal:
+        """What the caller credited on their own authority in the last ``LIMIT_WINDOW``, in ``currency``; with
+        ``lock``, under a transaction lock on the caller (held until the credit is recorded)."""
+        agent = ctx.principal.subject
+        if lock:
+            await ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                      {"k": f"care-agent-credit:{ctx.principal.tenant_id}:{agent}"})
+        total = await ctx.session.scalar(select(func.coalesce(func.sum(AgentCredit.amount), 0)).where(
+            AgentCredit.agent == agent, AgentCredit.currency == currency,
+            AgentCredit.created_at > utcnow() - LIMIT_WINDOW))
+        return Decimal(total or 0)
+
+    async def _within_limit(self, ctx: Context, limit: tuple[Decimal, str] | None, amount: Decimal,
+                            currency: str) -> bool:
+        """Whether the caller may credit ``amount`` on their own: within their limit, with what they credited in
+        the last 24 hours (counted under the lock on the caller)."""
+        if limit is None:
+            return True
+        if not self._within(limit, amount, currency):
+            return False
+        return self._within(limit, await self.used(ctx, currency, lock=True) + amount, currency)
+
+    async def _record_credit(self, ctx: Context, kind: str, reference: str, amount: Decimal, currency: str) -> None:
+        ctx.session.add(AgentCredit(id=str(uuid.uuid4()), agent=ctx.principal.subject, kind=kind,
+                                    reference=reference, amount=amount, currency=currency, created_at=utcnow()))
+        await ctx.session.flush()
+
     async def me(self, ctx: Context) -> dict[str, Any]:
         p = ctx.principal
         limit = await self.limit_of(ctx)
+        used = await self.used(ctx, limit[1]) if limit is not None and limit[1] else Decimal(0)
         return {"id": p.subject, "roles": list(p.roles), "tenant": p.tenant_id,
                 "adjustmentLimit": None if limit is None else _money(limit[0], limit[1] or "EUR"),
+                "adjustmentUsed": None if limit is None else _money(used, limit[1] or "EUR"),
                 "canApprove": p.can(CONFIG_SCOPE, WRITE),
                 "permissions": sorted(p.permissions)}
 
@@ -173,8 +210,10 @@ class Adjustments:
             # the credit note would round it: the limit checked, approved and audited would not be what is credited
             raise InvalidAdjustment(f"'amount': {amount} has more decimals than {currency} allows")
         limit = await self.limit_of(ctx)
-        if self._within(limit, amount, currency):
+        if await self._within_limit(ctx, limit, amount, currency):
             note = await self.bills.credit_note(ctx, bill_id, amount=amount, reason=reason)
+            if limit is not None:
+                await self._record_credit(ctx, "billAdjustment", str(note["id"]), amount, currency)
             await audit.record(ctx.session, ctx.principal, resource_type="BillAdjustment", resource_id=note["id"],
                                action="create", changes={"adjustment": {"old": None, "new": {
                                    "bill": bill_id, "amount": str(amount), "currency": currency, "reason": reason,
@@ -212,8 +251,11 @@ class Adjustments:
         account = await self.topups.line(ctx, subscriber, amount)  # refuses a postpaid line, a bad amount
         currency = str(account.get("currency") or "EUR")
         limit = await self.limit_of(ctx)
-        if self._within(limit, amount, currency):
-            return "applied", await self.topups.top_up(ctx, subscriber, amount, reason or None)
+        if await self._within_limit(ctx, limit, amount, currency):
+            done = await self.topups.top_up(ctx, subscriber, amount, reason or None)
+            if limit is not None:
+                await self._record_credit(ctx, "topUp", subscriber, amount, currency)
+            return "applied", done
         return "pendingApproval", await self._request(ctx, CareApproval(
             kind="topUp", subscriber=subscriber, customer_id=customer_id, amount=amount, currency=currency,
             reason=reason or "agent top-up"), limit)

@@ -160,6 +160,23 @@ class AdjustmentLimit(TenantScoped, Base):
     currency: Mapped[str] = mapped_column(String(3))
 
 
+class AgentCredit(TenantScoped, Base):
+    """A credit an agent made on their own authority (a bill adjustment or a prepaid top-up within their limit):
+    what they credited in the last 24 hours counts against their limit, so that a credit cannot be split into
+    pieces below it."""
+
+    __tablename__ = "care_agent_credit"
+    __table_args__ = (Index("ix_care_agent_credit_agent", "tenant_id", "agent", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))  # billAdjustment | topUp
+    reference: Mapped[str] = mapped_column(String(64))  # the credit note, or the line's MSISDN
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CareApproval(TenantScoped, Base):
     """An agent's action above their limit, waiting for (or decided by) a supervisor: a bill adjustment
     (``billAdjustment``: the bill) or a prepaid top-up (``topUp``: the line's MSISDN)."""
