@@ -109,6 +109,13 @@ function canCare() {
 }
 const home = () => (canCare() || !canSeeNoc(me) ? '#/search' : '#/noc');
 
+// the agent's own limit as the credit dialogs state it (it counts credits and top-ups of the last 24 hours)
+function limitText() {
+  return me?.adjustmentLimit
+    ? `Your limit: ${money(me.adjustmentLimit)} in any 24 hours, credits and top-ups together; above it a supervisor approves.`
+    : 'You are not limited.';
+}
+
 function renderWho() {
   const who = document.getElementById('who');
   const nav = document.getElementById('nav');
@@ -526,8 +533,7 @@ async function adjustView(customerId, billId) {
   const amount = h('input', { type: 'text', inputmode: 'decimal', name: 'amount', required: true,
     dataset: { testid: 'adjust-amount' } });
   const reason = h('input', { type: 'text', name: 'reason', required: true, dataset: { testid: 'adjust-reason' } });
-  const limit = me?.adjustmentLimit ? `Your limit: ${money(me.adjustmentLimit)}; above it a supervisor approves.`
-    : 'You are not limited.';
+  const limit = limitText();
   const result = h('div', { dataset: { testid: 'adjust-result' }, 'aria-live': 'polite' });
   page(`Adjust bill ${bill.billNo || bill.id}`, link(back, '← Back to the customer', { class: 'back' }),
     dl([['Bill', bill.billNo || bill.id], ['Amount', money(bill.taxIncludedAmount)], ['Date', when(bill.billDate)]]),
@@ -550,8 +556,7 @@ function topupView(customerId, subscriber) {
   const back = `#/customer/${customerId}`;
   const amount = h('input', { type: 'text', inputmode: 'decimal', name: 'amount', required: true, dataset: { testid: 'topup-amount' } });
   const reason = h('input', { type: 'text', name: 'reason', dataset: { testid: 'topup-reason' } });
-  const limit = me?.adjustmentLimit ? `Your limit: ${money(me.adjustmentLimit)}; above it a supervisor approves.`
-    : 'You are not limited.';
+  const limit = limitText();
   const result = h('div', { dataset: { testid: 'topup-result' }, 'aria-live': 'polite' });
   page(`Top up ${subscriber}`, link(back, '← Back to the customer', { class: 'back' }),
     form('topup', [field('Amount', amount, limit), field('Reason (optional)', reason)], 'Top up',
