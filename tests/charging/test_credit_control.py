@@ -126,3 +126,27 @@ async def test_sweep_releases_without_traffic(rt: Any, tenant: str, client: Any,
     assert await release_expired(rt.db, tenant) == 1
     st = await account_state(rt, tenant, acc["id"])
     assert st["money_reserved"] == 0 and st["openReservations"] == 0
+
+
+async def test_a_session_id_reused_by_another_subscriber_gets_neither_the_answer_nor_the_service(
+        client: Any, rt: Any, tenant: str, system_headers: dict[str, str]) -> None:
+    """A stored answer is given again only to the subscriber it was given to: before, a second subscriber's
+    request reusing a session id (a broken or hostile network element) got the first's answer — its grant, unpaid."""
+    a = await open_account(rt, tenant, balance="1.00")
+    b = await open_account(rt, tenant, balance="1.00")
+    sms = {"context": SMS, "requestedAction": "DIRECT_DEBITING", "groups": [group(5, 1, key="serviceSpecificUnits")]}
+    first = await call(client, system_headers, ccr("EVENT_REQUEST", "reused-1", 0, a["msisdn"], **sms))
+    assert first["resultCode"] == 2001
+    other = await call(client, system_headers, ccr("EVENT_REQUEST", "reused-1", 0, b["msisdn"], **sms))
+    assert other["resultCode"] == 5004 and "another subscriber" in other.get("errorMessage", str(other)), other
+    voice = await call(client, system_headers, ccr("INITIAL_REQUEST", "reused-2", 0, a["msisdn"],
+                                                   groups=[group(1, 60)]))
+    assert voice["resultCode"] == 2001
+    taken = await call(client, system_headers, ccr("INITIAL_REQUEST", "reused-2", 0, b["msisdn"],
+                                                   groups=[group(1, 60)]))
+    assert taken["resultCode"] == 5004, taken
+    # the first subscriber's repeats still get their answers, charged once
+    assert await call(client, system_headers, ccr("EVENT_REQUEST", "reused-1", 0, a["msisdn"], **sms)) == first
+    st_a, st_b = await account_state(rt, tenant, a["id"]), await account_state(rt, tenant, b["id"])
+    assert st_a["usage"]["n"] == 1 and st_b["usage"]["n"] == 0
+    assert st_b["money"] == 100 and st_b["money_reserved"] == 0

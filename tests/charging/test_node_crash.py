@@ -109,8 +109,13 @@ async def test_kill_9_under_load_then_takeover(rt: Any, tenant: str) -> None:
         # every acknowledged answer is stored as it was given, and nothing is charged twice
         stored = {(r["session_id"], r["request_number"]): json.loads(r["response"]) for r in await db_rows(
             rt, tenant, "SELECT session_id, request_number, response::text AS response FROM charging_request")}
-        for body, answer in acked:
-            assert stored[(body["sessionId"], body["requestNumber"])] == answer
+        owners = {a["msisdn"]: a["id"] for a in accounts}
+        for body, answer in acked:  # stored with the account it was given to (given again to that one only)
+            kept = dict(stored[(body["sessionId"], body["requestNumber"])])
+            owner = kept.pop("_account")
+            assert kept == answer and owner in owners.values()
+            if "subscriptionId" in body:
+                assert owner == owners[body["subscriptionId"]["data"]]
         await check_books(rt, tenant, accounts)
         # a second node takes the shards over once the dead node's leases expire
         node_b = spawn("crash-node-b", port_b)

@@ -927,6 +927,10 @@ def _overall(msccs: list[dict[str, Any]]) -> int:
     return int(msccs[0]["resultCode"])
 
 
+#: the key of a stored answer naming the account it was given to (removed when the answer is given again)
+ANSWER_OWNER = "_account"
+
+
 async def _finish(conn: Any, ccr: CreditControlRequest, account: dict[str, Any], ledger: Ledger,
                   answer: dict[str, Any], session_row: list[dict[str, Any]] | None, base_url: str) -> dict[str, Any]:
     ledger.check_thresholds()
@@ -940,7 +944,8 @@ async def _finish(conn: Any, ccr: CreditControlRequest, account: dict[str, Any],
                        "usage_date": event_time(ccr, ledger.now)})
     await _write(conn, account, buckets=_bucket_changes(ledger), session=session_row,
                  reservation_updates=_reservation_updates(ledger), reservation_inserts=_reservation_inserts(ledger),
-                 session_id=ccr.sessionId, request_number=ccr.requestNumber, response=answer, usages=usages,
+                 session_id=ccr.sessionId, request_number=ccr.requestNumber,
+                 response={**answer, ANSWER_OWNER: account["id"]}, usages=usages,
                  events=threshold_events(ledger, account, base_url))
     return answer
 
@@ -1393,7 +1398,13 @@ class ChargingService:
         kind = ccr.requestType
         opening = kind in ("INITIAL_REQUEST", "EVENT_REQUEST")
         if state["stored"] is not None:
-            return dict(state["stored"])
+            # a repeat gets the answer it had, charged once — but only the subscriber it was given to: another
+            # subscriber's request reusing the session id neither reads it nor uses the service unpaid
+            answer = dict(state["stored"])
+            owner = answer.pop(ANSWER_OWNER, None)
+            if owner is None or owner == account["id"]:
+                return answer
+            return _answer(ccr, rc.INVALID_AVP_VALUE, message="the session id is another subscriber's")
         if account["status"] != "active":
             return _answer(ccr, rc.END_USER_SERVICE_DENIED, message=f"account is {account['status']}")
         if account.get("barred") and opening:  # a partial bar: the barred services are denied, the others served
