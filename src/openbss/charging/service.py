@@ -1001,7 +1001,7 @@ async def store_batch_usage(ctx: Context, rows: list[dict[str, Any]]) -> set[str
 
 async def store_batch_usage_columns(ctx: Context, data: bytes, columns: list[tuple[str, str]], body: str,
                                     args: list[Any]) -> int:
-    """Store usage records rated in batch given as typed columns (CSV text of ``columns``: (name, SQL type)), the
+    """Store usage records rated in batch given as typed columns (COPY text of ``columns``: (name, SQL type)), the
     TMF635 document of each built in SQL by ``body`` from its columns and ``args`` (``repository.
     copy_batch_usage_columns``): each once by its ``key``, as ``store_batch_usage``. Returns how many were stored."""
     if not data:

@@ -75,13 +75,11 @@ def read_csv(data: bytes, source: str) -> CsvColumns | None:
     width = len(header)
     body = pl.DataFrame({"text": pl.Series(lines[1:], dtype=pl.String)}).with_row_index("line", offset=2)
     body = body.filter(pl.col("text") != "")  # the csv module skips empty lines (their numbers still count)
-    parts = pl.col("text").str.split(",")
-    body = body.with_columns(parts.list.len().alias("_n"))
+    body = body.with_columns((pl.col("text").str.count_matches(",", literal=True) + 1).alias("_n"))
     even = body.filter(pl.col("_n") == width)
     ragged = body.filter(pl.col("_n") != width)
-    cols = even.select(
-        pl.col("line").cast(pl.Int64),
-        *[pl.col("text").str.split(",").list.get(i).alias(name) for i, name in enumerate(header)])
+    cols = even.select(pl.col("line").cast(pl.Int64), pl.col("text").str.split_exact(",", width - 1)
+                       .struct.rename_fields(header).alias("_fields")).unnest("_fields")
     for name in FIELD_SET:
         if name not in cols.columns:
             cols = cols.with_columns(pl.lit(None, dtype=pl.String).alias(name))
@@ -171,17 +169,6 @@ def _lit(value: str) -> pl.Expr:
     return pl.lit(value, dtype=pl.String)
 
 
-def _quoted(col: pl.Expr) -> pl.Expr:
-    """A JSON string of a column whose values need no escaping (checked by ``read_csv``: digits, codes, text
-    without quotes, backslashes or control characters)."""
-    return _lit('"') + col + _lit('"')
-
-
-def _char(name: str, value: pl.Expr, value_type: str = "string") -> pl.Expr:
-    return (_lit(f'{{"name":"{name}","valueType":"{value_type}","value":')
-            + (_quoted(value) if value_type == "string" else value.cast(pl.String)) + _lit("}"))
-
-
 def _amount(minor: pl.Expr, digits: pl.Expr) -> pl.Expr:
     """``from_minor`` as the stored JSON renders it: an integer when whole, else the shortest decimal."""
     scale = pl.lit(10, dtype=pl.Int64).pow(digits).cast(pl.Int64)
@@ -193,8 +180,9 @@ def _amount(minor: pl.Expr, digits: pl.Expr) -> pl.Expr:
 def store_frame(frame: pl.DataFrame, *, ids: list[str], href: str, rating_date: str, file_id: str | None,
                 specs: dict[str, Any], rates: list[dict[str, Any]], unit_prices: list[str],
                 minor_digits: list[int]) -> bytes:
-    """The CSV text COPY'd for ``STORE_COLUMNS``: each rated record's TMF635 usage document as
-    ``RatingService._usage_row`` builds it, written as JSON text column by column (no Python per record).
+    """The text COPY'd for ``STORE_COLUMNS`` (PostgreSQL's text format: tab-separated, ``\\N`` for null): each rated
+    record's TMF635 usage document as ``RatingService._usage_row`` builds it, written as JSON text column by column
+    (one ``concat_str`` of literal and column pieces: no Python per record).
 
     Columns in: those of ``read_csv`` and ``account_id``, ``rate`` (index into ``rates``), ``billable``,
     ``allowance_units``, ``amount_minor``, ``currency``, ``period``, ``unit``, ``spec`` (usage specification name),
@@ -204,57 +192,65 @@ def store_frame(frame: pl.DataFrame, *, ids: list[str], href: str, rating_date: 
     def per_rate(values: list[Any], dtype: Any = pl.String) -> pl.Expr:
         return pl.lit(pl.Series(values, dtype=dtype)).gather(c("rate"))
 
+    def char(name: str, value: pl.Expr, value_type: str = "string") -> list[pl.Expr]:
+        head = f'{{"name":"{name}","valueType":"{value_type}","value":'
+        if value_type == "string":
+            return [_lit(head + '"'), value, _lit('"}')]
+        return [_lit(head), value.cast(pl.String), _lit("}")]
+
     def optional(name: str, value: pl.Expr) -> pl.Expr:
-        return pl.when(value.is_not_null()).then(_lit(",") + _char(name, value)).otherwise(_lit(""))
-
-    rate_text = {k: [_json(r.get(k)) if r.get(k) else None for r in rates]
-                 for k in ("zone", "band", "roaming", "prefix")}
-
-    def optional_rate(name: str, key: str) -> pl.Expr:
-        text = per_rate(rate_text[key])
-        return (pl.when(text.is_not_null())
-                .then(_lit(f',{{"name":"{name}","valueType":"string","value":') + text + _lit("}"))
+        return (pl.when(value.is_not_null())
+                .then(pl.concat_str([_lit(f',{{"name":"{name}","valueType":"string","value":"'), value, _lit('"}')]))
                 .otherwise(_lit("")))
 
-    chars = (_lit("[") + _char("recordId", c("record_id")) + _lit(",") + _char("origin", c("origin")) + _lit(",")
-             + _char("subscriber", c("msisdn")) + _lit(",") + _char("quantity", c("quantity"), "integer") + _lit(",")
-             + _char("unit", c("unit")) + _lit(",") + _char("billableQuantity", c("billable"), "integer") + _lit(",")
-             + _char("allowanceQuantity", c("allowance_units"), "integer") + _lit(",")
-             + _char("billingPeriod", c("period")) + _lit(",")
-             + _char("unitPrice", per_rate(unit_prices) + _lit(" ") + c("unit"))
-             + optional("calledParty", c("called_number")) + optional("callingParty", c("calling_number"))
-             + optional("direction", pl.when(c("direction") != "originating").then(c("direction")))
-             + optional("visitedNetwork", c("visited_network")) + optional("visitedCountry", c("visited_country"))
-             + optional("apn", c("apn")) + optional("imsi", c("imsi"))
-             + (_lit(f',{{"name":"usageFile","valueType":"string","value":{_json(file_id)}}}') if file_id
-                else _lit(""))
-             + optional_rate("destinationZone", "zone") + optional_rate("timeBand", "band")
-             + optional_rate("roamingZone", "roaming") + optional_rate("destinationPrefix", "prefix") + _lit("]"))
+    def optional_rate(name: str, key: str) -> pl.Expr:
+        values = [f',{{"name":"{name}","valueType":"string","value":{_json(r.get(key))}}}' if r.get(key) else ""
+                  for r in rates]
+        return per_rate(values)
+
     tag = (pl.when((c("allowance_units") != 0) & (c("amount_minor") == 0)).then(_lit("included usage"))
            .when(c("allowance_units") != 0).then(_lit("non included usage")).otherwise(_lit("usage")))
-    product_usage = (
-        _lit(f'[{{"@type":"RatedProductUsage","ratingDate":{_json(rating_date)},"usageRatingTag":"') + tag
-        + _lit('","isBilled":false,"ratingAmountType":"total","offerTariffType":')
-        + per_rate([_json(r.get("band") or "flat") for r in rates])
-        + _lit(',"taxExcludedRatingAmount":{"unit":"') + c("currency") + _lit('","value":')
-        + _amount(c("amount_minor"), per_rate(minor_digits, pl.Int64)) + _lit("}")
-        + pl.when(c("product_json").is_not_null())
-        .then(_lit(',"productRef":{"id":') + c("product_json") + _lit(',"@referredType":"Product"}'))
-        .otherwise(_lit("")) + _lit("}]"))
-    spec_json = {name: _json(ref) for name, ref in specs.items()}
-    spec = c("spec").replace_strict(spec_json, default=None, return_dtype=pl.String)
-    body = (_lit('{"id":"') + c("id") + _lit(f'","href":"{href}') + c("id") + _lit('","@type":"Usage","usageDate":"')
-            + c("event_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ") + _lit('","usageType":"') + c("usage_type")
-            + _lit('","status":"rated","description":"') + c("usage_type") + _lit(" ")
-            + c("quantity").cast(pl.String) + _lit(" ") + c("unit") + _lit('","usageCharacteristic":') + chars
-            + _lit(',"ratedProductUsage":') + product_usage
-            + pl.when(spec.is_not_null()).then(_lit(',"usageSpecification":') + spec).otherwise(_lit(""))
-            + pl.when(c("party_json").is_not_null())
-            .then(_lit(',"relatedParty":[{"id":') + c("party_json") + _lit(',"role":"customer","@referredType":')
-                  + c("party_type_json") + _lit("}]"))
-            .otherwise(_lit("")) + _lit("}"))
+    spec_json = {name: f',"usageSpecification":{_json(ref)}' for name, ref in specs.items()}
+    parts: list[pl.Expr] = [
+        _lit('{"id":"'), c("id"), _lit(f'","href":"{href}'), c("id"), _lit('","@type":"Usage","usageDate":"'),
+        c("event_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), _lit('","usageType":"'), c("usage_type"),
+        _lit('","status":"rated","description":"'), c("usage_type"), _lit(" "), c("quantity").cast(pl.String),
+        _lit(" "), c("unit"), _lit('","usageCharacteristic":['),
+        *char("recordId", c("record_id")), _lit(","), *char("origin", c("origin")), _lit(","),
+        *char("subscriber", c("msisdn")), _lit(","), *char("quantity", c("quantity"), "integer"), _lit(","),
+        *char("unit", c("unit")), _lit(","), *char("billableQuantity", c("billable"), "integer"), _lit(","),
+        *char("allowanceQuantity", c("allowance_units"), "integer"), _lit(","),
+        *char("billingPeriod", c("period")), _lit(","),
+        _lit('{"name":"unitPrice","valueType":"string","value":"'), per_rate(unit_prices), _lit(" "), c("unit"),
+        _lit('"}'),
+        optional("calledParty", c("called_number")), optional("callingParty", c("calling_number")),
+        optional("direction", pl.when(c("direction") != "originating").then(c("direction"))),
+        optional("visitedNetwork", c("visited_network")), optional("visitedCountry", c("visited_country")),
+        optional("apn", c("apn")), optional("imsi", c("imsi")),
+        _lit(f',{{"name":"usageFile","valueType":"string","value":{_json(file_id)}}}' if file_id else ""),
+        optional_rate("destinationZone", "zone"), optional_rate("timeBand", "band"),
+        optional_rate("roamingZone", "roaming"), optional_rate("destinationPrefix", "prefix"),
+        _lit(f'],"ratedProductUsage":[{{"@type":"RatedProductUsage","ratingDate":{_json(rating_date)},'
+             '"usageRatingTag":"'), tag,
+        _lit('","isBilled":false,"ratingAmountType":"total","offerTariffType":'),
+        per_rate([_json(r.get("band") or "flat") for r in rates]),
+        _lit(',"taxExcludedRatingAmount":{"unit":"'), c("currency"), _lit('","value":'),
+        _amount(c("amount_minor"), per_rate(minor_digits, pl.Int64)), _lit("}"),
+        pl.when(c("product_json").is_not_null())
+        .then(pl.concat_str([_lit(',"productRef":{"id":'), c("product_json"), _lit(',"@referredType":"Product"}')]))
+        .otherwise(_lit("")),
+        _lit("}]"),
+        c("spec").replace_strict(spec_json, default="", return_dtype=pl.String),
+        pl.when(c("party_json").is_not_null())
+        .then(pl.concat_str([_lit(',"relatedParty":[{"id":'), c("party_json"),
+                             _lit(',"role":"customer","@referredType":'), c("party_type_json"), _lit("}]")]))
+        .otherwise(_lit("")),
+        _lit("}"),
+    ]
+    # text format: the document's backslashes (JSON escapes of the references) doubled; no tab or newline in it
+    body = pl.concat_str(parts).str.replace_all("\\", "\\\\", literal=True)
     return frame.with_columns(pl.Series("id", ids, dtype=pl.String)).select(
         "id", (_lit("cdr:") + c("key")).alias("key"), body.alias("body"), "account_id", "usage_type",
         c("quantity").alias("units"), "allowance_units", "amount_minor", "currency",
         c("event_time").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00").alias("usage_date"),
-    ).write_csv(include_header=False, null_value="").encode()
+    ).write_csv(include_header=False, separator="\t", quote_style="never", null_value="\\N").encode()
