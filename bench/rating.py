@@ -6,7 +6,10 @@ setup charges, a data allowance per subscriber consumed in event-time order, exa
 path (``rater.rate_record``, what single records and today's file pipeline use) on a sample, for comparison.
 
 ``file``: file → rated → stored in PostgreSQL, end to end through ``RatingService.ingest`` (CSV parse, validation,
-guiding, dedup, rating, COPY), over ``--subscribers`` charging accounts it opens first.
+guiding, dedup, rating, COPY), over ``--subscribers`` charging accounts it opens first; the columnar pipeline, or
+with ``--no-columnar`` the record-by-record one.
+
+``core --processes 2``: the core over account partitions (subscriber modulo 2) in two processes at once.
 
     .venv/bin/python bench/rating.py core --records 10000000 --subscribers 1000000 --prefixes 50000
     OPENBSS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/openbss_bench_rating \\
@@ -268,6 +271,7 @@ async def end_to_end(args: argparse.Namespace) -> None:
             if profile is not None:
                 profile.enable()
             ctx = charging.system_context(session, tenant, "http://bench")
+            services.rating.service.columnar = not args.no_columnar
             report = await services.rating.service.ingest(ctx, "bench.csv", data, source="bench")
         took = time.perf_counter() - t
         if profile is not None:
@@ -432,6 +436,8 @@ def main() -> None:
     f.add_argument("--records", type=int, default=100_000)
     f.add_argument("--subscribers", type=int, default=1_000)
     f.add_argument("--profile", help="write a cProfile of the ingest to this file")
+    f.add_argument("--no-columnar", action="store_true",
+                   help="the record-by-record pipeline (parse_file, process, _store), as before")
     q = sub.add_parser("queue")
     q.add_argument("--records", type=int, default=100_000)
     q.add_argument("--subscribers", type=int, default=1_000)

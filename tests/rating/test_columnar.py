@@ -163,9 +163,10 @@ def test_the_columnar_reader_takes_only_what_the_scalar_reader_accepts_the_same(
     assert sorted((r.line, r.reason) for r in refused) == sorted((r.line, r.reason) for r in rejections)
 
 
-@pytest.mark.parametrize("data", [b'recordId,msisdn,eventTime,usageType,quantity\n"1",+336,2026-11-01T00:00:00Z,data,1\n',
-                                  b"recordId,msisdn,eventTime,usageType,quantity,color\n",
-                                  b"recordId,msisdn,eventTime,usageType,quantity\r1,+336,x,data,1\n"])
+@pytest.mark.parametrize("data", [
+    b'recordId,msisdn,eventTime,usageType,quantity\n"1",+336,2026-11-01T00:00:00Z,data,1\n',
+    b"recordId,msisdn,eventTime,usageType,quantity,color\n",
+    b"recordId,msisdn,eventTime,usageType,quantity\r1,+336,x,data,1\n"])
 def test_files_the_columnar_reader_leaves_to_the_scalar_one(data: bytes) -> None:
     from openbss.rating import columnar
 

@@ -78,6 +78,9 @@ class ChargingAccounts(Protocol):
 
     async def store_batch_usage(self, ctx: Context, rows: list[dict[str, Any]]) -> set[str]: ...
 
+    async def store_batch_usage_columns(self, ctx: Context, data: bytes, columns: list[tuple[str, str]], body: str,
+                                        args: list[Any]) -> int: ...
+
     async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
 
     async def batch_usage_rows(self, ctx: Context, account_ids: list[str], since: datetime, before: datetime,
@@ -805,16 +808,16 @@ class RatingService:
             if account_id in bad:
                 continue
             acc = by_id[account_id]
-            line = line_of.get(account_id) or line_of.setdefault(account_id, _line_of(acc, acc["subscriber"]))
-            entry = line.plan.get(usage_type)
-            probe = UsageRecord(key="", record_id="", origin="", msisdn=line.msisdn, event_time=_EPOCH,
+            acc_line = line_of.get(account_id) or line_of.setdefault(account_id, _line_of(acc, acc["subscriber"]))
+            entry = acc_line.plan.get(usage_type)
+            probe = UsageRecord(key="", record_id="", origin="", msisdn=acc_line.msisdn, event_time=_EPOCH,
                                 usage_type=usage_type, quantity=0, direction=direction)
             try:
                 if not isinstance(entry, Mapping) or entry.get("tariffId"):
                     raise Unratable("rated record by record")
-                rate = resolve_rate(probe, line, {}, band_change)
+                rate = resolve_rate(probe, acc_line, {}, band_change)
                 prep = _prepare(rate, rates, by_json)
-                applicable = _applicable(probe, line, rate)
+                applicable = _applicable(probe, acc_line, rate)
             except Unratable:
                 bad.add(account_id)
                 continue
@@ -832,7 +835,8 @@ class RatingService:
             span = (guided.filter(pl.col("account_id").is_in(with_allowances)).group_by("account_id")
                     .agg(pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")))
             earliest = dict(zip(span["account_id"].to_list(), span["first"].to_list(), strict=True))
-            bad |= await self.charging.batch_usage_later(ctx, earliest, span["last"].max() + timedelta(days=32))
+            latest: datetime = span["last"].max()  # type: ignore[assignment]
+            bad |= await self.charging.batch_usage_later(ctx, earliest, latest + timedelta(days=32))
         if bad:
             moved = guided.filter(pl.col("account_id").is_in(list(bad)))
             guided = guided.filter(~pl.col("account_id").is_in(list(bad)))
@@ -841,12 +845,12 @@ class RatingService:
         rated = 0
         if guided.height:
             try:
-                stored, got = await self._rate_store_columns(ctx, file_id, guided, groups, rates, line_of)
+                stored, by_currency = await self._rate_store_columns(ctx, file_id, guided, groups, rates, line_of)
             except VectorizedRateError:  # quantities too large for 63-bit integers: record by record
                 scalar.extend(zip(guided["line"].to_list(), _records_of(guided), strict=True))
             else:
                 rated = stored
-                for currency, minor in got.items():
+                for currency, minor in by_currency.items():
                     amounts[currency] += minor
         out = Outcome()
         if scalar:
