@@ -883,6 +883,8 @@ class RatingService:
                                                           "slot": pl.String, "total": pl.Int64}),
                             on=["account_id", "usage_type", "direction"], how="inner")
                 .join(accounts, on="account_id", how="left"))
+        if work.height != guided.height:  # every account rated here has the rate of each of its usage types
+            raise RuntimeError("columnar rating lost records between guiding and rating")
         local = [pl.when(pl.col("time_zone") == tz).then(pl.col("event_time").dt.convert_time_zone(tz)
                                                          .dt.strftime("%Y-%m"))
                  for tz in work["time_zone"].unique().to_list()]
