@@ -129,7 +129,13 @@ async def _rate(rt: Any, tenant: str, columnar: bool, taken: list[int] | None = 
                             sorted((owners[a.account_id], a.period, a.allowance_key, a.consumed) for a in allowance)]
 
 
-async def test_a_file_rated_as_columns_is_rated_as_record_by_record(rt: Any, tenant: str, other_tenant: str) -> None:
+@pytest.mark.parametrize("chunk", [50_000, 2])
+async def test_a_file_rated_as_columns_is_rated_as_record_by_record(rt: Any, tenant: str, other_tenant: str,
+                                                                    chunk: int, monkeypatch: pytest.MonkeyPatch,
+                                                                    ) -> None:
+    from openbss.rating import service
+
+    monkeypatch.setattr(service, "COLUMN_STORE_CHUNK", chunk)  # stored in one COPY, or in overlapping chunks
     taken: list[int] = []
     col_reports, col_usage, col_rest = await _rate(rt, tenant, columnar=True, taken=taken)
     assert taken and taken[0] == 9  # records of accounts the vectorized core takes were stored as columns

@@ -136,6 +136,7 @@ def _any(values: Iterable[str]) -> Any:
 
 CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
 STORE_CHUNK = 20_000  # rated usage stored per COPY while the next chunk's documents are built
+COLUMN_STORE_CHUNK = 50_000  # the same, for the columnar pipeline
 YIELD_EVERY = 1000
 
 
@@ -913,14 +914,35 @@ class RatingService:
             .when(pl.col("usage_type") == "event").then(pl.lit("content")).otherwise(pl.col("usage_type"))
             .alias("spec"))
         specs = await self.specification_refs(ctx)
-        data = columnar.store_frame(
-            work, ids=_uuids(work.height), href=f"{ctx.base_url}{USAGE_PATH}/usage/",
-            rating_date=format_datetime(utcnow()), file_id=file_id, specs=specs, rates=rates,
-            unit_prices=[f"{r.get('price')} {u.currency} per {r.get('per', '1')}" for r, u in zip(rates, units,
-                                                                                                   strict=True)],
-            minor_digits=[MINOR_UNITS[u.currency] for u in units])
-        stored = await self.charging.store_batch_usage_columns(ctx, data, columnar.STORE_COLUMNS,
-                                                               columnar.BODY_SQL, [])
+        rating_date = format_datetime(utcnow())
+        unit_prices = [f"{r.get('price')} {u.currency} per {r.get('per', '1')}" for r, u in zip(rates, units,
+                                                                                                strict=True)]
+
+        def render(chunk: pl.DataFrame) -> bytes:
+            return columnar.store_frame(
+                chunk, ids=_uuids(chunk.height), href=f"{ctx.base_url}{USAGE_PATH}/usage/", rating_date=rating_date,
+                file_id=file_id, specs=specs, rates=rates, unit_prices=unit_prices,
+                minor_digits=[MINOR_UNITS[u.currency] for u in units])
+
+        # in chunks (memory stays bounded): while PostgreSQL inserts one, the next one's documents are written
+        # (Polars, in a thread: it releases the GIL)
+        stored = 0
+        pending: asyncio.Task[int] | None = None
+        try:
+            for start in range(0, work.height, COLUMN_STORE_CHUNK):
+                data = await asyncio.to_thread(render, work.slice(start, COLUMN_STORE_CHUNK))
+                if pending is not None:
+                    stored += await pending
+                pending = asyncio.ensure_future(self.charging.store_batch_usage_columns(
+                    ctx, data, columnar.STORE_COLUMNS, columnar.BODY_SQL, []))
+            if pending is not None:
+                stored += await pending
+                pending = None
+        finally:
+            if pending is not None and not pending.done():  # rendering failed: stop the store too
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
         if stored != work.height:  # cannot happen under the account locks; a guard against double rating
             raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
         taken = (work.filter(pl.col("allowance_units") > 0).group_by("account_id", "period", "slot", "consumed")
