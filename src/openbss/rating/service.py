@@ -733,9 +733,10 @@ class RatingService:
                               ) -> tuple[dict[str, int], dict[str, int], int]:
         """Mediate and rate a CSV file read as columns (``columnar.read_csv``): its records kept as Polars columns
         from the reader through guiding (a join of the numbers with their charging accounts), deduplication,
-        rating (``vectorized.rate_frame``) and storage (typed columns COPY'd, the TMF635 documents built in SQL by
-        one ``INSERT … SELECT``). What needs the record-by-record pipeline goes to ``process``, **by account** (an
-        account's records are rated by one path, allowances consumed in event-time order): the lines the columnar
+        rating (``vectorized.rate_frame``) and storage (the TMF635 documents written as JSON text by Polars,
+        ``columnar.store_frame``, COPY'd with typed columns, then one ``INSERT … SELECT`` per chunk). What needs
+        the record-by-record pipeline goes to ``process``, **by account** (an account's records are rated by one
+        path, allowances consumed in event-time order): the lines the columnar
         reader leaves to ``layouts.normalize``, partial records, numbers or SIMs with an assignment history,
         unknown numbers, plan entries with a tariff or rates the vectorized core does not take, more than one
         applicable allowance, and accounts with late records (re-sequencing). Returns the file's counts, its
