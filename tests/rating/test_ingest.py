@@ -151,6 +151,7 @@ async def test_usage_stored_in_overlapping_chunks_is_all_there_once(rt: Any, ten
     from openbss.rating import service
 
     monkeypatch.setattr(service, "STORE_CHUNK", 3)
+    monkeypatch.setattr(service, "COLUMN_STORE_CHUNK", 3)  # CSV files: the columnar pipeline
     monkeypatch.setattr(service, "YIELD_EVERY", 1)
     acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
     records = [rec(f"c{i}", acc["msisdn"], at(3, 1 + i), quantity=(i + 1) * MB) for i in range(8)]

@@ -18,6 +18,7 @@ request's SQLAlchemy transaction and reach the same statements through its async
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -551,6 +552,31 @@ async def copy_batch_usage(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]
     stored = await conn.fetch(INSERT_BATCH_USAGE)
     await conn.execute("TRUNCATE batch_usage_in")
     return {r["session_id"] for r in stored}
+
+
+async def copy_batch_usage_columns(conn: asyncpg.Connection, data: bytes, columns: list[tuple[str, str]],
+                                   body: str, args: list[Any]) -> int:
+    """COPY typed columns (PostgreSQL's text format: tab-separated, ``\\N`` for null) into a temporary table, then
+    insert in one statement the usage records whose key is new, the TMF635 document built by ``body`` (a SQL
+    expression over the columns and the parameters ``args``); returns how many were stored. The columns must include
+    ``id``, ``key`` (stored as ``session_id``; request number and rating group 0), ``account_id``, ``usage_type``,
+    ``units``, ``allowance_units``, ``amount_minor``, ``currency`` and ``usage_date``."""
+    await conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_usage_cols_in ("
+                       + ", ".join(f"{n} {t}" for n, t in columns) + ") ON COMMIT DROP")
+    await conn.execute("TRUNCATE batch_usage_cols_in")
+    await conn.copy_to_table("batch_usage_cols_in", source=io.BytesIO(data),
+                             columns=[n for n, _ in columns], format="text")
+    insert = (
+        "WITH ins AS ("  # noqa: S608
+        "INSERT INTO charging_usage (id, body, account_id, session_id, request_number, rating_group, usage_type, "
+        "units, allowance_units, amount_minor, currency, usage_date, last_update) "
+        f"SELECT id, {body}, account_id, key, 0, 0, usage_type, units, allowance_units, amount_minor, currency, "
+        "usage_date, now() FROM batch_usage_cols_in "
+        "ON CONFLICT (session_id, request_number, rating_group, tenant_id, usage_date) DO NOTHING RETURNING 1) "
+        "SELECT count(*) FROM ins")  # the body is the caller's constant SQL
+    stored = await conn.fetchval(insert, *args)
+    await conn.execute("DROP TABLE batch_usage_cols_in")
+    return int(stored)
 
 
 async def usage_keys_present(conn: asyncpg.Connection, keys: list[str]) -> set[str]:

@@ -1012,6 +1012,17 @@ async def store_batch_usage(ctx: Context, rows: list[dict[str, Any]]) -> set[str
          r["allowance_units"], r["amount_minor"], r["currency"], r["usage_date"]) for r in rows])
 
 
+async def store_batch_usage_columns(ctx: Context, data: bytes, columns: list[tuple[str, str]], body: str,
+                                    args: list[Any]) -> int:
+    """Store usage records rated in batch given as typed columns (COPY text of ``columns``: (name, SQL type)), the
+    TMF635 document of each built in SQL by ``body`` from its columns and ``args`` (``repository.
+    copy_batch_usage_columns``): each once by its ``key``, as ``store_batch_usage``. Returns how many were stored."""
+    if not data:
+        return 0
+    conn = await repo.session_connection(ctx.session)
+    return await repo.copy_batch_usage_columns(conn, data, columns, body, args)
+
+
 async def batch_usage_rows(ctx: Context, account_ids: list[str], since: datetime, before: datetime,
                            ) -> list[dict[str, Any]]:
     """The usage rated in batch (keys ``cdr:...``, every version) of these accounts in ``[since, before)``."""
@@ -1119,6 +1130,7 @@ class ChargingService:
     set_barring = staticmethod(set_barring)
     release_expired = staticmethod(release_expired)
     store_batch_usage = staticmethod(store_batch_usage)
+    store_batch_usage_columns = staticmethod(store_batch_usage_columns)
     batch_usage_present = staticmethod(batch_usage_present)
     batch_usage_rows = staticmethod(batch_usage_rows)
     batch_usage_accounts = staticmethod(batch_usage_accounts)

@@ -281,9 +281,15 @@ def _quantity(raw: dict[str, Any], q: Any, usage_type: str) -> Decimal:
 
 def parse_file(name: str, data: bytes, source: str) -> tuple[list[UsageRecord], list[Rejection]]:
     """Every record of a file, normalized or rejected with its reason."""
+    return parse_lines(read_raw(name, data), source)
+
+
+def parse_lines(lines: list[tuple[int, dict[str, Any] | str]], source: str,
+                ) -> tuple[list[UsageRecord], list[Rejection]]:
+    """Records (line number, raw fields or the line's error) normalized or rejected with their reason."""
     records: list[UsageRecord] = []
     rejected: list[Rejection] = []
-    for line, raw in read_raw(name, data):
+    for line, raw in lines:
         if isinstance(raw, str):
             rejected.append(Rejection(line, {}, raw))
             continue

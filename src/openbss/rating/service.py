@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
+import polars as pl
 from sqlalchemy import String, any_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
@@ -32,8 +34,9 @@ from openbss.platform.db import utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.tmf.resource import Context, ResourceService
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing.usage import BASE_UNIT, from_minor
-from openbss.rating import layouts
+from openbss.pricing.money import MINOR_UNITS
+from openbss.pricing.usage import BASE_UNIT, from_minor, unit_rate
+from openbss.rating import columnar, layouts
 from openbss.rating.errors import (
     ConcurrentRating,
     InvalidNumberAssignment,
@@ -54,9 +57,9 @@ from openbss.rating.models import (
     UsageFile,
 )
 from openbss.rating.models import UsageSpecification as UsageSpecificationRow
-from openbss.rating.rater import Line, Rated, in_event_order, period_of
+from openbss.rating.rater import Line, Rated, Unratable, in_event_order, period_of, resolve_rate
 from openbss.rating.specifications import default_specifications, specification_name
-from openbss.rating.vectorized import rate_batch
+from openbss.rating.vectorized import VectorizedRateError, _applicable, _prepare, rate_batch, rate_frame
 
 USAGE_PATH = "/tmf-api/usageManagement/v4"
 
@@ -74,6 +77,9 @@ class ChargingAccounts(Protocol):
         ...
 
     async def store_batch_usage(self, ctx: Context, rows: list[dict[str, Any]]) -> set[str]: ...
+
+    async def store_batch_usage_columns(self, ctx: Context, data: bytes, columns: list[tuple[str, str]], body: str,
+                                        args: list[Any]) -> int: ...
 
     async def batch_usage_present(self, ctx: Context, keys: list[str]) -> set[str]: ...
 
@@ -130,6 +136,7 @@ def _any(values: Iterable[str]) -> Any:
 
 CHUNK = 2000  # rows per multi-row INSERT (each row's columns are parameters)
 STORE_CHUNK = 20_000  # rated usage stored per COPY while the next chunk's documents are built
+COLUMN_STORE_CHUNK = 50_000  # the same, for the columnar pipeline
 YIELD_EVERY = 1000
 
 
@@ -184,6 +191,20 @@ def _raw_of(record: UsageRecord) -> dict[str, Any]:
     return raw
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _records_of(frame: pl.DataFrame) -> list[UsageRecord]:
+    """Records read as columns (``columnar.COLUMNS``), as the scalar pipeline takes them."""
+    return [UsageRecord(key=r["key"], record_id=r["record_id"], origin=r["origin"], msisdn=r["msisdn"],
+                        event_time=r["event_time"].astimezone(UTC), usage_type=r["usage_type"],
+                        quantity=r["quantity"], called_number=r["called_number"],
+                        visited_country=r["visited_country"], apn=r["apn"], imsi=r["imsi"],
+                        direction=r["direction"], calling_number=r["calling_number"],
+                        visited_network=r["visited_network"])
+            for r in frame.select(columnar.COLUMNS).iter_rows(named=True)]
+
+
 class RatingService:
     def __init__(self, charging: ChargingAccounts, catalog: TariffCatalog) -> None:
         self.charging = charging
@@ -193,6 +214,8 @@ class RatingService:
         self._tariffs: dict[tuple[str, str], CompiledTariff] = {}
         #: rate with the vectorized core where it applies (False: record by record, the scalar path alone)
         self.vectorize = True
+        #: CSV files: the plainly valid records kept as columns from the reader to storage (``_ingest_columns``)
+        self.columnar = True
 
     # --- usage specifications --------------------------------------------------------------------------------
     async def specification_refs(self, ctx: Context) -> dict[str, dict[str, Any]]:
@@ -668,9 +691,15 @@ class RatingService:
                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Mediate and rate one usage file; returns its report (``duplicateFile`` when it was seen before)."""
         digest = layouts.sha256(data)
+        cols: columnar.CsvColumns | None = None
+        records: list[UsageRecord] = []
+        rejections: list[Rejection] = []
         try:
             layout = layouts.detect_layout(name, data)
-            records, rejections = layouts.parse_file(name, data, source)
+            if layout == "csv" and self.columnar and self.vectorize:
+                cols = columnar.read_csv(data, source)
+            if cols is None:
+                records, rejections = layouts.parse_file(name, data, source)
         except LayoutError as exc:
             raise UnreadableUsageFile(str(exc)) from exc
         file_id = str(uuid.uuid4())
@@ -681,19 +710,252 @@ class RatingService:
             row = (await ctx.session.execute(select(UsageFile).where(
                 UsageFile.source == source, UsageFile.name == name, UsageFile.sha256 == digest))).scalar_one()
             return {**self._file_report(row), "duplicateFile": True}
-        out = await self.process(ctx, records, file_id)
-        await self._file_suspense(ctx, file_id, rejections, out.suspended, out.waiting)
-        counts = {"received": len(records) + len(rejections),
-                  "rated": sum(len(out.parts_of(r.record)) for r in out.rated),
-                  "duplicate": len(out.duplicate), "rejected": len(rejections),
-                  "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting)}
+        if cols is not None:
+            counts, amounts, resequenced = await self._ingest_columns(ctx, file_id, cols, source)
+        else:
+            out = await self.process(ctx, records, file_id)
+            await self._file_suspense(ctx, file_id, rejections, out.suspended, out.waiting)
+            counts = {"received": len(records) + len(rejections),
+                      "rated": sum(len(out.parts_of(r.record)) for r in out.rated),
+                      "duplicate": len(out.duplicate), "rejected": len(rejections),
+                      "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting)}
+            amounts, resequenced = out.amounts(), out.resequenced
         await ctx.session.execute(update(UsageFile).where(UsageFile.id == file_id).values(
-            **counts, amounts=out.amounts()))
+            **counts, amounts=amounts))
         if progress is not None:
             progress(counts["received"])
         row = (await ctx.session.execute(select(UsageFile).where(UsageFile.id == file_id))).scalar_one()
         await ctx.session.refresh(row)
-        return {**self._file_report(row), "duplicateFile": False, "resequenced": out.resequenced}
+        return {**self._file_report(row), "duplicateFile": False, "resequenced": resequenced}
+
+    # --- the columnar file pipeline --------------------------------------------------------------------------
+    async def _ingest_columns(self, ctx: Context, file_id: str, cols: columnar.CsvColumns, source: str,
+                              ) -> tuple[dict[str, int], dict[str, int], int]:
+        """Mediate and rate a CSV file read as columns (``columnar.read_csv``): its records kept as Polars columns
+        from the reader through guiding (a join of the numbers with their charging accounts), deduplication,
+        rating (``vectorized.rate_frame``) and storage (the TMF635 documents written as JSON text by Polars,
+        ``columnar.store_frame``, COPY'd with typed columns, then one ``INSERT … SELECT`` per chunk). What needs
+        the record-by-record pipeline goes to ``process``, **by account** (an account's records are rated by one
+        path, allowances consumed in event-time order): the lines the columnar
+        reader leaves to ``layouts.normalize``, partial records, numbers or SIMs with an assignment history,
+        unknown numbers, plan entries with a tariff or rates the vectorized core does not take, more than one
+        applicable allowance, and accounts with late records (re-sequencing). Returns the file's counts, its
+        amounts by currency (minor units) and the number of records re-sequenced."""
+        frame = cols.frame
+        received = frame.height + len(cols.others)
+        # the other lines: the scalar reader, with the reasons of its rejections
+        slow: list[tuple[int, UsageRecord]] = []
+        rejections: list[Rejection] = []
+        for line, raw in cols.others:
+            got, refused = layouts.parse_lines([(line, raw)], source)
+            slow.extend((line, r) for r in got)
+            rejections.extend(refused)
+        # the same record twice in the file: the first occurrence is rated, the others are duplicates
+        order = pl.concat([frame.select("line", "key"),
+                           pl.DataFrame({"line": [n for n, _ in slow], "key": [r.key for _, r in slow]},
+                                        schema={"line": pl.Int64, "key": pl.String})]).sort("line")
+        first = order.filter(pl.col("key").is_first_distinct())["line"]
+        duplicate = order.height - len(first)
+        frame = frame.filter(pl.col("line").is_in(first))
+        firsts = set(first.to_list()) if len(slow) else set()
+        scalar: list[tuple[int, UsageRecord]] = [(n, r) for n, r in slow if n in firsts]
+        # guiding: numbers (and SIMs) without assignment history are their current charging account's
+        numbers = frame["msisdn"].unique().to_list()
+        history = set((await ctx.session.execute(select(NumberAssignment.msisdn).where(
+            NumberAssignment.msisdn == _any(numbers)).distinct())).scalars()) if numbers else set()
+        imsis = frame["imsi"].drop_nulls().unique().to_list()
+        sims = set((await ctx.session.execute(select(ImsiAssignment.imsi).where(
+            ImsiAssignment.imsi == _any(imsis)).distinct())).scalars()) if imsis else set()
+        plain = frame.filter(~pl.col("msisdn").is_in(list(history))
+                             & ~pl.col("imsi").is_in(list(sims)).fill_null(False))
+        accounts = await self.charging.accounts_for_rating(
+            ctx, subscribers=plain["msisdn"].unique().to_list()) if plain.height else []
+        by_id = {a["id"]: a for a in accounts}
+        owners = pl.DataFrame({"msisdn": [a["subscriber"] for a in accounts],
+                               "account_id": [a["id"] for a in accounts]},
+                              schema={"msisdn": pl.String, "account_id": pl.String})
+        guided = plain.join(owners, on="msisdn", how="inner")
+        moved = frame.join(guided.select("line"), on="line", how="anti")  # histories, unknown numbers
+        scalar.extend(zip(moved["line"].to_list(), _records_of(moved), strict=True))
+        scalar_accounts = set()
+        if scalar:
+            lines, _ = await self._lines(ctx, [r for _, r in scalar])
+            scalar_accounts = {line.account_id for line in lines.values()}
+        # one rater per account at a time, locks taken in a fixed order (the scalar pipeline's, C collation)
+        locked = sorted(set(guided["account_id"].unique().to_list()) | scalar_accounts)
+        if locked:
+            await ctx.session.execute(text(
+                "SELECT count(pg_advisory_xact_lock(hashtext('rating-account:' || a))) FROM "
+                "(SELECT a FROM unnest(CAST(:a AS text[])) AS a ORDER BY a COLLATE \"C\") AS s"), {"a": locked})
+        # records already rated, or waiting in suspense, are duplicates
+        keys = guided["key"].to_list()
+        done = await self.charging.batch_usage_present(ctx, [f"cdr:{k}" for k in keys]) if keys else set()
+        waiting = set((await ctx.session.execute(select(SuspendedRecord.record_key).where(
+            SuspendedRecord.status.in_(("pending", "assembled")), SuspendedRecord.record_key == _any(keys)))
+        ).scalars()) if keys else set()
+        if done or waiting:
+            seen = [k[len("cdr:"):] for k in done] + list(waiting)
+            before = guided.height
+            guided = guided.filter(~pl.col("key").is_in(seen))
+            duplicate += before - guided.height
+        # the rate of each account's usage type and direction: flat plan entries the vectorized core takes
+        band_change = (await self.charging.charging_settings(ctx))["bandChange"] if guided.height else "start"
+        bad = set(scalar_accounts)
+        rates: list[dict[str, Any]] = []
+        by_json: dict[str, int] = {}
+        line_of: dict[str, Line] = {}
+        groups: list[dict[str, Any]] = []
+        for account_id, usage_type, direction in guided.select("account_id", "usage_type", "direction").unique(
+                ).sort("account_id", "usage_type", "direction").iter_rows():
+            if account_id in bad:
+                continue
+            acc = by_id[account_id]
+            acc_line = line_of.get(account_id) or line_of.setdefault(account_id, _line_of(acc, acc["subscriber"]))
+            entry = acc_line.plan.get(usage_type)
+            probe = UsageRecord(key="", record_id="", origin="", msisdn=acc_line.msisdn, event_time=_EPOCH,
+                                usage_type=usage_type, quantity=0, direction=direction)
+            try:
+                if not isinstance(entry, Mapping) or entry.get("tariffId"):
+                    raise Unratable("rated record by record")
+                rate = resolve_rate(probe, acc_line, {}, band_change)
+                prep = _prepare(rate, rates, by_json)
+                applicable = _applicable(probe, acc_line, rate)
+            except Unratable:
+                bad.add(account_id)
+                continue
+            if prep is None or len(applicable) > 1:
+                bad.add(account_id)
+                continue
+            slot, total = applicable[0] if applicable else (None, None)
+            groups.append({"account_id": account_id, "usage_type": usage_type, "direction": direction,
+                           "rate": prep.index, "slot": slot, "total": total})
+        # late records: accounts with allowances and usage rated after their earliest record go record by record
+        # (re-sequencing, ``_resequence``)
+        with_allowances = [a for a in line_of if a not in bad and any(
+            isinstance(e, Mapping) and e.get("allowances") for e in line_of[a].plan.values())]
+        if with_allowances:
+            span = (guided.filter(pl.col("account_id").is_in(with_allowances)).group_by("account_id")
+                    .agg(pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")))
+            earliest = dict(zip(span["account_id"].to_list(), span["first"].to_list(), strict=True))
+            latest: datetime = span["last"].max()  # type: ignore[assignment]
+            bad |= await self.charging.batch_usage_later(ctx, earliest, latest + timedelta(days=32))
+        if bad:
+            moved = guided.filter(pl.col("account_id").is_in(list(bad)))
+            guided = guided.filter(~pl.col("account_id").is_in(list(bad)))
+            scalar.extend(zip(moved["line"].to_list(), _records_of(moved), strict=True))
+        amounts: dict[str, int] = defaultdict(int)
+        rated = 0
+        if guided.height:
+            try:
+                stored, by_currency = await self._rate_store_columns(ctx, file_id, guided, groups, rates, line_of)
+            except VectorizedRateError:  # quantities too large for 63-bit integers: record by record
+                scalar.extend(zip(guided["line"].to_list(), _records_of(guided), strict=True))
+            else:
+                rated = stored
+                for currency, minor in by_currency.items():
+                    amounts[currency] += minor
+        out = Outcome()
+        if scalar:
+            out = await self.process(ctx, [r for _, r in sorted(scalar, key=lambda x: x[0])], file_id)
+        await self._file_suspense(ctx, file_id, rejections, out.suspended, out.waiting)
+        for currency, minor in out.amounts().items():
+            amounts[currency] += minor
+        counts = {"received": received, "rated": rated + sum(len(out.parts_of(r.record)) for r in out.rated),
+                  "duplicate": duplicate + len(out.duplicate), "rejected": len(rejections),
+                  "suspended": sum(len(out.parts_of(r)) for r, _ in out.suspended) + len(out.waiting)}
+        return counts, dict(amounts), out.resequenced
+
+    async def _rate_store_columns(self, ctx: Context, file_id: str, guided: pl.DataFrame,
+                                  groups: list[dict[str, Any]], rates: list[dict[str, Any]],
+                                  line_of: Mapping[str, Line]) -> tuple[int, dict[str, int]]:
+        """Rate guided records given as columns with the vectorized core, store them (the TMF635 documents built in
+        SQL) and the allowances they consumed; returns how many were stored and the amounts by currency."""
+        units = [unit_rate(r) for r in rates]
+        def js(value: Any) -> str | None:
+            return orjson.dumps(value).decode() if value else None
+
+        accounts = pl.DataFrame([{
+            "account_id": a, "time_zone": line.time_zone or "UTC", "party_json": js(line.party_id),
+            "party_type_json": js(line.party_type), "product_json": js(line.product_id)}
+            for a, line in line_of.items()],
+            schema={"account_id": pl.String, "time_zone": pl.String, "party_json": pl.String,
+                    "party_type_json": pl.String, "product_json": pl.String})
+        work = (guided.join(pl.DataFrame(groups, schema={"account_id": pl.String, "usage_type": pl.String,
+                                                          "direction": pl.String, "rate": pl.Int32,
+                                                          "slot": pl.String, "total": pl.Int64}),
+                            on=["account_id", "usage_type", "direction"], how="inner")
+                .join(accounts, on="account_id", how="left"))
+        if work.height != guided.height:  # every account rated here has the rate of each of its usage types
+            raise RuntimeError("columnar rating lost records between guiding and rating")
+        local = [pl.when(pl.col("time_zone") == tz).then(pl.col("event_time").dt.convert_time_zone(tz)
+                                                         .dt.strftime("%Y-%m"))
+                 for tz in work["time_zone"].unique().to_list()]
+        work = work.with_columns(pl.coalesce(local).alias("period")).with_columns(
+            pl.when(pl.col("slot").is_not_null()).then(
+                pl.concat_str([pl.col("account_id"), pl.col("period"), pl.col("slot")], separator="\x1f"))
+            .alias("counter"))
+        accounts_with = work.filter(pl.col("slot").is_not_null())["account_id"].unique().to_list()
+        consumed = pl.DataFrame(
+            [{"counter": f"{row.account_id}\x1f{row.period}\x1f{row.allowance_key}", "consumed": int(row.consumed)}
+             for row in (await ctx.session.execute(select(AllowanceConsumption).where(
+                 AllowanceConsumption.account_id == _any(accounts_with)))).scalars()] if accounts_with else [],
+            schema={"counter": pl.String, "consumed": pl.Int64})
+        work = work.join(consumed, on="counter", how="left").with_columns(
+            pl.when(pl.col("counter").is_not_null()).then(pl.col("total") - pl.col("consumed").fill_null(0))
+            .alias("allowance"))
+        work = rate_frame(work, units)
+        currency = [u.currency for u in units]
+        work = work.with_columns(
+            pl.col("rate").replace_strict(list(range(len(units))), currency, return_dtype=pl.String).alias("currency"),
+            pl.col("rate").alias("rate_ix"),
+            pl.col("usage_type").replace_strict(BASE_UNIT, return_dtype=pl.String).alias("unit"),
+            pl.when(pl.col("usage_type") == "data").then(
+                pl.when(pl.col("visited_country").is_not_null() | pl.col("visited_network").is_not_null())
+                .then(pl.lit("roamingData")).otherwise(pl.lit("data")))
+            .when(pl.col("usage_type") == "event").then(pl.lit("content")).otherwise(pl.col("usage_type"))
+            .alias("spec"))
+        specs = await self.specification_refs(ctx)
+        rating_date = format_datetime(utcnow())
+        unit_prices = [f"{r.get('price')} {u.currency} per {r.get('per', '1')}" for r, u in zip(rates, units,
+                                                                                                strict=True)]
+
+        def render(chunk: pl.DataFrame) -> bytes:
+            return columnar.store_frame(
+                chunk, ids=_uuids(chunk.height), href=f"{ctx.base_url}{USAGE_PATH}/usage/", rating_date=rating_date,
+                file_id=file_id, specs=specs, rates=rates, unit_prices=unit_prices,
+                minor_digits=[MINOR_UNITS[u.currency] for u in units])
+
+        # in chunks (memory stays bounded): while PostgreSQL inserts one, the next one's documents are written
+        # (Polars, in a thread: it releases the GIL)
+        stored = 0
+        pending: asyncio.Task[int] | None = None
+        try:
+            for start in range(0, work.height, COLUMN_STORE_CHUNK):
+                data = await asyncio.to_thread(render, work.slice(start, COLUMN_STORE_CHUNK))
+                if pending is not None:
+                    stored += await pending
+                pending = asyncio.ensure_future(self.charging.store_batch_usage_columns(
+                    ctx, data, columnar.STORE_COLUMNS, columnar.BODY_SQL, []))
+            if pending is not None:
+                stored += await pending
+                pending = None
+        finally:
+            if pending is not None and not pending.done():  # rendering failed: stop the store too
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+        if stored != work.height:  # cannot happen under the account locks; a guard against double rating
+            raise ConcurrentRating("usage records were stored concurrently by another rater; deliver the file again")
+        taken = (work.filter(pl.col("allowance_units") > 0).group_by("account_id", "period", "slot", "consumed")
+                 .agg(pl.col("allowance_units").sum()))
+        changed = [{"account_id": a, "period": p, "allowance_key": k, "consumed": (c or 0) + n}
+                   for a, p, k, c, n in taken.iter_rows()]
+        for i in range(0, len(changed), CHUNK):
+            await ctx.session.execute(insert(AllowanceConsumption).values(changed[i:i + CHUNK]).on_conflict_do_update(
+                index_elements=["tenant_id", "account_id", "period", "allowance_key"],
+                set_={"consumed": insert(AllowanceConsumption).excluded.consumed}))
+        totals = work.group_by("currency").agg(pl.col("amount_minor").sum())
+        return stored, dict(zip(totals["currency"].to_list(), totals["amount_minor"].to_list(), strict=True))
 
     # --- the work queue: a file cut into chunks, rated by any number of workers ------------------------------
     async def submit(self, ctx: Context, name: str, data: bytes, *, source: str = "files", partitions: int = 8,
