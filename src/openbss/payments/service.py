@@ -1114,7 +1114,8 @@ class PaymentService:
 
     # --- allocation ---------------------------------------------------------------------------------------------
     async def receivable(self, ctx: Context, bill_id: str) -> Receivable:
-        """The bill as payments see it; read from billing when its finalization was not heard of yet."""
+        """The bill as payments see it; read from billing when its finalization was not heard of yet (and then
+        taken in as the bill-issued reaction does: posted, the account's credit settling it)."""
         row = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
         if row is not None:
             return row
@@ -1124,7 +1125,9 @@ class PaymentService:
             raise InvalidPayment(f"bill '{bill_id}' does not exist") from exc
         if bill.get("state") not in ISSUED:
             raise InvalidPayment(f"bill '{bill_id}' is not issued (state {bill.get('state')}): it cannot be paid")
-        await self.remember_bill(ctx, bill)
+        # what the bill-issued reaction does (once either way): remembered alone, the reaction would find the bill
+        # known and let no credit settle it (nor record a credit note's credit)
+        await self.bill_issued(ctx, bill)
         found = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
         assert found is not None
         return found
