@@ -1202,8 +1202,17 @@ class CollectionsService:
             if hard:
                 await self._finish(ctx, c, "skipped", None, "an earlier retry was declined for good (hard decline)")
                 return "skipped"
+            # what is overdue now, not at the claim: a payment received since (its event not heard of yet, or
+            # a step taken again after its lease) is not charged a second time
+            still = self.overdue.overdue_select(utcnow().date(), c.billing_account_id).subquery()
+            owed = Decimal(await session.scalar(select(func.coalesce(func.sum(still.c.overdue), 0)).where(
+                still.c.currency == c.currency)) or 0)
+            if owed <= 0:
+                await self._finish(ctx, c, "skipped", None, "nothing is overdue any more")
+                return "skipped"
+            amount = min(c.amount, owed)
             principal = ctx.principal
-        body = {"account": {"id": c.billing_account_id}, "totalAmount": _money(c.amount, c.currency),
+        body = {"account": {"id": c.billing_account_id}, "totalAmount": _money(amount, c.currency),
                 "description": "Collections: payment retry", "channel": {"name": "collections"}}
         try:  # outside any transaction: the gateway is a network call; the key makes a repeat the same payment
             outcome = await self.payments.pay(principal, body, f"collections:{c.execution_id}",
