@@ -417,7 +417,8 @@ class AccountBalances(Balances):
         rows = await ctx.session.execute(
             select(Allocation.billing_account_id, func.coalesce(func.sum(Allocation.amount), 0)).where(
                 Allocation.billing_account_id.in_(list(billing_account_ids)),
-                Allocation.payment_id.not_like(f"{CREDIT_NOTE}%")).group_by(Allocation.billing_account_id))
+                or_(Allocation.payment_id.not_like(f"{CREDIT_NOTE}%"), Allocation.source == "refund"))
+            .group_by(Allocation.billing_account_id))  # what ``received_total`` counts (credit notes' payouts too)
         received = {r[0]: Decimal(r[1] or 0) for r in rows}
         return {a: billed[a] - received.get(a, Decimal(0)) for a in billing_account_ids}
 
