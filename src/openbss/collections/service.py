@@ -289,6 +289,8 @@ def _check_money(m: Any, where: str, *, allow_zero: bool = False) -> tuple[Decim
         raise InvalidCollections(f"'{where}.value': {exc}") from exc
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidCollections(f"'{where}.value' must be positive, got {value}")
+    if round_money(value, str(m["unit"])) != value:
+        raise InvalidCollections(f"'{where}.value' {value} has more decimals than {m['unit']} allows")
     return value, str(m["unit"])
 
 
