@@ -74,3 +74,20 @@ async def test_the_credit_notes_of_a_bill_credit_exactly_its_tax_whatever_the_pi
     net = sum((Decimal(str(n["taxExcludedAmount"]["value"])) for n in notes), Decimal(0))
     assert (tax, net) == (Decimal("-10.00"), Decimal("-50.00"))
     assert [Decimal(str(n["taxIncludedAmount"]["value"])) for n in notes] == [Decimal("-20.00")] * 3
+
+
+async def test_a_credit_note_finer_than_the_currency_is_refused_not_rounded(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A credit note of 10.005 EUR was rounded to 10.01 (more credit than asked) and one of 0.004 refused as a
+    credit of 0.00: an amount with more decimals than the currency allows is refused, and nothing is credited."""
+    account = await billing_account(client, admin_headers, tz="UTC")
+    await sell(rt, tenant, account, "2027-01-01T00:00:00Z", [recurring("50.00")])
+    await run(rt, tenant, date(2027, 1, 1), finalize=True)
+    [bill] = (await client.get(f"{CB}/customerBill", headers=admin_headers)).json()
+    for amount in ("10.005", 0.004):
+        r = await client.post("/billing/v1/creditNote", headers=admin_headers,
+                              json={"bill": {"id": bill["id"]}, "amount": amount, "reason": "Outage"})
+        assert r.status_code == 400 and "decimals" in r.json()["message"], r.text
+    notes = await in_tenant(rt, tenant, "SELECT count(*) FROM billing_customer_bill WHERE corrects_bill_id = :b",
+                            b=bill["id"])
+    assert notes == [(0,)]

@@ -4,14 +4,19 @@ decline skips the later retries, a soft one does not) and quiet hours."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from openbss.billing.models import ManualCharge
 from openbss.collections.service import in_quiet_hours
+from openbss.platform.tmf.resource import system_context
+from tests.billing.helpers import in_tenant
 from tests.collections.helpers import API, accounts, episodes, executions, overdue, policy, reminder
-from tests.conftest import bearer, make_tenant, session_services
+from tests.conftest import bearer, deliver_all, make_tenant, session_services
+from tests.payments.helpers import card as pay_card
+from tests.payments.helpers import cash as pay_cash
+from tests.payments.helpers import issued_bill, method, pay
 
 
 async def test_late_fee_and_hand_over(rt: Any, client: Any) -> None:
@@ -89,3 +94,36 @@ async def test_a_reminder_in_quiet_hours_waits_for_their_end(rt: Any, client: An
     assert ex.state == "claimed" and ex.lease_until > now + timedelta(hours=1)
     r = await client.get(f"{API}/dunningEpisode", headers=h)
     assert r.json()[0]["stepTaken"][0]["state"] == "claimed"
+
+
+
+async def test_a_payment_retry_charges_what_is_still_overdue_when_it_is_taken(rt: Any, client: Any) -> None:
+    """A payment received between the claim of a retry and its charge: the card is charged what is still overdue
+    (not the amount overdue at the claim), and nothing when all of it was paid."""
+    tenant = await make_tenant(rt, "act")
+    h = bearer(tenant, "admin")
+    await policy(client, h, [{"action": "paymentRetry", "daysPastDue": 0}])
+    bills = {}
+    for _ in range(2):
+        account, bill = await issued_bill(client, rt, tenant, h)  # 120.00 tax included
+        card = await method(client, h, {**pay_card(account, token="tok_instant"), "isPreferred": True})
+        bills[account["id"]] = (account, bill, card)
+    await deliver_all(rt)  # payments hears of the bills
+    await in_tenant(rt, tenant, "UPDATE payments_receivable SET due_date = :d RETURNING bill_id",
+                    d=date.today() - timedelta(days=4))
+    svc = session_services().collections.service
+    async with rt.db.transaction(tenant) as s:
+        await svc.evaluate(system_context(tenant, s, "http://testserver", "collections"), date.today())
+    async with rt.db.transaction(tenant) as s:
+        claimed = await svc.claim(s, tenant, date.today(), "w1")
+    assert sorted(c.amount for c in claimed) == [Decimal("120.00")] * 2
+    (part, part_bill, _), (whole, whole_bill, _) = bills.values()
+    for account, bill, value in ((part, part_bill, "70.00"), (whole, whole_bill, "120.00")):  # received meanwhile
+        cash = await method(client, h, pay_cash(account))
+        assert (await pay(client, h, account, cash["id"], value, [bill["id"]])).json()["status"] == "succeeded"
+    states = {c.billing_account_id: await svc.act(c) for c in claimed}
+    assert states == {part["id"]: "done", whole["id"]: "skipped"}
+    charged = [(p["account"]["id"], Decimal(str(p["totalAmount"]["value"])))
+               for p in (await client.get("/tmf-api/paymentManagement/v4/payment",
+                                          headers=h)).json() if (p.get("channel") or {}).get("name") == "collections"]
+    assert charged == [(part["id"], Decimal("50.00"))]

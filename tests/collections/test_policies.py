@@ -81,3 +81,31 @@ def test_quiet_hours_end_after_now_within_a_day(start: tuple[int, int], end: tup
     assert (until is not None) == inside
     if until is not None:
         assert now < until <= now + timedelta(days=1) and until.time() == e
+
+
+async def test_amounts_finer_than_their_currency_are_refused(rt: Any, client: Any) -> None:
+    """A late fee, a promise or an instalment of 7.555 EUR or 5.5 JPY is no amount a bill or a payment can carry:
+    refused when it is given (a late fee of 5.5 JPY failed at every episode's step; a plan's instalments of 33.333
+    EUR never added up to a payable total)."""
+    tenant = await make_tenant(rt, "pol")
+    h = bearer(tenant, "billing_ops")
+    admin = bearer(tenant, "admin")
+    for fee in ({"unit": "EUR", "value": "7.555"}, {"unit": "JPY", "value": 5.5}):
+        r = await client.post(f"{API}/dunningPolicy", headers=h, json={"name": "Fees", "dunningStep": [
+            {"name": "Late fee", "action": "lateFee", "daysPastDue": 0, "fee": fee}]})
+        assert r.status_code == 400 and "more decimals" in r.text, r.text
+    account = await make_billing_account(client, admin, await make_customer(client, admin,
+                                                                            await make_individual(client, admin)))
+    today = datetime.now(UTC).date()
+    r = await client.post(f"{API}/promiseToPay", headers=admin, json={
+        "billingAccount": {"id": account["id"]}, "amount": {"unit": "EUR", "value": "10.005"},
+        "promisedDate": (today + timedelta(days=5)).isoformat()})
+    assert r.status_code == 400 and "more decimals" in r.text, r.text
+    r = await client.post(f"{API}/paymentPlan", headers=admin, json={
+        "billingAccount": {"id": account["id"]}, "instalment": [
+            {"amount": {"unit": "EUR", "value": "33.333"}, "dueDate": (today + timedelta(days=d)).isoformat()}
+            for d in (10, 40, 70)]})
+    assert r.status_code == 400 and "more decimals" in r.text, r.text
+    r = await client.post(f"{API}/dunningPolicy", headers=h, json={"name": "Fees", "dunningStep": [
+        {"name": "Late fee", "action": "lateFee", "daysPastDue": 0, "fee": {"unit": "EUR", "value": "7.50"}}]})
+    assert r.status_code == 201, r.text

@@ -103,3 +103,32 @@ async def test_a_write_off_keeps_no_promise_and_pays_no_instalment(
         == "kept"
     got = (await client.get(f"{API}/paymentPlan/{plan['id']}", headers=admin_headers)).json()
     assert [i["state"] for i in got["instalment"]] == ["paid", "due"], got
+
+
+async def test_the_write_off_step_writes_off_what_is_still_overdue_not_a_bill_not_yet_due(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A payment received between the claim of the write-off step and its execution: what is still overdue is
+    written off, not the claim's amount (whose rest would settle the account's next bill, not due yet)."""
+    from openbss.platform.tmf.resource import system_context
+    from tests.payments.helpers import cash, method, pay
+
+    await policy(client, bearer(tenant, "billing_ops"), [{"name": "Write off", "action": "writeOff",
+                                                          "daysPastDue": 1}])
+    account, old = await issued_bill(client, rt, tenant, admin_headers, as_of=date(2027, 2, 1))  # 120.00
+    due = date.fromisoformat(old["paymentDueDate"][:10])
+    _, new = await issued_bill(client, rt, tenant, admin_headers, account=account, as_of=date(2027, 3, 1))
+    await deliver_all(rt)
+    assert date.fromisoformat(new["paymentDueDate"][:10]) > due + timedelta(days=2)
+    svc = session_services().collections.service
+    as_of = due + timedelta(days=2)
+    async with rt.db.transaction(tenant) as s:
+        await svc.evaluate(system_context(tenant, s, "http://testserver", "collections"), as_of)
+    async with rt.db.transaction(tenant) as s:
+        [claimed] = await svc.claim(s, tenant, as_of, "w1")
+    assert claimed.amount == Decimal("120.00")
+    m = await method(client, admin_headers, cash(account))
+    assert (await pay(client, admin_headers, account, m["id"], "70.00", [old["id"]])).status_code == 201
+    assert await svc.act(claimed) == "done"
+    assert await _bad_debt(rt, tenant) == [("1200", Decimal("-50.00")), ("6200", Decimal("50.00"))]
+    assert await bill_state(rt, tenant, old["id"]) == "settled"
+    assert await bill_state(rt, tenant, new["id"]) != "partiallyPaid"

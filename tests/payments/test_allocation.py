@@ -244,3 +244,21 @@ async def test_minor_units_per_currency_three_decimals_and_none(
     await deliver_all(rt)
     assert await bill_state(rt, tenant, jpy_bill["id"]) == "settled"
     assert await open_balance(rt, tenant, jpy["id"]) == -600
+
+
+async def test_credit_settles_a_bill_whose_payment_was_tried_before_its_issue_was_heard_of(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A payment naming a bill that payments had not heard of yet records the bill as receivable: the bill-issued
+    reaction that follows must still let the account's credit settle it (a declined card settles nothing)."""
+    account, first = await issued_bill(client, rt, tenant, admin_headers)
+    m = await method(client, admin_headers, cash(account))
+    await pay(client, admin_headers, account, m["id"], "200.00", [first["id"]])
+    assert await credit(rt, tenant, account["id"]) == Decimal("80.00")
+    _, second = await issued_bill(client, rt, tenant, admin_headers, account=account, as_of=date(2027, 3, 1))
+    bad = await method(client, admin_headers, card(account, token="tok_chargeDeclined"))
+    r = await pay(client, admin_headers, account, bad["id"], "40.00", [second["id"]])  # before the event
+    assert r.json()["status"] == "failed"
+    await deliver_all(rt)  # the bill-finalized reaction
+    assert await paid(rt, tenant, second["id"]) == Decimal("80.00")
+    assert await credit(rt, tenant, account["id"]) == Decimal(0)
+    assert await bill_state(rt, tenant, second["id"]) == "partiallyPaid"

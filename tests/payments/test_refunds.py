@@ -211,3 +211,27 @@ async def test_a_credit_note_paid_out_leaves_the_account_credit_it_paid_out(
         "totalAmount": {"unit": "EUR", "value": "21.00"}})
     assert out.status_code == 201, out.text
     assert await open_balance(rt, tenant, account["id"]) == Decimal("-3.00")
+
+
+async def test_the_next_bill_states_the_credit_a_credit_note_left_after_its_payout(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A bill run's issuing asks the open balances of many accounts at once: they follow a credit note's payout as
+    the open balance of one account does (24.00 credited, 21.00 paid out: the next bill states 3.00 of credit, not
+    24.00 — the 21.00 would be credited twice)."""
+    from datetime import date
+
+    from tests.payments.helpers import cash
+
+    account, bill = await issued_bill(client, rt, tenant, admin_headers)  # 120.00
+    m = await method(client, admin_headers, cash(account))
+    assert (await pay(client, admin_headers, account, m["id"], "120.00", [bill["id"]])).status_code == 201
+    r = await client.post("/billing/v1/creditNote", headers=admin_headers,
+                          json={"bill": {"id": bill["id"]}, "amount": 24, "reason": "Network outage"})
+    assert r.status_code == 201, r.text
+    out = await client.post(f"{PAY}/refund", headers=admin_headers, json={
+        "account": {"id": account["id"]}, "paymentMethod": {"id": m["id"]}, "creditNote": {"id": r.json()["id"]},
+        "totalAmount": {"unit": "EUR", "value": "21.00"}})
+    assert out.status_code == 201, out.text
+    _, second = await issued_bill(client, rt, tenant, admin_headers, account=account, as_of=date(2027, 3, 1))
+    assert second["previousBalance"]["value"] == Decimal("-3.00")
+    assert second["amountDue"]["value"] == Decimal("117.00")

@@ -1672,6 +1672,8 @@ class BillingService:
             CustomerBill.corrects_bill_id == bill_id)) or Decimal(0))
         creditable = orig.total - credited
         currency = orig.currency
+        if amount is not None and round_money(amount, currency) != amount:
+            raise InvalidBilling(f"'amount' {amount} has more decimals than {currency} allows")
         amount = round_money(creditable if amount is None else amount, currency)
         if amount <= 0 or amount > creditable:
             raise DomainError(f"a credit note of {amount} {currency}: bill {orig.number} can still be credited "

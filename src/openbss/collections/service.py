@@ -146,6 +146,8 @@ class Claimed:
     amount: Decimal
     currency: str
     days_past_due: int
+    #: the day the step was claimed for (the scheduler's business date)
+    as_of: date | None = None
 
 
 @dataclass
@@ -287,6 +289,8 @@ def _check_money(m: Any, where: str, *, allow_zero: bool = False) -> tuple[Decim
         raise InvalidCollections(f"'{where}.value': {exc}") from exc
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidCollections(f"'{where}.value' must be positive, got {value}")
+    if round_money(value, str(m["unit"])) != value:
+        raise InvalidCollections(f"'{where}.value' {value} has more decimals than {m['unit']} allows")
     return value, str(m["unit"])
 
 
@@ -915,14 +919,14 @@ class CollectionsService:
         rows = (await session.execute(text(CLAIM_SQL), {
             "today": as_of, "worker": worker, "limit": limit, "lease": utcnow() + self.lease,
             "tenant": tenant_id})).mappings().all()
-        return [self._claimed(tenant_id, r) for r in rows]
+        return [self._claimed(tenant_id, r, as_of) for r in rows]
 
     @staticmethod
-    def _claimed(tenant_id: str, r: Any) -> Claimed:
+    def _claimed(tenant_id: str, r: Any, as_of: date | None = None) -> Claimed:
         return Claimed(execution_id=r["id"], tenant_id=tenant_id, episode_id=r["episode_id"],
                        billing_account_id=r["billing_account_id"], step=r["step"], action=r["action"],
                        definition=dict(r["definition"] or {}), amount=Decimal(r["amount"]),
-                       currency=r["currency"], days_past_due=int(r["days_past_due"]))
+                       currency=r["currency"], days_past_due=int(r["days_past_due"]), as_of=as_of)
 
     async def stale(self, tenant_id: str, worker: str, limit: int = 100) -> list[Claimed]:
         """Executions left claimed past their lease (their scheduler died, or quiet hours deferred them),
@@ -931,7 +935,7 @@ class CollectionsService:
             rows = (await session.execute(text(STALE_SQL), {
                 "worker": worker, "limit": limit, "lease": utcnow() + self.lease, "now": utcnow(),
                 "today": utcnow().date()})).mappings().all()
-            return [self._claimed(tenant_id, r) for r in rows]
+            return [self._claimed(tenant_id, r, utcnow().date()) for r in rows]
 
     # --- acting -----------------------------------------------------------------------------------------------
     async def act(self, c: Claimed) -> str:
@@ -1183,10 +1187,22 @@ class CollectionsService:
             pass
         return {"file": key}
 
+    async def _overdue_now(self, ctx: Context, c: Claimed) -> Decimal:
+        """What the step's account has overdue now (on the day the step was claimed for), in its currency: the
+        amount of the claim less what was received since."""
+        still = self.overdue.overdue_select(c.as_of or utcnow().date(), c.billing_account_id).subquery()
+        return Decimal(await ctx.session.scalar(select(func.coalesce(func.sum(still.c.overdue), 0)).where(
+            still.c.currency == c.currency)) or 0)
+
     async def _write_off(self, ctx: Context, c: Claimed) -> dict[str, Any]:
         if self.write_offs is None:
             raise InvalidCollections("write-off is not available (payments has no write-off)")
-        out = await self.write_offs.write_off(ctx, billing_account_id=c.billing_account_id, amount=c.amount,
+        # what is overdue now (at most the claim's amount): a payment received since would otherwise leave the
+        # write-off to settle bills that are not overdue (payments settles the oldest open bills)
+        amount = min(c.amount, await self._overdue_now(ctx, c))
+        if amount <= 0:
+            raise InvalidCollections("nothing is overdue any more: nothing to write off")
+        out = await self.write_offs.write_off(ctx, billing_account_id=c.billing_account_id, amount=amount,
                                               currency=c.currency, reason="collections write-off",
                                               reference=f"collections:{c.execution_id}")
         return {"writeOff": out.get("id")}
@@ -1202,8 +1218,15 @@ class CollectionsService:
             if hard:
                 await self._finish(ctx, c, "skipped", None, "an earlier retry was declined for good (hard decline)")
                 return "skipped"
+            # what is overdue now, not at the claim: a payment received since (its event not heard of yet, or
+            # a step taken again after its lease) is not charged a second time
+            owed = await self._overdue_now(ctx, c)
+            if owed <= 0:
+                await self._finish(ctx, c, "skipped", None, "nothing is overdue any more")
+                return "skipped"
+            amount = min(c.amount, owed)
             principal = ctx.principal
-        body = {"account": {"id": c.billing_account_id}, "totalAmount": _money(c.amount, c.currency),
+        body = {"account": {"id": c.billing_account_id}, "totalAmount": _money(amount, c.currency),
                 "description": "Collections: payment retry", "channel": {"name": "collections"}}
         try:  # outside any transaction: the gateway is a network call; the key makes a repeat the same payment
             outcome = await self.payments.pay(principal, body, f"collections:{c.execution_id}",

@@ -417,7 +417,8 @@ class AccountBalances(Balances):
         rows = await ctx.session.execute(
             select(Allocation.billing_account_id, func.coalesce(func.sum(Allocation.amount), 0)).where(
                 Allocation.billing_account_id.in_(list(billing_account_ids)),
-                Allocation.payment_id.not_like(f"{CREDIT_NOTE}%")).group_by(Allocation.billing_account_id))
+                or_(Allocation.payment_id.not_like(f"{CREDIT_NOTE}%"), Allocation.source == "refund"))
+            .group_by(Allocation.billing_account_id))  # what ``received_total`` counts (credit notes' payouts too)
         received = {r[0]: Decimal(r[1] or 0) for r in rows}
         return {a: billed[a] - received.get(a, Decimal(0)) for a in billing_account_ids}
 
@@ -1114,7 +1115,8 @@ class PaymentService:
 
     # --- allocation ---------------------------------------------------------------------------------------------
     async def receivable(self, ctx: Context, bill_id: str) -> Receivable:
-        """The bill as payments see it; read from billing when its finalization was not heard of yet."""
+        """The bill as payments see it; read from billing when its finalization was not heard of yet (and then
+        taken in as the bill-issued reaction does: posted, the account's credit settling it)."""
         row = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
         if row is not None:
             return row
@@ -1124,7 +1126,9 @@ class PaymentService:
             raise InvalidPayment(f"bill '{bill_id}' does not exist") from exc
         if bill.get("state") not in ISSUED:
             raise InvalidPayment(f"bill '{bill_id}' is not issued (state {bill.get('state')}): it cannot be paid")
-        await self.remember_bill(ctx, bill)
+        # what the bill-issued reaction does (once either way): remembered alone, the reaction would find the bill
+        # known and let no credit settle it (nor record a credit note's credit)
+        await self.bill_issued(ctx, bill)
         found = await ctx.session.get(Receivable, (ctx.principal.tenant_id, bill_id))
         assert found is not None
         return found
