@@ -34,7 +34,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -201,6 +201,23 @@ class Billed:
     period_end: date
     amount: Decimal
     gross: Decimal
+    #: a discount line: the key of the charge it reduces (same period start)
+    discount_of: str | None = None
+
+
+def _paid(billed: Mapping[tuple[str, date], Billed], key: str, was: Billed, inclusive: bool) -> Decimal:
+    """What was billed for the piece ``was`` of the charge ``key``, net of the discounts (coupons) that reduced it:
+    the most its unused part can credit (a credit never gives back a discount)."""
+    paid = (was.gross if inclusive else was.amount) + sum(
+        (b.gross if inclusive else b.amount for b in billed.values()
+         if b.discount_of == key and b.period_start == was.period_start), Decimal(0))
+    return max(paid, Decimal(0))
+
+
+#: the charge a discount line reduces (its ``discountOf`` characteristic), as text; NULL for other lines
+DISCOUNT_OF = func.jsonb_path_query_first(
+    AppliedRate.body, literal_column("""'$.characteristic[*] ? (@.name == "discountOf").value'""")
+).op("#>>")(literal_column("'{}'"))
 
 
 @dataclass
@@ -338,11 +355,11 @@ class PartitionReads(Reads):
             return
         self._products = await self.service.products.products_billed_to_many(ctx, ids)
         gross = AppliedRate.body["taxIncludedAmount"]["value"].astext
-        for acc, k, s, e, a, g in await ctx.session.execute(
+        for acc, k, s, e, a, g, d in await ctx.session.execute(
                 select(AppliedRate.billing_account_id, AppliedRate.charge_key, AppliedRate.period_start,
-                       AppliedRate.period_end, AppliedRate.amount, gross)
+                       AppliedRate.period_end, AppliedRate.amount, gross, DISCOUNT_OF)
                 .where(AppliedRate.billing_account_id.in_(ids))):
-            self._billed.setdefault(acc, {})[(k, s)] = Billed(k, s, e, a, Decimal(g if g is not None else a))
+            self._billed.setdefault(acc, {})[(k, s)] = Billed(k, s, e, a, Decimal(g if g is not None else a), d)
         touched = select(ProductChange.product_id).where(
             ProductChange.billing_account_id.in_(ids) | ProductChange.to_account_id.in_(ids))
         rows = (await ctx.session.execute(select(ProductChange).where(ProductChange.product_id.in_(touched))
@@ -518,11 +535,11 @@ class BillingService:
     async def _billed(self, ctx: Context, account_id: str, draft_id: str | None) -> dict[tuple[str, date], Billed]:
         gross = AppliedRate.body["taxIncludedAmount"]["value"].astext
         stmt = select(AppliedRate.charge_key, AppliedRate.period_start, AppliedRate.period_end, AppliedRate.amount,
-                      gross).where(AppliedRate.billing_account_id == account_id)
+                      gross, DISCOUNT_OF).where(AppliedRate.billing_account_id == account_id)
         if draft_id:
             stmt = stmt.where(AppliedRate.bill_id != draft_id)
-        return {(k, s): Billed(k, s, e, a, Decimal(g if g is not None else a))
-                for k, s, e, a, g in await ctx.session.execute(stmt)}
+        return {(k, s): Billed(k, s, e, a, Decimal(g if g is not None else a), d)
+                for k, s, e, a, g, d in await ctx.session.execute(stmt)}
 
     async def _billed_usage(self, ctx: Context, usage_ids: Sequence[str], draft_id: str | None) -> set[str]:
         if not usage_ids:
@@ -1116,8 +1133,8 @@ class BillingService:
                               length, align)[0]
                 used = [(s, e, phases.price_on(s, start, steps, a)) for s, e, a in changes.charged_parts(
                     was.period_start, min(was.period_end, price_end or date.max), segments, account_id, pop_id)]
-                due = changes.unused_credit(was.gross if inclusive else was.amount, used, currency,
-                                            full.period_start, full.period_end, conv, policy)
+                due = changes.unused_credit(_paid(billed, key, was, inclusive), used, currency, full.period_start,
+                                            full.period_end, conv, policy)
                 given = -sum((b.gross if inclusive else b.amount for (k, st), b in billed.items()
                               if st == was.period_start and (k == credit_key or k.startswith(credit_key + "|"))),
                              Decimal(0))
@@ -1285,7 +1302,7 @@ class BillingService:
                               align)[0]
                 # with inclusive prices the credit is computed on what was charged tax included, then split
                 in_force = phases.price_on(start_billed, start, steps, amount)
-                value = proration.credit(was.gross if inclusive else was.amount, in_force, currency, start_billed, end,
+                value = proration.credit(_paid(billed, key, was, inclusive), in_force, currency, start_billed, end,
                                          was.period_end, full.period_start, full.period_end, conv, policy)
                 if value > 0:  # keyed on the billed piece's start: a piece is credited once
                     out.append(Line(credit_key, "productAlteration", f"Credit: {name}", start_billed,
