@@ -137,3 +137,28 @@ async def test_card_payment_decline_partial_refund_and_signed_webhook(
     mine = [s for s in settled if s.metadata.get("tenant") == tenant]
     assert [(s.idempotency_key, s.amount, s.refunded, s.currency) for s in mine] == [
         (paid["id"], Decimal("150.00"), Decimal("12.50"), "EUR")]
+
+
+@pytest.mark.parametrize(("amount", "currency", "sent"), [
+    ("12.34", "EUR", 1234), ("1500", "JPY", 1500), ("1.250", "KWD", 1250),
+    # where Stripe's exponent is not ISO's: MGA is zero-decimal at Stripe (it was sent 100 times too much), ISK and
+    # UGX are sent as whole units times 100 (they were sent 100 times too little)
+    ("5000", "MGA", 5000), ("500", "ISK", 50000), ("3700", "UGX", 370000)])
+def test_amounts_travel_in_stripes_units_and_back(amount: str, currency: str, sent: int) -> None:
+    from decimal import Decimal
+
+    from openbss.payments.stripe_gateway import from_minor, to_minor
+
+    assert to_minor(Decimal(amount), currency) == sent
+    assert from_minor(sent, currency) == Decimal(amount)
+
+
+def test_an_amount_finer_than_stripes_unit_is_refused_not_truncated() -> None:
+    from decimal import Decimal
+
+    from openbss.payments.errors import InvalidPayment
+    from openbss.payments.stripe_gateway import to_minor
+
+    for amount, currency in (("10.005", "EUR"), ("0.5", "JPY"), ("12.5", "MGA")):
+        with pytest.raises(InvalidPayment):
+            to_minor(Decimal(amount), currency)

@@ -31,12 +31,26 @@ DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.closed")
 DISPUTE_STATUS = {"won": "won", "lost": "lost"}
 
 
+#: where Stripe's amount exponent is not ISO 4217's: MGA is one of Stripe's zero-decimal currencies (ISO: 2), and
+#: Stripe takes ISK and UGX (ISO: 0) as two-decimal amounts, whole units times 100 (Stripe's "special cases")
+STRIPE_EXPONENT = {"MGA": 0, "ISK": 2, "UGX": 2}
+
+
+def exponent(currency: str) -> int:
+    """The power of ten of Stripe's integer amounts in ``currency``."""
+    return STRIPE_EXPONENT.get(currency, MINOR_UNITS.get(currency, 2))
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(MINOR_UNITS.get(currency, 2)))
+    """``amount`` as Stripe's integer amount; an amount finer than that is refused, never truncated."""
+    scaled = amount.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise InvalidPayment(f"{amount} {currency} is finer than the currency's smallest unit")
+    return int(scaled)
 
 
 def from_minor(amount: int, currency: str) -> Decimal:
-    return Decimal(amount).scaleb(-MINOR_UNITS.get(currency, 2))
+    return Decimal(amount).scaleb(-exponent(currency))
 
 
 class StripeGateway:
