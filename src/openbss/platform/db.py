@@ -132,7 +132,7 @@ async def insert_rows(session: AsyncSession, entity: Any, rows: list[dict[str, A
     for i, column in enumerate(columns):
         values = [row[column] for row in rows]
         if column in json_columns:
-            values = [None if v is None else json_dumps(v) for v in values]
+            values = [None if v is None else v if isinstance(v, JsonText) else json_dumps(v) for v in values]
             selected.append(f"u.c{i}::jsonb")
         else:
             selected.append(f"u.c{i}")
@@ -174,6 +174,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+class JsonText(str):
+    """A value already encoded as JSON (``json_dumps``): ``insert_rows`` writes it as it is."""
 
 
 def json_dumps(value: Any) -> str:
