@@ -716,7 +716,9 @@ class ResourceService:
     def _masked(self, key: str) -> bool:
         """Whether the audit trail masks a top-level attribute (personal, or withheld from events); each attribute
         worked out once."""
-        masked: dict[str, bool] = self.__dict__.setdefault("_masked_keys", {})
+        masked: dict[str, bool] | None = self.__dict__.get("_masked_keys")
+        if masked is None:
+            masked = self.__dict__["_masked_keys"] = {}
         hidden = masked.get(key)
         if hidden is None:
             r = self.resource
