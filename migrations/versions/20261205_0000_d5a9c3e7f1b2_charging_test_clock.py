@@ -1,7 +1,7 @@
 """charging: the time of a sandbox tenant's test clock, as charging follows it (renewals and prepaid fees)
 
 Revision ID: d5a9c3e7f1b2
-Revises: a3f7c2e9b5d1
+Revises: b8e4d1f6c2a9
 Create Date: 2026-12-05 00:00:00+00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'd5a9c3e7f1b2'
-down_revision: str | None = "a3f7c2e9b5d1"
+down_revision: str | None = "b8e4d1f6c2a9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -116,3 +116,59 @@ async def test_a_run_stores_the_pdfs_of_the_bills_it_issues(client: Any, rt: Any
         served = await client.get(f"/billing/v1/customerBill/{bill_id}/document.pdf", headers=admin_headers)
         assert served.status_code == 200
         assert hashlib.sha256(served.content).hexdigest() == stored.sha256
+
+
+async def test_a_partition_issues_its_bills_as_drafting_then_issuing_them_did(client: Any, rt: Any) -> None:
+    """A run's partition writes a bill due once, already issued, in the transaction that bills it — and leaves
+    exactly what writing the draft and issuing it in a second transaction left (what a partition left ``billed``
+    by a worker of an earlier version still goes through): the same bills, numbers, balances, lines, audit records
+    and events (the draft's ``CustomerBillCreateEvent``, then the issued bill's attribute and state changes); the
+    older drafts of its accounts issued with them, all numbered in the order of bill date, account and id."""
+    from sqlalchemy import update
+
+    from openbss.billing.models import BillRunPartition
+    from tests.billing.test_partition_equivalence import _state
+    from tests.conftest import bearer, make_tenant
+
+    billing = session_services().billing.service
+    at_once, in_two = await make_tenant(rt, "rn"), await make_tenant(rt, "ro")
+    ids: dict[str, list[str]] = {}
+    for t in (at_once, in_two):
+        ids[t] = []
+        for n, day in enumerate((3, 1, 5, 2)):  # one bill date per account: the same numbering order in both
+            account = await billing_account(client, bearer(t, "admin"), day=day, tz="UTC")
+            await sell(rt, t, account, "2026-12-20T00:00:00Z", [recurring(f"{10 + n}.00", price_id=f"pop-{n}")])
+            ids[t].append(account["id"])
+        async with rt.db.transaction(t) as session:  # January's bills left as drafts
+            await billing.run(system_context(t, session, "http://testserver"), date(2027, 1, 6), finalize=False,
+                              account_ids=ids[t])
+        async with rt.db.transaction(t) as session:
+            run = await start_run(system_context(t, session, "http://testserver"), billing, date(2027, 2, 6),
+                                  finalize=None, size=10)
+        if t == in_two:  # the earlier workers: drafts in the partition's transaction, issued in another
+            async with rt.db.transaction(t) as session:
+                await billing.run(system_context(t, session, "http://testserver"), date(2027, 2, 6), finalize=False,
+                                  account_ids=ids[t])
+                await session.execute(update(BillRunPartition).where(BillRunPartition.run_id == run["id"])
+                                      .values(state="billed"))
+        assert await work_run(rt.db, t, "http://testserver", billing, run["id"], worker="w") == (t == at_once)
+        status = await _status(rt, t, run["id"])
+        assert (status["state"], status["finalized"]) == ("done", 8)
+    got, expected = await _state(rt, at_once, ids[at_once]), await _state(rt, in_two, ids[in_two])
+    for part in expected:
+        assert got[part] == expected[part], part
+    numbers = await in_tenant(rt, at_once, "SELECT number, state, revision FROM billing_customer_bill "
+                                            "ORDER BY bill_date, billing_account_id, id")
+    assert [n[0] for n in numbers] == [f"INV-2027-{i:06d}" for i in range(1, 9)]
+    assert {(n[1], n[2]) for n in numbers} == {("validated", 2)}
+    events = await in_tenant(rt, at_once, "SELECT e.event_type, e.envelope FROM outbox_event e "
+                                           "JOIN billing_customer_bill b ON b.id = e.resource_id "
+                                           "WHERE b.bill_date = '2027-02-03' ORDER BY e.id")
+    assert [e[0] for e in events] == ["CustomerBillCreateEvent", "CustomerBillAttributeValueChangeEvent",
+                                      "CustomerBillStateChangeEvent"]
+    drafted, *issued = [e[1]["event"]["customerBill"] for e in events]
+    assert drafted["state"] == "new" and "billNo" not in drafted
+    assert [(b["state"], b["billNo"]) for b in issued] == [("validated", "INV-2027-000007")] * 2
+    actions = await in_tenant(rt, at_once, "SELECT a.action FROM audit_record a JOIN billing_customer_bill b "
+                                            "ON b.id = a.resource_id WHERE b.bill_date = '2027-02-03' ORDER BY a.id")
+    assert [a[0] for a in actions] == ["create", "finalize"]

@@ -5,7 +5,8 @@
   amounts. A database trigger refuses any change to an issued bill but its state (migration).
 * ``billing_applied_rate`` — TMF678 AppliedCustomerBillingRate documents (the bill's lines). ``(charge_key,
   period_start)`` is unique per tenant: a charge (a product's price, a usage type of a line) is billed once per
-  period, whatever runs. A trigger refuses to add, change or remove a line of an issued bill.
+  period, whatever runs. A trigger refuses to add, change or remove a line of an issued bill (a bill issued as it
+  is written has its lines inserted just before it, its key to the bill deferred in that transaction).
 * ``billing_usage_item`` — which usage record went into which line (unique per usage record): usage is billed once.
 * ``billing_number_counter`` — the last number of each series, row-locked by the finalization that takes the next
   one in its own transaction: numbers are gapless (a rolled-back finalization gives its number back).
@@ -87,7 +88,10 @@ class AppliedRate(TmfDocument, Base):
             Index("ix_billing_applied_rate_account", "billing_account_id"),
         )
 
-    bill_id: Mapped[str] = mapped_column(ForeignKey("billing_customer_bill.id"))
+    #: deferrable (checked at once unless a transaction defers it): a bill issued as it is written has its lines
+    #: inserted just before it (``BillingService._write_new``)
+    bill_id: Mapped[str] = mapped_column(ForeignKey("billing_customer_bill.id", deferrable=True,
+                                                    initially="IMMEDIATE"))
     billing_account_id: Mapped[str] = mapped_column(String(64))
     #: what is charged: ``recurring|<product>|<price>``, ``oneTime|<product>|<price>``,
     #: ``credit|<product>|<price>``, ``usage|<product>|<usage type>``

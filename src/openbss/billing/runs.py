@@ -1,14 +1,14 @@
 """Bill runs as jobs split into partitions that workers claim.
 
 ``start_run`` lists the tenant's billing accounts into partitions of ``size`` accounts. A worker claims a pending
-partition with ``SELECT … FOR UPDATE SKIP LOCKED`` and writes its accounts' drafts **in the transaction holding
-that lock** (set-based: ``BillingService.bill_accounts``), marking the partition billed in the same commit; then it
-issues the partition's due drafts in one transaction (numbering takes the series' counter once for all of them,
-row-locked until that commit). The lock is the lease: a worker killed (even ``kill -9``) in the middle of a
-partition loses its connection, PostgreSQL rolls its transaction back (no bill of that partition stays) and
-releases the lock, and the next worker claims the partition again. The unique constraints (one line per charge and
-period, one bill per account and cycle date) hold whatever happens. An account that fails is parked in the
-partition's report with its reason and the run goes on.
+partition with ``SELECT … FOR UPDATE SKIP LOCKED`` and bills its accounts **in the transaction holding that lock**
+(set-based: ``BillingService.bill_accounts``): their bills written, and those due issued (a new bill whose grace
+period is over is written once, issued: numbering takes the series' counter once for all of them, row-locked until
+that commit), marking the partition done in the same commit. The lock is the lease: a worker killed (even
+``kill -9``) in the middle of a partition loses its connection, PostgreSQL rolls its transaction back (no bill of
+that partition stays, no number is taken) and releases the lock, and the next worker claims the partition again.
+The unique constraints (one line per charge and period, one bill per account and cycle date) hold whatever
+happens. An account that fails is parked in the partition's report with its reason and the run goes on.
 
 Given the documents' store, a worker then renders the PDFs of the bills it issued (in worker processes for a
 large partition) and stores them write-once, after the issuing transaction (no storage call inside one): the
@@ -33,7 +33,7 @@ from sqlalchemy import select
 from openbss.billing.archive import documents_due, store_documents
 from openbss.billing.errors import InvalidBilling
 from openbss.billing.models import BillRun, BillRunPartition, CustomerBill
-from openbss.billing.service import BillingService
+from openbss.billing.service import BillingService, RunReport
 from openbss.platform.db import Database, utcnow
 from openbss.platform.errors import NotFound
 from openbss.platform.storage import ObjectStore
@@ -69,14 +69,18 @@ async def work_run(db: Database, tenant_id: str, base_url: str, billing: Billing
                    *, worker: str | None = None,
                    after_account: Callable[[str], Awaitable[None]] | None = None,
                    documents: ObjectStore | None = None) -> int:
-    """Claim and bill partitions (of ``run_id``, or of any run of the tenant) until none is pending, then issue
-    their drafts; returns how many partitions this worker completed.
+    """Claim and bill partitions (of ``run_id``, or of any run of the tenant) until none is pending; returns how
+    many partitions this worker completed.
 
-    Two phases per partition. **Billing**: the partition is claimed with ``FOR UPDATE SKIP LOCKED`` and its
-    accounts' drafts are written in the transaction holding that lock, which marks it ``billed``. **Issuing**: its
-    due drafts are finalized together in one short transaction (the number counter of a series is taken once and
-    row-locked only that long), which marks the partition ``done``; with ``documents``, their PDFs are then
-    rendered and stored."""
+    A partition is claimed with ``FOR UPDATE SKIP LOCKED`` and worked in the transaction holding that lock, which
+    marks it ``done``: its accounts' bills are written, and its bills due (its accounts' drafts ``new`` dated on
+    or before the run's date whose grace period is over, or all of them when the run finalizes, none when it
+    does not) issued, numbered in the order of their bill date, account and id
+    (``BillingService.bill_accounts(partition=True)``). A new bill due is written once, issued; the series'
+    number counters are taken after the lines are written, and stay row-locked until the commit (numbers are
+    gapless; another worker issuing meanwhile waits that long). With ``documents``, their PDFs are then rendered
+    and stored. A partition left ``billed`` (drafts written, not issued, by a worker of an earlier version) is
+    issued at the end (``_issue``)."""
     done = 0
     name = worker or worker_name()
     while True:
@@ -91,12 +95,13 @@ async def work_run(db: Database, tenant_id: str, base_url: str, billing: Billing
             run = await session.get(BillRun, part.run_id)
             assert run is not None
             ctx = system_context(tenant_id, session, base_url, "billing")
-            report = await billing.run(ctx, run.as_of, finalize=False, account_ids=list(part.account_ids),
-                                       after_account=after_account)
-            part.state = "billed"
+            report = RunReport(run.as_of)
+            issued = await billing.bill_accounts(ctx, list(part.account_ids), run.as_of, finalize=run.finalize,
+                                                 report=report, after_account=after_account, partition=True)
+            part.state = "done"
             part.worker = name
+            part.finished_at = utcnow()
             part.report = {k: v for k, v in report.as_dict().items() if k != "asOf"}
-        issued = await _issue(db, tenant_id, base_url, billing, part.run_id, part.part)
         await _documents(db, tenant_id, base_url, billing, documents, issued)
         done += 1
     # partitions billed by a worker that stopped before issuing them

@@ -22,6 +22,7 @@ line, one on-cycle bill per account and cycle date, a gapless number per series,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -83,6 +84,8 @@ ISSUED_STATES = ("validated", "sent", "partiallyPaid", "settled")
 #: the internal series ordering every issued bill of a tenant (balances follow it)
 ISSUE_SERIES = "#issue"
 EXTENSION_TYPE = "OpenBSSCustomerBill"
+#: the key from a line to its bill (deferrable: ``BillingService._write_and_issue``)
+LINE_BILL_KEY = "fk_billing_applied_rate_bill_id_billing_customer_bill"
 #: how far before a bill's period usage arriving late is still looked for
 USAGE_LOOKBACK = timedelta(days=62)
 
@@ -221,6 +224,20 @@ DISCOUNT_OF = func.jsonb_path_query_first(
 
 
 @dataclass
+class _Due:
+    """A bill to issue: a draft already written (``row``), or a new bill (``draft``: its document as recorded, and
+    its row's columns), written issued."""
+
+    bill_id: str
+    account_id: str
+    bill_date: date
+    currency: str
+    total: Decimal
+    row: CustomerBill | None = None
+    draft: tuple[dict[str, Any], Mapping[str, Any]] | None = None
+
+
+@dataclass
 class RunReport:
     as_of: date | None
     accounts: int = 0
@@ -269,6 +286,12 @@ def local_date(value: str | None, tz: ZoneInfo) -> date | None:
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The instant a local date starts (DST-safe: ``zoneinfo`` resolves the offset of that day)."""
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=8192)
+def midnight_text(day: date, tz: ZoneInfo) -> str:
+    """``local_midnight`` as documents render it (``format_datetime``): the few dates of a run, formatted once."""
+    return format_datetime(local_midnight(day, tz))
 
 
 def cycle_of(account: dict[str, Any]) -> tuple[int, int, ZoneInfo]:
@@ -1431,14 +1454,14 @@ class BillingService:
         return {
             "@type": EXTENSION_TYPE, "@baseType": "CustomerBill",
             "@schemaLocation": f"{ctx.base_url}/billing/v1/schema/{EXTENSION_TYPE}.json",
-            "billDate": format_datetime(local_midnight(bill_date, tz)),
+            "billDate": midnight_text(bill_date, tz),
             "category": "normal", "runType": "onCycle", "state": "new",
             "billingAccount": {"id": account["id"], "href": account.get("href"), "name": account.get("name"),
                                "@referredType": "BillingAccount"},
-            "billingPeriod": {"startDateTime": format_datetime(local_midnight(start, tz)),
-                              "endDateTime": format_datetime(local_midnight(bill_date, tz))},
-            "nextBillDate": format_datetime(local_midnight(next_cycle_date(bill_date, day, months), tz)),
-            "paymentDueDate": format_datetime(local_midnight(bill_date + timedelta(days=terms), tz)),
+            "billingPeriod": {"startDateTime": midnight_text(start, tz),
+                              "endDateTime": midnight_text(bill_date, tz)},
+            "nextBillDate": midnight_text(next_cycle_date(bill_date, day, months), tz),
+            "paymentDueDate": midnight_text(bill_date + timedelta(days=terms), tz),
             "relatedParty": parties,
             "taxExcludedAmount": _money(excluded, currency),
             "taxIncludedAmount": _money(included, currency),
@@ -1457,8 +1480,8 @@ class BillingService:
             "type": "appliedBillingCredit" if line.amount < 0 else "appliedBillingCharge",
             "bill": {"id": bill["id"], "href": bill.get("href")} if bill.get("id") else {"id": "onDemand"},
             "billingAccount": bill["billingAccount"],
-            "periodCoverage": {"startDateTime": format_datetime(local_midnight(line.period_start, tz)),
-                               "endDateTime": format_datetime(local_midnight(line.period_end, tz))},
+            "periodCoverage": {"startDateTime": midnight_text(line.period_start, tz),
+                               "endDateTime": midnight_text(line.period_end, tz)},
             "taxExcludedAmount": _money(line.amount, currency),
             "taxIncludedAmount": _money(line.amount + tax, currency),
             "appliedTax": [{"taxCategory": f"{t.name}/{t.category}", "taxRate": t.rate,
@@ -1568,6 +1591,42 @@ class BillingService:
                                                 in zip(items, rendered, strict=True)])
         return rendered
 
+    async def _write_and_issue(self, ctx: Context, settings: TenantBilling,
+                               items: Sequence[tuple[dict[str, Any], date, list[Line], list[dict[str, Any]]]],
+                               due: Sequence[bool], drafts: Sequence[_Due], order: Callable[[_Due], Any],
+                               ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Write new bills (``(account, bill date, lines, products)`` each) and issue those ``due`` with the
+        ``drafts`` due, numbered in ``order``: the same rows, numbers, audit records and events as ``_write_new``
+        then ``finalize_many``, but a new bill due is written once, issued. As a line may not be added to an
+        issued bill (a trigger refuses it), the lines are written first, their key to the bill deferred until the
+        bills are (then checked); the number counters are taken after the lines, so that they stay locked (until
+        the commit) only while the bills are written. Returns the new bills' representations (in order) and the
+        issued bills by id."""
+        prepared: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for account, bill_date, lines, products in items:
+            doc = self.bill_document(ctx, account, bill_date, lines, settings, self.parties(account, products))
+            doc["id"] = str(uuid.uuid4())
+            prepared.append((self.bills.prepare(doc), {
+                "billing_account_id": account["id"], "bill_date": bill_date,
+                "period_start": previous_cycle_date(bill_date, *cycle_of(account)[:2]), "period_end": bill_date,
+                "run_type": "onCycle", "state": "new", "currency": account.get("currency") or "EUR",
+                "total": _decimal(doc["taxIncludedAmount"]["value"])}))
+        if items:
+            await ctx.session.execute(text(f"SET CONSTRAINTS {LINE_BILL_KEY} DEFERRED"))
+            await self._write_lines(ctx, settings, [
+                (account, self.bills.store.shape(ctx.base_url, doc["id"], doc), lines)
+                for (account, _, lines, _), (doc, _) in zip(items, prepared, strict=True)])
+        kept = await self.bills.record_many(ctx, [(doc, columns) for (doc, columns), d in zip(prepared, due,
+                                                                                           strict=True) if not d])
+        dues = list(drafts) + [_Due(doc["id"], columns["billing_account_id"], columns["bill_date"],
+                                    columns["currency"], columns["total"], draft=(doc, columns))
+                               for (doc, columns), d in zip(prepared, due, strict=True) if d]
+        issued = await self._issue(ctx, sorted(dues, key=order))
+        if items:
+            await ctx.session.execute(text(f"SET CONSTRAINTS {LINE_BILL_KEY} IMMEDIATE"))
+        drafted = iter(kept)
+        return [issued[doc["id"]] if d else next(drafted) for (doc, _), d in zip(prepared, due, strict=True)], issued
+
     async def _write_lines(self, ctx: Context, settings: TenantBilling,
                            items: Sequence[tuple[dict[str, Any], dict[str, Any], list[Line]]]) -> None:
         """The lines of bills (``(account, bill, lines)`` each) and the usage records they bill, in multi-row
@@ -1610,9 +1669,13 @@ class BillingService:
         taken once for all of them (row-locked until the commit: numbers stay gapless), the previous balances read
         in one query (an account with several drafts: each issued on the balance the one before left), the bills
         changed, audited and announced in bulk. Returns the issued bills by id."""
+        return await self._issue(ctx, await self._drafts(ctx, bill_ids), series_name=series_name)
+
+    async def _drafts(self, ctx: Context, bill_ids: Sequence[str]) -> list[_Due]:
+        """Drafts to issue, locked (in id order), in the order given; refused if one is missing or issued."""
         ids = list(dict.fromkeys(bill_ids))
         if not ids:
-            return {}
+            return []
         rows = {r.id: r for r in (await ctx.session.execute(
             select(CustomerBill).where(CustomerBill.id.in_(ids)).order_by(CustomerBill.id).with_for_update()
             .execution_options(populate_existing=True))).scalars()}
@@ -1622,53 +1685,74 @@ class BillingService:
                 raise NotFound(f"CustomerBill '{bill_id}' not found", code="NOT_FOUND")
             if row.state not in DRAFT_STATES:
                 raise BillIssued(f"CustomerBill '{bill_id}' is already issued as {row.number}")
+        return [_Due(bill_id, rows[bill_id].billing_account_id, rows[bill_id].bill_date, rows[bill_id].currency,
+                     rows[bill_id].total, rows[bill_id]) for bill_id in ids]
+
+    async def _issue(self, ctx: Context, dues: Sequence[_Due], *, series_name: str | None = None,
+                     ) -> dict[str, dict[str, Any]]:
+        """Issue bills, numbered in the order given: drafts already written (``row``: the document changed, as
+        ``finalize`` does) and new bills (``draft``: the document recorded and changed at once, written once issued,
+        with the audit records and events of a draft written then finalized). Returns the issued bills by id."""
+        if not dues:
+            return {}
         settings = await self.tenant_settings(ctx)
-        balances = await self.balances.open_balances(ctx, sorted({r.billing_account_id for r in rows.values()}))
+        balances = await self.balances.open_balances(ctx, sorted({d.account_id for d in dues}))
         fmt = settings.number_format
         name = series_name or settings.number_series
 
-        def series_of(row: CustomerBill) -> str:
-            year, month = row.bill_date.year, row.bill_date.month
+        def series_of(d: _Due) -> str:
+            year, month = d.bill_date.year, d.bill_date.month
             return name + ("/" + str(year) if "{year" in fmt else "") + (f"-{month:02d}" if "{month" in fmt else "")
 
         wanted: dict[str, int] = {}
-        for bill_id in ids:
-            wanted[series_of(rows[bill_id])] = wanted.get(series_of(rows[bill_id]), 0) + 1
+        for d in dues:
+            wanted[series_of(d)] = wanted.get(series_of(d), 0) + 1
         # the series' counters first, then the issue order's (as one bill's finalization takes them: no deadlock)
         seqs = {series: await self._next_numbers(ctx, series, n) for series, n in sorted(wanted.items())}
-        issue = await self._next_numbers(ctx, ISSUE_SERIES, len(ids))
+        issue = await self._next_numbers(ctx, ISSUE_SERIES, len(dues))
         mutations: dict[str, Callable[[dict[str, Any]], None]] = {}
         columns: dict[str, tuple[str, Decimal, int]] = {}
-        for i, bill_id in enumerate(ids):
-            row = rows[bill_id]
-            previous = balances.get(row.billing_account_id, Decimal(0))
-            currency, total = row.currency, row.total
+        fresh: list[tuple[dict[str, Any], dict[str, Any], Mapping[str, Any]]] = []
+        for i, d in enumerate(dues):
+            previous = balances.get(d.account_id, Decimal(0))
+            currency, total = d.currency, d.total
             balance = previous + total
-            balances[row.billing_account_id] = balance
+            balances[d.account_id] = balance
             credit_applied = min(max(-previous, Decimal(0)), max(total, Decimal(0)))
             due = max(balance, Decimal(0))
-            series = series_of(row)
-            number = fmt.format(series=name, year=row.bill_date.year, month=row.bill_date.month, seq=seqs[series])
+            series = series_of(d)
+            number = fmt.format(series=name, year=d.bill_date.year, month=d.bill_date.month, seq=seqs[series])
             seqs[series] += 1
-            columns[bill_id] = (number, balance, issue + i)
-            document = {"id": f"{bill_id}.pdf", "@type": "AttachmentRefOrValue", "attachmentType": "bill",
+            columns[d.bill_id] = (number, balance, issue + i)
+            document = {"id": f"{d.bill_id}.pdf", "@type": "AttachmentRefOrValue", "attachmentType": "bill",
                         "mimeType": "application/pdf", "name": f"{number}.pdf",
-                        "url": f"{ctx.base_url}/billing/v1/customerBill/{bill_id}/document.pdf"}
+                        "url": f"{ctx.base_url}/billing/v1/customerBill/{d.bill_id}/document.pdf"}
             values = {"state": "validated", "billNo": number, "billDocument": [document],
                       "previousBalance": _money(previous, currency),
                       "creditApplied": _money(credit_applied, currency),
                       "amountDue": _money(due, currency), "remainingAmount": _money(due, currency)}
+            if d.draft is not None:
+                draft, row_columns = d.draft
+                fresh.append((draft, {**draft, **values}, {**row_columns, "state": "validated", "number": number,
+                                                           "balance_after": balance, "issue_seq": issue + i}))
+                continue
 
             def issue_it(doc: dict[str, Any], values: dict[str, Any] = values) -> None:
                 doc.update(values)
 
-            mutations[bill_id] = issue_it
+            mutations[d.bill_id] = issue_it
         rendered = await self.bills.change_many(ctx, mutations, action="finalize")
-        for bill_id, (number, balance, seq) in columns.items():
-            row = rows[bill_id]
-            row.state, row.number, row.balance_after, row.issue_seq = "validated", number, balance, seq
-        await ctx.session.flush()
-        return {bill_id: rendered[bill_id] for bill_id in ids}
+        if mutations:
+            for d in dues:
+                if d.row is not None:
+                    number, balance, seq = columns[d.bill_id]
+                    d.row.state, d.row.number, d.row.balance_after, d.row.issue_seq = ("validated", number, balance,
+                                                                                       seq)
+            await ctx.session.flush()
+        if fresh:
+            for out in await self.bills.record_changed_many(ctx, fresh, action="finalize"):
+                rendered[str(out["id"])] = out
+        return {d.bill_id: rendered[d.bill_id] for d in dues}
 
     async def credit_note(self, ctx: Context, bill_id: str, *, amount: Decimal | None = None, reason: str,
                           ) -> dict[str, Any]:
@@ -1725,7 +1809,7 @@ class BillingService:
                                 if k in original}
         doc: dict[str, Any] = {**kept, "id": note_id, "@type": EXTENSION_TYPE, "@baseType": "CustomerBill",
                                "@schemaLocation": original.get("@schemaLocation"),
-                               "billDate": format_datetime(local_midnight(today, tz)), "category": "creditNote",
+                               "billDate": midnight_text(today, tz), "category": "creditNote",
                                "runType": "offCycle", "state": "new", "reason": reason,
                                "correctedBill": {"id": bill_id, "href": original.get("href"), "billNo": orig.number},
                                "taxExcludedAmount": _money(excluded, currency),
@@ -1839,16 +1923,26 @@ class BillingService:
 
     async def bill_accounts(self, ctx: Context, account_ids: Sequence[str], as_of: date | None, *,
                             finalize: bool | None, report: RunReport,
-                            after_account: Callable[[str], Awaitable[None]] | None = None) -> None:
-        """Bill many accounts as ``bill_account`` bills each (the same computation, the same rows), set-based:
-        their data read in one query per kind (``PartitionReads``), the new drafts and their lines written in
-        multi-row inserts, the drafts due issued together (``finalize_many``). An account with a draft of the
-        bill date already is recomputed alone; if the bulk write meets a unique constraint (an account billed
-        concurrently), its accounts are billed one at a time, each in a savepoint."""
+                            after_account: Callable[[str], Awaitable[None]] | None = None,
+                            partition: bool = False) -> list[str]:
+        """Bill many accounts as ``bill_account`` bills each (the same computation, the same bills, lines, numbers,
+        balances, audit records and events), set-based: their data read in one query per kind
+        (``PartitionReads``); an account with a draft of the bill date already recomputed alone; then the new bills
+        and their lines written in multi-row inserts, and the bills due issued together, numbered in one go. A new
+        bill due is written once, issued (``_write_and_issue``: its lines first, then its number, then the bill),
+        with the audit records and events of a draft written then finalized. If the bulk write meets a unique
+        constraint (an account billed concurrently), its accounts are billed one at a time, each in a savepoint,
+        and their drafts due issued after (``finalize_many``).
+
+        Which bills are issued, in which order: the accounts' bills due (``finalize``, else their grace period
+        over), in the order of ``account_ids``; with ``partition`` (a bill run's partition, ``runs.work_run``),
+        every draft ``new`` of the accounts dated on or before ``as_of`` and due (any draft locked by another
+        transaction is left), in the order of their bill date, account and id. Returns the ids of the bills
+        issued."""
         ids = list(dict.fromkeys(account_ids))
         report.accounts += len(ids)
         if not ids:
-            return
+            return []
         tenant = ctx.principal.tenant_id
         await ctx.session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
                                   {"keys": sorted({_advisory_key(tenant, a) for a in ids})})
@@ -1903,39 +1997,77 @@ class BillingService:
             finally:
                 if after_account is not None:
                     await after_account(account_id)
+        position = {a: i for i, a in enumerate(ids)}
+        grace = timedelta(days=settings.grace_days)
+
+        def is_due(account_id: str) -> bool:
+            today, bill_date = plan[account_id][2], plan[account_id][1]
+            return finalize if finalize is not None else today >= bill_date + grace
+
+        async def drafts_due() -> list[_Due]:
+            """A partition's drafts due, locked, in the order they are numbered."""
+            assert as_of is not None, "a partition is billed as of a date"
+            if finalize is False:
+                return []
+            rows = (await ctx.session.execute(
+                select(CustomerBill).where(CustomerBill.billing_account_id.in_(ids), CustomerBill.state == "new",
+                                           CustomerBill.bill_date <= as_of)
+                .order_by(CustomerBill.bill_date, CustomerBill.billing_account_id, CustomerBill.id)
+                .with_for_update(skip_locked=True).execution_options(populate_existing=True))).scalars().all()
+            return [_Due(r.id, r.billing_account_id, r.bill_date, r.currency, r.total, r) for r in rows
+                    if finalize or as_of >= r.bill_date + grace]
+
+        def order(d: _Due) -> Any:
+            return (d.bill_date, d.account_id, d.bill_id) if partition else position[d.account_id]
+
         billed: list[tuple[str, dict[str, Any]]] = []
+
+        async def one_by_one(account_ids: list[str]) -> None:
+            for account_id in sorted(account_ids, key=position.__getitem__):
+                try:
+                    async with ctx.session.begin_nested():
+                        bill = await self.bill_account(ctx, account_id, as_of, finalize=False)
+                except IntegrityError:
+                    report.skipped += 1
+                    continue
+                except (DomainError, ValueError) as exc:
+                    report.failed[account_id] = str(exc)
+                    continue
+                if bill is None:
+                    report.skipped += 1
+                else:
+                    billed.append((account_id, bill))
+
+        await one_by_one(alone)  # drafts of the bill date already: recomputed (and issued below, when due)
+        if partition:
+            existing = await drafts_due()
+        else:
+            existing = await self._drafts(ctx, [str(bill["id"]) for account_id, bill in billed if is_due(account_id)])
         try:
             async with ctx.session.begin_nested():
-                written = await self._write_new(ctx, settings, new)
+                written, issued = await self._write_and_issue(ctx, settings, new,
+                                                              [is_due(account["id"]) for account, *_ in new],
+                                                              existing, order)
             billed += [(account["id"], bill) for (account, *_), bill in zip(new, written, strict=True)]
         except IntegrityError:
-            alone += [account["id"] for account, *_ in new]
-        for account_id in sorted(alone, key=ids.index):
-            try:
-                async with ctx.session.begin_nested():
-                    bill = await self.bill_account(ctx, account_id, as_of, finalize=False)
-            except IntegrityError:
-                report.skipped += 1
-                continue
-            except (DomainError, ValueError) as exc:
-                report.failed[account_id] = str(exc)
-                continue
-            if bill is None:
-                report.skipped += 1
+            await one_by_one([account["id"] for account, *_ in new])
+            if partition:
+                dues = await drafts_due()
             else:
-                billed.append((account_id, bill))
-        billed.sort(key=lambda b: ids.index(b[0]))
-        due = [str(bill["id"]) for account_id, bill in billed
-               if (finalize if finalize is not None
-                   else plan[account_id][2] >= plan[account_id][1] + timedelta(days=settings.grace_days))]
-        issued = await self.finalize_many(ctx, due)
+                dues = await self._drafts(ctx, [str(bill["id"]) for account_id, bill in billed
+                                                if is_due(account_id)])
+            issued = await self._issue(ctx, sorted(dues, key=order))
+        billed.sort(key=lambda b: position[b[0]])
         for _, bill in billed:
             bill = issued.get(str(bill["id"]), bill)
             report.billed += 1
-            if bill.get("state") == "validated":
+            if not partition and bill.get("state") == "validated":
                 report.finalized += 1
             amount = bill["taxIncludedAmount"]
             report.totals[amount["unit"]] = report.totals.get(amount["unit"], Decimal(0)) + _decimal(amount["value"])
+        if partition:
+            report.finalized += len(issued)
+        return list(issued)
 
 
 #: the most usage records one document itemizes (a bill that billed more lists these and says how many in all)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import JSON, ForeignKey, MetaData, String, Table, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -131,7 +132,7 @@ async def insert_rows(session: AsyncSession, entity: Any, rows: list[dict[str, A
     for i, column in enumerate(columns):
         values = [row[column] for row in rows]
         if column in json_columns:
-            values = [None if v is None else json_dumps(v) for v in values]
+            values = [None if v is None else v if isinstance(v, JsonText) else json_dumps(v) for v in values]
             selected.append(f"u.c{i}::jsonb")
         else:
             selected.append(f"u.c{i}")
@@ -175,8 +176,21 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+class JsonText(str):
+    """A value already encoded as JSON (``json_dumps``): ``insert_rows`` writes it as it is."""
+
+
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text (UTF-8 characters kept, exact decimals as numbers). Encoded by orjson (5-10x the standard
+    library's encoder: JSON encoding of documents, audit records and events was a fifth of a bill run's CPU), with
+    the same text for what the stored documents hold: date-times still go through ``_json_default``; what orjson
+    refuses (keys that are not strings, integers beyond 64 bits, lone surrogates) goes through the standard
+    library's encoder as before. Only two renderings differ, both valid JSON of the same value: a float below 1e-4
+    keeps a plain exponent (``5e-7``, not ``5e-07``), and NaN or an infinity is ``null``."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except TypeError:
+        return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)  # json.loads(..., parse_float=) builds a decoder per call

@@ -20,6 +20,7 @@ period** it belongs to (the denominator of its proration).
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,6 +30,7 @@ MONTHS = {"month": 1, "bimonthly": 2, "quarter": 3, "quarterly": 3, "monthly": 1
 DAYS = {"week": 7, "day": 1}
 
 
+@functools.lru_cache(maxsize=16384)
 def clamp(year: int, month: int, day: int) -> date:
     """``day`` of the month, or the month's last day when it has fewer days."""
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
@@ -48,8 +50,9 @@ def check_cycle_day(day: int) -> None:
         raise ValueError(f"bill cycle day {day!r} is not a day between 1 and 31")
 
 
+@functools.lru_cache(maxsize=65536, typed=True)  # a run asks the same few periods for every account
 def cycle_period(on: date, day: int, months: int = 1) -> tuple[date, date]:
-    """The cycle period ``[start, end)`` holding ``on``."""
+    """The cycle period ``[start, end)`` holding ``on`` (pure: memoized; a refused day is not)."""
     check_cycle_day(day)
     if months < 1:
         raise ValueError("a cycle lasts at least one month")

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openbss.platform.db import Base, TenantScoped, format_datetime, insert_rows, json_dumps, utcnow
+from openbss.platform.db import Base, JsonText, TenantScoped, format_datetime, insert_rows, json_dumps, utcnow
 from openbss.platform.errors import PayloadTooLarge
 
 NOTIFY_CHANNEL = "openbss_outbox"
@@ -55,27 +55,43 @@ def _envelope(session: AsyncSession, event_id: uuid.UUID, event_type: str, resou
     }
     limit = session.info.get("event_max_bytes")
     if limit:
-        size = len(json_dumps(envelope).encode())
-        if size > limit:
-            raise PayloadTooLarge(
-                f"{resource_type or resource_key} '{resource.get('id', '')}': its {event_type} would be {size} bytes, "
-                f"over the largest publishable event ({limit} bytes, OPENBSS_EVENT_MAX_BYTES): the change is refused "
-                "so that no accepted change is left unannounced", code="EVENT_TOO_LARGE")
+        _check_size(len(json_dumps(envelope).encode()), limit, event_type, resource_key, resource, resource_type)
     return envelope
+
+
+def _check_size(size: int, limit: int, event_type: str, resource_key: str, resource: dict[str, Any],
+                resource_type: str | None) -> None:
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{resource_type or resource_key} '{resource.get('id', '')}': its {event_type} would be {size} bytes, "
+            f"over the largest publishable event ({limit} bytes, OPENBSS_EVENT_MAX_BYTES): the change is refused "
+            "so that no accepted change is left unannounced", code="EVENT_TOO_LARGE")
 
 
 async def emit_many(session: AsyncSession, *, api: str, resource_key: str,
                     events: list[tuple[str, dict[str, Any]]], resource_type: str | None = None) -> None:
     """``emit`` for many events of one resource type at once (``(event_type, resource)`` each, in order): the
-    same envelopes and checks, written in multi-row inserts, the relay woken once."""
+    same envelopes and checks, written in multi-row inserts, the relay woken once. Each envelope is encoded once
+    (its size checked on that text), and a resource announced by several events (a change and a state change)
+    encoded once for all of them."""
     if not events:
         return
+    limit = session.info.get("event_max_bytes")
+    encoded: dict[int, str] = {}  # by the resource object (all alive in ``events`` meanwhile)
+    key = json_dumps(resource_key)
     rows = []
     for event_type, resource in events:
         event_id = uuid.uuid4()
+        body = encoded.get(id(resource))
+        if body is None:
+            body = encoded[id(resource)] = json_dumps(resource)
+        head = json_dumps({"eventId": str(event_id), "eventTime": format_datetime(utcnow()), "eventType": event_type})
+        envelope = JsonText(f'{head[:-1]},"event":{{{key}:{body}}}}}')  # the text of json_dumps(_envelope(...))
+        if limit:
+            _check_size(len(envelope.encode()), limit, event_type, resource_key, resource, resource_type)
         rows.append({"event_id": event_id, "api": api, "event_type": event_type,
                      "resource_type": resource_type or resource_key, "resource_id": str(resource.get("id", "")),
-                     "envelope": _envelope(session, event_id, event_type, resource_key, resource, resource_type)})
+                     "envelope": envelope})
     await insert_rows(session, OutboxEvent, rows)
     await _notify(session)
 

@@ -182,8 +182,12 @@ class TmfResource:
         return camel(self.type)
 
     def name_copies(self) -> tuple[str, ...]:
-        """The references' party-name paths this resource does not keep (its codec does not seal them)."""
-        return tuple(p for p in PARTY_NAME_COPIES if not self.codec.sealed(p))
+        """The references' party-name paths this resource does not keep (its codec does not seal them); worked out
+        once (asked for every document written)."""
+        copies: tuple[str, ...] | None = self.__dict__.get("_name_copies")
+        if copies is None:
+            copies = self.__dict__["_name_copies"] = tuple(p for p in PARTY_NAME_COPIES if not self.codec.sealed(p))
+        return copies
 
     def event_withheld_paths(self) -> tuple[str, ...]:
         """What this resource's events leave out: its personal paths, the party names of its references and the
@@ -360,7 +364,7 @@ class DocumentStore:
     async def insert_many(self, ctx: Context, items: "builtins.list[tuple[str, dict[str, Any], Mapping[str, Any]]]",
                           ) -> None:
         """``insert`` for many documents (``(id, doc, columns)`` each): multi-row inserts of the rows and of their
-        search entries. Rows of one call set the same columns."""
+        search entries. Rows of one call set the same columns (``revision`` among them, else 1)."""
         now = utcnow()
         rows = [{"id": resource_id, "body": await self.resource.codec.encode(ctx, resource_id, doc),
                  "last_update": now, "revision": 1, **columns} for resource_id, doc, columns in items]
@@ -438,6 +442,17 @@ class ResourceService:
         await self._emit(ctx, f"{r.type}CreateEvent", rendered)
         return rendered
 
+    def prepare(self, given: dict[str, Any]) -> dict[str, Any]:
+        """A new resource's document as ``record`` stores it (a copy): copies of a party's name left out, ``@type``
+        defaulted, its ``id`` (a new one when it has none)."""
+        r = self.resource
+        doc = without(dict(given), r.name_copies())
+        doc.setdefault("@type", r.type)
+        doc["id"] = str(doc.get("id") or r.id_factory())
+        if "@type" not in self.read_properties:
+            doc.pop("@type", None)
+        return doc
+
     async def record_many(self, ctx: Context, items: "builtins.list[tuple[dict[str, Any], Mapping[str, Any] | None]]",
                           ) -> "builtins.list[dict[str, Any]]":
         """``record`` for many new resources at once (``(doc, columns)`` each, every item setting the same
@@ -446,13 +461,8 @@ class ResourceService:
         r = self.resource
         prepared: builtins.list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
         for given, columns in items:
-            doc = without(dict(given), r.name_copies())
-            doc.setdefault("@type", r.type)
-            resource_id = str(doc.get("id") or r.id_factory())
-            doc["id"] = resource_id
-            if "@type" not in self.read_properties:
-                doc.pop("@type", None)
-            prepared.append((resource_id, doc, dict(columns or {})))
+            doc = self.prepare(given)
+            prepared.append((doc["id"], doc, dict(columns or {})))
         if not prepared:
             return []
         await self.store.insert_many(ctx, prepared)
@@ -461,6 +471,62 @@ class ResourceService:
             (resource_id, "create", self._changes(None, doc)) for resource_id, doc, _ in prepared])
         await self._emit_many(ctx, [(f"{r.type}CreateEvent", out) for out in rendered])
         return rendered
+
+    async def record_changed_many(
+            self, ctx: Context, items: "builtins.list[tuple[dict[str, Any], dict[str, Any], Mapping[str, Any]]]", *,
+            action: str) -> "builtins.list[dict[str, Any]]":
+        """``record_many`` of new resources followed, in the same transaction, by ``change_many`` of each — with each
+        document written once, as changed. ``(recorded, changed, columns)`` each: ``recorded`` as ``prepare``
+        returns it, ``changed`` the document it becomes (another dict: ``recorded`` is not changed in place),
+        ``columns`` the row's (every item setting the same). What is written is what the two calls would leave:
+        the changed document (``lastUpdate`` stamped, revision 2) and its search entries; the audit records
+        ``create`` (the recorded document) then ``action`` (what changed); the ``...CreateEvent`` of the recorded
+        document, then the ``...AttributeValueChangeEvent`` (and ``...StateChangeEvent`` when the state moved) of
+        the changed one. The state change is checked against the resource's transitions. Returns the changed
+        representations, in order."""
+        r = self.resource
+        if not items:
+            return []
+        stamp = format_datetime(utcnow())
+        rows: builtins.list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
+        unchanged: builtins.list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
+        created: builtins.list[tuple[str, str, dict[str, Any]]] = []
+        changed: builtins.list[tuple[str, str, dict[str, Any]]] = []
+        events: builtins.list[tuple[str, dict[str, Any]]] = []
+        later: builtins.list[tuple[str, dict[str, Any]]] = []
+        out: builtins.list[dict[str, Any]] = []
+        for recorded, given, columns in items:
+            resource_id = str(recorded["id"])
+            doc = without(given, r.name_copies())
+            if doc is given:
+                doc = dict(given)
+            doc["id"] = resource_id
+            created.append((resource_id, "create", self._changes(None, recorded)))
+            events.append((f"{r.type}CreateEvent", self.store.shape(ctx.base_url, resource_id, recorded)))
+            if _content(doc) == _content(recorded):  # nothing changed: recorded only
+                unchanged.append((resource_id, recorded, columns))
+                out.append(self.store.shape(ctx.base_url, resource_id, recorded))
+                continue
+            old_state = recorded.get(r.state_field) if r.state_field else None
+            new_state = doc.get(r.state_field) if r.state_field else None
+            if old_state != new_state:
+                self.check_transition(old_state, new_state)
+            if "lastUpdate" in self.read_properties:
+                doc["lastUpdate"] = stamp
+            rows.append((resource_id, doc, {**columns, "revision": 2}))
+            changed.append((resource_id, action, self._changes(recorded, doc)))
+            rendered = self.store.shape(ctx.base_url, resource_id, doc)
+            out.append(rendered)
+            later.append((f"{r.type}AttributeValueChangeEvent", rendered))
+            if old_state != new_state:
+                later.append((f"{r.type}{r.state_change_event}Event", rendered))
+        if rows:
+            await self.store.insert_many(ctx, rows)
+        if unchanged:
+            await self.store.insert_many(ctx, unchanged)
+        await audit.record_many(ctx.session, ctx.principal, resource_type=r.type, records=created + changed)
+        await self._emit_many(ctx, events + later)
+        return out
 
     async def change_many(self, ctx: Context, mutations: Mapping[str, Mutation], *, action: str = "update",
                           ) -> dict[str, dict[str, Any]]:
@@ -643,11 +709,21 @@ class ResourceService:
         return [project(doc, q.fields) for doc in await self.store.render_all(ctx, rows)], total
 
     def _changes(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
-        r = self.resource
-        roots = {p.split(".")[0] for p in r.event_withheld}
-        copies = r.name_copies()  # a name a document kept from before references were bare is not audited either
-        return audit.diff(without(before, copies) if before else before, without(after, copies) if after else after,
-                          lambda key: r.codec.is_personal(key) or key in roots)
+        copies = self.resource.name_copies()  # a name a document kept from before references were bare is not
+        return audit.diff(without(before, copies) if before else before,  # audited either
+                          without(after, copies) if after else after, self._masked)
+
+    def _masked(self, key: str) -> bool:
+        """Whether the audit trail masks a top-level attribute (personal, or withheld from events); each attribute
+        worked out once."""
+        masked: dict[str, bool] | None = self.__dict__.get("_masked_keys")
+        if masked is None:
+            masked = self.__dict__["_masked_keys"] = {}
+        hidden = masked.get(key)
+        if hidden is None:
+            r = self.resource
+            hidden = masked[key] = bool(r.codec.is_personal(key)) or key in {p.split(".")[0] for p in r.event_withheld}
+        return hidden
 
     async def _audit(self, ctx: Context, resource_id: str, action: str, before: dict[str, Any] | None,
                      after: dict[str, Any] | None) -> None:
