@@ -95,7 +95,8 @@ async def _commits_bound_to(db: Database, tenant: str) -> None:
         bound, xid = (await session.execute(BOUND)).one()
     assert bound == tenant
     async with db.engine.connect() as other:  # the pool's only connection, or a new one
-        status = (await other.execute(text("SELECT pg_xact_status(CAST(CAST(:x AS text) AS xid8))"), {"x": xid})).scalar_one()
+        status = (await other.execute(text("SELECT pg_xact_status(CAST(CAST(:x AS text) AS xid8))"),
+                                      {"x": xid})).scalar_one()
         await other.rollback()
     assert status == "committed"
 
@@ -134,7 +135,7 @@ async def test_a_begin_cancelled_once_the_server_ran_it_is_not_reused(settings: 
             driver = (await (await session.connection()).get_raw_connection()).driver_connection
             pid = driver.get_server_pid()
 
-        async def run_then_cancel(query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        async def run_then_cancel(query: str, *args: Any, timeout: float | None = None) -> str:
             del driver.execute  # once
             await type(driver).execute(driver, query, *args, timeout=timeout)
             raise asyncio.CancelledError

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -296,6 +296,14 @@ class Database:
         # ``session.info``: what the outbox needs to know of the process's settings (the largest publishable event)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True,
                                                info={"event_max_bytes": event_max_bytes})
+        #: what the layers above keep for this database (e.g. charging's asyncpg pools), under names of their own:
+        #: it lives and dies with this object, so it can never be handed to another database
+        self.attached: dict[str, Any] = {}
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
+
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Have ``close`` awaited when this database is disposed (before its engine is)."""
+        self._on_dispose.append(close)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Database:
@@ -318,6 +326,12 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        closers, self._on_dispose = self._on_dispose, []
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing a resource of the database failed")
         await self.engine.dispose()
 
 
