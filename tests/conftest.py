@@ -9,6 +9,7 @@ the run; on a laptop the embedded PostgreSQL and an embedded nats-server are use
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import socket
@@ -278,6 +279,18 @@ if os.environ.get("OPENBSS_TEST_CANARY", "") not in ("", "0", "false"):
                 found.append(f"backend pid {driver.get_server_pid()}: in transaction "
                              f"{driver.is_in_transaction()}, driver transaction {getattr(driver, '_top_xact', None)}")
         return found
+
+    class _DatabaseTrouble(logging.Handler):
+        """Warnings and errors of the connection pool (a connection closed for being left in a transaction), with
+        the test that was running, appended to ``OPENBSS_TEST_CANARY_LOG`` when set."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            path = os.environ.get("OPENBSS_TEST_CANARY_LOG")
+            if path:
+                with open(path, "a") as out:
+                    out.write(f"{os.getpid()} {os.environ.get('PYTEST_CURRENT_TEST')}: {record.getMessage()}\n")
+
+    logging.getLogger("openbss.platform.db").addHandler(_DatabaseTrouble(logging.WARNING))
 
     @pytest.fixture(autouse=True)
     async def _canary(request: pytest.FixtureRequest, rt: Any) -> AsyncIterator[None]:

@@ -379,6 +379,8 @@ async def _bind_with_begin(session: AsyncSession, tenant_id: str | None, *, syst
         # neither SQLAlchemy nor asyncpg will ever end it (asyncpg keeps the failed transaction as the connection's
         # top one, so its next transaction() would be a SAVEPOINT inside). Close the connection: the server rolls
         # back, and the pool replaces it.
+        log.warning("a transaction was cancelled or failed during its BEGIN: its connection (backend %s) is closed",
+                    driver.get_server_pid())
         driver.terminate()
         raise
     finally:
