@@ -175,6 +175,22 @@ async def test_a_connection_returned_in_a_server_transaction_is_closed(settings:
         await db.dispose()
 
 
+async def test_a_pooled_connection_found_in_a_transaction_is_replaced(settings: Any, caplog: Any) -> None:
+    """The last line of defence: a connection idle in the pool whose session is in a transaction (however it got
+    there) is not handed out; it is replaced, and an error is logged."""
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    try:
+        await _commits_bound_to(db, "a")
+        [record] = list(db.engine.pool._pool._queue._queue)  # type: ignore[attr-defined]
+        driver = record.dbapi_connection.driver_connection
+        await driver.execute("BEGIN; SELECT set_config('openbss.tenant_id', 'a', true)")
+        await _commits_bound_to(db, "b")
+        assert "still in a transaction: replaced" in caplog.text
+        assert driver.is_closed()
+    finally:
+        await db.dispose()
+
+
 async def test_row_level_security_follows_the_bound_tenant(client: Any, tenant: str, other_tenant: str,
                                                            rt: Any) -> None:
     from openbss.party.models import Individual
