@@ -267,7 +267,10 @@ def _check_liveness_on_checkout(engine: AsyncEngine) -> None:
             if not driver.is_closed() and _left_in_transaction(driver):
                 log.error("a database connection (backend %s) was returned to the pool still in a transaction: "
                           "closed, its transaction rolled back by the server", driver.get_server_pid())
-                driver.terminate()
+                try:
+                    driver.terminate()
+                except RuntimeError:  # returned as garbage after its event loop closed: the socket goes with it
+                    log.warning("the connection's event loop is closed; its socket is closed as it is collected")
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
