@@ -9,6 +9,7 @@ the run; on a laptop the embedded PostgreSQL and an embedded nats-server are use
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import socket
@@ -256,3 +257,64 @@ def nats_url() -> Iterator[str]:
     yield url
     for proc in globals().get("_NATS_PROCS", []):
         proc.terminate()
+
+
+# --- canary (OPENBSS_TEST_CANARY=1) --------------------------------------------------------------------------
+# A diagnostic for failures that break a whole worker: after every test, check that the process's connection pool
+# and database are still sound, and fail naming the test that broke them. Off by default (it costs a few queries per
+# test); turn it on when a run fails from some point on for every test of one worker.
+if os.environ.get("OPENBSS_TEST_CANARY", "") not in ("", "0", "false"):
+    _CANARY: dict[str, Any] = {}
+
+    def _pooled_connections_in_transaction(rt: Any) -> list[str]:
+        """Connections idle in the pool whose server session is still in a transaction (or whose driver believes
+        a transaction is under way): what a later transaction on them would silently run inside."""
+        found = []
+        for record in list(rt.db.engine.pool._pool._queue._queue):  # the idle connections (asyncio.Queue's deque)
+            adapted = record.dbapi_connection
+            driver = getattr(adapted, "driver_connection", None)
+            if driver is None or driver.is_closed():
+                continue
+            if driver.is_in_transaction() or getattr(driver, "_top_xact", None) is not None:
+                found.append(f"backend pid {driver.get_server_pid()}: in transaction "
+                             f"{driver.is_in_transaction()}, driver transaction {getattr(driver, '_top_xact', None)}")
+        return found
+
+    class _DatabaseTrouble(logging.Handler):
+        """Warnings and errors of the connection pool (a connection closed for being left in a transaction), with
+        the test that was running, appended to ``OPENBSS_TEST_CANARY_LOG`` when set."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            path = os.environ.get("OPENBSS_TEST_CANARY_LOG")
+            if path:
+                with open(path, "a") as out:
+                    out.write(f"{os.getpid()} {os.environ.get('PYTEST_CURRENT_TEST')}: {record.getMessage()}\n")
+
+    logging.getLogger("openbss.platform.db").addHandler(_DatabaseTrouble(logging.WARNING))
+
+    @pytest.fixture(autouse=True)
+    async def _canary(request: pytest.FixtureRequest, rt: Any) -> AsyncIterator[None]:
+        from sqlalchemy import text
+
+        if "tenant" not in _CANARY:
+            _CANARY["tenant"] = await make_tenant(rt, "canary")
+        yield
+        problems = [f"pooled connection left in a transaction: {p}" for p in _pooled_connections_in_transaction(rt)]
+        tid = _CANARY["tenant"]
+        async with rt.db.transaction(tid) as session:
+            row = (await session.execute(text(
+                "SELECT (SELECT count(*) FROM tenant WHERE id = :t), current_setting('openbss.tenant_id', true), "
+                "clock_timestamp() - now() < interval '2 seconds'"), {"t": tid})).one()
+        if row[0] != 1:
+            problems.append(f"the canary tenant {tid} is not visible through rt.db")
+        if row[1] != tid:
+            problems.append(f"a transaction bound to {tid} runs bound to {row[1]!r}")
+        if not row[2]:
+            problems.append("a new transaction runs inside an older one (its now() is seconds old)")
+        async with rt.db.transaction(None) as session:
+            stuck = (await session.execute(text(
+                "SELECT pid, left(query, 120) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction' AND state_change < now() - interval '5 seconds'"))).all()
+        problems += [f"backend {pid} idle in transaction for > 5 s after: {q}" for pid, q in stuck]
+        if problems:
+            pytest.fail(f"CANARY broken by {request.node.nodeid}: " + "; ".join(problems), pytrace=False)

@@ -142,6 +142,29 @@ def test_keyring_configuration() -> None:
         ring.unwrap(mk, blob, b"other")
 
 
+def _add_keys(data_dir: str, n: int) -> None:
+    from openbss.platform.crypto import add_dev_master_key
+    from openbss.settings import Settings
+
+    for _ in range(n):
+        add_dev_master_key(Settings(data_dir=Path(data_dir)))
+
+
+def test_development_master_keys_added_at_once_are_all_kept(tmp_path: Path) -> None:
+    """Processes sharing a development keyring (a worker and ``openbss keys rotate`` beside it) add keys in turn:
+    none is lost, and the file is never seen half written."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from openbss.platform.crypto import dev_keyring_path
+    from openbss.settings import Settings
+
+    with ProcessPoolExecutor(max_workers=3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_add_keys, [str(tmp_path)] * 3, [10] * 3))
+    ring = parse_keyring(dev_keyring_path(Settings(data_dir=tmp_path)).read_text())
+    assert len(ring) == len({kid for kid, _ in ring}) == 30
+
+
 @pytest.mark.slow
 async def test_cli_keys_rotate(client: httpx.AsyncClient, tenant: str, rt: Any) -> None:
     h = bearer(tenant)

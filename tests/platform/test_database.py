@@ -85,6 +85,112 @@ async def test_a_tenant_id_that_is_not_a_plain_identifier_is_bound_as_a_paramete
         await db.dispose()
 
 
+BOUND = text("SELECT current_setting('openbss.tenant_id', true), pg_current_xact_id()::text")
+
+
+async def _commits_bound_to(db: Database, tenant: str) -> None:
+    """A transaction of ``db`` is bound to ``tenant`` and really commits (its transaction id is committed, as seen
+    from another session) instead of running inside a transaction left open on its connection."""
+    async with db.transaction(tenant) as session:
+        bound, xid = (await session.execute(BOUND)).one()
+    assert bound == tenant
+    async with db.engine.connect() as other:  # the pool's only connection, or a new one
+        status = (await other.execute(text("SELECT pg_xact_status(CAST(CAST(:x AS text) AS xid8))"),
+                                      {"x": xid})).scalar_one()
+        await other.rollback()
+    assert status == "committed"
+
+
+async def test_a_transaction_cancelled_during_its_begin_leaves_nothing_open(settings: Any) -> None:
+    """A task cancelled while its BEGIN is on the wire (a request timing out, a loop stopped): the server may have
+    begun the transaction that neither SQLAlchemy nor asyncpg will end, and asyncpg keeps the failed transaction as
+    the connection's own, making every later transaction on it a SAVEPOINT inside: never committed, its tenant not
+    bound (what broke every later test of one xdist worker). The connection is closed instead, and replaced."""
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    try:
+        await _commits_bound_to(db, "b")
+        for i in range(40):
+            async def bound_to_a() -> None:
+                async with db.transaction("a") as session:
+                    await session.execute(text("SELECT pg_sleep(0.05)"))
+
+            task = asyncio.create_task(bound_to_a())
+            for _ in range(i % 8):  # cancelled at every point: before, during and after its BEGIN
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            await _commits_bound_to(db, f"b{i}")
+    finally:
+        await db.dispose()
+
+
+async def test_a_begin_cancelled_once_the_server_ran_it_is_not_reused(settings: Any) -> None:
+    """The cancellation arriving just after the server ran the BEGIN, deterministically."""
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    try:
+        async with db.transaction(None) as session:
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            pid = driver.get_server_pid()
+
+        async def run_then_cancel(query: str, *args: Any, timeout: float | None = None) -> str:
+            del driver.execute  # once
+            await type(driver).execute(driver, query, *args, timeout=timeout)
+            raise asyncio.CancelledError
+
+        driver.execute = run_then_cancel
+        try:
+            async with db.transaction("a"):
+                raise AssertionError("the transaction began")
+        except asyncio.CancelledError:
+            pass
+        await _commits_bound_to(db, "b")
+        async with db.transaction(None) as session:
+            assert (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_returned_in_a_server_transaction_is_closed(settings: Any, caplog: Any) -> None:
+    """A connection handed back to the pool while its server session is still in a transaction that the pool's
+    reset knows nothing of is closed as it returns (the server rolls back and frees its locks), and never serves
+    another transaction; an error is logged."""
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    try:
+        async with db.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            pid = driver.get_server_pid()
+            await driver.execute("BEGIN; SELECT pg_advisory_xact_lock(4242); "
+                                 "SELECT set_config('openbss.tenant_id', 'a', true)")
+            assert driver.is_in_transaction()
+        assert "still in a transaction" in caplog.text
+        await _commits_bound_to(db, "b")
+        async with db.transaction(None) as session:  # the lock went with the transaction; the session is gone
+            assert (await session.execute(text("SELECT pg_try_advisory_xact_lock(4242)"))).scalar_one() is True
+            assert (await session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                                          {"p": pid})).scalar_one() == 0
+    finally:
+        await db.dispose()
+
+
+async def test_a_pooled_connection_found_in_a_transaction_is_replaced(settings: Any, caplog: Any) -> None:
+    """The last line of defence: a connection idle in the pool whose session is in a transaction (however it got
+    there) is not handed out; it is replaced, and an error is logged."""
+    db = Database(app_url(settings), pool_size=1, max_overflow=0)
+    try:
+        await _commits_bound_to(db, "a")
+        [record] = list(db.engine.pool._pool._queue._queue)  # type: ignore[attr-defined]
+        driver = record.dbapi_connection.driver_connection
+        await driver.execute("BEGIN; SELECT set_config('openbss.tenant_id', 'a', true)")
+        await _commits_bound_to(db, "b")
+        assert "still in a transaction: replaced" in caplog.text
+        assert driver.is_closed()
+    finally:
+        await db.dispose()
+
+
 async def test_row_level_security_follows_the_bound_tenant(client: Any, tenant: str, other_tenant: str,
                                                            rt: Any) -> None:
     from openbss.party.models import Individual

@@ -87,6 +87,38 @@ def test_parallel_decoding_gives_the_serial_records(monkeypatch: Any) -> None:
     assert [r["quantity"] for _, r in parallel if isinstance(r, dict)] == [str(i) for i in range(1, 7)]
 
 
+def _sockets_and_parent() -> tuple[set[str], int]:
+    """(the sockets open in this process, its parent's pid): run in a decoding worker."""
+    import os
+
+    fds = os.listdir("/proc/self/fd")
+    links = set()
+    for fd in fds:
+        try:
+            links.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return {link for link in links if link.startswith("socket:")}, os.getppid()
+
+
+async def test_decoding_workers_are_not_forks_of_the_calling_process(rt: Any, tenant: str) -> None:
+    """A fork of this process (an asyncio loop, pooled PostgreSQL connections, NATS, threads) would inherit its
+    sockets, the locks of its other threads and its signal wakeup fd: the workers come from a fork server."""
+    import asyncio
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from openbss.rating import asn1
+
+    assert asn1.process_context().get_start_method() != "fork"
+    async with rt.db.transaction(tenant):  # a database connection open here, right now
+        mine, _ = _sockets_and_parent()
+        with ProcessPoolExecutor(max_workers=1, mp_context=asn1.process_context()) as pool:
+            theirs, parent = await asyncio.wrap_future(pool.submit(_sockets_and_parent))
+    assert mine and parent != os.getpid()
+    assert not mine & theirs
+
+
 VOICE_TARIFF = {
     "name": "Voice with roaming", "usageType": "voice", "timeZone": "Europe/Paris", "lifecycleStatus": "Active",
     "homeCountry": "FR", "destinationZone": [{"id": "FR", "prefix": ["33"]}],

@@ -190,8 +190,23 @@ class ChargingConnection(asyncpg.Connection):
             self._bound_tenant = tenant_id
 
 
-_pools: dict[tuple[int, int], asyncpg.Pool] = {}
-_pool_lock = asyncio.Lock()
+#: ``Database.attached`` key of the database's charging pools: one per event loop, keyed by the loop itself (never
+#: by ``id()``, which a later loop or database may reuse), with the lock that creates it
+_POOLS = "charging.pools"
+
+
+class _LoopPools:
+    def __init__(self) -> None:
+        self.pools: dict[asyncio.AbstractEventLoop, asyncpg.Pool] = {}
+        self.locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def forget_closed_loops(self) -> None:
+        """Pools of loops that have ended (``asyncio.run`` of a CLI command) can no longer be used or closed:
+        forgotten, their sockets closed as they are collected (the server ends their sessions)."""
+        for loop in [loop for loop in self.pools if loop.is_closed()]:
+            self.pools.pop(loop, None)
+        for loop in [loop for loop in self.locks if loop.is_closed()]:
+            self.locks.pop(loop, None)
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -211,27 +226,45 @@ async def bound_connection(pool: asyncpg.Pool, tenant_id: str) -> AsyncIterator[
 
 
 async def charging_pool(db: Database, size: int = 10) -> asyncpg.Pool:
-    """The process's asyncpg pool for the credit-control path (one per database and event loop)."""
-    key = (id(db), id(asyncio.get_running_loop()))
-    pool = _pools.get(key)
-    if pool is not None:
+    """The process's asyncpg pool for the credit-control path: one per database and event loop, kept by the
+    database and closed when it is disposed."""
+    loop = asyncio.get_running_loop()
+    state: _LoopPools | None = db.attached.get(_POOLS)
+    if state is None:
+        state = db.attached.setdefault(_POOLS, _LoopPools())
+    pool = state.pools.get(loop)
+    if pool is not None and _usable(pool, loop):
         return pool
-    async with _pool_lock:
-        pool = _pools.get(key)
-        if pool is None:
+    async with state.locks.setdefault(loop, asyncio.Lock()):
+        pool = state.pools.get(loop)
+        if pool is None or not _usable(pool, loop):
+            state.forget_closed_loops()
             dsn = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_no_reset,
                                              max_inactive_connection_lifetime=60.0, server_settings=SERVER_SETTINGS,
                                              connection_class=ChargingConnection)
-            _pools[key] = pool
+            state.pools[loop] = pool
+            db.on_dispose(lambda: _close_pool(state, loop, pool))
     return pool
 
 
-async def close_pools() -> None:
-    for key, pool in list(_pools.items()):
-        if key[1] == id(asyncio.get_running_loop()):
-            await pool.close()
-            _pools.pop(key, None)
+def _usable(pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop) -> bool:
+    return getattr(pool, "_loop", loop) is loop and not pool.is_closing()
+
+
+async def _close_pool(state: _LoopPools, loop: asyncio.AbstractEventLoop, pool: asyncpg.Pool) -> None:
+    if state.pools.get(loop) is pool:
+        state.pools.pop(loop, None)
+    if loop is asyncio.get_running_loop() and not pool.is_closing():
+        await pool.close()
+
+
+async def close_pools(db: Database) -> None:
+    """Close the database's charging pool of the running loop (``Database.dispose`` does it too)."""
+    state: _LoopPools | None = db.attached.get(_POOLS)
+    loop = asyncio.get_running_loop()
+    if state is not None and (pool := state.pools.get(loop)) is not None:
+        await _close_pool(state, loop, pool)
 
 
 def _literal(value: str) -> str:

@@ -23,6 +23,7 @@ one. Retired data keys stay (wrapped) so that nothing can become unreadable.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import os
@@ -129,13 +130,20 @@ def _write_private(path: Path, content: str) -> None:
     os.replace(tmp, path)
 
 
-def add_dev_master_key(settings: Settings) -> str:
-    """Development mode: put a new master key first in the local keyring file (old ones kept). Returns its id."""
+def add_dev_master_key(settings: Settings, *, unless_present: bool = False) -> str | None:
+    """Development mode: put a new master key first in the local keyring file (old ones kept). Returns its id.
+    Processes sharing the file (a worker and an ``openbss keys rotate`` beside it) take turns under a file lock, so
+    none loses a key another just added; with ``unless_present`` nothing is added to a file that exists."""
     path = dev_keyring_path(settings)
-    old = path.read_text() if path.exists() else ""
-    kid, b64 = new_master_key()
-    _write_private(path, f"{kid}:{b64}\n{old}")
-    return kid
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if unless_present and path.exists():
+            return None
+        old = path.read_text() if path.exists() else ""
+        kid, b64 = new_master_key()
+        _write_private(path, f"{kid}:{b64}\n{old}")
+        return kid
 
 
 class MasterKeyring:
@@ -160,8 +168,7 @@ class MasterKeyring:
             path = dev_keyring_path(s)
             if not path.exists():
                 with self._lock:
-                    if not path.exists():
-                        add_dev_master_key(s)
+                    add_dev_master_key(s, unless_present=True)
             ring = parse_keyring(path.read_text())
         self.keys = dict(ring)
         self.current = ring[0][0]

@@ -9,9 +9,10 @@ BYPASSRLS, so a query that forgets a tenant filter still sees only its tenant's 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from openbss.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -249,23 +252,49 @@ def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
     return engine
 
 
+def _left_in_transaction(driver: Any) -> bool:
+    """Whether an asyncpg connection that no transaction of ours should hold is still in one: the server's session
+    (as its last ReadyForQuery told) or the driver's own bookkeeping (``_top_xact``, which asyncpg leaves set when a
+    BEGIN fails or is cancelled: every later ``transaction()`` on that connection would be a SAVEPOINT inside it,
+    never committed, its scope not bound by ``ScopedConnection``)."""
+    return bool(driver.is_in_transaction() or getattr(driver, "_top_xact", None) is not None)
+
+
 def _check_liveness_on_checkout(engine: AsyncEngine) -> None:
     """Connections are checked before use, as ``pool_pre_ping`` does, but without its three round trips (BEGIN, a
     query, ROLLBACK) on every checkout: a connection the server closed (restart, ``pg_terminate_backend``, idle
     timeout) is known closed by the driver, and only a connection idle for ``PING_AFTER_IDLE_SECONDS`` (which a
-    network device may have dropped silently) is pinged. A dead connection is replaced transparently."""
+    network device may have dropped silently) is pinged. A dead connection is replaced transparently.
+
+    A connection returned while still in a transaction (a task cancelled during its BEGIN or its ROLLBACK: the
+    pool's reset then believes there is nothing to roll back) is closed as it returns, which ends the server's
+    transaction and frees its locks, and is never handed out again: otherwise every later "transaction" on it would
+    run inside that one, bound to its tenant, never committed."""
     from sqlalchemy import event, exc
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _checked_in(dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
         if dbapi_connection is not None and isinstance(dbapi_connection.driver_connection, ScopedConnection):
-            dbapi_connection.driver_connection.scope_statement = None
+            driver = dbapi_connection.driver_connection
+            driver.scope_statement = None
+            if not driver.is_closed() and _left_in_transaction(driver):
+                log.error("a database connection (backend %s) was returned to the pool still in a transaction: "
+                          "closed, its transaction rolled back by the server", driver.get_server_pid())
+                try:
+                    driver.terminate()
+                except RuntimeError:  # returned as garbage after its event loop closed: the socket goes with it
+                    log.warning("the connection's event loop is closed; its socket is closed as it is collected")
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if dbapi_connection.driver_connection.is_closed():
+        driver = dbapi_connection.driver_connection
+        if driver.is_closed():
             raise exc.DisconnectionError("the server closed the connection")
+        if _left_in_transaction(driver):
+            log.error("a pooled database connection (backend %s) is still in a transaction: replaced",
+                      driver.get_server_pid())
+            raise exc.DisconnectionError("the pooled connection is still in a transaction")
         idle_since = record.info.pop("idle_since", None)
         if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
             try:
@@ -284,6 +313,14 @@ class Database:
         # ``session.info``: what the outbox needs to know of the process's settings (the largest publishable event)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True,
                                                info={"event_max_bytes": event_max_bytes})
+        #: what the layers above keep for this database (e.g. charging's asyncpg pools), under names of their own:
+        #: it lives and dies with this object, so it can never be handed to another database
+        self.attached: dict[str, Any] = {}
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
+
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Have ``close`` awaited when this database is disposed (before its engine is)."""
+        self._on_dispose.append(close)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Database:
@@ -306,6 +343,12 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        closers, self._on_dispose = self._on_dispose, []
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing a resource of the database failed")
         await self.engine.dispose()
 
 
@@ -316,11 +359,14 @@ class ScopedConnection(asyncpg.Connection):
     when the connection is returned, so it can never reach another transaction."""
 
     scope_statement: str | None = None
+    #: set when ``scope_statement`` went out with a BEGIN (``_bind_with_begin`` checks it was)
+    scope_sent: bool = False
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
         statement = self.scope_statement
         if statement is not None and not args and query.startswith("BEGIN"):
             self.scope_statement = None
+            self.scope_sent = True
             query = f"{query} {statement}"
         return await super().execute(query, *args, timeout=timeout)
 
@@ -342,11 +388,22 @@ async def _bind_with_begin(session: AsyncSession, tenant_id: str | None, *, syst
         return False
     driver.scope_statement = (f"SELECT set_config('{TENANT_GUC}', '{tenant}', true), "
                               f"set_config('{SCOPE_GUC}', '{'system' if system else ''}', true);")
+    driver.scope_sent = False
     try:
         await begin()  # eagerly, as a bound statement would: code may use the driver connection directly
+    except BaseException:
+        # cancelled (or failed) while its BEGIN was on the wire: the server may have begun the transaction while
+        # neither SQLAlchemy nor asyncpg will ever end it (asyncpg keeps the failed transaction as the connection's
+        # top one, so its next transaction() would be a SAVEPOINT inside). Close the connection: the server rolls
+        # back, and the pool replaces it.
+        log.warning("a transaction was cancelled or failed during its BEGIN: its connection (backend %s) is closed",
+                    driver.get_server_pid())
+        driver.terminate()
+        raise
     finally:
         driver.scope_statement = None
-    return True
+    # the scope went out with a top-level BEGIN, or it is bound by a statement of its own
+    return driver.scope_sent
 
 
 _BIND_SCOPE = text("SELECT set_config(:g1, :t, true), set_config(:g2, :s, true)")

@@ -261,11 +261,20 @@ def read_ber(data: bytes, workers: int = 1) -> list[tuple[int, dict[str, Any] | 
         step = -(-len(cuts) // workers)
         bounds = [*cuts[::step], len(data)]
         slices = [(data[bounds[i]:bounds[i + 1]], i * step, bounds[i]) for i in range(len(bounds) - 1)]
-        _modules()  # imported before the workers are forked: they start with the 3GPP modules loaded
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
             parts = list(pool.map(_read_slice, slices))
         return [row for part in parts for row in part]
     return _read_slice((data, 0, 0))
+
+
+def process_context() -> Any:
+    """The decoding workers' start method: ``forkserver``. They are forked from a server process started once (the
+    3GPP modules preloaded in it), never from the calling process: a fork of an asyncio process would inherit its
+    sockets (PostgreSQL, NATS), the locks its other threads hold and its signal wakeup fd."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["openbss.rating.asn1", "pycrate_asn1dir.CDR", "pycrate_asn1rt.err",
+                                    "pycrate_core.utils"])
+    return context
 
 
 def _read_slice(job: tuple[bytes, int, int]) -> list[tuple[int, dict[str, Any] | str]]:
