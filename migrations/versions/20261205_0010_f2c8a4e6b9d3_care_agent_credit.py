@@ -1,7 +1,7 @@
 """care: the credits agents make on their own authority (their limit applies to any 24 hours)
 
 Revision ID: f2c8a4e6b9d3
-Revises: d5a9c3e7f1b2
+Revises: b8e4d1f6c2a9
 Create Date: 2026-12-05 00:10:00+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from openbss.platform.db import tenant_rls_sql
 
 revision: str = 'f2c8a4e6b9d3'
-down_revision: str | None = "d5a9c3e7f1b2"
+down_revision: str | None = "b8e4d1f6c2a9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,6 +14,7 @@ A domain plugs in here in three places (docs/architecture.md, "Adding a domain")
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -25,6 +26,7 @@ from openbss.account.wiring import AccountServices
 from openbss.assurance import wiring as assurance_wiring
 from openbss.assurance.wiring import AssuranceServices
 from openbss.billing import wiring as billing_wiring
+from openbss.billing.models import TestClock
 from openbss.billing.runs import billing_loop
 from openbss.billing.wiring import BillingServices
 from openbss.care import wiring as care_wiring
@@ -116,6 +118,15 @@ class Services:
                 *self.billing.consumers(), *self.payments.consumers(), *self.collections.consumers()]
 
 
+class BillingTestClocks:
+    """Charging's question to billing (``charging.service.TestClocks``): the time of a sandbox tenant's test clock
+    (``billing.clock``), None without one."""
+
+    async def clock_time(self, session: Any, tenant_id: str) -> datetime | None:
+        row = await session.get(TestClock, tenant_id)
+        return row.now if row is not None else None
+
+
 class AccountProfiles:
     """``(billing_account_id, segment, category)`` for collections' choice of a dunning policy: the segment of the
     account's customer (its ``segment`` characteristic) and the account's ``accountType`` as its category."""
@@ -142,7 +153,8 @@ def build_services(settings: Settings, runtime: Runtime, *, open_balances: OpenB
     inventory = inventory_wiring.build(settings)
     catalog = catalog_wiring.build(settings, sold=inventory.service)
     charging = charging_wiring.build(settings, catalog.service, account.service,
-                                     usage_resources=[rating_wiring.usage_specification_resource()])
+                                     usage_resources=[rating_wiring.usage_specification_resource()],
+                                     clocks=BillingTestClocks())
     rating = rating_wiring.build(settings, charging.service, catalog.service, charging.usage["usageSpecification"])
     network: dict[str, AdapterFactory] = {}
     if settings.provisioning_ocs == "charging":
@@ -333,7 +345,7 @@ def wire_worker(services: Services, runtime: Runtime) -> None:
         runtime.background_loops.append(services.assurance.snmp_listener(db).run)
     runtime.background_loops.append(services.assurance.performance_loop(db))
     runtime.job_blueprints.append(("provisioning", provisioning_blueprint(services.provisioning)))
-    runtime.job_blueprints.append(("charging", charging_blueprint()))
+    runtime.job_blueprints.append(("charging", charging_blueprint(services.charging.clocks)))
 
 
 def run_listener_process(index: int, options: dict[str, Any], ready: Any, results: Any) -> None:

@@ -439,8 +439,8 @@ async def test_charging_follows_the_test_clock_renewals_and_prepaid_fees(client:
     from tests.charging.test_renewal_fees import facts, open_line
     from tests.conftest import deliver_all
 
-    assert (clock.CLOCK_API, clock.CLOCK_EVENT, clock.CLOCK_KEY) == (events.CLOCK_API, events.CLOCK_EVENT,
-                                                                      events.CLOCK_KEY)
+    assert (clock.CLOCK_API, clock.CLOCK_EVENT) == (events.CLOCK_API, events.CLOCK_EVENT)
+    clocks = session_services().charging.clocks
     await make_sandbox(rt, tenant)
     start = datetime(2027, 3, 1, tzinfo=UTC)
     r = await client.post(CLOCK, headers=admin_headers, json={"frozenTime": "2027-03-01T00:00:00Z"})
@@ -461,7 +461,7 @@ async def test_charging_follows_the_test_clock_renewals_and_prepaid_fees(client:
             {"a": line["id"]})).all())
     assert ends[-1] == datetime(2027, 7, 1, tzinfo=UTC)  # June's allowance, granted by the clock
     # the hourly renewal runs at the clock's time: nothing more is due (real time would renew nothing either)
-    assert await charging.renew_due_allowances(rt.db, tenant) == 0
+    assert await charging.renew_due_allowances(rt.db, tenant, clocks=clocks) == 0
     # an advance to a time already reached, and the event delivered again, take nothing more
     await client.post(f"{CLOCK}/advance", headers=admin_headers, json={"frozenTime": "2027-06-01T00:30:00Z"})
     await deliver_all(rt)
@@ -472,7 +472,9 @@ async def test_charging_follows_the_test_clock_renewals_and_prepaid_fees(client:
     f = await facts(rt, tenant, line["id"])
     assert f["money"] == 5000 - 5 * 999 and f["fees"][-1][0] == "unpaid"
     # the clock deleted: charging is back to real time
+    async with rt.db.transaction(tenant) as session:
+        assert await clocks.clock_time(session, tenant) == datetime(2027, 8, 1, 0, 30, tzinfo=UTC)
     assert (await client.delete(CLOCK, headers=admin_headers)).status_code == 204
     await deliver_all(rt)
-    rows = await in_tenant(rt, tenant, "SELECT clock_time FROM charging_settings")
-    assert [r[0] for r in rows] == [None]
+    async with rt.db.transaction(tenant) as session:
+        assert await clocks.clock_time(session, tenant) is None

@@ -153,6 +153,14 @@ async def test_every_event_delivered_twice_to_every_reaction_changes_nothing(
         "account": {"id": c["account"]["id"]}, "paymentMethod": {"id": cash.json()["id"]},
         "payment": {"id": over.json()["id"]}, "totalAmount": {"unit": "EUR", "value": 1}})
     assert refund.status_code == 201, refund.text
+    # the team rehearses on a test clock (a sandbox tenant): charging follows the clock billing announces
+    async with rt.db.transaction(None) as session:
+        await session.execute(text("UPDATE tenant SET sandbox = true WHERE id = :t"), {"t": tenant})
+    start = utcnow() + timedelta(days=40)
+    for path, moment in (("", start), ("/advance", start + timedelta(days=1))):
+        r = await client.post(f"/billing/v1/testClock{path}", headers=h,
+                              json={"frozenTime": moment.isoformat().replace("+00:00", "Z")})
+        assert r.status_code in (200, 201), r.text
     while await worker_relay():  # what the reactions emit is relayed too
         pass
 

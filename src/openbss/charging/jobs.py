@@ -35,9 +35,6 @@ async def release_expired(context: JobContext, timestamp: int) -> int:
     return sum([await service.release_expired(rt.db, t, rt.settings.public_url) for t in await _tenants(rt)])
 
 
-async def renew_allowances(context: JobContext, timestamp: int) -> int:
-    rt = context.additional_context["runtime"]
-    return sum([await service.renew_due_allowances(rt.db, t) for t in await _tenants(rt)])
 
 
 async def purge_finished(context: JobContext, timestamp: int) -> int:
@@ -50,7 +47,12 @@ async def purge_finished(context: JobContext, timestamp: int) -> int:
     return total
 
 
-def charging_blueprint() -> Blueprint:
+def charging_blueprint(clocks: service.TestClocks | None = None) -> Blueprint:
+    """The periodic jobs of charging; renewals follow sandbox tenants' test clocks (``clocks``)."""
+    async def renew_allowances(context: JobContext, timestamp: int) -> int:
+        rt = context.additional_context["runtime"]
+        return sum([await service.renew_due_allowances(rt.db, t, clocks=clocks) for t in await _tenants(rt)])
+
     bp = Blueprint()
     for name, fn, cron in (("charging.release_expired", release_expired, "* * * * *"),
                            ("charging.renew_allowances", renew_allowances, "7 * * * *"),

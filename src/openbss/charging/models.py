@@ -233,9 +233,6 @@ class ChargingSettings(TenantScoped, Base):
 
     #: ``start``: the whole session in the band at its start; ``split``: each second in the band in force then
     band_change: Mapped[str] = mapped_column(String(10), server_default="start")
-    #: a sandbox tenant's test clock (billing's ``TestClockChangeEvent``): the time renewals and prepaid fees follow;
-    #: None: real time
-    clock_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class RenewalFee(TenantScoped, Base):

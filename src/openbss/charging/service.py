@@ -460,15 +460,21 @@ async def _roll_over(conn: Any, account: dict[str, Any], entry: dict[str, Any], 
     return made
 
 
-async def renew_due_allowances(db: Database, tenant_id: str, now: datetime | None = None) -> int:
-    """Start the next period of every account whose allowances ended (the periodic renewal), at ``now``, else at
-    the tenant's test clock (``charging.clock``), else at real time."""
-    from openbss.charging.models import ChargingSettings
+class TestClocks(Protocol):
+    """What charging asks billing (wired by the composition root): the time of the tenant's test clock, None
+    without one (real time). See ``charging.clock``."""
 
+    async def clock_time(self, session: Any, tenant_id: str) -> datetime | None: ...
+
+
+async def renew_due_allowances(db: Database, tenant_id: str, now: datetime | None = None,
+                               clocks: TestClocks | None = None) -> int:
+    """Start the next period of every account whose allowances ended (the periodic renewal), at ``now``, else at
+    the tenant's test clock (``clocks``: billing's, see ``charging.clock``), else at real time."""
     async with db.transaction(tenant_id) as session:
-        if now is None:
-            row = await session.get(ChargingSettings, tenant_id)
-            now = row.clock_time if row is not None and row.clock_time is not None else utcnow()
+        if now is None and clocks is not None:
+            now = await clocks.clock_time(session, tenant_id)
+        now = now or utcnow()
         moment = now.timestamp()
         due = await repo.accounts_due_for_renewal(await repo.session_connection(session), moment)
     made = 0

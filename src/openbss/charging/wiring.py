@@ -32,7 +32,7 @@ from openbss.charging.models import (
     Usage,
 )
 from openbss.charging.schemas import SPEC_FILE, USAGE_SPEC_FILE
-from openbss.charging.service import BillingAccounts, ChargingService, RatingCatalog
+from openbss.charging.service import BillingAccounts, ChargingService, RatingCatalog, TestClocks
 from openbss.platform.events.consumers import Consumer
 from openbss.platform.tmf.resource import ResourceService, TmfApi, TmfResource, resource_services
 from openbss.settings import Settings
@@ -53,6 +53,8 @@ class ChargingServices:
     usage: dict[str, ResourceService]  # usage
 
     base_url: str = ""
+    #: billing's test clocks (``charging.clock``); None: charging keeps real time
+    clocks: TestClocks | None = None
 
     @property
     def apis(self) -> list[TmfApi]:
@@ -60,11 +62,11 @@ class ChargingServices:
 
     def consumers(self) -> list[Consumer]:
         """Charging's reactions to other domains' events: a sandbox tenant's test clock (``charging.clock``)."""
-        return [clock.clock_consumer(self.base_url)]
+        return [clock.clock_consumer(self.clocks, self.base_url)] if self.clocks is not None else []
 
 
 def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts,
-          usage_resources: Sequence[TmfResource] = ()) -> ChargingServices:
+          usage_resources: Sequence[TmfResource] = (), clocks: TestClocks | None = None) -> ChargingServices:
     """``usage_resources``: other TMF635 resources served by the usage API (batch rating's
     ``usageSpecification``)."""
     prepay_api = ChargingTmfApi(name=API, title="TMF654 Prepay Balance Management", spec_file=SPEC_FILE,
@@ -100,4 +102,4 @@ def build(settings: Settings, catalog: RatingCatalog, accounts: BillingAccounts,
     return ChargingServices(
         service=ChargingService(catalog, accounts), prepay_api=prepay_api, usage_api=usage_api,
         balances=resource_services(prepay_api, {"balanceActionHistory": history, **actions}),
-        usage=resource_services(usage_api), base_url=settings.public_url)
+        usage=resource_services(usage_api), base_url=settings.public_url, clocks=clocks)
