@@ -35,8 +35,6 @@ async def release_expired(context: JobContext, timestamp: int) -> int:
     return sum([await service.release_expired(rt.db, t, rt.settings.public_url) for t in await _tenants(rt)])
 
 
-
-
 async def purge_finished(context: JobContext, timestamp: int) -> int:
     rt = context.additional_context["runtime"]
     total = 0
@@ -49,6 +47,7 @@ async def purge_finished(context: JobContext, timestamp: int) -> int:
 
 def charging_blueprint(clocks: service.TestClocks | None = None) -> Blueprint:
     """The periodic jobs of charging; renewals follow sandbox tenants' test clocks (``clocks``)."""
+
     async def renew_allowances(context: JobContext, timestamp: int) -> int:
         rt = context.additional_context["runtime"]
         return sum([await service.renew_due_allowances(rt.db, t, clocks=clocks) for t in await _tenants(rt)])
