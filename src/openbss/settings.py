@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_HUB_SECRET = "openbss-dev-hub-secret"  # noqa: S105 - a known value, refused outside demo mode
 DEV_MESSAGING_SECRET = "openbss-dev-messaging-secret"  # noqa: S105 - a known value, refused outside demo mode
 DEV_SANDBOX_SECRET = "openbss-dev-sandbox-secret"  # noqa: S105 - a known value, refused outside demo mode
+#: the SEPA creditor the settings default to: the standard example IBAN (and its bank's BIC), for demo mode only
+#: (``payments.bank.sepa_creditor`` refuses it outside)
+DEV_SEPA_CREDITOR_IBAN, DEV_SEPA_CREDITOR_BIC = "DE89370400440532013000", "COBADEFFXXX"
 MIN_SECRET_LENGTH = 16
 
 
@@ -267,8 +270,8 @@ class Settings(BaseSettings):
     payments_stripe_api_base: str | None = None
     #: the creditor of the SEPA direct-debit batches (pain.008)
     payments_sepa_creditor_name: str = "OpenBSS Telecom"
-    payments_sepa_creditor_iban: str = "DE89370400440532013000"
-    payments_sepa_creditor_bic: str = "COBADEFFXXX"
+    payments_sepa_creditor_iban: str = DEV_SEPA_CREDITOR_IBAN
+    payments_sepa_creditor_bic: str = DEV_SEPA_CREDITOR_BIC
     payments_sepa_creditor_id: str = "DE98ZZZ09999999999"
     #: a payment left initiated, pending or unknown this long is resolved by the janitor (seconds)
     payments_janitor_after_seconds: int = 120

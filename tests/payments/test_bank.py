@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
+
 from tests.billing.helpers import billing_account, in_tenant
 from tests.conftest import deliver_all
 from tests.payments.helpers import issued_bill, method
@@ -198,3 +200,18 @@ async def test_a_statement_line_of_no_amount_in_the_currencys_units_is_queued_no
     queue = (await client.get("/payments/v1/statementException", headers=admin_headers)).json()
     assert sorted(q["amount"] for q in queue) == ["0.00", "0.00", "10.005", "10.005"]
     assert [await bill_state(rt, tenant, b["id"]) for b in (first, second)] == ["settled", "settled"]
+
+
+def test_the_example_sepa_creditor_is_refused_outside_demo_mode(settings: Any) -> None:
+    from openbss.payments.bank import sepa_creditor
+    from openbss.platform.errors import Conflict
+
+    assert sepa_creditor(settings)["iban"] == "DE89370400440532013000"  # demo mode (the suite, `openbss demo`)
+    production = settings.model_copy(update={"demo_mode": False})
+    with pytest.raises(Conflict) as refused:
+        sepa_creditor(production)
+    assert refused.value.code == "SEPA_CREDITOR_NOT_CONFIGURED"
+    assert "OPENBSS_PAYMENTS_SEPA_CREDITOR" in str(refused.value)
+    own = production.model_copy(update={"payments_sepa_creditor_iban": "FR7630006000011234567890189",
+                                        "payments_sepa_creditor_bic": "AGRIFRPPXXX"})
+    assert sepa_creditor(own)["bic"] == "AGRIFRPPXXX"

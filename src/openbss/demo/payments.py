@@ -127,9 +127,7 @@ async def seed_payments(services: Services, db: Database, tenant_id: str, base_u
                                       "description": "overpaid: 20.00 back to the card"}, f"{MARK}-refund")
     async with db.transaction(tenant_id) as session:
         ctx = admin_context(tenant_id, session, base_url, subject="payments-seed")
-        s = services.settings
-        creditor = {"name": s.payments_sepa_creditor_name, "iban": s.payments_sepa_creditor_iban,
-                    "bic": s.payments_sepa_creditor_bic, "creditor_id": s.payments_sepa_creditor_id}
+        creditor = bank.sepa_creditor(services.settings)
         _, debits = await bank.direct_debit_batch(payments, ctx, creditor, today + timedelta(days=5))
     async with db.transaction(tenant_id) as session:
         ctx = admin_context(tenant_id, session, base_url, subject="payments-seed")

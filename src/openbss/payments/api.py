@@ -197,9 +197,7 @@ def payments_router(svc: PaymentServices) -> APIRouter:
             when = date.fromisoformat(str(body.get("collectionDate")))
         except ValueError as exc:
             raise InvalidPayment("'collectionDate' must be a date (YYYY-MM-DD)") from exc
-        s = svc.settings
-        creditor = {"name": s.payments_sepa_creditor_name, "iban": s.payments_sepa_creditor_iban,
-                    "bic": s.payments_sepa_creditor_bic, "creditor_id": s.payments_sepa_creditor_id}
+        creditor = bank.sepa_creditor(svc.settings)
         async with unit_of_work(request, principal) as ctx:
             xml, made = await bank.direct_debit_batch(payments, ctx, creditor, when)
         if not made:

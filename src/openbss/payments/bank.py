@@ -44,11 +44,25 @@ from openbss.payments.models import (
 )
 from openbss.payments.service import PAYMENT_TYPE, AllocationRequest, PaymentService
 from openbss.platform.db import insert_rows, utcnow
+from openbss.platform.errors import Conflict
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.money import is_currency, round_money, to_decimal
+from openbss.settings import DEV_SEPA_CREDITOR_IBAN, Settings
 
 SEPA = "sepa"
+
+
+def sepa_creditor(settings: Settings) -> dict[str, str]:
+    """The creditor of the tenant's SEPA direct-debit batches (``OPENBSS_PAYMENTS_SEPA_CREDITOR_*``). The built-in
+    example creditor is refused outside demo mode: a batch would collect in the name of an account that is not
+    the operator's."""
+    if not settings.demo_mode and settings.payments_sepa_creditor_iban == DEV_SEPA_CREDITOR_IBAN:
+        raise Conflict("the SEPA creditor is the built-in example (DE89370400440532013000): set "
+                       "OPENBSS_PAYMENTS_SEPA_CREDITOR_NAME, _IBAN, _BIC and _ID to the operator's own",
+                       code="SEPA_CREDITOR_NOT_CONFIGURED")
+    return {"name": settings.payments_sepa_creditor_name, "iban": settings.payments_sepa_creditor_iban,
+            "bic": settings.payments_sepa_creditor_bic, "creditor_id": settings.payments_sepa_creditor_id}
 
 
 def end_to_end(payment_id: str) -> str:
