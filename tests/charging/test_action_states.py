@@ -259,3 +259,29 @@ async def test_only_staff_who_write_balances_change_actions(client: Any, rt: Any
     assert (await client.patch(f"{TMF654}/topupBalance/nope", json={"status": "cancelled"},
                                headers=h)).status_code == 404
     assert (await account_state(rt, tenant, acc["id"]))["money"] == 200
+
+
+async def test_a_transfer_moves_money_held_never_a_postpaid_credit_limit(client: Any, rt: Any, tenant: str) -> None:
+    h = bearer(tenant, "admin")
+    postpaid = await open_account(rt, tenant, payment_type="postpaid", balance="0", credit_limit="50.00")
+    prepaid = await open_account(rt, tenant, balance="0")
+    bucket, receiver = await _bucket(client, h, postpaid), await _bucket(client, h, prepaid)
+    body = {"amount": _eur(20), "usageType": "monetary", "bucket": {"id": bucket["id"]},
+            "receiverBucket": {"id": receiver["id"]}, "receiverBucketUsageType": "monetary", "reason": "gift",
+            "channel": {"id": "app"}, "logicalResource": [{"id": postpaid["msisdn"]}],
+            "receiverLogicalResource": {"id": prepaid["msisdn"]}}
+    # 50 EUR of credit limit is not money: a transfer of it would create 20 EUR on the prepaid line
+    r = await client.post(f"{TMF654}/transferBalance", json=body, headers=h)
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "INSUFFICIENT_BALANCE" and "20" in r.json()["message"], r.json()
+    assert (await account_state(rt, tenant, postpaid["id"]))["money"] == 0
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 0
+    assert (await client.get(f"{TMF654}/transferBalance", headers=h)).json() == []
+    # 5 EUR paid in: 5 EUR can move, not 5 + the credit limit
+    await _post(client, h, "topupBalance", {"amount": _eur(5), "usageType": "monetary",
+                                            "bucket": {"id": bucket["id"]}, "partyAccount": bucket["partyAccount"]})
+    r = await client.post(f"{TMF654}/transferBalance", json={**body, "amount": _eur(6)}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "INSUFFICIENT_BALANCE", r.text
+    await _post(client, h, "transferBalance", {**body, "amount": _eur(5)})
+    assert (await account_state(rt, tenant, postpaid["id"]))["money"] == 0
+    assert (await account_state(rt, tenant, prepaid["id"]))["money"] == 500

@@ -669,8 +669,12 @@ async def transfer(ctx: Context, from_bucket: str, to_bucket: str, amount: int) 
         state = await repo.load_state(conn, account_id)
         ledgers[account_id] = Ledger.load(account, state["buckets"], state["reservations"], time.time())
     source = _find_bucket(ledgers[src["account_id"]], from_bucket)
-    if source.free() < amount:
-        raise InsufficientBalance(f"bucket '{from_bucket}' has {source.free()} available, cannot transfer {amount}")
+    # only what the bucket holds moves: a postpaid credit limit (a negative lower limit) is credit, not money,
+    # and moved to another line it would become money there
+    held = min(source.free(), source.remaining + source.d_remaining - source.reserved - source.d_reserved)
+    if held < amount:
+        raise InsufficientBalance(f"bucket '{from_bucket}' holds {max(held, 0)} that can move (a credit limit "
+                                  f"does not), cannot transfer {amount}")
     source.d_remaining -= amount
     _find_bucket(ledgers[dst["account_id"]], to_bucket).d_remaining += amount
     for account_id, ledger in ledgers.items():
