@@ -80,3 +80,27 @@ async def test_concurrent_checkouts_make_one_order(app: Any, world: dict[str, An
         order = next(r.json() for r in results if r.status_code == 201)
         assert all(order["id"] in r.json()["message"] for r in results if r.status_code == 409)
         assert await _orders(client, w) == before + 1
+
+
+async def test_an_item_quantity_is_a_whole_number_from_one(client: Any, world: dict[str, Any]) -> None:
+    w = world
+    rp = [{"id": w["c"]["customer"]["id"], "@referredType": "Customer", "role": "customer"}]
+    offer = {"id": w["offers"]["Fiber 1 Gbps"]["id"]}
+    carts = int((await client.get(CART, headers=w["h"], params={"limit": 1})).headers["X-Total-Count"])
+    for bad in (2.5, 0, -1):
+        r = await client.post(CART, headers=w["h"], json={"relatedParty": rp, "cartItem": [
+            {"id": "1", "action": "add", "quantity": 1, "productOffering": offer},
+            {"id": "2", "action": "add", "quantity": bad, "productOffering": offer}]})
+        assert r.status_code == 400, (bad, r.text)
+        assert "cartItem[1].quantity" in r.json()["message"], r.json()
+        if bad in (0, -1):  # a whole number of the schema's type, but not one a price can be multiplied by
+            assert r.json()["code"] == "INVALID_QUANTITY", r.json()
+    assert int((await client.get(CART, headers=w["h"], params={"limit": 1})).headers["X-Total-Count"]) == carts
+    # a whole quantity multiplies the item's one-time and recurring prices
+    one = (await client.post(CART, headers=w["h"], json={"relatedParty": rp, "cartItem": [
+        {"id": "1", "action": "add", "productOffering": offer}]})).json()
+    three = (await client.post(CART, headers=w["h"], json={"relatedParty": rp, "cartItem": [
+        {"id": "1", "action": "add", "quantity": 3.0, "productOffering": offer}]})).json()
+    assert one["cartTotalPrice"] and len(one["cartTotalPrice"]) == len(three["cartTotalPrice"])
+    for a, b in zip(one["cartTotalPrice"], three["cartTotalPrice"], strict=True):
+        assert b["price"]["dutyFreeAmount"]["value"] == 3 * a["price"]["dutyFreeAmount"]["value"]

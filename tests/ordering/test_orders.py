@@ -76,6 +76,12 @@ async def test_orders_are_validated_naming_item_and_rule(client: Any, world: dic
     defined = await make_billing_account(client, w["h"], c["customer"])
     body["billingAccount"] = {"id": defined["id"]}
     await refused(body, 400, "INVALID_BILLING_ACCOUNT", "defined, not active")
+    # quantity: a whole number from 1, or the item's prices are multiplied by a fraction or a negative number
+    for bad in (0, -3):
+        body = mobile_order(c, offers["Mobile M"])
+        body["productOrderItem"][0]["quantity"] = bad
+        await refused(body, 400, "INVALID_QUANTITY", f"productOrderItem '{body['productOrderItem'][0]['id']}'"
+                      ".quantity", "whole number")
     # no customer
     body = mobile_order(c, offers["Mobile M"])
     body["relatedParty"] = []

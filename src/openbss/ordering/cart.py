@@ -16,7 +16,7 @@ from sqlalchemy import select
 from openbss.catalog.service import ProductCatalog
 from openbss.ordering.errors import CartCheckedOut, InvalidOrder
 from openbss.ordering.models import CartCheckout, IdempotencyKey
-from openbss.ordering.pricing import offering_prices, totals
+from openbss.ordering.pricing import item_quantity, offering_prices, totals
 from openbss.platform.errors import NotFound
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
 
@@ -32,6 +32,7 @@ async def price_cart(ctx: Context, catalog: ProductCatalog, doc: dict[str, Any])
         item.setdefault("action", "add")
         item.setdefault("status", "active")
         oid = (item.get("productOffering") or {}).get("id")
+        quantity = item_quantity(where, item)
         if item["action"] != "add":
             continue
         if not oid:
@@ -42,7 +43,7 @@ async def price_cart(ctx: Context, catalog: ProductCatalog, doc: dict[str, Any])
             raise InvalidOrder(f"{where}.productOffering: offering '{oid}' does not exist",
                                code="UNKNOWN_OFFERING") from exc
         item["productOffering"] = {"id": offering["id"], "href": offering["href"], "name": offering.get("name")}
-        prices = await offering_prices(ctx, catalog, offering, int(item.get("quantity") or 1))
+        prices = await offering_prices(ctx, catalog, offering, quantity)
         item["itemPrice"] = prices
         item["ItemTotalPrice"] = totals(prices)  # (sic) the TMF663 attribute name
         if item["status"] == "active":
@@ -113,7 +114,7 @@ def order_from_cart(cart: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
         if item.get("status", "active") != "active":
             continue
         oi: dict[str, Any] = {"id": str(item["id"]), "action": item.get("action", "add"),
-                              "quantity": int(item.get("quantity") or 1),
+                              "quantity": item_quantity(f"cartItem '{item['id']}'", item),
                               "productOffering": {"id": item["productOffering"]["id"]}}
         if item.get("product"):
             oi["product"] = {k: v for k, v in item["product"].items()

@@ -12,10 +12,26 @@ from decimal import Decimal
 from typing import Any
 
 from openbss.catalog.service import ProductCatalog
+from openbss.ordering.errors import InvalidOrder
 from openbss.platform.tmf.resource import Context
 from openbss.pricing.money import round_money
 
 CHARGED = ("oneTime", "recurring")
+MAX_QUANTITY = 1_000_000
+
+
+def item_quantity(where: str, item: dict[str, Any]) -> int:
+    """An item's ``quantity``: a whole number from 1 (the default when absent); anything else (2.5, 0, -1, "2")
+    would multiply the item's prices by it, so it is refused naming the item."""
+    value = item.get("quantity")
+    if value is None:
+        return 1
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        raise InvalidOrder(f"{where}.quantity: {value!r} is not a whole number from 1 to {MAX_QUANTITY:,}",
+                           code="INVALID_QUANTITY")
+    return value
 
 
 def _money(unit: str, amount: Decimal) -> dict[str, Any]:

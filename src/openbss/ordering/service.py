@@ -54,7 +54,7 @@ from openbss.ordering.errors import (
     OrderNotCancellable,
 )
 from openbss.ordering.models import IdempotencyKey
-from openbss.ordering.pricing import offering_prices, totals
+from openbss.ordering.pricing import item_quantity, offering_prices, totals
 from openbss.platform.db import json_dumps, utcnow
 from openbss.platform.errors import BadRequest, DomainError, InvalidStateTransition, NotFound
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, TmfApi, TmfResource
@@ -220,7 +220,7 @@ class OrderValidator:
             if cid not in options:
                 raise BundleCardinality(f"{where}.productOrderItem[{i}]: offering '{cid}' is not part of bundle "
                                         f"'{offering.get('name')}'")
-            counts[cid] = counts.get(cid, 0) + int(child.get("quantity") or 1)
+            counts[cid] = counts.get(cid, 0) + item_quantity(f"{where}.productOrderItem[{i}]", child)
         for oid, b in options.items():
             opt = b.get("bundledProductOfferingOption") or {}
             lo, hi = opt.get("numberRelOfferLowerLimit"), opt.get("numberRelOfferUpperLimit")
@@ -321,6 +321,7 @@ class ProductOrderService(ResourceService):
                 raise InvalidOrder(f"{where}: item ids must be unique in the order")
             seen.add(iid)
             action = item.get("action")
+            quantity = item_quantity(where, item)
             item["state"] = "acknowledged"
             if action == "noChange":
                 item["state"] = "completed"
@@ -336,7 +337,7 @@ class ProductOrderService(ResourceService):
                 await v.billing_account(where, ba_ref)
                 item["productOffering"] = {**ref(offering), **({"version": offering["version"]}
                                                                if offering.get("version") else {})}
-                prices = await offering_prices(ctx, self.catalog, offering, int(item.get("quantity") or 1))
+                prices = await offering_prices(ctx, self.catalog, offering, quantity)
                 if prices:
                     item["itemPrice"] = prices
                     item["itemTotalPrice"] = totals(prices)
