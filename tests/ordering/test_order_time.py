@@ -57,6 +57,15 @@ async def test_a_transfer_order_moves_the_product_and_billing_prorates_it(rt: An
     bad = await post(client, w, transfer(stranger["id"]))
     assert bad.status_code in (400, 422), bad.text
     assert "billingAccount" in bad.json()["message"]
+    # an account in another currency: the product's EUR prices would be billed as dollars
+    dollars = await make_billing_account(client, w["h"], w["c"]["customer"], state="active", currency="USD",
+                                   creditLimit={"unit": "USD", "value": 100})
+    orders = len(await get(client, w["h"], PO))
+    bad = await post(client, w, transfer(dollars["id"]))
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["code"] == "INVALID_BILLING_ACCOUNT", bad.json()
+    assert "USD" in bad.json()["message"] and "EUR" in bad.json()["message"], bad.json()
+    assert len(await get(client, w["h"], PO)) == orders
     r = await post(client, w, transfer(other["id"]))
     assert r.status_code == 201, r.text
     await run(rt, w["tenant"])

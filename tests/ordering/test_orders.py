@@ -82,6 +82,12 @@ async def test_orders_are_validated_naming_item_and_rule(client: Any, world: dic
         body["productOrderItem"][0]["quantity"] = bad
         await refused(body, 400, "INVALID_QUANTITY", f"productOrderItem '{body['productOrderItem'][0]['id']}'"
                       ".quantity", "whole number")
+    # a billing account in another currency than the offering's prices (one-time, recurring, usage)
+    dollars = await make_billing_account(client, w["h"], c["customer"], state="active", currency="USD",
+                                   creditLimit={"unit": "USD", "value": 100})
+    body = mobile_order(c, offers["Mobile M"])
+    body["billingAccount"] = {"id": dollars["id"]}
+    await refused(body, 400, "INVALID_BILLING_ACCOUNT", "productOrderItem '1'", "'USD'", "EUR")
     # no customer
     body = mobile_order(c, offers["Mobile M"])
     body["relatedParty"] = []

@@ -182,6 +182,24 @@ class OrderValidator:
                                         f"'{self.customer['id']}'")
         return account
 
+    async def same_currency(self, where: str, offering: dict[str, Any], account: dict[str, Any]) -> None:
+        """Every price of the offering (one-time, recurring, usage) is in the billing account's currency: billing
+        and charging take a price's amount in the account's currency, so a price in another one would be billed
+        (or taken from the balance) as that many of the account's units."""
+        currency = account.get("currency")
+        units: set[str] = set()
+        for price_ref in offering.get("productOfferingPrice") or []:
+            if not price_ref.get("id"):
+                continue
+            unit = ((await self.catalog.get_usable_price(self.ctx, price_ref["id"])).get("price") or {}).get("unit")
+            if unit:
+                units.add(str(unit))
+        other = sorted(units - {currency})
+        if currency and other:
+            raise InvalidBillingAccount(
+                f"{where}.billingAccount: '{account.get('id')}' is billed in '{currency}', offering "
+                f"'{offering.get('name') or offering.get('id')}' is priced in {', '.join(other)}")
+
     async def offering(self, where: str, offering_ref: dict[str, Any] | None, *, in_bundle: bool) -> dict[str, Any]:
         if not offering_ref or not offering_ref.get("id"):
             raise InvalidOrder(f"{where}.productOffering.id is required for action add")
@@ -334,7 +352,7 @@ class ProductOrderService(ResourceService):
                 offering = await v.offering(where, item.get("productOffering"), in_bundle=parent is not None)
                 await v.characteristics(where, offering["id"], item)
                 v.bundle(where, item, offering)
-                await v.billing_account(where, ba_ref)
+                await v.same_currency(where, offering, await v.billing_account(where, ba_ref))
                 item["productOffering"] = {**ref(offering), **({"version": offering["version"]}
                                                                if offering.get("version") else {})}
                 prices = await offering_prices(ctx, self.catalog, offering, quantity)
@@ -347,9 +365,10 @@ class ProductOrderService(ResourceService):
             elif action in ("modify", "delete"):
                 product = await v.live_product(where, item)
                 moved_to = (item.get("billingAccount") or {}).get("id") if action == "modify" else None
+                to_account: dict[str, Any] | None = None
                 if moved_to and moved_to != (product.get("billingAccount") or {}).get("id"):
-                    await v.billing_account(where, item["billingAccount"])  # a transfer: the new account
-                plans.append(await self._change(ctx, doc, item, product, v, where))
+                    to_account = await v.billing_account(where, item["billingAccount"])  # a transfer
+                plans.append(await self._change(ctx, doc, item, product, v, where, to_account))
             else:
                 raise InvalidOrder(f"{where}: action '{action}' is not one of add, modify, delete, noChange")
         if all_prices:
@@ -408,7 +427,8 @@ class ProductOrderService(ResourceService):
                                                  if billing_account.get(k)}, customer, chars)
 
     async def _change(self, ctx: Context, doc: dict[str, Any], item: dict[str, Any], product: dict[str, Any],
-                      v: OrderValidator, where: str) -> provisioning.ItemRequest:
+                      v: OrderValidator, where: str, new_account: dict[str, Any] | None = None,
+                      ) -> provisioning.ItemRequest:
         wanted = item.get("product") or {}
         base = {"order_id": "", "item_id": str(item["id"]), "action": item["action"], "product_id": product["id"],
                 "related_party": list(doc.get("relatedParty") or [])}
@@ -454,6 +474,14 @@ class ProductOrderService(ResourceService):
             # what the product was charged before the change: billing prorates the change from it
             item[PREVIOUS_PRICE] = [dict(p) for p in product.get("productPrice") or []]
             offering_id = offering["id"]
+            if new_account is None:
+                account_id = (product.get("billingAccount") or {}).get("id")
+                if account_id:
+                    new_account = await v.accounts.get_billing_account(ctx, account_id)
+        elif new_account is not None and offering_id:
+            offering = await self.catalog.get_offering(ctx, offering_id)
+        if new_account is not None and offering_id:
+            await v.same_currency(where, offering, new_account)
         chars = {k: val for k, val in characteristics_of(item).items() if k != BARRING}
         if chars:
             await v.characteristics(where, str(offering_id), _without_barring(item))
