@@ -50,6 +50,8 @@ async def test_bad_charges_are_refused(rt: Any, client: Any) -> None:
         (body(a["id"], reasonCode="WHIM"), "reasonCode"),
         (body(a["id"], "0"), "zero"),
         (body(a["id"], "1.001"), "decimals"),
+        (body(a["id"], "100000000000000"), "at most"),
+        (body(a["id"], "-100000000000000"), "at most"),
         (body(a["id"], "abc"), "amount.value"),
         ({**body(a["id"]), "amount": {"unit": "USD", "value": 1}}, "currency"),
         (body("nope"), "does not exist"),

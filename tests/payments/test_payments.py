@@ -204,6 +204,8 @@ async def test_bad_payment_requests_are_refused_and_nothing_is_written(
     cases = [
         ({**base, "totalAmount": {"unit": "EUR", "value": -5}}, "positive"),
         ({**base, "totalAmount": {"unit": "EUR", "value": "1.001"}}, "decimals"),
+        ({**base, "totalAmount": {"unit": "EUR", "value": "100000000000000"}}, "at most"),
+        ({**base, "totalAmount": {"unit": "EUR", "value": 1e30}}, "at most"),
         ({**base, "totalAmount": {"unit": "USD", "value": 5}}, "currency"),
         ({**base, "totalAmount": {"unit": "EUR", "value": 5}, "paymentMethod": {"id": "nope"}}, "does not exist"),
         ({**base, "totalAmount": {"unit": "EUR", "value": 5},

@@ -26,7 +26,7 @@ from openbss.platform.db import utcnow
 from openbss.platform.errors import Conflict, NotFound
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
-from openbss.pricing.money import is_currency, round_money
+from openbss.pricing.money import MAX_AMOUNT, is_currency, round_money
 
 #: why an agent (or collections) charges or credits an account by hand
 REASON_CODES = ("LATE_FEE", "GOODWILL", "SERVICE_CREDIT", "BILLING_CORRECTION", "EQUIPMENT", "OTHER")
@@ -57,6 +57,8 @@ async def add_charge(ctx: Context, accounts: Accounts, *, billing_account_id: st
         raise InvalidBilling(f"'amount.unit': '{currency}' is not an ISO 4217 currency")
     if amount == 0:
         raise InvalidBilling("'amount.value' must not be zero")
+    if abs(amount) >= MAX_AMOUNT:
+        raise InvalidBilling(f"'amount.value' {amount} is too large: at most {MAX_AMOUNT - 1} in absolute value")
     if round_money(amount, currency) != amount:
         raise InvalidBilling(f"'amount.value' {amount} has more decimals than {currency} allows")
     try:

@@ -80,7 +80,7 @@ from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.tmf.errors import validation_message
 from openbss.platform.tmf.resource import Context, ResourceHooks, ResourceService, merge_patch, system_context
 from openbss.platform.tmf.spec import Spec, format_datetime
-from openbss.pricing.money import MINOR_UNITS, is_currency, round_money, to_decimal
+from openbss.pricing.money import MAX_AMOUNT, MINOR_UNITS, is_currency, round_money, to_decimal
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,8 @@ def _amount(money: Any, what: str) -> tuple[Decimal, str]:
         raise InvalidPayment(f"'{what}.value': {exc}") from exc
     if value <= 0:
         raise InvalidPayment(f"'{what}.value' must be positive, got {value}")
+    if value >= MAX_AMOUNT:
+        raise InvalidPayment(f"'{what}.value' {value} is too large: at most {MAX_AMOUNT - 1} {unit}")
     if round_money(value, str(unit)) != value:
         raise InvalidPayment(f"'{what}.value' {value} has more decimals than {unit} allows")
     return value, str(unit)

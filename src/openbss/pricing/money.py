@@ -23,6 +23,9 @@ MINOR_UNITS: dict[str, int] = {item[:3]: int(item[3:]) for item in _MINOR_UNITS_
 
 ROUNDING = {"halfUp": ROUND_HALF_UP, "halfEven": ROUND_HALF_EVEN}
 
+# stored amounts are numeric(20, 6): an amount entered must stay below 10^14 (in absolute value)
+MAX_AMOUNT = Decimal(10) ** 14
+
 
 def is_currency(code: Any) -> bool:
     return isinstance(code, str) and code in MINOR_UNITS
