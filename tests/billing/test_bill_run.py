@@ -246,6 +246,22 @@ async def test_a_failing_account_is_parked_and_the_run_goes_on(client: Any, rt: 
     assert report.totals == {"EUR": Decimal("12.00")}
 
 
+async def test_a_price_in_another_currency_than_the_account_is_not_billed(client: Any, rt: Any, tenant: str,
+                                                                          admin_headers: dict[str, str]) -> None:
+    good = await billing_account(client, admin_headers)
+    bad = await billing_account(client, admin_headers)
+    await sell(rt, tenant, good, "2027-01-01T00:00:00.000Z", [recurring("10.00")])
+    dollars = recurring("10.00")
+    dollars["price"]["dutyFreeAmount"]["unit"] = "USD"
+    product = await sell(rt, tenant, bad, "2027-01-01T00:00:00.000Z", [one_time("5.00"), dollars])
+    report = await run(rt, tenant, date(2027, 1, 1), finalize=True)
+    # USD 10.00 is not EUR 10.00: the account is parked with the reason, nothing of it is billed
+    assert report.billed == 1 and list(report.failed) == [bad["id"]]
+    assert "USD" in report.failed[bad["id"]] and product["id"] in report.failed[bad["id"]], report.failed
+    assert await bills_of(rt, tenant, bad["id"]) == []
+    assert report.totals == {"EUR": Decimal("12.00")}
+
+
 async def test_tenant_settings_change_the_day_count(client: Any, rt: Any, tenant: str,
                                                      admin_headers: dict[str, str]) -> None:
     r = await client.patch("/billing/v1/settings", headers=admin_headers,

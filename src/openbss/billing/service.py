@@ -438,6 +438,21 @@ class PartitionReads(Reads):
         return [mc for mc in self._manual.get(account_id, []) if mc.charge_date <= day]
 
 
+def _same_currency(product: dict[str, Any], currency: str) -> None:
+    """A product's prices are in its billing account's currency: a line takes a price's amount as the account's
+    money, so a price in another currency (USD 10.00 on a EUR account) would be billed as EUR 10.00. The account
+    is not billed (a run parks it with this reason) until the product or the account is corrected."""
+    for pp in product.get("productPrice") or []:
+        amounts = [(pp.get("price") or {}).get("dutyFreeAmount") or {}]
+        amounts += [((alt.get("price") or {}).get("dutyFreeAmount") or {})
+                    for alt in pp.get("productPriceAlteration") or []]
+        for amount in amounts:
+            unit = amount.get("unit")
+            if unit and unit != currency:
+                raise InvalidBilling(f"product '{product.get('id')}', price '{pp.get('name') or 'price'}': priced in "
+                                     f"{unit}, the billing account is billed in {currency}")
+
+
 class BillingService:
     def __init__(self, accounts: BillingAccounts, products: SoldProducts, catalog: CatalogPrices,
                  usage: RatedUsageSource, balances: Balances, bills: ResourceService, lines: ResourceService,
@@ -602,6 +617,7 @@ class BillingService:
             start = local_date(product.get("startDate"), tz)
             if start is None:
                 continue
+            _same_currency(product, currency)
             end = local_date(product.get("terminationDate"), tz)
             if end is not None and conv.period_end == "inclusive":
                 end += timedelta(days=1)
