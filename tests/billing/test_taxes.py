@@ -104,6 +104,30 @@ async def test_inclusive_prices_and_an_exempt_account(client: Any, rt: Any, tena
     assert bills[exempt["id"]]["taxItem"] == [] and bills[exempt["id"]]["taxIncludedAmount"]["value"] == 10
 
 
+async def test_an_exemption_is_valid_on_the_local_dates_of_the_account(client: Any, rt: Any, tenant: str,
+                                                                        admin_headers: dict[str, str]) -> None:
+    await _rates(client, admin_headers)
+    r = await client.patch("/billing/v1/settings", json={"taxCountry": "FR"}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    # valid until 2 January 2027 at midnight in Paris (23:00 UTC on the 1st): the bill of 1 January is exempt
+    paris = await billing_account(client, admin_headers, tz="Europe/Paris")
+    # valid from 1 January 2027 at midnight in Paris (23:00 UTC on 31 December): not yet on the bill of 31 December
+    starts = await billing_account(client, admin_headers, tz="Europe/Paris", day=31)
+    for account, valid in ((paris, {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2027-01-01T23:00:00Z"}),
+                           (starts, {"startDateTime": "2026-12-31T23:00:00Z"})):
+        r = await client.patch(f"/tmf-api/accountManagement/v4/billingAccount/{account['id']}", headers=admin_headers,
+                               json={"taxExemption": [{"certificateNumber": "EX-7", "issuingJurisdiction": "FR",
+                                                       "reason": "embassy", "validFor": valid}]})
+        assert r.status_code == 200, r.text
+        await sell(rt, tenant, account, "2026-12-01T00:00:00Z", [one_time("10.00")])
+    await run(rt, tenant, date(2027, 1, 1), finalize=True)
+    rows = await in_tenant(rt, tenant, "SELECT billing_account_id, body FROM billing_customer_bill")
+    bills = {r[0]: r[1] for r in rows}
+    assert bills[paris["id"]]["taxItem"] == [], bills[paris["id"]]["taxItem"]
+    assert bills[paris["id"]]["taxIncludedAmount"]["value"] == Decimal("10.00")
+    assert bills[starts["id"]]["taxIncludedAmount"]["value"] == Decimal("12.00")  # 20 % VAT: not exempt yet
+
+
 async def test_bad_tax_rates_are_refused(client: Any, admin_headers: dict[str, str]) -> None:
     base = {"jurisdiction": "FR", "category": "standard", "name": "VAT", "rate": 20, "validFrom": "2000-01-01"}
     for change, word in (({"jurisdiction": "France"}, "jurisdiction"), ({"rate": 120}, "rate"),

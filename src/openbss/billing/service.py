@@ -1242,11 +1242,12 @@ class BillingService:
 
     @staticmethod
     def exemption(account: dict[str, Any], on: date) -> str | None:
-        """The certificate of a TMF666 ``taxExemption`` of the account valid on ``on``."""
+        """The certificate of a TMF666 ``taxExemption`` of the account valid on ``on`` (a local date of the
+        account: its validity's instants are read as local dates in the account's time zone too)."""
+        tz = cycle_of(account)[2]
         for ex in account.get("taxExemption") or []:
             valid = ex.get("validFor") or {}
-            start, end = local_date(valid.get("startDateTime"), ZoneInfo("UTC")), \
-                local_date(valid.get("endDateTime"), ZoneInfo("UTC"))
+            start, end = local_date(valid.get("startDateTime"), tz), local_date(valid.get("endDateTime"), tz)
             if (start is None or start <= on) and (end is None or on < end):
                 return str(ex.get("certificateNumber") or ex.get("issuingJurisdiction") or "exempt")
         return None
