@@ -70,6 +70,10 @@ async def test_bad_sla_definitions_are_refused(client: httpx.AsyncClient, tenant
         (sla_body("o", objectives={"availabilityPercent": 120}), "availabilityPercent"),
         (sla_body("o", objectives={"latency": {"indicator": "x"}}), "latency"),
         (sla_body("o", credit={"amount": "-5", "currency": "EUR"}), "credit"),
+        (sla_body("o", credit={"amount": "1.005", "currency": "EUR"}), "credit.amount"),
+        (sla_body("o", credit={"amount": "1.5", "currency": "JPY"}), "credit.amount"),
+        (sla_body("o", credit={"amount": "5", "currency": "EURO"}), "credit.currency"),
+        (sla_body("o", credit={"amount": "1e20", "currency": "EUR"}), "credit.amount"),
         (sla_body("o", businessHours={"timeZone": "Mars/Olympus", "start": "08:00", "end": "18:00"}),
          "businessHours"),
         (sla_body("o", plannedOutages=[{"start": "2026-11-02T02:00:00Z", "end": "2026-11-02T01:00:00Z"}]),
@@ -270,3 +274,27 @@ async def test_a_changed_definition_applies_from_the_next_period(client: httpx.A
             {"r": f"sla:{sla['id']}:%"})).scalars().all()
     assert charges == [f"sla:{sla['id']}:{w['product']['id']}:20261110",
                        f"sla:{sla['id']}:{w['product']['id']}:{days[2]:%Y%m%d}"]
+
+
+async def test_a_credit_billing_refuses_is_reported_and_blocks_nothing(client: httpx.AsyncClient, rt: Any,
+                                                                     services: Any, tenant: str) -> None:
+    h = bearer(tenant, "network_ops")
+    w = await world(client, rt, services, tenant, [("2026-11-10T10:00:00Z", "2026-11-10T12:00:00Z")])
+    # a credit in dollars for a customer billed in euros: billing refuses it
+    sla = await ok(await client.post(SLA, json=sla_body(w["offering"], credit={"amount": "5.00", "currency": "USD"}),
+                                     headers=h), 201)
+    url = f"{SLA}/{sla['id']}/evaluate"
+    [result] = await ok(await client.post(url, json={"periodStart": "2026-11-01T00:00:00Z"}, headers=h))
+    assert sorted(result["violated"]) == ["availabilityPercent", "mttrMinutes"]
+    assert result["credit"] is None and "USD" in result["creditRefused"], result
+    async with rt.db.transaction(tenant) as session:
+        charges = (await session.execute(text(
+            "SELECT amount FROM billing_manual_charge WHERE reference LIKE 'sla:%'"))).all()
+        events = await session.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.event_type == "SlaViolationEvent"))
+    assert charges == [] and events == 1  # the violation is announced, no money moved
+    again = await ok(await client.post(url, json={"periodStart": "2026-11-01T00:00:00Z"}, headers=h))
+    assert again[0]["id"] == result["id"] and again[0]["creditRefused"] == result["creditRefused"]
+    # the next period is evaluated as usual
+    met = await ok(await client.post(url, json={"periodStart": "2026-10-01T00:00:00Z"}, headers=h))
+    assert met[0]["violated"] == []

@@ -37,11 +37,12 @@ from openbss.assurance.events import SLA_API, SLA_VIOLATION, SLA_VIOLATION_KEY
 from openbss.assurance.problems import ManagedObjects
 from openbss.platform import audit
 from openbss.platform.db import utcnow
-from openbss.platform.errors import NotFound
+from openbss.platform.errors import DomainError, NotFound
 from openbss.platform.events.outbox import emit
 from openbss.platform.tmf.query import parse_list_query
 from openbss.platform.tmf.resource import Context, merge_patch
 from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing.money import MAX_AMOUNT, is_currency, round_money
 
 PERIODS = ("day", "week", "month")
 OBJECTIVES = ("availabilityPercent", "mttrMinutes", "latency", "throughput")
@@ -133,8 +134,15 @@ def validate(doc: dict[str, Any]) -> dict[str, Any]:
     credit = doc.get("credit")
     if not isinstance(credit, dict) or "amount" not in credit or "currency" not in credit:
         raise InvalidSla("'credit' is {\"amount\": <credited per violated period>, \"currency\": <ISO 4217>}")
-    if _decimal(credit["amount"], "credit.amount") <= 0:
+    amount = _decimal(credit["amount"], "credit.amount")
+    if amount <= 0:
         raise InvalidSla("'credit.amount' is the (positive) amount credited for a violated period")
+    if not is_currency(credit["currency"]):
+        raise InvalidSla(f"'credit.currency': {credit['currency']!r} is not an ISO 4217 currency")
+    if amount >= MAX_AMOUNT:
+        raise InvalidSla(f"'credit.amount' {amount} is too large: at most {MAX_AMOUNT - 1}")
+    if round_money(amount, credit["currency"]) != amount:
+        raise InvalidSla(f"'credit.amount' {amount} has more decimals than {credit['currency']} allows")
     hours = doc.get("businessHours")
     if hours is not None:
         try:
@@ -414,15 +422,21 @@ class SlaService:
             return {"id": row.id, **row.body}
         if ev.violated:
             credit = None
+            result["credit"] = None  # no billing account on the product: reported, not credited
             if self.credits is not None and account:
-                credit = await self.credits.add_charge(
-                    ctx, billing_account_id=account, amount=-Decimal(str(sla["credit"]["amount"])),
-                    currency=str(sla["credit"]["currency"]), reason_code="SERVICE_CREDIT",
-                    description=f"SLA credit: {sla['name']} ({start:%Y-%m-%d})"[:200],
-                    reference=f"sla:{sla['id']}:{product['id']}:{start:%Y%m%d}")
-                result["credit"] = {"id": credit["id"], "amount": sla["credit"]}
-            else:
-                result["credit"] = None  # no billing account on the product: reported, not credited
+                try:
+                    async with ctx.session.begin_nested():
+                        credit = await self.credits.add_charge(
+                            ctx, billing_account_id=account, amount=-Decimal(str(sla["credit"]["amount"])),
+                            currency=str(sla["credit"]["currency"]), reason_code="SERVICE_CREDIT",
+                            description=f"SLA credit: {sla['name']} ({start:%Y-%m-%d})"[:200],
+                            reference=f"sla:{sla['id']}:{product['id']}:{start:%Y%m%d}")
+                except DomainError as exc:
+                    # billing refuses the credit (an account closed, another currency): the violation stands,
+                    # announced with the reason for an operator to credit by hand; nothing else is blocked
+                    result["creditRefused"] = exc.message
+                else:
+                    result["credit"] = {"id": credit["id"], "amount": sla["credit"]}
             row.body = result
             await emit(ctx.session, api=SLA_API, event_type=SLA_VIOLATION, resource_key=SLA_VIOLATION_KEY,
                        resource={"id": row.id, **result}, resource_type="SlaViolation")
