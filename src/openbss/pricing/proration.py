@@ -11,10 +11,15 @@ to, see ``cycles.pieces``) is charged ``amount × factor``, rounded once to the 
 Both day counts are additive (the days of two adjacent pieces are the days of their union), so the pieces of a
 period add up to the whole to within one minor unit per piece (property-tested).
 
-The factor is exact (a fraction) unless ``factor_places`` asks for it rounded to that many decimals
+The factor is exact (a ratio of whole numbers) unless ``factor_places`` asks for it rounded to that many decimals
 (``factor_rounding``); the amount is rounded once, per line, with ``rounding`` to the currency's minor unit
 (``money.MINOR_UNITS``: 0, 2 or 3 decimals). Policies of a price: ``daily`` (the factor), ``fullPeriod`` (the
 whole amount for any part), ``noCharge`` (nothing for a partial period).
+
+``charge`` computes in integers (the amount's coefficient times the day ratio, rounded once by ``divmod``): a bill
+run prorates every recurring line, and ``Fraction`` arithmetic (a gcd at every step) was the larger part of that
+cost. ``charge_exact`` is the same charge written with ``Fraction``, kept as the reference the integer path is
+property-tested against.
 
 A credit for the unused part of a piece billed in advance is what was billed minus what the used part costs, so
 it is never negative and never more than was billed.
@@ -80,6 +85,34 @@ def round_fraction(value: Fraction, exponent: int, mode: str = "halfUp") -> Deci
     return Decimal(sign * whole).scaleb(-exponent)
 
 
+def round_ratio(numerator: int, denominator: int, mode: str = "halfUp") -> int:
+    """``numerator / denominator`` (``denominator`` > 0) rounded to a whole number, as ``round_fraction`` rounds:
+    ``halfUp`` away from zero, ``halfEven`` to the even neighbour."""
+    magnitude = -numerator if numerator < 0 else numerator
+    whole, rest = divmod(magnitude, denominator)
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and (mode == "halfUp" or whole % 2 == 1)):
+        whole += 1
+    return -whole if numerator < 0 else whole
+
+
+def factor_ratio(start: date, end: date, period_start: date, period_end: date,
+                 conventions: Conventions = Conventions()) -> tuple[int, int]:
+    """``factor`` as ``(numerator, denominator)``, whole numbers (not reduced; the denominator is positive)."""
+    if not period_start <= start <= end <= period_end:
+        raise ValueError(f"the piece {start}..{end} is not within the period {period_start}..{period_end}")
+    full = days(period_start, period_end, conventions.day_count)
+    if full <= 0:
+        raise ValueError("the period must last at least one day")
+    if start == period_start and end == period_end:
+        return 1, 1
+    part = min(max(0, days(start, end, conventions.day_count)), full)
+    if conventions.factor_places is not None:
+        scale = 10 ** conventions.factor_places
+        return round_ratio(part * scale, full, conventions.factor_rounding), scale
+    return part, full
+
+
 def factor(start: date, end: date, period_start: date, period_end: date,
            conventions: Conventions = Conventions()) -> Fraction:
     """The part of the period ``[period_start, period_end)`` the piece ``[start, end)`` is."""
@@ -99,7 +132,34 @@ def factor(start: date, end: date, period_start: date, period_end: date,
 
 def charge(amount: Decimal, currency: str, start: date, end: date, period_start: date, period_end: date,
            conventions: Conventions = Conventions(), policy: str = "daily") -> Decimal:
-    """What the piece costs, rounded to the currency's minor unit."""
+    """What the piece costs, rounded to the currency's minor unit (the same value as ``charge_exact``)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown proration policy '{policy}' (known: {', '.join(POLICIES)})")
+    if currency not in MINOR_UNITS:
+        raise ValueError(f"unknown currency '{currency}'")
+    num, den = factor_ratio(start, end, period_start, period_end, conventions)
+    if num != den and policy == "fullPeriod" and start < end:
+        num = den
+    elif num != den and policy == "noCharge":
+        num = 0
+    sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"the amount {amount} is not a number")
+    coefficient = int("".join(map(str, digits))) if digits else 0
+    places = MINOR_UNITS[currency]
+    top, bottom = coefficient * num, den
+    shift = exponent + places
+    if shift >= 0:
+        top *= 10 ** shift
+    else:
+        bottom *= 10 ** -shift
+    whole = round_ratio(-top if sign else top, bottom, conventions.rounding)
+    return Decimal(whole).scaleb(-places)
+
+
+def charge_exact(amount: Decimal, currency: str, start: date, end: date, period_start: date, period_end: date,
+                 conventions: Conventions = Conventions(), policy: str = "daily") -> Decimal:
+    """``charge`` with ``Fraction`` arithmetic: the reference the integer path is tested against."""
     if policy not in POLICIES:
         raise ValueError(f"unknown proration policy '{policy}' (known: {', '.join(POLICIES)})")
     if currency not in MINOR_UNITS:
