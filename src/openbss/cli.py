@@ -393,7 +393,7 @@ def charging_node(
 
     async def run() -> None:
         from openbss.charging.node import ChargingNode, NodeConfig
-        from openbss.charging.node.server import FrontEnd, run_node
+        from openbss.charging.node.server import FrontEnd, run_node, settle_heap
         from openbss.platform.runtime import Runtime
 
         rt = Runtime.build(settings)
@@ -416,6 +416,7 @@ def charging_node(
                 node.config.address = node.leases.address = f"http://{bind_host}:{bound}"
             console.print(f"charging node {config.node_id} ready on {bind_host}:{bound}, shards "
                           f"{node.owned_shards()}", style="dim")
+            settle_heap()
 
         diameter_front = None
         if diameter_port is not None:
