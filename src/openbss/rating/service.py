@@ -574,8 +574,10 @@ class RatingService:
     async def _assemble(self, ctx: Context, parts: list[UsageRecord], lines: dict[str, Line],
                         pending_keys: set[str], out: Outcome) -> list[UsageRecord]:
         """Partial records: a session whose parts 1..N (N flagged ``lastPart``) are all known becomes one record
-        (quantity summed, the first part's time and fields), rated under the session's key with the line of its
-        earliest part in this batch; the parts of incomplete sessions wait in suspense."""
+        (quantity summed, the first part's time and fields; the direction and the called and calling parties of its
+        parts), rated under the session's key with the line of its earliest part in this batch; the parts of
+        incomplete sessions wait in suspense, a session whose parts disagree on direction or parties is suspended
+        whole."""
         sessions: dict[str, list[UsageRecord]] = defaultdict(list)
         for r in parts:
             sessions[r.session_key or ""].append(r)
@@ -603,14 +605,26 @@ class RatingService:
                 continue
             ordered = [by_number[n] for n in sorted(by_number)]
             head = ordered[0]
+            # the session keeps the direction and the parties of its parts (a received call is rated as received,
+            # by its calling party); parts that disagree on them leave the session in suspense (either way is a guess)
+            called = [r.called_number for r in ordered if r.called_number is not None]
+            calling = [r.calling_number for r in ordered if r.calling_number is not None]
+            disagree = [name for name, values in (("direction", [r.direction for r in ordered]),
+                                                  ("calledNumber", called), ("callingNumber", calling))
+                        if len(set(values)) > 1]
             whole = UsageRecord(key=session_key, record_id=f"session:{head.session_id}", origin=head.origin,
                                 msisdn=head.msisdn, event_time=head.event_time, usage_type=head.usage_type,
-                                quantity=sum(r.quantity for r in ordered), called_number=head.called_number,
+                                quantity=sum(r.quantity for r in ordered), called_number=next(iter(called), None),
                                 visited_country=head.visited_country, apn=head.apn, imsi=head.imsi,
-                                visited_network=head.visited_network)
-            lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
+                                visited_network=head.visited_network, direction=head.direction,
+                                calling_number=next(iter(calling), None))
             out.expansions[session_key] = new
             out.consumed_parts[session_key] = [i for i, _ in earlier]
+            if disagree:
+                out.suspended.append((whole, f"the parts of session {head.session_id} disagree on "
+                                             f"{', '.join(disagree)}"))
+                continue
+            lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
             assembled.append(whole)
         if assembled:
             done = await self.charging.batch_usage_present(ctx, [f"cdr:{r.key}" for r in assembled])
