@@ -160,3 +160,51 @@ async def test_usage_stored_in_overlapping_chunks_is_all_there_once(rt: Any, ten
     usage = await usage_of(rt, tenant, acc["id"])
     assert sorted(u["usageCharacteristic"][0]["value"] for u in usage) == sorted(f"c{i}" for i in range(8))
     assert len({u["id"] for u in usage}) == 8
+
+
+async def test_a_price_in_another_currency_than_the_line_is_not_rated(client: Any, rt: Any, tenant: str) -> None:
+    """A price (plan entry or tariff rate) in another currency than the line's is not rated — its minor units are
+    not the line's money —: the record waits in suspense with the reason, nothing stored, no allowance taken; the
+    line's usage priced in its own currency is rated as usual. CSV (columns), JSON lines (record by record) and a
+    single record alike."""
+    from sqlalchemy import text
+
+    from tests.catalog.helpers import EXT, create
+    from tests.charging.helpers import entry
+    from tests.conftest import bearer
+    from tests.rating.test_ber import VOICE_TARIFF
+
+    usd = entry("data", "0.01", MB, currency="USD",
+                allowances=[{"name": "1 MB", "quantity": {"amount": 1, "units": "MB"}}])
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0", rating=usd)
+    n = acc["msisdn"]
+    by_columns = await ingest(rt, tenant, "usd.csv", csv_file([rec("c1", n, at(5), quantity=2 * MB),
+                                                               rec("c2", n, at(5, 13), "voice", 60)]))
+    by_record = await ingest(rt, tenant, "usd.jsonl", jsonl_file([rec("j1", n, at(6), quantity=2 * MB)]))
+    for report in (by_columns, by_record):
+        assert report["suspended"] == 1 and reconciles(report)
+    assert (by_columns["rated"], by_columns["amounts"]) == (1, {"EUR": "0.60"})  # the call, in EUR
+    assert (by_record["rated"], by_record["amounts"]) == (0, {})
+    usage = await usage_of(rt, tenant, acc["id"])
+    assert [(u["usageType"], u["ratedProductUsage"][0]["taxExcludedRatingAmount"]["unit"]) for u in usage] == \
+        [("voice", "EUR")]
+    reasons = [s["reason"] for s in await call(rt, tenant, "suspense")]
+    assert reasons == ["price 'price-data' is in USD, not in the line's currency EUR"] * 2
+    with pytest.raises(Exception, match="is in USD, not in the line's currency EUR") as refused:
+        await call(rt, tenant, "rate_one", rec("one", n, at(7), quantity=MB))
+    assert getattr(refused.value, "status", None) == 422
+    async with rt.db.transaction(tenant) as session:
+        taken = (await session.execute(text("SELECT count(*) FROM rating_allowance WHERE account_id = :a"),
+                                       {"a": acc["id"]})).scalar()
+    assert taken == 0 and len(await usage_of(rt, tenant, acc["id"])) == 1
+
+    # a tariff whose rate is in another currency: the same
+    tariff = await create(client, bearer(tenant, "catalog_manager"), f"{EXT}/tariff", {
+        **VOICE_TARIFF, "name": "Voice in dollars",
+        "rate": [{**r, "price": {**r["price"], "unit": "USD"}} for r in VOICE_TARIFF["rate"]]})
+    dollars = await open_account(rt, tenant, payment_type="postpaid", balance="0",
+                                 rating=entry("voice", "0", 60, tariffId=tariff["id"]))
+    report = await ingest(rt, tenant, "usd-tariff.csv", csv_file([rec("t1", dollars["msisdn"], at(5), "voice", 60)]))
+    assert (report["rated"], report["suspended"]) == (0, 1)
+    assert await usage_of(rt, tenant, dollars["id"]) == []
+    assert "is in USD, not in the line's currency EUR" in (await call(rt, tenant, "suspense"))[-1]["reason"]

@@ -95,3 +95,24 @@ async def test_any_arrival_order_ends_with_the_in_order_figures(rt: Any, tenant:
                 for k, v in by_record(usage).items()}
 
     assert totals(await usage_of(rt, tenant, shuffled["id"])) == totals(await usage_of(rt, tenant, in_order["id"]))
+
+
+async def test_a_record_that_cannot_be_rated_again_with_a_late_one_is_reversed_with_its_allowance(
+        client: Any, rt: Any, tenant: str) -> None:
+    """Re-sequenced by a late record after a correction that leaves one of them unratable: that one is reversed
+    whole (amount and allowance), the period's consumption is the sum of the versions in force."""
+    from tests.rating.test_rerate import _set_plan, allowance_state, zones_line, zones_plan
+
+    acc, _, france = await zones_line(client, rt, tenant)
+    n = acc["msisdn"]
+    await ingest(rt, tenant, "calls.csv", csv_file([
+        rec("c2", n, at(4), "voice", 300, calledNumber="+442071234567"),
+        rec("c3", n, at(5), "voice", 300, calledNumber="+33142000000")]))
+    assert await allowance_state(rt, tenant, acc["id"]) == ({"c2": (0, 300), "c3": (0, 300)}, 600)
+    await _set_plan(rt, tenant, acc["id"], zones_plan(france))  # the UK is not rated any more
+    late = await ingest(rt, tenant, "late.csv", csv_file([rec("c1", n, at(3), "voice", 300,
+                                                              calledNumber="+33142000000")]))
+    assert (late["rated"], late["suspended"]) == (1, 0) and reconciles(late)
+    sums, consumed = await allowance_state(rt, tenant, acc["id"])
+    assert sums == {"c1": (0, 300), "c2": (0, 0), "c3": (0, 300)}
+    assert consumed == sum(a for _, a in sums.values()) == 600

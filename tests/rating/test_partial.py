@@ -74,3 +74,52 @@ async def test_partial_fields_are_validated(rt: Any, tenant: str) -> None:
     reasons = sorted(s["reason"] for s in await call(rt, tenant, "suspense"))
     assert reasons == ["'lastPart' 'maybe' is not true or false", "'partNumber' 0 must be 1 or more",
                        "'partNumber' and 'lastPart' need a 'sessionId'"]
+
+
+async def test_a_received_call_in_parts_is_rated_as_received(client: Any, rt: Any, tenant: str) -> None:
+    """A terminating call delivered in parts keeps its direction and calling party once assembled: it is rated at
+    the tariff's rate for received calls, whether its parts come in one file or across files."""
+    from tests.catalog.helpers import EXT, create
+    from tests.conftest import bearer
+    from tests.rating.test_ber import VOICE_TARIFF
+    from tests.rating.test_tariff_equivalence import _account
+
+    tariff = await create(client, bearer(tenant, "catalog_manager"), f"{EXT}/tariff", VOICE_TARIFF)
+    acc = await _account(rt, tenant, tariff["id"])
+    n = acc["msisdn"]
+
+    def leg(rid: str, number: int, seconds: int, session: str, *, last: bool = False) -> dict[str, Any]:
+        return rec(rid, n, at(6, 11, minute=number), "voice", seconds, calledNumber=None, direction="terminating",
+                   callingNumber="+33142000000", sessionId=session, partNumber=number, lastPart=last)
+
+    one = await ingest(rt, tenant, "mt-parts.csv", csv_file([leg("m1", 1, 60, "MT1"), leg("m2", 2, 60, "MT1",
+                                                                                            last=True)]))
+    assert (one["received"], one["rated"], one["suspended"]) == (2, 2, 0) and reconciles(one)
+    await ingest(rt, tenant, "mt-a.csv", csv_file([leg("k1", 1, 120, "MT2")]))
+    two = await ingest(rt, tenant, "mt-b.csv", csv_file([leg("k2", 2, 60, "MT2", last=True)]))
+    assert (two["rated"], two["suspended"]) == (1, 0)
+    usage = {u["usageCharacteristic"][0]["value"]: u for u in await usage_of(rt, tenant, acc["id"])}
+    assert set(usage) == {"session:MT1", "session:MT2"}
+    # received at home: 0.01 EUR a minute (an originating call would cost 0.05)
+    assert (usage["session:MT1"]["_minor"], usage["session:MT2"]["_minor"]) == (2, 3)
+    for session in usage.values():
+        chars = {c["name"]: c["value"] for c in session["usageCharacteristic"]}
+        assert (chars["direction"], chars["callingParty"]) == ("terminating", "33142000000")
+        assert "calledParty" not in chars
+
+
+async def test_parts_that_disagree_on_direction_or_party_are_suspended(rt: Any, tenant: str) -> None:
+    acc = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    n = acc["msisdn"]
+    report = await ingest(rt, tenant, "mixed.csv", csv_file([
+        rec("x1", n, at(6, 11), "voice", 60, sessionId="X", partNumber=1),
+        rec("x2", n, at(6, 12), "voice", 60, calledNumber=None, direction="terminating",
+            callingNumber="+33142000000", sessionId="X", partNumber=2, lastPart=True),
+        rec("y1", n, at(6, 13), "voice", 60, calledNumber="+33142000001", sessionId="Y", partNumber=1),
+        rec("y2", n, at(6, 14), "voice", 60, calledNumber="+33142000002", sessionId="Y", partNumber=2,
+            lastPart=True)]))
+    assert (report["received"], report["rated"], report["suspended"]) == (4, 0, 4) and reconciles(report)
+    assert await usage_of(rt, tenant, acc["id"]) == []
+    reasons = sorted(s["reason"] for s in await call(rt, tenant, "suspense"))
+    assert reasons == ["the parts of session X disagree on direction",
+                       "the parts of session Y disagree on calledNumber"]

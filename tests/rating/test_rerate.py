@@ -150,3 +150,99 @@ async def test_rerate_by_tariff_after_a_tariff_correction(client: Any, rt: Any, 
     assert [u["_minor"] for u in await usage_of(rt, tenant, elsewhere["id"])] == [120]
     for acc in on_tariff:
         assert sum(u["_minor"] for u in await usage_of(rt, tenant, acc["id"])) == 16
+
+
+
+ZONES_TARIFF = {
+    "name": "Voice by zone", "usageType": "voice", "timeZone": "Europe/Paris", "lifecycleStatus": "Active",
+    "homeCountry": "FR", "destinationZone": [{"id": "FR", "prefix": ["33"]}, {"id": "UK", "prefix": ["44"]}],
+    "rate": [{"destinationZone": "FR", "price": {"unit": "EUR", "value": 0.05}},
+             {"destinationZone": "UK", "price": {"unit": "EUR", "value": 0.10}}],
+}
+
+
+def zones_plan(tariff_id: str) -> dict[str, Any]:
+    """Voice on a tariff with 10 minutes included."""
+    return {"voice": {"priceId": "pv", "name": "Voice", "currency": "EUR", "price": "0", "per": "60", "tiers": [],
+                      "tariffId": tariff_id,
+                      "allowances": [{"name": "10 min", "quantity": {"amount": 10, "units": "minute"}}]}}
+
+
+async def zones_line(client: Any, rt: Any, tenant: str) -> tuple[dict[str, Any], str, str]:
+    """A line on the zone tariff (France and the UK), and (its tariff, a corrected tariff without the UK)."""
+    from decimal import Decimal
+
+    from openbss.charging import service
+    from tests.catalog.helpers import EXT, create
+    from tests.charging.helpers import msisdn
+    from tests.conftest import bearer, session_services
+
+    h = bearer(tenant, "catalog_manager")
+    both = await create(client, h, f"{EXT}/tariff", ZONES_TARIFF)
+    france = await create(client, h, f"{EXT}/tariff", {
+        **ZONES_TARIFF, "name": "Voice, France only", "destinationZone": ZONES_TARIFF["destinationZone"][:1],
+        "rate": ZONES_TARIFF["rate"][:1]})
+    n = msisdn()
+    async with rt.db.transaction(tenant) as session:
+        acc = await session_services().charging.service.open_account(
+            service.system_context(session, tenant, "http://testserver"), subscriber=n, payment_type="postpaid",
+            currency="EUR", plan=zones_plan(both["id"]), credit_limit=Decimal(1000), party_id=f"party-{n[1:]}")
+    acc["msisdn"] = n
+    return acc, both["id"], france["id"]
+
+
+async def allowance_state(rt: Any, tenant: str, account_id: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """record -> (amount, allowance units) summed over its rows; November's recorded allowance consumption."""
+    from sqlalchemy import text
+
+    sums: dict[str, tuple[int, int]] = {}
+    for u in await usage_of(rt, tenant, account_id):
+        rid = u["usageCharacteristic"][0]["value"]
+        m, a = sums.get(rid, (0, 0))
+        sums[rid] = (m + u["_minor"], a + u["_allowance"])
+    async with rt.db.transaction(tenant) as session:
+        consumed = (await session.execute(text(
+            "SELECT coalesce(sum(consumed), 0) FROM rating_allowance WHERE account_id = :a AND period = '2026-11'"),
+            {"a": account_id})).scalar()
+    return sums, int(consumed or 0)
+
+
+async def test_a_record_rerated_to_unratable_is_reversed_with_its_allowance(client: Any, rt: Any,
+                                                                            tenant: str) -> None:
+    """A record that cannot be rated any more after a correction is reversed whole — its amount and the allowance
+    it took —: the period's allowance consumption is the sum of the versions in force, never given twice. A later
+    correction that makes it ratable again rates it as a new version."""
+    acc, both, france = await zones_line(client, rt, tenant)
+    n = acc["msisdn"]
+    await ingest(rt, tenant, "calls.csv", csv_file([
+        rec("c1", n, at(3), "voice", 300, calledNumber="+33142000000"),
+        rec("c2", n, at(4), "voice", 300, calledNumber="+442071234567"),
+        rec("c3", n, at(5), "voice", 300, calledNumber="+33142000000")]))
+    sums, consumed = await allowance_state(rt, tenant, acc["id"])
+    assert sums == {"c1": (0, 300), "c2": (0, 300), "c3": (25, 0)} and consumed == 600
+    # the UK zone is dropped: the call to the UK cannot be rated any more
+    await _set_plan(rt, tenant, acc["id"], zones_plan(france))
+    report = await call(rt, tenant, "rerate", "no-uk", "2026-11", account_id=acc["id"])
+    assert [u["recordId"] for u in report["unrated"]] == ["c2"]
+    assert "no destination zone" in report["unrated"][0]["reason"]
+    sums, consumed = await allowance_state(rt, tenant, acc["id"])
+    assert sums == {"c1": (0, 300), "c2": (0, 0), "c3": (0, 300)}  # c2 reversed whole; c3 takes the allowance
+    assert consumed == sum(a for _, a in sums.values()) == 600
+    assert report["difference"] == {"EUR": "-0.25"}
+    voided = next(c for c in report["changes"] if c["recordId"] == "c2")
+    assert (voided["after"], voided["version"]) == ("0.00", 1) and "no destination zone" in voided["notRated"]
+    [not_rated] = [u for u in await usage_of(rt, tenant, acc["id"]) if u["status"] == "rejected"]
+    chars = {c["name"]: c["value"] for c in not_rated["usageCharacteristic"]}
+    assert (chars["recordId"], chars["calledParty"], not_rated["_units"]) == ("c2", "442071234567", 0)
+    assert "no destination zone" in chars["notRated"] and "ratedProductUsage" not in not_rated
+    # re-rated again with nothing corrected: nothing changes
+    rows = len(await usage_of(rt, tenant, acc["id"]))
+    again = await call(rt, tenant, "rerate", "no-uk-again", "2026-11", account_id=acc["id"])
+    assert (again["changed"], again["difference"]) == (0, {"EUR": "0.00"})
+    assert len(await usage_of(rt, tenant, acc["id"])) == rows
+    assert await allowance_state(rt, tenant, acc["id"]) == (sums, consumed)
+    # the UK zone back: the call is rated again, a new version; the allowance goes to the earlier calls again
+    await _set_plan(rt, tenant, acc["id"], zones_plan(both))
+    back = await call(rt, tenant, "rerate", "uk-back", "2026-11", account_id=acc["id"])
+    assert back["unrated"] == [] and back["difference"] == {"EUR": "0.25"}
+    assert await allowance_state(rt, tenant, acc["id"]) == ({"c1": (0, 300), "c2": (0, 300), "c3": (25, 0)}, 600)

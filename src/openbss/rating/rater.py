@@ -87,11 +87,11 @@ def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, Compiled
                  band_change: str = "start") -> dict[str, Any]:
     """The rate of a record under the line's plan: ``pricing.choice.choose_rate``, the function online charging
     rates a session with, a record being a session (originating, or terminating for a call received) that starts at its
-    event time."""
+    event time. A rate in another currency than the line's is :class:`Unratable`."""
     entry = line.plan.get(record.usage_type)
     tariff_id = (entry or {}).get("tariffId")
     try:
-        return choose_rate(entry, usage_type=record.usage_type, product_id=line.product_id,
+        rate = choose_rate(entry, usage_type=record.usage_type, product_id=line.product_id,
                            tariff=tariffs.get(tariff_id) if tariff_id else None,
                            destination=record.called_number if record.direction == "originating"
                            else record.calling_number, direction=record.direction,
@@ -99,6 +99,12 @@ def resolve_rate(record: UsageRecord, line: Line, tariffs: Mapping[str, Compiled
                            moment=record.event_time, time_zone=line.time_zone, band_change=band_change)
     except ValueError as exc:  # NoRate, or a tariff that cannot rate this moment or country
         raise Unratable(str(exc)) from exc
+    # the amount is stored in minor units of the rate's currency and billed as the line's money: a price in
+    # another currency is not rated (no conversion here)
+    if rate.get("currency") != line.currency:
+        raise Unratable(f"price '{rate.get('priceId') or (entry or {}).get('priceId')}' is in "
+                        f"{rate.get('currency')}, not in the line's currency {line.currency}")
+    return rate
 
 
 def period_of(moment: datetime, time_zone: str) -> str:

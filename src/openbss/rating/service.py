@@ -158,6 +158,17 @@ def _record_of(key: str, row: Mapping[str, Any]) -> UsageRecord:
                        calling_number=chars.get("callingParty"), visited_network=chars.get("visitedNetwork"))
 
 
+#: the characteristics of a stored usage that describe the record itself (what ``_record_of`` reads), not its rating
+_RECORD_CHARACTERISTICS = frozenset({"recordId", "origin", "subscriber", "quantity", "unit", "calledParty",
+                                     "callingParty", "direction", "visitedNetwork", "visitedCountry", "apn", "imsi",
+                                     "usageFile"})
+
+
+def _not_rated(row: Mapping[str, Any]) -> bool:
+    """Whether a stored version is one that is not rated (a record that could not be rated again: ``_void_rows``)."""
+    return any(c.get("name") == "notRated" for c in row["body"].get("usageCharacteristic") or [])
+
+
 def _uuids(n: int) -> list[str]:
     """``n`` random (version 4) UUIDs at once: one ``os.urandom`` call instead of one per record."""
     raw = bytearray(os.urandom(16 * n))
@@ -428,10 +439,17 @@ class RatingService:
             old_rows = {r.key: row for r, _, row in earlier}
             again = [x for x in rated if x.record.key in old_rows]
             rated = [x for x in rated if x.record.key not in old_rows]
-            unratable = [(r, why) for r, why in unratable if r.key not in old_rows]
+            why = f"late records of file {file_id or 'api'}"
             for x in again:
-                versions.extend(self._version_rows(ctx, old_rows[x.record.key], x, specs, format_datetime(now),
-                                                   f"late records of file {file_id or 'api'}", "resequencedBy"))
+                versions.extend(self._version_rows(ctx, old_rows[x.record.key], x, specs, format_datetime(now), why,
+                                                   "resequencedBy"))
+            # a record rated before that cannot be rated now is reversed whole (its allowance included: the period's
+            # consumption is rebuilt without it)
+            for r, reason in unratable:
+                if r.key in old_rows:
+                    versions.extend(self._void_rows(ctx, old_rows[r.key], reason, format_datetime(now), why,
+                                                    "resequencedBy"))
+            unratable = [(r, reason) for r, reason in unratable if r.key not in old_rows]
             out.resequenced = len(versions) // 2
         out.rated.extend(rated)
         out.suspended.extend(unratable)
@@ -514,10 +532,50 @@ class RatingService:
         """A record rated again: nothing when its figures are unchanged, else a reversal of its current version and
         the new version (status ``rerated``), under its key with request number = version."""
         if (int(old["amount_minor"]), int(old["allowance_units"]), old["currency"]) == \
-                (r.amount_minor, r.allowance_units, r.currency):
+                (r.amount_minor, r.allowance_units, r.currency) and not _not_rated(old):
             return []
         version = int(old["request_number"]) + 1
         reversal_id, new_id = _uuids(2)
+        reversal = self._reversal(ctx, old, reversal_id, now, why, characteristic, description)
+        new = self._usage_row(ctx, r, specs, now, None, new_id)
+        new["body"]["status"] = "rerated"
+        new["body"]["usageCharacteristic"] += [
+            {"name": "replaces", "valueType": "string", "value": old["id"]},
+            {"name": "version", "valueType": "integer", "value": version},
+            {"name": characteristic, "valueType": "string", "value": why}]
+        new.update(key=old["session_id"], request_number=version, rating_group=0)
+        return [reversal, new]
+
+    def _void_rows(self, ctx: Context, old: dict[str, Any], reason: str, now: str, why: str, characteristic: str,
+                   description: str | None = None) -> list[dict[str, Any]]:
+        """A record that cannot be rated any more: its current version reversed whole (amount, units and allowance)
+        and a new version that is not rated (status ``rejected``, characteristic ``notRated`` with the reason, no
+        amount, no units, no allowance), under its key with request number = version; nothing when the current
+        version is already one that is not rated. A later re-rate or re-sequencing rates it again from it."""
+        if _not_rated(old):
+            return []
+        version = int(old["request_number"]) + 1
+        reversal_id, new_id = _uuids(2)
+        reversal = self._reversal(ctx, old, reversal_id, now, why, characteristic, description)
+        kept = [c for c in old["body"].get("usageCharacteristic", []) if c.get("name") in _RECORD_CHARACTERISTICS]
+        body = {k: v for k, v in old["body"].items() if k != "ratedProductUsage"}
+        body.update(id=new_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{new_id}", status="rejected",
+                    description=f"not rated: {reason} ({description or why})",
+                    usageCharacteristic=[*kept,
+                                         {"name": "notRated", "valueType": "string", "value": reason},
+                                         {"name": "replaces", "valueType": "string", "value": old["id"]},
+                                         {"name": "version", "valueType": "integer", "value": version},
+                                         {"name": characteristic, "valueType": "string", "value": why}])
+        return [reversal, {"id": new_id, "key": old["session_id"], "body": body, "account_id": old["account_id"],
+                           "usage_type": old["usage_type"], "units": 0, "allowance_units": 0, "amount_minor": 0,
+                           "currency": old["currency"], "usage_date": old["usage_date"], "request_number": version,
+                           "rating_group": 0}]
+
+    @staticmethod
+    def _reversal(ctx: Context, old: dict[str, Any], reversal_id: str, now: str, why: str, characteristic: str,
+                  description: str | None) -> dict[str, Any]:
+        """The row that reverses ``old`` (its amount, units and allowance negated), of the next version."""
+        version = int(old["request_number"]) + 1
         reversal = dict(old["body"])
         reversal.update(id=reversal_id, href=f"{ctx.base_url}{USAGE_PATH}/usage/{reversal_id}", status="rerated",
                         description=f"reversal of usage {old['id']} ({description or why})")
@@ -527,18 +585,11 @@ class RatingService:
         reversal["ratedProductUsage"] = [{**pu, "ratingDate": now, "taxExcludedRatingAmount": {
             "unit": old["currency"], "value": -from_minor(int(old["amount_minor"]), old["currency"])}}
             for pu in old["body"].get("ratedProductUsage", [])]
-        new = self._usage_row(ctx, r, specs, now, None, new_id)
-        new["body"]["status"] = "rerated"
-        new["body"]["usageCharacteristic"] += [
-            {"name": "replaces", "valueType": "string", "value": old["id"]},
-            {"name": "version", "valueType": "integer", "value": version},
-            {"name": characteristic, "valueType": "string", "value": why}]
-        new.update(key=old["session_id"], request_number=version, rating_group=0)
-        return [{"id": reversal_id, "key": old["session_id"], "body": reversal, "account_id": old["account_id"],
-                 "usage_type": old["usage_type"], "units": -int(old["units"]),
-                 "allowance_units": -int(old["allowance_units"]), "amount_minor": -int(old["amount_minor"]),
-                 "currency": old["currency"], "usage_date": old["usage_date"], "request_number": version,
-                 "rating_group": 1}, new]
+        return {"id": reversal_id, "key": old["session_id"], "body": reversal, "account_id": old["account_id"],
+                "usage_type": old["usage_type"], "units": -int(old["units"]),
+                "allowance_units": -int(old["allowance_units"]), "amount_minor": -int(old["amount_minor"]),
+                "currency": old["currency"], "usage_date": old["usage_date"], "request_number": version,
+                "rating_group": 1}
 
     async def _store(self, ctx: Context, rated: list[Rated], specs: Mapping[str, dict[str, Any]], rating_date: str,
                      file_id: str | None) -> tuple[list[dict[str, Any]], set[str]]:
@@ -574,8 +625,10 @@ class RatingService:
     async def _assemble(self, ctx: Context, parts: list[UsageRecord], lines: dict[str, Line],
                         pending_keys: set[str], out: Outcome) -> list[UsageRecord]:
         """Partial records: a session whose parts 1..N (N flagged ``lastPart``) are all known becomes one record
-        (quantity summed, the first part's time and fields), rated under the session's key with the line of its
-        earliest part in this batch; the parts of incomplete sessions wait in suspense."""
+        (quantity summed, the first part's time and fields; the direction and the called and calling parties of its
+        parts), rated under the session's key with the line of its earliest part in this batch; the parts of
+        incomplete sessions wait in suspense, a session whose parts disagree on direction or parties is suspended
+        whole."""
         sessions: dict[str, list[UsageRecord]] = defaultdict(list)
         for r in parts:
             sessions[r.session_key or ""].append(r)
@@ -603,14 +656,26 @@ class RatingService:
                 continue
             ordered = [by_number[n] for n in sorted(by_number)]
             head = ordered[0]
+            # the session keeps the direction and the parties of its parts (a received call is rated as received,
+            # by its calling party); parts that disagree on them leave the session in suspense (either way is a guess)
+            called = [r.called_number for r in ordered if r.called_number is not None]
+            calling = [r.calling_number for r in ordered if r.calling_number is not None]
+            disagree = [name for name, values in (("direction", [r.direction for r in ordered]),
+                                                  ("calledNumber", called), ("callingNumber", calling))
+                        if len(set(values)) > 1]
             whole = UsageRecord(key=session_key, record_id=f"session:{head.session_id}", origin=head.origin,
                                 msisdn=head.msisdn, event_time=head.event_time, usage_type=head.usage_type,
-                                quantity=sum(r.quantity for r in ordered), called_number=head.called_number,
+                                quantity=sum(r.quantity for r in ordered), called_number=next(iter(called), None),
                                 visited_country=head.visited_country, apn=head.apn, imsi=head.imsi,
-                                visited_network=head.visited_network)
-            lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
+                                visited_network=head.visited_network, direction=head.direction,
+                                calling_number=next(iter(calling), None))
             out.expansions[session_key] = new
             out.consumed_parts[session_key] = [i for i, _ in earlier]
+            if disagree:
+                out.suspended.append((whole, f"the parts of session {head.session_id} disagree on "
+                                             f"{', '.join(disagree)}"))
+                continue
+            lines[session_key] = lines[min(new, key=lambda r: r.part_number or 0).key]
             assembled.append(whole)
         if assembled:
             done = await self.charging.batch_usage_present(ctx, [f"cdr:{r.key}" for r in assembled])
@@ -1185,7 +1250,8 @@ class RatingService:
         correction of an Active tariff is a new version, docs/catalog.md). Every record whose figures change gets
         a new version: a reversal of the
         current one (its amounts negated, ``rerated``) and the new one; nothing is edited in place. The period's
-        allowances are consumed again from the start, in event-time order. A job runs once: the same ``job_id``
+        allowances are consumed again from the start, in event-time order; a record that cannot be rated now is
+        reversed whole (amount and allowance) and its new version is not rated. A job runs once: the same ``job_id``
         again returns the first run's report (``alreadyRun``) and writes nothing."""
         job_id = (job_id or "").strip()
         if not job_id or len(job_id) > 100:
@@ -1274,6 +1340,22 @@ class RatingService:
                             "before": str(from_minor(int(old["amount_minor"]), old["currency"])),
                             "after": str(from_minor(r.amount_minor, r.currency)),
                             "difference": str(from_minor(r.amount_minor - int(old["amount_minor"]), r.currency))})
+        # a record that cannot be rated now is reversed whole (amount and allowance: the period's consumption is
+        # rebuilt without it) and its new version is not rated; a later re-rate rates it again
+        for rec, why in unratable:
+            old = versions[rec.key]
+            before_minor[old["currency"]] += int(old["amount_minor"])
+            rows_of = self._void_rows(ctx, old, why, now, job_id, "rerateJob", description=f"re-rate job {job_id}")
+            if not rows_of:
+                continue
+            out_rows.extend(rows_of)
+            changed.append({"recordId": rec.record_id, "origin": rec.origin, "accountId": old["account_id"],
+                            "usageDate": format_datetime(rec.event_time), "version": rows_of[1]["request_number"],
+                            "replaces": old["id"], "usageId": rows_of[1]["id"], "currency": old["currency"],
+                            "before": str(from_minor(int(old["amount_minor"]), old["currency"])),
+                            "after": str(from_minor(0, old["currency"])),
+                            "difference": str(from_minor(-int(old["amount_minor"]), old["currency"])),
+                            "notRated": why})
         stored = await self.charging.store_batch_usage(ctx, out_rows)
         if len(stored) != len({row["key"] for row in out_rows}):
             raise ConcurrentRating("usage was re-rated concurrently; run the job again")
