@@ -96,14 +96,20 @@ def round_ratio(numerator: int, denominator: int, mode: str = "halfUp") -> int:
     return -whole if numerator < 0 else whole
 
 
-def factor_ratio(start: date, end: date, period_start: date, period_end: date,
-                 conventions: Conventions = Conventions()) -> tuple[int, int]:
-    """``factor`` as ``(numerator, denominator)``, whole numbers (not reduced; the denominator is positive)."""
+def _full_days(start: date, end: date, period_start: date, period_end: date, conventions: Conventions) -> int:
+    """The days of the full period, once the piece is checked to lie within it."""
     if not period_start <= start <= end <= period_end:
         raise ValueError(f"the piece {start}..{end} is not within the period {period_start}..{period_end}")
     full = days(period_start, period_end, conventions.day_count)
     if full <= 0:
         raise ValueError("the period must last at least one day")
+    return full
+
+
+def factor_ratio(start: date, end: date, period_start: date, period_end: date,
+                 conventions: Conventions = Conventions()) -> tuple[int, int]:
+    """``factor`` as ``(numerator, denominator)``, whole numbers (not reduced; the denominator is positive)."""
+    full = _full_days(start, end, period_start, period_end, conventions)
     if start == period_start and end == period_end:
         return 1, 1
     part = min(max(0, days(start, end, conventions.day_count)), full)
@@ -116,11 +122,7 @@ def factor_ratio(start: date, end: date, period_start: date, period_end: date,
 def factor(start: date, end: date, period_start: date, period_end: date,
            conventions: Conventions = Conventions()) -> Fraction:
     """The part of the period ``[period_start, period_end)`` the piece ``[start, end)`` is."""
-    if not period_start <= start <= end <= period_end:
-        raise ValueError(f"the piece {start}..{end} is not within the period {period_start}..{period_end}")
-    full = days(period_start, period_end, conventions.day_count)
-    if full <= 0:
-        raise ValueError("the period must last at least one day")
+    full = _full_days(start, end, period_start, period_end, conventions)
     if start == period_start and end == period_end:
         return Fraction(1)
     part = Fraction(max(0, days(start, end, conventions.day_count)), full)
