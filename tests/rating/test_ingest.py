@@ -208,3 +208,48 @@ async def test_a_price_in_another_currency_than_the_line_is_not_rated(client: An
     assert (report["rated"], report["suspended"]) == (0, 1)
     assert await usage_of(rt, tenant, dollars["id"]) == []
     assert "is in USD, not in the line's currency EUR" in (await call(rt, tenant, "suspense"))[-1]["reason"]
+
+
+@pytest.mark.parametrize("layout", ["csv", "jsonl"])
+async def test_a_prepaid_lines_records_are_suspended_not_rated_as_money_nobody_paid(
+        rt: Any, tenant: str, layout: str) -> None:
+    """A prepaid line is charged online, from its balance, as it uses the network: its records in a file are not
+    rated again (they would be stored with an amount no balance paid, and counted as prepaid revenue)."""
+    from datetime import timedelta
+    from uuid import uuid4
+
+    from tests.charging.helpers import account_state
+    from tests.conftest import session_services
+    from tests.rating.helpers import ctx_of
+
+    prepaid = await open_account(rt, tenant, payment_type="prepaid", balance="10.00")
+    postpaid = await open_account(rt, tenant, payment_type="postpaid", balance="0")
+    records = [rec("p1", prepaid["msisdn"], at(3, 10), quantity=3 * MB),
+               rec("p2", prepaid["msisdn"], at(3, 11), "voice", 60),
+               rec("q1", postpaid["msisdn"], at(3, 10), quantity=2 * MB)]
+    data = csv_file(records) if layout == "csv" else jsonl_file(records)
+    report = await ingest(rt, tenant, f"mix.{layout}", data)
+    assert (report["received"], report["rated"], report["suspended"]) == (3, 1, 2) and reconciles(report)
+    assert report["amounts"] == {"EUR": "0.02"}  # the postpaid line's 2 MB only
+    assert await usage_of(rt, tenant, prepaid["id"]) == []
+    assert len(await usage_of(rt, tenant, postpaid["id"])) == 1
+    state = await account_state(rt, tenant, prepaid["id"])
+    assert state["money"] == 1000  # untouched: 10.00 EUR
+    reasons = [p["reason"] for p in await call(rt, tenant, "suspense")]
+    assert reasons == [f"number {prepaid['msisdn'].lstrip('+')} is a prepaid line (charging account "
+                       f"'{prepaid['id']}'): its usage is charged online, not rated from files"] * 2
+    # the same file delivered again under another name: the records wait in suspense, they are duplicates
+    again = await ingest(rt, tenant, f"mix-again.{layout}", data)
+    assert (again["rated"], again["duplicate"], again["suspended"]) == (0, 3, 0)
+
+    # usage of a prepaid line rated in batch before (a record stored with an amount) took no money from its
+    # balance: it is not prepaid revenue
+    async with rt.db.transaction(tenant) as session:
+        ctx = ctx_of(session, tenant)
+        charging = session_services().charging.service
+        when = at(4, 10)
+        await charging.store_batch_usage(ctx, [{
+            "id": str(uuid4()), "key": "cdr:legacy-1", "body": {"id": "x"}, "account_id": prepaid["id"],
+            "usage_type": "data", "units": MB, "allowance_units": 0, "amount_minor": 150, "currency": "EUR",
+            "usage_date": when}])
+        assert await charging.prepaid_usage_totals(ctx, when - timedelta(hours=1), when + timedelta(hours=1)) == {}

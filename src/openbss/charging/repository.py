@@ -495,11 +495,13 @@ async def itemized_usage(conn: asyncpg.Connection, usage_ids: list[str]) -> list
 
 
 async def prepaid_usage_totals(conn: asyncpg.Connection, since: datetime, before: datetime) -> list[asyncpg.Record]:
-    """The money taken from prepaid balances by usage in ``[since, before)``, per currency (minor units)."""
+    """The money taken from prepaid balances by usage in ``[since, before)``, per currency (minor units): what
+    online charging took. Usage rated in batch (keys ``cdr:``) took nothing from a balance and is left out (batch
+    rating suspends a prepaid line's records; this keeps records stored before it did out of the revenue)."""
     return list(await conn.fetch(
         "SELECT u.currency, sum(u.amount_minor) AS amount_minor FROM charging_usage u "
         "JOIN charging_account a ON a.id = u.account_id WHERE a.payment_type = 'prepaid' AND u.usage_date >= $1 "
-        "AND u.usage_date < $2 GROUP BY u.currency", since, before))
+        "AND u.usage_date < $2 AND u.session_id NOT LIKE 'cdr:%' GROUP BY u.currency", since, before))
 
 
 async def set_status(conn: asyncpg.Connection, account_id: str, status: str) -> None:

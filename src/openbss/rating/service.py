@@ -140,6 +140,14 @@ COLUMN_STORE_CHUNK = 50_000  # the same, for the columnar pipeline
 YIELD_EVERY = 1000
 
 
+def prepaid_reason(msisdn: str, account_id: str) -> str:
+    """Why a record of a prepaid line is not rated from a file: online charging takes a prepaid line's usage from
+    its balance as it happens; a record of it rated again here would be money counted (as prepaid revenue) that no
+    balance paid."""
+    return (f"number {msisdn} is a prepaid line (charging account '{account_id}'): its usage is charged online, "
+            "not rated from files")
+
+
 def _line_of(acc: Mapping[str, Any], msisdn: str) -> Line:
     return Line(account_id=acc["id"], msisdn=msisdn, product_id=acc.get("product_id"),
                 offering_id=acc.get("offering_id"), billing_account_id=acc.get("billing_account_id"),
@@ -363,6 +371,9 @@ class RatingService:
             acc = accounts[account_id]
             if acc is None:
                 failed.append((r, f"charging account '{account_id}' of number {r.msisdn} not found"))
+                continue
+            if acc.get("payment_type") == "prepaid":
+                failed.append((r, prepaid_reason(r.msisdn, account_id)))
                 continue
             line = lines_of.get((account_id, r.msisdn))
             if line is None:
@@ -875,6 +886,9 @@ class RatingService:
             if account_id in bad:
                 continue
             acc = by_id[account_id]
+            if acc.get("payment_type") == "prepaid":  # record by record, to suspense (``_lines``)
+                bad.add(account_id)
+                continue
             acc_line = line_of.get(account_id) or line_of.setdefault(account_id, _line_of(acc, acc["subscriber"]))
             entry = acc_line.plan.get(usage_type)
             probe = UsageRecord(key="", record_id="", origin="", msisdn=acc_line.msisdn, event_time=_EPOCH,
