@@ -36,6 +36,10 @@ async def test_refusals_leave_balances_untouched(client: Any, rt: Any, tenant: s
     assert await code(ccr("UPDATE_REQUEST", "b1", -1), 400)
     assert await code(ccr("REAUTH", "b1", 1), 400)
     assert await code(ccr("UPDATE_REQUEST", "b\x001", 1), 400)
+    # the session id prefix of usage rated from files: such a session would pass for a file's record
+    r = await client.post(OCS, json=ccr("INITIAL_REQUEST", "cdr:b6", 0, acc["msisdn"], groups=[group(1, 60)]),
+                          headers=h)
+    assert r.status_code == 400 and "sessionId must not start with 'cdr:'" in r.text, r.text
     assert await code({**ccr("UPDATE_REQUEST", "b1", 1), "extra": 1}, 400)
     assert await code(ccr("UPDATE_REQUEST", "b1", 1, groups=[group(1), group(1)]), 400)  # rating group twice
     assert await code(None, 400, content=b"{not json", headers={**h, "content-type": "application/json"})

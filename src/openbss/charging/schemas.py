@@ -113,6 +113,10 @@ class ServiceInformation(BaseModel):
     visitedNetwork: str | None = Field(None, pattern=r"^\d{5,6}$")
 
 
+#: the session id prefix of usage rated in batch (``rating``): not an online session's
+BATCH_SESSION_PREFIX = "cdr:"
+
+
 class CreditControlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -139,6 +143,10 @@ class CreditControlRequest(BaseModel):
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:
             raise ValueError("sessionId contains a NUL character")
+        if value.startswith(BATCH_SESSION_PREFIX):
+            # usage rated from files is stored under "cdr:<record key>": an online session of that name would be
+            # taken for a file's record (a duplicate) and left out of the prepaid revenue
+            raise ValueError(f"sessionId must not start with '{BATCH_SESSION_PREFIX}' (the usage rated from files)")
         return value
 
     @field_validator("multipleServicesCreditControl")
