@@ -98,3 +98,29 @@ def test_phase_boundaries_cut_pieces_without_losing_a_day_or_a_cent(start: date,
         cut = sum(proration.charge(p[2], "EUR", p[0], p[1], piece.period_start, piece.period_end) for p in parts)
         whole = proration.charge(amount, "EUR", piece.start, piece.end, piece.period_start, piece.period_end)
         assert abs(cut - whole) <= D("0.01") * len(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(date(2026, 1, 1), date(2030, 12, 31)), st.integers(1, 31), phase_lists,
+       st.lists(st.tuples(st.integers(1, 14), st.sampled_from(["day", "week", "month"]),
+                          st.decimals(min_value=-500, max_value=0, places=2)), max_size=3),
+       st.decimals(min_value=0, max_value=1000, places=2))
+def test_promotions_alter_the_price_until_they_end_and_cut_pieces_without_losing_a_day(
+        start: date, day: int, steps: list[Phase], promos: list[tuple[int, str, Decimal]], amount: Decimal) -> None:
+    """Discounts sold for a time (``Promotion``): every part of a piece is inside or outside each promotion, and is
+    priced at the evergreen price plus the deltas of the promotions it is inside; the parts cover the piece."""
+    from openbss.pricing.phases import promotion
+
+    promotions = [promotion(start, delta, n, units) for n, units, delta in promos]
+    steps = [Phase(p.name, p.amount, p.units, None, D(20)) for p in steps]  # 20 % off the altered price
+    for piece in pieces(start, None, start + timedelta(days=500), day, "month"):
+        parts = split(piece.start, piece.end, start, steps, amount, promotions)
+        assert parts[0][0] == piece.start and parts[-1][1] == piece.end
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in itertools.pairwise(parts))
+        for lo, hi, price, phase in parts:
+            inside = [p for p in promotions if lo < p.until]
+            assert all(hi <= p.until for p in inside)  # a part never straddles the end of a promotion
+            altered = amount + sum((p.delta for p in inside), D(0))
+            assert price == (altered * 80 / 100 if phase is not None else altered)
+    assert not promotions or split(start, start + timedelta(days=1), start, (), amount, promotions)[0][2] == \
+        amount + sum((p.delta for p in promotions), D(0))

@@ -633,12 +633,13 @@ class BillingService:
                     prices[pop_id] = await reads.price(pop_id)
                 price = prices[pop_id]
                 amounts = pp.get("price") or {}
-                amount = _decimal((amounts.get("dutyFreeAmount") or {}).get("value"))
-                for alt in pp.get("productPriceAlteration") or []:
-                    amount += _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
                 rate = _decimal(amounts.get("taxRate"))
                 category = str(((price.get("tax") or [{}])[0] or {}).get("taxCategory") or "standard")
                 name = pp.get("name") or price.get("name") or "charge"
+                # the alterations sold for a time end; the others last (the evergreen price)
+                evergreen = self._price_amount(pp, lasting=True)
+                promotions = self._promotions(product, pp, start, name)
+                amount = phases.altered(evergreen, start, promotions)  # what applies at the product's start
                 if pp.get("priceType") == "discount" and (pp.get("price") or {}).get("dutyFreeAmount") and \
                         price.get("percentage") is None:
                     duration = price.get("applicationDuration") or {}
@@ -660,9 +661,9 @@ class BillingService:
                         model, pop_id, ref, name, per_unit(price, usage_type), start, end, category)
                 elif pp.get("priceType") == "recurring" and product["id"] not in prepaid:
                     # (a prepaid line's periodic fee is taken from its money by online charging at renewal)
-                    for ln in self._recurring(product, ref, pop_id, pp, price, amount, rate, name, currency, start,
-                                              end, bill_date, following, day, conv, billed, inclusive,
-                                              alignment_of(price, settings, start)):
+                    for ln in self._recurring(product, ref, pop_id, pp, price, evergreen, rate, name, currency,
+                                              start, end, bill_date, following, day, conv, billed, inclusive,
+                                              alignment_of(price, settings, start), promotions):
                         ln.tax_category = category
                         lines.append(ln)
         for ln in await self._usage(reads, account, bill_date, day, months, tz, currency, draft_id, modelled, billed,
@@ -1054,17 +1055,40 @@ class BillingService:
         return [self.render_change(r) for r in (await ctx.session.execute(stmt.limit(1000))).scalars().all()]
 
     @staticmethod
-    def _price_amount(pp: dict[str, Any]) -> Decimal:
+    def _price_amount(pp: dict[str, Any], *, lasting: bool = False) -> Decimal:
+        """A product price's amount with its alterations (discounts) — ``lasting``: only those sold without an
+        ``applicationDuration`` (the others are ``_promotions``)."""
         amounts = pp.get("price") or {}
         amount = _decimal((amounts.get("dutyFreeAmount") or {}).get("value"))
         for alt in pp.get("productPriceAlteration") or []:
+            if lasting and alt.get("applicationDuration") is not None:
+                continue
             amount += _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
         return amount
+
+    @staticmethod
+    def _promotions(product: dict[str, Any], pp: dict[str, Any], start: date, name: str,
+                    ) -> tuple[phases.Promotion, ...]:
+        """The alterations of a product price sold for a time (an order item's discount with an
+        ``applicationDuration`` in ``unitOfMeasure``), counted from the product's start: they alter the recurring
+        charge until they end, and a charge period they end in is cut there (``phases.split``)."""
+        out = []
+        for alt in pp.get("productPriceAlteration") or []:
+            if alt.get("applicationDuration") is None:
+                continue
+            delta = _decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value"))
+            try:
+                out.append(phases.promotion(start, delta, alt["applicationDuration"],
+                                            alt.get("unitOfMeasure") or "month"))
+            except ValueError as exc:
+                raise InvalidBilling(f"product '{product.get('id')}', price '{name}', alteration "
+                                     f"'{alt.get('name') or 'discount'}': {exc}") from exc
+        return tuple(out)
 
     @classmethod
     def _change(cls, r: ProductChange) -> changes.Change:
         prices = tuple(((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price",
-                        cls._price_amount(pp)) for pp in r.body.get("productPrice") or []
+                        cls._price_amount(pp, lasting=True)) for pp in r.body.get("productPrice") or []
                        if pp.get("priceType") == "recurring")
         return changes.Change(r.effective_date, r.kind, prices, r.to_account_id)
 
@@ -1089,7 +1113,7 @@ class BillingService:
         for pp in [*(initial.get("productPrice") or []), *(pp for r in rows for pp in r.body.get("productPrice")
                                                             or [])]:
             pps.setdefault((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price", pp)
-        initial_prices = [(pid, self._price_amount(pp)) for pid, pp in pps.items()
+        initial_prices = [(pid, self._price_amount(pp, lasting=True)) for pid, pp in pps.items()
                           if pp in (initial.get("productPrice") or []) and pp.get("priceType") == "recurring"]
         segments = changes.timeline(start, first_account, initial_prices, [self._change(r) for r in rows])
         last = segments[-1].end
@@ -1141,6 +1165,7 @@ class BillingService:
                     price_end = term if price_end is None else min(price_end, term)
             except ValueError as exc:
                 raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
+            promotions = self._promotions(product, pp, start, name)
             mine = [(k, b) for (k, _), b in billed.items() if k == key]
             for s_seg, e_seg, amount in changes.charged_parts(start, price_end or date.max, segments, account_id,
                                                               pop_id):
@@ -1154,7 +1179,8 @@ class BillingService:
                         continue
                     if timing == "inArrears" and piece.end > bill_date:
                         continue
-                    for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount):
+                    for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount,
+                                                                  promotions):
                         if (key, s) in billed or any(b.period_start <= s and e <= b.period_end for _, b in mine):
                             continue  # billed already (a piece billed in advance covers a resumed part)
                         value = proration.charge(phase_amount, currency, s, e, piece.period_start,
@@ -1170,7 +1196,7 @@ class BillingService:
             for _, was in mine:
                 full = pieces(was.period_start, None, was.period_start + timedelta(days=1), day, period_type,
                               length, align)[0]
-                used = [(s, e, phases.price_on(s, start, steps, a)) for s, e, a in changes.charged_parts(
+                used = [(s, e, phases.price_on(s, start, steps, a, promotions)) for s, e, a in changes.charged_parts(
                     was.period_start, min(was.period_end, price_end or date.max), segments, account_id, pop_id)]
                 due = changes.unused_credit(_paid(billed, key, was, inclusive), used, currency, full.period_start,
                                             full.period_end, conv, policy)
@@ -1295,7 +1321,7 @@ class BillingService:
                    price: dict[str, Any], amount: Decimal, rate: Decimal, name: str, currency: str, start: date,
                    end: date | None, bill_date: date, following: date, day: int, conv: proration.Conventions,
                    billed: dict[tuple[str, date], Billed], inclusive: bool = False, align: date | None = None,
-                   ) -> list[Line]:
+                   promotions: tuple[phases.Promotion, ...] = ()) -> list[Line]:
         out: list[Line] = []
         timing = price.get("billingTiming") or "inAdvance"
         policy = price.get("prorationPolicy") or "daily"
@@ -1321,7 +1347,7 @@ class BillingService:
             if timing == "inArrears" and piece.end > bill_date:
                 continue
             # a phase boundary within the piece cuts it: each part at its phase's price, against the full period
-            for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount):
+            for s, e, phase_amount, phase in phases.split(piece.start, piece.end, start, steps, amount, promotions):
                 if (key, s) in billed:
                     continue
                 value = proration.charge(phase_amount, currency, s, e, piece.period_start, piece.period_end, conv,
@@ -1341,7 +1367,7 @@ class BillingService:
                 full = pieces(start_billed, None, start_billed + timedelta(days=1), day, period_type, length,
                               align)[0]
                 # with inclusive prices the credit is computed on what was charged tax included, then split
-                in_force = phases.price_on(start_billed, start, steps, amount)
+                in_force = phases.price_on(start_billed, start, steps, amount, promotions)
                 value = proration.credit(_paid(billed, key, was, inclusive), in_force, currency, start_billed, end,
                                          was.period_end, full.period_start, full.period_end, conv, policy)
                 if value > 0:  # keyed on the billed piece's start: a piece is credited once

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from openbss.pricing.cycles import DAYS, MONTHS, clamp
@@ -119,10 +120,49 @@ def bounds(start: date, phases: Sequence[Phase]) -> list[tuple[date, date, Phase
     return out
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """An amount added to a recurring price per charge period (a discount: negative) from the product's start until
+    ``until`` (exclusive): an order's price alteration with an ``applicationDuration`` ("50 % off for 3 months").
+    It changes the evergreen price while it lasts; a phase's own price still wins, a phase's percentage applies to
+    the price altered."""
+
+    until: date
+    delta: Decimal
+
+
+def promotion(start: date, delta: Decimal, duration: Any, units: Any) -> Promotion:
+    """The promotion of an alteration ``delta`` lasting ``duration`` ``units`` from ``start``; raises ``ValueError``
+    naming what is wrong."""
+    if isinstance(duration, bool) or not isinstance(duration, int | float | Decimal) or duration != int(duration) \
+            or duration < 1:
+        raise ValueError(f"'applicationDuration': {duration!r} is not a whole number of at least 1")
+    if units not in UNITS:
+        raise ValueError(f"'unitOfMeasure': {units!r} is not one of {', '.join(UNITS)}")
+    return Promotion(add(start, int(duration), str(units)), delta)
+
+
+def altered(evergreen: Decimal, day: date, promotions: Sequence[Promotion]) -> Decimal:
+    """The evergreen price with the promotions still running on ``day``."""
+    return evergreen + sum((p.delta for p in promotions if day < p.until), Decimal(0))
+
+
 def split(piece_start: date, piece_end: date, start: date, phases: Sequence[Phase], evergreen: Decimal,
-          ) -> list[tuple[date, date, Decimal, str | None]]:
+          promotions: Sequence[Promotion] = ()) -> list[tuple[date, date, Decimal, str | None]]:
     """The parts of the piece ``[piece_start, piece_end)`` in each phase, with the phase's price (and name;
-    ``None`` for the evergreen price)."""
+    ``None`` for the evergreen price). The end of a promotion inside the piece cuts it too: before it, the
+    evergreen price is altered by the promotion."""
+    if not promotions:
+        return _split(piece_start, piece_end, start, phases, evergreen)
+    edges = [piece_start, *sorted({p.until for p in promotions if piece_start < p.until < piece_end}), piece_end]
+    out: list[tuple[date, date, Decimal, str | None]] = []
+    for lo, hi in pairwise(edges):
+        out.extend(_split(lo, hi, start, phases, altered(evergreen, lo, promotions)))
+    return out
+
+
+def _split(piece_start: date, piece_end: date, start: date, phases: Sequence[Phase], evergreen: Decimal,
+           ) -> list[tuple[date, date, Decimal, str | None]]:
     out: list[tuple[date, date, Decimal, str | None]] = []
     at = piece_start
     for lo, hi, p in bounds(start, phases):
@@ -135,8 +175,10 @@ def split(piece_start: date, piece_end: date, start: date, phases: Sequence[Phas
     return out
 
 
-def price_on(day: date, start: date, phases: Sequence[Phase], evergreen: Decimal) -> Decimal:
+def price_on(day: date, start: date, phases: Sequence[Phase], evergreen: Decimal,
+             promotions: Sequence[Promotion] = ()) -> Decimal:
     """The price per period in force on ``day``."""
+    evergreen = altered(evergreen, day, promotions)
     for lo, hi, p in bounds(start, phases):
         if lo <= day < hi:
             return p.price_of(evergreen)
