@@ -1,9 +1,10 @@
 """Live prices of cart and order items, from the catalog's offering prices.
 
 Per item: every one-time and recurring price of the offering (times the quantity), with the discounts that
-alter them (``priceType: discount`` with a ``popRelationship`` to the price they discount: a percentage for an
-application duration). Usage prices are charged later by rating and charging, not at order time. Totals: one per
-price type (and recurring period), net of the alterations, tax excluded and included.
+alter them (``priceType: discount`` with a ``popRelationship`` to the price they discount: a percentage or an
+amount, for an application duration), and the coupons (a discount of an amount linked to no price). Usage prices
+are charged later by rating and charging, not at order time. Totals: one per price type (and recurring period),
+net of the alterations, tax excluded and included.
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ async def offering_prices(ctx: Context, catalog: ProductCatalog, offering: dict[
     by_id = {p["id"]: p for p in pops}
     out: list[dict[str, Any]] = []
     q = Decimal(quantity)
+    # a discount of an amount linked to none of the offering's prices is a coupon of the product: billing takes it
+    # off each bill while it applies, allocated across the product's charges (billing/service.py ``_discounts``)
+    for disc in pops:
+        if disc.get("priceType") != "discount" or disc.get("percentage") is not None or not disc.get("price"):
+            continue
+        if any(r.get("id") in by_id for r in disc.get("popRelationship") or []):
+            continue
+        unit = disc["price"].get("unit") or "EUR"
+        coupon: dict[str, Any] = {
+            "name": disc.get("name"), "priceType": "discount",
+            "price": _price(unit, -Decimal(str(disc["price"].get("value") or 0)) * q, _rate(disc)),
+            "productOfferingPrice": {"id": disc["id"], "href": disc.get("href"), "name": disc.get("name")}}
+        if (disc.get("applicationDuration") or {}).get("amount"):
+            coupon["applicationDuration"] = int(disc["applicationDuration"]["amount"])
+            coupon["unitOfMeasure"] = disc["applicationDuration"].get("units")
+        out.append(coupon)
     for pop in pops:
         ptype = pop.get("priceType")
         if ptype not in CHARGED:
@@ -78,9 +95,13 @@ async def offering_prices(ctx: Context, catalog: ProductCatalog, offering: dict[
                 continue
             if not any(r.get("id") == pop["id"] for r in disc.get("popRelationship") or []):
                 continue
-            pct = Decimal(str(disc.get("percentage") or 0))
-            alt: dict[str, Any] = {"name": disc.get("name"), "priceType": ptype, "priority": 1,
-                                   "price": {"percentage": pct, **_price(unit, -net * pct / 100, rate)},
+            if disc.get("percentage") is not None:
+                pct = Decimal(str(disc["percentage"]))
+                off: dict[str, Any] = {"percentage": pct, **_price(unit, -net * pct / 100, rate)}
+            else:  # an amount off the price (per unit of the quantity), never more than the price
+                amount = Decimal(str((disc.get("price") or {}).get("value") or 0)) * q
+                off = _price(unit, -min(amount, net), rate)
+            alt: dict[str, Any] = {"name": disc.get("name"), "priceType": ptype, "priority": 1, "price": off,
                                    "productOfferingPrice": {"id": disc["id"], "href": disc.get("href"),
                                                             "name": disc.get("name")}}
             if disc.get("applicationDuration", {}).get("amount"):
