@@ -53,7 +53,7 @@ async def test_discounts_of_an_amount_and_a_coupon_are_priced() -> None:
     # the coupon: its own price of the product, with its duration, as billing reads it
     coupon = by_name["Welcome coupon"]
     assert coupon["priceType"] == "discount" and coupon["price"]["dutyFreeAmount"] == {"unit": "EUR", "value": -6}
-    assert (coupon["applicationDuration"], coupon["unitOfMeasure"]) == (2, "month")
+    assert coupon["description"] == "each bill for 2 month(s)"
     assert coupon["productOfferingPrice"]["id"] == "coupon"
     total = {t["priceType"]: t["price"]["dutyFreeAmount"]["value"] for t in totals(prices)}
     assert total == {"recurring": 20, "oneTime": 0, "discount": -6}

@@ -73,9 +73,9 @@ async def offering_prices(ctx: Context, catalog: ProductCatalog, offering: dict[
             "name": disc.get("name"), "priceType": "discount",
             "price": _price(unit, -Decimal(str(disc["price"].get("value") or 0)) * q, _rate(disc)),
             "productOfferingPrice": {"id": disc["id"], "href": disc.get("href"), "name": disc.get("name")}}
-        if (disc.get("applicationDuration") or {}).get("amount"):
-            coupon["applicationDuration"] = int(disc["applicationDuration"]["amount"])
-            coupon["unitOfMeasure"] = disc["applicationDuration"].get("units")
+        duration = disc.get("applicationDuration") or {}
+        if duration.get("amount"):  # (an OrderPrice has no applicationDuration: billing reads the catalog's)
+            coupon["description"] = f"each bill for {duration['amount']} {duration.get('units') or 'month'}(s)"
         out.append(coupon)
     for pop in pops:
         ptype = pop.get("priceType")
