@@ -230,3 +230,33 @@ async def test_a_plan_change_order_records_the_prices_the_product_had(rt: Any, c
     r = await client.post(PO, json=suspend, headers=h)
     assert r.status_code == 201, r.text
     assert "previousProductPrice" not in r.json()["productOrderItem"][0]
+
+
+async def test_an_ordered_welcome_discount_ends_after_its_three_months(rt: Any, client: Any) -> None:
+    """From the order to the bills: Mobile M (24.99 a month) with the catalog's "50 % for 3 months" is billed
+    12.49 a month for three months from its start, then 24.99 (the discount was billed for ever)."""
+    from openbss.pricing.cycles import next_cycle_date
+
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    h = w["h"]
+    c = await customer(client, h)
+    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
+    await run_orders(rt, w["tenant"], provisioning_ocs="simulator")
+    order = await get(client, h, f"{PO}/{order['id']}")
+    assert order["state"] == "completed", order
+    product = await get(client, h, order["productOrderItem"][0]["product"]["href"].split("testserver", 1)[-1])
+    fee = next(pp for pp in product["productPrice"] if pp["priceType"] == "recurring")
+    assert [a["applicationDuration"] for a in fee["productPriceAlteration"]] == [3]
+    account = await get(client, h, f"/tmf-api/accountManagement/v4/billingAccount/{c['account']['id']}")
+    day = int((account.get("billCycle") or {}).get("billingDay") or 1)
+    bill_date = next_cycle_date(date.fromisoformat(product["startDate"][:10]), day, 1)
+    for _ in range(6):
+        await run(rt, w["tenant"], bill_date, finalize=True)
+        bill_date = next_cycle_date(bill_date, day, 1)
+    charged = await in_tenant(rt, w["tenant"], "SELECT period_start, period_end, amount FROM billing_applied_rate "
+                                               "WHERE charge_key = :k ORDER BY period_start",
+                              k=f"recurring|{product['id']}|{fee['productOfferingPrice']['id']}")
+    whole = [(s, e, a) for s, e, a in charged if (e - s).days >= 28]
+    assert [a for _, _, a in whole[:2]] == [D("12.49")] * 2
+    assert whole[-1][2] == D("24.99")
+    assert sum(1 for _, _, a in whole if a == D("24.99")) >= 2
