@@ -295,6 +295,53 @@ async def test_a_draft_is_recomputed_until_it_is_issued(client: Any, rt: Any, te
     assert [e[0] for e in events] == ["CustomerBillCreateEvent", "CustomerBillAttributeValueChangeEvent"]
 
 
+async def test_a_prepaid_lines_fee_is_not_billed_after_a_product_change_either(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A prepaid line suspended then resumed (product changes billing records): online charging still takes its
+    monthly fee from its money at renewal, so the bill charges no fee and credits none — it billed the fee (a
+    second time) once the product had changes."""
+    from tests.billing.test_changes import change
+
+    account = await billing_account(client, admin_headers, tz="UTC")
+    prepaid = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("9.99", rate="0")])
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        await session_services().charging.service.open_account(
+            ctx, subscriber="+33600000073", payment_type="prepaid", billing_account_id=account["id"],
+            product_id=prepaid["id"], plan={}, currency="EUR")
+    await run(rt, tenant, date(2027, 2, 1), finalize=True)
+    for kind, when in (("suspend", "2027-02-10"), ("resume", "2027-02-20")):
+        r = await change(client, admin_headers, prepaid["id"], kind, when)
+        assert r.status_code == 201, r.text
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    lines = await lines_of(rt, tenant, account["id"])
+    assert [ln for ln in lines if ln[0] in ("recurring", "credit")] == []
+
+
+async def test_a_prepaid_lines_yearly_fee_is_billed(client: Any, rt: Any, tenant: str,
+                                                    admin_headers: dict[str, str]) -> None:
+    """Online charging takes a prepaid line's monthly fees at its monthly renewals, and no other: a yearly fee of a
+    prepaid line is billed on its account (it was charged nowhere)."""
+    r = await client.post("/tmf-api/productCatalogManagement/v4/productOfferingPrice", headers=admin_headers, json={
+        "name": "Yearly pass", "priceType": "recurring", "recurringChargePeriodType": "year",
+        "price": {"unit": "EUR", "value": 120}})
+    assert r.status_code == 201, r.text
+    yearly = recurring("120.00", rate="0", name="Yearly pass", price_id=r.json()["id"], period="year")
+    account = await billing_account(client, admin_headers, tz="UTC")
+    product = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [yearly])
+    async with rt.db.transaction(tenant) as session:
+        ctx = system_context(tenant, session, "http://testserver")
+        charging = session_services().charging.service
+        await charging.open_account(ctx, subscriber="+33600000074", payment_type="prepaid",
+                                    billing_account_id=account["id"], product_id=product["id"], plan={},
+                                    currency="EUR")
+    await run(rt, tenant, date(2027, 2, 1), finalize=True)
+    lines = await lines_of(rt, tenant, account["id"])
+    assert [(ln[1], ln[2], ln[3]) for ln in lines if ln[0] == "recurring"] == [
+        (date(2027, 1, 1), date(2028, 1, 1), Decimal("120.00"))]
+
+
 async def test_a_prepaid_lines_recurring_fee_is_not_billed(client: Any, rt: Any, tenant: str,
                                                            admin_headers: dict[str, str]) -> None:
     """Online charging takes a prepaid line's periodic fee from its money at renewal: the bill does not charge it

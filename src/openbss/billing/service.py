@@ -12,8 +12,9 @@ pieces of charge periods not billed yet:
 * usage: the rated usage (TMF635, from charging) of the account's postpaid lines before the bill date not yet
   billed, one line per product and usage type.
 
-A prepaid line's recurring prices are not billed: online charging takes them from the line's money at each renewal
-of its allowances (``charging.service.renew_allowances``).
+A prepaid line's monthly fees are not billed: online charging takes them from the line's money at each renewal of
+its allowances (``charging.service.renew_allowances``); its recurring prices of other periods are billed
+(``pricing.cycles.monthly_price`` tells them apart for both).
 
 The same computation serves the bill run (writes), the draft's recomputation and the bill on demand (writes
 nothing). What may be written is guarded by the database: one line per charge and period, one usage record per
@@ -62,7 +63,7 @@ from openbss.platform.tmf.resource import Context, ResourceService, system_conte
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing import changes, charge_models, phases, proration
 from openbss.pricing.allocation import allocate
-from openbss.pricing.cycles import MONTHS, next_cycle_date, pieces, previous_cycle_date
+from openbss.pricing.cycles import MONTHS, monthly_price, next_cycle_date, pieces, previous_cycle_date
 from openbss.pricing.cycles import last_cycle_date as cycle_date_on
 from openbss.pricing.money import MINOR_UNITS, round_money, to_decimal
 from openbss.pricing.taxes import (
@@ -625,7 +626,7 @@ class BillingService:
             if product["id"] in changed:
                 lines.extend(await self._changed_product(
                     ctx, account["id"], product, changed[product["id"]], ref, start, end, bill_date, following,
-                    day, conv, billed, currency, inclusive, prices, settings))
+                    day, conv, billed, currency, inclusive, prices, settings, prepaid=product["id"] in prepaid))
                 continue
             for pp in product.get("productPrice") or []:
                 pop_id = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
@@ -659,8 +660,8 @@ class BillingService:
                         raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
                     modelled[(product["id"], usage_type)] = Modelled(
                         model, pop_id, ref, name, per_unit(price, usage_type), start, end, category)
-                elif pp.get("priceType") == "recurring" and product["id"] not in prepaid:
-                    # (a prepaid line's periodic fee is taken from its money by online charging at renewal)
+                elif pp.get("priceType") == "recurring" and not (product["id"] in prepaid and monthly_price(price)):
+                    # (a prepaid line's monthly fee is taken from its money by online charging at renewal)
                     for ln in self._recurring(product, ref, pop_id, pp, price, evergreen, rate, name, currency,
                                               start, end, bill_date, following, day, conv, billed, inclusive,
                                               alignment_of(price, settings, start), promotions):
@@ -1103,7 +1104,7 @@ class BillingService:
                                bill_date: date, following: date, day: int, conv: proration.Conventions,
                                billed: dict[tuple[str, date], Billed], currency: str, inclusive: bool,
                                prices: dict[str, dict[str, Any]], settings: TenantBilling | None = None,
-                               ) -> list[Line]:
+                               prepaid: bool = False) -> list[Line]:
         """The recurring charges (and credits) of a product that changed: each price on the account of each
         segment of its timeline, not while suspended; what was billed in advance and is no longer used is
         credited, capped by what was billed for the piece. One-time charges stay with the account it was sold to."""
@@ -1146,8 +1147,8 @@ class BillingService:
                                         round_money(self._price_amount(pp), currency), rate, ref,
                                         tax_category=category, inclusive=inclusive))
                 continue
-            if pp.get("priceType") != "recurring":
-                continue
+            if pp.get("priceType") != "recurring" or (prepaid and monthly_price(price)):
+                continue  # (a prepaid line's monthly fee is taken from its money by online charging at renewal)
             timing = price.get("billingTiming") or "inAdvance"
             policy = price.get("prorationPolicy") or "daily"
             period_type = pp.get("recurringChargePeriod") or price.get("recurringChargePeriodType") or "month"

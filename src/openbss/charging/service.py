@@ -35,6 +35,7 @@ from openbss.platform.db import Database, json_loads, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
+from openbss.pricing.cycles import monthly_price
 from openbss.pricing.money import MINOR_UNITS, is_currency, to_decimal
 from openbss.pricing.units import UnitError, canonical_unit, convert
 from openbss.pricing.usage import RatingError, from_minor, to_minor
@@ -1221,8 +1222,8 @@ class ChargingService:
                 plan.setdefault(price.get("usageType") or "data", plan_entry(price))
             elif price.get("priceType") == "recurring" and (price.get("price") or {}).get("value") is not None:
                 # the periodic fees: a prepaid line pays them from its money at each renewal (a month)
-                months = {"month": 1, "year": 12}.get(price.get("recurringChargePeriodType") or "month")
-                if months == 1 and int(price.get("recurringChargePeriodLength") or 1) == 1:
+                # (other periods are billed on the line's account: ``pricing.cycles.monthly_price``)
+                if monthly_price(price):
                     plan.setdefault(FEES, []).append({
                         "priceId": price.get("id"), "name": price.get("name"),
                         "amount": str(to_decimal(price["price"]["value"])),

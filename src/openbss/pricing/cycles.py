@@ -21,13 +21,22 @@ from __future__ import annotations
 
 import calendar
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 #: months per period of each recurring period type (weeks and days are counted in days)
 MONTHS = {"month": 1, "bimonthly": 2, "quarter": 3, "quarterly": 3, "monthly": 1, "year": 12, "yearly": 12}
 DAYS = {"week": 7, "day": 1}
+
+
+def monthly_price(price: Mapping[str, Any]) -> bool:
+    """Whether a catalog recurring price is charged every month (period type ``month``, length 1): what online
+    charging takes from a prepaid line's money at its monthly renewal. A prepaid line's recurring prices of other
+    periods (a year, a quarter, a week) are billed on its account's bills instead."""
+    return MONTHS.get(str(price.get("recurringChargePeriodType") or "month")) == 1 and \
+        int(price.get("recurringChargePeriodLength") or 1) == 1
 
 
 @functools.lru_cache(maxsize=16384)
