@@ -10,6 +10,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from openbss.billing import events
 from openbss.billing.service import BillingService
 from openbss.ordering import events as ordering
@@ -260,3 +262,64 @@ async def test_an_ordered_welcome_discount_ends_after_its_three_months(rt: Any, 
     assert [a for _, _, a in whole[:2]] == [D("12.49")] * 2
     assert whole[-1][2] == D("24.99")
     assert sum(1 for _, _, a in whole if a == D("24.99")) >= 2
+
+
+async def test_a_line_activated_by_an_order_names_its_product_and_a_prepaid_fee_is_taken_once(
+        rt: Any, client: Any) -> None:
+    """Activation opens the line's charging account before the product is recorded; the account then names the
+    product. Without it, billing could not tell the prepaid line (``prepaid_products``) and billed its monthly
+    bundle on the bill while charging took it from the balance — twice."""
+    from openbss.pricing.cycles import next_cycle_date
+
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    h = w["h"]
+    c = await customer(client, h)
+    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Prepaid S"]), headers=h)).json()
+    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
+    order = await get(client, h, f"{PO}/{order['id']}")
+    assert order["state"] == "completed", order
+    product_id = order["productOrderItem"][0]["product"]["id"]
+    [(payment_type, linked)] = await in_tenant(
+        rt, w["tenant"], "SELECT payment_type, product_id FROM charging_account WHERE billing_account_id = :a",
+        a=c["account"]["id"])
+    assert (payment_type, linked) == ("prepaid", product_id)
+    product = await get(client, h, f"/tmf-api/productInventory/v4/product/{product_id}")
+    account = await get(client, h, f"/tmf-api/accountManagement/v4/billingAccount/{c['account']['id']}")
+    day = int((account.get("billCycle") or {}).get("billingDay") or 1)
+    bill_date = next_cycle_date(date.fromisoformat(product["startDate"][:10]), day, 1)
+    for _ in range(2):
+        await run(rt, w["tenant"], bill_date, finalize=True)
+        bill_date = next_cycle_date(bill_date, day, 1)
+    keys = [k for (k,) in await in_tenant(rt, w["tenant"], "SELECT charge_key FROM billing_applied_rate "
+                                                            "WHERE billing_account_id = :a", a=c["account"]["id"])]
+    assert [k for k in keys if k.startswith("recurring|")] == []  # the bundle is charging's, from the balance
+    assert any(k.startswith(f"oneTime|{product_id}|") for k in keys)  # the SIM card is billed
+
+
+async def test_the_migration_links_the_lines_activated_before(rt: Any, client: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines activated before the orchestrator linked them: revision d5a9e3c7b1f4 links each charging account to
+    its product from the activation records (the OCS create step's answer and the item run's product)."""
+    import importlib
+
+    from openbss.provisioning.ocs import ChargingOcs
+
+    async def unlinked(*_: Any) -> None:
+        return None
+
+    monkeypatch.setattr(ChargingOcs, "product_recorded", unlinked)
+    migration = importlib.import_module("migrations.versions.20261205_1100_d5a9e3c7b1f4_charging_account_product")
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    h = w["h"]
+    c = await customer(client, h)
+    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Prepaid S"]), headers=h)).json()
+    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
+    order = await get(client, h, f"{PO}/{order['id']}")
+    product_id = order["productOrderItem"][0]["product"]["id"]
+    query = "SELECT product_id, version FROM charging_account WHERE billing_account_id = :a"
+    [(before, version)] = await in_tenant(rt, w["tenant"], query, a=c["account"]["id"])
+    assert before is None
+    async with rt.db.transaction(w["tenant"]) as session:
+        assert (await session.execute(migration.LINK)).rowcount == 1
+        assert (await session.execute(migration.LINK)).rowcount == 0  # once
+    assert await in_tenant(rt, w["tenant"], query, a=c["account"]["id"]) == [(product_id, version + 1)]

@@ -1362,6 +1362,15 @@ class ChargingService:
         names = [offering.get("name") or ""] + [c.get("name") or "" for c in offering.get("category") or []]
         return "prepaid" if any("prepaid" in n.lower() for n in names) else "postpaid"
 
+    async def link_product(self, ctx: Context, account_id: str, product_id: str) -> None:
+        """Name the product a line's account charges for, once (activation opens the account before the product is
+        recorded): billing asks which products are prepaid lines (``prepaid_products``) and rated usage names its
+        product. An account naming a product already keeps it. The version moves: a charging node holding the
+        account reloads it."""
+        conn = await repo.session_connection(ctx.session)
+        await conn.execute("UPDATE charging_account SET product_id = $2, version = version + 1 "
+                           "WHERE id = $1 AND product_id IS NULL", account_id, product_id)
+
     async def change_offering(self, ctx: Context, account_id: str, offering_id: str) -> None:
         """Rate with another offering's usage prices from now on (sessions already open keep their rate)."""
         conn = await repo.session_connection(ctx.session)

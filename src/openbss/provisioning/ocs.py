@@ -37,6 +37,8 @@ class ChargingAccounts(Protocol):
 
     async def set_barring(self, ctx: Context, account_id: str, barred: list[str]) -> None: ...
 
+    async def link_product(self, ctx: Context, account_id: str, product_id: str) -> None: ...
+
 
 class ChargingOcs:
     element = "ocs"
@@ -45,6 +47,12 @@ class ChargingOcs:
         self.db = db
         self.base_url = settings.public_url.rstrip("/")
         self.charging = charging
+
+    async def product_recorded(self, ctx: Context, answer: dict[str, Any], product: dict[str, Any]) -> None:
+        """The product an activation recorded (after this element's steps, in the activation's transaction): the
+        line's charging account (the ``accountId`` of the create answer) names it."""
+        if answer.get("accountId"):
+            await self.charging.link_product(ctx, str(answer["accountId"]), str(product["id"]))
 
     async def call(self, tenant_id: str, operation: str, key: str, params: dict[str, Any]) -> dict[str, Any]:
         charging = self.charging

@@ -225,6 +225,7 @@ class Orchestrator:
         rows = (await ctx.session.execute(select(Step).where(Step.item_run_id == run.id, Step.phase == "forward",
                                                              Step.state == "done"))).scalars().all()
         allocations, subscribers = [], {}
+        answers: dict[str, dict[str, Any]] = {}
         resources = []
         for st in rows:
             res = st.result or {}
@@ -239,6 +240,7 @@ class Orchestrator:
                                   "category": got.get("kind"), "resourceCharacteristic": chars})
             elif st.adapter in ("hss", "pcrf", "aaa", "ocs"):
                 subscribers[st.adapter] = (res.get("request") or {}).get(SUBSCRIBER_PARAM[st.adapter])
+                answers[st.adapter] = res.get("response") or {}
         context = dict(run.context)
         services = []
         kinds_of = {"hss": ["msisdn", "sim"], "aaa": ["ont", "ipv4"]}
@@ -254,6 +256,12 @@ class Orchestrator:
             services.append(doc)
         product = await inventory.record_subscription(ctx, dict(context.get("product") or {}), services, resources)
         run.product_id = product["id"]
+        # an element that keeps the product it serves learns it now, in this transaction (online charging: the
+        # line's account names its product — what billing asks to tell prepaid lines, what usage records name)
+        for element, answer in sorted(answers.items()):
+            recorded = getattr(self.adapters.get(element), "product_recorded", None)
+            if recorded is not None:
+                await recorded(ctx, answer, product)
         context |= {"allocations": allocations, "subscribers": subscribers}
         run.context = context
         await self._complete(ctx, run, product)
