@@ -91,11 +91,15 @@ class Prepaid:
         return {"id": account_id, "payment_type": "prepaid", "currency": "EUR"}
 
     async def topup(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
-                    ) -> dict[str, Any]:
+                    funding: str = "external") -> dict[str, Any]:
+        assert funding == "payment"  # what payments credits is a payment's
         self.credited[account_id] = self.credited.get(account_id, Decimal(0)) + Decimal(amount).scaleb(-2)
         return {}
 
     async def prepaid_usage_totals(self, ctx: Context, since: Any, before: Any) -> dict[str, Decimal]:
+        return {}
+
+    async def prepaid_credit_totals(self, ctx: Context, since: Any, before: Any) -> dict[tuple[str, str], Decimal]:
         return {}
 
     async def take_back(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,

@@ -198,3 +198,43 @@ async def test_a_top_up_charged_back_after_it_was_spent_leaves_a_debt_on_the_lin
     assert (await account_state(rt, tenant, line["id"]))["money"] == -1500  # owed by the line
     assert await _ledger(rt, tenant, dispute_id) == {"chargeback": {"2300": Decimal("20.00"),
                                                                     "1010": Decimal("-20.00")}}
+
+
+async def test_credits_no_payment_funded_are_owed_in_the_prepaid_liability(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], services: Any) -> None:
+    """Money credited to a prepaid line without a payment of payments — an initial balance, a TMF654 top-up from
+    outside (a partner, a retail shop), an adjustment, a cancelled top-up — is posted with the day's prepaid usage:
+    the liability (2300) then holds what the balances owe, against 1020 (received outside payments) or 6300
+    (goodwill and promotions). Only usage paid by a payment was in the liability before: usage paid by free credit
+    was recognized as revenue out of a liability nobody had funded, which went below what the balances owed."""
+    from openbss.payments.replay import replay
+    from tests.charging.test_action_states import _bucket, _eur, _post
+
+    h = admin_headers
+    line = await open_account(rt, tenant, balance="5.00")  # an initial balance: goodwill
+    bucket = await _bucket(client, h, line)
+    owner = bucket["partyAccount"]
+    await _post(client, h, "topupBalance", {"amount": _eur("10.00"), "usageType": "monetary",
+                                            "bucket": {"id": bucket["id"]}, "partyAccount": owner})
+    cancelled = await _post(client, h, "topupBalance", {"amount": _eur("2.50"), "usageType": "monetary",
+                                                        "bucket": {"id": bucket["id"]}, "partyAccount": owner})
+    r = await client.patch(f"/tmf-api/prepayBalanceManagement/v4/topupBalance/{cancelled['id']}",
+                           json={"status": "cancelled", "reason": "voucher void"}, headers=h)
+    assert r.status_code == 200, r.text
+    await _post(client, h, "adjustBalance", {"amount": _eur("-1.00"), "usageType": "monetary",
+                                             "bucket": {"id": bucket["id"]}})
+    assert (await account_state(rt, tenant, line["id"]))["money"] == 1400  # 5 + 10 + 2.50 - 2.50 - 1
+    today = datetime.now(UTC).date()
+    payments = services.payments.service
+    assert await payments.recognize_prepaid_usage([tenant], today) == 3  # credits: goodwill, external, adjustment
+    assert await payments.recognize_prepaid_usage([tenant], today) == 0  # once
+    day = today.isoformat()
+    assert await _lines(rt, tenant, f"{day}/EUR/goodwill") == {"6300": Decimal("5.00"), "2300": Decimal("-5.00")}
+    assert await _lines(rt, tenant, f"{day}/EUR/external") == {"1020": Decimal("10.00"), "2300": Decimal("-10.00")}
+    assert await _lines(rt, tenant, f"{day}/EUR/adjustment") == {"6300": Decimal("-1.00"), "2300": Decimal("1.00")}
+    rows = await in_tenant(rt, tenant, "SELECT sum(l.credit - l.debit) FROM ledger_line l WHERE l.account_code = "
+                                       "'2300'")
+    assert Decimal(rows[0][0]) == Decimal("14.00")  # the liability is what the balance owes
+    async with rt.db.transaction(tenant) as session:
+        report = await replay(payments, system_context(tenant, session, BASE))
+    assert report["differences"] == [], report

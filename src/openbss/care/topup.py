@@ -26,7 +26,8 @@ class PrepaidBalances(Protocol):
                           product_id: str | None = None) -> dict[str, Any]: ...
 
     async def topup(self, ctx: Context, account_id: str, amount: int, *, bucket_id: str | None = None,
-                    reason: str | None = None, base_url: str | None = None) -> dict[str, Any]: ...
+                    reason: str | None = None, base_url: str | None = None, funding: str = "external",
+                    ) -> dict[str, Any]: ...
 
 
 class PrepaidTopUp:
@@ -53,7 +54,7 @@ class PrepaidTopUp:
         currency = str(account.get("currency") or "EUR")
         amount = amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]))  # 25.0000 (an approval's) -> 25.00
         done = await self.balances.topup(ctx, str(account["id"]), to_minor(amount, currency),
-                                         reason=reason or "agent top-up")
+                                         reason=reason or "agent top-up", funding="goodwill")
         after = await self.balances.get_account(ctx, subscriber=subscriber)
         agent = requested_by or ctx.principal.subject
         out: dict[str, Any] = {"subscriber": subscriber, "amount": {"value": str(amount), "unit": currency},

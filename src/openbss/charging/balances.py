@@ -282,13 +282,15 @@ class TopupRules(BalanceActionRules):
                                code="DUPLICATE_TOPUP")
             doc["idempotencyKey"] = key[:200]
             TOPUP_EXTENSION.mark(doc, ctx.base_url)
-        await service.topup(ctx, account_id, units, bucket_id=bucket["id"])
+        await service.topup(ctx, account_id, units, bucket_id=bucket["id"], funding="external",
+                            reason=f"top-up {doc.get('id')}")
         _complete(doc, bucket)
         await _history(ctx, self.history, self.action, doc, bucket)
 
     async def reverse(self, ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
         account_id, bucket, units = await _bucket_units(ctx, doc)
-        await service.adjust(ctx, account_id, bucket["id"], -units)
+        await service.adjust(ctx, account_id, bucket["id"], -units, funding="external",
+                             reason=f"top-up {doc.get('id')} cancelled")
         return bucket
 
 

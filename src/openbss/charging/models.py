@@ -23,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -254,6 +255,25 @@ class RenewalFee(TenantScoped, Base):
     usage_id: Mapped[str | None] = mapped_column(String(64))  # the charge's usage record, once paid
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PrepaidCredit(TenantScoped, Base):
+    """Money credited to (or taken from) a prepaid line's balance that no payment of payments paid: a top-up
+    through TMF654 (vouchers, retail, partners: ``external``), an agent's goodwill top-up or an initial balance
+    (``goodwill``), an adjustment (``adjustment``, either sign). Payments posts each day's totals to the ledger
+    (the prepaid liability rises with the balances it owes; ``payments.service.post_prepaid_usage``), so that the
+    usage these credits pay is not revenue out of a liability nobody funded."""
+
+    __tablename__ = "charging_prepaid_credit"
+    __table_args__ = (Index("ix_charging_prepaid_credit_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("charging_account.id"))
+    funding: Mapped[str] = mapped_column(String(20))  # external | goodwill | adjustment
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # negative: taken back
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ChargingShardLease(Base):

@@ -604,9 +604,30 @@ async def account_of_bucket(ctx: Context, bucket_id: str) -> tuple[str, dict[str
     return rows[bucket_id]["account_id"], rows[bucket_id]
 
 
+#: how money credited to a prepaid line was funded: by a payment of payments (its ledger entry is the payment's),
+#: from outside (TMF654 top-ups: vouchers, retail, partners), as goodwill (agents, initial balances), or adjusted
+FUNDINGS = ("payment", "external", "goodwill", "adjustment")
+
+
+async def _record_credit(conn: Any, account: dict[str, Any], bucket: Any, amount: int, funding: str,
+                         reason: str | None) -> None:
+    """Remember money credited to (or taken from) a prepaid line's money that no payment funded
+    (``charging_prepaid_credit``): payments posts it to the ledger's prepaid liability."""
+    if funding not in FUNDINGS:
+        raise ValueError(f"unknown funding '{funding}' (known: {', '.join(FUNDINGS)})")
+    if funding == "payment" or not amount or account["payment_type"] != "prepaid" or bucket.unit != "money":
+        return
+    await conn.execute("INSERT INTO charging_prepaid_credit (id, account_id, funding, amount_minor, currency, reason) "
+                       "VALUES ($1, $2, $3, $4, $5, $6)", str(uuid.uuid4()), account["id"], funding, amount,
+                       account["currency"], reason)
+
+
 async def topup(ctx: Context, account_id: str, amount: int, *, bucket_id: str | None = None,
-                reason: str | None = None, base_url: str | None = None) -> dict[str, Any]:
-    """Credit ``amount`` (minor units, or base units for a unit bucket) to a bucket (default: main money)."""
+                reason: str | None = None, base_url: str | None = None, funding: str = "external",
+                ) -> dict[str, Any]:
+    """Credit ``amount`` (minor units, or base units for a unit bucket) to a bucket (default: main money).
+    ``funding``: ``payment`` (a payment of payments), ``external`` (TMF654: vouchers, retail, partners),
+    ``goodwill`` (agents, initial balances) — what the ledger credits the prepaid liability against."""
     if amount <= 0:
         raise InvalidBalanceAction("'amount': a top-up must be positive")
     conn = await repo.session_connection(ctx.session)
@@ -615,6 +636,7 @@ async def topup(ctx: Context, account_id: str, amount: int, *, bucket_id: str | 
     if bucket is None:
         raise InvalidBalanceAction("the account has no money bucket")
     bucket.d_remaining += amount
+    await _record_credit(conn, account, bucket, amount, funding, reason)
     await _commit_ledger(conn, ledger, account, base_url or ctx.base_url)
     out = {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining, "unit": bucket.unit}
     if account["payment_type"] == "prepaid" and bucket.unit == "money" and account["plan"].get(FEES):
@@ -622,14 +644,17 @@ async def topup(ctx: Context, account_id: str, amount: int, *, bucket_id: str | 
     return out
 
 
-async def adjust(ctx: Context, account_id: str, bucket_id: str, delta: int) -> dict[str, Any]:
-    """Credit (positive) or debit (negative) a bucket; a debit may not pass the bucket's lower limit."""
+async def adjust(ctx: Context, account_id: str, bucket_id: str, delta: int, *, funding: str = "adjustment",
+                 reason: str | None = None) -> dict[str, Any]:
+    """Credit (positive) or debit (negative) a bucket; a debit may not pass the bucket's lower limit. ``funding``:
+    as ``topup`` (a cancelled top-up is taken back as it was funded)."""
     conn = await repo.session_connection(ctx.session)
     account, ledger = await _ledger(conn, account_id)
     bucket = _find_bucket(ledger, bucket_id)
     if delta < 0 and bucket.free() + delta < 0:
         raise InsufficientBalance(f"bucket '{bucket_id}' has {bucket.free()} available, cannot debit {-delta}")
     bucket.d_remaining += delta
+    await _record_credit(conn, account, bucket, delta, funding, reason)
     await _commit_ledger(conn, ledger, account, ctx.base_url)
     return {"bucket": bucket.id, "remaining": bucket.remaining + bucket.d_remaining}
 
@@ -1147,6 +1172,16 @@ class ChargingService:
     batch_usage_accounts = staticmethod(batch_usage_accounts)
     batch_usage_later = staticmethod(batch_usage_later)
 
+    async def prepaid_credit_totals(self, ctx: Context, since: datetime, before: datetime,
+                                    ) -> dict[tuple[str, str], Decimal]:
+        """The money credited to prepaid lines in ``[since, before)`` that no payment funded, per (currency,
+        funding): what payments posts to the prepaid liability (``charging_prepaid_credit``)."""
+        conn = await repo.session_connection(ctx.session)
+        rows = await conn.fetch(
+            "SELECT currency, funding, sum(amount_minor) AS amount_minor FROM charging_prepaid_credit "
+            "WHERE created_at >= $1 AND created_at < $2 GROUP BY currency, funding", since, before)
+        return {(r["currency"], r["funding"]): from_minor(int(r["amount_minor"]), r["currency"]) for r in rows}
+
     async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]:
         """The money prepaid lines' usage took in ``[since, before)``, per currency (what payments recognizes as
         revenue out of the prepaid liability)."""
@@ -1349,7 +1384,8 @@ class ChargingService:
                                 "Postpaid usage within the credit limit"),
         })
         if initial_balance:  # first: a prepaid line's first period fee is paid from it
-            await topup(ctx, account_id, to_minor(initial_balance, currency), reason="initial balance")
+            await topup(ctx, account_id, to_minor(initial_balance, currency), reason="initial balance",
+                        funding="goodwill")
         await renew_allowances(ctx, account_id, period_start or utcnow())
         return await get_account(ctx, account_id)
 

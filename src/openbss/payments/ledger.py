@@ -45,6 +45,7 @@ from openbss.pricing.money import round_money
 
 CASH = "1000"
 CLEARING = "1010"
+TOPUP_CLEARING = "1020"
 RECEIVABLE = "1200"
 TAX_PAYABLE = "2100"
 PREPAID = "2300"
@@ -53,10 +54,12 @@ REVENUE = "4000"
 OTHER_REVENUE = "4900"
 FEES = "6100"
 BAD_DEBT = "6200"
+GOODWILL = "6300"
 
 DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     (CASH, "Cash at bank", "asset"),
     (CLEARING, "Card gateway clearing", "asset"),
+    (TOPUP_CLEARING, "Top-ups received outside payments (vouchers, retail, partners)", "asset"),
     (RECEIVABLE, "Accounts receivable", "asset"),
     (TAX_PAYABLE, "Tax payable", "liability"),
     (PREPAID, "Prepaid balances", "liability"),
@@ -65,6 +68,7 @@ DEFAULT_CHART: tuple[tuple[str, str, str], ...] = (
     (OTHER_REVENUE, "Other revenue (late fees, lines without a product)", "revenue"),
     (FEES, "Payment fees (chargebacks)", "expense"),
     (BAD_DEBT, "Bad debt", "expense"),
+    (GOODWILL, "Goodwill and promotional credit", "expense"),
 )
 
 
@@ -293,6 +297,14 @@ def topup_postings(amount: Decimal, kind: str) -> list[Posting]:
     """A prepaid top-up: cash received, owed to the customer as prepaid balance until it is used."""
     cash = CLEARING if kind == "card" else CASH
     return [Posting(cash, amount), Posting(PREPAID, -amount)]
+
+
+def prepaid_credit_postings(amount: Decimal, funding: str) -> list[Posting]:
+    """Money credited to prepaid balances that no payment funded (charging's ``charging_prepaid_credit``): owed to
+    the customers as prepaid balance, against what funded it — a top-up received outside payments (vouchers, retail,
+    partners: 1020) or goodwill and promotions (agents' top-ups, initial balances, adjustments: 6300). Negative:
+    taken back."""
+    return [Posting(TOPUP_CLEARING if funding == "external" else GOODWILL, amount), Posting(PREPAID, -amount)]
 
 
 def write_off_postings(amount: Decimal) -> list[Posting]:

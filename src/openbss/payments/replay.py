@@ -107,6 +107,15 @@ async def expected(payments: PaymentService, ctx: Context) -> dict[Key, list[led
             used = to_decimal(totals.get(currency, 0))
             out[("PrepaidUsage", source_id, "usageRecognized", currency)] = [
                 ledger.Posting(ledger.PREPAID, used), ledger.Posting(ledger.REVENUE, -used)]
+        credited = (await session.execute(select(LedgerEntry.source_id).where(
+            LedgerEntry.source_type == "PrepaidCredit"))).scalars().all()
+        for source_id in credited:
+            day_text, currency, funding = source_id.split("/", 2)
+            day = date.fromisoformat(day_text)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            credits = await payments.prepaid.prepaid_credit_totals(ctx, start, start + timedelta(days=1))
+            out[("PrepaidCredit", source_id, "creditGranted", currency)] = ledger.prepaid_credit_postings(
+                to_decimal(credits.get((currency, funding), 0)), funding)
     return out
 
 

@@ -162,9 +162,12 @@ class PrepaidBalances(Protocol):
     async def get_account(self, ctx: Context, account_id: str | None = None) -> dict[str, Any]: ...
 
     async def topup(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
-                    ) -> dict[str, Any]: ...
+                    funding: str = "external") -> dict[str, Any]: ...
 
     async def prepaid_usage_totals(self, ctx: Context, since: datetime, before: datetime) -> dict[str, Decimal]: ...
+
+    async def prepaid_credit_totals(self, ctx: Context, since: datetime, before: datetime,
+                                    ) -> dict[tuple[str, str], Decimal]: ...
 
     async def take_back(self, ctx: Context, account_id: str, amount: int, *, reason: str | None = None,
                         ) -> dict[str, Any]:
@@ -643,7 +646,7 @@ class PaymentService:
         if fresh is None:
             return False
         await self.prepaid.topup(ctx, charging_account_id, int(row.amount.scaleb(MINOR_UNITS.get(row.currency, 2))),
-                                 reason=f"payment {row.id}")
+                                 reason=f"payment {row.id}", funding="payment")
         kind = ((row.body or {}).get("paymentMethod") or {}).get("@referredType", "")
         await ledger.post(ctx.session, source_type="Payment", source_id=row.id, event="topUpSucceeded",
                           currency=row.currency, description=f"prepaid top-up {row.id} of {charging_account_id}",
@@ -653,12 +656,23 @@ class PaymentService:
 
     async def post_prepaid_usage(self, ctx: Context, day: date) -> dict[str, Decimal]:
         """Recognize a day's prepaid usage (the money charging took from prepaid balances that day, per currency):
-        prepaid liability → revenue, one entry per (day, currency), once. Run for days that are over."""
+        prepaid liability → revenue, one entry per (day, currency), once; and first the money credited to prepaid
+        balances that day that no payment funded (top-ups from outside, goodwill, adjustments: one entry per
+        (day, currency, funding), ``ledger.prepaid_credit_postings``), so that the liability holds what the
+        balances owe. Run for days that are over. Returns the amounts posted now, by currency (and
+        ``currency/funding`` for credits)."""
         if self.prepaid is None:
             return {}
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        totals = await self.prepaid.prepaid_usage_totals(ctx, start, start + timedelta(days=1))
         posted: dict[str, Decimal] = {}
+        credits = await self.prepaid.prepaid_credit_totals(ctx, start, start + timedelta(days=1))
+        for (currency, funding), amount in sorted(credits.items()):
+            if amount and await ledger.post(
+                    ctx.session, source_type="PrepaidCredit", source_id=f"{day.isoformat()}/{currency}/{funding}",
+                    event="creditGranted", currency=currency, description=f"prepaid credit ({funding}) of {day}",
+                    on=day, postings=ledger.prepaid_credit_postings(amount, funding)):
+                posted[f"{currency}/{funding}"] = amount
+        totals = await self.prepaid.prepaid_usage_totals(ctx, start, start + timedelta(days=1))
         for currency, amount in sorted(totals.items()):
             if amount and await ledger.post(
                     ctx.session, source_type="PrepaidUsage", source_id=f"{day.isoformat()}/{currency}",
@@ -933,7 +947,8 @@ class PaymentService:
             if status == "won" and topup is not None and self.prepaid is not None:
                 await self.prepaid.topup(ctx, topup.charging_account_id,
                                          int(Decimal(row.amount).scaleb(MINOR_UNITS.get(payment.currency, 2))),
-                                         reason=f"dispute {dispute_id} of payment {payment_id} won")
+                                         reason=f"dispute {dispute_id} of payment {payment_id} won",
+                                         funding="payment")
                 await ledger.post(session, source_type="Dispute", source_id=dispute_id, event="disputeWon",
                                   currency=payment.currency, description=f"dispute {dispute_id} won",
                                   postings=ledger.topup_postings(row.amount, cash_kind),
