@@ -88,14 +88,18 @@ async def test_a_top_up_credits_the_prepaid_balance_once(
 
 
 async def test_bad_top_ups_are_refused_and_nothing_is_written(
-        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], services: Any) -> None:
     account = await billing_account(client, admin_headers)
     prepaid = await open_account(rt, tenant)
     postpaid = await open_account(rt, tenant, payment_type="postpaid")
+    closed = await open_account(rt, tenant)
+    async with rt.db.transaction(tenant) as session:  # its line was terminated
+        await services.charging.service.set_status(system_context(tenant, session, BASE), closed["id"], "closed")
     m = await method(client, admin_headers, card(account, token="tok_instant"))
     cases = [
         (_topup(account, m["id"], "no-such-line", "5.00"), "does not exist"),
         (_topup(account, m["id"], postpaid["id"], "5.00"), "not prepaid"),
+        (_topup(account, m["id"], closed["id"], "5.00"), f"charging account '{closed['id']}' is closed"),
         ({**_topup(account, m["id"], prepaid["id"], "5.00"), "prepaidTopUp": {}}, "prepaidTopUp.id"),
         (_topup(account, m["id"], prepaid["id"], "5.00", paymentItem=[{"item": {"id": "b"}}]), "pays no bills"),
     ]
@@ -104,6 +108,15 @@ async def test_bad_top_ups_are_refused_and_nothing_is_written(
         assert r.status_code == 400, (body, r.text)
         assert word in r.json()["message"], (word, r.text)
     assert await in_tenant(rt, tenant, "SELECT count(*) FROM payments_payment") == [(0,)]
+    # nor through TMF654, nor by an agent: 409, the balance unchanged
+    from tests.charging.test_action_states import _bucket, _eur
+
+    bucket = await _bucket(client, admin_headers, closed)
+    r = await client.post("/tmf-api/prepayBalanceManagement/v4/topupBalance", headers=admin_headers, json={
+        "amount": _eur("5.00"), "usageType": "monetary", "bucket": {"id": bucket["id"]},
+        "partyAccount": bucket["partyAccount"]})
+    assert r.status_code == 409 and r.json()["code"] == "CHARGING_ACCOUNT_CLOSED", r.text
+    assert (await account_state(rt, tenant, closed["id"]))["money"] == 1000
 
 
 async def test_a_days_prepaid_usage_is_recognized_once(rt: Any, tenant: str, services: Any) -> None:

@@ -45,6 +45,13 @@ class InvalidBalanceAction(BadRequest):
     reason = "Invalid balance action"
 
 
+class AccountClosed(Conflict):
+    """Money credited to a closed line (its product terminated) would be owed to nobody who can use it."""
+
+    code = "CHARGING_ACCOUNT_CLOSED"
+    reason = "Charging account is closed"
+
+
 class InsufficientBalance(Conflict):
     code = "INSUFFICIENT_BALANCE"
     reason = "Insufficient balance"

@@ -22,6 +22,7 @@ from openbss.catalog.service import CompiledTariff
 from openbss.charging import errors as rc
 from openbss.charging import repository as repo
 from openbss.charging.errors import (
+    AccountClosed,
     ChargingAccountNotFound,
     InsufficientBalance,
     InvalidBalanceAction,
@@ -632,6 +633,9 @@ async def topup(ctx: Context, account_id: str, amount: int, *, bucket_id: str | 
         raise InvalidBalanceAction("'amount': a top-up must be positive")
     conn = await repo.session_connection(ctx.session)
     account, ledger = await _ledger(conn, account_id)
+    if account["status"] == "closed" and funding != "payment":  # (a payment checked it when it was made)
+        raise AccountClosed(f"charging account '{account_id}' is closed (its line was terminated): nothing is "
+                            "credited to it")
     bucket = _find_bucket(ledger, bucket_id) if bucket_id else ledger.main_money_bucket()
     if bucket is None:
         raise InvalidBalanceAction("the account has no money bucket")

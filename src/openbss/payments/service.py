@@ -627,6 +627,9 @@ class PaymentService:
             raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' does not exist") from exc
         if charging.get("payment_type") != "prepaid":
             raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' is not prepaid")
+        if charging.get("status") == "closed":
+            raise InvalidPayment(f"'prepaidTopUp.id': charging account '{target['id']}' is closed (its line was "
+                                 "terminated)")
         if charging.get("currency") != currency:
             raise InvalidPayment(f"'totalAmount.unit' {currency} is not the prepaid balance's currency "
                                  f"{charging.get('currency')}")
