@@ -323,3 +323,42 @@ async def test_the_migration_links_the_lines_activated_before(rt: Any, client: A
         assert (await session.execute(migration.LINK)).rowcount == 1
         assert (await session.execute(migration.LINK)).rowcount == 0  # once
     assert await in_tenant(rt, w["tenant"], query, a=c["account"]["id"]) == [(product_id, version + 1)]
+
+
+async def test_a_line_transferred_by_an_order_bills_its_usage_to_the_new_account(rt: Any, client: Any) -> None:
+    """A transfer order moves the product (billing charges its recurring prices to the new account) and the line:
+    its charging account names the new billing account, so its usage from then on is billed there — it stayed
+    with the old account (the wrong customer), under the old credit limit."""
+    from datetime import UTC, datetime
+
+    from tests.billing.helpers import usage
+    from tests.customer.helpers import make_billing_account
+
+    w = await setup_world(rt, client, numbers=5, sims=5)
+    h = w["h"]
+    c = await customer(client, h)
+    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
+    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
+    product_id = (await get(client, h, f"{PO}/{order['id']}"))["productOrderItem"][0]["product"]["id"]
+    other = await make_billing_account(client, h, c["customer"], state="active")
+    move = {"relatedParty": [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
+            "productOrderItem": [{"id": "1", "action": "modify", "product": {"id": product_id},
+                                  "billingAccount": {"id": other["id"]}}]}
+    r = await client.post(PO, json=move, headers=h)
+    assert r.status_code == 201, r.text
+    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
+    assert (await get(client, h, f"{PO}/{r.json()['id']}"))["state"] == "completed"
+    [(line_id, billed_to)] = await in_tenant(
+        rt, w["tenant"], "SELECT id, billing_account_id FROM charging_account WHERE product_id = :p", p=product_id)
+    assert billed_to == other["id"]
+    bucket_owner = await in_tenant(rt, w["tenant"], "SELECT DISTINCT body -> 'partyAccount' ->> 'id' FROM "
+                                                    "charging_bucket WHERE account_id = :a", a=line_id)
+    assert bucket_owner == [(other["id"],)]
+    # a call after the transfer is the new account's usage, not the old one's
+    await usage(rt, w["tenant"], line_id, datetime.now(UTC), 150)
+    async with rt.db.transaction(w["tenant"]) as session:
+        ctx = system_context(w["tenant"], session, "http://testserver")
+        charging = session_services().charging.service
+        since, before = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+        assert [u.amount for u in await charging.postpaid_usage(ctx, other["id"], since, before)] == [D("1.50")]
+        assert await charging.postpaid_usage(ctx, c["account"]["id"], since, before) == []

@@ -32,7 +32,7 @@ from openbss.charging.events import API, LOW_BALANCE_EVENT, RENEWAL_FEE_EVENT, T
 from openbss.charging.schemas import MAX_UNITS, SERVICE_CONTEXTS, CreditControlRequest, MultipleServicesCreditControl
 from openbss.charging.sessions import DEFAULT_QUOTA, Ledger, ReservationState, base_unit
 from openbss.platform.auth import Principal, permissions_for
-from openbss.platform.db import Database, json_loads, utcnow
+from openbss.platform.db import Database, json_dumps, json_loads, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
 from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
@@ -1410,6 +1410,31 @@ class ChargingService:
         conn = await repo.session_connection(ctx.session)
         await conn.execute("UPDATE charging_account SET product_id = $2, version = version + 1 "
                            "WHERE id = $1 AND product_id IS NULL", account_id, product_id)
+
+    async def move_to_billing_account(self, ctx: Context, account_id: str, billing_account_id: str) -> None:
+        """A line transferred to another billing account (a product order's transfer, at its completion): its
+        usage is billed to that account from now on (billing reads a billing account's postpaid usage by its lines),
+        a postpaid line's money stops at that account's credit limit, and its buckets name it as their
+        ``partyAccount``. The account must be billed in the line's currency (ordering checks it too)."""
+        conn = await repo.session_connection(ctx.session)
+        account = await repo.lock_account(conn, account_id=account_id)
+        if account is None:
+            raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+        target = await self.accounts.get_billing_account(ctx, billing_account_id)
+        if target.get("currency") and target["currency"] != account["currency"]:
+            raise InvalidBalanceAction(f"billing account '{billing_account_id}' is billed in {target['currency']}, "
+                                       f"the line's money is in {account['currency']}")
+        await conn.execute("UPDATE charging_account SET billing_account_id = $2, version = version + 1 WHERE id = $1",
+                           account_id, billing_account_id)
+        await conn.execute(
+            "UPDATE charging_bucket SET body = jsonb_set(body, '{partyAccount}', $2::jsonb) "
+            "WHERE account_id = $1 AND body ? 'partyAccount'", account_id,
+            json_dumps({"id": billing_account_id, "@referredType": "BillingAccount"}))
+        limit = (target.get("creditLimit") or {}).get("value")
+        if account["payment_type"] == "postpaid" and limit is not None:
+            await conn.execute("UPDATE charging_bucket SET lower_limit = $2 WHERE account_id = $1 AND "
+                               "source = 'main' AND unit = 'money'", account_id,
+                               -to_minor(to_decimal(limit), account["currency"]))
 
     async def change_offering(self, ctx: Context, account_id: str, offering_id: str) -> None:
         """Rate with another offering's usage prices from now on (sessions already open keep their rate)."""

@@ -166,7 +166,9 @@ def plan_change(kind: str, context: dict[str, Any], changes: dict[str, Any]) -> 
         steps.append(PlannedStep("inventory:status", "inventory", "status", status, [s.name for s in steps]))
     elif kind == "change":
         update = {"pcrf": {"qosProfile": changes.get("offeringName")},
-                  "ocs": {"offering": changes.get("offeringId"), "barring": barring},
+                  "ocs": {"offering": changes.get("offeringId"), "barring": barring,
+                          # a transfer: the line's usage is billed to the account it moved to
+                          "billingAccount": ((changes.get("product") or {}).get("billingAccount") or {}).get("id")},
                   "hss": {"barring": barring},
                   "aaa": {"downloadSpeed": (changes.get("characteristics") or {}).get("downloadSpeed")}}
         for e in elements:

@@ -39,6 +39,8 @@ class ChargingAccounts(Protocol):
 
     async def link_product(self, ctx: Context, account_id: str, product_id: str) -> None: ...
 
+    async def move_to_billing_account(self, ctx: Context, account_id: str, billing_account_id: str) -> None: ...
+
 
 class ChargingOcs:
     element = "ocs"
@@ -80,7 +82,8 @@ class ChargingOcs:
                 account = await charging.get_account(ctx, subscriber=msisdn)
                 previous = {"status": "suspended" if account.get("status") == "suspended" else "active",
                             "profile": {"offering": account.get("offering_id"),
-                                        "barring": list(account.get("barred") or [])}}
+                                        "barring": list(account.get("barred") or []),
+                                        "billingAccount": account.get("billing_account_id")}}
                 if verb in ("suspend", "resume", "delete"):
                     status = {"suspend": "suspended", "resume": "active", "delete": "closed"}[verb]
                     await charging.set_status(ctx, account["id"], status)
@@ -89,6 +92,8 @@ class ChargingOcs:
                         await charging.change_offering(ctx, account["id"], str(params["offering"]))
                     if params.get("barring") is not None:  # a partial bar placed or lifted ([])
                         await charging.set_barring(ctx, account["id"], list(params["barring"]))
+                    if params.get("billingAccount") and params["billingAccount"] != account.get("billing_account_id"):
+                        await charging.move_to_billing_account(ctx, account["id"], str(params["billingAccount"]))
                 return {"resultCode": 2001, "accountId": account["id"], "previous": previous}
         except AdapterError:
             raise
