@@ -362,3 +362,40 @@ async def test_a_line_transferred_by_an_order_bills_its_usage_to_the_new_account
         since, before = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
         assert [u.amount for u in await charging.postpaid_usage(ctx, other["id"], since, before)] == [D("1.50")]
         assert await charging.postpaid_usage(ctx, c["account"]["id"], since, before) == []
+
+
+async def test_a_number_reused_after_its_quarantine_gets_a_new_charging_account(rt: Any, client: Any) -> None:
+    """A terminated line's number goes back to the pool after its quarantine; the line that gets it next has its
+    own charging account. The closed account kept the number, so the next activation failed ("already has a
+    charging account") — or, on the same billing account, took the closed account over and was denied service."""
+    w = await setup_world(rt, client, numbers=2, sims=4)
+    h = w["h"]
+    first, second = await customer(client, h, 1), await customer(client, h, 2)
+    order = (await client.post(PO, json=mobile_order(first, w["offers"]["Mobile M"]), headers=h)).json()
+    await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
+    done = await get(client, h, f"{PO}/{order['id']}")
+    assert done["state"] == "completed", done
+    product_id = done["productOrderItem"][0]["product"]["id"]
+    [(old_id, number)] = await in_tenant(rt, w["tenant"], "SELECT id, subscriber FROM charging_account")
+    end = {"relatedParty": [{"id": first["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
+           "productOrderItem": [{"id": "1", "action": "delete", "product": {"id": product_id}}]}
+    r = await client.post(PO, json=end, headers=h)
+    assert r.status_code == 201, r.text
+    await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
+    for c in (second, first):  # another customer gets the number; then (once free again) the first one back
+        order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
+        await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
+        done = await get(client, h, f"{PO}/{order['id']}")
+        assert done["state"] == "completed", done
+        rows = await in_tenant(rt, w["tenant"], "SELECT id, status, billing_account_id FROM charging_account "
+                                                "WHERE subscriber = :n", n=number)
+        assert [(s, ba) for _, s, ba in rows] == [("active", c["account"]["id"])]
+        assert rows[0][0] != old_id
+        if c is second:
+            product_id = done["productOrderItem"][0]["product"]["id"]
+            end = {"relatedParty": [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
+                   "productOrderItem": [{"id": "1", "action": "delete", "product": {"id": product_id}}]}
+            assert (await client.post(PO, json=end, headers=h)).status_code == 201
+            await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
+    [(status,)] = await in_tenant(rt, w["tenant"], "SELECT status FROM charging_account WHERE id = :a", a=old_id)
+    assert status == "closed"  # the old line keeps its usage and history, under a retired key

@@ -1402,6 +1402,20 @@ class ChargingService:
         names = [offering.get("name") or ""] + [c.get("name") or "" for c in offering.get("category") or []]
         return "prepaid" if any("prepaid" in n.lower() for n in names) else "postpaid"
 
+    async def retire_subscriber(self, ctx: Context, account_id: str) -> None:
+        """A closed line's number goes to another line (back from its quarantine in the pool): the closed account
+        keeps its buckets, usage and history under a retired key (``<number>~<account id prefix>``, never a
+        number), and the number is free for the new line's account. Only a closed account lets its number go."""
+        conn = await repo.session_connection(ctx.session)
+        account = await repo.lock_account(conn, account_id=account_id)
+        if account is None:
+            raise ChargingAccountNotFound(f"charging account '{account_id}' not found")
+        if account["status"] != "closed":
+            raise InvalidBalanceAction(f"charging account '{account_id}' is {account['status']}: only a closed "
+                                       "line lets its number go")
+        await conn.execute("UPDATE charging_account SET subscriber = $2, version = version + 1 WHERE id = $1",
+                           account_id, f"{account['subscriber']}~{account_id[:8]}")
+
     async def link_product(self, ctx: Context, account_id: str, product_id: str) -> None:
         """Name the product a line's account charges for, once (activation opens the account before the product is
         recorded): billing asks which products are prepaid lines (``prepaid_products``) and rated usage names its

@@ -39,6 +39,8 @@ class ChargingAccounts(Protocol):
 
     async def link_product(self, ctx: Context, account_id: str, product_id: str) -> None: ...
 
+    async def retire_subscriber(self, ctx: Context, account_id: str) -> None: ...
+
     async def move_to_billing_account(self, ctx: Context, account_id: str, billing_account_id: str) -> None: ...
 
 
@@ -69,6 +71,10 @@ class ChargingOcs:
                     try:
                         existing = await charging.get_account(ctx, subscriber=msisdn)
                     except DomainError:
+                        existing = None
+                    if existing is not None and existing.get("status") == "closed":
+                        # a number back from its quarantine: the terminated line's account lets it go
+                        await charging.retire_subscriber(ctx, existing["id"])
                         existing = None
                     if existing is not None:
                         if existing.get("billing_account_id") != params.get("billingAccount"):
