@@ -93,3 +93,27 @@ async def test_a_bad_duration_parks_the_account_naming_it(client: Any, rt: Any, 
     result = await run(rt, tenant, date(2027, 3, 1), finalize=True)
     assert result.billed == 0 and list(result.failed) == [account["id"]]
     assert "'unitOfMeasure': 'fortnight' is not one of day, week, month, year" in result.failed[account["id"]]
+
+
+async def test_a_discount_sold_with_an_upgrade_counts_from_the_upgrade(client: Any, rt: Any, tenant: str,
+                                                                       admin_headers: dict[str, str]) -> None:
+    """30.00 a month from 1 March, upgraded on 17 March to 60.00 with 50 % off for 1 month: the discount runs 17
+    March – 17 April (not from the product's start, when it would have ended on 1 April). April's bill: March
+    17–31 at 30.00 = 14.52 (less the credit of the old price), April 1–17 at 30.00 = 16.00, April 17–May 1 at
+    60.00 = 28.00."""
+    from tests.billing.test_changes import change
+
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("30.00", rate="0")])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    upgraded = discounted("60.00", "30.00", 1)
+    upgraded["productOfferingPrice"] = {"id": "pop-premium", "name": "Premium"}
+    r = await change(client, admin_headers, product["id"], "upgrade", "2027-03-17", productPrice=[upgraded])
+    assert r.status_code == 201, r.text
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    rows = await in_tenant(rt, tenant, "SELECT period_start, period_end, amount FROM billing_applied_rate "
+                                       "WHERE billing_account_id = :a AND charge_key LIKE 'recurring|%pop-premium%' "
+                                       "ORDER BY period_start", a=account["id"])
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (date(2027, 3, 17), date(2027, 4, 1), D("14.52")), (date(2027, 4, 1), date(2027, 4, 17), D("16.00")),
+        (date(2027, 4, 17), date(2027, 5, 1), D("28.00"))]

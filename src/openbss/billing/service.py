@@ -1111,9 +1111,13 @@ class BillingService:
         initial = rows[0].body["product"]
         first_account = rows[0].billing_account_id
         pps: dict[str, dict[str, Any]] = {}
-        for pp in [*(initial.get("productPrice") or []), *(pp for r in rows for pp in r.body.get("productPrice")
-                                                            or [])]:
-            pps.setdefault((pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price", pp)
+        sold_on: dict[str, date] = {}  # when each price was sold: its discounts for a time count from then
+        for on, sold in [(start, initial.get("productPrice") or []),
+                         *((r.effective_date, r.body.get("productPrice") or []) for r in rows)]:
+            for pp in sold:
+                pid = (pp.get("productOfferingPrice") or {}).get("id") or pp.get("name") or "price"
+                pps.setdefault(pid, pp)
+                sold_on.setdefault(pid, on)
         initial_prices = [(pid, self._price_amount(pp, lasting=True)) for pid, pp in pps.items()
                           if pp in (initial.get("productPrice") or []) and pp.get("priceType") == "recurring"]
         segments = changes.timeline(start, first_account, initial_prices, [self._change(r) for r in rows])
@@ -1166,7 +1170,7 @@ class BillingService:
                     price_end = term if price_end is None else min(price_end, term)
             except ValueError as exc:
                 raise InvalidBilling(f"product '{product['id']}', price '{pop_id}': {exc}") from exc
-            promotions = self._promotions(product, pp, start, name)
+            promotions = self._promotions(product, pp, sold_on.get(pop_id, start), name)
             mine = [(k, b) for (k, _), b in billed.items() if k == key]
             for s_seg, e_seg, amount in changes.charged_parts(start, price_end or date.max, segments, account_id,
                                                               pop_id):
