@@ -399,3 +399,35 @@ async def test_a_number_reused_after_its_quarantine_gets_a_new_charging_account(
             await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
     [(status,)] = await in_tenant(rt, w["tenant"], "SELECT status FROM charging_account WHERE id = :a", a=old_id)
     assert status == "closed"  # the old line keeps its usage and history, under a retired key
+
+
+async def test_an_upgrade_order_with_a_discount_for_a_time_bills_it_from_the_upgrade(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str]) -> None:
+    """A plan change ordered to an offering sold at 50 % for 1 month: the order priced the discount
+    (``priceAlteration`` of the item's price); billing bills it from the change for a month, then the full price —
+    it took the item's prices without their discounts and billed the full price at once."""
+    basic = recurring("31.00", rate="0", name="Basic", price_id=f"pop-basic-{uuid.uuid4().hex[:6]}")
+    premium = recurring("62.00", rate="0", name="Premium", price_id=f"pop-premium-{uuid.uuid4().hex[:6]}")
+    premium["priceAlteration"] = [{
+        "name": "Half price for a month", "priceType": "recurring", "priority": 1, "recurringChargePeriod": "month",
+        "applicationDuration": 1, "unitOfMeasure": "month",
+        "price": {"percentage": 50, "dutyFreeAmount": {"unit": "EUR", "value": -31}, "taxRate": 0},
+        "productOfferingPrice": {"id": "pop-half", "name": "Half price for a month"}}]
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [basic])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    await deliver(rt, tenant, completed_order(
+        [{"action": "modify", "product": {"id": product["id"]}, "productOffering": {"id": "premium"},
+          "itemPrice": [premium], "previousProductPrice": [basic]}], completed="2027-03-16T23:30:00.000Z"))
+    got = await product_changes(client, admin_headers, product["id"])
+    assert [(c["kind"], c["effectiveDate"]) for c in got] == [("upgrade", "2027-03-17")]
+    await run(rt, tenant, date(2027, 4, 1), finalize=True)
+    premium_id = premium["productOfferingPrice"]["id"]
+    charged = [(s, e, a) for k, s, e, a in await in_tenant(
+        rt, tenant, "SELECT charge_key, period_start, period_end, amount FROM billing_applied_rate "
+                    "WHERE billing_account_id = :a ORDER BY period_start, period_end", a=account["id"])
+        if k.startswith("recurring|") and premium_id in k]
+    # 31.00 × 15/31 = 15.00; April: 31.00 × 16/30 = 16.53, then 62.00 × 14/30 = 28.93
+    assert charged == [(date(2027, 3, 17), date(2027, 4, 1), D("15.00")),
+                       (date(2027, 4, 1), date(2027, 4, 17), D("16.53")),
+                       (date(2027, 4, 17), date(2027, 5, 1), D("28.93"))]

@@ -981,8 +981,11 @@ class BillingService:
         elif status == "active" and suspended:
             body["kind"] = "resume"
         elif item.get("itemPrice"):
-            new = [{k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
-                    if k in p} for p in item["itemPrice"]]
+            # the item's prices as the product keeps them: its discounts too (an upgrade sold at 50 % for 3 months)
+            new = [{**{k: p[k] for k in ("name", "priceType", "recurringChargePeriod", "price", "productOfferingPrice")
+                       if k in p},
+                    **({"productPriceAlteration": p["priceAlteration"]} if p.get("priceAlteration") else {})}
+                   for p in item["itemPrice"]]
             if previous:
                 old = (next((r.body["productPrice"] for r in reversed(previous) if r.body.get("productPrice")),
                             None) or previous[0].body["product"].get("productPrice") or [])
@@ -995,8 +998,9 @@ class BillingService:
                                 key, product_id)
                     return None
 
-            def recurring(prices: list[dict[str, Any]]) -> Decimal:
-                return sum((self._price_amount(p) for p in prices if p.get("priceType") == "recurring"), Decimal(0))
+            def recurring(prices: list[dict[str, Any]]) -> Decimal:  # (a discount for a time does not decide)
+                return sum((self._price_amount(p, lasting=True) for p in prices if p.get("priceType") == "recurring"),
+                           Decimal(0))
 
             body["kind"] = "downgrade" if recurring(new) < recurring(old) else "upgrade"
             body["productPrice"] = new
