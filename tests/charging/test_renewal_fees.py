@@ -161,3 +161,29 @@ async def test_kill_9_during_the_renewal_job_charges_each_line_once(rt: Any, ten
     for account_id in ids:
         f = await facts(rt, tenant, account_id)
         assert f["money"] == 2000 - 2 * 999 and f["charges"] == (2, 1998) and f["allowances"] == 2, f
+
+
+async def test_the_fee_is_the_price_the_line_was_sold_at_with_its_discount_for_a_time(rt: Any, tenant: str) -> None:
+    """The order sold the bundle twice (quantity 2: 19.98) with 9.99 off for the first month: the first period's
+    fee is 9.99, the next 19.98 — charging took the catalog's 9.99 for ever (the quantity and the discount of the
+    sale ignored)."""
+    from openbss.charging import service
+
+    start = first_period()
+    sold = [{"name": "Bundle (30 days)", "priceType": "recurring", "recurringChargePeriod": "month",
+             "price": {"dutyFreeAmount": {"unit": "EUR", "value": "19.98"}},
+             "productOfferingPrice": {"id": FEE["priceId"]},
+             "productPriceAlteration": [{"name": "First month: one free", "priceType": "recurring",
+                                         "applicationDuration": 1, "unitOfMeasure": "month",
+                                         "price": {"dutyFreeAmount": {"unit": "EUR", "value": "-9.99"}}}]}]
+    async with rt.db.transaction(tenant) as session:
+        ctx = service.system_context(session, tenant, "http://testserver")
+        acc = dict(await session_services().charging.service.open_account(
+            ctx, subscriber="+33611113009", payment_type="prepaid", plan={**plan(data_allowance_mb=100),
+                                                                           "fees": [FEE]},
+            initial_balance=Decimal("40.00"), period_start=start, product_prices=sold))
+    assert (await facts(rt, tenant, acc["id"]))["fees"] == [("paid", 999, True)]
+    later = service.add_months(start, 1) + timedelta(minutes=5)
+    await service.renew_due_allowances(rt.db, tenant, now=later)
+    f = await facts(rt, tenant, acc["id"])
+    assert f["fees"] == [("paid", 999, True), ("paid", 1998, True)] and f["money"] == 4000 - 999 - 1998

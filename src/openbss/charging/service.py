@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from openbss.platform.auth import Principal, permissions_for
 from openbss.platform.db import Database, json_dumps, json_loads, utcnow
 from openbss.platform.tmf.resource import Context
 from openbss.platform.tmf.spec import format_datetime
+from openbss.pricing import phases
 from openbss.pricing.choice import BAND_CHANGES, UNITS_OF, choose_rate
 from openbss.pricing.cycles import monthly_price
 from openbss.pricing.money import MINOR_UNITS, is_currency, to_decimal
@@ -326,15 +327,52 @@ async def renew_allowances(ctx: Context, account_id: str, period_start: datetime
     return made
 
 
-def fee_minor(account: dict[str, Any]) -> int:
-    """The periodic fees of a line's plan, in minor units of its currency (fees in another currency are refused)."""
+def fee_minor(account: dict[str, Any], on: date | None = None) -> int:
+    """The periodic fees of a line's plan for the period starting ``on``, in minor units of its currency (fees in
+    another currency are refused): each fee's amount as sold, with the discounts sold for a time still running
+    then (``promotions``: ``{until, delta}``, from ``sold_fees``), never below zero."""
     total = 0
     for fee in account["plan"].get(FEES) or []:
         if fee["currency"] != account["currency"]:
             raise InvalidBalanceAction(f"the fee '{fee.get('name')}' is in {fee['currency']}, the line's money in "
                                        f"{account['currency']}")
-        total += to_minor(to_decimal(fee["amount"]), account["currency"])
+        amount = to_decimal(fee["amount"]) + sum(
+            (to_decimal(p["delta"]) for p in fee.get("promotions") or []
+             if on is None or on < date.fromisoformat(p["until"])), Decimal(0))
+        total += max(0, to_minor(amount, account["currency"]))
     return total
+
+
+def sold_fees(plan: dict[str, Any], product_prices: list[dict[str, Any]], sold_on: date) -> dict[str, Any]:
+    """The plan with its periodic fees as the product was sold (the order's prices, ``productPrice``): each fee of
+    the offering (``priceId``) at the product's amount (its quantity, its lasting discounts) and with the discounts
+    sold for a time as ``promotions`` counted from ``sold_on`` (``pricing.phases``) — not the catalog's list price."""
+    fees = plan.get(FEES)
+    if not fees:
+        return plan
+    by_price = {(pp.get("productOfferingPrice") or {}).get("id"): pp for pp in product_prices
+                if isinstance(pp, dict) and pp.get("priceType") == "recurring"}
+    out = []
+    for fee in fees:
+        pp = by_price.get(fee.get("priceId"))
+        if pp is None:
+            out.append(fee)
+            continue
+        amount = to_decimal(((pp.get("price") or {}).get("dutyFreeAmount") or {}).get("value") or 0)
+        promotions = []
+        for alt in pp.get("productPriceAlteration") or []:
+            delta = to_decimal(((alt.get("price") or {}).get("dutyFreeAmount") or {}).get("value") or 0)
+            if alt.get("applicationDuration") is None:
+                amount += delta
+                continue
+            try:
+                until = phases.promotion(sold_on, delta, alt["applicationDuration"],
+                                         alt.get("unitOfMeasure") or "month")
+            except ValueError as exc:
+                raise InvalidBalanceAction(f"the fee '{fee.get('name')}': {exc}") from exc
+            promotions.append({"until": until.until.isoformat(), "delta": str(delta)})
+        out.append({**fee, "amount": str(amount), **({"promotions": promotions} if promotions else {})})
+    return {**plan, FEES: out}
 
 
 async def _pay_renewal_fee(conn: Any, account: dict[str, Any], start: datetime, end: datetime, base_url: str) -> bool:
@@ -347,7 +385,7 @@ async def _pay_renewal_fee(conn: Any, account: dict[str, Any], start: datetime, 
                               "period_start = $2", account["id"], start)
     if row is not None and row["status"] == "paid":
         return True
-    amount = fee_minor(account)
+    amount = fee_minor(account, start.date())
     state = await repo.load_state(conn, account["id"])
     ledger = Ledger.load(account, state["buckets"], state["reservations"], time.time())
     ledger.expire()
@@ -1342,7 +1380,8 @@ class ChargingService:
                            credit_limit: Decimal | None = None, time_zone: str | None = None,
                            initial_balance: Decimal = Decimal(0), plan: dict[str, Any] | None = None,
                            quota_validity_seconds: int = 300, low_balance: Decimal | None = None,
-                           period_start: datetime | None = None) -> dict[str, Any]:
+                           period_start: datetime | None = None,
+                           product_prices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Create the OCS account of an activated subscription: its main money bucket (prepaid: stops at zero;
         postpaid: at minus the billing account's credit limit) and this period's allowance buckets from the catalog.
 
@@ -1364,6 +1403,8 @@ class ChargingService:
             raise InvalidBalanceAction(f"'{currency}' is not an ISO 4217 currency")
         if plan is None:
             plan = await self.compile_plan(ctx, offering_id) if offering_id else {}
+        if product_prices:  # the fees as the product was sold (an order's prices): its quantity, its discounts
+            plan = sold_fees(plan, product_prices, (period_start or utcnow()).date())
         account_id = str(uuid.uuid4())
         account: dict[str, Any] = {
             "id": account_id, "subscriber": subscriber_key(subscriber), "product_id": product_id,

@@ -77,7 +77,7 @@ def truthy(value: Any) -> bool:
 
 
 def plan_activation(decomposition: dict[str, Any], characteristics: dict[str, Any], offering: dict[str, Any],
-                    billing_account_id: str | None) -> Plan:
+                    billing_account_id: str | None, product_prices: list[dict[str, Any]] | None = None) -> Plan:
     flat: list[dict[str, Any]] = []
     _walk(decomposition.get("serviceSpecification") or [], None, flat)
     kinds: list[str] = []
@@ -129,10 +129,12 @@ def plan_activation(decomposition: dict[str, Any], characteristics: dict[str, An
         element_step[element] = name
     if "msisdn" in kinds:
         elements.append("ocs")
-        steps.append(PlannedStep("ocs:createAccount", "ocs", "createAccount",
-                                 {"msisdn": "$msisdn.value", "imsi": "$sim.imsi", "offering": offering.get("id"),
-                                  "billingAccount": billing_account_id, "paymentType": payment_type(offering)},
-                                 ["allocate:msisdn"]))
+        ocs: dict[str, Any] = {"msisdn": "$msisdn.value", "imsi": "$sim.imsi", "offering": offering.get("id"),
+                               "billingAccount": billing_account_id, "paymentType": payment_type(offering)}
+        recurring = [p for p in product_prices or [] if isinstance(p, dict) and p.get("priceType") == "recurring"]
+        if recurring:  # a prepaid line's fees as sold (quantity, discounts), not the catalog's list prices
+            ocs["productPrice"] = recurring
+        steps.append(PlannedStep("ocs:createAccount", "ocs", "createAccount", ocs, ["allocate:msisdn"]))
     steps.append(PlannedStep("inventory:activate", "inventory", "activate", {},
                              [s.name for s in steps]))
     return Plan(steps, services, elements, kinds)

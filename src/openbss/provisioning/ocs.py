@@ -29,7 +29,7 @@ class ChargingAccounts(Protocol):
 
     async def open_account(self, ctx: Context, *, subscriber: str, payment_type: str,
                            offering_id: str | None = None, billing_account_id: str | None = None,
-                           ) -> dict[str, Any]: ...
+                           product_prices: list[dict[str, Any]] | None = None) -> dict[str, Any]: ...
 
     async def set_status(self, ctx: Context, account_id: str, status: str) -> None: ...
 
@@ -83,7 +83,8 @@ class ChargingOcs:
                         return {"resultCode": 2001, "accountId": existing["id"], "replayed": True}
                     account = await charging.open_account(
                         ctx, subscriber=msisdn, payment_type=str(params.get("paymentType") or "postpaid"),
-                        offering_id=params.get("offering"), billing_account_id=params.get("billingAccount"))
+                        offering_id=params.get("offering"), billing_account_id=params.get("billingAccount"),
+                        product_prices=params.get("productPrice"))
                     return {"resultCode": 2001, "accountId": account["id"]}
                 account = await charging.get_account(ctx, subscriber=msisdn)
                 previous = {"status": "suspended" if account.get("status") == "suspended" else "active",

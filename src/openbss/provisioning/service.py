@@ -194,7 +194,8 @@ class ProvisioningService:
             # a bundle's own product has nothing on the network (its child items do)
             decomposition = (await self.catalog.decomposition(ctx, req.product_spec_id)
                              if req.product_spec_id else {})
-            plan: Plan = plan_activation(decomposition, req.characteristics, req.offering, req.billing_account_id)
+            plan: Plan = plan_activation(decomposition, req.characteristics, req.offering, req.billing_account_id,
+                                         (req.product or {}).get("productPrice"))
             steps: list[PlannedStep] = plan.steps
             context |= {"elements": plan.elements, "kinds": plan.kinds, "services": plan.services}
             services = plan.services
