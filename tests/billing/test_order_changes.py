@@ -431,3 +431,36 @@ async def test_an_upgrade_order_with_a_discount_for_a_time_bills_it_from_the_upg
     assert charged == [(date(2027, 3, 17), date(2027, 4, 1), D("15.00")),
                        (date(2027, 4, 1), date(2027, 4, 17), D("16.53")),
                        (date(2027, 4, 17), date(2027, 5, 1), D("28.93"))]
+
+
+@pytest.mark.parametrize(("convention", "charged"), [
+    (None, [(date(2027, 3, 1), date(2027, 4, 1), D("31.00")), (date(2027, 4, 1), date(2027, 4, 10), D("9.30"))]),
+    ("keepsCharges", [(date(2027, m, 1), date(2027, m + 1, 1), D("31.00")) for m in (3, 4, 5)]),
+])
+async def test_a_suspension_for_non_payment_stops_or_keeps_the_charges_as_the_tenant_says(
+        client: Any, rt: Any, tenant: str, admin_headers: dict[str, str], convention: str | None,
+        charged: list[tuple[date, date, Decimal]]) -> None:
+    """Collections suspends a line for debt by a product order of category ``collections``. By default
+    (``dunningSuspension: stopsCharges``) it stops the recurring charges like any suspension; with
+    ``keepsCharges`` (barred for debt, still charged, as some operators bill) billing records no suspension. A
+    customer's own suspension stops them either way."""
+    if convention:
+        r = await client.patch("/billing/v1/settings", json={"dunningSuspension": convention}, headers=admin_headers)
+        assert r.status_code == 200 and r.json()["dunningSuspension"] == convention, r.text
+    bad = await client.patch("/billing/v1/settings", json={"dunningSuspension": "sometimes"}, headers=admin_headers)
+    assert bad.status_code == 400 and "dunningSuspension" in bad.json()["message"]
+    account = await billing_account(client, admin_headers)
+    product = await sell(rt, tenant, account, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
+    await run(rt, tenant, date(2027, 3, 1), finalize=True)
+    dunning = completed_order([status_item(product["id"], "suspended")], requested="2027-04-09T22:00:00.000Z")
+    dunning["category"] = "collections"
+    await deliver(rt, tenant, dunning)
+    for month in (4, 5):
+        await run(rt, tenant, date(2027, month, 1), finalize=True)
+    got = [(s, e, a) for k, s, e, a in await lines(rt, tenant, account["id"]) if k == "recurring"]
+    assert got == charged
+    other = await billing_account(client, admin_headers)  # the customer's own suspension: stops, whatever the setting
+    own = await sell(rt, tenant, other, "2027-02-28T23:00:00.000Z", [recurring("31.00", rate="0")])
+    await deliver(rt, tenant, completed_order([status_item(own["id"], "suspended")],
+                                              requested="2027-02-28T23:00:00.000Z"))
+    assert [(c["kind"]) for c in await product_changes(client, admin_headers, own["id"])] == ["suspend"]

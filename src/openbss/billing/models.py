@@ -134,6 +134,8 @@ class BillingSettings(TenantScoped, Base):
     credit_note_series: Mapped[str] = mapped_column(String(50), server_default="CN")
     backdate_days: Mapped[int | None] = mapped_column(Integer)  # None: changes may be back-dated without limit
     alignment: Mapped[str] = mapped_column(String(12), server_default="calendar")  # calendar | anniversary
+    #: whether a suspension by collections (non-payment) stops the recurring charges: stopsCharges | keepsCharges
+    dunning_suspension: Mapped[str] = mapped_column(String(12), server_default="stopsCharges")
 
 
 class TestClock(TenantScoped, Base):

@@ -141,9 +141,14 @@ class TenantBilling:
     backdate_days: int | None = None
     #: the default alignment of recurring prices: ``calendar`` (the account's cycle) or ``anniversary``
     alignment: str = "calendar"
+    #: a product suspended by collections (non-payment): ``stopsCharges`` like any suspension, or ``keepsCharges``
+    dunning_suspension: str = "stopsCharges"
 
 
 ALIGNMENTS = ("calendar", "anniversary")
+#: the category of the product orders collections places (a suspension for non-payment)
+DUNNING_CATEGORY = "collections"
+DUNNING_SUSPENSIONS = ("stopsCharges", "keepsCharges")
 
 
 def alignment_of(price: dict[str, Any], settings: TenantBilling, start: date) -> date | None:
@@ -477,14 +482,14 @@ class BillingService:
                                   rounding=row.rounding),
             number_series=row.number_series, number_format=row.number_format, grace_days=row.grace_days,
             tax_inclusive=row.tax_inclusive, tax_country=row.tax_country, credit_note_series=row.credit_note_series,
-            backdate_days=row.backdate_days, alignment=row.alignment)
+            backdate_days=row.backdate_days, alignment=row.alignment, dunning_suspension=row.dunning_suspension)
 
     async def set_tenant_settings(self, ctx: Context, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self.tenant_settings(ctx)
         conv = current.conventions
         known = {"dayCount", "periodEnd", "factorPlaces", "factorRounding", "rounding", "numberSeries",
                  "numberFormat", "graceDays", "taxInclusive", "taxCountry", "creditNoteSeries", "backdateDays",
-                 "alignment"}
+                 "alignment", "dunningSuspension"}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise InvalidBilling(f"unknown billing settings {unknown} (known: {', '.join(sorted(known))})")
@@ -532,7 +537,11 @@ class BillingService:
             raise DomainError(f"'alignment' cannot change from {current.alignment} to {alignment}: recurring charges "
                               "were billed with it; give new offering prices a billingAlignment instead",
                               code="ALIGNMENT_IN_USE", status=409)
+        dunning = changes.get("dunningSuspension", current.dunning_suspension)
+        if dunning not in DUNNING_SUSPENSIONS:
+            raise InvalidBilling(f"'dunningSuspension': {dunning!r} is not one of {', '.join(DUNNING_SUSPENSIONS)}")
         values = {"backdate_days": backdate, "alignment": alignment, "credit_note_series": notes,
+                  "dunning_suspension": dunning,
                   "tax_inclusive": inclusive, "tax_country": country,
                   "day_count": new_conv.day_count, "period_end": new_conv.period_end,
                   "factor_places": new_conv.factor_places, "factor_rounding": new_conv.factor_rounding,
@@ -549,7 +558,7 @@ class BillingService:
                 "factorRounding": c.factor_rounding, "rounding": c.rounding, "numberSeries": s.number_series,
                 "numberFormat": s.number_format, "graceDays": s.grace_days, "taxInclusive": s.tax_inclusive,
                 "taxCountry": s.tax_country, "creditNoteSeries": s.credit_note_series,
-                "backdateDays": s.backdate_days, "alignment": s.alignment}
+                "backdateDays": s.backdate_days, "alignment": s.alignment, "dunningSuspension": s.dunning_suspension}
 
     # --- time ----------------------------------------------------------------------------------------------
     async def now(self, ctx: Context) -> datetime:
@@ -977,6 +986,9 @@ class BillingService:
         if action == "delete":
             body["kind"] = "cancel"
         elif status == "suspended":
+            if order.get("category") == DUNNING_CATEGORY and \
+                    (await self.tenant_settings(ctx)).dunning_suspension == "keepsCharges":
+                return None  # barred for debt, still charged (billing setting dunningSuspension)
             body["kind"] = "suspend"
         elif status == "active" and suspended:
             body["kind"] = "resume"
