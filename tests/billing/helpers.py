@@ -73,12 +73,14 @@ async def in_tenant(rt: Any, tenant: str, sql: str, **params: Any) -> list[Any]:
         return list((await session.execute(text(sql), params)).all())
 
 
-async def postpaid_line(rt: Any, tenant: str, account: dict[str, Any], product_id: str, subscriber: str) -> str:
+async def postpaid_line(rt: Any, tenant: str, account: dict[str, Any], product_id: str, subscriber: str, *,
+                        payment_type: str = "postpaid") -> str:
+    """The charging account of a line of ``account`` for ``product_id`` (a prepaid one with ``payment_type``)."""
     async with rt.db.transaction(tenant) as session:
         ctx: Context = system_context(tenant, session, "http://testserver")
         acc = await session_services().charging.service.open_account(
-            ctx, subscriber=subscriber, payment_type="postpaid", billing_account_id=account["id"],
-            product_id=product_id, plan={})
+            ctx, subscriber=subscriber, payment_type=payment_type, billing_account_id=account["id"],
+            product_id=product_id, plan={}, currency=account.get("currency") or "EUR")
         return str(acc["id"])
 
 

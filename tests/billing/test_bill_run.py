@@ -304,11 +304,7 @@ async def test_a_prepaid_lines_fee_is_not_billed_after_a_product_change_either(
 
     account = await billing_account(client, admin_headers, tz="UTC")
     prepaid = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("9.99", rate="0")])
-    async with rt.db.transaction(tenant) as session:
-        ctx = system_context(tenant, session, "http://testserver")
-        await session_services().charging.service.open_account(
-            ctx, subscriber="+33600000073", payment_type="prepaid", billing_account_id=account["id"],
-            product_id=prepaid["id"], plan={}, currency="EUR")
+    await postpaid_line(rt, tenant, account, prepaid["id"], "+33600000073", payment_type="prepaid")
     await run(rt, tenant, date(2027, 2, 1), finalize=True)
     for kind, when in (("suspend", "2027-02-10"), ("resume", "2027-02-20")):
         r = await change(client, admin_headers, prepaid["id"], kind, when)
@@ -330,12 +326,7 @@ async def test_a_prepaid_lines_yearly_fee_is_billed(client: Any, rt: Any, tenant
     yearly = recurring("120.00", rate="0", name="Yearly pass", price_id=r.json()["id"], period="year")
     account = await billing_account(client, admin_headers, tz="UTC")
     product = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [yearly])
-    async with rt.db.transaction(tenant) as session:
-        ctx = system_context(tenant, session, "http://testserver")
-        charging = session_services().charging.service
-        await charging.open_account(ctx, subscriber="+33600000074", payment_type="prepaid",
-                                    billing_account_id=account["id"], product_id=product["id"], plan={},
-                                    currency="EUR")
+    await postpaid_line(rt, tenant, account, product["id"], "+33600000074", payment_type="prepaid")
     await run(rt, tenant, date(2027, 2, 1), finalize=True)
     lines = await lines_of(rt, tenant, account["id"])
     assert [(ln[1], ln[2], ln[3]) for ln in lines if ln[0] == "recurring"] == [
@@ -349,11 +340,7 @@ async def test_a_prepaid_lines_recurring_fee_is_not_billed(client: Any, rt: Any,
     account = await billing_account(client, admin_headers, tz="UTC")
     prepaid = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("9.99", rate="0")])
     postpaid = await sell(rt, tenant, account, "2027-01-01T00:00:00.000Z", [recurring("24.99", rate="0")])
-    async with rt.db.transaction(tenant) as session:
-        ctx = system_context(tenant, session, "http://testserver")
-        await session_services().charging.service.open_account(
-            ctx, subscriber="+33600000071", payment_type="prepaid", billing_account_id=account["id"],
-            product_id=prepaid["id"], plan={}, currency="EUR")
+    await postpaid_line(rt, tenant, account, prepaid["id"], "+33600000071", payment_type="prepaid")
     await postpaid_line(rt, tenant, account, postpaid["id"], "+33600000072")
     await run(rt, tenant, date(2027, 2, 1), finalize=True)
     lines = await lines_of(rt, tenant, account["id"])

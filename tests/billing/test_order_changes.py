@@ -234,27 +234,46 @@ async def test_a_plan_change_order_records_the_prices_the_product_had(rt: Any, c
     assert "previousProductPrice" not in r.json()["productOrderItem"][0]
 
 
+async def placed(rt: Any, client: Any, w: dict[str, Any], body: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A product order placed and run to its end (provisioning with ``overrides``): completed, as read back."""
+    r = await client.post(PO, json=body, headers=w["h"])
+    assert r.status_code == 201, r.text
+    await run_orders(rt, w["tenant"], **overrides)
+    done = await get(client, w["h"], f"{PO}/{r.json()['id']}")
+    assert done["state"] == "completed", done
+    return dict(done)
+
+
+def ending(c: dict[str, Any], product_id: str) -> dict[str, Any]:
+    """An order terminating the customer's product."""
+    return {"relatedParty": [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
+            "productOrderItem": [{"id": "1", "action": "delete", "product": {"id": product_id}}]}
+
+
+async def bill_cycles(rt: Any, client: Any, w: dict[str, Any], c: dict[str, Any], product: dict[str, Any],
+                      cycles: int) -> None:
+    """``cycles`` bill runs of the customer's account, on its cycle dates from the product's start."""
+    from openbss.pricing.cycles import next_cycle_date
+
+    account = await get(client, w["h"], f"/tmf-api/accountManagement/v4/billingAccount/{c['account']['id']}")
+    day = int((account.get("billCycle") or {}).get("billingDay") or 1)
+    bill_date = next_cycle_date(date.fromisoformat(product["startDate"][:10]), day, 1)
+    for _ in range(cycles):
+        await run(rt, w["tenant"], bill_date, finalize=True)
+        bill_date = next_cycle_date(bill_date, day, 1)
+
+
 async def test_an_ordered_welcome_discount_ends_after_its_three_months(rt: Any, client: Any) -> None:
     """From the order to the bills: Mobile M (24.99 a month) with the catalog's "50 % for 3 months" is billed
     12.49 a month for three months from its start, then 24.99 (the discount was billed for ever)."""
-    from openbss.pricing.cycles import next_cycle_date
-
     w = await setup_world(rt, client, numbers=5, sims=5)
     h = w["h"]
     c = await customer(client, h)
-    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
-    await run_orders(rt, w["tenant"], provisioning_ocs="simulator")
-    order = await get(client, h, f"{PO}/{order['id']}")
-    assert order["state"] == "completed", order
+    order = await placed(rt, client, w, mobile_order(c, w["offers"]["Mobile M"]), provisioning_ocs="simulator")
     product = await get(client, h, order["productOrderItem"][0]["product"]["href"].split("testserver", 1)[-1])
     fee = next(pp for pp in product["productPrice"] if pp["priceType"] == "recurring")
     assert [a["applicationDuration"] for a in fee["productPriceAlteration"]] == [3]
-    account = await get(client, h, f"/tmf-api/accountManagement/v4/billingAccount/{c['account']['id']}")
-    day = int((account.get("billCycle") or {}).get("billingDay") or 1)
-    bill_date = next_cycle_date(date.fromisoformat(product["startDate"][:10]), day, 1)
-    for _ in range(6):
-        await run(rt, w["tenant"], bill_date, finalize=True)
-        bill_date = next_cycle_date(bill_date, day, 1)
+    await bill_cycles(rt, client, w, c, product, 6)
     charged = await in_tenant(rt, w["tenant"], "SELECT period_start, period_end, amount FROM billing_applied_rate "
                                                "WHERE charge_key = :k ORDER BY period_start",
                               k=f"recurring|{product['id']}|{fee['productOfferingPrice']['id']}")
@@ -269,27 +288,17 @@ async def test_a_line_activated_by_an_order_names_its_product_and_a_prepaid_fee_
     """Activation opens the line's charging account before the product is recorded; the account then names the
     product. Without it, billing could not tell the prepaid line (``prepaid_products``) and billed its monthly
     bundle on the bill while charging took it from the balance — twice."""
-    from openbss.pricing.cycles import next_cycle_date
-
     w = await setup_world(rt, client, numbers=5, sims=5)
     h = w["h"]
     c = await customer(client, h)
-    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Prepaid S"]), headers=h)).json()
-    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
-    order = await get(client, h, f"{PO}/{order['id']}")
-    assert order["state"] == "completed", order
+    order = await placed(rt, client, w, mobile_order(c, w["offers"]["Prepaid S"]), provisioning_ocs="charging")
     product_id = order["productOrderItem"][0]["product"]["id"]
     [(payment_type, linked)] = await in_tenant(
         rt, w["tenant"], "SELECT payment_type, product_id FROM charging_account WHERE billing_account_id = :a",
         a=c["account"]["id"])
     assert (payment_type, linked) == ("prepaid", product_id)
     product = await get(client, h, f"/tmf-api/productInventory/v4/product/{product_id}")
-    account = await get(client, h, f"/tmf-api/accountManagement/v4/billingAccount/{c['account']['id']}")
-    day = int((account.get("billCycle") or {}).get("billingDay") or 1)
-    bill_date = next_cycle_date(date.fromisoformat(product["startDate"][:10]), day, 1)
-    for _ in range(2):
-        await run(rt, w["tenant"], bill_date, finalize=True)
-        bill_date = next_cycle_date(bill_date, day, 1)
+    await bill_cycles(rt, client, w, c, product, 2)
     keys = [k for (k,) in await in_tenant(rt, w["tenant"], "SELECT charge_key FROM billing_applied_rate "
                                                             "WHERE billing_account_id = :a", a=c["account"]["id"])]
     assert [k for k in keys if k.startswith("recurring|")] == []  # the bundle is charging's, from the balance
@@ -310,11 +319,8 @@ async def test_the_migration_links_the_lines_activated_before(rt: Any, client: A
     monkeypatch.setattr(ChargingOcs, "product_recorded", unlinked)
     migration = importlib.import_module("migrations.versions.20261205_1100_d5a9e3c7b1f4_charging_account_product")
     w = await setup_world(rt, client, numbers=5, sims=5)
-    h = w["h"]
-    c = await customer(client, h)
-    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Prepaid S"]), headers=h)).json()
-    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
-    order = await get(client, h, f"{PO}/{order['id']}")
+    c = await customer(client, w["h"])
+    order = await placed(rt, client, w, mobile_order(c, w["offers"]["Prepaid S"]), provisioning_ocs="charging")
     product_id = order["productOrderItem"][0]["product"]["id"]
     query = "SELECT product_id, version FROM charging_account WHERE billing_account_id = :a"
     [(before, version)] = await in_tenant(rt, w["tenant"], query, a=c["account"]["id"])
@@ -337,17 +343,13 @@ async def test_a_line_transferred_by_an_order_bills_its_usage_to_the_new_account
     w = await setup_world(rt, client, numbers=5, sims=5)
     h = w["h"]
     c = await customer(client, h)
-    order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
-    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
-    product_id = (await get(client, h, f"{PO}/{order['id']}"))["productOrderItem"][0]["product"]["id"]
+    order = await placed(rt, client, w, mobile_order(c, w["offers"]["Mobile M"]), provisioning_ocs="charging")
+    product_id = order["productOrderItem"][0]["product"]["id"]
     other = await make_billing_account(client, h, c["customer"], state="active")
     move = {"relatedParty": [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
             "productOrderItem": [{"id": "1", "action": "modify", "product": {"id": product_id},
                                   "billingAccount": {"id": other["id"]}}]}
-    r = await client.post(PO, json=move, headers=h)
-    assert r.status_code == 201, r.text
-    await run_orders(rt, w["tenant"], provisioning_ocs="charging")
-    assert (await get(client, h, f"{PO}/{r.json()['id']}"))["state"] == "completed"
+    await placed(rt, client, w, move, provisioning_ocs="charging")
     [(line_id, billed_to)] = await in_tenant(
         rt, w["tenant"], "SELECT id, billing_account_id FROM charging_account WHERE product_id = :p", p=product_id)
     assert billed_to == other["id"]
@@ -370,33 +372,19 @@ async def test_a_number_reused_after_its_quarantine_gets_a_new_charging_account(
     charging account") — or, on the same billing account, took the closed account over and was denied service."""
     w = await setup_world(rt, client, numbers=2, sims=4)
     h = w["h"]
+    net = {"provisioning_ocs": "charging", "msisdn_quarantine_days": 0}
     first, second = await customer(client, h, 1), await customer(client, h, 2)
-    order = (await client.post(PO, json=mobile_order(first, w["offers"]["Mobile M"]), headers=h)).json()
-    await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
-    done = await get(client, h, f"{PO}/{order['id']}")
-    assert done["state"] == "completed", done
-    product_id = done["productOrderItem"][0]["product"]["id"]
+    done = await placed(rt, client, w, mobile_order(first, w["offers"]["Mobile M"]), **net)
     [(old_id, number)] = await in_tenant(rt, w["tenant"], "SELECT id, subscriber FROM charging_account")
-    end = {"relatedParty": [{"id": first["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
-           "productOrderItem": [{"id": "1", "action": "delete", "product": {"id": product_id}}]}
-    r = await client.post(PO, json=end, headers=h)
-    assert r.status_code == 201, r.text
-    await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
+    await placed(rt, client, w, ending(first, done["productOrderItem"][0]["product"]["id"]), **net)
     for c in (second, first):  # another customer gets the number; then (once free again) the first one back
-        order = (await client.post(PO, json=mobile_order(c, w["offers"]["Mobile M"]), headers=h)).json()
-        await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
-        done = await get(client, h, f"{PO}/{order['id']}")
-        assert done["state"] == "completed", done
+        done = await placed(rt, client, w, mobile_order(c, w["offers"]["Mobile M"]), **net)
         rows = await in_tenant(rt, w["tenant"], "SELECT id, status, billing_account_id FROM charging_account "
                                                 "WHERE subscriber = :n", n=number)
         assert [(s, ba) for _, s, ba in rows] == [("active", c["account"]["id"])]
         assert rows[0][0] != old_id
         if c is second:
-            product_id = done["productOrderItem"][0]["product"]["id"]
-            end = {"relatedParty": [{"id": c["customer"]["id"], "@referredType": "Customer", "role": "customer"}],
-                   "productOrderItem": [{"id": "1", "action": "delete", "product": {"id": product_id}}]}
-            assert (await client.post(PO, json=end, headers=h)).status_code == 201
-            await run_orders(rt, w["tenant"], provisioning_ocs="charging", msisdn_quarantine_days=0)
+            await placed(rt, client, w, ending(c, done["productOrderItem"][0]["product"]["id"]), **net)
     [(status,)] = await in_tenant(rt, w["tenant"], "SELECT status FROM charging_account WHERE id = :a", a=old_id)
     assert status == "closed"  # the old line keeps its usage and history, under a retired key
 
